@@ -1,0 +1,1 @@
+## common/codec.mk: (filled in by its module)

@@ -1,0 +1,1 @@
+## common/config.mk: (filled in by its module)

@@ -1,0 +1,43 @@
+/*
+ * log.h: leveled logging shared by chubbyd, the tools and libchubby.
+ * The level is tested before any formatting happens, so debug lines cost a
+ * compare when off.  Output goes to a sink: stderr by default, syslog for
+ * daemons that ask, or a callback (libchubby hands log lines to its user).
+ */
+#ifndef CHUBBY_LOG_H
+#define CHUBBY_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOG_LVL_ERROR = 0,
+	LOG_LVL_WARN = 1,
+	LOG_LVL_INFO = 2,
+	LOG_LVL_DEBUG = 3,
+};
+
+typedef void (*log_sink_fn)(int level, const char *line, void *arg);
+
+extern int log_level_current;
+
+void log_init(const char *ident, int level);
+void log_use_syslog(int on);
+void log_set_sink(log_sink_fn fn, void *arg);
+/* "error", "warn", "info", "debug" -> level; -1 if unknown. */
+int log_level_parse(const char *name);
+const char *log_level_name(int level);
+
+void log_emit(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_emitv(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+#define log_at(lvl, ...)                                                                        \
+	do {                                                                                    \
+		if (log_level_current >= (lvl))                                                 \
+			log_emit((lvl), __VA_ARGS__);                                           \
+	} while (0)
+#define log_error(...) log_at(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_at(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...) log_at(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) log_at(LOG_LVL_DEBUG, __VA_ARGS__)
+
+#endif

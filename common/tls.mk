@@ -1,0 +1,1 @@
+## common/tls.mk: (filled in by its module)

@@ -1,0 +1,1 @@
+## server/paxos/paxos.mk: (filled in by its module)

@@ -1,0 +1,16 @@
+## tests/: unit tests (CUnit), simulator, integration and fuzz targets.
+## Every CUnit program shares tests/unit/harness.c, which prints a
+## "SUMMARY: passed=N failed=M" line that tests/summary counts.
+TEST_HARNESS = tests/unit/harness.c tests/unit/harness.h
+TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
+TEST_LIBS = $(COMMON_LIBS) $(CUNIT_LIBS) $(PTHREAD_LIBS)
+
+EXTRA_DIST += tests/summary tests/run-all
+
+check_PROGRAMS += tests/unit/test_status
+tests_unit_test_status_SOURCES = tests/unit/test_status.c $(TEST_HARNESS)
+tests_unit_test_status_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_status_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_status
+
+TESTS += $(UNIT_TESTS)
