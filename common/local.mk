@@ -5,7 +5,12 @@ common_libcommon_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_
 common_libcommon_la_SOURCES = \
 	common/status.c \
 	common/log.c common/log.h \
-	common/xmalloc.c common/xmalloc.h
+	common/xmalloc.c common/xmalloc.h \
+	common/json.c common/json.h \
+	common/clock.c common/clock.h \
+	common/net.c common/net.h \
+	common/conn.c common/conn.h \
+	common/cellspec.c common/cellspec.h
 # Libraries anything that links libcommon needs as well.
 COMMON_LIBS = common/libcommon.la $(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) \
 	$(OPENSSL_LIBS) $(MSGPACK_LIBS)

@@ -1,11 +1,322 @@
-/* main.c: chubbyd, one replica of a chubby cell (wiring only). */
+/* main.c: chubbyd, one replica of a chubby cell: arguments, start-up and wiring. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include <chubby/chubby.h>
+
+#include "cellconfig.h"
+#include "protocol.h"
+#include "chubbyd.h"
+#include "clock.h"
+#include "log.h"
+#include "replica.h"
+#include "rpc/rpc.h"
+#include "tls.h"
+#include "tp.h"
+#include "xmalloc.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: chubbyd -c FILE -i ID [options]\n"
+	    "Runs replica ID of the chubby cell that FILE describes.\n"
+	    "\n"
+	    "  -c, --config FILE   the cell config (see chubby.conf(5))\n"
+	    "  -i, --id ID         this replica's id, as listed in FILE\n"
+	    "  -l, --log-level L   error, warn, info or debug (default: the config's log_level)\n"
+	    "      --syslog        log to syslog instead of standard error\n"
+	    "      --init          this is a brand-new cell: an empty data directory may vote\n"
+	    "                      (without it, an empty data directory means lost data: the\n"
+	    "                      replica catches up before it votes again)\n"
+	    "      --check-config  load FILE, report problems, and exit\n"
+	    "      --help-config   list every config option with its default\n"
+	    "  -h, --help          this text\n"
+	    "  -V, --version       the version\n"
+	    "\n"
+	    "Signals: SIGTERM and SIGINT stop cleanly; SIGHUP reopens the log.\n");
+}
+
+/* Creates DIR and its parents, mode 0700. */
+static int
+mkdir_p(const char *dir, char *err, size_t errlen)
+{
+	char *p = xstrdup(dir);
+
+	for (char *s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", p, strerror(errno));
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", p, strerror(errno));
+		free(p);
+		return -1;
+	}
+	free(p);
+	return 0;
+}
+
+/* Two daemons on one data directory would each think they own its
+ * promises: refuse to start the second. */
+static int
+lock_data_dir(struct chubbyd *d, char *err, size_t errlen)
+{
+	char *path;
+
+	xasprintf(&path, "%s/LOCK", d->data_dir);
+	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(err, errlen, "%s is locked: another chubbyd uses %s", path, d->data_dir);
+		free(path);
+		return -1;
+	}
+	free(path);
+	return 0;
+}
+
+static void
+on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct chubbyd *d = arg;
+
+	(void)what;
+	log_info("signal %d: stopping", (int)sig);
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	/* stderr needs no reopening; syslog reconnects.  Log rotation of a
+	 * redirected stderr is the service manager's job. */
+	log_info("SIGHUP: logs reopened");
+}
+
+/* libevent's own warnings go through our log. */
+static void
+on_libevent_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_ERR)
+		log_error("libevent: %s", msg);
+	else if (severity >= EVENT_LOG_WARN)
+		log_warn("libevent: %s", msg);
+	else
+		log_debug("libevent: %s", msg);
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	printf("chubbyd %s\n", PACKAGE_VERSION);
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"id", required_argument, NULL, 'i'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"syslog", no_argument, NULL, 's'},
+	    {"init", no_argument, NULL, 'I'},
+	    {"check-config", no_argument, NULL, 'k'},
+	    {"help-config", no_argument, NULL, 'H'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct chubbyd d;
+	const char *config_path = NULL, *level_name = NULL;
+	char err[512], *end, *cert = NULL, *key = NULL;
+	long idl = -1;
+	int ch, use_syslog = 0, check_only = 0, init = 0, level;
+	struct event *ev_term, *ev_int, *ev_hup;
+
+	memset(&d, 0, sizeof d);
+	d.lock_fd = -1;
+	while ((ch = getopt_long(argc, argv, "c:i:l:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'i':
+			idl = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || idl < 1 || idl > 255) {
+				fprintf(stderr, "chubbyd: -i: \"%s\" is not a replica id (1..255)\n",
+				    optarg);
+				return 2;
+			}
+			break;
+		case 'l':
+			level_name = optarg;
+			if (log_level_parse(optarg) < 0) {
+				fprintf(stderr, "chubbyd: -l: unknown level \"%s\" "
+						"(error, warn, info, debug)\n", optarg);
+				return 2;
+			}
+			break;
+		case 's':
+			use_syslog = 1;
+			break;
+		case 'I':
+			init = 1;
+			break;
+		case 'k':
+			check_only = 1;
+			break;
+		case 'H':
+			config_write_help(stdout);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("chubbyd %s (protocol %d)\n", PACKAGE_VERSION, PROTO_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "chubbyd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (config_path == NULL || (idl < 0 && !check_only)) {
+		fprintf(stderr, "chubbyd: -c FILE and -i ID are required\n");
+		usage(stderr);
+		return 2;
+	}
+	if (config_load(config_path, &d.cfg, err, sizeof err) != CHUBBY_OK) {
+		fprintf(stderr, "chubbyd: %s\n", err);
+		return 1;
+	}
+	if (check_only && idl < 0) {
+		printf("%s: OK\n", config_path);
+		config_free(d.cfg);
+		return 0;
+	}
+	d.id = (unsigned)idl;
+	d.config_path = config_path;
+	d.self = config_replica(d.cfg, d.id);
+	if (d.self == NULL) {
+		fprintf(stderr, "chubbyd: %s: no replica %u in this cell\n", config_path, d.id);
+		config_free(d.cfg);
+		return 1;
+	}
+	level = level_name != NULL ? log_level_parse(level_name) : d.cfg->log_level;
+	{
+		static char ident[32];
+		snprintf(ident, sizeof ident, "chubbyd[%u]", d.id);
+		log_init(ident, level);
+	}
+	log_use_syslog(use_syslog || d.cfg->use_syslog);
+	event_set_log_callback(on_libevent_log);
+
+	d.data_dir = config_expand(d.cfg->data_dir, d.id);
+	cert = config_expand(d.cfg->tls_cert, d.id);
+	key = config_expand(d.cfg->tls_key, d.id);
+	if (d.data_dir == NULL || cert == NULL || key == NULL) {
+		fprintf(stderr, "chubbyd: out of memory\n");
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: OK (replica %u, client %s, data %s)\n", config_path, d.id,
+		    d.self->client_addr, d.data_dir);
+		goto out;
+	}
+	if (mkdir_p(d.data_dir, err, sizeof err) != 0 || lock_data_dir(&d, err, sizeof err) != 0) {
+		log_error("%s", err);
+		goto fail;
+	}
+
+	struct tls_config tc = {
+	    .ca_file = d.cfg->tls_ca, .cert_file = cert, .key_file = key, .role = TLS_ROLE_SERVER};
+	d.tls_server = tls_ctx_new(&tc, err, sizeof err);
+	if (d.tls_server == NULL) {
+		log_error("%s", err);
+		goto fail;
+	}
+	d.tp_accept = tp_tls_new(d.tls_server);
+
+	signal(SIGPIPE, SIG_IGN);
+	d.base = event_base_new();
+	if (d.base == NULL) {
+		log_error("cannot create the event loop");
+		goto fail;
+	}
+	d.started_mono_ms = clock_mono_ms();
+	d.rpc = rpc_new(&d);
+	if (rpc_listen(d.rpc, d.self->client_addr, err, sizeof err) != CHUBBY_OK) {
+		log_error("client port: %s", err);
+		goto fail;
+	}
+	d.replica = replica_new(&d, init, err, sizeof err);
+	if (d.replica == NULL) {
+		log_error("%s", err);
+		goto fail;
+	}
+	ev_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
+	ev_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
+	ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+	evsignal_add(ev_term, NULL);
+	evsignal_add(ev_int, NULL);
+	evsignal_add(ev_hup, NULL);
+
+	log_info("replica %u of cell \"%s\": clients on %s, peers on %s, data in %s", d.id,
+	    d.cfg->cell, d.self->client_addr, d.self->peer_addr, d.data_dir);
+	event_base_dispatch(d.base);
+	log_info("stopped");
+
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+out:
+	rpc_free(d.rpc);
+	replica_free(d.replica);
+	tp_free(d.tp_accept);
+	tls_ctx_free(d.tls_server);
+	if (d.base != NULL)
+		event_base_free(d.base);
+	if (d.lock_fd >= 0)
+		close(d.lock_fd);
+	free(d.data_dir);
+	free(cert);
+	free(key);
+	config_free(d.cfg);
 	return 0;
+fail:
+	rpc_free(d.rpc);
+	replica_free(d.replica);
+	tp_free(d.tp_accept);
+	tls_ctx_free(d.tls_server);
+	if (d.base != NULL)
+		event_base_free(d.base);
+	free(d.data_dir);
+	free(cert);
+	free(key);
+	config_free(d.cfg);
+	return 1;
 }

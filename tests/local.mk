@@ -13,4 +13,16 @@ tests_unit_test_status_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_status_LDADD = $(TEST_LIBS)
 UNIT_TESTS += tests/unit/test_status
 
+check_PROGRAMS += tests/unit/test_json
+tests_unit_test_json_SOURCES = tests/unit/test_json.c $(TEST_HARNESS)
+tests_unit_test_json_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_json_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_json
+
 TESTS += $(UNIT_TESTS)
+
+# Integration tests: real processes on loopback (tests/integration/lib.sh).
+INTEGRATION_TESTS = tests/integration/test_cell.sh
+TESTS += $(INTEGRATION_TESTS)
+EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
+AM_TESTS_ENVIRONMENT = abs_top_builddir='$(abs_top_builddir)'; export abs_top_builddir;

@@ -1,0 +1,147 @@
+/*
+ * cellconfig.h: the cell config file, chubby.conf(5): the struct it fills,
+ * its parser, and the documentation generated from the same option table.
+ *
+ * The header is not called config.h because every .c file starts with
+ * autoconf's "config.h", and a common/config.h would shadow it for the files
+ * in this folder (a quoted #include looks beside the including file first).
+ *
+ * common/ is linked into libchubby too, so nothing here aborts or prints on
+ * its own: failures come back as a chubby status with a message in the
+ * caller's buffer, "FILE:LINE: problem" or "FILE: problem".
+ */
+#ifndef CHUBBY_CELLCONFIG_H
+#define CHUBBY_CELLCONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Replicas in a cell; ids run from 1 to CONFIG_MAX_REPLICA_ID. */
+#define CONFIG_MAX_REPLICAS 7
+#define CONFIG_MAX_REPLICA_ID 255
+/* "[" + a 253-byte host name + "]:" + 5-digit port + NUL, rounded up. */
+#define CONFIG_ADDR_MAX 264
+/* A good size for the err buffers below; longer messages are truncated. */
+#define CONFIG_ERR_MAX 512
+/* Longest line and largest file config_load accepts. */
+#define CONFIG_LINE_MAX 1024
+#define CONFIG_FILE_MAX (1024 * 1024)
+/* Room a frame needs beyond a file's contents (envelope, path, metadata):
+ * max_frame must be at least max_contents plus this. */
+#define CONFIG_FRAME_OVERHEAD 4096
+
+struct cell_replica {
+	unsigned id;
+	/* HOST:PORT as written in the file; config_parse_hostport splits them. */
+	char client_addr[CONFIG_ADDR_MAX];
+	char peer_addr[CONFIG_ADDR_MAX];
+	char status_addr[CONFIG_ADDR_MAX];
+};
+
+/*
+ * One cell's configuration.  Durations are milliseconds (the _ms fields),
+ * sizes are bytes.  The strings are owned by the struct; paths flagged
+ * "%i" in chubby.conf(5) are templates: pass them to config_expand.
+ */
+struct cell_config {
+	char *source; /* the path or name given to the parser; NULL from config_new */
+
+	/* The cell. */
+	char *cell;
+	char *superuser;
+	char *acl_dir; /* always absolute after loading: /ls/CELL/... */
+
+	/* Files. */
+	char *data_dir; /* %i template */
+	char *tls_ca;
+	char *tls_cert;           /* %i template */
+	char *tls_key;            /* %i template */
+	char *client_tls_cert;    /* "" if none */
+	char *client_tls_key;     /* "" if none */
+	char *sequencer_key_file; /* "" if none */
+
+	/* Master lease and time. */
+	uint64_t master_lease_ms;
+	uint64_t master_lease_renew_ms;
+	unsigned clock_drift_ppm;
+	uint64_t clock_margin_ms;
+	uint64_t election_timeout_ms;
+	uint64_t heartbeat_interval_ms;
+
+	/* Sessions and locks. */
+	uint64_t session_lease_ms;
+	uint64_t grace_period_ms;
+	uint64_t lock_delay_ms;
+	uint64_t lock_delay_max_ms;
+
+	/* Limits. */
+	uint64_t max_contents;
+	uint64_t max_frame;
+	unsigned max_sessions;
+	unsigned max_handles_per_session;
+	unsigned max_connections;
+
+	/* Replication. */
+	unsigned snapshot_interval;
+	unsigned batch_max;
+	unsigned pipeline_max;
+	unsigned checksum_interval;
+
+	/* Logging. */
+	int log_level;  /* LOG_LVL_* from log.h */
+	int use_syslog; /* option "syslog" */
+
+	struct cell_replica replicas[CONFIG_MAX_REPLICAS]; /* in file order */
+	unsigned nreplicas;
+
+	/* Remarks that did not stop loading ("FILE: ..." lines joined by
+	 * newlines; "" if none), for chubbyd to log. */
+	char warnings[CONFIG_ERR_MAX];
+};
+
+/*
+ * Reads the cell config at PATH into a new *OUT (free with config_free).
+ * Returns CHUBBY_OK; CHUBBY_E_IO if the file cannot be read, CHUBBY_E_CONFIG
+ * if it is wrong, CHUBBY_E_NOMEM; on failure *OUT is NULL and ERR (if not
+ * NULL) holds "PATH:LINE: problem" or "PATH: problem".
+ */
+int config_load(const char *path, struct cell_config **out, char *err, size_t errlen);
+
+/* The same from TEXT in memory; NAME stands for the path in messages. */
+int config_parse_string(const char *text, const char *name, struct cell_config **out, char *err,
+                        size_t errlen);
+
+/* A config with every default and no replicas, for clients that name a
+ * cell without a file.  Caller frees with config_free; NULL if out of memory. */
+struct cell_config *config_new(void);
+
+/* Frees CFG and its strings; NULL is fine. */
+void config_free(struct cell_config *cfg);
+
+/* The replica with id ID, or NULL.  Points into CFG. */
+const struct cell_replica *config_replica(const struct cell_config *cfg, unsigned id);
+
+/* TMPL with %i replaced by ID and %% by %.  Caller frees; NULL if out of memory. */
+char *config_expand(const char *tmpl, unsigned id);
+
+/*
+ * Splits "HOST:PORT", "[IPV6]:PORT" or "NAME:PORT" into HOST (without
+ * brackets, NUL-terminated) and PORT (1..65535).  Returns CHUBBY_OK, or
+ * CHUBBY_E_INVALID with the reason in ERR (no file or line prefix).
+ */
+int config_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port, char *err,
+                          size_t errlen);
+
+/* Documentation from the option table: the text for chubbyd --help-config,
+ * a commented sample config (etc/chubby.conf), and the roff of the OPTIONS
+ * section of chubby.conf(5).  tools/chubby-config-doc prints them. */
+void config_write_help(FILE *f);
+void config_write_sample(FILE *f);
+void config_write_man(FILE *f);
+
+/* The lines in man/chubby.conf.5 between which config_write_man's text goes. */
+#define CONFIG_MAN_BEGIN ".\\\" BEGIN GENERATED OPTIONS"
+#define CONFIG_MAN_END ".\\\" END GENERATED OPTIONS"
+
+#endif

@@ -1,0 +1,12 @@
+/* clock.h: the shells' clocks (the pure cores never include this). */
+#ifndef CHUBBY_CLOCK_H
+#define CHUBBY_CLOCK_H
+
+#include <stdint.h>
+
+/* Milliseconds on the monotonic clock: for leases, timeouts and deadlines. */
+uint64_t clock_mono_ms(void);
+/* Milliseconds since the Unix epoch: only for stamping and display. */
+uint64_t clock_real_ms(void);
+
+#endif

@@ -1,0 +1,298 @@
+/* conn.c: cuts a transport's byte stream into frames and hands them to the owner. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include <chubby/chubby.h>
+
+#include "conn.h"
+#include "frame.h"
+
+struct conn {
+	struct tp *tp;
+	struct bufferevent *bev;
+	size_t max_frame;
+	struct conn_callbacks cb;
+	void *arg;
+	void *user;
+	struct tp_identity peer;
+	char remote[64];
+	unsigned idle_ms;
+
+	int open;        /* on_open delivered */
+	int closing;     /* close_after_flush: deliver nothing more */
+	int close_status;
+	char close_reason[160];
+	int in_callback; /* depth of callbacks into the owner */
+	int freed;       /* conn_free called while inside a callback */
+	int close_told;  /* on_close delivered */
+};
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void
+conn_fill_remote(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	snprintf(c->remote, sizeof c->remote, "?");
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+		port = ntohs(sin->sin_port);
+		snprintf(c->remote, sizeof c->remote, "%s:%u", host, port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+		port = ntohs(sin6->sin6_port);
+		snprintf(c->remote, sizeof c->remote, "[%s]:%u", host, port);
+	}
+}
+
+struct conn *
+conn_new(struct tp *tp, struct bufferevent *bev, int accepted, size_t max_frame,
+    const struct conn_callbacks *cb, void *arg)
+{
+	struct conn *c = calloc(1, sizeof *c);
+
+	if (c == NULL) {
+		bufferevent_free(bev);
+		return NULL;
+	}
+	c->tp = tp;
+	c->bev = bev;
+	c->max_frame = max_frame;
+	c->cb = *cb;
+	c->arg = arg;
+	snprintf(c->remote, sizeof c->remote, "?");
+	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	(void)accepted;
+	return c;
+}
+
+/* Called on the way out of every callback: frees the connection if its
+ * owner asked for that while we were inside. */
+static int
+conn_leave(struct conn *c)
+{
+	c->in_callback--;
+	if (c->in_callback == 0 && c->freed) {
+		bufferevent_free(c->bev);
+		free(c);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+conn_tell_close(struct conn *c, int status, const char *reason)
+{
+	if (c->close_told || c->freed)
+		return;
+	c->close_told = 1;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	c->in_callback++;
+	c->cb.on_close(c, status, reason, c->arg);
+	conn_leave(c);
+}
+
+static void
+conn_tell_open(struct conn *c)
+{
+	char err[256];
+
+	c->open = 1;
+	conn_fill_remote(c);
+	if (tp_peer_identity(c->tp, c->bev, &c->peer, err, sizeof err) != CHUBBY_OK) {
+		conn_tell_close(c, CHUBBY_E_AUTH, err);
+		return;
+	}
+	if (c->cb.on_open != NULL) {
+		c->in_callback++;
+		c->cb.on_open(c, c->arg);
+		conn_leave(c);
+	}
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	/* A TLS server side may deliver data before we saw CONNECTED. */
+	if (!c->open) {
+		c->in_callback++;
+		conn_tell_open(c);
+		if (conn_leave(c) || c->close_told)
+			return;
+	}
+	c->in_callback++;
+	while (!c->freed && !c->closing && !c->close_told) {
+		uint8_t hdr[FRAME_HEADER_LEN];
+		size_t avail = evbuffer_get_length(in), body_len;
+		ev_ssize_t got = evbuffer_copyout(in, hdr, avail < sizeof hdr ? avail : sizeof hdr);
+		int rc;
+
+		if (got < 0)
+			break;
+		rc = frame_header_parse(hdr, (size_t)got, c->max_frame, &body_len);
+		if (rc == CHUBBY_E_TRUNCATED)
+			break;
+		if (rc != CHUBBY_OK) {
+			char why[160];
+			snprintf(why, sizeof why, "%s (limit %zu bytes)", chubby_strerror(rc),
+			    c->max_frame);
+			conn_tell_close(c, rc, why);
+			break;
+		}
+		if (avail < FRAME_HEADER_LEN + body_len) {
+			/* Wake us only when the whole frame is here. */
+			bufferevent_setwatermark(bev, EV_READ, FRAME_HEADER_LEN + body_len, 0);
+			break;
+		}
+		bufferevent_setwatermark(bev, EV_READ, 0, 0);
+		const uint8_t *frame = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HEADER_LEN + body_len));
+		if (frame == NULL) {
+			conn_tell_close(c, CHUBBY_E_NOMEM, "cannot assemble frame");
+			break;
+		}
+		c->cb.on_frame(c, frame + FRAME_HEADER_LEN, body_len, c->arg);
+		if (c->freed)
+			break;
+		evbuffer_drain(in, FRAME_HEADER_LEN + body_len);
+	}
+	conn_leave(c);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_tell_close(c, c->close_status, c->close_reason);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	char reason[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (!c->open) {
+			c->in_callback++;
+			conn_tell_open(c);
+			conn_leave(c);
+		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		conn_tell_close(c, CHUBBY_E_TIMEOUT, "idle timeout");
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		conn_tell_close(c, c->closing ? c->close_status : CHUBBY_E_CONN,
+		    c->closing ? c->close_reason : "closed by peer");
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		tp_error_string(c->tp, bev, reason, sizeof reason);
+		conn_tell_close(c, c->open ? CHUBBY_E_CONN : CHUBBY_E_TLS, reason);
+	}
+}
+
+int
+conn_send(struct conn *c, const void *frame, size_t len)
+{
+	if (c->closing || c->close_told || c->freed)
+		return CHUBBY_E_CONN;
+	if (bufferevent_write(c->bev, frame, len) != 0)
+		return CHUBBY_E_NOMEM;
+	return CHUBBY_OK;
+}
+
+void
+conn_close_after_flush(struct conn *c, int status, const char *reason)
+{
+	if (c->closing || c->close_told || c->freed)
+		return;
+	c->closing = 1;
+	c->close_status = status;
+	snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "closed");
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_tell_close(c, status, c->close_reason);
+}
+
+void
+conn_free(struct conn *c)
+{
+	if (c == NULL || c->freed)
+		return;
+	c->freed = 1;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (c->in_callback == 0) {
+		bufferevent_free(c->bev);
+		free(c);
+	}
+}
+
+const struct tp_identity *
+conn_peer(const struct conn *c)
+{
+	return &c->peer;
+}
+
+const char *
+conn_remote(const struct conn *c)
+{
+	return c->remote;
+}
+
+void
+conn_set_idle_timeout(struct conn *c, unsigned ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	c->idle_ms = ms;
+	bufferevent_set_timeouts(c->bev, ms ? &tv : NULL, NULL);
+}
+
+size_t
+conn_pending_output(const struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+void
+conn_set_user(struct conn *c, void *user)
+{
+	c->user = user;
+}
+
+void *
+conn_user(const struct conn *c)
+{
+	return c->user;
+}

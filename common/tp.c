@@ -1,0 +1,227 @@
+/* tp.c: the transport interface's dispatch, the socket work every transport
+ * shares, and the plain TCP transport used by tests. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include <chubby/chubby.h>
+
+#include "tp.h"
+
+struct tp {
+	const struct tp_ops *ops;
+	void *impl;
+};
+
+struct tp *
+tp_new(const struct tp_ops *ops, void *impl)
+{
+	struct tp *tp = calloc(1, sizeof *tp);
+
+	if (tp == NULL)
+		return NULL;
+	tp->ops = ops;
+	tp->impl = impl;
+	return tp;
+}
+
+void *
+tp_impl(const struct tp *tp)
+{
+	return tp->impl;
+}
+
+void
+tp_free(struct tp *tp)
+{
+	free(tp);
+}
+
+const char *
+tp_name(const struct tp *tp)
+{
+	return tp->ops->name;
+}
+
+const char *
+tp_kind_name(enum tp_peer_kind kind)
+{
+	switch (kind) {
+	case TP_PEER_CLIENT:
+		return "client";
+	case TP_PEER_REPLICA:
+		return "replica";
+	case TP_PEER_ANON:
+		break;
+	}
+	return "anonymous";
+}
+
+/*
+ * libevent drops an event raised while a bufferevent has no event callback
+ * (bufferevent_run_eventcb_ returns early), even when the event would be
+ * deferred.  A connection refused at once by connect(2), or the CONNECTED we
+ * raise for plain accepted sockets, happens before our caller had a chance
+ * to call bufferevent_setcb().  So every new bufferevent gets this callback
+ * first: the event is then queued as a deferred callback, and when it runs
+ * from the loop libevent calls whatever callback is installed by then.
+ */
+void
+tp_ignore_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	(void)arg;
+}
+
+struct bufferevent *
+tp_accept(struct tp *tp, struct event_base *base, evutil_socket_t fd)
+{
+	struct bufferevent *bev;
+
+	if (evutil_make_socket_nonblocking(fd) != 0 || evutil_make_socket_closeonexec(fd) != 0) {
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	bev = tp->ops->wrap(tp, base, fd, 1);
+	if (bev == NULL) {
+		int saved = errno;
+		evutil_closesocket(fd);
+		errno = saved;
+	}
+	return bev;
+}
+
+struct bufferevent *
+tp_connect(struct tp *tp, struct event_base *base, const struct sockaddr *to, int tolen,
+    const struct sockaddr *from, int fromlen)
+{
+	struct bufferevent *bev;
+	evutil_socket_t fd;
+	int saved;
+
+	if (to == NULL || tolen <= 0 || (from != NULL && from->sa_family != to->sa_family)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	fd = socket(to->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	/* Binding the source lets a test cut one replica's links with a packet
+	 * filter: each replica's traffic leaves from its own address. */
+	if (from != NULL && bind(fd, from, (socklen_t)fromlen) != 0)
+		goto fail;
+	bev = tp->ops->wrap(tp, base, fd, 0);
+	if (bev == NULL)
+		goto fail;
+	bufferevent_setcb(bev, NULL, NULL, tp_ignore_event, NULL);
+	/* The bufferevent owns FD now.  A refusal reported by connect(2) at
+	 * once comes back as a deferred BEV_EVENT_ERROR, like a later one. */
+	if (bufferevent_socket_connect(bev, to, tolen) != 0) {
+		saved = errno;
+		bufferevent_free(bev);
+		errno = saved;
+		return NULL;
+	}
+	return bev;
+fail:
+	saved = errno;
+	evutil_closesocket(fd);
+	errno = saved;
+	return NULL;
+}
+
+int
+tp_peer_identity(struct tp *tp, struct bufferevent *bev, struct tp_identity *out, char *err,
+    size_t errlen)
+{
+	if (bev == NULL || out == NULL) {
+		snprintf(err, errlen, "tp: no connection");
+		return CHUBBY_E_INVALID;
+	}
+	return tp->ops->identity(tp, bev, out, err, errlen);
+}
+
+const char *
+tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
+{
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	tp->ops->error_string(tp, bev, buf, len);
+	if (buf[0] == '\0')
+		snprintf(buf, len, "connection failed");
+	return buf;
+}
+
+/*
+ * The plain transport.
+ */
+
+static struct bufferevent *
+tp_plain_wrap(struct tp *tp, struct event_base *base, evutil_socket_t fd, int accepting)
+{
+	struct bufferevent *bev;
+
+	(void)tp;
+	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL)
+		return NULL;
+	if (accepting) {
+		/* An accepted TCP socket is usable at once, but upper layers wait
+		 * for CONNECTED as they do with TLS: raise it, deferred, so that it
+		 * reaches the callback the caller is about to install. */
+		bufferevent_setcb(bev, NULL, NULL, tp_ignore_event, NULL);
+		bufferevent_trigger_event(bev, BEV_EVENT_CONNECTED, BEV_TRIG_DEFER_CALLBACKS);
+	}
+	return bev;
+}
+
+static int
+tp_plain_identity(struct tp *tp, struct bufferevent *bev, struct tp_identity *out, char *err,
+    size_t errlen)
+{
+	(void)tp;
+	(void)bev;
+	(void)err;
+	(void)errlen;
+	memset(out, 0, sizeof *out);
+	out->kind = TP_PEER_ANON;
+	out->replica_id = -1;
+	snprintf(out->name, sizeof out->name, "anonymous");
+	return CHUBBY_OK;
+}
+
+static void
+tp_plain_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
+{
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)tp;
+	(void)bev;
+	if (e != 0)
+		snprintf(buf, len, "%s", evutil_socket_error_to_string(e));
+}
+
+static const struct tp_ops tp_plain_ops = {
+    .name = "plain",
+    .wrap = tp_plain_wrap,
+    .identity = tp_plain_identity,
+    .error_string = tp_plain_error_string,
+};
+
+struct tp *
+tp_plain_new(void)
+{
+	return tp_new(&tp_plain_ops, NULL);
+}

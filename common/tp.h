@@ -1,0 +1,131 @@
+/*
+ * tp.h: the transport interface (after Redis's connection.h).  Upper layers
+ * (conn.c, the server, libchubby) get bufferevents from a struct tp and ask it
+ * who the peer is; they never see OpenSSL.  Two implementations: TLS with
+ * mutual authentication (tls.c, the only one in production) and plain TCP
+ * (tp.c, for tests).
+ *
+ * Conventions for every bufferevent a transport hands out:
+ *  - it was made with BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS, so
+ *    bufferevent_free() closes the socket, and no callback runs before the
+ *    caller returns to the event loop: set callbacks with bufferevent_setcb()
+ *    and enable EV_READ right after tp_accept()/tp_connect();
+ *  - the event callback sees BEV_EVENT_CONNECTED once, on both the accepting
+ *    and the connecting side, when the connection is usable (for TLS: the
+ *    handshake is done and the peer's certificate verified), or else
+ *    BEV_EVENT_ERROR; only after CONNECTED may tp_peer_identity() be asked.
+ *    In TLS 1.3 a client's handshake ends before the server has judged the
+ *    client's certificate: a refused client sees CONNECTED, then an error;
+ *  - once connected, a peer closing its end (with or without TLS's
+ *    close_notify) is BEV_EVENT_EOF, a reset BEV_EVENT_ERROR; the framing
+ *    above detects a message cut short.
+ * Writes go through write(2): a process using a transport must ignore or
+ * block SIGPIPE, as with any libevent socket.
+ */
+#ifndef CHUBBY_TP_H
+#define CHUBBY_TP_H
+
+#include <stddef.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+struct sockaddr;
+struct tls_ctx;
+
+/* Longest principal, cell or replica name, NUL included (X.509's
+ * ub-common-name is 64 characters). */
+#define TP_NAME_MAX 65
+
+enum tp_peer_kind {
+	TP_PEER_ANON = 0, /* plain transport: nobody was authenticated */
+	TP_PEER_CLIENT,   /* a client certificate: NAME is the principal */
+	TP_PEER_REPLICA,  /* a replica certificate: REPLICA_ID is set */
+};
+
+struct tp_identity {
+	enum tp_peer_kind kind;
+	int replica_id;              /* TP_PEER_REPLICA: 1..TLS_MAX_REPLICA_ID; else -1 */
+	char name[TP_NAME_MAX];      /* the certificate's CN: "alice", "replica-3";
+	                                "anonymous" on the plain transport */
+	char cell[TP_NAME_MAX];      /* the certificate's O; "" on the plain transport */
+};
+
+struct tp;
+
+/* The plain TCP transport; every peer is TP_PEER_ANON.  For tests only:
+ * nothing is authenticated or encrypted.  NULL if out of memory. */
+struct tp *tp_plain_new(void);
+
+/* The TLS transport over CTX (tls.h).  CTX is borrowed: it must outlive the
+ * transport and every bufferevent made by it.  Accepting needs a server
+ * context, connecting a client context.  NULL if out of memory. */
+struct tp *tp_tls_new(struct tls_ctx *ctx);
+
+/* Frees the transport (not its context, not the bufferevents it made). */
+void tp_free(struct tp *tp);
+
+/* "tls" or "plain", for logs. */
+const char *tp_name(const struct tp *tp);
+
+/* Wraps FD, a socket just returned by accept(2), and starts the server side
+ * of the handshake.  Takes ownership of FD: on failure (NULL, out of memory)
+ * it has been closed. */
+struct bufferevent *tp_accept(struct tp *tp, struct event_base *base, evutil_socket_t fd);
+
+/* Starts a non-blocking connection to TO, leaving from FROM if not NULL (a
+ * local address to bind, port 0 for any).  The event callback later sees
+ * BEV_EVENT_CONNECTED or BEV_EVENT_ERROR (a refused connection too).  NULL
+ * with errno set if the socket cannot even be made or bound (EINVAL: FROM
+ * and TO of different families, or a TLS transport with a server context). */
+struct bufferevent *tp_connect(struct tp *tp, struct event_base *base, const struct sockaddr *to,
+    int tolen, const struct sockaddr *from, int fromlen);
+
+/*
+ * Fills OUT with the authenticated peer of BEV, a connection that has seen
+ * BEV_EVENT_CONNECTED.  For TLS the kind comes from the certificate's OU
+ * ("chubby-replica" or "chubby-client"), trusted because the certificate
+ * chains to the cell CA: a client certificate never yields TP_PEER_REPLICA,
+ * whatever its CN says.  Returns CHUBBY_OK; CHUBBY_E_AUTH with a message in
+ * ERR if the certificate, although signed by the CA, is not one of ours
+ * (wrong OU, malformed CN, another cell); CHUBBY_E_INVALID if BEV is not
+ * connected or not from this transport.
+ */
+int tp_peer_identity(struct tp *tp, struct bufferevent *bev, struct tp_identity *out, char *err,
+    size_t errlen);
+
+/*
+ * Writes into BUF a readable reason for the error event just delivered on
+ * BEV ("tls: certificate verify failed: certificate has expired",
+ * "Connection refused") and returns BUF.  Call it first thing in the event
+ * callback: it reads errno, and it consumes the TLS errors queued on BEV.
+ */
+const char *tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len);
+
+/* Human-readable name of a peer kind: "client", "replica", "anonymous". */
+const char *tp_kind_name(enum tp_peer_kind kind);
+
+/*
+ * For transport implementations (tp.c, tls.c) only.
+ */
+struct tp_ops {
+	const char *name;
+	/* Wraps a socket: ACCEPTING is 1 for an accepted socket, 0 for one
+	 * about to connect.  On failure returns NULL and leaves FD open. */
+	struct bufferevent *(*wrap)(struct tp *tp, struct event_base *base, evutil_socket_t fd,
+	    int accepting);
+	int (*identity)(struct tp *tp, struct bufferevent *bev, struct tp_identity *out, char *err,
+	    size_t errlen);
+	void (*error_string)(struct tp *tp, struct bufferevent *bev, char *buf, size_t len);
+};
+
+/* A transport of type OPS with state IMPL (borrowed); NULL if out of memory. */
+struct tp *tp_new(const struct tp_ops *ops, void *impl);
+void *tp_impl(const struct tp *tp);
+
+/* An event callback that does nothing, installed on every new bufferevent
+ * (see tp.c: libevent drops events raised while no callback is set). */
+void tp_ignore_event(struct bufferevent *bev, short what, void *arg);
+
+#endif

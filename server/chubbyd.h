@@ -1,0 +1,36 @@
+/*
+ * chubbyd.h: the daemon's context, shared by its shells (RPC, peers,
+ * status).  One struct chubbyd per process: it is one replica of a cell.
+ */
+#ifndef CHUBBY_CHUBBYD_H
+#define CHUBBY_CHUBBYD_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+
+struct cell_config;
+struct cell_replica;
+struct tls_ctx;
+struct tp;
+struct rpc;
+struct replica;
+
+struct chubbyd {
+	struct event_base *base;
+	struct cell_config *cfg;
+	const struct cell_replica *self;
+	unsigned id;
+	char *data_dir;
+	int lock_fd; /* flock on data_dir/LOCK: one daemon per data directory */
+
+	struct tls_ctx *tls_server; /* what we present to clients and peers that dial us */
+	struct tp *tp_accept;       /* transport for accepted connections */
+	struct rpc *rpc;            /* the client port */
+	struct replica *replica;    /* Paxos, the store and the peer links */
+
+	uint64_t started_mono_ms;
+	const char *config_path;
+};
+
+#endif

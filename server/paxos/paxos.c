@@ -1,0 +1,1525 @@
+/*
+ * paxos.c: the Multi-Paxos core with master leases, pipelining, catch-up,
+ * snapshots and non-voting rejoin.  Pure: events in, actions out.
+ *
+ * One replica plays all three Paxos roles (Paxos Made Simple §2.1); the
+ * proposer with a winning Phase 1 is the master (Paxos Made Live §3,
+ * Chubby §2.2).  Messages to itself go through the same outbox as messages
+ * to peers, so the master's own promise and acceptance are durable before
+ * it counts them, exactly like a peer's.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <chubby/chubby.h>
+
+#include "xmalloc.h"
+
+#include "paxos.h"
+
+/* Lease requests whose answers still count. */
+#define PAXOS_HB_WINDOW 64
+/* How far past its chosen index a replica lets its log grow for one message. */
+#define PAXOS_WINDOW_MAX 65536
+
+struct paxos_slot {
+	/* Acceptor. */
+	bool has_acc;
+	bool chosen;
+	paxos_ballot acc_ballot;
+	struct paxos_buf acc_value;
+	/* Proposer in Phase 1: highest-ballot value the promises reported (0: none). */
+	paxos_ballot p1_ballot;
+	struct paxos_buf p1_value;
+	/* Master in Phase 2: what it proposed, who accepted it, when it was sent. */
+	paxos_ballot prop_ballot;
+	struct paxos_buf prop_value;
+	uint32_t acks;
+	uint64_t sent_at;
+};
+
+/* A message held until the durable write it depends on is synced. */
+struct paxos_out {
+	uint64_t wait; /* release once token_done >= wait */
+	struct paxos_msg msg;
+};
+
+struct paxos {
+	struct paxos_config cfg;
+	unsigned self; /* index of cfg.id in cfg.members */
+	bool started;
+	uint64_t now;
+	uint64_t rng;
+
+	/* Durable, mirrored here as soon as it is asked to be written. */
+	paxos_ballot promised;
+	bool voter;
+	uint64_t snap_index;
+	struct paxos_buf snap;
+
+	/* The log: slots base .. base + nlog - 1; slots < base are truncated. */
+	uint64_t base;
+	struct paxos_slot *log;
+	size_t nlog;
+	size_t caplog;
+	uint64_t chosen;  /* every slot <= chosen is chosen and known here */
+	uint64_t applied; /* every slot <= applied has gone out as APPLY */
+	uint64_t snap_asked;
+
+	/* Acceptor side of leases. */
+	paxos_ballot lease_holder;
+	uint64_t lease_until; /* promise nobody but lease_holder before this */
+	uint64_t quiet_until; /* after a restart: promise nobody before this */
+
+	/* Whom we follow. */
+	enum paxos_role role;
+	paxos_ballot master_ballot;
+	unsigned master_id;
+	paxos_ballot max_seen;
+	uint64_t election_at;
+	uint64_t catchup_at;
+
+	/* Proposer. */
+	paxos_ballot ballot;
+	uint32_t promises;
+	uint64_t p1_from;
+	uint64_t p1_max;
+	uint64_t p1_deadline;
+	uint64_t p1_resend_at;
+	uint64_t next_slot;
+	uint64_t noop_slot;
+	uint64_t lease_expiry;
+	uint64_t hb_seq;
+	uint64_t hb_sent[PAXOS_HB_WINDOW];
+	uint32_t hb_acks[PAXOS_HB_WINDOW];
+	uint64_t hb_at;
+	struct paxos_buf *queue;
+	size_t nqueue;
+	size_t capqueue;
+
+	/* Non-voting rejoin. */
+	uint64_t rejoin_slot;
+
+	/* Durability ordering: writes of this step, tokens, held messages. */
+	struct paxos_persist cur;
+	bool dirty;
+	uint64_t token_issued;
+	uint64_t token_done;
+	struct paxos_out *outbox;
+	size_t nout;
+	size_t capout;
+	size_t headout;
+	struct paxos_actions *out;
+};
+
+static void paxos_receive(struct paxos *, const struct paxos_msg *);
+static void paxos_advance(struct paxos *);
+static void paxos_try_propose(struct paxos *);
+
+void
+paxos_config_defaults(struct paxos_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->lease_ms = 10000;
+	c->drift_ppm = 1000;
+	c->margin_ms = 50;
+	c->heartbeat_ms = 2000;
+	c->election_min_ms = 500;
+	c->election_max_ms = 3000;
+	c->batch_max_bytes = 256 * 1024;
+	c->batch_max_count = 256;
+	c->pipeline_max = 16;
+	c->queue_max = 10000;
+	c->snapshot_every = 10000;
+	c->log_keep = 1000;
+	c->catchup_max = 64;
+}
+
+const char *
+paxos_role_name(enum paxos_role r)
+{
+	switch (r) {
+	case PAXOS_FOLLOWER:
+		return "follower";
+	case PAXOS_CANDIDATE:
+		return "candidate";
+	case PAXOS_MASTER:
+		return "master";
+	}
+	return "?";
+}
+
+/* ---- actions ---------------------------------------------------------- */
+
+void
+paxos_actions_init(struct paxos_actions *a)
+{
+	memset(a, 0, sizeof *a);
+}
+
+void
+paxos_persist_free(struct paxos_persist *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nentries; i++)
+		paxos_entry_free(&w->entries[i]);
+	free(w->entries);
+	paxos_buf_free(&w->snap);
+	memset(w, 0, sizeof *w);
+}
+
+void
+paxos_actions_clear(struct paxos_actions *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++) {
+		paxos_msg_free(&a->v[i].msg);
+		paxos_persist_free(&a->v[i].persist);
+		paxos_buf_free(&a->v[i].value);
+	}
+	a->n = 0;
+}
+
+void
+paxos_actions_free(struct paxos_actions *a)
+{
+	paxos_actions_clear(a);
+	free(a->v);
+	memset(a, 0, sizeof *a);
+}
+
+static struct paxos_action *
+paxos_emit(struct paxos *p, enum paxos_action_type type)
+{
+	struct paxos_actions *a = p->out;
+	struct paxos_action *act;
+
+	if (a->n == a->cap) {
+		a->cap = a->cap == 0 ? 16 : a->cap * 2;
+		a->v = xrealloc(a->v, a->cap * sizeof *a->v);
+	}
+	act = &a->v[a->n++];
+	memset(act, 0, sizeof *act);
+	act->type = type;
+	return act;
+}
+
+static void
+paxos_emit_role(struct paxos *p)
+{
+	struct paxos_action *act = paxos_emit(p, PAXOS_ACT_ROLE);
+
+	act->role = p->role;
+	act->epoch = p->master_ballot;
+	act->master = p->master_id;
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+/* splitmix64: the core's only randomness, seeded by the shell. */
+static uint64_t
+paxos_random(struct paxos *p)
+{
+	uint64_t z = (p->rng += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t
+paxos_election_wait(struct paxos *p)
+{
+	uint64_t span = p->cfg.election_max_ms - p->cfg.election_min_ms;
+
+	return p->cfg.election_min_ms + (span == 0 ? 0 : paxos_random(p) % (span + 1));
+}
+
+static int
+paxos_member_index(const struct paxos *p, unsigned id)
+{
+	unsigned i;
+
+	for (i = 0; i < p->cfg.nmembers; i++)
+		if (p->cfg.members[i] == id)
+			return (int)i;
+	return -1;
+}
+
+static unsigned
+paxos_popcount(uint32_t v)
+{
+	unsigned n = 0;
+
+	for (; v != 0; v &= v - 1)
+		n++;
+	return n;
+}
+
+static bool
+paxos_majority(const struct paxos *p, uint32_t set)
+{
+	return paxos_popcount(set) >= p->cfg.nmembers / 2 + 1;
+}
+
+/*
+ * What the master takes off the lease it counts (Paxos Made Live §5.2,
+ * Chubby §2.9).  An acceptor refuses other proposers for lease_ms of its own
+ * clock from when it received the request, which is after the master sent
+ * it.  With clock rates within 1 +- r (r = drift_ppm / 1e6), lease_ms on the
+ * acceptor lasts at least lease_ms / (1 + r) real time, and L' on the master
+ * at most L' / (1 - r).  So L' <= lease_ms * (1 - r) / (1 + r), which
+ * lease_ms * (1 - 2r) satisfies; margin_ms is extra room on top.
+ */
+static uint64_t
+paxos_lease_shortening(const struct paxos *p)
+{
+	return (p->cfg.lease_ms * 2 * p->cfg.drift_ppm + 999999) / 1000000 + p->cfg.margin_ms;
+}
+
+/* ---- the log ---------------------------------------------------------- */
+
+static struct paxos_slot *
+paxos_slot_peek(const struct paxos *p, uint64_t s)
+{
+	if (s < p->base || s - p->base >= p->nlog)
+		return NULL;
+	return &p->log[s - p->base];
+}
+
+static struct paxos_slot *
+paxos_slot_get(struct paxos *p, uint64_t s)
+{
+	size_t need;
+
+	if (s < p->base || s > p->chosen + PAXOS_WINDOW_MAX)
+		return NULL;
+	need = (size_t)(s - p->base) + 1;
+	if (need > p->caplog) {
+		size_t cap = p->caplog == 0 ? 64 : p->caplog;
+		while (cap < need)
+			cap *= 2;
+		p->log = xrealloc(p->log, cap * sizeof *p->log);
+		p->caplog = cap;
+	}
+	if (need > p->nlog) {
+		memset(&p->log[p->nlog], 0, (need - p->nlog) * sizeof *p->log);
+		p->nlog = need;
+	}
+	return &p->log[s - p->base];
+}
+
+static void
+paxos_slot_free(struct paxos_slot *sl)
+{
+	paxos_buf_free(&sl->acc_value);
+	paxos_buf_free(&sl->p1_value);
+	paxos_buf_free(&sl->prop_value);
+}
+
+/* Drops slots <= upto from memory and from this step's pending writes. */
+static void
+paxos_log_drop(struct paxos *p, uint64_t upto)
+{
+	size_t n, i, j;
+
+	if (upto < p->base)
+		return;
+	n = (size_t)(upto - p->base + 1);
+	if (n > p->nlog)
+		n = p->nlog;
+	for (i = 0; i < n; i++)
+		paxos_slot_free(&p->log[i]);
+	if (p->nlog > n)
+		memmove(p->log, p->log + n, (p->nlog - n) * sizeof *p->log);
+	p->nlog -= n;
+	p->base = upto + 1;
+	for (i = j = 0; i < p->cur.nentries; i++) {
+		if (p->cur.entries[i].slot <= upto)
+			paxos_entry_free(&p->cur.entries[i]);
+		else
+			p->cur.entries[j++] = p->cur.entries[i];
+	}
+	p->cur.nentries = j;
+}
+
+/* ---- durability ------------------------------------------------------- */
+
+static void
+paxos_persist_promised(struct paxos *p, paxos_ballot b)
+{
+	assert(b >= p->promised);
+	p->promised = b;
+	p->cur.set_promised = true;
+	p->cur.promised = b;
+	p->dirty = true;
+}
+
+static void
+paxos_persist_slot(struct paxos *p, uint64_t s, const struct paxos_slot *sl)
+{
+	struct paxos_entry e, *dst = NULL;
+	size_t i;
+
+	for (i = 0; i < p->cur.nentries; i++)
+		if (p->cur.entries[i].slot == s) {
+			dst = &p->cur.entries[i];
+			paxos_entry_free(dst);
+			break;
+		}
+	if (dst == NULL) {
+		p->cur.entries = xrealloc(p->cur.entries,
+		    (p->cur.nentries + 1) * sizeof *p->cur.entries);
+		dst = &p->cur.entries[p->cur.nentries++];
+	}
+	e.slot = s;
+	e.ballot = sl->acc_ballot;
+	e.chosen = sl->chosen;
+	e.value = sl->acc_value;
+	paxos_entry_copy(dst, &e);
+	p->dirty = true;
+}
+
+/*
+ * Queues M (moved: the caller's copy is emptied).  It waits for every write
+ * asked for so far, including this step's: "every durable state change is
+ * synced before anything that depends on it is sent".
+ */
+static void
+paxos_send(struct paxos *p, unsigned to, struct paxos_msg *m)
+{
+	struct paxos_out *o;
+
+	if (p->nout == p->capout) {
+		if (p->headout > 0) {
+			memmove(p->outbox, p->outbox + p->headout,
+			    (p->nout - p->headout) * sizeof *p->outbox);
+			p->nout -= p->headout;
+			p->headout = 0;
+		}
+		if (p->nout == p->capout) {
+			p->capout = p->capout == 0 ? 16 : p->capout * 2;
+			p->outbox = xrealloc(p->outbox, p->capout * sizeof *p->outbox);
+		}
+	}
+	o = &p->outbox[p->nout++];
+	o->wait = p->dirty ? p->token_issued + 1 : p->token_issued;
+	o->msg = *m;
+	o->msg.from = p->cfg.id;
+	o->msg.to = to;
+	memset(m, 0, sizeof *m);
+}
+
+static void
+paxos_send_all(struct paxos *p, const struct paxos_msg *m)
+{
+	struct paxos_msg c;
+	unsigned i;
+
+	for (i = 0; i < p->cfg.nmembers; i++) {
+		paxos_msg_copy(&c, m);
+		paxos_send(p, p->cfg.members[i], &c);
+	}
+}
+
+/* Releases held messages whose writes are synced; our own are handled here. */
+static void
+paxos_flush(struct paxos *p)
+{
+	struct paxos_action *act;
+	struct paxos_msg m;
+
+	while (p->headout < p->nout && p->outbox[p->headout].wait <= p->token_done) {
+		m = p->outbox[p->headout++].msg;
+		if (m.to == p->cfg.id) {
+			paxos_receive(p, &m);
+			paxos_msg_free(&m);
+		} else {
+			act = paxos_emit(p, PAXOS_ACT_SEND);
+			act->msg = m;
+		}
+	}
+	if (p->headout == p->nout)
+		p->headout = p->nout = 0;
+}
+
+static void
+paxos_end_step(struct paxos *p)
+{
+	struct paxos_action *act;
+
+	paxos_flush(p);
+	if (p->dirty) {
+		act = paxos_emit(p, PAXOS_ACT_PERSIST);
+		act->persist = p->cur;
+		act->persist.token = ++p->token_issued;
+		memset(&p->cur, 0, sizeof p->cur);
+		p->dirty = false;
+	}
+}
+
+/* ---- learning and applying -------------------------------------------- */
+
+static void
+paxos_maybe_snapshot(struct paxos *p)
+{
+	struct paxos_action *act;
+
+	if (p->cfg.snapshot_every == 0 || p->applied < p->snap_index + p->cfg.snapshot_every ||
+	    p->snap_asked >= p->applied)
+		return;
+	p->snap_asked = p->applied;
+	act = paxos_emit(p, PAXOS_ACT_TAKE_SNAPSHOT);
+	act->index = p->applied;
+}
+
+static void
+paxos_check_rejoin(struct paxos *p)
+{
+	/*
+	 * Paxos Made Live §5.1: a replica that lost its disk "waits until it
+	 * observes a completed instance of Paxos that was started after the
+	 * replica started" before it votes.  rejoin_slot is the first slot the
+	 * master had not proposed when we first heard from it; once that slot is
+	 * chosen and known here, and a lease period has passed (so a proposer
+	 * still running Phase 1 with our lost promise has retransmitted its
+	 * PREPARE and raised max_seen), we take max_seen as our promise.
+	 */
+	if (p->voter || p->now < p->quiet_until)
+		return;
+	if (p->cfg.nmembers > 1 && (p->rejoin_slot == 0 || p->chosen < p->rejoin_slot))
+		return;
+	p->voter = true;
+	p->cur.set_nonvoter = true;
+	p->cur.nonvoter = false;
+	p->dirty = true;
+	if (p->max_seen > p->promised)
+		paxos_persist_promised(p, p->max_seen);
+}
+
+static void
+paxos_advance(struct paxos *p)
+{
+	struct paxos_slot *sl;
+	struct paxos_action *act;
+
+	while ((sl = paxos_slot_peek(p, p->chosen + 1)) != NULL && sl->chosen)
+		p->chosen++;
+	while (p->applied < p->chosen) {
+		p->applied++;
+		sl = paxos_slot_peek(p, p->applied);
+		assert(sl != NULL && sl->chosen);
+		act = paxos_emit(p, PAXOS_ACT_APPLY);
+		act->index = p->applied;
+		paxos_buf_copy(&act->value, &sl->acc_value);
+		paxos_buf_free(&sl->prop_value);
+		paxos_buf_free(&sl->p1_value);
+	}
+	paxos_maybe_snapshot(p);
+	paxos_check_rejoin(p);
+}
+
+/* Slot S is chosen with VALUE in BALLOT: record it durably and apply in order. */
+static void
+paxos_learn(struct paxos *p, uint64_t s, paxos_ballot ballot, const struct paxos_buf *value)
+{
+	struct paxos_slot *sl;
+
+	if (s <= p->chosen || (sl = paxos_slot_get(p, s)) == NULL || sl->chosen)
+		return;
+	if (!sl->has_acc || sl->acc_ballot != ballot) {
+		paxos_buf_free(&sl->acc_value);
+		paxos_buf_copy(&sl->acc_value, value);
+		sl->acc_ballot = ballot;
+		sl->has_acc = true;
+	}
+	sl->chosen = true;
+	paxos_persist_slot(p, s, sl);
+	paxos_advance(p);
+}
+
+static void
+paxos_request_catchup(struct paxos *p, unsigned from, bool now)
+{
+	struct paxos_msg m;
+
+	if (from == 0 || from == p->cfg.id || (!now && p->now < p->catchup_at))
+		return;
+	p->catchup_at = p->now + p->cfg.heartbeat_ms;
+	memset(&m, 0, sizeof m);
+	m.type = PAXOS_MSG_CATCHUP_REQ;
+	m.ballot = p->promised;
+	m.slot = p->chosen + 1;
+	paxos_send(p, from, &m);
+}
+
+/*
+ * Commit news (Paxos Made Live §4.1): the master at BALLOT says every slot
+ * <= COMMIT is chosen.  A slot we accepted in that same ballot holds the one
+ * value that ballot proposed there, so it is the chosen one; anything else we
+ * fetch from the master.
+ */
+static void
+paxos_commit_news(struct paxos *p, unsigned from, paxos_ballot ballot, uint64_t commit)
+{
+	struct paxos_slot *sl;
+	uint64_t s, last = p->base + p->nlog;
+
+	for (s = p->chosen + 1; s <= commit && s < last; s++) {
+		sl = paxos_slot_peek(p, s);
+		if (sl != NULL && !sl->chosen && sl->has_acc && sl->acc_ballot == ballot)
+			paxos_learn(p, s, ballot, &sl->acc_value);
+	}
+	if (p->chosen < commit)
+		paxos_request_catchup(p, from, false);
+}
+
+/* ---- roles ------------------------------------------------------------ */
+
+static void
+paxos_drop_proposer_state(struct paxos *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nqueue; i++)
+		paxos_buf_free(&p->queue[i]);
+	p->nqueue = 0;
+	for (i = 0; i < p->nlog; i++) {
+		paxos_buf_free(&p->log[i].p1_value);
+		paxos_buf_free(&p->log[i].prop_value);
+		p->log[i].p1_ballot = 0;
+		p->log[i].prop_ballot = 0;
+		p->log[i].acks = 0;
+	}
+	p->lease_expiry = 0;
+	p->promises = 0;
+	p->noop_slot = 0;
+}
+
+static void
+paxos_become_follower(struct paxos *p)
+{
+	if (p->role == PAXOS_FOLLOWER)
+		return;
+	p->role = PAXOS_FOLLOWER;
+	paxos_drop_proposer_state(p);
+	if (p->master_id == p->cfg.id) {
+		p->master_id = 0;
+		p->master_ballot = 0;
+	}
+	p->election_at = p->now + paxos_election_wait(p);
+	paxos_emit_role(p);
+}
+
+/* A message from the master at BALLOT arrived: follow it. */
+static void
+paxos_note_master(struct paxos *p, paxos_ballot ballot, unsigned from)
+{
+	if (from == p->cfg.id || ballot < p->master_ballot)
+		return;
+	if (p->role != PAXOS_FOLLOWER && ballot > p->ballot)
+		paxos_become_follower(p);
+	if (p->role != PAXOS_FOLLOWER)
+		return;
+	/* Campaign only after this master's lease has run out, plus a random
+	 * wait so that replicas do not all start at once (duelling proposers). */
+	p->election_at = p->now + p->cfg.lease_ms + paxos_election_wait(p);
+	if (ballot != p->master_ballot || from != p->master_id) {
+		p->master_ballot = ballot;
+		p->master_id = from;
+		paxos_emit_role(p);
+	}
+}
+
+static void
+paxos_observe(struct paxos *p, paxos_ballot b)
+{
+	if (b > p->max_seen)
+		p->max_seen = b;
+}
+
+/* We promised or accepted a higher ballot than our own: stop proposing. */
+static void
+paxos_outbid(struct paxos *p, paxos_ballot b)
+{
+	if (p->role != PAXOS_FOLLOWER && b > p->ballot)
+		paxos_become_follower(p);
+}
+
+static void
+paxos_send_prepare(struct paxos *p, unsigned to)
+{
+	struct paxos_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = PAXOS_MSG_PREPARE;
+	m.ballot = p->ballot;
+	m.slot = p->p1_from;
+	if (to == 0)
+		paxos_send_all(p, &m);
+	else
+		paxos_send(p, to, &m);
+}
+
+/* Phase 1 with a ballot higher than any seen (Paxos Made Simple §2.2). */
+static void
+paxos_campaign(struct paxos *p)
+{
+	uint64_t round = PAXOS_BALLOT_ROUND(p->max_seen > p->promised ? p->max_seen : p->promised);
+	size_t i;
+
+	paxos_drop_proposer_state(p);
+	p->role = PAXOS_CANDIDATE;
+	p->ballot = PAXOS_BALLOT(round + 1, p->cfg.id);
+	paxos_observe(p, p->ballot);
+	p->p1_from = p->chosen + 1;
+	p->p1_max = p->chosen;
+	for (i = 0; i < p->nlog; i++)
+		p->log[i].p1_ballot = 0;
+	/* Long enough for the acceptors' leases to the old master to run out. */
+	p->p1_deadline = p->now + p->cfg.lease_ms + paxos_election_wait(p);
+	p->p1_resend_at = p->now + p->cfg.heartbeat_ms;
+	paxos_emit_role(p);
+	/* Promise ourselves first, durably: the PREPAREs wait for it, so a
+	 * restart never campaigns with a ballot it already used. */
+	paxos_persist_promised(p, p->ballot);
+	paxos_send_prepare(p, 0);
+}
+
+static void
+paxos_send_accept(struct paxos *p, unsigned to, uint64_t s, const struct paxos_slot *sl)
+{
+	struct paxos_msg m;
+	struct paxos_entry e;
+
+	memset(&m, 0, sizeof m);
+	m.type = PAXOS_MSG_ACCEPT;
+	m.ballot = p->ballot;
+	m.commit = p->chosen;
+	e.slot = s;
+	e.ballot = p->ballot;
+	e.chosen = false;
+	e.value = sl->prop_value;
+	paxos_msg_add_entry(&m, &e);
+	if (to == 0)
+		paxos_send_all(p, &m);
+	else
+		paxos_send(p, to, &m);
+	paxos_msg_free(&m);
+}
+
+/* Phase 2 for slot S (Paxos Made Simple §2.2); VALUE is moved. */
+static void
+paxos_propose(struct paxos *p, uint64_t s, struct paxos_buf *value)
+{
+	struct paxos_slot *sl = paxos_slot_get(p, s);
+
+	assert(sl != NULL);
+	paxos_buf_free(&sl->prop_value);
+	sl->prop_value = *value;
+	memset(value, 0, sizeof *value);
+	sl->prop_ballot = p->ballot;
+	sl->acks = 0;
+	sl->sent_at = p->now;
+	paxos_send_accept(p, 0, s, sl);
+	if (s >= p->next_slot)
+		p->next_slot = s + 1;
+}
+
+/* A lease request (Paxos Made Live §5.2) that also carries commit news. */
+static void
+paxos_heartbeat(struct paxos *p)
+{
+	struct paxos_msg m;
+	unsigned i = (unsigned)(++p->hb_seq % PAXOS_HB_WINDOW);
+
+	p->hb_sent[i] = p->now;
+	p->hb_acks[i] = 0;
+	p->hb_at = p->now + p->cfg.heartbeat_ms;
+	memset(&m, 0, sizeof m);
+	m.type = PAXOS_MSG_HEARTBEAT;
+	m.ballot = p->ballot;
+	m.seq = p->hb_seq;
+	m.commit = p->chosen;
+	m.next_slot = p->next_slot;
+	paxos_send_all(p, &m);
+}
+
+/*
+ * Phase 1 won.  Paxos Made Simple §3: re-propose, in our ballot, the value of
+ * the highest ballot any promise reported for each slot, fill gaps with
+ * no-ops, then commit a no-op of our own (Paxos Made Live §5.2: the master
+ * serves nothing until an entry of its own ballot is chosen).
+ */
+static void
+paxos_become_master(struct paxos *p)
+{
+	struct paxos_slot *sl;
+	struct paxos_buf v;
+	uint64_t s;
+
+	p->role = PAXOS_MASTER;
+	p->master_ballot = p->ballot;
+	p->master_id = p->cfg.id;
+	p->lease_expiry = 0;
+	p->next_slot = p->chosen + 1;
+	paxos_emit_role(p);
+	for (s = p->chosen + 1; s <= p->p1_max; s++) {
+		sl = paxos_slot_get(p, s);
+		if (sl == NULL || sl->chosen)
+			continue;
+		if (sl->p1_ballot != 0)
+			paxos_buf_copy(&v, &sl->p1_value);
+		else
+			paxos_batch_init(&v);
+		paxos_propose(p, s, &v);
+	}
+	s = p->p1_max > p->chosen ? p->p1_max + 1 : p->chosen + 1;
+	p->noop_slot = s;
+	paxos_batch_init(&v);
+	paxos_propose(p, s, &v);
+	paxos_heartbeat(p);
+	paxos_try_propose(p);
+}
+
+/* Batch queued commands into slots while the pipeline has room (Paxos Made Live §5.1). */
+static void
+paxos_try_propose(struct paxos *p)
+{
+	struct paxos_buf batch;
+	size_t n, i;
+
+	if (p->role != PAXOS_MASTER)
+		return;
+	if (p->next_slot <= p->chosen)
+		p->next_slot = p->chosen + 1;
+	while (p->nqueue > 0 && p->next_slot - 1 - p->chosen < p->cfg.pipeline_max) {
+		paxos_batch_init(&batch);
+		for (n = 0; n < p->nqueue && n < p->cfg.batch_max_count; n++) {
+			if (n > 0 && batch.len + 4 + p->queue[n].len > p->cfg.batch_max_bytes)
+				break;
+			paxos_batch_append(&batch, p->queue[n].data, p->queue[n].len);
+			paxos_buf_free(&p->queue[n]);
+		}
+		for (i = n; i < p->nqueue; i++)
+			p->queue[i - n] = p->queue[i];
+		p->nqueue -= n;
+		paxos_propose(p, p->next_slot, &batch);
+	}
+}
+
+/* ---- acceptor --------------------------------------------------------- */
+
+static void
+paxos_reply(struct paxos *p, const struct paxos_msg *req, enum paxos_msg_type type)
+{
+	struct paxos_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = type;
+	m.ballot = req->ballot;
+	m.promised = p->promised;
+	paxos_send(p, req->from, &m);
+}
+
+/* Records that we grant BALLOT a lease from now (Paxos Made Live §5.2). */
+static void
+paxos_grant(struct paxos *p, paxos_ballot b)
+{
+	p->lease_holder = b;
+	p->lease_until = p->now + p->cfg.lease_ms;
+}
+
+/* Raises the promise to B for Phase 2 and leases; false if B is too low. */
+static bool
+paxos_accept_ballot(struct paxos *p, const struct paxos_msg *m)
+{
+	if (m->ballot < p->promised) {
+		paxos_reply(p, m, PAXOS_MSG_REJECT);
+		return false;
+	}
+	if (m->ballot > p->promised) {
+		paxos_persist_promised(p, m->ballot);
+		paxos_outbid(p, m->ballot);
+	}
+	paxos_grant(p, m->ballot);
+	paxos_note_master(p, m->ballot, m->from);
+	return true;
+}
+
+/* A REJECT whose promised is not above the ballot means "leased": seq is
+ * how many of our milliseconds the lease still runs. */
+static void
+paxos_refuse_leased(struct paxos *p, const struct paxos_msg *req, uint64_t left)
+{
+	struct paxos_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = PAXOS_MSG_REJECT;
+	m.ballot = req->ballot;
+	m.promised = p->promised;
+	m.seq = left;
+	paxos_send(p, req->from, &m);
+}
+
+static void
+paxos_on_prepare(struct paxos *p, const struct paxos_msg *m)
+{
+	struct paxos_msg r;
+	struct paxos_slot *sl;
+	struct paxos_entry e;
+	uint64_t s;
+
+	if (!p->voter)
+		return;
+	if (m->ballot < p->promised) {
+		paxos_reply(p, m, PAXOS_MSG_REJECT);
+		return;
+	}
+	if (m->ballot > p->promised) {
+		/*
+		 * Leases: refuse to promise anyone while another master's lease
+		 * granted here runs, or for a lease period after a restart, when
+		 * we no longer know whom we granted one (Paxos Made Live §5.2).
+		 * We say how long is left so that the proposer retries then,
+		 * which shortens fail-over to about one lease.
+		 */
+		if (p->now < p->quiet_until) {
+			paxos_refuse_leased(p, m, p->quiet_until - p->now);
+			return;
+		}
+		if (p->now < p->lease_until && p->lease_holder != m->ballot) {
+			paxos_refuse_leased(p, m, p->lease_until - p->now);
+			return;
+		}
+		paxos_persist_promised(p, m->ballot);
+		paxos_outbid(p, m->ballot);
+		/*
+		 * A promise grants no lease: the master counts its lease only
+		 * from HEARTBEAT_ACKs (and we grant on ACCEPT too), and a
+		 * candidate that is not master yet has nothing to protect.
+		 * Granting here would let duelling candidates lock each other
+		 * out for whole lease periods.  Like a Raft vote, a promise
+		 * holds back our own campaign for a while.
+		 */
+		p->election_at = p->now + 2 * p->cfg.heartbeat_ms + paxos_election_wait(p);
+	}
+	memset(&r, 0, sizeof r);
+	r.type = PAXOS_MSG_PROMISE;
+	r.ballot = m->ballot;
+	r.commit = p->chosen;
+	r.trunc = p->base - 1;
+	for (s = m->slot > p->base ? m->slot : p->base; s < p->base + p->nlog; s++) {
+		sl = paxos_slot_peek(p, s);
+		if (sl == NULL || !sl->has_acc)
+			continue;
+		e.slot = s;
+		e.ballot = sl->acc_ballot;
+		e.chosen = sl->chosen;
+		e.value = sl->acc_value;
+		paxos_msg_add_entry(&r, &e);
+	}
+	paxos_send(p, m->from, &r);
+}
+
+static void
+paxos_on_accept(struct paxos *p, const struct paxos_msg *m)
+{
+	struct paxos_slot *sl;
+	struct paxos_msg r;
+	size_t i;
+
+	if (!p->voter) {
+		/* A non-voter takes only the news. */
+		if (m->ballot >= p->master_ballot) {
+			paxos_note_master(p, m->ballot, m->from);
+			paxos_commit_news(p, m->from, m->ballot, m->commit);
+		}
+		return;
+	}
+	if (!paxos_accept_ballot(p, m))
+		return;
+	for (i = 0; i < m->nentries; i++) {
+		const struct paxos_entry *e = &m->entries[i];
+		if ((sl = paxos_slot_get(p, e->slot)) == NULL)
+			continue;
+		if (!sl->chosen && !(sl->has_acc && sl->acc_ballot == m->ballot)) {
+			paxos_buf_free(&sl->acc_value);
+			paxos_buf_copy(&sl->acc_value, &e->value);
+			sl->acc_ballot = m->ballot;
+			sl->has_acc = true;
+			paxos_persist_slot(p, e->slot, sl);
+		}
+		/* A chosen slot holds the only value any later ballot proposes
+		 * there (Paxos Made Simple §2.2, P2c), so acknowledging is safe. */
+		memset(&r, 0, sizeof r);
+		r.type = PAXOS_MSG_ACCEPTED;
+		r.ballot = m->ballot;
+		r.slot = e->slot;
+		paxos_send(p, m->from, &r);
+	}
+	paxos_commit_news(p, m->from, m->ballot, m->commit);
+}
+
+static void
+paxos_on_heartbeat(struct paxos *p, const struct paxos_msg *m)
+{
+	struct paxos_msg r;
+
+	if (!p->voter) {
+		if (m->ballot >= p->master_ballot && m->from != p->cfg.id) {
+			paxos_note_master(p, m->ballot, m->from);
+			if (p->rejoin_slot == 0)
+				p->rejoin_slot = m->next_slot;
+			paxos_commit_news(p, m->from, m->ballot, m->commit);
+		}
+		return;
+	}
+	if (!paxos_accept_ballot(p, m))
+		return;
+	memset(&r, 0, sizeof r);
+	r.type = PAXOS_MSG_HEARTBEAT_ACK;
+	r.ballot = m->ballot;
+	r.seq = m->seq;
+	paxos_send(p, m->from, &r);
+	paxos_commit_news(p, m->from, m->ballot, m->commit);
+}
+
+/* ---- proposer --------------------------------------------------------- */
+
+static void
+paxos_on_promise(struct paxos *p, const struct paxos_msg *m)
+{
+	struct paxos_slot *sl;
+	int idx = paxos_member_index(p, m->from);
+	size_t i;
+
+	if (p->role != PAXOS_CANDIDATE || m->ballot != p->ballot || idx < 0)
+		return;
+	if (m->trunc >= p->p1_from) {
+		/* It dropped slots we never learnt: we are too far behind to
+		 * lead.  Catch up from it and let someone else win. */
+		paxos_become_follower(p);
+		paxos_request_catchup(p, m->from, true);
+		return;
+	}
+	for (i = 0; i < m->nentries; i++) {
+		const struct paxos_entry *e = &m->entries[i];
+		if (e->slot < p->p1_from)
+			continue;
+		if (e->slot > p->p1_max)
+			p->p1_max = e->slot;
+		if (e->chosen) {
+			paxos_learn(p, e->slot, e->ballot, &e->value);
+			continue;
+		}
+		if ((sl = paxos_slot_get(p, e->slot)) == NULL)
+			continue;
+		if (sl->p1_ballot == 0 || e->ballot > sl->p1_ballot) {
+			paxos_buf_free(&sl->p1_value);
+			paxos_buf_copy(&sl->p1_value, &e->value);
+			sl->p1_ballot = e->ballot;
+		}
+	}
+	p->promises |= 1u << idx;
+	if (paxos_majority(p, p->promises))
+		paxos_become_master(p);
+}
+
+static void
+paxos_on_accepted(struct paxos *p, const struct paxos_msg *m)
+{
+	struct paxos_slot *sl;
+	int idx = paxos_member_index(p, m->from);
+
+	if (p->role != PAXOS_MASTER || m->ballot != p->ballot || idx < 0)
+		return;
+	sl = paxos_slot_peek(p, m->slot);
+	if (sl == NULL || sl->chosen || sl->prop_ballot != p->ballot)
+		return;
+	sl->acks |= 1u << idx;
+	if (paxos_majority(p, sl->acks)) {
+		paxos_learn(p, m->slot, p->ballot, &sl->prop_value);
+		paxos_try_propose(p);
+	}
+}
+
+static void
+paxos_on_heartbeat_ack(struct paxos *p, const struct paxos_msg *m)
+{
+	int idx = paxos_member_index(p, m->from);
+	unsigned i;
+	uint64_t until;
+
+	if (p->role != PAXOS_MASTER || m->ballot != p->ballot || idx < 0 ||
+	    m->seq > p->hb_seq || p->hb_seq - m->seq >= PAXOS_HB_WINDOW || m->seq == 0)
+		return;
+	i = (unsigned)(m->seq % PAXOS_HB_WINDOW);
+	p->hb_acks[i] |= 1u << idx;
+	if (!paxos_majority(p, p->hb_acks[i]))
+		return;
+	/* Counted from when we asked, not from when the answers came (Paxos
+	 * Made Live §5.2), and shortened for clock drift. */
+	until = p->hb_sent[i] + p->cfg.lease_ms;
+	until = until > paxos_lease_shortening(p) ? until - paxos_lease_shortening(p) : 0;
+	if (until > p->lease_expiry)
+		p->lease_expiry = until;
+}
+
+static void
+paxos_on_reject(struct paxos *p, const struct paxos_msg *m)
+{
+	uint64_t at;
+
+	paxos_observe(p, m->promised);
+	if (p->role == PAXOS_FOLLOWER || m->ballot != p->ballot)
+		return;
+	if (m->promised > p->ballot) {
+		paxos_become_follower(p);
+		return;
+	}
+	if (p->role == PAXOS_CANDIDATE && m->seq > 0) {
+		/* Leased: ask again just after it runs out.  Our clock may run
+		 * faster than theirs; an early retry is only refused again. */
+		at = p->now + m->seq + 1;
+		if (at < p->p1_resend_at)
+			p->p1_resend_at = at;
+		if (p->p1_deadline < at + p->cfg.heartbeat_ms)
+			p->p1_deadline = at + p->cfg.heartbeat_ms;
+	}
+}
+
+/* ---- catch-up --------------------------------------------------------- */
+
+static void
+paxos_on_catchup_req(struct paxos *p, const struct paxos_msg *m)
+{
+	struct paxos_msg r;
+	struct paxos_slot *sl;
+	struct paxos_entry e;
+	uint64_t s;
+
+	memset(&r, 0, sizeof r);
+	if (m->slot < p->base && p->snap_index >= m->slot) {
+		/* The slots it needs are gone from our log: send the state
+		 * machine instead (Paxos Made Live §5.5). */
+		r.type = PAXOS_MSG_SNAPSHOT;
+		r.slot = p->snap_index;
+		paxos_buf_copy(&r.data, &p->snap);
+		r.commit = p->chosen;
+		paxos_send(p, m->from, &r);
+		return;
+	}
+	r.type = PAXOS_MSG_CATCHUP;
+	r.ballot = p->master_ballot;
+	r.commit = p->chosen;
+	for (s = m->slot; s <= p->chosen && r.nentries < p->cfg.catchup_max; s++) {
+		if ((sl = paxos_slot_peek(p, s)) == NULL)
+			break;
+		e.slot = s;
+		e.ballot = sl->acc_ballot;
+		e.chosen = true;
+		e.value = sl->acc_value;
+		paxos_msg_add_entry(&r, &e);
+	}
+	if (r.nentries == 0)
+		return;
+	paxos_send(p, m->from, &r);
+}
+
+static void
+paxos_on_catchup(struct paxos *p, const struct paxos_msg *m)
+{
+	uint64_t before = p->chosen;
+	size_t i;
+
+	for (i = 0; i < m->nentries; i++)
+		if (m->entries[i].chosen)
+			paxos_learn(p, m->entries[i].slot, m->entries[i].ballot,
+			    &m->entries[i].value);
+	if (p->chosen > before && p->chosen < m->commit)
+		paxos_request_catchup(p, m->from, true);
+}
+
+static void
+paxos_on_snapshot(struct paxos *p, const struct paxos_msg *m)
+{
+	struct paxos_action *act;
+
+	if (m->slot <= p->chosen)
+		return;
+	paxos_log_drop(p, m->slot);
+	if (p->nlog == 0)
+		p->base = m->slot + 1;
+	paxos_buf_free(&p->snap);
+	paxos_buf_copy(&p->snap, &m->data);
+	p->snap_index = p->snap_asked = m->slot;
+	p->chosen = p->applied = m->slot;
+	p->cur.set_snapshot = true;
+	p->cur.snap_index = m->slot;
+	paxos_buf_free(&p->cur.snap);
+	paxos_buf_copy(&p->cur.snap, &m->data);
+	p->cur.truncate_upto = m->slot;
+	p->dirty = true;
+	act = paxos_emit(p, PAXOS_ACT_INSTALL_SNAPSHOT);
+	act->index = m->slot;
+	paxos_buf_copy(&act->value, &m->data);
+	paxos_advance(p);
+	if (p->chosen < m->commit)
+		paxos_request_catchup(p, m->from, true);
+}
+
+static void
+paxos_receive(struct paxos *p, const struct paxos_msg *m)
+{
+	if (paxos_member_index(p, m->from) < 0 || m->to != p->cfg.id)
+		return;
+	paxos_observe(p, m->ballot);
+	switch (m->type) {
+	case PAXOS_MSG_PREPARE:
+		paxos_on_prepare(p, m);
+		break;
+	case PAXOS_MSG_PROMISE:
+		paxos_on_promise(p, m);
+		break;
+	case PAXOS_MSG_ACCEPT:
+		paxos_on_accept(p, m);
+		break;
+	case PAXOS_MSG_ACCEPTED:
+		paxos_on_accepted(p, m);
+		break;
+	case PAXOS_MSG_REJECT:
+		paxos_on_reject(p, m);
+		break;
+	case PAXOS_MSG_HEARTBEAT:
+		paxos_on_heartbeat(p, m);
+		break;
+	case PAXOS_MSG_HEARTBEAT_ACK:
+		paxos_on_heartbeat_ack(p, m);
+		break;
+	case PAXOS_MSG_CATCHUP_REQ:
+		paxos_on_catchup_req(p, m);
+		break;
+	case PAXOS_MSG_CATCHUP:
+		paxos_on_catchup(p, m);
+		break;
+	case PAXOS_MSG_SNAPSHOT:
+		paxos_on_snapshot(p, m);
+		break;
+	}
+}
+
+/* ---- time ------------------------------------------------------------- */
+
+static void
+paxos_tick(struct paxos *p)
+{
+	struct paxos_slot *sl;
+	uint64_t s;
+	unsigned i;
+
+	switch (p->role) {
+	case PAXOS_MASTER:
+		if (p->now >= p->hb_at)
+			paxos_heartbeat(p);
+		/* Retransmit ACCEPTs the acceptors have not answered. */
+		for (s = p->chosen + 1; s < p->next_slot; s++) {
+			sl = paxos_slot_peek(p, s);
+			if (sl == NULL || sl->chosen || sl->prop_ballot != p->ballot ||
+			    p->now < sl->sent_at + p->cfg.heartbeat_ms)
+				continue;
+			sl->sent_at = p->now;
+			for (i = 0; i < p->cfg.nmembers; i++)
+				if (i != p->self && !(sl->acks & (1u << i)))
+					paxos_send_accept(p, p->cfg.members[i], s, sl);
+		}
+		paxos_try_propose(p);
+		break;
+	case PAXOS_CANDIDATE:
+		if (p->now >= p->p1_deadline) {
+			paxos_become_follower(p);
+			break;
+		}
+		if (p->now >= p->p1_resend_at) {
+			p->p1_resend_at = p->now + p->cfg.heartbeat_ms;
+			for (i = 0; i < p->cfg.nmembers; i++)
+				if (i != p->self && !(p->promises & (1u << i)))
+					paxos_send_prepare(p, p->cfg.members[i]);
+		}
+		break;
+	case PAXOS_FOLLOWER:
+		/* A replica that sees a valid lease holder does not campaign:
+		 * our own grant (lease_until) must have run out first. */
+		if (p->voter && p->now >= p->election_at && p->now >= p->lease_until &&
+		    p->now >= p->quiet_until)
+			paxos_campaign(p);
+		break;
+	}
+	paxos_check_rejoin(p);
+}
+
+/* ---- start ------------------------------------------------------------ */
+
+static void
+paxos_start(struct paxos *p, const struct paxos_durable *d, bool state_lost)
+{
+	struct paxos_action *act;
+	struct paxos_slot *sl;
+	uint64_t lowest;
+	size_t i;
+
+	p->started = true;
+	p->voter = true;
+	p->base = 1;
+	if (d != NULL && !state_lost) {
+		p->promised = d->promised;
+		p->max_seen = d->promised;
+		p->voter = !d->nonvoter;
+		if (d->snap_index > 0) {
+			lowest = d->snap_index + 1;
+			for (i = 0; i < d->nentries; i++)
+				if (d->entries[i].slot < lowest)
+					lowest = d->entries[i].slot;
+			p->base = lowest;
+			p->snap_index = p->snap_asked = d->snap_index;
+			paxos_buf_copy(&p->snap, &d->snap);
+		}
+		for (i = 0; i < d->nentries; i++) {
+			const struct paxos_entry *e = &d->entries[i];
+			if ((sl = paxos_slot_get(p, e->slot)) == NULL)
+				continue;
+			sl->has_acc = true;
+			sl->acc_ballot = e->ballot;
+			paxos_buf_copy(&sl->acc_value, &e->value);
+			sl->chosen = e->chosen || e->slot <= d->snap_index ||
+			    e->slot <= d->applied;
+		}
+		/* Slots the snapshot covers are chosen whether or not the log keeps them. */
+		p->chosen = p->applied = p->base - 1;
+		if (d->applied >= d->snap_index && d->applied > 0) {
+			/* The state machine kept its own state up to d->applied. */
+			while ((sl = paxos_slot_peek(p, p->chosen + 1)) != NULL && sl->chosen &&
+			    p->chosen < d->applied)
+				p->chosen++;
+			if (d->snap_index > p->chosen)
+				p->chosen = d->snap_index;
+			p->applied = p->chosen;
+		} else if (d->snap_index > 0) {
+			act = paxos_emit(p, PAXOS_ACT_INSTALL_SNAPSHOT);
+			act->index = d->snap_index;
+			paxos_buf_copy(&act->value, &d->snap);
+			/* Log slots below the snapshot are chosen and covered by it. */
+			p->chosen = p->applied = d->snap_index;
+		}
+	}
+	if (state_lost) {
+		/* Paxos Made Live §5.1: we may have made promises we no longer
+		 * remember; do not vote until caught up. */
+		p->voter = false;
+		p->cur.set_nonvoter = true;
+		p->cur.nonvoter = true;
+		p->dirty = true;
+	}
+	/* We may have granted a lease we no longer remember: no promises for
+	 * one lease period (Paxos Made Live §5.2, Chubby §2.9). */
+	p->quiet_until = p->now + p->cfg.lease_ms;
+	p->election_at = p->quiet_until + paxos_election_wait(p);
+	p->role = PAXOS_FOLLOWER;
+	paxos_advance(p);
+}
+
+/* ---- public ----------------------------------------------------------- */
+
+struct paxos *
+paxos_new(const struct paxos_config *cfg)
+{
+	struct paxos *p;
+	unsigned i, j;
+	int self = -1;
+
+	if (cfg->nmembers == 0 || cfg->nmembers > PAXOS_MAX_MEMBERS || cfg->id == 0 ||
+	    cfg->id > 255 || cfg->lease_ms == 0 || cfg->heartbeat_ms == 0 ||
+	    cfg->heartbeat_ms >= cfg->lease_ms || cfg->election_max_ms < cfg->election_min_ms ||
+	    cfg->pipeline_max == 0 || cfg->batch_max_count == 0 || cfg->catchup_max == 0 ||
+	    cfg->drift_ppm >= 250000 || cfg->lease_ms * 2 * cfg->drift_ppm / 1000000 +
+	    cfg->margin_ms >= cfg->lease_ms)
+		return NULL;
+	for (i = 0; i < cfg->nmembers; i++) {
+		if (cfg->members[i] == 0 || cfg->members[i] > 255)
+			return NULL;
+		for (j = 0; j < i; j++)
+			if (cfg->members[j] == cfg->members[i])
+				return NULL;
+		if (cfg->members[i] == cfg->id)
+			self = (int)i;
+	}
+	if (self < 0)
+		return NULL;
+	p = xcalloc(1, sizeof *p);
+	p->cfg = *cfg;
+	p->self = (unsigned)self;
+	p->rng = cfg->seed ^ ((uint64_t)cfg->id << 56);
+	p->base = 1;
+	return p;
+}
+
+void
+paxos_free(struct paxos *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->nlog; i++)
+		paxos_slot_free(&p->log[i]);
+	free(p->log);
+	for (i = 0; i < p->nqueue; i++)
+		paxos_buf_free(&p->queue[i]);
+	free(p->queue);
+	for (i = p->headout; i < p->nout; i++)
+		paxos_msg_free(&p->outbox[i].msg);
+	free(p->outbox);
+	paxos_persist_free(&p->cur);
+	paxos_buf_free(&p->snap);
+	free(p);
+}
+
+int
+paxos_step(struct paxos *p, const struct paxos_event *ev, struct paxos_actions *out)
+{
+	int rc = CHUBBY_OK;
+
+	if (!p->started && ev->type != PAXOS_EV_START)
+		return CHUBBY_E_INVALID;
+	if (ev->now > p->now)
+		p->now = ev->now;
+	p->out = out;
+	switch (ev->type) {
+	case PAXOS_EV_START:
+		if (p->started) {
+			rc = CHUBBY_E_INVALID;
+			break;
+		}
+		paxos_start(p, ev->durable, ev->state_lost);
+		break;
+	case PAXOS_EV_TICK:
+		paxos_tick(p);
+		break;
+	case PAXOS_EV_RECEIVE:
+		if (ev->msg == NULL || ev->msg->from == p->cfg.id) {
+			rc = CHUBBY_E_INVALID;
+			break;
+		}
+		paxos_receive(p, ev->msg);
+		break;
+	case PAXOS_EV_PERSISTED:
+		if (ev->token > p->token_done && ev->token <= p->token_issued)
+			p->token_done = ev->token;
+		break;
+	case PAXOS_EV_PROPOSE:
+		if (p->role != PAXOS_MASTER) {
+			rc = CHUBBY_E_NOT_MASTER;
+			break;
+		}
+		if (p->nqueue >= p->cfg.queue_max) {
+			rc = CHUBBY_E_OVERLOAD;
+			break;
+		}
+		if (p->nqueue == p->capqueue) {
+			p->capqueue = p->capqueue == 0 ? 16 : p->capqueue * 2;
+			p->queue = xrealloc(p->queue, p->capqueue * sizeof *p->queue);
+		}
+		paxos_buf_set(&p->queue[p->nqueue++], ev->data, ev->len);
+		paxos_try_propose(p);
+		break;
+	case PAXOS_EV_SNAPSHOT_TAKEN:
+		if (ev->index <= p->snap_index || ev->index > p->applied) {
+			rc = CHUBBY_E_INVALID;
+			break;
+		}
+		paxos_buf_free(&p->snap);
+		paxos_buf_set(&p->snap, ev->data, ev->len);
+		p->snap_index = ev->index;
+		p->cur.set_snapshot = true;
+		p->cur.snap_index = ev->index;
+		paxos_buf_free(&p->cur.snap);
+		paxos_buf_set(&p->cur.snap, ev->data, ev->len);
+		p->dirty = true;
+		if (ev->index > p->cfg.log_keep && ev->index - p->cfg.log_keep >= p->base) {
+			/* Keep log_keep slots so a slightly lagging replica
+			 * catches up from the log, not a whole snapshot. */
+			paxos_log_drop(p, ev->index - p->cfg.log_keep);
+			p->cur.truncate_upto = ev->index - p->cfg.log_keep;
+		}
+		break;
+	default:
+		rc = CHUBBY_E_INVALID;
+		break;
+	}
+	paxos_end_step(p);
+	p->out = NULL;
+	return rc;
+}
+
+bool
+paxos_is_master_with_lease(const struct paxos *p, uint64_t now)
+{
+	return p->role == PAXOS_MASTER && p->noop_slot != 0 && p->applied >= p->noop_slot &&
+	    now < p->lease_expiry;
+}
+
+uint64_t
+paxos_lease_expiry(const struct paxos *p)
+{
+	return p->role == PAXOS_MASTER ? p->lease_expiry : 0;
+}
+
+enum paxos_role
+paxos_role(const struct paxos *p)
+{
+	return p->role;
+}
+
+paxos_ballot
+paxos_epoch(const struct paxos *p)
+{
+	return p->master_ballot;
+}
+
+unsigned
+paxos_master(const struct paxos *p)
+{
+	return p->master_id;
+}
+
+paxos_ballot
+paxos_promised(const struct paxos *p)
+{
+	return p->promised;
+}
+
+uint64_t
+paxos_chosen_index(const struct paxos *p)
+{
+	return p->chosen;
+}
+
+uint64_t
+paxos_applied_index(const struct paxos *p)
+{
+	return p->applied;
+}
+
+bool
+paxos_is_voter(const struct paxos *p)
+{
+	return p->voter;
+}

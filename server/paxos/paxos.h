@@ -1,0 +1,176 @@
+/*
+ * paxos.h: the I/O-free Multi-Paxos core of chubbyd: events in, actions out.
+ *
+ * The core does no I/O, reads no clock and draws no randomness of its own
+ * (shape after canonical/raft's struct raft_io, see STYLE.md "Pure cores").
+ * A shell feeds it events with paxos_step() and carries out the actions it
+ * returns, in order:
+ *  - SEND: hand the message to the peer transport (may be lost: the core
+ *    retransmits what matters).
+ *  - PERSIST: write the items durably and sync, then feed PERSISTED(token).
+ *    The core never releases a message that depends on durable state before
+ *    the PERSISTED of the write that made it durable (a PROMISE or ACCEPTED
+ *    leaves only after the promised ballot / accepted value is on disk).
+ *    PERSISTs must complete in the order issued.
+ *  - APPLY: give the chosen batch of slot `index` to the state machine; slots
+ *    come in order, each exactly once per incarnation.
+ *  - TAKE_SNAPSHOT: serialise the state machine as of `index` (the APPLY of
+ *    `index` came before) and feed SNAPSHOT_TAKEN, now or later.
+ *  - INSTALL_SNAPSHOT: replace the state machine by `value`, which covers
+ *    every slot <= `index`.
+ *  - ROLE: role, epoch or master changed (for logs and the RPC layer).
+ * Protocol, durable state and invariants: docs/PAXOS.md.
+ */
+#ifndef CHUBBY_PAXOS_H
+#define CHUBBY_PAXOS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "paxos_msg.h"
+
+/* Membership is one fixed list; a later membership-change entry changes it here. */
+#define PAXOS_MAX_MEMBERS 7
+
+struct paxos_config {
+	unsigned id;       /* this replica, 1..255 */
+	unsigned nmembers; /* 1..PAXOS_MAX_MEMBERS */
+	unsigned members[PAXOS_MAX_MEMBERS];
+
+	uint64_t lease_ms;  /* master lease, as acceptors count it */
+	uint64_t drift_ppm; /* bound on clock rate error between any two replicas' clocks */
+	uint64_t margin_ms; /* extra safety taken off the master's side of the lease */
+	uint64_t heartbeat_ms; /* lease renewal, commit news and retransmission period */
+	uint64_t election_min_ms; /* random wait after a lease ran out before campaigning */
+	uint64_t election_max_ms;
+
+	size_t batch_max_bytes;   /* commands per slot: stop adding past this many bytes */
+	unsigned batch_max_count; /* ... or this many commands */
+	unsigned pipeline_max;    /* slots proposed but not yet chosen */
+	size_t queue_max;         /* commands waiting for a slot */
+
+	uint64_t snapshot_every; /* ask for a snapshot every this many applied slots; 0: never */
+	uint64_t log_keep;       /* slots kept behind a snapshot for lagging replicas */
+	unsigned catchup_max;    /* chosen entries per CATCHUP message */
+
+	uint64_t seed; /* election timeouts come from this, not from rand() */
+};
+
+/* Fills C with defaults suited to a real cell (lease 10 s, heartbeat 2 s). */
+void paxos_config_defaults(struct paxos_config *c);
+
+/* What a replica recovered from its store at start (see docs/PAXOS.md, "Durable state"). */
+struct paxos_durable {
+	paxos_ballot promised;
+	bool nonvoter;           /* rejoined after losing state and not voting yet */
+	uint64_t snap_index;     /* 0: no snapshot */
+	struct paxos_buf snap;   /* state machine bytes covering slots <= snap_index */
+	uint64_t applied;        /* state machine's own durable applied index, or 0 */
+	size_t nentries;         /* accepted/chosen slots, any order */
+	struct paxos_entry *entries;
+};
+
+/* One durable write: apply its parts in the order listed, then sync. */
+struct paxos_persist {
+	uint64_t token;
+	bool set_promised;
+	paxos_ballot promised;
+	bool set_nonvoter;
+	bool nonvoter;
+	bool set_snapshot;
+	uint64_t snap_index;
+	struct paxos_buf snap;
+	uint64_t truncate_upto; /* if not 0: delete entries with slot <= this (TRUNCATE_LOG) */
+	size_t nentries;        /* then upsert these slots */
+	struct paxos_entry *entries;
+};
+
+enum paxos_event_type {
+	PAXOS_EV_START = 1,    /* durable (may be NULL: empty store), state_lost */
+	PAXOS_EV_TICK,         /* time passes; shells tick every few ms */
+	PAXOS_EV_RECEIVE,      /* msg */
+	PAXOS_EV_PERSISTED,    /* token */
+	PAXOS_EV_PROPOSE,      /* data, len: one client command */
+	PAXOS_EV_SNAPSHOT_TAKEN, /* index, data, len */
+};
+
+struct paxos_event {
+	enum paxos_event_type type;
+	uint64_t now; /* the shell's monotonic clock, ms; every event carries it */
+	const struct paxos_msg *msg;
+	uint64_t token;
+	uint64_t index;
+	const void *data;
+	size_t len;
+	const struct paxos_durable *durable;
+	/* START: the store was wiped or found corrupt although this replica was
+	 * a member; it must not vote until caught up (Paxos Made Live §5.1). */
+	bool state_lost;
+};
+
+enum paxos_role {
+	PAXOS_FOLLOWER = 0,
+	PAXOS_CANDIDATE,
+	PAXOS_MASTER,
+};
+
+enum paxos_action_type {
+	PAXOS_ACT_SEND = 1,
+	PAXOS_ACT_PERSIST,
+	PAXOS_ACT_APPLY,
+	PAXOS_ACT_ROLE,
+	PAXOS_ACT_TAKE_SNAPSHOT,
+	PAXOS_ACT_INSTALL_SNAPSHOT,
+};
+
+struct paxos_action {
+	enum paxos_action_type type;
+	struct paxos_msg msg;         /* SEND; msg.to is the destination */
+	struct paxos_persist persist; /* PERSIST */
+	uint64_t index;               /* APPLY: slot; *_SNAPSHOT: index */
+	struct paxos_buf value;       /* APPLY: batch; INSTALL_SNAPSHOT: bytes */
+	enum paxos_role role;         /* ROLE */
+	paxos_ballot epoch;
+	unsigned master; /* 0: unknown */
+};
+
+/* Owned by the caller; paxos_step() appends, paxos_actions_clear() frees the contents. */
+struct paxos_actions {
+	struct paxos_action *v;
+	size_t n;
+	size_t cap;
+};
+
+void paxos_actions_init(struct paxos_actions *);
+void paxos_actions_clear(struct paxos_actions *);
+void paxos_actions_free(struct paxos_actions *);
+void paxos_persist_free(struct paxos_persist *);
+
+struct paxos;
+
+/* Returns NULL if the config is invalid.  Nothing happens before START. */
+struct paxos *paxos_new(const struct paxos_config *);
+void paxos_free(struct paxos *);
+
+/*
+ * Feeds one event and appends the resulting actions to OUT.  Returns
+ * CHUBBY_OK, CHUBBY_E_NOT_MASTER (PROPOSE when not master),
+ * CHUBBY_E_OVERLOAD (PROPOSE with a full queue) or CHUBBY_E_INVALID.
+ */
+int paxos_step(struct paxos *, const struct paxos_event *, struct paxos_actions *out);
+
+/* True while this replica may act as master at local time NOW: it won Phase
+ * 1, its first own-ballot slot is applied and its lease has not run out. */
+bool paxos_is_master_with_lease(const struct paxos *, uint64_t now);
+uint64_t paxos_lease_expiry(const struct paxos *); /* local ms; 0 if none */
+enum paxos_role paxos_role(const struct paxos *);
+paxos_ballot paxos_epoch(const struct paxos *); /* ballot of the master followed */
+unsigned paxos_master(const struct paxos *);    /* 0: unknown */
+paxos_ballot paxos_promised(const struct paxos *);
+uint64_t paxos_chosen_index(const struct paxos *);
+uint64_t paxos_applied_index(const struct paxos *);
+bool paxos_is_voter(const struct paxos *);
+const char *paxos_role_name(enum paxos_role);
+
+#endif

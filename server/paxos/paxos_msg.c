@@ -1,0 +1,168 @@
+/* paxos_msg.c: deep copy and free of Paxos messages, and the batch format. */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xmalloc.h"
+
+#include "paxos_msg.h"
+
+void
+paxos_buf_set(struct paxos_buf *b, const void *data, size_t len)
+{
+	b->data = len == 0 ? NULL : xmemdup(data, len);
+	b->len = len;
+}
+
+void
+paxos_buf_copy(struct paxos_buf *dst, const struct paxos_buf *src)
+{
+	paxos_buf_set(dst, src->data, src->len);
+}
+
+void
+paxos_buf_free(struct paxos_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+}
+
+bool
+paxos_buf_equal(const struct paxos_buf *a, const struct paxos_buf *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+void
+paxos_entry_copy(struct paxos_entry *dst, const struct paxos_entry *src)
+{
+	*dst = *src;
+	paxos_buf_copy(&dst->value, &src->value);
+}
+
+void
+paxos_entry_free(struct paxos_entry *e)
+{
+	paxos_buf_free(&e->value);
+}
+
+void
+paxos_msg_copy(struct paxos_msg *dst, const struct paxos_msg *src)
+{
+	size_t i;
+
+	*dst = *src;
+	dst->entries = NULL;
+	if (src->nentries > 0) {
+		dst->entries = xcalloc(src->nentries, sizeof *dst->entries);
+		for (i = 0; i < src->nentries; i++)
+			paxos_entry_copy(&dst->entries[i], &src->entries[i]);
+	}
+	paxos_buf_copy(&dst->data, &src->data);
+}
+
+void
+paxos_msg_free(struct paxos_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nentries; i++)
+		paxos_entry_free(&m->entries[i]);
+	free(m->entries);
+	m->entries = NULL;
+	m->nentries = 0;
+	paxos_buf_free(&m->data);
+}
+
+void
+paxos_msg_add_entry(struct paxos_msg *m, const struct paxos_entry *e)
+{
+	m->entries = xrealloc(m->entries, (m->nentries + 1) * sizeof *m->entries);
+	paxos_entry_copy(&m->entries[m->nentries++], e);
+}
+
+const char *
+paxos_msg_type_name(enum paxos_msg_type t)
+{
+	static const char *names[] = {
+		[PAXOS_MSG_PREPARE] = "PREPARE",
+		[PAXOS_MSG_PROMISE] = "PROMISE",
+		[PAXOS_MSG_ACCEPT] = "ACCEPT",
+		[PAXOS_MSG_ACCEPTED] = "ACCEPTED",
+		[PAXOS_MSG_REJECT] = "REJECT",
+		[PAXOS_MSG_HEARTBEAT] = "HEARTBEAT",
+		[PAXOS_MSG_HEARTBEAT_ACK] = "HEARTBEAT_ACK",
+		[PAXOS_MSG_CATCHUP_REQ] = "CATCHUP_REQ",
+		[PAXOS_MSG_CATCHUP] = "CATCHUP",
+		[PAXOS_MSG_SNAPSHOT] = "SNAPSHOT",
+	};
+
+	if ((unsigned)t == 0 || (unsigned)t > PAXOS_MSG_MAX)
+		return "?";
+	return names[t];
+}
+
+static void
+paxos_batch_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = (v >> 8) & 0xff;
+	p[2] = (v >> 16) & 0xff;
+	p[3] = (v >> 24) & 0xff;
+}
+
+static uint32_t
+paxos_batch_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+void
+paxos_batch_init(struct paxos_buf *b)
+{
+	b->data = xcalloc(1, 4);
+	b->len = 4;
+}
+
+void
+paxos_batch_append(struct paxos_buf *b, const void *cmd, size_t len)
+{
+	if (b->len < 4)
+		paxos_batch_init(b);
+	b->data = xrealloc(b->data, b->len + 4 + len);
+	paxos_batch_put32(b->data + b->len, (uint32_t)len);
+	if (len > 0)
+		memcpy(b->data + b->len + 4, cmd, len);
+	b->len += 4 + len;
+	paxos_batch_put32(b->data, paxos_batch_get32(b->data) + 1);
+}
+
+uint32_t
+paxos_batch_count(const struct paxos_buf *b)
+{
+	return b->len < 4 ? 0 : paxos_batch_get32(b->data);
+}
+
+bool
+paxos_batch_next(const struct paxos_buf *b, size_t *off, const uint8_t **cmd, size_t *len)
+{
+	uint32_t n;
+
+	if (b->len < 4)
+		return false;
+	if (*off == 0)
+		*off = 4;
+	if (*off + 4 > b->len)
+		return false;
+	n = paxos_batch_get32(b->data + *off);
+	if (n > b->len - *off - 4)
+		return false;
+	*cmd = b->data + *off + 4;
+	*len = n;
+	*off += 4 + (size_t)n;
+	return true;
+}

@@ -1,0 +1,38 @@
+/*
+ * peer.h: links between the replicas of a cell.  Each replica dials every
+ * other one on its peer port, from its own address (so a test can cut one
+ * link with a packet filter), and sends on that outgoing link; it receives
+ * on the links the others dialled.  Only replica certificates of this cell
+ * are accepted, and every message's sender must be the certificate's
+ * replica: a client certificate can never speak Paxos.  Delivery is best
+ * effort: Paxos retransmits what matters, so a full or broken link drops.
+ */
+#ifndef CHUBBY_PEER_H
+#define CHUBBY_PEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "paxos/paxos_msg.h"
+
+struct chubbyd;
+struct peer_net;
+
+typedef void (*peer_deliver_fn)(const struct paxos_msg *m, void *arg);
+
+struct peer_net *peer_net_new(struct chubbyd *d, peer_deliver_fn deliver, void *arg, char *err,
+    size_t errlen);
+void peer_net_free(struct peer_net *n);
+
+/* Sends M to replica M->to; false if it was dropped (link down or full). */
+int peer_send(struct peer_net *n, const struct paxos_msg *m);
+
+/* How many outgoing links are connected right now. */
+unsigned peer_links_up(const struct peer_net *n);
+
+struct peer_stats {
+	uint64_t sent, dropped, received, bad, bytes_out, bytes_in;
+};
+void peer_stats(const struct peer_net *n, struct peer_stats *out);
+
+#endif

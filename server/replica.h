@@ -1,0 +1,43 @@
+/*
+ * replica.h: the shell around the Paxos core.  It feeds the core events
+ * (ticks from the monotonic clock, peer messages, finished durable writes,
+ * client commands) and carries out its actions: PERSIST through the store
+ * (synced before anything that depends on it is sent), SEND through the peer
+ * links, APPLY to the state machine, snapshots, role changes.  Client
+ * commands proposed here are answered when they apply.
+ */
+#ifndef CHUBBY_REPLICA_H
+#define CHUBBY_REPLICA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+struct chubbyd;
+struct replica;
+
+/* Called when a proposed command has been applied at this master (STATUS
+ * CHUBBY_OK, with the state machine's RESULT bytes), or when the outcome can
+ * no longer be learned here (CHUBBY_E_NOT_MASTER: mastership lost). */
+typedef void (*replica_done_fn)(int status, const void *result, size_t len, void *arg);
+
+struct replica *replica_new(struct chubbyd *d, bool init, char *err, size_t errlen);
+void replica_free(struct replica *r);
+
+/* Proposes a no-op through the log and calls DONE once it is applied here:
+ * everything committed before the call is then applied (a barrier). */
+int replica_sync(struct replica *r, replica_done_fn done, void *arg);
+
+/* True while this replica is master and holds its lease. */
+bool replica_is_master(const struct replica *r);
+/* The master's id as this replica knows it (0: unknown) and the epoch. */
+unsigned replica_master(const struct replica *r);
+uint64_t replica_epoch(const struct replica *r);
+
+/* Packs this replica's part of STATUS (role, epoch, master, log positions,
+ * lease, voter) as map entries; returns how many it packed when PK is NULL. */
+unsigned replica_status_pack(const struct replica *r, msgpack_packer *pk);
+
+#endif

@@ -1,0 +1,524 @@
+/* rpc.c: the client port: accept, HELLO/WELCOME, and the request dispatch table. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include <chubby/chubby.h>
+
+#include "chubbyd.h"
+#include "cellconfig.h"
+#include "clock.h"
+#include "conn.h"
+#include "log.h"
+#include "mp.h"
+#include "net.h"
+#include "protocol.h"
+#include "replica.h"
+#include "rpc.h"
+#include "tp.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+/* Before HELLO a connection must finish its handshake and say who it is
+ * quickly; a silent or half-sent peer (slowloris) is dropped. */
+#define RPC_HELLO_TIMEOUT_MS 10000
+/* After HELLO: KeepAlives keep a live client well inside this. */
+#define RPC_IDLE_TIMEOUT_MS 120000
+
+struct rpc_req {
+	struct rpc_client *c; /* NULL once the client is gone */
+	uint64_t id;
+	uint32_t op;
+	struct rpc_req *next, *prev; /* the client's deferred requests */
+};
+
+struct rpc_client {
+	struct rpc *rpc;
+	struct rpc_req *deferred;
+	struct conn *conn;
+	struct rpc_client *next, *prev;
+	int hello_done;
+	char name[WIRE_MAX_NAME + 1];
+	uint64_t requests;
+};
+
+struct rpc {
+	struct chubbyd *d;
+	struct evconnlistener *listener;
+	struct rpc_client *clients;
+	size_t nclients;
+	uint64_t accepted, refused;
+	struct wire_buf out; /* scratch for one outgoing frame */
+};
+
+static int rpc_op_status(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen);
+static int rpc_op_where(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen);
+static int rpc_op_sync(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen);
+
+/* The dispatch table: every operation this server answers. */
+static const struct rpc_op {
+	uint32_t op;
+	rpc_handler fn;
+} rpc_ops[] = {
+    {PROTO_OP_STATUS, rpc_op_status},
+    {PROTO_OP_WHERE_IS_MASTER, rpc_op_where},
+    {PROTO_OP_SYNC, rpc_op_sync},
+};
+
+static const struct rpc_op *
+rpc_find_op(uint32_t op)
+{
+	for (size_t i = 0; i < sizeof rpc_ops / sizeof rpc_ops[0]; i++)
+		if (rpc_ops[i].op == op)
+			return &rpc_ops[i];
+	return NULL;
+}
+
+struct chubbyd *
+rpc_client_daemon(const struct rpc_client *c)
+{
+	return c->rpc->d;
+}
+
+size_t
+rpc_client_count(const struct rpc *r)
+{
+	return r->nclients;
+}
+
+static void
+rpc_client_free(struct rpc_client *c)
+{
+	struct rpc *r = c->rpc;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		r->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	r->nclients--;
+	/* Deferred requests outlive us; their replies go nowhere. */
+	for (struct rpc_req *q = c->deferred; q != NULL; q = q->next)
+		q->c = NULL;
+	conn_free(c->conn);
+	free(c);
+}
+
+/* Sends what r->out holds to C; on failure closes C. */
+static void
+rpc_flush(struct rpc_client *c)
+{
+	struct rpc *r = c->rpc;
+
+	if (r->out.len > 0 && conn_send(c->conn, r->out.data, r->out.len) != CHUBBY_OK)
+		conn_close_after_flush(c->conn, CHUBBY_E_CONN, "send failed");
+	wire_buf_reset(&r->out);
+}
+
+/* Tells C what was wrong with the connection and closes it. */
+static void
+rpc_fail(struct rpc_client *c, int status, const char *message)
+{
+	struct rpc *r = c->rpc;
+
+	log_info("client %s (%s): %s: %s; closing", conn_remote(c->conn), conn_peer(c->conn)->name,
+	    chubby_status_name(status), message);
+	wire_buf_reset(&r->out);
+	if (wire_put_error(&r->out, 0, status, message) == CHUBBY_OK)
+		rpc_flush(c);
+	conn_close_after_flush(c->conn, status, message);
+}
+
+static void
+rpc_reply_error(struct rpc_client *c, uint64_t id, int status, const char *message)
+{
+	struct rpc *r = c->rpc;
+
+	wire_buf_reset(&r->out);
+	if (wire_put_error(&r->out, id, status, message) != CHUBBY_OK) {
+		rpc_fail(c, CHUBBY_E_INTERNAL, "cannot encode error reply");
+		return;
+	}
+	rpc_flush(c);
+}
+
+static void
+rpc_handle_hello(struct rpc_client *c, const struct wire_msg *m)
+{
+	struct rpc *r = c->rpc;
+	struct chubbyd *d = r->d;
+	size_t n = m->hello.name.len < sizeof c->name - 1 ? m->hello.name.len : sizeof c->name - 1;
+
+	if (wire_check_version(m->hello.version) != CHUBBY_OK) {
+		wire_buf_reset(&r->out);
+		if (wire_put_version_error(&r->out, m->hello.version) == CHUBBY_OK)
+			rpc_flush(c);
+		conn_close_after_flush(c->conn, CHUBBY_E_VERSION, "unsupported protocol version");
+		return;
+	}
+	memcpy(c->name, m->hello.name.ptr, n);
+	c->name[n] = '\0';
+	c->hello_done = 1;
+	conn_set_idle_timeout(c->conn, RPC_IDLE_TIMEOUT_MS);
+	wire_buf_reset(&r->out);
+	if (wire_put_welcome(&r->out, PROTO_VERSION, d->cfg->cell, d->id,
+		(uint32_t)d->cfg->max_frame) != CHUBBY_OK) {
+		rpc_fail(c, CHUBBY_E_INTERNAL, "cannot encode WELCOME");
+		return;
+	}
+	rpc_flush(c);
+	log_debug("client %s: HELLO from \"%s\" as %s %s", conn_remote(c->conn), c->name,
+	    tp_kind_name(conn_peer(c->conn)->kind), conn_peer(c->conn)->name);
+}
+
+static void
+rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
+{
+	struct rpc *r = c->rpc;
+	const struct rpc_op *op = rpc_find_op(m->req.op);
+	struct rpc_req req = {.c = c, .id = m->req.id, .op = m->req.op};
+	msgpack_sbuffer result;
+	msgpack_packer pk;
+	char msg[256] = "";
+	int rc;
+
+	c->requests++;
+	if (op == NULL) {
+		snprintf(msg, sizeof msg, "operation %s (%u) is not served by this replica",
+		    proto_op_name(m->req.op), (unsigned)m->req.op);
+		rpc_reply_error(c, m->req.id, CHUBBY_E_BAD_OP, msg);
+		return;
+	}
+	/* The handler packs into a scratch buffer so that a failure halfway
+	 * leaves nothing half-packed in the reply. */
+	msgpack_sbuffer_init(&result);
+	msgpack_packer_init(&pk, &result, msgpack_sbuffer_write);
+	rc = op->fn(&req, m->req.args, &pk, msg, sizeof msg);
+	if (rc == RPC_DEFERRED) {
+		msgpack_sbuffer_destroy(&result);
+		return;
+	}
+	if (rc != CHUBBY_OK) {
+		msgpack_sbuffer_destroy(&result);
+		rpc_reply_error(c, m->req.id, rc, msg[0] ? msg : chubby_strerror(rc));
+		return;
+	}
+	wire_buf_reset(&r->out);
+	msgpack_packer *out = wire_begin_res(&r->out, m->req.id, CHUBBY_OK, NULL);
+	if (wire_pack_raw(out, result.data, result.size) != 0 ||
+	    (rc = wire_finish(&r->out)) != CHUBBY_OK) {
+		msgpack_sbuffer_destroy(&result);
+		rpc_reply_error(c, m->req.id, rc == CHUBBY_E_FRAME_TOO_BIG ? rc : CHUBBY_E_INTERNAL,
+		    "cannot encode the reply");
+		return;
+	}
+	msgpack_sbuffer_destroy(&result);
+	rpc_flush(c);
+}
+
+static void
+rpc_on_frame(struct conn *conn, const uint8_t *body, size_t len, void *arg)
+{
+	struct rpc_client *c = arg;
+	struct wire_msg m;
+	char err[256];
+	int rc;
+
+	(void)conn;
+	rc = wire_decode(body, len, &m, err, sizeof err);
+	if (rc != CHUBBY_OK) {
+		rpc_fail(c, rc, err);
+		return;
+	}
+	if (!c->hello_done) {
+		if (m.kind == PROTO_KIND_HELLO)
+			rpc_handle_hello(c, &m);
+		else
+			rpc_fail(c, CHUBBY_E_MALFORMED, "the first message must be HELLO");
+	} else if (m.kind == PROTO_KIND_REQ) {
+		rpc_handle_req(c, &m);
+	} else {
+		snprintf(err, sizeof err, "a client may not send %s here", proto_kind_name(m.kind));
+		rpc_fail(c, CHUBBY_E_MALFORMED, err);
+	}
+	wire_msg_free(&m);
+}
+
+static void
+rpc_on_open(struct conn *conn, void *arg)
+{
+	(void)arg;
+	log_debug("client %s: connected as %s %s", conn_remote(conn),
+	    tp_kind_name(conn_peer(conn)->kind), conn_peer(conn)->name);
+}
+
+static void
+rpc_on_close(struct conn *conn, int status, const char *reason, void *arg)
+{
+	struct rpc_client *c = arg;
+
+	if (status == CHUBBY_E_TLS || status == CHUBBY_E_AUTH)
+		log_info("client %s: refused: %s", conn_remote(conn), reason);
+	else
+		log_debug("client %s: closed: %s", conn_remote(conn), reason);
+	rpc_client_free(c);
+}
+
+static const struct conn_callbacks rpc_conn_cb = {
+    .on_open = rpc_on_open,
+    .on_frame = rpc_on_frame,
+    .on_close = rpc_on_close,
+};
+
+static void
+rpc_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
+{
+	struct rpc *r = arg;
+	struct chubbyd *d = r->d;
+	struct bufferevent *bev;
+	struct rpc_client *c;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (r->nclients >= d->cfg->max_connections) {
+		/* Refuse before spending a TLS handshake on it. */
+		r->refused++;
+		log_warn("client port: %zu connections already, refusing one more", r->nclients);
+		evutil_closesocket(fd);
+		return;
+	}
+	bev = tp_accept(d->tp_accept, d->base, fd);
+	if (bev == NULL) {
+		log_warn("client port: cannot set up a connection: %s", strerror(errno));
+		evutil_closesocket(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->rpc = r;
+	c->conn = conn_new(d->tp_accept, bev, 1, d->cfg->max_frame, &rpc_conn_cb, c);
+	if (c->conn == NULL) {
+		free(c);
+		return;
+	}
+	conn_set_idle_timeout(c->conn, RPC_HELLO_TIMEOUT_MS);
+	c->next = r->clients;
+	if (r->clients != NULL)
+		r->clients->prev = c;
+	r->clients = c;
+	r->nclients++;
+	r->accepted++;
+}
+
+static void
+rpc_listener_error_cb(struct evconnlistener *l, void *arg)
+{
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)l;
+	(void)arg;
+	/* EMFILE and friends: keep serving the connections we have. */
+	log_warn("client port: accept failed: %s", evutil_socket_error_to_string(e));
+}
+
+struct rpc *
+rpc_new(struct chubbyd *d)
+{
+	struct rpc *r = xcalloc(1, sizeof *r);
+
+	r->d = d;
+	wire_buf_init(&r->out, d->cfg->max_frame);
+	return r;
+}
+
+int
+rpc_listen(struct rpc *r, const char *hostport, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	int sslen;
+
+	if (net_resolve(hostport, &ss, &sslen, err, errlen) != CHUBBY_OK)
+		return CHUBBY_E_CONFIG;
+	r->listener = evconnlistener_new_bind(r->d->base, rpc_accept_cb, r,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 512,
+	    (struct sockaddr *)&ss, sslen);
+	if (r->listener == NULL) {
+		snprintf(err, errlen, "cannot listen on %s: %s", hostport, strerror(errno));
+		return CHUBBY_E_IO;
+	}
+	evconnlistener_set_error_cb(r->listener, rpc_listener_error_cb);
+	return CHUBBY_OK;
+}
+
+void
+rpc_free(struct rpc *r)
+{
+	if (r == NULL)
+		return;
+	while (r->clients != NULL)
+		rpc_client_free(r->clients);
+	if (r->listener != NULL)
+		evconnlistener_free(r->listener);
+	wire_buf_free(&r->out);
+	free(r);
+}
+
+/* --- deferred requests -------------------------------------------------- */
+
+struct rpc_req *
+rpc_req_defer(struct rpc_req *req)
+{
+	struct rpc_req *q = xmemdup(req, sizeof *req);
+	struct rpc_client *c = req->c;
+
+	q->prev = NULL;
+	q->next = c->deferred;
+	if (c->deferred != NULL)
+		c->deferred->prev = q;
+	c->deferred = q;
+	return q;
+}
+
+struct rpc_client *
+rpc_req_client(const struct rpc_req *req)
+{
+	return req->c;
+}
+
+void
+rpc_req_reply(struct rpc_req *q, int status, const char *msg, const void *result, size_t len)
+{
+	struct rpc_client *c = q->c;
+
+	if (c != NULL) {
+		struct rpc *r = c->rpc;
+		if (q->prev != NULL)
+			q->prev->next = q->next;
+		else
+			c->deferred = q->next;
+		if (q->next != NULL)
+			q->next->prev = q->prev;
+		wire_buf_reset(&r->out);
+		if (status != CHUBBY_OK) {
+			rpc_reply_error(c, q->id, status, msg ? msg : chubby_strerror(status));
+		} else {
+			msgpack_packer *pk = wire_begin_res(&r->out, q->id, CHUBBY_OK, NULL);
+			if (result != NULL)
+				wire_pack_raw(pk, result, len);
+			else
+				msgpack_pack_nil(pk);
+			if (wire_finish(&r->out) == CHUBBY_OK)
+				rpc_flush(c);
+			else
+				rpc_reply_error(c, q->id, CHUBBY_E_INTERNAL, "cannot encode the reply");
+		}
+	}
+	free(q);
+}
+
+/* --- handlers ---------------------------------------------------------- */
+
+/* The answer to a request that only the master can serve. */
+static int
+rpc_not_master(struct chubbyd *d, char *msg, size_t msglen)
+{
+	unsigned m = d->replica ? replica_master(d->replica) : 0;
+	const struct cell_replica *mr = m ? config_replica(d->cfg, m) : NULL;
+
+	if (mr != NULL && m != d->id)
+		snprintf(msg, msglen, "replica %u is not the master; the master is replica %u at %s",
+		    d->id, m, mr->client_addr);
+	else
+		snprintf(msg, msglen, "replica %u is not the master and knows of none", d->id);
+	return CHUBBY_E_NOT_MASTER;
+}
+
+/* WHERE_IS_MASTER: any replica answers with what it knows (Chubby §2.1). */
+static int
+rpc_op_where(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	struct chubbyd *d = req->c->rpc->d;
+	unsigned m = d->replica ? replica_master(d->replica) : 0;
+	const struct cell_replica *mr = m ? config_replica(d->cfg, m) : NULL;
+
+	(void)args;
+	(void)msg;
+	(void)msglen;
+	msgpack_pack_map(pk, 4);
+	mp_pack_kv_uint(pk, "master", mr ? m : 0);
+	mp_pack_kv_str(pk, "address", mr ? mr->client_addr : NULL);
+	mp_pack_kv_uint(pk, "epoch", d->replica ? replica_epoch(d->replica) : 0);
+	mp_pack_kv_bool(pk, "is_master", d->replica != NULL && replica_is_master(d->replica));
+	return CHUBBY_OK;
+}
+
+static void
+rpc_sync_done(int status, const void *result, size_t len, void *arg)
+{
+	(void)result;
+	(void)len;
+	rpc_req_reply(arg, status, status == CHUBBY_E_NOT_MASTER
+	    ? "mastership lost before the barrier applied; retry at the new master" : NULL,
+	    NULL, 0);
+}
+
+/* SYNC: a barrier through the log.  Its answer says that everything
+ * committed before the request is applied at the master. */
+static int
+rpc_op_sync(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	struct chubbyd *d = req->c->rpc->d;
+	struct rpc_req *q;
+	int rc;
+
+	(void)args;
+	(void)pk;
+	if (d->replica == NULL || !replica_is_master(d->replica))
+		return rpc_not_master(d, msg, msglen);
+	q = rpc_req_defer(req);
+	rc = replica_sync(d->replica, rpc_sync_done, q);
+	if (rc != CHUBBY_OK) {
+		rpc_req_reply(q, rc, rc == CHUBBY_E_OVERLOAD ? "too many writes queued" : NULL, NULL, 0);
+	}
+	return RPC_DEFERRED;
+}
+
+/* STATUS: what this replica knows of itself (admin; lockctl status asks
+ * every replica). */
+static int
+rpc_op_status(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	struct rpc_client *c = req->c;
+	struct chubbyd *d = c->rpc->d;
+
+	(void)args;
+	(void)msg;
+	(void)msglen;
+	msgpack_pack_map(pk, 5 + (d->replica ? replica_status_pack(d->replica, NULL) : 1));
+	mp_pack_kv_str(pk, "cell", d->cfg->cell);
+	mp_pack_kv_uint(pk, "id", d->id);
+	mp_pack_kv_str(pk, "version", PACKAGE_VERSION);
+	mp_pack_kv_uint(pk, "uptime_ms", clock_mono_ms() - d->started_mono_ms);
+	mp_pack_kv_uint(pk, "clients", c->rpc->nclients);
+	if (d->replica != NULL)
+		replica_status_pack(d->replica, pk);
+	else
+		mp_pack_kv_str(pk, "role", "starting");
+	return CHUBBY_OK;
+}

@@ -1,0 +1,50 @@
+/*
+ * rpc.h: the client port.  Accepts connections, runs the HELLO exchange,
+ * and dispatches requests through one table (rpc_ops[] in rpc.c) to their
+ * handlers.  Envelope-level garbage closes the connection with an error;
+ * a request with bad arguments gets an error reply and the connection stays.
+ */
+#ifndef CHUBBY_RPC_H
+#define CHUBBY_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+struct chubbyd;
+struct rpc;
+struct rpc_client;
+
+struct rpc *rpc_new(struct chubbyd *d);
+/* Listens on HOSTPORT ("127.0.0.11:7100", "[::1]:7100"). */
+int rpc_listen(struct rpc *r, const char *hostport, char *err, size_t errlen);
+void rpc_free(struct rpc *r);
+
+size_t rpc_client_count(const struct rpc *r);
+
+struct rpc_req;
+
+/*
+ * A request handler: reads ARGS (a map or NULL), packs its result value
+ * into PK (exactly one value) and returns CHUBBY_OK; or returns an error
+ * status with a message in MSG and packs nothing; or, for a request that
+ * completes later (a write waiting for the log), calls rpc_req_defer() and
+ * returns RPC_DEFERRED.
+ */
+#define RPC_DEFERRED (-1)
+typedef int (*rpc_handler)(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen);
+
+/* Keeps REQ past its handler; answer it later with rpc_req_reply.  If the
+ * client goes away first, the reply is dropped (and REQ freed) then. */
+struct rpc_req *rpc_req_defer(struct rpc_req *req);
+/* Answers a deferred request with STATUS and, if CHUBBY_OK, RESULT (one
+ * packed msgpack value, or NULL for nil); frees REQ. */
+void rpc_req_reply(struct rpc_req *req, int status, const char *msg, const void *result,
+    size_t len);
+struct rpc_client *rpc_req_client(const struct rpc_req *req);
+
+struct chubbyd *rpc_client_daemon(const struct rpc_client *c);
+
+#endif

@@ -1,0 +1,1271 @@
+/*
+ * sim.c: the deterministic Paxos simulator (after canonical/raft's fixture,
+ * FoundationDB's simulation and TigerBeetle's VOPR): whole cells on a virtual
+ * clock from one seed, with safety invariants checked after every step.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xmalloc.h"
+
+#include "paxos.h"
+#include "sim.h"
+
+#define SIM_TRACE 48
+#define SIM_TICK_MS 10
+
+/* ---- PRNG: splitmix64 seeds xoshiro256** ------------------------------ */
+
+struct sim_rng {
+	uint64_t s[4];
+};
+
+static uint64_t
+sim_splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void
+sim_rng_seed(struct sim_rng *r, uint64_t seed)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		r->s[i] = sim_splitmix(&seed);
+}
+
+static uint64_t
+sim_rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t
+sim_rand(struct sim_rng *r)
+{
+	uint64_t *s = r->s, out = sim_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = sim_rotl(s[3], 45);
+	return out;
+}
+
+/* Uniform in [0, n). */
+static uint64_t
+sim_below(struct sim_rng *r, uint64_t n)
+{
+	return n == 0 ? 0 : sim_rand(r) % n;
+}
+
+/* True with probability num / den. */
+static bool
+sim_chance(struct sim_rng *r, uint64_t num, uint64_t den)
+{
+	return sim_below(r, den) < num;
+}
+
+/* ---- structures ------------------------------------------------------- */
+
+/* A store that lies: writes are durable only once synced (LevelDB's fault_injection_test). */
+struct sim_store {
+	paxos_ballot promised;
+	bool nonvoter;
+	uint64_t snap_index;
+	struct paxos_buf snap;
+	struct paxos_entry *entries; /* sorted by slot */
+	size_t nentries;
+	size_t capentries;
+	struct paxos_persist *pending; /* written, not yet synced: lost on a crash */
+	size_t npending;
+	size_t cappending;
+	uint64_t last_done;
+};
+
+/* The replicated state machine: a hash chain over applied slots. */
+struct sim_sm {
+	uint64_t applied;
+	uint64_t digest;
+	uint64_t ncmds;
+};
+
+struct sim_replica {
+	unsigned id;
+	struct paxos *p;
+	bool up;
+	bool lost; /* store wiped: the next start says state_lost */
+	unsigned incarnation;
+	int64_t drift_ppm;
+	uint64_t clock_base;
+	uint64_t next_tick;
+	struct sim_store st;
+	struct sim_sm sm;
+	paxos_ballot max_promised; /* invariant 4 */
+};
+
+enum sim_ev_type {
+	SIM_EV_MSG = 1,
+	SIM_EV_SYNC,
+	SIM_EV_SNAP,
+};
+
+struct sim_ev {
+	uint64_t at;
+	uint64_t seq;
+	enum sim_ev_type type;
+	unsigned to;
+	unsigned incarnation;
+	uint64_t index;
+	struct paxos_msg msg;
+	struct paxos_buf data;
+};
+
+/* What the simulator knows about a slot from every store's synced writes. */
+struct sim_acc {
+	paxos_ballot ballot;
+	struct paxos_buf value;
+	uint32_t who;
+};
+
+struct sim_slot {
+	bool chosen;
+	paxos_ballot chosen_ballot; /* the first ballot a majority accepted it in */
+	struct paxos_buf value;
+	struct sim_acc *acc;
+	size_t nacc;
+};
+
+struct sim {
+	struct sim_opts o;
+	struct sim_rng rng;
+	uint64_t now;
+	uint64_t steps;
+	bool failed;
+	struct paxos_config pcfg;
+	struct sim_replica r[SIM_MAX_REPLICAS];
+	unsigned n;
+
+	/* Network. */
+	struct sim_ev *heap;
+	size_t nheap;
+	size_t capheap;
+	uint64_t evseq;
+	bool cut[SIM_MAX_REPLICAS][SIM_MAX_REPLICAS];
+	unsigned extra_delay[SIM_MAX_REPLICAS][SIM_MAX_REPLICAS];
+	unsigned drop_pct;
+	unsigned dup_pct;
+	unsigned max_delay;
+	int fault_level;
+
+	/* Global knowledge for the invariants. */
+	struct sim_slot *slots;
+	size_t nslots;
+	uint64_t *digest_at; /* digest after applying slot i (0: nobody yet) */
+	size_t ndigest;
+	paxos_ballot last_serving;
+	unsigned last_master;
+
+	/* Client. */
+	uint64_t next_cmd;
+	uint64_t acked;
+	uint64_t max_acked_slot;
+
+	/* What a run exercised. */
+	uint64_t n_masters, n_crashes, n_wipes, n_installs, n_partitions;
+
+	char trace[SIM_TRACE][160];
+	unsigned ntrace;
+};
+
+static void sim_actions(struct sim *, struct sim_replica *, struct paxos_actions *);
+
+/* ---- trace and failure ------------------------------------------------ */
+
+static void __attribute__((format(printf, 2, 3)))
+sim_trace(struct sim *s, const char *fmt, ...)
+{
+	char *line = s->trace[s->ntrace++ % SIM_TRACE];
+	va_list ap;
+	int n;
+
+	n = snprintf(line, sizeof s->trace[0], "%8" PRIu64 " ", s->now);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof s->trace[0] - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (s->o.verbose)
+		fprintf(stderr, "%s\n", line);
+}
+
+static void __attribute__((format(printf, 2, 3)))
+sim_fail(struct sim *s, const char *fmt, ...)
+{
+	va_list ap;
+	unsigned i, first;
+
+	if (s->failed)
+		return;
+	s->failed = true;
+	fprintf(stderr, "SIM FAILURE seed=%" PRIu64 " replicas=%u faults=%d step=%" PRIu64
+	    " t=%" PRIu64 "ms: ", s->o.seed, s->n, s->o.faults, s->steps, s->now);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n  replay: tests/sim/chubby-sim --seed %" PRIu64 " --replicas %u"
+	    " --faults %d --verbose\n  trace tail:\n", s->o.seed, s->n, s->o.faults);
+	first = s->ntrace > SIM_TRACE ? s->ntrace - SIM_TRACE : 0;
+	for (i = first; i < s->ntrace; i++)
+		fprintf(stderr, "    %s\n", s->trace[i % SIM_TRACE]);
+}
+
+/* ---- clocks ----------------------------------------------------------- */
+
+/* Replica clocks run at 1 +- drift_ppm of real time, from different bases. */
+static uint64_t
+sim_local(const struct sim_replica *r, uint64_t t)
+{
+	int64_t skew = ((int64_t)t * r->drift_ppm) / 1000000;
+
+	return r->clock_base + (uint64_t)((int64_t)t + skew);
+}
+
+/* ---- event heap ------------------------------------------------------- */
+
+static bool
+sim_ev_before(const struct sim_ev *a, const struct sim_ev *b)
+{
+	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void
+sim_push(struct sim *s, struct sim_ev *ev)
+{
+	size_t i;
+	struct sim_ev tmp;
+
+	if (s->nheap == s->capheap) {
+		s->capheap = s->capheap == 0 ? 256 : s->capheap * 2;
+		s->heap = xrealloc(s->heap, s->capheap * sizeof *s->heap);
+	}
+	ev->seq = s->evseq++;
+	i = s->nheap++;
+	s->heap[i] = *ev;
+	while (i > 0 && sim_ev_before(&s->heap[i], &s->heap[(i - 1) / 2])) {
+		tmp = s->heap[i];
+		s->heap[i] = s->heap[(i - 1) / 2];
+		s->heap[(i - 1) / 2] = tmp;
+		i = (i - 1) / 2;
+	}
+}
+
+static void
+sim_pop(struct sim *s, struct sim_ev *out)
+{
+	size_t i = 0, l, m;
+	struct sim_ev tmp;
+
+	*out = s->heap[0];
+	s->heap[0] = s->heap[--s->nheap];
+	for (;;) {
+		l = 2 * i + 1;
+		m = i;
+		if (l < s->nheap && sim_ev_before(&s->heap[l], &s->heap[m]))
+			m = l;
+		if (l + 1 < s->nheap && sim_ev_before(&s->heap[l + 1], &s->heap[m]))
+			m = l + 1;
+		if (m == i)
+			break;
+		tmp = s->heap[i];
+		s->heap[i] = s->heap[m];
+		s->heap[m] = tmp;
+		i = m;
+	}
+}
+
+/* ---- the state machine ------------------------------------------------ */
+
+static uint64_t
+sim_hash(uint64_t h, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static void
+sim_sm_apply(struct sim_sm *sm, uint64_t slot, const struct paxos_buf *v)
+{
+	sm->applied = slot;
+	sm->digest = sim_hash(sm->digest ^ slot, v->data, v->len) + 0x9e3779b97f4a7c15ULL;
+	sm->ncmds += paxos_batch_count(v);
+}
+
+static void
+sim_sm_snapshot(const struct sim_sm *sm, struct paxos_buf *out)
+{
+	paxos_buf_set(out, sm, sizeof *sm);
+}
+
+static bool
+sim_sm_restore(struct sim_sm *sm, const struct paxos_buf *b)
+{
+	if (b->len != sizeof *sm)
+		return false;
+	memcpy(sm, b->data, sizeof *sm);
+	return true;
+}
+
+/* ---- global knowledge: invariants 1 and 3 ----------------------------- */
+
+static struct sim_slot *
+sim_slot(struct sim *s, uint64_t slot)
+{
+	size_t need = (size_t)slot + 1;
+
+	if (need > s->nslots) {
+		size_t cap = s->nslots == 0 ? 256 : s->nslots;
+		while (cap < need)
+			cap *= 2;
+		s->slots = xrealloc(s->slots, cap * sizeof *s->slots);
+		memset(s->slots + s->nslots, 0, (cap - s->nslots) * sizeof *s->slots);
+		s->nslots = cap;
+	}
+	return &s->slots[slot];
+}
+
+/* A store synced (slot, ballot, value): count it toward "chosen". */
+static void
+sim_note_accepted(struct sim *s, unsigned id, const struct paxos_entry *e)
+{
+	struct sim_slot *sl = sim_slot(s, e->slot);
+	struct sim_acc *a = NULL;
+	size_t i;
+	unsigned k, cnt = 0;
+
+	for (i = 0; i < sl->nacc; i++)
+		if (sl->acc[i].ballot == e->ballot)
+			a = &sl->acc[i];
+	if (a == NULL) {
+		sl->acc = xrealloc(sl->acc, (sl->nacc + 1) * sizeof *sl->acc);
+		a = &sl->acc[sl->nacc++];
+		a->ballot = e->ballot;
+		a->who = 0;
+		paxos_buf_copy(&a->value, &e->value);
+	} else if (!paxos_buf_equal(&a->value, &e->value)) {
+		sim_fail(s, "slot %" PRIu64 ": two values accepted in ballot %" PRIx64, e->slot,
+		    e->ballot);
+		return;
+	}
+	a->who |= 1u << (id - 1);
+	for (k = 0; k < s->n; k++)
+		if (a->who & (1u << k))
+			cnt++;
+	if (cnt < s->n / 2 + 1)
+		return;
+	if (!sl->chosen) {
+		sl->chosen = true;
+		sl->chosen_ballot = e->ballot;
+		paxos_buf_copy(&sl->value, &a->value);
+	} else if (!paxos_buf_equal(&sl->value, &a->value)) {
+		/* Invariant 1: at most one value chosen per slot. */
+		sim_fail(s, "slot %" PRIu64 ": a second value chosen (ballot %" PRIx64 ")", e->slot,
+		    e->ballot);
+	}
+}
+
+/* Invariant 3: equal state digest at equal applied index. */
+static void
+sim_check_digest(struct sim *s, struct sim_replica *r)
+{
+	uint64_t i = r->sm.applied;
+
+	if (i >= s->ndigest) {
+		size_t cap = s->ndigest == 0 ? 256 : s->ndigest;
+		while (cap <= i)
+			cap *= 2;
+		s->digest_at = xrealloc(s->digest_at, cap * sizeof *s->digest_at);
+		memset(s->digest_at + s->ndigest, 0, (cap - s->ndigest) * sizeof *s->digest_at);
+		s->ndigest = cap;
+	}
+	if (s->digest_at[i] == 0)
+		s->digest_at[i] = r->sm.digest;
+	else if (s->digest_at[i] != r->sm.digest)
+		sim_fail(s, "replica %u: digest %" PRIx64 " at applied %" PRIu64 " differs from %" PRIx64,
+		    r->id, r->sm.digest, i, s->digest_at[i]);
+}
+
+/* ---- stores ----------------------------------------------------------- */
+
+static void
+sim_store_upsert(struct sim_store *st, const struct paxos_entry *e)
+{
+	size_t lo = 0, hi = st->nentries, mid;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (st->entries[mid].slot < e->slot)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < st->nentries && st->entries[lo].slot == e->slot) {
+		paxos_entry_free(&st->entries[lo]);
+		paxos_entry_copy(&st->entries[lo], e);
+		return;
+	}
+	if (st->nentries == st->capentries) {
+		st->capentries = st->capentries == 0 ? 64 : st->capentries * 2;
+		st->entries = xrealloc(st->entries, st->capentries * sizeof *st->entries);
+	}
+	memmove(st->entries + lo + 1, st->entries + lo, (st->nentries - lo) * sizeof *st->entries);
+	st->nentries++;
+	paxos_entry_copy(&st->entries[lo], e);
+}
+
+static void
+sim_store_drop_pending(struct sim_store *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->npending; i++)
+		paxos_persist_free(&st->pending[i]);
+	st->npending = 0;
+}
+
+static void
+sim_store_wipe(struct sim_store *st)
+{
+	size_t i;
+
+	sim_store_drop_pending(st);
+	for (i = 0; i < st->nentries; i++)
+		paxos_entry_free(&st->entries[i]);
+	st->nentries = 0;
+	paxos_buf_free(&st->snap);
+	st->promised = 0;
+	st->nonvoter = false;
+	st->snap_index = 0;
+}
+
+static void
+sim_store_free(struct sim_store *st)
+{
+	sim_store_wipe(st);
+	free(st->entries);
+	free(st->pending);
+}
+
+/* The oldest pending write reaches the disk. */
+static void
+sim_store_sync(struct sim *s, struct sim_replica *r, uint64_t token)
+{
+	struct sim_store *st = &r->st;
+	struct paxos_persist *w;
+	size_t i, j;
+
+	if (st->npending == 0 || st->pending[0].token != token) {
+		sim_fail(s, "replica %u: sync of token %" PRIu64 " out of order", r->id, token);
+		return;
+	}
+	w = &st->pending[0];
+	if (w->set_promised) {
+		/* Invariant 4, on disk: the promise never goes down. */
+		if (w->promised < st->promised)
+			sim_fail(s, "replica %u: durable promise %" PRIx64 " lowered to %" PRIx64,
+			    r->id, st->promised, w->promised);
+		st->promised = w->promised;
+	}
+	if (w->set_nonvoter) {
+		st->nonvoter = w->nonvoter;
+		if (w->nonvoter)
+			r->lost = false;
+	}
+	if (w->set_snapshot) {
+		paxos_buf_free(&st->snap);
+		paxos_buf_copy(&st->snap, &w->snap);
+		st->snap_index = w->snap_index;
+	}
+	if (w->truncate_upto > 0) {
+		for (i = 0; i < st->nentries && st->entries[i].slot <= w->truncate_upto; i++)
+			paxos_entry_free(&st->entries[i]);
+		for (j = 0; i < st->nentries; i++, j++)
+			st->entries[j] = st->entries[i];
+		st->nentries = j;
+	}
+	for (i = 0; i < w->nentries; i++) {
+		sim_store_upsert(st, &w->entries[i]);
+		sim_note_accepted(s, r->id, &w->entries[i]);
+	}
+	paxos_persist_free(w);
+	memmove(st->pending, st->pending + 1, (st->npending - 1) * sizeof *st->pending);
+	st->npending--;
+}
+
+/* ---- driving cores ---------------------------------------------------- */
+
+static void
+sim_step(struct sim *s, struct sim_replica *r, struct paxos_event *ev)
+{
+	struct paxos_actions acts;
+
+	ev->now = sim_local(r, s->now);
+	paxos_actions_init(&acts);
+	s->steps++;
+	(void)paxos_step(r->p, ev, &acts);
+	sim_actions(s, r, &acts);
+	paxos_actions_free(&acts);
+}
+
+static void
+sim_send(struct sim *s, struct sim_replica *from, struct paxos_msg *m)
+{
+	struct sim_ev ev;
+	unsigned copies = 1, i;
+
+	if (m->to < 1 || m->to > s->n) {
+		sim_fail(s, "replica %u sent to unknown replica %u", from->id, m->to);
+		return;
+	}
+	if (s->cut[from->id - 1][m->to - 1] || sim_chance(&s->rng, s->drop_pct, 100))
+		return;
+	if (sim_chance(&s->rng, s->dup_pct, 100))
+		copies = 2;
+	for (i = 0; i < copies; i++) {
+		memset(&ev, 0, sizeof ev);
+		ev.type = SIM_EV_MSG;
+		ev.at = s->now + 1 + sim_below(&s->rng, s->max_delay) +
+		    s->extra_delay[from->id - 1][m->to - 1];
+		ev.to = m->to;
+		paxos_msg_copy(&ev.msg, m);
+		sim_push(s, &ev);
+	}
+}
+
+static void
+sim_client_ack(struct sim *s, struct sim_replica *r, uint64_t slot, const struct paxos_buf *v)
+{
+	size_t off = 0, len;
+	const uint8_t *cmd;
+
+	/* Only the master tells the client; what it acknowledges must survive. */
+	if (paxos_role(r->p) != PAXOS_MASTER)
+		return;
+	while (paxos_batch_next(v, &off, &cmd, &len)) {
+		s->acked++;
+		if (slot > s->max_acked_slot)
+			s->max_acked_slot = slot;
+	}
+}
+
+static void
+sim_actions(struct sim *s, struct sim_replica *r, struct paxos_actions *acts)
+{
+	struct paxos_action *a;
+	struct sim_slot *sl;
+	struct sim_ev ev;
+	struct paxos_persist *w;
+	size_t i;
+
+	for (i = 0; i < acts->n && !s->failed; i++) {
+		a = &acts->v[i];
+		switch (a->type) {
+		case PAXOS_ACT_SEND:
+			sim_send(s, r, &a->msg);
+			break;
+		case PAXOS_ACT_PERSIST:
+			if (r->st.npending == r->st.cappending) {
+				r->st.cappending = r->st.cappending == 0 ? 16 : r->st.cappending * 2;
+				r->st.pending = xrealloc(r->st.pending,
+				    r->st.cappending * sizeof *r->st.pending);
+			}
+			w = &r->st.pending[r->st.npending++];
+			*w = a->persist;
+			memset(&a->persist, 0, sizeof a->persist);
+			/* Syncs finish in order, after 0..4 ms. */
+			memset(&ev, 0, sizeof ev);
+			ev.type = SIM_EV_SYNC;
+			ev.at = s->now + sim_below(&s->rng, 5);
+			if (ev.at < r->st.last_done)
+				ev.at = r->st.last_done;
+			r->st.last_done = ev.at;
+			ev.to = r->id;
+			ev.incarnation = r->incarnation;
+			ev.index = w->token;
+			sim_push(s, &ev);
+			break;
+		case PAXOS_ACT_APPLY:
+			if (a->index != r->sm.applied + 1) {
+				sim_fail(s, "replica %u: applied slot %" PRIu64 " after %" PRIu64,
+				    r->id, a->index, r->sm.applied);
+				break;
+			}
+			/* Invariant 1: whatever is applied is what a majority accepted. */
+			sl = sim_slot(s, a->index);
+			if (!sl->chosen) {
+				sim_fail(s, "replica %u: applied slot %" PRIu64
+				    " that no majority accepted", r->id, a->index);
+				break;
+			}
+			if (!paxos_buf_equal(&sl->value, &a->value)) {
+				sim_fail(s, "replica %u: applied another value than the chosen one"
+				    " at slot %" PRIu64, r->id, a->index);
+				break;
+			}
+			sim_sm_apply(&r->sm, a->index, &a->value);
+			sim_check_digest(s, r);
+			sim_client_ack(s, r, a->index, &a->value);
+			break;
+		case PAXOS_ACT_ROLE:
+			sim_trace(s, "r%u role %s epoch %" PRIx64 " master %u", r->id,
+			    paxos_role_name(a->role), a->epoch, a->master);
+			break;
+		case PAXOS_ACT_TAKE_SNAPSHOT:
+			if (a->index != r->sm.applied) {
+				sim_fail(s, "replica %u: snapshot at %" PRIu64 " but applied %" PRIu64,
+				    r->id, a->index, r->sm.applied);
+				break;
+			}
+			/* Taken now, handed back a little later, like a background dump. */
+			memset(&ev, 0, sizeof ev);
+			ev.type = SIM_EV_SNAP;
+			ev.at = s->now + 1 + sim_below(&s->rng, 20);
+			ev.to = r->id;
+			ev.incarnation = r->incarnation;
+			ev.index = a->index;
+			sim_sm_snapshot(&r->sm, &ev.data);
+			sim_push(s, &ev);
+			break;
+		case PAXOS_ACT_INSTALL_SNAPSHOT:
+			if (!sim_sm_restore(&r->sm, &a->value) || r->sm.applied != a->index) {
+				sim_fail(s, "replica %u: bad snapshot for %" PRIu64, r->id, a->index);
+				break;
+			}
+			sim_trace(s, "r%u installed snapshot %" PRIu64, r->id, a->index);
+			s->n_installs++;
+			sim_check_digest(s, r);
+			break;
+		}
+	}
+}
+
+/* ---- invariants after every step -------------------------------------- */
+
+/*
+ * A new master serves reads from its applied state, so it must have applied
+ * everything earlier masters got chosen (Paxos Made Live §5.2: it first
+ * commits an entry of its own ballot, which comes after all of those).
+ */
+static void
+sim_check_fresh(struct sim *s, const struct sim_replica *r, paxos_ballot epoch)
+{
+	uint64_t i;
+
+	for (i = r->sm.applied + 1; i < s->nslots; i++)
+		if (s->slots[i].chosen && s->slots[i].chosen_ballot < epoch) {
+			sim_fail(s, "replica %u serves epoch %" PRIx64 " at applied %" PRIu64
+			    " but slot %" PRIu64 " was chosen in ballot %" PRIx64, r->id, epoch,
+			    r->sm.applied, i, s->slots[i].chosen_ballot);
+			return;
+		}
+}
+
+static void
+sim_check(struct sim *s)
+{
+	struct sim_replica *r;
+	unsigned i, serving = 0, who = 0;
+	paxos_ballot epoch = 0;
+
+	for (i = 0; i < s->n && !s->failed; i++) {
+		r = &s->r[i];
+		if (!r->up)
+			continue;
+		/* Invariant 4: a promise never goes down, across restarts too. */
+		if (paxos_promised(r->p) < r->max_promised)
+			sim_fail(s, "replica %u: promise went down from %" PRIx64 " to %" PRIx64,
+			    r->id, r->max_promised, paxos_promised(r->p));
+		r->max_promised = paxos_promised(r->p);
+		/* Invariant 2: one master at a time, in real (virtual) time. */
+		if (paxos_is_master_with_lease(r->p, sim_local(r, s->now))) {
+			serving++;
+			if (serving > 1)
+				sim_fail(s, "replicas %u and %u both serve as master", who, r->id);
+			who = r->id;
+			epoch = paxos_epoch(r->p);
+		}
+	}
+	if (serving == 1 && !s->failed) {
+		/* ... and masters follow each other in epoch order. */
+		if (epoch < s->last_serving)
+			sim_fail(s, "replica %u serves epoch %" PRIx64 " after epoch %" PRIx64, who,
+			    epoch, s->last_serving);
+		if (epoch != s->last_serving || who != s->last_master) {
+			sim_trace(s, "r%u serves as master, epoch %" PRIx64, who, epoch);
+			s->n_masters++;
+			sim_check_fresh(s, &s->r[who - 1], epoch);
+		}
+		s->last_serving = epoch;
+		s->last_master = who;
+	}
+}
+
+/* ---- replicas --------------------------------------------------------- */
+
+static void
+sim_start(struct sim *s, struct sim_replica *r)
+{
+	struct paxos_durable d;
+	struct paxos_event ev;
+	struct paxos_config c = s->pcfg;
+
+	c.id = r->id;
+	c.seed = sim_rand(&s->rng);
+	r->p = paxos_new(&c);
+	if (r->p == NULL) {
+		sim_fail(s, "paxos_new refused the configuration");
+		return;
+	}
+	r->up = true;
+	r->incarnation++;
+	r->st.last_done = 0;
+	memset(&r->sm, 0, sizeof r->sm);
+	memset(&d, 0, sizeof d);
+	d.promised = r->st.promised;
+	d.nonvoter = r->st.nonvoter;
+	d.snap_index = r->st.snap_index;
+	d.snap = r->st.snap;
+	d.nentries = r->st.nentries;
+	d.entries = r->st.entries;
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_START;
+	ev.durable = &d;
+	/* A wiped store stays "lost" until the core's non-voter flag is synced
+	 * (as the shell writes its marker only then): a crash before that must
+	 * not bring the replica back as a voter with an empty store. */
+	ev.state_lost = r->lost;
+	r->next_tick = s->now + sim_below(&s->rng, SIM_TICK_MS);
+	sim_trace(s, "r%u starts%s", r->id, ev.state_lost ? " with its store lost" : "");
+	sim_step(s, r, &ev);
+}
+
+void
+sim_crash(struct sim *s, unsigned id)
+{
+	struct sim_replica *r = &s->r[id - 1];
+
+	if (!r->up)
+		return;
+	sim_trace(s, "r%u crashes (%zu unsynced writes lost)", id, r->st.npending);
+	s->n_crashes++;
+	paxos_free(r->p);
+	r->p = NULL;
+	r->up = false;
+	sim_store_drop_pending(&r->st);
+	/* A promise that never reached the disk was never sent to anyone
+	 * either (the core holds replies back); what must not go down across
+	 * a crash is the synced one. */
+	r->max_promised = r->st.promised;
+}
+
+void
+sim_restart(struct sim *s, unsigned id)
+{
+	struct sim_replica *r = &s->r[id - 1];
+
+	if (r->up)
+		return;
+	sim_start(s, r);
+	sim_check(s);
+}
+
+void
+sim_wipe(struct sim *s, unsigned id)
+{
+	struct sim_replica *r = &s->r[id - 1];
+
+	sim_crash(s, id);
+	sim_trace(s, "r%u store wiped", id);
+	s->n_wipes++;
+	sim_store_wipe(&r->st);
+	r->lost = true;
+	r->max_promised = 0;
+}
+
+bool
+sim_is_up(const struct sim *s, unsigned id)
+{
+	return s->r[id - 1].up;
+}
+
+uint64_t
+sim_applied(const struct sim *s, unsigned id)
+{
+	return s->r[id - 1].sm.applied;
+}
+
+/* ---- network controls ------------------------------------------------- */
+
+void
+sim_isolate(struct sim *s, uint32_t mask)
+{
+	unsigned a, b;
+
+	for (a = 0; a < s->n; a++)
+		for (b = 0; b < s->n; b++)
+			if (((mask >> a) & 1) != ((mask >> b) & 1))
+				s->cut[a][b] = true;
+	sim_trace(s, "partition: %#x | rest", mask);
+	s->n_partitions++;
+}
+
+void
+sim_cut(struct sim *s, unsigned a, unsigned b)
+{
+	s->cut[a - 1][b - 1] = s->cut[b - 1][a - 1] = true;
+	sim_trace(s, "cut %u-%u", a, b);
+}
+
+void
+sim_heal(struct sim *s)
+{
+	memset(s->cut, 0, sizeof s->cut);
+	sim_trace(s, "network healed");
+}
+
+void
+sim_net(struct sim *s, unsigned drop_pct, unsigned dup_pct, unsigned max_delay_ms)
+{
+	s->drop_pct = drop_pct;
+	s->dup_pct = dup_pct;
+	s->max_delay = max_delay_ms == 0 ? 1 : max_delay_ms;
+}
+
+void
+sim_set_load(struct sim *s, bool on)
+{
+	s->o.load = on;
+}
+
+void
+sim_link_delay(struct sim *s, unsigned from, unsigned to, unsigned ms)
+{
+	s->extra_delay[from - 1][to - 1] = ms;
+}
+
+void
+sim_set_drift(struct sim *s, unsigned id, int64_t ppm)
+{
+	struct sim_replica *r = &s->r[id - 1];
+	uint64_t before = sim_local(r, s->now);
+
+	/* Keep the clock continuous (and so monotonic) at the change. */
+	r->drift_ppm = ppm;
+	r->clock_base = 0;
+	r->clock_base = before - sim_local(r, s->now);
+}
+
+int64_t
+sim_max_drift(const struct sim *s)
+{
+	return (int64_t)s->pcfg.drift_ppm;
+}
+
+unsigned
+sim_believed_master(const struct sim *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->r[i].up && paxos_role(s->r[i].p) == PAXOS_MASTER)
+			return s->r[i].id;
+	return 0;
+}
+
+void
+sim_random_faults(struct sim *s, int level)
+{
+	s->fault_level = level;
+	if (level <= 0)
+		sim_net(s, 0, 0, 5);
+	else if (level == 1)
+		sim_net(s, 5, 3, 50);
+	else if (level == 2)
+		sim_net(s, 5, 3, 60);
+	else
+		sim_net(s, 10, 5, 100);
+}
+
+/* ---- the run loop ----------------------------------------------------- */
+
+static unsigned
+sim_count_up(const struct sim *s)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < s->n; i++)
+		n += s->r[i].up;
+	return n;
+}
+
+static void
+sim_fault_step(struct sim *s)
+{
+	struct sim_replica *r;
+	unsigned i, id = 1 + (unsigned)sim_below(&s->rng, s->n);
+	bool any_nonvoter = false;
+
+	if (s->fault_level < 2)
+		return;
+	r = &s->r[id - 1];
+	if (sim_chance(&s->rng, 1, 3000) && r->up && sim_count_up(s) > (s->n - 1) / 2)
+		sim_crash(s, id);
+	if (sim_chance(&s->rng, 1, 800) && !r->up)
+		sim_restart(s, id);
+	if (sim_chance(&s->rng, 1, 4000) && r->up) {
+		/* A fast reboot: back before any lease it granted has run out. */
+		sim_crash(s, id);
+		sim_restart(s, id);
+	}
+	if (sim_chance(&s->rng, 1, 4000))
+		sim_isolate(s, (uint32_t)sim_below(&s->rng, 1u << s->n));
+	if (sim_chance(&s->rng, 1, 2000) && s->n > 1) {
+		unsigned other = 1 + (unsigned)sim_below(&s->rng, s->n);
+		if (other != id)
+			sim_cut(s, id, other);
+	}
+	if (sim_chance(&s->rng, 1, 2500))
+		sim_heal(s);
+	if (s->fault_level >= 3 && s->n >= 3 && sim_chance(&s->rng, 1, 8000)) {
+		/* Wipe one replica only while every other one still votes: losing
+		 * a second store before the first caught up could lose what was
+		 * chosen, and no protocol survives that. */
+		for (i = 0; i < s->n; i++)
+			if (s->r[i].lost || (s->r[i].up && !paxos_is_voter(s->r[i].p)) ||
+			    (!s->r[i].up && s->r[i].st.nonvoter))
+				any_nonvoter = true;
+		if (!any_nonvoter)
+			sim_wipe(s, id);
+	}
+}
+
+static void
+sim_client_step(struct sim *s)
+{
+	struct paxos_event ev;
+	unsigned m, k, n;
+	char cmd[48];
+
+	if (!s->o.load || !sim_chance(&s->rng, 1, 20) || (m = sim_serving_master(s)) == 0)
+		return;
+	n = 1 + (unsigned)sim_below(&s->rng, 3);
+	for (k = 0; k < n; k++) {
+		snprintf(cmd, sizeof cmd, "cmd-%" PRIu64, ++s->next_cmd);
+		memset(&ev, 0, sizeof ev);
+		ev.type = PAXOS_EV_PROPOSE;
+		ev.data = cmd;
+		ev.len = strlen(cmd);
+		sim_step(s, &s->r[m - 1], &ev);
+		sim_check(s);
+	}
+}
+
+static void
+sim_deliver(struct sim *s, struct sim_ev *e)
+{
+	struct sim_replica *r = &s->r[e->to - 1];
+	struct paxos_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	switch (e->type) {
+	case SIM_EV_MSG:
+		if (!r->up || s->cut[e->msg.from - 1][e->to - 1])
+			break;
+		ev.type = PAXOS_EV_RECEIVE;
+		ev.msg = &e->msg;
+		if (s->o.verbose)
+			sim_trace(s, "r%u <- r%u %s b=%" PRIx64 " slot=%" PRIu64 " n=%zu", e->to,
+			    e->msg.from, paxos_msg_type_name(e->msg.type), e->msg.ballot,
+			    e->msg.slot, e->msg.nentries);
+		sim_step(s, r, &ev);
+		break;
+	case SIM_EV_SYNC:
+		if (!r->up || e->incarnation != r->incarnation)
+			break;
+		sim_store_sync(s, r, e->index);
+		if (s->failed)
+			break;
+		ev.type = PAXOS_EV_PERSISTED;
+		ev.token = e->index;
+		sim_step(s, r, &ev);
+		break;
+	case SIM_EV_SNAP:
+		if (!r->up || e->incarnation != r->incarnation)
+			break;
+		ev.type = PAXOS_EV_SNAPSHOT_TAKEN;
+		ev.index = e->index;
+		ev.data = e->data.data;
+		ev.len = e->data.len;
+		sim_step(s, r, &ev);
+		break;
+	}
+	paxos_msg_free(&e->msg);
+	paxos_buf_free(&e->data);
+}
+
+/* One virtual millisecond: due events, ticks, faults, the client. */
+static void
+sim_ms(struct sim *s)
+{
+	struct paxos_event ev;
+	struct sim_ev e;
+	unsigned i;
+
+	while (s->nheap > 0 && s->heap[0].at <= s->now && !s->failed) {
+		sim_pop(s, &e);
+		sim_deliver(s, &e);
+		sim_check(s);
+	}
+	for (i = 0; i < s->n && !s->failed; i++) {
+		if (!s->r[i].up || s->now < s->r[i].next_tick)
+			continue;
+		s->r[i].next_tick = s->now + SIM_TICK_MS;
+		memset(&ev, 0, sizeof ev);
+		ev.type = PAXOS_EV_TICK;
+		sim_step(s, &s->r[i], &ev);
+		sim_check(s);
+	}
+	if (!s->failed)
+		sim_fault_step(s);
+	if (!s->failed)
+		sim_client_step(s);
+	s->now++;
+}
+
+void
+sim_run(struct sim *s, uint64_t ms)
+{
+	uint64_t end = s->now + ms;
+
+	while (s->now < end && !s->failed)
+		sim_ms(s);
+}
+
+unsigned
+sim_serving_master(const struct sim *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->r[i].up && paxos_is_master_with_lease(s->r[i].p, sim_local(&s->r[i], s->now)))
+			return s->r[i].id;
+	return 0;
+}
+
+unsigned
+sim_wait_master(struct sim *s, uint64_t max_ms)
+{
+	uint64_t end = s->now + max_ms;
+	unsigned m;
+
+	while (s->now < end && !s->failed) {
+		if ((m = sim_serving_master(s)) != 0)
+			return m;
+		sim_ms(s);
+	}
+	return 0;
+}
+
+bool
+sim_check_liveness(struct sim *s, uint64_t max_ms)
+{
+	uint64_t end = s->now + max_ms, target = 0, acked;
+	unsigned i;
+	bool done;
+
+	sim_random_faults(s, 0);
+	sim_heal(s);
+	memset(s->extra_delay, 0, sizeof s->extra_delay);
+	for (i = 1; i <= s->n; i++)
+		sim_restart(s, i);
+	sim_trace(s, "liveness phase");
+	s->o.load = true;
+	acked = s->acked;
+	while (s->now < end && !s->failed) {
+		sim_ms(s);
+		if (s->acked <= acked)
+			continue;
+		if (target == 0)
+			target = s->max_acked_slot;
+		done = true;
+		for (i = 0; i < s->n; i++)
+			if (s->r[i].sm.applied < target || !paxos_is_voter(s->r[i].p))
+				done = false;
+		if (done)
+			return true;
+	}
+	if (!s->failed)
+		sim_fail(s, "liveness: no progress within %" PRIu64 " ms after faults stopped"
+		    " (acked %" PRIu64 " -> %" PRIu64 ", target slot %" PRIu64 ")", max_ms, acked,
+		    s->acked, target);
+	return false;
+}
+
+/* ---- construction ----------------------------------------------------- */
+
+void
+sim_opts_defaults(struct sim_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->seed = 1;
+	o->replicas = 3;
+	o->faults = 2;
+	o->fault_ms = 20000;
+	o->live_ms = 30000;
+	o->load = true;
+}
+
+struct sim *
+sim_new(const struct sim_opts *o)
+{
+	struct sim *s;
+	struct paxos_config *c;
+	unsigned i;
+
+	if (o->replicas < 1 || o->replicas > SIM_MAX_REPLICAS)
+		return NULL;
+	s = xcalloc(1, sizeof *s);
+	s->o = *o;
+	s->n = o->replicas;
+	sim_rng_seed(&s->rng, o->seed);
+	c = &s->pcfg;
+	paxos_config_defaults(c);
+	c->nmembers = s->n;
+	for (i = 0; i < s->n; i++)
+		c->members[i] = i + 1;
+	/* Short timings so that many fail-overs fit in a run; a large drift
+	 * bound so that the lease arithmetic is exercised. */
+	c->lease_ms = 1000;
+	c->drift_ppm = 50000;
+	c->margin_ms = 10;
+	c->heartbeat_ms = 150;
+	c->election_min_ms = 0;
+	c->election_max_ms = 300;
+	c->batch_max_bytes = 64;
+	c->batch_max_count = 4;
+	c->pipeline_max = 6;
+	c->queue_max = 256;
+	c->snapshot_every = 40;
+	c->log_keep = 10;
+	c->catchup_max = 16;
+	for (i = 0; i < s->n; i++) {
+		s->r[i].id = i + 1;
+		/* Half the clocks sit at the edge of the bound, where the lease
+		 * arithmetic has no slack left. */
+		if (sim_chance(&s->rng, 1, 2))
+			s->r[i].drift_ppm = sim_chance(&s->rng, 1, 2) ? (int64_t)c->drift_ppm :
+			    -(int64_t)c->drift_ppm;
+		else
+			s->r[i].drift_ppm = (int64_t)sim_below(&s->rng, 2 * c->drift_ppm + 1) -
+			    (int64_t)c->drift_ppm;
+		s->r[i].clock_base = 1000000 + sim_below(&s->rng, 1000000);
+	}
+	sim_random_faults(s, 0);
+	for (i = 0; i < s->n && !s->failed; i++)
+		sim_start(s, &s->r[i]);
+	return s;
+}
+
+void
+sim_free(struct sim *s)
+{
+	struct sim_ev e;
+	size_t i, j;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n; i++) {
+		paxos_free(s->r[i].p);
+		sim_store_free(&s->r[i].st);
+	}
+	while (s->nheap > 0) {
+		sim_pop(s, &e);
+		paxos_msg_free(&e.msg);
+		paxos_buf_free(&e.data);
+	}
+	free(s->heap);
+	for (i = 0; i < s->nslots; i++) {
+		for (j = 0; j < s->slots[i].nacc; j++)
+			paxos_buf_free(&s->slots[i].acc[j].value);
+		free(s->slots[i].acc);
+		paxos_buf_free(&s->slots[i].value);
+	}
+	free(s->slots);
+	free(s->digest_at);
+	free(s);
+}
+
+bool
+sim_failed(const struct sim *s)
+{
+	return s->failed;
+}
+
+uint64_t
+sim_now(const struct sim *s)
+{
+	return s->now;
+}
+
+uint64_t
+sim_steps(const struct sim *s)
+{
+	return s->steps;
+}
+
+uint64_t
+sim_acked(const struct sim *s)
+{
+	return s->acked;
+}
+
+int
+sim_run_seed(const struct sim_opts *o)
+{
+	struct sim *s = sim_new(o);
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	sim_random_faults(s, o->faults);
+	if (o->fault_steps > 0) {
+		while (s->steps < o->fault_steps && !s->failed)
+			sim_ms(s);
+	} else
+		sim_run(s, o->fault_ms);
+	if (!s->failed)
+		sim_check_liveness(s, o->live_ms);
+	rc = s->failed ? -1 : 0;
+	if (o->verbose)
+		fprintf(stderr, "seed %" PRIu64 ": %s, %" PRIu64 " steps, %" PRIu64
+		    " commands acknowledged, %" PRIu64 " masters, %" PRIu64 " crashes, %" PRIu64
+		    " wipes, %" PRIu64 " partitions, %" PRIu64 " snapshot installs\n", o->seed,
+		    rc == 0 ? "ok" : "FAILED", s->steps, s->acked, s->n_masters, s->n_crashes,
+		    s->n_wipes, s->n_partitions, s->n_installs);
+	sim_free(s);
+	return rc;
+}

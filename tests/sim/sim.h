@@ -1,0 +1,77 @@
+/*
+ * sim.h: a deterministic simulator for the Paxos core: N replicas in one
+ * process on a virtual clock, a network that drops, delays, duplicates,
+ * reorders and partitions, stores that lose unsynced writes on a crash, and
+ * safety invariants checked after every step.  One seed determines a run.
+ */
+#ifndef CHUBBY_SIM_H
+#define CHUBBY_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SIM_MAX_REPLICAS 7
+
+struct sim_opts {
+	uint64_t seed;
+	unsigned replicas; /* 1..7 */
+	int faults;        /* random fault level: 0 none, 1 net, 2 + crash/partition, 3 + wipe */
+	uint64_t fault_ms; /* virtual ms of random faults (sim_run_seed) */
+	uint64_t fault_steps; /* if not 0: faults for this many core steps instead */
+	uint64_t live_ms;  /* bound on the liveness phase */
+	bool verbose;      /* trace to stderr as it happens */
+	bool load;         /* a client proposes commands to the master */
+};
+
+struct sim;
+
+void sim_opts_defaults(struct sim_opts *);
+/* Starts every replica (empty stores) at virtual time 0. */
+struct sim *sim_new(const struct sim_opts *);
+void sim_free(struct sim *);
+
+/* Runs MS virtual milliseconds (stops early on a violation). */
+void sim_run(struct sim *, uint64_t ms);
+bool sim_failed(const struct sim *);
+uint64_t sim_now(const struct sim *);
+uint64_t sim_steps(const struct sim *);
+uint64_t sim_acked(const struct sim *);
+
+/* The replica serving as master with a valid lease right now, or 0. */
+unsigned sim_serving_master(const struct sim *);
+/* Runs until some replica serves as master; its id, or 0 after MAX_MS. */
+unsigned sim_wait_master(struct sim *, uint64_t max_ms);
+uint64_t sim_applied(const struct sim *, unsigned id);
+bool sim_is_up(const struct sim *, unsigned id);
+
+/* Faults, by hand. */
+void sim_crash(struct sim *, unsigned id);
+void sim_restart(struct sim *, unsigned id);
+void sim_wipe(struct sim *, unsigned id); /* crash and lose the store; restart says state_lost */
+void sim_isolate(struct sim *, uint32_t mask); /* cut links between ids in MASK (bit id-1) and the rest */
+void sim_cut(struct sim *, unsigned a, unsigned b);
+void sim_heal(struct sim *);
+void sim_net(struct sim *, unsigned drop_pct, unsigned dup_pct, unsigned max_delay_ms);
+/* Turns the client's proposals on or off. */
+void sim_set_load(struct sim *, bool on);
+/* Adds MS to every message from FROM to TO (asymmetric links). */
+void sim_link_delay(struct sim *, unsigned from, unsigned to, unsigned ms);
+/* Sets replica ID's clock rate error (ppm, within +-sim_max_drift()). */
+void sim_set_drift(struct sim *, unsigned id, int64_t ppm);
+int64_t sim_max_drift(const struct sim *);
+/* Some replica that believes it is master (with or without lease), or 0. */
+unsigned sim_believed_master(const struct sim *);
+/* Random faults of LEVEL from now on during sim_run (0 stops them). */
+void sim_random_faults(struct sim *, int level);
+
+/*
+ * Liveness: stop faults, heal the network, restart every replica, then within
+ * MAX_MS a master must serve, a new command must commit, and every replica
+ * must have applied every acknowledged command and vote again.
+ */
+bool sim_check_liveness(struct sim *, uint64_t max_ms);
+
+/* A whole randomized run: faults for fault_ms, then liveness.  0 if all held. */
+int sim_run_seed(const struct sim_opts *);
+
+#endif

@@ -1,0 +1,361 @@
+/*
+ * test_sim.c: Paxos safety and liveness in the deterministic simulator: fixed
+ * scenarios (fail-over, partitions, loss, crashes, wiped stores, tight lease
+ * timing) and a randomized sweep of seeds starting from harness_seed().
+ * CHUBBY_SIM_SEEDS sets the sweep's size, CHUBBY_SIM_SCALE multiplies it
+ * (0: scenarios only); CHUBBY_SIM_VERBOSE traces the scenarios.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "sim.h"
+
+static struct sim *
+scenario(unsigned replicas, uint64_t seed)
+{
+	struct sim_opts o;
+	struct sim *s;
+
+	sim_opts_defaults(&o);
+	o.replicas = replicas;
+	o.seed = harness_seed() ^ seed;
+	o.faults = 0;
+	o.verbose = getenv("CHUBBY_SIM_VERBOSE") != NULL;
+	s = sim_new(&o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	return s;
+}
+
+static void
+finish(struct sim *s)
+{
+	CU_ASSERT(sim_check_liveness(s, 30000));
+	CU_ASSERT(!sim_failed(s));
+	sim_free(s);
+}
+
+static void
+test_no_faults(void)
+{
+	struct sim *s = scenario(3, 1);
+	unsigned m = sim_wait_master(s, 5000);
+
+	CU_ASSERT(m != 0);
+	sim_run(s, 5000);
+	CU_ASSERT(sim_acked(s) > 50);
+	CU_ASSERT_EQUAL(sim_serving_master(s), m);
+	finish(s);
+}
+
+static void
+test_crash_master(void)
+{
+	struct sim *s = scenario(3, 2);
+	unsigned m = sim_wait_master(s, 5000), m2;
+	uint64_t acked;
+
+	CU_ASSERT_FATAL(m != 0);
+	sim_run(s, 2000);
+	sim_crash(s, m);
+	acked = sim_acked(s);
+	m2 = sim_wait_master(s, 5000);
+	CU_ASSERT(m2 != 0 && m2 != m);
+	sim_run(s, 2000);
+	CU_ASSERT(sim_acked(s) > acked);
+	sim_restart(s, m);
+	finish(s);
+}
+
+static void
+test_partition_master(void)
+{
+	struct sim *s = scenario(5, 3);
+	unsigned m = sim_wait_master(s, 5000), m2;
+
+	CU_ASSERT_FATAL(m != 0);
+	sim_run(s, 1000);
+	sim_isolate(s, 1u << (m - 1));
+	sim_run(s, 5000);
+	m2 = sim_serving_master(s);
+	CU_ASSERT(m2 != 0 && m2 != m);
+	sim_heal(s);
+	sim_run(s, 2000);
+	CU_ASSERT_EQUAL(sim_serving_master(s), m2);
+	finish(s);
+}
+
+static void
+test_split_2_3(void)
+{
+	struct sim *s = scenario(5, 4);
+	unsigned m;
+
+	CU_ASSERT_FATAL(sim_wait_master(s, 5000) != 0);
+	sim_isolate(s, 0x3); /* {1,2} | {3,4,5} */
+	sim_run(s, 6000);
+	m = sim_serving_master(s);
+	CU_ASSERT(m >= 3 && m <= 5);
+	sim_heal(s);
+	sim_isolate(s, 0x18); /* {4,5} | {1,2,3} */
+	sim_run(s, 6000);
+	m = sim_serving_master(s);
+	CU_ASSERT(m >= 1 && m <= 3);
+	finish(s);
+}
+
+static void
+test_lossy_network(void)
+{
+	struct sim *s = scenario(3, 5);
+
+	sim_net(s, 20, 10, 100);
+	CU_ASSERT(sim_wait_master(s, 15000) != 0);
+	sim_run(s, 10000);
+	CU_ASSERT(sim_acked(s) > 0);
+	finish(s);
+}
+
+static void
+test_crash_all(void)
+{
+	struct sim *s = scenario(3, 6);
+	unsigned i;
+
+	CU_ASSERT_FATAL(sim_wait_master(s, 5000) != 0);
+	sim_run(s, 3000);
+	for (i = 1; i <= 3; i++)
+		sim_crash(s, i);
+	sim_run(s, 500);
+	for (i = 1; i <= 3; i++)
+		sim_restart(s, i);
+	/* Restarted replicas promise nothing for a lease period. */
+	sim_run(s, 900);
+	CU_ASSERT_EQUAL(sim_serving_master(s), 0);
+	CU_ASSERT(sim_wait_master(s, 5000) != 0);
+	finish(s);
+}
+
+static void
+test_wipe_follower(void)
+{
+	struct sim *s = scenario(3, 7);
+	unsigned m = sim_wait_master(s, 5000), f;
+
+	CU_ASSERT_FATAL(m != 0);
+	sim_run(s, 4000); /* long enough for snapshots and truncation */
+	f = m % 3 + 1;
+	sim_wipe(s, f);
+	sim_restart(s, f);
+	sim_run(s, 4000);
+	CU_ASSERT(sim_applied(s, f) > 0);
+	finish(s); /* which also requires every replica to vote again */
+}
+
+static void
+test_wipe_master(void)
+{
+	struct sim *s = scenario(3, 8);
+	unsigned m = sim_wait_master(s, 5000);
+
+	CU_ASSERT_FATAL(m != 0);
+	sim_run(s, 3000);
+	sim_wipe(s, m);
+	sim_run(s, 200);
+	sim_restart(s, m);
+	sim_run(s, 5000);
+	CU_ASSERT(sim_serving_master(s) != m);
+	finish(s);
+}
+
+/*
+ * The lease at its tightest.  The master M's clock is as slow as the bound
+ * allows and the others' as fast; acknowledgements back to M are slow (a
+ * master counting from the replies would overrun).  B is cut from M first,
+ * so it campaigns early and A refuses it while A's lease to M runs, telling
+ * B how long is left; then M is cut off.  B asks again the moment A's lease
+ * ends, so it serves about as early as any new master can: M must have
+ * stopped serving by then (invariant 2, checked after every step).
+ */
+static void
+test_lease_tight(void)
+{
+	unsigned round, i, m, a, b;
+	struct sim *s;
+
+	/* Isolation lands at a different point of the heartbeat cycle each
+	 * round; no client load, so that B's log is not truncated away and
+	 * its campaign goes on. */
+	for (round = 0; round < 12; round++) {
+		s = scenario(3, 100 + round);
+		sim_set_load(s, false);
+		sim_net(s, 0, 0, 1);
+		m = sim_wait_master(s, 5000);
+		CU_ASSERT_FATAL(m != 0);
+		a = m % 3 + 1;
+		b = a % 3 + 1;
+		for (i = 1; i <= 3; i++) {
+			sim_set_drift(s, i, i == m ? -sim_max_drift(s) : sim_max_drift(s));
+			if (i != m)
+				sim_link_delay(s, i, m, 80);
+		}
+		sim_run(s, 500);
+		sim_cut(s, m, b);
+		sim_run(s, 1500 + round * 13);
+		CU_ASSERT_EQUAL(sim_serving_master(s), m);
+		sim_isolate(s, 1u << (m - 1));
+		sim_run(s, 3000);
+		CU_ASSERT(sim_serving_master(s) == a || sim_serving_master(s) == b);
+		finish(s);
+	}
+}
+
+/*
+ * A replica that restarts forgets the leases it granted: it must promise
+ * nothing for a lease period.  M's lease rests on {M, A} because B is cut
+ * from M; then M is cut off entirely and A reboots at once.  B campaigns as
+ * soon as it may; A must not help it win while M's lease can still run.
+ */
+static void
+test_restart_during_lease(void)
+{
+	struct sim *s = scenario(3, 9);
+	unsigned m = sim_wait_master(s, 5000), a, b;
+
+	CU_ASSERT_FATAL(m != 0);
+	a = m % 3 + 1;
+	b = a % 3 + 1;
+	sim_net(s, 0, 0, 1);
+	sim_run(s, 500);
+	sim_cut(s, m, b);
+	sim_run(s, 900);
+	sim_isolate(s, 1u << (m - 1));
+	sim_crash(s, a);
+	sim_restart(s, a);
+	sim_run(s, 4000);
+	CU_ASSERT(sim_serving_master(s) == a || sim_serving_master(s) == b);
+	finish(s);
+}
+
+static void
+cell_of(unsigned n)
+{
+	struct sim_opts o;
+	unsigned k;
+
+	for (k = 0; k < 3; k++) {
+		sim_opts_defaults(&o);
+		o.replicas = n;
+		o.seed = harness_seed() + 1000 * n + k;
+		o.faults = 2;
+		o.fault_ms = 8000;
+		CU_ASSERT_EQUAL(sim_run_seed(&o), 0);
+	}
+}
+
+static void
+test_cell_1(void)
+{
+	cell_of(1);
+}
+
+static void
+test_cell_3(void)
+{
+	cell_of(3);
+}
+
+static void
+test_cell_5(void)
+{
+	cell_of(5);
+}
+
+static void
+test_cell_7(void)
+{
+	cell_of(7);
+}
+
+/*
+ * How many random seeds to sweep: about 20 s plain on one core, less under
+ * the sanitizers and valgrind (which CI runs this under), so that every
+ * pass stays within a minute.  CHUBBY_SIM_SEEDS sets it outright;
+ * CHUBBY_SIM_SCALE multiplies the default.
+ */
+static unsigned
+sweep_seeds(void)
+{
+	const char *e = getenv("CHUBBY_SIM_SEEDS"), *pre = getenv("LD_PRELOAD");
+	unsigned n = 4000;
+
+	if (e != NULL)
+		return (unsigned)strtoul(e, NULL, 0);
+#if defined(__SANITIZE_ADDRESS__)
+	n = 400;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	n = 400;
+#endif
+#endif
+	if (pre != NULL && strstr(pre, "vgpreload") != NULL)
+		n = 40;
+	if ((e = getenv("CHUBBY_SIM_SCALE")) != NULL)
+		n = (unsigned)(n * strtod(e, NULL));
+	return n;
+}
+
+/* Many seeds, every cell size, every fault level. */
+static void
+test_random_sweep(void)
+{
+	static const unsigned sizes[] = { 1, 3, 5, 7 };
+	struct sim_opts o;
+	unsigned i, n = sweep_seeds(), failed = 0;
+	uint64_t base = harness_seed();
+
+	for (i = 0; i < n; i++) {
+		sim_opts_defaults(&o);
+		o.seed = base + i;
+		o.replicas = sizes[i % 4];
+		o.faults = 1 + (int)((i / 4) % 3);
+		o.fault_ms = 15000;
+		if (sim_run_seed(&o) != 0)
+			failed++;
+	}
+	printf("\n  random sweep: %u seeds from %" PRIu64 ", %u failed\n", n, base, failed);
+	CU_ASSERT_EQUAL(failed, 0);
+}
+
+void
+harness_register(void)
+{
+	static const struct harness_test scenarios[] = {
+		{ "no faults", test_no_faults },
+		{ "crash the master", test_crash_master },
+		{ "partition the master away", test_partition_master },
+		{ "2/3 split", test_split_2_3 },
+		{ "loss, duplication, reordering", test_lossy_network },
+		{ "crash all and restart", test_crash_all },
+		{ "wipe a follower's store", test_wipe_follower },
+		{ "wipe the master's store", test_wipe_master },
+		{ "lease at its tightest", test_lease_tight },
+		{ "restart during a lease", test_restart_during_lease },
+		{ "cell of 1", test_cell_1 },
+		{ "cell of 3", test_cell_3 },
+		{ "cell of 5", test_cell_5 },
+		{ "cell of 7", test_cell_7 },
+		{ NULL, NULL },
+	};
+	static const struct harness_test sweep[] = {
+		{ "random seeds", test_random_sweep },
+		{ NULL, NULL },
+	};
+
+	harness_suite("sim scenarios", NULL, NULL, scenarios);
+	harness_suite("sim sweep", NULL, NULL, sweep);
+}

@@ -1,0 +1,836 @@
+/*
+ * test_paxos.c: the Paxos core driven by hand, one event at a time: ballots,
+ * durability before replies, leases on both sides, restart quiet period, the
+ * new master's first entry, batching and pipelining, catch-up, snapshot
+ * transfer, non-voting rejoin.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <chubby/chubby.h>
+
+#include "harness.h"
+#include "paxos.h"
+
+/* Like CU_ASSERT_PTR_NOT_NULL_FATAL, but the compiler knows P is not NULL after it. */
+#define REQUIRE(p)                                                                             \
+	do {                                                                                   \
+		if ((p) == NULL) {                                                             \
+			CU_FAIL_FATAL(#p " is NULL");                                          \
+			abort();                                                               \
+		}                                                                              \
+	} while (0)
+
+/* A single core and the actions of its last step. */
+struct fx {
+	struct paxos *p;
+	struct paxos_actions a;
+	struct paxos_config c;
+	uint64_t now;
+	int rc;
+};
+
+static void
+fx_config(struct paxos_config *c, unsigned id, unsigned n)
+{
+	unsigned i;
+
+	paxos_config_defaults(c);
+	c->id = id;
+	c->nmembers = n;
+	for (i = 0; i < n && i < PAXOS_MAX_MEMBERS; i++)
+		c->members[i] = i + 1;
+	c->lease_ms = 1000;
+	c->drift_ppm = 10000; /* 1%: shortening 20 ms + margin */
+	c->margin_ms = 5;
+	c->heartbeat_ms = 100;
+	c->election_min_ms = 0;
+	c->election_max_ms = 0;
+	c->pipeline_max = 2;
+	c->batch_max_count = 3;
+	c->batch_max_bytes = 1024;
+	c->snapshot_every = 0;
+	c->catchup_max = 4;
+	c->seed = 7;
+}
+
+static void
+fx_step(struct fx *f, struct paxos_event *ev)
+{
+	ev->now = f->now;
+	paxos_actions_clear(&f->a);
+	f->rc = paxos_step(f->p, ev, &f->a);
+}
+
+static void
+fx_start(struct fx *f, unsigned id, unsigned n, const struct paxos_durable *d, bool lost)
+{
+	struct paxos_event ev;
+
+	memset(f, 0, sizeof *f);
+	fx_config(&f->c, id, n);
+	f->p = paxos_new(&f->c);
+	REQUIRE(f->p);
+	paxos_actions_init(&f->a);
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_START;
+	ev.durable = d;
+	ev.state_lost = lost;
+	fx_step(f, &ev);
+}
+
+static void
+fx_end(struct fx *f)
+{
+	paxos_actions_free(&f->a);
+	paxos_free(f->p);
+}
+
+static void
+fx_tick(struct fx *f, uint64_t now)
+{
+	struct paxos_event ev;
+
+	f->now = now;
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_TICK;
+	fx_step(f, &ev);
+}
+
+static void
+fx_recv(struct fx *f, const struct paxos_msg *m)
+{
+	struct paxos_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_RECEIVE;
+	ev.msg = m;
+	fx_step(f, &ev);
+}
+
+static int
+fx_propose(struct fx *f, const char *cmd)
+{
+	struct paxos_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_PROPOSE;
+	ev.data = cmd;
+	ev.len = strlen(cmd);
+	fx_step(f, &ev);
+	return f->rc;
+}
+
+static size_t
+fx_count(const struct fx *f, enum paxos_action_type t)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < f->a.n; i++)
+		n += f->a.v[i].type == t;
+	return n;
+}
+
+/* The Nth SEND of message type MT (to TO, or anyone if 0), or NULL. */
+static const struct paxos_msg *
+fx_sent(const struct fx *f, enum paxos_msg_type mt, unsigned to, unsigned nth)
+{
+	size_t i;
+
+	for (i = 0; i < f->a.n; i++)
+		if (f->a.v[i].type == PAXOS_ACT_SEND && f->a.v[i].msg.type == mt &&
+		    (to == 0 || f->a.v[i].msg.to == to) && nth-- == 0)
+			return &f->a.v[i].msg;
+	return NULL;
+}
+
+static const struct paxos_action *
+fx_action(const struct fx *f, enum paxos_action_type t, unsigned nth)
+{
+	size_t i;
+
+	for (i = 0; i < f->a.n; i++)
+		if (f->a.v[i].type == t && nth-- == 0)
+			return &f->a.v[i];
+	return NULL;
+}
+
+/* Completes every PERSIST of the last step (in order); actions are the sync's. */
+static void
+fx_sync(struct fx *f)
+{
+	struct paxos_event ev;
+	uint64_t last = 0;
+	size_t i;
+
+	for (i = 0; i < f->a.n; i++)
+		if (f->a.v[i].type == PAXOS_ACT_PERSIST)
+			last = f->a.v[i].persist.token;
+	CU_ASSERT_FATAL(last != 0);
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_PERSISTED;
+	ev.token = last;
+	fx_step(f, &ev);
+}
+
+static struct paxos_msg
+msg(enum paxos_msg_type t, unsigned from, unsigned to, paxos_ballot b)
+{
+	struct paxos_msg m;
+
+	memset(&m, 0, sizeof m);
+	m.type = t;
+	m.from = from;
+	m.to = to;
+	m.ballot = b;
+	return m;
+}
+
+static struct paxos_entry
+entry(uint64_t slot, paxos_ballot b, bool chosen, const char *cmd)
+{
+	struct paxos_entry e;
+
+	memset(&e, 0, sizeof e);
+	e.slot = slot;
+	e.ballot = b;
+	e.chosen = chosen;
+	paxos_batch_init(&e.value);
+	if (cmd != NULL)
+		paxos_batch_append(&e.value, cmd, strlen(cmd));
+	return e;
+}
+
+/* Makes replica 1 of a 3-cell master with ballot PAXOS_BALLOT(1, 1). */
+static void
+fx_make_master(struct fx *f, const struct paxos_entry *reported)
+{
+	struct paxos_msg m;
+
+	fx_start(f, 1, 3, NULL, false);
+	fx_tick(f, 1000); /* quiet period over, election wait 0 */
+	CU_ASSERT_EQUAL_FATAL(paxos_role(f->p), PAXOS_CANDIDATE);
+	fx_sync(f); /* self-promise durable: PREPAREs leave */
+	REQUIRE(fx_sent(f, PAXOS_MSG_PREPARE, 2, 0));
+	m = msg(PAXOS_MSG_PROMISE, 2, 1, PAXOS_BALLOT(1, 1));
+	if (reported != NULL)
+		paxos_msg_add_entry(&m, reported);
+	f->now = 1010;
+	fx_recv(f, &m);
+	paxos_msg_free(&m);
+	CU_ASSERT_EQUAL_FATAL(paxos_role(f->p), PAXOS_MASTER);
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void
+test_ballots(void)
+{
+	CU_ASSERT(PAXOS_BALLOT(1, 7) < PAXOS_BALLOT(2, 1));
+	CU_ASSERT(PAXOS_BALLOT(2, 1) < PAXOS_BALLOT(2, 2));
+	CU_ASSERT(PAXOS_BALLOT(5, 3) != PAXOS_BALLOT(5, 4));
+	CU_ASSERT_EQUAL(PAXOS_BALLOT_ROUND(PAXOS_BALLOT(9, 4)), 9);
+	CU_ASSERT_EQUAL(PAXOS_BALLOT_ID(PAXOS_BALLOT(9, 4)), 4);
+}
+
+static void
+test_config_checked(void)
+{
+	struct paxos_config c;
+
+	fx_config(&c, 4, 3); /* not a member */
+	CU_ASSERT_PTR_NULL(paxos_new(&c));
+	fx_config(&c, 1, 8);
+	CU_ASSERT_PTR_NULL(paxos_new(&c));
+	fx_config(&c, 1, 3);
+	c.drift_ppm = 600000; /* would eat the whole lease */
+	CU_ASSERT_PTR_NULL(paxos_new(&c));
+}
+
+static void
+test_batch_and_copy(void)
+{
+	struct paxos_buf b = { NULL, 0 };
+	struct paxos_msg m = msg(PAXOS_MSG_ACCEPT, 1, 2, 5), c;
+	struct paxos_entry e;
+	const uint8_t *cmd;
+	size_t off = 0, len;
+
+	paxos_batch_init(&b);
+	CU_ASSERT_EQUAL(paxos_batch_count(&b), 0);
+	paxos_batch_append(&b, "ab", 2);
+	paxos_batch_append(&b, "", 0);
+	CU_ASSERT_EQUAL(paxos_batch_count(&b), 2);
+	CU_ASSERT(paxos_batch_next(&b, &off, &cmd, &len) && len == 2 && memcmp(cmd, "ab", 2) == 0);
+	CU_ASSERT(paxos_batch_next(&b, &off, &cmd, &len) && len == 0);
+	CU_ASSERT(!paxos_batch_next(&b, &off, &cmd, &len));
+	b.len = 7; /* truncated: no crash, no command */
+	off = 0;
+	CU_ASSERT(!paxos_batch_next(&b, &off, &cmd, &len));
+	paxos_buf_free(&b);
+
+	e = entry(3, 5, false, "x");
+	paxos_msg_add_entry(&m, &e);
+	paxos_entry_free(&e);
+	paxos_buf_set(&m.data, "snap", 4);
+	paxos_msg_copy(&c, &m);
+	paxos_msg_free(&m);
+	CU_ASSERT_EQUAL(c.nentries, 1);
+	CU_ASSERT_EQUAL(c.entries[0].slot, 3);
+	CU_ASSERT_EQUAL(c.data.len, 4);
+	paxos_msg_free(&c);
+}
+
+/* A PROMISE leaves only after the promised ballot is durable. */
+static void
+test_promise_after_persist(void)
+{
+	struct fx f;
+	struct paxos_msg m = msg(PAXOS_MSG_PREPARE, 2, 1, PAXOS_BALLOT(1, 2));
+	const struct paxos_action *w;
+	const struct paxos_msg *r;
+
+	fx_start(&f, 1, 3, NULL, false);
+	f.now = 1500;
+	m.slot = 1;
+	fx_recv(&f, &m);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_SEND), 0);
+	w = fx_action(&f, PAXOS_ACT_PERSIST, 0);
+	REQUIRE(w);
+	CU_ASSERT(w->persist.set_promised);
+	CU_ASSERT_EQUAL(w->persist.promised, PAXOS_BALLOT(1, 2));
+	/* A duplicate PREPARE meanwhile is held back too. */
+	fx_recv(&f, &m);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_SEND), 0);
+	fx_end(&f);
+
+	/* Again, completing the write this time. */
+	fx_start(&f, 1, 3, NULL, false);
+	f.now = 1500;
+	fx_recv(&f, &m);
+	fx_sync(&f);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PROMISE, 2, 0));
+	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(1, 2));
+	/* A lower ballot is refused with what we promised. */
+	m = msg(PAXOS_MSG_PREPARE, 3, 1, PAXOS_BALLOT(1, 1));
+	fx_recv(&f, &m);
+	r = fx_sent(&f, PAXOS_MSG_REJECT, 3, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->promised, PAXOS_BALLOT(1, 2));
+	fx_end(&f);
+}
+
+/* ACCEPTED leaves only after the accepted value is durable. */
+static void
+test_accepted_after_persist(void)
+{
+	struct fx f;
+	struct paxos_msg m = msg(PAXOS_MSG_ACCEPT, 2, 1, PAXOS_BALLOT(1, 2));
+	struct paxos_entry e = entry(1, PAXOS_BALLOT(1, 2), false, "cmd");
+	const struct paxos_action *w;
+
+	fx_start(&f, 1, 3, NULL, false);
+	paxos_msg_add_entry(&m, &e);
+	f.now = 100; /* accepting is allowed during the restart quiet period */
+	fx_recv(&f, &m);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_ACCEPTED, 0, 0));
+	w = fx_action(&f, PAXOS_ACT_PERSIST, 0);
+	REQUIRE(w);
+	CU_ASSERT_EQUAL(w->persist.nentries, 1);
+	CU_ASSERT_EQUAL(w->persist.entries[0].slot, 1);
+	CU_ASSERT(paxos_buf_equal(&w->persist.entries[0].value, &e.value));
+	fx_sync(&f);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_ACCEPTED, 2, 0));
+	CU_ASSERT_EQUAL(paxos_master(f.p), 2);
+	paxos_msg_free(&m);
+	paxos_entry_free(&e);
+	fx_end(&f);
+}
+
+/* An acceptor that granted a master's lease promises nobody else until it ends. */
+static void
+test_lease_refuses_promise(void)
+{
+	struct fx f;
+	struct paxos_msg hb = msg(PAXOS_MSG_HEARTBEAT, 2, 1, PAXOS_BALLOT(1, 2));
+	struct paxos_msg pr = msg(PAXOS_MSG_PREPARE, 3, 1, PAXOS_BALLOT(2, 3));
+	const struct paxos_msg *r;
+
+	fx_start(&f, 1, 3, NULL, false);
+	f.now = 2000;
+	hb.seq = 1;
+	fx_recv(&f, &hb);
+	fx_sync(&f);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT_ACK, 2, 0));
+	f.now = 2500;
+	pr.slot = 1;
+	fx_recv(&f, &pr);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 0);
+	r = fx_sent(&f, PAXOS_MSG_REJECT, 3, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->seq, 500); /* how long the lease still runs */
+	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(1, 2));
+	f.now = 2999;
+	fx_recv(&f, &pr);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_REJECT, 3, 0));
+	f.now = 3000;
+	fx_recv(&f, &pr);
+	fx_sync(&f);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PROMISE, 3, 0));
+	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(2, 3));
+	fx_end(&f);
+}
+
+/* A restarted replica promises nothing for one lease period. */
+static void
+test_restart_quiet(void)
+{
+	struct paxos_durable d;
+	struct paxos_msg pr = msg(PAXOS_MSG_PREPARE, 3, 1, PAXOS_BALLOT(4, 3));
+	struct fx f;
+
+	memset(&d, 0, sizeof d);
+	d.promised = PAXOS_BALLOT(3, 2);
+	fx_start(&f, 1, 3, &d, false);
+	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(3, 2));
+	f.now = 999;
+	fx_recv(&f, &pr);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_REJECT, 3, 0));
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 0);
+	/* ... nor campaigns. */
+	fx_tick(&f, 999);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_FOLLOWER);
+	f.now = 1000;
+	fx_recv(&f, &pr);
+	fx_sync(&f);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PROMISE, 3, 0));
+	fx_end(&f);
+}
+
+/*
+ * A new master re-proposes what Phase 1 reported, in its own ballot, then a
+ * no-op of its own; it serves only once that is applied and a lease held,
+ * the lease counted from the heartbeat's send time minus the drift allowance.
+ */
+static void
+test_new_master(void)
+{
+	struct paxos_entry old = entry(1, PAXOS_BALLOT(1, 3), false, "old");
+	struct paxos_msg m;
+	const struct paxos_msg *acc, *hb;
+	struct fx f;
+	uint64_t sent, shorten;
+
+	fx_make_master(&f, &old);
+	/* The campaign chose a ballot above everything seen. */
+	CU_ASSERT_EQUAL(paxos_epoch(f.p), PAXOS_BALLOT(1, 1));
+	acc = fx_sent(&f, PAXOS_MSG_ACCEPT, 2, 0);
+	REQUIRE(acc);
+	CU_ASSERT_EQUAL(acc->ballot, PAXOS_BALLOT(1, 1));
+	CU_ASSERT_EQUAL(acc->entries[0].slot, 1);
+	CU_ASSERT(paxos_buf_equal(&acc->entries[0].value, &old.value));
+	acc = fx_sent(&f, PAXOS_MSG_ACCEPT, 2, 1);
+	REQUIRE(acc);
+	CU_ASSERT_EQUAL(acc->entries[0].slot, 2);
+	CU_ASSERT_EQUAL(paxos_batch_count(&acc->entries[0].value), 0);
+	hb = fx_sent(&f, PAXOS_MSG_HEARTBEAT, 2, 0);
+	REQUIRE(hb);
+	sent = f.now;
+	CU_ASSERT(!paxos_is_master_with_lease(f.p, f.now));
+	fx_sync(&f); /* our own acceptance and lease grant are durable */
+
+	/* Replica 2 accepts both slots and grants the lease, much later. */
+	f.now = sent + 300;
+	m = msg(PAXOS_MSG_HEARTBEAT_ACK, 2, 1, PAXOS_BALLOT(1, 1));
+	m.seq = 1;
+	fx_recv(&f, &m);
+	shorten = (1000 * 2 * 10000 + 999999) / 1000000 + 5;
+	CU_ASSERT_EQUAL(paxos_lease_expiry(f.p), sent + 1000 - shorten);
+	CU_ASSERT(!paxos_is_master_with_lease(f.p, f.now)); /* own entry not chosen yet */
+	m = msg(PAXOS_MSG_ACCEPTED, 2, 1, PAXOS_BALLOT(1, 1));
+	m.slot = 1;
+	fx_recv(&f, &m);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_APPLY), 1);
+	CU_ASSERT(!paxos_is_master_with_lease(f.p, f.now));
+	m.slot = 2;
+	fx_recv(&f, &m);
+	CU_ASSERT_EQUAL(paxos_applied_index(f.p), 2);
+	CU_ASSERT(paxos_is_master_with_lease(f.p, f.now));
+	CU_ASSERT(paxos_is_master_with_lease(f.p, sent + 1000 - shorten - 1));
+	CU_ASSERT(!paxos_is_master_with_lease(f.p, sent + 1000 - shorten));
+	paxos_entry_free(&old);
+	fx_end(&f);
+}
+
+/* Records the ACCEPTs to replica 2 in the last step: slot and batch size. */
+static void
+fx_collect_accepts(const struct fx *f, uint64_t *slots, uint32_t *counts, size_t *n)
+{
+	const struct paxos_msg *acc;
+	unsigned k;
+
+	for (k = 0; (acc = fx_sent(f, PAXOS_MSG_ACCEPT, 2, k)) != NULL; k++)
+		if (*n < 16) {
+			slots[*n] = acc->entries[0].slot;
+			counts[*n] = paxos_batch_count(&acc->entries[0].value);
+			(*n)++;
+		}
+}
+
+/* Runs a step's writes to completion, collecting the ACCEPTs released. */
+static void
+fx_settle(struct fx *f, uint64_t *slots, uint32_t *counts, size_t *n)
+{
+	fx_collect_accepts(f, slots, counts, n);
+	while (fx_count(f, PAXOS_ACT_PERSIST) > 0) {
+		fx_sync(f);
+		fx_collect_accepts(f, slots, counts, n);
+	}
+}
+
+/* Commands are batched (batch_max_count 3) over at most pipeline_max (2) slots. */
+static void
+test_batching_pipelining(void)
+{
+	struct paxos_msg m;
+	struct fx f;
+	uint64_t slots[16];
+	uint32_t counts[16];
+	size_t n = 0;
+	char cmd[16];
+	int i;
+
+	fx_make_master(&f, NULL);
+	fx_settle(&f, slots, counts, &n);
+	CU_ASSERT_EQUAL(n, 1); /* the no-op in slot 1 */
+	m = msg(PAXOS_MSG_ACCEPTED, 2, 1, PAXOS_BALLOT(1, 1));
+	m.slot = 1;
+	fx_recv(&f, &m);
+	fx_settle(&f, slots, counts, &n);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 1);
+	n = 0;
+	for (i = 0; i < 10; i++) {
+		snprintf(cmd, sizeof cmd, "c%d", i);
+		CU_ASSERT_EQUAL(fx_propose(&f, cmd), CHUBBY_OK);
+		fx_settle(&f, slots, counts, &n);
+	}
+	/* Each of the first two commands found the pipeline open; then it is full. */
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	CU_ASSERT(slots[0] == 2 && counts[0] == 1);
+	CU_ASSERT(slots[1] == 3 && counts[1] == 1);
+	/* Slot 2 chosen: one more slot, holding a full batch of three. */
+	n = 0;
+	m.slot = 2;
+	fx_recv(&f, &m);
+	fx_settle(&f, slots, counts, &n);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT(slots[0] == 4 && counts[0] == 3);
+	fx_end(&f);
+
+	/* Not master: refused. */
+	fx_start(&f, 2, 3, NULL, false);
+	CU_ASSERT_EQUAL(fx_propose(&f, "x"), CHUBBY_E_NOT_MASTER);
+	fx_end(&f);
+}
+
+/* Commit news makes a follower fetch what it lacks, and apply it in order. */
+static void
+test_catchup(void)
+{
+	struct paxos_msg m = msg(PAXOS_MSG_HEARTBEAT, 2, 1, PAXOS_BALLOT(1, 2)), c;
+	const struct paxos_msg *req;
+	const struct paxos_action *w;
+	struct paxos_entry e;
+	struct fx f;
+	uint64_t s;
+
+	fx_start(&f, 1, 3, NULL, false);
+	f.now = 1200;
+	m.seq = 1;
+	m.commit = 5;
+	m.next_slot = 6;
+	fx_recv(&f, &m);
+	fx_sync(&f);
+	req = fx_sent(&f, PAXOS_MSG_CATCHUP_REQ, 2, 0);
+	REQUIRE(req);
+	CU_ASSERT_EQUAL(req->slot, 1);
+	c = msg(PAXOS_MSG_CATCHUP, 2, 1, PAXOS_BALLOT(1, 2));
+	c.commit = 5;
+	for (s = 1; s <= 4; s++) {
+		e = entry(s, PAXOS_BALLOT(1, 2), true, "v");
+		paxos_msg_add_entry(&c, &e);
+		paxos_entry_free(&e);
+	}
+	fx_recv(&f, &c);
+	paxos_msg_free(&c);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_APPLY), 4);
+	w = fx_action(&f, PAXOS_ACT_APPLY, 0);
+	REQUIRE(w);
+	CU_ASSERT_EQUAL(w->index, 1);
+	w = fx_action(&f, PAXOS_ACT_APPLY, 3);
+	REQUIRE(w);
+	CU_ASSERT_EQUAL(w->index, 4);
+	CU_ASSERT_EQUAL(paxos_applied_index(f.p), 4);
+	/* Still behind the sender: it asks for the rest at once (once the
+	 * chosen marks are durable, like everything it sends). */
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_CATCHUP_REQ, 2, 0));
+	fx_sync(&f);
+	req = fx_sent(&f, PAXOS_MSG_CATCHUP_REQ, 2, 0);
+	REQUIRE(req);
+	CU_ASSERT_EQUAL(req->slot, 5);
+	fx_end(&f);
+}
+
+/* A replica asked for slots it truncated sends its snapshot; one that gets it installs it. */
+static void
+test_snapshot_transfer(void)
+{
+	struct paxos_entry ents[3];
+	struct paxos_durable d;
+	struct paxos_msg m, c;
+	const struct paxos_msg *r;
+	const struct paxos_action *w;
+	struct fx f;
+	int i;
+
+	memset(&d, 0, sizeof d);
+	d.promised = PAXOS_BALLOT(1, 2);
+	d.snap_index = 50;
+	paxos_buf_set(&d.snap, "STATE", 5);
+	for (i = 0; i < 3; i++)
+		ents[i] = entry(49 + (uint64_t)i, PAXOS_BALLOT(1, 2), i < 2, "v");
+	d.entries = ents;
+	d.nentries = 3;
+	fx_start(&f, 1, 3, &d, false);
+	/* Recovery: install the snapshot, then replay the chosen log after it. */
+	w = fx_action(&f, PAXOS_ACT_INSTALL_SNAPSHOT, 0);
+	REQUIRE(w);
+	CU_ASSERT_EQUAL(w->index, 50);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_APPLY), 0); /* 51 is not chosen */
+	CU_ASSERT_EQUAL(paxos_applied_index(f.p), 50);
+
+	m = msg(PAXOS_MSG_CATCHUP_REQ, 3, 1, 0);
+	m.slot = 10;
+	fx_recv(&f, &m);
+	r = fx_sent(&f, PAXOS_MSG_SNAPSHOT, 3, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->slot, 50);
+	CU_ASSERT(paxos_buf_equal(&r->data, &d.snap));
+	m.slot = 49;
+	fx_recv(&f, &m);
+	r = fx_sent(&f, PAXOS_MSG_CATCHUP, 3, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->nentries, 2);
+	fx_end(&f);
+
+	/* The receiving side. */
+	fx_start(&f, 3, 3, NULL, false);
+	c = msg(PAXOS_MSG_SNAPSHOT, 1, 3, 0);
+	c.slot = 50;
+	c.commit = 50;
+	paxos_buf_set(&c.data, "STATE", 5);
+	f.now = 10;
+	fx_recv(&f, &c);
+	w = fx_action(&f, PAXOS_ACT_INSTALL_SNAPSHOT, 0);
+	REQUIRE(w);
+	CU_ASSERT_EQUAL(w->index, 50);
+	w = fx_action(&f, PAXOS_ACT_PERSIST, 0);
+	REQUIRE(w);
+	CU_ASSERT(w->persist.set_snapshot && w->persist.snap_index == 50);
+	CU_ASSERT_EQUAL(w->persist.truncate_upto, 50);
+	CU_ASSERT_EQUAL(paxos_applied_index(f.p), 50);
+	paxos_msg_free(&c);
+	fx_end(&f);
+
+	for (i = 0; i < 3; i++)
+		paxos_entry_free(&ents[i]);
+	paxos_buf_free(&d.snap);
+}
+
+/* Snapshots are asked for every snapshot_every slots; the log keeps log_keep behind. */
+static void
+test_snapshot_truncates(void)
+{
+	struct paxos_msg c = msg(PAXOS_MSG_CATCHUP, 2, 1, PAXOS_BALLOT(1, 2));
+	struct paxos_event ev;
+	const struct paxos_action *w;
+	struct paxos_entry e;
+	struct fx f;
+	uint64_t s;
+
+	memset(&f, 0, sizeof f);
+	fx_config(&f.c, 1, 3);
+	f.c.snapshot_every = 5;
+	f.c.log_keep = 2;
+	f.p = paxos_new(&f.c);
+	paxos_actions_init(&f.a);
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_START;
+	fx_step(&f, &ev);
+	for (s = 1; s <= 6; s++) {
+		e = entry(s, PAXOS_BALLOT(1, 2), true, "v");
+		paxos_msg_add_entry(&c, &e);
+		paxos_entry_free(&e);
+	}
+	fx_recv(&f, &c);
+	paxos_msg_free(&c);
+	w = fx_action(&f, PAXOS_ACT_TAKE_SNAPSHOT, 0);
+	REQUIRE(w);
+	CU_ASSERT_EQUAL(w->index, 5);
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_SNAPSHOT_TAKEN;
+	ev.index = 5;
+	ev.data = "S5";
+	ev.len = 2;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL(f.rc, CHUBBY_OK);
+	w = fx_action(&f, PAXOS_ACT_PERSIST, 0);
+	REQUIRE(w);
+	CU_ASSERT(w->persist.set_snapshot);
+	CU_ASSERT_EQUAL(w->persist.truncate_upto, 3);
+	/* A snapshot of a slot not yet applied is refused. */
+	ev.index = 9;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL(f.rc, CHUBBY_E_INVALID);
+	fx_end(&f);
+}
+
+/* A replica that lost its store votes again only after catching up past its restart. */
+static void
+test_nonvoting_rejoin(void)
+{
+	struct paxos_msg hb = msg(PAXOS_MSG_HEARTBEAT, 2, 1, PAXOS_BALLOT(3, 2)), c;
+	struct paxos_msg pr = msg(PAXOS_MSG_PREPARE, 3, 1, PAXOS_BALLOT(5, 3));
+	const struct paxos_action *w;
+	struct paxos_entry e;
+	struct fx f;
+	uint64_t s;
+	size_t i;
+	bool voter_again = false;
+
+	fx_start(&f, 1, 3, NULL, true);
+	w = fx_action(&f, PAXOS_ACT_PERSIST, 0);
+	REQUIRE(w);
+	CU_ASSERT(w->persist.set_nonvoter && w->persist.nonvoter);
+	CU_ASSERT(!paxos_is_voter(f.p));
+	fx_sync(&f);
+	/* It neither promises nor grants leases. */
+	f.now = 1500;
+	fx_recv(&f, &pr);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_SEND), 0);
+	hb.seq = 1;
+	hb.commit = 3;
+	hb.next_slot = 4;
+	fx_recv(&f, &hb);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT_ACK, 0, 0));
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_CATCHUP_REQ, 2, 0));
+	/* Catching up to slot 3 is not enough: slot 4 began after it restarted. */
+	c = msg(PAXOS_MSG_CATCHUP, 2, 1, PAXOS_BALLOT(3, 2));
+	c.commit = 3;
+	for (s = 1; s <= 3; s++) {
+		e = entry(s, PAXOS_BALLOT(3, 2), true, "v");
+		paxos_msg_add_entry(&c, &e);
+		paxos_entry_free(&e);
+	}
+	fx_recv(&f, &c);
+	paxos_msg_free(&c);
+	CU_ASSERT(!paxos_is_voter(f.p));
+	c = msg(PAXOS_MSG_CATCHUP, 2, 1, PAXOS_BALLOT(3, 2));
+	c.commit = 4;
+	e = entry(4, PAXOS_BALLOT(3, 2), true, "w");
+	paxos_msg_add_entry(&c, &e);
+	paxos_entry_free(&e);
+	fx_recv(&f, &c);
+	paxos_msg_free(&c);
+	CU_ASSERT(paxos_is_voter(f.p));
+	for (i = 0; i < f.a.n; i++)
+		if (f.a.v[i].type == PAXOS_ACT_PERSIST && f.a.v[i].persist.set_nonvoter &&
+		    !f.a.v[i].persist.nonvoter) {
+			voter_again = true;
+			/* It takes the highest ballot it saw as its promise. */
+			CU_ASSERT(f.a.v[i].persist.set_promised);
+			CU_ASSERT_EQUAL(f.a.v[i].persist.promised, PAXOS_BALLOT(5, 3));
+		}
+	CU_ASSERT(voter_again);
+	fx_sync(&f);
+	/* Now it answers, and refuses the lower ballot it may once have broken. */
+	hb.seq = 2;
+	fx_recv(&f, &hb);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_REJECT, 2, 0));
+	fx_end(&f);
+}
+
+/* Durable state comes back on restart: promise, accepted and chosen slots. */
+static void
+test_recovery(void)
+{
+	struct paxos_entry ents[3];
+	struct paxos_durable d;
+	struct fx f;
+	int i;
+
+	memset(&d, 0, sizeof d);
+	d.promised = PAXOS_BALLOT(2, 3);
+	ents[0] = entry(2, PAXOS_BALLOT(2, 3), true, "b");
+	ents[1] = entry(1, PAXOS_BALLOT(2, 3), true, "a");
+	ents[2] = entry(3, PAXOS_BALLOT(2, 3), false, "c");
+	d.entries = ents;
+	d.nentries = 3;
+	fx_start(&f, 2, 3, &d, false);
+	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(2, 3));
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_APPLY), 2);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 2);
+	CU_ASSERT(paxos_is_voter(f.p));
+	fx_end(&f);
+	for (i = 0; i < 3; i++)
+		paxos_entry_free(&ents[i]);
+}
+
+/* A cell of one elects itself and commits alone. */
+static void
+test_single_replica(void)
+{
+	struct fx f;
+	uint64_t t;
+
+	fx_start(&f, 1, 1, NULL, false);
+	for (t = 0; t < 3000 && !paxos_is_master_with_lease(f.p, t); t += 10) {
+		fx_tick(&f, t);
+		while (fx_count(&f, PAXOS_ACT_PERSIST) > 0)
+			fx_sync(&f);
+	}
+	CU_ASSERT(paxos_is_master_with_lease(f.p, t));
+	CU_ASSERT(t >= 1000); /* not before the start-up quiet period */
+	CU_ASSERT_EQUAL(fx_propose(&f, "solo"), CHUBBY_OK);
+	fx_sync(&f);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_APPLY), 1);
+	fx_end(&f);
+}
+
+void
+harness_register(void)
+{
+	static const struct harness_test tests[] = {
+		{ "ballots are ordered and unique", test_ballots },
+		{ "configuration is checked", test_config_checked },
+		{ "batches and message copies", test_batch_and_copy },
+		{ "promise only after persist", test_promise_after_persist },
+		{ "accepted only after persist", test_accepted_after_persist },
+		{ "lease refuses other proposers", test_lease_refuses_promise },
+		{ "restart promises nothing for a lease", test_restart_quiet },
+		{ "new master: own entry, lease from send time", test_new_master },
+		{ "batching and pipelining limits", test_batching_pipelining },
+		{ "catch-up from commit news", test_catchup },
+		{ "snapshot transfer", test_snapshot_transfer },
+		{ "snapshot and log truncation", test_snapshot_truncates },
+		{ "non-voting rejoin", test_nonvoting_rejoin },
+		{ "recovery from durable state", test_recovery },
+		{ "cell of one", test_single_replica },
+		{ NULL, NULL },
+	};
+
+	harness_suite("paxos core", NULL, NULL, tests);
+}

@@ -1,0 +1,1148 @@
+/* test_tls.c: the TLS and plain transports on loopback (handshakes, refusals,
+ * identities) and certgen, in one process and one event loop per test. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <chubby/chubby.h>
+
+#include "certgen.h"
+#include "harness.h"
+#include "tls.h"
+#include "tp.h"
+
+#define DAY (24 * 3600)
+/* No test may take longer than this; a hang fails instead. */
+#define TEST_DEADLINE_SEC 5
+
+static char certdir[300];
+
+static void
+fpath(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", certdir, name);
+}
+
+/*
+ * The fixture's certificates, minted once: a CA for cell "test", replicas
+ * 2 and 3, clients alice, "replica-4" (a client whose CN looks like a
+ * replica's) and "old" (expired yesterday), and mallory from another CA of
+ * the same cell name.
+ */
+static int
+mint(const struct certgen *ca, const struct certgen_req *req, const char *base)
+{
+	struct certgen *c;
+	char crt[600], key[600], what[128], err[512];
+	int rc;
+
+	snprintf(what, sizeof what, "%s.crt", base);
+	fpath(crt, sizeof crt, what);
+	snprintf(what, sizeof what, "%s.key", base);
+	fpath(key, sizeof key, what);
+	rc = certgen_issue(ca, req, &c, err, sizeof err);
+	if (rc == CHUBBY_OK) {
+		rc = certgen_write(c, crt, key, 0, err, sizeof err);
+		certgen_free(c);
+	}
+	if (rc != CHUBBY_OK)
+		fprintf(stderr, "mint %s: %s\n", base, err);
+	return rc;
+}
+
+static int
+suite_init(void)
+{
+	struct certgen *ca = NULL, *other = NULL;
+	char crt[600], key[600], err[512];
+	int rc = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(certdir, sizeof certdir, "%s/tls", harness_tmpdir());
+	if (mkdir(certdir, 0700) != 0)
+		return -1;
+	fpath(crt, sizeof crt, "ca.crt");
+	fpath(key, sizeof key, "ca.key");
+	if (certgen_ca("test", -300, 10 * DAY, &ca, err, sizeof err) != CHUBBY_OK ||
+	    certgen_write(ca, crt, key, 0, err, sizeof err) != CHUBBY_OK) {
+		fprintf(stderr, "ca: %s\n", err);
+		certgen_free(ca);
+		return -1;
+	}
+	fpath(crt, sizeof crt, "other-ca.crt");
+	fpath(key, sizeof key, "other-ca.key");
+	if (certgen_ca("test", -300, 10 * DAY, &other, err, sizeof err) != CHUBBY_OK ||
+	    certgen_write(other, crt, key, 0, err, sizeof err) != CHUBBY_OK) {
+		fprintf(stderr, "other ca: %s\n", err);
+		rc = -1;
+		goto out;
+	}
+	{
+		struct certgen_req r2 = {.kind = CERTGEN_REPLICA, .replica_id = 2,
+		    .not_before = -300, .not_after = DAY};
+		struct certgen_req r3 = {.kind = CERTGEN_REPLICA, .replica_id = 3,
+		    .not_before = -300, .not_after = DAY};
+		struct certgen_req alice = {.kind = CERTGEN_CLIENT, .name = "alice",
+		    .not_before = -300, .not_after = DAY};
+		struct certgen_req fake = {.kind = CERTGEN_CLIENT, .name = "replica-4",
+		    .not_before = -300, .not_after = DAY};
+		struct certgen_req old = {.kind = CERTGEN_CLIENT, .name = "old",
+		    .not_before = -2 * DAY, .not_after = -DAY};
+		struct certgen_req mallory = {.kind = CERTGEN_CLIENT, .name = "mallory",
+		    .not_before = -300, .not_after = DAY};
+
+		if (mint(ca, &r2, "replica-2") != CHUBBY_OK || mint(ca, &r3, "replica-3") != CHUBBY_OK ||
+		    mint(ca, &alice, "client-alice") != CHUBBY_OK ||
+		    mint(ca, &fake, "client-replica-4") != CHUBBY_OK ||
+		    mint(ca, &old, "client-old") != CHUBBY_OK ||
+		    mint(other, &mallory, "client-mallory") != CHUBBY_OK)
+			rc = -1;
+	}
+out:
+	certgen_free(ca);
+	certgen_free(other);
+	return rc;
+}
+
+/* A context from the fixture: CERT names "client-alice" etc., NULL for none. */
+static struct tls_ctx *
+ctx_make(enum tls_role role, const char *cert)
+{
+	char ca[600], crt[600], key[600], name[128], err[512];
+	struct tls_config cfg = {.ca_file = ca, .role = role};
+	struct tls_ctx *ctx;
+
+	fpath(ca, sizeof ca, "ca.crt");
+	if (cert != NULL) {
+		snprintf(name, sizeof name, "%s.crt", cert);
+		fpath(crt, sizeof crt, name);
+		snprintf(name, sizeof name, "%s.key", cert);
+		fpath(key, sizeof key, name);
+		cfg.cert_file = crt;
+		cfg.key_file = key;
+	}
+	ctx = tls_ctx_new(&cfg, err, sizeof err);
+	if (ctx == NULL)
+		fprintf(stderr, "ctx %s: %s\n", cert != NULL ? cert : "(none)", err);
+	return ctx;
+}
+
+/*
+ * One event loop, bounded by a deadline, that runs until a test's condition
+ * holds.
+ */
+struct world {
+	struct event_base *base;
+	struct event *deadline;
+	int timed_out;
+	int (*done)(void *);
+	void *arg;
+};
+
+static void
+world_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct world *w = arg;
+
+	(void)fd;
+	(void)what;
+	w->timed_out = 1;
+	event_base_loopbreak(w->base);
+}
+
+static void
+world_init(struct world *w)
+{
+	memset(w, 0, sizeof *w);
+	w->base = event_base_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->base);
+	w->deadline = evtimer_new(w->base, world_deadline, w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w->deadline);
+}
+
+static void
+world_check(struct world *w)
+{
+	if (w->done != NULL && w->done(w->arg))
+		event_base_loopbreak(w->base);
+}
+
+/* Runs the loop until DONE(ARG) holds; 0 if the deadline came first. */
+static int
+world_run(struct world *w, int (*done)(void *), void *arg)
+{
+	struct timeval tv = {TEST_DEADLINE_SEC, 0};
+
+	w->done = done;
+	w->arg = arg;
+	w->timed_out = 0;
+	if (done(arg))
+		return 1;
+	evtimer_add(w->deadline, &tv);
+	event_base_dispatch(w->base);
+	evtimer_del(w->deadline);
+	w->done = NULL;
+	if (w->timed_out)
+		fprintf(stderr, "\n  deadline of %d s reached\n", TEST_DEADLINE_SEC);
+	return done(arg);
+}
+
+static void
+world_free(struct world *w)
+{
+	/* Let deferred callbacks of freed bufferevents run: each holds a
+	 * reference that is dropped only then. */
+	for (int i = 0; i < 4; i++)
+		event_base_loop(w->base, EVLOOP_NONBLOCK);
+	event_free(w->deadline);
+	event_base_free(w->base);
+}
+
+/* One end of a connection: records what happens to it. */
+struct end {
+	struct world *w;
+	struct tp *tp;
+	struct bufferevent *bev;
+	int connected, eof, error;
+	int id_rc;
+	struct tp_identity id;
+	char idwhy[256];
+	char why[256];
+	char in[256];
+	size_t nin;
+	int echo;          /* write back what arrives (servers) */
+	const char *greet; /* write on CONNECTED (clients) */
+};
+
+static int
+end_closed(const struct end *e)
+{
+	return e->eof || e->error;
+}
+
+static void
+end_read(struct bufferevent *bev, void *arg)
+{
+	struct end *e = arg;
+	char buf[256];
+	int n;
+
+	while ((n = evbuffer_remove(bufferevent_get_input(bev), buf, sizeof buf)) > 0) {
+		size_t room = sizeof e->in - 1 - e->nin;
+		size_t take = (size_t)n < room ? (size_t)n : room;
+
+		memcpy(e->in + e->nin, buf, take);
+		e->nin += take;
+		e->in[e->nin] = '\0';
+		if (e->echo)
+			bufferevent_write(bev, buf, (size_t)n);
+	}
+	world_check(e->w);
+}
+
+static void
+end_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct end *e = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		e->connected++;
+		e->id_rc = tp_peer_identity(e->tp, bev, &e->id, e->idwhy, sizeof e->idwhy);
+		if (e->greet != NULL)
+			bufferevent_write(bev, e->greet, strlen(e->greet));
+	} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
+		if (what & BEV_EVENT_ERROR) {
+			tp_error_string(e->tp, bev, e->why, sizeof e->why);
+			e->error = 1;
+		} else
+			e->eof = 1;
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		/* A server drops a failed connection at once: its client then
+		 * sees the close. */
+		if (e->echo) {
+			bufferevent_free(bev);
+			e->bev = NULL;
+		}
+	}
+	world_check(e->w);
+}
+
+static void
+end_attach(struct end *e)
+{
+	bufferevent_setcb(e->bev, end_read, NULL, end_event, e);
+	bufferevent_enable(e->bev, EV_READ | EV_WRITE);
+}
+
+static void
+end_free(struct end *e)
+{
+	if (e->bev != NULL)
+		bufferevent_free(e->bev);
+	e->bev = NULL;
+}
+
+#define MAX_ENDS 8
+
+/* A listener on 127.0.0.1, an ephemeral port, accepting through a transport. */
+struct server {
+	struct world *w;
+	struct tp *tp;
+	struct evconnlistener *lev;
+	struct sockaddr_in addr;
+	struct end ends[MAX_ENDS];
+	int n;
+};
+
+static void
+server_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
+{
+	struct server *s = arg;
+	struct end *e;
+
+	(void)sa;
+	(void)salen;
+	if (s->n == MAX_ENDS) {
+		evutil_closesocket(fd);
+		return;
+	}
+	e = &s->ends[s->n++];
+	memset(e, 0, sizeof *e);
+	e->w = s->w;
+	e->tp = s->tp;
+	e->echo = 1;
+	e->bev = tp_accept(s->tp, evconnlistener_get_base(lev), fd);
+	if (e->bev == NULL) {
+		e->error = 1;
+		snprintf(e->why, sizeof e->why, "tp_accept failed");
+	} else
+		end_attach(e);
+	world_check(s->w);
+}
+
+static void
+server_start(struct server *s, struct world *w, struct tp *tp)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof s->addr;
+
+	memset(s, 0, sizeof *s);
+	s->w = w;
+	s->tp = tp;
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s->lev = evconnlistener_new_bind(w->base, server_accept, s,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16, (struct sockaddr *)&sin, sizeof sin);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s->lev);
+	CU_ASSERT_EQUAL_FATAL(
+	    getsockname(evconnlistener_get_fd(s->lev), (struct sockaddr *)&s->addr, &len), 0);
+}
+
+static void
+server_stop(struct server *s)
+{
+	for (int i = 0; i < s->n; i++)
+		end_free(&s->ends[i]);
+	evconnlistener_free(s->lev);
+}
+
+static void
+client_start(struct end *c, struct world *w, struct tp *tp, const struct sockaddr_in *to,
+    const struct sockaddr_in *from, const char *greet)
+{
+	memset(c, 0, sizeof *c);
+	c->w = w;
+	c->tp = tp;
+	c->greet = greet;
+	c->bev = tp_connect(tp, w->base, (const struct sockaddr *)to, sizeof *to,
+	    (const struct sockaddr *)from, from != NULL ? sizeof *from : 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c->bev);
+	end_attach(c);
+}
+
+/* Conditions the loop waits for. */
+struct pair {
+	struct server *s;
+	struct end *c;
+	int idx;          /* the server end of this client */
+	const char *want; /* what the client must get back */
+};
+
+/* The client got WANT back, so the handshake and both directions worked. */
+static int
+pair_echoed(void *arg)
+{
+	struct pair *p = arg;
+
+	return p->c->nin >= strlen(p->want) || end_closed(p->c);
+}
+
+/* Both ends of a refused connection have given up. */
+static int
+pair_refused(void *arg)
+{
+	struct pair *p = arg;
+
+	return p->s->n > p->idx && end_closed(&p->s->ends[p->idx]) && end_closed(p->c);
+}
+
+/* The server end of this pair has given up. */
+static int
+server_end_closed(void *arg)
+{
+	struct pair *p = arg;
+
+	return p->s->n > p->idx && end_closed(&p->s->ends[p->idx]);
+}
+
+static int
+end_done(void *arg)
+{
+	struct end *e = arg;
+
+	return e->connected || end_closed(e);
+}
+
+/* A client with CERT connects, sends GREET and must get it echoed. */
+static void
+expect_echo(struct server *s, struct tp *tp, struct end *c, const char *greet)
+{
+	struct pair p = {s, c, s->n, greet};
+
+	client_start(c, s->w, tp, &s->addr, NULL, greet);
+	CU_ASSERT_TRUE(world_run(s->w, pair_echoed, &p));
+	CU_ASSERT_EQUAL(c->connected, 1);
+	CU_ASSERT_FALSE(end_closed(c));
+	CU_ASSERT_STRING_EQUAL(c->in, greet);
+	CU_ASSERT_TRUE(s->n > p.idx);
+	if (s->n > p.idx) {
+		CU_ASSERT_EQUAL(s->ends[p.idx].connected, 1);
+		CU_ASSERT_STRING_EQUAL(s->ends[p.idx].in, greet);
+	}
+}
+
+/*
+ * The tests.
+ */
+
+static void
+test_good_handshake(void)
+{
+	struct tls_ctx *sctx = ctx_make(TLS_ROLE_SERVER, "replica-2");
+	struct tls_ctx *cctx = ctx_make(TLS_ROLE_CLIENT, "client-alice");
+	struct world w;
+	struct server s;
+	struct end c;
+	struct tp *stp, *ctp;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cctx);
+	CU_ASSERT_STRING_EQUAL(tls_ctx_cell(sctx), "test");
+	stp = tp_tls_new(sctx);
+	ctp = tp_tls_new(cctx);
+	CU_ASSERT_STRING_EQUAL(tp_name(stp), "tls");
+	world_init(&w);
+	server_start(&s, &w, stp);
+
+	expect_echo(&s, ctp, &c, "ping");
+	/* The server knows the client... */
+	CU_ASSERT_EQUAL(s.ends[0].id_rc, CHUBBY_OK);
+	CU_ASSERT_EQUAL(s.ends[0].id.kind, TP_PEER_CLIENT);
+	CU_ASSERT_STRING_EQUAL(s.ends[0].id.name, "alice");
+	CU_ASSERT_STRING_EQUAL(s.ends[0].id.cell, "test");
+	CU_ASSERT_EQUAL(s.ends[0].id.replica_id, -1);
+	/* ...and the client the replica it reached. */
+	CU_ASSERT_EQUAL(c.id_rc, CHUBBY_OK);
+	CU_ASSERT_EQUAL(c.id.kind, TP_PEER_REPLICA);
+	CU_ASSERT_EQUAL(c.id.replica_id, 2);
+	CU_ASSERT_STRING_EQUAL(c.id.name, "replica-2");
+
+	/* A peer that goes away without close_notify (libevent never sends
+	 * one) is an orderly EOF once the handshake is done. */
+	{
+		struct pair p = {&s, &c, 0, NULL};
+
+		end_free(&c);
+		CU_ASSERT_TRUE(world_run(&w, server_end_closed, &p));
+		CU_ASSERT_EQUAL(s.ends[0].eof, 1);
+		CU_ASSERT_EQUAL(s.ends[0].error, 0);
+	}
+	server_stop(&s);
+	world_free(&w);
+	tp_free(stp);
+	tp_free(ctp);
+	tls_ctx_free(sctx);
+	tls_ctx_free(cctx);
+}
+
+/* A client with CERT (NULL: none) is refused, the server's reason mentions
+ * WHY, and the listener still serves a good client afterwards. */
+static void
+expect_refused(const char *cert, const char *why)
+{
+	struct tls_ctx *sctx = ctx_make(TLS_ROLE_SERVER, "replica-2");
+	struct tls_ctx *bctx = ctx_make(TLS_ROLE_CLIENT, cert);
+	struct tls_ctx *gctx = ctx_make(TLS_ROLE_CLIENT, "client-alice");
+	struct tp *stp, *btp, *gtp;
+	struct world w;
+	struct server s;
+	struct end bad, good;
+	struct pair p = {&s, &bad, 0, NULL};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(bctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(gctx);
+	stp = tp_tls_new(sctx);
+	btp = tp_tls_new(bctx);
+	gtp = tp_tls_new(gctx);
+	world_init(&w);
+	server_start(&s, &w, stp);
+
+	client_start(&bad, &w, btp, &s.addr, NULL, "let me in");
+	CU_ASSERT_TRUE(world_run(&w, pair_refused, &p));
+	CU_ASSERT_EQUAL(s.n, 1);
+	/* The server never considered the connection open... */
+	CU_ASSERT_EQUAL(s.ends[0].connected, 0);
+	CU_ASSERT_EQUAL(s.ends[0].error, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s.ends[0].why, why));
+	if (strstr(s.ends[0].why, why) == NULL)
+		fprintf(stderr, "\n  server said \"%s\", wanted \"%s\"\n", s.ends[0].why, why);
+	CU_ASSERT_STRING_EQUAL(s.ends[0].in, "");
+	/* ...and the client, which in TLS 1.3 may think itself connected
+	 * before the server has checked its certificate, learns otherwise and
+	 * gets nothing back. */
+	CU_ASSERT_TRUE(end_closed(&bad));
+	CU_ASSERT_STRING_EQUAL(bad.in, "");
+
+	expect_echo(&s, gtp, &good, "still here");
+
+	end_free(&bad);
+	end_free(&good);
+	server_stop(&s);
+	world_free(&w);
+	tp_free(stp);
+	tp_free(btp);
+	tp_free(gtp);
+	tls_ctx_free(sctx);
+	tls_ctx_free(bctx);
+	tls_ctx_free(gctx);
+}
+
+static void
+test_no_client_cert(void)
+{
+	expect_refused(NULL, "did not return a certificate");
+}
+
+static void
+test_expired_client_cert(void)
+{
+	expect_refused("client-old", "certificate has expired");
+}
+
+static void
+test_other_ca_client_cert(void)
+{
+	expect_refused("client-mallory", "unable to get local issuer certificate");
+}
+
+/* Raw bytes to the TLS port fail that connection only. */
+static void
+test_plaintext_to_tls_port(void)
+{
+	static const char frame[] = {0, 0, 0, 4, (char)0x94, 1, 2, 3};
+	struct tls_ctx *sctx = ctx_make(TLS_ROLE_SERVER, "replica-2");
+	struct tls_ctx *cctx = ctx_make(TLS_ROLE_CLIENT, "client-alice");
+	struct tp *stp, *ctp, *plain = tp_plain_new();
+	struct world w;
+	struct server s;
+	struct end before, raw1, raw2, raw3, after;
+	struct pair p1 = {&s, &raw1, 1, NULL}, p2 = {&s, &raw2, 2, NULL}, p3 = {&s, &raw3, 3, NULL};
+	struct pair pb = {&s, &before, 0, "onetwo"};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(plain);
+	stp = tp_tls_new(sctx);
+	ctp = tp_tls_new(cctx);
+	world_init(&w);
+	server_start(&s, &w, stp);
+
+	expect_echo(&s, ctp, &before, "one");
+
+	client_start(&raw1, &w, plain, &s.addr, NULL, "HELLO\n");
+	CU_ASSERT_TRUE(world_run(&w, pair_refused, &p1));
+	CU_ASSERT_EQUAL(s.ends[1].connected, 0);
+	CU_ASSERT_TRUE(s.ends[1].error || s.ends[1].eof);
+	CU_ASSERT_STRING_EQUAL(s.ends[1].in, "");
+
+	/* A frame as a client would send it over plain TCP. */
+	memset(&raw2, 0, sizeof raw2);
+	raw2.w = &w;
+	raw2.tp = plain;
+	raw2.bev = tp_connect(plain, w.base, (const struct sockaddr *)&s.addr, sizeof s.addr, NULL,
+	    0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(raw2.bev);
+	end_attach(&raw2);
+	bufferevent_write(raw2.bev, frame, sizeof frame);
+	CU_ASSERT_TRUE(world_run(&w, pair_refused, &p2));
+	CU_ASSERT_EQUAL(s.ends[2].connected, 0);
+
+	/* A client that connects and hangs up without a word. */
+	client_start(&raw3, &w, plain, &s.addr, NULL, NULL);
+	CU_ASSERT_TRUE(world_run(&w, end_done, &raw3));
+	CU_ASSERT_EQUAL(raw3.connected, 1);
+	end_free(&raw3);
+	CU_ASSERT_TRUE(world_run(&w, server_end_closed, &p3));
+	CU_ASSERT_EQUAL(s.ends[3].connected, 0);
+	CU_ASSERT_EQUAL(s.ends[3].error, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s.ends[3].why, "during the handshake"));
+
+	/* The connection opened before still works... */
+	CU_ASSERT_FALSE(end_closed(&before));
+	CU_ASSERT_FALSE(end_closed(&s.ends[0]));
+	bufferevent_write(before.bev, "two", 3);
+	CU_ASSERT_TRUE(world_run(&w, pair_echoed, &pb));
+	CU_ASSERT_STRING_EQUAL(before.in, "onetwo");
+	/* ...and so does one opened after. */
+	expect_echo(&s, ctp, &after, "three");
+	CU_ASSERT_EQUAL(s.n, 5);
+
+	end_free(&before);
+	end_free(&raw1);
+	end_free(&raw2);
+	end_free(&after);
+	server_stop(&s);
+	world_free(&w);
+	tp_free(stp);
+	tp_free(ctp);
+	tp_free(plain);
+	tls_ctx_free(sctx);
+	tls_ctx_free(cctx);
+}
+
+/* The OU decides the kind: a client certificate named like a replica is
+ * still a client; a replica certificate gives the replica's id. */
+static void
+test_identity_kinds(void)
+{
+	struct tls_ctx *sctx = ctx_make(TLS_ROLE_SERVER, "replica-2");
+	struct tls_ctx *rctx = ctx_make(TLS_ROLE_CLIENT, "replica-3");
+	struct tls_ctx *fctx = ctx_make(TLS_ROLE_CLIENT, "client-replica-4");
+	struct tp *stp, *rtp, *ftp;
+	struct world w;
+	struct server s;
+	struct end r, f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fctx);
+	stp = tp_tls_new(sctx);
+	rtp = tp_tls_new(rctx);
+	ftp = tp_tls_new(fctx);
+	world_init(&w);
+	server_start(&s, &w, stp);
+
+	expect_echo(&s, rtp, &r, "paxos");
+	CU_ASSERT_EQUAL(s.ends[0].id_rc, CHUBBY_OK);
+	CU_ASSERT_EQUAL(s.ends[0].id.kind, TP_PEER_REPLICA);
+	CU_ASSERT_EQUAL(s.ends[0].id.replica_id, 3);
+	CU_ASSERT_STRING_EQUAL(s.ends[0].id.name, "replica-3");
+
+	expect_echo(&s, ftp, &f, "let me lead");
+	CU_ASSERT_EQUAL(s.ends[1].id_rc, CHUBBY_OK);
+	CU_ASSERT_EQUAL(s.ends[1].id.kind, TP_PEER_CLIENT);
+	CU_ASSERT_EQUAL(s.ends[1].id.replica_id, -1);
+	CU_ASSERT_STRING_EQUAL(s.ends[1].id.name, "replica-4");
+	CU_ASSERT_STRING_EQUAL(tp_kind_name(s.ends[1].id.kind), "client");
+
+	end_free(&r);
+	end_free(&f);
+	server_stop(&s);
+	world_free(&w);
+	tp_free(stp);
+	tp_free(rtp);
+	tp_free(ftp);
+	tls_ctx_free(sctx);
+	tls_ctx_free(rctx);
+	tls_ctx_free(fctx);
+}
+
+static X509 *
+read_cert(const char *base)
+{
+	char path[600], name[128];
+	X509 *x = NULL;
+	FILE *f;
+
+	snprintf(name, sizeof name, "%s.crt", base);
+	fpath(path, sizeof path, name);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return NULL;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	return x;
+}
+
+/* The identity rules on their own, including cases no handshake reaches. */
+static void
+test_identity_rules(void)
+{
+	struct tp_identity id;
+	char err[256];
+	X509 *ca = read_cert("ca"), *r2 = read_cert("replica-2"), *alice = read_cert("client-alice");
+	int v;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ca);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
+	CU_ASSERT_EQUAL(tls_cert_identity(r2, "test", &id, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(id.kind, TP_PEER_REPLICA);
+	CU_ASSERT_EQUAL(id.replica_id, 2);
+	/* The CA itself names nobody. */
+	CU_ASSERT_EQUAL(tls_cert_identity(ca, "test", &id, err, sizeof err), CHUBBY_E_AUTH);
+	CU_ASSERT_EQUAL(id.kind, TP_PEER_ANON);
+	/* A certificate of another cell is refused. */
+	CU_ASSERT_EQUAL(tls_cert_identity(alice, "prod", &id, err, sizeof err), CHUBBY_E_AUTH);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "cell"));
+	CU_ASSERT_EQUAL(tls_cert_identity(NULL, NULL, &id, err, sizeof err), CHUBBY_E_AUTH);
+
+	CU_ASSERT_EQUAL(tls_replica_id_parse("replica-7", &v), 0);
+	CU_ASSERT_EQUAL(v, 7);
+	CU_ASSERT_EQUAL(tls_replica_id_parse("replica-255", &v), 0);
+	CU_ASSERT_EQUAL(tls_replica_id_parse("replica-256", &v), -1);
+	CU_ASSERT_EQUAL(tls_replica_id_parse("replica-0", &v), -1);
+	CU_ASSERT_EQUAL(tls_replica_id_parse("replica-07", &v), -1);
+	CU_ASSERT_EQUAL(tls_replica_id_parse("replica-7x", &v), -1);
+	CU_ASSERT_EQUAL(tls_replica_id_parse("replica-", &v), -1);
+	CU_ASSERT_EQUAL(tls_replica_id_parse("Replica-7", &v), -1);
+	CU_ASSERT_TRUE(tls_principal_valid("alice@example.com"));
+	CU_ASSERT_FALSE(tls_principal_valid("-alice"));
+	CU_ASSERT_FALSE(tls_principal_valid("al ice"));
+	CU_ASSERT_FALSE(tls_principal_valid("a/b"));
+	CU_ASSERT_FALSE(tls_principal_valid(""));
+	CU_ASSERT_TRUE(tls_cell_valid("local"));
+	CU_ASSERT_FALSE(tls_cell_valid("a@b"));
+
+	X509_free(ca);
+	X509_free(r2);
+	X509_free(alice);
+}
+
+static int
+ctx_error(const char *ca, const char *cert, const char *key, enum tls_role role, char *err,
+    size_t errlen)
+{
+	struct tls_config cfg = {.ca_file = ca, .cert_file = cert, .key_file = key, .role = role};
+	struct tls_ctx *ctx = NULL;
+	int rc = tls_ctx_load(&ctx, &cfg, err, errlen);
+
+	CU_ASSERT_TRUE(rc == CHUBBY_OK ? ctx != NULL : ctx == NULL);
+	tls_ctx_free(ctx);
+	return rc;
+}
+
+static void
+test_ctx_errors(void)
+{
+	char ca[600], crt[600], key[600], alice_key[600], alice_crt[600], junk[600], err[512];
+	FILE *f;
+
+	fpath(ca, sizeof ca, "ca.crt");
+	fpath(crt, sizeof crt, "replica-2.crt");
+	fpath(key, sizeof key, "replica-2.key");
+	fpath(alice_crt, sizeof alice_crt, "client-alice.crt");
+	fpath(alice_key, sizeof alice_key, "client-alice.key");
+	fpath(junk, sizeof junk, "junk.pem");
+	f = fopen(junk, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs("this is not a certificate\n", f);
+	fclose(f);
+
+	CU_ASSERT_EQUAL(ctx_error(ca, crt, key, TLS_ROLE_SERVER, err, sizeof err), CHUBBY_OK);
+
+	CU_ASSERT_EQUAL(
+	    ctx_error(ca, "/nonexistent/y.crt", key, TLS_ROLE_SERVER, err, sizeof err), CHUBBY_E_IO);
+	CU_ASSERT_STRING_EQUAL(err,
+	    "tls: cannot load certificate /nonexistent/y.crt: No such file or directory");
+
+	CU_ASSERT_EQUAL(ctx_error("/nonexistent/ca.crt", crt, key, TLS_ROLE_SERVER, err, sizeof err),
+	    CHUBBY_E_IO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/ca.crt"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "No such file"));
+
+	CU_ASSERT_EQUAL(ctx_error(ca, crt, "/nonexistent/k.key", TLS_ROLE_SERVER, err, sizeof err),
+	    CHUBBY_E_IO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "private key /nonexistent/k.key"));
+
+	/* Alice's key with replica 2's certificate. */
+	CU_ASSERT_EQUAL(ctx_error(ca, crt, alice_key, TLS_ROLE_SERVER, err, sizeof err),
+	    CHUBBY_E_TLS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, alice_key));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "does not match"));
+
+	CU_ASSERT_EQUAL(ctx_error(ca, junk, key, TLS_ROLE_SERVER, err, sizeof err), CHUBBY_E_TLS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, junk));
+	CU_ASSERT_EQUAL(ctx_error(junk, crt, key, TLS_ROLE_SERVER, err, sizeof err), CHUBBY_E_TLS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, junk));
+	CU_ASSERT_EQUAL(ctx_error(ca, crt, junk, TLS_ROLE_SERVER, err, sizeof err), CHUBBY_E_TLS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, junk));
+
+	/* A leaf is no trust anchor. */
+	CU_ASSERT_EQUAL(ctx_error(crt, crt, key, TLS_ROLE_SERVER, err, sizeof err), CHUBBY_E_TLS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a CA"));
+
+	/* A client certificate cannot serve. */
+	CU_ASSERT_EQUAL(ctx_error(ca, alice_crt, alice_key, TLS_ROLE_SERVER, err, sizeof err),
+	    CHUBBY_E_TLS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "replica certificate"));
+
+	/* A server needs a certificate; a client may go without (tests). */
+	CU_ASSERT_EQUAL(ctx_error(ca, NULL, NULL, TLS_ROLE_SERVER, err, sizeof err),
+	    CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(ctx_error(ca, crt, NULL, TLS_ROLE_CLIENT, err, sizeof err),
+	    CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(ctx_error(ca, NULL, NULL, TLS_ROLE_CLIENT, err, sizeof err), CHUBBY_OK);
+}
+
+/* The plain transport: the same events as TLS, an anonymous peer. */
+static void
+test_plain_roundtrip(void)
+{
+	struct tp *stp = tp_plain_new(), *ctp = tp_plain_new();
+	struct world w;
+	struct server s;
+	struct end c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(stp);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ctp);
+	CU_ASSERT_STRING_EQUAL(tp_name(stp), "plain");
+	world_init(&w);
+	server_start(&s, &w, stp);
+
+	expect_echo(&s, ctp, &c, "plain ping");
+	CU_ASSERT_EQUAL(s.ends[0].id_rc, CHUBBY_OK);
+	CU_ASSERT_EQUAL(s.ends[0].id.kind, TP_PEER_ANON);
+	CU_ASSERT_STRING_EQUAL(s.ends[0].id.name, "anonymous");
+	CU_ASSERT_EQUAL(c.id.kind, TP_PEER_ANON);
+
+	{
+		struct pair p = {&s, &c, 0, NULL};
+
+		end_free(&c);
+		CU_ASSERT_TRUE(world_run(&w, server_end_closed, &p));
+		CU_ASSERT_EQUAL(s.ends[0].eof, 1);
+	}
+	server_stop(&s);
+	world_free(&w);
+	tp_free(stp);
+	tp_free(ctp);
+}
+
+/* A port nobody listens on: bound, then closed. */
+static void
+closed_port(struct sockaddr_in *sin)
+{
+	socklen_t len = sizeof *sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(sin, 0, sizeof *sin);
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_EQUAL_FATAL(bind(fd, (struct sockaddr *)sin, sizeof *sin), 0);
+	CU_ASSERT_EQUAL_FATAL(getsockname(fd, (struct sockaddr *)sin, &len), 0);
+	close(fd);
+}
+
+static void
+expect_connect_refused(struct tp *tp)
+{
+	struct sockaddr_in to;
+	struct world w;
+	struct end c;
+
+	closed_port(&to);
+	world_init(&w);
+	client_start(&c, &w, tp, &to, NULL, NULL);
+	CU_ASSERT_TRUE(world_run(&w, end_done, &c));
+	CU_ASSERT_EQUAL(c.connected, 0);
+	CU_ASSERT_EQUAL(c.error, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(c.why, "refused"));
+	if (strstr(c.why, "refused") == NULL)
+		fprintf(stderr, "\n  %s said \"%s\"\n", tp_name(tp), c.why);
+	end_free(&c);
+	world_free(&w);
+}
+
+static void
+test_connect_refused(void)
+{
+	struct tls_ctx *cctx = ctx_make(TLS_ROLE_CLIENT, "client-alice");
+	struct tp *plain = tp_plain_new(), *tls;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cctx);
+	tls = tp_tls_new(cctx);
+	expect_connect_refused(plain);
+	expect_connect_refused(tls);
+	tp_free(plain);
+	tp_free(tls);
+	tls_ctx_free(cctx);
+}
+
+/* Outgoing connections leave from the address asked for, as replicas'
+ * connections to their peers do. */
+static void
+test_source_address(void)
+{
+	struct tls_ctx *sctx = ctx_make(TLS_ROLE_SERVER, "replica-2");
+	struct tls_ctx *cctx = ctx_make(TLS_ROLE_CLIENT, "replica-3");
+	struct tp *stp, *ctp;
+	struct sockaddr_in from, peer;
+	socklen_t len = sizeof peer;
+	struct world w;
+	struct server s;
+	struct end c;
+	struct pair p = {&s, &c, 0, "from 13"};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cctx);
+	stp = tp_tls_new(sctx);
+	ctp = tp_tls_new(cctx);
+	world_init(&w);
+	server_start(&s, &w, stp);
+	memset(&from, 0, sizeof from);
+	from.sin_family = AF_INET;
+	inet_pton(AF_INET, "127.0.0.13", &from.sin_addr);
+
+	client_start(&c, &w, ctp, &s.addr, &from, "from 13");
+	CU_ASSERT_TRUE(world_run(&w, pair_echoed, &p));
+	CU_ASSERT_STRING_EQUAL(c.in, "from 13");
+	CU_ASSERT_EQUAL_FATAL(s.n, 1);
+	CU_ASSERT_EQUAL(getpeername(bufferevent_getfd(s.ends[0].bev), (struct sockaddr *)&peer, &len),
+	    0);
+	CU_ASSERT_EQUAL(peer.sin_addr.s_addr, from.sin_addr.s_addr);
+
+	end_free(&c);
+	server_stop(&s);
+	world_free(&w);
+	tp_free(stp);
+	tp_free(ctp);
+	tls_ctx_free(sctx);
+	tls_ctx_free(cctx);
+}
+
+static void
+test_certgen_files(void)
+{
+	struct certgen_info info;
+	struct certgen *ca, *c = NULL;
+	char path[600], err[512];
+	struct stat st;
+	const char *ips[] = {"10.0.0.7", "::1"};
+	const char *dns[] = {"chubby-7.example.com"};
+	struct certgen_req req = {.kind = CERTGEN_REPLICA, .replica_id = 7, .ips = ips, .nips = 2,
+	    .dns = dns, .ndns = 1, .not_before = -300, .not_after = DAY};
+	char crt[600], key[600];
+
+	fpath(path, sizeof path, "replica-2.key");
+	CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+	fpath(path, sizeof path, "replica-2.crt");
+	CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0644);
+
+	CU_ASSERT_EQUAL(certgen_inspect(path, &info, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(info.kind, CERTGEN_REPLICA);
+	CU_ASSERT_EQUAL(info.replica_id, 2);
+	CU_ASSERT_STRING_EQUAL(info.name, "replica-2");
+	CU_ASSERT_STRING_EQUAL(info.cell, "test");
+	CU_ASSERT_STRING_EQUAL(info.sans, "IP:127.0.0.12, DNS:localhost");
+	CU_ASSERT_STRING_EQUAL(info.usage, "serverAuth, clientAuth");
+	CU_ASSERT_EQUAL(strlen(info.sha256), 95);
+	CU_ASSERT_TRUE(info.not_after - info.not_before == DAY + 300);
+
+	fpath(path, sizeof path, "ca.crt");
+	CU_ASSERT_EQUAL(certgen_inspect(path, &info, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(info.kind, CERTGEN_CA);
+	fpath(path, sizeof path, "client-alice.crt");
+	CU_ASSERT_EQUAL(certgen_inspect(path, &info, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(info.kind, CERTGEN_CLIENT);
+	CU_ASSERT_STRING_EQUAL(info.usage, "clientAuth");
+	CU_ASSERT_STRING_EQUAL(info.sans, "");
+	CU_ASSERT_EQUAL(certgen_inspect("/nonexistent.crt", &info, err, sizeof err), CHUBBY_E_IO);
+
+	/* Signing with a CA loaded from disk; addresses and names as given. */
+	fpath(crt, sizeof crt, "ca.crt");
+	fpath(key, sizeof key, "ca.key");
+	CU_ASSERT_EQUAL_FATAL(certgen_load(crt, key, &ca, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(certgen_cell(ca), "test");
+	CU_ASSERT_EQUAL(certgen_issue(ca, &req, &c, err, sizeof err), CHUBBY_OK);
+	fpath(crt, sizeof crt, "replica-7.crt");
+	CU_ASSERT_EQUAL(certgen_write(c, crt, NULL, 0, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(certgen_inspect(crt, &info, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(info.sans, "IP:10.0.0.7, IP:::1, DNS:localhost, DNS:chubby-7.example.com");
+	/* No silent replacement... */
+	CU_ASSERT_EQUAL(certgen_write(c, crt, NULL, 0, err, sizeof err), CHUBBY_E_EXISTS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "already exists"));
+	/* ...unless asked. */
+	CU_ASSERT_EQUAL(certgen_write(c, crt, NULL, CERTGEN_OVERWRITE, err, sizeof err), CHUBBY_OK);
+	certgen_free(c);
+
+	/* Requests that make no sense. */
+	req.replica_id = 0;
+	CU_ASSERT_EQUAL(certgen_issue(ca, &req, &c, err, sizeof err), CHUBBY_E_INVALID);
+	req.replica_id = 7;
+	ips[0] = "300.1.2.3";
+	CU_ASSERT_EQUAL(certgen_issue(ca, &req, &c, err, sizeof err), CHUBBY_E_INVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "300.1.2.3"));
+	ips[0] = "10.0.0.7";
+	req.not_after = -400;
+	CU_ASSERT_EQUAL(certgen_issue(ca, &req, &c, err, sizeof err), CHUBBY_E_INVALID);
+	req.not_after = DAY;
+	req.kind = CERTGEN_CLIENT;
+	req.name = "bad/name";
+	CU_ASSERT_EQUAL(certgen_issue(ca, &req, &c, err, sizeof err), CHUBBY_E_INVALID);
+	CU_ASSERT_PTR_NULL(c);
+	req.kind = CERTGEN_CA;
+	CU_ASSERT_EQUAL(certgen_issue(ca, &req, &c, err, sizeof err), CHUBBY_E_INVALID);
+	/* A leaf cannot sign. */
+	fpath(crt, sizeof crt, "replica-2.crt");
+	fpath(key, sizeof key, "replica-2.key");
+	certgen_free(ca);
+	CU_ASSERT_EQUAL_FATAL(certgen_load(crt, key, &ca, err, sizeof err), CHUBBY_OK);
+	req.kind = CERTGEN_CLIENT;
+	req.name = "bob";
+	CU_ASSERT_EQUAL(certgen_issue(ca, &req, &c, err, sizeof err), CHUBBY_E_INVALID);
+	certgen_free(ca);
+	/* Mismatched pair. */
+	fpath(key, sizeof key, "client-alice.key");
+	CU_ASSERT_EQUAL(certgen_load(crt, key, &ca, err, sizeof err), CHUBBY_E_TLS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "does not match"));
+	CU_ASSERT_EQUAL(certgen_ca("bad cell", 0, DAY, &ca, err, sizeof err), CHUBBY_E_INVALID);
+}
+
+/* Runs CMD through the shell; its exit status, or -1. */
+static int
+run(const char *cmd)
+{
+	int st = system(cmd);
+
+	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The chubby-certs tool, if it was built beside us (make check runs tests
+ * from the top of the build tree). */
+static void
+test_certs_tool(void)
+{
+	const char *tool = "tools/chubby-certs";
+	char dir[600], cmd[1600], ca[700], crt[700], key[700], out[4096], err[512];
+	struct tls_config cfg = {.ca_file = ca, .cert_file = crt, .key_file = key,
+	    .role = TLS_ROLE_SERVER};
+	struct tls_ctx *ctx;
+	struct stat st;
+	size_t n;
+	FILE *p;
+
+	if (access(tool, X_OK) != 0) {
+		fprintf(stderr, "\n  %s not built here: skipped\n", tool);
+		return;
+	}
+	snprintf(dir, sizeof dir, "%s/cli", harness_tmpdir());
+#define Q " >/dev/null 2>&1"
+	snprintf(cmd, sizeof cmd, "%s init --dir %s --cell clitest" Q, tool, dir);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	/* The CA is never replaced by accident. */
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	snprintf(cmd, sizeof cmd, "%s init --dir %s --cell clitest --force" Q, tool, dir);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	snprintf(cmd, sizeof cmd, "%s cell --dir %s --replicas 3" Q, tool, dir);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	snprintf(cmd, sizeof cmd, "%s cell --dir %s --replicas 3 --cell other" Q, tool, dir);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+	snprintf(cmd, sizeof cmd, "%s client --dir %s --name bob --days 3" Q, tool, dir);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	/* Usage errors. */
+	snprintf(cmd, sizeof cmd, "%s init" Q, tool);
+	CU_ASSERT_EQUAL(run(cmd), 2);
+	snprintf(cmd, sizeof cmd, "%s frobnicate" Q, tool);
+	CU_ASSERT_EQUAL(run(cmd), 2);
+	snprintf(cmd, sizeof cmd, "%s replica --dir %s --id 0" Q, tool, dir);
+	CU_ASSERT_EQUAL(run(cmd), 2);
+	snprintf(cmd, sizeof cmd, "%s client --dir %s --name bob --ip 1.2.3.4" Q, tool, dir);
+	CU_ASSERT_EQUAL(run(cmd), 2);
+	snprintf(cmd, sizeof cmd, "%s --version" Q, tool);
+	CU_ASSERT_EQUAL(run(cmd), 0);
+	snprintf(cmd, sizeof cmd, "%s show %s/nothing.crt" Q, tool, dir);
+	CU_ASSERT_EQUAL(run(cmd), 1);
+#undef Q
+
+	snprintf(key, sizeof key, "%s/client-admin.key", dir);
+	CU_ASSERT_EQUAL(stat(key, &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+	snprintf(cmd, sizeof cmd, "%s show %s/replica-3.crt", tool, dir);
+	p = popen(cmd, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	n = fread(out, 1, sizeof out - 1, p);
+	out[n] = '\0';
+	CU_ASSERT_EQUAL(pclose(p), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "replica 3"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "IP:127.0.0.13, DNS:localhost"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "clitest"));
+
+	/* What the tool makes, the transport takes. */
+	snprintf(ca, sizeof ca, "%s/ca.crt", dir);
+	snprintf(crt, sizeof crt, "%s/replica-1.crt", dir);
+	snprintf(key, sizeof key, "%s/replica-1.key", dir);
+	ctx = tls_ctx_new(&cfg, err, sizeof err);
+	CU_ASSERT_PTR_NOT_NULL(ctx);
+	if (ctx != NULL)
+		CU_ASSERT_STRING_EQUAL(tls_ctx_cell(ctx), "clitest");
+	tls_ctx_free(ctx);
+}
+
+void
+harness_register(void)
+{
+	static const struct harness_test tests[] = {
+	    {"good mutual handshake, identities both ways", test_good_handshake},
+	    {"client without a certificate is refused", test_no_client_cert},
+	    {"expired client certificate is refused", test_expired_client_cert},
+	    {"client certificate from another CA is refused", test_other_ca_client_cert},
+	    {"plaintext to the TLS port fails alone", test_plaintext_to_tls_port},
+	    {"a client certificate cannot pass as a replica", test_identity_kinds},
+	    {"identity rules", test_identity_rules},
+	    {"context errors name the file", test_ctx_errors},
+	    {"plain transport round trip", test_plain_roundtrip},
+	    {"refused connections are error events", test_connect_refused},
+	    {"outgoing connections bind the source address", test_source_address},
+	    {"certgen files, modes and requests", test_certgen_files},
+	    {"chubby-certs tool", test_certs_tool},
+	    {NULL, NULL},
+	};
+
+	/* After every event_base is gone, so that valgrind sees no leak. */
+	atexit(libevent_global_shutdown);
+	harness_suite("tls", suite_init, NULL, tests);
+}

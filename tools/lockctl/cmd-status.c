@@ -1,0 +1,141 @@
+/* cmd-status.c: lockctl status: every replica's view of the cell, side by side. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <chubby/chubby.h>
+
+#include "json.h"
+#include "lockctl.h"
+#include "probe.h"
+
+static void
+status_json(struct lockctl *lc, const struct probe_result *r, size_t n, const char *cell,
+    int have_master, uint64_t master, uint64_t epoch)
+{
+	struct json j;
+
+	json_init(&j);
+	json_obj_begin(&j);
+	json_kv_bool(&j, "ok", 1);
+	json_kv_str(&j, "cell", cell);
+	json_key(&j, "epoch");
+	if (have_master)
+		json_uint(&j, epoch);
+	else
+		json_null(&j);
+	json_key(&j, "master");
+	if (have_master)
+		json_uint(&j, master);
+	else
+		json_null(&j);
+	json_key(&j, "replicas");
+	json_arr_begin(&j);
+	for (size_t i = 0; i < n; i++) {
+		json_obj_begin(&j);
+		json_kv_uint(&j, "id", r[i].reachable ? r[i].id : r[i].config_id);
+		json_kv_str(&j, "address", r[i].addr);
+		json_kv_bool(&j, "reachable", r[i].reachable);
+		if (r[i].reachable) {
+			json_kv_str(&j, "role", r[i].role);
+			json_kv_str(&j, "version", r[i].version);
+			json_kv_uint(&j, "uptime_ms", r[i].uptime_ms);
+			json_kv_uint(&j, "clients", r[i].clients);
+			json_kv_uint(&j, "rtt_ms", r[i].rtt_ms);
+			json_key(&j, "epoch");
+			r[i].has_epoch ? json_uint(&j, r[i].epoch) : json_null(&j);
+			json_key(&j, "applied");
+			r[i].has_applied ? json_uint(&j, r[i].applied) : json_null(&j);
+			json_key(&j, "committed");
+			r[i].has_committed ? json_uint(&j, r[i].committed) : json_null(&j);
+		} else {
+			json_kv_str(&j, "role", "unreachable");
+			json_kv_str(&j, "error", chubby_status_name(r[i].status));
+			json_kv_str(&j, "message", r[i].error);
+		}
+		json_obj_end(&j);
+	}
+	json_arr_end(&j);
+	json_obj_end(&j);
+	(void)lc;
+	printf("%s\n", json_text(&j) ? json_text(&j) : "{\"ok\":false}");
+	json_free(&j);
+}
+
+static void
+fmt_opt(char *buf, size_t len, int has, uint64_t v)
+{
+	if (has)
+		snprintf(buf, len, "%llu", (unsigned long long)v);
+	else
+		snprintf(buf, len, "-");
+}
+
+int
+cmd_status(struct lockctl *lc, int argc, char **argv)
+{
+	struct probe_result *r;
+	char err[512], cell[65];
+	size_t n, up = 0;
+	int have_master = 0;
+	uint64_t master = 0, epoch = 0;
+
+	(void)argc;
+	(void)argv;
+	if (lockctl_need_cell(lc) != 0)
+		return LOCKCTL_EXIT_USAGE;
+	n = lc->spec.naddrs;
+	r = calloc(n, sizeof *r);
+	if (r == NULL)
+		return lockctl_error(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_NOMEM, "out of memory");
+	if (probe_cell(&lc->spec, lc->timeout_ms, r, err, sizeof err) != CHUBBY_OK) {
+		free(r);
+		return lockctl_error(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_TLS, "%s", err);
+	}
+	snprintf(cell, sizeof cell, "%s", lc->spec.cell);
+	for (size_t i = 0; i < n; i++) {
+		if (!r[i].reachable)
+			continue;
+		up++;
+		if (cell[0] == '\0')
+			snprintf(cell, sizeof cell, "%s", r[i].cell);
+		/* The master is whoever a replica names under the highest epoch. */
+		if (r[i].has_master && r[i].master != 0 && r[i].has_epoch &&
+		    (!have_master || r[i].epoch > epoch)) {
+			have_master = 1;
+			master = r[i].master;
+			epoch = r[i].epoch;
+		}
+	}
+	if (lc->json) {
+		status_json(lc, r, n, cell, have_master, master, epoch);
+	} else {
+		printf("cell %s: %zu of %zu replicas reachable; ", cell[0] ? cell : "?", up, n);
+		if (have_master)
+			printf("master %llu, epoch %llu\n", (unsigned long long)master,
+			    (unsigned long long)epoch);
+		else
+			printf("no master known\n");
+		printf("%-3s %-22s %-11s %-8s %-9s %-9s %-9s %-7s %s\n", "ID", "ADDRESS", "ROLE",
+		    "EPOCH", "COMMITTED", "APPLIED", "UPTIME", "CLIENTS", "VERSION");
+		for (size_t i = 0; i < n; i++) {
+			char e[24], c[24], a[24], u[24];
+			if (!r[i].reachable) {
+				printf("%-3u %-22s %-11s %s: %s\n", r[i].config_id, r[i].addr,
+				    "unreachable", chubby_status_name(r[i].status), r[i].error);
+				continue;
+			}
+			fmt_opt(e, sizeof e, r[i].has_epoch, r[i].epoch);
+			fmt_opt(c, sizeof c, r[i].has_committed, r[i].committed);
+			fmt_opt(a, sizeof a, r[i].has_applied, r[i].applied);
+			snprintf(u, sizeof u, "%llus", (unsigned long long)(r[i].uptime_ms / 1000));
+			printf("%-3llu %-22s %-11s %-8s %-9s %-9s %-9s %-7llu %s\n",
+			    (unsigned long long)r[i].id, r[i].addr, r[i].role, e, c, a, u,
+			    (unsigned long long)r[i].clients, r[i].version);
+		}
+	}
+	free(r);
+	return up > 0 ? LOCKCTL_EXIT_OK : LOCKCTL_EXIT_UNAVAIL;
+}

@@ -1,0 +1,35 @@
+/*
+ * probe.h: asks every replica of a cell for its STATUS at once, each over
+ * its own mutually authenticated connection, within a deadline.  lockctl
+ * status uses it: an operator wants every replica's view, not only the
+ * master's.
+ */
+#ifndef LOCKCTL_PROBE_H
+#define LOCKCTL_PROBE_H
+
+#include <stdint.h>
+
+#include "cellspec.h"
+
+struct probe_result {
+	char addr[CELLSPEC_ADDR_MAX];
+	unsigned config_id;      /* from the cell config, 0 if unknown */
+	int reachable;
+	int status;              /* CHUBBY_OK or why it is unreachable */
+	char error[256];
+	/* STATUS fields; has_* says whether the replica reported them. */
+	char cell[65];
+	char role[32];
+	char version[32];
+	uint64_t id, uptime_ms, clients;
+	int has_epoch, has_master, has_applied, has_committed;
+	uint64_t epoch, master, applied, committed;
+	uint64_t rtt_ms;
+};
+
+/* Probes every address of SPEC; fills RESULTS[0..spec->naddrs).  Returns
+ * CHUBBY_OK (even if no replica answered) or an error setting up TLS. */
+int probe_cell(const struct cellspec *spec, unsigned timeout_ms, struct probe_result *results,
+    char *err, size_t errlen);
+
+#endif
