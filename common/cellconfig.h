@@ -84,6 +84,7 @@ struct cell_config {
 
 	/* Replication. */
 	unsigned snapshot_interval;
+	unsigned log_keep;
 	unsigned batch_max;
 	unsigned pipeline_max;
 	unsigned checksum_interval;

@@ -1,5 +1,4 @@
-/* certgen.c: makes, loads, writes and describes certificates of the chubby
- * profile (EC P-256 keys, ECDSA with SHA-256 signatures; docs/TLS.md). */
+/* certgen.c: makes, loads, writes and describes certificates of the chubby profile. */
 #include "config.h"
 
 #include <arpa/inet.h>

@@ -172,6 +172,9 @@ static const struct config_option config_options[] = {
     O_UINT("snapshot_interval", snapshot_interval, "10000", 100, 10000000, G_REPL,
            "Log entries a replica applies between snapshots of its state; the log before a "
            "snapshot can then be dropped."),
+    O_UINT("log_keep", log_keep, "1000", 0, 10000000, G_REPL,
+           "Log entries kept behind a snapshot, so that a replica that lags by fewer catches "
+           "up from the log instead of a whole snapshot."),
     O_UINT("batch_max", batch_max, "64", 1, 4096, G_REPL,
            "Most commands the master puts in one Paxos proposal."),
     O_UINT("pipeline_max", pipeline_max, "32", 1, 1024, G_REPL,

@@ -1,5 +1,4 @@
-/* tls.c: TLS contexts (mutual authentication against the cell CA), the chubby
- * certificate profile's identity rules, and the TLS transport for tp.h. */
+/* tls.c: TLS contexts, the certificate profile's identity rules, and the TLS transport. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,5 +1,4 @@
-/* tp.c: the transport interface's dispatch, the socket work every transport
- * shares, and the plain TCP transport used by tests. */
+/* tp.c: the transport interface's dispatch and shared socket work; the plain transport. */
 #include "config.h"
 
 #include <errno.h>
@@ -87,19 +86,10 @@ tp_ignore_event(struct bufferevent *bev, short what, void *arg)
 struct bufferevent *
 tp_accept(struct tp *tp, struct event_base *base, evutil_socket_t fd)
 {
-	struct bufferevent *bev;
-
-	if (evutil_make_socket_nonblocking(fd) != 0 || evutil_make_socket_closeonexec(fd) != 0) {
-		evutil_closesocket(fd);
+	/* As with bufferevent_socket_new(), FD stays the caller's on failure. */
+	if (evutil_make_socket_nonblocking(fd) != 0 || evutil_make_socket_closeonexec(fd) != 0)
 		return NULL;
-	}
-	bev = tp->ops->wrap(tp, base, fd, 1);
-	if (bev == NULL) {
-		int saved = errno;
-		evutil_closesocket(fd);
-		errno = saved;
-	}
-	return bev;
+	return tp->ops->wrap(tp, base, fd, 1);
 }
 
 struct bufferevent *

@@ -70,8 +70,9 @@ void tp_free(struct tp *tp);
 const char *tp_name(const struct tp *tp);
 
 /* Wraps FD, a socket just returned by accept(2), and starts the server side
- * of the handshake.  Takes ownership of FD: on failure (NULL, out of memory)
- * it has been closed. */
+ * of the handshake.  The bufferevent owns FD from then on.  On failure (NULL,
+ * errno set) FD is left open, as bufferevent_socket_new() leaves it: the
+ * caller closes it. */
 struct bufferevent *tp_accept(struct tp *tp, struct event_base *base, evutil_socket_t fd);
 
 /* Starts a non-blocking connection to TO, leaving from FROM if not NULL (a

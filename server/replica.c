@@ -61,6 +61,7 @@ struct replica {
 	uint64_t ring_digest[REPLICA_DIGEST_RING];
 	int diverged;
 	uint64_t last_check_slot;
+	uint64_t last_progress_ms; /* monotonic time the applied index last moved */
 
 	/* Commands this replica proposed as master, by sequence number. */
 	uint64_t next_seq;
@@ -187,6 +188,7 @@ replica_apply_slot(struct replica *r, uint64_t slot, const struct paxos_buf *bat
 	while (paxos_batch_next(batch, &off, &cmd, &len))
 		replica_apply_cmd(r, slot, cmd, len);
 	r->applied = slot;
+	r->last_progress_ms = clock_mono_ms();
 	r->ring_slot[slot % REPLICA_DIGEST_RING] = slot;
 	r->ring_digest[slot % REPLICA_DIGEST_RING] = r->digest;
 	replica_save_applied(r);
@@ -326,33 +328,69 @@ replica_step(struct replica *r, struct paxos_event *ev)
 	r->stepping = 0;
 }
 
+/* Proposes one command [type, stamp, us, epoch, seq, extra...] as master. */
+static int
+replica_propose(struct replica *r, uint64_t type, uint64_t seq, const uint64_t *extra,
+    unsigned nextra)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	struct paxos_event ev = {.type = PAXOS_EV_PROPOSE};
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 5 + nextra);
+	msgpack_pack_uint64(&pk, type);
+	/* The master's clock, stamped into the entry: replicas never read
+	 * their own clock while applying. */
+	msgpack_pack_uint64(&pk, clock_real_ms());
+	msgpack_pack_uint64(&pk, r->d->id);
+	msgpack_pack_uint64(&pk, r->epoch);
+	msgpack_pack_uint64(&pk, seq);
+	for (unsigned i = 0; i < nextra; i++)
+		msgpack_pack_uint64(&pk, extra[i]);
+	ev.data = sb.data;
+	ev.len = sb.size;
+	ev.now = clock_mono_ms();
+	rc = paxos_step(r->px, &ev, &r->acts);
+	msgpack_sbuffer_destroy(&sb);
+	if (!r->stepping) {
+		r->stepping = 1;
+		replica_run_actions(r);
+		r->stepping = 0;
+	}
+	return rc;
+}
+
+/* An idle master commits a no-op once a lease period: a replica rejoining
+ * after losing its data votes again only once it has seen an instance
+ * complete (Paxos Made Live §5.1), and an idle cell would otherwise never
+ * give it one. */
+static void
+replica_maybe_noop(struct replica *r)
+{
+	uint64_t now = clock_mono_ms();
+
+	if (now - r->last_progress_ms < r->d->cfg->master_lease_ms || !replica_is_master(r))
+		return;
+	r->last_progress_ms = now;
+	replica_propose(r, CMD_NOOP, 0, NULL, 0);
+}
+
 /* The master proposes a consistency check every checksum_interval slots. */
 static void
 replica_maybe_check(struct replica *r)
 {
 	unsigned every = r->d->cfg->checksum_interval;
-	uint64_t at = r->applied;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	struct paxos_event ev = {.type = PAXOS_EV_PROPOSE};
+	uint64_t at = r->applied, extra[2];
 
 	if (every == 0 || at < r->last_check_slot + every || !replica_is_master(r))
 		return;
 	r->last_check_slot = at;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 7);
-	msgpack_pack_uint64(&pk, CMD_CHECK);
-	msgpack_pack_uint64(&pk, clock_real_ms());
-	msgpack_pack_uint64(&pk, r->d->id);
-	msgpack_pack_uint64(&pk, r->epoch);
-	msgpack_pack_uint64(&pk, 0);
-	msgpack_pack_uint64(&pk, at);
-	msgpack_pack_uint64(&pk, r->ring_digest[at % REPLICA_DIGEST_RING]);
-	ev.data = sb.data;
-	ev.len = sb.size;
-	replica_step(r, &ev);
-	msgpack_sbuffer_destroy(&sb);
+	extra[0] = at;
+	extra[1] = r->ring_digest[at % REPLICA_DIGEST_RING];
+	replica_propose(r, CMD_CHECK, 0, extra, 2);
 }
 
 static void
@@ -365,6 +403,7 @@ replica_tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	replica_step(r, &ev);
 	replica_maybe_check(r);
+	replica_maybe_noop(r);
 }
 
 static void
@@ -381,9 +420,6 @@ replica_deliver(const struct paxos_msg *m, void *arg)
 int
 replica_sync(struct replica *r, replica_done_fn done, void *arg)
 {
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	struct paxos_event ev = {.type = PAXOS_EV_PROPOSE};
 	struct pending *p;
 	int rc;
 
@@ -395,23 +431,11 @@ replica_sync(struct replica *r, replica_done_fn done, void *arg)
 	p->seq = ++r->next_seq;
 	p->done = done;
 	p->arg = arg;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 5);
-	msgpack_pack_uint64(&pk, CMD_NOOP);
-	msgpack_pack_uint64(&pk, clock_real_ms());
-	msgpack_pack_uint64(&pk, r->d->id);
-	msgpack_pack_uint64(&pk, r->epoch);
-	msgpack_pack_uint64(&pk, p->seq);
-	ev.data = sb.data;
-	ev.len = sb.size;
-	ev.now = clock_mono_ms();
 	/* Queue the waiter first: the command may apply within this step (a
 	 * one-replica cell chooses at once). */
 	p->next = r->pending;
 	r->pending = p;
-	rc = paxos_step(r->px, &ev, &r->acts);
-	msgpack_sbuffer_destroy(&sb);
+	rc = replica_propose(r, CMD_NOOP, p->seq, NULL, 0);
 	if (rc != CHUBBY_OK) {
 		for (struct pending **pp = &r->pending; *pp != NULL; pp = &(*pp)->next)
 			if (*pp == p) {
@@ -419,14 +443,8 @@ replica_sync(struct replica *r, replica_done_fn done, void *arg)
 				free(p);
 				break;
 			}
-		return rc;
 	}
-	if (!r->stepping) {
-		r->stepping = 1;
-		replica_run_actions(r);
-		r->stepping = 0;
-	}
-	return CHUBBY_OK;
+	return rc;
 }
 
 bool
@@ -491,6 +509,7 @@ replica_paxos_config(const struct chubbyd *d, struct paxos_config *pc)
 	pc->pipeline_max = c->pipeline_max;
 	pc->batch_max_bytes = (size_t)(c->max_frame / 2);
 	pc->snapshot_every = c->snapshot_interval;
+	pc->log_keep = c->log_keep;
 	/* Different per replica and per start: duelling candidates back off apart. */
 	pc->seed = clock_real_ms() * 1000003u + d->id;
 }

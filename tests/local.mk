@@ -22,7 +22,7 @@ UNIT_TESTS += tests/unit/test_json
 TESTS += $(UNIT_TESTS)
 
 # Integration tests: real processes on loopback (tests/integration/lib.sh).
-INTEGRATION_TESTS = tests/integration/test_cell.sh
+INTEGRATION_TESTS = tests/integration/test_cell.sh tests/integration/test_replication.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
 AM_TESTS_ENVIRONMENT = abs_top_builddir='$(abs_top_builddir)'; export abs_top_builddir;

@@ -1,5 +1,4 @@
-/* chubby-certs.c: makes a cell's CA and its replica and client certificates,
- * and shows what a certificate file is (chubby-certs(1)). */
+/* chubby-certs.c: makes a cell's CA and certificates, and shows certificates. */
 #include "config.h"
 
 #include <errno.h>

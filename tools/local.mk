@@ -11,6 +11,8 @@ bin_PROGRAMS += tools/lockctl/lockctl
 tools_lockctl_lockctl_SOURCES = \
 	tools/lockctl/lockctl.c tools/lockctl/lockctl.h \
 	tools/lockctl/probe.c tools/lockctl/probe.h \
-	tools/lockctl/cmd-status.c
+	tools/lockctl/cmd-status.c \
+	tools/lockctl/aclient.c tools/lockctl/aclient.h \
+	tools/lockctl/cmd-admin.c
 tools_lockctl_lockctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
 tools_lockctl_lockctl_LDADD = $(COMMON_LIBS)

@@ -1329,8 +1329,14 @@ paxos_start(struct paxos *p, const struct paxos_durable *d, bool state_lost)
 		p->dirty = true;
 	}
 	/* We may have granted a lease we no longer remember: no promises for
-	 * one lease period (Paxos Made Live §5.2, Chubby §2.9). */
-	p->quiet_until = p->now + p->cfg.lease_ms;
+	 * one lease period (Paxos Made Live §5.2, Chubby §2.9).  Every grant
+	 * persists a promised ballot before its acknowledgement leaves
+	 * (paxos_accept_ballot), so a store that kept its state and promised
+	 * nothing never granted a lease: a brand-new cell need not wait. */
+	if (!state_lost && (d == NULL || d->promised == 0))
+		p->quiet_until = p->now;
+	else
+		p->quiet_until = p->now + p->cfg.lease_ms;
 	p->election_at = p->quiet_until + paxos_election_wait(p);
 	p->role = PAXOS_FOLLOWER;
 	paxos_advance(p);

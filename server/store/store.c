@@ -1,4 +1,4 @@
-/* store.c: the LevelDB adapter, the only file that includes <leveldb/c.h> (layout: docs/FORMAT.md). */
+/* store.c: the LevelDB adapter; the only file that includes <leveldb/c.h> (docs/FORMAT.md). */
 #include "config.h"
 
 #include <inttypes.h>
@@ -283,6 +283,19 @@ store_record_crc(const void *key, size_t klen, const void *payload, size_t plen)
 	return store_crc32c(c, payload, plen);
 }
 
+/*
+ * Stages KEY -> payload + CRC in WB, the payload being the first PLEN bytes
+ * of V, which has room for the CRC after them (store_buf_reserve(plen +
+ * CRC_LEN)): large values are built in place, not copied once more.
+ */
+static void
+store_wb_put_built(leveldb_writebatch_t *wb, const void *key, size_t klen, uint8_t *v,
+    size_t plen)
+{
+	store_put_le32(v + plen, store_record_crc(key, klen, v, plen));
+	leveldb_writebatch_put(wb, key, klen, (const char *)v, plen + CRC_LEN);
+}
+
 /* Stages KEY -> PAYLOAD + CRC in WB; SCRATCH holds the value while LevelDB copies it. */
 static void
 store_wb_put(leveldb_writebatch_t *wb, struct store_buf *scratch, const void *key, size_t klen,
@@ -292,8 +305,7 @@ store_wb_put(leveldb_writebatch_t *wb, struct store_buf *scratch, const void *ke
 
 	if (plen > 0)
 		memcpy(v, payload, plen);
-	store_put_le32(v + plen, store_record_crc(key, klen, payload, plen));
-	leveldb_writebatch_put(wb, key, klen, (const char *)v, plen + CRC_LEN);
+	store_wb_put_built(wb, key, klen, v, plen);
 }
 
 /* ---- errors ------------------------------------------------------------ */
@@ -834,7 +846,7 @@ store_persist(struct store *s, const struct paxos_persist *w, char *err, size_t 
 	leveldb_writebatch_t *wb;
 	leveldb_iterator_t *it = NULL;
 	const struct paxos_entry *e;
-	uint64_t n, lo, hi;
+	uint64_t n, lo, hi, dn, dlo, dhi;
 	uint8_t k[LOG_KEY_LEN], *p, b;
 	const char *ik;
 	size_t i, j, iklen;
@@ -851,20 +863,20 @@ store_persist(struct store *s, const struct paxos_persist *w, char *err, size_t 
 	 * is the one paxos.h specifies (a later put of a key wins). */
 	wb = leveldb_writebatch_create();
 	if (w->set_promised) {
-		p = store_buf_reserve(&s->key, 8);
+		p = store_buf_reserve(&s->val, 8 + CRC_LEN);
 		store_put_le64(p, w->promised);
-		store_wb_put(wb, &s->val, key_promised, sizeof key_promised, p, 8);
+		store_wb_put_built(wb, key_promised, sizeof key_promised, p, 8);
 	}
 	if (w->set_nonvoter) {
 		b = w->nonvoter ? 1 : 0;
 		store_wb_put(wb, &s->val, key_nonvoter, sizeof key_nonvoter, &b, 1);
 	}
 	if (w->set_snapshot) {
-		p = store_buf_reserve(&s->key, 8 + w->snap.len);
+		p = store_buf_reserve(&s->val, 8 + w->snap.len + CRC_LEN);
 		store_put_le64(p, w->snap_index);
 		if (w->snap.len > 0)
 			memcpy(p + 8, w->snap.data, w->snap.len);
-		store_wb_put(wb, &s->val, key_snapshot, sizeof key_snapshot, p, 8 + w->snap.len);
+		store_wb_put_built(wb, key_snapshot, sizeof key_snapshot, p, 8 + w->snap.len);
 	}
 
 	/* Keep the log's extent in step: computed against the database as
@@ -899,13 +911,15 @@ store_persist(struct store *s, const struct paxos_persist *w, char *err, size_t 
 			goto out;
 	}
 
+	dn = n;
+	dlo = lo;
+	dhi = hi;
 	for (i = 0; i < w->nentries; i++) {
 		e = &w->entries[i];
-		/* An entry is new unless it was on disk before the batch and
-		 * not truncated by it, or an earlier put in this batch made it. */
-		if (n == 0 || e->slot < lo || e->slot > hi)
-			fresh = true;
-		else if (e->slot <= w->truncate_upto)
+		/* An entry is new unless it is on disk and not truncated by
+		 * this batch (the extent dn/dlo/dhi, which the iterator sees),
+		 * or an earlier put in this batch made it. */
+		if (dn == 0 || e->slot < dlo || e->slot > dhi)
 			fresh = true;
 		else
 			fresh = !store_log_has(it, e->slot);
@@ -920,12 +934,12 @@ store_persist(struct store *s, const struct paxos_persist *w, char *err, size_t 
 			n++;
 		}
 		store_log_key(k, e->slot);
-		p = store_buf_reserve(&s->key, ENTRY_MIN_LEN + e->value.len);
+		p = store_buf_reserve(&s->val, ENTRY_MIN_LEN + e->value.len + CRC_LEN);
 		store_put_le64(p, e->ballot);
 		p[8] = e->chosen ? ENTRY_CHOSEN : 0;
 		if (e->value.len > 0)
 			memcpy(p + ENTRY_MIN_LEN, e->value.data, e->value.len);
-		store_wb_put(wb, &s->val, k, sizeof k, p, ENTRY_MIN_LEN + e->value.len);
+		store_wb_put_built(wb, k, sizeof k, p, ENTRY_MIN_LEN + e->value.len);
 	}
 	if (it != NULL && (rc = store_iter_error(it, err, errlen)) != CHUBBY_OK)
 		goto out;
@@ -1203,8 +1217,8 @@ store_verify(struct store *s, char *err, size_t errlen)
 		rc = store_iter_error(it, err, errlen);
 	leveldb_iter_destroy(it);
 	if (rc == CHUBBY_OK && other && !meta)
-		rc = store_err(err, errlen, CHUBBY_E_CORRUPT, "store %s holds records but no meta record",
-		    s->dir);
+		rc = store_err(err, errlen, CHUBBY_E_CORRUPT,
+		    "store %s holds records but no meta record", s->dir);
 	return rc;
 }
 

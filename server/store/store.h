@@ -40,7 +40,8 @@ struct store;
  * Opens (creating if missing) the store in directory DIR.  Fails with
  * CHUBBY_E_STORE if another process (or this one) has it open, if it was
  * written in another format version, or on any LevelDB error;
- * CHUBBY_E_CORRUPT if LevelDB or the meta record reports corruption.
+ * CHUBBY_E_CORRUPT if LevelDB reports corruption, the meta record fails its
+ * checks, or there are records but no meta record.
  * *OUT is the caller's, closed with store_close().
  */
 int store_open(const char *dir, struct store **out, char *err, size_t errlen);
@@ -113,10 +114,13 @@ void store_sm_del(struct store_batch *, const void *key, size_t klen);
 
 /*
  * Writes the staged changes and APPLIED as the state machine's applied index
- * in one write batch, synced if SYNC, then clears the batch.  An unsynced
- * commit may be lost in a crash, but only with every later one: what
- * survives is always a state as of its applied index.  CHUBBY_E_INVALID if
- * APPLIED is below the current applied index.
+ * in one write batch, synced if SYNC, then clears the batch (kept as it was
+ * on CHUBBY_E_INVALID: APPLIED below the stored applied index, or no
+ * identity yet).  Either the whole batch survives a crash or none of it.
+ * Unsynced (SYNC false), it survives the process dying but not necessarily
+ * the machine: and after a power loss LevelDB does not promise that it was
+ * lost only together with every later write (docs/FORMAT.md, "What is
+ * synced when"), so pass SYNC false only for state that can be rebuilt.
  */
 int store_sm_commit(struct store *, struct store_batch *, uint64_t applied, bool sync,
     char *err, size_t errlen);

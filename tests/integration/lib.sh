@@ -19,6 +19,7 @@ T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/chubby-it-XXXXXX")
 T_CELLS=""
 
 t_cleanup() {
+	[ -n "${T_WATCHDOG:-}" ] && kill "$T_WATCHDOG" 2>/dev/null
 	for d in $T_CELLS; do "$CHUBBY_CELL_BIN" down --dir "$d" >/dev/null 2>&1 || true; done
 	if [ "$T_FAILED" -eq 0 ] && [ -z "${CHUBBY_TEST_KEEP:-}" ]; then rm -rf "$T_DIR"; else echo "kept $T_DIR"; fi
 }
@@ -26,7 +27,15 @@ trap t_cleanup EXIT
 
 # A hard limit for the whole test: a hung step must not hang CI.
 t_time_limit() { # seconds
-	( sleep "$1"; echo "FAIL: time limit of $1 s reached"; kill -TERM $$ ) 2>/dev/null &
+	# The watchdog's sleep must die with it, or it holds our output open.
+	(
+		trap 'kill $sp 2>/dev/null; exit 0' TERM
+		sleep "$1" </dev/null >/dev/null 2>&1 &
+		sp=$!
+		wait $sp
+		echo "FAIL: time limit of $1 s reached"
+		kill -TERM $$
+	) &
 	T_WATCHDOG=$!
 }
 
@@ -58,9 +67,10 @@ check_fails() { # name pattern command...
 
 # Waits up to SECONDS for COMMAND to succeed.
 wait_for() { # seconds command...
-	local limit=$(( $1 * 10 )) i=0; shift
+	local end=$(( $(date +%s) + $1 )); shift
 	while ! "$@" >/dev/null 2>&1; do
-		i=$((i + 1)); [ $i -lt $limit ] || return 1; sleep 0.1
+		[ "$(date +%s)" -lt $end ] || return 1
+		sleep 0.2
 	done
 }
 
@@ -74,4 +84,44 @@ finish() {
 	[ -n "${T_WATCHDOG:-}" ] && kill "$T_WATCHDOG" 2>/dev/null
 	echo "SUMMARY: passed=$T_PASSED failed=$T_FAILED"
 	[ "$T_FAILED" -eq 0 ]
+}
+
+# Runs Python over the JSON object on standard input, bound to `j`: every
+# line but the last is executed, the last is evaluated and printed
+# (True/False print as 1/0 for tests).
+jpy() { # code
+	python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+lines = sys.argv[1].strip().splitlines()
+env = {"j": j}
+exec("\n".join(lines[:-1]), env)
+r = eval(lines[-1], env)
+print(int(r) if isinstance(r, bool) else r)' "$1"
+}
+
+# Prints the cell's status as JSON (lockctl --json status).
+cell_status() { # conf
+	"$LOCKCTL" -C "$1" -t 2000 --json status 2>/dev/null
+}
+
+# True when exactly one reachable replica says it is master and every
+# reachable replica agrees on master and epoch.
+one_master() { # conf
+	cell_status "$1" | jpy '
+rs = [r for r in j["replicas"] if r["reachable"]]
+len([r for r in rs if r.get("role") == "master"]) == 1 and len({r.get("epoch") for r in rs}) == 1' | grep -qx 1
+}
+
+# The master's id (empty if none).
+master_id() { # conf
+	cell_status "$1" | jpy '[r["id"] for r in j["replicas"] if r.get("role") == "master"][0] if [r for r in j["replicas"] if r.get("role") == "master"] else ""'
+}
+
+# True when every reachable replica has applied the same index with the
+# same state digest, and at least N replicas are reachable.
+converged() { # conf n
+	cell_status "$1" | jpy "
+rs = [r for r in j['replicas'] if r['reachable']]
+len(rs) >= $2 and len({(r['applied'], r['digest']) for r in rs}) == 1 and rs[0]['applied'] == max(r['committed'] for r in rs)" | grep -qx 1
 }

@@ -789,7 +789,8 @@ test_recovery(void)
 		paxos_entry_free(&ents[i]);
 }
 
-/* A cell of one elects itself and commits alone. */
+/* A cell of one elects itself and commits alone.  A fresh store promised
+ * nothing, so it granted no lease and need not sit out the quiet period. */
 static void
 test_single_replica(void)
 {
@@ -803,10 +804,33 @@ test_single_replica(void)
 			fx_sync(&f);
 	}
 	CU_ASSERT(paxos_is_master_with_lease(f.p, t));
-	CU_ASSERT(t >= 1000); /* not before the start-up quiet period */
+	CU_ASSERT(t < 1000); /* no quiet period for a store that never promised */
 	CU_ASSERT_EQUAL(fx_propose(&f, "solo"), CHUBBY_OK);
 	fx_sync(&f);
 	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_APPLY), 1);
+	fx_end(&f);
+}
+
+/* A store that promised before may have granted a lease it does not
+ * remember: after a restart it promises nothing for a lease period. */
+static void
+test_restart_quiet_period(void)
+{
+	struct paxos_durable d;
+	struct fx f;
+	uint64_t t;
+
+	memset(&d, 0, sizeof d);
+	d.promised = PAXOS_BALLOT(3, 1);
+	fx_start(&f, 1, 1, &d, false);
+	for (t = 0; t < 3000 && !paxos_is_master_with_lease(f.p, t); t += 10) {
+		fx_tick(&f, t);
+		while (fx_count(&f, PAXOS_ACT_PERSIST) > 0)
+			fx_sync(&f);
+	}
+	CU_ASSERT(paxos_is_master_with_lease(f.p, t));
+	CU_ASSERT(t >= 1000); /* not before the start-up quiet period */
+	CU_ASSERT(paxos_epoch(f.p) > PAXOS_BALLOT(3, 1));
 	fx_end(&f);
 }
 
@@ -829,6 +853,7 @@ harness_register(void)
 		{ "non-voting rejoin", test_nonvoting_rejoin },
 		{ "recovery from durable state", test_recovery },
 		{ "cell of one", test_single_replica },
+		{ "restart waits a lease before promising", test_restart_quiet_period },
 		{ NULL, NULL },
 	};
 

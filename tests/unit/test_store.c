@@ -1,4 +1,4 @@
-/* test_store.c: the LevelDB adapter: round trips, atomicity, identity, and detection of corruption. */
+/* test_store.c: the LevelDB adapter: round trips, atomicity, identity, corruption. */
 #include "config.h"
 
 #include <dirent.h>
@@ -328,6 +328,40 @@ test_format_version(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "reads version 1"));
 }
 
+/* The example records of docs/FORMAT.md, byte for byte. */
+static void
+test_format_examples(void)
+{
+	static const uint8_t entry[] = {0x01, 0x01, 0, 0, 0, 0, 0, 0, 0x01, 'a', 'b', 'c', 0x6a,
+	    0x8b, 0xa6, 0x4a};
+	static const uint8_t meta[] = {0x01, 0, 0, 0, 0x03, 0, 0, 0, 0x01, 'l', 'o', 'c', 'a', 'l',
+	    0xd8, 0xa5, 0xcc, 0x5f};
+	struct store *s = open_ok(tdir("examples"));
+	struct paxos_persist w;
+	struct paxos_entry e;
+	uint8_t k[9];
+	void *v;
+	size_t vlen;
+
+	CU_ASSERT_EQUAL_FATAL(store_init(s, "local", 3, true, err, sizeof err), CHUBBY_OK);
+	memset(&w, 0, sizeof w);
+	entry_set(&e, 1, 0x101, true, "abc", 3);
+	w.entries = &e;
+	w.nentries = 1;
+	CU_ASSERT_EQUAL_FATAL(store_persist(s, &w, err, sizeof err), CHUBBY_OK);
+	log_key(k, 1);
+	CU_ASSERT_EQUAL(k[8], 1);
+	CU_ASSERT_EQUAL_FATAL(store_raw_get(s, k, 9, &v, &vlen, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(vlen, sizeof entry);
+	CU_ASSERT(vlen == sizeof entry && memcmp(v, entry, vlen) == 0);
+	free(v);
+	CU_ASSERT_EQUAL_FATAL(store_raw_get(s, "M", 1, &v, &vlen, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(vlen, sizeof meta);
+	CU_ASSERT(vlen == sizeof meta && memcmp(v, meta, vlen) == 0);
+	free(v);
+	store_close(s);
+}
+
 static void
 test_records_without_meta(void)
 {
@@ -377,6 +411,11 @@ test_lock_other_process(void)
 	pid = fork();
 	CU_ASSERT_FATAL(pid >= 0);
 	if (pid == 0) {
+		/* Never outlive a parent that failed: at most 30 s, and EOF
+		 * on DONE when the parent closes its end (ours is closed). */
+		alarm(30);
+		close(go[0]);
+		close(done[1]);
 		fd = open(lockfile, O_RDWR);
 		memset(&fl, 0, sizeof fl);
 		fl.l_type = F_WRLCK;
@@ -399,7 +438,7 @@ test_lock_other_process(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "another chubbyd"));
 	close(done[1]);
 	close(go[0]);
-	waitpid(pid, NULL, 0);
+	CU_ASSERT_EQUAL(waitpid(pid, NULL, 0), pid);
 	s = open_ok(dir);
 	store_close(s);
 }
@@ -541,6 +580,16 @@ test_snapshot_truncate(void)
 	CU_ASSERT_EQUAL(find_entry(&d, 90)->value.len, 5);
 	store_paxos_durable_free(&d);
 
+	/* Entries out of order and repeated within one write count once. */
+	memset(&w, 0, sizeof w);
+	entry_set(&e[0], 95, PAXOS_BALLOT(2, 1), true, "a", 1);
+	entry_set(&e[1], 93, PAXOS_BALLOT(2, 1), true, "b", 1);
+	w.entries = e;
+	w.nentries = 2;
+	CU_ASSERT_EQUAL(store_persist(s, &w, err, sizeof err), CHUBBY_OK);
+	store_stats(s, &st);
+	CU_ASSERT_EQUAL(st.log_entries, 22);
+
 	/* Truncating past the end empties the log. */
 	memset(&w, 0, sizeof w);
 	w.truncate_upto = 1000;
@@ -553,12 +602,74 @@ test_snapshot_truncate(void)
 	CU_ASSERT_EQUAL(d.nentries, 0);
 	CU_ASSERT_EQUAL(d.snap_index, 60); /* the snapshot stays */
 	store_paxos_durable_free(&d);
-	persist_range(s, 1001, 1003, PAXOS_BALLOT(3, 1), false);
-	store_stats(s, &st);
-	CU_ASSERT_EQUAL(st.log_entries, 3);
-	CU_ASSERT_EQUAL(st.log_first, 1001);
-	CU_ASSERT_EQUAL(st.log_last, 1003);
+	{
+		/* Into an empty log: the first entries of a write must not be
+		 * taken for entries already on disk. */
+		struct paxos_entry f[5];
+		memset(&w, 0, sizeof w);
+		entry_set(&f[0], 1005, PAXOS_BALLOT(3, 1), false, "5", 1);
+		entry_set(&f[1], 1003, PAXOS_BALLOT(3, 1), false, "3", 1);
+		entry_set(&f[2], 1004, PAXOS_BALLOT(3, 1), false, "4", 1);
+		entry_set(&f[3], 1004, PAXOS_BALLOT(3, 1), true, "4", 1);
+		entry_set(&f[4], 1001, PAXOS_BALLOT(3, 1), false, "1", 1);
+		w.entries = f;
+		w.nentries = 5;
+		CU_ASSERT_EQUAL(store_persist(s, &w, err, sizeof err), CHUBBY_OK);
+		store_stats(s, &st);
+		CU_ASSERT_EQUAL(st.log_entries, 4);
+		CU_ASSERT_EQUAL(st.log_first, 1001);
+		CU_ASSERT_EQUAL(st.log_last, 1005);
+		/* Again, now that they are on disk, plus a gap filled. */
+		entry_set(&f[4], 1002, PAXOS_BALLOT(3, 1), false, "2", 1);
+		CU_ASSERT_EQUAL(store_persist(s, &w, err, sizeof err), CHUBBY_OK);
+		store_stats(s, &st);
+		CU_ASSERT_EQUAL(st.log_entries, 5);
+		s = reopen(s, dir);
+		store_stats(s, &st);
+		CU_ASSERT_EQUAL(st.log_entries, 5);
+		CU_ASSERT_EQUAL(store_load_paxos(s, &d, err, sizeof err), CHUBBY_OK);
+		CU_ASSERT_EQUAL(d.nentries, 5);
+		CU_ASSERT_TRUE(find_entry(&d, 1004)->chosen); /* the later put won */
+		store_paxos_durable_free(&d);
+	}
 	free(snap);
+	store_close(s);
+}
+
+/* The log's count and extent, kept in memory, always match what is on disk. */
+static void
+test_log_extent_random(void)
+{
+	const char *dir = tdir("extent");
+	struct store *s = open_init(dir);
+	struct paxos_entry e[8];
+	struct paxos_persist w;
+	struct paxos_durable d;
+	struct store_stats st;
+	uint64_t floor = 0;
+	int round;
+	size_t i;
+
+	for (round = 0; round < 300; round++) {
+		memset(&w, 0, sizeof w);
+		if (rng() % 8 == 0)
+			w.truncate_upto = floor = floor + rng() % 40;
+		w.nentries = (size_t)(rng() % 8);
+		for (i = 0; i < w.nentries; i++)
+			entry_set(&e[i], floor + 1 + rng() % 60, 1, rng() % 2 == 0, "v", 1);
+		w.entries = e;
+		CU_ASSERT_EQUAL_FATAL(store_persist(s, &w, err, sizeof err), CHUBBY_OK);
+		if (round % 50 == 49)
+			s = reopen(s, dir);
+		store_stats(s, &st);
+		CU_ASSERT_EQUAL_FATAL(store_load_paxos(s, &d, err, sizeof err), CHUBBY_OK);
+		CU_ASSERT_EQUAL(st.log_entries, d.nentries);
+		CU_ASSERT_EQUAL(st.log_first, d.nentries > 0 ? d.entries[0].slot : 0);
+		CU_ASSERT_EQUAL(st.log_last, d.nentries > 0 ? d.entries[d.nentries - 1].slot : 0);
+		for (i = 0; i < d.nentries; i++)
+			CU_ASSERT(d.entries[i].slot > floor);
+		store_paxos_durable_free(&d);
+	}
 	store_close(s);
 }
 
@@ -957,6 +1068,7 @@ harness_register(void)
 	    {"identity: rejoining replica starts as non-voter", test_init_nonvoter},
 	    {"writes need an identity", test_needs_identity},
 	    {"format version mismatch refused", test_format_version},
+	    {"FORMAT.md examples byte for byte", test_format_examples},
 	    {"records without a meta record refused", test_records_without_meta},
 	    {"second open in this process refused", test_lock_same_process},
 	    {"open while another process holds the lock refused", test_lock_other_process},
@@ -966,6 +1078,7 @@ harness_register(void)
 	    {"round trip: many entries, 256 KiB value, upsert", test_paxos_roundtrip},
 	    {"snapshot and truncation", test_snapshot_truncate},
 	    {"persist is all or nothing", test_persist_atomic},
+	    {"log count and extent match the disk (random)", test_log_extent_random},
 	    {NULL, NULL},
 	};
 	static const struct harness_test sm[] = {

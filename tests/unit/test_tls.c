@@ -1,5 +1,4 @@
-/* test_tls.c: the TLS and plain transports on loopback (handshakes, refusals,
- * identities) and certgen, in one process and one event loop per test. */
+/* test_tls.c: the transports on loopback (handshakes, refusals, identities), and certgen. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -19,7 +18,10 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <event2/bufferevent_ssl.h>
+
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <chubby/chubby.h>
@@ -332,6 +334,7 @@ server_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *s
 	e->echo = 1;
 	e->bev = tp_accept(s->tp, evconnlistener_get_base(lev), fd);
 	if (e->bev == NULL) {
+		evutil_closesocket(fd);
 		e->error = 1;
 		snprintf(e->why, sizeof e->why, "tp_accept failed");
 	} else
@@ -686,6 +689,88 @@ test_identity_kinds(void)
 	tls_ctx_free(sctx);
 	tls_ctx_free(rctx);
 	tls_ctx_free(fctx);
+}
+
+/*
+ * A rogue server that bypasses tls_ctx_new's checks and serves with a client
+ * certificate: OpenSSL's purpose check on the client must refuse it.
+ */
+static struct bufferevent *
+rogue_wrap(struct tp *tp, struct event_base *base, evutil_socket_t fd, int accepting)
+{
+	SSL *ssl = SSL_new(tp_impl(tp));
+
+	(void)accepting;
+	if (ssl == NULL)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+}
+
+static int
+rogue_identity(struct tp *tp, struct bufferevent *bev, struct tp_identity *out, char *err,
+    size_t errlen)
+{
+	(void)tp;
+	(void)bev;
+	memset(out, 0, sizeof *out);
+	snprintf(err, errlen, "rogue");
+	return CHUBBY_E_AUTH;
+}
+
+static void
+rogue_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
+{
+	(void)tp;
+	(void)bev;
+	snprintf(buf, len, "rogue server failed");
+}
+
+static const struct tp_ops rogue_ops = {
+    .name = "rogue",
+    .wrap = rogue_wrap,
+    .identity = rogue_identity,
+    .error_string = rogue_error_string,
+};
+
+static void
+test_client_cert_cannot_serve(void)
+{
+	struct tls_ctx *cctx = ctx_make(TLS_ROLE_CLIENT, "replica-3");
+	char crt[600], key[600];
+	SSL_CTX *rogue;
+	struct tp *stp, *ctp;
+	struct world w;
+	struct server s;
+	struct end c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cctx);
+	fpath(crt, sizeof crt, "client-alice.crt");
+	fpath(key, sizeof key, "client-alice.key");
+	rogue = SSL_CTX_new(TLS_server_method());
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rogue);
+	CU_ASSERT_EQUAL(SSL_CTX_use_certificate_chain_file(rogue, crt), 1);
+	CU_ASSERT_EQUAL(SSL_CTX_use_PrivateKey_file(rogue, key, SSL_FILETYPE_PEM), 1);
+	stp = tp_new(&rogue_ops, rogue);
+	ctp = tp_tls_new(cctx);
+	world_init(&w);
+	server_start(&s, &w, stp);
+
+	client_start(&c, &w, ctp, &s.addr, NULL, "secret");
+	CU_ASSERT_TRUE(world_run(&w, end_done, &c));
+	CU_ASSERT_EQUAL(c.connected, 0);
+	CU_ASSERT_EQUAL(c.error, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(c.why, "unsuitable certificate purpose"));
+	if (strstr(c.why, "unsuitable certificate purpose") == NULL)
+		fprintf(stderr, "\n  client said \"%s\"\n", c.why);
+
+	end_free(&c);
+	server_stop(&s);
+	world_free(&w);
+	tp_free(stp);
+	tp_free(ctp);
+	SSL_CTX_free(rogue);
+	tls_ctx_free(cctx);
 }
 
 static X509 *
@@ -1132,6 +1217,7 @@ harness_register(void)
 	    {"client certificate from another CA is refused", test_other_ca_client_cert},
 	    {"plaintext to the TLS port fails alone", test_plaintext_to_tls_port},
 	    {"a client certificate cannot pass as a replica", test_identity_kinds},
+	    {"a client certificate cannot serve", test_client_cert_cannot_serve},
 	    {"identity rules", test_identity_rules},
 	    {"context errors name the file", test_ctx_errors},
 	    {"plain transport round trip", test_plain_roundtrip},

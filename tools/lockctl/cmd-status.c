@@ -50,6 +50,18 @@ status_json(struct lockctl *lc, const struct probe_result *r, size_t n, const ch
 			r[i].has_applied ? json_uint(&j, r[i].applied) : json_null(&j);
 			json_key(&j, "committed");
 			r[i].has_committed ? json_uint(&j, r[i].committed) : json_null(&j);
+			json_key(&j, "lease_ms");
+			r[i].has_lease ? json_uint(&j, r[i].lease_ms) : json_null(&j);
+			json_key(&j, "voter");
+			r[i].has_voter ? json_bool(&j, r[i].voter) : json_null(&j);
+			json_key(&j, "digest");
+			if (r[i].has_digest) {
+				char d[24];
+				snprintf(d, sizeof d, "%016llx", (unsigned long long)r[i].digest);
+				json_str(&j, d);
+			} else {
+				json_null(&j);
+			}
 		} else {
 			json_kv_str(&j, "role", "unreachable");
 			json_kv_str(&j, "error", chubby_status_name(r[i].status));
@@ -118,10 +130,10 @@ cmd_status(struct lockctl *lc, int argc, char **argv)
 			    (unsigned long long)epoch);
 		else
 			printf("no master known\n");
-		printf("%-3s %-22s %-11s %-8s %-9s %-9s %-9s %-7s %s\n", "ID", "ADDRESS", "ROLE",
-		    "EPOCH", "COMMITTED", "APPLIED", "UPTIME", "CLIENTS", "VERSION");
+		printf("%-3s %-22s %-11s %-8s %-9s %-9s %-7s %-9s %-7s %s\n", "ID", "ADDRESS", "ROLE",
+		    "EPOCH", "COMMITTED", "APPLIED", "LEASE", "UPTIME", "CLIENTS", "VERSION");
 		for (size_t i = 0; i < n; i++) {
-			char e[24], c[24], a[24], u[24];
+			char e[24], c[24], a[24], u[24], l[24];
 			if (!r[i].reachable) {
 				printf("%-3u %-22s %-11s %s: %s\n", r[i].config_id, r[i].addr,
 				    "unreachable", chubby_status_name(r[i].status), r[i].error);
@@ -131,8 +143,12 @@ cmd_status(struct lockctl *lc, int argc, char **argv)
 			fmt_opt(c, sizeof c, r[i].has_committed, r[i].committed);
 			fmt_opt(a, sizeof a, r[i].has_applied, r[i].applied);
 			snprintf(u, sizeof u, "%llus", (unsigned long long)(r[i].uptime_ms / 1000));
-			printf("%-3llu %-22s %-11s %-8s %-9s %-9s %-9s %-7llu %s\n",
-			    (unsigned long long)r[i].id, r[i].addr, r[i].role, e, c, a, u,
+			if (r[i].has_lease && r[i].lease_ms > 0)
+				snprintf(l, sizeof l, "%.1fs", (double)r[i].lease_ms / 1000.0);
+			else
+				snprintf(l, sizeof l, "-");
+			printf("%-3llu %-22s %-11s %-8s %-9s %-9s %-7s %-9s %-7llu %s\n",
+			    (unsigned long long)r[i].id, r[i].addr, r[i].role, e, c, a, l, u,
 			    (unsigned long long)r[i].clients, r[i].version);
 		}
 	}

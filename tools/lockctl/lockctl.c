@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,9 @@
 static const struct lockctl_cmd lockctl_cmds[] = {
     {"status", "", 0, 0, cmd_status,
 	"every replica's role, epoch and log position, and who is master"},
+    {"master", "", 0, 0, cmd_master, "which replica is master, at which address and epoch"},
+    {"sync", "[-n N] [-w W]", 0, 4, cmd_sync,
+	"barrier: wait until all committed writes are applied (N times, W at once)"},
 };
 #define LOCKCTL_NCMDS (sizeof lockctl_cmds / sizeof lockctl_cmds[0])
 
@@ -106,6 +110,8 @@ main(int argc, char **argv)
 
 	memset(&lc, 0, sizeof lc);
 	lc.timeout_ms = 5000;
+	/* A replica that hangs up mid-write must give an error, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	/* "+": stop at the command, so its own options are its own. */
 	while ((ch = getopt_long(argc, argv, "+C:jt:hV", longopts, NULL)) != -1) {
 		switch (ch) {

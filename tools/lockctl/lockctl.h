@@ -35,5 +35,7 @@ int lockctl_error(struct lockctl *lc, int exit_code, int status, const char *fmt
     __attribute__((format(printf, 4, 5)));
 
 int cmd_status(struct lockctl *lc, int argc, char **argv);
+int cmd_master(struct lockctl *lc, int argc, char **argv);
+int cmd_sync(struct lockctl *lc, int argc, char **argv);
 
 #endif

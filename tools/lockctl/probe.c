@@ -134,6 +134,14 @@ probe_on_frame(struct conn *c, const uint8_t *body, size_t len, void *arg)
 			p->r->has_master = probe_get_uint(r, "master", &p->r->master);
 			p->r->has_applied = probe_get_uint(r, "applied", &p->r->applied);
 			p->r->has_committed = probe_get_uint(r, "committed", &p->r->committed);
+			p->r->has_digest = probe_get_uint(r, "digest", &p->r->digest);
+			p->r->has_lease = probe_get_uint(r, "lease_ms", &p->r->lease_ms);
+			{
+				bool v = false;
+				p->r->has_voter = mp_map_get(r, "voter") != NULL &&
+				    mp_get_bool(r, "voter", MP_REQUIRED, &v, err, sizeof err) == CHUBBY_OK;
+				p->r->voter = v;
+			}
 			probe_finish(p, CHUBBY_OK, NULL);
 		}
 	}

@@ -22,8 +22,9 @@ struct probe_result {
 	char role[32];
 	char version[32];
 	uint64_t id, uptime_ms, clients;
-	int has_epoch, has_master, has_applied, has_committed;
-	uint64_t epoch, master, applied, committed;
+	int has_epoch, has_master, has_applied, has_committed, has_digest, has_lease, has_voter;
+	uint64_t epoch, master, applied, committed, digest, lease_ms;
+	int voter;
 	uint64_t rtt_ms;
 };
 
