@@ -5,6 +5,7 @@
 #ifndef CHUBBY_CHUBBYD_H
 #define CHUBBY_CHUBBYD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <event2/event.h>
@@ -32,5 +33,9 @@ struct chubbyd {
 	uint64_t started_mono_ms;
 	const char *config_path;
 };
+
+/* Takes the flock on data_dir/LOCK (again): one daemon per data directory.
+ * Returns 0, or -1 with the reason in ERR. */
+int chubbyd_lock_data_dir(struct chubbyd *d, char *err, size_t errlen);
 
 #endif

@@ -8,3 +8,23 @@ server_chubbyd_SOURCES = \
 	server/peer/peer_codec.c server/peer/peer_codec.h
 server_chubbyd_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/server/peer $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
 server_chubbyd_LDADD = server/store/libstore.la server/paxos/libpaxos.la $(COMMON_LIBS) $(LEVELDB_LIBS) $(PTHREAD_LIBS)
+
+# The peer codec is pure: its unit test and fuzz target link it directly.
+PEER_CODEC_SOURCES = server/peer/peer_codec.c server/peer/peer_codec.h
+check_PROGRAMS += tests/unit/test_peer_codec
+tests_unit_test_peer_codec_SOURCES = tests/unit/test_peer_codec.c $(PEER_CODEC_SOURCES) $(TEST_HARNESS)
+tests_unit_test_peer_codec_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
+tests_unit_test_peer_codec_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_peer_codec_LDADD = server/paxos/libpaxos.la $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_peer_codec
+
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_peer
+tests_fuzz_fuzz_peer_SOURCES = tests/fuzz/fuzz_peer.c $(PEER_CODEC_SOURCES)
+tests_fuzz_fuzz_peer_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_fuzz_fuzz_peer_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
+tests_fuzz_fuzz_peer_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_peer_LDADD = server/paxos/libpaxos.la $(COMMON_LIBS)
+FUZZ_TARGETS += tests/fuzz/fuzz_peer
+endif
+EXTRA_DIST += tests/fuzz/fuzz_peer.c tests/fuzz/corpus/fuzz_peer

@@ -77,11 +77,13 @@ mkdir_p(const char *dir, char *err, size_t errlen)
 
 /* Two daemons on one data directory would each think they own its
  * promises: refuse to start the second. */
-static int
-lock_data_dir(struct chubbyd *d, char *err, size_t errlen)
+int
+chubbyd_lock_data_dir(struct chubbyd *d, char *err, size_t errlen)
 {
 	char *path;
 
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
 	xasprintf(&path, "%s/LOCK", d->data_dir);
 	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (d->lock_fd < 0) {
@@ -247,7 +249,7 @@ main(int argc, char **argv)
 		    d.self->client_addr, d.data_dir);
 		goto out;
 	}
-	if (mkdir_p(d.data_dir, err, sizeof err) != 0 || lock_data_dir(&d, err, sizeof err) != 0) {
+	if (mkdir_p(d.data_dir, err, sizeof err) != 0 || chubbyd_lock_data_dir(&d, err, sizeof err) != 0) {
 		log_error("%s", err);
 		goto fail;
 	}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <event2/event.h>
 #include <msgpack.h>
@@ -514,6 +515,94 @@ replica_paxos_config(const struct chubbyd *d, struct paxos_config *pc)
 	pc->seed = clock_real_ms() * 1000003u + d->id;
 }
 
+/* A store that fails its checksums cannot be trusted for anything, least
+ * of all for the promises it holds: move it aside (for a post-mortem) and
+ * start empty, which makes this replica rejoin without a vote and fetch
+ * the state from its peers (Paxos Made Live §5.1, "disk corruption"). */
+static int
+replica_set_aside(struct replica *r, const char *why, char *err, size_t errlen)
+{
+	char *aside;
+
+	if (r->st != NULL) {
+		store_close(r->st);
+		r->st = NULL;
+	}
+	xasprintf(&aside, "%s.corrupt-%llu", r->d->data_dir, (unsigned long long)clock_real_ms());
+	log_error("STORE CORRUPT: %s; moving %s to %s and rejoining as a non-voting member",
+	    why, r->d->data_dir, aside);
+	if (rename(r->d->data_dir, aside) != 0) {
+		snprintf(err, errlen, "store corrupt (%s) and cannot move it aside to %s", why, aside);
+		free(aside);
+		return CHUBBY_E_CORRUPT;
+	}
+	free(aside);
+	if (mkdir(r->d->data_dir, 0700) != 0) {
+		snprintf(err, errlen, "cannot recreate %s", r->d->data_dir);
+		return CHUBBY_E_IO;
+	}
+	/* Our flock went with the old directory: take it on the new one. */
+	if (chubbyd_lock_data_dir(r->d, err, errlen) != 0)
+		return CHUBBY_E_IO;
+	return store_open(r->d->data_dir, &r->st, err, errlen);
+}
+
+/* Opens the store and loads what Paxos needs; sets *STATE_LOST when this
+ * replica must not vote until it has caught up. */
+static int
+replica_open_store(struct replica *r, bool init, struct paxos_durable *dur, bool *state_lost,
+    char *err, size_t errlen)
+{
+	struct chubbyd *d = r->d;
+	struct store_identity ident;
+	int rc, set_aside = 0;
+
+	*state_lost = false;
+	rc = store_open(d->data_dir, &r->st, err, errlen);
+	if (rc == CHUBBY_E_CORRUPT) {
+		if ((rc = replica_set_aside(r, err, err, errlen)) != CHUBBY_OK)
+			return rc;
+		set_aside = 1;
+	} else if (rc != CHUBBY_OK) {
+		return rc;
+	}
+	store_identity(r->st, &ident);
+	if (ident.initialized) {
+		if ((rc = store_check_identity(r->st, d->cfg->cell, d->id, err, errlen)) != CHUBBY_OK)
+			return rc;
+		rc = store_verify(r->st, err, errlen);
+		if (rc == CHUBBY_OK)
+			rc = store_load_paxos(r->st, dur, err, errlen);
+		if (rc == CHUBBY_E_CORRUPT && !set_aside) {
+			store_paxos_durable_free(dur);
+			if ((rc = replica_set_aside(r, err, err, errlen)) != CHUBBY_OK)
+				return rc;
+			set_aside = 1;
+			store_identity(r->st, &ident);
+		} else if (rc != CHUBBY_OK) {
+			return rc;
+		}
+	}
+	if (!ident.initialized) {
+		/* An empty store: a new cell's member if the operator says so
+		 * (--init); otherwise this replica lost its data and must not vote
+		 * until it has caught up (Paxos Made Live §5.1).  The non-voter
+		 * flag is synced with the identity, in one batch. */
+		bool voter = init && !set_aside;
+		if ((rc = store_init(r->st, d->cfg->cell, d->id, voter, err, errlen)) != CHUBBY_OK)
+			return rc;
+		*state_lost = !voter;
+		if (*state_lost)
+			log_warn("the store in %s is empty: rejoining as a non-voting member until "
+				 "caught up (start a brand-new cell's replicas with --init)",
+			    d->data_dir);
+		else
+			log_info("initialized a new store in %s", d->data_dir);
+		rc = store_load_paxos(r->st, dur, err, errlen);
+	}
+	return rc;
+}
+
 struct replica *
 replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 {
@@ -521,32 +610,13 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	struct paxos_config pc;
 	struct paxos_durable dur;
 	struct paxos_event ev = {.type = PAXOS_EV_START};
-	struct store_identity ident;
 	struct timeval tv = {0, REPLICA_TICK_MS * 1000};
 	bool state_lost = false;
 
 	r->d = d;
 	paxos_actions_init(&r->acts);
-	if (store_open(d->data_dir, &r->st, err, errlen) != CHUBBY_OK)
-		goto fail;
-	store_identity(r->st, &ident);
-	if (!ident.initialized) {
-		/* An empty store: a new cell's member if the operator says so
-		 * (--init); otherwise this replica lost its data and must not vote
-		 * until it has caught up (Paxos Made Live §5.1). */
-		if (store_init(r->st, d->cfg->cell, d->id, init, err, errlen) != CHUBBY_OK)
-			goto fail;
-		state_lost = !init;
-		if (state_lost)
-			log_warn("the store in %s is empty: rejoining as a non-voting member until "
-				 "caught up (start a brand-new cell's replicas with --init)",
-			    d->data_dir);
-		else
-			log_info("initialized a new store in %s", d->data_dir);
-	} else if (store_check_identity(r->st, d->cfg->cell, d->id, err, errlen) != CHUBBY_OK) {
-		goto fail;
-	}
-	if (store_verify(r->st, err, errlen) != CHUBBY_OK)
+	memset(&dur, 0, sizeof dur);
+	if (replica_open_store(r, init, &dur, &state_lost, err, errlen) != CHUBBY_OK)
 		goto fail;
 	replica_paxos_config(d, &pc);
 	r->px = paxos_new(&pc);
@@ -558,8 +628,7 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	if (r->net == NULL)
 		goto fail;
 	replica_load_applied(r);
-	if (store_load_paxos(r->st, &dur, err, errlen) != CHUBBY_OK)
-		goto fail;
+	r->last_progress_ms = clock_mono_ms();
 	dur.applied = r->applied;
 	ev.durable = &dur;
 	ev.state_lost = state_lost;
@@ -571,6 +640,7 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	    paxos_promised(r->px), paxos_is_voter(r->px) ? "" : ", not voting yet");
 	return r;
 fail:
+	store_paxos_durable_free(&dur);
 	replica_free(r);
 	return NULL;
 }

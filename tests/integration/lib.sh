@@ -125,3 +125,13 @@ converged() { # conf n
 rs = [r for r in j['replicas'] if r['reachable']]
 len(rs) >= $2 and len({(r['applied'], r['digest']) for r in rs}) == 1 and rs[0]['applied'] == max(r['committed'] for r in rs)" | grep -qx 1
 }
+
+# True when every reachable replica votes (none is rejoining).
+all_voters() { # conf
+	cell_status "$1" | jpy 'all(r["voter"] for r in j["replicas"] if r["reachable"])' | grep -qx 1
+}
+
+# The role replica ID reports.
+role_of() { # conf id
+	cell_status "$1" | jpy "[r.get('role') for r in j['replicas'] if r['id'] == $2][0]"
+}

@@ -39,7 +39,7 @@ check "writes go on without it" L sync -n 100 -w 16
 check "restart the wiped replica" "$CHUBBY_CELL_BIN" restart "$f" --dir "$cell"
 check "it rejoined as a non-voting member" grep -q "non-voting" "$cell/replica-$f.log"
 check "it catches up to equal digests" wait_for 20 converged "$conf" 5
-check "and votes again" wait_for 20 bash -c "'$LOCKCTL' -C '$conf' --json status | python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if all(r[\"voter\"] for r in j[\"replicas\"] if r[\"reachable\"]) else 1)'"
+check "and votes again" wait_for 20 all_voters "$conf"
 
 # Pause the master past its lease: the others elect a new master; when the
 # old one wakes, it must not act as master (its lease is over).
