@@ -1,0 +1,2 @@
+## man/: manual pages (chubby.conf.5 and chubby-certs.1 come with their modules' fragments).
+dist_man_MANS += man/chubbyd.8 man/lockctl.1 man/chubby-cell.1
