@@ -177,8 +177,10 @@ static const struct config_option config_options[] = {
            "up from the log instead of a whole snapshot."),
     O_UINT("batch_max", batch_max, "64", 1, 4096, G_REPL,
            "Most commands the master puts in one Paxos proposal."),
-    O_UINT("pipeline_max", pipeline_max, "32", 1, 1024, G_REPL,
-           "Most log slots the master has proposed and not yet seen chosen."),
+    O_UINT("pipeline_max", pipeline_max, "8", 1, 1024, G_REPL,
+           "Most log slots the master has proposed and not yet seen chosen.  Fewer slots in "
+           "flight put more commands in each slot, and each slot costs one fsync per "
+           "replica (see BENCHMARKS.md)."),
     O_UINT("checksum_interval", checksum_interval, "1000", 0, 10000000, G_REPL,
            "Log entries between consistency checks, where the replicas compare digests of "
            "their state at the same index; 0 turns the checks off."),

@@ -1,0 +1,1129 @@
+/*
+ * ns.c: the namespace state machine: what each command does to the nodes,
+ * sessions, handles and locks (Chubby §2.3-§2.6), and the read queries.
+ *
+ * Every command first checks everything that can fail and only then
+ * changes state, so a refused command changes nothing and every replica
+ * refuses it the same way.  Nothing here looks at a clock: the entry's
+ * stamp is the only time.
+ */
+#include "config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <chubby/chubby.h>
+
+#include "xmalloc.h"
+
+#include "ns_int.h"
+
+/* --- results --- */
+
+void
+ns_result_init(struct ns_result *res)
+{
+	memset(res, 0, sizeof *res);
+}
+
+void
+ns_result_free(struct ns_result *res)
+{
+	size_t i;
+
+	for (i = 0; i < res->nevents; i++)
+		free(res->events[i].path);
+	free(res->events);
+	for (i = 0; i < res->nnames; i++)
+		free(res->names[i]);
+	free(res->names);
+	free(res->seq.path);
+	memset(res, 0, sizeof *res);
+}
+
+static int
+res_fail(struct ns_result *res, int status, const char *a, const char *b, const char *c)
+{
+	res->status = status;
+	ns_msg_set(res->msg, sizeof res->msg, a, b, c);
+	return status;
+}
+
+static void
+ev_add(struct ns_result *res, const struct ns_handle *h, uint32_t type, const char *path)
+{
+	struct ns_event *e;
+
+	if (res->nevents == res->events_cap) {
+		res->events_cap = res->events_cap == 0 ? 8 : res->events_cap * 2;
+		res->events = xrealloc(res->events, res->events_cap * sizeof *res->events);
+	}
+	e = &res->events[res->nevents++];
+	e->session = h->session;
+	e->handle = h->id;
+	e->type = type;
+	e->path = xstrdup(path);
+}
+
+/*
+ * TYPE to every handle open on N that asked for it (Chubby §2.5), in
+ * handle id order; a poisoned handle gets nothing (its operations fail).
+ */
+static void
+ev_node(struct ns_result *res, const struct ns_node *n, uint32_t type, const char *path)
+{
+	size_t i;
+
+	if (n == NULL)
+		return;
+	for (i = 0; i < n->nhandles; i++)
+		if ((n->handles[i]->event_mask & type) && !n->handles[i]->poisoned)
+			ev_add(res, n->handles[i], type, path);
+}
+
+/* --- lookups and containers --- */
+
+struct ns_node *
+ns_node_find(const struct ns *ns, const char *path, size_t len, size_t *pos)
+{
+	size_t lo = 0, hi = ns->nnodes, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = ns_path_cmp(ns->nodes[mid]->path, ns->nodes[mid]->pathlen, path, len);
+		if (c == 0) {
+			if (pos != NULL)
+				*pos = mid;
+			return ns->nodes[mid];
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (pos != NULL)
+		*pos = lo;
+	return NULL;
+}
+
+/* Binary search over an array of pointers to structs whose first member is the id. */
+#define ID_FIND(arr, n, key, out, pos)                                                   \
+	do {                                                                             \
+		size_t lo_ = 0, hi_ = (n), mid_;                                         \
+		(out) = NULL;                                                            \
+		while (lo_ < hi_) {                                                      \
+			mid_ = lo_ + (hi_ - lo_) / 2;                                    \
+			if ((arr)[mid_]->id == (key)) {                                  \
+				(out) = (arr)[mid_];                                     \
+				lo_ = mid_;                                              \
+				break;                                                   \
+			}                                                                \
+			if ((arr)[mid_]->id < (key))                                     \
+				lo_ = mid_ + 1;                                          \
+			else                                                             \
+				hi_ = mid_;                                              \
+		}                                                                        \
+		(pos) = lo_;                                                             \
+	} while (0)
+
+struct ns_session *
+ns_session_find(const struct ns *ns, uint64_t id)
+{
+	struct ns_session *s;
+	size_t pos;
+
+	ID_FIND(ns->sessions, ns->nsessions, id, s, pos);
+	(void)pos;
+	return s;
+}
+
+struct ns_handle *
+ns_handle_find(const struct ns *ns, uint64_t id)
+{
+	struct ns_handle *h;
+	size_t pos;
+
+	ID_FIND(ns->handles, ns->nhandles, id, h, pos);
+	(void)pos;
+	return h;
+}
+
+static void *
+grow(void *arr, size_t n, size_t *cap, size_t size)
+{
+	if (n < *cap)
+		return arr;
+	*cap = *cap == 0 ? 16 : *cap * 2;
+	return xrealloc(arr, *cap * size);
+}
+
+void
+ns_node_add_handle(struct ns_node *n, struct ns_handle *h)
+{
+	n->handles = grow(n->handles, n->nhandles, &n->handles_cap, sizeof *n->handles);
+	n->handles[n->nhandles++] = h;
+}
+
+static void
+node_remove_handle(struct ns_node *n, const struct ns_handle *h)
+{
+	size_t i;
+
+	for (i = 0; i < n->nhandles; i++) {
+		if (n->handles[i] == h) {
+			memmove(&n->handles[i], &n->handles[i + 1],
+			    (n->nhandles - i - 1) * sizeof *n->handles);
+			n->nhandles--;
+			return;
+		}
+	}
+}
+
+void
+ns_node_free(struct ns_node *n)
+{
+	int i;
+
+	if (n == NULL)
+		return;
+	free(n->path);
+	for (i = 0; i < 3; i++)
+		free(n->acl[i]);
+	free(n->contents);
+	free(n->handles);
+	free(n);
+}
+
+void
+ns_handle_free(struct ns_handle *h)
+{
+	if (h == NULL)
+		return;
+	free(h->path);
+	free(h->seq.path);
+	free(h);
+}
+
+void
+ns_state_clear(struct ns *ns)
+{
+	size_t i;
+
+	for (i = 0; i < ns->nnodes; i++)
+		ns_node_free(ns->nodes[i]);
+	for (i = 0; i < ns->nhandles; i++)
+		ns_handle_free(ns->handles[i]);
+	for (i = 0; i < ns->nsessions; i++) {
+		free(ns->sessions[i]->principal);
+		free(ns->sessions[i]);
+	}
+	free(ns->nodes);
+	free(ns->handles);
+	free(ns->sessions);
+	ns->nodes = NULL;
+	ns->handles = NULL;
+	ns->sessions = NULL;
+	ns->nnodes = ns->nodes_cap = 0;
+	ns->nhandles = ns->handles_cap = 0;
+	ns->nsessions = ns->sessions_cap = 0;
+	ns->next_session = ns->next_handle = 1;
+	ns->next_instance = 1;
+	ns->last_stamp = 0;
+}
+
+static struct ns_node *
+node_insert(struct ns *ns, const char *path, size_t len, struct ns_node *parent, uint64_t stamp)
+{
+	struct ns_node *n = xcalloc(1, sizeof *n);
+	size_t pos;
+
+	n->path = ns_strndup(path, len);
+	n->pathlen = len;
+	n->parent = parent;
+	n->instance = ns->next_instance++;
+	n->created_ms = n->modified_ms = stamp;
+	n->checksum = NS_FNV_INIT;
+	(void)ns_node_find(ns, path, len, &pos);
+	ns->nodes = grow(ns->nodes, ns->nnodes, &ns->nodes_cap, sizeof *ns->nodes);
+	memmove(&ns->nodes[pos + 1], &ns->nodes[pos], (ns->nnodes - pos) * sizeof *ns->nodes);
+	ns->nodes[pos] = n;
+	ns->nnodes++;
+	if (parent != NULL)
+		parent->nchildren++;
+	return n;
+}
+
+static void
+reset_root(struct ns *ns)
+{
+	struct ns_node *root;
+	int i;
+
+	ns_state_clear(ns);
+	root = node_insert(ns, ns->root, ns->rootlen, NULL, 0);
+	root->is_dir = true;
+	for (i = 0; i < 3; i++)
+		root->acl[i] = xstrdup("");
+}
+
+struct ns *
+ns_new(const struct ns_config *cfg)
+{
+	struct ns *ns;
+	char msg[128];
+	size_t n;
+
+	if (cfg == NULL || cfg->cell == NULL ||
+	    ns_name_check(cfg->cell, strlen(cfg->cell)) != CHUBBY_OK)
+		return NULL;
+	ns = xcalloc(1, sizeof *ns);
+	ns->cell = xstrdup(cfg->cell);
+	n = strlen(cfg->cell);
+	ns->root = xmalloc(n + 5);
+	memcpy(ns->root, "/ls/", 4);
+	memcpy(ns->root + 4, cfg->cell, n + 1);
+	ns->rootlen = n + 4;
+	ns->superuser = xstrdup(cfg->superuser != NULL ? cfg->superuser : "");
+	ns->max_contents = cfg->max_contents != 0 ? cfg->max_contents : 256 * 1024;
+	ns->lock_delay_max_ms = cfg->lock_delay_max_ms != 0 ? cfg->lock_delay_max_ms :
+	    NS_MAX_LOCK_DELAY_MS;
+	if (ns->lock_delay_max_ms > NS_MAX_LOCK_DELAY_MS)
+		ns->lock_delay_max_ms = NS_MAX_LOCK_DELAY_MS;
+	ns->lock_delay_default_ms = cfg->lock_delay_default_ms != 0 ?
+	    cfg->lock_delay_default_ms : 15000;
+	if (ns->lock_delay_default_ms > ns->lock_delay_max_ms)
+		ns->lock_delay_default_ms = ns->lock_delay_max_ms;
+	ns->max_nodes = cfg->max_nodes != 0 ? cfg->max_nodes : 100000;
+	ns->max_sessions = cfg->max_sessions != 0 ? cfg->max_sessions : 10000;
+	ns->max_handles = cfg->max_handles != 0 ? cfg->max_handles : 1000;
+	ns->max_path = cfg->max_path != 0 ? cfg->max_path : 1024;
+	ns->max_depth = cfg->max_depth != 0 ? cfg->max_depth : 32;
+	if (cfg->acl_dir != NULL)
+		ns->acl_dir = xstrdup(cfg->acl_dir);
+	else {
+		ns->acl_dir = xmalloc(ns->rootlen + 5);
+		memcpy(ns->acl_dir, ns->root, ns->rootlen);
+		memcpy(ns->acl_dir + ns->rootlen, "/acl", 5);
+	}
+	if (ns_path_check(ns, ns->acl_dir, strlen(ns->acl_dir), msg, sizeof msg) != CHUBBY_OK ||
+	    strcmp(ns->acl_dir, ns->root) == 0 || ns->rootlen + 1 > ns->max_path) {
+		ns_free(ns);
+		return NULL;
+	}
+	reset_root(ns);
+	return ns;
+}
+
+void
+ns_free(struct ns *ns)
+{
+	if (ns == NULL)
+		return;
+	ns_state_clear(ns);
+	free(ns->cell);
+	free(ns->root);
+	free(ns->superuser);
+	free(ns->acl_dir);
+	free(ns);
+}
+
+/* --- permissions (Chubby §2.6) --- */
+
+/*
+ * May PRINCIPAL pass the ACL named NAME?  The superuser always may; an
+ * empty name is open to every authenticated principal; otherwise NAME is a
+ * file in the ACL directory listing principals, and a missing file (or a
+ * directory) admits nobody.
+ */
+static bool
+acl_allows(const struct ns *ns, const char *principal, const char *name)
+{
+	const struct ns_node *f;
+	size_t dl, nl;
+	char *path;
+
+	if (ns->superuser[0] != '\0' && strcmp(principal, ns->superuser) == 0)
+		return true;
+	if (name[0] == '\0')
+		return true;
+	dl = strlen(ns->acl_dir);
+	nl = strlen(name);
+	path = xmalloc(dl + nl + 2);
+	memcpy(path, ns->acl_dir, dl);
+	path[dl] = '/';
+	memcpy(path + dl + 1, name, nl + 1);
+	f = ns_node_find(ns, path, dl + nl + 1, NULL);
+	free(path);
+	if (f == NULL || f->is_dir)
+		return false;
+	return ns_acl_lists(f->contents, f->len, principal);
+}
+
+/* ACL names as a command gives them: "" or one name component. */
+static int
+acl_names_check(const struct ns_cmd *c, struct ns_result *res)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (!c->acl_set[i] || c->acllen[i] == 0)
+			continue;
+		if (ns_name_check(c->acl[i], c->acllen[i]) != CHUBBY_OK)
+			return res_fail(res, CHUBBY_E_BAD_NAME,
+			    "an ACL name must be empty or one name component", NULL, NULL);
+	}
+	return CHUBBY_OK;
+}
+
+static const char *const acl_word[3] = { "read", "write", "change-ACL" };
+
+/* --- node metadata --- */
+
+static void
+fill_stat(const struct ns_node *n, struct ns_stat *st)
+{
+	int i;
+
+	st->instance = n->instance;
+	st->content_gen = n->content_gen;
+	st->lock_gen = n->lock_gen;
+	st->acl_gen = n->acl_gen;
+	st->checksum = n->checksum;
+	st->length = n->len;
+	st->created_ms = n->created_ms;
+	st->modified_ms = n->modified_ms;
+	st->is_dir = n->is_dir;
+	st->ephemeral = n->ephemeral;
+	st->lock_mode = n->lock_mode;
+	st->lock_holders = n->nholders;
+	st->lock_delay_until_ms = n->delay_until_ms;
+	for (i = 0; i < 3; i++)
+		st->acl[i] = n->acl[i];
+}
+
+/* --- state changes that cannot fail --- */
+
+static void node_reap(struct ns *ns, struct ns_node *n, struct ns_result *res);
+
+/* Removes N (no children) from the tree; its handles become invalid. */
+static void
+node_delete(struct ns *ns, struct ns_node *n, struct ns_result *res)
+{
+	struct ns_node *parent = n->parent;
+	size_t i, pos;
+
+	for (i = 0; i < n->nhandles; i++) {
+		struct ns_handle *h = n->handles[i];
+
+		if ((h->event_mask & NS_EV_HANDLE_INVALID) && !h->poisoned)
+			ev_add(res, h, NS_EV_HANDLE_INVALID, n->path);
+		h->node = NULL;
+		h->held = NS_LOCK_NONE;
+	}
+	ev_node(res, parent, NS_EV_CHILD_REMOVED, n->path);
+	(void)ns_node_find(ns, n->path, n->pathlen, &pos);
+	memmove(&ns->nodes[pos], &ns->nodes[pos + 1], (ns->nnodes - pos - 1) * sizeof *ns->nodes);
+	ns->nnodes--;
+	ns_node_free(n);
+	if (parent != NULL) {
+		parent->nchildren--;
+		node_reap(ns, parent, res);
+	}
+}
+
+/*
+ * An ephemeral node goes when no handle has it open, and for a directory
+ * when it is empty too (Chubby §2.3); a parent may follow.
+ */
+static void
+node_reap(struct ns *ns, struct ns_node *n, struct ns_result *res)
+{
+	if (n->ephemeral && n->nhandles == 0 && n->nchildren == 0)
+		node_delete(ns, n, res);
+}
+
+/* Frees H's lock; with DELAY (its session expired) no one may take the
+ * lock until its lock-delay has passed (Chubby §2.4). */
+static void
+lock_drop(struct ns_handle *h, bool delay, uint64_t stamp)
+{
+	struct ns_node *n = h->node;
+	uint64_t until;
+
+	if (n == NULL || h->held == NS_LOCK_NONE)
+		return;
+	h->held = NS_LOCK_NONE;
+	if (--n->nholders == 0)
+		n->lock_mode = NS_LOCK_NONE;
+	if (delay && h->lock_delay_ms > 0) {
+		until = stamp + h->lock_delay_ms;
+		if (until > n->delay_until_ms)
+			n->delay_until_ms = until;
+	}
+}
+
+static void
+handle_close(struct ns *ns, struct ns_handle *h, bool expired, uint64_t stamp,
+    struct ns_result *res)
+{
+	struct ns_session *s = ns_session_find(ns, h->session);
+	struct ns_node *n = h->node;
+	struct ns_handle *found;
+	size_t pos;
+
+	lock_drop(h, expired, stamp);
+	ID_FIND(ns->handles, ns->nhandles, h->id, found, pos);
+	if (found != NULL) {
+		memmove(&ns->handles[pos], &ns->handles[pos + 1],
+		    (ns->nhandles - pos - 1) * sizeof *ns->handles);
+		ns->nhandles--;
+	}
+	if (s != NULL)
+		s->nhandles--;
+	if (n != NULL)
+		node_remove_handle(n, h);
+	ns_handle_free(h);
+	if (n != NULL)
+		node_reap(ns, n, res);
+}
+
+/* --- handle checks shared by commands and queries --- */
+
+enum {
+	HC_NODE = 0x1,  /* the node must still exist */
+	HC_SEQ = 0x2,   /* a sequencer set on the handle must be current */
+	HC_POISON = 0x4 /* a poisoned handle is refused */
+};
+
+static bool
+seq_current(const struct ns *ns, const char *path, size_t len, uint64_t mode, uint64_t gen,
+    uint64_t inst)
+{
+	const struct ns_node *n = ns_node_find(ns, path, len, NULL);
+
+	return n != NULL && n->instance == inst && n->lock_gen == gen &&
+	    (uint64_t)n->lock_mode == mode && mode != NS_LOCK_NONE;
+}
+
+static int
+handle_get(const struct ns *ns, uint64_t session, uint64_t id, int checks,
+    struct ns_result *res, struct ns_handle **out)
+{
+	struct ns_handle *h;
+
+	if (session == 0 || ns_session_find(ns, session) == NULL)
+		return res_fail(res, CHUBBY_E_BAD_SESSION, "no such session", NULL, NULL);
+	h = ns_handle_find(ns, id);
+	if (h == NULL || h->session != session)
+		return res_fail(res, CHUBBY_E_BAD_HANDLE, "no such handle in this session", NULL,
+		    NULL);
+	if ((checks & HC_POISON) && h->poisoned)
+		return res_fail(res, CHUBBY_E_CANCELLED, "handle on ", h->path, " was poisoned");
+	if ((checks & HC_NODE) && h->node == NULL)
+		return res_fail(res, CHUBBY_E_BAD_HANDLE, "node ", h->path,
+		    " was deleted since the handle was opened");
+	if ((checks & HC_SEQ) && h->has_seq &&
+	    !seq_current(ns, h->seq.path, strlen(h->seq.path), (uint64_t)h->seq.mode,
+		h->seq.lock_gen, h->seq.instance))
+		return res_fail(res, CHUBBY_E_STALE_SEQUENCER, "the handle's sequencer for ",
+		    h->seq.path, " is no longer current");
+	*out = h;
+	return CHUBBY_OK;
+}
+
+#define HC_ALL (HC_NODE | HC_SEQ | HC_POISON)
+
+static const char *
+principal_of(const struct ns *ns, const struct ns_handle *h)
+{
+	const struct ns_session *s = ns_session_find(ns, h->session);
+
+	return s != NULL ? s->principal : "";
+}
+
+/* --- commands --- */
+
+static int
+cmd_session_start(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
+{
+	struct ns_session *s;
+	size_t i;
+
+	if (c->session != 0)
+		return res_fail(res, CHUBBY_E_INVALID, "SESSION_START is the master's (issuer 0)",
+		    NULL, NULL);
+	if (c->slen == 0 || c->slen > NS_MAX_PRINCIPAL)
+		return res_fail(res, CHUBBY_E_INVALID, "principal must be 1 to 256 bytes", NULL,
+		    NULL);
+	/* ACL files list one principal a line: control bytes could never match. */
+	for (i = 0; i < c->slen; i++)
+		if ((unsigned char)c->str[i] < 0x20 || c->str[i] == 0x7f)
+			return res_fail(res, CHUBBY_E_INVALID,
+			    "principal contains a control character", NULL, NULL);
+	if (ns->nsessions >= ns->max_sessions)
+		return res_fail(res, CHUBBY_E_LIMIT, "too many sessions", NULL, NULL);
+	s = xcalloc(1, sizeof *s);
+	s->id = ns->next_session++;
+	s->principal = ns_strndup(c->str, c->slen);
+	ns->sessions = grow(ns->sessions, ns->nsessions, &ns->sessions_cap,
+	    sizeof *ns->sessions);
+	ns->sessions[ns->nsessions++] = s; /* ids only grow: stays sorted */
+	res->session = s->id;
+	return CHUBBY_OK;
+}
+
+static int
+cmd_session_end(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result *res)
+{
+	struct ns_session *s = ns_session_find(ns, c->target);
+	struct ns_handle **mine;
+	size_t i, n = 0, pos;
+
+	if (s == NULL)
+		return res_fail(res, CHUBBY_E_BAD_SESSION, "no such session", NULL, NULL);
+	if (c->session != 0 && c->session != c->target)
+		return res_fail(res, CHUBBY_E_PERMISSION, "a session may end only itself", NULL,
+		    NULL);
+	if (c->reason != NS_END_CLOSED && c->reason != NS_END_EXPIRED)
+		return res_fail(res, CHUBBY_E_INVALID, "reason must be closed (1) or expired (2)",
+		    NULL, NULL);
+	mine = xcalloc(s->nhandles + 1, sizeof *mine);
+	for (i = 0; i < ns->nhandles && n < s->nhandles; i++)
+		if (ns->handles[i]->session == s->id)
+			mine[n++] = ns->handles[i];
+	for (i = 0; i < n; i++)
+		handle_close(ns, mine[i], c->reason == NS_END_EXPIRED, stamp, res);
+	free(mine);
+	ID_FIND(ns->sessions, ns->nsessions, s->id, s, pos);
+	memmove(&ns->sessions[pos], &ns->sessions[pos + 1],
+	    (ns->nsessions - pos - 1) * sizeof *ns->sessions);
+	ns->nsessions--;
+	free(s->principal);
+	free(s);
+	return CHUBBY_OK;
+}
+
+static int
+cmd_open(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result *res)
+{
+	struct ns_session *s = ns_session_find(ns, c->session);
+	struct ns_node *n, *parent = NULL;
+	struct ns_handle *h;
+	const char *acl[3];
+	size_t plen;
+	bool create = false;
+	int i, rc;
+
+	if (c->session == 0 || s == NULL)
+		return res_fail(res, CHUBBY_E_BAD_SESSION, "no such session", NULL, NULL);
+	if ((c->flags & ~(uint64_t)NS_O_ALL) != 0 || (c->event_mask & ~(uint64_t)NS_EV_ALL) != 0)
+		return res_fail(res, CHUBBY_E_INVALID, "unknown open flag or event bit", NULL,
+		    NULL);
+	if ((c->flags & (NS_O_EXCL | NS_O_EPHEMERAL | NS_O_DIR)) && !(c->flags & NS_O_CREATE))
+		return res_fail(res, CHUBBY_E_INVALID,
+		    "exclusive, ephemeral and directory need the create flag", NULL, NULL);
+	if ((rc = ns_path_check(ns, c->str, c->slen, res->msg, sizeof res->msg)) != CHUBBY_OK)
+		return res->status = rc;
+	if (c->acl_set[0] && (rc = acl_names_check(c, res)) != CHUBBY_OK)
+		return rc;
+	if (s->nhandles >= ns->max_handles)
+		return res_fail(res, CHUBBY_E_LIMIT, "too many handles in this session", NULL,
+		    NULL);
+
+	if ((n = ns_node_find(ns, c->str, c->slen, NULL)) != NULL) {
+		if (c->flags & NS_O_EXCL)
+			return res_fail(res, CHUBBY_E_EXISTS, "node ", n->path, " already exists");
+		for (i = 0; i < 3; i++)
+			acl[i] = n->acl[i];
+	} else {
+		if (!(c->flags & NS_O_CREATE))
+			return res_fail(res, CHUBBY_E_NOT_FOUND, "no such node", NULL, NULL);
+		for (plen = c->slen; c->str[plen - 1] != '/'; plen--)
+			;
+		parent = ns_node_find(ns, c->str, plen - 1, NULL);
+		if (parent == NULL)
+			return res_fail(res, CHUBBY_E_NOT_FOUND, "parent directory does not exist",
+			    NULL, NULL);
+		if (!parent->is_dir)
+			return res_fail(res, CHUBBY_E_NOT_DIR, "parent ", parent->path,
+			    " is not a directory");
+		if (!acl_allows(ns, s->principal, parent->acl[NS_ACL_WRITE]))
+			return res_fail(res, CHUBBY_E_PERMISSION, "no write permission on ",
+			    parent->path, " to create a node in it");
+		if ((c->flags & NS_O_DIR) && c->have_contents && c->clen > 0)
+			return res_fail(res, CHUBBY_E_IS_DIR, "a directory has no contents", NULL,
+			    NULL);
+		if (c->have_contents && c->clen > ns->max_contents)
+			return res_fail(res, CHUBBY_E_TOO_LARGE,
+			    "initial contents larger than the cell's limit", NULL, NULL);
+		if (ns->nnodes >= ns->max_nodes)
+			return res_fail(res, CHUBBY_E_LIMIT, "too many nodes in the cell", NULL,
+			    NULL);
+		for (i = 0; i < 3; i++)
+			acl[i] = c->acl_set[0] ? NULL : parent->acl[i];
+		create = true;
+	}
+	/* Intents are checked at open, as Chubby does (§2.6); a node made
+	 * now is judged by the ACL names it is about to get. */
+	for (i = NS_ACL_READ; i <= NS_ACL_WRITE; i++) {
+		char *given = NULL;
+		bool ok;
+
+		if (!(c->flags & (i == NS_ACL_READ ? NS_O_READ : NS_O_WRITE)))
+			continue;
+		if (acl[i] == NULL)
+			given = ns_strndup(c->acl[i], c->acllen[i]);
+		ok = acl_allows(ns, s->principal, given != NULL ? given : acl[i]);
+		free(given);
+		if (!ok)
+			return res_fail(res, CHUBBY_E_PERMISSION, "no ", acl_word[i],
+			    " permission on that node");
+	}
+
+	if (create) {
+		n = node_insert(ns, c->str, c->slen, parent, stamp);
+		n->is_dir = (c->flags & NS_O_DIR) != 0;
+		n->ephemeral = (c->flags & NS_O_EPHEMERAL) != 0;
+		for (i = 0; i < 3; i++)
+			n->acl[i] = acl[i] != NULL ? xstrdup(acl[i]) :
+			    ns_strndup(c->acl[i], c->acllen[i]);
+		if (c->have_contents && c->clen > 0) {
+			n->contents = xmemdup(c->contents, c->clen);
+			n->len = c->clen;
+			n->checksum = ns_fnv1a(NS_FNV_INIT, n->contents, n->len);
+		}
+		ev_node(res, parent, NS_EV_CHILD_ADDED, n->path);
+	}
+	h = xcalloc(1, sizeof *h);
+	h->id = ns->next_handle++;
+	h->session = s->id;
+	h->path = xstrdup(n->path);
+	h->node = n;
+	h->instance = n->instance;
+	h->flags = (uint32_t)c->flags;
+	h->lock_delay_ms = !c->have_delay ? ns->lock_delay_default_ms :
+	    c->lock_delay > ns->lock_delay_max_ms ? ns->lock_delay_max_ms : c->lock_delay;
+	h->event_mask = (uint32_t)c->event_mask;
+	ns->handles = grow(ns->handles, ns->nhandles, &ns->handles_cap, sizeof *ns->handles);
+	ns->handles[ns->nhandles++] = h;
+	ns_node_add_handle(n, h);
+	s->nhandles++;
+	res->handle = h->id;
+	res->created = create;
+	fill_stat(n, &res->stat);
+	return CHUBBY_OK;
+}
+
+static int
+cmd_close(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result *res)
+{
+	struct ns_handle *h;
+	int rc;
+
+	if ((rc = handle_get(ns, c->session, c->handle, 0, res, &h)) != CHUBBY_OK)
+		return rc;
+	handle_close(ns, h, false, stamp, res);
+	return CHUBBY_OK;
+}
+
+static int
+cmd_poison(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
+{
+	struct ns_handle *h;
+	int rc;
+
+	if ((rc = handle_get(ns, c->session, c->handle, 0, res, &h)) != CHUBBY_OK)
+		return rc;
+	h->poisoned = true;
+	return CHUBBY_OK;
+}
+
+static int
+cmd_set_contents(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result *res)
+{
+	struct ns_handle *h;
+	struct ns_node *n;
+	int rc;
+
+	if ((rc = handle_get(ns, c->session, c->handle, HC_ALL, res, &h)) != CHUBBY_OK)
+		return rc;
+	n = h->node;
+	if (!(h->flags & NS_O_WRITE))
+		return res_fail(res, CHUBBY_E_PERMISSION, "handle was not opened for writing",
+		    NULL, NULL);
+	if (n->is_dir)
+		return res_fail(res, CHUBBY_E_IS_DIR, n->path, " is a directory", NULL);
+	if (c->clen > ns->max_contents)
+		return res_fail(res, CHUBBY_E_TOO_LARGE, "contents larger than the cell's limit",
+		    NULL, NULL);
+	if (c->have_expected && c->expected != n->content_gen) {
+		ns_msg_u64(res->msg, sizeof res->msg, "content generation is now ",
+		    n->content_gen, "");
+		return res->status = CHUBBY_E_GEN_MISMATCH;
+	}
+	free(n->contents);
+	n->contents = c->clen > 0 ? xmemdup(c->contents, c->clen) : NULL;
+	n->len = c->clen;
+	n->checksum = ns_fnv1a(NS_FNV_INIT, n->contents, n->len);
+	n->content_gen++;
+	n->modified_ms = stamp;
+	ev_node(res, n, NS_EV_CONTENTS_MODIFIED, n->path);
+	ev_node(res, n->parent, NS_EV_CHILD_MODIFIED, n->path);
+	fill_stat(n, &res->stat);
+	return CHUBBY_OK;
+}
+
+static int
+cmd_set_acl(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result *res)
+{
+	struct ns_handle *h;
+	struct ns_node *n;
+	int i, rc;
+
+	if ((rc = handle_get(ns, c->session, c->handle, HC_ALL, res, &h)) != CHUBBY_OK)
+		return rc;
+	n = h->node;
+	if ((rc = acl_names_check(c, res)) != CHUBBY_OK)
+		return rc;
+	/* Checked now rather than at open: the right to change rights. */
+	if (!acl_allows(ns, principal_of(ns, h), n->acl[NS_ACL_CHANGE]))
+		return res_fail(res, CHUBBY_E_PERMISSION, "no change-ACL permission on ", n->path,
+		    NULL);
+	for (i = 0; i < 3; i++) {
+		if (!c->acl_set[i])
+			continue;
+		free(n->acl[i]);
+		n->acl[i] = ns_strndup(c->acl[i], c->acllen[i]);
+	}
+	n->acl_gen++;
+	n->modified_ms = stamp;
+	ev_node(res, n->parent, NS_EV_CHILD_MODIFIED, n->path);
+	fill_stat(n, &res->stat);
+	return CHUBBY_OK;
+}
+
+static int
+cmd_delete(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
+{
+	struct ns_handle *h;
+	struct ns_node *n;
+	int rc;
+
+	if ((rc = handle_get(ns, c->session, c->handle, HC_ALL, res, &h)) != CHUBBY_OK)
+		return rc;
+	n = h->node;
+	if (!(h->flags & NS_O_WRITE))
+		return res_fail(res, CHUBBY_E_PERMISSION, "handle was not opened for writing",
+		    NULL, NULL);
+	if (n->parent == NULL)
+		return res_fail(res, CHUBBY_E_PERMISSION, "the cell's root cannot be deleted",
+		    NULL, NULL);
+	if (n->nchildren > 0)
+		return res_fail(res, CHUBBY_E_NOT_EMPTY, "directory ", n->path, " is not empty");
+	node_delete(ns, n, res);
+	return CHUBBY_OK;
+}
+
+static int
+cmd_acquire(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result *res)
+{
+	struct ns_handle *h;
+	struct ns_node *n;
+	size_t i;
+	int rc;
+
+	if ((rc = handle_get(ns, c->session, c->handle, HC_ALL, res, &h)) != CHUBBY_OK)
+		return rc;
+	n = h->node;
+	if (c->mode != NS_LOCK_SHARED && c->mode != NS_LOCK_EXCLUSIVE)
+		return res_fail(res, CHUBBY_E_INVALID, "lock mode must be shared (1) or exclusive (2)",
+		    NULL, NULL);
+	/* Chubby §2.4: locking needs write permission, so that an
+	 * unprivileged reader cannot stop a writer. */
+	if (!(h->flags & NS_O_WRITE))
+		return res_fail(res, CHUBBY_E_PERMISSION, "handle was not opened for writing",
+		    NULL, NULL);
+	if ((uint64_t)h->held == c->mode) {
+		res->lock_gen = n->lock_gen;
+		return CHUBBY_OK; /* a re-proposed Acquire that already won */
+	}
+	if (h->held != NS_LOCK_NONE)
+		return res_fail(res, CHUBBY_E_BUSY,
+		    "the handle holds the lock in the other mode: release it first", NULL, NULL);
+	if (n->lock_mode == NS_LOCK_EXCLUSIVE ||
+	    (n->lock_mode == NS_LOCK_SHARED && c->mode == NS_LOCK_EXCLUSIVE)) {
+		for (i = 0; i < n->nhandles; i++) {
+			struct ns_handle *o = n->handles[i];
+
+			if (o->held != NS_LOCK_NONE && (o->event_mask & NS_EV_CONFLICTING_LOCK) &&
+			    !o->poisoned)
+				ev_add(res, o, NS_EV_CONFLICTING_LOCK, n->path);
+		}
+		return res_fail(res, CHUBBY_E_BUSY, "lock ", n->path, " is held");
+	}
+	if (stamp < n->delay_until_ms) {
+		res->delay_until_ms = n->delay_until_ms;
+		ns_msg_u64(res->msg, sizeof res->msg, "lock-delay after a holder's session expired lasts until ",
+		    n->delay_until_ms, " ms");
+		return res->status = CHUBBY_E_LOCK_DELAY;
+	}
+	if (n->lock_mode == NS_LOCK_NONE)
+		n->lock_gen++;
+	n->lock_mode = (int)c->mode;
+	n->nholders++;
+	n->delay_until_ms = 0;
+	h->held = (int)c->mode;
+	res->lock_gen = n->lock_gen;
+	ev_node(res, n, NS_EV_LOCK_ACQUIRED, n->path);
+	fill_stat(n, &res->stat);
+	return CHUBBY_OK;
+}
+
+static int
+cmd_release(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result *res)
+{
+	struct ns_handle *h;
+	int rc;
+
+	if ((rc = handle_get(ns, c->session, c->handle, HC_NODE | HC_POISON, res, &h)) !=
+	    CHUBBY_OK)
+		return rc;
+	if (h->held == NS_LOCK_NONE)
+		return res_fail(res, CHUBBY_E_NOT_HELD, "the handle does not hold lock ", h->path,
+		    NULL);
+	lock_drop(h, false, stamp);
+	return CHUBBY_OK;
+}
+
+static int
+cmd_set_sequencer(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
+{
+	struct ns_handle *h;
+	int rc;
+
+	if ((rc = handle_get(ns, c->session, c->handle, HC_NODE | HC_POISON, res, &h)) !=
+	    CHUBBY_OK)
+		return rc;
+	if (c->have_seq) {
+		if ((rc = ns_path_check(ns, c->seqpath, c->seqlen, res->msg, sizeof res->msg)) !=
+		    CHUBBY_OK)
+			return res->status = rc;
+		if (!seq_current(ns, c->seqpath, c->seqlen, c->seqmode, c->seqgen, c->seqinst))
+			return res_fail(res, CHUBBY_E_STALE_SEQUENCER, "sequencer is not current",
+			    NULL, NULL);
+	}
+	free(h->seq.path);
+	memset(&h->seq, 0, sizeof h->seq);
+	h->has_seq = c->have_seq;
+	if (c->have_seq) {
+		h->seq.path = ns_strndup(c->seqpath, c->seqlen);
+		h->seq.mode = (int)c->seqmode;
+		h->seq.lock_gen = c->seqgen;
+		h->seq.instance = c->seqinst;
+	}
+	return CHUBBY_OK;
+}
+
+int
+ns_apply(struct ns *ns, const uint8_t *cmd, size_t len, struct ns_result *res)
+{
+	struct ns_cmd c;
+	uint64_t stamp;
+	int rc;
+
+	ns_result_free(res);
+	if ((rc = ns_cmd_decode(cmd, len, &c, res->msg, sizeof res->msg)) != CHUBBY_OK)
+		return res->status = rc;
+	/* Stamps should not go back, but a new master's clock may lag the
+	 * old one's: clamping keeps time monotonic, the same on every replica. */
+	stamp = c.stamp > ns->last_stamp ? c.stamp : ns->last_stamp;
+	switch (c.type) {
+	case NS_CMD_SESSION_START:
+		rc = cmd_session_start(ns, &c, res);
+		break;
+	case NS_CMD_SESSION_END:
+		rc = cmd_session_end(ns, &c, stamp, res);
+		break;
+	case NS_CMD_OPEN:
+		rc = cmd_open(ns, &c, stamp, res);
+		break;
+	case NS_CMD_CLOSE:
+		rc = cmd_close(ns, &c, stamp, res);
+		break;
+	case NS_CMD_POISON:
+		rc = cmd_poison(ns, &c, res);
+		break;
+	case NS_CMD_SET_CONTENTS:
+		rc = cmd_set_contents(ns, &c, stamp, res);
+		break;
+	case NS_CMD_SET_ACL:
+		rc = cmd_set_acl(ns, &c, stamp, res);
+		break;
+	case NS_CMD_DELETE:
+		rc = cmd_delete(ns, &c, res);
+		break;
+	case NS_CMD_ACQUIRE:
+		rc = cmd_acquire(ns, &c, stamp, res);
+		break;
+	case NS_CMD_RELEASE:
+		rc = cmd_release(ns, &c, stamp, res);
+		break;
+	case NS_CMD_SET_SEQUENCER:
+		rc = cmd_set_sequencer(ns, &c, res);
+		break;
+	default:
+		rc = res_fail(res, CHUBBY_E_BAD_OP, "unknown command type", NULL, NULL);
+		break;
+	}
+	res->status = rc;
+	if (rc == CHUBBY_OK)
+		ns->last_stamp = stamp;
+	return rc;
+}
+
+/* --- queries --- */
+
+int
+ns_get_contents_and_stat(const struct ns *ns, uint64_t session, uint64_t handle,
+    struct ns_result *res)
+{
+	struct ns_handle *h;
+	int rc;
+
+	ns_result_free(res);
+	if ((rc = handle_get(ns, session, handle, HC_ALL, res, &h)) != CHUBBY_OK)
+		return rc;
+	if (!(h->flags & NS_O_READ))
+		return res_fail(res, CHUBBY_E_PERMISSION, "handle was not opened for reading",
+		    NULL, NULL);
+	if (h->node->is_dir)
+		return res_fail(res, CHUBBY_E_IS_DIR, h->path, " is a directory", NULL);
+	fill_stat(h->node, &res->stat);
+	res->contents = h->node->contents;
+	res->contents_len = h->node->len;
+	return CHUBBY_OK;
+}
+
+int
+ns_get_stat(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_result *res)
+{
+	struct ns_handle *h;
+	int rc;
+
+	ns_result_free(res);
+	if ((rc = handle_get(ns, session, handle, HC_ALL, res, &h)) != CHUBBY_OK)
+		return rc;
+	fill_stat(h->node, &res->stat);
+	return CHUBBY_OK;
+}
+
+int
+ns_readdir(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_result *res)
+{
+	struct ns_handle *h;
+	struct ns_node *n, *c;
+	size_t pos, i, k = 0;
+	int rc;
+
+	ns_result_free(res);
+	if ((rc = handle_get(ns, session, handle, HC_ALL, res, &h)) != CHUBBY_OK)
+		return rc;
+	n = h->node;
+	if (!(h->flags & NS_O_READ))
+		return res_fail(res, CHUBBY_E_PERMISSION, "handle was not opened for reading",
+		    NULL, NULL);
+	if (!n->is_dir)
+		return res_fail(res, CHUBBY_E_NOT_DIR, n->path, " is not a directory", NULL);
+	res->names = xcalloc(n->nchildren + 1, sizeof *res->names);
+	(void)ns_node_find(ns, n->path, n->pathlen, &pos);
+	/* Descendants follow their ancestor contiguously (ns_path_cmp). */
+	for (i = pos + 1; i < ns->nnodes && k < n->nchildren; i++) {
+		c = ns->nodes[i];
+		if (c->parent == n)
+			res->names[k++] = xstrdup(c->path + n->pathlen + 1);
+	}
+	res->nnames = k;
+	res->stat.is_dir = true;
+	fill_stat(n, &res->stat);
+	return CHUBBY_OK;
+}
+
+int
+ns_get_sequencer(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_result *res)
+{
+	struct ns_handle *h;
+	int rc;
+
+	ns_result_free(res);
+	if ((rc = handle_get(ns, session, handle, HC_ALL, res, &h)) != CHUBBY_OK)
+		return rc;
+	if (h->held == NS_LOCK_NONE)
+		return res_fail(res, CHUBBY_E_NOT_HELD, "the handle does not hold lock ", h->path,
+		    NULL);
+	res->seq.path = xstrdup(h->node->path);
+	res->seq.mode = h->held;
+	res->seq.lock_gen = h->node->lock_gen;
+	res->seq.instance = h->node->instance;
+	return CHUBBY_OK;
+}
+
+int
+ns_check_sequencer(const struct ns *ns, const char *path, int mode, uint64_t lock_gen,
+    uint64_t instance)
+{
+	if (path == NULL || mode < 0)
+		return CHUBBY_E_STALE_SEQUENCER;
+	return seq_current(ns, path, strlen(path), (uint64_t)mode, lock_gen, instance) ?
+	    CHUBBY_OK : CHUBBY_E_STALE_SEQUENCER;
+}
+
+int
+ns_check_access(const struct ns *ns, const char *principal, const char *path, int which)
+{
+	const struct ns_node *n;
+	char msg[64];
+
+	if (principal == NULL || path == NULL || which < 0 || which > 2)
+		return CHUBBY_E_INVALID;
+	if (ns_path_check(ns, path, strlen(path), msg, sizeof msg) != CHUBBY_OK)
+		return CHUBBY_E_BAD_NAME;
+	if ((n = ns_node_find(ns, path, strlen(path), NULL)) == NULL)
+		return CHUBBY_E_NOT_FOUND;
+	return acl_allows(ns, principal, n->acl[which]) ? CHUBBY_OK : CHUBBY_E_PERMISSION;
+}
+
+uint64_t
+ns_last_stamp(const struct ns *ns)
+{
+	return ns->last_stamp;
+}
+
+size_t
+ns_session_count(const struct ns *ns)
+{
+	return ns->nsessions;
+}
+
+uint64_t
+ns_session_id(const struct ns *ns, size_t i)
+{
+	return i < ns->nsessions ? ns->sessions[i]->id : 0;
+}
+
+const char *
+ns_session_principal(const struct ns *ns, uint64_t session)
+{
+	const struct ns_session *s = ns_session_find(ns, session);
+
+	return s != NULL ? s->principal : NULL;
+}
+
+size_t
+ns_node_count(const struct ns *ns)
+{
+	return ns->nnodes;
+}

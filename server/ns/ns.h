@@ -1,0 +1,234 @@
+/*
+ * ns.h: the lock namespace as a pure, deterministic replicated state machine.
+ *
+ * Every replica applies the same log entries, in the same order, with
+ * ns_apply(), and reaches byte-identical state (equal ns_digest()).  The
+ * module does no I/O, reads no clock and draws no randomness (STYLE.md,
+ * "Pure cores"): time comes only from the stamp every command carries.
+ *
+ * Writes are commands (msgpack bytes built by ns_encode_*); reads are pure
+ * queries over applied state that the master answers locally while its
+ * lease holds (Chubby §2.8).  Data model, encodings, permission rules,
+ * events, lock-delay and sequencers: docs/NAMESPACE.md.
+ *
+ * Conventions: every function returning int returns a chubby_status code
+ * (<chubby/chubby.h>).  Memory: the namespace aborts on out-of-memory
+ * (xmalloc, server code); buffers handed out (encodings, snapshots) are the
+ * caller's to free(); what a result holds is freed by ns_result_free().
+ */
+#ifndef CHUBBY_NS_H
+#define CHUBBY_NS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ns;
+
+struct ns_config {
+	const char *cell;           /* names live under /ls/<cell>/ */
+	const char *superuser;      /* may do all; NULL or "": none */
+	const char *acl_dir;        /* e.g. "/ls/<cell>/acl"; NULL: that default */
+	size_t max_contents;        /* bytes per file; 0: 256 KiB */
+	uint64_t lock_delay_default_ms; /* 0: 15 s */
+	uint64_t lock_delay_max_ms;     /* 0: 60 s; never more than 60 s */
+	size_t max_nodes;           /* 0: 100000 (the root counts) */
+	size_t max_sessions;        /* 0: 10000 */
+	size_t max_handles;         /* per session; 0: 1000 */
+	size_t max_path;            /* bytes of a full name; 0: 1024 */
+	size_t max_depth;           /* components below the cell; 0: 32 */
+};
+
+#define NS_MAX_LOCK_DELAY_MS 60000 /* Chubby §2.4: lock-delay at most a minute */
+#define NS_MAX_PRINCIPAL 256
+#define NS_MAX_ACL_NAME 255
+
+/* Command types: the first element of every encoded command. */
+enum ns_cmd_type {
+	NS_CMD_SESSION_START = 1,
+	NS_CMD_SESSION_END = 2,
+	NS_CMD_OPEN = 3,
+	NS_CMD_CLOSE = 4,
+	NS_CMD_POISON = 5,
+	NS_CMD_SET_CONTENTS = 6,
+	NS_CMD_SET_ACL = 7,
+	NS_CMD_DELETE = 8,
+	NS_CMD_ACQUIRE = 9,
+	NS_CMD_RELEASE = 10,
+	NS_CMD_SET_SEQUENCER = 11,
+};
+
+/* OPEN flags. */
+#define NS_O_READ 0x01      /* intent: read contents, ReadDir (read ACL) */
+#define NS_O_WRITE 0x02     /* intent: write, delete, lock (write ACL) */
+#define NS_O_CREATE 0x04    /* create if missing (write ACL of the parent) */
+#define NS_O_EXCL 0x08      /* with CREATE: fail with E_EXISTS if present */
+#define NS_O_EPHEMERAL 0x10 /* a created node is ephemeral */
+#define NS_O_DIR 0x20       /* a created node is a directory */
+#define NS_O_ALL 0x3f
+
+/* SESSION_END reasons. */
+#define NS_END_CLOSED 1  /* the client closed it: locks free at once */
+#define NS_END_EXPIRED 2 /* lease ran out: locks free after their lock-delay */
+
+/* Lock modes. */
+#define NS_LOCK_NONE 0
+#define NS_LOCK_SHARED 1
+#define NS_LOCK_EXCLUSIVE 2
+
+/* Which of a node's three ACLs (Chubby §2.6). */
+#define NS_ACL_READ 0
+#define NS_ACL_WRITE 1
+#define NS_ACL_CHANGE 2
+
+/* Event types, also the bits of a handle's event mask (Chubby §2.5). */
+#define NS_EV_CONTENTS_MODIFIED 0x01
+#define NS_EV_CHILD_ADDED 0x02
+#define NS_EV_CHILD_REMOVED 0x04
+#define NS_EV_CHILD_MODIFIED 0x08
+#define NS_EV_LOCK_ACQUIRED 0x10
+#define NS_EV_CONFLICTING_LOCK 0x20
+#define NS_EV_HANDLE_INVALID 0x40
+#define NS_EV_MASTER_FAILOVER 0x80 /* raised by the shell, never by ns_apply */
+#define NS_EV_ALL 0xff
+
+/* Node metadata (Chubby §2.5). */
+struct ns_stat {
+	uint64_t instance;    /* new for every node ever created under a name */
+	uint64_t content_gen; /* 0 at creation, +1 per SetContents */
+	uint64_t lock_gen;    /* +1 each time the lock goes from free to held */
+	uint64_t acl_gen;     /* 0 at creation, +1 per SetACL */
+	uint64_t checksum;    /* 64-bit FNV-1a of the contents */
+	uint64_t length;
+	uint64_t created_ms;
+	uint64_t modified_ms; /* contents or ACL last changed */
+	bool is_dir;
+	bool ephemeral;
+	int lock_mode;        /* NS_LOCK_* now */
+	uint64_t lock_holders;
+	uint64_t lock_delay_until_ms; /* 0: none */
+	const char *acl[3];   /* borrowed: valid until the next apply/restore */
+};
+
+struct ns_sequencer {
+	char *path; /* owned by the result holding it */
+	int mode;
+	uint64_t lock_gen;
+	uint64_t instance;
+};
+
+/* One event to deliver: the shell queues it for (session, handle). */
+struct ns_event {
+	uint64_t session;
+	uint64_t handle;
+	uint32_t type; /* one NS_EV_* */
+	char *path;    /* owned by the result */
+};
+
+/*
+ * The outcome of ns_apply or of a query.  Initialise with ns_result_init;
+ * every call resets it first; ns_result_free releases what it holds.
+ */
+struct ns_result {
+	int status;
+	char msg[256];
+	uint64_t session;      /* SESSION_START */
+	uint64_t handle;       /* OPEN */
+	bool created;          /* OPEN made the node */
+	struct ns_stat stat;   /* OPEN, SET_CONTENTS, SET_ACL, queries */
+	uint64_t lock_gen;     /* ACQUIRE granted */
+	uint64_t delay_until_ms; /* ACQUIRE refused with E_LOCK_DELAY */
+	const uint8_t *contents; /* GetContentsAndStat: borrowed, as stat.acl */
+	size_t contents_len;
+	char **names;          /* ReadDir: owned, sorted */
+	size_t nnames;
+	struct ns_sequencer seq; /* GetSequencer */
+	struct ns_event *events;
+	size_t nevents;
+	size_t events_cap;
+};
+
+void ns_result_init(struct ns_result *res);
+void ns_result_free(struct ns_result *res);
+
+/* Returns NULL if the config is unusable (bad cell name, acl_dir outside the cell). */
+struct ns *ns_new(const struct ns_config *cfg);
+void ns_free(struct ns *ns);
+
+/*
+ * Decodes and applies one command.  All or nothing: a command that fails
+ * (res->status != CHUBBY_OK; malformed bytes included) changes nothing.
+ * Returns res->status.
+ */
+int ns_apply(struct ns *ns, const uint8_t *cmd, size_t len, struct ns_result *res);
+
+/* Command builders: *OUT is malloc'd, the caller frees it. */
+int ns_encode_session_start(uint64_t stamp_ms, const char *principal, uint8_t **out,
+    size_t *len);
+int ns_encode_session_end(uint64_t stamp_ms, uint64_t issuer, uint64_t session, int reason,
+    uint8_t **out, size_t *len);
+/* LOCK_DELAY_MS: UINT64_MAX for the config's default.  CONTENTS: NULL for
+ * none.  ACL: NULL to inherit the parent's names, else three names (""
+ * for "open to all"). */
+int ns_encode_open(uint64_t stamp_ms, uint64_t session, const char *path, uint32_t flags,
+    uint64_t lock_delay_ms, uint32_t event_mask, const void *contents, size_t contents_len,
+    const char *const *acl, uint8_t **out, size_t *len);
+int ns_encode_close(uint64_t stamp_ms, uint64_t session, uint64_t handle, uint8_t **out,
+    size_t *len);
+int ns_encode_poison(uint64_t stamp_ms, uint64_t session, uint64_t handle, uint8_t **out,
+    size_t *len);
+/* HAVE_EXPECTED: compare-and-set against EXPECTED_GEN. */
+int ns_encode_set_contents(uint64_t stamp_ms, uint64_t session, uint64_t handle,
+    const void *contents, size_t contents_len, bool have_expected, uint64_t expected_gen,
+    uint8_t **out, size_t *len);
+/* ACL[i] NULL keeps that ACL's current name. */
+int ns_encode_set_acl(uint64_t stamp_ms, uint64_t session, uint64_t handle,
+    const char *const acl[3], uint8_t **out, size_t *len);
+int ns_encode_delete(uint64_t stamp_ms, uint64_t session, uint64_t handle, uint8_t **out,
+    size_t *len);
+int ns_encode_acquire(uint64_t stamp_ms, uint64_t session, uint64_t handle, int mode,
+    uint8_t **out, size_t *len);
+int ns_encode_release(uint64_t stamp_ms, uint64_t session, uint64_t handle, uint8_t **out,
+    size_t *len);
+/* SEQ NULL clears the handle's sequencer.  The shell has checked the
+ * sequencer's signature and passes its fields. */
+int ns_encode_set_sequencer(uint64_t stamp_ms, uint64_t session, uint64_t handle,
+    const struct ns_sequencer *seq, uint8_t **out, size_t *len);
+
+/* Queries (no log entry).  Each resets RES and returns res->status. */
+int ns_get_contents_and_stat(const struct ns *ns, uint64_t session, uint64_t handle,
+    struct ns_result *res);
+int ns_get_stat(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_result *res);
+int ns_readdir(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_result *res);
+int ns_get_sequencer(const struct ns *ns, uint64_t session, uint64_t handle,
+    struct ns_result *res);
+/* CHUBBY_OK while the lock PATH is held in MODE at LOCK_GEN by the node of
+ * INSTANCE; else CHUBBY_E_STALE_SEQUENCER. */
+int ns_check_sequencer(const struct ns *ns, const char *path, int mode, uint64_t lock_gen,
+    uint64_t instance);
+/* CHUBBY_OK, E_PERMISSION, E_NOT_FOUND or E_BAD_NAME: may PRINCIPAL use
+ * ACL WHICH (NS_ACL_*) of node PATH? */
+int ns_check_access(const struct ns *ns, const char *principal, const char *path, int which);
+
+/* For the master's bookkeeping (rebuilding sessions after fail-over). */
+uint64_t ns_last_stamp(const struct ns *ns);
+size_t ns_session_count(const struct ns *ns);
+/* The Ith session in id order (I < ns_session_count), or 0. */
+uint64_t ns_session_id(const struct ns *ns, size_t i);
+/* NULL if no such session. */
+const char *ns_session_principal(const struct ns *ns, uint64_t session);
+size_t ns_node_count(const struct ns *ns);
+
+/* Snapshot of the whole replicated state, canonical bytes; *OUT malloc'd. */
+int ns_snapshot(const struct ns *ns, uint8_t **out, size_t *len);
+/* Replaces the state with a snapshot's; refuses malformed input
+ * (CHUBBY_E_CORRUPT, message in ERR) and then leaves the state unchanged. */
+int ns_restore(struct ns *ns, const uint8_t *data, size_t len, char *err, size_t errlen);
+/* 64-bit FNV-1a over the canonical snapshot bytes: equal state, equal digest. */
+uint64_t ns_digest(const struct ns *ns);
+
+/* 64-bit FNV-1a, the contents checksum. */
+uint64_t ns_fnv1a(uint64_t h, const void *p, size_t len);
+#define NS_FNV_INIT 0xcbf29ce484222325ULL
+
+#endif
