@@ -161,7 +161,15 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			char why[160];
 			snprintf(why, sizeof why, "%s (limit %zu bytes)", chubby_strerror(rc),
 			    c->max_frame);
-			conn_tell_close(c, rc, why);
+			if (c->cb.on_bad_frame != NULL) {
+				/* Nothing more can be read from this stream. */
+				bufferevent_disable(bev, EV_READ);
+				c->cb.on_bad_frame(c, rc, why, c->arg);
+				if (!c->freed && !c->closing && !c->close_told)
+					conn_close_after_flush(c, rc, why);
+			} else {
+				conn_tell_close(c, rc, why);
+			}
 			break;
 		}
 		if (avail < FRAME_HEADER_LEN + body_len) {

@@ -28,6 +28,10 @@ struct conn_callbacks {
 	 * plain close, CHUBBY_E_FRAME_TOO_BIG, CHUBBY_E_TLS, CHUBBY_E_TIMEOUT ...).
 	 * The owner must call conn_free() (it may do so from this callback). */
 	void (*on_close)(struct conn *c, int status, const char *reason, void *arg);
+	/* Optional: the stream cannot be framed (a length over the limit, or
+	 * zero).  Reading has stopped; the owner may send an error and call
+	 * conn_close_after_flush().  Without it the connection just closes. */
+	void (*on_bad_frame)(struct conn *c, int status, const char *reason, void *arg);
 };
 
 /* Takes ownership of BEV.  ACCEPTED is true for the server side of an

@@ -276,10 +276,18 @@ rpc_on_close(struct conn *conn, int status, const char *reason, void *arg)
 	rpc_client_free(c);
 }
 
+static void
+rpc_on_bad_frame(struct conn *conn, int status, const char *reason, void *arg)
+{
+	(void)conn;
+	rpc_fail(arg, status, reason);
+}
+
 static const struct conn_callbacks rpc_conn_cb = {
     .on_open = rpc_on_open,
     .on_frame = rpc_on_frame,
     .on_close = rpc_on_close,
+    .on_bad_frame = rpc_on_bad_frame,
 };
 
 static void

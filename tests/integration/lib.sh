@@ -12,6 +12,9 @@ LOCKCTL="$BUILD/tools/lockctl/lockctl"
 CHUBBYD="$BUILD/server/chubbyd"
 CERTS="$BUILD/tools/chubby-certs"
 export CHUBBY_BINDIR=""
+# Debian's Python, where tools/install-deps put python3-msgpack.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
 
 T_PASSED=0
 T_FAILED=0
@@ -90,7 +93,7 @@ finish() {
 # line but the last is executed, the last is evaluated and printed
 # (True/False print as 1/0 for tests).
 jpy() { # code
-	python3 -c '
+	"$PY" -c '
 import json, sys
 j = json.load(sys.stdin)
 lines = sys.argv[1].strip().splitlines()

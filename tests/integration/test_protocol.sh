@@ -1,0 +1,20 @@
+#!/bin/bash
+# test_protocol.sh: bad input on the client port of a real replica, over
+# mutual TLS (tests/integration/protocol_abuse.py does the talking).
+. "$(dirname "$0")/lib.sh"
+t_time_limit 180
+
+port=$(( $(t_port) + 7 ))
+cell="$T_DIR/cell"
+check "1-replica cell up" cell_up "$cell" --replicas 1 --base-port "$port"
+out="$T_DIR/abuse.out"
+"$PY" "$(dirname "$0")/protocol_abuse.py" 127.0.0.11 "$port" "$cell/tls/ca.crt" \
+	"$cell/tls/client-admin.crt" "$cell/tls/client-admin.key" "$(cat "$cell/replica-1.pid")" \
+	>"$out" 2>&1
+cat "$out"
+T_PASSED=$((T_PASSED + $(grep -c '^ok - ' "$out")))
+T_FAILED=$((T_FAILED + $(grep -c '^FAIL - ' "$out")))
+grep -q '^SUMMARY-PY: failed=0' "$out" || { grep -q '^FAIL - ' "$out" || T_FAILED=$((T_FAILED + 1)); }
+check "the replica logged the refusals" grep -q "closing" "$cell/replica-1.log"
+check "cell down" "$CHUBBY_CELL_BIN" down --dir "$cell"
+finish
