@@ -16,6 +16,7 @@ struct tls_ctx;
 struct tp;
 struct rpc;
 struct replica;
+struct status_http;
 
 struct chubbyd {
 	struct event_base *base;
@@ -29,6 +30,7 @@ struct chubbyd {
 	struct tp *tp_accept;       /* transport for accepted connections */
 	struct rpc *rpc;            /* the client port */
 	struct replica *replica;    /* Paxos, the store and the peer links */
+	struct status_http *status; /* HTTP /health, /metrics, /status */
 
 	uint64_t started_mono_ms;
 	const char *config_path;

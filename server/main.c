@@ -23,6 +23,7 @@
 #include "log.h"
 #include "replica.h"
 #include "rpc/rpc.h"
+#include "status/status.h"
 #include "tls.h"
 #include "tp.h"
 #include "xmalloc.h"
@@ -280,6 +281,11 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto fail;
 	}
+	d.status = status_http_new(&d, err, sizeof err);
+	if (d.status == NULL) {
+		log_error("status port: %s", err);
+		goto fail;
+	}
 	ev_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	ev_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
 	ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
@@ -287,8 +293,9 @@ main(int argc, char **argv)
 	evsignal_add(ev_int, NULL);
 	evsignal_add(ev_hup, NULL);
 
-	log_info("replica %u of cell \"%s\": clients on %s, peers on %s, data in %s", d.id,
-	    d.cfg->cell, d.self->client_addr, d.self->peer_addr, d.data_dir);
+	log_info("replica %u of cell \"%s\": clients on %s, peers on %s, status on http://%s/, "
+		 "data in %s", d.id, d.cfg->cell, d.self->client_addr, d.self->peer_addr,
+	    d.self->status_addr, d.data_dir);
 	event_base_dispatch(d.base);
 	log_info("stopped");
 
@@ -296,6 +303,7 @@ main(int argc, char **argv)
 	event_free(ev_int);
 	event_free(ev_hup);
 out:
+	status_http_free(d.status);
 	rpc_free(d.rpc);
 	replica_free(d.replica);
 	tp_free(d.tp_accept);
@@ -310,6 +318,7 @@ out:
 	config_free(d.cfg);
 	return 0;
 fail:
+	status_http_free(d.status);
 	rpc_free(d.rpc);
 	replica_free(d.replica);
 	tp_free(d.tp_accept);

@@ -466,6 +466,37 @@ replica_epoch(const struct replica *r)
 	return r->epoch;
 }
 
+void
+replica_info(const struct replica *r, struct replica_info *out)
+{
+	uint64_t now = clock_mono_ms(), lease = paxos_lease_expiry(r->px);
+	struct peer_stats ps;
+
+	memset(out, 0, sizeof *out);
+	out->diverged = r->diverged;
+	out->voter = paxos_is_voter(r->px);
+	out->role = r->diverged ? "diverged"
+		    : !out->voter ? "nonvoter"
+		    : replica_is_master(r) ? "master"
+		    : paxos_role_name(paxos_role(r->px));
+	out->epoch = r->epoch;
+	out->master = r->master;
+	out->committed = paxos_chosen_index(r->px);
+	out->applied = r->applied;
+	out->lease_ms = lease > now ? lease - now : 0;
+	out->digest = r->digest;
+	out->links_up = peer_links_up(r->net);
+	out->links_total = r->d->cfg->nreplicas > 0 ? r->d->cfg->nreplicas - 1 : 0;
+	peer_stats(r->net, &ps);
+	out->peer_sent = ps.sent;
+	out->peer_dropped = ps.dropped;
+	out->peer_received = ps.received;
+	out->peer_bad = ps.bad;
+	out->peer_bytes_out = ps.bytes_out;
+	out->peer_bytes_in = ps.bytes_in;
+	out->proposals = r->next_seq;
+}
+
 unsigned
 replica_status_pack(const struct replica *r, msgpack_packer *pk)
 {

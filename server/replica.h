@@ -40,4 +40,19 @@ uint64_t replica_epoch(const struct replica *r);
  * lease, voter) as map entries; returns how many it packed when PK is NULL. */
 unsigned replica_status_pack(const struct replica *r, msgpack_packer *pk);
 
+/* What the status endpoint reports about replication. */
+struct replica_info {
+	const char *role; /* master, follower, candidate, nonvoter, diverged */
+	uint64_t epoch;
+	unsigned master;
+	uint64_t committed, applied;
+	uint64_t lease_ms; /* left on this replica's lease view; 0 if none */
+	bool voter, diverged;
+	uint64_t digest;
+	unsigned links_up, links_total;
+	uint64_t peer_sent, peer_dropped, peer_received, peer_bad, peer_bytes_out, peer_bytes_in;
+	uint64_t proposals; /* client commands this replica proposed as master */
+};
+void replica_info(const struct replica *r, struct replica_info *out);
+
 #endif

@@ -22,6 +22,20 @@ check "lockctl status via CHUBBY_CELL and a host:port list" \
 	env CHUBBY_CELL="127.0.0.11:$port,127.0.0.12:$port" CHUBBY_CA="$cell/tls/ca.crt" \
 	CHUBBY_CERT="$cell/tls/client-admin.crt" CHUBBY_KEY="$cell/tls/client-admin.key" "$LOCKCTL" status
 
+# The HTTP status endpoint on each replica's status port.
+http_get() { # url -> prints "CODE BODY"
+	"$PY" -c 'import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=5); print(r.status, r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode())' "$1"
+}
+sp=$((port + 2))
+check "/health answers 200 with the role" bash -c "$(declare -f http_get); PY='$PY'; http_get http://127.0.0.11:$sp/health | grep -q '^200 .*\"role\":'"
+check "/metrics is Prometheus text with the epoch and log positions" bash -c "$(declare -f http_get); PY='$PY'; out=\$(http_get http://127.0.0.12:$sp/metrics); echo \"\$out\" | grep -q '^200' && echo \"\$out\" | grep -q '^chubby_epoch [0-9]' && echo \"\$out\" | grep -q '^chubby_log_applied_index [0-9]' && echo \"\$out\" | grep -q '^# TYPE chubby_peer_messages_sent_total counter'"
+check "/status is JSON naming the replica" bash -c "$(declare -f http_get); PY='$PY'; http_get http://127.0.0.13:$sp/status | grep -q '^200 {\"cell\":\"local\",\"id\":3'"
+check "an unknown path is 404" bash -c "$(declare -f http_get); PY='$PY'; http_get http://127.0.0.13:$sp/nope | grep -q '^404'"
+
 # Bad input on the client port: plaintext, garbage, a half frame.  The
 # replica must drop those connections and keep serving.
 check "plaintext to the TLS port is dropped" \

@@ -1,0 +1,246 @@
+/* status.c: /health, /metrics (Prometheus text) and /status (JSON) over HTTP. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include <chubby/chubby.h>
+
+#include "cellconfig.h"
+#include "chubbyd.h"
+#include "clock.h"
+#include "json.h"
+#include "replica.h"
+#include "rpc/rpc.h"
+#include "status.h"
+#include "xmalloc.h"
+
+struct status_http {
+	struct chubbyd *d;
+	struct evhttp *http;
+	uint64_t requests;
+};
+
+static const char *const status_roles[] = {"master", "follower", "candidate", "nonvoter",
+    "diverged"};
+
+static void
+status_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+    const char *body)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	evbuffer_add(b, body, strlen(body));
+	evhttp_send_reply(req, code, reason, b);
+	evbuffer_free(b);
+}
+
+/* /health: 200 while this replica can do its part (running, its state not
+ * diverged); 503 with the reason otherwise.  Whether it is master is in the
+ * body, not the code: a healthy follower is healthy. */
+static void
+status_health(struct status_http *s, struct evhttp_request *req)
+{
+	struct replica_info ri;
+	struct json j;
+
+	json_init(&j);
+	json_obj_begin(&j);
+	if (s->d->replica == NULL) {
+		json_kv_str(&j, "status", "starting");
+		json_obj_end(&j);
+		status_reply(req, 503, "Service Unavailable", "application/json", json_text(&j));
+		json_free(&j);
+		return;
+	}
+	replica_info(s->d->replica, &ri);
+	json_kv_str(&j, "status", ri.diverged ? "diverged" : "ok");
+	json_kv_str(&j, "role", ri.role);
+	json_kv_uint(&j, "epoch", ri.epoch);
+	json_kv_uint(&j, "master", ri.master);
+	json_kv_bool(&j, "voter", ri.voter);
+	json_kv_uint(&j, "peer_links_up", ri.links_up);
+	json_obj_end(&j);
+	if (ri.diverged)
+		status_reply(req, 503, "Service Unavailable", "application/json", json_text(&j));
+	else
+		status_reply(req, 200, "OK", "application/json", json_text(&j));
+	json_free(&j);
+}
+
+static void
+metric(struct evbuffer *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name,
+	    type, name, v);
+}
+
+static void
+status_metrics(struct status_http *s, struct evhttp_request *req)
+{
+	struct chubbyd *d = s->d;
+	struct evbuffer *b = evbuffer_new();
+	struct replica_info ri;
+
+	memset(&ri, 0, sizeof ri);
+	ri.role = "starting";
+	if (d->replica != NULL)
+		replica_info(d->replica, &ri);
+	evbuffer_add_printf(b, "# HELP chubby_info The replica's identity.\n"
+			       "# TYPE chubby_info gauge\n"
+			       "chubby_info{cell=\"%s\",replica=\"%u\",version=\"%s\"} 1\n",
+	    d->cfg->cell, d->id, PACKAGE_VERSION);
+	evbuffer_add_printf(b, "# HELP chubby_role 1 for the role this replica is in.\n"
+			       "# TYPE chubby_role gauge\n");
+	for (size_t i = 0; i < sizeof status_roles / sizeof status_roles[0]; i++)
+		evbuffer_add_printf(b, "chubby_role{role=\"%s\"} %d\n", status_roles[i],
+		    strcmp(ri.role, status_roles[i]) == 0);
+	metric(b, "chubby_epoch", "gauge", "The epoch (master's ballot) this replica follows.",
+	    ri.epoch);
+	metric(b, "chubby_master_id", "gauge", "The master's replica id as known here; 0 if none.",
+	    ri.master);
+	metric(b, "chubby_log_committed_index", "gauge", "Highest log slot known chosen.",
+	    ri.committed);
+	metric(b, "chubby_log_applied_index", "gauge", "Highest log slot applied.", ri.applied);
+	evbuffer_add_printf(b, "# HELP chubby_lease_remaining_seconds The lease as this replica "
+			       "sees it.\n# TYPE chubby_lease_remaining_seconds gauge\n"
+			       "chubby_lease_remaining_seconds %.3f\n", (double)ri.lease_ms / 1000.0);
+	metric(b, "chubby_voter", "gauge", "1 if this replica votes (0 while rejoining).",
+	    ri.voter);
+	metric(b, "chubby_diverged", "gauge", "1 if a consistency check failed here.", ri.diverged);
+	metric(b, "chubby_peer_links_up", "gauge", "Outgoing links to other replicas that are up.",
+	    ri.links_up);
+	metric(b, "chubby_peer_links", "gauge", "Other replicas in the cell.", ri.links_total);
+	metric(b, "chubby_peer_messages_sent_total", "counter", "Paxos messages sent.",
+	    ri.peer_sent);
+	metric(b, "chubby_peer_messages_dropped_total", "counter",
+	    "Paxos messages dropped (link down or backed up).", ri.peer_dropped);
+	metric(b, "chubby_peer_messages_received_total", "counter", "Paxos messages received.",
+	    ri.peer_received);
+	metric(b, "chubby_peer_messages_bad_total", "counter",
+	    "Malformed or misaddressed peer messages (link closed).", ri.peer_bad);
+	metric(b, "chubby_peer_bytes_sent_total", "counter", "Bytes sent to peers.",
+	    ri.peer_bytes_out);
+	metric(b, "chubby_peer_bytes_received_total", "counter", "Bytes received from peers.",
+	    ri.peer_bytes_in);
+	metric(b, "chubby_proposals_total", "counter", "Commands this replica proposed as master.",
+	    ri.proposals);
+	metric(b, "chubby_client_connections", "gauge", "Open client connections.",
+	    d->rpc ? rpc_client_count(d->rpc) : 0);
+	metric(b, "chubby_uptime_seconds", "gauge", "Seconds since this process started.",
+	    (clock_mono_ms() - d->started_mono_ms) / 1000);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+static void
+status_json(struct status_http *s, struct evhttp_request *req)
+{
+	struct chubbyd *d = s->d;
+	struct replica_info ri;
+	struct json j;
+	char dg[24];
+
+	memset(&ri, 0, sizeof ri);
+	ri.role = "starting";
+	if (d->replica != NULL)
+		replica_info(d->replica, &ri);
+	snprintf(dg, sizeof dg, "%016" PRIx64, ri.digest);
+	json_init(&j);
+	json_obj_begin(&j);
+	json_kv_str(&j, "cell", d->cfg->cell);
+	json_kv_uint(&j, "id", d->id);
+	json_kv_str(&j, "version", PACKAGE_VERSION);
+	json_kv_str(&j, "role", ri.role);
+	json_kv_uint(&j, "epoch", ri.epoch);
+	json_kv_uint(&j, "master", ri.master);
+	json_kv_uint(&j, "committed", ri.committed);
+	json_kv_uint(&j, "applied", ri.applied);
+	json_kv_uint(&j, "lease_ms", ri.lease_ms);
+	json_kv_bool(&j, "voter", ri.voter);
+	json_kv_str(&j, "digest", dg);
+	json_kv_uint(&j, "peer_links_up", ri.links_up);
+	json_kv_uint(&j, "clients", d->rpc ? rpc_client_count(d->rpc) : 0);
+	json_kv_uint(&j, "uptime_ms", clock_mono_ms() - d->started_mono_ms);
+	json_obj_end(&j);
+	status_reply(req, 200, "OK", "application/json", json_text(&j));
+	json_free(&j);
+}
+
+static void
+status_cb(struct evhttp_request *req, void *arg)
+{
+	struct status_http *s = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+
+	s->requests++;
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
+	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		status_reply(req, 405, "Method Not Allowed", "text/plain", "GET only\n");
+		return;
+	}
+	if (path == NULL)
+		path = "/";
+	if (strcmp(path, "/health") == 0)
+		status_health(s, req);
+	else if (strcmp(path, "/metrics") == 0)
+		status_metrics(s, req);
+	else if (strcmp(path, "/status") == 0)
+		status_json(s, req);
+	else
+		status_reply(req, 404, "Not Found", "text/plain",
+		    "chubbyd status: try /health, /metrics or /status\n");
+}
+
+struct status_http *
+status_http_new(struct chubbyd *d, char *err, size_t errlen)
+{
+	struct status_http *s = xcalloc(1, sizeof *s);
+	char host[256];
+	unsigned port;
+
+	s->d = d;
+	if (config_parse_hostport(d->self->status_addr, host, sizeof host, &port, err, errlen) !=
+	    CHUBBY_OK)
+		goto fail;
+	s->http = evhttp_new(d->base);
+	if (s->http == NULL) {
+		snprintf(err, errlen, "cannot create the HTTP server");
+		goto fail;
+	}
+	/* Small, bounded requests only: this is not a data path. */
+	evhttp_set_max_headers_size(s->http, 8192);
+	evhttp_set_max_body_size(s->http, 1024);
+	evhttp_set_timeout(s->http, 10);
+	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_gencb(s->http, status_cb, s);
+	if (evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port) == NULL) {
+		snprintf(err, errlen, "cannot listen on status address %s", d->self->status_addr);
+		goto fail;
+	}
+	return s;
+fail:
+	status_http_free(s);
+	return NULL;
+}
+
+void
+status_http_free(struct status_http *s)
+{
+	if (s == NULL)
+		return;
+	if (s->http != NULL)
+		evhttp_free(s->http);
+	free(s);
+}
