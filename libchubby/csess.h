@@ -33,8 +33,9 @@
  *    from now on (after a fail-over, or when a jeopardy ends well).
  *  - FAIL_PENDING(status): fail every request waiting for an answer, or
  *    queued for lack of a usable connection, with status.
- *  - REISSUE_PENDING(conn, epoch): resend every request still waiting on
- *    conn, carrying epoch (after a reconnect or a fail-over).
+ *  - REISSUE_PENDING(conn, epoch): send on conn, carrying epoch, every
+ *    request not yet answered, including those queued meanwhile (after a
+ *    reconnect or a fail-over).
  * Protocol details, timings and the reasons for them: docs/CLIENT.md.
  */
 #ifndef CHUBBY_CSESS_H

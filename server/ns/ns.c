@@ -331,7 +331,7 @@ ns_free(struct ns *ns)
 	free(ns);
 }
 
-/* --- permissions (Chubby §2.6) --- */
+/* --- permissions (Chubby §2.3) --- */
 
 /*
  * May PRINCIPAL pass the ACL named NAME?  The superuser always may; an
@@ -579,7 +579,7 @@ cmd_session_start(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
 static int
 cmd_session_end(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result *res)
 {
-	struct ns_session *s = ns_session_find(ns, c->target);
+	struct ns_session *s = ns_session_find(ns, c->target), *found;
 	struct ns_handle **mine;
 	size_t i, n = 0, pos;
 
@@ -598,7 +598,17 @@ cmd_session_end(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns
 	for (i = 0; i < n; i++)
 		handle_close(ns, mine[i], c->reason == NS_END_EXPIRED, stamp, res);
 	free(mine);
-	ID_FIND(ns->sessions, ns->nsessions, s->id, s, pos);
+	/* Events for the ending session's own handles would go nowhere. */
+	for (i = n = 0; i < res->nevents; i++) {
+		if (res->events[i].session == s->id)
+			free(res->events[i].path);
+		else
+			res->events[n++] = res->events[i];
+	}
+	res->nevents = n;
+	ID_FIND(ns->sessions, ns->nsessions, c->target, found, pos);
+	if (found == NULL || ns->nsessions == 0)
+		return CHUBBY_E_INTERNAL; /* cannot be: found above */
 	memmove(&ns->sessions[pos], &ns->sessions[pos + 1],
 	    (ns->nsessions - pos - 1) * sizeof *ns->sessions);
 	ns->nsessions--;
@@ -667,7 +677,7 @@ cmd_open(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result
 			acl[i] = c->acl_set[0] ? NULL : parent->acl[i];
 		create = true;
 	}
-	/* Intents are checked at open, as Chubby does (§2.6); a node made
+	/* Intents are checked at open, as Chubby does (§2.3, §2.6); a node made
 	 * now is judged by the ACL names it is about to get. */
 	for (i = NS_ACL_READ; i <= NS_ACL_WRITE; i++) {
 		char *given = NULL;
@@ -840,8 +850,8 @@ cmd_acquire(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_res
 		return rc;
 	n = h->node;
 	if (c->mode != NS_LOCK_SHARED && c->mode != NS_LOCK_EXCLUSIVE)
-		return res_fail(res, CHUBBY_E_INVALID, "lock mode must be shared (1) or exclusive (2)",
-		    NULL, NULL);
+		return res_fail(res, CHUBBY_E_INVALID,
+		    "lock mode must be shared (1) or exclusive (2)", NULL, NULL);
 	/* Chubby §2.4: locking needs write permission, so that an
 	 * unprivileged reader cannot stop a writer. */
 	if (!(h->flags & NS_O_WRITE))
@@ -867,8 +877,9 @@ cmd_acquire(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_res
 	}
 	if (stamp < n->delay_until_ms) {
 		res->delay_until_ms = n->delay_until_ms;
-		ns_msg_u64(res->msg, sizeof res->msg, "lock-delay after a holder's session expired lasts until ",
-		    n->delay_until_ms, " ms");
+		ns_msg_u64(res->msg, sizeof res->msg,
+		    "lock-delay after a holder's session expired lasts until ", n->delay_until_ms,
+		    " ms");
 		return res->status = CHUBBY_E_LOCK_DELAY;
 	}
 	if (n->lock_mode == NS_LOCK_NONE)
@@ -1047,7 +1058,6 @@ ns_readdir(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_res
 			res->names[k++] = xstrdup(c->path + n->pathlen + 1);
 	}
 	res->nnames = k;
-	res->stat.is_dir = true;
 	fill_stat(n, &res->stat);
 	return CHUBBY_OK;
 }

@@ -8,7 +8,7 @@
  *
  * Writes are commands (msgpack bytes built by ns_encode_*); reads are pure
  * queries over applied state that the master answers locally while its
- * lease holds (Chubby §2.8).  Data model, encodings, permission rules,
+ * lease holds (Chubby §2.2).  Data model, encodings, permission rules,
  * events, lock-delay and sequencers: docs/NAMESPACE.md.
  *
  * Conventions: every function returning int returns a chubby_status code
@@ -76,7 +76,7 @@ enum ns_cmd_type {
 #define NS_LOCK_SHARED 1
 #define NS_LOCK_EXCLUSIVE 2
 
-/* Which of a node's three ACLs (Chubby §2.6). */
+/* Which of a node's three ACLs (Chubby §2.3). */
 #define NS_ACL_READ 0
 #define NS_ACL_WRITE 1
 #define NS_ACL_CHANGE 2
@@ -92,7 +92,7 @@ enum ns_cmd_type {
 #define NS_EV_MASTER_FAILOVER 0x80 /* raised by the shell, never by ns_apply */
 #define NS_EV_ALL 0xff
 
-/* Node metadata (Chubby §2.5). */
+/* Node metadata (Chubby §2.3). */
 struct ns_stat {
 	uint64_t instance;    /* new for every node ever created under a name */
 	uint64_t content_gen; /* 0 at creation, +1 per SetContents */
@@ -206,8 +206,8 @@ int ns_get_sequencer(const struct ns *ns, uint64_t session, uint64_t handle,
  * INSTANCE; else CHUBBY_E_STALE_SEQUENCER. */
 int ns_check_sequencer(const struct ns *ns, const char *path, int mode, uint64_t lock_gen,
     uint64_t instance);
-/* CHUBBY_OK, E_PERMISSION, E_NOT_FOUND or E_BAD_NAME: may PRINCIPAL use
- * ACL WHICH (NS_ACL_*) of node PATH? */
+/* May PRINCIPAL use ACL WHICH (NS_ACL_*) of node PATH?  CHUBBY_OK,
+ * E_PERMISSION, E_NOT_FOUND, E_BAD_NAME or E_INVALID (bad arguments). */
 int ns_check_access(const struct ns *ns, const char *principal, const char *path, int which);
 
 /* For the master's bookkeeping (rebuilding sessions after fail-over). */

@@ -13,3 +13,14 @@ tests_unit_test_ns_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 tests_unit_test_ns_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_ns_LDADD = server/ns/libns.la $(TEST_LIBS)
 UNIT_TESTS += tests/unit/test_ns
+
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_ns
+tests_fuzz_fuzz_ns_SOURCES = tests/fuzz/fuzz_ns.c
+tests_fuzz_fuzz_ns_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_fuzz_fuzz_ns_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
+tests_fuzz_fuzz_ns_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_ns_LDADD = server/ns/libns.la $(COMMON_LIBS)
+FUZZ_TARGETS += tests/fuzz/fuzz_ns
+endif
+EXTRA_DIST += tests/fuzz/fuzz_ns.c tests/fuzz/corpus/fuzz_ns

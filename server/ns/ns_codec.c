@@ -25,6 +25,8 @@ ns_wbuf_write(void *data, const char *buf, size_t len)
 {
 	struct ns_wbuf *b = data;
 
+	if (len == 0)
+		return 0;
 	if (b->cap - b->len < len) {
 		while (b->cap - b->len < len)
 			b->cap = b->cap == 0 ? 256 : b->cap * 2;

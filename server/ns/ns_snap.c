@@ -208,8 +208,10 @@ rd_nodes(struct snap_ctx *x)
 		nd->path = ns_strndup(path, len);
 		nd->pathlen = len;
 		nd->parent = parent;
-		t->nodes = xrealloc(t->nodes, (t->nnodes + 1) * sizeof *t->nodes);
-		t->nodes_cap = t->nnodes + 1;
+		if (t->nnodes == t->nodes_cap) {
+			t->nodes_cap = t->nodes_cap == 0 ? 16 : t->nodes_cap * 2;
+			t->nodes = xrealloc(t->nodes, t->nodes_cap * sizeof *t->nodes);
+		}
 		t->nodes[t->nnodes++] = nd;
 		for (k = 0; k < 3; k++)
 			nd->acl[k] = xstrdup("");
@@ -272,8 +274,10 @@ rd_sessions(struct snap_ctx *x)
 		s = xcalloc(1, sizeof *s);
 		s->id = id;
 		s->principal = ns_strndup(p, len);
-		t->sessions = xrealloc(t->sessions, (t->nsessions + 1) * sizeof *t->sessions);
-		t->sessions_cap = t->nsessions + 1;
+		if (t->nsessions == t->sessions_cap) {
+			t->sessions_cap = t->sessions_cap == 0 ? 16 : t->sessions_cap * 2;
+			t->sessions = xrealloc(t->sessions, t->sessions_cap * sizeof *t->sessions);
+		}
 		t->sessions[t->nsessions++] = s;
 	}
 	return CHUBBY_OK;
@@ -301,8 +305,10 @@ rd_handles(struct snap_ctx *x)
 		last = id;
 		h = xcalloc(1, sizeof *h);
 		h->id = id;
-		t->handles = xrealloc(t->handles, (t->nhandles + 1) * sizeof *t->handles);
-		t->handles_cap = t->nhandles + 1;
+		if (t->nhandles == t->handles_cap) {
+			t->handles_cap = t->handles_cap == 0 ? 16 : t->handles_cap * 2;
+			t->handles = xrealloc(t->handles, t->handles_cap * sizeof *t->handles);
+		}
 		t->handles[t->nhandles++] = h;
 		if (!ns_rd_uint(&x->r, &h->session) || !rd_path(x, &p, &len) ||
 		    !ns_rd_bool(&x->r, &valid) || !ns_rd_uint(&x->r, &h->instance))
@@ -317,7 +323,8 @@ rd_handles(struct snap_ctx *x)
 		if (!ns_rd_uint(&x->r, &v) || (v & ~(uint64_t)NS_O_ALL) != 0)
 			return bad(x, "a handle's flags");
 		h->flags = (uint32_t)v;
-		if (!ns_rd_uint(&x->r, &h->lock_delay_ms) || h->lock_delay_ms > NS_MAX_LOCK_DELAY_MS)
+		if (!ns_rd_uint(&x->r, &h->lock_delay_ms) ||
+		    h->lock_delay_ms > NS_MAX_LOCK_DELAY_MS)
 			return bad(x, "a handle's lock-delay");
 		if (!ns_rd_uint(&x->r, &v) || (v & ~(uint64_t)NS_EV_ALL) != 0)
 			return bad(x, "a handle's event mask");

@@ -171,6 +171,8 @@ ns_fnv1a(uint64_t h, const void *p, size_t len)
 	const uint8_t *b = p;
 	size_t i;
 
+	if (len == 0)
+		return h;
 	for (i = 0; i < len; i++) {
 		h ^= b[i];
 		h *= 0x100000001b3ULL;

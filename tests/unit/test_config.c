@@ -202,7 +202,8 @@ check_defaults(const struct cell_config *cfg)
 	CU_ASSERT_EQUAL(cfg->max_connections, 10000);
 	CU_ASSERT_EQUAL(cfg->snapshot_interval, 10000);
 	CU_ASSERT_EQUAL(cfg->batch_max, 64);
-	CU_ASSERT_EQUAL(cfg->pipeline_max, 32);
+	CU_ASSERT_EQUAL(cfg->pipeline_max, 8);
+	CU_ASSERT_EQUAL(cfg->log_keep, 1000);
 	CU_ASSERT_EQUAL(cfg->checksum_interval, 1000);
 	CU_ASSERT_EQUAL(cfg->log_level, LOG_LVL_INFO);
 	CU_ASSERT_EQUAL(cfg->use_syslog, 0);

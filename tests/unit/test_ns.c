@@ -1,0 +1,1544 @@
+/* test_ns.c: the namespace state machine: nodes, locks, sequencers, ACLs, events, snapshots. */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <chubby/chubby.h>
+
+#include "harness.h"
+#include "ns/ns.h"
+
+#define ROOT "/ls/t"
+
+static struct ns *ns;
+static struct ns_result r;
+static uint64_t now = 1000;
+
+static struct ns *
+mk(void)
+{
+	struct ns_config c;
+
+	memset(&c, 0, sizeof c);
+	c.cell = "t";
+	c.superuser = "root";
+	c.max_contents = 64;
+	c.lock_delay_default_ms = 5000;
+	c.lock_delay_max_ms = 20000;
+	c.max_nodes = 200;
+	c.max_sessions = 20;
+	c.max_handles = 30;
+	return ns_new(&c);
+}
+
+/* Every test starts from a fresh namespace (suites share no state). */
+static void
+fresh(void)
+{
+	ns_result_free(&r);
+	ns_free(ns);
+	ns = mk();
+	now = 1000;
+}
+
+static int
+teardown(void)
+{
+	ns_result_free(&r);
+	ns_free(ns);
+	ns = NULL;
+	return 0;
+}
+
+/* Applies an encoded command (consumes BUF). */
+static int
+ap(int enc_rc, uint8_t *buf, size_t len)
+{
+	int rc;
+
+	CU_ASSERT_EQUAL_FATAL(enc_rc, CHUBBY_OK);
+	rc = ns_apply(ns, buf, len, &r);
+	free(buf);
+	return rc;
+}
+
+#define AP(call) (rc_ = (call), ap(rc_, b_, l_))
+#define DECL uint8_t *b_ = NULL; size_t l_ = 0; int rc_ = 0; (void)rc_
+
+static uint64_t
+sess(const char *principal)
+{
+	DECL;
+
+	CU_ASSERT_EQUAL_FATAL(AP(ns_encode_session_start(now, principal, &b_, &l_)), CHUBBY_OK);
+	return r.session;
+}
+
+static int
+end(uint64_t s, int reason)
+{
+	DECL;
+
+	return AP(ns_encode_session_end(now, 0, s, reason, &b_, &l_));
+}
+
+/* Opens PATH; returns the handle, or 0 with the status in r.status. */
+static uint64_t
+opn(uint64_t s, const char *path, uint32_t flags, uint32_t mask)
+{
+	DECL;
+
+	if (AP(ns_encode_open(now, s, path, flags, UINT64_MAX, mask, NULL, 0, NULL, &b_, &l_)) !=
+	    CHUBBY_OK)
+		return 0;
+	return r.handle;
+}
+
+static uint64_t
+opn_full(uint64_t s, const char *path, uint32_t flags, uint64_t delay, const char *contents,
+    const char *const *acl)
+{
+	DECL;
+
+	if (AP(ns_encode_open(now, s, path, flags, delay, 0, contents,
+	    contents != NULL ? strlen(contents) : 0, acl, &b_, &l_)) != CHUBBY_OK)
+		return 0;
+	return r.handle;
+}
+
+static int
+cls(uint64_t s, uint64_t h)
+{
+	DECL;
+
+	return AP(ns_encode_close(now, s, h, &b_, &l_));
+}
+
+static int
+put(uint64_t s, uint64_t h, const char *v)
+{
+	DECL;
+
+	return AP(ns_encode_set_contents(now, s, h, v, strlen(v), false, 0, &b_, &l_));
+}
+
+static int
+put_if(uint64_t s, uint64_t h, const char *v, uint64_t gen)
+{
+	DECL;
+
+	return AP(ns_encode_set_contents(now, s, h, v, strlen(v), true, gen, &b_, &l_));
+}
+
+static int
+del(uint64_t s, uint64_t h)
+{
+	DECL;
+
+	return AP(ns_encode_delete(now, s, h, &b_, &l_));
+}
+
+static int
+acq(uint64_t s, uint64_t h, int mode)
+{
+	DECL;
+
+	return AP(ns_encode_acquire(now, s, h, mode, &b_, &l_));
+}
+
+static int
+rel(uint64_t s, uint64_t h)
+{
+	DECL;
+
+	return AP(ns_encode_release(now, s, h, &b_, &l_));
+}
+
+static int
+setacl(uint64_t s, uint64_t h, const char *rd, const char *wr, const char *ch)
+{
+	const char *acl[3] = { rd, wr, ch };
+	DECL;
+
+	return AP(ns_encode_set_acl(now, s, h, acl, &b_, &l_));
+}
+
+static int
+poison(uint64_t s, uint64_t h)
+{
+	DECL;
+
+	return AP(ns_encode_poison(now, s, h, &b_, &l_));
+}
+
+/* Contents of the node under handle H as a string (static buffer). */
+static const char *
+cat(uint64_t s, uint64_t h)
+{
+	static char buf[256];
+	struct ns_result q;
+
+	ns_result_init(&q);
+	if (ns_get_contents_and_stat(ns, s, h, &q) != CHUBBY_OK) {
+		ns_result_free(&q);
+		return NULL;
+	}
+	memcpy(buf, q.contents, q.contents_len);
+	buf[q.contents_len] = '\0';
+	ns_result_free(&q);
+	return buf;
+}
+
+static struct ns_stat
+stat_of(uint64_t s, uint64_t h)
+{
+	struct ns_result q;
+	struct ns_stat st;
+
+	ns_result_init(&q);
+	CU_ASSERT_EQUAL(ns_get_stat(ns, s, h, &q), CHUBBY_OK);
+	st = q.stat;
+	ns_result_free(&q);
+	return st;
+}
+
+/* Number of events in r of TYPE for HANDLE. */
+static size_t
+nev(uint64_t handle, uint32_t type)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r.nevents; i++)
+		if (r.events[i].handle == handle && r.events[i].type == type)
+			n++;
+	return n;
+}
+
+static int
+exists(const char *path)
+{
+	return ns_check_access(ns, "root", path, NS_ACL_READ) == CHUBBY_OK;
+}
+
+#define RW (NS_O_READ | NS_O_WRITE)
+#define CR (NS_O_READ | NS_O_WRITE | NS_O_CREATE)
+
+/* --- nodes, contents, sessions, handles --- */
+
+static void
+test_create_open_close(void)
+{
+	uint64_t s = sess("alice"), h, h2;
+	struct ns_stat st;
+
+	CU_ASSERT_NOT_EQUAL(s, 0);
+	CU_ASSERT_EQUAL(opn(s, ROOT "/f", RW, 0), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_NOT_FOUND);
+	h = opn(s, ROOT "/f", CR, 0);
+	CU_ASSERT_NOT_EQUAL(h, 0);
+	CU_ASSERT_TRUE(r.created);
+	CU_ASSERT_EQUAL(put(s, h, "hello"), CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(cat(s, h), "hello");
+	h2 = opn(s, ROOT "/f", NS_O_READ, 0);
+	CU_ASSERT_NOT_EQUAL(h2, 0);
+	CU_ASSERT_FALSE(r.created);
+	CU_ASSERT_NOT_EQUAL(h2, h);
+	CU_ASSERT_STRING_EQUAL(cat(s, h2), "hello");
+	st = stat_of(s, h2);
+	CU_ASSERT_EQUAL(st.content_gen, 1);
+	CU_ASSERT_EQUAL(st.length, 5);
+	CU_ASSERT_EQUAL(st.checksum, ns_fnv1a(NS_FNV_INIT, "hello", 5));
+	CU_ASSERT_FALSE(st.is_dir);
+	CU_ASSERT_EQUAL(cls(s, h), CHUBBY_OK);
+	CU_ASSERT_EQUAL(cls(s, h), CHUBBY_E_BAD_HANDLE);
+	CU_ASSERT_STRING_EQUAL(cat(s, h2), "hello");
+	/* A read-only handle cannot write. */
+	CU_ASSERT_EQUAL(put(s, h2, "x"), CHUBBY_E_PERMISSION);
+	/* Exclusive create of an existing node. */
+	CU_ASSERT_EQUAL(opn(s, ROOT "/f", CR | NS_O_EXCL, 0), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_EXISTS);
+}
+
+static void
+test_initial_contents_and_stamps(void)
+{
+	uint64_t s = sess("alice"), h;
+	struct ns_stat st;
+
+	now = 5000;
+	h = opn_full(s, ROOT "/f", CR, UINT64_MAX, "init", NULL);
+	CU_ASSERT_STRING_EQUAL(cat(s, h), "init");
+	st = stat_of(s, h);
+	CU_ASSERT_EQUAL(st.content_gen, 0);
+	CU_ASSERT_EQUAL(st.created_ms, 5000);
+	now = 7000;
+	CU_ASSERT_EQUAL(put(s, h, "x"), CHUBBY_OK);
+	st = stat_of(s, h);
+	CU_ASSERT_EQUAL(st.modified_ms, 7000);
+	CU_ASSERT_EQUAL(st.created_ms, 5000);
+	/* A stamp going back is clamped: time never runs backwards. */
+	now = 6000;
+	CU_ASSERT_EQUAL(put(s, h, "y"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(stat_of(s, h).modified_ms, 7000);
+	CU_ASSERT_EQUAL(ns_last_stamp(ns), 7000);
+}
+
+static void
+test_dirs_readdir(void)
+{
+	uint64_t s = sess("alice"), d, h;
+	struct ns_result q;
+
+	d = opn(s, ROOT "/d", CR | NS_O_DIR, 0);
+	CU_ASSERT_NOT_EQUAL(d, 0);
+	CU_ASSERT_TRUE(stat_of(s, d).is_dir);
+	CU_ASSERT_NOT_EQUAL(opn(s, ROOT "/d/b", CR, 0), 0);
+	CU_ASSERT_NOT_EQUAL(opn(s, ROOT "/d/a", CR | NS_O_DIR, 0), 0);
+	CU_ASSERT_NOT_EQUAL(opn(s, ROOT "/d/a/deep", CR, 0), 0);
+	CU_ASSERT_NOT_EQUAL(opn(s, ROOT "/d-x", CR, 0), 0);
+	CU_ASSERT_NOT_EQUAL(opn(s, ROOT "/d/c", CR, 0), 0);
+	ns_result_init(&q);
+	CU_ASSERT_EQUAL(ns_readdir(ns, s, d, &q), CHUBBY_OK);
+	CU_ASSERT_EQUAL_FATAL(q.nnames, 3);
+	CU_ASSERT_STRING_EQUAL(q.names[0], "a");
+	CU_ASSERT_STRING_EQUAL(q.names[1], "b");
+	CU_ASSERT_STRING_EQUAL(q.names[2], "c");
+	/* The root lists d and d-x. */
+	h = opn(s, ROOT, NS_O_READ, 0);
+	CU_ASSERT_EQUAL(ns_readdir(ns, s, h, &q), CHUBBY_OK);
+	CU_ASSERT_EQUAL_FATAL(q.nnames, 2);
+	CU_ASSERT_STRING_EQUAL(q.names[0], "d");
+	CU_ASSERT_STRING_EQUAL(q.names[1], "d-x");
+	/* Not a directory. */
+	h = opn(s, ROOT "/d/b", NS_O_READ, 0);
+	CU_ASSERT_EQUAL(ns_readdir(ns, s, h, &q), CHUBBY_E_NOT_DIR);
+	/* A file is no parent. */
+	CU_ASSERT_EQUAL(opn(s, ROOT "/d/b/x", CR, 0), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_NOT_DIR);
+	CU_ASSERT_EQUAL(opn(s, ROOT "/nope/x", CR, 0), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_NOT_FOUND);
+	/* Directories have no contents. */
+	CU_ASSERT_EQUAL(put(s, d, "x"), CHUBBY_E_IS_DIR);
+	CU_ASSERT_EQUAL(ns_get_contents_and_stat(ns, s, d, &q), CHUBBY_E_IS_DIR);
+	ns_result_free(&q);
+}
+
+static void
+test_delete(void)
+{
+	uint64_t s = sess("alice"), d, f, f2;
+
+	d = opn(s, ROOT "/d", CR | NS_O_DIR, 0);
+	f = opn(s, ROOT "/d/f", CR, 0);
+	CU_ASSERT_EQUAL(del(s, d), CHUBBY_E_NOT_EMPTY);
+	CU_ASSERT_TRUE(exists(ROOT "/d/f"));
+	f2 = opn(s, ROOT "/d/f", NS_O_READ, 0);
+	CU_ASSERT_EQUAL(del(s, f2), CHUBBY_E_PERMISSION); /* read-only handle */
+	CU_ASSERT_EQUAL(del(s, f), CHUBBY_OK);
+	CU_ASSERT_FALSE(exists(ROOT "/d/f"));
+	/* Handles on a deleted node are invalid but may be closed. */
+	CU_ASSERT_EQUAL(put(s, f, "x"), CHUBBY_E_BAD_HANDLE);
+	CU_ASSERT_EQUAL(cat(s, f2), NULL);
+	CU_ASSERT_EQUAL(cls(s, f2), CHUBBY_OK);
+	CU_ASSERT_EQUAL(del(s, d), CHUBBY_OK);
+	CU_ASSERT_FALSE(exists(ROOT "/d"));
+	/* The root stays. */
+	d = opn(s, ROOT, RW, 0);
+	CU_ASSERT_EQUAL(del(s, d), CHUBBY_E_PERMISSION);
+}
+
+static void
+test_instance_numbers(void)
+{
+	uint64_t s = sess("alice"), h, h2;
+	uint64_t i1, i2;
+
+	h = opn(s, ROOT "/f", CR, 0);
+	i1 = stat_of(s, h).instance;
+	CU_ASSERT_EQUAL(del(s, h), CHUBBY_OK);
+	h2 = opn(s, ROOT "/f", CR, 0);
+	i2 = stat_of(s, h2).instance;
+	CU_ASSERT_NOT_EQUAL(i1, i2);
+	CU_ASSERT_TRUE(i2 > i1);
+	/* The old handle does not see the new node. */
+	CU_ASSERT_EQUAL(put(s, h, "x"), CHUBBY_E_BAD_HANDLE);
+	CU_ASSERT_EQUAL(stat_of(s, h2).content_gen, 0);
+}
+
+static void
+test_contents_cap(void)
+{
+	char big[66];
+	uint64_t s = sess("alice"), h;
+
+	memset(big, 'x', 65);
+	big[65] = '\0';
+	h = opn(s, ROOT "/f", CR, 0);
+	CU_ASSERT_EQUAL(put(s, h, big), CHUBBY_E_TOO_LARGE);
+	CU_ASSERT_EQUAL(stat_of(s, h).content_gen, 0);
+	big[64] = '\0';
+	CU_ASSERT_EQUAL(put(s, h, big), CHUBBY_OK);
+	big[64] = 'x';
+	CU_ASSERT_EQUAL(opn_full(s, ROOT "/g", CR, UINT64_MAX, big, NULL), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_TOO_LARGE);
+	CU_ASSERT_FALSE(exists(ROOT "/g"));
+}
+
+static void
+test_compare_and_set(void)
+{
+	uint64_t s = sess("alice"), h;
+
+	h = opn(s, ROOT "/f", CR, 0);
+	CU_ASSERT_EQUAL(put_if(s, h, "a", 0), CHUBBY_OK);
+	CU_ASSERT_EQUAL(stat_of(s, h).content_gen, 1);
+	CU_ASSERT_EQUAL(put_if(s, h, "b", 0), CHUBBY_E_GEN_MISMATCH);
+	CU_ASSERT_STRING_EQUAL(cat(s, h), "a");
+	CU_ASSERT_EQUAL(put_if(s, h, "b", 1), CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(cat(s, h), "b");
+	CU_ASSERT_EQUAL(stat_of(s, h).content_gen, 2);
+}
+
+static void
+test_bad_names(void)
+{
+	static const char *const bad[] = {
+		"", "/", "/ls", "/ls/", "/ls/u/x", "/ls/tt", "/ls/t/", "/ls/t//a", "/ls/t/a/",
+		"/ls/t/.", "/ls/t/..", "/ls/t/a/../b", "ls/t/a", "/ls/t/./a", NULL
+	};
+	char deep[400];
+	uint64_t s = sess("alice");
+	size_t i;
+
+	for (i = 0; bad[i] != NULL; i++) {
+		CU_ASSERT_EQUAL(opn(s, bad[i], CR, 0), 0);
+		CU_ASSERT_EQUAL(r.status, CHUBBY_E_BAD_NAME);
+		CU_ASSERT_NOT_EQUAL(r.msg[0], '\0');
+	}
+	/* Too deep: 33 components. */
+	strcpy(deep, ROOT);
+	for (i = 0; i < 33; i++)
+		strcat(deep, "/a");
+	CU_ASSERT_EQUAL(opn(s, deep, CR, 0), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_BAD_NAME);
+	CU_ASSERT_EQUAL(ns_node_count(ns), 1);
+	/* A NUL inside a name. */
+	{
+		DECL;
+		uint8_t *p;
+
+		CU_ASSERT_EQUAL(ns_encode_open(now, s, ROOT "/abc", CR, UINT64_MAX, 0, NULL, 0,
+		    NULL, &b_, &l_), CHUBBY_OK);
+		p = memchr(b_, 'b', l_);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+		*p = '\0';
+		CU_ASSERT_EQUAL(ns_apply(ns, b_, l_, &r), CHUBBY_E_BAD_NAME);
+		free(b_);
+	}
+}
+
+static void
+test_sessions(void)
+{
+	uint64_t s1 = sess("alice"), s2 = sess("bob"), h;
+	DECL;
+
+	CU_ASSERT_NOT_EQUAL(s1, s2);
+	CU_ASSERT_EQUAL(ns_session_count(ns), 2);
+	CU_ASSERT_STRING_EQUAL(ns_session_principal(ns, s2), "bob");
+	/* Handles belong to their session. */
+	h = opn(s1, ROOT "/f", CR, 0);
+	CU_ASSERT_EQUAL(put(s2, h, "x"), CHUBBY_E_BAD_HANDLE);
+	CU_ASSERT_EQUAL(cls(s2, h), CHUBBY_E_BAD_HANDLE);
+	/* Unknown session. */
+	CU_ASSERT_EQUAL(opn(999, ROOT "/g", CR, 0), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_BAD_SESSION);
+	/* A session may end itself but not another. */
+	CU_ASSERT_EQUAL(AP(ns_encode_session_end(now, s2, s1, NS_END_CLOSED, &b_, &l_)),
+	    CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(AP(ns_encode_session_end(now, s1, s1, NS_END_CLOSED, &b_, &l_)),
+	    CHUBBY_OK);
+	CU_ASSERT_PTR_NULL(ns_session_principal(ns, s1));
+	CU_ASSERT_EQUAL(end(s1, NS_END_CLOSED), CHUBBY_E_BAD_SESSION);
+	CU_ASSERT_EQUAL(end(s2, 7), CHUBBY_E_INVALID);
+	/* Bad principals. */
+	CU_ASSERT_EQUAL(AP(ns_encode_session_start(now, "", &b_, &l_)), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(AP(ns_encode_session_start(now, "a\nb", &b_, &l_)), CHUBBY_E_INVALID);
+}
+
+static void
+test_limits(void)
+{
+	uint64_t s = sess("alice");
+	char path[64];
+	int i, ok = 0;
+
+	/* 30 handles per session. */
+	for (i = 0; i < 31; i++)
+		if (opn(s, ROOT, NS_O_READ, 0) != 0)
+			ok++;
+	CU_ASSERT_EQUAL(ok, 30);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_LIMIT);
+	for (i = 0; i < 19; i++)
+		sess("x");
+	CU_ASSERT_EQUAL(ns_session_count(ns), 20);
+	{
+		DECL;
+
+		CU_ASSERT_EQUAL(AP(ns_encode_session_start(now, "y", &b_, &l_)), CHUBBY_E_LIMIT);
+	}
+	/* 200 nodes: the root and 199 more, across sessions. */
+	for (i = 0, ok = 0; i < 210; i++) {
+		uint64_t h, s2 = ns_session_id(ns, 1 + (size_t)i / 25);
+
+		snprintf(path, sizeof path, ROOT "/n%d", i);
+		if ((h = opn(s2, path, CR, 0)) != 0) {
+			ok++;
+			cls(s2, h);
+		}
+	}
+	CU_ASSERT_EQUAL(ok, 199);
+	CU_ASSERT_EQUAL(ns_node_count(ns), 200);
+}
+
+/* --- locks, lock-delay, sequencers --- */
+
+static void
+test_exclusive_lock(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), ha, hb;
+	struct ns_stat st;
+
+	ha = opn(a, ROOT "/l", CR, 0);
+	hb = opn(b, ROOT "/l", RW, 0);
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.lock_gen, 1);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_E_BUSY);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_SHARED), CHUBBY_E_BUSY);
+	/* Re-acquiring what one holds is a no-op (the master may re-propose). */
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.lock_gen, 1);
+	st = stat_of(a, ha);
+	CU_ASSERT_EQUAL(st.lock_mode, NS_LOCK_EXCLUSIVE);
+	CU_ASSERT_EQUAL(st.lock_holders, 1);
+	CU_ASSERT_EQUAL(rel(b, hb), CHUBBY_E_NOT_HELD);
+	/* Release frees at once. */
+	CU_ASSERT_EQUAL(rel(a, ha), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.lock_gen, 2);
+	/* Close releases too. */
+	CU_ASSERT_EQUAL(cls(b, hb), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.lock_gen, 3);
+	/* A read-only handle may not lock (Chubby §2.4). */
+	hb = opn(b, ROOT "/l", NS_O_READ, 0);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_SHARED), CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(acq(a, ha, 3), CHUBBY_E_INVALID);
+}
+
+static void
+test_shared_locks(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), c = sess("carol"), ha, hb, hc;
+
+	ha = opn(a, ROOT "/l", CR, 0);
+	hb = opn(b, ROOT "/l", RW, 0);
+	hc = opn(c, ROOT "/l", RW, 0);
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_SHARED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_SHARED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.lock_gen, 1); /* joining sharers keep the generation */
+	CU_ASSERT_EQUAL(stat_of(a, ha).lock_holders, 2);
+	/* Exclusive blocked by shared. */
+	CU_ASSERT_EQUAL(acq(c, hc, NS_LOCK_EXCLUSIVE), CHUBBY_E_BUSY);
+	CU_ASSERT_EQUAL(rel(a, ha), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(c, hc, NS_LOCK_EXCLUSIVE), CHUBBY_E_BUSY);
+	CU_ASSERT_EQUAL(rel(b, hb), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(c, hc, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.lock_gen, 2);
+	/* Shared blocked by exclusive. */
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_SHARED), CHUBBY_E_BUSY);
+	/* A holder cannot switch mode without releasing. */
+	CU_ASSERT_EQUAL(acq(c, hc, NS_LOCK_SHARED), CHUBBY_E_BUSY);
+}
+
+static void
+test_lock_delay_expired(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), ha, hb;
+
+	ha = opn_full(a, ROOT "/l", CR, 3000, NULL, NULL);
+	hb = opn(b, ROOT "/l", RW, 0);
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	now = 10000;
+	CU_ASSERT_EQUAL(end(a, NS_END_EXPIRED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_E_LOCK_DELAY);
+	CU_ASSERT_EQUAL(r.delay_until_ms, 13000);
+	now = 12999;
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_E_LOCK_DELAY);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_SHARED), CHUBBY_E_LOCK_DELAY);
+	now = 13000;
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.lock_gen, 2);
+}
+
+static void
+test_lock_delay_default_and_cap(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), ha, hb, ha2;
+
+	/* Default 5 s from the config. */
+	ha = opn(a, ROOT "/l", CR, 0);
+	/* Asking for 10 min gets the cap, 20 s. */
+	ha2 = opn_full(a, ROOT "/m", CR, 600000, NULL, NULL);
+	hb = opn(b, ROOT "/l", RW, 0);
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(a, ha2, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	now = 2000;
+	CU_ASSERT_EQUAL(end(a, NS_END_EXPIRED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_E_LOCK_DELAY);
+	CU_ASSERT_EQUAL(r.delay_until_ms, 7000);
+	hb = opn(b, ROOT "/m", RW, 0);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_E_LOCK_DELAY);
+	CU_ASSERT_EQUAL(r.delay_until_ms, 22000);
+}
+
+static void
+test_lock_delay_cap_60s(void)
+{
+	struct ns_config c;
+	struct ns *n2;
+	struct ns_result q;
+	uint8_t *b;
+	size_t l;
+	uint64_t h;
+
+	memset(&c, 0, sizeof c);
+	c.cell = "t";
+	c.lock_delay_max_ms = 3600000; /* asks for an hour: gets a minute */
+	n2 = ns_new(&c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(n2);
+	ns_result_init(&q);
+	ns_encode_session_start(1, "a", &b, &l);
+	ns_apply(n2, b, l, &q);
+	free(b);
+	ns_encode_session_start(1, "b", &b, &l);
+	ns_apply(n2, b, l, &q);
+	free(b);
+	ns_encode_open(1, 1, ROOT "/l", CR, 3600000, 0, NULL, 0, NULL, &b, &l);
+	ns_apply(n2, b, l, &q);
+	free(b);
+	h = q.handle;
+	ns_encode_acquire(1, 1, h, NS_LOCK_EXCLUSIVE, &b, &l);
+	CU_ASSERT_EQUAL(ns_apply(n2, b, l, &q), CHUBBY_OK);
+	free(b);
+	ns_encode_session_end(100, 0, 1, NS_END_EXPIRED, &b, &l);
+	ns_apply(n2, b, l, &q);
+	free(b);
+	ns_encode_open(100, 2, ROOT "/l", RW, UINT64_MAX, 0, NULL, 0, NULL, &b, &l);
+	ns_apply(n2, b, l, &q);
+	free(b);
+	h = q.handle;
+	ns_encode_acquire(100, 2, h, NS_LOCK_EXCLUSIVE, &b, &l);
+	CU_ASSERT_EQUAL(ns_apply(n2, b, l, &q), CHUBBY_E_LOCK_DELAY);
+	CU_ASSERT_EQUAL(q.delay_until_ms, 60100);
+	free(b);
+	ns_result_free(&q);
+	ns_free(n2);
+}
+
+static void
+test_session_closed_frees_at_once(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), ha, hb;
+
+	ha = opn(a, ROOT "/l", CR, 0);
+	hb = opn(b, ROOT "/l", RW, 0);
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(end(a, NS_END_CLOSED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+}
+
+static void
+test_sequencers(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), ha, hb, hf;
+	struct ns_result q;
+	struct ns_sequencer seq;
+	DECL;
+
+	ns_result_init(&q);
+	ha = opn(a, ROOT "/l", CR, 0);
+	hb = opn(b, ROOT "/l", RW, 0);
+	CU_ASSERT_EQUAL(ns_get_sequencer(ns, a, ha, &q), CHUBBY_E_NOT_HELD);
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_get_sequencer(ns, a, ha, &q), CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(q.seq.path, ROOT "/l");
+	CU_ASSERT_EQUAL(q.seq.mode, NS_LOCK_EXCLUSIVE);
+	CU_ASSERT_EQUAL(q.seq.lock_gen, 1);
+	seq = q.seq;
+	seq.path = strdup(q.seq.path);
+	CU_ASSERT_EQUAL(ns_check_sequencer(ns, seq.path, seq.mode, seq.lock_gen, seq.instance),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_check_sequencer(ns, seq.path, NS_LOCK_SHARED, seq.lock_gen,
+	    seq.instance), CHUBBY_E_STALE_SEQUENCER);
+	/* A server's handle bound to the sequencer (SetSequencer). */
+	hf = opn(b, ROOT "/data", CR, 0);
+	CU_ASSERT_EQUAL(AP(ns_encode_set_sequencer(now, b, hf, &seq, &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put(b, hf, "v1"), CHUBBY_OK);
+	/* Release: stale everywhere. */
+	CU_ASSERT_EQUAL(rel(a, ha), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_check_sequencer(ns, seq.path, seq.mode, seq.lock_gen, seq.instance),
+	    CHUBBY_E_STALE_SEQUENCER);
+	CU_ASSERT_EQUAL(put(b, hf, "v2"), CHUBBY_E_STALE_SEQUENCER);
+	CU_ASSERT_EQUAL(AP(ns_encode_set_sequencer(now, b, hf, &seq, &b_, &l_)),
+	    CHUBBY_E_STALE_SEQUENCER);
+	/* Re-acquire by another: a new generation; the old one stays stale. */
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.lock_gen, 2);
+	CU_ASSERT_EQUAL(ns_check_sequencer(ns, seq.path, seq.mode, seq.lock_gen, seq.instance),
+	    CHUBBY_E_STALE_SEQUENCER);
+	CU_ASSERT_EQUAL(ns_check_sequencer(ns, seq.path, seq.mode, 2, seq.instance), CHUBBY_OK);
+	/* Clearing the sequencer lets the handle work again. */
+	CU_ASSERT_EQUAL(AP(ns_encode_set_sequencer(now, b, hf, NULL, &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put(b, hf, "v3"), CHUBBY_OK);
+	/* A re-created node has a new instance: old sequencers stay stale. */
+	CU_ASSERT_EQUAL(ns_check_sequencer(ns, seq.path, seq.mode, 2, seq.instance + 1),
+	    CHUBBY_E_STALE_SEQUENCER);
+	CU_ASSERT_EQUAL(ns_check_sequencer(ns, ROOT "/none", 2, 2, 1), CHUBBY_E_STALE_SEQUENCER);
+	free(seq.path);
+	ns_result_free(&q);
+}
+
+static void
+test_lock_generation_increments(void)
+{
+	uint64_t a = sess("alice"), h;
+	uint64_t i;
+
+	h = opn(a, ROOT "/l", CR, 0);
+	for (i = 1; i <= 5; i++) {
+		CU_ASSERT_EQUAL(acq(a, h, i % 2 ? NS_LOCK_EXCLUSIVE : NS_LOCK_SHARED), CHUBBY_OK);
+		CU_ASSERT_EQUAL(r.lock_gen, i);
+		CU_ASSERT_EQUAL(rel(a, h), CHUBBY_OK);
+		CU_ASSERT_EQUAL(stat_of(a, h).lock_gen, i);
+	}
+}
+
+/* --- ephemeral nodes --- */
+
+static void
+test_ephemeral_file(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), ha, hb;
+
+	ha = opn(a, ROOT "/e", CR | NS_O_EPHEMERAL, 0);
+	CU_ASSERT_TRUE(stat_of(a, ha).ephemeral);
+	hb = opn(b, ROOT "/e", NS_O_READ, 0);
+	/* A's session ends; B still has it open: it stays. */
+	CU_ASSERT_EQUAL(end(a, NS_END_EXPIRED), CHUBBY_OK);
+	CU_ASSERT_TRUE(exists(ROOT "/e"));
+	/* B closes the last handle: gone. */
+	CU_ASSERT_EQUAL(cls(b, hb), CHUBBY_OK);
+	CU_ASSERT_FALSE(exists(ROOT "/e"));
+	/* A permanent file stays when its openers go. */
+	ha = opn(b, ROOT "/p", CR, 0);
+	CU_ASSERT_EQUAL(end(b, NS_END_CLOSED), CHUBBY_OK);
+	CU_ASSERT_TRUE(exists(ROOT "/p"));
+}
+
+static void
+test_ephemeral_dir(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), hd, hf, hp;
+
+	hd = opn(a, ROOT "/ed", CR | NS_O_DIR | NS_O_EPHEMERAL, 0);
+	hf = opn(a, ROOT "/ed/f", CR | NS_O_EPHEMERAL, 0);
+	hp = opn(b, ROOT "/ed/p", CR, 0);
+	(void)hf;
+	CU_ASSERT_EQUAL(cls(a, hd), CHUBBY_OK);
+	CU_ASSERT_TRUE(exists(ROOT "/ed")); /* not empty */
+	CU_ASSERT_EQUAL(end(a, NS_END_CLOSED), CHUBBY_OK);
+	CU_ASSERT_FALSE(exists(ROOT "/ed/f"));
+	CU_ASSERT_TRUE(exists(ROOT "/ed")); /* p is permanent */
+	CU_ASSERT_EQUAL(del(b, hp), CHUBBY_OK);
+	CU_ASSERT_FALSE(exists(ROOT "/ed")); /* now empty and unopened */
+}
+
+/* --- ACLs --- */
+
+/* Writes the ACL file NAME listing BODY, as the superuser. */
+static void
+mkacl(uint64_t su, const char *name, const char *body)
+{
+	char path[128];
+	uint64_t h;
+
+	if (!exists(ROOT "/acl"))
+		cls(su, opn(su, ROOT "/acl", CR | NS_O_DIR, 0));
+	snprintf(path, sizeof path, ROOT "/acl/%s", name);
+	h = opn(su, path, CR, 0);
+	CU_ASSERT_EQUAL(put(su, h, body), CHUBBY_OK);
+	cls(su, h);
+}
+
+static void
+test_acl_superuser_and_denial(void)
+{
+	const char *const locked[3] = { "readers", "writers", "admins" };
+	uint64_t su = sess("root"), a = sess("alice"), m = sess("mallory"), h, hm, ha;
+	uint64_t d0;
+
+	mkacl(su, "readers", "alice\nmallory\n");
+	mkacl(su, "writers", "# writers\n  alice \r\n\n");
+	mkacl(su, "admins", "carol");
+	h = opn_full(su, ROOT "/f", CR, UINT64_MAX, "secret", locked);
+	CU_ASSERT_NOT_EQUAL(h, 0);
+	/* The superuser passes every ACL, even one naming nobody it knows. */
+	CU_ASSERT_EQUAL(setacl(su, h, NULL, NULL, "nosuchacl"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(setacl(su, h, NULL, NULL, "admins"), CHUBBY_OK);
+	/* mallory may read, not write. */
+	hm = opn(m, ROOT "/f", NS_O_READ, 0);
+	CU_ASSERT_NOT_EQUAL(hm, 0);
+	CU_ASSERT_STRING_EQUAL(cat(m, hm), "secret");
+	d0 = ns_digest(ns);
+	CU_ASSERT_EQUAL(opn(m, ROOT "/f", RW, 0), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(setacl(m, hm, "", "", ""), CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(ns_digest(ns), d0); /* denied: nothing changed */
+	/* alice may write (her line has blanks and a CR around it). */
+	ha = opn(a, ROOT "/f", RW, 0);
+	CU_ASSERT_NOT_EQUAL(ha, 0);
+	CU_ASSERT_EQUAL(put(a, ha, "new"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(setacl(a, ha, "", "", ""), CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(ns_check_access(ns, "carol", ROOT "/f", NS_ACL_CHANGE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_check_access(ns, "carol", ROOT "/f", NS_ACL_READ), CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(ns_check_access(ns, "#", ROOT "/f", NS_ACL_WRITE), CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(ns_check_access(ns, "root", ROOT "/f", NS_ACL_CHANGE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_check_access(ns, "root", ROOT "/zz", NS_ACL_CHANGE), CHUBBY_E_NOT_FOUND);
+	/* A missing ACL file admits nobody but the superuser. */
+	CU_ASSERT_EQUAL(setacl(su, h, "gone", NULL, NULL), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_check_access(ns, "alice", ROOT "/f", NS_ACL_READ), CHUBBY_E_PERMISSION);
+	/* Bad ACL names. */
+	CU_ASSERT_EQUAL(setacl(su, h, "a/b", NULL, NULL), CHUBBY_E_BAD_NAME);
+	CU_ASSERT_EQUAL(setacl(su, h, "..", NULL, NULL), CHUBBY_E_BAD_NAME);
+	CU_ASSERT_EQUAL(stat_of(su, h).acl_gen, 3);
+}
+
+static void
+test_acl_inheritance_and_create(void)
+{
+	const char *const dacl[3] = { "", "writers", "writers" };
+	uint64_t su = sess("root"), a = sess("alice"), m = sess("mallory"), d, h;
+	struct ns_stat st;
+
+	mkacl(su, "writers", "alice\n");
+	d = opn_full(su, ROOT "/d", CR | NS_O_DIR, UINT64_MAX, NULL, dacl);
+	CU_ASSERT_NOT_EQUAL(d, 0);
+	/* Creating needs write permission on the parent. */
+	CU_ASSERT_EQUAL(opn(m, ROOT "/d/x", CR, 0), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_PERMISSION);
+	CU_ASSERT_FALSE(exists(ROOT "/d/x"));
+	h = opn(a, ROOT "/d/x", CR, 0);
+	CU_ASSERT_NOT_EQUAL(h, 0);
+	st = stat_of(a, h);
+	CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_READ], "");
+	CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_WRITE], "writers");
+	CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_CHANGE], "writers");
+	/* mallory can read (empty ACL: everyone) but not write. */
+	CU_ASSERT_NOT_EQUAL(opn(m, ROOT "/d/x", NS_O_READ, 0), 0);
+	CU_ASSERT_EQUAL(opn(m, ROOT "/d/x", NS_O_WRITE, 0), 0);
+	/* A creator whose intents the new node's own ACLs deny gets nothing. */
+	{
+		const char *const only_su[3] = { "nobody", "", "" };
+
+		CU_ASSERT_EQUAL(opn_full(a, ROOT "/d/y", CR, UINT64_MAX, NULL, only_su), 0);
+		CU_ASSERT_EQUAL(r.status, CHUBBY_E_PERMISSION);
+		CU_ASSERT_FALSE(exists(ROOT "/d/y"));
+	}
+}
+
+/* --- poison, events --- */
+
+static void
+test_poison(void)
+{
+	uint64_t a = sess("alice"), h, h2;
+
+	h = opn(a, ROOT "/f", CR, NS_EV_CONTENTS_MODIFIED);
+	h2 = opn(a, ROOT "/f", RW, NS_EV_CONTENTS_MODIFIED);
+	CU_ASSERT_EQUAL(acq(a, h, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(poison(a, h), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put(a, h, "x"), CHUBBY_E_CANCELLED);
+	CU_ASSERT_EQUAL(cat(a, h), NULL);
+	CU_ASSERT_EQUAL(rel(a, h), CHUBBY_E_CANCELLED);
+	/* Poisoned handles get no events. */
+	CU_ASSERT_EQUAL(put(a, h2, "y"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(nev(h, NS_EV_CONTENTS_MODIFIED), 0);
+	CU_ASSERT_EQUAL(nev(h2, NS_EV_CONTENTS_MODIFIED), 1);
+	/* Closing still works, and frees the lock. */
+	CU_ASSERT_EQUAL(cls(a, h), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(a, h2, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+}
+
+static void
+test_events(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), hd, hf, hq, hx, hb;
+
+	hd = opn(a, ROOT "/d", CR | NS_O_DIR,
+	    NS_EV_CHILD_ADDED | NS_EV_CHILD_REMOVED | NS_EV_CHILD_MODIFIED);
+	hq = opn(b, ROOT "/d", NS_O_READ, 0); /* asks for nothing */
+	hf = opn(a, ROOT "/d/f", CR, NS_EV_ALL);
+	CU_ASSERT_EQUAL(nev(hd, NS_EV_CHILD_ADDED), 1);
+	CU_ASSERT_EQUAL(r.nevents, 1);
+	CU_ASSERT_EQUAL(r.events[0].session, a);
+	CU_ASSERT_STRING_EQUAL(r.events[0].path, ROOT "/d/f");
+	/* Opening an existing node adds nothing. */
+	hx = opn(b, ROOT "/d/f", RW, NS_EV_CONTENTS_MODIFIED | NS_EV_LOCK_ACQUIRED |
+	    NS_EV_HANDLE_INVALID);
+	CU_ASSERT_EQUAL(r.nevents, 0);
+	CU_ASSERT_EQUAL(put(a, hf, "x"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(nev(hf, NS_EV_CONTENTS_MODIFIED), 1);
+	CU_ASSERT_EQUAL(nev(hx, NS_EV_CONTENTS_MODIFIED), 1);
+	CU_ASSERT_EQUAL(nev(hd, NS_EV_CHILD_MODIFIED), 1);
+	CU_ASSERT_EQUAL(r.nevents, 3);
+	CU_ASSERT_EQUAL(setacl(a, hf, "", NULL, NULL), CHUBBY_OK);
+	CU_ASSERT_EQUAL(nev(hd, NS_EV_CHILD_MODIFIED), 1);
+	CU_ASSERT_EQUAL(r.nevents, 1);
+	/* Lock acquired to handles on the node; conflict to the holder. */
+	CU_ASSERT_EQUAL(acq(b, hx, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(nev(hf, NS_EV_LOCK_ACQUIRED), 1);
+	CU_ASSERT_EQUAL(nev(hx, NS_EV_LOCK_ACQUIRED), 1);
+	CU_ASSERT_EQUAL(acq(a, hf, NS_LOCK_SHARED), CHUBBY_E_BUSY);
+	CU_ASSERT_EQUAL(r.nevents, 0); /* hx did not ask for conflicts */
+	CU_ASSERT_EQUAL(rel(b, hx), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(a, hf, NS_LOCK_SHARED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(b, hx, NS_LOCK_EXCLUSIVE), CHUBBY_E_BUSY);
+	CU_ASSERT_EQUAL(nev(hf, NS_EV_CONFLICTING_LOCK), 1);
+	CU_ASSERT_EQUAL(r.nevents, 1);
+	/* Delete: handle invalid to the node's handles, child removed to the parent's. */
+	CU_ASSERT_EQUAL(del(a, hf), CHUBBY_OK);
+	CU_ASSERT_EQUAL(nev(hf, NS_EV_HANDLE_INVALID), 1);
+	CU_ASSERT_EQUAL(nev(hx, NS_EV_HANDLE_INVALID), 1);
+	CU_ASSERT_EQUAL(nev(hd, NS_EV_CHILD_REMOVED), 1);
+	CU_ASSERT_EQUAL(nev(hq, NS_EV_CHILD_REMOVED), 0);
+	CU_ASSERT_EQUAL(r.nevents, 3);
+	/* Ephemeral removal at session end tells the parent. */
+	hb = opn(b, ROOT "/d/e", CR | NS_O_EPHEMERAL, 0);
+	(void)hb;
+	CU_ASSERT_EQUAL(nev(hd, NS_EV_CHILD_ADDED), 1);
+	CU_ASSERT_EQUAL(end(b, NS_END_EXPIRED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(nev(hd, NS_EV_CHILD_REMOVED), 1);
+	CU_ASSERT_EQUAL(r.nevents, 1);
+	/* Bad event bits. */
+	CU_ASSERT_EQUAL(opn(a, ROOT "/d", NS_O_READ, 0x100), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_INVALID);
+}
+
+/* --- malformed commands --- */
+
+static void
+test_malformed_commands(void)
+{
+	static const uint8_t junk[][8] = {
+		{ 0xc0 }, { 0x90 }, { 0x93, 1, 1 }, { 0x93, 0x63, 1, 0 }, { 0x94, 4, 1, 1, 0xa1 },
+		{ 0xdd, 0xff, 0xff, 0xff, 0xff }, { 0x94, 1, 1, 0, 5 }, { 0x95, 2, 1, 0, 1, 0xc3 },
+	};
+	uint64_t s = sess("alice"), h, d0;
+	uint8_t *b, buf[600];
+	size_t l, i, cut;
+
+	h = opn(s, ROOT "/f", CR, 0);
+	(void)h;
+	d0 = ns_digest(ns);
+	CU_ASSERT_NOT_EQUAL(ns_apply(ns, NULL, 0, &r), CHUBBY_OK);
+	for (i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+		CU_ASSERT_NOT_EQUAL(ns_apply(ns, junk[i], sizeof junk[i], &r), CHUBBY_OK);
+		CU_ASSERT_NOT_EQUAL(r.msg[0], '\0');
+	}
+	/* Every truncation of a good command, and trailing bytes. */
+	ns_encode_open(now, s, ROOT "/g", CR, 100, 0, "abc", 3, NULL, &b, &l);
+	for (cut = 0; cut < l; cut++)
+		CU_ASSERT_NOT_EQUAL(ns_apply(ns, b, cut, &r), CHUBBY_OK);
+	memcpy(buf, b, l);
+	buf[l] = 0xc0;
+	CU_ASSERT_EQUAL(ns_apply(ns, buf, l + 1, &r), CHUBBY_E_MALFORMED);
+	free(b);
+	CU_ASSERT_EQUAL(ns_digest(ns), d0);
+}
+
+/* --- determinism, snapshots --- */
+
+static uint64_t rng_state;
+
+static uint64_t
+rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* (session, handle) pairs recent OPENs returned, for commands to aim at. */
+static uint64_t known[64][2];
+static size_t nknown;
+static uint64_t ksess[32]; /* live sessions, as the commands' results told */
+static size_t nksess;
+static uint64_t cur_s;     /* the session random_cmd used (SESSION_END: the one ended) */
+static uint64_t cur_h;
+static int cur_type;
+
+static void
+learn(const struct ns_result *res)
+{
+	size_t i, j;
+
+	if (res->status != CHUBBY_OK)
+		return;
+	if (cur_type == NS_CMD_OPEN && nknown < 64) {
+		known[nknown][0] = cur_s;
+		known[nknown][1] = res->handle;
+		nknown++;
+	} else if (cur_type == NS_CMD_OPEN)
+		known[rng() % 64][0] = cur_s, known[rng_state % 64][1] = res->handle;
+	if (cur_type == NS_CMD_SESSION_START && nksess < 32)
+		ksess[nksess++] = res->session;
+	if (cur_type == NS_CMD_CLOSE) {
+		for (i = j = 0; i < nknown; i++)
+			if (known[i][0] != cur_s || known[i][1] != cur_h) {
+				known[j][0] = known[i][0];
+				known[j++][1] = known[i][1];
+			}
+		nknown = j;
+	}
+	if (cur_type == NS_CMD_SESSION_END) {
+		for (i = j = 0; i < nksess; i++)
+			if (ksess[i] != cur_s)
+				ksess[j++] = ksess[i];
+		nksess = j;
+		for (i = j = 0; i < nknown; i++)
+			if (known[i][0] != cur_s) {
+				known[j][0] = known[i][0];
+				known[j++][1] = known[i][1];
+			}
+		nknown = j;
+	}
+}
+
+/* A random command over a small name space: sessions 1..8, handles mostly ones that exist. */
+static void
+random_cmd(uint64_t t, uint8_t **b, size_t *l)
+{
+	static const char *const names[] = {
+		ROOT "/a", ROOT "/b", ROOT "/a/x", ROOT "/a/y", ROOT "/b/z", ROOT "/acl",
+		ROOT "/acl/w", ROOT "/a/x/q", ROOT "/c",
+	};
+	static const char *const who[] = { "root", "alice", "bob", "w" };
+	const char *acl[3] = { NULL, NULL, NULL };
+	uint64_t s = nksess > 0 && rng() % 8 ? ksess[rng() % nksess] : 1 + rng() % 30;
+	uint64_t h = 1 + rng() % 200;
+	char v[8];
+	struct ns_sequencer seq;
+
+	if (nknown > 0 && rng() % 5 != 0) {
+		size_t k = (size_t)(rng() % nknown);
+
+		s = known[k][0];
+		h = known[k][1];
+	}
+	cur_s = s;
+	cur_h = h;
+
+	switch (rng() % 13) {
+	case 0:
+		ns_encode_session_start(t, who[rng() % 4], b, l);
+		break;
+	case 1:
+		if (rng() % 3 != 0) {
+			ns_encode_session_start(t, who[rng() % 4], b, l);
+			break;
+		}
+		ns_encode_session_end(t, rng() % 2 ? 0 : s, s, 1 + (int)(rng() % 2), b, l);
+		break;
+	case 2:
+	case 3:
+	case 4:
+		if (rng() % 4 == 0) {
+			acl[0] = rng() % 2 ? "" : "w";
+			acl[1] = rng() % 2 ? "" : "w";
+			acl[2] = "";
+		}
+		ns_encode_open(t, s, names[rng() % 9],
+		    (uint32_t)(rng() % 64) | (rng() % 4 ? NS_O_CREATE : 0),
+		    rng() % 2 ? UINT64_MAX : rng() % 30000, (uint32_t)(rng() % 256), NULL, 0,
+		    acl[0] != NULL ? acl : NULL, b, l);
+		break;
+	case 5:
+		ns_encode_close(t, s, h, b, l);
+		break;
+	case 6:
+		snprintf(v, sizeof v, "%s", who[rng() % 4]);
+		ns_encode_set_contents(t, s, h, v, strlen(v), rng() % 3 == 0, rng() % 3, b, l);
+		break;
+	case 7:
+		acl[rng() % 3] = rng() % 2 ? "" : "w";
+		ns_encode_set_acl(t, s, h, acl, b, l);
+		break;
+	case 8:
+		ns_encode_delete(t, s, h, b, l);
+		break;
+	case 9:
+	case 10:
+		ns_encode_acquire(t, s, h, 1 + (int)(rng() % 2), b, l);
+		break;
+	case 11:
+		ns_encode_release(t, s, h, b, l);
+		break;
+	default:
+		if (rng() % 4 == 0) {
+			ns_encode_poison(t, s, h, b, l);
+			break;
+		}
+		seq.path = (char *)(uintptr_t)names[rng() % 9];
+		seq.mode = 1 + (int)(rng() % 2);
+		seq.lock_gen = rng() % 3;
+		seq.instance = rng() % 10;
+		ns_encode_set_sequencer(t, s, h, rng() % 3 ? &seq : NULL, b, l);
+		break;
+	}
+}
+
+static void
+test_determinism_random(void)
+{
+	struct ns *n2 = mk(), *n3 = mk();
+	struct ns_result r2;
+	uint8_t *b, *snap;
+	size_t l, sl;
+	uint64_t t = 0, d;
+	static const char *const who4[] = { "root", "alice", "bob", "w" };
+	int i, rc, ok = 0, fails = 0, hist[100] = { 0 };
+	char err[256];
+
+	rng_state = harness_seed() | 1;
+	nknown = 0;
+	ns_result_init(&r2);
+	nksess = 0;
+	for (i = 0; i < 4; i++)
+		ksess[nksess++] = 1 + (uint64_t)i;
+	for (i = 0; i < 4; i++) {
+		ns_encode_session_start(0, who4[i], &b, &l);
+		ns_apply(ns, b, l, &r);
+		ns_apply(n2, b, l, &r2);
+		free(b);
+	}
+	for (i = 0; i < 4000; i++) {
+		t += rng() % 700;
+		random_cmd(t, &b, &l);
+		d = ns_digest(ns);
+		rc = ns_apply(ns, b, l, &r);
+		CU_ASSERT_EQUAL(ns_apply(n2, b, l, &r2), rc);
+		CU_ASSERT_EQUAL(r.nevents, r2.nevents);
+		cur_type = b[1]; /* fixarray, then the type as a fixint */
+		learn(&r);
+		if (getenv("NS_TRACE") != NULL)
+			fprintf(stderr, "\n%d: type %u s=%llu rc=%d %s", i, b[1],
+			    (unsigned long long)cur_s, rc, r.msg);
+		free(b);
+		if (rc >= 0 && rc < 100)
+			hist[rc]++;
+		if (rc == CHUBBY_OK)
+			ok++;
+		else if (ns_digest(ns) != d)
+			fails++; /* a refused command changed something */
+		if (ns_digest(ns) != ns_digest(n2)) {
+			CU_FAIL("digests differ");
+			break;
+		}
+		/* Every so often: snapshot into a third replica and compare. */
+		if (i % 200 == 199) {
+			ns_snapshot(ns, &snap, &sl);
+			CU_ASSERT_EQUAL(ns_restore(n3, snap, sl, err, sizeof err), CHUBBY_OK);
+			CU_ASSERT_EQUAL(ns_digest(n3), ns_digest(ns));
+			free(snap);
+		}
+	}
+	CU_ASSERT_EQUAL(fails, 0);
+	fprintf(stderr, " [%d of 4000 commands succeeded, %zu nodes at the end] ", ok,
+	    ns_node_count(ns));
+	for (i = 1, rc = 0; i < 100; i++)
+		rc += hist[i] > 0;
+	CU_ASSERT_TRUE(rc >= 12); /* many different refusals were exercised */
+	CU_ASSERT_TRUE(ok > 400); /* the generator is not degenerate */
+	ns_result_free(&r2);
+	ns_free(n2);
+	ns_free(n3);
+}
+
+static void rich_state(void);
+
+/* Damaged commands (random bytes, bit flips, cuts of good ones) never
+ * crash, and when refused change nothing. */
+static void
+test_damaged_commands(void)
+{
+	uint8_t *b, buf[512];
+	size_t l, i, j, n;
+	uint64_t d;
+	int rc, changed = 0;
+
+	rich_state();
+	rng_state = harness_seed() | 1;
+	nknown = nksess = 0;
+	for (i = 0; i < 3000; i++) {
+		random_cmd(now + i, &b, &l);
+		n = l < sizeof buf ? l : sizeof buf;
+		memcpy(buf, b, n);
+		free(b);
+		switch (i % 3) {
+		case 0:
+			buf[rng() % n] ^= (uint8_t)(1u << (rng() % 8));
+			break;
+		case 1:
+			n = rng() % n;
+			break;
+		default:
+			n = 1 + rng() % sizeof buf;
+			for (j = 0; j < n; j++)
+				buf[j] = (uint8_t)rng();
+			break;
+		}
+		d = ns_digest(ns);
+		rc = ns_apply(ns, buf, n, &r);
+		if (rc != CHUBBY_OK && ns_digest(ns) != d)
+			changed++;
+	}
+	CU_ASSERT_EQUAL(changed, 0);
+}
+
+/* Builds a state with a bit of everything in it. */
+static void
+rich_state(void)
+{
+	uint64_t su = sess("root"), a = sess("alice"), b = sess("bob"), h, hb;
+	DECL;
+
+	mkacl(su, "w", "alice\n");
+	h = opn(a, ROOT "/l", CR, NS_EV_ALL);
+	hb = opn(b, ROOT "/l", RW, NS_EV_CONFLICTING_LOCK);
+	acq(a, h, NS_LOCK_SHARED);
+	acq(b, hb, NS_LOCK_SHARED);
+	put(a, h, "contents");
+	opn(a, ROOT "/d", CR | NS_O_DIR | NS_O_EPHEMERAL, 0);
+	opn(b, ROOT "/d/e", CR | NS_O_EPHEMERAL, 0);
+	h = opn(b, ROOT "/gone", CR, 0);
+	del(b, h);
+	h = opn(b, ROOT "/s", CR, 0);
+	{
+		struct ns_sequencer seq = { (char *)(uintptr_t)(ROOT "/l"), NS_LOCK_SHARED, 1,
+			stat_of(b, hb).instance };
+
+		CU_ASSERT_EQUAL(AP(ns_encode_set_sequencer(now, b, h, &seq, &b_, &l_)), CHUBBY_OK);
+	}
+	poison(b, opn(b, ROOT "/s", NS_O_READ, 0));
+	h = opn(a, ROOT "/dl", CR, 0);
+	acq(a, h, NS_LOCK_EXCLUSIVE);
+	sess("carol");
+	now = 4000;
+	end(a, NS_END_EXPIRED);
+}
+
+static void
+test_snapshot_restore(void)
+{
+	struct ns *n2 = mk();
+	struct ns_result r2;
+	uint8_t *snap, *snap2, *b;
+	size_t sl, sl2, l;
+	char err[256];
+	int i, rc;
+
+	rich_state();
+	CU_ASSERT_EQUAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	CU_ASSERT_NOT_EQUAL(ns_digest(ns), ns_digest(n2));
+	CU_ASSERT_EQUAL(ns_restore(n2, snap, sl, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_digest(n2), ns_digest(ns));
+	CU_ASSERT_EQUAL(ns_node_count(n2), ns_node_count(ns));
+	CU_ASSERT_EQUAL(ns_last_stamp(n2), ns_last_stamp(ns));
+	ns_snapshot(n2, &snap2, &sl2);
+	CU_ASSERT_EQUAL(sl, sl2);
+	CU_ASSERT_EQUAL(memcmp(snap, snap2, sl), 0);
+	free(snap2);
+	/* The same commands then behave the same on both. */
+	rng_state = harness_seed() | 1;
+	ns_result_init(&r2);
+	for (i = 0; i < 500; i++) {
+		random_cmd(now + (uint64_t)i * 50, &b, &l);
+		rc = ns_apply(ns, b, l, &r);
+		CU_ASSERT_EQUAL(ns_apply(n2, b, l, &r2), rc);
+		free(b);
+		CU_ASSERT_EQUAL(ns_digest(ns), ns_digest(n2));
+	}
+	ns_result_free(&r2);
+	ns_free(n2);
+	free(snap);
+}
+
+static void
+test_restore_garbage(void)
+{
+	struct ns *n2 = mk();
+	uint8_t *snap, *junk;
+	size_t sl, cut, i, j;
+	uint64_t d2;
+	char err[256];
+
+	rich_state();
+	ns_snapshot(ns, &snap, &sl);
+	d2 = ns_digest(n2);
+	/* Every truncation is refused and leaves the target as it was. */
+	for (cut = 0; cut < sl; cut++)
+		CU_ASSERT_EQUAL(ns_restore(n2, snap, cut, err, sizeof err), CHUBBY_E_CORRUPT);
+	CU_ASSERT_EQUAL(ns_digest(n2), d2);
+	CU_ASSERT_NOT_EQUAL(err[0], '\0');
+	/* Random bytes, and random single-byte damage to a real snapshot. */
+	rng_state = harness_seed() | 1;
+	junk = malloc(sl);
+	for (i = 0; i < 2000; i++) {
+		size_t n = 1 + rng() % sl;
+
+		for (j = 0; j < n; j++)
+			junk[j] = (uint8_t)rng();
+		if (i % 2 == 0)
+			junk[0] = 0x99;
+		CU_ASSERT_NOT_EQUAL(ns_restore(n2, junk, n, err, sizeof err), CHUBBY_OK);
+		memcpy(junk, snap, sl);
+		junk[rng() % sl] = (uint8_t)rng();
+		if (ns_restore(n2, junk, sl, err, sizeof err) == CHUBBY_OK) {
+			/* Damage that still makes sense must give a consistent state. */
+			uint8_t *again;
+			size_t al;
+
+			ns_snapshot(n2, &again, &al);
+			CU_ASSERT_EQUAL(ns_restore(n2, again, al, err, sizeof err), CHUBBY_OK);
+			free(again);
+		}
+	}
+	CU_ASSERT_EQUAL(ns_restore(n2, snap, sl, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_digest(n2), ns_digest(ns));
+	free(junk);
+	free(snap);
+	ns_free(n2);
+}
+
+/* Handles and locks are replicated: a new master (restored from a
+ * snapshot) serves the same session and handle ids. */
+static void
+test_handles_survive_failover(void)
+{
+	struct ns *old;
+	uint64_t a = sess("alice"), b = sess("bob"), ha, hb;
+	uint8_t *snap;
+	size_t sl;
+	char err[128];
+
+	ha = opn(a, ROOT "/f", CR, NS_EV_CONTENTS_MODIFIED);
+	hb = opn(b, ROOT "/f", RW, NS_EV_CONTENTS_MODIFIED);
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	ns_snapshot(ns, &snap, &sl);
+	old = ns;
+	ns = mk();
+	CU_ASSERT_EQUAL(ns_restore(ns, snap, sl, err, sizeof err), CHUBBY_OK);
+	free(snap);
+	ns_free(old);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_E_BUSY);
+	CU_ASSERT_EQUAL(put(a, ha, "after"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(nev(hb, NS_EV_CONTENTS_MODIFIED), 1);
+	CU_ASSERT_STRING_EQUAL(cat(b, hb), "after");
+	CU_ASSERT_EQUAL(end(a, NS_END_EXPIRED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_E_LOCK_DELAY);
+}
+
+/* A snapshot of another cell's namespace is refused. */
+static void
+test_restore_other_cell(void)
+{
+	struct ns_config c;
+	struct ns *other;
+	uint8_t *snap;
+	size_t sl;
+	char err[128];
+
+	memset(&c, 0, sizeof c);
+	c.cell = "u";
+	other = ns_new(&c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+	ns_snapshot(other, &snap, &sl);
+	CU_ASSERT_EQUAL(ns_restore(ns, snap, sl, err, sizeof err), CHUBBY_E_CORRUPT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "snapshot refused"));
+	free(snap);
+	ns_free(other);
+}
+
+/* An ending session's own handles get no events; others do. */
+static void
+test_session_end_events(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), hd, hb;
+
+	hd = opn(a, ROOT "/d", CR | NS_O_DIR, NS_EV_CHILD_REMOVED);
+	hb = opn(b, ROOT "/d", NS_O_READ, NS_EV_CHILD_REMOVED);
+	opn(a, ROOT "/d/e", CR | NS_O_EPHEMERAL, 0);
+	CU_ASSERT_EQUAL(end(a, NS_END_CLOSED), CHUBBY_OK);
+	CU_ASSERT_FALSE(exists(ROOT "/d/e"));
+	CU_ASSERT_EQUAL(nev(hd, NS_EV_CHILD_REMOVED), 0);
+	CU_ASSERT_EQUAL(nev(hb, NS_EV_CHILD_REMOVED), 1);
+	CU_ASSERT_EQUAL(r.nevents, 1);
+}
+
+static void
+test_encode_args(void)
+{
+	uint8_t *b;
+	size_t l;
+	const char *acl[3] = { "a", NULL, "" };
+
+	CU_ASSERT_EQUAL(ns_encode_session_start(1, NULL, &b, &l), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(ns_encode_open(1, 1, NULL, 0, 0, 0, NULL, 0, NULL, &b, &l),
+	    CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(ns_encode_open(1, 1, ROOT, 0, 0, 0, NULL, 3, NULL, &b, &l),
+	    CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(ns_encode_set_acl(1, 1, 1, NULL, &b, &l), CHUBBY_E_INVALID);
+	/* An OPEN's ACL names are all three or none: NULL packs "". */
+	CU_ASSERT_EQUAL(ns_encode_open(1, 1, ROOT "/x", CR, 0, 0, NULL, 0, acl, &b, &l),
+	    CHUBBY_OK);
+	free(b);
+}
+
+static void
+test_config(void)
+{
+	struct ns_config c;
+
+	memset(&c, 0, sizeof c);
+	CU_ASSERT_PTR_NULL(ns_new(&c));
+	c.cell = "a/b";
+	CU_ASSERT_PTR_NULL(ns_new(&c));
+	c.cell = "..";
+	CU_ASSERT_PTR_NULL(ns_new(&c));
+	c.cell = "ok";
+	c.acl_dir = "/ls/other/acl";
+	CU_ASSERT_PTR_NULL(ns_new(&c));
+	c.acl_dir = "/ls/ok/acl";
+	ns_free(ns_new(&c));
+}
+
+/* Each test runs on a fresh namespace. */
+#define FRESH(fn)                                                                  \
+	static void w_##fn(void)                                                   \
+	{                                                                          \
+		fresh();                                                           \
+		fn();                                                              \
+	}
+FRESH(test_create_open_close)
+FRESH(test_initial_contents_and_stamps)
+FRESH(test_dirs_readdir)
+FRESH(test_delete)
+FRESH(test_instance_numbers)
+FRESH(test_contents_cap)
+FRESH(test_compare_and_set)
+FRESH(test_bad_names)
+FRESH(test_sessions)
+FRESH(test_limits)
+FRESH(test_config)
+FRESH(test_handles_survive_failover)
+FRESH(test_restore_other_cell)
+FRESH(test_session_end_events)
+FRESH(test_encode_args)
+FRESH(test_damaged_commands)
+FRESH(test_exclusive_lock)
+FRESH(test_shared_locks)
+FRESH(test_lock_delay_expired)
+FRESH(test_lock_delay_default_and_cap)
+FRESH(test_lock_delay_cap_60s)
+FRESH(test_session_closed_frees_at_once)
+FRESH(test_sequencers)
+FRESH(test_lock_generation_increments)
+FRESH(test_ephemeral_file)
+FRESH(test_ephemeral_dir)
+FRESH(test_acl_superuser_and_denial)
+FRESH(test_acl_inheritance_and_create)
+FRESH(test_poison)
+FRESH(test_events)
+FRESH(test_malformed_commands)
+FRESH(test_determinism_random)
+FRESH(test_snapshot_restore)
+FRESH(test_restore_garbage)
+
+void
+harness_register(void)
+{
+	static const struct harness_test nodes[] = {
+		{ "create_open_close", w_test_create_open_close },
+		{ "initial_contents_and_stamps", w_test_initial_contents_and_stamps },
+		{ "dirs_readdir", w_test_dirs_readdir },
+		{ "delete", w_test_delete },
+		{ "instance_numbers", w_test_instance_numbers },
+		{ "contents_cap", w_test_contents_cap },
+		{ "compare_and_set", w_test_compare_and_set },
+		{ "bad_names", w_test_bad_names },
+		{ "sessions", w_test_sessions },
+		{ "limits", w_test_limits },
+		{ "config", w_test_config },
+		{ NULL, NULL },
+	};
+	static const struct harness_test locks[] = {
+		{ "exclusive", w_test_exclusive_lock },
+		{ "shared", w_test_shared_locks },
+		{ "lock_delay_expired", w_test_lock_delay_expired },
+		{ "lock_delay_default_and_cap", w_test_lock_delay_default_and_cap },
+		{ "lock_delay_cap_60s", w_test_lock_delay_cap_60s },
+		{ "session_closed_frees_at_once", w_test_session_closed_frees_at_once },
+		{ "sequencers", w_test_sequencers },
+		{ "lock_generation", w_test_lock_generation_increments },
+		{ NULL, NULL },
+	};
+	static const struct harness_test eph[] = {
+		{ "ephemeral_file", w_test_ephemeral_file },
+		{ "ephemeral_dir", w_test_ephemeral_dir },
+		{ NULL, NULL },
+	};
+	static const struct harness_test acls[] = {
+		{ "superuser_and_denial", w_test_acl_superuser_and_denial },
+		{ "inheritance_and_create", w_test_acl_inheritance_and_create },
+		{ NULL, NULL },
+	};
+	static const struct harness_test events[] = {
+		{ "poison", w_test_poison },
+		{ "events", w_test_events },
+		{ "malformed_commands", w_test_malformed_commands },
+		{ "session_end_events", w_test_session_end_events },
+		{ "encode_args", w_test_encode_args },
+		{ "damaged_commands", w_test_damaged_commands },
+		{ NULL, NULL },
+	};
+	static const struct harness_test repl[] = {
+		{ "determinism_random", w_test_determinism_random },
+		{ "snapshot_restore", w_test_snapshot_restore },
+		{ "restore_garbage", w_test_restore_garbage },
+		{ "handles_survive_failover", w_test_handles_survive_failover },
+		{ "restore_other_cell", w_test_restore_other_cell },
+		{ NULL, NULL },
+	};
+
+	harness_suite("ns_nodes", NULL, teardown, nodes);
+	harness_suite("ns_locks", NULL, teardown, locks);
+	harness_suite("ns_ephemeral", NULL, teardown, eph);
+	harness_suite("ns_acl", NULL, teardown, acls);
+	harness_suite("ns_events", NULL, teardown, events);
+	harness_suite("ns_replication", NULL, teardown, repl);
+}
