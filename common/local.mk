@@ -6,6 +6,7 @@ common_libcommon_la_SOURCES = \
 	common/status.c \
 	common/log.c common/log.h \
 	common/xmalloc.c common/xmalloc.h \
+	common/errbuf.c common/errbuf.h \
 	common/json.c common/json.h \
 	common/clock.c common/clock.h \
 	common/net.c common/net.h \

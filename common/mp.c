@@ -9,22 +9,8 @@
 
 #include <chubby/chubby.h>
 
+#include "errbuf.h"
 #include "mp.h"
-
-static void mp_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-mp_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static bool
 mp_is_nil(const msgpack_object *o)
@@ -123,7 +109,7 @@ mp_lookup(const msgpack_object *map, const char *key, int required, const msgpac
 {
 	*v = NULL;
 	if (!mp_is_nil(map) && map->type != MSGPACK_OBJECT_MAP) {
-		mp_err(err, errlen, "looking for \"%s\" in %s, expected map", key,
+		errbuf_set(err, errlen, "looking for \"%s\" in %s, expected map", key,
 		    mp_type_desc(map));
 		return CHUBBY_E_BAD_TYPE;
 	}
@@ -131,7 +117,7 @@ mp_lookup(const msgpack_object *map, const char *key, int required, const msgpac
 	if (mp_is_nil(*v)) {
 		*v = NULL;
 		if (required) {
-			mp_err(err, errlen, "\"%s\" is missing", key);
+			errbuf_set(err, errlen, "\"%s\" is missing", key);
 			return CHUBBY_E_MISSING;
 		}
 	}
@@ -142,14 +128,14 @@ static int
 mp_bad_type(const msgpack_object *o, const char *what, const char *expected, char *err,
     size_t errlen)
 {
-	mp_err(err, errlen, "%s is %s, expected %s", what, mp_type_desc(o), expected);
+	errbuf_set(err, errlen, "%s is %s, expected %s", what, mp_type_desc(o), expected);
 	return CHUBBY_E_BAD_TYPE;
 }
 
 static int
 mp_missing(const char *what, char *err, size_t errlen)
 {
-	mp_err(err, errlen, "%s is missing", what);
+	errbuf_set(err, errlen, "%s is missing", what);
 	return CHUBBY_E_MISSING;
 }
 
@@ -184,7 +170,7 @@ mp_val_int(const msgpack_object *o, const char *what, int64_t *out, char *err, s
 	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 		return mp_bad_type(o, what, "integer", err, errlen);
 	if (o->via.u64 > INT64_MAX) {
-		mp_err(err, errlen, "%s is %" PRIu64 ", out of range for a signed integer", what,
+		errbuf_set(err, errlen, "%s is %" PRIu64 ", out of range for a signed integer", what,
 		    o->via.u64);
 		return CHUBBY_E_BAD_TYPE;
 	}
@@ -273,7 +259,7 @@ mp_get_u32(const msgpack_object *map, const char *key, int required, uint32_t *o
 	if ((rc = mp_val_uint(v, mp_what(what, key), &u, err, errlen)) != CHUBBY_OK)
 		return rc;
 	if (u > UINT32_MAX) {
-		mp_err(err, errlen, "\"%s\" is %" PRIu64 ", out of range 0..%" PRIu32, key, u,
+		errbuf_set(err, errlen, "\"%s\" is %" PRIu64 ", out of range 0..%" PRIu32, key, u,
 		    UINT32_MAX);
 		return CHUBBY_E_BAD_TYPE;
 	}
@@ -346,11 +332,11 @@ mp_get_strdup(const msgpack_object *map, const char *key, int required, char **o
 	/* A NUL inside would silently cut the string once it is a C string:
 	 * a path "/ls/a\0/b" must not become "/ls/a". */
 	if (s.len > 0 && memchr(s.ptr, '\0', s.len) != NULL) {
-		mp_err(err, errlen, "\"%s\" contains a NUL byte", key);
+		errbuf_set(err, errlen, "\"%s\" contains a NUL byte", key);
 		return CHUBBY_E_BAD_TYPE;
 	}
 	if ((p = malloc(s.len + 1)) == NULL) {
-		mp_err(err, errlen, "\"%s\": out of memory", key);
+		errbuf_set(err, errlen, "\"%s\": out of memory", key);
 		return CHUBBY_E_NOMEM;
 	}
 	if (s.len > 0)
@@ -370,7 +356,7 @@ mp_get_map(const msgpack_object *map, const char *key, int required,
 	if ((rc = mp_lookup(map, key, required, &v, err, errlen)) != CHUBBY_OK || v == NULL)
 		return rc;
 	if (v->type != MSGPACK_OBJECT_MAP) {
-		mp_err(err, errlen, "\"%s\" is %s, expected map", key, mp_type_desc(v));
+		errbuf_set(err, errlen, "\"%s\" is %s, expected map", key, mp_type_desc(v));
 		return CHUBBY_E_BAD_TYPE;
 	}
 	*out = v;
@@ -387,7 +373,7 @@ mp_get_array(const msgpack_object *map, const char *key, int required,
 	if ((rc = mp_lookup(map, key, required, &v, err, errlen)) != CHUBBY_OK || v == NULL)
 		return rc;
 	if (v->type != MSGPACK_OBJECT_ARRAY) {
-		mp_err(err, errlen, "\"%s\" is %s, expected array", key, mp_type_desc(v));
+		errbuf_set(err, errlen, "\"%s\" is %s, expected array", key, mp_type_desc(v));
 		return CHUBBY_E_BAD_TYPE;
 	}
 	*out = v;

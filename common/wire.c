@@ -9,24 +9,10 @@
 
 #include <chubby/chubby.h>
 
+#include "errbuf.h"
 #include "wire.h"
 
 #define WIRE_NO_FRAME SIZE_MAX
-
-static void wire_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-wire_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int
 wire_check_version(uint32_t version)
@@ -106,7 +92,7 @@ wire_scan(const uint8_t *p, size_t len, char *err, size_t errlen)
 			case 0xdf: hdr = 4; per = 2; break;	/* map32 */
 			default:
 				/* 0xc1, the one byte msgpack never uses. */
-				wire_err(err, errlen, "not msgpack: byte 0x%02x at offset %zu", b, at);
+				errbuf_set(err, errlen, "not msgpack: byte 0x%02x at offset %zu", b, at);
 				return CHUBBY_E_MALFORMED;
 			}
 		}
@@ -122,13 +108,13 @@ wire_scan(const uint8_t *p, size_t len, char *err, size_t errlen)
 			continue;
 		}
 		if (depth == WIRE_MAX_DEPTH) {
-			wire_err(err, errlen, "nesting deeper than %d levels at offset %zu",
+			errbuf_set(err, errlen, "nesting deeper than %d levels at offset %zu",
 			    WIRE_MAX_DEPTH, at);
 			return CHUBBY_E_MALFORMED;
 		}
 		/* Every value takes at least a byte. */
 		if (n * per > len - off) {
-			wire_err(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s at offset %zu announces %" PRIu64 " elements but only %zu bytes follow",
 			    per == 2 ? "map" : "array", at, n, len - off);
 			return CHUBBY_E_MALFORMED;
@@ -137,12 +123,12 @@ wire_scan(const uint8_t *p, size_t len, char *err, size_t errlen)
 	}
 done:
 	if (off != len) {
-		wire_err(err, errlen, "trailing bytes after the value (%zu)", len - off);
+		errbuf_set(err, errlen, "trailing bytes after the value (%zu)", len - off);
 		return CHUBBY_E_MALFORMED;
 	}
 	return CHUBBY_OK;
 truncated:
-	wire_err(err, errlen, "not msgpack: the value ends early, at offset %zu of %zu", off, len);
+	errbuf_set(err, errlen, "not msgpack: the value ends early, at offset %zu of %zu", off, len);
 	return CHUBBY_E_MALFORMED;
 }
 
@@ -405,7 +391,7 @@ struct wire_ctx {
 static int
 wire_bad_type(const struct wire_ctx *c, uint32_t i, const char *expected)
 {
-	wire_err(c->err, c->errlen, "%s: field %" PRIu32 " (%s) is %s, expected %s",
+	errbuf_set(c->err, c->errlen, "%s: field %" PRIu32 " (%s) is %s, expected %s",
 	    c->shape->name, i, c->shape->fields[i], mp_type_desc(&c->f[i]), expected);
 	return CHUBBY_E_BAD_TYPE;
 }
@@ -418,7 +404,7 @@ wire_uint(const struct wire_ctx *c, uint32_t i, uint64_t min, uint64_t max, uint
 	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 		return wire_bad_type(c, i, "unsigned integer");
 	if (o->via.u64 < min || o->via.u64 > max) {
-		wire_err(c->err, c->errlen,
+		errbuf_set(c->err, c->errlen,
 		    "%s: field %" PRIu32 " (%s) is %" PRIu64 ", out of range %" PRIu64 "..%" PRIu64,
 		    c->shape->name, i, c->shape->fields[i], o->via.u64, min, max);
 		return CHUBBY_E_MALFORMED;
@@ -452,7 +438,7 @@ wire_str(const struct wire_ctx *c, uint32_t i, int nil_ok, size_t max, struct mp
 	if (o->type != MSGPACK_OBJECT_STR)
 		return wire_bad_type(c, i, nil_ok ? "string or nil" : "string");
 	if (o->via.str.size > max) {
-		wire_err(c->err, c->errlen, "%s: field %" PRIu32 " (%s) is %" PRIu32
+		errbuf_set(c->err, c->errlen, "%s: field %" PRIu32 " (%s) is %" PRIu32
 		    " bytes, over the limit of %zu", c->shape->name, i, c->shape->fields[i],
 		    o->via.str.size, max);
 		return CHUBBY_E_MALFORMED;
@@ -476,7 +462,7 @@ wire_status(const struct wire_ctx *c, uint32_t i, int *out)
 		*out = (int)o->via.i64;
 	else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-		wire_err(c->err, c->errlen, "%s: field %" PRIu32 " (%s) is out of the 32-bit range",
+		errbuf_set(c->err, c->errlen, "%s: field %" PRIu32 " (%s) is out of the 32-bit range",
 		    c->shape->name, i, c->shape->fields[i]);
 		return CHUBBY_E_MALFORMED;
 	} else
@@ -510,7 +496,7 @@ wire_args(const struct wire_ctx *c, uint32_t i, const msgpack_object **out)
 	kv = o->via.map.ptr;
 	n = o->via.map.size;
 	if (n > WIRE_MAX_ARGS) {
-		wire_err(c->err, c->errlen, "REQ: args has %" PRIu32 " keys, over the limit of %d",
+		errbuf_set(c->err, c->errlen, "REQ: args has %" PRIu32 " keys, over the limit of %d",
 		    n, WIRE_MAX_ARGS);
 		return CHUBBY_E_MALFORMED;
 	}
@@ -518,7 +504,7 @@ wire_args(const struct wire_ctx *c, uint32_t i, const msgpack_object **out)
 		const msgpack_object *key = &kv[k].key;
 
 		if (key->type != MSGPACK_OBJECT_STR) {
-			wire_err(c->err, c->errlen, "REQ: args key %" PRIu32 " is %s, expected string",
+			errbuf_set(c->err, c->errlen, "REQ: args key %" PRIu32 " is %s, expected string",
 			    k, mp_type_desc(key));
 			return CHUBBY_E_BAD_TYPE;
 		}
@@ -528,7 +514,7 @@ wire_args(const struct wire_ctx *c, uint32_t i, const msgpack_object **out)
 			if (prev->via.str.size == key->via.str.size &&
 			    (key->via.str.size == 0 ||
 				memcmp(prev->via.str.ptr, key->via.str.ptr, key->via.str.size) == 0)) {
-				wire_err(c->err, c->errlen, "REQ: args key \"%.*s\" appears twice",
+				errbuf_set(c->err, c->errlen, "REQ: args key \"%.*s\" appears twice",
 				    (int)(key->via.str.size > 64 ? 64 : key->via.str.size),
 				    key->via.str.ptr);
 				return CHUBBY_E_MALFORMED;
@@ -549,16 +535,16 @@ wire_envelope(struct wire_msg *m, const msgpack_object *root, char *err, size_t 
 	int rc;
 
 	if (root->type != MSGPACK_OBJECT_ARRAY) {
-		wire_err(err, errlen, "envelope is %s, expected array", mp_type_desc(root));
+		errbuf_set(err, errlen, "envelope is %s, expected array", mp_type_desc(root));
 		return CHUBBY_E_MALFORMED;
 	}
 	if (root->via.array.size == 0) {
-		wire_err(err, errlen, "envelope is an empty array");
+		errbuf_set(err, errlen, "envelope is an empty array");
 		return CHUBBY_E_MALFORMED;
 	}
 	f = root->via.array.ptr;
 	if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-		wire_err(err, errlen, "envelope: field 0 (kind) is %s, expected unsigned integer",
+		errbuf_set(err, errlen, "envelope: field 0 (kind) is %s, expected unsigned integer",
 		    mp_type_desc(&f[0]));
 		return CHUBBY_E_BAD_TYPE;
 	}
@@ -567,7 +553,7 @@ wire_envelope(struct wire_msg *m, const msgpack_object *root, char *err, size_t 
 		if (wire_shapes[i].kind == kind)
 			shape = &wire_shapes[i];
 	if (shape == NULL) {
-		wire_err(err, errlen, "envelope: unknown kind %" PRIu64 "%s", kind,
+		errbuf_set(err, errlen, "envelope: unknown kind %" PRIu64 "%s", kind,
 		    kind >= PROTO_KIND_PEER_FIRST && kind <= PROTO_KIND_PEER_LAST ?
 			" (a replica message)" : "");
 		return CHUBBY_E_MALFORMED;
@@ -575,7 +561,7 @@ wire_envelope(struct wire_msg *m, const msgpack_object *root, char *err, size_t 
 	/* Exactly the fields of this version: a change of shape is a change
 	 * of PROTO_VERSION, not something to guess at. */
 	if (root->via.array.size != shape->nfields) {
-		wire_err(err, errlen, "%s: %" PRIu32 " elements, expected %" PRIu32, shape->name,
+		errbuf_set(err, errlen, "%s: %" PRIu32 " elements, expected %" PRIu32, shape->name,
 		    root->via.array.size, shape->nfields);
 		return CHUBBY_E_MALFORMED;
 	}
@@ -638,7 +624,7 @@ wire_decode(const uint8_t *body, size_t len, struct wire_msg *out, char *err, si
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (len == 0) {
-		wire_err(err, errlen, "empty body");
+		errbuf_set(err, errlen, "empty body");
 		return CHUBBY_E_MALFORMED;
 	}
 	/* Checked before msgpack-c sees a byte: see wire_scan. */
@@ -658,7 +644,7 @@ wire_decode(const uint8_t *body, size_t len, struct wire_msg *out, char *err, si
 	if (ur != MSGPACK_UNPACK_SUCCESS || off != len) {
 		/* wire_scan accepted it, so this is a disagreement between the
 		 * two parsers: refuse rather than guess. */
-		wire_err(err, errlen, "msgpack-c refused the body (%d)", (int)ur);
+		errbuf_set(err, errlen, "msgpack-c refused the body (%d)", (int)ur);
 		rc = CHUBBY_E_MALFORMED;
 		goto fail;
 	}
@@ -667,7 +653,7 @@ wire_decode(const uint8_t *body, size_t len, struct wire_msg *out, char *err, si
 	return CHUBBY_OK;
 
 nomem:
-	wire_err(err, errlen, "out of memory decoding a %zu-byte body", len);
+	errbuf_set(err, errlen, "out of memory decoding a %zu-byte body", len);
 	rc = CHUBBY_E_NOMEM;
 fail:
 	wire_msg_free(out);

@@ -153,7 +153,7 @@ main(int argc, char **argv)
 	const char *config_path = NULL, *level_name = NULL;
 	char err[512], *end, *cert = NULL, *key = NULL;
 	long idl = -1;
-	int ch, use_syslog = 0, check_only = 0, init = 0, level;
+	int ch, use_syslog = 0, check_only = 0, init = 0, level, rc = 1;
 	struct event *ev_term, *ev_int, *ev_hup;
 
 	memset(&d, 0, sizeof d);
@@ -248,11 +248,12 @@ main(int argc, char **argv)
 	if (check_only) {
 		printf("%s: OK (replica %u, client %s, data %s)\n", config_path, d.id,
 		    d.self->client_addr, d.data_dir);
+		rc = 0;
 		goto out;
 	}
 	if (mkdir_p(d.data_dir, err, sizeof err) != 0 || chubbyd_lock_data_dir(&d, err, sizeof err) != 0) {
 		log_error("%s", err);
-		goto fail;
+		goto out;
 	}
 
 	struct tls_config tc = {
@@ -260,7 +261,7 @@ main(int argc, char **argv)
 	d.tls_server = tls_ctx_new(&tc, err, sizeof err);
 	if (d.tls_server == NULL) {
 		log_error("%s", err);
-		goto fail;
+		goto out;
 	}
 	d.tp_accept = tp_tls_new(d.tls_server);
 
@@ -268,23 +269,23 @@ main(int argc, char **argv)
 	d.base = event_base_new();
 	if (d.base == NULL) {
 		log_error("cannot create the event loop");
-		goto fail;
+		goto out;
 	}
 	d.started_mono_ms = clock_mono_ms();
 	d.rpc = rpc_new(&d);
 	if (rpc_listen(d.rpc, d.self->client_addr, err, sizeof err) != CHUBBY_OK) {
 		log_error("client port: %s", err);
-		goto fail;
+		goto out;
 	}
 	d.replica = replica_new(&d, init, err, sizeof err);
 	if (d.replica == NULL) {
 		log_error("%s", err);
-		goto fail;
+		goto out;
 	}
 	d.status = status_http_new(&d, err, sizeof err);
 	if (d.status == NULL) {
 		log_error("status port: %s", err);
-		goto fail;
+		goto out;
 	}
 	ev_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	ev_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
@@ -302,6 +303,7 @@ main(int argc, char **argv)
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
+	rc = 0;
 out:
 	status_http_free(d.status);
 	rpc_free(d.rpc);
@@ -316,18 +318,5 @@ out:
 	free(cert);
 	free(key);
 	config_free(d.cfg);
-	return 0;
-fail:
-	status_http_free(d.status);
-	rpc_free(d.rpc);
-	replica_free(d.replica);
-	tp_free(d.tp_accept);
-	tls_ctx_free(d.tls_server);
-	if (d.base != NULL)
-		event_base_free(d.base);
-	free(d.data_dir);
-	free(cert);
-	free(key);
-	config_free(d.cfg);
-	return 1;
+	return rc;
 }
