@@ -457,6 +457,9 @@ replica_is_master(const struct replica *r)
 unsigned
 replica_master(const struct replica *r)
 {
+	/* Naming ourselves without the lease would send clients in a circle. */
+	if (r->master == r->d->id && !replica_is_master(r))
+		return 0;
 	return r->master;
 }
 
@@ -464,6 +467,23 @@ uint64_t
 replica_epoch(const struct replica *r)
 {
 	return r->epoch;
+}
+
+/* The role to report.  "master" only while the lease holds: a master cut
+ * off from its majority keeps trying to renew (the core stays in Phase 2)
+ * but must not look like one. */
+static const char *
+replica_role_name(const struct replica *r)
+{
+	if (r->diverged)
+		return "diverged";
+	if (!paxos_is_voter(r->px))
+		return "nonvoter";
+	if (replica_is_master(r))
+		return "master";
+	if (paxos_role(r->px) == PAXOS_MASTER)
+		return "master-unleased";
+	return paxos_role_name(paxos_role(r->px));
 }
 
 void
@@ -475,10 +495,7 @@ replica_info(const struct replica *r, struct replica_info *out)
 	memset(out, 0, sizeof *out);
 	out->diverged = r->diverged;
 	out->voter = paxos_is_voter(r->px);
-	out->role = r->diverged ? "diverged"
-		    : !out->voter ? "nonvoter"
-		    : replica_is_master(r) ? "master"
-		    : paxos_role_name(paxos_role(r->px));
+	out->role = replica_role_name(r);
 	out->epoch = r->epoch;
 	out->master = r->master;
 	out->committed = paxos_chosen_index(r->px);
@@ -501,10 +518,7 @@ unsigned
 replica_status_pack(const struct replica *r, msgpack_packer *pk)
 {
 	uint64_t now = clock_mono_ms(), lease = paxos_lease_expiry(r->px);
-	const char *role = r->diverged ? "diverged"
-			   : !paxos_is_voter(r->px) ? "nonvoter"
-			   : replica_is_master(r) ? "master"
-			   : paxos_role_name(paxos_role(r->px));
+	const char *role = replica_role_name(r);
 
 	if (pk == NULL)
 		return 8;

@@ -23,7 +23,8 @@ TESTS += $(UNIT_TESTS)
 
 # Integration tests: real processes on loopback (tests/integration/lib.sh).
 INTEGRATION_TESTS = tests/integration/test_cell.sh tests/integration/test_replication.sh \
-	tests/integration/test_integrity.sh tests/integration/test_protocol.sh
+	tests/integration/test_integrity.sh tests/integration/test_protocol.sh \
+	tests/integration/test_partition.sh
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server

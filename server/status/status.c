@@ -27,8 +27,8 @@ struct status_http {
 	uint64_t requests;
 };
 
-static const char *const status_roles[] = {"master", "follower", "candidate", "nonvoter",
-    "diverged"};
+static const char *const status_roles[] = {"master", "master-unleased", "follower",
+    "candidate", "nonvoter", "diverged"};
 
 static void
 status_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,

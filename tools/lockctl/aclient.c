@@ -371,7 +371,10 @@ aclient_open_master(const struct cellspec *spec, unsigned timeout_ms, struct acl
 			return CHUBBY_OK;
 		}
 		aclient_close(ac);
-		if (addr.ptr != NULL && addr.len > 0 && addr.len < CELLSPEC_ADDR_MAX) {
+		/* A hint back at the replica we asked leads nowhere new. */
+		if (addr.ptr != NULL && addr.len > 0 && addr.len < CELLSPEC_ADDR_MAX &&
+		    !(addr.len == strlen(spec->addrs[i]) &&
+			memcmp(addr.ptr, spec->addrs[i], addr.len) == 0)) {
 			char a[CELLSPEC_ADDR_MAX];
 			memcpy(a, addr.ptr, addr.len);
 			a[addr.len] = '\0';
