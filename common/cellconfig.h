@@ -81,6 +81,7 @@ struct cell_config {
 	unsigned max_sessions;
 	unsigned max_handles_per_session;
 	unsigned max_connections;
+	uint64_t frame_timeout_ms;
 
 	/* Replication. */
 	unsigned snapshot_interval;

@@ -168,6 +168,9 @@ static const struct config_option config_options[] = {
            "Most handles one session may hold open."),
     O_UINT("max_connections", max_connections, "10000", 1, 1000000, G_LIMITS,
            "Most client connections a replica accepts at once."),
+    O_DUR("frame_timeout", frame_timeout_ms, "30s", MS(100), MINS(10), G_LIMITS,
+           "Longest a peer may take to finish sending a frame it has begun; a connection "
+           "that trickles a frame slower (slowloris) is closed."),
 
     O_UINT("snapshot_interval", snapshot_interval, "10000", 100, 10000000, G_REPL,
            "Log entries a replica applies between snapshots of its state; the log before a "

@@ -27,6 +27,8 @@ struct conn {
 	struct tp_identity peer;
 	char remote[64];
 	unsigned idle_ms;
+	unsigned frame_ms;        /* deadline for finishing a begun frame; 0: none */
+	struct event *frame_ev;   /* armed while a frame is half received */
 
 	int open;        /* on_open delivered */
 	int closing;     /* close_after_flush: deliver nothing more */
@@ -95,6 +97,8 @@ conn_leave(struct conn *c)
 {
 	c->in_callback--;
 	if (c->in_callback == 0 && c->freed) {
+		if (c->frame_ev != NULL)
+			event_free(c->frame_ev);
 		bufferevent_free(c->bev);
 		free(c);
 		return 1;
@@ -109,6 +113,8 @@ conn_tell_close(struct conn *c, int status, const char *reason)
 		return;
 	c->close_told = 1;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (c->frame_ev != NULL)
+		evtimer_del(c->frame_ev);
 	c->in_callback++;
 	c->cb.on_close(c, status, reason, c->arg);
 	conn_leave(c);
@@ -133,6 +139,38 @@ conn_tell_open(struct conn *c)
 }
 
 static void
+conn_frame_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	char why[96];
+
+	(void)fd;
+	(void)what;
+	snprintf(why, sizeof why, "a frame was not completed within %u ms", c->frame_ms);
+	conn_tell_close(c, CHUBBY_E_TIMEOUT, why);
+}
+
+/* Arms the frame deadline when bytes of an unfinished frame wait; RESTART
+ * when a frame was completed meanwhile (the waiting bytes begin a new one). */
+static void
+conn_frame_deadline(struct conn *c, int restart)
+{
+	struct timeval tv;
+
+	if (c->frame_ev == NULL)
+		return;
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+		evtimer_del(c->frame_ev);
+		return;
+	}
+	if (restart || !evtimer_pending(c->frame_ev, NULL)) {
+		tv.tv_sec = c->frame_ms / 1000;
+		tv.tv_usec = (c->frame_ms % 1000) * 1000;
+		evtimer_add(c->frame_ev, &tv);
+	}
+}
+
+static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
@@ -145,6 +183,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		if (conn_leave(c) || c->close_told)
 			return;
 	}
+	int completed = 0;
+
 	c->in_callback++;
 	while (!c->freed && !c->closing && !c->close_told) {
 		uint8_t hdr[FRAME_HEADER_LEN];
@@ -187,7 +227,10 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		if (c->freed)
 			break;
 		evbuffer_drain(in, FRAME_HEADER_LEN + body_len);
+		completed = 1;
 	}
+	if (!c->freed && !c->closing && !c->close_told)
+		conn_frame_deadline(c, completed);
 	conn_leave(c);
 }
 
@@ -260,7 +303,11 @@ conn_free(struct conn *c)
 		return;
 	c->freed = 1;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (c->frame_ev != NULL)
+		evtimer_del(c->frame_ev);
 	if (c->in_callback == 0) {
+		if (c->frame_ev != NULL)
+			event_free(c->frame_ev);
 		bufferevent_free(c->bev);
 		free(c);
 	}
@@ -285,6 +332,19 @@ conn_set_idle_timeout(struct conn *c, unsigned ms)
 
 	c->idle_ms = ms;
 	bufferevent_set_timeouts(c->bev, ms ? &tv : NULL, NULL);
+}
+
+void
+conn_set_frame_timeout(struct conn *c, unsigned ms)
+{
+	c->frame_ms = ms;
+	if (ms == 0) {
+		if (c->frame_ev != NULL)
+			evtimer_del(c->frame_ev);
+		return;
+	}
+	if (c->frame_ev == NULL)
+		c->frame_ev = evtimer_new(bufferevent_get_base(c->bev), conn_frame_deadline_cb, c);
 }
 
 size_t

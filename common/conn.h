@@ -59,6 +59,11 @@ const char *conn_remote(const struct conn *c);
  * 0 turns it off. */
 void conn_set_idle_timeout(struct conn *c, unsigned ms);
 
+/* Close the connection (CHUBBY_E_TIMEOUT) if a frame that has begun to
+ * arrive is not complete within MS milliseconds, however slowly its bytes
+ * trickle in; 0 turns it off. */
+void conn_set_frame_timeout(struct conn *c, unsigned ms);
+
 size_t conn_pending_output(const struct conn *c);
 
 void conn_set_user(struct conn *c, void *user);

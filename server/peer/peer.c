@@ -347,6 +347,7 @@ peer_accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *
 		return;
 	}
 	conn_set_idle_timeout(p->conn, PEER_HELLO_TIMEOUT_MS);
+	conn_set_frame_timeout(p->conn, (unsigned)n->d->cfg->frame_timeout_ms);
 	p->next = n->ins;
 	if (n->ins != NULL)
 		n->ins->prev = p;

@@ -323,6 +323,7 @@ rpc_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	conn_set_idle_timeout(c->conn, RPC_HELLO_TIMEOUT_MS);
+	conn_set_frame_timeout(c->conn, (unsigned)d->cfg->frame_timeout_ms);
 	c->next = r->clients;
 	if (r->clients != NULL)
 		r->clients->prev = c;

@@ -155,7 +155,36 @@ r = read_frame(s)
 check("... and the connection still serves", r is not None and r[1] == 8 and r[2] == 0, r)
 s.close()
 
-# 6. A flood of connections that never say HELLO, and half frames left
+# 6. After HELLO, a frame trickled a byte at a time (slowloris): the
+# server's frame deadline (frame_timeout, 2 s in this test) closes it
+# although bytes keep arriving, which an idle timeout alone would not.
+s = connect()
+hello(s)
+s.sendall(struct.pack(">I", 100))
+start = time.time()
+was_closed = False
+while time.time() - start < 8:
+    try:
+        s.sendall(b"\x00")
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+        was_closed = True
+        break
+    s.settimeout(0.5)
+    try:
+        if not s.recv(4096):
+            was_closed = True
+            break
+    except socket.timeout:
+        pass
+    except (ConnectionResetError, ssl.SSLError, OSError):
+        was_closed = True
+        break
+took = time.time() - start
+check("a trickled frame is closed by the frame deadline (%.1f s)" % took, was_closed and took < 6,
+      took)
+s.close()
+
+# 7. A flood of connections that never say HELLO, and half frames left
 # hanging (slowloris): the replica keeps serving others meanwhile.
 hanging = []
 for i in range(150):
@@ -181,7 +210,7 @@ check("the server drops them within its HELLO timeout (%d of 150)" % dropped, dr
 for t in hanging:
     t.close()
 
-# 7. Still alive and serving after all of it.
+# 8. Still alive and serving after all of it.
 try:
     os.kill(PID, 0)
     alive = True

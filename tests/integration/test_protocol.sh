@@ -6,7 +6,7 @@ t_time_limit 180
 
 port=$(( $(t_port) + 7 ))
 cell="$T_DIR/cell"
-check "1-replica cell up" cell_up "$cell" --replicas 1 --base-port "$port"
+check "1-replica cell up" cell_up "$cell" --replicas 1 --base-port "$port" --set frame_timeout=2s
 out="$T_DIR/abuse.out"
 "$PY" "$(dirname "$0")/protocol_abuse.py" 127.0.0.11 "$port" "$cell/tls/ca.crt" \
 	"$cell/tls/client-admin.crt" "$cell/tls/client-admin.key" "$(cat "$cell/replica-1.pid")" \
