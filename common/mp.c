@@ -232,18 +232,30 @@ mp_what(char buf[MP_WHAT_MAX], const char *key)
 	return buf;
 }
 
-int
-mp_get_uint(const msgpack_object *map, const char *key, int required, uint64_t *out,
-    char *err, size_t errlen)
-{
-	const msgpack_object *v;
-	char what[MP_WHAT_MAX];
-	int rc;
+/*
+ * mp_get_TYPE: look KEY up in MAP (absent optional keys leave *OUT alone),
+ * then check and convert the value with mp_val_TYPE, naming the key in any
+ * message.  One body for every scalar type.
+ */
+#define MP_GETTER(name, type)                                                                   \
+	int mp_get_##name(const msgpack_object *map, const char *key, int required, type *out,  \
+	    char *err, size_t errlen)                                                           \
+	{                                                                                       \
+		const msgpack_object *v;                                                        \
+		char what[MP_WHAT_MAX];                                                         \
+		int rc;                                                                         \
+                                                                                                \
+		if ((rc = mp_lookup(map, key, required, &v, err, errlen)) != CHUBBY_OK ||       \
+		    v == NULL)                                                                  \
+			return rc;                                                              \
+		return mp_val_##name(v, mp_what(what, key), out, err, errlen);                  \
+	}
 
-	if ((rc = mp_lookup(map, key, required, &v, err, errlen)) != CHUBBY_OK || v == NULL)
-		return rc;
-	return mp_val_uint(v, mp_what(what, key), out, err, errlen);
-}
+MP_GETTER(uint, uint64_t)
+MP_GETTER(int, int64_t)
+MP_GETTER(bool, bool)
+MP_GETTER(str, struct mp_str)
+MP_GETTER(bin, struct mp_str)
 
 int
 mp_get_u32(const msgpack_object *map, const char *key, int required, uint32_t *out,
@@ -265,58 +277,6 @@ mp_get_u32(const msgpack_object *map, const char *key, int required, uint32_t *o
 	}
 	*out = (uint32_t)u;
 	return CHUBBY_OK;
-}
-
-int
-mp_get_int(const msgpack_object *map, const char *key, int required, int64_t *out,
-    char *err, size_t errlen)
-{
-	const msgpack_object *v;
-	char what[MP_WHAT_MAX];
-	int rc;
-
-	if ((rc = mp_lookup(map, key, required, &v, err, errlen)) != CHUBBY_OK || v == NULL)
-		return rc;
-	return mp_val_int(v, mp_what(what, key), out, err, errlen);
-}
-
-int
-mp_get_bool(const msgpack_object *map, const char *key, int required, bool *out, char *err,
-    size_t errlen)
-{
-	const msgpack_object *v;
-	char what[MP_WHAT_MAX];
-	int rc;
-
-	if ((rc = mp_lookup(map, key, required, &v, err, errlen)) != CHUBBY_OK || v == NULL)
-		return rc;
-	return mp_val_bool(v, mp_what(what, key), out, err, errlen);
-}
-
-int
-mp_get_str(const msgpack_object *map, const char *key, int required, struct mp_str *out,
-    char *err, size_t errlen)
-{
-	const msgpack_object *v;
-	char what[MP_WHAT_MAX];
-	int rc;
-
-	if ((rc = mp_lookup(map, key, required, &v, err, errlen)) != CHUBBY_OK || v == NULL)
-		return rc;
-	return mp_val_str(v, mp_what(what, key), out, err, errlen);
-}
-
-int
-mp_get_bin(const msgpack_object *map, const char *key, int required, struct mp_str *out,
-    char *err, size_t errlen)
-{
-	const msgpack_object *v;
-	char what[MP_WHAT_MAX];
-	int rc;
-
-	if ((rc = mp_lookup(map, key, required, &v, err, errlen)) != CHUBBY_OK || v == NULL)
-		return rc;
-	return mp_val_bin(v, mp_what(what, key), out, err, errlen);
 }
 
 int
