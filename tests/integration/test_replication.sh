@@ -61,7 +61,7 @@ set -- $downs
 check "kill two followers ($1 $2)" bash -c "'$CHUBBY_CELL_BIN' kill $1 --dir '$cell' && '$CHUBBY_CELL_BIN' kill $2 --dir '$cell'"
 check "writes commit with 3 of 5" L sync -n 50 -w 8
 check "kill a third ($3)" "$CHUBBY_CELL_BIN" kill "$3" --dir "$cell"
-check_fails "without a majority no write commits" "E_|unavailable|no answer" "$LOCKCTL" -C "$conf" -t 4000 sync
+check_fails "without a majority no write commits" "E_|unavailable|no answer|cannot reach the master" "$LOCKCTL" -C "$conf" -t 4000 sync
 check "restart one of them ($1)" "$CHUBBY_CELL_BIN" restart "$1" --dir "$cell"
 check "writes commit again" wait_for 30 "$LOCKCTL" -C "$conf" -t 3000 sync
 check "restart the rest" bash -c "'$CHUBBY_CELL_BIN' restart $2 --dir '$cell' && '$CHUBBY_CELL_BIN' restart $3 --dir '$cell'"
