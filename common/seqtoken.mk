@@ -1,0 +1,2 @@
+## common/seqtoken.mk: signed sequencers (fencing tokens): the codec shared by
+## chubbyd (signs) and libchubby (verifies offline).
