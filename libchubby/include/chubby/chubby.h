@@ -102,6 +102,12 @@ CHUBBY_API int chubby_status_from_name(const char *name);
 /* The library's version, "MAJOR.MINOR.PATCH"; never to be freed. */
 CHUBBY_API const char *chubby_version(void);
 
+/* ==== Sessions, handles, locks, events (libchubby/client.c; libchubby(3)) ==== */
+/* (sessions block: end) */
+
+/* ==== Sequencers: offline verification (common/seqtoken.c; docs/SEQUENCER.md) ==== */
+/* (sequencers block: end) */
+
 #ifdef __cplusplus
 }
 #endif
