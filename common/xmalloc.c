@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,4 +74,23 @@ xasprintf(char **out, const char *fmt, ...)
 	vsnprintf(*out, (size_t)n + 1, fmt, ap2);
 	va_end(ap2);
 	return n;
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *q = xmalloc(n + 1);
+
+	if (n > 0)
+		memcpy(q, s, n);
+	q[n] = '\0';
+	return q;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	if (size != 0 && n > SIZE_MAX / size)
+		xmalloc_fail(SIZE_MAX);
+	return xrealloc(p, n * size);
 }

@@ -13,6 +13,10 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 void *xmemdup(const void *p, size_t n);
+/* The first N bytes of S, NUL-terminated. */
+char *xstrndup(const char *s, size_t n);
+/* xrealloc for N elements of SIZE bytes, refusing overflow. */
+void *xreallocarray(void *p, size_t n, size_t size);
 int xasprintf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -1,2 +1,4 @@
 ## man/: manual pages (chubby.conf.5 and chubby-certs.1 come with their modules' fragments).
 dist_man_MANS += man/chubbyd.8 man/lockctl.1 man/chubby-cell.1
+dist_man_MANS += man/chubby_sequencer_verify.3
+dist_man_MANS += man/libchubby.3 man/chubby_open.3

@@ -17,6 +17,7 @@ struct tp;
 struct rpc;
 struct replica;
 struct status_http;
+struct session_mgr;
 
 struct chubbyd {
 	struct event_base *base;
@@ -30,6 +31,9 @@ struct chubbyd {
 	struct tp *tp_accept;       /* transport for accepted connections */
 	struct rpc *rpc;            /* the client port */
 	struct replica *replica;    /* Paxos, the store and the peer links */
+	struct session_mgr *sessions; /* the master's sessions, KeepAlives, waiters */
+	uint8_t *seq_key;           /* sequencer signing key (NULL: unsigned) */
+	size_t seq_key_len;
 	struct status_http *status; /* HTTP /health, /metrics, /status */
 
 	uint64_t started_mono_ms;

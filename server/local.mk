@@ -3,12 +3,14 @@ sbin_PROGRAMS += server/chubbyd
 server_chubbyd_SOURCES = \
 	server/main.c server/chubbyd.h \
 	server/rpc/rpc.c server/rpc/rpc.h \
+	server/rpc/rpc_ns.c server/rpc/rpc_ns.h \
+	server/session/session.c server/session/session.h \
 	server/replica.c server/replica.h \
 	server/status/status.c server/status/status.h \
 	server/peer/peer.c server/peer/peer.h \
 	server/peer/peer_codec.c server/peer/peer_codec.h
 server_chubbyd_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/server/peer $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
-server_chubbyd_LDADD = server/store/libstore.la server/paxos/libpaxos.la $(COMMON_LIBS) $(LEVELDB_LIBS) $(PTHREAD_LIBS)
+server_chubbyd_LDADD = server/ns/libns.la server/store/libstore.la server/paxos/libpaxos.la $(COMMON_LIBS) $(LEVELDB_LIBS) $(PTHREAD_LIBS)
 
 # The peer codec is pure: its unit test and fuzz target link it directly.
 PEER_CODEC_SOURCES = server/peer/peer_codec.c server/peer/peer_codec.h

@@ -22,6 +22,8 @@
 #include "clock.h"
 #include "log.h"
 #include "replica.h"
+#include "seqtoken.h"
+#include "session/session.h"
 #include "rpc/rpc.h"
 #include "status/status.h"
 #include "tls.h"
@@ -256,6 +258,16 @@ main(int argc, char **argv)
 		goto out;
 	}
 
+	if (d.cfg->sequencer_key_file[0] != '\0' &&
+	    seqtoken_key_load(d.cfg->sequencer_key_file, &d.seq_key, &d.seq_key_len, err,
+		sizeof err) != CHUBBY_OK) {
+		log_error("sequencer_key_file: %s", err);
+		goto out;
+	}
+	if (d.seq_key == NULL)
+		log_warn("no sequencer_key_file: sequencers are not signed, so resource servers "
+			 "cannot verify them offline");
+
 	struct tls_config tc = {
 	    .ca_file = d.cfg->tls_ca, .cert_file = cert, .key_file = key, .role = TLS_ROLE_SERVER};
 	d.tls_server = tls_ctx_new(&tc, err, sizeof err);
@@ -272,6 +284,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	d.started_mono_ms = clock_mono_ms();
+	d.sessions = session_new(&d);
 	d.rpc = rpc_new(&d);
 	if (rpc_listen(d.rpc, d.self->client_addr, err, sizeof err) != CHUBBY_OK) {
 		log_error("client port: %s", err);
@@ -308,6 +321,8 @@ out:
 	status_http_free(d.status);
 	rpc_free(d.rpc);
 	replica_free(d.replica);
+	session_free(d.sessions);
+	free(d.seq_key);
 	tp_free(d.tp_accept);
 	tls_ctx_free(d.tls_server);
 	if (d.base != NULL)

@@ -17,9 +17,11 @@
 #include "clock.h"
 #include "log.h"
 #include "mp.h"
+#include "ns/ns.h"
 #include "paxos/paxos.h"
 #include "peer/peer.h"
 #include "replica.h"
+#include "session/session.h"
 #include "store/store.h"
 #include "xmalloc.h"
 
@@ -30,7 +32,8 @@
 
 enum cmd_type {
 	CMD_NOOP = 1,  /* a barrier: proves the log moves (replica_sync) */
-	CMD_CHECK = 2, /* [at_slot, digest]: every replica compares its digest at at_slot */
+	CMD_CHECK = 2, /* [at_slot, digest, ns_digest]: every replica compares its digests at at_slot */
+	CMD_NS = 3,    /* [ns command bytes]: one namespace command (server/ns) */
 };
 
 struct pending {
@@ -53,13 +56,17 @@ struct replica {
 	paxos_ballot epoch;
 	unsigned master;
 
-	/* The applied state (until the namespace arrives, a digest of the log). */
+	/* The applied state: the namespace, and a digest chain over the log. */
+	struct ns *ns;
 	uint64_t applied;    /* last slot applied */
 	uint64_t digest;     /* FNV-1a chain over every applied command */
 	uint64_t ncommands;  /* commands applied */
 	uint64_t last_stamp; /* the latest master time stamped into an entry */
 	uint64_t ring_slot[REPLICA_DIGEST_RING];
 	uint64_t ring_digest[REPLICA_DIGEST_RING];
+	/* ns_digest() at the slots a consistency check may name (every
+	 * checksum_interval): the state itself, not just the commands. */
+	uint64_t check_slot, check_ns_digest;
 	int diverged;
 	uint64_t last_check_slot;
 	uint64_t last_progress_ms; /* monotonic time the applied index last moved */
@@ -73,6 +80,31 @@ static void replica_step(struct replica *r, struct paxos_event *ev);
 
 /* --- the applied state ---------------------------------------------------- */
 
+#define REPLICA_DIGEST_INIT 1469598103934665603ull
+
+/* The namespace with the cell config's limits. */
+static struct ns *
+replica_ns_new(const struct chubbyd *d, char *err, size_t errlen)
+{
+	const struct cell_config *c = d->cfg;
+	struct ns_config nc = {
+	    .cell = c->cell,
+	    .superuser = c->superuser,
+	    .acl_dir = c->acl_dir,
+	    .max_contents = (size_t)c->max_contents,
+	    .lock_delay_default_ms = c->lock_delay_ms,
+	    .lock_delay_max_ms = c->lock_delay_max_ms,
+	    .max_sessions = c->max_sessions,
+	    .max_handles = c->max_handles_per_session,
+	};
+	struct ns *ns = ns_new(&nc);
+
+	if (ns == NULL)
+		snprintf(err, errlen, "the namespace settings are unusable (cell \"%s\", acl_dir \"%s\")",
+		    c->cell, c->acl_dir);
+	return ns;
+}
+
 static uint64_t
 fnv1a(uint64_t h, const void *p, size_t n)
 {
@@ -84,6 +116,59 @@ fnv1a(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+/* Answers the client whose command this was, if this replica proposed it
+ * in its current epoch. */
+static void
+replica_answer(struct replica *r, uint64_t proposer, uint64_t epoch, uint64_t seq, int status,
+    const struct ns_result *res)
+{
+	if (proposer != r->d->id || epoch != r->epoch)
+		return;
+	for (struct pending **pp = &r->pending; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->seq == seq) {
+			struct pending *p = *pp;
+			*pp = p->next;
+			p->done(status, res, p->arg);
+			free(p);
+			return;
+		}
+	}
+}
+
+static void
+replica_apply_check(struct replica *r, const msgpack_object *o, uint32_t n, unsigned master)
+{
+	uint64_t at, want, want_ns, idx;
+
+	if (n < 7 || o[5].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    o[6].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return;
+	at = o[5].via.u64;
+	want = o[6].via.u64;
+	idx = at % REPLICA_DIGEST_RING;
+	if (r->ring_slot[idx] == at && r->ring_digest[idx] != want) {
+		/* Paxos Made Live §5.3: a replica whose state differs from the
+		 * master's must not serve: its data is wrong. */
+		log_error("CONSISTENCY CHECK FAILED at slot %" PRIu64 ": our log digest %016" PRIx64
+			  ", master %u says %016" PRIx64 "; this replica stops serving",
+		    at, r->ring_digest[idx], master, want);
+		r->diverged = 1;
+		return;
+	}
+	if (n >= 8 && o[7].type == MSGPACK_OBJECT_POSITIVE_INTEGER && r->check_slot == at) {
+		want_ns = o[7].via.u64;
+		if (r->check_ns_digest != want_ns) {
+			log_error("CONSISTENCY CHECK FAILED at slot %" PRIu64 ": our namespace digest "
+				  "%016" PRIx64 ", master %u says %016" PRIx64
+				  "; this replica stops serving",
+			    at, r->check_ns_digest, master, want_ns);
+			r->diverged = 1;
+			return;
+		}
+		log_debug("consistency check at slot %" PRIu64 ": log and namespace agree", at);
+	}
+}
+
 /* A command: [type, stamp_ms, proposer, epoch, seq, body...]. */
 static void
 replica_apply_cmd(struct replica *r, uint64_t slot, const uint8_t *cmd, size_t len)
@@ -91,6 +176,8 @@ replica_apply_cmd(struct replica *r, uint64_t slot, const uint8_t *cmd, size_t l
 	msgpack_unpacked u;
 	size_t off = 0;
 	uint64_t f[5] = {0};
+	const msgpack_object *o;
+	uint32_t n;
 
 	r->digest = fnv1a(r->digest, cmd, len);
 	r->ncommands++;
@@ -102,80 +189,42 @@ replica_apply_cmd(struct replica *r, uint64_t slot, const uint8_t *cmd, size_t l
 		msgpack_unpacked_destroy(&u);
 		return;
 	}
+	o = u.data.via.array.ptr;
+	n = u.data.via.array.size;
 	for (int i = 0; i < 5; i++)
-		if (u.data.via.array.ptr[i].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			f[i] = u.data.via.array.ptr[i].via.u64;
+		if (o[i].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			f[i] = o[i].via.u64;
 	if (f[1] > r->last_stamp)
 		r->last_stamp = f[1];
-	if (f[0] == CMD_CHECK && u.data.via.array.size >= 7) {
-		const msgpack_object *o = u.data.via.array.ptr;
-		uint64_t at = o[5].via.u64, want = o[6].via.u64, idx = at % REPLICA_DIGEST_RING;
-		if (r->ring_slot[idx] == at && r->ring_digest[idx] != want) {
-			/* Paxos Made Live §5.3: a replica whose state differs from the
-			 * master's must not serve: its data is wrong. */
-			log_error("CONSISTENCY CHECK FAILED at slot %" PRIu64 ": our digest %016" PRIx64
-				  ", master %u says %016" PRIx64 "; this replica stops serving",
-			    at, r->ring_digest[idx], (unsigned)f[2], want);
-			r->diverged = 1;
-		} else if (r->ring_slot[idx] == at) {
-			log_debug("consistency check at slot %" PRIu64 ": ok", at);
+	switch (f[0]) {
+	case CMD_CHECK:
+		replica_apply_check(r, o, n, (unsigned)f[2]);
+		replica_answer(r, f[2], f[3], f[4], CHUBBY_OK, NULL);
+		break;
+	case CMD_NS:
+		if (n == 6 && o[5].type == MSGPACK_OBJECT_BIN) {
+			struct ns_result res;
+			const uint8_t *nc = (const uint8_t *)o[5].via.bin.ptr;
+			size_t nlen = o[5].via.bin.size;
+			int rc;
+
+			ns_result_init(&res);
+			rc = ns_apply(r->ns, nc, nlen, &res);
+			/* The master's session layer learns what changed (sessions
+			 * started or ended, events, locks that may be free now). */
+			session_applied(r->d->sessions, nc, nlen, &res);
+			replica_answer(r, f[2], f[3], f[4], rc, &res);
+			ns_result_free(&res);
+		} else {
+			log_warn("slot %" PRIu64 ": namespace command without its body skipped", slot);
+			replica_answer(r, f[2], f[3], f[4], CHUBBY_E_INTERNAL, NULL);
 		}
-	}
-	/* Answer the client if we proposed it in this epoch. */
-	if (f[2] == r->d->id && f[3] == r->epoch) {
-		for (struct pending **pp = &r->pending; *pp != NULL; pp = &(*pp)->next) {
-			if ((*pp)->seq == f[4]) {
-				struct pending *p = *pp;
-				*pp = p->next;
-				p->done(CHUBBY_OK, NULL, 0, p->arg);
-				free(p);
-				break;
-			}
-		}
+		break;
+	default: /* CMD_NOOP, and types from newer versions (ignored alike everywhere) */
+		replica_answer(r, f[2], f[3], f[4], CHUBBY_OK, NULL);
+		break;
 	}
 	msgpack_unpacked_destroy(&u);
-}
-
-static void
-replica_save_applied(struct replica *r)
-{
-	struct store_batch *b = store_batch_new();
-	uint8_t v[24];
-	char err[256];
-
-	for (int i = 0; i < 8; i++) {
-		v[i] = (uint8_t)(r->digest >> (8 * i));
-		v[8 + i] = (uint8_t)(r->ncommands >> (8 * i));
-		v[16 + i] = (uint8_t)(r->last_stamp >> (8 * i));
-	}
-	store_sm_put(b, "digest", 6, v, sizeof v);
-	/* Not synced: a crash replays the log from the last applied index the
-	 * store holds, and the log itself is synced. */
-	if (store_sm_commit(r->st, b, r->applied, false, err, sizeof err) != CHUBBY_OK)
-		log_error("store: cannot record applied state: %s", err);
-	store_batch_free(b);
-}
-
-static void
-replica_load_applied(struct replica *r)
-{
-	void *v = NULL;
-	size_t vlen = 0;
-	char err[256];
-
-	r->applied = store_sm_applied(r->st);
-	if (store_sm_get(r->st, "digest", 6, &v, &vlen, err, sizeof err) == CHUBBY_OK &&
-	    vlen == 24) {
-		const uint8_t *b = v;
-		for (int i = 0; i < 8; i++) {
-			r->digest |= (uint64_t)b[i] << (8 * i);
-			r->ncommands |= (uint64_t)b[8 + i] << (8 * i);
-			r->last_stamp |= (uint64_t)b[16 + i] << (8 * i);
-		}
-	} else {
-		r->digest = 1469598103934665603ull;
-	}
-	free(v);
 }
 
 static void
@@ -183,36 +232,54 @@ replica_apply_slot(struct replica *r, uint64_t slot, const struct paxos_buf *bat
 {
 	size_t off = 0, len;
 	const uint8_t *cmd;
+	unsigned every = r->d->cfg->checksum_interval;
 
 	if (slot <= r->applied)
-		return; /* already in the stored state (replayed after a restart) */
+		return; /* covered by the snapshot installed at start */
 	while (paxos_batch_next(batch, &off, &cmd, &len))
 		replica_apply_cmd(r, slot, cmd, len);
 	r->applied = slot;
 	r->last_progress_ms = clock_mono_ms();
 	r->ring_slot[slot % REPLICA_DIGEST_RING] = slot;
 	r->ring_digest[slot % REPLICA_DIGEST_RING] = r->digest;
-	replica_save_applied(r);
+	if (every != 0 && slot % every == 0) {
+		r->check_slot = slot;
+		r->check_ns_digest = ns_digest(r->ns);
+	}
 }
 
-/* Snapshot bytes: [applied, digest, ncommands, last_stamp] as msgpack. */
+/* Snapshot bytes: [applied, digest, ncommands, last_stamp, namespace] as
+ * msgpack, the namespace as ns_snapshot()'s bytes.  The namespace lives in
+ * memory; at start the replica installs its latest snapshot and replays
+ * the log after it (paxos: durable.applied 0). */
 static void
 replica_take_snapshot(struct replica *r, uint64_t index)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	struct paxos_event ev = {.type = PAXOS_EV_SNAPSHOT_TAKEN};
+	uint8_t *nsb = NULL;
+	size_t nslen = 0;
 
+	if (ns_snapshot(r->ns, &nsb, &nslen) != CHUBBY_OK) {
+		log_error("cannot serialise the namespace for a snapshot at slot %" PRIu64, index);
+		return;
+	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 4);
+	msgpack_pack_array(&pk, 5);
 	msgpack_pack_uint64(&pk, r->applied);
 	msgpack_pack_uint64(&pk, r->digest);
 	msgpack_pack_uint64(&pk, r->ncommands);
 	msgpack_pack_uint64(&pk, r->last_stamp);
+	msgpack_pack_bin(&pk, nslen);
+	msgpack_pack_bin_body(&pk, nsb, nslen);
+	free(nsb);
 	ev.index = index;
 	ev.data = sb.data;
 	ev.len = sb.size;
+	log_info("snapshot at slot %" PRIu64 ": %zu bytes, %zu nodes, %zu sessions", index, sb.size,
+	    ns_node_count(r->ns), ns_session_count(r->ns));
 	replica_step(r, &ev);
 	msgpack_sbuffer_destroy(&sb);
 }
@@ -222,25 +289,43 @@ replica_install_snapshot(struct replica *r, uint64_t index, const struct paxos_b
 {
 	msgpack_unpacked u;
 	size_t off = 0;
+	char err[256];
+	const msgpack_object *o;
 
 	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, (const char *)snap->data, snap->len, &off) ==
-		MSGPACK_UNPACK_SUCCESS &&
-	    u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 4) {
-		r->applied = u.data.via.array.ptr[0].via.u64;
-		r->digest = u.data.via.array.ptr[1].via.u64;
-		r->ncommands = u.data.via.array.ptr[2].via.u64;
-		r->last_stamp = u.data.via.array.ptr[3].via.u64;
-		if (r->applied != index)
-			log_warn("snapshot for slot %" PRIu64 " says applied %" PRIu64, index,
-			    r->applied);
-		r->applied = index;
-		replica_save_applied(r);
-		log_info("installed a snapshot covering slots up to %" PRIu64, index);
-	} else {
-		log_error("snapshot for slot %" PRIu64 " is malformed; ignored", index);
+	if (msgpack_unpack_next(&u, (const char *)snap->data, snap->len, &off) !=
+		MSGPACK_UNPACK_SUCCESS ||
+	    u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 5 ||
+	    u.data.via.array.ptr[4].type != MSGPACK_OBJECT_BIN) {
+		/* Every replica made it alike; a bad one means a bug or a damaged
+		 * store, and serving from a wrong state is worse than stopping. */
+		log_error("snapshot for slot %" PRIu64 " is malformed; this replica stops serving",
+		    index);
+		r->diverged = 1;
+		msgpack_unpacked_destroy(&u);
+		return;
 	}
+	o = u.data.via.array.ptr;
+	if (ns_restore(r->ns, (const uint8_t *)o[4].via.bin.ptr, o[4].via.bin.size, err,
+		sizeof err) != CHUBBY_OK) {
+		log_error("snapshot for slot %" PRIu64 ": namespace refused: %s; this replica stops "
+			  "serving",
+		    index, err);
+		r->diverged = 1;
+		msgpack_unpacked_destroy(&u);
+		return;
+	}
+	r->digest = o[1].via.u64;
+	r->ncommands = o[2].via.u64;
+	r->last_stamp = o[3].via.u64;
+	if (o[0].via.u64 != index)
+		log_warn("snapshot for slot %" PRIu64 " says applied %" PRIu64, index, o[0].via.u64);
+	r->applied = index;
+	log_info("installed a snapshot covering slots up to %" PRIu64 " (%zu nodes, %zu sessions)",
+	    index, ns_node_count(r->ns), ns_session_count(r->ns));
 	msgpack_unpacked_destroy(&u);
+	/* A new state: the session layer rebuilds from it if it is master. */
+	session_state_replaced(r->d->sessions);
 }
 
 /* --- actions ---------------------------------------------------------------- */
@@ -251,7 +336,7 @@ replica_fail_pending(struct replica *r, int status)
 	while (r->pending != NULL) {
 		struct pending *p = r->pending;
 		r->pending = p->next;
-		p->done(status, NULL, 0, p->arg);
+		p->done(status, NULL, p->arg);
 		free(p);
 	}
 }
@@ -329,10 +414,11 @@ replica_step(struct replica *r, struct paxos_event *ev)
 	r->stepping = 0;
 }
 
-/* Proposes one command [type, stamp, us, epoch, seq, extra...] as master. */
+/* Proposes one command [type, stamp, us, epoch, seq, extra... | body] as
+ * master: EXTRA unsigned fields, or BODY as one bin field. */
 static int
 replica_propose(struct replica *r, uint64_t type, uint64_t seq, const uint64_t *extra,
-    unsigned nextra)
+    unsigned nextra, const uint8_t *body, size_t bodylen)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -341,7 +427,7 @@ replica_propose(struct replica *r, uint64_t type, uint64_t seq, const uint64_t *
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 5 + nextra);
+	msgpack_pack_array(&pk, 5 + nextra + (body != NULL));
 	msgpack_pack_uint64(&pk, type);
 	/* The master's clock, stamped into the entry: replicas never read
 	 * their own clock while applying. */
@@ -351,6 +437,10 @@ replica_propose(struct replica *r, uint64_t type, uint64_t seq, const uint64_t *
 	msgpack_pack_uint64(&pk, seq);
 	for (unsigned i = 0; i < nextra; i++)
 		msgpack_pack_uint64(&pk, extra[i]);
+	if (body != NULL) {
+		msgpack_pack_bin(&pk, bodylen);
+		msgpack_pack_bin_body(&pk, body, bodylen);
+	}
 	ev.data = sb.data;
 	ev.len = sb.size;
 	ev.now = clock_mono_ms();
@@ -376,22 +466,27 @@ replica_maybe_noop(struct replica *r)
 	if (now - r->last_progress_ms < r->d->cfg->master_lease_ms || !replica_is_master(r))
 		return;
 	r->last_progress_ms = now;
-	replica_propose(r, CMD_NOOP, 0, NULL, 0);
+	replica_propose(r, CMD_NOOP, 0, NULL, 0, NULL, 0);
 }
 
-/* The master proposes a consistency check every checksum_interval slots. */
+/* The master proposes a consistency check after each checksum_interval
+ * slots: the log digest and the namespace digest at the last multiple. */
 static void
 replica_maybe_check(struct replica *r)
 {
 	unsigned every = r->d->cfg->checksum_interval;
-	uint64_t at = r->applied, extra[2];
+	uint64_t at, extra[3];
 
-	if (every == 0 || at < r->last_check_slot + every || !replica_is_master(r))
+	if (every == 0 || !replica_is_master(r))
+		return;
+	at = r->applied - r->applied % every;
+	if (at == 0 || at <= r->last_check_slot || r->check_slot != at)
 		return;
 	r->last_check_slot = at;
 	extra[0] = at;
 	extra[1] = r->ring_digest[at % REPLICA_DIGEST_RING];
-	replica_propose(r, CMD_CHECK, 0, extra, 2);
+	extra[2] = r->check_ns_digest;
+	replica_propose(r, CMD_CHECK, 0, extra, 3, NULL, 0);
 }
 
 static void
@@ -405,6 +500,7 @@ replica_tick_cb(evutil_socket_t fd, short what, void *arg)
 	replica_step(r, &ev);
 	replica_maybe_check(r);
 	replica_maybe_noop(r);
+	session_tick(r->d->sessions);
 }
 
 static void
@@ -418,8 +514,10 @@ replica_deliver(const struct paxos_msg *m, void *arg)
 
 /* --- proposals ---------------------------------------------------------------- */
 
-int
-replica_sync(struct replica *r, replica_done_fn done, void *arg)
+/* Queues a waiter for command SEQ and proposes it. */
+static int
+replica_submit_cmd(struct replica *r, uint64_t type, const uint8_t *body, size_t len,
+    replica_done_fn done, void *arg)
 {
 	struct pending *p;
 	int rc;
@@ -436,7 +534,7 @@ replica_sync(struct replica *r, replica_done_fn done, void *arg)
 	 * one-replica cell chooses at once). */
 	p->next = r->pending;
 	r->pending = p;
-	rc = replica_propose(r, CMD_NOOP, p->seq, NULL, 0);
+	rc = replica_propose(r, type, p->seq, NULL, 0, body, len);
 	if (rc != CHUBBY_OK) {
 		for (struct pending **pp = &r->pending; *pp != NULL; pp = &(*pp)->next)
 			if (*pp == p) {
@@ -446,6 +544,24 @@ replica_sync(struct replica *r, replica_done_fn done, void *arg)
 			}
 	}
 	return rc;
+}
+
+int
+replica_sync(struct replica *r, replica_done_fn done, void *arg)
+{
+	return replica_submit_cmd(r, CMD_NOOP, NULL, 0, done, arg);
+}
+
+int
+replica_submit(struct replica *r, const uint8_t *cmd, size_t len, replica_done_fn done, void *arg)
+{
+	return replica_submit_cmd(r, CMD_NS, cmd, len, done, arg);
+}
+
+const struct ns *
+replica_ns(const struct replica *r)
+{
+	return r->ns;
 }
 
 bool
@@ -554,6 +670,8 @@ replica_paxos_config(const struct chubbyd *d, struct paxos_config *pc)
 	pc->batch_max_count = c->batch_max;
 	pc->pipeline_max = c->pipeline_max;
 	pc->batch_max_bytes = (size_t)(c->max_frame / 2);
+	/* Peer frames may be twice max_frame: a chunk and its envelope fit. */
+	pc->snapshot_chunk = (size_t)c->max_frame;
 	pc->snapshot_every = c->snapshot_interval;
 	pc->log_keep = c->log_keep;
 	/* Different per replica and per start: duelling candidates back off apart. */
@@ -672,9 +790,13 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	r->net = peer_net_new(d, replica_deliver, r, err, errlen);
 	if (r->net == NULL)
 		goto fail;
-	replica_load_applied(r);
+	if ((r->ns = replica_ns_new(d, err, errlen)) == NULL)
+		goto fail;
+	r->digest = REPLICA_DIGEST_INIT;
 	r->last_progress_ms = clock_mono_ms();
-	dur.applied = r->applied;
+	/* The namespace is rebuilt from the latest snapshot and the log after
+	 * it: the state machine keeps no durable state of its own. */
+	dur.applied = 0;
 	ev.durable = &dur;
 	ev.state_lost = state_lost;
 	replica_step(r, &ev);
@@ -700,6 +822,7 @@ replica_free(struct replica *r)
 		event_free(r->tick_ev);
 	peer_net_free(r->net);
 	paxos_free(r->px);
+	ns_free(r->ns);
 	paxos_actions_free(&r->acts);
 	if (r->st != NULL)
 		store_close(r->st);

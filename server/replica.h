@@ -17,11 +17,14 @@
 
 struct chubbyd;
 struct replica;
+struct ns;
+struct ns_result;
 
-/* Called when a proposed command has been applied at this master (STATUS
- * CHUBBY_OK, with the state machine's RESULT bytes), or when the outcome can
- * no longer be learned here (CHUBBY_E_NOT_MASTER: mastership lost). */
-typedef void (*replica_done_fn)(int status, const void *result, size_t len, void *arg);
+/* Called when a proposed command has been applied at this master: STATUS
+ * is the namespace's answer and RES its result (NULL for a barrier); or
+ * when the outcome can no longer be learned here (CHUBBY_E_NOT_MASTER:
+ * mastership lost; RES NULL).  RES is valid for the call only. */
+typedef void (*replica_done_fn)(int status, const struct ns_result *res, void *arg);
 
 struct replica *replica_new(struct chubbyd *d, bool init, char *err, size_t errlen);
 void replica_free(struct replica *r);
@@ -29,6 +32,15 @@ void replica_free(struct replica *r);
 /* Proposes a no-op through the log and calls DONE once it is applied here:
  * everything committed before the call is then applied (a barrier). */
 int replica_sync(struct replica *r, replica_done_fn done, void *arg);
+
+/* Proposes one namespace command (ns_encode_* bytes, copied) and calls
+ * DONE once it is applied here.  CHUBBY_E_NOT_MASTER, E_OVERLOAD or
+ * E_CORRUPT (diverged) at once, and then DONE is never called. */
+int replica_submit(struct replica *r, const uint8_t *cmd, size_t len, replica_done_fn done,
+    void *arg);
+
+/* The applied namespace, for reads the master answers itself. */
+const struct ns *replica_ns(const struct replica *r);
 
 /* True while this replica is master and holds its lease. */
 bool replica_is_master(const struct replica *r);

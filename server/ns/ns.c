@@ -1137,3 +1137,30 @@ ns_node_count(const struct ns *ns)
 {
 	return ns->nnodes;
 }
+
+const char *
+ns_handle_path(const struct ns *ns, uint64_t session, uint64_t handle, int *held)
+{
+	const struct ns_handle *h = ns_handle_find(ns, handle);
+
+	if (h == NULL || h->session != session)
+		return NULL;
+	if (held != NULL)
+		*held = h->held;
+	return h->path;
+}
+
+size_t
+ns_session_handles(const struct ns *ns, uint64_t session, uint64_t *ids, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ns->nhandles; i++) {
+		if (ns->handles[i]->session != session)
+			continue;
+		if (n < max && ids != NULL)
+			ids[n] = ns->handles[i]->id;
+		n++;
+	}
+	return n;
+}

@@ -218,6 +218,12 @@ uint64_t ns_session_id(const struct ns *ns, size_t i);
 /* NULL if no such session. */
 const char *ns_session_principal(const struct ns *ns, uint64_t session);
 size_t ns_node_count(const struct ns *ns);
+/* The name handle HANDLE of SESSION opened (kept after the node goes) and,
+ * in *HELD if not NULL, the lock mode it holds; NULL if no such handle of
+ * that session.  Borrowed: valid until the next apply or restore. */
+const char *ns_handle_path(const struct ns *ns, uint64_t session, uint64_t handle, int *held);
+/* How many handles SESSION has; the first MAX ids go to IDS (may be NULL). */
+size_t ns_session_handles(const struct ns *ns, uint64_t session, uint64_t *ids, size_t max);
 
 /* Snapshot of the whole replicated state, canonical bytes; *OUT malloc'd. */
 int ns_snapshot(const struct ns *ns, uint8_t **out, size_t *len);

@@ -62,6 +62,10 @@ struct paxos {
 	bool voter;
 	uint64_t snap_index;
 	struct paxos_buf snap;
+	/* A snapshot being received in chunks: for index rx_index, rx_total
+	 * bytes, rx.len of them so far (0 index: none). */
+	uint64_t rx_index, rx_total;
+	struct paxos_buf rx;
 
 	/* The log: slots base .. base + nlog - 1; slots < base are truncated. */
 	uint64_t base;
@@ -139,6 +143,7 @@ paxos_config_defaults(struct paxos_config *c)
 	c->snapshot_every = 10000;
 	c->log_keep = 1000;
 	c->catchup_max = 64;
+	c->snapshot_chunk = 256 * 1024;
 }
 
 const char *
@@ -558,6 +563,9 @@ paxos_request_catchup(struct paxos *p, unsigned from, bool now)
 	m.type = PAXOS_MSG_CATCHUP_REQ;
 	m.ballot = p->promised;
 	m.slot = p->chosen + 1;
+	/* A snapshot half received: ask for the next chunk of it. */
+	m.trunc = p->rx_index;
+	m.seq = p->rx.len;
 	paxos_send(p, from, &m);
 }
 
@@ -1111,11 +1119,20 @@ paxos_on_catchup_req(struct paxos *p, const struct paxos_msg *m)
 	if (m->slot < p->base && p->snap_index >= m->slot) {
 		/* The slots it needs are gone from our log: send the state
 		 * machine instead (Paxos Made Live §5.5). */
+		uint64_t off = m->trunc == p->snap_index && m->seq < p->snap.len ? m->seq : 0;
+		size_t n = p->snap.len - off;
+
+		/* In chunks, each asked for by the receiver, so that a large state
+		 * never needs one huge message and a lost chunk costs one retry. */
+		if (n > p->cfg.snapshot_chunk)
+			n = p->cfg.snapshot_chunk;
 		r.type = PAXOS_MSG_SNAPSHOT;
 		r.slot = p->snap_index;
-		paxos_buf_copy(&r.data, &p->snap);
+		r.seq = off;
+		r.trunc = p->snap.len;
+		paxos_buf_set(&r.data, p->snap.data + off, n);
 		r.commit = p->chosen;
-		paxos_send(p, m->from, &r);
+		paxos_send(p, m->from, &r); /* takes r's buffers */
 		return;
 	}
 	r.type = PAXOS_MSG_CATCHUP;
@@ -1150,31 +1167,75 @@ paxos_on_catchup(struct paxos *p, const struct paxos_msg *m)
 }
 
 static void
+paxos_rx_reset(struct paxos *p)
+{
+	paxos_buf_free(&p->rx);
+	p->rx_index = p->rx_total = 0;
+}
+
+/* Appends one chunk of a snapshot; true once the whole of it is in p->rx. */
+static bool
+paxos_rx_chunk(struct paxos *p, const struct paxos_msg *m)
+{
+	if (m->seq == 0) {
+		paxos_rx_reset(p);
+		p->rx_index = m->slot;
+		p->rx_total = m->trunc;
+	} else if (m->slot != p->rx_index || m->seq != p->rx.len) {
+		/* Not the chunk we asked for (late, or of an older snapshot):
+		 * ask again for the one we need. */
+		paxos_request_catchup(p, m->from, true);
+		return false;
+	}
+	if (m->data.len > p->rx_total - p->rx.len) {
+		paxos_rx_reset(p); /* more bytes than announced: start over */
+		return false;
+	}
+	p->rx.data = xrealloc(p->rx.data, p->rx.len + m->data.len + 1);
+	if (m->data.len > 0)
+		memcpy(p->rx.data + p->rx.len, m->data.data, m->data.len);
+	p->rx.len += m->data.len;
+	if (p->rx.len < p->rx_total) {
+		paxos_request_catchup(p, m->from, true);
+		return false;
+	}
+	return true;
+}
+
+static void
 paxos_on_snapshot(struct paxos *p, const struct paxos_msg *m)
 {
 	struct paxos_action *act;
+	struct paxos_buf whole;
 
 	if (m->slot <= p->chosen)
 		return;
+	if (!paxos_rx_chunk(p, m))
+		return;
+	whole = p->rx; /* taken over below, freed at the end */
+	p->rx.data = NULL;
+	p->rx.len = 0;
+	paxos_rx_reset(p);
 	paxos_log_drop(p, m->slot);
 	if (p->nlog == 0)
 		p->base = m->slot + 1;
 	paxos_buf_free(&p->snap);
-	paxos_buf_copy(&p->snap, &m->data);
+	paxos_buf_copy(&p->snap, &whole);
 	p->snap_index = p->snap_asked = m->slot;
 	p->chosen = p->applied = m->slot;
 	p->cur.set_snapshot = true;
 	p->cur.snap_index = m->slot;
 	paxos_buf_free(&p->cur.snap);
-	paxos_buf_copy(&p->cur.snap, &m->data);
+	paxos_buf_copy(&p->cur.snap, &whole);
 	p->cur.truncate_upto = m->slot;
 	p->dirty = true;
 	act = paxos_emit(p, PAXOS_ACT_INSTALL_SNAPSHOT);
 	act->index = m->slot;
-	paxos_buf_copy(&act->value, &m->data);
+	paxos_buf_copy(&act->value, &whole);
 	paxos_advance(p);
 	if (p->chosen < m->commit)
 		paxos_request_catchup(p, m->from, true);
+	paxos_buf_free(&whole);
 }
 
 static void
@@ -1355,6 +1416,7 @@ paxos_new(const struct paxos_config *cfg)
 	    cfg->id > 255 || cfg->lease_ms == 0 || cfg->heartbeat_ms == 0 ||
 	    cfg->heartbeat_ms >= cfg->lease_ms || cfg->election_max_ms < cfg->election_min_ms ||
 	    cfg->pipeline_max == 0 || cfg->batch_max_count == 0 || cfg->catchup_max == 0 ||
+	    cfg->snapshot_chunk == 0 ||
 	    cfg->drift_ppm >= 250000 || cfg->lease_ms * 2 * cfg->drift_ppm / 1000000 +
 	    cfg->margin_ms >= cfg->lease_ms)
 		return NULL;
@@ -1387,6 +1449,7 @@ paxos_free(struct paxos *p)
 	for (i = 0; i < p->nlog; i++)
 		paxos_slot_free(&p->log[i]);
 	free(p->log);
+	paxos_buf_free(&p->rx);
 	for (i = 0; i < p->nqueue; i++)
 		paxos_buf_free(&p->queue[i]);
 	free(p->queue);

@@ -53,6 +53,7 @@ struct paxos_config {
 	uint64_t snapshot_every; /* ask for a snapshot every this many applied slots; 0: never */
 	uint64_t log_keep;       /* slots kept behind a snapshot for lagging replicas */
 	unsigned catchup_max;    /* chosen entries per CATCHUP message */
+	size_t snapshot_chunk;   /* bytes of a snapshot per SNAPSHOT message */
 
 	uint64_t seed; /* election timeouts come from this, not from rand() */
 };

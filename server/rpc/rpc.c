@@ -23,6 +23,7 @@
 #include "protocol.h"
 #include "replica.h"
 #include "rpc.h"
+#include "rpc/rpc_ns.h"
 #include "tp.h"
 #include "wire.h"
 #include "xmalloc.h"
@@ -34,6 +35,7 @@
 #define RPC_IDLE_TIMEOUT_MS 120000
 
 struct rpc_req {
+	struct chubbyd *d;
 	struct rpc_client *c; /* NULL once the client is gone */
 	uint64_t id;
 	uint32_t op;
@@ -74,6 +76,26 @@ static const struct rpc_op {
     {PROTO_OP_STATUS, rpc_op_status},
     {PROTO_OP_WHERE_IS_MASTER, rpc_op_where},
     {PROTO_OP_SYNC, rpc_op_sync},
+    {PROTO_OP_SESSIONS, rpc_op_sessions},
+    {PROTO_OP_LOCKS, rpc_op_locks},
+    {PROTO_OP_SESSION_START, rpc_op_session_start},
+    {PROTO_OP_KEEPALIVE, rpc_op_keepalive},
+    {PROTO_OP_SESSION_END, rpc_op_session_end},
+    {PROTO_OP_OPEN, rpc_op_open},
+    {PROTO_OP_CLOSE, rpc_op_close},
+    {PROTO_OP_POISON, rpc_op_poison},
+    {PROTO_OP_GET_CONTENTS, rpc_op_get_contents},
+    {PROTO_OP_GET_STAT, rpc_op_get_stat},
+    {PROTO_OP_READDIR, rpc_op_readdir},
+    {PROTO_OP_SET_CONTENTS, rpc_op_set_contents},
+    {PROTO_OP_SET_ACL, rpc_op_set_acl},
+    {PROTO_OP_DELETE, rpc_op_delete},
+    {PROTO_OP_ACQUIRE, rpc_op_acquire},
+    {PROTO_OP_TRY_ACQUIRE, rpc_op_try_acquire},
+    {PROTO_OP_RELEASE, rpc_op_release},
+    {PROTO_OP_GET_SEQUENCER, rpc_op_get_sequencer},
+    {PROTO_OP_SET_SEQUENCER, rpc_op_set_sequencer},
+    {PROTO_OP_CHECK_SEQUENCER, rpc_op_check_sequencer},
 };
 
 static const struct rpc_op *
@@ -141,6 +163,28 @@ rpc_fail(struct rpc_client *c, int status, const char *message)
 	conn_close_after_flush(c->conn, status, message);
 }
 
+/* An error answer; RESULT (packed msgpack, or NULL for nil) says more
+ * (docs/PROTOCOL.md "Error results"). */
+static void
+rpc_reply_error_result(struct rpc_client *c, uint64_t id, int status, const char *message,
+    const void *result, size_t len)
+{
+	struct rpc *r = c->rpc;
+	msgpack_packer *pk;
+
+	wire_buf_reset(&r->out);
+	pk = wire_begin_res(&r->out, id, status, message);
+	if (result != NULL && len > 0)
+		wire_pack_raw(pk, result, len);
+	else
+		msgpack_pack_nil(pk);
+	if (wire_finish(&r->out) != CHUBBY_OK) {
+		rpc_fail(c, CHUBBY_E_INTERNAL, "cannot encode error reply");
+		return;
+	}
+	rpc_flush(c);
+}
+
 static void
 rpc_reply_error(struct rpc_client *c, uint64_t id, int status, const char *message)
 {
@@ -188,7 +232,7 @@ rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 {
 	struct rpc *r = c->rpc;
 	const struct rpc_op *op = rpc_find_op(m->req.op);
-	struct rpc_req req = {.c = c, .id = m->req.id, .op = m->req.op};
+	struct rpc_req req = {.d = r->d, .c = c, .id = m->req.id, .op = m->req.op};
 	msgpack_sbuffer result;
 	msgpack_packer pk;
 	char msg[256] = "";
@@ -211,8 +255,10 @@ rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 		return;
 	}
 	if (rc != CHUBBY_OK) {
+		/* A handler may pack a map that says more about the error. */
+		rpc_reply_error_result(c, m->req.id, rc, msg[0] ? msg : chubby_strerror(rc),
+		    result.data, result.size);
 		msgpack_sbuffer_destroy(&result);
-		rpc_reply_error(c, m->req.id, rc, msg[0] ? msg : chubby_strerror(rc));
 		return;
 	}
 	wire_buf_reset(&r->out);
@@ -407,6 +453,18 @@ rpc_req_client(const struct rpc_req *req)
 	return req->c;
 }
 
+const char *
+rpc_req_principal(const struct rpc_req *req)
+{
+	return req->c != NULL ? conn_peer(req->c->conn)->name : NULL;
+}
+
+struct chubbyd *
+rpc_req_daemon(const struct rpc_req *req)
+{
+	return req->d;
+}
+
 void
 rpc_req_reply(struct rpc_req *q, int status, const char *msg, const void *result, size_t len)
 {
@@ -422,7 +480,8 @@ rpc_req_reply(struct rpc_req *q, int status, const char *msg, const void *result
 			q->next->prev = q->prev;
 		wire_buf_reset(&r->out);
 		if (status != CHUBBY_OK) {
-			rpc_reply_error(c, q->id, status, msg ? msg : chubby_strerror(status));
+			rpc_reply_error_result(c, q->id, status, msg ? msg : chubby_strerror(status),
+			    result, len);
 		} else {
 			msgpack_packer *pk = wire_begin_res(&r->out, q->id, CHUBBY_OK, NULL);
 			if (result != NULL)
@@ -440,13 +499,20 @@ rpc_req_reply(struct rpc_req *q, int status, const char *msg, const void *result
 
 /* --- handlers ---------------------------------------------------------- */
 
-/* The answer to a request that only the master can serve. */
-static int
-rpc_not_master(struct chubbyd *d, char *msg, size_t msglen)
+/* The answer to a request that only the master can serve; with PK, also
+ * the map {master, address, epoch} that tells the client where to go. */
+int
+rpc_not_master(struct chubbyd *d, msgpack_packer *pk, char *msg, size_t msglen)
 {
 	unsigned m = d->replica ? replica_master(d->replica) : 0;
 	const struct cell_replica *mr = m ? config_replica(d->cfg, m) : NULL;
 
+	if (pk != NULL) {
+		msgpack_pack_map(pk, 3);
+		mp_pack_kv_uint(pk, "master", mr != NULL && m != d->id ? m : 0);
+		mp_pack_kv_str(pk, "address", mr != NULL && m != d->id ? mr->client_addr : NULL);
+		mp_pack_kv_uint(pk, "epoch", d->replica ? replica_epoch(d->replica) : 0);
+	}
 	if (mr != NULL && m != d->id)
 		snprintf(msg, msglen, "replica %u is not the master; the master is replica %u at %s",
 		    d->id, m, mr->client_addr);
@@ -476,10 +542,9 @@ rpc_op_where(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk
 }
 
 static void
-rpc_sync_done(int status, const void *result, size_t len, void *arg)
+rpc_sync_done(int status, const struct ns_result *res, void *arg)
 {
-	(void)result;
-	(void)len;
+	(void)res;
 	rpc_req_reply(arg, status, status == CHUBBY_E_NOT_MASTER
 	    ? "mastership lost before the barrier applied; retry at the new master" : NULL,
 	    NULL, 0);
@@ -498,7 +563,7 @@ rpc_op_sync(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 	(void)args;
 	(void)pk;
 	if (d->replica == NULL || !replica_is_master(d->replica))
-		return rpc_not_master(d, msg, msglen);
+		return rpc_not_master(d, pk, msg, msglen);
 	q = rpc_req_defer(req);
 	rc = replica_sync(d->replica, rpc_sync_done, q);
 	if (rc != CHUBBY_OK) {

@@ -39,11 +39,20 @@ typedef int (*rpc_handler)(struct rpc_req *req, const msgpack_object *args, msgp
 /* Keeps REQ past its handler; answer it later with rpc_req_reply.  If the
  * client goes away first, the reply is dropped (and REQ freed) then. */
 struct rpc_req *rpc_req_defer(struct rpc_req *req);
-/* Answers a deferred request with STATUS and, if CHUBBY_OK, RESULT (one
- * packed msgpack value, or NULL for nil); frees REQ. */
+/* Answers a deferred request with STATUS and RESULT (one packed msgpack
+ * value, or NULL for nil; with an error status, the map that says more);
+ * frees REQ. */
 void rpc_req_reply(struct rpc_req *req, int status, const char *msg, const void *result,
     size_t len);
 struct rpc_client *rpc_req_client(const struct rpc_req *req);
+/* The principal of the request's client certificate; NULL once the
+ * client is gone. */
+const char *rpc_req_principal(const struct rpc_req *req);
+struct chubbyd *rpc_req_daemon(const struct rpc_req *req);
+
+/* E_NOT_MASTER with a message naming the master if known and, when PK is
+ * not NULL, the map {master, address, epoch} packed into it. */
+int rpc_not_master(struct chubbyd *d, msgpack_packer *pk, char *msg, size_t msglen);
 
 struct chubbyd *rpc_client_daemon(const struct rpc_client *c);
 

@@ -16,8 +16,10 @@
 #include "chubbyd.h"
 #include "clock.h"
 #include "json.h"
+#include "ns/ns.h"
 #include "replica.h"
 #include "rpc/rpc.h"
+#include "session/session.h"
 #include "status.h"
 #include "xmalloc.h"
 
@@ -137,6 +139,29 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 	    d->rpc ? rpc_client_count(d->rpc) : 0);
 	metric(b, "chubby_uptime_seconds", "gauge", "Seconds since this process started.",
 	    (clock_mono_ms() - d->started_mono_ms) / 1000);
+	if (d->sessions != NULL) {
+		struct session_stats ss;
+		session_stats(d->sessions, &ss);
+		metric(b, "chubby_sessions", "gauge",
+		    "Sessions in the master's table (0 on other replicas).", ss.sessions);
+		metric(b, "chubby_keepalives_held", "gauge", "KeepAlives the master is holding.",
+		    ss.held_keepalives);
+		metric(b, "chubby_keepalives_total", "counter", "KeepAlives answered as master.",
+		    ss.keepalives);
+		metric(b, "chubby_sessions_expired_total", "counter",
+		    "Sessions this replica expired as master.", ss.expired);
+		metric(b, "chubby_lock_waiters", "gauge", "ACQUIREs waiting for a lock.", ss.waiters);
+		metric(b, "chubby_writes_held", "gauge",
+		    "Writes waiting for cache invalidations or the fail-over hold.", ss.gated_writes);
+		metric(b, "chubby_invalidations_total", "counter", "Cache invalidations sent.",
+		    ss.invalidations);
+	}
+	if (d->replica != NULL) {
+		metric(b, "chubby_nodes", "gauge", "Nodes in the namespace.",
+		    ns_node_count(replica_ns(d->replica)));
+		metric(b, "chubby_sessions_replicated", "gauge", "Sessions in the replicated state.",
+		    ns_session_count(replica_ns(d->replica)));
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", b);

@@ -1,6 +1,7 @@
 /* store-tool.c: test-only surgery on a stopped replica's store, to make it
  * diverge from its peers in a way no checksum catches (a wrong but
- * well-formed state), so the cross-replica consistency check is tested. */
+ * well-formed log entry, written through the store with a valid record
+ * checksum), so the cross-replica consistency check is tested. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -10,47 +11,56 @@
 
 #include <chubby/chubby.h>
 
+#include "paxos/paxos.h"
 #include "store/store.h"
 
+/* Flips the lowest bit of the last byte of the newest chosen entry: for the
+ * commands chubbyd writes that is the last field of a msgpack array (a small
+ * integer or the end of a string), so the entry stays decodable but
+ * replaying it gives another state digest than the peers'. */
 int
 main(int argc, char **argv)
 {
 	struct store *st;
-	struct store_batch *b;
+	struct paxos_durable dur;
+	struct paxos_persist pp;
+	struct paxos_entry *e = NULL;
 	char err[512];
-	void *v = NULL;
-	size_t vlen = 0;
-	uint8_t nv[24];
-	uint64_t d;
+	int rc = 1;
 
-	if (argc != 4 || strcmp(argv[1], "set-digest") != 0) {
-		fprintf(stderr, "usage: store-tool set-digest DATA_DIR HEX\n");
+	if (argc != 3 || strcmp(argv[1], "alter-entry") != 0) {
+		fprintf(stderr, "usage: store-tool alter-entry DATA_DIR\n");
 		return 2;
 	}
-	d = strtoull(argv[3], NULL, 16);
 	if (store_open(argv[2], &st, err, sizeof err) != CHUBBY_OK) {
 		fprintf(stderr, "store-tool: %s\n", err);
 		return 1;
 	}
-	if (store_sm_get(st, "digest", 6, &v, &vlen, err, sizeof err) != CHUBBY_OK || vlen != 24) {
-		fprintf(stderr, "store-tool: no digest record: %s\n", err);
-		store_close(st);
-		return 1;
-	}
-	memcpy(nv, v, sizeof nv);
-	free(v);
-	for (int i = 0; i < 8; i++)
-		nv[i] = (uint8_t)(d >> (8 * i));
-	b = store_batch_new();
-	store_sm_put(b, "digest", 6, nv, sizeof nv);
-	if (store_sm_commit(st, b, store_sm_applied(st), true, err, sizeof err) != CHUBBY_OK) {
+	memset(&dur, 0, sizeof dur);
+	if (store_load_paxos(st, &dur, err, sizeof err) != CHUBBY_OK) {
 		fprintf(stderr, "store-tool: %s\n", err);
-		store_batch_free(b);
-		store_close(st);
-		return 1;
+		goto out;
 	}
-	store_batch_free(b);
+	for (size_t i = 0; i < dur.nentries; i++)
+		if (dur.entries[i].chosen && dur.entries[i].value.len > 0 &&
+		    (e == NULL || dur.entries[i].slot > e->slot))
+			e = &dur.entries[i];
+	if (e == NULL) {
+		fprintf(stderr, "store-tool: no chosen entry to alter\n");
+		goto out;
+	}
+	((uint8_t *)e->value.data)[e->value.len - 1] ^= 1;
+	memset(&pp, 0, sizeof pp);
+	pp.nentries = 1;
+	pp.entries = e;
+	if (store_persist(st, &pp, err, sizeof err) != CHUBBY_OK) {
+		fprintf(stderr, "store-tool: %s\n", err);
+		goto out;
+	}
+	printf("altered the entry of slot %" PRIu64 "\n", e->slot);
+	rc = 0;
+out:
+	store_paxos_durable_free(&dur);
 	store_close(st);
-	printf("digest set to %016" PRIx64 " at applied %s\n", d, "index");
-	return 0;
+	return rc;
 }

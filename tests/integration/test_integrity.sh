@@ -21,7 +21,7 @@ g=$(cell_status "$conf" | jpy "[r['id'] for r in j['replicas'] if r['id'] not in
 
 # Divergence: a well-formed but wrong state on replica f.
 check "stop replica $f" "$CHUBBY_CELL_BIN" stop "$f" --dir "$cell"
-check "give it a wrong state digest" "$TOOL" set-digest "$cell/data/replica-$f" 0123456789abcdef
+check "alter its newest log entry (well-formed, valid checksum)" "$TOOL" alter-entry "$cell/data/replica-$f"
 check "restart it" "$CHUBBY_CELL_BIN" restart "$f" --dir "$cell"
 check "writes go on (and carry consistency checks)" L sync -n 200 -w 8
 check "replica $f reports the failed check loudly" wait_for 20 grep -q "CONSISTENCY CHECK FAILED" "$cell/replica-$f.log"

@@ -1172,6 +1172,8 @@ sim_new(const struct sim_opts *o)
 	c->snapshot_every = 40;
 	c->log_keep = 10;
 	c->catchup_max = 16;
+	/* Snapshots travel in many small chunks, so chunking is exercised. */
+	c->snapshot_chunk = 7;
 	for (i = 0; i < s->n; i++) {
 		s->r[i].id = i + 1;
 		/* Half the clocks sit at the edge of the bound, where the lease

@@ -618,6 +618,8 @@ test_snapshot_transfer(void)
 	r = fx_sent(&f, PAXOS_MSG_SNAPSHOT, 3, 0);
 	REQUIRE(r);
 	CU_ASSERT_EQUAL(r->slot, 50);
+	CU_ASSERT_EQUAL(r->seq, 0);
+	CU_ASSERT_EQUAL(r->trunc, d.snap.len);
 	CU_ASSERT(paxos_buf_equal(&r->data, &d.snap));
 	m.slot = 49;
 	fx_recv(&f, &m);
@@ -626,15 +628,37 @@ test_snapshot_transfer(void)
 	CU_ASSERT_EQUAL(r->nentries, 2);
 	fx_end(&f);
 
-	/* The receiving side. */
+	/* The receiving side, in two chunks: after the first it asks for the
+	 * rest of the same snapshot, and installs only when it has it all. */
 	fx_start(&f, 3, 3, NULL, false);
 	c = msg(PAXOS_MSG_SNAPSHOT, 1, 3, 0);
 	c.slot = 50;
 	c.commit = 50;
-	paxos_buf_set(&c.data, "STATE", 5);
+	c.trunc = 5;
+	paxos_buf_set(&c.data, "STA", 3);
 	f.now = 10;
 	fx_recv(&f, &c);
+	CU_ASSERT_PTR_NULL(fx_action(&f, PAXOS_ACT_INSTALL_SNAPSHOT, 0));
+	r = fx_sent(&f, PAXOS_MSG_CATCHUP_REQ, 1, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->trunc, 50); /* the snapshot it is fetching */
+	CU_ASSERT_EQUAL(r->seq, 3);    /* from this offset */
+	/* A stale chunk (wrong offset) is ignored and the right one asked again. */
+	c.seq = 1;
+	fx_recv(&f, &c);
+	CU_ASSERT_PTR_NULL(fx_action(&f, PAXOS_ACT_INSTALL_SNAPSHOT, 0));
+	paxos_msg_free(&c);
+	c = msg(PAXOS_MSG_SNAPSHOT, 1, 3, 0);
+	c.slot = 50;
+	c.commit = 50;
+	c.trunc = 5;
+	c.seq = 3;
+	paxos_buf_set(&c.data, "TE", 2);
+	fx_recv(&f, &c);
 	w = fx_action(&f, PAXOS_ACT_INSTALL_SNAPSHOT, 0);
+	REQUIRE(w);
+	CU_ASSERT_EQUAL(w->value.len, 5);
+	CU_ASSERT(w->value.len == 5 && memcmp(w->value.data, "STATE", 5) == 0);
 	REQUIRE(w);
 	CU_ASSERT_EQUAL(w->index, 50);
 	w = fx_action(&f, PAXOS_ACT_PERSIST, 0);

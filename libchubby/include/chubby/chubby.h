@@ -103,9 +103,221 @@ CHUBBY_API int chubby_status_from_name(const char *name);
 CHUBBY_API const char *chubby_version(void);
 
 /* ==== Sessions, handles, locks, events (libchubby/client.c; libchubby(3)) ==== */
+#include <stdbool.h> /* bool in the structs below */
+
+/*
+ * Threads: every call below may be made from any thread; calls on one
+ * client may run concurrently.  Each blocks until it is answered, its
+ * timeout passes, or the session ends.  Event callbacks run on a thread of
+ * the library's own (never inside a call), one at a time, in order; a
+ * callback may make synchronous calls, but must not call chubby_close().
+ * On failure every call also leaves a message for chubby_last_error().
+ * Strings passed in are copied or used only during the call.
+ */
+typedef struct chubby_client chubby_client; /* one session with a cell */
+typedef struct chubby_handle chubby_handle; /* an open node */
+
+/* Event types: the numbers of docs/PROTOCOL.md "Events". */
+#define CHUBBY_EV_CONTENTS_MODIFIED 1
+#define CHUBBY_EV_CHILD_ADDED 2
+#define CHUBBY_EV_CHILD_REMOVED 3
+#define CHUBBY_EV_CHILD_MODIFIED 4
+#define CHUBBY_EV_LOCK_ACQUIRED 5
+#define CHUBBY_EV_CONFLICTING_LOCK 6
+#define CHUBBY_EV_HANDLE_INVALID 7
+#define CHUBBY_EV_MASTER_FAILOVER 8
+#define CHUBBY_EV_JEOPARDY 64
+#define CHUBBY_EV_SAFE 65
+#define CHUBBY_EV_EXPIRED 66
+/* For chubby_open_args.event_mask, types 1..7. */
+#define CHUBBY_EVMASK(type) (1u << ((type) - 1))
+
+struct chubby_event {
+	int type;
+	chubby_handle *handle; /* the handle it concerns, or NULL for session events */
+	const char *path;      /* borrowed for the callback; NULL for session events */
+};
+/* Runs on the library's event thread; EV is valid during the call only. */
+typedef void (*chubby_event_fn)(chubby_client *c, const struct chubby_event *ev, void *arg);
+
+/* Session states (chubby_session_state()). */
+#define CHUBBY_SESSION_SAFE 1     /* the local lease holds */
+#define CHUBBY_SESSION_JEOPARDY 2 /* lease ran out locally; grace period running */
+#define CHUBBY_SESSION_EXPIRED 3  /* lost: handles are invalid, open a new client */
+#define CHUBBY_SESSION_CLOSED 4   /* closed (or being closed) by the application */
+
+struct chubby_options {      /* zero-initialise; every 0/NULL field takes its default */
+	const char *cell;        /* config file, host:port,..., or DNS name; NULL: $CHUBBY_CELL */
+	const char *cert_file, *key_file, *ca_file; /* NULL: $CHUBBY_CERT/KEY/CA, else the
+	                                               cell config's client_tls_* and tls_ca */
+	const char *name;        /* told to the server in HELLO, for its logs ("libchubby") */
+	unsigned open_timeout_ms; /* chubby_open: find the master and start the session (10000) */
+	unsigned call_timeout_ms; /* default for calls without their own timeout (30000) */
+	unsigned lease_ms, grace_ms; /* expected session lease (12000), grace period (45000);
+	                                a cell config's session_lease/grace_period otherwise */
+	chubby_event_fn on_event; /* NULL: events are dropped */
+	void *event_arg;
+};
+
+/* Finds the master, starts a session and returns it in *OUT (NULL on
+ * failure); the strings in OPT are copied.  Close with chubby_close(). */
+CHUBBY_API int chubby_open(const struct chubby_options *opt, chubby_client **out);
+/* Ends the session (best effort, so that its locks free at once), fails
+ * calls still waiting with CHUBBY_E_CANCELLED, and frees C and every handle
+ * still open on it.  NULL is ignored.  Not from an event callback. */
+CHUBBY_API void chubby_close(chubby_client *c);
+CHUBBY_API uint64_t chubby_session_id(const chubby_client *c);
+/* CHUBBY_SESSION_SAFE, _JEOPARDY, _EXPIRED or _CLOSED. */
+CHUBBY_API int chubby_session_state(const chubby_client *c);
+
+/* Open flags (docs/NAMESPACE.md). */
+#define CHUBBY_O_READ 0x01
+#define CHUBBY_O_WRITE 0x02
+#define CHUBBY_O_CREATE 0x04
+#define CHUBBY_O_EXCL 0x08
+#define CHUBBY_O_EPHEMERAL 0x10
+#define CHUBBY_O_DIR 0x20
+/* Lock modes. */
+#define CHUBBY_LOCK_SHARED 1
+#define CHUBBY_LOCK_EXCLUSIVE 2
+
+struct chubby_open_args {    /* optional; zero-initialise */
+	uint64_t lock_delay_ms;  /* with have_lock_delay; else the cell's default */
+	bool have_lock_delay;
+	uint32_t event_mask;     /* CHUBBY_EVMASK() of the events wanted on this handle */
+	const void *contents;    /* initial contents when created (borrowed) */
+	size_t contents_len;
+	const char *acl[3];      /* read, write, change ACL names when created; NULL: inherit */
+};
+
+/* A node's metadata (Chubby 2.3).  The lock fields (lock_gen, lock_mode,
+ * lock_holders, lock_delay_until_ms) are current only from chubby_get_stat();
+ * elsewhere they are as last fetched. */
+struct chubby_stat {
+	uint64_t instance, content_gen, lock_gen, acl_gen, checksum, length, created_ms,
+	    modified_ms;
+	bool is_dir, ephemeral;
+	int lock_mode; /* 0 free, CHUBBY_LOCK_SHARED, CHUBBY_LOCK_EXCLUSIVE */
+	uint64_t lock_holders, lock_delay_until_ms;
+	char acl[3][256]; /* "" for open to all */
+};
+
+/* Opens PATH ("/ls/CELL/...") with FLAGS (CHUBBY_O_*); ARGS may be NULL.
+ * *OUT is the new handle (close with chubby_handle_close(), or it goes with
+ * chubby_close()); *CREATED, if CREATED is not NULL, says whether this call
+ * made the node. */
+CHUBBY_API int chubby_handle_open(chubby_client *c, const char *path, unsigned flags,
+    const struct chubby_open_args *args, chubby_handle **out, bool *created);
+/* Closes the handle at the master (freeing its lock) and frees H whatever
+ * the outcome; NULL is ignored. */
+CHUBBY_API int chubby_handle_close(chubby_handle *h);
+/* Later calls on the handle fail with CHUBBY_E_CANCELLED (Chubby 2.6). */
+CHUBBY_API int chubby_poison(chubby_handle *h);
+/* The path it was opened with; owned by H, valid until it is closed. */
+CHUBBY_API const char *chubby_handle_path(const chubby_handle *h);
+/* The contents in *DATA (NUL-terminated beyond *LEN, free with chubby_free())
+ * and the stat in *ST (ST may be NULL).  Served from the cache, with no
+ * round trip, while the cached copy is valid. */
+CHUBBY_API int chubby_get_contents(chubby_handle *h, void **data, size_t *len,
+    struct chubby_stat *st);
+/* Always asks the master: the lock fields are current. */
+CHUBBY_API int chubby_get_stat(chubby_handle *h, struct chubby_stat *st);
+/* The children's names, sorted; free with chubby_free_names(*NAMES, *N). */
+CHUBBY_API int chubby_readdir(chubby_handle *h, char ***names, size_t *n);
+CHUBBY_API void chubby_free_names(char **names, size_t n);
+/* Replaces the contents; *ST (may be NULL) gets the new stat. */
+CHUBBY_API int chubby_set_contents(chubby_handle *h, const void *data, size_t len,
+    struct chubby_stat *st);
+/* The same, only while the content generation is EXPECTED_GEN
+ * (compare-and-set); else CHUBBY_E_GEN_MISMATCH. */
+CHUBBY_API int chubby_set_contents_if(chubby_handle *h, const void *data, size_t len,
+    uint64_t expected_gen, struct chubby_stat *st);
+/* ACL names; a NULL entry keeps the current one. */
+CHUBBY_API int chubby_set_acl(chubby_handle *h, const char *const acl[3]);
+/* Deletes the node (a directory must be empty); H stays open. */
+CHUBBY_API int chubby_delete(chubby_handle *h);
+/* Takes the node's lock in MODE (CHUBBY_LOCK_*), waiting up to TIMEOUT_MS
+ * (0: without limit) for holders to go and any lock-delay to end:
+ * CHUBBY_E_TIMEOUT when it does not come in time. */
+CHUBBY_API int chubby_acquire(chubby_handle *h, int mode, unsigned timeout_ms);
+/* The same without waiting: CHUBBY_E_BUSY or CHUBBY_E_LOCK_DELAY. */
+CHUBBY_API int chubby_try_acquire(chubby_handle *h, int mode);
+CHUBBY_API int chubby_release(chubby_handle *h);
+/* The sequencer of the lock H holds (opaque bytes, free with chubby_free()). */
+CHUBBY_API int chubby_get_sequencer(chubby_handle *h, void **seq, size_t *len);
+/* Attaches a sequencer to H (SEQ NULL clears it); SEQ is copied. */
+CHUBBY_API int chubby_set_sequencer(chubby_handle *h, const void *seq, size_t len);
+/* CHUBBY_OK while SEQ is current, else CHUBBY_E_STALE_SEQUENCER or
+ * CHUBBY_E_BAD_SEQUENCER. */
+CHUBBY_API int chubby_check_sequencer(chubby_client *c, const void *seq, size_t len);
+/* Leader election (a convenience on top): blocks until this client holds
+ * the exclusive lock on PATH (created if needed) or TIMEOUT_MS passes (0:
+ * no limit), then writes IDENTITY into it; *OUT is the handle holding the
+ * lock (close it to step down). */
+CHUBBY_API int chubby_elect(chubby_client *c, const char *path, const char *identity,
+    unsigned timeout_ms, chubby_handle **out);
+/* Who leads: the contents of PATH in *IDENTITY (a malloc'd NUL-terminated
+ * string, free with chubby_free()), or NULL (and CHUBBY_OK) while nobody
+ * holds its lock.  With WATCH not NULL, *WATCH is a handle on PATH asking
+ * for CONTENTS_MODIFIED and LOCK_ACQUIRED events (close it when done). */
+CHUBBY_API int chubby_leader(chubby_client *c, const char *path, char **identity,
+    chubby_handle **watch);
 /* (sessions block: end) */
 
 /* ==== Sequencers: offline verification (common/seqtoken.c; docs/SEQUENCER.md) ==== */
+/*
+ * A sequencer is opaque bytes naming a lock, its mode and its lock
+ * generation, signed by the cell with HMAC-SHA256 (the cell config's
+ * sequencer_key_file).  A resource server holding the same key file checks
+ * one without talking to the cell, and keeps the highest one seen per lock
+ * (chubby_sequencer_compare) to refuse a stale holder.  See
+ * chubby_sequencer_verify(3).
+ */
+
+/* What a sequencer names.  CELL and PATH are NUL-terminated. */
+struct chubby_sequencer_info {
+	char cell[256];
+	char path[1025];
+	int mode;          /* 1 shared, 2 exclusive */
+	uint64_t lock_gen; /* increases on every free->held transition of the lock */
+	uint64_t instance; /* the node's instance: higher for a node created later */
+};
+
+/* This thread's message about the last failed libchubby call: "" if none
+ * (or if the last call succeeded).  Valid until the next libchubby call on
+ * the same thread; never to be freed. */
+CHUBBY_API const char *chubby_last_error(void);
+
+/* Loads a cell's sequencer key file (hex text, 32..256 bytes of key, mode
+ * 0600 or stricter).  *KEY is malloc'd: release it with chubby_free().
+ * CHUBBY_OK; CHUBBY_E_IO (cannot read it) or CHUBBY_E_CONFIG (bad contents
+ * or permissions); CHUBBY_E_INVALID; CHUBBY_E_NOMEM.  Sets
+ * chubby_last_error() on failure, naming the file. */
+CHUBBY_API int chubby_sequencer_key_load(const char *path, void **key, size_t *keylen);
+
+/* Verifies SEQ's signature with KEY (KEYLEN bytes) and fills INFO.
+ * CHUBBY_OK; CHUBBY_E_BAD_SEQUENCER (forged, damaged, unsigned, signed
+ * with another key); CHUBBY_E_INVALID (NULL argument, no key or a key of a
+ * bad length).  INFO is zeroed on failure.  Says nothing about whether the
+ * holder still holds the lock: compare with the highest sequencer seen. */
+CHUBBY_API int chubby_sequencer_verify(const void *key, size_t keylen, const void *seq,
+    size_t seqlen, struct chubby_sequencer_info *info);
+
+/* Decodes SEQ without verifying its signature (for display): never trust
+ * what it returns.  CHUBBY_OK, CHUBBY_E_BAD_SEQUENCER, CHUBBY_E_INVALID. */
+CHUBBY_API int chubby_sequencer_parse(const void *seq, size_t seqlen,
+    struct chubby_sequencer_info *info);
+
+/* Compares two sequencers of the same lock (same cell and path) by
+ * (instance, lock_gen): *CMP < 0, 0 or > 0 as A is older than, as old as,
+ * or newer than B.  CHUBBY_E_INVALID if they name different locks;
+ * CHUBBY_E_BAD_SEQUENCER if either is malformed.  Does not verify
+ * signatures: verify each first. */
+CHUBBY_API int chubby_sequencer_compare(const void *a, size_t alen, const void *b, size_t blen,
+    int *cmp);
+
+/* Frees what the library handed out (such as a key); NULL is fine. */
+CHUBBY_API void chubby_free(void *p);
 /* (sequencers block: end) */
 
 #ifdef __cplusplus

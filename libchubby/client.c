@@ -1,0 +1,1093 @@
+/* client.c: libchubby's public API (<chubby/chubby.h>): sessions, handles, locks and the calls built on them. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include <chubby/chubby.h>
+
+#include "client_int.h"
+#include "conn.h"
+#include "lasterr.h"
+#include "mp.h"
+#include "protocol.h"
+#include "tls.h"
+#include "tp.h"
+
+/*
+ * Each call builds a request (op and args, without the session and epoch,
+ * which the loop thread adds when it sends, since a fail-over changes the
+ * epoch), queues it, wakes the loop thread and waits on the request's
+ * condition variable until it is answered or the call's time is up.  See
+ * client_int.h for the locking and docs/CLIENT.md "The shell".
+ */
+
+#define CL_DEFAULT_OPEN_TIMEOUT_MS 10000
+#define CL_DEFAULT_CALL_TIMEOUT_MS 30000
+#define CL_DEFAULT_LEASE_MS 12000
+#define CL_DEFAULT_GRACE_MS 45000
+/* An ACQUIRE with a limit is given this much beyond it for the answer to
+ * come back before the caller stops waiting. */
+#define CL_ACQUIRE_SLACK_MS 5000
+
+/* ---- building requests ---- */
+
+struct rb {
+	struct creq *r;
+	msgpack_packer pk;
+	int err;
+};
+
+static void
+cl_cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+}
+
+static int
+rb_new(struct rb *b, uint32_t op)
+{
+	b->err = CHUBBY_OK;
+	if ((b->r = calloc(1, sizeof *b->r)) == NULL) {
+		lasterr_set(CHUBBY_E_NOMEM, "out of memory");
+		return CHUBBY_E_NOMEM;
+	}
+	b->r->op = op;
+	msgpack_sbuffer_init(&b->r->args);
+	cl_cond_init_mono(&b->r->cond);
+	msgpack_packer_init(&b->pk, &b->r->args, msgpack_sbuffer_write);
+	return CHUBBY_OK;
+}
+
+static void
+rb_note(struct rb *b, int rc)
+{
+	if (rc != CHUBBY_OK && b->err == CHUBBY_OK)
+		b->err = rc;
+	b->r->nargs++;
+}
+
+static void
+rb_uint(struct rb *b, const char *key, uint64_t v)
+{
+	rb_note(b, mp_pack_kv_uint(&b->pk, key, v));
+}
+
+static void
+rb_bool(struct rb *b, const char *key, bool v)
+{
+	rb_note(b, mp_pack_kv_bool(&b->pk, key, v));
+}
+
+static void
+rb_str(struct rb *b, const char *key, const char *v)
+{
+	rb_note(b, mp_pack_kv_str(&b->pk, key, v));
+}
+
+static void
+rb_bin(struct rb *b, const char *key, const void *p, size_t len)
+{
+	rb_note(b, mp_pack_kv_bin(&b->pk, key, p != NULL ? p : "", len));
+}
+
+static void
+rb_nil(struct rb *b, const char *key)
+{
+	int rc = mp_pack_str(&b->pk, key);
+
+	if (rc == CHUBBY_OK && msgpack_pack_nil(&b->pk) != 0)
+		rc = CHUBBY_E_NOMEM;
+	rb_note(b, rc);
+}
+
+/* acl: [str|nil x3] */
+static void
+rb_acl(struct rb *b, const char *const acl[3])
+{
+	int rc = mp_pack_str(&b->pk, "acl");
+
+	if (rc == CHUBBY_OK && msgpack_pack_array(&b->pk, 3) != 0)
+		rc = CHUBBY_E_NOMEM;
+	for (int i = 0; i < 3 && rc == CHUBBY_OK; i++)
+		rc = mp_pack_str(&b->pk, acl[i]); /* NULL packs nil */
+	rb_note(b, rc);
+}
+
+/* ---- waiting for answers ---- */
+
+static void
+cl_deadline(struct timespec *ts, uint64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Whether the session can take requests at all; sets the last error if
+ * not.  Mutex held. */
+static int
+cl_usable(struct chubby_client *c)
+{
+	enum csess_state st = csess_state(c->cs);
+
+	if (c->closing || st == CSESS_CLOSED) {
+		lasterr_set(CHUBBY_E_CANCELLED, "the client is closing");
+		return CHUBBY_E_CANCELLED;
+	}
+	if (st == CSESS_EXPIRED) {
+		lasterr_set(CHUBBY_E_SESSION_EXPIRED,
+		    "session %llu expired: its handles and locks are gone; open a new client",
+		    (unsigned long long)csess_session_id(c->cs));
+		return CHUBBY_E_SESSION_EXPIRED;
+	}
+	return CHUBBY_OK;
+}
+
+/*
+ * Queues B's request and waits up to TIMEOUT_MS (0: no limit) for the
+ * answer.  Returns the answer's status; on CHUBBY_OK (and on an error
+ * with a result) the request is in *OUT for the caller to read its result
+ * and free with cl_req_free().  On failure sets the last error, naming
+ * WHAT (a path, usually).
+ */
+static int
+cl_call(struct chubby_client *c, struct rb *b, uint64_t timeout_ms, const char *what,
+    struct creq **out)
+{
+	struct creq *r = b->r;
+	struct timespec ts;
+	int rc;
+
+	*out = NULL;
+	if (b->err != CHUBBY_OK) {
+		rc = b->err == CHUBBY_E_LIMIT ? CHUBBY_E_TOO_LARGE : b->err;
+		lasterr_set(rc, "%s: cannot encode the request", what);
+		cl_req_free(r);
+		return rc;
+	}
+	pthread_mutex_lock(&c->mu);
+	if ((rc = cl_usable(c)) != CHUBBY_OK) {
+		pthread_mutex_unlock(&c->mu);
+		cl_req_free(r);
+		return rc;
+	}
+	r->next = c->reqs;
+	if (c->reqs != NULL)
+		c->reqs->prev = r;
+	c->reqs = r;
+	pthread_mutex_unlock(&c->mu);
+	cl_wake(c);
+
+	if (timeout_ms != 0)
+		cl_deadline(&ts, timeout_ms);
+	pthread_mutex_lock(&c->mu);
+	while (!r->done) {
+		if (timeout_ms == 0) {
+			pthread_cond_wait(&r->cond, &c->mu);
+		} else if (pthread_cond_timedwait(&r->cond, &c->mu, &ts) == ETIMEDOUT) {
+			break;
+		}
+	}
+	if (!r->done) {
+		bool unsent = r->sent_conn == 0;
+		enum csess_state st = csess_state(c->cs);
+
+		/* The loop frees it: at once if it never went out, else when
+		 * its answer comes or its connection goes. */
+		r->abandoned = true;
+		pthread_mutex_unlock(&c->mu);
+		cl_wake(c);
+		lasterr_set(CHUBBY_E_TIMEOUT, "%s: %s: no answer within %llu ms%s", what,
+		    proto_op_name(r->op), (unsigned long long)timeout_ms,
+		    unsent ? (st == CSESS_JEOPARDY ? " (session in jeopardy: no master)"
+						   : " (not sent: no master reachable)")
+			   : "");
+		return CHUBBY_E_TIMEOUT;
+	}
+	pthread_mutex_unlock(&c->mu);
+	rc = r->status;
+	if (rc != CHUBBY_OK) {
+		if (r->message[0] != '\0')
+			lasterr_set(rc, "%s: %s: %s", what, chubby_status_name(rc), r->message);
+		else
+			lasterr_set(rc, "%s: %s: %s", what, chubby_status_name(rc),
+			    chubby_strerror(rc));
+	}
+	if (rc == CHUBBY_OK || r->have_res)
+		*out = r;
+	else
+		cl_req_free(r);
+	return rc;
+}
+
+static const msgpack_object *
+cl_result(const struct creq *r)
+{
+	return r->have_res ? r->res.res.result : NULL;
+}
+
+/* A reply whose result is not what the protocol promises. */
+static int
+cl_bad_reply(struct creq *r, const char *what)
+{
+	lasterr_set(CHUBBY_E_MALFORMED, "%s: the server's answer to %s is malformed", what,
+	    proto_op_name(r->op));
+	cl_req_free(r);
+	return CHUBBY_E_MALFORMED;
+}
+
+/* Runs a request whose answer carries nothing we read. */
+static int
+cl_simple(struct chubby_client *c, struct rb *b, uint64_t timeout_ms, const char *what)
+{
+	struct creq *r;
+	int rc = cl_call(c, b, timeout_ms, what, &r);
+
+	cl_req_free(r);
+	return rc;
+}
+
+static int
+cl_stat_from(struct creq *r, const char *key, struct chubby_stat *st, const char *what)
+{
+	const msgpack_object *so = NULL;
+	struct chubby_stat tmp;
+
+	if (mp_get_map(cl_result(r), key, MP_REQUIRED, &so, NULL, 0) != CHUBBY_OK ||
+	    cl_parse_stat(so, &tmp) != CHUBBY_OK)
+		return cl_bad_reply(r, what);
+	if (st != NULL)
+		*st = tmp;
+	return CHUBBY_OK;
+}
+
+/* ---- sessions ---- */
+
+static unsigned
+cl_or(unsigned v, unsigned dflt)
+{
+	return v != 0 ? v : dflt;
+}
+
+static void cl_free_client(struct chubby_client *c);
+
+int
+chubby_open(const struct chubby_options *opt, chubby_client **out)
+{
+	static const struct chubby_options none;
+	struct chubby_client *c;
+	struct timespec ts;
+	char err[512];
+	uint64_t lease, grace;
+	int rc;
+
+	lasterr_clear();
+	if (out == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_open: OUT is NULL");
+		return CHUBBY_E_INVALID;
+	}
+	*out = NULL;
+	if (opt == NULL)
+		opt = &none;
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		lasterr_set(CHUBBY_E_NOMEM, "out of memory");
+		return CHUBBY_E_NOMEM;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	cl_cond_init_mono(&c->state_cond);
+	pthread_cond_init(&c->ev_cond, NULL);
+	atomic_init(&c->pub_state, 0);
+	atomic_init(&c->pub_session, 0);
+
+	if ((rc = cl_cell_resolve(opt->cell, &c->cell, err, sizeof err)) != CHUBBY_OK) {
+		lasterr_set(rc, "%s", err);
+		cl_free_client(c);
+		return rc;
+	}
+	struct {
+		const char *given;
+		char *dst;
+		const char *what, *env;
+	} files[3] = {
+	    {opt->ca_file, c->cell.ca, "CA certificate", "CHUBBY_CA"},
+	    {opt->cert_file, c->cell.cert, "client certificate", "CHUBBY_CERT"},
+	    {opt->key_file, c->cell.key, "client key", "CHUBBY_KEY"},
+	};
+	for (int i = 0; i < 3; i++) {
+		if (files[i].given != NULL && *files[i].given != '\0') {
+			if (strlen(files[i].given) >= CELLSPEC_PATH_MAX) {
+				lasterr_set(CHUBBY_E_INVALID, "the %s path is too long", files[i].what);
+				cl_free_client(c);
+				return CHUBBY_E_INVALID;
+			}
+			strcpy(files[i].dst, files[i].given);
+		}
+		if (files[i].dst[0] == '\0') {
+			lasterr_set(CHUBBY_E_CONFIG,
+			    "no TLS %s for the client: set it in chubby_options, or %s, or use a "
+			    "cell config that names it",
+			    files[i].what, files[i].env);
+			cl_free_client(c);
+			return CHUBBY_E_CONFIG;
+		}
+	}
+	snprintf(c->name, sizeof c->name, "%s",
+	    opt->name != NULL && *opt->name != '\0' ? opt->name : "libchubby");
+	c->open_timeout_ms = cl_or(opt->open_timeout_ms, CL_DEFAULT_OPEN_TIMEOUT_MS);
+	c->call_timeout_ms = cl_or(opt->call_timeout_ms, CL_DEFAULT_CALL_TIMEOUT_MS);
+	c->on_event = opt->on_event;
+	c->event_arg = opt->event_arg;
+
+	/* The session core's settings: lease and grace from the options, else
+	 * the cell config, else the defaults; the KeepAlive guard scaled down
+	 * for short leases (a test cell's, say). */
+	lease = opt->lease_ms ? opt->lease_ms : c->cell.lease_ms ? c->cell.lease_ms : CL_DEFAULT_LEASE_MS;
+	grace = opt->grace_ms ? opt->grace_ms : c->cell.grace_ms ? c->cell.grace_ms : CL_DEFAULT_GRACE_MS;
+	csess_config_defaults(&c->cfg);
+	for (size_t i = 0; i < c->cell.naddrs; i++)
+		c->replica_ptrs[i] = c->cell.addrs[i];
+	c->cfg.replicas = c->replica_ptrs;
+	c->cfg.nreplicas = c->cell.naddrs;
+	c->cfg.lease_ms = lease;
+	c->cfg.grace_ms = grace;
+	if (c->cfg.guard_ms >= lease / 3)
+		c->cfg.guard_ms = lease / 3;
+	if (c->cfg.margin_ms >= lease / 10)
+		c->cfg.margin_ms = lease / 10;
+	if (c->cfg.slack_ms >= lease / 4)
+		c->cfg.slack_ms = lease / 4 ? lease / 4 : 1;
+	{
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		c->cfg.seed = ((uint64_t)now.tv_sec * 1000000007ULL) ^ (uint64_t)now.tv_nsec ^
+		    ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
+	}
+
+	if ((rc = cl_loop_start(c, err, sizeof err)) != CHUBBY_OK) {
+		lasterr_set(rc, "%s", err);
+		chubby_close(c);
+		return rc;
+	}
+
+	/* Wait for the session, or a refusal that will not change, or the
+	 * time to run out. */
+	cl_deadline(&ts, c->open_timeout_ms);
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		enum csess_state st = csess_state(c->cs);
+		if (st == CSESS_SAFE || st == CSESS_JEOPARDY || st == CSESS_EXPIRED ||
+		    st == CSESS_CLOSED || c->open_error != 0)
+			break;
+		if (pthread_cond_timedwait(&c->state_cond, &c->mu, &ts) == ETIMEDOUT)
+			break;
+	}
+	if (csess_state(c->cs) == CSESS_SAFE) {
+		pthread_mutex_unlock(&c->mu);
+		*out = c;
+		return CHUBBY_OK;
+	}
+	if (c->open_error != 0) {
+		rc = c->open_error;
+		lasterr_set(rc, "cannot start a session: %s", c->open_errmsg);
+	} else {
+		rc = CHUBBY_E_UNAVAILABLE;
+		lasterr_set(rc, "no session with the cell within %u ms: %s", c->open_timeout_ms,
+		    c->last_conn_err[0] != '\0' ? c->last_conn_err
+						: "no replica named a master that answered");
+	}
+	pthread_mutex_unlock(&c->mu);
+	{
+		/* chubby_close overwrites the message: keep ours. */
+		char keep[512];
+		snprintf(keep, sizeof keep, "%s", chubby_last_error());
+		chubby_close(c);
+		lasterr_set(rc, "%s", keep);
+	}
+	return rc;
+}
+
+/* Frees what the threads left (they are stopped). */
+static void
+cl_free_client(struct chubby_client *c)
+{
+	struct cconn *cc;
+	struct creq *r;
+	struct cevent *e;
+	struct chubby_handle *h;
+
+	while ((cc = c->conns) != NULL) {
+		c->conns = cc->next;
+		if (cc->conn != NULL)
+			conn_free(cc->conn);
+		free(cc);
+	}
+	while ((r = c->reqs) != NULL) {
+		c->reqs = r->next;
+		cl_req_free(r);
+	}
+	while ((e = c->ev_head) != NULL) {
+		c->ev_head = e->next;
+		free(e->path);
+		free(e);
+	}
+	while ((h = c->handles) != NULL) {
+		c->handles = h->next;
+		free(h->path);
+		free(h);
+	}
+	ccache_clear(&c->cache);
+	free(c->acks);
+	if (c->wake_ev != NULL)
+		event_free(c->wake_ev);
+	if (c->tick_ev != NULL)
+		event_free(c->tick_ev);
+	if (c->close_ev != NULL)
+		event_free(c->close_ev);
+	if (c->base != NULL)
+		event_base_free(c->base);
+	if (c->tp != NULL)
+		tp_free(c->tp);
+	if (c->tls != NULL)
+		tls_ctx_free(c->tls);
+	wire_buf_free(&c->out);
+	csess_free(c->cs);
+	pthread_cond_destroy(&c->state_cond);
+	pthread_cond_destroy(&c->ev_cond);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+void
+chubby_close(chubby_client *c)
+{
+	if (c == NULL)
+		return;
+	lasterr_clear();
+	cl_loop_stop(c);
+	if (c->disp_started) {
+		if (pthread_equal(pthread_self(), c->disp_thread)) {
+			/* From an event callback: the dispatcher frees C when the
+			 * callback returns. */
+			pthread_mutex_lock(&c->mu);
+			c->disp_free_self = true;
+			pthread_mutex_unlock(&c->mu);
+			return;
+		}
+		pthread_join(c->disp_thread, NULL);
+	}
+	cl_free_client(c);
+}
+
+/* The dispatcher's last act after chubby_close from a callback. */
+void
+cl_free_from_dispatcher(struct chubby_client *c)
+{
+	pthread_detach(pthread_self());
+	cl_free_client(c);
+}
+
+uint64_t
+chubby_session_id(const chubby_client *c)
+{
+	return c != NULL ? atomic_load(&c->pub_session) : 0;
+}
+
+int
+chubby_session_state(const chubby_client *c)
+{
+	int st;
+
+	if (c == NULL)
+		return CHUBBY_SESSION_CLOSED;
+	st = atomic_load(&c->pub_state);
+	return st != 0 ? st : CHUBBY_SESSION_CLOSED;
+}
+
+/* ---- handles ---- */
+
+static int
+cl_check_handle(const chubby_handle *h)
+{
+	lasterr_clear();
+	if (h == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "NULL handle");
+		return CHUBBY_E_INVALID;
+	}
+	return CHUBBY_OK;
+}
+
+static int
+cl_handle_req(chubby_handle *h, struct rb *b, uint32_t op)
+{
+	int rc;
+
+	if ((rc = cl_check_handle(h)) != CHUBBY_OK)
+		return rc;
+	if ((rc = rb_new(b, op)) != CHUBBY_OK)
+		return rc;
+	b->r->handle_id = h->id;
+	rb_uint(b, "handle", h->id);
+	return CHUBBY_OK;
+}
+
+int
+chubby_handle_open(chubby_client *c, const char *path, unsigned flags,
+    const struct chubby_open_args *args, chubby_handle **out, bool *created)
+{
+	struct chubby_handle *h;
+	struct creq *r;
+	struct rb b;
+	uint64_t id = 0;
+	bool made = false;
+	int rc;
+
+	lasterr_clear();
+	if (c == NULL || path == NULL || out == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_handle_open: NULL argument");
+		return CHUBBY_E_INVALID;
+	}
+	*out = NULL;
+	if ((rc = rb_new(&b, PROTO_OP_OPEN)) != CHUBBY_OK)
+		return rc;
+	rb_str(&b, "path", path);
+	rb_uint(&b, "flags", flags);
+	if (args != NULL) {
+		if (args->have_lock_delay)
+			rb_uint(&b, "lock_delay_ms", args->lock_delay_ms);
+		if (args->event_mask != 0)
+			rb_uint(&b, "events", args->event_mask);
+		if (args->contents != NULL)
+			rb_bin(&b, "contents", args->contents, args->contents_len);
+		if (args->acl[0] != NULL || args->acl[1] != NULL || args->acl[2] != NULL)
+			rb_acl(&b, args->acl);
+	}
+	if ((rc = cl_call(c, &b, c->call_timeout_ms, path, &r)) != CHUBBY_OK) {
+		cl_req_free(r);
+		return rc;
+	}
+	if (mp_get_uint(cl_result(r), "handle", MP_REQUIRED, &id, NULL, 0) != CHUBBY_OK ||
+	    mp_get_bool(cl_result(r), "created", MP_OPTIONAL, &made, NULL, 0) != CHUBBY_OK)
+		return cl_bad_reply(r, path);
+	cl_req_free(r);
+	if ((h = calloc(1, sizeof *h)) == NULL || (h->path = strdup(path)) == NULL) {
+		/* The handle exists at the master: close it there. */
+		struct rb cb;
+		free(h);
+		if (rb_new(&cb, PROTO_OP_CLOSE) == CHUBBY_OK) {
+			rb_uint(&cb, "handle", id);
+			cl_simple(c, &cb, c->call_timeout_ms, path);
+		}
+		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", path);
+		return CHUBBY_E_NOMEM;
+	}
+	h->c = c;
+	h->id = id;
+	pthread_mutex_lock(&c->mu);
+	h->next = c->handles;
+	if (c->handles != NULL)
+		c->handles->prev = h;
+	c->handles = h;
+	pthread_mutex_unlock(&c->mu);
+	*out = h;
+	if (created != NULL)
+		*created = made;
+	return CHUBBY_OK;
+}
+
+int
+chubby_handle_close(chubby_handle *h)
+{
+	struct chubby_client *c;
+	struct rb b;
+	int rc;
+
+	if (h == NULL)
+		return CHUBBY_OK;
+	c = h->c;
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_CLOSE)) == CHUBBY_OK)
+		rc = cl_simple(c, &b, c->call_timeout_ms, h->path);
+	pthread_mutex_lock(&c->mu);
+	if (h->prev != NULL)
+		h->prev->next = h->next;
+	else if (c->handles == h)
+		c->handles = h->next;
+	if (h->next != NULL)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&c->mu);
+	free(h->path);
+	free(h);
+	return rc;
+}
+
+int
+chubby_poison(chubby_handle *h)
+{
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_POISON)) != CHUBBY_OK)
+		return rc;
+	return cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
+}
+
+const char *
+chubby_handle_path(const chubby_handle *h)
+{
+	return h != NULL ? h->path : NULL;
+}
+
+int
+chubby_get_contents(chubby_handle *h, void **data, size_t *len, struct chubby_stat *st)
+{
+	struct chubby_client *c;
+	struct creq *r;
+	struct mp_str bin = {NULL, 0};
+	struct chubby_stat tmp;
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_check_handle(h)) != CHUBBY_OK)
+		return rc;
+	if (data == NULL || len == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_get_contents: NULL argument");
+		return CHUBBY_E_INVALID;
+	}
+	c = h->c;
+	*data = NULL;
+	*len = 0;
+	/* Chubby 2.9: a valid cached copy answers without a round trip. */
+	pthread_mutex_lock(&c->mu);
+	rc = CHUBBY_E_NOT_FOUND;
+	if (csess_state(c->cs) == CSESS_SAFE && !c->closing)
+		rc = ccache_get(&c->cache, h->path, data, len, st);
+	pthread_mutex_unlock(&c->mu);
+	if (rc == CHUBBY_OK)
+		return CHUBBY_OK;
+	if (rc == CHUBBY_E_NOMEM) {
+		lasterr_set(rc, "%s: out of memory", h->path);
+		return rc;
+	}
+
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_GET_CONTENTS)) != CHUBBY_OK)
+		return rc;
+	rb_bool(&b, "cache", true);
+	if ((b.r->cache_path = strdup(h->path)) == NULL) {
+		cl_req_free(b.r);
+		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", h->path);
+		return CHUBBY_E_NOMEM;
+	}
+	if ((rc = cl_call(c, &b, c->call_timeout_ms, h->path, &r)) != CHUBBY_OK) {
+		cl_req_free(r);
+		return rc;
+	}
+	if (mp_get_bin(cl_result(r), "contents", MP_OPTIONAL, &bin, NULL, 0) != CHUBBY_OK)
+		return cl_bad_reply(r, h->path);
+	if ((rc = cl_stat_from(r, "stat", &tmp, h->path)) != CHUBBY_OK)
+		return rc;
+	if ((*data = malloc(bin.len + 1)) == NULL) {
+		cl_req_free(r);
+		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", h->path);
+		return CHUBBY_E_NOMEM;
+	}
+	if (bin.len > 0)
+		memcpy(*data, bin.ptr, bin.len);
+	((char *)*data)[bin.len] = '\0';
+	*len = bin.len;
+	if (st != NULL)
+		*st = tmp;
+	cl_req_free(r);
+	return CHUBBY_OK;
+}
+
+int
+chubby_get_stat(chubby_handle *h, struct chubby_stat *st)
+{
+	struct creq *r;
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_GET_STAT)) != CHUBBY_OK)
+		return rc;
+	if ((rc = cl_call(h->c, &b, h->c->call_timeout_ms, h->path, &r)) != CHUBBY_OK) {
+		cl_req_free(r);
+		return rc;
+	}
+	if ((rc = cl_stat_from(r, "stat", st, h->path)) != CHUBBY_OK)
+		return rc;
+	cl_req_free(r);
+	return CHUBBY_OK;
+}
+
+void
+chubby_free_names(char **names, size_t n)
+{
+	if (names == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int
+chubby_readdir(chubby_handle *h, char ***names, size_t *n)
+{
+	const msgpack_object *arr = NULL;
+	struct creq *r;
+	struct rb b;
+	char **v;
+	int rc;
+
+	if ((rc = cl_check_handle(h)) != CHUBBY_OK)
+		return rc;
+	if (names == NULL || n == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_readdir: NULL argument");
+		return CHUBBY_E_INVALID;
+	}
+	*names = NULL;
+	*n = 0;
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_READDIR)) != CHUBBY_OK)
+		return rc;
+	if ((rc = cl_call(h->c, &b, h->c->call_timeout_ms, h->path, &r)) != CHUBBY_OK) {
+		cl_req_free(r);
+		return rc;
+	}
+	if (mp_get_array(cl_result(r), "names", MP_REQUIRED, &arr, NULL, 0) != CHUBBY_OK)
+		return cl_bad_reply(r, h->path);
+	if ((v = calloc(arr->via.array.size + 1, sizeof *v)) == NULL) {
+		cl_req_free(r);
+		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", h->path);
+		return CHUBBY_E_NOMEM;
+	}
+	for (uint32_t i = 0; i < arr->via.array.size; i++) {
+		struct mp_str s;
+		if (mp_val_str(&arr->via.array.ptr[i], "name", &s, NULL, 0) != CHUBBY_OK) {
+			chubby_free_names(v, i);
+			return cl_bad_reply(r, h->path);
+		}
+		if ((v[i] = malloc(s.len + 1)) == NULL) {
+			chubby_free_names(v, i);
+			cl_req_free(r);
+			lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", h->path);
+			return CHUBBY_E_NOMEM;
+		}
+		memcpy(v[i], s.ptr, s.len);
+		v[i][s.len] = '\0';
+	}
+	*names = v;
+	*n = arr->via.array.size;
+	cl_req_free(r);
+	return CHUBBY_OK;
+}
+
+/* Drops our cached copy of H's node before a write to it: the master
+ * would invalidate it too, but our own next read must not wait for that. */
+static void
+cl_own_write(chubby_handle *h)
+{
+	pthread_mutex_lock(&h->c->mu);
+	ccache_drop(&h->c->cache, h->path, strlen(h->path));
+	pthread_mutex_unlock(&h->c->mu);
+}
+
+static int
+cl_set_contents(chubby_handle *h, const void *data, size_t len, bool cas, uint64_t expected_gen,
+    struct chubby_stat *st)
+{
+	struct creq *r;
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_check_handle(h)) != CHUBBY_OK)
+		return rc;
+	if (data == NULL && len != 0) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_set_contents: NULL data");
+		return CHUBBY_E_INVALID;
+	}
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_SET_CONTENTS)) != CHUBBY_OK)
+		return rc;
+	rb_bin(&b, "contents", data, len);
+	if (cas)
+		rb_uint(&b, "expected_gen", expected_gen);
+	cl_own_write(h);
+	rc = cl_call(h->c, &b, h->c->call_timeout_ms, h->path, &r);
+	cl_own_write(h);
+	if (rc != CHUBBY_OK) {
+		cl_req_free(r);
+		return rc;
+	}
+	if ((rc = cl_stat_from(r, "stat", st, h->path)) != CHUBBY_OK)
+		return rc;
+	cl_req_free(r);
+	return CHUBBY_OK;
+}
+
+int
+chubby_set_contents(chubby_handle *h, const void *data, size_t len, struct chubby_stat *st)
+{
+	return cl_set_contents(h, data, len, false, 0, st);
+}
+
+int
+chubby_set_contents_if(chubby_handle *h, const void *data, size_t len, uint64_t expected_gen,
+    struct chubby_stat *st)
+{
+	return cl_set_contents(h, data, len, true, expected_gen, st);
+}
+
+int
+chubby_set_acl(chubby_handle *h, const char *const acl[3])
+{
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_check_handle(h)) != CHUBBY_OK)
+		return rc;
+	if (acl == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_set_acl: NULL acl");
+		return CHUBBY_E_INVALID;
+	}
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_SET_ACL)) != CHUBBY_OK)
+		return rc;
+	rb_acl(&b, acl);
+	cl_own_write(h);
+	rc = cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
+	cl_own_write(h);
+	return rc;
+}
+
+int
+chubby_delete(chubby_handle *h)
+{
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_DELETE)) != CHUBBY_OK)
+		return rc;
+	cl_own_write(h);
+	rc = cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
+	cl_own_write(h);
+	return rc;
+}
+
+/* ---- locks ---- */
+
+static int
+cl_check_mode(int mode)
+{
+	if (mode != CHUBBY_LOCK_SHARED && mode != CHUBBY_LOCK_EXCLUSIVE) {
+		lasterr_set(CHUBBY_E_INVALID, "lock mode %d: expected CHUBBY_LOCK_SHARED (1) or "
+					      "CHUBBY_LOCK_EXCLUSIVE (2)", mode);
+		return CHUBBY_E_INVALID;
+	}
+	return CHUBBY_OK;
+}
+
+int
+chubby_acquire(chubby_handle *h, int mode, unsigned timeout_ms)
+{
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_check_handle(h)) != CHUBBY_OK || (rc = cl_check_mode(mode)) != CHUBBY_OK)
+		return rc;
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_ACQUIRE)) != CHUBBY_OK)
+		return rc;
+	rb_uint(&b, "mode", (uint64_t)mode);
+	if (timeout_ms != 0) {
+		/* The master waits what is left of TIMEOUT_MS each time the
+		 * request is sent (client_loop.c); we wait a little longer for
+		 * its answer. */
+		b.r->acquire_timeout = true;
+		b.r->acquire_deadline = cl_now() + timeout_ms;
+	}
+	return cl_simple(h->c, &b, timeout_ms ? (uint64_t)timeout_ms + CL_ACQUIRE_SLACK_MS : 0,
+	    h->path);
+}
+
+int
+chubby_try_acquire(chubby_handle *h, int mode)
+{
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_check_handle(h)) != CHUBBY_OK || (rc = cl_check_mode(mode)) != CHUBBY_OK)
+		return rc;
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_TRY_ACQUIRE)) != CHUBBY_OK)
+		return rc;
+	rb_uint(&b, "mode", (uint64_t)mode);
+	return cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
+}
+
+int
+chubby_release(chubby_handle *h)
+{
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_RELEASE)) != CHUBBY_OK)
+		return rc;
+	return cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
+}
+
+int
+chubby_get_sequencer(chubby_handle *h, void **seq, size_t *len)
+{
+	struct mp_str bin = {NULL, 0};
+	struct creq *r;
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_check_handle(h)) != CHUBBY_OK)
+		return rc;
+	if (seq == NULL || len == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_get_sequencer: NULL argument");
+		return CHUBBY_E_INVALID;
+	}
+	*seq = NULL;
+	*len = 0;
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_GET_SEQUENCER)) != CHUBBY_OK)
+		return rc;
+	if ((rc = cl_call(h->c, &b, h->c->call_timeout_ms, h->path, &r)) != CHUBBY_OK) {
+		cl_req_free(r);
+		return rc;
+	}
+	if (mp_get_bin(cl_result(r), "sequencer", MP_REQUIRED, &bin, NULL, 0) != CHUBBY_OK)
+		return cl_bad_reply(r, h->path);
+	if ((*seq = malloc(bin.len ? bin.len : 1)) == NULL) {
+		cl_req_free(r);
+		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", h->path);
+		return CHUBBY_E_NOMEM;
+	}
+	memcpy(*seq, bin.ptr, bin.len);
+	*len = bin.len;
+	cl_req_free(r);
+	return CHUBBY_OK;
+}
+
+int
+chubby_set_sequencer(chubby_handle *h, const void *seq, size_t len)
+{
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_SET_SEQUENCER)) != CHUBBY_OK)
+		return rc;
+	if (seq != NULL)
+		rb_bin(&b, "sequencer", seq, len);
+	else
+		rb_nil(&b, "sequencer");
+	return cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
+}
+
+int
+chubby_check_sequencer(chubby_client *c, const void *seq, size_t len)
+{
+	struct rb b;
+	int rc;
+
+	lasterr_clear();
+	if (c == NULL || seq == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_check_sequencer: NULL argument");
+		return CHUBBY_E_INVALID;
+	}
+	if ((rc = rb_new(&b, PROTO_OP_CHECK_SEQUENCER)) != CHUBBY_OK)
+		return rc;
+	b.r->no_session = true;
+	rb_bin(&b, "sequencer", seq, len);
+	return cl_simple(c, &b, c->call_timeout_ms, "sequencer");
+}
+
+/* ---- leader election (Chubby 2.1: the primary's identity in a locked file) ---- */
+
+int
+chubby_elect(chubby_client *c, const char *path, const char *identity, unsigned timeout_ms,
+    chubby_handle **out)
+{
+	chubby_handle *h;
+	int rc;
+
+	lasterr_clear();
+	if (c == NULL || path == NULL || identity == NULL || out == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_elect: NULL argument");
+		return CHUBBY_E_INVALID;
+	}
+	*out = NULL;
+	rc = chubby_handle_open(c, path, CHUBBY_O_READ | CHUBBY_O_WRITE | CHUBBY_O_CREATE, NULL,
+	    &h, NULL);
+	if (rc != CHUBBY_OK)
+		return rc;
+	if ((rc = chubby_acquire(h, CHUBBY_LOCK_EXCLUSIVE, timeout_ms)) != CHUBBY_OK ||
+	    (rc = chubby_set_contents(h, identity, strlen(identity), NULL)) != CHUBBY_OK) {
+		char keep[512];
+		snprintf(keep, sizeof keep, "%s", chubby_last_error());
+		chubby_handle_close(h); /* steps down too, if the write failed */
+		lasterr_set(rc, "%s", keep);
+		return rc;
+	}
+	*out = h;
+	return CHUBBY_OK;
+}
+
+int
+chubby_leader(chubby_client *c, const char *path, char **identity, chubby_handle **watch)
+{
+	struct chubby_open_args oa;
+	struct chubby_stat st;
+	chubby_handle *h;
+	void *data;
+	size_t len;
+	int rc;
+
+	lasterr_clear();
+	if (c == NULL || path == NULL || identity == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_leader: NULL argument");
+		return CHUBBY_E_INVALID;
+	}
+	*identity = NULL;
+	if (watch != NULL)
+		*watch = NULL;
+	memset(&oa, 0, sizeof oa);
+	if (watch != NULL)
+		oa.event_mask = CHUBBY_EVMASK(CHUBBY_EV_CONTENTS_MODIFIED) |
+		    CHUBBY_EVMASK(CHUBBY_EV_LOCK_ACQUIRED);
+	if ((rc = chubby_handle_open(c, path, CHUBBY_O_READ, &oa, &h, NULL)) != CHUBBY_OK)
+		return rc;
+	/* Lock state is never cached: ask the master whether anyone leads. */
+	if ((rc = chubby_get_stat(h, &st)) != CHUBBY_OK)
+		goto fail;
+	if (st.lock_mode == CHUBBY_LOCK_EXCLUSIVE) {
+		if ((rc = chubby_get_contents(h, &data, &len, NULL)) != CHUBBY_OK)
+			goto fail;
+		*identity = data; /* NUL-terminated by chubby_get_contents */
+	}
+	if (watch != NULL)
+		*watch = h;
+	else
+		chubby_handle_close(h);
+	lasterr_clear();
+	return CHUBBY_OK;
+fail: {
+	char keep[512];
+	snprintf(keep, sizeof keep, "%s", chubby_last_error());
+	chubby_handle_close(h);
+	lasterr_set(rc, "%s", keep);
+	return rc;
+}
+}

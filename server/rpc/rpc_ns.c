@@ -1,0 +1,799 @@
+/* rpc_ns.c: the handlers of Chubby's calls: sessions, handles, the
+ * namespace, locks and sequencers (docs/PROTOCOL.md "Ops").  Each checks
+ * its arguments, then either answers from the master's applied state (a
+ * read) or encodes a namespace command and hands it to the session layer
+ * (a write), answering when it has been applied. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include <chubby/chubby.h>
+
+#include "cellconfig.h"
+#include "chubbyd.h"
+#include "clock.h"
+#include "mp.h"
+#include "ns/ns.h"
+#include "replica.h"
+#include "rpc/rpc.h"
+#include "rpc/rpc_ns.h"
+#include "seqtoken.h"
+#include "session/session.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+/* What a write's answer needs once the command has been applied. */
+struct wctx {
+	struct rpc_req *q;
+	uint32_t op;
+	uint64_t session;
+	uint64_t handle;
+};
+
+/* --- packing ----------------------------------------------------------------- */
+
+static void
+pack_stat(msgpack_packer *pk, const struct ns_stat *st, bool lock_fields)
+{
+	msgpack_pack_map(pk, lock_fields ? 14 : 10);
+	mp_pack_kv_uint(pk, "instance", st->instance);
+	mp_pack_kv_uint(pk, "content_gen", st->content_gen);
+	mp_pack_kv_uint(pk, "acl_gen", st->acl_gen);
+	mp_pack_kv_uint(pk, "checksum", st->checksum);
+	mp_pack_kv_uint(pk, "length", st->length);
+	mp_pack_kv_uint(pk, "created_ms", st->created_ms);
+	mp_pack_kv_uint(pk, "modified_ms", st->modified_ms);
+	mp_pack_kv_bool(pk, "is_dir", st->is_dir);
+	mp_pack_kv_bool(pk, "ephemeral", st->ephemeral);
+	mp_pack_str(pk, "acl");
+	msgpack_pack_array(pk, 3);
+	for (int i = 0; i < 3; i++)
+		mp_pack_str(pk, st->acl[i] != NULL ? st->acl[i] : "");
+	if (!lock_fields)
+		return;
+	mp_pack_kv_uint(pk, "lock_gen", st->lock_gen);
+	mp_pack_kv_uint(pk, "lock_mode", (uint64_t)st->lock_mode);
+	mp_pack_kv_uint(pk, "lock_holders", st->lock_holders);
+	mp_pack_kv_uint(pk, "lock_delay_until_ms", st->lock_delay_until_ms);
+}
+
+/* A result {stat} in a fresh buffer, for deferred replies. */
+static void
+reply_with_stat(struct rpc_req *q, const struct ns_stat *st)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	mp_pack_str(&pk, "stat");
+	pack_stat(&pk, st, true);
+	rpc_req_reply(q, CHUBBY_OK, NULL, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* An error whose result map says more (PROTOCOL.md "Error results"). */
+static void
+reply_error_kv(struct rpc_req *q, int status, const char *msg, const char *key, uint64_t v)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	mp_pack_kv_uint(&pk, key, v);
+	rpc_req_reply(q, status, msg, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* --- common checks -------------------------------------------------------- */
+
+static struct chubbyd *
+req_d(struct rpc_req *req)
+{
+	return rpc_req_daemon(req);
+}
+
+/* Reads session and epoch and checks them; on failure packs the error map
+ * that goes with the code (NOT_MASTER, BAD_EPOCH). */
+static int
+check_session(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    uint64_t *session, char *msg, size_t msglen)
+{
+	struct chubbyd *d = req_d(req);
+	uint64_t epoch = 0;
+	int rc;
+
+	if ((rc = mp_get_uint(args, "session", MP_REQUIRED, session, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "epoch", MP_REQUIRED, &epoch, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	rc = session_check(d->sessions, *session, epoch, rpc_req_principal(req), msg, msglen);
+	if (rc == CHUBBY_E_NOT_MASTER)
+		return rpc_not_master(d, pk, msg, msglen);
+	if (rc == CHUBBY_E_BAD_EPOCH) {
+		msgpack_pack_map(pk, 1);
+		mp_pack_kv_uint(pk, "epoch", replica_epoch(d->replica));
+	}
+	return rc;
+}
+
+static int
+check_handle(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    uint64_t *session, uint64_t *handle, char *msg, size_t msglen)
+{
+	int rc = check_session(req, args, pk, session, msg, msglen);
+
+	if (rc != CHUBBY_OK)
+		return rc;
+	return mp_get_uint(args, "handle", MP_REQUIRED, handle, msg, msglen);
+}
+
+/* The namespace's refusal, with its message. */
+static int
+ns_fail(const struct ns_result *res, char *msg, size_t msglen)
+{
+	snprintf(msg, msglen, "%s", res->msg[0] ? res->msg : chubby_strerror(res->status));
+	return res->status;
+}
+
+/* Reads an optional [read, write, change] array of str|nil. */
+static int
+get_acl(const msgpack_object *args, char *acl[3], bool *present, char *msg, size_t msglen)
+{
+	const msgpack_object *a = NULL;
+	int rc;
+
+	*present = false;
+	acl[0] = acl[1] = acl[2] = NULL;
+	if ((rc = mp_get_array(args, "acl", MP_OPTIONAL, &a, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	if (a == NULL)
+		return CHUBBY_OK;
+	if (a->via.array.size != 3) {
+		snprintf(msg, msglen, "\"acl\" must have 3 elements (read, write, change), not %u",
+		    (unsigned)a->via.array.size);
+		return CHUBBY_E_BAD_TYPE;
+	}
+	for (int i = 0; i < 3; i++) {
+		const msgpack_object *o = &a->via.array.ptr[i];
+		struct mp_str s;
+		char what[32];
+		if (o->type == MSGPACK_OBJECT_NIL)
+			continue;
+		snprintf(what, sizeof what, "element %d of \"acl\"", i);
+		if ((rc = mp_val_str(o, what, &s, msg, msglen)) != CHUBBY_OK)
+			goto fail;
+		if (memchr(s.ptr, '\0', s.len) != NULL) {
+			snprintf(msg, msglen, "%s holds a NUL byte", what);
+			rc = CHUBBY_E_BAD_NAME;
+			goto fail;
+		}
+		acl[i] = xstrndup(s.ptr, s.len);
+	}
+	*present = true;
+	return CHUBBY_OK;
+fail:
+	for (int i = 0; i < 3; i++) {
+		free(acl[i]);
+		acl[i] = NULL;
+	}
+	return rc;
+}
+
+/* Hands a write to the session layer; the answer goes out from DONE. */
+static int
+submit(struct rpc_req *req, enum session_write_kind kind, const char *path, uint8_t *cmd,
+    size_t len, int rc, replica_done_fn done, uint64_t session, uint64_t handle, char *msg,
+    size_t msglen)
+{
+	struct wctx *w;
+
+	if (rc != CHUBBY_OK) {
+		snprintf(msg, msglen, "cannot encode the command: %s", chubby_strerror(rc));
+		return rc;
+	}
+	w = xcalloc(1, sizeof *w);
+	w->q = rpc_req_defer(req);
+	w->session = session;
+	w->handle = handle;
+	session_write(req_d(req)->sessions, kind, path, cmd, len, done, w);
+	free(cmd);
+	return RPC_DEFERRED;
+}
+
+/* The usual end of a write: nil on success, else the error. */
+static void
+done_nil(int status, const struct ns_result *res, void *arg)
+{
+	struct wctx *w = arg;
+
+	if (status == CHUBBY_E_NOT_MASTER)
+		rpc_req_reply(w->q, status, "mastership lost before the write applied; retry at "
+					   "the new master", NULL, 0);
+	else
+		rpc_req_reply(w->q, status, status != CHUBBY_OK && res != NULL && res->msg[0] ?
+		    res->msg : NULL, NULL, 0);
+	free(w);
+}
+
+static void
+done_stat(int status, const struct ns_result *res, void *arg)
+{
+	struct wctx *w = arg;
+
+	if (status == CHUBBY_OK && res != NULL) {
+		reply_with_stat(w->q, &res->stat);
+		free(w);
+		return;
+	}
+	if (status == CHUBBY_E_GEN_MISMATCH) {
+		struct ns_result cur;
+		struct chubbyd *d = rpc_req_daemon(w->q);
+		ns_result_init(&cur);
+		if (ns_get_stat(replica_ns(d->replica), w->session, w->handle, &cur) == CHUBBY_OK) {
+			reply_error_kv(w->q, status, res != NULL ? res->msg : NULL, "content_gen",
+			    cur.stat.content_gen);
+			ns_result_free(&cur);
+			free(w);
+			return;
+		}
+		ns_result_free(&cur);
+	}
+	done_nil(status, res, arg);
+}
+
+/* The path a handle names, for writes that invalidate caches. */
+static int
+handle_path(struct rpc_req *req, uint64_t session, uint64_t handle, char **path, char *msg,
+    size_t msglen)
+{
+	const char *p = ns_handle_path(replica_ns(req_d(req)->replica), session, handle, NULL);
+
+	if (p == NULL) {
+		snprintf(msg, msglen, "handle %" PRIu64 " is not open in session %" PRIu64, handle,
+		    session);
+		return CHUBBY_E_BAD_HANDLE;
+	}
+	*path = xstrdup(p);
+	return CHUBBY_OK;
+}
+
+/* --- sessions --------------------------------------------------------------- */
+
+static void
+done_session_start(int status, const struct ns_result *res, void *arg)
+{
+	struct wctx *w = arg;
+	struct chubbyd *d = rpc_req_daemon(w->q);
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (status != CHUBBY_OK || res == NULL) {
+		done_nil(status, res, arg);
+		return;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	mp_pack_kv_uint(&pk, "session", res->session);
+	mp_pack_kv_uint(&pk, "epoch", replica_epoch(d->replica));
+	mp_pack_kv_uint(&pk, "lease_ms", d->cfg->session_lease_ms);
+	rpc_req_reply(w->q, CHUBBY_OK, NULL, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	free(w);
+}
+
+int
+rpc_op_session_start(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen)
+{
+	struct chubbyd *d = req_d(req);
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)args;
+	if (!session_serving(d->sessions))
+		return rpc_not_master(d, pk, msg, msglen);
+	rc = ns_encode_session_start(clock_real_ms(), rpc_req_principal(req), &cmd, &len);
+	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_session_start, 0, 0, msg,
+	    msglen);
+}
+
+#define MAX_ACKS 256
+
+int
+rpc_op_keepalive(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	uint64_t session, hold = 0, acks[MAX_ACKS];
+	const msgpack_object *a = NULL;
+	size_t nacks = 0;
+	int rc;
+
+	if ((rc = check_session(req, args, pk, &session, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "hold_ms", MP_OPTIONAL, &hold, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_array(args, "acks", MP_OPTIONAL, &a, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	if (a != NULL) {
+		if (a->via.array.size > MAX_ACKS) {
+			snprintf(msg, msglen, "\"acks\" lists %u ids; at most %d at once",
+			    (unsigned)a->via.array.size, MAX_ACKS);
+			return CHUBBY_E_LIMIT;
+		}
+		for (uint32_t i = 0; i < a->via.array.size; i++)
+			if ((rc = mp_val_uint(&a->via.array.ptr[i], "an element of \"acks\"",
+				 &acks[nacks++], msg, msglen)) != CHUBBY_OK)
+				return rc;
+	}
+	session_keepalive(req_d(req)->sessions, session, hold, acks, nacks, rpc_req_defer(req));
+	return RPC_DEFERRED;
+}
+
+int
+rpc_op_session_end(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen)
+{
+	uint64_t session;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_session(req, args, pk, &session, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	rc = ns_encode_session_end(clock_real_ms(), session, session, NS_END_CLOSED, &cmd, &len);
+	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, 0, msg,
+	    msglen);
+}
+
+/* --- handles and the namespace --------------------------------------------- */
+
+static void
+done_open(int status, const struct ns_result *res, void *arg)
+{
+	struct wctx *w = arg;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (status != CHUBBY_OK || res == NULL) {
+		done_nil(status, res, arg);
+		return;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	mp_pack_kv_uint(&pk, "handle", res->handle);
+	mp_pack_kv_bool(&pk, "created", res->created);
+	mp_pack_str(&pk, "stat");
+	pack_stat(&pk, &res->stat, true);
+	rpc_req_reply(w->q, CHUBBY_OK, NULL, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	free(w);
+}
+
+int
+rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	uint64_t session, delay = UINT64_MAX;
+	uint32_t flags = 0, events = 0;
+	struct mp_str path, contents = {NULL, 0};
+	char *acl[3], *p;
+	bool have_acl, have_contents;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_session(req, args, pk, &session, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_str(args, "path", MP_REQUIRED, &path, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_u32(args, "flags", MP_OPTIONAL, &flags, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "lock_delay_ms", MP_OPTIONAL, &delay, msg, msglen)) !=
+		CHUBBY_OK ||
+	    (rc = mp_get_u32(args, "events", MP_OPTIONAL, &events, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_bin(args, "contents", MP_OPTIONAL, &contents, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	have_contents = contents.ptr != NULL;
+	if ((rc = get_acl(args, acl, &have_acl, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	if (memchr(path.ptr, '\0', path.len) != NULL) {
+		snprintf(msg, msglen, "\"path\" holds a NUL byte");
+		rc = CHUBBY_E_BAD_NAME;
+	} else {
+		/* Event mask: protocol type k is bit k-1, as NS_EV_* are. */
+		p = xstrndup(path.ptr, path.len);
+		rc = ns_encode_open(clock_real_ms(), session, p, flags, delay, events,
+		    have_contents ? contents.ptr : NULL, contents.len,
+		    have_acl ? (const char *const *)acl : NULL, &cmd, &len);
+		free(p);
+	}
+	for (int i = 0; i < 3; i++)
+		free(acl[i]);
+	if (rc == CHUBBY_E_BAD_NAME || rc == CHUBBY_E_INVALID || rc == CHUBBY_E_TOO_LARGE) {
+		if (!msg[0])
+			snprintf(msg, msglen, "%s", chubby_strerror(rc));
+		return rc;
+	}
+	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_open, session, 0, msg,
+	    msglen);
+}
+
+typedef int (*handle_encoder)(uint64_t stamp_ms, uint64_t session, uint64_t handle,
+    uint8_t **out, size_t *len);
+
+/* CLOSE, POISON, RELEASE: a handle and nothing else. */
+static int
+simple_handle_write(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    handle_encoder enc, char *msg, size_t msglen)
+{
+	uint64_t session, handle;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	rc = enc(clock_real_ms(), session, handle, &cmd, &len);
+	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, handle,
+	    msg, msglen);
+}
+
+int
+rpc_op_close(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	return simple_handle_write(req, args, pk, ns_encode_close, msg, msglen);
+}
+
+int
+rpc_op_poison(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	return simple_handle_write(req, args, pk, ns_encode_poison, msg, msglen);
+}
+
+int
+rpc_op_release(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	return simple_handle_write(req, args, pk, ns_encode_release, msg, msglen);
+}
+
+int
+rpc_op_get_contents(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen)
+{
+	struct chubbyd *d = req_d(req);
+	uint64_t session, handle;
+	bool cache = false, cacheable = false;
+	struct ns_result res;
+	int rc;
+
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_bool(args, "cache", MP_OPTIONAL, &cache, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	ns_result_init(&res);
+	if (ns_get_contents_and_stat(replica_ns(d->replica), session, handle, &res) != CHUBBY_OK) {
+		rc = ns_fail(&res, msg, msglen);
+		ns_result_free(&res);
+		return rc;
+	}
+	if (cache)
+		cacheable = session_cache_note(d->sessions, session,
+		    ns_handle_path(replica_ns(d->replica), session, handle, NULL));
+	msgpack_pack_map(pk, 3);
+	mp_pack_kv_bin(pk, "contents", res.contents, res.contents_len);
+	mp_pack_str(pk, "stat");
+	/* What a client may cache leaves the lock fields out (PROTOCOL.md
+	 * "Cache invalidation"); an uncached read gets them. */
+	pack_stat(pk, &res.stat, !cacheable);
+	mp_pack_kv_bool(pk, "cacheable", cacheable);
+	ns_result_free(&res);
+	return CHUBBY_OK;
+}
+
+int
+rpc_op_get_stat(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	uint64_t session, handle;
+	struct ns_result res;
+	int rc;
+
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	ns_result_init(&res);
+	if (ns_get_stat(replica_ns(req_d(req)->replica), session, handle, &res) != CHUBBY_OK) {
+		rc = ns_fail(&res, msg, msglen);
+		ns_result_free(&res);
+		return rc;
+	}
+	msgpack_pack_map(pk, 1);
+	mp_pack_str(pk, "stat");
+	pack_stat(pk, &res.stat, true);
+	ns_result_free(&res);
+	return CHUBBY_OK;
+}
+
+int
+rpc_op_readdir(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	uint64_t session, handle;
+	struct ns_result res;
+	int rc;
+
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	ns_result_init(&res);
+	if (ns_readdir(replica_ns(req_d(req)->replica), session, handle, &res) != CHUBBY_OK) {
+		rc = ns_fail(&res, msg, msglen);
+		ns_result_free(&res);
+		return rc;
+	}
+	msgpack_pack_map(pk, 1);
+	mp_pack_str(pk, "names");
+	msgpack_pack_array(pk, res.nnames);
+	for (size_t i = 0; i < res.nnames; i++)
+		mp_pack_str(pk, res.names[i]);
+	ns_result_free(&res);
+	return CHUBBY_OK;
+}
+
+int
+rpc_op_set_contents(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen)
+{
+	uint64_t session, handle, expected = 0;
+	const msgpack_object *eo;
+	struct mp_str contents;
+	char *path = NULL;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_bin(args, "contents", MP_REQUIRED, &contents, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "expected_gen", MP_OPTIONAL, &expected, msg, msglen)) !=
+		CHUBBY_OK ||
+	    (rc = handle_path(req, session, handle, &path, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	eo = mp_map_get(args, "expected_gen");
+	rc = ns_encode_set_contents(clock_real_ms(), session, handle, contents.ptr, contents.len,
+	    eo != NULL && eo->type != MSGPACK_OBJECT_NIL, expected, &cmd, &len);
+	if (rc == CHUBBY_E_TOO_LARGE) {
+		free(path);
+		snprintf(msg, msglen, "contents of %zu bytes are larger than the limit",
+		    contents.len);
+		return rc;
+	}
+	rc = submit(req, SESSION_WRITE_NODE, path, cmd, len, rc, done_stat, session, handle, msg,
+	    msglen);
+	free(path);
+	return rc;
+}
+
+int
+rpc_op_set_acl(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	uint64_t session, handle;
+	char *acl[3], *path = NULL;
+	bool have;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = get_acl(args, acl, &have, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	if (!have) {
+		snprintf(msg, msglen, "\"acl\" is missing");
+		return CHUBBY_E_MISSING;
+	}
+	rc = handle_path(req, session, handle, &path, msg, msglen);
+	if (rc == CHUBBY_OK)
+		rc = ns_encode_set_acl(clock_real_ms(), session, handle, (const char *const *)acl,
+		    &cmd, &len);
+	for (int i = 0; i < 3; i++)
+		free(acl[i]);
+	if (rc == CHUBBY_E_BAD_HANDLE || rc == CHUBBY_E_BAD_NAME) {
+		if (!msg[0])
+			snprintf(msg, msglen, "%s", chubby_strerror(rc));
+		free(path);
+		return rc;
+	}
+	rc = submit(req, SESSION_WRITE_NODE, path, cmd, len, rc, done_stat, session, handle, msg,
+	    msglen);
+	free(path);
+	return rc;
+}
+
+int
+rpc_op_delete(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	uint64_t session, handle;
+	char *path = NULL;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = handle_path(req, session, handle, &path, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	rc = ns_encode_delete(clock_real_ms(), session, handle, &cmd, &len);
+	rc = submit(req, SESSION_WRITE_NODE, path, cmd, len, rc, done_nil, session, handle, msg,
+	    msglen);
+	free(path);
+	return rc;
+}
+
+/* --- locks and sequencers ---------------------------------------------------- */
+
+static int
+acquire(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, bool wait,
+    char *msg, size_t msglen)
+{
+	uint64_t session, handle, mode = 0, timeout = 0;
+	int rc;
+
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "mode", MP_REQUIRED, &mode, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "timeout_ms", MP_OPTIONAL, &timeout, msg, msglen)) !=
+		CHUBBY_OK)
+		return rc;
+	if (mode != NS_LOCK_SHARED && mode != NS_LOCK_EXCLUSIVE) {
+		snprintf(msg, msglen, "\"mode\" must be 1 (shared) or 2 (exclusive), not %" PRIu64,
+		    mode);
+		return CHUBBY_E_INVALID;
+	}
+	session_acquire(req_d(req)->sessions, session, handle, (int)mode, timeout, wait,
+	    rpc_req_defer(req));
+	return RPC_DEFERRED;
+}
+
+int
+rpc_op_acquire(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	return acquire(req, args, pk, true, msg, msglen);
+}
+
+int
+rpc_op_try_acquire(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen)
+{
+	return acquire(req, args, pk, false, msg, msglen);
+}
+
+int
+rpc_op_get_sequencer(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen)
+{
+	uint64_t session, handle;
+	uint8_t *out = NULL;
+	size_t outlen = 0;
+	int rc;
+
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	rc = session_pack_grant(req_d(req)->sessions, session, handle, &out, &outlen);
+	if (rc != CHUBBY_OK) {
+		struct ns_result res;
+		ns_result_init(&res);
+		(void)ns_get_sequencer(replica_ns(req_d(req)->replica), session, handle, &res);
+		snprintf(msg, msglen, "%s", res.msg[0] ? res.msg : chubby_strerror(rc));
+		ns_result_free(&res);
+		return rc;
+	}
+	wire_pack_raw(pk, out, outlen);
+	free(out);
+	return CHUBBY_OK;
+}
+
+/* Decodes a sequencer from the wire and checks its signature and cell. */
+static int
+read_sequencer(struct chubbyd *d, const struct mp_str *b, struct seqtoken *t, char *msg,
+    size_t msglen)
+{
+	int rc = seqtoken_decode(d->seq_key, d->seq_key_len, b->ptr, b->len, t, msg, msglen);
+
+	if (rc != CHUBBY_OK)
+		return rc;
+	if (strcmp(t->cell, d->cfg->cell) != 0) {
+		snprintf(msg, msglen, "the sequencer is of cell \"%s\", not \"%s\"", t->cell,
+		    d->cfg->cell);
+		return CHUBBY_E_BAD_SEQUENCER;
+	}
+	return CHUBBY_OK;
+}
+
+int
+rpc_op_set_sequencer(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen)
+{
+	struct chubbyd *d = req_d(req);
+	uint64_t session, handle;
+	struct mp_str b = {NULL, 0};
+	struct seqtoken t;
+	struct ns_sequencer seq;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_bin(args, "sequencer", MP_OPTIONAL, &b, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	if (b.ptr == NULL) {
+		rc = ns_encode_set_sequencer(clock_real_ms(), session, handle, NULL, &cmd, &len);
+	} else {
+		if ((rc = read_sequencer(d, &b, &t, msg, msglen)) != CHUBBY_OK)
+			return rc;
+		seq.path = t.path;
+		seq.mode = t.mode;
+		seq.lock_gen = t.lock_gen;
+		seq.instance = t.instance;
+		rc = ns_encode_set_sequencer(clock_real_ms(), session, handle, &seq, &cmd, &len);
+	}
+	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, handle, msg,
+	    msglen);
+}
+
+int
+rpc_op_check_sequencer(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen)
+{
+	struct chubbyd *d = req_d(req);
+	struct mp_str b;
+	struct seqtoken t;
+	int rc;
+
+	if (!session_serving(d->sessions))
+		return rpc_not_master(d, pk, msg, msglen);
+	if ((rc = mp_get_bin(args, "sequencer", MP_REQUIRED, &b, msg, msglen)) != CHUBBY_OK ||
+	    (rc = read_sequencer(d, &b, &t, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	rc = ns_check_sequencer(replica_ns(d->replica), t.path, t.mode, t.lock_gen, t.instance);
+	if (rc != CHUBBY_OK) {
+		snprintf(msg, msglen, "the %s lock on %s is no longer held at generation %" PRIu64,
+		    t.mode == NS_LOCK_EXCLUSIVE ? "exclusive" : "shared", t.path, t.lock_gen);
+		return rc;
+	}
+	msgpack_pack_nil(pk);
+	return CHUBBY_OK;
+}
+
+/* --- administration --------------------------------------------------------- */
+
+int
+rpc_op_sessions(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	struct chubbyd *d = req_d(req);
+
+	(void)args;
+	if (!session_serving(d->sessions))
+		return rpc_not_master(d, pk, msg, msglen);
+	session_pack_sessions(d->sessions, pk);
+	return CHUBBY_OK;
+}
+
+int
+rpc_op_locks(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	struct chubbyd *d = req_d(req);
+
+	(void)args;
+	if (!session_serving(d->sessions))
+		return rpc_not_master(d, pk, msg, msglen);
+	session_pack_locks(d->sessions, pk);
+	return CHUBBY_OK;
+}

@@ -1,0 +1,36 @@
+/*
+ * rpc_ns.h: handlers of Chubby's calls (sessions, handles, the namespace,
+ * locks, sequencers, session admin), listed in rpc.c's dispatch table.
+ * Arguments and results: docs/PROTOCOL.md "Ops".
+ */
+#ifndef CHUBBY_RPC_NS_H
+#define CHUBBY_RPC_NS_H
+
+#include "rpc/rpc.h"
+
+#define RPC_NS_HANDLER(name)                                                                  \
+	int rpc_op_##name(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, \
+	    char *msg, size_t msglen)
+
+RPC_NS_HANDLER(session_start);
+RPC_NS_HANDLER(keepalive);
+RPC_NS_HANDLER(session_end);
+RPC_NS_HANDLER(open);
+RPC_NS_HANDLER(close);
+RPC_NS_HANDLER(poison);
+RPC_NS_HANDLER(get_contents);
+RPC_NS_HANDLER(get_stat);
+RPC_NS_HANDLER(readdir);
+RPC_NS_HANDLER(set_contents);
+RPC_NS_HANDLER(set_acl);
+RPC_NS_HANDLER(delete);
+RPC_NS_HANDLER(acquire);
+RPC_NS_HANDLER(try_acquire);
+RPC_NS_HANDLER(release);
+RPC_NS_HANDLER(get_sequencer);
+RPC_NS_HANDLER(set_sequencer);
+RPC_NS_HANDLER(check_sequencer);
+RPC_NS_HANDLER(sessions);
+RPC_NS_HANDLER(locks);
+
+#endif
