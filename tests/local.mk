@@ -22,7 +22,7 @@ UNIT_TESTS += tests/unit/test_json
 TESTS += $(UNIT_TESTS)
 
 # Integration tests: real processes on loopback (tests/integration/lib.sh).
-INTEGRATION_TESTS = tests/integration/test_cell.sh tests/integration/test_replication.sh \
+INTEGRATION_TESTS = tests/integration/test_cell.sh tests/integration/test_lockctl.sh tests/integration/test_replication.sh \
 	tests/integration/test_integrity.sh tests/integration/test_protocol.sh \
 	tests/integration/test_partition.sh tests/integration/test_namespace.sh tests/integration/test_libchubby.sh
 check_PROGRAMS += tests/integration/store-tool

@@ -13,6 +13,12 @@ tools_lockctl_lockctl_SOURCES = \
 	tools/lockctl/probe.c tools/lockctl/probe.h \
 	tools/lockctl/cmd-status.c \
 	tools/lockctl/aclient.c tools/lockctl/aclient.h \
-	tools/lockctl/cmd-admin.c
+	tools/lockctl/cmd-admin.c \
+	tools/lockctl/session.c tools/lockctl/reply.c tools/lockctl/script.c \
+	tools/lockctl/cmd-ns.c tools/lockctl/cmd-lock.c
 tools_lockctl_lockctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
-tools_lockctl_lockctl_LDADD = $(COMMON_LIBS)
+# libchubby.la first: every chubby_* symbol (chubby_last_error's per-thread
+# buffer above all) must resolve to the shared library, not to a second copy
+# from libcommon; libcommon then only supplies the internal helpers the admin
+# commands use (aclient, probe, json), which libchubby does not export.
+tools_lockctl_lockctl_LDADD = libchubby/libchubby.la $(COMMON_LIBS) $(PTHREAD_LIBS)

@@ -372,6 +372,34 @@ shell_line(chubby_client *c, char *line)
 			err(rc);
 		else
 			say("ok");
+	} else if (strcmp(argv[0], "offline") == 0) {
+		/* What a resource server that never talks to the cell does
+		 * (docs/SEQUENCER.md): verify the candidate's signature with the
+		 * cell's key, then refuse it if it is older than the newest
+		 * sequencer already seen for the same lock. */
+		unsigned char latest[4096], cand[4096];
+		struct chubby_sequencer_info info;
+		void *key = NULL;
+		size_t keylen = 0, nl, nc;
+		int cmp = 0;
+		NEED(4);
+		nl = unhex(argv[2], latest, sizeof latest);
+		nc = unhex(argv[3], cand, sizeof cand);
+		if ((rc = chubby_sequencer_key_load(argv[1], &key, &keylen)) != 0) {
+			err(rc);
+			return;
+		}
+		rc = chubby_sequencer_verify(key, keylen, cand, nc, &info);
+		chubby_free(key);
+		if (rc == 0)
+			rc = chubby_sequencer_compare(cand, nc, latest, nl, &cmp);
+		if (rc != 0)
+			err(rc);
+		else if (cmp < 0)
+			say("err E_STALE_SEQUENCER older than the newest seen (generation %" PRIu64 ")",
+			    info.lock_gen);
+		else
+			say("ok %s generation %" PRIu64, info.path, info.lock_gen);
 	} else if (strcmp(argv[0], "state") == 0) {
 		say("ok %s", state_name(chubby_session_state(c)));
 	} else if (strcmp(argv[0], "session") == 0) {

@@ -169,6 +169,15 @@ t1=$(now_ms)
 if echo "$out" | grep -q '^ok' && [ $((t1 - t0)) -ge 3900 ]; then T_PASSED=$((T_PASSED + 1)); echo "ok - D gets the lock only after the lock-delay ($((t1 - t0)) ms after C stopped)"
 else T_FAILED=$((T_FAILED + 1)); echo "FAIL - D's lock: $out after $((t1 - t0)) ms"; fi
 expect "C's old sequencer is refused" '^err E_STALE_SEQUENCER' drv d checkseq "$seqc"
+seqd=$(drv d seq $S | awk '/^ok/{print $2}')
+expect "an offline verifier accepts D's sequencer (signature, newest)" "^ok $S generation" \
+	drv d offline "$cell2/seq.key" "$seqd" "$seqd"
+expect "an offline verifier that saw D's refuses C's older one" '^err E_STALE_SEQUENCER' \
+	drv d offline "$cell2/seq.key" "$seqd" "$seqc"
+bad=$(printf '%s' "$seqc" | sed 's/.$/0/;t' )
+[ "$bad" = "$seqc" ] && bad=$(printf '%s' "$seqc" | sed 's/.$/1/')
+expect "an offline verifier refuses a forged sequencer" '^err E_BAD_SEQUENCER' \
+	drv d offline "$cell2/seq.key" "$seqd" "$bad"
 # C stays stopped past its lease (2 s) and grace period (3 s) in all.
 while [ $(( $(now_ms) - t0 )) -lt 6000 ]; do sleep 0.2; done
 kill -CONT "${DRV_PID[c]}"

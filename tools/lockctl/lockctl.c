@@ -7,37 +7,116 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <chubby/chubby.h>
 
 #include "json.h"
 #include "lockctl.h"
 
+/* One table serves one-shot mode, scripted mode, --help and the man page's
+ * order.  Session commands parse their own options (lockctl_opts), so their
+ * argument counts here are loose bounds. */
+#define S LOCKCTL_F_SCRIPT
+#define SJ LOCKCTL_F_SCRIPT_JSON
 static const struct lockctl_cmd lockctl_cmds[] = {
     {"status", "", 0, 0, cmd_status,
-	"every replica's role, epoch and log position, and who is master"},
-    {"master", "", 0, 0, cmd_master, "which replica is master, at which address and epoch"},
+	"every replica's role, epoch and log position, and who is master", SJ},
+    {"master", "", 0, 0, cmd_master, "which replica is master, at which address and epoch", SJ},
     {"sync", "[-n N] [-w W]", 0, 4, cmd_sync,
-	"barrier: wait until all committed writes are applied (N times, W at once)"},
+	"barrier: wait until all committed writes are applied (N times, W at once)", SJ},
+    {"ls", "[-l] [PATH]", 0, 3, cmd_ls, "list a directory (-l: with each child's metadata)", S},
+    {"cat", "PATH", 1, 2, cmd_cat, "print a file's contents", S},
+    {"stat", "PATH", 1, 2, cmd_stat, "print a node's metadata", S},
+    {"put", "[-e] [--if-gen N] PATH [DATA]", 1, 6, cmd_put,
+	"write a file (DATA or stdin), creating it; --if-gen: compare-and-set", S},
+    {"mkdir", "[-p] PATH", 1, 3, cmd_mkdir, "make a directory (-p: and its parents)", S},
+    {"rm", "PATH", 1, 2, cmd_rm, "delete a file or an empty directory", S},
+    {"acl", "get PATH | set PATH R W C", 2, 7, cmd_acl,
+	"show or change a node's ACL names (\"-\" keeps one)", S},
+    {"lock", "[-s] [-t MS] PATH", 1, 5, cmd_lock,
+	"take a lock (-s shared), print its sequencer and hold it", S},
+    {"trylock", "[-s] PATH", 1, 3, cmd_trylock, "take a lock only if it is free now", S},
+    {"unlock", "PATH", 1, 2, cmd_unlock, "release a lock taken in this session", S},
+    {"sequencer", "PATH", 1, 2, cmd_sequencer, "the sequencer of a lock held in this session", S},
+    {"checkseq", "[--offline --key FILE] HEX", 1, 5, cmd_checkseq,
+	"is a sequencer current (ask the cell, or verify its signature offline)", S},
+    {"watch", "[-n N] [-t MS] PATH", 1, 6, cmd_watch,
+	"print a node's events (N of them, or for MS ms)", S},
+    {"unwatch", "PATH", 1, 2, cmd_unwatch, "scripted mode: stop a watch", S},
+    {"script", "", 0, 0, cmd_script,
+	"read commands from stdin, one a line, in one session; one answer line each", 0},
 };
+#undef S
+#undef SJ
 #define LOCKCTL_NCMDS (sizeof lockctl_cmds / sizeof lockctl_cmds[0])
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: lockctl [-C CELL] [--json] [-t MS] COMMAND [ARGS...]\n\n"
+	fprintf(f, "usage: lockctl [-C CELL] [--json] [-t MS] COMMAND [ARGS...]\n"
+		   "       lockctl [-C CELL] [--json] [-t MS] [script] <COMMANDS\n\n"
 		   "  -C, --cell CELL   a cell config file, host:port,... or a DNS name\n"
 		   "                    (default: $CHUBBY_CELL)\n"
 		   "  -j, --json        answer in JSON\n"
 		   "  -t, --timeout MS  give up on the cell after MS milliseconds (default 5000)\n"
 		   "  -h, --help        this text;  -V, --version  the version\n\n"
 		   "commands:\n");
-	for (size_t i = 0; i < LOCKCTL_NCMDS; i++)
-		fprintf(f, "  %-10s %-16s %s\n", lockctl_cmds[i].name, lockctl_cmds[i].args,
-		    lockctl_cmds[i].help);
+	for (size_t i = 0; i < LOCKCTL_NCMDS; i++) {
+		const struct lockctl_cmd *c = &lockctl_cmds[i];
+		/* Long argument lists put the help on a line of its own. */
+		if (strlen(c->args) > 18)
+			fprintf(f, "  %-9s %s\n  %-9s %-18s %s\n", c->name, c->args, "", "", c->help);
+		else
+			fprintf(f, "  %-9s %-18s %s\n", c->name, c->args, c->help);
+	}
 	fprintf(f, "\nTLS: the cell config's client_tls_cert/client_tls_key/tls_ca, or "
 		   "$CHUBBY_CERT, $CHUBBY_KEY, $CHUBBY_CA.\n"
 		   "Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 cell unreachable.\n");
+}
+
+void
+lockctl_emit(const void *p, size_t n)
+{
+	fwrite(p, 1, n, stdout);
+	/* A reader that went away: nothing more can be said; go quietly (the
+	 * session ends with the process, and with it our locks). */
+	if (fflush(stdout) != 0 || ferror(stdout))
+		_exit(LOCKCTL_EXIT_FAIL);
+}
+
+/* Prints an error answer in the mode in force; TEXT_PREFIX is what the
+ * one-shot stderr line carries before the message. */
+static void
+emit_error(struct lockctl *lc, int status, const char *text_prefix, const char *msg)
+{
+	if (lc->json) {
+		struct json j;
+		json_init(&j);
+		json_obj_begin(&j);
+		json_kv_bool(&j, "ok", 0);
+		/* "error" is what DESIGN.md and lockctl(1) name; "status" the
+		 * same name for readers that look for it there. */
+		json_kv_str(&j, "error", chubby_status_name(status));
+		json_kv_str(&j, "status", chubby_status_name(status));
+		json_kv_str(&j, "message", msg);
+		json_obj_end(&j);
+		const char *t = json_text(&j) ? json_text(&j) : "{\"ok\":false}";
+		lockctl_emit(t, strlen(t));
+		lockctl_emit("\n", 1);
+		json_free(&j);
+	} else if (lc->script) {
+		struct lockctl_buf b = {NULL, 0, 0};
+		lockctl_buf_printf(&b, "error %s ", chubby_status_name(status));
+		/* One line, whatever the message holds. */
+		for (const char *c = msg; *c != '\0'; c++)
+			lockctl_buf_add(&b, *c == '\n' || *c == '\r' ? " " : c, 1);
+		lockctl_buf_add(&b, "\n", 1);
+		lockctl_emit(b.p, b.len);
+		lockctl_buf_free(&b);
+	} else {
+		fprintf(stderr, "lockctl: %s%s\n", text_prefix, msg);
+	}
 }
 
 int
@@ -49,20 +128,70 @@ lockctl_error(struct lockctl *lc, int exit_code, int status, const char *fmt, ..
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (lc->json) {
-		struct json j;
-		json_init(&j);
-		json_obj_begin(&j);
-		json_kv_bool(&j, "ok", 0);
-		json_kv_str(&j, "error", chubby_status_name(status));
-		json_kv_str(&j, "message", msg);
-		json_obj_end(&j);
-		printf("%s\n", json_text(&j) ? json_text(&j) : "{\"ok\":false}");
-		json_free(&j);
-	} else {
-		fprintf(stderr, "lockctl: %s\n", msg);
-	}
+	emit_error(lc, status, "", msg);
 	return exit_code;
+}
+
+int
+lockctl_fail(struct lockctl *lc, int exit_code, int status, const char *fmt, ...)
+{
+	char msg[1200], prefix[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(prefix, sizeof prefix, "%s: %s: ", lc->cmd ? lc->cmd : "lockctl",
+	    chubby_status_name(status));
+	emit_error(lc, status, prefix, msg);
+	return exit_code;
+}
+
+int
+lockctl_api_fail(struct lockctl *lc, int rc, const char *path)
+{
+	const char *m = chubby_last_error();
+
+	const char *name = chubby_status_name(rc);
+	char buf[1024];
+	size_t n;
+
+	if (m == NULL || *m == '\0')
+		m = chubby_strerror(rc);
+	/* libchubby's messages read "PATH: E_NAME: detail"; ours put the
+	 * status name first already, so say each part once. */
+	if (path != NULL && strncmp(m, path, n = strlen(path)) == 0 && strncmp(m + n, ": ", 2) == 0)
+		m += n + 2;
+	n = strlen(name);
+	for (const char *q = m; (q = strstr(q, name)) != NULL; q += n) {
+		if ((q == m || (q - m >= 2 && q[-2] == ':' && q[-1] == ' ')) &&
+		    strncmp(q + n, ": ", 2) == 0) {
+			/* "WHAT: E_NAME: detail" -> "WHAT: detail" */
+			snprintf(buf, sizeof buf, "%.*s%s", (int)(q - m), m, q + n + 2);
+			m = buf;
+			break;
+		}
+	}
+	if (path != NULL && strstr(m, path) == NULL)
+		return lockctl_fail(lc, LOCKCTL_EXIT_FAIL, rc, "%s: %s", path, m);
+	return lockctl_fail(lc, LOCKCTL_EXIT_FAIL, rc, "%s", m);
+}
+
+int
+lockctl_open_exit(int rc)
+{
+	switch (rc) {
+	case CHUBBY_E_UNAVAILABLE:
+	case CHUBBY_E_TIMEOUT:
+	case CHUBBY_E_CONN:
+	case CHUBBY_E_TLS:
+		return LOCKCTL_EXIT_UNAVAIL;
+	case CHUBBY_E_CONFIG:
+	case CHUBBY_E_INVALID:
+		return LOCKCTL_EXIT_USAGE;
+	default:
+		return LOCKCTL_EXIT_FAIL;
+	}
 }
 
 int
@@ -82,7 +211,7 @@ lockctl_need_cell(struct lockctl *lc)
 	return 0;
 }
 
-static const struct lockctl_cmd *
+const struct lockctl_cmd *
 lockctl_find(const char *name)
 {
 	for (size_t i = 0; i < LOCKCTL_NCMDS; i++)
@@ -106,7 +235,7 @@ main(int argc, char **argv)
 	const struct lockctl_cmd *cmd;
 	char *end;
 	long v;
-	int ch, nargs;
+	int ch, nargs, rc;
 
 	memset(&lc, 0, sizeof lc);
 	lc.timeout_ms = 5000;
@@ -142,6 +271,13 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
+		/* No command: a program feeding us commands gets scripted mode; a
+		 * person at a terminal (the interactive shell is not written yet)
+		 * gets the usage. */
+		if (!isatty(STDIN_FILENO)) {
+			lc.cmd = "script";
+			return cmd_script(&lc, 0, argv + argc);
+		}
 		usage(stderr);
 		return LOCKCTL_EXIT_USAGE;
 	}
@@ -150,8 +286,11 @@ main(int argc, char **argv)
 		return lockctl_error(&lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
 		    "unknown command \"%s\" (see lockctl --help)", argv[optind]);
 	nargs = argc - optind - 1;
+	lc.cmd = cmd->name;
 	if (nargs < cmd->min_args || nargs > cmd->max_args)
 		return lockctl_error(&lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
 		    "usage: lockctl %s %s", cmd->name, cmd->args);
-	return cmd->fn(&lc, nargs, argv + optind + 1);
+	rc = cmd->fn(&lc, nargs, argv + optind + 1);
+	lockctl_session_close(&lc);
+	return rc;
 }

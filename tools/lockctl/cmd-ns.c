@@ -1,0 +1,681 @@
+/*
+ * cmd-ns.c: lockctl's namespace commands on a libchubby session: ls, cat,
+ * stat, put, mkdir, rm, acl, watch and unwatch (Chubby §2.3, §2.5).
+ */
+#include "config.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <chubby/chubby.h>
+
+#include "lockctl.h"
+#include "xmalloc.h"
+
+/* Every node event a handle can ask for (docs/PROTOCOL.md "Events", 1..7). */
+#define NODE_EVENTS                                                                            \
+	(CHUBBY_EVMASK(CHUBBY_EV_CONTENTS_MODIFIED) | CHUBBY_EVMASK(CHUBBY_EV_CHILD_ADDED) |   \
+	    CHUBBY_EVMASK(CHUBBY_EV_CHILD_REMOVED) | CHUBBY_EVMASK(CHUBBY_EV_CHILD_MODIFIED) | \
+	    CHUBBY_EVMASK(CHUBBY_EV_LOCK_ACQUIRED) | CHUBBY_EVMASK(CHUBBY_EV_CONFLICTING_LOCK) | \
+	    CHUBBY_EVMASK(CHUBBY_EV_HANDLE_INVALID))
+
+/* Largest input `put` reads from stdin; the cell refuses more than its
+ * max_contents (256 KiB by default) with E_TOO_LARGE anyway. */
+#define PUT_STDIN_MAX (16u << 20)
+
+/* Opens the session and PATH's handle; prints the error and returns the
+ * exit code on failure.  *FULL is the full name (free it). */
+static int
+ns_open(struct lockctl *lc, const char *arg, unsigned flags, const struct chubby_open_args *args,
+    char **full, chubby_handle **h, bool *created)
+{
+	struct chubby_open_args none;
+	bool dummy;
+	int rc;
+
+	*full = NULL;
+	if ((rc = lockctl_session(lc)) != 0)
+		return rc;
+	if ((rc = lockctl_path(lc, arg, full)) != 0)
+		return rc;
+	if (args == NULL) {
+		memset(&none, 0, sizeof none);
+		args = &none;
+	}
+	rc = chubby_handle_open(lc->client, *full, flags, args, h, created ? created : &dummy);
+	if (rc != CHUBBY_OK)
+		return lockctl_api_fail(lc, rc, *full);
+	return 0;
+}
+
+/* ls [-l] [PATH] */
+int
+cmd_ls(struct lockctl *lc, int argc, char **argv)
+{
+	struct lockctl_opts o;
+	struct reply r;
+	chubby_handle *h;
+	char **names = NULL, *path;
+	size_t n = 0;
+	int ch, rc, lflag = 0;
+
+	lockctl_opts_init(&o, argc, argv);
+	while ((ch = lockctl_opts_next(&o, "l", NULL, NULL)) != 0) {
+		if (ch != 'l')
+			return lockctl_usage(lc, o.bad);
+		lflag = 1;
+	}
+	if (o.npos > 1 || o.toomany)
+		return lockctl_usage(lc, NULL);
+	if ((rc = ns_open(lc, o.npos ? o.pos[0] : "", CHUBBY_O_READ, NULL, &path, &h, NULL)) != 0) {
+		free(path);
+		return rc;
+	}
+	if ((rc = chubby_readdir(h, &names, &n)) != CHUBBY_OK) {
+		rc = lockctl_api_fail(lc, rc, path);
+		chubby_handle_close(h);
+		free(path);
+		return rc;
+	}
+	chubby_handle_close(h);
+	reply_begin(lc, &r);
+	json_key(&r.j, "path");
+	json_str(&r.j, path);
+	json_key(&r.j, "names");
+	json_arr_begin(&r.j);
+	for (size_t i = 0; i < n; i++)
+		json_str(&r.j, names[i]);
+	json_arr_end(&r.j);
+	if (!lflag) {
+		for (size_t i = 0; i < n; i++) {
+			reply_word(&r, names[i], strlen(names[i]));
+			reply_human(&r, "%s\n", names[i]);
+		}
+		if (n == 0)
+			reply_human(&r, "%s", "");
+	} else {
+		json_key(&r.j, "entries");
+		json_arr_begin(&r.j);
+		reply_human(&r, "%s", "");
+		for (size_t i = 0; i < n; i++) {
+			struct chubby_stat st;
+			struct lockctl_buf w = {NULL, 0, 0};
+			chubby_handle *ch2;
+			char *child;
+			bool created;
+
+			xasprintf(&child, "%s/%s", path, names[i]);
+			rc = chubby_handle_open(lc->client, child,
+			    CHUBBY_O_READ, &(struct chubby_open_args){0}, &ch2, &created);
+			if (rc == CHUBBY_OK) {
+				rc = chubby_get_stat(ch2, &st);
+				chubby_handle_close(ch2);
+			}
+			if (rc == CHUBBY_E_NOT_FOUND || rc == CHUBBY_E_BAD_HANDLE) {
+				/* Gone since READDIR: list what is there. */
+				free(child);
+				continue;
+			}
+			if (rc != CHUBBY_OK) {
+				reply_abort(&r);
+				rc = lockctl_api_fail(lc, rc, child);
+				free(child);
+				chubby_free_names(names, n);
+				free(path);
+				return rc;
+			}
+			free(child);
+			json_obj_begin(&r.j);
+			json_kv_str(&r.j, "name", names[i]);
+			json_kv_str(&r.j, "type", st.is_dir ? "directory" : "file");
+			json_kv_bool(&r.j, "ephemeral", st.ephemeral);
+			json_kv_uint(&r.j, "length", st.length);
+			json_kv_uint(&r.j, "content_generation", st.content_gen);
+			json_kv_str(&r.j, "lock_mode", lockctl_mode_name(st.lock_mode));
+			json_kv_uint(&r.j, "lock_holders", st.lock_holders);
+			json_kv_uint(&r.j, "modified_ms", st.modified_ms);
+			json_obj_end(&r.j);
+			/* Scripted text: one word TYPE:LENGTH:GEN:LOCK:NAME per child
+			 * (the name last, so it may hold ':'). */
+			lockctl_buf_printf(&w, "%s:%llu:%llu:%s:%s", st.is_dir ? "d" : "f",
+			    (unsigned long long)st.length, (unsigned long long)st.content_gen,
+			    lockctl_mode_name(st.lock_mode), names[i]);
+			reply_word(&r, w.p, w.len);
+			lockctl_buf_free(&w);
+			reply_human(&r, "%c%c %8llu %6llu %-9s %s%s\n", st.is_dir ? 'd' : '-',
+			    st.ephemeral ? 'e' : '-', (unsigned long long)st.length,
+			    (unsigned long long)st.content_gen, lockctl_mode_name(st.lock_mode),
+			    names[i], st.is_dir ? "/" : "");
+		}
+		json_arr_end(&r.j);
+	}
+	chubby_free_names(names, n);
+	free(path);
+	return reply_end(&r);
+}
+
+/* cat PATH */
+int
+cmd_cat(struct lockctl *lc, int argc, char **argv)
+{
+	struct lockctl_opts o;
+	struct chubby_stat st;
+	struct reply r;
+	chubby_handle *h;
+	void *data = NULL;
+	size_t len = 0;
+	char *path;
+	int ch, rc;
+
+	lockctl_opts_init(&o, argc, argv);
+	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
+		return lockctl_usage(lc, o.bad);
+	if (o.npos != 1)
+		return lockctl_usage(lc, NULL);
+	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, NULL, &path, &h, NULL)) != 0) {
+		free(path);
+		return rc;
+	}
+	rc = chubby_get_contents(h, &data, &len, &st);
+	if (rc != CHUBBY_OK) {
+		rc = lockctl_api_fail(lc, rc, path);
+		chubby_handle_close(h);
+		free(path);
+		return rc;
+	}
+	chubby_handle_close(h);
+	reply_begin(lc, &r);
+	reply_str(&r, "path", path);
+	reply_uint(&r, "content_generation", st.content_gen);
+	reply_uint(&r, "length", len);
+	reply_bin(&r, "contents", data != NULL ? data : "", len);
+	/* A person (or a pipe) gets the bytes as they are. */
+	reply_human(&r, "%s", "");
+	reply_human_bin(&r, data != NULL ? data : "", len);
+	chubby_free(data);
+	free(path);
+	return reply_end(&r);
+}
+
+/* stat PATH */
+int
+cmd_stat(struct lockctl *lc, int argc, char **argv)
+{
+	struct lockctl_opts o;
+	struct chubby_stat st;
+	struct reply r;
+	chubby_handle *h;
+	char *path;
+	int ch, rc;
+
+	lockctl_opts_init(&o, argc, argv);
+	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
+		return lockctl_usage(lc, o.bad);
+	if (o.npos != 1)
+		return lockctl_usage(lc, NULL);
+	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, NULL, &path, &h, NULL)) != 0) {
+		free(path);
+		return rc;
+	}
+	rc = chubby_get_stat(h, &st);
+	chubby_handle_close(h);
+	if (rc != CHUBBY_OK) {
+		rc = lockctl_api_fail(lc, rc, path);
+		free(path);
+		return rc;
+	}
+	reply_begin(lc, &r);
+	reply_str(&r, "path", path);
+	reply_stat(&r, &st);
+	free(path);
+	return reply_end(&r);
+}
+
+/* Reads all of standard input (put without DATA). */
+static int
+read_stdin(struct lockctl_buf *b)
+{
+	char tmp[65536];
+	ssize_t n;
+
+	while ((n = read(STDIN_FILENO, tmp, sizeof tmp)) != 0) {
+		if (n < 0)
+			return -1;
+		if (b->len + (size_t)n > PUT_STDIN_MAX)
+			return -2;
+		lockctl_buf_add(b, tmp, (size_t)n);
+	}
+	return 0;
+}
+
+/* put [-e] [--if-gen N] PATH [DATA] */
+int
+cmd_put(struct lockctl *lc, int argc, char **argv)
+{
+	static const char *const longs[] = {"if-gen=", "ephemeral", NULL};
+	struct lockctl_opts o;
+	struct lockctl_buf in = {NULL, 0, 0};
+	struct chubby_open_args args;
+	struct chubby_stat st;
+	struct reply r;
+	chubby_handle *h;
+	const void *data;
+	size_t len;
+	uint64_t gen = 0;
+	bool created = false;
+	unsigned flags;
+	int ch, rc, eph = 0, have_gen = 0;
+	char *path;
+
+	lockctl_opts_init(&o, argc, argv);
+	while ((ch = lockctl_opts_next(&o, "e", longs, "ge")) != 0) {
+		switch (ch) {
+		case 'e':
+			eph = 1;
+			break;
+		case 'g':
+			if (lockctl_parse_u64(o.arg, UINT64_MAX, &gen) != 0)
+				return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+				    "--if-gen: \"%s\" is not a generation", o.arg);
+			have_gen = 1;
+			break;
+		default:
+			return lockctl_usage(lc, o.bad);
+		}
+	}
+	if (o.npos < 1 || o.npos > 2 || o.toomany)
+		return lockctl_usage(lc, NULL);
+	if (o.npos == 2) {
+		data = o.pos[1];
+		len = strlen(o.pos[1]);
+	} else if (lc->script) {
+		/* Standard input carries the commands. */
+		return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+		    "DATA is required in scripted mode (\"\" for empty contents)");
+	} else {
+		if ((rc = read_stdin(&in)) != 0) {
+			lockctl_buf_free(&in);
+			return lockctl_fail(lc, LOCKCTL_EXIT_FAIL,
+			    rc == -2 ? CHUBBY_E_TOO_LARGE : CHUBBY_E_IO, "%s",
+			    rc == -2 ? "standard input is larger than 16 MiB"
+				     : "cannot read standard input");
+		}
+		data = in.p != NULL ? in.p : "";
+		len = in.len;
+	}
+	memset(&args, 0, sizeof args);
+	flags = CHUBBY_O_READ | CHUBBY_O_WRITE;
+	if (!have_gen) {
+		/* Contents given at creation make the file whole from its first
+		 * instant (content generation 0): no empty window to observe. */
+		flags |= CHUBBY_O_CREATE | (eph ? CHUBBY_O_EPHEMERAL : 0);
+		args.contents = data;
+		args.contents_len = len;
+	}
+	if ((rc = ns_open(lc, o.pos[0], flags, &args, &path, &h, &created)) != 0) {
+		lockctl_buf_free(&in);
+		free(path);
+		return rc;
+	}
+	if (created)
+		rc = chubby_get_stat(h, &st);
+	else if (have_gen)
+		rc = chubby_set_contents_if(h, data, len, gen, &st);
+	else
+		rc = chubby_set_contents(h, data, len, &st);
+	lockctl_buf_free(&in);
+	if (rc != CHUBBY_OK) {
+		rc = lockctl_api_fail(lc, rc, path);
+		chubby_handle_close(h);
+		free(path);
+		return rc;
+	}
+	/*
+	 * An ephemeral file lives while a handle has it open: in scripted mode
+	 * the session keeps the handle (until rm or the end of the session);
+	 * one-shot, the node goes with our close.
+	 */
+	if (eph && lc->script && created &&
+	    lockctl_kept_find(lc, LOCKCTL_KEPT_FILE, path) == NULL)
+		lockctl_kept_add(lc, LOCKCTL_KEPT_FILE, 0, h, path);
+	else
+		chubby_handle_close(h);
+	reply_begin(lc, &r);
+	reply_str(&r, "path", path);
+	reply_bool(&r, "created", created);
+	reply_uint(&r, "content_generation", st.content_gen);
+	reply_uint(&r, "length", st.length);
+	free(path);
+	return reply_end(&r);
+}
+
+/* mkdir [-p] PATH */
+int
+cmd_mkdir(struct lockctl *lc, int argc, char **argv)
+{
+	struct lockctl_opts o;
+	struct chubby_stat st;
+	struct reply r;
+	chubby_handle *h;
+	bool created = false, any = false;
+	char *path = NULL;
+	int ch, rc, pflag = 0;
+
+	lockctl_opts_init(&o, argc, argv);
+	while ((ch = lockctl_opts_next(&o, "p", NULL, NULL)) != 0) {
+		if (ch != 'p')
+			return lockctl_usage(lc, o.bad);
+		pflag = 1;
+	}
+	if (o.npos != 1 || o.toomany)
+		return lockctl_usage(lc, NULL);
+	if (!pflag) {
+		rc = ns_open(lc, o.pos[0], CHUBBY_O_READ | CHUBBY_O_CREATE | CHUBBY_O_DIR |
+			CHUBBY_O_EXCL, NULL, &path, &h, &created);
+		if (rc != 0) {
+			free(path);
+			return rc;
+		}
+		chubby_handle_close(h);
+		any = created;
+	} else {
+		char *p;
+		size_t start;
+
+		if ((rc = lockctl_session(lc)) != 0)
+			return rc;
+		if ((rc = lockctl_path(lc, o.pos[0], &path)) != 0)
+			return rc;
+		/* Each name below the cell's root, parents first: /ls/CELL/a,
+		 * /ls/CELL/a/b, ...  (A name not under /ls/CELL is tried whole,
+		 * for the cell to refuse.) */
+		start = strlen(path);
+		if (strncmp(path, "/ls/", 4) == 0 && (p = strchr(path + 4, '/')) != NULL)
+			start = (size_t)(p - path) + 1;
+		for (size_t i = start; ; i++) {
+			if (path[i] != '/' && path[i] != '\0')
+				continue;
+			char save = path[i];
+			path[i] = '\0';
+			rc = chubby_handle_open(lc->client, path,
+			    CHUBBY_O_READ | CHUBBY_O_CREATE | CHUBBY_O_DIR,
+			    &(struct chubby_open_args){0}, &h, &created);
+			if (rc == CHUBBY_OK && !created) {
+				rc = chubby_get_stat(h, &st);
+				if (rc == CHUBBY_OK && !st.is_dir) {
+					chubby_handle_close(h);
+					rc = lockctl_fail(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_NOT_DIR,
+					    "%s: %s", path, chubby_strerror(CHUBBY_E_NOT_DIR));
+					free(path);
+					return rc;
+				}
+			}
+			if (rc != CHUBBY_OK) {
+				rc = lockctl_api_fail(lc, rc, path);
+				free(path);
+				return rc;
+			}
+			chubby_handle_close(h);
+			any = any || created;
+			path[i] = save;
+			if (save == '\0')
+				break;
+		}
+	}
+	reply_begin(lc, &r);
+	reply_str(&r, "path", path);
+	reply_bool(&r, "created", any);
+	reply_human(&r, "%s", ""); /* quiet, as mkdir(1) */
+	free(path);
+	return reply_end(&r);
+}
+
+/* rm PATH */
+int
+cmd_rm(struct lockctl *lc, int argc, char **argv)
+{
+	struct lockctl_opts o;
+	struct lockctl_kept *k;
+	struct reply r;
+	chubby_handle *h;
+	char *path;
+	int ch, rc;
+
+	lockctl_opts_init(&o, argc, argv);
+	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
+		return lockctl_usage(lc, o.bad);
+	if (o.npos != 1)
+		return lockctl_usage(lc, NULL);
+	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ | CHUBBY_O_WRITE, NULL, &path, &h, NULL)) !=
+	    0) {
+		free(path);
+		return rc;
+	}
+	rc = chubby_delete(h);
+	/* Close works on a handle whose node is gone (NAMESPACE.md). */
+	chubby_handle_close(h);
+	if (rc != CHUBBY_OK) {
+		rc = lockctl_api_fail(lc, rc, path);
+		free(path);
+		return rc;
+	}
+	/* A kept ephemeral file's handle is of no use any more. */
+	if ((k = lockctl_kept_find(lc, LOCKCTL_KEPT_FILE, path)) != NULL) {
+		chubby_handle_close(k->h);
+		lockctl_kept_remove(lc, k);
+	}
+	reply_begin(lc, &r);
+	reply_str(&r, "path", path);
+	reply_bool(&r, "deleted", 1);
+	reply_human(&r, "%s", ""); /* quiet, as rm(1) */
+	free(path);
+	return reply_end(&r);
+}
+
+static void
+reply_acl(struct reply *r, const char *path, const struct chubby_stat *st)
+{
+	reply_str(r, "path", path);
+	reply_str(r, "read", st->acl[0]);
+	reply_str(r, "write", st->acl[1]);
+	reply_str(r, "change", st->acl[2]);
+	reply_uint(r, "acl_generation", st->acl_gen);
+	reply_human(r, "read   %s\nwrite  %s\nchange %s\n", st->acl[0][0] ? st->acl[0] : "(all)",
+	    st->acl[1][0] ? st->acl[1] : "(all)", st->acl[2][0] ? st->acl[2] : "(all)");
+}
+
+/* acl get PATH | acl set PATH READ WRITE CHANGE ("-" keeps one, "" opens to all) */
+int
+cmd_acl(struct lockctl *lc, int argc, char **argv)
+{
+	struct lockctl_opts o;
+	struct chubby_stat st;
+	struct reply r;
+	chubby_handle *h;
+	const char *acl[3];
+	char *path;
+	int ch, rc, set;
+
+	lockctl_opts_init(&o, argc, argv);
+	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
+		return lockctl_usage(lc, o.bad);
+	if (o.npos >= 2 && strcmp(o.pos[0], "get") == 0 && o.npos == 2)
+		set = 0;
+	else if (o.npos == 5 && strcmp(o.pos[0], "set") == 0)
+		set = 1;
+	else
+		return lockctl_usage(lc, NULL);
+	if ((rc = ns_open(lc, o.pos[1], CHUBBY_O_READ, NULL, &path, &h, NULL)) != 0) {
+		free(path);
+		return rc;
+	}
+	rc = CHUBBY_OK;
+	if (set) {
+		for (int i = 0; i < 3; i++)
+			acl[i] = strcmp(o.pos[2 + i], "-") == 0 ? NULL : o.pos[2 + i];
+		rc = chubby_set_acl(h, acl);
+	}
+	if (rc == CHUBBY_OK)
+		rc = chubby_get_stat(h, &st);
+	chubby_handle_close(h);
+	if (rc != CHUBBY_OK) {
+		rc = lockctl_api_fail(lc, rc, path);
+		free(path);
+		return rc;
+	}
+	reply_begin(lc, &r);
+	reply_acl(&r, path, &st);
+	free(path);
+	return reply_end(&r);
+}
+
+/*
+ * watch [-n N] [-t MS] PATH: one-shot, prints the node's events until N
+ * of them or MS ms (or a signal).  Scripted: without -n and -t the watch
+ * stays in the session (events come as lines between answers until
+ * `unwatch`); with either it blocks like one-shot and then answers.
+ */
+int
+cmd_watch(struct lockctl *lc, int argc, char **argv)
+{
+	struct lockctl_opts o;
+	struct chubby_open_args args;
+	struct reply r;
+	chubby_handle *h;
+	uint64_t count = 0, ms = 0, seen = 0, deadline = 0;
+	int ch, rc, have_n = 0, have_t = 0, lost = 0;
+	char *path;
+
+	lockctl_opts_init(&o, argc, argv);
+	while ((ch = lockctl_opts_next(&o, "n:t:", NULL, NULL)) != 0) {
+		switch (ch) {
+		case 'n':
+			if (lockctl_parse_u64(o.arg, UINT32_MAX, &count) != 0 || count == 0)
+				return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+				    "-n: \"%s\" is not a count", o.arg);
+			have_n = 1;
+			break;
+		case 't':
+			if (lockctl_parse_u64(o.arg, 86400000u, &ms) != 0)
+				return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+				    "-t: \"%s\" is not a time in ms", o.arg);
+			have_t = 1;
+			break;
+		default:
+			return lockctl_usage(lc, o.bad);
+		}
+	}
+	if (o.npos != 1 || o.toomany)
+		return lockctl_usage(lc, NULL);
+	if (lc->script && !have_n && !have_t) {
+		char *full;
+		if ((rc = lockctl_session(lc)) != 0)
+			return rc;
+		if ((rc = lockctl_path(lc, o.pos[0], &full)) != 0)
+			return rc;
+		if (lockctl_kept_find(lc, LOCKCTL_KEPT_WATCH, full) != NULL) {
+			rc = lockctl_fail(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_EXISTS,
+			    "%s is already watched in this session", full);
+			free(full);
+			return rc;
+		}
+		free(full);
+	}
+	memset(&args, 0, sizeof args);
+	args.event_mask = NODE_EVENTS;
+	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, &args, &path, &h, NULL)) != 0) {
+		free(path);
+		return rc;
+	}
+	if (lc->script && !have_n && !have_t) {
+		lockctl_kept_add(lc, LOCKCTL_KEPT_WATCH, 0, h, path);
+		reply_begin(lc, &r);
+		reply_str(&r, "path", path);
+		reply_bool(&r, "watching", 1);
+		free(path);
+		return reply_end(&r);
+	}
+	if (!lc->script)
+		lockctl_signals();
+	if (have_t)
+		deadline = lockctl_now_ms() + ms;
+	for (;;) {
+		struct lockctl_event ev;
+		int w, left = -1;
+
+		while (lockctl_event_pop(&ev)) {
+			lockctl_event_print(lc, &ev);
+			if (ev.handle == h && ev.type < 64)
+				seen++;
+			if (ev.type == CHUBBY_EV_EXPIRED)
+				lost = 1;
+			free(ev.path);
+		}
+		if (lost || (have_n && seen >= count) || lockctl_signalled())
+			break;
+		if (have_t) {
+			uint64_t now = lockctl_now_ms();
+			if (now >= deadline)
+				break;
+			left = (int)(deadline - now);
+		}
+		/* Wake now and then to notice a session lost without an event. */
+		if (left < 0 || left > 1000)
+			left = 1000;
+		w = lockctl_wait(-1, left);
+		if ((w & LOCKCTL_WAKE_TIMEOUT) &&
+		    chubby_session_state(lc->client) == CHUBBY_SESSION_EXPIRED) {
+			lost = 1;
+			break;
+		}
+	}
+	if (lost) {
+		lc->session_lost = 1;
+		rc = lockctl_fail(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_SESSION_EXPIRED,
+		    "the session was lost while watching %s", path);
+		free(path);
+		return rc;
+	}
+	chubby_handle_close(h);
+	reply_begin(lc, &r);
+	reply_str(&r, "path", path);
+	reply_uint(&r, "events", seen);
+	reply_human(&r, "%s", ""); /* the events were the output */
+	free(path);
+	return reply_end(&r);
+}
+
+/* unwatch PATH: ends a scripted watch. */
+int
+cmd_unwatch(struct lockctl *lc, int argc, char **argv)
+{
+	struct lockctl_opts o;
+	struct lockctl_kept *k;
+	struct reply r;
+	char *path;
+	int ch, rc;
+
+	lockctl_opts_init(&o, argc, argv);
+	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
+		return lockctl_usage(lc, o.bad);
+	if (o.npos != 1)
+		return lockctl_usage(lc, NULL);
+	if ((rc = lockctl_path(lc, o.pos[0], &path)) != 0)
+		return rc;
+	if ((k = lockctl_kept_find(lc, LOCKCTL_KEPT_WATCH, path)) == NULL) {
+		rc = lockctl_fail(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_NOT_FOUND,
+		    "%s is not watched in this session", path);
+		free(path);
+		return rc;
+	}
+	chubby_handle_close(k->h);
+	lockctl_kept_remove(lc, k);
+	reply_begin(lc, &r);
+	reply_str(&r, "path", path);
+	reply_bool(&r, "watching", 0);
+	free(path);
+	return reply_end(&r);
+}
