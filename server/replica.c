@@ -94,6 +94,7 @@ replica_ns_new(const struct chubbyd *d, char *err, size_t errlen)
 	    .max_contents = (size_t)c->max_contents,
 	    .lock_delay_default_ms = c->lock_delay_ms,
 	    .lock_delay_max_ms = c->lock_delay_max_ms,
+	    .lock_delay_given = true, /* lock_delay = 0 in the config means none */
 	    .max_sessions = c->max_sessions,
 	    .max_handles = c->max_handles_per_session,
 	};

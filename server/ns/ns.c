@@ -289,11 +289,12 @@ ns_new(const struct ns_config *cfg)
 	ns->rootlen = n + 4;
 	ns->superuser = xstrdup(cfg->superuser != NULL ? cfg->superuser : "");
 	ns->max_contents = cfg->max_contents != 0 ? cfg->max_contents : 256 * 1024;
-	ns->lock_delay_max_ms = cfg->lock_delay_max_ms != 0 ? cfg->lock_delay_max_ms :
+	ns->lock_delay_max_ms = cfg->lock_delay_max_ms != 0 || cfg->lock_delay_given ?
+	    cfg->lock_delay_max_ms :
 	    NS_MAX_LOCK_DELAY_MS;
 	if (ns->lock_delay_max_ms > NS_MAX_LOCK_DELAY_MS)
 		ns->lock_delay_max_ms = NS_MAX_LOCK_DELAY_MS;
-	ns->lock_delay_default_ms = cfg->lock_delay_default_ms != 0 ?
+	ns->lock_delay_default_ms = cfg->lock_delay_default_ms != 0 || cfg->lock_delay_given ?
 	    cfg->lock_delay_default_ms : 15000;
 	if (ns->lock_delay_default_ms > ns->lock_delay_max_ms)
 		ns->lock_delay_default_ms = ns->lock_delay_max_ms;

@@ -30,8 +30,9 @@ struct ns_config {
 	const char *superuser;      /* may do all; NULL or "": none */
 	const char *acl_dir;        /* e.g. "/ls/<cell>/acl"; NULL: that default */
 	size_t max_contents;        /* bytes per file; 0: 256 KiB */
-	uint64_t lock_delay_default_ms; /* 0: 15 s */
-	uint64_t lock_delay_max_ms;     /* 0: 60 s; never more than 60 s */
+	uint64_t lock_delay_default_ms; /* 0: 15 s (unless lock_delay_given) */
+	uint64_t lock_delay_max_ms;     /* 0: 60 s (unless lock_delay_given); never more than 60 s */
+	bool lock_delay_given;          /* take both as they are, 0 included (from a config) */
 	size_t max_nodes;           /* 0: 100000 (the root counts) */
 	size_t max_sessions;        /* 0: 10000 */
 	size_t max_handles;         /* per session; 0: 1000 */

@@ -649,6 +649,50 @@ test_lock_delay_cap_60s(void)
 	ns_free(n2);
 }
 
+/* A config that says lock_delay = 0 means no lock-delay, not "the default". */
+static void
+test_lock_delay_zero_from_config(void)
+{
+	struct ns_config c;
+	struct ns *n2;
+	struct ns_result q;
+	uint8_t *b;
+	size_t l;
+	uint64_t h;
+
+	memset(&c, 0, sizeof c);
+	c.cell = "t";
+	c.lock_delay_given = true; /* default 0, cap 0 */
+	n2 = ns_new(&c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(n2);
+	ns_result_init(&q);
+	ns_encode_session_start(1, "a", &b, &l);
+	ns_apply(n2, b, l, &q);
+	free(b);
+	ns_encode_session_start(1, "b", &b, &l);
+	ns_apply(n2, b, l, &q);
+	free(b);
+	ns_encode_open(1, 1, ROOT "/l", CR, UINT64_MAX, 0, NULL, 0, NULL, &b, &l);
+	ns_apply(n2, b, l, &q);
+	free(b);
+	h = q.handle;
+	ns_encode_acquire(1, 1, h, NS_LOCK_EXCLUSIVE, &b, &l);
+	CU_ASSERT_EQUAL(ns_apply(n2, b, l, &q), CHUBBY_OK);
+	free(b);
+	ns_encode_session_end(100, 0, 1, NS_END_EXPIRED, &b, &l);
+	ns_apply(n2, b, l, &q);
+	free(b);
+	ns_encode_open(100, 2, ROOT "/l", RW, UINT64_MAX, 0, NULL, 0, NULL, &b, &l);
+	ns_apply(n2, b, l, &q);
+	free(b);
+	h = q.handle;
+	ns_encode_acquire(100, 2, h, NS_LOCK_EXCLUSIVE, &b, &l);
+	CU_ASSERT_EQUAL(ns_apply(n2, b, l, &q), CHUBBY_OK);
+	free(b);
+	ns_result_free(&q);
+	ns_free(n2);
+}
+
 static void
 test_session_closed_frees_at_once(void)
 {
@@ -1465,6 +1509,7 @@ FRESH(test_shared_locks)
 FRESH(test_lock_delay_expired)
 FRESH(test_lock_delay_default_and_cap)
 FRESH(test_lock_delay_cap_60s)
+FRESH(test_lock_delay_zero_from_config)
 FRESH(test_session_closed_frees_at_once)
 FRESH(test_sequencers)
 FRESH(test_lock_generation_increments)
@@ -1500,6 +1545,7 @@ harness_register(void)
 		{ "exclusive", w_test_exclusive_lock },
 		{ "shared", w_test_shared_locks },
 		{ "lock_delay_expired", w_test_lock_delay_expired },
+		{ "lock_delay_zero_from_config", w_test_lock_delay_zero_from_config },
 		{ "lock_delay_default_and_cap", w_test_lock_delay_default_and_cap },
 		{ "lock_delay_cap_60s", w_test_lock_delay_cap_60s },
 		{ "session_closed_frees_at_once", w_test_session_closed_frees_at_once },
