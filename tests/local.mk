@@ -24,7 +24,8 @@ TESTS += $(UNIT_TESTS)
 # Integration tests: real processes on loopback (tests/integration/lib.sh).
 INTEGRATION_TESTS = tests/integration/test_cell.sh tests/integration/test_lockctl.sh tests/integration/test_replication.sh \
 	tests/integration/test_integrity.sh tests/integration/test_protocol.sh \
-	tests/integration/test_partition.sh tests/integration/test_namespace.sh tests/integration/test_libchubby.sh
+	tests/integration/test_partition.sh tests/integration/test_namespace.sh tests/integration/test_libchubby.sh \
+	tests/integration/test_nemesis.sh
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
@@ -34,5 +35,6 @@ TESTS += tests/check-pure.sh $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh tests/integration/protocol_abuse.py tests/check-pure.sh \
 	tests/integration/chubby_wire.py tests/integration/ns_checks.py \
 	$(INTEGRATION_TESTS)
+EXTRA_DIST += tests/nemesis/workload.py tests/nemesis/resource.py tests/nemesis/nemesis.py tests/nemesis/checker.py tests/nemesis/slow_fsync.c
 AM_TESTS_ENVIRONMENT = abs_top_builddir='$(abs_top_builddir)'; abs_top_srcdir='$(abs_top_srcdir)'; \
 	export abs_top_builddir abs_top_srcdir;

@@ -1,0 +1,123 @@
+#!/bin/bash
+# test_nemesis.sh: a real five-replica cell under faults switched from
+# outside its processes (tests/nemesis/nemesis.py: kill -9 and restart of any
+# replica, SIGSTOP of the master past its lease, partitions that isolate the
+# master, split 2/3 and bridge, slow fsync, SIGSTOP of a lock client past its
+# session lease), while client processes
+# (tests/nemesis/workload.py) read, write and compare-and-set a few files and
+# take a lock to write to a fenced resource (tests/nemesis/resource.py), all
+# recorded with invoke and completion times.  Then kill -9 of all five
+# replicas in a write storm, final reads, and tests/nemesis/checker.py:
+# linearizability per file, fencing, lock generations; and every replica
+# converges to one digest.  docs/TESTING.md: NEMESIS_SECONDS (default 75)
+# for a soak run, NEMESIS_SEED (default 1) to replay a fault schedule.
+if [ "${1:-}" != --inside ]; then
+	if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v nft >/dev/null; then
+		echo "SKIP: needs root, ip and nft (tools/install-deps installs them)"; exit 77
+	fi
+	ns="chubby-nem-$$"
+	ip netns add "$ns" 2>/dev/null || { echo "SKIP: cannot create a network namespace"; exit 77; }
+	trap 'ip netns del "$ns" 2>/dev/null' EXIT
+	ip netns exec "$ns" ip link set lo up
+	ip netns exec "$ns" bash "$0" --inside
+	exit $?
+fi
+
+. "$(dirname "$0")/lib.sh"
+NEM=$(cd "$(dirname "$0")/../nemesis" && pwd)
+secs=${NEMESIS_SECONDS:-75}
+seed=${NEMESIS_SEED:-1}
+nreg=${NEMESIS_CLIENTS:-3}
+keys=3
+t_time_limit $((secs + 210))
+echo "# nemesis: seed $seed, $secs s of faults (replay: NEMESIS_SEED=$seed NEMESIS_SECONDS=$secs)"
+
+port=7100
+cell="$T_DIR/cell"
+conf="$cell/chubby.conf"
+hist="$T_DIR/history"
+stop="$T_DIR/stop"
+mkdir -p "$hist"
+export CHUBBY_CELL_BIN
+pids=""
+nem_cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	t_cleanup
+}
+trap nem_cleanup EXIT
+
+check "checker self-test (hand-made bad histories are flagged)" "$PY" "$NEM/checker.py" --self-test
+
+# Slow fsync: an LD_PRELOAD shim, switched per replica pid from outside.
+preload=""
+export CHUBBY_SLOW_FSYNC_DIR="$T_DIR/slowfsync"
+mkdir -p "$CHUBBY_SLOW_FSYNC_DIR"
+if ${CC:-cc} -shared -fPIC -O2 -o "$T_DIR/slow_fsync.so" "$NEM/slow_fsync.c" -ldl 2>"$T_DIR/cc.err"; then
+	preload="$T_DIR/slow_fsync.so"
+else
+	echo "# no C compiler for the slow-fsync shim: that fault is replaced by kills"
+	unset CHUBBY_SLOW_FSYNC_DIR
+fi
+with_shim() { if [ -n "$preload" ]; then LD_PRELOAD="$preload" "$@"; else "$@"; fi; }
+
+check "5-replica cell up in its own network namespace" with_shim cell_up "$cell" --replicas 5 \
+	--base-port "$port" --set master_lease=2s --set master_lease_renew=700ms \
+	--set election_timeout=500ms --set heartbeat_interval=100ms --set session_lease=4s \
+	--set grace_period=15s --set lock_delay=1s --set checksum_interval=200 \
+	--set snapshot_interval=2000 --set log_keep=200
+check "one master" wait_for 15 one_master "$conf"
+check "workload setup (files and lock)" "$PY" "$NEM/workload.py" setup "$cell" "$port" "$hist" --keys $keys
+
+"$PY" "$NEM/resource.py" 7900 "$cell/seq.key" "$hist/resource.log" >"$T_DIR/resource.out" 2>&1 &
+pids="$pids $!"
+for i in $(seq 1 "$nreg"); do
+	"$PY" "$NEM/workload.py" register "$cell" "$port" "$hist" --id "$i" --keys $keys --seed "$seed" \
+		--stop "$stop" >"$T_DIR/register-$i.out" 2>&1 &
+	pids="$pids $!"
+done
+for i in 1 2; do
+	"$PY" "$NEM/workload.py" lock "$cell" "$port" "$hist" --id "$i" --seed "$seed" --stop "$stop" \
+		--resource 7900 >"$T_DIR/lock-$i.out" 2>&1 &
+	pids="$pids $!"
+	echo $! >>"$hist/lock-clients.pids"
+done
+sleep 3
+
+# Faults while the clients run.
+with_shim "$PY" "$NEM/nemesis.py" run "$cell" "$port" "$hist/nemesis.log" --seconds "$secs" \
+	--seed "$seed" --lease-ms 2000 --session-ms 4000 --lock-delay-ms 1000 \
+	--client-pids "$hist/lock-clients.pids" 2>&1 | tee "$T_DIR/nemesis.out" | sed 's/^/# /'
+check "the nemesis ran its schedule" grep -q "faults injected" "$T_DIR/nemesis.out"
+check "one master after healing" wait_for 30 one_master "$conf"
+sleep 3
+
+# Durability: a write storm, kill -9 of all five, restart.
+touch "$stop.storm"
+sleep 3
+with_shim "$PY" "$NEM/nemesis.py" crash-all "$cell" "$port" "$hist/nemesis.log" 2>&1 | sed 's/^/# /'
+check "one master after all five were killed" wait_for 30 one_master "$conf"
+sleep 4
+touch "$stop"
+end=$(( $(date +%s) + 20 ))
+for p in $pids; do
+	[ "$(date +%s)" -lt $end ] || break
+	while kill -0 "$p" 2>/dev/null && [ "$(date +%s)" -lt $end ]; do sleep 0.2; done
+done
+for p in $pids; do kill "$p" 2>/dev/null; done
+pids=""
+
+check "final reads of every file" "$PY" "$NEM/workload.py" final "$cell" "$port" "$hist" --keys $keys
+check "all 5 replicas converge (applied and digest equal)" wait_for 60 converged "$conf" 5
+cell_status "$conf" | jpy '"\n".join("# replica %d: role %s applied %s digest %s" % (r["id"], r.get("role"), r.get("applied"), r.get("digest")) for r in j["replicas"])'
+check "no consistency-check failures in the replica logs" \
+	bash -c "! grep -l 'CONSISTENCY CHECK FAILED' '$cell'/replica-*.log"
+
+"$PY" "$NEM/checker.py" "$hist" >"$T_DIR/checker.out" 2>&1
+crc=$?
+sed 's/^/# /' "$T_DIR/checker.out"
+check "checker: no anomalies in the history" test "$crc" = 0
+faults=$(grep -c . "$hist/nemesis.log" 2>/dev/null || echo 0)
+kinds=$("$PY" -c 'import json,sys,collections; c=collections.Counter(json.loads(l)["fault"] for l in open(sys.argv[1]) if l.strip()); print(" ".join("%s=%d" % kv for kv in sorted(c.items())))' "$hist/nemesis.log" 2>/dev/null)
+summary=$(grep '^checker: operations' "$T_DIR/checker.out" | sed 's/^checker: //')
+echo "# nemesis summary: seed=$seed seconds=$secs faults injected=$faults ($kinds); $summary"
+finish

@@ -1,0 +1,417 @@
+"""checker.py: checks the history of a nemesis run (docs/TESTING.md).
+
+  checker.py HIST_DIR      checks HIST_DIR/*.jsonl (workload.py), init.json
+                           and resource.log (resource.py); prints the counts
+                           and every anomaly; exits 1 if there is any.
+  checker.py --self-test   runs the checks over hand-made histories, good and
+                           bad, and fails unless each verdict is the expected one.
+
+Checks:
+ (a) linearizability of each file's reads, writes and compare-and-sets, a
+     Wing-Gong search with Lowe's improvements (P-compositionality: one search
+     per file; memoised on (set of linearized ops, state)).  The model is a
+     register holding (contents, content generation): a write sets the
+     contents and adds one to the generation, a CAS does so only while the
+     generation is the expected one, a read returns both.  An op of unknown
+     outcome (info) may take effect at any point after its invocation, or
+     never.  Final reads taken after the faults stop are ordinary reads, so a
+     lost acknowledged write shows up here (c).
+ (b) fencing, from the resource's log: the accepted sequencers never go down;
+     one lock generation has one holder; no two holders' critical sections
+     (first to last accepted write) interleave; every genuine sequencer
+     verifies.
+ (b') locks, from the clients' history: grants in real-time order have
+     increasing generations, no generation is granted twice, and no holder's
+     RELEASE succeeds after a later generation was granted to another holder
+     (two holders at once)."""
+import glob
+import json
+import os
+import sys
+
+INF = float("inf")
+
+
+# ---------------------------------------------------------------- loading --
+def load(hist_dir):
+    """Pairs invokes with completions: a list of op dicts with t0, t1, type."""
+    ops = []
+    notes = []
+    for path in sorted(glob.glob(os.path.join(hist_dir, "*.jsonl"))):
+        pending = {}
+        for line in open(path):
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a kill
+            if e["ev"] == "note":
+                notes.append(e)
+            elif e["ev"] == "invoke":
+                op = dict(e, t0=e["t"], t1=INF, type="info", src=os.path.basename(path))
+                pending[(e["p"], e["i"])] = op
+                ops.append(op)
+            else:
+                op = pending.pop((e["p"], e["i"]), None)
+                if op is None:
+                    continue
+                op.update({k: v for k, v in e.items() if k not in ("ev", "t")})
+                op["t1"] = e["t"] if e["ev"] != "info" else INF
+                op["type"] = e["ev"]
+    return ops, notes
+
+
+# ------------------------------------------------------ linearizability (a) --
+def step(state, op):
+    """The register model: the next state, or None if OP cannot happen now."""
+    v, g = state
+    f = op["f"]
+    if f == "read":
+        return state if (op["value"], op["gen"]) == state else None
+    if f == "cas" and g != op["expected_gen"]:
+        return None
+    if op["type"] == "ok" and op.get("gen") is not None and op["gen"] != g + 1:
+        return None
+    return (op["value"], g + 1)
+
+
+def linearizable(init, ops, max_steps=5_000_000):
+    """Returns (True|False|None, detail).  OPS: ok reads, ok and info
+    writes/CASes.  None: the search gave up after MAX_STEPS."""
+    ops = [o for o in ops if o["type"] == "ok" or (o["type"] == "info" and o["f"] != "read")]
+    n = len(ops)
+    if n == 0:
+        return True, ""
+    # Entries: call 2i, return 2i+1; calls before returns at equal times
+    # (treat such ops as concurrent: the permissive reading).
+    ev = []
+    for i, o in enumerate(ops):
+        ev.append((o["t0"], 0, 2 * i))
+        ev.append((o["t1"], 1, 2 * i + 1))
+    ev.sort()
+    HEAD = 2 * n
+    nxt = [None] * (2 * n + 1)
+    prv = [None] * (2 * n + 1)
+    last = HEAD
+    for _, _, e in ev:
+        nxt[last] = e
+        prv[e] = last
+        last = e
+    nxt[last] = None
+
+    def lift(c):  # unlink call c and its return
+        r = c + 1
+        nxt[prv[c]] = nxt[c]
+        if nxt[c] is not None:
+            prv[nxt[c]] = prv[c]
+        nxt[prv[r]] = nxt[r]
+        if nxt[r] is not None:
+            prv[nxt[r]] = prv[r]
+
+    def unlift(c):
+        r = c + 1
+        nxt[prv[r]] = r
+        if nxt[r] is not None:
+            prv[nxt[r]] = r
+        nxt[prv[c]] = c
+        if nxt[c] is not None:
+            prv[nxt[c]] = c
+
+    state = init
+    lin = 0
+    cache = set()
+    stack = []
+    entry = nxt[HEAD]
+    steps = 0
+    best = (0, None, None)  # (ops linearized, stuck op, state there)
+    while entry is not None:
+        steps += 1
+        if steps > max_steps:
+            return None, "gave up after %d steps" % max_steps
+        i = entry // 2
+        if entry % 2 == 0:
+            new = step(state, ops[i])
+            if new is not None:
+                key = (lin | (1 << i), new)
+                if key not in cache:
+                    cache.add(key)
+                    stack.append((entry, state))
+                    state, lin = new, lin | (1 << i)
+                    lift(entry)
+                    entry = nxt[HEAD]
+                    continue
+            entry = nxt[entry]
+        else:
+            if ops[i]["t1"] == INF:
+                return True, ""  # only ops of unknown outcome are left
+            if len(stack) >= best[0]:
+                best = (len(stack), ops[i], state)
+            if not stack:
+                break
+            entry, state = stack.pop()
+            lin &= ~(1 << (entry // 2))
+            unlift(entry)
+            entry = nxt[entry]
+    if entry is None:
+        return True, ""
+    _, stuck, st = best
+    return False, "no linearization: after %d ops in state %r, cannot fit %s" % (
+        best[0], st, fmt(stuck))
+
+
+def fmt(o):
+    if o is None:
+        return "?"
+    t1 = "inf" if o["t1"] == INF else "%.3f" % o["t1"]
+    args = {k: o[k] for k in ("value", "gen", "expected_gen", "error", "inst", "holder")
+            if k in o}
+    return "%s %s %s %s [%.3f..%s] %s" % (o["p"], o["type"], o["f"], o.get("key", ""),
+                                           o["t0"], t1, json.dumps(args))
+
+
+def excerpt(ops, around, width=1.0, limit=25):
+    """The ops of ORIGINAL history overlapping [t0-width, t1+width] of AROUND."""
+    if around is None:
+        return []
+    lo = around["t0"] - width
+    hi = (around["t1"] if around["t1"] != INF else around["t0"]) + width
+    sel = [o for o in ops if o["t0"] <= hi and o["t1"] >= lo]
+    sel.sort(key=lambda o: o["t0"])
+    return [fmt(o) for o in sel[:limit]]
+
+
+def check_registers(init, ops, out):
+    anomalies = 0
+    checked = 0
+    by_key = {}
+    for o in ops:
+        if o["f"] in ("read", "write", "cas"):
+            by_key.setdefault(o["key"], []).append(o)
+    for k in sorted(by_key):
+        kops = by_key[k]
+        start = (init[k]["value"], init[k]["gen"])
+        ok, detail = linearizable(start, kops)
+        n = sum(1 for o in kops if o["type"] != "fail")
+        checked += n
+        cnt = {t: sum(1 for o in kops if o["type"] == t) for t in ("ok", "fail", "info")}
+        if ok is None:
+            out.append("UNKNOWN %s: %s (not counted as an anomaly)" % (k, detail))
+            print("  %s: %d ops (ok %d, fail %d, info %d): search gave up" %
+                  (k, len(kops), cnt["ok"], cnt["fail"], cnt["info"]))
+        elif ok:
+            print("  %s: %d ops (ok %d, fail %d, info %d): linearizable" %
+                  (k, len(kops), cnt["ok"], cnt["fail"], cnt["info"]))
+        else:
+            anomalies += 1
+            out.append("NOT LINEARIZABLE %s: %s" % (k, detail))
+            stuck = None
+            for o in kops:
+                if fmt(o) in detail:
+                    stuck = o
+            for line in excerpt(kops, stuck):
+                out.append("    " + line)
+    return anomalies, checked
+
+
+# --------------------------------------------------------------- fencing (b) --
+def check_resource(entries, out):
+    anomalies = 0
+    highest = None
+    gen_holder = {}
+    span = {}  # holder -> [first index, last index] of its accepted writes
+    for idx, e in enumerate(entries):
+        if not e["accepted"]:
+            if e["why"] in ("bad MAC", "not a sequencer"):
+                anomalies += 1
+                out.append("FENCING: a sequencer the cell issued did not verify: %r" % e)
+            continue
+        o = (e["inst"], e["gen"])
+        if highest is not None and o < highest:
+            anomalies += 1
+            out.append("FENCING: stale sequencer %r accepted after %r: %r" % (o, highest, e))
+        highest = o if highest is None else max(highest, o)
+        h = gen_holder.setdefault(o, e["holder"])
+        if h != e["holder"]:
+            anomalies += 1
+            out.append("FENCING: generation %r held by two holders: %s and %s" %
+                       (o, h, e["holder"]))
+        span.setdefault(e["holder"], [idx, idx])[1] = idx
+    iv = sorted(span.items(), key=lambda kv: kv[1][0])
+    for (h1, (a1, b1)), (h2, (a2, b2)) in zip(iv, iv[1:]):
+        if a2 < b1:
+            anomalies += 1
+            out.append("FENCING: critical sections interleave: %s writes %d..%d, %s writes "
+                       "%d..%d in the resource log" % (h1, a1, b1, h2, a2, b2))
+    return anomalies
+
+
+def check_locks(ops, out):
+    anomalies = 0
+    grants = [o for o in ops if o["f"] == "acquire" and o["type"] == "ok"]
+    seen = {}
+    for g in grants:
+        k = (g["key"], g["inst"], g["gen"])
+        if k in seen:
+            anomalies += 1
+            out.append("LOCK: generation %r granted twice: %s / %s" % (k, fmt(seen[k]), fmt(g)))
+        seen[k] = g
+    gs = sorted(grants, key=lambda o: o["t1"])
+    by_t0 = sorted(grants, key=lambda o: o["t0"])
+    # Real-time order: a grant that ended before another began has a lower
+    # generation.  Compare each grant with the highest finished before it.
+    j, top = 0, None
+    for g in by_t0:
+        while j < len(gs) and gs[j]["t1"] < g["t0"]:
+            if top is None or (gs[j]["inst"], gs[j]["gen"]) > (top["inst"], top["gen"]):
+                top = gs[j]
+            j += 1
+        if top is not None and (g["inst"], g["gen"]) <= (top["inst"], top["gen"]):
+            anomalies += 1
+            out.append("LOCK: grant out of real-time order: %s began after %s ended" %
+                       (fmt(g), fmt(top)))
+    rel = {o["holder"]: o for o in ops if o["f"] == "release" and o["type"] == "ok"}
+    for a in grants:
+        r = rel.get(a["holder"])
+        if r is None:
+            continue
+        for b in grants:
+            if (b["inst"], b["gen"]) > (a["inst"], a["gen"]) and b["t1"] < r["t0"]:
+                anomalies += 1
+                out.append("LOCK: two holders at once: %s was granted before %s released "
+                           "with OK: %s / %s" % (b["holder"], a["holder"], fmt(b), fmt(r)))
+                break
+    return anomalies, len(grants)
+
+
+# ------------------------------------------------------------------- main --
+def check_dir(d):
+    ops, notes = load(d)
+    init = json.load(open(os.path.join(d, "init.json")))
+    out = []
+    print("checker: %d operations recorded (ok %d, fail %d, info %d)" % (
+        len(ops), *(sum(1 for o in ops if o["type"] == t) for t in ("ok", "fail", "info"))))
+    a1, checked = check_registers(init, ops, out)
+    entries = []
+    rp = os.path.join(d, "resource.log")
+    if os.path.exists(rp):
+        entries = [json.loads(x) for x in open(rp) if x.strip()]
+    a2 = check_resource(entries, out)
+    a3, ngrants = check_locks(ops, out)
+    acc = sum(1 for e in entries if e["accepted"])
+    print("checker: linearizability: %d register ops checked, %d anomalies" % (checked, a1))
+    print("checker: fencing: %d resource writes (%d accepted, %d refused as stale), %d anomalies"
+          % (len(entries), acc, len(entries) - acc, a2))
+    print("checker: locks: %d grants, %d releases, %d anomalies" % (
+        ngrants, sum(1 for o in ops if o["f"] == "release" and o["type"] == "ok"), a3))
+    for line in out:
+        print(line)
+    total = a1 + a2 + a3
+    print("checker: operations recorded=%d checked=%d anomalies=%d" % (
+        len(ops), checked + ngrants + len(entries), total))
+    return total
+
+
+def self_test():
+    """Hand-made histories with known verdicts."""
+    fails = 0
+
+    def op(p, f, t0, t1, typ="ok", **kw):
+        return dict(p=p, f=f, t0=t0, t1=(INF if typ == "info" else t1), type=typ, key="k", **kw)
+
+    init = ("init", 0)
+
+    def expect(name, want, ops):
+        nonlocal fails
+        got, detail = linearizable(init, ops)
+        good = got == want
+        fails += not good
+        print("%s - checker self-test: %s (%s)" % ("ok" if good else "FAIL", name, detail or got))
+
+    expect("sequential write then read", True,
+           [op("a", "write", 0, 1, value="x", gen=1), op("b", "read", 2, 3, value="x", gen=1)])
+    expect("stale read after an acknowledged write is flagged", False,
+           [op("a", "write", 0, 1, value="x", gen=1),
+            op("b", "read", 2, 3, value="init", gen=0)])
+    expect("lost acknowledged write (final read) is flagged", False,
+           [op("a", "write", 0, 1, value="x", gen=1), op("a", "write", 2, 3, value="y", gen=2),
+            op("final", "read", 10, 11, value="x", gen=1)])
+    expect("concurrent read may see either", True,
+           [op("a", "write", 0, 5, value="x", gen=1), op("b", "read", 1, 2, value="init", gen=0),
+            op("c", "read", 3, 4, value="x", gen=1)])
+    expect("reads that disagree on order are flagged", False,
+           [op("a", "write", 0, 10, value="x", gen=1), op("b", "read", 1, 2, value="x", gen=1),
+            op("c", "read", 3, 4, value="init", gen=0)])
+    expect("an unknown write may take effect later", True,
+           [op("a", "write", 0, 1, "info", value="x"), op("b", "read", 5, 6, value="init", gen=0),
+            op("c", "read", 7, 8, value="x", gen=1)])
+    expect("an unknown write may never take effect", True,
+           [op("a", "write", 0, 1, "info", value="x"), op("b", "read", 5, 6, value="init", gen=0)])
+    expect("a read cannot see a write not yet invoked", False,
+           [op("b", "read", 0, 1, value="x", gen=1), op("a", "write", 2, 3, "info", value="x")])
+    expect("CAS on a stale generation cannot succeed", False,
+           [op("a", "write", 0, 1, value="x", gen=1),
+            op("b", "cas", 2, 3, value="y", gen=1, expected_gen=0)])
+    expect("CAS chain", True,
+           [op("a", "cas", 0, 1, value="x", gen=1, expected_gen=0),
+            op("b", "cas", 2, 3, value="y", gen=2, expected_gen=1),
+            op("c", "read", 4, 5, value="y", gen=2)])
+    expect("a write acknowledged with the wrong generation is flagged", False,
+           [op("a", "write", 0, 1, value="x", gen=1), op("b", "write", 2, 3, value="y", gen=1)])
+    # A bigger good history: 6 concurrent writers, reads of each value.
+    big = []
+    for k in range(300):
+        t = k * 1.0
+        big.append(op("w%d" % (k % 6), "write", t - 2.5, t + 0.5, value="v%d" % k, gen=k + 1))
+        big.append(op("r%d" % (k % 6), "read", t + 0.6, t + 0.7, value="v%d" % k, gen=k + 1))
+    expect("300 overlapping writes with reads", True, big)
+
+    def fence(name, want, entries):
+        nonlocal fails
+        out = []
+        got = check_resource(entries, out) == 0
+        good = got == want
+        fails += not good
+        print("%s - checker self-test: %s %s" % ("ok" if good else "FAIL", name, out[:1]))
+
+    def acc(h, gen, ok=True, why=None):
+        return {"holder": h, "inst": 1, "gen": gen, "accepted": ok, "why": why}
+
+    fence("fenced holders in turn", True,
+          [acc("A", 5), acc("A", 5), acc("B", 6), acc("A", 5, False, "stale"), acc("B", 6)])
+    fence("interleaved critical sections are flagged", False,
+          [acc("A", 5), acc("B", 6), acc("A", 5), acc("B", 6)])
+    fence("two holders of one generation are flagged", False,
+          [acc("A", 5), acc("B", 5)])
+    fence("a sequencer that does not verify is flagged", False,
+          [acc("A", 5), {"holder": "B", "inst": None, "gen": None, "accepted": False,
+                         "why": "bad MAC"}])
+
+    def locks(name, want, ops):
+        nonlocal fails
+        out = []
+        got = check_locks(ops, out)[0] == 0
+        good = got == want
+        fails += not good
+        print("%s - checker self-test: %s %s" % ("ok" if good else "FAIL", name, out[:1]))
+
+    def acq(h, gen, t0, t1):
+        return dict(p=h, f="acquire", key="L", t0=t0, t1=t1, type="ok", inst=1, gen=gen, holder=h)
+
+    def rel(h, t0, t1):
+        return dict(p=h, f="release", key="L", t0=t0, t1=t1, type="ok", holder=h)
+
+    locks("locks in turn", True, [acq("A", 1, 0, 1), rel("A", 2, 3), acq("B", 2, 2.5, 4),
+                                  rel("B", 5, 6)])
+    locks("a grant while another holder still releases OK is flagged", False,
+          [acq("A", 1, 0, 1), acq("B", 2, 2, 3), rel("A", 4, 5)])
+    locks("generations against real time are flagged", False,
+          [acq("A", 2, 0, 1), rel("A", 2, 3), acq("B", 1, 4, 5)])
+    print("checker self-test: %d failed" % fails)
+    return fails
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 2 and sys.argv[1] == "--self-test":
+        sys.exit(1 if self_test() else 0)
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    sys.exit(1 if check_dir(sys.argv[1]) else 0)

@@ -1,0 +1,298 @@
+"""nemesis.py: injects faults into a running local cell from outside its
+processes (docs/TESTING.md).  Run inside the test's own network namespace
+(tests/integration/test_nemesis.sh), as root, for nftables.
+
+  nemesis.py run CELL_DIR PORT LOG --seconds S --seed N [--lease-ms MS]
+      a seeded schedule of faults, each followed by a calm spell:
+        kill     kill -9 a replica (the master half of the time), restart it later
+        pause    SIGSTOP the master for longer than its lease, then SIGCONT
+        isolate  cut the master off from every other replica (nftables)
+        split    cut the cell 2/3
+        bridge   cut {a,b} from {d,e}; c sees both sides
+        slowdisk make fsync/fdatasync slow on some replicas (slow_fsync.so)
+        stale    SIGSTOP a lock client (--client-pids) past its session lease
+                 and the lock-delay: it wakes up as a stale holder, which the
+                 resource must fence off
+  nemesis.py crash-all CELL_DIR PORT LOG
+      kill -9 all five replicas at once, then restart them
+  nemesis.py heal CELL_DIR PORT LOG
+      undo everything: flush the rules, SIGCONT, fast disks, restart the dead
+Every fault goes to LOG as one JSON line {fault, targets, t0, t1}; the
+schedule depends only on the seed (the targets also on who is master)."""
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from workload import cell_of  # noqa: E402
+
+IDS = [1, 2, 3, 4, 5]
+TABLE = "chubbynemesis"
+
+
+class Nemesis:
+    def __init__(self, a):
+        self.a = a
+        self.dir = a.cell_dir
+        self.cell = cell_of(a.cell_dir, a.port)
+        self.cellbin = os.environ.get("CHUBBY_CELL_BIN", "chubby-cell")
+        self.slowdir = os.environ.get("CHUBBY_SLOW_FSYNC_DIR")
+        self.log = open(a.log, "a", buffering=1)
+        self.paused = set()
+
+    def say(self, msg):
+        print("nemesis %7.2f: %s" % (time.monotonic(), msg), flush=True)
+
+    def record(self, fault, targets, t0, **kw):
+        self.log.write(json.dumps(dict(fault=fault, targets=targets, t0=t0,
+                                       t1=time.monotonic(), **kw)) + "\n")
+
+    def pid(self, i):
+        try:
+            return int(open("%s/replica-%d.pid" % (self.dir, i)).read())
+        except (OSError, ValueError):
+            return None
+
+    def up(self, i):
+        p = self.pid(i)
+        if p is None:
+            return False
+        try:
+            os.kill(p, 0)
+            return True
+        except OSError:
+            return False
+
+    def status(self, i):
+        try:
+            c = self.cell.connect(self.cell.addrs[i - 1], timeout=1)
+        except Exception:
+            return None
+        try:
+            return c.call("STATUS", timeout=1)
+        except Exception:
+            return None
+        finally:
+            c.close()
+
+    def master(self, wait=10):
+        end = time.monotonic() + wait
+        while True:
+            for i in IDS:
+                s = self.status(i)
+                if s and s.get("role") == "master":
+                    return i
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.2)
+
+    def restart(self, i):
+        r = subprocess.run([self.cellbin, "restart", str(i), "--dir", self.dir],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            self.say("restart %d failed: %s" % (i, r.stderr.strip()))
+
+    def nft(self, *args):
+        subprocess.run(["nft"] + list(args), check=True)
+
+    def cut(self, a, b):
+        for x, y in ((a, b), (b, a)):
+            self.nft("add", "rule", "inet", TABLE, "out", "ip", "saddr", "127.0.0.%d" % (10 + x),
+                     "ip", "daddr", "127.0.0.%d" % (10 + y), "drop")
+
+    def heal_net(self):
+        subprocess.run(["nft", "flush", "chain", "inet", TABLE, "out"], stderr=subprocess.DEVNULL)
+
+    def setup_net(self):
+        subprocess.run(["nft", "delete", "table", "inet", TABLE], stderr=subprocess.DEVNULL)
+        self.nft("add", "table", "inet", TABLE)
+        self.nft("add", "chain", "inet", TABLE, "out",
+                 "{ type filter hook output priority 0; policy accept; }")
+
+    def slow(self, i, ms):
+        p = self.pid(i)
+        if self.slowdir and p:
+            path = os.path.join(self.slowdir, str(p))
+            if ms:
+                with open(path, "w") as f:
+                    f.write("%d\n" % ms)
+            elif os.path.exists(path):
+                os.remove(path)
+
+    def heal(self):
+        self.heal_net()
+        for i in IDS:
+            p = self.pid(i)
+            if p:
+                try:
+                    os.kill(p, signal.SIGCONT)
+                except OSError:
+                    pass
+            self.slow(i, 0)
+        if self.slowdir:
+            for f in os.listdir(self.slowdir):
+                os.remove(os.path.join(self.slowdir, f))
+        if self.a.client_pids and os.path.exists(self.a.client_pids):
+            for p in open(self.a.client_pids).read().split():
+                try:
+                    os.kill(int(p), signal.SIGCONT)
+                except OSError:
+                    pass
+        for i in IDS:
+            if not self.up(i):
+                self.restart(i)
+
+    # --- the faults; each returns after undoing itself ---------------------
+    def f_kill(self, rnd):
+        m = self.master(3)
+        i = m if (m and rnd.random() < 0.5) else rnd.choice(IDS)
+        t0 = time.monotonic()
+        self.say("kill -9 replica %d%s" % (i, " (master)" if i == m else ""))
+        p = self.pid(i)
+        if p:
+            os.kill(p, signal.SIGKILL)
+        time.sleep(rnd.uniform(1, 5))
+        self.restart(i)
+        self.say("restarted replica %d" % i)
+        self.record("kill", [i], t0, master=(i == m))
+
+    def f_pause(self, rnd):
+        m = self.master(3)
+        if not m:
+            return self.f_kill(rnd)
+        p = self.pid(m)
+        secs = self.a.lease_ms / 1000 + rnd.uniform(1, 3)
+        t0 = time.monotonic()
+        self.say("SIGSTOP master %d for %.1f s" % (m, secs))
+        os.kill(p, signal.SIGSTOP)
+        time.sleep(secs)
+        os.kill(p, signal.SIGCONT)
+        self.say("SIGCONT replica %d" % m)
+        self.record("pause", [m], t0, seconds=secs)
+
+    def partition(self, name, groups, rnd):
+        t0 = time.monotonic()
+        secs = rnd.uniform(3, 7)
+        a, b = groups
+        self.say("%s: cut %s from %s for %.1f s" % (name, a, b, secs))
+        for x in a:
+            for y in b:
+                self.cut(x, y)
+        time.sleep(secs)
+        self.heal_net()
+        self.say("healed the network")
+        self.record(name, [a, b], t0, seconds=secs)
+
+    def f_isolate(self, rnd):
+        m = self.master(3) or rnd.choice(IDS)
+        self.partition("isolate", [[m], [i for i in IDS if i != m]], rnd)
+
+    def f_split(self, rnd):
+        ids = IDS[:]
+        rnd.shuffle(ids)
+        m = self.master(3)
+        if m and rnd.random() < 0.5 and m not in ids[:2]:
+            ids.remove(m)  # half the time the master ends up on the small side
+            ids.insert(0, m)
+        self.partition("split", [sorted(ids[:2]), sorted(ids[2:])], rnd)
+
+    def f_bridge(self, rnd):
+        ids = IDS[:]
+        rnd.shuffle(ids)
+        self.partition("bridge", [sorted(ids[:2]), sorted(ids[3:])], rnd)
+
+    def f_slowdisk(self, rnd):
+        if not self.slowdir:
+            return self.f_kill(rnd)
+        m = self.master(3)
+        targets = sorted(set(([m] if m else []) + rnd.sample(IDS, rnd.randint(1, 3))))
+        ms = rnd.choice([20, 50, 150, 400])
+        secs = rnd.uniform(3, 7)
+        t0 = time.monotonic()
+        self.say("slow fsync (%d ms) on %s for %.1f s" % (ms, targets, secs))
+        for i in targets:
+            self.slow(i, ms)
+        time.sleep(secs)
+        for i in targets:
+            self.slow(i, 0)
+        self.say("fast disks again")
+        self.record("slowdisk", targets, t0, ms=ms, seconds=secs)
+
+    def f_stale(self, rnd):
+        pids = []
+        if self.a.client_pids and os.path.exists(self.a.client_pids):
+            pids = [int(x) for x in open(self.a.client_pids).read().split()]
+        if not pids:
+            return self.f_kill(rnd)
+        p = rnd.choice(pids)
+        secs = (self.a.session_ms + self.a.lock_delay_ms) / 1000 + rnd.uniform(1, 3)
+        t0 = time.monotonic()
+        self.say("SIGSTOP lock client %d for %.1f s" % (p, secs))
+        try:
+            os.kill(p, signal.SIGSTOP)
+            time.sleep(secs)
+        finally:
+            try:
+                os.kill(p, signal.SIGCONT)
+            except OSError:
+                pass
+        self.say("SIGCONT lock client %d" % p)
+        self.record("stale", [p], t0, seconds=secs)
+
+    def run(self):
+        rnd = random.Random(self.a.seed)
+        faults = [("kill", self.f_kill), ("pause", self.f_pause), ("isolate", self.f_isolate),
+                  ("split", self.f_split), ("bridge", self.f_bridge),
+                  ("slowdisk", self.f_slowdisk), ("stale", self.f_stale)]
+        self.setup_net()
+        end = time.monotonic() + self.a.seconds
+        n = 0
+        try:
+            while time.monotonic() < end:
+                name, fn = faults[n % len(faults)] if n < len(faults) else rnd.choice(faults)
+                fn(rnd)
+                n += 1
+                time.sleep(rnd.uniform(1.5, 3.5))
+        finally:
+            self.heal()
+        self.say("%d faults injected" % n)
+
+    def crash_all(self):
+        t0 = time.monotonic()
+        pids = [self.pid(i) for i in IDS]
+        for p in pids:
+            if p:
+                os.kill(p, signal.SIGKILL)
+        self.say("kill -9 of all five replicas")
+        time.sleep(1)
+        for i in IDS:
+            self.restart(i)
+        self.say("restarted all five")
+        self.record("crash-all", IDS, t0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["run", "crash-all", "heal"])
+    ap.add_argument("cell_dir")
+    ap.add_argument("port", type=int)
+    ap.add_argument("log")
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--lease-ms", type=int, default=2000)
+    ap.add_argument("--session-ms", type=int, default=4000)
+    ap.add_argument("--lock-delay-ms", type=int, default=1000)
+    ap.add_argument("--client-pids", default="")
+    a = ap.parse_args()
+    n = Nemesis(a)
+    {"run": n.run, "crash-all": n.crash_all, "heal": n.heal}[a.mode]()
+
+
+if __name__ == "__main__":
+    main()
