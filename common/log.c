@@ -1,11 +1,15 @@
 /* log.c: leveled log lines to stderr, syslog or a caller's callback. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -15,6 +19,8 @@ static const char *log_ident = "chubby";
 static int log_syslog;
 static log_sink_fn log_sink;
 static void *log_sink_arg;
+static FILE *log_file;        /* NULL: standard error */
+static char *log_file_path;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -42,6 +48,65 @@ log_set_sink(log_sink_fn fn, void *arg)
 {
 	log_sink = fn;
 	log_sink_arg = arg;
+}
+
+/* Opens PATH for appending, line-buffered. */
+static FILE *
+log_file_open(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	FILE *f;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open log file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if ((f = fdopen(fd, "a")) == NULL) {
+		snprintf(err, errlen, "cannot open log file %s: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	setvbuf(f, NULL, _IOLBF, 0);
+	return f;
+}
+
+int
+log_use_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = NULL;
+	char *copy = NULL;
+
+	if (path != NULL) {
+		if ((copy = strdup(path)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		if ((f = log_file_open(path, err, errlen)) == NULL) {
+			free(copy);
+			return -1;
+		}
+	}
+	if (log_file != NULL)
+		fclose(log_file);
+	free(log_file_path);
+	log_file = f;
+	log_file_path = copy;
+	return 0;
+}
+
+int
+log_reopen(char *err, size_t errlen)
+{
+	FILE *f;
+
+	if (log_file_path == NULL)
+		return 0;
+	/* The new file first: if it cannot be opened, keep writing to the old. */
+	if ((f = log_file_open(log_file_path, err, errlen)) == NULL)
+		return -1;
+	fclose(log_file);
+	log_file = f;
+	return 0;
 }
 
 int
@@ -84,8 +149,8 @@ log_emitv(int level, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ %s %s: %s\n", stamp, ts.tv_nsec / 1000000L, log_ident,
-	    log_level_name(level), line);
+	fprintf(log_file != NULL ? log_file : stderr, "%s.%03ldZ %s %s: %s\n", stamp,
+	    ts.tv_nsec / 1000000L, log_ident, log_level_name(level), line);
 }
 
 void

@@ -1,13 +1,15 @@
 /*
  * log.h: leveled logging shared by chubbyd, the tools and libchubby.
  * The level is tested before any formatting happens, so debug lines cost a
- * compare when off.  Output goes to a sink: stderr by default, syslog for
- * daemons that ask, or a callback (libchubby hands log lines to its user).
+ * compare when off.  Output goes to a sink: stderr by default, a file or
+ * syslog for daemons that ask, or a callback (libchubby hands log lines to
+ * its user).
  */
 #ifndef CHUBBY_LOG_H
 #define CHUBBY_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LVL_ERROR = 0,
@@ -23,6 +25,14 @@ extern int log_level_current;
 void log_init(const char *ident, int level);
 void log_use_syslog(int on);
 void log_set_sink(log_sink_fn fn, void *arg);
+/* Appends log lines to the file PATH (created 0640 if missing) instead of
+ * standard error; NULL goes back to standard error.  0, or -1 with the
+ * reason in ERR (the previous output is kept). */
+int log_use_file(const char *path, char *err, size_t errlen);
+/* Opens the log file again by its name (after logrotate moved it; chubbyd
+ * does it on SIGHUP).  Without a log file it does nothing.  0, or -1 with
+ * the reason in ERR (the old file stays in use). */
+int log_reopen(char *err, size_t errlen);
 /* "error", "warn", "info", "debug" -> level; -1 if unknown. */
 int log_level_parse(const char *name);
 const char *log_level_name(int level);

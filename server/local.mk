@@ -6,6 +6,7 @@ server_chubbyd_SOURCES = \
 	server/rpc/rpc_ns.c server/rpc/rpc_ns.h \
 	server/session/session.c server/session/session.h \
 	server/replica.c server/replica.h \
+	server/backup.c server/backup.h server/backup_file.c server/backup_file.h \
 	server/status/status.c server/status/status.h \
 	server/peer/peer.c server/peer/peer.h \
 	server/peer/peer_codec.c server/peer/peer_codec.h

@@ -16,6 +16,7 @@
 
 #include <chubby/chubby.h>
 
+#include "backup.h"
 #include "cellconfig.h"
 #include "protocol.h"
 #include "chubbyd.h"
@@ -41,9 +42,14 @@ usage(FILE *f)
 	    "  -i, --id ID         this replica's id, as listed in FILE\n"
 	    "  -l, --log-level L   error, warn, info or debug (default: the config's log_level)\n"
 	    "      --syslog        log to syslog instead of standard error\n"
+	    "      --log-file FILE append log lines to FILE instead of standard error\n"
+	    "                      (reopened on SIGHUP, for log rotation)\n"
 	    "      --init          this is a brand-new cell: an empty data directory may vote\n"
 	    "                      (without it, an empty data directory means lost data: the\n"
 	    "                      replica catches up before it votes again)\n"
+	    "      --restore BACKUP  with --init: start this new cell's replica from the state\n"
+	    "                      in BACKUP (made by lockctl backup); give every replica\n"
+	    "                      of the new cell the same file\n"
 	    "      --check-config  load FILE, report problems, and exit\n"
 	    "      --help-config   list every config option with its default\n"
 	    "  -h, --help          this text\n"
@@ -116,12 +122,18 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
+	char err[512];
+
 	(void)sig;
 	(void)what;
 	(void)arg;
-	/* stderr needs no reopening; syslog reconnects.  Log rotation of a
-	 * redirected stderr is the service manager's job. */
-	log_info("SIGHUP: logs reopened");
+	/* A --log-file is opened again by name (logrotate moved the old one);
+	 * stderr needs no reopening, syslog reconnects by itself.  Rotation of
+	 * a redirected stderr is the service manager's job. */
+	if (log_reopen(err, sizeof err) != 0)
+		log_error("SIGHUP: %s; still writing to the old log file", err);
+	else
+		log_info("SIGHUP: logs reopened");
 }
 
 /* libevent's own warnings go through our log. */
@@ -145,6 +157,8 @@ main(int argc, char **argv)
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"syslog", no_argument, NULL, 's'},
 	    {"init", no_argument, NULL, 'I'},
+	    {"restore", required_argument, NULL, 'R'},
+	    {"log-file", required_argument, NULL, 'L'},
 	    {"check-config", no_argument, NULL, 'k'},
 	    {"help-config", no_argument, NULL, 'H'},
 	    {"help", no_argument, NULL, 'h'},
@@ -152,7 +166,7 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct chubbyd d;
-	const char *config_path = NULL, *level_name = NULL;
+	const char *config_path = NULL, *level_name = NULL, *restore_path = NULL, *log_path = NULL;
 	char err[512], *end, *cert = NULL, *key = NULL;
 	long idl = -1;
 	int ch, use_syslog = 0, check_only = 0, init = 0, level, rc = 1;
@@ -187,6 +201,12 @@ main(int argc, char **argv)
 		case 'I':
 			init = 1;
 			break;
+		case 'R':
+			restore_path = optarg;
+			break;
+		case 'L':
+			log_path = optarg;
+			break;
 		case 'k':
 			check_only = 1;
 			break;
@@ -214,6 +234,10 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (restore_path != NULL && !init) {
+		fprintf(stderr, "chubbyd: --restore seeds a brand-new cell: give --init with it\n");
+		return 2;
+	}
 	if (config_load(config_path, &d.cfg, err, sizeof err) != CHUBBY_OK) {
 		fprintf(stderr, "chubbyd: %s\n", err);
 		return 1;
@@ -236,6 +260,11 @@ main(int argc, char **argv)
 		static char ident[32];
 		snprintf(ident, sizeof ident, "chubbyd[%u]", d.id);
 		log_init(ident, level);
+	}
+	if (log_path != NULL && !check_only && log_use_file(log_path, err, sizeof err) != 0) {
+		fprintf(stderr, "chubbyd: --log-file: %s\n", err);
+		config_free(d.cfg);
+		return 1;
 	}
 	log_use_syslog(use_syslog || d.cfg->use_syslog);
 	event_set_log_callback(on_libevent_log);
@@ -290,6 +319,10 @@ main(int argc, char **argv)
 		log_error("client port: %s", err);
 		goto out;
 	}
+	if (restore_path != NULL && backup_restore(&d, restore_path, err, sizeof err) != CHUBBY_OK) {
+		log_error("--restore: %s", err);
+		goto out;
+	}
 	d.replica = replica_new(&d, init, err, sizeof err);
 	if (d.replica == NULL) {
 		log_error("%s", err);
@@ -322,6 +355,7 @@ out:
 	rpc_free(d.rpc);
 	replica_free(d.replica);
 	session_free(d.sessions);
+	backup_shutdown();
 	free(d.seq_key);
 	tp_free(d.tp_accept);
 	tls_ctx_free(d.tls_server);
@@ -333,5 +367,6 @@ out:
 	free(cert);
 	free(key);
 	config_free(d.cfg);
+	log_use_file(NULL, err, sizeof err);
 	return rc;
 }

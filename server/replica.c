@@ -829,3 +829,86 @@ replica_free(struct replica *r)
 		store_close(r->st);
 	free(r);
 }
+
+/* --- backup and restore ------------------------------------------------------ */
+
+int
+replica_backup(struct replica *r, uint8_t **out, size_t *len, uint64_t *index)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint8_t *nsb = NULL;
+	size_t nslen = 0;
+	int rc;
+
+	if (r->diverged)
+		return CHUBBY_E_CORRUPT;
+	if (!replica_is_master(r))
+		return CHUBBY_E_NOT_MASTER;
+	/* The loop is single-threaded: nothing applies between here and the
+	 * end of the packing, so the state is the one at r->applied. */
+	if ((rc = ns_snapshot(r->ns, &nsb, &nslen)) != CHUBBY_OK)
+		return rc;
+	/* The format of replica_take_snapshot(), so a restore installs it as is. */
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 5);
+	msgpack_pack_uint64(&pk, r->applied);
+	msgpack_pack_uint64(&pk, r->digest);
+	msgpack_pack_uint64(&pk, r->ncommands);
+	msgpack_pack_uint64(&pk, r->last_stamp);
+	msgpack_pack_bin(&pk, nslen);
+	msgpack_pack_bin_body(&pk, nsb, nslen);
+	free(nsb);
+	*len = sb.size;
+	*index = r->applied;
+	*out = (uint8_t *)msgpack_sbuffer_release(&sb);
+	log_info("backup at slot %" PRIu64 ": %zu bytes, %zu nodes, %zu sessions", *index, *len,
+	    ns_node_count(r->ns), ns_session_count(r->ns));
+	return CHUBBY_OK;
+}
+
+int
+replica_check_snapshot(const struct chubbyd *d, const uint8_t *snap, size_t len, uint64_t index,
+    char *err, size_t errlen)
+{
+	msgpack_unpacked u;
+	size_t off = 0;
+	const msgpack_object *o;
+	struct ns *ns;
+	char nerr[256];
+	int rc = CHUBBY_E_CORRUPT;
+
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, (const char *)snap, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len || u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 5) {
+		snprintf(err, errlen, "the state is not a replica snapshot");
+		goto out;
+	}
+	o = u.data.via.array.ptr;
+	for (int i = 0; i < 4; i++)
+		if (o[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			snprintf(err, errlen, "the state's field %d is not a number", i);
+			goto out;
+		}
+	if (o[4].type != MSGPACK_OBJECT_BIN) {
+		snprintf(err, errlen, "the state holds no namespace");
+		goto out;
+	}
+	if (o[0].via.u64 != index || index == 0) {
+		snprintf(err, errlen, "the state covers slot %" PRIu64 " but the header says %" PRIu64,
+		    o[0].via.u64, index);
+		goto out;
+	}
+	if ((ns = replica_ns_new(d, err, errlen)) == NULL) {
+		rc = CHUBBY_E_CONFIG;
+		goto out;
+	}
+	rc = ns_restore(ns, (const uint8_t *)o[4].via.bin.ptr, o[4].via.bin.size, nerr, sizeof nerr);
+	if (rc != CHUBBY_OK)
+		snprintf(err, errlen, "the namespace does not load: %s", nerr);
+	ns_free(ns);
+out:
+	msgpack_unpacked_destroy(&u);
+	return rc;
+}

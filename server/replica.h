@@ -67,4 +67,17 @@ struct replica_info {
 };
 void replica_info(const struct replica *r, struct replica_info *out);
 
+/* Packs a consistent copy of the applied state, in the snapshot format a
+ * replica installs (replica.c: [applied, digest, ncommands, last_stamp,
+ * namespace]), for a backup: *OUT (malloc'd, the caller frees it), *LEN,
+ * and *INDEX the applied slot it covers.  Only at the master holding its
+ * lease: CHUBBY_E_NOT_MASTER elsewhere, CHUBBY_E_CORRUPT if diverged. */
+int replica_backup(struct replica *r, uint8_t **out, size_t *len, uint64_t *index);
+
+/* Checks that SNAP (LEN bytes) is a replica snapshot covering slot INDEX
+ * whose namespace loads under D's cell config (before a restore seeds a
+ * store with it).  CHUBBY_OK, or an error with the reason in ERR. */
+int replica_check_snapshot(const struct chubbyd *d, const uint8_t *snap, size_t len,
+    uint64_t index, char *err, size_t errlen);
+
 #endif

@@ -14,11 +14,14 @@ tools_lockctl_lockctl_SOURCES = \
 	tools/lockctl/cmd-status.c \
 	tools/lockctl/aclient.c tools/lockctl/aclient.h \
 	tools/lockctl/cmd-admin.c \
+	tools/lockctl/cmd-backup.c server/backup_file.c server/backup_file.h \
 	tools/lockctl/session.c tools/lockctl/reply.c tools/lockctl/script.c \
-	tools/lockctl/cmd-ns.c tools/lockctl/cmd-lock.c
-tools_lockctl_lockctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
+	tools/lockctl/cmd-ns.c tools/lockctl/cmd-lock.c \
+	tools/lockctl/run.c tools/lockctl/shell.c tools/lockctl/cmd-admin2.c
+tools_lockctl_lockctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS) \
+	$(LIBEDIT_CFLAGS)
 # libchubby.la first: every chubby_* symbol (chubby_last_error's per-thread
 # buffer above all) must resolve to the shared library, not to a second copy
 # from libcommon; libcommon then only supplies the internal helpers the admin
 # commands use (aclient, probe, json), which libchubby does not export.
-tools_lockctl_lockctl_LDADD = libchubby/libchubby.la $(COMMON_LIBS) $(PTHREAD_LIBS)
+tools_lockctl_lockctl_LDADD = libchubby/libchubby.la $(COMMON_LIBS) $(PTHREAD_LIBS) $(LIBEDIT_LIBS)

@@ -13,6 +13,7 @@
 
 #include <chubby/chubby.h>
 
+#include "backup.h"
 #include "chubbyd.h"
 #include "cellconfig.h"
 #include "clock.h"
@@ -96,6 +97,7 @@ static const struct rpc_op {
     {PROTO_OP_GET_SEQUENCER, rpc_op_get_sequencer},
     {PROTO_OP_SET_SEQUENCER, rpc_op_set_sequencer},
     {PROTO_OP_CHECK_SEQUENCER, rpc_op_check_sequencer},
+    {PROTO_OP_SNAPSHOT, backup_rpc_snapshot},
 };
 
 static const struct rpc_op *

@@ -17,6 +17,7 @@
 /* One table serves one-shot mode, scripted mode, --help and the man page's
  * order.  Session commands parse their own options (lockctl_opts), so their
  * argument counts here are loose bounds. */
+int cmd_backup(struct lockctl *lc, int argc, char **argv); /* cmd-backup.c */
 #define S LOCKCTL_F_SCRIPT
 #define SJ LOCKCTL_F_SCRIPT_JSON
 static const struct lockctl_cmd lockctl_cmds[] = {
@@ -34,8 +35,12 @@ static const struct lockctl_cmd lockctl_cmds[] = {
     {"rm", "PATH", 1, 2, cmd_rm, "delete a file or an empty directory", S},
     {"acl", "get PATH | set PATH R W C", 2, 7, cmd_acl,
 	"show or change a node's ACL names (\"-\" keeps one)", S},
-    {"lock", "[-s] [-t MS] PATH", 1, 5, cmd_lock,
+    /* Two lines of help for one command: lockctl_find() finds the first;
+     * cmd_lock_run() hands the form without "--" to cmd_lock(). */
+    {"lock", "[-s] [-t MS] PATH", 1, 4096, cmd_lock_run,
 	"take a lock (-s shared), print its sequencer and hold it", S},
+    {"lock", "[-s] [--elect] [-t MS] [--grace MS] PATH -- COMMAND [ARGS...]", 1, 4096,
+	cmd_lock_run, "run COMMAND holding the lock; stop it when the lock is lost", S},
     {"trylock", "[-s] PATH", 1, 3, cmd_trylock, "take a lock only if it is free now", S},
     {"unlock", "PATH", 1, 2, cmd_unlock, "release a lock taken in this session", S},
     {"sequencer", "PATH", 1, 2, cmd_sequencer, "the sequencer of a lock held in this session", S},
@@ -44,8 +49,16 @@ static const struct lockctl_cmd lockctl_cmds[] = {
     {"watch", "[-n N] [-t MS] PATH", 1, 6, cmd_watch,
 	"print a node's events (N of them, or for MS ms)", S},
     {"unwatch", "PATH", 1, 2, cmd_unwatch, "scripted mode: stop a watch", S},
+    {"sessions", "", 0, 0, cmd_sessions,
+	"the master's sessions: principal, lease left, handles, locks held", SJ},
+    {"locks", "", 0, 0, cmd_locks, "every held lock: mode, holding session and handle, waiters",
+	SJ},
+    {"backup", "[--verify] FILE", 1, 2, cmd_backup,
+	"save a consistent copy of the cell's state to FILE (--verify: check FILE)", SJ},
     {"script", "", 0, 0, cmd_script,
 	"read commands from stdin, one a line, in one session; one answer line each", 0},
+    {"shell", "", 0, 0, cmd_shell,
+	"an interactive shell (line editing, history, completion) in one session", 0},
 };
 #undef S
 #undef SJ
@@ -55,7 +68,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: lockctl [-C CELL] [--json] [-t MS] COMMAND [ARGS...]\n"
-		   "       lockctl [-C CELL] [--json] [-t MS] [script] <COMMANDS\n\n"
+		   "       lockctl [-C CELL] [--json] [-t MS] [script] <COMMANDS\n"
+		   "       lockctl [-C CELL] [--json] [-t MS] [shell]     (at a terminal)\n\n"
 		   "  -C, --cell CELL   a cell config file, host:port,... or a DNS name\n"
 		   "                    (default: $CHUBBY_CELL)\n"
 		   "  -j, --json        answer in JSON\n"
@@ -212,6 +226,12 @@ lockctl_need_cell(struct lockctl *lc)
 }
 
 const struct lockctl_cmd *
+lockctl_cmd_at(size_t i)
+{
+	return i < LOCKCTL_NCMDS ? &lockctl_cmds[i] : NULL;
+}
+
+const struct lockctl_cmd *
 lockctl_find(const char *name)
 {
 	for (size_t i = 0; i < LOCKCTL_NCMDS; i++)
@@ -272,14 +292,13 @@ main(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		/* No command: a program feeding us commands gets scripted mode; a
-		 * person at a terminal (the interactive shell is not written yet)
-		 * gets the usage. */
+		 * person at a terminal the interactive shell. */
 		if (!isatty(STDIN_FILENO)) {
 			lc.cmd = "script";
 			return cmd_script(&lc, 0, argv + argc);
 		}
-		usage(stderr);
-		return LOCKCTL_EXIT_USAGE;
+		lc.cmd = "shell";
+		return cmd_shell(&lc, 0, argv + argc);
 	}
 	cmd = lockctl_find(argv[optind]);
 	if (cmd == NULL)

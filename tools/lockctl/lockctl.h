@@ -63,6 +63,9 @@ struct lockctl_cmd {
 
 /* Finds a command of the table; NULL if none. */
 const struct lockctl_cmd *lockctl_find(const char *name);
+/* The table's I-th entry, NULL past the end (help, completion).  A name
+ * may have more than one entry (more than one usage line). */
+const struct lockctl_cmd *lockctl_cmd_at(size_t i);
 
 /* Loads the cell spec once; prints the error and returns non-zero on failure. */
 int lockctl_need_cell(struct lockctl *lc);
@@ -225,8 +228,19 @@ int cmd_trylock(struct lockctl *lc, int argc, char **argv);
 int cmd_unlock(struct lockctl *lc, int argc, char **argv);
 int cmd_sequencer(struct lockctl *lc, int argc, char **argv);
 int cmd_checkseq(struct lockctl *lc, int argc, char **argv);
+/* run.c: `lock ... PATH -- COMMAND`, else cmd_lock */
+int cmd_lock_run(struct lockctl *lc, int argc, char **argv);
+/* cmd-admin2.c */
+int cmd_sessions(struct lockctl *lc, int argc, char **argv);
+int cmd_locks(struct lockctl *lc, int argc, char **argv);
+/* shell.c */
+int cmd_shell(struct lockctl *lc, int argc, char **argv);
 /* script.c */
 int cmd_script(struct lockctl *lc, int argc, char **argv);
+/* Runs LINE's command in the session (the scripted loop's dispatcher);
+ * INTERACTIVE (the shell) also admits the admin commands, which answer in
+ * text of several lines. */
+void lockctl_dispatch(struct lockctl *lc, const char *line, int interactive);
 /* Splits LINE into words (the scripted syntax: blanks separate, '...'
  * literal, "..." with backslash escapes, a word starting with # begins a
  * comment).  *ARGV is malloc'd with its words: free with lockctl_words_free.

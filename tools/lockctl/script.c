@@ -141,15 +141,16 @@ fail:
 	return -1;
 }
 
-/* Runs one line's command; its answer is printed by the command. */
-static void
-script_line(struct lockctl *lc, const char *line)
+/* Runs one line's command; its answer is printed by the command.  The
+ * scripted loop and the interactive shell (shell.c) share it. */
+void
+lockctl_dispatch(struct lockctl *lc, const char *line, int interactive)
 {
 	const struct lockctl_cmd *cmd;
 	char err[128], **argv;
 	int argc, nargs;
 
-	lc->cmd = "script";
+	lc->cmd = interactive ? "shell" : "script";
 	if (lockctl_split(line, &argc, &argv, err, sizeof err) != 0) {
 		lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID, "%s", err);
 		return;
@@ -163,9 +164,10 @@ script_line(struct lockctl *lc, const char *line)
 	if ((cmd = lockctl_find(argv[0])) == NULL) {
 		lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID, "unknown command \"%s\"",
 		    argv[0]);
-	} else if (!(cmd->flags & LOCKCTL_F_SCRIPT) &&
+	} else if (!interactive && !(cmd->flags & LOCKCTL_F_SCRIPT) &&
 		   !((cmd->flags & LOCKCTL_F_SCRIPT_JSON) && lc->json)) {
-		/* The admin commands answer in several lines of text. */
+		/* The admin commands answer in several lines of text (a
+		 * person at the shell reads them; a program could not). */
 		lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_UNSUPPORTED,
 		    "%s is not available in scripted mode%s", cmd->name,
 		    cmd->flags & LOCKCTL_F_SCRIPT_JSON ? " without --json" : "");
@@ -218,7 +220,7 @@ cmd_script(struct lockctl *lc, int argc, char **argv)
 		/* Every complete line in what has come so far. */
 		while (in.p != NULL && (nl = memchr(in.p + done, '\n', in.len - done)) != NULL) {
 			*nl = '\0';
-			script_line(lc, in.p + done);
+			lockctl_dispatch(lc, in.p + done, 0);
 			done = (size_t)(nl - in.p) + 1;
 			script_events(lc);
 			if (lockctl_signalled())
@@ -233,7 +235,7 @@ cmd_script(struct lockctl *lc, int argc, char **argv)
 		if (eof) {
 			/* A last line without its newline still counts. */
 			if (in.len > 0 && !lockctl_signalled())
-				script_line(lc, in.p);
+				lockctl_dispatch(lc, in.p, 0);
 			break;
 		}
 		w = lockctl_wait(STDIN_FILENO, -1);
