@@ -34,6 +34,15 @@ enum cmd_type {
 	CMD_NOOP = 1,  /* a barrier: proves the log moves (replica_sync) */
 	CMD_CHECK = 2, /* [at_slot, digest, ns_digest]: every replica compares its digests at at_slot */
 	CMD_NS = 3,    /* [ns command bytes]: one namespace command (server/ns) */
+	CMD_MEMBER = 4, /* [id, client, peer, status]: replica ID now lives at these addresses */
+};
+
+/* A member's addresses as the log last set them (replicated state). */
+struct member_addr {
+	unsigned id; /* 0: slot unused */
+	char client[CONFIG_ADDR_MAX];
+	char peer[CONFIG_ADDR_MAX];
+	char status[CONFIG_ADDR_MAX];
 };
 
 struct pending {
@@ -58,6 +67,8 @@ struct replica {
 
 	/* The applied state: the namespace, and a digest chain over the log. */
 	struct ns *ns;
+	struct member_addr moved[CONFIG_MAX_REPLICAS]; /* replicas moved through the log */
+	struct cell_replica self_at_start; /* our addresses as our config file gave them */
 	uint64_t applied;    /* last slot applied */
 	uint64_t digest;     /* FNV-1a chain over every applied command */
 	uint64_t ncommands;  /* commands applied */
@@ -68,6 +79,7 @@ struct replica {
 	 * checksum_interval): the state itself, not just the commands. */
 	uint64_t check_slot, check_ns_digest;
 	int diverged;
+	int replaced_logged;
 	uint64_t last_check_slot;
 	uint64_t last_progress_ms; /* monotonic time the applied index last moved */
 
@@ -170,6 +182,68 @@ replica_apply_check(struct replica *r, const msgpack_object *o, uint32_t n, unsi
 	}
 }
 
+/* Points replica ID of the running config at ADDRS: peers dial the new
+ * peer address from their next attempt, WHERE_IS_MASTER names the new
+ * client address.  Every replica applies the same entries, so all agree. */
+static void
+replica_move_member(struct replica *r, const struct member_addr *m)
+{
+	struct cell_config *c = r->d->cfg;
+	struct member_addr *slot = NULL;
+
+	for (unsigned i = 0; i < c->nreplicas; i++) {
+		struct cell_replica *cr = &c->replicas[i];
+		if (cr->id != m->id)
+			continue;
+		if (strcmp(cr->peer_addr, m->peer) != 0 || strcmp(cr->client_addr, m->client) != 0)
+			log_info("member %u moves: client %s -> %s, peer %s -> %s", m->id,
+			    cr->client_addr, m->client, cr->peer_addr, m->peer);
+		snprintf(cr->client_addr, sizeof cr->client_addr, "%s", m->client);
+		snprintf(cr->peer_addr, sizeof cr->peer_addr, "%s", m->peer);
+		snprintf(cr->status_addr, sizeof cr->status_addr, "%s", m->status);
+	}
+	for (unsigned i = 0; i < CONFIG_MAX_REPLICAS && slot == NULL; i++)
+		if (r->moved[i].id == m->id || r->moved[i].id == 0)
+			slot = &r->moved[i];
+	if (slot != NULL)
+		*slot = *m;
+}
+
+static bool
+replica_member_fields(const msgpack_object *o, struct member_addr *m)
+{
+	const msgpack_object *a[3];
+
+	if (o[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || o[0].via.u64 == 0 ||
+	    o[0].via.u64 > CONFIG_MAX_REPLICA_ID)
+		return false;
+	memset(m, 0, sizeof *m);
+	m->id = (unsigned)o[0].via.u64;
+	a[0] = &o[1];
+	a[1] = &o[2];
+	a[2] = &o[3];
+	for (int i = 0; i < 3; i++)
+		if (a[i]->type != MSGPACK_OBJECT_STR || a[i]->via.str.size == 0 ||
+		    a[i]->via.str.size >= CONFIG_ADDR_MAX)
+			return false;
+	memcpy(m->client, o[1].via.str.ptr, o[1].via.str.size);
+	memcpy(m->peer, o[2].via.str.ptr, o[2].via.str.size);
+	memcpy(m->status, o[3].via.str.ptr, o[3].via.str.size);
+	return true;
+}
+
+static void
+replica_apply_member(struct replica *r, const msgpack_object *o, uint32_t n, uint64_t slot)
+{
+	struct member_addr m;
+
+	if (n != 9 || !replica_member_fields(&o[5], &m)) {
+		log_warn("slot %" PRIu64 ": malformed member change skipped", slot);
+		return;
+	}
+	replica_move_member(r, &m);
+}
+
 /* A command: [type, stamp_ms, proposer, epoch, seq, body...]. */
 static void
 replica_apply_cmd(struct replica *r, uint64_t slot, const uint8_t *cmd, size_t len)
@@ -221,6 +295,10 @@ replica_apply_cmd(struct replica *r, uint64_t slot, const uint8_t *cmd, size_t l
 			replica_answer(r, f[2], f[3], f[4], CHUBBY_E_INTERNAL, NULL);
 		}
 		break;
+	case CMD_MEMBER:
+		replica_apply_member(r, o, n, slot);
+		replica_answer(r, f[2], f[3], f[4], CHUBBY_OK, NULL);
+		break;
 	default: /* CMD_NOOP, and types from newer versions (ignored alike everywhere) */
 		replica_answer(r, f[2], f[3], f[4], CHUBBY_OK, NULL);
 		break;
@@ -249,7 +327,27 @@ replica_apply_slot(struct replica *r, uint64_t slot, const struct paxos_buf *bat
 	}
 }
 
-/* Snapshot bytes: [applied, digest, ncommands, last_stamp, namespace] as
+/* The members moved through the log, as [[id, client, peer, status]...]. */
+static void
+replica_pack_moved(const struct replica *r, msgpack_packer *pk)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < CONFIG_MAX_REPLICAS; i++)
+		n += r->moved[i].id != 0;
+	msgpack_pack_array(pk, n);
+	for (unsigned i = 0; i < CONFIG_MAX_REPLICAS; i++) {
+		if (r->moved[i].id == 0)
+			continue;
+		msgpack_pack_array(pk, 4);
+		msgpack_pack_uint64(pk, r->moved[i].id);
+		mp_pack_str(pk, r->moved[i].client);
+		mp_pack_str(pk, r->moved[i].peer);
+		mp_pack_str(pk, r->moved[i].status);
+	}
+}
+
+/* Snapshot bytes: [applied, digest, ncommands, last_stamp, namespace, moved] as
  * msgpack, the namespace as ns_snapshot()'s bytes.  The namespace lives in
  * memory; at start the replica installs its latest snapshot and replays
  * the log after it (paxos: durable.applied 0). */
@@ -268,13 +366,14 @@ replica_take_snapshot(struct replica *r, uint64_t index)
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 5);
+	msgpack_pack_array(&pk, 6);
 	msgpack_pack_uint64(&pk, r->applied);
 	msgpack_pack_uint64(&pk, r->digest);
 	msgpack_pack_uint64(&pk, r->ncommands);
 	msgpack_pack_uint64(&pk, r->last_stamp);
 	msgpack_pack_bin(&pk, nslen);
 	msgpack_pack_bin_body(&pk, nsb, nslen);
+	replica_pack_moved(r, &pk);
 	free(nsb);
 	ev.index = index;
 	ev.data = sb.data;
@@ -296,7 +395,8 @@ replica_install_snapshot(struct replica *r, uint64_t index, const struct paxos_b
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, (const char *)snap->data, snap->len, &off) !=
 		MSGPACK_UNPACK_SUCCESS ||
-	    u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 5 ||
+	    u.data.type != MSGPACK_OBJECT_ARRAY ||
+	    (u.data.via.array.size != 5 && u.data.via.array.size != 6) ||
 	    u.data.via.array.ptr[4].type != MSGPACK_OBJECT_BIN) {
 		/* Every replica made it alike; a bad one means a bug or a damaged
 		 * store, and serving from a wrong state is worse than stopping. */
@@ -319,6 +419,17 @@ replica_install_snapshot(struct replica *r, uint64_t index, const struct paxos_b
 	r->digest = o[1].via.u64;
 	r->ncommands = o[2].via.u64;
 	r->last_stamp = o[3].via.u64;
+	/* Members moved through the log (a backup restored into a new cell
+	 * has none: its members are the new config's). */
+	if (u.data.via.array.size == 6 && o[5].type == MSGPACK_OBJECT_ARRAY) {
+		for (uint32_t i = 0; i < o[5].via.array.size; i++) {
+			const msgpack_object *e = &o[5].via.array.ptr[i];
+			struct member_addr m;
+			if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 4 &&
+			    replica_member_fields(e->via.array.ptr, &m))
+				replica_move_member(r, &m);
+		}
+	}
 	if (o[0].via.u64 != index)
 		log_warn("snapshot for slot %" PRIu64 " says applied %" PRIu64, index, o[0].via.u64);
 	r->applied = index;
@@ -418,8 +529,22 @@ replica_step(struct replica *r, struct paxos_event *ev)
 /* Proposes one command [type, stamp, us, epoch, seq, extra... | body] as
  * master: EXTRA unsigned fields, or BODY as one bin field. */
 static int
+replica_propose_raw(struct replica *r, uint64_t type, uint64_t seq, const uint64_t *extra,
+    unsigned nextra, const uint8_t *body, size_t bodylen, const void *raw, size_t rawlen,
+    unsigned nraw);
+
+static int
 replica_propose(struct replica *r, uint64_t type, uint64_t seq, const uint64_t *extra,
     unsigned nextra, const uint8_t *body, size_t bodylen)
+{
+	return replica_propose_raw(r, type, seq, extra, nextra, body, bodylen, NULL, 0, 0);
+}
+
+/* The same, with NRAW more elements already packed in RAW at the end. */
+static int
+replica_propose_raw(struct replica *r, uint64_t type, uint64_t seq, const uint64_t *extra,
+    unsigned nextra, const uint8_t *body, size_t bodylen, const void *raw, size_t rawlen,
+    unsigned nraw)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -428,7 +553,7 @@ replica_propose(struct replica *r, uint64_t type, uint64_t seq, const uint64_t *
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 5 + nextra + (body != NULL));
+	msgpack_pack_array(&pk, 5 + nextra + (body != NULL) + nraw);
 	msgpack_pack_uint64(&pk, type);
 	/* The master's clock, stamped into the entry: replicas never read
 	 * their own clock while applying. */
@@ -442,6 +567,8 @@ replica_propose(struct replica *r, uint64_t type, uint64_t seq, const uint64_t *
 		msgpack_pack_bin(&pk, bodylen);
 		msgpack_pack_bin_body(&pk, body, bodylen);
 	}
+	if (rawlen > 0)
+		msgpack_sbuffer_write(&sb, raw, rawlen);
 	ev.data = sb.data;
 	ev.len = sb.size;
 	ev.now = clock_mono_ms();
@@ -502,6 +629,14 @@ replica_tick_cb(evutil_socket_t fd, short what, void *arg)
 	replica_maybe_check(r);
 	replica_maybe_noop(r);
 	session_tick(r->d->sessions);
+	if (!r->replaced_logged && replica_replaced(r) && r->applied == paxos_chosen_index(r->px)) {
+		/* Our id was moved to another machine through the log: the peers
+		 * refuse our links now (peer_source_ok); say so loudly. */
+		r->replaced_logged = 1;
+		log_error("REPLACED: the log moved replica %u to peer address %s (we are %s); this "
+			  "process is no longer a member: stop it",
+		    r->d->id, r->d->self->peer_addr, r->self_at_start.peer_addr);
+	}
 }
 
 static void
@@ -517,8 +652,19 @@ replica_deliver(const struct paxos_msg *m, void *arg)
 
 /* Queues a waiter for command SEQ and proposes it. */
 static int
+replica_submit_cmd_raw(struct replica *r, uint64_t type, const uint8_t *body, size_t len,
+    const void *raw, size_t rawlen, unsigned nraw, replica_done_fn done, void *arg);
+
+static int
 replica_submit_cmd(struct replica *r, uint64_t type, const uint8_t *body, size_t len,
     replica_done_fn done, void *arg)
+{
+	return replica_submit_cmd_raw(r, type, body, len, NULL, 0, 0, done, arg);
+}
+
+static int
+replica_submit_cmd_raw(struct replica *r, uint64_t type, const uint8_t *body, size_t len,
+    const void *raw, size_t rawlen, unsigned nraw, replica_done_fn done, void *arg)
 {
 	struct pending *p;
 	int rc;
@@ -535,7 +681,7 @@ replica_submit_cmd(struct replica *r, uint64_t type, const uint8_t *body, size_t
 	 * one-replica cell chooses at once). */
 	p->next = r->pending;
 	r->pending = p;
-	rc = replica_propose(r, type, p->seq, NULL, 0, body, len);
+	rc = replica_propose_raw(r, type, p->seq, NULL, 0, body, len, raw, rawlen, nraw);
 	if (rc != CHUBBY_OK) {
 		for (struct pending **pp = &r->pending; *pp != NULL; pp = &(*pp)->next)
 			if (*pp == p) {
@@ -565,10 +711,39 @@ replica_ns(const struct replica *r)
 	return r->ns;
 }
 
+int
+replica_move(struct replica *r, unsigned id, const char *client, const char *peer,
+    const char *status, replica_done_fn done, void *arg)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_uint64(&pk, id);
+	mp_pack_str(&pk, client);
+	mp_pack_str(&pk, peer);
+	mp_pack_str(&pk, status);
+	rc = replica_submit_cmd_raw(r, CMD_MEMBER, NULL, 0, sb.data, sb.size, 4, done, arg);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+bool
+replica_replaced(const struct replica *r)
+{
+	const struct cell_replica *now = r->d->self;
+
+	return strcmp(now->peer_addr, r->self_at_start.peer_addr) != 0 ||
+	    strcmp(now->client_addr, r->self_at_start.client_addr) != 0;
+}
+
 bool
 replica_is_master(const struct replica *r)
 {
-	return !r->diverged && paxos_is_master_with_lease(r->px, clock_mono_ms());
+	return !r->diverged && !replica_replaced(r) &&
+	    paxos_is_master_with_lease(r->px, clock_mono_ms());
 }
 
 unsigned
@@ -594,6 +769,8 @@ replica_role_name(const struct replica *r)
 {
 	if (r->diverged)
 		return "diverged";
+	if (replica_replaced(r))
+		return "replaced";
 	if (!paxos_is_voter(r->px))
 		return "nonvoter";
 	if (replica_is_master(r))
@@ -778,6 +955,7 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	bool state_lost = false;
 
 	r->d = d;
+	r->self_at_start = *d->self;
 	paxos_actions_init(&r->acts);
 	memset(&dur, 0, sizeof dur);
 	if (replica_open_store(r, init, &dur, &state_lost, err, errlen) != CHUBBY_OK)

@@ -39,6 +39,13 @@ int replica_sync(struct replica *r, replica_done_fn done, void *arg);
 int replica_submit(struct replica *r, const uint8_t *cmd, size_t len, replica_done_fn done,
     void *arg);
 
+/* Moves replica ID to new addresses through the log (replacing a dead
+ * replica by a fresh machine that keeps its id): DONE once applied here. */
+int replica_move(struct replica *r, unsigned id, const char *client, const char *peer,
+    const char *status, replica_done_fn done, void *arg);
+/* True once the log moved this replica's id elsewhere: it is not a member. */
+bool replica_replaced(const struct replica *r);
+
 /* The applied namespace, for reads the master answers itself. */
 const struct ns *replica_ns(const struct replica *r);
 

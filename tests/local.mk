@@ -28,6 +28,7 @@ INTEGRATION_TESTS = tests/integration/test_cell.sh tests/integration/test_lockct
 	tests/integration/test_nemesis.sh
 INTEGRATION_TESTS += tests/integration/test_backup.sh
 INTEGRATION_TESTS += tests/integration/test_install.sh
+INTEGRATION_TESTS += tests/integration/test_members.sh
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server

@@ -1,6 +1,7 @@
 /* peer.c: TLS links to the other replicas: dial, accept, authenticate, frame, deliver. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -241,11 +242,47 @@ peer_in_free(struct peer_in *p)
 	free(p);
 }
 
+/*
+ * A replica dials from its own peer address, so a link from replica ID must
+ * come from the host its peer address names when that is an IP literal.
+ * This keeps a replaced replica (its id moved to a new machine through the
+ * log, lockctl members replace) from voting with a still-valid certificate.
+ * A name (DNS) is not checked here.
+ */
+static bool
+peer_source_ok(const struct cell_replica *r, const char *remote)
+{
+	char host[CONFIG_ADDR_MAX], ip[CONFIG_ADDR_MAX], err[128];
+	unsigned port;
+	unsigned char buf[16];
+	const char *colon;
+	size_t n;
+
+	if (config_parse_hostport(r->peer_addr, host, sizeof host, &port, err, sizeof err) !=
+		CHUBBY_OK)
+		return true;
+	if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
+		return true;
+	if ((colon = strrchr(remote, ':')) == NULL)
+		return false;
+	n = (size_t)(colon - remote);
+	if (n >= 2 && remote[0] == '[' && remote[n - 1] == ']') {
+		remote++;
+		n -= 2;
+	}
+	if (n >= sizeof ip)
+		return false;
+	memcpy(ip, remote, n);
+	ip[n] = '\0';
+	return strcmp(ip, host) == 0;
+}
+
 static void
 peer_in_open(struct conn *c, void *arg)
 {
 	struct peer_in *p = arg;
 	const struct tp_identity *id = conn_peer(c);
+	const struct cell_replica *r;
 
 	/* The peer port is for replicas of this cell only. */
 	if (id->kind != TP_PEER_REPLICA ||
@@ -254,6 +291,14 @@ peer_in_open(struct conn *c, void *arg)
 		log_warn("peer port: refusing %s %s from %s: not a replica of this cell",
 		    tp_kind_name(id->kind), id->name, conn_remote(c));
 		conn_close_after_flush(c, CHUBBY_E_AUTH, "not a replica of this cell");
+		return;
+	}
+	r = config_replica(p->net->d->cfg, (unsigned)id->replica_id);
+	if (!peer_source_ok(r, conn_remote(c))) {
+		log_warn("peer port: refusing replica %u from %s: its peer address is %s (a "
+			 "replaced replica?)",
+		    (unsigned)id->replica_id, conn_remote(c), r->peer_addr);
+		conn_close_after_flush(c, CHUBBY_E_AUTH, "not from this replica's peer address");
 		return;
 	}
 	p->replica_id = (unsigned)id->replica_id;

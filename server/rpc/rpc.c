@@ -68,6 +68,8 @@ static int rpc_op_where(struct rpc_req *req, const msgpack_object *args, msgpack
     char *msg, size_t msglen);
 static int rpc_op_sync(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
     char *msg, size_t msglen);
+static int rpc_op_members(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen);
 
 /* The dispatch table: every operation this server answers. */
 static const struct rpc_op {
@@ -77,6 +79,7 @@ static const struct rpc_op {
     {PROTO_OP_STATUS, rpc_op_status},
     {PROTO_OP_WHERE_IS_MASTER, rpc_op_where},
     {PROTO_OP_SYNC, rpc_op_sync},
+    {PROTO_OP_MEMBERS, rpc_op_members},
     {PROTO_OP_SESSIONS, rpc_op_sessions},
     {PROTO_OP_LOCKS, rpc_op_locks},
     {PROTO_OP_SESSION_START, rpc_op_session_start},
@@ -597,4 +600,103 @@ rpc_op_status(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
 	else
 		mp_pack_kv_str(pk, "role", "starting");
 	return CHUBBY_OK;
+}
+
+static void
+rpc_members_done(int status, const struct ns_result *res, void *arg)
+{
+	(void)res;
+	rpc_req_reply(arg, status, status == CHUBBY_E_NOT_MASTER
+	    ? "mastership lost before the change applied; check with lockctl members and retry"
+	    : NULL, NULL, 0);
+}
+
+/* Checks a replacement: ID is a member, the addresses are HOST:PORT, and no
+ * other member uses them. */
+static int
+rpc_members_check(const struct cell_config *c, unsigned id, char *const addr[3], char *msg,
+    size_t msglen)
+{
+	static const char *const what[3] = {"client", "peer", "status"};
+	char host[CONFIG_ADDR_MAX], err[128];
+	unsigned port;
+
+	if (config_replica(c, id) == NULL) {
+		snprintf(msg, msglen, "replica %u is not a member of this cell", id);
+		return CHUBBY_E_NOT_FOUND;
+	}
+	for (int k = 0; k < 3; k++) {
+		if (config_parse_hostport(addr[k], host, sizeof host, &port, err, sizeof err) !=
+		    CHUBBY_OK) {
+			snprintf(msg, msglen, "%s address \"%s\": %s", what[k], addr[k], err);
+			return CHUBBY_E_INVALID;
+		}
+		for (unsigned i = 0; i < c->nreplicas; i++) {
+			const struct cell_replica *o = &c->replicas[i];
+			if (o->id != id && (strcmp(o->client_addr, addr[k]) == 0 ||
+			    strcmp(o->peer_addr, addr[k]) == 0 || strcmp(o->status_addr, addr[k]) == 0)) {
+				snprintf(msg, msglen, "%s address %s is replica %u's", what[k], addr[k],
+				    o->id);
+				return CHUBBY_E_EXISTS;
+			}
+		}
+	}
+	return CHUBBY_OK;
+}
+
+/* MEMBERS: the cell's members as this replica knows them; with "replace",
+ * moves a member to new addresses through the log (the master, superuser
+ * only): the way to replace a dead replica by a fresh machine. */
+static int
+rpc_op_members(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	struct chubbyd *d = req->c->rpc->d;
+	const struct cell_config *c = d->cfg;
+	uint64_t id = 0;
+	char *addr[3] = {NULL, NULL, NULL};
+	const char *who;
+	int rc;
+
+	if ((rc = mp_get_uint(args, "replace", MP_OPTIONAL, &id, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	if (id == 0) {
+		msgpack_pack_array(pk, c->nreplicas);
+		for (unsigned i = 0; i < c->nreplicas; i++) {
+			msgpack_pack_map(pk, 4);
+			mp_pack_kv_uint(pk, "id", c->replicas[i].id);
+			mp_pack_kv_str(pk, "client", c->replicas[i].client_addr);
+			mp_pack_kv_str(pk, "peer", c->replicas[i].peer_addr);
+			mp_pack_kv_str(pk, "status", c->replicas[i].status_addr);
+		}
+		return CHUBBY_OK;
+	}
+	if (d->replica == NULL || !replica_is_master(d->replica))
+		return rpc_not_master(d, pk, msg, msglen);
+	who = rpc_req_principal(req);
+	if (who == NULL || strcmp(who, c->superuser) != 0) {
+		snprintf(msg, msglen, "only the cell's superuser (\"%s\") may change its members",
+		    c->superuser);
+		return CHUBBY_E_PERMISSION;
+	}
+	if ((rc = mp_get_strdup(args, "client", MP_REQUIRED, &addr[0], msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_strdup(args, "peer", MP_REQUIRED, &addr[1], msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_strdup(args, "status", MP_REQUIRED, &addr[2], msg, msglen)) != CHUBBY_OK ||
+	    (rc = rpc_members_check(c, (unsigned)id, addr, msg, msglen)) != CHUBBY_OK)
+		goto out;
+	if ((unsigned)id == d->id) {
+		snprintf(msg, msglen, "the master cannot move itself; stop it first so another "
+				      "replica takes over");
+		rc = CHUBBY_E_INVALID;
+		goto out;
+	}
+	struct rpc_req *q = rpc_req_defer(req);
+	rc = replica_move(d->replica, (unsigned)id, addr[0], addr[1], addr[2], rpc_members_done, q);
+	if (rc != CHUBBY_OK)
+		rpc_req_reply(q, rc, NULL, NULL, 0);
+	rc = RPC_DEFERRED;
+out:
+	for (int k = 0; k < 3; k++)
+		free(addr[k]);
+	return rc;
 }

@@ -53,6 +53,8 @@ static const struct lockctl_cmd lockctl_cmds[] = {
 	"the master's sessions: principal, lease left, handles, locks held", SJ},
     {"locks", "", 0, 0, cmd_locks, "every held lock: mode, holding session and handle, waiters",
 	SJ},
+    {"members", "[replace ID --client A --peer B --status C]", 0, 8, cmd_members,
+	"the cell's members; replace: move a dead replica's id to a new machine", SJ},
     {"backup", "[--verify] FILE", 1, 2, cmd_backup,
 	"save a consistent copy of the cell's state to FILE (--verify: check FILE)", SJ},
     {"script", "", 0, 0, cmd_script,

@@ -233,6 +233,7 @@ int cmd_lock_run(struct lockctl *lc, int argc, char **argv);
 /* cmd-admin2.c */
 int cmd_sessions(struct lockctl *lc, int argc, char **argv);
 int cmd_locks(struct lockctl *lc, int argc, char **argv);
+int cmd_members(struct lockctl *lc, int argc, char **argv);
 /* shell.c */
 int cmd_shell(struct lockctl *lc, int argc, char **argv);
 /* script.c */
