@@ -47,6 +47,7 @@ struct member_addr {
 
 struct pending {
 	uint64_t seq;
+	uint64_t t0; /* monotonic ms when proposed: commit latency */
 	replica_done_fn done;
 	void *arg;
 	struct pending *next;
@@ -82,6 +83,9 @@ struct replica {
 	int replaced_logged;
 	uint64_t last_check_slot;
 	uint64_t last_progress_ms; /* monotonic time the applied index last moved */
+
+	uint64_t commit_hist[REPLICA_COMMIT_NBUCKETS + 1];
+	uint64_t commit_sum_ms, commit_count;
 
 	/* Commands this replica proposed as master, by sequence number. */
 	uint64_t next_seq;
@@ -129,6 +133,21 @@ fnv1a(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+/* Proposal-to-applied time of the commands this replica proposed as
+ * master, in the buckets of REPLICA_COMMIT_BUCKETS (ms). */
+static void
+replica_observe_commit(struct replica *r, uint64_t ms)
+{
+	static const uint64_t le[REPLICA_COMMIT_NBUCKETS] = {REPLICA_COMMIT_BUCKETS};
+	unsigned i;
+
+	for (i = 0; i < REPLICA_COMMIT_NBUCKETS && ms > le[i]; i++)
+		;
+	r->commit_hist[i]++; /* i == NBUCKETS: above the last bucket (+Inf) */
+	r->commit_sum_ms += ms;
+	r->commit_count++;
+}
+
 /* Answers the client whose command this was, if this replica proposed it
  * in its current epoch. */
 static void
@@ -141,6 +160,7 @@ replica_answer(struct replica *r, uint64_t proposer, uint64_t epoch, uint64_t se
 		if ((*pp)->seq == seq) {
 			struct pending *p = *pp;
 			*pp = p->next;
+			replica_observe_commit(r, clock_mono_ms() - p->t0);
 			p->done(status, res, p->arg);
 			free(p);
 			return;
@@ -675,6 +695,7 @@ replica_submit_cmd_raw(struct replica *r, uint64_t type, const uint8_t *body, si
 		return CHUBBY_E_NOT_MASTER;
 	p = xcalloc(1, sizeof *p);
 	p->seq = ++r->next_seq;
+	p->t0 = clock_mono_ms();
 	p->done = done;
 	p->arg = arg;
 	/* Queue the waiter first: the command may apply within this step (a
@@ -806,6 +827,9 @@ replica_info(const struct replica *r, struct replica_info *out)
 	out->peer_bytes_out = ps.bytes_out;
 	out->peer_bytes_in = ps.bytes_in;
 	out->proposals = r->next_seq;
+	memcpy(out->commit_hist, r->commit_hist, sizeof out->commit_hist);
+	out->commit_sum_ms = r->commit_sum_ms;
+	out->commit_count = r->commit_count;
 }
 
 unsigned

@@ -59,6 +59,10 @@ uint64_t replica_epoch(const struct replica *r);
  * lease, voter) as map entries; returns how many it packed when PK is NULL. */
 unsigned replica_status_pack(const struct replica *r, msgpack_packer *pk);
 
+/* Upper bounds (ms) of the commit latency histogram's buckets. */
+#define REPLICA_COMMIT_BUCKETS 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000
+#define REPLICA_COMMIT_NBUCKETS 12
+
 /* What the status endpoint reports about replication. */
 struct replica_info {
 	const char *role; /* master, follower, candidate, nonvoter, diverged */
@@ -71,6 +75,10 @@ struct replica_info {
 	unsigned links_up, links_total;
 	uint64_t peer_sent, peer_dropped, peer_received, peer_bad, peer_bytes_out, peer_bytes_in;
 	uint64_t proposals; /* client commands this replica proposed as master */
+	/* Proposal to applied at this master, for the commands it proposed:
+	 * counts per bucket (the last is above every bound), sum, count. */
+	uint64_t commit_hist[REPLICA_COMMIT_NBUCKETS + 1];
+	uint64_t commit_sum_ms, commit_count;
 };
 void replica_info(const struct replica *r, struct replica_info *out);
 

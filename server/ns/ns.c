@@ -1165,3 +1165,13 @@ ns_session_handles(const struct ns *ns, uint64_t session, uint64_t *ids, size_t 
 	}
 	return n;
 }
+
+size_t
+ns_locks_held(const struct ns *ns)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ns->nnodes; i++)
+		n += ns->nodes[i]->lock_mode != NS_LOCK_NONE;
+	return n;
+}

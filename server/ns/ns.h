@@ -219,6 +219,8 @@ uint64_t ns_session_id(const struct ns *ns, size_t i);
 /* NULL if no such session. */
 const char *ns_session_principal(const struct ns *ns, uint64_t session);
 size_t ns_node_count(const struct ns *ns);
+/* Nodes whose lock is held (shared or exclusive) now. */
+size_t ns_locks_held(const struct ns *ns);
 /* The name handle HANDLE of SESSION opened (kept after the node goes) and,
  * in *HELD if not NULL, the lock mode it holds; NULL if no such handle of
  * that session.  Borrowed: valid until the next apply or restore. */

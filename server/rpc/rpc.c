@@ -59,6 +59,7 @@ struct rpc {
 	struct rpc_client *clients;
 	size_t nclients;
 	uint64_t accepted, refused;
+	uint64_t bytes_in, bytes_out, requests;
 	struct wire_buf out; /* scratch for one outgoing frame */
 };
 
@@ -124,6 +125,17 @@ rpc_client_count(const struct rpc *r)
 	return r->nclients;
 }
 
+void
+rpc_stats(const struct rpc *r, struct rpc_stats *out)
+{
+	out->connections = r->nclients;
+	out->accepted = r->accepted;
+	out->refused = r->refused;
+	out->requests = r->requests;
+	out->bytes_in = r->bytes_in;
+	out->bytes_out = r->bytes_out;
+}
+
 static void
 rpc_client_free(struct rpc_client *c)
 {
@@ -149,6 +161,7 @@ rpc_flush(struct rpc_client *c)
 {
 	struct rpc *r = c->rpc;
 
+	r->bytes_out += r->out.len;
 	if (r->out.len > 0 && conn_send(c->conn, r->out.data, r->out.len) != CHUBBY_OK)
 		conn_close_after_flush(c->conn, CHUBBY_E_CONN, "send failed");
 	wire_buf_reset(&r->out);
@@ -244,6 +257,7 @@ rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 	int rc;
 
 	c->requests++;
+	r->requests++;
 	if (op == NULL) {
 		snprintf(msg, sizeof msg, "operation %s (%u) is not served by this replica",
 		    proto_op_name(m->req.op), (unsigned)m->req.op);
@@ -288,6 +302,7 @@ rpc_on_frame(struct conn *conn, const uint8_t *body, size_t len, void *arg)
 	int rc;
 
 	(void)conn;
+	c->rpc->bytes_in += len + 4;
 	rc = wire_decode(body, len, &m, err, sizeof err);
 	if (rc != CHUBBY_OK) {
 		rpc_fail(c, rc, err);

@@ -23,6 +23,13 @@ void rpc_free(struct rpc *r);
 
 size_t rpc_client_count(const struct rpc *r);
 
+/* Counters for /metrics. */
+struct rpc_stats {
+	size_t connections;
+	uint64_t accepted, refused, requests, bytes_in, bytes_out;
+};
+void rpc_stats(const struct rpc *r, struct rpc_stats *out);
+
 struct rpc_req;
 
 /*

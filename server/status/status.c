@@ -156,7 +156,37 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 		metric(b, "chubby_invalidations_total", "counter", "Cache invalidations sent.",
 		    ss.invalidations);
 	}
+	if (d->rpc != NULL) {
+		struct rpc_stats rs;
+		rpc_stats(d->rpc, &rs);
+		metric(b, "chubby_client_requests_total", "counter", "Client requests received.",
+		    rs.requests);
+		metric(b, "chubby_client_bytes_received_total", "counter",
+		    "Bytes received from clients (frames).", rs.bytes_in);
+		metric(b, "chubby_client_bytes_sent_total", "counter", "Bytes sent to clients.",
+		    rs.bytes_out);
+		metric(b, "chubby_client_connections_refused_total", "counter",
+		    "Client connections refused at max_connections.", rs.refused);
+	}
+	{
+		static const uint64_t le[REPLICA_COMMIT_NBUCKETS] = {REPLICA_COMMIT_BUCKETS};
+		uint64_t cum = 0;
+		evbuffer_add_printf(b, "# HELP chubby_commit_latency_seconds From proposal to "
+				       "applied, for the writes this replica proposed as master.\n"
+				       "# TYPE chubby_commit_latency_seconds histogram\n");
+		for (unsigned i = 0; i < REPLICA_COMMIT_NBUCKETS; i++) {
+			cum += ri.commit_hist[i];
+			evbuffer_add_printf(b, "chubby_commit_latency_seconds_bucket{le=\"%.3f\"} %" PRIu64
+					       "\n", (double)le[i] / 1000.0, cum);
+		}
+		evbuffer_add_printf(b, "chubby_commit_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64
+				       "\nchubby_commit_latency_seconds_sum %.3f\n"
+				       "chubby_commit_latency_seconds_count %" PRIu64 "\n",
+		    ri.commit_count, (double)ri.commit_sum_ms / 1000.0, ri.commit_count);
+	}
 	if (d->replica != NULL) {
+		metric(b, "chubby_locks_held", "gauge", "Nodes whose lock is held now.",
+		    ns_locks_held(replica_ns(d->replica)));
 		metric(b, "chubby_nodes", "gauge", "Nodes in the namespace.",
 		    ns_node_count(replica_ns(d->replica)));
 		metric(b, "chubby_sessions_replicated", "gauge", "Sessions in the replicated state.",

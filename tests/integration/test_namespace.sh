@@ -25,4 +25,27 @@ T_PASSED=$((T_PASSED + $(grep -c '^ok - ' "$out")))
 T_FAILED=$((T_FAILED + $(grep -c '^FAIL - ' "$out")))
 check "ns_checks.py ran to its end" grep -q "^ns_checks: " "$out"
 check "all 5 replicas converge to equal digests" wait_for 20 converged "$conf" 5
+m=$(master_id "$conf")
+metrics_ok() {
+	"$PY" - "http://127.0.0.$((10 + m)):$((port + 2))/metrics" <<'PYEOF'
+import re, sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
+v = {}
+for line in text.splitlines():
+    if line.startswith("#") or not line.strip():
+        continue
+    name, val = line.rsplit(" ", 1)
+    v[name] = float(val)
+b = [(float(re.search(r'le="([^"]+)"', k).group(1).replace("+Inf", "inf")), x)
+     for k, x in v.items() if k.startswith("chubby_commit_latency_seconds_bucket")]
+b.sort()
+assert b and all(b[i][1] <= b[i + 1][1] for i in range(len(b) - 1)), b
+assert b[-1][1] == v["chubby_commit_latency_seconds_count"] > 0
+for k in ("chubby_sessions", "chubby_locks_held", "chubby_keepalives_total",
+          "chubby_client_bytes_received_total", "chubby_client_bytes_sent_total", "chubby_nodes"):
+    assert k in v, k
+assert v["chubby_client_bytes_received_total"] > 0 and v["chubby_keepalives_total"] > 0
+PYEOF
+}
+check "the master's /metrics: commit latency histogram, sessions, locks, KeepAlives, bytes" metrics_ok
 finish
