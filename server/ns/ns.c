@@ -634,6 +634,14 @@ cmd_open(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result
 	if ((c->flags & ~(uint64_t)NS_O_ALL) != 0 || (c->event_mask & ~(uint64_t)NS_EV_ALL) != 0)
 		return res_fail(res, CHUBBY_E_INVALID, "unknown open flag or event bit", NULL,
 		    NULL);
+	/* Events about contents and children tell what a reader would see: they
+	 * need the read intent, and so the read ACL (lock events need only the
+	 * write intent a lock needs). */
+	if ((c->event_mask & (NS_EV_CONTENTS_MODIFIED | NS_EV_CHILD_ADDED | NS_EV_CHILD_REMOVED |
+				 NS_EV_CHILD_MODIFIED)) != 0 &&
+	    !(c->flags & NS_O_READ))
+		return res_fail(res, CHUBBY_E_PERMISSION,
+		    "events about contents or children need a handle opened for reading", NULL, NULL);
 	if ((c->flags & (NS_O_EXCL | NS_O_EPHEMERAL | NS_O_DIR)) && !(c->flags & NS_O_CREATE))
 		return res_fail(res, CHUBBY_E_INVALID,
 		    "exclusive, ephemeral and directory need the create flag", NULL, NULL);

@@ -932,6 +932,14 @@ test_events(void)
 {
 	uint64_t a = sess("alice"), b = sess("bob"), hd, hf, hq, hx, hb;
 
+	/* Events about contents and children need the read intent; lock
+	 * events only the write intent. */
+	CU_ASSERT_EQUAL(opn(b, ROOT, NS_O_WRITE, NS_EV_CHILD_ADDED), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(opn(b, ROOT, NS_O_WRITE, NS_EV_CONTENTS_MODIFIED), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_PERMISSION);
+	CU_ASSERT_NOT_EQUAL(opn(b, ROOT, NS_O_WRITE, NS_EV_LOCK_ACQUIRED | NS_EV_CONFLICTING_LOCK),
+	    0);
 	hd = opn(a, ROOT "/d", CR | NS_O_DIR,
 	    NS_EV_CHILD_ADDED | NS_EV_CHILD_REMOVED | NS_EV_CHILD_MODIFIED);
 	hq = opn(b, ROOT "/d", NS_O_READ, 0); /* asks for nothing */
