@@ -598,6 +598,7 @@ chubby_handle_open(chubby_client *c, const char *path, unsigned flags,
 		return CHUBBY_E_NOMEM;
 	}
 	h->c = c;
+	h->flags = flags;
 	h->id = id;
 	pthread_mutex_lock(&c->mu);
 	h->next = c->handles;
@@ -644,7 +645,10 @@ chubby_poison(chubby_handle *h)
 
 	if ((rc = cl_handle_req(h, &b, PROTO_OP_POISON)) != CHUBBY_OK)
 		return rc;
-	return cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
+	rc = cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
+	if (rc == CHUBBY_OK)
+		h->poisoned = true;
+	return rc;
 }
 
 const char *
@@ -672,10 +676,17 @@ chubby_get_contents(chubby_handle *h, void **data, size_t *len, struct chubby_st
 	c = h->c;
 	*data = NULL;
 	*len = 0;
-	/* Chubby 2.9: a valid cached copy answers without a round trip. */
+	if (h->poisoned) {
+		lasterr_set(CHUBBY_E_CANCELLED, "%s: the handle is poisoned", h->path);
+		return CHUBBY_E_CANCELLED;
+	}
+	/* Chubby 2.9: a valid cached copy answers without a round trip; not
+	 * for a handle the master would refuse (no read intent) or must check
+	 * (a sequencer is attached to it). */
 	pthread_mutex_lock(&c->mu);
 	rc = CHUBBY_E_NOT_FOUND;
-	if (csess_state(c->cs) == CSESS_SAFE && !c->closing)
+	if (csess_state(c->cs) == CSESS_SAFE && !c->closing && (h->flags & CHUBBY_O_READ) &&
+	    !h->has_sequencer)
 		rc = ccache_get(&c->cache, h->path, data, len, st);
 	pthread_mutex_unlock(&c->mu);
 	if (rc == CHUBBY_OK)
@@ -993,7 +1004,10 @@ chubby_set_sequencer(chubby_handle *h, const void *seq, size_t len)
 		rb_bin(&b, "sequencer", seq, len);
 	else
 		rb_nil(&b, "sequencer");
-	return cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
+	rc = cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
+	if (rc == CHUBBY_OK)
+		h->has_sequencer = seq != NULL;
+	return rc;
 }
 
 int

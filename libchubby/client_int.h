@@ -145,6 +145,12 @@ struct chubby_handle {
 	struct chubby_client *c;
 	uint64_t id;
 	char *path;
+	/* What the master would check before a read, so that a cached read
+	 * answers as the master would (written by the caller's thread, read by
+	 * later calls on the same handle). */
+	unsigned flags;     /* CHUBBY_O_* it was opened with */
+	bool poisoned;      /* chubby_poison succeeded: E_CANCELLED from now on */
+	bool has_sequencer; /* chubby_set_sequencer: reads must ask the master */
 };
 
 struct chubby_client {

@@ -682,8 +682,9 @@ cmd_open(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result
 		if (ns->nnodes >= ns->max_nodes)
 			return res_fail(res, CHUBBY_E_LIMIT, "too many nodes in the cell", NULL,
 			    NULL);
+		/* Each name not given is the parent's (Chubby §2.3). */
 		for (i = 0; i < 3; i++)
-			acl[i] = c->acl_set[0] ? NULL : parent->acl[i];
+			acl[i] = c->acl_set[i] ? NULL : parent->acl[i];
 		create = true;
 	}
 	/* Intents are checked at open, as Chubby does (§2.3, §2.6); a node made

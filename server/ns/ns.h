@@ -170,7 +170,7 @@ int ns_encode_session_end(uint64_t stamp_ms, uint64_t issuer, uint64_t session, 
     uint8_t **out, size_t *len);
 /* LOCK_DELAY_MS: UINT64_MAX for the config's default.  CONTENTS: NULL for
  * none.  ACL: NULL to inherit the parent's names, else three names (""
- * for "open to all"). */
+ * for "open to all"), a NULL one inheriting that one of the parent's. */
 int ns_encode_open(uint64_t stamp_ms, uint64_t session, const char *path, uint32_t flags,
     uint64_t lock_delay_ms, uint32_t event_mask, const void *contents, size_t contents_len,
     const char *const *acl, uint8_t **out, size_t *len);

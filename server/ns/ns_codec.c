@@ -270,8 +270,9 @@ ns_encode_open(uint64_t stamp_ms, uint64_t session, const char *path, uint32_t f
 		msgpack_pack_nil(&e.pk);
 	else {
 		msgpack_pack_array(&e.pk, 3);
+		/* A NULL name inherits that one of the parent's (nil). */
 		for (i = 0; i < 3; i++)
-			enc_str(&e, acl[i] == NULL ? "" : acl[i]);
+			enc_str(&e, acl[i]);
 	}
 	return enc_end(&e, out, len);
 }
@@ -469,7 +470,7 @@ ns_cmd_decode(const uint8_t *p, size_t len, struct ns_cmd *c, char *msg, size_t 
 			c->contents = (const uint8_t *)bytes;
 		}
 		if (ok && !ns_rd_nil(&r))
-			ok = rd_acl(&r, c, false);
+			ok = rd_acl(&r, c, true);
 		break;
 	case NS_CMD_CLOSE:
 	case NS_CMD_POISON:

@@ -777,6 +777,16 @@ sm_waiters_kick(struct session_mgr *sm)
 			    res.msg[0] ? res.msg : "the handle is gone");
 			continue;
 		}
+		if (held != NS_LOCK_NONE && held != w->mode) {
+			/* It would wait for itself: the namespace refuses a change of
+			 * mode; say so now rather than at the timeout. */
+			struct waiter **wp = &sm->waiters;
+			while (*wp != w)
+				wp = &(*wp)->next;
+			sm_fail_waiter(sm, wp, CHUBBY_E_BUSY,
+			    "the handle holds the lock in the other mode; release it first");
+			continue;
+		}
 		for (size_t i = 0; i < nblocked && !is_blocked; i++)
 			is_blocked = strcmp(blocked[i], path) == 0;
 		grantable = !is_blocked && (held != 0 ||
@@ -806,10 +816,20 @@ session_acquire(struct session_mgr *sm, uint64_t session, uint64_t handle, int m
 	w->wait = wait;
 	w->q = q;
 	w->deadline = wait && timeout_ms > 0 ? clock_mono_ms() + timeout_ms : 0;
-	for (tail = &sm->waiters; *tail != NULL; tail = &(*tail)->next)
-		;
+	const char *path = ns_handle_path(sm_ns(sm), session, handle, NULL);
+	bool queued_before = false;
+
+	for (tail = &sm->waiters; *tail != NULL; tail = &(*tail)->next) {
+		const char *p = ns_handle_path(sm_ns(sm), (*tail)->session, (*tail)->handle, NULL);
+		if (path != NULL && p != NULL && strcmp(p, path) == 0)
+			queued_before = true;
+	}
 	*tail = w;
-	if (!wait) {
+	/* A TRY_ACQUIRE, or the first waiter for its lock, is proposed at once:
+	 * granted if free, else refused (and waiting) with conflicting-lock
+	 * events to the holders, as Chubby tells holders that others want the
+	 * lock.  Later waiters for a lock wait their turn. */
+	if (!wait || !queued_before) {
 		sm_propose_acquire(sm, w);
 		return;
 	}

@@ -266,6 +266,13 @@ shell_line(chubby_client *c, char *line)
 			err(rc);
 		else
 			say("ok");
+	} else if (strcmp(argv[0], "poison") == 0) {
+		NEED(2);
+		HANDLE();
+		if ((rc = chubby_poison(h)) != 0)
+			err(rc);
+		else
+			say("ok");
 	} else if (strcmp(argv[0], "put") == 0 || strcmp(argv[0], "putif") == 0) {
 		struct chubby_stat st;
 		bool cas = argv[0][3] == 'i';

@@ -198,6 +198,10 @@ u2.call("RELEASE", handle=ul2)
 sh1 = a.call("ACQUIRE", handle=lk, mode=SHARED)
 sh2 = u.call("TRY_ACQUIRE", handle=ul, mode=SHARED)
 check("two shared holders at once", sh1["lock_gen"] == sh2["lock_gen"])
+t0 = time.time()
+fails("ACQUIRE in the other mode by a holder: E_BUSY (release first)", "E_BUSY", a.call,
+      "ACQUIRE", handle=lk, mode=EXCLUSIVE, timeout_ms=5000)
+check("... at once, not at the timeout", time.time() - t0 < 3, "%.1f s" % (time.time() - t0))
 fails("exclusive while shared is held: E_BUSY", "E_BUSY", u2.call, "TRY_ACQUIRE", handle=ul2,
       mode=EXCLUSIVE)
 a.call("RELEASE", handle=lk)
@@ -214,6 +218,14 @@ check("CHILD_ADDED arrives in a KeepAlive reply", wait_for(5, lambda: any(
     ev["type"] == 2 and ev["path"] == ROOT + "/app/new" for ev in w.events)), "%r" % w.events)
 check("CONTENTS_MODIFIED arrives", wait_for(5, lambda: any(
     ev["type"] == 1 and ev["handle"] == wf for ev in w.events)), "%r" % w.events)
+
+wl = w.open(ROOT + "/app/lock", O_READ | O_WRITE, events=evmask("CONFLICTING_LOCK"))
+w.call("ACQUIRE", handle=wl, mode=EXCLUSIVE)
+fails("another session's waiting ACQUIRE times out", "E_TIMEOUT", u.call, "ACQUIRE", handle=ul,
+      mode=EXCLUSIVE, timeout_ms=300)
+check("the holder is told of the conflicting request (CONFLICTING_LOCK)", wait_for(5, lambda: any(
+    ev["type"] == 6 and ev["handle"] == wl for ev in w.events)), "%r" % w.events)
+w.call("RELEASE", handle=wl)
 
 # --- cache invalidation -------------------------------------------------------
 cr = w.call("GET_CONTENTS", handle=wf, cache=True)

@@ -98,6 +98,9 @@ kill -CONT "$mpid"
 
 check "B writes v2 (A's copy is invalidated first)" drv_ok b put $F v2
 expect "A reads v2 after B's write" '^ok v2 gen=2' drv a cat $F
+check "B reads $F (and caches it)" drv_ok b cat $F
+check "B poisons its handle" drv_ok b poison $F
+expect "a poisoned handle's cached read fails with E_CANCELLED" '^err E_CANCELLED' drv b cat $F
 
 L=/ls/local/lock1
 check "A opens $L watching CONFLICTING_LOCK" drv_ok a open $L rwc 32

@@ -891,6 +891,21 @@ test_acl_inheritance_and_create(void)
 	CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_READ], "");
 	CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_WRITE], "writers");
 	CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_CHANGE], "writers");
+	/* Names given one by one: a NULL one inherits that one of the parent's
+	 * (not "open to all"). */
+	{
+		const char *const only_read[3] = { "readers", NULL, NULL };
+		uint64_t hy;
+		mkacl(su, "readers", "alice\n");
+		hy = opn_full(su, ROOT "/d/z", CR, UINT64_MAX, NULL, only_read);
+		CU_ASSERT_NOT_EQUAL_FATAL(hy, 0);
+		st = stat_of(su, hy);
+		CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_READ], "readers");
+		CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_WRITE], "writers");
+		CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_CHANGE], "writers");
+		CU_ASSERT_EQUAL(opn(m, ROOT "/d/z", NS_O_WRITE, 0), 0);
+		CU_ASSERT_EQUAL(r.status, CHUBBY_E_PERMISSION);
+	}
 	/* mallory can read (empty ACL: everyone) but not write. */
 	CU_ASSERT_NOT_EQUAL(opn(m, ROOT "/d/x", NS_O_READ, 0), 0);
 	CU_ASSERT_EQUAL(opn(m, ROOT "/d/x", NS_O_WRITE, 0), 0);

@@ -110,7 +110,9 @@ CHUBBY_API const char *chubby_version(void);
  * client may run concurrently.  Each blocks until it is answered, its
  * timeout passes, or the session ends.  Event callbacks run on a thread of
  * the library's own (never inside a call), one at a time, in order; a
- * callback may make synchronous calls, but must not call chubby_close().
+ * callback may make synchronous calls, and may call chubby_close() (the
+ * client is freed when the callback returns).  A handle must not be closed
+ * while another thread is still inside a call on it (poison it instead).
  * On failure every call also leaves a message for chubby_last_error().
  * Strings passed in are copied or used only during the call.
  */
@@ -164,7 +166,7 @@ struct chubby_options {      /* zero-initialise; every 0/NULL field takes its de
 CHUBBY_API int chubby_open(const struct chubby_options *opt, chubby_client **out);
 /* Ends the session (best effort, so that its locks free at once), fails
  * calls still waiting with CHUBBY_E_CANCELLED, and frees C and every handle
- * still open on it.  NULL is ignored.  Not from an event callback. */
+ * still open on it.  NULL is ignored.  Allowed from an event callback. */
 CHUBBY_API void chubby_close(chubby_client *c);
 CHUBBY_API uint64_t chubby_session_id(const chubby_client *c);
 /* CHUBBY_SESSION_SAFE, _JEOPARDY, _EXPIRED or _CLOSED. */
@@ -211,7 +213,8 @@ CHUBBY_API int chubby_handle_open(chubby_client *c, const char *path, unsigned f
 /* Closes the handle at the master (freeing its lock) and frees H whatever
  * the outcome; NULL is ignored. */
 CHUBBY_API int chubby_handle_close(chubby_handle *h);
-/* Later calls on the handle fail with CHUBBY_E_CANCELLED (Chubby 2.6). */
+/* Later calls on the handle but chubby_handle_close() fail with
+ * CHUBBY_E_CANCELLED (Chubby 2.6), cached reads included. */
 CHUBBY_API int chubby_poison(chubby_handle *h);
 /* The path it was opened with; owned by H, valid until it is closed. */
 CHUBBY_API const char *chubby_handle_path(const chubby_handle *h);
