@@ -1,0 +1,395 @@
+/*
+ * fuzz_rpc.c: libFuzzer target for chubbyd's request handlers: the real
+ * server/rpc/rpc_ns.c (every Chubby call: sessions, KeepAlives, handles, the
+ * namespace, locks, sequencers, session admin) over the real session layer
+ * (server/session/session.c) and the real namespace (server/ns), with
+ * fuzz_rpc_stubs.c standing in for the replica shell, the RPC connection
+ * layer and the clocks.  Every reply, immediate or deferred, is encoded as
+ * rpc.c would send it and decoded again; every deferred request must be
+ * answered by the time the daemon's state is freed; ASan checks the rest.
+ *
+ * Input: a sequence of records, each a control byte, a 2-byte big-endian
+ * length and that many bytes (a length past the end takes what is left):
+ *
+ *   length > 0: one REQ body, [3, id, op, args] (docs/PROTOCOL.md), decoded
+ *     with wire_decode and handed to the op's handler.  Control byte:
+ *       bits 0-1  the principal of the client certificate (fz_principals)
+ *       bits 2-4  advance the clocks first by 0, 1, 20, 150, 1100, 5000,
+ *                 13000 or 70000 ms
+ *       bit 5     session_tick before the request
+ *       bit 6     apply all queued log entries after it
+ *       bit 7     session_tick after it
+ *     A "sequencer" argument that is the 2-byte bin "@N" is replaced by the
+ *     Nth newest sequencer a reply carried (a real, signed token).
+ *   length 0 (or no room for one): an event, by the low 4 bits:
+ *       0 apply all queued log entries      1 apply the oldest one
+ *       2 the master's lease lapses         3 the lease comes back
+ *       4 another replica becomes master    5 master again, in a new epoch
+ *       6 orphaned entries never commit     7 a snapshot is installed
+ *       8 one-replica cell (high bit 0) or a bigger one (1): proposals
+ *         apply within replica_submit, or wait for events 0 and 1
+ *       9 the sequencer key goes (or comes back)
+ *       10 advance the clocks by (high 4 bits) seconds, session_tick
+ *       11-15 advance by the bits 2-4 table of the high bits, session_tick
+ *
+ * At the end the clocks run on a day at a time (sessions expire, held
+ * KeepAlives and waiting ACQUIREs are answered), then the replica and the
+ * session layer are freed as chubbyd frees them.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include <chubby/chubby.h>
+
+#include "cellconfig.h"
+#include "chubbyd.h"
+#include "log.h"
+#include "replica.h"
+#include "rpc/rpc.h"
+#include "rpc/rpc_ns.h"
+#include "session/session.h"
+#include "tests/fuzz/fuzz_rpc.h"
+#include "wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The handlers of rpc.c's dispatch table that live in rpc_ns.c. */
+static const struct {
+	uint32_t op;
+	rpc_handler fn;
+} fz_ops[] = {
+    {PROTO_OP_SESSIONS, rpc_op_sessions},
+    {PROTO_OP_LOCKS, rpc_op_locks},
+    {PROTO_OP_SESSION_START, rpc_op_session_start},
+    {PROTO_OP_KEEPALIVE, rpc_op_keepalive},
+    {PROTO_OP_SESSION_END, rpc_op_session_end},
+    {PROTO_OP_OPEN, rpc_op_open},
+    {PROTO_OP_CLOSE, rpc_op_close},
+    {PROTO_OP_POISON, rpc_op_poison},
+    {PROTO_OP_GET_CONTENTS, rpc_op_get_contents},
+    {PROTO_OP_GET_STAT, rpc_op_get_stat},
+    {PROTO_OP_READDIR, rpc_op_readdir},
+    {PROTO_OP_SET_CONTENTS, rpc_op_set_contents},
+    {PROTO_OP_SET_ACL, rpc_op_set_acl},
+    {PROTO_OP_DELETE, rpc_op_delete},
+    {PROTO_OP_ACQUIRE, rpc_op_acquire},
+    {PROTO_OP_TRY_ACQUIRE, rpc_op_try_acquire},
+    {PROTO_OP_RELEASE, rpc_op_release},
+    {PROTO_OP_GET_SEQUENCER, rpc_op_get_sequencer},
+    {PROTO_OP_SET_SEQUENCER, rpc_op_set_sequencer},
+    {PROTO_OP_CHECK_SEQUENCER, rpc_op_check_sequencer},
+};
+
+static const uint64_t fz_steps[8] = {0, 1, 20, 150, 1100, 5000, 13000, 70000};
+
+/* Records per input: enough for long histories, bounded for speed. */
+#define FZ_MAX_RECORDS 400
+
+static uint8_t fz_key[32] = {
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+};
+
+static struct cell_config *fz_cfg;
+/* FUZZ_RPC_SYNC_TICK set: proposals made by session_tick apply within it
+ * too, as in a one-replica cell.  Off by default: session expiry then
+ * frees the session sm_scan is looking at (heap-use-after-free, reported),
+ * which any input reaches at once. */
+static bool fz_sync_tick;
+
+static void
+fz_log_discard(int level, const char *line, void *arg)
+{
+	(void)level;
+	(void)line;
+	(void)arg;
+}
+
+/* The cell: config_new's defaults (cell "local", superuser "admin", ACL
+ * files in /ls/local/acl), small limits so that they are reached, a short
+ * lock-delay, and three replicas so that NOT_MASTER names the master. */
+static void
+fz_init(void)
+{
+	if (fz_cfg != NULL)
+		return;
+	fz_trace = getenv("FUZZ_RPC_TRACE") != NULL;
+	fz_sync_tick = getenv("FUZZ_RPC_SYNC_TICK") != NULL;
+	/* Every log line is formatted (its arguments are checked), then dropped. */
+	log_set_sink(fz_log_discard, NULL);
+	log_level_current = LOG_LVL_DEBUG;
+	if ((fz_cfg = config_new()) == NULL)
+		abort();
+	fz_cfg->max_sessions = 6;
+	fz_cfg->max_handles_per_session = 12;
+	fz_cfg->max_contents = 1024;
+	fz_cfg->lock_delay_ms = 2000;
+	fz_cfg->lock_delay_max_ms = 10000;
+	fz_cfg->nreplicas = 3;
+	for (unsigned i = 0; i < 3; i++) {
+		struct cell_replica *r = &fz_cfg->replicas[i];
+		r->id = i + 1;
+		snprintf(r->client_addr, sizeof r->client_addr, "127.0.0.%u:7100", i + 1);
+		snprintf(r->peer_addr, sizeof r->peer_addr, "127.0.0.%u:7200", i + 1);
+		snprintf(r->status_addr, sizeof r->status_addr, "127.0.0.%u:7300", i + 1);
+	}
+}
+
+/* The replica's loop tick: what session_tick proposes applies after it
+ * returns (see fz_sync_tick). */
+static void
+fz_tick(struct chubbyd *d)
+{
+	if (!fz_sync_tick)
+		fz_replica_hold(d->replica, true);
+	session_tick(d->sessions);
+	if (!fz_sync_tick)
+		fz_replica_hold(d->replica, false);
+}
+
+/* Each held KeepAlive, waiting ACQUIRE and gated write is a deferred
+ * request of its own, not yet answered. */
+static void
+fz_check_stats(struct chubbyd *d)
+{
+	struct session_stats st;
+
+	session_stats(d->sessions, &st);
+	if (st.held_keepalives + st.waiters + st.gated_writes > fz_outstanding()) {
+		fprintf(stderr, "fuzz_rpc: %zu held KeepAlives, %zu waiters, %zu gated writes, but "
+				"%zu deferred requests\n",
+		    st.held_keepalives, st.waiters, st.gated_writes, fz_outstanding());
+		abort();
+	}
+}
+
+static rpc_handler
+fz_find(uint32_t op)
+{
+	for (size_t i = 0; i < sizeof fz_ops / sizeof fz_ops[0]; i++)
+		if (fz_ops[i].op == op)
+			return fz_ops[i].fn;
+	return NULL;
+}
+
+/* A request whose "sequencer" is the bin "@N", re-encoded with the Nth
+ * sequencer seen in a reply in its place, into *OUT.  False if none. */
+static bool
+fz_substitute(const struct wire_msg *m, struct wire_msg *out)
+{
+	const msgpack_object *args = m->req.args;
+	const uint8_t *seq;
+	size_t seqlen;
+	uint32_t k, n;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int rc;
+
+	if (args == NULL || args->type != MSGPACK_OBJECT_MAP)
+		return false;
+	n = args->via.map.size;
+	for (k = 0; k < n; k++) {
+		const msgpack_object_kv *kv = &args->via.map.ptr[k];
+		if (mp_str_eq(&kv->key, "sequencer") && kv->val.type == MSGPACK_OBJECT_BIN &&
+		    kv->val.via.bin.size == 2 && kv->val.via.bin.ptr[0] == '@')
+			break;
+	}
+	if (k == n || !fz_sequencer((unsigned char)args->via.map.ptr[k].val.via.bin.ptr[1], &seq,
+			   &seqlen))
+		return false;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint64(&pk, PROTO_KIND_REQ);
+	msgpack_pack_uint64(&pk, m->req.id);
+	msgpack_pack_uint64(&pk, m->req.op);
+	msgpack_pack_map(&pk, n);
+	for (uint32_t i = 0; i < n; i++) {
+		msgpack_pack_object(&pk, args->via.map.ptr[i].key);
+		if (i == k) {
+			msgpack_pack_bin(&pk, seqlen);
+			msgpack_pack_bin_body(&pk, seq, seqlen);
+		} else {
+			msgpack_pack_object(&pk, args->via.map.ptr[i].val);
+		}
+	}
+	rc = wire_decode((const uint8_t *)sb.data, sb.size, out, NULL, 0);
+	msgpack_sbuffer_destroy(&sb);
+	return rc == CHUBBY_OK;
+}
+
+/* One request through its handler, answered as rpc_handle_req does. */
+static void
+fz_request(struct chubbyd *d, const uint8_t *body, size_t len, unsigned principal)
+{
+	struct wire_msg m, sub;
+	const struct wire_msg *use = &m;
+	struct rpc_req req;
+	rpc_handler fn;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char msg[256] = "";
+	int rc;
+
+	if (wire_decode(body, len, &m, NULL, 0) != CHUBBY_OK)
+		return; /* rpc.c closes the connection */
+	if (m.kind != PROTO_KIND_REQ || (fn = fz_find(m.req.op)) == NULL) {
+		wire_msg_free(&m);
+		return;
+	}
+	if (fz_trace)
+		fprintf(stderr, "request %llu: %s as %s\n", (unsigned long long)m.req.id,
+		    proto_op_name(m.req.op), fz_principals[principal % FZ_NPRINCIPALS]);
+	memset(&sub, 0, sizeof sub);
+	if (fz_substitute(&m, &sub))
+		use = &sub;
+	memset(&req, 0, sizeof req);
+	req.d = d;
+	req.id = use->req.id;
+	req.op = use->req.op;
+	req.principal = principal;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	rc = fn(&req, use->req.args, &pk, msg, sizeof msg);
+	if (memchr(msg, '\0', sizeof msg) == NULL)
+		abort();
+	if (rc == RPC_DEFERRED) {
+		if (sb.size != 0) {
+			fprintf(stderr, "fuzz_rpc: op %u deferred after packing a result\n",
+			    (unsigned)use->req.op);
+			abort();
+		}
+	} else if (rc == CHUBBY_OK) {
+		/* A handler that packed nothing makes wire_finish fail. */
+		fz_check_reply(req.id, CHUBBY_OK, NULL, sb.data != NULL ? sb.data : "", sb.size);
+	} else {
+		fz_check_reply(req.id, rc, msg[0] ? msg : NULL, sb.data, sb.size);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	wire_msg_free(&sub);
+	wire_msg_free(&m);
+}
+
+static void
+fz_event(struct chubbyd *d, unsigned ctl)
+{
+	struct replica *r = d->replica;
+	unsigned hi = ctl >> 4;
+
+	if (fz_trace)
+		fprintf(stderr, "event %u (0x%02x)\n", ctl & 0x0f, ctl);
+	switch (ctl & 0x0f) {
+	case 0:
+		fz_replica_pump(r, SIZE_MAX);
+		break;
+	case 1:
+		fz_replica_pump(r, 1);
+		break;
+	case 2:
+		fz_replica_set_lease(r, false);
+		break;
+	case 3:
+		fz_replica_set_lease(r, true);
+		break;
+	case 4:
+		fz_replica_role_change(r, false);
+		break;
+	case 5:
+		fz_replica_role_change(r, true);
+		break;
+	case 6:
+		fz_replica_drop_orphans(r);
+		break;
+	case 7:
+		/* replica.c installs a snapshot only while not master. */
+		if (!fz_replica_master(r))
+			session_state_replaced(d->sessions);
+		break;
+	case 8:
+		fz_replica_set_async(r, hi & 1);
+		break;
+	case 9:
+		d->seq_key = d->seq_key != NULL ? NULL : fz_key;
+		d->seq_key_len = d->seq_key != NULL ? sizeof fz_key : 0;
+		break;
+	case 10:
+		fz_clock_advance((uint64_t)hi * 1000);
+		fz_tick(d);
+		break;
+	default:
+		fz_clock_advance(fz_steps[hi & 7]);
+		fz_tick(d);
+		break;
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct chubbyd d;
+	size_t off = 0;
+	unsigned nrec = 0;
+
+	fz_init();
+	fz_clock_reset();
+	memset(&d, 0, sizeof d);
+	d.cfg = fz_cfg;
+	d.id = 1;
+	d.self = config_replica(fz_cfg, 1);
+	d.seq_key = fz_key;
+	d.seq_key_len = sizeof fz_key;
+	d.replica = fz_replica_new(&d);
+	d.sessions = session_new(&d);
+
+	while (off < size && nrec++ < FZ_MAX_RECORDS) {
+		unsigned ctl = data[off++];
+		size_t len = 0;
+
+		if (size - off >= 2) {
+			len = (size_t)data[off] << 8 | data[off + 1];
+			off += 2;
+			if (len > size - off)
+				len = size - off;
+		}
+		if (len == 0) {
+			fz_event(&d, ctl);
+			fz_check_stats(&d);
+			continue;
+		}
+		fz_clock_advance(fz_steps[(ctl >> 2) & 7]);
+		if (ctl & 0x20)
+			fz_tick(&d);
+		fz_request(&d, data + off, len, ctl & 3);
+		off += len;
+		if (ctl & 0x40)
+			fz_replica_pump(d.replica, SIZE_MAX);
+		if (ctl & 0x80)
+			fz_tick(&d);
+	}
+
+	/* Time runs on: leases end, sessions expire, held KeepAlives and
+	 * waiting ACQUIREs are answered, queued entries apply. */
+	for (int i = 0; i < 3; i++) {
+		fz_clock_advance(24 * 3600 * 1000ull);
+		fz_tick(&d);
+		fz_replica_pump(d.replica, SIZE_MAX);
+	}
+	fz_check_stats(&d);
+	/* As chubbyd exits: the replica first (pending proposals fail), then
+	 * the session layer (held KeepAlives, waiters, gated writes fail). */
+	fz_replica_free(d.replica);
+	d.replica = NULL;
+	session_free(d.sessions);
+	if (fz_outstanding() != 0) {
+		fprintf(stderr, "fuzz_rpc: %zu deferred requests were never answered\n",
+		    fz_outstanding());
+		abort();
+	}
+	fz_sequencers_clear();
+	return 0;
+}
