@@ -1,0 +1,89 @@
+/*
+ * bench.h: what chubby-bench's parts share: the options, one result row,
+ * and the helpers that read the servers' /proc entries.
+ */
+#ifndef CHUBBY_BENCH_H
+#define CHUBBY_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cellspec.h"
+#include "hist.h"
+
+#define BENCH_MAX_LIST 16
+#define BENCH_MAX_REPLICAS 16
+
+struct bench_opts {
+	const char *cell;      /* -C, $CHUBBY_CELL, or DIR/chubby.conf */
+	const char *dir;       /* --dir: a chubby-cell directory (pids, kill) */
+	const char *cell_tool; /* chubby-cell */
+	struct cellspec spec;
+	char cellname[65];
+	char prefix[300];      /* /ls/CELL/bench/PID: every node the run makes */
+	unsigned clients[BENCH_MAX_LIST];
+	size_t nclients;
+	unsigned sessions[BENCH_MAX_LIST]; /* keepalive: idle sessions */
+	size_t nsessions;
+	unsigned kconns;       /* keepalive: connections (0: one per 20000 sessions) */
+	double duration, warmup; /* seconds */
+	int json, quiet;
+};
+
+/* One line of the report. */
+struct bench_result {
+	char workload[24];
+	unsigned clients;      /* sessions for keepalive */
+	double secs;           /* measured time */
+	uint64_t ops, errors;
+	char first_error[160];
+	double ops_per_s, p50_ms, p99_ms, p999_ms, max_ms;
+	double client_cpu;     /* % of one core, this process */
+	double server_cpu;     /* % of one core, all replicas summed (-1: unknown) */
+	double master_cpu;     /* % of one core, the master alone (-1: unknown) */
+	/* keepalive */
+	unsigned conns;
+	double start_secs;     /* to start the sessions */
+	double master_rss_kb, base_rss_kb, rss_kb_per_1000, cpu_per_1000, ka_per_s;
+	/* failover */
+	double first_write_ms, all_writers_ms, all_safe_ms;
+	unsigned in_jeopardy, saw_failover;
+	int ok;                /* the run could be made */
+};
+
+/* bench.c */
+double bench_now(void); /* monotonic seconds */
+void bench_progress(const struct bench_opts *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* procstat.c: the cell's processes. */
+struct cell_procs {
+	size_t n;
+	int ids[BENCH_MAX_REPLICAS];
+	pid_t pids[BENCH_MAX_REPLICAS];
+};
+/* The replicas' pids from `chubby-cell --json status --dir DIR`; 0 if none. */
+int cell_procs_read(const struct bench_opts *o, struct cell_procs *out);
+/* The master's replica id (STATUS at the master); 0 if none found. */
+int cell_master_id(const struct bench_opts *o, char *addr, size_t addrlen);
+pid_t cell_pid_of(const struct cell_procs *cp, int id);
+/* utime + stime of PID in clock ticks; -1 if gone. */
+long long proc_cpu_ticks(pid_t pid);
+long long procs_cpu_ticks(const struct cell_procs *cp);
+/* VmRSS of PID in KiB; -1 if gone. */
+long proc_rss_kb(pid_t pid);
+double ticks_to_pct(long long ticks, double secs);
+/* This process's user + system CPU seconds. */
+double self_cpu_secs(void);
+
+/* work.c: workloads through libchubby's public API. */
+int work_known(const char *workload);
+int work_run(const struct bench_opts *o, const char *workload, unsigned clients,
+    struct bench_result *res);
+/* kapool.c: many idle sessions over a few raw connections. */
+int keepalive_run(const struct bench_opts *o, unsigned sessions, struct bench_result *res);
+/* failover.c: kill -9 the master under write load. */
+int failover_run(const struct bench_opts *o, unsigned clients, struct bench_result *res);
+
+#endif

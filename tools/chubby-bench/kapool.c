@@ -1,0 +1,449 @@
+/*
+ * kapool.c: the keepalive workload.  N idle sessions, far more than one
+ * process could hold as libchubby clients (one loop thread each), spoken
+ * over a few raw TLS connections to the master: a session is not bound to
+ * a connection (docs/PROTOCOL.md "Sessions"), so each connection carries the
+ * SESSION_STARTs and then the KEEPALIVEs of many sessions.  Each session
+ * keeps exactly one KEEPALIVE outstanding and asks the master to hold it as
+ * libchubby does (docs/CLIENT.md "KeepAlives"), so the master sees the load
+ * of N real, idle clients.  We report what that costs the master: its CPU
+ * and resident memory, from /proc, per 1000 sessions.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include <chubby/chubby.h>
+
+#include "bench.h"
+#include "conn.h"
+#include "frame.h"
+#include "mp.h"
+#include "net.h"
+#include "protocol.h"
+#include "tls.h"
+#include "tp.h"
+#include "wire.h"
+
+/* libchubby's defaults (docs/CLIENT.md): the lease counted from the send,
+ * less drift and a margin; the hold leaves guard and slack. */
+#define KA_DRIFT 0.001
+#define KA_MARGIN 0.1
+#define KA_GUARD 4.0
+#define KA_SLACK 1.0
+#define KA_WINDOW 256 /* SESSION_START / SESSION_END in flight */
+
+enum { TAG_START = 1, TAG_KA = 2, TAG_END = 3 };
+enum { S_NEW, S_STARTING, S_LIVE, S_ENDING, S_ENDED, S_LOST };
+
+struct ksess {
+	uint64_t id;
+	double sent_at;
+	unsigned char state;
+};
+
+struct kconn {
+	struct kpool *p;
+	struct conn *conn;
+	int open, closed;
+};
+
+struct kpool {
+	const struct bench_opts *o;
+	struct event_base *base;
+	struct tls_ctx *tls;
+	struct tp *tp;
+	struct kconn *c;
+	unsigned nc;
+	struct ksess *s;
+	unsigned n;
+	uint64_t epoch;
+	struct wire_buf out;
+	unsigned next_new, next_end; /* cursors for starting and ending */
+	unsigned *retry, nretry;     /* refused starts (E_OVERLOAD) to send again */
+	unsigned inflight;           /* starts or ends in flight */
+	unsigned live, ended, lost;
+	uint64_t ka_replies, errors;
+	char first_err[160];
+	int failed;
+	int mode; /* 1: starting sessions, 2: ending them (replies refill the window) */
+};
+
+static double
+kp_lease_end(double sent_at, uint64_t lease_ms)
+{
+	double g = (double)lease_ms / 1000.0;
+	return sent_at + g - g * KA_DRIFT - KA_MARGIN;
+}
+
+static struct kconn *
+kp_conn_of(struct kpool *p, unsigned i)
+{
+	return &p->c[i % p->nc];
+}
+
+static void
+kp_error(struct kpool *p, const char *what, int status, const struct mp_str *msg)
+{
+	p->errors++;
+	if (p->first_err[0] == '\0')
+		snprintf(p->first_err, sizeof p->first_err, "%s: %s %.*s", what,
+		    chubby_status_name(status), msg != NULL && msg->ptr != NULL ? (int)msg->len : 0,
+		    msg != NULL && msg->ptr != NULL ? msg->ptr : "");
+}
+
+static int
+kp_send(struct kpool *p, unsigned i, unsigned tag, uint32_t op, double hold)
+{
+	struct kconn *kc = kp_conn_of(p, i);
+	struct ksess *s = &p->s[i];
+	msgpack_packer *pk;
+
+	if (kc->closed)
+		return CHUBBY_E_CONN;
+	wire_buf_reset(&p->out);
+	pk = wire_begin_req(&p->out, ((uint64_t)i << 2 | tag) + 0, op);
+	if (op == PROTO_OP_SESSION_START) {
+		msgpack_pack_map(pk, 0);
+	} else if (op == PROTO_OP_KEEPALIVE) {
+		msgpack_pack_map(pk, 3);
+		mp_pack_kv_uint(pk, "session", s->id);
+		mp_pack_kv_uint(pk, "epoch", p->epoch);
+		mp_pack_kv_uint(pk, "hold_ms", (uint64_t)(hold * 1000.0));
+	} else {
+		msgpack_pack_map(pk, 2);
+		mp_pack_kv_uint(pk, "session", s->id);
+		mp_pack_kv_uint(pk, "epoch", p->epoch);
+	}
+	if (wire_finish(&p->out) != CHUBBY_OK)
+		return CHUBBY_E_INVALID;
+	s->sent_at = bench_now();
+	return conn_send(kc->conn, p->out.data, p->out.len);
+}
+
+/* Sends what the window allows: session starts, or ends once asked. */
+static void
+kp_pump(struct kpool *p, int ending)
+{
+	while (p->inflight < KA_WINDOW) {
+		unsigned i;
+		if (!ending) {
+			if (p->nretry > 0)
+				i = p->retry[--p->nretry];
+			else if (p->next_new < p->n)
+				i = p->next_new++;
+			else
+				return;
+			if (kp_send(p, i, TAG_START, PROTO_OP_SESSION_START, 0) != CHUBBY_OK) {
+				p->s[i].state = S_LOST;
+				p->lost++;
+				continue;
+			}
+			p->s[i].state = S_STARTING;
+		} else {
+			if (p->next_end >= p->n)
+				return;
+			i = p->next_end++;
+			if (p->s[i].state != S_LIVE)
+				continue;
+			if (kp_send(p, i, TAG_END, PROTO_OP_SESSION_END, 0) != CHUBBY_OK) {
+				p->s[i].state = S_LOST;
+				p->lost++;
+				continue;
+			}
+			p->s[i].state = S_ENDING;
+		}
+		p->inflight++;
+	}
+}
+
+static void
+kp_keepalive(struct kpool *p, unsigned i, uint64_t lease_ms)
+{
+	struct ksess *s = &p->s[i];
+	double now = bench_now();
+	double granted = (double)lease_ms / 1000.0;
+	double guard = granted / 3 < KA_GUARD ? granted / 3 : KA_GUARD;
+	double hold = kp_lease_end(s->sent_at, lease_ms) - guard - KA_SLACK - now;
+
+	if (hold < 0)
+		hold = 0;
+	if (kp_send(p, i, TAG_KA, PROTO_OP_KEEPALIVE, hold) != CHUBBY_OK) {
+		s->state = S_LOST;
+		p->live--;
+		p->lost++;
+	}
+}
+
+static void
+kp_on_res(struct kpool *p, const struct wire_msg *m)
+{
+	uint64_t i64 = m->res.id >> 2, lease = 0, epoch = 0, sid = 0;
+	unsigned tag = (unsigned)(m->res.id & 3), i;
+	const msgpack_object *r = m->res.result;
+
+	if (i64 >= p->n)
+		return;
+	i = (unsigned)i64;
+	switch (tag) {
+	case TAG_START:
+		p->inflight--;
+		if (m->res.status != CHUBBY_OK || r == NULL ||
+		    mp_get_uint(r, "session", MP_REQUIRED, &sid, NULL, 0) != CHUBBY_OK) {
+			/* E_OVERLOAD and the like: try again later. */
+			kp_error(p, "SESSION_START", m->res.status, &m->res.message);
+			p->s[i].state = S_NEW;
+			p->retry[p->nretry++] = i;
+			return;
+		}
+		mp_get_uint(r, "epoch", MP_OPTIONAL, &epoch, NULL, 0);
+		mp_get_uint(r, "lease_ms", MP_OPTIONAL, &lease, NULL, 0);
+		if (epoch > p->epoch)
+			p->epoch = epoch;
+		p->s[i].id = sid;
+		p->s[i].state = S_LIVE;
+		p->live++;
+		kp_keepalive(p, i, lease);
+		return;
+	case TAG_KA:
+		if (p->s[i].state != S_LIVE)
+			return; /* answered at once because SESSION_END arrived */
+		if (m->res.status != CHUBBY_OK || r == NULL) {
+			kp_error(p, "KEEPALIVE", m->res.status, &m->res.message);
+			p->s[i].state = S_LOST;
+			p->live--;
+			p->lost++;
+			return;
+		}
+		p->ka_replies++;
+		mp_get_uint(r, "lease_ms", MP_OPTIONAL, &lease, NULL, 0);
+		kp_keepalive(p, i, lease);
+		return;
+	case TAG_END:
+		p->inflight--;
+		p->live--;
+		p->s[i].state = S_ENDED;
+		p->ended++;
+		if (m->res.status != CHUBBY_OK)
+			kp_error(p, "SESSION_END", m->res.status, &m->res.message);
+		return;
+	}
+}
+
+static void
+kp_on_open(struct conn *c, void *arg)
+{
+	struct kconn *kc = arg;
+	struct kpool *p = kc->p;
+
+	(void)c;
+	kc->open = 1;
+	wire_buf_reset(&p->out);
+	if (wire_put_hello(&p->out, PROTO_VERSION, "chubby-bench") == CHUBBY_OK)
+		conn_send(kc->conn, p->out.data, p->out.len);
+}
+
+static void
+kp_on_frame(struct conn *c, const uint8_t *body, size_t len, void *arg)
+{
+	struct kconn *kc = arg;
+	struct kpool *p = kc->p;
+	struct wire_msg m;
+	char err[256];
+
+	(void)c;
+	if (wire_decode(body, len, &m, err, sizeof err) != CHUBBY_OK) {
+		snprintf(p->first_err, sizeof p->first_err, "bad frame: %.140s", err);
+		p->failed = 1;
+		return;
+	}
+	if (m.kind == PROTO_KIND_RES && m.res.id == 0) {
+		kp_error(p, "connection refused", m.res.status, &m.res.message);
+		p->failed = 1;
+	} else if (m.kind == PROTO_KIND_RES) {
+		kp_on_res(p, &m);
+		if (p->mode != 0)
+			kp_pump(p, p->mode == 2);
+	}
+	wire_msg_free(&m);
+}
+
+static void
+kp_on_close(struct conn *c, int status, const char *reason, void *arg)
+{
+	struct kconn *kc = arg;
+	struct kpool *p = kc->p;
+
+	(void)c;
+	kc->closed = 1;
+	if (p->first_err[0] == '\0')
+		snprintf(p->first_err, sizeof p->first_err, "connection closed: %s %.100s",
+		    chubby_status_name(status), reason);
+	p->failed = 1;
+}
+
+static const struct conn_callbacks kp_cb = {
+    .on_open = kp_on_open,
+    .on_frame = kp_on_frame,
+    .on_close = kp_on_close,
+};
+
+/* Runs the loop for at most SECS seconds or until DONE(p) holds. */
+static void
+kp_loop(struct kpool *p, double secs, int (*done)(struct kpool *), const char *what)
+{
+	double start = bench_now(), next = start + 1.0;
+	struct timeval tv = {0, 100000};
+
+	while (!p->failed && !(done != NULL && done(p)) && bench_now() - start < secs) {
+		event_base_loopexit(p->base, &tv);
+		event_base_dispatch(p->base);
+		if (bench_now() >= next) {
+			bench_progress(p->o, "keepalive n=%u: %s %.0f s: %u live, %u ended, %llu keepalives",
+			    p->n, what, bench_now() - start, p->live, p->ended,
+			    (unsigned long long)p->ka_replies);
+			next += 1.0;
+		}
+	}
+}
+
+static int kp_all_open(struct kpool *p)
+{
+	for (unsigned i = 0; i < p->nc; i++)
+		if (!p->c[i].open)
+			return 0;
+	return 1;
+}
+static int kp_all_started(struct kpool *p) { return p->live + p->lost >= p->n; }
+static int kp_keep_pumping_start(struct kpool *p) { kp_pump(p, 0); return kp_all_started(p); }
+static int kp_keep_pumping_end(struct kpool *p)
+{
+	kp_pump(p, 1);
+	return p->next_end >= p->n && p->inflight == 0;
+}
+
+int
+keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
+{
+	struct tls_config tc = {.ca_file = o->spec.ca, .cert_file = o->spec.cert,
+	    .key_file = o->spec.key, .role = TLS_ROLE_CLIENT};
+	struct kpool p;
+	struct cell_procs cp;
+	struct sockaddr_storage ss;
+	char addr[CELLSPEC_ADDR_MAX], err[512];
+	long long m0, m1;
+	double t0, t1, measure;
+	uint64_t ka0;
+	long rss0, rss1;
+	pid_t mpid;
+	int sslen, mid;
+
+	memset(res, 0, sizeof *res);
+	memset(&p, 0, sizeof p);
+	snprintf(res->workload, sizeof res->workload, "keepalive");
+	res->clients = n;
+	res->server_cpu = res->master_cpu = -1;
+	p.o = o;
+	p.n = n;
+	p.nc = o->kconns ? o->kconns : (n + 19999) / 20000;
+	res->conns = p.nc;
+	if ((mid = cell_master_id(o, addr, sizeof addr)) == 0) {
+		snprintf(res->first_error, sizeof res->first_error, "no master found");
+		return -1;
+	}
+	cell_procs_read(o, &cp);
+	if ((mpid = cell_pid_of(&cp, mid)) == 0) {
+		snprintf(res->first_error, sizeof res->first_error,
+		    "master's pid unknown (needs --dir of a chubby-cell directory)");
+		return -1;
+	}
+	p.s = calloc(n, sizeof *p.s);
+	p.c = calloc(p.nc, sizeof *p.c);
+	p.retry = calloc(n, sizeof *p.retry);
+	p.base = event_base_new();
+	if (p.s == NULL || p.c == NULL || p.retry == NULL || p.base == NULL) {
+		snprintf(res->first_error, sizeof res->first_error, "out of memory");
+		goto out;
+	}
+	wire_buf_init(&p.out, FRAME_MAX_DEFAULT);
+	if ((p.tls = tls_ctx_new(&tc, err, sizeof err)) == NULL ||
+	    (p.tp = tp_tls_new(p.tls)) == NULL ||
+	    net_resolve(addr, &ss, &sslen, err, sizeof err) != CHUBBY_OK) {
+		snprintf(res->first_error, sizeof res->first_error, "%.150s", err);
+		goto out;
+	}
+	for (unsigned i = 0; i < p.nc; i++) {
+		struct bufferevent *bev = tp_connect(p.tp, p.base, (struct sockaddr *)&ss, sslen, NULL, 0);
+		p.c[i].p = &p;
+		if (bev == NULL || (p.c[i].conn = conn_new(p.tp, bev, 0, FRAME_MAX_DEFAULT * 4, &kp_cb,
+		    &p.c[i])) == NULL) {
+			snprintf(res->first_error, sizeof res->first_error, "cannot connect to %.120s", addr);
+			goto out;
+		}
+	}
+	kp_loop(&p, 10, kp_all_open, "connecting");
+	if (!kp_all_open(&p))
+		goto out;
+
+	rss0 = proc_rss_kb(mpid);
+	t0 = bench_now();
+	p.mode = 1;
+	kp_pump(&p, 0);
+	kp_loop(&p, 600, kp_keep_pumping_start, "starting sessions");
+	res->start_secs = bench_now() - t0;
+	p.mode = 0;
+	if (!kp_all_started(&p))
+		goto out;
+
+	/* Idle: every session keeps one KeepAlive held at the master.  The
+	 * cycle is about 7 s (a held one, then a short one), so measure at
+	 * least two of them. */
+	measure = o->duration < 15 ? 15 : o->duration;
+	kp_loop(&p, 2, NULL, "settling");
+	ka0 = p.ka_replies;
+	m0 = proc_cpu_ticks(mpid);
+	t0 = bench_now();
+	kp_loop(&p, measure, NULL, "idle");
+	t1 = bench_now();
+	m1 = proc_cpu_ticks(mpid);
+	rss1 = proc_rss_kb(mpid);
+	if (m0 >= 0 && m1 >= 0) {
+		res->master_cpu = ticks_to_pct(m1 - m0, t1 - t0);
+		res->cpu_per_1000 = res->master_cpu * 1000.0 / n;
+	}
+	res->secs = t1 - t0;
+	res->ka_per_s = (double)(p.ka_replies - ka0) / (t1 - t0);
+	res->ops = p.ka_replies - ka0;
+	res->ops_per_s = res->ka_per_s;
+	res->base_rss_kb = (double)rss0;
+	res->master_rss_kb = (double)rss1;
+	res->rss_kb_per_1000 = (double)(rss1 - rss0) * 1000.0 / n;
+	res->ok = p.lost == 0 && !p.failed;
+
+	/* End the sessions (so the cell does not expire them all at once). */
+	p.mode = 2;
+	kp_pump(&p, 1);
+	kp_loop(&p, 300, kp_keep_pumping_end, "ending sessions");
+out:
+	res->errors = p.errors + p.lost;
+	if (res->first_error[0] == '\0')
+		snprintf(res->first_error, sizeof res->first_error, "%s", p.first_err);
+	for (unsigned i = 0; p.c != NULL && i < p.nc; i++)
+		if (p.c[i].conn != NULL)
+			conn_free(p.c[i].conn);
+	if (p.tp != NULL)
+		tp_free(p.tp);
+	if (p.tls != NULL)
+		tls_ctx_free(p.tls);
+	if (p.base != NULL)
+		event_base_free(p.base);
+	wire_buf_free(&p.out);
+	free(p.s);
+	free(p.c);
+	free(p.retry);
+	return res->ok ? 0 : -1;
+}

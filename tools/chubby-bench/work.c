@@ -1,0 +1,359 @@
+/*
+ * work.c: chubby-bench's client workloads, each through libchubby's public
+ * API: N threads, each with its own session (chubby_client), run one
+ * operation in a loop until the deadline.  Only operations that both start
+ * after the warm-up and end before the deadline are counted.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <chubby/chubby.h>
+
+#include "bench.h"
+
+enum wkind { W_LOCK, W_LOCK_CONTENDED, W_WRITE, W_CAS, W_READ, W_READ_CACHED };
+
+static const struct {
+	const char *name;
+	enum wkind kind;
+} wtable[] = {
+    {"lock", W_LOCK},
+    {"lock-contended", W_LOCK_CONTENDED},
+    {"write", W_WRITE},
+    {"cas", W_CAS},
+    {"read", W_READ},
+    {"read-cached", W_READ_CACHED},
+};
+
+struct run;
+
+struct worker {
+	pthread_t th;
+	struct run *run;
+	unsigned idx;
+	chubby_client *c;
+	chubby_handle *h;
+	int setup_rc;
+	char setup_err[160];
+	struct hist hist;
+	uint64_t ops, errors;
+	int first_error;
+	char first_msg[120];
+};
+
+struct run {
+	const struct bench_opts *o;
+	enum wkind kind;
+	unsigned n;
+	unsigned runid;
+	struct worker *w;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned ready; /* workers done with setup */
+	int go;
+	double t_measure, t_end; /* monotonic seconds */
+	atomic_uint_fast64_t done;
+};
+
+static const char payload[100] =
+    "chubby-bench 100-byte payload: 0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQR";
+
+static void
+w_error(struct worker *w, int rc)
+{
+	w->errors++;
+	if (w->first_error == 0) {
+		w->first_error = rc;
+		snprintf(w->first_msg, sizeof w->first_msg, "%s", chubby_last_error());
+	}
+}
+
+static int
+w_setup(struct worker *w)
+{
+	struct run *r = w->run;
+	struct chubby_options opt = {0};
+	char path[400];
+	int rc;
+
+	opt.cell = r->o->cell;
+	opt.name = "chubby-bench";
+	opt.call_timeout_ms = 15000;
+	if ((rc = chubby_open(&opt, &w->c)) != CHUBBY_OK) {
+		snprintf(w->setup_err, sizeof w->setup_err, "chubby_open: %.120s", chubby_last_error());
+		return rc;
+	}
+	if (r->kind == W_LOCK_CONTENDED)
+		snprintf(path, sizeof path, "%s/r%u-lock", r->o->prefix, r->runid);
+	else
+		snprintf(path, sizeof path, "%s/r%u-%u", r->o->prefix, r->runid, w->idx);
+	rc = chubby_handle_open(w->c, path, CHUBBY_O_READ | CHUBBY_O_WRITE | CHUBBY_O_CREATE, NULL,
+	    &w->h, NULL);
+	if (rc != CHUBBY_OK) {
+		snprintf(w->setup_err, sizeof w->setup_err, "open %.60s: %.80s", path, chubby_last_error());
+		return rc;
+	}
+	if (r->kind == W_READ || r->kind == W_READ_CACHED || r->kind == W_CAS) {
+		if ((rc = chubby_set_contents(w->h, payload, sizeof payload, NULL)) != CHUBBY_OK) {
+			snprintf(w->setup_err, sizeof w->setup_err, "write %.60s: %.80s", path,
+			    chubby_last_error());
+			return rc;
+		}
+	}
+	return CHUBBY_OK;
+}
+
+/* One operation; CHUBBY_OK or the failing status. */
+static int
+w_op(struct worker *w, uint64_t *gen, double deadline)
+{
+	struct chubby_stat st;
+	void *data;
+	size_t len;
+	int rc;
+
+	switch (w->run->kind) {
+	case W_LOCK:
+	case W_LOCK_CONTENDED: {
+		/* Wait no longer than the run lasts (plus a little), so every
+		 * thread is back soon after the deadline. */
+		double left = deadline - bench_now();
+		unsigned tmo = left > 0 ? (unsigned)(left * 1000.0) + 200 : 200;
+		if ((rc = chubby_acquire(w->h, CHUBBY_LOCK_EXCLUSIVE, tmo)) != CHUBBY_OK)
+			return rc;
+		return chubby_release(w->h);
+	}
+	case W_WRITE:
+		return chubby_set_contents(w->h, payload, sizeof payload, NULL);
+	case W_CAS:
+		if (*gen == 0) {
+			if ((rc = chubby_get_stat(w->h, &st)) != CHUBBY_OK)
+				return rc;
+			*gen = st.content_gen;
+		}
+		rc = chubby_set_contents_if(w->h, payload, sizeof payload, *gen, &st);
+		*gen = rc == CHUBBY_OK ? st.content_gen : 0;
+		return rc;
+	case W_READ:
+		/* libchubby's GetContents is served from its cache once filled,
+		 * and the public API has no way to skip it: GetStat always goes
+		 * to the master and takes the same read path there (applied
+		 * state under the master lease, no log round). */
+		return chubby_get_stat(w->h, &st);
+	case W_READ_CACHED:
+		if ((rc = chubby_get_contents(w->h, &data, &len, NULL)) != CHUBBY_OK)
+			return rc;
+		chubby_free(data);
+		return CHUBBY_OK;
+	}
+	return CHUBBY_E_INVALID;
+}
+
+static void *
+w_main(void *arg)
+{
+	struct worker *w = arg;
+	struct run *r = w->run;
+	uint64_t gen = 0;
+	double t0, t1, t_measure, t_end;
+
+	w->setup_rc = w_setup(w);
+	pthread_mutex_lock(&r->mu);
+	r->ready++;
+	pthread_cond_broadcast(&r->cv);
+	while (!r->go)
+		pthread_cond_wait(&r->cv, &r->mu);
+	t_measure = r->t_measure;
+	t_end = r->t_end;
+	pthread_mutex_unlock(&r->mu);
+	if (w->setup_rc != CHUBBY_OK || t_end <= 0)
+		return NULL;
+
+	while ((t0 = bench_now()) < t_end) {
+		int rc = w_op(w, &gen, t_end);
+
+		t1 = bench_now();
+		if (t0 < t_measure || t1 > t_end)
+			continue; /* warm-up, or past the deadline */
+		if (rc == CHUBBY_OK) {
+			w->ops++;
+			hist_add(&w->hist, (uint64_t)((t1 - t0) * 1e6));
+			atomic_fetch_add_explicit(&r->done, 1, memory_order_relaxed);
+		} else
+			w_error(w, rc);
+	}
+	return NULL;
+}
+
+static void *
+w_close(void *arg)
+{
+	struct worker *w = arg;
+
+	chubby_close(w->c); /* ends the session, frees its handle */
+	w->c = NULL;
+	return NULL;
+}
+
+int
+work_run(const struct bench_opts *o, const char *workload, unsigned n, struct bench_result *res)
+{
+	static unsigned runid;
+	struct cell_procs cp;
+	struct run r;
+	long long srv0 = 0, srv1, m0 = 0, m1;
+	double cli0, t, t0, t1;
+	pid_t mpid = 0;
+	size_t k;
+	unsigned started = 0;
+
+	memset(res, 0, sizeof *res);
+	snprintf(res->workload, sizeof res->workload, "%s", workload);
+	res->clients = n;
+	res->server_cpu = res->master_cpu = -1;
+	for (k = 0; k < sizeof wtable / sizeof wtable[0]; k++)
+		if (strcmp(wtable[k].name, workload) == 0)
+			break;
+	if (k == sizeof wtable / sizeof wtable[0]) {
+		snprintf(res->first_error, sizeof res->first_error, "unknown workload");
+		return -1;
+	}
+
+	memset(&r, 0, sizeof r);
+	r.o = o;
+	r.kind = wtable[k].kind;
+	r.n = n;
+	r.runid = ++runid;
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv, NULL);
+	atomic_init(&r.done, 0);
+	if ((r.w = calloc(n, sizeof *r.w)) == NULL)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		r.w[i].run = &r;
+		r.w[i].idx = i;
+		hist_init(&r.w[i].hist);
+		if (pthread_create(&r.w[i].th, NULL, w_main, &r.w[i]) != 0)
+			break;
+		started++;
+	}
+
+	/* Every session open and its node made, then go. */
+	pthread_mutex_lock(&r.mu);
+	while (r.ready < started)
+		pthread_cond_wait(&r.cv, &r.mu);
+	for (unsigned i = 0; i < started; i++)
+		if (r.w[i].setup_rc != CHUBBY_OK && res->first_error[0] == '\0')
+			snprintf(res->first_error, sizeof res->first_error, "client %u: %.120s", i,
+			    r.w[i].setup_err);
+	if (started < n && res->first_error[0] == '\0')
+		snprintf(res->first_error, sizeof res->first_error, "cannot start thread %u", started);
+	t = bench_now();
+	if (res->first_error[0] == '\0') {
+		r.t_measure = t + o->warmup;
+		r.t_end = r.t_measure + o->duration;
+	} /* else t_end stays 0: the workers stop at once */
+	r.go = 1;
+	pthread_cond_broadcast(&r.cv);
+	pthread_mutex_unlock(&r.mu);
+
+	if (r.t_end > 0) {
+		struct timespec ts;
+		double next;
+
+		cell_procs_read(o, &cp);
+		mpid = cell_pid_of(&cp, cell_master_id(o, NULL, 0));
+		/* Sample the CPU counters when the measured window opens.  A
+		 * busy run (read-cached) may starve this thread: the percentages
+		 * are over the time between the samples, whenever they land. */
+		while ((t = bench_now()) < r.t_measure) {
+			double d = r.t_measure - t;
+			ts.tv_sec = (time_t)d;
+			ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
+			nanosleep(&ts, NULL);
+		}
+		t0 = bench_now();
+		srv0 = procs_cpu_ticks(&cp);
+		m0 = mpid > 0 ? proc_cpu_ticks(mpid) : -1;
+		cli0 = self_cpu_secs();
+		next = r.t_measure + 1.0;
+		while ((t = bench_now()) < r.t_end) {
+			double d = (next < r.t_end ? next : r.t_end) - t;
+			ts.tv_sec = (time_t)d;
+			ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
+			nanosleep(&ts, NULL);
+			t = bench_now();
+			if (t >= next) {
+				uint64_t done = atomic_load(&r.done);
+				bench_progress(o, "%s c=%u: %.0f/%.0f s, %llu ops, %.0f ops/s", workload, n,
+				    t - r.t_measure, o->duration, (unsigned long long)done,
+				    (double)done / (t - r.t_measure));
+				next += 1.0;
+			}
+		}
+		srv1 = procs_cpu_ticks(&cp);
+		m1 = mpid > 0 ? proc_cpu_ticks(mpid) : -1;
+		t1 = bench_now();
+		if (t1 - t0 > 0.2) {
+			res->client_cpu = 100.0 * (self_cpu_secs() - cli0) / (t1 - t0);
+			if (cp.n > 0)
+				res->server_cpu = ticks_to_pct(srv1 - srv0, t1 - t0);
+			if (m0 >= 0 && m1 >= 0)
+				res->master_cpu = ticks_to_pct(m1 - m0, t1 - t0);
+		}
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(r.w[i].th, NULL);
+
+	/* Merge, then close the sessions in parallel (each waits for its
+	 * SESSION_END's answer). */
+	struct hist all;
+	hist_init(&all);
+	for (unsigned i = 0; i < started; i++) {
+		struct worker *w = &r.w[i];
+		hist_merge(&all, &w->hist);
+		res->ops += w->ops;
+		res->errors += w->errors;
+		if (w->first_error != 0 && res->first_error[0] == '\0')
+			snprintf(res->first_error, sizeof res->first_error, "%s: %s",
+			    chubby_status_name(w->first_error), w->first_msg);
+	}
+	for (unsigned i = 0; i < started; i++)
+		if (pthread_create(&r.w[i].th, NULL, w_close, &r.w[i]) != 0)
+			w_close(&r.w[i]);
+		else
+			r.w[i].idx = UINT32_MAX; /* joined below */
+	for (unsigned i = 0; i < started; i++)
+		if (r.w[i].idx == UINT32_MAX)
+			pthread_join(r.w[i].th, NULL);
+
+	res->ok = r.t_end > 0;
+	res->secs = res->ok ? o->duration : 0;
+	if (res->ok) {
+		res->ops_per_s = (double)res->ops / o->duration;
+		res->p50_ms = hist_quantile_ms(&all, 0.50);
+		res->p99_ms = hist_quantile_ms(&all, 0.99);
+		res->p999_ms = hist_quantile_ms(&all, 0.999);
+		res->max_ms = (double)all.max_us / 1000.0;
+	}
+	free(r.w);
+	pthread_cond_destroy(&r.cv);
+	pthread_mutex_destroy(&r.mu);
+	return res->ok ? 0 : -1;
+}
+
+int
+work_known(const char *workload)
+{
+	for (size_t k = 0; k < sizeof wtable / sizeof wtable[0]; k++)
+		if (strcmp(wtable[k].name, workload) == 0)
+			return 1;
+	return 0;
+}
