@@ -72,7 +72,8 @@ static int rpc_op_sync(struct rpc_req *req, const msgpack_object *args, msgpack_
 static int rpc_op_members(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
     char *msg, size_t msglen);
 
-/* The dispatch table: every operation this server answers. */
+/* The dispatch table of the cell's own operations; Chubby's calls are in
+ * rpc_ns.c's table (rpc_ns_handler). */
 static const struct rpc_op {
 	uint32_t op;
 	rpc_handler fn;
@@ -81,36 +82,16 @@ static const struct rpc_op {
     {PROTO_OP_WHERE_IS_MASTER, rpc_op_where},
     {PROTO_OP_SYNC, rpc_op_sync},
     {PROTO_OP_MEMBERS, rpc_op_members},
-    {PROTO_OP_SESSIONS, rpc_op_sessions},
-    {PROTO_OP_LOCKS, rpc_op_locks},
-    {PROTO_OP_SESSION_START, rpc_op_session_start},
-    {PROTO_OP_KEEPALIVE, rpc_op_keepalive},
-    {PROTO_OP_SESSION_END, rpc_op_session_end},
-    {PROTO_OP_OPEN, rpc_op_open},
-    {PROTO_OP_CLOSE, rpc_op_close},
-    {PROTO_OP_POISON, rpc_op_poison},
-    {PROTO_OP_GET_CONTENTS, rpc_op_get_contents},
-    {PROTO_OP_GET_STAT, rpc_op_get_stat},
-    {PROTO_OP_READDIR, rpc_op_readdir},
-    {PROTO_OP_SET_CONTENTS, rpc_op_set_contents},
-    {PROTO_OP_SET_ACL, rpc_op_set_acl},
-    {PROTO_OP_DELETE, rpc_op_delete},
-    {PROTO_OP_ACQUIRE, rpc_op_acquire},
-    {PROTO_OP_TRY_ACQUIRE, rpc_op_try_acquire},
-    {PROTO_OP_RELEASE, rpc_op_release},
-    {PROTO_OP_GET_SEQUENCER, rpc_op_get_sequencer},
-    {PROTO_OP_SET_SEQUENCER, rpc_op_set_sequencer},
-    {PROTO_OP_CHECK_SEQUENCER, rpc_op_check_sequencer},
     {PROTO_OP_SNAPSHOT, backup_rpc_snapshot},
 };
 
-static const struct rpc_op *
+static rpc_handler
 rpc_find_op(uint32_t op)
 {
 	for (size_t i = 0; i < sizeof rpc_ops / sizeof rpc_ops[0]; i++)
 		if (rpc_ops[i].op == op)
-			return &rpc_ops[i];
-	return NULL;
+			return rpc_ops[i].fn;
+	return rpc_ns_handler(op);
 }
 
 struct chubbyd *
@@ -249,7 +230,7 @@ static void
 rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 {
 	struct rpc *r = c->rpc;
-	const struct rpc_op *op = rpc_find_op(m->req.op);
+	rpc_handler op = rpc_find_op(m->req.op);
 	struct rpc_req req = {.d = r->d, .c = c, .id = m->req.id, .op = m->req.op};
 	msgpack_sbuffer result;
 	msgpack_packer pk;
@@ -268,7 +249,7 @@ rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 	 * leaves nothing half-packed in the reply. */
 	msgpack_sbuffer_init(&result);
 	msgpack_packer_init(&pk, &result, msgpack_sbuffer_write);
-	rc = op->fn(&req, m->req.args, &pk, msg, sizeof msg);
+	rc = op(&req, m->req.args, &pk, msg, sizeof msg);
 	if (rc == RPC_DEFERRED) {
 		msgpack_sbuffer_destroy(&result);
 		return;
@@ -518,28 +499,6 @@ rpc_req_reply(struct rpc_req *q, int status, const char *msg, const void *result
 }
 
 /* --- handlers ---------------------------------------------------------- */
-
-/* The answer to a request that only the master can serve; with PK, also
- * the map {master, address, epoch} that tells the client where to go. */
-int
-rpc_not_master(struct chubbyd *d, msgpack_packer *pk, char *msg, size_t msglen)
-{
-	unsigned m = d->replica ? replica_master(d->replica) : 0;
-	const struct cell_replica *mr = m ? config_replica(d->cfg, m) : NULL;
-
-	if (pk != NULL) {
-		msgpack_pack_map(pk, 3);
-		mp_pack_kv_uint(pk, "master", mr != NULL && m != d->id ? m : 0);
-		mp_pack_kv_str(pk, "address", mr != NULL && m != d->id ? mr->client_addr : NULL);
-		mp_pack_kv_uint(pk, "epoch", d->replica ? replica_epoch(d->replica) : 0);
-	}
-	if (mr != NULL && m != d->id)
-		snprintf(msg, msglen, "replica %u is not the master; the master is replica %u at %s",
-		    d->id, m, mr->client_addr);
-	else
-		snprintf(msg, msglen, "replica %u is not the master and knows of none", d->id);
-	return CHUBBY_E_NOT_MASTER;
-}
 
 /* WHERE_IS_MASTER: any replica answers with what it knows (Chubby §2.1). */
 static int

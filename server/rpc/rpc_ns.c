@@ -797,3 +797,60 @@ rpc_op_locks(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk
 	session_pack_locks(d->sessions, pk);
 	return CHUBBY_OK;
 }
+
+/* The answer to a request that only the master can serve (rpc.h). */
+int
+rpc_not_master(struct chubbyd *d, msgpack_packer *pk, char *msg, size_t msglen)
+{
+	unsigned m = d->replica ? replica_master(d->replica) : 0;
+	const struct cell_replica *mr = m ? config_replica(d->cfg, m) : NULL;
+
+	if (pk != NULL) {
+		msgpack_pack_map(pk, 3);
+		mp_pack_kv_uint(pk, "master", mr != NULL && m != d->id ? m : 0);
+		mp_pack_kv_str(pk, "address", mr != NULL && m != d->id ? mr->client_addr : NULL);
+		mp_pack_kv_uint(pk, "epoch", d->replica ? replica_epoch(d->replica) : 0);
+	}
+	if (mr != NULL && m != d->id)
+		snprintf(msg, msglen, "replica %u is not the master; the master is replica %u at %s",
+		    d->id, m, mr->client_addr);
+	else
+		snprintf(msg, msglen, "replica %u is not the master and knows of none", d->id);
+	return CHUBBY_E_NOT_MASTER;
+}
+
+/* Chubby's calls, for rpc.c's dispatch (and the fuzz target's). */
+static const struct {
+	uint32_t op;
+	rpc_handler fn;
+} rpc_ns_ops[] = {
+    {PROTO_OP_SESSIONS, rpc_op_sessions},
+    {PROTO_OP_LOCKS, rpc_op_locks},
+    {PROTO_OP_SESSION_START, rpc_op_session_start},
+    {PROTO_OP_KEEPALIVE, rpc_op_keepalive},
+    {PROTO_OP_SESSION_END, rpc_op_session_end},
+    {PROTO_OP_OPEN, rpc_op_open},
+    {PROTO_OP_CLOSE, rpc_op_close},
+    {PROTO_OP_POISON, rpc_op_poison},
+    {PROTO_OP_GET_CONTENTS, rpc_op_get_contents},
+    {PROTO_OP_GET_STAT, rpc_op_get_stat},
+    {PROTO_OP_READDIR, rpc_op_readdir},
+    {PROTO_OP_SET_CONTENTS, rpc_op_set_contents},
+    {PROTO_OP_SET_ACL, rpc_op_set_acl},
+    {PROTO_OP_DELETE, rpc_op_delete},
+    {PROTO_OP_ACQUIRE, rpc_op_acquire},
+    {PROTO_OP_TRY_ACQUIRE, rpc_op_try_acquire},
+    {PROTO_OP_RELEASE, rpc_op_release},
+    {PROTO_OP_GET_SEQUENCER, rpc_op_get_sequencer},
+    {PROTO_OP_SET_SEQUENCER, rpc_op_set_sequencer},
+    {PROTO_OP_CHECK_SEQUENCER, rpc_op_check_sequencer},
+};
+
+rpc_handler
+rpc_ns_handler(uint32_t op)
+{
+	for (size_t i = 0; i < sizeof rpc_ns_ops / sizeof rpc_ns_ops[0]; i++)
+		if (rpc_ns_ops[i].op == op)
+			return rpc_ns_ops[i].fn;
+	return NULL;
+}

@@ -33,4 +33,7 @@ RPC_NS_HANDLER(check_sequencer);
 RPC_NS_HANDLER(sessions);
 RPC_NS_HANDLER(locks);
 
+/* The handler of one of Chubby's calls; NULL if OP is not one. */
+rpc_handler rpc_ns_handler(uint32_t op);
+
 #endif

@@ -58,33 +58,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The handlers of rpc.c's dispatch table that live in rpc_ns.c. */
-static const struct {
-	uint32_t op;
-	rpc_handler fn;
-} fz_ops[] = {
-    {PROTO_OP_SESSIONS, rpc_op_sessions},
-    {PROTO_OP_LOCKS, rpc_op_locks},
-    {PROTO_OP_SESSION_START, rpc_op_session_start},
-    {PROTO_OP_KEEPALIVE, rpc_op_keepalive},
-    {PROTO_OP_SESSION_END, rpc_op_session_end},
-    {PROTO_OP_OPEN, rpc_op_open},
-    {PROTO_OP_CLOSE, rpc_op_close},
-    {PROTO_OP_POISON, rpc_op_poison},
-    {PROTO_OP_GET_CONTENTS, rpc_op_get_contents},
-    {PROTO_OP_GET_STAT, rpc_op_get_stat},
-    {PROTO_OP_READDIR, rpc_op_readdir},
-    {PROTO_OP_SET_CONTENTS, rpc_op_set_contents},
-    {PROTO_OP_SET_ACL, rpc_op_set_acl},
-    {PROTO_OP_DELETE, rpc_op_delete},
-    {PROTO_OP_ACQUIRE, rpc_op_acquire},
-    {PROTO_OP_TRY_ACQUIRE, rpc_op_try_acquire},
-    {PROTO_OP_RELEASE, rpc_op_release},
-    {PROTO_OP_GET_SEQUENCER, rpc_op_get_sequencer},
-    {PROTO_OP_SET_SEQUENCER, rpc_op_set_sequencer},
-    {PROTO_OP_CHECK_SEQUENCER, rpc_op_check_sequencer},
-};
-
 static const uint64_t fz_steps[8] = {0, 1, 20, 150, 1100, 5000, 13000, 70000};
 
 /* Records per input: enough for long histories, bounded for speed. */
@@ -168,15 +141,6 @@ fz_check_stats(struct chubbyd *d)
 	}
 }
 
-static rpc_handler
-fz_find(uint32_t op)
-{
-	for (size_t i = 0; i < sizeof fz_ops / sizeof fz_ops[0]; i++)
-		if (fz_ops[i].op == op)
-			return fz_ops[i].fn;
-	return NULL;
-}
-
 /* A request whose "sequencer" is the bin "@N", re-encoded with the Nth
  * sequencer seen in a reply in its place, into *OUT.  False if none. */
 static bool
@@ -238,7 +202,7 @@ fz_request(struct chubbyd *d, const uint8_t *body, size_t len, unsigned principa
 
 	if (wire_decode(body, len, &m, NULL, 0) != CHUBBY_OK)
 		return; /* rpc.c closes the connection */
-	if (m.kind != PROTO_KIND_REQ || (fn = fz_find(m.req.op)) == NULL) {
+	if (m.kind != PROTO_KIND_REQ || (fn = rpc_ns_handler(m.req.op)) == NULL) {
 		wire_msg_free(&m);
 		return;
 	}
