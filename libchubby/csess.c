@@ -98,7 +98,7 @@ csess_config_defaults(struct csess_config *c)
 	c->request_timeout_ms = 2000;
 	c->backoff_min_ms = 20;
 	c->backoff_max_ms = 5000;
-	c->backoff_fast_max_ms = 250;
+	c->backoff_fast_max_ms = 150;
 	c->backoff_fast_window_ms = 10000;
 	c->dead_hint_ms = 2000;
 	c->seed = 1;

@@ -552,7 +552,7 @@ test_backoff_jitter_spreads(void)
 		csess_free(f.s);
 	}
 	for (r = 0; r < 4; r++) {
-		uint64_t dmax = f_min_u64(f_backoff_cap(r), 250);
+		uint64_t dmax = f_min_u64(f_backoff_cap(r), 150);
 
 		CU_ASSERT(lo[r] >= dmax / 2);
 		CU_ASSERT(hi[r] <= dmax);
