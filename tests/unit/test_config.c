@@ -1054,7 +1054,7 @@ test_help_lists_every_option(void)
 		if (strchr(s, '\n') == NULL)
 			break;
 	}
-	CU_ASSERT_PTR_NOT_NULL(strstr(help, "\n  master_lease = 10s  (duration, 200ms to 5m)\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(help, "\n  master_lease = 600ms  (duration, 200ms to 5m)\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(man, ".B data_dir\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(man, "default \\fB/var/lib/chubby/replica\\-%i\\fR."));
 	free(help);
