@@ -126,10 +126,12 @@ static const struct config_option config_options[] = {
           "the same file can check a sequencer without asking the cell; \"\" for unsigned "
           "sequencers."),
 
-    O_DUR("master_lease", master_lease_ms, "10s", MS(200), MINS(5), G_TIME,
+    O_DUR("master_lease", master_lease_ms, "600ms", MS(200), MINS(5), G_TIME,
           "How long a master lease lasts, counted from when the master asked for it. "
-          "No other replica becomes master before it ends."),
-    O_DUR("master_lease_renew", master_lease_renew_ms, "3s", MS(10), MINS(5), G_TIME,
+          "No other replica becomes master before it ends, so it bounds how long the cell "
+          "is without a master after the master dies; the master renews it with every "
+          "heartbeat."),
+    O_DUR("master_lease_renew", master_lease_renew_ms, "300ms", MS(10), MINS(5), G_TIME,
           "How long before its lease ends the master asks to extend it. Shorter than "
           "master_lease, longer than the drift allowance (master_lease times clock_drift_ppm, "
           "plus clock_margin)."),
@@ -139,10 +141,11 @@ static const struct config_option config_options[] = {
     O_DUR("clock_margin", clock_margin_ms, "50ms", 0, SECS(10), G_TIME,
           "Fixed time taken off every lease on top of the drift bound, for scheduling "
           "and message delays."),
-    O_DUR("election_timeout", election_timeout_ms, "1s", MS(50), MINS(1), G_TIME,
-          "Silence from the master after which a replica tries to become master; each "
-          "replica waits a random time between this and twice this."),
-    O_DUR("heartbeat_interval", heartbeat_interval_ms, "200ms", MS(10), SECS(10), G_TIME,
+    O_DUR("election_timeout", election_timeout_ms, "100ms", MS(50), MINS(1), G_TIME,
+          "Once the lease a replica granted has run out with no word from the master, it "
+          "waits a random time between this and twice this before it tries to become "
+          "master (the spread keeps candidates from duelling)."),
+    O_DUR("heartbeat_interval", heartbeat_interval_ms, "50ms", MS(10), SECS(10), G_TIME,
           "How often the master tells the other replicas it is alive. Shorter than "
           "election_timeout."),
 

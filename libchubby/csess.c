@@ -26,6 +26,8 @@
 /* Leases beyond a day are treated as a day: keeps the arithmetic far from
  * overflow whatever a (buggy) master sends. */
 #define CSESS_LEASE_CAP (24ULL * 3600 * 1000)
+/* Addresses remembered as unreachable (dead_hint_ms). */
+#define CSESS_DEAD_MAX 4
 
 struct csess {
 	bool started;
@@ -65,6 +67,13 @@ struct csess {
 	size_t pass_tried;         /* replicas of the list asked in this pass */
 	unsigned hops;             /* hints followed in this pass */
 	unsigned backoff_round;    /* passes that failed in a row */
+	unsigned slow_round;       /* of those, after the fast window ended */
+	uint64_t search_start;     /* when this search began (link lost, or START) */
+	struct {
+		char addr[CSESS_ADDR_MAX];
+		uint64_t at; /* when a connection to it failed; 0: free */
+	} dead[CSESS_DEAD_MAX];
+	unsigned dead_next;
 
 	/* Output of the current step. */
 	struct csess_actions *out;
@@ -87,8 +96,11 @@ csess_config_defaults(struct csess_config *c)
 	c->slack_ms = 1000;
 	c->connect_timeout_ms = 2000;
 	c->request_timeout_ms = 2000;
-	c->backoff_min_ms = 100;
+	c->backoff_min_ms = 20;
 	c->backoff_max_ms = 5000;
+	c->backoff_fast_max_ms = 150;
+	c->backoff_fast_window_ms = 10000;
+	c->dead_hint_ms = 2000;
 	c->seed = 1;
 }
 
@@ -213,8 +225,12 @@ csess_drop(struct csess *s)
 
 	if (s->conn_open && (a = csess_push(s, CSESS_ACT_DISCONNECT)) != NULL)
 		a->conn = s->conn;
-	if (s->link == CSESS_LINK_UP)
+	if (s->link == CSESS_LINK_UP) {
+		/* A working link is lost: a new search for the master begins,
+		 * with the fast schedule (csess_backoff). */
 		s->need_reissue = true;
+		s->search_start = s->now;
+	}
 	s->conn_open = false;
 	s->conn = 0;
 	s->conn_addr[0] = '\0';
@@ -241,21 +257,81 @@ csess_connect(struct csess *s, const char *addr, bool master)
 	}
 }
 
-/* Jittered exponential pause after a pass over the cell found no master:
- * uniform in [d/2, d] with d = min(max, min << round). */
+/*
+ * Jittered exponential pause after a pass over the cell found no master:
+ * uniform in [d/2, d] with d = min(cap, min << round).  A fail-over takes
+ * about a master lease plus an election (a second or so with the cell's
+ * defaults), so for the first backoff_fast_window_ms of a search the cap is
+ * backoff_fast_max_ms: the client notices the new master within a fraction
+ * of a second.  After the window the cap doubles per pass from there up to
+ * backoff_max_ms, so a cell that stays without a master is not polled hard
+ * by every client for long.  The jitter (from the per-client seed) spreads
+ * the passes of many clients over the pause instead of lining them up.
+ */
 static uint64_t
 csess_backoff(struct csess *s)
 {
-	uint64_t d = s->cfg.backoff_min_ms;
+	uint64_t d = s->cfg.backoff_min_ms, cap = s->cfg.backoff_max_ms;
+	uint64_t fast = s->cfg.backoff_fast_max_ms;
 	unsigned i;
 
-	for (i = 0; i < s->backoff_round && d < s->cfg.backoff_max_ms; i++)
+	if (fast != 0 && fast < cap) {
+		if (s->now - s->search_start < s->cfg.backoff_fast_window_ms) {
+			cap = fast;
+		} else {
+			for (i = 0; i < s->slow_round && fast < cap; i++)
+				fast *= 2;
+			if (fast < cap)
+				cap = fast;
+			if (s->slow_round < 64)
+				s->slow_round++;
+		}
+	}
+	for (i = 0; i < s->backoff_round && d < cap; i++)
 		d *= 2;
-	if (d > s->cfg.backoff_max_ms)
-		d = s->cfg.backoff_max_ms;
+	if (d > cap)
+		d = cap;
 	if (s->backoff_round < 64)
 		s->backoff_round++;
 	return d - d / 2 + csess_random(s) % (d / 2 + 1);
+}
+
+/* A connection to ADDR, where we went because it was (or was named) master,
+ * could not be made: hints naming it are not followed
+ * for dead_hint_ms (the replicas that still name a dead master would
+ * otherwise send every pass there first, and on a real network a host that
+ * is gone costs a whole connect_timeout_ms each time). */
+static void
+csess_mark_dead(struct csess *s, const char *addr)
+{
+	unsigned i;
+
+	if (!csess_addr_ok(addr) || s->cfg.dead_hint_ms == 0)
+		return;
+	for (i = 0; i < CSESS_DEAD_MAX; i++)
+		if (s->dead[i].at != 0 && strcmp(s->dead[i].addr, addr) == 0)
+			break;
+	if (i == CSESS_DEAD_MAX) {
+		i = s->dead_next;
+		s->dead_next = (s->dead_next + 1) % CSESS_DEAD_MAX;
+	}
+	csess_copy_addr(s->dead[i].addr, addr);
+	s->dead[i].at = s->now;
+}
+
+static bool
+csess_is_dead(const struct csess *s, const char *addr, uint64_t epoch)
+{
+	unsigned i;
+
+	/* A hint from a newer epoch than ours is news, not a stale view. */
+	if (s->epoch != 0 && epoch > s->epoch)
+		return false;
+	for (i = 0; i < CSESS_DEAD_MAX; i++)
+		if (s->dead[i].at != 0 && s->now - s->dead[i].at < s->cfg.dead_hint_ms &&
+		    strcmp(s->dead[i].addr, addr) == 0)
+			return true;
+	return false;
 }
 
 /*
@@ -263,7 +339,10 @@ csess_backoff(struct csess *s)
  * master names the one that is).  A hint is followed first, at most
  * nreplicas + 1 per pass so that replicas naming each other cannot hold the
  * client in a loop; then the list is asked in turn; after a whole pass,
- * back off.
+ * back off.  A replica that answers but knows no master also ends the pass
+ * (csess_pause): the cell is electing one, the other replicas know no more,
+ * and asking them all at once would only multiply the connections every
+ * client makes while it waits.
  */
 static void
 csess_locate(struct csess *s)
@@ -279,16 +358,36 @@ csess_locate(struct csess *s)
 		csess_connect(s, hint, true);
 	} else if (s->pass_tried < s->cfg.nreplicas) {
 		s->hint[0] = '\0';
-		addr = s->replicas[s->next_idx];
-		s->next_idx = (s->next_idx + 1) % s->cfg.nreplicas;
-		s->pass_tried++;
-		csess_connect(s, addr, false);
+		/* A master we just failed to reach is passed over too (it
+		 * counts as asked): it would cost a connect, or on a real
+		 * network a whole connect_timeout_ms, for nothing. */
+		do {
+			addr = s->replicas[s->next_idx];
+			s->next_idx = (s->next_idx + 1) % s->cfg.nreplicas;
+			s->pass_tried++;
+		} while (s->pass_tried < s->cfg.nreplicas && csess_is_dead(s, addr, 0));
+		if (csess_is_dead(s, addr, 0)) {
+			s->link = CSESS_LINK_IDLE;
+			s->link_deadline = s->now + csess_backoff(s);
+		} else {
+			csess_connect(s, addr, false);
+		}
 	} else {
 		s->hint[0] = '\0';
 		s->link = CSESS_LINK_IDLE;
 		s->link_deadline = s->now + csess_backoff(s);
 	}
 	csess_sync_state(s);
+}
+
+/* A live replica knows no master: pause, then ask the next one. */
+static void
+csess_pause(struct csess *s)
+{
+	csess_drop(s);
+	s->hint[0] = '\0';
+	s->pass_tried = s->cfg.nreplicas;
+	csess_locate(s);
 }
 
 /* A new pass over the cell (after a backoff, or when a working link broke). */
@@ -398,9 +497,14 @@ csess_at_master(struct csess *s)
 static void
 csess_found_master(struct csess *s)
 {
+	unsigned i;
+
 	csess_copy_addr(s->master, s->conn_addr);
 	csess_new_pass(s);
 	s->backoff_round = 0;
+	s->slow_round = 0;
+	for (i = 0; i < CSESS_DEAD_MAX; i++)
+		s->dead[i].at = 0;
 }
 
 /* The session is lost (Chubby §2.8): handles are invalid, waiting requests
@@ -455,6 +559,11 @@ csess_advance(struct csess *s)
 		csess_locate(s);
 		break;
 	case CSESS_LINK_CONNECTING:
+		if (s->conn_master)
+			csess_mark_dead(s, s->conn_addr);
+		csess_drop(s);
+		csess_locate(s);
+		break;
 	case CSESS_LINK_ASKING:
 	case CSESS_LINK_STARTING:
 		csess_drop(s);
@@ -484,7 +593,10 @@ csess_start(struct csess *s, const struct csess_config *c)
 	    c->slack_ms == 0 || c->slack_ms > CSESS_LEASE_CAP || c->connect_timeout_ms == 0 ||
 	    c->connect_timeout_ms > CSESS_LEASE_CAP || c->request_timeout_ms == 0 ||
 	    c->request_timeout_ms > CSESS_LEASE_CAP || c->backoff_min_ms == 0 ||
-	    c->backoff_max_ms < c->backoff_min_ms || c->backoff_max_ms > CSESS_LEASE_CAP)
+	    c->backoff_max_ms < c->backoff_min_ms || c->backoff_max_ms > CSESS_LEASE_CAP ||
+	    (c->backoff_fast_max_ms != 0 && c->backoff_fast_max_ms < c->backoff_min_ms) ||
+	    c->backoff_fast_max_ms > CSESS_LEASE_CAP || c->backoff_fast_window_ms > CSESS_LEASE_CAP ||
+	    c->dead_hint_ms > CSESS_LEASE_CAP)
 		return CHUBBY_E_INVALID;
 	if ((s->replicas = calloc(c->nreplicas, sizeof *s->replicas)) == NULL)
 		return CHUBBY_E_NOMEM;
@@ -495,6 +607,7 @@ csess_start(struct csess *s, const struct csess_config *c)
 	s->rng = c->seed;
 	s->started = true;
 	s->granted_ms = c->lease_ms;
+	s->search_start = s->now;
 	s->state = CSESS_LOCATING;
 	csess_locate(s);
 	return CHUBBY_OK;
@@ -601,15 +714,21 @@ csess_on_bad_epoch(struct csess *s, const struct csess_event *ev)
 static void
 csess_on_where_is_master(struct csess *s, const struct csess_event *ev)
 {
+	const char *hint = ev->addr;
+
 	if (s->link != CSESS_LINK_ASKING)
 		return;
-	if (csess_addr_ok(ev->addr) && strcmp(ev->addr, s->conn_addr) == 0) {
+	if (csess_addr_ok(hint) && strcmp(hint, s->conn_addr) == 0) {
 		csess_at_master(s);
 		return;
 	}
 	/* Another replica is master, or none is known: go there, or ask the
-	 * next one. */
-	csess_relocate(s, ev->addr);
+	 * next one.  A master we just failed to reach is taken for "none
+	 * known": the replica has not heard of its successor yet. */
+	if (!csess_addr_ok(hint) || csess_is_dead(s, hint, ev->epoch))
+		csess_pause(s);
+	else
+		csess_relocate(s, hint);
 }
 
 static void
@@ -617,9 +736,10 @@ csess_on_not_master(struct csess *s, const struct csess_event *ev)
 {
 	const char *hint = ev->addr;
 
-	if (csess_addr_ok(hint) && strcmp(hint, s->conn_addr) == 0)
-		hint = NULL;
-	csess_relocate(s, hint);
+	if (!csess_addr_ok(hint) || strcmp(hint, s->conn_addr) == 0 || csess_is_dead(s, hint, ev->epoch))
+		csess_pause(s);
+	else
+		csess_relocate(s, hint);
 }
 
 static bool
@@ -654,6 +774,8 @@ csess_dispatch(struct csess *s, const struct csess_event *ev)
 		break;
 	case CSESS_EV_CONNECT_FAILED:
 	case CSESS_EV_DISCONNECTED:
+		if (ev->type == CSESS_EV_CONNECT_FAILED && s->conn_master)
+			csess_mark_dead(s, s->conn_addr);
 		s->conn_open = false; /* already gone: no DISCONNECT */
 		if (s->link == CSESS_LINK_UP)
 			csess_new_pass(s);

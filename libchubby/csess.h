@@ -72,6 +72,17 @@ struct csess_config {
 	uint64_t request_timeout_ms; /* WHERE_IS_MASTER, SESSION_START until answered */
 	uint64_t backoff_min_ms;     /* pause after a pass over the cell found no master, */
 	uint64_t backoff_max_ms;     /* doubling up to this, jittered to [d/2, d] */
+	/* Fail-over search (docs/CLIENT.md "Finding the master"): for the first
+	 * backoff_fast_window_ms of a search (since the link to the master was
+	 * lost, or since START) the pause is capped at backoff_fast_max_ms, so
+	 * a client finds a master elected within a second or so at once; after
+	 * that it keeps doubling up to backoff_max_ms.  0 turns it off. */
+	uint64_t backoff_fast_max_ms;
+	uint64_t backoff_fast_window_ms;
+	/* A hint naming an address whose connection failed less than this ago
+	 * is not followed (replicas keep naming a dead master until they hear
+	 * of a new one); the list is asked instead. */
+	uint64_t dead_hint_ms;
 
 	uint64_t seed; /* jitter comes from this, never from rand() */
 };

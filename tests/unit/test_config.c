@@ -185,12 +185,12 @@ check_defaults(const struct cell_config *cfg)
 	CU_ASSERT_STRING_EQUAL(cfg->client_tls_cert, "");
 	CU_ASSERT_STRING_EQUAL(cfg->client_tls_key, "");
 	CU_ASSERT_STRING_EQUAL(cfg->sequencer_key_file, "");
-	CU_ASSERT_EQUAL(cfg->master_lease_ms, 10000);
-	CU_ASSERT_EQUAL(cfg->master_lease_renew_ms, 3000);
+	CU_ASSERT_EQUAL(cfg->master_lease_ms, 600);
+	CU_ASSERT_EQUAL(cfg->master_lease_renew_ms, 300);
 	CU_ASSERT_EQUAL(cfg->clock_drift_ppm, 1000);
 	CU_ASSERT_EQUAL(cfg->clock_margin_ms, 50);
-	CU_ASSERT_EQUAL(cfg->election_timeout_ms, 1000);
-	CU_ASSERT_EQUAL(cfg->heartbeat_interval_ms, 200);
+	CU_ASSERT_EQUAL(cfg->election_timeout_ms, 100);
+	CU_ASSERT_EQUAL(cfg->heartbeat_interval_ms, 50);
 	CU_ASSERT_EQUAL(cfg->session_lease_ms, 12000);
 	CU_ASSERT_EQUAL(cfg->grace_period_ms, 45000);
 	CU_ASSERT_EQUAL(cfg->lock_delay_ms, 15000);
@@ -628,19 +628,19 @@ test_replica_count(void)
 static void
 test_cross_field(void)
 {
-	expect_error("master_lease = 3s\n" R1,
+	expect_error("master_lease = 3s\nmaster_lease_renew = 3s\n" R1,
 	             "t.conf: master_lease_renew (3s) must be shorter than master_lease (3s)");
 	expect_error(
-	    "master_lease = 5m\nclock_drift_ppm = 10000\n" R1,
+	    "master_lease = 5m\nmaster_lease_renew = 3s\nclock_drift_ppm = 10000\n" R1,
 	    "t.conf: master_lease_renew (3s) must be longer than the drift allowance (3050ms: "
 	    "master_lease times clock_drift_ppm, plus clock_margin), or the master's lease "
 	    "lapses before it renews");
 	expect_error(
-	    "master_lease_renew = 50ms\n" R1,
+	    "master_lease = 10s\nmaster_lease_renew = 50ms\n" R1,
 	    "t.conf: master_lease_renew (50ms) must be longer than the drift allowance (60ms: "
 	    "master_lease times clock_drift_ppm, plus clock_margin), or the master's lease "
 	    "lapses before it renews");
-	expect_error("heartbeat_interval = 1s\n" R1,
+	expect_error("heartbeat_interval = 1s\nelection_timeout = 1s\n" R1,
 	             "t.conf: heartbeat_interval (1s) must be shorter than election_timeout (1s)");
 	expect_error("session_lease = 45s\n" R1,
 	             "t.conf: grace_period (45s) must be longer than session_lease (45s)");
@@ -1054,7 +1054,7 @@ test_help_lists_every_option(void)
 		if (strchr(s, '\n') == NULL)
 			break;
 	}
-	CU_ASSERT_PTR_NOT_NULL(strstr(help, "\n  master_lease = 10s  (duration, 200ms to 5m)\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(help, "\n  master_lease = 600ms  (duration, 200ms to 5m)\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(man, ".B data_dir\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(man, "default \\fB/var/lib/chubby/replica\\-%i\\fR."));
 	free(help);

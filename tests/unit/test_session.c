@@ -201,6 +201,19 @@ fx_index(const struct fx *f, enum csess_action_type t)
 	return -1;
 }
 
+static uint64_t
+f_min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* d before jitter in backoff round R with the default config. */
+static uint64_t
+f_backoff_cap(unsigned r)
+{
+	return 20ULL << r;
+}
+
 static void
 fx_init(struct fx *f)
 {
@@ -300,8 +313,16 @@ test_no_hint_tries_next(void)
 	fx_init(&f);
 	fx_ev(&f, CSESS_EV_CONNECTED);
 	fx_where(&f, NULL);
+	/* A live replica that knows no master: the cell is electing one.
+	 * Pause (short, jittered), then ask the next replica, rather than
+	 * asking them all at once. */
 	CU_ASSERT_PTR_NOT_NULL(fx_find(&f, CSESS_ACT_DISCONNECT));
+	CU_ASSERT_EQUAL(fx_count(&f, CSESS_ACT_CONNECT), 0);
+	CU_ASSERT_EQUAL(csess_link(f.s), CSESS_LINK_IDLE);
+	CU_ASSERT(csess_next_deadline(f.s, f.now) - f.now <= f.cfg.backoff_min_ms);
+	fx_tick(&f, csess_next_deadline(f.s, f.now));
 	CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[1]);
+	/* A replica that cannot be reached: the next one at once. */
 	fx_ev(&f, CSESS_EV_CONNECT_FAILED);
 	CU_ASSERT_PTR_NULL(fx_find(&f, CSESS_ACT_DISCONNECT)); /* already gone */
 	CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[2]);
@@ -321,44 +342,230 @@ test_no_hint_tries_next(void)
 	fx_fini(&f);
 }
 
+/* Every replica unreachable, pass after pass. */
+static uint64_t
+fx_fail_pass(struct fx *f)
+{
+	int i;
+
+	for (i = 0; i < NREPL; i++) {
+		f->now += 3;
+		fx_ev(f, CSESS_EV_CONNECT_FAILED);
+	}
+	/* A whole pass failed: no new CONNECT, a bounded pause. */
+	CU_ASSERT_EQUAL(fx_count(f, CSESS_ACT_CONNECT), 0);
+	CU_ASSERT_EQUAL(csess_link(f->s), CSESS_LINK_IDLE);
+	return csess_next_deadline(f->s, f->now) - f->now;
+}
+
 static void
 test_all_down_backoff(void)
 {
 	struct fx f;
-	uint64_t prev_max = 0, d;
-	int round, i;
+	uint64_t max_fast = 0, max_slow = 0, d, t0;
+	int round;
 
 	fx_init(&f);
-	for (round = 0; round < 12; round++) {
-		for (i = 0; i < NREPL; i++) {
-			CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[i]);
-			f.now += 3;
-			fx_ev(&f, CSESS_EV_CONNECT_FAILED);
-		}
-		/* A whole pass failed: no new CONNECT, a bounded pause. */
-		CU_ASSERT_EQUAL(fx_count(&f, CSESS_ACT_CONNECT), 0);
+	t0 = f.now;
+	/* The fast window: doubling from backoff_min_ms, capped at
+	 * backoff_fast_max_ms. */
+	for (round = 0; f.now - t0 < f.cfg.backoff_fast_window_ms - 400; round++) {
+		CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[0]);
+		d = fx_fail_pass(&f);
 		CU_ASSERT_EQUAL(csess_state(f.s), CSESS_LOCATING);
-		CU_ASSERT_EQUAL(csess_link(f.s), CSESS_LINK_IDLE);
-		d = csess_next_deadline(f.s, f.now) - f.now;
 		CU_ASSERT(d >= f.cfg.backoff_min_ms / 2);
-		CU_ASSERT(d <= f.cfg.backoff_max_ms);
+		CU_ASSERT(d <= f.cfg.backoff_fast_max_ms);
 		if (round == 0)
 			CU_ASSERT(d <= f.cfg.backoff_min_ms);
-		if (round >= 8)
-			CU_ASSERT(d >= f.cfg.backoff_max_ms / 2);
-		prev_max = d > prev_max ? d : prev_max;
+		if (round >= 6)
+			CU_ASSERT(d >= f.cfg.backoff_fast_max_ms / 2);
+		max_fast = d > max_fast ? d : max_fast;
 		fx_tick(&f, f.now + d - 1);
 		CU_ASSERT_EQUAL(f.a.n, 0);
 		fx_tick(&f, f.now + 1);
 		CU_ASSERT_EQUAL(fx_count(&f, CSESS_ACT_CONNECT), 1);
 	}
-	CU_ASSERT(prev_max <= f.cfg.backoff_max_ms);
+	CU_ASSERT(round > 30);
+	/* After the window the cap doubles per pass up to backoff_max_ms. */
+	for (round = 0; round < 12; round++) {
+		d = fx_fail_pass(&f);
+		CU_ASSERT(d <= f.cfg.backoff_max_ms);
+		if (f.now - t0 >= f.cfg.backoff_fast_window_ms && max_slow == 0)
+			CU_ASSERT(d <= 2 * f.cfg.backoff_fast_max_ms);
+		if (round >= 8)
+			CU_ASSERT(d >= f.cfg.backoff_max_ms / 2);
+		max_slow = d > max_slow ? d : max_slow;
+		fx_tick(&f, f.now + d);
+		CU_ASSERT_EQUAL(fx_count(&f, CSESS_ACT_CONNECT), 1);
+	}
+	CU_ASSERT(max_fast <= f.cfg.backoff_fast_max_ms);
+	CU_ASSERT(max_slow <= f.cfg.backoff_max_ms);
 	/* And it still finds a master when one comes back. */
 	fx_ev(&f, CSESS_EV_CONNECTED);
-	fx_where(&f, addrs[0]);
+	fx_where(&f, f.conn_addr);
 	fx_started(&f, 2, 12000);
 	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_SAFE);
 	fx_fini(&f);
+}
+
+/*
+ * kill -9 of the master of a SAFE session: the link breaks, the old master
+ * refuses connections, and the other replicas keep naming it until they
+ * hear of its successor.  The client must not follow those hints, must
+ * keep its pauses short while the election runs (so it notices the new
+ * master within a fraction of a second), and must start its search on the
+ * fast schedule even though backoff rounds were spent long ago.
+ */
+static void
+test_failover_search_fast(void)
+{
+	struct fx f;
+	uint64_t t_kill, t_elected, d, connects = 0;
+
+	fx_establish(&f, 3);
+	f.now += 5000;
+	fx_ka_reply(&f, f.ka_sent, 3, 12000);
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_SAFE);
+	t_kill = f.now;
+	fx_ev(&f, CSESS_EV_DISCONNECTED);
+	/* The master we knew first (most breaks are transient)... */
+	CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[0]);
+	fx_ev(&f, CSESS_EV_CONNECT_FAILED);
+	/* ...then the list, at once. */
+	CU_ASSERT_EQUAL(fx_count(&f, CSESS_ACT_CONNECT), 1);
+	CU_ASSERT_STRING_NOT_EQUAL(f.conn_addr, addrs[0]);
+	t_elected = t_kill + 1200;
+	while (f.now < t_elected) {
+		CU_ASSERT_EQUAL(csess_link(f.s), CSESS_LINK_CONNECTING);
+		CU_ASSERT_STRING_NOT_EQUAL(f.conn_addr, addrs[0]); /* the dead hint is not followed */
+		connects++;
+		f.now += 2;
+		fx_ev(&f, CSESS_EV_CONNECTED);
+		f.now += 1;
+		fx_where(&f, addrs[0]); /* stale: names the dead master */
+		CU_ASSERT_EQUAL(fx_count(&f, CSESS_ACT_CONNECT), 0);
+		CU_ASSERT_EQUAL(csess_link(f.s), CSESS_LINK_IDLE);
+		d = csess_next_deadline(f.s, f.now) - f.now;
+		CU_ASSERT(d >= f.cfg.backoff_min_ms / 2 && d <= f.cfg.backoff_fast_max_ms);
+		fx_tick(&f, f.now + d);
+	}
+	/* One connection per pause, not one per replica. */
+	CU_ASSERT(connects <= 16);
+	/* r3 was elected: the next replica asked names it. */
+	for (int i = 0; i < 10 && csess_link(f.s) == CSESS_LINK_IDLE; i++)
+		fx_tick(&f, csess_next_deadline(f.s, f.now));
+	CU_ASSERT(f.now - t_elected <= f.cfg.backoff_fast_max_ms);
+	fx_ev(&f, CSESS_EV_CONNECTED);
+	if (strcmp(f.conn_addr, addrs[3]) != 0) {
+		fx_where(&f, addrs[3]);
+		CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[3]);
+		fx_ev(&f, CSESS_EV_CONNECTED);
+	} else {
+		fx_where(&f, addrs[3]);
+	}
+	CU_ASSERT_EQUAL(fx_count(&f, CSESS_ACT_SEND_KEEPALIVE), 1);
+	fx_bad_epoch(&f, 4, true);
+	CU_ASSERT(fx_notified(&f, CSESS_NOTIFY_MASTER_FAILOVER) >= 0); /* still SAFE */
+	f.now += 2;
+	fx_ka_reply(&f, f.ka_sent, 4, 12000);
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_SAFE);
+	CU_ASSERT(csess_accepts_requests(f.s));
+	CU_ASSERT(f.now - t_kill < 1200 + f.cfg.backoff_fast_max_ms + 20);
+	fx_fini(&f);
+}
+
+/* A dead address is avoided only for dead_hint_ms: a master that comes back
+ * (or a hint that was right after all) is followed again later. */
+static void
+test_dead_hint_expires(void)
+{
+	struct fx f;
+
+	fx_init(&f);
+	fx_ev(&f, CSESS_EV_CONNECTED);
+	fx_where(&f, addrs[2]);
+	CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[2]);
+	fx_ev(&f, CSESS_EV_CONNECT_FAILED); /* r2 is down */
+	CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[1]);
+	fx_ev(&f, CSESS_EV_CONNECTED);
+	fx_where(&f, addrs[2]);
+	CU_ASSERT_EQUAL(fx_count(&f, CSESS_ACT_CONNECT), 0); /* not followed: pause */
+	f.now += f.cfg.dead_hint_ms;
+	fx_tick(&f, f.now);
+	fx_ev(&f, CSESS_EV_CONNECTED);
+	fx_where(&f, addrs[2]);
+	CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[2]); /* followed again */
+	/* NOT_MASTER naming a dead address is not followed either. */
+	fx_ev(&f, CSESS_EV_CONNECT_FAILED);
+	fx_ev(&f, CSESS_EV_CONNECTED);
+	if (csess_link(f.s) == CSESS_LINK_ASKING) {
+		fx_where(&f, f.conn_addr);
+		fx_ev(&f, CSESS_EV_CONNECTED);
+	}
+	CU_ASSERT_EQUAL(csess_link(f.s), CSESS_LINK_STARTING);
+	fx_not_master(&f, addrs[2]);
+	CU_ASSERT_EQUAL(fx_count(&f, CSESS_ACT_CONNECT), 0);
+	CU_ASSERT_EQUAL(csess_link(f.s), CSESS_LINK_IDLE);
+	fx_fini(&f);
+}
+
+/* Many clients that lost the same master: their pauses are spread over
+ * [d/2, d] by their seeds, not lined up (no stampede on the new master). */
+static void
+test_backoff_jitter_spreads(void)
+{
+	uint64_t lo[4], hi[4], seed;
+	unsigned k, r, distinct = 0;
+	uint64_t first[64];
+
+	for (r = 0; r < 4; r++) {
+		lo[r] = UINT64_MAX;
+		hi[r] = 0;
+	}
+	for (k = 0; k < 64; k++) {
+		struct fx f;
+		struct csess_event ev;
+
+		memset(&f, 0, sizeof f);
+		csess_config_defaults(&f.cfg);
+		f.cfg.replicas = addrs;
+		f.cfg.nreplicas = NREPL;
+		seed = harness_seed() * 7919 + k;
+		f.cfg.seed = seed;
+		f.now = 1000;
+		f.s = csess_new();
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f.s);
+		memset(&ev, 0, sizeof ev);
+		ev.type = CSESS_EV_START;
+		ev.now = f.now;
+		ev.config = &f.cfg;
+		CU_ASSERT_EQUAL(fx_step(&f, &ev), CHUBBY_OK);
+		for (r = 0; r < 4; r++) {
+			uint64_t d = fx_fail_pass(&f);
+
+			if (r == 0)
+				first[k] = d;
+			lo[r] = d < lo[r] ? d : lo[r];
+			hi[r] = d > hi[r] ? d : hi[r];
+			fx_tick(&f, f.now + d);
+		}
+		csess_free(f.s);
+	}
+	for (r = 0; r < 4; r++) {
+		uint64_t dmax = f_min_u64(f_backoff_cap(r), 150);
+
+		CU_ASSERT(lo[r] >= dmax / 2);
+		CU_ASSERT(hi[r] <= dmax);
+		CU_ASSERT(hi[r] - lo[r] >= dmax / 4); /* spread, not one value */
+	}
+	for (k = 0; k < 64; k++) {
+		unsigned j;
+
+		for (j = 0; j < k && first[j] != first[k]; j++)
+			;
+		distinct += j == k;
+	}
+	CU_ASSERT(distinct >= 5);
 }
 
 static void
@@ -1204,6 +1411,9 @@ harness_register(void)
 	    {"not master: follows the hint", test_follow_hint},
 	    {"no hint: tries the next replica", test_no_hint_tries_next},
 	    {"all down: bounded jittered backoff", test_all_down_backoff},
+	    {"fail-over: short pauses, dead master's hints skipped", test_failover_search_fast},
+	    {"dead hints are skipped only for a while", test_dead_hint_expires},
+	    {"backoff jitter spreads clients", test_backoff_jitter_spreads},
 	    {"hint loops are bounded", test_hint_loop_bounded},
 	    {NULL, NULL},
 	};
