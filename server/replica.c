@@ -59,6 +59,14 @@ struct replica {
 	struct store *st;
 	struct peer_net *net;
 	struct event *tick_ev;
+	/* End of the loop turn: propose what the turn queued (FLUSH), then
+	 * write every PERSIST of the turn in one synced batch (group commit). */
+	struct event *turn_ev;
+	bool turn_armed;
+	bool want_flush; /* PROPOSEs queued since the last FLUSH */
+	struct paxos_persist *group; /* PERSISTs not yet written, in order */
+	size_t ngroup, capgroup;
+	bool store_failed;
 	struct paxos_actions acts;
 	int stepping; /* inside replica_step: nested steps append to acts */
 
@@ -486,32 +494,118 @@ replica_role(struct replica *r, enum paxos_role role, paxos_ballot epoch, unsign
 	r->master = master;
 }
 
-/* Carries out the queued actions in order.  A PERSIST is synced before the
- * next action runs, so a SEND after it never outruns the disk; its PERSISTED
- * event is fed at once and may queue more actions behind the current ones. */
+static void
+replica_arm_turn(struct replica *r)
+{
+	if (r->turn_armed || r->turn_ev == NULL)
+		return;
+	r->turn_armed = true;
+	/* Runs after the callbacks already due in this pass of the loop. */
+	event_active(r->turn_ev, EV_TIMEOUT, 0);
+}
+
+/* Writes the held PERSISTs in one synced batch; returns the last token
+ * written (0: none held), or -1 after a store failure (the loop stops). */
+static int64_t
+replica_write_group(struct replica *r)
+{
+	const struct paxos_persist **ws;
+	char err[512];
+	uint64_t token;
+	int rc;
+
+	if (r->ngroup == 0)
+		return 0;
+	ws = xmalloc(r->ngroup * sizeof *ws);
+	for (size_t i = 0; i < r->ngroup; i++)
+		ws[i] = &r->group[i];
+	rc = store_persist_group(r->st, ws, r->ngroup, err, sizeof err);
+	free(ws);
+	token = r->group[r->ngroup - 1].token;
+	for (size_t i = 0; i < r->ngroup; i++)
+		paxos_persist_free(&r->group[i]);
+	r->ngroup = 0;
+	if (rc != CHUBBY_OK) {
+		/* A replica that cannot keep its promises must not make more. */
+		log_error("store: %s; stopping", err);
+		r->store_failed = true;
+		if (r->turn_ev != NULL)
+			event_del(r->turn_ev);
+		event_base_loopexit(r->d->base, NULL);
+		return -1;
+	}
+	return (int64_t)token;
+}
+
+/*
+ * The end of a loop turn.  The commands proposed during the turn go into
+ * as few slots as the pipeline allows (FLUSH); then every PERSIST the turn
+ * produced is written in one synced batch, and one PERSISTED for the last
+ * of them releases whatever waited for any of them (PERSISTs complete in
+ * order, so the core counts them all done).  Nothing the core sent in the
+ * meantime depended on them: it holds such messages back until PERSISTED.
+ * What the PERSISTED releases may persist again (the master's own
+ * acceptance of a slot whose ACCEPT waited): that is written at once.
+ */
+static void
+replica_turn(struct replica *r)
+{
+	struct paxos_event ev;
+	int64_t token;
+
+	r->turn_armed = false;
+	if (r->store_failed)
+		return;
+	for (int rounds = 0; rounds < 64; rounds++) {
+		if (r->want_flush) {
+			r->want_flush = false;
+			memset(&ev, 0, sizeof ev);
+			ev.type = PAXOS_EV_FLUSH;
+			replica_step(r, &ev);
+		}
+		if ((token = replica_write_group(r)) <= 0)
+			return;
+		memset(&ev, 0, sizeof ev);
+		ev.type = PAXOS_EV_PERSISTED;
+		ev.token = (uint64_t)token;
+		replica_step(r, &ev);
+	}
+	/* Still more: leave it to the next turn, after the loop's I/O. */
+	if (r->ngroup > 0 || r->want_flush)
+		replica_arm_turn(r);
+}
+
+static void
+replica_turn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	replica_turn(arg);
+}
+
+/* Carries out the queued actions in order.  A PERSIST is held for the end
+ * of the loop turn (replica_turn), where all of the turn's are synced in one
+ * write; the core releases no message that depends on it before its
+ * PERSISTED, so SENDs go out at once. */
 static void
 replica_run_actions(struct replica *r)
 {
-	char err[512];
-
 	for (size_t i = 0; i < r->acts.n; i++) {
 		struct paxos_action *a = &r->acts.v[i];
-		struct paxos_event ev = {0};
 
 		switch (a->type) {
 		case PAXOS_ACT_SEND:
 			peer_send(r->net, &a->msg);
 			break;
 		case PAXOS_ACT_PERSIST:
-			if (store_persist(r->st, &a->persist, err, sizeof err) != CHUBBY_OK) {
-				/* A replica that cannot keep its promises must not make more. */
-				log_error("store: %s; stopping", err);
-				event_base_loopexit(r->d->base, NULL);
-				return;
+			if (r->ngroup == r->capgroup) {
+				r->capgroup = r->capgroup == 0 ? 16 : r->capgroup * 2;
+				r->group = xrealloc(r->group, r->capgroup * sizeof *r->group);
 			}
-			ev.type = PAXOS_EV_PERSISTED;
-			ev.token = a->persist.token;
-			replica_step(r, &ev);
+			/* Taken over: paxos_actions_clear() frees nothing of it. */
+			r->group[r->ngroup++] = a->persist;
+			memset(&a->persist, 0, sizeof a->persist);
+			replica_arm_turn(r);
 			break;
 		case PAXOS_ACT_APPLY:
 			replica_apply_slot(r, a->index, &a->value);
@@ -594,6 +688,11 @@ replica_propose_raw(struct replica *r, uint64_t type, uint64_t seq, const uint64
 	ev.now = clock_mono_ms();
 	rc = paxos_step(r->px, &ev, &r->acts);
 	msgpack_sbuffer_destroy(&sb);
+	if (rc == CHUBBY_OK) {
+		/* Proposed at the end of the turn, with the turn's other commands. */
+		r->want_flush = true;
+		replica_arm_turn(r);
+	}
 	if (!r->stepping) {
 		r->stepping = 1;
 		replica_run_actions(r);
@@ -871,6 +970,7 @@ replica_paxos_config(const struct chubbyd *d, struct paxos_config *pc)
 	pc->election_max_ms = 2 * c->election_timeout_ms;
 	pc->batch_max_count = c->batch_max;
 	pc->pipeline_max = c->pipeline_max;
+	pc->propose_on_flush = true; /* replica_turn feeds FLUSH */
 	pc->batch_max_bytes = (size_t)(c->max_frame / 2);
 	/* Peer frames may be twice max_frame: a chunk and its envelope fit. */
 	pc->snapshot_chunk = (size_t)c->max_frame;
@@ -1004,6 +1104,13 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	ev.state_lost = state_lost;
 	replica_step(r, &ev);
 	store_paxos_durable_free(&dur);
+	/* Whatever START persists (the non-voter flag) is synced before we go on. */
+	replica_turn(r);
+	if (r->store_failed || r->ngroup > 0) {
+		snprintf(err, errlen, "cannot write the store at start");
+		goto fail;
+	}
+	r->turn_ev = event_new(d->base, -1, 0, replica_turn_cb, r);
 	r->tick_ev = event_new(d->base, -1, EV_PERSIST, replica_tick_cb, r);
 	event_add(r->tick_ev, &tv);
 	log_info("replica started: applied %" PRIu64 ", promised %" PRIu64 "%s", r->applied,
@@ -1023,6 +1130,13 @@ replica_free(struct replica *r)
 	replica_fail_pending(r, CHUBBY_E_UNAVAILABLE);
 	if (r->tick_ev != NULL)
 		event_free(r->tick_ev);
+	if (r->turn_ev != NULL)
+		event_free(r->turn_ev);
+	/* Held writes are dropped like a crash would drop them: nothing that
+	 * depended on them has left. */
+	for (size_t i = 0; i < r->ngroup; i++)
+		paxos_persist_free(&r->group[i]);
+	free(r->group);
 	peer_net_free(r->net);
 	paxos_free(r->px);
 	ns_free(r->ns);

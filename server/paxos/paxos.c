@@ -466,6 +466,9 @@ paxos_end_step(struct paxos *p)
 		act = paxos_emit(p, PAXOS_ACT_PERSIST);
 		act->persist = p->cur;
 		act->persist.token = ++p->token_issued;
+		/* Every slot <= chosen has its chosen value in this write or an
+		 * earlier one (paxos_learn), so the mark may ride along. */
+		act->persist.chosen_upto = p->chosen;
 		memset(&p->cur, 0, sizeof p->cur);
 		p->dirty = false;
 	}
@@ -537,17 +540,25 @@ static void
 paxos_learn(struct paxos *p, uint64_t s, paxos_ballot ballot, const struct paxos_buf *value)
 {
 	struct paxos_slot *sl;
+	bool changed = false;
 
 	if (s <= p->chosen || (sl = paxos_slot_get(p, s)) == NULL || sl->chosen)
 		return;
 	if (!sl->has_acc || sl->acc_ballot != ballot) {
+		changed = true;
 		paxos_buf_free(&sl->acc_value);
 		paxos_buf_copy(&sl->acc_value, value);
 		sl->acc_ballot = ballot;
 		sl->has_acc = true;
 	}
 	sl->chosen = true;
-	paxos_persist_slot(p, s, sl);
+	/* The chosen value must be on disk before the chosen_upto that covers
+	 * it: written here if it is not what we accepted (in this step or
+	 * before, so in this PERSIST or an earlier one).  A slot accepted in
+	 * the ballot that chose it needs no write of its own: the mark rides
+	 * on the next PERSIST as chosen_upto, without the value. */
+	if (changed)
+		paxos_persist_slot(p, s, sl);
 	paxos_advance(p);
 }
 
@@ -1361,7 +1372,7 @@ paxos_start(struct paxos *p, const struct paxos_durable *d, bool state_lost)
 			sl->acc_ballot = e->ballot;
 			paxos_buf_copy(&sl->acc_value, &e->value);
 			sl->chosen = e->chosen || e->slot <= d->snap_index ||
-			    e->slot <= d->applied;
+			    e->slot <= d->applied || e->slot <= d->chosen;
 		}
 		/* Slots the snapshot covers are chosen whether or not the log keeps them. */
 		p->chosen = p->applied = p->base - 1;
@@ -1507,6 +1518,10 @@ paxos_step(struct paxos *p, const struct paxos_event *ev, struct paxos_actions *
 			p->queue = xrealloc(p->queue, p->capqueue * sizeof *p->queue);
 		}
 		paxos_buf_set(&p->queue[p->nqueue++], ev->data, ev->len);
+		if (!p->cfg.propose_on_flush)
+			paxos_try_propose(p);
+		break;
+	case PAXOS_EV_FLUSH:
 		paxos_try_propose(p);
 		break;
 	case PAXOS_EV_SNAPSHOT_TAKEN:

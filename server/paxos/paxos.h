@@ -49,6 +49,9 @@ struct paxos_config {
 	unsigned batch_max_count; /* ... or this many commands */
 	unsigned pipeline_max;    /* slots proposed but not yet chosen */
 	size_t queue_max;         /* commands waiting for a slot */
+	/* PROPOSE only queues; the shell feeds FLUSH at the end of its turn, so
+	 * the commands of one turn share a slot (false: propose at once). */
+	bool propose_on_flush;
 
 	uint64_t snapshot_every; /* ask for a snapshot every this many applied slots; 0: never */
 	uint64_t log_keep;       /* slots kept behind a snapshot for lagging replicas */
@@ -68,6 +71,8 @@ struct paxos_durable {
 	uint64_t snap_index;     /* 0: no snapshot */
 	struct paxos_buf snap;   /* state machine bytes covering slots <= snap_index */
 	uint64_t applied;        /* state machine's own durable applied index, or 0 */
+	uint64_t chosen;         /* every slot <= chosen is chosen (its entry holds the
+				  * chosen value); 0: none known (PERSIST's chosen_upto) */
 	size_t nentries;         /* accepted/chosen slots, any order */
 	struct paxos_entry *entries;
 };
@@ -85,6 +90,12 @@ struct paxos_persist {
 	uint64_t truncate_upto; /* if not 0: delete entries with slot <= this (TRUNCATE_LOG) */
 	size_t nentries;        /* then upsert these slots */
 	struct paxos_entry *entries;
+	/* Then, if not 0: every slot <= this is chosen, and its entry (on disk
+	 * or above) holds the chosen value.  A hint for restarts only: the core
+	 * never waits for it, and a store that loses it (it rides on writes
+	 * that are synced for other reasons) re-learns chosen-ness from the
+	 * master's commit news or Phase 1. */
+	uint64_t chosen_upto;
 };
 
 enum paxos_event_type {
@@ -94,6 +105,7 @@ enum paxos_event_type {
 	PAXOS_EV_PERSISTED,    /* token */
 	PAXOS_EV_PROPOSE,      /* data, len: one client command */
 	PAXOS_EV_SNAPSHOT_TAKEN, /* index, data, len */
+	PAXOS_EV_FLUSH,        /* end of the shell's turn: propose what PROPOSE queued */
 };
 
 struct paxos_event {

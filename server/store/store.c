@@ -31,6 +31,7 @@ static const char key_applied[] = {TAG_APPLIED};
 static const char key_promised[] = {TAG_PAXOS, 'p'};
 static const char key_nonvoter[] = {TAG_PAXOS, 'n'};
 static const char key_snapshot[] = {TAG_PAXOS, 's'};
+static const char key_chosen[] = {TAG_PAXOS, 'c'}; /* format 2 */
 
 #define LOG_KEY_LEN 9
 #define CRC_LEN 4
@@ -351,7 +352,7 @@ store_key_name(const char *k, size_t klen, char *buf, size_t size)
 		snprintf(buf, size, "sm applied index");
 		return;
 	}
-	if (klen == 2 && k[0] == TAG_PAXOS && (k[1] == 'p' || k[1] == 'n' || k[1] == 's')) {
+	if (klen == 2 && k[0] == TAG_PAXOS && (k[1] == 'p' || k[1] == 'n' || k[1] == 's' || k[1] == 'c')) {
 		snprintf(buf, size, "paxos %s",
 		    k[1] == 'p' ? "promised ballot" : k[1] == 'n' ? "nonvoter flag" : "snapshot");
 		return;
@@ -501,10 +502,11 @@ store_parse_meta(const char *dir, const uint8_t *p, size_t n, struct store_ident
 	if (n < 4)
 		return store_bad_payload(key_meta, sizeof key_meta, "too short", err, errlen);
 	id->format = store_get_le32(p);
-	if (id->format != STORE_FORMAT_VERSION)
+	/* Format 1 is format 2 without the chosen index: store_open upgrades it. */
+	if (id->format != STORE_FORMAT_VERSION && id->format != 1)
 		return store_err(err, errlen, CHUBBY_E_STORE,
 		    "store %s has format version %" PRIu32
-		    "; this chubbyd reads version %d only (docs/FORMAT.md)",
+		    "; this chubbyd reads version %d (and upgrades version 1) (docs/FORMAT.md)",
 		    dir, id->format, STORE_FORMAT_VERSION);
 	if (n < META_MIN_LEN || n - 9 > STORE_CELL_MAX)
 		return store_bad_payload(key_meta, sizeof key_meta, "bad length", err, errlen);
@@ -576,6 +578,46 @@ store_load_state(struct store *s, char *err, size_t errlen)
 
 /* ---- open and close ---------------------------------------------------- */
 
+/* Builds the meta record's payload for ID into S->val; returns its length. */
+static size_t
+store_build_meta(struct store *s, const struct store_identity *id, uint8_t **payload)
+{
+	size_t clen = strlen(id->cell);
+	uint8_t *p = store_buf_reserve(&s->val, 9 + clen + CRC_LEN);
+
+	store_put_le32(p, STORE_FORMAT_VERSION);
+	store_put_le32(p + 4, id->id);
+	p[8] = id->founder ? META_FOUNDER : 0;
+	memcpy(p + 9, id->cell, clen);
+	*payload = p;
+	return 9 + clen;
+}
+
+/*
+ * A format-1 directory is a format-2 one without the chosen index (docs/
+ * FORMAT.md, "Versions"): rewriting the meta record with version 2, synced,
+ * is the whole upgrade.
+ */
+static int
+store_upgrade(struct store *s, char *err, size_t errlen)
+{
+	leveldb_writebatch_t *wb;
+	uint8_t *p;
+	size_t n;
+	int rc;
+
+	if (!s->ident.initialized || s->ident.format == STORE_FORMAT_VERSION)
+		return CHUBBY_OK;
+	n = store_build_meta(s, &s->ident, &p);
+	wb = leveldb_writebatch_create();
+	store_wb_put_built(wb, key_meta, sizeof key_meta, p, n);
+	rc = store_write(s, wb, true, err, errlen);
+	leveldb_writebatch_destroy(wb);
+	if (rc == CHUBBY_OK)
+		s->ident.format = STORE_FORMAT_VERSION;
+	return rc;
+}
+
 int
 store_open(const char *dir, struct store **out, char *err, size_t errlen)
 {
@@ -620,7 +662,8 @@ store_open(const char *dir, struct store **out, char *err, size_t errlen)
 		store_close(s);
 		return rc;
 	}
-	if ((rc = store_load_state(s, err, errlen)) != CHUBBY_OK) {
+	if ((rc = store_load_state(s, err, errlen)) != CHUBBY_OK ||
+	    (rc = store_upgrade(s, err, errlen)) != CHUBBY_OK) {
 		store_close(s);
 		return rc;
 	}
@@ -783,6 +826,9 @@ store_load_paxos(struct store *s, struct paxos_durable *d, char *err, size_t err
 		return rc;
 
 	d->applied = s->applied;
+	if ((rc = store_get_u64(s, key_chosen, sizeof key_chosen, &d->chosen, err, errlen)) !=
+	    CHUBBY_OK)
+		return rc;
 
 	it = leveldb_create_iterator(s->db, s->ro_scan);
 	leveldb_iter_seek(it, (const char[]){TAG_LOG}, 1);
@@ -843,40 +889,84 @@ store_log_has(leveldb_iterator_t *it, uint64_t slot)
 int
 store_persist(struct store *s, const struct paxos_persist *w, char *err, size_t errlen)
 {
+	return store_persist_group(s, &w, 1, err, errlen);
+}
+
+int
+store_persist_group(struct store *s, const struct paxos_persist *const *ws, size_t nw, char *err,
+    size_t errlen)
+{
 	leveldb_writebatch_t *wb;
 	leveldb_iterator_t *it = NULL;
-	const struct paxos_entry *e;
-	uint64_t n, lo, hi, dn, dlo, dhi;
+	const struct paxos_persist *promised = NULL, *nonvoter = NULL, *snap = NULL;
+	const struct paxos_entry *e, **ents = NULL;
+	uint64_t n, lo, hi, dn, dlo, dhi, truncate_upto = 0, chosen_upto = 0, later;
 	uint8_t k[LOG_KEY_LEN], *p, b;
 	const char *ik;
-	size_t i, j, iklen;
+	size_t i, j, w, iklen, nents = 0, maxents = 0;
 	bool fresh;
 	int rc;
 
 	if ((rc = store_need_identity(s, err, errlen)) != CHUBBY_OK)
 		return rc;
-	for (i = 0; i < w->nentries; i++)
-		if (w->entries[i].slot == 0)
-			return store_err(err, errlen, CHUBBY_E_INVALID, "log slot 0 is not a slot");
+	/*
+	 * Several PERSISTs in one batch, with the effect of applying them one
+	 * after another: the last promise, non-voter flag and snapshot win; the
+	 * highest truncation and chosen index; every entry except those a later
+	 * PERSIST truncates (its own truncation came before it).
+	 */
+	for (w = 0; w < nw; w++) {
+		if (ws[w]->set_promised)
+			promised = ws[w];
+		if (ws[w]->set_nonvoter)
+			nonvoter = ws[w];
+		if (ws[w]->set_snapshot)
+			snap = ws[w];
+		if (ws[w]->truncate_upto > truncate_upto)
+			truncate_upto = ws[w]->truncate_upto;
+		if (ws[w]->chosen_upto > chosen_upto)
+			chosen_upto = ws[w]->chosen_upto;
+		maxents += ws[w]->nentries;
+		for (i = 0; i < ws[w]->nentries; i++)
+			if (ws[w]->entries[i].slot == 0)
+				return store_err(err, errlen, CHUBBY_E_INVALID,
+				    "log slot 0 is not a slot");
+	}
+	if (maxents > 0)
+		ents = xmalloc(maxents * sizeof *ents);
+	later = 0; /* highest truncation by a PERSIST after W */
+	for (w = nw; w-- > 0;) {
+		for (i = ws[w]->nentries; i-- > 0;)
+			if (ws[w]->entries[i].slot > later)
+				ents[nents++] = &ws[w]->entries[i];
+		if (ws[w]->truncate_upto > later)
+			later = ws[w]->truncate_upto;
+	}
+	/* Collected backwards: put them in the order they were asked for. */
+	for (i = 0; i < nents / 2; i++) {
+		e = ents[i];
+		ents[i] = ents[nents - 1 - i];
+		ents[nents - 1 - i] = e;
+	}
 
 	/* LevelDB applies a batch's operations in order, so the order below
 	 * is the one paxos.h specifies (a later put of a key wins). */
 	wb = leveldb_writebatch_create();
-	if (w->set_promised) {
+	if (promised != NULL) {
 		p = store_buf_reserve(&s->val, 8 + CRC_LEN);
-		store_put_le64(p, w->promised);
+		store_put_le64(p, promised->promised);
 		store_wb_put_built(wb, key_promised, sizeof key_promised, p, 8);
 	}
-	if (w->set_nonvoter) {
-		b = w->nonvoter ? 1 : 0;
+	if (nonvoter != NULL) {
+		b = nonvoter->nonvoter ? 1 : 0;
 		store_wb_put(wb, &s->val, key_nonvoter, sizeof key_nonvoter, &b, 1);
 	}
-	if (w->set_snapshot) {
-		p = store_buf_reserve(&s->val, 8 + w->snap.len + CRC_LEN);
-		store_put_le64(p, w->snap_index);
-		if (w->snap.len > 0)
-			memcpy(p + 8, w->snap.data, w->snap.len);
-		store_wb_put_built(wb, key_snapshot, sizeof key_snapshot, p, 8 + w->snap.len);
+	if (snap != NULL) {
+		p = store_buf_reserve(&s->val, 8 + snap->snap.len + CRC_LEN);
+		store_put_le64(p, snap->snap_index);
+		if (snap->snap.len > 0)
+			memcpy(p + 8, snap->snap.data, snap->snap.len);
+		store_wb_put_built(wb, key_snapshot, sizeof key_snapshot, p, 8 + snap->snap.len);
 	}
 
 	/* Keep the log's extent in step: computed against the database as
@@ -884,9 +974,9 @@ store_persist(struct store *s, const struct paxos_persist *w, char *err, size_t 
 	n = s->log_n;
 	lo = s->log_lo;
 	hi = s->log_hi;
-	if (w->truncate_upto != 0 || (w->nentries > 0 && n > 0))
+	if (truncate_upto != 0 || (nents > 0 && n > 0))
 		it = leveldb_create_iterator(s->db, s->ro);
-	if (w->truncate_upto != 0 && n > 0 && w->truncate_upto >= lo) {
+	if (truncate_upto != 0 && n > 0 && truncate_upto >= lo) {
 		/* Seek to the first live entry: earlier truncations left
 		 * tombstones below it that a scan from slot 0 would wade through. */
 		store_log_key(k, lo);
@@ -896,7 +986,7 @@ store_persist(struct store *s, const struct paxos_persist *w, char *err, size_t 
 			ik = leveldb_iter_key(it, &iklen);
 			if (!store_is_log_key(ik, iklen))
 				break;
-			if (store_log_slot(ik) > w->truncate_upto) {
+			if (store_log_slot(ik) > truncate_upto) {
 				lo = store_log_slot(ik);
 				hi = s->log_hi;
 				break;
@@ -914,8 +1004,8 @@ store_persist(struct store *s, const struct paxos_persist *w, char *err, size_t 
 	dn = n;
 	dlo = lo;
 	dhi = hi;
-	for (i = 0; i < w->nentries; i++) {
-		e = &w->entries[i];
+	for (i = 0; i < nents; i++) {
+		e = ents[i];
 		/* An entry is new unless it is on disk and not truncated by
 		 * this batch (the extent dn/dlo/dhi, which the iterator sees),
 		 * or an earlier put in this batch made it. */
@@ -924,7 +1014,7 @@ store_persist(struct store *s, const struct paxos_persist *w, char *err, size_t 
 		else
 			fresh = !store_log_has(it, e->slot);
 		for (j = 0; fresh && j < i; j++)
-			if (w->entries[j].slot == e->slot)
+			if (ents[j]->slot == e->slot)
 				fresh = false;
 		if (fresh) {
 			if (n == 0 || e->slot < lo)
@@ -943,6 +1033,11 @@ store_persist(struct store *s, const struct paxos_persist *w, char *err, size_t 
 	}
 	if (it != NULL && (rc = store_iter_error(it, err, errlen)) != CHUBBY_OK)
 		goto out;
+	if (chosen_upto != 0) {
+		p = store_buf_reserve(&s->val, 8 + CRC_LEN);
+		store_put_le64(p, chosen_upto);
+		store_wb_put_built(wb, key_chosen, sizeof key_chosen, p, 8);
+	}
 
 	if ((rc = store_write(s, wb, true, err, errlen)) == CHUBBY_OK) {
 		s->log_n = n;
@@ -953,6 +1048,7 @@ out:
 	if (it != NULL)
 		leveldb_iter_destroy(it);
 	leveldb_writebatch_destroy(wb);
+	free(ents);
 	return rc;
 }
 
@@ -1182,7 +1278,8 @@ store_verify_record(struct store *s, const char *k, size_t klen, const char *v, 
 	if (klen == sizeof key_meta && memcmp(k, key_meta, klen) == 0)
 		return store_parse_meta(s->dir, p, n, &id, err, errlen);
 	if ((klen == sizeof key_applied && memcmp(k, key_applied, klen) == 0) ||
-	    (klen == sizeof key_promised && memcmp(k, key_promised, klen) == 0))
+	    (klen == sizeof key_promised && memcmp(k, key_promised, klen) == 0) ||
+	    (klen == sizeof key_chosen && memcmp(k, key_chosen, klen) == 0))
 		return n == 8 ? CHUBBY_OK :
 				store_bad_payload(k, klen, "payload is not 8 bytes", err, errlen);
 	if (klen == sizeof key_nonvoter && memcmp(k, key_nonvoter, klen) == 0)

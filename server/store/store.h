@@ -30,7 +30,7 @@
 #include "paxos/paxos.h"
 
 /* The on-disk format this code reads and writes (docs/FORMAT.md, "Versions"). */
-#define STORE_FORMAT_VERSION 1
+#define STORE_FORMAT_VERSION 2
 /* Longest cell name the meta record holds, in bytes. */
 #define STORE_CELL_MAX 255
 
@@ -97,6 +97,14 @@ void store_paxos_durable_free(struct paxos_durable *);
  * upserted entries.  All of it lands or none of it.
  */
 int store_persist(struct store *, const struct paxos_persist *, char *err, size_t errlen);
+/*
+ * Makes N PERSIST actions durable in one synced write batch (group commit),
+ * with the effect of applying them in order: the last promise, non-voter
+ * flag and snapshot, the highest truncation and chosen index, and every
+ * entry not truncated by a later one of them.  All of it lands or none.
+ */
+int store_persist_group(struct store *, const struct paxos_persist *const *, size_t n,
+    char *err, size_t errlen);
 
 /* ---- state machine ---------------------------------------------------- */
 

@@ -42,8 +42,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	for (size_t i = 0; i < dur.nentries; i++)
-		if (dur.entries[i].chosen && dur.entries[i].value.len > 0 &&
-		    (e == NULL || dur.entries[i].slot > e->slot))
+		if ((dur.entries[i].chosen || dur.entries[i].slot <= dur.chosen) &&
+		    dur.entries[i].value.len > 0 && (e == NULL || dur.entries[i].slot > e->slot))
 			e = &dur.entries[i];
 	if (e == NULL) {
 		fprintf(stderr, "store-tool: no chosen entry to alter\n");

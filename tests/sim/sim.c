@@ -90,6 +90,7 @@ struct sim_store {
 	size_t nentries;
 	size_t capentries;
 	struct paxos_persist *pending; /* written, not yet synced: lost on a crash */
+	uint64_t chosen_upto; /* synced: every slot <= it chosen (a restart hint) */
 	size_t npending;
 	size_t cappending;
 	uint64_t last_done;
@@ -114,6 +115,7 @@ struct sim_replica {
 	struct sim_store st;
 	struct sim_sm sm;
 	paxos_ballot max_promised; /* invariant 4 */
+	bool flush_due; /* PROPOSEs queued, FLUSH not fed yet (propose_on_flush) */
 };
 
 enum sim_ev_type {
@@ -458,6 +460,7 @@ sim_store_wipe(struct sim_store *st)
 	st->nentries = 0;
 	paxos_buf_free(&st->snap);
 	st->promised = 0;
+	st->chosen_upto = 0;
 	st->nonvoter = false;
 	st->snap_index = 0;
 }
@@ -510,6 +513,20 @@ sim_store_sync(struct sim *s, struct sim_replica *r, uint64_t token)
 	for (i = 0; i < w->nentries; i++) {
 		sim_store_upsert(st, &w->entries[i]);
 		sim_note_accepted(s, r->id, &w->entries[i]);
+	}
+	if (w->chosen_upto > st->chosen_upto)
+		st->chosen_upto = w->chosen_upto;
+	/* A durable chosen mark (flag or chosen_upto) must name the chosen
+	 * value: a restart trusts it without asking anyone. */
+	for (i = 0; i < st->nentries && !s->failed; i++) {
+		const struct paxos_entry *e = &st->entries[i];
+		struct sim_slot *sl;
+		if (!e->chosen && e->slot > st->chosen_upto)
+			continue;
+		sl = sim_slot(s, e->slot);
+		if (!sl->chosen || !paxos_buf_equal(&sl->value, &e->value))
+			sim_fail(s, "replica %u: slot %" PRIu64 " durably marked chosen with a value "
+				    "that is not the chosen one", r->id, e->slot);
 	}
 	paxos_persist_free(w);
 	memmove(st->pending, st->pending + 1, (st->npending - 1) * sizeof *st->pending);
@@ -749,6 +766,7 @@ sim_start(struct sim *s, struct sim_replica *r)
 	d.nonvoter = r->st.nonvoter;
 	d.snap_index = r->st.snap_index;
 	d.snap = r->st.snap;
+	d.chosen = r->st.chosen_upto;
 	d.nentries = r->st.nentries;
 	d.entries = r->st.entries;
 	memset(&ev, 0, sizeof ev);
@@ -775,6 +793,9 @@ sim_crash(struct sim *s, unsigned id)
 	paxos_free(r->p);
 	r->p = NULL;
 	r->up = false;
+	r->flush_due = false;
+	/* Unsynced writes, chosen marks among them, are lost; so is every
+	 * chosen mark the core held back for its next write. */
 	sim_store_drop_pending(&r->st);
 	/* A promise that never reached the disk was never sent to anyone
 	 * either (the core holds replies back); what must not go down across
@@ -964,6 +985,18 @@ sim_fault_step(struct sim *s)
 }
 
 static void
+sim_flush(struct sim *s, struct sim_replica *r)
+{
+	struct paxos_event ev;
+
+	r->flush_due = false;
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_FLUSH;
+	sim_step(s, r, &ev);
+	sim_check(s);
+}
+
+static void
 sim_client_step(struct sim *s)
 {
 	struct paxos_event ev;
@@ -981,6 +1014,13 @@ sim_client_step(struct sim *s)
 		ev.len = strlen(cmd);
 		sim_step(s, &s->r[m - 1], &ev);
 		sim_check(s);
+	}
+	if (s->pcfg.propose_on_flush && s->r[m - 1].up) {
+		/* The shell's turn ends now, or (a busy loop) a little later. */
+		if (sim_chance(&s->rng, 1, 2))
+			sim_flush(s, &s->r[m - 1]);
+		else
+			s->r[m - 1].flush_due = true;
 	}
 }
 
@@ -1041,7 +1081,11 @@ sim_ms(struct sim *s)
 		sim_check(s);
 	}
 	for (i = 0; i < s->n && !s->failed; i++) {
-		if (!s->r[i].up || s->now < s->r[i].next_tick)
+		if (!s->r[i].up)
+			continue;
+		if (s->r[i].flush_due && sim_chance(&s->rng, 1, 3))
+			sim_flush(s, &s->r[i]);
+		if (s->failed || s->now < s->r[i].next_tick)
 			continue;
 		s->r[i].next_tick = s->now + SIM_TICK_MS;
 		memset(&ev, 0, sizeof ev);
@@ -1172,6 +1216,8 @@ sim_new(const struct sim_opts *o)
 	c->snapshot_every = 40;
 	c->log_keep = 10;
 	c->catchup_max = 16;
+	/* Half the seeds queue proposals until a FLUSH, as chubbyd does. */
+	c->propose_on_flush = (o->seed & 1) != 0;
 	/* Snapshots travel in many small chunks, so chunking is exercised. */
 	c->snapshot_chunk = 7;
 	for (i = 0; i < s->n; i++) {

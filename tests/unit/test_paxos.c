@@ -858,6 +858,79 @@ test_restart_quiet_period(void)
 	fx_end(&f);
 }
 
+/* propose_on_flush: a turn's commands share one slot; learning it chosen
+ * writes nothing of its own; the mark rides on the next write. */
+static void
+test_flush_and_chosen_mark(void)
+{
+	struct paxos_event ev;
+	struct paxos_durable d;
+	struct paxos_entry e[2];
+	const struct paxos_action *a;
+	struct fx f;
+	uint64_t t;
+
+	memset(&f, 0, sizeof f);
+	fx_config(&f.c, 1, 1);
+	f.c.propose_on_flush = true;
+	f.p = paxos_new(&f.c);
+	REQUIRE(f.p);
+	paxos_actions_init(&f.a);
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_START;
+	fx_step(&f, &ev);
+	for (t = 0; t < 3000 && !paxos_is_master_with_lease(f.p, t); t += 10) {
+		fx_tick(&f, t);
+		while (fx_count(&f, PAXOS_ACT_PERSIST) > 0)
+			fx_sync(&f);
+	}
+	CU_ASSERT_FATAL(paxos_is_master_with_lease(f.p, t));
+	CU_ASSERT_EQUAL(fx_propose(&f, "a"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 0); /* queued only */
+	CU_ASSERT_EQUAL(fx_propose(&f, "b"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(fx_propose(&f, "c"), CHUBBY_OK);
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_FLUSH;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL_FATAL(fx_count(&f, PAXOS_ACT_PERSIST), 1); /* our own acceptance */
+	a = fx_action(&f, PAXOS_ACT_PERSIST, 0);
+	REQUIRE(a);
+	CU_ASSERT_EQUAL_FATAL(a->persist.nentries, 1);
+	CU_ASSERT_FALSE(a->persist.entries[0].chosen);
+	fx_sync(&f);
+	/* Chosen and applied, three commands in one slot, and no second write. */
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_APPLY), 1);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 0);
+	a = fx_action(&f, PAXOS_ACT_APPLY, 0);
+	REQUIRE(a);
+	CU_ASSERT_EQUAL(paxos_batch_count(&a->value), 3);
+	/* The next write carries the chosen index. */
+	CU_ASSERT_EQUAL(fx_propose(&f, "d"), CHUBBY_OK);
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_FLUSH;
+	fx_step(&f, &ev);
+	a = fx_action(&f, PAXOS_ACT_PERSIST, 0);
+	REQUIRE(a);
+	CU_ASSERT_EQUAL(a->persist.chosen_upto, paxos_chosen_index(f.p));
+	CU_ASSERT(a->persist.chosen_upto >= 2);
+	fx_end(&f);
+
+	/* At START, entries up to the durable chosen index count as chosen. */
+	memset(&d, 0, sizeof d);
+	e[0] = entry(1, PAXOS_BALLOT(1, 1), false, "x");
+	e[1] = entry(2, PAXOS_BALLOT(1, 1), false, "y");
+	d.entries = e;
+	d.nentries = 2;
+	d.chosen = 1;
+	d.promised = PAXOS_BALLOT(1, 1);
+	fx_start(&f, 1, 3, &d, false);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 1);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_APPLY), 1);
+	fx_end(&f);
+	paxos_entry_free(&e[0]);
+	paxos_entry_free(&e[1]);
+}
+
 void
 harness_register(void)
 {
@@ -878,6 +951,7 @@ harness_register(void)
 		{ "recovery from durable state", test_recovery },
 		{ "cell of one", test_single_replica },
 		{ "restart waits a lease before promising", test_restart_quiet_period },
+		{ "FLUSH batches a turn; chosen marks ride along", test_flush_and_chosen_mark },
 		{ NULL, NULL },
 	};
 

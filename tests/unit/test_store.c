@@ -309,7 +309,7 @@ test_format_version(void)
 	v = raw;
 	CU_ASSERT_FATAL(vlen >= 14);
 	CU_ASSERT_EQUAL(v[0], STORE_FORMAT_VERSION);
-	v[0] = 2;
+	v[0] = 3;
 	crc = store_crc32c(0, l, 4);
 	crc = store_crc32c(crc, "M", 1);
 	crc = store_crc32c(crc, v, vlen - 4);
@@ -324,8 +324,126 @@ test_format_version(void)
 	s = NULL;
 	CU_ASSERT_EQUAL(store_open(dir, &s, err, sizeof err), CHUBBY_E_STORE);
 	CU_ASSERT_PTR_NULL(s);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "format version 2"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "reads version 1"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "format version 3"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "reads version 2"));
+}
+
+/* Rewrites the meta record of the store in DIR with format version V. */
+static void
+set_meta_version(const char *dir, uint8_t ver)
+{
+	struct store *s = open_ok(dir);
+	uint8_t l[4] = {1, 0, 0, 0}, *v;
+	void *raw;
+	size_t vlen;
+	uint32_t crc;
+
+	CU_ASSERT_EQUAL_FATAL(store_raw_get(s, "M", 1, &raw, &vlen, err, sizeof err), CHUBBY_OK);
+	v = raw;
+	v[0] = ver;
+	crc = store_crc32c(0, l, 4);
+	crc = store_crc32c(crc, "M", 1);
+	crc = store_crc32c(crc, v, vlen - 4);
+	v[vlen - 4] = (uint8_t)crc;
+	v[vlen - 3] = (uint8_t)(crc >> 8);
+	v[vlen - 2] = (uint8_t)(crc >> 16);
+	v[vlen - 1] = (uint8_t)(crc >> 24);
+	CU_ASSERT_EQUAL(store_raw_put(s, "M", 1, v, vlen, err, sizeof err), CHUBBY_OK);
+	free(raw);
+	store_close(s);
+}
+
+/* A format-1 directory opens, keeps its records and is format 2 from then on. */
+static void
+test_format_upgrade(void)
+{
+	const char *dir = tdir("upgrade");
+	struct store *s = open_init(dir);
+	struct store_identity id;
+	struct paxos_durable d;
+	struct paxos_persist w;
+	struct paxos_entry e;
+
+	memset(&w, 0, sizeof w);
+	entry_set(&e, 1, 0x101, true, "abc", 3);
+	w.entries = &e;
+	w.nentries = 1;
+	w.set_promised = true;
+	w.promised = 0x201;
+	CU_ASSERT_EQUAL_FATAL(store_persist(s, &w, err, sizeof err), CHUBBY_OK);
+	store_close(s);
+	set_meta_version(dir, 1);
+	s = open_ok(dir);
+	store_identity(s, &id);
+	CU_ASSERT_EQUAL(id.format, STORE_FORMAT_VERSION);
+	CU_ASSERT_EQUAL(store_verify(s, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL_FATAL(store_load_paxos(s, &d, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(d.promised, 0x201);
+	CU_ASSERT_EQUAL(d.chosen, 0);
+	CU_ASSERT_EQUAL(d.nentries, 1);
+	store_paxos_durable_free(&d);
+	store_close(s);
+	s = open_ok(dir);
+	store_identity(s, &id);
+	CU_ASSERT_EQUAL(id.format, STORE_FORMAT_VERSION);
+	store_close(s);
+}
+
+/* Several PERSISTs in one batch act as if applied one after another. */
+static void
+test_persist_group(void)
+{
+	struct store *s = open_init(tdir("group"));
+	struct paxos_persist w[3];
+	const struct paxos_persist *ws[3] = {&w[0], &w[1], &w[2]};
+	struct paxos_entry e[5];
+	struct paxos_durable d;
+	struct store_stats st;
+
+	memset(w, 0, sizeof w);
+	/* 1: promise, slots 1..3 accepted. */
+	w[0].set_promised = true;
+	w[0].promised = 0x101;
+	entry_set(&e[0], 1, 0x101, false, "a", 1);
+	entry_set(&e[1], 2, 0x101, false, "b", 1);
+	entry_set(&e[2], 3, 0x101, false, "c", 1);
+	w[0].entries = &e[0];
+	w[0].nentries = 3;
+	w[0].chosen_upto = 1;
+	/* 2: a higher promise, a snapshot at 2 that truncates slots <= 2, slot 2 again
+	 * (kept: its own truncation comes first). */
+	w[1].set_promised = true;
+	w[1].promised = 0x201;
+	w[1].set_snapshot = true;
+	w[1].snap_index = 2;
+	w[1].snap.data = (uint8_t *)(uintptr_t)"S";
+	w[1].snap.len = 1;
+	w[1].truncate_upto = 2;
+	entry_set(&e[3], 2, 0x201, false, "B", 1);
+	w[1].entries = &e[3];
+	w[1].nentries = 1;
+	w[1].chosen_upto = 3;
+	/* 3: slot 4 and nothing else. */
+	entry_set(&e[4], 4, 0x201, false, "d", 1);
+	w[2].entries = &e[4];
+	w[2].nentries = 1;
+	CU_ASSERT_EQUAL_FATAL(store_persist_group(s, ws, 3, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL_FATAL(store_load_paxos(s, &d, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(d.promised, 0x201);
+	CU_ASSERT_EQUAL(d.snap_index, 2);
+	CU_ASSERT_EQUAL(d.chosen, 3);
+	CU_ASSERT_EQUAL_FATAL(d.nentries, 3);
+	CU_ASSERT_EQUAL(d.entries[0].slot, 2);
+	CU_ASSERT_EQUAL(d.entries[0].ballot, 0x201);
+	CU_ASSERT_EQUAL(d.entries[1].slot, 3);
+	CU_ASSERT_EQUAL(d.entries[2].slot, 4);
+	store_paxos_durable_free(&d);
+	store_stats(s, &st);
+	CU_ASSERT_EQUAL(st.log_entries, 3);
+	CU_ASSERT_EQUAL(st.log_first, 2);
+	CU_ASSERT_EQUAL(st.log_last, 4);
+	CU_ASSERT_EQUAL(store_verify(s, err, sizeof err), CHUBBY_OK);
+	store_close(s);
 }
 
 /* The example records of docs/FORMAT.md, byte for byte. */
@@ -334,8 +452,9 @@ test_format_examples(void)
 {
 	static const uint8_t entry[] = {0x01, 0x01, 0, 0, 0, 0, 0, 0, 0x01, 'a', 'b', 'c', 0x6a,
 	    0x8b, 0xa6, 0x4a};
-	static const uint8_t meta[] = {0x01, 0, 0, 0, 0x03, 0, 0, 0, 0x01, 'l', 'o', 'c', 'a', 'l',
-	    0xd8, 0xa5, 0xcc, 0x5f};
+	static const uint8_t meta[] = {0x02, 0, 0, 0, 0x03, 0, 0, 0, 0x01, 'l', 'o', 'c', 'a', 'l',
+	    0x12, 0x5a, 0xc5, 0xa3};
+	static const uint8_t chosen[] = {0x07, 0, 0, 0, 0, 0, 0, 0, 0xed, 0xe9, 0xfc, 0xb6};
 	struct store *s = open_ok(tdir("examples"));
 	struct paxos_persist w;
 	struct paxos_entry e;
@@ -354,6 +473,12 @@ test_format_examples(void)
 	CU_ASSERT_EQUAL_FATAL(store_raw_get(s, k, 9, &v, &vlen, err, sizeof err), CHUBBY_OK);
 	CU_ASSERT_EQUAL(vlen, sizeof entry);
 	CU_ASSERT(vlen == sizeof entry && memcmp(v, entry, vlen) == 0);
+	free(v);
+	memset(&w, 0, sizeof w);
+	w.chosen_upto = 7;
+	CU_ASSERT_EQUAL_FATAL(store_persist(s, &w, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL_FATAL(store_raw_get(s, "Pc", 2, &v, &vlen, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT(vlen == sizeof chosen && memcmp(v, chosen, vlen) == 0);
 	free(v);
 	CU_ASSERT_EQUAL_FATAL(store_raw_get(s, "M", 1, &v, &vlen, err, sizeof err), CHUBBY_OK);
 	CU_ASSERT_EQUAL(vlen, sizeof meta);
@@ -1069,6 +1194,8 @@ harness_register(void)
 	    {"writes need an identity", test_needs_identity},
 	    {"format version mismatch refused", test_format_version},
 	    {"FORMAT.md examples byte for byte", test_format_examples},
+	    {"format 1 upgraded at open", test_format_upgrade},
+	    {"group commit of several PERSISTs", test_persist_group},
 	    {"records without a meta record refused", test_records_without_meta},
 	    {"second open in this process refused", test_lock_same_process},
 	    {"open while another process holds the lock refused", test_lock_other_process},
