@@ -32,6 +32,11 @@ export CHUBBY_CELL="$conf"
 # pane says how.
 start_shell() {
 	tm kill-server >/dev/null 2>&1
+	# kill-server returns before the old server has gone; a new-session
+	# that reaches it then fails with "server exited unexpectedly".
+	# The server removes its socket as it exits.
+	wait_for 10 test ! -S "$sock"
+	rm -f "$sock"
 	tm new-session -d -x 200 -y 50 \
 		"env HOME='$T_DIR' LOCKCTL_HISTORY='$hist' CHUBBY_CELL='$conf' '$LOCKCTL'; echo \"EXITED \$?\"; sleep 600"
 }
