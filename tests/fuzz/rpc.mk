@@ -7,7 +7,8 @@
 ## tests/fuzz/mkcorpus-rpc and committed.
 FUZZ_RPC_SOURCES = tests/fuzz/fuzz_rpc.c tests/fuzz/fuzz_rpc.h tests/fuzz/fuzz_rpc_stubs.c \
 	server/rpc/rpc_ns.c server/rpc/rpc_ns.h server/rpc/rpc.h \
-	server/session/session.c server/session/session.h
+	server/session/session.c server/session/session.h \
+	server/session/sm_index.c server/session/sm_index.h
 FUZZ_RPC_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 FUZZ_RPC_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
 FUZZ_RPC_LIBS = server/ns/libns.la $(COMMON_LIBS)
