@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,17 +23,26 @@
 #include "rpc/rpc.h"
 #include "seqtoken.h"
 #include "session/session.h"
+#include "session/sm_index.h"
 #include "xmalloc.h"
 
+/* The cache table's buckets (path -> sessions caching it). */
 #define SM_BUCKETS 1024
 /* A held KeepAlive is answered this long before the lease it protects
  * ends, so the reply has time to arrive (docs/PROTOCOL.md). */
 #define SM_HOLD_MARGIN_MS 1000
-/* Session leases and held KeepAlives are looked at this often. */
+/* Gates are re-examined this often (a cacher's lease may have ended), and
+ * an expiry the replica refused, or a timeout that found its ACQUIRE still
+ * in flight, is tried again this much later. */
 #define SM_SCAN_MS 50
-/* Waiters are re-examined at least this often: a lock-delay ends without
- * any command being applied. */
+/* A lock whose first waiter is held back by a lock-delay is looked at again
+ * this often: a lock-delay ends without any command being applied. */
 #define SM_WAITER_SCAN_MS 100
+
+/* What a deadline in the heap belongs to. */
+enum { SM_DUE_SESSION = 1, SM_DUE_WAITER };
+
+#define SM_CONTAINER(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 struct sev {
 	uint32_t type; /* NS_EV_* bit */
@@ -41,24 +51,30 @@ struct sev {
 };
 
 struct sinv {
-	uint64_t id;
+	uint64_t id; /* the gate's */
 	char *path;
 	bool sent;
+	bool counted; /* in its gate's nwait: the lease had not ended */
 };
 
 struct msess {
+	struct sm_hnode hn; /* in sm->sess, by id */
+	/* In sm->due: the held KeepAlive's deadline if one is held, else the
+	 * lease's end (not while ending). */
+	struct sm_due due;
 	uint64_t id;
 	char *principal;
 	uint64_t lease_end; /* monotonic ms */
 	bool checked_in;    /* sent a KeepAlive in this epoch */
+	bool holding;       /* counted in nhold: holds writes after a fail-over */
 	bool ending;        /* its SESSION_END is proposed */
 	struct rpc_req *ka; /* the held KeepAlive */
 	uint64_t ka_arrived, ka_deadline;
+	size_t nwaiters;    /* its ACQUIREs waiting */
 	struct sev *ev;
 	size_t nev, evcap;
 	struct sinv *inv;
 	size_t ninv, invcap;
-	struct msess *next;
 };
 
 struct cacher {
@@ -77,52 +93,72 @@ struct gate {
 	void *arg;
 	bool sent_invals;
 	bool proposed; /* from then on the replica owns the callback */
+	size_t nwait;  /* invalidations not acknowledged, leases not ended */
 	struct gate *next;
+};
+
+/*
+ * The ACQUIREs for one lock, in arrival order (docs/SESSIONS.md "ACQUIRE
+ * that waits").  Keyed by the node's path as the waiters' handles name it;
+ * waiters whose handle was already gone when they came share the queue
+ * of "" and are failed at its first kick.  A queue is freed by the kick
+ * that finds it empty.
+ */
+struct lockq {
+	struct sm_hnode hn; /* in sm->locks, by path */
+	char *path;
+	struct waiter *head, *tail;
+	bool dirty;          /* on sm->dirty: to be kicked */
+	bool delayed;        /* its first waiter waits for a lock-delay to end */
+	struct lockq *dnext; /* on sm->dirty */
 };
 
 struct waiter {
 	struct session_mgr *sm;
+	struct sm_due due; /* its timeout, if it has one */
+	struct lockq *lq;  /* NULL once unlinked (answered) */
 	uint64_t session, handle;
 	int mode;
-	uint64_t deadline; /* monotonic ms; 0: none */
 	bool wait;         /* false: TRY_ACQUIRE */
 	bool in_flight;    /* its ACQUIRE is proposed */
 	bool orphan;       /* answered already; freed when the proposal returns */
 	struct rpc_req *q;
-	struct waiter *next;
+	struct waiter *prev, *next; /* in lq */
 };
 
 struct session_mgr {
 	struct chubbyd *d;
 	bool active;
 	uint64_t epoch;
-	struct msess *sess[SM_BUCKETS];
-	size_t nsess;
+	struct sm_htab sess;   /* struct msess by id */
+	struct sm_heap due;    /* held KeepAlives, leases, waiters' timeouts */
+	size_t nhold;          /* sessions holding writes after a fail-over */
+	size_t nka;            /* held KeepAlives */
 	struct cacher *cache[SM_BUCKETS];
 	struct gate *gates;
-	struct waiter *waiters;
-	bool kick;
+	size_t ngates;
+	struct sm_htab locks;  /* struct lockq by path */
+	size_t nwaiters;
+	struct lockq *dirty;   /* queues to kick */
+	bool kicking;
 	uint64_t next_inval;
 	uint64_t last_scan, last_waiter_scan;
 	struct session_stats st;
 };
 
 static void sm_gates_advance(struct session_mgr *sm);
-static void sm_waiters_kick(struct session_mgr *sm);
+static void sm_kick_dirty(struct session_mgr *sm);
 
-static size_t
-sm_hash_u64(uint64_t v)
+static uint64_t
+sm_hash_path(const char *s)
 {
-	v ^= v >> 33;
-	v *= 0xff51afd7ed558ccdull;
-	v ^= v >> 33;
-	return (size_t)(v % SM_BUCKETS);
+	return ns_fnv1a(NS_FNV_INIT, s, strlen(s));
 }
 
 static size_t
 sm_hash_str(const char *s)
 {
-	return (size_t)(ns_fnv1a(NS_FNV_INIT, s, strlen(s)) % SM_BUCKETS);
+	return (size_t)(sm_hash_path(s) % SM_BUCKETS);
 }
 
 static const struct ns *
@@ -136,28 +172,52 @@ sm_ns(const struct session_mgr *sm)
 static struct msess *
 sm_find(const struct session_mgr *sm, uint64_t id)
 {
-	for (struct msess *s = sm->sess[sm_hash_u64(id)]; s != NULL; s = s->next)
-		if (s->id == id)
+	uint64_t h = sm_hash_u64(id);
+
+	for (struct sm_hnode *n = sm_htab_chain(&sm->sess, h); n != NULL; n = n->next) {
+		struct msess *s = SM_CONTAINER(n, struct msess, hn);
+		if (n->hash == h && s->id == id)
 			return s;
+	}
 	return NULL;
+}
+
+/* Puts S's next deadline in the heap: the held KeepAlive's answer, else
+ * the end of its lease; none while its end is proposed. */
+static void
+sm_sched(struct session_mgr *sm, struct msess *s)
+{
+	if (s->ka != NULL)
+		sm_heap_set(&sm->due, &s->due, s->ka_deadline);
+	else if (!s->ending)
+		sm_heap_set(&sm->due, &s->due, s->lease_end);
+	else
+		sm_heap_del(&sm->due, &s->due);
+}
+
+static void
+sm_unhold(struct session_mgr *sm, struct msess *s)
+{
+	if (s->holding) {
+		s->holding = false;
+		sm->nhold--;
+	}
 }
 
 static struct msess *
 sm_add(struct session_mgr *sm, uint64_t id, const char *principal, uint64_t now)
 {
 	struct msess *s = sm_find(sm, id);
-	size_t b;
 
 	if (s != NULL)
 		return s;
 	s = xcalloc(1, sizeof *s);
+	sm_due_init(&s->due, SM_DUE_SESSION);
 	s->id = id;
 	s->principal = xstrdup(principal != NULL ? principal : "");
 	s->lease_end = now + sm->d->cfg->session_lease_ms;
-	b = sm_hash_u64(id);
-	s->next = sm->sess[b];
-	sm->sess[b] = s;
-	sm->nsess++;
+	sm_htab_add(&sm->sess, &s->hn, sm_hash_u64(id));
+	sm_sched(sm, s);
 	return s;
 }
 
@@ -169,13 +229,24 @@ sm_clear_events(struct msess *s)
 	s->nev = 0;
 }
 
+static void sm_gate_uncount(struct session_mgr *sm, struct sinv *v);
+
+/* Unlinks S from every index and frees it; its held KeepAlive, if any,
+ * is the caller's to answer first. */
 static void
-sm_sess_free(struct msess *s)
+sm_sess_free(struct session_mgr *sm, struct msess *s)
 {
+	sm_htab_del(&sm->sess, &s->hn);
+	sm_heap_del(&sm->due, &s->due);
+	sm_unhold(sm, s);
+	if (s->ka != NULL)
+		sm->nka--;
 	sm_clear_events(s);
 	free(s->ev);
-	for (size_t i = 0; i < s->ninv; i++)
+	for (size_t i = 0; i < s->ninv; i++) {
+		sm_gate_uncount(sm, &s->inv[i]);
 		free(s->inv[i].path);
+	}
 	free(s->inv);
 	free(s->principal);
 	free(s);
@@ -222,10 +293,12 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 	rpc_req_reply(s->ka, CHUBBY_OK, NULL, sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
 	s->ka = NULL;
+	sm->nka--;
 	sm_clear_events(s);
 	/* The lease runs from the reply: the client counts its own from when
 	 * it sent the request, which is earlier, so ours ends later. */
 	s->lease_end = now + lease;
+	sm_sched(sm, s);
 	sm->st.keepalives++;
 }
 
@@ -240,31 +313,26 @@ sm_has_unsent(const struct msess *s)
 	return false;
 }
 
-static void
-sm_fail_waiter(struct session_mgr *sm, struct waiter **wp, int status, const char *msg);
+static void sm_fail_waiter(struct session_mgr *sm, struct waiter *w, int status, const char *msg);
+static void sm_lockq_free_all(struct session_mgr *sm);
+static void sm_fail_waiters(struct session_mgr *sm, uint64_t session, int status,
+    const char *why);
 
-/* Forgets session ID (ended or expired through the log, or at step-down). */
+/* Forgets session ID (ended or expired through the log). */
 static void
 sm_remove(struct session_mgr *sm, uint64_t id, int status, const char *why)
 {
-	struct msess **sp = &sm->sess[sm_hash_u64(id)];
+	struct msess *s = sm_find(sm, id);
 
-	while (*sp != NULL && (*sp)->id != id)
-		sp = &(*sp)->next;
-	if (*sp != NULL) {
-		struct msess *s = *sp;
-		*sp = s->next;
-		sm->nsess--;
-		if (s->ka != NULL)
-			rpc_req_reply(s->ka, status, why, NULL, 0);
-		sm_sess_free(s);
-	}
-	for (struct waiter **wp = &sm->waiters; *wp != NULL;) {
-		if ((*wp)->session == id)
-			sm_fail_waiter(sm, wp, status, why);
-		else
-			wp = &(*wp)->next;
-	}
+	if (s == NULL)
+		return;
+	if (s->ka != NULL)
+		rpc_req_reply(s->ka, status, why, NULL, 0);
+	/* Its waiters are found through every queue, but only when it has
+	 * any: a session end costs nothing extra in the common case. */
+	if (s->nwaiters > 0)
+		sm_fail_waiters(sm, id, status, why);
+	sm_sess_free(sm, s);
 }
 
 /* --- taking over and stepping down -------------------------------------- */
@@ -287,18 +355,16 @@ sm_step_down(struct session_mgr *sm)
 {
 	const char *why = "this replica is no longer the master; retry at the new master";
 
-	for (size_t b = 0; b < SM_BUCKETS; b++) {
-		while (sm->sess[b] != NULL) {
-			struct msess *s = sm->sess[b];
-			sm->sess[b] = s->next;
+	for (size_t b = 0; b < sm->sess.nb; b++) {
+		while (sm->sess.b[b] != NULL) {
+			struct msess *s = SM_CONTAINER(sm->sess.b[b], struct msess, hn);
 			if (s->ka != NULL)
 				rpc_req_reply(s->ka, CHUBBY_E_NOT_MASTER, why, NULL, 0);
-			sm_sess_free(s);
+			sm_sess_free(sm, s);
 		}
 	}
-	sm->nsess = 0;
-	while (sm->waiters != NULL)
-		sm_fail_waiter(sm, &sm->waiters, CHUBBY_E_NOT_MASTER, why);
+	sm_fail_waiters(sm, 0, CHUBBY_E_NOT_MASTER, why);
+	sm_lockq_free_all(sm);
 	/* Writes not yet proposed fail; proposed ones are the replica's and
 	 * fail through it. */
 	for (struct gate **gp = &sm->gates; *gp != NULL;) {
@@ -308,6 +374,7 @@ sm_step_down(struct session_mgr *sm)
 			continue;
 		}
 		*gp = g->next;
+		sm->ngates--;
 		g->done(CHUBBY_E_NOT_MASTER, NULL, g->arg);
 		free(g->path);
 		free(g->cmd);
@@ -335,10 +402,13 @@ sm_take_over(struct session_mgr *sm, uint64_t epoch)
 		uint64_t id = ns_session_id(ns, i);
 		struct msess *s = sm_add(sm, id, ns_session_principal(ns, id), now);
 		s->checked_in = false;
+		if (!s->holding) {
+			s->holding = true;
+			sm->nhold++;
+		}
 	}
 	sm->active = true;
 	sm->epoch = epoch;
-	sm->kick = true;
 	log_info("sessions: master in epoch %" PRIu64 " with %zu sessions; each has %" PRIu64
 		 " ms to send a KeepAlive",
 	    epoch, n, sm->d->cfg->session_lease_ms);
@@ -401,6 +471,7 @@ sm_ack(struct session_mgr *sm, struct msess *s, const uint64_t *acks, size_t nac
 		for (j = 0; j < nacks && !acked; j++)
 			acked = acks[j] == s->inv[i].id;
 		if (acked) {
+			sm_gate_uncount(sm, &s->inv[i]);
 			free(s->inv[i].path);
 			any = true;
 		} else {
@@ -426,47 +497,56 @@ session_keepalive(struct session_mgr *sm, uint64_t session, uint64_t hold_ms,
 	}
 	was_checked_in = s->checked_in;
 	s->checked_in = true;
+	sm_unhold(sm, s);
 	if (s->ka != NULL)
 		sm_ka_reply(sm, s); /* a newer KeepAlive answers the older at once */
 	sm_ack(sm, s, acks, nacks);
-	if (!was_checked_in)
+	if (!was_checked_in && sm->nhold == 0)
 		sm_gates_advance(sm);
 	left = s->lease_end > now ? s->lease_end - now : 0;
 	hold = left > SM_HOLD_MARGIN_MS ? left - SM_HOLD_MARGIN_MS : 0;
 	if (hold_ms < hold)
 		hold = hold_ms;
 	s->ka = q;
+	sm->nka++;
 	s->ka_arrived = now;
 	s->ka_deadline = now + hold;
 	if (hold == 0 || sm_has_unsent(s))
 		sm_ka_reply(sm, s);
+	else
+		sm_sched(sm, s);
 }
 
 /* --- writes, invalidations, the fail-over hold ------------------------- */
 
-/* While a new master waits for sessions to come back (Chubby §2.9). */
-static bool
-sm_failover_hold(const struct session_mgr *sm, uint64_t now)
+/*
+ * While a new master waits for sessions to come back (Chubby §2.9): the
+ * sessions not checked in whose lease has not ended, counted (nhold) as
+ * they check in, end or run out of lease, so that the question costs
+ * nothing with 100 000 sessions.  Likewise a gate counts (nwait) the
+ * invalidations it still waits for.
+ */
+static void
+sm_gate_uncount(struct session_mgr *sm, struct sinv *v)
 {
-	for (size_t b = 0; b < SM_BUCKETS; b++)
-		for (const struct msess *s = sm->sess[b]; s != NULL; s = s->next)
-			if (!s->checked_in && !s->ending && s->lease_end > now)
-				return true;
-	return false;
+	if (!v->counted)
+		return;
+	v->counted = false;
+	for (struct gate *g = sm->gates; g != NULL; g = g->next)
+		if (g->id == v->id) {
+			g->nwait--;
+			return;
+		}
 }
 
-static bool
-sm_inval_outstanding(const struct session_mgr *sm, uint64_t id, uint64_t now)
+/* S's lease ended with no KeepAlive held: its client no longer trusts its
+ * cache nor counts as coming back. */
+static void
+sm_lease_over(struct session_mgr *sm, struct msess *s)
 {
-	for (size_t b = 0; b < SM_BUCKETS; b++)
-		for (const struct msess *s = sm->sess[b]; s != NULL; s = s->next) {
-			if (s->lease_end <= now)
-				continue; /* its cache is no longer trusted by its client */
-			for (size_t i = 0; i < s->ninv; i++)
-				if (s->inv[i].id == id)
-					return true;
-		}
-	return false;
+	sm_unhold(sm, s);
+	for (size_t i = 0; i < s->ninv; i++)
+		sm_gate_uncount(sm, &s->inv[i]);
 }
 
 static void
@@ -490,6 +570,9 @@ sm_send_invals(struct session_mgr *sm, struct gate *g)
 			s->inv[s->ninv].id = g->id;
 			s->inv[s->ninv].path = xstrdup(g->path);
 			s->inv[s->ninv].sent = false;
+			/* A session whose lease ended is not waited for. */
+			s->inv[s->ninv].counted = s->lease_end > clock_mono_ms();
+			g->nwait += s->inv[s->ninv].counted;
 			s->ninv++;
 			sm->st.invalidations++;
 			if (s->ka != NULL)
@@ -510,6 +593,7 @@ sm_gate_done(int status, const struct ns_result *res, void *arg)
 	for (struct gate **gp = &sm->gates; *gp != NULL; gp = &(*gp)->next)
 		if (*gp == g) {
 			*gp = g->next;
+			sm->ngates--;
 			break;
 		}
 	g->done(status, res, g->arg);
@@ -521,12 +605,11 @@ sm_gate_done(int status, const struct ns_result *res, void *arg)
 static void
 sm_gates_advance(struct session_mgr *sm)
 {
-	uint64_t now = clock_mono_ms();
 	struct gate *g, *next;
 
 	if (sm->gates == NULL || !sm->active)
 		return;
-	if (sm_failover_hold(sm, now))
+	if (sm->nhold > 0)
 		return;
 	for (g = sm->gates; g != NULL; g = next) {
 		int rc;
@@ -535,7 +618,7 @@ sm_gates_advance(struct session_mgr *sm)
 			continue;
 		if (!g->sent_invals)
 			sm_send_invals(sm, g);
-		if (sm_inval_outstanding(sm, g->id, now))
+		if (g->nwait > 0)
 			continue;
 		g->proposed = true;
 		rc = replica_submit(sm->d->replica, g->cmd, g->len, sm_gate_done, g);
@@ -569,6 +652,7 @@ session_write(struct session_mgr *sm, enum session_write_kind kind, const char *
 	for (tail = &sm->gates; *tail != NULL; tail = &(*tail)->next)
 		;
 	*tail = g;
+	sm->ngates++;
 	sm_gates_advance(sm);
 }
 
@@ -639,25 +723,102 @@ session_pack_grant(struct session_mgr *sm, uint64_t session, uint64_t handle, ui
 	return CHUBBY_OK;
 }
 
+/*
+ * Waiters live in one FIFO queue per lock, so a lock change looks only at
+ * that lock's queue.  A queue is walked in arrival order: an ACQUIRE is
+ * proposed for the first waiter if the lock looks free; a run of shared
+ * waiters is proposed together; anything behind a proposed (in flight)
+ * exclusive waiter, or behind a waiter that must wait, waits too.  So a
+ * hand-off costs one ACQUIRE, and a writer is not starved by a stream of
+ * readers.  Waiters behind are still checked for a handle gone or a mode
+ * the namespace would refuse, so that they hear of it at once.
+ */
+
+static struct lockq *
+sm_lockq_find(const struct session_mgr *sm, const char *path)
+{
+	uint64_t h = sm_hash_path(path);
+
+	for (struct sm_hnode *n = sm_htab_chain(&sm->locks, h); n != NULL; n = n->next) {
+		struct lockq *lq = SM_CONTAINER(n, struct lockq, hn);
+		if (n->hash == h && strcmp(lq->path, path) == 0)
+			return lq;
+	}
+	return NULL;
+}
+
+static struct lockq *
+sm_lockq_get(struct session_mgr *sm, const char *path)
+{
+	struct lockq *lq = sm_lockq_find(sm, path);
+
+	if (lq != NULL)
+		return lq;
+	lq = xcalloc(1, sizeof *lq);
+	lq->path = xstrdup(path);
+	sm_htab_add(&sm->locks, &lq->hn, sm_hash_path(path));
+	return lq;
+}
+
+/* LQ is looked at by the next kick (and freed there if empty). */
+static void
+sm_lockq_dirty(struct session_mgr *sm, struct lockq *lq)
+{
+	if (lq->dirty)
+		return;
+	lq->dirty = true;
+	lq->dnext = sm->dirty;
+	sm->dirty = lq;
+}
+
+/* Calls FN on every queue; FN may not free queues. */
+static void
+sm_lockq_each(struct session_mgr *sm, void (*fn)(struct session_mgr *, struct lockq *))
+{
+	for (size_t b = 0; b < sm->locks.nb; b++)
+		for (struct sm_hnode *n = sm->locks.b[b]; n != NULL; n = n->next)
+			fn(sm, SM_CONTAINER(n, struct lockq, hn));
+}
+
+static void
+sm_lockq_dirty_if_delayed(struct session_mgr *sm, struct lockq *lq)
+{
+	if (lq->delayed)
+		sm_lockq_dirty(sm, lq);
+}
+
 static void
 sm_waiter_unlink(struct session_mgr *sm, struct waiter *w)
 {
-	for (struct waiter **wp = &sm->waiters; *wp != NULL; wp = &(*wp)->next)
-		if (*wp == w) {
-			*wp = w->next;
-			return;
-		}
+	struct lockq *lq = w->lq;
+	struct msess *s;
+
+	if (lq == NULL)
+		return;
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		lq->head = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	else
+		lq->tail = w->prev;
+	w->prev = w->next = NULL;
+	w->lq = NULL;
+	sm_heap_del(&sm->due, &w->due);
+	sm->nwaiters--;
+	if ((s = sm_find(sm, w->session)) != NULL && s->nwaiters > 0)
+		s->nwaiters--;
+	/* Those behind it may go now; an empty queue is freed by the kick. */
+	sm_lockq_dirty(sm, lq);
 }
 
-/* Answers *WP's request with STATUS and unlinks it; frees it unless its
+/* Answers W's request with STATUS and unlinks it; frees it unless its
  * proposal is still out (then its callback frees it). */
 static void
-sm_fail_waiter(struct session_mgr *sm, struct waiter **wp, int status, const char *msg)
+sm_fail_waiter(struct session_mgr *sm, struct waiter *w, int status, const char *msg)
 {
-	struct waiter *w = *wp;
-
-	(void)sm;
-	*wp = w->next;
+	sm_waiter_unlink(sm, w);
 	if (w->q != NULL)
 		rpc_req_reply(w->q, status, msg, NULL, 0);
 	w->q = NULL;
@@ -665,6 +826,23 @@ sm_fail_waiter(struct session_mgr *sm, struct waiter **wp, int status, const cha
 		w->orphan = true;
 	else
 		free(w);
+}
+
+/* Fails the waiters of SESSION (0: all) with STATUS.  Walks every queue:
+ * for a session end that had waiters, and at step-down. */
+static void
+sm_fail_waiters(struct session_mgr *sm, uint64_t session, int status, const char *why)
+{
+	for (size_t b = 0; b < sm->locks.nb; b++)
+		for (struct sm_hnode *n = sm->locks.b[b]; n != NULL; n = n->next) {
+			struct lockq *lq = SM_CONTAINER(n, struct lockq, hn);
+			struct waiter *w, *next;
+			for (w = lq->head; w != NULL; w = next) {
+				next = w->next;
+				if (session == 0 || w->session == session)
+					sm_fail_waiter(sm, w, status, why);
+			}
+		}
 }
 
 static void
@@ -704,18 +882,19 @@ sm_acquire_done(int status, const struct ns_result *res, void *arg)
 			    0);
 		free(out);
 		free(w);
-		return;
+	} else if (w->wait && (status == CHUBBY_E_BUSY || status == CHUBBY_E_LOCK_DELAY)) {
+		/* Refused (the first waiter's probe, or a race lost): wait on. */
+		sm_lockq_dirty(sm, w->lq);
+	} else {
+		sm_waiter_unlink(sm, w);
+		if (status == CHUBBY_E_LOCK_DELAY && res != NULL)
+			sm_reply_delay(w->q, res);
+		else
+			rpc_req_reply(w->q, status, res != NULL && res->msg[0] ? res->msg : NULL, NULL,
+			    0);
+		free(w);
 	}
-	if (w->wait && (status == CHUBBY_E_BUSY || status == CHUBBY_E_LOCK_DELAY)) {
-		sm->kick = true; /* lost a race: wait on */
-		return;
-	}
-	sm_waiter_unlink(sm, w);
-	if (status == CHUBBY_E_LOCK_DELAY && res != NULL)
-		sm_reply_delay(w->q, res);
-	else
-		rpc_req_reply(w->q, status, res != NULL && res->msg[0] ? res->msg : NULL, NULL, 0);
-	free(w);
+	sm_kick_dirty(sm);
 }
 
 static void
@@ -739,101 +918,150 @@ sm_propose_acquire(struct session_mgr *sm, struct waiter *w)
 	}
 }
 
-/* Proposes ACQUIRE for every waiter whose lock looks free, in arrival
- * order: a waiter that must wait blocks later ones for the same lock, so
- * a writer is not starved by a stream of readers. */
+/* One pass over LQ in arrival order (see above).  A proposal may apply
+ * and answer its waiter within sm_propose_acquire (a one-replica cell);
+ * only that waiter, so the next one is taken first. */
 static void
-sm_waiters_kick(struct session_mgr *sm)
+sm_lockq_kick(struct session_mgr *sm, struct lockq *lq)
 {
 	const struct ns *ns = sm_ns(sm);
-	/* Copies: a proposal may apply at once (a one-replica cell) and
-	 * change the namespace the names point into. */
-	char *blocked[64];
-	size_t nblocked = 0;
 	uint64_t now_real = clock_real_ms();
 	struct ns_result res;
 	struct waiter *w, *next;
+	bool blocked = false, shared_ahead = false;
 
-	sm->kick = false;
+	lq->delayed = false;
 	ns_result_init(&res);
-	for (w = sm->waiters; w != NULL; w = next) {
-		const char *path;
-		bool grantable, is_blocked = false;
-		int held = 0;
+	for (w = lq->head; w != NULL; w = next) {
+		int held = 0, mode = w->mode;
+		bool free_now;
 
 		next = w->next;
-		path = ns_handle_path(ns, w->session, w->handle, &held);
 		if (w->in_flight) {
-			if (path != NULL && nblocked < 64)
-				blocked[nblocked++] = xstrdup(path);
+			if (mode == NS_LOCK_EXCLUSIVE)
+				blocked = true;
+			else
+				shared_ahead = true;
 			continue;
 		}
-		if (ns_get_stat(ns, w->session, w->handle, &res) != CHUBBY_OK || path == NULL) {
+		if (ns_handle_path(ns, w->session, w->handle, &held) == NULL ||
+		    ns_get_stat(ns, w->session, w->handle, &res) != CHUBBY_OK) {
 			/* The handle or its node went: tell the waiter why. */
-			struct waiter **wp = &sm->waiters;
-			while (*wp != w)
-				wp = &(*wp)->next;
-			sm_fail_waiter(sm, wp, res.status != CHUBBY_OK ? res.status : CHUBBY_E_BAD_HANDLE,
+			sm_fail_waiter(sm, w, res.status != CHUBBY_OK ? res.status : CHUBBY_E_BAD_HANDLE,
 			    res.msg[0] ? res.msg : "the handle is gone");
 			continue;
 		}
-		if (held != NS_LOCK_NONE && held != w->mode) {
+		if (held != NS_LOCK_NONE && held != mode) {
 			/* It would wait for itself: the namespace refuses a change of
 			 * mode; say so now rather than at the timeout. */
-			struct waiter **wp = &sm->waiters;
-			while (*wp != w)
-				wp = &(*wp)->next;
-			sm_fail_waiter(sm, wp, CHUBBY_E_BUSY,
+			sm_fail_waiter(sm, w, CHUBBY_E_BUSY,
 			    "the handle holds the lock in the other mode; release it first");
 			continue;
 		}
-		for (size_t i = 0; i < nblocked && !is_blocked; i++)
-			is_blocked = strcmp(blocked[i], path) == 0;
-		grantable = !is_blocked && (held != 0 ||
-		    (w->mode == NS_LOCK_EXCLUSIVE ? res.stat.lock_mode == NS_LOCK_NONE
-						  : res.stat.lock_mode != NS_LOCK_EXCLUSIVE)) &&
-		    res.stat.lock_delay_until_ms <= now_real;
-		if (grantable || !w->wait)
+		if (blocked)
+			continue;
+		/* Free as the applied state has it, less what is proposed ahead:
+		 * an exclusive ACQUIRE in flight blocks everything (above); a
+		 * shared one blocks an exclusive waiter only. */
+		if (held != 0)
+			free_now = true;
+		else if (mode == NS_LOCK_EXCLUSIVE)
+			free_now = !shared_ahead && res.stat.lock_mode == NS_LOCK_NONE;
+		else
+			free_now = res.stat.lock_mode != NS_LOCK_EXCLUSIVE;
+		if ((free_now && res.stat.lock_delay_until_ms <= now_real) || !w->wait) {
 			sm_propose_acquire(sm, w);
-		else if (nblocked < 64)
-			blocked[nblocked++] = xstrdup(path);
+			if (mode == NS_LOCK_EXCLUSIVE)
+				blocked = true;
+			else
+				shared_ahead = true;
+			continue;
+		}
+		if (free_now)
+			lq->delayed = true; /* looked at again every SM_WAITER_SCAN_MS */
+		blocked = true;
 	}
 	ns_result_free(&res);
-	while (nblocked > 0)
-		free(blocked[--nblocked]);
+}
+
+/* Kicks every dirty queue, freeing those found empty.  Not re-entered: a
+ * queue made dirty during a kick (a proposal that applied at once) is
+ * kicked by the same loop. */
+static void
+sm_kick_dirty(struct session_mgr *sm)
+{
+	struct lockq *lq;
+
+	if (sm->kicking || !sm->active)
+		return;
+	sm->kicking = true;
+	while ((lq = sm->dirty) != NULL) {
+		sm->dirty = lq->dnext;
+		lq->dnext = NULL;
+		lq->dirty = false;
+		if (lq->head != NULL)
+			sm_lockq_kick(sm, lq);
+		if (lq->head == NULL && !lq->dirty) {
+			sm_htab_del(&sm->locks, &lq->hn);
+			free(lq->path);
+			free(lq);
+		}
+	}
+	sm->kicking = false;
+}
+
+/* At step-down, with every waiter failed: the queues go. */
+static void
+sm_lockq_free_all(struct session_mgr *sm)
+{
+	for (size_t b = 0; b < sm->locks.nb; b++)
+		while (sm->locks.b[b] != NULL) {
+			struct lockq *lq = SM_CONTAINER(sm->locks.b[b], struct lockq, hn);
+			sm_htab_del(&sm->locks, &lq->hn);
+			free(lq->path);
+			free(lq);
+		}
+	sm->dirty = NULL;
 }
 
 void
 session_acquire(struct session_mgr *sm, uint64_t session, uint64_t handle, int mode,
     uint64_t timeout_ms, bool wait, struct rpc_req *q)
 {
-	struct waiter *w = xcalloc(1, sizeof *w), **tail;
+	struct waiter *w = xcalloc(1, sizeof *w);
+	const char *path = ns_handle_path(sm_ns(sm), session, handle, NULL);
+	struct lockq *lq = sm_lockq_get(sm, path != NULL ? path : "");
+	bool queued_before = lq->head != NULL;
+	struct msess *s = sm_find(sm, session);
 
 	w->sm = sm;
+	sm_due_init(&w->due, SM_DUE_WAITER);
 	w->session = session;
 	w->handle = handle;
 	w->mode = mode;
 	w->wait = wait;
 	w->q = q;
-	w->deadline = wait && timeout_ms > 0 ? clock_mono_ms() + timeout_ms : 0;
-	const char *path = ns_handle_path(sm_ns(sm), session, handle, NULL);
-	bool queued_before = false;
-
-	for (tail = &sm->waiters; *tail != NULL; tail = &(*tail)->next) {
-		const char *p = ns_handle_path(sm_ns(sm), (*tail)->session, (*tail)->handle, NULL);
-		if (path != NULL && p != NULL && strcmp(p, path) == 0)
-			queued_before = true;
-	}
-	*tail = w;
+	w->lq = lq;
+	w->prev = lq->tail;
+	if (lq->tail != NULL)
+		lq->tail->next = w;
+	else
+		lq->head = w;
+	lq->tail = w;
+	sm->nwaiters++;
+	if (s != NULL)
+		s->nwaiters++;
+	if (wait && timeout_ms > 0)
+		sm_heap_set(&sm->due, &w->due, clock_mono_ms() + timeout_ms);
 	/* A TRY_ACQUIRE, or the first waiter for its lock, is proposed at once:
 	 * granted if free, else refused (and waiting) with conflicting-lock
 	 * events to the holders, as Chubby tells holders that others want the
 	 * lock.  Later waiters for a lock wait their turn. */
-	if (!wait || !queued_before) {
+	if (!wait || !queued_before)
 		sm_propose_acquire(sm, w);
-		return;
-	}
-	sm_waiters_kick(sm);
+	else
+		sm_lockq_dirty(sm, lq);
+	sm_kick_dirty(sm);
 }
 
 /* --- from the replica ----------------------------------------------------- */
@@ -847,13 +1075,16 @@ sm_expire_done(int status, const struct ns_result *res, void *arg)
 		    chubby_strerror(status));
 }
 
+/* Proposes S's end.  In a one-replica cell it may apply, and S be freed,
+ * within replica_submit: S is not touched after unless that failed. */
 static void
-sm_expire(struct session_mgr *sm, struct msess *s)
+sm_expire(struct session_mgr *sm, struct msess *s, uint64_t now)
 {
 	uint8_t *cmd = NULL;
 	size_t len = 0;
 
 	s->ending = true;
+	sm_sched(sm, s); /* out of the heap: nothing more is due */
 	sm->st.expired++;
 	log_info("session %" PRIu64 " (%s): lease ended without a KeepAlive; expiring it", s->id,
 	    s->principal);
@@ -862,20 +1093,39 @@ sm_expire(struct session_mgr *sm, struct msess *s)
 		return;
 	/* Its end is applied like any write; session_applied forgets it. */
 	if (replica_submit(sm->d->replica, cmd, len, sm_expire_done, (void *)(uintptr_t)s->id) !=
-	    CHUBBY_OK)
-		s->ending = false; /* tried again on the next scan */
+	    CHUBBY_OK) {
+		s->ending = false; /* tried again a scan later */
+		sm_heap_set(&sm->due, &s->due, now + SM_SCAN_MS);
+	}
 	free(cmd);
 }
 
+/* Handles what is due, earliest first: O(log n) for each, nothing for the
+ * sessions whose time has not come.  Each step moves or drops the top, and
+ * the top is read again after it (a step may free sessions). */
 static void
 sm_scan(struct session_mgr *sm, uint64_t now)
 {
-	for (size_t b = 0; b < SM_BUCKETS; b++) {
-		for (struct msess *s = sm->sess[b]; s != NULL; s = s->next) {
-			if (s->ka != NULL && now >= s->ka_deadline)
-				sm_ka_reply(sm, s);
-			else if (s->ka == NULL && !s->ending && now >= s->lease_end)
-				sm_expire(sm, s);
+	struct sm_due *d;
+
+	while ((d = sm_heap_top(&sm->due)) != NULL && d->at <= now) {
+		if (d->kind == SM_DUE_WAITER) {
+			struct waiter *w = SM_CONTAINER(d, struct waiter, due);
+			if (w->in_flight) /* its answer decides; looked at again later */
+				sm_heap_set(&sm->due, d, now + SM_SCAN_MS);
+			else
+				sm_fail_waiter(sm, w, CHUBBY_E_TIMEOUT,
+				    "the lock was not granted in time");
+			continue;
+		}
+		struct msess *s = SM_CONTAINER(d, struct msess, due);
+		if (s->ka != NULL && now >= s->ka_deadline) {
+			sm_ka_reply(sm, s);
+		} else if (s->ka == NULL && !s->ending && now >= s->lease_end) {
+			sm_lease_over(sm, s);
+			sm_expire(sm, s, now);
+		} else {
+			sm_sched(sm, s);
 		}
 	}
 }
@@ -887,62 +1137,85 @@ session_tick(struct session_mgr *sm)
 
 	if (!session_serving(sm))
 		return;
+	sm_scan(sm, now);
 	if (now - sm->last_scan >= SM_SCAN_MS) {
 		sm->last_scan = now;
-		sm_scan(sm, now);
 		sm_gates_advance(sm);
 	}
-	/* Waiters whose time is up. */
-	for (struct waiter **wp = &sm->waiters; *wp != NULL;) {
-		struct waiter *w = *wp;
-		if (w->deadline != 0 && now >= w->deadline && !w->in_flight)
-			sm_fail_waiter(sm, wp, CHUBBY_E_TIMEOUT, "the lock was not granted in time");
-		else
-			wp = &w->next;
-	}
-	if (sm->waiters != NULL &&
-	    (sm->kick || now - sm->last_waiter_scan >= SM_WAITER_SCAN_MS)) {
+	if (sm->nwaiters > 0 && now - sm->last_waiter_scan >= SM_WAITER_SCAN_MS) {
 		sm->last_waiter_scan = now;
-		sm_waiters_kick(sm);
+		sm_lockq_each(sm, sm_lockq_dirty_if_delayed);
 	}
+	sm_kick_dirty(sm);
 }
 
-/* The first fields of a namespace command: type, and for SESSION_END its
- * target. */
+/* The first fields of a namespace command ([type, stamp, session, arg0,
+ * ...]): its type, its session, and its first argument (a handle, or for
+ * SESSION_END the session that ends). */
 static void
-sm_peek(const uint8_t *cmd, size_t len, uint64_t *type, uint64_t *target)
+sm_peek(const uint8_t *cmd, size_t len, uint64_t *type, uint64_t *session, uint64_t *arg0)
 {
 	msgpack_unpacked u;
 	size_t off = 0;
 
-	*type = *target = 0;
+	*type = *session = *arg0 = 0;
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, (const char *)cmd, len, &off) == MSGPACK_UNPACK_SUCCESS &&
 	    u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size >= 4) {
 		const msgpack_object *o = u.data.via.array.ptr;
 		if (o[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
 			*type = o[0].via.u64;
+		if (o[2].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			*session = o[2].via.u64;
 		if (o[3].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			*target = o[3].via.u64;
+			*arg0 = o[3].via.u64;
 	}
 	msgpack_unpacked_destroy(&u);
+}
+
+/* Which lock queues an applied command may have unblocked: the lock an
+ * ACQUIRE or RELEASE names; none for commands that change no lock or
+ * handle; every queue for the rest (CLOSE, DELETE, SESSION_END, ACLs,
+ * poison: rarer, and they may end handles that waiters need). */
+static void
+sm_dirty_after(struct session_mgr *sm, uint64_t type, uint64_t session, uint64_t handle)
+{
+	const char *path;
+	struct lockq *lq;
+
+	switch (type) {
+	case NS_CMD_SESSION_START:
+	case NS_CMD_OPEN:
+	case NS_CMD_SET_CONTENTS:
+	case NS_CMD_SET_SEQUENCER:
+		return;
+	case NS_CMD_ACQUIRE:
+	case NS_CMD_RELEASE:
+		path = ns_handle_path(sm_ns(sm), session, handle, NULL);
+		if (path != NULL && (lq = sm_lockq_find(sm, path)) != NULL)
+			sm_lockq_dirty(sm, lq);
+		return;
+	default:
+		sm_lockq_each(sm, sm_lockq_dirty);
+		return;
+	}
 }
 
 void
 session_applied(struct session_mgr *sm, const uint8_t *cmd, size_t len,
     const struct ns_result *res)
 {
-	uint64_t type, target, now;
+	uint64_t type, session, arg0, now;
 
 	if (sm == NULL || !sm->active)
 		return;
 	now = clock_mono_ms();
-	sm_peek(cmd, len, &type, &target);
+	sm_peek(cmd, len, &type, &session, &arg0);
 	if (res->status == CHUBBY_OK && type == NS_CMD_SESSION_START)
 		sm_add(sm, res->session, ns_session_principal(sm_ns(sm), res->session), now)
 		    ->checked_in = true;
 	else if (res->status == CHUBBY_OK && type == NS_CMD_SESSION_END)
-		sm_remove(sm, target, CHUBBY_E_SESSION_EXPIRED, "the session has ended");
+		sm_remove(sm, arg0, CHUBBY_E_SESSION_EXPIRED, "the session has ended");
 	for (size_t i = 0; i < res->nevents; i++) {
 		const struct ns_event *e = &res->events[i];
 		struct msess *s = sm_find(sm, e->session);
@@ -959,9 +1232,12 @@ session_applied(struct session_mgr *sm, const uint8_t *cmd, size_t len,
 		if (s->ka != NULL)
 			sm_ka_reply(sm, s);
 	}
-	/* Any command may free a lock or end a handle a waiter needs. */
-	if (sm->waiters != NULL)
-		sm->kick = true;
+	/* A lock freed or a handle ended: the waiters it concerns go now,
+	 * not at the next tick (a hand-off waits for no timer). */
+	if (sm->nwaiters > 0) {
+		sm_dirty_after(sm, type, session, arg0);
+		sm_kick_dirty(sm);
+	}
 }
 
 void
@@ -1041,11 +1317,10 @@ session_pack_locks(struct session_mgr *sm, msgpack_packer *pk)
 					count++;
 					continue;
 				}
-				for (struct waiter *w = sm->waiters; w != NULL; w = w->next) {
-					const char *wpath = ns_handle_path(ns, w->session, w->handle, NULL);
-					if (wpath != NULL && strcmp(wpath, p) == 0)
-						waiters++;
-				}
+				const struct lockq *lq = sm_lockq_find(sm, p);
+				for (const struct waiter *w = lq != NULL ? lq->head : NULL; w != NULL;
+				     w = w->next)
+					waiters++;
 				msgpack_pack_map(pk, 5);
 				mp_pack_kv_str(pk, "path", p);
 				mp_pack_kv_uint(pk, "mode", (uint64_t)held);
@@ -1061,16 +1336,12 @@ session_pack_locks(struct session_mgr *sm, msgpack_packer *pk)
 void
 session_stats(const struct session_mgr *sm, struct session_stats *out)
 {
+	/* Counted as they change: /metrics costs nothing with many sessions. */
 	*out = sm->st;
-	out->sessions = sm->nsess;
-	out->held_keepalives = out->waiters = out->gated_writes = 0;
-	for (size_t b = 0; b < SM_BUCKETS; b++)
-		for (const struct msess *s = sm->sess[b]; s != NULL; s = s->next)
-			out->held_keepalives += s->ka != NULL;
-	for (const struct waiter *w = sm->waiters; w != NULL; w = w->next)
-		out->waiters++;
-	for (const struct gate *g = sm->gates; g != NULL; g = g->next)
-		out->gated_writes++;
+	out->sessions = sm->sess.n;
+	out->held_keepalives = sm->nka;
+	out->waiters = sm->nwaiters;
+	out->gated_writes = sm->ngates;
 }
 
 /* --- set-up ---------------------------------------------------------------- */
@@ -1081,6 +1352,9 @@ session_new(struct chubbyd *d)
 	struct session_mgr *sm = xcalloc(1, sizeof *sm);
 
 	sm->d = d;
+	sm_htab_init(&sm->sess);
+	sm_htab_init(&sm->locks);
+	sm_heap_init(&sm->due);
 	return sm;
 }
 
@@ -1093,5 +1367,8 @@ session_free(struct session_mgr *sm)
 		sm_step_down(sm);
 	sm_cache_clear(sm);
 	/* Proposed gates belong to the replica, freed before us. */
+	sm_htab_free(&sm->sess);
+	sm_htab_free(&sm->locks);
+	sm_heap_free(&sm->due);
 	free(sm);
 }

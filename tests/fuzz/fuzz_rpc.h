@@ -67,6 +67,8 @@ void fz_replica_drop_orphans(struct replica *r);
  * release they apply (unless async). */
 void fz_replica_hold(struct replica *r, bool hold);
 bool fz_replica_master(const struct replica *r);
+/* Log entries proposed and not yet applied (for tests/unit/test_session_mgr.c). */
+size_t fz_replica_queued(const struct replica *r);
 
 /* --- the RPC layer --------------------------------------------------------- */
 
@@ -74,6 +76,8 @@ bool fz_replica_master(const struct replica *r);
  * (exactly one result value, or nil), decodes it again, and aborts if
  * either fails.  Remembers sequencers found in successful results. */
 void fz_check_reply(uint64_t id, int status, const char *msg, const void *result, size_t len);
+/* If set, told of every reply after it is checked (for unit tests). */
+extern void (*fz_reply_hook)(uint64_t id, int status, const void *result, size_t len);
 /* Deferred requests not yet answered. */
 size_t fz_outstanding(void);
 /* Sequencers seen in replies (newest first), for SET/CHECK_SEQUENCER

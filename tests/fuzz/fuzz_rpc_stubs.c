@@ -40,6 +40,7 @@
 #include "xmalloc.h"
 
 bool fz_trace;
+void (*fz_reply_hook)(uint64_t id, int status, const void *result, size_t len);
 const char *const fz_principals[FZ_NPRINCIPALS] = {"alice", "bob", "admin", "carol"};
 
 static void
@@ -272,6 +273,12 @@ fz_replica_master(const struct replica *r)
 	return r->role_master && r->lease;
 }
 
+size_t
+fz_replica_queued(const struct replica *r)
+{
+	return r->nqueued;
+}
+
 int
 replica_submit(struct replica *r, const uint8_t *cmd, size_t len, replica_done_fn done, void *arg)
 {
@@ -430,6 +437,8 @@ fz_check_reply(uint64_t id, int status, const char *msg, const void *result, siz
 		fz_remember_sequencer(m.res.result);
 	wire_msg_free(&m);
 	wire_buf_free(&b);
+	if (fz_reply_hook != NULL)
+		fz_reply_hook(id, status, result, len);
 }
 
 struct rpc_req *

@@ -7,7 +7,8 @@
 ## tests/fuzz/mkcorpus-rpc and committed.
 FUZZ_RPC_SOURCES = tests/fuzz/fuzz_rpc.c tests/fuzz/fuzz_rpc.h tests/fuzz/fuzz_rpc_stubs.c \
 	server/rpc/rpc_ns.c server/rpc/rpc_ns.h server/rpc/rpc.h \
-	server/session/session.c server/session/session.h
+	server/session/session.c server/session/session.h \
+	server/session/sm_index.c server/session/sm_index.h
 FUZZ_RPC_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 FUZZ_RPC_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
 FUZZ_RPC_LIBS = server/ns/libns.la $(COMMON_LIBS)
@@ -32,3 +33,23 @@ tests_fuzz_fuzz_rpc_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_rpc_LDADD = $(FUZZ_RPC_LIBS) $(PTHREAD_LIBS)
 FUZZ_TARGETS += tests/fuzz/fuzz_rpc
 endif
+
+# The session layer's unit tests: its indexes alone, and the layer itself
+# over the same stubs (a cell whose log the test applies step by step).
+check_PROGRAMS += tests/unit/test_sm_index
+tests_unit_test_sm_index_SOURCES = tests/unit/test_sm_index.c \
+	server/session/sm_index.c server/session/sm_index.h $(TEST_HARNESS)
+tests_unit_test_sm_index_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
+tests_unit_test_sm_index_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_sm_index_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_sm_index
+
+check_PROGRAMS += tests/unit/test_session_mgr
+tests_unit_test_session_mgr_SOURCES = tests/unit/test_session_mgr.c \
+	tests/fuzz/fuzz_rpc_stubs.c tests/fuzz/fuzz_rpc.h \
+	server/session/session.c server/session/session.h \
+	server/session/sm_index.c server/session/sm_index.h $(TEST_HARNESS)
+tests_unit_test_session_mgr_CPPFLAGS = $(FUZZ_RPC_CPPFLAGS) -I$(top_srcdir)/tests/unit
+tests_unit_test_session_mgr_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_session_mgr_LDADD = $(FUZZ_RPC_LIBS) $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_session_mgr
