@@ -1124,8 +1124,13 @@ replica_paxos_config(const struct chubbyd *d, struct paxos_config *pc)
 	pc->drift_ppm = c->clock_drift_ppm;
 	pc->margin_ms = c->clock_margin_ms;
 	pc->heartbeat_ms = c->heartbeat_interval_ms;
+	/* A follower that never had a lease granted waits the election timeout
+	 * (and up to as much again); after a lease, which already measured the
+	 * master's silence, only a random [0, election_timeout] that spreads
+	 * the candidates. */
 	pc->election_min_ms = c->election_timeout_ms;
 	pc->election_max_ms = 2 * c->election_timeout_ms;
+	pc->after_lease_max_ms = c->election_timeout_ms;
 	pc->batch_max_count = c->batch_max;
 	pc->pipeline_max = c->pipeline_max;
 	pc->propose_on_flush = true; /* replica_turn feeds FLUSH */
