@@ -565,7 +565,7 @@ replica_writer_main(void *arg)
 {
 	struct replica *r = arg;
 	const struct paxos_persist **ws = NULL;
-	size_t capws = 0;
+	size_t capws = 0, n;
 	char err[512];
 	int rc;
 
@@ -575,16 +575,17 @@ replica_writer_main(void *arg)
 			pthread_cond_wait(&r->wr_cv, &r->wr_mu);
 		if (!r->wr_has_job)
 			break; /* stopping, nothing handed over */
-		if (r->wr_njob > capws) {
-			capws = r->wr_njob;
+		n = r->wr_njob;
+		if (n > capws) {
+			capws = n;
 			ws = xrealloc(ws, capws * sizeof *ws);
 		}
-		for (size_t i = 0; i < r->wr_njob; i++)
+		for (size_t i = 0; i < n; i++)
 			ws[i] = &r->wr_job[i];
 		pthread_mutex_unlock(&r->wr_mu);
-		/* The loop does not touch the job nor the store until wr_done. */
+		/* The loop touches neither the job nor the store until wr_done. */
 		err[0] = '\0';
-		rc = store_persist_group(r->st, ws, r->wr_njob, err, sizeof err);
+		rc = store_persist_group(r->st, ws, n, err, sizeof err);
 		pthread_mutex_lock(&r->wr_mu);
 		r->wr_rc = rc;
 		snprintf(r->wr_err, sizeof r->wr_err, "%s", err);
@@ -593,10 +594,10 @@ replica_writer_main(void *arg)
 		pthread_mutex_unlock(&r->wr_mu);
 		{
 			char b = 1;
-			ssize_t n;
+			ssize_t wn;
 			do
-				n = write(r->wr_pipe[1], &b, 1);
-			while (n < 0 && errno == EINTR);
+				wn = write(r->wr_pipe[1], &b, 1);
+			while (wn < 0 && errno == EINTR);
 		}
 		pthread_mutex_lock(&r->wr_mu);
 	}
@@ -742,9 +743,9 @@ replica_turn_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Carries out the queued actions in order.  A PERSIST is held for the end
- * of the loop turn (replica_turn), where all of the turn's are synced in one
- * write; the core releases no message that depends on it before its
- * PERSISTED, so SENDs go out at once. */
+ * of the loop turn (replica_turn), where all held are handed to the writer
+ * thread as one synced write once it is free; the core releases no message
+ * that depends on it before its PERSISTED, so SENDs go out at once. */
 static void
 replica_run_actions(struct replica *r)
 {

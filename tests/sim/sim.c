@@ -562,7 +562,7 @@ sim_send(struct sim *s, struct sim_replica *from, struct paxos_msg *m)
 		return;
 	}
 	/*
-	 * Invariant 5: a message that speaks for a ballot (a promise, an
+	 * Invariant 7 (docs/PAXOS.md): a message that speaks for a ballot (a promise, an
 	 * acceptance, a lease grant, or the master's own proposals and lease
 	 * requests) leaves only once the sender's promise of that ballot is on
 	 * disk, and an acceptor's vote only once its non-voter flag is cleared
