@@ -440,8 +440,8 @@ paxos_send(struct paxos *p, unsigned to, struct paxos_msg *m)
 
 /*
  * Queues M, which depends on no durable state but our promise and voter
- * flag (HEARTBEAT, HEARTBEAT_ACK, ACCEPT: docs/PAXOS.md, "What waits for
- * which write"): it waits for the write holding those alone, so a slow
+ * flag (HEARTBEAT, HEARTBEAT_ACK, ACCEPT: docs/PAXOS.md, "Durability
+ * before messages"): it waits for the write holding those alone, so a slow
  * sync of log entries holds back no lease renewal and no new proposal.
  */
 static void
