@@ -1,11 +1,15 @@
 /* replica.c: the Paxos shell: clock ticks, store, peer links and the applied state. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <msgpack.h>
@@ -67,6 +71,27 @@ struct replica {
 	struct paxos_persist *group; /* PERSISTs not yet written, in order */
 	size_t ngroup, capgroup;
 	bool store_failed;
+	/*
+	 * The store writer thread: the synced write of a group runs there, so
+	 * the loop goes on reading requests and acks and sending heartbeats
+	 * while it lasts, and the next group forms meanwhile.  One group is in
+	 * flight at a time, so groups land in the order they were made.  From
+	 * the moment the writer starts, only it touches the store (until it is
+	 * joined); the hand-over and the completion go through wr_mu.
+	 */
+	bool wr_started;
+	pthread_t wr_thread;
+	pthread_mutex_t wr_mu;
+	pthread_cond_t wr_cv;
+	int wr_pipe[2];          /* the writer writes a byte here when a group is synced */
+	struct event *wr_ev;     /* the loop's end of it */
+	struct paxos_persist *wr_job; /* under wr_mu: the group handed over */
+	size_t wr_njob;
+	bool wr_has_job, wr_done, wr_stop; /* under wr_mu */
+	int wr_rc;               /* under wr_mu: the result of the finished group */
+	char wr_err[512];        /* under wr_mu */
+	bool wr_busy;            /* loop only: a group handed over, not yet completed */
+	uint64_t wr_token;       /* loop only: the last token of the group in flight */
 	struct paxos_actions acts;
 	int stepping; /* inside replica_step: nested steps append to acts */
 
@@ -504,6 +529,8 @@ replica_arm_turn(struct replica *r)
 	event_active(r->turn_ev, EV_TIMEOUT, 0);
 }
 
+static void replica_store_failed(struct replica *r, const char *err);
+
 /* Writes the held PERSISTs in one synced batch; returns the last token
  * written (0: none held), or -1 after a store failure (the loop stops). */
 static int64_t
@@ -526,26 +553,100 @@ replica_write_group(struct replica *r)
 		paxos_persist_free(&r->group[i]);
 	r->ngroup = 0;
 	if (rc != CHUBBY_OK) {
-		/* A replica that cannot keep its promises must not make more. */
-		log_error("store: %s; stopping", err);
-		r->store_failed = true;
-		if (r->turn_ev != NULL)
-			event_del(r->turn_ev);
-		event_base_loopexit(r->d->base, NULL);
+		replica_store_failed(r, err);
 		return -1;
 	}
 	return (int64_t)token;
 }
 
+/* The writer thread: takes one group at a time and writes it synced. */
+static void *
+replica_writer_main(void *arg)
+{
+	struct replica *r = arg;
+	const struct paxos_persist **ws = NULL;
+	size_t capws = 0, n;
+	char err[512];
+	int rc;
+
+	pthread_mutex_lock(&r->wr_mu);
+	for (;;) {
+		while (!r->wr_has_job && !r->wr_stop)
+			pthread_cond_wait(&r->wr_cv, &r->wr_mu);
+		if (!r->wr_has_job)
+			break; /* stopping, nothing handed over */
+		n = r->wr_njob;
+		if (n > capws) {
+			capws = n;
+			ws = xrealloc(ws, capws * sizeof *ws);
+		}
+		for (size_t i = 0; i < n; i++)
+			ws[i] = &r->wr_job[i];
+		pthread_mutex_unlock(&r->wr_mu);
+		/* The loop touches neither the job nor the store until wr_done. */
+		err[0] = '\0';
+		rc = store_persist_group(r->st, ws, n, err, sizeof err);
+		pthread_mutex_lock(&r->wr_mu);
+		r->wr_rc = rc;
+		snprintf(r->wr_err, sizeof r->wr_err, "%s", err);
+		r->wr_has_job = false;
+		r->wr_done = true;
+		pthread_mutex_unlock(&r->wr_mu);
+		{
+			char b = 1;
+			ssize_t wn;
+			do
+				wn = write(r->wr_pipe[1], &b, 1);
+			while (wn < 0 && errno == EINTR);
+		}
+		pthread_mutex_lock(&r->wr_mu);
+	}
+	pthread_mutex_unlock(&r->wr_mu);
+	free(ws);
+	return NULL;
+}
+
+/* Hands the held PERSISTs to the writer (which must be idle). */
+static void
+replica_hand_group(struct replica *r)
+{
+	r->wr_token = r->group[r->ngroup - 1].token;
+	r->wr_busy = true;
+	pthread_mutex_lock(&r->wr_mu);
+	r->wr_job = r->group;
+	r->wr_njob = r->ngroup;
+	r->wr_has_job = true;
+	pthread_cond_signal(&r->wr_cv);
+	pthread_mutex_unlock(&r->wr_mu);
+	/* The array is the writer's now; the next PERSISTs start a new one. */
+	r->group = NULL;
+	r->ngroup = r->capgroup = 0;
+}
+
+static void
+replica_store_failed(struct replica *r, const char *err)
+{
+	/* A replica that cannot keep its promises must not make more. */
+	log_error("store: %s; stopping", err);
+	r->store_failed = true;
+	if (r->turn_ev != NULL)
+		event_del(r->turn_ev);
+	event_base_loopexit(r->d->base, NULL);
+}
+
 /*
  * The end of a loop turn.  The commands proposed during the turn go into
- * as few slots as the pipeline allows (FLUSH); then every PERSIST the turn
- * produced is written in one synced batch, and one PERSISTED for the last
- * of them releases whatever waited for any of them (PERSISTs complete in
- * order, so the core counts them all done).  Nothing the core sent in the
- * meantime depended on them: it holds such messages back until PERSISTED.
- * What the PERSISTED releases may persist again (the master's own
- * acceptance of a slot whose ACCEPT waited): that is written at once.
+ * as few slots as the pipeline allows (FLUSH); then every PERSIST held so
+ * far goes to the writer thread as one synced batch, unless a batch is in
+ * flight there: then they wait for it, and more join them (group commit).
+ * When the batch is synced, replica_written feeds one PERSISTED for its
+ * last token, which releases whatever waited for any of them (PERSISTs
+ * complete in order, so the core counts them all done).  Nothing the core
+ * sent in the meantime depended on them: it holds such messages back
+ * until PERSISTED.
+ *
+ * Before the writer starts (START, in replica_new) the batch is written
+ * here, synced, and what its PERSISTED releases is written at once.
  */
 static void
 replica_turn(struct replica *r)
@@ -556,6 +657,17 @@ replica_turn(struct replica *r)
 	r->turn_armed = false;
 	if (r->store_failed)
 		return;
+	if (r->wr_started) {
+		if (r->want_flush) {
+			r->want_flush = false;
+			memset(&ev, 0, sizeof ev);
+			ev.type = PAXOS_EV_FLUSH;
+			replica_step(r, &ev);
+		}
+		if (r->ngroup > 0 && !r->wr_busy)
+			replica_hand_group(r);
+		return;
+	}
 	for (int rounds = 0; rounds < 64; rounds++) {
 		if (r->want_flush) {
 			r->want_flush = false;
@@ -575,6 +687,53 @@ replica_turn(struct replica *r)
 		replica_arm_turn(r);
 }
 
+/* The writer synced a group (or failed to): release what waited for it. */
+static void
+replica_written_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct replica *r = arg;
+	struct paxos_event ev;
+	struct paxos_persist *job;
+	size_t njob;
+	char buf[64], err[512];
+	bool done;
+	int rc;
+
+	(void)what;
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+	pthread_mutex_lock(&r->wr_mu);
+	done = r->wr_done;
+	r->wr_done = false;
+	rc = r->wr_rc;
+	snprintf(err, sizeof err, "%s", r->wr_err);
+	job = r->wr_job;
+	njob = r->wr_njob;
+	if (done) {
+		r->wr_job = NULL;
+		r->wr_njob = 0;
+	}
+	pthread_mutex_unlock(&r->wr_mu);
+	if (!done)
+		return;
+	for (size_t i = 0; i < njob; i++)
+		paxos_persist_free(&job[i]);
+	free(job);
+	r->wr_busy = false;
+	if (r->store_failed)
+		return;
+	if (rc != CHUBBY_OK) {
+		replica_store_failed(r, err);
+		return;
+	}
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_PERSISTED;
+	ev.token = r->wr_token;
+	replica_step(r, &ev);
+	/* What waited for this batch goes at once: it formed during the sync. */
+	replica_turn(r);
+}
+
 static void
 replica_turn_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -584,9 +743,9 @@ replica_turn_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Carries out the queued actions in order.  A PERSIST is held for the end
- * of the loop turn (replica_turn), where all of the turn's are synced in one
- * write; the core releases no message that depends on it before its
- * PERSISTED, so SENDs go out at once. */
+ * of the loop turn (replica_turn), where all held are handed to the writer
+ * thread as one synced write once it is free; the core releases no message
+ * that depends on it before its PERSISTED, so SENDs go out at once. */
 static void
 replica_run_actions(struct replica *r)
 {
@@ -966,8 +1125,13 @@ replica_paxos_config(const struct chubbyd *d, struct paxos_config *pc)
 	pc->drift_ppm = c->clock_drift_ppm;
 	pc->margin_ms = c->clock_margin_ms;
 	pc->heartbeat_ms = c->heartbeat_interval_ms;
+	/* A follower that never had a lease granted waits the election timeout
+	 * (and up to as much again); after a lease, which already measured the
+	 * master's silence, only a random [0, election_timeout] that spreads
+	 * the candidates. */
 	pc->election_min_ms = c->election_timeout_ms;
 	pc->election_max_ms = 2 * c->election_timeout_ms;
+	pc->after_lease_max_ms = c->election_timeout_ms;
 	pc->batch_max_count = c->batch_max;
 	pc->pipeline_max = c->pipeline_max;
 	pc->propose_on_flush = true; /* replica_turn feeds FLUSH */
@@ -1079,6 +1243,7 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	bool state_lost = false;
 
 	r->d = d;
+	r->wr_pipe[0] = r->wr_pipe[1] = -1;
 	r->self_at_start = *d->self;
 	paxos_actions_init(&r->acts);
 	memset(&dur, 0, sizeof dur);
@@ -1110,6 +1275,22 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot write the store at start");
 		goto fail;
 	}
+	/* From here on the writer thread alone touches the store. */
+	pthread_mutex_init(&r->wr_mu, NULL);
+	pthread_cond_init(&r->wr_cv, NULL);
+	if (pipe(r->wr_pipe) != 0 || fcntl(r->wr_pipe[0], F_SETFL, O_NONBLOCK) != 0 ||
+	    fcntl(r->wr_pipe[0], F_SETFD, FD_CLOEXEC) != 0 ||
+	    fcntl(r->wr_pipe[1], F_SETFD, FD_CLOEXEC) != 0) {
+		snprintf(err, errlen, "cannot make the store writer's pipe: %s", strerror(errno));
+		goto fail;
+	}
+	r->wr_ev = event_new(d->base, r->wr_pipe[0], EV_READ | EV_PERSIST, replica_written_cb, r);
+	event_add(r->wr_ev, NULL);
+	if (pthread_create(&r->wr_thread, NULL, replica_writer_main, r) != 0) {
+		snprintf(err, errlen, "cannot start the store writer thread");
+		goto fail;
+	}
+	r->wr_started = true;
 	r->turn_ev = event_new(d->base, -1, 0, replica_turn_cb, r);
 	r->tick_ev = event_new(d->base, -1, EV_PERSIST, replica_tick_cb, r);
 	event_add(r->tick_ev, &tv);
@@ -1132,6 +1313,25 @@ replica_free(struct replica *r)
 		event_free(r->tick_ev);
 	if (r->turn_ev != NULL)
 		event_free(r->turn_ev);
+	if (r->wr_started) {
+		/* A group in flight finishes its write (no PERSISTED follows: the
+		 * loop has stopped); nothing else is handed over. */
+		pthread_mutex_lock(&r->wr_mu);
+		r->wr_stop = true;
+		pthread_cond_signal(&r->wr_cv);
+		pthread_mutex_unlock(&r->wr_mu);
+		pthread_join(r->wr_thread, NULL);
+		for (size_t i = 0; i < r->wr_njob; i++)
+			paxos_persist_free(&r->wr_job[i]);
+		free(r->wr_job);
+		pthread_cond_destroy(&r->wr_cv);
+		pthread_mutex_destroy(&r->wr_mu);
+	}
+	if (r->wr_ev != NULL)
+		event_free(r->wr_ev);
+	for (int i = 0; i < 2; i++)
+		if (r->wr_pipe[i] >= 0)
+			close(r->wr_pipe[i]);
 	/* Held writes are dropped like a crash would drop them: nothing that
 	 * depended on them has left. */
 	for (size_t i = 0; i < r->ngroup; i++)

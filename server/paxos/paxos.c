@@ -115,10 +115,13 @@ struct paxos {
 	bool dirty;
 	uint64_t token_issued;
 	uint64_t token_done;
+	/* The write that holds our promise and voter flag as they are now (0:
+	 * on disk since START): messages that vouch only for those wait for it
+	 * alone, not for every write asked for so far (paxos_send_vouched). */
+	uint64_t vouch_token;
 	struct paxos_out *outbox;
 	size_t nout;
 	size_t capout;
-	size_t headout;
 	struct paxos_actions *out;
 };
 
@@ -136,6 +139,7 @@ paxos_config_defaults(struct paxos_config *c)
 	c->heartbeat_ms = 2000;
 	c->election_min_ms = 500;
 	c->election_max_ms = 3000;
+	c->after_lease_max_ms = PAXOS_WAIT_ELECTION;
 	c->batch_max_bytes = 256 * 1024;
 	c->batch_max_count = 256;
 	c->pipeline_max = 16;
@@ -246,6 +250,17 @@ paxos_election_wait(struct paxos *p)
 	uint64_t span = p->cfg.election_max_ms - p->cfg.election_min_ms;
 
 	return p->cfg.election_min_ms + (span == 0 ? 0 : paxos_random(p) % (span + 1));
+}
+
+/* The wait after a master's lease granted here has run out. */
+static uint64_t
+paxos_after_lease_wait(struct paxos *p)
+{
+	uint64_t max = p->cfg.after_lease_max_ms;
+
+	if (max == PAXOS_WAIT_ELECTION)
+		return paxos_election_wait(p);
+	return max == 0 ? 0 : paxos_random(p) % (max + 1);
 }
 
 static int
@@ -366,6 +381,7 @@ paxos_persist_promised(struct paxos *p, paxos_ballot b)
 	p->cur.set_promised = true;
 	p->cur.promised = b;
 	p->dirty = true;
+	p->vouch_token = p->token_issued + 1; /* this step's write */
 }
 
 static void
@@ -393,67 +409,105 @@ paxos_persist_slot(struct paxos *p, uint64_t s, const struct paxos_slot *sl)
 	p->dirty = true;
 }
 
-/*
- * Queues M (moved: the caller's copy is emptied).  It waits for every write
- * asked for so far, including this step's: "every durable state change is
- * synced before anything that depends on it is sent".
- */
+/* Queues M (moved: the caller's copy is emptied) until token WAIT is synced. */
 static void
-paxos_send(struct paxos *p, unsigned to, struct paxos_msg *m)
+paxos_send_after(struct paxos *p, unsigned to, struct paxos_msg *m, uint64_t wait)
 {
 	struct paxos_out *o;
 
 	if (p->nout == p->capout) {
-		if (p->headout > 0) {
-			memmove(p->outbox, p->outbox + p->headout,
-			    (p->nout - p->headout) * sizeof *p->outbox);
-			p->nout -= p->headout;
-			p->headout = 0;
-		}
-		if (p->nout == p->capout) {
-			p->capout = p->capout == 0 ? 16 : p->capout * 2;
-			p->outbox = xrealloc(p->outbox, p->capout * sizeof *p->outbox);
-		}
+		p->capout = p->capout == 0 ? 16 : p->capout * 2;
+		p->outbox = xrealloc(p->outbox, p->capout * sizeof *p->outbox);
 	}
 	o = &p->outbox[p->nout++];
-	o->wait = p->dirty ? p->token_issued + 1 : p->token_issued;
+	o->wait = wait;
 	o->msg = *m;
 	o->msg.from = p->cfg.id;
 	o->msg.to = to;
 	memset(m, 0, sizeof *m);
 }
 
+/*
+ * Queues M: it waits for every write asked for so far, including this
+ * step's: "every durable state change is synced before anything that
+ * depends on it is sent".
+ */
 static void
-paxos_send_all(struct paxos *p, const struct paxos_msg *m)
+paxos_send(struct paxos *p, unsigned to, struct paxos_msg *m)
+{
+	paxos_send_after(p, to, m, p->dirty ? p->token_issued + 1 : p->token_issued);
+}
+
+/*
+ * Queues M, which depends on no durable state but our promise and voter
+ * flag (HEARTBEAT, HEARTBEAT_ACK, ACCEPT: docs/PAXOS.md, "Durability
+ * before messages"): it waits for the write holding those alone, so a slow
+ * sync of log entries holds back no lease renewal and no new proposal.
+ */
+static void
+paxos_send_vouched(struct paxos *p, unsigned to, struct paxos_msg *m)
+{
+	paxos_send_after(p, to, m, p->vouch_token);
+}
+
+static void
+paxos_send_all_as(struct paxos *p, const struct paxos_msg *m, bool vouched)
 {
 	struct paxos_msg c;
 	unsigned i;
 
 	for (i = 0; i < p->cfg.nmembers; i++) {
 		paxos_msg_copy(&c, m);
-		paxos_send(p, p->cfg.members[i], &c);
+		if (vouched)
+			paxos_send_vouched(p, p->cfg.members[i], &c);
+		else
+			paxos_send(p, p->cfg.members[i], &c);
 	}
 }
 
-/* Releases held messages whose writes are synced; our own are handled here. */
+static void
+paxos_send_all(struct paxos *p, const struct paxos_msg *m)
+{
+	paxos_send_all_as(p, m, false);
+}
+
+/*
+ * Releases held messages whose writes are synced, in the order they were
+ * queued; our own are handled here.  A vouched message may leave before
+ * messages queued earlier that wait for later writes.
+ */
 static void
 paxos_flush(struct paxos *p)
 {
 	struct paxos_action *act;
-	struct paxos_msg m;
+	struct paxos_msg *ready;
+	size_t i, j, n;
 
-	while (p->headout < p->nout && p->outbox[p->headout].wait <= p->token_done) {
-		m = p->outbox[p->headout++].msg;
-		if (m.to == p->cfg.id) {
-			paxos_receive(p, &m);
-			paxos_msg_free(&m);
-		} else {
-			act = paxos_emit(p, PAXOS_ACT_SEND);
-			act->msg = m;
+	for (;;) {
+		for (i = n = 0; i < p->nout; i++)
+			n += p->outbox[i].wait <= p->token_done;
+		if (n == 0)
+			return;
+		ready = xmalloc(n * sizeof *ready);
+		for (i = j = n = 0; i < p->nout; i++) {
+			if (p->outbox[i].wait <= p->token_done)
+				ready[n++] = p->outbox[i].msg;
+			else
+				p->outbox[j++] = p->outbox[i];
 		}
+		p->nout = j;
+		/* Our own may queue more: those go behind, for the next round. */
+		for (i = 0; i < n; i++) {
+			if (ready[i].to == p->cfg.id) {
+				paxos_receive(p, &ready[i]);
+				paxos_msg_free(&ready[i]);
+			} else {
+				act = paxos_emit(p, PAXOS_ACT_SEND);
+				act->msg = ready[i];
+			}
+		}
+		free(ready);
 	}
-	if (p->headout == p->nout)
-		p->headout = p->nout = 0;
 }
 
 static void
@@ -509,6 +563,7 @@ paxos_check_rejoin(struct paxos *p)
 	p->cur.set_nonvoter = true;
 	p->cur.nonvoter = false;
 	p->dirty = true;
+	p->vouch_token = p->token_issued + 1;
 	if (p->max_seen > p->promised)
 		paxos_persist_promised(p, p->max_seen);
 }
@@ -650,7 +705,7 @@ paxos_note_master(struct paxos *p, paxos_ballot ballot, unsigned from)
 		return;
 	/* Campaign only after this master's lease has run out, plus a random
 	 * wait so that replicas do not all start at once (duelling proposers). */
-	p->election_at = p->now + p->cfg.lease_ms + paxos_election_wait(p);
+	p->election_at = p->now + p->cfg.lease_ms + paxos_after_lease_wait(p);
 	if (ballot != p->master_ballot || from != p->master_id) {
 		p->master_ballot = ballot;
 		p->master_id = from;
@@ -729,9 +784,9 @@ paxos_send_accept(struct paxos *p, unsigned to, uint64_t s, const struct paxos_s
 	e.value = sl->prop_value;
 	paxos_msg_add_entry(&m, &e);
 	if (to == 0)
-		paxos_send_all(p, &m);
+		paxos_send_all_as(p, &m, true);
 	else
-		paxos_send(p, to, &m);
+		paxos_send_vouched(p, to, &m);
 	paxos_msg_free(&m);
 }
 
@@ -769,7 +824,7 @@ paxos_heartbeat(struct paxos *p)
 	m.seq = p->hb_seq;
 	m.commit = p->chosen;
 	m.next_slot = p->next_slot;
-	paxos_send_all(p, &m);
+	paxos_send_all_as(p, &m, true);
 }
 
 /*
@@ -1008,7 +1063,9 @@ paxos_on_heartbeat(struct paxos *p, const struct paxos_msg *m)
 	r.type = PAXOS_MSG_HEARTBEAT_ACK;
 	r.ballot = m->ballot;
 	r.seq = m->seq;
-	paxos_send(p, m->from, &r);
+	/* A lease grant: it vouches that we promised m->ballot durably (a
+	 * restart then keeps quiet for a lease), nothing more. */
+	paxos_send_vouched(p, m->from, &r);
 	paxos_commit_news(p, m->from, m->ballot, m->commit);
 }
 
@@ -1399,6 +1456,7 @@ paxos_start(struct paxos *p, const struct paxos_durable *d, bool state_lost)
 		p->cur.set_nonvoter = true;
 		p->cur.nonvoter = true;
 		p->dirty = true;
+		p->vouch_token = p->token_issued + 1;
 	}
 	/* We may have granted a lease we no longer remember: no promises for
 	 * one lease period (Paxos Made Live §5.2, Chubby §2.9).  Every grant
@@ -1464,7 +1522,7 @@ paxos_free(struct paxos *p)
 	for (i = 0; i < p->nqueue; i++)
 		paxos_buf_free(&p->queue[i]);
 	free(p->queue);
-	for (i = p->headout; i < p->nout; i++)
+	for (i = 0; i < p->nout; i++)
 		paxos_msg_free(&p->outbox[i].msg);
 	free(p->outbox);
 	paxos_persist_free(&p->cur);

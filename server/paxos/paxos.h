@@ -33,6 +33,8 @@
 /* Membership is one fixed list; a later membership-change entry changes it here. */
 #define PAXOS_MAX_MEMBERS 7
 
+#define PAXOS_WAIT_ELECTION UINT64_MAX
+
 struct paxos_config {
 	unsigned id;       /* this replica, 1..255 */
 	unsigned nmembers; /* 1..PAXOS_MAX_MEMBERS */
@@ -42,8 +44,12 @@ struct paxos_config {
 	uint64_t drift_ppm; /* bound on clock rate error between any two replicas' clocks */
 	uint64_t margin_ms; /* extra safety taken off the master's side of the lease */
 	uint64_t heartbeat_ms; /* lease renewal, commit news and retransmission period */
-	uint64_t election_min_ms; /* random wait after a lease ran out before campaigning */
+	uint64_t election_min_ms; /* random wait before campaigning when no lease ran */
 	uint64_t election_max_ms;
+	/* Random wait in [0, this] after the lease we granted a master ran out
+	 * (the lease already measured its silence); PAXOS_WAIT_ELECTION (the
+	 * default): the election wait above. */
+	uint64_t after_lease_max_ms;
 
 	size_t batch_max_bytes;   /* commands per slot: stop adding past this many bytes */
 	unsigned batch_max_count; /* ... or this many commands */

@@ -187,6 +187,9 @@ struct sim {
 
 	/* What a run exercised. */
 	uint64_t n_masters, n_crashes, n_wipes, n_installs, n_partitions;
+	uint64_t n_lapses;
+	bool was_serving;
+	unsigned sync_max; /* syncs take 0..sync_max ms */
 
 	char trace[SIM_TRACE][160];
 	unsigned ntrace;
@@ -558,6 +561,34 @@ sim_send(struct sim *s, struct sim_replica *from, struct paxos_msg *m)
 		sim_fail(s, "replica %u sent to unknown replica %u", from->id, m->to);
 		return;
 	}
+	/*
+	 * Invariant 7 (docs/PAXOS.md): a message that speaks for a ballot (a promise, an
+	 * acceptance, a lease grant, or the master's own proposals and lease
+	 * requests) leaves only once the sender's promise of that ballot is on
+	 * disk, and an acceptor's vote only once its non-voter flag is cleared
+	 * there: messages may overtake writes they do not depend on
+	 * (paxos_send_vouched), never these.
+	 */
+	switch (m->type) {
+	case PAXOS_MSG_PROMISE:
+	case PAXOS_MSG_ACCEPTED:
+	case PAXOS_MSG_HEARTBEAT_ACK:
+		if (from->st.nonvoter && from->id != m->to)
+			sim_fail(s, "replica %u sent %s while its store says non-voter", from->id,
+			    paxos_msg_type_name(m->type));
+		/* fall through */
+	case PAXOS_MSG_ACCEPT:
+	case PAXOS_MSG_HEARTBEAT:
+		if (from->st.promised < m->ballot)
+			sim_fail(s, "replica %u sent %s for ballot %" PRIx64 " with %" PRIx64
+			    " promised on disk", from->id, paxos_msg_type_name(m->type), m->ballot,
+			    from->st.promised);
+		break;
+	default:
+		break;
+	}
+	if (s->failed)
+		return;
 	if (s->cut[from->id - 1][m->to - 1] || sim_chance(&s->rng, s->drop_pct, 100))
 		return;
 	if (sim_chance(&s->rng, s->dup_pct, 100))
@@ -613,10 +644,10 @@ sim_actions(struct sim *s, struct sim_replica *r, struct paxos_actions *acts)
 			w = &r->st.pending[r->st.npending++];
 			*w = a->persist;
 			memset(&a->persist, 0, sizeof a->persist);
-			/* Syncs finish in order, after 0..4 ms. */
+			/* Syncs finish in order, after 0..sync_max ms. */
 			memset(&ev, 0, sizeof ev);
 			ev.type = SIM_EV_SYNC;
-			ev.at = s->now + sim_below(&s->rng, 5);
+			ev.at = s->now + sim_below(&s->rng, s->sync_max + 1);
 			if (ev.at < r->st.last_done)
 				ev.at = r->st.last_done;
 			r->st.last_done = ev.at;
@@ -726,6 +757,9 @@ sim_check(struct sim *s)
 			epoch = paxos_epoch(r->p);
 		}
 	}
+	if (serving == 0 && s->was_serving)
+		s->n_lapses++;
+	s->was_serving = serving == 1;
 	if (serving == 1 && !s->failed) {
 		/* ... and masters follow each other in epoch order. */
 		if (epoch < s->last_serving)
@@ -1220,6 +1254,9 @@ sim_new(const struct sim_opts *o)
 	c->propose_on_flush = (o->seed & 1) != 0;
 	/* Snapshots travel in many small chunks, so chunking is exercised. */
 	c->snapshot_chunk = 7;
+	/* Half the seeds wait only [0, 150] ms after a lease, as chubbyd does. */
+	c->after_lease_max_ms = (o->seed & 2) != 0 ? 150 : PAXOS_WAIT_ELECTION;
+	s->sync_max = o->sync_max_ms == 0 ? 4 : o->sync_max_ms;
 	for (i = 0; i < s->n; i++) {
 		s->r[i].id = i + 1;
 		/* Half the clocks sit at the edge of the bound, where the lease
@@ -1289,6 +1326,18 @@ uint64_t
 sim_acked(const struct sim *s)
 {
 	return s->acked;
+}
+
+uint64_t
+sim_lease_lapses(const struct sim *s)
+{
+	return s->n_lapses;
+}
+
+void
+sim_set_sync(struct sim *s, unsigned max_ms)
+{
+	s->sync_max = max_ms == 0 ? 4 : max_ms;
 }
 
 int

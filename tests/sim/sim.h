@@ -21,6 +21,7 @@ struct sim_opts {
 	uint64_t live_ms;  /* bound on the liveness phase */
 	bool verbose;      /* trace to stderr as it happens */
 	bool load;         /* a client proposes commands to the master */
+	unsigned sync_max_ms; /* a sync takes 0..this many ms (0: 0..4, a fast disk) */
 };
 
 struct sim;
@@ -36,6 +37,10 @@ bool sim_failed(const struct sim *);
 uint64_t sim_now(const struct sim *);
 uint64_t sim_steps(const struct sim *);
 uint64_t sim_acked(const struct sim *);
+/* How often a serving master stopped serving (its lease ran out unrenewed). */
+uint64_t sim_lease_lapses(const struct sim *);
+/* Syncs take 0..MAX_MS from now on (a slow disk; 0: back to 0..4 ms). */
+void sim_set_sync(struct sim *, unsigned max_ms);
 
 /* The replica serving as master with a valid lease right now, or 0. */
 unsigned sim_serving_master(const struct sim *);

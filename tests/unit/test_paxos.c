@@ -350,6 +350,77 @@ test_accepted_after_persist(void)
 	fx_end(&f);
 }
 
+static void
+fx_persisted(struct fx *f, uint64_t token)
+{
+	struct paxos_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_PERSISTED;
+	ev.token = token;
+	fx_step(f, &ev);
+}
+
+/*
+ * A HEARTBEAT_ACK (a lease grant) waits for the write of the promise it
+ * vouches for, but not for log entries still being synced: it overtakes
+ * the ACCEPTED queued before it (docs/PAXOS.md, "Durability before messages").
+ */
+static void
+test_ack_overtakes_entry_write(void)
+{
+	struct fx f;
+	paxos_ballot b = PAXOS_BALLOT(1, 2), b2 = PAXOS_BALLOT(2, 3);
+	struct paxos_msg acc = msg(PAXOS_MSG_ACCEPT, 2, 1, b), hb = msg(PAXOS_MSG_HEARTBEAT, 2, 1, b);
+	struct paxos_entry e1 = entry(1, b, false, "one"), e2 = entry(2, b, false, "two");
+	const struct paxos_action *w;
+
+	fx_start(&f, 1, 3, NULL, false);
+	f.now = 100;
+	paxos_msg_add_entry(&acc, &e1);
+	fx_recv(&f, &acc); /* token 1: the promise of b and slot 1 */
+	REQUIRE(w = fx_action(&f, PAXOS_ACT_PERSIST, 0));
+	CU_ASSERT(w->persist.set_promised);
+	CU_ASSERT_EQUAL(w->persist.token, 1);
+	paxos_msg_free(&acc);
+	hb.seq = 1;
+	fx_recv(&f, &hb);
+	/* The promise of b is not on disk yet: no grant. */
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT_ACK, 0, 0));
+	fx_persisted(&f, 1);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_ACCEPTED, 2, 0));
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT_ACK, 2, 0));
+
+	acc = msg(PAXOS_MSG_ACCEPT, 2, 1, b);
+	paxos_msg_add_entry(&acc, &e2);
+	f.now = 110;
+	fx_recv(&f, &acc); /* token 2: slot 2 only */
+	REQUIRE(w = fx_action(&f, PAXOS_ACT_PERSIST, 0));
+	CU_ASSERT(!w->persist.set_promised);
+	CU_ASSERT_EQUAL(w->persist.token, 2);
+	paxos_msg_free(&acc);
+	hb.seq = 2;
+	fx_recv(&f, &hb);
+	/* Token 2 is still being written: the ack leaves, the ACCEPTED waits. */
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT_ACK, 2, 0));
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_ACCEPTED, 0, 0));
+
+	/* A higher ballot raises the promise: its ack waits for that write. */
+	hb = msg(PAXOS_MSG_HEARTBEAT, 3, 1, b2);
+	hb.seq = 1;
+	f.now = 120;
+	fx_recv(&f, &hb); /* token 3: the promise of b2 */
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT_ACK, 0, 0));
+	fx_persisted(&f, 2);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_ACCEPTED, 2, 0));
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT_ACK, 0, 0));
+	fx_persisted(&f, 3);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT_ACK, 3, 0));
+	paxos_entry_free(&e1);
+	paxos_entry_free(&e2);
+	fx_end(&f);
+}
+
 /* An acceptor that granted a master's lease promises nobody else until it ends. */
 static void
 test_lease_refuses_promise(void)
@@ -940,6 +1011,7 @@ harness_register(void)
 		{ "batches and message copies", test_batch_and_copy },
 		{ "promise only after persist", test_promise_after_persist },
 		{ "accepted only after persist", test_accepted_after_persist },
+		{ "heartbeat ack overtakes an entry write", test_ack_overtakes_entry_write },
 		{ "lease refuses other proposers", test_lease_refuses_promise },
 		{ "restart promises nothing for a lease", test_restart_quiet },
 		{ "new master: own entry, lease from send time", test_new_master },
