@@ -161,6 +161,9 @@ print_json(const struct bench_opts *o, const struct bench_result *rs, size_t n)
 			    r->clients, r->secs, (unsigned long long)r->ops, (unsigned long long)r->errors,
 			    r->ops_per_s, r->p50_ms, r->p99_ms, r->p999_ms, r->max_ms, r->client_cpu,
 			    r->server_cpu, r->master_cpu);
+		if (strcmp(r->workload, "read-cached") == 0)
+			printf(",\"invalidating_writes\":%llu,\"stale_reads\":%llu",
+			    (unsigned long long)r->invalidations, (unsigned long long)r->stale_reads);
 		if (r->first_error[0] != '\0') {
 			printf(",\"error\":");
 			json_str(r->first_error);
@@ -191,6 +194,13 @@ print_table(const struct bench_opts *o, const struct bench_result *rs, size_t n)
 		printf("%-15s %7u %10.0f %9.2f %9.2f %9.2f %7llu %8.0f %8.0f\n", r->workload,
 		    r->clients, r->ops_per_s, r->p50_ms, r->p99_ms, r->p999_ms,
 		    (unsigned long long)r->errors, r->server_cpu, r->client_cpu);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct bench_result *r = &rs[i];
+		if (r->ok && strcmp(r->workload, "read-cached") == 0)
+			printf("read-cached c=%u: %llu invalidating writes meanwhile, %llu stale reads\n",
+			    r->clients, (unsigned long long)r->invalidations,
+			    (unsigned long long)r->stale_reads);
 	}
 	head = 0;
 	for (size_t i = 0; i < n; i++) {

@@ -42,6 +42,8 @@ struct bench_result {
 	double client_cpu;     /* % of one core, this process */
 	double server_cpu;     /* % of one core, all replicas summed (-1: unknown) */
 	double master_cpu;     /* % of one core, the master alone (-1: unknown) */
+	/* read-cached: invalidating writes made, reads that missed one */
+	uint64_t invalidations, stale_reads;
 	/* keepalive */
 	unsigned conns;
 	double start_secs;     /* to start the sessions */

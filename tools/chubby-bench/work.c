@@ -7,8 +7,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +45,7 @@ struct worker {
 	int setup_rc;
 	char setup_err[160];
 	struct hist hist;
-	uint64_t ops, errors;
+	uint64_t ops, errors, stale;
 	int first_error;
 	char first_msg[120];
 };
@@ -60,6 +62,15 @@ struct run {
 	int go;
 	double t_measure, t_end; /* monotonic seconds */
 	atomic_uint_fast64_t done;
+	/* read-cached: the invalidating writer (inv_main).  acked[i] is the
+	 * counter of the last write to worker i's file that was acknowledged;
+	 * a read begun after that must see it or a later one. */
+	atomic_uint_fast64_t *acked;
+	pthread_t inv_th;
+	bool inv_started;
+	uint64_t inv_writes;
+	int inv_rc;
+	char inv_err[160];
 };
 
 static const char payload[100] =
@@ -110,6 +121,22 @@ w_setup(struct worker *w)
 	return CHUBBY_OK;
 }
 
+/* The counter an invalidating write put at the start of the contents
+ * ("inv N ..."); 0 for the first contents. */
+static uint64_t
+contents_counter(const void *data, size_t len)
+{
+	char buf[32];
+
+	if (len < 5 || memcmp(data, "inv ", 4) != 0)
+		return 0;
+	if (len > sizeof buf - 1)
+		len = sizeof buf - 1;
+	memcpy(buf, data, len);
+	buf[len] = '\0';
+	return strtoull(buf + 4, NULL, 10);
+}
+
 /* One operation; CHUBBY_OK or the failing status. */
 static int
 w_op(struct worker *w, uint64_t *gen, double deadline)
@@ -147,11 +174,25 @@ w_op(struct worker *w, uint64_t *gen, double deadline)
 		 * to the master and takes the same read path there (applied
 		 * state under the master lease, no log round). */
 		return chubby_get_stat(w->h, &st);
-	case W_READ_CACHED:
+	case W_READ_CACHED: {
+		uint64_t acked = atomic_load(&w->run->acked[w->idx]), seen;
+
 		if ((rc = chubby_get_contents(w->h, &data, &len, NULL)) != CHUBBY_OK)
 			return rc;
+		seen = contents_counter(data, len);
 		chubby_free(data);
+		if (seen < acked) {
+			w->stale++;
+			if (w->first_error == 0) {
+				w->first_error = CHUBBY_E_INTERNAL;
+				snprintf(w->first_msg, sizeof w->first_msg,
+				    "stale cached read: saw write %" PRIu64 " after write %" PRIu64
+				    " was acknowledged", seen, acked);
+			}
+			return CHUBBY_E_INTERNAL;
+		}
 		return CHUBBY_OK;
+	}
 	}
 	return CHUBBY_E_INVALID;
 }
@@ -202,6 +243,64 @@ w_close(void *arg)
 	return NULL;
 }
 
+/*
+ * read-cached's invalidating writer: its own session writes each reader's
+ * file in turn, every INV_PERIOD_MS, with a rising counter.  Chubby
+ * acknowledges a write only once every cached copy is invalidated, so a
+ * read begun after the acknowledgement that still shows an older counter
+ * is a stale read: counted as an error (w_op).
+ */
+#define INV_PERIOD_MS 10
+
+static void *
+inv_main(void *arg)
+{
+	struct run *r = arg;
+	struct chubby_options opt = {0};
+	chubby_client *c = NULL;
+	chubby_handle **hs;
+	char path[400], body[100];
+	uint64_t counter = 0;
+	unsigned i;
+	int rc;
+
+	if ((hs = calloc(r->n, sizeof *hs)) == NULL)
+		return NULL;
+	opt.cell = r->o->cell;
+	opt.name = "chubby-bench-invalidator";
+	opt.call_timeout_ms = 15000;
+	if ((rc = chubby_open(&opt, &c)) != CHUBBY_OK)
+		goto fail;
+	for (i = 0; i < r->n; i++) {
+		snprintf(path, sizeof path, "%s/r%u-%u", r->o->prefix, r->runid, i);
+		if ((rc = chubby_handle_open(c, path, CHUBBY_O_WRITE, NULL, &hs[i], NULL)) !=
+		    CHUBBY_OK)
+			goto fail;
+	}
+	for (i = 0; bench_now() < r->t_end; i = (i + 1) % r->n) {
+		struct timespec ts = {0, INV_PERIOD_MS * 1000000L};
+		int len;
+
+		nanosleep(&ts, NULL);
+		len = snprintf(body, sizeof body, "inv %" PRIu64 " ", ++counter);
+		if ((rc = chubby_set_contents(hs[i], body, (size_t)len, NULL)) != CHUBBY_OK)
+			goto fail;
+		atomic_store(&r->acked[i], counter);
+		r->inv_writes++;
+	}
+	rc = CHUBBY_OK;
+fail:
+	if (rc != CHUBBY_OK) {
+		r->inv_rc = rc;
+		snprintf(r->inv_err, sizeof r->inv_err, "invalidating writer: %s",
+		    chubby_last_error());
+	}
+	if (c != NULL)
+		chubby_close(c);
+	free(hs);
+	return NULL;
+}
+
 int
 work_run(const struct bench_opts *o, const char *workload, unsigned n, struct bench_result *res)
 {
@@ -236,6 +335,12 @@ work_run(const struct bench_opts *o, const char *workload, unsigned n, struct be
 	atomic_init(&r.done, 0);
 	if ((r.w = calloc(n, sizeof *r.w)) == NULL)
 		return -1;
+	if ((r.acked = calloc(n, sizeof *r.acked)) == NULL) {
+		free(r.w);
+		return -1;
+	}
+	for (unsigned i = 0; i < n; i++)
+		atomic_init(&r.acked[i], 0);
 	for (unsigned i = 0; i < n; i++) {
 		r.w[i].run = &r;
 		r.w[i].idx = i;
@@ -263,6 +368,8 @@ work_run(const struct bench_opts *o, const char *workload, unsigned n, struct be
 	r.go = 1;
 	pthread_cond_broadcast(&r.cv);
 	pthread_mutex_unlock(&r.mu);
+	if (r.t_end > 0 && r.kind == W_READ_CACHED)
+		r.inv_started = pthread_create(&r.inv_th, NULL, inv_main, &r) == 0;
 
 	if (r.t_end > 0) {
 		struct timespec ts;
@@ -311,6 +418,12 @@ work_run(const struct bench_opts *o, const char *workload, unsigned n, struct be
 	}
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(r.w[i].th, NULL);
+	if (r.inv_started) {
+		pthread_join(r.inv_th, NULL);
+		res->invalidations = r.inv_writes;
+		if (r.inv_rc != CHUBBY_OK && res->first_error[0] == '\0')
+			snprintf(res->first_error, sizeof res->first_error, "%s", r.inv_err);
+	}
 
 	/* Merge, then close the sessions in parallel (each waits for its
 	 * SESSION_END's answer). */
@@ -321,6 +434,7 @@ work_run(const struct bench_opts *o, const char *workload, unsigned n, struct be
 		hist_merge(&all, &w->hist);
 		res->ops += w->ops;
 		res->errors += w->errors;
+		res->stale_reads += w->stale;
 		if (w->first_error != 0 && res->first_error[0] == '\0')
 			snprintf(res->first_error, sizeof res->first_error, "%s: %s",
 			    chubby_status_name(w->first_error), w->first_msg);
@@ -344,6 +458,7 @@ work_run(const struct bench_opts *o, const char *workload, unsigned n, struct be
 		res->max_ms = (double)all.max_us / 1000.0;
 	}
 	free(r.w);
+	free(r.acked);
 	pthread_cond_destroy(&r.cv);
 	pthread_mutex_destroy(&r.mu);
 	return res->ok ? 0 : -1;
