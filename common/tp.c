@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,12 +85,28 @@ tp_ignore_event(struct bufferevent *bev, short what, void *arg)
 	(void)arg;
 }
 
+/*
+ * Every message we send is a whole frame written in one go, and most are
+ * answered: Nagle's algorithm would hold the second of two back-to-back
+ * frames (ACCEPTs for two slots, two answers on one connection) until the
+ * first is acknowledged, and with delayed ACKs that is 40 ms.  A socket that
+ * is not TCP (a Unix socket in a test) refuses the option; that is fine.
+ */
+static void
+tp_no_delay(evutil_socket_t fd)
+{
+	int one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 struct bufferevent *
 tp_accept(struct tp *tp, struct event_base *base, evutil_socket_t fd)
 {
 	/* As with bufferevent_socket_new(), FD stays the caller's on failure. */
 	if (evutil_make_socket_nonblocking(fd) != 0 || evutil_make_socket_closeonexec(fd) != 0)
 		return NULL;
+	tp_no_delay(fd);
 	return tp->ops->wrap(tp, base, fd, 1);
 }
 
@@ -111,6 +129,7 @@ tp_connect(struct tp *tp, struct event_base *base, const struct sockaddr *to, in
 	 * filter: each replica's traffic leaves from its own address. */
 	if (from != NULL && bind(fd, from, (socklen_t)fromlen) != 0)
 		goto fail;
+	tp_no_delay(fd);
 	bev = tp->ops->wrap(tp, base, fd, 0);
 	if (bev == NULL)
 		goto fail;
