@@ -10,6 +10,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
 #include <chubby/chubby.h>
@@ -273,6 +274,23 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/*
+ * libevent 2.1's socket and TLS bufferevents write only once epoll reports
+ * the socket writable: every message sent costs a turn of the loop and two
+ * epoll_ctl(2)s (the write event added when the buffer fills, dropped when it
+ * is empty again), on every hop of every request.  Running the write event's
+ * own callback in this pass of the loop instead writes with libevent's own
+ * code (its retries and error reports unchanged), takes along every frame
+ * queued on this connection before it runs, and, with the change list of
+ * tp_event_base_new(), lets the add and the drop cancel before they reach
+ * the kernel.  A socket that cannot take it all keeps the event, as before.
+ */
+static void
+conn_write_now(struct conn *c)
+{
+	event_active(&c->bev->ev_write, EV_WRITE, 1);
+}
+
 int
 conn_send(struct conn *c, const void *frame, size_t len)
 {
@@ -280,6 +298,8 @@ conn_send(struct conn *c, const void *frame, size_t len)
 		return CHUBBY_E_CONN;
 	if (bufferevent_write(c->bev, frame, len) != 0)
 		return CHUBBY_E_NOMEM;
+	if (c->open)
+		conn_write_now(c);
 	return CHUBBY_OK;
 }
 

@@ -85,6 +85,20 @@ tp_ignore_event(struct bufferevent *bev, short what, void *arg)
 	(void)arg;
 }
 
+struct event_base *
+tp_event_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (cfg == NULL)
+		return NULL;
+	(void)event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 /*
  * Every message we send is a whole frame written in one go, and most are
  * answered: Nagle's algorithm would hold the second of two back-to-back

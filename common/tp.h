@@ -69,6 +69,17 @@ void tp_free(struct tp *tp);
 /* "tls" or "plain", for logs. */
 const char *tp_name(const struct tp *tp);
 
+/*
+ * A new event base for connections made here (NULL if out of memory).  On
+ * epoll it batches interest changes per loop turn: a bufferevent adds its
+ * write event when a frame is queued and drops it once the frame is written,
+ * often in the same turn, and without the change list each of those is an
+ * epoll_ctl(2) of its own (about two per message sent).  The change list's
+ * one caveat, a socket dup(2)ed into two events, does not arise: every
+ * socket belongs to one bufferevent.
+ */
+struct event_base *tp_event_base_new(void);
+
 /* Wraps FD, a socket just returned by accept(2), and starts the server side
  * of the handshake.  The bufferevent owns FD from then on.  On failure (NULL,
  * errno set) FD is left open, as bufferevent_socket_new() leaves it: the

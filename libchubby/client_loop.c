@@ -1135,7 +1135,7 @@ cl_loop_start(struct chubby_client *c, char *err, size_t errlen)
 	if ((rc = tls_ctx_load(&c->tls, &tc, err, errlen)) != CHUBBY_OK)
 		return rc;
 	c->tp = tp_tls_new(c->tls);
-	c->base = event_base_new();
+	c->base = tp_event_base_new();
 	if (c->tp == NULL || c->base == NULL)
 		return CHUBBY_E_NOMEM;
 	c->wake_ev = event_new(c->base, -1, 0, cl_wake_cb, c);

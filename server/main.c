@@ -307,7 +307,7 @@ main(int argc, char **argv)
 	d.tp_accept = tp_tls_new(d.tls_server);
 
 	signal(SIGPIPE, SIG_IGN);
-	d.base = event_base_new();
+	d.base = tp_event_base_new();
 	if (d.base == NULL) {
 		log_error("cannot create the event loop");
 		goto out;

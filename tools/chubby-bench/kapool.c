@@ -364,7 +364,7 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 	p.s = calloc(n, sizeof *p.s);
 	p.c = calloc(p.nc, sizeof *p.c);
 	p.retry = calloc(n, sizeof *p.retry);
-	p.base = event_base_new();
+	p.base = tp_event_base_new();
 	if (p.s == NULL || p.c == NULL || p.retry == NULL || p.base == NULL) {
 		snprintf(res->first_error, sizeof res->first_error, "out of memory");
 		goto out;

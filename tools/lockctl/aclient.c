@@ -184,7 +184,7 @@ aclient_open(const struct cellspec *spec, const char *addr, unsigned timeout_ms,
 	ac->timeout_ms = timeout_ms;
 	ac->next_id = 1;
 	wire_buf_init(&ac->out, FRAME_MAX_DEFAULT);
-	ac->base = event_base_new();
+	ac->base = tp_event_base_new();
 	if (ac->base == NULL) {
 		aclient_close(ac);
 		return CHUBBY_E_NOMEM;

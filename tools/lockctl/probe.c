@@ -187,7 +187,7 @@ probe_cell(const struct cellspec *spec, unsigned timeout_ms, struct probe_result
 	if (tls == NULL)
 		return CHUBBY_E_TLS;
 	memset(&all, 0, sizeof all);
-	all.base = event_base_new();
+	all.base = tp_event_base_new();
 	all.tp = tp_tls_new(tls);
 	probes = calloc(spec->naddrs, sizeof *probes);
 	if (all.base == NULL || all.tp == NULL || probes == NULL) {
