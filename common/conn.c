@@ -139,6 +139,20 @@ conn_tell_open(struct conn *c)
 	}
 }
 
+/*
+ * Runs the read event again if the transport holds records it read ahead:
+ * the socket may have nothing more to say, so epoll would not.  It stops
+ * when what is held is no whole record (the next read(2) sees EAGAIN and
+ * nothing is delivered, so this is not called again for it).
+ */
+static void
+conn_read_on(struct conn *c)
+{
+	if (c->open && !c->freed && !c->closing && !c->close_told &&
+	    tp_input_pending(c->tp, c->bev))
+		event_active(&c->bev->ev_read, EV_READ, 1);
+}
+
 static void
 conn_frame_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -213,12 +227,11 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			}
 			break;
 		}
-		if (avail < FRAME_HEADER_LEN + body_len) {
-			/* Wake us only when the whole frame is here. */
-			bufferevent_setwatermark(bev, EV_READ, FRAME_HEADER_LEN + body_len, 0);
+		/* No low watermark to wait for the rest: with it libevent would
+		 * not call us for the part of a frame that arrives, and we would
+		 * not see records read ahead (conn_read_on). */
+		if (avail < FRAME_HEADER_LEN + body_len)
 			break;
-		}
-		bufferevent_setwatermark(bev, EV_READ, 0, 0);
 		const uint8_t *frame = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HEADER_LEN + body_len));
 		if (frame == NULL) {
 			conn_tell_close(c, CHUBBY_E_NOMEM, "cannot assemble frame");
@@ -232,7 +245,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (!c->freed && !c->closing && !c->close_told)
 		conn_frame_deadline(c, completed);
-	conn_leave(c);
+	if (!conn_leave(c))
+		conn_read_on(c);
 }
 
 static void
@@ -255,7 +269,9 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (!c->open) {
 			c->in_callback++;
 			conn_tell_open(c);
-			conn_leave(c);
+			/* The handshake may have read the first records too. */
+			if (!conn_leave(c))
+				conn_read_on(c);
 		}
 		return;
 	}

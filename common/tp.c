@@ -175,6 +175,12 @@ tp_peer_identity(struct tp *tp, struct bufferevent *bev, struct tp_identity *out
 	return tp->ops->identity(tp, bev, out, err, errlen);
 }
 
+int
+tp_input_pending(struct tp *tp, struct bufferevent *bev)
+{
+	return tp->ops->input_pending != NULL && tp->ops->input_pending(tp, bev);
+}
+
 const char *
 tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
 {

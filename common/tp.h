@@ -115,6 +115,15 @@ int tp_peer_identity(struct tp *tp, struct bufferevent *bev, struct tp_identity 
  */
 const char *tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len);
 
+/*
+ * 1 if BEV's transport has read bytes from the socket that it has not yet
+ * delivered to BEV's input.  TLS reads ahead (several records per read(2));
+ * libevent 2.1 reads on only while the record in hand has bytes left, so
+ * whole records can wait in OpenSSL with the socket no longer readable: the
+ * connection's owner runs the read event again while this says so (conn.c).
+ */
+int tp_input_pending(struct tp *tp, struct bufferevent *bev);
+
 /* Human-readable name of a peer kind: "client", "replica", "anonymous". */
 const char *tp_kind_name(enum tp_peer_kind kind);
 
@@ -130,6 +139,9 @@ struct tp_ops {
 	int (*identity)(struct tp *tp, struct bufferevent *bev, struct tp_identity *out, char *err,
 	    size_t errlen);
 	void (*error_string)(struct tp *tp, struct bufferevent *bev, char *buf, size_t len);
+	/* Optional: 1 if the transport holds bytes it read from the socket
+	 * but has not yet handed to the bufferevent's input. */
+	int (*input_pending)(struct tp *tp, struct bufferevent *bev);
 };
 
 /* A transport of type OPS with state IMPL (borrowed); NULL if out of memory. */
