@@ -27,6 +27,8 @@
 #include <chubby/chubby.h>
 
 #include "certgen.h"
+#include "conn.h"
+#include "frame.h"
 #include "harness.h"
 #include "tls.h"
 #include "tp.h"
@@ -1207,6 +1209,185 @@ test_certs_tool(void)
 	tls_ctx_free(ctx);
 }
 
+/*
+ * Framed connections over TLS under a burst: many frames queued in one pass
+ * of the loop reach the other end whole and in order, and come back the
+ * same way.  TLS reads ahead, so several records arrive in one read(2) and
+ * wait inside OpenSSL with the socket drained; conn.c must go on reading
+ * them without epoll's help, or this stalls until the deadline.
+ */
+#define BURST_FRAMES 300
+
+struct burst_end {
+	struct world *w;
+	struct conn *conn;
+	int echo;
+	int opened, closed;
+	int frames;     /* received, in order */
+	size_t bytes;
+	int bad;        /* a frame out of order or altered */
+};
+
+/* Frame I: I+1 bytes up to 9000, every byte (I + offset) & 0xff. */
+static size_t
+burst_len(int i)
+{
+	return (size_t)(1 + (i * 7919) % 9000);
+}
+
+static void
+burst_send(struct burst_end *e, int i)
+{
+	size_t len = burst_len(i);
+	uint8_t *f = malloc(FRAME_HEADER_LEN + len);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	frame_header_put(f, (uint32_t)len);
+	for (size_t k = 0; k < len; k++)
+		f[FRAME_HEADER_LEN + k] = (uint8_t)(i + k);
+	CU_ASSERT_EQUAL(conn_send(e->conn, f, FRAME_HEADER_LEN + len), CHUBBY_OK);
+	free(f);
+}
+
+static void
+burst_on_open(struct conn *c, void *arg)
+{
+	struct burst_end *e = arg;
+
+	(void)c;
+	e->opened = 1;
+	if (!e->echo)
+		for (int i = 0; i < BURST_FRAMES; i++)
+			burst_send(e, i);
+	world_check(e->w);
+}
+
+static void
+burst_on_frame(struct conn *c, const uint8_t *body, size_t len, void *arg)
+{
+	struct burst_end *e = arg;
+	int i = e->frames;
+
+	(void)c;
+	if (len != burst_len(i))
+		e->bad++;
+	else
+		for (size_t k = 0; k < len; k++)
+			if (body[k] != (uint8_t)(i + k)) {
+				e->bad++;
+				break;
+			}
+	e->frames++;
+	e->bytes += len;
+	if (e->echo)
+		burst_send(e, i);
+	world_check(e->w);
+}
+
+static void
+burst_on_close(struct conn *c, int status, const char *reason, void *arg)
+{
+	struct burst_end *e = arg;
+
+	(void)c;
+	(void)status;
+	(void)reason;
+	e->closed = 1;
+	world_check(e->w);
+}
+
+static const struct conn_callbacks burst_cb = {
+    .on_open = burst_on_open, .on_frame = burst_on_frame, .on_close = burst_on_close};
+
+struct burst_server {
+	struct tp *tp;
+	struct burst_end end;
+};
+
+static void
+burst_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
+{
+	struct burst_server *s = arg;
+	struct bufferevent *bev;
+
+	(void)sa;
+	(void)salen;
+	if (s->end.conn != NULL || (bev = tp_accept(s->tp, evconnlistener_get_base(lev), fd)) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	s->end.conn = conn_new(s->tp, bev, 1, 1 << 16, &burst_cb, &s->end);
+}
+
+static int
+burst_done(void *arg)
+{
+	struct burst_end *c = arg;
+
+	return c->frames == BURST_FRAMES || c->closed;
+}
+
+static void
+test_conn_burst(void)
+{
+	struct tls_ctx *sctx = ctx_make(TLS_ROLE_SERVER, "replica-2");
+	struct tls_ctx *cctx = ctx_make(TLS_ROLE_CLIENT, "client-alice");
+	struct tp *stp, *ctp;
+	struct world w;
+	struct burst_server srv;
+	struct burst_end cli;
+	struct evconnlistener *lev;
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof sin;
+	struct bufferevent *bev;
+	size_t total = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cctx);
+	stp = tp_tls_new(sctx);
+	ctp = tp_tls_new(cctx);
+	world_init(&w);
+	memset(&srv, 0, sizeof srv);
+	srv.tp = stp;
+	srv.end.w = &w;
+	srv.end.echo = 1;
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lev = evconnlistener_new_bind(w.base, burst_accept, &srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16, (struct sockaddr *)&sin, sizeof sin);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(lev);
+	CU_ASSERT_EQUAL_FATAL(getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&sin, &slen), 0);
+
+	memset(&cli, 0, sizeof cli);
+	cli.w = &w;
+	bev = tp_connect(ctp, w.base, (struct sockaddr *)&sin, sizeof sin, NULL, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(bev);
+	cli.conn = conn_new(ctp, bev, 0, 1 << 16, &burst_cb, &cli);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cli.conn);
+
+	CU_ASSERT_TRUE(world_run(&w, burst_done, &cli));
+	for (int i = 0; i < BURST_FRAMES; i++)
+		total += burst_len(i);
+	CU_ASSERT_EQUAL(cli.closed, 0);
+	CU_ASSERT_EQUAL(srv.end.frames, BURST_FRAMES);
+	CU_ASSERT_EQUAL(srv.end.bad, 0);
+	CU_ASSERT_EQUAL(cli.frames, BURST_FRAMES);
+	CU_ASSERT_EQUAL(cli.bad, 0);
+	CU_ASSERT_EQUAL(cli.bytes, total);
+
+	conn_free(cli.conn);
+	if (srv.end.conn != NULL)
+		conn_free(srv.end.conn);
+	evconnlistener_free(lev);
+	world_free(&w);
+	tp_free(stp);
+	tp_free(ctp);
+	tls_ctx_free(sctx);
+	tls_ctx_free(cctx);
+}
+
 void
 harness_register(void)
 {
@@ -1221,6 +1402,7 @@ harness_register(void)
 	    {"identity rules", test_identity_rules},
 	    {"context errors name the file", test_ctx_errors},
 	    {"plain transport round trip", test_plain_roundtrip},
+	    {"a burst of frames over TLS arrives whole and in order", test_conn_burst},
 	    {"refused connections are error events", test_connect_refused},
 	    {"outgoing connections bind the source address", test_source_address},
 	    {"certgen files, modes and requests", test_certgen_files},
