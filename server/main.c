@@ -314,13 +314,18 @@ main(int argc, char **argv)
 	}
 	d.started_mono_ms = clock_mono_ms();
 	d.sessions = session_new(&d);
+	/* Before the client port opens: a replica that cannot start from its
+	 * backup (damaged, another cell's, a store not empty) must never look
+	 * up, even for a moment, to whoever waits for the port (chubby-cell up
+	 * took such a moment for a started replica and then waited for a
+	 * master that could not come). */
+	if (restore_path != NULL && backup_restore(&d, restore_path, err, sizeof err) != CHUBBY_OK) {
+		log_error("--restore: %s", err);
+		goto out;
+	}
 	d.rpc = rpc_new(&d);
 	if (rpc_listen(d.rpc, d.self->client_addr, err, sizeof err) != CHUBBY_OK) {
 		log_error("client port: %s", err);
-		goto out;
-	}
-	if (restore_path != NULL && backup_restore(&d, restore_path, err, sizeof err) != CHUBBY_OK) {
-		log_error("--restore: %s", err);
 		goto out;
 	}
 	d.replica = replica_new(&d, init, err, sizeof err);
