@@ -45,6 +45,24 @@ struct rb {
 	int err;
 };
 
+
+/*
+ * The loop thread answers a request by signalling its caller with the
+ * client's mutex held, so the woken caller finds the mutex taken and, with
+ * a plain mutex, sleeps on it once more until the loop lets go a moment
+ * later: a second futex sleep and wake-up per request.  An adaptive mutex
+ * spins briefly first, which is about as long as the loop holds it.
+ */
+static void
+cl_mutex_init_adaptive(pthread_mutex_t *mu)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(mu, &a);
+	pthread_mutexattr_destroy(&a);
+}
 static void
 cl_cond_init_mono(pthread_cond_t *cv)
 {
@@ -310,7 +328,7 @@ chubby_open(const struct chubby_options *opt, chubby_client **out)
 		lasterr_set(CHUBBY_E_NOMEM, "out of memory");
 		return CHUBBY_E_NOMEM;
 	}
-	pthread_mutex_init(&c->mu, NULL);
+	cl_mutex_init_adaptive(&c->mu);
 	cl_cond_init_mono(&c->state_cond);
 	pthread_cond_init(&c->ev_cond, NULL);
 	atomic_init(&c->pub_state, 0);
