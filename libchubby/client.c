@@ -45,7 +45,6 @@ struct rb {
 	int err;
 };
 
-
 /*
  * The loop thread answers a request by signalling its caller with the
  * client's mutex held, so the woken caller finds the mutex taken and, with
@@ -63,6 +62,7 @@ cl_mutex_init_adaptive(pthread_mutex_t *mu)
 	pthread_mutex_init(mu, &a);
 	pthread_mutexattr_destroy(&a);
 }
+
 static void
 cl_cond_init_mono(pthread_cond_t *cv)
 {
