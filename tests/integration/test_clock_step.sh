@@ -49,7 +49,7 @@ exec {hfd}>"$T_DIR/holder.in"
 echo "lock /ls/local/lk" >&$hfd
 check "the holder takes the lock" wait_for 20 grep -q . "$T_DIR/holder.out"
 check "the holder's answer is a sequencer" grep -qv '^err\|error' "$T_DIR/holder.out"
-kill -9 $hpid
+kill -9 $hpid; wait $hpid 2>/dev/null
 t0=$(now_ms)
 exec {hfd}>&-
 # The first answer other than busy must be the lock-delay.
