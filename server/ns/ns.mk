@@ -4,7 +4,8 @@
 noinst_LTLIBRARIES += server/ns/libns.la
 server_ns_libns_la_SOURCES = \
 	server/ns/ns.c server/ns/ns.h server/ns/ns_int.h \
-	server/ns/ns_codec.c server/ns/ns_snap.c server/ns/ns_util.c
+	server/ns/ns_codec.c server/ns/ns_snap.c server/ns/ns_util.c \
+	server/ns/ns_stamp.c server/ns/ns_stamp.h
 server_ns_libns_la_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
 
 check_PROGRAMS += tests/unit/test_ns
@@ -24,3 +25,10 @@ tests_fuzz_fuzz_ns_LDADD = server/ns/libns.la $(COMMON_LIBS)
 FUZZ_TARGETS += tests/fuzz/fuzz_ns
 endif
 EXTRA_DIST += tests/fuzz/fuzz_ns.c tests/fuzz/corpus/fuzz_ns
+
+check_PROGRAMS += tests/unit/test_ns_stamp
+tests_unit_test_ns_stamp_SOURCES = tests/unit/test_ns_stamp.c $(TEST_HARNESS)
+tests_unit_test_ns_stamp_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_unit_test_ns_stamp_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_ns_stamp_LDADD = server/ns/libns.la $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_ns_stamp

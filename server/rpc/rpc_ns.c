@@ -302,7 +302,7 @@ rpc_op_session_start(struct rpc_req *req, const msgpack_object *args, msgpack_pa
 	(void)args;
 	if (!session_serving(d->sessions))
 		return rpc_not_master(d, pk, msg, msglen);
-	rc = ns_encode_session_start(clock_real_ms(), rpc_req_principal(req), &cmd, &len);
+	rc = ns_encode_session_start(session_stamp(req_d(req)->sessions), rpc_req_principal(req), &cmd, &len);
 	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_session_start, 0, 0, msg,
 	    msglen);
 }
@@ -348,7 +348,7 @@ rpc_op_session_end(struct rpc_req *req, const msgpack_object *args, msgpack_pack
 
 	if ((rc = check_session(req, args, pk, &session, msg, msglen)) != CHUBBY_OK)
 		return rc;
-	rc = ns_encode_session_end(clock_real_ms(), session, session, NS_END_CLOSED, &cmd, &len);
+	rc = ns_encode_session_end(session_stamp(req_d(req)->sessions), session, session, NS_END_CLOSED, &cmd, &len);
 	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, 0, msg,
 	    msglen);
 }
@@ -408,7 +408,7 @@ rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 	} else {
 		/* Event mask: protocol type k is bit k-1, as NS_EV_* are. */
 		p = xstrndup(path.ptr, path.len);
-		rc = ns_encode_open(clock_real_ms(), session, p, flags, delay, events,
+		rc = ns_encode_open(session_stamp(req_d(req)->sessions), session, p, flags, delay, events,
 		    have_contents ? contents.ptr : NULL, contents.len,
 		    have_acl ? (const char *const *)acl : NULL, &cmd, &len);
 		free(p);
@@ -439,7 +439,7 @@ simple_handle_write(struct rpc_req *req, const msgpack_object *args, msgpack_pac
 
 	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK)
 		return rc;
-	rc = enc(clock_real_ms(), session, handle, &cmd, &len);
+	rc = enc(session_stamp(req_d(req)->sessions), session, handle, &cmd, &len);
 	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, handle,
 	    msg, msglen);
 }
@@ -565,7 +565,7 @@ rpc_op_set_contents(struct rpc_req *req, const msgpack_object *args, msgpack_pac
 	    (rc = handle_path(req, session, handle, &path, msg, msglen)) != CHUBBY_OK)
 		return rc;
 	eo = mp_map_get(args, "expected_gen");
-	rc = ns_encode_set_contents(clock_real_ms(), session, handle, contents.ptr, contents.len,
+	rc = ns_encode_set_contents(session_stamp(req_d(req)->sessions), session, handle, contents.ptr, contents.len,
 	    eo != NULL && eo->type != MSGPACK_OBJECT_NIL, expected, &cmd, &len);
 	if (rc == CHUBBY_E_TOO_LARGE) {
 		free(path);
@@ -599,7 +599,7 @@ rpc_op_set_acl(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 	}
 	rc = handle_path(req, session, handle, &path, msg, msglen);
 	if (rc == CHUBBY_OK)
-		rc = ns_encode_set_acl(clock_real_ms(), session, handle, (const char *const *)acl,
+		rc = ns_encode_set_acl(session_stamp(req_d(req)->sessions), session, handle, (const char *const *)acl,
 		    &cmd, &len);
 	for (int i = 0; i < 3; i++)
 		free(acl[i]);
@@ -628,7 +628,7 @@ rpc_op_delete(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
 	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
 	    (rc = handle_path(req, session, handle, &path, msg, msglen)) != CHUBBY_OK)
 		return rc;
-	rc = ns_encode_delete(clock_real_ms(), session, handle, &cmd, &len);
+	rc = ns_encode_delete(session_stamp(req_d(req)->sessions), session, handle, &cmd, &len);
 	rc = submit(req, SESSION_WRITE_NODE, path, cmd, len, rc, done_nil, session, handle, msg,
 	    msglen);
 	free(path);
@@ -732,7 +732,7 @@ rpc_op_set_sequencer(struct rpc_req *req, const msgpack_object *args, msgpack_pa
 	    (rc = mp_get_bin(args, "sequencer", MP_OPTIONAL, &b, msg, msglen)) != CHUBBY_OK)
 		return rc;
 	if (b.ptr == NULL) {
-		rc = ns_encode_set_sequencer(clock_real_ms(), session, handle, NULL, &cmd, &len);
+		rc = ns_encode_set_sequencer(session_stamp(req_d(req)->sessions), session, handle, NULL, &cmd, &len);
 	} else {
 		if ((rc = read_sequencer(d, &b, &t, msg, msglen)) != CHUBBY_OK)
 			return rc;
@@ -740,7 +740,7 @@ rpc_op_set_sequencer(struct rpc_req *req, const msgpack_object *args, msgpack_pa
 		seq.mode = t.mode;
 		seq.lock_gen = t.lock_gen;
 		seq.instance = t.instance;
-		rc = ns_encode_set_sequencer(clock_real_ms(), session, handle, &seq, &cmd, &len);
+		rc = ns_encode_set_sequencer(session_stamp(req_d(req)->sessions), session, handle, &seq, &cmd, &len);
 	}
 	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, handle, msg,
 	    msglen);

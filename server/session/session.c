@@ -19,6 +19,7 @@
 #include "log.h"
 #include "mp.h"
 #include "ns/ns.h"
+#include "ns/ns_stamp.h"
 #include "replica.h"
 #include "rpc/rpc.h"
 #include "seqtoken.h"
@@ -143,6 +144,7 @@ struct session_mgr {
 	bool kicking;
 	uint64_t next_inval;
 	uint64_t last_scan, last_waiter_scan;
+	struct ns_stamp_clock stamps; /* this master's command stamps */
 	struct session_stats st;
 };
 
@@ -409,6 +411,8 @@ sm_take_over(struct session_mgr *sm, uint64_t epoch)
 	}
 	sm->active = true;
 	sm->epoch = epoch;
+	/* The term's stamps count from the wall clock as it reads now. */
+	(void)session_stamp(sm);
 	log_info("sessions: master in epoch %" PRIu64 " with %zu sessions; each has %" PRIu64
 		 " ms to send a KeepAlive",
 	    epoch, n, sm->d->cfg->session_lease_ms);
@@ -429,6 +433,15 @@ session_serving(struct session_mgr *sm)
 	if (!sm->active)
 		sm_take_over(sm, replica_epoch(r));
 	return true;
+}
+
+uint64_t
+session_stamp(struct session_mgr *sm)
+{
+	struct replica *r = sm->d->replica;
+
+	return ns_stamp_now(&sm->stamps, r != NULL ? replica_epoch(r) : 0, ns_last_stamp(sm_ns(sm)),
+	    clock_real_ms(), clock_mono_ms());
 }
 
 /* --- checks -------------------------------------------------------------- */
@@ -904,7 +917,7 @@ sm_propose_acquire(struct session_mgr *sm, struct waiter *w)
 	size_t len = 0;
 	int rc;
 
-	rc = ns_encode_acquire(clock_real_ms(), w->session, w->handle, w->mode, &cmd, &len);
+	rc = ns_encode_acquire(session_stamp(sm), w->session, w->handle, w->mode, &cmd, &len);
 	if (rc != CHUBBY_OK) {
 		sm_acquire_done(rc, NULL, w);
 		return;
@@ -925,7 +938,7 @@ static void
 sm_lockq_kick(struct session_mgr *sm, struct lockq *lq)
 {
 	const struct ns *ns = sm_ns(sm);
-	uint64_t now_real = clock_real_ms();
+	uint64_t now_real = session_stamp(sm); /* lock-delays are in stamp time */
 	struct ns_result res;
 	struct waiter *w, *next;
 	bool blocked = false, shared_ahead = false;
@@ -1088,7 +1101,7 @@ sm_expire(struct session_mgr *sm, struct msess *s, uint64_t now)
 	sm->st.expired++;
 	log_info("session %" PRIu64 " (%s): lease ended without a KeepAlive; expiring it", s->id,
 	    s->principal);
-	if (ns_encode_session_end(clock_real_ms(), 0, s->id, NS_END_EXPIRED, &cmd, &len) !=
+	if (ns_encode_session_end(session_stamp(sm), 0, s->id, NS_END_EXPIRED, &cmd, &len) !=
 	    CHUBBY_OK)
 		return;
 	/* Its end is applied like any write; session_applied forgets it. */

@@ -42,6 +42,12 @@ void session_state_replaced(struct session_mgr *sm);
  */
 bool session_serving(struct session_mgr *sm);
 
+/* The stamp for a namespace command proposed now: wall-clock time read at
+ * the start of this master's term, advanced by the monotonic clock since,
+ * so that a wall-clock step neither pins nor shortens a lock-delay
+ * (server/ns/ns_stamp.h). */
+uint64_t session_stamp(struct session_mgr *sm);
+
 /*
  * Checks a session-scoped request: master (E_NOT_MASTER), epoch
  * (E_BAD_EPOCH), session known here (E_SESSION_EXPIRED), principal
