@@ -18,6 +18,7 @@ PY=/usr/bin/python3
 
 T_PASSED=0
 T_FAILED=0
+T_SKIPPED=0
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/chubby-it-XXXXXX")
 T_CELLS=""
 
@@ -56,6 +57,21 @@ check() { # name command...
 	fi
 }
 
+# A step that is not itself a test (typing into a terminal, setting up):
+# it counts nothing when it works, and one failure when it does not.
+step() { # name command...
+	local name=$1; shift
+	if ! "$@" >"$T_DIR/last.out" 2>&1; then
+		T_FAILED=$((T_FAILED + 1)); echo "FAIL - $name (a step of the test)"; sed 's/^/    /' "$T_DIR/last.out" | tail -n 30
+	fi
+}
+
+# A check that cannot run here: counted as skipped, never as passed.  Under
+# CI every skip fails the run unless tests/skip-allow lists it (tests/run-all).
+skip() { # name reason
+	T_SKIPPED=$((T_SKIPPED + 1)); echo "skip - $1 # SKIP $2"
+}
+
 # Like check, but the command must fail, and its output must match PATTERN.
 check_fails() { # name pattern command...
 	local name=$1 pat=$2; shift 2
@@ -85,7 +101,7 @@ cell_up() { # dir args...
 
 finish() {
 	[ -n "${T_WATCHDOG:-}" ] && kill "$T_WATCHDOG" 2>/dev/null
-	echo "SUMMARY: passed=$T_PASSED failed=$T_FAILED"
+	echo "SUMMARY: passed=$T_PASSED failed=$T_FAILED skipped=$T_SKIPPED"
 	[ "$T_FAILED" -eq 0 ]
 }
 

@@ -71,7 +71,7 @@ check "cell comes up with 5 replicas" cell_up "$cell" --replicas 5 --base-port "
 check "one master" wait_for 30 one_master "$conf"
 check "open a session and see it SAFE" bash -c "'$DRV' open | grep -q '^ok session=[1-9][0-9]* state=SAFE'"
 if "$DRV" open 2>&1 | grep -q 'E_BAD_OP'; then
-	echo "SKIP: the server answers E_BAD_OP to the session ops: nothing more to test"
+	skip "the session ops" "the server answers E_BAD_OP to them: nothing more to test"
 	finish
 	exit $?
 fi
@@ -194,7 +194,7 @@ drv_stop d
 # ---- master location by DNS SRV (dnsmasq) ----
 DNSMASQ=/usr/sbin/dnsmasq
 if [ ! -x "$DNSMASQ" ]; then
-	echo "SKIP: no $DNSMASQ: DNS SRV location not tested"
+	skip "master location by DNS SRV records" "no $DNSMASQ (Debian package dnsmasq-base)"
 else
 	dport=$((port + 9))
 	dns=127.0.0.53

@@ -69,70 +69,70 @@ check "lockctl with no command at a terminal starts the shell" start_shell
 check "the prompt shows the cell" expect_line "chubby:local>"
 check "the banner names the session" expect_screen '^lockctl .*: cell local, session [0-9]+'
 
-check "mkdir dir1" run "mkdir dir1"
+step "mkdir dir1" run "mkdir dir1"
 check "... answers ok" expect_screen '^ok path=/ls/local/dir1 created=true'
-check "put dir1/file-alpha hello" run "put dir1/file-alpha hello"
-check "cat dir1/file-alpha" run "cat dir1/file-alpha"
+step "put dir1/file-alpha hello" run "put dir1/file-alpha hello"
+step "cat dir1/file-alpha" run "cat dir1/file-alpha"
 check "... shows the contents" expect_screen '^ok .*contents=hello'
-check "a failing command" run "cat dir1/nope"
+step "a failing command" run "cat dir1/nope"
 check "... shows the error" expect_screen '^error E_NOT_FOUND /ls/local/dir1/nope'
-check "an unknown command" run "frobnicate"
+step "an unknown command" run "frobnicate"
 check "... shows an error" expect_screen '^error E_INVALID unknown command "frobnicate"'
-check "the shell is still there: ls dir1" run "ls dir1"
+step "the shell is still there: ls dir1" run "ls dir1"
 check "... lists the file" expect_screen '^ok file-alpha$'
-check "lock dir1/file-alpha (held by the shell's session)" run "lock dir1/file-alpha"
+step "lock dir1/file-alpha (held by the shell's session)" run "lock dir1/file-alpha"
 check "... answers with a sequencer" expect_screen '^ok lock=/ls/local/dir1/file-alpha mode=exclusive generation=[0-9]+ sequencer=[0-9a-f]+'
 check "another client sees the lock held" bash -c "'$LOCKCTL' trylock dir1/file-alpha </dev/null 2>&1 | grep -q E_BUSY"
-check "locks (an admin command) runs in the shell" run "locks"
+step "locks (an admin command) runs in the shell" run "locks"
 check "... and prints its table" expect_screen '^/ls/local/dir1/file-alpha +exclusive'
 
 # ^C drops the line being edited.
-check "type a line, ^C" bash -c "tmux -S '$sock' send-keys -l 'garbage words'; tmux -S '$sock' send-keys C-c"
+step "type a line, ^C" bash -c "tmux -S '$sock' send-keys -l 'garbage words'; tmux -S '$sock' send-keys C-c"
 check "... a fresh prompt, the line not run" expect_line "chubby:local>"
 check "... and no answer to it" bash -c "! tmux -S '$sock' capture-pane -p -J -S -300 | grep -q 'unknown command \"garbage\"'"
 
 # History: Up recalls the last command, Up again the one before.
-check "Up recalls the last command" bash -c "tmux -S '$sock' send-keys Up"
+step "Up recalls the last command" bash -c "tmux -S '$sock' send-keys Up"
 check "... locks" expect_line "${P}locks"
-check "Up again: the one before" bash -c "tmux -S '$sock' send-keys Up"
+step "Up again: the one before" bash -c "tmux -S '$sock' send-keys Up"
 check "... lock dir1/file-alpha" expect_line "${P}lock dir1/file-alpha"
-check "Enter runs it again (in the same session: E_BUSY)" bash -c "tmux -S '$sock' send-keys Enter"
+step "Enter runs it again (in the same session: E_BUSY)" bash -c "tmux -S '$sock' send-keys Enter"
 check "... the same session refuses a second lock" expect_screen '^error E_BUSY /ls/local/dir1/file-alpha is already locked in this session'
 
 # Completion: a command name, a directory, a file.
-check "TAB completes a command name" bash -c "tmux -S '$sock' send-keys -l 'sequ'; tmux -S '$sock' send-keys Tab"
+step "TAB completes a command name" bash -c "tmux -S '$sock' send-keys -l 'sequ'; tmux -S '$sock' send-keys Tab"
 check "... sequ -> sequencer" expect_line "${P}sequencer"
-check "TAB completes a directory's name with a slash" bash -c "tmux -S '$sock' send-keys -l 'di'; tmux -S '$sock' send-keys Tab"
+step "TAB completes a directory's name with a slash" bash -c "tmux -S '$sock' send-keys -l 'di'; tmux -S '$sock' send-keys Tab"
 check "... di -> dir1/" expect_line "${P}sequencer dir1/"
-check "TAB completes a file's name" bash -c "tmux -S '$sock' send-keys -l 'file-a'; tmux -S '$sock' send-keys Tab"
+step "TAB completes a file's name" bash -c "tmux -S '$sock' send-keys -l 'file-a'; tmux -S '$sock' send-keys Tab"
 check "... file-a -> file-alpha" expect_line "${P}sequencer dir1/file-alpha"
-check "the completed line runs" bash -c "tmux -S '$sock' send-keys Enter"
+step "the completed line runs" bash -c "tmux -S '$sock' send-keys Enter"
 check "... sequencer of the lock" expect_screen '^ok sequencer=[0-9a-f]+ cell=local lock=/ls/local/dir1/file-alpha'
-check "put two more files" bash -c "'$LOCKCTL' put dir1/file-beta 1 </dev/null >/dev/null && '$LOCKCTL' put dir1/other 1 </dev/null >/dev/null"
-check "TAB with several matches completes their common part" bash -c "tmux -S '$sock' send-keys -l 'cat dir1/f'; tmux -S '$sock' send-keys Tab"
+step "put two more files" bash -c "'$LOCKCTL' put dir1/file-beta 1 </dev/null >/dev/null && '$LOCKCTL' put dir1/other 1 </dev/null >/dev/null"
+step "TAB with several matches completes their common part" bash -c "tmux -S '$sock' send-keys -l 'cat dir1/f'; tmux -S '$sock' send-keys Tab"
 check "... dir1/f -> dir1/file-" expect_line "${P}cat dir1/file-"
-check "TAB again lists them" bash -c "tmux -S '$sock' send-keys Tab"
+step "TAB again lists them" bash -c "tmux -S '$sock' send-keys Tab"
 check "... file-alpha and file-beta" expect_screen '^file-alpha +file-beta'
 check "... and the line is still there" expect_line "${P}cat dir1/file-"
-check "a full name completes too" bash -c "tmux -S '$sock' send-keys C-u; tmux -S '$sock' send-keys -l 'cat /ls/local/dir1/oth'; tmux -S '$sock' send-keys Tab"
+step "a full name completes too" bash -c "tmux -S '$sock' send-keys C-u; tmux -S '$sock' send-keys -l 'cat /ls/local/dir1/oth'; tmux -S '$sock' send-keys Tab"
 check "... /ls/local/dir1/oth -> other" expect_line "${P}cat /ls/local/dir1/other"
-check "clear the line" bash -c "tmux -S '$sock' send-keys C-u"
+step "clear the line" bash -c "tmux -S '$sock' send-keys C-u"
 
 # Events of a watch come while a line is being edited: printed above it.
-check "watch dir1" run "watch dir1"
+step "watch dir1" run "watch dir1"
 check "... ok" expect_screen '^ok path=/ls/local/dir1 watching=true'
-check "type half a line" bash -c "tmux -S '$sock' send-keys -l 'stat dir1/ot'"
+step "type half a line" bash -c "tmux -S '$sock' send-keys -l 'stat dir1/ot'"
 check "a child is added elsewhere" bash -c "'$LOCKCTL' put dir1/newchild 1 </dev/null >/dev/null"
 check "... the event is printed" expect_screen '^event CHILD_ADDED /ls/local/dir1/newchild$'
 check "... and the line being edited is drawn again below it" expect_line "${P}stat dir1/ot"
-check "... and can be finished" bash -c "tmux -S '$sock' send-keys Tab Enter"
+step "... and can be finished" bash -c "tmux -S '$sock' send-keys Tab Enter"
 check "... stat dir1/other" expect_screen '^ok path=/ls/local/dir1/other type=file'
 
-check "help lists the commands" run "help"
+step "help lists the commands" run "help"
 check "... with lock's two forms" expect_screen '^  lock +\[-s\] \[--elect\]'
-check "help put" run "help put"
+step "help put" run "help put"
 check "... its usage" expect_screen '^usage: put \[-e\] \[--if-gen N\] PATH \[DATA\]'
-check "quit" bash -c "tmux -S '$sock' send-keys -l quit; tmux -S '$sock' send-keys Enter"
+step "quit" bash -c "tmux -S '$sock' send-keys -l quit; tmux -S '$sock' send-keys Enter"
 check "... ends lockctl with 0" expect_screen '^EXITED 0$'
 check "... and its session: the lock is free" \
 	wait_for 10 bash -c "'$LOCKCTL' trylock dir1/file-alpha </dev/null | grep -qx released"
@@ -142,20 +142,20 @@ check "the history file was written" grep -q 'sequencer' "$hist"
 # jeopardy when the cell goes away; ^D leaves.
 check "a second shell" start_shell
 check "... prompt" expect_line "chubby:local>"
-check "Up recalls the first shell's last command" bash -c "tmux -S '$sock' send-keys Up"
+step "Up recalls the first shell's last command" bash -c "tmux -S '$sock' send-keys Up"
 check "... quit" expect_line "${P}quit"
-check "Up: the one before" bash -c "tmux -S '$sock' send-keys Up"
+step "Up: the one before" bash -c "tmux -S '$sock' send-keys Up"
 check "... help put" expect_line "${P}help put"
-check "clear the line" bash -c "tmux -S '$sock' send-keys C-u"
+step "clear the line" bash -c "tmux -S '$sock' send-keys C-u"
 # In the background: the jeopardy lasts the grace period (3 s), and the
 # prompt must be seen meanwhile.
 check "the cell goes down" bash -c "'$CHUBBY_CELL_BIN' down --dir '$cell' >/dev/null 2>&1 &"
 check "the prompt marks the session in jeopardy" expect_line "chubby:local JEOPARDY>"
 check "... then expired, with the events printed" expect_screen '^event EXPIRED'
 check "... and the prompt says so" expect_line "chubby:local EXPIRED>"
-check "a command now fails without leaving the shell" run "ls"
+step "a command now fails without leaving the shell" run "ls"
 check "... E_SESSION_EXPIRED" expect_screen '^error E_SESSION_EXPIRED'
-check "^D leaves" bash -c "tmux -S '$sock' send-keys C-d"
+step "^D leaves" bash -c "tmux -S '$sock' send-keys C-d"
 check "... with 0" expect_screen '^EXITED 0$'
 
 finish
