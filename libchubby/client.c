@@ -729,10 +729,13 @@ chubby_get_contents(chubby_handle *h, void **data, size_t *len, struct chubby_st
 	}
 	/* Chubby 2.9: a valid cached copy answers without a round trip; not
 	 * for a handle the master would refuse (no read intent) or must check
-	 * (a sequencer is attached to it). */
+	 * (a sequencer is attached to it).  Valid means the local lease holds
+	 * by the clock now, under the mutex: the state flag lags (only the
+	 * loop thread moves it), and this thread may be the first to run
+	 * after the process was stopped past its lease. */
 	pthread_mutex_lock(&c->mu);
 	rc = CHUBBY_E_NOT_FOUND;
-	if (csess_state(c->cs) == CSESS_SAFE && !c->closing && (h->flags & CHUBBY_O_READ) &&
+	if (csess_cache_usable(c->cs, cl_now()) && !c->closing && (h->flags & CHUBBY_O_READ) &&
 	    !h->has_sequencer)
 		rc = ccache_get(&c->cache, h->path, h->instance, data, len, st);
 	pthread_mutex_unlock(&c->mu);

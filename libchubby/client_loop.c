@@ -809,7 +809,9 @@ cl_cache_reply(struct chubby_client *c, const struct creq *r, const struct wire_
 	struct mp_str data = {NULL, 0};
 	bool cacheable = false;
 
-	if (r->cache_path == NULL || csess_state(c->cs) != CSESS_SAFE || c->cache.disabled)
+	/* Not kept unless the lease holds by the clock now (a reply read just
+	 * after a stop, before the TICK that ends the lease). */
+	if (r->cache_path == NULL || !csess_cache_usable(c->cs, cl_now()) || c->cache.disabled)
 		return;
 	if (mp_get_bool(m->res.result, "cacheable", MP_OPTIONAL, &cacheable, NULL, 0) != 0 ||
 	    !cacheable || mp_get_bin(m->res.result, "contents", MP_OPTIONAL, &data, NULL, 0) != 0 ||
