@@ -799,8 +799,25 @@ cl_on_keepalive(struct chubby_client *c, struct cconn *cc, const struct wire_msg
 	cl_feed(c, &ev);
 }
 
-/* GET_CONTENTS answered: keep it if the master lets us (Chubby 2.9) and
- * the cache is trusted now. */
+/*
+ * GET_CONTENTS answered: keep it if the master lets us (Chubby 2.9) and
+ * the cache is trusted now.
+ *
+ * Why an answer kept here can never outlive an invalidation of its path
+ * that was processed before it: the master answers a read at once from
+ * its applied state, saying cacheable only while no write of the path is
+ * gated (server/session session_cache_note), and delivers a gate's
+ * invalidation on a KeepAlive reply on the same connection.  So an answer
+ * computed before the gate left the master before that KeepAlive reply and
+ * is processed before it (one connection, frames in order, one thread);
+ * one computed after says cacheable: false until the write is applied, and
+ * fresh data after.  Answers from any other connection are never
+ * processed: a request is matched by the connection it went out on
+ * (sent_conn), and a dropped connection is freed with its unread frames
+ * (cl_conn_destroy) before its requests go out again.  What is left is
+ * time: an answer read just after the process was stopped past its lease
+ * (before the TICK that ends it) is not kept.
+ */
 static void
 cl_cache_reply(struct chubby_client *c, const struct creq *r, const struct wire_msg *m)
 {
