@@ -8,6 +8,7 @@
 #  (b) a client stopped past its lease while its threads read a cached
 #      file: no read that began after another client's write was
 #      acknowledged returns the value from before it.
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 t_time_limit 240
 
@@ -54,8 +55,9 @@ expect() { # name regex command...
 	fi
 }
 drv_stop() { # name
-	echo quit >&"${DRV_FD[$1]}" 2>/dev/null
-	exec {DRV_FD[$1]}>&-
+	local fd=${DRV_FD[$1]}
+	{ echo quit >&"$fd"; } 2>/dev/null
+	exec {fd}>&-
 	wait "${DRV_PID[$1]}" 2>/dev/null
 }
 READER_PID=""
@@ -110,7 +112,7 @@ for r in $(seq 1 $rounds); do
 	READER_PID=$!
 	if ! wait_for 20 grep -q '^reading' "$out"; then
 		echo "FAIL - round $r: the reader did not start"; T_FAILED=$((T_FAILED + 1))
-		cat "$out" | tail -5 | sed 's/^/    /'
+		tail -5 "$out" | sed 's/^/    /'
 		kill "$READER_PID" 2>/dev/null; wait "$READER_PID" 2>/dev/null
 		continue
 	fi
