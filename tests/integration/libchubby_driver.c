@@ -30,7 +30,8 @@
  *       "run THREAD VALUE FIRST_START LAST_START COUNT" (CLOCK_MONOTONIC ms
  *       at which the first and the last read of the run began), and
  *       "readerr THREAD STATUS START" when an error begins; a thread stops
- *       at E_SESSION_EXPIRED.  Then "done".
+ *       at E_SESSION_EXPIRED.  "spin THREAD" after a thread's first answer;
+ *       "done" at the end.
  *   libchubby_driver ... open            opens a session and prints its id
  */
 #include "config.h"
@@ -634,6 +635,8 @@ reader_main(void *arg)
 			continue;
 		}
 		last_err = 0;
+		if (first == 0)
+			say("spin %d", r->id);
 		if (n == 0 || strcmp(cur, (char *)data) != 0) {
 			if (n > 0)
 				say("run %d %s %" PRIu64 " %" PRIu64 " %" PRIu64, r->id, cur, first, last, n);

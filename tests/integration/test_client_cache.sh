@@ -116,7 +116,8 @@ for r in $(seq 1 $rounds); do
 		kill "$READER_PID" 2>/dev/null; wait "$READER_PID" 2>/dev/null
 		continue
 	fi
-	sleep 0.3 # let the threads spin on the cached copy
+	# Every thread is reading the cached copy.
+	wait_for 10 bash -c "[ \$(grep -c '^spin' '$out') -ge 4 ]"
 	kill -STOP "$READER_PID"
 	ans=$(drv b put $F "$r")
 	at=$(echo "$ans" | sed -n 's/^ok gen=[0-9]* at=\([0-9]*\)$/\1/p')
