@@ -10,7 +10,7 @@
  *         open PATH FLAGS [EVENTS [CONTENTS]]   FLAGS from r w c x e d; EVENTS
  *                                    a mask; CONTENTS for a node it creates
  *         close PATH | put PATH VALUE | putif PATH GEN VALUE | cat PATH
- *       (put and putif print "at=MS", the CLOCK_MONOTONIC ms when the write
+ *       (put and putif print "at=MS", the CLOCK_BOOTTIME ms when the write
  *       was acknowledged; cat prints the node's instance as "inst=N")
  *         stat PATH | ls PATH | rm PATH | lock PATH [MS] | trylock PATH
  *         unlock PATH | seq PATH | checkseq HEX | state | session
@@ -27,7 +27,7 @@
  *       prints "reading VALUE"; then THREADS threads read it in a tight
  *       loop for SECONDS.  Each thread prints one line per run of equal
  *       answers as the value changes and at the end:
- *       "run THREAD VALUE FIRST_START LAST_START COUNT" (CLOCK_MONOTONIC ms
+ *       "run THREAD VALUE FIRST_START LAST_START COUNT" (CLOCK_BOOTTIME ms
  *       at which the first and the last read of the run began), and
  *       "readerr THREAD STATUS START" when an error begins; a thread stops
  *       at E_SESSION_EXPIRED.  "spin THREAD" after a thread's first answer;
@@ -66,12 +66,15 @@ say(const char *fmt, ...)
 	pthread_mutex_unlock(&out_mu);
 }
 
+/* CLOCK_BOOTTIME: comparable between processes, and not moved by
+ * test_client_cache.sh's suspend_clock.so (which holds CLOCK_MONOTONIC
+ * back as a suspended machine's is). */
 static uint64_t
 now_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 

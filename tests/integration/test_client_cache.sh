@@ -7,7 +7,9 @@
 #      cached copy of the old one;
 #  (b) a client stopped past its lease while its threads read a cached
 #      file: no read that began after another client's write was
-#      acknowledged returns the value from before it.
+#      acknowledged returns the value from before it;
+#  (c) the same with the client's CLOCK_MONOTONIC held back over the stop,
+#      as a suspended machine's is (tests/integration/suspend_clock.c).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 t_time_limit 240
@@ -96,52 +98,73 @@ check "A re-opens $E without CREATE" drv_ok a open $E r
 expect "A reads v3" '^ok v3 ' drv a cat $E
 drv_stop a
 
-# ---- (b) a reader stopped past its lease ----
+# ---- (b) a reader stopped past its lease; (c) the same, suspended ----
 # Each round: a fresh reader process caches F and reads it from 4 threads;
 # it is SIGSTOPped; B writes F (the master waits out the reader's lease,
 # which ends its session); B's acknowledgment time is noted; SIGCONT.  A
 # read that began after the acknowledgment and returned the old value is
-# stale.  (Times are CLOCK_MONOTONIC ms from both processes.)
+# stale.  (Times are CLOCK_BOOTTIME ms from both processes.)  In (c) the
+# reader runs under suspend_clock.so, so that its CLOCK_MONOTONIC resumes
+# where it stopped, as a suspended machine's does.
 F=/ls/local/f
-check "B writes 0 to $F" drv_ok b put $F 0
-stale=0
-rounds=6
-for r in $(seq 1 $rounds); do
-	out="$T_DIR/reader-$r.out"
-	"$DRV" readloop $F 4 12 >"$out" 2>&1 &
-	READER_PID=$!
-	if ! wait_for 20 grep -q '^reading' "$out"; then
-		echo "FAIL - round $r: the reader did not start"; T_FAILED=$((T_FAILED + 1))
-		tail -5 "$out" | sed 's/^/    /'
-		kill "$READER_PID" 2>/dev/null; wait "$READER_PID" 2>/dev/null
-		continue
-	fi
-	# Every thread is reading the cached copy.
-	wait_for 10 bash -c "[ \$(grep -c '^spin' '$out') -ge 4 ]"
-	kill -STOP "$READER_PID"
-	ans=$(drv b put $F "$r")
-	at=$(echo "$ans" | sed -n 's/^ok gen=[0-9]* at=\([0-9]*\)$/\1/p')
-	kill -CONT "$READER_PID"
-	if [ -z "$at" ]; then
-		echo "FAIL - round $r: B's write: $ans"; T_FAILED=$((T_FAILED + 1))
-		kill "$READER_PID" 2>/dev/null; wait "$READER_PID" 2>/dev/null
-		continue
-	fi
-	wait_for 30 grep -q '^done' "$out"
-	kill "$READER_PID" 2>/dev/null
-	wait "$READER_PID" 2>/dev/null
-	READER_PID=""
-	# run THREAD VALUE FIRST LAST COUNT: a run of the old value whose last
-	# read began after the acknowledgment is a stale read.
-	bad=$(awk -v at="$at" -v new="$r" '$1 == "run" && $3 != new && $5 > at {
-		printf "thread %s read %s at %s, %d ms after %s was acknowledged at %s\n", $2, $3, $5, $5 - at, new, at }' "$out")
-	if [ -n "$bad" ]; then
-		stale=$((stale + 1))
-		echo "    round $r: stale reads:"; echo "$bad" | sed 's/^/      /'
-	fi
-done
-check "no read that began after a write was acknowledged returned the old value ($stale of $rounds rounds stale)" \
-	test "$stale" -eq 0
+value=0
+check "B writes $value to $F" drv_ok b put $F $value
+# reader_rounds LABEL ROUNDS [VAR=VALUE...]: the rounds, with the reader run
+# under env VAR=VALUE...; one check at the end.
+reader_rounds() {
+	local label=$1 rounds=$2 stale=0 r out ans at bad t0
+	shift 2
+	for r in $(seq 1 "$rounds"); do
+		value=$((value + 1))
+		out="$T_DIR/reader-$label-$r.out"
+		rm -f "$T_DIR/suspended-ms"
+		env "$@" "$DRV" readloop $F 4 12 >"$out" 2>&1 &
+		READER_PID=$!
+		if ! wait_for 20 grep -q '^reading' "$out"; then
+			echo "FAIL - $label round $r: the reader did not start"; T_FAILED=$((T_FAILED + 1))
+			tail -5 "$out" | sed 's/^/    /'
+			kill "$READER_PID" 2>/dev/null; wait "$READER_PID" 2>/dev/null
+			continue
+		fi
+		# Every thread is reading the cached copy.
+		wait_for 10 bash -c "[ \$(grep -c '^spin' '$out') -ge 4 ]"
+		t0=$(date +%s%3N)
+		kill -STOP "$READER_PID"
+		ans=$(drv b put $F "$value")
+		at=$(echo "$ans" | sed -n 's/^ok gen=[0-9]* at=\([0-9]*\)$/\1/p')
+		echo $(( $(date +%s%3N) - t0 )) >"$T_DIR/suspended-ms"
+		kill -CONT "$READER_PID"
+		if [ -z "$at" ]; then
+			echo "FAIL - $label round $r: B's write: $ans"; T_FAILED=$((T_FAILED + 1))
+			kill "$READER_PID" 2>/dev/null; wait "$READER_PID" 2>/dev/null
+			continue
+		fi
+		wait_for 30 grep -q '^done' "$out"
+		kill "$READER_PID" 2>/dev/null
+		wait "$READER_PID" 2>/dev/null
+		READER_PID=""
+		# run THREAD VALUE FIRST LAST COUNT: a run of the old value whose
+		# last read began after the acknowledgment is a stale read.
+		bad=$(awk -v at="$at" -v new="$value" '$1 == "run" && $3 != new && $5 > at {
+			printf "thread %s read %s at %s, %d ms after %s was acknowledged at %s\n", $2, $3, $5, $5 - at, new, at }' "$out")
+		if [ -n "$bad" ]; then
+			stale=$((stale + 1))
+			echo "    $label round $r: stale reads:"; echo "$bad" | sed 's/^/      /'
+		fi
+	done
+	check "$label: no read that began after a write was acknowledged returned the old value ($stale of $rounds rounds stale)" \
+		test "$stale" -eq 0
+}
+reader_rounds stopped 6
+
+if ${CC:-cc} -shared -fPIC -O2 -o "$T_DIR/suspend_clock.so" "$(dirname "$0")/suspend_clock.c" -ldl \
+	2>"$T_DIR/cc.err"; then
+	reader_rounds suspended 6 LD_PRELOAD="$T_DIR/suspend_clock.so" \
+		SUSPEND_CLOCK_FILE="$T_DIR/suspended-ms"
+else
+	echo "FAIL - cannot build suspend_clock.so:"; sed 's/^/    /' "$T_DIR/cc.err"
+	T_FAILED=$((T_FAILED + 1))
+fi
 drv_stop b
 
 finish
