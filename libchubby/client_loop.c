@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -41,9 +42,25 @@
 
 static int cl_feed(struct chubby_client *c, struct csess_event *ev);
 
+/*
+ * The clock of the session core, the lease and the cache check: one that
+ * counts every moment the master's does.  CLOCK_MONOTONIC stands still
+ * while the machine is suspended (to RAM or disk), so a client woken from
+ * a suspend longer than its lease would believe the lease still held and
+ * serve cached data the master stopped protecting long ago (its clock ran
+ * on).  CLOCK_BOOTTIME runs on through a suspend.  (libevent's timers
+ * still use CLOCK_MONOTONIC: a TICK may come late after a suspend, which
+ * is why a cached read checks this clock itself.)
+ */
 uint64_t
 cl_now(void)
 {
+#ifdef CLOCK_BOOTTIME
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+		return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+#endif
 	return clock_mono_ms();
 }
 
