@@ -572,6 +572,8 @@ chubby_handle_open(chubby_client *c, const char *path, unsigned flags,
 	struct chubby_handle *h;
 	struct creq *r;
 	struct rb b;
+	const msgpack_object *so = NULL;
+	struct chubby_stat st;
 	uint64_t id = 0;
 	bool made = false;
 	int rc;
@@ -600,8 +602,11 @@ chubby_handle_open(chubby_client *c, const char *path, unsigned flags,
 		cl_req_free(r);
 		return rc;
 	}
+	memset(&st, 0, sizeof st);
 	if (mp_get_uint(cl_result(r), "handle", MP_REQUIRED, &id, NULL, 0) != CHUBBY_OK ||
-	    mp_get_bool(cl_result(r), "created", MP_OPTIONAL, &made, NULL, 0) != CHUBBY_OK)
+	    mp_get_bool(cl_result(r), "created", MP_OPTIONAL, &made, NULL, 0) != CHUBBY_OK ||
+	    mp_get_map(cl_result(r), "stat", MP_OPTIONAL, &so, NULL, 0) != CHUBBY_OK ||
+	    (so != NULL && cl_parse_stat(so, &st) != CHUBBY_OK))
 		return cl_bad_reply(r, path);
 	cl_req_free(r);
 	if ((h = calloc(1, sizeof *h)) == NULL || (h->path = strdup(path)) == NULL) {
@@ -618,7 +623,20 @@ chubby_handle_open(chubby_client *c, const char *path, unsigned flags,
 	h->c = c;
 	h->flags = flags;
 	h->id = id;
+	/* Without a stat (an older server) the instance stays 0 and the
+	 * handle's reads always ask the master. */
+	h->instance = st.instance;
+	h->ephemeral = st.ephemeral || (flags & CHUBBY_O_EPHEMERAL) != 0;
 	pthread_mutex_lock(&c->mu);
+	/* A node this OPEN created is new, whatever our cache holds under its
+	 * name (an ephemeral node reaped and made again, say); one it found
+	 * may be a later instance than the copy we hold.  Either way the old
+	 * copy can never be served again (ccache_get checks the instance):
+	 * drop it now rather than carry it. */
+	if (made)
+		ccache_drop(&c->cache, path, strlen(path));
+	else
+		ccache_drop_older(&c->cache, path, h->instance);
 	h->next = c->handles;
 	if (c->handles != NULL)
 		c->handles->prev = h;
@@ -643,6 +661,17 @@ chubby_handle_close(chubby_handle *h)
 	if ((rc = cl_handle_req(h, &b, PROTO_OP_CLOSE)) == CHUBBY_OK)
 		rc = cl_simple(c, &b, c->call_timeout_ms, h->path);
 	pthread_mutex_lock(&c->mu);
+	/* Closing the last handle on an ephemeral node deletes it (whoever
+	 * holds that last handle), so our copy of it may describe a node that
+	 * is gone: drop it, whatever the answer (a timed-out CLOSE may still
+	 * have been applied).  A permanent node is unchanged by a close: its
+	 * copy stays valid under the master's invalidations and serves the
+	 * next handle that opens the same instance, which is what makes
+	 * open/read/close cycles cheap (Chubby 2.9 caches by node, not by
+	 * handle).  The instance check in ccache_get is what guarantees
+	 * correctness either way; this only stops carrying a dead copy. */
+	if (h->ephemeral)
+		ccache_drop(&c->cache, h->path, strlen(h->path));
 	if (h->prev != NULL)
 		h->prev->next = h->next;
 	else if (c->handles == h)
@@ -700,12 +729,15 @@ chubby_get_contents(chubby_handle *h, void **data, size_t *len, struct chubby_st
 	}
 	/* Chubby 2.9: a valid cached copy answers without a round trip; not
 	 * for a handle the master would refuse (no read intent) or must check
-	 * (a sequencer is attached to it). */
+	 * (a sequencer is attached to it).  Valid means the local lease holds
+	 * by the clock now, under the mutex: the state flag lags (only the
+	 * loop thread moves it), and this thread may be the first to run
+	 * after the process was stopped past its lease. */
 	pthread_mutex_lock(&c->mu);
 	rc = CHUBBY_E_NOT_FOUND;
-	if (csess_state(c->cs) == CSESS_SAFE && !c->closing && (h->flags & CHUBBY_O_READ) &&
+	if (csess_cache_usable(c->cs, cl_now()) && !c->closing && (h->flags & CHUBBY_O_READ) &&
 	    !h->has_sequencer)
-		rc = ccache_get(&c->cache, h->path, data, len, st);
+		rc = ccache_get(&c->cache, h->path, h->instance, data, len, st);
 	pthread_mutex_unlock(&c->mu);
 	if (rc == CHUBBY_OK)
 		return CHUBBY_OK;

@@ -45,6 +45,21 @@ ccache_drop(struct ccache *cc, const char *path, size_t pathlen)
 	}
 }
 
+void
+ccache_drop_older(struct ccache *cc, const char *path, uint64_t instance)
+{
+	for (struct centry **pp = &cc->head; *pp != NULL; pp = &(*pp)->next) {
+		struct centry *e = *pp;
+		if (strcmp(e->path, path) == 0) {
+			if (e->st.instance < instance) {
+				*pp = e->next;
+				centry_free(e);
+			}
+			return;
+		}
+	}
+}
+
 int
 ccache_put(struct ccache *cc, const char *path, const void *data, size_t len,
     const struct chubby_stat *st)
@@ -73,13 +88,27 @@ ccache_put(struct ccache *cc, const char *path, const void *data, size_t len,
 }
 
 int
-ccache_get(struct ccache *cc, const char *path, void **data, size_t *len, struct chubby_stat *st)
+ccache_get(struct ccache *cc, const char *path, uint64_t instance, void **data, size_t *len,
+    struct chubby_stat *st)
 {
 	if (cc->disabled)
 		return CHUBBY_E_NOT_FOUND;
-	for (struct centry *e = cc->head; e != NULL; e = e->next) {
+	for (struct centry **pp = &cc->head; *pp != NULL; pp = &(*pp)->next) {
+		struct centry *e = *pp;
 		if (strcmp(e->path, path) != 0)
 			continue;
+		/* A path names a node only until it is deleted: a copy of
+		 * another instance of the name is not this handle's node.  One
+		 * of an older instance is dead weight (its node is gone); one of
+		 * a newer instance is left for the handles that opened it (this
+		 * handle's node is gone, which the master will say). */
+		if (instance == 0 || e->st.instance != instance) {
+			if (e->st.instance < instance) {
+				*pp = e->next;
+				centry_free(e);
+			}
+			break;
+		}
 		if ((*data = malloc(e->len + 1)) == NULL)
 			return CHUBBY_E_NOMEM;
 		memcpy(*data, e->data, e->len + 1);

@@ -106,11 +106,16 @@ struct ccache {
 
 void ccache_clear(struct ccache *cc);
 void ccache_drop(struct ccache *cc, const char *path, size_t pathlen);
+/* Drops PATH's entry if it describes a node older than INSTANCE (instance
+ * numbers come from a cell-wide counter, docs/NAMESPACE.md): that node was
+ * deleted, and nothing will ever invalidate its copy. */
+void ccache_drop_older(struct ccache *cc, const char *path, uint64_t instance);
 /* Copies DATA and ST in; CHUBBY_E_NOMEM leaves the cache without it. */
 int ccache_put(struct ccache *cc, const char *path, const void *data, size_t len,
     const struct chubby_stat *st);
-/* A malloc'd copy (NUL after LEN) and the stat, or CHUBBY_E_NOT_FOUND. */
-int ccache_get(struct ccache *cc, const char *path, void **data, size_t *len,
+/* A malloc'd copy (NUL after LEN) and the stat of PATH's entry if it is of
+ * node INSTANCE (0: unknown, never served), or CHUBBY_E_NOT_FOUND. */
+int ccache_get(struct ccache *cc, const char *path, uint64_t instance, void **data, size_t *len,
     struct chubby_stat *st);
 
 /* Parses a stat map into ST (zeroed first); CHUBBY_OK or E_BAD_TYPE. */
@@ -149,6 +154,10 @@ struct chubby_handle {
 	 * answers as the master would (written by the caller's thread, read by
 	 * later calls on the same handle). */
 	unsigned flags;     /* CHUBBY_O_* it was opened with */
+	/* The node the handle opened (OPEN's stat): only a cached copy of this
+	 * instance answers it (docs/CLIENT.md "The cache"). */
+	uint64_t instance;
+	bool ephemeral;
 	bool poisoned;      /* chubby_poison succeeded: E_CANCELLED from now on */
 	bool has_sequencer; /* chubby_set_sequencer: reads must ask the master */
 };

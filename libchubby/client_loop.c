@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -41,9 +42,25 @@
 
 static int cl_feed(struct chubby_client *c, struct csess_event *ev);
 
+/*
+ * The clock of the session core, the lease and the cache check: one that
+ * counts every moment the master's does.  CLOCK_MONOTONIC stands still
+ * while the machine is suspended (to RAM or disk), so a client woken from
+ * a suspend longer than its lease would believe the lease still held and
+ * serve cached data the master stopped protecting long ago (its clock ran
+ * on).  CLOCK_BOOTTIME runs on through a suspend.  (libevent's timers
+ * still use CLOCK_MONOTONIC: a TICK may come late after a suspend, which
+ * is why a cached read checks this clock itself.)
+ */
 uint64_t
 cl_now(void)
 {
+#ifdef CLOCK_BOOTTIME
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+		return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+#endif
 	return clock_mono_ms();
 }
 
@@ -799,8 +816,25 @@ cl_on_keepalive(struct chubby_client *c, struct cconn *cc, const struct wire_msg
 	cl_feed(c, &ev);
 }
 
-/* GET_CONTENTS answered: keep it if the master lets us (Chubby 2.9) and
- * the cache is trusted now. */
+/*
+ * GET_CONTENTS answered: keep it if the master lets us (Chubby 2.9) and
+ * the cache is trusted now.
+ *
+ * Why an answer kept here can never outlive an invalidation of its path
+ * that was processed before it: the master answers a read at once from
+ * its applied state, saying cacheable only while no write of the path is
+ * gated (server/session session_cache_note), and delivers a gate's
+ * invalidation on a KeepAlive reply on the same connection.  So an answer
+ * computed before the gate left the master before that KeepAlive reply and
+ * is processed before it (one connection, frames in order, one thread);
+ * one computed after says cacheable: false until the write is applied, and
+ * fresh data after.  Answers from any other connection are never
+ * processed: a request is matched by the connection it went out on
+ * (sent_conn), and a dropped connection is freed with its unread frames
+ * (cl_conn_destroy) before its requests go out again.  What is left is
+ * time: an answer read just after the process was stopped past its lease
+ * (before the TICK that ends it) is not kept.
+ */
 static void
 cl_cache_reply(struct chubby_client *c, const struct creq *r, const struct wire_msg *m)
 {
@@ -809,7 +843,9 @@ cl_cache_reply(struct chubby_client *c, const struct creq *r, const struct wire_
 	struct mp_str data = {NULL, 0};
 	bool cacheable = false;
 
-	if (r->cache_path == NULL || csess_state(c->cs) != CSESS_SAFE || c->cache.disabled)
+	/* Not kept unless the lease holds by the clock now (a reply read just
+	 * after a stop, before the TICK that ends the lease). */
+	if (r->cache_path == NULL || !csess_cache_usable(c->cs, cl_now()) || c->cache.disabled)
 		return;
 	if (mp_get_bool(m->res.result, "cacheable", MP_OPTIONAL, &cacheable, NULL, 0) != 0 ||
 	    !cacheable || mp_get_bin(m->res.result, "contents", MP_OPTIONAL, &data, NULL, 0) != 0 ||

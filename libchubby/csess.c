@@ -912,6 +912,12 @@ csess_keepalive_outstanding(const struct csess *s)
 }
 
 bool
+csess_cache_usable(const struct csess *s, uint64_t now)
+{
+	return s->state == CSESS_SAFE && now < s->lease_end;
+}
+
+bool
 csess_accepts_requests(const struct csess *s)
 {
 	return s->state == CSESS_SAFE && s->link == CSESS_LINK_UP;

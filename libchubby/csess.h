@@ -214,6 +214,16 @@ const char *csess_master_addr(const struct csess *);
 uint64_t csess_lease_end(const struct csess *); /* local ms; 0 if none */
 uint64_t csess_grace_end(const struct csess *); /* local ms; 0 unless in jeopardy */
 bool csess_keepalive_outstanding(const struct csess *);
+/*
+ * Whether the cache may answer a read at NOW (the shell's clock at the
+ * moment of the read): SAFE and NOW before the local lease end, which has
+ * the drift and the margin already taken off.  The state alone is not
+ * enough: it changes only when the shell feeds a TICK, and a thread that
+ * runs first after a stop (SIGSTOP, swap, CPU starvation) would read past
+ * the lease, after the master may have committed a write that waited for
+ * this client's lease to end (Chubby §2.8-2.9).  Pure: changes nothing.
+ */
+bool csess_cache_usable(const struct csess *, uint64_t now);
 /* True while new requests may go out now on the link (SAFE and UP);
  * otherwise the shell queues them until REISSUE_PENDING or FAIL_PENDING. */
 bool csess_accepts_requests(const struct csess *);

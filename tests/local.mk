@@ -24,7 +24,7 @@ TESTS += $(UNIT_TESTS)
 # Integration tests: real processes on loopback (tests/integration/lib.sh).
 INTEGRATION_TESTS = tests/integration/test_cell.sh tests/integration/test_lockctl.sh tests/integration/test_lockctl_shell.sh tests/integration/test_lock_runner.sh tests/integration/test_replication.sh \
 	tests/integration/test_integrity.sh tests/integration/test_protocol.sh \
-	tests/integration/test_partition.sh tests/integration/test_namespace.sh tests/integration/test_libchubby.sh \
+	tests/integration/test_partition.sh tests/integration/test_namespace.sh tests/integration/test_libchubby.sh tests/integration/test_client_cache.sh \
 	tests/integration/test_nemesis.sh
 INTEGRATION_TESTS += tests/integration/test_backup.sh
 INTEGRATION_TESTS += tests/integration/test_install.sh
@@ -37,7 +37,8 @@ tests_integration_store_tool_LDADD = server/store/libstore.la server/paxos/libpa
 	$(COMMON_LIBS) $(LEVELDB_LIBS)
 TESTS += tests/check-pure.sh $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh tests/integration/protocol_abuse.py tests/check-pure.sh \
-	tests/integration/chubby_wire.py tests/integration/ns_checks.py tests/integration/fake_clock.c \
+	tests/integration/suspend_clock.c tests/integration/fake_clock.c \
+	tests/integration/chubby_wire.py tests/integration/ns_checks.py \
 	$(INTEGRATION_TESTS)
 EXTRA_DIST += tests/nemesis/workload.py tests/nemesis/resource.py tests/nemesis/nemesis.py tests/nemesis/checker.py tests/nemesis/slow_fsync.c
 AM_TESTS_ENVIRONMENT = abs_top_builddir='$(abs_top_builddir)'; abs_top_srcdir='$(abs_top_srcdir)'; \

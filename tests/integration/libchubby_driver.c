@@ -7,8 +7,11 @@
  *       one session; reads commands from stdin, one per line, answers each
  *       with one line "ok ..." or "err STATUS message"; events are printed
  *       as "event TYPE PATH" lines as they come.  Commands:
- *         open PATH FLAGS [EVENTS]   FLAGS from r w c x e d; EVENTS a mask
+ *         open PATH FLAGS [EVENTS [CONTENTS]]   FLAGS from r w c x e d; EVENTS
+ *                                    a mask; CONTENTS for a node it creates
  *         close PATH | put PATH VALUE | putif PATH GEN VALUE | cat PATH
+ *       (put and putif print "at=MS", the CLOCK_BOOTTIME ms when the write
+ *       was acknowledged; cat prints the node's instance as "inst=N")
  *         stat PATH | ls PATH | rm PATH | lock PATH [MS] | trylock PATH
  *         unlock PATH | seq PATH | checkseq HEX | state | session
  *         elect PATH IDENTITY [MS] | leader PATH | quit
@@ -19,6 +22,16 @@
  *       "locked", "write N", "event ..." lines; stops AFTER successful
  *       writes after a MASTER_FAILOVER event (or after SECONDS), then checks
  *       that session, lock, sequencer and handle survived and prints "done ...".
+ *   libchubby_driver ... readloop PATH THREADS SECONDS
+ *       opens PATH (read only), reads it once (so that it is cached) and
+ *       prints "reading VALUE"; then THREADS threads read it in a tight
+ *       loop for SECONDS.  Each thread prints one line per run of equal
+ *       answers as the value changes and at the end:
+ *       "run THREAD VALUE FIRST_START LAST_START COUNT" (CLOCK_BOOTTIME ms
+ *       at which the first and the last read of the run began), and
+ *       "readerr THREAD STATUS START" when an error begins; a thread stops
+ *       at E_SESSION_EXPIRED.  "spin THREAD" after a thread's first answer;
+ *       "done" at the end.
  *   libchubby_driver ... open            opens a session and prints its id
  */
 #include "config.h"
@@ -53,12 +66,15 @@ say(const char *fmt, ...)
 	pthread_mutex_unlock(&out_mu);
 }
 
+/* CLOCK_BOOTTIME: comparable between processes, and not moved by
+ * test_client_cache.sh's suspend_clock.so (which holds CLOCK_MONOTONIC
+ * back as a suspended machine's is). */
 static uint64_t
 now_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
@@ -248,6 +264,10 @@ shell_line(chubby_client *c, char *line)
 		memset(&oa, 0, sizeof oa);
 		if (argc > 3)
 			oa.event_mask = (uint32_t)strtoul(argv[3], NULL, 0);
+		if (argc > 4) {
+			oa.contents = argv[4];
+			oa.contents_len = strlen(argv[4]);
+		}
 		if (find_handle(argv[1]) != NULL) {
 			say("err E_INVALID already open");
 			return;
@@ -284,7 +304,7 @@ shell_line(chubby_client *c, char *line)
 		if (rc != 0)
 			err(rc);
 		else
-			say("ok gen=%" PRIu64, st.content_gen);
+			say("ok gen=%" PRIu64 " at=%" PRIu64, st.content_gen, now_ms());
 	} else if (strcmp(argv[0], "cat") == 0) {
 		struct chubby_stat st;
 		void *data;
@@ -296,8 +316,8 @@ shell_line(chubby_client *c, char *line)
 			err(rc);
 			return;
 		}
-		say("ok %s gen=%" PRIu64 " ms=%" PRIu64, len ? (char *)data : "(empty)", st.content_gen,
-		    now_ms() - t0);
+		say("ok %s gen=%" PRIu64 " ms=%" PRIu64 " inst=%" PRIu64, len ? (char *)data : "(empty)",
+		    st.content_gen, now_ms() - t0, st.instance);
 		chubby_free(data);
 	} else if (strcmp(argv[0], "stat") == 0) {
 		struct chubby_stat st;
@@ -586,6 +606,85 @@ run_lockloop(chubby_client *c, const char *path, unsigned seconds, int after)
 	return 0;
 }
 
+/* readloop: application threads reading a cached file as fast as they can
+ * (test_client_cache.sh stops the process past its lease under them). */
+struct reader {
+	pthread_t t;
+	int id;
+	chubby_handle *h;
+	uint64_t end;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *r = arg;
+	char cur[256] = "";
+	uint64_t first = 0, last = 0, n = 0;
+	int last_err = 0;
+
+	while (now_ms() < r->end) {
+		uint64_t t0 = now_ms();
+		void *data;
+		size_t len;
+		int rc = chubby_get_contents(r->h, &data, &len, NULL);
+
+		if (rc != CHUBBY_OK) {
+			if (rc != last_err)
+				say("readerr %d %s %" PRIu64, r->id, chubby_status_name(rc), t0);
+			last_err = rc;
+			if (rc == CHUBBY_E_SESSION_EXPIRED || rc == CHUBBY_E_CANCELLED)
+				break;
+			continue;
+		}
+		last_err = 0;
+		if (first == 0)
+			say("spin %d", r->id);
+		if (n == 0 || strcmp(cur, (char *)data) != 0) {
+			if (n > 0)
+				say("run %d %s %" PRIu64 " %" PRIu64 " %" PRIu64, r->id, cur, first, last, n);
+			snprintf(cur, sizeof cur, "%s", (char *)data);
+			first = t0;
+			n = 0;
+		}
+		last = t0;
+		n++;
+		chubby_free(data);
+	}
+	if (n > 0)
+		say("run %d %s %" PRIu64 " %" PRIu64 " %" PRIu64, r->id, cur, first, last, n);
+	return NULL;
+}
+
+static int
+run_readloop(chubby_client *c, const char *path, int nthreads, unsigned seconds)
+{
+	struct reader rs[16];
+	chubby_handle *h;
+	void *data;
+	size_t len;
+	int rc;
+
+	if (nthreads < 1 || nthreads > 16)
+		nthreads = 4;
+	rc = chubby_handle_open(c, path, CHUBBY_O_READ, NULL, &h, NULL);
+	CHECK(rc == 0, "open %s", path);
+	CHECK(chubby_get_contents(h, &data, &len, NULL) == 0, "first read");
+	say("reading %s", (char *)data);
+	chubby_free(data);
+	for (int i = 0; i < nthreads; i++) {
+		rs[i].id = i;
+		rs[i].h = h;
+		rs[i].end = now_ms() + seconds * 1000ull;
+		pthread_create(&rs[i].t, NULL, reader_main, &rs[i]);
+	}
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(rs[i].t, NULL);
+	chubby_handle_close(h);
+	say("done");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -607,7 +706,7 @@ main(int argc, char **argv)
 			break;
 	}
 	if (i >= argc) {
-		fprintf(stderr, "usage: libchubby_driver [-C CELL] [-t MS] [-c MS] shell|basic DIR|lockloop PATH SECONDS AFTER|open\n");
+		fprintf(stderr, "usage: libchubby_driver [-C CELL] [-t MS] [-c MS] shell|basic DIR|lockloop PATH SECONDS AFTER|readloop PATH THREADS SECONDS|open\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -622,6 +721,8 @@ main(int argc, char **argv)
 		rc = run_basic(c, argv[i + 1]);
 	else if (strcmp(argv[i], "lockloop") == 0 && i + 3 < argc)
 		rc = run_lockloop(c, argv[i + 1], (unsigned)atoi(argv[i + 2]), atoi(argv[i + 3]));
+	else if (strcmp(argv[i], "readloop") == 0 && i + 3 < argc)
+		rc = run_readloop(c, argv[i + 1], atoi(argv[i + 2]), (unsigned)atoi(argv[i + 3]));
 	else if (strcmp(argv[i], "open") == 0) {
 		printf("ok session=%" PRIu64 " state=%s\n", chubby_session_id(c),
 		    state_name(chubby_session_state(c)));

@@ -991,6 +991,100 @@ test_app_close(void)
 	fx_fini(&f);
 }
 
+/* ---- is the cache usable now? (csess_cache_usable) ---- */
+
+/* The local lease as the clock reads it at the moment of a read, not as
+ * the state flag says: a thread that runs after a stop (SIGSTOP, swap, CPU
+ * starvation) before the loop thread has fed the TICK must not read past
+ * the lease (issue 14 item 3). */
+static void
+test_cache_usable_clock(void)
+{
+	struct fx f;
+	uint64_t end, sent, end2;
+
+	/* No session yet. */
+	fx_init(&f);
+	CU_ASSERT(!csess_cache_usable(f.s, f.now));
+	fx_fini(&f);
+
+	fx_establish(&f, 3);
+	end = csess_lease_end(f.s);
+	/* The local lease end already has the drift and the margin taken off
+	 * (from the send time of SESSION_START). */
+	CU_ASSERT(f.cfg.drift_ppm > 0 && f.cfg.margin_ms > 0);
+	CU_ASSERT_EQUAL(end, f.start_sent + 12000 - 12000 * f.cfg.drift_ppm / 1000000 -
+	    f.cfg.margin_ms);
+	CU_ASSERT(csess_cache_usable(f.s, f.now));
+	CU_ASSERT(csess_cache_usable(f.s, end - 1));
+	/* At and after the lease end it is not, though no TICK was fed and
+	 * the state still says SAFE. */
+	CU_ASSERT(!csess_cache_usable(f.s, end));
+	CU_ASSERT(!csess_cache_usable(f.s, end + 1));
+	CU_ASSERT(!csess_cache_usable(f.s, end + 3600000));
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_SAFE);
+	/* A KeepAlive reply extends it, from the KeepAlive's send time. */
+	sent = f.ka_sent;
+	f.now = sent + 3000;
+	fx_ka_reply(&f, sent, 3, 12000);
+	end2 = csess_lease_end(f.s);
+	CU_ASSERT_EQUAL(end2, sent + 12000 - 12000 * f.cfg.drift_ppm / 1000000 - f.cfg.margin_ms);
+	CU_ASSERT(end2 > end);
+	CU_ASSERT(csess_cache_usable(f.s, end));
+	CU_ASSERT(csess_cache_usable(f.s, end2 - 1));
+	CU_ASSERT(!csess_cache_usable(f.s, end2));
+	/* A reply to an older KeepAlive with a longer lease moves nothing. */
+	f.now += 10;
+	fx_ka_reply(&f, sent - 1, 3, 60000);
+	CU_ASSERT(!csess_cache_usable(f.s, end2));
+	fx_fini(&f);
+}
+
+static void
+test_cache_usable_states(void)
+{
+	struct fx f;
+	uint64_t end;
+
+	/* Jeopardy: not usable, at any time. */
+	fx_establish(&f, 3);
+	end = csess_lease_end(f.s);
+	fx_into_jeopardy(&f);
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_JEOPARDY);
+	CU_ASSERT(!csess_cache_usable(f.s, f.now));
+	CU_ASSERT(!csess_cache_usable(f.s, end - 1));
+	/* A reply whose lease is already over leaves it in jeopardy. */
+	while (csess_link(f.s) != CSESS_LINK_CONNECTING)
+		fx_tick(&f, csess_next_deadline(f.s, f.now));
+	fx_ev(&f, CSESS_EV_CONNECTED);
+	if (csess_link(f.s) == CSESS_LINK_ASKING)
+		fx_where(&f, f.conn_addr);
+	CU_ASSERT_EQUAL_FATAL(csess_link(f.s), CSESS_LINK_UP);
+	f.now += 1;
+	fx_ka_reply(&f, f.ka_sent, 3, 50);
+	CU_ASSERT(!csess_cache_usable(f.s, f.now));
+	/* Saved within the grace period: usable again until the new end. */
+	f.now += 1;
+	fx_ka_reply(&f, f.ka_sent, 3, 12000);
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_SAFE);
+	CU_ASSERT(csess_cache_usable(f.s, f.now));
+	CU_ASSERT(!csess_cache_usable(f.s, csess_lease_end(f.s)));
+	fx_fini(&f);
+
+	/* Expired, closed: never. */
+	fx_establish(&f, 3);
+	f.now += 100;
+	fx_ev(&f, CSESS_EV_REPLY_SESSION_EXPIRED);
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_EXPIRED);
+	CU_ASSERT(!csess_cache_usable(f.s, f.now));
+	fx_fini(&f);
+	fx_establish(&f, 3);
+	f.now += 100;
+	fx_ev(&f, CSESS_EV_APP_CLOSE);
+	CU_ASSERT(!csess_cache_usable(f.s, f.now));
+	fx_fini(&f);
+}
+
 static void
 test_bad_input(void)
 {
@@ -1262,6 +1356,11 @@ storm_feed(struct storm *w, struct csess_event *ev)
 		w->safe_seen++;
 		CU_ASSERT(f->now < le);
 	}
+	/* The cache is usable exactly while SAFE within the local lease, and
+	 * never at the end of anything the master granted. */
+	CU_ASSERT(csess_cache_usable(f->s, f->now) == (st == CSESS_SAFE && f->now < le));
+	CU_ASSERT(!csess_cache_usable(f->s, le));
+	CU_ASSERT(!csess_cache_usable(f->s, w->max_grant));
 	CU_ASSERT(le <= w->max_grant);
 	CU_ASSERT(csess_next_deadline(f->s, f->now) >= f->now);
 	CU_ASSERT(csess_keepalive_outstanding(f->s) == (csess_link(f->s) == CSESS_LINK_UP));
@@ -1432,6 +1531,8 @@ harness_register(void)
 	    {"BAD_EPOCH: fail-over noticed once", test_bad_epoch_once},
 	    {"APP_CLOSE", test_app_close},
 	    {"bad input", test_bad_input},
+	    {"cache usable: by the clock, not the state flag", test_cache_usable_clock},
+	    {"cache usable: never in jeopardy, expired or closed", test_cache_usable_states},
 	    {NULL, NULL},
 	};
 	static const struct harness_test storm[] = {
