@@ -138,11 +138,20 @@ master_id() { # conf
 }
 
 # True when every reachable replica has applied the same index with the
-# same state digest, and at least N replicas are reachable.
+# same log digest and the same state digest (the namespace hashed when
+# asked, so a replica that installed a snapshot is checked too, not just
+# its copied log digest), and at least N replicas are reachable.
 converged() { # conf n
 	cell_status "$1" | jpy "
 rs = [r for r in j['replicas'] if r['reachable']]
-len(rs) >= $2 and len({(r['applied'], r['digest']) for r in rs}) == 1 and rs[0]['applied'] == max(r['committed'] for r in rs)" | grep -qx 1
+len(rs) >= $2 and all(r.get('state_digest') for r in rs) and len({(r['applied'], r['digest'], r['state_digest']) for r in rs}) == 1 and rs[0]['applied'] == max(r['committed'] for r in rs)" | grep -qx 1
+}
+
+# Fails unless GLOB names at least N files: a "! grep" over logs must not
+# pass because the logs are missing.
+have_files() { # n glob...
+	local n=$1; shift
+	[ "$(ls -d "$@" 2>/dev/null | wc -l)" -ge "$n" ]
 }
 
 # True when every reachable replica votes (none is rejoining).

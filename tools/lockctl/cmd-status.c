@@ -62,6 +62,17 @@ status_json(struct lockctl *lc, const struct probe_result *r, size_t n, const ch
 			} else {
 				json_null(&j);
 			}
+			json_key(&j, "checks");
+			r[i].has_checks ? json_uint(&j, r[i].checks) : json_null(&j);
+			json_key(&j, "state_digest");
+			if (r[i].has_state_digest) {
+				char d[24];
+				snprintf(d, sizeof d, "%016llx",
+				    (unsigned long long)r[i].state_digest);
+				json_str(&j, d);
+			} else {
+				json_null(&j);
+			}
 		} else {
 			json_kv_str(&j, "role", "unreachable");
 			json_kv_str(&j, "error", chubby_status_name(r[i].status));

@@ -135,6 +135,9 @@ probe_on_frame(struct conn *c, const uint8_t *body, size_t len, void *arg)
 			p->r->has_applied = probe_get_uint(r, "applied", &p->r->applied);
 			p->r->has_committed = probe_get_uint(r, "committed", &p->r->committed);
 			p->r->has_digest = probe_get_uint(r, "digest", &p->r->digest);
+			p->r->has_state_digest =
+			    probe_get_uint(r, "state_digest", &p->r->state_digest);
+			p->r->has_checks = probe_get_uint(r, "checks", &p->r->checks);
 			p->r->has_lease = probe_get_uint(r, "lease_ms", &p->r->lease_ms);
 			{
 				bool v = false;
