@@ -4,8 +4,8 @@
  * the replica (a cell of several replicas: proposals wait in the log until
  * the test applies them), the RPC layer and the clocks.  Counts the log
  * entries a contended lock hand-off costs, and checks waiter order, mode
- * changes, timeouts, handles that go, leases, KeepAlive deadlines and
- * many sessions.
+ * changes, timeouts, handles that go, leases, KeepAlive deadlines, many
+ * sessions, and cache invalidation (FIFO gates, lease lapses).
  */
 #include "config.h"
 
@@ -176,6 +176,120 @@ keepalive(uint64_t s, uint64_t hold_ms)
 	status_of[req.id] = -1;
 	session_keepalive(d.sessions, s, hold_ms, NULL, 0, rpc_req_defer(&req));
 	return req.id;
+}
+
+/* A KeepAlive with acknowledgements; returns its id. */
+static uint64_t
+keepalive_acks(uint64_t s, uint64_t hold_ms, const uint64_t *acks, size_t nacks)
+{
+	struct rpc_req req;
+
+	memset(&req, 0, sizeof req);
+	req.d = &d;
+	req.id = next_id++ % MAXREQ;
+	status_of[req.id] = -1;
+	session_keepalive(d.sessions, s, hold_ms, acks, nacks, rpc_req_defer(&req));
+	return req.id;
+}
+
+/* What a gated write's callback saw, and in which order it came. */
+struct wres {
+	int status; /* -1: not yet */
+	int order;
+};
+static int worder;
+
+static void
+wdone(int status, const struct ns_result *res, void *arg)
+{
+	struct wres *w = arg;
+	(void)res;
+	w->status = status;
+	w->order = ++worder;
+}
+
+/* SET_CONTENTS of LOCK through HANDLE of S, gated as a NODE write. */
+static void
+set_contents(uint64_t s, uint64_t h, const char *val, struct wres *w)
+{
+	uint8_t *cmd;
+	size_t len;
+
+	w->status = -1;
+	w->order = 0;
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(clock_real_ms(), s, h, val, strlen(val), false,
+				  0, &cmd, &len),
+	    CHUBBY_OK);
+	session_write(d.sessions, SESSION_WRITE_NODE, LOCK, cmd, len, wdone, w);
+	free(cmd);
+}
+
+/* Issue 14 item 2: a second write to a node waits behind the first one's
+ * invalidations.  A cacher holds its ack; W1 waits for it; W2 must not be
+ * proposed before it either (it found no cachers: W1 took them). */
+static void
+test_gates_fifo(void)
+{
+	struct wres w1, w2;
+	uint64_t c, wr, h, ka, inval = 1;
+
+	setup();
+	c = start_session();
+	wr = start_session();
+	h = open_lock(wr);
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, LOCK));
+	ka = keepalive(c, 5000);
+	set_contents(wr, h, "one", &w1);
+	CU_ASSERT_NOT_EQUAL(status_of[ka], -1); /* the invalidation went out at once */
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	set_contents(wr, h, "two", &w2);
+	session_tick(d.sessions);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0); /* behind W1 */
+	CU_ASSERT_FALSE(session_cache_note(d.sessions, c, LOCK));
+	keepalive_acks(c, 5000, &inval, 1);
+	session_tick(d.sessions);
+	pump();
+	CU_ASSERT_EQUAL(w1.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(w1.order, 1);
+	CU_ASSERT_EQUAL(w2.order, 2);
+	teardown();
+}
+
+/* Issue 14 item 4: the master's lease lapses while a write waits for a
+ * cacher's ack, and comes back in the same epoch.  The write fails; its
+ * retry must invalidate the cacher again and wait, not find the cacher
+ * forgotten and commit at once. */
+static void
+test_lapse_keeps_cachers(void)
+{
+	struct wres w1, w2;
+	uint64_t c, wr, h, inval[2] = {1, 2};
+
+	setup();
+	c = start_session();
+	wr = start_session();
+	h = open_lock(wr);
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, LOCK));
+	keepalive(c, 5000);
+	set_contents(wr, h, "one", &w1);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	fz_replica_set_lease(d.replica, false);
+	session_tick(d.sessions); /* steps down */
+	CU_ASSERT_EQUAL(w1.status, CHUBBY_E_NOT_MASTER);
+	fz_replica_set_lease(d.replica, true);
+	session_tick(d.sessions); /* master again, same epoch */
+	keepalive(wr, 0);
+	keepalive(c, 5000); /* both check in: no fail-over hold */
+	set_contents(wr, h, "one", &w2);
+	session_tick(d.sessions);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	CU_ASSERT_EQUAL(w2.status, -1);
+	keepalive_acks(c, 5000, inval, 2);
+	session_tick(d.sessions);
+	pump();
+	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
+	teardown();
 }
 
 #define NW 16
@@ -359,6 +473,9 @@ harness_register(void)
 	    {"readers go together, a writer is not starved", test_shared_run},
 	    {"timeouts, closed handles, TRY_ACQUIRE, mode changes", test_waiter_endings},
 	    {"20000 sessions: KeepAlive holds and lease ends", test_many_sessions},
+	    {"writes to one node wait in order behind their invalidations", test_gates_fifo},
+	    {"a lease lapsed and regained in one epoch keeps the cachers",
+		test_lapse_keeps_cachers},
 	    {NULL, NULL},
 	};
 
