@@ -1160,6 +1160,19 @@ ns_handle_path(const struct ns *ns, uint64_t session, uint64_t handle, int *held
 	return h->path;
 }
 
+bool
+ns_handle_node(const struct ns *ns, uint64_t session, uint64_t handle, bool *ephemeral_file,
+    size_t *nhandles)
+{
+	const struct ns_handle *h = ns_handle_find(ns, handle);
+
+	if (h == NULL || h->session != session || h->node == NULL)
+		return false;
+	*ephemeral_file = h->node->ephemeral && !h->node->is_dir;
+	*nhandles = h->node->nhandles;
+	return true;
+}
+
 size_t
 ns_session_handles(const struct ns *ns, uint64_t session, uint64_t *ids, size_t max)
 {
