@@ -452,6 +452,44 @@ test_close_that_may_reap(void)
 	teardown();
 }
 
+/* A session expires with an ephemeral file another session caches: its
+ * end waits for the cacher's ack, then reaps the file. */
+static void
+test_expiry_waits_for_cachers(void)
+{
+	uint64_t e, c, ka, inval;
+	size_t nodes;
+	struct session_stats st;
+
+	setup();
+	e = start_session();
+	c = start_session();
+	open_eph(e, "/ls/local/e4");
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, "/ls/local/e4"));
+	nodes = ns_node_count(replica_ns(d.replica));
+	fz_clock_advance(cfg->session_lease_ms - 1000);
+	keepalive(c, 0); /* c stays; e sends nothing */
+	fz_clock_advance(1000);
+	session_tick(d.sessions);
+	session_stats(d.sessions, &st);
+	CU_ASSERT_EQUAL(st.expired, 1);
+	CU_ASSERT_EQUAL(st.gated_writes, 1);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	ka = keepalive(c, 5000); /* answered at once: it has an invalidation */
+	CU_ASSERT_NOT_EQUAL(status_of[ka], -1);
+	inval = inval_of[ka];
+	CU_ASSERT_NOT_EQUAL(inval, 0);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	keepalive_acks(c, 5000, &inval, 1);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1);
+	pump();
+	CU_ASSERT_EQUAL(ns_node_count(replica_ns(d.replica)), nodes - 1);
+	session_stats(d.sessions, &st);
+	CU_ASSERT_EQUAL(st.sessions, 1);
+	CU_ASSERT_EQUAL(st.gated_writes, 0);
+	teardown();
+}
+
 #define NW 16
 
 /* One holder, NW exclusive waiters: each hand-off proposes one ACQUIRE
@@ -640,6 +678,8 @@ harness_register(void)
 		test_end_gates_many_paths},
 	    {"only a CLOSE that may reap an ephemeral file waits for its cachers",
 		test_close_that_may_reap},
+	    {"an expiry that reaps a cached file waits for the cacher",
+		test_expiry_waits_for_cachers},
 	    {NULL, NULL},
 	};
 
