@@ -208,7 +208,20 @@ submit(struct rpc_req *req, enum session_write_kind kind, const char *path, uint
 	return RPC_DEFERRED;
 }
 
-static void done_nil(int status, const struct ns_result *res, void *arg);
+/* The usual end of a write: nil on success, else the error. */
+static void
+done_nil(int status, const struct ns_result *res, void *arg)
+{
+	struct wctx *w = arg;
+
+	if (status == CHUBBY_E_NOT_MASTER)
+		rpc_req_reply(w->q, status, "mastership lost before the write applied; retry at "
+					   "the new master", NULL, 0);
+	else
+		rpc_req_reply(w->q, status, status != CHUBBY_OK && res != NULL && res->msg[0] ?
+		    res->msg : NULL, NULL, 0);
+	free(w);
+}
 
 /* CLOSE and SESSION_END (HANDLE 0): writes that may reap ephemeral nodes,
  * invalidated first by the session layer. */
@@ -229,21 +242,6 @@ submit_close(struct rpc_req *req, uint8_t *cmd, size_t len, int rc, uint64_t ses
 	session_write_close(req_d(req)->sessions, session, handle, cmd, len, done_nil, w);
 	free(cmd);
 	return RPC_DEFERRED;
-}
-
-/* The usual end of a write: nil on success, else the error. */
-static void
-done_nil(int status, const struct ns_result *res, void *arg)
-{
-	struct wctx *w = arg;
-
-	if (status == CHUBBY_E_NOT_MASTER)
-		rpc_req_reply(w->q, status, "mastership lost before the write applied; retry at "
-					   "the new master", NULL, 0);
-	else
-		rpc_req_reply(w->q, status, status != CHUBBY_OK && res != NULL && res->msg[0] ?
-		    res->msg : NULL, NULL, 0);
-	free(w);
 }
 
 static void
