@@ -1160,12 +1160,28 @@ ns_handle_path(const struct ns *ns, uint64_t session, uint64_t handle, int *held
 	return h->path;
 }
 
+bool
+ns_handle_node(const struct ns *ns, uint64_t session, uint64_t handle, bool *ephemeral_file,
+    size_t *nhandles)
+{
+	const struct ns_handle *h = ns_handle_find(ns, handle);
+
+	if (h == NULL || h->session != session || h->node == NULL)
+		return false;
+	*ephemeral_file = h->node->ephemeral && !h->node->is_dir;
+	*nhandles = h->node->nhandles;
+	return true;
+}
+
 size_t
 ns_session_handles(const struct ns *ns, uint64_t session, uint64_t *ids, size_t max)
 {
+	const struct ns_session *s = ns_session_find(ns, session);
 	size_t n = 0;
 
-	for (size_t i = 0; i < ns->nhandles; i++) {
+	/* The walk stops at the session's last handle (the master asks at
+	 * every session end: nothing to walk for a session without handles). */
+	for (size_t i = 0; s != NULL && i < ns->nhandles && n < s->nhandles; i++) {
 		if (ns->handles[i]->session != session)
 			continue;
 		if (n < max && ids != NULL)

@@ -225,6 +225,12 @@ size_t ns_locks_held(const struct ns *ns);
  * in *HELD if not NULL, the lock mode it holds; NULL if no such handle of
  * that session.  Borrowed: valid until the next apply or restore. */
 const char *ns_handle_path(const struct ns *ns, uint64_t session, uint64_t handle, int *held);
+/* Whether handle HANDLE of SESSION still has its node; if so, whether that
+ * node is an ephemeral file (cacheable, and reaped when its last handle
+ * closes) and how many handles have it open.  For the master's cache
+ * invalidation (server/session/session.c). */
+bool ns_handle_node(const struct ns *ns, uint64_t session, uint64_t handle, bool *ephemeral_file,
+    size_t *nhandles);
 /* How many handles SESSION has; the first MAX ids go to IDS (may be NULL). */
 size_t ns_session_handles(const struct ns *ns, uint64_t session, uint64_t *ids, size_t max);
 

@@ -223,6 +223,27 @@ done_nil(int status, const struct ns_result *res, void *arg)
 	free(w);
 }
 
+/* CLOSE and SESSION_END (HANDLE 0): writes that may reap ephemeral nodes,
+ * invalidated first by the session layer. */
+static int
+submit_close(struct rpc_req *req, uint8_t *cmd, size_t len, int rc, uint64_t session,
+    uint64_t handle, char *msg, size_t msglen)
+{
+	struct wctx *w;
+
+	if (rc != CHUBBY_OK) {
+		snprintf(msg, msglen, "cannot encode the command: %s", chubby_strerror(rc));
+		return rc;
+	}
+	w = xcalloc(1, sizeof *w);
+	w->q = rpc_req_defer(req);
+	w->session = session;
+	w->handle = handle;
+	session_write_close(req_d(req)->sessions, session, handle, cmd, len, done_nil, w);
+	free(cmd);
+	return RPC_DEFERRED;
+}
+
 static void
 done_stat(int status, const struct ns_result *res, void *arg)
 {
@@ -349,8 +370,7 @@ rpc_op_session_end(struct rpc_req *req, const msgpack_object *args, msgpack_pack
 	if ((rc = check_session(req, args, pk, &session, msg, msglen)) != CHUBBY_OK)
 		return rc;
 	rc = ns_encode_session_end(session_stamp(req_d(req)->sessions), session, session, NS_END_CLOSED, &cmd, &len);
-	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, 0, msg,
-	    msglen);
+	return submit_close(req, cmd, len, rc, session, 0, msg, msglen);
 }
 
 /* --- handles and the namespace --------------------------------------------- */
@@ -385,7 +405,7 @@ rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 	uint64_t session, delay = UINT64_MAX;
 	uint32_t flags = 0, events = 0;
 	struct mp_str path, contents = {NULL, 0};
-	char *acl[3], *p;
+	char *acl[3], *p = NULL;
 	bool have_acl, have_contents;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
@@ -411,23 +431,28 @@ rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 		rc = ns_encode_open(session_stamp(req_d(req)->sessions), session, p, flags, delay, events,
 		    have_contents ? contents.ptr : NULL, contents.len,
 		    have_acl ? (const char *const *)acl : NULL, &cmd, &len);
-		free(p);
 	}
 	for (int i = 0; i < 3; i++)
 		free(acl[i]);
 	if (rc == CHUBBY_E_BAD_NAME || rc == CHUBBY_E_INVALID || rc == CHUBBY_E_TOO_LARGE) {
 		if (!msg[0])
 			snprintf(msg, msglen, "%s", chubby_strerror(rc));
+		free(p);
 		return rc;
 	}
-	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_open, session, 0, msg,
-	    msglen);
+	/* A node OPEN creates may have been cached under its name before (its
+	 * predecessor's contents): invalidated first (docs/PROTOCOL.md).  The
+	 * namespace takes names exactly as given, as the cache table keys them. */
+	rc = submit(req, (flags & NS_O_CREATE) ? SESSION_WRITE_CREATE : SESSION_WRITE_PLAIN, p, cmd,
+	    len, rc, done_open, session, 0, msg, msglen);
+	free(p);
+	return rc;
 }
 
 typedef int (*handle_encoder)(uint64_t stamp_ms, uint64_t session, uint64_t handle,
     uint8_t **out, size_t *len);
 
-/* CLOSE, POISON, RELEASE: a handle and nothing else. */
+/* POISON, RELEASE: a handle and nothing else. */
 static int
 simple_handle_write(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
     handle_encoder enc, char *msg, size_t msglen)
@@ -448,7 +473,15 @@ int
 rpc_op_close(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
     size_t msglen)
 {
-	return simple_handle_write(req, args, pk, ns_encode_close, msg, msglen);
+	uint64_t session, handle;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	rc = ns_encode_close(clock_real_ms(), session, handle, &cmd, &len);
+	return submit_close(req, cmd, len, rc, session, handle, msg, msglen);
 }
 
 int

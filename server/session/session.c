@@ -84,10 +84,43 @@ struct cacher {
 	struct cacher *next;
 };
 
+/*
+ * A node that writes in flight concern (docs/SESSIONS.md "Cache
+ * invalidation"): how many gates name it, from their arrival until their
+ * write is applied or fails (no session may start caching it meanwhile),
+ * and how many handles on it the CLOSEs and SESSION_ENDs in flight close
+ * (so that a close can tell whether it may be the one that reaps an
+ * ephemeral node).  Kept while either count is not zero.
+ */
+struct gpath {
+	struct sm_hnode hn; /* in sm->gpaths, by path */
+	char *path;
+	size_t ngates;
+	size_t nclosing;
+	uint64_t pass; /* the sm_gates_advance pass that found an unproposed gate on it */
+};
+
+/* Handles a write closes on one node. */
+struct gclose {
+	struct gpath *gp;
+	size_t n;
+	size_t nhandles; /* the node's handles when the write came */
+};
+
+/*
+ * A write waiting for the invalidations of the nodes it changes.  Gates
+ * that share a node go in arrival order: one neither sends invalidations
+ * nor is proposed while an earlier one naming any of its nodes is not yet
+ * proposed (docs/PROTOCOL.md "Cache invalidation").
+ */
 struct gate {
 	struct session_mgr *sm;
 	uint64_t id;
-	char *path;
+	struct gpath **paths;  /* the nodes whose cachers it invalidates */
+	size_t npaths;
+	struct gclose *closes; /* CLOSE, SESSION_END: the handles it closes */
+	size_t ncloses;
+	uint64_t exempt;       /* an ending session, whose acks are not waited for */
 	uint8_t *cmd;
 	size_t len;
 	replica_done_fn done;
@@ -136,8 +169,11 @@ struct session_mgr {
 	size_t nhold;          /* sessions holding writes after a fail-over */
 	size_t nka;            /* held KeepAlives */
 	struct cacher *cache[SM_BUCKETS];
-	struct gate *gates;
+	struct gate *gates;    /* in arrival order */
 	size_t ngates;
+	struct sm_htab gpaths; /* struct gpath by path */
+	uint64_t pass;         /* sm_gates_advance's passes */
+	bool advancing, advance_again;
 	struct sm_htab locks;  /* struct lockq by path */
 	size_t nwaiters;
 	struct lockq *dirty;   /* queues to kick */
@@ -352,6 +388,25 @@ sm_cache_clear(struct session_mgr *sm)
 	}
 }
 
+/* Records that SESSION caches PATH (once). */
+static void
+sm_cache_add(struct session_mgr *sm, uint64_t session, const char *path)
+{
+	size_t b = sm_hash_str(path);
+	struct cacher *c;
+
+	for (c = sm->cache[b]; c != NULL; c = c->next)
+		if (c->session == session && strcmp(c->path, path) == 0)
+			return;
+	c = xcalloc(1, sizeof *c);
+	c->path = xstrdup(path);
+	c->session = session;
+	c->next = sm->cache[b];
+	sm->cache[b] = c;
+}
+
+static void sm_gate_free(struct session_mgr *sm, struct gate *g);
+
 static void
 sm_step_down(struct session_mgr *sm)
 {
@@ -362,6 +417,13 @@ sm_step_down(struct session_mgr *sm)
 			struct msess *s = SM_CONTAINER(sm->sess.b[b], struct msess, hn);
 			if (s->ka != NULL)
 				rpc_req_reply(s->ka, CHUBBY_E_NOT_MASTER, why, NULL, 0);
+			/* An invalidation not acknowledged took its session out of
+			 * the cache table: it goes back, or a lease regained in this
+			 * epoch (which keeps the table) would let the write's retry
+			 * find no cacher and commit while the client still serves
+			 * the old value (issue 14). */
+			for (size_t i = 0; i < s->ninv; i++)
+				sm_cache_add(sm, s->id, s->inv[i].path);
 			sm_sess_free(sm, s);
 		}
 	}
@@ -378,9 +440,7 @@ sm_step_down(struct session_mgr *sm)
 		*gp = g->next;
 		sm->ngates--;
 		g->done(CHUBBY_E_NOT_MASTER, NULL, g->arg);
-		free(g->path);
-		free(g->cmd);
-		free(g);
+		sm_gate_free(sm, g);
 	}
 	sm->active = false;
 	log_info("sessions: stepped down");
@@ -562,37 +622,140 @@ sm_lease_over(struct session_mgr *sm, struct msess *s)
 		sm_gate_uncount(sm, &s->inv[i]);
 }
 
+/* --- the nodes gates name ------------------------------------------------ */
+
+static struct gpath *
+sm_gpath_find(const struct session_mgr *sm, const char *path)
+{
+	uint64_t h = sm_hash_path(path);
+
+	for (struct sm_hnode *n = sm_htab_chain(&sm->gpaths, h); n != NULL; n = n->next) {
+		struct gpath *gp = SM_CONTAINER(n, struct gpath, hn);
+		if (n->hash == h && strcmp(gp->path, path) == 0)
+			return gp;
+	}
+	return NULL;
+}
+
+static struct gpath *
+sm_gpath_get(struct session_mgr *sm, const char *path)
+{
+	struct gpath *gp = sm_gpath_find(sm, path);
+
+	if (gp != NULL)
+		return gp;
+	gp = xcalloc(1, sizeof *gp);
+	gp->path = xstrdup(path);
+	sm_htab_add(&sm->gpaths, &gp->hn, sm_hash_path(path));
+	return gp;
+}
+
+/* Frees GP once no write in flight concerns it. */
+static void
+sm_gpath_put(struct session_mgr *sm, struct gpath *gp)
+{
+	if (gp->ngates > 0 || gp->nclosing > 0)
+		return;
+	sm_htab_del(&sm->gpaths, &gp->hn);
+	free(gp->path);
+	free(gp);
+}
+
+static struct gate *
+sm_gate_new(struct session_mgr *sm, const uint8_t *cmd, size_t len, replica_done_fn done,
+    void *arg)
+{
+	struct gate *g = xcalloc(1, sizeof *g);
+
+	g->sm = sm;
+	g->id = ++sm->next_inval;
+	g->cmd = xmemdup(cmd, len);
+	g->len = len;
+	g->done = done;
+	g->arg = arg;
+	return g;
+}
+
+/* G invalidates the cachers of PATH (named once). */
+static void
+sm_gate_add_path(struct session_mgr *sm, struct gate *g, const char *path)
+{
+	struct gpath *gp = sm_gpath_get(sm, path);
+
+	for (size_t i = 0; i < g->npaths; i++)
+		if (g->paths[i] == gp)
+			return;
+	g->paths = xreallocarray(g->paths, g->npaths + 1, sizeof *g->paths);
+	g->paths[g->npaths++] = gp;
+	gp->ngates++;
+}
+
+/* Releases what G holds in the node table and frees it; G is out of the
+ * gate list. */
+static void
+sm_gate_free(struct session_mgr *sm, struct gate *g)
+{
+	size_t i, k;
+
+	for (i = 0; i < g->ncloses; i++)
+		g->closes[i].gp->nclosing -= g->closes[i].n;
+	for (i = 0; i < g->npaths; i++) {
+		g->paths[i]->ngates--;
+		sm_gpath_put(sm, g->paths[i]);
+	}
+	/* A node among the paths is freed above already if nothing else
+	 * holds it: put only the others. */
+	for (i = 0; i < g->ncloses; i++) {
+		for (k = 0; k < g->npaths && g->paths[k] != g->closes[i].gp; k++)
+			;
+		if (k == g->npaths)
+			sm_gpath_put(sm, g->closes[i].gp);
+	}
+	free(g->paths);
+	free(g->closes);
+	free(g->cmd);
+	free(g);
+}
+
+/* --- sending invalidations, proposing in order ----------------------------- */
+
 static void
 sm_send_invals(struct session_mgr *sm, struct gate *g)
 {
-	struct cacher **cp = &sm->cache[sm_hash_str(g->path)];
+	uint64_t now = clock_mono_ms();
 
-	while (*cp != NULL) {
-		struct cacher *c = *cp;
-		struct msess *s;
-		if (strcmp(c->path, g->path) != 0) {
-			cp = &c->next;
-			continue;
-		}
-		*cp = c->next;
-		if ((s = sm_find(sm, c->session)) != NULL) {
-			if (s->ninv == s->invcap) {
-				s->invcap = s->invcap ? 2 * s->invcap : 4;
-				s->inv = xreallocarray(s->inv, s->invcap, sizeof *s->inv);
+	for (size_t i = 0; i < g->npaths; i++) {
+		const char *path = g->paths[i]->path;
+		struct cacher **cp = &sm->cache[sm_hash_str(path)];
+
+		while (*cp != NULL) {
+			struct cacher *c = *cp;
+			struct msess *s;
+			if (strcmp(c->path, path) != 0) {
+				cp = &c->next;
+				continue;
 			}
-			s->inv[s->ninv].id = g->id;
-			s->inv[s->ninv].path = xstrdup(g->path);
-			s->inv[s->ninv].sent = false;
-			/* A session whose lease ended is not waited for. */
-			s->inv[s->ninv].counted = s->lease_end > clock_mono_ms();
-			g->nwait += s->inv[s->ninv].counted;
-			s->ninv++;
-			sm->st.invalidations++;
-			if (s->ka != NULL)
-				sm_ka_reply(sm, s);
+			*cp = c->next;
+			if ((s = sm_find(sm, c->session)) != NULL) {
+				if (s->ninv == s->invcap) {
+					s->invcap = s->invcap ? 2 * s->invcap : 4;
+					s->inv = xreallocarray(s->inv, s->invcap, sizeof *s->inv);
+				}
+				s->inv[s->ninv].id = g->id;
+				s->inv[s->ninv].path = xstrdup(path);
+				s->inv[s->ninv].sent = false;
+				/* A session whose lease ended is not waited for, nor one
+				 * that is ending by this very write. */
+				s->inv[s->ninv].counted = s->lease_end > now && s->id != g->exempt;
+				g->nwait += s->inv[s->ninv].counted;
+				s->ninv++;
+				sm->st.invalidations++;
+				if (s->ka != NULL)
+					sm_ka_reply(sm, s);
+			}
+			free(c->path);
+			free(c);
 		}
-		free(c->path);
-		free(c);
 	}
 	g->sent_invals = true;
 }
@@ -610,9 +773,30 @@ sm_gate_done(int status, const struct ns_result *res, void *arg)
 			break;
 		}
 	g->done(status, res, g->arg);
-	free(g->path);
-	free(g->cmd);
-	free(g);
+	sm_gate_free(sm, g);
+}
+
+static void
+sm_gate_propose(struct session_mgr *sm, struct gate *g)
+{
+	int rc;
+
+	g->proposed = true;
+	rc = replica_submit(sm->d->replica, g->cmd, g->len, sm_gate_done, g);
+	if (rc != CHUBBY_OK)
+		sm_gate_done(rc, NULL, g);
+}
+
+/* Whether an earlier gate not yet proposed names one of G's nodes: one
+ * walk of the list marks them (gpath.pass), so the check costs each gate
+ * its own paths, not a comparison with every gate ahead. */
+static bool
+sm_gate_blocked(const struct gate *g, uint64_t pass)
+{
+	for (size_t i = 0; i < g->npaths; i++)
+		if (g->paths[i]->pass == pass)
+			return true;
+	return false;
 }
 
 static void
@@ -620,48 +804,46 @@ sm_gates_advance(struct session_mgr *sm)
 {
 	struct gate *g, *next;
 
+	/* Not re-entered: a proposal applied at once (a one-replica cell)
+	 * may answer requests that come back here; the walk runs again. */
+	if (sm->advancing) {
+		sm->advance_again = true;
+		return;
+	}
 	if (sm->gates == NULL || !sm->active)
 		return;
 	if (sm->nhold > 0)
 		return;
-	for (g = sm->gates; g != NULL; g = next) {
-		int rc;
-		next = g->next;
-		if (g->proposed)
-			continue;
-		if (!g->sent_invals)
-			sm_send_invals(sm, g);
-		if (g->nwait > 0)
-			continue;
-		g->proposed = true;
-		rc = replica_submit(sm->d->replica, g->cmd, g->len, sm_gate_done, g);
-		if (rc != CHUBBY_OK)
-			sm_gate_done(rc, NULL, g);
-	}
+	sm->advancing = true;
+	do {
+		uint64_t pass = ++sm->pass;
+
+		sm->advance_again = false;
+		for (g = sm->gates; g != NULL; g = next) {
+			next = g->next;
+			if (g->proposed)
+				continue;
+			if (!sm_gate_blocked(g, pass)) {
+				if (!g->sent_invals)
+					sm_send_invals(sm, g);
+				if (g->nwait == 0) {
+					sm_gate_propose(sm, g);
+					continue;
+				}
+			}
+			for (size_t i = 0; i < g->npaths; i++)
+				g->paths[i]->pass = pass;
+		}
+	} while (sm->advance_again && sm->active && sm->nhold == 0);
+	sm->advancing = false;
 }
 
-void
-session_write(struct session_mgr *sm, enum session_write_kind kind, const char *path,
-    const uint8_t *cmd, size_t len, replica_done_fn done, void *arg)
+/* Puts G at the end of the gate list and lets it go if it may. */
+static void
+sm_gate_queue(struct session_mgr *sm, struct gate *g)
 {
-	struct gate *g, **tail;
-	int rc;
+	struct gate **tail;
 
-	if (kind == SESSION_WRITE_PLAIN || path == NULL) {
-		rc = replica_submit(sm->d->replica, cmd, len, done, arg);
-		if (rc != CHUBBY_OK)
-			done(rc, NULL, arg);
-		return;
-	}
-	g = xcalloc(1, sizeof *g);
-	g->sm = sm;
-	g->id = ++sm->next_inval;
-	g->path = xstrdup(path);
-	g->cmd = xmemdup(cmd, len);
-	g->len = len;
-	g->done = done;
-	g->arg = arg;
-	/* In arrival order: writes to one node commit in the order they came. */
 	for (tail = &sm->gates; *tail != NULL; tail = &(*tail)->next)
 		;
 	*tail = g;
@@ -669,23 +851,117 @@ session_write(struct session_mgr *sm, enum session_write_kind kind, const char *
 	sm_gates_advance(sm);
 }
 
+/* Whether node PATH exists in the applied state. */
+static bool
+sm_node_exists(const struct session_mgr *sm, const char *path)
+{
+	int rc = ns_check_access(sm_ns(sm), "", path, NS_ACL_READ);
+
+	return rc == CHUBBY_OK || rc == CHUBBY_E_PERMISSION;
+}
+
+void
+session_write(struct session_mgr *sm, enum session_write_kind kind, const char *path,
+    const uint8_t *cmd, size_t len, replica_done_fn done, void *arg)
+{
+	struct gpath *gp;
+	struct gate *g;
+	int rc;
+
+	/* OPEN with CREATE of a node that exists, with no write of it in
+	 * flight, cannot create it: every write that ends a node is a gate
+	 * naming it. */
+	if (kind == SESSION_WRITE_CREATE && path != NULL && sm_node_exists(sm, path) &&
+	    ((gp = sm_gpath_find(sm, path)) == NULL || gp->ngates == 0))
+		kind = SESSION_WRITE_PLAIN;
+	if (kind == SESSION_WRITE_PLAIN || path == NULL) {
+		rc = replica_submit(sm->d->replica, cmd, len, done, arg);
+		if (rc != CHUBBY_OK)
+			done(rc, NULL, arg);
+		return;
+	}
+	g = sm_gate_new(sm, cmd, len, done, arg);
+	sm_gate_add_path(sm, g, path);
+	sm_gate_queue(sm, g);
+}
+
+/* Counts, in G, the handle ID of SESSION if its node is an ephemeral
+ * file. */
+static void
+sm_gate_note_close(struct session_mgr *sm, struct gate *g, uint64_t session, uint64_t id)
+{
+	const struct ns *ns = sm_ns(sm);
+	struct gpath *gp;
+	bool eph = false;
+	size_t nh = 0, i;
+
+	if (!ns_handle_node(ns, session, id, &eph, &nh) || !eph)
+		return;
+	gp = sm_gpath_get(sm, ns_handle_path(ns, session, id, NULL));
+	for (i = 0; i < g->ncloses && g->closes[i].gp != gp; i++)
+		;
+	if (i == g->ncloses) {
+		g->closes = xreallocarray(g->closes, g->ncloses + 1, sizeof *g->closes);
+		g->closes[i].gp = gp;
+		g->closes[i].n = 0;
+		g->closes[i].nhandles = nh;
+		g->ncloses++;
+	}
+	g->closes[i].n++;
+}
+
+void
+session_write_close(struct session_mgr *sm, uint64_t session, uint64_t handle,
+    const uint8_t *cmd, size_t len, replica_done_fn done, void *arg)
+{
+	struct gate *g = sm_gate_new(sm, cmd, len, done, arg);
+	size_t i, n;
+
+	if (handle != 0) {
+		sm_gate_note_close(sm, g, session, handle);
+	} else {
+		uint64_t *ids;
+
+		n = ns_session_handles(sm_ns(sm), session, NULL, 0);
+		ids = xcalloc(n + 1, sizeof *ids);
+		n = ns_session_handles(sm_ns(sm), session, ids, n);
+		for (i = 0; i < n; i++)
+			sm_gate_note_close(sm, g, session, ids[i]);
+		free(ids);
+		g->exempt = session;
+	}
+	/*
+	 * It may reap a node if the node's other handles are all being closed
+	 * by writes in flight (nclosing).  Over-counting only gates a write
+	 * that reaps nothing; an OPEN in flight adds a handle and does the
+	 * same.  Then its closes count for the writes that come after.
+	 */
+	for (i = 0; i < g->ncloses; i++) {
+		struct gclose *c = &g->closes[i];
+		if (c->nhandles <= c->n + c->gp->nclosing)
+			sm_gate_add_path(sm, g, c->gp->path);
+		c->gp->nclosing += c->n;
+	}
+	if (g->ncloses == 0) {
+		/* No ephemeral file: a plain write. */
+		sm_gate_free(sm, g);
+		session_write(sm, SESSION_WRITE_PLAIN, NULL, cmd, len, done, arg);
+	} else if (g->npaths == 0) {
+		/* Reaps nothing: proposed at once, but counted while in flight. */
+		sm_gate_propose(sm, g);
+	} else {
+		sm_gate_queue(sm, g);
+	}
+}
+
 bool
 session_cache_note(struct session_mgr *sm, uint64_t session, const char *path)
 {
-	size_t b = sm_hash_str(path);
-	struct cacher *c;
+	const struct gpath *gp = sm_gpath_find(sm, path);
 
-	for (struct gate *g = sm->gates; g != NULL; g = g->next)
-		if (strcmp(g->path, path) == 0)
-			return false;
-	for (c = sm->cache[b]; c != NULL; c = c->next)
-		if (c->session == session && strcmp(c->path, path) == 0)
-			return true;
-	c = xcalloc(1, sizeof *c);
-	c->path = xstrdup(path);
-	c->session = session;
-	c->next = sm->cache[b];
-	sm->cache[b] = c;
+	if (gp != NULL && gp->ngates > 0)
+		return false;
+	sm_cache_add(sm, session, path);
 	return true;
 }
 
@@ -1079,23 +1355,40 @@ session_acquire(struct session_mgr *sm, uint64_t session, uint64_t handle, int m
 
 /* --- from the replica ----------------------------------------------------- */
 
+struct sm_expiry {
+	struct session_mgr *sm;
+	uint64_t id;
+};
+
 static void
 sm_expire_done(int status, const struct ns_result *res, void *arg)
 {
-	(void)res;
-	if (status != CHUBBY_OK && status != CHUBBY_E_NOT_MASTER)
-		log_warn("session %" PRIu64 ": its expiry was refused: %s", (uint64_t)(uintptr_t)arg,
+	struct sm_expiry *x = arg;
+	struct msess *s;
+
+	if (status != CHUBBY_OK && res != NULL)
+		log_warn("session %" PRIu64 ": its expiry was refused: %s", x->id,
 		    chubby_strerror(status));
+	else if (status != CHUBBY_OK && (s = sm_find(x->sm, x->id)) != NULL && s->ending) {
+		/* Not proposed (or its fate unknown here): tried again a scan
+		 * later, while this replica still knows the session. */
+		s->ending = false;
+		sm_heap_set(&x->sm->due, &s->due, clock_mono_ms() + SM_SCAN_MS);
+	}
+	free(x);
 }
 
-/* Proposes S's end.  In a one-replica cell it may apply, and S be freed,
- * within replica_submit: S is not touched after unless that failed. */
+/* Proposes S's end, behind the invalidation of every ephemeral node it may
+ * reap.  In a one-replica cell it may apply, and S be freed, before
+ * session_write_close returns: S is not touched after. */
 static void
 sm_expire(struct session_mgr *sm, struct msess *s, uint64_t now)
 {
+	struct sm_expiry *x;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
 
+	(void)now;
 	s->ending = true;
 	sm_sched(sm, s); /* out of the heap: nothing more is due */
 	sm->st.expired++;
@@ -1105,11 +1398,10 @@ sm_expire(struct session_mgr *sm, struct msess *s, uint64_t now)
 	    CHUBBY_OK)
 		return;
 	/* Its end is applied like any write; session_applied forgets it. */
-	if (replica_submit(sm->d->replica, cmd, len, sm_expire_done, (void *)(uintptr_t)s->id) !=
-	    CHUBBY_OK) {
-		s->ending = false; /* tried again a scan later */
-		sm_heap_set(&sm->due, &s->due, now + SM_SCAN_MS);
-	}
+	x = xcalloc(1, sizeof *x);
+	x->sm = sm;
+	x->id = s->id;
+	session_write_close(sm, s->id, 0, cmd, len, sm_expire_done, x);
 	free(cmd);
 }
 
@@ -1366,6 +1658,7 @@ session_new(struct chubbyd *d)
 
 	sm->d = d;
 	sm_htab_init(&sm->sess);
+	sm_htab_init(&sm->gpaths);
 	sm_htab_init(&sm->locks);
 	sm_heap_init(&sm->due);
 	return sm;
@@ -1379,7 +1672,9 @@ session_free(struct session_mgr *sm)
 	if (sm->active)
 		sm_step_down(sm);
 	sm_cache_clear(sm);
-	/* Proposed gates belong to the replica, freed before us. */
+	/* Proposed gates belong to the replica, freed before us: their nodes
+	 * went with them. */
+	sm_htab_free(&sm->gpaths);
 	sm_htab_free(&sm->sess);
 	sm_htab_free(&sm->locks);
 	sm_heap_free(&sm->due);

@@ -64,15 +64,29 @@ void session_keepalive(struct session_mgr *sm, uint64_t session, uint64_t hold_m
 enum session_write_kind {
 	SESSION_WRITE_PLAIN = 0, /* no cached data changes: proposed at once */
 	SESSION_WRITE_NODE,      /* contents, ACL or existence of PATH change */
+	SESSION_WRITE_CREATE,    /* OPEN with CREATE: PATH may come to exist */
 };
 
 /*
- * Proposes namespace command CMD (copied).  A NODE write first waits for
- * the fail-over hold and for every session caching PATH to acknowledge an
- * invalidation (or lose its lease).  DONE is called exactly once: with the
- * applied result, or with an error (E_NOT_MASTER, E_OVERLOAD, ...).
+ * Proposes namespace command CMD (copied).  A NODE write (and a CREATE
+ * unless PATH exists with no write of it in flight) first waits for the
+ * fail-over hold, for every earlier such write naming PATH to be proposed
+ * (writes to one node go in order), and for every session caching PATH to
+ * acknowledge an invalidation (or lose its lease).  DONE is called exactly
+ * once: with the applied result, or with an error (E_NOT_MASTER,
+ * E_OVERLOAD, ...).
  */
 void session_write(struct session_mgr *sm, enum session_write_kind kind, const char *path,
+    const uint8_t *cmd, size_t len, replica_done_fn done, void *arg);
+
+/*
+ * Proposes CMD, a CLOSE of HANDLE of SESSION or (HANDLE 0) the end of
+ * SESSION: a write that may reap ephemeral nodes.  Gated as a NODE write
+ * on every ephemeral file it may be the one to reap (its other handles
+ * are all being closed by writes in flight); an ending session's own acks
+ * are not waited for.  Otherwise proposed at once.  DONE as above.
+ */
+void session_write_close(struct session_mgr *sm, uint64_t session, uint64_t handle,
     const uint8_t *cmd, size_t len, replica_done_fn done, void *arg);
 
 /* GET_CONTENTS with cache: records that SESSION caches PATH; false (do not

@@ -4,14 +4,16 @@
  * the replica (a cell of several replicas: proposals wait in the log until
  * the test applies them), the RPC layer and the clocks.  Counts the log
  * entries a contended lock hand-off costs, and checks waiter order, mode
- * changes, timeouts, handles that go, leases, KeepAlive deadlines and
- * many sessions.
+ * changes, timeouts, handles that go, leases, KeepAlive deadlines, many
+ * sessions, and cache invalidation (FIFO gates, lease lapses).
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <msgpack.h>
 
 #include <chubby/chubby.h>
 
@@ -34,13 +36,39 @@ static struct chubbyd d;
 static uint64_t next_id = 1;
 static int status_of[MAXREQ]; /* by request id: -1 not answered */
 
+static uint64_t inval_of[MAXREQ]; /* by request id: a KeepAlive's last invalidation id */
+
 static void
 on_reply(uint64_t id, int status, const void *result, size_t len)
 {
-	(void)result;
-	(void)len;
-	if (id < MAXREQ)
-		status_of[id] = status;
+	msgpack_unpacked u;
+	size_t off = 0;
+
+	if (id >= MAXREQ)
+		return;
+	status_of[id] = status;
+	inval_of[id] = 0;
+	msgpack_unpacked_init(&u);
+	if (result != NULL &&
+	    msgpack_unpack_next(&u, result, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+	    u.data.type == MSGPACK_OBJECT_MAP) {
+		const msgpack_object_map *m = &u.data.via.map;
+		for (uint32_t i = 0; i < m->size; i++) {
+			const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+			if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != 10 ||
+			    memcmp(k->via.str.ptr, "invalidate", 10) != 0 ||
+			    v->type != MSGPACK_OBJECT_ARRAY)
+				continue;
+			for (uint32_t j = 0; j < v->via.array.size; j++) {
+				const msgpack_object_map *e = &v->via.array.ptr[j].via.map;
+				for (uint32_t f = 0; f < e->size; f++)
+					if (e->ptr[f].key.via.str.size == 2 &&
+					    memcmp(e->ptr[f].key.via.str.ptr, "id", 2) == 0)
+						inval_of[id] = e->ptr[f].val.via.u64;
+			}
+		}
+	}
+	msgpack_unpacked_destroy(&u);
 }
 
 static void
@@ -176,6 +204,290 @@ keepalive(uint64_t s, uint64_t hold_ms)
 	status_of[req.id] = -1;
 	session_keepalive(d.sessions, s, hold_ms, NULL, 0, rpc_req_defer(&req));
 	return req.id;
+}
+
+/* A KeepAlive with acknowledgements; returns its id. */
+static uint64_t
+keepalive_acks(uint64_t s, uint64_t hold_ms, const uint64_t *acks, size_t nacks)
+{
+	struct rpc_req req;
+
+	memset(&req, 0, sizeof req);
+	req.d = &d;
+	req.id = next_id++ % MAXREQ;
+	status_of[req.id] = -1;
+	session_keepalive(d.sessions, s, hold_ms, acks, nacks, rpc_req_defer(&req));
+	return req.id;
+}
+
+/* What a gated write's callback saw, and in which order it came. */
+struct wres {
+	int status; /* -1: not yet */
+	int order;
+};
+static int worder;
+
+static void
+wdone(int status, const struct ns_result *res, void *arg)
+{
+	struct wres *w = arg;
+	(void)res;
+	w->status = status;
+	w->order = ++worder;
+}
+
+/* SET_CONTENTS of LOCK through HANDLE of S, gated as a NODE write. */
+static void
+set_contents(uint64_t s, uint64_t h, const char *val, struct wres *w)
+{
+	uint8_t *cmd;
+	size_t len;
+
+	w->status = -1;
+	w->order = 0;
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(clock_real_ms(), s, h, val, strlen(val), false,
+				  0, &cmd, &len),
+	    CHUBBY_OK);
+	session_write(d.sessions, SESSION_WRITE_NODE, LOCK, cmd, len, wdone, w);
+	free(cmd);
+}
+
+/* Issue 14 item 2: a second write to a node waits behind the first one's
+ * invalidations.  A cacher holds its ack; W1 waits for it; W2 must not be
+ * proposed before it either (it found no cachers: W1 took them). */
+static void
+test_gates_fifo(void)
+{
+	struct wres w1, w2;
+	uint64_t c, wr, h, ka, inval;
+
+	setup();
+	c = start_session();
+	wr = start_session();
+	h = open_lock(wr);
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, LOCK));
+	ka = keepalive(c, 5000);
+	set_contents(wr, h, "one", &w1);
+	CU_ASSERT_NOT_EQUAL(status_of[ka], -1); /* the invalidation went out at once */
+	inval = inval_of[ka];
+	CU_ASSERT_NOT_EQUAL(inval, 0);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	set_contents(wr, h, "two", &w2);
+	session_tick(d.sessions);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0); /* behind W1 */
+	CU_ASSERT_FALSE(session_cache_note(d.sessions, c, LOCK));
+	keepalive_acks(c, 5000, &inval, 1);
+	session_tick(d.sessions);
+	pump();
+	CU_ASSERT_EQUAL(w1.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(w1.order, 1);
+	CU_ASSERT_EQUAL(w2.order, 2);
+	teardown();
+}
+
+/* Issue 14 item 4: the master's lease lapses while a write waits for a
+ * cacher's ack, and comes back in the same epoch.  The write fails; its
+ * retry must invalidate the cacher again and wait, not find the cacher
+ * forgotten and commit at once. */
+static void
+test_lapse_keeps_cachers(void)
+{
+	struct wres w1, w2;
+	uint64_t c, wr, h, ka, inval[2];
+
+	setup();
+	c = start_session();
+	wr = start_session();
+	h = open_lock(wr);
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, LOCK));
+	ka = keepalive(c, 5000);
+	set_contents(wr, h, "one", &w1);
+	inval[0] = inval_of[ka];
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	fz_replica_set_lease(d.replica, false);
+	session_tick(d.sessions); /* steps down */
+	CU_ASSERT_EQUAL(w1.status, CHUBBY_E_NOT_MASTER);
+	fz_replica_set_lease(d.replica, true);
+	session_tick(d.sessions); /* master again, same epoch */
+	keepalive(wr, 0);
+	ka = keepalive(c, 5000); /* both check in: no fail-over hold */
+	set_contents(wr, h, "one", &w2);
+	session_tick(d.sessions);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	CU_ASSERT_EQUAL(w2.status, -1);
+	inval[1] = inval_of[ka]; /* invalidated again */
+	CU_ASSERT_NOT_EQUAL(status_of[ka], -1);
+	CU_ASSERT_NOT_EQUAL(inval[1], 0);
+	keepalive_acks(c, 5000, inval, 2);
+	session_tick(d.sessions);
+	pump();
+	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
+	teardown();
+}
+
+/* Opens PATH in S as an ephemeral file (created if missing); the handle. */
+static uint64_t
+open_eph(uint64_t s, const char *path)
+{
+	uint8_t *cmd;
+	size_t len;
+	uint64_t ids[64];
+	size_t n;
+
+	CU_ASSERT_EQUAL_FATAL(ns_encode_open(clock_real_ms(), s, path,
+				  NS_O_READ | NS_O_WRITE | NS_O_CREATE | NS_O_EPHEMERAL, 0, 0, "v", 1,
+				  NULL, &cmd, &len),
+	    CHUBBY_OK);
+	session_write(d.sessions, SESSION_WRITE_CREATE, path, cmd, len, got, NULL);
+	free(cmd);
+	pump();
+	n = ns_session_handles(replica_ns(d.replica), s, ids, 64);
+	CU_ASSERT_FATAL(n > 0);
+	return ids[n - 1];
+}
+
+/* CLOSE of H in S (H 0: the end of S) through the session layer. */
+static void
+close_write(uint64_t s, uint64_t h, struct wres *w)
+{
+	uint8_t *cmd;
+	size_t len;
+
+	w->status = -1;
+	w->order = 0;
+	int rc = h != 0 ? ns_encode_close(clock_real_ms(), s, h, &cmd, &len) :
+	    ns_encode_session_end(clock_real_ms(), s, s, NS_END_CLOSED, &cmd, &len);
+
+	CU_ASSERT_EQUAL_FATAL(rc, CHUBBY_OK);
+	session_write_close(d.sessions, s, h, cmd, len, wdone, w);
+	free(cmd);
+}
+
+/* A SESSION_END that reaps two ephemeral files cached by two sessions is
+ * one gate on both paths: proposed once both acknowledged.  The ending
+ * session's own invalidation is not waited for. */
+static void
+test_end_gates_many_paths(void)
+{
+	struct wres w;
+	uint64_t e, c1, c2, ka1, ka2, inval;
+	size_t nodes;
+
+	setup();
+	e = start_session();
+	c1 = start_session();
+	c2 = start_session();
+	open_eph(e, "/ls/local/e1");
+	open_eph(e, "/ls/local/e2");
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, c1, "/ls/local/e1"));
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, c2, "/ls/local/e2"));
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, e, "/ls/local/e2"));
+	ka1 = keepalive(c1, 5000);
+	ka2 = keepalive(c2, 5000);
+	nodes = ns_node_count(replica_ns(d.replica));
+	close_write(e, 0, &w);
+	CU_ASSERT_NOT_EQUAL(status_of[ka1], -1);
+	CU_ASSERT_NOT_EQUAL(status_of[ka2], -1);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	CU_ASSERT_FALSE(session_cache_note(d.sessions, c1, "/ls/local/e2"));
+	inval = inval_of[ka1];
+	CU_ASSERT_EQUAL(inval, inval_of[ka2]); /* one gate */
+	keepalive_acks(c1, 5000, &inval, 1);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	keepalive_acks(c2, 5000, &inval, 1);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1);
+	pump();
+	CU_ASSERT_EQUAL(w.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_node_count(replica_ns(d.replica)), nodes - 2); /* both reaped */
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, c1, "/ls/local/e2"));
+	teardown();
+}
+
+/* Two sessions have an ephemeral file open; a third caches it.  The first
+ * CLOSE cannot reap it and goes at once; the second, arriving while the
+ * first is in flight, may be the one that reaps it: it waits for the
+ * cacher.  An OPEN with CREATE of a file that exists goes at once. */
+static void
+test_close_that_may_reap(void)
+{
+	struct wres w1, w2;
+	uint64_t a, b, c, ha, hb, ka, inval;
+	uint8_t *cmd;
+	size_t len;
+
+	setup();
+	a = start_session();
+	b = start_session();
+	c = start_session();
+	ha = open_eph(a, "/ls/local/e3");
+	hb = open_eph(b, "/ls/local/e3");
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, "/ls/local/e3"));
+	ka = keepalive(c, 5000);
+	close_write(a, ha, &w1);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1); /* not a reaper */
+	CU_ASSERT_EQUAL(status_of[ka], -1);
+	close_write(b, hb, &w2);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1); /* may reap: waits for c */
+	inval = inval_of[ka];
+	CU_ASSERT_NOT_EQUAL(inval, 0);
+	pump();
+	CU_ASSERT_EQUAL(w1.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(w2.status, -1);
+	keepalive_acks(c, 5000, &inval, 1);
+	pump();
+	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
+	/* Gone: an OPEN with CREATE of it is gated (no cacher: at once), one of
+	 * a file that exists is not a gate at all. */
+	open_eph(a, "/ls/local/e3");
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, "/ls/local/e3"));
+	CU_ASSERT_EQUAL_FATAL(ns_encode_open(clock_real_ms(), b, "/ls/local/e3",
+				  NS_O_READ | NS_O_CREATE, 0, 0, NULL, 0, NULL, &cmd, &len),
+	    CHUBBY_OK);
+	session_write(d.sessions, SESSION_WRITE_CREATE, "/ls/local/e3", cmd, len, wdone, &w1);
+	free(cmd);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1);
+	pump();
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, "/ls/local/e3"));
+	teardown();
+}
+
+/* A session expires with an ephemeral file another session caches: its
+ * end waits for the cacher's ack, then reaps the file. */
+static void
+test_expiry_waits_for_cachers(void)
+{
+	uint64_t e, c, ka, inval;
+	size_t nodes;
+	struct session_stats st;
+
+	setup();
+	e = start_session();
+	c = start_session();
+	open_eph(e, "/ls/local/e4");
+	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, "/ls/local/e4"));
+	nodes = ns_node_count(replica_ns(d.replica));
+	fz_clock_advance(cfg->session_lease_ms - 1000);
+	keepalive(c, 0); /* c stays; e sends nothing */
+	fz_clock_advance(1000);
+	session_tick(d.sessions);
+	session_stats(d.sessions, &st);
+	CU_ASSERT_EQUAL(st.expired, 1);
+	CU_ASSERT_EQUAL(st.gated_writes, 1);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	ka = keepalive(c, 5000); /* answered at once: it has an invalidation */
+	CU_ASSERT_NOT_EQUAL(status_of[ka], -1);
+	inval = inval_of[ka];
+	CU_ASSERT_NOT_EQUAL(inval, 0);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	keepalive_acks(c, 5000, &inval, 1);
+	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1);
+	pump();
+	CU_ASSERT_EQUAL(ns_node_count(replica_ns(d.replica)), nodes - 1);
+	session_stats(d.sessions, &st);
+	CU_ASSERT_EQUAL(st.sessions, 1);
+	CU_ASSERT_EQUAL(st.gated_writes, 0);
+	teardown();
 }
 
 #define NW 16
@@ -359,6 +671,15 @@ harness_register(void)
 	    {"readers go together, a writer is not starved", test_shared_run},
 	    {"timeouts, closed handles, TRY_ACQUIRE, mode changes", test_waiter_endings},
 	    {"20000 sessions: KeepAlive holds and lease ends", test_many_sessions},
+	    {"writes to one node wait in order behind their invalidations", test_gates_fifo},
+	    {"a lease lapsed and regained in one epoch keeps the cachers",
+		test_lapse_keeps_cachers},
+	    {"a SESSION_END reaping two cached files waits for both cachers",
+		test_end_gates_many_paths},
+	    {"only a CLOSE that may reap an ephemeral file waits for its cachers",
+		test_close_that_may_reap},
+	    {"an expiry that reaps a cached file waits for the cacher",
+		test_expiry_waits_for_cachers},
 	    {NULL, NULL},
 	};
 
