@@ -11,11 +11,14 @@
  *
  * Threads, each with a session (chubby_client) of its own:
  *   m0, m1   mixed: cached reads and compare-and-sets of the files
- *            /ls/local/nem/k0..k(KEYS-1) (which workload.py also writes),
- *            and ephemeral cycles on /ls/local/nem/e0..e(EKEYS-1): open with
+ *            /ls/local/nem/k0..k(KEYS-1) (which workload.py also writes)
+ *            and, rarely, of /ls/local/nem/q (only cache clients write it:
+ *            a file that stays cached a long time, as a stopped client's
+ *            copy must not), and ephemeral cycles on
+ *            /ls/local/nem/e0..e(EKEYS-1): open with
  *            CREATE|EPHEMERAL (sometimes EXCL, sometimes a probe without
  *            CREATE), cached reads through the handle, close.
- *   r        cached reads of the files, often, so that a read comes first
+ *   r        cached reads of the files (q half the time), often, so that a read comes first
  *            when the process wakes from a SIGSTOP (the nemesis stutters
  *            one cache client).
  * The history goes to HIST_DIR/cache-ID-THREAD.jsonl in workload.py's
@@ -42,7 +45,7 @@
 #include <chubby/chubby.h>
 
 #define ROOT "/ls/local/nem"
-#define MAX_KEYS 8
+#define MAX_KEYS 8 /* k0..k7, and q after them */
 
 static const char *cell_conf, *hist_dir, *stop_file;
 static int proc_id, nkeys, nekeys;
@@ -66,8 +69,8 @@ struct worker {
 	chubby_client *c;
 	uint64_t sess;
 	double alive_t0; /* invoke time of the last request the master answered */
-	chubby_handle *kh[MAX_KEYS];
-	uint64_t known_gen[MAX_KEYS];
+	chubby_handle *kh[MAX_KEYS + 1];
+	uint64_t known_gen[MAX_KEYS + 1];
 	uint64_t nval;
 };
 
@@ -134,17 +137,24 @@ json_str(FILE *f, const char *s, size_t len)
  * where EXTRA is preformatted JSON members (may be ""), then flushes: a
  * kill -9 loses at most the line being written, which the checker skips. */
 static void
-hist_line(struct hist *h, const char *ev, uint64_t i, const char *f, const char *key,
-    const char *extra)
+hist_line_at(struct hist *h, const char *ev, uint64_t i, double t, const char *f,
+    const char *key, const char *extra)
 {
 	fprintf(h->f, "{\"ev\": \"%s\", \"p\": \"%s\", \"i\": %" PRIu64 ", \"t\": %.6f, \"f\": \"%s\"",
-	    ev, h->p, i, now(), f);
+	    ev, h->p, i, t, f);
 	if (key != NULL)
 		fprintf(h->f, ", \"key\": \"%s\"", key);
 	if (extra != NULL && extra[0] != '\0')
 		fprintf(h->f, ", %s", extra);
 	fputs("}\n", h->f);
 	fflush(h->f);
+}
+
+static void
+hist_line(struct hist *h, const char *ev, uint64_t i, const char *f, const char *key,
+    const char *extra)
+{
+	hist_line_at(h, ev, i, now(), f, key, extra);
 }
 
 static uint64_t
@@ -243,10 +253,20 @@ session_end(struct worker *w)
 	fflush(w->h.f);
 	w->h.gen++;
 	snprintf(w->h.p, sizeof w->h.p, "%s.%d", w->h.base, w->h.gen);
-	for (k = 0; k < MAX_KEYS; k++)
+	for (k = 0; k <= MAX_KEYS; k++)
 		w->kh[k] = NULL; /* freed by chubby_close */
 	chubby_close(w->c);
 	w->c = NULL;
+}
+
+/* File K's path: k0..k(nkeys-1), then q. */
+static void
+key_path(int k, char *buf, size_t cap)
+{
+	if (k < nkeys)
+		snprintf(buf, cap, ROOT "/k%d", k);
+	else
+		snprintf(buf, cap, ROOT "/q");
 }
 
 static bool
@@ -270,9 +290,18 @@ session_start(struct worker *w)
 	}
 	w->sess = chubby_session_id(w->c);
 	w->alive_t0 = t0;
-	for (k = 0; k < nkeys; k++) {
-		snprintf(path, sizeof path, ROOT "/k%d", k);
-		rc = chubby_handle_open(w->c, path, CHUBBY_O_READ | CHUBBY_O_WRITE, NULL, &w->kh[k],
+	for (k = 0; k <= nkeys; k++) {
+		struct chubby_open_args oa;
+
+		/* q is made by whichever cache thread comes first, always with
+		 * "init" (the checker's initial value for a file not in
+		 * init.json). */
+		memset(&oa, 0, sizeof oa);
+		oa.contents = "init";
+		oa.contents_len = 4;
+		key_path(k, path, sizeof path);
+		rc = chubby_handle_open(w->c, path,
+		    CHUBBY_O_READ | CHUBBY_O_WRITE | (k == nkeys ? CHUBBY_O_CREATE : 0), &oa, &w->kh[k],
 		    NULL);
 		if (rc != CHUBBY_OK) {
 			session_end(w);
@@ -295,7 +324,14 @@ session_bad(struct worker *w)
 
 /* ---- operations ---- */
 
-/* A read through H (served from the cache while it is valid). */
+/*
+ * A read through H (served from the cache while it is valid).  Its invoke
+ * line is written after the call, with the time taken before it: nothing
+ * (no write to the history file) comes between waking from a SIGSTOP and
+ * the library's decision to serve the cache, so that the application
+ * thread can beat the library's loop thread to it.  A read lost to a kill
+ * is no constraint, so writing its invoke late loses nothing.
+ */
 static void
 op_read(struct worker *w, chubby_handle *h, const char *key, int k)
 {
@@ -304,10 +340,12 @@ op_read(struct worker *w, chubby_handle *h, const char *key, int k)
 	void *data = NULL;
 	size_t len = 0;
 	uint64_t i;
+	double t0 = now();
 	int rc;
 
-	i = hist_invoke(&w->h, "read", key, "");
 	rc = chubby_get_contents(h, &data, &len, &st);
+	i = ++w->h.n;
+	hist_line_at(&w->h, "invoke", i, t0, "read", key, "");
 	if (rc == CHUBBY_OK) {
 		FILE *m;
 		char *buf = NULL;
@@ -344,7 +382,7 @@ op_cas(struct worker *w, int k)
 	double t0 = now();
 	int rc;
 
-	snprintf(key, sizeof key, ROOT "/k%d", k);
+	key_path(k, key, sizeof key);
 	snprintf(val, sizeof val, "%s-%" PRIu64, w->h.base, ++w->nval);
 	if (cas)
 		snprintf(args, sizeof args, "\"value\": \"%s\", \"expected_gen\": %" PRIu64, val,
@@ -451,7 +489,7 @@ worker_run(void *arg)
 {
 	struct worker *w = arg;
 	char path[256], key[64];
-	int k;
+	int k, r;
 
 	snprintf(path, sizeof path, "%s/cache-%d-%s.jsonl", hist_dir, proc_id, w->name);
 	if ((w->h.f = fopen(path, "a")) == NULL) {
@@ -467,23 +505,24 @@ worker_run(void *arg)
 			sleep_ms(200);
 			continue;
 		}
-		k = rnd_int(w, nkeys);
-		snprintf(key, sizeof key, ROOT "/k%d", k);
 		if (!w->mixed) {
+			k = rnd_int(w, 2) ? nkeys : rnd_int(w, nkeys);
+			key_path(k, key, sizeof key);
 			op_read(w, w->kh[k], key, k);
 			sleep_ms(5 + (unsigned)rnd_int(w, 20));
 			continue;
 		}
-		switch (rnd_int(w, 10)) {
-		case 0: case 1: case 2: case 3:
+		r = rnd_int(w, 100);
+		if (r < 2) {
+			op_cas(w, nkeys); /* q: about once a second in all */
+		} else if (r < 40) {
+			k = rnd_int(w, nkeys + 1);
+			key_path(k, key, sizeof key);
 			op_read(w, w->kh[k], key, k);
-			break;
-		case 4: case 5: case 6:
-			op_cas(w, k);
-			break;
-		default:
+		} else if (r < 70) {
+			op_cas(w, rnd_int(w, nkeys));
+		} else {
 			op_ephemeral(w, rnd_int(w, nekeys));
-			break;
 		}
 		sleep_ms((unsigned)rnd_int(w, 40));
 	}

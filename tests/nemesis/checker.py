@@ -149,7 +149,7 @@ def step(state, op):
     return (op["value"], g + 1)
 
 
-def linearizable(init, ops, max_steps=5_000_000, step=step):
+def linearizable(init, ops, max_steps=40_000_000, step=step):
     """Returns (True|False|None, detail).  OPS: ok reads, ok and info
     writes/CASes (or ephemeral ops, with STEP=estep).  None: the search gave
     up after MAX_STEPS."""
@@ -313,15 +313,17 @@ def check_registers(init, ops, out):
             by_key.setdefault(o["key"], []).append(o)
     for k in sorted(by_key):
         kops = by_key[k]
-        ephemeral = init.get(k, {}).get("ephemeral") or any(
+        # A file not in init.json (cache_workload's q) is made with "init".
+        kinit = init.get(k, {"value": "init", "gen": 0})
+        ephemeral = kinit.get("ephemeral") or any(
             o["f"] in ("eopen", "eclose") for o in kops)
         if ephemeral:
             # A session's end leaves every node: each ephemeral key sees it.
             kops = kops + [dict(o, key=k) for o in ends]
             start, stepf = ABSENT, estep
         else:
-            start, stepf = (init[k]["value"], init[k]["gen"]), step
-        anomalies += check_plain(init.get(k), kops, out, ephemeral)
+            start, stepf = (kinit["value"], kinit["gen"]), step
+        anomalies += check_plain(kinit, kops, out, ephemeral)
         ok, detail = linearizable(start, kops, step=stepf)
         n = sum(1 for o in kops if o["type"] != "fail")
         checked += n

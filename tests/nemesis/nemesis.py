@@ -7,6 +7,9 @@ processes (docs/TESTING.md).  Run inside the test's own network namespace
         kill     kill -9 a replica (the master half of the time), restart it later
         pause    SIGSTOP the master for longer than its lease, then SIGCONT
         isolate  cut the master off from every other replica (nftables)
+        blip     the same for just past the master's lease (0-0.5 s more):
+                 its lease lapses and, with luck, it regains it in the same
+                 epoch before anyone else is elected
         split    cut the cell 2/3
         bridge   cut {a,b} from {d,e}; c sees both sides
         slowdisk make fsync/fdatasync slow on some replicas (slow_fsync.so)
@@ -17,7 +20,7 @@ processes (docs/TESTING.md).  Run inside the test's own network namespace
         stutter  a slow cache client (--slow-pids, cache_workload): bursts of
                  SIGSTOP/SIGCONT (stopped 0.2-1.2 s, running 0.05-0.3 s), so
                  that its KeepAlives and invalidation acks arrive late while
-                 other clients write what it caches; every third burst ends
+                 other clients write what it caches; every second burst ends
                  with one stop past its session lease.  It stands in for a
                  slow link (tc netem is not available in this kernel).
   nemesis.py crash-all CELL_DIR PORT LOG
@@ -176,7 +179,7 @@ class Nemesis:
                 return
 
     def stutter_burst(self, done, rnd, pids, burst):
-        """One burst of short stops of a client in PIDS (and every third burst
+        """One burst of short stops of a client in PIDS (and every second burst
         a stop past its lease); returns the bursts so far."""
         p = rnd.choice(pids)
         t0 = time.monotonic()
@@ -192,10 +195,10 @@ class Nemesis:
             time.sleep(rnd.uniform(0.05, 0.3))
         self.record("stutter", [p], t0, stops=stops)
         burst += 1
-        if burst % 3 == 0 and not done.is_set():
+        if burst % 2 == 0 and not done.is_set():
             # Past the session lease: the master stops waiting for its
             # acks and commits; on waking it must not serve its cache.
-            secs = self.a.session_ms / 1000 + rnd.uniform(1, 2.5)
+            secs = self.a.session_ms / 1000 + rnd.uniform(2, 4)
             t0 = time.monotonic()
             self.say("stutter: SIGSTOP cache client %d for %.1f s" % (p, secs))
             try:
@@ -251,6 +254,19 @@ class Nemesis:
     def f_isolate(self, rnd):
         m = self.master(3) or rnd.choice(IDS)
         self.partition("isolate", [[m], [i for i in IDS if i != m]], rnd)
+
+    def f_blip(self, rnd):
+        m = self.master(3) or rnd.choice(IDS)
+        t0 = time.monotonic()
+        secs = self.a.lease_ms / 1000 + rnd.uniform(0, 0.5)
+        others = [i for i in IDS if i != m]
+        self.say("blip: cut master %d off for %.2f s" % (m, secs))
+        for y in others:
+            self.cut(m, y)
+        time.sleep(secs)
+        self.heal_net()
+        self.say("healed the network")
+        self.record("blip", [[m], others], t0, seconds=secs)
 
     def f_split(self, rnd):
         ids = IDS[:]
@@ -308,7 +324,7 @@ class Nemesis:
         rnd = random.Random(self.a.seed)
         faults = [("kill", self.f_kill), ("pause", self.f_pause), ("isolate", self.f_isolate),
                   ("split", self.f_split), ("bridge", self.f_bridge),
-                  ("slowdisk", self.f_slowdisk), ("stale", self.f_stale)]
+                  ("slowdisk", self.f_slowdisk), ("stale", self.f_stale), ("blip", self.f_blip)]
         self.setup_net()
         end = time.monotonic() + self.a.seconds
         n = 0
