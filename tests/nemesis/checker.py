@@ -108,18 +108,19 @@ def estep(state, op):
 
     def leave(st):
         if st == ABSENT or s not in st[2]:
-            return st
+            return None
         rest = st[2] - {s}
         return (st[0], st[1], rest) if rest else ABSENT
+
+    # An op of unknown outcome that would change nothing now is refused:
+    # taking effect as a no-op is the same as never taking effect, and the
+    # search need not try both (a session's eend stays open until the
+    # session holds the node, or for ever).
 
     if f == "read":
         ok = state != ABSENT and (op["value"], op["gen"]) == state[:2]
         return state if ok else None
-    if f == "eend":
-        return leave(state)
-    if f == "eclose":
-        if typ == "ok":
-            return leave(state) if state != ABSENT and s in state[2] else None
+    if f in ("eend", "eclose"):
         return leave(state)
     # eopen
     if typ == "ok":
@@ -132,8 +133,8 @@ def estep(state, op):
         return state if op.get("error") == "E_EXISTS" else join(state)
     # info: whatever the open would have done, had it happened now
     if state == ABSENT:
-        return (op["value"], 0, frozenset([s])) if op["create"] else state
-    return state if op.get("excl") else join(state)
+        return (op["value"], 0, frozenset([s])) if op["create"] else None
+    return None if op.get("excl") or s in state[2] else join(state)
 
 
 def step(state, op):
