@@ -40,7 +40,9 @@ ekeys=2
 # Acknowledged ops each cache client thread must record (the slow one runs
 # about a quarter of the time).
 cache_min=${NEMESIS_CACHE_MIN_OK:-40}
-CACHE_WL="$BUILD/tests/nemesis/cache_workload"
+# NEMESIS_CACHE_WL: another build's cache_workload (a control run, or a
+# libchubby with one fix reverted).
+CACHE_WL=${NEMESIS_CACHE_WL:-$BUILD/tests/nemesis/cache_workload}
 t_time_limit $((secs + 210))
 echo "# nemesis: seed $seed, $secs s of faults (replay: NEMESIS_SEED=$seed NEMESIS_SECONDS=$secs)"
 
