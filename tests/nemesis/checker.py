@@ -33,7 +33,8 @@ Checks:
      known) leaves every node.
  (a'') plain checks that name the op outright: a read of a value no write
      could have produced, or only one that reported failure (a write that
-     took effect although the client was told it did not); a read whose
+     took effect although the client was told it did not); one write's
+     value at two generations (applied twice); a read whose
      content generation is older than one acknowledged before it began (a
      stale read, cached or not).
  (b) fencing, from the resource's log: the accepted sequencers never go down;
@@ -283,6 +284,19 @@ def check_plain(init, kops, out, ephemeral):
     top = []
     for o in acked:
         top.append(o if not top or o["gen"] > top[-1]["gen"] else top[-1])
+    # One request's value at two generations: the request took effect twice
+    # (a re-send of a write that had been applied).
+    gens = {}
+    for o in kops:
+        if not ephemeral and o["type"] == "ok" and o["f"] in ("read", "write", "cas"):
+            gens.setdefault(o["value"], {}).setdefault(o["gen"], o)
+    for v, by_gen in gens.items():
+        if len(by_gen) > 1 and v != initv:
+            anomalies += 1
+            src = (written.get(v) or failed.get(v) or [None])[0]
+            out.append("WRITE APPLIED %d TIMES %s: %s; its value is seen at generations %s: %s"
+                       % (len(by_gen), src["key"] if src else "", fmt(src), sorted(by_gen),
+                          "; ".join(fmt(by_gen[g]) for g in sorted(by_gen))))
     for o in kops:
         if o["f"] != "read" or o["type"] != "ok":
             continue
@@ -562,6 +576,9 @@ def self_test():
         op("b", "read", 2, 3, value="x", gen=1)])
     plain("a stale read after an acknowledged write (flagged)", False, iv, [
         op("a", "write", 0, 1, value="x", gen=1), op("b", "read", 2, 3, value="init", gen=0)])
+    plain("one write seen at two generations (applied twice) is flagged", False, iv, [
+        op("a", "write", 0, 1, "info", value="x"), op("b", "read", 2, 3, value="x", gen=1),
+        op("b", "read", 4, 5, value="x", gen=2)])
     plain("reads of written values in order", True, iv, [
         op("a", "write", 0, 1, value="x", gen=1), op("b", "read", 0.5, 3, value="init", gen=0),
         op("b", "read", 4, 5, value="x", gen=1)])
