@@ -107,7 +107,8 @@ sleep 3
 # Faults while the clients run.
 with_shim "$PY" "$NEM/nemesis.py" run "$cell" "$port" "$hist/nemesis.log" --seconds "$secs" \
 	--seed "$seed" --lease-ms 2000 --session-ms 4000 --lock-delay-ms 1000 \
-	--client-pids "$hist/lock-clients.pids" --slow-pids "$hist/slow-clients.pids" 2>&1 | tee "$T_DIR/nemesis.out" | sed 's/^/# /'
+	--client-pids "$hist/lock-clients.pids" --slow-pids "$hist/slow-clients.pids" 2>&1 |
+	tee "$T_DIR/nemesis.out" | sed 's/^/# /'
 check "the nemesis ran its schedule" grep -q "faults injected" "$T_DIR/nemesis.out"
 check "one master after healing" wait_for 30 one_master "$conf"
 sleep 3
