@@ -45,3 +45,9 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/protocol_abuse.py tests
 EXTRA_DIST += tests/nemesis/workload.py tests/nemesis/resource.py tests/nemesis/nemesis.py tests/nemesis/checker.py tests/nemesis/slow_fsync.c
 AM_TESTS_ENVIRONMENT = abs_top_builddir='$(abs_top_builddir)'; abs_top_srcdir='$(abs_top_srcdir)'; \
 	export abs_top_builddir abs_top_srcdir;
+
+# The nemesis's cache client: libchubby with its cache on, writing a history
+# for tests/nemesis/checker.py (docs/TESTING.md).
+check_PROGRAMS += tests/nemesis/cache_workload
+tests_nemesis_cache_workload_SOURCES = tests/nemesis/cache_workload.c
+tests_nemesis_cache_workload_LDADD = libchubby/libchubby.la $(PTHREAD_LIBS)

@@ -5,12 +5,18 @@
 # master, split 2/3 and bridge, slow fsync, SIGSTOP of a lock client past its
 # session lease), while client processes
 # (tests/nemesis/workload.py) read, write and compare-and-set a few files and
-# take a lock to write to a fenced resource (tests/nemesis/resource.py), all
-# recorded with invoke and completion times.  Then kill -9 of all five
+# take a lock to write to a fenced resource (tests/nemesis/resource.py), and
+# cache clients (tests/nemesis/cache_workload, libchubby with its cache on)
+# read the same files from their caches, compare-and-set them through the
+# library's own retries, and create, read, close and re-create ephemeral
+# nodes; one of them is slow (the nemesis stutters it with SIGSTOP/SIGCONT:
+# netem is not available here).  Everything is recorded with invoke and
+# completion times.  Then kill -9 of all five
 # replicas in a write storm, final reads, and tests/nemesis/checker.py:
 # linearizability per file, fencing, lock generations; and every replica
 # converges to one digest.  docs/TESTING.md: NEMESIS_SECONDS (default 75)
-# for a soak run, NEMESIS_SEED (default 1) to replay a fault schedule.
+# for a soak run, NEMESIS_SEED (default 1) to replay a fault schedule,
+# NEMESIS_CACHE_CLIENTS (default 2; the last is the slow one).
 if [ "${1:-}" != --inside ]; then
 	if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v nft >/dev/null; then
 		echo "SKIP: needs root, ip and nft (tools/install-deps installs them)"; exit 77
@@ -28,7 +34,15 @@ NEM=$(cd "$(dirname "$0")/../nemesis" && pwd)
 secs=${NEMESIS_SECONDS:-75}
 seed=${NEMESIS_SEED:-1}
 nreg=${NEMESIS_CLIENTS:-3}
+ncache=${NEMESIS_CACHE_CLIENTS:-2}
 keys=3
+ekeys=2
+# Acknowledged ops each cache client thread must record (the slow one runs
+# about a quarter of the time).
+cache_min=${NEMESIS_CACHE_MIN_OK:-40}
+# NEMESIS_CACHE_WL: another build's cache_workload (a control run, or a
+# libchubby with one fix reverted).
+CACHE_WL=${NEMESIS_CACHE_WL:-$BUILD/tests/nemesis/cache_workload}
 t_time_limit $((secs + 210))
 echo "# nemesis: seed $seed, $secs s of faults (replay: NEMESIS_SEED=$seed NEMESIS_SECONDS=$secs)"
 
@@ -41,7 +55,7 @@ mkdir -p "$hist"
 export CHUBBY_CELL_BIN
 pids=""
 nem_cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
+	for p in $pids; do kill "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null; done
 	t_cleanup
 }
 trap nem_cleanup EXIT
@@ -75,6 +89,13 @@ for i in $(seq 1 "$nreg"); do
 		--stop "$stop" >"$T_DIR/register-$i.out" 2>&1 &
 	pids="$pids $!"
 done
+cache_pids=""
+for i in $(seq 1 "$ncache"); do
+	"$CACHE_WL" "$conf" "$hist" "$i" "$seed" "$stop" $keys $ekeys >"$T_DIR/cache-$i.out" 2>&1 &
+	cache_pids="$cache_pids $!"
+	pids="$pids $!"
+	[ "$i" = "$ncache" ] && echo $! >"$hist/slow-clients.pids"
+done
 for i in 1 2; do
 	"$PY" "$NEM/workload.py" lock "$cell" "$port" "$hist" --id "$i" --seed "$seed" --stop "$stop" \
 		--resource 7900 >"$T_DIR/lock-$i.out" 2>&1 &
@@ -86,7 +107,8 @@ sleep 3
 # Faults while the clients run.
 with_shim "$PY" "$NEM/nemesis.py" run "$cell" "$port" "$hist/nemesis.log" --seconds "$secs" \
 	--seed "$seed" --lease-ms 2000 --session-ms 4000 --lock-delay-ms 1000 \
-	--client-pids "$hist/lock-clients.pids" 2>&1 | tee "$T_DIR/nemesis.out" | sed 's/^/# /'
+	--client-pids "$hist/lock-clients.pids" --slow-pids "$hist/slow-clients.pids" 2>&1 |
+	tee "$T_DIR/nemesis.out" | sed 's/^/# /'
 check "the nemesis ran its schedule" grep -q "faults injected" "$T_DIR/nemesis.out"
 check "one master after healing" wait_for 30 one_master "$conf"
 sleep 3
@@ -105,6 +127,16 @@ for p in $pids; do
 done
 for p in $pids; do kill "$p" 2>/dev/null; done
 pids=""
+# A cache client that was still running (killed just now) or failed is
+# as good as one that died early.
+cache_rc=0
+for p in $cache_pids; do wait "$p" || cache_rc=$?; done
+check "cache clients exited cleanly at the stop" test "$cache_rc" = 0
+"$PY" "$NEM/checker.py" --clients "$cache_min" "$hist" >"$T_DIR/clients.out" 2>&1
+clients_rc=$?
+sed 's/^/# /' "$T_DIR/clients.out"
+check "every cache client thread finished with at least $cache_min acknowledged ops" \
+	test "$clients_rc" = 0
 
 check "final reads of every file" "$PY" "$NEM/workload.py" final "$cell" "$port" "$hist" --keys $keys
 check "all 5 replicas converge (applied and digest equal)" wait_for 60 converged "$conf" 5

@@ -5,6 +5,11 @@
                            and every anomaly; exits 1 if there is any.
   checker.py --self-test   runs the checks over hand-made histories, good and
                            bad, and fails unless each verdict is the expected one.
+  checker.py --clients MIN HIST_DIR
+                           each cache_workload thread's history
+                           (cache-*.jsonl) ends with its "done" note and
+                           holds at least MIN acknowledged ops: a client that
+                           died early or got nothing done fails the run.
 
 Checks:
  (a) linearizability of each file's reads, writes and compare-and-sets, a
@@ -16,6 +21,22 @@ Checks:
      outcome (info) may take effect at any point after its invocation, or
      never.  Final reads taken after the faults stop are ordinary reads, so a
      lost acknowledged write shows up here (c).
+     Reads served from libchubby's cache (cache_workload.c) are reads like
+     any other.
+ (a') ephemeral nodes (cache_workload.c's /ls/local/nem/e*): the model is
+     "absent" or (contents, content generation, sessions holding a handle).
+     eopen with CREATE makes an absent node (created: true) or joins a
+     present one (created: false; with EXCL: E_EXISTS, no handle); a probe
+     without CREATE joins a present node or finds none (E_NOT_FOUND); a read
+     through a handle sees the node; eclose leaves, and the last handle to
+     leave takes the node with it; eend (a session's end, at a time not
+     known) leaves every node.
+ (a'') plain checks that name the op outright: a read of a value no write
+     could have produced, or only one that reported failure (a write that
+     took effect although the client was told it did not); one write's
+     value at two generations (applied twice); a read whose
+     content generation is older than one acknowledged before it began (a
+     stale read, cached or not).
  (b) fencing, from the resource's log: the accepted sequencers never go down;
      one lock generation has one holder; no two holders' critical sections
      (first to last accepted write) interleave; every genuine sequencer
@@ -24,9 +45,11 @@ Checks:
      increasing generations, no generation is granted twice, and no holder's
      RELEASE succeeds after a later generation was granted to another holder
      (two holders at once)."""
+import bisect
 import glob
 import json
 import os
+import re
 import sys
 
 INF = float("inf")
@@ -38,29 +61,83 @@ def load(hist_dir):
     ops = []
     notes = []
     for path in sorted(glob.glob(os.path.join(hist_dir, "*.jsonl"))):
-        pending = {}
-        for line in open(path):
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a kill
-            if e["ev"] == "note":
-                notes.append(e)
-            elif e["ev"] == "invoke":
-                op = dict(e, t0=e["t"], t1=INF, type="info", src=os.path.basename(path))
-                pending[(e["p"], e["i"])] = op
-                ops.append(op)
-            else:
-                op = pending.pop((e["p"], e["i"]), None)
-                if op is None:
-                    continue
-                op.update({k: v for k, v in e.items() if k not in ("ev", "t")})
-                op["t1"] = e["t"] if e["ev"] != "info" else INF
-                op["type"] = e["ev"]
+        o, n = load_file(path)
+        ops += o
+        notes += n
+    return ops, notes
+
+
+def load_file(path):
+    """One process's history file: (ops, notes)."""
+    ops = []
+    notes = []
+    pending = {}
+    for line in open(path):
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a kill
+        if e["ev"] == "note":
+            notes.append(e)
+        elif e["ev"] == "invoke":
+            op = dict(e, t0=e["t"], t1=INF, type="info", src=os.path.basename(path))
+            pending[(e["p"], e["i"])] = op
+            ops.append(op)
+        else:
+            op = pending.pop((e["p"], e["i"]), None)
+            if op is None:
+                continue
+            op.update({k: v for k, v in e.items() if k not in ("ev", "t")})
+            op["t1"] = e["t"] if e["ev"] != "info" else INF
+            op["type"] = e["ev"]
     return ops, notes
 
 
 # ------------------------------------------------------ linearizability (a) --
+ABSENT = ()  # an ephemeral node that does not exist
+
+
+def estep(state, op):
+    """The ephemeral node model: the next state, or None if OP cannot happen
+    now.  STATE is ABSENT or (contents, content_gen, frozenset of sessions
+    with a handle on the node)."""
+    f, typ = op["f"], op["type"]
+    s = op.get("sess")
+
+    def join(st):
+        return (st[0], st[1], st[2] | {s})
+
+    def leave(st):
+        if st == ABSENT or s not in st[2]:
+            return None
+        rest = st[2] - {s}
+        return (st[0], st[1], rest) if rest else ABSENT
+
+    # An op of unknown outcome that would change nothing now is refused:
+    # taking effect as a no-op is the same as never taking effect, and the
+    # search need not try both (a session's eend stays open until the
+    # session holds the node, or for ever).
+
+    if f == "read":
+        ok = state != ABSENT and (op["value"], op["gen"]) == state[:2]
+        return state if ok else None
+    if f in ("eend", "eclose"):
+        return leave(state)
+    # eopen
+    if typ == "ok":
+        if not op["found"]:
+            return state if state == ABSENT else None
+        if op.get("created"):
+            return (op["value"], 0, frozenset([s])) if state == ABSENT else None
+        if state == ABSENT:
+            return None
+        return state if op.get("error") == "E_EXISTS" else join(state)
+    # info: whatever the open would have done, had it happened now
+    if state == ABSENT:
+        return (op["value"], 0, frozenset([s])) if op["create"] else None
+    return None if op.get("excl") or s in state[2] else join(state)
+
+
 def step(state, op):
     """The register model: the next state, or None if OP cannot happen now."""
     v, g = state
@@ -74,9 +151,10 @@ def step(state, op):
     return (op["value"], g + 1)
 
 
-def linearizable(init, ops, max_steps=5_000_000):
+def linearizable(init, ops, max_steps=40_000_000, step=step):
     """Returns (True|False|None, detail).  OPS: ok reads, ok and info
-    writes/CASes.  None: the search gave up after MAX_STEPS."""
+    writes/CASes (or ephemeral ops, with STEP=estep).  None: the search gave
+    up after MAX_STEPS."""
     ops = [o for o in ops if o["type"] == "ok" or (o["type"] == "info" and o["f"] != "read")]
     n = len(ops)
     if n == 0:
@@ -162,34 +240,106 @@ def fmt(o):
     if o is None:
         return "?"
     t1 = "inf" if o["t1"] == INF else "%.3f" % o["t1"]
-    args = {k: o[k] for k in ("value", "gen", "expected_gen", "error", "inst", "holder")
-            if k in o}
+    args = {k: o[k] for k in ("value", "gen", "expected_gen", "error", "inst", "holder",
+                              "sess", "create", "excl", "found", "created") if k in o}
     return "%s %s %s %s [%.3f..%s] %s" % (o["p"], o["type"], o["f"], o.get("key", ""),
                                            o["t0"], t1, json.dumps(args))
 
 
 def excerpt(ops, around, width=1.0, limit=25):
-    """The ops of ORIGINAL history overlapping [t0-width, t1+width] of AROUND."""
+    """The LIMIT ops of the original history overlapping [t0-width,
+    t1+width] of AROUND that began nearest to it, in order of invocation."""
     if around is None:
         return []
     lo = around["t0"] - width
     hi = (around["t1"] if around["t1"] != INF else around["t0"]) + width
     sel = [o for o in ops if o["t0"] <= hi and o["t1"] >= lo]
-    sel.sort(key=lambda o: o["t0"])
-    return [fmt(o) for o in sel[:limit]]
+    sel.sort(key=lambda o: abs(o["t0"] - around["t0"]))
+    sel = sorted(sel[:limit], key=lambda o: o["t0"])
+    return [fmt(o) for o in sel]
+
+
+def faults_at(faults, t, before=2.0):
+    """The nemesis's faults under way in [T-BEFORE, T] (nemesis.log)."""
+    hits = [f for f in faults if f["t0"] <= t and f["t1"] >= t - before]
+    return ", ".join("%s %s [%.3f..%.3f]" % (f["fault"], f["targets"], f["t0"], f["t1"])
+                     for f in hits) or "none"
+
+
+def check_plain(init, kops, out, ephemeral):
+    """(a''): reads of values nobody wrote, or written by an op that
+    reported failure; stale reads by content generation."""
+    anomalies = 0
+    written = {}  # value -> the ops that may have written it (ok, info)
+    failed = {}   # value -> an op that reported failure
+    for o in kops:
+        if o["f"] in ("write", "cas") or (o["f"] == "eopen" and o.get("create")):
+            (written if o["type"] != "fail" else failed).setdefault(o["value"], []).append(o)
+    initv = None if ephemeral else init["value"]
+    # The acknowledged writes by completion time, with the running highest
+    # generation: the newest a read that began later may not be older than.
+    acked = sorted((o for o in kops if o["f"] in ("write", "cas") and o["type"] == "ok"),
+                   key=lambda o: o["t1"])
+    ends = [o["t1"] for o in acked]
+    top = []
+    for o in acked:
+        top.append(o if not top or o["gen"] > top[-1]["gen"] else top[-1])
+    # One request's value at two generations: the request took effect twice
+    # (a re-send of a write that had been applied).
+    gens = {}
+    for o in kops:
+        if not ephemeral and o["type"] == "ok" and o["f"] in ("read", "write", "cas"):
+            gens.setdefault(o["value"], {}).setdefault(o["gen"], o)
+    for v, by_gen in gens.items():
+        if len(by_gen) > 1 and v != initv:
+            anomalies += 1
+            src = (written.get(v) or failed.get(v) or [None])[0]
+            out.append("WRITE APPLIED %d TIMES %s: %s; its value is seen at generations %s: %s"
+                       % (len(by_gen), src["key"] if src else "", fmt(src), sorted(by_gen),
+                          "; ".join(fmt(by_gen[g]) for g in sorted(by_gen))))
+    for o in kops:
+        if o["f"] != "read" or o["type"] != "ok":
+            continue
+        v = o["value"]
+        if v != initv and v not in written:
+            anomalies += 1
+            if v in failed:
+                out.append("READ OF A WRITE REPORTED AS FAILED %s: %s read %r, written by %s"
+                           % (o["key"], fmt(o), v, fmt(failed[v][0])))
+            else:
+                out.append("READ OF A VALUE NEVER WRITTEN %s: %s" % (o["key"], fmt(o)))
+        j = bisect.bisect_left(ends, o["t0"])
+        if not ephemeral and j > 0 and top[j - 1]["gen"] > o["gen"]:
+            w = top[j - 1]
+            anomalies += 1
+            out.append("STALE READ %s: %s returned generation %d, but %s was acknowledged "
+                       "%.3f s before the read began" % (o["key"], fmt(o), o["gen"], fmt(w),
+                                                         o["t0"] - w["t1"]))
+    return anomalies
 
 
 def check_registers(init, ops, out):
     anomalies = 0
     checked = 0
     by_key = {}
+    ends = [o for o in ops if o["f"] == "eend"]
     for o in ops:
-        if o["f"] in ("read", "write", "cas"):
+        if o["f"] in ("read", "write", "cas", "eopen", "eclose"):
             by_key.setdefault(o["key"], []).append(o)
     for k in sorted(by_key):
         kops = by_key[k]
-        start = (init[k]["value"], init[k]["gen"])
-        ok, detail = linearizable(start, kops)
+        # A file not in init.json (cache_workload's q) is made with "init".
+        kinit = init.get(k, {"value": "init", "gen": 0})
+        ephemeral = kinit.get("ephemeral") or any(
+            o["f"] in ("eopen", "eclose") for o in kops)
+        if ephemeral:
+            # A session's end leaves every node: each ephemeral key sees it.
+            kops = kops + [dict(o, key=k) for o in ends]
+            start, stepf = ABSENT, estep
+        else:
+            start, stepf = (kinit["value"], kinit["gen"]), step
+        anomalies += check_plain(kinit, kops, out, ephemeral)
+        ok, detail = linearizable(start, kops, step=stepf)
         n = sum(1 for o in kops if o["type"] != "fail")
         checked += n
         cnt = {t: sum(1 for o in kops if o["type"] == t) for t in ("ok", "fail", "info")}
@@ -302,8 +452,16 @@ def check_dir(d):
           % (len(entries), acc, len(entries) - acc, a2))
     print("checker: locks: %d grants, %d releases, %d anomalies" % (
         ngrants, sum(1 for o in ops if o["f"] == "release" and o["type"] == "ok"), a3))
+    faults = []
+    fp = os.path.join(d, "nemesis.log")
+    if os.path.exists(fp):
+        faults = [json.loads(x) for x in open(fp) if x.strip()]
     for line in out:
         print(line)
+        # Which faults were under way: the first time in a headline.
+        m = re.search(r"\[(\d+\.\d+)\.\.", line)
+        if m and not line.startswith(" "):
+            print("    faults then: %s" % faults_at(faults, float(m.group(1))))
     total = a1 + a2 + a3
     print("checker: operations recorded=%d checked=%d anomalies=%d" % (
         len(ops), checked + ngrants + len(entries), total))
@@ -364,6 +522,67 @@ def self_test():
         big.append(op("r%d" % (k % 6), "read", t + 0.6, t + 0.7, value="v%d" % k, gen=k + 1))
     expect("300 overlapping writes with reads", True, big)
 
+    # Ephemeral nodes (estep): sessions 1 and 2.
+    def eexpect(name, want, ops):
+        nonlocal fails
+        got, detail = linearizable(ABSENT, ops, step=estep)
+        good = got == want
+        fails += not good
+        print("%s - checker self-test: %s (%s)" % ("ok" if good else "FAIL", name, detail or got))
+
+    def eopen(p, t0, t1, sess, typ="ok", create=True, excl=False, **kw):
+        return op(p, "eopen", t0, t1, typ, sess=sess, create=create, excl=excl, **kw)
+
+    def eclose(p, t0, t1, sess, typ="ok"):
+        return op(p, "eclose", t0, t1, typ, sess=sess)
+
+    cycle = [eopen("a", 0, 1, 1, value="v1", found=True, created=True),
+             op("a", "read", 2, 3, value="v1", gen=0), eclose("a", 4, 5, 1)]
+    eexpect("create, read, close, re-create by another", True, cycle + [
+        eopen("b", 6, 7, 2, value="v2", found=True, created=True),
+        op("b", "read", 8, 9, value="v2", gen=0)])
+    eexpect("issue 14: a re-open reads the deleted node's contents (flagged)", False, cycle + [
+        eopen("b", 6, 7, 2, value="v2", found=True, created=True),
+        eopen("a", 8, 9, 1, value="v3", found=True, created=False),
+        op("a", "read", 10, 11, value="v1", gen=0)])
+    eexpect("a probe after the last close finds nothing", True, cycle + [
+        eopen("b", 6, 7, 2, create=False, found=False)])
+    eexpect("a probe finds nothing while another session holds the node (flagged)", False,
+            cycle[:2] + [eopen("b", 6, 7, 2, create=False, found=False)])
+    eexpect("the node stays while a second handle is open", True, [
+        eopen("a", 0, 1, 1, value="v1", found=True, created=True),
+        eopen("b", 2, 3, 2, value="v2", found=True, created=False),
+        eclose("a", 4, 5, 1), op("b", "read", 6, 7, value="v1", gen=0),
+        eopen("c", 8, 9, 3, excl=True, value="v3", found=True, created=False, error="E_EXISTS")])
+    eexpect("a node created twice without a close between (flagged)", False, [
+        eopen("a", 0, 1, 1, value="v1", found=True, created=True),
+        eopen("b", 2, 3, 2, value="v2", found=True, created=True)])
+    eexpect("a session's end (unknown time) may take the node", True, [
+        eopen("a", 0, 1, 1, value="v1", found=True, created=True),
+        op("a", "eend", 2, None, "info", sess=1),
+        eopen("b", 5, 6, 2, create=False, found=False)])
+
+    def plain(name, want, init, ops, eph=False):
+        nonlocal fails
+        out = []
+        got = check_plain(init, ops, out, eph) == 0
+        good = got == want
+        fails += not good
+        print("%s - checker self-test: %s %s" % ("ok" if good else "FAIL", name, out[:1]))
+
+    iv = {"value": "init", "gen": 0}
+    plain("a CAS reported as failed that took effect (flagged)", False, iv, [
+        op("a", "cas", 0, 1, "fail", value="x", expected_gen=0, error="E_GEN_MISMATCH"),
+        op("b", "read", 2, 3, value="x", gen=1)])
+    plain("a stale read after an acknowledged write (flagged)", False, iv, [
+        op("a", "write", 0, 1, value="x", gen=1), op("b", "read", 2, 3, value="init", gen=0)])
+    plain("one write seen at two generations (applied twice) is flagged", False, iv, [
+        op("a", "write", 0, 1, "info", value="x"), op("b", "read", 2, 3, value="x", gen=1),
+        op("b", "read", 4, 5, value="x", gen=2)])
+    plain("reads of written values in order", True, iv, [
+        op("a", "write", 0, 1, value="x", gen=1), op("b", "read", 0.5, 3, value="init", gen=0),
+        op("b", "read", 4, 5, value="x", gen=1)])
+
     def fence(name, want, entries):
         nonlocal fails
         out = []
@@ -409,9 +628,29 @@ def self_test():
     return fails
 
 
+def check_clients(d, min_ok):
+    bad = 0
+    paths = sorted(glob.glob(os.path.join(d, "cache-*.jsonl")))
+    for path in paths:
+        ops, notes = load_file(path)
+        ok = sum(1 for op in ops if op["type"] == "ok")
+        done = any(e.get("done") for e in notes)
+        good = done and ok >= min_ok
+        bad += not good
+        print("checker: client %s: %d ok ops (at least %d), %s%s" % (
+            os.path.basename(path), ok, min_ok, "finished" if done else "DID NOT FINISH",
+            "" if good else "  <- TOO LITTLE" if done else ""))
+    if not paths:
+        print("checker: no cache client histories in %s" % d)
+        bad += 1
+    return bad
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 2 and sys.argv[1] == "--self-test":
         sys.exit(1 if self_test() else 0)
+    if len(sys.argv) == 4 and sys.argv[1] == "--clients":
+        sys.exit(1 if check_clients(sys.argv[3], int(sys.argv[2])) else 0)
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     sys.exit(1 if check_dir(sys.argv[1]) else 0)

@@ -7,12 +7,22 @@ processes (docs/TESTING.md).  Run inside the test's own network namespace
         kill     kill -9 a replica (the master half of the time), restart it later
         pause    SIGSTOP the master for longer than its lease, then SIGCONT
         isolate  cut the master off from every other replica (nftables)
+        blip     the same for just past the master's lease (0-0.5 s more):
+                 its lease lapses and, with luck, it regains it in the same
+                 epoch before anyone else is elected
         split    cut the cell 2/3
         bridge   cut {a,b} from {d,e}; c sees both sides
         slowdisk make fsync/fdatasync slow on some replicas (slow_fsync.so)
         stale    SIGSTOP a lock client (--client-pids) past its session lease
                  and the lock-delay: it wakes up as a stale holder, which the
                  resource must fence off
+      and, all through the run, alongside the schedule:
+        stutter  a slow cache client (--slow-pids, cache_workload): bursts of
+                 SIGSTOP/SIGCONT (stopped 0.2-1.2 s, running 0.05-0.3 s), so
+                 that its KeepAlives and invalidation acks arrive late while
+                 other clients write what it caches; every second burst ends
+                 with one stop past its session lease.  It stands in for a
+                 slow link (tc netem is not available in this kernel).
   nemesis.py crash-all CELL_DIR PORT LOG
       kill -9 all five replicas at once, then restart them
   nemesis.py heal CELL_DIR PORT LOG
@@ -26,6 +36,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -44,14 +55,16 @@ class Nemesis:
         self.cellbin = os.environ.get("CHUBBY_CELL_BIN", "chubby-cell")
         self.slowdir = os.environ.get("CHUBBY_SLOW_FSYNC_DIR")
         self.log = open(a.log, "a", buffering=1)
+        self.log_mu = threading.Lock()  # the stutter thread records too
         self.paused = set()
 
     def say(self, msg):
         print("nemesis %7.2f: %s" % (time.monotonic(), msg), flush=True)
 
     def record(self, fault, targets, t0, **kw):
-        self.log.write(json.dumps(dict(fault=fault, targets=targets, t0=t0,
-                                       t1=time.monotonic(), **kw)) + "\n")
+        with self.log_mu:
+            self.log.write(json.dumps(dict(fault=fault, targets=targets, t0=t0,
+                                           t1=time.monotonic(), **kw)) + "\n")
 
     def pid(self, i):
         try:
@@ -138,15 +151,64 @@ class Nemesis:
         if self.slowdir:
             for f in os.listdir(self.slowdir):
                 os.remove(os.path.join(self.slowdir, f))
-        if self.a.client_pids and os.path.exists(self.a.client_pids):
-            for p in open(self.a.client_pids).read().split():
+        for f in (self.a.client_pids, self.a.slow_pids):
+            for p in self.pids_in(f):
                 try:
-                    os.kill(int(p), signal.SIGCONT)
+                    os.kill(p, signal.SIGCONT)
                 except OSError:
                     pass
         for i in IDS:
             if not self.up(i):
                 self.restart(i)
+
+    @staticmethod
+    def pids_in(path):
+        if not path or not os.path.exists(path):
+            return []
+        return [int(x) for x in open(path).read().split()]
+
+    def stutter(self, done, rnd):
+        """The slow cache client: bursts of short stops until DONE is set."""
+        pids = self.pids_in(self.a.slow_pids)
+        burst = 0
+        while pids and not done.is_set():
+            try:
+                burst = self.stutter_burst(done, rnd, pids, burst)
+            except OSError as e:  # the client died: the test will say so
+                self.say("stutter: %s" % e)
+                return
+
+    def stutter_burst(self, done, rnd, pids, burst):
+        """One burst of short stops of a client in PIDS (and every second burst
+        a stop past its lease); returns the bursts so far."""
+        p = rnd.choice(pids)
+        t0 = time.monotonic()
+        end = t0 + rnd.uniform(3, 6)
+        stops = 0
+        while time.monotonic() < end and not done.is_set():
+            try:
+                os.kill(p, signal.SIGSTOP)
+                time.sleep(rnd.uniform(0.2, 1.2))
+            finally:
+                os.kill(p, signal.SIGCONT)
+            stops += 1
+            time.sleep(rnd.uniform(0.05, 0.3))
+        self.record("stutter", [p], t0, stops=stops)
+        burst += 1
+        if burst % 2 == 0 and not done.is_set():
+            # Past the session lease: the master stops waiting for its
+            # acks and commits; on waking it must not serve its cache.
+            secs = self.a.session_ms / 1000 + rnd.uniform(2, 4)
+            t0 = time.monotonic()
+            self.say("stutter: SIGSTOP cache client %d for %.1f s" % (p, secs))
+            try:
+                os.kill(p, signal.SIGSTOP)
+                done.wait(secs)
+            finally:
+                os.kill(p, signal.SIGCONT)
+            self.record("stutter-long", [p], t0, seconds=secs)
+        done.wait(rnd.uniform(0.5, 2))
+        return burst
 
     # --- the faults; each returns after undoing itself ---------------------
     def f_kill(self, rnd):
@@ -192,6 +254,19 @@ class Nemesis:
     def f_isolate(self, rnd):
         m = self.master(3) or rnd.choice(IDS)
         self.partition("isolate", [[m], [i for i in IDS if i != m]], rnd)
+
+    def f_blip(self, rnd):
+        m = self.master(3) or rnd.choice(IDS)
+        t0 = time.monotonic()
+        secs = self.a.lease_ms / 1000 + rnd.uniform(0, 0.5)
+        others = [i for i in IDS if i != m]
+        self.say("blip: cut master %d off for %.2f s" % (m, secs))
+        for y in others:
+            self.cut(m, y)
+        time.sleep(secs)
+        self.heal_net()
+        self.say("healed the network")
+        self.record("blip", [[m], others], t0, seconds=secs)
 
     def f_split(self, rnd):
         ids = IDS[:]
@@ -249,10 +324,14 @@ class Nemesis:
         rnd = random.Random(self.a.seed)
         faults = [("kill", self.f_kill), ("pause", self.f_pause), ("isolate", self.f_isolate),
                   ("split", self.f_split), ("bridge", self.f_bridge),
-                  ("slowdisk", self.f_slowdisk), ("stale", self.f_stale)]
+                  ("slowdisk", self.f_slowdisk), ("stale", self.f_stale), ("blip", self.f_blip)]
         self.setup_net()
         end = time.monotonic() + self.a.seconds
         n = 0
+        done = threading.Event()
+        st = threading.Thread(target=self.stutter, args=(done, random.Random(self.a.seed + 99)),
+                              daemon=True)
+        st.start()
         try:
             while time.monotonic() < end:
                 name, fn = faults[n % len(faults)] if n < len(faults) else rnd.choice(faults)
@@ -260,6 +339,8 @@ class Nemesis:
                 n += 1
                 time.sleep(rnd.uniform(1.5, 3.5))
         finally:
+            done.set()
+            st.join()
             self.heal()
         self.say("%d faults injected" % n)
 
@@ -289,6 +370,7 @@ def main():
     ap.add_argument("--session-ms", type=int, default=4000)
     ap.add_argument("--lock-delay-ms", type=int, default=1000)
     ap.add_argument("--client-pids", default="")
+    ap.add_argument("--slow-pids", default="")
     a = ap.parse_args()
     n = Nemesis(a)
     {"run": n.run, "crash-all": n.crash_all, "heal": n.heal}[a.mode]()
