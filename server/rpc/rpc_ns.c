@@ -480,7 +480,7 @@ rpc_op_close(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk
 
 	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK)
 		return rc;
-	rc = ns_encode_close(clock_real_ms(), session, handle, &cmd, &len);
+	rc = ns_encode_close(session_stamp(req_d(req)->sessions), session, handle, &cmd, &len);
 	return submit_close(req, cmd, len, rc, session, handle, msg, msglen);
 }
 
