@@ -29,6 +29,7 @@ INTEGRATION_TESTS = tests/integration/test_cell.sh tests/integration/test_lockct
 INTEGRATION_TESTS += tests/integration/test_backup.sh
 INTEGRATION_TESTS += tests/integration/test_install.sh
 INTEGRATION_TESTS += tests/integration/test_members.sh
+INTEGRATION_TESTS += tests/integration/test_exactly_once.sh
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
@@ -36,7 +37,7 @@ tests_integration_store_tool_LDADD = server/store/libstore.la server/paxos/libpa
 	$(COMMON_LIBS) $(LEVELDB_LIBS)
 TESTS += tests/check-pure.sh $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh tests/integration/protocol_abuse.py tests/check-pure.sh \
-	tests/integration/chubby_wire.py tests/integration/ns_checks.py \
+	tests/integration/chubby_wire.py tests/integration/ns_checks.py tests/integration/exactly_once.py \
 	$(INTEGRATION_TESTS)
 EXTRA_DIST += tests/nemesis/workload.py tests/nemesis/resource.py tests/nemesis/nemesis.py tests/nemesis/checker.py tests/nemesis/slow_fsync.c
 AM_TESTS_ENVIRONMENT = abs_top_builddir='$(abs_top_builddir)'; abs_top_srcdir='$(abs_top_srcdir)'; \
