@@ -76,10 +76,12 @@ bool session_cache_note(struct session_mgr *sm, uint64_t session, const char *pa
 /*
  * ACQUIRE that waits: takes over Q and answers it when the lock is granted
  * (packing {lock_gen, sequencer}), when TIMEOUT_MS (0: none) passes
- * (E_TIMEOUT), or with the error that ends the wait.
+ * (E_TIMEOUT), or with the error that ends the wait.  RID (0: none) and
+ * RID_FLOOR are the request's id: each proposal carries them
+ * (docs/NAMESPACE.md "Request ids").
  */
 void session_acquire(struct session_mgr *sm, uint64_t session, uint64_t handle, int mode,
-    uint64_t timeout_ms, bool wait, struct rpc_req *q);
+    uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait, struct rpc_req *q);
 
 /* Packs {lock_gen, sequencer: bin} for a granted lock of HANDLE into a
  * new buffer (*OUT, malloc'd); CHUBBY_OK or the namespace's error. */
