@@ -155,6 +155,7 @@ check("five writes with rids before the kill succeed",
 old_master, old_epoch = master_id(), s.epoch
 subprocess.run([CELLBIN, "kill", str(old_master), "--dir", DIR], check=True,
                stdout=subprocess.DEVNULL)
+print("# killed=%d" % old_master, flush=True)
 # The session call follows the master (NOT_MASTER, BAD_EPOCH, closed
 # connection) with the same arguments, rid included.
 end = time.time() + 60
