@@ -240,6 +240,46 @@ cl_send_core(struct chubby_client *c, struct cconn *cc, uint32_t op, uint64_t se
 
 /* Sends application request R on CC with the session and epoch believed
  * now. */
+/*
+ * Request ids (docs/PROTOCOL.md "Request ids and retries"): every write
+ * gets one the first time it goes out and keeps it through every re-send
+ * (after NOT_MASTER, BAD_EPOCH, a lost connection, a fail-over), so the
+ * cell applies it once and a re-send returns the first outcome.
+ */
+static bool
+cl_op_writes(uint32_t op)
+{
+	switch (op) {
+	case PROTO_OP_OPEN:
+	case PROTO_OP_CLOSE:
+	case PROTO_OP_POISON:
+	case PROTO_OP_SET_CONTENTS:
+	case PROTO_OP_SET_ACL:
+	case PROTO_OP_DELETE:
+	case PROTO_OP_ACQUIRE:
+	case PROTO_OP_TRY_ACQUIRE:
+	case PROTO_OP_RELEASE:
+	case PROTO_OP_SET_SEQUENCER:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The oldest id still unanswered (MINE at most): every id below it was
+ * answered (or given up with its connection) and is never sent again, so
+ * the cell may forget its outcome. */
+static uint64_t
+cl_rid_floor(const struct chubby_client *c, uint64_t mine)
+{
+	uint64_t floor = mine;
+
+	for (const struct creq *q = c->reqs; q != NULL; q = q->next)
+		if (q->rid != 0 && q->rid < floor)
+			floor = q->rid;
+	return floor;
+}
+
 static void
 cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
 {
@@ -248,6 +288,8 @@ cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
 	msgpack_packer *pk;
 	int rc;
 
+	if (r->rid == 0 && cl_op_writes(r->op))
+		r->rid = ++c->last_rid; /* once: every re-send carries the same id */
 	wire_buf_reset(&c->out);
 	c->out.max_frame = cc->max_frame;
 	pk = wire_begin_req(&c->out, id, r->op);
@@ -255,10 +297,16 @@ cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
 		n += 2;
 	if (r->acquire_timeout)
 		n++;
+	if (r->rid != 0)
+		n += 2;
 	msgpack_pack_map(pk, n);
 	if (!r->no_session) {
 		mp_pack_kv_uint(pk, "session", csess_session_id(c->cs));
 		mp_pack_kv_uint(pk, "epoch", csess_epoch(c->cs));
+	}
+	if (r->rid != 0) {
+		mp_pack_kv_uint(pk, "rid", r->rid);
+		mp_pack_kv_uint(pk, "rid_floor", cl_rid_floor(c, r->rid));
 	}
 	if (r->acquire_timeout)
 		/* What is left of the caller's wait, so that a re-sent ACQUIRE
