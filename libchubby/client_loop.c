@@ -266,6 +266,9 @@ cl_op_writes(uint32_t op)
 	}
 }
 
+/* NS_MAX_REQ_RECORDS in server/ns/ns.h. */
+#define CL_MAX_RIDS_OPEN 1024
+
 /* The oldest id still unanswered (MINE at most): every id below it was
  * answered (or given up with its connection) and is never sent again, so
  * the cell may forget its outcome. */
@@ -288,8 +291,15 @@ cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
 	msgpack_packer *pk;
 	int rc;
 
-	if (r->rid == 0 && cl_op_writes(r->op))
+	if (r->rid == 0 && cl_op_writes(r->op)) {
+		/* The cell keeps the outcomes of at most CL_MAX_RIDS_OPEN ids a
+		 * session (docs/NAMESPACE.md): more writes out at once would
+		 * lose the oldest's.  This one waits for an older answer (each
+		 * answer sends what is not out). */
+		if (c->last_rid + 1 - cl_rid_floor(c, c->last_rid + 1) >= CL_MAX_RIDS_OPEN)
+			return;
 		r->rid = ++c->last_rid; /* once: every re-send carries the same id */
+	}
 	wire_buf_reset(&c->out);
 	c->out.max_frame = cc->max_frame;
 	pk = wire_begin_req(&c->out, id, r->op);
