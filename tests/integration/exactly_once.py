@@ -51,6 +51,17 @@ def master_id():
         c.close()
 
 
+# SESSION_START has no session: its id is a nonce the client draws.
+c = admin.master()
+first = outcome(c.call, "SESSION_START", {"nonce": 0x5eed5eed5eed})
+again = outcome(c.call, "SESSION_START", {"nonce": 0x5eed5eed5eed})
+check("SESSION_START re-sent with its nonce returns the same session",
+      first[0] == "OK" and again[0] == "OK" and again[1]["session"] == first[1]["session"],
+      "first %r, re-sent %r" % (first, again))
+if first[0] == "OK":
+    c.call("SESSION_END", {"session": first[1]["session"], "epoch": first[1]["epoch"]})
+c.close()
+
 s = Session(admin)
 rid = 0
 

@@ -1860,6 +1860,50 @@ test_req_snapshot_v1_loads(void)
 	ns_free(n2);
 }
 
+/* SESSION_START has no session yet: its request id is a nonce the client
+ * draws, kept by the session it started (REQ with session 0). */
+static void
+test_req_session_start_nonce(void)
+{
+	struct ns *n2 = mk();
+	uint64_t s, d;
+	uint8_t *snap;
+	size_t sl;
+	char err[256];
+	DECL;
+
+	CU_ASSERT_EQUAL(REQ(0, 77, 0, ns_encode_session_start(now, "alice", &b_, &l_)), CHUBBY_OK);
+	s = r.session;
+	CU_ASSERT_NOT_EQUAL(s, 0);
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(REQ(0, 77, 0, ns_encode_session_start(now, "alice", &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.session, s);
+	CU_ASSERT_EQUAL(ns_session_count(ns), 1);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	/* Another principal's start with the same nonce is its own. */
+	CU_ASSERT_EQUAL(REQ(0, 77, 0, ns_encode_session_start(now, "bob", &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_NOT_EQUAL(r.session, s);
+	CU_ASSERT_EQUAL(ns_session_count(ns), 2);
+	/* Kept in the snapshot: a new master answers the re-send too. */
+	CU_ASSERT_EQUAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_restore(n2, snap, sl, err, sizeof err), CHUBBY_OK);
+	free(snap);
+	CU_ASSERT_EQUAL(ns_digest(n2), ns_digest(ns));
+	ns_free(ns);
+	ns = n2;
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(REQ(0, 77, 0, ns_encode_session_start(now, "alice", &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.session, s);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	/* Only SESSION_START goes without a session. */
+	CU_ASSERT_EQUAL(REQ(0, 78, 0, ns_encode_close(now, 0, 1, &b_, &l_)), CHUBBY_E_INVALID);
+	/* Once the session ended, a late copy starts a new one (the first is
+	 * gone either way). */
+	CU_ASSERT_EQUAL(end(s, NS_END_CLOSED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(REQ(0, 77, 0, ns_encode_session_start(now, "alice", &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_NOT_EQUAL(r.session, s);
+}
+
 #define FRESH(fn)                                                                  \
 	static void w_##fn(void)                                                   \
 	{                                                                          \
@@ -1908,6 +1952,7 @@ FRESH(test_req_cap)
 FRESH(test_req_snapshot_keeps_records)
 FRESH(test_req_refused_shapes)
 FRESH(test_req_snapshot_v1_loads)
+FRESH(test_req_session_start_nonce)
 
 void
 harness_register(void)
@@ -1974,6 +2019,7 @@ harness_register(void)
 		{ "snapshot_keeps_records", w_test_req_snapshot_keeps_records },
 		{ "refused_shapes", w_test_req_refused_shapes },
 		{ "snapshot_v1_loads", w_test_req_snapshot_v1_loads },
+		{ "session_start_nonce", w_test_req_session_start_nonce },
 		{ NULL, NULL },
 	};
 
