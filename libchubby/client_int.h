@@ -186,6 +186,7 @@ struct chubby_client {
 	uint64_t cur_conn;        /* the core's current connection, 0: none */
 	uint64_t next_wire_id;
 	uint64_t last_rid;        /* the session's last request id (docs/PROTOCOL.md) */
+	uint64_t start_nonce;     /* SESSION_START's request id, for all its re-sends */
 	struct wire_buf out;
 	bool closing;             /* chubby_close asked */
 	bool close_started;       /* APP_CLOSE fed */

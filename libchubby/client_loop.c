@@ -11,6 +11,8 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include <openssl/rand.h>
+
 #include <chubby/chubby.h>
 
 #include "client_int.h"
@@ -211,7 +213,11 @@ cl_send_core(struct chubby_client *c, struct cconn *cc, uint32_t op, uint64_t se
 		msgpack_pack_nil(pk);
 		break;
 	case PROTO_OP_SESSION_START:
-		msgpack_pack_map(pk, 0);
+		/* The same nonce on every re-send: a start that applied but
+		 * whose answer was lost returns its session, not a second one
+		 * (docs/PROTOCOL.md "Request ids and retries"). */
+		msgpack_pack_map(pk, 1);
+		mp_pack_kv_uint(pk, "nonce", c->start_nonce);
 		break;
 	case PROTO_OP_KEEPALIVE:
 		msgpack_pack_map(pk, 4);
@@ -238,8 +244,6 @@ cl_send_core(struct chubby_client *c, struct cconn *cc, uint32_t op, uint64_t se
 	return id;
 }
 
-/* Sends application request R on CC with the session and epoch believed
- * now. */
 /*
  * Request ids (docs/PROTOCOL.md "Request ids and retries"): every write
  * gets one the first time it goes out and keeps it through every re-send
@@ -283,6 +287,8 @@ cl_rid_floor(const struct chubby_client *c, uint64_t mine)
 	return floor;
 }
 
+/* Sends application request R on CC with the session and epoch believed
+ * now. */
 static void
 cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
 {
@@ -1204,6 +1210,10 @@ cl_loop_start(struct chubby_client *c, char *err, size_t errlen)
 		return CHUBBY_E_NOMEM;
 	wire_buf_init(&c->out, FRAME_MAX_DEFAULT);
 	c->next_wire_id = 1;
+	/* Unguessable, so that no other client's start can hit it; 0 (no
+	 * nonce) only if the generator fails. */
+	if (RAND_bytes((unsigned char *)&c->start_nonce, sizeof c->start_nonce) != 1)
+		c->start_nonce = 0;
 
 	/* START before the threads run: nothing else touches C yet. */
 	pthread_mutex_lock(&c->mu);

@@ -204,7 +204,7 @@ int ns_encode_set_sequencer(uint64_t stamp_ms, uint64_t session, uint64_t handle
 
 /*
  * Exactly-once requests (docs/NAMESPACE.md "Request ids"): wraps INNER, a
- * command of SESSION (not SESSION_START), as that session's request RID
+ * command of SESSION (SESSION 0: a SESSION_START), as that session's request RID
  * (> 0); every rid below RID_FLOOR (<= RID) was answered and may be
  * forgotten.  Applied, it runs INNER once: a later copy with the same rid
  * changes nothing and returns the first outcome (status, handle, created,
@@ -212,6 +212,10 @@ int ns_encode_set_sequencer(uint64_t stamp_ms, uint64_t session, uint64_t handle
  */
 int ns_encode_req(uint64_t stamp_ms, uint64_t session, uint64_t rid, uint64_t rid_floor,
     const uint8_t *inner, size_t inner_len, uint8_t **out, size_t *len);
+/* SESSION_START has no session: its request id is a NONCE the client
+ * draws (ns_encode_req with session 0; a copy returns the same session
+ * while it lives).  The session PRINCIPAL started with NONCE, or 0. */
+uint64_t ns_session_started(const struct ns *ns, const char *principal, uint64_t nonce);
 /* The recorded outcome of SESSION's request RID: CHUBBY_OK with RES filled
  * as ns_apply filled it, CHUBBY_E_NOT_FOUND if none is recorded (never
  * applied, or refused), CHUBBY_E_INVALID if RID is below the session's

@@ -57,6 +57,7 @@ struct ns_rec {
 struct ns_session {
 	uint64_t id;
 	char *principal;
+	uint64_t start_nonce; /* the id its SESSION_START came with (0: none) */
 	uint64_t rid_floor;   /* rids below were answered: refused if sent again */
 	struct ns_rec *recs;  /* sorted by rid, all >= rid_floor */
 	size_t nrecs, recs_cap;

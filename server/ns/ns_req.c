@@ -125,6 +125,47 @@ rec_add(struct ns_session *s, uint64_t rid, int type, const struct ns_result *re
 		floor_raise(s, s->recs[0].rid + 1);
 }
 
+/* The session PRINCIPAL started with NONCE, if it still exists. */
+static struct ns_session *
+started_with(const struct ns *ns, const char *principal, size_t plen, uint64_t nonce)
+{
+	for (size_t i = 0; i < ns->nsessions; i++) {
+		struct ns_session *s = ns->sessions[i];
+
+		if (s->start_nonce == nonce && strlen(s->principal) == plen &&
+		    memcmp(s->principal, principal, plen) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/*
+ * SESSION_START has no session to record its outcome under: its request
+ * id is a nonce the client draws, kept by the session it started, so that
+ * a copy (with the same principal) finds it for as long as it lives.
+ */
+static int
+apply_start(struct ns *ns, const struct ns_cmd *c, const struct ns_cmd *in,
+    struct ns_result *res)
+{
+	struct ns_session *s;
+	int rc;
+
+	if (in->type != NS_CMD_SESSION_START)
+		return res_fail_msg(res, CHUBBY_E_INVALID,
+		    "only SESSION_START is a request without a session");
+	if ((s = started_with(ns, in->str, in->slen, c->rid)) != NULL) {
+		res->status = CHUBBY_OK;
+		res->session = s->id;
+		return CHUBBY_OK;
+	}
+	if ((rc = ns_apply_cmd(ns, in, res)) != CHUBBY_OK)
+		return rc;
+	if ((s = ns_session_find(ns, res->session)) != NULL)
+		s->start_nonce = c->rid;
+	return CHUBBY_OK;
+}
+
 int
 ns_apply_req(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
 {
@@ -134,7 +175,15 @@ ns_apply_req(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
 	size_t pos;
 	int rc;
 
-	if (c->session == 0 || s == NULL)
+	if (c->session == 0) {
+		if (c->rid == 0)
+			return res_fail_msg(res, CHUBBY_E_INVALID, "a request id must be above 0");
+		if ((rc = ns_cmd_decode(c->inner, c->ilen, &in, res->msg, sizeof res->msg)) !=
+		    CHUBBY_OK)
+			return res->status = rc;
+		return apply_start(ns, c, &in, res);
+	}
+	if (s == NULL)
 		return res_fail_msg(res, CHUBBY_E_BAD_SESSION, "no such session");
 	if (c->rid == 0 || c->rid_floor > c->rid)
 		return res_fail_msg(res, CHUBBY_E_INVALID,
@@ -168,6 +217,17 @@ ns_apply_req(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
 		rec_add(s, c->rid, in.type, res);
 	}
 	return CHUBBY_OK;
+}
+
+uint64_t
+ns_session_started(const struct ns *ns, const char *principal, uint64_t nonce)
+{
+	const struct ns_session *s;
+
+	if (principal == NULL || nonce == 0)
+		return 0;
+	s = started_with(ns, principal, strlen(principal), nonce);
+	return s != NULL ? s->id : 0;
 }
 
 int

@@ -127,9 +127,10 @@ snap_pack(const struct ns *ns, msgpack_packer *pk)
 	for (i = 0; i < ns->nsessions; i++) {
 		const struct ns_session *se = ns->sessions[i];
 
-		msgpack_pack_array(pk, 4);
+		msgpack_pack_array(pk, 5);
 		msgpack_pack_uint64(pk, se->id);
 		pk_str(pk, se->principal);
+		msgpack_pack_uint64(pk, se->start_nonce);
 		msgpack_pack_uint64(pk, se->rid_floor);
 		msgpack_pack_array(pk, se->nrecs);
 		for (size_t j = 0; j < se->nrecs; j++)
@@ -342,13 +343,14 @@ rd_rec(struct snap_ctx *x, struct ns_rec *rec)
 	return true;
 }
 
-/* Version 2's [floor, [records]] of session S. */
+/* Version 2's [start_nonce, floor, [records]] of session S. */
 static int
 rd_recs(struct snap_ctx *x, struct ns_session *s)
 {
 	size_t n;
 
-	if (!ns_rd_uint(&x->r, &s->rid_floor) || !ns_rd_array(&x->r, &n) ||
+	if (!ns_rd_uint(&x->r, &s->start_nonce) || !ns_rd_uint(&x->r, &s->rid_floor) ||
+	    !ns_rd_array(&x->r, &n) ||
 	    n > NS_MAX_REQ_RECORDS)
 		return bad(x, "a session's request records");
 	s->recs = xcalloc(n + 1, sizeof *s->recs);
@@ -377,7 +379,7 @@ rd_sessions(struct snap_ctx *x, uint64_t version)
 	if (!ns_rd_array(&x->r, &n))
 		return bad(x, "no session list");
 	for (i = 0; i < n; i++) {
-		if (!ns_rd_array(&x->r, &nf) || nf != (version == 1 ? 2 : 4) ||
+		if (!ns_rd_array(&x->r, &nf) || nf != (version == 1 ? 2 : 5) ||
 		    !ns_rd_uint(&x->r, &id) || !ns_rd_str(&x->r, &p, &len))
 			return bad(x, "a session");
 		if (id <= last || id >= t->next_session)

@@ -343,6 +343,7 @@ done_session_start(int status, const struct ns_result *res, void *arg)
 		done_nil(status, res, arg);
 		return;
 	}
+	session_restarted(d->sessions, res->session);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 3);
@@ -359,14 +360,36 @@ rpc_op_session_start(struct rpc_req *req, const msgpack_object *args, msgpack_pa
     char *msg, size_t msglen)
 {
 	struct chubbyd *d = req_d(req);
-	uint8_t *cmd = NULL;
-	size_t len = 0;
+	struct req_id id = {0, 0};
+	uint8_t *cmd = NULL, *wrapped = NULL;
+	size_t len = 0, wlen = 0;
+	uint64_t known;
 	int rc;
 
-	(void)args;
 	if (!session_serving(d->sessions))
 		return rpc_not_master(d, pk, msg, msglen);
+	/* The nonce is the start's request id: a re-send returns the session
+	 * its first copy started (docs/PROTOCOL.md "Request ids and retries"). */
+	if ((rc = mp_get_uint(args, "nonce", MP_OPTIONAL, &id.rid, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	known = ns_session_started(replica_ns(d->replica), rpc_req_principal(req), id.rid);
+	if (known != 0) {
+		struct ns_result res;
+		struct wctx *w = xcalloc(1, sizeof *w);
+
+		ns_result_init(&res);
+		res.session = known;
+		w->q = rpc_req_defer(req);
+		done_session_start(CHUBBY_OK, &res, w);
+		return RPC_DEFERRED;
+	}
 	rc = ns_encode_session_start(clock_real_ms(), rpc_req_principal(req), &cmd, &len);
+	if (rc == CHUBBY_OK && id.rid != 0) {
+		rc = ns_encode_req(clock_real_ms(), 0, id.rid, 0, cmd, len, &wrapped, &wlen);
+		free(cmd);
+		cmd = wrapped;
+		len = wlen;
+	}
 	return submit(req, NULL, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_session_start, 0, 0,
 	    msg, msglen);
 }

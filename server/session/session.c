@@ -303,6 +303,17 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 	sm->st.keepalives++;
 }
 
+void
+session_restarted(struct session_mgr *sm, uint64_t session)
+{
+	struct msess *s = sm_find(sm, session);
+
+	if (s == NULL || s->ending || s->ka != NULL)
+		return;
+	s->lease_end = clock_mono_ms() + sm->d->cfg->session_lease_ms;
+	sm_sched(sm, s);
+}
+
 static bool
 sm_has_unsent(const struct msess *s)
 {

@@ -50,6 +50,11 @@ bool session_serving(struct session_mgr *sm);
 int session_check(struct session_mgr *sm, uint64_t session, uint64_t epoch,
     const char *principal, char *msg, size_t msglen);
 
+/* SESSION_START answered (first or re-sent, docs/PROTOCOL.md "Request ids
+ * and retries"): the client counts a full lease from the answer, as after
+ * a KeepAlive, so the master's runs from now too. */
+void session_restarted(struct session_mgr *sm, uint64_t session);
+
 /* KEEPALIVE: takes over the deferred request Q and answers it when due. */
 void session_keepalive(struct session_mgr *sm, uint64_t session, uint64_t hold_ms,
     const uint64_t *acks, size_t nacks, struct rpc_req *q);
