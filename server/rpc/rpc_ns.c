@@ -279,7 +279,7 @@ done_nil(int status, const struct ns_result *res, void *arg)
 	 * chosen by the next master: nobody here knows whether it applied. */
 	if (status == CHUBBY_E_NOT_MASTER)
 		rpc_req_reply(w->q, status, "mastership lost: the write may or may not have been "
-					   "applied; re-send it with the same rid at the new master",
+					   "applied; re-send it with the same rid (nonce) at the new master",
 		    NULL, 0);
 	else
 		rpc_req_reply(w->q, status, status != CHUBBY_OK && res != NULL && res->msg[0] ?

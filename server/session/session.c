@@ -308,8 +308,9 @@ session_restarted(struct session_mgr *sm, uint64_t session)
 {
 	struct msess *s = sm_find(sm, session);
 
-	if (s == NULL || s->ending || s->ka != NULL)
+	if (s == NULL || s->ending)
 		return;
+	/* Never shortens it: no lease is longer than a full one from now. */
 	s->lease_end = clock_mono_ms() + sm->d->cfg->session_lease_ms;
 	sm_sched(sm, s);
 }
