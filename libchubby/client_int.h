@@ -70,6 +70,7 @@ struct creq {
 	uint64_t acquire_deadline; /* ACQUIRE with a limit: timeout_ms is what is left */
 	bool acquire_timeout;
 	uint64_t handle_id;       /* for the auto-release of a late lock */
+	uint64_t rid;             /* request id of a write, from its first send on; 0: none */
 	/* The args other than session, epoch and timeout_ms: NARGS pairs packed. */
 	msgpack_sbuffer args;
 	uint32_t nargs;
@@ -193,6 +194,8 @@ struct chubby_client {
 	struct cconn *conns;
 	uint64_t cur_conn;        /* the core's current connection, 0: none */
 	uint64_t next_wire_id;
+	uint64_t last_rid;        /* the session's last request id (docs/PROTOCOL.md) */
+	uint64_t start_nonce;     /* SESSION_START's request id, for all its re-sends */
 	struct wire_buf out;
 	bool closing;             /* chubby_close asked */
 	bool close_started;       /* APP_CLOSE fed */

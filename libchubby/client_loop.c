@@ -12,6 +12,8 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include <openssl/rand.h>
+
 #include <chubby/chubby.h>
 
 #include "client_int.h"
@@ -228,7 +230,11 @@ cl_send_core(struct chubby_client *c, struct cconn *cc, uint32_t op, uint64_t se
 		msgpack_pack_nil(pk);
 		break;
 	case PROTO_OP_SESSION_START:
-		msgpack_pack_map(pk, 0);
+		/* The same nonce on every re-send: a start that applied but
+		 * whose answer was lost returns its session, not a second one
+		 * (docs/PROTOCOL.md "Request ids and retries"). */
+		msgpack_pack_map(pk, 1);
+		mp_pack_kv_uint(pk, "nonce", c->start_nonce);
 		break;
 	case PROTO_OP_KEEPALIVE:
 		msgpack_pack_map(pk, 4);
@@ -255,6 +261,49 @@ cl_send_core(struct chubby_client *c, struct cconn *cc, uint32_t op, uint64_t se
 	return id;
 }
 
+/*
+ * Request ids (docs/PROTOCOL.md "Request ids and retries"): every write
+ * gets one the first time it goes out and keeps it through every re-send
+ * (after NOT_MASTER, BAD_EPOCH, a lost connection, a fail-over), so the
+ * cell applies it once and a re-send returns the first outcome.
+ */
+static bool
+cl_op_writes(uint32_t op)
+{
+	switch (op) {
+	case PROTO_OP_OPEN:
+	case PROTO_OP_CLOSE:
+	case PROTO_OP_POISON:
+	case PROTO_OP_SET_CONTENTS:
+	case PROTO_OP_SET_ACL:
+	case PROTO_OP_DELETE:
+	case PROTO_OP_ACQUIRE:
+	case PROTO_OP_TRY_ACQUIRE:
+	case PROTO_OP_RELEASE:
+	case PROTO_OP_SET_SEQUENCER:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* NS_MAX_REQ_RECORDS in server/ns/ns.h. */
+#define CL_MAX_RIDS_OPEN 1024
+
+/* The oldest id still unanswered (MINE at most): every id below it was
+ * answered (or given up with its connection) and is never sent again, so
+ * the cell may forget its outcome. */
+static uint64_t
+cl_rid_floor(const struct chubby_client *c, uint64_t mine)
+{
+	uint64_t floor = mine;
+
+	for (const struct creq *q = c->reqs; q != NULL; q = q->next)
+		if (q->rid != 0 && q->rid < floor)
+			floor = q->rid;
+	return floor;
+}
+
 /* Sends application request R on CC with the session and epoch believed
  * now. */
 static void
@@ -265,6 +314,15 @@ cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
 	msgpack_packer *pk;
 	int rc;
 
+	if (r->rid == 0 && cl_op_writes(r->op)) {
+		/* The cell keeps the outcomes of at most CL_MAX_RIDS_OPEN ids a
+		 * session (docs/NAMESPACE.md): more writes out at once would
+		 * lose the oldest's.  This one waits for an older answer (each
+		 * answer sends what is not out). */
+		if (c->last_rid + 1 - cl_rid_floor(c, c->last_rid + 1) >= CL_MAX_RIDS_OPEN)
+			return;
+		r->rid = ++c->last_rid; /* once: every re-send carries the same id */
+	}
 	wire_buf_reset(&c->out);
 	c->out.max_frame = cc->max_frame;
 	pk = wire_begin_req(&c->out, id, r->op);
@@ -272,10 +330,16 @@ cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
 		n += 2;
 	if (r->acquire_timeout)
 		n++;
+	if (r->rid != 0)
+		n += 2;
 	msgpack_pack_map(pk, n);
 	if (!r->no_session) {
 		mp_pack_kv_uint(pk, "session", csess_session_id(c->cs));
 		mp_pack_kv_uint(pk, "epoch", csess_epoch(c->cs));
+	}
+	if (r->rid != 0) {
+		mp_pack_kv_uint(pk, "rid", r->rid);
+		mp_pack_kv_uint(pk, "rid_floor", cl_rid_floor(c, r->rid));
 	}
 	if (r->acquire_timeout)
 		/* What is left of the caller's wait, so that a re-sent ACQUIRE
@@ -1182,6 +1246,10 @@ cl_loop_start(struct chubby_client *c, char *err, size_t errlen)
 		return CHUBBY_E_NOMEM;
 	wire_buf_init(&c->out, FRAME_MAX_DEFAULT);
 	c->next_wire_id = 1;
+	/* Unguessable, so that no other client's start can hit it; 0 (no
+	 * nonce) only if the generator fails. */
+	if (RAND_bytes((unsigned char *)&c->start_nonce, sizeof c->start_nonce) != 1)
+		c->start_nonce = 0;
 
 	/* START before the threads run: nothing else touches C yet. */
 	pthread_mutex_lock(&c->mu);

@@ -31,6 +31,7 @@ INTEGRATION_TESTS += tests/integration/test_install.sh
 INTEGRATION_TESTS += tests/integration/test_members.sh
 INTEGRATION_TESTS += tests/integration/test_clock_step.sh
 INTEGRATION_TESTS += tests/integration/test_coherence.sh
+INTEGRATION_TESTS += tests/integration/test_exactly_once.sh
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
@@ -39,7 +40,7 @@ tests_integration_store_tool_LDADD = server/store/libstore.la server/paxos/libpa
 TESTS += tests/check-pure.sh $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh tests/integration/protocol_abuse.py tests/check-pure.sh \
 	tests/integration/suspend_clock.c tests/integration/fake_clock.c \
-	tests/integration/chubby_wire.py tests/integration/ns_checks.py \
+	tests/integration/chubby_wire.py tests/integration/ns_checks.py tests/integration/exactly_once.py \
 	tests/integration/cacher.py tests/integration/coherence_checks.py \
 	$(INTEGRATION_TESTS)
 EXTRA_DIST += tests/nemesis/workload.py tests/nemesis/resource.py tests/nemesis/nemesis.py tests/nemesis/checker.py tests/nemesis/slow_fsync.c

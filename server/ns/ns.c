@@ -209,6 +209,18 @@ ns_handle_free(struct ns_handle *h)
 }
 
 void
+ns_session_free(struct ns_session *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->nrecs; i++)
+		ns_rec_free(&s->recs[i]);
+	free(s->recs);
+	free(s->principal);
+	free(s);
+}
+
+void
 ns_state_clear(struct ns *ns)
 {
 	size_t i;
@@ -217,10 +229,8 @@ ns_state_clear(struct ns *ns)
 		ns_node_free(ns->nodes[i]);
 	for (i = 0; i < ns->nhandles; i++)
 		ns_handle_free(ns->handles[i]);
-	for (i = 0; i < ns->nsessions; i++) {
-		free(ns->sessions[i]->principal);
-		free(ns->sessions[i]);
-	}
+	for (i = 0; i < ns->nsessions; i++)
+		ns_session_free(ns->sessions[i]);
 	free(ns->nodes);
 	free(ns->handles);
 	free(ns->sessions);
@@ -384,8 +394,8 @@ static const char *const acl_word[3] = { "read", "write", "change-ACL" };
 
 /* --- node metadata --- */
 
-static void
-fill_stat(const struct ns_node *n, struct ns_stat *st)
+void
+ns_fill_stat(const struct ns_node *n, struct ns_stat *st)
 {
 	int i;
 
@@ -613,8 +623,7 @@ cmd_session_end(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns
 	memmove(&ns->sessions[pos], &ns->sessions[pos + 1],
 	    (ns->nsessions - pos - 1) * sizeof *ns->sessions);
 	ns->nsessions--;
-	free(s->principal);
-	free(s);
+	ns_session_free(s);
 	return CHUBBY_OK;
 }
 
@@ -734,7 +743,7 @@ cmd_open(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result
 	s->nhandles++;
 	res->handle = h->id;
 	res->created = create;
-	fill_stat(n, &res->stat);
+	ns_fill_stat(n, &res->stat);
 	return CHUBBY_OK;
 }
 
@@ -793,7 +802,7 @@ cmd_set_contents(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct n
 	n->modified_ms = stamp;
 	ev_node(res, n, NS_EV_CONTENTS_MODIFIED, n->path);
 	ev_node(res, n->parent, NS_EV_CHILD_MODIFIED, n->path);
-	fill_stat(n, &res->stat);
+	ns_fill_stat(n, &res->stat);
 	return CHUBBY_OK;
 }
 
@@ -822,7 +831,7 @@ cmd_set_acl(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_res
 	n->acl_gen++;
 	n->modified_ms = stamp;
 	ev_node(res, n->parent, NS_EV_CHILD_MODIFIED, n->path);
-	fill_stat(n, &res->stat);
+	ns_fill_stat(n, &res->stat);
 	return CHUBBY_OK;
 }
 
@@ -900,7 +909,7 @@ cmd_acquire(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_res
 	h->held = (int)c->mode;
 	res->lock_gen = n->lock_gen;
 	ev_node(res, n, NS_EV_LOCK_ACQUIRED, n->path);
-	fill_stat(n, &res->stat);
+	ns_fill_stat(n, &res->stat);
 	return CHUBBY_OK;
 }
 
@@ -953,12 +962,23 @@ int
 ns_apply(struct ns *ns, const uint8_t *cmd, size_t len, struct ns_result *res)
 {
 	struct ns_cmd c;
-	uint64_t stamp;
 	int rc;
 
 	ns_result_free(res);
 	if ((rc = ns_cmd_decode(cmd, len, &c, res->msg, sizeof res->msg)) != CHUBBY_OK)
 		return res->status = rc;
+	if (c.type == NS_CMD_REQ)
+		return res->status = ns_apply_req(ns, &c, res);
+	return ns_apply_cmd(ns, &c, res);
+}
+
+int
+ns_apply_cmd(struct ns *ns, const struct ns_cmd *cp, struct ns_result *res)
+{
+	const struct ns_cmd c = *cp;
+	uint64_t stamp;
+	int rc;
+
 	/* Stamps should not go back, but a new master's clock may lag the
 	 * old one's: clamping keeps time monotonic, the same on every replica. */
 	stamp = c.stamp > ns->last_stamp ? c.stamp : ns->last_stamp;
@@ -1023,7 +1043,7 @@ ns_get_contents_and_stat(const struct ns *ns, uint64_t session, uint64_t handle,
 		    NULL, NULL);
 	if (h->node->is_dir)
 		return res_fail(res, CHUBBY_E_IS_DIR, h->path, " is a directory", NULL);
-	fill_stat(h->node, &res->stat);
+	ns_fill_stat(h->node, &res->stat);
 	res->contents = h->node->contents;
 	res->contents_len = h->node->len;
 	return CHUBBY_OK;
@@ -1038,7 +1058,7 @@ ns_get_stat(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_re
 	ns_result_free(res);
 	if ((rc = handle_get(ns, session, handle, HC_ALL, res, &h)) != CHUBBY_OK)
 		return rc;
-	fill_stat(h->node, &res->stat);
+	ns_fill_stat(h->node, &res->stat);
 	return CHUBBY_OK;
 }
 
@@ -1068,7 +1088,7 @@ ns_readdir(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_res
 			res->names[k++] = xstrdup(c->path + n->pathlen + 1);
 	}
 	res->nnames = k;
-	fill_stat(n, &res->stat);
+	ns_fill_stat(n, &res->stat);
 	return CHUBBY_OK;
 }
 

@@ -57,7 +57,13 @@ enum ns_cmd_type {
 	NS_CMD_ACQUIRE = 9,
 	NS_CMD_RELEASE = 10,
 	NS_CMD_SET_SEQUENCER = 11,
+	NS_CMD_REQ = 12, /* a session's command with its request id (below) */
 };
+
+/* Outcomes of successful requests kept per session (docs/NAMESPACE.md
+ * "Request ids"); beyond it the oldest is forgotten and the session's
+ * floor moves past it. */
+#define NS_MAX_REQ_RECORDS 1024
 
 /* OPEN flags. */
 #define NS_O_READ 0x01      /* intent: read contents, ReadDir (read ACL) */
@@ -195,6 +201,28 @@ int ns_encode_release(uint64_t stamp_ms, uint64_t session, uint64_t handle, uint
  * sequencer's signature and passes its fields. */
 int ns_encode_set_sequencer(uint64_t stamp_ms, uint64_t session, uint64_t handle,
     const struct ns_sequencer *seq, uint8_t **out, size_t *len);
+
+/*
+ * Exactly-once requests (docs/NAMESPACE.md "Request ids"): wraps INNER, a
+ * command of SESSION (SESSION 0: a SESSION_START), as that session's request RID
+ * (> 0); every rid below RID_FLOOR (<= RID) was answered and may be
+ * forgotten.  Applied, it runs INNER once: a later copy with the same rid
+ * changes nothing and returns the first outcome (status, handle, created,
+ * stat, lock_gen), while INNER's failures are not recorded.
+ */
+int ns_encode_req(uint64_t stamp_ms, uint64_t session, uint64_t rid, uint64_t rid_floor,
+    const uint8_t *inner, size_t inner_len, uint8_t **out, size_t *len);
+/* SESSION_START has no session: its request id is a NONCE the client
+ * draws (ns_encode_req with session 0; a copy returns the same session
+ * while it lives).  The session PRINCIPAL started with NONCE, or 0. */
+uint64_t ns_session_started(const struct ns *ns, const char *principal, uint64_t nonce);
+/* The recorded outcome of SESSION's request RID: CHUBBY_OK with RES filled
+ * as ns_apply filled it, CHUBBY_E_NOT_FOUND if none is recorded (never
+ * applied, or refused), CHUBBY_E_INVALID if RID is below the session's
+ * floor (answered and forgotten: must not be applied), or
+ * CHUBBY_E_BAD_SESSION. */
+int ns_request_outcome(const struct ns *ns, uint64_t session, uint64_t rid,
+    struct ns_result *res);
 
 /* Queries (no log entry).  Each resets RES and returns res->status. */
 int ns_get_contents_and_stat(const struct ns *ns, uint64_t session, uint64_t handle,

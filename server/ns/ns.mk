@@ -4,7 +4,7 @@
 noinst_LTLIBRARIES += server/ns/libns.la
 server_ns_libns_la_SOURCES = \
 	server/ns/ns.c server/ns/ns.h server/ns/ns_int.h \
-	server/ns/ns_codec.c server/ns/ns_snap.c server/ns/ns_util.c \
+	server/ns/ns_codec.c server/ns/ns_snap.c server/ns/ns_req.c server/ns/ns_util.c \
 	server/ns/ns_stamp.c server/ns/ns_stamp.h
 server_ns_libns_la_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
 

@@ -385,6 +385,21 @@ ns_encode_set_sequencer(uint64_t stamp_ms, uint64_t session, uint64_t handle,
 	return enc_end(&e, out, len);
 }
 
+int
+ns_encode_req(uint64_t stamp_ms, uint64_t session, uint64_t rid, uint64_t rid_floor,
+    const uint8_t *inner, size_t inner_len, uint8_t **out, size_t *len)
+{
+	struct enc e;
+
+	if (inner == NULL || rid == 0 || rid_floor > rid)
+		return CHUBBY_E_INVALID;
+	enc_begin(&e, NS_CMD_REQ, 3, stamp_ms, session);
+	msgpack_pack_uint64(&e.pk, rid);
+	msgpack_pack_uint64(&e.pk, rid_floor);
+	enc_bin(&e, inner, inner_len);
+	return enc_end(&e, out, len);
+}
+
 /* --- decoder --- */
 
 /* Fields after [type, stamp, session], per type. */
@@ -400,6 +415,7 @@ static const size_t cmd_nfields[] = {
 	[NS_CMD_ACQUIRE] = 2,
 	[NS_CMD_RELEASE] = 1,
 	[NS_CMD_SET_SEQUENCER] = 2,
+	[NS_CMD_REQ] = 3,
 };
 
 /* An array of three ACL names, each a string (or nil where NILOK). */
@@ -503,6 +519,11 @@ ns_cmd_decode(const uint8_t *p, size_t len, struct ns_cmd *c, char *msg, size_t 
 			    ns_rd_uint(&r, &c->seqmode) && ns_rd_uint(&r, &c->seqgen) &&
 			    ns_rd_uint(&r, &c->seqinst);
 		}
+		break;
+	case NS_CMD_REQ:
+		ok = ns_rd_uint(&r, &c->rid) && ns_rd_uint(&r, &c->rid_floor) &&
+		    ns_rd_str(&r, &bytes, &c->ilen);
+		c->inner = (const uint8_t *)bytes;
 		break;
 	default:
 		ok = false;

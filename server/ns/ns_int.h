@@ -13,6 +13,7 @@
 #include "ns.h"
 
 struct ns_handle;
+struct ns_cmd;
 
 struct ns_node {
 	char *path;
@@ -41,9 +42,25 @@ struct ns_node {
 	size_t nholders;
 };
 
+/* The outcome of a successful request, kept for its retries (ns_req.c). */
+struct ns_rec {
+	uint64_t rid;
+	int type;             /* the inner command's NS_CMD_* */
+	uint64_t handle;      /* OPEN */
+	bool created;         /* OPEN */
+	uint64_t lock_gen;    /* ACQUIRE */
+	bool has_stat;        /* OPEN, SET_CONTENTS, SET_ACL, ACQUIRE */
+	struct ns_stat stat;  /* acl[] point into acl below */
+	char *acl[3];
+};
+
 struct ns_session {
 	uint64_t id;
 	char *principal;
+	uint64_t start_nonce; /* the id its SESSION_START came with (0: none) */
+	uint64_t rid_floor;   /* rids below were answered: refused if sent again */
+	struct ns_rec *recs;  /* sorted by rid, all >= rid_floor */
+	size_t nrecs, recs_cap;
 	size_t nhandles; /* derived */
 };
 
@@ -104,6 +121,14 @@ void ns_state_clear(struct ns *ns);
 void ns_node_free(struct ns_node *n);
 void ns_handle_free(struct ns_handle *h);
 void ns_node_add_handle(struct ns_node *n, struct ns_handle *h);
+void ns_session_free(struct ns_session *s);
+void ns_fill_stat(const struct ns_node *n, struct ns_stat *st);
+/* Applies one decoded command other than NS_CMD_REQ. */
+int ns_apply_cmd(struct ns *ns, const struct ns_cmd *c, struct ns_result *res);
+
+/* ns_req.c */
+int ns_apply_req(struct ns *ns, const struct ns_cmd *c, struct ns_result *res);
+void ns_rec_free(struct ns_rec *r);
 
 /* A decoded command; strings and bytes borrowed from the encoded input. */
 struct ns_cmd {
@@ -132,6 +157,9 @@ struct ns_cmd {
 	const char *seqpath;
 	size_t seqlen;
 	uint64_t seqmode, seqgen, seqinst;
+	uint64_t rid, rid_floor; /* NS_CMD_REQ, around INNER */
+	const uint8_t *inner;
+	size_t ilen;
 };
 
 /* ns_codec.c */

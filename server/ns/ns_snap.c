@@ -20,7 +20,9 @@
 #include "ns_int.h"
 
 #define SNAP_MAGIC "chubby-ns"
-#define SNAP_VERSION 1
+/* 2: sessions carry their request-id floor and records (ns_req.c); 1 is
+ * still read (no records). */
+#define SNAP_VERSION 2
 
 static void
 pk_str(msgpack_packer *pk, const char *s)
@@ -29,6 +31,53 @@ pk_str(msgpack_packer *pk, const char *s)
 
 	msgpack_pack_str(pk, n);
 	msgpack_pack_str_body(pk, s, n);
+}
+
+static void
+pk_bool(msgpack_packer *pk, bool v)
+{
+	if (v)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+}
+
+/* [rid, type, handle, created, lock_gen, stat or nil]; a stat is
+ * [instance, content_gen, lock_gen, acl_gen, checksum, length, created_ms,
+ * modified_ms, is_dir, ephemeral, lock_mode, lock_holders,
+ * lock_delay_until_ms, [acl x3]]. */
+static void
+pk_rec(msgpack_packer *pk, const struct ns_rec *r)
+{
+	const struct ns_stat *st = &r->stat;
+
+	msgpack_pack_array(pk, 6);
+	msgpack_pack_uint64(pk, r->rid);
+	msgpack_pack_uint64(pk, (uint64_t)r->type);
+	msgpack_pack_uint64(pk, r->handle);
+	pk_bool(pk, r->created);
+	msgpack_pack_uint64(pk, r->lock_gen);
+	if (!r->has_stat) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	msgpack_pack_array(pk, 14);
+	msgpack_pack_uint64(pk, st->instance);
+	msgpack_pack_uint64(pk, st->content_gen);
+	msgpack_pack_uint64(pk, st->lock_gen);
+	msgpack_pack_uint64(pk, st->acl_gen);
+	msgpack_pack_uint64(pk, st->checksum);
+	msgpack_pack_uint64(pk, st->length);
+	msgpack_pack_uint64(pk, st->created_ms);
+	msgpack_pack_uint64(pk, st->modified_ms);
+	pk_bool(pk, st->is_dir);
+	pk_bool(pk, st->ephemeral);
+	msgpack_pack_uint64(pk, (uint64_t)st->lock_mode);
+	msgpack_pack_uint64(pk, st->lock_holders);
+	msgpack_pack_uint64(pk, st->lock_delay_until_ms);
+	msgpack_pack_array(pk, 3);
+	for (int k = 0; k < 3; k++)
+		pk_str(pk, r->acl[k]);
 }
 
 /* Canonical: nodes by name, sessions and handles by id; derived fields left out. */
@@ -76,9 +125,16 @@ snap_pack(const struct ns *ns, msgpack_packer *pk)
 
 	msgpack_pack_array(pk, ns->nsessions);
 	for (i = 0; i < ns->nsessions; i++) {
-		msgpack_pack_array(pk, 2);
-		msgpack_pack_uint64(pk, ns->sessions[i]->id);
-		pk_str(pk, ns->sessions[i]->principal);
+		const struct ns_session *se = ns->sessions[i];
+
+		msgpack_pack_array(pk, 5);
+		msgpack_pack_uint64(pk, se->id);
+		pk_str(pk, se->principal);
+		msgpack_pack_uint64(pk, se->start_nonce);
+		msgpack_pack_uint64(pk, se->rid_floor);
+		msgpack_pack_array(pk, se->nrecs);
+		for (size_t j = 0; j < se->nrecs; j++)
+			pk_rec(pk, &se->recs[j]);
 	}
 
 	msgpack_pack_array(pk, ns->nhandles);
@@ -248,20 +304,83 @@ rd_nodes(struct snap_ctx *x)
 	return CHUBBY_OK;
 }
 
+static bool
+rd_rec(struct snap_ctx *x, struct ns_rec *rec)
+{
+	struct ns_rd *r = &x->r;
+	struct ns_stat *st = &rec->stat;
+	uint64_t type, mode;
+	size_t nf, len;
+	const char *p;
+
+	if (!ns_rd_array(r, &nf) || nf != 6 || !ns_rd_uint(r, &rec->rid) || rec->rid == 0 ||
+	    !ns_rd_uint(r, &type) || type == 0 || type >= NS_CMD_REQ ||
+	    type == NS_CMD_SESSION_START || !ns_rd_uint(r, &rec->handle) ||
+	    !ns_rd_bool(r, &rec->created) || !ns_rd_uint(r, &rec->lock_gen))
+		return false;
+	rec->type = (int)type;
+	if (ns_rd_nil(r))
+		return true;
+	rec->has_stat = true;
+	for (int k = 0; k < 3; k++)
+		rec->acl[k] = xstrdup("");
+	if (!ns_rd_array(r, &nf) || nf != 14 || !ns_rd_uint(r, &st->instance) ||
+	    !ns_rd_uint(r, &st->content_gen) || !ns_rd_uint(r, &st->lock_gen) ||
+	    !ns_rd_uint(r, &st->acl_gen) || !ns_rd_uint(r, &st->checksum) ||
+	    !ns_rd_uint(r, &st->length) || !ns_rd_uint(r, &st->created_ms) ||
+	    !ns_rd_uint(r, &st->modified_ms) || !ns_rd_bool(r, &st->is_dir) ||
+	    !ns_rd_bool(r, &st->ephemeral) || !ns_rd_uint(r, &mode) || mode > NS_LOCK_EXCLUSIVE ||
+	    !ns_rd_uint(r, &st->lock_holders) || !ns_rd_uint(r, &st->lock_delay_until_ms) ||
+	    !ns_rd_array(r, &nf) || nf != 3)
+		return false;
+	st->lock_mode = (int)mode;
+	for (int k = 0; k < 3; k++) {
+		if (!ns_rd_str(r, &p, &len) || !acl_name_ok(p, len))
+			return false;
+		free(rec->acl[k]);
+		rec->acl[k] = ns_strndup(p, len);
+	}
+	return true;
+}
+
+/* Version 2's [start_nonce, floor, [records]] of session S. */
 static int
-rd_sessions(struct snap_ctx *x)
+rd_recs(struct snap_ctx *x, struct ns_session *s)
+{
+	size_t n;
+
+	if (!ns_rd_uint(&x->r, &s->start_nonce) || !ns_rd_uint(&x->r, &s->rid_floor) ||
+	    !ns_rd_array(&x->r, &n) ||
+	    n > NS_MAX_REQ_RECORDS)
+		return bad(x, "a session's request records");
+	s->recs = xcalloc(n + 1, sizeof *s->recs);
+	s->recs_cap = n + 1;
+	for (size_t i = 0; i < n; i++) {
+		/* Counted first, so that a half-read record is freed with S. */
+		s->nrecs++;
+		if (!rd_rec(x, &s->recs[i]))
+			return bad(x, "a session's request record");
+		if (s->recs[i].rid < s->rid_floor || (i > 0 && s->recs[i].rid <= s->recs[i - 1].rid))
+			return bad(x, "request records out of order or below the floor");
+	}
+	return CHUBBY_OK;
+}
+
+static int
+rd_sessions(struct snap_ctx *x, uint64_t version)
 {
 	struct ns *t = x->t;
 	struct ns_session *s;
 	size_t n, i, nf, len, j;
 	const char *p;
 	uint64_t id, last = 0;
+	int rc;
 
 	if (!ns_rd_array(&x->r, &n))
 		return bad(x, "no session list");
 	for (i = 0; i < n; i++) {
-		if (!ns_rd_array(&x->r, &nf) || nf != 2 || !ns_rd_uint(&x->r, &id) ||
-		    !ns_rd_str(&x->r, &p, &len))
+		if (!ns_rd_array(&x->r, &nf) || nf != (version == 1 ? 2 : 5) ||
+		    !ns_rd_uint(&x->r, &id) || !ns_rd_str(&x->r, &p, &len))
 			return bad(x, "a session");
 		if (id <= last || id >= t->next_session)
 			return bad(x, "session ids out of order or range");
@@ -279,6 +398,8 @@ rd_sessions(struct snap_ctx *x)
 			t->sessions = xrealloc(t->sessions, t->sessions_cap * sizeof *t->sessions);
 		}
 		t->sessions[t->nsessions++] = s;
+		if (version > 1 && (rc = rd_recs(x, s)) != CHUBBY_OK)
+			return rc;
 	}
 	return CHUBBY_OK;
 }
@@ -391,7 +512,7 @@ ns_restore(struct ns *ns, const uint8_t *data, size_t len, char *err, size_t err
 		rc = bad(&x, "not a namespace snapshot");
 		goto fail;
 	}
-	if (!ns_rd_uint(&x.r, &version) || version != SNAP_VERSION) {
+	if (!ns_rd_uint(&x.r, &version) || version < 1 || version > SNAP_VERSION) {
 		rc = bad(&x, "unknown version");
 		goto fail;
 	}
@@ -401,7 +522,7 @@ ns_restore(struct ns *ns, const uint8_t *data, size_t len, char *err, size_t err
 		rc = bad(&x, "counters");
 		goto fail;
 	}
-	if ((rc = rd_nodes(&x)) != CHUBBY_OK || (rc = rd_sessions(&x)) != CHUBBY_OK ||
+	if ((rc = rd_nodes(&x)) != CHUBBY_OK || (rc = rd_sessions(&x, version)) != CHUBBY_OK ||
 	    (rc = rd_handles(&x)) != CHUBBY_OK)
 		goto fail;
 	if (x.r.left != 0) {

@@ -27,6 +27,12 @@
 #include "wire.h"
 #include "xmalloc.h"
 
+/* A write's request id (docs/PROTOCOL.md "Request ids and retries");
+ * rid 0: none, the write is not de-duplicated. */
+struct req_id {
+	uint64_t rid, floor;
+};
+
 /* What a write's answer needs once the command has been applied. */
 struct wctx {
 	struct rpc_req *q;
@@ -99,6 +105,13 @@ static struct chubbyd *
 req_d(struct rpc_req *req)
 {
 	return rpc_req_daemon(req);
+}
+
+/* The stamp of a command proposed now (docs/NAMESPACE.md "Stamps"). */
+static uint64_t
+stamp(struct rpc_req *req)
+{
+	return session_stamp(req_d(req)->sessions);
 }
 
 /* Reads session and epoch and checks them; on failure packs the error map
@@ -187,14 +200,69 @@ fail:
 	return rc;
 }
 
-/* Hands a write to the session layer; the answer goes out from DONE. */
+/*
+ * Reads the write's request id into ID and, if the namespace recorded the
+ * outcome of that request (a copy of one that succeeded), answers from it
+ * through DONE as the first time: RPC_DEFERRED.  CHUBBY_OK: go on and
+ * propose; else the error (a rid below the session's floor: answered once
+ * and forgotten, never applied again).
+ */
 static int
-submit(struct rpc_req *req, enum session_write_kind kind, const char *path, uint8_t *cmd,
-    size_t len, int rc, replica_done_fn done, uint64_t session, uint64_t handle, char *msg,
-    size_t msglen)
+req_id_check(struct rpc_req *req, const msgpack_object *args, uint64_t session, uint64_t handle,
+    replica_done_fn done, struct req_id *id, char *msg, size_t msglen)
+{
+	struct ns_result res;
+	struct wctx *w;
+	int rc;
+
+	id->rid = id->floor = 0;
+	if ((rc = mp_get_uint(args, "rid", MP_OPTIONAL, &id->rid, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "rid_floor", MP_OPTIONAL, &id->floor, msg, msglen)) !=
+		CHUBBY_OK)
+		return rc;
+	if (id->rid == 0)
+		return CHUBBY_OK;
+	if (id->floor > id->rid) {
+		snprintf(msg, msglen, "\"rid_floor\" %" PRIu64 " is above \"rid\" %" PRIu64,
+		    id->floor, id->rid);
+		return CHUBBY_E_INVALID;
+	}
+	ns_result_init(&res);
+	rc = ns_request_outcome(replica_ns(req_d(req)->replica), session, id->rid, &res);
+	if (rc == CHUBBY_OK) {
+		w = xcalloc(1, sizeof *w);
+		w->q = rpc_req_defer(req);
+		w->session = session;
+		w->handle = handle;
+		done(CHUBBY_OK, &res, w);
+		rc = RPC_DEFERRED;
+	} else if (rc == CHUBBY_E_INVALID)
+		snprintf(msg, msglen, "%s", res.msg);
+	else
+		rc = CHUBBY_OK; /* not recorded (or no such session: the write says so) */
+	ns_result_free(&res);
+	return rc;
+}
+
+/* Hands a write to the session layer; the answer goes out from DONE.  With
+ * a request id the command goes wrapped in it (NS_CMD_REQ). */
+static int
+submit(struct rpc_req *req, const struct req_id *id, enum session_write_kind kind,
+    const char *path, uint8_t *cmd, size_t len, int rc, replica_done_fn done, uint64_t session,
+    uint64_t handle, char *msg, size_t msglen)
 {
 	struct wctx *w;
 
+	if (rc == CHUBBY_OK && id != NULL && id->rid != 0) {
+		uint8_t *wrapped = NULL;
+		size_t wlen = 0;
+
+		rc = ns_encode_req(stamp(req), session, id->rid, id->floor, cmd, len, &wrapped,
+		    &wlen);
+		free(cmd);
+		cmd = wrapped;
+		len = wlen;
+	}
 	if (rc != CHUBBY_OK) {
 		snprintf(msg, msglen, "cannot encode the command: %s", chubby_strerror(rc));
 		return rc;
@@ -214,9 +282,12 @@ done_nil(int status, const struct ns_result *res, void *arg)
 {
 	struct wctx *w = arg;
 
+	/* The write may have been proposed, and a proposal may still be
+	 * chosen by the next master: nobody here knows whether it applied. */
 	if (status == CHUBBY_E_NOT_MASTER)
-		rpc_req_reply(w->q, status, "mastership lost before the write applied; retry at "
-					   "the new master", NULL, 0);
+		rpc_req_reply(w->q, status, "mastership lost: the write may or may not have been "
+					   "applied; re-send it with the same rid (nonce) at the new master",
+		    NULL, 0);
 	else
 		rpc_req_reply(w->q, status, status != CHUBBY_OK && res != NULL && res->msg[0] ?
 		    res->msg : NULL, NULL, 0);
@@ -226,11 +297,21 @@ done_nil(int status, const struct ns_result *res, void *arg)
 /* CLOSE and SESSION_END (HANDLE 0): writes that may reap ephemeral nodes,
  * invalidated first by the session layer. */
 static int
-submit_close(struct rpc_req *req, uint8_t *cmd, size_t len, int rc, uint64_t session,
-    uint64_t handle, char *msg, size_t msglen)
+submit_close(struct rpc_req *req, const struct req_id *id, uint8_t *cmd, size_t len, int rc,
+    uint64_t session, uint64_t handle, char *msg, size_t msglen)
 {
 	struct wctx *w;
 
+	if (rc == CHUBBY_OK && id != NULL && id->rid != 0) {
+		uint8_t *wrapped = NULL;
+		size_t wlen = 0;
+
+		rc = ns_encode_req(stamp(req), session, id->rid, id->floor, cmd, len, &wrapped,
+		    &wlen);
+		free(cmd);
+		cmd = wrapped;
+		len = wlen;
+	}
 	if (rc != CHUBBY_OK) {
 		snprintf(msg, msglen, "cannot encode the command: %s", chubby_strerror(rc));
 		return rc;
@@ -300,6 +381,7 @@ done_session_start(int status, const struct ns_result *res, void *arg)
 		done_nil(status, res, arg);
 		return;
 	}
+	session_restarted(d->sessions, res->session);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 3);
@@ -316,16 +398,38 @@ rpc_op_session_start(struct rpc_req *req, const msgpack_object *args, msgpack_pa
     char *msg, size_t msglen)
 {
 	struct chubbyd *d = req_d(req);
-	uint8_t *cmd = NULL;
-	size_t len = 0;
+	struct req_id id = {0, 0};
+	uint8_t *cmd = NULL, *wrapped = NULL;
+	size_t len = 0, wlen = 0;
+	uint64_t known;
 	int rc;
 
-	(void)args;
 	if (!session_serving(d->sessions))
 		return rpc_not_master(d, pk, msg, msglen);
-	rc = ns_encode_session_start(session_stamp(req_d(req)->sessions), rpc_req_principal(req), &cmd, &len);
-	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_session_start, 0, 0, msg,
-	    msglen);
+	/* The nonce is the start's request id: a re-send returns the session
+	 * its first copy started (docs/PROTOCOL.md "Request ids and retries"). */
+	if ((rc = mp_get_uint(args, "nonce", MP_OPTIONAL, &id.rid, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	known = ns_session_started(replica_ns(d->replica), rpc_req_principal(req), id.rid);
+	if (known != 0) {
+		struct ns_result res;
+		struct wctx *w = xcalloc(1, sizeof *w);
+
+		ns_result_init(&res);
+		res.session = known;
+		w->q = rpc_req_defer(req);
+		done_session_start(CHUBBY_OK, &res, w);
+		return RPC_DEFERRED;
+	}
+	rc = ns_encode_session_start(stamp(req), rpc_req_principal(req), &cmd, &len);
+	if (rc == CHUBBY_OK && id.rid != 0) {
+		rc = ns_encode_req(stamp(req), 0, id.rid, 0, cmd, len, &wrapped, &wlen);
+		free(cmd);
+		cmd = wrapped;
+		len = wlen;
+	}
+	return submit(req, NULL, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_session_start, 0, 0,
+	    msg, msglen);
 }
 
 #define MAX_ACKS 256
@@ -363,14 +467,16 @@ rpc_op_session_end(struct rpc_req *req, const msgpack_object *args, msgpack_pack
     char *msg, size_t msglen)
 {
 	uint64_t session;
+	struct req_id id;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
 	int rc;
 
-	if ((rc = check_session(req, args, pk, &session, msg, msglen)) != CHUBBY_OK)
+	if ((rc = check_session(req, args, pk, &session, msg, msglen)) != CHUBBY_OK ||
+	    (rc = req_id_check(req, args, session, 0, done_nil, &id, msg, msglen)) != CHUBBY_OK)
 		return rc;
-	rc = ns_encode_session_end(session_stamp(req_d(req)->sessions), session, session, NS_END_CLOSED, &cmd, &len);
-	return submit_close(req, cmd, len, rc, session, 0, msg, msglen);
+	rc = ns_encode_session_end(stamp(req), session, session, NS_END_CLOSED, &cmd, &len);
+	return submit_close(req, &id, cmd, len, rc, session, 0, msg, msglen);
 }
 
 /* --- handles and the namespace --------------------------------------------- */
@@ -407,11 +513,13 @@ rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 	struct mp_str path, contents = {NULL, 0};
 	char *acl[3], *p = NULL;
 	bool have_acl, have_contents;
+	struct req_id id;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
 	int rc;
 
 	if ((rc = check_session(req, args, pk, &session, msg, msglen)) != CHUBBY_OK ||
+	    (rc = req_id_check(req, args, session, 0, done_open, &id, msg, msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_str(args, "path", MP_REQUIRED, &path, msg, msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_u32(args, "flags", MP_OPTIONAL, &flags, msg, msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_uint(args, "lock_delay_ms", MP_OPTIONAL, &delay, msg, msglen)) !=
@@ -428,7 +536,7 @@ rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 	} else {
 		/* Event mask: protocol type k is bit k-1, as NS_EV_* are. */
 		p = xstrndup(path.ptr, path.len);
-		rc = ns_encode_open(session_stamp(req_d(req)->sessions), session, p, flags, delay, events,
+		rc = ns_encode_open(stamp(req), session, p, flags, delay, events,
 		    have_contents ? contents.ptr : NULL, contents.len,
 		    have_acl ? (const char *const *)acl : NULL, &cmd, &len);
 	}
@@ -443,7 +551,7 @@ rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 	/* A node OPEN creates may have been cached under its name before (its
 	 * predecessor's contents): invalidated first (docs/PROTOCOL.md).  The
 	 * namespace takes names exactly as given, as the cache table keys them. */
-	rc = submit(req, (flags & NS_O_CREATE) ? SESSION_WRITE_CREATE : SESSION_WRITE_PLAIN, p, cmd,
+	rc = submit(req, &id, (flags & NS_O_CREATE) ? SESSION_WRITE_CREATE : SESSION_WRITE_PLAIN, p, cmd,
 	    len, rc, done_open, session, 0, msg, msglen);
 	free(p);
 	return rc;
@@ -458,14 +566,17 @@ simple_handle_write(struct rpc_req *req, const msgpack_object *args, msgpack_pac
     handle_encoder enc, char *msg, size_t msglen)
 {
 	uint64_t session, handle;
+	struct req_id id;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
 	int rc;
 
-	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK)
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = req_id_check(req, args, session, handle, done_nil, &id, msg, msglen)) !=
+		CHUBBY_OK)
 		return rc;
-	rc = enc(session_stamp(req_d(req)->sessions), session, handle, &cmd, &len);
-	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, handle,
+	rc = enc(stamp(req), session, handle, &cmd, &len);
+	return submit(req, &id, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, handle,
 	    msg, msglen);
 }
 
@@ -474,14 +585,17 @@ rpc_op_close(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk
     size_t msglen)
 {
 	uint64_t session, handle;
+	struct req_id id;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
 	int rc;
 
-	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK)
+	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = req_id_check(req, args, session, handle, done_nil, &id, msg, msglen)) !=
+		CHUBBY_OK)
 		return rc;
-	rc = ns_encode_close(session_stamp(req_d(req)->sessions), session, handle, &cmd, &len);
-	return submit_close(req, cmd, len, rc, session, handle, msg, msglen);
+	rc = ns_encode_close(stamp(req), session, handle, &cmd, &len);
+	return submit_close(req, &id, cmd, len, rc, session, handle, msg, msglen);
 }
 
 int
@@ -586,19 +700,22 @@ rpc_op_set_contents(struct rpc_req *req, const msgpack_object *args, msgpack_pac
 	uint64_t session, handle, expected = 0;
 	const msgpack_object *eo;
 	struct mp_str contents;
+	struct req_id id;
 	char *path = NULL;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
 	int rc;
 
 	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = req_id_check(req, args, session, handle, done_stat, &id, msg, msglen)) !=
+		CHUBBY_OK ||
 	    (rc = mp_get_bin(args, "contents", MP_REQUIRED, &contents, msg, msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_uint(args, "expected_gen", MP_OPTIONAL, &expected, msg, msglen)) !=
 		CHUBBY_OK ||
 	    (rc = handle_path(req, session, handle, &path, msg, msglen)) != CHUBBY_OK)
 		return rc;
 	eo = mp_map_get(args, "expected_gen");
-	rc = ns_encode_set_contents(session_stamp(req_d(req)->sessions), session, handle, contents.ptr, contents.len,
+	rc = ns_encode_set_contents(stamp(req), session, handle, contents.ptr, contents.len,
 	    eo != NULL && eo->type != MSGPACK_OBJECT_NIL, expected, &cmd, &len);
 	if (rc == CHUBBY_E_TOO_LARGE) {
 		free(path);
@@ -606,8 +723,8 @@ rpc_op_set_contents(struct rpc_req *req, const msgpack_object *args, msgpack_pac
 		    contents.len);
 		return rc;
 	}
-	rc = submit(req, SESSION_WRITE_NODE, path, cmd, len, rc, done_stat, session, handle, msg,
-	    msglen);
+	rc = submit(req, &id, SESSION_WRITE_NODE, path, cmd, len, rc, done_stat, session, handle,
+	    msg, msglen);
 	free(path);
 	return rc;
 }
@@ -619,11 +736,14 @@ rpc_op_set_acl(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 	uint64_t session, handle;
 	char *acl[3], *path = NULL;
 	bool have;
+	struct req_id id;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
 	int rc;
 
 	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = req_id_check(req, args, session, handle, done_stat, &id, msg, msglen)) !=
+		CHUBBY_OK ||
 	    (rc = get_acl(args, acl, &have, msg, msglen)) != CHUBBY_OK)
 		return rc;
 	if (!have) {
@@ -632,7 +752,7 @@ rpc_op_set_acl(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 	}
 	rc = handle_path(req, session, handle, &path, msg, msglen);
 	if (rc == CHUBBY_OK)
-		rc = ns_encode_set_acl(session_stamp(req_d(req)->sessions), session, handle, (const char *const *)acl,
+		rc = ns_encode_set_acl(stamp(req), session, handle, (const char *const *)acl,
 		    &cmd, &len);
 	for (int i = 0; i < 3; i++)
 		free(acl[i]);
@@ -642,8 +762,8 @@ rpc_op_set_acl(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 		free(path);
 		return rc;
 	}
-	rc = submit(req, SESSION_WRITE_NODE, path, cmd, len, rc, done_stat, session, handle, msg,
-	    msglen);
+	rc = submit(req, &id, SESSION_WRITE_NODE, path, cmd, len, rc, done_stat, session, handle,
+	    msg, msglen);
 	free(path);
 	return rc;
 }
@@ -653,31 +773,62 @@ rpc_op_delete(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
     size_t msglen)
 {
 	uint64_t session, handle;
+	struct req_id id;
 	char *path = NULL;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
 	int rc;
 
 	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = req_id_check(req, args, session, handle, done_nil, &id, msg, msglen)) !=
+		CHUBBY_OK ||
 	    (rc = handle_path(req, session, handle, &path, msg, msglen)) != CHUBBY_OK)
 		return rc;
-	rc = ns_encode_delete(session_stamp(req_d(req)->sessions), session, handle, &cmd, &len);
-	rc = submit(req, SESSION_WRITE_NODE, path, cmd, len, rc, done_nil, session, handle, msg,
-	    msglen);
+	rc = ns_encode_delete(stamp(req), session, handle, &cmd, &len);
+	rc = submit(req, &id, SESSION_WRITE_NODE, path, cmd, len, rc, done_nil, session, handle,
+	    msg, msglen);
 	free(path);
 	return rc;
 }
 
 /* --- locks and sequencers ---------------------------------------------------- */
 
+/* A copy of an ACQUIRE that was granted: the grant, packed as the first
+ * answer was, while the handle still holds the lock. */
+static void
+done_grant(int status, const struct ns_result *res, void *arg)
+{
+	struct wctx *w = arg;
+	uint8_t *out = NULL;
+	size_t outlen = 0;
+	int rc;
+
+	(void)res;
+	if (status != CHUBBY_OK) {
+		done_nil(status, res, arg);
+		return;
+	}
+	rc = session_pack_grant(req_d(w->q)->sessions, w->session, w->handle, &out, &outlen);
+	if (rc == CHUBBY_OK)
+		rpc_req_reply(w->q, CHUBBY_OK, NULL, out, outlen);
+	else
+		rpc_req_reply(w->q, rc, "this ACQUIRE was granted, but the handle no longer holds "
+					"the lock", NULL, 0);
+	free(out);
+	free(w);
+}
+
 static int
 acquire(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, bool wait,
     char *msg, size_t msglen)
 {
 	uint64_t session, handle, mode = 0, timeout = 0;
+	struct req_id id;
 	int rc;
 
 	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = req_id_check(req, args, session, handle, done_grant, &id, msg, msglen)) !=
+		CHUBBY_OK ||
 	    (rc = mp_get_uint(args, "mode", MP_REQUIRED, &mode, msg, msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_uint(args, "timeout_ms", MP_OPTIONAL, &timeout, msg, msglen)) !=
 		CHUBBY_OK)
@@ -687,8 +838,8 @@ acquire(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, boo
 		    mode);
 		return CHUBBY_E_INVALID;
 	}
-	session_acquire(req_d(req)->sessions, session, handle, (int)mode, timeout, wait,
-	    rpc_req_defer(req));
+	session_acquire(req_d(req)->sessions, session, handle, (int)mode, id.rid, id.floor, timeout,
+	    wait, rpc_req_defer(req));
 	return RPC_DEFERRED;
 }
 
@@ -757,15 +908,18 @@ rpc_op_set_sequencer(struct rpc_req *req, const msgpack_object *args, msgpack_pa
 	struct mp_str b = {NULL, 0};
 	struct seqtoken t;
 	struct ns_sequencer seq;
+	struct req_id id;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
 	int rc;
 
 	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
+	    (rc = req_id_check(req, args, session, handle, done_nil, &id, msg, msglen)) !=
+		CHUBBY_OK ||
 	    (rc = mp_get_bin(args, "sequencer", MP_OPTIONAL, &b, msg, msglen)) != CHUBBY_OK)
 		return rc;
 	if (b.ptr == NULL) {
-		rc = ns_encode_set_sequencer(session_stamp(req_d(req)->sessions), session, handle, NULL, &cmd, &len);
+		rc = ns_encode_set_sequencer(stamp(req), session, handle, NULL, &cmd, &len);
 	} else {
 		if ((rc = read_sequencer(d, &b, &t, msg, msglen)) != CHUBBY_OK)
 			return rc;
@@ -773,10 +927,10 @@ rpc_op_set_sequencer(struct rpc_req *req, const msgpack_object *args, msgpack_pa
 		seq.mode = t.mode;
 		seq.lock_gen = t.lock_gen;
 		seq.instance = t.instance;
-		rc = ns_encode_set_sequencer(session_stamp(req_d(req)->sessions), session, handle, &seq, &cmd, &len);
+		rc = ns_encode_set_sequencer(stamp(req), session, handle, &seq, &cmd, &len);
 	}
-	return submit(req, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, handle, msg,
-	    msglen);
+	return submit(req, &id, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, handle,
+	    msg, msglen);
 }
 
 int

@@ -152,6 +152,7 @@ struct waiter {
 	struct sm_due due; /* its timeout, if it has one */
 	struct lockq *lq;  /* NULL once unlinked (answered) */
 	uint64_t session, handle;
+	uint64_t rid, rid_floor; /* the request's id (0: none): every proposal carries it */
 	int mode;
 	bool wait;         /* false: TRY_ACQUIRE */
 	bool in_flight;    /* its ACQUIRE is proposed */
@@ -340,6 +341,18 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 	sm->st.keepalives++;
 }
 
+void
+session_restarted(struct session_mgr *sm, uint64_t session)
+{
+	struct msess *s = sm_find(sm, session);
+
+	if (s == NULL || s->ending)
+		return;
+	/* Never shortens it: no lease is longer than a full one from now. */
+	s->lease_end = clock_mono_ms() + sm->d->cfg->session_lease_ms;
+	sm_sched(sm, s);
+}
+
 static bool
 sm_has_unsent(const struct msess *s)
 {
@@ -427,7 +440,10 @@ sm_step_down(struct session_mgr *sm)
 			sm_sess_free(sm, s);
 		}
 	}
-	sm_fail_waiters(sm, 0, CHUBBY_E_NOT_MASTER, why);
+	/* A waiter's ACQUIRE may be proposed and still be chosen. */
+	sm_fail_waiters(sm, 0, CHUBBY_E_NOT_MASTER,
+	    "this replica is no longer the master; the ACQUIRE may or may not have been granted: "
+	    "re-send it with the same rid at the new master");
 	sm_lockq_free_all(sm);
 	/* Writes not yet proposed fail; proposed ones are the replica's and
 	 * fail through it. */
@@ -1194,6 +1210,18 @@ sm_propose_acquire(struct session_mgr *sm, struct waiter *w)
 	int rc;
 
 	rc = ns_encode_acquire(session_stamp(sm), w->session, w->handle, w->mode, &cmd, &len);
+	if (rc == CHUBBY_OK && w->rid != 0) {
+		/* Proposed as often as it is refused, under one id: only the
+		 * grant is recorded, and a copy of it answers with the grant. */
+		uint8_t *req = NULL;
+		size_t rlen = 0;
+
+		rc = ns_encode_req(session_stamp(sm), w->session, w->rid, w->rid_floor, cmd, len, &req,
+		    &rlen);
+		free(cmd);
+		cmd = req;
+		len = rlen;
+	}
 	if (rc != CHUBBY_OK) {
 		sm_acquire_done(rc, NULL, w);
 		return;
@@ -1315,7 +1343,7 @@ sm_lockq_free_all(struct session_mgr *sm)
 
 void
 session_acquire(struct session_mgr *sm, uint64_t session, uint64_t handle, int mode,
-    uint64_t timeout_ms, bool wait, struct rpc_req *q)
+    uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait, struct rpc_req *q)
 {
 	struct waiter *w = xcalloc(1, sizeof *w);
 	const char *path = ns_handle_path(sm_ns(sm), session, handle, NULL);
@@ -1328,6 +1356,8 @@ session_acquire(struct session_mgr *sm, uint64_t session, uint64_t handle, int m
 	w->session = session;
 	w->handle = handle;
 	w->mode = mode;
+	w->rid = rid;
+	w->rid_floor = rid_floor;
 	w->wait = wait;
 	w->q = q;
 	w->lq = lq;
@@ -1456,9 +1486,12 @@ session_tick(struct session_mgr *sm)
 
 /* The first fields of a namespace command ([type, stamp, session, arg0,
  * ...]): its type, its session, and its first argument (a handle, or for
- * SESSION_END the session that ends). */
+ * SESSION_END the session that ends).  For a request with an id
+ * (NS_CMD_REQ) these are its inner command's: one level, as the namespace
+ * refuses a REQ inside a REQ (DEPTH 1 gives nothing). */
 static void
-sm_peek(const uint8_t *cmd, size_t len, uint64_t *type, uint64_t *session, uint64_t *arg0)
+sm_peek_at(const uint8_t *cmd, size_t len, int depth, uint64_t *type, uint64_t *session,
+    uint64_t *arg0)
 {
 	msgpack_unpacked u;
 	size_t off = 0;
@@ -1474,8 +1507,21 @@ sm_peek(const uint8_t *cmd, size_t len, uint64_t *type, uint64_t *session, uint6
 			*session = o[2].via.u64;
 		if (o[3].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
 			*arg0 = o[3].via.u64;
+		if (*type == NS_CMD_REQ) {
+			*type = *session = *arg0 = 0;
+			if (depth == 0 && u.data.via.array.size == 6 &&
+			    o[5].type == MSGPACK_OBJECT_BIN)
+				sm_peek_at((const uint8_t *)o[5].via.bin.ptr, o[5].via.bin.size, 1,
+				    type, session, arg0);
+		}
 	}
 	msgpack_unpacked_destroy(&u);
+}
+
+static void
+sm_peek(const uint8_t *cmd, size_t len, uint64_t *type, uint64_t *session, uint64_t *arg0)
+{
+	sm_peek_at(cmd, len, 0, type, session, arg0);
 }
 
 /* Which lock queues an applied command may have unblocked: the lock an

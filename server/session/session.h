@@ -56,6 +56,11 @@ uint64_t session_stamp(struct session_mgr *sm);
 int session_check(struct session_mgr *sm, uint64_t session, uint64_t epoch,
     const char *principal, char *msg, size_t msglen);
 
+/* SESSION_START answered (first or re-sent, docs/PROTOCOL.md "Request ids
+ * and retries"): the client counts a full lease from the answer, as after
+ * a KeepAlive, so the master's runs from now too. */
+void session_restarted(struct session_mgr *sm, uint64_t session);
+
 /* KEEPALIVE: takes over the deferred request Q and answers it when due. */
 void session_keepalive(struct session_mgr *sm, uint64_t session, uint64_t hold_ms,
     const uint64_t *acks, size_t nacks, struct rpc_req *q);
@@ -96,10 +101,12 @@ bool session_cache_note(struct session_mgr *sm, uint64_t session, const char *pa
 /*
  * ACQUIRE that waits: takes over Q and answers it when the lock is granted
  * (packing {lock_gen, sequencer}), when TIMEOUT_MS (0: none) passes
- * (E_TIMEOUT), or with the error that ends the wait.
+ * (E_TIMEOUT), or with the error that ends the wait.  RID (0: none) and
+ * RID_FLOOR are the request's id: each proposal carries them
+ * (docs/NAMESPACE.md "Request ids").
  */
 void session_acquire(struct session_mgr *sm, uint64_t session, uint64_t handle, int mode,
-    uint64_t timeout_ms, bool wait, struct rpc_req *q);
+    uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait, struct rpc_req *q);
 
 /* Packs {lock_gen, sequencer: bin} for a granted lock of HANDLE into a
  * new buffer (*OUT, malloc'd); CHUBBY_OK or the namespace's error. */

@@ -57,7 +57,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.cell = "fuzz";
 	cfg.superuser = "root";
 	ns = ns_new(&cfg);
-	/* Some state for the input to act on: a session, a file with a lock. */
+	/* Some state for the input to act on: a session, a file with a lock, a
+	 * request record. */
 	if (ns_encode_session_start(1000, "alice", &cmd, &len) == CHUBBY_OK)
 		apply_owned(ns, cmd, len);
 	if (ns_encode_open(1001, 1, "/ls/fuzz/a", NS_O_READ | NS_O_WRITE | NS_O_CREATE, UINT64_MAX,
@@ -65,6 +66,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		apply_owned(ns, cmd, len);
 	if (ns_encode_acquire(1002, 1, 1, NS_LOCK_EXCLUSIVE, &cmd, &len) == CHUBBY_OK)
 		apply_owned(ns, cmd, len);
+	/* A request with an id (2), so that copies of it and its floor are reachable. */
+	if (ns_encode_set_contents(1003, 1, 1, "v", 1, true, 0, &cmd, &len) == CHUBBY_OK) {
+		uint8_t *req;
+		size_t rlen;
+
+		if (ns_encode_req(1003, 1, 2, 1, cmd, len, &req, &rlen) == CHUBBY_OK)
+			apply_owned(ns, req, rlen);
+		free(cmd);
+	}
 
 	/* The input as a log entry: refused ones change nothing. */
 	before = ns_digest(ns);

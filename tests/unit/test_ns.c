@@ -1096,6 +1096,9 @@ learn(const struct ns_result *res)
 	}
 }
 
+static void wrap(uint64_t s, uint64_t rid, uint64_t floor, uint8_t *in, size_t inlen,
+    uint8_t **out, size_t *outlen);
+
 /* A random command over a small name space: sessions 1..8, handles mostly ones that exist. */
 static void
 random_cmd(uint64_t t, uint8_t **b, size_t *l)
@@ -1177,6 +1180,14 @@ random_cmd(uint64_t t, uint8_t **b, size_t *l)
 		ns_encode_set_sequencer(t, s, h, rng() % 3 ? &seq : NULL, b, l);
 		break;
 	}
+	/* A fifth as requests with ids, close enough that copies recur. */
+	if (rng() % 5 == 0) {
+		static uint64_t next_rid;
+		uint64_t back = rng() % 4, rid = ++next_rid > back ? next_rid - back : 1;
+
+		wrap(rng() % 16 ? s : 1 + rng() % 30, rid, rid > 8 && rng() % 2 ? rid - 8 : 1, *b,
+		    *l, b, l);
+	}
 }
 
 static void
@@ -1210,7 +1221,9 @@ test_determinism_random(void)
 		rc = ns_apply(ns, b, l, &r);
 		CU_ASSERT_EQUAL(ns_apply(n2, b, l, &r2), rc);
 		CU_ASSERT_EQUAL(r.nevents, r2.nevents);
-		cur_type = b[1]; /* fixarray, then the type as a fixint */
+		/* fixarray, then the type as a fixint; a request's inner command
+		 * follows its 43-byte header (wrap). */
+		cur_type = b[1] == NS_CMD_REQ ? b[44] : b[1];
 		learn(&r);
 		if (getenv("NS_TRACE") != NULL)
 			fprintf(stderr, "\n%d: type %u s=%llu rc=%d %s", i, b[1],
@@ -1240,13 +1253,19 @@ test_determinism_random(void)
 	for (i = 1, rc = 0; i < 100; i++)
 		rc += hist[i] > 0;
 	CU_ASSERT_TRUE(rc >= 12); /* many different refusals were exercised */
-	CU_ASSERT_TRUE(ok > 400); /* the generator is not degenerate */
+	CU_ASSERT_TRUE(ok > 300); /* the generator is not degenerate (requests with ids
+				   * below their floor are refused) */
 	ns_result_free(&r2);
 	ns_free(n2);
 	ns_free(n3);
 }
 
 static void rich_state(void);
+static int put_if_req(uint64_t s, uint64_t h, const char *v, uint64_t gen, uint64_t rid,
+    uint64_t floor);
+static int ap_req(uint64_t s, uint64_t rid, uint64_t floor, int enc_rc, uint8_t *in,
+    size_t inlen);
+#define REQ(s, rid, floor, call) (rc_ = (call), ap_req((s), (rid), (floor), rc_, b_, l_))
 
 /* Damaged commands (random bytes, bit flips, cuts of good ones) never
  * crash, and when refused change nothing. */
@@ -1300,6 +1319,10 @@ rich_state(void)
 	acq(a, h, NS_LOCK_SHARED);
 	acq(b, hb, NS_LOCK_SHARED);
 	put(a, h, "contents");
+	/* Request records, with and without a stat, in a session that stays. */
+	CU_ASSERT_EQUAL(put_if_req(b, hb, "b", 1, 7, 5), CHUBBY_OK);
+	CU_ASSERT_EQUAL(REQ(b, 8, 5, ns_encode_poison(now, b, opn(b, ROOT "/l", RW, 0), &b_, &l_)),
+	    CHUBBY_OK);
 	opn(a, ROOT "/d", CR | NS_O_DIR | NS_O_EPHEMERAL, 0);
 	opn(b, ROOT "/d/e", CR | NS_O_EPHEMERAL, 0);
 	h = opn(b, ROOT "/gone", CR, 0);
@@ -1505,6 +1528,382 @@ test_config(void)
 }
 
 /* Each test runs on a fresh namespace. */
+/* --- request ids: exactly-once writes (docs/NAMESPACE.md "Request ids") --- */
+
+/* Records kept per session (docs/NAMESPACE.md): the oldest goes beyond. */
+#define REQ_CAP 1024
+
+/* msgpack by hand, so that these tests state the encoding they expect. */
+static size_t
+mp_u64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	p[0] = 0xcf;
+	for (i = 0; i < 8; i++)
+		p[1 + i] = (uint8_t)(v >> (56 - 8 * i));
+	return 9;
+}
+
+/*
+ * Wraps command IN (consumed) as [12, stamp, session, rid, rid_floor,
+ * bin inner]: SESSION's request RID; every rid below FLOOR was answered.
+ */
+static void
+wrap(uint64_t s, uint64_t rid, uint64_t floor, uint8_t *in, size_t inlen, uint8_t **out,
+    size_t *outlen)
+{
+	uint8_t *p = malloc(1 + 1 + 9 * 4 + 5 + inlen);
+	size_t n = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	p[n++] = 0x96;
+	p[n++] = 12;
+	n += mp_u64(p + n, now);
+	n += mp_u64(p + n, s);
+	n += mp_u64(p + n, rid);
+	n += mp_u64(p + n, floor);
+	p[n++] = 0xc6;
+	p[n++] = (uint8_t)(inlen >> 24);
+	p[n++] = (uint8_t)(inlen >> 16);
+	p[n++] = (uint8_t)(inlen >> 8);
+	p[n++] = (uint8_t)inlen;
+	memcpy(p + n, in, inlen);
+	n += inlen;
+	free(in);
+	*out = p;
+	*outlen = n;
+}
+
+/* Applies command IN (consumed) as SESSION's request RID with FLOOR. */
+static int
+ap_req(uint64_t s, uint64_t rid, uint64_t floor, int enc_rc, uint8_t *in, size_t inlen)
+{
+	uint8_t *w;
+	size_t wl;
+
+	CU_ASSERT_EQUAL_FATAL(enc_rc, CHUBBY_OK);
+	wrap(s, rid, floor, in, inlen, &w, &wl);
+	return ap(CHUBBY_OK, w, wl);
+}
+
+static int
+put_if_req(uint64_t s, uint64_t h, const char *v, uint64_t gen, uint64_t rid, uint64_t floor)
+{
+	DECL;
+
+	return REQ(s, rid, floor, ns_encode_set_contents(now, s, h, v, strlen(v), true, gen, &b_,
+	    &l_));
+}
+
+static void
+test_req_duplicate_returns_first_outcome(void)
+{
+	uint64_t s = sess("alice"), h, hx, d;
+	struct ns_stat st;
+	uint64_t gen;
+	DECL;
+
+	h = opn(s, ROOT "/f", CR, 0);
+	/* A compare-and-set that succeeded, re-sent (after a fail-over, say):
+	 * the first outcome, nothing applied twice. */
+	CU_ASSERT_EQUAL(put_if_req(s, h, "a", 0, 1, 1), CHUBBY_OK);
+	st = r.stat;
+	CU_ASSERT_EQUAL(st.content_gen, 1);
+	d = ns_digest(ns);
+	now += 100; /* a retry at a new master has a later stamp */
+	CU_ASSERT_EQUAL(put_if_req(s, h, "a", 0, 1, 1), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.stat.content_gen, 1);
+	CU_ASSERT_EQUAL(r.stat.modified_ms, st.modified_ms);
+	CU_ASSERT_EQUAL(r.stat.checksum, st.checksum);
+	CU_ASSERT_EQUAL(r.stat.instance, st.instance);
+	CU_ASSERT_EQUAL(r.nevents, 0);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	CU_ASSERT_EQUAL(stat_of(s, h).content_gen, 1);
+
+	/* OPEN CREATE|EXCL: the same handle, created, not E_EXISTS. */
+	CU_ASSERT_EQUAL(REQ(s, 2, 1, ns_encode_open(now, s, ROOT "/x", CR | NS_O_EXCL, UINT64_MAX,
+	    0, NULL, 0, NULL, &b_, &l_)), CHUBBY_OK);
+	hx = r.handle;
+	CU_ASSERT_TRUE(r.created);
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(REQ(s, 2, 1, ns_encode_open(now, s, ROOT "/x", CR | NS_O_EXCL, UINT64_MAX,
+	    0, NULL, 0, NULL, &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.handle, hx);
+	CU_ASSERT_TRUE(r.created);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	CU_ASSERT_EQUAL(ns_session_handles(ns, s, NULL, 0), 2);
+
+	/* ACQUIRE then RELEASE, each re-sent: the grant, then OK (not
+	 * E_NOT_HELD); a later grant is not released by the old RELEASE. */
+	CU_ASSERT_EQUAL(REQ(s, 3, 1, ns_encode_acquire(now, s, hx, NS_LOCK_EXCLUSIVE, &b_, &l_)),
+	    CHUBBY_OK);
+	gen = r.lock_gen;
+	CU_ASSERT_EQUAL(REQ(s, 4, 1, ns_encode_release(now, s, hx, &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(REQ(s, 5, 1, ns_encode_acquire(now, s, hx, NS_LOCK_EXCLUSIVE, &b_, &l_)),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.lock_gen, gen + 1);
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(REQ(s, 4, 1, ns_encode_release(now, s, hx, &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	CU_ASSERT_EQUAL(stat_of(s, hx).lock_mode, NS_LOCK_EXCLUSIVE);
+	CU_ASSERT_EQUAL(REQ(s, 3, 1, ns_encode_acquire(now, s, hx, NS_LOCK_EXCLUSIVE, &b_, &l_)),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.lock_gen, gen);
+
+	/* DELETE and CLOSE re-sent: OK, not E_BAD_HANDLE. */
+	CU_ASSERT_EQUAL(REQ(s, 6, 1, ns_encode_release(now, s, hx, &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(REQ(s, 7, 1, ns_encode_delete(now, s, hx, &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(REQ(s, 7, 1, ns_encode_delete(now, s, hx, &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(REQ(s, 8, 1, ns_encode_close(now, s, hx, &b_, &l_)), CHUBBY_OK);
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(REQ(s, 8, 1, ns_encode_close(now, s, hx, &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+
+	/* Without a rid nothing changes: a re-sent compare-and-set is a new one. */
+	CU_ASSERT_EQUAL(put_if(s, h, "b", 1), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put_if(s, h, "b", 1), CHUBBY_E_GEN_MISMATCH);
+}
+
+static void
+test_req_failed_not_recorded(void)
+{
+	uint64_t s = sess("alice"), h, d;
+
+	h = opn(s, ROOT "/f", CR, 0);
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(put_if_req(s, h, "a", 7, 1, 1), CHUBBY_E_GEN_MISMATCH);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	/* A refused write changed nothing: its retry is a first attempt. */
+	CU_ASSERT_EQUAL(put_if_req(s, h, "a", 0, 1, 1), CHUBBY_OK);
+	CU_ASSERT_EQUAL(stat_of(s, h).content_gen, 1);
+	CU_ASSERT_STRING_EQUAL(cat(s, h), "a");
+}
+
+static void
+test_req_floor_forgets(void)
+{
+	uint64_t s = sess("alice"), h, d;
+
+	h = opn(s, ROOT "/f", CR, 0);
+	CU_ASSERT_EQUAL(put_if_req(s, h, "a", 0, 1, 1), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put_if_req(s, h, "b", 1, 2, 1), CHUBBY_OK);
+	/* The client has its answers to 1 and 2: the floor moves past them. */
+	CU_ASSERT_EQUAL(put_if_req(s, h, "c", 2, 3, 3), CHUBBY_OK);
+	d = ns_digest(ns);
+	/* A late copy of request 1 is refused, never applied again. */
+	CU_ASSERT_EQUAL(put_if_req(s, h, "a", 0, 1, 1), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	CU_ASSERT_STRING_EQUAL(cat(s, h), "c");
+	/* 3 is still known. */
+	CU_ASSERT_EQUAL(put_if_req(s, h, "c", 2, 3, 3), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.stat.content_gen, 3);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	/* Forgetting is itself replicated state. */
+	{
+		struct ns *n2 = mk();
+		uint64_t s2, h2;
+
+		ns_free(ns);
+		ns = n2;
+		s2 = sess("alice");
+		h2 = opn(s2, ROOT "/f", CR, 0);
+		CU_ASSERT_EQUAL(put_if_req(s2, h2, "a", 0, 1, 1), CHUBBY_OK);
+		CU_ASSERT_EQUAL(put_if_req(s2, h2, "b", 1, 2, 1), CHUBBY_OK);
+		CU_ASSERT_EQUAL(put_if_req(s2, h2, "c", 2, 3, 1), CHUBBY_OK);
+		CU_ASSERT_NOT_EQUAL(ns_digest(ns), d);
+	}
+	/* Nonsense ids are refused. */
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(put_if_req(1, 2, "x", 3, 0, 0), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(put_if_req(1, 2, "x", 3, 9, 10), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+}
+
+static void
+test_req_cap(void)
+{
+	uint64_t s = sess("alice"), h, i, d;
+	DECL;
+
+	h = opn(s, ROOT "/f", CR, 0);
+	/* A client that never moves its floor: the oldest record goes, and
+	 * its rid is refused from then on rather than applied again. */
+	for (i = 1; i <= REQ_CAP + 1; i++)
+		CU_ASSERT_EQUAL_FATAL(put_if_req(s, h, "v", i - 1, i, 1), CHUBBY_OK);
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(put_if_req(s, h, "v", 0, 1, 1), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(put_if_req(s, h, "v", 1, 2, 1), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.stat.content_gen, 2);
+	CU_ASSERT_EQUAL(put_if_req(s, h, "v", REQ_CAP, REQ_CAP + 1, 1), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.stat.content_gen, REQ_CAP + 1);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	CU_ASSERT_EQUAL(stat_of(s, h).content_gen, REQ_CAP + 1);
+	/* A second session has records of its own. */
+	{
+		uint64_t s2 = sess("bob"), h2 = opn(s2, ROOT "/f", CR, 0);
+
+		CU_ASSERT_EQUAL(REQ(s2, 2, 1, ns_encode_set_contents(now, s2, h2, "w", 1, false, 0,
+		    &b_, &l_)), CHUBBY_OK);
+		CU_ASSERT_EQUAL(put_if_req(s, h, "v", 1, 2, 1), CHUBBY_OK);
+		CU_ASSERT_EQUAL(r.stat.content_gen, 2);
+	}
+}
+
+static void
+test_req_snapshot_keeps_records(void)
+{
+	struct ns *n2 = mk(), *n3;
+	uint64_t s = sess("alice"), h, d;
+	uint8_t *snap;
+	size_t sl;
+	char err[256];
+
+	h = opn(s, ROOT "/f", CR, 0);
+	CU_ASSERT_EQUAL(put_if_req(s, h, "a", 0, 5, 3), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_restore(n2, snap, sl, err, sizeof err), CHUBBY_OK);
+	free(snap);
+	CU_ASSERT_EQUAL(ns_digest(n2), ns_digest(ns));
+	/* On the restored state (a new master's) the retry is answered too. */
+	n3 = ns;
+	ns = n2;
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(put_if_req(s, h, "a", 0, 5, 3), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.stat.content_gen, 1);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	CU_ASSERT_EQUAL(put_if_req(s, h, "a", 0, 2, 2), CHUBBY_E_INVALID); /* below the floor */
+	ns = n3;
+	ns_free(n2);
+	/* The records are in the digest: without them the state differs. */
+	{
+		struct ns *plain = mk();
+		struct ns *keep = ns;
+
+		ns = plain;
+		s = sess("alice");
+		h = opn(s, ROOT "/f", CR, 0);
+		CU_ASSERT_EQUAL(put_if(s, h, "a", 0), CHUBBY_OK);
+		CU_ASSERT_NOT_EQUAL(ns_digest(plain), ns_digest(keep));
+		ns = keep;
+		ns_free(plain);
+	}
+}
+
+static void
+test_req_refused_shapes(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), h, d;
+	uint8_t *w;
+	size_t wl;
+	DECL;
+
+	h = opn(a, ROOT "/f", CR, 0);
+	d = ns_digest(ns);
+	/* The inner command must be the wrapper's session's. */
+	CU_ASSERT_EQUAL(REQ(b, 1, 1, ns_encode_set_contents(now, a, h, "x", 1, false, 0, &b_, &l_)),
+	    CHUBBY_E_INVALID);
+	/* SESSION_START has no session to record it under. */
+	CU_ASSERT_EQUAL(REQ(a, 1, 1, ns_encode_session_start(now, "alice", &b_, &l_)),
+	    CHUBBY_E_INVALID);
+	/* No wrapper in a wrapper. */
+	CU_ASSERT_EQUAL_FATAL(ns_encode_close(now, a, h, &b_, &l_), CHUBBY_OK);
+	wrap(a, 1, 1, b_, l_, &w, &wl);
+	CU_ASSERT_EQUAL(REQ(a, 2, 1, (b_ = w, l_ = wl, CHUBBY_OK)), CHUBBY_E_INVALID);
+	/* No such session. */
+	CU_ASSERT_EQUAL(put_if_req(99, h, "x", 0, 1, 1), CHUBBY_E_BAD_SESSION);
+	/* Garbage inside. */
+	b_ = malloc(1);
+	b_[0] = 0xc1;
+	CU_ASSERT_EQUAL(ap_req(a, 1, 1, CHUBBY_OK, b_, 1), CHUBBY_E_MALFORMED);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	/* SESSION_END as a request: the session's records go with it. */
+	CU_ASSERT_EQUAL(REQ(b, 1, 1, ns_encode_session_end(now, b, b, NS_END_CLOSED, &b_, &l_)),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_session_principal(ns, b), NULL);
+	CU_ASSERT_EQUAL(REQ(b, 1, 1, ns_encode_session_end(now, b, b, NS_END_CLOSED, &b_, &l_)),
+	    CHUBBY_E_BAD_SESSION);
+}
+
+/* A version 1 snapshot (before request ids) still loads, with no records. */
+static void
+test_req_snapshot_v1_loads(void)
+{
+	/* ["chubby-ns", 1, 2, 2, 3, 1000, [root, /ls/t/f "a"], [[1, "alice"]],
+	 *  [handle 1 of session 1 on /ls/t/f, flags 3]] */
+	static const uint8_t v1[] = {
+		0x99, 0xa9, 0x63, 0x68, 0x75, 0x62, 0x62, 0x79, 0x2d, 0x6e, 0x73, 0x01, 0x02, 0x02,
+		0x03, 0xcd, 0x03, 0xe8, 0x92, 0x9c, 0xa5, 0x2f, 0x6c, 0x73, 0x2f, 0x74, 0x01, 0xc3,
+		0xc2, 0x00, 0x00, 0x00, 0x00, 0x00, 0x93, 0xa0, 0xa0, 0xa0, 0xc4, 0x00, 0x00, 0x9c,
+		0xa7, 0x2f, 0x6c, 0x73, 0x2f, 0x74, 0x2f, 0x66, 0x02, 0xc2, 0xc2, 0x01, 0x00, 0x00,
+		0xcd, 0x03, 0xe8, 0xcd, 0x03, 0xe8, 0x93, 0xa0, 0xa0, 0xa0, 0xc4, 0x01, 0x61, 0x00,
+		0x91, 0x92, 0x01, 0xa5, 0x61, 0x6c, 0x69, 0x63, 0x65, 0x91, 0x9b, 0x01, 0x01, 0xa7,
+		0x2f, 0x6c, 0x73, 0x2f, 0x74, 0x2f, 0x66, 0xc3, 0x02, 0x03, 0xcd, 0x13, 0x88, 0x00,
+		0xc2, 0x00, 0xc0,
+	};
+	struct ns *n2 = mk();
+	uint8_t *snap;
+	size_t sl;
+	char err[256];
+
+	CU_ASSERT_EQUAL_FATAL(ns_restore(ns, v1, sizeof v1, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(cat(1, 1), "a");
+	CU_ASSERT_EQUAL(put_if_req(1, 1, "b", 1, 1, 1), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put_if_req(1, 1, "b", 1, 1, 1), CHUBBY_OK);
+	CU_ASSERT_EQUAL(stat_of(1, 1).content_gen, 2);
+	/* Written back as the current version, records and all. */
+	CU_ASSERT_EQUAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	CU_ASSERT_EQUAL(snap[11], 0x02);
+	CU_ASSERT_EQUAL(ns_restore(n2, snap, sl, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_digest(n2), ns_digest(ns));
+	free(snap);
+	ns_free(n2);
+}
+
+/* SESSION_START has no session yet: its request id is a nonce the client
+ * draws, kept by the session it started (REQ with session 0). */
+static void
+test_req_session_start_nonce(void)
+{
+	struct ns *n2 = mk();
+	uint64_t s, d;
+	uint8_t *snap;
+	size_t sl;
+	char err[256];
+	DECL;
+
+	CU_ASSERT_EQUAL(REQ(0, 77, 0, ns_encode_session_start(now, "alice", &b_, &l_)), CHUBBY_OK);
+	s = r.session;
+	CU_ASSERT_NOT_EQUAL(s, 0);
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(REQ(0, 77, 0, ns_encode_session_start(now, "alice", &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.session, s);
+	CU_ASSERT_EQUAL(ns_session_count(ns), 1);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	/* Another principal's start with the same nonce is its own. */
+	CU_ASSERT_EQUAL(REQ(0, 77, 0, ns_encode_session_start(now, "bob", &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_NOT_EQUAL(r.session, s);
+	CU_ASSERT_EQUAL(ns_session_count(ns), 2);
+	/* Kept in the snapshot: a new master answers the re-send too. */
+	CU_ASSERT_EQUAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_restore(n2, snap, sl, err, sizeof err), CHUBBY_OK);
+	free(snap);
+	CU_ASSERT_EQUAL(ns_digest(n2), ns_digest(ns));
+	ns_free(ns);
+	ns = n2;
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(REQ(0, 77, 0, ns_encode_session_start(now, "alice", &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.session, s);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	/* Only SESSION_START goes without a session. */
+	CU_ASSERT_EQUAL(REQ(0, 78, 0, ns_encode_close(now, 0, 1, &b_, &l_)), CHUBBY_E_INVALID);
+	/* Once the session ended, a late copy starts a new one (the first is
+	 * gone either way). */
+	CU_ASSERT_EQUAL(end(s, NS_END_CLOSED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(REQ(0, 77, 0, ns_encode_session_start(now, "alice", &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_NOT_EQUAL(r.session, s);
+}
+
 #define FRESH(fn)                                                                  \
 	static void w_##fn(void)                                                   \
 	{                                                                          \
@@ -1546,6 +1945,14 @@ FRESH(test_malformed_commands)
 FRESH(test_determinism_random)
 FRESH(test_snapshot_restore)
 FRESH(test_restore_garbage)
+FRESH(test_req_duplicate_returns_first_outcome)
+FRESH(test_req_failed_not_recorded)
+FRESH(test_req_floor_forgets)
+FRESH(test_req_cap)
+FRESH(test_req_snapshot_keeps_records)
+FRESH(test_req_refused_shapes)
+FRESH(test_req_snapshot_v1_loads)
+FRESH(test_req_session_start_nonce)
 
 void
 harness_register(void)
@@ -1604,10 +2011,23 @@ harness_register(void)
 		{ NULL, NULL },
 	};
 
+	static const struct harness_test reqs[] = {
+		{ "duplicate_returns_first_outcome", w_test_req_duplicate_returns_first_outcome },
+		{ "failed_not_recorded", w_test_req_failed_not_recorded },
+		{ "floor_forgets", w_test_req_floor_forgets },
+		{ "cap", w_test_req_cap },
+		{ "snapshot_keeps_records", w_test_req_snapshot_keeps_records },
+		{ "refused_shapes", w_test_req_refused_shapes },
+		{ "snapshot_v1_loads", w_test_req_snapshot_v1_loads },
+		{ "session_start_nonce", w_test_req_session_start_nonce },
+		{ NULL, NULL },
+	};
+
 	harness_suite("ns_nodes", NULL, teardown, nodes);
 	harness_suite("ns_locks", NULL, teardown, locks);
 	harness_suite("ns_ephemeral", NULL, teardown, eph);
 	harness_suite("ns_acl", NULL, teardown, acls);
 	harness_suite("ns_events", NULL, teardown, events);
 	harness_suite("ns_replication", NULL, teardown, repl);
+	harness_suite("ns_requests", NULL, teardown, reqs);
 }

@@ -188,7 +188,7 @@ acquire(uint64_t s, uint64_t h, int mode, uint64_t timeout_ms, bool wait)
 	req.d = &d;
 	req.id = next_id++ % MAXREQ;
 	status_of[req.id] = -1;
-	session_acquire(d.sessions, s, h, mode, timeout_ms, wait, rpc_req_defer(&req));
+	session_acquire(d.sessions, s, h, mode, 0, 0, timeout_ms, wait, rpc_req_defer(&req));
 	return req.id;
 }
 
