@@ -18,7 +18,9 @@ UNIT_TESTS += tests/unit/test_paxos
 
 check_PROGRAMS += tests/sim/test_sim
 tests_sim_test_sim_SOURCES = tests/sim/test_sim.c $(SIM_SOURCES) $(TEST_HARNESS)
-tests_sim_test_sim_CPPFLAGS = $(PAXOS_TEST_CPPFLAGS)
+tests_sim_test_sim_CPPFLAGS = $(PAXOS_TEST_CPPFLAGS) \
+	-DSIM_REGRESS_FILE='"$(abs_top_srcdir)/tests/sim/regress-seeds"'
+EXTRA_DIST += tests/sim/regress-seeds
 tests_sim_test_sim_CFLAGS = $(TEST_CFLAGS)
 tests_sim_test_sim_LDADD = server/paxos/libpaxos.la $(TEST_LIBS)
 # In UNIT_TESTS (so also in TESTS, and in the sanitizer and valgrind passes):

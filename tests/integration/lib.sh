@@ -163,3 +163,74 @@ all_voters() { # conf
 role_of() { # conf id
 	cell_status "$1" | jpy "[r.get('role') for r in j['replicas'] if r['id'] == $2][0]"
 }
+
+# Checks that cannot pass on missing input.  `! grep PAT FILES` passes when
+# FILES are not there (grep's status 2 is negated like 1), and
+# `! cmd | grep -q PAT` passes when cmd fails or prints nothing: such a
+# check proves nothing.  These fail loudly instead.
+
+# Succeeds when no FILE has a line matching the basic regular expression
+# PATTERN; fails (saying why) when a FILE is missing or empty, when no FILE
+# is given (an unmatched glob is passed on as itself, so it is missing), or
+# when grep fails otherwise.  Matching lines are printed.
+no_match() { # pattern file...
+	local pat=$1 f rc=0; shift
+	[ $# -gt 0 ] || { echo "no_match: no file to search"; return 1; }
+	for f in "$@"; do
+		[ -s "$f" ] || { echo "no_match: $f is missing or empty"; return 1; }
+	done
+	grep -H -- "$pat" "$@" || rc=$?
+	case $rc in
+	1) return 0 ;;
+	0) echo "no_match: /$pat/ found (above)"; return 1 ;;
+	*) echo "no_match: grep failed (status $rc)"; return 1 ;;
+	esac
+}
+
+# Runs COMMAND and prints its standard output; fails when COMMAND fails or
+# prints nothing (no output is no evidence).  x=$(nonempty cmd) || ...
+nonempty() { # command...
+	local out rc=0
+	out=$("$@") || rc=$?
+	[ $rc -eq 0 ] || { echo "nonempty: '$*' failed (status $rc)" >&2; return 1; }
+	[ -n "$out" ] || { echo "nonempty: '$*' printed nothing" >&2; return 1; }
+	printf '%s\n' "$out"
+}
+
+# Succeeds when COMMAND succeeds, prints something, and no line of its
+# output matches the extended regular expression PATTERN: the sound form
+# of `! cmd | grep -q PATTERN`.
+lacks() { # pattern command...
+	local pat=$1 out; shift
+	out=$(nonempty "$@") || return 1
+	if grep -E -- "$pat" <<<"$out"; then
+		echo "lacks: /$pat/ in the output of '$*' (above)"; return 1
+	fi
+	return 0
+}
+
+# Adds the "ok - " and "FAIL - " lines of a sub-checker's output (a Python
+# checker run against the cell) to this test's counts, and fails one more
+# check unless the output exists, holds at least one "ok - " line, ends
+# with the checker's summary line (it ran to its end), and the checker's
+# exit status agrees with its FAIL lines.
+sub_results() { # output-file summary-regex exit-status
+	local out=$1 sum=$2 rc=$3 ok=0 fail=0 why=""
+	if [ -s "$out" ]; then
+		ok=$(grep -c '^ok - ' "$out")
+		fail=$(grep -c '^FAIL - ' "$out")
+	else
+		why=" $out is missing or empty;"
+	fi
+	T_PASSED=$((T_PASSED + ok)); T_FAILED=$((T_FAILED + fail))
+	[ "$ok" -gt 0 ] || why="$why no 'ok - ' line;"
+	grep -qE -- "$sum" "$out" 2>/dev/null || why="$why no summary line /$sum/;"
+	if [ "$rc" -eq 0 ]; then
+		[ "$fail" -eq 0 ] || why="$why exit status 0 despite FAIL lines;"
+	else
+		[ "$fail" -gt 0 ] || why="$why exit status $rc without a FAIL line;"
+	fi
+	check "$(basename "$out"): the checker ran to its end ($ok passed, $fail failed, exit $rc)" \
+		_explain "$why"
+}
+_explain() { [ -z "$1" ] || { echo "$1"; return 1; }; }

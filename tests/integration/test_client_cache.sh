@@ -112,7 +112,7 @@ check "B writes $value to $F" drv_ok b put $F $value
 # reader_rounds LABEL ROUNDS [VAR=VALUE...]: the rounds, with the reader run
 # under env VAR=VALUE...; one check at the end.
 reader_rounds() {
-	local label=$1 rounds=$2 stale=0 r out ans at bad t0
+	local label=$1 rounds=$2 stale=0 r out ans at bad t0 after
 	shift 2
 	for r in $(seq 1 "$rounds"); do
 		value=$((value + 1))
@@ -139,10 +139,30 @@ reader_rounds() {
 			kill "$READER_PID" 2>/dev/null; wait "$READER_PID" 2>/dev/null
 			continue
 		fi
-		wait_for 30 grep -q '^done' "$out"
+		if ! wait_for 30 grep -q '^done' "$out"; then
+			# A reader that died or hung read nothing after the write:
+			# its silence must not count as a round without stale reads.
+			echo "FAIL - $label round $r: the reader did not finish"; T_FAILED=$((T_FAILED + 1))
+			tail -5 "$out" | sed 's/^/    /'
+			kill -9 "$READER_PID" 2>/dev/null; wait "$READER_PID" 2>/dev/null
+			READER_PID=""
+			continue
+		fi
 		kill "$READER_PID" 2>/dev/null
 		wait "$READER_PID" 2>/dev/null
 		READER_PID=""
+		# Every thread must be accounted for: it read (or was refused)
+		# after the acknowledgment, or its session's end stopped it (a
+		# read begun before the write may end so).  A thread with neither
+		# left no evidence either way.
+		after=$(awk -v at="$at" '($1 == "run" && $5 > at) || ($1 == "readerr" &&
+			($4 > at || $3 == "E_SESSION_EXPIRED" || $3 == "E_CANCELLED")) { seen[$2] = 1 }
+			END { n = 0; for (t in seen) n++; print n }' "$out")
+		if [ "$after" -ne 4 ]; then
+			echo "FAIL - $label round $r: $after of 4 threads read or stopped after the write acknowledged at $at"
+			T_FAILED=$((T_FAILED + 1)); tail -12 "$out" | sed 's/^/    /'
+			continue
+		fi
 		# run THREAD VALUE FIRST LAST COUNT: a run of the old value whose
 		# last read began after the acknowledgment is a stale read.
 		bad=$(awk -v at="$at" -v new="$value" '$1 == "run" && $3 != new && $5 > at {

@@ -48,7 +48,7 @@ hpid=$!
 exec {hfd}>"$T_DIR/holder.in"
 echo "lock /ls/local/lk" >&$hfd
 check "the holder takes the lock" wait_for 20 grep -q . "$T_DIR/holder.out"
-check "the holder's answer is a sequencer" grep -qv '^err\|error' "$T_DIR/holder.out"
+check "the holder's answer is a sequencer" grep -qE '^ok .*sequencer=[0-9a-f]+' "$T_DIR/holder.out"
 kill -9 $hpid; wait $hpid 2>/dev/null
 t0=$(now_ms)
 exec {hfd}>&-

@@ -19,9 +19,8 @@ check "5-replica cell comes up" cell_up "$cell" --replicas 5 --base-port "$port"
 check "exactly one master" wait_for 10 one_master "$conf"
 out="$T_DIR/coherence.out"
 "$PY" "$(dirname "$0")/coherence_checks.py" "$cell" "$CHUBBY_CELL_BIN" "$port" >"$out" 2>&1
+rc=$?
 cat "$out"
-T_PASSED=$((T_PASSED + $(grep -c '^ok - ' "$out")))
-T_FAILED=$((T_FAILED + $(grep -c '^FAIL - ' "$out")))
-check "coherence_checks.py ran to its end" grep -q "^coherence_checks: " "$out"
+sub_results "$out" '^coherence_checks: ' "$rc"
 check "all 5 replicas converge to equal digests" wait_for 20 converged "$conf" 5
 finish

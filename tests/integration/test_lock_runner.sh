@@ -48,7 +48,9 @@ gen_matches() {
 	local out
 	out=$("$LOCKCTL" lock app/lk -- sh -c '"$0" --json checkseq "$CHUBBY_SEQUENCER" </dev/null; echo "GEN=$CHUBBY_LOCK_GENERATION"' "$LOCKCTL" </dev/null)
 	echo "$out"
-	[ "$(head -n 1 <<<"$out" | jpy 'j["generation"]')" = "$(sed -n 's/^GEN=//p' <<<"$out")" ]
+	local want got
+	got=$(head -n 1 <<<"$out" | jpy 'j["generation"]'); want=$(sed -n 's/^GEN=//p' <<<"$out")
+	[ -n "$want" ] && [ "$got" = "$want" ]
 }
 check "CHUBBY_LOCK_GENERATION is the sequencer's generation" gen_matches
 exit_status() {
@@ -166,7 +168,7 @@ frozen_runner() {
 	kill -STOP $p
 	local stopped; stopped=$(date +%s)
 	# The cell must expire the session: wait until its lock is gone from LOCKS.
-	if ! wait_for 20 bash -c "! '$LOCKCTL' --json locks | grep -q '/ls/local/app/lk'"; then
+	if ! wait_for 20 lacks '/ls/local/app/lk' "$LOCKCTL" --json locks; then
 		kill -CONT $p; kill $p; return 1
 	fi
 	# And past lease + grace (5 s) of the runner's own clock as well.

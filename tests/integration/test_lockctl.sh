@@ -81,8 +81,9 @@ check "acl set - writers -: only WRITE changes" \
 check "acl get shows it" bash -c "'$LOCKCTL' acl get a/f </dev/null | grep -qE '^write +writers\$'"
 check "acl set back to open" json_is 'j["write"] == ""' acl set a/f - '' -
 check "acl set with a bad name: E_BAD_NAME" fails_with 1 "E_BAD_NAME" acl set a/f - 'x/y' -
-check "put -e one-shot: the ephemeral file goes with the session" \
-	bash -c "'$LOCKCTL' put -e a/eph x </dev/null && ! '$LOCKCTL' cat a/eph </dev/null"
+# Gone means E_NOT_FOUND: any other failure of cat is no evidence.
+eph_goes() { lc put -e a/eph x && fails_with 1 "^lockctl: cat: E_NOT_FOUND: " cat a/eph; }
+check "put -e one-shot: the ephemeral file goes with the session" eph_goes
 
 # ---- usage errors (exit 2) and an unreachable cell (exit 3) ----
 check "an unknown option: exit 2" fails_with 2 "usage: ls" ls -x
@@ -217,7 +218,7 @@ exec {S_IN}>&-
 s_done() { wait "$s_pid"; }
 check "script: EOF ends the session cleanly (exit 0)" s_done
 check "its shared lock is free at once" bash -c "'$LOCKCTL' trylock a/f </dev/null | grep -qx released"
-check "its ephemeral file went with it" wait_for 5 bash -c "! '$LOCKCTL' stat a/eph </dev/null"
+check "its ephemeral file went with it" wait_for 5 fails_with 1 "E_NOT_FOUND" stat a/eph
 
 # ---- scripted text mode, chosen because stdin is not a terminal ----
 check "no command + piped stdin: one text line per command" bash -c "

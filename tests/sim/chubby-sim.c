@@ -12,11 +12,15 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: chubby-sim [--seed N | --seeds A..B] [--replicas R] [--virtual-seconds T]\n"
-	    "                  [--steps S] [--faults LEVEL] [--no-load] [--verbose]\n"
+	    "usage: chubby-sim [--seed N | --seeds A..B] [--replicas R] [--faults LEVEL]\n"
+	    "                  [--fault-ms MS | --virtual-seconds T] [--steps S] [--live-ms MS]\n"
+	    "                  [--sync-max-ms MS] [--no-load] [--verbose]\n"
+	    "       chubby-sim --regress FILE [--verbose]\n"
 	    "  LEVEL: 0 none, 1 loss/dup/reorder, 2 + crash/partition (default), 3 + store wipes\n"
-	    "  The fault phase lasts T virtual seconds (default 20) or S core steps;\n"
-	    "  a liveness phase follows.\n");
+	    "  The fault phase lasts MS virtual ms (default 20000) or S core steps; a\n"
+	    "  liveness phase of at most --live-ms follows.  A disk sync takes 0..MS ms\n"
+	    "  (--sync-max-ms; 0: 0..4 ms).  A failed run prints these arguments in full.\n"
+	    "  --regress runs each line of FILE (arguments as a failure prints them).\n");
 	exit(2);
 }
 
@@ -24,39 +28,65 @@ static uint64_t
 number(const char *s)
 {
 	char *end;
-	uint64_t v = strtoull(s, &end, 0);
+	uint64_t v = strtoull(s, &end, 10);
 
 	if (*s == '\0' || *end != '\0')
 		usage();
 	return v;
 }
 
+/* Runs every line of a regression list; the number of failed runs. */
+static uint64_t
+regress(const char *path, bool verbose, uint64_t *runs)
+{
+	char line[512];
+	unsigned lineno = 0;
+	uint64_t failures = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		perror(path);
+		exit(2);
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		struct sim_opts o;
+		int rc;
+
+		lineno++;
+		sim_opts_defaults(&o);
+		if ((rc = sim_opts_parse_line(&o, line)) == 0)
+			continue;
+		if (rc < 0) {
+			fprintf(stderr, "%s:%u: not chubby-sim arguments with --seed\n", path, lineno);
+			exit(2);
+		}
+		o.verbose = o.verbose || verbose;
+		(*runs)++;
+		if (sim_run_seed(&o) != 0)
+			failures++;
+	}
+	fclose(f);
+	return failures;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct sim_opts o;
-	uint64_t first, last, seed, failures = 0;
-	const char *dots;
+	uint64_t first, last, seed, failures = 0, runs = 0;
+	const char *dots, *list = NULL;
 	int i;
 
 	sim_opts_defaults(&o);
 	first = last = 1;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--verbose") == 0) {
-			o.verbose = true;
-			continue;
-		}
-		if (strcmp(a, "--no-load") == 0) {
-			o.load = false;
-			continue;
-		}
-		if (v == NULL)
-			usage();
-		i++;
-		if (strcmp(a, "--seed") == 0)
-			first = last = number(v);
-		else if (strcmp(a, "--seeds") == 0) {
+		int rc;
+
+		if (strcmp(a, "--regress") == 0 && v != NULL) {
+			list = v;
+			i++;
+		} else if (strcmp(a, "--seeds") == 0 && v != NULL) {
 			char buf[64];
 			if ((dots = strstr(v, "..")) == NULL || (size_t)(dots - v) >= sizeof buf)
 				usage();
@@ -64,25 +94,25 @@ main(int argc, char **argv)
 			buf[dots - v] = '\0';
 			first = number(buf);
 			last = number(dots + 2);
-		} else if (strcmp(a, "--replicas") == 0)
-			o.replicas = (unsigned)number(v);
-		else if (strcmp(a, "--virtual-seconds") == 0) {
-			o.fault_ms = number(v) * 1000;
-			o.fault_steps = 0;
-		} else if (strcmp(a, "--steps") == 0)
-			o.fault_steps = number(v);
-		else if (strcmp(a, "--faults") == 0)
-			o.faults = (int)number(v);
-		else
+			i++;
+		} else if ((rc = sim_opts_set(&o, a, v)) < 0)
 			usage();
+		else if (rc == 2)
+			i++;
+		if (strcmp(a, "--seed") == 0)
+			first = last = o.seed;
 	}
-	if (o.replicas < 1 || o.replicas > SIM_MAX_REPLICAS || last < first)
+	if (last < first)
 		usage();
-	for (seed = first; seed <= last; seed++) {
-		o.seed = seed;
-		if (sim_run_seed(&o) != 0)
-			failures++;
-	}
-	printf("chubby-sim: %" PRIu64 " seeds, %" PRIu64 " failed\n", last - first + 1, failures);
+	if (list != NULL)
+		failures = regress(list, o.verbose, &runs);
+	else
+		for (seed = first; seed <= last; seed++) {
+			o.seed = seed;
+			runs++;
+			if (sim_run_seed(&o) != 0)
+				failures++;
+		}
+	printf("chubby-sim: %" PRIu64 " seeds, %" PRIu64 " failed\n", runs, failures);
 	return failures == 0 ? 0 : 1;
 }

@@ -156,6 +156,7 @@ struct sim {
 	uint64_t now;
 	uint64_t steps;
 	bool failed;
+	bool whole_run; /* sim_run_seed's: its options alone replay it */
 	struct paxos_config pcfg;
 	struct sim_replica r[SIM_MAX_REPLICAS];
 	unsigned n;
@@ -228,8 +229,15 @@ sim_fail(struct sim *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n  replay: tests/sim/chubby-sim --seed %" PRIu64 " --replicas %u"
-	    " --faults %d --verbose\n  trace tail:\n", s->o.seed, s->n, s->o.faults);
+	if (s->whole_run) {
+		char args[256];
+
+		sim_opts_format(&s->o, args, sizeof args);
+		fprintf(stderr, "\n  replay: tests/sim/chubby-sim %s --verbose"
+		    "\n  regress: %s   (add this line to tests/sim/regress-seeds)", args, args);
+	} else
+		fprintf(stderr, "\n  replay: this scenario of test_sim with the same CHUBBY_TEST_SEED");
+	fprintf(stderr, "\n  trace tail:\n");
 	first = s->ntrace > SIM_TRACE ? s->ntrace - SIM_TRACE : 0;
 	for (i = first; i < s->ntrace; i++)
 		fprintf(stderr, "    %s\n", s->trace[i % SIM_TRACE]);
@@ -1348,6 +1356,7 @@ sim_run_seed(const struct sim_opts *o)
 
 	if (s == NULL)
 		return -1;
+	s->whole_run = true;
 	sim_random_faults(s, o->faults);
 	if (o->fault_steps > 0) {
 		while (s->steps < o->fault_steps && !s->failed)
@@ -1365,4 +1374,97 @@ sim_run_seed(const struct sim_opts *o)
 		    s->n_wipes, s->n_partitions, s->n_installs);
 	sim_free(s);
 	return rc;
+}
+
+/* ---- options as chubby-sim arguments ---------------------------------- */
+
+void
+sim_opts_format(const struct sim_opts *o, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "--seed %" PRIu64 " --replicas %u --faults %d --fault-ms %" PRIu64,
+	    o->seed, o->replicas, o->faults, o->fault_ms);
+
+	if (n >= 0 && (size_t)n < len && o->fault_steps > 0)
+		n += snprintf(buf + n, len - (size_t)n, " --steps %" PRIu64, o->fault_steps);
+	if (n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, " --live-ms %" PRIu64 " --sync-max-ms %u",
+		    o->live_ms, o->sync_max_ms);
+	if (n >= 0 && (size_t)n < len && !o->load)
+		snprintf(buf + n, len - (size_t)n, " --no-load");
+}
+
+static int
+sim_decimal(const char *s, uint64_t *v)
+{
+	char *end;
+
+	/* Decimal only: a seed copied with a leading zero must not turn octal. */
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	*v = strtoull(s, &end, 10);
+	return *end == '\0' ? 0 : -1;
+}
+
+int
+sim_opts_set(struct sim_opts *o, const char *name, const char *value)
+{
+	uint64_t v;
+
+	if (strcmp(name, "--no-load") == 0) {
+		o->load = false;
+		return 1;
+	}
+	if (strcmp(name, "--verbose") == 0) {
+		o->verbose = true;
+		return 1;
+	}
+	if (sim_decimal(value, &v) != 0)
+		return -1;
+	if (strcmp(name, "--seed") == 0)
+		o->seed = v;
+	else if (strcmp(name, "--replicas") == 0 && v >= 1 && v <= SIM_MAX_REPLICAS)
+		o->replicas = (unsigned)v;
+	else if (strcmp(name, "--faults") == 0 && v <= 3)
+		o->faults = (int)v;
+	else if (strcmp(name, "--fault-ms") == 0)
+		o->fault_ms = v;
+	else if (strcmp(name, "--virtual-seconds") == 0) {
+		o->fault_ms = v * 1000;
+		o->fault_steps = 0;
+	} else if (strcmp(name, "--steps") == 0)
+		o->fault_steps = v;
+	else if (strcmp(name, "--live-ms") == 0)
+		o->live_ms = v;
+	else if (strcmp(name, "--sync-max-ms") == 0 && v <= 100000)
+		o->sync_max_ms = (unsigned)v;
+	else
+		return -1;
+	return 2;
+}
+
+int
+sim_opts_parse_line(struct sim_opts *o, const char *line)
+{
+	char buf[512], *save = NULL, *tok, *hash;
+	bool seed = false, any = false;
+
+	if (strlen(line) >= sizeof buf)
+		return -1;
+	strcpy(buf, line);
+	if ((hash = strchr(buf, '#')) != NULL)
+		*hash = '\0';
+	for (tok = strtok_r(buf, " \t\r\n", &save); tok != NULL; tok = strtok_r(NULL, " \t\r\n", &save)) {
+		char *val = NULL;
+		int rc;
+
+		if (strcmp(tok, "--no-load") != 0 && strcmp(tok, "--verbose") != 0)
+			val = strtok_r(NULL, " \t\r\n", &save);
+		if ((rc = sim_opts_set(o, tok, val)) < 0)
+			return -1;
+		seed |= strcmp(tok, "--seed") == 0;
+		any = true;
+	}
+	if (!any)
+		return 0;
+	return seed ? 1 : -1;
 }

@@ -8,6 +8,7 @@
 #define CHUBBY_SIM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define SIM_MAX_REPLICAS 7
@@ -76,7 +77,25 @@ void sim_random_faults(struct sim *, int level);
  */
 bool sim_check_liveness(struct sim *, uint64_t max_ms);
 
-/* A whole randomized run: faults for fault_ms, then liveness.  0 if all held. */
+/* A whole randomized run: faults for fault_ms, then liveness.  0 if all held.
+ * On a failure it prints the chubby-sim arguments that replay it exactly
+ * (every option, not only the seed) and the line for tests/sim/regress-seeds. */
 int sim_run_seed(const struct sim_opts *);
+
+/*
+ * The options as chubby-sim arguments, so that a run printed is a run
+ * replayed: --seed N --replicas R --faults F --fault-ms MS [--steps S]
+ * --live-ms MS --sync-max-ms MS [--no-load].  The regression list
+ * (tests/sim/regress-seeds) holds one such line per run.
+ */
+void sim_opts_format(const struct sim_opts *, char *buf, size_t len);
+/* Sets the option NAME ("--seed", ...) from VALUE (decimal); 1 if NAME takes
+ * no value and was set (--no-load, --verbose), 2 if it took VALUE, -1 if
+ * NAME is unknown or VALUE is not a number. */
+int sim_opts_set(struct sim_opts *, const char *name, const char *value);
+/* Parses one line of chubby-sim arguments after sim_opts_defaults(); text
+ * from "#" on is a comment.  1 if it set options (it must give --seed), 0 if
+ * the line is blank or a comment, -1 if it is bad. */
+int sim_opts_parse_line(struct sim_opts *, const char *line);
 
 #endif

@@ -1,9 +1,12 @@
 /*
  * test_sim.c: Paxos safety and liveness in the deterministic simulator: fixed
  * scenarios (fail-over, partitions, loss, crashes, wiped stores, tight lease
- * timing) and a randomized sweep of seeds starting from harness_seed().
- * CHUBBY_SIM_SEEDS sets the sweep's size, CHUBBY_SIM_SCALE multiplies it
- * (0: scenarios only); CHUBBY_SIM_VERBOSE traces the scenarios.
+ * timing), the runs of the regression list (tests/sim/regress-seeds, every
+ * time) and a randomized sweep of seeds starting from harness_seed()
+ * (tests/run-all draws a fresh one per run).  CHUBBY_SIM_SEEDS sets the
+ * sweep's size, CHUBBY_SIM_SCALE multiplies it (0: no sweep);
+ * CHUBBY_SIM_REGRESS names another list; CHUBBY_SIM_VERBOSE traces the
+ * scenarios.
  */
 #include "config.h"
 
@@ -333,7 +336,102 @@ sweep_seeds(void)
 	return n;
 }
 
-/* Many seeds, every cell size, every fault level. */
+/*
+ * What a failure prints after "regress:" parses back into the same options,
+ * each of them: a line that left one out (the sweep's --fault-ms, its slow
+ * disk's --sync-max-ms) would replay another run.
+ */
+static void
+test_replay_line(void)
+{
+	struct sim_opts a, b;
+	char line[256];
+	unsigned i;
+
+	for (i = 0; i < 16; i++) {
+		sim_opts_defaults(&a);
+		a.seed = harness_seed() * 7919 + i;
+		a.replicas = 1 + i % 7;
+		a.faults = (int)(i % 4);
+		a.fault_ms = 1000 + 37 * i;
+		a.fault_steps = i % 3 == 0 ? 5000 + i : 0;
+		a.live_ms = 20000 + i;
+		a.sync_max_ms = i % 2 ? 400 : 0;
+		a.load = i % 5 != 0;
+		sim_opts_format(&a, line, sizeof line);
+		sim_opts_defaults(&b);
+		CU_ASSERT_EQUAL_FATAL(sim_opts_parse_line(&b, line), 1);
+		CU_ASSERT_EQUAL(b.seed, a.seed);
+		CU_ASSERT_EQUAL(b.replicas, a.replicas);
+		CU_ASSERT_EQUAL(b.faults, a.faults);
+		CU_ASSERT_EQUAL(b.fault_ms, a.fault_ms);
+		CU_ASSERT_EQUAL(b.fault_steps, a.fault_steps);
+		CU_ASSERT_EQUAL(b.live_ms, a.live_ms);
+		CU_ASSERT_EQUAL(b.sync_max_ms, a.sync_max_ms);
+		CU_ASSERT_EQUAL(b.load, a.load);
+	}
+	sim_opts_defaults(&b);
+	CU_ASSERT_EQUAL(sim_opts_parse_line(&b, "   # a comment\n"), 0);
+	CU_ASSERT_EQUAL(sim_opts_parse_line(&b, "--replicas 3  # no seed\n"), -1);
+	CU_ASSERT_EQUAL(sim_opts_parse_line(&b, "--seed 012x\n"), -1);
+	CU_ASSERT_EQUAL(sim_opts_parse_line(&b, "--seed 1 --frobs 2\n"), -1);
+	CU_ASSERT_EQUAL(sim_opts_parse_line(&b, "--seed 1 --replicas 9\n"), -1);
+}
+
+#ifndef SIM_REGRESS_FILE
+#define SIM_REGRESS_FILE "tests/sim/regress-seeds"
+#endif
+
+/* Runs of the regression list done, to keep the sweep's total the same. */
+static unsigned regress_runs;
+
+/*
+ * Every run of the regression list, each exactly as its line says (the
+ * line a failure prints after "regress:").  A list that is missing, bad or
+ * empty fails: a regression check that runs nothing proves nothing.
+ */
+static void
+test_regress(void)
+{
+	const char *path = getenv("CHUBBY_SIM_REGRESS");
+	char line[512];
+	unsigned lineno = 0, failed = 0;
+	FILE *f;
+
+	if (path == NULL)
+		path = SIM_REGRESS_FILE;
+	f = fopen(path, "r");
+	if (f == NULL)
+		fprintf(stderr, "test_sim: cannot open the regression list %s\n", path);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	while (fgets(line, sizeof line, f) != NULL) {
+		struct sim_opts o;
+		int rc;
+
+		lineno++;
+		sim_opts_defaults(&o);
+		rc = sim_opts_parse_line(&o, line);
+		if (rc == 0)
+			continue;
+		if (rc < 0) {
+			fprintf(stderr, "%s:%u: not chubby-sim arguments with --seed\n", path, lineno);
+			CU_FAIL("a bad line in the regression list");
+			continue;
+		}
+		regress_runs++;
+		if (sim_run_seed(&o) != 0)
+			failed++;
+	}
+	fclose(f);
+	printf("\n  regression list: %u runs from %s, %u failed\n", regress_runs, path, failed);
+	CU_ASSERT(regress_runs > 0);
+	CU_ASSERT_EQUAL(failed, 0);
+}
+
+/*
+ * Many seeds, every cell size, every fault level.  The runs of the
+ * regression list are taken off its size, so that CI time stays the same.
+ */
 static void
 test_random_sweep(void)
 {
@@ -342,6 +440,7 @@ test_random_sweep(void)
 	unsigned i, n = sweep_seeds(), failed = 0;
 	uint64_t base = harness_seed();
 
+	n = n > regress_runs ? n - regress_runs : 0;
 	for (i = 0; i < n; i++) {
 		sim_opts_defaults(&o);
 		o.seed = base + i;
@@ -380,6 +479,8 @@ harness_register(void)
 		{ NULL, NULL },
 	};
 	static const struct harness_test sweep[] = {
+		{ "a failure's regress line replays it", test_replay_line },
+		{ "regression list", test_regress },
 		{ "random seeds", test_random_sweep },
 		{ NULL, NULL },
 	};

@@ -23,8 +23,9 @@ void harness_register(void);
 void harness_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc clean,
     const struct harness_test *tests);
 
-/* The seed for this run's pseudo-random choices: CHUBBY_TEST_SEED if set,
- * else a fixed default, so a failing run replays exactly. */
+/* The seed for this run's pseudo-random choices: CHUBBY_TEST_SEED if set
+ * (decimal; tests/run-all sets a fresh one per run), else a fixed default.
+ * The same seed replays the same run exactly; main() prints it. */
 uint64_t harness_seed(void);
 
 /* Path of a fresh temporary directory for this test program (removed at exit). */
