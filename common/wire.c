@@ -175,7 +175,8 @@ wire_buf_write(void *data, const char *p, size_t n)
 		b->error = CHUBBY_E_NOMEM;
 		return -1;
 	}
-	memcpy(b->data + b->len, p, n);
+	if (n > 0) /* msgpack packs an empty str or bin from a NULL pointer */
+		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	return 0;
 }

@@ -85,6 +85,8 @@ floor_raise(struct ns_session *s, uint64_t floor)
 	s->rid_floor = floor;
 	while (n < s->nrecs && s->recs[n].rid < floor)
 		ns_rec_free(&s->recs[n++]);
+	if (n == 0)
+		return; /* nothing dropped (and recs may be NULL: no memmove on it) */
 	memmove(s->recs, s->recs + n, (s->nrecs - n) * sizeof *s->recs);
 	s->nrecs -= n;
 }
