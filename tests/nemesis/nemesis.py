@@ -27,8 +27,13 @@ processes (docs/TESTING.md).  Run inside the test's own network namespace
       kill -9 all five replicas at once, then restart them
   nemesis.py heal CELL_DIR PORT LOG
       undo everything: flush the rules, SIGCONT, fast disks, restart the dead
+  nemesis.py regress FILE
+      reads the regression seed list (regress_list), fails if it is malformed
+With --regress FILE, run first plays each listed seed's schedule for its
+seconds, then the run's own seed for the rest of --seconds (at least half).
 Every fault goes to LOG as one JSON line {fault, targets, t0, t1}; the
-schedule depends only on the seed (the targets also on who is master)."""
+kinds, calms and durations depend only on the seed (targets also on who is
+master; the stutter's number of stops per burst on the clock)."""
 import argparse
 import json
 import os
@@ -320,24 +325,45 @@ class Nemesis:
         self.say("SIGCONT lock client %d" % p)
         self.record("stale", [p], t0, seconds=secs)
 
-    def run(self):
-        rnd = random.Random(self.a.seed)
+    def schedule(self, seed, seconds):
+        """Runs SEED's schedule for SECONDS; returns the faults injected.
+        The main generator draws the same three numbers for every fault
+        whatever the cell does (the kind, a seed for the fault's own draws,
+        the calm after it), so a seed always gives the same kinds, calms
+        and durations; only targets that depend on who is master differ."""
+        rnd = random.Random(seed)
         faults = [("kill", self.f_kill), ("pause", self.f_pause), ("isolate", self.f_isolate),
                   ("split", self.f_split), ("bridge", self.f_bridge),
                   ("slowdisk", self.f_slowdisk), ("stale", self.f_stale), ("blip", self.f_blip)]
+        end = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < end:
+            pick = rnd.randrange(len(faults))
+            name, fn = faults[n % len(faults)] if n < len(faults) else faults[pick]
+            frnd = random.Random(rnd.getrandbits(64))
+            calm = rnd.uniform(1.5, 3.5)
+            fn(frnd)
+            n += 1
+            time.sleep(calm)
+        return n
+
+    def run(self):
+        segments = regress_list(self.a.regress) + [(self.a.seed, None)]
+        fixed = sum(secs for _, secs in segments[:-1])
+        # The fresh seed gets what the regression seeds leave of --seconds,
+        # but never less than half of it.
+        segments[-1] = (self.a.seed, max(self.a.seconds - fixed, self.a.seconds / 2))
         self.setup_net()
-        end = time.monotonic() + self.a.seconds
         n = 0
         done = threading.Event()
         st = threading.Thread(target=self.stutter, args=(done, random.Random(self.a.seed + 99)),
                               daemon=True)
         st.start()
         try:
-            while time.monotonic() < end:
-                name, fn = faults[n % len(faults)] if n < len(faults) else rnd.choice(faults)
-                fn(rnd)
-                n += 1
-                time.sleep(rnd.uniform(1.5, 3.5))
+            for k, (seed, secs) in enumerate(segments):
+                self.say("schedule of seed %d for %.0f s%s" % (
+                    seed, secs, "" if k == len(segments) - 1 else " (regression list)"))
+                n += self.schedule(seed, secs)
         finally:
             done.set()
             st.join()
@@ -358,7 +384,32 @@ class Nemesis:
         self.record("crash-all", IDS, t0)
 
 
+def regress_list(path):
+    """tests/nemesis/regress-seeds: "SEED SECONDS  # date, what failed" a
+    line; blank lines and comments are skipped.  Anything else is an error:
+    a list that cannot be read must not silently run nothing."""
+    out = []
+    if not path:
+        return out
+    for no, line in enumerate(open(path), 1):
+        body = line.split("#", 1)[0].split()
+        if not body:
+            continue
+        if len(body) != 2 or not body[0].isdigit() or not body[1].isdigit() \
+                or not 0 < int(body[1]) <= 600:
+            sys.exit("%s:%d: want 'SEED SECONDS  # date, what failed', got %r" %
+                     (path, no, line.rstrip()))
+        out.append((int(body[0]), int(body[1])))
+    return out
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "regress":
+        segs = regress_list(sys.argv[2])
+        print("%s: %d regression seeds, %d s of their schedules: %s" % (
+            sys.argv[2], len(segs), sum(x for _, x in segs),
+            " ".join("%d:%ds" % x for x in segs) or "none"))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["run", "crash-all", "heal"])
     ap.add_argument("cell_dir")
@@ -371,6 +422,8 @@ def main():
     ap.add_argument("--lock-delay-ms", type=int, default=1000)
     ap.add_argument("--client-pids", default="")
     ap.add_argument("--slow-pids", default="")
+    ap.add_argument("--regress", default="",
+                    help="regression seeds whose schedules run first (regress_list)")
     a = ap.parse_args()
     n = Nemesis(a)
     {"run": n.run, "crash-all": n.crash_all, "heal": n.heal}[a.mode]()
