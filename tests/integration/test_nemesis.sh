@@ -47,9 +47,9 @@ ekeys=2
 # about a quarter of the time), each register and lock client process, and
 # writes acknowledged in the write storm before the kill -9 of all five.
 cache_min=${NEMESIS_CACHE_MIN_OK:-40}
-reg_min=${NEMESIS_REGISTER_MIN_OK:-100}
-lock_min=${NEMESIS_LOCK_MIN_OK:-6}
-storm_min=${NEMESIS_STORM_MIN_OK:-30}
+reg_min=${NEMESIS_REGISTER_MIN_OK:-300}
+lock_min=${NEMESIS_LOCK_MIN_OK:-10}
+storm_min=${NEMESIS_STORM_MIN_OK:-100}
 # The lock-delay the lock clients ask for at OPEN; the checker holds the
 # cell to 1000 ms whatever this is (a smaller one is a planted bug).
 lock_delay_ms=${NEMESIS_LOCK_DELAY_MS:-1000}

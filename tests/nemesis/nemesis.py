@@ -13,9 +13,10 @@ processes (docs/TESTING.md).  Run inside the test's own network namespace
         split    cut the cell 2/3
         bridge   cut {a,b} from {d,e}; c sees both sides
         slowdisk make fsync/fdatasync slow on some replicas (slow_fsync.so)
-        stale    SIGSTOP a lock client (--client-pids) past its session lease
-                 and the lock-delay: it wakes up as a stale holder, which the
-                 resource must fence off
+        stale    SIGSTOP a lock client (--client-pids; the one holding the
+                 lock, from its history, if one is seen within 3 s) past its
+                 session lease and the lock-delay: it wakes up as a stale
+                 holder, which the resource must fence off
       and, all through the run, alongside the schedule:
         stutter  a slow cache client (--slow-pids, cache_workload): bursts of
                  SIGSTOP/SIGCONT (stopped 0.2-1.2 s, running 0.05-0.3 s), so
@@ -304,13 +305,47 @@ class Nemesis:
         self.say("fast disks again")
         self.record("slowdisk", targets, t0, ms=ms, seconds=secs)
 
+    def lock_holder(self, pids, wait):
+        """A pid in PIDS whose history (lock-<n>.jsonl beside the pid file,
+        in the file's order) shows it holding the lock now: its last ACQUIRE
+        answered OK after its last RELEASE was sent.  Polls for up to WAIT s;
+        None if no one was seen holding."""
+        d = os.path.dirname(self.a.client_pids)
+        end = time.monotonic() + wait
+        while True:
+            for n, p in enumerate(pids, 1):
+                held = False
+                try:
+                    with open(os.path.join(d, "lock-%d.jsonl" % n)) as f:
+                        off = max(0, os.fstat(f.fileno()).st_size - 8192)
+                        f.seek(off)
+                        # After a seek into the file the first line is cut.
+                        for line in f.read().splitlines()[1 if off else 0:]:
+                            try:
+                                e = json.loads(line)
+                            except ValueError:
+                                continue
+                            if e.get("f") == "acquire" and e["ev"] == "ok":
+                                held = True
+                            elif e.get("f") == "release" or e.get("end"):
+                                held = False
+                except OSError:
+                    pass
+                if held:
+                    return p
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.02)
+
     def f_stale(self, rnd):
         pids = []
         if self.a.client_pids and os.path.exists(self.a.client_pids):
             pids = [int(x) for x in open(self.a.client_pids).read().split()]
         if not pids:
             return self.f_kill(rnd)
-        p = rnd.choice(pids)
+        # The holder if one is seen within 3 s (the point is a holder whose
+        # session expires: the lock-delay and fencing checks need one).
+        p = self.lock_holder(pids, 3) or rnd.choice(pids)
         secs = (self.a.session_ms + self.a.lock_delay_ms) / 1000 + rnd.uniform(1, 3)
         t0 = time.monotonic()
         self.say("SIGSTOP lock client %d for %.1f s" % (p, secs))
