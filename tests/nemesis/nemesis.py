@@ -218,17 +218,20 @@ class Nemesis:
 
     # --- the faults; each returns after undoing itself ---------------------
     def f_kill(self, rnd):
+        # Every draw is made whatever the cell looks like, so that a seed
+        # fixes the durations (only the targets depend on who is master).
+        coin, other, secs = rnd.random(), rnd.choice(IDS), rnd.uniform(1, 5)
         m = self.master(3)
-        i = m if (m and rnd.random() < 0.5) else rnd.choice(IDS)
+        i = m if (m and coin < 0.5) else other
         t0 = time.monotonic()
         self.say("kill -9 replica %d%s" % (i, " (master)" if i == m else ""))
         p = self.pid(i)
         if p:
             os.kill(p, signal.SIGKILL)
-        time.sleep(rnd.uniform(1, 5))
+        time.sleep(secs)
         self.restart(i)
         self.say("restarted replica %d" % i)
-        self.record("kill", [i], t0, master=(i == m))
+        self.record("kill", [i], t0, master=(i == m), seconds=secs)
 
     def f_pause(self, rnd):
         m = self.master(3)
@@ -258,13 +261,15 @@ class Nemesis:
         self.record(name, [a, b], t0, seconds=secs)
 
     def f_isolate(self, rnd):
-        m = self.master(3) or rnd.choice(IDS)
+        other = rnd.choice(IDS)
+        m = self.master(3) or other
         self.partition("isolate", [[m], [i for i in IDS if i != m]], rnd)
 
     def f_blip(self, rnd):
-        m = self.master(3) or rnd.choice(IDS)
-        t0 = time.monotonic()
+        other = rnd.choice(IDS)
         secs = self.a.lease_ms / 1000 + rnd.uniform(0, 0.5)
+        m = self.master(3) or other
+        t0 = time.monotonic()
         others = [i for i in IDS if i != m]
         self.say("blip: cut master %d off for %.2f s" % (m, secs))
         for y in others:
@@ -277,8 +282,9 @@ class Nemesis:
     def f_split(self, rnd):
         ids = IDS[:]
         rnd.shuffle(ids)
+        coin = rnd.random()
         m = self.master(3)
-        if m and rnd.random() < 0.5 and m not in ids[:2]:
+        if m and coin < 0.5 and m not in ids[:2]:
             ids.remove(m)  # half the time the master ends up on the small side
             ids.insert(0, m)
         self.partition("split", [sorted(ids[:2]), sorted(ids[2:])], rnd)
@@ -345,8 +351,9 @@ class Nemesis:
             return self.f_kill(rnd)
         # The holder if one is seen within 3 s (the point is a holder whose
         # session expires: the lock-delay and fencing checks need one).
-        p = self.lock_holder(pids, 3) or rnd.choice(pids)
+        other = rnd.choice(pids)
         secs = (self.a.session_ms + self.a.lock_delay_ms) / 1000 + rnd.uniform(1, 3)
+        p = self.lock_holder(pids, 3) or other
         t0 = time.monotonic()
         self.say("SIGSTOP lock client %d for %.1f s" % (p, secs))
         try:
