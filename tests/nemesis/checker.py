@@ -589,6 +589,27 @@ def check_locks(ops, out):
     return anomalies, len(grants)
 
 
+def lock_delay_exercised(ndelay, faults, out):
+    """The lock-delay check must not pass by checking nothing: once the
+    nemesis stopped a lock holder past its lease (a "stale" fault with
+    holder: true), the other lock client takes the lock after the
+    lock-delay, well inside the stop, and that hand-over must be checked."""
+    held = [f for f in faults if f["fault"] == "stale" and f.get("holder")]
+    if held and ndelay == 0:
+        out.append("LOCK-DELAY NOT CHECKED: the nemesis stopped a lock holder past its lease "
+                   "%d times (first [%.3f..%.3f]), but no hand-over after an expiry is in the "
+                   "history" % (len(held), held[0]["t0"], held[0]["t1"]))
+        return 1
+    return 0
+
+
+def faults_of(d):
+    fp = os.path.join(d, "nemesis.log")
+    if not os.path.exists(fp):
+        return []
+    return [json.loads(x) for x in open(fp) if x.strip()]
+
+
 # ------------------------------------------------------------------- main --
 def check_dir(d, lease_ms=4000, delay_ms=1000):
     ops, notes = load(d)
@@ -604,6 +625,7 @@ def check_dir(d, lease_ms=4000, delay_ms=1000):
     a2 = check_resource(entries, ops, out)
     a3, ngrants = check_locks(ops, out)
     a4, ndelay = check_lock_delay(ops, notes, lease_ms, delay_ms, out)
+    a4 += lock_delay_exercised(ndelay, faults_of(d), out)
     acc = sum(1 for e in entries if e["accepted"])
     stale = sum(1 for e in entries if e.get("cell") == "E_STALE_SEQUENCER")
     print("checker: linearizability: %d register ops checked, %d anomalies" % (checked, a1))
@@ -614,10 +636,7 @@ def check_dir(d, lease_ms=4000, delay_ms=1000):
         ngrants, sum(1 for o in ops if o["f"] == "release" and o["type"] == "ok"), a3))
     print("checker: lock-delay: %d hand-overs after an expiry checked (lease %d ms, "
           "lock-delay %d ms), %d anomalies" % (ndelay, lease_ms, delay_ms, a4))
-    faults = []
-    fp = os.path.join(d, "nemesis.log")
-    if os.path.exists(fp):
-        faults = [json.loads(x) for x in open(fp) if x.strip()]
+    faults = faults_of(d)
     for line in out:
         print(line)
         # Which faults were under way: the first time in a headline.
@@ -845,6 +864,14 @@ def self_test():
     fails += got != (0, 0)
     print("%s - checker self-test: nor after a SESSION_END %s" % (
         "ok" if got == (0, 0) else "FAIL", out[:1]))
+
+    out = []
+    stop = {"fault": "stale", "targets": [1], "t0": 2.0, "t1": 9.0, "holder": True}
+    got = (lock_delay_exercised(0, [stop], out), lock_delay_exercised(1, [stop], []),
+           lock_delay_exercised(0, [dict(stop, holder=False)], []))
+    fails += got != (1, 0, 0)
+    print("%s - checker self-test: a holder stopped past its lease but no hand-over checked "
+          "is flagged %s" % ("ok" if got == (1, 0, 0) else "FAIL", out[:1]))
 
     # A search that gives up fails the run.
     out = []

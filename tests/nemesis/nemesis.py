@@ -353,7 +353,8 @@ class Nemesis:
         # session expires: the lock-delay and fencing checks need one).
         other = rnd.choice(pids)
         secs = (self.a.session_ms + self.a.lock_delay_ms) / 1000 + rnd.uniform(1, 3)
-        p = self.lock_holder(pids, 3) or other
+        holder = self.lock_holder(pids, 3)
+        p = holder or other
         t0 = time.monotonic()
         self.say("SIGSTOP lock client %d for %.1f s" % (p, secs))
         try:
@@ -365,7 +366,8 @@ class Nemesis:
             except OSError:
                 pass
         self.say("SIGCONT lock client %d" % p)
-        self.record("stale", [p], t0, seconds=secs)
+        # holder: checker.py then wants a hand-over by expiry to check.
+        self.record("stale", [p], t0, seconds=secs, holder=holder is not None)
 
     def schedule(self, seed, seconds):
         """Runs SEED's schedule for SECONDS; returns the faults injected.
