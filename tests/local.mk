@@ -44,7 +44,8 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/protocol_abuse.py tests
 	tests/integration/chubby_wire.py tests/integration/ns_checks.py tests/integration/exactly_once.py \
 	tests/integration/cacher.py tests/integration/coherence_checks.py \
 	$(INTEGRATION_TESTS)
-EXTRA_DIST += tests/nemesis/workload.py tests/nemesis/resource.py tests/nemesis/nemesis.py tests/nemesis/checker.py tests/nemesis/slow_fsync.c
+EXTRA_DIST += tests/nemesis/workload.py tests/nemesis/resource.py tests/nemesis/nemesis.py tests/nemesis/checker.py tests/nemesis/slow_fsync.c \
+	tests/nemesis/regress-seeds
 AM_TESTS_ENVIRONMENT = abs_top_builddir='$(abs_top_builddir)'; abs_top_srcdir='$(abs_top_srcdir)'; \
 	export abs_top_builddir abs_top_srcdir;
 

@@ -13,9 +13,10 @@ processes (docs/TESTING.md).  Run inside the test's own network namespace
         split    cut the cell 2/3
         bridge   cut {a,b} from {d,e}; c sees both sides
         slowdisk make fsync/fdatasync slow on some replicas (slow_fsync.so)
-        stale    SIGSTOP a lock client (--client-pids) past its session lease
-                 and the lock-delay: it wakes up as a stale holder, which the
-                 resource must fence off
+        stale    SIGSTOP a lock client (--client-pids; the one holding the
+                 lock, from its history, if one is seen within 3 s) past its
+                 session lease and the lock-delay: it wakes up as a stale
+                 holder, which the resource must fence off
       and, all through the run, alongside the schedule:
         stutter  a slow cache client (--slow-pids, cache_workload): bursts of
                  SIGSTOP/SIGCONT (stopped 0.2-1.2 s, running 0.05-0.3 s), so
@@ -27,8 +28,13 @@ processes (docs/TESTING.md).  Run inside the test's own network namespace
       kill -9 all five replicas at once, then restart them
   nemesis.py heal CELL_DIR PORT LOG
       undo everything: flush the rules, SIGCONT, fast disks, restart the dead
+  nemesis.py regress FILE
+      reads the regression seed list (regress_list), fails if it is malformed
+With --regress FILE, run first plays each listed seed's schedule for its
+seconds, then the run's own seed for the rest of --seconds (at least half).
 Every fault goes to LOG as one JSON line {fault, targets, t0, t1}; the
-schedule depends only on the seed (the targets also on who is master)."""
+kinds, calms and durations depend only on the seed (targets also on who is
+master; the stutter's number of stops per burst on the clock)."""
 import argparse
 import json
 import os
@@ -212,17 +218,20 @@ class Nemesis:
 
     # --- the faults; each returns after undoing itself ---------------------
     def f_kill(self, rnd):
+        # Every draw is made whatever the cell looks like, so that a seed
+        # fixes the durations (only the targets depend on who is master).
+        coin, other, secs = rnd.random(), rnd.choice(IDS), rnd.uniform(1, 5)
         m = self.master(3)
-        i = m if (m and rnd.random() < 0.5) else rnd.choice(IDS)
+        i = m if (m and coin < 0.5) else other
         t0 = time.monotonic()
         self.say("kill -9 replica %d%s" % (i, " (master)" if i == m else ""))
         p = self.pid(i)
         if p:
             os.kill(p, signal.SIGKILL)
-        time.sleep(rnd.uniform(1, 5))
+        time.sleep(secs)
         self.restart(i)
         self.say("restarted replica %d" % i)
-        self.record("kill", [i], t0, master=(i == m))
+        self.record("kill", [i], t0, master=(i == m), seconds=secs)
 
     def f_pause(self, rnd):
         m = self.master(3)
@@ -252,13 +261,15 @@ class Nemesis:
         self.record(name, [a, b], t0, seconds=secs)
 
     def f_isolate(self, rnd):
-        m = self.master(3) or rnd.choice(IDS)
+        other = rnd.choice(IDS)
+        m = self.master(3) or other
         self.partition("isolate", [[m], [i for i in IDS if i != m]], rnd)
 
     def f_blip(self, rnd):
-        m = self.master(3) or rnd.choice(IDS)
-        t0 = time.monotonic()
+        other = rnd.choice(IDS)
         secs = self.a.lease_ms / 1000 + rnd.uniform(0, 0.5)
+        m = self.master(3) or other
+        t0 = time.monotonic()
         others = [i for i in IDS if i != m]
         self.say("blip: cut master %d off for %.2f s" % (m, secs))
         for y in others:
@@ -271,8 +282,9 @@ class Nemesis:
     def f_split(self, rnd):
         ids = IDS[:]
         rnd.shuffle(ids)
+        coin = rnd.random()
         m = self.master(3)
-        if m and rnd.random() < 0.5 and m not in ids[:2]:
+        if m and coin < 0.5 and m not in ids[:2]:
             ids.remove(m)  # half the time the master ends up on the small side
             ids.insert(0, m)
         self.partition("split", [sorted(ids[:2]), sorted(ids[2:])], rnd)
@@ -299,14 +311,50 @@ class Nemesis:
         self.say("fast disks again")
         self.record("slowdisk", targets, t0, ms=ms, seconds=secs)
 
+    def lock_holder(self, pids, wait):
+        """A pid in PIDS whose history (lock-<n>.jsonl beside the pid file,
+        in the file's order) shows it holding the lock now: its last ACQUIRE
+        answered OK after its last RELEASE was sent.  Polls for up to WAIT s;
+        None if no one was seen holding."""
+        d = os.path.dirname(self.a.client_pids)
+        end = time.monotonic() + wait
+        while True:
+            for n, p in enumerate(pids, 1):
+                held = False
+                try:
+                    with open(os.path.join(d, "lock-%d.jsonl" % n)) as f:
+                        off = max(0, os.fstat(f.fileno()).st_size - 8192)
+                        f.seek(off)
+                        # After a seek into the file the first line is cut.
+                        for line in f.read().splitlines()[1 if off else 0:]:
+                            try:
+                                e = json.loads(line)
+                            except ValueError:
+                                continue
+                            if e.get("f") == "acquire" and e["ev"] == "ok":
+                                held = True
+                            elif e.get("f") == "release" or e.get("end"):
+                                held = False
+                except OSError:
+                    pass
+                if held:
+                    return p
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.02)
+
     def f_stale(self, rnd):
         pids = []
         if self.a.client_pids and os.path.exists(self.a.client_pids):
             pids = [int(x) for x in open(self.a.client_pids).read().split()]
         if not pids:
             return self.f_kill(rnd)
-        p = rnd.choice(pids)
+        # The holder if one is seen within 3 s (the point is a holder whose
+        # session expires: the lock-delay and fencing checks need one).
+        other = rnd.choice(pids)
         secs = (self.a.session_ms + self.a.lock_delay_ms) / 1000 + rnd.uniform(1, 3)
+        holder = self.lock_holder(pids, 3)
+        p = holder or other
         t0 = time.monotonic()
         self.say("SIGSTOP lock client %d for %.1f s" % (p, secs))
         try:
@@ -318,26 +366,48 @@ class Nemesis:
             except OSError:
                 pass
         self.say("SIGCONT lock client %d" % p)
-        self.record("stale", [p], t0, seconds=secs)
+        # holder: checker.py then wants a hand-over by expiry to check.
+        self.record("stale", [p], t0, seconds=secs, holder=holder is not None)
 
-    def run(self):
-        rnd = random.Random(self.a.seed)
+    def schedule(self, seed, seconds):
+        """Runs SEED's schedule for SECONDS; returns the faults injected.
+        The main generator draws the same three numbers for every fault
+        whatever the cell does (the kind, a seed for the fault's own draws,
+        the calm after it), so a seed always gives the same kinds, calms
+        and durations; only targets that depend on who is master differ."""
+        rnd = random.Random(seed)
         faults = [("kill", self.f_kill), ("pause", self.f_pause), ("isolate", self.f_isolate),
                   ("split", self.f_split), ("bridge", self.f_bridge),
                   ("slowdisk", self.f_slowdisk), ("stale", self.f_stale), ("blip", self.f_blip)]
+        end = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < end:
+            pick = rnd.randrange(len(faults))
+            name, fn = faults[n % len(faults)] if n < len(faults) else faults[pick]
+            frnd = random.Random(rnd.getrandbits(64))
+            calm = rnd.uniform(1.5, 3.5)
+            fn(frnd)
+            n += 1
+            time.sleep(calm)
+        return n
+
+    def run(self):
+        segments = regress_list(self.a.regress) + [(self.a.seed, None)]
+        fixed = sum(secs for _, secs in segments[:-1])
+        # The fresh seed gets what the regression seeds leave of --seconds,
+        # but never less than half of it.
+        segments[-1] = (self.a.seed, max(self.a.seconds - fixed, self.a.seconds / 2))
         self.setup_net()
-        end = time.monotonic() + self.a.seconds
         n = 0
         done = threading.Event()
         st = threading.Thread(target=self.stutter, args=(done, random.Random(self.a.seed + 99)),
                               daemon=True)
         st.start()
         try:
-            while time.monotonic() < end:
-                name, fn = faults[n % len(faults)] if n < len(faults) else rnd.choice(faults)
-                fn(rnd)
-                n += 1
-                time.sleep(rnd.uniform(1.5, 3.5))
+            for k, (seed, secs) in enumerate(segments):
+                self.say("schedule of seed %d for %.0f s%s" % (
+                    seed, secs, "" if k == len(segments) - 1 else " (regression list)"))
+                n += self.schedule(seed, secs)
         finally:
             done.set()
             st.join()
@@ -358,7 +428,32 @@ class Nemesis:
         self.record("crash-all", IDS, t0)
 
 
+def regress_list(path):
+    """tests/nemesis/regress-seeds: "SEED SECONDS  # date, what failed" a
+    line; blank lines and comments are skipped.  Anything else is an error:
+    a list that cannot be read must not silently run nothing."""
+    out = []
+    if not path:
+        return out
+    for no, line in enumerate(open(path), 1):
+        body = line.split("#", 1)[0].split()
+        if not body:
+            continue
+        if len(body) != 2 or not body[0].isdigit() or not body[1].isdigit() \
+                or not 0 < int(body[1]) <= 600:
+            sys.exit("%s:%d: want 'SEED SECONDS  # date, what failed', got %r" %
+                     (path, no, line.rstrip()))
+        out.append((int(body[0]), int(body[1])))
+    return out
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "regress":
+        segs = regress_list(sys.argv[2])
+        print("%s: %d regression seeds, %d s of their schedules: %s" % (
+            sys.argv[2], len(segs), sum(x for _, x in segs),
+            " ".join("%d:%ds" % x for x in segs) or "none"))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["run", "crash-all", "heal"])
     ap.add_argument("cell_dir")
@@ -371,6 +466,8 @@ def main():
     ap.add_argument("--lock-delay-ms", type=int, default=1000)
     ap.add_argument("--client-pids", default="")
     ap.add_argument("--slow-pids", default="")
+    ap.add_argument("--regress", default="",
+                    help="regression seeds whose schedules run first (regress_list)")
     a = ap.parse_args()
     n = Nemesis(a)
     {"run": n.run, "crash-all": n.crash_all, "heal": n.heal}[a.mode]()

@@ -104,8 +104,11 @@ class NSession:
     chubby_wire.Session, but never re-sends a request whose fate is unknown:
     op() returns (type, result, error name)."""
 
-    def __init__(self, cell, deadline=10, hold_ms=1000):
-        self.cell, self.hold_ms = cell, hold_ms
+    def __init__(self, cell, deadline=10, hold_ms=1000, hist=None):
+        """HIST (a History): note each answered KeepAlive's send and receive
+        times and the moment SESSION_END is sent, for the lock-delay check
+        (checker.py check_lock_delay)."""
+        self.cell, self.hold_ms, self.hist = cell, hold_ms, hist
         self.c = None
         self.expired = False
         self.stop = threading.Event()
@@ -129,9 +132,13 @@ class NSession:
             try:
                 if kc is None:
                     kc = self.cell.master(3)
+                sent = now()
                 kc.call("KEEPALIVE", {"session": self.id, "epoch": self.epoch,
                                       "hold_ms": self.hold_ms, "acks": []},
                         timeout=self.hold_ms / 1000 + 2)
+                if self.hist is not None:
+                    # The master renewed the lease at or after SENT.
+                    self.hist.note(ka=self.id, s=sent, r=now())
             except Error as e:
                 if e.status == ST["E_BAD_EPOCH"]:
                     self.epoch = e.result["epoch"]
@@ -187,6 +194,9 @@ class NSession:
 
     def end(self):
         self.stop.set()
+        if self.hist is not None:
+            # From here the session's locks may be freed without lock-delay.
+            self.hist.note(end=self.id)
         try:
             if self.c is not None and not self.expired:
                 self.c.call("SESSION_END", {"session": self.id, "epoch": self.epoch}, timeout=2)
@@ -200,20 +210,25 @@ class History:
         self.f = open(path, "a", buffering=1)
         self.base, self.gen, self.n = name, 0, 0
         self.p = name
+        self.mu = threading.Lock()  # a session's KeepAlive thread notes too
+
+    def put(self, **kw):
+        with self.mu:
+            self.f.write(json.dumps(dict(kw, t=now())) + "\n")
 
     def invoke(self, f, **kw):
         self.n += 1
-        self.f.write(json.dumps(dict(ev="invoke", p=self.p, i=self.n, t=now(), f=f, **kw)) + "\n")
+        self.put(ev="invoke", p=self.p, i=self.n, f=f, **kw)
         return self.n
 
     def complete(self, i, f, typ, **kw):
-        self.f.write(json.dumps(dict(ev=typ, p=self.p, i=i, t=now(), f=f, **kw)) + "\n")
+        self.put(ev=typ, p=self.p, i=i, f=f, **kw)
         if typ == "info":
             self.gen += 1
             self.p = "%s.%d" % (self.base, self.gen)
 
     def note(self, **kw):
-        self.f.write(json.dumps(dict(ev="note", t=now(), **kw)) + "\n")
+        self.put(ev="note", **kw)
 
 
 def seq_fields(seq):
@@ -269,6 +284,7 @@ def register(a):
     known_gen = {p: 0 for p in paths}
     n = 0
     storm = a.stop + ".storm"
+    storm_noted = False
     while not os.path.exists(a.stop):
         try:
             if s is None or s.expired:
@@ -287,6 +303,11 @@ def register(a):
         p = rnd.choice(paths)
         x = rnd.random()
         stormy = os.path.exists(storm)
+        if stormy and not storm_noted:
+            # checker.py --clients counts the writes acknowledged from here
+            # to the kill -9 of all five.
+            h.note(storm=True)
+            storm_noted = True
         try:
             if x < (0.15 if stormy else 0.4):
                 i = h.invoke("read", key=p)
@@ -317,6 +338,7 @@ def register(a):
             time.sleep(rnd.uniform(0, 0.04))
     if s is not None:
         s.end()
+    h.note(done=True)
 
 
 def resource_call(port, msg):
@@ -337,18 +359,20 @@ def lock(a):
             if s is None or s.expired:
                 if s is not None:
                     s.end()
-                s, hd = NSession(cell, deadline=5), None
+                # Short KeepAlive holds: the lease's renewal is known to
+                # within 0.2 s (checker.py check_lock_delay).
+                s, hd = NSession(cell, deadline=5, hold_ms=200, hist=h), None
             if hd is None:
-                hs = open_handles(s, [lp], lock_delay_ms=1000)
+                hs = open_handles(s, [lp], lock_delay_ms=a.lock_delay_ms)
                 if hs is None:
                     time.sleep(0.2)
                     continue
                 hd = hs[lp]
-            i = h.invoke("acquire", key=lp)
+            i = h.invoke("acquire", key=lp, sess=s.id)
             st, r, err = s.op("ACQUIRE", True, timeout=5, handle=hd, mode=EXCLUSIVE,
                               timeout_ms=3000)
             if st != "ok":
-                h.complete(i, "acquire", st, key=lp, error=err)
+                h.complete(i, "acquire", st, key=lp, sess=s.id, error=err)
                 if st == "info":
                     # The lock may be ours without our knowing: end the
                     # session so that it is freed at once.
@@ -357,7 +381,7 @@ def lock(a):
                 continue
             inst, gen = seq_fields(r["sequencer"])
             holder = "%s@%d.%d" % (h.p, inst, gen)
-            h.complete(i, "acquire", st, key=lp, inst=inst, gen=gen, holder=holder)
+            h.complete(i, "acquire", st, key=lp, sess=s.id, inst=inst, gen=gen, holder=holder)
             for k in range(rnd.randint(2, 4)):
                 # Pause before each write but the first, so that a holder
                 # stopped in its critical section writes once more on waking.
@@ -369,9 +393,9 @@ def lock(a):
                     h.note(p=h.p, resource=rr)
                 except OSError as e:
                     h.note(p=h.p, resource_error=str(e))
-            i = h.invoke("release", key=lp, holder=holder)
+            i = h.invoke("release", key=lp, holder=holder, sess=s.id)
             st, r, err = s.op("RELEASE", True, handle=hd)
-            h.complete(i, "release", st, key=lp, holder=holder, error=err)
+            h.complete(i, "release", st, key=lp, holder=holder, sess=s.id, error=err)
             if st == "info":
                 s.end()
                 s = None
@@ -380,6 +404,7 @@ def lock(a):
         time.sleep(rnd.uniform(0.05, 0.3))
     if s is not None:
         s.end()
+    h.note(done=True)
 
 
 def final(a):
@@ -426,6 +451,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stop", default="/nonexistent")
     ap.add_argument("--resource", type=int, default=0)
+    # Asked for at OPEN; a smaller one than the cell's promise (checker.py
+    # --lock-delay-ms) is a planted bug the lock-delay check must catch.
+    ap.add_argument("--lock-delay-ms", type=int, default=1000)
     a = ap.parse_args()
     random.seed(a.seed * 7 + a.id)
     {"setup": setup, "register": register, "lock": lock, "final": final}[a.role](a)
