@@ -36,6 +36,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -547,6 +548,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: cache_workload CELL_CONF HIST_DIR ID SEED STOP_FILE KEYS EKEYS\n");
 		return 2;
 	}
+	/* The nemesis stops this process (SIGSTOP) in bursts; if the process
+	 * group it shares with the test is orphaned meanwhile (the shell that
+	 * started the test exits), the kernel sends every stopped member
+	 * SIGHUP and SIGCONT.  The run ends through STOP_FILE, not a hang-up. */
+	signal(SIGHUP, SIG_IGN);
 	cell_conf = argv[1];
 	hist_dir = argv[2];
 	proc_id = atoi(argv[3]);
