@@ -5,7 +5,7 @@ TEST_HARNESS = tests/unit/harness.c tests/unit/harness.h
 TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
 TEST_LIBS = $(COMMON_LIBS) $(CUNIT_LIBS) $(PTHREAD_LIBS)
 
-EXTRA_DIST += tests/summary tests/run-all tests/skip-allow
+EXTRA_DIST += tests/summary tests/run-all tests/skip-allow tests/tsan.supp
 
 check_PROGRAMS += tests/unit/test_status
 tests_unit_test_status_SOURCES = tests/unit/test_status.c $(TEST_HARNESS)
