@@ -42,3 +42,10 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/protocol_abuse.py tests
 EXTRA_DIST += tests/nemesis/workload.py tests/nemesis/resource.py tests/nemesis/nemesis.py tests/nemesis/checker.py tests/nemesis/slow_fsync.c
 AM_TESTS_ENVIRONMENT = abs_top_builddir='$(abs_top_builddir)'; abs_top_srcdir='$(abs_top_srcdir)'; \
 	export abs_top_builddir abs_top_srcdir;
+
+# Many application threads on one libchubby session (the tsan phase of
+# tests/run-all runs it under ThreadSanitizer).
+check_PROGRAMS += tests/integration/libchubby_threads
+tests_integration_libchubby_threads_SOURCES = tests/integration/libchubby_threads.c
+tests_integration_libchubby_threads_LDADD = libchubby/libchubby.la $(PTHREAD_LIBS)
+INTEGRATION_TESTS += tests/integration/test_libchubby_threads.sh
