@@ -175,7 +175,9 @@ wire_buf_write(void *data, const char *p, size_t n)
 		b->error = CHUBBY_E_NOMEM;
 		return -1;
 	}
-	if (n > 0) /* msgpack packs an empty str or bin from a NULL pointer */
+	/* msgpack-c writes an empty str or bin body as (NULL, 0), and
+	 * memcpy(dst, NULL, 0) is undefined (C11 7.24.1p2). */
+	if (n > 0)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	return 0;

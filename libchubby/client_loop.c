@@ -831,8 +831,14 @@ cl_on_keepalive(struct chubby_client *c, struct cconn *cc, const struct wire_msg
 	/* The acknowledgements it carried have arrived. */
 	if (nacked > c->nacks)
 		nacked = c->nacks;
-	memmove(c->acks, c->acks + nacked, (c->nacks - nacked) * sizeof *c->acks);
-	c->nacks -= nacked;
+	/* Only when there is something to drop: before the first
+	 * invalidation c->acks is NULL, and memmove(NULL, NULL + 0, 0) is
+	 * undefined (C11 7.24.1p2; glibc declares it nonnull, so the
+	 * compiler may assume c->acks != NULL afterwards). */
+	if (nacked > 0) {
+		memmove(c->acks, c->acks + nacked, (c->nacks - nacked) * sizeof *c->acks);
+		c->nacks -= nacked;
+	}
 	/* Chubby 2.9: drop the cached copies first, then acknowledge them in
 	 * the next KeepAlive, which the core sends during the step below. */
 	if (inv != NULL) {

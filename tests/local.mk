@@ -5,7 +5,7 @@ TEST_HARNESS = tests/unit/harness.c tests/unit/harness.h
 TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
 TEST_LIBS = $(COMMON_LIBS) $(CUNIT_LIBS) $(PTHREAD_LIBS)
 
-EXTRA_DIST += tests/summary tests/run-all tests/skip-allow
+EXTRA_DIST += tests/summary tests/run-all tests/skip-allow tests/tsan.supp
 
 check_PROGRAMS += tests/unit/test_status
 tests_unit_test_status_SOURCES = tests/unit/test_status.c $(TEST_HARNESS)
@@ -54,3 +54,10 @@ AM_TESTS_ENVIRONMENT = abs_top_builddir='$(abs_top_builddir)'; abs_top_srcdir='$
 check_PROGRAMS += tests/nemesis/cache_workload
 tests_nemesis_cache_workload_SOURCES = tests/nemesis/cache_workload.c
 tests_nemesis_cache_workload_LDADD = libchubby/libchubby.la $(PTHREAD_LIBS)
+
+# Many application threads on one libchubby session (the tsan phase of
+# tests/run-all runs it under ThreadSanitizer).
+check_PROGRAMS += tests/integration/libchubby_threads
+tests_integration_libchubby_threads_SOURCES = tests/integration/libchubby_threads.c
+tests_integration_libchubby_threads_LDADD = libchubby/libchubby.la $(PTHREAD_LIBS)
+INTEGRATION_TESTS += tests/integration/test_libchubby_threads.sh
