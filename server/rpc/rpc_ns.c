@@ -244,8 +244,39 @@ req_id_check(struct rpc_req *req, const msgpack_object *args, uint64_t session, 
 	return rc;
 }
 
-/* Hands a write to the session layer; the answer goes out from DONE.  With
- * a request id the command goes wrapped in it (NS_CMD_REQ). */
+/* Readies a write's command for the session layer: wrapped in its request
+ * id if it has one (NS_CMD_REQ), and its answer's context deferred.  On
+ * failure (RC from encoding, or the wrapping's) the message is in MSG and
+ * *W is NULL. */
+static int
+write_prepare(struct rpc_req *req, const struct req_id *id, uint64_t session, uint64_t handle,
+    uint8_t **cmd, size_t *len, int rc, struct wctx **w, char *msg, size_t msglen)
+{
+	*w = NULL;
+	if (rc == CHUBBY_OK && id != NULL && id->rid != 0) {
+		uint8_t *wrapped = NULL;
+		size_t wlen = 0;
+
+		rc = ns_encode_req(stamp(req), session, id->rid, id->floor, *cmd, *len, &wrapped,
+		    &wlen);
+		free(*cmd);
+		*cmd = wrapped;
+		*len = wlen;
+	}
+	if (rc != CHUBBY_OK) {
+		free(*cmd);
+		*cmd = NULL;
+		snprintf(msg, msglen, "cannot encode the command: %s", chubby_strerror(rc));
+		return rc;
+	}
+	*w = xcalloc(1, sizeof **w);
+	(*w)->q = rpc_req_defer(req);
+	(*w)->session = session;
+	(*w)->handle = handle;
+	return CHUBBY_OK;
+}
+
+/* Hands a write to the session layer; the answer goes out from DONE. */
 static int
 submit(struct rpc_req *req, const struct req_id *id, enum session_write_kind kind,
     const char *path, uint8_t *cmd, size_t len, int rc, replica_done_fn done, uint64_t session,
@@ -253,24 +284,9 @@ submit(struct rpc_req *req, const struct req_id *id, enum session_write_kind kin
 {
 	struct wctx *w;
 
-	if (rc == CHUBBY_OK && id != NULL && id->rid != 0) {
-		uint8_t *wrapped = NULL;
-		size_t wlen = 0;
-
-		rc = ns_encode_req(stamp(req), session, id->rid, id->floor, cmd, len, &wrapped,
-		    &wlen);
-		free(cmd);
-		cmd = wrapped;
-		len = wlen;
-	}
-	if (rc != CHUBBY_OK) {
-		snprintf(msg, msglen, "cannot encode the command: %s", chubby_strerror(rc));
+	if ((rc = write_prepare(req, id, session, handle, &cmd, &len, rc, &w, msg, msglen)) !=
+	    CHUBBY_OK)
 		return rc;
-	}
-	w = xcalloc(1, sizeof *w);
-	w->q = rpc_req_defer(req);
-	w->session = session;
-	w->handle = handle;
 	session_write(req_d(req)->sessions, kind, path, cmd, len, done, w);
 	free(cmd);
 	return RPC_DEFERRED;
@@ -302,24 +318,9 @@ submit_close(struct rpc_req *req, const struct req_id *id, uint8_t *cmd, size_t 
 {
 	struct wctx *w;
 
-	if (rc == CHUBBY_OK && id != NULL && id->rid != 0) {
-		uint8_t *wrapped = NULL;
-		size_t wlen = 0;
-
-		rc = ns_encode_req(stamp(req), session, id->rid, id->floor, cmd, len, &wrapped,
-		    &wlen);
-		free(cmd);
-		cmd = wrapped;
-		len = wlen;
-	}
-	if (rc != CHUBBY_OK) {
-		snprintf(msg, msglen, "cannot encode the command: %s", chubby_strerror(rc));
+	if ((rc = write_prepare(req, id, session, handle, &cmd, &len, rc, &w, msg, msglen)) !=
+	    CHUBBY_OK)
 		return rc;
-	}
-	w = xcalloc(1, sizeof *w);
-	w->q = rpc_req_defer(req);
-	w->session = session;
-	w->handle = handle;
 	session_write_close(req_d(req)->sessions, session, handle, cmd, len, done_nil, w);
 	free(cmd);
 	return RPC_DEFERRED;
