@@ -25,25 +25,18 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cacher import SlowCacher  # noqa: E402
-from chubby_wire import (Cell, Error, Session, O_CREATE, O_EPHEMERAL, O_READ,  # noqa: E402
+from itest import Checks  # noqa: E402
+from chubby_wire import (Error, Session, O_CREATE, O_EPHEMERAL, O_READ,  # noqa: E402
                          O_WRITE)
 
-DIR, CELLBIN, PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
-ADDRS = ["127.0.0.%d:%d" % (10 + i, PORT) for i in range(1, 6)]
-TLS = DIR + "/tls"
-admin = Cell(ADDRS, TLS + "/ca.crt", TLS + "/client-admin.crt", TLS + "/client-admin.key")
+T = Checks(sys.argv, "coherence_checks")
+DIR, CELLBIN, ADDRS = T.dir, T.cellbin, T.addrs
+admin = T.cell("admin")
 ROOT = "/ls/local"
 ACK_DELAY = 3.0
-failed = 0
 
 
-def check(name, cond, detail=""):
-    global failed
-    if cond:
-        print("ok - " + name, flush=True)
-    else:
-        failed += 1
-        print("FAIL - %s %s" % (name, detail), flush=True)
+check = T.check
 
 
 def wait_for(secs, fn):
@@ -243,5 +236,4 @@ for how in ("close", "end", "expiry"):
     reap_case(how)
 fifo_case()
 lapse_case()
-print("coherence_checks: %d failed" % failed)
-sys.exit(1 if failed else 0)
+T.finish()

@@ -11,24 +11,17 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chubby_wire import (Cell, Error, Session, EXCLUSIVE, O_CREATE, O_EXCL,  # noqa: E402
+from itest import Checks  # noqa: E402
+from chubby_wire import (Error, Session, EXCLUSIVE, O_CREATE, O_EXCL,  # noqa: E402
                          O_READ, O_WRITE)
 
-DIR, CELLBIN, PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
-ADDRS = ["127.0.0.%d:%d" % (10 + i, PORT) for i in range(1, 6)]
-TLS = DIR + "/tls"
-admin = Cell(ADDRS, TLS + "/ca.crt", TLS + "/client-admin.crt", TLS + "/client-admin.key")
+T = Checks(sys.argv, "exactly_once")
+DIR, CELLBIN = T.dir, T.cellbin
+admin = T.cell("admin")
 ROOT = "/ls/local"
-failed = 0
 
 
-def check(name, cond, detail=""):
-    global failed
-    if cond:
-        print("ok - " + name, flush=True)
-    else:
-        failed += 1
-        print("FAIL - %s %s" % (name, detail), flush=True)
+check = T.check
 
 
 def outcome(fn, *a, **kw):
@@ -194,5 +187,4 @@ st = s.call("GET_STAT", handle=h)["stat"]
 check("the compare-and-set was applied once", st["content_gen"] == gen + 1,
       "content_gen %d, expected %d" % (st["content_gen"], gen + 1))
 s.end()
-print("exactly_once: %d failed" % failed, flush=True)
-sys.exit(1 if failed else 0)
+T.finish()

@@ -14,25 +14,18 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chubby_wire import (Cell, Error, Session, EXCLUSIVE, SHARED, O_CREATE, O_DIR,  # noqa: E402
+from itest import Checks  # noqa: E402
+from chubby_wire import (Error, Session, EXCLUSIVE, SHARED, O_CREATE, O_DIR,  # noqa: E402
                          O_EPHEMERAL, O_EXCL, O_READ, O_WRITE, evmask)
 
-DIR, CELLBIN, PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
-ADDRS = ["127.0.0.%d:%d" % (10 + i, PORT) for i in range(1, 6)]
-TLS = DIR + "/tls"
-admin = Cell(ADDRS, TLS + "/ca.crt", TLS + "/client-admin.crt", TLS + "/client-admin.key")
-alice = Cell(ADDRS, TLS + "/ca.crt", TLS + "/client-alice.crt", TLS + "/client-alice.key")
+T = Checks(sys.argv, "ns_checks")
+DIR, CELLBIN, ADDRS = T.dir, T.cellbin, T.addrs
+admin = T.cell("admin")
+alice = T.cell("alice")
 ROOT = "/ls/local"
-failed = 0
 
 
-def check(name, cond, detail=""):
-    global failed
-    if cond:
-        print("ok - " + name, flush=True)
-    else:
-        failed += 1
-        print("FAIL - %s %s" % (name, detail), flush=True)
+check = T.check
 
 
 def fails(name, status, fn, *a, **kw):
@@ -307,5 +300,4 @@ for s in (a, u, u2, w):
         s.end()
     except Exception:
         pass
-print("ns_checks: %d failed" % failed)
-sys.exit(1 if failed else 0)
+T.finish()
