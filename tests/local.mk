@@ -41,7 +41,7 @@ tests_integration_store_tool_LDADD = server/store/libstore.la server/paxos/libpa
 TESTS += tests/check-pure.sh $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh tests/integration/protocol_abuse.py tests/check-pure.sh \
 	tests/integration/suspend_clock.c tests/integration/fake_clock.c \
-	tests/integration/chubby_wire.py tests/integration/itest.py tests/integration/ns_checks.py tests/integration/exactly_once.py \
+	tests/integration/chubby_wire.py tests/integration/itest.py tests/integration/drv.sh tests/integration/ns_checks.py tests/integration/exactly_once.py \
 	tests/integration/cacher.py tests/integration/coherence_checks.py \
 	$(INTEGRATION_TESTS)
 EXTRA_DIST += tests/nemesis/workload.py tests/nemesis/resource.py tests/nemesis/nemesis.py tests/nemesis/checker.py tests/nemesis/slow_fsync.c \
