@@ -226,14 +226,16 @@ cl_call(struct chubby_client *c, struct rb *b, uint64_t timeout_ms, const char *
 	if (!r->done) {
 		bool unsent = r->sent_conn == 0;
 		enum csess_state st = csess_state(c->cs);
+		uint32_t op = r->op;
 
 		/* The loop frees it: at once if it never went out, else when
-		 * its answer comes or its connection goes. */
+		 * its answer comes or its connection goes.  So nothing of R may
+		 * be read once the mutex is let go. */
 		r->abandoned = true;
 		pthread_mutex_unlock(&c->mu);
 		cl_wake(c);
 		lasterr_set(CHUBBY_E_TIMEOUT, "%s: %s: no answer within %llu ms%s", what,
-		    proto_op_name(r->op), (unsigned long long)timeout_ms,
+		    proto_op_name(op), (unsigned long long)timeout_ms,
 		    unsent ? (st == CSESS_JEOPARDY ? " (session in jeopardy: no master)"
 						   : " (not sent: no master reachable)")
 			   : "");
