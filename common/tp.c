@@ -99,6 +99,15 @@ tp_event_base_new(void)
 	return base;
 }
 
+void
+tp_event_base_free(struct event_base *base)
+{
+	if (base == NULL)
+		return;
+	(void)event_base_loop(base, EVLOOP_NONBLOCK);
+	event_base_free(base);
+}
+
 /*
  * Every message we send is a whole frame written in one go, and most are
  * answered: Nagle's algorithm would hold the second of two back-to-back

@@ -80,6 +80,16 @@ const char *tp_name(const struct tp *tp);
  */
 struct event_base *tp_event_base_new(void);
 
+/*
+ * Frees BASE after one non-blocking pass of its loop.  A bufferevent freed
+ * while one of its deferred callbacks was queued (BEV_OPT_DEFER_CALLBACKS)
+ * is released only when that callback runs, and event_base_free cancels
+ * queued callbacks without running them: the bufferevent and its SSL would
+ * leak.  The caller has freed or disabled every event of its own first, so
+ * that the pass runs nothing but those releases.
+ */
+void tp_event_base_free(struct event_base *base);
+
 /* Wraps FD, a socket just returned by accept(2), and starts the server side
  * of the handshake.  The bufferevent owns FD from then on.  On failure (NULL,
  * errno set) FD is left open, as bufferevent_socket_new() leaves it: the

@@ -480,8 +480,9 @@ cl_free_client(struct chubby_client *c)
 		event_free(c->tick_ev);
 	if (c->close_ev != NULL)
 		event_free(c->close_ev);
-	if (c->base != NULL)
-		event_base_free(c->base);
+	/* Releases the bufferevents freed above (tp.h): the client's own
+	 * events are freed, the connections' disabled. */
+	tp_event_base_free(c->base);
 	if (c->tp != NULL)
 		tp_free(c->tp);
 	if (c->tls != NULL)

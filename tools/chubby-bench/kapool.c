@@ -435,12 +435,11 @@ out:
 	for (unsigned i = 0; p.c != NULL && i < p.nc; i++)
 		if (p.c[i].conn != NULL)
 			conn_free(p.c[i].conn);
+	tp_event_base_free(p.base); /* releases the connections' bufferevents (tp.h) */
 	if (p.tp != NULL)
 		tp_free(p.tp);
 	if (p.tls != NULL)
 		tls_ctx_free(p.tls);
-	if (p.base != NULL)
-		event_base_free(p.base);
 	wire_buf_free(&p.out);
 	free(p.s);
 	free(p.c);

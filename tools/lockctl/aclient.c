@@ -239,10 +239,9 @@ aclient_close(struct aclient *ac)
 		conn_free(ac->conn);
 	if (ac->deadline != NULL)
 		event_free(ac->deadline);
+	tp_event_base_free(ac->base); /* releases the connection's bufferevent (tp.h) */
 	tp_free(ac->tp);
 	tls_ctx_free(ac->tls);
-	if (ac->base != NULL)
-		event_base_free(ac->base);
 	wire_buf_free(&ac->out);
 	free(ac);
 }

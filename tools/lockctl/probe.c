@@ -235,8 +235,8 @@ probe_cell(const struct cellspec *spec, unsigned timeout_ms, struct probe_result
 		}
 	event_free(deadline);
 	free(probes);
+	tp_event_base_free(all.base); /* releases the probes' bufferevents (tp.h) */
 	tp_free(all.tp);
 	tls_ctx_free(tls);
-	event_base_free(all.base);
 	return CHUBBY_OK;
 }
