@@ -2,8 +2,9 @@
 # test_nemesis.sh: a real five-replica cell under faults switched from
 # outside its processes (tests/nemesis/nemesis.py: kill -9 and restart of any
 # replica, SIGSTOP of the master past its lease, partitions that isolate the
-# master, split 2/3 and bridge, slow fsync, SIGSTOP of a lock client past its
-# session lease), while client processes
+# master, split 2/3 and bridge, slow fsync, SIGSTOP of a lock client past
+# its session lease, the same with the master's wall clock an hour ahead
+# across the expiry), while client processes
 # (tests/nemesis/workload.py) read, write and compare-and-set a few files and
 # take a lock to write to a fenced resource (tests/nemesis/resource.py), and
 # cache clients (tests/nemesis/cache_workload, libchubby with its cache on)
@@ -85,6 +86,16 @@ if ${CC:-cc} -shared -fPIC -O2 -o "$T_DIR/slow_fsync.so" "$NEM/slow_fsync.c" -ld
 else
 	echo "# no C compiler for the slow-fsync shim: that fault is replaced by kills"
 	unset CHUBBY_SLOW_FSYNC_DIR
+fi
+# A wall clock stepped per replica pid from outside (the clockstep fault).
+export CHUBBY_FAKE_CLOCK_DIR="$T_DIR/fakeclock"
+mkdir -p "$CHUBBY_FAKE_CLOCK_DIR"
+if ${CC:-cc} -shared -fPIC -O2 -o "$T_DIR/fake_clock.so" "$(dirname "$0")/fake_clock.c" -ldl \
+	2>>"$T_DIR/cc.err"; then
+	preload="${preload:+$preload }$T_DIR/fake_clock.so"
+else
+	echo "# no C compiler for the fake-clock shim: the clockstep fault is replaced by kills"
+	unset CHUBBY_FAKE_CLOCK_DIR
 fi
 with_shim() { if [ -n "$preload" ]; then LD_PRELOAD="$preload" "$@"; else "$@"; fi; }
 

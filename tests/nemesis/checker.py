@@ -603,6 +603,26 @@ def lock_delay_exercised(ndelay, faults, out):
     return 0
 
 
+def check_clockstep(ops, faults, out):
+    """Lock-delay in real time (issue 14 item 5): after a "clockstep" fault
+    (the master's wall clock an hour ahead across a holder's expiry, back
+    inside the lock-delay) the lock is granted again: the delay ends 1 s
+    after the expiry.  A lock-delay pinned to the stepped clock ends an hour
+    later and no grant follows for the rest of the run."""
+    grants = [o["t1"] for o in ops if o["f"] == "acquire" and o["type"] == "ok"]
+    bad = 0
+    for f in faults:
+        if f["fault"] != "clockstep" or not f.get("freed"):
+            continue
+        if not any(t > f["unstep"] for t in grants):
+            bad += 1
+            out.append("LOCK STARVED: the master's clock ran %d s ahead over a lock holder's "
+                       "expiry [%.3f..%.3f], back at %.3f; no lock was granted after that "
+                       "(a lock-delay stamped from the wall clock?)" % (
+                           f["ahead_ms"] // 1000, f["t0"], f["t1"], f["unstep"]))
+    return bad
+
+
 def faults_of(d):
     fp = os.path.join(d, "nemesis.log")
     if not os.path.exists(fp):
@@ -626,6 +646,7 @@ def check_dir(d, lease_ms=4000, delay_ms=1000):
     a3, ngrants = check_locks(ops, out)
     a4, ndelay = check_lock_delay(ops, notes, lease_ms, delay_ms, out)
     a4 += lock_delay_exercised(ndelay, faults_of(d), out)
+    a4 += check_clockstep(ops, faults_of(d), out)
     acc = sum(1 for e in entries if e["accepted"])
     stale = sum(1 for e in entries if e.get("cell") == "E_STALE_SEQUENCER")
     print("checker: linearizability: %d register ops checked, %d anomalies" % (checked, a1))
@@ -872,6 +893,16 @@ def self_test():
     fails += got != (1, 0, 0)
     print("%s - checker self-test: a holder stopped past its lease but no hand-over checked "
           "is flagged %s" % ("ok" if got == (1, 0, 0) else "FAIL", out[:1]))
+
+    out = []
+    step = {"fault": "clockstep", "targets": [1, 2], "t0": 2.0, "t1": 9.0, "freed": 6.0,
+            "unstep": 6.3, "ahead_ms": 3600000}
+    got = (check_clockstep([grant("A", 5, 0, 1)], [step], out),
+           check_clockstep([grant("A", 5, 0, 1), grant("B", 6, 6.5, 7.1)], [step], []),
+           check_clockstep([grant("A", 5, 0, 1)], [dict(step, freed=None)], []))
+    fails += got != (1, 0, 0)
+    print("%s - checker self-test: no grant after a clock step over an expiry is flagged %s" % (
+        "ok" if got == (1, 0, 0) else "FAIL", out[:1]))
 
     # A search that gives up fails the run.
     out = []

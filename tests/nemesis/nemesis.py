@@ -13,6 +13,9 @@ processes (docs/TESTING.md).  Run inside the test's own network namespace
         split    cut the cell 2/3
         bridge   cut {a,b} from {d,e}; c sees both sides
         slowdisk make fsync/fdatasync slow on some replicas (slow_fsync.so)
+        clockstep the master's wall clock an hour ahead (fake_clock.so) while
+                 a stopped lock holder's session expires, back inside the
+                 lock-delay
         stale    SIGSTOP a lock client (--client-pids; the one holding the
                  lock, from its history, if one is seen within 3 s) past its
                  session lease and the lock-delay: it wakes up as a stale
@@ -60,6 +63,7 @@ class Nemesis:
         self.cell = cell_of(a.cell_dir, a.port)
         self.cellbin = os.environ.get("CHUBBY_CELL_BIN", "chubby-cell")
         self.slowdir = os.environ.get("CHUBBY_SLOW_FSYNC_DIR")
+        self.clockdir = os.environ.get("CHUBBY_FAKE_CLOCK_DIR")
         self.log = open(a.log, "a", buffering=1)
         self.log_mu = threading.Lock()  # the stutter thread records too
         self.paused = set()
@@ -144,8 +148,35 @@ class Nemesis:
             elif os.path.exists(path):
                 os.remove(path)
 
+    def step_clock(self, i, ms):
+        """Sets replica I's wall clock MS ahead (fake_clock.so; 0: back to true)."""
+        p = self.pid(i)
+        if self.clockdir and p:
+            path = os.path.join(self.clockdir, str(p))
+            if ms:
+                with open(path, "w") as f:
+                    f.write("%d\n" % ms)
+            elif os.path.exists(path):
+                os.remove(path)
+
+    def lock_sessions(self, i):
+        """The sessions holding a lock by the master I's LOCKS (None: no answer)."""
+        try:
+            c = self.cell.connect(self.cell.addrs[i - 1], timeout=1)
+        except Exception:
+            return None
+        try:
+            return {e["session"] for e in c.call("LOCKS", timeout=1)}
+        except Exception:
+            return None
+        finally:
+            c.close()
+
     def heal(self):
         self.heal_net()
+        for d in (self.slowdir, self.clockdir):
+            for f in os.listdir(d) if d else []:
+                os.remove(os.path.join(d, f))
         for i in IDS:
             p = self.pid(i)
             if p:
@@ -154,9 +185,6 @@ class Nemesis:
                 except OSError:
                     pass
             self.slow(i, 0)
-        if self.slowdir:
-            for f in os.listdir(self.slowdir):
-                os.remove(os.path.join(self.slowdir, f))
         for f in (self.a.client_pids, self.a.slow_pids):
             for p in self.pids_in(f):
                 try:
@@ -369,6 +397,53 @@ class Nemesis:
         # holder: checker.py then wants a hand-over by expiry to check.
         self.record("stale", [p], t0, seconds=secs, holder=holder is not None)
 
+    def f_clockstep(self, rnd):
+        """The master's wall clock runs an hour ahead across a lock holder's
+        expiry (issue 14 item 5): the holder is stopped as in "stale", the
+        master's clock steps ahead at once, and steps back (fake_clock.so)
+        0.1-0.6 s after the master's LOCKS shows the lock freed, inside the
+        lock-delay.  Lock-delay counted in real time ends 1 s after the
+        expiry whatever the wall clock did; one stamped from the wall clock
+        ends an hour later, and the lock clients starve (checker.py: LOCK
+        STARVED)."""
+        pids = self.pids_in(self.a.client_pids)
+        other = rnd.choice(pids) if pids else None
+        secs = (self.a.session_ms + self.a.lock_delay_ms) / 1000 + rnd.uniform(1, 3)
+        back = rnd.uniform(0.1, 0.6)
+        ahead_ms = 3600 * 1000
+        m = self.master(3)
+        if not pids or not self.clockdir or not m:
+            return self.f_kill(rnd)
+        holder = self.lock_holder(pids, 3)
+        p = holder or other
+        held = self.lock_sessions(m) or set()
+        t0 = time.monotonic()
+        self.say("clockstep: master %d's clock +%d s, SIGSTOP lock client %d for %.1f s" % (
+            m, ahead_ms // 1000, p, secs))
+        freed = None
+        try:
+            os.kill(p, signal.SIGSTOP)
+            self.step_clock(m, ahead_ms)
+            while held and time.monotonic() < t0 + secs - back:
+                now = self.lock_sessions(m)
+                if now is not None and not (now & held):
+                    freed = time.monotonic()
+                    break
+                time.sleep(0.05)
+            time.sleep(back)
+        finally:
+            self.step_clock(m, 0)
+            unstep = time.monotonic()
+            self.say("clockstep: master %d's clock back%s" % (
+                m, "" if freed else " (the held lock was not seen freed)"))
+            time.sleep(max(0, t0 + secs - time.monotonic()))
+            try:
+                os.kill(p, signal.SIGCONT)
+            except OSError:
+                pass
+        self.record("clockstep", [m, p], t0, seconds=secs, ahead_ms=ahead_ms,
+                    freed=freed, unstep=unstep, holder=holder is not None)
+
     def schedule(self, seed, seconds):
         """Runs SEED's schedule for SECONDS; returns the faults injected.
         The main generator draws the same three numbers for every fault
@@ -376,9 +451,13 @@ class Nemesis:
         the calm after it), so a seed always gives the same kinds, calms
         and durations; only targets that depend on who is master differ."""
         rnd = random.Random(seed)
-        faults = [("kill", self.f_kill), ("pause", self.f_pause), ("isolate", self.f_isolate),
-                  ("split", self.f_split), ("bridge", self.f_bridge),
-                  ("slowdisk", self.f_slowdisk), ("stale", self.f_stale), ("blip", self.f_blip)]
+        # Each kind once first, in this order (the newer kinds early: a short
+        # run must still have them), then drawn.
+        faults = [("kill", self.f_kill), ("clockstep", self.f_clockstep),
+                  ("pause", self.f_pause),
+                  ("isolate", self.f_isolate), ("split", self.f_split),
+                  ("stale", self.f_stale), ("bridge", self.f_bridge),
+                  ("slowdisk", self.f_slowdisk), ("blip", self.f_blip)]
         end = time.monotonic() + seconds
         n = 0
         while time.monotonic() < end:
