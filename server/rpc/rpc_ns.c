@@ -561,10 +561,11 @@ rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 typedef int (*handle_encoder)(uint64_t stamp_ms, uint64_t session, uint64_t handle,
     uint8_t **out, size_t *len);
 
-/* POISON, RELEASE: a handle and nothing else. */
+/* CLOSE, POISON, RELEASE: a handle and nothing else.  A CLOSE (REAPS) may
+ * delete an ephemeral node: the session layer invalidates first. */
 static int
 simple_handle_write(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
-    handle_encoder enc, char *msg, size_t msglen)
+    handle_encoder enc, bool reaps, char *msg, size_t msglen)
 {
 	uint64_t session, handle;
 	struct req_id id;
@@ -577,6 +578,8 @@ simple_handle_write(struct rpc_req *req, const msgpack_object *args, msgpack_pac
 		CHUBBY_OK)
 		return rc;
 	rc = enc(stamp(req), session, handle, &cmd, &len);
+	if (reaps)
+		return submit_close(req, &id, cmd, len, rc, session, handle, msg, msglen);
 	return submit(req, &id, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, handle,
 	    msg, msglen);
 }
@@ -585,32 +588,21 @@ int
 rpc_op_close(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
     size_t msglen)
 {
-	uint64_t session, handle;
-	struct req_id id;
-	uint8_t *cmd = NULL;
-	size_t len = 0;
-	int rc;
-
-	if ((rc = check_handle(req, args, pk, &session, &handle, msg, msglen)) != CHUBBY_OK ||
-	    (rc = req_id_check(req, args, session, handle, done_nil, &id, msg, msglen)) !=
-		CHUBBY_OK)
-		return rc;
-	rc = ns_encode_close(stamp(req), session, handle, &cmd, &len);
-	return submit_close(req, &id, cmd, len, rc, session, handle, msg, msglen);
+	return simple_handle_write(req, args, pk, ns_encode_close, true, msg, msglen);
 }
 
 int
 rpc_op_poison(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
     size_t msglen)
 {
-	return simple_handle_write(req, args, pk, ns_encode_poison, msg, msglen);
+	return simple_handle_write(req, args, pk, ns_encode_poison, false, msg, msglen);
 }
 
 int
 rpc_op_release(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
     size_t msglen)
 {
-	return simple_handle_write(req, args, pk, ns_encode_release, msg, msglen);
+	return simple_handle_write(req, args, pk, ns_encode_release, false, msg, msglen);
 }
 
 int
