@@ -4,7 +4,8 @@
 
 #include <stdint.h>
 
-/* Milliseconds on the monotonic clock: for leases, timeouts and deadlines. */
+/* Milliseconds on a steady clock that keeps counting through system suspend
+ * (CLOCK_BOOTTIME): for leases, timeouts and deadlines. */
 uint64_t clock_mono_ms(void);
 /* Milliseconds since the Unix epoch: only for stamping and display. */
 uint64_t clock_real_ms(void);
