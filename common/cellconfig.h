@@ -37,6 +37,10 @@ struct cell_replica {
 	char client_addr[CONFIG_ADDR_MAX];
 	char peer_addr[CONFIG_ADDR_MAX];
 	char status_addr[CONFIG_ADDR_MAX];
+	/* Where the replica binds its peer port when that is not peer_addr,
+	 * the address the others dial (a relay, NAT or load balancer in
+	 * between; etcd's listen- vs advertise-peer-urls).  "" : peer_addr. */
+	char peer_listen[CONFIG_ADDR_MAX];
 };
 
 /*

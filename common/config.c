@@ -200,12 +200,17 @@ static const struct config_option config_options[] = {
 #define NOPTIONS nitems(config_options)
 
 /* The replica line: its keyword and its addresses, in the docs' order. */
-static const char *const config_addr_keys[] = {"client", "peer", "status"};
+static const char *const config_addr_keys[] = {"client", "peer", "status", "peer_listen"};
 static const size_t config_addr_offsets[] = {
     offsetof(struct cell_replica, client_addr),
     offsetof(struct cell_replica, peer_addr),
     offsetof(struct cell_replica, status_addr),
+    offsetof(struct cell_replica, peer_listen),
 };
+/* The first three are required; peer_listen is optional. */
+#define CONFIG_ADDR_REQUIRED 3
+#define CONFIG_ADDR_PEER 1
+#define CONFIG_ADDR_PEER_LISTEN 3
 #define REPLICA_SYNTAX "replica ID client=HOST:PORT peer=HOST:PORT status=HOST:PORT"
 
 struct config_parser {
@@ -977,7 +982,7 @@ config_replica_line(struct config_parser *p, char *s)
 				    rep->id, tok, sug);
 			return config_fail(
 			    p, CHUBBY_E_CONFIG,
-			    "replica %u: unknown address \"%s\" (use client, peer and status)",
+			    "replica %u: unknown address \"%s\" (use client, peer, status and peer_listen)",
 			    rep->id, tok);
 		}
 		if (seen[k])
@@ -993,7 +998,7 @@ config_replica_line(struct config_parser *p, char *s)
 			                   rep->id, config_addr_keys[k]);
 		strcpy((char *)rep + config_addr_offsets[k], eq + 1);
 	}
-	for (size_t k = 0; k < nitems(config_addr_keys); k++)
+	for (size_t k = 0; k < CONFIG_ADDR_REQUIRED; k++)
 		if (!seen[k])
 			return config_fail(p, CHUBBY_E_CONFIG,
 			                   "replica %u: no %s address (use \"%s\")", rep->id,
@@ -1006,6 +1011,8 @@ config_replica_line(struct config_parser *p, char *s)
 		char ha[CONFIG_ADDR_MAX], hb[CONFIG_ADDR_MAX];
 		unsigned pa, pb;
 
+		if (*a == '\0')
+			continue; /* no peer_listen */
 		(void)config_parse_hostport(a, ha, sizeof ha, &pa, NULL, 0);
 		for (unsigned i = 0; i <= cfg->nreplicas; i++) {
 			const struct cell_replica *o = &cfg->replicas[i];
@@ -1013,6 +1020,12 @@ config_replica_line(struct config_parser *p, char *s)
 				const char *b = (const char *)o + config_addr_offsets[j];
 				if (i == cfg->nreplicas && j >= k)
 					break;
+				if (*b == '\0')
+					continue;
+				/* Listening where the others dial is allowed (and
+				 * pointless); any other reuse is not. */
+				if (o == rep && j == CONFIG_ADDR_PEER && k == CONFIG_ADDR_PEER_LISTEN)
+					continue;
 				(void)config_parse_hostport(b, hb, sizeof hb, &pb, NULL, 0);
 				if (pa != pb || !config_same_host(ha, hb))
 					continue;

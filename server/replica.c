@@ -253,6 +253,10 @@ replica_move_member(struct replica *r, const struct member_addr *m)
 		if (strcmp(cr->peer_addr, m->peer) != 0 || strcmp(cr->client_addr, m->client) != 0)
 			log_info("member %u moves: client %s -> %s, peer %s -> %s", m->id,
 			    cr->client_addr, m->client, cr->peer_addr, m->peer);
+		/* The config's peer_listen was the old machine's: links from
+		 * there must not pass for the member any more. */
+		if (strcmp(cr->peer_addr, m->peer) != 0)
+			cr->peer_listen[0] = '\0';
 		snprintf(cr->client_addr, sizeof cr->client_addr, "%s", m->client);
 		snprintf(cr->peer_addr, sizeof cr->peer_addr, "%s", m->peer);
 		snprintf(cr->status_addr, sizeof cr->status_addr, "%s", m->status);

@@ -34,6 +34,7 @@ INTEGRATION_TESTS += tests/integration/test_coherence.sh
 INTEGRATION_TESTS += tests/integration/test_exactly_once.sh
 INTEGRATION_TESTS += tests/integration/test_lib.sh
 INTEGRATION_TESTS += tests/integration/test_suspend.sh
+INTEGRATION_TESTS += tests/integration/test_distance.sh
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
@@ -43,7 +44,7 @@ TESTS += tests/check-pure.sh $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh tests/integration/protocol_abuse.py tests/check-pure.sh \
 	tests/integration/suspend_clock.c tests/integration/fake_clock.c \
 	tests/integration/chubby_wire.py tests/integration/itest.py tests/integration/drv.sh tests/integration/ns_checks.py tests/integration/exactly_once.py \
-	tests/integration/cacher.py tests/integration/coherence_checks.py tests/integration/suspend_checks.py \
+	tests/integration/cacher.py tests/integration/coherence_checks.py tests/integration/suspend_checks.py tests/integration/delay_relay.py \
 	$(INTEGRATION_TESTS)
 EXTRA_DIST += tests/nemesis/workload.py tests/nemesis/resource.py tests/nemesis/nemesis.py tests/nemesis/checker.py tests/nemesis/slow_fsync.c \
 	tests/nemesis/regress-seeds

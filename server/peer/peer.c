@@ -243,14 +243,15 @@ peer_in_free(struct peer_in *p)
 }
 
 /*
- * A replica dials from its own peer address, so a link from replica ID must
- * come from the host its peer address names when that is an IP literal.
+ * A replica dials from its own peer address (its peer_listen address when it
+ * has one), so a link from replica ID must come from the host one of those
+ * names when that is an IP literal.
  * This keeps a replaced replica (its id moved to a new machine through the
  * log, lockctl members replace) from voting with a still-valid certificate.
  * A name (DNS) is not checked here.
  */
 static bool
-peer_source_ok(const struct cell_replica *r, const char *remote)
+peer_source_is(const char *addr, const char *remote)
 {
 	char host[CONFIG_ADDR_MAX], ip[CONFIG_ADDR_MAX], err[128];
 	unsigned port;
@@ -258,8 +259,7 @@ peer_source_ok(const struct cell_replica *r, const char *remote)
 	const char *colon;
 	size_t n;
 
-	if (config_parse_hostport(r->peer_addr, host, sizeof host, &port, err, sizeof err) !=
-		CHUBBY_OK)
+	if (config_parse_hostport(addr, host, sizeof host, &port, err, sizeof err) != CHUBBY_OK)
 		return true;
 	if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
 		return true;
@@ -275,6 +275,15 @@ peer_source_ok(const struct cell_replica *r, const char *remote)
 	memcpy(ip, remote, n);
 	ip[n] = '\0';
 	return strcmp(ip, host) == 0;
+}
+
+/* A replica's links leave from the host it listens on: peer_listen's
+ * when it has one (then a relay in between may pass either on). */
+static bool
+peer_source_ok(const struct cell_replica *r, const char *remote)
+{
+	return peer_source_is(r->peer_addr, remote) ||
+	    (r->peer_listen[0] != '\0' && peer_source_is(r->peer_listen, remote));
 }
 
 static void
@@ -410,6 +419,7 @@ peer_net_new(struct chubbyd *d, peer_deliver_fn deliver, void *arg, char *err, s
 	char *key = config_expand(d->cfg->tls_key, d->id);
 	struct tls_config tc = {
 	    .ca_file = d->cfg->tls_ca, .cert_file = cert, .key_file = key, .role = TLS_ROLE_CLIENT};
+	const char *listen_addr;
 	int sslen;
 
 	n->d = d;
@@ -423,7 +433,10 @@ peer_net_new(struct chubbyd *d, peer_deliver_fn deliver, void *arg, char *err, s
 		goto fail;
 	n->tp_out = tp_tls_new(n->tls_client);
 
-	if (net_resolve(d->self->peer_addr, &ss, &sslen, err, errlen) != CHUBBY_OK)
+	/* Listen on peer_listen when the others reach us through something
+	 * in between (it forwards to here); else where they dial. */
+	listen_addr = d->self->peer_listen[0] != '\0' ? d->self->peer_listen : d->self->peer_addr;
+	if (net_resolve(listen_addr, &ss, &sslen, err, errlen) != CHUBBY_OK)
 		goto fail;
 	/* Outgoing links leave from our own peer address (port chosen by the kernel). */
 	memcpy(&n->bind_addr, &ss, (size_t)sslen);
@@ -437,7 +450,7 @@ peer_net_new(struct chubbyd *d, peer_deliver_fn deliver, void *arg, char *err, s
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 64,
 	    (struct sockaddr *)&ss, sslen);
 	if (n->listener == NULL) {
-		snprintf(err, errlen, "cannot listen on peer port %s: %s", d->self->peer_addr,
+		snprintf(err, errlen, "cannot listen on peer port %s: %s", listen_addr,
 		    strerror(errno));
 		goto fail;
 	}

@@ -560,7 +560,8 @@ test_bad_replicas(void)
 	             "t.conf:1: replica 1: unknown address \"clinet\" (did you mean \"client\"?)");
 	expect_error(
 	    "replica 1 admin=a:1 peer=a:2 status=a:3\n",
-	    "t.conf:1: replica 1: unknown address \"admin\" (use client, peer and status)");
+	    "t.conf:1: replica 1: unknown address \"admin\" (use client, peer, status and "
+	    "peer_listen)");
 	expect_error("replica 1 client a:1\n",
 	             "t.conf:1: replica 1: \"client\" is not NAME=HOST:PORT (use \"replica ID "
 	             "client=HOST:PORT peer=HOST:PORT status=HOST:PORT\")");
@@ -598,6 +599,36 @@ test_duplicate_replicas(void)
 	/* The same IPv6 address spelt two ways is still the same address. */
 	expect_error("replica 1 client=[::1]:1 peer=[0:0::1]:1 status=a:3\n",
 	             "t.conf:1: replica 1: peer address [0:0::1]:1 is also its client address");
+}
+
+/* peer_listen: where a replica binds its peer port when the others dial a
+ * relay or NAT address (peer=) in front of it. */
+static void
+test_peer_listen(void)
+{
+	struct cell_config *cfg;
+
+	cfg = expect_ok("replica 1 client=a:1 peer=r:2 status=a:3 peer_listen=b:2\n"
+	                "replica 2 client=c:1 peer=c:2 status=c:3\n");
+	if (cfg != NULL) {
+		CU_ASSERT_STRING_EQUAL(cfg->replicas[0].peer_addr, "r:2");
+		CU_ASSERT_STRING_EQUAL(cfg->replicas[0].peer_listen, "b:2");
+		CU_ASSERT_STRING_EQUAL(cfg->replicas[1].peer_listen, "");
+		config_free(cfg);
+	}
+	/* Listening where the others dial is allowed. */
+	cfg = expect_ok("replica 1 client=a:1 peer=a:2 status=a:3 peer_listen=a:2\n");
+	config_free(cfg);
+	expect_error("replica 1 client=a:1 peer=r:2 status=a:3 peer_listen=a:1\n",
+	             "t.conf:1: replica 1: peer_listen address a:1 is also its client address");
+	expect_error("replica 1 client=a:1 peer=r:2 status=a:3 peer_listen=b:2\n"
+	             "replica 2 client=c:1 peer=b:2 status=c:3\n",
+	             "t.conf:2: replica 2: peer address b:2 is already replica 1's peer_listen "
+	             "address");
+	expect_error("replica 1 client=a:1 peer=r:2 status=a:3 peer_listen=b\n",
+	             "t.conf:1: replica 1: peer_listen: \"b\" has no port (use HOST:PORT)");
+	expect_error("replica 1 client=a:1 peer=r:2 status=a:3 peer_listen=b:2 peer_listen=b:3\n",
+	             "t.conf:1: replica 1: peer_listen given twice");
 }
 
 static void
@@ -1085,6 +1116,7 @@ harness_register(void)
 	    {"duplicate option", test_duplicate_option},
 	    {"bad replica lines", test_bad_replicas},
 	    {"duplicate replicas and addresses", test_duplicate_replicas},
+	    {"peer_listen", test_peer_listen},
 	    {"replica count", test_replica_count},
 	    {"rules between options", test_cross_field},
 	    {"line too long", test_line_too_long},
