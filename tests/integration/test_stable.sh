@@ -1,0 +1,81 @@
+#!/bin/bash
+# test_stable.sh: a healthy cell keeps one master and one epoch under
+# stress that is not a failure (issue 17 item 4): CPU contention (four
+# busy loops on this machine's cores) and a slow disk (fsync at 200 ms on
+# every replica, tests/nemesis/slow_fsync.c).  Each phase samples the cell
+# every second for STABLE_SECONDS (30 in CI; the issue's figure is 600:
+# STABLE_SECONDS=600 make check TESTS=tests/integration/test_stable.sh)
+# while a client writes through it: one master, one epoch, no write lost
+# to a fail-over.  Default settings throughout.
+. "$(dirname "$0")/lib.sh"
+S=${STABLE_SECONDS:-30}
+t_time_limit $((2 * S + 200))
+
+port=$(t_port)
+cell="$T_DIR/cell"
+conf="$cell/chubby.conf"
+slow="$T_DIR/slow"
+mkdir -p "$slow"
+BUSY=""
+trap 'for p in $BUSY; do kill $p 2>/dev/null; done; t_cleanup' EXIT
+L() { "$LOCKCTL" -C "$conf" -t 10000 "$@"; }
+
+check "slow_fsync.so builds" ${CC:-cc} -shared -fPIC -O2 -o "$T_DIR/slow_fsync.so" \
+	"$(dirname "$0")/../nemesis/slow_fsync.c" -ldl
+check "5-replica cell up (defaults), every replica under slow_fsync.so" \
+	env LD_PRELOAD="$T_DIR/slow_fsync.so" CHUBBY_SLOW_FSYNC_DIR="$slow" \
+	"$CHUBBY_CELL_BIN" up --dir "$cell" --replicas 5 --base-port "$port"
+T_CELLS="$T_CELLS $cell"
+check "one master" wait_for 15 one_master "$conf"
+check "mkdir stable" L mkdir -p stable
+
+# Samples the cell every second for SECONDS while a client writes: fails if
+# the master or its epoch ever changes, if ever there is not exactly one
+# master, or if a write fails.  Prints what it saw.
+stable_for() { # seconds
+	local end=$(( $(date +%s) + $1 )) e0="" e n=0 w=0 wf=0
+	(
+		i=0
+		while :; do
+			i=$((i + 1))
+			if L put stable/w "$i" >/dev/null 2>"$T_DIR/w.err"; then echo ok; else echo "fail $(cat "$T_DIR/w.err")"; fi
+			sleep 0.5
+		done
+	) >"$T_DIR/writes" &
+	local writer=$!
+	while [ "$(date +%s)" -lt $end ]; do
+		e=$(cell_status "$conf" | jpy '
+rs = [r for r in j["replicas"] if r["reachable"]]
+ms = [r for r in rs if r.get("role") == "master"]
+"%d:%s:%s" % (len(ms), ms[0]["id"] if ms else "-", ms[0]["epoch"] if ms else "-")')
+		[ -z "$e0" ] && e0=$e
+		if [ "$e" != "$e0" ]; then
+			kill $writer; wait $writer 2>/dev/null
+			echo "after $n samples: masters:id:epoch $e0 -> $e"; return 1
+		fi
+		n=$((n + 1)); sleep 1
+	done
+	kill $writer; wait $writer 2>/dev/null
+	w=$(grep -c '^ok' "$T_DIR/writes"); wf=$(grep -c '^fail' "$T_DIR/writes")
+	echo "$n samples: one master (id:epoch ${e0#1:}) all along; $w writes, $wf failed"
+	grep -m3 '^fail' "$T_DIR/writes"
+	case $e0 in 1:*) ;; *) return 1 ;; esac
+	[ "$wf" -eq 0 ] && [ "$w" -gt 0 ]
+}
+
+# (a) CPU contention: four busy loops on the two cores.
+for i in 1 2 3 4; do
+	( while :; do :; done ) &
+	BUSY="$BUSY $!"
+done
+check "CPU contention (4 busy loops): one master and one epoch for $S s" stable_for "$S"
+sed 's/^/    /' "$T_DIR/last.out"
+for p in $BUSY; do kill $p 2>/dev/null; done
+BUSY=""
+
+# (b) A slow disk: every fsync and fdatasync of every replica takes 200 ms.
+for i in 1 2 3 4 5; do echo 200 >"$slow/$(cat "$cell/replica-$i.pid")"; done
+check "slow disk (fsync 200 ms everywhere): one master and one epoch for $S s" stable_for "$S"
+sed 's/^/    /' "$T_DIR/last.out"
+rm -f "$slow"/*
+finish
