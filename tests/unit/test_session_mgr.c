@@ -804,6 +804,39 @@ test_many_sessions(void)
 	free(q);
 }
 
+/* The layer reads no clock: time is what the caller passes.  A held
+ * KeepAlive waits through any number of ticks at one instant and is
+ * answered when the time given reaches its hold; command stamps count on
+ * the monotonic time given, whatever the wall-clock time given does within
+ * a term (server/ns/ns_stamp.h). */
+static void
+test_time_is_the_callers(void)
+{
+	uint64_t s, q, stamp0;
+
+	setup();
+	s = start_session();
+	q = keepalive(s, 2000);
+	for (int i = 0; i < 1000; i++)
+		session_tick(sm, now);
+	CU_ASSERT_EQUAL(status_of[q], -1);
+	clock_advance(1999);
+	session_tick(sm, now);
+	CU_ASSERT_EQUAL(status_of[q], -1);
+	clock_advance(1);
+	session_tick(sm, now);
+	CU_ASSERT_EQUAL(status_of[q], CHUBBY_OK);
+
+	stamp0 = session_stamp(sm, now);
+	clock_advance(250);
+	now.real_ms += 3600 * 1000; /* the wall clock steps an hour ahead */
+	CU_ASSERT_EQUAL(session_stamp(sm, now), stamp0 + 250);
+	clock_advance(250);
+	now.real_ms -= 2 * 3600 * 1000; /* and two hours back */
+	CU_ASSERT_EQUAL(session_stamp(sm, now), stamp0 + 500);
+	teardown();
+}
+
 void
 harness_register(void)
 {
@@ -822,6 +855,7 @@ harness_register(void)
 		test_close_that_may_reap},
 	    {"an expiry that reaps a cached file waits for the cacher",
 		test_expiry_waits_for_cachers},
+	    {"the layer's time is the caller's", test_time_is_the_callers},
 	    {NULL, NULL},
 	};
 
