@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <msgpack.h>
 
 #include <chubby/chubby.h>
 
@@ -17,9 +16,7 @@
 #include "chubbyd.h"
 #include "clock.h"
 #include "log.h"
-#include "mp.h"
 #include "replica.h"
-#include "rpc/rpc.h"
 #include "store/store.h"
 
 /* How many copies the master keeps, and for how long after their last
@@ -166,36 +163,15 @@ backup_take(struct chubbyd *d, struct backup_copy **out, char *msg, size_t msgle
 	return CHUBBY_OK;
 }
 
-/*
- * SNAPSHOT {index, offset, max}: without index (or 0), a new consistent
- * copy of the applied state, answered from OFFSET 0; with it, the chunk at
- * OFFSET of the copy at that index, if still kept.  Answers {index, total,
- * offset, data, cell, digest, created_ms}; digest is the SHA-256 of the
- * whole copy.  Only the superuser may ask: a backup holds every file,
- * whatever its ACLs.
- */
 int
-backup_rpc_snapshot(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
-    char *msg, size_t msglen)
+backup_chunk(struct chubbyd *d, const char *who, uint64_t index, uint64_t offset, uint64_t max,
+    struct backup_chunk *out, char *msg, size_t msglen)
 {
-	struct chubbyd *d = rpc_req_daemon(req);
-	const char *who = rpc_req_principal(req);
 	struct backup_copy *c;
-	uint64_t index = 0, offset = 0, max = 0, cap;
+	uint64_t cap;
 	size_t n;
 	int rc;
 
-	if (d->replica == NULL || !replica_is_master(d->replica))
-		return rpc_not_master(d, pk, msg, msglen);
-	if (who == NULL || strcmp(who, d->cfg->superuser) != 0) {
-		snprintf(msg, msglen, "only the cell's superuser (\"%s\") may take a backup; you are "
-				      "\"%s\"", d->cfg->superuser, who != NULL ? who : "?");
-		return CHUBBY_E_PERMISSION;
-	}
-	if ((rc = mp_get_uint(args, "index", MP_OPTIONAL, &index, msg, msglen)) != CHUBBY_OK ||
-	    (rc = mp_get_uint(args, "offset", MP_OPTIONAL, &offset, msg, msglen)) != CHUBBY_OK ||
-	    (rc = mp_get_uint(args, "max", MP_OPTIONAL, &max, msg, msglen)) != CHUBBY_OK)
-		return rc;
 	backup_sweep();
 	if (index == 0) {
 		if (offset != 0) {
@@ -228,20 +204,14 @@ backup_rpc_snapshot(struct rpc_req *req, const msgpack_object *args, msgpack_pac
 	c->last_used_ms = clock_mono_ms();
 	backup_arm(d);
 
-	msgpack_pack_map(pk, 7);
-	mp_pack_kv_uint(pk, "index", c->index);
-	mp_pack_kv_uint(pk, "total", c->len);
-	mp_pack_kv_uint(pk, "offset", offset);
-	msgpack_pack_str(pk, 4);
-	msgpack_pack_str_body(pk, "data", 4);
-	msgpack_pack_bin(pk, n);
-	msgpack_pack_bin_body(pk, c->data + offset, n);
-	mp_pack_kv_str(pk, "cell", d->cfg->cell);
-	msgpack_pack_str(pk, 6);
-	msgpack_pack_str_body(pk, "digest", 6);
-	msgpack_pack_bin(pk, BACKUP_SHA256_LEN);
-	msgpack_pack_bin_body(pk, c->sha256, BACKUP_SHA256_LEN);
-	mp_pack_kv_uint(pk, "created_ms", c->created_ms);
+	out->index = c->index;
+	out->total = c->len;
+	out->offset = offset;
+	out->data = c->data + offset;
+	out->len = n;
+	out->digest = c->sha256;
+	out->digest_len = BACKUP_SHA256_LEN;
+	out->created_ms = c->created_ms;
 	if (offset == 0)
 		log_info("backup at slot %" PRIu64 " (%zu bytes) asked for by %s", c->index, c->len,
 		    who);

@@ -3,7 +3,9 @@
  *
  * Backup: the SNAPSHOT request (docs/PROTOCOL.md, "Administration"),
  * answered by the master with a consistent copy of its applied state,
- * in chunks that fit a frame.  The master keeps the last few copies for a
+ * in chunks that fit a frame.  The request's envelope (mastership,
+ * principal, arguments, the reply) is the client port's (rpc/rpc_backup.c);
+ * this module keeps the copies and cuts the chunks.  The master keeps the last few copies for a
  * while, keyed by their index, so that a client fetches every chunk of one
  * copy.  lockctl backup writes them to a file (backup_file.h).
  *
@@ -16,15 +18,31 @@
 #define CHUBBY_BACKUP_H
 
 #include <stddef.h>
-
-#include <msgpack.h>
+#include <stdint.h>
 
 struct chubbyd;
-struct rpc_req;
 
-/* The SNAPSHOT handler (an rpc_handler; rpc_ops[] in rpc/rpc.c). */
-int backup_rpc_snapshot(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
-    char *msg, size_t msglen);
+/* One chunk of a kept copy of the applied state. */
+struct backup_chunk {
+	uint64_t index;         /* the applied log slot the copy covers */
+	uint64_t total;         /* the copy's bytes */
+	uint64_t offset;        /* of DATA in the copy */
+	const uint8_t *data;    /* LEN bytes, valid until the next backup call */
+	size_t len;
+	const uint8_t *digest;  /* SHA-256 of the whole copy, DIGEST_LEN bytes */
+	size_t digest_len;
+	uint64_t created_ms;    /* wall clock */
+};
+
+/*
+ * SNAPSHOT's work at the master, for WHO (the superuser; checked by the
+ * caller): INDEX 0 takes a new consistent copy and answers from OFFSET 0;
+ * else the chunk at OFFSET of the copy at INDEX, if still kept.  At most
+ * MAX bytes (0: no limit) and at most what fits a reply frame.  CHUBBY_OK,
+ * or an error with the reason in MSG.
+ */
+int backup_chunk(struct chubbyd *d, const char *who, uint64_t index, uint64_t offset,
+    uint64_t max, struct backup_chunk *out, char *msg, size_t msglen);
 
 /* Frees the copies the master keeps (at shutdown, before the event loop
  * goes). */

@@ -4,8 +4,10 @@ server_chubbyd_SOURCES = \
 	server/main.c server/chubbyd.h \
 	server/rpc/rpc.c server/rpc/rpc.h \
 	server/rpc/rpc_ns.c server/rpc/rpc_ns.h \
+	server/rpc/rpc_backup.c server/rpc/rpc_backup.h \
 	server/session/session.c server/session/session.h \
 	server/session/sm_index.c server/session/sm_index.h \
+	server/session_shell.c server/session_shell.h \
 	server/replica.c server/replica.h \
 	server/backup.c server/backup.h server/backup_file.c server/backup_file.h \
 	server/status/status.c server/status/status.h \

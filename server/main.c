@@ -25,6 +25,7 @@
 #include "replica.h"
 #include "seqtoken.h"
 #include "session/session.h"
+#include "session_shell.h"
 #include "rpc/rpc.h"
 #include "status/status.h"
 #include "tls.h"
@@ -313,7 +314,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	d.started_mono_ms = clock_mono_ms();
-	d.sessions = session_new(&d);
+	d.sessions = session_shell_new(&d);
 	/* Before the client port opens: a replica that cannot start from its
 	 * backup (damaged, another cell's, a store not empty) must never look
 	 * up, even for a moment, to whoever waits for the port (chubby-cell up
@@ -333,6 +334,9 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
+	/* The session layer follows what the replica applies; it has nothing
+	 * to learn before (not master until the loop runs). */
+	session_shell_attach(&d);
 	d.status = status_http_new(&d, err, sizeof err);
 	if (d.status == NULL) {
 		log_error("status port: %s", err);

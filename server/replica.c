@@ -25,7 +25,6 @@
 #include "paxos/paxos.h"
 #include "peer/peer.h"
 #include "replica.h"
-#include "session/session.h"
 #include "store/store.h"
 #include "xmalloc.h"
 
@@ -59,6 +58,7 @@ struct pending {
 
 struct replica {
 	struct chubbyd *d;
+	struct replica_observer obs; /* the master's session layer, registered by main */
 	struct paxos *px;
 	struct store *st;
 	struct peer_net *net;
@@ -346,7 +346,8 @@ replica_apply_cmd(struct replica *r, uint64_t slot, const uint8_t *cmd, size_t l
 			rc = ns_apply(r->ns, nc, nlen, &res);
 			/* The master's session layer learns what changed (sessions
 			 * started or ended, events, locks that may be free now). */
-			session_applied(r->d->sessions, nc, nlen, &res);
+			if (r->obs.on_applied != NULL)
+				r->obs.on_applied(r->obs.arg, nc, nlen, &res);
 			replica_answer(r, f[2], f[3], f[4], rc, &res);
 			ns_result_free(&res);
 		} else {
@@ -496,7 +497,8 @@ replica_install_snapshot(struct replica *r, uint64_t index, const struct paxos_b
 	    index, ns_node_count(r->ns), ns_session_count(r->ns));
 	msgpack_unpacked_destroy(&u);
 	/* A new state: the session layer rebuilds from it if it is master. */
-	session_state_replaced(r->d->sessions);
+	if (r->obs.on_state_replaced != NULL)
+		r->obs.on_state_replaced(r->obs.arg);
 }
 
 /* --- actions ---------------------------------------------------------------- */
@@ -916,7 +918,8 @@ replica_tick_cb(evutil_socket_t fd, short what, void *arg)
 	replica_step(r, &ev);
 	replica_maybe_check(r);
 	replica_maybe_noop(r);
-	session_tick(r->d->sessions);
+	if (r->obs.on_tick != NULL)
+		r->obs.on_tick(r->obs.arg);
 	if (!r->replaced_logged && replica_replaced(r) && r->applied == paxos_chosen_index(r->px)) {
 		/* Our id was moved to another machine through the log: the peers
 		 * refuse our links now (peer_source_ok); say so loudly. */
@@ -1317,6 +1320,12 @@ fail:
 	store_paxos_durable_free(&dur);
 	replica_free(r);
 	return NULL;
+}
+
+void
+replica_observe(struct replica *r, const struct replica_observer *obs)
+{
+	r->obs = *obs;
 }
 
 void

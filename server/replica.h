@@ -29,6 +29,21 @@ typedef void (*replica_done_fn)(int status, const struct ns_result *res, void *a
 struct replica *replica_new(struct chubbyd *d, bool init, char *err, size_t errlen);
 void replica_free(struct replica *r);
 
+/*
+ * Told, on the loop thread, of every namespace command applied here (before
+ * its proposer hears of it; RES valid for the call only), of a state
+ * replaced by a snapshot, and of every loop tick.  The daemon registers the
+ * master's session layer (server/session_shell.c): the replica calls it by
+ * no name.  One observer; a member may be NULL.
+ */
+struct replica_observer {
+	void *arg;
+	void (*on_applied)(void *arg, const uint8_t *cmd, size_t len, const struct ns_result *res);
+	void (*on_state_replaced)(void *arg);
+	void (*on_tick)(void *arg);
+};
+void replica_observe(struct replica *r, const struct replica_observer *obs);
+
 /* Proposes a no-op through the log and calls DONE once it is applied here:
  * everything committed before the call is then applied (a barrier). */
 int replica_sync(struct replica *r, replica_done_fn done, void *arg);

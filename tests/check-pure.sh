@@ -3,11 +3,16 @@
 # clock, thread, socket, TLS or storage headers, so tests and the simulator
 # can drive them with virtual time and no side effects.  The namespace may
 # use msgpack (a pure codec) for its commands and snapshots; the Paxos core
-# and the client session core may not even do that.
+# and the client session core may not even do that.  The master's session
+# layer (server/session) may use msgpack too, but knows nothing of the
+# daemon it runs in: no replica, RPC, daemon context or config file; the
+# shell (server/session_shell.c) gives it an environment and the time.
 top=${abs_top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 io='event2/|openssl/|leveldb/|sys/socket|sys/time|sys/stat|netinet/|arpa/|netdb|time\.h|unistd\.h|pthread\.h|stdio\.h|fcntl\.h|signal\.h|clock\.h|log\.h|conn\.h|tp\.h|tls\.h|store'
 strict="#[[:space:]]*include[[:space:]]*[<\"]($io|msgpack)"
 codec="#[[:space:]]*include[[:space:]]*[<\"]($io)"
+shell='replica\.h|rpc/|rpc\.h|chubbyd\.h|cellconfig\.h|backup|peer/|status/'
+sess="#[[:space:]]*include[[:space:]]*[<\"]($io|$shell)"
 passed=0 failed=0
 
 check_file() { # file pattern
@@ -25,6 +30,9 @@ for f in "$top"/server/paxos/*.[ch] "$top"/libchubby/csess.[ch]; do
 done
 for f in "$top"/server/ns/*.[ch]; do
 	check_file "$f" "$codec"
+done
+for f in "$top"/server/session/*.[ch]; do
+	check_file "$f" "$sess"
 done
 echo "SUMMARY: passed=$passed failed=$failed"
 [ "$failed" -eq 0 ]

@@ -41,8 +41,8 @@ tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 tests_integration_store_tool_LDADD = server/store/libstore.la server/paxos/libpaxos.la \
 	$(COMMON_LIBS) $(LEVELDB_LIBS)
-TESTS += tests/check-pure.sh $(INTEGRATION_TESTS)
-EXTRA_DIST += tests/integration/lib.sh tests/integration/protocol_abuse.py tests/check-pure.sh \
+TESTS += tests/check-pure.sh tests/check-layers.sh $(INTEGRATION_TESTS)
+EXTRA_DIST += tests/integration/lib.sh tests/integration/protocol_abuse.py tests/check-pure.sh tests/check-layers.sh \
 	tests/integration/suspend_clock.c tests/integration/fake_clock.c \
 	tests/integration/chubby_wire.py tests/integration/itest.py tests/integration/drv.sh tests/integration/ns_checks.py tests/integration/exactly_once.py \
 	tests/integration/cacher.py tests/integration/coherence_checks.py tests/integration/suspend_checks.py tests/integration/delay_relay.py \

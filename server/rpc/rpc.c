@@ -13,7 +13,6 @@
 
 #include <chubby/chubby.h>
 
-#include "backup.h"
 #include "chubbyd.h"
 #include "cellconfig.h"
 #include "clock.h"
@@ -24,6 +23,7 @@
 #include "protocol.h"
 #include "replica.h"
 #include "rpc.h"
+#include "rpc/rpc_backup.h"
 #include "rpc/rpc_ns.h"
 #include "tp.h"
 #include "wire.h"
@@ -82,7 +82,7 @@ static const struct rpc_op {
     {PROTO_OP_WHERE_IS_MASTER, rpc_op_where},
     {PROTO_OP_SYNC, rpc_op_sync},
     {PROTO_OP_MEMBERS, rpc_op_members},
-    {PROTO_OP_SNAPSHOT, backup_rpc_snapshot},
+    {PROTO_OP_SNAPSHOT, rpc_op_snapshot},
 };
 
 static rpc_handler

@@ -16,7 +16,6 @@
 
 #include "cellconfig.h"
 #include "chubbyd.h"
-#include "clock.h"
 #include "mp.h"
 #include "ns/ns.h"
 #include "replica.h"
@@ -24,6 +23,7 @@
 #include "rpc/rpc_ns.h"
 #include "seqtoken.h"
 #include "session/session.h"
+#include "session_shell.h"
 #include "wire.h"
 #include "xmalloc.h"
 
@@ -111,7 +111,7 @@ req_d(struct rpc_req *req)
 static uint64_t
 stamp(struct rpc_req *req)
 {
-	return session_stamp(req_d(req)->sessions);
+	return session_stamp(req_d(req)->sessions, session_shell_now());
 }
 
 /* Reads session and epoch and checks them; on failure packs the error map
@@ -127,7 +127,8 @@ check_session(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
 	if ((rc = mp_get_uint(args, "session", MP_REQUIRED, session, msg, msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_uint(args, "epoch", MP_REQUIRED, &epoch, msg, msglen)) != CHUBBY_OK)
 		return rc;
-	rc = session_check(d->sessions, *session, epoch, rpc_req_principal(req), msg, msglen);
+	rc = session_check(d->sessions, session_shell_now(), *session, epoch, rpc_req_principal(req),
+	    msg, msglen);
 	if (rc == CHUBBY_E_NOT_MASTER)
 		return rpc_not_master(d, pk, msg, msglen);
 	if (rc == CHUBBY_E_BAD_EPOCH) {
@@ -279,7 +280,7 @@ write_prepare(struct rpc_req *req, const struct req_id *id, uint64_t session, ui
 /* Hands a write to the session layer; the answer goes out from DONE. */
 static int
 submit(struct rpc_req *req, const struct req_id *id, enum session_write_kind kind,
-    const char *path, uint8_t *cmd, size_t len, int rc, replica_done_fn done, uint64_t session,
+    const char *path, uint8_t *cmd, size_t len, int rc, session_done_fn done, uint64_t session,
     uint64_t handle, char *msg, size_t msglen)
 {
 	struct wctx *w;
@@ -287,7 +288,7 @@ submit(struct rpc_req *req, const struct req_id *id, enum session_write_kind kin
 	if ((rc = write_prepare(req, id, session, handle, &cmd, &len, rc, &w, msg, msglen)) !=
 	    CHUBBY_OK)
 		return rc;
-	session_write(req_d(req)->sessions, kind, path, cmd, len, done, w);
+	session_write(req_d(req)->sessions, session_shell_now(), kind, path, cmd, len, done, w);
 	free(cmd);
 	return RPC_DEFERRED;
 }
@@ -321,7 +322,8 @@ submit_close(struct rpc_req *req, const struct req_id *id, uint8_t *cmd, size_t 
 	if ((rc = write_prepare(req, id, session, handle, &cmd, &len, rc, &w, msg, msglen)) !=
 	    CHUBBY_OK)
 		return rc;
-	session_write_close(req_d(req)->sessions, session, handle, cmd, len, done_nil, w);
+	session_write_close(req_d(req)->sessions, session_shell_now(), session, handle, cmd, len,
+	    done_nil, w);
 	free(cmd);
 	return RPC_DEFERRED;
 }
@@ -382,7 +384,7 @@ done_session_start(int status, const struct ns_result *res, void *arg)
 		done_nil(status, res, arg);
 		return;
 	}
-	session_restarted(d->sessions, res->session);
+	session_restarted(d->sessions, session_shell_now(), res->session);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 3);
@@ -405,7 +407,7 @@ rpc_op_session_start(struct rpc_req *req, const msgpack_object *args, msgpack_pa
 	uint64_t known;
 	int rc;
 
-	if (!session_serving(d->sessions))
+	if (!session_serving(d->sessions, session_shell_now()))
 		return rpc_not_master(d, pk, msg, msglen);
 	/* The nonce is the start's request id: a re-send returns the session
 	 * its first copy started (docs/PROTOCOL.md "Request ids and retries"). */
@@ -459,7 +461,8 @@ rpc_op_keepalive(struct rpc_req *req, const msgpack_object *args, msgpack_packer
 				 &acks[nacks++], msg, msglen)) != CHUBBY_OK)
 				return rc;
 	}
-	session_keepalive(req_d(req)->sessions, session, hold, acks, nacks, rpc_req_defer(req));
+	session_keepalive(req_d(req)->sessions, session_shell_now(), session, hold, acks, nacks,
+	    rpc_req_defer(req));
 	return RPC_DEFERRED;
 }
 
@@ -831,8 +834,8 @@ acquire(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, boo
 		    mode);
 		return CHUBBY_E_INVALID;
 	}
-	session_acquire(req_d(req)->sessions, session, handle, (int)mode, id.rid, id.floor, timeout,
-	    wait, rpc_req_defer(req));
+	session_acquire(req_d(req)->sessions, session_shell_now(), session, handle, (int)mode,
+	    id.rid, id.floor, timeout, wait, rpc_req_defer(req));
 	return RPC_DEFERRED;
 }
 
@@ -935,7 +938,7 @@ rpc_op_check_sequencer(struct rpc_req *req, const msgpack_object *args, msgpack_
 	struct seqtoken t;
 	int rc;
 
-	if (!session_serving(d->sessions))
+	if (!session_serving(d->sessions, session_shell_now()))
 		return rpc_not_master(d, pk, msg, msglen);
 	if ((rc = mp_get_bin(args, "sequencer", MP_REQUIRED, &b, msg, msglen)) != CHUBBY_OK ||
 	    (rc = read_sequencer(d, &b, &t, msg, msglen)) != CHUBBY_OK)
@@ -959,9 +962,9 @@ rpc_op_sessions(struct rpc_req *req, const msgpack_object *args, msgpack_packer 
 	struct chubbyd *d = req_d(req);
 
 	(void)args;
-	if (!session_serving(d->sessions))
+	if (!session_serving(d->sessions, session_shell_now()))
 		return rpc_not_master(d, pk, msg, msglen);
-	session_pack_sessions(d->sessions, pk);
+	session_pack_sessions(d->sessions, session_shell_now(), pk);
 	return CHUBBY_OK;
 }
 
@@ -972,7 +975,7 @@ rpc_op_locks(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk
 	struct chubbyd *d = req_d(req);
 
 	(void)args;
-	if (!session_serving(d->sessions))
+	if (!session_serving(d->sessions, session_shell_now()))
 		return rpc_not_master(d, pk, msg, msglen);
 	session_pack_locks(d->sessions, pk);
 	return CHUBBY_OK;

@@ -1,11 +1,10 @@
 /* session.c: the master's sessions: leases, KeepAlives, expiry, events,
- * cache invalidation, the fail-over hold and ACQUIREs that wait. */
+ * cache invalidation, the fail-over hold and ACQUIREs that wait.  Pure:
+ * time comes in with each call, everything else through sm->env. */
 #include "config.h"
 
-#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,15 +12,9 @@
 
 #include <chubby/chubby.h>
 
-#include "cellconfig.h"
-#include "chubbyd.h"
-#include "clock.h"
-#include "log.h"
 #include "mp.h"
 #include "ns/ns.h"
 #include "ns/ns_stamp.h"
-#include "replica.h"
-#include "rpc/rpc.h"
 #include "seqtoken.h"
 #include "session/session.h"
 #include "session/sm_index.h"
@@ -69,7 +62,7 @@ struct msess {
 	bool checked_in;    /* sent a KeepAlive in this epoch */
 	bool holding;       /* counted in nhold: holds writes after a fail-over */
 	bool ending;        /* its SESSION_END is proposed */
-	struct rpc_req *ka; /* the held KeepAlive */
+	void *ka;           /* the held KeepAlive (the shell's request) */
 	uint64_t ka_arrived, ka_deadline;
 	size_t nwaiters;    /* its ACQUIREs waiting */
 	struct sev *ev;
@@ -123,10 +116,10 @@ struct gate {
 	uint64_t exempt;       /* an ending session, whose acks are not waited for */
 	uint8_t *cmd;
 	size_t len;
-	replica_done_fn done;
+	session_done_fn done;
 	void *arg;
 	bool sent_invals;
-	bool proposed; /* from then on the replica owns the callback */
+	bool proposed; /* from then on the env's submit owns the callback */
 	size_t nwait;  /* invalidations not acknowledged, leases not ended */
 	struct gate *next;
 };
@@ -157,12 +150,17 @@ struct waiter {
 	bool wait;         /* false: TRY_ACQUIRE */
 	bool in_flight;    /* its ACQUIRE is proposed */
 	bool orphan;       /* answered already; freed when the proposal returns */
-	struct rpc_req *q;
+	void *q;           /* the shell's request */
 	struct waiter *prev, *next; /* in lq */
 };
 
 struct session_mgr {
-	struct chubbyd *d;
+	struct session_env env;
+	uint64_t lease_ms;
+	char *cell;
+	/* The time of the latest event given: completions, which carry none,
+	 * happen within the shell's handling of such an event. */
+	struct session_now now;
 	bool active;
 	uint64_t epoch;
 	struct sm_htab sess;   /* struct msess by id */
@@ -203,8 +201,72 @@ sm_hash_str(const char *s)
 static const struct ns *
 sm_ns(const struct session_mgr *sm)
 {
-	return replica_ns(sm->d->replica);
+	return sm->env.ns(sm->env.arg);
 }
+
+static void
+sm_reply(struct session_mgr *sm, void *req, int status, const char *msg, const void *result,
+    size_t len)
+{
+	sm->env.reply(sm->env.arg, req, status, msg, result, len);
+}
+
+static int
+sm_submit(struct session_mgr *sm, const uint8_t *cmd, size_t len, session_done_fn done,
+    void *arg)
+{
+	return sm->env.submit(sm->env.arg, cmd, len, done, arg);
+}
+
+/* Log lines are built here without stdio (a pure core): strings and
+ * decimal numbers appended to a bounded buffer, cut if too long. */
+static void
+sm_cat(char *buf, size_t n, const char *str)
+{
+	size_t used = strlen(buf), k = strlen(str);
+
+	if (used + 1 >= n)
+		return;
+	if (k > n - 1 - used)
+		k = n - 1 - used;
+	memcpy(buf + used, str, k);
+	buf[used + k] = '\0';
+}
+
+static void
+sm_cat_u64(char *buf, size_t n, uint64_t v)
+{
+	char d[21];
+	size_t i = sizeof d - 1;
+
+	d[i] = '\0';
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	sm_cat(buf, n, d + i);
+}
+
+/* MSG (of N bytes) becomes A, V, B. */
+static void
+sm_msg(char *msg, size_t n, const char *a, uint64_t v, const char *b)
+{
+	if (n == 0)
+		return;
+	msg[0] = '\0';
+	sm_cat(msg, n, a);
+	sm_cat_u64(msg, n, v);
+	sm_cat(msg, n, b);
+}
+
+static void
+sm_log(struct session_mgr *sm, int level, const char *line)
+{
+	if (sm->env.log != NULL)
+		sm->env.log(sm->env.arg, level, line);
+}
+
+static uint64_t sm_stamp(struct session_mgr *sm);
 
 /* --- the session table ----------------------------------------------------- */
 
@@ -254,7 +316,7 @@ sm_add(struct session_mgr *sm, uint64_t id, const char *principal, uint64_t now)
 	sm_due_init(&s->due, SM_DUE_SESSION);
 	s->id = id;
 	s->principal = xstrdup(principal != NULL ? principal : "");
-	s->lease_end = now + sm->d->cfg->session_lease_ms;
+	s->lease_end = now + sm->lease_ms;
 	sm_htab_add(&sm->sess, &s->hn, sm_hash_u64(id));
 	sm_sched(sm, s);
 	return s;
@@ -298,7 +360,7 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	uint64_t now = clock_mono_ms(), lease = sm->d->cfg->session_lease_ms;
+	uint64_t now = sm->now.mono_ms, lease = sm->lease_ms;
 	size_t i;
 
 	if (s->ka == NULL)
@@ -329,7 +391,7 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 		mp_pack_kv_str(&pk, "path", s->inv[i].path);
 		s->inv[i].sent = true;
 	}
-	rpc_req_reply(s->ka, CHUBBY_OK, NULL, sb.data, sb.size);
+	sm_reply(sm, s->ka, CHUBBY_OK, NULL, sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
 	s->ka = NULL;
 	sm->nka--;
@@ -342,14 +404,15 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 }
 
 void
-session_restarted(struct session_mgr *sm, uint64_t session)
+session_restarted(struct session_mgr *sm, struct session_now now, uint64_t session)
 {
-	struct msess *s = sm_find(sm, session);
+	struct msess *s;
 
-	if (s == NULL || s->ending)
+	sm->now = now;
+	if ((s = sm_find(sm, session)) == NULL || s->ending)
 		return;
 	/* Never shortens it: no lease is longer than a full one from now. */
-	s->lease_end = clock_mono_ms() + sm->d->cfg->session_lease_ms;
+	s->lease_end = now.mono_ms + sm->lease_ms;
 	sm_sched(sm, s);
 }
 
@@ -378,7 +441,7 @@ sm_remove(struct session_mgr *sm, uint64_t id, int status, const char *why)
 	if (s == NULL)
 		return;
 	if (s->ka != NULL)
-		rpc_req_reply(s->ka, status, why, NULL, 0);
+		sm_reply(sm, s->ka, status, why, NULL, 0);
 	/* Its waiters are found through every queue, but only when it has
 	 * any: a session end costs nothing extra in the common case. */
 	if (s->nwaiters > 0)
@@ -429,7 +492,7 @@ sm_step_down(struct session_mgr *sm)
 		while (sm->sess.b[b] != NULL) {
 			struct msess *s = SM_CONTAINER(sm->sess.b[b], struct msess, hn);
 			if (s->ka != NULL)
-				rpc_req_reply(s->ka, CHUBBY_E_NOT_MASTER, why, NULL, 0);
+				sm_reply(sm, s->ka, CHUBBY_E_NOT_MASTER, why, NULL, 0);
 			/* An invalidation not acknowledged took its session out of
 			 * the cache table: it goes back, or a lease regained in this
 			 * epoch (which keeps the table) would let the write's retry
@@ -459,7 +522,7 @@ sm_step_down(struct session_mgr *sm)
 		sm_gate_free(sm, g);
 	}
 	sm->active = false;
-	log_info("sessions: stepped down");
+	sm_log(sm, SESSION_LOG_INFO, "sessions: stepped down");
 }
 
 /* A new master's view (Chubby §2.9): every session in the state gets a
@@ -469,8 +532,9 @@ static void
 sm_take_over(struct session_mgr *sm, uint64_t epoch)
 {
 	const struct ns *ns = sm_ns(sm);
-	uint64_t now = clock_mono_ms();
+	uint64_t now = sm->now.mono_ms;
 	size_t n = ns_session_count(ns);
+	char line[160];
 
 	if (epoch != sm->epoch)
 		/* Clients flush their caches when they learn of the new epoch;
@@ -488,60 +552,72 @@ sm_take_over(struct session_mgr *sm, uint64_t epoch)
 	sm->active = true;
 	sm->epoch = epoch;
 	/* The term's stamps count from the wall clock as it reads now. */
-	(void)session_stamp(sm);
-	log_info("sessions: master in epoch %" PRIu64 " with %zu sessions; each has %" PRIu64
-		 " ms to send a KeepAlive",
-	    epoch, n, sm->d->cfg->session_lease_ms);
+	(void)sm_stamp(sm);
+	sm_msg(line, sizeof line, "sessions: master in epoch ", epoch, " with ");
+	sm_cat_u64(line, sizeof line, n);
+	sm_cat(line, sizeof line, " sessions; each has ");
+	sm_cat_u64(line, sizeof line, sm->lease_ms);
+	sm_cat(line, sizeof line, " ms to send a KeepAlive");
+	sm_log(sm, SESSION_LOG_INFO, line);
 }
 
 bool
-session_serving(struct session_mgr *sm)
+session_serving(struct session_mgr *sm, struct session_now now)
 {
-	struct replica *r = sm->d->replica;
+	uint64_t epoch = 0;
 
-	if (r == NULL || !replica_is_master(r)) {
+	sm->now = now;
+	if (!sm->env.mastership(sm->env.arg, &epoch)) {
 		if (sm->active)
 			sm_step_down(sm);
 		return false;
 	}
-	if (sm->active && sm->epoch != replica_epoch(r))
+	if (sm->active && sm->epoch != epoch)
 		sm_step_down(sm);
 	if (!sm->active)
-		sm_take_over(sm, replica_epoch(r));
+		sm_take_over(sm, epoch);
 	return true;
 }
 
-uint64_t
-session_stamp(struct session_mgr *sm)
+/* The stamp for a command proposed at the time of the latest event. */
+static uint64_t
+sm_stamp(struct session_mgr *sm)
 {
-	struct replica *r = sm->d->replica;
+	uint64_t epoch = 0;
 
-	return ns_stamp_now(&sm->stamps, r != NULL ? replica_epoch(r) : 0, ns_last_stamp(sm_ns(sm)),
-	    clock_real_ms(), clock_mono_ms());
+	(void)sm->env.mastership(sm->env.arg, &epoch);
+	return ns_stamp_now(&sm->stamps, epoch, ns_last_stamp(sm_ns(sm)), sm->now.real_ms,
+	    sm->now.mono_ms);
+}
+
+uint64_t
+session_stamp(struct session_mgr *sm, struct session_now now)
+{
+	sm->now = now;
+	return sm_stamp(sm);
 }
 
 /* --- checks -------------------------------------------------------------- */
 
 int
-session_check(struct session_mgr *sm, uint64_t session, uint64_t epoch, const char *principal,
-    char *msg, size_t msglen)
+session_check(struct session_mgr *sm, struct session_now now, uint64_t session, uint64_t epoch,
+    const char *principal, char *msg, size_t msglen)
 {
 	struct msess *s;
 
-	if (!session_serving(sm))
+	if (!session_serving(sm, now))
 		return CHUBBY_E_NOT_MASTER;
 	if (epoch != sm->epoch) {
-		snprintf(msg, msglen, "request for epoch %" PRIu64 "; the master's epoch is %" PRIu64,
-		    epoch, sm->epoch);
+		sm_msg(msg, msglen, "request for epoch ", epoch, "; the master's epoch is ");
+		sm_cat_u64(msg, msglen, sm->epoch);
 		return CHUBBY_E_BAD_EPOCH;
 	}
 	if ((s = sm_find(sm, session)) == NULL || s->ending) {
-		snprintf(msg, msglen, "session %" PRIu64 " does not exist (expired or ended)",
-		    session);
+		sm_msg(msg, msglen, "session ", session, " does not exist (expired or ended)");
 		return CHUBBY_E_SESSION_EXPIRED;
 	}
 	if (principal == NULL || strcmp(principal, s->principal) != 0) {
-		snprintf(msg, msglen, "session %" PRIu64 " belongs to another principal", session);
+		sm_msg(msg, msglen, "session ", session, " belongs to another principal");
 		return CHUBBY_E_PERMISSION;
 	}
 	return CHUBBY_OK;
@@ -573,15 +649,16 @@ sm_ack(struct session_mgr *sm, struct msess *s, const uint64_t *acks, size_t nac
 }
 
 void
-session_keepalive(struct session_mgr *sm, uint64_t session, uint64_t hold_ms,
-    const uint64_t *acks, size_t nacks, struct rpc_req *q)
+session_keepalive(struct session_mgr *sm, struct session_now at, uint64_t session,
+    uint64_t hold_ms, const uint64_t *acks, size_t nacks, void *q)
 {
 	struct msess *s = sm_find(sm, session);
-	uint64_t now = clock_mono_ms(), left, hold;
+	uint64_t now = at.mono_ms, left, hold;
 	bool was_checked_in;
 
+	sm->now = at;
 	if (s == NULL) {
-		rpc_req_reply(q, CHUBBY_E_SESSION_EXPIRED, "session expired", NULL, 0);
+		sm_reply(sm, q, CHUBBY_E_SESSION_EXPIRED, "session expired", NULL, 0);
 		return;
 	}
 	was_checked_in = s->checked_in;
@@ -678,7 +755,7 @@ sm_gpath_put(struct session_mgr *sm, struct gpath *gp)
 }
 
 static struct gate *
-sm_gate_new(struct session_mgr *sm, const uint8_t *cmd, size_t len, replica_done_fn done,
+sm_gate_new(struct session_mgr *sm, const uint8_t *cmd, size_t len, session_done_fn done,
     void *arg)
 {
 	struct gate *g = xcalloc(1, sizeof *g);
@@ -738,7 +815,7 @@ sm_gate_free(struct session_mgr *sm, struct gate *g)
 static void
 sm_send_invals(struct session_mgr *sm, struct gate *g)
 {
-	uint64_t now = clock_mono_ms();
+	uint64_t now = sm->now.mono_ms;
 
 	for (size_t i = 0; i < g->npaths; i++) {
 		const char *path = g->paths[i]->path;
@@ -798,7 +875,7 @@ sm_gate_propose(struct session_mgr *sm, struct gate *g)
 	int rc;
 
 	g->proposed = true;
-	rc = replica_submit(sm->d->replica, g->cmd, g->len, sm_gate_done, g);
+	rc = sm_submit(sm, g->cmd, g->len, sm_gate_done, g);
 	if (rc != CHUBBY_OK)
 		sm_gate_done(rc, NULL, g);
 }
@@ -877,13 +954,14 @@ sm_node_exists(const struct session_mgr *sm, const char *path)
 }
 
 void
-session_write(struct session_mgr *sm, enum session_write_kind kind, const char *path,
-    const uint8_t *cmd, size_t len, replica_done_fn done, void *arg)
+session_write(struct session_mgr *sm, struct session_now now, enum session_write_kind kind,
+    const char *path, const uint8_t *cmd, size_t len, session_done_fn done, void *arg)
 {
 	struct gpath *gp;
 	struct gate *g;
 	int rc;
 
+	sm->now = now;
 	/* OPEN with CREATE of a node that exists, with no write of it in
 	 * flight, cannot create it: every write that ends a node is a gate
 	 * naming it. */
@@ -891,7 +969,7 @@ session_write(struct session_mgr *sm, enum session_write_kind kind, const char *
 	    ((gp = sm_gpath_find(sm, path)) == NULL || gp->ngates == 0))
 		kind = SESSION_WRITE_PLAIN;
 	if (kind == SESSION_WRITE_PLAIN || path == NULL) {
-		rc = replica_submit(sm->d->replica, cmd, len, done, arg);
+		rc = sm_submit(sm, cmd, len, done, arg);
 		if (rc != CHUBBY_OK)
 			done(rc, NULL, arg);
 		return;
@@ -927,12 +1005,13 @@ sm_gate_note_close(struct session_mgr *sm, struct gate *g, uint64_t session, uin
 }
 
 void
-session_write_close(struct session_mgr *sm, uint64_t session, uint64_t handle,
-    const uint8_t *cmd, size_t len, replica_done_fn done, void *arg)
+session_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t handle, const uint8_t *cmd, size_t len, session_done_fn done, void *arg)
 {
 	struct gate *g = sm_gate_new(sm, cmd, len, done, arg);
 	size_t i, n;
 
+	sm->now = now;
 	if (handle != 0) {
 		sm_gate_note_close(sm, g, session, handle);
 	} else {
@@ -961,7 +1040,7 @@ session_write_close(struct session_mgr *sm, uint64_t session, uint64_t handle,
 	if (g->ncloses == 0) {
 		/* No ephemeral file: a plain write. */
 		sm_gate_free(sm, g);
-		session_write(sm, SESSION_WRITE_PLAIN, NULL, cmd, len, done, arg);
+		session_write(sm, now, SESSION_WRITE_PLAIN, NULL, cmd, len, done, arg);
 	} else if (g->npaths == 0) {
 		/* Reaps nothing: proposed at once, but counted while in flight. */
 		sm_gate_propose(sm, g);
@@ -1002,12 +1081,13 @@ session_pack_grant(struct session_mgr *sm, uint64_t session, uint64_t handle, ui
 		return rc;
 	}
 	memset(&t, 0, sizeof t);
-	snprintf(t.cell, sizeof t.cell, "%s", sm->d->cfg->cell);
-	snprintf(t.path, sizeof t.path, "%s", res.seq.path);
+	t.cell[0] = t.path[0] = '\0';
+	sm_cat(t.cell, sizeof t.cell, sm->cell);
+	sm_cat(t.path, sizeof t.path, res.seq.path);
 	t.mode = res.seq.mode;
 	t.lock_gen = res.seq.lock_gen;
 	t.instance = res.seq.instance;
-	rc = seqtoken_encode(sm->d->seq_key, sm->d->seq_key_len, &t, &tok, &toklen);
+	rc = sm->env.sign(sm->env.arg, &t, &tok, &toklen);
 	if (rc != CHUBBY_OK) {
 		ns_result_free(&res);
 		return rc;
@@ -1125,7 +1205,7 @@ sm_fail_waiter(struct session_mgr *sm, struct waiter *w, int status, const char 
 {
 	sm_waiter_unlink(sm, w);
 	if (w->q != NULL)
-		rpc_req_reply(w->q, status, msg, NULL, 0);
+		sm_reply(sm, w->q, status, msg, NULL, 0);
 	w->q = NULL;
 	if (w->in_flight)
 		w->orphan = true;
@@ -1151,7 +1231,7 @@ sm_fail_waiters(struct session_mgr *sm, uint64_t session, int status, const char
 }
 
 static void
-sm_reply_delay(struct rpc_req *q, const struct ns_result *res)
+sm_reply_delay(struct session_mgr *sm, void *q, const struct ns_result *res)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -1160,7 +1240,7 @@ sm_reply_delay(struct rpc_req *q, const struct ns_result *res)
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 1);
 	mp_pack_kv_uint(&pk, "delay_until_ms", res->delay_until_ms);
-	rpc_req_reply(q, CHUBBY_E_LOCK_DELAY, res->msg[0] ? res->msg : NULL, sb.data, sb.size);
+	sm_reply(sm, q, CHUBBY_E_LOCK_DELAY, res->msg[0] ? res->msg : NULL, sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
 }
 
@@ -1181,9 +1261,9 @@ sm_acquire_done(int status, const struct ns_result *res, void *arg)
 		int rc = session_pack_grant(sm, w->session, w->handle, &out, &outlen);
 		sm_waiter_unlink(sm, w);
 		if (rc == CHUBBY_OK)
-			rpc_req_reply(w->q, CHUBBY_OK, NULL, out, outlen);
+			sm_reply(sm, w->q, CHUBBY_OK, NULL, out, outlen);
 		else
-			rpc_req_reply(w->q, rc, "lock granted but its sequencer cannot be made", NULL,
+			sm_reply(sm, w->q, rc, "lock granted but its sequencer cannot be made", NULL,
 			    0);
 		free(out);
 		free(w);
@@ -1193,9 +1273,9 @@ sm_acquire_done(int status, const struct ns_result *res, void *arg)
 	} else {
 		sm_waiter_unlink(sm, w);
 		if (status == CHUBBY_E_LOCK_DELAY && res != NULL)
-			sm_reply_delay(w->q, res);
+			sm_reply_delay(sm, w->q, res);
 		else
-			rpc_req_reply(w->q, status, res != NULL && res->msg[0] ? res->msg : NULL, NULL,
+			sm_reply(sm, w->q, status, res != NULL && res->msg[0] ? res->msg : NULL, NULL,
 			    0);
 		free(w);
 	}
@@ -1209,14 +1289,14 @@ sm_propose_acquire(struct session_mgr *sm, struct waiter *w)
 	size_t len = 0;
 	int rc;
 
-	rc = ns_encode_acquire(session_stamp(sm), w->session, w->handle, w->mode, &cmd, &len);
+	rc = ns_encode_acquire(sm_stamp(sm), w->session, w->handle, w->mode, &cmd, &len);
 	if (rc == CHUBBY_OK && w->rid != 0) {
 		/* Proposed as often as it is refused, under one id: only the
 		 * grant is recorded, and a copy of it answers with the grant. */
 		uint8_t *req = NULL;
 		size_t rlen = 0;
 
-		rc = ns_encode_req(session_stamp(sm), w->session, w->rid, w->rid_floor, cmd, len, &req,
+		rc = ns_encode_req(sm_stamp(sm), w->session, w->rid, w->rid_floor, cmd, len, &req,
 		    &rlen);
 		free(cmd);
 		cmd = req;
@@ -1227,7 +1307,7 @@ sm_propose_acquire(struct session_mgr *sm, struct waiter *w)
 		return;
 	}
 	w->in_flight = true;
-	rc = replica_submit(sm->d->replica, cmd, len, sm_acquire_done, w);
+	rc = sm_submit(sm, cmd, len, sm_acquire_done, w);
 	free(cmd);
 	if (rc != CHUBBY_OK) {
 		w->wait = false; /* no point waiting at a replica that cannot propose */
@@ -1242,7 +1322,7 @@ static void
 sm_lockq_kick(struct session_mgr *sm, struct lockq *lq)
 {
 	const struct ns *ns = sm_ns(sm);
-	uint64_t now_real = session_stamp(sm); /* lock-delays are in stamp time */
+	uint64_t now_real = sm_stamp(sm); /* lock-delays are in stamp time */
 	struct ns_result res;
 	struct waiter *w, *next;
 	bool blocked = false, shared_ahead = false;
@@ -1342,8 +1422,9 @@ sm_lockq_free_all(struct session_mgr *sm)
 }
 
 void
-session_acquire(struct session_mgr *sm, uint64_t session, uint64_t handle, int mode,
-    uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait, struct rpc_req *q)
+session_acquire(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t handle, int mode, uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait,
+    void *q)
 {
 	struct waiter *w = xcalloc(1, sizeof *w);
 	const char *path = ns_handle_path(sm_ns(sm), session, handle, NULL);
@@ -1351,6 +1432,7 @@ session_acquire(struct session_mgr *sm, uint64_t session, uint64_t handle, int m
 	bool queued_before = lq->head != NULL;
 	struct msess *s = sm_find(sm, session);
 
+	sm->now = now;
 	w->sm = sm;
 	sm_due_init(&w->due, SM_DUE_WAITER);
 	w->session = session;
@@ -1371,7 +1453,7 @@ session_acquire(struct session_mgr *sm, uint64_t session, uint64_t handle, int m
 	if (s != NULL)
 		s->nwaiters++;
 	if (wait && timeout_ms > 0)
-		sm_heap_set(&sm->due, &w->due, clock_mono_ms() + timeout_ms);
+		sm_heap_set(&sm->due, &w->due, now.mono_ms + timeout_ms);
 	/* A TRY_ACQUIRE, or the first waiter for its lock, is proposed at once:
 	 * granted if free, else refused (and waiting) with conflicting-lock
 	 * events to the holders, as Chubby tells holders that others want the
@@ -1395,15 +1477,18 @@ sm_expire_done(int status, const struct ns_result *res, void *arg)
 {
 	struct sm_expiry *x = arg;
 	struct msess *s;
+	char line[160];
 
-	if (status != CHUBBY_OK && res != NULL)
-		log_warn("session %" PRIu64 ": its expiry was refused: %s", x->id,
-		    chubby_strerror(status));
+	if (status != CHUBBY_OK && res != NULL) {
+		sm_msg(line, sizeof line, "session ", x->id, ": its expiry was refused: ");
+		sm_cat(line, sizeof line, chubby_strerror(status));
+		sm_log(x->sm, SESSION_LOG_WARN, line);
+	}
 	else if (status != CHUBBY_OK && (s = sm_find(x->sm, x->id)) != NULL && s->ending) {
 		/* Not proposed (or its fate unknown here): tried again a scan
 		 * later, while this replica still knows the session. */
 		s->ending = false;
-		sm_heap_set(&x->sm->due, &s->due, clock_mono_ms() + SM_SCAN_MS);
+		sm_heap_set(&x->sm->due, &s->due, x->sm->now.mono_ms + SM_SCAN_MS);
 	}
 	free(x);
 }
@@ -1417,21 +1502,24 @@ sm_expire(struct session_mgr *sm, struct msess *s, uint64_t now)
 	struct sm_expiry *x;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
+	char line[200];
 
 	(void)now;
 	s->ending = true;
 	sm_sched(sm, s); /* out of the heap: nothing more is due */
 	sm->st.expired++;
-	log_info("session %" PRIu64 " (%s): lease ended without a KeepAlive; expiring it", s->id,
-	    s->principal);
-	if (ns_encode_session_end(session_stamp(sm), 0, s->id, NS_END_EXPIRED, &cmd, &len) !=
+	sm_msg(line, sizeof line, "session ", s->id, " (");
+	sm_cat(line, sizeof line, s->principal);
+	sm_cat(line, sizeof line, "): lease ended without a KeepAlive; expiring it");
+	sm_log(sm, SESSION_LOG_INFO, line);
+	if (ns_encode_session_end(sm_stamp(sm), 0, s->id, NS_END_EXPIRED, &cmd, &len) !=
 	    CHUBBY_OK)
 		return;
 	/* Its end is applied like any write; session_applied forgets it. */
 	x = xcalloc(1, sizeof *x);
 	x->sm = sm;
 	x->id = s->id;
-	session_write_close(sm, s->id, 0, cmd, len, sm_expire_done, x);
+	session_write_close(sm, sm->now, s->id, 0, cmd, len, sm_expire_done, x);
 	free(cmd);
 }
 
@@ -1466,11 +1554,11 @@ sm_scan(struct session_mgr *sm, uint64_t now)
 }
 
 void
-session_tick(struct session_mgr *sm)
+session_tick(struct session_mgr *sm, struct session_now at)
 {
-	uint64_t now = clock_mono_ms();
+	uint64_t now = at.mono_ms;
 
-	if (!session_serving(sm))
+	if (!session_serving(sm, at))
 		return;
 	sm_scan(sm, now);
 	if (now - sm->last_scan >= SM_SCAN_MS) {
@@ -1553,14 +1641,15 @@ sm_dirty_after(struct session_mgr *sm, uint64_t type, uint64_t session, uint64_t
 }
 
 void
-session_applied(struct session_mgr *sm, const uint8_t *cmd, size_t len,
+session_applied(struct session_mgr *sm, struct session_now at, const uint8_t *cmd, size_t len,
     const struct ns_result *res)
 {
 	uint64_t type, session, arg0, now;
 
 	if (sm == NULL || !sm->active)
 		return;
-	now = clock_mono_ms();
+	sm->now = at;
+	now = at.mono_ms;
 	sm_peek(cmd, len, &type, &session, &arg0);
 	if (res->status == CHUBBY_OK && type == NS_CMD_SESSION_START)
 		sm_add(sm, res->session, ns_session_principal(sm_ns(sm), res->session), now)
@@ -1603,12 +1692,13 @@ session_state_replaced(struct session_mgr *sm)
 /* --- admin ---------------------------------------------------------------- */
 
 void
-session_pack_sessions(struct session_mgr *sm, msgpack_packer *pk)
+session_pack_sessions(struct session_mgr *sm, struct session_now at, msgpack_packer *pk)
 {
 	const struct ns *ns = sm_ns(sm);
 	size_t n = ns_session_count(ns);
-	uint64_t now = clock_mono_ms();
+	uint64_t now = at.mono_ms;
 
+	sm->now = at;
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t id = ns_session_id(ns, i);
@@ -1698,11 +1788,13 @@ session_stats(const struct session_mgr *sm, struct session_stats *out)
 /* --- set-up ---------------------------------------------------------------- */
 
 struct session_mgr *
-session_new(struct chubbyd *d)
+session_new(const struct session_config *cfg, const struct session_env *env)
 {
 	struct session_mgr *sm = xcalloc(1, sizeof *sm);
 
-	sm->d = d;
+	sm->env = *env;
+	sm->lease_ms = cfg->lease_ms;
+	sm->cell = xstrdup(cfg->cell != NULL ? cfg->cell : "");
 	sm_htab_init(&sm->sess);
 	sm_htab_init(&sm->gpaths);
 	sm_htab_init(&sm->locks);
@@ -1724,5 +1816,6 @@ session_free(struct session_mgr *sm)
 	sm_htab_free(&sm->sess);
 	sm_htab_free(&sm->locks);
 	sm_heap_free(&sm->due);
+	free(sm->cell);
 	free(sm);
 }

@@ -9,6 +9,11 @@
  * new master rebuilds this table from the namespace and gives every
  * session a full lease from its take-over.  Everything here runs on the
  * daemon's event loop thread.  Protocol: docs/PROTOCOL.md "Sessions".
+ *
+ * A pure core (docs/STYLE.md "Pure cores", tests/check-pure.sh): it reads
+ * no clock and calls no replica or RPC function by name.  Time comes in
+ * with every call; proposals, replies, mastership, the namespace and log
+ * lines go through the struct session_env the shell registers.
  */
 #ifndef CHUBBY_SESSION_H
 #define CHUBBY_SESSION_H
@@ -17,22 +22,73 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "replica.h"
-
-struct chubbyd;
+struct ns;
 struct ns_result;
-struct rpc_req;
+struct seqtoken;
 struct session_mgr;
 
-struct session_mgr *session_new(struct chubbyd *d);
+/* The time of an event, given to every entry point (the layer reads no
+ * clock): monotonic ms for leases, holds and timeouts, and wall-clock ms
+ * for the stamps of the commands it proposes. */
+struct session_now {
+	uint64_t mono_ms;
+	uint64_t real_ms;
+};
+
+/* Called once for a proposed command: with the applied result, or with an
+ * error when the outcome can no longer be learned here (E_NOT_MASTER).  RES
+ * is NULL on error, valid for the call only. */
+typedef void (*session_done_fn)(int status, const struct ns_result *res, void *arg);
+
+enum { SESSION_LOG_WARN = 1, SESSION_LOG_INFO = 2 };
+
+/*
+ * What the layer needs from the daemon, registered at creation; the layer
+ * calls nothing by name, so the daemon (server/session_shell.c), a unit
+ * test or a simulator can each give their own.  Requests are opaque tokens
+ * (void *REQ) the layer takes over and hands back, exactly once, to reply.
+ * A completion (a DONE) comes while the shell handles an event it has told
+ * the layer of, or will tell it of (an applied command, a tick), and the
+ * layer takes its time to be that of the latest event it was given.
+ */
+struct session_env {
+	void *arg;
+	/* Proposes CMD (LEN bytes, copied): CHUBBY_OK and DONE later (perhaps
+	 * within the call, in a one-replica cell), or an error at once
+	 * (E_NOT_MASTER, E_OVERLOAD, ...) and DONE never. */
+	int (*submit)(void *arg, const uint8_t *cmd, size_t len, session_done_fn done,
+	    void *done_arg);
+	/* Answers the request REQ with STATUS and RESULT (one packed msgpack
+	 * value, or NULL for nil); REQ is the shell's again after. */
+	void (*reply)(void *arg, void *req, int status, const char *msg, const void *result,
+	    size_t len);
+	/* Whether this replica is master holding its lease; *EPOCH the epoch it
+	 * knows (0: none yet). */
+	bool (*mastership)(void *arg, uint64_t *epoch);
+	/* The applied namespace (NULL before there is one). */
+	const struct ns *(*ns)(void *arg);
+	/* Encodes sequencer T, signed with the cell's key if it has one
+	 * (seqtoken_encode): *TOK malloc'd.  CHUBBY_OK or an error. */
+	int (*sign)(void *arg, const struct seqtoken *t, uint8_t **tok, size_t *toklen);
+	/* A line for the daemon's log (SESSION_LOG_*); may be NULL. */
+	void (*log)(void *arg, int level, const char *line);
+};
+
+/* What the layer needs of the cell's config (copied). */
+struct session_config {
+	uint64_t lease_ms; /* a session's lease */
+	const char *cell;  /* the cell's name, for sequencers */
+};
+
+struct session_mgr *session_new(const struct session_config *cfg, const struct session_env *env);
 void session_free(struct session_mgr *sm);
 
-/* From the replica: every loop tick, every applied namespace command (on
- * every replica; ignored unless master), and a state replaced by a
- * snapshot. */
-void session_tick(struct session_mgr *sm);
-void session_applied(struct session_mgr *sm, const uint8_t *cmd, size_t len,
-    const struct ns_result *res);
+/* From the replica (the shell registers them as its observers): every
+ * loop tick, every applied namespace command (on every replica; ignored
+ * unless master), and a state replaced by a snapshot. */
+void session_tick(struct session_mgr *sm, struct session_now now);
+void session_applied(struct session_mgr *sm, struct session_now now, const uint8_t *cmd,
+    size_t len, const struct ns_result *res);
 void session_state_replaced(struct session_mgr *sm);
 
 /*
@@ -40,30 +96,30 @@ void session_state_replaced(struct session_mgr *sm);
  * lease.  Takes over (rebuilds the table) on the first call in a new
  * epoch, and steps down (fails what waits) once mastership is gone.
  */
-bool session_serving(struct session_mgr *sm);
+bool session_serving(struct session_mgr *sm, struct session_now now);
 
 /* The stamp for a namespace command proposed now: wall-clock time read at
  * the start of this master's term, advanced by the monotonic clock since,
  * so that a wall-clock step neither pins nor shortens a lock-delay
  * (server/ns/ns_stamp.h). */
-uint64_t session_stamp(struct session_mgr *sm);
+uint64_t session_stamp(struct session_mgr *sm, struct session_now now);
 
 /*
  * Checks a session-scoped request: master (E_NOT_MASTER), epoch
  * (E_BAD_EPOCH), session known here (E_SESSION_EXPIRED), principal
  * (E_PERMISSION).  CHUBBY_OK or the code, with a message in MSG.
  */
-int session_check(struct session_mgr *sm, uint64_t session, uint64_t epoch,
-    const char *principal, char *msg, size_t msglen);
+int session_check(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t epoch, const char *principal, char *msg, size_t msglen);
 
 /* SESSION_START answered (first or re-sent, docs/PROTOCOL.md "Request ids
  * and retries"): the client counts a full lease from the answer, as after
  * a KeepAlive, so the master's runs from now too. */
-void session_restarted(struct session_mgr *sm, uint64_t session);
+void session_restarted(struct session_mgr *sm, struct session_now now, uint64_t session);
 
-/* KEEPALIVE: takes over the deferred request Q and answers it when due. */
-void session_keepalive(struct session_mgr *sm, uint64_t session, uint64_t hold_ms,
-    const uint64_t *acks, size_t nacks, struct rpc_req *q);
+/* KEEPALIVE: takes over the request REQ and answers it when due. */
+void session_keepalive(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t hold_ms, const uint64_t *acks, size_t nacks, void *req);
 
 /* How a write touches cached data (docs/PROTOCOL.md "Cache invalidation"). */
 enum session_write_kind {
@@ -81,8 +137,8 @@ enum session_write_kind {
  * once: with the applied result, or with an error (E_NOT_MASTER,
  * E_OVERLOAD, ...).
  */
-void session_write(struct session_mgr *sm, enum session_write_kind kind, const char *path,
-    const uint8_t *cmd, size_t len, replica_done_fn done, void *arg);
+void session_write(struct session_mgr *sm, struct session_now now, enum session_write_kind kind,
+    const char *path, const uint8_t *cmd, size_t len, session_done_fn done, void *arg);
 
 /*
  * Proposes CMD, a CLOSE of HANDLE of SESSION or (HANDLE 0) the end of
@@ -91,22 +147,23 @@ void session_write(struct session_mgr *sm, enum session_write_kind kind, const c
  * are all being closed by writes in flight); an ending session's own acks
  * are not waited for.  Otherwise proposed at once.  DONE as above.
  */
-void session_write_close(struct session_mgr *sm, uint64_t session, uint64_t handle,
-    const uint8_t *cmd, size_t len, replica_done_fn done, void *arg);
+void session_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t handle, const uint8_t *cmd, size_t len, session_done_fn done, void *arg);
 
 /* GET_CONTENTS with cache: records that SESSION caches PATH; false (do not
  * cache) while a write of PATH is under way. */
 bool session_cache_note(struct session_mgr *sm, uint64_t session, const char *path);
 
 /*
- * ACQUIRE that waits: takes over Q and answers it when the lock is granted
+ * ACQUIRE that waits: takes over REQ and answers it when the lock is granted
  * (packing {lock_gen, sequencer}), when TIMEOUT_MS (0: none) passes
  * (E_TIMEOUT), or with the error that ends the wait.  RID (0: none) and
  * RID_FLOOR are the request's id: each proposal carries them
  * (docs/NAMESPACE.md "Request ids").
  */
-void session_acquire(struct session_mgr *sm, uint64_t session, uint64_t handle, int mode,
-    uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait, struct rpc_req *q);
+void session_acquire(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t handle, int mode, uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait,
+    void *req);
 
 /* Packs {lock_gen, sequencer: bin} for a granted lock of HANDLE into a
  * new buffer (*OUT, malloc'd); CHUBBY_OK or the namespace's error. */
@@ -115,7 +172,8 @@ int session_pack_grant(struct session_mgr *sm, uint64_t session, uint64_t handle
 
 /* Admin: SESSIONS and LOCKS results, packed into PK. */
 struct msgpack_packer;
-void session_pack_sessions(struct session_mgr *sm, struct msgpack_packer *pk);
+void session_pack_sessions(struct session_mgr *sm, struct session_now now,
+    struct msgpack_packer *pk);
 void session_pack_locks(struct session_mgr *sm, struct msgpack_packer *pk);
 
 /* For /metrics and STATUS. */

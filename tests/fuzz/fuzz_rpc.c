@@ -53,6 +53,7 @@
 #include "rpc/rpc.h"
 #include "rpc/rpc_ns.h"
 #include "session/session.h"
+#include "session_shell.h"
 #include "tests/fuzz/fuzz_rpc.h"
 #include "wire.h"
 
@@ -120,7 +121,7 @@ fz_tick(struct chubbyd *d)
 {
 	if (!fz_sync_tick)
 		fz_replica_hold(d->replica, true);
-	session_tick(d->sessions);
+	session_tick(d->sessions, session_shell_now());
 	if (!fz_sync_tick)
 		fz_replica_hold(d->replica, false);
 }
@@ -308,7 +309,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.seq_key = fz_key;
 	d.seq_key_len = sizeof fz_key;
 	d.replica = fz_replica_new(&d);
-	d.sessions = session_new(&d);
+	d.sessions = session_shell_new(&d);
+	session_shell_attach(&d);
 
 	while (off < size && nrec++ < FZ_MAX_RECORDS) {
 		unsigned ctl = data[off++];

@@ -67,8 +67,6 @@ void fz_replica_drop_orphans(struct replica *r);
  * release they apply (unless async). */
 void fz_replica_hold(struct replica *r, bool hold);
 bool fz_replica_master(const struct replica *r);
-/* Log entries proposed and not yet applied (for tests/unit/test_session_mgr.c). */
-size_t fz_replica_queued(const struct replica *r);
 
 /* --- the RPC layer --------------------------------------------------------- */
 

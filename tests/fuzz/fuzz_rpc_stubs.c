@@ -2,11 +2,14 @@
  * fuzz_rpc_stubs.c: link-time stand-ins for what server/rpc/rpc_ns.c and
  * server/session/session.c call into, so that fuzz_rpc (and its smoke test)
  * run them in-process without replica.c, rpc.c, the peers, the store or
- * libevent:
+ * libevent.  The session layer itself is pure and needs none of them: it
+ * reaches these through the daemon's shell (server/session_shell.c), which
+ * the fuzzer links as chubbyd does.
  *
  *   replica_*  a cell whose log applies to a real namespace (ns_apply), then
- *              tells the session layer (session_applied) and answers the
- *              proposer, in that order, as replica.c's apply does.  In a
+ *              tells its observer (the session layer, through the shell)
+ *              and answers the proposer, in that order, as replica.c's
+ *              apply does.  In a
  *              one-replica cell a proposal applies within replica_submit
  *              (replica.c: "a one-replica cell chooses at once"); one made
  *              while a log entry applies waits for the outer loop, as
@@ -34,7 +37,6 @@
 #include "ns/ns.h"
 #include "replica.h"
 #include "rpc/rpc.h"
-#include "session/session.h"
 #include "tests/fuzz/fuzz_rpc.h"
 #include "wire.h"
 #include "xmalloc.h"
@@ -98,6 +100,7 @@ struct fz_entry {
 
 struct replica {
 	struct chubbyd *d;
+	struct replica_observer obs;
 	struct ns *ns;
 	bool role_master; /* this replica is the master of EPOCH */
 	bool lease;       /* ... and holds its lease */
@@ -190,7 +193,8 @@ fz_replica_pump(struct replica *r, size_t n)
 		rc = ns_apply(r->ns, e->cmd, e->len, &res);
 		if (rc != res.status)
 			fz_fail("ns_apply's return differs from res.status");
-		session_applied(r->d->sessions, e->cmd, e->len, &res);
+		if (r->obs.on_applied != NULL)
+			r->obs.on_applied(r->obs.arg, e->cmd, e->len, &res);
 		if (e->done != NULL)
 			e->done(rc, &res, e->arg);
 		ns_result_free(&res);
@@ -273,12 +277,6 @@ fz_replica_master(const struct replica *r)
 	return r->role_master && r->lease;
 }
 
-size_t
-fz_replica_queued(const struct replica *r)
-{
-	return r->nqueued;
-}
-
 int
 replica_submit(struct replica *r, const uint8_t *cmd, size_t len, replica_done_fn done, void *arg)
 {
@@ -302,6 +300,12 @@ replica_submit(struct replica *r, const uint8_t *cmd, size_t len, replica_done_f
 	if (!r->async && !r->hold)
 		fz_replica_pump(r, SIZE_MAX); /* does nothing while stepping */
 	return CHUBBY_OK;
+}
+
+void
+replica_observe(struct replica *r, const struct replica_observer *obs)
+{
+	r->obs = *obs;
 }
 
 const struct ns *

@@ -1,11 +1,14 @@
 /*
  * test_session_mgr.c: the master's session layer (server/session/session.c)
- * over the real namespace, with tests/fuzz/fuzz_rpc_stubs.c standing in for
- * the replica (a cell of several replicas: proposals wait in the log until
- * the test applies them), the RPC layer and the clocks.  Counts the log
- * entries a contended lock hand-off costs, and checks waiter order, mode
- * changes, timeouts, handles that go, leases, KeepAlive deadlines, many
- * sessions, and cache invalidation (FIFO gates, lease lapses).
+ * driven directly, as a pure state machine: virtual time passed into every
+ * call, and a fake environment (struct session_env) over the real
+ * namespace - a cell whose proposals wait in the log until the test applies
+ * them (or, for a one-replica cell, apply at once), whose mastership the
+ * test sets, and whose requests are tokens whose replies the test records.
+ * No link-time stand-ins.  Counts the log entries a contended lock hand-off
+ * costs, and checks waiter order, mode changes, timeouts, handles that go,
+ * leases, KeepAlive deadlines, many sessions, and cache invalidation (FIFO
+ * gates, lease lapses).
  */
 #include "config.h"
 
@@ -18,34 +21,131 @@
 #include <chubby/chubby.h>
 
 #include "cellconfig.h"
-#include "chubbyd.h"
-#include "clock.h"
 #include "harness.h"
-#include "log.h"
 #include "ns/ns.h"
-#include "replica.h"
-#include "rpc/rpc.h"
+#include "seqtoken.h"
 #include "session/session.h"
-#include "tests/fuzz/fuzz_rpc.h"
+#include "xmalloc.h"
 
 #define LOCK "/ls/local/lk"
 #define MAXREQ 4096
 
 static struct cell_config *cfg;
-static struct chubbyd d;
 static uint64_t next_id = 1;
 static int status_of[MAXREQ]; /* by request id: -1 not answered */
 
 static uint64_t inval_of[MAXREQ]; /* by request id: a KeepAlive's last invalidation id */
 
+/* --- the fake environment ------------------------------------------------- */
+
+/* Virtual time: starts far from 0, moves only when the test says. */
+static struct session_now now;
+
 static void
-on_reply(uint64_t id, int status, const void *result, size_t len)
+clock_advance(uint64_t ms)
 {
+	now.mono_ms += ms;
+	now.real_ms += ms;
+}
+
+struct entry {
+	uint8_t *cmd;
+	size_t len;
+	session_done_fn done;
+	void *arg;
+	struct entry *next;
+};
+
+/* The cell: a log applied to a real namespace, as replica.c applies it:
+ * the session layer hears of each command, then its proposer. */
+static struct {
+	struct ns *ns;
+	bool master; /* master with its lease */
+	uint64_t epoch;
+	bool async;  /* proposals wait for pump() (a cell of several replicas) */
+	bool stepping;
+	struct entry *head, *tail;
+	size_t queued;
+} cell;
+
+static struct session_mgr *sm;
+static size_t outstanding; /* requests handed to the layer, not yet answered */
+
+/* A request token: what the layer hands back to reply. */
+struct req {
+	uint64_t id;
+};
+
+static void
+pump_n(size_t n)
+{
+	if (cell.stepping)
+		return;
+	cell.stepping = true;
+	while (cell.head != NULL && n > 0) {
+		struct entry *e = cell.head;
+		struct ns_result res;
+		int rc;
+
+		if ((cell.head = e->next) == NULL)
+			cell.tail = NULL;
+		cell.queued--;
+		if (n != SIZE_MAX)
+			n--;
+		ns_result_init(&res);
+		rc = ns_apply(cell.ns, e->cmd, e->len, &res);
+		session_applied(sm, now, e->cmd, e->len, &res);
+		e->done(rc, &res, e->arg);
+		ns_result_free(&res);
+		free(e->cmd);
+		free(e);
+	}
+	cell.stepping = false;
+}
+
+static void
+pump(void)
+{
+	pump_n(SIZE_MAX);
+}
+
+static int
+env_submit(void *arg, const uint8_t *cmd, size_t len, session_done_fn done, void *done_arg)
+{
+	struct entry *e;
+
+	(void)arg;
+	if (!cell.master)
+		return CHUBBY_E_NOT_MASTER;
+	e = xcalloc(1, sizeof *e);
+	e->cmd = xmemdup(cmd, len);
+	e->len = len;
+	e->done = done;
+	e->arg = done_arg;
+	if (cell.tail != NULL)
+		cell.tail->next = e;
+	else
+		cell.head = e;
+	cell.tail = e;
+	cell.queued++;
+	if (!cell.async)
+		pump(); /* a one-replica cell chooses at once (not while applying) */
+	return CHUBBY_OK;
+}
+
+static void
+env_reply(void *arg, void *token, int status, const char *msg, const void *result, size_t len)
+{
+	struct req *q = token;
+	uint64_t id = q->id;
 	msgpack_unpacked u;
 	size_t off = 0;
 
-	if (id >= MAXREQ)
-		return;
+	(void)arg;
+	(void)msg;
+	free(q);
+	CU_ASSERT_FATAL(outstanding > 0);
+	outstanding--;
 	status_of[id] = status;
 	inval_of[id] = 0;
 	msgpack_unpacked_init(&u);
@@ -71,52 +171,107 @@ on_reply(uint64_t id, int status, const void *result, size_t len)
 	msgpack_unpacked_destroy(&u);
 }
 
-static void
-discard(int level, const char *line, void *arg)
+static bool
+env_mastership(void *arg, uint64_t *epoch)
 {
-	(void)level;
-	(void)line;
 	(void)arg;
+	*epoch = cell.epoch;
+	return cell.master;
 }
+
+static const struct ns *
+env_ns(void *arg)
+{
+	(void)arg;
+	return cell.ns;
+}
+
+static int
+env_sign(void *arg, const struct seqtoken *t, uint8_t **tok, size_t *toklen)
+{
+	(void)arg;
+	return seqtoken_encode(NULL, 0, t, tok, toklen);
+}
+
+static const struct session_env env = {
+    .submit = env_submit,
+    .reply = env_reply,
+    .mastership = env_mastership,
+    .ns = env_ns,
+    .sign = env_sign,
+    .log = NULL,
+};
 
 static void
 setup(void)
 {
 	if (cfg == NULL) {
-		log_set_sink(discard, NULL);
 		cfg = config_new();
 		cfg->max_sessions = 100000;
 		cfg->nreplicas = 1;
 		cfg->replicas[0].id = 1;
 	}
-	fz_clock_reset();
-	fz_reply_hook = on_reply;
+	struct ns_config nc = {
+	    .cell = cfg->cell,
+	    .superuser = cfg->superuser,
+	    .acl_dir = cfg->acl_dir,
+	    .max_contents = (size_t)cfg->max_contents,
+	    .lock_delay_default_ms = cfg->lock_delay_ms,
+	    .lock_delay_max_ms = cfg->lock_delay_max_ms,
+	    .lock_delay_given = true,
+	    .max_sessions = cfg->max_sessions,
+	    .max_handles = cfg->max_handles_per_session,
+	};
+	struct session_config sc = {.lease_ms = cfg->session_lease_ms, .cell = cfg->cell};
+
+	now.mono_ms = 1000000;
+	now.real_ms = 1700000000000ull;
 	memset(status_of, 0xff, sizeof status_of);
-	memset(&d, 0, sizeof d);
-	d.cfg = cfg;
-	d.id = 1;
-	d.replica = fz_replica_new(&d);
-	fz_replica_set_async(d.replica, true);
-	d.sessions = session_new(&d);
-	session_tick(d.sessions); /* takes over */
+	memset(&cell, 0, sizeof cell);
+	cell.ns = ns_new(&nc);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cell.ns);
+	cell.master = true;
+	cell.epoch = 1;
+	cell.async = true;
+	sm = session_new(&sc, &env);
+	session_tick(sm, now); /* takes over */
 }
 
 static void
 teardown(void)
 {
-	fz_replica_free(d.replica);
-	d.replica = NULL;
-	session_free(d.sessions);
-	CU_ASSERT_EQUAL(fz_outstanding(), 0);
-	fz_sequencers_clear();
-	fz_reply_hook = NULL;
+	/* As chubbyd exits: the replica first (what is pending fails, and no
+	 * longer master, nothing more is proposed), then the session layer. */
+	cell.master = false;
+	while (cell.head != NULL) {
+		struct entry *e = cell.head;
+		cell.head = e->next;
+		e->done(CHUBBY_E_UNAVAILABLE, NULL, e->arg);
+		free(e->cmd);
+		free(e);
+	}
+	cell.tail = NULL;
+	cell.queued = 0;
+	session_free(sm);
+	sm = NULL;
+	ns_free(cell.ns);
+	cell.ns = NULL;
+	CU_ASSERT_EQUAL(outstanding, 0);
 }
 
-static void
-pump(void)
+/* A request token for the layer to answer; ID its key in status_of. */
+static void *
+request(uint64_t *id)
 {
-	fz_replica_pump(d.replica, SIZE_MAX);
+	struct req *q = xcalloc(1, sizeof *q);
+
+	q->id = *id = next_id++ % MAXREQ;
+	status_of[q->id] = -1;
+	outstanding++;
+	return q;
 }
+
+/* --- helpers ---------------------------------------------------------------- */
 
 static void
 got(int status, const struct ns_result *res, void *arg)
@@ -134,9 +289,9 @@ start_session(void)
 	size_t len;
 	uint64_t id = 0;
 
-	CU_ASSERT_EQUAL_FATAL(ns_encode_session_start(clock_real_ms(), "alice", &cmd, &len),
+	CU_ASSERT_EQUAL_FATAL(ns_encode_session_start(now.real_ms, "alice", &cmd, &len),
 	    CHUBBY_OK);
-	session_write(d.sessions, SESSION_WRITE_PLAIN, NULL, cmd, len, got, &id);
+	session_write(sm, now, SESSION_WRITE_PLAIN, NULL, cmd, len, got, &id);
 	free(cmd);
 	pump();
 	return id;
@@ -149,16 +304,16 @@ open_lock(uint64_t s)
 	size_t len;
 	uint64_t h = 0;
 
-	CU_ASSERT_EQUAL_FATAL(ns_encode_open(clock_real_ms(), s, LOCK,
+	CU_ASSERT_EQUAL_FATAL(ns_encode_open(now.real_ms, s, LOCK,
 				  NS_O_READ | NS_O_WRITE | NS_O_CREATE, 0, 0, NULL, 0, NULL,
 				  &cmd, &len),
 	    CHUBBY_OK);
-	session_write(d.sessions, SESSION_WRITE_PLAIN, NULL, cmd, len, got, NULL);
+	session_write(sm, now, SESSION_WRITE_PLAIN, NULL, cmd, len, got, NULL);
 	free(cmd);
 	pump();
 	/* The handle is the session's newest. */
 	uint64_t ids[64];
-	size_t n = ns_session_handles(replica_ns(d.replica), s, ids, 64);
+	size_t n = ns_session_handles(cell.ns, s, ids, 64);
 	CU_ASSERT_FATAL(n > 0);
 	h = ids[n - 1];
 	return h;
@@ -170,11 +325,11 @@ handle_op(uint64_t s, uint64_t h, bool close)
 	uint8_t *cmd;
 	size_t len;
 
-	int rc = close ? ns_encode_close(clock_real_ms(), s, h, &cmd, &len)
-		       : ns_encode_release(clock_real_ms(), s, h, &cmd, &len);
+	int rc = close ? ns_encode_close(now.real_ms, s, h, &cmd, &len)
+		       : ns_encode_release(now.real_ms, s, h, &cmd, &len);
 
 	CU_ASSERT_EQUAL_FATAL(rc, CHUBBY_OK);
-	session_write(d.sessions, SESSION_WRITE_PLAIN, NULL, cmd, len, got, NULL);
+	session_write(sm, now, SESSION_WRITE_PLAIN, NULL, cmd, len, got, NULL);
 	free(cmd);
 }
 
@@ -182,42 +337,29 @@ handle_op(uint64_t s, uint64_t h, bool close)
 static uint64_t
 acquire(uint64_t s, uint64_t h, int mode, uint64_t timeout_ms, bool wait)
 {
-	struct rpc_req req;
+	uint64_t id;
+	void *q = request(&id);
 
-	memset(&req, 0, sizeof req);
-	req.d = &d;
-	req.id = next_id++ % MAXREQ;
-	status_of[req.id] = -1;
-	session_acquire(d.sessions, s, h, mode, 0, 0, timeout_ms, wait, rpc_req_defer(&req));
-	return req.id;
-}
-
-/* A held KeepAlive; returns its id. */
-static uint64_t
-keepalive(uint64_t s, uint64_t hold_ms)
-{
-	struct rpc_req req;
-
-	memset(&req, 0, sizeof req);
-	req.d = &d;
-	req.id = next_id++ % MAXREQ;
-	status_of[req.id] = -1;
-	session_keepalive(d.sessions, s, hold_ms, NULL, 0, rpc_req_defer(&req));
-	return req.id;
+	session_acquire(sm, now, s, h, mode, 0, 0, timeout_ms, wait, q);
+	return id;
 }
 
 /* A KeepAlive with acknowledgements; returns its id. */
 static uint64_t
 keepalive_acks(uint64_t s, uint64_t hold_ms, const uint64_t *acks, size_t nacks)
 {
-	struct rpc_req req;
+	uint64_t id;
+	void *q = request(&id);
 
-	memset(&req, 0, sizeof req);
-	req.d = &d;
-	req.id = next_id++ % MAXREQ;
-	status_of[req.id] = -1;
-	session_keepalive(d.sessions, s, hold_ms, acks, nacks, rpc_req_defer(&req));
-	return req.id;
+	session_keepalive(sm, now, s, hold_ms, acks, nacks, q);
+	return id;
+}
+
+/* A held KeepAlive; returns its id. */
+static uint64_t
+keepalive(uint64_t s, uint64_t hold_ms)
+{
+	return keepalive_acks(s, hold_ms, NULL, 0);
 }
 
 /* What a gated write's callback saw, and in which order it came. */
@@ -245,10 +387,10 @@ set_contents(uint64_t s, uint64_t h, const char *val, struct wres *w)
 
 	w->status = -1;
 	w->order = 0;
-	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(clock_real_ms(), s, h, val, strlen(val), false,
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(now.real_ms, s, h, val, strlen(val), false,
 				  0, &cmd, &len),
 	    CHUBBY_OK);
-	session_write(d.sessions, SESSION_WRITE_NODE, LOCK, cmd, len, wdone, w);
+	session_write(sm, now, SESSION_WRITE_NODE, LOCK, cmd, len, wdone, w);
 	free(cmd);
 }
 
@@ -265,19 +407,19 @@ test_gates_fifo(void)
 	c = start_session();
 	wr = start_session();
 	h = open_lock(wr);
-	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, LOCK));
+	CU_ASSERT_TRUE(session_cache_note(sm, c, LOCK));
 	ka = keepalive(c, 5000);
 	set_contents(wr, h, "one", &w1);
 	CU_ASSERT_NOT_EQUAL(status_of[ka], -1); /* the invalidation went out at once */
 	inval = inval_of[ka];
 	CU_ASSERT_NOT_EQUAL(inval, 0);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	CU_ASSERT_EQUAL(cell.queued, 0);
 	set_contents(wr, h, "two", &w2);
-	session_tick(d.sessions);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0); /* behind W1 */
-	CU_ASSERT_FALSE(session_cache_note(d.sessions, c, LOCK));
+	session_tick(sm, now);
+	CU_ASSERT_EQUAL(cell.queued, 0); /* behind W1 */
+	CU_ASSERT_FALSE(session_cache_note(sm, c, LOCK));
 	keepalive_acks(c, 5000, &inval, 1);
-	session_tick(d.sessions);
+	session_tick(sm, now);
 	pump();
 	CU_ASSERT_EQUAL(w1.status, CHUBBY_OK);
 	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
@@ -300,27 +442,27 @@ test_lapse_keeps_cachers(void)
 	c = start_session();
 	wr = start_session();
 	h = open_lock(wr);
-	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, LOCK));
+	CU_ASSERT_TRUE(session_cache_note(sm, c, LOCK));
 	ka = keepalive(c, 5000);
 	set_contents(wr, h, "one", &w1);
 	inval[0] = inval_of[ka];
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
-	fz_replica_set_lease(d.replica, false);
-	session_tick(d.sessions); /* steps down */
+	CU_ASSERT_EQUAL(cell.queued, 0);
+	cell.master = false; /* the lease lapses */
+	session_tick(sm, now); /* steps down */
 	CU_ASSERT_EQUAL(w1.status, CHUBBY_E_NOT_MASTER);
-	fz_replica_set_lease(d.replica, true);
-	session_tick(d.sessions); /* master again, same epoch */
+	cell.master = true; /* and comes back */
+	session_tick(sm, now); /* master again, same epoch */
 	keepalive(wr, 0);
 	ka = keepalive(c, 5000); /* both check in: no fail-over hold */
 	set_contents(wr, h, "one", &w2);
-	session_tick(d.sessions);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	session_tick(sm, now);
+	CU_ASSERT_EQUAL(cell.queued, 0);
 	CU_ASSERT_EQUAL(w2.status, -1);
 	inval[1] = inval_of[ka]; /* invalidated again */
 	CU_ASSERT_NOT_EQUAL(status_of[ka], -1);
 	CU_ASSERT_NOT_EQUAL(inval[1], 0);
 	keepalive_acks(c, 5000, inval, 2);
-	session_tick(d.sessions);
+	session_tick(sm, now);
 	pump();
 	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
 	teardown();
@@ -335,14 +477,14 @@ open_eph(uint64_t s, const char *path)
 	uint64_t ids[64];
 	size_t n;
 
-	CU_ASSERT_EQUAL_FATAL(ns_encode_open(clock_real_ms(), s, path,
+	CU_ASSERT_EQUAL_FATAL(ns_encode_open(now.real_ms, s, path,
 				  NS_O_READ | NS_O_WRITE | NS_O_CREATE | NS_O_EPHEMERAL, 0, 0, "v", 1,
 				  NULL, &cmd, &len),
 	    CHUBBY_OK);
-	session_write(d.sessions, SESSION_WRITE_CREATE, path, cmd, len, got, NULL);
+	session_write(sm, now, SESSION_WRITE_CREATE, path, cmd, len, got, NULL);
 	free(cmd);
 	pump();
-	n = ns_session_handles(replica_ns(d.replica), s, ids, 64);
+	n = ns_session_handles(cell.ns, s, ids, 64);
 	CU_ASSERT_FATAL(n > 0);
 	return ids[n - 1];
 }
@@ -356,11 +498,11 @@ close_write(uint64_t s, uint64_t h, struct wres *w)
 
 	w->status = -1;
 	w->order = 0;
-	int rc = h != 0 ? ns_encode_close(clock_real_ms(), s, h, &cmd, &len) :
-	    ns_encode_session_end(clock_real_ms(), s, s, NS_END_CLOSED, &cmd, &len);
+	int rc = h != 0 ? ns_encode_close(now.real_ms, s, h, &cmd, &len) :
+	    ns_encode_session_end(now.real_ms, s, s, NS_END_CLOSED, &cmd, &len);
 
 	CU_ASSERT_EQUAL_FATAL(rc, CHUBBY_OK);
-	session_write_close(d.sessions, s, h, cmd, len, wdone, w);
+	session_write_close(sm, now, s, h, cmd, len, wdone, w);
 	free(cmd);
 }
 
@@ -380,27 +522,27 @@ test_end_gates_many_paths(void)
 	c2 = start_session();
 	open_eph(e, "/ls/local/e1");
 	open_eph(e, "/ls/local/e2");
-	CU_ASSERT_TRUE(session_cache_note(d.sessions, c1, "/ls/local/e1"));
-	CU_ASSERT_TRUE(session_cache_note(d.sessions, c2, "/ls/local/e2"));
-	CU_ASSERT_TRUE(session_cache_note(d.sessions, e, "/ls/local/e2"));
+	CU_ASSERT_TRUE(session_cache_note(sm, c1, "/ls/local/e1"));
+	CU_ASSERT_TRUE(session_cache_note(sm, c2, "/ls/local/e2"));
+	CU_ASSERT_TRUE(session_cache_note(sm, e, "/ls/local/e2"));
 	ka1 = keepalive(c1, 5000);
 	ka2 = keepalive(c2, 5000);
-	nodes = ns_node_count(replica_ns(d.replica));
+	nodes = ns_node_count(cell.ns);
 	close_write(e, 0, &w);
 	CU_ASSERT_NOT_EQUAL(status_of[ka1], -1);
 	CU_ASSERT_NOT_EQUAL(status_of[ka2], -1);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
-	CU_ASSERT_FALSE(session_cache_note(d.sessions, c1, "/ls/local/e2"));
+	CU_ASSERT_EQUAL(cell.queued, 0);
+	CU_ASSERT_FALSE(session_cache_note(sm, c1, "/ls/local/e2"));
 	inval = inval_of[ka1];
 	CU_ASSERT_EQUAL(inval, inval_of[ka2]); /* one gate */
 	keepalive_acks(c1, 5000, &inval, 1);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	CU_ASSERT_EQUAL(cell.queued, 0);
 	keepalive_acks(c2, 5000, &inval, 1);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1);
+	CU_ASSERT_EQUAL(cell.queued, 1);
 	pump();
 	CU_ASSERT_EQUAL(w.status, CHUBBY_OK);
-	CU_ASSERT_EQUAL(ns_node_count(replica_ns(d.replica)), nodes - 2); /* both reaped */
-	CU_ASSERT_TRUE(session_cache_note(d.sessions, c1, "/ls/local/e2"));
+	CU_ASSERT_EQUAL(ns_node_count(cell.ns), nodes - 2); /* both reaped */
+	CU_ASSERT_TRUE(session_cache_note(sm, c1, "/ls/local/e2"));
 	teardown();
 }
 
@@ -422,13 +564,13 @@ test_close_that_may_reap(void)
 	c = start_session();
 	ha = open_eph(a, "/ls/local/e3");
 	hb = open_eph(b, "/ls/local/e3");
-	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, "/ls/local/e3"));
+	CU_ASSERT_TRUE(session_cache_note(sm, c, "/ls/local/e3"));
 	ka = keepalive(c, 5000);
 	close_write(a, ha, &w1);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1); /* not a reaper */
+	CU_ASSERT_EQUAL(cell.queued, 1); /* not a reaper */
 	CU_ASSERT_EQUAL(status_of[ka], -1);
 	close_write(b, hb, &w2);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1); /* may reap: waits for c */
+	CU_ASSERT_EQUAL(cell.queued, 1); /* may reap: waits for c */
 	inval = inval_of[ka];
 	CU_ASSERT_NOT_EQUAL(inval, 0);
 	pump();
@@ -440,15 +582,15 @@ test_close_that_may_reap(void)
 	/* Gone: an OPEN with CREATE of it is gated (no cacher: at once), one of
 	 * a file that exists is not a gate at all. */
 	open_eph(a, "/ls/local/e3");
-	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, "/ls/local/e3"));
-	CU_ASSERT_EQUAL_FATAL(ns_encode_open(clock_real_ms(), b, "/ls/local/e3",
+	CU_ASSERT_TRUE(session_cache_note(sm, c, "/ls/local/e3"));
+	CU_ASSERT_EQUAL_FATAL(ns_encode_open(now.real_ms, b, "/ls/local/e3",
 				  NS_O_READ | NS_O_CREATE, 0, 0, NULL, 0, NULL, &cmd, &len),
 	    CHUBBY_OK);
-	session_write(d.sessions, SESSION_WRITE_CREATE, "/ls/local/e3", cmd, len, wdone, &w1);
+	session_write(sm, now, SESSION_WRITE_CREATE, "/ls/local/e3", cmd, len, wdone, &w1);
 	free(cmd);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1);
+	CU_ASSERT_EQUAL(cell.queued, 1);
 	pump();
-	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, "/ls/local/e3"));
+	CU_ASSERT_TRUE(session_cache_note(sm, c, "/ls/local/e3"));
 	teardown();
 }
 
@@ -465,26 +607,26 @@ test_expiry_waits_for_cachers(void)
 	e = start_session();
 	c = start_session();
 	open_eph(e, "/ls/local/e4");
-	CU_ASSERT_TRUE(session_cache_note(d.sessions, c, "/ls/local/e4"));
-	nodes = ns_node_count(replica_ns(d.replica));
-	fz_clock_advance(cfg->session_lease_ms - 1000);
+	CU_ASSERT_TRUE(session_cache_note(sm, c, "/ls/local/e4"));
+	nodes = ns_node_count(cell.ns);
+	clock_advance(cfg->session_lease_ms - 1000);
 	keepalive(c, 0); /* c stays; e sends nothing */
-	fz_clock_advance(1000);
-	session_tick(d.sessions);
-	session_stats(d.sessions, &st);
+	clock_advance(1000);
+	session_tick(sm, now);
+	session_stats(sm, &st);
 	CU_ASSERT_EQUAL(st.expired, 1);
 	CU_ASSERT_EQUAL(st.gated_writes, 1);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	CU_ASSERT_EQUAL(cell.queued, 0);
 	ka = keepalive(c, 5000); /* answered at once: it has an invalidation */
 	CU_ASSERT_NOT_EQUAL(status_of[ka], -1);
 	inval = inval_of[ka];
 	CU_ASSERT_NOT_EQUAL(inval, 0);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	CU_ASSERT_EQUAL(cell.queued, 0);
 	keepalive_acks(c, 5000, &inval, 1);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1);
+	CU_ASSERT_EQUAL(cell.queued, 1);
 	pump();
-	CU_ASSERT_EQUAL(ns_node_count(replica_ns(d.replica)), nodes - 1);
-	session_stats(d.sessions, &st);
+	CU_ASSERT_EQUAL(ns_node_count(cell.ns), nodes - 1);
+	session_stats(sm, &st);
 	CU_ASSERT_EQUAL(st.sessions, 1);
 	CU_ASSERT_EQUAL(st.gated_writes, 0);
 	teardown();
@@ -511,23 +653,23 @@ test_handoff_one_acquire(void)
 		q[i] = acquire(s[i], h[i], NS_LOCK_EXCLUSIVE, 0, true);
 	/* The first waiter's ACQUIRE goes at once (it raises CONFLICTING_LOCK
 	 * at the holder); the others wait without proposing. */
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1);
+	CU_ASSERT_EQUAL(cell.queued, 1);
 	pump();
 	CU_ASSERT_EQUAL(status_of[q[1]], -1);
 	for (int i = 0; i < NW; i++) {
 		handle_op(s[i], h[i], false); /* RELEASE */
-		CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1);
-		fz_replica_pump(d.replica, 1);
+		CU_ASSERT_EQUAL(cell.queued, 1);
+		pump_n(1);
 		/* Applied: one ACQUIRE for the next waiter, none for the rest. */
-		CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1);
+		CU_ASSERT_EQUAL(cell.queued, 1);
 		pump();
-		CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+		CU_ASSERT_EQUAL(cell.queued, 0);
 		CU_ASSERT_EQUAL(status_of[q[i + 1]], CHUBBY_OK);
 		for (int k = i + 2; k <= NW; k++)
 			CU_ASSERT_EQUAL(status_of[q[k]], -1);
 	}
 	struct session_stats st;
-	session_stats(d.sessions, &st);
+	session_stats(sm, &st);
 	CU_ASSERT_EQUAL(st.waiters, 0);
 	CU_ASSERT_EQUAL(st.sessions, NW + 1);
 	teardown();
@@ -552,10 +694,10 @@ test_shared_run(void)
 	for (int i = 1; i < 5; i++)
 		q[i] = acquire(s[i], h[i], mode[i], 0, true);
 	pump(); /* the first waiter's refused probe */
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 0);
+	CU_ASSERT_EQUAL(cell.queued, 0);
 	handle_op(s[0], h[0], false);
-	fz_replica_pump(d.replica, 1);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 2); /* both readers */
+	pump_n(1);
+	CU_ASSERT_EQUAL(cell.queued, 2); /* both readers */
 	pump();
 	CU_ASSERT_EQUAL(status_of[q[1]], CHUBBY_OK);
 	CU_ASSERT_EQUAL(status_of[q[2]], CHUBBY_OK);
@@ -565,8 +707,8 @@ test_shared_run(void)
 	pump();
 	CU_ASSERT_EQUAL(status_of[q[3]], -1);
 	handle_op(s[2], h[2], false);
-	fz_replica_pump(d.replica, 1);
-	CU_ASSERT_EQUAL(fz_replica_queued(d.replica), 1);
+	pump_n(1);
+	CU_ASSERT_EQUAL(cell.queued, 1);
 	pump();
 	CU_ASSERT_EQUAL(status_of[q[3]], CHUBBY_OK);
 	CU_ASSERT_EQUAL(status_of[q[4]], -1);
@@ -599,20 +741,20 @@ test_waiter_endings(void)
 	/* The holder asks again in the other mode: refused at once. */
 	qmode = acquire(s[0], h[0], NS_LOCK_SHARED, 0, true);
 	pump();
-	session_tick(d.sessions);
+	session_tick(sm, now);
 	CU_ASSERT_EQUAL(status_of[qmode], CHUBBY_E_BUSY);
-	fz_clock_advance(400);
-	session_tick(d.sessions);
+	clock_advance(400);
+	session_tick(sm, now);
 	CU_ASSERT_EQUAL(status_of[qt], -1);
-	fz_clock_advance(200);
-	session_tick(d.sessions);
+	clock_advance(200);
+	session_tick(sm, now);
 	CU_ASSERT_EQUAL(status_of[qt], CHUBBY_E_TIMEOUT);
 	handle_op(s[2], h[2], true); /* CLOSE the waiting handle */
 	pump();
 	CU_ASSERT_NOT_EQUAL(status_of[qc], -1);
 	CU_ASSERT_NOT_EQUAL(status_of[qc], CHUBBY_OK);
 	struct session_stats st;
-	session_stats(d.sessions, &st);
+	session_stats(sm, &st);
 	CU_ASSERT_EQUAL(st.waiters, 0);
 	teardown();
 }
@@ -627,39 +769,72 @@ test_many_sessions(void)
 	struct session_stats st;
 
 	setup();
-	fz_replica_set_async(d.replica, false); /* a one-replica cell */
+	cell.async = false; /* a one-replica cell */
 	for (int i = 0; i < NS; i++)
 		s[i] = start_session();
-	session_stats(d.sessions, &st);
+	session_stats(sm, &st);
 	CU_ASSERT_EQUAL(st.sessions, NS);
 	/* Half hold a KeepAlive for 2 s; the rest send none. */
 	for (int i = 0; i < NS / 2; i++)
 		q[i] = keepalive(s[i], 2000);
-	session_stats(d.sessions, &st);
+	session_stats(sm, &st);
 	CU_ASSERT_EQUAL(st.held_keepalives, NS / 2);
-	fz_clock_advance(1999);
-	session_tick(d.sessions);
+	clock_advance(1999);
+	session_tick(sm, now);
 	CU_ASSERT_EQUAL(status_of[q[0] % MAXREQ], -1);
-	fz_clock_advance(1);
-	session_tick(d.sessions);
-	session_stats(d.sessions, &st);
+	clock_advance(1);
+	session_tick(sm, now);
+	session_stats(sm, &st);
 	CU_ASSERT_EQUAL(st.held_keepalives, 0);
 	CU_ASSERT_EQUAL(st.keepalives, NS / 2);
 	/* Their leases run 12 s from the answer; the others' from the start. */
-	fz_clock_advance(cfg->session_lease_ms - 2000);
-	session_tick(d.sessions);
+	clock_advance(cfg->session_lease_ms - 2000);
+	session_tick(sm, now);
 	pump();
-	session_stats(d.sessions, &st);
+	session_stats(sm, &st);
 	CU_ASSERT_EQUAL(st.expired, NS / 2);
 	CU_ASSERT_EQUAL(st.sessions, NS / 2);
-	fz_clock_advance(2000);
-	session_tick(d.sessions);
+	clock_advance(2000);
+	session_tick(sm, now);
 	pump();
-	session_stats(d.sessions, &st);
+	session_stats(sm, &st);
 	CU_ASSERT_EQUAL(st.sessions, 0);
 	teardown();
 	free(s);
 	free(q);
+}
+
+/* The layer reads no clock: time is what the caller passes.  A held
+ * KeepAlive waits through any number of ticks at one instant and is
+ * answered when the time given reaches its hold; command stamps count on
+ * the monotonic time given, whatever the wall-clock time given does within
+ * a term (server/ns/ns_stamp.h). */
+static void
+test_time_is_the_callers(void)
+{
+	uint64_t s, q, stamp0;
+
+	setup();
+	s = start_session();
+	q = keepalive(s, 2000);
+	for (int i = 0; i < 1000; i++)
+		session_tick(sm, now);
+	CU_ASSERT_EQUAL(status_of[q], -1);
+	clock_advance(1999);
+	session_tick(sm, now);
+	CU_ASSERT_EQUAL(status_of[q], -1);
+	clock_advance(1);
+	session_tick(sm, now);
+	CU_ASSERT_EQUAL(status_of[q], CHUBBY_OK);
+
+	stamp0 = session_stamp(sm, now);
+	clock_advance(250);
+	now.real_ms += 3600 * 1000; /* the wall clock steps an hour ahead */
+	CU_ASSERT_EQUAL(session_stamp(sm, now), stamp0 + 250);
+	clock_advance(250);
+	now.real_ms -= 2 * 3600 * 1000; /* and two hours back */
+	CU_ASSERT_EQUAL(session_stamp(sm, now), stamp0 + 500);
+	teardown();
 }
 
 void
@@ -680,6 +855,7 @@ harness_register(void)
 		test_close_that_may_reap},
 	    {"an expiry that reaps a cached file waits for the cacher",
 		test_expiry_waits_for_cachers},
+	    {"the layer's time is the caller's", test_time_is_the_callers},
 	    {NULL, NULL},
 	};
 

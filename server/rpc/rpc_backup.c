@@ -1,0 +1,66 @@
+/* rpc_backup.c: SNAPSHOT's envelope (see rpc_backup.h). */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include <chubby/chubby.h>
+
+#include "backup.h"
+#include "cellconfig.h"
+#include "chubbyd.h"
+#include "mp.h"
+#include "replica.h"
+#include "rpc/rpc.h"
+#include "rpc/rpc_backup.h"
+
+/*
+ * SNAPSHOT {index, offset, max}: without index (or 0), a new consistent
+ * copy of the applied state, answered from OFFSET 0; with it, the chunk at
+ * OFFSET of the copy at that index, if still kept.  Answers {index, total,
+ * offset, data, cell, digest, created_ms}; digest is the SHA-256 of the
+ * whole copy.  Only the superuser may ask: a backup holds every file,
+ * whatever its ACLs.
+ */
+int
+rpc_op_snapshot(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	struct chubbyd *d = rpc_req_daemon(req);
+	const char *who = rpc_req_principal(req);
+	struct backup_chunk c;
+	uint64_t index = 0, offset = 0, max = 0;
+	int rc;
+
+	if (d->replica == NULL || !replica_is_master(d->replica))
+		return rpc_not_master(d, pk, msg, msglen);
+	if (who == NULL || strcmp(who, d->cfg->superuser) != 0) {
+		snprintf(msg, msglen, "only the cell's superuser (\"%s\") may take a backup; you are "
+				      "\"%s\"", d->cfg->superuser, who != NULL ? who : "?");
+		return CHUBBY_E_PERMISSION;
+	}
+	if ((rc = mp_get_uint(args, "index", MP_OPTIONAL, &index, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "offset", MP_OPTIONAL, &offset, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "max", MP_OPTIONAL, &max, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	if ((rc = backup_chunk(d, who, index, offset, max, &c, msg, msglen)) != CHUBBY_OK)
+		return rc;
+
+	msgpack_pack_map(pk, 7);
+	mp_pack_kv_uint(pk, "index", c.index);
+	mp_pack_kv_uint(pk, "total", c.total);
+	mp_pack_kv_uint(pk, "offset", c.offset);
+	msgpack_pack_str(pk, 4);
+	msgpack_pack_str_body(pk, "data", 4);
+	msgpack_pack_bin(pk, c.len);
+	msgpack_pack_bin_body(pk, c.data, c.len);
+	mp_pack_kv_str(pk, "cell", d->cfg->cell);
+	msgpack_pack_str(pk, 6);
+	msgpack_pack_str_body(pk, "digest", 6);
+	msgpack_pack_bin(pk, c.digest_len);
+	msgpack_pack_bin_body(pk, c.digest, c.digest_len);
+	mp_pack_kv_uint(pk, "created_ms", c.created_ms);
+	return CHUBBY_OK;
+}

@@ -1,0 +1,132 @@
+/* session_shell.c: the session layer's environment in chubbyd (see
+ * session_shell.h). */
+#include "config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <chubby/chubby.h>
+
+#include "cellconfig.h"
+#include "chubbyd.h"
+#include "clock.h"
+#include "log.h"
+#include "replica.h"
+#include "rpc/rpc.h"
+#include "seqtoken.h"
+#include "session_shell.h"
+
+struct session_now
+session_shell_now(void)
+{
+	struct session_now now = {.mono_ms = clock_mono_ms(), .real_ms = clock_real_ms()};
+
+	return now;
+}
+
+static int
+shell_submit(void *arg, const uint8_t *cmd, size_t len, session_done_fn done, void *done_arg)
+{
+	struct chubbyd *d = arg;
+
+	if (d->replica == NULL)
+		return CHUBBY_E_NOT_MASTER;
+	return replica_submit(d->replica, cmd, len, done, done_arg);
+}
+
+static void
+shell_reply(void *arg, void *req, int status, const char *msg, const void *result, size_t len)
+{
+	(void)arg;
+	rpc_req_reply(req, status, msg, result, len);
+}
+
+static bool
+shell_mastership(void *arg, uint64_t *epoch)
+{
+	struct chubbyd *d = arg;
+
+	if (d->replica == NULL) {
+		*epoch = 0;
+		return false;
+	}
+	*epoch = replica_epoch(d->replica);
+	return replica_is_master(d->replica);
+}
+
+static const struct ns *
+shell_ns(void *arg)
+{
+	struct chubbyd *d = arg;
+
+	return d->replica != NULL ? replica_ns(d->replica) : NULL;
+}
+
+static int
+shell_sign(void *arg, const struct seqtoken *t, uint8_t **tok, size_t *toklen)
+{
+	struct chubbyd *d = arg;
+
+	return seqtoken_encode(d->seq_key, d->seq_key_len, t, tok, toklen);
+}
+
+static void
+shell_log(void *arg, int level, const char *line)
+{
+	(void)arg;
+	if (level == SESSION_LOG_WARN)
+		log_warn("%s", line);
+	else
+		log_info("%s", line);
+}
+
+struct session_mgr *
+session_shell_new(struct chubbyd *d)
+{
+	struct session_config cfg = {.lease_ms = d->cfg->session_lease_ms, .cell = d->cfg->cell};
+	struct session_env env = {
+	    .arg = d,
+	    .submit = shell_submit,
+	    .reply = shell_reply,
+	    .mastership = shell_mastership,
+	    .ns = shell_ns,
+	    .sign = shell_sign,
+	    .log = shell_log,
+	};
+
+	return session_new(&cfg, &env);
+}
+
+/* --- the replica's observer ------------------------------------------------ */
+
+static void
+on_applied(void *arg, const uint8_t *cmd, size_t len, const struct ns_result *res)
+{
+	session_applied(arg, session_shell_now(), cmd, len, res);
+}
+
+static void
+on_state_replaced(void *arg)
+{
+	session_state_replaced(arg);
+}
+
+static void
+on_tick(void *arg)
+{
+	session_tick(arg, session_shell_now());
+}
+
+void
+session_shell_attach(struct chubbyd *d)
+{
+	struct replica_observer obs = {
+	    .arg = d->sessions,
+	    .on_applied = on_applied,
+	    .on_state_replaced = on_state_replaced,
+	    .on_tick = on_tick,
+	};
+
+	replica_observe(d->replica, &obs);
+}

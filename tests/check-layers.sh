@@ -1,0 +1,37 @@
+#!/bin/sh
+# check-layers.sh: chubbyd's modules depend one way (issue 16): the client
+# port (rpc) calls the session layer, which proposes through the replica,
+# which runs Paxos over the store and peers.  A lower module includes no
+# header of a higher one: the replica tells the session layer what it
+# applies through an observer it is given (replica_observe), and backup
+# takes what it needs as arguments and leaves the RPC envelope to rpc.
+# main.c and the status endpoint sit on top and may include anything.
+top=${abs_top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+inc='#[[:space:]]*include[[:space:]]*[<"]'
+passed=0 failed=0
+
+check_file() { # file pattern what
+	[ -f "$1" ] || return 0
+	if grep -nE "$2" "$1"; then
+		echo "FAIL: $1 includes a header of a higher layer ($3; above)"
+		failed=$((failed + 1))
+	else
+		passed=$((passed + 1))
+	fi
+}
+
+for f in "$top"/server/replica.[ch]; do
+	check_file "$f" "$inc(session/|session_shell|rpc/|backup\.h|status/)" "replica"
+done
+for f in "$top"/server/backup.[ch] "$top"/server/backup_file.[ch]; do
+	check_file "$f" "$inc(rpc/|session/|session_shell|status/)" "backup"
+done
+for f in "$top"/server/store/*.[ch] "$top"/server/peer/*.[ch] "$top"/server/paxos/*.[ch] \
+    "$top"/server/ns/*.[ch]; do
+	check_file "$f" "$inc(replica\.h|rpc/|session/|session_shell|backup|status/)" "below replica"
+done
+for f in "$top"/server/session/*.[ch]; do
+	check_file "$f" "$inc(rpc/|replica\.h|backup|status/|chubbyd\.h)" "session"
+done
+echo "SUMMARY: passed=$passed failed=$failed"
+[ "$failed" -eq 0 ]
