@@ -1,8 +1,9 @@
 #!/bin/sh
 # check-pure.sh: the pure cores (STYLE.md, "Pure cores") include no I/O,
 # clock, thread, socket, TLS or storage headers, so tests and the simulator
-# can drive them with virtual time and no side effects.  The namespace may
-# use msgpack (a pure codec) for its commands and snapshots; the Paxos core
+# can drive them with virtual time and no side effects.  The namespace and
+# the applied state (server/cell) may use msgpack (a pure codec) for their
+# commands and snapshots; the Paxos core
 # and the client session core may not even do that.
 top=${abs_top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 io='event2/|openssl/|leveldb/|sys/socket|sys/time|sys/stat|netinet/|arpa/|netdb|time\.h|unistd\.h|pthread\.h|stdio\.h|fcntl\.h|signal\.h|clock\.h|log\.h|conn\.h|tp\.h|tls\.h|store'
@@ -23,7 +24,7 @@ check_file() { # file pattern
 for f in "$top"/server/paxos/*.[ch] "$top"/libchubby/csess.[ch]; do
 	check_file "$f" "$strict"
 done
-for f in "$top"/server/ns/*.[ch]; do
+for f in "$top"/server/ns/*.[ch] "$top"/server/cell/*.[ch]; do
 	check_file "$f" "$codec"
 done
 echo "SUMMARY: passed=$passed failed=$failed"
