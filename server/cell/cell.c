@@ -16,7 +16,7 @@
 #include "xmalloc.h"
 
 struct cell *
-cell_new(const struct cell_config *cfg)
+cell_new(const struct cell_params *cfg)
 {
 	struct cell *c = xcalloc(1, sizeof *c);
 

@@ -98,7 +98,7 @@ struct cell_observer {
 	void *arg;
 };
 
-struct cell_config {
+struct cell_params {
 	struct ns_config ns;
 	/* The master proposes a CHECK each this many slots; 0: none. */
 	unsigned checksum_interval;
@@ -107,7 +107,7 @@ struct cell_config {
 struct cell;
 
 /* A new empty state; NULL when the namespace settings are unusable. */
-struct cell *cell_new(const struct cell_config *cfg);
+struct cell *cell_new(const struct cell_params *cfg);
 void cell_free(struct cell *c);
 /* Registers OBS (copied); -1 when CELL_MAX_OBSERVERS are registered. */
 int cell_observe(struct cell *c, const struct cell_observer *obs);
@@ -163,7 +163,7 @@ int cell_restore(struct cell *c, uint64_t index, const uint8_t *snap, size_t len
 /* Checks that SNAP is a backup covering slot INDEX (not 0) whose namespace
  * loads under CFG, before a restore seeds a store with it.  CHUBBY_OK, or
  * CHUBBY_E_CORRUPT / CHUBBY_E_CONFIG with the reason in WHY. */
-int cell_check_backup(const struct cell_config *cfg, const uint8_t *snap, size_t len,
+int cell_check_backup(const struct cell_params *cfg, const uint8_t *snap, size_t len,
     uint64_t index, char *why, size_t whylen);
 
 /* The state, read. */

@@ -256,7 +256,7 @@ fail:
 }
 
 int
-cell_check_backup(const struct cell_config *cfg, const uint8_t *snap, size_t len,
+cell_check_backup(const struct cell_params *cfg, const uint8_t *snap, size_t len,
     uint64_t index, char *why, size_t whylen)
 {
 	msgpack_unpacked u;

@@ -10,7 +10,7 @@
 #include "cell.h"
 
 struct cell {
-	struct cell_config cfg;
+	struct cell_params cfg;
 	struct ns *ns;
 	struct cell_observer obs[CELL_MAX_OBSERVERS];
 	unsigned nobs;

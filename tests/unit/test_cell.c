@@ -52,7 +52,7 @@ seen_replaced(void *arg)
 }
 
 static void
-cfg_init(struct cell_config *cfg)
+cfg_init(struct cell_params *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->ns.cell = "t";
@@ -63,7 +63,7 @@ cfg_init(struct cell_config *cfg)
 static struct cell *
 mk(struct seen *s)
 {
-	struct cell_config cfg;
+	struct cell_params cfg;
 	struct cell *c;
 	struct cell_observer obs = {seen_applied, seen_replaced, s};
 
@@ -382,7 +382,7 @@ test_snapshot_round_trip(void)
 	/* A backup leaves the members out, and checks. */
 	CU_ASSERT_EQUAL_FATAL(cell_snapshot(a, CELL_SNAP_BACKUP, &snap, &len), CHUBBY_OK);
 	{
-		struct cell_config cfg;
+		struct cell_params cfg;
 		cfg_init(&cfg);
 		CU_ASSERT_EQUAL(cell_check_backup(&cfg, snap, len, 6, why, sizeof why), CHUBBY_OK);
 		CU_ASSERT_EQUAL(cell_check_backup(&cfg, snap, len, 5, why, sizeof why),
@@ -437,7 +437,7 @@ test_old_layout(void)
 {
 	struct seen s1, s2;
 	struct cell *a = mk(&s1), *b = mk(&s2);
-	struct cell_config cfg;
+	struct cell_params cfg;
 	msgpack_sbuffer old;
 	uint8_t *nsb = NULL, *snap = NULL;
 	size_t nslen = 0, len = 0;
@@ -538,7 +538,7 @@ refused(msgpack_sbuffer *sb, const char *want)
 {
 	struct seen s;
 	struct cell *c = mk(&s);
-	struct cell_config cfg;
+	struct cell_params cfg;
 	char why[256] = "";
 	uint64_t before = cell_digest(c);
 
