@@ -14,3 +14,14 @@ tests_unit_test_cell_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 tests_unit_test_cell_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_cell_LDADD = server/cell/libcell.la server/ns/libns.la $(TEST_LIBS)
 UNIT_TESTS += tests/unit/test_cell
+
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_cell
+tests_fuzz_fuzz_cell_SOURCES = tests/fuzz/fuzz_cell.c
+tests_fuzz_fuzz_cell_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_fuzz_fuzz_cell_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
+tests_fuzz_fuzz_cell_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_cell_LDADD = server/cell/libcell.la server/ns/libns.la $(COMMON_LIBS)
+FUZZ_TARGETS += tests/fuzz/fuzz_cell
+endif
+EXTRA_DIST += tests/fuzz/fuzz_cell.c tests/fuzz/corpus/fuzz_cell tests/fuzz/mkcorpus-cell

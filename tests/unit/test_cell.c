@@ -641,6 +641,34 @@ test_malformed_snapshots(void)
 	cell_free(a);
 }
 
+/* Containers that announce more elements than bytes follow are refused
+ * before msgpack-c allocates for them (it sizes its zone from the count:
+ * 0xdddddddd elements asked it for ~90 GB, fuzz_cell's out-of-memory). */
+static void
+test_huge_counts(void)
+{
+	struct seen s;
+	struct cell *c = mk(&s);
+	struct cell_params cfg;
+	/* An entry: an array32 of 0xdddddddd elements, 4 bytes of them. */
+	static const uint8_t entry[] = {0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0x01, 0x02, 0x03, 0x04};
+	/* A snapshot whose first field is such an array. */
+	static const uint8_t snap[] = {0x96, 0x07, 0xdd, 0x10, 0x00, 0x00, 0x00, 0x01, 0x02};
+	char why[256] = "";
+	uint64_t before = cell_digest(c);
+
+	cfg_init(&cfg);
+	CU_ASSERT_EQUAL(apply_raw(c, 1, entry, sizeof entry, why, sizeof why), CELL_SKIPPED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "announces"));
+	CU_ASSERT_NOT_EQUAL(cell_digest(c), before); /* digested all the same */
+	CU_ASSERT_EQUAL(cell_restore(c, 7, snap, sizeof snap, why, sizeof why), CHUBBY_E_CORRUPT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "announces"));
+	CU_ASSERT_EQUAL(cell_check_backup(&cfg, snap, sizeof snap, 7, why, sizeof why),
+	    CHUBBY_E_CORRUPT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "announces"));
+	cell_free(c);
+}
+
 /* Observers run in the order they were registered, up to the limit. */
 static void
 test_observers(void)
@@ -680,6 +708,7 @@ harness_register(void)
 	    {"the old code's snapshots and backups load, bytes unchanged", test_old_layout},
 	    {"the old code's envelopes, bytes unchanged", test_old_envelope},
 	    {"malformed snapshots are refused with a reason", test_malformed_snapshots},
+	    {"huge announced counts are refused before any allocation", test_huge_counts},
 	    {"observers in registration order", test_observers},
 	    {NULL, NULL},
 	};
