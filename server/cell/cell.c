@@ -13,6 +13,7 @@
 #include "cell.h"
 #include "cell_int.h"
 #include "errbuf.h"
+#include "wire.h"
 #include "xmalloc.h"
 
 struct cell *
@@ -150,10 +151,22 @@ cell_apply(struct cell *c, uint64_t slot, const uint8_t *cmd, size_t len, char *
 	struct cell_applied a;
 	struct cell_member m;
 	struct ns_result res;
+	char err[128];
 	int out = CELL_APPLIED;
 
 	c->digest = ns_fnv1a(c->digest, cmd, len);
 	c->ncommands++;
+	/* Before msgpack-c allocates from announced counts.  Its own nesting
+	 * limit (MSGPACK_EMBED_STACK_SIZE, 32) is below the scan's, and a
+	 * container announcing more elements than bytes follow is one it
+	 * could not finish either: the scan skips only entries msgpack-c
+	 * would refuse, so every version of this code skips the same ones.
+	 * Bytes after the first value are ignored, as they always were. */
+	if (wire_scan_value(cmd, len, WIRE_SCAN_DEPTH_MAX, &off, err, sizeof err) != CHUBBY_OK) {
+		errbuf_set(why, whylen, "undecodable command of %zu bytes skipped: %s", len, err);
+		return CELL_SKIPPED;
+	}
+	off = 0;
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, (const char *)cmd, len, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size < 5) {

@@ -13,6 +13,7 @@
 #include "cell.h"
 #include "cell_int.h"
 #include "errbuf.h"
+#include "wire.h"
 
 /* --- the command envelope (docs/FORMAT.md, "Log entries") ------------------ */
 
@@ -158,12 +159,12 @@ cell_snap_read(const uint8_t *snap, size_t len, msgpack_unpacked *u, struct cell
 	uint32_t n;
 
 	memset(s, 0, sizeof *s);
+	/* Before msgpack-c allocates from announced counts; this also refuses
+	 * bytes after the value and nesting a snapshot never has. */
+	if (wire_scan(snap, len, why, whylen) != CHUBBY_OK)
+		return CHUBBY_E_CORRUPT;
 	if (msgpack_unpack_next(u, (const char *)snap, len, &off) != MSGPACK_UNPACK_SUCCESS) {
 		errbuf_set(why, whylen, "not msgpack (%zu bytes)", len);
-		return CHUBBY_E_CORRUPT;
-	}
-	if (off != len) {
-		errbuf_set(why, whylen, "%zu bytes after the snapshot", len - off);
 		return CHUBBY_E_CORRUPT;
 	}
 	if (u->data.type != MSGPACK_OBJECT_ARRAY ||

@@ -602,7 +602,7 @@ test_malformed_snapshots(void)
 
 	old_snapshot(&sb, false, 6, 1, 2, 3, nsb, nslen);
 	msgpack_pack_nil(&pk);
-	refused(&sb, "1 bytes after");
+	refused(&sb, "trailing bytes");
 
 	/* A moved member that is not one. */
 	msgpack_pack_array(&pk, 6);
