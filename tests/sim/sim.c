@@ -881,6 +881,24 @@ sim_applied(const struct sim *s, unsigned id)
 	return s->r[id - 1].sm.applied;
 }
 
+uint64_t
+sim_promised(const struct sim *s, unsigned id)
+{
+	return s->r[id - 1].up ? paxos_promised(s->r[id - 1].p) : 0;
+}
+
+uint64_t
+sim_serving_epoch(const struct sim *s)
+{
+	return s->last_serving;
+}
+
+uint64_t
+sim_master_changes(const struct sim *s)
+{
+	return s->n_masters;
+}
+
 /* ---- network controls ------------------------------------------------- */
 
 void

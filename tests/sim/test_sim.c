@@ -268,6 +268,84 @@ test_restart_during_lease(void)
 	finish(s);
 }
 
+/*
+ * Issue 17 item 1: a follower that comes back must not depose a healthy
+ * master.  F is partitioned away for eight leases and healed; then it
+ * restarts while the master's link to it is still down (in chubbyd the
+ * master's connection to a restarted peer takes a while to come back), so
+ * it hears the other followers but not the master.  A majority that hears
+ * the master would not promise F (pre-vote), so F's promise never rises,
+ * the master never sees a higher promise, and clients see no fail-over.
+ */
+static void
+test_rejoin_keeps_master(void)
+{
+	struct sim *s = scenario(5, 10);
+	unsigned m = sim_wait_master(s, 5000), f;
+	uint64_t epoch, changes, promised;
+
+	CU_ASSERT_FATAL(m != 0);
+	sim_run(s, 1000);
+	epoch = sim_serving_epoch(s);
+	changes = sim_master_changes(s);
+	f = m % 5 + 1;
+	promised = sim_promised(s, f);
+	sim_isolate(s, 1u << (f - 1));
+	sim_run(s, 8000);
+	CU_ASSERT_EQUAL(sim_promised(s, f), promised);
+	sim_heal(s);
+	sim_run(s, 3000);
+	CU_ASSERT_EQUAL(sim_serving_master(s), m);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s), epoch);
+	sim_crash(s, f);
+	sim_restart(s, f);
+	sim_cut(s, m, f);
+	sim_run(s, 5000);
+	CU_ASSERT_EQUAL(sim_promised(s, f), promised);
+	sim_heal(s);
+	sim_run(s, 3000);
+	CU_ASSERT_EQUAL(sim_serving_master(s), m);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s), epoch);
+	CU_ASSERT_EQUAL(sim_master_changes(s), changes);
+	finish(s);
+}
+
+/*
+ * Issue 17 item 5: the minority side of a long partition does not raise
+ * its ballot round after round.  Two followers are cut off for 30 leases:
+ * they can never learn that a majority would promise them, so neither
+ * promise moves at all, and the majority keeps its master and epoch.
+ */
+static void
+test_minority_ballots_bounded(void)
+{
+	struct sim *s = scenario(5, 11);
+	unsigned m = sim_wait_master(s, 5000), a, b;
+	uint64_t epoch, pa, pb;
+
+	CU_ASSERT_FATAL(m != 0);
+	sim_run(s, 1000);
+	epoch = sim_serving_epoch(s);
+	a = m % 5 + 1;
+	b = a % 5 + 1;
+	pa = sim_promised(s, a);
+	pb = sim_promised(s, b);
+	sim_isolate(s, (1u << (a - 1)) | (1u << (b - 1)));
+	sim_run(s, 30000);
+	printf("\n  minority of 2 over 30 leases: ballot rounds %" PRIu64 " -> %" PRIu64 ", %"
+	    PRIu64 " -> %" PRIu64 "\n", pa >> 8, sim_promised(s, a) >> 8, pb >> 8,
+	    sim_promised(s, b) >> 8);
+	CU_ASSERT_EQUAL(sim_promised(s, a), pa);
+	CU_ASSERT_EQUAL(sim_promised(s, b), pb);
+	CU_ASSERT_EQUAL(sim_serving_master(s), m);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s), epoch);
+	sim_heal(s);
+	sim_run(s, 3000);
+	CU_ASSERT_EQUAL(sim_serving_master(s), m);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s), epoch);
+	finish(s);
+}
+
 static void
 cell_of(unsigned n)
 {
@@ -472,6 +550,8 @@ harness_register(void)
 		{ "wipe the master's store", test_wipe_master },
 		{ "lease at its tightest", test_lease_tight },
 		{ "restart during a lease", test_restart_during_lease },
+		{ "a rejoining follower keeps the master", test_rejoin_keeps_master },
+		{ "a minority's ballots stay put", test_minority_ballots_bounded },
 		{ "cell of 1", test_cell_1 },
 		{ "cell of 3", test_cell_3 },
 		{ "cell of 5", test_cell_5 },
