@@ -89,6 +89,12 @@ struct paxos {
 	uint64_t election_at;
 	uint64_t catchup_at;
 
+	/* Pre-vote: attempt pv_seq asks whether a majority would promise
+	 * pv_ballot; pv_votes is who said yes. */
+	paxos_ballot pv_ballot;
+	uint64_t pv_seq;
+	uint32_t pv_votes;
+
 	/* Proposer. */
 	paxos_ballot ballot;
 	uint32_t promises;
@@ -99,6 +105,9 @@ struct paxos {
 	uint64_t next_slot;
 	uint64_t noop_slot;
 	uint64_t lease_expiry;
+	/* Check-quorum: send time of the latest lease request a majority
+	 * answered (or when we became master). */
+	uint64_t quorum_at;
 	uint64_t hb_seq;
 	uint64_t hb_sent[PAXOS_HB_WINDOW];
 	uint32_t hb_acks[PAXOS_HB_WINDOW];
@@ -471,6 +480,25 @@ paxos_send_all(struct paxos *p, const struct paxos_msg *m)
 	paxos_send_all_as(p, m, false);
 }
 
+/* Pre-vote messages vouch for nothing durable: they leave at once. */
+static void
+paxos_send_free(struct paxos *p, unsigned to, struct paxos_msg *m)
+{
+	paxos_send_after(p, to, m, 0);
+}
+
+static void
+paxos_send_all_free(struct paxos *p, const struct paxos_msg *m)
+{
+	struct paxos_msg c;
+	unsigned i;
+
+	for (i = 0; i < p->cfg.nmembers; i++) {
+		paxos_msg_copy(&c, m);
+		paxos_send_free(p, p->cfg.members[i], &c);
+	}
+}
+
 /*
  * Releases held messages whose writes are synced, in the order they were
  * queued; our own are handled here.  A vouched message may leave before
@@ -768,6 +796,34 @@ paxos_campaign(struct paxos *p)
 	paxos_send_prepare(p, 0);
 }
 
+/*
+ * Pre-vote (etcd's PreVote, in Paxos terms): before raising our ballot, ask
+ * every member whether it would promise the ballot we would use.  Nobody
+ * changes state for it, so a replica that cannot reach a majority, or that
+ * a majority still hears a master over, never raises its promise: it cannot
+ * depose a healthy master when it comes back, and a minority's ballots stay
+ * where they were however long a partition lasts.  Only a majority's yes
+ * starts Phase 1 (paxos_on_pre_promise).  The next attempt is one election
+ * wait away, unless a refusal says when the lease that held it runs out.
+ */
+static void
+paxos_prevote(struct paxos *p)
+{
+	uint64_t round = PAXOS_BALLOT_ROUND(p->max_seen > p->promised ? p->max_seen : p->promised);
+	struct paxos_msg m;
+
+	p->pv_ballot = PAXOS_BALLOT(round + 1, p->cfg.id);
+	p->pv_seq++;
+	p->pv_votes = 0;
+	p->election_at = p->now + paxos_election_wait(p);
+	memset(&m, 0, sizeof m);
+	m.type = PAXOS_MSG_PRE_PREPARE;
+	m.ballot = p->pv_ballot;
+	m.seq = p->pv_seq;
+	m.slot = p->chosen + 1;
+	paxos_send_all_free(p, &m);
+}
+
 static void
 paxos_send_accept(struct paxos *p, unsigned to, uint64_t s, const struct paxos_slot *sl)
 {
@@ -844,6 +900,7 @@ paxos_become_master(struct paxos *p)
 	p->master_ballot = p->ballot;
 	p->master_id = p->cfg.id;
 	p->lease_expiry = 0;
+	p->quorum_at = p->now;
 	p->next_slot = p->chosen + 1;
 	paxos_emit_role(p);
 	for (s = p->chosen + 1; s <= p->p1_max; s++) {
@@ -985,6 +1042,7 @@ paxos_on_prepare(struct paxos *p, const struct paxos_msg *m)
 		 * holds back our own campaign for a while.
 		 */
 		p->election_at = p->now + 2 * p->cfg.heartbeat_ms + paxos_election_wait(p);
+		p->pv_seq++; /* and ends a pre-vote of ours: its yeses are stale */
 	}
 	memset(&r, 0, sizeof r);
 	r.type = PAXOS_MSG_PROMISE;
@@ -1002,6 +1060,39 @@ paxos_on_prepare(struct paxos *p, const struct paxos_msg *m)
 		paxos_msg_add_entry(&r, &e);
 	}
 	paxos_send(p, m->from, &r);
+}
+
+/*
+ * Would we promise m->ballot now?  Yes only if a PREPARE of it would get a
+ * PROMISE here: it is above our promise, no master's lease granted here
+ * runs (we have not heard a master within a lease), and our restart quiet
+ * period is over.  A refusal says how long the lease or quiet period still
+ * runs, so that the candidate asks again then, and our log truncation, so
+ * that a candidate too far behind to lead catches up instead.  Nothing here
+ * is durable and nothing changes: the PREPARE that may follow is judged
+ * afresh.
+ */
+static void
+paxos_on_pre_prepare(struct paxos *p, const struct paxos_msg *m)
+{
+	struct paxos_msg r;
+	uint64_t left = 0;
+
+	if (!p->voter)
+		return;
+	if (p->now < p->quiet_until)
+		left = p->quiet_until - p->now;
+	if (p->now < p->lease_until && p->lease_until - p->now > left)
+		left = p->lease_until - p->now;
+	memset(&r, 0, sizeof r);
+	r.type = PAXOS_MSG_PRE_PROMISE;
+	r.ballot = m->ballot;
+	r.seq = m->seq;
+	r.slot = m->ballot > p->promised && left == 0 && p->base <= m->slot;
+	r.commit = left;
+	r.promised = p->promised;
+	r.trunc = p->base - 1;
+	paxos_send_free(p, m->from, &r);
 }
 
 static void
@@ -1111,6 +1202,41 @@ paxos_on_promise(struct paxos *p, const struct paxos_msg *m)
 }
 
 static void
+paxos_on_pre_promise(struct paxos *p, const struct paxos_msg *m)
+{
+	int idx = paxos_member_index(p, m->from);
+	uint64_t at;
+
+	paxos_observe(p, m->promised);
+	if (p->role != PAXOS_FOLLOWER || !p->voter || m->seq != p->pv_seq ||
+	    m->ballot != p->pv_ballot || idx < 0)
+		return;
+	/*
+	 * A no because we are too far behind to lead (m->trunc >= our first
+	 * unchosen slot) asks for no catch-up here: replicas that are not
+	 * behind win the pre-vote, and their commit news catches us up.
+	 * (Asking every refuser would start snapshot transfers from several
+	 * replicas at once, which restart each other: the simulator found it.)
+	 */
+	if (m->slot != 1) {
+		if (m->commit > 0) {
+			/* Held by a lease or a restart: ask again just after. */
+			at = p->now + m->commit + 1;
+			if (at > p->election_at)
+				p->election_at = at;
+		}
+		return;
+	}
+	p->pv_votes |= 1u << idx;
+	/* Still free to campaign: no master heard since we asked. */
+	if (paxos_majority(p, p->pv_votes) && p->now >= p->lease_until &&
+	    p->now >= p->quiet_until) {
+		p->pv_seq++;
+		paxos_campaign(p);
+	}
+}
+
+static void
 paxos_on_accepted(struct paxos *p, const struct paxos_msg *m)
 {
 	struct paxos_slot *sl;
@@ -1148,6 +1274,8 @@ paxos_on_heartbeat_ack(struct paxos *p, const struct paxos_msg *m)
 	until = until > paxos_lease_shortening(p) ? until - paxos_lease_shortening(p) : 0;
 	if (until > p->lease_expiry)
 		p->lease_expiry = until;
+	if (p->hb_sent[i] > p->quorum_at)
+		p->quorum_at = p->hb_sent[i];
 }
 
 static void
@@ -1311,7 +1439,9 @@ paxos_receive(struct paxos *p, const struct paxos_msg *m)
 {
 	if (paxos_member_index(p, m->from) < 0 || m->to != p->cfg.id)
 		return;
-	paxos_observe(p, m->ballot);
+	/* A pre-vote's ballot is hypothetical: it raises nobody's rounds. */
+	if (m->type != PAXOS_MSG_PRE_PREPARE && m->type != PAXOS_MSG_PRE_PROMISE)
+		paxos_observe(p, m->ballot);
 	switch (m->type) {
 	case PAXOS_MSG_PREPARE:
 		paxos_on_prepare(p, m);
@@ -1343,6 +1473,12 @@ paxos_receive(struct paxos *p, const struct paxos_msg *m)
 	case PAXOS_MSG_SNAPSHOT:
 		paxos_on_snapshot(p, m);
 		break;
+	case PAXOS_MSG_PRE_PREPARE:
+		paxos_on_pre_prepare(p, m);
+		break;
+	case PAXOS_MSG_PRE_PROMISE:
+		paxos_on_pre_promise(p, m);
+		break;
 	}
 }
 
@@ -1357,6 +1493,18 @@ paxos_tick(struct paxos *p)
 
 	switch (p->role) {
 	case PAXOS_MASTER:
+		/*
+		 * Check-quorum (etcd's CheckQuorum): a master no majority has
+		 * answered for a whole lease stops being one.  It no longer
+		 * serves anyway (its lease ran out); stepping down stops its
+		 * heartbeats, so acceptors that still hear it but cannot reach
+		 * it back (a one-way link) let their grants run out and elect
+		 * someone a majority can hear, instead of following it forever.
+		 */
+		if (p->now >= p->quorum_at + p->cfg.lease_ms) {
+			paxos_become_follower(p);
+			break;
+		}
 		if (p->now >= p->hb_at)
 			paxos_heartbeat(p);
 		/* Retransmit ACCEPTs the acceptors have not answered. */
@@ -1389,7 +1537,7 @@ paxos_tick(struct paxos *p)
 		 * our own grant (lease_until) must have run out first. */
 		if (p->voter && p->now >= p->election_at && p->now >= p->lease_until &&
 		    p->now >= p->quiet_until)
-			paxos_campaign(p);
+			paxos_prevote(p);
 		break;
 	}
 	paxos_check_rejoin(p);

@@ -60,8 +60,16 @@ enum paxos_msg_type {
 	PAXOS_MSG_CATCHUP_REQ, /* slot = first chosen slot wanted */
 	PAXOS_MSG_CATCHUP,     /* entries (all chosen), commit */
 	PAXOS_MSG_SNAPSHOT,    /* slot = index the snapshot covers, data */
+	/* Pre-vote (Raft's, in Paxos terms): "would you promise ballot b?"
+	 * Nobody changes durable state; a candidate raises its ballot only
+	 * after a majority said yes (docs/PAXOS.md "Election"). */
+	PAXOS_MSG_PRE_PREPARE, /* ballot = b, seq = attempt, slot = first slot the
+				  candidate lacks */
+	PAXOS_MSG_PRE_PROMISE, /* ballot = b, seq = attempt, slot = 1 if it would
+				  promise b, commit = ms its lease or restart quiet
+				  period still runs, promised, trunc */
 };
-#define PAXOS_MSG_MAX PAXOS_MSG_SNAPSHOT
+#define PAXOS_MSG_MAX PAXOS_MSG_PRE_PROMISE
 
 struct paxos_msg {
 	enum paxos_msg_type type;

@@ -286,6 +286,9 @@ test_rejoin_keeps_master(void)
 
 	CU_ASSERT_FATAL(m != 0);
 	sim_run(s, 1000);
+	/* The first master may lose a duel at the start: take the settled one. */
+	m = sim_serving_master(s);
+	CU_ASSERT_FATAL(m != 0);
 	epoch = sim_serving_epoch(s);
 	changes = sim_master_changes(s);
 	f = m % 5 + 1;
@@ -297,6 +300,10 @@ test_rejoin_keeps_master(void)
 	sim_run(s, 3000);
 	CU_ASSERT_EQUAL(sim_serving_master(s), m);
 	CU_ASSERT_EQUAL(sim_serving_epoch(s), epoch);
+	/* No load from here: F's log stays current, so what holds it back
+	 * is the others' leases to the master, not its being behind. */
+	sim_set_load(s, false);
+	sim_run(s, 500);
 	sim_crash(s, f);
 	sim_restart(s, f);
 	sim_cut(s, m, f);
@@ -325,6 +332,9 @@ test_minority_ballots_bounded(void)
 
 	CU_ASSERT_FATAL(m != 0);
 	sim_run(s, 1000);
+	/* The first master may lose a duel at the start: take the settled one. */
+	m = sim_serving_master(s);
+	CU_ASSERT_FATAL(m != 0);
 	epoch = sim_serving_epoch(s);
 	a = m % 5 + 1;
 	b = a % 5 + 1;

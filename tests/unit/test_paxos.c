@@ -208,10 +208,18 @@ entry(uint64_t slot, paxos_ballot b, bool chosen, const char *cmd)
 static void
 fx_make_master(struct fx *f, const struct paxos_entry *reported)
 {
+	const struct paxos_msg *pre;
 	struct paxos_msg m;
 
 	fx_start(f, 1, 3, NULL, false);
 	fx_tick(f, 1000); /* quiet period over, election wait 0 */
+	/* Pre-vote first: our own yes and replica 2's make a majority. */
+	pre = fx_sent(f, PAXOS_MSG_PRE_PREPARE, 2, 0);
+	REQUIRE(pre);
+	m = msg(PAXOS_MSG_PRE_PROMISE, 2, 1, pre->ballot);
+	m.seq = pre->seq;
+	m.slot = 1;
+	fx_recv(f, &m);
 	CU_ASSERT_EQUAL_FATAL(paxos_role(f->p), PAXOS_CANDIDATE);
 	fx_sync(f); /* self-promise durable: PREPAREs leave */
 	REQUIRE(fx_sent(f, PAXOS_MSG_PREPARE, 2, 0));
@@ -452,6 +460,130 @@ test_lease_refuses_promise(void)
 	fx_sync(&f);
 	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PROMISE, 3, 0));
 	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(2, 3));
+	fx_end(&f);
+}
+
+/*
+ * Pre-vote, acceptor side: "would you promise b?" changes nothing durable;
+ * the answer is yes only with no master's lease running here, and a no says
+ * how long the lease still runs.
+ */
+static void
+test_prevote_acceptor(void)
+{
+	struct fx f;
+	struct paxos_msg hb = msg(PAXOS_MSG_HEARTBEAT, 2, 1, PAXOS_BALLOT(1, 2));
+	struct paxos_msg pre = msg(PAXOS_MSG_PRE_PREPARE, 3, 1, PAXOS_BALLOT(2, 3));
+	const struct paxos_msg *r;
+
+	fx_start(&f, 1, 3, NULL, false);
+	f.now = 100;
+	pre.seq = 7;
+	pre.slot = 1;
+	fx_recv(&f, &pre);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 0);
+	r = fx_sent(&f, PAXOS_MSG_PRE_PROMISE, 3, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->slot, 1);
+	CU_ASSERT_EQUAL(r->seq, 7);
+	CU_ASSERT_EQUAL(r->ballot, PAXOS_BALLOT(2, 3));
+	CU_ASSERT_EQUAL(paxos_promised(f.p), 0);
+	/* A master's heartbeat grants a lease: no for its length. */
+	f.now = 2000;
+	hb.seq = 1;
+	fx_recv(&f, &hb);
+	fx_sync(&f);
+	f.now = 2400;
+	fx_recv(&f, &pre);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 0);
+	r = fx_sent(&f, PAXOS_MSG_PRE_PROMISE, 3, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->slot, 0);
+	CU_ASSERT_EQUAL(r->commit, 600);
+	CU_ASSERT_EQUAL(r->promised, PAXOS_BALLOT(1, 2));
+	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(1, 2));
+	/* Lease over: yes, and still nothing promised. */
+	f.now = 3000;
+	fx_recv(&f, &pre);
+	r = fx_sent(&f, PAXOS_MSG_PRE_PROMISE, 3, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->slot, 1);
+	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(1, 2));
+	/* Not above our promise: no. */
+	pre.ballot = PAXOS_BALLOT(1, 1);
+	fx_recv(&f, &pre);
+	r = fx_sent(&f, PAXOS_MSG_PRE_PROMISE, 3, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->slot, 0);
+	CU_ASSERT_EQUAL(r->commit, 0);
+	fx_end(&f);
+}
+
+/*
+ * Pre-vote, candidate side: without a majority's yes nothing is raised,
+ * however often it tries (the minority side of a partition); a no that
+ * names a lease puts the next try after it; a majority's yes starts Phase 1.
+ */
+static void
+test_prevote_candidate(void)
+{
+	struct fx f;
+	struct paxos_msg r;
+	const struct paxos_msg *pre;
+	paxos_ballot b;
+	uint64_t seq, t;
+
+	fx_start(&f, 1, 5, NULL, false);
+	for (t = 1000; t < 20000; t += 100) {
+		fx_tick(&f, t);
+		CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 0);
+		CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_FOLLOWER);
+	}
+	CU_ASSERT_EQUAL(paxos_promised(f.p), 0);
+	fx_tick(&f, 20000);
+	pre = fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 2, 0);
+	REQUIRE(pre);
+	b = pre->ballot;
+	seq = pre->seq;
+	CU_ASSERT_EQUAL(b, PAXOS_BALLOT(1, 1));
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 0);
+	/* Replica 2 still has a lease for 300 ms: no new try before that. */
+	r = msg(PAXOS_MSG_PRE_PROMISE, 2, 1, b);
+	r.seq = seq;
+	r.commit = 300;
+	fx_recv(&f, &r);
+	fx_tick(&f, 20200);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 0, 0));
+	/* Yes from 3 and 4 (with our own): a majority of 5, Phase 1. */
+	r.commit = 0;
+	r.slot = 1;
+	r.from = 3;
+	fx_recv(&f, &r);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_FOLLOWER);
+	r.from = 4;
+	fx_recv(&f, &r);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_CANDIDATE);
+	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(1, 1));
+	fx_end(&f);
+}
+
+/*
+ * Check-quorum: a master that no majority has answered for a whole lease
+ * steps down (and stops heartbeating), rather than keep followers that hear
+ * it but cannot reach it from electing anyone.
+ */
+static void
+test_check_quorum(void)
+{
+	struct fx f;
+
+	fx_make_master(&f, NULL);
+	fx_sync(&f);
+	fx_tick(&f, 1010 + 999);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_MASTER);
+	fx_tick(&f, 1010 + 1000);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_FOLLOWER);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT, 0, 0));
 	fx_end(&f);
 }
 
@@ -1014,6 +1146,9 @@ harness_register(void)
 		{ "heartbeat ack overtakes an entry write", test_ack_overtakes_entry_write },
 		{ "lease refuses other proposers", test_lease_refuses_promise },
 		{ "restart promises nothing for a lease", test_restart_quiet },
+		{ "pre-vote: an acceptor's answer changes nothing", test_prevote_acceptor },
+		{ "pre-vote: only a majority's yes raises the ballot", test_prevote_candidate },
+		{ "check-quorum: a master nobody answers steps down", test_check_quorum },
 		{ "new master: own entry, lease from send time", test_new_master },
 		{ "batching and pipelining limits", test_batching_pipelining },
 		{ "catch-up from commit news", test_catchup },
