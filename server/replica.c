@@ -1076,6 +1076,7 @@ replica_info(const struct replica *r, struct replica_info *out)
 	out->voter = paxos_is_voter(r->px);
 	out->role = replica_role_name(r);
 	out->epoch = r->epoch;
+	out->promised = paxos_promised(r->px);
 	out->master = r->master;
 	out->committed = paxos_chosen_index(r->px);
 	out->applied = r->applied;
@@ -1103,9 +1104,13 @@ replica_status_pack(const struct replica *r, msgpack_packer *pk)
 	const char *role = replica_role_name(r);
 
 	if (pk == NULL)
-		return 10;
+		return 11;
 	mp_pack_kv_str(pk, "role", role);
 	mp_pack_kv_uint(pk, "epoch", r->epoch);
+	/* The ballot this replica promised: rises only with real elections
+	 * (a pre-vote raises nothing), so operators and tests can see a
+	 * replica's ballots stay put. */
+	mp_pack_kv_uint(pk, "promised", paxos_promised(r->px));
 	mp_pack_kv_uint(pk, "master", r->master);
 	mp_pack_kv_uint(pk, "committed", paxos_chosen_index(r->px));
 	mp_pack_kv_uint(pk, "applied", r->applied);
@@ -1118,7 +1123,7 @@ replica_status_pack(const struct replica *r, msgpack_packer *pk)
 	 * state is equal.  Costs a walk of the namespace per STATUS. */
 	mp_pack_kv_uint(pk, "state_digest", ns_digest(r->ns));
 	mp_pack_kv_uint(pk, "checks", r->checks_passed);
-	return 10;
+	return 11;
 }
 
 /* --- set-up ------------------------------------------------------------------ */

@@ -67,6 +67,7 @@ unsigned replica_status_pack(const struct replica *r, msgpack_packer *pk);
 struct replica_info {
 	const char *role; /* master, follower, candidate, nonvoter, diverged */
 	uint64_t epoch;
+	uint64_t promised; /* the ballot promised here: rises with real elections only */
 	unsigned master;
 	uint64_t committed, applied;
 	uint64_t lease_ms; /* left on this replica's lease view; 0 if none */
