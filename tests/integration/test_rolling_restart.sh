@@ -9,6 +9,8 @@
 #     (default 20, ~30 leases; ROLL_ISOLATE_S sets it): its promised ballot
 #     (status port, "promised") does not move, and after healing the master
 #     and epoch are still the same.
+#  3. lockctl master handoff ID: ID becomes master with exactly one epoch
+#     change; the client sees one MASTER_FAILOVER and no failed call.
 # The cell runs in a network namespace of its own (as test_partition.sh), so
 # links can be cut with nftables.
 if [ "${1:-}" != --inside ]; then
@@ -111,6 +113,22 @@ check "A writes after healing" drv_ok a put $F healed
 check "master $m kept epoch $e" same_master "$m" "$e"
 check "A saw no MASTER_FAILOVER" no_match '^event MASTER_FAILOVER' "$T_DIR/a.out"
 check "no call of A failed" no_match '^err' "$T_DIR/a.out"
+
+# ---- 3. hand-off: the master passes mastership on, once ----
+t=$(( (m + 1) % 5 + 1 ))
+fo0=$(grep -c '^event MASTER_FAILOVER' "$T_DIR/a.out")
+check "lockctl master handoff $t" "$LOCKCTL" -C "$conf" -t 5000 master handoff "$t"
+is_master() { [ "$(master_id "$conf")" = "$1" ]; }
+check "replica $t is master (within a few leases)" wait_for 10 is_master "$t"
+check "one master, every replica agrees" wait_for 10 one_master "$conf"
+e2=$(epoch_of "$t")
+echo "# hand-off: master $m epoch $e -> master $t epoch $e2"
+check "exactly one election: epoch $e -> one round more" test "$(( e2 >> 8 ))" = "$(( (e >> 8) + 1 ))"
+check "A writes through the new master" drv_ok a put $F handed-off
+check "A saw exactly one MASTER_FAILOVER for it" test "$(grep -c '^event MASTER_FAILOVER' "$T_DIR/a.out")" = "$((fo0 + 1))"
+check "no call of A failed" no_match '^err' "$T_DIR/a.out"
+check "lockctl master handoff to a replica that is not a member fails" \
+	bash -c "! '$LOCKCTL' -C '$conf' -t 5000 master handoff 9"
 drv_stop a
 check "cell down" "$CHUBBY_CELL_BIN" down --dir "$cell"
 finish
