@@ -1097,6 +1097,29 @@ replica_info(const struct replica *r, struct replica_info *out)
 	out->commit_count = r->commit_count;
 }
 
+int
+replica_handoff(struct replica *r, unsigned id, unsigned *target)
+{
+	struct paxos_event ev = {.type = PAXOS_EV_HANDOFF, .index = id};
+	int rc;
+
+	if (!replica_is_master(r))
+		return CHUBBY_E_NOT_MASTER;
+	ev.now = clock_mono_ms();
+	rc = paxos_step(r->px, &ev, &r->acts);
+	if (rc == CHUBBY_OK) {
+		*target = paxos_handoff_target(r->px);
+		log_info("handing mastership to replica %u: no new proposals until it has "
+			 "caught up, then no lease renewals", *target);
+	}
+	if (!r->stepping) {
+		r->stepping = 1;
+		replica_run_actions(r);
+		r->stepping = 0;
+	}
+	return rc;
+}
+
 unsigned
 replica_status_pack(const struct replica *r, msgpack_packer *pk)
 {

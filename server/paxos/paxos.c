@@ -94,6 +94,9 @@ struct paxos {
 	paxos_ballot pv_ballot;
 	uint64_t pv_seq;
 	uint32_t pv_votes;
+	/* A hand-off's target (TIMEOUT_NOW) campaigns as soon as it may until
+	 * this time; the other followers hold back until hold_until. */
+	uint64_t timeout_now_until;
 
 	/* Proposer. */
 	paxos_ballot ballot;
@@ -108,6 +111,15 @@ struct paxos {
 	/* Check-quorum: send time of the latest lease request a majority
 	 * answered (or when we became master). */
 	uint64_t quorum_at;
+	/* Each member's chosen index as its last lease grant said (hand-off
+	 * picks and waits for a follower that is caught up). */
+	uint64_t peer_chosen[PAXOS_MAX_MEMBERS];
+	/* Hand-off: to ho_target (0: none); ho_stopped once it stopped
+	 * renewing its lease; ho_deadline for the target to catch up. */
+	unsigned ho_target;
+	bool ho_stopped;
+	uint64_t ho_deadline;
+	uint64_t ho_sent_at;
 	uint64_t hb_seq;
 	uint64_t hb_sent[PAXOS_HB_WINDOW];
 	uint32_t hb_acks[PAXOS_HB_WINDOW];
@@ -704,11 +716,16 @@ paxos_drop_proposer_state(struct paxos *p)
 	p->lease_expiry = 0;
 	p->promises = 0;
 	p->noop_slot = 0;
+	p->ho_target = 0;
+	p->ho_stopped = false;
+	memset(p->peer_chosen, 0, sizeof p->peer_chosen);
 }
 
 static void
 paxos_become_follower(struct paxos *p)
 {
+	bool handed_off = p->role == PAXOS_MASTER && p->ho_stopped;
+
 	if (p->role == PAXOS_FOLLOWER)
 		return;
 	p->role = PAXOS_FOLLOWER;
@@ -718,6 +735,9 @@ paxos_become_follower(struct paxos *p)
 		p->master_ballot = 0;
 	}
 	p->election_at = p->now + paxos_election_wait(p);
+	/* A master that handed off leaves the election to its target. */
+	if (handed_off)
+		p->election_at += p->cfg.lease_ms;
 	paxos_emit_role(p);
 }
 
@@ -732,8 +752,10 @@ paxos_note_master(struct paxos *p, paxos_ballot ballot, unsigned from)
 	if (p->role != PAXOS_FOLLOWER)
 		return;
 	/* Campaign only after this master's lease has run out, plus a random
-	 * wait so that replicas do not all start at once (duelling proposers). */
-	p->election_at = p->now + p->cfg.lease_ms + paxos_after_lease_wait(p);
+	 * wait so that replicas do not all start at once (duelling proposers).
+	 * A hand-off's target keeps its early start (TIMEOUT_NOW). */
+	if (p->now >= p->timeout_now_until)
+		p->election_at = p->now + p->cfg.lease_ms + paxos_after_lease_wait(p);
 	if (ballot != p->master_ballot || from != p->master_id) {
 		p->master_ballot = ballot;
 		p->master_id = from;
@@ -928,7 +950,8 @@ paxos_try_propose(struct paxos *p)
 	struct paxos_buf batch;
 	size_t n, i;
 
-	if (p->role != PAXOS_MASTER)
+	/* Handing off: nothing new, so that the target can be caught up. */
+	if (p->role != PAXOS_MASTER || p->ho_target != 0)
 		return;
 	if (p->next_slot <= p->chosen)
 		p->next_slot = p->chosen + 1;
@@ -1154,6 +1177,7 @@ paxos_on_heartbeat(struct paxos *p, const struct paxos_msg *m)
 	r.type = PAXOS_MSG_HEARTBEAT_ACK;
 	r.ballot = m->ballot;
 	r.seq = m->seq;
+	r.commit = p->chosen; /* how far along we are, for a hand-off */
 	/* A lease grant: it vouches that we promised m->ballot durably (a
 	 * restart then keeps quiet for a lease), nothing more. */
 	paxos_send_vouched(p, m->from, &r);
@@ -1261,8 +1285,11 @@ paxos_on_heartbeat_ack(struct paxos *p, const struct paxos_msg *m)
 	unsigned i;
 	uint64_t until;
 
-	if (p->role != PAXOS_MASTER || m->ballot != p->ballot || idx < 0 ||
-	    m->seq > p->hb_seq || p->hb_seq - m->seq >= PAXOS_HB_WINDOW || m->seq == 0)
+	if (p->role != PAXOS_MASTER || m->ballot != p->ballot || idx < 0)
+		return;
+	if (m->commit > p->peer_chosen[idx])
+		p->peer_chosen[idx] = m->commit;
+	if (m->seq > p->hb_seq || p->hb_seq - m->seq >= PAXOS_HB_WINDOW || m->seq == 0)
 		return;
 	i = (unsigned)(m->seq % PAXOS_HB_WINDOW);
 	p->hb_acks[i] |= 1u << idx;
@@ -1298,6 +1325,92 @@ paxos_on_reject(struct paxos *p, const struct paxos_msg *m)
 			p->p1_resend_at = at;
 		if (p->p1_deadline < at + p->cfg.heartbeat_ms)
 			p->p1_deadline = at + p->cfg.heartbeat_ms;
+	}
+}
+
+/* ---- hand-off --------------------------------------------------------- */
+
+/*
+ * The master hands over to TARGET (0: the follower furthest along): it
+ * proposes nothing new until TARGET has learnt every slot chosen, then stops
+ * renewing its lease and tells TARGET to campaign the moment its own grant
+ * runs out (Raft's leadership transfer, with leases: nobody may promise
+ * before the grants run out, so TARGET still waits for that).
+ */
+static int
+paxos_handoff(struct paxos *p, unsigned target)
+{
+	unsigned i, best = 0;
+	int idx;
+
+	if (p->role != PAXOS_MASTER)
+		return CHUBBY_E_NOT_MASTER;
+	if (target == 0) {
+		for (i = 0; i < p->cfg.nmembers; i++)
+			if (i != p->self && p->peer_chosen[i] > 0 &&
+			    (best == 0 || p->peer_chosen[i] > p->peer_chosen[best - 1]))
+				best = i + 1;
+		if (best == 0)
+			return CHUBBY_E_UNAVAILABLE;
+		target = p->cfg.members[best - 1];
+	}
+	idx = paxos_member_index(p, target);
+	if (idx < 0 || (unsigned)idx == p->self)
+		return CHUBBY_E_INVALID;
+	p->ho_target = target;
+	p->ho_stopped = false;
+	p->ho_deadline = p->now + p->cfg.lease_ms;
+	return CHUBBY_OK;
+}
+
+/* Master tick while handing off; true if it stopped renewing. */
+static bool
+paxos_handoff_tick(struct paxos *p)
+{
+	struct paxos_msg m;
+	int idx = paxos_member_index(p, p->ho_target);
+
+	if (!p->ho_stopped) {
+		if (p->peer_chosen[idx] >= p->chosen && p->next_slot == p->chosen + 1) {
+			p->ho_stopped = true;
+			p->ho_sent_at = 0;
+		} else if (p->now >= p->ho_deadline) {
+			/* It did not catch up within a lease: stay master. */
+			p->ho_target = 0;
+			paxos_try_propose(p);
+			return false;
+		} else {
+			return false;
+		}
+	}
+	/* No heartbeat, no ACCEPT: the grants run out a lease after the last
+	 * one, and check-quorum makes us a follower then.  Resent every
+	 * heartbeat period, as messages get lost. */
+	if (p->ho_sent_at == 0 || p->now >= p->ho_sent_at + p->cfg.heartbeat_ms) {
+		p->ho_sent_at = p->now;
+		memset(&m, 0, sizeof m);
+		m.type = PAXOS_MSG_TIMEOUT_NOW;
+		m.ballot = p->ballot;
+		m.slot = p->ho_target;
+		paxos_send_all_free(p, &m);
+	}
+	return true;
+}
+
+/* From the master we follow: campaign at once if we are the target,
+ * otherwise give the target a head start of a lease. */
+static void
+paxos_on_timeout_now(struct paxos *p, const struct paxos_msg *m)
+{
+	if (p->role != PAXOS_FOLLOWER || m->from != p->master_id || m->ballot != p->master_ballot)
+		return;
+	if (m->slot == p->cfg.id) {
+		if (p->voter && p->now >= p->timeout_now_until) {
+			p->timeout_now_until = p->now + 2 * p->cfg.lease_ms;
+			p->election_at = p->now;
+		}
+	} else if (p->election_at < p->now + 2 * p->cfg.lease_ms) {
+		p->election_at = p->now + 2 * p->cfg.lease_ms + paxos_election_wait(p);
 	}
 }
 
@@ -1440,7 +1553,8 @@ paxos_receive(struct paxos *p, const struct paxos_msg *m)
 	if (paxos_member_index(p, m->from) < 0 || m->to != p->cfg.id)
 		return;
 	/* A pre-vote's ballot is hypothetical: it raises nobody's rounds. */
-	if (m->type != PAXOS_MSG_PRE_PREPARE && m->type != PAXOS_MSG_PRE_PROMISE)
+	if (m->type != PAXOS_MSG_PRE_PREPARE && m->type != PAXOS_MSG_PRE_PROMISE &&
+	    m->type != PAXOS_MSG_TIMEOUT_NOW)
 		paxos_observe(p, m->ballot);
 	switch (m->type) {
 	case PAXOS_MSG_PREPARE:
@@ -1479,6 +1593,9 @@ paxos_receive(struct paxos *p, const struct paxos_msg *m)
 	case PAXOS_MSG_PRE_PROMISE:
 		paxos_on_pre_promise(p, m);
 		break;
+	case PAXOS_MSG_TIMEOUT_NOW:
+		paxos_on_timeout_now(p, m);
+		break;
 	}
 }
 
@@ -1505,6 +1622,8 @@ paxos_tick(struct paxos *p)
 			paxos_become_follower(p);
 			break;
 		}
+		if (p->ho_target != 0 && paxos_handoff_tick(p))
+			break;
 		if (p->now >= p->hb_at)
 			paxos_heartbeat(p);
 		/* Retransmit ACCEPTs the acceptors have not answered. */
@@ -1730,6 +1849,9 @@ paxos_step(struct paxos *p, const struct paxos_event *ev, struct paxos_actions *
 	case PAXOS_EV_FLUSH:
 		paxos_try_propose(p);
 		break;
+	case PAXOS_EV_HANDOFF:
+		rc = paxos_handoff(p, (unsigned)ev->index);
+		break;
 	case PAXOS_EV_SNAPSHOT_TAKEN:
 		if (ev->index <= p->snap_index || ev->index > p->applied) {
 			rc = CHUBBY_E_INVALID;
@@ -1812,4 +1934,10 @@ bool
 paxos_is_voter(const struct paxos *p)
 {
 	return p->voter;
+}
+
+unsigned
+paxos_handoff_target(const struct paxos *p)
+{
+	return p->role == PAXOS_MASTER ? p->ho_target : 0;
 }

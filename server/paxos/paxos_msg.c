@@ -100,6 +100,7 @@ paxos_msg_type_name(enum paxos_msg_type t)
 		[PAXOS_MSG_SNAPSHOT] = "SNAPSHOT",
 		[PAXOS_MSG_PRE_PREPARE] = "PRE_PREPARE",
 		[PAXOS_MSG_PRE_PROMISE] = "PRE_PROMISE",
+		[PAXOS_MSG_TIMEOUT_NOW] = "TIMEOUT_NOW",
 	};
 
 	if ((unsigned)t == 0 || (unsigned)t > PAXOS_MSG_MAX)

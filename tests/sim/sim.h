@@ -57,6 +57,10 @@ uint64_t sim_serving_epoch(const struct sim *);
  * clients saw. */
 uint64_t sim_master_changes(const struct sim *);
 
+/* Asks the serving master to hand mastership to TARGET (0: its choice):
+ * paxos_step's status, CHUBBY_E_NOT_MASTER if none serves. */
+int sim_handoff(struct sim *, unsigned target);
+
 /* Faults, by hand. */
 void sim_crash(struct sim *, unsigned id);
 void sim_restart(struct sim *, unsigned id);

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <chubby/chubby.h>
+
 #include "harness.h"
 #include "sim.h"
 
@@ -356,6 +358,47 @@ test_minority_ballots_bounded(void)
 	finish(s);
 }
 
+/*
+ * Hand-off (lockctl master handoff): the master stops renewing once the
+ * target has caught up, and the target takes over about one lease later:
+ * exactly one new master, the one named, with one more round; the safety
+ * invariants hold throughout (checked after every step).  Then a hand-off
+ * to whoever is furthest along, and refusals: not to itself, not to a
+ * stranger.
+ */
+static void
+test_handoff(void)
+{
+	struct sim *s = scenario(5, 12);
+	unsigned m = sim_wait_master(s, 5000), t, m2;
+	uint64_t epoch, changes;
+
+	CU_ASSERT_FATAL(m != 0);
+	sim_run(s, 1000);
+	m = sim_serving_master(s);
+	CU_ASSERT_FATAL(m != 0);
+	epoch = sim_serving_epoch(s);
+	changes = sim_master_changes(s);
+	t = m % 5 + 1;
+	CU_ASSERT_EQUAL(sim_handoff(s, m), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(sim_handoff(s, 9), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(sim_handoff(s, t), CHUBBY_OK);
+	/* About a lease (1000 ms) for the grants to run out, and a little. */
+	sim_run(s, 2500);
+	CU_ASSERT_EQUAL(sim_serving_master(s), t);
+	CU_ASSERT_EQUAL(sim_master_changes(s), changes + 1);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s) >> 8, (epoch >> 8) + 1);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s) & 0xff, t);
+	epoch = sim_serving_epoch(s);
+	CU_ASSERT_EQUAL(sim_handoff(s, 0), CHUBBY_OK);
+	sim_run(s, 2500);
+	m2 = sim_serving_master(s);
+	CU_ASSERT(m2 != 0 && m2 != t);
+	CU_ASSERT_EQUAL(sim_master_changes(s), changes + 2);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s) >> 8, (epoch >> 8) + 1);
+	finish(s);
+}
+
 static void
 cell_of(unsigned n)
 {
@@ -562,6 +605,7 @@ harness_register(void)
 		{ "restart during a lease", test_restart_during_lease },
 		{ "a rejoining follower keeps the master", test_rejoin_keeps_master },
 		{ "a minority's ballots stay put", test_minority_ballots_bounded },
+		{ "hand-off to a named replica, then to the best", test_handoff },
 		{ "cell of 1", test_cell_1 },
 		{ "cell of 3", test_cell_3 },
 		{ "cell of 5", test_cell_5 },

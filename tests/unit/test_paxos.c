@@ -587,6 +587,110 @@ test_check_quorum(void)
 	fx_end(&f);
 }
 
+/*
+ * Hand-off: refused for itself, a stranger, or with nobody heard from; once
+ * the target has caught up the master stops heartbeats and sends
+ * TIMEOUT_NOW to everyone (naming the target), again every heartbeat.
+ */
+static void
+test_handoff(void)
+{
+	struct paxos_event ev;
+	struct paxos_msg m;
+	const struct paxos_msg *tn;
+	struct fx f;
+
+	fx_make_master(&f, NULL);
+	fx_sync(&f);
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_HANDOFF;
+	ev.index = 1;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL(f.rc, CHUBBY_E_INVALID);
+	ev.index = 9;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL(f.rc, CHUBBY_E_INVALID);
+	ev.index = 0;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL(f.rc, CHUBBY_E_UNAVAILABLE);
+	/* Replica 2 accepts the no-op and says it is caught up. */
+	m = msg(PAXOS_MSG_ACCEPTED, 2, 1, PAXOS_BALLOT(1, 1));
+	m.slot = 1;
+	fx_recv(&f, &m);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 1);
+	m = msg(PAXOS_MSG_HEARTBEAT_ACK, 2, 1, PAXOS_BALLOT(1, 1));
+	m.seq = 1;
+	m.commit = 1;
+	fx_recv(&f, &m);
+	ev.index = 0;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL(f.rc, CHUBBY_OK);
+	CU_ASSERT_EQUAL(paxos_handoff_target(f.p), 2);
+	fx_tick(&f, 1100);
+	tn = fx_sent(&f, PAXOS_MSG_TIMEOUT_NOW, 2, 0);
+	REQUIRE(tn);
+	CU_ASSERT_EQUAL(tn->slot, 2);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_TIMEOUT_NOW, 3, 0));
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT, 0, 0));
+	/* Nothing new is proposed while handing off. */
+	CU_ASSERT_EQUAL(fx_propose(&f, "x"), CHUBBY_OK);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_ACCEPT, 0, 0));
+	fx_tick(&f, 1150);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_TIMEOUT_NOW, 0, 0));
+	fx_tick(&f, 1200);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_TIMEOUT_NOW, 2, 0));
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT, 0, 0));
+	fx_end(&f);
+}
+
+/* The target of a hand-off campaigns as soon as its grant runs out, not a
+ * lease plus a random wait after the master's last word. */
+static void
+test_timeout_now(void)
+{
+	struct fx f;
+	struct paxos_msg hb = msg(PAXOS_MSG_HEARTBEAT, 3, 2, PAXOS_BALLOT(1, 3));
+	struct paxos_msg tn = msg(PAXOS_MSG_TIMEOUT_NOW, 3, 2, PAXOS_BALLOT(1, 3));
+	struct paxos_event ev;
+	unsigned k;
+
+	/* Replica 2 is the target (k 0), then (a fresh core) a bystander. */
+	for (k = 0; k < 2; k++) {
+		memset(&f, 0, sizeof f);
+		fx_config(&f.c, 2, 3);
+		f.c.election_min_ms = f.c.election_max_ms = 500; /* after a lease: +500 */
+		f.p = paxos_new(&f.c);
+		REQUIRE(f.p);
+		paxos_actions_init(&f.a);
+		memset(&ev, 0, sizeof ev);
+		ev.type = PAXOS_EV_START;
+		fx_step(&f, &ev);
+		f.now = 100;
+		hb.seq = 1;
+		fx_recv(&f, &hb);
+		fx_sync(&f);
+		tn.slot = k == 0 ? 2 : 1;
+		f.now = 150;
+		fx_recv(&f, &tn);
+		/* Held by its own grant to the master until 1100. */
+		fx_tick(&f, 1099);
+		CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 0, 0));
+		fx_tick(&f, 1100);
+		if (k == 0) {
+			/* Not 1100 + 500 as after a silent master. */
+			CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 1, 0));
+		} else {
+			/* A bystander gives the target two leases' start. */
+			CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 0, 0));
+			fx_tick(&f, 1600);
+			CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 0, 0));
+			fx_tick(&f, 2650);
+			CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 1, 0));
+		}
+		fx_end(&f);
+	}
+}
+
 /* A restarted replica promises nothing for one lease period. */
 static void
 test_restart_quiet(void)
@@ -1149,6 +1253,8 @@ harness_register(void)
 		{ "pre-vote: an acceptor's answer changes nothing", test_prevote_acceptor },
 		{ "pre-vote: only a majority's yes raises the ballot", test_prevote_candidate },
 		{ "check-quorum: a master nobody answers steps down", test_check_quorum },
+		{ "hand-off: the master stops renewing, tells the target", test_handoff },
+		{ "hand-off: the target campaigns when its grant runs out", test_timeout_now },
 		{ "new master: own entry, lease from send time", test_new_master },
 		{ "batching and pipelining limits", test_batching_pipelining },
 		{ "catch-up from commit news", test_catchup },

@@ -73,11 +73,11 @@ test_roundtrip(void)
 	char err[256];
 
 	static const enum paxos_msg_type types[] = { PAXOS_MSG_PROMISE, PAXOS_MSG_PRE_PREPARE,
-	    PAXOS_MSG_PRE_PROMISE };
+	    PAXOS_MSG_PRE_PROMISE, PAXOS_MSG_TIMEOUT_NOW };
 
-	for (unsigned n = 0; n < 6; n++) {
+	for (unsigned n = 0; n < 8; n++) {
 		make_msg(&m, n % 4);
-		m.type = types[n % 3];
+		m.type = types[n % 4];
 		encode(&b, &m, &body, &len);
 		CU_ASSERT_EQUAL_FATAL(peer_decode(body, len, &kind, &h, &out, err, sizeof err),
 		    CHUBBY_OK);
