@@ -399,6 +399,35 @@ test_handoff(void)
 	finish(s);
 }
 
+/*
+ * Hand-offs in the middle of crashes, partitions, loss and a slow disk
+ * (every fault level, several cell sizes), to whoever is serving at the
+ * time, named or not: the safety invariants are checked after every step,
+ * and the cell must be live afterwards.
+ */
+static void
+test_handoff_under_faults(void)
+{
+	static const unsigned sizes[] = { 3, 5, 7 };
+	struct sim *s;
+	unsigned k, i, n;
+
+	for (k = 0; k < 12; k++) {
+		n = sizes[k % 3];
+		s = scenario(n, 300 + k);
+		sim_random_faults(s, 1 + (int)(k % 3));
+		if (k % 4 == 3)
+			sim_set_sync(s, 400);
+		for (i = 0; i < 30 && !sim_failed(s); i++) {
+			(void)sim_handoff(s, i % 3 == 0 ? 0 : 1 + (unsigned)((k + i) % n));
+			sim_run(s, 300 + 97 * (i % 7));
+		}
+		sim_random_faults(s, 0);
+		sim_set_sync(s, 0);
+		finish(s);
+	}
+}
+
 static void
 cell_of(unsigned n)
 {
@@ -606,6 +635,7 @@ harness_register(void)
 		{ "a rejoining follower keeps the master", test_rejoin_keeps_master },
 		{ "a minority's ballots stay put", test_minority_ballots_bounded },
 		{ "hand-off to a named replica, then to the best", test_handoff },
+		{ "hand-offs under faults", test_handoff_under_faults },
 		{ "cell of 1", test_cell_1 },
 		{ "cell of 3", test_cell_3 },
 		{ "cell of 5", test_cell_5 },
