@@ -117,9 +117,11 @@ check "no call of A failed" no_match '^err' "$T_DIR/a.out"
 # ---- 3. hand-off: the master passes mastership on, once ----
 t=$(( (m + 1) % 5 + 1 ))
 fo0=$(grep -c '^event MASTER_FAILOVER' "$T_DIR/a.out")
+t0=$(date +%s%3N)
 check "lockctl master handoff $t" "$LOCKCTL" -C "$conf" -t 5000 master handoff "$t"
 is_master() { [ "$(master_id "$conf")" = "$1" ]; }
 check "replica $t is master (within a few leases)" wait_for 10 is_master "$t"
+echo "# replica $t says master $(( $(date +%s%3N) - t0 )) ms after the command (status polled)"
 check "one master, every replica agrees" wait_for 10 one_master "$conf"
 e2=$(epoch_of "$t")
 echo "# hand-off: master $m epoch $e -> master $t epoch $e2"
