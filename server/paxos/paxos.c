@@ -95,7 +95,7 @@ struct paxos {
 	uint64_t pv_seq;
 	uint32_t pv_votes;
 	/* A hand-off's target (TIMEOUT_NOW) campaigns as soon as it may until
-	 * this time; the other followers hold back until hold_until. */
+	 * this time (the other followers push election_at back instead). */
 	uint64_t timeout_now_until;
 
 	/* Proposer. */
@@ -1089,11 +1089,11 @@ paxos_on_prepare(struct paxos *p, const struct paxos_msg *m)
  * Would we promise m->ballot now?  Yes only if a PREPARE of it would get a
  * PROMISE here: it is above our promise, no master's lease granted here
  * runs (we have not heard a master within a lease), and our restart quiet
- * period is over.  A refusal says how long the lease or quiet period still
- * runs, so that the candidate asks again then, and our log truncation, so
- * that a candidate too far behind to lead catches up instead.  Nothing here
- * is durable and nothing changes: the PREPARE that may follow is judged
- * afresh.
+ * period is over, and our log still holds the first slot the candidate
+ * lacks (else it could not lead: paxos_on_promise).  A refusal says how long
+ * the lease or quiet period still runs, so that the candidate asks again
+ * then.  Nothing here is durable and nothing changes: the PREPARE that may
+ * follow is judged afresh.
  */
 static void
 paxos_on_pre_prepare(struct paxos *p, const struct paxos_msg *m)
