@@ -857,6 +857,7 @@ replica_info(const struct replica *r, struct replica_info *out)
 	out->voter = paxos_is_voter(r->px);
 	out->role = replica_role_name(r);
 	out->epoch = r->epoch;
+	out->promised = paxos_promised(r->px);
 	out->master = r->master;
 	out->committed = paxos_chosen_index(r->px);
 	out->applied = cell_applied_index(r->cell);
@@ -877,6 +878,29 @@ replica_info(const struct replica *r, struct replica_info *out)
 	out->commit_count = r->commit_count;
 }
 
+int
+replica_handoff(struct replica *r, unsigned id, unsigned *target)
+{
+	struct paxos_event ev = {.type = PAXOS_EV_HANDOFF, .index = id};
+	int rc;
+
+	if (!replica_is_master(r))
+		return CHUBBY_E_NOT_MASTER;
+	ev.now = clock_mono_ms();
+	rc = paxos_step(r->px, &ev, &r->acts);
+	if (rc == CHUBBY_OK) {
+		*target = paxos_handoff_target(r->px);
+		log_info("handing mastership to replica %u: no new proposals until it has "
+			 "caught up, then no lease renewals", *target);
+	}
+	if (!r->stepping) {
+		r->stepping = 1;
+		replica_run_actions(r);
+		r->stepping = 0;
+	}
+	return rc;
+}
+
 unsigned
 replica_status_pack(const struct replica *r, msgpack_packer *pk)
 {
@@ -884,9 +908,13 @@ replica_status_pack(const struct replica *r, msgpack_packer *pk)
 	const char *role = replica_role_name(r);
 
 	if (pk == NULL)
-		return 10;
+		return 11;
 	mp_pack_kv_str(pk, "role", role);
 	mp_pack_kv_uint(pk, "epoch", r->epoch);
+	/* The ballot this replica promised: rises only with real elections
+	 * (a pre-vote raises nothing), so operators and tests can see a
+	 * replica's ballots stay put. */
+	mp_pack_kv_uint(pk, "promised", paxos_promised(r->px));
 	mp_pack_kv_uint(pk, "master", r->master);
 	mp_pack_kv_uint(pk, "committed", paxos_chosen_index(r->px));
 	mp_pack_kv_uint(pk, "applied", cell_applied_index(r->cell));
@@ -899,7 +927,7 @@ replica_status_pack(const struct replica *r, msgpack_packer *pk)
 	 * state is equal.  Costs a walk of the namespace per STATUS. */
 	mp_pack_kv_uint(pk, "state_digest", ns_digest(cell_ns(r->cell)));
 	mp_pack_kv_uint(pk, "checks", cell_checks_passed(r->cell));
-	return 10;
+	return 11;
 }
 
 /* --- set-up ------------------------------------------------------------------ */

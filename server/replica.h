@@ -76,6 +76,14 @@ uint64_t replica_epoch(const struct replica *r);
  * lease, voter) as map entries; returns how many it packed when PK is NULL. */
 unsigned replica_status_pack(const struct replica *r, msgpack_packer *pk);
 
+/* As master: hand mastership to replica ID (0: the follower furthest
+ * along); *TARGET is the one chosen.  Returns at once: the master stops
+ * renewing its lease once the target has caught up, and the target takes
+ * over about a lease later (docs/PAXOS.md "Hand-off").  CHUBBY_E_NOT_MASTER,
+ * CHUBBY_E_INVALID (not another member) or CHUBBY_E_UNAVAILABLE (no
+ * follower heard from) otherwise. */
+int replica_handoff(struct replica *r, unsigned id, unsigned *target);
+
 /* Upper bounds (ms) of the commit latency histogram's buckets. */
 #define REPLICA_COMMIT_BUCKETS 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000
 #define REPLICA_COMMIT_NBUCKETS 12
@@ -84,6 +92,7 @@ unsigned replica_status_pack(const struct replica *r, msgpack_packer *pk);
 struct replica_info {
 	const char *role; /* master, follower, candidate, nonvoter, diverged */
 	uint64_t epoch;
+	uint64_t promised; /* the ballot promised here: rises with real elections only */
 	unsigned master;
 	uint64_t committed, applied;
 	uint64_t lease_ms; /* left on this replica's lease view; 0 if none */

@@ -89,6 +89,15 @@ struct paxos {
 	uint64_t election_at;
 	uint64_t catchup_at;
 
+	/* Pre-vote: attempt pv_seq asks whether a majority would promise
+	 * pv_ballot; pv_votes is who said yes. */
+	paxos_ballot pv_ballot;
+	uint64_t pv_seq;
+	uint32_t pv_votes;
+	/* A hand-off's target (TIMEOUT_NOW) campaigns as soon as it may until
+	 * this time (the other followers push election_at back instead). */
+	uint64_t timeout_now_until;
+
 	/* Proposer. */
 	paxos_ballot ballot;
 	uint32_t promises;
@@ -99,6 +108,18 @@ struct paxos {
 	uint64_t next_slot;
 	uint64_t noop_slot;
 	uint64_t lease_expiry;
+	/* Check-quorum: send time of the latest lease request a majority
+	 * answered (or when we became master). */
+	uint64_t quorum_at;
+	/* Each member's chosen index as its last lease grant said (hand-off
+	 * picks and waits for a follower that is caught up). */
+	uint64_t peer_chosen[PAXOS_MAX_MEMBERS];
+	/* Hand-off: to ho_target (0: none); ho_stopped once it stopped
+	 * renewing its lease; ho_deadline for the target to catch up. */
+	unsigned ho_target;
+	bool ho_stopped;
+	uint64_t ho_deadline;
+	uint64_t ho_sent_at;
 	uint64_t hb_seq;
 	uint64_t hb_sent[PAXOS_HB_WINDOW];
 	uint32_t hb_acks[PAXOS_HB_WINDOW];
@@ -471,6 +492,25 @@ paxos_send_all(struct paxos *p, const struct paxos_msg *m)
 	paxos_send_all_as(p, m, false);
 }
 
+/* Pre-vote messages vouch for nothing durable: they leave at once. */
+static void
+paxos_send_free(struct paxos *p, unsigned to, struct paxos_msg *m)
+{
+	paxos_send_after(p, to, m, 0);
+}
+
+static void
+paxos_send_all_free(struct paxos *p, const struct paxos_msg *m)
+{
+	struct paxos_msg c;
+	unsigned i;
+
+	for (i = 0; i < p->cfg.nmembers; i++) {
+		paxos_msg_copy(&c, m);
+		paxos_send_free(p, p->cfg.members[i], &c);
+	}
+}
+
 /*
  * Releases held messages whose writes are synced, in the order they were
  * queued; our own are handled here.  A vouched message may leave before
@@ -676,11 +716,16 @@ paxos_drop_proposer_state(struct paxos *p)
 	p->lease_expiry = 0;
 	p->promises = 0;
 	p->noop_slot = 0;
+	p->ho_target = 0;
+	p->ho_stopped = false;
+	memset(p->peer_chosen, 0, sizeof p->peer_chosen);
 }
 
 static void
 paxos_become_follower(struct paxos *p)
 {
+	bool handed_off = p->role == PAXOS_MASTER && p->ho_stopped;
+
 	if (p->role == PAXOS_FOLLOWER)
 		return;
 	p->role = PAXOS_FOLLOWER;
@@ -690,6 +735,9 @@ paxos_become_follower(struct paxos *p)
 		p->master_ballot = 0;
 	}
 	p->election_at = p->now + paxos_election_wait(p);
+	/* A master that handed off leaves the election to its target. */
+	if (handed_off)
+		p->election_at += p->cfg.lease_ms;
 	paxos_emit_role(p);
 }
 
@@ -704,8 +752,10 @@ paxos_note_master(struct paxos *p, paxos_ballot ballot, unsigned from)
 	if (p->role != PAXOS_FOLLOWER)
 		return;
 	/* Campaign only after this master's lease has run out, plus a random
-	 * wait so that replicas do not all start at once (duelling proposers). */
-	p->election_at = p->now + p->cfg.lease_ms + paxos_after_lease_wait(p);
+	 * wait so that replicas do not all start at once (duelling proposers).
+	 * A hand-off's target keeps its early start (TIMEOUT_NOW). */
+	if (p->now >= p->timeout_now_until)
+		p->election_at = p->now + p->cfg.lease_ms + paxos_after_lease_wait(p);
 	if (ballot != p->master_ballot || from != p->master_id) {
 		p->master_ballot = ballot;
 		p->master_id = from;
@@ -766,6 +816,34 @@ paxos_campaign(struct paxos *p)
 	 * restart never campaigns with a ballot it already used. */
 	paxos_persist_promised(p, p->ballot);
 	paxos_send_prepare(p, 0);
+}
+
+/*
+ * Pre-vote (etcd's PreVote, in Paxos terms): before raising our ballot, ask
+ * every member whether it would promise the ballot we would use.  Nobody
+ * changes state for it, so a replica that cannot reach a majority, or that
+ * a majority still hears a master over, never raises its promise: it cannot
+ * depose a healthy master when it comes back, and a minority's ballots stay
+ * where they were however long a partition lasts.  Only a majority's yes
+ * starts Phase 1 (paxos_on_pre_promise).  The next attempt is one election
+ * wait away, unless a refusal says when the lease that held it runs out.
+ */
+static void
+paxos_prevote(struct paxos *p)
+{
+	uint64_t round = PAXOS_BALLOT_ROUND(p->max_seen > p->promised ? p->max_seen : p->promised);
+	struct paxos_msg m;
+
+	p->pv_ballot = PAXOS_BALLOT(round + 1, p->cfg.id);
+	p->pv_seq++;
+	p->pv_votes = 0;
+	p->election_at = p->now + paxos_election_wait(p);
+	memset(&m, 0, sizeof m);
+	m.type = PAXOS_MSG_PRE_PREPARE;
+	m.ballot = p->pv_ballot;
+	m.seq = p->pv_seq;
+	m.slot = p->chosen + 1;
+	paxos_send_all_free(p, &m);
 }
 
 static void
@@ -844,6 +922,7 @@ paxos_become_master(struct paxos *p)
 	p->master_ballot = p->ballot;
 	p->master_id = p->cfg.id;
 	p->lease_expiry = 0;
+	p->quorum_at = p->now;
 	p->next_slot = p->chosen + 1;
 	paxos_emit_role(p);
 	for (s = p->chosen + 1; s <= p->p1_max; s++) {
@@ -871,7 +950,8 @@ paxos_try_propose(struct paxos *p)
 	struct paxos_buf batch;
 	size_t n, i;
 
-	if (p->role != PAXOS_MASTER)
+	/* Handing off: nothing new, so that the target can be caught up. */
+	if (p->role != PAXOS_MASTER || p->ho_target != 0)
 		return;
 	if (p->next_slot <= p->chosen)
 		p->next_slot = p->chosen + 1;
@@ -985,6 +1065,7 @@ paxos_on_prepare(struct paxos *p, const struct paxos_msg *m)
 		 * holds back our own campaign for a while.
 		 */
 		p->election_at = p->now + 2 * p->cfg.heartbeat_ms + paxos_election_wait(p);
+		p->pv_seq++; /* and ends a pre-vote of ours: its yeses are stale */
 	}
 	memset(&r, 0, sizeof r);
 	r.type = PAXOS_MSG_PROMISE;
@@ -1002,6 +1083,39 @@ paxos_on_prepare(struct paxos *p, const struct paxos_msg *m)
 		paxos_msg_add_entry(&r, &e);
 	}
 	paxos_send(p, m->from, &r);
+}
+
+/*
+ * Would we promise m->ballot now?  Yes only if a PREPARE of it would get a
+ * PROMISE here: it is above our promise, no master's lease granted here
+ * runs (we have not heard a master within a lease), and our restart quiet
+ * period is over, and our log still holds the first slot the candidate
+ * lacks (else it could not lead: paxos_on_promise).  A refusal says how long
+ * the lease or quiet period still runs, so that the candidate asks again
+ * then.  Nothing here is durable and nothing changes: the PREPARE that may
+ * follow is judged afresh.
+ */
+static void
+paxos_on_pre_prepare(struct paxos *p, const struct paxos_msg *m)
+{
+	struct paxos_msg r;
+	uint64_t left = 0;
+
+	if (!p->voter)
+		return;
+	if (p->now < p->quiet_until)
+		left = p->quiet_until - p->now;
+	if (p->now < p->lease_until && p->lease_until - p->now > left)
+		left = p->lease_until - p->now;
+	memset(&r, 0, sizeof r);
+	r.type = PAXOS_MSG_PRE_PROMISE;
+	r.ballot = m->ballot;
+	r.seq = m->seq;
+	r.slot = m->ballot > p->promised && left == 0 && p->base <= m->slot;
+	r.commit = left;
+	r.promised = p->promised;
+	r.trunc = p->base - 1;
+	paxos_send_free(p, m->from, &r);
 }
 
 static void
@@ -1063,6 +1177,7 @@ paxos_on_heartbeat(struct paxos *p, const struct paxos_msg *m)
 	r.type = PAXOS_MSG_HEARTBEAT_ACK;
 	r.ballot = m->ballot;
 	r.seq = m->seq;
+	r.commit = p->chosen; /* how far along we are, for a hand-off */
 	/* A lease grant: it vouches that we promised m->ballot durably (a
 	 * restart then keeps quiet for a lease), nothing more. */
 	paxos_send_vouched(p, m->from, &r);
@@ -1111,6 +1226,41 @@ paxos_on_promise(struct paxos *p, const struct paxos_msg *m)
 }
 
 static void
+paxos_on_pre_promise(struct paxos *p, const struct paxos_msg *m)
+{
+	int idx = paxos_member_index(p, m->from);
+	uint64_t at;
+
+	paxos_observe(p, m->promised);
+	if (p->role != PAXOS_FOLLOWER || !p->voter || m->seq != p->pv_seq ||
+	    m->ballot != p->pv_ballot || idx < 0)
+		return;
+	/*
+	 * A no because we are too far behind to lead (m->trunc >= our first
+	 * unchosen slot) asks for no catch-up here: replicas that are not
+	 * behind win the pre-vote, and their commit news catches us up.
+	 * (Asking every refuser would start snapshot transfers from several
+	 * replicas at once, which restart each other: the simulator found it.)
+	 */
+	if (m->slot != 1) {
+		if (m->commit > 0) {
+			/* Held by a lease or a restart: ask again just after. */
+			at = p->now + m->commit + 1;
+			if (at > p->election_at)
+				p->election_at = at;
+		}
+		return;
+	}
+	p->pv_votes |= 1u << idx;
+	/* Still free to campaign: no master heard since we asked. */
+	if (paxos_majority(p, p->pv_votes) && p->now >= p->lease_until &&
+	    p->now >= p->quiet_until) {
+		p->pv_seq++;
+		paxos_campaign(p);
+	}
+}
+
+static void
 paxos_on_accepted(struct paxos *p, const struct paxos_msg *m)
 {
 	struct paxos_slot *sl;
@@ -1135,8 +1285,11 @@ paxos_on_heartbeat_ack(struct paxos *p, const struct paxos_msg *m)
 	unsigned i;
 	uint64_t until;
 
-	if (p->role != PAXOS_MASTER || m->ballot != p->ballot || idx < 0 ||
-	    m->seq > p->hb_seq || p->hb_seq - m->seq >= PAXOS_HB_WINDOW || m->seq == 0)
+	if (p->role != PAXOS_MASTER || m->ballot != p->ballot || idx < 0)
+		return;
+	if (m->commit > p->peer_chosen[idx])
+		p->peer_chosen[idx] = m->commit;
+	if (m->seq > p->hb_seq || p->hb_seq - m->seq >= PAXOS_HB_WINDOW || m->seq == 0)
 		return;
 	i = (unsigned)(m->seq % PAXOS_HB_WINDOW);
 	p->hb_acks[i] |= 1u << idx;
@@ -1148,6 +1301,8 @@ paxos_on_heartbeat_ack(struct paxos *p, const struct paxos_msg *m)
 	until = until > paxos_lease_shortening(p) ? until - paxos_lease_shortening(p) : 0;
 	if (until > p->lease_expiry)
 		p->lease_expiry = until;
+	if (p->hb_sent[i] > p->quorum_at)
+		p->quorum_at = p->hb_sent[i];
 }
 
 static void
@@ -1170,6 +1325,92 @@ paxos_on_reject(struct paxos *p, const struct paxos_msg *m)
 			p->p1_resend_at = at;
 		if (p->p1_deadline < at + p->cfg.heartbeat_ms)
 			p->p1_deadline = at + p->cfg.heartbeat_ms;
+	}
+}
+
+/* ---- hand-off --------------------------------------------------------- */
+
+/*
+ * The master hands over to TARGET (0: the follower furthest along): it
+ * proposes nothing new until TARGET has learnt every slot chosen, then stops
+ * renewing its lease and tells TARGET to campaign the moment its own grant
+ * runs out (Raft's leadership transfer, with leases: nobody may promise
+ * before the grants run out, so TARGET still waits for that).
+ */
+static int
+paxos_handoff(struct paxos *p, unsigned target)
+{
+	unsigned i, best = 0;
+	int idx;
+
+	if (p->role != PAXOS_MASTER)
+		return CHUBBY_E_NOT_MASTER;
+	if (target == 0) {
+		for (i = 0; i < p->cfg.nmembers; i++)
+			if (i != p->self && p->peer_chosen[i] > 0 &&
+			    (best == 0 || p->peer_chosen[i] > p->peer_chosen[best - 1]))
+				best = i + 1;
+		if (best == 0)
+			return CHUBBY_E_UNAVAILABLE;
+		target = p->cfg.members[best - 1];
+	}
+	idx = paxos_member_index(p, target);
+	if (idx < 0 || (unsigned)idx == p->self)
+		return CHUBBY_E_INVALID;
+	p->ho_target = target;
+	p->ho_stopped = false;
+	p->ho_deadline = p->now + p->cfg.lease_ms;
+	return CHUBBY_OK;
+}
+
+/* Master tick while handing off; true if it stopped renewing. */
+static bool
+paxos_handoff_tick(struct paxos *p)
+{
+	struct paxos_msg m;
+	int idx = paxos_member_index(p, p->ho_target);
+
+	if (!p->ho_stopped) {
+		if (p->peer_chosen[idx] >= p->chosen && p->next_slot == p->chosen + 1) {
+			p->ho_stopped = true;
+			p->ho_sent_at = 0;
+		} else if (p->now >= p->ho_deadline) {
+			/* It did not catch up within a lease: stay master. */
+			p->ho_target = 0;
+			paxos_try_propose(p);
+			return false;
+		} else {
+			return false;
+		}
+	}
+	/* No heartbeat, no ACCEPT: the grants run out a lease after the last
+	 * one, and check-quorum makes us a follower then.  Resent every
+	 * heartbeat period, as messages get lost. */
+	if (p->ho_sent_at == 0 || p->now >= p->ho_sent_at + p->cfg.heartbeat_ms) {
+		p->ho_sent_at = p->now;
+		memset(&m, 0, sizeof m);
+		m.type = PAXOS_MSG_TIMEOUT_NOW;
+		m.ballot = p->ballot;
+		m.slot = p->ho_target;
+		paxos_send_all_free(p, &m);
+	}
+	return true;
+}
+
+/* From the master we follow: campaign at once if we are the target,
+ * otherwise give the target a head start of a lease. */
+static void
+paxos_on_timeout_now(struct paxos *p, const struct paxos_msg *m)
+{
+	if (p->role != PAXOS_FOLLOWER || m->from != p->master_id || m->ballot != p->master_ballot)
+		return;
+	if (m->slot == p->cfg.id) {
+		if (p->voter && p->now >= p->timeout_now_until) {
+			p->timeout_now_until = p->now + 2 * p->cfg.lease_ms;
+			p->election_at = p->now;
+		}
+	} else if (p->election_at < p->now + 2 * p->cfg.lease_ms) {
+		p->election_at = p->now + 2 * p->cfg.lease_ms + paxos_election_wait(p);
 	}
 }
 
@@ -1311,7 +1552,10 @@ paxos_receive(struct paxos *p, const struct paxos_msg *m)
 {
 	if (paxos_member_index(p, m->from) < 0 || m->to != p->cfg.id)
 		return;
-	paxos_observe(p, m->ballot);
+	/* A pre-vote's ballot is hypothetical: it raises nobody's rounds. */
+	if (m->type != PAXOS_MSG_PRE_PREPARE && m->type != PAXOS_MSG_PRE_PROMISE &&
+	    m->type != PAXOS_MSG_TIMEOUT_NOW)
+		paxos_observe(p, m->ballot);
 	switch (m->type) {
 	case PAXOS_MSG_PREPARE:
 		paxos_on_prepare(p, m);
@@ -1343,6 +1587,15 @@ paxos_receive(struct paxos *p, const struct paxos_msg *m)
 	case PAXOS_MSG_SNAPSHOT:
 		paxos_on_snapshot(p, m);
 		break;
+	case PAXOS_MSG_PRE_PREPARE:
+		paxos_on_pre_prepare(p, m);
+		break;
+	case PAXOS_MSG_PRE_PROMISE:
+		paxos_on_pre_promise(p, m);
+		break;
+	case PAXOS_MSG_TIMEOUT_NOW:
+		paxos_on_timeout_now(p, m);
+		break;
 	}
 }
 
@@ -1357,6 +1610,20 @@ paxos_tick(struct paxos *p)
 
 	switch (p->role) {
 	case PAXOS_MASTER:
+		/*
+		 * Check-quorum (etcd's CheckQuorum): a master no majority has
+		 * answered for a whole lease stops being one.  It no longer
+		 * serves anyway (its lease ran out); stepping down stops its
+		 * heartbeats, so acceptors that still hear it but cannot reach
+		 * it back (a one-way link) let their grants run out and elect
+		 * someone a majority can hear, instead of following it forever.
+		 */
+		if (p->now >= p->quorum_at + p->cfg.lease_ms) {
+			paxos_become_follower(p);
+			break;
+		}
+		if (p->ho_target != 0 && paxos_handoff_tick(p))
+			break;
 		if (p->now >= p->hb_at)
 			paxos_heartbeat(p);
 		/* Retransmit ACCEPTs the acceptors have not answered. */
@@ -1389,7 +1656,7 @@ paxos_tick(struct paxos *p)
 		 * our own grant (lease_until) must have run out first. */
 		if (p->voter && p->now >= p->election_at && p->now >= p->lease_until &&
 		    p->now >= p->quiet_until)
-			paxos_campaign(p);
+			paxos_prevote(p);
 		break;
 	}
 	paxos_check_rejoin(p);
@@ -1582,6 +1849,9 @@ paxos_step(struct paxos *p, const struct paxos_event *ev, struct paxos_actions *
 	case PAXOS_EV_FLUSH:
 		paxos_try_propose(p);
 		break;
+	case PAXOS_EV_HANDOFF:
+		rc = paxos_handoff(p, (unsigned)ev->index);
+		break;
 	case PAXOS_EV_SNAPSHOT_TAKEN:
 		if (ev->index <= p->snap_index || ev->index > p->applied) {
 			rc = CHUBBY_E_INVALID;
@@ -1664,4 +1934,10 @@ bool
 paxos_is_voter(const struct paxos *p)
 {
 	return p->voter;
+}
+
+unsigned
+paxos_handoff_target(const struct paxos *p)
+{
+	return p->role == PAXOS_MASTER ? p->ho_target : 0;
 }

@@ -112,6 +112,9 @@ enum paxos_event_type {
 	PAXOS_EV_PROPOSE,      /* data, len: one client command */
 	PAXOS_EV_SNAPSHOT_TAKEN, /* index, data, len */
 	PAXOS_EV_FLUSH,        /* end of the shell's turn: propose what PROPOSE queued */
+	/* Master only: hand mastership to replica `index` (0: the follower
+	 * furthest along), docs/PAXOS.md "Hand-off". */
+	PAXOS_EV_HANDOFF,
 };
 
 struct paxos_event {
@@ -174,8 +177,10 @@ void paxos_free(struct paxos *);
 
 /*
  * Feeds one event and appends the resulting actions to OUT.  Returns
- * CHUBBY_OK, CHUBBY_E_NOT_MASTER (PROPOSE when not master),
- * CHUBBY_E_OVERLOAD (PROPOSE with a full queue) or CHUBBY_E_INVALID.
+ * CHUBBY_OK, CHUBBY_E_NOT_MASTER (PROPOSE or HANDOFF when not master),
+ * CHUBBY_E_OVERLOAD (PROPOSE with a full queue), CHUBBY_E_UNAVAILABLE
+ * (HANDOFF with no follower heard from) or CHUBBY_E_INVALID (HANDOFF to a
+ * replica that is not another member, among others).
  */
 int paxos_step(struct paxos *, const struct paxos_event *, struct paxos_actions *out);
 
@@ -190,6 +195,8 @@ paxos_ballot paxos_promised(const struct paxos *);
 uint64_t paxos_chosen_index(const struct paxos *);
 uint64_t paxos_applied_index(const struct paxos *);
 bool paxos_is_voter(const struct paxos *);
+/* The replica a hand-off goes to while the master hands off; 0 if none. */
+unsigned paxos_handoff_target(const struct paxos *);
 const char *paxos_role_name(enum paxos_role);
 
 #endif

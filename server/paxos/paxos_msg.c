@@ -98,6 +98,9 @@ paxos_msg_type_name(enum paxos_msg_type t)
 		[PAXOS_MSG_CATCHUP_REQ] = "CATCHUP_REQ",
 		[PAXOS_MSG_CATCHUP] = "CATCHUP",
 		[PAXOS_MSG_SNAPSHOT] = "SNAPSHOT",
+		[PAXOS_MSG_PRE_PREPARE] = "PRE_PREPARE",
+		[PAXOS_MSG_PRE_PROMISE] = "PRE_PROMISE",
+		[PAXOS_MSG_TIMEOUT_NOW] = "TIMEOUT_NOW",
 	};
 
 	if ((unsigned)t == 0 || (unsigned)t > PAXOS_MSG_MAX)

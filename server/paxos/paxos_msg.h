@@ -55,13 +55,26 @@ enum paxos_msg_type {
 	PAXOS_MSG_REJECT, /* ballot (the one refused), promised */
 	/* Master leases and commit news (Paxos Made Live §5.2, Chubby §2.2). */
 	PAXOS_MSG_HEARTBEAT,     /* ballot, seq, commit, next_slot */
-	PAXOS_MSG_HEARTBEAT_ACK, /* ballot, seq: lease granted for this request */
+	PAXOS_MSG_HEARTBEAT_ACK, /* ballot, seq: lease granted for this request;
+				    commit = acceptor's chosen index (for hand-off) */
 	/* Catch-up of lagging replicas (Paxos Made Live §4.1, §5.5). */
 	PAXOS_MSG_CATCHUP_REQ, /* slot = first chosen slot wanted */
 	PAXOS_MSG_CATCHUP,     /* entries (all chosen), commit */
 	PAXOS_MSG_SNAPSHOT,    /* slot = index the snapshot covers, data */
+	/* Pre-vote (Raft's, in Paxos terms): "would you promise ballot b?"
+	 * Nobody changes durable state; a candidate raises its ballot only
+	 * after a majority said yes (docs/PAXOS.md "Election"). */
+	PAXOS_MSG_PRE_PREPARE, /* ballot = b, seq = attempt, slot = first slot the
+				  candidate lacks */
+	PAXOS_MSG_PRE_PROMISE, /* ballot = b, seq = attempt, slot = 1 if it would
+				  promise b, commit = ms its lease or restart quiet
+				  period still runs, promised, trunc */
+	/* Hand-off (Raft's TimeoutNow): the master at `ballot` stops renewing its
+	 * lease for `slot`, the replica it hands over to: that one campaigns
+	 * as soon as its grant runs out, the others hold back a while. */
+	PAXOS_MSG_TIMEOUT_NOW, /* ballot = master's, slot = the target's id */
 };
-#define PAXOS_MSG_MAX PAXOS_MSG_SNAPSHOT
+#define PAXOS_MSG_MAX PAXOS_MSG_TIMEOUT_NOW
 
 struct paxos_msg {
 	enum paxos_msg_type type;

@@ -71,6 +71,8 @@ static int rpc_op_sync(struct rpc_req *req, const msgpack_object *args, msgpack_
     char *msg, size_t msglen);
 static int rpc_op_members(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
     char *msg, size_t msglen);
+static int rpc_op_handoff(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen);
 
 /* The dispatch table of the cell's own operations; Chubby's calls are in
  * rpc_ns.c's table (rpc_ns_handler). */
@@ -82,6 +84,7 @@ static const struct rpc_op {
     {PROTO_OP_WHERE_IS_MASTER, rpc_op_where},
     {PROTO_OP_SYNC, rpc_op_sync},
     {PROTO_OP_MEMBERS, rpc_op_members},
+    {PROTO_OP_MASTER_HANDOFF, rpc_op_handoff},
     {PROTO_OP_SNAPSHOT, rpc_op_snapshot},
 };
 
@@ -615,6 +618,44 @@ rpc_members_check(const struct cell_config *c, unsigned id, char *const addr[3],
 			}
 		}
 	}
+	return CHUBBY_OK;
+}
+
+/* MASTER_HANDOFF {id?}: the master hands mastership to replica id (absent
+ * or 0: the follower furthest along), superuser only; answers {target} at
+ * once, before the hand-off completes (about a lease later). */
+static int
+rpc_op_handoff(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	struct chubbyd *d = req->c->rpc->d;
+	const char *who;
+	uint64_t id = 0;
+	unsigned target = 0;
+	int rc;
+
+	if ((rc = mp_get_uint(args, "id", MP_OPTIONAL, &id, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	if (d->replica == NULL || !replica_is_master(d->replica))
+		return rpc_not_master(d, pk, msg, msglen);
+	who = rpc_req_principal(req);
+	if (who == NULL || strcmp(who, d->cfg->superuser) != 0) {
+		snprintf(msg, msglen, "only the cell's superuser (\"%s\") may hand mastership over",
+		    d->cfg->superuser);
+		return CHUBBY_E_PERMISSION;
+	}
+	if (id > 255 || (unsigned)id == d->id || (id != 0 && config_replica(d->cfg, (unsigned)id) == NULL)) {
+		snprintf(msg, msglen, "replica %llu is not another member of this cell",
+		    (unsigned long long)id);
+		return CHUBBY_E_INVALID;
+	}
+	rc = replica_handoff(d->replica, (unsigned)id, &target);
+	if (rc == CHUBBY_E_UNAVAILABLE)
+		snprintf(msg, msglen, "no follower has answered this master yet");
+	if (rc != CHUBBY_OK)
+		return rc;
+	msgpack_pack_map(pk, 1);
+	mp_pack_kv_uint(pk, "target", target);
 	return CHUBBY_OK;
 }
 

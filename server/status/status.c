@@ -107,6 +107,9 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 		    strcmp(ri.role, status_roles[i]) == 0);
 	metric(b, "chubby_epoch", "gauge", "The epoch (master's ballot) this replica follows.",
 	    ri.epoch);
+	metric(b, "chubby_promised_ballot", "gauge",
+	    "The ballot this replica promised (round << 8 | proposer id); rises only with "
+	    "elections.", ri.promised);
 	metric(b, "chubby_master_id", "gauge", "The master's replica id as known here; 0 if none.",
 	    ri.master);
 	metric(b, "chubby_log_committed_index", "gauge", "Highest log slot known chosen.",
@@ -218,6 +221,7 @@ status_json(struct status_http *s, struct evhttp_request *req)
 	json_kv_str(&j, "version", PACKAGE_VERSION);
 	json_kv_str(&j, "role", ri.role);
 	json_kv_uint(&j, "epoch", ri.epoch);
+	json_kv_uint(&j, "promised", ri.promised);
 	json_kv_uint(&j, "master", ri.master);
 	json_kv_uint(&j, "committed", ri.committed);
 	json_kv_uint(&j, "applied", ri.applied);

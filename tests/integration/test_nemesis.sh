@@ -181,7 +181,12 @@ check "checker: no anomalies in the history" test "$crc" = 0
 faults=$(grep -c . "$hist/nemesis.log" 2>/dev/null || echo 0)
 kinds=$("$PY" -c 'import json,sys,collections; c=collections.Counter(json.loads(l)["fault"] for l in open(sys.argv[1]) if l.strip()); print(" ".join("%s=%d" % kv for kv in sorted(c.items())))' "$hist/nemesis.log" 2>/dev/null)
 summary=$(grep '^checker: operations' "$T_DIR/checker.out" | sed 's/^checker: //')
-echo "# nemesis summary: seed=$seed seconds=$secs faults injected=$faults ($kinds); $summary"
+# Elections: the distinct epochs a master announced in the logs (start-up and
+# crash-all included), against the ballot round the cell ended at.
+elections=$(cat "$cell"/replica-*.log 2>/dev/null | sed -n 's/.*role master, epoch \([0-9]*\),.*/\1/p' | sort -u | wc -l)
+round=$(cell_status "$conf" | jpy 'max(r.get("epoch") or 0 for r in j["replicas"] if r["reachable"]) >> 8')
+per=$(awk -v e="$elections" -v f="$faults" 'BEGIN { printf "%.2f", (f > 0 ? e / f : 0) }')
+echo "# nemesis summary: seed=$seed seconds=$secs faults injected=$faults ($kinds); elections=$elections ($per per fault, ballot round $round); $summary"
 if [ "$T_FAILED" -ne 0 ]; then
 	echo "# replay: NEMESIS_SEED=$seed NEMESIS_SECONDS=$secs make check TESTS=tests/integration/test_nemesis.sh"
 	echo "# to keep it: add '$seed SECONDS  # $(date -u +%F), what failed' to tests/nemesis/regress-seeds (docs/TESTING.md, Seeds)"

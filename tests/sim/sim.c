@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <chubby/chubby.h>
+
 #include "xmalloc.h"
 
 #include "paxos.h"
@@ -546,17 +548,19 @@ sim_store_sync(struct sim *s, struct sim_replica *r, uint64_t token)
 
 /* ---- driving cores ---------------------------------------------------- */
 
-static void
+static int
 sim_step(struct sim *s, struct sim_replica *r, struct paxos_event *ev)
 {
 	struct paxos_actions acts;
+	int rc;
 
 	ev->now = sim_local(r, s->now);
 	paxos_actions_init(&acts);
 	s->steps++;
-	(void)paxos_step(r->p, ev, &acts);
+	rc = paxos_step(r->p, ev, &acts);
 	sim_actions(s, r, &acts);
 	paxos_actions_free(&acts);
+	return rc;
 }
 
 static void
@@ -879,6 +883,42 @@ uint64_t
 sim_applied(const struct sim *s, unsigned id)
 {
 	return s->r[id - 1].sm.applied;
+}
+
+int
+sim_handoff(struct sim *s, unsigned target)
+{
+	struct paxos_event ev;
+	unsigned m = sim_serving_master(s);
+	int rc;
+
+	if (m == 0)
+		return CHUBBY_E_NOT_MASTER;
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_HANDOFF;
+	ev.index = target;
+	sim_trace(s, "r%u hands off to %u", m, target);
+	rc = sim_step(s, &s->r[m - 1], &ev);
+	sim_check(s);
+	return rc;
+}
+
+uint64_t
+sim_promised(const struct sim *s, unsigned id)
+{
+	return s->r[id - 1].up ? paxos_promised(s->r[id - 1].p) : 0;
+}
+
+uint64_t
+sim_serving_epoch(const struct sim *s)
+{
+	return s->last_serving;
+}
+
+uint64_t
+sim_master_changes(const struct sim *s)
+{
+	return s->n_masters;
 }
 
 /* ---- network controls ------------------------------------------------- */

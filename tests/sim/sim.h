@@ -49,6 +49,17 @@ unsigned sim_serving_master(const struct sim *);
 unsigned sim_wait_master(struct sim *, uint64_t max_ms);
 uint64_t sim_applied(const struct sim *, unsigned id);
 bool sim_is_up(const struct sim *, unsigned id);
+/* Replica ID's promised ballot (0 while it is down). */
+uint64_t sim_promised(const struct sim *, unsigned id);
+/* The epoch (ballot) of the latest master that served, 0 before any. */
+uint64_t sim_serving_epoch(const struct sim *);
+/* How many times the serving master or its epoch changed: elections that
+ * clients saw. */
+uint64_t sim_master_changes(const struct sim *);
+
+/* Asks the serving master to hand mastership to TARGET (0: its choice):
+ * paxos_step's status, CHUBBY_E_NOT_MASTER if none serves. */
+int sim_handoff(struct sim *, unsigned target);
 
 /* Faults, by hand. */
 void sim_crash(struct sim *, unsigned id);

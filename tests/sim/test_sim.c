@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <chubby/chubby.h>
+
 #include "harness.h"
 #include "sim.h"
 
@@ -268,6 +270,164 @@ test_restart_during_lease(void)
 	finish(s);
 }
 
+/*
+ * Issue 17 item 1: a follower that comes back must not depose a healthy
+ * master.  F is partitioned away for eight leases and healed; then it
+ * restarts while the master's link to it is still down (in chubbyd the
+ * master's connection to a restarted peer takes a while to come back), so
+ * it hears the other followers but not the master.  A majority that hears
+ * the master would not promise F (pre-vote), so F's promise never rises,
+ * the master never sees a higher promise, and clients see no fail-over.
+ */
+static void
+test_rejoin_keeps_master(void)
+{
+	struct sim *s = scenario(5, 10);
+	unsigned m = sim_wait_master(s, 5000), f;
+	uint64_t epoch, changes, promised;
+
+	CU_ASSERT_FATAL(m != 0);
+	sim_run(s, 1000);
+	/* The first master may lose a duel at the start: take the settled one. */
+	m = sim_serving_master(s);
+	CU_ASSERT_FATAL(m != 0);
+	epoch = sim_serving_epoch(s);
+	changes = sim_master_changes(s);
+	f = m % 5 + 1;
+	promised = sim_promised(s, f);
+	sim_isolate(s, 1u << (f - 1));
+	sim_run(s, 8000);
+	CU_ASSERT_EQUAL(sim_promised(s, f), promised);
+	sim_heal(s);
+	sim_run(s, 3000);
+	CU_ASSERT_EQUAL(sim_serving_master(s), m);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s), epoch);
+	/* No load from here: F's log stays current, so what holds it back
+	 * is the others' leases to the master, not its being behind. */
+	sim_set_load(s, false);
+	sim_run(s, 500);
+	sim_crash(s, f);
+	sim_restart(s, f);
+	sim_cut(s, m, f);
+	sim_run(s, 5000);
+	CU_ASSERT_EQUAL(sim_promised(s, f), promised);
+	sim_heal(s);
+	sim_run(s, 3000);
+	CU_ASSERT_EQUAL(sim_serving_master(s), m);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s), epoch);
+	CU_ASSERT_EQUAL(sim_master_changes(s), changes);
+	finish(s);
+}
+
+/*
+ * Issue 17 item 5: the minority side of a long partition does not raise
+ * its ballot round after round.  Two followers are cut off for 30 leases:
+ * they can never learn that a majority would promise them, so neither
+ * promise moves at all, and the majority keeps its master and epoch.
+ */
+static void
+test_minority_ballots_bounded(void)
+{
+	struct sim *s = scenario(5, 11);
+	unsigned m = sim_wait_master(s, 5000), a, b;
+	uint64_t epoch, pa, pb;
+
+	CU_ASSERT_FATAL(m != 0);
+	sim_run(s, 1000);
+	/* The first master may lose a duel at the start: take the settled one. */
+	m = sim_serving_master(s);
+	CU_ASSERT_FATAL(m != 0);
+	epoch = sim_serving_epoch(s);
+	a = m % 5 + 1;
+	b = a % 5 + 1;
+	pa = sim_promised(s, a);
+	pb = sim_promised(s, b);
+	sim_isolate(s, (1u << (a - 1)) | (1u << (b - 1)));
+	sim_run(s, 30000);
+	printf("\n  minority of 2 over 30 leases: ballot rounds %" PRIu64 " -> %" PRIu64 ", %"
+	    PRIu64 " -> %" PRIu64 "\n", pa >> 8, sim_promised(s, a) >> 8, pb >> 8,
+	    sim_promised(s, b) >> 8);
+	CU_ASSERT_EQUAL(sim_promised(s, a), pa);
+	CU_ASSERT_EQUAL(sim_promised(s, b), pb);
+	CU_ASSERT_EQUAL(sim_serving_master(s), m);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s), epoch);
+	sim_heal(s);
+	sim_run(s, 3000);
+	CU_ASSERT_EQUAL(sim_serving_master(s), m);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s), epoch);
+	finish(s);
+}
+
+/*
+ * Hand-off (lockctl master handoff): the master stops renewing once the
+ * target has caught up, and the target takes over about one lease later:
+ * exactly one new master, the one named, with one more round; the safety
+ * invariants hold throughout (checked after every step).  Then a hand-off
+ * to whoever is furthest along, and refusals: not to itself, not to a
+ * stranger.
+ */
+static void
+test_handoff(void)
+{
+	struct sim *s = scenario(5, 12);
+	unsigned m = sim_wait_master(s, 5000), t, m2;
+	uint64_t epoch, changes;
+
+	CU_ASSERT_FATAL(m != 0);
+	sim_run(s, 1000);
+	m = sim_serving_master(s);
+	CU_ASSERT_FATAL(m != 0);
+	epoch = sim_serving_epoch(s);
+	changes = sim_master_changes(s);
+	t = m % 5 + 1;
+	CU_ASSERT_EQUAL(sim_handoff(s, m), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(sim_handoff(s, 9), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(sim_handoff(s, t), CHUBBY_OK);
+	/* About a lease (1000 ms) for the grants to run out, and a little. */
+	sim_run(s, 2500);
+	CU_ASSERT_EQUAL(sim_serving_master(s), t);
+	CU_ASSERT_EQUAL(sim_master_changes(s), changes + 1);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s) >> 8, (epoch >> 8) + 1);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s) & 0xff, t);
+	epoch = sim_serving_epoch(s);
+	CU_ASSERT_EQUAL(sim_handoff(s, 0), CHUBBY_OK);
+	sim_run(s, 2500);
+	m2 = sim_serving_master(s);
+	CU_ASSERT(m2 != 0 && m2 != t);
+	CU_ASSERT_EQUAL(sim_master_changes(s), changes + 2);
+	CU_ASSERT_EQUAL(sim_serving_epoch(s) >> 8, (epoch >> 8) + 1);
+	finish(s);
+}
+
+/*
+ * Hand-offs in the middle of crashes, partitions, loss and a slow disk
+ * (every fault level, several cell sizes), to whoever is serving at the
+ * time, named or not: the safety invariants are checked after every step,
+ * and the cell must be live afterwards.
+ */
+static void
+test_handoff_under_faults(void)
+{
+	static const unsigned sizes[] = { 3, 5, 7 };
+	struct sim *s;
+	unsigned k, i, n;
+
+	for (k = 0; k < 12; k++) {
+		n = sizes[k % 3];
+		s = scenario(n, 300 + k);
+		sim_random_faults(s, 1 + (int)(k % 3));
+		if (k % 4 == 3)
+			sim_set_sync(s, 400);
+		for (i = 0; i < 30 && !sim_failed(s); i++) {
+			(void)sim_handoff(s, i % 3 == 0 ? 0 : 1 + (unsigned)((k + i) % n));
+			sim_run(s, 300 + 97 * (i % 7));
+		}
+		sim_random_faults(s, 0);
+		sim_set_sync(s, 0);
+		finish(s);
+	}
+}
+
 static void
 cell_of(unsigned n)
 {
@@ -472,6 +632,10 @@ harness_register(void)
 		{ "wipe the master's store", test_wipe_master },
 		{ "lease at its tightest", test_lease_tight },
 		{ "restart during a lease", test_restart_during_lease },
+		{ "a rejoining follower keeps the master", test_rejoin_keeps_master },
+		{ "a minority's ballots stay put", test_minority_ballots_bounded },
+		{ "hand-off to a named replica, then to the best", test_handoff },
+		{ "hand-offs under faults", test_handoff_under_faults },
 		{ "cell of 1", test_cell_1 },
 		{ "cell of 3", test_cell_3 },
 		{ "cell of 5", test_cell_5 },

@@ -208,10 +208,18 @@ entry(uint64_t slot, paxos_ballot b, bool chosen, const char *cmd)
 static void
 fx_make_master(struct fx *f, const struct paxos_entry *reported)
 {
+	const struct paxos_msg *pre;
 	struct paxos_msg m;
 
 	fx_start(f, 1, 3, NULL, false);
 	fx_tick(f, 1000); /* quiet period over, election wait 0 */
+	/* Pre-vote first: our own yes and replica 2's make a majority. */
+	pre = fx_sent(f, PAXOS_MSG_PRE_PREPARE, 2, 0);
+	REQUIRE(pre);
+	m = msg(PAXOS_MSG_PRE_PROMISE, 2, 1, pre->ballot);
+	m.seq = pre->seq;
+	m.slot = 1;
+	fx_recv(f, &m);
 	CU_ASSERT_EQUAL_FATAL(paxos_role(f->p), PAXOS_CANDIDATE);
 	fx_sync(f); /* self-promise durable: PREPAREs leave */
 	REQUIRE(fx_sent(f, PAXOS_MSG_PREPARE, 2, 0));
@@ -453,6 +461,234 @@ test_lease_refuses_promise(void)
 	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PROMISE, 3, 0));
 	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(2, 3));
 	fx_end(&f);
+}
+
+/*
+ * Pre-vote, acceptor side: "would you promise b?" changes nothing durable;
+ * the answer is yes only with no master's lease running here, and a no says
+ * how long the lease still runs.
+ */
+static void
+test_prevote_acceptor(void)
+{
+	struct fx f;
+	struct paxos_msg hb = msg(PAXOS_MSG_HEARTBEAT, 2, 1, PAXOS_BALLOT(1, 2));
+	struct paxos_msg pre = msg(PAXOS_MSG_PRE_PREPARE, 3, 1, PAXOS_BALLOT(2, 3));
+	const struct paxos_msg *r;
+
+	fx_start(&f, 1, 3, NULL, false);
+	f.now = 100;
+	pre.seq = 7;
+	pre.slot = 1;
+	fx_recv(&f, &pre);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 0);
+	r = fx_sent(&f, PAXOS_MSG_PRE_PROMISE, 3, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->slot, 1);
+	CU_ASSERT_EQUAL(r->seq, 7);
+	CU_ASSERT_EQUAL(r->ballot, PAXOS_BALLOT(2, 3));
+	CU_ASSERT_EQUAL(paxos_promised(f.p), 0);
+	/* A master's heartbeat grants a lease: no for its length. */
+	f.now = 2000;
+	hb.seq = 1;
+	fx_recv(&f, &hb);
+	fx_sync(&f);
+	f.now = 2400;
+	fx_recv(&f, &pre);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 0);
+	r = fx_sent(&f, PAXOS_MSG_PRE_PROMISE, 3, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->slot, 0);
+	CU_ASSERT_EQUAL(r->commit, 600);
+	CU_ASSERT_EQUAL(r->promised, PAXOS_BALLOT(1, 2));
+	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(1, 2));
+	/* Lease over: yes, and still nothing promised. */
+	f.now = 3000;
+	fx_recv(&f, &pre);
+	r = fx_sent(&f, PAXOS_MSG_PRE_PROMISE, 3, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->slot, 1);
+	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(1, 2));
+	/* Not above our promise: no. */
+	pre.ballot = PAXOS_BALLOT(1, 1);
+	fx_recv(&f, &pre);
+	r = fx_sent(&f, PAXOS_MSG_PRE_PROMISE, 3, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL(r->slot, 0);
+	CU_ASSERT_EQUAL(r->commit, 0);
+	fx_end(&f);
+}
+
+/*
+ * Pre-vote, candidate side: without a majority's yes nothing is raised,
+ * however often it tries (the minority side of a partition); a no that
+ * names a lease puts the next try after it; a majority's yes starts Phase 1.
+ */
+static void
+test_prevote_candidate(void)
+{
+	struct fx f;
+	struct paxos_msg r;
+	const struct paxos_msg *pre;
+	paxos_ballot b;
+	uint64_t seq, t;
+
+	fx_start(&f, 1, 5, NULL, false);
+	for (t = 1000; t < 20000; t += 100) {
+		fx_tick(&f, t);
+		CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 0);
+		CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_FOLLOWER);
+	}
+	CU_ASSERT_EQUAL(paxos_promised(f.p), 0);
+	fx_tick(&f, 20000);
+	pre = fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 2, 0);
+	REQUIRE(pre);
+	b = pre->ballot;
+	seq = pre->seq;
+	CU_ASSERT_EQUAL(b, PAXOS_BALLOT(1, 1));
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 0);
+	/* Replica 2 still has a lease for 300 ms: no new try before that. */
+	r = msg(PAXOS_MSG_PRE_PROMISE, 2, 1, b);
+	r.seq = seq;
+	r.commit = 300;
+	fx_recv(&f, &r);
+	fx_tick(&f, 20200);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 0, 0));
+	/* Yes from 3 and 4 (with our own): a majority of 5, Phase 1. */
+	r.commit = 0;
+	r.slot = 1;
+	r.from = 3;
+	fx_recv(&f, &r);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_FOLLOWER);
+	r.from = 4;
+	fx_recv(&f, &r);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_CANDIDATE);
+	CU_ASSERT_EQUAL(paxos_promised(f.p), PAXOS_BALLOT(1, 1));
+	fx_end(&f);
+}
+
+/*
+ * Check-quorum: a master that no majority has answered for a whole lease
+ * steps down (and stops heartbeating), rather than keep followers that hear
+ * it but cannot reach it from electing anyone.
+ */
+static void
+test_check_quorum(void)
+{
+	struct fx f;
+
+	fx_make_master(&f, NULL);
+	fx_sync(&f);
+	fx_tick(&f, 1010 + 999);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_MASTER);
+	fx_tick(&f, 1010 + 1000);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_FOLLOWER);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT, 0, 0));
+	fx_end(&f);
+}
+
+/*
+ * Hand-off: refused for itself, a stranger, or with nobody heard from; once
+ * the target has caught up the master stops heartbeats and sends
+ * TIMEOUT_NOW to everyone (naming the target), again every heartbeat.
+ */
+static void
+test_handoff(void)
+{
+	struct paxos_event ev;
+	struct paxos_msg m;
+	const struct paxos_msg *tn;
+	struct fx f;
+
+	fx_make_master(&f, NULL);
+	fx_sync(&f);
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_HANDOFF;
+	ev.index = 1;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL(f.rc, CHUBBY_E_INVALID);
+	ev.index = 9;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL(f.rc, CHUBBY_E_INVALID);
+	ev.index = 0;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL(f.rc, CHUBBY_E_UNAVAILABLE);
+	/* Replica 2 accepts the no-op and says it is caught up. */
+	m = msg(PAXOS_MSG_ACCEPTED, 2, 1, PAXOS_BALLOT(1, 1));
+	m.slot = 1;
+	fx_recv(&f, &m);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 1);
+	m = msg(PAXOS_MSG_HEARTBEAT_ACK, 2, 1, PAXOS_BALLOT(1, 1));
+	m.seq = 1;
+	m.commit = 1;
+	fx_recv(&f, &m);
+	ev.index = 0;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL(f.rc, CHUBBY_OK);
+	CU_ASSERT_EQUAL(paxos_handoff_target(f.p), 2);
+	fx_tick(&f, 1100);
+	tn = fx_sent(&f, PAXOS_MSG_TIMEOUT_NOW, 2, 0);
+	REQUIRE(tn);
+	CU_ASSERT_EQUAL(tn->slot, 2);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_TIMEOUT_NOW, 3, 0));
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT, 0, 0));
+	/* Nothing new is proposed while handing off. */
+	CU_ASSERT_EQUAL(fx_propose(&f, "x"), CHUBBY_OK);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_ACCEPT, 0, 0));
+	fx_tick(&f, 1150);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_TIMEOUT_NOW, 0, 0));
+	fx_tick(&f, 1200);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_TIMEOUT_NOW, 2, 0));
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT, 0, 0));
+	fx_end(&f);
+}
+
+/* The target of a hand-off campaigns as soon as its grant runs out, not a
+ * lease plus a random wait after the master's last word. */
+static void
+test_timeout_now(void)
+{
+	struct fx f;
+	struct paxos_msg hb = msg(PAXOS_MSG_HEARTBEAT, 3, 2, PAXOS_BALLOT(1, 3));
+	struct paxos_msg tn = msg(PAXOS_MSG_TIMEOUT_NOW, 3, 2, PAXOS_BALLOT(1, 3));
+	struct paxos_event ev;
+	unsigned k;
+
+	/* Replica 2 is the target (k 0), then (a fresh core) a bystander. */
+	for (k = 0; k < 2; k++) {
+		memset(&f, 0, sizeof f);
+		fx_config(&f.c, 2, 3);
+		f.c.election_min_ms = f.c.election_max_ms = 500; /* after a lease: +500 */
+		f.p = paxos_new(&f.c);
+		REQUIRE(f.p);
+		paxos_actions_init(&f.a);
+		memset(&ev, 0, sizeof ev);
+		ev.type = PAXOS_EV_START;
+		fx_step(&f, &ev);
+		f.now = 100;
+		hb.seq = 1;
+		fx_recv(&f, &hb);
+		fx_sync(&f);
+		tn.slot = k == 0 ? 2 : 1;
+		f.now = 150;
+		fx_recv(&f, &tn);
+		/* Held by its own grant to the master until 1100. */
+		fx_tick(&f, 1099);
+		CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 0, 0));
+		fx_tick(&f, 1100);
+		if (k == 0) {
+			/* Not 1100 + 500 as after a silent master. */
+			CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 1, 0));
+		} else {
+			/* A bystander gives the target two leases' start. */
+			CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 0, 0));
+			fx_tick(&f, 1600);
+			CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 0, 0));
+			fx_tick(&f, 2650);
+			CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 1, 0));
+		}
+		fx_end(&f);
+	}
 }
 
 /* A restarted replica promises nothing for one lease period. */
@@ -1014,6 +1250,11 @@ harness_register(void)
 		{ "heartbeat ack overtakes an entry write", test_ack_overtakes_entry_write },
 		{ "lease refuses other proposers", test_lease_refuses_promise },
 		{ "restart promises nothing for a lease", test_restart_quiet },
+		{ "pre-vote: an acceptor's answer changes nothing", test_prevote_acceptor },
+		{ "pre-vote: only a majority's yes raises the ballot", test_prevote_candidate },
+		{ "check-quorum: a master nobody answers steps down", test_check_quorum },
+		{ "hand-off: the master stops renewing, tells the target", test_handoff },
+		{ "hand-off: the target campaigns when its grant runs out", test_timeout_now },
 		{ "new master: own entry, lease from send time", test_new_master },
 		{ "batching and pipelining limits", test_batching_pipelining },
 		{ "catch-up from commit news", test_catchup },

@@ -24,6 +24,63 @@ admin_unreachable(struct lockctl *lc, int rc, const char *err)
 	    rc, "%s", err);
 }
 
+/*
+ * master handoff [ID]: ask the master to hand mastership to replica ID (or
+ * the follower furthest along).  It answers at once with the replica it
+ * chose; the new master serves about a lease later (lockctl status shows
+ * it), and clients see one fail-over.
+ */
+static int
+master_handoff(struct lockctl *lc, int argc, char **argv)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	struct aclient *ac;
+	struct wire_msg m;
+	char err[512], *end;
+	unsigned long id = 0;
+	uint64_t target = 0;
+	int rc;
+
+	if (argc > 1)
+		return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+		    "usage: lockctl master handoff [ID]");
+	if (argc == 1) {
+		id = strtoul(argv[0], &end, 10);
+		if (*argv[0] == '\0' || *end != '\0' || id == 0 || id > 255)
+			return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+			    "master handoff: \"%s\" is not a replica id (1..255)", argv[0]);
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	mp_pack_kv_uint(&pk, "id", id);
+	rc = aclient_open_master(&lc->spec, lc->timeout_ms, &ac, err, sizeof err);
+	if (rc == CHUBBY_OK) {
+		rc = aclient_call(ac, PROTO_OP_MASTER_HANDOFF, sb.data, sb.size, &m, err, sizeof err);
+		aclient_close(ac);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	if (rc != CHUBBY_OK)
+		return admin_unreachable(lc, rc, err);
+	if (m.res.status != CHUBBY_OK) {
+		rc = m.res.status;
+		snprintf(err, sizeof err, "%.*s", (int)m.res.message.len,
+		    m.res.message.ptr != NULL ? m.res.message.ptr : chubby_strerror(rc));
+		wire_msg_free(&m);
+		return lockctl_error(lc, LOCKCTL_EXIT_FAIL, rc, "master handoff: %s", err);
+	}
+	mp_get_uint(m.res.result, "target", MP_OPTIONAL, &target, err, sizeof err);
+	wire_msg_free(&m);
+	if (lc->json)
+		printf("{\"ok\":true,\"target\":%llu}\n", (unsigned long long)target);
+	else
+		printf("handing mastership to replica %llu (it takes over about a lease from "
+		       "now)\n", (unsigned long long)target);
+	fflush(stdout);
+	return LOCKCTL_EXIT_OK;
+}
+
 int
 cmd_master(struct lockctl *lc, int argc, char **argv)
 {
@@ -34,10 +91,13 @@ cmd_master(struct lockctl *lc, int argc, char **argv)
 	struct mp_str addr = {NULL, 0};
 	int rc;
 
-	(void)argc;
-	(void)argv;
 	if (lockctl_need_cell(lc) != 0)
 		return LOCKCTL_EXIT_USAGE;
+	if (argc > 0 && strcmp(argv[0], "handoff") == 0)
+		return master_handoff(lc, argc - 1, argv + 1);
+	if (argc > 0)
+		return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+		    "master: unknown subcommand \"%s\"", argv[0]);
 	if ((rc = aclient_open_master(&lc->spec, lc->timeout_ms, &ac, err, sizeof err)) != CHUBBY_OK)
 		return admin_unreachable(lc, rc, err);
 	if ((rc = aclient_call(ac, PROTO_OP_WHERE_IS_MASTER, NULL, 0, &m, err, sizeof err)) !=

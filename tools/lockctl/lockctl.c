@@ -23,7 +23,8 @@ int cmd_backup(struct lockctl *lc, int argc, char **argv); /* cmd-backup.c */
 static const struct lockctl_cmd lockctl_cmds[] = {
     {"status", "", 0, 0, cmd_status,
 	"every replica's role, epoch and log position, and who is master", SJ},
-    {"master", "", 0, 0, cmd_master, "which replica is master, at which address and epoch", SJ},
+    {"master", "[handoff [ID]]", 0, 2, cmd_master,
+	"which replica is master, at which address and epoch; handoff: pass mastership on", SJ},
     {"sync", "[-n N] [-w W]", 0, 4, cmd_sync,
 	"barrier: wait until all committed writes are applied (N times, W at once)", SJ},
     {"ls", "[-l] [PATH]", 0, 3, cmd_ls, "list a directory (-l: with each child's metadata)", S},
