@@ -468,7 +468,6 @@ cl_act_connect(struct chubby_client *c, const struct csess_action *a)
 	cc->id = a->conn;
 	cc->max_frame = FRAME_MAX_DEFAULT;
 	snprintf(cc->addr, sizeof cc->addr, "%s", a->addr);
-	c->cur_conn = a->conn;
 	if (net_resolve(a->addr, &ss, &sslen, err, sizeof err) != CHUBBY_OK) {
 		cl_mark_conn_err(c, a->addr, "%s", err);
 		free(cc);
@@ -602,6 +601,9 @@ cl_after(struct chubby_client *c)
 	atomic_store(&c->pub_state, pub);
 	if (csess_session_id(c->cs) != 0)
 		atomic_store(&c->pub_session, csess_session_id(c->cs));
+	/* The core's current connection: while it looks for the master
+	 * several probes may be open, and a later one may win (csess.h). */
+	c->cur_conn = cl_conn_find(c, csess_conn(c->cs)) != NULL ? csess_conn(c->cs) : 0;
 	if (csess_accepts_requests(c->cs) && c->cur_conn != 0)
 		cl_send_pending(c, c->cur_conn, true);
 	next = csess_next_deadline(c->cs, now);
