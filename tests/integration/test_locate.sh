@@ -71,12 +71,16 @@ within() {
 	[ $((t1 - t0)) -lt "$limit" ] || { echo "took $((t1 - t0)) ms, limit $limit ms"; return 1; }
 }
 
-m=$(master_id "$conf")
-followers=$(for i in 1 2 3 4 5; do [ "$i" = "$m" ] || echo "$i"; done)
-f1=$(echo "$followers" | sed -n 1p); f2=$(echo "$followers" | sed -n 2p)
-f3=$(echo "$followers" | sed -n 3p); f4=$(echo "$followers" | sed -n 4p)
-ahead=$(list "$f1" "$f2" "$m" "$f3" "$f4")
-echo "# master $m; list $ahead"
+# Orders the list with two followers ahead of the master: f1 f2 m f3 f4.
+order() {
+	m=$(master_id "$conf")
+	followers=$(for i in 1 2 3 4 5; do [ "$i" = "$m" ] || echo "$i"; done)
+	f1=$(echo "$followers" | sed -n 1p); f2=$(echo "$followers" | sed -n 2p)
+	f3=$(echo "$followers" | sed -n 3p); f4=$(echo "$followers" | sed -n 4p)
+	ahead=$(list "$f1" "$f2" "$m" "$f3" "$f4")
+	echo "# master $m; list $ahead"
+}
+order
 L() { "$LOCKCTL" -C "$ahead" -t 5000 "$@"; }
 check "lockctl put with every replica up" within 1500 "put, all up" L put /ls/local/loc v0
 
@@ -85,13 +89,25 @@ stop "$f1"
 check "one frozen follower first: lockctl put < 1.5 s" within 1500 "put, 1 frozen" L put /ls/local/loc v1
 check "one frozen follower first: libchubby open < 1.5 s" \
 	within 1500 "libchubby open, 1 frozen" env CHUBBY_CELL="$ahead" "$DRV" open
+# lockctl's admin commands find the master their own way (no session).
+check "one frozen follower first: lockctl master < 1.5 s" within 1500 "master, 1 frozen" L master
 stop "$f2"
 check "two frozen followers first: lockctl put < 1.5 s" within 1500 "put, 2 frozen" L put /ls/local/loc v2
 check "two frozen followers first: libchubby open < 1.5 s" \
 	within 1500 "libchubby open, 2 frozen" env CHUBBY_CELL="$ahead" "$DRV" open
-check "two frozen followers first: lockctl get reads v2" \
-	bash -c "'$LOCKCTL' -C '$ahead' -t 5000 cat /ls/local/loc | grep -qx v2"
+check "two frozen followers first: lockctl master < 1.5 s" within 1500 "master, 2 frozen" L master
+check "two frozen followers first: lockctl sync < 1.5 s" within 1500 "sync, 2 frozen" L sync
+master_is() { [ "$(L --json master | jpy 'j["master"]')" = "$1" ]; }
+check "lockctl master names replica $m" master_is "$m"
+reads() { [ "$("$LOCKCTL" -C "$1" -t 5000 cat "$2")" = "$3" ]; }
+check "two frozen followers first: lockctl cat reads v2" reads "$ahead" /ls/local/loc v2
 resume_all
+# The resumed followers may call an election (a rejoining replica can
+# depose the master: issue 17 item 1, not this test's business): let the
+# cell settle and look at who is master again.
+check "the cell converges after the resume" wait_for 60 converged "$conf" 5
+check "one master after the resume" wait_for 30 one_master "$conf"
+order
 
 # ---- a black-holed follower ahead of the master (packets dropped) ----
 nft add table inet locatetest
@@ -100,6 +116,7 @@ nft add rule inet locatetest out ip daddr "127.0.0.$((10 + f1))" tcp dport "$por
 check "black-holed follower first: lockctl put < 1.5 s" within 1500 "put, 1 black-holed" L put /ls/local/loc v3
 check "black-holed follower first: libchubby open < 1.5 s" \
 	within 1500 "libchubby open, 1 black-holed" env CHUBBY_CELL="$ahead" "$DRV" open
+check "black-holed follower first: lockctl master < 1.5 s" within 1500 "master, 1 black-holed" L master
 nft delete table inet locatetest
 
 # ---- the master frozen ----
@@ -128,7 +145,9 @@ echo "# existing session wrote again $(( $(ms) - t_stop )) ms after the stop"
 # what finding the master costs.
 check "frozen master first: a new client's lockctl put < 1.5 s" \
 	within 1500 "put, master frozen" "$LOCKCTL" -C "$first" -t 5000 put /ls/local/fo-new n1
-check "and reads its write" bash -c "'$LOCKCTL' -C '$first' -t 5000 cat /ls/local/fo | grep -qx a2"
+check "frozen master first: lockctl master < 1.5 s" \
+	within 1500 "master, master frozen" "$LOCKCTL" -C "$first" -t 5000 master
+check "and reads its write" reads "$first" /ls/local/fo a2
 drv_stop a
 resume_all
 check "the cell converges after the resume" wait_for 60 converged "$conf" 5
