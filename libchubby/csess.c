@@ -58,6 +58,8 @@ struct csess {
 	char conn_addr[CSESS_ADDR_MAX];
 	uint64_t link_deadline; /* bounds the link's current wait */
 	uint64_t hedge_at;      /* when to ask the next candidate too; 0: never */
+	bool ping_out;          /* a liveness WHERE_IS_MASTER outstanding on the UP link */
+	uint64_t ping_deadline;
 	bool ka_out;            /* one KeepAlive outstanding on conn */
 	uint64_t ka_sent;
 	uint64_t start_sent;
@@ -114,6 +116,8 @@ csess_config_defaults(struct csess_config *c)
 	c->backoff_fast_window_ms = 10000;
 	c->dead_hint_ms = 2000;
 	c->probe_hedge_ms = 20;
+	c->stall_ms = 250;
+	c->ping_timeout_ms = 500;
 	c->seed = 1;
 }
 
@@ -252,6 +256,7 @@ csess_drop(struct csess *s)
 	s->link = CSESS_LINK_IDLE;
 	s->link_deadline = 0;
 	s->hedge_at = 0;
+	s->ping_out = false;
 }
 
 static void
@@ -699,6 +704,13 @@ csess_advance(struct csess *s)
 	if (csess_terminal(s))
 		return;
 	csess_expire_probes(s);
+	if (s->ping_out && s->link == CSESS_LINK_UP && s->now >= s->ping_deadline) {
+		/* The master does not answer even a WHERE_IS_MASTER while a
+		 * request waits at it: hung or cut off.  Suspect the link now
+		 * rather than when the held KeepAlive runs out (seconds). */
+		csess_new_pass(s);
+		csess_relocate(s, s->master);
+	}
 	if (s->link_deadline != 0 && s->now >= s->link_deadline)
 		csess_link_timeout(s);
 	if (s->hedge_at != 0 && s->now >= s->hedge_at &&
@@ -754,7 +766,9 @@ csess_start(struct csess *s, const struct csess_config *c)
 	    c->backoff_max_ms < c->backoff_min_ms || c->backoff_max_ms > CSESS_LEASE_CAP ||
 	    (c->backoff_fast_max_ms != 0 && c->backoff_fast_max_ms < c->backoff_min_ms) ||
 	    c->backoff_fast_max_ms > CSESS_LEASE_CAP || c->backoff_fast_window_ms > CSESS_LEASE_CAP ||
-	    c->dead_hint_ms > CSESS_LEASE_CAP || c->probe_hedge_ms > CSESS_LEASE_CAP)
+	    c->dead_hint_ms > CSESS_LEASE_CAP || c->probe_hedge_ms > CSESS_LEASE_CAP ||
+	    c->stall_ms > CSESS_LEASE_CAP || c->ping_timeout_ms > CSESS_LEASE_CAP ||
+	    (c->stall_ms != 0 && c->ping_timeout_ms == 0))
 		return CHUBBY_E_INVALID;
 	if ((s->replicas = calloc(c->nreplicas, sizeof *s->replicas)) == NULL)
 		return CHUBBY_E_NOMEM;
@@ -869,11 +883,45 @@ csess_on_bad_epoch(struct csess *s, const struct csess_event *ev)
 		csess_send_keepalive(s);
 }
 
+/* The master answered the liveness check (csess_on_stalled): alive.  If it
+ * no longer says it is master, look again (its refusals would say so too,
+ * but the requests waiting there may be held rather than refused). */
+static void
+csess_on_ping_reply(struct csess *s, const struct csess_event *ev)
+{
+	s->ping_out = false;
+	if (csess_addr_ok(ev->addr) && strcmp(ev->addr, s->conn_addr) == 0)
+		return;
+	csess_new_pass(s);
+	csess_relocate(s, csess_addr_ok(ev->addr) && !csess_is_dead(s, ev->addr, ev->epoch) ? ev->addr
+	                                                                                      : NULL);
+}
+
+/* A request has waited stall_ms at the master: is the master still there?
+ * WHERE_IS_MASTER is answered by the master's loop at once, without the
+ * disk or a Paxos round, so a slow write does not make it late. */
+static void
+csess_on_stalled(struct csess *s)
+{
+	struct csess_action *a;
+
+	if (s->cfg.stall_ms == 0 || s->link != CSESS_LINK_UP || s->ping_out)
+		return;
+	s->ping_out = true;
+	s->ping_deadline = s->now + s->cfg.ping_timeout_ms;
+	if ((a = csess_push(s, CSESS_ACT_SEND_WHERE_IS_MASTER)) != NULL)
+		a->conn = s->conn;
+}
+
 static void
 csess_on_where_is_master(struct csess *s, const struct csess_event *ev)
 {
 	const char *hint = ev->addr;
 
+	if (s->link == CSESS_LINK_UP && s->ping_out) {
+		csess_on_ping_reply(s, ev);
+		return;
+	}
 	if (s->link != CSESS_LINK_ASKING)
 		return;
 	if (csess_addr_ok(hint) && strcmp(hint, s->conn_addr) == 0) {
@@ -1019,6 +1067,9 @@ csess_dispatch(struct csess *s, const struct csess_event *ev)
 	case CSESS_EV_WHERE_IS_MASTER_REPLY:
 		csess_on_where_is_master(s, ev);
 		break;
+	case CSESS_EV_REQUEST_STALLED:
+		csess_on_stalled(s);
+		break;
 	case CSESS_EV_APP_CLOSE:
 		/* Best effort: tell the master so it frees the session now
 		 * rather than at lease end; nothing waits for the answer. */
@@ -1045,7 +1096,7 @@ csess_step(struct csess *s, const struct csess_event *ev, struct csess_actions *
 	if (out == NULL)
 		return CHUBBY_E_INVALID;
 	out->n = 0;
-	if (s == NULL || ev == NULL || ev->type < CSESS_EV_START || ev->type > CSESS_EV_APP_CLOSE)
+	if (s == NULL || ev == NULL || ev->type < CSESS_EV_START || ev->type > CSESS_EV_REQUEST_STALLED)
 		return CHUBBY_E_INVALID;
 	if ((ev->type == CSESS_EV_START) == s->started)
 		return CHUBBY_E_INVALID;
@@ -1081,6 +1132,8 @@ csess_next_deadline(const struct csess *s, uint64_t now)
 		d = s->link_deadline;
 	if (s->hedge_at != 0 && s->hedge_at < d)
 		d = s->hedge_at;
+	if (s->ping_out && s->ping_deadline < d)
+		d = s->ping_deadline;
 	for (unsigned i = 0; i < CSESS_PROBES_MAX; i++)
 		if (s->probes[i].conn != 0 && s->probes[i].deadline < d)
 			d = s->probes[i].deadline;

@@ -94,6 +94,13 @@ struct csess_config {
 	 * asked too, so hung replicas cost one hedge each, not a timeout
 	 * each.  0: one probe at a time. */
 	uint64_t probe_hedge_ms;
+	/* A silent master (docs/CLIENT.md "A master that hangs"): when the
+	 * shell reports an application request unanswered for stall_ms
+	 * (REQUEST_STALLED), the core asks the master WHERE_IS_MASTER on the
+	 * link; no answer within ping_timeout_ms makes the link suspect, as an
+	 * overdue KeepAlive does.  0 turns the check off. */
+	uint64_t stall_ms;
+	uint64_t ping_timeout_ms;
 
 	uint64_t seed; /* jitter comes from this, never from rand() */
 };
@@ -114,6 +121,8 @@ enum csess_event_type {
 	CSESS_EV_REPLY_SESSION_EXPIRED, /* conn */
 	CSESS_EV_WHERE_IS_MASTER_REPLY, /* conn, addr (the master's, or NULL), epoch */
 	CSESS_EV_APP_CLOSE,         /* the application closes the session */
+	CSESS_EV_REQUEST_STALLED,   /* an application request on csess_conn() has had no
+	                             * answer for stall_ms (not a blocking ACQUIRE) */
 };
 
 struct csess_event {

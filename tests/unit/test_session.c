@@ -846,6 +846,86 @@ test_hedge_frozen_master(void)
 	fx_fini(&f);
 }
 
+
+/* ---- a master that hangs under a waiting request ---- */
+
+/*
+ * The master of a SAFE session freezes while a write waits at it.  Its
+ * KeepAlive is held (seconds may pass before it is overdue), so the shell
+ * reports the stalled request; the core asks the master WHERE_IS_MASTER on
+ * the link and, with no answer within ping_timeout_ms, suspects the link:
+ * it looks for the master again (the old one first, then the list, hedged)
+ * long before the KeepAlive would have said so.
+ */
+static void
+test_stall_ping_suspects_frozen_master(void)
+{
+	struct fx f;
+	uint64_t c_master, t_stall, ka_due;
+
+	fx_establish(&f, 3);
+	c_master = f.conn;
+	ka_due = csess_next_deadline(f.s, f.now);
+	CU_ASSERT(ka_due - f.now > 2000); /* the KeepAlive is held for seconds */
+	f.now += f.cfg.stall_ms;
+	fx_ev(&f, CSESS_EV_REQUEST_STALLED);
+	CU_ASSERT_EQUAL(fx_get(&f, CSESS_ACT_SEND_WHERE_IS_MASTER)->conn, c_master);
+	t_stall = f.now;
+	/* A second report while the check is out sends nothing more. */
+	fx_ev(&f, CSESS_EV_REQUEST_STALLED);
+	CU_ASSERT_EQUAL(f.a.n, 0);
+	CU_ASSERT(csess_next_deadline(f.s, f.now) <= t_stall + f.cfg.ping_timeout_ms);
+	fx_tick(&f, t_stall + f.cfg.ping_timeout_ms - 1);
+	CU_ASSERT_EQUAL(f.a.n, 0);
+	CU_ASSERT_EQUAL(csess_link(f.s), CSESS_LINK_UP);
+	fx_tick(&f, t_stall + f.cfg.ping_timeout_ms);
+	CU_ASSERT(fx_dropped(&f, c_master));
+	CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[0]); /* the old master first */
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_SAFE); /* the lease still holds */
+	/* One hedge later the list is asked too; r1 names the new master r2. */
+	fx_run_to(&f, f.now + f.cfg.probe_hedge_ms);
+	CU_ASSERT_NOT_EQUAL_FATAL(fx_conn_to(&f, addrs[1]), 0);
+	fx_ev_on(&f, CSESS_EV_CONNECTED, fx_conn_to(&f, addrs[1]), NULL);
+	fx_ev_on(&f, CSESS_EV_WHERE_IS_MASTER_REPLY, fx_conn_to(&f, addrs[1]), addrs[2]);
+	fx_ev_on(&f, CSESS_EV_CONNECTED, fx_conn_to(&f, addrs[2]), NULL);
+	CU_ASSERT_EQUAL(fx_get(&f, CSESS_ACT_SEND_KEEPALIVE)->conn, fx_conn_to(&f, addrs[2]));
+	fx_ka_reply(&f, f.ka_sent, 4, 12000);
+	CU_ASSERT_PTR_NOT_NULL(fx_find(&f, CSESS_ACT_REISSUE_PENDING)); /* the write goes again */
+	CU_ASSERT_STRING_EQUAL(csess_master_addr(f.s), addrs[2]);
+	CU_ASSERT(f.now - t_stall < 1000);
+	fx_fini(&f);
+}
+
+/* A master that answers the check is alive: the link stays, and a master
+ * that answers naming another is left for that one. */
+static void
+test_stall_ping_answered(void)
+{
+	struct fx f;
+	uint64_t c_master;
+
+	fx_establish(&f, 3);
+	c_master = f.conn;
+	fx_ev(&f, CSESS_EV_REQUEST_STALLED);
+	CU_ASSERT_PTR_NOT_NULL(fx_find(&f, CSESS_ACT_SEND_WHERE_IS_MASTER));
+	f.now += 3;
+	fx_where(&f, addrs[0]);
+	CU_ASSERT_EQUAL(f.a.n, 0);
+	fx_tick(&f, f.now + f.cfg.ping_timeout_ms * 2);
+	CU_ASSERT_EQUAL(csess_link(f.s), CSESS_LINK_UP);
+	CU_ASSERT_EQUAL(f.conn, c_master);
+	/* Checked again on the next report. */
+	fx_ev(&f, CSESS_EV_REQUEST_STALLED);
+	CU_ASSERT_PTR_NOT_NULL(fx_find(&f, CSESS_ACT_SEND_WHERE_IS_MASTER));
+	fx_where(&f, addrs[4]);
+	CU_ASSERT(fx_dropped(&f, c_master));
+	CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[4]);
+	/* Not UP: a report changes nothing. */
+	fx_ev(&f, CSESS_EV_REQUEST_STALLED);
+	CU_ASSERT_EQUAL(f.a.n, 0);
+	fx_fini(&f);
+}
+
 static void
 test_session_start_safe(void)
 {
@@ -1648,6 +1728,11 @@ storm_fault(struct storm *w)
 			storm_post(w, 0, &ev, NULL);
 		}
 		break;
+	case 3: /* the application's request waits (the shell says so) */
+		memset(&ev, 0, sizeof ev);
+		ev.type = CSESS_EV_REQUEST_STALLED;
+		storm_post(w, 0, &ev, NULL);
+		break;
 	default: /* quiet */
 		break;
 	}
@@ -1776,6 +1861,8 @@ harness_register(void)
 	    {"hedged: a slow probe's answer is followed", test_hedge_slow_probe_answers},
 	    {"hedged: all hung cost one probe timeout", test_hedge_all_hung_one_timeout},
 	    {"hedged: a frozen master is not waited for", test_hedge_frozen_master},
+	    {"stalled request: a frozen master is suspected at once", test_stall_ping_suspects_frozen_master},
+	    {"stalled request: a master that answers keeps the link", test_stall_ping_answered},
 	    {NULL, NULL},
 	};
 	static const struct harness_test session[] = {
