@@ -96,6 +96,9 @@ check "two frozen followers first: lockctl put < 1.5 s" within 1500 "put, 2 froz
 check "two frozen followers first: libchubby open < 1.5 s" \
 	within 1500 "libchubby open, 2 frozen" env CHUBBY_CELL="$ahead" "$DRV" open
 check "two frozen followers first: lockctl master < 1.5 s" within 1500 "master, 2 frozen" L master
+# A relative path needs the cell's name, which a host:port list does not say.
+check "two frozen followers first: lockctl put to a relative path < 1.5 s" \
+	within 1500 "put relative, 2 frozen" L put loc-rel r1
 check "two frozen followers first: lockctl sync < 1.5 s" within 1500 "sync, 2 frozen" L sync
 master_is() { [ "$(L --json master | jpy 'j["master"]')" = "$1" ]; }
 check "lockctl master names replica $m" master_is "$m"
