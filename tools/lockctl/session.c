@@ -348,7 +348,7 @@ lockctl_path(struct lockctl *lc, const char *arg, char **out)
 		/*
 		 * libchubby's API does not say which cell a session is in (the
 		 * WELCOME it reads names it), so: the cell config's name, else
-		 * one STATUS round to any replica.
+		 * the master's STATUS (cell_from_status).
 		 */
 		if ((rc = lockctl_need_cell(lc)) != 0)
 			return rc;
