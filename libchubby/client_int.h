@@ -79,6 +79,7 @@ struct creq {
 	/* Loop state. */
 	uint64_t sent_conn; /* csess connection it went out on; 0: not (or no longer) sent */
 	uint64_t wire_id;
+	uint64_t sent_at;   /* cl_now() when it went out on sent_conn */
 
 	/* The answer. */
 	bool done, abandoned;
@@ -193,6 +194,7 @@ struct chubby_client {
 	struct tp *tp;
 	struct cconn *conns;
 	uint64_t cur_conn;        /* the core's current connection, 0: none */
+	uint64_t stall_fed;       /* when REQUEST_STALLED was last fed to the core */
 	uint64_t next_wire_id;
 	uint64_t last_rid;        /* the session's last request id (docs/PROTOCOL.md) */
 	uint64_t start_nonce;     /* SESSION_START's request id, for all its re-sends */

@@ -364,6 +364,7 @@ cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
 		return; /* the connection is going: sent again later */
 	r->sent_conn = cc->id;
 	r->wire_id = id;
+	r->sent_at = cl_now();
 }
 
 /* Sends every request not out on CONN (REISSUE_PENDING), or, with
@@ -468,7 +469,6 @@ cl_act_connect(struct chubby_client *c, const struct csess_action *a)
 	cc->id = a->conn;
 	cc->max_frame = FRAME_MAX_DEFAULT;
 	snprintf(cc->addr, sizeof cc->addr, "%s", a->addr);
-	c->cur_conn = a->conn;
 	if (net_resolve(a->addr, &ss, &sslen, err, sizeof err) != CHUBBY_OK) {
 		cl_mark_conn_err(c, a->addr, "%s", err);
 		free(cc);
@@ -583,13 +583,59 @@ cl_act(struct chubby_client *c, const struct csess_action *a)
 static void
 cl_tick_cb(evutil_socket_t fd, short what, void *arg);
 
+/*
+ * When the core should next hear REQUEST_STALLED (CSESS_NEVER: not due):
+ * the oldest application request out on the current connection has had no
+ * answer for stall_ms (docs/CLIENT.md "A master that hangs").  A blocking
+ * ACQUIRE is left out: it waits at the master by design.  At most one
+ * report per stall_ms.
+ */
+static uint64_t
+cl_stall_due(struct chubby_client *c)
+{
+	uint64_t oldest = 0, due;
+
+	if (c->cfg.stall_ms == 0 || c->cur_conn == 0 || !csess_accepts_requests(c->cs))
+		return CSESS_NEVER;
+	for (struct creq *r = c->reqs; r != NULL; r = r->next)
+		if (r->sent_conn == c->cur_conn && !r->done && r->op != PROTO_OP_ACQUIRE &&
+		    (oldest == 0 || r->sent_at < oldest))
+			oldest = r->sent_at;
+	if (oldest == 0)
+		return CSESS_NEVER;
+	due = oldest + c->cfg.stall_ms;
+	if (c->stall_fed != 0 && due < c->stall_fed + c->cfg.stall_ms)
+		due = c->stall_fed + c->cfg.stall_ms;
+	return due;
+}
+
+/* Re-arms the loop's one timer for the core's next deadline or the next
+ * stall check, whichever comes first.  Called after every step and after
+ * requests go out between steps (a request sent then starts a stall
+ * clock the timer must cover). */
+static void
+cl_arm_timer(struct chubby_client *c, uint64_t now)
+{
+	uint64_t next = csess_next_deadline(c->cs, now);
+
+	if (cl_stall_due(c) < next)
+		next = cl_stall_due(c);
+	if (next == CSESS_NEVER) {
+		evtimer_del(c->tick_ev);
+	} else {
+		uint64_t d = next > now ? next - now : 0;
+		struct timeval tv = {(time_t)(d / 1000), (suseconds_t)((d % 1000) * 1000)};
+		evtimer_add(c->tick_ev, &tv);
+	}
+}
+
 /* After every step: publish the state, send what may go, re-arm the
  * timer, wake chubby_open. */
 static void
 cl_after(struct chubby_client *c)
 {
 	enum csess_state st = csess_state(c->cs);
-	uint64_t now = cl_now(), next;
+	uint64_t now = cl_now();
 	int pub;
 
 	switch (st) {
@@ -602,16 +648,12 @@ cl_after(struct chubby_client *c)
 	atomic_store(&c->pub_state, pub);
 	if (csess_session_id(c->cs) != 0)
 		atomic_store(&c->pub_session, csess_session_id(c->cs));
+	/* The core's current connection: while it looks for the master
+	 * several probes may be open, and a later one may win (csess.h). */
+	c->cur_conn = cl_conn_find(c, csess_conn(c->cs)) != NULL ? csess_conn(c->cs) : 0;
 	if (csess_accepts_requests(c->cs) && c->cur_conn != 0)
 		cl_send_pending(c, c->cur_conn, true);
-	next = csess_next_deadline(c->cs, now);
-	if (next == CSESS_NEVER) {
-		evtimer_del(c->tick_ev);
-	} else {
-		uint64_t d = next > now ? next - now : 0;
-		struct timeval tv = {(time_t)(d / 1000), (suseconds_t)((d % 1000) * 1000)};
-		evtimer_add(c->tick_ev, &tv);
-	}
+	cl_arm_timer(c, now);
 	pthread_cond_broadcast(&c->state_cond);
 }
 
@@ -959,8 +1001,10 @@ cl_on_app_reply(struct chubby_client *c, struct cconn *cc, struct wire_msg *m)
 	cl_req_complete(c, r, status, m->res.message.ptr, m->res.message.len, m);
 	if (status == CHUBBY_E_SESSION_EXPIRED)
 		cl_feed_expired(c, cc);
-	else if (csess_accepts_requests(c->cs) && c->cur_conn != 0)
+	else if (csess_accepts_requests(c->cs) && c->cur_conn != 0) {
 		cl_send_pending(c, c->cur_conn, true);
+		cl_arm_timer(c, cl_now());
+	}
 }
 
 static void
@@ -1087,6 +1131,12 @@ cl_tick_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_lock(&c->mu);
 	if (!c->close_started)
 		cl_feed(c, &ev);
+	if (!c->close_started && cl_stall_due(c) <= cl_now()) {
+		struct csess_event st = {.type = CSESS_EV_REQUEST_STALLED};
+
+		c->stall_fed = cl_now();
+		cl_feed(c, &st);
+	}
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -1150,8 +1200,10 @@ cl_wake_cb(evutil_socket_t fd, short what, void *arg)
 				cl_req_free(r);
 			}
 		}
-		if (csess_accepts_requests(c->cs) && c->cur_conn != 0)
+		if (csess_accepts_requests(c->cs) && c->cur_conn != 0) {
 			cl_send_pending(c, c->cur_conn, true);
+			cl_arm_timer(c, cl_now());
+		}
 	}
 	pthread_mutex_unlock(&c->mu);
 }

@@ -57,6 +57,9 @@ struct csess {
 	bool conn_master;   /* conn's peer is believed to be master */
 	char conn_addr[CSESS_ADDR_MAX];
 	uint64_t link_deadline; /* bounds the link's current wait */
+	uint64_t hedge_at;      /* when to ask the next candidate too; 0: never */
+	bool ping_out;          /* a liveness WHERE_IS_MASTER outstanding on the UP link */
+	uint64_t ping_deadline;
 	bool ka_out;            /* one KeepAlive outstanding on conn */
 	uint64_t ka_sent;
 	uint64_t start_sent;
@@ -74,6 +77,17 @@ struct csess {
 		uint64_t at; /* when a connection to it failed; 0: free */
 	} dead[CSESS_DEAD_MAX];
 	unsigned dead_next;
+	/* Hedged probes (docs/CLIENT.md "Finding the master"): connections
+	 * that were current while looking for the master, kept open when the
+	 * next candidate was asked too.  The first to find the master wins
+	 * and the rest are dropped. */
+	struct csess_probe {
+		uint64_t conn; /* 0: free slot */
+		bool master;   /* dialled as the master (a hint, or the last one) */
+		bool asking;   /* connected, WHERE_IS_MASTER outstanding */
+		uint64_t deadline;
+		char addr[CSESS_ADDR_MAX];
+	} probes[CSESS_PROBES_MAX];
 
 	/* Output of the current step. */
 	struct csess_actions *out;
@@ -101,6 +115,9 @@ csess_config_defaults(struct csess_config *c)
 	c->backoff_fast_max_ms = 150;
 	c->backoff_fast_window_ms = 10000;
 	c->dead_hint_ms = 2000;
+	c->probe_hedge_ms = 20;
+	c->stall_ms = 250;
+	c->ping_timeout_ms = 500;
 	c->seed = 1;
 }
 
@@ -238,6 +255,56 @@ csess_drop(struct csess *s)
 	s->ka_out = false;
 	s->link = CSESS_LINK_IDLE;
 	s->link_deadline = 0;
+	s->hedge_at = 0;
+	s->ping_out = false;
+}
+
+static void
+csess_probe_disconnect(struct csess *s, struct csess_probe *p)
+{
+	struct csess_action *a;
+
+	if ((a = csess_push(s, CSESS_ACT_DISCONNECT)) != NULL)
+		a->conn = p->conn;
+	p->conn = 0;
+}
+
+/* Cancels every probe but the current connection (a master was found,
+ * or the session ends). */
+static void
+csess_drop_probes(struct csess *s)
+{
+	unsigned i;
+
+	for (i = 0; i < CSESS_PROBES_MAX; i++)
+		if (s->probes[i].conn != 0)
+			csess_probe_disconnect(s, &s->probes[i]);
+}
+
+static struct csess_probe *
+csess_probe_find(struct csess *s, uint64_t conn)
+{
+	unsigned i;
+
+	for (i = 0; conn != 0 && i < CSESS_PROBES_MAX; i++)
+		if (s->probes[i].conn == conn)
+			return &s->probes[i];
+	return NULL;
+}
+
+/* True if a connection to ADDR is already open, current or probe: another
+ * would learn nothing more. */
+static bool
+csess_probing(const struct csess *s, const char *addr)
+{
+	unsigned i;
+
+	if (s->conn_open && strcmp(s->conn_addr, addr) == 0)
+		return true;
+	for (i = 0; i < CSESS_PROBES_MAX; i++)
+		if (s->probes[i].conn != 0 && strcmp(s->probes[i].addr, addr) == 0)
+			return true;
+	return false;
 }
 
 static void
@@ -251,6 +318,7 @@ csess_connect(struct csess *s, const char *addr, bool master)
 	csess_copy_addr(s->conn_addr, addr);
 	s->link = CSESS_LINK_CONNECTING;
 	s->link_deadline = s->now + s->cfg.connect_timeout_ms;
+	s->hedge_at = s->cfg.probe_hedge_ms != 0 ? s->now + s->cfg.probe_hedge_ms : 0;
 	if ((a = csess_push(s, CSESS_ACT_CONNECT)) != NULL) {
 		a->conn = s->conn;
 		csess_copy_addr(a->addr, addr);
@@ -365,8 +433,9 @@ csess_locate(struct csess *s)
 			addr = s->replicas[s->next_idx];
 			s->next_idx = (s->next_idx + 1) % s->cfg.nreplicas;
 			s->pass_tried++;
-		} while (s->pass_tried < s->cfg.nreplicas && csess_is_dead(s, addr, 0));
-		if (csess_is_dead(s, addr, 0)) {
+		} while (s->pass_tried < s->cfg.nreplicas &&
+		    (csess_is_dead(s, addr, 0) || csess_probing(s, addr)));
+		if (csess_is_dead(s, addr, 0) || csess_probing(s, addr)) {
 			s->link = CSESS_LINK_IDLE;
 			s->link_deadline = s->now + csess_backoff(s);
 		} else {
@@ -407,6 +476,81 @@ csess_relocate(struct csess *s, const char *hint)
 	if (csess_addr_ok(hint))
 		csess_copy_addr(s->hint, hint);
 	csess_locate(s);
+}
+
+/*
+ * Hedged probing (docs/CLIENT.md "Finding the master"): the current
+ * connection has not found the master within probe_hedge_ms.  It may be
+ * to a replica that is hung (SIGSTOP, swapping) or black-holed, which
+ * would hold it for a whole connect_timeout_ms: keep it as a probe and ask
+ * the next candidate as well.  Every candidate of a pass is then in flight
+ * within nreplicas hedges, and one probe timeout bounds the pass however
+ * many replicas are hung (the "hedged request" of Dean and Barroso, The
+ * Tail at Scale, 2013).  A healthy cell answers well within the hedge, so
+ * this costs no extra connection there.
+ */
+static void
+csess_hedge(struct csess *s)
+{
+	struct csess_probe *p = NULL;
+	unsigned i;
+
+	s->hedge_at = 0;
+	if ((s->hint[0] == '\0' || s->hops > s->cfg.nreplicas) && s->pass_tried >= s->cfg.nreplicas)
+		return; /* nobody left to ask in this pass */
+	for (i = 0; i < CSESS_PROBES_MAX && p == NULL; i++)
+		if (s->probes[i].conn == 0)
+			p = &s->probes[i];
+	if (p == NULL)
+		return;
+	p->conn = s->conn;
+	p->master = s->conn_master;
+	p->asking = s->link == CSESS_LINK_ASKING;
+	p->deadline = s->link_deadline;
+	csess_copy_addr(p->addr, s->conn_addr);
+	/* Moved aside, not dropped: no DISCONNECT. */
+	s->conn_open = false;
+	s->conn = 0;
+	s->conn_addr[0] = '\0';
+	s->conn_master = false;
+	s->link = CSESS_LINK_IDLE;
+	s->link_deadline = 0;
+	csess_locate(s);
+}
+
+/* Probe P found something: it becomes the current connection, replacing
+ * the one there (never a link with a session on it: the probes are all
+ * cancelled once a master answers). */
+static void
+csess_promote(struct csess *s, struct csess_probe *p)
+{
+	csess_drop(s);
+	s->conn = p->conn;
+	s->conn_open = true;
+	s->conn_master = p->master;
+	csess_copy_addr(s->conn_addr, p->addr);
+	s->link = p->asking ? CSESS_LINK_ASKING : CSESS_LINK_CONNECTING;
+	s->link_deadline = p->deadline;
+	p->conn = 0;
+	csess_sync_state(s);
+}
+
+/* Probes whose wait is over are dropped, as the current connection's
+ * would be (a master that could not be reached is remembered as dead). */
+static void
+csess_expire_probes(struct csess *s)
+{
+	unsigned i;
+
+	for (i = 0; i < CSESS_PROBES_MAX; i++) {
+		struct csess_probe *p = &s->probes[i];
+
+		if (p->conn == 0 || s->now < p->deadline)
+			continue;
+		if (p->master && !p->asking)
+			csess_mark_dead(s, p->addr);
+		csess_probe_disconnect(s, p);
+	}
 }
 
 /*
@@ -478,6 +622,9 @@ csess_at_master(struct csess *s)
 {
 	struct csess_action *a;
 
+	/* This one answers as the master: the other probes are cancelled. */
+	csess_drop_probes(s);
+	s->hedge_at = 0;
 	s->conn_master = true;
 	if (csess_has_session(s)) {
 		csess_send_keepalive(s);
@@ -512,6 +659,7 @@ csess_found_master(struct csess *s)
 static void
 csess_expire(struct csess *s)
 {
+	csess_drop_probes(s);
 	csess_drop(s);
 	s->state = CSESS_EXPIRED;
 	s->grace_end = 0;
@@ -532,8 +680,11 @@ csess_reissue(struct csess *s)
 	}
 }
 
+static void csess_link_timeout(struct csess *s);
+
 /* Deadlines that have passed, in the order they matter: the lease, the
- * grace period, then the link's own wait. */
+ * grace period, then the probes' and the link's own waits, then the
+ * hedge. */
 static void
 csess_advance(struct csess *s)
 {
@@ -550,8 +701,27 @@ csess_advance(struct csess *s)
 		csess_expire(s);
 		return;
 	}
-	if (csess_terminal(s) || s->link_deadline == 0 || s->now < s->link_deadline)
+	if (csess_terminal(s))
 		return;
+	csess_expire_probes(s);
+	if (s->ping_out && s->link == CSESS_LINK_UP && s->now >= s->ping_deadline) {
+		/* The master does not answer even a WHERE_IS_MASTER while a
+		 * request waits at it: hung or cut off.  Suspect the link now
+		 * rather than when the held KeepAlive runs out (seconds). */
+		csess_new_pass(s);
+		csess_relocate(s, s->master);
+	}
+	if (s->link_deadline != 0 && s->now >= s->link_deadline)
+		csess_link_timeout(s);
+	if (s->hedge_at != 0 && s->now >= s->hedge_at &&
+	    (s->link == CSESS_LINK_CONNECTING || s->link == CSESS_LINK_ASKING))
+		csess_hedge(s);
+}
+
+/* The link's own wait is over (csess_advance). */
+static void
+csess_link_timeout(struct csess *s)
+{
 	switch (s->link) {
 	case CSESS_LINK_IDLE:
 		/* The backoff is over: a new pass over the cell. */
@@ -596,7 +766,9 @@ csess_start(struct csess *s, const struct csess_config *c)
 	    c->backoff_max_ms < c->backoff_min_ms || c->backoff_max_ms > CSESS_LEASE_CAP ||
 	    (c->backoff_fast_max_ms != 0 && c->backoff_fast_max_ms < c->backoff_min_ms) ||
 	    c->backoff_fast_max_ms > CSESS_LEASE_CAP || c->backoff_fast_window_ms > CSESS_LEASE_CAP ||
-	    c->dead_hint_ms > CSESS_LEASE_CAP)
+	    c->dead_hint_ms > CSESS_LEASE_CAP || c->probe_hedge_ms > CSESS_LEASE_CAP ||
+	    c->stall_ms > CSESS_LEASE_CAP || c->ping_timeout_ms > CSESS_LEASE_CAP ||
+	    (c->stall_ms != 0 && c->ping_timeout_ms == 0))
 		return CHUBBY_E_INVALID;
 	if ((s->replicas = calloc(c->nreplicas, sizeof *s->replicas)) == NULL)
 		return CHUBBY_E_NOMEM;
@@ -711,11 +883,45 @@ csess_on_bad_epoch(struct csess *s, const struct csess_event *ev)
 		csess_send_keepalive(s);
 }
 
+/* The master answered the liveness check (csess_on_stalled): alive.  If it
+ * no longer says it is master, look again (its refusals would say so too,
+ * but the requests waiting there may be held rather than refused). */
+static void
+csess_on_ping_reply(struct csess *s, const struct csess_event *ev)
+{
+	s->ping_out = false;
+	if (csess_addr_ok(ev->addr) && strcmp(ev->addr, s->conn_addr) == 0)
+		return;
+	csess_new_pass(s);
+	csess_relocate(s, csess_addr_ok(ev->addr) && !csess_is_dead(s, ev->addr, ev->epoch) ? ev->addr
+	                                                                                      : NULL);
+}
+
+/* A request has waited stall_ms at the master: is the master still there?
+ * WHERE_IS_MASTER is answered by the master's loop at once, without the
+ * disk or a Paxos round, so a slow write does not make it late. */
+static void
+csess_on_stalled(struct csess *s)
+{
+	struct csess_action *a;
+
+	if (s->cfg.stall_ms == 0 || s->link != CSESS_LINK_UP || s->ping_out)
+		return;
+	s->ping_out = true;
+	s->ping_deadline = s->now + s->cfg.ping_timeout_ms;
+	if ((a = csess_push(s, CSESS_ACT_SEND_WHERE_IS_MASTER)) != NULL)
+		a->conn = s->conn;
+}
+
 static void
 csess_on_where_is_master(struct csess *s, const struct csess_event *ev)
 {
 	const char *hint = ev->addr;
 
+	if (s->link == CSESS_LINK_UP && s->ping_out) {
+		csess_on_ping_reply(s, ev);
+		return;
+	}
 	if (s->link != CSESS_LINK_ASKING)
 		return;
 	if (csess_addr_ok(hint) && strcmp(hint, s->conn_addr) == 0) {
@@ -725,10 +931,65 @@ csess_on_where_is_master(struct csess *s, const struct csess_event *ev)
 	/* Another replica is master, or none is known: go there, or ask the
 	 * next one.  A master we just failed to reach is taken for "none
 	 * known": the replica has not heard of its successor yet. */
-	if (!csess_addr_ok(hint) || csess_is_dead(s, hint, ev->epoch))
+	if (!csess_addr_ok(hint) || csess_is_dead(s, hint, ev->epoch)) {
 		csess_pause(s);
-	else
+	} else if (csess_probing(s, hint)) {
+		/* Already asked there (a probe in flight, perhaps to a master
+		 * that hangs): ask the next replica rather than open another. */
+		csess_drop(s);
+		csess_locate(s);
+	} else {
 		csess_relocate(s, hint);
+	}
+}
+
+/* An event from a probe (csess_hedge): what the current connection would
+ * do, except that a probe that learns nothing is dropped without
+ * disturbing the current connection or the other probes. */
+static void
+csess_on_probe_event(struct csess *s, struct csess_probe *p, const struct csess_event *ev)
+{
+	struct csess_action *a;
+	const char *hint = ev->addr;
+
+	switch (ev->type) {
+	case CSESS_EV_CONNECTED:
+		if (p->asking)
+			break;
+		if (p->master) {
+			csess_promote(s, p);
+			csess_at_master(s);
+			break;
+		}
+		p->asking = true;
+		p->deadline = s->now + s->cfg.request_timeout_ms;
+		if ((a = csess_push(s, CSESS_ACT_SEND_WHERE_IS_MASTER)) != NULL)
+			a->conn = p->conn;
+		break;
+	case CSESS_EV_CONNECT_FAILED:
+	case CSESS_EV_DISCONNECTED:
+		if (ev->type == CSESS_EV_CONNECT_FAILED && p->master)
+			csess_mark_dead(s, p->addr);
+		p->conn = 0; /* already gone: no DISCONNECT */
+		break;
+	case CSESS_EV_WHERE_IS_MASTER_REPLY:
+		if (!p->asking)
+			break;
+		if (csess_addr_ok(hint) && strcmp(hint, p->addr) == 0) {
+			csess_promote(s, p);
+			csess_at_master(s);
+		} else if (csess_addr_ok(hint) && !csess_is_dead(s, hint, ev->epoch) &&
+		    !csess_probing(s, hint) && s->hops <= s->cfg.nreplicas) {
+			/* Followed at once, like the current connection's. */
+			csess_promote(s, p);
+			csess_relocate(s, hint);
+		} else {
+			csess_probe_disconnect(s, p);
+		}
+		break;
+	default:
+		break; /* only WHERE_IS_MASTER goes on a probe */
+	}
 }
 
 static void
@@ -752,7 +1013,12 @@ static void
 csess_dispatch(struct csess *s, const struct csess_event *ev)
 {
 	struct csess_action *a;
+	struct csess_probe *p;
 
+	if (csess_is_conn_event(ev->type) && (p = csess_probe_find(s, ev->conn)) != NULL) {
+		csess_on_probe_event(s, p, ev);
+		return;
+	}
 	if (csess_is_conn_event(ev->type) && (ev->conn == 0 || ev->conn != s->conn))
 		return; /* from a connection we dropped: stale */
 	switch (ev->type) {
@@ -801,6 +1067,9 @@ csess_dispatch(struct csess *s, const struct csess_event *ev)
 	case CSESS_EV_WHERE_IS_MASTER_REPLY:
 		csess_on_where_is_master(s, ev);
 		break;
+	case CSESS_EV_REQUEST_STALLED:
+		csess_on_stalled(s);
+		break;
 	case CSESS_EV_APP_CLOSE:
 		/* Best effort: tell the master so it frees the session now
 		 * rather than at lease end; nothing waits for the answer. */
@@ -810,6 +1079,7 @@ csess_dispatch(struct csess *s, const struct csess_event *ev)
 			a->session_id = s->session_id;
 			a->epoch = s->epoch;
 		}
+		csess_drop_probes(s);
 		csess_drop(s);
 		s->state = CSESS_CLOSED;
 		s->grace_end = 0;
@@ -826,7 +1096,7 @@ csess_step(struct csess *s, const struct csess_event *ev, struct csess_actions *
 	if (out == NULL)
 		return CHUBBY_E_INVALID;
 	out->n = 0;
-	if (s == NULL || ev == NULL || ev->type < CSESS_EV_START || ev->type > CSESS_EV_APP_CLOSE)
+	if (s == NULL || ev == NULL || ev->type < CSESS_EV_START || ev->type > CSESS_EV_REQUEST_STALLED)
 		return CHUBBY_E_INVALID;
 	if ((ev->type == CSESS_EV_START) == s->started)
 		return CHUBBY_E_INVALID;
@@ -860,6 +1130,13 @@ csess_next_deadline(const struct csess *s, uint64_t now)
 		d = s->grace_end;
 	if (s->link_deadline != 0 && s->link_deadline < d)
 		d = s->link_deadline;
+	if (s->hedge_at != 0 && s->hedge_at < d)
+		d = s->hedge_at;
+	if (s->ping_out && s->ping_deadline < d)
+		d = s->ping_deadline;
+	for (unsigned i = 0; i < CSESS_PROBES_MAX; i++)
+		if (s->probes[i].conn != 0 && s->probes[i].deadline < d)
+			d = s->probes[i].deadline;
 	return d < now ? now : d;
 }
 
@@ -885,6 +1162,22 @@ uint64_t
 csess_epoch(const struct csess *s)
 {
 	return s->epoch;
+}
+
+uint64_t
+csess_conn(const struct csess *s)
+{
+	return s->conn_open ? s->conn : 0;
+}
+
+size_t
+csess_probes(const struct csess *s)
+{
+	size_t n = s->conn_open ? 1 : 0;
+
+	for (unsigned i = 0; i < CSESS_PROBES_MAX; i++)
+		n += s->probes[i].conn != 0;
+	return n;
 }
 
 const char *

@@ -18,7 +18,9 @@
  *
  * Actions:
  *  - CONNECT(conn, addr): open a connection (TLS + HELLO) to addr; report
- *    CONNECTED or CONNECT_FAILED.  The core bounds the wait itself.
+ *    CONNECTED or CONNECT_FAILED.  The core bounds the wait itself.  While
+ *    it looks for the master several may be open at once (hedged probes);
+ *    requests go only on csess_conn().
  *  - DISCONNECT(conn): drop it; replies still due on it are lost (the core
  *    tells the shell what to resend with REISSUE_PENDING).
  *  - SEND_WHERE_IS_MASTER(conn), SEND_SESSION_START(conn, sent_at),
@@ -47,8 +49,12 @@
 
 /* Longest replica address ("host:port"), with its NUL. */
 #define CSESS_ADDR_MAX 256
-/* Most actions one csess_step() can produce (the worst case is about 10). */
-#define CSESS_ACTIONS_MAX 24
+/* Most actions one csess_step() can produce (the worst case is about 10,
+ * plus a DISCONNECT for each of CSESS_PROBES_MAX probes cancelled). */
+#define CSESS_ACTIONS_MAX 32
+/* Most probes kept in flight besides the current connection while the
+ * master is looked for (docs/CLIENT.md "Finding the master"). */
+#define CSESS_PROBES_MAX 8
 /* "No deadline" for csess_next_deadline(). */
 #define CSESS_NEVER UINT64_MAX
 
@@ -83,6 +89,18 @@ struct csess_config {
 	 * is not followed (replicas keep naming a dead master until they hear
 	 * of a new one); the list is asked instead. */
 	uint64_t dead_hint_ms;
+	/* Hedged probing: a connection looking for the master that has not
+	 * found it after probe_hedge_ms is kept, and the next candidate is
+	 * asked too, so hung replicas cost one hedge each, not a timeout
+	 * each.  0: one probe at a time. */
+	uint64_t probe_hedge_ms;
+	/* A silent master (docs/CLIENT.md "A master that hangs"): when the
+	 * shell reports an application request unanswered for stall_ms
+	 * (REQUEST_STALLED), the core asks the master WHERE_IS_MASTER on the
+	 * link; no answer within ping_timeout_ms makes the link suspect, as an
+	 * overdue KeepAlive does.  0 turns the check off. */
+	uint64_t stall_ms;
+	uint64_t ping_timeout_ms;
 
 	uint64_t seed; /* jitter comes from this, never from rand() */
 };
@@ -103,6 +121,8 @@ enum csess_event_type {
 	CSESS_EV_REPLY_SESSION_EXPIRED, /* conn */
 	CSESS_EV_WHERE_IS_MASTER_REPLY, /* conn, addr (the master's, or NULL), epoch */
 	CSESS_EV_APP_CLOSE,         /* the application closes the session */
+	CSESS_EV_REQUEST_STALLED,   /* an application request on csess_conn() has had no
+	                             * answer for stall_ms (not a blocking ACQUIRE) */
 };
 
 struct csess_event {
@@ -208,6 +228,12 @@ enum csess_state csess_state(const struct csess *);
 enum csess_link csess_link(const struct csess *);
 uint64_t csess_session_id(const struct csess *); /* 0: none yet */
 uint64_t csess_epoch(const struct csess *);      /* 0: none yet */
+/* The current connection (the one requests go on when
+ * csess_accepts_requests()), 0: none.  Probes in flight besides it are
+ * the core's own business. */
+uint64_t csess_conn(const struct csess *);
+/* Connections open while looking for the master, the current one too. */
+size_t csess_probes(const struct csess *);
 /* The master's address as last confirmed, or NULL.  Valid until the next
  * csess_step() or csess_free(); not to be freed. */
 const char *csess_master_addr(const struct csess *);

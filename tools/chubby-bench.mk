@@ -9,7 +9,8 @@ tools_chubby_bench_chubby_bench_SOURCES = \
 	tools/chubby-bench/work.c \
 	tools/chubby-bench/kapool.c \
 	tools/chubby-bench/failover.c \
-	tools/lockctl/aclient.c tools/lockctl/aclient.h
+	tools/lockctl/aclient.c tools/lockctl/aclient.h \
+	tools/lockctl/locate.c tools/lockctl/locate.h
 tools_chubby_bench_chubby_bench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) \
 	$(MSGPACK_CFLAGS) $(PTHREAD_CFLAGS)
 # libchubby.la first, as for lockctl: every chubby_* symbol from the shared

@@ -11,6 +11,7 @@ bin_PROGRAMS += tools/lockctl/lockctl
 tools_lockctl_lockctl_SOURCES = \
 	tools/lockctl/lockctl.c tools/lockctl/lockctl.h \
 	tools/lockctl/probe.c tools/lockctl/probe.h \
+	tools/lockctl/locate.c tools/lockctl/locate.h \
 	tools/lockctl/cmd-status.c \
 	tools/lockctl/aclient.c tools/lockctl/aclient.h \
 	tools/lockctl/cmd-admin.c \

@@ -16,14 +16,20 @@
 
 static const char *const addrs[NREPL] = {"r0:7000", "r1:7000", "r2:7000", "r3:7000", "r4:7000"};
 
+/* Addresses of recent connections, by id modulo this. */
+#define FX_CONNS 256
+
 /* A fake shell: the core, its config and the last step's actions. */
 struct fx {
 	struct csess *s;
 	struct csess_config cfg;
 	struct csess_actions a;
 	uint64_t now;
-	uint64_t conn; /* from the latest CONNECT */
+	uint64_t conn; /* the core's current connection (csess_conn), else the latest */
 	char conn_addr[CSESS_ADDR_MAX];
+	char conn_addrs[FX_CONNS][CSESS_ADDR_MAX]; /* every CONNECT's, by id */
+	uint64_t last_connect;                     /* the latest CONNECT's id */
+	uint64_t conn_last;                        /* fx_step: f->conn as the step left it */
 	uint64_t ka_sent; /* from the latest SEND_KEEPALIVE */
 	uint64_t ka_hold;
 	uint64_t start_sent;
@@ -34,6 +40,9 @@ fx_step(struct fx *f, const struct csess_event *ev)
 {
 	size_t i;
 	int rc;
+	uint64_t before = f->s != NULL ? csess_conn(f->s) : 0;
+
+	f->conn_last = before;
 
 	rc = csess_step(f->s, ev, &f->a);
 	for (i = 0; i < f->a.n; i++) {
@@ -41,13 +50,24 @@ fx_step(struct fx *f, const struct csess_event *ev)
 
 		if (x->type == CSESS_ACT_CONNECT) {
 			f->conn = x->conn;
+			f->conn_last = x->conn;
+			f->last_connect = x->conn;
 			snprintf(f->conn_addr, sizeof f->conn_addr, "%s", x->addr);
+			snprintf(f->conn_addrs[x->conn % FX_CONNS], CSESS_ADDR_MAX, "%s", x->addr);
 		} else if (x->type == CSESS_ACT_SEND_KEEPALIVE) {
 			f->ka_sent = x->sent_at;
 			f->ka_hold = x->hold_ms;
 		} else if (x->type == CSESS_ACT_SEND_SESSION_START) {
 			f->start_sent = x->sent_at;
 		}
+	}
+	/* With hedged probes an earlier connection may become current, even
+	 * in the step that dialled a later one.  A test may aim f->conn at a
+	 * stale connection on purpose: only what this step did counts. */
+	if (f->s != NULL && csess_conn(f->s) != 0 &&
+	    (csess_conn(f->s) != before || csess_conn(f->s) != f->conn_last)) {
+		f->conn = csess_conn(f->s);
+		snprintf(f->conn_addr, sizeof f->conn_addr, "%s", f->conn_addrs[f->conn % FX_CONNS]);
 	}
 	return rc;
 }
@@ -214,13 +234,15 @@ f_backoff_cap(unsigned r)
 	return 20ULL << r;
 }
 
+/* START with the defaults, but probe_hedge_ms = HEDGE. */
 static void
-fx_init(struct fx *f)
+fx_init_hedge(struct fx *f, uint64_t hedge)
 {
 	struct csess_event ev;
 
 	memset(f, 0, sizeof *f);
 	csess_config_defaults(&f->cfg);
+	f->cfg.probe_hedge_ms = hedge;
 	f->cfg.replicas = addrs;
 	f->cfg.nreplicas = NREPL;
 	f->cfg.seed = harness_seed();
@@ -232,6 +254,15 @@ fx_init(struct fx *f)
 	ev.now = f->now;
 	ev.config = &f->cfg;
 	CU_ASSERT_EQUAL(fx_step(f, &ev), CHUBBY_OK);
+}
+
+static void
+fx_init(struct fx *f)
+{
+	struct csess_config d;
+
+	csess_config_defaults(&d);
+	fx_init_hedge(f, d.probe_hedge_ms);
 }
 
 static void
@@ -310,7 +341,9 @@ test_no_hint_tries_next(void)
 {
 	struct fx f;
 
-	fx_init(&f);
+	/* One probe at a time, to see each wait alone (the hedged walk is
+	 * tested below). */
+	fx_init_hedge(&f, 0);
 	fx_ev(&f, CSESS_EV_CONNECTED);
 	fx_where(&f, NULL);
 	/* A live replica that knows no master: the cell is electing one.
@@ -598,6 +631,300 @@ test_hint_loop_bounded(void)
 }
 
 /* ---- session, lease and KeepAlives ---- */
+
+
+/* ---- hedged probing (docs/CLIENT.md "Finding the master") ---- */
+
+/* The id of the latest CONNECT to ADDR, or 0. */
+static uint64_t
+fx_conn_to(const struct fx *f, const char *addr)
+{
+	uint64_t id;
+
+	for (id = f->last_connect; id > 0 && f->last_connect - id < FX_CONNS; id--)
+		if (strcmp(f->conn_addrs[id % FX_CONNS], addr) == 0)
+			return id;
+	return 0;
+}
+
+static void
+fx_ev_on(struct fx *f, enum csess_event_type t, uint64_t conn, const char *addr)
+{
+	struct csess_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.type = t;
+	ev.now = f->now;
+	ev.conn = conn;
+	ev.addr = addr;
+	CU_ASSERT_EQUAL(fx_step(f, &ev), CHUBBY_OK);
+}
+
+/* True if the last step disconnected CONN. */
+static bool
+fx_dropped(const struct fx *f, uint64_t conn)
+{
+	size_t i;
+
+	for (i = 0; i < f->a.n; i++)
+		if (f->a.v[i].type == CSESS_ACT_DISCONNECT && f->a.v[i].conn == conn)
+			return true;
+	return false;
+}
+
+/* Runs the clock to T in 1 ms ticks (as a shell would, never past the
+ * core's deadline), counting CONNECTs. */
+static unsigned
+fx_run_to(struct fx *f, uint64_t t)
+{
+	unsigned n = 0;
+
+	while (f->now < t) {
+		uint64_t next = csess_next_deadline(f->s, f->now);
+
+		fx_tick(f, next < t && next > f->now ? next : (next <= f->now ? f->now + 1 : t));
+		n += (unsigned)fx_count(f, CSESS_ACT_CONNECT);
+	}
+	return n;
+}
+
+/*
+ * r0 and r1 hang (SIGSTOP: TCP accepts, TLS never answers), r2 is master.
+ * Today's serial walk would spend two connect timeouts (4 s) before asking
+ * r2; hedged, r1 is asked after one hedge and r2 after two, and r2's answer
+ * wins at once: the hung probes are cancelled.
+ */
+static void
+test_hedge_past_hung(void)
+{
+	struct fx f;
+	uint64_t t0, c0, c1, c2;
+
+	fx_init(&f);
+	t0 = f.now;
+	c0 = fx_conn_to(&f, addrs[0]);
+	CU_ASSERT_NOT_EQUAL_FATAL(c0, 0);
+	fx_run_to(&f, t0 + f.cfg.probe_hedge_ms - 1);
+	CU_ASSERT_EQUAL(fx_conn_to(&f, addrs[1]), 0); /* not before the hedge */
+	fx_run_to(&f, t0 + f.cfg.probe_hedge_ms);
+	c1 = fx_conn_to(&f, addrs[1]);
+	CU_ASSERT_NOT_EQUAL_FATAL(c1, 0);
+	CU_ASSERT(!fx_dropped(&f, c0)); /* kept: it may still answer */
+	CU_ASSERT_EQUAL(csess_probes(f.s), 2);
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_LOCATING);
+	/* r0's TCP connect went through, its TLS hangs: nothing changes. */
+	fx_run_to(&f, t0 + 2 * f.cfg.probe_hedge_ms);
+	c2 = fx_conn_to(&f, addrs[2]);
+	CU_ASSERT_NOT_EQUAL_FATAL(c2, 0);
+	CU_ASSERT_EQUAL(csess_probes(f.s), 3);
+	f.now += 2;
+	fx_ev_on(&f, CSESS_EV_CONNECTED, c2, NULL);
+	CU_ASSERT_EQUAL(fx_get(&f, CSESS_ACT_SEND_WHERE_IS_MASTER)->conn, c2);
+	f.now += 1;
+	fx_ev_on(&f, CSESS_EV_WHERE_IS_MASTER_REPLY, c2, addrs[2]);
+	CU_ASSERT_EQUAL(fx_get(&f, CSESS_ACT_SEND_SESSION_START)->conn, c2);
+	CU_ASSERT(fx_dropped(&f, c0));
+	CU_ASSERT(fx_dropped(&f, c1));
+	CU_ASSERT_EQUAL(csess_probes(f.s), 1);
+	CU_ASSERT_EQUAL(csess_conn(f.s), c2);
+	fx_started(&f, 4, 12000);
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_SAFE);
+	CU_ASSERT_STRING_EQUAL(csess_master_addr(f.s), addrs[2]);
+	CU_ASSERT(f.now - t0 < 100);
+	/* Late events from the cancelled probes change nothing. */
+	fx_ev_on(&f, CSESS_EV_CONNECTED, c0, NULL);
+	CU_ASSERT_EQUAL(f.a.n, 0);
+	fx_ev_on(&f, CSESS_EV_WHERE_IS_MASTER_REPLY, c1, addrs[1]);
+	CU_ASSERT_EQUAL(f.a.n, 0);
+	CU_ASSERT_EQUAL(csess_conn(f.s), c2);
+	fx_fini(&f);
+}
+
+/* A slow probe's answer counts as much as the current one's: r0 answers
+ * after r1 was asked, naming r3; r3 is dialled at once, and r3's answer
+ * cancels r1. */
+static void
+test_hedge_slow_probe_answers(void)
+{
+	struct fx f;
+	uint64_t t0, c0, c1, c3;
+
+	fx_init(&f);
+	t0 = f.now;
+	c0 = fx_conn_to(&f, addrs[0]);
+	fx_run_to(&f, t0 + f.cfg.probe_hedge_ms);
+	c1 = fx_conn_to(&f, addrs[1]);
+	CU_ASSERT_NOT_EQUAL_FATAL(c1, 0);
+	f.now += 5;
+	fx_ev_on(&f, CSESS_EV_CONNECTED, c0, NULL);
+	CU_ASSERT_EQUAL(fx_get(&f, CSESS_ACT_SEND_WHERE_IS_MASTER)->conn, c0);
+	/* A probe that knows no master is just dropped: r1's probe goes on. */
+	fx_ev_on(&f, CSESS_EV_CONNECTED, c1, NULL);
+	fx_ev_on(&f, CSESS_EV_WHERE_IS_MASTER_REPLY, c1, NULL);
+	CU_ASSERT(fx_dropped(&f, c1) || csess_probes(f.s) == 2);
+	f.now += 1;
+	fx_ev_on(&f, CSESS_EV_WHERE_IS_MASTER_REPLY, c0, addrs[3]);
+	c3 = fx_conn_to(&f, addrs[3]);
+	CU_ASSERT_NOT_EQUAL_FATAL(c3, 0);
+	CU_ASSERT(fx_dropped(&f, c0));
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_CONNECTING);
+	fx_ev_on(&f, CSESS_EV_CONNECTED, c3, NULL);
+	CU_ASSERT_EQUAL(fx_get(&f, CSESS_ACT_SEND_SESSION_START)->conn, c3);
+	CU_ASSERT_EQUAL(csess_probes(f.s), 1);
+	fx_started(&f, 5, 12000);
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_SAFE);
+	CU_ASSERT_STRING_EQUAL(csess_master_addr(f.s), addrs[3]);
+	fx_fini(&f);
+}
+
+/* Every replica hangs: all are asked within one round (nreplicas - 1
+ * hedges) and one probe timeout later all are given up; the pass then
+ * pauses as before.  The cost is one probe timeout, not one per replica. */
+static void
+test_hedge_all_hung_one_timeout(void)
+{
+	struct fx f;
+	uint64_t t0;
+	unsigned connects;
+	int i;
+
+	fx_init(&f);
+	t0 = f.now;
+	connects = 1 + fx_run_to(&f, t0 + (NREPL - 1) * f.cfg.probe_hedge_ms);
+	CU_ASSERT_EQUAL(connects, NREPL);
+	CU_ASSERT_EQUAL(csess_probes(f.s), NREPL);
+	for (i = 0; i < NREPL; i++)
+		CU_ASSERT_NOT_EQUAL(fx_conn_to(&f, addrs[i]), 0);
+	connects = fx_run_to(&f, t0 + (NREPL - 1) * f.cfg.probe_hedge_ms + f.cfg.connect_timeout_ms);
+	CU_ASSERT_EQUAL(csess_probes(f.s), 0 + (connects > 0));
+	/* All given up by then, the next pass at most one pause later. */
+	CU_ASSERT(connects <= 1);
+	fx_fini(&f);
+}
+
+/*
+ * The master of a SAFE session freezes (SIGSTOP).  Its KeepAlive goes
+ * unanswered; the client tries it first (most breaks are transient) but
+ * asks the list one hedge later.  r1 still names the frozen master (an
+ * election is running): that is not followed again while a probe to it is
+ * in flight; the next replica is asked.  When r2 names the new master r3,
+ * the session moves there.  No connect timeout is waited for.
+ */
+static void
+test_hedge_frozen_master(void)
+{
+	struct fx f;
+	uint64_t t_lost, c0, c1, c2, c3;
+
+	fx_establish(&f, 3); /* r0 master */
+	fx_tick(&f, csess_next_deadline(f.s, f.now)); /* the KeepAlive is overdue */
+	CU_ASSERT_NOT_EQUAL(csess_link(f.s), CSESS_LINK_UP);
+	t_lost = f.now;
+	c0 = f.last_connect;
+	CU_ASSERT_STRING_EQUAL(f.conn_addrs[c0 % FX_CONNS], addrs[0]);
+	fx_run_to(&f, t_lost + f.cfg.probe_hedge_ms);
+	c1 = fx_conn_to(&f, addrs[1]);
+	CU_ASSERT_FATAL(c1 > c0);
+	fx_ev_on(&f, CSESS_EV_CONNECTED, c1, NULL);
+	fx_ev_on(&f, CSESS_EV_WHERE_IS_MASTER_REPLY, c1, addrs[0]);
+	CU_ASSERT_EQUAL(fx_conn_to(&f, addrs[0]), c0); /* no second connection to r0 */
+	c2 = fx_conn_to(&f, addrs[2]);
+	CU_ASSERT_FATAL(c2 > c1);
+	fx_ev_on(&f, CSESS_EV_CONNECTED, c2, NULL);
+	fx_ev_on(&f, CSESS_EV_WHERE_IS_MASTER_REPLY, c2, addrs[3]);
+	c3 = fx_conn_to(&f, addrs[3]);
+	CU_ASSERT_FATAL(c3 > c2);
+	fx_ev_on(&f, CSESS_EV_CONNECTED, c3, NULL);
+	/* At the new master: the KeepAlive resumes there, r0 is cancelled. */
+	CU_ASSERT_EQUAL(fx_get(&f, CSESS_ACT_SEND_KEEPALIVE)->conn, c3);
+	CU_ASSERT(fx_dropped(&f, c0));
+	CU_ASSERT_EQUAL(csess_probes(f.s), 1);
+	fx_ka_reply(&f, f.ka_sent, 4, 12000);
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_SAFE);
+	CU_ASSERT_STRING_EQUAL(csess_master_addr(f.s), addrs[3]);
+	CU_ASSERT(f.now - t_lost < f.cfg.connect_timeout_ms / 10);
+	fx_fini(&f);
+}
+
+
+/* ---- a master that hangs under a waiting request ---- */
+
+/*
+ * The master of a SAFE session freezes while a write waits at it.  Its
+ * KeepAlive is held (seconds may pass before it is overdue), so the shell
+ * reports the stalled request; the core asks the master WHERE_IS_MASTER on
+ * the link and, with no answer within ping_timeout_ms, suspects the link:
+ * it looks for the master again (the old one first, then the list, hedged)
+ * long before the KeepAlive would have said so.
+ */
+static void
+test_stall_ping_suspects_frozen_master(void)
+{
+	struct fx f;
+	uint64_t c_master, t_stall, ka_due;
+
+	fx_establish(&f, 3);
+	c_master = f.conn;
+	ka_due = csess_next_deadline(f.s, f.now);
+	CU_ASSERT(ka_due - f.now > 2000); /* the KeepAlive is held for seconds */
+	f.now += f.cfg.stall_ms;
+	fx_ev(&f, CSESS_EV_REQUEST_STALLED);
+	CU_ASSERT_EQUAL(fx_get(&f, CSESS_ACT_SEND_WHERE_IS_MASTER)->conn, c_master);
+	t_stall = f.now;
+	/* A second report while the check is out sends nothing more. */
+	fx_ev(&f, CSESS_EV_REQUEST_STALLED);
+	CU_ASSERT_EQUAL(f.a.n, 0);
+	CU_ASSERT(csess_next_deadline(f.s, f.now) <= t_stall + f.cfg.ping_timeout_ms);
+	fx_tick(&f, t_stall + f.cfg.ping_timeout_ms - 1);
+	CU_ASSERT_EQUAL(f.a.n, 0);
+	CU_ASSERT_EQUAL(csess_link(f.s), CSESS_LINK_UP);
+	fx_tick(&f, t_stall + f.cfg.ping_timeout_ms);
+	CU_ASSERT(fx_dropped(&f, c_master));
+	CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[0]); /* the old master first */
+	CU_ASSERT_EQUAL(csess_state(f.s), CSESS_SAFE); /* the lease still holds */
+	/* One hedge later the list is asked too; r1 names the new master r2. */
+	fx_run_to(&f, f.now + f.cfg.probe_hedge_ms);
+	CU_ASSERT_NOT_EQUAL_FATAL(fx_conn_to(&f, addrs[1]), 0);
+	fx_ev_on(&f, CSESS_EV_CONNECTED, fx_conn_to(&f, addrs[1]), NULL);
+	fx_ev_on(&f, CSESS_EV_WHERE_IS_MASTER_REPLY, fx_conn_to(&f, addrs[1]), addrs[2]);
+	fx_ev_on(&f, CSESS_EV_CONNECTED, fx_conn_to(&f, addrs[2]), NULL);
+	CU_ASSERT_EQUAL(fx_get(&f, CSESS_ACT_SEND_KEEPALIVE)->conn, fx_conn_to(&f, addrs[2]));
+	fx_ka_reply(&f, f.ka_sent, 4, 12000);
+	CU_ASSERT_PTR_NOT_NULL(fx_find(&f, CSESS_ACT_REISSUE_PENDING)); /* the write goes again */
+	CU_ASSERT_STRING_EQUAL(csess_master_addr(f.s), addrs[2]);
+	CU_ASSERT(f.now - t_stall < 1000);
+	fx_fini(&f);
+}
+
+/* A master that answers the check is alive: the link stays, and a master
+ * that answers naming another is left for that one. */
+static void
+test_stall_ping_answered(void)
+{
+	struct fx f;
+	uint64_t c_master;
+
+	fx_establish(&f, 3);
+	c_master = f.conn;
+	fx_ev(&f, CSESS_EV_REQUEST_STALLED);
+	CU_ASSERT_PTR_NOT_NULL(fx_find(&f, CSESS_ACT_SEND_WHERE_IS_MASTER));
+	f.now += 3;
+	fx_where(&f, addrs[0]);
+	CU_ASSERT_EQUAL(f.a.n, 0);
+	fx_tick(&f, f.now + f.cfg.ping_timeout_ms * 2);
+	CU_ASSERT_EQUAL(csess_link(f.s), CSESS_LINK_UP);
+	CU_ASSERT_EQUAL(f.conn, c_master);
+	/* Checked again on the next report. */
+	fx_ev(&f, CSESS_EV_REQUEST_STALLED);
+	CU_ASSERT_PTR_NOT_NULL(fx_find(&f, CSESS_ACT_SEND_WHERE_IS_MASTER));
+	fx_where(&f, addrs[4]);
+	CU_ASSERT(fx_dropped(&f, c_master));
+	CU_ASSERT_STRING_EQUAL(f.conn_addr, addrs[4]);
+	/* Not UP: a report changes nothing. */
+	fx_ev(&f, CSESS_EV_REQUEST_STALLED);
+	CU_ASSERT_EQUAL(f.a.n, 0);
+	fx_fini(&f);
+}
 
 static void
 test_session_start_safe(void)
@@ -1167,7 +1494,6 @@ struct storm {
 	bool ka_out;
 	uint64_t ka_conn, ka_epoch, ka_hold;
 	uint64_t max_grant; /* max sent_at + granted fed so far */
-	int conn_idx;       /* replica of f.conn */
 	enum csess_state prev;
 	unsigned safe_seen;
 };
@@ -1237,7 +1563,6 @@ storm_act(struct storm *w, const struct csess_action *a)
 	case CSESS_ACT_CONNECT:
 		idx = storm_idx(a->addr);
 		CU_ASSERT_FATAL(idx >= 0);
-		w->conn_idx = idx;
 		if (storm_lost(w))
 			return; /* hangs */
 		ev.type = w->up[idx] ? CSESS_EV_CONNECTED : CSESS_EV_CONNECT_FAILED;
@@ -1257,7 +1582,7 @@ storm_act(struct storm *w, const struct csess_action *a)
 	case CSESS_ACT_SEND_SESSION_START:
 		if (storm_lost(w))
 			return;
-		if (w->conn_idx == w->master) {
+		if (storm_idx(w->f.conn_addrs[a->conn % FX_CONNS]) == w->master) {
 			ev.type = CSESS_EV_SESSION_STARTED;
 			ev.session_id = 1 + rnd(1000);
 			ev.epoch = w->epoch;
@@ -1277,7 +1602,7 @@ storm_act(struct storm *w, const struct csess_action *a)
 		w->ka_hold = a->hold_ms;
 		if (storm_lost(w))
 			return;
-		if (w->conn_idx != w->master) {
+		if (storm_idx(w->f.conn_addrs[a->conn % FX_CONNS]) != w->master) {
 			ev.type = CSESS_EV_REPLY_NOT_MASTER;
 			storm_hint(w, &ev, &addr);
 		} else if (a->epoch < w->epoch) {
@@ -1403,6 +1728,11 @@ storm_fault(struct storm *w)
 			storm_post(w, 0, &ev, NULL);
 		}
 		break;
+	case 3: /* the application's request waits (the shell says so) */
+		memset(&ev, 0, sizeof ev);
+		ev.type = CSESS_EV_REQUEST_STALLED;
+		storm_post(w, 0, &ev, NULL);
+		break;
 	default: /* quiet */
 		break;
 	}
@@ -1527,6 +1857,12 @@ harness_register(void)
 	    {"dead hints are skipped only for a while", test_dead_hint_expires},
 	    {"backoff jitter spreads clients", test_backoff_jitter_spreads},
 	    {"hint loops are bounded", test_hint_loop_bounded},
+	    {"hedged: past hung replicas in one round", test_hedge_past_hung},
+	    {"hedged: a slow probe's answer is followed", test_hedge_slow_probe_answers},
+	    {"hedged: all hung cost one probe timeout", test_hedge_all_hung_one_timeout},
+	    {"hedged: a frozen master is not waited for", test_hedge_frozen_master},
+	    {"stalled request: a frozen master is suspected at once", test_stall_ping_suspects_frozen_master},
+	    {"stalled request: a master that answers keeps the link", test_stall_ping_answered},
 	    {NULL, NULL},
 	};
 	static const struct harness_test session[] = {

@@ -42,6 +42,11 @@ usage(FILE *f)
 	    "  -n N,...         keepalive: idle sessions (default 1000,10000)\n"
 	    "  --conns K        keepalive: connections carrying them (default one per 20000)\n"
 	    "  --cell-tool PATH chubby-cell (default: $CHUBBY_CELL_TOOL, else chubby-cell in PATH)\n"
+	    "  --silent MODE    failover: the master fails silently instead of kill -9:\n"
+	    "                   stop (SIGSTOP) or blackhole (nft drops its address's packets;\n"
+	    "                   root, in a network namespace of its own); it is resumed\n"
+	    "                   after each round\n"
+	    "  --rounds N       failover: N faults, medians reported (default 1)\n"
 	    "  --json           one JSON object on stdout instead of the table\n"
 	    "  -q               no progress line on stderr\n");
 }
@@ -82,8 +87,9 @@ progress_line(const struct bench_opts *o, const struct bench_result *r)
 		fprintf(stderr, "keepalive n=%u: master %.1f%% CPU, %.0f KiB RSS per 1000 sessions\n",
 		    r->clients, r->master_cpu, r->rss_kb_per_1000);
 	else if (strcmp(r->workload, "failover") == 0)
-		fprintf(stderr, "failover c=%u: first write %.0f ms, all safe %.0f ms\n", r->clients,
-		    r->first_write_ms, r->all_safe_ms);
+		fprintf(stderr, "failover (%s) c=%u, median of %u: first write %.0f ms, every writer "
+		    "%.0f ms, all safe %.0f ms, new client %.0f ms\n", r->fault, r->clients, r->rounds,
+		    r->first_write_ms, r->all_writers_ms, r->all_safe_ms, r->new_client_ms);
 	else
 		fprintf(stderr, "%s c=%u: %.0f ops/s, p50 %.2f ms, p99 %.2f ms\n", r->workload,
 		    r->clients, r->ops_per_s, r->p50_ms, r->p99_ms);
@@ -148,11 +154,13 @@ print_json(const struct bench_opts *o, const struct bench_result *rs, size_t n)
 			    r->clients, r->conns, r->start_secs, r->secs, r->ka_per_s, r->master_cpu,
 			    r->cpu_per_1000, r->master_rss_kb, r->base_rss_kb, r->rss_kb_per_1000);
 		else if (strcmp(r->workload, "failover") == 0)
-			printf(",\"clients\":%u,\"first_write_ms\":%.0f,\"all_writers_ms\":%.0f,"
-			       "\"all_safe_ms\":%.0f,\"sessions_in_jeopardy\":%u,\"saw_failover\":%u,"
-			       "\"writes\":%llu",
-			    r->clients, r->first_write_ms, r->all_writers_ms, r->all_safe_ms,
-			    r->in_jeopardy, r->saw_failover, (unsigned long long)r->ops);
+			printf(",\"clients\":%u,\"fault\":\"%s\",\"rounds\":%u,\"rounds_ok\":%u,"
+			       "\"first_write_ms\":%.0f,\"all_writers_ms\":%.0f,"
+			       "\"all_safe_ms\":%.0f,\"new_client_ms\":%.0f,"
+			       "\"sessions_in_jeopardy\":%u,\"saw_failover\":%u,\"writes\":%llu",
+			    r->clients, r->fault, r->rounds, r->rounds_ok, r->first_write_ms,
+			    r->all_writers_ms, r->all_safe_ms, r->new_client_ms, r->in_jeopardy,
+			    r->saw_failover, (unsigned long long)r->ops);
 		else
 			printf(",\"clients\":%u,\"measured_s\":%.2f,\"ops\":%llu,\"errors\":%llu,"
 			       "\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
@@ -227,11 +235,13 @@ print_table(const struct bench_opts *o, const struct bench_result *rs, size_t n)
 			printf("\nfailover: failed: %s\n", r->first_error);
 			continue;
 		}
-		printf("\nfailover (%u writers, kill -9 of the master): first write after %.0f ms, "
-		       "every writer after %.0f ms, every session SAFE after %.0f ms "
-		       "(%u of %u went into jeopardy)%s%s\n",
-		    r->clients, r->first_write_ms, r->all_writers_ms, r->all_safe_ms, r->in_jeopardy,
-		    r->clients, r->ok ? "" : "; ", r->ok ? "" : r->first_error);
+		printf("\nfailover (%u writers, %s of the master, median of %u rounds): first write "
+		       "after %.0f ms, every writer after %.0f ms, every session SAFE after %.0f ms, "
+		       "a new client's first write after %.0f ms (%u session-rounds of %u went into "
+		       "jeopardy)%s%s\n",
+		    r->clients, r->fault, r->rounds, r->first_write_ms, r->all_writers_ms,
+		    r->all_safe_ms, r->new_client_ms, r->in_jeopardy, r->clients * r->rounds,
+		    r->ok ? "" : "; ", r->ok ? "" : r->first_error);
 	}
 }
 
@@ -248,6 +258,8 @@ main(int argc, char **argv)
 	    {"conns", required_argument, NULL, 'K'},
 	    {"warmup", required_argument, NULL, 'W'},
 	    {"cell-tool", required_argument, NULL, 'T'},
+	    {"silent", required_argument, NULL, 'S'},
+	    {"rounds", required_argument, NULL, 'R'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
@@ -299,6 +311,26 @@ main(int argc, char **argv)
 		}
 		case 'K': o.kconns = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'T': o.cell_tool = optarg; break;
+		case 'S':
+			if (strcmp(optarg, "stop") == 0)
+				o.fault = FO_STOP;
+			else if (strcmp(optarg, "blackhole") == 0)
+				o.fault = FO_BLACKHOLE;
+			else {
+				fprintf(stderr, "chubby-bench: --silent takes stop or blackhole\n");
+				return 2;
+			}
+			break;
+		case 'R': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end != '\0' || v < 1 || v > 1000) {
+				fprintf(stderr, "chubby-bench: bad --rounds: %s\n", optarg);
+				return 2;
+			}
+			o.rounds = (unsigned)v;
+			break;
+		}
 		case 'j': o.json = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': usage(stdout); return 0;

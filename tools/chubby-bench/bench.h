@@ -29,6 +29,9 @@ struct bench_opts {
 	unsigned kconns;       /* keepalive: connections (0: one per 20000 sessions) */
 	double duration, warmup; /* seconds */
 	int json, quiet;
+	/* failover: how the master fails, and how many times */
+	enum { FO_KILL = 0, FO_STOP, FO_BLACKHOLE } fault;
+	unsigned rounds;
 };
 
 /* One line of the report. */
@@ -49,8 +52,11 @@ struct bench_result {
 	double start_secs;     /* to start the sessions */
 	double master_rss_kb, base_rss_kb, rss_kb_per_1000, cpu_per_1000, ka_per_s;
 	/* failover */
-	double first_write_ms, all_writers_ms, all_safe_ms;
-	unsigned in_jeopardy, saw_failover;
+	double first_write_ms, all_writers_ms, all_safe_ms; /* medians over the rounds */
+	double new_client_ms;  /* a client opened at the fault: its first write */
+	unsigned rounds, rounds_ok;
+	char fault[16];        /* "kill -9", "SIGSTOP", "black hole" */
+	unsigned in_jeopardy, saw_failover; /* summed over the rounds */
 	int ok;                /* the run could be made */
 };
 

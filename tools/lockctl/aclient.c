@@ -13,6 +13,7 @@
 #include "aclient.h"
 #include "conn.h"
 #include "frame.h"
+#include "locate.h"
 #include "mp.h"
 #include "net.h"
 #include "protocol.h"
@@ -336,75 +337,15 @@ out:
 	return rc;
 }
 
-/* Asks AC's replica where the master is: *IS_MASTER if it is master with
- * its lease, else the master's address in HINT ("" if it knows none). */
-static int
-ac_where(struct aclient *ac, bool *is_master, char *hint, size_t hintlen, char *err, size_t errlen)
-{
-	struct wire_msg m;
-	struct mp_str addr = {NULL, 0};
-	char e[128];
-	int rc;
-
-	*is_master = false;
-	hint[0] = '\0';
-	if ((rc = aclient_call(ac, PROTO_OP_WHERE_IS_MASTER, NULL, 0, &m, err, errlen)) != CHUBBY_OK)
-		return rc;
-	if (m.res.status == CHUBBY_OK && m.res.result != NULL) {
-		mp_get_bool(m.res.result, "is_master", MP_OPTIONAL, is_master, e, sizeof e);
-		mp_get_str(m.res.result, "address", MP_OPTIONAL, &addr, e, sizeof e);
-		if (addr.ptr != NULL && addr.len > 0 && addr.len < hintlen) {
-			memcpy(hint, addr.ptr, addr.len);
-			hint[addr.len] = '\0';
-		}
-	}
-	wire_msg_free(&m);
-	return CHUBBY_OK;
-}
-
 int
 aclient_open_master(const struct cellspec *spec, unsigned timeout_ms, struct aclient **out,
     char *err, size_t errlen)
 {
-	char last[512] = "no replica answered";
+	char master[CELLSPEC_ADDR_MAX];
+	int rc;
 
-	/* Ask the replicas in turn.  A hint may be stale (a replica cut off
-	 * from the majority still names the master it last followed), so the
-	 * hinted replica must itself say it is master before we use it. */
-	for (size_t i = 0; i < spec->naddrs; i++) {
-		struct aclient *ac, *hac;
-		char hint[CELLSPEC_ADDR_MAX], h2[CELLSPEC_ADDR_MAX], e[512];
-		bool is_master;
-
-		if (aclient_open(spec, spec->addrs[i], timeout_ms, &ac, e, sizeof e) != CHUBBY_OK) {
-			snprintf(last, sizeof last, "%s", e);
-			continue;
-		}
-		if (ac_where(ac, &is_master, hint, sizeof hint, e, sizeof e) != CHUBBY_OK) {
-			snprintf(last, sizeof last, "%s", e);
-			aclient_close(ac);
-			continue;
-		}
-		if (is_master) {
-			*out = ac;
-			return CHUBBY_OK;
-		}
-		aclient_close(ac);
-		if (hint[0] == '\0' || strcmp(hint, spec->addrs[i]) == 0) {
-			snprintf(last, sizeof last, "%s knows no master", spec->addrs[i]);
-			continue;
-		}
-		if (aclient_open(spec, hint, timeout_ms, &hac, e, sizeof e) != CHUBBY_OK) {
-			snprintf(last, sizeof last, "%s", e);
-			continue;
-		}
-		if (ac_where(hac, &is_master, h2, sizeof h2, e, sizeof e) == CHUBBY_OK && is_master) {
-			*out = hac;
-			return CHUBBY_OK;
-		}
-		snprintf(last, sizeof last, "%s named %s, which is not master", spec->addrs[i], hint);
-		aclient_close(hac);
-	}
-	snprintf(err, errlen, "cannot reach the master: %s", last);
-	return CHUBBY_E_UNAVAILABLE;
+	/* Hedged, in parallel (locate.h): a hung replica costs one hedge. */
+	if ((rc = locate_master(spec, timeout_ms, master, err, errlen)) != CHUBBY_OK)
+		return rc;
+	return aclient_open(spec, master, timeout_ms, out, err, errlen);
 }

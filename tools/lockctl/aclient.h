@@ -1,7 +1,7 @@
 /*
  * aclient.h: a small synchronous client for lockctl's admin commands: one
- * connection to one replica (or to the master, found by asking any replica
- * WHERE_IS_MASTER), requests answered in turn, each within a deadline.
+ * connection to one replica (or to the master, found by asking the
+ * replicas WHERE_IS_MASTER), requests answered in turn, each within a deadline.
  * Namespace operations with sessions go through libchubby instead.
  */
 #ifndef LOCKCTL_ACLIENT_H
@@ -20,7 +20,8 @@ struct aclient;
 /* Connects to ADDR (host:port) with SPEC's TLS files. */
 int aclient_open(const struct cellspec *spec, const char *addr, unsigned timeout_ms,
     struct aclient **out, char *err, size_t errlen);
-/* Connects to the master: asks the replicas in turn where it is. */
+/* Connects to the master, found by asking the replicas hedged, in
+ * parallel (locate.h): hung or unreachable replicas cost one hedge each. */
 int aclient_open_master(const struct cellspec *spec, unsigned timeout_ms, struct aclient **out,
     char *err, size_t errlen);
 void aclient_close(struct aclient *ac);

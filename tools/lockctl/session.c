@@ -301,37 +301,34 @@ lockctl_session_close(struct lockctl *lc)
 		free(ev.path);
 }
 
-/* Asks the replicas in turn for STATUS, which names the cell. */
+/* Asks the master, found hedged (locate.h: a hung replica costs a hedge,
+ * not a timeout), for STATUS, which names the cell. */
 static int
 cell_from_status(struct lockctl *lc, char *err, size_t errlen)
 {
-	int rc = CHUBBY_E_UNAVAILABLE;
+	struct aclient *ac;
+	struct wire_msg m;
+	struct mp_str cell = {NULL, 0};
+	int rc;
 
-	for (size_t i = 0; i < lc->spec.naddrs; i++) {
-		struct aclient *ac;
-		struct wire_msg m;
-		struct mp_str cell = {NULL, 0};
-
-		rc = aclient_open(&lc->spec, lc->spec.addrs[i], lc->timeout_ms, &ac, err, errlen);
-		if (rc != CHUBBY_OK)
-			continue;
-		rc = aclient_call(ac, PROTO_OP_STATUS, NULL, 0, &m, err, errlen);
+	if ((rc = aclient_open_master(&lc->spec, lc->timeout_ms, &ac, err, errlen)) != CHUBBY_OK)
+		return rc;
+	rc = aclient_call(ac, PROTO_OP_STATUS, NULL, 0, &m, err, errlen);
+	if (rc != CHUBBY_OK) {
 		aclient_close(ac);
-		if (rc != CHUBBY_OK)
-			continue;
-		if (m.res.status == CHUBBY_OK &&
-		    mp_get_str(m.res.result, "cell", MP_OPTIONAL, &cell, err, errlen) ==
-			CHUBBY_OK &&
-		    cell.ptr != NULL && cell.len > 0 && cell.len < sizeof lc->cellname) {
-			memcpy(lc->cellname, cell.ptr, cell.len);
-			lc->cellname[cell.len] = '\0';
-			wire_msg_free(&m);
-			return CHUBBY_OK;
-		}
-		rc = m.res.status != CHUBBY_OK ? (int)m.res.status : CHUBBY_E_MISSING;
-		snprintf(err, errlen, "%s did not name its cell", lc->spec.addrs[i]);
-		wire_msg_free(&m);
+		return rc;
 	}
+	if (m.res.status == CHUBBY_OK &&
+	    mp_get_str(m.res.result, "cell", MP_OPTIONAL, &cell, err, errlen) == CHUBBY_OK &&
+	    cell.ptr != NULL && cell.len > 0 && cell.len < sizeof lc->cellname) {
+		memcpy(lc->cellname, cell.ptr, cell.len);
+		lc->cellname[cell.len] = '\0';
+	} else {
+		rc = m.res.status != CHUBBY_OK ? (int)m.res.status : CHUBBY_E_MISSING;
+		snprintf(err, errlen, "%s did not name its cell", aclient_addr(ac));
+	}
+	wire_msg_free(&m);
+	aclient_close(ac);
 	return rc;
 }
 
@@ -351,7 +348,7 @@ lockctl_path(struct lockctl *lc, const char *arg, char **out)
 		/*
 		 * libchubby's API does not say which cell a session is in (the
 		 * WELCOME it reads names it), so: the cell config's name, else
-		 * one STATUS round to any replica.
+		 * the master's STATUS (cell_from_status).
 		 */
 		if ((rc = lockctl_need_cell(lc)) != 0)
 			return rc;
