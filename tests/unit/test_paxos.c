@@ -568,7 +568,7 @@ test_prevote_candidate(void)
 }
 
 /*
- * Check-quorum: a master that no majority has answered for a whole lease
+ * Check-quorum: a master that no majority has answered for two leases
  * steps down (and stops heartbeating), rather than keep followers that hear
  * it but cannot reach it from electing anyone.
  */
@@ -580,14 +580,15 @@ test_check_quorum(void)
 
 	fx_make_master(&f, NULL);
 	fx_sync(&f);
-	/* Ticking as a running master does, heartbeating all along. */
-	for (t = 1010 + 10; t < 1010 + 1000; t += 10) {
+	/* Ticking as a running master does, heartbeating all along: two
+	 * leases unanswered. */
+	for (t = 1010 + 10; t < 1010 + 2000; t += 10) {
 		fx_tick(&f, t);
 		if (fx_count(&f, PAXOS_ACT_PERSIST) > 0)
 			fx_sync(&f);
 	}
 	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_MASTER);
-	fx_tick(&f, 1010 + 1000);
+	fx_tick(&f, 1010 + 2000);
 	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_FOLLOWER);
 	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_HEARTBEAT, 0, 0));
 	fx_end(&f);
@@ -614,12 +615,13 @@ test_check_quorum_after_pause(void)
 	/* Paused for a lease and a half: the next tick is the first since. */
 	fx_tick(&f, 1010 + 1500);
 	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_MASTER);
+	/* (Its own grant is written first: the request leaves behind it.) */
+	if (fx_sent(&f, PAXOS_MSG_HEARTBEAT, 2, 0) == NULL && fx_count(&f, PAXOS_ACT_PERSIST) > 0)
+		fx_sync(&f);
 	hb = fx_sent(&f, PAXOS_MSG_HEARTBEAT, 2, 0);
 	REQUIRE(hb);
 	m = msg(PAXOS_MSG_HEARTBEAT_ACK, 2, 1, hb->ballot);
 	m.seq = hb->seq;
-	if (fx_count(&f, PAXOS_ACT_PERSIST) > 0)
-		fx_sync(&f);
 	f.now = 1010 + 1502;
 	fx_recv(&f, &m);
 	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_MASTER);
