@@ -351,11 +351,13 @@ cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
 	if (rc != CHUBBY_OK) {
 		/* Too big for the server's frame limit, or out of memory: this
 		 * request can never go. */
-		static const char big[] = "the request is larger than the server's frame limit";
+		char big[128];
+		int n_big = snprintf(big, sizeof big,
+		    "the request exceeds the server's max_frame (%zu bytes)", (size_t)cc->max_frame);
 
 		wire_buf_reset(&c->out);
 		if (rc == CHUBBY_E_FRAME_TOO_BIG)
-			cl_req_complete(c, r, CHUBBY_E_TOO_LARGE, big, sizeof big - 1, NULL);
+			cl_req_complete(c, r, CHUBBY_E_TOO_LARGE, big, (size_t)n_big, NULL);
 		else
 			cl_req_complete(c, r, rc, NULL, 0, NULL);
 		return;
