@@ -71,4 +71,70 @@ too_large_old() {
 }
 check "put of 300000 bytes (an existing file): names max_contents" too_large_old
 
+# ---- a certificate the cell will never accept fails at once ----
+# The bound is generous (10 s against a 30 s timeout) because the machine
+# running the tests may be loaded: the point is that the open does not sit
+# out its timeout retrying, not how fast the refusal is.
+# fails_fast CODE PATTERN command...: exits CODE, output matches PATTERN,
+# within 10 s.
+fails_fast() {
+	local want=$1 pat=$2 out rc t0 ms; shift 2
+	t0=$(date +%s%N)
+	out=$("$@" </dev/null 2>&1); rc=$?
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	echo "$out"; echo "(exit $rc after $ms ms)"
+	[ "$rc" -eq "$want" ] && grep -qE -- "$pat" <<<"$out" && [ "$ms" -lt 10000 ]
+}
+step "make a second CA with a client of it" \
+	bash -c "'$CERTS' init --dir '$T_DIR/evil' --cell local >/dev/null && '$CERTS' client --dir '$T_DIR/evil' --name mallory >/dev/null"
+evil=(env CHUBBY_CERT="$T_DIR/evil/client-mallory.crt" CHUBBY_KEY="$T_DIR/evil/client-mallory.key")
+check "a client certificate from another CA: lockctl exits 2 at once, naming the CA" \
+	fails_fast 2 "E_TLS: .*does not trust the CA" "${evil[@]}" "$LOCKCTL" -t 30000 ls
+check "a client certificate from another CA: chubby_open fails at once with the reason" \
+	fails_fast 1 "^err E_TLS .*does not trust the CA" "${evil[@]}" "$DRV" -C "$conf" -t 30000 open
+
+# An expired client certificate, signed by the cell's own CA: made with
+# Python's cryptography (chubby-certs makes none in the past).
+make_expired() {
+	"$PY" - "$cell/tls/ca.crt" "$cell/tls/ca.key" "$T_DIR/expired" <<'PYEOF'
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+ca = x509.load_pem_x509_certificate(open(sys.argv[1], "rb").read())
+cakey = serialization.load_pem_private_key(open(sys.argv[2], "rb").read(), None)
+key = ec.generate_private_key(ec.SECP256R1())
+now = datetime.datetime.now(datetime.timezone.utc)
+name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "local"),
+                  x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "chubby-client"),
+                  x509.NameAttribute(NameOID.COMMON_NAME, "old")])
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=10))
+        .not_valid_after(now - datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                       key_encipherment=False, data_encipherment=False, key_agreement=False,
+                       key_cert_sign=False, crl_sign=False, encipher_only=False,
+                       decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(cakey, hashes.SHA256()))
+open(sys.argv[3] + ".crt", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+open(sys.argv[3] + ".key", "wb").write(key.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+PYEOF
+	chmod 600 "$T_DIR/expired.key"
+}
+step "make an expired client certificate from the cell's CA" make_expired
+old=(env CHUBBY_CERT="$T_DIR/expired.crt" CHUBBY_KEY="$T_DIR/expired.key")
+check "an expired client certificate: lockctl exits 2 at once, saying so" \
+	fails_fast 2 "E_TLS: .*expired" "${old[@]}" "$LOCKCTL" -t 30000 ls
+
+# ---- a stopped replica is down, not a TLS error ----
+step "stop replica 3" "$CHUBBY_CELL_BIN" kill 3 --dir "$cell"
+check "status shows the stopped replica as down (connection refused)" \
+	bash -c "out=\$('$LOCKCTL' status </dev/null); echo \"\$out\"; \
+		grep -qE '^3 +127\.0\.0\.13:$port +down +\(connection refused\)\$' <<<\"\$out\""
+
 finish
