@@ -1110,6 +1110,19 @@ cl_on_close(struct conn *conn, int status, const char *reason, void *arg)
 
 	(void)conn;
 	pthread_mutex_lock(&c->mu);
+	/* A certificate refused for good (tp_error's E_AUTH: an unknown CA,
+	 * expired, revoked, the wrong kind; or the replica's certificate
+	 * refused by us) ends chubby_open at once, with the reason, rather
+	 * than after open_timeout_ms of retries: every replica of a cell
+	 * trusts the one cell CA, so they would all say the same (etcd's and
+	 * gRPC's clients fail a dial on such an error too).  Once a session
+	 * exists the core keeps trying, as for any lost link: the files may
+	 * be replaced and the session is worth keeping. */
+	if (status == CHUBBY_E_AUTH && csess_session_id(c->cs) == 0 && c->open_error == 0) {
+		c->open_error = CHUBBY_E_TLS;
+		snprintf(c->open_errmsg, sizeof c->open_errmsg,
+		    "%s: %s (check the client certificate, key and CA files)", cc->addr, reason);
+	}
 	cl_conn_lost(c, cc, status, reason);
 	pthread_mutex_unlock(&c->mu);
 }
