@@ -46,6 +46,14 @@ drv_open_msg() {
 }
 check "chubby_open with a bad certificate path: chubby_last_error() names it" drv_open_msg
 
+# Other local files lockctl cannot use: exit 2 too, the file named.
+check "checkseq --key with a missing key file: exit 2, the file named" \
+	fails_with 2 "nokey\.hex.*No such file" checkseq --offline --key "$T_DIR/nokey.hex" 00
+check "backup into a directory that does not exist: exit 2, the file named" \
+	fails_with 2 "nodir/b\.bak.*No such file" backup "$T_DIR/nodir/b.bak"
+check "backup --verify of a missing file: exit 2, the file named" \
+	fails_with 2 "nofile\.bak.*No such file" backup --verify "$T_DIR/nofile.bak"
+
 # ---- no decoder internals in messages ----
 check "checkseq deadbeef: not a sequencer, no msgpack words" \
 	bash -c "out=\$('$LOCKCTL' checkseq deadbeef 2>&1 </dev/null); echo \"\$out\"; \
@@ -92,6 +100,11 @@ check "a client certificate from another CA: lockctl exits 2 at once, naming the
 	fails_fast 2 "E_TLS: .*does not trust the CA" "${evil[@]}" "$LOCKCTL" -t 30000 ls
 check "a client certificate from another CA: chubby_open fails at once with the reason" \
 	fails_fast 1 "^err E_TLS .*does not trust the CA" "${evil[@]}" "$DRV" -C "$conf" -t 30000 open
+
+# The cell's certificates refused by us: a CA file that is not the cell's.
+check "a CA file of another CA: lockctl exits 2 at once, the replica's certificate refused" \
+	fails_fast 2 "E_TLS: .*we refused the peer's certificate" \
+	env CHUBBY_CA="$T_DIR/evil/ca.crt" "$LOCKCTL" -t 30000 ls
 
 # An expired client certificate, signed by the cell's own CA: made with
 # Python's cryptography (chubby-certs makes none in the past).
