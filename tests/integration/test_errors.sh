@@ -99,7 +99,7 @@ evil=(env CHUBBY_CERT="$T_DIR/evil/client-mallory.crt" CHUBBY_KEY="$T_DIR/evil/c
 check "a client certificate from another CA: lockctl exits 2 at once, naming the CA" \
 	fails_fast 2 "E_TLS: .*does not trust the CA" "${evil[@]}" "$LOCKCTL" -t 30000 ls
 check "a client certificate from another CA: an admin command (master) exits 2 at once" \
-	fails_fast 2 "E_TLS: .*does not trust the CA" "${evil[@]}" "$LOCKCTL" -t 30000 master
+	fails_fast 2 "does not trust the CA" "${evil[@]}" "$LOCKCTL" -t 30000 master
 check "a client certificate from another CA: chubby_open fails at once with the reason" \
 	fails_fast 1 "^err E_TLS .*does not trust the CA" "${evil[@]}" "$DRV" -C "$conf" -t 30000 open
 

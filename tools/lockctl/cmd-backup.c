@@ -32,10 +32,7 @@ int cmd_backup(struct lockctl *lc, int argc, char **argv);
 static int
 backup_exit(int rc)
 {
-	return rc == CHUBBY_E_UNAVAILABLE || rc == CHUBBY_E_CONN || rc == CHUBBY_E_TLS ||
-		rc == CHUBBY_E_TIMEOUT
-	    ? LOCKCTL_EXIT_UNAVAIL
-	    : LOCKCTL_EXIT_FAIL;
+	return lockctl_reach_exit(rc);
 }
 
 /* A local file lockctl cannot read or write is the user's to fix, as a bad

@@ -44,6 +44,7 @@ struct locate {
 	int found;
 	char master[CELLSPEC_ADDR_MAX];
 	char last[512]; /* why the latest probe found nothing */
+	int refused;    /* a replica refused our certificate for good (or we its) */
 };
 
 static void locate_start_next(struct locate *l);
@@ -172,6 +173,17 @@ locate_on_close(struct conn *c, int status, const char *reason, void *arg)
 	char why[600];
 
 	(void)c;
+	if (status == CHUBBY_E_AUTH) {
+		/* A certificate refused for good (tp_error): every replica
+		 * trusts the one cell CA, so the rest would say the same.
+		 * Stop here with the reason. */
+		p->l->refused = 1;
+		snprintf(why, sizeof why, "%s (check the client certificate, key and CA files)",
+		    reason ? reason : "certificate refused");
+		locate_done(p, why);
+		event_base_loopbreak(p->l->base);
+		return;
+	}
 	snprintf(why, sizeof why, "%s%s%s", chubby_status_name(status), reason ? ": " : "",
 	    reason ? reason : "");
 	locate_done(p, why);
@@ -271,6 +283,9 @@ locate_master(const struct cellspec *spec, unsigned timeout_ms, char *master, ch
 	if (l->found) {
 		snprintf(master, CELLSPEC_ADDR_MAX, "%s", l->master);
 		rc = CHUBBY_OK;
+	} else if (l->refused) {
+		snprintf(err, errlen, "%s", l->last);
+		rc = CHUBBY_E_TLS;
 	} else {
 		snprintf(err, errlen, "cannot reach the master: %s", l->last);
 		rc = CHUBBY_E_UNAVAILABLE;

@@ -245,6 +245,21 @@ lockctl_check_tls(const struct lockctl *lc, char *err, size_t errlen)
 }
 
 int
+lockctl_reach_exit(int rc)
+{
+	switch (rc) {
+	case CHUBBY_E_UNAVAILABLE:
+	case CHUBBY_E_CONN:
+	case CHUBBY_E_TIMEOUT:
+		return LOCKCTL_EXIT_UNAVAIL;
+	case CHUBBY_E_TLS:
+		return LOCKCTL_EXIT_USAGE;
+	default:
+		return LOCKCTL_EXIT_FAIL;
+	}
+}
+
+int
 lockctl_need_cell(struct lockctl *lc)
 {
 	char err[1024];
