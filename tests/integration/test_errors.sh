@@ -78,6 +78,16 @@ too_large_old() {
 	put_big small
 }
 check "put of 300000 bytes (an existing file): names max_contents" too_large_old
+# Over the server's frame limit the request cannot even be sent: libchubby
+# says so, naming the limit (the cell's max_frame, 1 MiB by default).
+too_large_frame() {
+	local out rc
+	head -c 2000000 /dev/zero | tr '\0' a >"$T_DIR/huge"
+	out=$("$LOCKCTL" put huge <"$T_DIR/huge" 2>&1); rc=$?
+	echo "$out"; echo "(exit $rc)"
+	[ "$rc" -eq 1 ] && grep -qE "E_TOO_LARGE: .*exceeds the server's max_frame \(1048576 bytes\)" <<<"$out"
+}
+check "put of 2000000 bytes: names the server's max_frame" too_large_frame
 
 # ---- a certificate the cell will never accept fails at once ----
 # The bound is generous (10 s against a 30 s timeout) because the machine
