@@ -110,6 +110,8 @@ check "a client certificate from another CA: lockctl exits 2 at once, naming the
 	fails_fast 2 "E_TLS: .*does not trust the CA" "${evil[@]}" "$LOCKCTL" -t 30000 ls
 check "a client certificate from another CA: an admin command (master) exits 2 at once" \
 	fails_fast 2 "does not trust the CA" "${evil[@]}" "$LOCKCTL" -t 30000 master
+check "a client certificate from another CA: status exits 2 at once, each replica's reason shown" \
+	fails_fast 2 "^1 .* unreachable +E_AUTH: .*does not trust the CA" "${evil[@]}" "$LOCKCTL" -t 30000 status
 check "a client certificate from another CA: chubby_open fails at once with the reason" \
 	fails_fast 1 "^err E_TLS .*does not trust the CA" "${evil[@]}" "$DRV" -C "$conf" -t 30000 open
 
