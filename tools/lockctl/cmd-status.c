@@ -182,6 +182,14 @@ cmd_status(struct lockctl *lc, int argc, char **argv)
 			    (unsigned long long)r[i].clients, r[i].version);
 		}
 	}
+	/* None reached, and one refused our certificate for good (tp_error's
+	 * E_AUTH; the cell's replicas share a CA, so that is the cell's
+	 * verdict): the TLS files are the user's to fix, exit 2, not 3. */
+	for (size_t i = 0; up == 0 && i < n; i++)
+		if (r[i].status == CHUBBY_E_AUTH) {
+			free(r);
+			return LOCKCTL_EXIT_USAGE;
+		}
 	free(r);
 	return up > 0 ? LOCKCTL_EXIT_OK : LOCKCTL_EXIT_UNAVAIL;
 }
