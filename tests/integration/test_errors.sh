@@ -108,6 +108,10 @@ step "make a second CA with a client of it" \
 evil=(env CHUBBY_CERT="$T_DIR/evil/client-mallory.crt" CHUBBY_KEY="$T_DIR/evil/client-mallory.key")
 check "a client certificate from another CA: lockctl exits 2 at once, naming the CA" \
 	fails_fast 2 "E_TLS: .*does not trust the CA" "${evil[@]}" "$LOCKCTL" -t 30000 ls
+check "a refused certificate: the message names the certificate file to check" \
+	fails_fast 2 "does not trust the CA.*client-mallory\.crt" "${evil[@]}" "$LOCKCTL" -t 30000 ls
+check "a refused certificate: an admin command's message names the file too" \
+	fails_fast 2 "does not trust the CA.*client-mallory\.crt" "${evil[@]}" "$LOCKCTL" -t 30000 master
 check "a client certificate from another CA: an admin command (master) exits 2 at once" \
 	fails_fast 2 "does not trust the CA" "${evil[@]}" "$LOCKCTL" -t 30000 master
 check "a client certificate from another CA: status exits 2 at once, each replica's reason shown" \
