@@ -19,6 +19,7 @@
 #include "client_int.h"
 #include "clock.h"
 #include "conn.h"
+#include "errbuf.h"
 #include "frame.h"
 #include "mp.h"
 #include "net.h"
@@ -1120,8 +1121,10 @@ cl_on_close(struct conn *conn, int status, const char *reason, void *arg)
 	 * be replaced and the session is worth keeping. */
 	if (status == CHUBBY_E_AUTH && csess_session_id(c->cs) == 0 && c->open_error == 0) {
 		c->open_error = CHUBBY_E_TLS;
-		snprintf(c->open_errmsg, sizeof c->open_errmsg,
-		    "%s: %s (check the client certificate, key and CA files)", cc->addr, reason);
+		/* errbuf_set: long paths may cut the message, which is fine. */
+		errbuf_set(c->open_errmsg, sizeof c->open_errmsg,
+		    "%s: %s (check the client certificate %s and the CA file %s)", cc->addr,
+		    reason, c->cell.cert, c->cell.ca);
 	}
 	cl_conn_lost(c, cc, status, reason);
 	pthread_mutex_unlock(&c->mu);

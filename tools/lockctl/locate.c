@@ -11,6 +11,7 @@
 #include <chubby/chubby.h>
 
 #include "conn.h"
+#include "errbuf.h"
 #include "frame.h"
 #include "locate.h"
 #include "mp.h"
@@ -33,6 +34,7 @@ struct lprobe {
 };
 
 struct locate {
+	const struct cellspec *spec; /* its TLS files are named in a refusal */
 	struct event_base *base;
 	struct tp *tp;
 	struct event *hedge, *deadline;
@@ -178,8 +180,9 @@ locate_on_close(struct conn *c, int status, const char *reason, void *arg)
 		 * trusts the one cell CA, so the rest would say the same.
 		 * Stop here with the reason. */
 		p->l->refused = 1;
-		snprintf(why, sizeof why, "%s (check the client certificate, key and CA files)",
-		    reason ? reason : "certificate refused");
+		/* errbuf_set: long paths may cut the message, which is fine. */
+		errbuf_set(why, sizeof why, "%s (check the client certificate %s and the CA file %s)",
+		    reason ? reason : "certificate refused", p->l->spec->cert, p->l->spec->ca);
 		locate_done(p, why);
 		event_base_loopbreak(p->l->base);
 		return;
@@ -260,6 +263,7 @@ locate_master(const struct cellspec *spec, unsigned timeout_ms, char *master, ch
 		snprintf(err, errlen, "out of memory");
 		return CHUBBY_E_NOMEM;
 	}
+	l->spec = spec;
 	snprintf(l->last, sizeof l->last, "no replica answered within %u ms", timeout_ms);
 	l->base = tp_event_base_new();
 	l->tp = l->base != NULL ? tp_tls_new(tls) : NULL;
