@@ -582,31 +582,40 @@ tls_tp_identity(struct tp *tp, struct bufferevent *bev, struct tp_identity *out,
 }
 
 /* Plain words for the failures people meet: OpenSSL names the alert the
- * peer sent, not what the peer held against us. */
+ * peer sent, not what the peer held against us.  FINAL marks a refusal of a
+ * certificate that retrying will not change (docs/TLS.md "Errors"): every
+ * replica of a cell trusts the same CA, so one replica's verdict on our
+ * certificate is the cell's. */
 static const struct {
 	int reason;
+	int final;
 	const char *text;
 } tls_explain[] = {
-    {SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED, "the peer requires a certificate and we sent none"},
-    {SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED, "the peer says our certificate has expired"},
-    {SSL_R_TLSV1_ALERT_UNKNOWN_CA, "the peer does not trust the CA of our certificate"},
-    {SSL_R_SSLV3_ALERT_BAD_CERTIFICATE, "the peer refused our certificate"},
-    {SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE,
+    {SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED, 1,
+	"the peer requires a certificate and we sent none"},
+    {SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED, 1, "the peer says our certificate has expired"},
+    {SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED, 1, "the peer says our certificate was revoked"},
+    {SSL_R_TLSV1_ALERT_UNKNOWN_CA, 1, "the peer does not trust the CA of our certificate"},
+    {SSL_R_SSLV3_ALERT_BAD_CERTIFICATE, 1, "the peer refused our certificate"},
+    {SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE, 1,
 	"the peer refused our certificate for this use (a client certificate cannot serve)"},
-    {SSL_R_TLSV1_ALERT_PROTOCOL_VERSION, "the peer does not speak TLS 1.3"},
-    {SSL_R_UNSUPPORTED_PROTOCOL, "the peer does not speak TLS 1.3"},
-    {SSL_R_WRONG_VERSION_NUMBER, "the peer does not speak TLS (plaintext on a TLS port?)"},
-    {SSL_R_HTTP_REQUEST, "the peer sent an HTTP request to a TLS port"},
-    {SSL_R_UNEXPECTED_EOF_WHILE_READING, "the peer closed the connection during the handshake"},
+    {SSL_R_CERTIFICATE_VERIFY_FAILED, 1, "we refused the peer's certificate"},
+    {SSL_R_TLSV1_ALERT_PROTOCOL_VERSION, 0, "the peer does not speak TLS 1.3"},
+    {SSL_R_UNSUPPORTED_PROTOCOL, 0, "the peer does not speak TLS 1.3"},
+    {SSL_R_WRONG_VERSION_NUMBER, 0, "the peer does not speak TLS (plaintext on a TLS port?)"},
+    {SSL_R_HTTP_REQUEST, 0, "the peer sent an HTTP request to a TLS port"},
+    {SSL_R_UNEXPECTED_EOF_WHILE_READING, 0,
+	"the peer closed the connection during the handshake"},
 };
 
-static void
+static int
 tls_tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
 {
 	int saved = EVUTIL_SOCKET_ERROR();
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	unsigned long e, cause = 0;
 	char reason[256];
+	int status = CHUBBY_E_TLS;
 	size_t n;
 	long vr;
 
@@ -624,20 +633,27 @@ tls_tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t le
 		/* A failed socket call (a refused connection): errno, which
 		 * libevent restores for deferred callbacks.  A bare close leaves
 		 * errno as an earlier call set it, typically EAGAIN. */
-		if (saved != 0 && saved != EAGAIN && saved != EINTR && saved != EINPROGRESS)
+		if (saved != 0 && saved != EAGAIN && saved != EINTR && saved != EINPROGRESS) {
 			snprintf(buf, len, "%s", evutil_socket_error_to_string(saved));
-		else if (ssl != NULL && !SSL_is_init_finished(ssl))
+			return CHUBBY_E_CONN;
+		}
+		if (ssl != NULL && !SSL_is_init_finished(ssl)) {
 			snprintf(buf, len, "tls: connection closed during the handshake");
-		else
-			snprintf(buf, len, "connection closed");
-		return;
+			return CHUBBY_E_TLS;
+		}
+		snprintf(buf, len, "connection closed");
+		return CHUBBY_E_CONN;
 	}
 	tls_err_reason(cause, reason, sizeof reason);
 	snprintf(buf, len, "tls: %s", reason);
+	if (ERR_SYSTEM_ERROR(cause))
+		status = CHUBBY_E_CONN;
 	if (ERR_GET_LIB(cause) == ERR_LIB_SSL)
 		for (size_t i = 0; i < sizeof tls_explain / sizeof tls_explain[0]; i++)
 			if (tls_explain[i].reason == ERR_GET_REASON(cause)) {
 				snprintf(buf, len, "tls: %s (%s)", tls_explain[i].text, reason);
+				if (tls_explain[i].final)
+					status = CHUBBY_E_AUTH;
 				break;
 			}
 	/* "certificate verify failed" alone does not say what was wrong. */
@@ -645,7 +661,12 @@ tls_tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t le
 		n = strlen(buf);
 		if (n < len)
 			snprintf(buf + n, len - n, ": %s", X509_verify_cert_error_string(vr));
+		/* A certificate not valid yet may be a clock a little behind
+		 * the CA's: that one may pass. */
+		if (vr == X509_V_ERR_CERT_NOT_YET_VALID)
+			status = CHUBBY_E_TLS;
 	}
+	return status;
 }
 
 static int

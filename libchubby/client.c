@@ -401,8 +401,9 @@ chubby_open(const struct chubby_options *opt, chubby_client **out)
 	}
 
 	if ((rc = cl_loop_start(c, err, sizeof err)) != CHUBBY_OK) {
-		lasterr_set(rc, "%s", err);
+		/* chubby_close clears the last error: set it after. */
 		chubby_close(c);
+		lasterr_set(rc, "%s", err);
 		return rc;
 	}
 

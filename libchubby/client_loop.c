@@ -19,6 +19,7 @@
 #include "client_int.h"
 #include "clock.h"
 #include "conn.h"
+#include "errbuf.h"
 #include "frame.h"
 #include "mp.h"
 #include "net.h"
@@ -351,11 +352,13 @@ cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
 	if (rc != CHUBBY_OK) {
 		/* Too big for the server's frame limit, or out of memory: this
 		 * request can never go. */
-		static const char big[] = "the request is larger than the server's frame limit";
+		char big[128];
+		int n_big = snprintf(big, sizeof big,
+		    "the request exceeds the server's max_frame (%zu bytes)", (size_t)cc->max_frame);
 
 		wire_buf_reset(&c->out);
 		if (rc == CHUBBY_E_FRAME_TOO_BIG)
-			cl_req_complete(c, r, CHUBBY_E_TOO_LARGE, big, sizeof big - 1, NULL);
+			cl_req_complete(c, r, CHUBBY_E_TOO_LARGE, big, (size_t)n_big, NULL);
 		else
 			cl_req_complete(c, r, rc, NULL, 0, NULL);
 		return;
@@ -1108,6 +1111,21 @@ cl_on_close(struct conn *conn, int status, const char *reason, void *arg)
 
 	(void)conn;
 	pthread_mutex_lock(&c->mu);
+	/* A certificate refused for good (tp_error's E_AUTH: an unknown CA,
+	 * expired, revoked, the wrong kind; or the replica's certificate
+	 * refused by us) ends chubby_open at once, with the reason, rather
+	 * than after open_timeout_ms of retries: every replica of a cell
+	 * trusts the one cell CA, so they would all say the same (etcd's and
+	 * gRPC's clients fail a dial on such an error too).  Once a session
+	 * exists the core keeps trying, as for any lost link: the files may
+	 * be replaced and the session is worth keeping. */
+	if (status == CHUBBY_E_AUTH && csess_session_id(c->cs) == 0 && c->open_error == 0) {
+		c->open_error = CHUBBY_E_TLS;
+		/* errbuf_set: long paths may cut the message, which is fine. */
+		errbuf_set(c->open_errmsg, sizeof c->open_errmsg,
+		    "%s: %s (check the client certificate %s and the CA file %s)", cc->addr,
+		    reason, c->cell.cert, c->cell.ca);
+	}
 	cl_conn_lost(c, cc, status, reason);
 	pthread_mutex_unlock(&c->mu);
 }

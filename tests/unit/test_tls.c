@@ -230,6 +230,7 @@ struct end {
 	struct tp_identity id;
 	char idwhy[256];
 	char why[256];
+	int why_status; /* tp_error's kind of failure */
 	char in[256];
 	size_t nin;
 	int echo;          /* write back what arrives (servers) */
@@ -274,7 +275,7 @@ end_event(struct bufferevent *bev, short what, void *arg)
 			bufferevent_write(bev, e->greet, strlen(e->greet));
 	} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
 		if (what & BEV_EVENT_ERROR) {
-			tp_error_string(e->tp, bev, e->why, sizeof e->why);
+			e->why_status = tp_error(e->tp, bev, e->why, sizeof e->why);
 			e->error = 1;
 		} else
 			e->eof = 1;
@@ -538,6 +539,11 @@ expect_refused(const char *cert, const char *why)
 	 * gets nothing back. */
 	CU_ASSERT_TRUE(end_closed(&bad));
 	CU_ASSERT_STRING_EQUAL(bad.in, "");
+	/* ...a refusal retrying will not change (libchubby fails at once). */
+	CU_ASSERT_EQUAL(bad.error, 1);
+	CU_ASSERT_EQUAL(bad.why_status, CHUBBY_E_AUTH);
+	if (bad.why_status != CHUBBY_E_AUTH)
+		fprintf(stderr, "\n  client said \"%s\" (%d)\n", bad.why, bad.why_status);
 
 	expect_echo(&s, gtp, &good, "still here");
 
@@ -720,12 +726,13 @@ rogue_identity(struct tp *tp, struct bufferevent *bev, struct tp_identity *out, 
 	return CHUBBY_E_AUTH;
 }
 
-static void
+static int
 rogue_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
 {
 	(void)tp;
 	(void)bev;
 	snprintf(buf, len, "rogue server failed");
+	return CHUBBY_E_TLS;
 }
 
 static const struct tp_ops rogue_ops = {
@@ -765,6 +772,8 @@ test_client_cert_cannot_serve(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(c.why, "unsuitable certificate purpose"));
 	if (strstr(c.why, "unsuitable certificate purpose") == NULL)
 		fprintf(stderr, "\n  client said \"%s\"\n", c.why);
+	/* We refused the peer's certificate: final. */
+	CU_ASSERT_EQUAL(c.why_status, CHUBBY_E_AUTH);
 
 	end_free(&c);
 	server_stop(&s);
@@ -978,6 +987,8 @@ expect_connect_refused(struct tp *tp)
 	CU_ASSERT_PTR_NOT_NULL(strstr(c.why, "refused"));
 	if (strstr(c.why, "refused") == NULL)
 		fprintf(stderr, "\n  %s said \"%s\"\n", tp_name(tp), c.why);
+	/* Nothing listening is a connection failure, not a TLS one. */
+	CU_ASSERT_EQUAL(c.why_status, CHUBBY_E_CONN);
 	end_free(&c);
 	world_free(&w);
 }
