@@ -2,7 +2,8 @@
 # test_nemesis.sh: a real five-replica cell under faults switched from
 # outside its processes (tests/nemesis/nemesis.py: kill -9 and restart of any
 # replica, SIGSTOP of the master past its lease, partitions that isolate the
-# master, split 2/3 and bridge, slow fsync, SIGSTOP of a lock client past
+# master, split 2/3 and bridge, slow fsync, slow fsync on the followers then
+# kill -9 of the master with writes in flight, SIGSTOP of a lock client past
 # its session lease, the same with the master's wall clock an hour ahead
 # across the expiry), while client processes
 # (tests/nemesis/workload.py) read, write and compare-and-set a few files and

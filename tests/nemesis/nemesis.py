@@ -13,6 +13,9 @@ processes (docs/TESTING.md).  Run inside the test's own network namespace
         split    cut the cell 2/3
         bridge   cut {a,b} from {d,e}; c sees both sides
         slowdisk make fsync/fdatasync slow on some replicas (slow_fsync.so)
+        slowkill slow fsync on every follower, then kill -9 the master while
+                 a cache client's write is out: the next master chooses it,
+                 libchubby re-sends it
         clockstep the master's wall clock an hour ahead (fake_clock.so) while
                  a stopped lock holder's session expires, back inside the
                  lock-delay
@@ -444,6 +447,71 @@ class Nemesis:
         self.record("clockstep", [m, p], t0, seconds=secs, ahead_ms=ahead_ms,
                     freed=freed, unstep=unstep, holder=holder is not None)
 
+    def cache_write_out(self, since):
+        """True if a cache client's history (cache-*-m*.jsonl beside the
+        slow-pids file) ends with a write (cas, write, eopen with create)
+        invoked since SINCE and at least 30 ms ago, not yet answered: one
+        the master has proposed, whose ACCEPT the followers' slow disks
+        hold."""
+        d = os.path.dirname(self.a.slow_pids)
+        now = time.monotonic()
+        for name in os.listdir(d):
+            if not (name.startswith("cache-") and "-m" in name and name.endswith(".jsonl")):
+                continue
+            try:
+                with open(os.path.join(d, name), "rb") as f:
+                    f.seek(max(0, os.fstat(f.fileno()).st_size - 1024))
+                    e = json.loads(f.read().splitlines()[-1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if e.get("ev") == "invoke" and since <= e["t"] <= now - 0.03 and \
+                    (e["f"] in ("cas", "write") or e.get("create")):
+                return True
+        return False
+
+    def f_slowkill(self, rnd):
+        """Writes caught in flight by a fail-over (issue 14 item 6): slow fsync
+        (150-300 ms) on every follower keeps each ACCEPT on their disks,
+        and kill -9 of the master as soon as a cache client's write is out
+        (cache_write_out; within 0.3-3 s, else at the end of it).  The
+        followers hold that write's ACCEPT and the next master chooses it;
+        libchubby re-sends the write to the next master on the lost
+        connection, and the re-sent one must get the first outcome back by
+        its request id instead of being applied again (checker.py: a write
+        reported failed whose value is read, WRITE APPLIED N TIMES, NOT
+        LINEARIZABLE)."""
+        ms = rnd.choice([150, 200, 300])
+        lag = rnd.uniform(0.3, 3)
+        down = rnd.uniform(1, 4)
+        m = self.master(3)
+        if not self.slowdir or not m or not self.a.slow_pids:
+            return self.f_kill(rnd)
+        followers = [i for i in IDS if i != m]
+        t0 = time.monotonic()
+        self.say("slowkill: slow fsync (%d ms) on %s, kill -9 master %d on a cache write "
+                 "out (up to %.2f s)" % (ms, followers, m, lag))
+        caught = False
+        try:
+            for i in followers:
+                self.slow(i, ms)
+            while time.monotonic() < t0 + lag:
+                if self.cache_write_out(t0):
+                    caught = True
+                    break
+                time.sleep(0.01)
+            p = self.pid(m)
+            if p:
+                os.kill(p, signal.SIGKILL)
+            time.sleep(0.5)
+        finally:
+            for i in followers:
+                self.slow(i, 0)
+        time.sleep(down)
+        self.restart(m)
+        self.say("restarted replica %d (%s)" % (m, "a cache write was out at the kill" if caught
+                                                else "no cache write seen out"))
+        self.record("slowkill", [[m], followers], t0, ms=ms, caught=caught, seconds=down)
+
     def schedule(self, seed, seconds):
         """Runs SEED's schedule for SECONDS; returns the faults injected.
         The main generator draws the same three numbers for every fault
@@ -455,6 +523,7 @@ class Nemesis:
         # run must still have them), then drawn.
         faults = [("kill", self.f_kill), ("clockstep", self.f_clockstep),
                   ("pause", self.f_pause),
+                  ("slowkill", self.f_slowkill),
                   ("isolate", self.f_isolate), ("split", self.f_split),
                   ("stale", self.f_stale), ("bridge", self.f_bridge),
                   ("slowdisk", self.f_slowdisk), ("blip", self.f_blip)]
