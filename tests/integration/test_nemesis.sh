@@ -121,6 +121,7 @@ done
 for i in $(seq 1 "$ncache"); do
 	"$CACHE_WL" "$conf" "$hist" "$i" "$seed" "$stop" $keys $ekeys >"$T_DIR/cache-$i.out" 2>&1 &
 	pids="$pids $!"; wl="$wl cache-$i:$!"
+	echo $! >>"$hist/cache-clients.pids"
 	[ "$i" = "$ncache" ] && echo $! >"$hist/slow-clients.pids"
 done
 for i in 1 2; do
@@ -134,7 +135,8 @@ sleep 3
 # Faults while the clients run.
 with_shim "$PY" "$NEM/nemesis.py" run "$cell" "$port" "$hist/nemesis.log" --seconds "$secs" \
 	--seed "$seed" --regress "$regress" --lease-ms 2000 --session-ms 4000 --lock-delay-ms 1000 \
-	--client-pids "$hist/lock-clients.pids" --slow-pids "$hist/slow-clients.pids" 2>&1 |
+	--client-pids "$hist/lock-clients.pids" --slow-pids "$hist/slow-clients.pids" \
+	--cache-pids "$hist/cache-clients.pids" 2>&1 |
 	tee "$T_DIR/nemesis.out" | sed 's/^/# /'
 check "the nemesis ran its schedule" grep -q "faults injected" "$T_DIR/nemesis.out"
 check "one master after healing" wait_for 30 one_master "$conf"

@@ -13,6 +13,10 @@ processes (docs/TESTING.md).  Run inside the test's own network namespace
         split    cut the cell 2/3
         bridge   cut {a,b} from {d,e}; c sees both sides
         slowdisk make fsync/fdatasync slow on some replicas (slow_fsync.so)
+        lapse    SIGSTOP a cache client (--cache-pids, not a slow one), then
+                 the master for its lease plus 10-50 ms: the lease lapses
+                 and is won back, often in the same epoch, with
+                 invalidations pending; then SIGCONT the cache client
         slowkill slow fsync on every follower, then kill -9 the master while
                  a cache client's write is out: the next master chooses it,
                  libchubby re-sends it
@@ -188,7 +192,7 @@ class Nemesis:
                 except OSError:
                     pass
             self.slow(i, 0)
-        for f in (self.a.client_pids, self.a.slow_pids):
+        for f in (self.a.client_pids, self.a.slow_pids, self.a.cache_pids):
             for p in self.pids_in(f):
                 try:
                     os.kill(p, signal.SIGCONT)
@@ -512,6 +516,103 @@ class Nemesis:
                                                 else "no cache write seen out"))
         self.record("slowkill", [[m], followers], t0, ms=ms, caught=caught, seconds=down)
 
+    def last_event(self, name):
+        """The last complete line of history file NAME (beside the slow-pids
+        file), or None."""
+        try:
+            with open(os.path.join(os.path.dirname(self.a.slow_pids), name), "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 1024))
+                return json.loads(f.read().splitlines()[-1])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def register_write_done(self, since):
+        """True if a register client's history ends with a write or
+        compare-and-set answered OK after SINCE."""
+        d = os.path.dirname(self.a.slow_pids)
+        for name in os.listdir(d):
+            if name.startswith("register-") and name.endswith(".jsonl"):
+                e = self.last_event(name)
+                if e and e.get("ev") == "ok" and e.get("f") in ("write", "cas") and \
+                        e["t"] > since:
+                    return True
+        return False
+
+    def f_lapse(self, rnd):
+        """Invalidations pending when the master's lease lapses and is won
+        back in the same epoch (issue 14 item 4).  SIGSTOP a cache client
+        (--cache-pids, not a stuttered one) so that it acks nothing while
+        the register and cache clients write files it caches (their writes
+        wait at the gate for its ack); 0.1-0.3 s later SIGSTOP the master
+        for its lease plus 10-50 ms.  It wakes with its lease lapsed (the
+        last renewal began before the stop), steps down (the waiting writes
+        fail NOT_MASTER, and their senders retry) and renews; the followers
+        wait the lease plus 0-0.5 s (paxos election_at) after they last
+        heard it before they campaign, so, more often than not, none has,
+        and the master wins its lease back in the same epoch.  Then SIGCONT
+        the cache client, inside its session lease as a rule.  The cacher
+        must still be in the master's cache table, so the retried writes
+        wait for its ack; a table that lost it lets them commit while the
+        woken client serves its old copy (checker.py: STALE READ).  The
+        line in nemesis.log says whether the epoch stayed the same
+        (same_epoch) and how long the client was stopped."""
+        slow = set(self.pids_in(self.a.slow_pids))
+        cands = [p for p in self.pids_in(self.a.cache_pids) if p not in slow]
+        lead = rnd.uniform(0.1, 0.3)
+        secs = self.a.lease_ms / 1000 + rnd.uniform(0.01, 0.05)
+        coin = rnd.random()
+        m = self.master(3)
+        if not cands or not m:
+            return self.f_kill(rnd)
+        p = cands[int(coin * len(cands))]
+        st = self.status(m) or {}
+        epoch0 = st.get("epoch")
+        t0 = time.monotonic()
+        self.say("lapse: SIGSTOP cache client %d, then master %d for %.2f s" % (p, m, secs))
+        regained = None
+        # Stop it just after its reader thread read a file the register
+        # clients write (then cached; their next write to it waits for the
+        # ack of a client that cannot send it); up to 2 s.
+        cname = "cache-%d-r.jsonl" % (self.pids_in(self.a.cache_pids).index(p) + 1)
+        while time.monotonic() < t0 + 2:
+            e = self.last_event(cname)
+            if e and e.get("ev") == "ok" and e.get("f") == "read" and \
+                    "/k" in e.get("key", "") and time.monotonic() - e["t"] < 0.005:
+                break
+            time.sleep(0.001)
+        try:
+            os.kill(p, signal.SIGSTOP)
+            time.sleep(lead)
+            q = self.pid(m)
+            if q:
+                try:
+                    os.kill(q, signal.SIGSTOP)
+                    time.sleep(secs)
+                finally:
+                    os.kill(q, signal.SIGCONT)
+            # The master back with its lease; retried writes made since.
+            end = time.monotonic() + 2
+            while time.monotonic() < end:
+                s = self.status(m)
+                if s and s.get("role") == "master":
+                    regained = s
+                    break
+                time.sleep(0.02)
+            # A register write answered after the regain (up to 1 s: one
+            # that waits for the stopped client's ack never is).
+            since = time.monotonic()
+            while time.monotonic() < since + 1 and not self.register_write_done(since):
+                time.sleep(0.005)
+        finally:
+            os.kill(p, signal.SIGCONT)
+        same = bool(regained) and regained.get("epoch") == epoch0
+        self.say("lapse: SIGCONT cache client %d after %.2f s; master %d %s" % (
+            p, time.monotonic() - t0, m,
+            "regained its lease in the same epoch" if same else
+            "did not regain its lease in the same epoch"))
+        self.record("lapse", [p, m], t0, seconds=secs, same_epoch=same,
+                    stopped_s=time.monotonic() - t0)
+
     def schedule(self, seed, seconds):
         """Runs SEED's schedule for SECONDS; returns the faults injected.
         The main generator draws the same three numbers for every fault
@@ -522,7 +623,7 @@ class Nemesis:
         # Each kind once first, in this order (the newer kinds early: a short
         # run must still have them), then drawn.
         faults = [("kill", self.f_kill), ("clockstep", self.f_clockstep),
-                  ("pause", self.f_pause),
+                  ("lapse", self.f_lapse), ("pause", self.f_pause),
                   ("slowkill", self.f_slowkill),
                   ("isolate", self.f_isolate), ("split", self.f_split),
                   ("stale", self.f_stale), ("bridge", self.f_bridge),
@@ -614,6 +715,7 @@ def main():
     ap.add_argument("--lock-delay-ms", type=int, default=1000)
     ap.add_argument("--client-pids", default="")
     ap.add_argument("--slow-pids", default="")
+    ap.add_argument("--cache-pids", default="")
     ap.add_argument("--regress", default="",
                     help="regression seeds whose schedules run first (regress_list)")
     a = ap.parse_args()
