@@ -18,7 +18,8 @@
 # linearizability per file, fencing, lock generations; and every replica
 # converges to one digest.  docs/TESTING.md: NEMESIS_SECONDS (default 75)
 # for a soak run, NEMESIS_SEED (default CHUBBY_TEST_SEED, else fresh) to
-# replay a run, NEMESIS_CACHE_CLIENTS (default 2; the last is the slow one);
+# replay a run, NEMESIS_CACHE_CLIENTS (default 2; the last is the slow one),
+# NEMESIS_FAULTS (a comma-separated list: only those fault kinds);
 # tests/nemesis/regress-seeds, the seeds whose schedules every run replays
 # first.
 if [ "${1:-}" != --inside ]; then
@@ -136,7 +137,7 @@ sleep 3
 with_shim "$PY" "$NEM/nemesis.py" run "$cell" "$port" "$hist/nemesis.log" --seconds "$secs" \
 	--seed "$seed" --regress "$regress" --lease-ms 2000 --session-ms 4000 --lock-delay-ms 1000 \
 	--client-pids "$hist/lock-clients.pids" --slow-pids "$hist/slow-clients.pids" \
-	--cache-pids "$hist/cache-clients.pids" 2>&1 |
+	--cache-pids "$hist/cache-clients.pids" ${NEMESIS_FAULTS:+--faults "$NEMESIS_FAULTS"} 2>&1 |
 	tee "$T_DIR/nemesis.out" | sed 's/^/# /'
 check "the nemesis ran its schedule" grep -q "faults injected" "$T_DIR/nemesis.out"
 check "one master after healing" wait_for 30 one_master "$conf"

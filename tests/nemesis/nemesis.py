@@ -14,9 +14,10 @@ processes (docs/TESTING.md).  Run inside the test's own network namespace
         bridge   cut {a,b} from {d,e}; c sees both sides
         slowdisk make fsync/fdatasync slow on some replicas (slow_fsync.so)
         lapse    SIGSTOP a cache client (--cache-pids, not a slow one), then
-                 the master for its lease plus 10-50 ms: the lease lapses
-                 and is won back, often in the same epoch, with
-                 invalidations pending; then SIGCONT the cache client
+                 the master until its lease lapses (not long enough for a
+                 follower to campaign): it is won back in the same epoch
+                 with an invalidation pending; reset the cache client's
+                 connections (the invalidation in flight is lost), SIGCONT
         slowkill slow fsync on every follower, then kill -9 the master while
                  a cache client's write is out: the next master chooses it,
                  libchubby re-sends it
@@ -526,40 +527,64 @@ class Nemesis:
         except (OSError, ValueError, IndexError):
             return None
 
-    def register_write_done(self, since):
-        """True if a register client's history ends with a write or
-        compare-and-set answered OK after SINCE."""
-        d = os.path.dirname(self.a.slow_pids)
-        for name in os.listdir(d):
-            if name.startswith("register-") and name.endswith(".jsonl"):
-                e = self.last_event(name)
-                if e and e.get("ev") == "ok" and e.get("f") in ("write", "cas") and \
-                        e["t"] > since:
-                    return True
-        return False
+    def reset_conns(self, pid):
+        """Resets every established TCP connection of process PID (ss -K on
+        its end: whatever the peer sent that PID has not read is lost, as
+        when a middlebox resets a connection).  Returns how many."""
+        inodes = set()
+        try:
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                try:
+                    link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                except OSError:
+                    continue
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        except OSError:
+            return 0
+        n = 0
+        try:
+            lines = open("/proc/net/tcp").read().splitlines()[1:]
+        except OSError:
+            return 0
+        for line in lines:
+            f = line.split()
+            if len(f) < 10 or f[3] != "01" or f[9] not in inodes:
+                continue
+            ip_hex, port_hex = f[1].split(":")
+            ip = ".".join(str(b) for b in reversed(bytes.fromhex(ip_hex)))
+            r = subprocess.run(["ss", "-K", "-tn", "src", "%s:%d" % (ip, int(port_hex, 16))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            n += r.returncode == 0
+        return n
 
     def f_lapse(self, rnd):
         """Invalidations pending when the master's lease lapses and is won
-        back in the same epoch (issue 14 item 4).  SIGSTOP a cache client
-        (--cache-pids, not a stuttered one) so that it acks nothing while
-        the register and cache clients write files it caches (their writes
-        wait at the gate for its ack); 0.1-0.3 s later SIGSTOP the master
-        for its lease plus 10-50 ms.  It wakes with its lease lapsed (the
-        last renewal began before the stop), steps down (the waiting writes
-        fail NOT_MASTER, and their senders retry) and renews; the followers
-        wait the lease plus 0-0.5 s (paxos election_at) after they last
-        heard it before they campaign, so, more often than not, none has,
-        and the master wins its lease back in the same epoch.  Then SIGCONT
-        the cache client, inside its session lease as a rule.  The cacher
-        must still be in the master's cache table, so the retried writes
-        wait for its ack; a table that lost it lets them commit while the
-        woken client serves its old copy (checker.py: STALE READ).  The
-        line in nemesis.log says whether the epoch stayed the same
-        (same_epoch) and how long the client was stopped."""
+        back in the same epoch (issue 14 item 4).  SIGSTOP a cache client C
+        (--cache-pids, not a stuttered one) just after its reader read a
+        file the register clients write.  The next write to a file C
+        caches makes the master answer C's held KeepAlive with the
+        invalidation (unread: C is stopped), and waits at the gate for an
+        ack.  0.4-0.6 s later stop the master until its lease has lapsed
+        (woken at its lease's end + 15 ms, read off STATUS, inside the
+        followers' grant: see below); it steps down (the waiting writes
+        fail NOT_MASTER, and the master forgets its sessions) and wins its
+        lease back in the same epoch, keeping its cache table.  Then reset
+        C's connections (the invalidation in its socket is lost, as a
+        reset in flight loses it) and SIGCONT C, inside its local lease.
+        C reconnects to the same master and epoch and keeps its cache.
+        The master must have put C back among the cachers of the files
+        whose invalidation it had not seen acked, so the next write to
+        such a file invalidates C again; a master that dropped them
+        commits it at once while C serves its old copy (checker.py: STALE
+        READ).  nemesis.log says whether the epoch stayed the same
+        (same_epoch), how long C was stopped and how many of its
+        connections were reset."""
         slow = set(self.pids_in(self.a.slow_pids))
-        cands = [p for p in self.pids_in(self.a.cache_pids) if p not in slow]
-        lead = rnd.uniform(0.1, 0.3)
-        secs = self.a.lease_ms / 1000 + rnd.uniform(0.01, 0.05)
+        allc = self.pids_in(self.a.cache_pids)
+        cands = [p for p in allc if p not in slow]
+        lead = rnd.uniform(0.4, 0.6)
+        rnd.random()  # was the pause's length: the same draws as before
         coin = rnd.random()
         m = self.master(3)
         if not cands or not m:
@@ -568,50 +593,76 @@ class Nemesis:
         st = self.status(m) or {}
         epoch0 = st.get("epoch")
         t0 = time.monotonic()
-        self.say("lapse: SIGSTOP cache client %d, then master %d for %.2f s" % (p, m, secs))
+        self.say("lapse: SIGSTOP cache client %d, then master %d until its lease lapses" % (p, m))
         regained = None
         # Stop it just after its reader thread read a file the register
-        # clients write (then cached; their next write to it waits for the
-        # ack of a client that cannot send it); up to 2 s.
-        cname = "cache-%d-r.jsonl" % (self.pids_in(self.a.cache_pids).index(p) + 1)
+        # clients write (so it caches that file); up to 2 s.
+        cname = "cache-%d-r.jsonl" % (allc.index(p) + 1)
         while time.monotonic() < t0 + 2:
             e = self.last_event(cname)
             if e and e.get("ev") == "ok" and e.get("f") == "read" and \
                     "/k" in e.get("key", "") and time.monotonic() - e["t"] < 0.005:
                 break
             time.sleep(0.001)
+        q = self.pid(m)
+        left = None
+        resets = 0
         try:
             os.kill(p, signal.SIGSTOP)
+            t_c = time.monotonic()
             time.sleep(lead)
-            q = self.pid(m)
-            if q:
-                try:
+            # The master's lease runs to E = (the last heartbeat its
+            # majority acked) + lease - shortening (54 ms: 1000 ppm drift
+            # and the 50 ms clock margin); an acceptor grants until that
+            # heartbeat's arrival + lease, and campaigns a random
+            # 0-election_timeout later.  One clock (CLOCK_MONOTONIC on one
+            # machine): read E off the master's STATUS, stop it at once
+            # (no heartbeat answered in between, as a rule: one goes every
+            # 100 ms) and wake it at E + 15 ms, inside the followers'
+            # grant.  It steps down on the first request it reads, sends
+            # heartbeats, and is master again in the same epoch a
+            # millisecond later.  (Stopping it for a whole lease lets a
+            # follower campaign as often as not, and stopping the
+            # followers too makes them campaign as they wake.)
+            c = self.cell.connect(self.cell.addrs[m - 1], timeout=1)
+            try:
+                st = c.call("STATUS", timeout=1)
+                t_r = time.monotonic()
+                if q and st.get("role") == "master" and st.get("lease_ms"):
                     os.kill(q, signal.SIGSTOP)
-                    time.sleep(secs)
+                    left = st["lease_ms"] / 1000
+            finally:
+                c.close()
+            if left is not None:
+                try:
+                    time.sleep(max(0, t_r + left + 0.015 - time.monotonic()))
                 finally:
                     os.kill(q, signal.SIGCONT)
-            # The master back with its lease; retried writes made since.
             end = time.monotonic() + 2
-            while time.monotonic() < end:
+            while left is not None and time.monotonic() < end:
                 s = self.status(m)
                 if s and s.get("role") == "master":
                     regained = s
                     break
-                time.sleep(0.02)
-            # A register write answered after the regain (up to 1 s: one
-            # that waits for the stopped client's ack never is).
-            since = time.monotonic()
-            while time.monotonic() < since + 1 and not self.register_write_done(since):
                 time.sleep(0.005)
+            # The invalidation the master sent on C's KeepAlive before it
+            # stopped waits unread in C's socket: lose it with the
+            # connection, so C learns of that write only from what the
+            # master still knows (a master that dropped its pending
+            # invalidations at the step-down knows nothing).
+            resets = self.reset_conns(p)
+        except Exception as e:  # no STATUS answer: this fault did nothing
+            self.say("lapse: %s" % e)
         finally:
             os.kill(p, signal.SIGCONT)
+        stopped_s = time.monotonic() - t_c
         same = bool(regained) and regained.get("epoch") == epoch0
-        self.say("lapse: SIGCONT cache client %d after %.2f s; master %d %s" % (
-            p, time.monotonic() - t0, m,
+        self.say("lapse: SIGCONT cache client %d after %.2f s (%d connections reset); master %d %s" % (
+            p, stopped_s, resets, m,
             "regained its lease in the same epoch" if same else
             "did not regain its lease in the same epoch"))
-        self.record("lapse", [p, m], t0, seconds=secs, same_epoch=same,
-                    stopped_s=time.monotonic() - t0)
+        self.record("lapse", [p, m], t0, seconds=left, same_epoch=same, stopped_s=stopped_s,
+                    resets=resets)
 
     def schedule(self, seed, seconds):
         """Runs SEED's schedule for SECONDS; returns the faults injected.
@@ -628,6 +679,13 @@ class Nemesis:
                   ("isolate", self.f_isolate), ("split", self.f_split),
                   ("stale", self.f_stale), ("bridge", self.f_bridge),
                   ("slowdisk", self.f_slowdisk), ("blip", self.f_blip)]
+        if self.a.faults:
+            # A dedicated run of a few kinds (--faults): the same draws.
+            names = self.a.faults.split(",")
+            unknown = set(names) - {f[0] for f in faults}
+            if unknown:
+                sys.exit("nemesis: no fault kind %s" % ", ".join(sorted(unknown)))
+            faults = [f for f in faults if f[0] in names]
         end = time.monotonic() + seconds
         n = 0
         while time.monotonic() < end:
@@ -716,6 +774,8 @@ def main():
     ap.add_argument("--client-pids", default="")
     ap.add_argument("--slow-pids", default="")
     ap.add_argument("--cache-pids", default="")
+    ap.add_argument("--faults", default="",
+                    help="only these kinds, comma-separated (default: all)")
     ap.add_argument("--regress", default="",
                     help="regression seeds whose schedules run first (regress_list)")
     a = ap.parse_args()
