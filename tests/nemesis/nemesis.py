@@ -453,15 +453,16 @@ class Nemesis:
                     freed=freed, unstep=unstep, holder=holder is not None)
 
     def cache_write_out(self, since):
-        """True if a cache client's history (cache-*-m*.jsonl beside the
-        slow-pids file) ends with a write (cas, write, eopen with create)
-        invoked since SINCE and at least 30 ms ago, not yet answered: one
-        the master has proposed, whose ACCEPT the followers' slow disks
-        hold."""
+        """True if the history of a cache client's patient thread
+        (cache-*-m1.jsonl beside the slow-pids file: its 30 s call timeout
+        outlasts the fail-over, so the retry's answer is definite) ends
+        with a write (cas, write, eopen with create) invoked since SINCE
+        and at least 30 ms ago, not yet answered: one the master has
+        proposed, whose ACCEPT the followers' slow disks hold."""
         d = os.path.dirname(self.a.slow_pids)
         now = time.monotonic()
         for name in os.listdir(d):
-            if not (name.startswith("cache-") and "-m" in name and name.endswith(".jsonl")):
+            if not (name.startswith("cache-") and name.endswith("-m1.jsonl")):
                 continue
             try:
                 with open(os.path.join(d, name), "rb") as f:
