@@ -33,6 +33,7 @@ INTEGRATION_TESTS += tests/integration/test_clock_step.sh
 INTEGRATION_TESTS += tests/integration/test_coherence.sh
 INTEGRATION_TESTS += tests/integration/test_exactly_once.sh
 INTEGRATION_TESTS += tests/integration/test_lib.sh
+INTEGRATION_TESTS += tests/integration/test_nemesis_targeted.sh
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
