@@ -75,6 +75,9 @@ class Nemesis:
         self.log = open(a.log, "a", buffering=1)
         self.log_mu = threading.Lock()  # the stutter thread records too
         self.paused = set()
+        # Held while the stutter has the slow client stopped; the lapse
+        # fault holds it so that no client but its own is stopped.
+        self.stutter_mu = threading.Lock()
 
     def say(self, msg):
         print("nemesis %7.2f: %s" % (time.monotonic(), msg), flush=True)
@@ -228,11 +231,12 @@ class Nemesis:
         end = t0 + rnd.uniform(3, 6)
         stops = 0
         while time.monotonic() < end and not done.is_set():
-            try:
-                os.kill(p, signal.SIGSTOP)
-                time.sleep(rnd.uniform(0.2, 1.2))
-            finally:
-                os.kill(p, signal.SIGCONT)
+            with self.stutter_mu:
+                try:
+                    os.kill(p, signal.SIGSTOP)
+                    time.sleep(rnd.uniform(0.2, 1.2))
+                finally:
+                    os.kill(p, signal.SIGCONT)
             stops += 1
             time.sleep(rnd.uniform(0.05, 0.3))
         self.record("stutter", [p], t0, stops=stops)
@@ -243,11 +247,12 @@ class Nemesis:
             secs = self.a.session_ms / 1000 + rnd.uniform(2, 4)
             t0 = time.monotonic()
             self.say("stutter: SIGSTOP cache client %d for %.1f s" % (p, secs))
-            try:
-                os.kill(p, signal.SIGSTOP)
-                done.wait(secs)
-            finally:
-                os.kill(p, signal.SIGCONT)
+            with self.stutter_mu:
+                try:
+                    os.kill(p, signal.SIGSTOP)
+                    done.wait(secs)
+                finally:
+                    os.kill(p, signal.SIGCONT)
             self.record("stutter-long", [p], t0, seconds=secs)
         done.wait(rnd.uniform(0.5, 2))
         return burst
@@ -533,6 +538,24 @@ class Nemesis:
         except (OSError, ValueError, IndexError):
             return None
 
+    def writes_gated(self, since, skip):
+        """The k-files whose write or compare-and-set, invoked since SINCE,
+        ends a client history beside the slow-pids file (not one whose
+        name starts with SKIP) unanswered for 30 ms: waiting at the gate
+        for a cacher's ack (an ungated one takes a few ms)."""
+        d = os.path.dirname(self.a.slow_pids)
+        now = time.monotonic()
+        keys = set()
+        for name in os.listdir(d):
+            if not name.endswith(".jsonl") or name.startswith(skip) or \
+                    not name.startswith(("register-", "cache-")):
+                continue
+            e = self.last_event(name)
+            if e and e.get("ev") == "invoke" and e.get("f") in ("write", "cas") and \
+                    "/k" in e.get("key", "") and since <= e["t"] <= now - 0.03:
+                keys.add(e["key"])
+        return keys
+
     def reset_conns(self, pid):
         """Resets every established TCP connection of process PID (ss -K on
         its end: whatever the peer sent that PID has not read is lost, as
@@ -589,7 +612,8 @@ class Nemesis:
         slow = set(self.pids_in(self.a.slow_pids))
         allc = self.pids_in(self.a.cache_pids)
         cands = [p for p in allc if p not in slow]
-        lead = rnd.uniform(0.4, 0.6)
+        lead = rnd.uniform(0.3, 0.4)
+        gated = None
         rnd.random()  # was the pause's length: the same draws as before
         coin = rnd.random()
         m = self.master(3)
@@ -599,6 +623,19 @@ class Nemesis:
         st = self.status(m) or {}
         epoch0 = st.get("epoch")
         t0 = time.monotonic()
+        # No stuttered client stopped meanwhile: the writes must wait for C
+        # alone (one that waits for the stuttered client blocks its writer
+        # before C is stopped).  Its acks go out within a few ms.
+        held = self.stutter_mu.acquire(timeout=10)
+        try:
+            self.lapse(rnd, m, p, allc, lead, epoch0, t0)
+        finally:
+            if held:
+                self.stutter_mu.release()
+
+    def lapse(self, rnd, m, p, allc, lead, epoch0, t0):
+        time.sleep(0.2)
+        gated = None
         self.say("lapse: SIGSTOP cache client %d, then master %d until its lease lapses" % (p, m))
         regained = None
         # Stop it just after its reader thread read a file the register
@@ -616,7 +653,15 @@ class Nemesis:
         try:
             os.kill(p, signal.SIGSTOP)
             t_c = time.monotonic()
-            time.sleep(lead)
+            # C's local lease has 2.3-3 s left at any time (libchubby
+            # asks the master to answer a KeepAlive with guard + slack
+            # left), and the master's stop takes 1.9 s of it: stop the
+            # master as soon as a write waits at the gate for C's ack
+            # (its invalidation then waits in C's socket), at most LEAD.
+            while time.monotonic() < t_c + lead and \
+                    not self.writes_gated(t_c, "cache-%d-" % (allc.index(p) + 1)):
+                time.sleep(0.005)
+            gated = time.monotonic() - t_c
             # The master's lease runs to E = (the last heartbeat its
             # majority acked) + lease - shortening (54 ms: 1000 ppm drift
             # and the 50 ms clock margin); an acceptor grants until that
@@ -663,12 +708,13 @@ class Nemesis:
             os.kill(p, signal.SIGCONT)
         stopped_s = time.monotonic() - t_c
         same = bool(regained) and regained.get("epoch") == epoch0
-        self.say("lapse: SIGCONT cache client %d after %.2f s (%d connections reset); master %d %s" % (
-            p, stopped_s, resets, m,
+        self.say("lapse: SIGCONT cache client %d after %.2f s (master stopped %.2f s after it; "
+                 "%d connections reset); master %d %s" % (
+            p, stopped_s, gated or 0, resets, m,
             "regained its lease in the same epoch" if same else
             "did not regain its lease in the same epoch"))
         self.record("lapse", [p, m], t0, seconds=left, same_epoch=same, stopped_s=stopped_s,
-                    resets=resets)
+                    resets=resets, gated_s=gated)
 
     def schedule(self, seed, seconds):
         """Runs SEED's schedule for SECONDS; returns the faults injected.
