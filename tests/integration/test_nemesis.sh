@@ -3,7 +3,9 @@
 # outside its processes (tests/nemesis/nemesis.py: kill -9 and restart of any
 # replica, SIGSTOP of the master past its lease, partitions that isolate the
 # master, split 2/3 and bridge, slow fsync, slow fsync on the followers then
-# kill -9 of the master with writes in flight, SIGSTOP of a lock client past
+# kill -9 of the master with writes in flight, SIGSTOP of the master just
+# past its lease's end with a cache client stopped and its invalidation lost
+# (regained in the same epoch), SIGSTOP of a lock client past
 # its session lease, the same with the master's wall clock an hour ahead
 # across the expiry), while client processes
 # (tests/nemesis/workload.py) read, write and compare-and-set a few files and
