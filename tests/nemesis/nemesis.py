@@ -594,7 +594,10 @@ class Nemesis:
         file the register clients write.  The next write to a file C
         caches makes the master answer C's held KeepAlive with the
         invalidation (unread: C is stopped), and waits at the gate for an
-        ack.  0.4-0.6 s later stop the master until its lease has lapsed
+        ack.  The stutter is held off meanwhile (a write that waits for the
+        stuttered client's ack blocks its writer, and then nothing writes
+        while C is stopped).  As soon as a write has waited 30 ms, or
+        0.3-0.4 s after C's stop, stop the master until its lease has lapsed
         (woken at its lease's end + 15 ms, read off STATUS, inside the
         followers' grant: see below); it steps down (the waiting writes
         fail NOT_MASTER, and the master forgets its sessions) and wins its
@@ -613,7 +616,6 @@ class Nemesis:
         allc = self.pids_in(self.a.cache_pids)
         cands = [p for p in allc if p not in slow]
         lead = rnd.uniform(0.3, 0.4)
-        gated = None
         rnd.random()  # was the pause's length: the same draws as before
         coin = rnd.random()
         m = self.master(3)
@@ -634,6 +636,7 @@ class Nemesis:
                 self.stutter_mu.release()
 
     def lapse(self, rnd, m, p, allc, lead, epoch0, t0):
+        """f_lapse's body, with the stutter held off."""
         time.sleep(0.2)
         gated = None
         self.say("lapse: SIGSTOP cache client %d, then master %d until its lease lapses" % (p, m))
@@ -641,7 +644,8 @@ class Nemesis:
         # Stop it just after its reader thread read a file the register
         # clients write (so it caches that file); up to 2 s.
         cname = "cache-%d-r.jsonl" % (allc.index(p) + 1)
-        while time.monotonic() < t0 + 2:
+        t_w = time.monotonic()
+        while time.monotonic() < t_w + 2:
             e = self.last_event(cname)
             if e and e.get("ev") == "ok" and e.get("f") == "read" and \
                     "/k" in e.get("key", "") and time.monotonic() - e["t"] < 0.005:
@@ -650,12 +654,12 @@ class Nemesis:
         q = self.pid(m)
         left = None
         resets = 0
+        t_c = time.monotonic()
         try:
             os.kill(p, signal.SIGSTOP)
-            t_c = time.monotonic()
             # C's local lease has 2.3-3 s left at any time (libchubby
             # asks the master to answer a KeepAlive with guard + slack
-            # left), and the master's stop takes 1.9 s of it: stop the
+            # left), and the master's stop takes 2 s of it: stop the
             # master as soon as a write waits at the gate for C's ack
             # (its invalidation then waits in C's socket), at most LEAD.
             while time.monotonic() < t_c + lead and \
