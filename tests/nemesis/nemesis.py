@@ -601,9 +601,10 @@ class Nemesis:
         (woken at its lease's end + 15 ms, read off STATUS, inside the
         followers' grant: see below); it steps down (the waiting writes
         fail NOT_MASTER, and the master forgets its sessions) and wins its
-        lease back in the same epoch, keeping its cache table.  Then reset
-        C's connections (the invalidation in its socket is lost, as a
-        reset in flight loses it) and SIGCONT C, inside its local lease.
+        lease back in the same epoch, keeping its cache table.  C's
+        connections are reset while the master sleeps (the invalidation in
+        C's socket is lost, as a reset in flight loses it), and C is
+        continued 20 ms after the master, inside its local lease.
         C reconnects to the same master and epoch and keeps its cache.
         The master must have put C back among the cachers of the files
         whose invalidation it had not seen acked, so the next write to
@@ -690,27 +691,33 @@ class Nemesis:
                 c.close()
             if left is not None:
                 try:
+                    # The invalidation the master sent on C's KeepAlive
+                    # waits unread in C's socket: lose it with the
+                    # connection (now, while the master sleeps: C's stop
+                    # is short of lease), so that C learns of that write
+                    # only from what the master still knows (one that
+                    # dropped its pending invalidations at the step-down
+                    # knows nothing).
+                    resets = self.reset_conns(p)
                     time.sleep(max(0, t_r + left + 0.015 - time.monotonic()))
                 finally:
                     os.kill(q, signal.SIGCONT)
-            end = time.monotonic() + 2
-            while left is not None and time.monotonic() < end:
-                s = self.status(m)
-                if s and s.get("role") == "master":
-                    regained = s
-                    break
-                time.sleep(0.005)
-            # The invalidation the master sent on C's KeepAlive before it
-            # stopped waits unread in C's socket: lose it with the
-            # connection, so C learns of that write only from what the
-            # master still knows (a master that dropped its pending
-            # invalidations at the step-down knows nothing).
-            resets = self.reset_conns(p)
+                # C goes on once the master has read its queued requests
+                # (the first steps it down) and heard its followers; C's
+                # reconnection finds it master again, or retries.
+                time.sleep(0.02)
         except Exception as e:  # no STATUS answer: this fault did nothing
             self.say("lapse: %s" % e)
         finally:
             os.kill(p, signal.SIGCONT)
         stopped_s = time.monotonic() - t_c
+        end = time.monotonic() + 2
+        while left is not None and time.monotonic() < end:
+            s = self.status(m)
+            if s and s.get("role") == "master":
+                regained = s
+                break
+            time.sleep(0.005)
         same = bool(regained) and regained.get("epoch") == epoch0
         self.say("lapse: SIGCONT cache client %d after %.2f s (master stopped %.2f s after it; "
                  "%d connections reset); master %d %s" % (
