@@ -10,6 +10,6 @@
 #             accepted on the followers' disks (a retry without its request
 #             id is applied twice: WRITE APPLIED 2 TIMES, NOT LINEARIZABLE).
 # docs/TESTING.md, "Item reverted -> caught by".  NEMESIS_TARGETED_SECONDS
-# (default 40: three lapses, four slowkills) is its length; NEMESIS_SEED replays one as in test_nemesis.sh.
+# (default 40: two or three lapses, three or four slowkills) is its length; NEMESIS_SEED replays one as in test_nemesis.sh.
 NEMESIS_FAULTS=lapse,slowkill NEMESIS_SECONDS=${NEMESIS_TARGETED_SECONDS:-40} \
 	exec bash "$(dirname "$0")/test_nemesis.sh" "$@"
