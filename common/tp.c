@@ -190,6 +190,12 @@ tp_input_pending(struct tp *tp, struct bufferevent *bev)
 	return tp->ops->input_pending != NULL && tp->ops->input_pending(tp, bev);
 }
 
+int
+tp_peer_revoked(struct tp *tp, struct bufferevent *bev, char *why, size_t len)
+{
+	return bev != NULL && tp->ops->revoked != NULL && tp->ops->revoked(tp, bev, why, len);
+}
+
 const char *
 tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
 {
