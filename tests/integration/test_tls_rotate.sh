@@ -115,8 +115,12 @@ check "the CRL lists carol's serial" bash -c "openssl crl -in '$tls/ca.crl' -noo
 check "lockctl reload after the revocation" L reload
 check "the master closed carol's live connection, naming the revocation" \
 	wait_for 15 bash -c "grep -h 'revoked' '$cell'/replica-*.log | grep -q carol"
-check_fails "carol's session can no longer call" "^err" drv carol2 put /ls/local/carol-file after
+expect "carol's session can no longer call, and says why" "^err .*revoked" drv carol2 put /ls/local/carol-file after
 check_fails "carol cannot reconnect: the error names the revocation" "revoked" C cat /ls/local/carol-file
+# A client without the CRL learns it from the replica's refusal.
+check_fails "without a CRL of her own, carol is told the cell revoked her" "peer says our certificate has been revoked" \
+	env CHUBBY_CA="$tls/ca.crt" CHUBBY_CERT="$T_DIR/carol.crt" CHUBBY_KEY="$T_DIR/carol.key" \
+	"$LOCKCTL" -C "$(addr_of "$m")" -t 3000 cat /ls/local/carol-file
 check "the admin's session keeps working" drv_ok admin put /ls/local/rot v5
 check "new admin connections keep working" L cat /ls/local/rot
 
@@ -149,8 +153,8 @@ drv admin lock /ls/local/seqlock >/dev/null
 seq=$(drv admin seq /ls/local/seqlock | sed -n 's/^ok //p')
 check "a sequencer is issued" test -n "$seq"
 check "the cell's key verifies it" drv_ok admin offline "$cell/seq.key" "$seq" "$seq"
-check_fails "libchubby loads the new key (and finds the signature is not its own)" \
-	"E_BAD_SEQUENCER|signature" drv admin offline "$T_DIR/new-seq.key" "$seq" "$seq"
+expect "libchubby loads the new key (and finds the signature is not its own)" \
+	"^err E_BAD_SEQUENCER .*signature" drv admin offline "$T_DIR/new-seq.key" "$seq" "$seq"
 
 drv_stop admin
 finish
