@@ -382,6 +382,32 @@ tls_load_crl(struct tls_ctx *ctx, const char *file, char *err, size_t errlen)
 	}
 	if (rc == CHUBBY_OK && n == 0)
 		rc = tls_fail(err, errlen, "cannot load CRL", file);
+	/* With CRL checking on, a certificate whose CA has no CRL is refused
+	 * ("unable to get certificate CRL"): say so now, for the CA at fault,
+	 * rather than refuse its peers later (a bundle of two CAs, mid-way
+	 * through a CA change, needs a CRL from each). */
+	for (int i = 0; rc == CHUBBY_OK && i < sk_X509_num(ctx->cas); i++) {
+		X509 *ca = sk_X509_value(ctx->cas, i);
+		int found = 0;
+		char cn[TP_NAME_MAX];
+
+		/* By signature, not only by name: two CAs of one cell (a CA
+		 * change) have the same name. */
+		for (int k = 0; !found && k < sk_X509_CRL_num(ctx->crls); k++) {
+			X509_CRL *one = sk_X509_CRL_value(ctx->crls, k);
+			found = X509_NAME_cmp(X509_CRL_get_issuer(one), X509_get_subject_name(ca)) == 0 &&
+			    X509_get0_pubkey(ca) != NULL && X509_CRL_verify(one, X509_get0_pubkey(ca)) == 1;
+		}
+		if (!found) {
+			if (tls_name_entry(X509_get_subject_name(ca), NID_commonName, cn, sizeof cn) != 0)
+				snprintf(cn, sizeof cn, "?");
+			snprintf(err, errlen,
+			    "tls: CRL %s has no CRL from the CA \"%s\" of the CA file; every CA "
+			    "trusted needs one (chubby-certs crl)",
+			    file, cn);
+			rc = CHUBBY_E_TLS;
+		}
+	}
 	ERR_clear_error();
 	BIO_free(bio);
 	/* The leaf only: our chains are a leaf and the cell CA, and the CA's

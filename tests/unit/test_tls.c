@@ -1631,6 +1631,78 @@ test_crl_and_reload(void)
 		tls_ctx_free(bad);
 	}
 
+	/* A CA bundle of two CAs needs a CRL from each. */
+	{
+		char bundle[600], both[600], line[4096];
+		const char *parts[2][2] = {{"ca.crt", "other-ca.crt"}, {"empty.crl", "other.crl"}};
+		const char *outs[2] = {"bundle.crt", "both.crl"};
+		struct tls_config bc;
+
+		for (int i = 0; i < 2; i++) {
+			char out[600];
+			FILE *o;
+			fpath(out, sizeof out, outs[i]);
+			o = fopen(out, "w");
+			CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+			for (int k = 0; k < 2; k++) {
+				char in[600];
+				FILE *f;
+				fpath(in, sizeof in, parts[i][k]);
+				f = fopen(in, "r");
+				CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+				while (fgets(line, sizeof line, f) != NULL)
+					fputs(line, o);
+				fclose(f);
+			}
+			fclose(o);
+		}
+		fpath(bundle, sizeof bundle, "bundle.crt");
+		fpath(both, sizeof both, "both.crl");
+		srv_config(&bc, "empty.crl");
+		bc.ca_file = bundle;
+		bad = tls_ctx_new(&bc, err, sizeof err);
+		CU_ASSERT_PTR_NULL(bad);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "has no CRL from the CA"));
+		bc.crl_file = both;
+		bad = tls_ctx_new(&bc, err, sizeof err);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+		/* Mid-way through a CA change: clients of either CA get in,
+		 * each certificate checked against its own CA's CRL (the two
+		 * CAs have the same name). */
+		{
+			char crt_m[600], key_m[600];
+			struct tls_config mc = {.ca_file = bundle, .cert_file = crt_m,
+			    .key_file = key_m, .crl_file = both, .role = TLS_ROLE_CLIENT};
+			struct tls_ctx *mctx, *a1ctx;
+			struct tp *btp, *mtp, *a1tp;
+			struct end m1, a1;
+
+			fpath(crt_m, sizeof crt_m, "client-mallory.crt");
+			fpath(key_m, sizeof key_m, "client-mallory.key");
+			mctx = tls_ctx_new(&mc, err, sizeof err);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(mctx);
+			a1ctx = ctx_make(TLS_ROLE_CLIENT, "client-alice");
+			CU_ASSERT_PTR_NOT_NULL_FATAL(a1ctx);
+			btp = tp_tls_new(bad);
+			mtp = tp_tls_new(mctx);
+			a1tp = tp_tls_new(a1ctx);
+			world_init(&w);
+			server_start(&s, &w, btp);
+			expect_echo(&s, mtp, &m1, "other CA");
+			expect_echo(&s, a1tp, &a1, "this CA");
+			end_free(&m1);
+			end_free(&a1);
+			server_stop(&s);
+			world_free(&w);
+			tp_free(btp);
+			tp_free(mtp);
+			tp_free(a1tp);
+			tls_ctx_free(mctx);
+			tls_ctx_free(a1ctx);
+		}
+		tls_ctx_free(bad);
+	}
+
 	/* A server with the empty CRL; alice and carol connected. */
 	sctx = tls_ctx_new(srv_config(&cfg, "empty.crl"), err, sizeof err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
