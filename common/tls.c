@@ -304,9 +304,11 @@ tls_load_ca(struct tls_ctx *ctx, const char *file, char *err, size_t errlen)
 			rc = CHUBBY_E_TLS;
 		} else if (X509_STORE_add_cert(store, x) != 1) {
 			rc = tls_fail(err, errlen, "cannot use CA file", file);
-		} else if (X509_up_ref(x) != 1 || sk_X509_push(ctx->cas, x) <= 0) {
+		} else if (X509_up_ref(x) != 1) {
 			rc = tls_fail(err, errlen, "cannot use CA file", file);
+		} else if (sk_X509_push(ctx->cas, x) <= 0) {
 			X509_free(x); /* the reference taken for CTX->cas */
+			rc = tls_fail(err, errlen, "cannot use CA file", file);
 		} else if (n == 0 &&
 		    tls_name_entry(X509_get_subject_name(x), NID_organizationName, ctx->cell,
 			sizeof ctx->cell) != 0) {
