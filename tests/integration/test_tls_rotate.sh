@@ -77,6 +77,21 @@ check_fails "carol may not reload the cell (superuser only)" "superuser|E_PERMIS
 m=$(master_id "$conf")
 check "admin's libchubby session opens" drv_start admin -c 20000
 check "admin writes before the rotation" drv_ok admin put /ls/local/rot v0
+# New connections all through both rotations: a lockctl write per turn,
+# each over a fresh handshake; none may fail.
+bg_writes() {
+	local i=0
+	while [ ! -e "$T_DIR/bg.stop" ]; do
+		i=$((i + 1))
+		if "$LOCKCTL" -C "$conf" -t 5000 put /ls/local/bg "w$i" >/dev/null 2>"$T_DIR/bg.err"; then
+			echo "ok $i"
+		else
+			echo "FAIL $i: $(cat "$T_DIR/bg.err")"
+		fi
+	done >"$T_DIR/bg.out"
+}
+bg_writes &
+BG=$!
 old_fp=$(file_fp "$tls/replica-$m.crt")
 step "issue a new certificate for replica $m" "$CERTS" replica --dir "$tls" --id "$m"
 check "the new certificate differs from the old one" test "$(file_fp "$tls/replica-$m.crt")" != "$old_fp"
@@ -99,6 +114,11 @@ check "lockctl reload reloads every replica" L reload
 check "lockctl reload named all five replicas" bash -c "[ \$('$LOCKCTL' -C '$conf' -t 5000 reload | grep -c reloaded) -eq 5 ]"
 check "replica $f serves its new certificate" wait_for 10 serves "$f" "$tls/replica-$f.crt"
 check "admin's calls keep working" drv_ok admin put /ls/local/rot v4
+touch "$T_DIR/bg.stop"
+wait "$BG"
+check "new connections all through both rotations: every write worked" \
+	bash -c "grep -c '^ok' '$T_DIR/bg.out' && ! grep '^FAIL' '$T_DIR/bg.out'"
+check "and there were some" test "$(grep -c '^ok' "$T_DIR/bg.out")" -ge 3
 
 # ---- revoking carol ----
 # carol's own long-lived session (drv_start passes no environment).
