@@ -144,6 +144,21 @@ check_fails "without a CRL of her own, carol is told the cell revoked her" "peer
 check "the admin's session keeps working" drv_ok admin put /ls/local/rot v5
 check "new admin connections keep working" L cat /ls/local/rot
 
+# ---- libchubby reads its files again when it reconnects ----
+# The admin's certificate is replaced in place and the old one revoked:
+# the master closes the session's connection, and the session reconnects
+# with the new files, keeping its id.
+sid=$(drv admin session | sed -n 's/^ok //p')
+cp "$tls/client-admin.crt" "$T_DIR/admin-old.crt"
+step "issue the admin a new certificate in place" "$CERTS" client --dir "$tls" --name admin
+check "revoke the admin's old certificate" "$CERTS" revoke --dir "$tls" "$T_DIR/admin-old.crt"
+check "lockctl reload, with the admin's new certificate" L reload
+check "the master closed the admin session's connection made with the old one" \
+	wait_for 15 bash -c "grep -h '(admin): E_AUTH: certificate revoked' '$cell'/replica-*.log"
+check "the admin's session reconnects with the new certificate and writes" \
+	drv_ok admin put /ls/local/rot v6
+check "it is the same session" test "$(drv admin session | sed -n 's/^ok //p')" = "$sid"
+
 # ---- revoking a replica's certificate: its peer links are refused ----
 r=3; [ "$r" = "$m" ] && r=4
 cp "$tls/replica-$r.crt" "$T_DIR/replica-$r.old.crt"
@@ -155,7 +170,7 @@ done
 check "replica $r's outgoing peer links are all refused" wait_for 20 bash -c "[ \"\$(curl -s 'http://127.0.0.$((10 + r)):$((port + 2))/status' | $PY -c 'import json,sys; print(json.load(sys.stdin)[\"peer_links_up\"])')\" = 0 ]"
 check "the others log the refusal as a revocation" \
 	wait_for 10 bash -c "grep -h 'revoked' '$cell'/replica-*.log | grep -q 'replica-$r\|peer $r'"
-check "the cell keeps working without replica $r" L put /ls/local/rot v6
+check "the cell keeps working without replica $r" L put /ls/local/rot v7
 check "a client's CRL refuses replica $r as well" bash -c "! '$LOCKCTL' -C '$(addr_of "$r")' -t 3000 --json status >/dev/null 2>&1 || ! '$LOCKCTL' -C '$conf' -t 3000 --json status | grep -q '\"id\": *$r.*\"reachable\": *true'"
 step "issue replica $r a new certificate" "$CERTS" replica --dir "$tls" --id "$r"
 kill -HUP "$(pid_of "$r")"
