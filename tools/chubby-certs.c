@@ -115,11 +115,12 @@ certs_usage(FILE *f)
 	for (size_t i = 0; i < NCMDS; i++)
 		fprintf(f, "  chubby-certs %s %s\n      %s\n", certs_cmds[i].name, certs_cmds[i].args,
 		    certs_cmds[i].help);
-	fprintf(f, "\nDefaults: --cell local, --days %d for a CA and %d for other certificates.\n"
+	fprintf(f, "\nDefaults: --cell local, --days %d for a CA, %d for other certificates, %d for a "
+		   "CRL.\n"
 		   "Keys are EC P-256, written unencrypted with mode 0600.  chubby-certs(1) has more.\n"
 		   "  -h, --help     this help\n"
 		   "      --version  print the version\n",
-	    CERTGEN_CA_DAYS, CERTGEN_LEAF_DAYS);
+	    CERTGEN_CA_DAYS, CERTGEN_LEAF_DAYS, CERTGEN_CRL_DAYS);
 }
 
 static int __attribute__((format(printf, 1, 2)))
