@@ -354,6 +354,14 @@ conn_free(struct conn *c)
 	}
 }
 
+int
+conn_peer_revoked(const struct conn *c, char *why, size_t len)
+{
+	if (!c->open || c->closing || c->close_told || c->freed)
+		return 0;
+	return tp_peer_revoked(c->tp, c->bev, why, len);
+}
+
 const struct tp_identity *
 conn_peer(const struct conn *c)
 {

@@ -68,6 +68,11 @@ void conn_set_frame_timeout(struct conn *c, unsigned ms);
 
 size_t conn_pending_output(const struct conn *c);
 
+/* 1 if the peer of C, an open connection not closing, presented a
+ * certificate that its transport's current CRL revokes (tp_peer_revoked),
+ * with the words in WHY. */
+int conn_peer_revoked(const struct conn *c, char *why, size_t len);
+
 void conn_set_user(struct conn *c, void *user);
 void *conn_user(const struct conn *c);
 

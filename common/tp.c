@@ -191,6 +191,12 @@ tp_input_pending(struct tp *tp, struct bufferevent *bev)
 }
 
 int
+tp_peer_revoked(struct tp *tp, struct bufferevent *bev, char *why, size_t len)
+{
+	return bev != NULL && tp->ops->revoked != NULL && tp->ops->revoked(tp, bev, why, len);
+}
+
+int
 tp_error(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
 {
 	int status;

@@ -140,6 +140,14 @@ int tp_error(struct tp *tp, struct bufferevent *bev, char *buf, size_t len);
  */
 int tp_input_pending(struct tp *tp, struct bufferevent *bev);
 
+/*
+ * 1 if the certificate BEV's peer presented (BEV has seen
+ * BEV_EVENT_CONNECTED) is on the transport's current CRL, which may be newer
+ * than the connection (tls_ctx_reload); WHY then names the serial and the
+ * CRL.  0 otherwise, and always on the plain transport.
+ */
+int tp_peer_revoked(struct tp *tp, struct bufferevent *bev, char *why, size_t len);
+
 /* Human-readable name of a peer kind: "client", "replica", "anonymous". */
 const char *tp_kind_name(enum tp_peer_kind kind);
 
@@ -160,6 +168,8 @@ struct tp_ops {
 	/* Optional: 1 if the transport holds bytes it read from the socket
 	 * but has not yet handed to the bufferevent's input. */
 	int (*input_pending)(struct tp *tp, struct bufferevent *bev);
+	/* Optional: 1 if the peer's certificate is revoked now. */
+	int (*revoked)(struct tp *tp, struct bufferevent *bev, char *why, size_t len);
 };
 
 /* A transport of type OPS with state IMPL (borrowed); NULL if out of memory. */

@@ -456,6 +456,26 @@ cl_defer_failure(struct chubby_client *c, uint64_t conn_id)
 }
 
 static void
+cl_tls_config(const struct chubby_client *c, struct tls_config *tc)
+{
+	memset(tc, 0, sizeof *tc);
+	tc->ca_file = c->cell.ca;
+	tc->cert_file = c->cell.cert;
+	tc->key_file = c->cell.key;
+	tc->crl_file = c->cell.crl[0] != '\0' ? c->cell.crl : NULL;
+	tc->role = TLS_ROLE_CLIENT;
+}
+
+static int
+cl_tls_reload(struct chubby_client *c, char *err, size_t errlen)
+{
+	struct tls_config tc;
+
+	cl_tls_config(c, &tc);
+	return tls_ctx_reload(c->tls, &tc, err, errlen);
+}
+
+static void
 cl_act_connect(struct chubby_client *c, const struct csess_action *a)
 {
 	struct cconn *cc = calloc(1, sizeof *cc);
@@ -472,6 +492,16 @@ cl_act_connect(struct chubby_client *c, const struct csess_action *a)
 	cc->id = a->conn;
 	cc->max_frame = FRAME_MAX_DEFAULT;
 	snprintf(cc->addr, sizeof cc->addr, "%s", a->addr);
+	if (c->tls_stale) {
+		/* A connection closed since the files were read: a certificate
+		 * rotated meanwhile (ours, or the CA bundle or CRL) is used from
+		 * this connection on.  Files that do not load (half written)
+		 * leave the previous ones in use, and are read again next time. */
+		if (cl_tls_reload(c, err, sizeof err) != CHUBBY_OK)
+			cl_mark_conn_err(c, a->addr, "%s", err);
+		else
+			c->tls_stale = false;
+	}
 	if (net_resolve(a->addr, &ss, &sslen, err, sizeof err) != CHUBBY_OK) {
 		cl_mark_conn_err(c, a->addr, "%s", err);
 		free(cc);
@@ -1126,6 +1156,7 @@ cl_on_close(struct conn *conn, int status, const char *reason, void *arg)
 		    "%s: %s (check the client certificate %s and the CA file %s)", cc->addr,
 		    reason, c->cell.cert, c->cell.ca);
 	}
+	c->tls_stale = true;
 	cl_conn_lost(c, cc, status, reason);
 	pthread_mutex_unlock(&c->mu);
 }
@@ -1297,8 +1328,7 @@ cl_evthread_init(void)
 int
 cl_loop_start(struct chubby_client *c, char *err, size_t errlen)
 {
-	struct tls_config tc = {.ca_file = c->cell.ca, .cert_file = c->cell.cert,
-	    .key_file = c->cell.key, .role = TLS_ROLE_CLIENT};
+	struct tls_config tc;
 	struct csess_event ev = {.type = CSESS_EV_START, .config = &c->cfg};
 	sigset_t all, old;
 	int rc;
@@ -1308,6 +1338,7 @@ cl_loop_start(struct chubby_client *c, char *err, size_t errlen)
 		snprintf(err, errlen, "libevent has no thread support");
 		return CHUBBY_E_INTERNAL;
 	}
+	cl_tls_config(c, &tc);
 	if ((rc = tls_ctx_load(&c->tls, &tc, err, errlen)) != CHUBBY_OK)
 		return rc;
 	c->tp = tp_tls_new(c->tls);

@@ -41,6 +41,7 @@ INTEGRATION_TESTS += tests/integration/test_rolling_restart.sh
 INTEGRATION_TESTS += tests/integration/test_locate.sh
 INTEGRATION_TESTS += tests/integration/test_errors.sh
 INTEGRATION_TESTS += tests/integration/test_nemesis_targeted.sh
+INTEGRATION_TESTS += tests/integration/test_tls_rotate.sh
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server

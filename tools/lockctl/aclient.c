@@ -177,7 +177,8 @@ aclient_open(const struct cellspec *spec, const char *addr, unsigned timeout_ms,
     struct aclient **out, char *err, size_t errlen)
 {
 	struct tls_config tc = {
-	    .ca_file = spec->ca, .cert_file = spec->cert, .key_file = spec->key, .role = TLS_ROLE_CLIENT};
+	    .ca_file = spec->ca, .cert_file = spec->cert, .key_file = spec->key, .role = TLS_ROLE_CLIENT,
+	    .crl_file = spec->crl};
 	struct aclient *ac = calloc(1, sizeof *ac);
 	struct sockaddr_storage ss;
 	struct bufferevent *bev;

@@ -249,7 +249,8 @@ locate_master(const struct cellspec *spec, unsigned timeout_ms, char *master, ch
     size_t errlen)
 {
 	struct tls_config tc = {
-	    .ca_file = spec->ca, .cert_file = spec->cert, .key_file = spec->key, .role = TLS_ROLE_CLIENT};
+	    .ca_file = spec->ca, .cert_file = spec->cert, .key_file = spec->key, .role = TLS_ROLE_CLIENT,
+	    .crl_file = spec->crl};
 	struct timeval hedge = {0, LOCATE_HEDGE_MS * 1000};
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 	struct tls_ctx *tls;

@@ -57,6 +57,8 @@ static const struct lockctl_cmd lockctl_cmds[] = {
 	SJ},
     {"members", "[replace ID --client A --peer B --status C]", 0, 8, cmd_members,
 	"the cell's members; replace: move a dead replica's id to a new machine", SJ},
+    {"reload", "", 0, 0, cmd_reload,
+	"every replica reads its TLS certificate, key, CA and CRL again (superuser)", SJ},
     {"backup", "[--verify] FILE", 1, 2, cmd_backup,
 	"save a consistent copy of the cell's state to FILE (--verify: check FILE)", SJ},
     {"script", "", 0, 0, cmd_script,

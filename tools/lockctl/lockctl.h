@@ -239,6 +239,7 @@ int cmd_lock_run(struct lockctl *lc, int argc, char **argv);
 int cmd_sessions(struct lockctl *lc, int argc, char **argv);
 int cmd_locks(struct lockctl *lc, int argc, char **argv);
 int cmd_members(struct lockctl *lc, int argc, char **argv);
+int cmd_reload(struct lockctl *lc, int argc, char **argv); /* cmd-reload.c */
 /* shell.c */
 int cmd_shell(struct lockctl *lc, int argc, char **argv);
 /* script.c */
