@@ -84,9 +84,12 @@ cell_member_fields(const msgpack_object *o, struct cell_member *m)
 	if (o[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || o[0].via.u64 == 0 ||
 	    o[0].via.u64 > CELL_MAX_MEMBER_ID)
 		return false;
+	/* No NUL inside: the address is kept as a C string, and one cut
+	 * short would not read back from a snapshot (fuzz_cell). */
 	for (int i = 1; i <= 3; i++)
 		if (o[i].type != MSGPACK_OBJECT_STR || o[i].via.str.size == 0 ||
-		    o[i].via.str.size >= CELL_ADDR_MAX)
+		    o[i].via.str.size >= CELL_ADDR_MAX ||
+		    memchr(o[i].via.str.ptr, '\0', o[i].via.str.size) != NULL)
 			return false;
 	memset(m, 0, sizeof *m);
 	m->id = (unsigned)o[0].via.u64;
