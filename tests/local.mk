@@ -38,6 +38,7 @@ INTEGRATION_TESTS += tests/integration/test_suspend.sh
 INTEGRATION_TESTS += tests/integration/test_distance.sh
 INTEGRATION_TESTS += tests/integration/test_stable.sh
 INTEGRATION_TESTS += tests/integration/test_rolling_restart.sh
+INTEGRATION_TESTS += tests/integration/test_acl.sh
 INTEGRATION_TESTS += tests/integration/test_locate.sh
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
