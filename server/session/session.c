@@ -158,6 +158,9 @@ struct session_mgr {
 	struct session_env env;
 	uint64_t lease_ms;
 	char *cell;
+	bool init_acls;
+	char *root_acl[3];
+	char *acl_admins;
 	/* The time of the latest event given: completions, which carry none,
 	 * happen within the shell's handling of such an event. */
 	struct session_now now;
@@ -525,6 +528,39 @@ sm_step_down(struct session_mgr *sm)
 	sm_log(sm, SESSION_LOG_INFO, "sessions: stepped down");
 }
 
+static void
+sm_init_acls_done(int status, const struct ns_result *res, void *arg)
+{
+	struct session_mgr *sm = arg;
+
+	(void)res;
+	if (status == CHUBBY_OK)
+		sm_log(sm, SESSION_LOG_INFO, "sessions: a new cell: its ACLs are set (INIT_ACLS)");
+	else if (status != CHUBBY_E_EXISTS) {
+		char line[160];
+		sm_msg(line, sizeof line, "sessions: INIT_ACLS failed with status ", (uint64_t)status,
+		    "; the next master will try again");
+		sm_log(sm, SESSION_LOG_WARN, line);
+	}
+}
+
+/* A new cell's first command (docs/NAMESPACE.md "Permissions"): proposed
+ * before anything else this master proposes, so no client's OPEN can come
+ * before the ACLs that protect it.  A copy chosen twice (a fail-over in
+ * between) is refused the second time and changes nothing. */
+static void
+sm_propose_init_acls(struct session_mgr *sm)
+{
+	const char *acl[3] = {sm->root_acl[0], sm->root_acl[1], sm->root_acl[2]};
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+
+	if (ns_encode_init_acls(sm_stamp(sm), acl, sm->acl_admins, &cmd, &len) != CHUBBY_OK)
+		return;
+	session_write(sm, sm->now, SESSION_WRITE_PLAIN, NULL, cmd, len, sm_init_acls_done, sm);
+	free(cmd);
+}
+
 /* A new master's view (Chubby §2.9): every session in the state gets a
  * full lease from now, as long as the old master could have granted, and
  * is held to the fail-over rules until it sends a KeepAlive. */
@@ -558,7 +594,8 @@ sm_take_over(struct session_mgr *sm, uint64_t epoch)
 	sm_cat(line, sizeof line, " sessions; each has ");
 	sm_cat_u64(line, sizeof line, sm->lease_ms);
 	sm_cat(line, sizeof line, " ms to send a KeepAlive");
-	sm_log(sm, SESSION_LOG_INFO, line);
+	sm_log(sm, SESSION_LOG_INFO, line);	if (sm->init_acls && ns_is_new(ns))
+		sm_propose_init_acls(sm);
 }
 
 bool
@@ -1795,6 +1832,10 @@ session_new(const struct session_config *cfg, const struct session_env *env)
 	sm->env = *env;
 	sm->lease_ms = cfg->lease_ms;
 	sm->cell = xstrdup(cfg->cell != NULL ? cfg->cell : "");
+	sm->init_acls = cfg->init_acls;
+	for (int i = 0; i < 3; i++)
+		sm->root_acl[i] = xstrdup(cfg->root_acl[i] != NULL ? cfg->root_acl[i] : "");
+	sm->acl_admins = xstrdup(cfg->acl_admins != NULL ? cfg->acl_admins : "");
 	sm_htab_init(&sm->sess);
 	sm_htab_init(&sm->gpaths);
 	sm_htab_init(&sm->locks);
@@ -1817,5 +1858,8 @@ session_free(struct session_mgr *sm)
 	sm_htab_free(&sm->locks);
 	sm_heap_free(&sm->due);
 	free(sm->cell);
+	for (int i = 0; i < 3; i++)
+		free(sm->root_acl[i]);
+	free(sm->acl_admins);
 	free(sm);
 }
