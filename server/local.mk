@@ -2,7 +2,7 @@
 sbin_PROGRAMS += server/chubbyd
 server_chubbyd_SOURCES = \
 	server/main.c server/chubbyd.h \
-	server/rpc/rpc.c server/rpc/rpc.h \
+	server/rpc/rpc.c server/rpc/rpc.h server/rpc/audit.c server/rpc/audit.h \
 	server/rpc/rpc_ns.c server/rpc/rpc_ns.h \
 	server/rpc/rpc_backup.c server/rpc/rpc_backup.h \
 	server/session/session.c server/session/session.h \
