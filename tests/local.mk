@@ -39,6 +39,7 @@ INTEGRATION_TESTS += tests/integration/test_distance.sh
 INTEGRATION_TESTS += tests/integration/test_stable.sh
 INTEGRATION_TESTS += tests/integration/test_rolling_restart.sh
 INTEGRATION_TESTS += tests/integration/test_acl.sh
+EXTRA_DIST += tests/integration/pre-acl-cell.backup
 INTEGRATION_TESTS += tests/integration/test_locate.sh
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c

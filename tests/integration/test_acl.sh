@@ -4,9 +4,10 @@
 # ACL administrator named in the config (alice) and an ordinary user (bob).
 # Every denial is checked, and so is every allowed call; the master's log
 # must hold a parseable audit line for bob's denials, for alice's ACL
-# change and for an admin command.
+# change and for an admin command.  A cell made by the build before this
+# (restored from pre-acl-cell.backup) keeps its open ACLs.
 . "$(dirname "$0")/lib.sh"
-t_time_limit 240
+t_time_limit 300
 
 port=$(t_port)
 
@@ -137,5 +138,31 @@ check "audit: alice's ACL change" \
 	audit_has 'audit op=SET_ACL principal=alice .*path=/ls/local/f outcome=OK'
 check "audit: bob's denied write" \
 	audit_has 'audit op=OPEN principal=bob .*path=/ls/local/acl/writers outcome=E_PERMISSION'
+check "all 3 replicas converge to equal digests" wait_for 20 converged "$conf" 3
+"$CHUBBY_CELL_BIN" down --dir "$cell" >/dev/null 2>&1
+
+# ---- cell C: an existing cell, made by the build before issue 18 ------------
+# pre-acl-cell.backup is a backup of a cell made by that build (commit
+# 33ee2e3): bob had rewritten acl/writers (admin, bob), made data/x, and
+# the superuser had set data's ACL to "" writers "" (change-ACL open).  The
+# new build must leave it as it was, even with ACL options in its config.
+cell="$T_DIR/c"
+conf="$cell/chubby.conf"
+check "cell C comes up from the old build's state" cell_up "$cell" --replicas 3 \
+	--base-port "$((port + 10))" --restore "$(dirname "$0")/pre-acl-cell.backup" \
+	--set acl_admins=alice --set root_acl_read=readers --set root_acl_change=acl-admins
+export CHUBBY_CELL="$conf"
+step "a client certificate for bob" "$CERTS" client --dir "$cell/tls" --name bob
+check "the old root stays open" \
+	bash -c "'$LOCKCTL' --json acl get /ls/local | grep -q '\"read\":\"\",\"write\":\"\",\"change\":\"\"'"
+check "no acl-admins file is made in an existing cell" \
+	fails_with 1 "E_NOT_FOUND" cat acl/acl-admins
+check "bob keeps his rights: he may still write acl/writers" put_as bob acl/writers "$(printf 'admin\nbob')"
+check "bob reads his data/x" bash -c "CHUBBY_CERT='$cell/tls/client-bob.crt' CHUBBY_KEY='$cell/tls/client-bob.key' '$LOCKCTL' cat data/x </dev/null | grep -qx hello"
+check "bob writes data/x (he is in writers)" put_as bob data/x again
+check "data's old ACL (change-ACL open) is kept" \
+	bash -c "'$LOCKCTL' --json acl get data | grep -q '\"read\":\"\",\"write\":\"writers\",\"change\":\"\"'"
+check_fails "but bob's lockctl sessions is refused now (superuser only)" \
+	"only the cell.s superuser" as bob sessions
 check "all 3 replicas converge to equal digests" wait_for 20 converged "$conf" 3
 finish
