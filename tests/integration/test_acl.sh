@@ -74,6 +74,31 @@ check_fails "acl set leaving change-ACL open while read is restricted: refused" 
 check "acl set with --allow-open-change leaves it open on purpose" \
 	as admin acl set --allow-open-change secure readers writers ""
 check "acl set with every file present" as admin acl set secure readers writers writers
+# OPEN that creates a node with ACL names: the same rule (wire protocol;
+# lockctl gives no names at creation).
+open_acl_checks() {
+	IT_DIR="$(dirname "$0")" "$PY" - "$cell" "$CHUBBY_CELL_BIN" "$port" <<'PYEOF'
+import os, sys
+sys.path.insert(0, os.environ["IT_DIR"])
+from itest import Checks
+from chubby_wire import Error, Session, O_CREATE, O_READ, O_WRITE
+T = Checks(sys.argv, "open_acl")
+a = Session(T.cell("admin"))
+name = "OPEN creating with a missing ACL file: E_NOT_FOUND naming it"
+try:
+    a.call("OPEN", path="/ls/local/secure/y", flags=O_READ | O_WRITE | O_CREATE,
+           acl=["readers", "nosuchfile2", "writers"])
+    T.check(name, False, "succeeded")
+except Error as e:
+    T.check(name, e.name == "E_NOT_FOUND" and "nosuchfile2" in e.message,
+            "%s: %s" % (e.name, e.message))
+r = a.call("OPEN", path="/ls/local/secure/z", flags=O_READ | O_WRITE | O_CREATE,
+           acl=["readers", None, "writers"])
+T.check("OPEN creating with existing ACL files (and one inherited)", r["created"], repr(r))
+T.finish()
+PYEOF
+}
+check "OPEN with ACL names: missing file refused, existing ones taken" open_acl_checks
 check_fails "bob cannot reopen secure: E_PERMISSION" \
 	"E_PERMISSION" as bob acl set secure "" "" ""
 step "the superuser makes pub" as admin put pub x
@@ -97,6 +122,8 @@ check "audit: bob's denied SESSIONS" \
 	audit_has 'audit op=SESSIONS principal=bob .*outcome=E_PERMISSION'
 check "audit: the superuser's ACL change, with the names" \
 	audit_has 'audit op=SET_ACL principal=admin .*path=/ls/local/secure outcome=OK acl="readers,writers,writers"'
+check "audit: the OPEN that named a missing ACL file" \
+	audit_has 'audit op=OPEN principal=admin .*path=/ls/local/secure/y outcome=E_NOT_FOUND acl="readers,nosuchfile2,writers"'
 check "audit: the refused missing ACL file" \
 	audit_has 'audit op=SET_ACL principal=admin .*path=/ls/local/secure outcome=E_NOT_FOUND'
 check "a backup (an admin command)" as admin backup "$T_DIR/a.backup"
