@@ -562,6 +562,33 @@ done_open(int status, const struct ns_result *res, void *arg)
 	free(w);
 }
 
+/* OPEN that may create a node with ACL names (issue 18): an ACL change,
+ * audited, and each name given must be "" or an existing ACL file, as
+ * for SET_ACL (acl_names_valid).  Only the names are checked here: a node
+ * that exists ignores them, and the open-change rule needs a flag OPEN
+ * does not have. */
+static int
+open_acl_check(struct rpc_req *req, struct mp_str path, char *const acl[3], char *msg,
+    size_t msglen)
+{
+	const struct ns *ns = replica_ns(req_d(req)->replica);
+	char *p = xstrndup(path.ptr, path.len);
+	int rc = CHUBBY_OK;
+
+	audit_acl(req, acl, false);
+	rpc_req_audit(req, false, p, NULL);
+	/* (The idiom of session.c's sm_node_exists: E_NOT_FOUND only when missing.) */
+	if (ns_check_access(ns, "", p, NS_ACL_READ) != CHUBBY_E_NOT_FOUND) {
+		free(p);
+		return CHUBBY_OK; /* exists (or a bad name, which OPEN reports) */
+	}
+	for (int i = 0; i < 3 && rc == CHUBBY_OK; i++)
+		if (acl[i] != NULL)
+			rc = ns_acl_file_check(ns, acl[i], msg, msglen);
+	free(p);
+	return rc;
+}
+
 int
 rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
     size_t msglen)
@@ -591,6 +618,9 @@ rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 	if (memchr(path.ptr, '\0', path.len) != NULL) {
 		snprintf(msg, msglen, "\"path\" holds a NUL byte");
 		rc = CHUBBY_E_BAD_NAME;
+	} else if (have_acl && (flags & NS_O_CREATE) &&
+	    (rc = open_acl_check(req, path, acl, msg, msglen)) != CHUBBY_OK) {
+		/* E_NOT_FOUND naming the ACL file, or E_BAD_NAME */
 	} else {
 		/* Event mask: protocol type k is bit k-1, as NS_EV_* are. */
 		p = xstrndup(path.ptr, path.len);
@@ -600,7 +630,8 @@ rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 	}
 	for (int i = 0; i < 3; i++)
 		free(acl[i]);
-	if (rc == CHUBBY_E_BAD_NAME || rc == CHUBBY_E_INVALID || rc == CHUBBY_E_TOO_LARGE) {
+	if (rc == CHUBBY_E_BAD_NAME || rc == CHUBBY_E_INVALID || rc == CHUBBY_E_TOO_LARGE ||
+	    rc == CHUBBY_E_NOT_FOUND) {
 		if (!msg[0])
 			snprintf(msg, msglen, "%s", chubby_strerror(rc));
 		free(p);
