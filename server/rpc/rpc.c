@@ -236,6 +236,8 @@ rpc_handle_hello(struct rpc_client *c, const struct wire_msg *m)
 	    tp_kind_name(conn_peer(c->conn)->kind), conn_peer(c->conn)->name);
 }
 
+static void rpc_audit_free(struct rpc_req *req);
+
 /* Writes REQ's audit line (audit.h) if it was marked for one or was
  * refused E_PERMISSION; then frees what the request kept for it. */
 static void
@@ -250,6 +252,12 @@ rpc_audit_done(struct rpc_req *req, int status, const char *msg)
 	if (req->audit || status == CHUBBY_E_PERMISSION)
 		audit_log(proto_op_name(req->op), who, remote, req->audit_path, status,
 		    req->audit_extra, status != CHUBBY_OK ? msg : NULL);
+	rpc_audit_free(req);
+}
+
+static void
+rpc_audit_free(struct rpc_req *req)
+{
 	free(req->audit_path);
 	free(req->audit_extra);
 	free(req->who);
@@ -308,7 +316,7 @@ rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 	rc = op(&req, m->req.args, &pk, msg, sizeof msg);
 	if (rc == RPC_DEFERRED) {
 		msgpack_sbuffer_destroy(&result);
-		rpc_audit_done(&req, rc, NULL); /* only frees: the deferred copy logs */
+		rpc_audit_free(&req); /* the deferred copy owns the rest, and logs */
 		return;
 	}
 	if (rc == CHUBBY_E_PERMISSION)
