@@ -65,6 +65,7 @@ struct cell_config {
 	char *tls_ca;
 	char *tls_cert;           /* %i template */
 	char *tls_key;            /* %i template */
+	char *tls_crl;            /* "" if none */
 	char *client_tls_cert;    /* "" if none */
 	char *client_tls_key;     /* "" if none */
 	char *sequencer_key_file; /* "" if none */

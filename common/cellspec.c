@@ -46,6 +46,8 @@ cellspec_from_config(const char *path, struct cellspec *out, char *err, size_t e
 	if (rc == CHUBBY_OK)
 		rc = cellspec_copy(out->key, sizeof out->key, cfg->client_tls_key, "client_tls_key",
 		    err, errlen);
+	if (rc == CHUBBY_OK)
+		rc = cellspec_copy(out->crl, sizeof out->crl, cfg->tls_crl, "tls_crl", err, errlen);
 	config_free(cfg);
 	return rc;
 }
@@ -147,6 +149,10 @@ cellspec_parse(const char *spec, struct cellspec *out, char *err, size_t errlen)
 		return rc;
 	if ((env = getenv("CHUBBY_KEY")) != NULL && *env != '\0' &&
 	    (rc = cellspec_copy(out->key, sizeof out->key, env, "CHUBBY_KEY", err, errlen)) !=
+		CHUBBY_OK)
+		return rc;
+	if ((env = getenv("CHUBBY_CRL")) != NULL && *env != '\0' &&
+	    (rc = cellspec_copy(out->crl, sizeof out->crl, env, "CHUBBY_CRL", err, errlen)) !=
 		CHUBBY_OK)
 		return rc;
 	if (out->ca[0] == '\0' || out->cert[0] == '\0' || out->key[0] == '\0') {

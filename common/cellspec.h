@@ -30,6 +30,7 @@ struct cellspec {
 	char ca[CELLSPEC_PATH_MAX];
 	char cert[CELLSPEC_PATH_MAX];
 	char key[CELLSPEC_PATH_MAX];
+	char crl[CELLSPEC_PATH_MAX]; /* "" if none */
 };
 
 /* Fills OUT from SPEC (NULL: $CHUBBY_CELL).  A DNS name is resolved to its

@@ -24,23 +24,13 @@
 #include <chubby/chubby.h>
 
 #include "certgen.h"
+#include "certgen_int.h"
 #include "tls.h"
 
-struct certgen {
-	X509 *cert;
-	EVP_PKEY *key; /* NULL for a certificate loaded without its key */
-	char cell[TP_NAME_MAX];
-};
-
-/* One extension of a new certificate, in openssl.cnf's syntax. */
-struct certgen_ext {
-	int nid;
-	const char *value;
-};
 
 /* "WHAT: REASON" from the oldest queued OpenSSL error, which is then cleared;
  * CHUBBY_E_IO for a system error, else STATUS. */
-static int
+int
 certgen_fail(char *err, size_t errlen, int status, const char *what)
 {
 	unsigned long e = ERR_peek_error();
@@ -62,7 +52,7 @@ certgen_fail(char *err, size_t errlen, int status, const char *what)
 	return status;
 }
 
-static int
+int
 certgen_nomem(char *err, size_t errlen)
 {
 	ERR_clear_error();
@@ -71,7 +61,7 @@ certgen_nomem(char *err, size_t errlen)
 }
 
 /* Never prompts for a pass phrase; notes in *ARG that one was wanted. */
-static int
+int
 certgen_no_password(char *buf, int size, int rwflag, void *arg)
 {
 	(void)buf;
@@ -81,7 +71,7 @@ certgen_no_password(char *buf, int size, int rwflag, void *arg)
 	return -1;
 }
 
-static struct certgen *
+struct certgen *
 certgen_alloc(void)
 {
 	return calloc(1, sizeof(struct certgen));
@@ -131,7 +121,7 @@ certgen_read_cell(X509 *x, char *cell, size_t len)
 
 /* A new EC P-256 key: the smallest curve everyone implements well, fast to
  * sign with, and 128-bit security, which is plenty. */
-static EVP_PKEY *
+EVP_PKEY *
 certgen_keygen(void)
 {
 	EVP_PKEY_CTX *kctx;
@@ -236,7 +226,7 @@ certgen_build(struct certgen *c, const struct certgen *issuer, const char *cell,
 	return CHUBBY_OK;
 }
 
-static int
+int
 certgen_check_window(int64_t nb, int64_t na, char *err, size_t errlen)
 {
 	/* X509_time_adj_ex takes whole days as an int. */
@@ -364,8 +354,8 @@ too_long:
 }
 
 int
-certgen_issue(const struct certgen *ca, const struct certgen_req *req, struct certgen **out,
-    char *err, size_t errlen)
+certgen_leaf(const struct certgen *ca, const struct certgen_req *req, EVP_PKEY *key,
+    int key_is_public, struct certgen **out, char *err, size_t errlen)
 {
 	struct certgen_ext exts[6];
 	size_t nexts = 0;
@@ -377,10 +367,10 @@ certgen_issue(const struct certgen *ca, const struct certgen_req *req, struct ce
 	*out = NULL;
 	if (ca == NULL || ca->key == NULL || ca->cert == NULL || X509_check_ca(ca->cert) == 0) {
 		snprintf(err, errlen, "certgen: the issuer must be a CA with its key");
-		return CHUBBY_E_INVALID;
+		goto invalid;
 	}
 	if ((rc = certgen_check_window(req->not_before, req->not_after, err, errlen)) != CHUBBY_OK)
-		return rc;
+		goto bad;
 	exts[nexts++] = (struct certgen_ext){NID_basic_constraints, "critical,CA:FALSE"};
 	/* digitalSignature is all an ECDSA key does in a TLS 1.3 handshake. */
 	exts[nexts++] = (struct certgen_ext){NID_key_usage, "critical,digitalSignature"};
@@ -389,10 +379,10 @@ certgen_issue(const struct certgen *ca, const struct certgen_req *req, struct ce
 		if (req->replica_id < 1 || req->replica_id > TLS_MAX_REPLICA_ID) {
 			snprintf(err, errlen, "certgen: replica id %d is not in 1..%d",
 			    req->replica_id, TLS_MAX_REPLICA_ID);
-			return CHUBBY_E_INVALID;
+			goto invalid;
 		}
 		if ((rc = certgen_sans(req, san, sizeof san, err, errlen)) != CHUBBY_OK)
-			return rc;
+			goto bad;
 		snprintf(cn, sizeof cn, "%s%d", TLS_REPLICA_PREFIX, req->replica_id);
 		ou = TLS_OU_REPLICA;
 		/* Replicas serve clients and peers, and dial their peers. */
@@ -405,7 +395,7 @@ certgen_issue(const struct certgen *ca, const struct certgen_req *req, struct ce
 			    "certgen: bad client name \"%s\" (1 to 64 letters, digits, '.', '_', "
 			    "'@', '-')",
 			    req->name != NULL ? req->name : "");
-			return CHUBBY_E_INVALID;
+			goto invalid;
 		}
 		snprintf(cn, sizeof cn, "%s", req->name);
 		ou = TLS_OU_CLIENT;
@@ -417,17 +407,17 @@ certgen_issue(const struct certgen *ca, const struct certgen_req *req, struct ce
 	case CERTGEN_UNKNOWN:
 	default:
 		snprintf(err, errlen, "certgen: can issue replica and client certificates only");
-		return CHUBBY_E_INVALID;
+		goto invalid;
 	}
 	exts[nexts++] = (struct certgen_ext){NID_subject_key_identifier, "hash"};
 	exts[nexts++] = (struct certgen_ext){NID_authority_key_identifier, "keyid:always"};
 
-	if ((c = certgen_alloc()) == NULL)
+	if ((c = certgen_alloc()) == NULL) {
+		EVP_PKEY_free(key);
 		return certgen_nomem(err, errlen);
-	if ((c->key = certgen_keygen()) == NULL) {
-		certgen_free(c);
-		return certgen_fail(err, errlen, CHUBBY_E_TLS, "certgen: cannot make a key");
 	}
+	c->key = key;
+	c->key_is_public = key_is_public;
 	rc = certgen_build(c, ca, ca->cell, ou, cn, req->not_before, req->not_after, exts, nexts,
 	    err, errlen);
 	if (rc != CHUBBY_OK) {
@@ -436,6 +426,23 @@ certgen_issue(const struct certgen *ca, const struct certgen_req *req, struct ce
 	}
 	*out = c;
 	return CHUBBY_OK;
+invalid:
+	rc = CHUBBY_E_INVALID;
+bad:
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+int
+certgen_issue(const struct certgen *ca, const struct certgen_req *req, struct certgen **out,
+    char *err, size_t errlen)
+{
+	EVP_PKEY *key;
+
+	*out = NULL;
+	if ((key = certgen_keygen()) == NULL)
+		return certgen_fail(err, errlen, CHUBBY_E_TLS, "certgen: cannot make a key");
+	return certgen_leaf(ca, req, key, 0, out, err, errlen);
 }
 
 int
@@ -497,23 +504,27 @@ fail:
  */
 
 static int
-certgen_pem_cert(BIO *bio, const struct certgen *c)
+certgen_pem_cert(BIO *bio, const void *arg)
 {
+	const struct certgen *c = arg;
+
 	return PEM_write_bio_X509(bio, c->cert) == 1;
 }
 
 static int
-certgen_pem_key(BIO *bio, const struct certgen *c)
+certgen_pem_key(BIO *bio, const void *arg)
 {
+	const struct certgen *c = arg;
+
 	/* PKCS#8, unencrypted: daemons start unattended; the file mode is the
 	 * protection. */
 	return PEM_write_bio_PrivateKey(bio, c->key, NULL, NULL, 0, NULL, NULL) == 1;
 }
 
 /* Writes PATH with MODE through a temporary file in the same directory. */
-static int
-certgen_write_one(const char *path, mode_t mode, int flags, const struct certgen *c,
-    int (*pem)(BIO *, const struct certgen *), char *err, size_t errlen)
+int
+certgen_write_one(const char *path, mode_t mode, int flags, const void *c,
+    int (*pem)(BIO *, const void *), char *err, size_t errlen)
 {
 	size_t n = strlen(path);
 	char *tmp;
@@ -587,7 +598,8 @@ certgen_write(const struct certgen *c, const char *cert_file, const char *key_fi
 {
 	int rc;
 
-	if (c == NULL || c->cert == NULL || cert_file == NULL || (key_file != NULL && c->key == NULL)) {
+	if (c == NULL || c->cert == NULL || cert_file == NULL ||
+	    (key_file != NULL && (c->key == NULL || c->key_is_public))) {
 		snprintf(err, errlen, "certgen: nothing to write");
 		return CHUBBY_E_INVALID;
 	}
@@ -607,6 +619,21 @@ certgen_write(const struct certgen *c, const char *cert_file, const char *key_fi
 			return rc;
 	}
 	return certgen_write_one(cert_file, 0644, flags, c, certgen_pem_cert, err, errlen);
+}
+
+int
+certgen_print(const struct certgen *c, FILE *f, char *err, size_t errlen)
+{
+	BIO *bio = BIO_new_fp(f, BIO_NOCLOSE);
+	int ok;
+
+	if (bio == NULL)
+		return certgen_nomem(err, errlen);
+	ok = certgen_pem_cert(bio, c) && BIO_flush(bio) == 1;
+	BIO_free(bio);
+	if (!ok)
+		return certgen_fail(err, errlen, CHUBBY_E_IO, "cannot write the certificate");
+	return CHUBBY_OK;
 }
 
 /*

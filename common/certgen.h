@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tls.h"
 
@@ -84,10 +85,55 @@ int certgen_load(const char *cert_file, const char *key_file, struct certgen **o
 int certgen_write(const struct certgen *c, const char *cert_file, const char *key_file,
     int flags, char *err, size_t errlen);
 
+/* Writes the certificate as PEM to F (standard output, say). */
+int certgen_print(const struct certgen *c, FILE *f, char *err, size_t errlen);
+
 void certgen_free(struct certgen *c);
 
 /* The cell (O) of a certificate; "" if it has none.  Valid while C lives. */
 const char *certgen_cell(const struct certgen *c);
+
+/*
+ * Signs the certificate request (PEM PKCS#10) in CSR_FILE with CA: a
+ * certificate as REQ says for the request's public key, so that the private
+ * key never leaves its owner.  The request must be signed by its own key,
+ * which must be EC of 256 bits or more or RSA of 2048 or more.  Nothing of
+ * its subject is copied; a request whose subject asks for a replica or CA
+ * certificate is refused with CHUBBY_E_PERMISSION unless REQ is for a
+ * replica (the CA holder named it).  Write the result with certgen_write
+ * and no key file.
+ */
+int certgen_sign_csr(const struct certgen *ca, const char *csr_file, const struct certgen_req *req,
+    struct certgen **out, char *err, size_t errlen);
+
+/* The CN a certificate request asks for, in NAME ("" if none). */
+int certgen_csr_name(const char *csr_file, char *name, size_t len, char *err, size_t errlen);
+
+/* Default validity of a CRL, in days: the CRL must be made again before
+ * then (chubby-certs crl), or every peer refuses every certificate. */
+#define CERTGEN_CRL_DAYS 365
+
+/*
+ * Adds the certificate in CERT_FILE, which CA must have signed, to the
+ * revocation index INDEX_FILE (created if missing), and puts its serial as
+ * hex in SERIAL.  CHUBBY_E_EXISTS if it is listed already.  Make the CRL
+ * again afterwards (certgen_crl).
+ */
+int certgen_revoke(const struct certgen *ca, const char *cert_file, const char *index_file,
+    char *serial, size_t seriallen, char *err, size_t errlen);
+
+/* Writes CRL_FILE (PEM, mode 0644, atomically): every serial in INDEX_FILE
+ * (none if it does not exist), signed by CA, next update NEXT_UPDATE
+ * seconds from now. */
+int certgen_crl(const struct certgen *ca, const char *index_file, const char *crl_file,
+    int64_t next_update, char *err, size_t errlen);
+
+/* Bytes of a sequencer key (seqtoken.h reads it). */
+#define CERTGEN_SEQKEY_BYTES 32
+
+/* Writes a new random sequencer key to PATH as hex (mode 0600); never over
+ * an existing file (CHUBBY_E_EXISTS). */
+int certgen_seqkey(const char *path, char *err, size_t errlen);
 
 /* What a certificate file says, for chubby-certs show. */
 struct certgen_info {

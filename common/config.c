@@ -133,6 +133,12 @@ static const struct config_option config_options[] = {
           "%i expands to the replica id."),
     O_STR("tls_key", CONFIG_PATH, tls_key, "/etc/chubby/replica-%i.key", 1, 1023, CONFIG_F_REPLICA,
           G_FILES, "Private key (PEM) of tls_cert. %i expands to the replica id."),
+    O_STR("tls_crl", CONFIG_PATH, tls_crl, "", 0, 1023, CONFIG_F_OPTIONAL, G_FILES,
+          "Certificate revocation list (PEM, signed by the cell CA; chubby-certs revoke makes it). "
+          "Replicas refuse clients and peers whose certificate it lists, on the client port and "
+          "the peer port, and close their live connections on reload (SIGHUP, lockctl reload); "
+          "clients reading this file check the replicas' certificates against it. \"\" checks "
+          "no revocation."),
     O_STR("client_tls_cert", CONFIG_PATH, client_tls_cert, "", 0, 1023, CONFIG_F_OPTIONAL, G_FILES,
           "Certificate (PEM) that clients reading this file present, such as the administrator's; "
           "\"\" leaves it to CHUBBY_CERT. Set it together with client_tls_key."),

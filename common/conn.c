@@ -285,8 +285,13 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		tp_error_string(c->tp, bev, reason, sizeof reason);
-		conn_tell_close(c, c->open ? CHUBBY_E_CONN : CHUBBY_E_TLS, reason);
+		/* The transport says what kind of failure it was: a refused
+		 * connection is E_CONN, not a TLS error, and a certificate
+		 * refused for good (E_AUTH) may come after the handshake
+		 * finished on our side (TLS 1.3: the server judges the
+		 * client's certificate last). */
+		int status = tp_error(c->tp, bev, reason, sizeof reason);
+		conn_tell_close(c, status, reason);
 	}
 }
 
@@ -347,6 +352,14 @@ conn_free(struct conn *c)
 		bufferevent_free(c->bev);
 		free(c);
 	}
+}
+
+int
+conn_peer_revoked(const struct conn *c, char *why, size_t len)
+{
+	if (!c->open || c->closing || c->close_told || c->freed)
+		return 0;
+	return tp_peer_revoked(c->tp, c->bev, why, len);
 }
 
 const struct tp_identity *

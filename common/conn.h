@@ -25,7 +25,9 @@ struct conn_callbacks {
 	/* One complete frame body; valid only during the call. */
 	void (*on_frame)(struct conn *c, const uint8_t *body, size_t len, void *arg);
 	/* The connection failed or closed; STATUS says why (CHUBBY_E_CONN for a
-	 * plain close, CHUBBY_E_FRAME_TOO_BIG, CHUBBY_E_TLS, CHUBBY_E_TIMEOUT ...).
+	 * plain close or a refused connection, CHUBBY_E_FRAME_TOO_BIG,
+	 * CHUBBY_E_TLS for a TLS failure that may pass, CHUBBY_E_AUTH for a
+	 * certificate refused for good (tp_error), CHUBBY_E_TIMEOUT ...).
 	 * The owner must call conn_free() (it may do so from this callback). */
 	void (*on_close)(struct conn *c, int status, const char *reason, void *arg);
 	/* Optional: the stream cannot be framed (a length over the limit, or
@@ -65,6 +67,11 @@ void conn_set_idle_timeout(struct conn *c, unsigned ms);
 void conn_set_frame_timeout(struct conn *c, unsigned ms);
 
 size_t conn_pending_output(const struct conn *c);
+
+/* 1 if the peer of C, an open connection not closing, presented a
+ * certificate that its transport's current CRL revokes (tp_peer_revoked),
+ * with the words in WHY. */
+int conn_peer_revoked(const struct conn *c, char *why, size_t len);
 
 void conn_set_user(struct conn *c, void *user);
 void *conn_user(const struct conn *c);

@@ -78,7 +78,8 @@ enum proto_kind {
 	X(SNAPSHOT, 68)                                                                         \
 	X(MEMBERS, 69)                                                                          \
 	X(SYNC, 70) /* a barrier through the log: answered once applied at the master */     \
-	X(MASTER_HANDOFF, 71) /* the master hands mastership to another replica */
+	X(MASTER_HANDOFF, 71) /* the master hands mastership to another replica */ \
+	X(RELOAD, 72) /* this replica reads its TLS files again (superuser) */
 
 enum proto_op {
 #define PROTO_OP_ENUM(name, num) PROTO_OP_##name = num,

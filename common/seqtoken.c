@@ -160,33 +160,6 @@ struct seq_rd {
 	size_t len, off;
 };
 
-/* What the msgpack value starting with byte B is, for messages. */
-static const char *
-seq_type_desc(uint8_t b)
-{
-	if (b <= 0x7f || (b >= 0xcc && b <= 0xcf))
-		return "an unsigned integer";
-	if (b >= 0xe0 || (b >= 0xd0 && b <= 0xd3))
-		return "a negative integer";
-	if ((b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb))
-		return "a string";
-	if (b >= 0xc4 && b <= 0xc6)
-		return "a binary";
-	if ((b >= 0x90 && b <= 0x9f) || b == 0xdc || b == 0xdd)
-		return "an array";
-	if ((b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf)
-		return "a map";
-	if (b == 0xc0)
-		return "nil";
-	if (b == 0xc2 || b == 0xc3)
-		return "a boolean";
-	if (b == 0xca || b == 0xcb)
-		return "a float";
-	if (b == 0xc1)
-		return "the unused byte 0xc1";
-	return "an extension";
-}
-
 static bool
 seq_have(const struct seq_rd *r, size_t n)
 {
@@ -206,7 +179,7 @@ seq_be(const uint8_t *p, size_t n)
 static int
 seq_truncated(int idx, char *err, size_t errlen)
 {
-	errbuf_set(err, errlen, "truncated in element %d (%s)", idx + 1, seq_elem_name[idx]);
+	errbuf_set(err, errlen, "damaged sequencer: cut short in its %s field", seq_elem_name[idx]);
 	return -1;
 }
 
@@ -226,8 +199,8 @@ seq_read_uint(struct seq_rd *r, int idx, uint64_t *v, char *err, size_t errlen)
 		return 0;
 	}
 	if (b < 0xcc || b > 0xcf) {
-		errbuf_set(err, errlen, "element %d (%s) is %s, not an unsigned integer", idx + 1,
-		    seq_elem_name[idx], seq_type_desc(b));
+		errbuf_set(err, errlen, "damaged sequencer: its %s field is not a number",
+		    seq_elem_name[idx]);
 		return -1;
 	}
 	n = (size_t)1 << (b - 0xcc); /* cc: 1, cd: 2, ce: 4, cf: 8 bytes */
@@ -259,13 +232,13 @@ seq_read_raw(struct seq_rd *r, int idx, bool bin, size_t max, const uint8_t **pt
 			return seq_truncated(idx, err, errlen);
 		*len = (size_t)seq_be(r->p + r->off + 1, n);
 	} else {
-		errbuf_set(err, errlen, "element %d (%s) is %s, not %s", idx + 1, seq_elem_name[idx],
-		    seq_type_desc(b), bin ? "a binary" : "a string");
+		errbuf_set(err, errlen, "damaged sequencer: its %s field is not %s",
+		    seq_elem_name[idx], bin ? "bytes" : "text");
 		return -1;
 	}
 	if (*len > max) {
-		errbuf_set(err, errlen, "element %d (%s) is %zu bytes long, more than %zu", idx + 1,
-		    seq_elem_name[idx], *len, max);
+		errbuf_set(err, errlen, "damaged sequencer: its %s field is %zu bytes long, more "
+		    "than %zu", seq_elem_name[idx], *len, max);
 		return -1;
 	}
 	if (!seq_have(r, 1 + n + *len))
@@ -285,11 +258,12 @@ seq_read_name(struct seq_rd *r, int idx, char *dst, size_t dstsize, char *err, s
 	if (seq_read_raw(r, idx, false, dstsize - 1, &p, &len, err, errlen) != 0)
 		return -1;
 	if (len == 0) {
-		errbuf_set(err, errlen, "element %d (%s) is empty", idx + 1, seq_elem_name[idx]);
+		errbuf_set(err, errlen, "damaged sequencer: its %s field is empty",
+		    seq_elem_name[idx]);
 		return -1;
 	}
 	if (memchr(p, '\0', len) != NULL) {
-		errbuf_set(err, errlen, "element %d (%s) holds a NUL byte", idx + 1,
+		errbuf_set(err, errlen, "damaged sequencer: its %s field holds a NUL byte",
 		    seq_elem_name[idx]);
 		return -1;
 	}
@@ -319,23 +293,16 @@ seq_parse(const uint8_t *buf, size_t len, struct seqtoken *t, const uint8_t **ma
 		return -1;
 	}
 	/* Tokens are fixarrays; read the tag and version before the count
-	 * so that a later format is named as such. */
-	if (buf[0] < 0x90 || buf[0] > 0x9f) {
-		errbuf_set(err, errlen, "not a sequencer: %s, not an array of %d elements",
-		    seq_type_desc(buf[0]), SEQ_NELEM);
-		return -1;
-	}
+	 * so that a later format is named as such.  Until the tag is seen
+	 * the input is just "not a sequencer": how it fails to decode (a
+	 * msgpack map, say) means nothing to whoever pasted it. */
 	nelem = buf[0] & 0x0f;
 	r.off = 1;
-	if (nelem < 2) {
-		errbuf_set(err, errlen, "not a sequencer: an array of %zu elements", nelem);
-		return -1;
-	}
-	if (seq_read_raw(&r, SEQ_TAG, false, 255, &tag, &taglen, err, errlen) != 0)
-		return -1;
-	if (taglen != sizeof SEQTOKEN_TAG - 1 || memcmp(tag, SEQTOKEN_TAG, taglen) != 0) {
-		errbuf_set(err, errlen, "not a sequencer: the first element is not \"%s\"",
-		    SEQTOKEN_TAG);
+	if (buf[0] < 0x90 || buf[0] > 0x9f || nelem < 2 ||
+	    seq_read_raw(&r, SEQ_TAG, false, 255, &tag, &taglen, err, errlen) != 0 ||
+	    taglen != sizeof SEQTOKEN_TAG - 1 || memcmp(tag, SEQTOKEN_TAG, taglen) != 0) {
+		errbuf_set(err, errlen, "not a sequencer (sequencers come from lockctl seq or "
+		                        "chubby_get_sequencer)");
 		return -1;
 	}
 	if (seq_read_uint(&r, SEQ_VERSION, &version, err, errlen) != 0)
@@ -346,7 +313,7 @@ seq_parse(const uint8_t *buf, size_t len, struct seqtoken *t, const uint8_t **ma
 		return -1;
 	}
 	if (nelem != SEQ_NELEM) {
-		errbuf_set(err, errlen, "an array of %zu elements, not %d", nelem, SEQ_NELEM);
+		errbuf_set(err, errlen, "damaged sequencer: %zu fields, not %d", nelem, SEQ_NELEM);
 		return -1;
 	}
 	if (seq_read_name(&r, SEQ_CELL, t->cell, sizeof t->cell, err, errlen) != 0 ||
@@ -354,7 +321,8 @@ seq_parse(const uint8_t *buf, size_t len, struct seqtoken *t, const uint8_t **ma
 	    seq_read_uint(&r, SEQ_MODE, &mode, err, errlen) != 0)
 		return -1;
 	if (mode != SEQTOKEN_MODE_SHARED && mode != SEQTOKEN_MODE_EXCLUSIVE) {
-		errbuf_set(err, errlen, "mode %llu is neither 1 (shared) nor 2 (exclusive)",
+		errbuf_set(err, errlen, "damaged sequencer: mode %llu is neither 1 (shared) nor 2 "
+		                        "(exclusive)",
 		    (unsigned long long)mode);
 		return -1;
 	}
@@ -364,11 +332,12 @@ seq_parse(const uint8_t *buf, size_t len, struct seqtoken *t, const uint8_t **ma
 	    seq_read_raw(&r, SEQ_MAC, true, SEQTOKEN_MAC_LEN, mac, maclen, err, errlen) != 0)
 		return -1;
 	if (*maclen != 0 && *maclen != SEQTOKEN_MAC_LEN) {
-		errbuf_set(err, errlen, "a MAC of %zu bytes, not 0 or %d", *maclen, SEQTOKEN_MAC_LEN);
+		errbuf_set(err, errlen, "damaged sequencer: a signature of %zu bytes, not 0 or %d",
+		    *maclen, SEQTOKEN_MAC_LEN);
 		return -1;
 	}
 	if (r.off != len) {
-		errbuf_set(err, errlen, "%zu bytes after the sequencer", len - r.off);
+		errbuf_set(err, errlen, "damaged sequencer: %zu bytes after its end", len - r.off);
 		return -1;
 	}
 	return 0;
@@ -416,7 +385,8 @@ seqtoken_decode(const uint8_t *key, size_t keylen, const void *buf, size_t len, 
 	 * rest must match up to the MAC, whose header (2 bytes) must be bin 8. */
 	if ((size_t)(mac - in) != fb.len + 2 || in[fb.len] != 0xc4 ||
 	    memcmp(fb.data + 1, in + 1, fb.len - 1) != 0) {
-		errbuf_set(err, errlen, "not in canonical form (a field is packed longer than needed)");
+		errbuf_set(err, errlen, "damaged sequencer: not in canonical form (a field is "
+		                        "encoded longer than needed)");
 		return CHUBBY_E_BAD_SEQUENCER;
 	}
 

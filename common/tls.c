@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -26,6 +27,9 @@ struct tls_ctx {
 	SSL_CTX *ssl;
 	enum tls_role role;
 	char cell[TP_NAME_MAX];
+	STACK_OF(X509) *cas;      /* the trust anchors, to check a CRL's signature */
+	STACK_OF(X509_CRL) *crls; /* the CRLs in force (empty: no revocation check) */
+	char crl_file[1024];      /* where they came from, for messages */
 };
 
 /*
@@ -300,6 +304,11 @@ tls_load_ca(struct tls_ctx *ctx, const char *file, char *err, size_t errlen)
 			rc = CHUBBY_E_TLS;
 		} else if (X509_STORE_add_cert(store, x) != 1) {
 			rc = tls_fail(err, errlen, "cannot use CA file", file);
+		} else if (X509_up_ref(x) != 1) {
+			rc = tls_fail(err, errlen, "cannot use CA file", file);
+		} else if (sk_X509_push(ctx->cas, x) <= 0) {
+			X509_free(x); /* the reference taken for CTX->cas */
+			rc = tls_fail(err, errlen, "cannot use CA file", file);
 		} else if (n == 0 &&
 		    tls_name_entry(X509_get_subject_name(x), NID_organizationName, ctx->cell,
 			sizeof ctx->cell) != 0) {
@@ -316,6 +325,124 @@ tls_load_ca(struct tls_ctx *ctx, const char *file, char *err, size_t errlen)
 	ERR_clear_error();
 	BIO_free(bio);
 	return rc;
+}
+
+/* The CA in CTX that issued and signed CRL, or NULL. */
+static X509 *
+tls_crl_issuer(struct tls_ctx *ctx, X509_CRL *crl)
+{
+	for (int i = 0; i < sk_X509_num(ctx->cas); i++) {
+		X509 *ca = sk_X509_value(ctx->cas, i);
+		EVP_PKEY *pub = X509_get0_pubkey(ca);
+
+		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) == 0 &&
+		    pub != NULL && X509_CRL_verify(crl, pub) == 1)
+			return ca;
+	}
+	ERR_clear_error();
+	return NULL;
+}
+
+/*
+ * Loads the CRLs in FILE (PEM, one or more) and turns revocation checking
+ * on for the leaf certificate of every handshake.  Each CRL must be signed
+ * by one of our CAs and be current: an expired CRL would make OpenSSL
+ * refuse every peer, so it is refused here, at load, with the reason.
+ */
+static int
+tls_load_crl(struct tls_ctx *ctx, const char *file, char *err, size_t errlen)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx->ssl);
+	X509_CRL *crl;
+	BIO *bio;
+	int n = 0, rc = CHUBBY_OK;
+
+	snprintf(ctx->crl_file, sizeof ctx->crl_file, "%s", file);
+	bio = BIO_new_file(file, "r");
+	if (bio == NULL)
+		return tls_fail(err, errlen, "cannot load CRL", file);
+	while (rc == CHUBBY_OK && (crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
+		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+
+		if (tls_crl_issuer(ctx, crl) == NULL) {
+			snprintf(err, errlen, "tls: CRL %s is not signed by the cell CA", file);
+			rc = CHUBBY_E_TLS;
+		} else if (X509_cmp_current_time(X509_CRL_get0_lastUpdate(crl)) > 0) {
+			snprintf(err, errlen, "tls: CRL %s is not valid yet (is the clock right?)", file);
+			rc = CHUBBY_E_TLS;
+		} else if (next != NULL && X509_cmp_current_time(next) < 0) {
+			snprintf(err, errlen,
+			    "tls: CRL %s has expired: make it again (chubby-certs crl) and reload", file);
+			rc = CHUBBY_E_TLS;
+		} else if (X509_STORE_add_crl(store, crl) != 1 || sk_X509_CRL_push(ctx->crls, crl) <= 0) {
+			rc = tls_fail(err, errlen, "cannot use CRL", file);
+		} else {
+			n++;
+			continue; /* CTX->crls holds it now */
+		}
+		X509_CRL_free(crl);
+	}
+	if (rc == CHUBBY_OK && n == 0)
+		rc = tls_fail(err, errlen, "cannot load CRL", file);
+	/* With CRL checking on, a certificate whose CA has no CRL is refused
+	 * ("unable to get certificate CRL"): say so now, for the CA at fault,
+	 * rather than refuse its peers later (a bundle of two CAs, mid-way
+	 * through a CA change, needs a CRL from each). */
+	for (int i = 0; rc == CHUBBY_OK && i < sk_X509_num(ctx->cas); i++) {
+		X509 *ca = sk_X509_value(ctx->cas, i);
+		int found = 0;
+		char cn[TP_NAME_MAX];
+
+		/* By signature, not only by name: two CAs of one cell (a CA
+		 * change) have the same name. */
+		for (int k = 0; !found && k < sk_X509_CRL_num(ctx->crls); k++) {
+			X509_CRL *one = sk_X509_CRL_value(ctx->crls, k);
+			found = X509_NAME_cmp(X509_CRL_get_issuer(one), X509_get_subject_name(ca)) == 0 &&
+			    X509_get0_pubkey(ca) != NULL && X509_CRL_verify(one, X509_get0_pubkey(ca)) == 1;
+		}
+		if (!found) {
+			if (tls_name_entry(X509_get_subject_name(ca), NID_commonName, cn, sizeof cn) != 0)
+				snprintf(cn, sizeof cn, "?");
+			snprintf(err, errlen,
+			    "tls: CRL %s has no CRL from the CA \"%s\" of the CA file; every CA "
+			    "trusted needs one (chubby-certs crl)",
+			    file, cn);
+			rc = CHUBBY_E_TLS;
+		}
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	/* The leaf only: our chains are a leaf and the cell CA, and the CA's
+	 * own certificate is the trust anchor. */
+	if (rc == CHUBBY_OK && (X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK) != 1 ||
+	    X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx->ssl), X509_V_FLAG_CRL_CHECK) != 1))
+		rc = tls_fail(err, errlen, "cannot use CRL", file);
+	return rc;
+}
+
+/* 1 if CERT is on one of CTX's CRLs, with the words in WHY. */
+static int
+tls_cert_revoked(const struct tls_ctx *ctx, X509 *cert, char *why, size_t len)
+{
+	X509_REVOKED *rev;
+
+	if (cert == NULL)
+		return 0;
+	for (int i = 0; i < sk_X509_CRL_num(ctx->crls); i++) {
+		if (X509_CRL_get0_by_cert(sk_X509_CRL_value(ctx->crls, i), &rev, cert) == 1) {
+			BIGNUM *bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(rev), NULL);
+			char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+
+			snprintf(why, len, "certificate revoked (serial %s, CRL %s)",
+			    hex != NULL ? hex : "?", ctx->crl_file);
+			OPENSSL_free(hex);
+			BN_free(bn);
+			ERR_clear_error();
+			return 1;
+		}
+	}
+	ERR_clear_error();
+	return 0;
 }
 
 static int
@@ -363,6 +490,11 @@ tls_check_own(struct tls_ctx *ctx, const struct tls_config *cfg, char *err, size
 		    strncmp(why, "tls: ", 5) == 0 ? why + 5 : why);
 		return CHUBBY_E_TLS;
 	}
+	if (tls_cert_revoked(ctx, SSL_CTX_get0_certificate(ctx->ssl), why, sizeof why)) {
+		snprintf(err, errlen, "tls: certificate %s: %s: it needs a new certificate",
+		    cfg->cert_file, why);
+		return CHUBBY_E_TLS;
+	}
 	if (cfg->role == TLS_ROLE_SERVER && id.kind != TP_PEER_REPLICA) {
 		snprintf(err, errlen,
 		    "tls: certificate %s is a %s certificate; serving needs a replica certificate",
@@ -398,9 +530,11 @@ tls_ctx_load(struct tls_ctx **out, const struct tls_config *cfg, char *err, size
 	}
 	ctx->role = cfg->role;
 	ctx->ssl = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
-	if (ctx->ssl == NULL) {
+	ctx->cas = sk_X509_new_null();
+	ctx->crls = sk_X509_CRL_new_null();
+	if (ctx->ssl == NULL || ctx->cas == NULL || ctx->crls == NULL) {
 		rc = tls_fail(err, errlen, "cannot create a context", NULL);
-		free(ctx);
+		tls_ctx_free(ctx);
 		return rc;
 	}
 
@@ -425,6 +559,9 @@ tls_ctx_load(struct tls_ctx **out, const struct tls_config *cfg, char *err, size
 	/* The cell CA is the only trust anchor: no system store, so a
 	 * certificate from any public CA means nothing here. */
 	if ((rc = tls_load_ca(ctx, cfg->ca_file, err, errlen)) != CHUBBY_OK)
+		goto fail;
+	if (cfg->crl_file != NULL && cfg->crl_file[0] != '\0' &&
+	    (rc = tls_load_crl(ctx, cfg->crl_file, err, errlen)) != CHUBBY_OK)
 		goto fail;
 	if (cfg->cert_file != NULL) {
 		if (SSL_CTX_use_certificate_chain_file(ctx->ssl, cfg->cert_file) != 1) {
@@ -476,7 +613,38 @@ tls_ctx_free(struct tls_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	SSL_CTX_free(ctx->ssl);
+	sk_X509_pop_free(ctx->cas, X509_free);
+	sk_X509_CRL_pop_free(ctx->crls, X509_CRL_free);
 	free(ctx);
+}
+
+int
+tls_ctx_reload(struct tls_ctx *ctx, const struct tls_config *cfg, char *err, size_t errlen)
+{
+	struct tls_ctx *fresh, tmp;
+	int rc;
+
+	if (cfg == NULL || cfg->role != ctx->role) {
+		snprintf(err, errlen, "tls: a reload keeps the context's role");
+		return CHUBBY_E_INVALID;
+	}
+	if ((rc = tls_ctx_load(&fresh, cfg, err, errlen)) != CHUBBY_OK)
+		return rc;
+	/* Swap the contents, so that every transport holding CTX uses the new
+	 * files for its next connection.  A connection made before holds a
+	 * reference to the old SSL_CTX (SSL_new counts it), which is freed
+	 * with the last such connection. */
+	tmp = *ctx;
+	*ctx = *fresh;
+	*fresh = tmp;
+	tls_ctx_free(fresh);
+	return CHUBBY_OK;
+}
+
+int
+tls_ctx_has_crl(const struct tls_ctx *ctx)
+{
+	return sk_X509_CRL_num(ctx->crls) > 0;
 }
 
 enum tls_role
@@ -582,31 +750,41 @@ tls_tp_identity(struct tp *tp, struct bufferevent *bev, struct tp_identity *out,
 }
 
 /* Plain words for the failures people meet: OpenSSL names the alert the
- * peer sent, not what the peer held against us. */
+ * peer sent, not what the peer held against us.  FINAL marks a refusal of a
+ * certificate that retrying will not change (docs/TLS.md "Errors"): every
+ * replica of a cell trusts the same CA, so one replica's verdict on our
+ * certificate is the cell's. */
 static const struct {
 	int reason;
+	int final;
 	const char *text;
 } tls_explain[] = {
-    {SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED, "the peer requires a certificate and we sent none"},
-    {SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED, "the peer says our certificate has expired"},
-    {SSL_R_TLSV1_ALERT_UNKNOWN_CA, "the peer does not trust the CA of our certificate"},
-    {SSL_R_SSLV3_ALERT_BAD_CERTIFICATE, "the peer refused our certificate"},
-    {SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE,
+    {SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED, 1,
+	"the peer requires a certificate and we sent none"},
+    {SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED, 1, "the peer says our certificate has expired"},
+    {SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED, 1,
+	"the peer says our certificate has been revoked; ask the CA holder for a new one"},
+    {SSL_R_TLSV1_ALERT_UNKNOWN_CA, 1, "the peer does not trust the CA of our certificate"},
+    {SSL_R_SSLV3_ALERT_BAD_CERTIFICATE, 1, "the peer refused our certificate"},
+    {SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE, 1,
 	"the peer refused our certificate for this use (a client certificate cannot serve)"},
-    {SSL_R_TLSV1_ALERT_PROTOCOL_VERSION, "the peer does not speak TLS 1.3"},
-    {SSL_R_UNSUPPORTED_PROTOCOL, "the peer does not speak TLS 1.3"},
-    {SSL_R_WRONG_VERSION_NUMBER, "the peer does not speak TLS (plaintext on a TLS port?)"},
-    {SSL_R_HTTP_REQUEST, "the peer sent an HTTP request to a TLS port"},
-    {SSL_R_UNEXPECTED_EOF_WHILE_READING, "the peer closed the connection during the handshake"},
+    {SSL_R_CERTIFICATE_VERIFY_FAILED, 1, "we refused the peer's certificate"},
+    {SSL_R_TLSV1_ALERT_PROTOCOL_VERSION, 0, "the peer does not speak TLS 1.3"},
+    {SSL_R_UNSUPPORTED_PROTOCOL, 0, "the peer does not speak TLS 1.3"},
+    {SSL_R_WRONG_VERSION_NUMBER, 0, "the peer does not speak TLS (plaintext on a TLS port?)"},
+    {SSL_R_HTTP_REQUEST, 0, "the peer sent an HTTP request to a TLS port"},
+    {SSL_R_UNEXPECTED_EOF_WHILE_READING, 0,
+	"the peer closed the connection during the handshake"},
 };
 
-static void
+static int
 tls_tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
 {
 	int saved = EVUTIL_SOCKET_ERROR();
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	unsigned long e, cause = 0;
 	char reason[256];
+	int status = CHUBBY_E_TLS;
 	size_t n;
 	long vr;
 
@@ -624,20 +802,27 @@ tls_tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t le
 		/* A failed socket call (a refused connection): errno, which
 		 * libevent restores for deferred callbacks.  A bare close leaves
 		 * errno as an earlier call set it, typically EAGAIN. */
-		if (saved != 0 && saved != EAGAIN && saved != EINTR && saved != EINPROGRESS)
+		if (saved != 0 && saved != EAGAIN && saved != EINTR && saved != EINPROGRESS) {
 			snprintf(buf, len, "%s", evutil_socket_error_to_string(saved));
-		else if (ssl != NULL && !SSL_is_init_finished(ssl))
+			return CHUBBY_E_CONN;
+		}
+		if (ssl != NULL && !SSL_is_init_finished(ssl)) {
 			snprintf(buf, len, "tls: connection closed during the handshake");
-		else
-			snprintf(buf, len, "connection closed");
-		return;
+			return CHUBBY_E_TLS;
+		}
+		snprintf(buf, len, "connection closed");
+		return CHUBBY_E_CONN;
 	}
 	tls_err_reason(cause, reason, sizeof reason);
 	snprintf(buf, len, "tls: %s", reason);
+	if (ERR_SYSTEM_ERROR(cause))
+		status = CHUBBY_E_CONN;
 	if (ERR_GET_LIB(cause) == ERR_LIB_SSL)
 		for (size_t i = 0; i < sizeof tls_explain / sizeof tls_explain[0]; i++)
 			if (tls_explain[i].reason == ERR_GET_REASON(cause)) {
 				snprintf(buf, len, "tls: %s (%s)", tls_explain[i].text, reason);
+				if (tls_explain[i].final)
+					status = CHUBBY_E_AUTH;
 				break;
 			}
 	/* "certificate verify failed" alone does not say what was wrong. */
@@ -645,7 +830,12 @@ tls_tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t le
 		n = strlen(buf);
 		if (n < len)
 			snprintf(buf + n, len - n, ": %s", X509_verify_cert_error_string(vr));
+		/* A certificate not valid yet may be a clock a little behind
+		 * the CA's: that one may pass. */
+		if (vr == X509_V_ERR_CERT_NOT_YET_VALID)
+			status = CHUBBY_E_TLS;
 	}
+	return status;
 }
 
 static int
@@ -657,8 +847,20 @@ tls_tp_input_pending(struct tp *tp, struct bufferevent *bev)
 	return ssl != NULL && SSL_has_pending(ssl);
 }
 
+static int
+tls_tp_revoked(struct tp *tp, struct bufferevent *bev, char *why, size_t len)
+{
+	struct tls_ctx *ctx = tp_impl(tp);
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (ssl == NULL || !SSL_is_init_finished(ssl))
+		return 0;
+	return tls_cert_revoked(ctx, SSL_get0_peer_certificate(ssl), why, len);
+}
+
 static const struct tp_ops tls_tp_ops = {
     .name = "tls",
+    .revoked = tls_tp_revoked,
     .wrap = tls_tp_wrap,
     .identity = tls_tp_identity,
     .error_string = tls_tp_error_string,

@@ -34,6 +34,10 @@ struct tls_config {
 	const char *cert_file; /* PEM: our certificate (a chain may follow it) */
 	const char *key_file;  /* PEM: its private key, unencrypted */
 	enum tls_role role;
+	/* PEM: CRLs signed by the cell CA; NULL or "": no revocation check.
+	 * With one, the peer's certificate must not be on it, and neither may
+	 * our own. */
+	const char *crl_file;
 };
 
 struct tls_ctx;
@@ -54,6 +58,18 @@ int tls_ctx_load(struct tls_ctx **out, const struct tls_config *cfg, char *err, 
 struct tls_ctx *tls_ctx_new(const struct tls_config *cfg, char *err, size_t errlen);
 
 void tls_ctx_free(struct tls_ctx *ctx);
+
+/*
+ * Loads CFG (same role as CTX) afresh and, if that works, puts it in CTX's
+ * place: new connections made with CTX use the new certificate, key, CA and
+ * CRL, while connections made before keep the files they were made with
+ * (tp_peer_revoked finds those whose peer the new CRL revokes).  On
+ * failure CTX is unchanged and ERR says why, as for tls_ctx_load.
+ */
+int tls_ctx_reload(struct tls_ctx *ctx, const struct tls_config *cfg, char *err, size_t errlen);
+
+/* 1 if CTX checks peers against a CRL. */
+int tls_ctx_has_crl(const struct tls_ctx *ctx);
 
 enum tls_role tls_ctx_role(const struct tls_ctx *ctx);
 

@@ -4,7 +4,8 @@
 common_libcommon_la_SOURCES += \
 	common/tls.c common/tls.h \
 	common/tp.c common/tp.h \
-	common/certgen.c common/certgen.h
+	common/certgen.c common/certgen.h common/certgen_int.h \
+	common/certsign.c
 
 bin_PROGRAMS += tools/chubby-certs
 tools_chubby_certs_SOURCES = tools/chubby-certs.c

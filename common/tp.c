@@ -190,16 +190,24 @@ tp_input_pending(struct tp *tp, struct bufferevent *bev)
 	return tp->ops->input_pending != NULL && tp->ops->input_pending(tp, bev);
 }
 
-const char *
-tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
+int
+tp_peer_revoked(struct tp *tp, struct bufferevent *bev, char *why, size_t len)
 {
+	return bev != NULL && tp->ops->revoked != NULL && tp->ops->revoked(tp, bev, why, len);
+}
+
+int
+tp_error(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
+{
+	int status;
+
 	if (len == 0)
-		return buf;
+		return CHUBBY_E_CONN;
 	buf[0] = '\0';
-	tp->ops->error_string(tp, bev, buf, len);
+	status = tp->ops->error_string(tp, bev, buf, len);
 	if (buf[0] == '\0')
 		snprintf(buf, len, "connection failed");
-	return buf;
+	return status != 0 ? status : CHUBBY_E_CONN;
 }
 
 /*
@@ -240,7 +248,7 @@ tp_plain_identity(struct tp *tp, struct bufferevent *bev, struct tp_identity *ou
 	return CHUBBY_OK;
 }
 
-static void
+static int
 tp_plain_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
 {
 	int e = EVUTIL_SOCKET_ERROR();
@@ -249,6 +257,7 @@ tp_plain_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t 
 	(void)bev;
 	if (e != 0)
 		snprintf(buf, len, "%s", evutil_socket_error_to_string(e));
+	return CHUBBY_E_CONN;
 }
 
 static const struct tp_ops tp_plain_ops = {

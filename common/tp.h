@@ -120,10 +120,16 @@ int tp_peer_identity(struct tp *tp, struct bufferevent *bev, struct tp_identity 
 /*
  * Writes into BUF a readable reason for the error event just delivered on
  * BEV ("tls: certificate verify failed: certificate has expired",
- * "Connection refused") and returns BUF.  Call it first thing in the event
- * callback: it reads errno, and it consumes the TLS errors queued on BEV.
+ * "Connection refused") and returns what kind of failure it was:
+ * CHUBBY_E_CONN, the connection failed or closed below TLS (refused, reset);
+ * CHUBBY_E_TLS, TLS failed in a way that may pass (a handshake cut short,
+ * a peer that does not speak TLS 1.3); CHUBBY_E_AUTH, a certificate was
+ * refused, by the peer or by us, for a reason retrying will not change
+ * (unknown CA, expired, revoked, wrong use).  Call it first thing in the
+ * event callback: it reads errno, and it consumes the TLS errors queued on
+ * BEV.
  */
-const char *tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len);
+int tp_error(struct tp *tp, struct bufferevent *bev, char *buf, size_t len);
 
 /*
  * 1 if BEV's transport has read bytes from the socket that it has not yet
@@ -133,6 +139,14 @@ const char *tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, s
  * connection's owner runs the read event again while this says so (conn.c).
  */
 int tp_input_pending(struct tp *tp, struct bufferevent *bev);
+
+/*
+ * 1 if the certificate BEV's peer presented (BEV has seen
+ * BEV_EVENT_CONNECTED) is on the transport's current CRL, which may be newer
+ * than the connection (tls_ctx_reload); WHY then names the serial and the
+ * CRL.  0 otherwise, and always on the plain transport.
+ */
+int tp_peer_revoked(struct tp *tp, struct bufferevent *bev, char *why, size_t len);
 
 /* Human-readable name of a peer kind: "client", "replica", "anonymous". */
 const char *tp_kind_name(enum tp_peer_kind kind);
@@ -148,10 +162,14 @@ struct tp_ops {
 	    int accepting);
 	int (*identity)(struct tp *tp, struct bufferevent *bev, struct tp_identity *out, char *err,
 	    size_t errlen);
-	void (*error_string)(struct tp *tp, struct bufferevent *bev, char *buf, size_t len);
+	/* As tp_error; may leave BUF empty and return 0 when it knows
+	 * nothing (tp_error then says "connection failed", E_CONN). */
+	int (*error_string)(struct tp *tp, struct bufferevent *bev, char *buf, size_t len);
 	/* Optional: 1 if the transport holds bytes it read from the socket
 	 * but has not yet handed to the bufferevent's input. */
 	int (*input_pending)(struct tp *tp, struct bufferevent *bev);
+	/* Optional: 1 if the peer's certificate is revoked now. */
+	int (*revoked)(struct tp *tp, struct bufferevent *bev, char *why, size_t len);
 };
 
 /* A transport of type OPS with state IMPL (borrowed); NULL if out of memory. */

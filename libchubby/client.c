@@ -227,6 +227,15 @@ cl_call(struct chubby_client *c, struct rb *b, uint64_t timeout_ms, const char *
 		bool unsent = r->sent_conn == 0;
 		enum csess_state st = csess_state(c->cs);
 		uint32_t op = r->op;
+		char why[400] = "";
+
+		/* Why no master could be reached (a refused certificate, say). */
+		if (unsent)
+			snprintf(why, sizeof why, " (%s%s%s)",
+			    st == CSESS_JEOPARDY ? "session in jeopardy: no master"
+						 : "not sent: no master reachable",
+			    c->last_conn_err[0] != '\0' ? "; last connection error: " : "",
+			    c->last_conn_err);
 
 		/* The loop frees it: at once if it never went out, else when
 		 * its answer comes or its connection goes.  So nothing of R may
@@ -235,10 +244,7 @@ cl_call(struct chubby_client *c, struct rb *b, uint64_t timeout_ms, const char *
 		pthread_mutex_unlock(&c->mu);
 		cl_wake(c);
 		lasterr_set(CHUBBY_E_TIMEOUT, "%s: %s: no answer within %llu ms%s", what,
-		    proto_op_name(op), (unsigned long long)timeout_ms,
-		    unsent ? (st == CSESS_JEOPARDY ? " (session in jeopardy: no master)"
-						   : " (not sent: no master reachable)")
-			   : "");
+		    proto_op_name(op), (unsigned long long)timeout_ms, why);
 		return CHUBBY_E_TIMEOUT;
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -311,7 +317,15 @@ static void cl_free_client(struct chubby_client *c);
 int
 chubby_open(const struct chubby_options *opt, chubby_client **out)
 {
+	return chubby_open_ext(opt, NULL, out);
+}
+
+int
+chubby_open_ext(const struct chubby_options *opt, const struct chubby_options_ext *ext_in,
+    chubby_client **out)
+{
 	static const struct chubby_options none;
+	struct chubby_options_ext ext;
 	struct chubby_client *c;
 	struct timespec ts;
 	char err[512];
@@ -326,6 +340,16 @@ chubby_open(const struct chubby_options *opt, chubby_client **out)
 	*out = NULL;
 	if (opt == NULL)
 		opt = &none;
+	/* Only the fields the caller's struct has. */
+	memset(&ext, 0, sizeof ext);
+	if (ext_in != NULL) {
+		if (ext_in->size < sizeof ext_in->size) {
+			lasterr_set(CHUBBY_E_INVALID, "chubby_open_ext: set size to "
+						      "sizeof(struct chubby_options_ext)");
+			return CHUBBY_E_INVALID;
+		}
+		memcpy(&ext, ext_in, ext_in->size < sizeof ext ? ext_in->size : sizeof ext);
+	}
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		lasterr_set(CHUBBY_E_NOMEM, "out of memory");
 		return CHUBBY_E_NOMEM;
@@ -345,12 +369,13 @@ chubby_open(const struct chubby_options *opt, chubby_client **out)
 		const char *given;
 		char *dst;
 		const char *what, *env;
-	} files[3] = {
+	} files[4] = {
 	    {opt->ca_file, c->cell.ca, "CA certificate", "CHUBBY_CA"},
 	    {opt->cert_file, c->cell.cert, "client certificate", "CHUBBY_CERT"},
 	    {opt->key_file, c->cell.key, "client key", "CHUBBY_KEY"},
+	    {ext.crl_file, c->cell.crl, "CRL", "CHUBBY_CRL"},
 	};
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		if (files[i].given != NULL && *files[i].given != '\0') {
 			if (strlen(files[i].given) >= CELLSPEC_PATH_MAX) {
 				lasterr_set(CHUBBY_E_INVALID, "the %s path is too long", files[i].what);
@@ -359,7 +384,8 @@ chubby_open(const struct chubby_options *opt, chubby_client **out)
 			}
 			strcpy(files[i].dst, files[i].given);
 		}
-		if (files[i].dst[0] == '\0') {
+		/* The CRL is optional: without one nothing is revoked. */
+		if (files[i].dst[0] == '\0' && files[i].dst != c->cell.crl) {
 			lasterr_set(CHUBBY_E_CONFIG,
 			    "no TLS %s for the client: set it in chubby_options, or %s, or use a "
 			    "cell config that names it",
@@ -401,8 +427,9 @@ chubby_open(const struct chubby_options *opt, chubby_client **out)
 	}
 
 	if ((rc = cl_loop_start(c, err, sizeof err)) != CHUBBY_OK) {
-		lasterr_set(rc, "%s", err);
+		/* chubby_close clears the last error: set it after. */
 		chubby_close(c);
+		lasterr_set(rc, "%s", err);
 		return rc;
 	}
 

@@ -43,6 +43,7 @@ struct cl_cell {
 	size_t naddrs;
 	char addrs[CELLSPEC_MAX_ADDRS][CELLSPEC_ADDR_MAX];
 	char ca[CELLSPEC_PATH_MAX], cert[CELLSPEC_PATH_MAX], key[CELLSPEC_PATH_MAX];
+	char crl[CELLSPEC_PATH_MAX]; /* "" if none */
 	char cell[65];     /* the cell's name if known ("" otherwise) */
 	uint64_t lease_ms; /* from a cell config, 0 otherwise */
 	uint64_t grace_ms;
@@ -192,6 +193,8 @@ struct chubby_client {
 	struct event *wake_ev, *tick_ev, *close_ev;
 	struct tls_ctx *tls;
 	struct tp *tp;
+	bool tls_stale;           /* a connection closed: read the TLS files again
+	                             before the next connect (a rotated certificate) */
 	struct cconn *conns;
 	uint64_t cur_conn;        /* the core's current connection, 0: none */
 	uint64_t stall_fed;       /* when REQUEST_STALLED was last fed to the core */

@@ -288,6 +288,8 @@ cl_from_config(const char *path, struct cl_cell *out, char *err, size_t errlen)
 	if (rc == CHUBBY_OK)
 		rc = cl_copy(out->key, sizeof out->key, cfg->client_tls_key, "client_tls_key", err,
 		    errlen);
+	if (rc == CHUBBY_OK)
+		rc = cl_copy(out->crl, sizeof out->crl, cfg->tls_crl, "tls_crl", err, errlen);
 	config_free(cfg);
 	if (rc == CHUBBY_OK && out->naddrs == 0) {
 		snprintf(err, errlen, "%s: the cell config lists no replicas", path);
@@ -369,6 +371,9 @@ cl_cell_resolve(const char *spec, struct cl_cell *out, char *err, size_t errlen)
 		return rc;
 	if ((env = getenv("CHUBBY_KEY")) != NULL && *env != '\0' &&
 	    (rc = cl_copy(out->key, sizeof out->key, env, "CHUBBY_KEY", err, errlen)) != CHUBBY_OK)
+		return rc;
+	if ((env = getenv("CHUBBY_CRL")) != NULL && *env != '\0' &&
+	    (rc = cl_copy(out->crl, sizeof out->crl, env, "CHUBBY_CRL", err, errlen)) != CHUBBY_OK)
 		return rc;
 	return CHUBBY_OK;
 }

@@ -19,6 +19,7 @@
 #include "client_int.h"
 #include "clock.h"
 #include "conn.h"
+#include "errbuf.h"
 #include "frame.h"
 #include "mp.h"
 #include "net.h"
@@ -351,11 +352,13 @@ cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
 	if (rc != CHUBBY_OK) {
 		/* Too big for the server's frame limit, or out of memory: this
 		 * request can never go. */
-		static const char big[] = "the request is larger than the server's frame limit";
+		char big[128];
+		int n_big = snprintf(big, sizeof big,
+		    "the request exceeds the server's max_frame (%zu bytes)", (size_t)cc->max_frame);
 
 		wire_buf_reset(&c->out);
 		if (rc == CHUBBY_E_FRAME_TOO_BIG)
-			cl_req_complete(c, r, CHUBBY_E_TOO_LARGE, big, sizeof big - 1, NULL);
+			cl_req_complete(c, r, CHUBBY_E_TOO_LARGE, big, (size_t)n_big, NULL);
 		else
 			cl_req_complete(c, r, rc, NULL, 0, NULL);
 		return;
@@ -453,6 +456,26 @@ cl_defer_failure(struct chubby_client *c, uint64_t conn_id)
 }
 
 static void
+cl_tls_config(const struct chubby_client *c, struct tls_config *tc)
+{
+	memset(tc, 0, sizeof *tc);
+	tc->ca_file = c->cell.ca;
+	tc->cert_file = c->cell.cert;
+	tc->key_file = c->cell.key;
+	tc->crl_file = c->cell.crl[0] != '\0' ? c->cell.crl : NULL;
+	tc->role = TLS_ROLE_CLIENT;
+}
+
+static int
+cl_tls_reload(struct chubby_client *c, char *err, size_t errlen)
+{
+	struct tls_config tc;
+
+	cl_tls_config(c, &tc);
+	return tls_ctx_reload(c->tls, &tc, err, errlen);
+}
+
+static void
 cl_act_connect(struct chubby_client *c, const struct csess_action *a)
 {
 	struct cconn *cc = calloc(1, sizeof *cc);
@@ -469,6 +492,16 @@ cl_act_connect(struct chubby_client *c, const struct csess_action *a)
 	cc->id = a->conn;
 	cc->max_frame = FRAME_MAX_DEFAULT;
 	snprintf(cc->addr, sizeof cc->addr, "%s", a->addr);
+	if (c->tls_stale) {
+		/* A connection closed since the files were read: a certificate
+		 * rotated meanwhile (ours, or the CA bundle or CRL) is used from
+		 * this connection on.  Files that do not load (half written)
+		 * leave the previous ones in use, and are read again next time. */
+		if (cl_tls_reload(c, err, sizeof err) != CHUBBY_OK)
+			cl_mark_conn_err(c, a->addr, "%s", err);
+		else
+			c->tls_stale = false;
+	}
 	if (net_resolve(a->addr, &ss, &sslen, err, sizeof err) != CHUBBY_OK) {
 		cl_mark_conn_err(c, a->addr, "%s", err);
 		free(cc);
@@ -1108,6 +1141,22 @@ cl_on_close(struct conn *conn, int status, const char *reason, void *arg)
 
 	(void)conn;
 	pthread_mutex_lock(&c->mu);
+	/* A certificate refused for good (tp_error's E_AUTH: an unknown CA,
+	 * expired, revoked, the wrong kind; or the replica's certificate
+	 * refused by us) ends chubby_open at once, with the reason, rather
+	 * than after open_timeout_ms of retries: every replica of a cell
+	 * trusts the one cell CA, so they would all say the same (etcd's and
+	 * gRPC's clients fail a dial on such an error too).  Once a session
+	 * exists the core keeps trying, as for any lost link: the files may
+	 * be replaced and the session is worth keeping. */
+	if (status == CHUBBY_E_AUTH && csess_session_id(c->cs) == 0 && c->open_error == 0) {
+		c->open_error = CHUBBY_E_TLS;
+		/* errbuf_set: long paths may cut the message, which is fine. */
+		errbuf_set(c->open_errmsg, sizeof c->open_errmsg,
+		    "%s: %s (check the client certificate %s and the CA file %s)", cc->addr,
+		    reason, c->cell.cert, c->cell.ca);
+	}
+	c->tls_stale = true;
 	cl_conn_lost(c, cc, status, reason);
 	pthread_mutex_unlock(&c->mu);
 }
@@ -1279,8 +1328,7 @@ cl_evthread_init(void)
 int
 cl_loop_start(struct chubby_client *c, char *err, size_t errlen)
 {
-	struct tls_config tc = {.ca_file = c->cell.ca, .cert_file = c->cell.cert,
-	    .key_file = c->cell.key, .role = TLS_ROLE_CLIENT};
+	struct tls_config tc;
 	struct csess_event ev = {.type = CSESS_EV_START, .config = &c->cfg};
 	sigset_t all, old;
 	int rc;
@@ -1290,6 +1338,7 @@ cl_loop_start(struct chubby_client *c, char *err, size_t errlen)
 		snprintf(err, errlen, "libevent has no thread support");
 		return CHUBBY_E_INTERNAL;
 	}
+	cl_tls_config(c, &tc);
 	if ((rc = tls_ctx_load(&c->tls, &tc, err, errlen)) != CHUBBY_OK)
 		return rc;
 	c->tp = tp_tls_new(c->tls);

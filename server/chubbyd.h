@@ -40,6 +40,16 @@ struct chubbyd {
 	const char *config_path;
 };
 
+/*
+ * Reads the TLS files named in the config again (certificate, key, CA
+ * bundle, CRL) for the client port and the peer port: new connections use
+ * them, live ones keep theirs, except those whose peer the new CRL revokes,
+ * which are closed.  On SIGHUP and the RELOAD admin op.  Returns CHUBBY_OK
+ * with a summary in MSG; else the reason, naming the file, and the old
+ * files stay in use.
+ */
+int chubbyd_reload_tls(struct chubbyd *d, char *msg, size_t msglen);
+
 /* Takes the flock on data_dir/LOCK (again): one daemon per data directory.
  * Returns 0, or -1 with the reason in ERR. */
 int chubbyd_lock_data_dir(struct chubbyd *d, char *err, size_t errlen);

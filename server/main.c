@@ -56,7 +56,8 @@ usage(FILE *f)
 	    "  -h, --help          this text\n"
 	    "  -V, --version       the version\n"
 	    "\n"
-	    "Signals: SIGTERM and SIGINT stop cleanly; SIGHUP reopens the log.\n");
+	    "Signals: SIGTERM and SIGINT stop cleanly; SIGHUP reopens the log and reloads\n"
+	    "the TLS certificate, key, CA bundle and CRL.\n");
 }
 
 /* Creates DIR and its parents, mode 0700. */
@@ -125,9 +126,10 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	char err[512];
 
+	struct chubbyd *d = arg;
+
 	(void)sig;
 	(void)what;
-	(void)arg;
 	/* A --log-file is opened again by name (logrotate moved the old one);
 	 * stderr needs no reopening, syslog reconnects by itself.  Rotation of
 	 * a redirected stderr is the service manager's job. */
@@ -135,6 +137,12 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		log_error("SIGHUP: %s; still writing to the old log file", err);
 	else
 		log_info("SIGHUP: logs reopened");
+	/* And the TLS files: a rotated certificate or a new CRL takes effect
+	 * without a restart. */
+	if (chubbyd_reload_tls(d, err, sizeof err) != CHUBBY_OK)
+		log_error("SIGHUP: TLS files not reloaded, the old ones stay in use: %s", err);
+	else
+		log_info("SIGHUP: %s", err);
 }
 
 /* libevent's own warnings go through our log. */
@@ -298,8 +306,8 @@ main(int argc, char **argv)
 		log_warn("no sequencer_key_file: sequencers are not signed, so resource servers "
 			 "cannot verify them offline");
 
-	struct tls_config tc = {
-	    .ca_file = d.cfg->tls_ca, .cert_file = cert, .key_file = key, .role = TLS_ROLE_SERVER};
+	struct tls_config tc = {.ca_file = d.cfg->tls_ca, .cert_file = cert, .key_file = key,
+	    .crl_file = d.cfg->tls_crl, .role = TLS_ROLE_SERVER};
 	d.tls_server = tls_ctx_new(&tc, err, sizeof err);
 	if (d.tls_server == NULL) {
 		log_error("%s", err);

@@ -805,6 +805,12 @@ replica_replaced(const struct replica *r)
 	    strcmp(now->client_addr, r->self_at_start.client_addr) != 0;
 }
 
+struct peer_net *
+replica_peer_net(struct replica *r)
+{
+	return r->net;
+}
+
 bool
 replica_is_master(const struct replica *r)
 {

@@ -84,6 +84,9 @@ unsigned replica_status_pack(const struct replica *r, msgpack_packer *pk);
  * follower heard from) otherwise. */
 int replica_handoff(struct replica *r, unsigned id, unsigned *target);
 
+/* The links to the other replicas (for reloading their TLS files). */
+struct peer_net *replica_peer_net(struct replica *r);
+
 /* Upper bounds (ms) of the commit latency histogram's buckets. */
 #define REPLICA_COMMIT_BUCKETS 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000
 #define REPLICA_COMMIT_NBUCKETS 12

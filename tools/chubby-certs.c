@@ -30,6 +30,8 @@ enum {
 	OPT_DNS = 1 << 6,
 	OPT_NAME = 1 << 7,
 	OPT_REPLICAS = 1 << 8,
+	OPT_CSR = 1 << 9,
+	OPT_OUT = 1 << 10,
 };
 
 struct certs_opts {
@@ -37,6 +39,8 @@ struct certs_opts {
 	const char *dir;
 	const char *cell;
 	const char *name;
+	const char *csr;
+	const char *out;
 	int days;
 	int id;
 	int replicas;
@@ -61,6 +65,10 @@ static int certs_replica(struct certs_opts *, int, char **);
 static int certs_client(struct certs_opts *, int, char **);
 static int certs_cell(struct certs_opts *, int, char **);
 static int certs_show(struct certs_opts *, int, char **);
+static int certs_sign(struct certs_opts *, int, char **);
+static int certs_revoke(struct certs_opts *, int, char **);
+static int certs_crl(struct certs_opts *, int, char **);
+static int certs_seqkey(struct certs_opts *, int, char **);
 
 static const struct certs_cmd certs_cmds[] = {
     {"init", certs_init, OPT_DIR | OPT_CELL | OPT_DAYS | OPT_FORCE, OPT_DIR,
@@ -74,6 +82,17 @@ static const struct certs_cmd certs_cmds[] = {
     {"cell", certs_cell, OPT_DIR | OPT_REPLICAS | OPT_CELL | OPT_DAYS, OPT_DIR | OPT_REPLICAS,
 	"--dir DIR --replicas N [--cell NAME] [--days N]",
 	"the CA if missing, replicas 1..N and the client \"admin\""},
+    {"sign", certs_sign, OPT_DIR | OPT_CSR | OPT_NAME | OPT_ID | OPT_IP | OPT_DNS | OPT_DAYS | OPT_OUT,
+	OPT_DIR | OPT_CSR, "--dir DIR --csr FILE [--name NAME | --id N [--ip ADDR]... [--dns NAME]...] "
+	"[--out FILE] [--days N]",
+	"sign a certificate request: a client certificate for NAME (default: the request's CN),\n"
+	"      or replica N's with --id; to FILE, else to standard output"},
+    {"revoke", certs_revoke, OPT_DIR | OPT_DAYS, OPT_DIR, "--dir DIR [--days N] CERT...",
+	"add certificates to DIR/revoked.txt and make DIR/ca.crl again"},
+    {"crl", certs_crl, OPT_DIR | OPT_DAYS, OPT_DIR, "--dir DIR [--days N]",
+	"make DIR/ca.crl (the revoked certificates, signed by the CA) again, valid N days"},
+    {"seqkey", certs_seqkey, OPT_OUT, OPT_OUT, "--out FILE",
+	"a new sequencer key (32 random bytes, hex, mode 0600) for sequencer_key_file"},
     {"show", certs_show, 0, 0, "FILE...",
 	"kind, name, cell, addresses, validity and fingerprint of certificates"},
 };
@@ -86,6 +105,7 @@ static const struct {
     {OPT_DIR, "--dir"},	  {OPT_CELL, "--cell"}, {OPT_DAYS, "--days"},
     {OPT_FORCE, "--force"}, {OPT_ID, "--id"},	    {OPT_IP, "--ip"},
     {OPT_DNS, "--dns"},	  {OPT_NAME, "--name"}, {OPT_REPLICAS, "--replicas"},
+    {OPT_CSR, "--csr"},	  {OPT_OUT, "--out"},
 };
 
 static void
@@ -95,11 +115,12 @@ certs_usage(FILE *f)
 	for (size_t i = 0; i < NCMDS; i++)
 		fprintf(f, "  chubby-certs %s %s\n      %s\n", certs_cmds[i].name, certs_cmds[i].args,
 		    certs_cmds[i].help);
-	fprintf(f, "\nDefaults: --cell local, --days %d for a CA and %d for other certificates.\n"
+	fprintf(f, "\nDefaults: --cell local, --days %d for a CA, %d for other certificates, %d for a "
+		   "CRL.\n"
 		   "Keys are EC P-256, written unencrypted with mode 0600.  chubby-certs(1) has more.\n"
 		   "  -h, --help     this help\n"
 		   "      --version  print the version\n",
-	    CERTGEN_CA_DAYS, CERTGEN_LEAF_DAYS);
+	    CERTGEN_CA_DAYS, CERTGEN_LEAF_DAYS, CERTGEN_CRL_DAYS);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -456,6 +477,164 @@ certs_show(struct certs_opts *o, int argc, char **argv)
 	return rc;
 }
 
+/* Where a CA directory keeps its revocation index and its CRL. */
+#define CERTS_INDEX "revoked.txt"
+#define CERTS_CRL "ca.crl"
+
+static int
+certs_sign(struct certs_opts *o, int argc, char **argv)
+{
+	struct certgen *ca = NULL, *leaf = NULL;
+	struct certgen_req req = {
+	    .not_before = -CERTGEN_BACKDATE,
+	    .not_after = certs_days(o->days),
+	    .ips = o->ips,
+	    .nips = o->nips,
+	    .dns = o->dns,
+	    .ndns = o->ndns,
+	};
+	char name[TP_NAME_MAX], err[1024], until[40];
+	struct certgen_info info;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if ((o->seen & OPT_NAME) && (o->seen & OPT_ID))
+		return certs_usage_error("sign makes a client (--name) or a replica (--id) "
+					 "certificate, not both");
+	if ((o->seen & (OPT_IP | OPT_DNS)) && !(o->seen & OPT_ID))
+		return certs_usage_error("--ip and --dns are for replica certificates (--id)");
+	if (o->seen & OPT_ID) {
+		req.kind = CERTGEN_REPLICA;
+		req.replica_id = o->id;
+	} else {
+		req.kind = CERTGEN_CLIENT;
+		if (o->name == NULL) {
+			/* The request's CN is only a suggestion, taken when the CA
+			 * holder names nobody; a replica's name is never taken
+			 * from it (certgen_sign_csr refuses that). */
+			if (certgen_csr_name(o->csr, name, sizeof name, err, sizeof err) != CHUBBY_OK)
+				return certs_fail("%s", err);
+			o->name = name;
+		}
+		if (!tls_principal_valid(o->name))
+			return certs_usage_error("bad client name \"%s\": give --name (1 to 64 letters, "
+						 "digits, '.', '_', '@' or '-')",
+			    o->name);
+		req.name = o->name;
+	}
+	if ((rc = certs_load_ca(o->dir, &ca)) != 0)
+		return rc;
+	if ((rc = certgen_sign_csr(ca, o->csr, &req, &leaf, err, sizeof err)) != CHUBBY_OK) {
+		rc = certs_fail("cannot sign %s: %s", o->csr,
+		    strncmp(err, "certgen: ", 9) == 0 ? err + 9 : err);
+	} else if (o->out == NULL) {
+		rc = certgen_print(leaf, stdout, err, sizeof err) == CHUBBY_OK ? 0 : certs_fail("%s", err);
+	} else if (certgen_write(leaf, o->out, NULL, 0, err, sizeof err) != CHUBBY_OK) {
+		rc = certs_fail("%s", err);
+	} else if (certgen_inspect(o->out, &info, err, sizeof err) != CHUBBY_OK) {
+		rc = certs_fail("%s", err);
+	} else {
+		if (info.kind == CERTGEN_REPLICA)
+			printf("signed %s: replica %d, %s, valid until %s\n", o->csr, info.replica_id,
+			    o->out, certs_date(info.not_after, until, sizeof until));
+		else
+			printf("signed %s: client \"%s\", %s, valid until %s\n", o->csr, info.name,
+			    o->out, certs_date(info.not_after, until, sizeof until));
+	}
+	certgen_free(leaf);
+	certgen_free(ca);
+	return rc;
+}
+
+/* Makes DIR's CRL from its index, valid DAYS. */
+static int
+certs_write_crl(const struct certgen *ca, const char *dir, int days)
+{
+	char *index = certs_path(dir, CERTS_INDEX, ""), *crl = certs_path(dir, CERTS_CRL, "");
+	char err[1024], until[40];
+	int rc = 0;
+
+	if (certgen_crl(ca, index, crl, certs_days(days), err, sizeof err) != CHUBBY_OK)
+		rc = certs_fail("cannot make the CRL: %s", err);
+	else
+		printf("wrote %s, valid until %s: make it again before then (chubby-certs crl)\n",
+		    crl, certs_date((int64_t)time(NULL) + certs_days(days), until, sizeof until));
+	free(index);
+	free(crl);
+	return rc;
+}
+
+static int
+certs_revoke(struct certs_opts *o, int argc, char **argv)
+{
+	struct certgen *ca = NULL;
+	char *index;
+	char serial[128], err[1024];
+	int rc = 0, added = 0;
+
+	if (argc == 0)
+		return certs_usage_error("revoke needs the certificate files to revoke");
+	if (!(o->seen & OPT_DAYS))
+		o->days = CERTGEN_CRL_DAYS;
+	if ((rc = certs_load_ca(o->dir, &ca)) != 0)
+		return rc;
+	index = certs_path(o->dir, CERTS_INDEX, "");
+	for (int i = 0; i < argc; i++) {
+		int r = certgen_revoke(ca, argv[i], index, serial, sizeof serial, err, sizeof err);
+		if (r == CHUBBY_OK) {
+			printf("revoked %s (serial %s)\n", argv[i], serial);
+			added++;
+		} else if (r == CHUBBY_E_EXISTS) {
+			printf("%s\n", err);
+		} else {
+			rc = certs_fail("cannot revoke %s: %s", argv[i], err);
+		}
+	}
+	/* Also when nothing was added: the CRL is then made fresh, and one
+	 * that was lost is made again. */
+	if (certs_write_crl(ca, o->dir, o->days) != 0)
+		rc = EXIT_FAILURE;
+	else if (added > 0)
+		printf("now reload every replica (lockctl reload, or SIGHUP) and give the CRL to the "
+		       "clients that use one\n");
+	free(index);
+	certgen_free(ca);
+	return rc;
+}
+
+static int
+certs_crl(struct certs_opts *o, int argc, char **argv)
+{
+	struct certgen *ca = NULL;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if (!(o->seen & OPT_DAYS))
+		o->days = CERTGEN_CRL_DAYS;
+	if ((rc = certs_load_ca(o->dir, &ca)) != 0)
+		return rc;
+	rc = certs_write_crl(ca, o->dir, o->days);
+	certgen_free(ca);
+	return rc;
+}
+
+static int
+certs_seqkey(struct certs_opts *o, int argc, char **argv)
+{
+	char err[1024];
+
+	(void)argc;
+	(void)argv;
+	if (certgen_seqkey(o->out, err, sizeof err) != CHUBBY_OK)
+		return certs_fail("%s", err);
+	printf("wrote a new sequencer key to %s (mode 0600): name it in sequencer_key_file, the "
+	       "same file on every replica\n",
+	    o->out);
+	return 0;
+}
+
 static const char *
 certs_opt_name(unsigned bit)
 {
@@ -475,6 +654,7 @@ certs_parse(const struct certs_cmd *cmd, struct certs_opts *o, int *argc, char *
 	    {"id", required_argument, NULL, 'i'},   {"ip", required_argument, NULL, 'a'},
 	    {"dns", required_argument, NULL, 'n'},  {"name", required_argument, NULL, 'N'},
 	    {"replicas", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
+	    {"csr", required_argument, NULL, 'R'},  {"out", required_argument, NULL, 'o'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -532,6 +712,14 @@ certs_parse(const struct certs_cmd *cmd, struct certs_opts *o, int *argc, char *
 			if ((o->replicas = certs_number(optarg, 1, 255 - 10)) < 0)
 				return certs_usage_error("--replicas takes a number from 1 to 245");
 			break;
+		case 'R':
+			bit = OPT_CSR;
+			o->csr = optarg;
+			break;
+		case 'o':
+			bit = OPT_OUT;
+			o->out = optarg;
+			break;
 		case 'h':
 			printf("usage: chubby-certs %s %s\n  %s\n", cmd->name, cmd->args, cmd->help);
 			return -1;
@@ -547,10 +735,10 @@ certs_parse(const struct certs_cmd *cmd, struct certs_opts *o, int *argc, char *
 	}
 	*argc -= optind;
 	*argv += optind;
-	for (unsigned b = 1; b <= OPT_REPLICAS; b <<= 1)
+	for (unsigned b = 1; b <= OPT_OUT; b <<= 1)
 		if ((cmd->required & b) && !(o->seen & b))
 			return certs_usage_error("%s needs %s", cmd->name, certs_opt_name(b));
-	if (cmd->fn != certs_show && *argc > 0)
+	if (cmd->fn != certs_show && cmd->fn != certs_revoke && *argc > 0)
 		return certs_usage_error("unexpected argument %s", (*argv)[0]);
 	return 0;
 }

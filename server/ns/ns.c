@@ -52,6 +52,19 @@ res_fail(struct ns_result *res, int status, const char *a, const char *b, const 
 	return status;
 }
 
+/* E_TOO_LARGE naming the limit and the chubby.conf option that sets it, so
+ * that whoever meets it knows what to change: "contents of 300000 bytes
+ * exceed max_contents (262144)". */
+static int
+too_large(struct ns_result *res, const char *what, size_t len, size_t max)
+{
+	char head[96];
+
+	ns_msg_u64(head, sizeof head, what, len, " bytes exceed max_contents (");
+	ns_msg_u64(res->msg, sizeof res->msg, head, max, ")");
+	return res->status = CHUBBY_E_TOO_LARGE;
+}
+
 static void
 ev_add(struct ns_result *res, const struct ns_handle *h, uint32_t type, const char *path)
 {
@@ -682,8 +695,7 @@ cmd_open(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result
 			return res_fail(res, CHUBBY_E_IS_DIR, "a directory has no contents", NULL,
 			    NULL);
 		if (c->have_contents && c->clen > ns->max_contents)
-			return res_fail(res, CHUBBY_E_TOO_LARGE,
-			    "initial contents larger than the cell's limit", NULL, NULL);
+			return too_large(res, "initial contents of ", c->clen, ns->max_contents);
 		if (ns->nnodes >= ns->max_nodes)
 			return res_fail(res, CHUBBY_E_LIMIT, "too many nodes in the cell", NULL,
 			    NULL);
@@ -783,8 +795,7 @@ cmd_set_contents(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct n
 	if (n->is_dir)
 		return res_fail(res, CHUBBY_E_IS_DIR, n->path, " is a directory", NULL);
 	if (c->clen > ns->max_contents)
-		return res_fail(res, CHUBBY_E_TOO_LARGE, "contents larger than the cell's limit",
-		    NULL, NULL);
+		return too_large(res, "contents of ", c->clen, ns->max_contents);
 	if (c->have_expected && c->expected != n->content_gen) {
 		ns_msg_u64(res->msg, sizeof res->msg, "content generation is now ",
 		    n->content_gen, "");

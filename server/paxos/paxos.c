@@ -109,8 +109,10 @@ struct paxos {
 	uint64_t noop_slot;
 	uint64_t lease_expiry;
 	/* Check-quorum: send time of the latest lease request a majority
-	 * answered (or when we became master). */
+	 * answered (or when we became master), and the lease requests sent
+	 * since (a paused master sends none while it is stopped). */
 	uint64_t quorum_at;
+	uint64_t hb_unanswered;
 	/* Each member's chosen index as its last lease grant said (hand-off
 	 * picks and waits for a follower that is caught up). */
 	uint64_t peer_chosen[PAXOS_MAX_MEMBERS];
@@ -896,6 +898,7 @@ paxos_heartbeat(struct paxos *p)
 	p->hb_sent[i] = p->now;
 	p->hb_acks[i] = 0;
 	p->hb_at = p->now + p->cfg.heartbeat_ms;
+	p->hb_unanswered++;
 	memset(&m, 0, sizeof m);
 	m.type = PAXOS_MSG_HEARTBEAT;
 	m.ballot = p->ballot;
@@ -923,6 +926,7 @@ paxos_become_master(struct paxos *p)
 	p->master_id = p->cfg.id;
 	p->lease_expiry = 0;
 	p->quorum_at = p->now;
+	p->hb_unanswered = 0;
 	p->next_slot = p->chosen + 1;
 	paxos_emit_role(p);
 	for (s = p->chosen + 1; s <= p->p1_max; s++) {
@@ -1301,8 +1305,10 @@ paxos_on_heartbeat_ack(struct paxos *p, const struct paxos_msg *m)
 	until = until > paxos_lease_shortening(p) ? until - paxos_lease_shortening(p) : 0;
 	if (until > p->lease_expiry)
 		p->lease_expiry = until;
-	if (p->hb_sent[i] > p->quorum_at)
+	if (p->hb_sent[i] > p->quorum_at) {
 		p->quorum_at = p->hb_sent[i];
+		p->hb_unanswered = (uint64_t)(p->hb_seq - m->seq);
+	}
 }
 
 static void
@@ -1617,8 +1623,20 @@ paxos_tick(struct paxos *p)
 		 * heartbeats, so acceptors that still hear it but cannot reach
 		 * it back (a one-way link) let their grants run out and elect
 		 * someone a majority can hear, instead of following it forever.
+		 * It waits two leases, not one: a master whose lease lapsed
+		 * (a majority briefly slow or stopped) and that is answered
+		 * again keeps its ballot, and a new epoch would cost every
+		 * client a fail-over.  And only time spent asking counts: a
+		 * master paused (SIGSTOP, a stalled VM) asks again when it runs,
+		 * so it also needs two leases' worth of unanswered requests,
+		 * which it sends only while running.  A master handing off
+		 * stops asking on purpose and steps down a lease after the last
+		 * answer.
 		 */
-		if (p->now >= p->quorum_at + p->cfg.lease_ms) {
+		if (p->ho_stopped ? p->now >= p->quorum_at + p->cfg.lease_ms
+				  : p->now >= p->quorum_at + 2 * p->cfg.lease_ms &&
+				      p->hb_unanswered * p->cfg.heartbeat_ms >=
+					  2 * p->cfg.lease_ms) {
 			paxos_become_follower(p);
 			break;
 		}

@@ -408,6 +408,43 @@ peer_accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *
 	n->ins = p;
 }
 
+/* --- reloading --------------------------------------------------------- */
+
+int
+peer_net_reload_tls(struct peer_net *n, const struct tls_config *tc, char *err, size_t errlen)
+{
+	return tls_ctx_reload(n->tls_client, tc, err, errlen);
+}
+
+unsigned
+peer_close_revoked(struct peer_net *n)
+{
+	struct peer_in *p, *next;
+	char why[512];
+	unsigned closed = 0;
+
+	if (n == NULL)
+		return 0;
+	for (unsigned i = 0; i < n->nlinks; i++) {
+		struct peer_link *l = &n->links[i];
+		if (l->conn == NULL || !conn_peer_revoked(l->conn, why, sizeof why))
+			continue;
+		log_warn("peer %u: replica-%u's %s: closing the link", l->to->id, l->to->id, why);
+		peer_link_down(l, why);
+		closed++;
+	}
+	for (p = n->ins; p != NULL; p = next) {
+		next = p->next;
+		if (!conn_peer_revoked(p->conn, why, sizeof why))
+			continue;
+		log_warn("peer %u: replica-%u's %s: closing its link to us", p->replica_id,
+		    p->replica_id, why);
+		conn_close_after_flush(p->conn, CHUBBY_E_AUTH, why);
+		closed++;
+	}
+	return closed;
+}
+
 /* --- set-up ------------------------------------------------------------- */
 
 struct peer_net *
@@ -417,8 +454,8 @@ peer_net_new(struct chubbyd *d, peer_deliver_fn deliver, void *arg, char *err, s
 	struct sockaddr_storage ss;
 	char *cert = config_expand(d->cfg->tls_cert, d->id);
 	char *key = config_expand(d->cfg->tls_key, d->id);
-	struct tls_config tc = {
-	    .ca_file = d->cfg->tls_ca, .cert_file = cert, .key_file = key, .role = TLS_ROLE_CLIENT};
+	struct tls_config tc = {.ca_file = d->cfg->tls_ca, .cert_file = cert, .key_file = key,
+	    .crl_file = d->cfg->tls_crl, .role = TLS_ROLE_CLIENT};
 	const char *listen_addr;
 	int sslen;
 

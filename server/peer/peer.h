@@ -27,6 +27,18 @@ void peer_net_free(struct peer_net *n);
 /* Sends M to replica M->to; false if it was dropped (link down or full). */
 int peer_send(struct peer_net *n, const struct paxos_msg *m);
 
+struct tls_config;
+
+/* Reads the TLS files in TC (client role: what we present when dialling)
+ * again for the outgoing links' next connections.  On failure nothing
+ * changes and ERR says why. */
+int peer_net_reload_tls(struct peer_net *n, const struct tls_config *tc, char *err,
+    size_t errlen);
+
+/* Closes every link, incoming or outgoing, whose other end presented a
+ * certificate the current CRL revokes; returns how many. */
+unsigned peer_close_revoked(struct peer_net *n);
+
 /* How many outgoing links are connected right now. */
 unsigned peer_links_up(const struct peer_net *n);
 

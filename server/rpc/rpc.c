@@ -80,6 +80,8 @@ static int rpc_op_members(struct rpc_req *req, const msgpack_object *args, msgpa
     char *msg, size_t msglen);
 static int rpc_op_handoff(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
     char *msg, size_t msglen);
+static int rpc_op_reload(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
+    char *msg, size_t msglen);
 
 /* The dispatch table of the cell's own operations; Chubby's calls are in
  * rpc_ns.c's table (rpc_ns_handler). */
@@ -92,6 +94,7 @@ static const struct rpc_op {
     {PROTO_OP_SYNC, rpc_op_sync},
     {PROTO_OP_MEMBERS, rpc_op_members},
     {PROTO_OP_MASTER_HANDOFF, rpc_op_handoff},
+    {PROTO_OP_RELOAD, rpc_op_reload},
     {PROTO_OP_SNAPSHOT, rpc_op_snapshot},
 };
 
@@ -205,6 +208,27 @@ rpc_reply_error(struct rpc_client *c, uint64_t id, int status, const char *messa
 		return;
 	}
 	rpc_flush(c);
+}
+
+size_t
+rpc_close_revoked(struct rpc *r)
+{
+	struct rpc_client *c, *next;
+	char why[512];
+	size_t n = 0;
+
+	if (r == NULL)
+		return 0;
+	for (c = r->clients; c != NULL; c = next) {
+		next = c->next;
+		if (!conn_peer_revoked(c->conn, why, sizeof why))
+			continue;
+		/* rpc_fail logs the principal and the reason, and tells the
+		 * client before closing (the close waits for the flush). */
+		rpc_fail(c, CHUBBY_E_AUTH, why);
+		n++;
+	}
+	return n;
 }
 
 static void
@@ -755,6 +779,38 @@ rpc_op_handoff(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 		return rc;
 	msgpack_pack_map(pk, 1);
 	mp_pack_kv_uint(pk, "target", target);
+	return CHUBBY_OK;
+}
+
+/* RELOAD: this replica (master or not) reads its TLS files again, as on
+ * SIGHUP; superuser only.  Answers {id, message} once done: the files are
+ * read and revoked connections closed before the answer. */
+static int
+rpc_op_reload(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen)
+{
+	struct chubbyd *d = req->c->rpc->d;
+	const char *who = rpc_req_principal(req);
+	char summary[1024];
+	int rc;
+
+	(void)args;
+	if (who == NULL || strcmp(who, d->cfg->superuser) != 0) {
+		snprintf(msg, msglen, "only the cell's superuser (\"%s\") may reload a replica",
+		    d->cfg->superuser);
+		return CHUBBY_E_PERMISSION;
+	}
+	rc = chubbyd_reload_tls(d, summary, sizeof summary);
+	if (rc != CHUBBY_OK) {
+		log_error("RELOAD by %s: TLS files not reloaded, the old ones stay in use: %s", who,
+		    summary);
+		snprintf(msg, msglen, "%s", summary);
+		return rc;
+	}
+	log_info("RELOAD by %s: %s", who, summary);
+	msgpack_pack_map(pk, 2);
+	mp_pack_kv_uint(pk, "id", d->id);
+	mp_pack_kv_str(pk, "message", summary);
 	return CHUBBY_OK;
 }
 

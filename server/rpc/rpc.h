@@ -24,6 +24,10 @@ void rpc_free(struct rpc *r);
 
 size_t rpc_client_count(const struct rpc *r);
 
+/* Closes, with an error frame that says why, every client connection whose
+ * certificate the current CRL revokes (after a reload); returns how many. */
+size_t rpc_close_revoked(struct rpc *r);
+
 /* Counters for /metrics. */
 struct rpc_stats {
 	size_t connections;

@@ -800,8 +800,8 @@ rpc_op_set_contents(struct rpc_req *req, const msgpack_object *args, msgpack_pac
 	    eo != NULL && eo->type != MSGPACK_OBJECT_NIL, expected, &cmd, &len);
 	if (rc == CHUBBY_E_TOO_LARGE) {
 		free(path);
-		snprintf(msg, msglen, "contents of %zu bytes are larger than the limit",
-		    contents.len);
+		snprintf(msg, msglen, "contents of %zu bytes exceed max_contents (%llu)",
+		    contents.len, (unsigned long long)req_d(req)->cfg->max_contents);
 		return rc;
 	}
 	rc = submit(req, &id, SESSION_WRITE_NODE, path, cmd, len, rc, done_stat, session, handle,

@@ -81,6 +81,6 @@ check_fails "chubby-cell rejects --replicas 9" "1 to 7" "$CHUBBY_CELL_BIN" up --
 
 check "SIGTERM stops the cell cleanly" "$CHUBBY_CELL_BIN" down --dir "$cell"
 check "each replica logged a clean stop" bash -c "for i in 1 2 4 5; do grep -q 'stopped' '$cell/replica-'\$i'.log' || exit 1; done"
-check_fails "status of a stopped cell: unreachable, exit 3" "unreachable" "$LOCKCTL" -C "$conf" -t 2000 status
+check_fails "status of a stopped cell: every replica down (connection refused), exit 3" "down +\(connection refused\)" "$LOCKCTL" -C "$conf" -t 2000 status
 
 finish

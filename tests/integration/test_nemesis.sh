@@ -2,7 +2,10 @@
 # test_nemesis.sh: a real five-replica cell under faults switched from
 # outside its processes (tests/nemesis/nemesis.py: kill -9 and restart of any
 # replica, SIGSTOP of the master past its lease, partitions that isolate the
-# master, split 2/3 and bridge, slow fsync, SIGSTOP of a lock client past
+# master, split 2/3 and bridge, slow fsync, slow fsync on the followers then
+# kill -9 of the master with writes in flight, SIGSTOP of the master just
+# past its lease's end with a cache client stopped and its invalidation lost
+# (regained in the same epoch), SIGSTOP of a lock client past
 # its session lease, the same with the master's wall clock an hour ahead
 # across the expiry), while client processes
 # (tests/nemesis/workload.py) read, write and compare-and-set a few files and
@@ -17,7 +20,8 @@
 # linearizability per file, fencing, lock generations; and every replica
 # converges to one digest.  docs/TESTING.md: NEMESIS_SECONDS (default 75)
 # for a soak run, NEMESIS_SEED (default CHUBBY_TEST_SEED, else fresh) to
-# replay a run, NEMESIS_CACHE_CLIENTS (default 2; the last is the slow one);
+# replay a run, NEMESIS_CACHE_CLIENTS (default 2; the last is the slow one),
+# NEMESIS_FAULTS (a comma-separated list: only those fault kinds);
 # tests/nemesis/regress-seeds, the seeds whose schedules every run replays
 # first.
 if [ "${1:-}" != --inside ]; then
@@ -120,6 +124,7 @@ done
 for i in $(seq 1 "$ncache"); do
 	"$CACHE_WL" "$conf" "$hist" "$i" "$seed" "$stop" $keys $ekeys >"$T_DIR/cache-$i.out" 2>&1 &
 	pids="$pids $!"; wl="$wl cache-$i:$!"
+	echo $! >>"$hist/cache-clients.pids"
 	[ "$i" = "$ncache" ] && echo $! >"$hist/slow-clients.pids"
 done
 for i in 1 2; do
@@ -133,7 +138,8 @@ sleep 3
 # Faults while the clients run.
 with_shim "$PY" "$NEM/nemesis.py" run "$cell" "$port" "$hist/nemesis.log" --seconds "$secs" \
 	--seed "$seed" --regress "$regress" --lease-ms 2000 --session-ms 4000 --lock-delay-ms 1000 \
-	--client-pids "$hist/lock-clients.pids" --slow-pids "$hist/slow-clients.pids" 2>&1 |
+	--client-pids "$hist/lock-clients.pids" --slow-pids "$hist/slow-clients.pids" \
+	--cache-pids "$hist/cache-clients.pids" ${NEMESIS_FAULTS:+--faults "$NEMESIS_FAULTS"} 2>&1 |
 	tee "$T_DIR/nemesis.out" | sed 's/^/# /'
 check "the nemesis ran its schedule" grep -q "faults injected" "$T_DIR/nemesis.out"
 check "one master after healing" wait_for 30 one_master "$conf"

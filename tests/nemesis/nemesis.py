@@ -13,6 +13,14 @@ processes (docs/TESTING.md).  Run inside the test's own network namespace
         split    cut the cell 2/3
         bridge   cut {a,b} from {d,e}; c sees both sides
         slowdisk make fsync/fdatasync slow on some replicas (slow_fsync.so)
+        lapse    SIGSTOP a cache client (--cache-pids, not a slow one), then
+                 the master until its lease lapses (not long enough for a
+                 follower to campaign): it is won back in the same epoch
+                 with an invalidation pending; reset the cache client's
+                 connections (the invalidation in flight is lost), SIGCONT
+        slowkill slow fsync on every follower, then kill -9 the master while
+                 a cache client's write is out: the next master chooses it,
+                 libchubby re-sends it
         clockstep the master's wall clock an hour ahead (fake_clock.so) while
                  a stopped lock holder's session expires, back inside the
                  lock-delay
@@ -67,6 +75,9 @@ class Nemesis:
         self.log = open(a.log, "a", buffering=1)
         self.log_mu = threading.Lock()  # the stutter thread records too
         self.paused = set()
+        # Held while the stutter has the slow client stopped; the lapse
+        # fault holds it so that no client but its own is stopped.
+        self.stutter_mu = threading.Lock()
 
     def say(self, msg):
         print("nemesis %7.2f: %s" % (time.monotonic(), msg), flush=True)
@@ -185,7 +196,7 @@ class Nemesis:
                 except OSError:
                     pass
             self.slow(i, 0)
-        for f in (self.a.client_pids, self.a.slow_pids):
+        for f in (self.a.client_pids, self.a.slow_pids, self.a.cache_pids):
             for p in self.pids_in(f):
                 try:
                     os.kill(p, signal.SIGCONT)
@@ -220,11 +231,12 @@ class Nemesis:
         end = t0 + rnd.uniform(3, 6)
         stops = 0
         while time.monotonic() < end and not done.is_set():
-            try:
-                os.kill(p, signal.SIGSTOP)
-                time.sleep(rnd.uniform(0.2, 1.2))
-            finally:
-                os.kill(p, signal.SIGCONT)
+            with self.stutter_mu:
+                try:
+                    os.kill(p, signal.SIGSTOP)
+                    time.sleep(rnd.uniform(0.2, 1.2))
+                finally:
+                    os.kill(p, signal.SIGCONT)
             stops += 1
             time.sleep(rnd.uniform(0.05, 0.3))
         self.record("stutter", [p], t0, stops=stops)
@@ -235,11 +247,12 @@ class Nemesis:
             secs = self.a.session_ms / 1000 + rnd.uniform(2, 4)
             t0 = time.monotonic()
             self.say("stutter: SIGSTOP cache client %d for %.1f s" % (p, secs))
-            try:
-                os.kill(p, signal.SIGSTOP)
-                done.wait(secs)
-            finally:
-                os.kill(p, signal.SIGCONT)
+            with self.stutter_mu:
+                try:
+                    os.kill(p, signal.SIGSTOP)
+                    done.wait(secs)
+                finally:
+                    os.kill(p, signal.SIGCONT)
             self.record("stutter-long", [p], t0, seconds=secs)
         done.wait(rnd.uniform(0.5, 2))
         return burst
@@ -444,6 +457,284 @@ class Nemesis:
         self.record("clockstep", [m, p], t0, seconds=secs, ahead_ms=ahead_ms,
                     freed=freed, unstep=unstep, holder=holder is not None)
 
+    def cache_write_out(self, since):
+        """True if the history of a cache client's patient thread
+        (cache-*-m1.jsonl beside the slow-pids file: its 30 s call timeout
+        outlasts the fail-over, so the retry's answer is definite) ends
+        with a write (cas, write, eopen with create) invoked since SINCE
+        and at least 30 ms ago, not yet answered: one the master has
+        proposed, whose ACCEPT the followers' slow disks hold."""
+        d = os.path.dirname(self.a.slow_pids)
+        now = time.monotonic()
+        for name in os.listdir(d):
+            if not (name.startswith("cache-") and name.endswith("-m1.jsonl")):
+                continue
+            try:
+                with open(os.path.join(d, name), "rb") as f:
+                    f.seek(max(0, os.fstat(f.fileno()).st_size - 1024))
+                    e = json.loads(f.read().splitlines()[-1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if e.get("ev") == "invoke" and since <= e["t"] <= now - 0.03 and \
+                    (e["f"] in ("cas", "write") or e.get("create")):
+                return True
+        return False
+
+    def f_slowkill(self, rnd):
+        """Writes caught in flight by a fail-over (issue 14 item 6): slow fsync
+        (150-300 ms) on every follower keeps each ACCEPT on their disks,
+        and kill -9 of the master as soon as a cache client's write is out
+        (cache_write_out; within 3 s, else at the end of it).  The
+        followers hold that write's ACCEPT and the next master chooses it;
+        libchubby re-sends the write to the next master on the lost
+        connection, and the re-sent one must get the first outcome back by
+        its request id instead of being applied again (checker.py: a write
+        reported failed whose value is read, WRITE APPLIED N TIMES, NOT
+        LINEARIZABLE)."""
+        ms = rnd.choice([150, 200, 300])
+        # Up to 3 s for a patient write to be out (the writes take 150-300
+        # ms each now, so it is out most of the time): a kill without one
+        # tests nothing the kill fault does not.  (The draw stays: the
+        # same numbers for the rest of the fault.)
+        rnd.uniform(0.3, 3)
+        lag = 3.0
+        down = rnd.uniform(1, 4)
+        m = self.master(3)
+        if not self.slowdir or not m or not self.a.slow_pids:
+            return self.f_kill(rnd)
+        followers = [i for i in IDS if i != m]
+        t0 = time.monotonic()
+        self.say("slowkill: slow fsync (%d ms) on %s, kill -9 master %d on a cache write "
+                 "out (up to %.2f s)" % (ms, followers, m, lag))
+        caught = False
+        try:
+            for i in followers:
+                self.slow(i, ms)
+            while time.monotonic() < t0 + lag:
+                if self.cache_write_out(t0):
+                    caught = True
+                    break
+                time.sleep(0.01)
+            p = self.pid(m)
+            if p:
+                os.kill(p, signal.SIGKILL)
+            time.sleep(0.5)
+        finally:
+            for i in followers:
+                self.slow(i, 0)
+        time.sleep(down)
+        self.restart(m)
+        self.say("restarted replica %d (%s)" % (m, "a cache write was out at the kill" if caught
+                                                else "no cache write seen out"))
+        self.record("slowkill", [[m], followers], t0, ms=ms, caught=caught, seconds=down)
+
+    def last_event(self, name):
+        """The last complete line of history file NAME (beside the slow-pids
+        file), or None."""
+        try:
+            with open(os.path.join(os.path.dirname(self.a.slow_pids), name), "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 1024))
+                return json.loads(f.read().splitlines()[-1])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def writes_gated(self, since, skip):
+        """The k-files whose write or compare-and-set, invoked since SINCE,
+        ends a client history beside the slow-pids file (not one whose
+        name starts with SKIP) unanswered for 30 ms: waiting at the gate
+        for a cacher's ack (an ungated one takes a few ms)."""
+        d = os.path.dirname(self.a.slow_pids)
+        now = time.monotonic()
+        keys = set()
+        for name in os.listdir(d):
+            if not name.endswith(".jsonl") or name.startswith(skip) or \
+                    not name.startswith(("register-", "cache-")):
+                continue
+            e = self.last_event(name)
+            if e and e.get("ev") == "invoke" and e.get("f") in ("write", "cas") and \
+                    "/k" in e.get("key", "") and since <= e["t"] <= now - 0.03:
+                keys.add(e["key"])
+        return keys
+
+    def reset_conns(self, pid):
+        """Resets every established TCP connection of process PID (ss -K on
+        its end: whatever the peer sent that PID has not read is lost, as
+        when a middlebox resets a connection).  Returns how many."""
+        inodes = set()
+        try:
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                try:
+                    link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                except OSError:
+                    continue
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        except OSError:
+            return 0
+        n = 0
+        try:
+            lines = open("/proc/net/tcp").read().splitlines()[1:]
+        except OSError:
+            return 0
+        for line in lines:
+            f = line.split()
+            if len(f) < 10 or f[3] != "01" or f[9] not in inodes:
+                continue
+            ip_hex, port_hex = f[1].split(":")
+            ip = ".".join(str(b) for b in reversed(bytes.fromhex(ip_hex)))
+            r = subprocess.run(["ss", "-K", "-tn", "src", "%s:%d" % (ip, int(port_hex, 16))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            n += r.returncode == 0
+        return n
+
+    def f_lapse(self, rnd):
+        """Invalidations pending when the master's lease lapses and is won
+        back in the same epoch (issue 14 item 4).  SIGSTOP a cache client C
+        (--cache-pids, not a stuttered one) just after its reader read a
+        file the register clients write.  The next write to a file C
+        caches makes the master answer C's held KeepAlive with the
+        invalidation (unread: C is stopped), and waits at the gate for an
+        ack.  The stutter is held off meanwhile (a write that waits for the
+        stuttered client's ack blocks its writer, and then nothing writes
+        while C is stopped).  As soon as a write has waited 30 ms, or
+        0.3-0.4 s after C's stop, stop the master until its lease has lapsed
+        (woken at its lease's end + 15 ms, read off STATUS, inside the
+        followers' grant: see below); it steps down (the waiting writes
+        fail NOT_MASTER, and the master forgets its sessions) and wins its
+        lease back in the same epoch, keeping its cache table.  C's
+        connections are reset while the master sleeps (the invalidation in
+        C's socket is lost, as a reset in flight loses it), and C is
+        continued 20 ms after the master, inside its local lease.
+        C reconnects to the same master and epoch and keeps its cache.
+        The master must have put C back among the cachers of the files
+        whose invalidation it had not seen acked, so the next write to
+        such a file invalidates C again; a master that dropped them
+        commits it at once while C serves its old copy (checker.py: STALE
+        READ).  nemesis.log says whether the epoch stayed the same
+        (same_epoch), how long C was stopped and how many of its
+        connections were reset."""
+        slow = set(self.pids_in(self.a.slow_pids))
+        allc = self.pids_in(self.a.cache_pids)
+        cands = [p for p in allc if p not in slow]
+        lead = rnd.uniform(0.3, 0.4)
+        rnd.random()  # was the pause's length: the same draws as before
+        coin = rnd.random()
+        m = self.master(3)
+        if not cands or not m:
+            return self.f_kill(rnd)
+        p = cands[int(coin * len(cands))]
+        st = self.status(m) or {}
+        epoch0 = st.get("epoch")
+        t0 = time.monotonic()
+        # No stuttered client stopped meanwhile: the writes must wait for C
+        # alone (one that waits for the stuttered client blocks its writer
+        # before C is stopped).  Its acks go out within a few ms.
+        held = self.stutter_mu.acquire(timeout=10)
+        try:
+            self.lapse(rnd, m, p, allc, lead, epoch0, t0)
+        finally:
+            if held:
+                self.stutter_mu.release()
+
+    def lapse(self, rnd, m, p, allc, lead, epoch0, t0):
+        """f_lapse's body, with the stutter held off."""
+        time.sleep(0.2)
+        gated = None
+        self.say("lapse: SIGSTOP cache client %d, then master %d until its lease lapses" % (p, m))
+        regained = None
+        cname = "cache-%d-r.jsonl" % (allc.index(p) + 1)
+        q = self.pid(m)
+        left = None
+        resets = 0
+        # Up to four tries: stop C just after its reader thread read a file
+        # the register clients write (it caches that file, unless a write
+        # to it was under way); if no write waits for C's ack within LEAD
+        # (C caches nothing the others write now), continue it and try
+        # again: a lapse with no invalidation pending tests nothing.
+        for attempt in range(4):
+            t_w = time.monotonic()
+            while time.monotonic() < t_w + 2:
+                e = self.last_event(cname)
+                if e and e.get("ev") == "ok" and e.get("f") == "read" and \
+                        "/k" in e.get("key", "") and time.monotonic() - e["t"] < 0.005:
+                    break
+                time.sleep(0.001)
+            t_c = time.monotonic()
+            os.kill(p, signal.SIGSTOP)
+            # C's local lease has 2.3-3 s left at any time (libchubby
+            # asks the master to answer a KeepAlive with guard + slack
+            # left), and the master's stop takes 2 s of it: stop the
+            # master as soon as a write waits at the gate for C's ack
+            # (its invalidation then waits in C's socket), at most LEAD.
+            while time.monotonic() < t_c + lead and \
+                    not self.writes_gated(t_c, "cache-%d-" % (allc.index(p) + 1)):
+                time.sleep(0.005)
+            gated = time.monotonic() - t_c
+            if gated < lead or attempt == 3:
+                break
+            os.kill(p, signal.SIGCONT)
+            time.sleep(0.3)
+        try:
+            # The master's lease runs to E = (the last heartbeat its
+            # majority acked) + lease - shortening (54 ms: 1000 ppm drift
+            # and the 50 ms clock margin); an acceptor grants until that
+            # heartbeat's arrival + lease, and campaigns a random
+            # 0-election_timeout later.  One clock (CLOCK_MONOTONIC on one
+            # machine): read E off the master's STATUS, stop it at once
+            # (no heartbeat answered in between, as a rule: one goes every
+            # 100 ms) and wake it at E + 15 ms, inside the followers'
+            # grant.  It steps down on the first request it reads, sends
+            # heartbeats, and is master again in the same epoch a
+            # millisecond later.  (Stopping it for a whole lease lets a
+            # follower campaign as often as not, and stopping the
+            # followers too makes them campaign as they wake.)
+            c = self.cell.connect(self.cell.addrs[m - 1], timeout=1)
+            try:
+                st = c.call("STATUS", timeout=1)
+                t_r = time.monotonic()
+                if q and st.get("role") == "master" and st.get("lease_ms"):
+                    os.kill(q, signal.SIGSTOP)
+                    left = st["lease_ms"] / 1000
+            finally:
+                c.close()
+            if left is not None:
+                try:
+                    # The invalidation the master sent on C's KeepAlive
+                    # waits unread in C's socket: lose it with the
+                    # connection (now, while the master sleeps: C's stop
+                    # is short of lease), so that C learns of that write
+                    # only from what the master still knows (one that
+                    # dropped its pending invalidations at the step-down
+                    # knows nothing).
+                    resets = self.reset_conns(p)
+                    time.sleep(max(0, t_r + left + 0.015 - time.monotonic()))
+                finally:
+                    os.kill(q, signal.SIGCONT)
+                # C goes on once the master has read its queued requests
+                # (the first steps it down) and heard its followers; C's
+                # reconnection finds it master again, or retries.
+                time.sleep(0.02)
+        except Exception as e:  # no STATUS answer: this fault did nothing
+            self.say("lapse: %s" % e)
+        finally:
+            os.kill(p, signal.SIGCONT)
+        stopped_s = time.monotonic() - t_c
+        end = time.monotonic() + 2
+        while left is not None and time.monotonic() < end:
+            s = self.status(m)
+            if s and s.get("role") == "master":
+                regained = s
+                break
+            time.sleep(0.005)
+        same = bool(regained) and regained.get("epoch") == epoch0
+        self.say("lapse: SIGCONT cache client %d after %.2f s (master stopped %.2f s after it, "
+                 "try %d; %d connections reset); master %d %s" % (
+            p, stopped_s, gated or 0, attempt + 1, resets, m,
+            "regained its lease in the same epoch" if same else
+            "did not regain its lease in the same epoch"))
+        self.record("lapse", [p, m], t0, seconds=left, same_epoch=same, stopped_s=stopped_s,
+                    resets=resets, gated_s=gated, tries=attempt + 1)
+
     def schedule(self, seed, seconds):
         """Runs SEED's schedule for SECONDS; returns the faults injected.
         The main generator draws the same three numbers for every fault
@@ -454,10 +745,20 @@ class Nemesis:
         # Each kind once first, in this order (the newer kinds early: a short
         # run must still have them), then drawn.
         faults = [("kill", self.f_kill), ("clockstep", self.f_clockstep),
-                  ("pause", self.f_pause),
+                  ("lapse", self.f_lapse), ("pause", self.f_pause),
+                  ("slowkill", self.f_slowkill),
                   ("isolate", self.f_isolate), ("split", self.f_split),
                   ("stale", self.f_stale), ("bridge", self.f_bridge),
                   ("slowdisk", self.f_slowdisk), ("blip", self.f_blip)]
+        if self.a.faults:
+            # A dedicated run of a few kinds (--faults): the same draws.
+            # A kind named twice is drawn twice as often.
+            names = self.a.faults.split(",")
+            kinds = dict(faults)
+            unknown = set(names) - set(kinds)
+            if unknown:
+                sys.exit("nemesis: no fault kind %s" % ", ".join(sorted(unknown)))
+            faults = [(n, kinds[n]) for n in names]
         end = time.monotonic() + seconds
         n = 0
         while time.monotonic() < end:
@@ -545,6 +846,9 @@ def main():
     ap.add_argument("--lock-delay-ms", type=int, default=1000)
     ap.add_argument("--client-pids", default="")
     ap.add_argument("--slow-pids", default="")
+    ap.add_argument("--cache-pids", default="")
+    ap.add_argument("--faults", default="",
+                    help="only these kinds, comma-separated (default: all)")
     ap.add_argument("--regress", default="",
                     help="regression seeds whose schedules run first (regress_list)")
     a = ap.parse_args()

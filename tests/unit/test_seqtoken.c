@@ -454,7 +454,19 @@ test_decode_strict(void)
 	r = raw_default();
 	r.mac_str = true;
 	CU_ASSERT_EQUAL(raw_decode(&r, err, sizeof err), CHUBBY_E_BAD_SEQUENCER);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a binary"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "mac field is not bytes"));
+	/* Something that is no sequencer at all is called that, without the
+	 * decoder's view of it ("a map, not an array of 8 elements"). */
+	{
+		static const uint8_t deadbeef[] = {0xde, 0xad, 0xbe, 0xef};
+		struct seqtoken tok;
+		CU_ASSERT_EQUAL(seqtoken_decode(NULL, 0, deadbeef, sizeof deadbeef, &tok, err,
+				    sizeof err),
+		    CHUBBY_E_BAD_SEQUENCER);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a sequencer"));
+		CU_ASSERT_PTR_NULL(strstr(err, "map"));
+		CU_ASSERT_PTR_NULL(strstr(err, "array"));
+	}
 	/* Non-canonical: lock_gen 7 as a uint64, even with a MAC over the
 	 * canonical fields. */
 	r = raw_default();

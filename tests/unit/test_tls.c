@@ -20,6 +20,7 @@
 
 #include <event2/bufferevent_ssl.h>
 
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -30,6 +31,7 @@
 #include "conn.h"
 #include "frame.h"
 #include "harness.h"
+#include "seqtoken.h"
 #include "tls.h"
 #include "tp.h"
 
@@ -230,6 +232,7 @@ struct end {
 	struct tp_identity id;
 	char idwhy[256];
 	char why[256];
+	int why_status; /* tp_error's kind of failure */
 	char in[256];
 	size_t nin;
 	int echo;          /* write back what arrives (servers) */
@@ -274,7 +277,7 @@ end_event(struct bufferevent *bev, short what, void *arg)
 			bufferevent_write(bev, e->greet, strlen(e->greet));
 	} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
 		if (what & BEV_EVENT_ERROR) {
-			tp_error_string(e->tp, bev, e->why, sizeof e->why);
+			e->why_status = tp_error(e->tp, bev, e->why, sizeof e->why);
 			e->error = 1;
 		} else
 			e->eof = 1;
@@ -538,6 +541,11 @@ expect_refused(const char *cert, const char *why)
 	 * gets nothing back. */
 	CU_ASSERT_TRUE(end_closed(&bad));
 	CU_ASSERT_STRING_EQUAL(bad.in, "");
+	/* ...a refusal retrying will not change (libchubby fails at once). */
+	CU_ASSERT_EQUAL(bad.error, 1);
+	CU_ASSERT_EQUAL(bad.why_status, CHUBBY_E_AUTH);
+	if (bad.why_status != CHUBBY_E_AUTH)
+		fprintf(stderr, "\n  client said \"%s\" (%d)\n", bad.why, bad.why_status);
 
 	expect_echo(&s, gtp, &good, "still here");
 
@@ -720,12 +728,13 @@ rogue_identity(struct tp *tp, struct bufferevent *bev, struct tp_identity *out, 
 	return CHUBBY_E_AUTH;
 }
 
-static void
+static int
 rogue_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t len)
 {
 	(void)tp;
 	(void)bev;
 	snprintf(buf, len, "rogue server failed");
+	return CHUBBY_E_TLS;
 }
 
 static const struct tp_ops rogue_ops = {
@@ -765,6 +774,8 @@ test_client_cert_cannot_serve(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(c.why, "unsuitable certificate purpose"));
 	if (strstr(c.why, "unsuitable certificate purpose") == NULL)
 		fprintf(stderr, "\n  client said \"%s\"\n", c.why);
+	/* We refused the peer's certificate: final. */
+	CU_ASSERT_EQUAL(c.why_status, CHUBBY_E_AUTH);
 
 	end_free(&c);
 	server_stop(&s);
@@ -978,6 +989,8 @@ expect_connect_refused(struct tp *tp)
 	CU_ASSERT_PTR_NOT_NULL(strstr(c.why, "refused"));
 	if (strstr(c.why, "refused") == NULL)
 		fprintf(stderr, "\n  %s said \"%s\"\n", tp_name(tp), c.why);
+	/* Nothing listening is a connection failure, not a TLS one. */
+	CU_ASSERT_EQUAL(c.why_status, CHUBBY_E_CONN);
 	end_free(&c);
 	world_free(&w);
 }
@@ -1388,6 +1401,458 @@ test_conn_burst(void)
 	tls_ctx_free(cctx);
 }
 
+/*
+ * Certificate requests, revocation, reloading.
+ */
+
+/* A key of TYPE ("EC" P-256, or "RSA" of BITS) written to DIR/BASE.key. */
+static EVP_PKEY *
+req_key(const char *type, int bits, const char *base)
+{
+	EVP_PKEY *k = strcmp(type, "EC") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")
+					      : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
+	char path[600], name[128];
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+	snprintf(name, sizeof name, "%s.key", base);
+	fpath(path, sizeof path, name);
+	f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_EQUAL(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
+	fclose(f);
+	chmod(path, 0600);
+	return k;
+}
+
+/* Writes DIR/BASE.csr: a request for KEY with subject O, OU, CN (each may be
+ * NULL), signed by SIGNER (KEY if NULL: a forged request is signed by
+ * another key than the one it names). */
+static void
+req_write(EVP_PKEY *key, EVP_PKEY *signer, const char *o, const char *ou, const char *cn,
+    const char *base)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *n = X509_REQ_get_subject_name(req);
+	char path[600], name[128];
+	FILE *f;
+
+	if (o != NULL)
+		X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)o, -1, -1, 0);
+	if (ou != NULL)
+		X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_UTF8, (const unsigned char *)ou, -1, -1,
+		    0);
+	if (cn != NULL)
+		X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
+		    0);
+	CU_ASSERT_EQUAL(X509_REQ_set_pubkey(req, signer != NULL ? signer : key), 1);
+	CU_ASSERT_TRUE(X509_REQ_sign(req, signer != NULL ? signer : key, EVP_sha256()) > 0);
+	if (signer != NULL)
+		CU_ASSERT_EQUAL(X509_REQ_set_pubkey(req, key), 1); /* after signing: forged */
+	snprintf(name, sizeof name, "%s.csr", base);
+	fpath(path, sizeof path, name);
+	f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_EQUAL(PEM_write_X509_REQ(f, req), 1);
+	fclose(f);
+	X509_REQ_free(req);
+}
+
+static struct certgen *
+load_ca(const char *base)
+{
+	char crt[600], key[600], name[128], err[512];
+	struct certgen *ca = NULL;
+
+	snprintf(name, sizeof name, "%s.crt", base);
+	fpath(crt, sizeof crt, name);
+	snprintf(name, sizeof name, "%s.key", base);
+	fpath(key, sizeof key, name);
+	CU_ASSERT_EQUAL_FATAL(certgen_load(crt, key, &ca, err, sizeof err), CHUBBY_OK);
+	return ca;
+}
+
+/* Signs DIR/BASE.csr as REQ says into DIR/BASE.crt; the status, and ERR. */
+static int
+sign_req(const struct certgen *ca, const char *base, const struct certgen_req *req, char *err,
+    size_t errlen)
+{
+	char csr[600], crt[600], name[128];
+	struct certgen *c = NULL;
+	int rc;
+
+	snprintf(name, sizeof name, "%s.csr", base);
+	fpath(csr, sizeof csr, name);
+	snprintf(name, sizeof name, "%s.crt", base);
+	fpath(crt, sizeof crt, name);
+	rc = certgen_sign_csr(ca, csr, req, &c, err, errlen);
+	if (rc == CHUBBY_OK) {
+		rc = certgen_write(c, crt, NULL, CERTGEN_OVERWRITE, err, errlen);
+		certgen_free(c);
+	}
+	return rc;
+}
+
+static void
+test_sign_csr(void)
+{
+	struct certgen *ca = load_ca("ca");
+	struct certgen_req bob = {.kind = CERTGEN_CLIENT, .name = "bob", .not_before = -300,
+	    .not_after = DAY};
+	struct certgen_req r5 = {.kind = CERTGEN_REPLICA, .replica_id = 5, .not_before = -300,
+	    .not_after = DAY};
+	EVP_PKEY *k = req_key("EC", 0, "client-bob"), *other = req_key("EC", 0, "other");
+	EVP_PKEY *weak = req_key("RSA", 1024, "weak");
+	struct certgen_info info;
+	struct tls_ctx *ctx;
+	char err[512], crt[600], name[TP_NAME_MAX];
+
+	/* The holder names bob; the request's own subject says something else,
+	 * and none of it reaches the certificate. */
+	req_write(k, NULL, "evil", "chubby-client", "bob-wants-this", "client-bob");
+	CU_ASSERT_EQUAL(certgen_csr_name("/nonexistent.csr", name, sizeof name, err, sizeof err),
+	    CHUBBY_E_IO);
+	CU_ASSERT_EQUAL(sign_req(ca, "client-bob", &bob, err, sizeof err), CHUBBY_OK);
+	fpath(crt, sizeof crt, "client-bob.crt");
+	CU_ASSERT_EQUAL(certgen_inspect(crt, &info, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(info.kind, CERTGEN_CLIENT);
+	CU_ASSERT_STRING_EQUAL(info.name, "bob");
+	CU_ASSERT_STRING_EQUAL(info.cell, "test");
+	CU_ASSERT_STRING_EQUAL(info.problem, "");
+	/* The certificate is for bob's own key: a context with it and the key
+	 * he kept loads (the key must match). */
+	ctx = ctx_make(TLS_ROLE_CLIENT, "client-bob");
+	CU_ASSERT_PTR_NOT_NULL(ctx);
+	tls_ctx_free(ctx);
+
+	/* A request for a replica's role is refused unless the holder signs it
+	 * as a replica. */
+	req_write(k, NULL, "test", TLS_OU_REPLICA, "replica-5", "asks-replica");
+	CU_ASSERT_EQUAL(sign_req(ca, "asks-replica", &bob, err, sizeof err), CHUBBY_E_PERMISSION);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "replica"));
+	req_write(k, NULL, NULL, NULL, "replica-5", "asks-replica-cn");
+	CU_ASSERT_EQUAL(sign_req(ca, "asks-replica-cn", &bob, err, sizeof err),
+	    CHUBBY_E_PERMISSION);
+	req_write(k, NULL, NULL, TLS_OU_CA, "x", "asks-ca");
+	CU_ASSERT_EQUAL(sign_req(ca, "asks-ca", &bob, err, sizeof err), CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(sign_req(ca, "asks-replica", &r5, err, sizeof err), CHUBBY_OK);
+	fpath(crt, sizeof crt, "asks-replica.crt");
+	CU_ASSERT_EQUAL(certgen_inspect(crt, &info, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(info.kind, CERTGEN_REPLICA);
+	CU_ASSERT_EQUAL(info.replica_id, 5);
+
+	/* A request not signed by the key it names, and a weak key, are refused. */
+	req_write(k, other, NULL, NULL, "bob", "forged");
+	CU_ASSERT_EQUAL(sign_req(ca, "forged", &bob, err, sizeof err), CHUBBY_E_TLS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not signed by its own key"));
+	req_write(weak, NULL, NULL, NULL, "bob", "weak");
+	CU_ASSERT_EQUAL(sign_req(ca, "weak", &bob, err, sizeof err), CHUBBY_E_TLS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "too weak"));
+	/* The request's CN, for when the holder names nobody. */
+	fpath(crt, sizeof crt, "client-bob.csr");
+	CU_ASSERT_EQUAL(certgen_csr_name(crt, name, sizeof name, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(name, "bob-wants-this");
+
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(other);
+	EVP_PKEY_free(weak);
+	certgen_free(ca);
+}
+
+/* A server context on replica-2 with CRL (NULL: none). */
+static struct tls_config *
+srv_config(struct tls_config *cfg, const char *crl)
+{
+	static char ca[600], crt[600], key[600], crlp[600];
+
+	fpath(ca, sizeof ca, "ca.crt");
+	fpath(crt, sizeof crt, "replica-2.crt");
+	fpath(key, sizeof key, "replica-2.key");
+	memset(cfg, 0, sizeof *cfg);
+	cfg->ca_file = ca;
+	cfg->cert_file = crt;
+	cfg->key_file = key;
+	cfg->role = TLS_ROLE_SERVER;
+	if (crl != NULL) {
+		fpath(crlp, sizeof crlp, crl);
+		cfg->crl_file = crlp;
+	}
+	return cfg;
+}
+
+static int
+refused_or_closed(void *arg)
+{
+	return end_closed(arg);
+}
+
+static void
+test_crl_and_reload(void)
+{
+	struct certgen *ca = load_ca("ca"), *other = load_ca("other-ca");
+	struct certgen_req carol = {.kind = CERTGEN_CLIENT, .name = "carol", .not_before = -300,
+	    .not_after = DAY};
+	char index[600], crl_empty[600], crl_carol[600], crl_other[600], crt[600], err[512];
+	char serial[128], why[512];
+	struct tls_config cfg;
+	struct tls_ctx *sctx, *actx, *cctx, *bad;
+	struct tp *stp, *atp, *ctp;
+	struct world w;
+	struct server s;
+	struct end a, c, c2;
+
+	CU_ASSERT_EQUAL_FATAL(mint(ca, &carol, "client-carol"), CHUBBY_OK);
+	fpath(index, sizeof index, "revoked.txt");
+	fpath(crl_empty, sizeof crl_empty, "empty.crl");
+	fpath(crl_carol, sizeof crl_carol, "carol.crl");
+	fpath(crl_other, sizeof crl_other, "other.crl");
+	/* No index yet: an empty CRL. */
+	CU_ASSERT_EQUAL(certgen_crl(ca, index, crl_empty, DAY, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(certgen_crl(other, index, crl_other, DAY, err, sizeof err), CHUBBY_OK);
+
+	/* Revoking: only what this CA signed, and once. */
+	fpath(crt, sizeof crt, "client-carol.crt");
+	CU_ASSERT_EQUAL(certgen_revoke(ca, crt, index, serial, sizeof serial, err, sizeof err),
+	    CHUBBY_OK);
+	CU_ASSERT_TRUE(strlen(serial) > 8);
+	CU_ASSERT_EQUAL(certgen_revoke(ca, crt, index, serial, sizeof serial, err, sizeof err),
+	    CHUBBY_E_EXISTS);
+	fpath(crt, sizeof crt, "client-mallory.crt");
+	CU_ASSERT_EQUAL(certgen_revoke(ca, crt, index, serial, sizeof serial, err, sizeof err),
+	    CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(certgen_crl(ca, index, crl_carol, DAY, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(certgen_crl(ca, index, crl_carol, 0, err, sizeof err), CHUBBY_E_INVALID);
+
+	/* A CRL must be the cell CA's; a context whose own certificate is
+	 * revoked is refused, naming the revocation. */
+	bad = tls_ctx_new(srv_config(&cfg, "other.crl"), err, sizeof err);
+	CU_ASSERT_PTR_NULL(bad);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not signed by the cell CA"));
+	{
+		char ca_f[600], crt_f[600], key_f[600];
+		struct tls_config cc = {.ca_file = ca_f, .cert_file = crt_f, .key_file = key_f,
+		    .crl_file = crl_carol, .role = TLS_ROLE_CLIENT};
+
+		fpath(ca_f, sizeof ca_f, "ca.crt");
+		fpath(crt_f, sizeof crt_f, "client-carol.crt");
+		fpath(key_f, sizeof key_f, "client-carol.key");
+		bad = tls_ctx_new(&cc, err, sizeof err);
+		CU_ASSERT_PTR_NULL(bad);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "revoked"));
+		tls_ctx_free(bad);
+	}
+
+	/* A CA bundle of two CAs needs a CRL from each. */
+	{
+		char bundle[600], both[600], line[4096];
+		const char *parts[2][2] = {{"ca.crt", "other-ca.crt"}, {"empty.crl", "other.crl"}};
+		const char *outs[2] = {"bundle.crt", "both.crl"};
+		struct tls_config bc;
+
+		for (int i = 0; i < 2; i++) {
+			char out[600];
+			FILE *o;
+			fpath(out, sizeof out, outs[i]);
+			o = fopen(out, "w");
+			CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+			for (int k = 0; k < 2; k++) {
+				char in[600];
+				FILE *f;
+				fpath(in, sizeof in, parts[i][k]);
+				f = fopen(in, "r");
+				CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+				while (fgets(line, sizeof line, f) != NULL)
+					fputs(line, o);
+				fclose(f);
+			}
+			fclose(o);
+		}
+		fpath(bundle, sizeof bundle, "bundle.crt");
+		fpath(both, sizeof both, "both.crl");
+		srv_config(&bc, "empty.crl");
+		bc.ca_file = bundle;
+		bad = tls_ctx_new(&bc, err, sizeof err);
+		CU_ASSERT_PTR_NULL(bad);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "has no CRL from the CA"));
+		bc.crl_file = both;
+		bad = tls_ctx_new(&bc, err, sizeof err);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+		/* Mid-way through a CA change: clients of either CA get in,
+		 * each certificate checked against its own CA's CRL (the two
+		 * CAs have the same name). */
+		{
+			char crt_m[600], key_m[600];
+			struct tls_config mc = {.ca_file = bundle, .cert_file = crt_m,
+			    .key_file = key_m, .crl_file = both, .role = TLS_ROLE_CLIENT};
+			struct tls_ctx *mctx, *a1ctx;
+			struct tp *btp, *mtp, *a1tp;
+			struct end m1, a1;
+
+			fpath(crt_m, sizeof crt_m, "client-mallory.crt");
+			fpath(key_m, sizeof key_m, "client-mallory.key");
+			mctx = tls_ctx_new(&mc, err, sizeof err);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(mctx);
+			a1ctx = ctx_make(TLS_ROLE_CLIENT, "client-alice");
+			CU_ASSERT_PTR_NOT_NULL_FATAL(a1ctx);
+			btp = tp_tls_new(bad);
+			mtp = tp_tls_new(mctx);
+			a1tp = tp_tls_new(a1ctx);
+			world_init(&w);
+			server_start(&s, &w, btp);
+			expect_echo(&s, mtp, &m1, "other CA");
+			expect_echo(&s, a1tp, &a1, "this CA");
+			end_free(&m1);
+			end_free(&a1);
+			server_stop(&s);
+			world_free(&w);
+			tp_free(btp);
+			tp_free(mtp);
+			tp_free(a1tp);
+			tls_ctx_free(mctx);
+			tls_ctx_free(a1ctx);
+		}
+		tls_ctx_free(bad);
+	}
+
+	/* A server with the empty CRL; alice and carol connected. */
+	sctx = tls_ctx_new(srv_config(&cfg, "empty.crl"), err, sizeof err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
+	CU_ASSERT_TRUE(tls_ctx_has_crl(sctx));
+	actx = ctx_make(TLS_ROLE_CLIENT, "client-alice");
+	cctx = ctx_make(TLS_ROLE_CLIENT, "client-carol");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(actx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cctx);
+	stp = tp_tls_new(sctx);
+	atp = tp_tls_new(actx);
+	ctp = tp_tls_new(cctx);
+	world_init(&w);
+	server_start(&s, &w, stp);
+	expect_echo(&s, atp, &a, "alice 1");
+	expect_echo(&s, ctp, &c, "carol 1");
+	CU_ASSERT_FALSE(tp_peer_revoked(stp, s.ends[1].bev, why, sizeof why));
+
+	/* A reload that fails changes nothing. */
+	{
+		struct tls_config broken;
+		srv_config(&broken, "no-such.crl");
+		CU_ASSERT_EQUAL(tls_ctx_reload(sctx, &broken, err, sizeof err), CHUBBY_E_IO);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "no-such.crl"));
+		CU_ASSERT_FALSE(tp_peer_revoked(stp, s.ends[1].bev, why, sizeof why));
+	}
+	/* The reload with carol revoked: her live connection is found by its
+	 * certificate, alice's is not; the connections still work until their
+	 * owner closes them. */
+	CU_ASSERT_EQUAL(tls_ctx_reload(sctx, srv_config(&cfg, "carol.crl"), err, sizeof err),
+	    CHUBBY_OK);
+	CU_ASSERT_TRUE(tp_peer_revoked(stp, s.ends[1].bev, why, sizeof why));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "certificate revoked (serial "));
+	CU_ASSERT_FALSE(tp_peer_revoked(stp, s.ends[0].bev, why, sizeof why));
+	CU_ASSERT_FALSE(tp_peer_revoked(ctp, c.bev, why, sizeof why)); /* the client has no CRL */
+
+	/* A new connection from carol is refused, and each side says why. */
+	{
+		struct pair p = {&s, &c2, s.n, NULL};
+		client_start(&c2, &w, ctp, &s.addr, NULL, "carol 2");
+		CU_ASSERT_TRUE(world_run(&w, pair_refused, &p));
+		CU_ASSERT_PTR_NOT_NULL(strstr(s.ends[p.idx].why, "certificate revoked"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(c2.why, "our certificate has been revoked"));
+		if (strstr(c2.why, "revoked") == NULL)
+			fprintf(stderr, "\n  client said \"%s\"\n", c2.why);
+		CU_ASSERT_TRUE(world_run(&w, refused_or_closed, &c2));
+	}
+	/* Alice still gets in with the reloaded context. */
+	{
+		struct end a2;
+		expect_echo(&s, atp, &a2, "alice 2");
+		end_free(&a2);
+	}
+
+	end_free(&a);
+	end_free(&c);
+	end_free(&c2);
+	server_stop(&s);
+	world_free(&w);
+	tp_free(stp);
+	tp_free(atp);
+	tp_free(ctp);
+	tls_ctx_free(sctx);
+	tls_ctx_free(actx);
+	tls_ctx_free(cctx);
+	certgen_free(ca);
+	certgen_free(other);
+}
+
+/* Reloading swaps the certificate for new connections only. */
+static void
+test_reload_certificate(void)
+{
+	struct tls_ctx *sctx = ctx_make(TLS_ROLE_SERVER, "replica-2");
+	struct tls_ctx *actx = ctx_make(TLS_ROLE_CLIENT, "client-alice");
+	struct tls_config cfg;
+	char ca[600], crt[600], key[600], err[512];
+	struct tp *stp, *atp;
+	struct world w;
+	struct server s;
+	struct end a1, a2;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(actx);
+	CU_ASSERT_FALSE(tls_ctx_has_crl(sctx));
+	stp = tp_tls_new(sctx);
+	atp = tp_tls_new(actx);
+	world_init(&w);
+	server_start(&s, &w, stp);
+	expect_echo(&s, atp, &a1, "before");
+	CU_ASSERT_EQUAL(a1.id.replica_id, 2);
+
+	fpath(ca, sizeof ca, "ca.crt");
+	fpath(crt, sizeof crt, "replica-3.crt");
+	fpath(key, sizeof key, "replica-3.key");
+	memset(&cfg, 0, sizeof cfg);
+	cfg.ca_file = ca;
+	cfg.cert_file = crt;
+	cfg.key_file = key;
+	cfg.role = TLS_ROLE_CLIENT;
+	CU_ASSERT_EQUAL(tls_ctx_reload(sctx, &cfg, err, sizeof err), CHUBBY_E_INVALID);
+	cfg.role = TLS_ROLE_SERVER;
+	CU_ASSERT_EQUAL(tls_ctx_reload(sctx, &cfg, err, sizeof err), CHUBBY_OK);
+	expect_echo(&s, atp, &a2, "after");
+	CU_ASSERT_EQUAL(a2.id.replica_id, 3);
+	/* The connection made before still works, on the old certificate. */
+	bufferevent_write(a1.bev, "!", 1);
+	{
+		struct pair p = {&s, &a1, 0, "before!"};
+		CU_ASSERT_TRUE(world_run(&w, pair_echoed, &p));
+		CU_ASSERT_STRING_EQUAL(a1.in, "before!");
+	}
+	end_free(&a1);
+	end_free(&a2);
+	server_stop(&s);
+	world_free(&w);
+	tp_free(stp);
+	tp_free(atp);
+	tls_ctx_free(sctx);
+	tls_ctx_free(actx);
+}
+
+static void
+test_seqkey(void)
+{
+	char path[600], err[512];
+	uint8_t *key = NULL;
+	size_t len = 0;
+	struct stat st;
+
+	fpath(path, sizeof path, "seq.key");
+	CU_ASSERT_EQUAL(certgen_seqkey(path, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(stat(path, &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+	CU_ASSERT_EQUAL(seqtoken_key_load(path, &key, &len, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(len, CERTGEN_SEQKEY_BYTES);
+	free(key);
+	CU_ASSERT_EQUAL(certgen_seqkey(path, err, sizeof err), CHUBBY_E_EXISTS);
+}
+
 void
 harness_register(void)
 {
@@ -1407,6 +1872,10 @@ harness_register(void)
 	    {"outgoing connections bind the source address", test_source_address},
 	    {"certgen files, modes and requests", test_certgen_files},
 	    {"chubby-certs tool", test_certs_tool},
+	    {"certificate requests: signed as the CA holder says", test_sign_csr},
+	    {"CRLs: revoking, refusing, finding live connections", test_crl_and_reload},
+	    {"a reload changes the certificate of new connections only", test_reload_certificate},
+	    {"sequencer keys", test_seqkey},
 	    {NULL, NULL},
 	};
 

@@ -122,7 +122,12 @@ ac_on_close(struct conn *c, int status, const char *reason, void *arg)
 	(void)c;
 	if (!ac->closed) {
 		ac->closed = 1;
-		ac->close_status = status;
+		/* conn's kinds (tp_error) to lockctl's: a certificate refused
+		 * for good is E_TLS (exit 2: the files are the user's to fix);
+		 * a TLS failure that may pass is a replica not reached. */
+		ac->close_status = status == CHUBBY_E_AUTH ? CHUBBY_E_TLS
+		    : status == CHUBBY_E_TLS              ? CHUBBY_E_CONN
+							  : status;
 		snprintf(ac->close_reason, sizeof ac->close_reason, "%s", reason);
 	}
 	event_base_loopbreak(ac->base);
@@ -172,7 +177,8 @@ aclient_open(const struct cellspec *spec, const char *addr, unsigned timeout_ms,
     struct aclient **out, char *err, size_t errlen)
 {
 	struct tls_config tc = {
-	    .ca_file = spec->ca, .cert_file = spec->cert, .key_file = spec->key, .role = TLS_ROLE_CLIENT};
+	    .ca_file = spec->ca, .cert_file = spec->cert, .key_file = spec->key, .role = TLS_ROLE_CLIENT,
+	    .crl_file = spec->crl};
 	struct aclient *ac = calloc(1, sizeof *ac);
 	struct sockaddr_storage ss;
 	struct bufferevent *bev;

@@ -17,11 +17,7 @@
 static int
 admin_unreachable(struct lockctl *lc, int rc, const char *err)
 {
-	return lockctl_error(lc, rc == CHUBBY_E_UNAVAILABLE || rc == CHUBBY_E_CONN ||
-				 rc == CHUBBY_E_TLS || rc == CHUBBY_E_TIMEOUT
-			     ? LOCKCTL_EXIT_UNAVAIL
-			     : LOCKCTL_EXIT_FAIL,
-	    rc, "%s", err);
+	return lockctl_error(lc, lockctl_reach_exit(rc), rc, "%s", err);
 }
 
 /*

@@ -35,11 +35,7 @@ admin2_call(struct lockctl *lc, uint32_t op, struct wire_msg *m)
 		aclient_close(ac);
 	}
 	if (rc != CHUBBY_OK)
-		return lockctl_error(lc, rc == CHUBBY_E_UNAVAILABLE || rc == CHUBBY_E_CONN ||
-					     rc == CHUBBY_E_TLS || rc == CHUBBY_E_TIMEOUT
-					 ? LOCKCTL_EXIT_UNAVAIL
-					 : LOCKCTL_EXIT_FAIL,
-		    rc, "%s", err);
+		return lockctl_error(lc, lockctl_reach_exit(rc), rc, "%s", err);
 	if (m->res.status != CHUBBY_OK) {
 		/* Mastership moved between WHERE_IS_MASTER and the request. */
 		rc = m->res.status;

@@ -1,11 +1,13 @@
 /* cmd-backup.c: lockctl backup: fetch a consistent snapshot from the master into a file, or check a file. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -30,10 +32,39 @@ int cmd_backup(struct lockctl *lc, int argc, char **argv);
 static int
 backup_exit(int rc)
 {
-	return rc == CHUBBY_E_UNAVAILABLE || rc == CHUBBY_E_CONN || rc == CHUBBY_E_TLS ||
-		rc == CHUBBY_E_TIMEOUT
-	    ? LOCKCTL_EXIT_UNAVAIL
-	    : LOCKCTL_EXIT_FAIL;
+	return lockctl_reach_exit(rc);
+}
+
+/* A local file lockctl cannot read or write is the user's to fix, as a bad
+ * command line is (lockctl(1) "EXIT STATUS"): exit 2; a file that is read
+ * but is no good backup is the answer to the question, exit 1. */
+static int
+backup_file_exit(int rc)
+{
+	return rc == CHUBBY_E_IO ? LOCKCTL_EXIT_USAGE : LOCKCTL_EXIT_FAIL;
+}
+
+/* Fails before the master is asked for anything when FILE's directory
+ * cannot take the new file: fetching a whole state to throw it away helps
+ * no one. */
+static int
+backup_dest_check(const char *file, char *err, size_t errlen)
+{
+	char dir[4096];
+	const char *slash = strrchr(file, '/');
+
+	if (slash == NULL)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == file)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - file), file);
+	if (access(dir, W_OK | X_OK) != 0) {
+		/* The directory's errno, said of the file the user named. */
+		snprintf(err, errlen, "cannot write %s: %s", file, strerror(errno));
+		return CHUBBY_E_IO;
+	}
+	return CHUBBY_OK;
 }
 
 static void
@@ -78,7 +109,7 @@ backup_verify(struct lockctl *lc, const char *file)
 	int rc;
 
 	if ((rc = backup_file_read(file, &info, NULL, NULL, err, sizeof err)) != CHUBBY_OK)
-		return lockctl_error(lc, LOCKCTL_EXIT_FAIL, rc, "%s", err);
+		return lockctl_error(lc, backup_file_exit(rc), rc, "%s", err);
 	backup_print(lc, "a valid", file, &info);
 	return LOCKCTL_EXIT_OK;
 }
@@ -237,6 +268,9 @@ cmd_backup(struct lockctl *lc, int argc, char **argv)
 		return backup_verify(lc, file);
 	if (lockctl_need_cell(lc) != 0)
 		return LOCKCTL_EXIT_USAGE;
+	if ((rc = backup_dest_check(file, err, sizeof err)) != CHUBBY_OK)
+		return lockctl_error(lc, backup_file_exit(rc), rc, "backup: %s", err);
+	rc = CHUBBY_E_UNAVAILABLE;
 	for (int attempt = 0; attempt < BACKUP_ATTEMPTS; attempt++) {
 		if (attempt > 0) {
 			struct timespec ts = {0, 200 * 1000 * 1000};
@@ -260,7 +294,7 @@ cmd_backup(struct lockctl *lc, int argc, char **argv)
 	rc = backup_file_write(file, &info, body, (size_t)info.length, err, sizeof err);
 	free(body);
 	if (rc != CHUBBY_OK)
-		return lockctl_error(lc, LOCKCTL_EXIT_FAIL, rc, "backup: %s", err);
+		return lockctl_error(lc, backup_file_exit(rc), rc, "backup: %s", err);
 	backup_print(lc, "wrote a", file, &info);
 	return LOCKCTL_EXIT_OK;
 }

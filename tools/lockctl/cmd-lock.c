@@ -316,8 +316,14 @@ cmd_checkseq(struct lockctl *lc, int argc, char **argv)
 	memset(&info, 0, sizeof info);
 	if (offline) {
 		if ((rc = chubby_sequencer_key_load(keyfile, &key, &keylen)) != CHUBBY_OK) {
+			/* A key file that cannot be read or used is a local file
+			 * to fix: exit 2, with the message naming it. */
+			const char *m = chubby_last_error();
 			free(seq);
-			return lockctl_api_fail(lc, rc, keyfile);
+			return lockctl_fail(lc,
+			    rc == CHUBBY_E_IO || rc == CHUBBY_E_CONFIG ? LOCKCTL_EXIT_USAGE
+								      : LOCKCTL_EXIT_FAIL,
+			    rc, "%s", m != NULL && *m != '\0' ? m : chubby_strerror(rc));
 		}
 		rc = chubby_sequencer_verify(key, keylen, seq, len, &info);
 		chubby_free(key);

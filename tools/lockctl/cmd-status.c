@@ -11,6 +11,15 @@
 #include "lockctl.h"
 #include "probe.h"
 
+/* A replica whose connection failed below TLS (nothing listening, a reset):
+ * it is down, as far as we can tell, rather than refusing us; TLS and
+ * certificate failures stay "unreachable" with their reason. */
+static int
+status_down(const struct probe_result *r)
+{
+	return !r->reachable && r->status == CHUBBY_E_CONN;
+}
+
 static void
 status_json(struct lockctl *lc, const struct probe_result *r, size_t n, const char *cell,
     int have_master, uint64_t master, uint64_t epoch)
@@ -74,7 +83,7 @@ status_json(struct lockctl *lc, const struct probe_result *r, size_t n, const ch
 				json_null(&j);
 			}
 		} else {
-			json_kv_str(&j, "role", "unreachable");
+			json_kv_str(&j, "role", status_down(&r[i]) ? "down" : "unreachable");
 			json_kv_str(&j, "error", chubby_status_name(r[i].status));
 			json_kv_str(&j, "message", r[i].error);
 		}
@@ -145,6 +154,16 @@ cmd_status(struct lockctl *lc, int argc, char **argv)
 		    "EPOCH", "COMMITTED", "APPLIED", "LEASE", "UPTIME", "CLIENTS", "VERSION");
 		for (size_t i = 0; i < n; i++) {
 			char e[24], c[24], a[24], u[24], l[24];
+			if (!r[i].reachable && status_down(&r[i])) {
+				char why[sizeof r[i].error];
+				snprintf(why, sizeof why, "%s", r[i].error);
+				/* strerror's "Connection refused" inside a line. */
+				if (why[0] >= 'A' && why[0] <= 'Z' && why[1] >= 'a' && why[1] <= 'z')
+					why[0] = (char)(why[0] - 'A' + 'a');
+				printf("%-3u %-22s %-11s (%s)\n", r[i].config_id, r[i].addr, "down",
+				    why);
+				continue;
+			}
 			if (!r[i].reachable) {
 				printf("%-3u %-22s %-11s %s: %s\n", r[i].config_id, r[i].addr,
 				    "unreachable", chubby_status_name(r[i].status), r[i].error);
@@ -163,6 +182,14 @@ cmd_status(struct lockctl *lc, int argc, char **argv)
 			    (unsigned long long)r[i].clients, r[i].version);
 		}
 	}
+	/* None reached, and one refused our certificate for good (tp_error's
+	 * E_AUTH; the cell's replicas share a CA, so that is the cell's
+	 * verdict): the TLS files are the user's to fix, exit 2, not 3. */
+	for (size_t i = 0; up == 0 && i < n; i++)
+		if (r[i].status == CHUBBY_E_AUTH) {
+			free(r);
+			return LOCKCTL_EXIT_USAGE;
+		}
 	free(r);
 	return up > 0 ? LOCKCTL_EXIT_OK : LOCKCTL_EXIT_UNAVAIL;
 }

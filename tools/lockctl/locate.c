@@ -11,6 +11,7 @@
 #include <chubby/chubby.h>
 
 #include "conn.h"
+#include "errbuf.h"
 #include "frame.h"
 #include "locate.h"
 #include "mp.h"
@@ -33,6 +34,7 @@ struct lprobe {
 };
 
 struct locate {
+	const struct cellspec *spec; /* its TLS files are named in a refusal */
 	struct event_base *base;
 	struct tp *tp;
 	struct event *hedge, *deadline;
@@ -44,6 +46,7 @@ struct locate {
 	int found;
 	char master[CELLSPEC_ADDR_MAX];
 	char last[512]; /* why the latest probe found nothing */
+	int refused;    /* a replica refused our certificate for good (or we its) */
 };
 
 static void locate_start_next(struct locate *l);
@@ -172,6 +175,18 @@ locate_on_close(struct conn *c, int status, const char *reason, void *arg)
 	char why[600];
 
 	(void)c;
+	if (status == CHUBBY_E_AUTH) {
+		/* A certificate refused for good (tp_error): every replica
+		 * trusts the one cell CA, so the rest would say the same.
+		 * Stop here with the reason. */
+		p->l->refused = 1;
+		/* errbuf_set: long paths may cut the message, which is fine. */
+		errbuf_set(why, sizeof why, "%s (check the client certificate %s and the CA file %s)",
+		    reason ? reason : "certificate refused", p->l->spec->cert, p->l->spec->ca);
+		locate_done(p, why);
+		event_base_loopbreak(p->l->base);
+		return;
+	}
 	snprintf(why, sizeof why, "%s%s%s", chubby_status_name(status), reason ? ": " : "",
 	    reason ? reason : "");
 	locate_done(p, why);
@@ -234,7 +249,8 @@ locate_master(const struct cellspec *spec, unsigned timeout_ms, char *master, ch
     size_t errlen)
 {
 	struct tls_config tc = {
-	    .ca_file = spec->ca, .cert_file = spec->cert, .key_file = spec->key, .role = TLS_ROLE_CLIENT};
+	    .ca_file = spec->ca, .cert_file = spec->cert, .key_file = spec->key, .role = TLS_ROLE_CLIENT,
+	    .crl_file = spec->crl};
 	struct timeval hedge = {0, LOCATE_HEDGE_MS * 1000};
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 	struct tls_ctx *tls;
@@ -248,6 +264,7 @@ locate_master(const struct cellspec *spec, unsigned timeout_ms, char *master, ch
 		snprintf(err, errlen, "out of memory");
 		return CHUBBY_E_NOMEM;
 	}
+	l->spec = spec;
 	snprintf(l->last, sizeof l->last, "no replica answered within %u ms", timeout_ms);
 	l->base = tp_event_base_new();
 	l->tp = l->base != NULL ? tp_tls_new(tls) : NULL;
@@ -271,6 +288,9 @@ locate_master(const struct cellspec *spec, unsigned timeout_ms, char *master, ch
 	if (l->found) {
 		snprintf(master, CELLSPEC_ADDR_MAX, "%s", l->master);
 		rc = CHUBBY_OK;
+	} else if (l->refused) {
+		snprintf(err, errlen, "%s", l->last);
+		rc = CHUBBY_E_TLS;
 	} else {
 		snprintf(err, errlen, "cannot reach the master: %s", l->last);
 		rc = CHUBBY_E_UNAVAILABLE;

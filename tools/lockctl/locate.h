@@ -20,7 +20,9 @@
  * that says it is master, asked within TIMEOUT_MS in all.  A replica that
  * names another is followed at once; the named one must itself say it is
  * master.  Returns CHUBBY_OK, CHUBBY_E_UNAVAILABLE (no replica said so,
- * with the last reason in ERR), or an error setting up TLS. */
+ * with the last reason in ERR), CHUBBY_E_TLS at once when a replica refuses
+ * our certificate for good or we refuse its (the reason in ERR), or an
+ * error setting up TLS. */
 int locate_master(const struct cellspec *spec, unsigned timeout_ms, char *master, char *err,
     size_t errlen);
 

@@ -13,6 +13,7 @@
 
 #include "json.h"
 #include "lockctl.h"
+#include "tls.h"
 
 /* One table serves one-shot mode, scripted mode, --help and the man page's
  * order.  Session commands parse their own options (lockctl_opts), so their
@@ -56,6 +57,8 @@ static const struct lockctl_cmd lockctl_cmds[] = {
 	SJ},
     {"members", "[replace ID --client A --peer B --status C]", 0, 8, cmd_members,
 	"the cell's members; replace: move a dead replica's id to a new machine", SJ},
+    {"reload", "", 0, 0, cmd_reload,
+	"every replica reads its TLS certificate, key, CA and CRL again (superuser)", SJ},
     {"backup", "[--verify] FILE", 1, 2, cmd_backup,
 	"save a consistent copy of the cell's state to FILE (--verify: check FILE)", SJ},
     {"script", "", 0, 0, cmd_script,
@@ -201,10 +204,57 @@ lockctl_open_exit(int rc)
 	case CHUBBY_E_UNAVAILABLE:
 	case CHUBBY_E_TIMEOUT:
 	case CHUBBY_E_CONN:
-	case CHUBBY_E_TLS:
 		return LOCKCTL_EXIT_UNAVAIL;
+	/* A local file that cannot be used (E_IO, E_TLS), or a certificate
+	 * the cell refuses for good (E_TLS from the handshake): the user's to
+	 * fix, as a bad command line is. */
 	case CHUBBY_E_CONFIG:
 	case CHUBBY_E_INVALID:
+	case CHUBBY_E_IO:
+	case CHUBBY_E_TLS:
+		return LOCKCTL_EXIT_USAGE;
+	default:
+		return LOCKCTL_EXIT_FAIL;
+	}
+}
+
+/*
+ * Loads the TLS files the cell spec names, once, before any command
+ * connects: a file that cannot be used (missing, unreadable, not PEM, a key
+ * that does not match) is the user's to fix, so every command (a session's,
+ * status's, an admin command's) exits 2 with the message naming the file,
+ * instead of each failing its own way.  Files not named are left to the
+ * command, which says which setting is missing.
+ */
+static int
+lockctl_check_tls(const struct lockctl *lc, char *err, size_t errlen)
+{
+	const struct cellspec *s = &lc->spec;
+	struct tls_config tc = {.ca_file = s->ca, .role = TLS_ROLE_CLIENT};
+	struct tls_ctx *ctx;
+	int rc;
+
+	if (s->ca[0] == '\0')
+		return CHUBBY_OK;
+	if (s->cert[0] != '\0' && s->key[0] != '\0') {
+		tc.cert_file = s->cert;
+		tc.key_file = s->key;
+	}
+	if ((rc = tls_ctx_load(&ctx, &tc, err, errlen)) != CHUBBY_OK)
+		return rc;
+	tls_ctx_free(ctx);
+	return CHUBBY_OK;
+}
+
+int
+lockctl_reach_exit(int rc)
+{
+	switch (rc) {
+	case CHUBBY_E_UNAVAILABLE:
+	case CHUBBY_E_CONN:
+	case CHUBBY_E_TIMEOUT:
+		return LOCKCTL_EXIT_UNAVAIL;
+	case CHUBBY_E_TLS:
 		return LOCKCTL_EXIT_USAGE;
 	default:
 		return LOCKCTL_EXIT_FAIL;
@@ -224,6 +274,8 @@ lockctl_need_cell(struct lockctl *lc)
 		return lockctl_error(lc, rc == CHUBBY_E_UNAVAILABLE ? LOCKCTL_EXIT_UNAVAIL
 								     : LOCKCTL_EXIT_USAGE,
 		    rc, "%s", err);
+	if ((rc = lockctl_check_tls(lc, err, sizeof err)) != CHUBBY_OK)
+		return lockctl_error(lc, LOCKCTL_EXIT_USAGE, rc, "%s", err);
 	lc->spec_loaded = 1;
 	return 0;
 }

@@ -85,6 +85,11 @@ int lockctl_api_fail(struct lockctl *lc, int rc, const char *path);
 int lockctl_usage(struct lockctl *lc, const char *bad);
 /* The exit code for a failed chubby_open(): 3 when the cell is unreachable. */
 int lockctl_open_exit(int rc);
+/* The exit code for a failure to reach the cell or its master through
+ * aclient/locate/probe: 3 when it may pass (E_UNAVAILABLE, E_CONN,
+ * E_TIMEOUT), 2 for E_TLS (a TLS file unusable, or our certificate refused
+ * for good: the user's to fix), else 1. */
+int lockctl_reach_exit(int rc);
 
 /* Writes N bytes to standard output and flushes it: every answer and event
  * line leaves at once, so a program driving lockctl never waits on a buffer. */
@@ -234,6 +239,7 @@ int cmd_lock_run(struct lockctl *lc, int argc, char **argv);
 int cmd_sessions(struct lockctl *lc, int argc, char **argv);
 int cmd_locks(struct lockctl *lc, int argc, char **argv);
 int cmd_members(struct lockctl *lc, int argc, char **argv);
+int cmd_reload(struct lockctl *lc, int argc, char **argv); /* cmd-reload.c */
 /* shell.c */
 int cmd_shell(struct lockctl *lc, int argc, char **argv);
 /* script.c */

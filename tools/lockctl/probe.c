@@ -179,7 +179,8 @@ probe_cell(const struct cellspec *spec, unsigned timeout_ms, struct probe_result
     char *err, size_t errlen)
 {
 	struct tls_config tc = {
-	    .ca_file = spec->ca, .cert_file = spec->cert, .key_file = spec->key, .role = TLS_ROLE_CLIENT};
+	    .ca_file = spec->ca, .cert_file = spec->cert, .key_file = spec->key, .role = TLS_ROLE_CLIENT,
+	    .crl_file = spec->crl};
 	struct probe_all all;
 	struct probe *probes;
 	struct tls_ctx *tls;

@@ -355,11 +355,7 @@ lockctl_path(struct lockctl *lc, const char *arg, char **out)
 		if (lc->spec.cell[0] != '\0') {
 			snprintf(lc->cellname, sizeof lc->cellname, "%s", lc->spec.cell);
 		} else if ((rc = cell_from_status(lc, err, sizeof err)) != CHUBBY_OK) {
-			return lockctl_fail(lc, rc == CHUBBY_E_UNAVAILABLE || rc == CHUBBY_E_CONN ||
-						    rc == CHUBBY_E_TLS || rc == CHUBBY_E_TIMEOUT
-						? LOCKCTL_EXIT_UNAVAIL
-						: LOCKCTL_EXIT_FAIL,
-			    rc, "cannot learn the cell's name for \"%s\" (%s); give a full "
+			return lockctl_fail(lc, lockctl_reach_exit(rc), rc, "cannot learn the cell's name for \"%s\" (%s); give a full "
 				"/ls/CELL/... name", arg, err);
 		}
 	}

@@ -162,8 +162,25 @@ struct chubby_options {      /* zero-initialise; every 0/NULL field takes its de
 };
 
 /* Finds the master, starts a session and returns it in *OUT (NULL on
- * failure); the strings in OPT are copied.  Close with chubby_close(). */
+ * failure); the strings in OPT are copied.  Close with chubby_close().
+ * The TLS files are read again before a connection made after one closed,
+ * so a rotated certificate, CA bundle or CRL is used without a restart. */
 CHUBBY_API int chubby_open(const struct chubby_options *opt, chubby_client **out);
+
+/* Options added since chubby_options was fixed, which keeps its size for
+ * programs built against an older chubby.h.  Set SIZE to
+ * sizeof(struct chubby_options_ext); fields beyond the SIZE a program was
+ * built with read as 0/NULL, so this struct can grow. */
+struct chubby_options_ext {
+	size_t size;
+	const char *crl_file; /* PEM CRL the replicas' certificates are checked against;
+	                         NULL: $CHUBBY_CRL, else the cell config's tls_crl,
+	                         else none */
+};
+
+/* chubby_open with EXT (NULL: chubby_open). */
+CHUBBY_API int chubby_open_ext(const struct chubby_options *opt,
+    const struct chubby_options_ext *ext, chubby_client **out);
 /* Ends the session (best effort, so that its locks free at once), fails
  * calls still waiting with CHUBBY_E_CANCELLED, and frees C and every handle
  * still open on it.  NULL is ignored.  Allowed from an event callback. */
