@@ -130,6 +130,18 @@ check "a backup (an admin command)" as admin backup "$T_DIR/a.backup"
 check "audit: the backup" audit_has 'audit op=SNAPSHOT principal=admin .*outcome=OK'
 check_fails "bob's backup: refused, superuser only" "only the cell.s superuser" as bob backup "$T_DIR/b.backup"
 check "audit: bob's backup" audit_has 'audit op=SNAPSHOT principal=bob .*outcome=E_PERMISSION'
+check "the superuser's reload (TLS files, every replica)" as admin reload
+check "audit: the reload" audit_has 'audit op=RELOAD principal=admin .*outcome=OK'
+check_fails "bob's reload: refused, superuser only" "superuser" as bob reload
+check "audit: bob's reload" audit_has 'audit op=RELOAD principal=bob .*outcome=E_PERMISSION'
+hup_master() {
+	local pid
+	pid=$("$CHUBBY_CELL_BIN" --json status --dir "$cell" | jpy "[r['pid'] for r in j['replicas'] if r['id'] == $(master_id "$conf")][0]")
+	kill -HUP "$pid"
+}
+step "SIGHUP to the master" hup_master
+check "audit: a reload by SIGHUP" \
+	wait_for 10 audit_has 'audit op=RELOAD principal="\(SIGHUP\)" outcome=OK'
 check "all 3 replicas converge to equal digests" wait_for 20 converged "$conf" 3
 "$CHUBBY_CELL_BIN" down --dir "$cell" >/dev/null 2>&1
 
