@@ -795,6 +795,7 @@ rpc_op_reload(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
 	int rc;
 
 	(void)args;
+	rpc_req_audit(req, true, NULL, NULL);
 	if (who == NULL || strcmp(who, d->cfg->superuser) != 0) {
 		snprintf(msg, msglen, "only the cell's superuser (\"%s\") may reload a replica",
 		    d->cfg->superuser);
