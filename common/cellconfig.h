@@ -55,6 +55,10 @@ struct cell_config {
 	char *cell;
 	char *superuser;
 	char *acl_dir; /* always absolute after loading: /ls/CELL/... */
+	/* Read by the master of a new cell only (docs/NAMESPACE.md
+	 * "Permissions"): the ACL administrators, and the root's ACL names. */
+	char *acl_admins; /* principals, separated by "," or blanks; "" if none */
+	char *root_acl_read, *root_acl_write, *root_acl_change; /* "" for open */
 
 	/* Files. */
 	char *data_dir; /* %i template */

@@ -101,6 +101,24 @@ static const struct config_option config_options[] = {
     O_STR("acl_dir", CONFIG_STRING, acl_dir, "acl", 1, 255, 0, G_CELL,
           "Directory in the cell's namespace that holds the ACL files. A relative name is taken "
           "under /ls/CELL/; an absolute one must lie there."),
+    O_STR("acl_admins", CONFIG_STRING, acl_admins, "", 0, 4095, CONFIG_F_OPTIONAL, G_CELL,
+          "Principals, separated by commas or blanks, that may write and re-ACL the ACL "
+          "directory and its files, besides the superuser. Read once, when the cell is "
+          "created: the first master writes them into the file acl-admins in acl_dir, which "
+          "the ACL directory names as its read, write and change-ACL ACL. Later, edit that "
+          "file instead."),
+    O_STR("root_acl_read", CONFIG_NAME, root_acl_read, "", 0, 255, CONFIG_F_OPTIONAL, G_CELL,
+          "ACL file (a name in acl_dir) that says who may read the cell's root; new nodes "
+          "inherit it. Read once, when the cell is created (an empty file of that name is "
+          "made); \"\" leaves the root readable by every authenticated principal."),
+    O_STR("root_acl_write", CONFIG_NAME, root_acl_write, "", 0, 255, CONFIG_F_OPTIONAL, G_CELL,
+          "ACL file that says who may write (create nodes in) the cell's root; as "
+          "root_acl_read."),
+    O_STR("root_acl_change", CONFIG_NAME, root_acl_change, "", 0, 255, CONFIG_F_OPTIONAL,
+          G_CELL,
+          "ACL file that says who may change the root's ACL names; as root_acl_read. Must be "
+          "set when root_acl_read or root_acl_write is (acl-admins names the ACL "
+          "administrators), or anyone could undo them."),
 
     O_STR("data_dir", CONFIG_PATH, data_dir, "/var/lib/chubby/replica-%i", 1, 1023,
           CONFIG_F_REPLICA, G_FILES,
@@ -1236,6 +1254,17 @@ config_check(struct config_parser *p)
 		                   "max_frame (%s) must be at least max_contents (%s) plus %s", a,
 		                   b, c);
 	}
+	/* A change-ACL open to all undoes any restriction (issue 18). */
+	if (cfg->root_acl_change[0] == '\0' &&
+	    (cfg->root_acl_read[0] != '\0' || cfg->root_acl_write[0] != '\0'))
+		return config_fail(p, CHUBBY_E_CONFIG,
+		                   "root_acl_read or root_acl_write restricts the root but "
+		                   "root_acl_change is open, so anyone could lift the restriction: "
+		                   "set root_acl_change (e.g. to acl-admins)");
+	for (const char *q = cfg->acl_admins; *q != '\0'; q++)
+		if ((unsigned char)*q < 0x20 && *q != '\t')
+			return config_fail(p, CHUBBY_E_CONFIG,
+			                   "acl_admins: a control character in the list");
 	if ((cfg->client_tls_cert[0] == '\0') != (cfg->client_tls_key[0] == '\0'))
 		return config_fail(
 		    p, CHUBBY_E_CONFIG,

@@ -945,6 +945,12 @@ chubby_set_contents_if(chubby_handle *h, const void *data, size_t len, uint64_t 
 int
 chubby_set_acl(chubby_handle *h, const char *const acl[3])
 {
+	return chubby_set_acl_flags(h, acl, 0);
+}
+
+int
+chubby_set_acl_flags(chubby_handle *h, const char *const acl[3], unsigned flags)
+{
 	struct rb b;
 	int rc;
 
@@ -954,9 +960,16 @@ chubby_set_acl(chubby_handle *h, const char *const acl[3])
 		lasterr_set(CHUBBY_E_INVALID, "chubby_set_acl: NULL acl");
 		return CHUBBY_E_INVALID;
 	}
+	if ((flags & ~(unsigned)CHUBBY_ACL_ALLOW_OPEN_CHANGE) != 0) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_set_acl_flags: unknown flags 0x%x", flags);
+		return CHUBBY_E_INVALID;
+	}
 	if ((rc = cl_handle_req(h, &b, PROTO_OP_SET_ACL)) != CHUBBY_OK)
 		return rc;
 	rb_acl(&b, acl);
+	/* Sent only when set, so an older master sees the request it knows. */
+	if (flags & CHUBBY_ACL_ALLOW_OPEN_CHANGE)
+		rb_bool(&b, "allow_open_change", true);
 	cl_own_write(h);
 	rc = cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
 	cl_own_write(h);

@@ -2,7 +2,7 @@
 sbin_PROGRAMS += server/chubbyd
 server_chubbyd_SOURCES = \
 	server/main.c server/chubbyd.h server/reload.c \
-	server/rpc/rpc.c server/rpc/rpc.h \
+	server/rpc/rpc.c server/rpc/rpc.h server/rpc/audit.c server/rpc/audit.h \
 	server/rpc/rpc_ns.c server/rpc/rpc_ns.h \
 	server/rpc/rpc_backup.c server/rpc/rpc_backup.h \
 	server/session/session.c server/session/session.h \
@@ -15,6 +15,14 @@ server_chubbyd_SOURCES = \
 	server/peer/peer_codec.c server/peer/peer_codec.h
 server_chubbyd_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/server/peer $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
 server_chubbyd_LDADD = server/cell/libcell.la server/ns/libns.la server/store/libstore.la server/paxos/libpaxos.la $(COMMON_LIBS) $(LEVELDB_LIBS) $(PTHREAD_LIBS)
+
+# The audit trail's line format (server/rpc/audit.c).
+check_PROGRAMS += tests/unit/test_audit
+tests_unit_test_audit_SOURCES = tests/unit/test_audit.c server/rpc/audit.c server/rpc/audit.h $(TEST_HARNESS)
+tests_unit_test_audit_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
+tests_unit_test_audit_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_audit_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_audit
 
 # The peer codec is pure: its unit test and fuzz target link it directly.
 PEER_CODEC_SOURCES = server/peer/peer_codec.c server/peer/peer_codec.h

@@ -26,6 +26,7 @@
 #include "seqtoken.h"
 #include "session/session.h"
 #include "session_shell.h"
+#include "rpc/audit.h"
 #include "rpc/rpc.h"
 #include "status/status.h"
 #include "tls.h"
@@ -125,6 +126,7 @@ static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	char err[512];
+	int rc;
 
 	struct chubbyd *d = arg;
 
@@ -139,10 +141,14 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		log_info("SIGHUP: logs reopened");
 	/* And the TLS files: a rotated certificate or a new CRL takes effect
 	 * without a restart. */
-	if (chubbyd_reload_tls(d, err, sizeof err) != CHUBBY_OK)
+	rc = chubbyd_reload_tls(d, err, sizeof err);
+	if (rc != CHUBBY_OK)
 		log_error("SIGHUP: TLS files not reloaded, the old ones stay in use: %s", err);
 	else
 		log_info("SIGHUP: %s", err);
+	/* An admin command too (issue 18 item 4), asked by whoever may
+	 * signal the process rather than by a certificate. */
+	audit_log("RELOAD", "(SIGHUP)", NULL, NULL, rc, NULL, rc != CHUBBY_OK ? err : NULL);
 }
 
 /* libevent's own warnings go through our log. */

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <chubby/chubby.h>
 
@@ -16,6 +18,7 @@
 #include "rpc/rpc.h"
 #include "seqtoken.h"
 #include "session_shell.h"
+#include "xmalloc.h"
 
 struct session_now
 session_shell_now(void)
@@ -81,10 +84,41 @@ shell_log(void *arg, int level, const char *line)
 		log_info("%s", line);
 }
 
+/* acl_admins ("alice, bob carol") as an ACL file's contents: one
+ * principal a line (malloc'd). */
+static char *
+session_shell_admins(const char *list)
+{
+	char *out = xmalloc(strlen(list) + 2), *o = out;
+
+	while (*list != '\0') {
+		size_t n;
+
+		list += strspn(list, ", \t");
+		n = strcspn(list, ", \t");
+		if (n == 0)
+			break;
+		memcpy(o, list, n);
+		o += n;
+		*o++ = '\n';
+		list += n;
+	}
+	*o = '\0';
+	return out;
+}
+
 struct session_mgr *
 session_shell_new(struct chubbyd *d)
 {
-	struct session_config cfg = {.lease_ms = d->cfg->session_lease_ms, .cell = d->cfg->cell};
+	char *admins = session_shell_admins(d->cfg->acl_admins);
+	struct session_config cfg = {
+	    .lease_ms = d->cfg->session_lease_ms,
+	    .cell = d->cfg->cell,
+	    .init_acls = true,
+	    .root_acl = {d->cfg->root_acl_read, d->cfg->root_acl_write, d->cfg->root_acl_change},
+	    .acl_admins = admins,
+	};
+	struct session_mgr *sm;
 	struct session_env env = {
 	    .arg = d,
 	    .submit = shell_submit,
@@ -95,7 +129,9 @@ session_shell_new(struct chubbyd *d)
 	    .log = shell_log,
 	};
 
-	return session_new(&cfg, &env);
+	sm = session_new(&cfg, &env);
+	free(admins);
+	return sm;
 }
 
 /* --- the replica's observer ------------------------------------------------ */

@@ -363,24 +363,20 @@ ns_free(struct ns *ns)
  * file in the ACL directory listing principals, and a missing file (or a
  * directory) admits nobody.
  */
+static char *acl_file_path(const struct ns *ns, const char *name, size_t nl);
+
 static bool
 acl_allows(const struct ns *ns, const char *principal, const char *name)
 {
 	const struct ns_node *f;
-	size_t dl, nl;
 	char *path;
 
 	if (ns->superuser[0] != '\0' && strcmp(principal, ns->superuser) == 0)
 		return true;
 	if (name[0] == '\0')
 		return true;
-	dl = strlen(ns->acl_dir);
-	nl = strlen(name);
-	path = xmalloc(dl + nl + 2);
-	memcpy(path, ns->acl_dir, dl);
-	path[dl] = '/';
-	memcpy(path + dl + 1, name, nl + 1);
-	f = ns_node_find(ns, path, dl + nl + 1, NULL);
+	path = acl_file_path(ns, name, strlen(name));
+	f = ns_node_find(ns, path, strlen(path), NULL);
 	free(path);
 	if (f == NULL || f->is_dir)
 		return false;
@@ -846,6 +842,166 @@ cmd_set_acl(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_res
 	return CHUBBY_OK;
 }
 
+/* The ACL file NAME's full path in the ACL directory (malloc'd). */
+static char *
+acl_file_path(const struct ns *ns, const char *name, size_t nl)
+{
+	size_t dl = strlen(ns->acl_dir);
+	char *path = xmalloc(dl + nl + 2);
+
+	memcpy(path, ns->acl_dir, dl);
+	path[dl] = '/';
+	memcpy(path + dl + 1, name, nl);
+	path[dl + 1 + nl] = '\0';
+	return path;
+}
+
+/* A new directory or file at PATH (missing, its parent present) with
+ * ACL names ACL (NULL: the parent's). */
+static struct ns_node *
+init_node(struct ns *ns, const char *path, bool dir, const char *const *acl, uint64_t stamp,
+    struct ns_result *res)
+{
+	struct ns_node *parent, *n;
+	size_t plen, len = strlen(path);
+	int i;
+
+	for (plen = len; path[plen - 1] != '/'; plen--)
+		;
+	parent = ns_node_find(ns, path, plen - 1, NULL);
+	n = node_insert(ns, path, len, parent, stamp);
+	n->is_dir = dir;
+	for (i = 0; i < 3; i++)
+		n->acl[i] = xstrdup(acl != NULL ? acl[i] : parent->acl[i]);
+	ev_node(res, parent, NS_EV_CHILD_ADDED, n->path);
+	return n;
+}
+
+/*
+ * INIT_ACLS (a new cell's first command, proposed by its first master;
+ * docs/NAMESPACE.md "Permissions"): sets the root's three ACL names, makes
+ * the ACL directory (and any missing parent, inheriting), the ACL
+ * administrators' file holding ADMINS, and an empty file for each other
+ * ACL name the root gives; the ACL directory names the administrators'
+ * file as its three ACLs, and its files inherit them.  Only a cell where
+ * no node was ever made and the root's ACL never set takes it: anywhere
+ * else (an existing cell, a second copy) it changes nothing, so an
+ * existing cell's ACLs are never rewritten.
+ */
+static int
+cmd_init_acls(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result *res)
+{
+	static const char *const admins[3] = { NS_ACL_ADMINS, NS_ACL_ADMINS, NS_ACL_ADMINS };
+	struct ns_node *root = ns->nodes[0], *n;
+	size_t dl = strlen(ns->acl_dir), need, k;
+	char *path;
+	int i, j, rc;
+
+	if (c->session != 0)
+		return res_fail(res, CHUBBY_E_PERMISSION, "only the master issues INIT_ACLS", NULL,
+		    NULL);
+	if (!ns_is_new(ns))
+		return res_fail(res, CHUBBY_E_EXISTS,
+		    "the cell is not new: its ACLs are set already", NULL, NULL);
+	if ((rc = acl_names_check(c, res)) != CHUBBY_OK)
+		return rc;
+	if (c->clen > ns->max_contents)
+		return res_fail(res, CHUBBY_E_TOO_LARGE,
+		    "the ACL administrators' list is larger than the cell's limit", NULL, NULL);
+	if (memchr(c->contents, '\0', c->clen) != NULL)
+		return res_fail(res, CHUBBY_E_INVALID,
+		    "the ACL administrators' list holds a NUL byte", NULL, NULL);
+	/* Nodes to make: the ACL directory's missing parents, it, the
+	 * administrators' file and one file per root ACL name. */
+	need = 2 + 3;
+	for (k = ns->rootlen + 1; k < dl; k++)
+		need += ns->acl_dir[k] == '/';
+	if (ns->nnodes + need > ns->max_nodes)
+		return res_fail(res, CHUBBY_E_LIMIT, "too many nodes in the cell", NULL, NULL);
+	if (dl + 1 + sizeof NS_ACL_ADMINS > ns->max_path)
+		return res_fail(res, CHUBBY_E_BAD_NAME, "the ACL directory's name is too long",
+		    NULL, NULL);
+	for (i = 0; i < 3; i++)
+		if (c->acllen[i] != 0 && dl + 1 + c->acllen[i] > ns->max_path)
+			return res_fail(res, CHUBBY_E_BAD_NAME, "an ACL file's name is too long",
+			    NULL, NULL);
+
+	for (i = 0; i < 3; i++) {
+		free(root->acl[i]);
+		root->acl[i] = ns_strndup(c->acl[i], c->acllen[i]);
+	}
+	root->acl_gen++;
+	root->modified_ms = stamp;
+	/* Missing parents of the ACL directory inherit, as OPEN would. */
+	for (k = ns->rootlen + 1; k <= dl; k++) {
+		if (k < dl && ns->acl_dir[k] != '/')
+			continue;
+		if (ns_node_find(ns, ns->acl_dir, k, NULL) != NULL)
+			continue;
+		path = ns_strndup(ns->acl_dir, k);
+		(void)init_node(ns, path, true, k == dl ? admins : NULL, stamp, res);
+		free(path);
+	}
+	path = acl_file_path(ns, NS_ACL_ADMINS, strlen(NS_ACL_ADMINS));
+	n = init_node(ns, path, false, NULL, stamp, res);
+	free(path);
+	if (c->clen > 0) {
+		n->contents = xmemdup(c->contents, c->clen);
+		n->len = c->clen;
+		n->checksum = ns_fnv1a(NS_FNV_INIT, n->contents, n->len);
+	}
+	/* An empty file for each ACL name the root gives: it exists, so it may
+	 * be named, and it admits nobody until someone lists principals. */
+	for (i = 0; i < 3; i++) {
+		bool seen = c->acllen[i] == 0 ||
+		    (c->acllen[i] == strlen(NS_ACL_ADMINS) &&
+			memcmp(c->acl[i], NS_ACL_ADMINS, c->acllen[i]) == 0);
+		for (j = 0; j < i && !seen; j++)
+			seen = c->acllen[j] == c->acllen[i] &&
+			    memcmp(c->acl[j], c->acl[i], c->acllen[i]) == 0;
+		if (seen)
+			continue;
+		path = acl_file_path(ns, c->acl[i], c->acllen[i]);
+		(void)init_node(ns, path, false, NULL, stamp, res);
+		free(path);
+	}
+	ns_fill_stat(root, &res->stat);
+	return CHUBBY_OK;
+}
+
+bool
+ns_is_new(const struct ns *ns)
+{
+	/* The root is instance 1 and only INIT_ACLS or SET_ACL raise its ACL
+	 * generation; any node ever made took another instance. */
+	return ns->nnodes == 1 && ns->next_instance == 2 && ns->nodes[0]->acl_gen == 0;
+}
+
+int
+ns_acl_file_check(const struct ns *ns, const char *name, char *msg, size_t msglen)
+{
+	const struct ns_node *f;
+	char *path;
+	int rc = CHUBBY_OK;
+
+	if (name == NULL || name[0] == '\0')
+		return CHUBBY_OK;
+	if (ns_name_check(name, strlen(name)) != CHUBBY_OK) {
+		ns_msg_set(msg, msglen, "ACL name \"", name,
+		    "\" must be empty or one name component");
+		return CHUBBY_E_BAD_NAME;
+	}
+	path = acl_file_path(ns, name, strlen(name));
+	f = ns_node_find(ns, path, strlen(path), NULL);
+	if (f == NULL || f->is_dir) {
+		ns_msg_set(msg, msglen, f == NULL ? "no ACL file " : "not an ACL file (a directory) ",
+		    path, "; create it first (it lists principals, one a line)");
+		rc = f == NULL ? CHUBBY_E_NOT_FOUND : CHUBBY_E_IS_DIR;
+	}
+	free(path);
+	return rc;
+}
+
 static int
 cmd_delete(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
 {
@@ -1026,6 +1182,9 @@ ns_apply_cmd(struct ns *ns, const struct ns_cmd *cp, struct ns_result *res)
 		break;
 	case NS_CMD_SET_SEQUENCER:
 		rc = cmd_set_sequencer(ns, &c, res);
+		break;
+	case NS_CMD_INIT_ACLS:
+		rc = cmd_init_acls(ns, &c, stamp, res);
 		break;
 	default:
 		rc = res_fail(res, CHUBBY_E_BAD_OP, "unknown command type", NULL, NULL);

@@ -58,7 +58,12 @@ enum ns_cmd_type {
 	NS_CMD_RELEASE = 10,
 	NS_CMD_SET_SEQUENCER = 11,
 	NS_CMD_REQ = 12, /* a session's command with its request id (below) */
+	NS_CMD_INIT_ACLS = 13, /* a new cell's first command: protected ACLs */
 };
+
+/* The ACL file NS_CMD_INIT_ACLS makes in the ACL directory: the ACL
+ * administrators; the directory and everything in it name it thrice. */
+#define NS_ACL_ADMINS "acl-admins"
 
 /* Outcomes of successful requests kept per session (docs/NAMESPACE.md
  * "Request ids"); beyond it the oldest is forgotten and the session's
@@ -191,6 +196,11 @@ int ns_encode_set_contents(uint64_t stamp_ms, uint64_t session, uint64_t handle,
 /* ACL[i] NULL keeps that ACL's current name. */
 int ns_encode_set_acl(uint64_t stamp_ms, uint64_t session, uint64_t handle,
     const char *const acl[3], uint8_t **out, size_t *len);
+/* A new cell's protected ACLs (issuer 0, the master; docs/NAMESPACE.md
+ * "Permissions"): the root's three ACL names (NULL: ""), and ADMINS, the
+ * contents of the ACL administrators' file (principals, one a line). */
+int ns_encode_init_acls(uint64_t stamp_ms, const char *const root_acl[3], const char *admins,
+    uint8_t **out, size_t *len);
 int ns_encode_delete(uint64_t stamp_ms, uint64_t session, uint64_t handle, uint8_t **out,
     size_t *len);
 int ns_encode_acquire(uint64_t stamp_ms, uint64_t session, uint64_t handle, int mode,
@@ -238,6 +248,14 @@ int ns_check_sequencer(const struct ns *ns, const char *path, int mode, uint64_t
 /* May PRINCIPAL use ACL WHICH (NS_ACL_*) of node PATH?  CHUBBY_OK,
  * E_PERMISSION, E_NOT_FOUND, E_BAD_NAME or E_INVALID (bad arguments). */
 int ns_check_access(const struct ns *ns, const char *principal, const char *path, int which);
+
+/* Whether the cell is new: no node was ever made and the root's ACL was
+ * never set (the state INIT_ACLS needs). */
+bool ns_is_new(const struct ns *ns);
+/* Whether NAME may be given as an ACL name now: "" (open to all), or a
+ * file that exists in the ACL directory.  CHUBBY_OK, or E_NOT_FOUND /
+ * E_IS_DIR / E_BAD_NAME with a message naming the file in MSG. */
+int ns_acl_file_check(const struct ns *ns, const char *name, char *msg, size_t msglen);
 
 /* For the master's bookkeeping (rebuilding sessions after fail-over). */
 uint64_t ns_last_stamp(const struct ns *ns);

@@ -400,6 +400,21 @@ ns_encode_req(uint64_t stamp_ms, uint64_t session, uint64_t rid, uint64_t rid_fl
 	return enc_end(&e, out, len);
 }
 
+int
+ns_encode_init_acls(uint64_t stamp_ms, const char *const root_acl[3], const char *admins,
+    uint8_t **out, size_t *len)
+{
+	struct enc e;
+	int i;
+
+	enc_begin(&e, NS_CMD_INIT_ACLS, 2, stamp_ms, 0);
+	msgpack_pack_array(&e.pk, 3);
+	for (i = 0; i < 3; i++)
+		enc_str(&e, root_acl != NULL && root_acl[i] != NULL ? root_acl[i] : "");
+	enc_bin(&e, admins != NULL ? admins : "", admins != NULL ? strlen(admins) : 0);
+	return enc_end(&e, out, len);
+}
+
 /* --- decoder --- */
 
 /* Fields after [type, stamp, session], per type. */
@@ -416,6 +431,7 @@ static const size_t cmd_nfields[] = {
 	[NS_CMD_RELEASE] = 1,
 	[NS_CMD_SET_SEQUENCER] = 2,
 	[NS_CMD_REQ] = 3,
+	[NS_CMD_INIT_ACLS] = 2,
 };
 
 /* An array of three ACL names, each a string (or nil where NILOK). */
@@ -519,6 +535,12 @@ ns_cmd_decode(const uint8_t *p, size_t len, struct ns_cmd *c, char *msg, size_t 
 			    ns_rd_uint(&r, &c->seqmode) && ns_rd_uint(&r, &c->seqgen) &&
 			    ns_rd_uint(&r, &c->seqinst);
 		}
+		break;
+	case NS_CMD_INIT_ACLS:
+		ok = rd_acl(&r, c, false);
+		c->have_contents = true;
+		ok = ok && ns_rd_str(&r, &bytes, &c->clen);
+		c->contents = (const uint8_t *)bytes;
 		break;
 	case NS_CMD_REQ:
 		ok = ns_rd_uint(&r, &c->rid) && ns_rd_uint(&r, &c->rid_floor) &&

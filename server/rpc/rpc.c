@@ -20,9 +20,11 @@
 #include "log.h"
 #include "mp.h"
 #include "net.h"
+#include "ns/ns.h"
 #include "protocol.h"
 #include "replica.h"
 #include "rpc.h"
+#include "rpc/audit.h"
 #include "rpc/rpc_backup.h"
 #include "rpc/rpc_ns.h"
 #include "tp.h"
@@ -41,6 +43,11 @@ struct rpc_req {
 	uint64_t id;
 	uint32_t op;
 	struct rpc_req *next, *prev; /* the client's deferred requests */
+	/* The audit trail (rpc_req_audit): owned by the request; a deferred
+	 * copy also keeps who asked, for a reply after the client has gone. */
+	bool audit;
+	char *audit_path, *audit_extra;
+	char *who, *remote;
 };
 
 struct rpc_client {
@@ -253,6 +260,60 @@ rpc_handle_hello(struct rpc_client *c, const struct wire_msg *m)
 	    tp_kind_name(conn_peer(c->conn)->kind), conn_peer(c->conn)->name);
 }
 
+static void rpc_audit_free(struct rpc_req *req);
+
+/* Writes REQ's audit line (audit.h) if it was marked for one or was
+ * refused E_PERMISSION; then frees what the request kept for it. */
+static void
+rpc_audit_done(struct rpc_req *req, int status, const char *msg)
+{
+	const char *who = req->who, *remote = req->remote;
+
+	if (req->c != NULL) {
+		who = conn_peer(req->c->conn)->name;
+		remote = conn_remote(req->c->conn);
+	}
+	if (req->audit || status == CHUBBY_E_PERMISSION)
+		audit_log(proto_op_name(req->op), who, remote, req->audit_path, status,
+		    req->audit_extra, status != CHUBBY_OK ? msg : NULL);
+	rpc_audit_free(req);
+}
+
+static void
+rpc_audit_free(struct rpc_req *req)
+{
+	free(req->audit_path);
+	free(req->audit_extra);
+	free(req->who);
+	free(req->remote);
+	req->audit_path = req->audit_extra = req->who = req->remote = NULL;
+}
+
+/* The node a refused request named, for its audit line: its "path", or
+ * the name its handle opened. */
+static void
+rpc_audit_path_of(struct rpc_req *req, const msgpack_object *args)
+{
+	struct mp_str p = {NULL, 0};
+	uint64_t session = 0, handle = 0;
+	char m[64];
+	const char *hp;
+
+	if (req->audit_path != NULL || args == NULL)
+		return;
+	if (mp_get_str(args, "path", MP_OPTIONAL, &p, m, sizeof m) == CHUBBY_OK && p.ptr != NULL) {
+		req->audit_path = xstrndup(p.ptr, p.len);
+		return;
+	}
+	if (req->d->replica == NULL ||
+	    mp_get_uint(args, "session", MP_OPTIONAL, &session, m, sizeof m) != CHUBBY_OK ||
+	    mp_get_uint(args, "handle", MP_OPTIONAL, &handle, m, sizeof m) != CHUBBY_OK ||
+	    handle == 0)
+		return;
+	if ((hp = ns_handle_path(replica_ns(req->d->replica), session, handle, NULL)) != NULL)
+		req->audit_path = xstrdup(hp);
+}
+
 static void
 rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 {
@@ -279,8 +340,12 @@ rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 	rc = op(&req, m->req.args, &pk, msg, sizeof msg);
 	if (rc == RPC_DEFERRED) {
 		msgpack_sbuffer_destroy(&result);
+		rpc_audit_free(&req); /* the deferred copy owns the rest, and logs */
 		return;
 	}
+	if (rc == CHUBBY_E_PERMISSION)
+		rpc_audit_path_of(&req, m->req.args);
+	rpc_audit_done(&req, rc, msg[0] ? msg : chubby_strerror(rc));
 	if (rc != CHUBBY_OK) {
 		/* A handler may pack a map that says more about the error. */
 		rpc_reply_error_result(c, m->req.id, rc, msg[0] ? msg : chubby_strerror(rc),
@@ -467,6 +532,13 @@ rpc_req_defer(struct rpc_req *req)
 	struct rpc_req *q = xmemdup(req, sizeof *req);
 	struct rpc_client *c = req->c;
 
+	/* The copy owns the audit fields now. */
+	req->audit_path = req->audit_extra = NULL;
+	q->audit = req->audit;
+	req->audit = false;
+	q->who = xstrdup(conn_peer(c->conn)->name);
+	q->remote = xstrdup(conn_remote(c->conn));
+
 	q->prev = NULL;
 	q->next = c->deferred;
 	if (c->deferred != NULL)
@@ -522,7 +594,22 @@ rpc_req_reply(struct rpc_req *q, int status, const char *msg, const void *result
 				rpc_reply_error(c, q->id, CHUBBY_E_INTERNAL, "cannot encode the reply");
 		}
 	}
+	rpc_audit_done(q, status, msg != NULL ? msg : chubby_strerror(status));
 	free(q);
+}
+
+void
+rpc_req_audit(struct rpc_req *req, bool always, const char *path, const char *extra)
+{
+	req->audit = req->audit || always;
+	if (path != NULL) {
+		free(req->audit_path);
+		req->audit_path = xstrdup(path);
+	}
+	if (extra != NULL) {
+		free(req->audit_extra);
+		req->audit_extra = xstrdup(extra);
+	}
 }
 
 /* --- handlers ---------------------------------------------------------- */
@@ -645,6 +732,17 @@ rpc_members_check(const struct cell_config *c, unsigned id, char *const addr[3],
 	return CHUBBY_OK;
 }
 
+/* Marks an admin command for the audit trail, with KEY=V. */
+static void
+rpc_audit_u64(struct rpc_req *req, const char *key, uint64_t v)
+{
+	char num[24], extra[64] = "";
+
+	snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+	audit_kv(extra, sizeof extra, key, num);
+	rpc_req_audit(req, true, NULL, extra);
+}
+
 /* MASTER_HANDOFF {id?}: the master hands mastership to replica id (absent
  * or 0: the follower furthest along), superuser only; answers {target} at
  * once, before the hand-off completes (about a lease later). */
@@ -662,6 +760,7 @@ rpc_op_handoff(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 		return rc;
 	if (d->replica == NULL || !replica_is_master(d->replica))
 		return rpc_not_master(d, pk, msg, msglen);
+	rpc_audit_u64(req, "target", id);
 	who = rpc_req_principal(req);
 	if (who == NULL || strcmp(who, d->cfg->superuser) != 0) {
 		snprintf(msg, msglen, "only the cell's superuser (\"%s\") may hand mastership over",
@@ -696,6 +795,7 @@ rpc_op_reload(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
 	int rc;
 
 	(void)args;
+	rpc_req_audit(req, true, NULL, NULL);
 	if (who == NULL || strcmp(who, d->cfg->superuser) != 0) {
 		snprintf(msg, msglen, "only the cell's superuser (\"%s\") may reload a replica",
 		    d->cfg->superuser);
@@ -744,6 +844,7 @@ rpc_op_members(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 	}
 	if (d->replica == NULL || !replica_is_master(d->replica))
 		return rpc_not_master(d, pk, msg, msglen);
+	rpc_audit_u64(req, "replace", id);
 	who = rpc_req_principal(req);
 	if (who == NULL || strcmp(who, c->superuser) != 0) {
 		snprintf(msg, msglen, "only the cell's superuser (\"%s\") may change its members",

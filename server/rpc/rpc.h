@@ -7,6 +7,7 @@
 #ifndef CHUBBY_RPC_H
 #define CHUBBY_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,14 @@ struct rpc_req *rpc_req_defer(struct rpc_req *req);
  * frees REQ. */
 void rpc_req_reply(struct rpc_req *req, int status, const char *msg, const void *result,
     size_t len);
+/*
+ * The audit trail (rpc/audit.h): a line is written when REQ is answered
+ * if ALWAYS was given once (ACL changes, admin commands) or if it is
+ * refused E_PERMISSION (every denial).  PATH (the node it names) and
+ * EXTRA (" key=value..." from audit_kv) are copied; NULL keeps what was
+ * given before.  Call it before rpc_req_defer.
+ */
+void rpc_req_audit(struct rpc_req *req, bool always, const char *path, const char *extra);
 struct rpc_client *rpc_req_client(const struct rpc_req *req);
 /* The principal of the request's client certificate; NULL once the
  * client is gone. */

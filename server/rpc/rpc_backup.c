@@ -36,15 +36,19 @@ rpc_op_snapshot(struct rpc_req *req, const msgpack_object *args, msgpack_packer 
 
 	if (d->replica == NULL || !replica_is_master(d->replica))
 		return rpc_not_master(d, pk, msg, msglen);
+	if ((rc = mp_get_uint(args, "index", MP_OPTIONAL, &index, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "offset", MP_OPTIONAL, &offset, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "max", MP_OPTIONAL, &max, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	/* One audit line a backup, for the request that makes the copy, not
+	 * one a chunk (a refusal is logged whichever it is). */
+	if (index == 0)
+		rpc_req_audit(req, true, NULL, NULL);
 	if (who == NULL || strcmp(who, d->cfg->superuser) != 0) {
 		snprintf(msg, msglen, "only the cell's superuser (\"%s\") may take a backup; you are "
 				      "\"%s\"", d->cfg->superuser, who != NULL ? who : "?");
 		return CHUBBY_E_PERMISSION;
 	}
-	if ((rc = mp_get_uint(args, "index", MP_OPTIONAL, &index, msg, msglen)) != CHUBBY_OK ||
-	    (rc = mp_get_uint(args, "offset", MP_OPTIONAL, &offset, msg, msglen)) != CHUBBY_OK ||
-	    (rc = mp_get_uint(args, "max", MP_OPTIONAL, &max, msg, msglen)) != CHUBBY_OK)
-		return rc;
 	if ((rc = backup_chunk(d, who, index, offset, max, &c, msg, msglen)) != CHUBBY_OK)
 		return rc;
 

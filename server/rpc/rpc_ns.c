@@ -19,6 +19,7 @@
 #include "mp.h"
 #include "ns/ns.h"
 #include "replica.h"
+#include "rpc/audit.h"
 #include "rpc/rpc.h"
 #include "rpc/rpc_ns.h"
 #include "seqtoken.h"
@@ -201,6 +202,58 @@ fail:
 	return rc;
 }
 
+/* The ACL names a request gives, for its audit line: acl="r,w,c", "-"
+ * for a name kept (or inherited). */
+static void
+audit_acl(struct rpc_req *req, char *const acl[3], bool allow_open)
+{
+	char names[3 * 260], extra[900] = "";
+
+	snprintf(names, sizeof names, "%s,%s,%s", acl[0] ? acl[0] : "-", acl[1] ? acl[1] : "-",
+	    acl[2] ? acl[2] : "-");
+	audit_kv(extra, sizeof extra, "acl", names);
+	if (allow_open)
+		audit_kv(extra, sizeof extra, "allow_open_change", "true");
+	rpc_req_audit(req, true, NULL, extra);
+}
+
+/*
+ * What the master checks of new ACL names before proposing them (issue
+ * 18; docs/NAMESPACE.md "Permissions"): each name is "" or an ACL file
+ * that exists (E_NOT_FOUND naming it: a typo would otherwise lock out all
+ * but the superuser), and unless ALLOW_OPEN, the names the node will have
+ * (CUR where ACL keeps one) do not leave change-ACL open while read or
+ * write is restricted (E_INVALID: anyone could lift the restriction).
+ * Checked against applied state, not in the replicated namespace, so
+ * that the log's meaning does not change under an upgrade: a file
+ * deleted between this check and the command's turn in the log is
+ * missing, as one deleted later would be.
+ */
+static int
+acl_names_valid(struct rpc_req *req, char *const acl[3], const char *const cur[3],
+    bool allow_open, char *msg, size_t msglen)
+{
+	const struct ns *ns = replica_ns(req_d(req)->replica);
+	const char *eff[3];
+	int rc;
+
+	for (int i = 0; i < 3; i++) {
+		if (acl[i] != NULL &&
+		    (rc = ns_acl_file_check(ns, acl[i], msg, msglen)) != CHUBBY_OK)
+			return rc;
+		eff[i] = acl[i] != NULL ? acl[i] : cur[i] != NULL ? cur[i] : "";
+	}
+	if (!allow_open && eff[2][0] == '\0' && (eff[0][0] != '\0' || eff[1][0] != '\0')) {
+		snprintf(msg, msglen,
+		    "the change-ACL would be open to all while %s is restricted, so anyone could "
+		    "lift the restriction: name a change-ACL file, or to mean it, give "
+		    "--allow-open-change (allow_open_change)",
+		    eff[0][0] != '\0' ? "read" : "write");
+		return CHUBBY_E_INVALID;
+	}
+	return CHUBBY_OK;
+}
+
 /*
  * Reads the write's request id into ID and, if the namespace recorded the
  * outcome of that request (a copy of one that succeeded), answers from it
@@ -285,6 +338,7 @@ submit(struct rpc_req *req, const struct req_id *id, enum session_write_kind kin
 {
 	struct wctx *w;
 
+	rpc_req_audit(req, false, path, NULL);
 	if ((rc = write_prepare(req, id, session, handle, &cmd, &len, rc, &w, msg, msglen)) !=
 	    CHUBBY_OK)
 		return rc;
@@ -508,6 +562,33 @@ done_open(int status, const struct ns_result *res, void *arg)
 	free(w);
 }
 
+/* OPEN that may create a node with ACL names (issue 18): an ACL change,
+ * audited, and each name given must be "" or an existing ACL file, as
+ * for SET_ACL (acl_names_valid).  Only the names are checked here: a node
+ * that exists ignores them, and the open-change rule needs a flag OPEN
+ * does not have. */
+static int
+open_acl_check(struct rpc_req *req, struct mp_str path, char *const acl[3], char *msg,
+    size_t msglen)
+{
+	const struct ns *ns = replica_ns(req_d(req)->replica);
+	char *p = xstrndup(path.ptr, path.len);
+	int rc = CHUBBY_OK;
+
+	audit_acl(req, acl, false);
+	rpc_req_audit(req, false, p, NULL);
+	/* (The idiom of session.c's sm_node_exists: E_NOT_FOUND only when missing.) */
+	if (ns_check_access(ns, "", p, NS_ACL_READ) != CHUBBY_E_NOT_FOUND) {
+		free(p);
+		return CHUBBY_OK; /* exists (or a bad name, which OPEN reports) */
+	}
+	for (int i = 0; i < 3 && rc == CHUBBY_OK; i++)
+		if (acl[i] != NULL)
+			rc = ns_acl_file_check(ns, acl[i], msg, msglen);
+	free(p);
+	return rc;
+}
+
 int
 rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
     size_t msglen)
@@ -537,6 +618,9 @@ rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 	if (memchr(path.ptr, '\0', path.len) != NULL) {
 		snprintf(msg, msglen, "\"path\" holds a NUL byte");
 		rc = CHUBBY_E_BAD_NAME;
+	} else if (have_acl && (flags & NS_O_CREATE) &&
+	    (rc = open_acl_check(req, path, acl, msg, msglen)) != CHUBBY_OK) {
+		/* E_NOT_FOUND naming the ACL file, or E_BAD_NAME */
 	} else {
 		/* Event mask: protocol type k is bit k-1, as NS_EV_* are. */
 		p = xstrndup(path.ptr, path.len);
@@ -546,7 +630,8 @@ rpc_op_open(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 	}
 	for (int i = 0; i < 3; i++)
 		free(acl[i]);
-	if (rc == CHUBBY_E_BAD_NAME || rc == CHUBBY_E_INVALID || rc == CHUBBY_E_TOO_LARGE) {
+	if (rc == CHUBBY_E_BAD_NAME || rc == CHUBBY_E_INVALID || rc == CHUBBY_E_TOO_LARGE ||
+	    rc == CHUBBY_E_NOT_FOUND) {
 		if (!msg[0])
 			snprintf(msg, msglen, "%s", chubby_strerror(rc));
 		free(p);
@@ -731,7 +816,7 @@ rpc_op_set_acl(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 {
 	uint64_t session, handle;
 	char *acl[3], *path = NULL;
-	bool have;
+	bool have, allow_open = false;
 	struct req_id id;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
@@ -746,13 +831,33 @@ rpc_op_set_acl(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 		snprintf(msg, msglen, "\"acl\" is missing");
 		return CHUBBY_E_MISSING;
 	}
-	rc = handle_path(req, session, handle, &path, msg, msglen);
+	rc = mp_get_bool(args, "allow_open_change", MP_OPTIONAL, &allow_open, msg, msglen);
+	audit_acl(req, acl, allow_open);
+	if (rc == CHUBBY_OK)
+		rc = handle_path(req, session, handle, &path, msg, msglen);
+	if (rc == CHUBBY_OK) {
+		const struct ns *ns = replica_ns(req_d(req)->replica);
+		struct ns_result cur;
+
+		rpc_req_audit(req, false, path, NULL);
+		ns_result_init(&cur);
+		if ((rc = ns_get_stat(ns, session, handle, &cur)) != CHUBBY_OK)
+			ns_fail(&cur, msg, msglen);
+		/* The right to change comes first: a caller without it learns
+		 * nothing about the ACL files from the checks after. */
+		else if ((rc = ns_check_access(ns, rpc_req_principal(req), path, NS_ACL_CHANGE)) ==
+		    CHUBBY_E_PERMISSION)
+			snprintf(msg, msglen, "no change-ACL permission on %s", path);
+		else if (rc == CHUBBY_OK)
+			rc = acl_names_valid(req, acl, cur.stat.acl, allow_open, msg, msglen);
+		ns_result_free(&cur);
+	}
 	if (rc == CHUBBY_OK)
 		rc = ns_encode_set_acl(stamp(req), session, handle, (const char *const *)acl,
 		    &cmd, &len);
 	for (int i = 0; i < 3; i++)
 		free(acl[i]);
-	if (rc == CHUBBY_E_BAD_HANDLE || rc == CHUBBY_E_BAD_NAME) {
+	if (rc != CHUBBY_OK && cmd == NULL) {
 		if (!msg[0])
 			snprintf(msg, msglen, "%s", chubby_strerror(rc));
 		free(path);
@@ -955,6 +1060,21 @@ rpc_op_check_sequencer(struct rpc_req *req, const msgpack_object *args, msgpack_
 
 /* --- administration --------------------------------------------------------- */
 
+/* SESSIONS and LOCKS show every session's principal and every held lock,
+ * nodes the caller may not read included: the superuser's alone (issue
+ * 18; docs/PROTOCOL.md).  False with the refusal in MSG otherwise. */
+static bool
+superuser(struct rpc_req *req, const char *what, char *msg, size_t msglen)
+{
+	const char *su = req_d(req)->cfg->superuser, *who = rpc_req_principal(req);
+
+	if (who != NULL && su[0] != '\0' && strcmp(who, su) == 0)
+		return true;
+	snprintf(msg, msglen, "only the cell's superuser (\"%s\") may %s; you are \"%s\"", su, what,
+	    who != NULL ? who : "?");
+	return false;
+}
+
 int
 rpc_op_sessions(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
     size_t msglen)
@@ -962,6 +1082,8 @@ rpc_op_sessions(struct rpc_req *req, const msgpack_object *args, msgpack_packer 
 	struct chubbyd *d = req_d(req);
 
 	(void)args;
+	if (!superuser(req, "list every session", msg, msglen))
+		return CHUBBY_E_PERMISSION;
 	if (!session_serving(d->sessions, session_shell_now()))
 		return rpc_not_master(d, pk, msg, msglen);
 	session_pack_sessions(d->sessions, session_shell_now(), pk);
@@ -975,6 +1097,8 @@ rpc_op_locks(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk
 	struct chubbyd *d = req_d(req);
 
 	(void)args;
+	if (!superuser(req, "list every lock", msg, msglen))
+		return CHUBBY_E_PERMISSION;
 	if (!session_serving(d->sessions, session_shell_now()))
 		return rpc_not_master(d, pk, msg, msglen);
 	session_pack_locks(d->sessions, pk);

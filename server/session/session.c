@@ -158,6 +158,10 @@ struct session_mgr {
 	struct session_env env;
 	uint64_t lease_ms;
 	char *cell;
+	bool init_acls;
+	char *root_acl[3];
+	char *acl_admins;
+	bool init_inflight; /* INIT_ACLS proposed, its outcome not yet known */
 	/* The time of the latest event given: completions, which carry none,
 	 * happen within the shell's handling of such an event. */
 	struct session_now now;
@@ -525,6 +529,61 @@ sm_step_down(struct session_mgr *sm)
 	sm_log(sm, SESSION_LOG_INFO, "sessions: stepped down");
 }
 
+static void
+sm_init_acls_done(int status, const struct ns_result *res, void *arg)
+{
+	struct session_mgr *sm = arg;
+	char line[300];
+
+	sm->init_inflight = false;
+	if (status == CHUBBY_OK)
+		sm_log(sm, SESSION_LOG_INFO, "sessions: a new cell: its ACLs are set (INIT_ACLS)");
+	else if (status == CHUBBY_E_EXISTS)
+		return; /* a copy: the first one set them */
+	else if (res != NULL) {
+		/* Refused by the namespace (a config it cannot take): writes stay
+		 * refused, as the cell cannot be protected. */
+		sm_msg(line, sizeof line, "sessions: INIT_ACLS refused with status ", (uint64_t)status,
+		    ": ");
+		sm_cat(line, sizeof line, res->msg);
+		sm_cat(line, sizeof line, "; this new cell refuses writes until its config is fixed");
+		sm_log(sm, SESSION_LOG_WARN, line);
+	} else {
+		sm_msg(line, sizeof line, "sessions: INIT_ACLS not proposed (status ",
+		    (uint64_t)status, "); it is proposed again before the next write");
+		sm_log(sm, SESSION_LOG_WARN, line);
+	}
+}
+
+/* A new cell's first command (docs/NAMESPACE.md "Protected by default"):
+ * proposed before any write this master proposes, so no client's OPEN can
+ * come before the ACLs that protect it.  A copy chosen twice (a fail-over
+ * in between) is refused the second time and changes nothing. */
+static void
+sm_propose_init_acls(struct session_mgr *sm)
+{
+	const char *acl[3] = {sm->root_acl[0], sm->root_acl[1], sm->root_acl[2]};
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+
+	if (ns_encode_init_acls(sm_stamp(sm), acl, sm->acl_admins, &cmd, &len) != CHUBBY_OK)
+		return;
+	sm->init_inflight = true;
+	session_write(sm, sm->now, SESSION_WRITE_PLAIN, NULL, cmd, len, sm_init_acls_done, sm);
+	free(cmd);
+}
+
+/* Whether a write must wait for a new cell's INIT_ACLS: true while the
+ * cell is new and no INIT_ACLS is in flight ahead of it in the log (its
+ * proposal was refused, or the namespace refused it).  Such a write is
+ * refused (E_UNAVAILABLE): proposed now, it could make the cell "not new"
+ * and leave its ACL files open for good. */
+static bool
+sm_init_blocks(struct session_mgr *sm)
+{
+	return sm->init_acls && !sm->init_inflight && ns_is_new(sm_ns(sm));
+}
+
 /* A new master's view (Chubby §2.9): every session in the state gets a
  * full lease from now, as long as the old master could have granted, and
  * is held to the fail-over rules until it sends a KeepAlive. */
@@ -558,7 +617,9 @@ sm_take_over(struct session_mgr *sm, uint64_t epoch)
 	sm_cat(line, sizeof line, " sessions; each has ");
 	sm_cat_u64(line, sizeof line, sm->lease_ms);
 	sm_cat(line, sizeof line, " ms to send a KeepAlive");
-	sm_log(sm, SESSION_LOG_INFO, line);
+	sm_log(sm, SESSION_LOG_INFO, line);	/* An INIT_ACLS of an earlier term is the replica's to fail; a new
+	 * one goes first (a duplicate is harmless). */
+	sm->init_inflight = false;
 }
 
 bool
@@ -576,6 +637,10 @@ session_serving(struct session_mgr *sm, struct session_now now)
 		sm_step_down(sm);
 	if (!sm->active)
 		sm_take_over(sm, epoch);
+	/* A new cell: INIT_ACLS before anything else (again, if the last
+	 * proposal of it was refused). */
+	if (sm_init_blocks(sm))
+		sm_propose_init_acls(sm);
 	return true;
 }
 
@@ -962,6 +1027,10 @@ session_write(struct session_mgr *sm, struct session_now now, enum session_write
 	int rc;
 
 	sm->now = now;
+	if (sm_init_blocks(sm)) {
+		done(CHUBBY_E_UNAVAILABLE, NULL, arg);
+		return;
+	}
 	/* OPEN with CREATE of a node that exists, with no write of it in
 	 * flight, cannot create it: every write that ends a node is a gate
 	 * naming it. */
@@ -1795,6 +1864,10 @@ session_new(const struct session_config *cfg, const struct session_env *env)
 	sm->env = *env;
 	sm->lease_ms = cfg->lease_ms;
 	sm->cell = xstrdup(cfg->cell != NULL ? cfg->cell : "");
+	sm->init_acls = cfg->init_acls;
+	for (int i = 0; i < 3; i++)
+		sm->root_acl[i] = xstrdup(cfg->root_acl[i] != NULL ? cfg->root_acl[i] : "");
+	sm->acl_admins = xstrdup(cfg->acl_admins != NULL ? cfg->acl_admins : "");
 	sm_htab_init(&sm->sess);
 	sm_htab_init(&sm->gpaths);
 	sm_htab_init(&sm->locks);
@@ -1817,5 +1890,8 @@ session_free(struct session_mgr *sm)
 	sm_htab_free(&sm->locks);
 	sm_heap_free(&sm->due);
 	free(sm->cell);
+	for (int i = 0; i < 3; i++)
+		free(sm->root_acl[i]);
+	free(sm->acl_admins);
 	free(sm);
 }

@@ -78,6 +78,12 @@ struct session_env {
 struct session_config {
 	uint64_t lease_ms; /* a session's lease */
 	const char *cell;  /* the cell's name, for sequencers */
+	/* Whether a master that finds the cell new (ns_is_new) proposes
+	 * INIT_ACLS first, with these root ACL names (NULL: "") and ACL
+	 * administrators (principals, one a line; NULL: none). */
+	bool init_acls;
+	const char *root_acl[3];
+	const char *acl_admins;
 };
 
 struct session_mgr *session_new(const struct session_config *cfg, const struct session_env *env);

@@ -33,7 +33,7 @@ LB=("$LOCKCTL" -C "$confB" -t 5000)
 	echo "put acl/readers admin"
 	echo "put acl/writers admin"
 	echo "put d/e/f hello"
-	echo "acl set d/e/f readers writers -"
+	echo "acl set d/e/f readers writers writers"
 	echo "put top 'top value'"
 	echo "mkdir -p d/big"
 	for i in $(seq 1 40); do echo "put d/big/f$i $(printf 'x%.0s' $(seq 1 900))"; done

@@ -76,8 +76,9 @@ check "rm a/g" lc rm a/g
 check "a/g is gone" fails_with 1 "E_NOT_FOUND" cat a/g
 check "rm of an empty directory" lc rm a/b/c
 check "acl get: all open" json_is 'j["read"] == "" and j["write"] == "" and j["change"] == ""' acl get a/f
-check "acl set - writers -: only WRITE changes" \
-	json_is 'j["read"] == "" and j["write"] == "writers" and j["change"] == "" and j["acl_generation"] == 1' acl set a/f - writers -
+check "put acl/writers (an ACL file must exist to be named)" lc put acl/writers admin
+check "acl set --allow-open-change - writers -: only WRITE changes" \
+	json_is 'j["read"] == "" and j["write"] == "writers" and j["change"] == "" and j["acl_generation"] == 1' acl set --allow-open-change a/f - writers -
 check "acl get shows it" bash -c "'$LOCKCTL' acl get a/f </dev/null | grep -qE '^write +writers\$'"
 check "acl set back to open" json_is 'j["write"] == ""' acl set a/f - '' -
 check "acl set with a bad name: E_BAD_NAME" fails_with 1 "E_BAD_NAME" acl set a/f - 'x/y' -

@@ -828,6 +828,113 @@ mkacl(uint64_t su, const char *name, const char *body)
 	cls(su, h);
 }
 
+static int
+init_acls(uint64_t issuer, const char *rd, const char *wr, const char *ch, const char *admins)
+{
+	const char *acl[3] = { rd, wr, ch };
+	uint8_t *b = NULL;
+	size_t l = 0;
+	int rc;
+
+	CU_ASSERT_EQUAL_FATAL(ns_encode_init_acls(now, acl, admins, &b, &l), CHUBBY_OK);
+	if (issuer != 0) { /* another issuer: [13, stamp (now: 0xcd 2 bytes), issuer, ...] */
+		CU_ASSERT_EQUAL_FATAL(b[2], 0xcd);
+		CU_ASSERT_EQUAL_FATAL(b[5], 0x00);
+		b[5] = (uint8_t)issuer;
+	}
+	rc = ns_apply(ns, b, l, &r);
+	free(b);
+	return rc;
+}
+
+/* INIT_ACLS: a new cell's protected ACL directory and root ACLs (issue 18). */
+static void
+test_acl_init(void)
+{
+	uint64_t su, alice, bob, h, d;
+	struct ns_stat st;
+	uint8_t *snap = NULL;
+	size_t sl = 0;
+	char err[256], msg[256];
+	struct ns *n2 = mk();
+
+	CU_ASSERT_TRUE(ns_is_new(ns));
+	su = sess("root");
+	alice = sess("alice");
+	bob = sess("bob");
+	CU_ASSERT_TRUE(ns_is_new(ns)); /* sessions make no node */
+	/* Only the master (issuer 0) may. */
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(init_acls(su, "", "", "", "alice\n"), CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	CU_ASSERT_EQUAL(init_acls(0, "readers", "writers", NS_ACL_ADMINS, "alice\n"), CHUBBY_OK);
+	CU_ASSERT_FALSE(ns_is_new(ns));
+	h = opn(su, ROOT, NS_O_READ, 0);
+	st = stat_of(su, h);
+	CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_READ], "readers");
+	CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_WRITE], "writers");
+	CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_CHANGE], NS_ACL_ADMINS);
+	CU_ASSERT_EQUAL(st.acl_gen, 1);
+	h = opn(su, ROOT "/acl", NS_O_READ, 0);
+	st = stat_of(su, h);
+	CU_ASSERT_TRUE(st.is_dir);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_STRING_EQUAL(st.acl[i], NS_ACL_ADMINS);
+	h = opn(su, ROOT "/acl/" NS_ACL_ADMINS, NS_O_READ, 0);
+	CU_ASSERT_STRING_EQUAL(cat(su, h), "alice\n");
+	st = stat_of(su, h);
+	CU_ASSERT_STRING_EQUAL(st.acl[NS_ACL_WRITE], NS_ACL_ADMINS); /* inherited */
+	CU_ASSERT_TRUE(exists(ROOT "/acl/readers"));
+	CU_ASSERT_TRUE(exists(ROOT "/acl/writers"));
+	/* The ACL files: an administrator may write and re-ACL them, nobody else. */
+	CU_ASSERT_NOT_EQUAL(h = opn(alice, ROOT "/acl/readers", NS_O_READ | NS_O_WRITE, 0), 0);
+	CU_ASSERT_EQUAL(put(alice, h, "bob\n"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(setacl(alice, h, NULL, NULL, NULL), CHUBBY_OK);
+	CU_ASSERT_EQUAL(opn(bob, ROOT "/acl/readers", NS_O_WRITE, 0), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(opn(bob, ROOT "/acl/mine", CR, 0), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_PERMISSION);
+	/* bob may read the root now (readers lists him), not write it. */
+	CU_ASSERT_NOT_EQUAL(opn(bob, ROOT, NS_O_READ, 0), 0);
+	CU_ASSERT_EQUAL(opn(bob, ROOT "/x", CR, 0), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_PERMISSION);
+	/* A second copy (a fail-over in between) changes nothing. */
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(init_acls(0, "", "", "", ""), CHUBBY_E_EXISTS);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	/* Names an OPEN or SET_ACL may give: "" or a file that exists. */
+	CU_ASSERT_EQUAL(ns_acl_file_check(ns, "", msg, sizeof msg), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_acl_file_check(ns, "readers", msg, sizeof msg), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_acl_file_check(ns, "nosuch", msg, sizeof msg), CHUBBY_E_NOT_FOUND);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, ROOT "/acl/nosuch"));
+	CU_ASSERT_EQUAL(ns_acl_file_check(ns, "a/b", msg, sizeof msg), CHUBBY_E_BAD_NAME);
+	/* The state is ordinary nodes: it snapshots and restores. */
+	CU_ASSERT_EQUAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_restore(n2, snap, sl, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_digest(n2), ns_digest(ns));
+	CU_ASSERT_FALSE(ns_is_new(n2));
+	free(snap);
+	ns_free(n2);
+}
+
+/* An existing cell (a node was ever made) keeps its ACLs: INIT_ACLS is
+ * refused and changes nothing, and so are bad names. */
+static void
+test_acl_init_existing(void)
+{
+	uint64_t su = sess("root"), d;
+
+	CU_ASSERT_EQUAL(init_acls(0, "a/b", "", "", ""), CHUBBY_E_BAD_NAME);
+	CU_ASSERT_TRUE(ns_is_new(ns));
+	cls(su, opn(su, ROOT "/x", CR, 0));
+	CU_ASSERT_EQUAL(del(su, opn(su, ROOT "/x", CR, 0)), CHUBBY_OK);
+	CU_ASSERT_FALSE(ns_is_new(ns)); /* made and deleted: not new */
+	d = ns_digest(ns);
+	CU_ASSERT_EQUAL(init_acls(0, "r", "w", "c", "alice\n"), CHUBBY_E_EXISTS);
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	CU_ASSERT_FALSE(exists(ROOT "/acl"));
+}
+
 static void
 test_acl_superuser_and_denial(void)
 {
@@ -1938,6 +2045,8 @@ FRESH(test_lock_generation_increments)
 FRESH(test_ephemeral_file)
 FRESH(test_ephemeral_dir)
 FRESH(test_acl_superuser_and_denial)
+FRESH(test_acl_init)
+FRESH(test_acl_init_existing)
 FRESH(test_acl_inheritance_and_create)
 FRESH(test_poison)
 FRESH(test_events)
@@ -1991,6 +2100,8 @@ harness_register(void)
 	static const struct harness_test acls[] = {
 		{ "superuser_and_denial", w_test_acl_superuser_and_denial },
 		{ "inheritance_and_create", w_test_acl_inheritance_and_create },
+		{ "init", w_test_acl_init },
+		{ "init_existing", w_test_acl_init_existing },
 		{ NULL, NULL },
 	};
 	static const struct harness_test events[] = {

@@ -63,6 +63,7 @@ static struct {
 	bool master; /* master with its lease */
 	uint64_t epoch;
 	bool async;  /* proposals wait for pump() (a cell of several replicas) */
+	int fail_next; /* refuse the next proposal at once with this status (0: none) */
 	bool stepping;
 	struct entry *head, *tail;
 	size_t queued;
@@ -117,6 +118,11 @@ env_submit(void *arg, const uint8_t *cmd, size_t len, session_done_fn done, void
 	(void)arg;
 	if (!cell.master)
 		return CHUBBY_E_NOT_MASTER;
+	if (cell.fail_next != 0) {
+		int rc = cell.fail_next;
+		cell.fail_next = 0;
+		return rc;
+	}
 	e = xcalloc(1, sizeof *e);
 	e->cmd = xmemdup(cmd, len);
 	e->len = len;
@@ -202,6 +208,9 @@ static const struct session_env env = {
     .log = NULL,
 };
 
+static bool init_acls; /* the next setup() is a daemon's: INIT_ACLS on */
+static int init_fail;   /* and its first proposal is refused with this */
+
 static void
 setup(void)
 {
@@ -222,7 +231,8 @@ setup(void)
 	    .max_sessions = cfg->max_sessions,
 	    .max_handles = cfg->max_handles_per_session,
 	};
-	struct session_config sc = {.lease_ms = cfg->session_lease_ms, .cell = cfg->cell};
+	struct session_config sc = {.lease_ms = cfg->session_lease_ms, .cell = cfg->cell,
+	    .init_acls = init_acls, .root_acl = {"", "w", "c"}, .acl_admins = "alice\n"};
 
 	now.mono_ms = 1000000;
 	now.real_ms = 1700000000000ull;
@@ -233,6 +243,7 @@ setup(void)
 	cell.master = true;
 	cell.epoch = 1;
 	cell.async = true;
+	cell.fail_next = init_fail;
 	sm = session_new(&sc, &env);
 	session_tick(sm, now); /* takes over */
 }
@@ -837,6 +848,74 @@ test_time_is_the_callers(void)
 	teardown();
 }
 
+static int plain_status = -1;
+
+static void
+plain_done(int status, const struct ns_result *res, void *arg)
+{
+	(void)res;
+	(void)arg;
+	plain_status = status;
+}
+
+static bool
+node_exists(const char *path)
+{
+	return ns_check_access(cell.ns, "", path, NS_ACL_READ) != CHUBBY_E_NOT_FOUND;
+}
+
+/*
+ * A new cell's INIT_ACLS (issue 18) goes into the log ahead of every
+ * write, even when its first proposal is refused at once (E_OVERLOAD): a
+ * write is refused (E_UNAVAILABLE) rather than proposed before it, and
+ * the next event proposes INIT_ACLS again.  Otherwise a client's OPEN
+ * could make the cell "not new" and leave its ACL files open for good.
+ */
+static void
+test_init_acls_first(void)
+{
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+
+	init_acls = true;
+	init_fail = CHUBBY_E_OVERLOAD;
+	setup();
+	init_acls = false;
+	init_fail = 0;
+	CU_ASSERT_EQUAL(cell.queued, 0); /* INIT_ACLS refused at once */
+	CU_ASSERT_EQUAL(ns_encode_session_start(session_stamp(sm, now), "bob", &cmd, &len),
+	    CHUBBY_OK);
+	session_write(sm, now, SESSION_WRITE_PLAIN, NULL, cmd, len, plain_done, NULL);
+	CU_ASSERT_EQUAL(plain_status, CHUBBY_E_UNAVAILABLE);
+	CU_ASSERT_EQUAL(cell.queued, 0);
+	/* The next event (a tick, a request's check) proposes it again. */
+	session_tick(sm, now);
+	CU_ASSERT_EQUAL(cell.queued, 1);
+	plain_status = -1;
+	session_write(sm, now, SESSION_WRITE_PLAIN, NULL, cmd, len, plain_done, NULL);
+	CU_ASSERT_EQUAL(cell.queued, 2); /* behind INIT_ACLS in the log */
+	pump();
+	CU_ASSERT_EQUAL(plain_status, CHUBBY_OK);
+	CU_ASSERT_FALSE(ns_is_new(cell.ns));
+	CU_ASSERT_TRUE(node_exists("/ls/local/acl/" NS_ACL_ADMINS));
+	/* Applied once: later events propose nothing more. */
+	session_tick(sm, now);
+	CU_ASSERT_EQUAL(cell.queued, 0);
+	free(cmd);
+	teardown();
+}
+
+/* The unit tests' layer (init_acls off) never proposes INIT_ACLS. */
+static void
+test_init_acls_off(void)
+{
+	setup();
+	session_tick(sm, now);
+	CU_ASSERT_EQUAL(cell.queued, 0);
+	CU_ASSERT_TRUE(ns_is_new(cell.ns));
+	teardown();
+}
+
 void
 harness_register(void)
 {
@@ -856,6 +935,9 @@ harness_register(void)
 	    {"an expiry that reaps a cached file waits for the cacher",
 		test_expiry_waits_for_cachers},
 	    {"the layer's time is the caller's", test_time_is_the_callers},
+	    {"a new cell's INIT_ACLS goes first, even after a refused proposal",
+		test_init_acls_first},
+	    {"without init_acls, nothing is proposed", test_init_acls_off},
 	    {NULL, NULL},
 	};
 

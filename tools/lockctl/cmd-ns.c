@@ -487,11 +487,14 @@ reply_acl(struct reply *r, const char *path, const struct chubby_stat *st)
 	    st->acl[1][0] ? st->acl[1] : "(all)", st->acl[2][0] ? st->acl[2] : "(all)");
 }
 
-/* acl get PATH | acl set PATH READ WRITE CHANGE ("-" keeps one, "" opens to all) */
+/* acl get PATH | acl set [--allow-open-change] PATH READ WRITE CHANGE ("-"
+ * keeps one, "" opens to all) */
 int
 cmd_acl(struct lockctl *lc, int argc, char **argv)
 {
+	static const char *const longs[] = {"allow-open-change", NULL};
 	struct lockctl_opts o;
+	unsigned flags = 0;
 	struct chubby_stat st;
 	struct reply r;
 	chubby_handle *h;
@@ -500,9 +503,12 @@ cmd_acl(struct lockctl *lc, int argc, char **argv)
 	int ch, rc, set;
 
 	lockctl_opts_init(&o, argc, argv);
-	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
-		return lockctl_usage(lc, o.bad);
-	if (o.npos >= 2 && strcmp(o.pos[0], "get") == 0 && o.npos == 2)
+	while ((ch = lockctl_opts_next(&o, "", longs, "o")) != 0) {
+		if (ch != 'o')
+			return lockctl_usage(lc, o.bad);
+		flags |= CHUBBY_ACL_ALLOW_OPEN_CHANGE;
+	}
+	if (o.npos >= 2 && strcmp(o.pos[0], "get") == 0 && o.npos == 2 && flags == 0)
 		set = 0;
 	else if (o.npos == 5 && strcmp(o.pos[0], "set") == 0)
 		set = 1;
@@ -516,7 +522,14 @@ cmd_acl(struct lockctl *lc, int argc, char **argv)
 	if (set) {
 		for (int i = 0; i < 3; i++)
 			acl[i] = strcmp(o.pos[2 + i], "-") == 0 ? NULL : o.pos[2 + i];
-		rc = chubby_set_acl(h, acl);
+		/* Reported before the close, which clears chubby_last_error():
+		 * the cell's reason (which ACL file is missing) is the point. */
+		if ((rc = chubby_set_acl_flags(h, acl, flags)) != CHUBBY_OK) {
+			rc = lockctl_api_fail(lc, rc, path);
+			chubby_handle_close(h);
+			free(path);
+			return rc;
+		}
 	}
 	if (rc == CHUBBY_OK)
 		rc = chubby_get_stat(h, &st);

@@ -35,7 +35,7 @@ static const struct lockctl_cmd lockctl_cmds[] = {
 	"write a file (DATA or stdin), creating it; --if-gen: compare-and-set", S},
     {"mkdir", "[-p] PATH", 1, 3, cmd_mkdir, "make a directory (-p: and its parents)", S},
     {"rm", "PATH", 1, 2, cmd_rm, "delete a file or an empty directory", S},
-    {"acl", "get PATH | set PATH R W C", 2, 7, cmd_acl,
+    {"acl", "get PATH | set [--allow-open-change] PATH R W C", 2, 8, cmd_acl,
 	"show or change a node's ACL names (\"-\" keeps one)", S},
     /* Two lines of help for one command: lockctl_find() finds the first;
      * cmd_lock_run() hands the form without "--" to cmd_lock(). */

@@ -252,8 +252,15 @@ CHUBBY_API int chubby_set_contents(chubby_handle *h, const void *data, size_t le
  * (compare-and-set); else CHUBBY_E_GEN_MISMATCH. */
 CHUBBY_API int chubby_set_contents_if(chubby_handle *h, const void *data, size_t len,
     uint64_t expected_gen, struct chubby_stat *st);
-/* ACL names; a NULL entry keeps the current one. */
+/* ACL names; a NULL entry keeps the current one.  Each name given must be
+ * "" (open to all) or an ACL file that exists (else CHUBBY_E_NOT_FOUND,
+ * naming it); the change-ACL may not be left open while read or write is
+ * restricted (CHUBBY_E_INVALID) unless chubby_set_acl_flags is given
+ * CHUBBY_ACL_ALLOW_OPEN_CHANGE. */
 CHUBBY_API int chubby_set_acl(chubby_handle *h, const char *const acl[3]);
+#define CHUBBY_ACL_ALLOW_OPEN_CHANGE 0x1 /* leave change-ACL open on purpose */
+/* chubby_set_acl with FLAGS (CHUBBY_ACL_*; unknown bits: CHUBBY_E_INVALID). */
+CHUBBY_API int chubby_set_acl_flags(chubby_handle *h, const char *const acl[3], unsigned flags);
 /* Deletes the node (a directory must be empty); H stays open. */
 CHUBBY_API int chubby_delete(chubby_handle *h);
 /* Takes the node's lock in MODE (CHUBBY_LOCK_*), waiting up to TIMEOUT_MS
