@@ -52,7 +52,7 @@ tests_integration_store_tool_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
 tests_integration_store_tool_LDADD = server/store/libstore.la server/paxos/libpaxos.la \
 	$(COMMON_LIBS) $(LEVELDB_LIBS)
 TESTS += tests/check-pure.sh tests/check-layers.sh $(INTEGRATION_TESTS)
-EXTRA_DIST += tests/integration/lib.sh tests/integration/protocol_abuse.py tests/check-pure.sh tests/check-layers.sh \
+EXTRA_DIST += tests/integration/lib.sh tests/integration/netns.sh tests/integration/protocol_abuse.py tests/check-pure.sh tests/check-layers.sh \
 	tests/integration/suspend_clock.c tests/integration/fake_clock.c \
 	tests/integration/chubby_wire.py tests/integration/itest.py tests/integration/drv.sh tests/integration/ns_checks.py tests/integration/exactly_once.py \
 	tests/integration/cacher.py tests/integration/coherence_checks.py tests/integration/suspend_checks.py tests/integration/delay_relay.py \

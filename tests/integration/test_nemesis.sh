@@ -24,17 +24,7 @@
 # NEMESIS_FAULTS (a comma-separated list: only those fault kinds);
 # tests/nemesis/regress-seeds, the seeds whose schedules every run replays
 # first.
-if [ "${1:-}" != --inside ]; then
-	if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v nft >/dev/null; then
-		echo "SKIP: needs root, ip and nft (tools/install-deps installs them)"; exit 77
-	fi
-	ns="chubby-nem-$$"
-	ip netns add "$ns" 2>/dev/null || { echo "SKIP: cannot create a network namespace"; exit 77; }
-	trap 'ip netns del "$ns" 2>/dev/null' EXIT
-	ip netns exec "$ns" ip link set lo up
-	ip netns exec "$ns" bash "$0" --inside
-	exit $?
-fi
+T_NETNS=chubby-nem . "$(dirname "$0")/netns.sh"
 
 . "$(dirname "$0")/lib.sh"
 NEM=$(cd "$(dirname "$0")/../nemesis" && pwd)

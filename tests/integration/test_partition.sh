@@ -7,18 +7,7 @@
 # lease and a new master with a higher epoch takes over; a 2/3 split leaves
 # the majority side writing; a bridge replica still lets one master serve;
 # after healing everything converges.
-if [ "${1:-}" != --inside ]; then
-	# Outside: make the namespace (or skip where we cannot) and re-run inside.
-	if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v nft >/dev/null; then
-		echo "SKIP: needs root, ip and nft (tools/install-deps installs them)"; exit 77
-	fi
-	ns="chubby-part-$$"
-	ip netns add "$ns" 2>/dev/null || { echo "SKIP: cannot create a network namespace"; exit 77; }
-	trap 'ip netns del "$ns" 2>/dev/null' EXIT
-	ip netns exec "$ns" ip link set lo up
-	ip netns exec "$ns" bash "$0" --inside
-	exit $?
-fi
+T_NETNS=chubby-part . "$(dirname "$0")/netns.sh"
 
 . "$(dirname "$0")/lib.sh"
 t_time_limit 300

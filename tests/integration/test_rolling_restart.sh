@@ -13,17 +13,7 @@
 #     change; the client sees one MASTER_FAILOVER and no failed call.
 # The cell runs in a network namespace of its own (as test_partition.sh), so
 # links can be cut with nftables.
-if [ "${1:-}" != --inside ]; then
-	if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v nft >/dev/null; then
-		echo "SKIP: needs root, ip and nft (tools/install-deps installs them)"; exit 77
-	fi
-	ns="chubby-roll-$$"
-	ip netns add "$ns" 2>/dev/null || { echo "SKIP: cannot create a network namespace"; exit 77; }
-	trap 'ip netns del "$ns" 2>/dev/null' EXIT
-	ip netns exec "$ns" ip link set lo up
-	ip netns exec "$ns" bash "$0" --inside
-	exit $?
-fi
+T_NETNS=chubby-roll . "$(dirname "$0")/netns.sh"
 
 . "$(dirname "$0")/lib.sh"
 t_time_limit 300

@@ -5,17 +5,7 @@
 # cell runs in a network namespace of the test's own, so the master can be
 # cut off from its peers with nftables (as in test_partition.sh); the checks
 # are in suspend_checks.py.
-if [ "${1:-}" != --inside ]; then
-	if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v nft >/dev/null; then
-		echo "SKIP: needs root, ip and nft (tools/install-deps installs them)"; exit 77
-	fi
-	ns="chubby-susp-$$"
-	ip netns add "$ns" 2>/dev/null || { echo "SKIP: cannot create a network namespace"; exit 77; }
-	trap 'ip netns del "$ns" 2>/dev/null' EXIT
-	ip netns exec "$ns" ip link set lo up
-	ip netns exec "$ns" bash "$0" --inside
-	exit $?
-fi
+T_NETNS=chubby-susp . "$(dirname "$0")/netns.sh"
 
 . "$(dirname "$0")/lib.sh"
 t_time_limit 180
