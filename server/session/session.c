@@ -18,6 +18,7 @@
 #include "seqtoken.h"
 #include "session/session.h"
 #include "session/sm_index.h"
+#include "simknob.h"
 #include "xmalloc.h"
 
 /* The cache table's buckets (path -> sessions caching it). */
@@ -968,7 +969,8 @@ session_write(struct session_mgr *sm, struct session_now now, enum session_write
 	if (kind == SESSION_WRITE_CREATE && path != NULL && sm_node_exists(sm, path) &&
 	    ((gp = sm_gpath_find(sm, path)) == NULL || gp->ngates == 0))
 		kind = SESSION_WRITE_PLAIN;
-	if (kind == SESSION_WRITE_PLAIN || path == NULL) {
+	/* SIM_KNOB: broken on purpose in the simulator only (no gate). */
+	if (kind == SESSION_WRITE_PLAIN || path == NULL || SIM_KNOB(SIM_KNOB_WRITE_NO_GATE)) {
 		rc = sm_submit(sm, cmd, len, done, arg);
 		if (rc != CHUBBY_OK)
 			done(rc, NULL, arg);
