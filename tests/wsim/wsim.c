@@ -308,6 +308,14 @@ w_deferred(struct world *w, struct w_ev *e)
 	if (until <= w->now)
 		return false;
 	e->at = until + 1;
+	/* What comes later in order (syncs of one disk, messages on one
+	 * connection) must not overtake what waits. */
+	if (e->type == W_EV_SYNC && w->r[e->to - 1].st.last_done < e->at)
+		w->r[e->to - 1].st.last_done = e->at;
+	if (e->type == W_EV_REQ && w->conns[e->conn].last_c2r < e->at)
+		w->conns[e->conn].last_c2r = e->at;
+	if (e->type == W_EV_REP && w->conns[e->conn].last_r2c < e->at)
+		w->conns[e->conn].last_r2c = e->at;
 	w_push(w, e);
 	return true;
 }
@@ -512,13 +520,11 @@ w_liveness(struct world *w)
 	w->drop_pct = w->dup_pct = 0;
 	w->conn_break_pm = 0;
 	w->sync_max = 4;
-	for (unsigned i = 0; i < w->n; i++) {
-		w->r[i].paused_until = 0;
+	/* Pauses run out by themselves (within seconds): ending them early
+	 * would let what waits for them be overtaken. */
+	for (unsigned i = 0; i < w->n; i++)
 		if (!w->r[i].up)
 			w_replica_start(w, &w->r[i]);
-	}
-	for (unsigned i = 0; i < w->m; i++)
-		w->c[i].paused_until = w->c[i].paused_until > w->now ? w->now : w->c[i].paused_until;
 	end = w->now + w->o.live_ms;
 	while (w->now < end && !w->failed) {
 		w_ms(w);
