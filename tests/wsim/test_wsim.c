@@ -100,6 +100,55 @@ test_sweep(void)
 	CU_ASSERT_EQUAL(failed, 0);
 }
 
+/* A seed replays bit for bit: the same trace, steps, time and states. */
+static void
+test_replay(void)
+{
+	struct wsim_opts o;
+	struct wsim_result a, b;
+
+	wsim_opts_defaults(&o);
+	o.seed = harness_seed() * 7919 + 1;
+	o.steps = 50000;
+	CU_ASSERT_EQUAL(wsim_run(&o, &a), 0);
+	CU_ASSERT_EQUAL(wsim_run(&o, &b), 0);
+	CU_ASSERT_EQUAL(a.hash, b.hash);
+	CU_ASSERT_EQUAL(a.steps, b.steps);
+	CU_ASSERT_EQUAL(a.now_ms, b.now_ms);
+	CU_ASSERT_EQUAL(a.calls, b.calls);
+	CU_ASSERT_NOT_EQUAL(a.hash, 0);
+	o.seed++;
+	CU_ASSERT_EQUAL(wsim_run(&o, &b), 0);
+	CU_ASSERT_NOT_EQUAL(a.hash, b.hash);
+	total_seeds += 3;
+	total_steps += a.steps * 2 + b.steps;
+}
+
+/* What a failure prints after "regress:" parses back into the same run. */
+static void
+test_replay_line(void)
+{
+	struct wsim_opts a, b;
+	char line[256];
+	unsigned knob;
+
+	wsim_opts_defaults(&a);
+	a.seed = harness_seed();
+	a.replicas = 3;
+	a.clients = 7;
+	a.steps = 12345;
+	a.live_ms = 4321;
+	(void)wsim_broken_name(1, &knob);
+	a.broken = knob;
+	wsim_opts_format(&a, line, sizeof line);
+	wsim_opts_defaults(&b);
+	CU_ASSERT_EQUAL(wsim_opts_parse_line(&b, line), 1);
+	CU_ASSERT_EQUAL(memcmp(&a, &b, sizeof a), 0);
+	CU_ASSERT_EQUAL(wsim_opts_parse_line(&b, "  # only a comment"), 0);
+	CU_ASSERT_EQUAL(wsim_opts_parse_line(&b, "--replicas 3"), -1);
+	CU_ASSERT_EQUAL(wsim_opts_parse_line(&b, "--seed 1 --broken nonesuch"), -1);
+}
+
 static void
 test_broken(void)
 {
@@ -141,6 +190,8 @@ harness_register(void)
 {
 	static const struct harness_test tests[] = {
 	    {"regression seeds", test_regress},
+	    {"a seed replays bit for bit", test_replay},
+	    {"a printed run parses back", test_replay_line},
 	    {"fresh seeds", test_sweep},
 	    {"broken variants are caught", test_broken},
 	    {NULL, NULL},

@@ -89,6 +89,9 @@ w_trace(struct world *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof w->trace[0] - (size_t)n, fmt, ap);
 	va_end(ap);
+	w->res.hash = (w->res.hash ^ w->steps) * 0x100000001b3ULL;
+	for (const char *p = line; *p != '\0'; p++)
+		w->res.hash = (w->res.hash ^ (uint8_t)*p) * 0x100000001b3ULL;
 	if (w->o.verbose)
 		fprintf(stderr, "%s\n", line);
 }
@@ -677,6 +680,9 @@ wsim_run(const struct wsim_opts *o, struct wsim_result *res)
 	w->res.failed = w->failed;
 	snprintf(w->res.why, sizeof w->res.why, "%s", w->why);
 	w->res.steps = w->steps;
+	for (unsigned i = 0; i < w->n; i++)
+		if (w->r[i].cell != NULL)
+			w->res.hash = (w->res.hash ^ cell_digest(w->r[i].cell)) * 0x100000001b3ULL;
 	w->res.now_ms = w->now;
 	if (w->failed && !o->quiet)
 		w_report(w);

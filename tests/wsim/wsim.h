@@ -34,6 +34,7 @@ struct wsim_result {
 	char why[512];   /* the first violation */
 	uint64_t steps;  /* core and client steps taken */
 	uint64_t now_ms; /* virtual time reached */
+	uint64_t hash;   /* over every trace line and the final state: equal runs, equal hash */
 	/* What the run exercised. */
 	uint64_t calls, reads, cached_reads, writes, grants, masters, crashes, wipes,
 	    partitions, pauses, expiries;
