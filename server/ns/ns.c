@@ -20,6 +20,7 @@
 #include "xmalloc.h"
 
 #include "ns_int.h"
+#include "simknob.h"
 
 /* --- results --- */
 
@@ -470,7 +471,8 @@ lock_drop(struct ns_handle *h, bool delay, uint64_t stamp)
 	h->held = NS_LOCK_NONE;
 	if (--n->nholders == 0)
 		n->lock_mode = NS_LOCK_NONE;
-	if (delay && h->lock_delay_ms > 0) {
+	/* SIM_KNOB: broken on purpose in the simulator only (no lock-delay). */
+	if (delay && h->lock_delay_ms > 0 && !SIM_KNOB(SIM_KNOB_NO_LOCK_DELAY)) {
 		until = stamp + h->lock_delay_ms;
 		if (until > n->delay_until_ms)
 			n->delay_until_ms = until;

@@ -200,6 +200,61 @@ w_check_seq(struct world *w, struct w_client *c, const struct w_handle *h, int s
 		    "lock in good standing", c->id, h->path, h->lock_gen);
 }
 
+/* The lock's slot in w->lost (l0..l3). */
+static int
+w_lock_index(const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n < 2 || path[n - 2] != 'l' || path[n - 1] < '0' || path[n - 1] > '3')
+		return -1;
+	return path[n - 1] - '0';
+}
+
+static void
+w_note_lost(struct world *w, const struct w_client *c, const struct w_handle *h)
+{
+	int l = w_lock_index(h->path);
+
+	if (l < 0)
+		return;
+	w->lost[l].client = c->id;
+	w->lost[l].at = w->now;
+}
+
+/* C (back in good standing, or releasing PATH; NULL: every lock) did not
+ * fail holding it: a grant after is no lock-delay matter. */
+void
+w_forget_lost(struct world *w, const struct w_client *c, const char *path)
+{
+	for (int l = 0; l < 4; l++)
+		if (w->lost[l].client == c->id && (path == NULL || w_lock_index(path) == l))
+			w->lost[l].client = 0;
+}
+
+/*
+ * Lock-delay (Chubby §2.4): a lock whose exclusive holder failed (its
+ * session expired holding it) is granted to nobody for the lock-delay after
+ * the expiry, which comes after the holder's own lease ended.  So no other
+ * client may learn of a grant within half the lock-delay (the other half
+ * covers drift and scan periods) of the moment its holder fell out of good
+ * standing still holding it.
+ */
+void
+w_check_grant(struct world *w, struct w_client *c, const struct w_handle *h)
+{
+	int l = w_lock_index(h->path);
+	uint64_t half = w->cp.ns.lock_delay_default_ms / 2;
+
+	if (l < 0 || w->lost[l].client == 0 || w->lost[l].client == c->id)
+		return;
+	if (w->now < w->lost[l].at + half)
+		w_fail(w, "c%u granted %s (mode %d) %" PRIu64 " ms after c%u fell out of good standing "
+		    "holding it exclusively: the lock-delay (%" PRIu64 " ms) was not honoured", c->id,
+		    h->path, h->held, w->now - w->lost[l].at, w->lost[l].client,
+		    w->cp.ns.lock_delay_default_ms);
+}
+
 static void
 w_check_locks(struct world *w)
 {
@@ -210,8 +265,14 @@ w_check_locks(struct world *w)
 		struct w_client *ca = &w->c[a];
 		bool good = w_client_good(w, ca);
 
-		if (ca->was_good && !good)
+		if (ca->was_good && !good) {
 			ca->lapses++;
+			for (int i = 0; i < W_MAX_H; i++)
+				if (ca->h[i].used && ca->h[i].held == NS_LOCK_EXCLUSIVE)
+					w_note_lost(w, ca, &ca->h[i]);
+		}
+		if (!ca->was_good && good)
+			w_forget_lost(w, ca, NULL); /* it did not fail after all */
 		ca->was_good = good;
 		if (!good)
 			continue;

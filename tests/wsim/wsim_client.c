@@ -282,6 +282,7 @@ w_call_done(struct world *w, struct w_client *c, int status, const struct w_rep 
 			h->held = k->rq.mode;
 			h->lock_gen = gen;
 			w->res.grants++;
+			w_check_grant(w, c, h);
 			w_trace(w, "c%u holds %s mode %d gen %" PRIu64, c->id, h->path, h->held, gen);
 		}
 		break;
@@ -331,6 +332,10 @@ w_app(struct world *w, struct w_client *c)
 		struct csess_event ev = {.type = CSESS_EV_APP_CLOSE};
 
 		w_trace(w, "c%u closes its session", c->id);
+		/* Closing frees its locks at once (no lock-delay): not a failure. */
+		for (int i = 0; i < W_MAX_H; i++)
+			c->h[i].held = 0;
+		w_forget_lost(w, c, NULL);
 		w_feed(w, c, &ev);
 		return;
 	}
@@ -378,6 +383,7 @@ w_app(struct world *w, struct w_client *c)
 			k->rq.op = W_OP_RELEASE;
 			/* Not held from the moment it asks to let go. */
 			h->held = 0;
+			w_forget_lost(w, c, h->path);
 		} else if (h->held != 0 && x < 80) {
 			k->rq.op = W_OP_CHECKSEQ;
 			k->rq.mode = h->held;
@@ -386,7 +392,7 @@ w_app(struct world *w, struct w_client *c)
 		} else if (h->held == 0 && x < 90) {
 			k->rq.op = W_OP_ACQUIRE;
 			k->rq.mode = w_chance(&w->rng, 1, 2) ? NS_LOCK_SHARED : NS_LOCK_EXCLUSIVE;
-			k->rq.timeout_ms = 200 + w_below(&w->rng, 2000);
+			k->rq.timeout_ms = 200 + w_below(&w->rng, 6000);
 		} else {
 			if (h->held != 0)
 				return;

@@ -101,6 +101,13 @@ struct w_ev {
 	struct w_rep *rep;
 };
 
+/* Events that reached a stopped process, delivered in their order when it
+ * runs again (before anything newer). */
+struct w_held {
+	struct w_ev *v;
+	size_t n, cap;
+};
+
 /* A client's connection to a replica (TCP: in order, lost only whole). */
 struct w_conn {
 	bool open;            /* the client uses it (a close still delivers what it sent) */
@@ -148,6 +155,7 @@ struct w_replica {
 	uint64_t clock_base, real_base;
 	uint64_t next_tick;
 	uint64_t paused_until; /* global ms: a stopped process (0: running) */
+	struct w_held *held;   /* what reached it while stopped, in order */
 	struct w_store st;
 	enum paxos_role role;
 	uint64_t epoch;
@@ -199,6 +207,7 @@ struct w_client {
 	int64_t drift_ppm;
 	uint64_t clock_base;
 	uint64_t paused_until;
+	struct w_held *held;
 	bool run_app_first;  /* after a pause: the application runs before the timer */
 	uint64_t restart_at; /* after EXPIRED/CLOSED: start a new session then */
 	uint64_t next_wire;
@@ -254,6 +263,7 @@ struct world {
 	bool ccut[W_MAX_C][W_MAX_R];
 	unsigned drop_pct, dup_pct, max_delay, conn_break_pm;
 	unsigned sync_max;
+	unsigned calm; /* fault rates divided by this (1, 2, 4, 8) */
 
 	struct w_conn *conns;
 	size_t nconns, capconns;
@@ -274,6 +284,14 @@ struct world {
 		uint64_t session;
 	} eph[256];
 	size_t neph;
+
+	/* Per lock: the last exclusive holder seen to fall out of good
+	 * standing while it held it, and when (the lock-delay check). */
+	struct {
+		char path[W_PATH];
+		unsigned client;
+		uint64_t at;
+	} lost[4];
 
 	struct wsim_result res;
 	char trace[W_TRACE][200];
@@ -323,6 +341,8 @@ void w_read_done(struct world *w, struct w_client *c, const char *path, const ch
     uint64_t gen, uint64_t t_begin, bool cached);
 void w_note_eph(struct world *w, const char *path, uint64_t session);
 void w_check_final(struct world *w);
+void w_forget_lost(struct world *w, const struct w_client *c, const char *path);
+void w_check_grant(struct world *w, struct w_client *c, const struct w_handle *h);
 void w_check_seq(struct world *w, struct w_client *c, const struct w_handle *h, int status);
 
 #endif
