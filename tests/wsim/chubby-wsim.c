@@ -36,7 +36,7 @@ number(const char *s)
 }
 
 static uint64_t
-regress(const char *path, bool verbose, uint64_t *runs)
+regress(const char *path, bool verbose, uint64_t *runs, uint64_t *steps)
 {
 	char line[512];
 	unsigned lineno = 0;
@@ -49,6 +49,7 @@ regress(const char *path, bool verbose, uint64_t *runs)
 	}
 	while (fgets(line, sizeof line, f) != NULL) {
 		struct wsim_opts o;
+		struct wsim_result res;
 		int rc;
 
 		lineno++;
@@ -61,8 +62,9 @@ regress(const char *path, bool verbose, uint64_t *runs)
 		}
 		o.verbose = o.verbose || verbose;
 		(*runs)++;
-		if (wsim_run(&o, NULL) != 0)
+		if (wsim_run(&o, &res) != 0)
 			failures++;
+		*steps += res.steps;
 	}
 	fclose(f);
 	return failures;
@@ -117,13 +119,16 @@ main(int argc, char **argv)
 	if (last < first)
 		usage();
 	if (list != NULL) {
-		failures = regress(list, o.verbose, &runs);
+		failures = regress(list, o.verbose, &runs, &steps);
 	} else {
 		for (seed = first; seed <= last; seed++) {
 			o.seed = seed;
 			runs++;
-			if (wsim_run(&o, &res) != 0)
+			if (wsim_run(&o, &res) != 0) {
 				failures++;
+				if (res.steps == 0)
+					fprintf(stderr, "chubby-wsim: %s\n", res.why);
+			}
 			steps += res.steps;
 			if (soaking && runs % 100 == 0)
 				printf("chubby-wsim: soak: %" PRIu64 " seeds, %" PRIu64 " steps, %" PRIu64

@@ -728,8 +728,16 @@ wsim_run(const struct wsim_opts *o, struct wsim_result *res)
 	struct world *w;
 	int rc;
 
-	if (o->replicas < 3 || o->replicas > W_MAX_R || o->clients < 1 || o->clients > W_MAX_C)
+	if (res != NULL)
+		memset(res, 0, sizeof *res);
+	if (o->replicas < 3 || o->replicas > W_MAX_R || o->clients < 1 || o->clients > W_MAX_C) {
+		if (res != NULL) {
+			res->failed = true;
+			snprintf(res->why, sizeof res->why, "--replicas must be 3-%d, --clients 1-%d",
+			    W_MAX_R, W_MAX_C);
+		}
 		return -1;
+	}
 	chubby_sim_knobs = o->broken;
 	w = xcalloc(1, sizeof *w);
 	w_init(w, o);
