@@ -473,6 +473,20 @@ w_fault_step(struct world *w)
 		w_trace(w, "r%u (master) cut from its peers", m);
 		w->res.partitions++;
 	}
+	if (w->blip_until != 0 && w->now >= w->blip_until) {
+		w->blip_until = 0;
+		w_heal(w);
+	}
+	if (w_chance(&w->rng, 1, 8000 * w->calm) && w->blip_until == 0 &&
+	    (m = w_serving_master(w)) != 0) {
+		/* A blip (the nemesis's): the master cut from its peers for about
+		 * its lease, so that it lapses and may come back in its epoch. */
+		for (unsigned b = 0; b < w->n; b++)
+			w->cut[m - 1][b] = w->cut[b][m - 1] = b != m - 1;
+		w->blip_until = w->now + w->pcfg.lease_ms + w_below(&w->rng, 500);
+		w_trace(w, "r%u (master) blips until %" PRIu64, m, w->blip_until);
+		w->res.partitions++;
+	}
 	if (w_chance(&w->rng, 1, 4000 * w->calm)) {
 		w->ccut[cl - 1][id - 1] = true;
 		w_trace(w, "cut c%u-r%u", cl, id);

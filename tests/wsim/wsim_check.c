@@ -64,25 +64,22 @@ w_file_index(const char *path)
 	return path[n - 1] - '0';
 }
 
-/* The write a value names ("{W<index>}..."), or NULL. */
+/* The write a value names ("{W<index>}", anywhere in VAL: a command's
+ * other bytes may hold "{W" too), or NULL. */
 static struct w_write *
 w_write_of(struct world *w, const char *val, size_t len)
 {
-	const char *p = NULL;
-	size_t i, idx = 0;
+	for (size_t i = 0; i + 2 < len; i++) {
+		size_t j = i + 2, idx = 0;
 
-	for (i = 0; i + 1 < len; i++)
-		if (val[i] == '{' && val[i + 1] == 'W') {
-			p = val + i + 2;
-			break;
-		}
-	if (p == NULL)
-		return NULL;
-	for (i = (size_t)(p - val); i < len && val[i] >= '0' && val[i] <= '9'; i++)
-		idx = idx * 10 + (size_t)(val[i] - '0');
-	if (i >= len || val[i] != '}' || idx >= w->nwrites)
-		return NULL;
-	return &w->writes[idx];
+		if (val[i] != '{' || val[i + 1] != 'W')
+			continue;
+		for (; j < len && val[j] >= '0' && val[j] <= '9' && j < i + 12; j++)
+			idx = idx * 10 + (size_t)(val[j] - '0');
+		if (j > i + 2 && j < len && val[j] == '}' && idx < w->nwrites)
+			return &w->writes[idx];
+	}
+	return NULL;
 }
 
 uint64_t

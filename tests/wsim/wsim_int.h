@@ -264,6 +264,7 @@ struct world {
 	unsigned drop_pct, dup_pct, max_delay, conn_break_pm;
 	unsigned sync_max;
 	unsigned calm; /* fault rates divided by this (1, 2, 4, 8) */
+	uint64_t blip_until; /* a blip's cut heals then (0: none) */
 
 	struct w_conn *conns;
 	size_t nconns, capconns;
