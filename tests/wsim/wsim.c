@@ -480,10 +480,11 @@ w_fault_step(struct world *w)
 	if (w_chance(&w->rng, 1, 8000 * w->calm) && w->blip_until == 0 &&
 	    (m = w_serving_master(w)) != 0) {
 		/* A blip (the nemesis's): the master cut from its peers for about
-		 * its lease, so that it lapses and may come back in its epoch. */
+		 * its lease, so that its lease lapses and often comes back in its
+		 * epoch, before anyone else campaigns. */
 		for (unsigned b = 0; b < w->n; b++)
 			w->cut[m - 1][b] = w->cut[b][m - 1] = b != m - 1;
-		w->blip_until = w->now + w->pcfg.lease_ms + w_below(&w->rng, 500);
+		w->blip_until = w->now + w->pcfg.lease_ms - 100 + w_below(&w->rng, 300);
 		w_trace(w, "r%u (master) blips until %" PRIu64, m, w->blip_until);
 		w->res.partitions++;
 	}
@@ -797,6 +798,7 @@ static const struct {
 	unsigned knob;
 } w_broken_extra[] = {
     {"no-lock-delay", SIM_KNOB_NO_LOCK_DELAY},
+    {"gates-unordered", SIM_KNOB_GATES_UNORDERED},
 };
 
 const char *
