@@ -163,6 +163,7 @@ struct w_replica {
 	uint64_t next_seq;
 	struct w_pending *pending;
 	uint64_t last_progress;
+	uint64_t max_epoch_applied; /* the highest proposer epoch applied (trace) */
 };
 
 /* ---- a client --------------------------------------------------------- */

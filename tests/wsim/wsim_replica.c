@@ -204,6 +204,12 @@ w_on_applied(void *arg, const struct cell_applied *a)
 	struct world *w = r->w;
 
 	w_note_applied(w, r, a);
+	if (a->hdr.epoch < r->max_epoch_applied && a->type == CELL_CMD_NS)
+		w_trace(w, "r%u applies slot %" PRIu64 " proposed in epoch %" PRIx64 " after epoch %"
+		    PRIx64 " (%s)", r->id, a->slot, a->hdr.epoch, r->max_epoch_applied,
+		    chubby_strerror(a->status));
+	if (a->hdr.epoch > r->max_epoch_applied)
+		r->max_epoch_applied = a->hdr.epoch;
 	if (a->type == CELL_CMD_NS && a->res != NULL)
 		session_applied(r->sm, w_now(r), a->ns_cmd, a->ns_len, a->res);
 	if (a->hdr.proposer != r->id || a->hdr.epoch != r->epoch)
@@ -528,6 +534,7 @@ w_replica_start(struct world *w, struct w_replica *r)
 	r->paused_until = 0;
 	r->st.last_done = 0;
 	r->last_progress = w_rlocal(r, w->now);
+	r->max_epoch_applied = 0;
 	memset(&d, 0, sizeof d);
 	d.promised = r->st.promised;
 	d.nonvoter = r->st.nonvoter;
