@@ -164,6 +164,7 @@ struct w_replica {
 	struct w_pending *pending;
 	uint64_t last_progress;
 	uint64_t max_epoch_applied; /* the highest proposer epoch applied (trace) */
+	uint64_t barrier_epoch;     /* replica.c's: our own NOOP of this epoch applied */
 };
 
 /* ---- a client --------------------------------------------------------- */

@@ -55,7 +55,8 @@ w_now(const struct w_replica *r)
 bool
 w_replica_serving(const struct w_replica *r, uint64_t now)
 {
-	return r->up && !cell_diverged(r->cell) && paxos_is_master_with_lease(r->p, w_rlocal(r, now));
+	return r->up && !cell_diverged(r->cell) && r->barrier_epoch == r->epoch && r->epoch != 0 &&
+	    paxos_is_master_with_lease(r->p, w_rlocal(r, now));
 }
 
 unsigned
@@ -204,6 +205,9 @@ w_on_applied(void *arg, const struct cell_applied *a)
 	struct world *w = r->w;
 
 	w_note_applied(w, r, a);
+	if (a->type == CELL_CMD_NOOP && r->role == PAXOS_MASTER && a->hdr.proposer == r->id &&
+	    a->hdr.epoch == r->epoch)
+		r->barrier_epoch = r->epoch;
 	if (a->hdr.epoch < r->max_epoch_applied && a->type == CELL_CMD_NS)
 		w_trace(w, "r%u applies slot %" PRIu64 " proposed in epoch %" PRIx64 " after epoch %"
 		    PRIx64 " (%s)", r->id, a->slot, a->hdr.epoch, r->max_epoch_applied,
@@ -251,9 +255,16 @@ w_apply(struct world *w, struct w_replica *r, uint64_t slot, const struct paxos_
 	w_check_digest(w, r);
 }
 
+static int w_propose(struct w_replica *r, uint8_t type, const uint8_t *cmd, size_t len,
+    uint64_t seq);
+
+/* replica.c's replica_role: a new term proposes a NOOP entry of its epoch,
+ * and the replica serves once that applied. */
 static void
 w_role(struct world *w, struct w_replica *r, const struct paxos_action *a)
 {
+	bool new_term = a->role == PAXOS_MASTER && (r->role != PAXOS_MASTER || a->epoch != r->epoch);
+
 	if (a->role != r->role || a->epoch != r->epoch || a->master != r->master)
 		w_trace(w, "r%u role %s epoch %" PRIx64 " master %u", r->id,
 		    paxos_role_name(a->role), a->epoch, a->master);
@@ -262,6 +273,10 @@ w_role(struct world *w, struct w_replica *r, const struct paxos_action *a)
 	r->role = a->role;
 	r->epoch = a->epoch;
 	r->master = a->master;
+	if (new_term) {
+		r->barrier_epoch = 0;
+		(void)w_propose(r, CELL_CMD_NOOP, NULL, 0, 0);
+	}
 }
 
 static void
@@ -535,6 +550,7 @@ w_replica_start(struct world *w, struct w_replica *r)
 	r->st.last_done = 0;
 	r->last_progress = w_rlocal(r, w->now);
 	r->max_epoch_applied = 0;
+	r->barrier_epoch = 0;
 	memset(&d, 0, sizeof d);
 	d.promised = r->st.promised;
 	d.nonvoter = r->st.nonvoter;
