@@ -4,7 +4,7 @@
  * so that the simulator can show it catches the bug class the safeguard
  * prevents.  Only the simulator's own objects of the pure modules are
  * built with -DCHUBBY_SIM_KNOBS; everywhere else SIM_KNOB() is the
- * constant 0 and the hook compiles away (tests/wsim/check-knobs.sh checks
+ * constant 0 and the hook compiles away (tests/wsim/check-wsim.sh checks
  * that no shipped binary carries the knob symbol).  Pure: no I/O.
  */
 #ifndef CHUBBY_SIMKNOB_H

@@ -5,7 +5,7 @@
  * partitioned; client connections in order, broken whole), the disks
  * (unsynced writes lost on a crash, slow syncs), crashes, restarts, wiped
  * stores, paused processes, and the run: a fault phase, then healing and
- * liveness.  Nothing here reads a clock or calls rand().
+ * liveness.  Nothing here reads a clock or draws randomness of its own.
  */
 #include "config.h"
 
