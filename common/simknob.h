@@ -18,6 +18,7 @@ enum sim_knob {
 	SIM_KNOB_READ_NO_LEASE = 1 << 4,    /* request layer: reads served without the lease */
 	SIM_KNOB_NO_LOCK_DELAY = 1 << 5,    /* ns: an expired holder's lock is free at once */
 	SIM_KNOB_GATES_UNORDERED = 1 << 6,  /* session: gates on one node in no order */
+	SIM_KNOB_SEQ_NO_GEN = 1 << 7,       /* ns: a sequencer checks without its lock_gen */
 };
 
 #ifdef CHUBBY_SIM_KNOBS

@@ -788,6 +788,7 @@ static const struct {
     {"no-dedupe", SIM_KNOB_NO_DEDUPE},
     {"write-no-gate", SIM_KNOB_WRITE_NO_GATE},
     {"read-no-lease", SIM_KNOB_READ_NO_LEASE},
+    {"seq-no-gen", SIM_KNOB_SEQ_NO_GEN},
 };
 
 /* Knobs whose bug class the simulator catches too rarely yet to be in the

@@ -252,6 +252,53 @@ w_check_grant(struct world *w, struct w_client *c, const struct w_handle *h)
 		    w->cp.ns.lock_delay_default_ms);
 }
 
+/* A RELEASE of an exclusive hold (RQ carries its sequencer) was acknowledged. */
+void
+w_note_released(struct world *w, const struct w_req *rq)
+{
+	int l = w_lock_index(rq->path);
+
+	if (l < 0 || rq->mode != NS_LOCK_EXCLUSIVE)
+		return;
+	w->released[l].valid = true;
+	w->released[l].gen = rq->seq_gen;
+	w->released[l].instance = rq->seq_instance;
+	w->released[l].at = w->now;
+}
+
+/* Fills RQ's sequencer with the last released one of PATH; false if none. */
+bool
+w_released_seq(struct world *w, const char *path, struct w_req *rq)
+{
+	int l = w_lock_index(path);
+
+	if (l < 0 || !w->released[l].valid)
+		return false;
+	rq->mode = NS_LOCK_EXCLUSIVE;
+	rq->seq_gen = w->released[l].gen;
+	rq->seq_instance = w->released[l].instance;
+	return true;
+}
+
+/*
+ * A sequencer checks as current only while its lock is held at its
+ * generation: an exclusive one whose RELEASE was acknowledged before the
+ * check began is stale (a later holder has a higher lock_gen).
+ */
+void
+w_check_foreign_seq(struct world *w, struct w_client *c, const struct w_req *rq, int status,
+    uint64_t t_begin)
+{
+	int l = w_lock_index(rq->path);
+
+	(void)t_begin;
+	if (status != CHUBBY_OK || l < 0)
+		return;
+	w_fail(w, "c%u: the sequencer of %s at lock_gen %" PRIu64 ", released (acknowledged) before "
+	    "the check began at %" PRIu64 ", checked as current", c->id, rq->path, rq->seq_gen,
+	    t_begin);
+}
+
 static void
 w_check_locks(struct world *w)
 {

@@ -266,8 +266,14 @@ w_call_done(struct world *w, struct w_client *c, int status, const struct w_rep 
 			w_write_acked(w, k->rq.val, rep->content_gen);
 		break;
 	case W_OP_CHECKSEQ:
-		if (h != NULL)
+		if (k->foreign)
+			w_check_foreign_seq(w, c, &k->rq, status, k->t_begin);
+		else if (h != NULL)
 			w_check_seq(w, c, h, status);
+		break;
+	case W_OP_RELEASE:
+		if (status == CHUBBY_OK)
+			w_note_released(w, &k->rq);
 		break;
 	case W_OP_ACQUIRE:
 		if (status == CHUBBY_OK && h != NULL && rep != NULL && rep->result != NULL) {
@@ -381,6 +387,10 @@ w_app(struct world *w, struct w_client *c)
 	if (h->kind == W_K_LOCK) {
 		if (h->held != 0 && x < 40) {
 			k->rq.op = W_OP_RELEASE;
+			/* The sequencer it lets go of, for the check of a released one. */
+			k->rq.mode = h->held;
+			k->rq.seq_gen = h->lock_gen;
+			k->rq.seq_instance = h->instance;
 			/* Not held from the moment it asks to let go. */
 			h->held = 0;
 			w_forget_lost(w, c, h->path);
@@ -389,6 +399,10 @@ w_app(struct world *w, struct w_client *c)
 			k->rq.mode = h->held;
 			k->rq.seq_gen = h->lock_gen;
 			k->rq.seq_instance = h->instance;
+		} else if (h->held == 0 && x < 20 && w_released_seq(w, h->path, &k->rq)) {
+			/* A fencing check of a sequencer released before now. */
+			k->rq.op = W_OP_CHECKSEQ;
+			k->foreign = true;
 		} else if (h->held == 0 && x < 90) {
 			k->rq.op = W_OP_ACQUIRE;
 			k->rq.mode = w_chance(&w->rng, 1, 2) ? NS_LOCK_SHARED : NS_LOCK_EXCLUSIVE;

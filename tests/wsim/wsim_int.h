@@ -197,6 +197,7 @@ struct w_call {
 	uint64_t t_begin;    /* global ms */
 	int hslot;           /* the handle it concerns (-1: none) */
 	uint64_t lapses0;    /* the client's lapses when it began */
+	bool foreign;        /* CHECKSEQ of a sequencer released before it began */
 };
 
 struct w_client {
@@ -296,6 +297,13 @@ struct world {
 		uint64_t at;
 	} lost[4];
 
+	/* Per lock: the last exclusive sequencer whose RELEASE was
+	 * acknowledged, and when (it must check stale from then on). */
+	struct {
+		bool valid;
+		uint64_t gen, instance, at;
+	} released[4];
+
 	struct wsim_result res;
 	char trace[W_TRACE][200];
 	unsigned ntrace;
@@ -345,6 +353,10 @@ void w_read_done(struct world *w, struct w_client *c, const char *path, const ch
 void w_note_eph(struct world *w, const char *path, uint64_t session);
 void w_check_final(struct world *w);
 void w_forget_lost(struct world *w, const struct w_client *c, const char *path);
+void w_note_released(struct world *w, const struct w_req *rq);
+bool w_released_seq(struct world *w, const char *path, struct w_req *rq);
+void w_check_foreign_seq(struct world *w, struct w_client *c, const struct w_req *rq, int status,
+    uint64_t t_begin);
 void w_check_grant(struct world *w, struct w_client *c, const struct w_handle *h);
 void w_check_seq(struct world *w, struct w_client *c, const struct w_handle *h, int status);
 
