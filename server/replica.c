@@ -87,6 +87,10 @@ struct replica {
 	enum paxos_role role;
 	paxos_ballot epoch;
 	unsigned master;
+	/* The epoch whose own NOOP entry this replica applied as master: it
+	 * serves only then, once the applied state knows its epoch (see
+	 * replica_role). */
+	paxos_ballot barrier_epoch;
 
 	/* The applied state: the namespace, the digest chain, CHECK and
 	 * MEMBER entries, snapshots (server/cell). */
@@ -105,6 +109,16 @@ struct replica {
 };
 
 static void replica_step(struct replica *r, struct paxos_event *ev);
+/* One command to propose: its type and body (server/cell writes the envelope). */
+struct replica_cmd {
+	enum cell_cmd_type type;
+	const uint8_t *body; /* CELL_CMD_NS: the namespace command */
+	size_t len;
+	uint64_t check[3];   /* CELL_CMD_CHECK: at, digest, ns_digest */
+	unsigned id;         /* CELL_CMD_MEMBER: the member and its addresses */
+	const char *client, *peer, *status;
+};
+static int replica_propose(struct replica *r, const struct replica_cmd *c, uint64_t seq);
 
 /* --- the applied state ---------------------------------------------------- */
 
@@ -199,6 +213,9 @@ replica_on_applied(void *arg, const struct cell_applied *a)
 		r->obs.on_applied(r->obs.arg, a->ns_cmd, a->ns_len, a->res);
 	if (a->type == CELL_CMD_MEMBER && a->member != NULL)
 		replica_move_member(r, a->member);
+	if (a->type == CELL_CMD_NOOP && r->role == PAXOS_MASTER && a->hdr.proposer == r->d->id &&
+	    a->hdr.epoch == r->epoch)
+		r->barrier_epoch = r->epoch;
 	replica_answer(r, a->hdr.proposer, a->hdr.epoch, a->hdr.seq, a->status, a->res);
 }
 
@@ -306,11 +323,26 @@ replica_role(struct replica *r, enum paxos_role role, paxos_ballot epoch, unsign
 	if (role != r->role || epoch != r->epoch || master != r->master)
 		log_info("role %s, epoch %" PRIu64 ", master %u", paxos_role_name(role), epoch,
 		    master);
+	bool new_term = role == PAXOS_MASTER && (r->role != PAXOS_MASTER || epoch != r->epoch);
+
 	if (r->role == PAXOS_MASTER && (role != PAXOS_MASTER || epoch != r->epoch))
 		replica_fail_pending(r, CHUBBY_E_NOT_MASTER);
 	r->role = role;
 	r->epoch = epoch;
 	r->master = master;
+	if (new_term) {
+		/*
+		 * The core's own no-op (an empty batch) proves the term to
+		 * Paxos, not to the applied state, which sees no entry of ours.
+		 * A NOOP entry of this epoch does: applied before we serve, it
+		 * makes void any command of a deposed master that a later master
+		 * might still get chosen after it (server/cell, docs/FORMAT.md).
+		 */
+		struct replica_cmd c = {.type = CELL_CMD_NOOP};
+
+		r->barrier_epoch = 0;
+		(void)replica_propose(r, &c, 0);
+	}
 }
 
 static void
@@ -597,16 +629,6 @@ replica_step(struct replica *r, struct paxos_event *ev)
 	r->stepping = 0;
 }
 
-/* One command to propose: its type and body (server/cell writes the envelope). */
-struct replica_cmd {
-	enum cell_cmd_type type;
-	const uint8_t *body; /* CELL_CMD_NS: the namespace command */
-	size_t len;
-	uint64_t check[3];   /* CELL_CMD_CHECK: at, digest, ns_digest */
-	unsigned id;         /* CELL_CMD_MEMBER: the member and its addresses */
-	const char *client, *peer, *status;
-};
-
 /* Proposes C as master, numbered SEQ (0: nobody waits for it). */
 static int
 replica_propose(struct replica *r, const struct replica_cmd *c, uint64_t seq)
@@ -814,8 +836,8 @@ replica_peer_net(struct replica *r)
 bool
 replica_is_master(const struct replica *r)
 {
-	return !cell_diverged(r->cell) && !replica_replaced(r) &&
-	    paxos_is_master_with_lease(r->px, clock_mono_ms());
+	return !cell_diverged(r->cell) && !replica_replaced(r) && r->barrier_epoch == r->epoch &&
+	    r->epoch != 0 && paxos_is_master_with_lease(r->px, clock_mono_ms());
 }
 
 unsigned

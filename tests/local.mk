@@ -74,3 +74,6 @@ check_PROGRAMS += tests/integration/libchubby_threads
 tests_integration_libchubby_threads_SOURCES = tests/integration/libchubby_threads.c
 tests_integration_libchubby_threads_LDADD = libchubby/libchubby.la $(PTHREAD_LIBS)
 INTEGRATION_TESTS += tests/integration/test_libchubby_threads.sh
+
+# The whole-cell simulator (tests/wsim).
+include $(srcdir)/tests/wsim/wsim.mk

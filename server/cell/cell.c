@@ -156,6 +156,7 @@ cell_apply(struct cell *c, uint64_t slot, const uint8_t *cmd, size_t len, char *
 	struct ns_result res;
 	char err[128];
 	int out = CELL_APPLIED;
+	bool stale;
 
 	c->digest = ns_fnv1a(c->digest, cmd, len);
 	c->ncommands++;
@@ -185,6 +186,21 @@ cell_apply(struct cell *c, uint64_t slot, const uint8_t *cmd, size_t len, char *
 			f[i] = o[i].via.u64;
 	if (f[1] > c->last_stamp)
 		c->last_stamp = f[1];
+	/*
+	 * A namespace command of a deposed master, chosen after a newer
+	 * master's entries (Multi-Paxos lets a later master's Phase 1 find a
+	 * value a minority accepted in an old ballot, when the master in
+	 * between never used that slot), is void: the newer master has served
+	 * meanwhile on a state without it (given every session a full lease,
+	 * answered its KeepAlives), and the command's proposer answered its
+	 * client E_NOT_MASTER, which a client re-sends with the same rid.
+	 * Every replica sees the same entries in the same order, and the
+	 * highest epoch travels in snapshots, so all decide alike.  Epoch 0
+	 * (a header field that was not a number) is never stale.
+	 */
+	stale = f[0] == CELL_CMD_NS && f[3] != 0 && f[3] < c->max_epoch;
+	if (f[3] > c->max_epoch)
+		c->max_epoch = f[3];
 	memset(&a, 0, sizeof a);
 	a.slot = slot;
 	a.type = f[0];
@@ -198,6 +214,14 @@ cell_apply(struct cell *c, uint64_t slot, const uint8_t *cmd, size_t len, char *
 		out = cell_apply_check(c, o, n, f[2], why, whylen);
 		break;
 	case CELL_CMD_NS:
+		if (stale) {
+			errbuf_set(why, whylen,
+			    "namespace command of epoch %llx chosen after epoch %llx: void",
+			    (unsigned long long)f[3], (unsigned long long)c->max_epoch);
+			a.status = CHUBBY_E_NOT_MASTER;
+			out = CELL_SKIPPED;
+			break;
+		}
 		if (n == 6 && o[5].type == MSGPACK_OBJECT_BIN) {
 			a.ns_cmd = (const uint8_t *)o[5].via.bin.ptr;
 			a.ns_len = o[5].via.bin.size;

@@ -97,7 +97,7 @@ cell_cmd_member(msgpack_sbuffer *sb, const struct cell_hdr *h, unsigned id, cons
 
 /* A snapshot read: pointers into the unpacked object that read it. */
 struct cell_snap {
-	uint64_t applied, digest, ncommands, last_stamp;
+	uint64_t applied, digest, ncommands, last_stamp, max_epoch;
 	const uint8_t *ns;
 	size_t nslen;
 	bool has_members; /* the sixth element: a replica's own snapshot */
@@ -119,7 +119,7 @@ cell_snapshot(const struct cell *c, enum cell_snap_kind kind, uint8_t **out, siz
 		return rc;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, kind == CELL_SNAP_REPLICA ? 6 : 5);
+	msgpack_pack_array(&pk, kind == CELL_SNAP_REPLICA ? 7 : 5);
 	msgpack_pack_uint64(&pk, c->applied);
 	msgpack_pack_uint64(&pk, c->digest);
 	msgpack_pack_uint64(&pk, c->ncommands);
@@ -141,6 +141,9 @@ cell_snapshot(const struct cell *c, enum cell_snap_kind kind, uint8_t **out, siz
 			cell_pack_str(&pk, c->moved[i].peer);
 			cell_pack_str(&pk, c->moved[i].status);
 		}
+		/* The highest proposer epoch applied: a replica that installs
+		 * this voids a deposed master's late command as the others do. */
+		msgpack_pack_uint64(&pk, c->max_epoch);
 	}
 	*len = sb.size;
 	*out = (uint8_t *)msgpack_sbuffer_release(&sb);
@@ -148,7 +151,8 @@ cell_snapshot(const struct cell *c, enum cell_snap_kind kind, uint8_t **out, siz
 }
 
 /* The one reader: [applied, digest, ncommands, last_stamp, namespace
- * (, moved)], every field's type checked, nothing after it. */
+ * (, moved (, max_epoch))], every field's type checked, nothing after it.
+ * A replica snapshot of the code before max_epoch has 6 fields: 0. */
 static int
 cell_snap_read(const uint8_t *snap, size_t len, msgpack_unpacked *u, struct cell_snap *s,
     char *why, size_t whylen)
@@ -167,9 +171,9 @@ cell_snap_read(const uint8_t *snap, size_t len, msgpack_unpacked *u, struct cell
 		errbuf_set(why, whylen, "not msgpack (%zu bytes)", len);
 		return CHUBBY_E_CORRUPT;
 	}
-	if (u->data.type != MSGPACK_OBJECT_ARRAY ||
-	    (u->data.via.array.size != 5 && u->data.via.array.size != 6)) {
-		errbuf_set(why, whylen, "not an array of 5 or 6 fields");
+	if (u->data.type != MSGPACK_OBJECT_ARRAY || u->data.via.array.size < 5 ||
+	    u->data.via.array.size > 7) {
+		errbuf_set(why, whylen, "not an array of 5, 6 or 7 fields");
 		return CHUBBY_E_CORRUPT;
 	}
 	o = u->data.via.array.ptr;
@@ -210,6 +214,13 @@ cell_snap_read(const uint8_t *snap, size_t len, msgpack_unpacked *u, struct cell
 		}
 	}
 	s->nmembers = mv->via.array.size;
+	if (n == 7) {
+		if (o[6].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			errbuf_set(why, whylen, "field 6 (max_epoch) is not an unsigned integer");
+			return CHUBBY_E_CORRUPT;
+		}
+		s->max_epoch = o[6].via.u64;
+	}
 	return CHUBBY_OK;
 }
 
@@ -237,6 +248,7 @@ cell_restore(struct cell *c, uint64_t index, const uint8_t *snap, size_t len, ch
 	c->digest = s.digest;
 	c->ncommands = s.ncommands;
 	c->last_stamp = s.last_stamp;
+	c->max_epoch = s.max_epoch;
 	/* Members moved through the log (a backup restored into a new cell
 	 * has none: its members are the new config's). */
 	for (unsigned i = 0; i < s.nmembers; i++)

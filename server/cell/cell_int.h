@@ -18,6 +18,7 @@ struct cell {
 	uint64_t digest;     /* FNV-1a chain over every applied command */
 	uint64_t ncommands;  /* commands applied */
 	uint64_t last_stamp; /* the latest master time stamped into an entry */
+	uint64_t max_epoch;  /* the highest proposer epoch of an applied entry */
 	uint64_t ring_slot[CELL_DIGEST_RING];
 	uint64_t ring_digest[CELL_DIGEST_RING];
 	/* ns_digest() at the slots a consistency check may name (every

@@ -20,6 +20,7 @@
 #include "xmalloc.h"
 
 #include "ns_int.h"
+#include "simknob.h"
 
 /* --- results --- */
 
@@ -479,7 +480,8 @@ lock_drop(struct ns_handle *h, bool delay, uint64_t stamp)
 	h->held = NS_LOCK_NONE;
 	if (--n->nholders == 0)
 		n->lock_mode = NS_LOCK_NONE;
-	if (delay && h->lock_delay_ms > 0) {
+	/* SIM_KNOB: broken on purpose in the simulator only (no lock-delay). */
+	if (delay && h->lock_delay_ms > 0 && !SIM_KNOB(SIM_KNOB_NO_LOCK_DELAY)) {
 		until = stamp + h->lock_delay_ms;
 		if (until > n->delay_until_ms)
 			n->delay_until_ms = until;
@@ -525,7 +527,9 @@ seq_current(const struct ns *ns, const char *path, size_t len, uint64_t mode, ui
 {
 	const struct ns_node *n = ns_node_find(ns, path, len, NULL);
 
-	return n != NULL && n->instance == inst && n->lock_gen == gen &&
+	/* SIM_KNOB: broken on purpose in the simulator only (generation unchecked). */
+	return n != NULL && n->instance == inst &&
+	    (n->lock_gen == gen || SIM_KNOB(SIM_KNOB_SEQ_NO_GEN)) &&
 	    (uint64_t)n->lock_mode == mode && mode != NS_LOCK_NONE;
 }
 

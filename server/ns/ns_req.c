@@ -22,6 +22,7 @@
 #include "xmalloc.h"
 
 #include "ns_int.h"
+#include "simknob.h"
 
 static int
 res_fail_msg(struct ns_result *res, int status, const char *msg)
@@ -196,7 +197,8 @@ ns_apply_req(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
 		return res->status = CHUBBY_E_INVALID;
 	}
 	pos = rec_find(s, c->rid, &found);
-	if (found) {
+	/* SIM_KNOB: broken on purpose in the simulator only (no dedupe). */
+	if (found && !SIM_KNOB(SIM_KNOB_NO_DEDUPE)) {
 		/* A copy of a request that succeeded: its first outcome, and
 		 * nothing changes (not even the last stamp). */
 		rec_to_result(&s->recs[pos], res);

@@ -18,6 +18,7 @@
 #include "seqtoken.h"
 #include "session/session.h"
 #include "session/sm_index.h"
+#include "simknob.h"
 #include "xmalloc.h"
 
 /* The cache table's buckets (path -> sessions caching it). */
@@ -184,6 +185,12 @@ struct session_mgr {
 	uint64_t next_inval;
 	uint64_t last_scan, last_waiter_scan;
 	struct ns_stamp_clock stamps; /* this master's command stamps */
+	/* Sessions whose expiry this replica proposed and has no outcome of
+	 * yet.  Kept across a step-down: a lease lapsed and regained in one
+	 * epoch leaves the proposal in the log, where it may still apply, and
+	 * the rebuilt table must not take such a session back. */
+	uint64_t *ending_ids;
+	size_t nending, capending;
 	struct session_stats st;
 };
 
@@ -584,6 +591,39 @@ sm_init_blocks(struct session_mgr *sm)
 	return sm->init_acls && !sm->init_inflight && ns_is_new(sm_ns(sm));
 }
 
+/* Where ID is in sm->ending_ids (sm->nending: not there). */
+static size_t
+sm_ending_find(const struct session_mgr *sm, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < sm->nending && sm->ending_ids[i] != id; i++)
+		;
+	return i;
+}
+
+static void
+sm_ending_add(struct session_mgr *sm, uint64_t id)
+{
+	if (sm_ending_find(sm, id) < sm->nending)
+		return;
+	if (sm->nending == sm->capending) {
+		sm->capending = sm->capending == 0 ? 16 : sm->capending * 2;
+		sm->ending_ids = xreallocarray(sm->ending_ids, sm->capending,
+		    sizeof *sm->ending_ids);
+	}
+	sm->ending_ids[sm->nending++] = id;
+}
+
+static void
+sm_ending_del(struct session_mgr *sm, uint64_t id)
+{
+	size_t i = sm_ending_find(sm, id);
+
+	if (i < sm->nending)
+		sm->ending_ids[i] = sm->ending_ids[--sm->nending];
+}
+
 /* A new master's view (Chubby §2.9): every session in the state gets a
  * full lease from now, as long as the old master could have granted, and
  * is held to the fail-over rules until it sends a KeepAlive. */
@@ -603,6 +643,13 @@ sm_take_over(struct session_mgr *sm, uint64_t epoch)
 		uint64_t id = ns_session_id(ns, i);
 		struct msess *s = sm_add(sm, id, ns_session_principal(ns, id), now);
 		s->checked_in = false;
+		if (epoch == sm->epoch && sm_ending_find(sm, id) < sm->nending) {
+			/* Its expiry is still in the log: it ends, it does not
+			 * come back, and it holds no write back. */
+			s->ending = true;
+			sm_sched(sm, s);
+			continue;
+		}
 		if (!s->holding) {
 			s->holding = true;
 			sm->nhold++;
@@ -951,6 +998,9 @@ sm_gate_propose(struct session_mgr *sm, struct gate *g)
 static bool
 sm_gate_blocked(const struct gate *g, uint64_t pass)
 {
+	/* SIM_KNOB: broken on purpose in the simulator only (gates in no order). */
+	if (SIM_KNOB(SIM_KNOB_GATES_UNORDERED))
+		return false;
 	for (size_t i = 0; i < g->npaths; i++)
 		if (g->paths[i]->pass == pass)
 			return true;
@@ -1037,7 +1087,8 @@ session_write(struct session_mgr *sm, struct session_now now, enum session_write
 	if (kind == SESSION_WRITE_CREATE && path != NULL && sm_node_exists(sm, path) &&
 	    ((gp = sm_gpath_find(sm, path)) == NULL || gp->ngates == 0))
 		kind = SESSION_WRITE_PLAIN;
-	if (kind == SESSION_WRITE_PLAIN || path == NULL) {
+	/* SIM_KNOB: broken on purpose in the simulator only (no gate). */
+	if (kind == SESSION_WRITE_PLAIN || path == NULL || SIM_KNOB(SIM_KNOB_WRITE_NO_GATE)) {
 		rc = sm_submit(sm, cmd, len, done, arg);
 		if (rc != CHUBBY_OK)
 			done(rc, NULL, arg);
@@ -1548,6 +1599,7 @@ sm_expire_done(int status, const struct ns_result *res, void *arg)
 	struct msess *s;
 	char line[160];
 
+	sm_ending_del(x->sm, x->id); /* its outcome is known now */
 	if (status != CHUBBY_OK && res != NULL) {
 		sm_msg(line, sizeof line, "session ", x->id, ": its expiry was refused: ");
 		sm_cat(line, sizeof line, chubby_strerror(status));
@@ -1588,6 +1640,7 @@ sm_expire(struct session_mgr *sm, struct msess *s, uint64_t now)
 	x = xcalloc(1, sizeof *x);
 	x->sm = sm;
 	x->id = s->id;
+	sm_ending_add(sm, s->id);
 	session_write_close(sm, sm->now, s->id, 0, cmd, len, sm_expire_done, x);
 	free(cmd);
 }
@@ -1889,6 +1942,7 @@ session_free(struct session_mgr *sm)
 	sm_htab_free(&sm->sess);
 	sm_htab_free(&sm->locks);
 	sm_heap_free(&sm->due);
+	free(sm->ending_ids);
 	free(sm->cell);
 	for (int i = 0; i < 3; i++)
 		free(sm->root_acl[i]);

@@ -643,6 +643,41 @@ test_expiry_waits_for_cachers(void)
 	teardown();
 }
 
+/*
+ * An expiry proposed just before the lease lapsed is still in the log when
+ * the lease comes back in the same epoch (found by the whole-cell
+ * simulator, tests/wsim/regress-seeds): the rebuilt table must not take
+ * that session's requests, or a KeepAlive tells its client the session
+ * and its locks are fine just before the expiry applies and frees them.
+ */
+static void
+test_expiry_in_flight_over_lapse(void)
+{
+	uint64_t e, h, q;
+	char msg[256];
+
+	setup();
+	e = start_session();
+	h = open_lock(e);
+	q = acquire(e, h, NS_LOCK_EXCLUSIVE, 0, true);
+	pump();
+	CU_ASSERT_EQUAL(status_of[q], CHUBBY_OK);
+	clock_advance(cfg->session_lease_ms + 10);
+	session_tick(sm, now); /* the lease is over: its expiry is proposed */
+	CU_ASSERT_EQUAL(cell.queued, 1);
+	cell.master = false; /* the master's lease lapses */
+	session_tick(sm, now);
+	cell.master = true; /* and comes back, same epoch */
+	session_tick(sm, now);
+	CU_ASSERT_EQUAL(session_check(sm, now, e, cell.epoch, "alice", msg, sizeof msg),
+	    CHUBBY_E_SESSION_EXPIRED);
+	pump(); /* the expiry applies */
+	CU_ASSERT_EQUAL(ns_locks_held(cell.ns), 0);
+	CU_ASSERT_EQUAL(session_check(sm, now, e, cell.epoch, "alice", msg, sizeof msg),
+	    CHUBBY_E_SESSION_EXPIRED);
+	teardown();
+}
+
 #define NW 16
 
 /* One holder, NW exclusive waiters: each hand-off proposes one ACQUIRE
@@ -938,6 +973,7 @@ harness_register(void)
 	    {"a new cell's INIT_ACLS goes first, even after a refused proposal",
 		test_init_acls_first},
 	    {"without init_acls, nothing is proposed", test_init_acls_off},
+	    {"an expiry in flight over a lease lapse is not undone", test_expiry_in_flight_over_lapse},
 	    {NULL, NULL},
 	};
 

@@ -1,0 +1,31 @@
+/*
+ * simknob.h: the broken variants of the whole-cell simulator (tests/wsim,
+ * docs/TESTING.md "Broken variants").  Each knob turns off one safeguard,
+ * so that the simulator can show it catches the bug class the safeguard
+ * prevents.  Only the simulator's own objects of the pure modules are
+ * built with -DCHUBBY_SIM_KNOBS; everywhere else SIM_KNOB() is the
+ * constant 0 and the hook compiles away (tests/wsim/check-wsim.sh checks
+ * that no shipped binary carries the knob symbol).  Pure: no I/O.
+ */
+#ifndef CHUBBY_SIMKNOB_H
+#define CHUBBY_SIMKNOB_H
+
+enum sim_knob {
+	SIM_KNOB_CACHE_NO_CLOCK = 1 << 0,   /* csess: cache trusted on state alone */
+	SIM_KNOB_NO_DEDUPE = 1 << 1,        /* ns: a copy of a request applies again */
+	SIM_KNOB_WRITE_NO_GATE = 1 << 2,    /* session: writes acknowledged before invalidations */
+	SIM_KNOB_CLOSE_NO_GATE = 1 << 3,    /* session: a close/reap waits for no invalidation */
+	SIM_KNOB_READ_NO_LEASE = 1 << 4,    /* request layer: reads served without the lease */
+	SIM_KNOB_NO_LOCK_DELAY = 1 << 5,    /* ns: an expired holder's lock is free at once */
+	SIM_KNOB_GATES_UNORDERED = 1 << 6,  /* session: gates on one node in no order */
+	SIM_KNOB_SEQ_NO_GEN = 1 << 7,       /* ns: a sequencer checks without its lock_gen */
+};
+
+#ifdef CHUBBY_SIM_KNOBS
+extern unsigned chubby_sim_knobs;
+#define SIM_KNOB(k) ((chubby_sim_knobs & (unsigned)(k)) != 0)
+#else
+#define SIM_KNOB(k) 0
+#endif
+
+#endif

@@ -1,0 +1,394 @@
+/*
+ * wsim_check.c: the whole-cell simulator's invariants, checked after every
+ * step (docs/TESTING.md "The whole-cell simulator"):
+ *  - locks: no two clients in good standing (by their own session core:
+ *    SAFE with the local lease unexpired now) hold one lock in conflicting
+ *    modes, and the serving master's namespace shows every lock such a
+ *    client holds as held by it (a session in good standing never loses a
+ *    lock);
+ *  - reads, cached ones included, are linearizable per file: never a value
+ *    nobody wrote, never one older than the newest write acknowledged
+ *    before the read began (content generations order the writes);
+ *  - each request applies at most once: a written value applies at one
+ *    content generation on every replica;
+ *  - a sequencer checks as current while its holder, in good standing
+ *    throughout, holds the lock;
+ *  - replicas' digests agree at equal applied index;
+ *  - after healing: ephemeral nodes of ended sessions are gone (and the
+ *    liveness bound in wsim.c: every pending call completes).
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <chubby/chubby.h>
+
+#include "ns/ns.h"
+#include "wsim_int.h"
+#include "xmalloc.h"
+
+/* ---- digests ---------------------------------------------------------- */
+
+void
+w_check_digest(struct world *w, struct w_replica *r)
+{
+	uint64_t i = cell_applied_index(r->cell), d = cell_digest(r->cell);
+
+	if (i >= w->ndigest) {
+		size_t cap = w->ndigest == 0 ? 256 : w->ndigest;
+		while (cap <= i)
+			cap *= 2;
+		w->digest_at = xrealloc(w->digest_at, cap * sizeof *w->digest_at);
+		memset(w->digest_at + w->ndigest, 0, (cap - w->ndigest) * sizeof *w->digest_at);
+		w->ndigest = cap;
+	}
+	if (w->digest_at[i] == 0)
+		w->digest_at[i] = d;
+	else if (w->digest_at[i] != d)
+		w_fail(w, "replica %u: digest %" PRIx64 " at applied %" PRIu64 " differs from %" PRIx64,
+		    r->id, d, i, w->digest_at[i]);
+}
+
+/* ---- the register history --------------------------------------------- */
+
+static int
+w_file_index(const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n < 2 || path[n - 2] != 'f' || path[n - 1] < '0' || path[n - 1] > '3')
+		return -1;
+	return path[n - 1] - '0';
+}
+
+/* The write a value names ("{W<index>}", anywhere in VAL: a command's
+ * other bytes may hold "{W" too), or NULL. */
+static struct w_write *
+w_write_of(struct world *w, const char *val, size_t len)
+{
+	for (size_t i = 0; i + 2 < len; i++) {
+		size_t j = i + 2, idx = 0;
+
+		if (val[i] != '{' || val[i + 1] != 'W')
+			continue;
+		for (; j < len && val[j] >= '0' && val[j] <= '9' && j < i + 12; j++)
+			idx = idx * 10 + (size_t)(val[j] - '0');
+		if (j > i + 2 && j < len && val[j] == '}' && idx < w->nwrites)
+			return &w->writes[idx];
+	}
+	return NULL;
+}
+
+uint64_t
+w_write_new(struct world *w, const char *path, char *val, size_t vlen)
+{
+	struct w_write *x;
+
+	if (w->nwrites == w->capwrites) {
+		w->capwrites = w->capwrites == 0 ? 256 : w->capwrites * 2;
+		w->writes = xrealloc(w->writes, w->capwrites * sizeof *w->writes);
+	}
+	x = &w->writes[w->nwrites];
+	memset(x, 0, sizeof *x);
+	snprintf(val, vlen, "{W%zu}", w->nwrites);
+	snprintf(x->val, sizeof x->val, "%s", val);
+	snprintf(x->path, sizeof x->path, "%s", path);
+	return w->nwrites++;
+}
+
+/* The applied state's news, from every replica. */
+void
+w_note_applied(struct world *w, struct w_replica *r, const struct cell_applied *a)
+{
+	struct w_write *x;
+
+	if (a->type != CELL_CMD_NS || a->status != CHUBBY_OK || a->res == NULL ||
+	    (x = w_write_of(w, (const char *)a->ns_cmd, a->ns_len)) == NULL)
+		return;
+	if (x->gen == 0)
+		x->gen = a->res->stat.content_gen;
+	else if (x->gen != a->res->stat.content_gen)
+		w_fail(w, "r%u applied write %s of %s at content_gen %" PRIu64
+		    ", but it applied at %" PRIu64 " before: a request took effect twice",
+		    r->id, x->val, x->path, a->res->stat.content_gen, x->gen);
+}
+
+void
+w_write_acked(struct world *w, const char *val, uint64_t gen)
+{
+	struct w_write *x = w_write_of(w, val, strlen(val));
+	int f;
+	size_t n;
+
+	if (x == NULL || (f = w_file_index(x->path)) < 0)
+		return;
+	if (x->gen != gen) {
+		w_fail(w, "write %s acknowledged at content_gen %" PRIu64 " but applied at %" PRIu64,
+		    val, gen, x->gen);
+		return;
+	}
+	x->acked_at = w->now;
+	n = w->nacks[f];
+	if (n == w->capacks[f]) {
+		w->capacks[f] = n == 0 ? 64 : n * 2;
+		w->acks[f] = xrealloc(w->acks[f], w->capacks[f] * sizeof *w->acks[f]);
+	}
+	w->acks[f][n].at = w->now;
+	w->acks[f][n].maxgen = n > 0 && w->acks[f][n - 1].maxgen > gen ? w->acks[f][n - 1].maxgen :
+	    gen;
+	w->nacks[f]++;
+}
+
+/* The highest generation of file F acknowledged strictly before T. */
+static uint64_t
+w_acked_before(const struct world *w, int f, uint64_t t)
+{
+	size_t lo = 0, hi = w->nacks[f];
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (w->acks[f][mid].at < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == 0 ? 0 : w->acks[f][lo - 1].maxgen;
+}
+
+void
+w_read_done(struct world *w, struct w_client *c, const char *path, const char *val, uint64_t gen,
+    uint64_t t_begin, bool cached)
+{
+	int f = w_file_index(path);
+	struct w_write *x;
+	uint64_t newest;
+
+	if (f < 0)
+		return;
+	if (val[0] == '\0') {
+		if (gen != 0)
+			w_fail(w, "c%u read %s empty at content_gen %" PRIu64, c->id, path, gen);
+	} else if ((x = w_write_of(w, val, strlen(val))) == NULL || strcmp(x->path, path) != 0) {
+		w_fail(w, "c%u read %s = \"%s\": a value never written there", c->id, path, val);
+		return;
+	} else if (x->gen != gen) {
+		w_fail(w, "c%u read %s = %s at content_gen %" PRIu64 ", but that write applied at %"
+		    PRIu64, c->id, path, val, gen, x->gen);
+		return;
+	}
+	newest = w_acked_before(w, f, t_begin);
+	if (gen < newest)
+		w_fail(w, "c%u %s read of %s returned content_gen %" PRIu64 " (\"%s\"), but content_gen "
+		    "%" PRIu64 " was acknowledged before the read began at %" PRIu64 ": a stale read",
+		    c->id, cached ? "a cached" : "an uncached", path, gen, val, newest, t_begin);
+}
+
+/* ---- locks and sequencers --------------------------------------------- */
+
+void
+w_check_seq(struct world *w, struct w_client *c, const struct w_handle *h, int status)
+{
+	if (status == CHUBBY_E_STALE_SEQUENCER && h->held != 0 && w_client_good(w, c) &&
+	    c->lapses == c->call.lapses0)
+		w_fail(w, "c%u: its sequencer for %s (gen %" PRIu64 ") checked stale while it held the "
+		    "lock in good standing", c->id, h->path, h->lock_gen);
+}
+
+/* The lock's slot in w->lost (l0..l3). */
+static int
+w_lock_index(const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n < 2 || path[n - 2] != 'l' || path[n - 1] < '0' || path[n - 1] > '3')
+		return -1;
+	return path[n - 1] - '0';
+}
+
+static void
+w_note_lost(struct world *w, const struct w_client *c, const struct w_handle *h)
+{
+	int l = w_lock_index(h->path);
+
+	if (l < 0)
+		return;
+	w->lost[l].client = c->id;
+	w->lost[l].at = w->now;
+}
+
+/* C (back in good standing, or releasing PATH; NULL: every lock) did not
+ * fail holding it: a grant after is no lock-delay matter. */
+void
+w_forget_lost(struct world *w, const struct w_client *c, const char *path)
+{
+	for (int l = 0; l < 4; l++)
+		if (w->lost[l].client == c->id && (path == NULL || w_lock_index(path) == l))
+			w->lost[l].client = 0;
+}
+
+/*
+ * Lock-delay (Chubby §2.4): a lock whose exclusive holder failed (its
+ * session expired holding it) is granted to nobody for the lock-delay after
+ * the expiry, which comes after the holder's own lease ended.  So no other
+ * client may learn of a grant within half the lock-delay (the other half
+ * covers drift and scan periods) of the moment its holder fell out of good
+ * standing still holding it.
+ */
+void
+w_check_grant(struct world *w, struct w_client *c, const struct w_handle *h)
+{
+	int l = w_lock_index(h->path);
+	uint64_t half = w->cp.ns.lock_delay_default_ms / 2;
+
+	if (l < 0 || w->lost[l].client == 0 || w->lost[l].client == c->id)
+		return;
+	if (w->now < w->lost[l].at + half)
+		w_fail(w, "c%u granted %s (mode %d) %" PRIu64 " ms after c%u fell out of good standing "
+		    "holding it exclusively: the lock-delay (%" PRIu64 " ms) was not honoured", c->id,
+		    h->path, h->held, w->now - w->lost[l].at, w->lost[l].client,
+		    w->cp.ns.lock_delay_default_ms);
+}
+
+/* A RELEASE of an exclusive hold (RQ carries its sequencer) was acknowledged. */
+void
+w_note_released(struct world *w, const struct w_req *rq)
+{
+	int l = w_lock_index(rq->path);
+
+	if (l < 0 || rq->mode != NS_LOCK_EXCLUSIVE)
+		return;
+	w->released[l].valid = true;
+	w->released[l].gen = rq->seq_gen;
+	w->released[l].instance = rq->seq_instance;
+	w->released[l].at = w->now;
+}
+
+/* Fills RQ's sequencer with the last released one of PATH; false if none. */
+bool
+w_released_seq(struct world *w, const char *path, struct w_req *rq)
+{
+	int l = w_lock_index(path);
+
+	if (l < 0 || !w->released[l].valid)
+		return false;
+	rq->mode = NS_LOCK_EXCLUSIVE;
+	rq->seq_gen = w->released[l].gen;
+	rq->seq_instance = w->released[l].instance;
+	return true;
+}
+
+/*
+ * A sequencer checks as current only while its lock is held at its
+ * generation: an exclusive one whose RELEASE was acknowledged before the
+ * check began is stale (a later holder has a higher lock_gen).
+ */
+void
+w_check_foreign_seq(struct world *w, struct w_client *c, const struct w_req *rq, int status,
+    uint64_t t_begin)
+{
+	int l = w_lock_index(rq->path);
+
+	(void)t_begin;
+	if (status != CHUBBY_OK || l < 0)
+		return;
+	w_fail(w, "c%u: the sequencer of %s at lock_gen %" PRIu64 ", released (acknowledged) before "
+	    "the check began at %" PRIu64 ", checked as current", c->id, rq->path, rq->seq_gen,
+	    t_begin);
+}
+
+static void
+w_check_locks(struct world *w)
+{
+	unsigned m = w_serving_master(w);
+	const struct ns *ns = m != 0 ? cell_ns(w->r[m - 1].cell) : NULL;
+
+	for (unsigned a = 0; a < w->m; a++) {
+		struct w_client *ca = &w->c[a];
+		bool good = w_client_good(w, ca);
+
+		if (ca->was_good && !good) {
+			ca->lapses++;
+			for (int i = 0; i < W_MAX_H; i++)
+				if (ca->h[i].used && ca->h[i].held == NS_LOCK_EXCLUSIVE)
+					w_note_lost(w, ca, &ca->h[i]);
+		}
+		if (!ca->was_good && good)
+			w_forget_lost(w, ca, NULL); /* it did not fail after all */
+		ca->was_good = good;
+		if (!good)
+			continue;
+		for (int i = 0; i < W_MAX_H; i++) {
+			const struct w_handle *ha = &ca->h[i];
+			int held = 0;
+
+			if (!ha->used || ha->held == 0)
+				continue;
+			if (ns != NULL && (ns_handle_path(ns, csess_session_id(ca->cs), ha->id, &held) ==
+						  NULL || held != ha->held)) {
+				w_fail(w, "c%u in good standing holds %s (mode %d), but the master r%u says "
+				    "its handle %" PRIu64 " of session %" PRIu64 " holds mode %d",
+				    ca->id, ha->path, ha->held, m, ha->id, csess_session_id(ca->cs), held);
+				return;
+			}
+			for (unsigned b = a + 1; b < w->m; b++) {
+				struct w_client *cb = &w->c[b];
+				if (!w_client_good(w, cb))
+					continue;
+				for (int j = 0; j < W_MAX_H; j++) {
+					const struct w_handle *hb = &cb->h[j];
+					if (!hb->used || hb->held == 0 || strcmp(ha->path, hb->path) != 0)
+						continue;
+					if (ha->held == NS_LOCK_EXCLUSIVE || hb->held == NS_LOCK_EXCLUSIVE) {
+						w_fail(w, "c%u (mode %d, gen %" PRIu64 ") and c%u (mode %d, gen %"
+						    PRIu64 ") both hold %s in good standing", ca->id, ha->held,
+						    ha->lock_gen, cb->id, hb->held, hb->lock_gen, ha->path);
+						return;
+					}
+				}
+			}
+		}
+	}
+}
+
+void
+w_check(struct world *w)
+{
+	if (w->failed)
+		return;
+	w_check_locks(w);
+}
+
+/* ---- after healing ---------------------------------------------------- */
+
+void
+w_note_eph(struct world *w, const char *path, uint64_t session)
+{
+	if (w->neph >= sizeof w->eph / sizeof w->eph[0])
+		return;
+	snprintf(w->eph[w->neph].path, sizeof w->eph[0].path, "%s", path);
+	w->eph[w->neph].session = session;
+	w->neph++;
+}
+
+void
+w_check_final(struct world *w)
+{
+	unsigned m = w_serving_master(w);
+	const struct ns *ns;
+
+	if (m == 0)
+		return;
+	ns = cell_ns(w->r[m - 1].cell);
+	for (size_t i = 0; i < w->neph && !w->failed; i++) {
+		int rc;
+		if (ns_session_principal(ns, w->eph[i].session) != NULL)
+			continue;
+		rc = ns_check_access(ns, "c1", w->eph[i].path, NS_ACL_READ);
+		if (rc != CHUBBY_E_NOT_FOUND)
+			w_fail(w, "ephemeral %s of ended session %" PRIu64 " is still there (%s)",
+			    w->eph[i].path, w->eph[i].session, chubby_strerror(rc));
+	}
+}
