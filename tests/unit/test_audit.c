@@ -113,14 +113,15 @@ test_hostile_values(void)
 static void
 test_cut_short(void)
 {
-	char small[24] = "", v[64];
+	char small[24] = "", line[40], v[64];
 
 	audit_kv(small, sizeof small, "k", "a value much too long \" for it");
 	CU_ASSERT(strlen(small) < sizeof small);
 	CU_ASSERT_EQUAL(small[strlen(small) - 1], '"');
-	memmove(small + 5, small, strlen(small) + 1);
-	memcpy(small, "audit", 5);
-	CU_ASSERT(field(small, "k", v, sizeof v));
+	/* As a line (the test once shifted it in place, past its end:
+	 * AddressSanitizer's stack-buffer-overflow in the sanitize phase). */
+	snprintf(line, sizeof line, "audit%s", small);
+	CU_ASSERT(field(line, "k", v, sizeof v));
 }
 
 static int
