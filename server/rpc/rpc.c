@@ -25,6 +25,7 @@
 #include "rpc.h"
 #include "rpc/rpc_backup.h"
 #include "rpc/rpc_ns.h"
+#include "status/status.h"
 #include "tp.h"
 #include "wire.h"
 #include "xmalloc.h"
@@ -563,12 +564,13 @@ rpc_op_status(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
 	(void)args;
 	(void)msg;
 	(void)msglen;
-	msgpack_pack_map(pk, 5 + (d->replica ? replica_status_pack(d->replica, NULL) : 1));
+	msgpack_pack_map(pk, 6 + (d->replica ? replica_status_pack(d->replica, NULL) : 1));
 	mp_pack_kv_str(pk, "cell", d->cfg->cell);
 	mp_pack_kv_uint(pk, "id", d->id);
 	mp_pack_kv_str(pk, "version", PACKAGE_VERSION);
 	mp_pack_kv_uint(pk, "uptime_ms", clock_mono_ms() - d->started_mono_ms);
 	mp_pack_kv_uint(pk, "clients", c->rpc->nclients);
+	mp_pack_kv_uint(pk, "loop_lag_max_ms", status_loop_lag_max_ms(d->status));
 	if (d->replica != NULL)
 		replica_status_pack(d->replica, pk);
 	else

@@ -39,9 +39,11 @@ check "mkdir stable" L mkdir -p stable
 
 # Samples the cell every second for SECONDS while a client writes: fails if
 # the master or its epoch ever changes, if ever there is not exactly one
-# master, or if a write fails.  Prints what it saw.
+# master, or if a write fails.  Prints what it saw, and the master's largest
+# event loop lag (STATUS loop_lag_max_ms, the largest of the last 10 s) over
+# the samples: a figure to read, not a timed assertion.
 stable_for() { # seconds
-	local end=$(( $(date +%s) + $1 )) e0="" e n=0 w=0 wf=0
+	local end=$(( $(date +%s) + $1 )) e0="" e n=0 w=0 wf=0 lag lagmax=0 out
 	(
 		i=0
 		while :; do
@@ -52,20 +54,25 @@ stable_for() { # seconds
 	) >"$T_DIR/writes" &
 	local writer=$!
 	while [ "$(date +%s)" -lt $end ]; do
-		e=$(cell_status "$conf" | jpy '
+		out=$(cell_status "$conf" | jpy '
 rs = [r for r in j["replicas"] if r["reachable"]]
 ms = [r for r in rs if r.get("role") == "master"]
-"%d:%s:%s" % (len(ms), ms[0]["id"] if ms else "-", ms[0]["epoch"] if ms else "-")')
+lag = (ms[0].get("loop_lag_max_ms") if ms else None) or 0
+"%d:%s:%s %s" % (len(ms), ms[0]["id"] if ms else "-", ms[0]["epoch"] if ms else "-", lag)')
+		e=${out% *}; lag=${out##* }
+		case $lag in *[!0-9]*|"") lag=0 ;; esac
+		[ "$lag" -gt "$lagmax" ] && lagmax=$lag
 		[ -z "$e0" ] && e0=$e
 		if [ "$e" != "$e0" ]; then
 			kill $writer; wait $writer 2>/dev/null
-			echo "after $n samples: masters:id:epoch $e0 -> $e"; return 1
+			echo "after $n samples: masters:id:epoch $e0 -> $e (master's loop lag at most $lagmax ms before)"; return 1
 		fi
 		n=$((n + 1)); sleep 1
 	done
 	kill $writer; wait $writer 2>/dev/null
 	w=$(grep -c '^ok' "$T_DIR/writes"); wf=$(grep -c '^fail' "$T_DIR/writes")
-	echo "$n samples: one master (id:epoch ${e0#1:}) all along; $w writes, $wf failed"
+	echo "$n samples: one master (id:epoch ${e0#1:}) all along; $w writes, $wf failed;" \
+		"master's loop lag at most $lagmax ms"
 	grep -m3 '^fail' "$T_DIR/writes"
 	case $e0 in 1:*) ;; *) return 1 ;; esac
 	[ "$wf" -eq 0 ] && [ "$w" -gt 0 ]

@@ -64,6 +64,8 @@ status_json(struct lockctl *lc, const struct probe_result *r, size_t n, const ch
 			}
 			json_key(&j, "checks");
 			r[i].has_checks ? json_uint(&j, r[i].checks) : json_null(&j);
+			json_key(&j, "loop_lag_max_ms");
+			r[i].has_loop_lag ? json_uint(&j, r[i].loop_lag_max_ms) : json_null(&j);
 			json_key(&j, "state_digest");
 			if (r[i].has_state_digest) {
 				char d[24];

@@ -138,6 +138,8 @@ probe_on_frame(struct conn *c, const uint8_t *body, size_t len, void *arg)
 			p->r->has_state_digest =
 			    probe_get_uint(r, "state_digest", &p->r->state_digest);
 			p->r->has_checks = probe_get_uint(r, "checks", &p->r->checks);
+			p->r->has_loop_lag =
+			    probe_get_uint(r, "loop_lag_max_ms", &p->r->loop_lag_max_ms);
 			p->r->has_lease = probe_get_uint(r, "lease_ms", &p->r->lease_ms);
 			{
 				bool v = false;

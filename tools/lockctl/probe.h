@@ -23,7 +23,8 @@ struct probe_result {
 	char version[32];
 	uint64_t id, uptime_ms, clients;
 	int has_epoch, has_master, has_applied, has_committed, has_digest, has_lease, has_voter;
-	int has_state_digest, has_checks;
+	int has_state_digest, has_checks, has_loop_lag;
+	uint64_t loop_lag_max_ms; /* the largest event loop lag of the last 10 s */
 	uint64_t epoch, master, applied, committed, digest, lease_ms;
 	uint64_t state_digest; /* the applied namespace hashed when asked */
 	uint64_t checks;       /* consistency checks passed */
