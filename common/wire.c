@@ -26,18 +26,22 @@ wire_check_version(uint32_t version)
 
 /*
  * Walks one msgpack value at P without building it, checking that it is
- * well formed, ends exactly at LEN, nests at most WIRE_MAX_DEPTH deep, and
- * that no container claims more elements than there are bytes left.  The
- * last check matters: msgpack-c allocates a container's element array from
- * the announced count before reading any element, so six bytes announcing
- * 2^32 elements would otherwise ask for 64 GiB.
+ * well formed, ends within LEN (*USED: where), nests at most MAX_DEPTH
+ * deep, and that no container claims more elements than there are bytes
+ * left.  The last check matters: msgpack-c allocates a container's element
+ * array from the announced count before reading any element, so six bytes
+ * announcing 2^32 elements would otherwise ask for 64 GiB.
  */
 int
-wire_scan(const uint8_t *p, size_t len, char *err, size_t errlen)
+wire_scan_value(const uint8_t *p, size_t len, unsigned max_depth, size_t *used, char *err,
+    size_t errlen)
 {
-	uint64_t left[WIRE_MAX_DEPTH + 1]; /* values still to read, per level */
+	uint64_t left[WIRE_SCAN_DEPTH_MAX + 1]; /* values still to read, per level */
 	unsigned depth = 0;
 	size_t off = 0;
+
+	if (max_depth > WIRE_SCAN_DEPTH_MAX)
+		max_depth = WIRE_SCAN_DEPTH_MAX;
 
 	left[0] = 1;
 	for (;;) {
@@ -107,9 +111,9 @@ wire_scan(const uint8_t *p, size_t len, char *err, size_t errlen)
 			off += body + (size_t)n;
 			continue;
 		}
-		if (depth == WIRE_MAX_DEPTH) {
-			errbuf_set(err, errlen, "nesting deeper than %d levels at offset %zu",
-			    WIRE_MAX_DEPTH, at);
+		if (depth == max_depth) {
+			errbuf_set(err, errlen, "nesting deeper than %u levels at offset %zu",
+			    max_depth, at);
 			return CHUBBY_E_MALFORMED;
 		}
 		/* Every value takes at least a byte. */
@@ -122,14 +126,24 @@ wire_scan(const uint8_t *p, size_t len, char *err, size_t errlen)
 		left[++depth] = n * per;
 	}
 done:
-	if (off != len) {
-		errbuf_set(err, errlen, "trailing bytes after the value (%zu)", len - off);
-		return CHUBBY_E_MALFORMED;
-	}
+	*used = off;
 	return CHUBBY_OK;
 truncated:
 	errbuf_set(err, errlen, "not msgpack: the value ends early, at offset %zu of %zu", off, len);
 	return CHUBBY_E_MALFORMED;
+}
+
+int
+wire_scan(const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+	size_t used = 0;
+	int rc = wire_scan_value(p, len, WIRE_MAX_DEPTH, &used, err, errlen);
+
+	if (rc == CHUBBY_OK && used != len) {
+		errbuf_set(err, errlen, "trailing bytes after the value (%zu)", len - used);
+		return CHUBBY_E_MALFORMED;
+	}
+	return rc;
 }
 
 /* --- encoding */

@@ -148,6 +148,12 @@ struct wire_msg {
  * remain: call it before msgpack-c unpacks anything from a peer (msgpack-c
  * allocates from announced counts).  CHUBBY_OK or CHUBBY_E_MALFORMED. */
 int wire_scan(const uint8_t *p, size_t len, char *err, size_t errlen);
+/* The same for the first value at P only, nested at most MAX_DEPTH deep (at
+ * most WIRE_SCAN_DEPTH_MAX): *USED is where it ends; bytes after it are the
+ * caller's business. */
+#define WIRE_SCAN_DEPTH_MAX 64
+int wire_scan_value(const uint8_t *p, size_t len, unsigned max_depth, size_t *used, char *err,
+    size_t errlen);
 
 int wire_decode(const uint8_t *body, size_t len, struct wire_msg *out, char *err, size_t errlen);
 /* Frees what a decoded message owns; harmless on a zeroed or freed one. */

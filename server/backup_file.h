@@ -13,10 +13,11 @@
  *   cell_len  u16      then the cell's name, cell_len bytes
  *   sha256    32 bytes SHA-256 over every header byte before it and the body
  *
- * integers big-endian.  The body is the replica snapshot format of
- * server/replica.c ([applied, digest, ncommands, last_stamp, namespace bytes]
- * as msgpack), exactly as the master packed it: a restore seeds every
- * replica's store with it as a Paxos snapshot at INDEX.
+ * integers big-endian.  The body is the snapshot format of server/cell
+ * ([applied, digest, ncommands, last_stamp, namespace bytes] as msgpack, the
+ * backup kind: docs/FORMAT.md, "Snapshots"), exactly as the master packed
+ * it: a restore seeds every replica's store with it as a Paxos snapshot at
+ * INDEX.
  *
  * Functions return a chubby status and, on failure, a one-line message in
  * ERR: CHUBBY_E_IO (cannot read or write), CHUBBY_E_CORRUPT (not a backup,

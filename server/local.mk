@@ -15,7 +15,7 @@ server_chubbyd_SOURCES = \
 	server/peer/peer.c server/peer/peer.h \
 	server/peer/peer_codec.c server/peer/peer_codec.h
 server_chubbyd_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/server/peer $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
-server_chubbyd_LDADD = server/ns/libns.la server/store/libstore.la server/paxos/libpaxos.la $(COMMON_LIBS) $(LEVELDB_LIBS) $(PTHREAD_LIBS)
+server_chubbyd_LDADD = server/cell/libcell.la server/ns/libns.la server/store/libstore.la server/paxos/libpaxos.la $(COMMON_LIBS) $(LEVELDB_LIBS) $(PTHREAD_LIBS)
 
 # The peer codec is pure: its unit test and fuzz target link it directly.
 PEER_CODEC_SOURCES = server/peer/peer_codec.c server/peer/peer_codec.h

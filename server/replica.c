@@ -1,4 +1,4 @@
-/* replica.c: the Paxos shell: clock ticks, store, peer links and the applied state. */
+/* replica.c: the Paxos shell: clock ticks, store writer thread, peer links, wired to the applied state (server/cell). */
 #include "config.h"
 
 #include <errno.h>
@@ -16,6 +16,7 @@
 
 #include <chubby/chubby.h>
 
+#include "cell/cell.h"
 #include "cellconfig.h"
 #include "chubbyd.h"
 #include "clock.h"
@@ -30,23 +31,11 @@
 
 /* The core wants time to pass in small steps: a tick is cheap when idle. */
 #define REPLICA_TICK_MS 10
-/* Digests of recent slots kept for the consistency check (Paxos Made Live §5.3). */
-#define REPLICA_DIGEST_RING 4096
-
-enum cmd_type {
-	CMD_NOOP = 1,  /* a barrier: proves the log moves (replica_sync) */
-	CMD_CHECK = 2, /* [at_slot, digest, ns_digest]: every replica compares its digests at at_slot */
-	CMD_NS = 3,    /* [ns command bytes]: one namespace command (server/ns) */
-	CMD_MEMBER = 4, /* [id, client, peer, status]: replica ID now lives at these addresses */
-};
-
-/* A member's addresses as the log last set them (replicated state). */
-struct member_addr {
-	unsigned id; /* 0: slot unused */
-	char client[CONFIG_ADDR_MAX];
-	char peer[CONFIG_ADDR_MAX];
-	char status[CONFIG_ADDR_MAX];
-};
+/* The applied state keeps members in its own types (it cannot include
+ * cellconfig.h); they must hold what the config holds. */
+_Static_assert(CELL_ADDR_MAX == CONFIG_ADDR_MAX, "member address sizes differ");
+_Static_assert(CELL_MAX_MEMBERS == CONFIG_MAX_REPLICAS, "member counts differ");
+_Static_assert(CELL_MAX_MEMBER_ID == CONFIG_MAX_REPLICA_ID, "member ids differ");
 
 struct pending {
 	uint64_t seq;
@@ -99,23 +88,12 @@ struct replica {
 	paxos_ballot epoch;
 	unsigned master;
 
-	/* The applied state: the namespace, and a digest chain over the log. */
-	struct ns *ns;
-	struct member_addr moved[CONFIG_MAX_REPLICAS]; /* replicas moved through the log */
+	/* The applied state: the namespace, the digest chain, CHECK and
+	 * MEMBER entries, snapshots (server/cell). */
+	struct cell *cell;
 	struct cell_replica self_at_start; /* our addresses as our config file gave them */
-	uint64_t applied;    /* last slot applied */
-	uint64_t digest;     /* FNV-1a chain over every applied command */
-	uint64_t ncommands;  /* commands applied */
-	uint64_t last_stamp; /* the latest master time stamped into an entry */
-	uint64_t ring_slot[REPLICA_DIGEST_RING];
-	uint64_t ring_digest[REPLICA_DIGEST_RING];
-	/* ns_digest() at the slots a consistency check may name (every
-	 * checksum_interval): the state itself, not just the commands. */
-	uint64_t check_slot, check_ns_digest;
-	uint64_t checks_passed; /* consistency checks that compared both digests and agreed */
-	int diverged;
 	int replaced_logged;
-	uint64_t last_check_slot;
+	uint64_t last_check_slot; /* the last slot this replica proposed a CHECK for */
 	uint64_t last_progress_ms; /* monotonic time the applied index last moved */
 
 	uint64_t commit_hist[REPLICA_COMMIT_NBUCKETS + 1];
@@ -130,41 +108,23 @@ static void replica_step(struct replica *r, struct paxos_event *ev);
 
 /* --- the applied state ---------------------------------------------------- */
 
-#define REPLICA_DIGEST_INIT 1469598103934665603ull
-
-/* The namespace with the cell config's limits. */
-static struct ns *
-replica_ns_new(const struct chubbyd *d, char *err, size_t errlen)
+/* The applied state's settings from the cell config. */
+static void
+replica_cell_params(const struct chubbyd *d, struct cell_params *cc)
 {
 	const struct cell_config *c = d->cfg;
-	struct ns_config nc = {
-	    .cell = c->cell,
-	    .superuser = c->superuser,
-	    .acl_dir = c->acl_dir,
-	    .max_contents = (size_t)c->max_contents,
-	    .lock_delay_default_ms = c->lock_delay_ms,
-	    .lock_delay_max_ms = c->lock_delay_max_ms,
-	    .lock_delay_given = true, /* lock_delay = 0 in the config means none */
-	    .max_sessions = c->max_sessions,
-	    .max_handles = c->max_handles_per_session,
-	};
-	struct ns *ns = ns_new(&nc);
 
-	if (ns == NULL)
-		snprintf(err, errlen, "the namespace settings are unusable (cell \"%s\", acl_dir \"%s\")",
-		    c->cell, c->acl_dir);
-	return ns;
-}
-
-static uint64_t
-fnv1a(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 1099511628211ull;
-	}
-	return h;
+	memset(cc, 0, sizeof *cc);
+	cc->ns.cell = c->cell;
+	cc->ns.superuser = c->superuser;
+	cc->ns.acl_dir = c->acl_dir;
+	cc->ns.max_contents = (size_t)c->max_contents;
+	cc->ns.lock_delay_default_ms = c->lock_delay_ms;
+	cc->ns.lock_delay_max_ms = c->lock_delay_max_ms;
+	cc->ns.lock_delay_given = true; /* lock_delay = 0 in the config means none */
+	cc->ns.max_sessions = c->max_sessions;
+	cc->ns.max_handles = c->max_handles_per_session;
+	cc->checksum_interval = c->checksum_interval;
 }
 
 /* Proposal-to-applied time of the commands this replica proposed as
@@ -202,49 +162,13 @@ replica_answer(struct replica *r, uint64_t proposer, uint64_t epoch, uint64_t se
 	}
 }
 
+/* Points replica M->id of the running config at M's addresses: peers dial
+ * the new peer address from their next attempt, WHERE_IS_MASTER names the
+ * new client address.  Every replica applies the same entries, so all agree. */
 static void
-replica_apply_check(struct replica *r, const msgpack_object *o, uint32_t n, unsigned master)
-{
-	uint64_t at, want, want_ns, idx;
-
-	if (n < 7 || o[5].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-	    o[6].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-		return;
-	at = o[5].via.u64;
-	want = o[6].via.u64;
-	idx = at % REPLICA_DIGEST_RING;
-	if (r->ring_slot[idx] == at && r->ring_digest[idx] != want) {
-		/* Paxos Made Live §5.3: a replica whose state differs from the
-		 * master's must not serve: its data is wrong. */
-		log_error("CONSISTENCY CHECK FAILED at slot %" PRIu64 ": our log digest %016" PRIx64
-			  ", master %u says %016" PRIx64 "; this replica stops serving",
-		    at, r->ring_digest[idx], master, want);
-		r->diverged = 1;
-		return;
-	}
-	if (n >= 8 && o[7].type == MSGPACK_OBJECT_POSITIVE_INTEGER && r->check_slot == at) {
-		want_ns = o[7].via.u64;
-		if (r->check_ns_digest != want_ns) {
-			log_error("CONSISTENCY CHECK FAILED at slot %" PRIu64 ": our namespace digest "
-				  "%016" PRIx64 ", master %u says %016" PRIx64
-				  "; this replica stops serving",
-			    at, r->check_ns_digest, master, want_ns);
-			r->diverged = 1;
-			return;
-		}
-		r->checks_passed++;
-		log_debug("consistency check at slot %" PRIu64 ": log and namespace agree", at);
-	}
-}
-
-/* Points replica ID of the running config at ADDRS: peers dial the new
- * peer address from their next attempt, WHERE_IS_MASTER names the new
- * client address.  Every replica applies the same entries, so all agree. */
-static void
-replica_move_member(struct replica *r, const struct member_addr *m)
+replica_move_member(struct replica *r, const struct cell_member *m)
 {
 	struct cell_config *c = r->d->cfg;
-	struct member_addr *slot = NULL;
 
 	for (unsigned i = 0; i < c->nreplicas; i++) {
 		struct cell_replica *cr = &c->replicas[i];
@@ -261,109 +185,36 @@ replica_move_member(struct replica *r, const struct member_addr *m)
 		snprintf(cr->peer_addr, sizeof cr->peer_addr, "%s", m->peer);
 		snprintf(cr->status_addr, sizeof cr->status_addr, "%s", m->status);
 	}
-	for (unsigned i = 0; i < CONFIG_MAX_REPLICAS && slot == NULL; i++)
-		if (r->moved[i].id == m->id || r->moved[i].id == 0)
-			slot = &r->moved[i];
-	if (slot != NULL)
-		*slot = *m;
 }
 
-static bool
-replica_member_fields(const msgpack_object *o, struct member_addr *m)
+/* The applied state's observer: what an applied entry means here. */
+static void
+replica_on_applied(void *arg, const struct cell_applied *a)
 {
-	const msgpack_object *a[3];
+	struct replica *r = arg;
 
-	if (o[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || o[0].via.u64 == 0 ||
-	    o[0].via.u64 > CONFIG_MAX_REPLICA_ID)
-		return false;
-	memset(m, 0, sizeof *m);
-	m->id = (unsigned)o[0].via.u64;
-	a[0] = &o[1];
-	a[1] = &o[2];
-	a[2] = &o[3];
-	for (int i = 0; i < 3; i++)
-		if (a[i]->type != MSGPACK_OBJECT_STR || a[i]->via.str.size == 0 ||
-		    a[i]->via.str.size >= CONFIG_ADDR_MAX)
-			return false;
-	memcpy(m->client, o[1].via.str.ptr, o[1].via.str.size);
-	memcpy(m->peer, o[2].via.str.ptr, o[2].via.str.size);
-	memcpy(m->status, o[3].via.str.ptr, o[3].via.str.size);
-	return true;
+	/* The master's session layer learns what changed (sessions started or
+	 * ended, events, locks that may be free now). */
+	if (a->type == CELL_CMD_NS && a->res != NULL && r->obs.on_applied != NULL)
+		r->obs.on_applied(r->obs.arg, a->ns_cmd, a->ns_len, a->res);
+	if (a->type == CELL_CMD_MEMBER && a->member != NULL)
+		replica_move_member(r, a->member);
+	replica_answer(r, a->hdr.proposer, a->hdr.epoch, a->hdr.seq, a->status, a->res);
 }
 
 static void
-replica_apply_member(struct replica *r, const msgpack_object *o, uint32_t n, uint64_t slot)
+replica_on_state_replaced(void *arg)
 {
-	struct member_addr m;
+	struct replica *r = arg;
+	const struct cell_member *m;
 
-	if (n != 9 || !replica_member_fields(&o[5], &m)) {
-		log_warn("slot %" PRIu64 ": malformed member change skipped", slot);
-		return;
-	}
-	replica_move_member(r, &m);
-}
-
-/* A command: [type, stamp_ms, proposer, epoch, seq, body...]. */
-static void
-replica_apply_cmd(struct replica *r, uint64_t slot, const uint8_t *cmd, size_t len)
-{
-	msgpack_unpacked u;
-	size_t off = 0;
-	uint64_t f[5] = {0};
-	const msgpack_object *o;
-	uint32_t n;
-
-	r->digest = fnv1a(r->digest, cmd, len);
-	r->ncommands++;
-	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, (const char *)cmd, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size < 5) {
-		/* Every replica skips it alike: the digest still covers it. */
-		log_warn("slot %" PRIu64 ": undecodable command of %zu bytes skipped", slot, len);
-		msgpack_unpacked_destroy(&u);
-		return;
-	}
-	o = u.data.via.array.ptr;
-	n = u.data.via.array.size;
-	for (int i = 0; i < 5; i++)
-		if (o[i].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			f[i] = o[i].via.u64;
-	if (f[1] > r->last_stamp)
-		r->last_stamp = f[1];
-	switch (f[0]) {
-	case CMD_CHECK:
-		replica_apply_check(r, o, n, (unsigned)f[2]);
-		replica_answer(r, f[2], f[3], f[4], CHUBBY_OK, NULL);
-		break;
-	case CMD_NS:
-		if (n == 6 && o[5].type == MSGPACK_OBJECT_BIN) {
-			struct ns_result res;
-			const uint8_t *nc = (const uint8_t *)o[5].via.bin.ptr;
-			size_t nlen = o[5].via.bin.size;
-			int rc;
-
-			ns_result_init(&res);
-			rc = ns_apply(r->ns, nc, nlen, &res);
-			/* The master's session layer learns what changed (sessions
-			 * started or ended, events, locks that may be free now). */
-			if (r->obs.on_applied != NULL)
-				r->obs.on_applied(r->obs.arg, nc, nlen, &res);
-			replica_answer(r, f[2], f[3], f[4], rc, &res);
-			ns_result_free(&res);
-		} else {
-			log_warn("slot %" PRIu64 ": namespace command without its body skipped", slot);
-			replica_answer(r, f[2], f[3], f[4], CHUBBY_E_INTERNAL, NULL);
-		}
-		break;
-	case CMD_MEMBER:
-		replica_apply_member(r, o, n, slot);
-		replica_answer(r, f[2], f[3], f[4], CHUBBY_OK, NULL);
-		break;
-	default: /* CMD_NOOP, and types from newer versions (ignored alike everywhere) */
-		replica_answer(r, f[2], f[3], f[4], CHUBBY_OK, NULL);
-		break;
-	}
-	msgpack_unpacked_destroy(&u);
+	/* Members moved through the log (a backup restored into a new cell
+	 * has none: its members are the new config's). */
+	for (unsigned i = 0; (m = cell_moved(r->cell, i)) != NULL; i++)
+		replica_move_member(r, m);
+	/* A new state: the session layer rebuilds from it if it is master. */
+	if (r->obs.on_state_replaced != NULL)
+		r->obs.on_state_replaced(r->obs.arg);
 }
 
 static void
@@ -371,134 +222,69 @@ replica_apply_slot(struct replica *r, uint64_t slot, const struct paxos_buf *bat
 {
 	size_t off = 0, len;
 	const uint8_t *cmd;
-	unsigned every = r->d->cfg->checksum_interval;
+	char why[256];
 
-	if (slot <= r->applied)
+	if (slot <= cell_applied_index(r->cell))
 		return; /* covered by the snapshot installed at start */
-	while (paxos_batch_next(batch, &off, &cmd, &len))
-		replica_apply_cmd(r, slot, cmd, len);
-	r->applied = slot;
+	while (paxos_batch_next(batch, &off, &cmd, &len)) {
+		why[0] = '\0';
+		switch (cell_apply(r->cell, slot, cmd, len, why, sizeof why)) {
+		case CELL_SKIPPED:
+			log_warn("slot %" PRIu64 ": %s", slot, why);
+			break;
+		case CELL_DIVERGED:
+			/* Paxos Made Live §5.3: a replica whose state differs from
+			 * the master's must not serve: its data is wrong. */
+			log_error("CONSISTENCY CHECK FAILED %s; this replica stops serving", why);
+			break;
+		case CELL_CHECK_PASSED:
+			log_debug("consistency check %s", why);
+			break;
+		default:
+			break;
+		}
+	}
+	cell_end_slot(r->cell, slot);
 	r->last_progress_ms = clock_mono_ms();
-	r->ring_slot[slot % REPLICA_DIGEST_RING] = slot;
-	r->ring_digest[slot % REPLICA_DIGEST_RING] = r->digest;
-	if (every != 0 && slot % every == 0) {
-		r->check_slot = slot;
-		r->check_ns_digest = ns_digest(r->ns);
-	}
 }
 
-/* The members moved through the log, as [[id, client, peer, status]...]. */
-static void
-replica_pack_moved(const struct replica *r, msgpack_packer *pk)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < CONFIG_MAX_REPLICAS; i++)
-		n += r->moved[i].id != 0;
-	msgpack_pack_array(pk, n);
-	for (unsigned i = 0; i < CONFIG_MAX_REPLICAS; i++) {
-		if (r->moved[i].id == 0)
-			continue;
-		msgpack_pack_array(pk, 4);
-		msgpack_pack_uint64(pk, r->moved[i].id);
-		mp_pack_str(pk, r->moved[i].client);
-		mp_pack_str(pk, r->moved[i].peer);
-		mp_pack_str(pk, r->moved[i].status);
-	}
-}
-
-/* Snapshot bytes: [applied, digest, ncommands, last_stamp, namespace, moved] as
- * msgpack, the namespace as ns_snapshot()'s bytes.  The namespace lives in
- * memory; at start the replica installs its latest snapshot and replays
- * the log after it (paxos: durable.applied 0). */
+/* The namespace lives in memory; at start the replica installs its latest
+ * snapshot and replays the log after it (paxos: durable.applied 0). */
 static void
 replica_take_snapshot(struct replica *r, uint64_t index)
 {
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 	struct paxos_event ev = {.type = PAXOS_EV_SNAPSHOT_TAKEN};
-	uint8_t *nsb = NULL;
-	size_t nslen = 0;
+	uint8_t *snap = NULL;
+	size_t len = 0;
 
-	if (ns_snapshot(r->ns, &nsb, &nslen) != CHUBBY_OK) {
+	if (cell_snapshot(r->cell, CELL_SNAP_REPLICA, &snap, &len) != CHUBBY_OK) {
 		log_error("cannot serialise the namespace for a snapshot at slot %" PRIu64, index);
 		return;
 	}
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 6);
-	msgpack_pack_uint64(&pk, r->applied);
-	msgpack_pack_uint64(&pk, r->digest);
-	msgpack_pack_uint64(&pk, r->ncommands);
-	msgpack_pack_uint64(&pk, r->last_stamp);
-	msgpack_pack_bin(&pk, nslen);
-	msgpack_pack_bin_body(&pk, nsb, nslen);
-	replica_pack_moved(r, &pk);
-	free(nsb);
 	ev.index = index;
-	ev.data = sb.data;
-	ev.len = sb.size;
-	log_info("snapshot at slot %" PRIu64 ": %zu bytes, %zu nodes, %zu sessions", index, sb.size,
-	    ns_node_count(r->ns), ns_session_count(r->ns));
+	ev.data = snap;
+	ev.len = len;
+	log_info("snapshot at slot %" PRIu64 ": %zu bytes, %zu nodes, %zu sessions", index, len,
+	    ns_node_count(cell_ns(r->cell)), ns_session_count(cell_ns(r->cell)));
 	replica_step(r, &ev);
-	msgpack_sbuffer_destroy(&sb);
+	free(snap);
 }
 
 static void
 replica_install_snapshot(struct replica *r, uint64_t index, const struct paxos_buf *snap)
 {
-	msgpack_unpacked u;
-	size_t off = 0;
-	char err[256];
-	const msgpack_object *o;
+	char why[512];
 
-	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, (const char *)snap->data, snap->len, &off) !=
-		MSGPACK_UNPACK_SUCCESS ||
-	    u.data.type != MSGPACK_OBJECT_ARRAY ||
-	    (u.data.via.array.size != 5 && u.data.via.array.size != 6) ||
-	    u.data.via.array.ptr[4].type != MSGPACK_OBJECT_BIN) {
-		/* Every replica made it alike; a bad one means a bug or a damaged
-		 * store, and serving from a wrong state is worse than stopping. */
-		log_error("snapshot for slot %" PRIu64 " is malformed; this replica stops serving",
-		    index);
-		r->diverged = 1;
-		msgpack_unpacked_destroy(&u);
+	/* The state refuses a bad snapshot and marks itself diverged. */
+	if (cell_restore(r->cell, index, snap->data, snap->len, why, sizeof why) != CHUBBY_OK) {
+		log_error("snapshot for slot %" PRIu64 " refused: %s; this replica stops serving",
+		    index, why);
 		return;
 	}
-	o = u.data.via.array.ptr;
-	if (ns_restore(r->ns, (const uint8_t *)o[4].via.bin.ptr, o[4].via.bin.size, err,
-		sizeof err) != CHUBBY_OK) {
-		log_error("snapshot for slot %" PRIu64 ": namespace refused: %s; this replica stops "
-			  "serving",
-		    index, err);
-		r->diverged = 1;
-		msgpack_unpacked_destroy(&u);
-		return;
-	}
-	r->digest = o[1].via.u64;
-	r->ncommands = o[2].via.u64;
-	r->last_stamp = o[3].via.u64;
-	/* Members moved through the log (a backup restored into a new cell
-	 * has none: its members are the new config's). */
-	if (u.data.via.array.size == 6 && o[5].type == MSGPACK_OBJECT_ARRAY) {
-		for (uint32_t i = 0; i < o[5].via.array.size; i++) {
-			const msgpack_object *e = &o[5].via.array.ptr[i];
-			struct member_addr m;
-			if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 4 &&
-			    replica_member_fields(e->via.array.ptr, &m))
-				replica_move_member(r, &m);
-		}
-	}
-	if (o[0].via.u64 != index)
-		log_warn("snapshot for slot %" PRIu64 " says applied %" PRIu64, index, o[0].via.u64);
-	r->applied = index;
+	if (why[0] != '\0')
+		log_warn("%s", why);
 	log_info("installed a snapshot covering slots up to %" PRIu64 " (%zu nodes, %zu sessions)",
-	    index, ns_node_count(r->ns), ns_session_count(r->ns));
-	msgpack_unpacked_destroy(&u);
-	/* A new state: the session layer rebuilds from it if it is master. */
-	if (r->obs.on_state_replaced != NULL)
-		r->obs.on_state_replaced(r->obs.arg);
+	    index, ns_node_count(cell_ns(r->cell)), ns_session_count(cell_ns(r->cell)));
 }
 
 /* --- actions ---------------------------------------------------------------- */
@@ -811,49 +597,43 @@ replica_step(struct replica *r, struct paxos_event *ev)
 	r->stepping = 0;
 }
 
-/* Proposes one command [type, stamp, us, epoch, seq, extra... | body] as
- * master: EXTRA unsigned fields, or BODY as one bin field. */
-static int
-replica_propose_raw(struct replica *r, uint64_t type, uint64_t seq, const uint64_t *extra,
-    unsigned nextra, const uint8_t *body, size_t bodylen, const void *raw, size_t rawlen,
-    unsigned nraw);
+/* One command to propose: its type and body (server/cell writes the envelope). */
+struct replica_cmd {
+	enum cell_cmd_type type;
+	const uint8_t *body; /* CELL_CMD_NS: the namespace command */
+	size_t len;
+	uint64_t check[3];   /* CELL_CMD_CHECK: at, digest, ns_digest */
+	unsigned id;         /* CELL_CMD_MEMBER: the member and its addresses */
+	const char *client, *peer, *status;
+};
 
+/* Proposes C as master, numbered SEQ (0: nobody waits for it). */
 static int
-replica_propose(struct replica *r, uint64_t type, uint64_t seq, const uint64_t *extra,
-    unsigned nextra, const uint8_t *body, size_t bodylen)
-{
-	return replica_propose_raw(r, type, seq, extra, nextra, body, bodylen, NULL, 0, 0);
-}
-
-/* The same, with NRAW more elements already packed in RAW at the end. */
-static int
-replica_propose_raw(struct replica *r, uint64_t type, uint64_t seq, const uint64_t *extra,
-    unsigned nextra, const uint8_t *body, size_t bodylen, const void *raw, size_t rawlen,
-    unsigned nraw)
+replica_propose(struct replica *r, const struct replica_cmd *c, uint64_t seq)
 {
 	msgpack_sbuffer sb;
-	msgpack_packer pk;
 	struct paxos_event ev = {.type = PAXOS_EV_PROPOSE};
+	/* The master's clock, stamped into the entry: replicas never read
+	 * their own clock while applying. */
+	struct cell_hdr h = {
+	    .stamp_ms = clock_real_ms(), .proposer = r->d->id, .epoch = r->epoch, .seq = seq};
 	int rc;
 
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 5 + nextra + (body != NULL) + nraw);
-	msgpack_pack_uint64(&pk, type);
-	/* The master's clock, stamped into the entry: replicas never read
-	 * their own clock while applying. */
-	msgpack_pack_uint64(&pk, clock_real_ms());
-	msgpack_pack_uint64(&pk, r->d->id);
-	msgpack_pack_uint64(&pk, r->epoch);
-	msgpack_pack_uint64(&pk, seq);
-	for (unsigned i = 0; i < nextra; i++)
-		msgpack_pack_uint64(&pk, extra[i]);
-	if (body != NULL) {
-		msgpack_pack_bin(&pk, bodylen);
-		msgpack_pack_bin_body(&pk, body, bodylen);
+	switch (c->type) {
+	case CELL_CMD_NS:
+		cell_cmd_ns(&sb, &h, c->body, c->len);
+		break;
+	case CELL_CMD_CHECK:
+		cell_cmd_check(&sb, &h, c->check[0], c->check[1], c->check[2]);
+		break;
+	case CELL_CMD_MEMBER:
+		cell_cmd_member(&sb, &h, c->id, c->client, c->peer, c->status);
+		break;
+	case CELL_CMD_NOOP:
+		cell_cmd_noop(&sb, &h);
+		break;
 	}
-	if (rawlen > 0)
-		msgpack_sbuffer_write(&sb, raw, rawlen);
 	ev.data = sb.data;
 	ev.len = sb.size;
 	ev.now = clock_mono_ms();
@@ -880,11 +660,12 @@ static void
 replica_maybe_noop(struct replica *r)
 {
 	uint64_t now = clock_mono_ms();
+	struct replica_cmd c = {.type = CELL_CMD_NOOP};
 
 	if (now - r->last_progress_ms < r->d->cfg->master_lease_ms || !replica_is_master(r))
 		return;
 	r->last_progress_ms = now;
-	replica_propose(r, CMD_NOOP, 0, NULL, 0, NULL, 0);
+	replica_propose(r, &c, 0);
 }
 
 /* The master proposes a consistency check after each checksum_interval
@@ -893,18 +674,23 @@ static void
 replica_maybe_check(struct replica *r)
 {
 	unsigned every = r->d->cfg->checksum_interval;
-	uint64_t at, extra[3];
+	uint64_t applied = cell_applied_index(r->cell), at, ns_digest, digest;
+	struct replica_cmd c = {.type = CELL_CMD_CHECK};
 
 	if (every == 0 || !replica_is_master(r))
 		return;
-	at = r->applied - r->applied % every;
-	if (at == 0 || at <= r->last_check_slot || r->check_slot != at)
+	at = applied - applied % every;
+	if (at == 0 || at <= r->last_check_slot || cell_check_slot(r->cell, &ns_digest) != at)
+		return;
+	/* The ring holds the last CELL_DIGEST_RING slots: a check proposed
+	 * later than that names nothing anyone can compare. */
+	if (!cell_ring_digest(r->cell, at, &digest))
 		return;
 	r->last_check_slot = at;
-	extra[0] = at;
-	extra[1] = r->ring_digest[at % REPLICA_DIGEST_RING];
-	extra[2] = r->check_ns_digest;
-	replica_propose(r, CMD_CHECK, 0, extra, 3, NULL, 0);
+	c.check[0] = at;
+	c.check[1] = digest;
+	c.check[2] = ns_digest;
+	replica_propose(r, &c, 0);
 }
 
 static void
@@ -920,7 +706,8 @@ replica_tick_cb(evutil_socket_t fd, short what, void *arg)
 	replica_maybe_noop(r);
 	if (r->obs.on_tick != NULL)
 		r->obs.on_tick(r->obs.arg);
-	if (!r->replaced_logged && replica_replaced(r) && r->applied == paxos_chosen_index(r->px)) {
+	if (!r->replaced_logged && replica_replaced(r) &&
+	    cell_applied_index(r->cell) == paxos_chosen_index(r->px)) {
 		/* Our id was moved to another machine through the log: the peers
 		 * refuse our links now (peer_source_ok); say so loudly. */
 		r->replaced_logged = 1;
@@ -941,26 +728,15 @@ replica_deliver(const struct paxos_msg *m, void *arg)
 
 /* --- proposals ---------------------------------------------------------------- */
 
-/* Queues a waiter for command SEQ and proposes it. */
+/* Queues a waiter for command C and proposes it. */
 static int
-replica_submit_cmd_raw(struct replica *r, uint64_t type, const uint8_t *body, size_t len,
-    const void *raw, size_t rawlen, unsigned nraw, replica_done_fn done, void *arg);
-
-static int
-replica_submit_cmd(struct replica *r, uint64_t type, const uint8_t *body, size_t len,
-    replica_done_fn done, void *arg)
-{
-	return replica_submit_cmd_raw(r, type, body, len, NULL, 0, 0, done, arg);
-}
-
-static int
-replica_submit_cmd_raw(struct replica *r, uint64_t type, const uint8_t *body, size_t len,
-    const void *raw, size_t rawlen, unsigned nraw, replica_done_fn done, void *arg)
+replica_submit_cmd(struct replica *r, const struct replica_cmd *c, replica_done_fn done,
+    void *arg)
 {
 	struct pending *p;
 	int rc;
 
-	if (r->diverged)
+	if (cell_diverged(r->cell))
 		return CHUBBY_E_CORRUPT;
 	if (!replica_is_master(r))
 		return CHUBBY_E_NOT_MASTER;
@@ -973,7 +749,7 @@ replica_submit_cmd_raw(struct replica *r, uint64_t type, const uint8_t *body, si
 	 * one-replica cell chooses at once). */
 	p->next = r->pending;
 	r->pending = p;
-	rc = replica_propose_raw(r, type, p->seq, NULL, 0, body, len, raw, rawlen, nraw);
+	rc = replica_propose(r, c, p->seq);
 	if (rc != CHUBBY_OK) {
 		for (struct pending **pp = &r->pending; *pp != NULL; pp = &(*pp)->next)
 			if (*pp == p) {
@@ -988,38 +764,36 @@ replica_submit_cmd_raw(struct replica *r, uint64_t type, const uint8_t *body, si
 int
 replica_sync(struct replica *r, replica_done_fn done, void *arg)
 {
-	return replica_submit_cmd(r, CMD_NOOP, NULL, 0, done, arg);
+	struct replica_cmd c = {.type = CELL_CMD_NOOP};
+
+	return replica_submit_cmd(r, &c, done, arg);
 }
 
 int
 replica_submit(struct replica *r, const uint8_t *cmd, size_t len, replica_done_fn done, void *arg)
 {
-	return replica_submit_cmd(r, CMD_NS, cmd, len, done, arg);
+	struct replica_cmd c = {.type = CELL_CMD_NS, .body = cmd, .len = len};
+
+	return replica_submit_cmd(r, &c, done, arg);
 }
 
 const struct ns *
 replica_ns(const struct replica *r)
 {
-	return r->ns;
+	return cell_ns(r->cell);
 }
 
 int
 replica_move(struct replica *r, unsigned id, const char *client, const char *peer,
     const char *status, replica_done_fn done, void *arg)
 {
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	int rc;
+	struct replica_cmd c = {.type = CELL_CMD_MEMBER,
+	    .id = id,
+	    .client = client,
+	    .peer = peer,
+	    .status = status};
 
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_uint64(&pk, id);
-	mp_pack_str(&pk, client);
-	mp_pack_str(&pk, peer);
-	mp_pack_str(&pk, status);
-	rc = replica_submit_cmd_raw(r, CMD_MEMBER, NULL, 0, sb.data, sb.size, 4, done, arg);
-	msgpack_sbuffer_destroy(&sb);
-	return rc;
+	return replica_submit_cmd(r, &c, done, arg);
 }
 
 bool
@@ -1034,7 +808,7 @@ replica_replaced(const struct replica *r)
 bool
 replica_is_master(const struct replica *r)
 {
-	return !r->diverged && !replica_replaced(r) &&
+	return !cell_diverged(r->cell) && !replica_replaced(r) &&
 	    paxos_is_master_with_lease(r->px, clock_mono_ms());
 }
 
@@ -1059,7 +833,7 @@ replica_epoch(const struct replica *r)
 static const char *
 replica_role_name(const struct replica *r)
 {
-	if (r->diverged)
+	if (cell_diverged(r->cell))
 		return "diverged";
 	if (replica_replaced(r))
 		return "replaced";
@@ -1079,15 +853,15 @@ replica_info(const struct replica *r, struct replica_info *out)
 	struct peer_stats ps;
 
 	memset(out, 0, sizeof *out);
-	out->diverged = r->diverged;
+	out->diverged = cell_diverged(r->cell);
 	out->voter = paxos_is_voter(r->px);
 	out->role = replica_role_name(r);
 	out->epoch = r->epoch;
 	out->master = r->master;
 	out->committed = paxos_chosen_index(r->px);
-	out->applied = r->applied;
+	out->applied = cell_applied_index(r->cell);
 	out->lease_ms = lease > now ? lease - now : 0;
-	out->digest = r->digest;
+	out->digest = cell_digest(r->cell);
 	out->links_up = peer_links_up(r->net);
 	out->links_total = r->d->cfg->nreplicas > 0 ? r->d->cfg->nreplicas - 1 : 0;
 	peer_stats(r->net, &ps);
@@ -1115,16 +889,16 @@ replica_status_pack(const struct replica *r, msgpack_packer *pk)
 	mp_pack_kv_uint(pk, "epoch", r->epoch);
 	mp_pack_kv_uint(pk, "master", r->master);
 	mp_pack_kv_uint(pk, "committed", paxos_chosen_index(r->px));
-	mp_pack_kv_uint(pk, "applied", r->applied);
+	mp_pack_kv_uint(pk, "applied", cell_applied_index(r->cell));
 	mp_pack_kv_uint(pk, "lease_ms", lease > now ? lease - now : 0);
 	mp_pack_kv_bool(pk, "voter", paxos_is_voter(r->px));
-	mp_pack_kv_uint(pk, "digest", r->digest);
+	mp_pack_kv_uint(pk, "digest", cell_digest(r->cell));
 	/* The applied namespace hashed now, not carried: "digest" chains the
 	 * commands applied, and a replica that installed a snapshot took the
 	 * chain's value from it, so equal chains alone cannot show that its
 	 * state is equal.  Costs a walk of the namespace per STATUS. */
-	mp_pack_kv_uint(pk, "state_digest", ns_digest(r->ns));
-	mp_pack_kv_uint(pk, "checks", r->checks_passed);
+	mp_pack_kv_uint(pk, "state_digest", ns_digest(cell_ns(r->cell)));
+	mp_pack_kv_uint(pk, "checks", cell_checks_passed(r->cell));
 	return 10;
 }
 
@@ -1259,6 +1033,8 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	struct paxos_durable dur;
 	struct paxos_event ev = {.type = PAXOS_EV_START};
 	struct timeval tv = {0, REPLICA_TICK_MS * 1000};
+	struct cell_params cc;
+	struct cell_observer obs = {replica_on_applied, replica_on_state_replaced, r};
 	bool state_lost = false;
 
 	r->d = d;
@@ -1277,9 +1053,14 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	r->net = peer_net_new(d, replica_deliver, r, err, errlen);
 	if (r->net == NULL)
 		goto fail;
-	if ((r->ns = replica_ns_new(d, err, errlen)) == NULL)
+	replica_cell_params(d, &cc);
+	if ((r->cell = cell_new(&cc)) == NULL) {
+		snprintf(err, errlen,
+		    "the namespace settings are unusable (cell \"%s\", acl_dir \"%s\")",
+		    d->cfg->cell, d->cfg->acl_dir);
 		goto fail;
-	r->digest = REPLICA_DIGEST_INIT;
+	}
+	cell_observe(r->cell, &obs);
 	r->last_progress_ms = clock_mono_ms();
 	/* The namespace is rebuilt from the latest snapshot and the log after
 	 * it: the state machine keeps no durable state of its own. */
@@ -1313,7 +1094,8 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	r->turn_ev = event_new(d->base, -1, 0, replica_turn_cb, r);
 	r->tick_ev = event_new(d->base, -1, EV_PERSIST, replica_tick_cb, r);
 	event_add(r->tick_ev, &tv);
-	log_info("replica started: applied %" PRIu64 ", promised %" PRIu64 "%s", r->applied,
+	log_info("replica started: applied %" PRIu64 ", promised %" PRIu64 "%s",
+	    cell_applied_index(r->cell),
 	    paxos_promised(r->px), paxos_is_voter(r->px) ? "" : ", not voting yet");
 	return r;
 fail:
@@ -1364,7 +1146,7 @@ replica_free(struct replica *r)
 	free(r->group);
 	peer_net_free(r->net);
 	paxos_free(r->px);
-	ns_free(r->ns);
+	cell_free(r->cell);
 	paxos_actions_free(&r->acts);
 	if (r->st != NULL)
 		store_close(r->st);
@@ -1376,36 +1158,19 @@ replica_free(struct replica *r)
 int
 replica_backup(struct replica *r, uint8_t **out, size_t *len, uint64_t *index)
 {
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	uint8_t *nsb = NULL;
-	size_t nslen = 0;
 	int rc;
 
-	if (r->diverged)
+	if (cell_diverged(r->cell))
 		return CHUBBY_E_CORRUPT;
 	if (!replica_is_master(r))
 		return CHUBBY_E_NOT_MASTER;
 	/* The loop is single-threaded: nothing applies between here and the
-	 * end of the packing, so the state is the one at r->applied. */
-	if ((rc = ns_snapshot(r->ns, &nsb, &nslen)) != CHUBBY_OK)
+	 * end of the packing, so the state is the one at the applied index. */
+	if ((rc = cell_snapshot(r->cell, CELL_SNAP_BACKUP, out, len)) != CHUBBY_OK)
 		return rc;
-	/* The format of replica_take_snapshot(), so a restore installs it as is. */
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 5);
-	msgpack_pack_uint64(&pk, r->applied);
-	msgpack_pack_uint64(&pk, r->digest);
-	msgpack_pack_uint64(&pk, r->ncommands);
-	msgpack_pack_uint64(&pk, r->last_stamp);
-	msgpack_pack_bin(&pk, nslen);
-	msgpack_pack_bin_body(&pk, nsb, nslen);
-	free(nsb);
-	*len = sb.size;
-	*index = r->applied;
-	*out = (uint8_t *)msgpack_sbuffer_release(&sb);
+	*index = cell_applied_index(r->cell);
 	log_info("backup at slot %" PRIu64 ": %zu bytes, %zu nodes, %zu sessions", *index, *len,
-	    ns_node_count(r->ns), ns_session_count(r->ns));
+	    ns_node_count(cell_ns(r->cell)), ns_session_count(cell_ns(r->cell)));
 	return CHUBBY_OK;
 }
 
@@ -1413,43 +1178,8 @@ int
 replica_check_snapshot(const struct chubbyd *d, const uint8_t *snap, size_t len, uint64_t index,
     char *err, size_t errlen)
 {
-	msgpack_unpacked u;
-	size_t off = 0;
-	const msgpack_object *o;
-	struct ns *ns;
-	char nerr[256];
-	int rc = CHUBBY_E_CORRUPT;
+	struct cell_params cc;
 
-	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, (const char *)snap, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    off != len || u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 5) {
-		snprintf(err, errlen, "the state is not a replica snapshot");
-		goto out;
-	}
-	o = u.data.via.array.ptr;
-	for (int i = 0; i < 4; i++)
-		if (o[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-			snprintf(err, errlen, "the state's field %d is not a number", i);
-			goto out;
-		}
-	if (o[4].type != MSGPACK_OBJECT_BIN) {
-		snprintf(err, errlen, "the state holds no namespace");
-		goto out;
-	}
-	if (o[0].via.u64 != index || index == 0) {
-		snprintf(err, errlen, "the state covers slot %" PRIu64 " but the header says %" PRIu64,
-		    o[0].via.u64, index);
-		goto out;
-	}
-	if ((ns = replica_ns_new(d, err, errlen)) == NULL) {
-		rc = CHUBBY_E_CONFIG;
-		goto out;
-	}
-	rc = ns_restore(ns, (const uint8_t *)o[4].via.bin.ptr, o[4].via.bin.size, nerr, sizeof nerr);
-	if (rc != CHUBBY_OK)
-		snprintf(err, errlen, "the namespace does not load: %s", nerr);
-	ns_free(ns);
-out:
-	msgpack_unpacked_destroy(&u);
-	return rc;
+	replica_cell_params(d, &cc);
+	return cell_check_backup(&cc, snap, len, index, err, errlen);
 }

@@ -4,7 +4,9 @@
  * client commands) and carries out its actions: PERSIST through the store
  * (synced before anything that depends on it is sent), SEND through the peer
  * links, APPLY to the state machine, snapshots, role changes.  Client
- * commands proposed here are answered when they apply.
+ * commands proposed here are answered when they apply.  The applied state
+ * itself (entries, digests, snapshots) is server/cell, a pure module this
+ * shell feeds and observes.
  */
 #ifndef CHUBBY_REPLICA_H
 #define CHUBBY_REPLICA_H
@@ -98,8 +100,8 @@ struct replica_info {
 void replica_info(const struct replica *r, struct replica_info *out);
 
 /* Packs a consistent copy of the applied state, in the snapshot format a
- * replica installs (replica.c: [applied, digest, ncommands, last_stamp,
- * namespace]), for a backup: *OUT (malloc'd, the caller frees it), *LEN,
+ * replica installs (server/cell, the backup kind: [applied, digest,
+ * ncommands, last_stamp, namespace]; docs/FORMAT.md), for a backup: *OUT (malloc'd, the caller frees it), *LEN,
  * and *INDEX the applied slot it covers.  Only at the master holding its
  * lease: CHUBBY_E_NOT_MASTER elsewhere, CHUBBY_E_CORRUPT if diverged. */
 int replica_backup(struct replica *r, uint8_t **out, size_t *len, uint64_t *index);

@@ -1,12 +1,13 @@
 #!/bin/sh
 # check-pure.sh: the pure cores (STYLE.md, "Pure cores") include no I/O,
 # clock, thread, socket, TLS or storage headers, so tests and the simulator
-# can drive them with virtual time and no side effects.  The namespace may
-# use msgpack (a pure codec) for its commands and snapshots; the Paxos core
-# and the client session core may not even do that.  The master's session
-# layer (server/session) may use msgpack too, but knows nothing of the
-# daemon it runs in: no replica, RPC, daemon context or config file; the
-# shell (server/session_shell.c) gives it an environment and the time.
+# can drive them with virtual time and no side effects.  The namespace and
+# the applied state (server/cell) may use msgpack (a pure codec) for their
+# commands and snapshots; the Paxos core and the client session core may
+# not even do that.  The master's session layer (server/session) may use
+# msgpack too, but knows nothing of the daemon it runs in: no replica, RPC,
+# daemon context or config file; the shell (server/session_shell.c) gives
+# it an environment and the time.
 top=${abs_top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 io='event2/|openssl/|leveldb/|sys/socket|sys/time|sys/stat|netinet/|arpa/|netdb|time\.h|unistd\.h|pthread\.h|stdio\.h|fcntl\.h|signal\.h|clock\.h|log\.h|conn\.h|tp\.h|tls\.h|store'
 strict="#[[:space:]]*include[[:space:]]*[<\"]($io|msgpack)"
@@ -28,7 +29,7 @@ check_file() { # file pattern
 for f in "$top"/server/paxos/*.[ch] "$top"/libchubby/csess.[ch]; do
 	check_file "$f" "$strict"
 done
-for f in "$top"/server/ns/*.[ch]; do
+for f in "$top"/server/ns/*.[ch] "$top"/server/cell/*.[ch]; do
 	check_file "$f" "$codec"
 done
 for f in "$top"/server/session/*.[ch]; do

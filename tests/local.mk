@@ -27,6 +27,7 @@ INTEGRATION_TESTS = tests/integration/test_cell.sh tests/integration/test_lockct
 	tests/integration/test_partition.sh tests/integration/test_namespace.sh tests/integration/test_libchubby.sh tests/integration/test_client_cache.sh \
 	tests/integration/test_nemesis.sh
 INTEGRATION_TESTS += tests/integration/test_backup.sh
+INTEGRATION_TESTS += tests/integration/test_integrity_snapshot.sh
 INTEGRATION_TESTS += tests/integration/test_install.sh
 INTEGRATION_TESTS += tests/integration/test_members.sh
 INTEGRATION_TESTS += tests/integration/test_clock_step.sh
@@ -39,6 +40,7 @@ INTEGRATION_TESTS += tests/integration/test_stable.sh
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_integration_store_tool_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
 tests_integration_store_tool_LDADD = server/store/libstore.la server/paxos/libpaxos.la \
 	$(COMMON_LIBS) $(LEVELDB_LIBS)
 TESTS += tests/check-pure.sh tests/check-layers.sh $(INTEGRATION_TESTS)
