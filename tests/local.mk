@@ -66,3 +66,8 @@ check_PROGRAMS += tests/integration/libchubby_threads
 tests_integration_libchubby_threads_SOURCES = tests/integration/libchubby_threads.c
 tests_integration_libchubby_threads_LDADD = libchubby/libchubby.la $(PTHREAD_LIBS)
 INTEGRATION_TESTS += tests/integration/test_libchubby_threads.sh
+
+# Fills a cell's namespace fast (test_stable.sh's snapshot phase).
+check_PROGRAMS += tests/integration/populate
+tests_integration_populate_SOURCES = tests/integration/populate.c
+tests_integration_populate_LDADD = libchubby/libchubby.la $(PTHREAD_LIBS)
