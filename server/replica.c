@@ -571,6 +571,14 @@ replica_run_actions(struct replica *r)
 			replica_role(r, a->role, a->epoch, a->master);
 			break;
 		case PAXOS_ACT_TAKE_SNAPSHOT:
+			/* The core asks again at each slot it applies while a take
+			 * is pending, and actions before this one (an APPLY whose
+			 * effects propose, a SEND) can make it apply more: if it
+			 * has, a later TAKE_SNAPSHOT in this list asks for the newer
+			 * slot.  Take that one only: each serialises the whole
+			 * namespace in the loop (about 40 ms at 100,000 nodes). */
+			if (a->index < paxos_applied_index(r->px))
+				break;
 			replica_take_snapshot(r, a->index);
 			break;
 		case PAXOS_ACT_INSTALL_SNAPSHOT:
@@ -878,13 +886,13 @@ replica_info(const struct replica *r, struct replica_info *out)
 }
 
 unsigned
-replica_status_pack(const struct replica *r, msgpack_packer *pk)
+replica_status_pack(const struct replica *r, msgpack_packer *pk, bool state_digest)
 {
 	uint64_t now = clock_mono_ms(), lease = paxos_lease_expiry(r->px);
 	const char *role = replica_role_name(r);
 
 	if (pk == NULL)
-		return 10;
+		return state_digest ? 10 : 9;
 	mp_pack_kv_str(pk, "role", role);
 	mp_pack_kv_uint(pk, "epoch", r->epoch);
 	mp_pack_kv_uint(pk, "master", r->master);
@@ -896,10 +904,13 @@ replica_status_pack(const struct replica *r, msgpack_packer *pk)
 	/* The applied namespace hashed now, not carried: "digest" chains the
 	 * commands applied, and a replica that installed a snapshot took the
 	 * chain's value from it, so equal chains alone cannot show that its
-	 * state is equal.  Costs a walk of the namespace per STATUS. */
-	mp_pack_kv_uint(pk, "state_digest", ns_digest(cell_ns(r->cell)));
+	 * state is equal.  Only when asked: it walks the whole namespace in
+	 * the event loop (350-450 ms at 100,000 nodes with five replicas on
+	 * two cores), and STATUS is what monitoring polls. */
+	if (state_digest)
+		mp_pack_kv_uint(pk, "state_digest", ns_digest(cell_ns(r->cell)));
 	mp_pack_kv_uint(pk, "checks", cell_checks_passed(r->cell));
-	return 10;
+	return state_digest ? 10 : 9;
 }
 
 /* --- set-up ------------------------------------------------------------------ */

@@ -73,8 +73,9 @@ unsigned replica_master(const struct replica *r);
 uint64_t replica_epoch(const struct replica *r);
 
 /* Packs this replica's part of STATUS (role, epoch, master, log positions,
- * lease, voter) as map entries; returns how many it packed when PK is NULL. */
-unsigned replica_status_pack(const struct replica *r, msgpack_packer *pk);
+ * lease, voter, and with STATE_DIGEST the applied namespace hashed now) as
+ * map entries; returns how many it packed when PK is NULL. */
+unsigned replica_status_pack(const struct replica *r, msgpack_packer *pk, bool state_digest);
 
 /* Upper bounds (ms) of the commit latency histogram's buckets. */
 #define REPLICA_COMMIT_BUCKETS 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000

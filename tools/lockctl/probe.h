@@ -32,9 +32,11 @@ struct probe_result {
 	uint64_t rtt_ms;
 };
 
-/* Probes every address of SPEC; fills RESULTS[0..spec->naddrs).  Returns
+/* Probes every address of SPEC; fills RESULTS[0..spec->naddrs).  With
+ * STATE_DIGEST each replica also hashes its namespace (state_digest): a
+ * walk of the whole state in its event loop, so only when asked.  Returns
  * CHUBBY_OK (even if no replica answered) or an error setting up TLS. */
-int probe_cell(const struct cellspec *spec, unsigned timeout_ms, struct probe_result *results,
-    char *err, size_t errlen);
+int probe_cell(const struct cellspec *spec, unsigned timeout_ms, bool state_digest,
+    struct probe_result *results, char *err, size_t errlen);
 
 #endif
