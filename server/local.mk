@@ -9,6 +9,7 @@ server_chubbyd_SOURCES = \
 	server/session/sm_index.c server/session/sm_index.h \
 	server/session_shell.c server/session_shell.h \
 	server/replica.c server/replica.h \
+	server/bgsnap.c server/bgsnap.h \
 	server/backup.c server/backup.h server/backup_file.c server/backup_file.h \
 	server/status/status.c server/status/status.h \
 	server/status/looplag.c server/status/looplag.h \

@@ -16,6 +16,7 @@
 
 #include <chubby/chubby.h>
 
+#include "bgsnap.h"
 #include "cell/cell.h"
 #include "cellconfig.h"
 #include "chubbyd.h"
@@ -52,6 +53,9 @@ struct replica {
 	struct store *st;
 	struct peer_net *net;
 	struct event *tick_ev;
+	struct bgsnap *snap_bg;   /* a snapshot being serialised in a child */
+	uint64_t snap_bg_index;   /* the slot it covers */
+	uint64_t snap_bg_started; /* clock_mono_ms() at the fork */
 	/* End of the loop turn: propose what the turn queued (FLUSH), then
 	 * write every PERSIST of the turn in one synced batch (group commit). */
 	struct event *turn_ev;
@@ -248,15 +252,58 @@ replica_apply_slot(struct replica *r, uint64_t slot, const struct paxos_buf *bat
 	r->last_progress_ms = clock_mono_ms();
 }
 
+static void replica_step(struct replica *r, struct paxos_event *ev);
+
+/* The child serialised the state at r->snap_bg_index: the core takes it
+ * (it may have applied more meanwhile; a snapshot of an applied slot is
+ * all it needs). */
+static void
+replica_snapshot_done(int status, uint8_t *data, size_t len, const char *why, void *arg)
+{
+	struct replica *r = arg;
+	struct paxos_event ev = {.type = PAXOS_EV_SNAPSHOT_TAKEN};
+
+	r->snap_bg = NULL;
+	if (status != CHUBBY_OK) {
+		/* The core asks again at the next slot applied. */
+		log_error("snapshot at slot %" PRIu64 " failed: %s", r->snap_bg_index, why);
+		return;
+	}
+	ev.index = r->snap_bg_index;
+	ev.data = data;
+	ev.len = len;
+	log_info("snapshot at slot %" PRIu64 ": %zu bytes, serialised off the loop in %" PRIu64
+		 " ms", r->snap_bg_index, len, clock_mono_ms() - r->snap_bg_started);
+	replica_step(r, &ev);
+	free(data);
+}
+
 /* The namespace lives in memory; at start the replica installs its latest
- * snapshot and replays the log after it (paxos: durable.applied 0). */
+ * snapshot and replays the log after it (paxos: durable.applied 0).  The
+ * snapshot is serialised in a child (server/bgsnap.h) so that the loop
+ * goes on sending heartbeats and applying; in the loop only if no child
+ * can be started. */
 static void
 replica_take_snapshot(struct replica *r, uint64_t index)
 {
 	struct paxos_event ev = {.type = PAXOS_EV_SNAPSHOT_TAKEN};
 	uint8_t *snap = NULL;
 	size_t len = 0;
+	char err[256];
 
+	if (r->snap_bg != NULL)
+		return; /* one at a time: the core asks again until one is taken */
+	r->snap_bg_index = index;
+	r->snap_bg_started = clock_mono_ms();
+	r->snap_bg = bgsnap_start(r->d->base, r->cell, bgsnap_work_snapshot, replica_snapshot_done,
+	    r, err, sizeof err);
+	if (r->snap_bg != NULL) {
+		log_debug("snapshot at slot %" PRIu64 " (%zu nodes, %zu sessions) under way in a "
+			  "child", index, ns_node_count(cell_ns(r->cell)),
+		    ns_session_count(cell_ns(r->cell)));
+		return;
+	}
+	log_warn("snapshot at slot %" PRIu64 " in the event loop: %s", index, err);
 	if (cell_snapshot(r->cell, CELL_SNAP_REPLICA, &snap, &len) != CHUBBY_OK) {
 		log_error("cannot serialise the namespace for a snapshot at slot %" PRIu64, index);
 		return;
@@ -275,6 +322,9 @@ replica_install_snapshot(struct replica *r, uint64_t index, const struct paxos_b
 {
 	char why[512];
 
+	/* A snapshot of ours under way is older than this one: drop it. */
+	bgsnap_cancel(r->snap_bg);
+	r->snap_bg = NULL;
 	/* The state refuses a bad snapshot and marks itself diverged. */
 	if (cell_restore(r->cell, index, snap->data, snap->len, why, sizeof why) != CHUBBY_OK) {
 		log_error("snapshot for slot %" PRIu64 " refused: %s; this replica stops serving",
@@ -1127,6 +1177,7 @@ replica_free(struct replica *r)
 	if (r == NULL)
 		return;
 	replica_fail_pending(r, CHUBBY_E_UNAVAILABLE);
+	bgsnap_cancel(r->snap_bg);
 	if (r->tick_ev != NULL)
 		event_free(r->tick_ev);
 	if (r->turn_ev != NULL)
