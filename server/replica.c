@@ -1302,6 +1302,24 @@ replica_backup(struct replica *r, uint8_t **out, size_t *len, uint64_t *index)
 }
 
 int
+replica_backup_start(struct replica *r, bgsnap_work_fn work, bgsnap_done_fn done, void *arg,
+    struct bgsnap **out, uint64_t *index, char *err, size_t errlen)
+{
+	if (cell_diverged(r->cell))
+		return CHUBBY_E_CORRUPT;
+	if (!replica_is_master(r))
+		return CHUBBY_E_NOT_MASTER;
+	if ((*index = cell_applied_index(r->cell)) == 0)
+		return CHUBBY_E_UNAVAILABLE;
+	/* The child sees the state as of the fork: the applied index now. */
+	if ((*out = bgsnap_start(r->d->base, r->cell, work, done, arg, err, errlen)) == NULL)
+		return CHUBBY_E_INTERNAL;
+	log_info("backup at slot %" PRIu64 " (%zu nodes, %zu sessions) under way in a child",
+	    *index, ns_node_count(cell_ns(r->cell)), ns_session_count(cell_ns(r->cell)));
+	return CHUBBY_OK;
+}
+
+int
 replica_check_snapshot(const struct chubbyd *d, const uint8_t *snap, size_t len, uint64_t index,
     char *err, size_t errlen)
 {

@@ -17,6 +17,8 @@
 
 #include <msgpack.h>
 
+#include "bgsnap.h"
+
 struct chubbyd;
 struct replica;
 struct ns;
@@ -106,6 +108,14 @@ void replica_info(const struct replica *r, struct replica_info *out);
  * and *INDEX the applied slot it covers.  Only at the master holding its
  * lease: CHUBBY_E_NOT_MASTER elsewhere, CHUBBY_E_CORRUPT if diverged. */
 int replica_backup(struct replica *r, uint8_t **out, size_t *len, uint64_t *index);
+/* The same, serialised off the loop: WORK over the applied state in a child
+ * (server/bgsnap.h), DONE later with its bytes; *INDEX the slot the copy
+ * covers, *OUT the child (for bgsnap_cancel).  CHUBBY_OK, E_CORRUPT
+ * (diverged), E_NOT_MASTER, E_UNAVAILABLE (nothing applied yet), or
+ * E_INTERNAL when no child can be started (ERR says why; replica_backup
+ * still works). */
+int replica_backup_start(struct replica *r, bgsnap_work_fn work, bgsnap_done_fn done, void *arg,
+    struct bgsnap **out, uint64_t *index, char *err, size_t errlen);
 
 /* Checks that SNAP (LEN bytes) is a replica snapshot covering slot INDEX
  * whose namespace loads under D's cell config (before a restore seeds a

@@ -19,6 +19,7 @@
 #include "chubbyd.h"
 #include "clock.h"
 #include "json.h"
+#include "log.h"
 #include "ns/ns.h"
 #include "replica.h"
 #include "rpc/rpc.h"
@@ -34,6 +35,7 @@ struct status_http {
 	struct looplag lag;
 	struct event *lag_ev;
 	uint64_t lag_due_us; /* when the lag timer should fire */
+	uint64_t lag_logged_ms; /* when a lag was last logged */
 };
 
 /* Microseconds on the monotonic clock: the loop's lag is how late it ran
@@ -65,9 +67,17 @@ status_lag_cb(evutil_socket_t fd, short what, void *arg)
 	struct status_http *s = arg;
 	uint64_t now = status_mono_us();
 
+	uint64_t lag = now > s->lag_due_us ? now - s->lag_due_us : 0, ms = clock_mono_ms();
+
 	(void)fd;
 	(void)what;
-	looplag_note(&s->lag, clock_mono_ms(), now > s->lag_due_us ? now - s->lag_due_us : 0);
+	looplag_note(&s->lag, ms, lag);
+	/* A stall past a heartbeat interval is worth a line (at most one a
+	 * second): its time stamp says what it came with. */
+	if (lag >= 50000 && ms - s->lag_logged_ms >= 1000) {
+		s->lag_logged_ms = ms;
+		log_warn("event loop ran %" PRIu64 " ms late (heartbeats wait as long)", lag / 1000);
+	}
 	status_lag_arm(s);
 }
 
