@@ -18,6 +18,7 @@
 #include "log.h"
 #include "replica.h"
 #include "store/store.h"
+#include "xmalloc.h"
 
 /* How many copies the master keeps, and for how long after their last
  * chunk was asked for: long enough for a slow client to fetch the next
@@ -41,6 +42,17 @@ struct backup_copy {
  * this module's own. */
 static struct backup_copy backup_copies[BACKUP_KEEP];
 static struct event *backup_expire_ev;
+
+/* Copies being made in children (backup_take_async). */
+struct backup_pending {
+	struct chubbyd *d;
+	struct bgsnap *bg;
+	uint64_t index, started_ms;
+	backup_ready_fn ready;
+	void *arg;
+	struct backup_pending *next;
+};
+static struct backup_pending *backup_pending_list;
 
 static void
 backup_copy_drop(struct backup_copy *c)
@@ -96,6 +108,12 @@ backup_arm(struct chubbyd *d)
 void
 backup_shutdown(void)
 {
+	while (backup_pending_list != NULL) {
+		struct backup_pending *p = backup_pending_list;
+		backup_pending_list = p->next;
+		bgsnap_cancel(p->bg);
+		free(p);
+	}
 	for (int i = 0; i < BACKUP_KEEP; i++)
 		backup_copy_drop(&backup_copies[i]);
 	if (backup_expire_ev != NULL) {
@@ -113,12 +131,14 @@ backup_find(uint64_t index)
 	return NULL;
 }
 
+static struct backup_copy *backup_store(uint64_t index, uint8_t *data, size_t len,
+    const uint8_t *sha);
+
 /* A new copy of the applied state; reuses the kept one at the same index
  * (nothing applied since: the same bytes). */
 static int
 backup_take(struct chubbyd *d, struct backup_copy **out, char *msg, size_t msglen)
 {
-	struct backup_copy *c, *victim = NULL;
 	uint8_t *data;
 	size_t len;
 	uint64_t index;
@@ -134,10 +154,20 @@ backup_take(struct chubbyd *d, struct backup_copy **out, char *msg, size_t msgle
 		snprintf(msg, msglen, "the master has applied nothing yet; retry in a moment");
 		return CHUBBY_E_UNAVAILABLE;
 	}
+	*out = backup_store(index, data, len, NULL);
+	return CHUBBY_OK;
+}
+
+/* Keeps copy DATA (taken over) of slot INDEX, with its SHA-256 if SHA is
+ * not NULL (else computed here); reuses a kept copy with the same bytes. */
+static struct backup_copy *
+backup_store(uint64_t index, uint8_t *data, size_t len, const uint8_t *sha)
+{
+	struct backup_copy *c, *victim = NULL;
+
 	if ((c = backup_find(index)) != NULL && c->len == len && memcmp(c->data, data, len) == 0) {
 		free(data);
-		*out = c;
-		return CHUBBY_OK;
+		return c;
 	}
 	if (c == NULL) {
 		/* An unused slot, else the least recently used one. */
@@ -158,8 +188,86 @@ backup_take(struct chubbyd *d, struct backup_copy **out, char *msg, size_t msgle
 	c->index = index;
 	c->created_ms = clock_real_ms();
 	c->last_used_ms = clock_mono_ms();
-	backup_sha256(data, len, c->sha256);
-	*out = c;
+	if (sha != NULL)
+		memcpy(c->sha256, sha, BACKUP_SHA256_LEN);
+	else
+		backup_sha256(data, len, c->sha256);
+	return c;
+}
+
+/* In the child: the backup kind of snapshot, its SHA-256 in front. */
+static int
+backup_work(const struct cell *cell, uint8_t **out, size_t *len)
+{
+	uint8_t *data = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cell_snapshot(cell, CELL_SNAP_BACKUP, &data, &n)) != CHUBBY_OK)
+		return rc;
+	*out = xmalloc(BACKUP_SHA256_LEN + n);
+	backup_sha256(data, n, *out);
+	memcpy(*out + BACKUP_SHA256_LEN, data, n);
+	*len = BACKUP_SHA256_LEN + n;
+	free(data);
+	return CHUBBY_OK;
+}
+
+static void
+backup_done(int status, uint8_t *data, size_t len, const char *why, void *arg)
+{
+	struct backup_pending *p = arg, **pp;
+	char msg[256];
+
+	for (pp = &backup_pending_list; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	if (status != CHUBBY_OK || len < BACKUP_SHA256_LEN) {
+		snprintf(msg, sizeof msg, "cannot take a backup: %s", why != NULL ? why : "short");
+		free(data);
+		p->ready(CHUBBY_E_INTERNAL, msg, 0, p->arg);
+	} else {
+		size_t n = len - BACKUP_SHA256_LEN;
+		uint8_t *copy = xmalloc(n ? n : 1);
+
+		memcpy(copy, data + BACKUP_SHA256_LEN, n);
+		backup_store(p->index, copy, n, data);
+		free(data);
+		backup_arm(p->d);
+		log_info("backup at slot %" PRIu64 ": %zu bytes, serialised off the loop in %" PRIu64
+			 " ms", p->index, n, clock_mono_ms() - p->started_ms);
+		p->ready(CHUBBY_OK, NULL, p->index, p->arg);
+	}
+	free(p);
+}
+
+int
+backup_take_async(struct chubbyd *d, backup_ready_fn ready, void *arg, char *msg, size_t msglen)
+{
+	struct backup_pending *p = xcalloc(1, sizeof *p);
+	char err[256];
+	int rc;
+
+	backup_sweep();
+	p->d = d;
+	p->ready = ready;
+	p->arg = arg;
+	p->started_ms = clock_mono_ms();
+	rc = replica_backup_start(d->replica, backup_work, backup_done, p, &p->bg, &p->index, err,
+	    sizeof err);
+	if (rc != CHUBBY_OK) {
+		if (rc == CHUBBY_E_UNAVAILABLE)
+			snprintf(msg, msglen, "the master has applied nothing yet; retry in a moment");
+		else
+			snprintf(msg, msglen, "cannot take a backup: %s",
+			    rc == CHUBBY_E_INTERNAL ? err : chubby_strerror(rc));
+		free(p);
+		return rc;
+	}
+	p->next = backup_pending_list;
+	backup_pending_list = p;
 	return CHUBBY_OK;
 }
 

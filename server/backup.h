@@ -46,6 +46,19 @@ int backup_chunk(struct chubbyd *d, const char *who, uint64_t index, uint64_t of
 
 /* Frees the copies the master keeps (at shutdown, before the event loop
  * goes). */
+/*
+ * A new copy of the applied state, serialised and checksummed off the
+ * event loop (in a child, server/bgsnap.h): READY is called later, never
+ * within the call, with CHUBBY_OK and the copy's index (then backup_chunk
+ * with that index answers from it), or an error and a message.  Returns
+ * CHUBBY_OK if it started; E_NOT_MASTER, E_CORRUPT, E_UNAVAILABLE as
+ * backup_chunk; E_INTERNAL if no child can be started (backup_chunk with
+ * index 0 still copies in the loop).
+ */
+typedef void (*backup_ready_fn)(int status, const char *msg, uint64_t index, void *arg);
+int backup_take_async(struct chubbyd *d, backup_ready_fn ready, void *arg, char *msg,
+    size_t msglen);
+
 void backup_shutdown(void);
 
 /*

@@ -9,8 +9,10 @@ server_chubbyd_SOURCES = \
 	server/session/sm_index.c server/session/sm_index.h \
 	server/session_shell.c server/session_shell.h \
 	server/replica.c server/replica.h \
+	server/bgsnap.c server/bgsnap.h \
 	server/backup.c server/backup.h server/backup_file.c server/backup_file.h \
 	server/status/status.c server/status/status.h \
+	server/status/looplag.c server/status/looplag.h \
 	server/peer/peer.c server/peer/peer.h \
 	server/peer/peer_codec.c server/peer/peer_codec.h
 server_chubbyd_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/server/peer $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
@@ -43,3 +45,12 @@ tests_fuzz_fuzz_peer_LDADD = server/paxos/libpaxos.la $(COMMON_LIBS)
 FUZZ_TARGETS += tests/fuzz/fuzz_peer
 endif
 EXTRA_DIST += tests/fuzz/fuzz_peer.c tests/fuzz/corpus/fuzz_peer
+
+# The event loop lag gauge's accounting is pure: its unit test links it alone.
+check_PROGRAMS += tests/unit/test_looplag
+tests_unit_test_looplag_SOURCES = tests/unit/test_looplag.c \
+	server/status/looplag.c server/status/looplag.h $(TEST_HARNESS)
+tests_unit_test_looplag_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
+tests_unit_test_looplag_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_looplag_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_looplag

@@ -17,6 +17,8 @@
 
 #include <msgpack.h>
 
+#include "bgsnap.h"
+
 struct chubbyd;
 struct replica;
 struct ns;
@@ -73,8 +75,9 @@ unsigned replica_master(const struct replica *r);
 uint64_t replica_epoch(const struct replica *r);
 
 /* Packs this replica's part of STATUS (role, epoch, master, log positions,
- * lease, voter) as map entries; returns how many it packed when PK is NULL. */
-unsigned replica_status_pack(const struct replica *r, msgpack_packer *pk);
+ * lease, voter, and with STATE_DIGEST the applied namespace hashed now) as
+ * map entries; returns how many it packed when PK is NULL. */
+unsigned replica_status_pack(const struct replica *r, msgpack_packer *pk, bool state_digest);
 
 /* As master: hand mastership to replica ID (0: the follower furthest
  * along); *TARGET is the one chosen.  Returns at once: the master stops
@@ -117,6 +120,14 @@ void replica_info(const struct replica *r, struct replica_info *out);
  * and *INDEX the applied slot it covers.  Only at the master holding its
  * lease: CHUBBY_E_NOT_MASTER elsewhere, CHUBBY_E_CORRUPT if diverged. */
 int replica_backup(struct replica *r, uint8_t **out, size_t *len, uint64_t *index);
+/* The same, serialised off the loop: WORK over the applied state in a child
+ * (server/bgsnap.h), DONE later with its bytes; *INDEX the slot the copy
+ * covers, *OUT the child (for bgsnap_cancel).  CHUBBY_OK, E_CORRUPT
+ * (diverged), E_NOT_MASTER, E_UNAVAILABLE (nothing applied yet), or
+ * E_INTERNAL when no child can be started (ERR says why; replica_backup
+ * still works). */
+int replica_backup_start(struct replica *r, bgsnap_work_fn work, bgsnap_done_fn done, void *arg,
+    struct bgsnap **out, uint64_t *index, char *err, size_t errlen);
 
 /* Checks that SNAP (LEN bytes) is a replica snapshot covering slot INDEX
  * whose namespace loads under D's cell config (before a restore seeds a

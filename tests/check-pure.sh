@@ -35,5 +35,9 @@ done
 for f in "$top"/server/session/*.[ch]; do
 	check_file "$f" "$sess"
 done
+# The loop lag gauge's accounting: the daemon gives it the time and the lag.
+for f in "$top"/server/status/looplag.[ch]; do
+	check_file "$f" "$strict"
+done
 echo "SUMMARY: passed=$passed failed=$failed"
 [ "$failed" -eq 0 ]

@@ -77,3 +77,7 @@ INTEGRATION_TESTS += tests/integration/test_libchubby_threads.sh
 
 # The whole-cell simulator (tests/wsim).
 include $(srcdir)/tests/wsim/wsim.mk
+# Fills a cell's namespace fast (test_stable.sh's snapshot phase).
+check_PROGRAMS += tests/integration/populate
+tests_integration_populate_SOURCES = tests/integration/populate.c
+tests_integration_populate_LDADD = libchubby/libchubby.la $(PTHREAD_LIBS)

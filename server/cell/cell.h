@@ -102,6 +102,10 @@ struct cell_params {
 	struct ns_config ns;
 	/* The master proposes a CHECK each this many slots; 0: none. */
 	unsigned checksum_interval;
+	/* The shell hashes the namespace for the CHECK itself, off its event
+	 * loop, and gives the digest with cell_check_digest_set; until then
+	 * the check slot names no digest.  false: cell_end_slot hashes. */
+	bool check_digest_deferred;
 };
 
 struct cell;
@@ -177,8 +181,19 @@ uint64_t cell_checks_passed(const struct cell *c);
 /* The digest after slot SLOT if the ring still holds it. */
 bool cell_ring_digest(const struct cell *c, uint64_t slot, uint64_t *digest);
 /* The last checksum_interval multiple this state applied itself (0: none
- * yet) and the namespace digest there: what a CHECK names. */
+ * yet, or its digest is not known yet) and the namespace digest there:
+ * what a CHECK names. */
 uint64_t cell_check_slot(const struct cell *c, uint64_t *ns_digest);
+/* With check_digest_deferred: the check slot whose namespace digest the
+ * shell is to compute (from the state as cell_end_slot left it), 0 if
+ * none; and the digest, once computed.  A digest for another slot than the
+ * pending one is ignored (CELL_APPLIED).  A CHECK that comes while it is
+ * pending compares the log digest at once and the namespace digest when
+ * the shell gives it: then this returns CELL_CHECK_PASSED or CELL_DIVERGED
+ * (with WHY), as cell_apply would have. */
+uint64_t cell_check_pending(const struct cell *c);
+int cell_check_digest_set(struct cell *c, uint64_t slot, uint64_t ns_digest, char *why,
+    size_t whylen);
 /* The members moved through the log: I from 0 while it returns non-NULL. */
 const struct cell_member *cell_moved(const struct cell *c, unsigned i);
 

@@ -24,6 +24,10 @@ struct cell {
 	/* ns_digest() at the slots a consistency check may name (every
 	 * checksum_interval): the state itself, not just the commands. */
 	uint64_t check_slot, check_ns_digest;
+	bool check_pending; /* check_ns_digest not known yet (the shell hashes) */
+	bool check_want_set; /* a CHECK for check_slot came while pending: */
+	uint64_t check_want;  /* the master's namespace digest, compared when ours comes */
+	uint64_t check_master;
 	uint64_t checks_passed; /* consistency checks that compared both digests and agreed */
 	bool diverged;
 	struct cell_member moved[CELL_MAX_MEMBERS]; /* members moved through the log */

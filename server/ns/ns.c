@@ -1328,6 +1328,46 @@ ns_session_id(const struct ns *ns, size_t i)
 	return i < ns->nsessions ? ns->sessions[i]->id : 0;
 }
 
+size_t
+ns_session_pos_after(const struct ns *ns, uint64_t after)
+{
+	struct ns_session *s;
+	size_t pos;
+
+	ID_FIND(ns->sessions, ns->nsessions, after, s, pos);
+	return s != NULL ? pos + 1 : pos;
+}
+
+size_t
+ns_handle_count(const struct ns *ns)
+{
+	return ns->nhandles;
+}
+
+size_t
+ns_handle_pos_after(const struct ns *ns, uint64_t after)
+{
+	struct ns_handle *h;
+	size_t pos;
+
+	ID_FIND(ns->handles, ns->nhandles, after, h, pos);
+	return h != NULL ? pos + 1 : pos;
+}
+
+uint64_t
+ns_handle_at(const struct ns *ns, size_t i, uint64_t *session, const char **path, int *held)
+{
+	const struct ns_handle *h = i < ns->nhandles ? ns->handles[i] : NULL;
+
+	if (session != NULL)
+		*session = h != NULL ? h->session : 0;
+	if (path != NULL)
+		*path = h != NULL ? h->path : NULL;
+	if (held != NULL)
+		*held = h != NULL ? h->held : 0;
+	return h != NULL ? h->id : 0;
+}
+
 const char *
 ns_session_principal(const struct ns *ns, uint64_t session)
 {

@@ -262,6 +262,18 @@ uint64_t ns_last_stamp(const struct ns *ns);
 size_t ns_session_count(const struct ns *ns);
 /* The Ith session in id order (I < ns_session_count), or 0. */
 uint64_t ns_session_id(const struct ns *ns, size_t i);
+/* Where a listing in id order resumes (admin pages): the position of the
+ * first session whose id exceeds AFTER, ns_session_count if none.  A binary
+ * search: a page costs its own entries, not those before it. */
+size_t ns_session_pos_after(const struct ns *ns, uint64_t after);
+/* Every open handle, in id order, the same way. */
+size_t ns_handle_count(const struct ns *ns);
+size_t ns_handle_pos_after(const struct ns *ns, uint64_t after);
+/* The Ith handle in id order (I < ns_handle_count), or 0: its session, the
+ * name it opened (borrowed as from ns_handle_path) and the lock mode it
+ * holds (NS_LOCK_NONE if none); each out pointer may be NULL. */
+uint64_t ns_handle_at(const struct ns *ns, size_t i, uint64_t *session, const char **path,
+    int *held);
 /* NULL if no such session. */
 const char *ns_session_principal(const struct ns *ns, uint64_t session);
 size_t ns_node_count(const struct ns *ns);

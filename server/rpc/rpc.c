@@ -27,6 +27,7 @@
 #include "rpc/audit.h"
 #include "rpc/rpc_backup.h"
 #include "rpc/rpc_ns.h"
+#include "status/status.h"
 #include "tp.h"
 #include "wire.h"
 #include "xmalloc.h"
@@ -666,25 +667,30 @@ rpc_op_sync(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
 }
 
 /* STATUS: what this replica knows of itself (admin; lockctl status asks
- * every replica). */
+ * every replica).  ARGS nil, or {state_digest: true} to hash the applied
+ * namespace too (docs/PROTOCOL.md "Administration"). */
 static int
 rpc_op_status(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
     size_t msglen)
 {
 	struct rpc_client *c = req->c;
 	struct chubbyd *d = c->rpc->d;
+	bool state_digest = false;
+	int rc;
 
-	(void)args;
-	(void)msg;
-	(void)msglen;
-	msgpack_pack_map(pk, 5 + (d->replica ? replica_status_pack(d->replica, NULL) : 1));
+	if ((rc = mp_get_bool(args, "state_digest", MP_OPTIONAL, &state_digest, msg, msglen)) !=
+	    CHUBBY_OK)
+		return rc;
+	msgpack_pack_map(pk,
+	    6 + (d->replica ? replica_status_pack(d->replica, NULL, state_digest) : 1));
 	mp_pack_kv_str(pk, "cell", d->cfg->cell);
 	mp_pack_kv_uint(pk, "id", d->id);
 	mp_pack_kv_str(pk, "version", PACKAGE_VERSION);
 	mp_pack_kv_uint(pk, "uptime_ms", clock_mono_ms() - d->started_mono_ms);
 	mp_pack_kv_uint(pk, "clients", c->rpc->nclients);
+	mp_pack_kv_uint(pk, "loop_lag_max_ms", status_loop_lag_max_ms(d->status));
 	if (d->replica != NULL)
-		replica_status_pack(d->replica, pk);
+		replica_status_pack(d->replica, pk, state_digest);
 	else
 		mp_pack_kv_str(pk, "role", "starting");
 	return CHUBBY_OK;

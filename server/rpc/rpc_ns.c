@@ -1075,34 +1075,69 @@ superuser(struct rpc_req *req, const char *what, char *msg, size_t msglen)
 	return false;
 }
 
+/*
+ * SESSIONS and LOCKS, a page per request (docs/PROTOCOL.md
+ * "Administration"): ARGS {after, limit}, both optional, answered with
+ * {entries, next}, NEXT absent on the last page.  A request with nil
+ * arguments comes from a client that predates pages: it gets the first
+ * page as the bare list it expects, never a reply too big for a frame.
+ */
+static int
+admin_page(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
+    size_t msglen, bool locks)
+{
+	struct chubbyd *d = req_d(req);
+	bool paged = args != NULL && args->type != MSGPACK_OBJECT_NIL;
+	uint64_t after = 0, limit = 0, next;
+	size_t max_bytes;
+	int rc;
+
+	if (!session_serving(d->sessions, session_shell_now()))
+		return rpc_not_master(d, pk, msg, msglen);
+	if (paged && ((rc = mp_get_uint(args, "after", MP_OPTIONAL, &after, msg, msglen)) !=
+			     CHUBBY_OK ||
+			 (rc = mp_get_uint(args, "limit", MP_OPTIONAL, &limit, msg, msglen)) !=
+			     CHUBBY_OK))
+		return rc;
+	/* A page fits the frames of both ends (lockctl reads up to twice the
+	 * default), with room for the reply's envelope. */
+	max_bytes = (d->cfg->max_frame < FRAME_MAX_DEFAULT ? d->cfg->max_frame : FRAME_MAX_DEFAULT) -
+		    1024;
+	if (paged) {
+		msgpack_pack_map(pk, 2);
+		mp_pack_str(pk, "entries");
+	}
+	if (locks)
+		next = session_pack_locks(d->sessions, after, (size_t)limit, max_bytes, pk);
+	else
+		next = session_pack_sessions(d->sessions, session_shell_now(), after, (size_t)limit,
+		    max_bytes, pk);
+	if (paged) {
+		mp_pack_str(pk, "next");
+		if (next != 0)
+			msgpack_pack_uint64(pk, next);
+		else
+			msgpack_pack_nil(pk);
+	}
+	return CHUBBY_OK;
+}
+
 int
 rpc_op_sessions(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
     size_t msglen)
 {
-	struct chubbyd *d = req_d(req);
-
-	(void)args;
 	if (!superuser(req, "list every session", msg, msglen))
 		return CHUBBY_E_PERMISSION;
-	if (!session_serving(d->sessions, session_shell_now()))
-		return rpc_not_master(d, pk, msg, msglen);
-	session_pack_sessions(d->sessions, session_shell_now(), pk);
-	return CHUBBY_OK;
+	return admin_page(req, args, pk, msg, msglen, false);
 }
 
 int
 rpc_op_locks(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
     size_t msglen)
 {
-	struct chubbyd *d = req_d(req);
-
-	(void)args;
 	if (!superuser(req, "list every lock", msg, msglen))
 		return CHUBBY_E_PERMISSION;
-	if (!session_serving(d->sessions, session_shell_now()))
-		return rpc_not_master(d, pk, msg, msglen);
-	session_pack_locks(d->sessions, pk);
-	return CHUBBY_OK;
+	return admin_page(req, args, pk, msg, msglen, true);
 }
 
 /* The answer to a request that only the master can serve (rpc.h). */

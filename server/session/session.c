@@ -1813,87 +1813,205 @@ session_state_replaced(struct session_mgr *sm)
 
 /* --- admin ---------------------------------------------------------------- */
 
-void
-session_pack_sessions(struct session_mgr *sm, struct session_now at, msgpack_packer *pk)
+/*
+ * SESSIONS and LOCKS answer a page at a time (docs/PROTOCOL.md
+ * "Administration"): an admin listing over 100,000 sessions must neither
+ * outgrow a frame nor hold the loop, which also sends Paxos heartbeats,
+ * for the time it takes to pack them all.  Entries go one at a time into a
+ * scratch buffer; one that would take the page past MAX_BYTES is taken
+ * back and starts the next page (the first entry always goes: a page is
+ * never empty while there is something to list).
+ */
+struct sm_page {
+	msgpack_sbuffer buf;
+	msgpack_packer pk;
+	size_t n, mark, max_bytes;
+};
+
+static void
+sm_page_init(struct sm_page *pg, size_t max_bytes)
 {
-	const struct ns *ns = sm_ns(sm);
-	size_t n = ns_session_count(ns);
-	uint64_t now = at.mono_ms;
-
-	sm->now = at;
-	msgpack_pack_array(pk, n);
-	for (size_t i = 0; i < n; i++) {
-		uint64_t id = ns_session_id(ns, i);
-		struct msess *s = sm_find(sm, id);
-		size_t nh = ns_session_handles(ns, id, NULL, 0);
-		uint64_t *ids = xcalloc(nh + 1, sizeof *ids);
-		size_t nlocks = 0;
-
-		ns_session_handles(ns, id, ids, nh);
-		for (size_t k = 0; k < nh; k++) {
-			int held = 0;
-			if (ns_handle_path(ns, id, ids[k], &held) != NULL && held != 0)
-				ids[nlocks++] = ids[k];
-		}
-		msgpack_pack_map(pk, 6);
-		mp_pack_kv_uint(pk, "session", id);
-		mp_pack_kv_str(pk, "principal", ns_session_principal(ns, id));
-		mp_pack_kv_uint(pk, "lease_ms", s != NULL && s->lease_end > now ? s->lease_end - now : 0);
-		mp_pack_kv_bool(pk, "checked_in", s != NULL && s->checked_in);
-		mp_pack_kv_uint(pk, "handles", nh);
-		mp_pack_str(pk, "locks");
-		msgpack_pack_array(pk, nlocks);
-		for (size_t k = 0; k < nlocks; k++) {
-			int held = 0;
-			const char *p = ns_handle_path(ns, id, ids[k], &held);
-			msgpack_pack_map(pk, 2);
-			mp_pack_kv_str(pk, "path", p);
-			mp_pack_kv_uint(pk, "mode", (uint64_t)held);
-		}
-		free(ids);
-	}
+	msgpack_sbuffer_init(&pg->buf);
+	msgpack_packer_init(&pg->pk, &pg->buf, msgpack_sbuffer_write);
+	pg->n = pg->mark = 0;
+	pg->max_bytes = max_bytes;
 }
 
-void
-session_pack_locks(struct session_mgr *sm, msgpack_packer *pk)
+/* Before packing an entry into PG->pk. */
+static void
+sm_page_entry(struct sm_page *pg)
+{
+	pg->mark = pg->buf.size;
+}
+
+/* After packing it: keeps it if it fits, else takes it back (false). */
+static bool
+sm_page_fits(struct sm_page *pg)
+{
+	if (pg->n > 0 && pg->buf.size > pg->max_bytes) {
+		pg->buf.size = pg->mark;
+		return false;
+	}
+	pg->n++;
+	return true;
+}
+
+/* Packs the page's entries into PK as one array, and frees PG. */
+static void
+sm_page_finish(struct sm_page *pg, msgpack_packer *pk)
+{
+	msgpack_pack_array(pk, pg->n);
+	if (pg->buf.size > 0)
+		pk->callback(pk->data, pg->buf.data, pg->buf.size);
+	msgpack_sbuffer_destroy(&pg->buf);
+}
+
+/* A held lock of a session on the page, for grouping by session. */
+struct sm_held {
+	uint64_t session, handle;
+	const char *path;
+	int mode;
+};
+
+static int
+sm_held_cmp(const void *a, const void *b)
+{
+	const struct sm_held *x = a, *y = b;
+
+	if (x->session != y->session)
+		return x->session < y->session ? -1 : 1;
+	return x->handle < y->handle ? -1 : x->handle > y->handle;
+}
+
+uint64_t
+session_pack_sessions(struct session_mgr *sm, struct session_now at, uint64_t after, size_t limit,
+    size_t max_bytes, msgpack_packer *pk)
 {
 	const struct ns *ns = sm_ns(sm);
-	size_t n = ns_session_count(ns), count = 0, pass;
+	size_t n = ns_session_count(ns), first = ns_session_pos_after(ns, after), last, i, k = 0;
+	size_t nheld = 0, heldcap = 0, nhandles = ns_handle_count(ns), *nh;
+	struct sm_held *held = NULL;
+	uint64_t lo, hi, next = 0, now = at.mono_ms;
+	struct sm_page pg;
 
-	/* Two passes: count, then pack (msgpack wants the length first). */
-	for (pass = 0; pass < 2; pass++) {
-		if (pass == 1)
-			msgpack_pack_array(pk, count);
-		for (size_t i = 0; i < n; i++) {
-			uint64_t id = ns_session_id(ns, i);
-			size_t nh = ns_session_handles(ns, id, NULL, 0);
-			uint64_t *ids = xcalloc(nh + 1, sizeof *ids);
-
-			ns_session_handles(ns, id, ids, nh);
-			for (size_t k = 0; k < nh; k++) {
-				int held = 0;
-				const char *p = ns_handle_path(ns, id, ids[k], &held);
-				size_t waiters = 0;
-				if (p == NULL || held == 0)
-					continue;
-				if (pass == 0) {
-					count++;
-					continue;
-				}
-				const struct lockq *lq = sm_lockq_find(sm, p);
-				for (const struct waiter *w = lq != NULL ? lq->head : NULL; w != NULL;
-				     w = w->next)
-					waiters++;
-				msgpack_pack_map(pk, 5);
-				mp_pack_kv_str(pk, "path", p);
-				mp_pack_kv_uint(pk, "mode", (uint64_t)held);
-				mp_pack_kv_uint(pk, "session", id);
-				mp_pack_kv_uint(pk, "handle", ids[k]);
-				mp_pack_kv_uint(pk, "waiters", waiters);
-			}
-			free(ids);
-		}
+	sm->now = at;
+	if (limit == 0 || limit > SESSION_PAGE_MAX)
+		limit = SESSION_PAGE_MAX;
+	last = n - first > limit ? first + limit : n;
+	if (first >= last) {
+		msgpack_pack_array(pk, 0);
+		return 0;
 	}
+	/* The page's sessions are those with ids in [LO, HI]: one walk over
+	 * the handles finds their handles and locks (asking the namespace
+	 * session by session would walk the handles once per session). */
+	lo = ns_session_id(ns, first);
+	hi = ns_session_id(ns, last - 1);
+	nh = xcalloc(last - first, sizeof *nh);
+	for (i = 0; i < nhandles; i++) {
+		uint64_t session, id;
+		const char *path;
+		int mode;
+
+		id = ns_handle_at(ns, i, &session, &path, &mode);
+		if (session < lo || session > hi)
+			continue;
+		size_t pos = ns_session_pos_after(ns, session - 1);
+		if (pos >= last || ns_session_id(ns, pos) != session)
+			continue; /* not a live session's: none such */
+		nh[pos - first]++;
+		if (mode == 0 || path == NULL)
+			continue;
+		if (nheld == heldcap) {
+			heldcap = heldcap ? 2 * heldcap : 16;
+			held = xreallocarray(held, heldcap, sizeof *held);
+		}
+		held[nheld++] = (struct sm_held){session, id, path, mode};
+	}
+	qsort(held, nheld, sizeof *held, sm_held_cmp);
+
+	sm_page_init(&pg, max_bytes);
+	for (i = first; i < last; i++) {
+		uint64_t id = ns_session_id(ns, i);
+		struct msess *s = sm_find(sm, id);
+		size_t k0, nlocks;
+
+		while (k < nheld && held[k].session < id)
+			k++;
+		for (k0 = k, nlocks = 0; k < nheld && held[k].session == id; k++)
+			nlocks++;
+		sm_page_entry(&pg);
+		msgpack_pack_map(&pg.pk, 6);
+		mp_pack_kv_uint(&pg.pk, "session", id);
+		mp_pack_kv_str(&pg.pk, "principal", ns_session_principal(ns, id));
+		mp_pack_kv_uint(&pg.pk, "lease_ms",
+		    s != NULL && s->lease_end > now ? s->lease_end - now : 0);
+		mp_pack_kv_bool(&pg.pk, "checked_in", s != NULL && s->checked_in);
+		mp_pack_kv_uint(&pg.pk, "handles", nh[i - first]);
+		mp_pack_str(&pg.pk, "locks");
+		msgpack_pack_array(&pg.pk, nlocks);
+		for (size_t j = k0; j < k0 + nlocks; j++) {
+			msgpack_pack_map(&pg.pk, 2);
+			mp_pack_kv_str(&pg.pk, "path", held[j].path);
+			mp_pack_kv_uint(&pg.pk, "mode", (uint64_t)held[j].mode);
+		}
+		if (!sm_page_fits(&pg))
+			break;
+		next = id;
+	}
+	/* More to list: the cursor is the last session listed. */
+	if (i == n)
+		next = 0;
+	sm_page_finish(&pg, pk);
+	free(held);
+	free(nh);
+	return next;
+}
+
+uint64_t
+session_pack_locks(struct session_mgr *sm, uint64_t after, size_t limit, size_t max_bytes,
+    msgpack_packer *pk)
+{
+	const struct ns *ns = sm_ns(sm);
+	size_t n = ns_handle_count(ns), i, scan;
+	uint64_t next = after;
+	struct sm_page pg;
+
+	if (limit == 0 || limit > SESSION_PAGE_MAX)
+		limit = SESSION_PAGE_MAX;
+	/* Handles that hold no lock are skipped, but only so many per page:
+	 * a page may come back short, or empty, with a cursor to go on from. */
+	scan = limit * SESSION_PAGE_SCAN;
+	sm_page_init(&pg, max_bytes);
+	for (i = ns_handle_pos_after(ns, after); i < n && pg.n < limit && scan > 0; i++, scan--) {
+		uint64_t session, id;
+		const char *path;
+		const struct lockq *lq;
+		size_t waiters = 0;
+		int mode;
+
+		id = ns_handle_at(ns, i, &session, &path, &mode);
+		if (mode != 0 && path != NULL) {
+			lq = sm_lockq_find(sm, path);
+			for (const struct waiter *w = lq != NULL ? lq->head : NULL; w != NULL;
+			     w = w->next)
+				waiters++;
+			sm_page_entry(&pg);
+			msgpack_pack_map(&pg.pk, 5);
+			mp_pack_kv_str(&pg.pk, "path", path);
+			mp_pack_kv_uint(&pg.pk, "mode", (uint64_t)mode);
+			mp_pack_kv_uint(&pg.pk, "session", session);
+			mp_pack_kv_uint(&pg.pk, "handle", id);
+			mp_pack_kv_uint(&pg.pk, "waiters", waiters);
+			if (!sm_page_fits(&pg))
+				break;
+		}
+		next = id;
+	}
+	if (i == n)
+		next = 0;
+	sm_page_finish(&pg, pk);
+	return next;
 }
 
 void

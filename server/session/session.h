@@ -176,11 +176,29 @@ void session_acquire(struct session_mgr *sm, struct session_now now, uint64_t se
 int session_pack_grant(struct session_mgr *sm, uint64_t session, uint64_t handle, uint8_t **out,
     size_t *outlen);
 
-/* Admin: SESSIONS and LOCKS results, packed into PK. */
+/*
+ * Admin: SESSIONS and LOCKS, a page at a time (docs/PROTOCOL.md
+ * "Administration"), so that a listing of any size fits in frames and
+ * costs the loop a bounded piece of work per request.  Packs into PK an
+ * array of at most LIMIT entries (0 or more than SESSION_PAGE_MAX:
+ * SESSION_PAGE_MAX) taking about MAX_BYTES at most (always one entry if
+ * there is one), and returns the cursor to pass as AFTER for the next
+ * page, or 0 when the listing is done.
+ *
+ * SESSIONS lists the sessions with ids above AFTER, in id order: {session,
+ * principal, lease_ms, checked_in, handles, locks: [{path, mode}]}.  LOCKS
+ * lists the held locks of handles with ids above AFTER, in handle id order:
+ * {path, mode, session, handle, waiters}; it looks at no more than
+ * LIMIT * SESSION_PAGE_SCAN handles, so a page may be short, even empty,
+ * and still have a cursor.
+ */
+#define SESSION_PAGE_MAX 1000
+#define SESSION_PAGE_SCAN 64
 struct msgpack_packer;
-void session_pack_sessions(struct session_mgr *sm, struct session_now now,
-    struct msgpack_packer *pk);
-void session_pack_locks(struct session_mgr *sm, struct msgpack_packer *pk);
+uint64_t session_pack_sessions(struct session_mgr *sm, struct session_now now, uint64_t after,
+    size_t limit, size_t max_bytes, struct msgpack_packer *pk);
+uint64_t session_pack_locks(struct session_mgr *sm, uint64_t after, size_t limit,
+    size_t max_bytes, struct msgpack_packer *pk);
 
 /* For /metrics and STATUS. */
 struct session_stats {

@@ -1,12 +1,15 @@
-/* status.c: /health, /metrics (Prometheus text) and /status (JSON) over HTTP. */
+/* status.c: /health, /metrics (Prometheus text) and /status (JSON) over HTTP,
+ * and the event loop's lag they report (status/looplag.h). */
 #include "config.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -16,18 +19,73 @@
 #include "chubbyd.h"
 #include "clock.h"
 #include "json.h"
+#include "log.h"
 #include "ns/ns.h"
 #include "replica.h"
 #include "rpc/rpc.h"
 #include "session/session.h"
 #include "status.h"
+#include "status/looplag.h"
 #include "xmalloc.h"
 
 struct status_http {
 	struct chubbyd *d;
 	struct evhttp *http;
 	uint64_t requests;
+	struct looplag lag;
+	struct event *lag_ev;
+	uint64_t lag_due_us; /* when the lag timer should fire */
+	uint64_t lag_logged_ms; /* when a lag was last logged */
 };
+
+/* Microseconds on the monotonic clock: the loop's lag is how late it ran
+ * while the machine ran (a suspend is not the loop's doing). */
+static uint64_t
+status_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void
+status_lag_arm(struct status_http *s)
+{
+	struct timeval tv = {0, LOOPLAG_PERIOD_MS * 1000};
+
+	s->lag_due_us = status_mono_us() + LOOPLAG_PERIOD_MS * 1000u;
+	evtimer_add(s->lag_ev, &tv);
+}
+
+/* The lag timer: how late it fires is how long the loop was busy (or the
+ * process was not scheduled) past its due time.  Re-armed from now, not
+ * persistent, so that one stall counts once. */
+static void
+status_lag_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct status_http *s = arg;
+	uint64_t now = status_mono_us();
+
+	uint64_t lag = now > s->lag_due_us ? now - s->lag_due_us : 0, ms = clock_mono_ms();
+
+	(void)fd;
+	(void)what;
+	looplag_note(&s->lag, ms, lag);
+	/* A stall past a heartbeat interval is worth a line (at most one a
+	 * second): its time stamp says what it came with. */
+	if (lag >= 50000 && ms - s->lag_logged_ms >= 1000) {
+		s->lag_logged_ms = ms;
+		log_warn("event loop ran %" PRIu64 " ms late (heartbeats wait as long)", lag / 1000);
+	}
+	status_lag_arm(s);
+}
+
+uint64_t
+status_loop_lag_max_ms(const struct status_http *s)
+{
+	return s != NULL ? (looplag_max_us(&s->lag, clock_mono_ms()) + 999) / 1000 : 0;
+}
 
 static const char *const status_roles[] = {"master", "master-unleased", "follower",
     "candidate", "nonvoter", "diverged"};
@@ -187,6 +245,27 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 				       "chubby_commit_latency_seconds_count %" PRIu64 "\n",
 		    ri.commit_count, (double)ri.commit_sum_ms / 1000.0, ri.commit_count);
 	}
+	{
+		uint64_t cum = 0;
+		evbuffer_add_printf(b, "# HELP chubby_loop_lag_seconds How late the event loop ran a "
+				       "timer due every %d ms: time the loop was held by work or "
+				       "not scheduled.\n"
+				       "# TYPE chubby_loop_lag_seconds histogram\n",
+		    LOOPLAG_PERIOD_MS);
+		for (unsigned i = 0; i < LOOPLAG_NBUCKETS; i++) {
+			cum += s->lag.buckets[i];
+			evbuffer_add_printf(b, "chubby_loop_lag_seconds_bucket{le=\"%.3f\"} %" PRIu64
+					       "\n", (double)looplag_bucket_us(i) / 1e6, cum);
+		}
+		evbuffer_add_printf(b, "chubby_loop_lag_seconds_bucket{le=\"+Inf\"} %" PRIu64
+				       "\nchubby_loop_lag_seconds_sum %.6f\n"
+				       "chubby_loop_lag_seconds_count %" PRIu64 "\n",
+		    s->lag.count, (double)s->lag.sum_us / 1e6, s->lag.count);
+		evbuffer_add_printf(b, "# HELP chubby_loop_lag_max_seconds The largest loop lag of "
+				       "the last %d s.\n# TYPE chubby_loop_lag_max_seconds gauge\n"
+				       "chubby_loop_lag_max_seconds %.3f\n",
+		    LOOPLAG_WINDOW_S, (double)looplag_max_us(&s->lag, clock_mono_ms()) / 1e6);
+	}
 	if (d->replica != NULL) {
 		metric(b, "chubby_locks_held", "gauge", "Nodes whose lock is held now.",
 		    ns_locks_held(replica_ns(d->replica)));
@@ -231,6 +310,7 @@ status_json(struct status_http *s, struct evhttp_request *req)
 	json_kv_uint(&j, "peer_links_up", ri.links_up);
 	json_kv_uint(&j, "clients", d->rpc ? rpc_client_count(d->rpc) : 0);
 	json_kv_uint(&j, "uptime_ms", clock_mono_ms() - d->started_mono_ms);
+	json_kv_uint(&j, "loop_lag_max_ms", status_loop_lag_max_ms(s));
 	json_obj_end(&j);
 	status_reply(req, 200, "OK", "application/json", json_text(&j));
 	json_free(&j);
@@ -270,6 +350,9 @@ status_http_new(struct chubbyd *d, char *err, size_t errlen)
 	unsigned port;
 
 	s->d = d;
+	looplag_init(&s->lag);
+	s->lag_ev = evtimer_new(d->base, status_lag_cb, s);
+	status_lag_arm(s);
 	if (config_parse_hostport(d->self->status_addr, host, sizeof host, &port, err, errlen) !=
 	    CHUBBY_OK)
 		goto fail;
@@ -301,5 +384,7 @@ status_http_free(struct status_http *s)
 		return;
 	if (s->http != NULL)
 		evhttp_free(s->http);
+	if (s->lag_ev != NULL)
+		event_free(s->lag_ev);
 	free(s);
 }

@@ -142,7 +142,7 @@ master_id() { # conf
 # asked, so a replica that installed a snapshot is checked too, not just
 # its copied log digest), and at least N replicas are reachable.
 converged() { # conf n
-	cell_status "$1" | jpy "
+	"$LOCKCTL" -C "$1" -t 2000 --json status --digest 2>/dev/null | jpy "
 rs = [r for r in j['replicas'] if r['reachable']]
 len(rs) >= $2 and all(r.get('state_digest') for r in rs) and len({(r['applied'], r['digest'], r['state_digest']) for r in rs}) == 1 and rs[0]['applied'] == max(r['committed'] for r in rs)" | grep -qx 1
 }

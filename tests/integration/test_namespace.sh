@@ -41,10 +41,15 @@ b.sort()
 assert b and all(b[i][1] <= b[i + 1][1] for i in range(len(b) - 1)), b
 assert b[-1][1] == v["chubby_commit_latency_seconds_count"] > 0
 for k in ("chubby_sessions", "chubby_locks_held", "chubby_keepalives_total",
-          "chubby_client_bytes_received_total", "chubby_client_bytes_sent_total", "chubby_nodes"):
+          "chubby_client_bytes_received_total", "chubby_client_bytes_sent_total", "chubby_nodes",
+          "chubby_loop_lag_max_seconds"):
     assert k in v, k
+# The loop lag timer fires every 10 ms: a running replica has counted it.
+lag = sorted((float(re.search(r'le="([^"]+)"', k).group(1).replace("+Inf", "inf")), x)
+             for k, x in v.items() if k.startswith("chubby_loop_lag_seconds_bucket"))
+assert lag and lag[-1][1] == v["chubby_loop_lag_seconds_count"] > 10, lag
 assert v["chubby_client_bytes_received_total"] > 0 and v["chubby_keepalives_total"] > 0
 PYEOF
 }
-check "the master's /metrics: commit latency histogram, sessions, locks, KeepAlives, bytes" metrics_ok
+check "the master's /metrics: commit latency and loop lag histograms, sessions, locks, KeepAlives, bytes" metrics_ok
 finish

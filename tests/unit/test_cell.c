@@ -320,6 +320,81 @@ test_member_moves(void)
 	cell_free(c);
 }
 
+/* Issue 17 item 4: with check_digest_deferred the shell hashes the
+ * namespace for a CHECK off its loop.  Until it gives the digest, the check
+ * slot names none (the master proposes no CHECK); a CHECK that comes
+ * meanwhile (a replica catching up applies both in one burst) is compared
+ * when the digest comes, and the setter says what the comparison found; a
+ * digest for another slot is ignored. */
+static struct cell *
+mk_deferred(struct seen *s)
+{
+	struct cell_params cfg;
+	struct cell_observer obs = {seen_applied, seen_replaced, s};
+	struct cell *c;
+
+	cfg_init(&cfg);
+	cfg.check_digest_deferred = true;
+	c = cell_new(&cfg);
+	CU_ASSERT_FATAL(c != NULL);
+	memset(s, 0, sizeof *s);
+	CU_ASSERT_EQUAL(cell_observe(c, &obs), 0);
+	workload(c, s); /* slots 1..6; checksum_interval 4 */
+	return c;
+}
+
+static void
+test_check_deferred(void)
+{
+	struct seen s1, s2, s3;
+	struct cell *a = mk_deferred(&s1), *a2 = mk_deferred(&s2), *b = mk(&s3);
+	msgpack_sbuffer sb;
+	struct cell_hdr h = hdr(T0, 0);
+	uint64_t at, d, nsd, truth;
+	char why[256] = "";
+
+	workload(b, &s3);
+	CU_ASSERT_EQUAL(cell_check_pending(a), 4);
+	CU_ASSERT_EQUAL(cell_check_slot(a, &nsd), 0);
+	CU_ASSERT_EQUAL(cell_check_pending(b), 0); /* not deferred: hashed at once */
+	CU_ASSERT_EQUAL(cell_check_slot(b, &truth), 4);
+	CU_ASSERT_FATAL(cell_ring_digest(a, 4, &d));
+	msgpack_sbuffer_init(&sb);
+	/* A wrong namespace digest while ours is pending: nothing yet... */
+	cell_cmd_check(&sb, &h, 4, d, truth ^ 1);
+	CU_ASSERT_EQUAL(apply_sb(a, 7, &sb, why, sizeof why), CELL_APPLIED);
+	CU_ASSERT_FALSE(cell_diverged(a));
+	/* ...a digest for another slot does nothing... */
+	CU_ASSERT_EQUAL(cell_check_digest_set(a, 3, truth, why, sizeof why), CELL_APPLIED);
+	CU_ASSERT_EQUAL(cell_check_pending(a), 4);
+	/* ...and ours, when it comes, is compared. */
+	CU_ASSERT_EQUAL(cell_check_digest_set(a, 4, ns_digest(cell_ns(a)), why, sizeof why),
+	    CELL_DIVERGED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "namespace digest"));
+	CU_ASSERT_TRUE(cell_diverged(a));
+	/* The right one passes, when ours comes. */
+	cell_cmd_check(&sb, &h, 4, d, truth);
+	CU_ASSERT_EQUAL(apply_sb(a2, 7, &sb, why, sizeof why), CELL_APPLIED);
+	CU_ASSERT_EQUAL(cell_checks_passed(a2), 0);
+	CU_ASSERT_EQUAL(cell_check_digest_set(a2, 4, ns_digest(cell_ns(a2)), why, sizeof why),
+	    CELL_CHECK_PASSED);
+	CU_ASSERT_EQUAL(cell_checks_passed(a2), 1);
+	CU_ASSERT_EQUAL(cell_check_pending(a2), 0);
+	at = cell_check_slot(a2, &nsd);
+	CU_ASSERT_EQUAL(at, 4);
+	CU_ASSERT_EQUAL(nsd, truth);
+	/* Once known, a CHECK compares at once, as without deferral. */
+	cell_cmd_check(&sb, &h, at, d, nsd);
+	CU_ASSERT_EQUAL(apply_sb(a2, 8, &sb, why, sizeof why), CELL_CHECK_PASSED);
+	CU_ASSERT_EQUAL(cell_checks_passed(a2), 2);
+	/* Slot 8 is the next check slot: pending again. */
+	CU_ASSERT_EQUAL(cell_check_pending(a2), 8);
+	msgpack_sbuffer_destroy(&sb);
+	cell_free(a);
+	cell_free(a2);
+	cell_free(b);
+}
+
 /* A CHECK naming a digest we do not have marks the state diverged; one
  * that agrees on both digests counts as passed. */
 static void
@@ -792,6 +867,7 @@ harness_register(void)
 	    {"malformed bodies are skipped with a reason", test_malformed_bodies},
 	    {"MEMBER entries move members", test_member_moves},
 	    {"CHECK passes or marks divergence", test_check},
+	    {"a CHECK digest the shell hashes later", test_check_deferred},
 	    {"snapshot -> restore is the same state", test_snapshot_round_trip},
 	    {"the old code's snapshots and backups load; backups unchanged", test_old_layout},
 	    {"the old code's envelopes, bytes unchanged", test_old_envelope},

@@ -949,6 +949,170 @@ test_init_acls_off(void)
 	CU_ASSERT_EQUAL(cell.queued, 0);
 	CU_ASSERT_TRUE(ns_is_new(cell.ns));
 	teardown();
+/* --- admin pages ------------------------------------------------------------ */
+
+/* One page of SESSIONS (LOCKS if LOCKS) after AFTER: appends the listed
+ * ids (sessions, or the holding handles) to IDS, their handle and lock
+ * counts (sessions only) to NH and NL, and returns the cursor. */
+static uint64_t
+admin_page(bool locks, uint64_t after, size_t limit, size_t max_bytes, uint64_t *ids,
+    size_t *nids, size_t *nh, size_t *nl, size_t *page_len, size_t *page_bytes)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked u;
+	size_t off = 0;
+	uint64_t next;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	next = locks ? session_pack_locks(sm, after, limit, max_bytes, &pk)
+		     : session_pack_sessions(sm, now, after, limit, max_bytes, &pk);
+	*page_bytes = sb.size;
+	msgpack_unpacked_init(&u);
+	CU_ASSERT_EQUAL_FATAL(msgpack_unpack_next(&u, sb.data, sb.size, &off),
+	    MSGPACK_UNPACK_SUCCESS);
+	CU_ASSERT_EQUAL(off, sb.size);
+	CU_ASSERT_EQUAL_FATAL(u.data.type, MSGPACK_OBJECT_ARRAY);
+	*page_len = u.data.via.array.size;
+	for (uint32_t i = 0; i < u.data.via.array.size; i++) {
+		const msgpack_object_map *e = &u.data.via.array.ptr[i].via.map;
+		for (uint32_t f = 0; f < e->size; f++) {
+			const msgpack_object *k = &e->ptr[f].key, *v = &e->ptr[f].val;
+			const char *key = k->via.str.ptr;
+			size_t kl = k->via.str.size;
+			if (kl == (locks ? 6u : 7u) && memcmp(key, locks ? "handle" : "session", kl) == 0)
+				ids[*nids] = v->via.u64;
+			else if (!locks && kl == 7 && memcmp(key, "handles", 7) == 0)
+				nh[*nids] = (size_t)v->via.u64;
+			else if (!locks && kl == 5 && memcmp(key, "locks", 5) == 0)
+				nl[*nids] = v->via.array.size;
+		}
+		(*nids)++;
+	}
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+	return next;
+}
+
+/* Issue 17 item 4: SESSIONS and LOCKS answer a page at a time.  Paging
+ * lists every session once, in id order, with its handles and locks
+ * (found in one walk, grouped right across sessions); pages keep to their
+ * entry and byte limits; LOCKS skips handles that hold nothing, a bounded
+ * number per page, and still lists every holder. */
+static void
+test_admin_pages(void)
+{
+	enum { NS = 2500 };
+	uint64_t *s = xcalloc(NS, sizeof *s), *ids = xcalloc(NS + 1, sizeof *ids);
+	size_t *nh = xcalloc(NS + 1, sizeof *nh), *nl = xcalloc(NS + 1, sizeof *nl);
+	size_t nids, len, bytes, pages, holders = 0, maxlen;
+	uint64_t after, q;
+
+	setup();
+	cell.async = false;
+	for (int i = 0; i < NS; i++)
+		s[i] = start_session();
+	/* Every 5th session opens the lock and holds it shared; every 10th
+	 * opens it a second time and does not; session 7 holds nothing but
+	 * opens it 3 times; every other session has no handle. */
+	for (int i = 0; i < NS; i++) {
+		if (i % 5 == 0) {
+			uint64_t h = open_lock(s[i]);
+			q = acquire(s[i], h, NS_LOCK_SHARED, 0, false);
+			CU_ASSERT_EQUAL(status_of[q], CHUBBY_OK);
+			holders++;
+		}
+		if (i % 10 == 0 || i == 7)
+			open_lock(s[i]);
+		if (i == 7) {
+			open_lock(s[i]);
+			open_lock(s[i]);
+		}
+	}
+
+	/* Default pages: SESSION_PAGE_MAX each, all of them, in order. */
+	nids = 0;
+	pages = 0;
+	after = 0;
+	do {
+		after = admin_page(false, after, 0, 1 << 20, ids, &nids, nh, nl, &len, &bytes);
+		CU_ASSERT(len <= SESSION_PAGE_MAX);
+		pages++;
+	} while (after != 0 && pages < 100);
+	CU_ASSERT_EQUAL(pages, (NS + SESSION_PAGE_MAX - 1) / SESSION_PAGE_MAX);
+	CU_ASSERT_EQUAL_FATAL(nids, NS);
+	for (int i = 0; i < NS; i++) {
+		CU_ASSERT_EQUAL(ids[i], s[i]);
+		CU_ASSERT_EQUAL(nh[i], (size_t)(i % 10 == 0 ? 2 : i % 5 == 0 ? 1 : i == 7 ? 3 : 0));
+		CU_ASSERT_EQUAL(nl[i], (size_t)(i % 5 == 0 ? 1 : 0));
+	}
+
+	/* Small pages by count, then by bytes: still all of them once. */
+	nids = 0;
+	pages = 0;
+	after = 0;
+	maxlen = 0;
+	do {
+		after = admin_page(false, after, 7, 300, ids, &nids, nh, nl, &len, &bytes);
+		CU_ASSERT(len >= 1 && len <= 7);
+		CU_ASSERT(bytes <= 300 + 8);
+		maxlen = len > maxlen ? len : maxlen;
+		pages++;
+	} while (after != 0 && pages < 10 * NS);
+	CU_ASSERT_EQUAL_FATAL(nids, NS);
+	CU_ASSERT(maxlen < 7); /* the bytes bound the pages, not the count */
+	for (int i = 0; i < NS; i++)
+		CU_ASSERT_EQUAL(ids[i], s[i]);
+	/* One entry even when it alone is over the bytes: never stuck. */
+	nids = 0;
+	CU_ASSERT_EQUAL(admin_page(false, 0, 0, 1, ids, &nids, nh, nl, &len, &bytes), s[0]);
+	CU_ASSERT_EQUAL(len, 1);
+	/* Past the last session: empty, done. */
+	nids = 0;
+	CU_ASSERT_EQUAL(admin_page(false, s[NS - 1], 0, 1 << 20, ids, &nids, nh, nl, &len, &bytes),
+	    0);
+	CU_ASSERT_EQUAL(len, 0);
+
+	/* LOCKS, 10 at a time: every holder once, in handle order.  After
+	 * the last holder come 300 handles that hold nothing: pages that
+	 * scan SESSION_PAGE_SCAN * 10 handles come back short, even empty,
+	 * with a cursor to go on from. */
+	for (int i = 0; i < 300; i++)
+		open_lock(s[1]);
+	nids = 0;
+	pages = 0;
+	after = 0;
+	size_t empty = 0;
+	do {
+		after = admin_page(true, after, 10, 1 << 20, ids, &nids, nh, nl, &len, &bytes);
+		CU_ASSERT(len <= 10);
+		empty += len == 0 && after != 0;
+		pages++;
+	} while (after != 0 && pages < 10 * NS);
+	CU_ASSERT_EQUAL(nids, holders);
+	for (size_t i = 1; i < nids; i++)
+		CU_ASSERT(ids[i] > ids[i - 1]);
+	CU_ASSERT(pages >= holders / 10);
+	/* With 1 a page, 64 handles scanned at most: 300 idle ones take at
+	 * least 4 empty pages. */
+	nids = 0;
+	pages = 0;
+	after = ids[holders - 1];
+	empty = 0;
+	do {
+		after = admin_page(true, after, 1, 1 << 20, ids, &nids, nh, nl, &len, &bytes);
+		empty += len == 0 && after != 0;
+		pages++;
+	} while (after != 0 && pages < 10 * NS);
+	CU_ASSERT_EQUAL(nids, 0);
+	CU_ASSERT(empty >= 300 / SESSION_PAGE_SCAN);
+
+	teardown();
+	free(s);
+	free(ids);
+	free(nh);
+	free(nl);
 }
 
 void
@@ -974,6 +1138,7 @@ harness_register(void)
 		test_init_acls_first},
 	    {"without init_acls, nothing is proposed", test_init_acls_off},
 	    {"an expiry in flight over a lease lapse is not undone", test_expiry_in_flight_over_lapse},
+	    {"SESSIONS and LOCKS a page at a time", test_admin_pages},
 	    {NULL, NULL},
 	};
 

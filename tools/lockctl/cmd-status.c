@@ -73,6 +73,8 @@ status_json(struct lockctl *lc, const struct probe_result *r, size_t n, const ch
 			}
 			json_key(&j, "checks");
 			r[i].has_checks ? json_uint(&j, r[i].checks) : json_null(&j);
+			json_key(&j, "loop_lag_max_ms");
+			r[i].has_loop_lag ? json_uint(&j, r[i].loop_lag_max_ms) : json_null(&j);
 			json_key(&j, "state_digest");
 			if (r[i].has_state_digest) {
 				char d[24];
@@ -114,15 +116,22 @@ cmd_status(struct lockctl *lc, int argc, char **argv)
 	int have_master = 0;
 	uint64_t master = 0, epoch = 0;
 
-	(void)argc;
-	(void)argv;
+	bool state_digest = false;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--digest") == 0)
+			state_digest = true;
+		else
+			return lockctl_error(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+			    "status: unknown argument %s (usage: status [--digest])", argv[i]);
+	}
 	if (lockctl_need_cell(lc) != 0)
 		return LOCKCTL_EXIT_USAGE;
 	n = lc->spec.naddrs;
 	r = calloc(n, sizeof *r);
 	if (r == NULL)
 		return lockctl_error(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_NOMEM, "out of memory");
-	if (probe_cell(&lc->spec, lc->timeout_ms, r, err, sizeof err) != CHUBBY_OK) {
+	if (probe_cell(&lc->spec, lc->timeout_ms, state_digest, r, err, sizeof err) != CHUBBY_OK) {
 		free(r);
 		return lockctl_error(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_TLS, "%s", err);
 	}

@@ -22,8 +22,9 @@ int cmd_backup(struct lockctl *lc, int argc, char **argv); /* cmd-backup.c */
 #define S LOCKCTL_F_SCRIPT
 #define SJ LOCKCTL_F_SCRIPT_JSON
 static const struct lockctl_cmd lockctl_cmds[] = {
-    {"status", "", 0, 0, cmd_status,
-	"every replica's role, epoch and log position, and who is master", SJ},
+    {"status", "[--digest]", 0, 1, cmd_status,
+	"every replica's role, epoch and log position, and who is master (--digest: and a hash "
+	"of its state)", SJ},
     {"master", "[handoff [ID]]", 0, 2, cmd_master,
 	"which replica is master, at which address and epoch; handoff: pass mastership on", SJ},
     {"sync", "[-n N] [-w W]", 0, 4, cmd_sync,

@@ -32,6 +32,7 @@ struct probe_all {
 	struct event_base *base;
 	struct tp *tp;
 	size_t pending;
+	bool state_digest; /* ask each replica to hash its namespace */
 };
 
 static void
@@ -68,7 +69,12 @@ probe_on_open(struct conn *c, void *arg)
 	wire_buf_init(&b, FRAME_MAX_DEFAULT);
 	if (wire_put_hello(&b, PROTO_VERSION, "lockctl") == CHUBBY_OK &&
 	    wire_begin_req(&b, 1, PROTO_OP_STATUS) != NULL) {
-		msgpack_pack_nil(&b.pk);
+		if (p->all->state_digest) {
+			msgpack_pack_map(&b.pk, 1);
+			mp_pack_kv_bool(&b.pk, "state_digest", true);
+		} else {
+			msgpack_pack_nil(&b.pk);
+		}
 		if (wire_finish(&b) == CHUBBY_OK)
 			probe_send(p, &b);
 	}
@@ -138,6 +144,8 @@ probe_on_frame(struct conn *c, const uint8_t *body, size_t len, void *arg)
 			p->r->has_state_digest =
 			    probe_get_uint(r, "state_digest", &p->r->state_digest);
 			p->r->has_checks = probe_get_uint(r, "checks", &p->r->checks);
+			p->r->has_loop_lag =
+			    probe_get_uint(r, "loop_lag_max_ms", &p->r->loop_lag_max_ms);
 			p->r->has_lease = probe_get_uint(r, "lease_ms", &p->r->lease_ms);
 			{
 				bool v = false;
@@ -175,8 +183,8 @@ probe_deadline(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-probe_cell(const struct cellspec *spec, unsigned timeout_ms, struct probe_result *results,
-    char *err, size_t errlen)
+probe_cell(const struct cellspec *spec, unsigned timeout_ms, bool state_digest,
+    struct probe_result *results, char *err, size_t errlen)
 {
 	struct tls_config tc = {
 	    .ca_file = spec->ca, .cert_file = spec->cert, .key_file = spec->key, .role = TLS_ROLE_CLIENT,
@@ -191,6 +199,7 @@ probe_cell(const struct cellspec *spec, unsigned timeout_ms, struct probe_result
 	if (tls == NULL)
 		return CHUBBY_E_TLS;
 	memset(&all, 0, sizeof all);
+	all.state_digest = state_digest;
 	all.base = tp_event_base_new();
 	all.tp = tp_tls_new(tls);
 	probes = calloc(spec->naddrs, sizeof *probes);

@@ -23,7 +23,8 @@ struct probe_result {
 	char version[32];
 	uint64_t id, uptime_ms, clients;
 	int has_epoch, has_master, has_applied, has_committed, has_digest, has_lease, has_voter;
-	int has_state_digest, has_checks;
+	int has_state_digest, has_checks, has_loop_lag;
+	uint64_t loop_lag_max_ms; /* the largest event loop lag of the last 10 s */
 	uint64_t epoch, master, applied, committed, digest, lease_ms;
 	uint64_t state_digest; /* the applied namespace hashed when asked */
 	uint64_t checks;       /* consistency checks passed */
@@ -31,9 +32,11 @@ struct probe_result {
 	uint64_t rtt_ms;
 };
 
-/* Probes every address of SPEC; fills RESULTS[0..spec->naddrs).  Returns
+/* Probes every address of SPEC; fills RESULTS[0..spec->naddrs).  With
+ * STATE_DIGEST each replica also hashes its namespace (state_digest): a
+ * walk of the whole state in its event loop, so only when asked.  Returns
  * CHUBBY_OK (even if no replica answered) or an error setting up TLS. */
-int probe_cell(const struct cellspec *spec, unsigned timeout_ms, struct probe_result *results,
-    char *err, size_t errlen);
+int probe_cell(const struct cellspec *spec, unsigned timeout_ms, bool state_digest,
+    struct probe_result *results, char *err, size_t errlen);
 
 #endif
