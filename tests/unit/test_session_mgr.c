@@ -949,6 +949,8 @@ test_init_acls_off(void)
 	CU_ASSERT_EQUAL(cell.queued, 0);
 	CU_ASSERT_TRUE(ns_is_new(cell.ns));
 	teardown();
+}
+
 /* --- admin pages ------------------------------------------------------------ */
 
 /* One page of SESSIONS (LOCKS if LOCKS) after AFTER: appends the listed
