@@ -1928,7 +1928,8 @@ session_pack_sessions(struct session_mgr *sm, struct session_now at, uint64_t af
 		}
 		held[nheld++] = (struct sm_held){session, id, path, mode};
 	}
-	qsort(held, nheld, sizeof *held, sm_held_cmp);
+	if (nheld > 0) /* qsort's array must not be NULL, even empty (UBSan) */
+		qsort(held, nheld, sizeof *held, sm_held_cmp);
 
 	sm_page_init(&pg, max_bytes);
 	for (i = first; i < last; i++) {

@@ -21,8 +21,12 @@
 
 /* At least this many steps per CI run (issue 16: 10^6 in under 3 min). */
 #define WSIM_CI_STEPS 1000000
-/* Seeds a broken variant may take to be caught, and their length. */
-#define WSIM_BROKEN_SEEDS 12
+/* Seeds a broken variant may take to be caught, and their length.  Some
+ * variants are caught by few seeds (measured on 40 seeds, 150000 steps:
+ * read-no-lease 4, cache-no-clock 10; the others 39-40): with 12 seeds a CI
+ * run missed read-no-lease, so the budget is wide; the loop stops at the
+ * first catch, so it costs only when a variant is hard to catch. */
+#define WSIM_BROKEN_SEEDS 80
 #define WSIM_BROKEN_STEPS 150000
 
 static uint64_t total_seeds, total_steps;
@@ -188,8 +192,16 @@ test_broken(void)
 	 * chosen by the seed; the plain and ASan passes run them all. */
 	while (wsim_broken_name(count, NULL) != NULL)
 		count++;
-	if (under_valgrind())
-		only = (unsigned)(harness_seed() % count);
+	if (under_valgrind()) {
+		/* Only among the variants nearly every seed catches: a rare
+		 * one could take tens of seeds at valgrind's pace. */
+		static const char *const quick[] = {"no-dedupe", "write-no-gate", "seq-no-gen"};
+		const char *pick = quick[harness_seed() % (sizeof quick / sizeof quick[0])];
+
+		for (unsigned i = 0; i < count; i++)
+			if (strcmp(wsim_broken_name(i, NULL), pick) == 0)
+				only = i;
+	}
 	for (unsigned i = 0; (name = wsim_broken_name(i, &knob)) != NULL; i++) {
 		bool caught = false;
 		unsigned k;
