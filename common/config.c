@@ -175,6 +175,24 @@ static const struct config_option config_options[] = {
 
     O_DUR("session_lease", session_lease_ms, "12s", MS(100), MINS(10), G_SESS,
           "How long a session lease lasts; each KeepAlive extends it by this much."),
+    O_DUR("session_lease_max", session_lease_max_ms, "60s", MS(100), HOURS(1), G_SESS,
+          "Longest session lease the master grants when overloaded (Chubby lengthened "
+          "leases from 12 s up to 60 s under load, so that each session sends fewer "
+          "KeepAlives). Not longer than session_lease: leases never stretch. A new master "
+          "counts every session's lease as long as the longest a master recorded it may "
+          "grant, so after a fail-over dead sessions may take that long to expire."),
+    O_UINT("overload_queue", overload_queue, "2000", 0, 10000000, G_SESS,
+           "Load signal of the session lease: commands waiting at the master for their "
+           "outcome. At this many the master counts as fully loaded (leases stretch); "
+           "0 turns the signal off."),
+    O_UINT("overload_keepalive_rate", overload_keepalive_rate, "20000", 0, 100000000, G_SESS,
+           "Load signal of the session lease: KeepAlives per second the master's sessions "
+           "would send at session_lease (sessions / session_lease). At this rate the master "
+           "counts as fully loaded; 0 turns the signal off."),
+    O_UINT("overload_cpu", overload_cpu, "95", 0, 100000, G_SESS,
+           "Load signal of the session lease: the daemon's CPU over the last second, in % "
+           "of one core. At this much the master counts as fully loaded; 0 turns the "
+           "signal off."),
     O_DUR("grace_period", grace_period_ms, "45s", MS(100), HOURS(1), G_SESS,
           "How long a client whose lease ran out waits, in jeopardy, for a master before it "
           "gives the session up. Longer than session_lease."),

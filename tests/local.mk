@@ -35,6 +35,7 @@ INTEGRATION_TESTS += tests/integration/test_coherence.sh
 INTEGRATION_TESTS += tests/integration/test_exactly_once.sh
 INTEGRATION_TESTS += tests/integration/test_lib.sh
 INTEGRATION_TESTS += tests/integration/test_suspend.sh
+INTEGRATION_TESTS += tests/integration/test_lease_load.sh
 INTEGRATION_TESTS += tests/integration/test_distance.sh
 INTEGRATION_TESTS += tests/integration/test_stable.sh
 INTEGRATION_TESTS += tests/integration/test_secure_recipe.sh

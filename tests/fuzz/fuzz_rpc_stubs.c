@@ -314,6 +314,13 @@ replica_ns(const struct replica *r)
 	return r->ns;
 }
 
+size_t
+replica_pending(const struct replica *r)
+{
+	(void)r;
+	return 0;
+}
+
 bool
 replica_is_master(const struct replica *r)
 {
