@@ -19,6 +19,7 @@
 #include "rpc/rpc.h"
 #include "seqtoken.h"
 #include "session_shell.h"
+#include "status/status.h"
 #include "xmalloc.h"
 
 struct session_now
@@ -118,6 +119,7 @@ session_shell_new(struct chubbyd *d)
 	    .overload_queue = d->cfg->overload_queue,
 	    .overload_keepalive_rate = d->cfg->overload_keepalive_rate,
 	    .overload_cpu = d->cfg->overload_cpu,
+	    .overload_loop_lag_ms = d->cfg->overload_loop_lag_ms,
 	    .cell = d->cfg->cell,
 	    .init_acls = true,
 	    .root_acl = {d->cfg->root_acl_read, d->cfg->root_acl_write, d->cfg->root_acl_change},
@@ -170,7 +172,10 @@ cpu_ms(void)
 }
 
 /* The load the session lease follows, measured about once a second:
- * the replica's queue of proposals and the daemon's CPU over the second. */
+ * the replica's queue of proposals, the daemon's CPU over the second, and
+ * the event loop's lag (the largest of the last 10 s): a master that falls
+ * behind on a machine whose CPU others take never shows a busy CPU of its
+ * own, only a late loop. */
 static void
 measure_load(struct chubbyd *d, struct session_now now)
 {
@@ -185,7 +190,8 @@ measure_load(struct chubbyd *d, struct session_now now)
 	          : (unsigned)((cpu - last_cpu) * 100 / (now.mono_ms - last_mono));
 	last_mono = now.mono_ms;
 	last_cpu = cpu;
-	session_load(d->sessions, now, d->replica != NULL ? replica_pending(d->replica) : 0, pct);
+	session_load(d->sessions, now, d->replica != NULL ? replica_pending(d->replica) : 0, pct,
+	    d->status != NULL ? status_loop_lag_max_ms(d->status) : 0);
 }
 
 static void

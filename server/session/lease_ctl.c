@@ -39,6 +39,8 @@ lease_ctl_update(struct lease_ctl *c, uint64_t now, const struct lease_load *loa
 		pct = p;
 	if ((p = pct_of(load->cpu, cfg->cpu_high)) > pct)
 		pct = p;
+	if ((p = pct_of(load->lag_ms, cfg->lag_high_ms)) > pct)
+		pct = p;
 	if (pct > 100000)
 		pct = 100000; /* a thousand times the threshold is as bad as more */
 	c->load_pct = (unsigned)pct;

@@ -6,7 +6,8 @@
  * The rule (docs/SESSIONS.md "Leases under load"):
  *   load = the largest of  queue / queue_high,
  *                          keepalive demand / keepalive_high,
- *                          cpu / cpu_high      (a signal whose high is 0 is off)
+ *                          cpu / cpu_high,
+ *                          loop lag / lag_high (a signal whose high is 0 is off)
  *   load >= 1    the lease rises at once to base * load (at most max);
  *   load <  1/2  after LEASE_CTL_CALM_MS with no rise, it falls by a
  *                quarter of what it is above base, every LEASE_CTL_CALM_MS;
@@ -33,12 +34,15 @@ struct lease_ctl_config {
 	uint64_t queue_high;     /* requests waiting at the master (overload_queue; 0: off) */
 	uint64_t keepalive_high; /* KeepAlives/s at the base lease (overload_keepalive_rate; 0: off) */
 	unsigned cpu_high;       /* % of one core (overload_cpu; 0: off) */
+	uint64_t lag_high_ms;    /* event loop lag (overload_loop_lag; 0: off) */
 };
 
 struct lease_load {
 	uint64_t queue;    /* requests waiting now */
 	uint64_t sessions; /* sessions the master keeps */
 	unsigned cpu;      /* % of one core over the last measure */
+	uint64_t lag_ms;   /* the event loop's largest lag lately: how far behind it runs,
+	                    * whether or not it gets the CPU it wants */
 };
 
 struct lease_ctl {

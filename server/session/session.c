@@ -710,9 +710,11 @@ sm_lease_cap_adjust(struct session_mgr *sm, uint64_t now)
 }
 
 void
-session_load(struct session_mgr *sm, struct session_now now, uint64_t queue, unsigned cpu_pct)
+session_load(struct session_mgr *sm, struct session_now now, uint64_t queue, unsigned cpu_pct,
+    uint64_t loop_lag_ms)
 {
-	struct lease_load load = {.queue = queue, .sessions = sm->sess.n, .cpu = cpu_pct};
+	struct lease_load load = {
+	    .queue = queue, .sessions = sm->sess.n, .cpu = cpu_pct, .lag_ms = loop_lag_ms};
 
 	sm->now = now;
 	if (!sm->active)
@@ -2193,6 +2195,7 @@ session_new(const struct session_config *cfg, const struct session_env *env)
 	    .queue_high = cfg->overload_queue,
 	    .keepalive_high = cfg->overload_keepalive_rate,
 	    .cpu_high = cfg->overload_cpu,
+	    .lag_high_ms = cfg->overload_loop_lag_ms,
 	});
 	sm->cell = xstrdup(cfg->cell != NULL ? cfg->cell : "");
 	sm->init_acls = cfg->init_acls;

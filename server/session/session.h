@@ -84,6 +84,7 @@ struct session_config {
 	uint64_t overload_queue;          /* requests waiting at the master */
 	uint64_t overload_keepalive_rate; /* KeepAlives/s the sessions would send at lease_ms */
 	unsigned overload_cpu;            /* % of one core */
+	uint64_t overload_loop_lag_ms;    /* the event loop this late */
 	const char *cell;  /* the cell's name, for sequencers */
 	/* Whether a master that finds the cell new (ns_is_new) proposes
 	 * INIT_ACLS first, with these root ACL names (NULL: "") and ACL
@@ -133,14 +134,14 @@ uint64_t session_restarted(struct session_mgr *sm, struct session_now now, uint6
 
 /*
  * The master's load, given about once a second (the shell measures it):
- * requests waiting (QUEUE) and the CPU the daemon used since the last call
- * (CPU_PCT, % of one core).  The lease granted from then on follows
+ * requests waiting (QUEUE), the CPU the daemon used since the last call
+ * (CPU_PCT, % of one core) and how late its event loop runs (LOOP_LAG_MS).  The lease granted from then on follows
  * session/lease_ctl.h's rule, within the cap recorded in the replicated
  * state: a longer lease is granted only once a LEASE_CAP command allowing
  * it has applied, so a new master knows how long a lease may be out.
  */
 void session_load(struct session_mgr *sm, struct session_now now, uint64_t queue,
-    unsigned cpu_pct);
+    unsigned cpu_pct, uint64_t loop_lag_ms);
 
 /* What the lease rule says now: the lease granted, the one wanted, the cap
  * recorded in the replicated state, and the load (% of the thresholds). */

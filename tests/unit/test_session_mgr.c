@@ -1146,7 +1146,7 @@ test_lease_stretch_survives_failover(void)
 	setup();
 	s = start_session();
 	/* Three times the queue threshold: 36 s wanted. */
-	session_load(sm, now, 30, 0);
+	session_load(sm, now, 30, 0, 0);
 	CU_ASSERT_EQUAL(cell.queued, 1); /* the LEASE_CAP, not yet applied */
 	q = keepalive(s, 0);
 	CU_ASSERT_EQUAL(status_of[q], CHUBBY_OK);
@@ -1193,7 +1193,7 @@ test_lease_cap_falls_after_grants(void)
 	setup();
 	cell.async = false;
 	s = start_session();
-	session_load(sm, now, 100, 0); /* ten times the threshold: the max */
+	session_load(sm, now, 100, 0, 0); /* ten times the threshold: the max */
 	q = keepalive(s, 0);
 	granted = lease_of[q];
 	granted_at = now.mono_ms;
@@ -1201,7 +1201,7 @@ test_lease_cap_falls_after_grants(void)
 	for (int i = 0; i < 200; i++) {
 		clock_advance(1000);
 		session_tick(sm, now);
-		session_load(sm, now, 0, 0);
+		session_load(sm, now, 0, 0, 0);
 		/* The session's KeepAlive every 10 s keeps it alive, at the
 		 * lease granted then. */
 		if (i % 10 == 9) {
@@ -1264,6 +1264,11 @@ test_lease_rule(void)
 	l.cpu = 0;
 	l.sessions = 24000;
 	CU_ASSERT_EQUAL(lease_ctl_update(&c, t += 1, &l), 24000);
+	/* A loop running 1.5 s late against a 500 ms threshold: 3x. */
+	struct lease_ctl_config lag = {.base_ms = 12000, .max_ms = 60000, .lag_high_ms = 500};
+	lease_ctl_init(&c, &lag);
+	struct lease_load late = {.lag_ms = 1500};
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t, &late), 36000);
 	/* Thresholds of 0: signals off, the base however loaded. */
 	struct lease_ctl_config off = {.base_ms = 12000, .max_ms = 60000};
 	lease_ctl_init(&c, &off);
