@@ -55,6 +55,10 @@ TESTS += tests/check-pure.sh tests/check-layers.sh $(INTEGRATION_TESTS)
 # Every command README.md and docs/*.md name exists (stale claims fail).
 TESTS += tests/check-readme.sh
 EXTRA_DIST += tests/check-readme.sh
+# Every public call has an installed man page; the pages render and cite
+# pages that exist.
+TESTS += tests/check-man.sh
+EXTRA_DIST += tests/check-man.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/netns.sh tests/integration/protocol_abuse.py tests/check-pure.sh tests/check-layers.sh \
 	tests/integration/suspend_clock.c tests/integration/fake_clock.c \
 	tests/integration/chubby_wire.py tests/integration/itest.py tests/integration/drv.sh tests/integration/ns_checks.py tests/integration/exactly_once.py \
