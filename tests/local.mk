@@ -19,6 +19,12 @@ tests_unit_test_json_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_json_LDADD = $(TEST_LIBS)
 UNIT_TESTS += tests/unit/test_json
 
+check_PROGRAMS += tests/unit/test_logfmt
+tests_unit_test_logfmt_SOURCES = tests/unit/test_logfmt.c $(TEST_HARNESS)
+tests_unit_test_logfmt_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_logfmt_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_logfmt
+
 TESTS += $(UNIT_TESTS)
 
 # Integration tests: real processes on loopback (tests/integration/lib.sh).

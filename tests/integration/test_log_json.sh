@@ -2,8 +2,9 @@
 # test_log_json.sh: a cell with log_format = json writes one JSON object a
 # line (issue 20 item 4): every line of every replica's log parses, with an
 # ISO 8601 UTC time to the millisecond, a level, the replica's id and the
-# message; the lines stay JSON after SIGHUP reopens the log; a bad format
-# is refused by the config check and by --log-format.
+# message, the audit trail's key=value pairs as fields; the lines stay JSON
+# after SIGHUP reopens the log; a bad format is refused by the config check
+# and by --log-format.
 . "$(dirname "$0")/lib.sh"
 t_time_limit 180
 
@@ -29,7 +30,7 @@ import glob, json, os, re, sys
 files = sorted(glob.glob(os.path.join(sys.argv[1], "replica-*.log")))
 assert len(files) == 3, files
 ts_re = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-total, reopened = 0, False
+total, reopened, audit = 0, False, False
 for f in files:
     rid = int(re.search(r"replica-(\d+)\.log$", f).group(1))
     with open(f, "rb") as fh:
@@ -47,8 +48,12 @@ for f in files:
             assert isinstance(o.get("msg"), str) and o["msg"], "%s:%d: msg" % (f, n)
             total += 1
             reopened |= rid == 1 and o["msg"] == "SIGHUP: logs reopened"
+            # The audit line of the reload by SIGHUP, its key=value pairs as fields.
+            audit |= rid == 1 and o["msg"] == "audit" and o.get("op") == "RELOAD" and \
+                o.get("principal") == "(SIGHUP)" and "outcome" in o
 assert total >= 30, "only %d lines" % total
 assert reopened, "no JSON line for the SIGHUP reopen"
+assert audit, "no audit line with op RELOAD, principal (SIGHUP) and an outcome as fields"
 print("%d JSON lines in %d logs" % (total, len(files)))
 EOF
 }
