@@ -52,6 +52,7 @@ INTEGRATION_TESTS += tests/integration/test_errors.sh
 INTEGRATION_TESTS += tests/integration/test_nemesis_targeted.sh
 INTEGRATION_TESTS += tests/integration/test_tls_rotate.sh
 INTEGRATION_TESTS += tests/integration/test_log_json.sh
+INTEGRATION_TESTS += tests/integration/test_completion.sh
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
