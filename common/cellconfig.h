@@ -105,6 +105,7 @@ struct cell_config {
 	/* Logging. */
 	int log_level;  /* LOG_LVL_* from log.h */
 	int use_syslog; /* option "syslog" */
+	int log_format; /* LOG_FMT_* from log.h */
 
 	struct cell_replica replicas[CONFIG_MAX_REPLICAS]; /* in file order */
 	unsigned nreplicas;

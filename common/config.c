@@ -82,6 +82,9 @@ struct config_option {
 
 /* In LOG_LVL_* order, so the index is the level. */
 static const char *const config_log_levels[] = {"error", "warn", "info", "debug", NULL};
+_Static_assert(LOG_FMT_TEXT == 0 && LOG_FMT_JSON == 1, "config_log_formats[] is indexed by LOG_FMT_*");
+/* In LOG_FMT_* order. */
+static const char *const config_log_formats[] = {"text", "json", NULL};
 
 #define G_CELL "Cell"
 #define G_FILES "Files"
@@ -242,6 +245,12 @@ static const struct config_option config_options[] = {
            "Least severe log lines written."),
     O_BOOL("syslog", use_syslog, "no", G_LOG,
            "Send log lines to syslog (facility daemon) instead of standard error."),
+    O_ENUM("log_format", log_format, "text", config_log_formats, G_LOG,
+           "How lines written to standard error or the log file look: text (\"TIME "
+           "chubbyd[ID] LEVEL: message\") or json (one JSON object a line, with ts, level, "
+           "prog, replica and msg, and the audit trail's key=value pairs as fields of their "
+           "own; see docs/OPERATIONS.md). Syslog gets the message alone either way. Read at "
+           "start (chubbyd --log-format overrides it); SIGHUP keeps it."),
 };
 
 #define NOPTIONS nitems(config_options)

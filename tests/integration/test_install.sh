@@ -1,9 +1,10 @@
 #!/bin/bash
 # test_install.sh: `make install DESTDIR=...` from the build tree puts the
 # programs, the library, its header and pkg-config file, the man pages,
-# the sample config and the systemd unit in place; a small program builds
-# against the staged library with pkg-config and runs; the unit passes
-# systemd-analyze verify (when there is one); `make uninstall` removes it all.
+# the sample config, the systemd unit and lockctl's bash completion in
+# place; a small program builds against the staged library with pkg-config
+# and runs; the unit passes systemd-analyze verify (when there is one);
+# `make uninstall` removes it all.
 . "$(dirname "$0")/lib.sh"
 t_time_limit 300
 
@@ -12,7 +13,7 @@ root="$T_DIR/root"
 MAKE_CMD="env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ${MAKE:-make}"
 
 # The install directories as the build tree's Makefile has them.
-dirs=$(cd "$BUILD" && printf 'print-install-dirs:\n\t@echo "prefix=$(prefix) bindir=$(bindir) sbindir=$(sbindir) libdir=$(libdir) includedir=$(includedir) mandir=$(mandir) sysconfdir=$(sysconfdir) unitdir=$(systemdsystemunitdir) san_ldflags=\"$(SAN_LDFLAGS)\""\n' |
+dirs=$(cd "$BUILD" && printf 'print-install-dirs:\n\t@echo "prefix=$(prefix) bindir=$(bindir) sbindir=$(sbindir) libdir=$(libdir) includedir=$(includedir) mandir=$(mandir) sysconfdir=$(sysconfdir) unitdir=$(systemdsystemunitdir) bashcompdir=$(bashcompletiondir) san_ldflags=\"$(SAN_LDFLAGS)\""\n' |
 	$MAKE_CMD -s --no-print-directory -f Makefile -f - print-install-dirs)
 eval "$dirs"
 check "the install directories are known" test -n "${sbindir:-}" -a -n "${libdir:-}" -a -n "${unitdir:-}"
@@ -29,6 +30,8 @@ for m in man8/chubbyd.8 man1/lockctl.1 man1/chubby-cell.1 man1/chubby-certs.1 ma
 	man3/libchubby.3; do
 	check "installed man page $m" test -f "$root$mandir/$m"
 done
+check "installed bash completion for lockctl" test -f "$root${bashcompdir:-/nonexistent}/lockctl"
+check "the installed completion defines the lockctl completion" bash -c ". '$root$bashcompdir/lockctl' && complete -p lockctl | grep -q _lockctl"
 check "installed sample config" test -f "$root$sysconfdir/chubby/chubby.conf.sample"
 check "the sample config is a valid config" bash -c "'$root$sbindir/chubbyd' --check-config -c '$root$sysconfdir/chubby/chubby.conf.sample'"
 check "installed systemd unit" test -f "$root$unitdir/chubbyd@.service"
