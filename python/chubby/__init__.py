@@ -15,7 +15,7 @@ search (ctypes.util.find_library), then the build tree this package sits in.
 from __future__ import annotations
 
 from ._client import Cell, EventCallback, Handle
-from ._lib import lib as _lib
+from . import _lib
 from .errors import *  # noqa: F401,F403 - one class per status
 from .errors import ChubbyError, error_class
 from .events import EventStream
@@ -29,17 +29,17 @@ Client = Cell
 
 def version() -> str:
     """libchubby's version, "MAJOR.MINOR.PATCH"."""
-    return str(_lib.chubby_version().decode())
+    return str(_lib.lib.chubby_version().decode())
 
 
 def strerror(status: int) -> str:
     """The fixed English message of a status number."""
-    return str(_lib.chubby_strerror(status).decode())
+    return str(_lib.lib.chubby_strerror(status).decode())
 
 
 def status_name(status: int) -> str:
     """A status number's name ("E_NOT_FOUND"); "E_UNKNOWN" if none."""
-    return str(_lib.chubby_status_name(status).decode())
+    return str(_lib.lib.chubby_status_name(status).decode())
 
 
 __version__ = version()

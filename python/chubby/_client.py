@@ -583,7 +583,10 @@ class Handle:
 
     def acquire(self, *, shared: bool = False, timeout: Optional[float] = None) -> None:
         """Takes the node's lock, waiting while it is held or in its
-        lock-delay: up to TIMEOUT seconds (None: no limit), then Timeout."""
+        lock-delay: up to TIMEOUT seconds (None: no limit), then Timeout.
+        Locking needs a handle opened for writing (else PermissionDenied).
+        The wait happens in C: a signal's Python handler runs only when it
+        returns, so a program that must answer signals waits in rounds."""
         mode = LockMode.SHARED if shared else LockMode.EXCLUSIVE
         with self._use() as p:
             check(lib.chubby_acquire(p, int(mode), _ms(timeout, "timeout")))

@@ -63,11 +63,18 @@ class EventStream(Iterator[Event]):
         return self
 
     def close(self) -> None:
-        """Stops delivery to this stream (idempotent)."""
+        """Stops delivery to this stream and drops what it holds unread
+        (idempotent): reads return None, iteration stops."""
         if self._on_close is not None:
             self._on_close(self)
             self._on_close = None
-        self._end()
+        self._ended.set()
+        try:
+            while True:
+                self._q.get_nowait()
+        except queue.Empty:
+            pass
+        self._q.put(_END)
 
     def __enter__(self) -> "EventStream":
         return self

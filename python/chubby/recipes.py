@@ -164,8 +164,10 @@ class Leadership:
                 self.handle.write(b"")
         except ChubbyError:
             pass  # stale or session gone: the successor's contents stay
-        finally:
+        try:
             self.handle.close()
+        except ChubbyError:
+            pass  # the handle is freed whatever the close said; so is the lock
 
     def __enter__(self) -> "Leadership":
         return self
