@@ -57,8 +57,7 @@ def _enc(s: Optional[Union[str, "os.PathLike[str]"]]) -> Optional[bytes]:
     return None if s is None else os.fsencode(s)
 
 
-@_lib.EVENT_FN
-def _on_event(_client: int, evp: "ctypes._Pointer[_lib.ChubbyEvent]", arg: Optional[int]) -> None:
+def _on_event_py(_client: int, evp: "ctypes._Pointer[_lib.ChubbyEvent]", arg: Optional[int]) -> None:
     # Runs on libchubby's event thread.  Nothing may escape into C.
     try:
         cell = _cells.get(arg or 0)
@@ -69,6 +68,12 @@ def _on_event(_client: int, evp: "ctypes._Pointer[_lib.ChubbyEvent]", arg: Optio
         cell._dispatch(ev.type, ev.handle or 0, path)
     except BaseException:  # noqa: B036 - a C callback must not raise
         _log.exception("chubby: error in an event callback")
+
+
+# The one C callback of every client: module-level, so the thunk outlives
+# every client and handle (the event thread may still be returning from it
+# after chubby_close from a callback).
+_on_event = _lib.EVENT_FN(_on_event_py)
 
 
 class Cell:
@@ -108,7 +113,7 @@ class Cell:
         self._ptr: Optional[int] = None
         self._key = next(_keys)
         opt = _lib.ChubbyOptions()
-        opt.cell = _enc(cell)  # type: ignore[arg-type]
+        opt.cell = _enc(cell)
         opt.cert_file = _enc(cert)
         opt.key_file = _enc(key)
         opt.ca_file = _enc(ca)

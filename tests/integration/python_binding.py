@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import unittest
 import uuid
 from typing import List, Optional
@@ -73,7 +74,7 @@ class Offline(unittest.TestCase):
         with open(os.environ["CHUBBY_HEADER"], encoding="utf-8") as f:
             listed = re.findall(r'X\((E_\w+), (\d+), "([^"]*)"\)', f.read())
         self.assertGreater(len(listed), 40)
-        seen = set()
+        seen: set = set()
         for name, num, msg in listed:
             cls = chubby.error_class(int(num))
             self.assertTrue(issubclass(cls, chubby.ChubbyError), name)
@@ -594,11 +595,11 @@ class TapResult(unittest.TextTestResult):
 
     def addFailure(self, test: unittest.TestCase, err) -> None:  # type: ignore[no-untyped-def]
         super().addFailure(test, err)
-        print(f"FAIL - {test.id()}\n{self._exc_info_to_string(err, test)}", flush=True)
+        print(f"FAIL - {test.id()}\n{''.join(traceback.format_exception(*err))}", flush=True)
 
     def addError(self, test: unittest.TestCase, err) -> None:  # type: ignore[no-untyped-def]
         super().addError(test, err)
-        print(f"FAIL - {test.id()} (error)\n{self._exc_info_to_string(err, test)}", flush=True)
+        print(f"FAIL - {test.id()} (error)\n{''.join(traceback.format_exception(*err))}", flush=True)
 
     def addSkip(self, test: unittest.TestCase, reason: str) -> None:
         super().addSkip(test, reason)

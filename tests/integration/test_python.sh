@@ -41,6 +41,9 @@ if [ "$BUILD" = "$SRC" ] || [ "$BUILD" = "$SRC/build" ]; then
 		env -u CHUBBY_LIBRARY PYTHONPATH="$SRC/python" "$PY" -c 'import chubby, os; assert os.path.samefile(chubby._lib.lib._name, "'"$CHUBBY_LIBRARY"'")'
 fi
 
+check "the binding and the example type-check (mypy --strict)" \
+	"$PY" -m mypy --strict --no-error-summary --cache-dir "$T_DIR/mypy" "$site/chubby" "$SRC/client/leader_example.py"
+
 # ---- the C structs' layout, for the ctypes mirror ----
 cat >"$T_DIR/sizes.c" <<'EOF'
 #include <stddef.h>
