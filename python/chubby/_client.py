@@ -446,8 +446,9 @@ class Handle:
         self.path = path
         self.created = created  # whether opening it made the node
         self._ptr: Optional[int] = ptr
-        self._mu = threading.Condition()
+        self._mu = threading.Lock()
         self._inflight = 0
+        self._closing = False
         self._on_event = on_event
         # Without a callback, the handle's events queue here from the
         # moment it opens, so none is lost before events() is called.
@@ -457,43 +458,62 @@ class Handle:
         return f"<chubby.Handle {self.path!r}{' closed' if self._ptr is None else ''}>"
 
     # A handle must not be freed while a call on it runs (chubby.h): every
-    # call holds a use count; close() poisons, waits for it, then frees.
+    # call holds a use count.  close() with calls running poisons the handle
+    # (they fail with Cancelled where they can) and leaves the free to the
+    # last of them, so it never waits, even for an acquire without a limit.
     def _use(self) -> "_Use":
         return _Use(self)
 
     @property
     def closed(self) -> bool:
-        return self._ptr is None
+        return self._closing or self._ptr is None
 
     def _forget(self) -> None:
         """The Cell freed the C handle (chubby_close): no more calls."""
         with self._mu:
             self._ptr = None
+            self._closing = True
         if self._stream is not None:
             self._stream._end()
 
     def close(self) -> None:
-        """Closes the handle at the master (freeing its lock).  Idempotent."""
+        """Closes the handle at the master (freeing its lock).  Idempotent.
+        With a call on it still running in another thread, the handle is
+        poisoned now and closed when that call returns."""
         with self._mu:
-            p = self._ptr
-            if p is None:
+            if self._closing or self._ptr is None:
                 return
-            if self._inflight:
-                lib.chubby_poison(p)  # calls still running fail soon
-                while self._inflight:
-                    self._mu.wait()
-                p = self._ptr
-                if p is None:
-                    return
+            self._closing = True
             self.cell._unregister(self)
-            self._ptr = None
-        try:
-            check(lib.chubby_handle_close(p))
-        except Cancelled:
-            pass  # the session is closing anyway
-        finally:
-            if self._stream is not None:
-                self._stream._end()
+            p = self._ptr
+            busy = self._inflight > 0
+            if busy:
+                self._inflight += 1  # the poison below is a call too
+        if self._stream is not None:
+            self._stream._end()
+        if busy:
+            try:
+                lib.chubby_poison(p)
+            finally:
+                self._call_done()
+            return
+        self._free(quiet=False)
+
+    def _call_done(self) -> None:
+        with self._mu:
+            self._inflight -= 1
+            last = self._closing and self._inflight == 0
+        if last:
+            self._free(quiet=True)
+
+    def _free(self, quiet: bool) -> None:
+        with self._mu:
+            p, self._ptr = self._ptr, None
+        if p is None:
+            return
+        rc = lib.chubby_handle_close(p)  # frees it whatever the outcome
+        if not quiet and rc != Cancelled.status:
+            check(rc)  # the session is closing: nothing to report
 
     def __enter__(self) -> "Handle":
         return self
@@ -641,18 +661,14 @@ class _Use:
     def __enter__(self) -> int:
         h = self.h
         with h._mu:
-            if h._ptr is None:
+            if h._closing or h._ptr is None:
                 raise Cancelled(f"{h.path}: the handle is closed")
             h._inflight += 1
             return h._ptr
 
     def __exit__(self, et: Optional[Type[BaseException]], ev: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
-        h = self.h
-        with h._mu:
-            h._inflight -= 1
-            if h._inflight == 0:
-                h._mu.notify_all()
+        self.h._call_done()
 
 
 # Sessions still open at exit are closed first, so that the event thread

@@ -358,6 +358,39 @@ class Locks(unittest.TestCase):
         t.join(WAIT + 5)
         self.assertEqual(len(got), 1)
 
+    def test_close_while_another_thread_waits_on_the_handle(self) -> None:
+        p = fresh("closewait")
+        lk = self.a.lock(p)
+        lk.acquire()
+        hb = self.b.open(p, write=True)
+        out: List[object] = []
+
+        def waiter() -> None:
+            try:
+                hb.acquire()  # no limit
+                out.append("granted")
+            except chubby.ChubbyError as e:
+                out.append(e)
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        self.assertTrue(wait_until(lambda: hb._inflight == 1, 5))
+        t0 = time.monotonic()
+        hb.close()  # must not wait for the acquire (it has no limit)
+        self.assertLess(time.monotonic() - t0, WAIT)
+        self.assertTrue(hb.closed)
+        with self.assertRaises(chubby.Cancelled):
+            hb.stat()
+        lk.release()
+        t.join(WAIT + 5)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(len(out), 1)
+        # Granted or refused, the handle was closed when the call returned:
+        # nobody holds the lock, so a third session takes it.
+        with chubby.Cell(CONF) as c:
+            with c.lock(p, timeout=WAIT):
+                self.assertEqual(c.stat(p).lock_holders, 1)
+
     def test_sequencers(self) -> None:
         p = fresh("seq")
         key = chubby.SequencerKey.from_config(CONF)
