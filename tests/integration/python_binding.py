@@ -621,6 +621,51 @@ class Failover(unittest.TestCase):
                        check=True, timeout=60, capture_output=True)
 
 
+class Expiry(unittest.TestCase):
+    """Run after Failover: it stops the whole cell past a session's grace."""
+
+    def test_leadership_is_lost_when_the_session_expires(self) -> None:
+        import signal
+        p = fresh("expire")
+        pids = []
+        for f in sorted(os.listdir(CELL_DIR)):
+            if re.fullmatch(r"replica-\d+\.pid", f):
+                with open(os.path.join(CELL_DIR, f)) as fh:
+                    pids.append(int(fh.read().strip()))
+        self.assertGreaterEqual(len(pids), 3)
+        # A 1 s grace period (the client's own): the session expires about
+        # a lease (12 s) + 1 s after the cell stops answering.
+        a = chubby.Cell(CONF, grace=1.0)
+        try:
+            events = a.events()
+            lead = a.elect(p, "doomed")
+            self.assertTrue(lead.is_leader())
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                self.assertTrue(lead.lost.wait(60), "leadership not marked lost")
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+            self.assertEqual(a.state, SessionState.EXPIRED)
+            self.assertIsNotNone(next_event(events, EventType.JEOPARDY, 1))
+            ev = next_event(events, EventType.EXPIRED, 1)
+            self.assertIsNotNone(ev)
+            assert ev is not None
+            self.assertTrue(ev.is_session_event)
+            self.assertFalse(lead.is_leader())
+            with self.assertRaises(chubby.SessionExpired):
+                a.get(p)
+            lead.step_down()  # quietly: there is nothing left to step down from
+        finally:
+            a.close()
+        # The master expires the session too, which frees the lock: nobody
+        # leads, though the contents still name the lost leader.
+        with chubby.Cell(CONF, open_timeout=60) as b:
+            self.assertTrue(wait_until(lambda: b.leader(p) is None, 60))
+            self.assertEqual(b.get(p), b"doomed")
+
+
 class TapResult(unittest.TextTestResult):
     def addSuccess(self, test: unittest.TestCase) -> None:
         super().addSuccess(test)
@@ -643,7 +688,7 @@ def main() -> int:
     only = sys.argv[1:]
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
-    for cls in (Offline, Sessions, Nodes, Locks, Events, Election, Failover):
+    for cls in (Offline, Sessions, Nodes, Locks, Events, Election, Failover, Expiry):
         if not only or cls.__name__ in only:
             suite.addTests(loader.loadTestsFromTestCase(cls))
     r = unittest.TextTestRunner(stream=open(os.devnull, "w"), resultclass=TapResult,
