@@ -29,6 +29,12 @@ check "pip installs the package with no index and no build isolation" \
 	env PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 "$PY" -m pip install -q --no-index \
 	--no-build-isolation --target "$site" "$T_DIR/python-src"
 check "the installed package carries py.typed" test -f "$site/chubby/py.typed"
+# The command of docs/PYTHON.md, in a virtual environment (Debian's pip
+# refuses to install into the system Python itself, PEP 668).
+step "a virtual environment on Debian's python3" "$PY" -m venv --system-site-packages "$T_DIR/venv"
+check "python3 -m pip install --no-index --no-build-isolation ./python (in a venv)" \
+	bash -c "cd '$T_DIR/python-src/..' && '$T_DIR/venv/bin/python' -m pip install -q --no-index --no-build-isolation ./python-src"
+check "the venv's python imports it" env -u PYTHONPATH "$T_DIR/venv/bin/python" -c 'import chubby, sys; assert chubby.__file__.startswith(sys.prefix), chubby.__file__'
 export PYTHONPATH="$site"
 check "import chubby finds libchubby through CHUBBY_LIBRARY" \
 	bash -c "'$PY' -c 'import chubby; print(chubby.version(), chubby._lib.lib._name)' | grep -q '$CHUBBY_LIBRARY'"
