@@ -400,13 +400,21 @@ class Cell:
         """Blocks until this session leads PATH (holds its exclusive lock;
         the node is made if missing) and has written IDENTITY into it, or
         TIMEOUT seconds pass (Timeout).  Returns the Leadership: a context
-        manager that steps down at the end of the block."""
+        manager that steps down at the end of the block.
+
+        The steps of chubby_elect(3), made here so that the handle asks for
+        HANDLE_INVALID (chubby_elect's asks for no events): a deleted node
+        then sets Leadership.lost at once, not at the next is_leader()."""
         from .recipes import Leadership
-        hp = _lib.HandlePtr()
-        check(lib.chubby_elect(self._client(), path.encode(), identity.encode(),
-                               _ms(timeout, "timeout"), byref(hp)))
-        assert hp.value is not None
-        h = self._register(hp.value, path, False, 0, None)
+        ms = _ms(timeout, "timeout")
+        h = self.open(path, write=True, create=True, events=EventType.HANDLE_INVALID,
+                      on_event=lambda ev: None)  # Leadership watches the cell's events
+        try:
+            h.acquire(timeout=ms / 1000.0 if ms else None)
+            h.write(identity.encode())
+        except BaseException:
+            h.close()  # steps down too, if the write failed
+            raise
         return Leadership(self, h, identity)
 
     def leader(self, path: str) -> Optional[str]:

@@ -553,8 +553,10 @@ class Election(unittest.TestCase):
             lead = a.elect(p, "alice")
             with b.open(p, write=True) as h:
                 h.delete()
-            self.assertTrue(wait_until(lambda: not lead.is_leader()))
+            self.assertTrue(lead.lost.wait(WAIT), "HANDLE_INVALID did not mark it lost")
+            self.assertFalse(lead.is_leader())
             lead.step_down()
+            self.assertFalse(a.exists(p))  # stepping down did not make it again
 
 
 def lockctl_status() -> dict:
