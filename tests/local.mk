@@ -54,6 +54,9 @@ INTEGRATION_TESTS += tests/integration/test_nemesis_targeted.sh
 INTEGRATION_TESTS += tests/integration/test_tls_rotate.sh
 INTEGRATION_TESTS += tests/integration/test_log_json.sh
 INTEGRATION_TESTS += tests/integration/test_completion.sh
+# The Python binding (python/, docs/PYTHON.md) and client/leader_example.py.
+INTEGRATION_TESTS += tests/integration/test_python.sh
+EXTRA_DIST += tests/integration/python_binding.py
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
