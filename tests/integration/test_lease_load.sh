@@ -22,7 +22,7 @@ lc() { "$LOCKCTL" -C "$conf" -t 5000 "$@"; }
 check "5-replica cell up: session_lease 2s, up to 10s under load" \
 	cell_up "$cell" --replicas 5 --base-port "$port" \
 	--set session_lease=2s --set session_lease_max=10s --set grace_period=30s \
-	--set overload_keepalive_rate=1 --set overload_queue=0 --set overload_cpu=0 --set overload_loop_lag=0
+	--set overload_keepalive_rate=1 --set overload_queue=0 --set overload_cpu=0 --set overload_loop_lag=0ms
 check "one master" wait_for 20 one_master "$conf"
 
 # The master's session lease, as lockctl status --json reports it:
@@ -72,7 +72,7 @@ check "lockctl status says so" status_says 10.0s
 # Every session renews at the 10 s lease: let the holder take one.
 sleep 3
 
-held_by_holder() { [ "$(holder_session)" = "$sid" ]; }
+held_by_holder() { [ -n "$sid" ] && [ "$(holder_session)" = "$sid" ]; }
 
 kill -STOP "$holder"
 sleep 5
