@@ -25,7 +25,9 @@ sys.stdout.write(r.read().decode())' "$url" >"$1"
 check "scrape the master (replica $m) before" scrape "$T_DIR/before.txt"
 # Writes (OPEN creating, SET_CONTENTS), reads, a miss (E_NOT_FOUND) and a lock.
 check "a directory" lc mkdir m
-check "some writes" bash -c "for i in 1 2 3 4 5; do '$LOCKCTL' put m/k\$i v\$i </dev/null || exit 1; done"
+# put creates a node with its contents (OPEN); on a node that exists it
+# is a SET_CONTENTS.
+check "some writes" bash -c "for i in 1 2 3 4 5; do '$LOCKCTL' put m/k\$i x </dev/null && '$LOCKCTL' put m/k\$i v\$i </dev/null || exit 1; done"
 check "some reads" bash -c "for i in 1 2 3; do [ \"\$('$LOCKCTL' cat m/k\$i </dev/null)\" = v\$i ] || exit 1; done"
 check_fails "a read of a missing node" "NOT_FOUND|no such node" lc cat m/none
 check "a lock taken and released" lc lock m/k1
