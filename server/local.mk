@@ -17,6 +17,7 @@ server_chubbyd_SOURCES = \
 	server/status/reqstats.c server/status/reqstats.h \
 	server/status/prom.c server/status/prom.h \
 	server/status/procstat.c server/status/procstat.h \
+	server/status/page.c server/status/page.h \
 	server/peer/peer.c server/peer/peer.h \
 	server/peer/peer_codec.c server/peer/peer_codec.h
 server_chubbyd_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/server/peer $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
@@ -71,3 +72,14 @@ tests_unit_test_metrics_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top
 tests_unit_test_metrics_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_metrics_LDADD = $(TEST_LIBS) -lm
 UNIT_TESTS += tests/unit/test_metrics
+
+# The status page's HTML (test_page.c): escaping, rows, the chart.
+check_PROGRAMS += tests/unit/test_page
+tests_unit_test_page_SOURCES = tests/unit/test_page.c \
+	server/status/page.c server/status/page.h \
+	server/status/prom.c server/status/prom.h \
+	server/status/latency.c server/status/latency.h $(TEST_HARNESS)
+tests_unit_test_page_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
+tests_unit_test_page_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_page_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_page

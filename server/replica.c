@@ -1039,6 +1039,17 @@ replica_commit_recent(const struct replica *r, struct lat_point *out)
 	return lat_ring_read(&r->commit_ring, clock_mono_ms(), out);
 }
 
+bool
+replica_peer_progress(const struct replica *r, unsigned id, uint64_t *chosen, uint64_t *ago_ms)
+{
+	uint64_t heard, now = clock_mono_ms();
+
+	if (!paxos_peer_progress(r->px, id, chosen, &heard))
+		return false;
+	*ago_ms = now > heard ? now - heard : 0;
+	return true;
+}
+
 int
 replica_handoff(struct replica *r, unsigned id, unsigned *target)
 {

@@ -113,6 +113,11 @@ void replica_info(const struct replica *r, struct replica_info *out);
 /* Commit latency of the last LAT_RING_S seconds, per second that saw a
  * commit, oldest first, into OUT (room for LAT_RING_S); returns how many. */
 size_t replica_commit_recent(const struct replica *r, struct lat_point *out);
+/* As master: how far replica ID has chosen, as its last lease grant said,
+ * and how long ago that came.  False when not master, for ourselves, or
+ * when ID has not answered since this replica became master. */
+bool replica_peer_progress(const struct replica *r, unsigned id, uint64_t *chosen,
+    uint64_t *ago_ms);
 
 /* Packs a consistent copy of the applied state, in the snapshot format a
  * replica installs (server/cell, the backup kind: [applied, digest,

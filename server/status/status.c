@@ -1,4 +1,4 @@
-/* status.c: /health, /metrics (Prometheus text) and /status (JSON) over HTTP,
+/* status.c: / (the status page), /health, /metrics (Prometheus text) and /status (JSON) over HTTP,
  * and the event loop's lag they report (status/looplag.h). */
 #include "config.h"
 
@@ -26,6 +26,7 @@
 #include "session/session.h"
 #include "status.h"
 #include "status/looplag.h"
+#include "status/page.h"
 #include "status/procstat.h"
 #include "status/prom.h"
 #include "status/reqstats.h"
@@ -367,6 +368,100 @@ status_json(struct status_http *s, struct evhttp_request *req)
 	json_free(&j);
 }
 
+/* The status page's view of the cell from here: this replica's own
+ * figures; for the others, what the master knows (each one's chosen index
+ * and when its last lease grant came) or, at a follower, only which one is
+ * master. */
+static void
+status_page_view(struct status_http *s, struct page_view *v)
+{
+	struct chubbyd *d = s->d;
+	struct replica_info ri;
+	const struct cell_config *c = d->cfg;
+
+	memset(&ri, 0, sizeof ri);
+	ri.role = "starting";
+	if (d->replica != NULL)
+		replica_info(d->replica, &ri);
+	memset(v, 0, sizeof *v);
+	v->cell = c->cell;
+	v->version = PACKAGE_VERSION;
+	v->self_id = d->id;
+	v->master_id = ri.master;
+	v->role = ri.role;
+	v->epoch = ri.epoch;
+	v->committed = ri.committed;
+	v->applied = ri.applied;
+	v->is_master = strcmp(ri.role, "master") == 0;
+	v->clients = d->rpc ? rpc_client_count(d->rpc) : 0;
+	if (d->replica != NULL) {
+		const struct ns *ns = replica_ns(d->replica);
+		v->locks = ns_locks_held(ns);
+		v->nodes = ns_node_count(ns);
+		v->sessions_replicated = ns_session_count(ns);
+		v->npoints = replica_commit_recent(d->replica, v->points);
+	}
+	v->now_sec = clock_mono_ms() / 1000;
+	for (unsigned i = 0; i < c->nreplicas && v->nreplicas < PAGE_MAX_REPLICAS; i++) {
+		const struct cell_replica *cr = &c->replicas[i];
+		struct page_replica *r = &v->rep[v->nreplicas++];
+		uint64_t chosen, ago;
+
+		r->id = cr->id;
+		r->client_addr = cr->client_addr;
+		r->status_addr = cr->status_addr;
+		r->role = "unknown";
+		if (cr->id == ri.master && ri.master != 0)
+			v->master_status_addr = cr->status_addr;
+		if (cr->id == d->id) {
+			r->self = true;
+			r->role = ri.role;
+			r->has_pos = true;
+			r->committed = ri.committed;
+			r->applied = ri.applied;
+		} else if (cr->id == ri.master) {
+			r->role = "master";
+		} else if (v->is_master && d->replica != NULL &&
+		    replica_peer_progress(d->replica, cr->id, &chosen, &ago)) {
+			/* A grant within the lease: it follows this master. */
+			r->role = ago <= c->master_lease_ms ? "follower" : "silent";
+			r->has_pos = r->has_heard = true;
+			r->committed = chosen;
+			r->heard_ms_ago = ago;
+		} else if (v->is_master) {
+			r->role = "silent";
+		}
+	}
+}
+
+/* GET /: the status page (status/page.h).  The policy keeps it
+ * self-contained: nothing may load from elsewhere, and its script may
+ * fetch from this origin only. */
+static void
+status_page(struct status_http *s, struct evhttp_request *req)
+{
+	struct page_view *v = xcalloc(1, sizeof *v);
+	struct evbuffer *b = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct prom out;
+
+	status_page_view(s, v);
+	prom_init(&out);
+	page_render(&out, v);
+	evbuffer_add(b, out.buf, out.len);
+	prom_free(&out);
+	free(v);
+	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "Content-Security-Policy",
+	    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+	    "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+	    "frame-ancestors 'none'");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
 static void
 status_cb(struct evhttp_request *req, void *arg)
 {
@@ -382,7 +477,9 @@ status_cb(struct evhttp_request *req, void *arg)
 	}
 	if (path == NULL)
 		path = "/";
-	if (strcmp(path, "/health") == 0)
+	if (strcmp(path, "/") == 0)
+		status_page(s, req);
+	else if (strcmp(path, "/health") == 0)
 		status_health(s, req);
 	else if (strcmp(path, "/metrics") == 0)
 		status_metrics(s, req);
@@ -390,7 +487,7 @@ status_cb(struct evhttp_request *req, void *arg)
 		status_json(s, req);
 	else
 		status_reply(req, 404, "Not Found", "text/plain",
-		    "chubbyd status: try /health, /metrics or /status\n");
+		    "chubbyd status: try /, /health, /metrics or /status\n");
 }
 
 struct status_http *
