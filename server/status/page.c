@@ -61,13 +61,16 @@ static const char page_css[] =
 
 /* Refreshes #main every 2 s from the same origin (connect-src 'self'),
  * parsed with DOMParser: the new part runs no script and its text was
- * escaped by the server. */
+ * escaped by the server.  <body data-refreshed> counts the refreshes (the
+ * browser test waits for one). */
 static const char page_js[] =
-    "\"use strict\";(function(){var box=document.getElementById(\"auto\");"
+    "\"use strict\";(function(){var box=document.getElementById(\"auto\"),k=0;"
+    "document.body.dataset.refreshed=\"0\";"
     "setInterval(function(){if(!box.checked)return;"
     "fetch(\"/\",{cache:\"no-store\"}).then(function(r){return r.text();})"
     ".then(function(t){var d=new DOMParser().parseFromString(t,\"text/html\");"
-    "var n=d.getElementById(\"main\");if(n)document.getElementById(\"main\").replaceWith(n);})"
+    "var n=d.getElementById(\"main\");if(n){document.getElementById(\"main\").replaceWith(n);"
+    "document.body.dataset.refreshed=String(++k);}})"
     ".catch(function(){});},2000);})();";
 
 /* The smallest 1, 2 or 5 times a power of ten at or above US (≥ 1 ms). */

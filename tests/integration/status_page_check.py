@@ -2,14 +2,17 @@
 """status_page_check.py: checks the status page (GET / on a replica's status
 port) as headless Chromium rendered it, for test_status_page.sh.
 
-    status_page_check.py dom DOM_FILE NREPLICAS MASTER_ID SELF_ID MIN_POINTS
+    status_page_check.py dom DOM_FILE NREPLICAS MASTER_ID SELF_ID MIN_POINTS MIN_REFRESHES
     status_page_check.py png PNG_FILE WIDTH HEIGHT
 
 dom: the DOM Chromium dumped after the page's scripts ran: one row per
 replica in table#replicas, exactly one of them the master (the one the cell
 names), this replica's row marked, sessions and locks shown, the commit
-latency chart (svg#commit-chart) with at least MIN_POINTS data points, and
-nothing loaded from elsewhere (no external scripts, styles or images).
+latency chart (svg#commit-chart) with at least MIN_POINTS data points,
+nothing loaded from elsewhere (no external scripts, styles or images), and
+the page's own script refreshed it at least MIN_REFRESHES times (<body
+data-refreshed>: the inline script ran and fetched from its origin under
+the page's Content-Security-Policy).
 png: Chromium's screenshot is a PNG of WIDTH x HEIGHT that is not blank
 (decoded here with zlib: the filters undone, the colours counted).
 """
@@ -29,9 +32,12 @@ class Dom(html.parser.HTMLParser):
         self.external = []
         self.chart = False
         self._text_for = []
+        self.refreshed = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if tag == "body":
+            self.refreshed = a.get("data-refreshed")
         ctx = [t for t, _ in self.stack]
         ids = [x.get("id") for _, x in self.stack]
         if tag == "tr" and "replicas" in ids and "tbody" in ctx:
@@ -62,7 +68,7 @@ class Dom(html.parser.HTMLParser):
             self.ids[k] += data
 
 
-def check_dom(path, n, master, self_id, min_points):
+def check_dom(path, n, master, self_id, min_points, min_refreshes):
     d = Dom()
     d.feed(open(path, encoding="utf-8").read())
     res = []
@@ -85,6 +91,9 @@ def check_dom(path, n, master, self_id, min_points):
     ok = all(p.get("data-ms", "").replace(".", "", 1).isdigit() for p in d.points)
     res.append((ok, "every point carries its latency (data-ms)"))
     res.append((not d.external, f"nothing loaded from elsewhere: {d.external}"))
+    r = d.refreshed or ""
+    res.append((r.isdigit() and int(r) >= min_refreshes,
+                f"the page's script ran and refreshed it {r!r} times, want >= {min_refreshes}"))
     return res
 
 
@@ -146,7 +155,7 @@ def check_png(path, want_w, want_h):
 
 def main():
     if sys.argv[1] == "dom":
-        res = check_dom(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
+        res = check_dom(sys.argv[2], *(int(a) for a in sys.argv[3:8]))
     else:
         res = check_png(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     for ok, what in res:

@@ -5,7 +5,9 @@
 # that allows nothing from elsewhere), its DOM after the scripts ran shows
 # five replica rows with exactly one master (the one the cell names), the
 # counts, and a chart of the master's recent commit latency with points
-# after some writes; a follower's page names the same master; and the
+# after some writes, and stays so once its own script refreshed it from
+# the same origin (under virtual time); a follower's page names the same
+# master; and the
 # screenshot (kept in the build dir) is a non-blank PNG of the window size.
 . "$(dirname "$0")/lib.sh"
 t_time_limit 240
@@ -22,10 +24,10 @@ CHROMIUM=$(command -v chromium || command -v chromium-browser || echo chromium)
 # runs must not share one).  --no-sandbox: CI runs the tests as root, and
 # chromium refuses to start as root with its sandbox on; the page it loads
 # is our own, from loopback.
-browse() { # what(--dump-dom|--screenshot=FILE) url
+browse() { # chromium-args... url
 	timeout 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run \
 		--user-data-dir="$T_DIR/chromium" --window-size=$W,$H --hide-scrollbars \
-		"$1" "$2" 2>"$T_DIR/chromium.err"
+		"$@" 2>"$T_DIR/chromium.err"
 }
 
 check "chromium is installed (tools/install-deps)" test -x "$CHROMIUM"
@@ -51,14 +53,17 @@ check "GET / is self-contained HTML (CSP: nothing from elsewhere)" headers_ok "$
 
 check "some writes through the master" bash -c "'$LOCKCTL' mkdir web </dev/null && for i in 1 2 3 4 5 6; do '$LOCKCTL' put web/k\$i v\$i </dev/null || exit 1; done"
 
-dom_check() { # url file self min_points
-	browse --dump-dom "$1" >"$2" || { cat "$T_DIR/chromium.err"; return 1; }
-	"$PY" "$here/status_page_check.py" dom "$2" 5 "$m" "$3" "$4"
+dom_check() { # url file self min_points min_refreshes
+	# --virtual-time-budget: chromium runs the page's timers through that
+	# much virtual time (the refresh every 2 s) before it dumps the DOM.
+	browse --virtual-time-budget=$(($5 * 2000 + 1000)) --dump-dom "$1" >"$2" ||
+		{ cat "$T_DIR/chromium.err"; return 1; }
+	"$PY" "$here/status_page_check.py" dom "$2" 5 "$m" "$3" "$4" "$5"
 }
-check "the master's page in chromium: 5 rows, one master, the chart with points" \
-	dom_check "$murl" "$T_DIR/master.html" "$m" 1
+check "the master's page in chromium, refreshed by its script: 5 rows, one master, the chart with points" \
+	dom_check "$murl" "$T_DIR/master.html" "$m" 1 2
 check "a follower's page in chromium: 5 rows, the same master" \
-	dom_check "$furl" "$T_DIR/follower.html" "$f" 0
+	dom_check "$furl" "$T_DIR/follower.html" "$f" 0 0
 
 screenshot() {
 	rm -f "$shot"
