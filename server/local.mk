@@ -13,7 +13,7 @@ server_chubbyd_SOURCES = \
 	server/backup.c server/backup.h server/backup_file.c server/backup_file.h \
 	server/status/status.c server/status/status.h \
 	server/status/looplag.c server/status/looplag.h \
-	server/status/latency.c server/status/latency.h \
+	server/latency.c server/latency.h \
 	server/status/reqstats.c server/status/reqstats.h \
 	server/status/prom.c server/status/prom.h \
 	server/status/procstat.c server/status/procstat.h \
@@ -64,7 +64,7 @@ UNIT_TESTS += tests/unit/test_looplag
 # the text exposition, the process_* figures (test_metrics.c).
 check_PROGRAMS += tests/unit/test_metrics
 tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c \
-	server/status/latency.c server/status/latency.h \
+	server/latency.c server/latency.h \
 	server/status/reqstats.c server/status/reqstats.h \
 	server/status/prom.c server/status/prom.h \
 	server/status/procstat.c server/status/procstat.h $(TEST_HARNESS)
@@ -78,7 +78,7 @@ check_PROGRAMS += tests/unit/test_page
 tests_unit_test_page_SOURCES = tests/unit/test_page.c \
 	server/status/page.c server/status/page.h \
 	server/status/prom.c server/status/prom.h \
-	server/status/latency.c server/status/latency.h $(TEST_HARNESS)
+	server/latency.c server/latency.h $(TEST_HARNESS)
 tests_unit_test_page_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
 tests_unit_test_page_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_page_LDADD = $(TEST_LIBS)

@@ -18,7 +18,7 @@
 #include <msgpack.h>
 
 #include "bgsnap.h"
-#include "status/latency.h"
+#include "latency.h"
 
 struct chubbyd;
 struct replica;

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "status/latency.h"
+#include "latency.h"
 #include "status/prom.h"
 
 #define PAGE_MAX_REPLICAS 16

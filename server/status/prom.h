@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "status/latency.h"
+#include "latency.h"
 
 struct prom {
 	char *buf;

@@ -16,7 +16,7 @@
 #include <chubby/chubby.h>
 
 #include "protocol.h"
-#include "status/latency.h"
+#include "latency.h"
 
 #define REQSTATS_COUNT1(...) +1
 /* Every op and status of the tables, and one more each for the unknown. */

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "status/latency.h"
+#include "latency.h"
 #include "status/procstat.h"
 #include "status/prom.h"
 #include "status/reqstats.h"

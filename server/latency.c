@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "status/latency.h"
+#include "latency.h"
 
 static const uint64_t lat_le[LAT_NBUCKETS] = {LAT_BUCKETS};
 

@@ -6,6 +6,8 @@
  * chart of recent commit latency.
  *
  * Pure (tests/check-pure.sh): the caller gives the durations and the time.
+ * A leaf below every layer (tests/check-layers.sh): the replica keeps its
+ * commit and fsync latency in it, the status endpoint shows them.
  * Not thread-safe: a thread other than the loop's keeps its own and the
  * loop folds it in (lat_hist_add), as the store writer's fsync times do.
  */
