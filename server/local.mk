@@ -7,6 +7,7 @@ server_chubbyd_SOURCES = \
 	server/rpc/rpc_backup.c server/rpc/rpc_backup.h \
 	server/session/session.c server/session/session.h \
 	server/session/sm_index.c server/session/sm_index.h \
+	server/session/lease_ctl.c server/session/lease_ctl.h \
 	server/session_shell.c server/session_shell.h \
 	server/replica.c server/replica.h \
 	server/bgsnap.c server/bgsnap.h \

@@ -433,18 +433,19 @@ done_session_start(int status, const struct ns_result *res, void *arg)
 	struct chubbyd *d = rpc_req_daemon(w->q);
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
+	uint64_t lease;
 
 	if (status != CHUBBY_OK || res == NULL) {
 		done_nil(status, res, arg);
 		return;
 	}
-	session_restarted(d->sessions, session_shell_now(), res->session);
+	lease = session_restarted(d->sessions, session_shell_now(), res->session);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 3);
 	mp_pack_kv_uint(&pk, "session", res->session);
 	mp_pack_kv_uint(&pk, "epoch", replica_epoch(d->replica));
-	mp_pack_kv_uint(&pk, "lease_ms", d->cfg->session_lease_ms);
+	mp_pack_kv_uint(&pk, "lease_ms", lease);
 	rpc_req_reply(w->q, CHUBBY_OK, NULL, sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
 	free(w);

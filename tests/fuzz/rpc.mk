@@ -10,6 +10,7 @@ FUZZ_RPC_SOURCES = tests/fuzz/fuzz_rpc.c tests/fuzz/fuzz_rpc.h tests/fuzz/fuzz_r
 	server/rpc/rpc_ns.c server/rpc/rpc_ns.h server/rpc/rpc.h server/rpc/audit.c server/rpc/audit.h \
 	server/session/session.c server/session/session.h \
 	server/session/sm_index.c server/session/sm_index.h \
+	server/session/lease_ctl.c server/session/lease_ctl.h \
 	server/session_shell.c server/session_shell.h
 FUZZ_RPC_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 FUZZ_RPC_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
@@ -50,6 +51,7 @@ UNIT_TESTS += tests/unit/test_sm_index
 check_PROGRAMS += tests/unit/test_session_mgr
 tests_unit_test_session_mgr_SOURCES = tests/unit/test_session_mgr.c \
 	server/session/session.c server/session/session.h \
+	server/session/lease_ctl.c server/session/lease_ctl.h \
 	server/session/sm_index.c server/session/sm_index.h $(TEST_HARNESS)
 tests_unit_test_session_mgr_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
 tests_unit_test_session_mgr_CFLAGS = $(TEST_CFLAGS)

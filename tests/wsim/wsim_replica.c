@@ -754,11 +754,10 @@ done_session_start(int status, const struct ns_result *res, void *arg)
 		done_nil(status, res, arg);
 		return;
 	}
-	session_restarted(r->sm, w_now(r), res->session);
 	memset(&f, 0, sizeof f);
+	f.lease_ms = session_restarted(r->sm, w_now(r), res->session);
 	f.session = res->session;
 	f.epoch = r->epoch;
-	f.lease_ms = r->w->ccfg.lease_ms;
 	w_reply_tok(t, CHUBBY_OK, NULL, 0, &f);
 }
 
