@@ -19,6 +19,14 @@ clock_mono_ms(void)
 }
 
 uint64_t
+clock_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t
 clock_real_ms(void)
 {
 	struct timespec ts;

@@ -14,6 +14,11 @@ server_chubbyd_SOURCES = \
 	server/backup.c server/backup.h server/backup_file.c server/backup_file.h \
 	server/status/status.c server/status/status.h \
 	server/status/looplag.c server/status/looplag.h \
+	server/latency.c server/latency.h \
+	server/status/reqstats.c server/status/reqstats.h \
+	server/status/prom.c server/status/prom.h \
+	server/status/procstat.c server/status/procstat.h \
+	server/status/page.c server/status/page.h \
 	server/peer/peer.c server/peer/peer.h \
 	server/peer/peer_codec.c server/peer/peer_codec.h
 server_chubbyd_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/server/peer $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
@@ -55,3 +60,27 @@ tests_unit_test_looplag_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top
 tests_unit_test_looplag_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_looplag_LDADD = $(TEST_LIBS)
 UNIT_TESTS += tests/unit/test_looplag
+
+# What /metrics is made of: latency histograms, requests by op and status,
+# the text exposition, the process_* figures (test_metrics.c).
+check_PROGRAMS += tests/unit/test_metrics
+tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c \
+	server/latency.c server/latency.h \
+	server/status/reqstats.c server/status/reqstats.h \
+	server/status/prom.c server/status/prom.h \
+	server/status/procstat.c server/status/procstat.h $(TEST_HARNESS)
+tests_unit_test_metrics_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
+tests_unit_test_metrics_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_metrics_LDADD = $(TEST_LIBS) -lm
+UNIT_TESTS += tests/unit/test_metrics
+
+# The status page's HTML (test_page.c): escaping, rows, the chart.
+check_PROGRAMS += tests/unit/test_page
+tests_unit_test_page_SOURCES = tests/unit/test_page.c \
+	server/status/page.c server/status/page.h \
+	server/status/prom.c server/status/prom.h \
+	server/latency.c server/latency.h $(TEST_HARNESS)
+tests_unit_test_page_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
+tests_unit_test_page_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_page_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_page

@@ -389,6 +389,10 @@ main(int argc, char **argv)
 out:
 	status_http_free(d.status);
 	rpc_free(d.rpc);
+	/* The replica and the session layer below answer what they still
+	 * hold as they go (rpc_req_reply): the client port is gone by then,
+	 * and says so by being NULL. */
+	d.rpc = NULL;
 	replica_free(d.replica);
 	session_free(d.sessions);
 	backup_shutdown();

@@ -40,7 +40,7 @@ _Static_assert(CELL_MAX_MEMBER_ID == CONFIG_MAX_REPLICA_ID, "member ids differ")
 
 struct pending {
 	uint64_t seq;
-	uint64_t t0; /* monotonic ms when proposed: commit latency */
+	uint64_t t0_us; /* when proposed (clock_mono_us): commit latency */
 	replica_done_fn done;
 	void *arg;
 	struct pending *next;
@@ -84,6 +84,7 @@ struct replica {
 	size_t wr_njob;
 	bool wr_has_job, wr_done, wr_stop; /* under wr_mu */
 	int wr_rc;               /* under wr_mu: the result of the finished group */
+	uint64_t wr_sync_us;     /* under wr_mu: how long its synced write took */
 	char wr_err[512];        /* under wr_mu */
 	bool wr_busy;            /* loop only: a group handed over, not yet completed */
 	uint64_t wr_token;       /* loop only: the last token of the group in flight */
@@ -106,8 +107,12 @@ struct replica {
 	uint64_t last_check_slot; /* the last slot this replica proposed a CHECK for */
 	uint64_t last_progress_ms; /* monotonic time the applied index last moved */
 
-	uint64_t commit_hist[REPLICA_COMMIT_NBUCKETS + 1];
-	uint64_t commit_sum_ms, commit_count;
+	/* Proposal to applied at this master, as a histogram and per second
+	 * for the status page's chart; and the store's synced writes, timed
+	 * by the writer thread and folded in here on the loop. */
+	struct lat_hist commit_lat;
+	struct lat_ring commit_ring;
+	struct lat_hist fsync_lat;
 
 	/* Commands this replica proposed as master, by sequence number. */
 	uint64_t next_seq;
@@ -147,19 +152,14 @@ replica_cell_params(const struct chubbyd *d, struct cell_params *cc)
 	cc->checksum_interval = c->checksum_interval;
 }
 
-/* Proposal-to-applied time of the commands this replica proposed as
- * master, in the buckets of REPLICA_COMMIT_BUCKETS (ms). */
+/* Proposal-to-applied time of a command this replica proposed as master. */
 static void
-replica_observe_commit(struct replica *r, uint64_t ms)
+replica_observe_commit(struct replica *r, uint64_t t0_us)
 {
-	static const uint64_t le[REPLICA_COMMIT_NBUCKETS] = {REPLICA_COMMIT_BUCKETS};
-	unsigned i;
+	uint64_t now = clock_mono_us(), us = now > t0_us ? now - t0_us : 0;
 
-	for (i = 0; i < REPLICA_COMMIT_NBUCKETS && ms > le[i]; i++)
-		;
-	r->commit_hist[i]++; /* i == NBUCKETS: above the last bucket (+Inf) */
-	r->commit_sum_ms += ms;
-	r->commit_count++;
+	lat_hist_observe(&r->commit_lat, us);
+	lat_ring_note(&r->commit_ring, now / 1000, us);
 }
 
 /* Answers the client whose command this was, if this replica proposed it
@@ -174,7 +174,7 @@ replica_answer(struct replica *r, uint64_t proposer, uint64_t epoch, uint64_t se
 		if ((*pp)->seq == seq) {
 			struct pending *p = *pp;
 			*pp = p->next;
-			replica_observe_commit(r, clock_mono_ms() - p->t0);
+			replica_observe_commit(r, p->t0_us);
 			p->done(status, res, p->arg);
 			free(p);
 			return;
@@ -485,6 +485,8 @@ replica_write_group(struct replica *r)
 	for (size_t i = 0; i < r->ngroup; i++)
 		ws[i] = &r->group[i];
 	rc = store_persist_group(r->st, ws, r->ngroup, err, sizeof err);
+	if (rc == CHUBBY_OK)
+		lat_hist_observe(&r->fsync_lat, store_last_sync_us(r->st));
 	free(ws);
 	token = r->group[r->ngroup - 1].token;
 	for (size_t i = 0; i < r->ngroup; i++)
@@ -526,6 +528,9 @@ replica_writer_main(void *arg)
 		rc = store_persist_group(r->st, ws, n, err, sizeof err);
 		pthread_mutex_lock(&r->wr_mu);
 		r->wr_rc = rc;
+		/* The loop folds it into its histogram (replica_written_cb):
+		 * the histogram itself is the loop's alone. */
+		r->wr_sync_us = store_last_sync_us(r->st);
 		snprintf(r->wr_err, sizeof r->wr_err, "%s", err);
 		r->wr_has_job = false;
 		r->wr_done = true;
@@ -633,6 +638,7 @@ replica_written_cb(evutil_socket_t fd, short what, void *arg)
 	struct paxos_event ev;
 	struct paxos_persist *job;
 	size_t njob;
+	uint64_t sync_us;
 	char buf[64], err[512];
 	bool done;
 	int rc;
@@ -648,6 +654,7 @@ replica_written_cb(evutil_socket_t fd, short what, void *arg)
 	done = r->wr_done;
 	r->wr_done = false;
 	rc = r->wr_rc;
+	sync_us = r->wr_sync_us;
 	snprintf(err, sizeof err, "%s", r->wr_err);
 	job = r->wr_job;
 	njob = r->wr_njob;
@@ -668,6 +675,7 @@ replica_written_cb(evutil_socket_t fd, short what, void *arg)
 		replica_store_failed(r, err);
 		return;
 	}
+	lat_hist_observe(&r->fsync_lat, sync_us);
 	memset(&ev, 0, sizeof ev);
 	ev.type = PAXOS_EV_PERSISTED;
 	ev.token = r->wr_token;
@@ -884,7 +892,7 @@ replica_submit_cmd(struct replica *r, const struct replica_cmd *c, replica_done_
 		return CHUBBY_E_NOT_MASTER;
 	p = xcalloc(1, sizeof *p);
 	p->seq = ++r->next_seq;
-	p->t0 = clock_mono_ms();
+	p->t0_us = clock_mono_us();
 	p->done = done;
 	p->arg = arg;
 	/* Queue the waiter first: the command may apply within this step (a
@@ -1031,9 +1039,25 @@ replica_info(const struct replica *r, struct replica_info *out)
 	out->peer_bytes_out = ps.bytes_out;
 	out->peer_bytes_in = ps.bytes_in;
 	out->proposals = r->next_seq;
-	memcpy(out->commit_hist, r->commit_hist, sizeof out->commit_hist);
-	out->commit_sum_ms = r->commit_sum_ms;
-	out->commit_count = r->commit_count;
+	out->commit = r->commit_lat;
+	out->fsync = r->fsync_lat;
+}
+
+size_t
+replica_commit_recent(const struct replica *r, struct lat_point *out)
+{
+	return lat_ring_read(&r->commit_ring, clock_mono_ms(), out);
+}
+
+bool
+replica_peer_progress(const struct replica *r, unsigned id, uint64_t *chosen, uint64_t *ago_ms)
+{
+	uint64_t heard, now = clock_mono_ms();
+
+	if (!paxos_peer_progress(r->px, id, chosen, &heard))
+		return false;
+	*ago_ms = now > heard ? now - heard : 0;
+	return true;
 }
 
 int

@@ -18,6 +18,7 @@
 #include <msgpack.h>
 
 #include "bgsnap.h"
+#include "latency.h"
 
 struct chubbyd;
 struct replica;
@@ -94,10 +95,6 @@ int replica_handoff(struct replica *r, unsigned id, unsigned *target);
 /* The links to the other replicas (for reloading their TLS files). */
 struct peer_net *replica_peer_net(struct replica *r);
 
-/* Upper bounds (ms) of the commit latency histogram's buckets. */
-#define REPLICA_COMMIT_BUCKETS 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000
-#define REPLICA_COMMIT_NBUCKETS 12
-
 /* What the status endpoint reports about replication. */
 struct replica_info {
 	const char *role; /* master, follower, candidate, nonvoter, diverged */
@@ -111,12 +108,20 @@ struct replica_info {
 	unsigned links_up, links_total;
 	uint64_t peer_sent, peer_dropped, peer_received, peer_bad, peer_bytes_out, peer_bytes_in;
 	uint64_t proposals; /* client commands this replica proposed as master */
-	/* Proposal to applied at this master, for the commands it proposed:
-	 * counts per bucket (the last is above every bound), sum, count. */
-	uint64_t commit_hist[REPLICA_COMMIT_NBUCKETS + 1];
-	uint64_t commit_sum_ms, commit_count;
+	/* Proposal to applied at this master, for the commands it proposed. */
+	struct lat_hist commit;
+	/* The store's synced writes of the log (LevelDB write and fsync). */
+	struct lat_hist fsync;
 };
 void replica_info(const struct replica *r, struct replica_info *out);
+/* Commit latency of the last LAT_RING_S seconds, per second that saw a
+ * commit, oldest first, into OUT (room for LAT_RING_S); returns how many. */
+size_t replica_commit_recent(const struct replica *r, struct lat_point *out);
+/* As master: how far replica ID has chosen, as its last lease grant said,
+ * and how long ago that came.  False when not master, for ourselves, or
+ * when ID has not answered since this replica became master. */
+bool replica_peer_progress(const struct replica *r, unsigned id, uint64_t *chosen,
+    uint64_t *ago_ms);
 
 /* Packs a consistent copy of the applied state, in the snapshot format a
  * replica installs (server/cell, the backup kind: [applied, digest,

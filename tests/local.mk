@@ -57,6 +57,10 @@ INTEGRATION_TESTS += tests/integration/test_completion.sh
 # The Python binding (python/, docs/PYTHON.md) and client/leader_example.py.
 INTEGRATION_TESTS += tests/integration/test_python.sh
 EXTRA_DIST += tests/integration/python_binding.py
+INTEGRATION_TESTS += tests/integration/test_metrics.sh
+EXTRA_DIST += tests/integration/metrics_check.py
+INTEGRATION_TESTS += tests/integration/test_status_page.sh
+EXTRA_DIST += tests/integration/status_page_check.py
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server

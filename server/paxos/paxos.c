@@ -116,6 +116,8 @@ struct paxos {
 	/* Each member's chosen index as its last lease grant said (hand-off
 	 * picks and waits for a follower that is caught up). */
 	uint64_t peer_chosen[PAXOS_MAX_MEMBERS];
+	/* When each member's last lease grant came (0: none this term). */
+	uint64_t peer_heard[PAXOS_MAX_MEMBERS];
 	/* Hand-off: to ho_target (0: none); ho_stopped once it stopped
 	 * renewing its lease; ho_deadline for the target to catch up. */
 	unsigned ho_target;
@@ -721,6 +723,7 @@ paxos_drop_proposer_state(struct paxos *p)
 	p->ho_target = 0;
 	p->ho_stopped = false;
 	memset(p->peer_chosen, 0, sizeof p->peer_chosen);
+	memset(p->peer_heard, 0, sizeof p->peer_heard);
 }
 
 static void
@@ -1293,6 +1296,7 @@ paxos_on_heartbeat_ack(struct paxos *p, const struct paxos_msg *m)
 		return;
 	if (m->commit > p->peer_chosen[idx])
 		p->peer_chosen[idx] = m->commit;
+	p->peer_heard[idx] = p->now;
 	if (m->seq > p->hb_seq || p->hb_seq - m->seq >= PAXOS_HB_WINDOW || m->seq == 0)
 		return;
 	i = (unsigned)(m->seq % PAXOS_HB_WINDOW);
@@ -1952,6 +1956,19 @@ bool
 paxos_is_voter(const struct paxos *p)
 {
 	return p->voter;
+}
+
+bool
+paxos_peer_progress(const struct paxos *p, unsigned id, uint64_t *chosen, uint64_t *heard)
+{
+	int idx = paxos_member_index(p, id);
+
+	if (p->role != PAXOS_MASTER || idx < 0 || (unsigned)idx == p->self ||
+	    p->peer_heard[idx] == 0)
+		return false;
+	*chosen = p->peer_chosen[idx];
+	*heard = p->peer_heard[idx];
+	return true;
 }
 
 unsigned

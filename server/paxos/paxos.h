@@ -195,6 +195,10 @@ paxos_ballot paxos_promised(const struct paxos *);
 uint64_t paxos_chosen_index(const struct paxos *);
 uint64_t paxos_applied_index(const struct paxos *);
 bool paxos_is_voter(const struct paxos *);
+/* As master: member ID's chosen index as its last lease grant said, and
+ * when (the local time of the event that brought it).  False when not
+ * master, for ourselves, or when ID has not answered in this term. */
+bool paxos_peer_progress(const struct paxos *, unsigned id, uint64_t *chosen, uint64_t *heard);
 /* The replica a hand-off goes to while the master hands off; 0 if none. */
 unsigned paxos_handoff_target(const struct paxos *);
 const char *paxos_role_name(enum paxos_role);

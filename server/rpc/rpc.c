@@ -28,6 +28,7 @@
 #include "rpc/rpc_backup.h"
 #include "rpc/rpc_ns.h"
 #include "session/session.h"
+#include "status/reqstats.h"
 #include "status/status.h"
 #include "tp.h"
 #include "wire.h"
@@ -44,6 +45,7 @@ struct rpc_req {
 	struct rpc_client *c; /* NULL once the client is gone */
 	uint64_t id;
 	uint32_t op;
+	uint64_t t0_us; /* when it arrived (clock_mono_us): its latency */
 	struct rpc_req *next, *prev; /* the client's deferred requests */
 	/* The audit trail (rpc_req_audit): owned by the request; a deferred
 	 * copy also keeps who asked, for a reply after the client has gone. */
@@ -70,6 +72,7 @@ struct rpc {
 	uint64_t accepted, refused;
 	uint64_t bytes_in, bytes_out, requests;
 	struct wire_buf out; /* scratch for one outgoing frame */
+	struct reqstats reqs; /* by op and status, latency by op (/metrics) */
 };
 
 static int rpc_op_status(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk,
@@ -130,6 +133,12 @@ rpc_stats(const struct rpc *r, struct rpc_stats *out)
 	out->requests = r->requests;
 	out->bytes_in = r->bytes_in;
 	out->bytes_out = r->bytes_out;
+}
+
+const struct reqstats *
+rpc_reqstats(const struct rpc *r)
+{
+	return &r->reqs;
 }
 
 static void
@@ -316,12 +325,24 @@ rpc_audit_path_of(struct rpc_req *req, const msgpack_object *args)
 		req->audit_path = xstrdup(hp);
 }
 
+/* Counts a request answered STATUS now, by op and status, with its
+ * latency (for a deferred one, from its arrival to its answer: a held
+ * ACQUIRE or KeepAlive counts all the time it was held). */
+static void
+rpc_count(struct rpc *r, const struct rpc_req *req, int status)
+{
+	uint64_t now = clock_mono_us();
+
+	reqstats_note(&r->reqs, req->op, status, now > req->t0_us ? now - req->t0_us : 0);
+}
+
 static void
 rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 {
 	struct rpc *r = c->rpc;
 	rpc_handler op = rpc_find_op(m->req.op);
-	struct rpc_req req = {.d = r->d, .c = c, .id = m->req.id, .op = m->req.op};
+	struct rpc_req req = {
+	    .d = r->d, .c = c, .id = m->req.id, .op = m->req.op, .t0_us = clock_mono_us()};
 	msgpack_sbuffer result;
 	msgpack_packer pk;
 	char msg[256] = "";
@@ -333,6 +354,7 @@ rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 		snprintf(msg, sizeof msg, "operation %s (%u) is not served by this replica",
 		    proto_op_name(m->req.op), (unsigned)m->req.op);
 		rpc_reply_error(c, m->req.id, CHUBBY_E_BAD_OP, msg);
+		rpc_count(r, &req, CHUBBY_E_BAD_OP);
 		return;
 	}
 	/* The handler packs into a scratch buffer so that a failure halfway
@@ -345,6 +367,7 @@ rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 		rpc_audit_free(&req); /* the deferred copy owns the rest, and logs */
 		return;
 	}
+	rpc_count(r, &req, rc);
 	if (rc == CHUBBY_E_PERMISSION)
 		rpc_audit_path_of(&req, m->req.args);
 	rpc_audit_done(&req, rc, msg[0] ? msg : chubby_strerror(rc));
@@ -572,6 +595,9 @@ rpc_req_reply(struct rpc_req *q, int status, const char *msg, const void *result
 {
 	struct rpc_client *c = q->c;
 
+	/* Counted whether or not the client is still there to hear it. */
+	if (q->d->rpc != NULL)
+		rpc_count(q->d->rpc, q, status);
 	if (c != NULL) {
 		struct rpc *r = c->rpc;
 		if (q->prev != NULL)

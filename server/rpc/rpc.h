@@ -34,6 +34,9 @@ struct rpc_stats {
 	uint64_t accepted, refused, requests, bytes_in, bytes_out;
 };
 void rpc_stats(const struct rpc *r, struct rpc_stats *out);
+/* Requests by op and status, latency by op (status/reqstats.h). */
+struct reqstats;
+const struct reqstats *rpc_reqstats(const struct rpc *r);
 
 struct rpc_req;
 

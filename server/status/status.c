@@ -1,4 +1,4 @@
-/* status.c: /health, /metrics (Prometheus text) and /status (JSON) over HTTP,
+/* status.c: / (the status page), /health, /metrics (Prometheus text) and /status (JSON) over HTTP,
  * and the event loop's lag they report (status/looplag.h). */
 #include "config.h"
 
@@ -26,6 +26,10 @@
 #include "session/session.h"
 #include "status.h"
 #include "status/looplag.h"
+#include "status/page.h"
+#include "status/procstat.h"
+#include "status/prom.h"
+#include "status/reqstats.h"
 #include "xmalloc.h"
 
 struct status_http {
@@ -137,10 +141,62 @@ status_health(struct status_http *s, struct evhttp_request *req)
 }
 
 static void
-metric(struct evbuffer *b, const char *name, const char *type, const char *help, uint64_t v)
+metric(struct prom *p, const char *name, const char *type, const char *help, uint64_t v)
 {
-	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name,
-	    type, name, v);
+	prom_head(p, name, type, help);
+	prom_uint(p, name, NULL, v);
+}
+
+/* process_*, as Prometheus client libraries name them (client_golang's
+ * process collector), read from /proc now: only when scraped. */
+static void
+status_process_metrics(struct prom *p)
+{
+	struct procstat ps;
+
+	if (procstat_read(&ps) != 0)
+		return; /* no /proc: better absent than zero */
+	prom_head(p, "process_cpu_seconds_total", "counter",
+	    "Total user and system CPU time spent in seconds.");
+	prom_double(p, "process_cpu_seconds_total", NULL, ps.cpu_seconds);
+	metric(p, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+	    ps.resident_bytes);
+	metric(p, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+	    ps.virtual_bytes);
+	metric(p, "process_open_fds", "gauge", "Number of open file descriptors.", ps.open_fds);
+	metric(p, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+	    ps.max_fds);
+	prom_head(p, "process_start_time_seconds", "gauge",
+	    "Start time of the process since unix epoch in seconds.");
+	prom_double(p, "process_start_time_seconds", NULL, ps.start_time);
+}
+
+/* Client requests by op and status (only the pairs seen, as client
+ * libraries show only the children they made), and latency by op. */
+static void
+status_request_metrics(struct prom *p, const struct reqstats *rs)
+{
+	char labels[128];
+
+	prom_head(p, "chubby_client_requests_total", "counter",
+	    "Client requests answered, by operation and status.");
+	for (unsigned i = 0; i < REQSTATS_NOPS; i++)
+		for (unsigned j = 0; j < REQSTATS_NSTATUS; j++) {
+			if (rs->n[i][j] == 0)
+				continue;
+			snprintf(labels, sizeof labels, "op=\"%s\",status=\"%s\"",
+			    reqstats_op_name(i), reqstats_status_name(j));
+			prom_uint(p, "chubby_client_requests_total", labels, rs->n[i][j]);
+		}
+	prom_head(p, "chubby_client_request_duration_seconds", "histogram",
+	    "From a request's arrival to its answer, by operation (a held ACQUIRE or "
+	    "KeepAlive counts all the time it was held).");
+	for (unsigned i = 0; i < REQSTATS_NOPS; i++) {
+		if (rs->lat[i].count == 0)
+			continue;
+		snprintf(labels, sizeof labels, "op=\"%s\"", reqstats_op_name(i));
+		prom_hist(p, "chubby_client_request_duration_seconds", labels, &rs->lat[i]);
+	}
 }
 
 static void
@@ -149,139 +205,135 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 	struct chubbyd *d = s->d;
 	struct evbuffer *b = evbuffer_new();
 	struct replica_info ri;
+	struct prom pm, *p = &pm;
+	char cell[256], labels[512];
 
 	memset(&ri, 0, sizeof ri);
 	ri.role = "starting";
 	if (d->replica != NULL)
 		replica_info(d->replica, &ri);
-	evbuffer_add_printf(b, "# HELP chubby_info The replica's identity.\n"
-			       "# TYPE chubby_info gauge\n"
-			       "chubby_info{cell=\"%s\",replica=\"%u\",version=\"%s\"} 1\n",
-	    d->cfg->cell, d->id, PACKAGE_VERSION);
-	evbuffer_add_printf(b, "# HELP chubby_role 1 for the role this replica is in.\n"
-			       "# TYPE chubby_role gauge\n");
-	for (size_t i = 0; i < sizeof status_roles / sizeof status_roles[0]; i++)
-		evbuffer_add_printf(b, "chubby_role{role=\"%s\"} %d\n", status_roles[i],
-		    strcmp(ri.role, status_roles[i]) == 0);
-	metric(b, "chubby_epoch", "gauge", "The epoch (master's ballot) this replica follows.",
+	prom_init(p);
+	prom_head(p, "chubby_info", "gauge", "The replica's identity.");
+	snprintf(labels, sizeof labels, "cell=\"%s\",replica=\"%u\",version=\"%s\"",
+	    prom_escape(d->cfg->cell, cell, sizeof cell), d->id, PACKAGE_VERSION);
+	prom_uint(p, "chubby_info", labels, 1);
+	prom_head(p, "chubby_role", "gauge", "1 for the role this replica is in.");
+	for (size_t i = 0; i < sizeof status_roles / sizeof status_roles[0]; i++) {
+		snprintf(labels, sizeof labels, "role=\"%s\"", status_roles[i]);
+		prom_uint(p, "chubby_role", labels, strcmp(ri.role, status_roles[i]) == 0);
+	}
+	metric(p, "chubby_epoch", "gauge", "The epoch (master's ballot) this replica follows.",
 	    ri.epoch);
-	metric(b, "chubby_promised_ballot", "gauge",
+	metric(p, "chubby_promised_ballot", "gauge",
 	    "The ballot this replica promised (round << 8 | proposer id); rises only with "
 	    "elections.", ri.promised);
-	metric(b, "chubby_master_id", "gauge", "The master's replica id as known here; 0 if none.",
+	metric(p, "chubby_master_id", "gauge", "The master's replica id as known here; 0 if none.",
 	    ri.master);
-	metric(b, "chubby_log_committed_index", "gauge", "Highest log slot known chosen.",
+	metric(p, "chubby_log_committed_index", "gauge", "Highest log slot known chosen.",
 	    ri.committed);
-	metric(b, "chubby_log_applied_index", "gauge", "Highest log slot applied.", ri.applied);
-	evbuffer_add_printf(b, "# HELP chubby_lease_remaining_seconds The lease as this replica "
-			       "sees it.\n# TYPE chubby_lease_remaining_seconds gauge\n"
-			       "chubby_lease_remaining_seconds %.3f\n", (double)ri.lease_ms / 1000.0);
-	metric(b, "chubby_voter", "gauge", "1 if this replica votes (0 while rejoining).",
+	metric(p, "chubby_log_applied_index", "gauge", "Highest log slot applied.", ri.applied);
+	prom_head(p, "chubby_lease_remaining_seconds", "gauge", "The lease as this replica sees it.");
+	prom_double(p, "chubby_lease_remaining_seconds", NULL, (double)ri.lease_ms / 1000.0);
+	metric(p, "chubby_voter", "gauge", "1 if this replica votes (0 while rejoining).",
 	    ri.voter);
-	metric(b, "chubby_diverged", "gauge", "1 if a consistency check failed here.", ri.diverged);
-	metric(b, "chubby_peer_links_up", "gauge", "Outgoing links to other replicas that are up.",
+	metric(p, "chubby_diverged", "gauge", "1 if a consistency check failed here.", ri.diverged);
+	metric(p, "chubby_peer_links_up", "gauge", "Outgoing links to other replicas that are up.",
 	    ri.links_up);
-	metric(b, "chubby_peer_links", "gauge", "Other replicas in the cell.", ri.links_total);
-	metric(b, "chubby_peer_messages_sent_total", "counter", "Paxos messages sent.",
+	metric(p, "chubby_peer_links", "gauge", "Other replicas in the cell.", ri.links_total);
+	metric(p, "chubby_peer_messages_sent_total", "counter", "Paxos messages sent.",
 	    ri.peer_sent);
-	metric(b, "chubby_peer_messages_dropped_total", "counter",
+	metric(p, "chubby_peer_messages_dropped_total", "counter",
 	    "Paxos messages dropped (link down or backed up).", ri.peer_dropped);
-	metric(b, "chubby_peer_messages_received_total", "counter", "Paxos messages received.",
+	metric(p, "chubby_peer_messages_received_total", "counter", "Paxos messages received.",
 	    ri.peer_received);
-	metric(b, "chubby_peer_messages_bad_total", "counter",
+	metric(p, "chubby_peer_messages_bad_total", "counter",
 	    "Malformed or misaddressed peer messages (link closed).", ri.peer_bad);
-	metric(b, "chubby_peer_bytes_sent_total", "counter", "Bytes sent to peers.",
+	metric(p, "chubby_peer_bytes_sent_total", "counter", "Bytes sent to peers.",
 	    ri.peer_bytes_out);
-	metric(b, "chubby_peer_bytes_received_total", "counter", "Bytes received from peers.",
+	metric(p, "chubby_peer_bytes_received_total", "counter", "Bytes received from peers.",
 	    ri.peer_bytes_in);
-	metric(b, "chubby_proposals_total", "counter", "Commands this replica proposed as master.",
+	metric(p, "chubby_proposals_total", "counter", "Commands this replica proposed as master.",
 	    ri.proposals);
-	metric(b, "chubby_client_connections", "gauge", "Open client connections.",
+	metric(p, "chubby_client_connections", "gauge", "Open client connections.",
 	    d->rpc ? rpc_client_count(d->rpc) : 0);
-	metric(b, "chubby_uptime_seconds", "gauge", "Seconds since this process started.",
+	metric(p, "chubby_uptime_seconds", "gauge", "Seconds since this process started.",
 	    (clock_mono_ms() - d->started_mono_ms) / 1000);
 	if (d->sessions != NULL) {
 		struct session_stats ss;
 		session_stats(d->sessions, &ss);
-		metric(b, "chubby_sessions", "gauge",
+		metric(p, "chubby_sessions", "gauge",
 		    "Sessions in the master's table (0 on other replicas).", ss.sessions);
-		metric(b, "chubby_keepalives_held", "gauge", "KeepAlives the master is holding.",
+		metric(p, "chubby_keepalives_held", "gauge", "KeepAlives the master is holding.",
 		    ss.held_keepalives);
-		metric(b, "chubby_keepalives_total", "counter", "KeepAlives answered as master.",
+		metric(p, "chubby_keepalives_total", "counter", "KeepAlives answered as master.",
 		    ss.keepalives);
-		metric(b, "chubby_sessions_expired_total", "counter",
+		metric(p, "chubby_sessions_expired_total", "counter",
 		    "Sessions this replica expired as master.", ss.expired);
-		metric(b, "chubby_lock_waiters", "gauge", "ACQUIREs waiting for a lock.", ss.waiters);
-		metric(b, "chubby_writes_held", "gauge",
+		metric(p, "chubby_lock_waiters", "gauge", "ACQUIREs waiting for a lock.", ss.waiters);
+		metric(p, "chubby_writes_held", "gauge",
 		    "Writes waiting for cache invalidations or the fail-over hold.", ss.gated_writes);
-		metric(b, "chubby_invalidations_total", "counter", "Cache invalidations sent.",
+		metric(p, "chubby_invalidations_total", "counter", "Cache invalidations sent.",
 		    ss.invalidations);
 		struct session_lease_info li;
 		session_lease_info(d->sessions, &li);
-		metric(b, "chubby_session_lease_ms", "gauge",
+		metric(p, "chubby_session_lease_ms", "gauge",
 		    "Session lease the master grants now (longer under load).", li.granted_ms);
-		metric(b, "chubby_session_lease_cap_ms", "gauge",
+		metric(p, "chubby_session_lease_cap_ms", "gauge",
 		    "Longest session lease recorded as grantable (LEASE_CAP; 0: none).", li.cap_ms);
-		metric(b, "chubby_load_percent", "gauge",
+		metric(p, "chubby_load_percent", "gauge",
 		    "Master load, in % of the overload thresholds (100: overloaded).", li.load_pct);
 	}
 	if (d->rpc != NULL) {
 		struct rpc_stats rs;
 		rpc_stats(d->rpc, &rs);
-		metric(b, "chubby_client_requests_total", "counter", "Client requests received.",
-		    rs.requests);
-		metric(b, "chubby_client_bytes_received_total", "counter",
+		status_request_metrics(p, rpc_reqstats(d->rpc));
+		metric(p, "chubby_client_bytes_received_total", "counter",
 		    "Bytes received from clients (frames).", rs.bytes_in);
-		metric(b, "chubby_client_bytes_sent_total", "counter", "Bytes sent to clients.",
+		metric(p, "chubby_client_bytes_sent_total", "counter", "Bytes sent to clients.",
 		    rs.bytes_out);
-		metric(b, "chubby_client_connections_refused_total", "counter",
+		metric(p, "chubby_client_connections_refused_total", "counter",
 		    "Client connections refused at max_connections.", rs.refused);
 	}
-	{
-		static const uint64_t le[REPLICA_COMMIT_NBUCKETS] = {REPLICA_COMMIT_BUCKETS};
-		uint64_t cum = 0;
-		evbuffer_add_printf(b, "# HELP chubby_commit_latency_seconds From proposal to "
-				       "applied, for the writes this replica proposed as master.\n"
-				       "# TYPE chubby_commit_latency_seconds histogram\n");
-		for (unsigned i = 0; i < REPLICA_COMMIT_NBUCKETS; i++) {
-			cum += ri.commit_hist[i];
-			evbuffer_add_printf(b, "chubby_commit_latency_seconds_bucket{le=\"%.3f\"} %" PRIu64
-					       "\n", (double)le[i] / 1000.0, cum);
-		}
-		evbuffer_add_printf(b, "chubby_commit_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64
-				       "\nchubby_commit_latency_seconds_sum %.3f\n"
-				       "chubby_commit_latency_seconds_count %" PRIu64 "\n",
-		    ri.commit_count, (double)ri.commit_sum_ms / 1000.0, ri.commit_count);
-	}
+	prom_head(p, "chubby_commit_latency_seconds", "histogram",
+	    "From proposal to applied, for the writes this replica proposed as master.");
+	prom_hist(p, "chubby_commit_latency_seconds", NULL, &ri.commit);
+	prom_head(p, "chubby_store_fsync_seconds", "histogram",
+	    "Synced writes of the log to the store (LevelDB's write and its fsync), made by "
+	    "the store writer thread.");
+	prom_hist(p, "chubby_store_fsync_seconds", NULL, &ri.fsync);
 	{
 		uint64_t cum = 0;
-		evbuffer_add_printf(b, "# HELP chubby_loop_lag_seconds How late the event loop ran a "
-				       "timer due every %d ms: time the loop was held by work or "
-				       "not scheduled.\n"
-				       "# TYPE chubby_loop_lag_seconds histogram\n",
-		    LOOPLAG_PERIOD_MS);
+		char help[160];
+		snprintf(help, sizeof help,
+		    "How late the event loop ran a timer due every %d ms: time the loop was held "
+		    "by work or not scheduled.", LOOPLAG_PERIOD_MS);
+		prom_head(p, "chubby_loop_lag_seconds", "histogram", help);
 		for (unsigned i = 0; i < LOOPLAG_NBUCKETS; i++) {
 			cum += s->lag.buckets[i];
-			evbuffer_add_printf(b, "chubby_loop_lag_seconds_bucket{le=\"%.3f\"} %" PRIu64
-					       "\n", (double)looplag_bucket_us(i) / 1e6, cum);
+			prom_printf(p, "chubby_loop_lag_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+			    (double)looplag_bucket_us(i) / 1e6, cum);
 		}
-		evbuffer_add_printf(b, "chubby_loop_lag_seconds_bucket{le=\"+Inf\"} %" PRIu64
-				       "\nchubby_loop_lag_seconds_sum %.6f\n"
-				       "chubby_loop_lag_seconds_count %" PRIu64 "\n",
+		prom_printf(p, "chubby_loop_lag_seconds_bucket{le=\"+Inf\"} %" PRIu64
+			       "\nchubby_loop_lag_seconds_sum %.6f\n"
+			       "chubby_loop_lag_seconds_count %" PRIu64 "\n",
 		    s->lag.count, (double)s->lag.sum_us / 1e6, s->lag.count);
-		evbuffer_add_printf(b, "# HELP chubby_loop_lag_max_seconds The largest loop lag of "
-				       "the last %d s.\n# TYPE chubby_loop_lag_max_seconds gauge\n"
-				       "chubby_loop_lag_max_seconds %.3f\n",
-		    LOOPLAG_WINDOW_S, (double)looplag_max_us(&s->lag, clock_mono_ms()) / 1e6);
+		snprintf(help, sizeof help, "The largest loop lag of the last %d s.",
+		    LOOPLAG_WINDOW_S);
+		prom_head(p, "chubby_loop_lag_max_seconds", "gauge", help);
+		prom_double(p, "chubby_loop_lag_max_seconds", NULL,
+		    (double)looplag_max_us(&s->lag, clock_mono_ms()) / 1e6);
 	}
 	if (d->replica != NULL) {
-		metric(b, "chubby_locks_held", "gauge", "Nodes whose lock is held now.",
+		metric(p, "chubby_locks_held", "gauge", "Nodes whose lock is held now.",
 		    ns_locks_held(replica_ns(d->replica)));
-		metric(b, "chubby_nodes", "gauge", "Nodes in the namespace.",
+		metric(p, "chubby_nodes", "gauge", "Nodes in the namespace.",
 		    ns_node_count(replica_ns(d->replica)));
-		metric(b, "chubby_sessions_replicated", "gauge", "Sessions in the replicated state.",
+		metric(p, "chubby_sessions_replicated", "gauge", "Sessions in the replicated state.",
 		    ns_session_count(replica_ns(d->replica)));
 	}
+	status_process_metrics(p);
+	evbuffer_add(b, p->buf, p->len);
+	prom_free(p);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", b);
@@ -324,6 +376,100 @@ status_json(struct status_http *s, struct evhttp_request *req)
 	json_free(&j);
 }
 
+/* The status page's view of the cell from here: this replica's own
+ * figures; for the others, what the master knows (each one's chosen index
+ * and when its last lease grant came) or, at a follower, only which one is
+ * master. */
+static void
+status_page_view(struct status_http *s, struct page_view *v)
+{
+	struct chubbyd *d = s->d;
+	struct replica_info ri;
+	const struct cell_config *c = d->cfg;
+
+	memset(&ri, 0, sizeof ri);
+	ri.role = "starting";
+	if (d->replica != NULL)
+		replica_info(d->replica, &ri);
+	memset(v, 0, sizeof *v);
+	v->cell = c->cell;
+	v->version = PACKAGE_VERSION;
+	v->self_id = d->id;
+	v->master_id = ri.master;
+	v->role = ri.role;
+	v->epoch = ri.epoch;
+	v->committed = ri.committed;
+	v->applied = ri.applied;
+	v->is_master = strcmp(ri.role, "master") == 0;
+	v->clients = d->rpc ? rpc_client_count(d->rpc) : 0;
+	if (d->replica != NULL) {
+		const struct ns *ns = replica_ns(d->replica);
+		v->locks = ns_locks_held(ns);
+		v->nodes = ns_node_count(ns);
+		v->sessions_replicated = ns_session_count(ns);
+		v->npoints = replica_commit_recent(d->replica, v->points);
+	}
+	v->now_sec = clock_mono_ms() / 1000;
+	for (unsigned i = 0; i < c->nreplicas && v->nreplicas < PAGE_MAX_REPLICAS; i++) {
+		const struct cell_replica *cr = &c->replicas[i];
+		struct page_replica *r = &v->rep[v->nreplicas++];
+		uint64_t chosen, ago;
+
+		r->id = cr->id;
+		r->client_addr = cr->client_addr;
+		r->status_addr = cr->status_addr;
+		r->role = "unknown";
+		if (cr->id == ri.master && ri.master != 0)
+			v->master_status_addr = cr->status_addr;
+		if (cr->id == d->id) {
+			r->self = true;
+			r->role = ri.role;
+			r->has_pos = true;
+			r->committed = ri.committed;
+			r->applied = ri.applied;
+		} else if (cr->id == ri.master) {
+			r->role = "master";
+		} else if (v->is_master && d->replica != NULL &&
+		    replica_peer_progress(d->replica, cr->id, &chosen, &ago)) {
+			/* A grant within the lease: it follows this master. */
+			r->role = ago <= c->master_lease_ms ? "follower" : "silent";
+			r->has_pos = r->has_heard = true;
+			r->committed = chosen;
+			r->heard_ms_ago = ago;
+		} else if (v->is_master) {
+			r->role = "silent";
+		}
+	}
+}
+
+/* GET /: the status page (status/page.h).  The policy keeps it
+ * self-contained: nothing may load from elsewhere, and its script may
+ * fetch from this origin only. */
+static void
+status_page(struct status_http *s, struct evhttp_request *req)
+{
+	struct page_view *v = xcalloc(1, sizeof *v);
+	struct evbuffer *b = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct prom out;
+
+	status_page_view(s, v);
+	prom_init(&out);
+	page_render(&out, v);
+	evbuffer_add(b, out.buf, out.len);
+	prom_free(&out);
+	free(v);
+	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "Content-Security-Policy",
+	    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+	    "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+	    "frame-ancestors 'none'");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
 static void
 status_cb(struct evhttp_request *req, void *arg)
 {
@@ -339,7 +485,9 @@ status_cb(struct evhttp_request *req, void *arg)
 	}
 	if (path == NULL)
 		path = "/";
-	if (strcmp(path, "/health") == 0)
+	if (strcmp(path, "/") == 0)
+		status_page(s, req);
+	else if (strcmp(path, "/health") == 0)
 		status_health(s, req);
 	else if (strcmp(path, "/metrics") == 0)
 		status_metrics(s, req);
@@ -347,7 +495,7 @@ status_cb(struct evhttp_request *req, void *arg)
 		status_json(s, req);
 	else
 		status_reply(req, 404, "Not Found", "text/plain",
-		    "chubbyd status: try /health, /metrics or /status\n");
+		    "chubbyd status: try /, /health, /metrics or /status\n");
 }
 
 struct status_http *

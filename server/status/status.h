@@ -1,7 +1,8 @@
 /*
  * status.h: each replica's HTTP status endpoint (libevent's evhttp) on its
- * status address: /health for load balancers and probes, /metrics in the
- * Prometheus text format, /status as JSON.  Read-only; plain HTTP on
+ * status address: / a status page for people (status/page.h), /health for
+ * load balancers and probes, /metrics in the Prometheus text format,
+ * /status as JSON.  Read-only; plain HTTP on
  * loopback or a management network (it reveals no data, only state).
  * It also measures the event loop's lag (status/looplag.h) for /metrics,
  * /status and the STATUS call.

@@ -105,6 +105,10 @@ int store_persist(struct store *, const struct paxos_persist *, char *err, size_
  */
 int store_persist_group(struct store *, const struct paxos_persist *const *, size_t n,
     char *err, size_t errlen);
+/* How long the last synced write took, in microseconds (LevelDB's write
+ * and its fsync), for the fsync latency histogram; 0 before any.  For the
+ * thread that made the write: the store is not shared while it writes. */
+uint64_t store_last_sync_us(const struct store *);
 
 /* ---- state machine ---------------------------------------------------- */
 
