@@ -557,13 +557,14 @@ chubby_open_async(const struct chubby_options *opt, const struct chubby_options_
 	if ((rc = cl_client_new(opt, ext, &c)) != CHUBBY_OK)
 		return rc;
 	c->async = true;
-	c->open_cb = done;
-	c->open_arg = arg;
 	if ((rc = cl_loop_start_async(c, err, sizeof err)) != CHUBBY_OK) {
+		/* DONE is never called when this call fails. */
 		chubby_close(c);
 		lasterr_set(rc, "%s", err);
 		return rc;
 	}
+	c->open_cb = done;
+	c->open_arg = arg;
 	*out = c;
 	return CHUBBY_OK;
 }
@@ -857,6 +858,16 @@ cl_handle_forget(chubby_handle *h)
 		c->handles = h->next;
 	if (h->next != NULL)
 		h->next->prev = h->prev;
+	/* Async calls on H still in flight or queued outlive it: their
+	 * completions are told NULL for the handle. */
+	if (c->async) {
+		for (struct creq *r = c->reqs; r != NULL; r = r->next)
+			if (r->ah == h)
+				r->ah = NULL;
+		for (struct cevent *e = c->ev_head; e != NULL; e = e->next)
+			if (e->req != NULL && e->req->ah == h)
+				e->req->ah = NULL;
+	}
 	pthread_mutex_unlock(&c->mu);
 	free(h->path);
 	free(h);

@@ -249,7 +249,8 @@ cl_async_complete(struct chubby_client *c, struct creq *r)
 	size_t len = 0;
 	uint64_t id = 0;
 	char msg[600];
-	const char *what = r->ah != NULL ? r->ah->path : r->apath != NULL ? r->apath : "sequencer";
+	const char *what = r->ah != NULL ? r->ah->path : r->apath != NULL ? r->apath
+	    : r->op == PROTO_OP_CHECK_SEQUENCER ? "sequencer" : "(a handle closed since)";
 	int rc = r->status;
 
 	memset(&res, 0, sizeof res);
@@ -413,6 +414,12 @@ cl_submit(struct chubby_client *c, struct rb *b, chubby_handle *h, uint64_t time
 		pthread_mutex_unlock(&c->mu);
 		cl_req_free(r);
 		return rc;
+	}
+	if ((r->qev = calloc(1, sizeof *r->qev)) == NULL) {
+		pthread_mutex_unlock(&c->mu);
+		cl_req_free(r);
+		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", what);
+		return CHUBBY_E_NOMEM;
 	}
 	r->done_cb = done;
 	r->done_arg = arg;

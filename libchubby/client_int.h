@@ -103,6 +103,8 @@ struct creq {
 	uint64_t deadline;
 	char *apath;     /* OPEN: the path, for the new handle */
 	unsigned aflags; /* OPEN: its flags */
+	struct cevent *qev; /* its place in the completion queue, allocated
+	                       up front so that an answer can always be queued */
 	bool cached;     /* GET_CONTENTS answered from the cache: CDATA, CLEN, CST */
 	void *cdata;
 	size_t clen;

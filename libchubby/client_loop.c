@@ -82,6 +82,7 @@ cl_req_free(struct creq *r)
 	free(r->cache_path);
 	free(r->apath);
 	free(r->cdata);
+	free(r->qev);
 	if (r->have_res)
 		wire_msg_free(&r->res);
 	pthread_cond_destroy(&r->cond);
@@ -105,8 +106,9 @@ cl_req_unlink(struct chubby_client *c, struct creq *r)
 bool
 cl_queue_done(struct chubby_client *c, struct creq *r)
 {
-	struct cevent *e = calloc(1, sizeof *e);
+	struct cevent *e = r->qev != NULL ? r->qev : calloc(1, sizeof *e);
 
+	r->qev = NULL;
 	if (e == NULL)
 		return false;
 	e->req = r;
@@ -132,20 +134,6 @@ cl_req_complete(struct chubby_client *c, struct creq *r, int status, const char 
 		cl_req_free(r);
 		return;
 	}
-	if (r->done_cb != NULL && !cl_queue_done(c, r)) {
-		/* No memory to queue the completion: it runs as a timeout
-		 * would, later, from the request list. */
-		r->deadline = cl_now();
-		r->sent_conn = 0;
-		r->next = c->reqs;
-		if (c->reqs != NULL)
-			c->reqs->prev = r;
-		c->reqs = r;
-		cl_async_arm(c);
-		if (msg != NULL)
-			wire_msg_free(msg);
-		return;
-	}
 	r->done = true;
 	r->status = status;
 	if (message != NULL) {
@@ -157,6 +145,12 @@ cl_req_complete(struct chubby_client *c, struct creq *r, int status, const char 
 	if (msg != NULL) {
 		r->res = *msg;
 		r->have_res = true;
+	}
+	if (r->done_cb != NULL) {
+		/* An async call's: queued for chubby_process (its queue entry
+		 * was allocated when it was made, so this cannot fail). */
+		cl_queue_done(c, r);
+		return;
 	}
 	pthread_cond_signal(&r->cond);
 }

@@ -44,6 +44,7 @@ static uint64_t sid, deadline, next_write; /* 0: no write due */
 static void *seq0;
 static size_t len0;
 static int lock_mode, seq_same, seq_current, cas_status, blocking_status, final_rc = 1;
+static int early_status = -1, early_after_session, session_up;
 static struct event_base *base;
 static struct event *fd_ev, *tm_ev, *app_ev;
 
@@ -176,12 +177,14 @@ on_closed(chubby_client *c, const struct chubby_result *r, void *arg)
 	where();
 	say("done writes=%d failed=%d after_failover=%d failovers=%d reads_ok=%d reads_bad=%d "
 	    "contents_events=%d same_session=%d same_seq=%d seq_current=%d lock_mode=%d cas=%s "
-	    "blocking=%s close=%s state=%d wrong_thread=%d outside_process=%d threads=%d",
+	    "blocking=%s close=%s state=%d early=%s early_after_session=%d wrong_thread=%d "
+	    "outside_process=%d threads=%d",
 	    writes, failed, after_fo, failovers, read_ok, read_bad, contents_events,
 	    chubby_session_id(c) == sid, seq_same, seq_current, lock_mode,
 	    chubby_status_name(cas_status), chubby_status_name(blocking_status),
-	    chubby_status_name(r->status), chubby_session_state(c), wrong_thread, outside_process,
-	    nthreads());
+	    chubby_status_name(r->status), chubby_session_state(c),
+	    early_status < 0 ? "none" : chubby_status_name(early_status), early_after_session,
+	    wrong_thread, outside_process, nthreads());
 	h = NULL;
 	final_rc = 0;
 	stop = true;
@@ -322,6 +325,7 @@ on_session(chubby_client *c, int status, const char *message, void *arg)
 		return;
 	}
 	sid = chubby_session_id(c);
+	session_up = 1;
 	say("session %" PRIu64 " threads=%d", sid, nthreads());
 	memset(&oa, 0, sizeof oa);
 	oa.event_mask = CHUBBY_EVMASK(CHUBBY_EV_CONTENTS_MODIFIED);
@@ -329,6 +333,17 @@ on_session(chubby_client *c, int status, const char *message, void *arg)
 	    CHUBBY_O_READ | CHUBBY_O_WRITE | CHUBBY_O_CREATE, &oa, on_opened, NULL);
 	if (rc != CHUBBY_OK)
 		queue_fail("open", rc);
+}
+
+/* A call made before the session was up: it waits for it. */
+static void
+on_early(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	(void)c;
+	(void)arg;
+	where();
+	early_status = r->status;
+	early_after_session = session_up;
 }
 
 static void
@@ -489,6 +504,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	say("open_async threads=%d", nthreads());
+	/* Not a sequencer: the master must say so, once there is a session. */
+	rc = chubby_check_sequencer_async(cl, "garbage", 7, on_early, NULL);
+	if (rc != CHUBBY_OK)
+		say("fail early call: %s %s", chubby_status_name(rc), chubby_last_error());
 	if (use_libevent)
 		run_libevent();
 	else

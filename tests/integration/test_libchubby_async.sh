@@ -45,6 +45,8 @@ for mode in libevent poll; do
 		grep -q '^done .* same_session=1 same_seq=1 seq_current=1 lock_mode=2 .* state=1 ' "$out"
 	check "$mode: a stale compare-and-set fails, a blocking call is refused" \
 		grep -q '^done .* cas=E_GEN_MISMATCH blocking=E_INVALID close=OK ' "$out"
+	check "$mode: a call made before the session was up waited for it" \
+		grep -q '^done .* early=E_BAD_SEQUENCER early_after_session=1 ' "$out"
 	check "$mode: every callback on the application's thread, inside chubby_process" \
 		grep -q '^done .* wrong_thread=0 outside_process=0 threads=1$' "$out"
 	check "$mode: still one thread after chubby_close" grep -q '^closed threads=1$' "$out"

@@ -352,7 +352,7 @@ CHUBBY_API int chubby_open_async(const struct chubby_options *opt,
     const struct chubby_options_ext *ext, chubby_open_fn done, void *arg, chubby_client **out);
 /* What to wait for before the next chubby_process: *FD to watch for
  * *EVENTS (CHUBBY_POLL_*), and *TIMEOUT_MS until the next timer (0: call
- * chubby_process at once; -1: no timer).  Ask again after every
+ * chubby_process at once; never more than 1000).  Ask again after every
  * chubby_process and after every async call made outside one.
  * CHUBBY_E_INVALID on a client not from chubby_open_async. */
 CHUBBY_API int chubby_interest(chubby_client *c, int *fd, int *events, int *timeout_ms);
