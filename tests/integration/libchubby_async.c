@@ -170,9 +170,24 @@ on_write(chubby_client *c, const struct chubby_result *r, void *arg)
 		queue_fail("read", rc);
 }
 
+/* Queued just before chubby_close from a callback: cancelled by it. */
+static const char *path_arg;
+
+static void
+on_cancelled(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	(void)c;
+	(void)arg;
+	where();
+	say("cancelled %s in_close_from_callback=%d", chubby_status_name(r->status), cl == NULL);
+}
+
 static void
 on_closed(chubby_client *c, const struct chubby_result *r, void *arg)
 {
+	char other[1100];
+	int rc;
+
 	(void)arg;
 	where();
 	say("done writes=%d failed=%d after_failover=%d failovers=%d reads_ok=%d reads_bad=%d "
@@ -188,6 +203,16 @@ on_closed(chubby_client *c, const struct chubby_result *r, void *arg)
 	h = NULL;
 	final_rc = 0;
 	stop = true;
+	/* Close from a callback with a call queued: the call's completion
+	 * must run once, with E_CANCELLED, and the client be freed when
+	 * chubby_process returns. */
+	snprintf(other, sizeof other, "%s-other", path_arg);
+	rc = chubby_handle_open_async(c, other, CHUBBY_O_READ | CHUBBY_O_WRITE | CHUBBY_O_CREATE,
+	    NULL, on_cancelled, NULL);
+	if (rc != CHUBBY_OK)
+		queue_fail("open other", rc);
+	cl = NULL;
+	chubby_close(c);
 }
 
 static void
@@ -309,8 +334,6 @@ on_opened(chubby_client *c, const struct chubby_result *r, void *arg)
 		queue_fail("acquire", rc);
 }
 
-static const char *path_arg;
-
 static void
 on_session(chubby_client *c, int status, const char *message, void *arg)
 {
@@ -368,6 +391,8 @@ process(int events)
 	in_process = true;
 	chubby_process(cl, events);
 	in_process = false;
+	if (cl == NULL)
+		return; /* closed from a callback */
 	if (next_write != 0 && now_ms() >= next_write && !stop)
 		write_next();
 }
@@ -512,7 +537,7 @@ main(int argc, char **argv)
 		run_libevent();
 	else
 		run_poll();
-	chubby_close(cl);
+	chubby_close(cl); /* NULL if a callback closed it */
 	free(seq0);
 	say("closed threads=%d", nthreads());
 	return final_rc;

@@ -49,6 +49,8 @@ for mode in libevent poll; do
 		grep -q '^done .* early=E_BAD_SEQUENCER early_after_session=1 ' "$out"
 	check "$mode: every callback on the application's thread, inside chubby_process" \
 		grep -q '^done .* wrong_thread=0 outside_process=0 threads=1$' "$out"
+	check "$mode: chubby_close from a callback cancels the call queued before it, once" \
+		bash -c "test \$(grep -c '^cancelled ' '$out') = 1 && grep -q '^cancelled E_CANCELLED in_close_from_callback=1\$' '$out'"
 	check "$mode: still one thread after chubby_close" grep -q '^closed threads=1$' "$out"
 	n=$(awk '/^write [0-9]/{n=$2} END{print n}' "$out")
 	check "$mode: another session reads the last value written ($n)" \
