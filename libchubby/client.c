@@ -33,17 +33,7 @@
 #define CL_DEFAULT_CALL_TIMEOUT_MS 30000
 #define CL_DEFAULT_LEASE_MS 12000
 #define CL_DEFAULT_GRACE_MS 45000
-/* An ACQUIRE with a limit is given this much beyond it for the answer to
- * come back before the caller stops waiting. */
-#define CL_ACQUIRE_SLACK_MS 5000
-
 /* ---- building requests ---- */
-
-struct rb {
-	struct creq *r;
-	msgpack_packer pk;
-	int err;
-};
 
 /*
  * The loop thread answers a request by signalling its caller with the
@@ -74,7 +64,7 @@ cl_cond_init_mono(pthread_cond_t *cv)
 	pthread_condattr_destroy(&a);
 }
 
-static int
+int
 rb_new(struct rb *b, uint32_t op)
 {
 	b->err = CHUBBY_OK;
@@ -97,13 +87,13 @@ rb_note(struct rb *b, int rc)
 	b->r->nargs++;
 }
 
-static void
+void
 rb_uint(struct rb *b, const char *key, uint64_t v)
 {
 	rb_note(b, mp_pack_kv_uint(&b->pk, key, v));
 }
 
-static void
+void
 rb_bool(struct rb *b, const char *key, bool v)
 {
 	rb_note(b, mp_pack_kv_bool(&b->pk, key, v));
@@ -115,7 +105,7 @@ rb_str(struct rb *b, const char *key, const char *v)
 	rb_note(b, mp_pack_kv_str(&b->pk, key, v));
 }
 
-static void
+void
 rb_bin(struct rb *b, const char *key, const void *p, size_t len)
 {
 	rb_note(b, mp_pack_kv_bin(&b->pk, key, p != NULL ? p : "", len));
@@ -160,11 +150,15 @@ cl_deadline(struct timespec *ts, uint64_t ms)
 
 /* Whether the session can take requests at all; sets the last error if
  * not.  Mutex held. */
-static int
+int
 cl_usable(struct chubby_client *c)
 {
 	enum csess_state st = csess_state(c->cs);
 
+	if (c->open_failed) {
+		lasterr_set(CHUBBY_E_UNAVAILABLE, "the session never started: %s", c->open_msg);
+		return CHUBBY_E_UNAVAILABLE;
+	}
 	if (c->closing || st == CSESS_CLOSED) {
 		lasterr_set(CHUBBY_E_CANCELLED, "the client is closing");
 		return CHUBBY_E_CANCELLED;
@@ -194,6 +188,15 @@ cl_call(struct chubby_client *c, struct rb *b, uint64_t timeout_ms, const char *
 	int rc;
 
 	*out = NULL;
+	if (c->async) {
+		/* It would stall the application's loop, which alone can answer
+		 * it: refused (docs/CLIENT.md "Driving libchubby from your own
+		 * event loop"). */
+		lasterr_set(CHUBBY_E_INVALID, "%s: %s: a blocking call on a client from "
+		    "chubby_open_async; use the _async call", what, proto_op_name(r->op));
+		cl_req_free(r);
+		return CHUBBY_E_INVALID;
+	}
 	if (b->err != CHUBBY_OK) {
 		rc = b->err == CHUBBY_E_LIMIT ? CHUBBY_E_TOO_LARGE : b->err;
 		lasterr_set(rc, "%s: cannot encode the request", what);
@@ -290,17 +293,74 @@ cl_simple(struct chubby_client *c, struct rb *b, uint64_t timeout_ms, const char
 	return rc;
 }
 
-static int
-cl_stat_from(struct creq *r, const char *key, struct chubby_stat *st, const char *what)
+int
+cl_res_stat(const struct creq *r, const char *key, struct chubby_stat *st, const char *what)
 {
 	const msgpack_object *so = NULL;
 	struct chubby_stat tmp;
 
 	if (mp_get_map(cl_result(r), key, MP_REQUIRED, &so, NULL, 0) != CHUBBY_OK ||
-	    cl_parse_stat(so, &tmp) != CHUBBY_OK)
-		return cl_bad_reply(r, what);
+	    cl_parse_stat(so, &tmp) != CHUBBY_OK) {
+		lasterr_set(CHUBBY_E_MALFORMED, "%s: the server's answer to %s is malformed", what,
+		    proto_op_name(r->op));
+		return CHUBBY_E_MALFORMED;
+	}
 	if (st != NULL)
 		*st = tmp;
+	return CHUBBY_OK;
+}
+
+/* cl_res_stat, freeing R if it fails. */
+static int
+cl_stat_from(struct creq *r, const char *key, struct chubby_stat *st, const char *what)
+{
+	int rc = cl_res_stat(r, key, st, what);
+
+	if (rc != CHUBBY_OK)
+		cl_req_free(r);
+	return rc;
+}
+
+int
+cl_res_contents(const struct creq *r, void **data, size_t *len, struct chubby_stat *st,
+    const char *what)
+{
+	struct mp_str bin = {NULL, 0};
+	struct chubby_stat tmp;
+	int rc;
+
+	if (mp_get_bin(cl_result(r), "contents", MP_OPTIONAL, &bin, NULL, 0) != CHUBBY_OK) {
+		lasterr_set(CHUBBY_E_MALFORMED, "%s: the server's answer to %s is malformed", what,
+		    proto_op_name(r->op));
+		return CHUBBY_E_MALFORMED;
+	}
+	if ((rc = cl_res_stat(r, "stat", &tmp, what)) != CHUBBY_OK)
+		return rc;
+	if ((*data = malloc(bin.len + 1)) == NULL) {
+		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", what);
+		return CHUBBY_E_NOMEM;
+	}
+	if (bin.len > 0)
+		memcpy(*data, bin.ptr, bin.len);
+	((char *)*data)[bin.len] = '\0';
+	*len = bin.len;
+	if (st != NULL)
+		*st = tmp;
+	return CHUBBY_OK;
+}
+
+int
+cl_res_sequencer(const struct creq *r, const void **seq, size_t *len, const char *what)
+{
+	struct mp_str bin = {NULL, 0};
+
+	if (mp_get_bin(cl_result(r), "sequencer", MP_REQUIRED, &bin, NULL, 0) != CHUBBY_OK) {
+		lasterr_set(CHUBBY_E_MALFORMED, "%s: the server's answer to %s is malformed", what,
+		    proto_op_name(r->op));
+		return CHUBBY_E_MALFORMED;
+	}
+	*seq = bin.ptr;
+	*len = bin.len;
 	return CHUBBY_OK;
 }
 
@@ -320,14 +380,15 @@ chubby_open(const struct chubby_options *opt, chubby_client **out)
 	return chubby_open_ext(opt, NULL, out);
 }
 
-int
-chubby_open_ext(const struct chubby_options *opt, const struct chubby_options_ext *ext_in,
+/* The client chubby_open_ext and chubby_open_async make from the options,
+ * before any loop runs; CHUBBY_OK or why not (the last error set). */
+static int
+cl_client_new(const struct chubby_options *opt, const struct chubby_options_ext *ext_in,
     chubby_client **out)
 {
 	static const struct chubby_options none;
 	struct chubby_options_ext ext;
 	struct chubby_client *c;
-	struct timespec ts;
 	char err[512];
 	uint64_t lease, grace;
 	int rc;
@@ -354,6 +415,7 @@ chubby_open_ext(const struct chubby_options *opt, const struct chubby_options_ex
 		lasterr_set(CHUBBY_E_NOMEM, "out of memory");
 		return CHUBBY_E_NOMEM;
 	}
+	c->epfd = c->wake_fd = -1;
 	cl_mutex_init_adaptive(&c->mu);
 	cl_cond_init_mono(&c->state_cond);
 	pthread_cond_init(&c->ev_cond, NULL);
@@ -425,7 +487,21 @@ chubby_open_ext(const struct chubby_options *opt, const struct chubby_options_ex
 		c->cfg.seed = ((uint64_t)now.tv_sec * 1000000007ULL) ^ (uint64_t)now.tv_nsec ^
 		    ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
 	}
+	*out = c;
+	return CHUBBY_OK;
+}
 
+int
+chubby_open_ext(const struct chubby_options *opt, const struct chubby_options_ext *ext_in,
+    chubby_client **out)
+{
+	struct chubby_client *c;
+	struct timespec ts;
+	char err[512];
+	int rc;
+
+	if ((rc = cl_client_new(opt, ext_in, &c)) != CHUBBY_OK)
+		return rc;
 	if ((rc = cl_loop_start(c, err, sizeof err)) != CHUBBY_OK) {
 		/* chubby_close clears the last error: set it after. */
 		chubby_close(c);
@@ -470,6 +546,29 @@ chubby_open_ext(const struct chubby_options *opt, const struct chubby_options_ex
 	return rc;
 }
 
+int
+chubby_open_async(const struct chubby_options *opt, const struct chubby_options_ext *ext,
+    chubby_open_fn done, void *arg, chubby_client **out)
+{
+	struct chubby_client *c;
+	char err[512];
+	int rc;
+
+	if ((rc = cl_client_new(opt, ext, &c)) != CHUBBY_OK)
+		return rc;
+	c->async = true;
+	if ((rc = cl_loop_start_async(c, err, sizeof err)) != CHUBBY_OK) {
+		/* DONE is never called when this call fails. */
+		chubby_close(c);
+		lasterr_set(rc, "%s", err);
+		return rc;
+	}
+	c->open_cb = done;
+	c->open_arg = arg;
+	*out = c;
+	return CHUBBY_OK;
+}
+
 /* Frees what the threads left (they are stopped). */
 static void
 cl_free_client(struct chubby_client *c)
@@ -507,6 +606,8 @@ cl_free_client(struct chubby_client *c)
 		event_free(c->tick_ev);
 	if (c->close_ev != NULL)
 		event_free(c->close_ev);
+	if (c->async_ev != NULL)
+		event_free(c->async_ev);
 	/* Releases the bufferevents freed above (tp.h): the client's own
 	 * events are freed, the connections' disabled. */
 	tp_event_base_free(c->base);
@@ -516,6 +617,12 @@ cl_free_client(struct chubby_client *c)
 		tls_ctx_free(c->tls);
 	wire_buf_free(&c->out);
 	csess_free(c->cs);
+	/* The async client's descriptors, after the base that watched them. */
+	if (c->epfd >= 0)
+		close(c->epfd);
+	if (c->wake_fd >= 0)
+		close(c->wake_fd);
+	free(c->mirror);
 	pthread_cond_destroy(&c->state_cond);
 	pthread_cond_destroy(&c->ev_cond);
 	pthread_mutex_destroy(&c->mu);
@@ -528,6 +635,22 @@ chubby_close(chubby_client *c)
 	if (c == NULL)
 		return;
 	lasterr_clear();
+	if (c->async) {
+		if (c->in_close)
+			return; /* from a completion cancelled by this close */
+		if (c->in_process > 0) {
+			/* From a callback: chubby_process closes it on its way out. */
+			c->close_deferred = true;
+			return;
+		}
+		c->in_close = true;
+		cl_async_stop(c);
+		/* Completions still due run now, with E_CANCELLED (as
+		 * ZooKeeper's do with ZCLOSING); events are dropped. */
+		cl_async_dispatch(c);
+		cl_free_client(c);
+		return;
+	}
 	cl_loop_stop(c);
 	if (c->disp_started) {
 		if (pthread_equal(pthread_self(), c->disp_thread)) {
@@ -570,7 +693,7 @@ chubby_session_state(const chubby_client *c)
 
 /* ---- handles ---- */
 
-static int
+int
 cl_check_handle(const chubby_handle *h)
 {
 	lasterr_clear();
@@ -581,7 +704,7 @@ cl_check_handle(const chubby_handle *h)
 	return CHUBBY_OK;
 }
 
-static int
+int
 cl_handle_req(chubby_handle *h, struct rb *b, uint32_t op)
 {
 	int rc;
@@ -596,57 +719,56 @@ cl_handle_req(chubby_handle *h, struct rb *b, uint32_t op)
 }
 
 int
-chubby_handle_open(chubby_client *c, const char *path, unsigned flags,
-    const struct chubby_open_args *args, chubby_handle **out, bool *created)
+cl_build_open(chubby_client *c, const char *path, unsigned flags,
+    const struct chubby_open_args *args, struct rb *b)
+{
+	int rc;
+
+	lasterr_clear();
+	if (c == NULL || path == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_handle_open: NULL argument");
+		return CHUBBY_E_INVALID;
+	}
+	if ((rc = rb_new(b, PROTO_OP_OPEN)) != CHUBBY_OK)
+		return rc;
+	rb_str(b, "path", path);
+	rb_uint(b, "flags", flags);
+	if (args != NULL) {
+		if (args->have_lock_delay)
+			rb_uint(b, "lock_delay_ms", args->lock_delay_ms);
+		if (args->event_mask != 0)
+			rb_uint(b, "events", args->event_mask);
+		if (args->contents != NULL)
+			rb_bin(b, "contents", args->contents, args->contents_len);
+		if (args->acl[0] != NULL || args->acl[1] != NULL || args->acl[2] != NULL)
+			rb_acl(b, args->acl);
+	}
+	return CHUBBY_OK;
+}
+
+int
+cl_handle_adopt(chubby_client *c, const char *path, unsigned flags, const struct creq *r,
+    chubby_handle **out, bool *created, uint64_t *idp)
 {
 	struct chubby_handle *h;
-	struct creq *r;
-	struct rb b;
 	const msgpack_object *so = NULL;
 	struct chubby_stat st;
 	uint64_t id = 0;
 	bool made = false;
-	int rc;
 
-	lasterr_clear();
-	if (c == NULL || path == NULL || out == NULL) {
-		lasterr_set(CHUBBY_E_INVALID, "chubby_handle_open: NULL argument");
-		return CHUBBY_E_INVALID;
-	}
-	*out = NULL;
-	if ((rc = rb_new(&b, PROTO_OP_OPEN)) != CHUBBY_OK)
-		return rc;
-	rb_str(&b, "path", path);
-	rb_uint(&b, "flags", flags);
-	if (args != NULL) {
-		if (args->have_lock_delay)
-			rb_uint(&b, "lock_delay_ms", args->lock_delay_ms);
-		if (args->event_mask != 0)
-			rb_uint(&b, "events", args->event_mask);
-		if (args->contents != NULL)
-			rb_bin(&b, "contents", args->contents, args->contents_len);
-		if (args->acl[0] != NULL || args->acl[1] != NULL || args->acl[2] != NULL)
-			rb_acl(&b, args->acl);
-	}
-	if ((rc = cl_call(c, &b, c->call_timeout_ms, path, &r)) != CHUBBY_OK) {
-		cl_req_free(r);
-		return rc;
-	}
+	*idp = 0;
 	memset(&st, 0, sizeof st);
 	if (mp_get_uint(cl_result(r), "handle", MP_REQUIRED, &id, NULL, 0) != CHUBBY_OK ||
 	    mp_get_bool(cl_result(r), "created", MP_OPTIONAL, &made, NULL, 0) != CHUBBY_OK ||
 	    mp_get_map(cl_result(r), "stat", MP_OPTIONAL, &so, NULL, 0) != CHUBBY_OK ||
-	    (so != NULL && cl_parse_stat(so, &st) != CHUBBY_OK))
-		return cl_bad_reply(r, path);
-	cl_req_free(r);
+	    (so != NULL && cl_parse_stat(so, &st) != CHUBBY_OK)) {
+		lasterr_set(CHUBBY_E_MALFORMED, "%s: the server's answer to %s is malformed", path,
+		    proto_op_name(r->op));
+		return CHUBBY_E_MALFORMED;
+	}
 	if ((h = calloc(1, sizeof *h)) == NULL || (h->path = strdup(path)) == NULL) {
-		/* The handle exists at the master: close it there. */
-		struct rb cb;
 		free(h);
-		if (rb_new(&cb, PROTO_OP_CLOSE) == CHUBBY_OK) {
-			rb_uint(&cb, "handle", id);
-			cl_simple(c, &cb, c->call_timeout_ms, path);
-		}
+		*idp = id; /* the handle exists at the master: the caller closes it there */
 		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", path);
 		return CHUBBY_E_NOMEM;
 	}
@@ -679,17 +801,45 @@ chubby_handle_open(chubby_client *c, const char *path, unsigned flags,
 }
 
 int
-chubby_handle_close(chubby_handle *h)
+chubby_handle_open(chubby_client *c, const char *path, unsigned flags,
+    const struct chubby_open_args *args, chubby_handle **out, bool *created)
 {
-	struct chubby_client *c;
+	struct creq *r;
 	struct rb b;
+	uint64_t id;
 	int rc;
 
-	if (h == NULL)
-		return CHUBBY_OK;
-	c = h->c;
-	if ((rc = cl_handle_req(h, &b, PROTO_OP_CLOSE)) == CHUBBY_OK)
-		rc = cl_simple(c, &b, c->call_timeout_ms, h->path);
+	lasterr_clear();
+	if (out == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_handle_open: NULL argument");
+		return CHUBBY_E_INVALID;
+	}
+	*out = NULL;
+	if ((rc = cl_build_open(c, path, flags, args, &b)) != CHUBBY_OK)
+		return rc;
+	if ((rc = cl_call(c, &b, c->call_timeout_ms, path, &r)) != CHUBBY_OK) {
+		cl_req_free(r);
+		return rc;
+	}
+	rc = cl_handle_adopt(c, path, flags, r, out, created, &id);
+	cl_req_free(r);
+	if (rc == CHUBBY_E_NOMEM && id != 0) {
+		/* The handle exists at the master: close it there. */
+		struct rb cb;
+		if (rb_new(&cb, PROTO_OP_CLOSE) == CHUBBY_OK) {
+			rb_uint(&cb, "handle", id);
+			cl_simple(c, &cb, c->call_timeout_ms, path);
+		}
+		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", path);
+	}
+	return rc;
+}
+
+void
+cl_handle_forget(chubby_handle *h)
+{
+	struct chubby_client *c = h->c;
+
 	pthread_mutex_lock(&c->mu);
 	/* Closing the last handle on an ephemeral node deletes it (whoever
 	 * holds that last handle), so our copy of it may describe a node that
@@ -708,9 +858,40 @@ chubby_handle_close(chubby_handle *h)
 		c->handles = h->next;
 	if (h->next != NULL)
 		h->next->prev = h->prev;
+	/* Async calls on H still in flight or queued outlive it: their
+	 * completions are told NULL for the handle. */
+	if (c->async) {
+		for (struct creq *r = c->reqs; r != NULL; r = r->next)
+			if (r->ah == h)
+				r->ah = NULL;
+		for (struct cevent *e = c->ev_head; e != NULL; e = e->next)
+			if (e->req != NULL && e->req->ah == h)
+				e->req->ah = NULL;
+	}
 	pthread_mutex_unlock(&c->mu);
 	free(h->path);
 	free(h);
+}
+
+int
+chubby_handle_close(chubby_handle *h)
+{
+	struct chubby_client *c;
+	struct rb b;
+	int rc;
+
+	if (h == NULL)
+		return CHUBBY_OK;
+	c = h->c;
+	if (c->async) {
+		/* Refused, and H kept: chubby_handle_close_async closes it. */
+		lasterr_set(CHUBBY_E_INVALID, "%s: a blocking call on a client from "
+		    "chubby_open_async; use chubby_handle_close_async", h->path);
+		return CHUBBY_E_INVALID;
+	}
+	if ((rc = cl_handle_req(h, &b, PROTO_OP_CLOSE)) == CHUBBY_OK)
+		rc = cl_simple(c, &b, c->call_timeout_ms, h->path);
+	cl_handle_forget(h);
 	return rc;
 }
 
@@ -739,8 +920,6 @@ chubby_get_contents(chubby_handle *h, void **data, size_t *len, struct chubby_st
 {
 	struct chubby_client *c;
 	struct creq *r;
-	struct mp_str bin = {NULL, 0};
-	struct chubby_stat tmp;
 	struct rb b;
 	int rc;
 
@@ -753,6 +932,12 @@ chubby_get_contents(chubby_handle *h, void **data, size_t *len, struct chubby_st
 	c = h->c;
 	*data = NULL;
 	*len = 0;
+	if (c->async) {
+		/* Even a cached answer: one rule for every blocking call. */
+		lasterr_set(CHUBBY_E_INVALID, "%s: a blocking call on a client from "
+		    "chubby_open_async; use chubby_get_contents_async", h->path);
+		return CHUBBY_E_INVALID;
+	}
 	if (h->poisoned) {
 		lasterr_set(CHUBBY_E_CANCELLED, "%s: the handle is poisoned", h->path);
 		return CHUBBY_E_CANCELLED;
@@ -788,23 +973,9 @@ chubby_get_contents(chubby_handle *h, void **data, size_t *len, struct chubby_st
 		cl_req_free(r);
 		return rc;
 	}
-	if (mp_get_bin(cl_result(r), "contents", MP_OPTIONAL, &bin, NULL, 0) != CHUBBY_OK)
-		return cl_bad_reply(r, h->path);
-	if ((rc = cl_stat_from(r, "stat", &tmp, h->path)) != CHUBBY_OK)
-		return rc;
-	if ((*data = malloc(bin.len + 1)) == NULL) {
-		cl_req_free(r);
-		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", h->path);
-		return CHUBBY_E_NOMEM;
-	}
-	if (bin.len > 0)
-		memcpy(*data, bin.ptr, bin.len);
-	((char *)*data)[bin.len] = '\0';
-	*len = bin.len;
-	if (st != NULL)
-		*st = tmp;
+	rc = cl_res_contents(r, data, len, st, h->path);
 	cl_req_free(r);
-	return CHUBBY_OK;
+	return rc;
 }
 
 int
@@ -889,12 +1060,32 @@ chubby_readdir(chubby_handle *h, char ***names, size_t *n)
 
 /* Drops our cached copy of H's node before a write to it: the master
  * would invalidate it too, but our own next read must not wait for that. */
-static void
+void
 cl_own_write(chubby_handle *h)
 {
 	pthread_mutex_lock(&h->c->mu);
 	ccache_drop(&h->c->cache, h->path, strlen(h->path));
 	pthread_mutex_unlock(&h->c->mu);
+}
+
+int
+cl_build_set_contents(chubby_handle *h, const void *data, size_t len, bool cas,
+    uint64_t expected_gen, struct rb *b)
+{
+	int rc;
+
+	if ((rc = cl_check_handle(h)) != CHUBBY_OK)
+		return rc;
+	if (data == NULL && len != 0) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_set_contents: NULL data");
+		return CHUBBY_E_INVALID;
+	}
+	if ((rc = cl_handle_req(h, b, PROTO_OP_SET_CONTENTS)) != CHUBBY_OK)
+		return rc;
+	rb_bin(b, "contents", data, len);
+	if (cas)
+		rb_uint(b, "expected_gen", expected_gen);
+	return CHUBBY_OK;
 }
 
 static int
@@ -905,17 +1096,8 @@ cl_set_contents(chubby_handle *h, const void *data, size_t len, bool cas, uint64
 	struct rb b;
 	int rc;
 
-	if ((rc = cl_check_handle(h)) != CHUBBY_OK)
+	if ((rc = cl_build_set_contents(h, data, len, cas, expected_gen, &b)) != CHUBBY_OK)
 		return rc;
-	if (data == NULL && len != 0) {
-		lasterr_set(CHUBBY_E_INVALID, "chubby_set_contents: NULL data");
-		return CHUBBY_E_INVALID;
-	}
-	if ((rc = cl_handle_req(h, &b, PROTO_OP_SET_CONTENTS)) != CHUBBY_OK)
-		return rc;
-	rb_bin(&b, "contents", data, len);
-	if (cas)
-		rb_uint(&b, "expected_gen", expected_gen);
 	cl_own_write(h);
 	rc = cl_call(h->c, &b, h->c->call_timeout_ms, h->path, &r);
 	cl_own_write(h);
@@ -992,7 +1174,7 @@ chubby_delete(chubby_handle *h)
 
 /* ---- locks ---- */
 
-static int
+int
 cl_check_mode(int mode)
 {
 	if (mode != CHUBBY_LOCK_SHARED && mode != CHUBBY_LOCK_EXCLUSIVE) {
@@ -1004,23 +1186,33 @@ cl_check_mode(int mode)
 }
 
 int
+cl_build_acquire(chubby_handle *h, int mode, unsigned timeout_ms, struct rb *b)
+{
+	int rc;
+
+	if ((rc = cl_check_handle(h)) != CHUBBY_OK || (rc = cl_check_mode(mode)) != CHUBBY_OK)
+		return rc;
+	if ((rc = cl_handle_req(h, b, PROTO_OP_ACQUIRE)) != CHUBBY_OK)
+		return rc;
+	rb_uint(b, "mode", (uint64_t)mode);
+	if (timeout_ms != 0) {
+		/* The master waits what is left of TIMEOUT_MS each time the
+		 * request is sent (client_loop.c); we wait a little longer for
+		 * its answer. */
+		b->r->acquire_timeout = true;
+		b->r->acquire_deadline = cl_now() + timeout_ms;
+	}
+	return CHUBBY_OK;
+}
+
+int
 chubby_acquire(chubby_handle *h, int mode, unsigned timeout_ms)
 {
 	struct rb b;
 	int rc;
 
-	if ((rc = cl_check_handle(h)) != CHUBBY_OK || (rc = cl_check_mode(mode)) != CHUBBY_OK)
+	if ((rc = cl_build_acquire(h, mode, timeout_ms, &b)) != CHUBBY_OK)
 		return rc;
-	if ((rc = cl_handle_req(h, &b, PROTO_OP_ACQUIRE)) != CHUBBY_OK)
-		return rc;
-	rb_uint(&b, "mode", (uint64_t)mode);
-	if (timeout_ms != 0) {
-		/* The master waits what is left of TIMEOUT_MS each time the
-		 * request is sent (client_loop.c); we wait a little longer for
-		 * its answer. */
-		b.r->acquire_timeout = true;
-		b.r->acquire_deadline = cl_now() + timeout_ms;
-	}
 	return cl_simple(h->c, &b, timeout_ms ? (uint64_t)timeout_ms + CL_ACQUIRE_SLACK_MS : 0,
 	    h->path);
 }
@@ -1053,7 +1245,7 @@ chubby_release(chubby_handle *h)
 int
 chubby_get_sequencer(chubby_handle *h, void **seq, size_t *len)
 {
-	struct mp_str bin = {NULL, 0};
+	const void *bin = NULL;
 	struct creq *r;
 	struct rb b;
 	int rc;
@@ -1072,15 +1264,17 @@ chubby_get_sequencer(chubby_handle *h, void **seq, size_t *len)
 		cl_req_free(r);
 		return rc;
 	}
-	if (mp_get_bin(cl_result(r), "sequencer", MP_REQUIRED, &bin, NULL, 0) != CHUBBY_OK)
-		return cl_bad_reply(r, h->path);
-	if ((*seq = malloc(bin.len ? bin.len : 1)) == NULL) {
+	if ((rc = cl_res_sequencer(r, &bin, len, h->path)) != CHUBBY_OK) {
+		cl_req_free(r);
+		return rc;
+	}
+	if ((*seq = malloc(*len ? *len : 1)) == NULL) {
+		*len = 0;
 		cl_req_free(r);
 		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", h->path);
 		return CHUBBY_E_NOMEM;
 	}
-	memcpy(*seq, bin.ptr, bin.len);
-	*len = bin.len;
+	memcpy(*seq, bin, *len);
 	cl_req_free(r);
 	return CHUBBY_OK;
 }
@@ -1104,9 +1298,8 @@ chubby_set_sequencer(chubby_handle *h, const void *seq, size_t len)
 }
 
 int
-chubby_check_sequencer(chubby_client *c, const void *seq, size_t len)
+cl_build_check_sequencer(chubby_client *c, const void *seq, size_t len, struct rb *b)
 {
-	struct rb b;
 	int rc;
 
 	lasterr_clear();
@@ -1114,10 +1307,21 @@ chubby_check_sequencer(chubby_client *c, const void *seq, size_t len)
 		lasterr_set(CHUBBY_E_INVALID, "chubby_check_sequencer: NULL argument");
 		return CHUBBY_E_INVALID;
 	}
-	if ((rc = rb_new(&b, PROTO_OP_CHECK_SEQUENCER)) != CHUBBY_OK)
+	if ((rc = rb_new(b, PROTO_OP_CHECK_SEQUENCER)) != CHUBBY_OK)
 		return rc;
-	b.r->no_session = true;
-	rb_bin(&b, "sequencer", seq, len);
+	b->r->no_session = true;
+	rb_bin(b, "sequencer", seq, len);
+	return CHUBBY_OK;
+}
+
+int
+chubby_check_sequencer(chubby_client *c, const void *seq, size_t len)
+{
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_build_check_sequencer(c, seq, len, &b)) != CHUBBY_OK)
+		return rc;
 	return cl_simple(c, &b, c->call_timeout_ms, "sequencer");
 }
 

@@ -12,6 +12,11 @@
  * loop thread touches connections, libevent objects (but for event_active()
  * on the wake event) and the output buffer.  Callbacks to the application
  * run on the dispatcher thread without the mutex.
+ *
+ * An async client (chubby_open_async, client_async.c) has neither thread:
+ * the application's thread runs the loop inside chubby_process and the
+ * callbacks after it, without the mutex (which it still takes, uncontended,
+ * so that the code is the same).
  */
 #ifndef CHUBBY_CLIENT_INT_H
 #define CHUBBY_CLIENT_INT_H
@@ -89,6 +94,21 @@ struct creq {
 	struct wire_msg res; /* valid when done and status is OK or carries a result */
 	bool have_res;
 	pthread_cond_t cond;
+
+	/* An async call's (client_async.c): its completion, the handle it is
+	 * on, and when it times out (cl_now() ms; 0: never). */
+	chubby_done_fn done_cb;
+	void *done_arg;
+	struct chubby_handle *ah;
+	uint64_t deadline;
+	char *apath;     /* OPEN: the path, for the new handle */
+	unsigned aflags; /* OPEN: its flags */
+	struct cevent *qev; /* its place in the completion queue, allocated
+	                       up front so that an answer can always be queued */
+	bool cached;     /* GET_CONTENTS answered from the cache: CDATA, CLEN, CST */
+	void *cdata;
+	size_t clen;
+	struct chubby_stat cst;
 };
 
 /* ---- cache (client_cache.c) ---- */
@@ -140,9 +160,11 @@ struct cconn {
 	size_t ka_nacks; /* invalidation ids the outstanding KeepAlive acknowledges */
 };
 
-/* An event waiting for the dispatcher thread. */
+/* An event waiting for the dispatcher thread (or, on an async client, for
+ * chubby_process, with the answered requests in the same queue: REQ). */
 struct cevent {
 	struct cevent *next;
+	struct creq *req; /* an async call's answer; TYPE and the rest unused */
 	int type;
 	uint64_t handle_id; /* 0: a session event */
 	char *path;
@@ -223,10 +245,46 @@ struct chubby_client {
 	bool disp_stop;
 	bool disp_in_callback;
 	bool disp_free_self; /* chubby_close ran in a callback: the dispatcher frees */
+
+	/* Async client (client_async.c): no threads. */
+	bool async;
+	int epfd;                /* what chubby_interest hands out: an epoll set of
+	                            the descriptors the loop watches */
+	int wake_fd;             /* an eventfd in that set: cl_wake's signal */
+	struct cl_mirror *mirror; /* what is in EPFD, for the next sync */
+	size_t nmirror, mirror_cap;
+	struct event *async_ev;  /* timer: the next call deadline or open deadline */
+	uint64_t open_deadline;
+	chubby_open_fn open_cb;
+	void *open_arg;
+	int open_state;          /* 0 waiting, 1 result ready, 2 told */
+	int open_status;
+	char open_msg[700];
+	bool open_failed;        /* told a failure: calls are refused */
+	int in_process;          /* chubby_process (and so a callback) is running */
+	bool close_deferred;     /* chubby_close from a callback: done after it */
+	bool in_close;
 };
 
 /* client_loop.c */
 int cl_loop_start(struct chubby_client *c, char *err, size_t errlen);
+/* The same loop without threads, for an async client: the application
+ * drives it with cl_async_run. */
+int cl_loop_start_async(struct chubby_client *c, char *err, size_t errlen);
+/* client_async.c: runs an async client's event base with FLAGS
+ * (EVLOOP_*), SIGPIPE held off (no mutex held). */
+void cl_async_loop(struct chubby_client *c, int flags);
+/* Ends an async client's session (best effort, up to a second), failing
+ * what waits with E_CANCELLED; the caller then runs what is queued and
+ * frees C. */
+void cl_async_stop(struct chubby_client *c);
+/* Re-arms an async client's deadline timer (mutex held). */
+void cl_async_arm(struct chubby_client *c);
+/* Queues async request R's completion for chubby_process (mutex held);
+ * false if out of memory. */
+bool cl_queue_done(struct chubby_client *c, struct creq *r);
+/* Queues a request nobody waits for (mutex held; wake the loop after). */
+void cl_req_fire(struct chubby_client *c, uint32_t op, uint64_t handle_id);
 /* Asks the loop to close the session, waits for it to finish, and stops
  * the dispatcher; the caller frees the rest. */
 void cl_loop_stop(struct chubby_client *c);
@@ -240,5 +298,54 @@ void cl_post_event(struct chubby_client *c, int type, uint64_t handle_id, const 
 uint64_t cl_now(void);
 /* client.c: frees C from the dispatcher thread (chubby_close in a callback). */
 void cl_free_from_dispatcher(struct chubby_client *c);
+
+/* ---- shared by the blocking calls (client.c) and the async ones
+ * (client_async.c): building a request, reading its answer ---- */
+
+/* An ACQUIRE with a limit is given this much beyond it for the answer to
+ * come back before the caller stops waiting. */
+#define CL_ACQUIRE_SLACK_MS 5000
+
+struct rb {
+	struct creq *r;
+	msgpack_packer pk;
+	int err;
+};
+int rb_new(struct rb *b, uint32_t op);
+void rb_uint(struct rb *b, const char *key, uint64_t v);
+void rb_bool(struct rb *b, const char *key, bool v);
+void rb_bin(struct rb *b, const char *key, const void *p, size_t len);
+int cl_check_handle(const chubby_handle *h);
+int cl_check_mode(int mode);
+/* A request on handle H (its id packed). */
+int cl_handle_req(chubby_handle *h, struct rb *b, uint32_t op);
+/* The requests of the calls that take more than a handle. */
+int cl_build_open(chubby_client *c, const char *path, unsigned flags,
+    const struct chubby_open_args *args, struct rb *b);
+int cl_build_set_contents(chubby_handle *h, const void *data, size_t len, bool cas,
+    uint64_t expected_gen, struct rb *b);
+int cl_build_acquire(chubby_handle *h, int mode, unsigned timeout_ms, struct rb *b);
+int cl_build_check_sequencer(chubby_client *c, const void *seq, size_t len, struct rb *b);
+/* Whether C takes requests; sets the last error if not (mutex held). */
+int cl_usable(struct chubby_client *c);
+/* Drops the cached copy of H's node (mutex not held). */
+void cl_own_write(chubby_handle *h);
+/* Reading answers: CHUBBY_OK, or CHUBBY_E_MALFORMED / E_NOMEM with the
+ * last error set naming WHAT.  R is left to the caller. */
+int cl_res_stat(const struct creq *r, const char *key, struct chubby_stat *st, const char *what);
+/* The contents, malloc'd and NUL-terminated beyond *LEN. */
+int cl_res_contents(const struct creq *r, void **data, size_t *len, struct chubby_stat *st,
+    const char *what);
+/* The sequencer, borrowed from R. */
+int cl_res_sequencer(const struct creq *r, const void **seq, size_t *len, const char *what);
+/* OPEN answered: the new handle, registered on C.  On E_NOMEM *ID is the
+ * handle the master made, which the caller closes there. */
+int cl_handle_adopt(chubby_client *c, const char *path, unsigned flags, const struct creq *r,
+    chubby_handle **out, bool *made, uint64_t *id);
+/* Unregisters and frees H (its cached copy dropped if it may be gone). */
+void cl_handle_forget(chubby_handle *h);
+/* client_async.c: runs the completions queued on an async client, and
+ * its events unless it is closing (no mutex held). */
+void cl_async_dispatch(struct chubby_client *c);
 
 #endif

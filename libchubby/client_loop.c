@@ -3,6 +3,10 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +80,9 @@ cl_req_free(struct creq *r)
 		return;
 	msgpack_sbuffer_destroy(&r->args);
 	free(r->cache_path);
+	free(r->apath);
+	free(r->cdata);
+	free(r->qev);
 	if (r->have_res)
 		wire_msg_free(&r->res);
 	pthread_cond_destroy(&r->cond);
@@ -94,8 +101,28 @@ cl_req_unlink(struct chubby_client *c, struct creq *r)
 	r->next = r->prev = NULL;
 }
 
-/* Hands the answer to the waiting thread (or frees a request nobody
- * waits for).  MSG, if not NULL, is moved in. */
+/* Queues async request R's completion for chubby_process, in order with
+ * the events; false if out of memory. */
+bool
+cl_queue_done(struct chubby_client *c, struct creq *r)
+{
+	struct cevent *e = r->qev != NULL ? r->qev : calloc(1, sizeof *e);
+
+	r->qev = NULL;
+	if (e == NULL)
+		return false;
+	e->req = r;
+	if (c->ev_tail != NULL)
+		c->ev_tail->next = e;
+	else
+		c->ev_head = e;
+	c->ev_tail = e;
+	return true;
+}
+
+/* Hands the answer to the waiting thread (or to an async call's
+ * completion queue, or frees a request nobody waits for).  MSG, if not
+ * NULL, is moved in. */
 static void
 cl_req_complete(struct chubby_client *c, struct creq *r, int status, const char *message,
     size_t mlen, struct wire_msg *msg)
@@ -119,12 +146,18 @@ cl_req_complete(struct chubby_client *c, struct creq *r, int status, const char 
 		r->res = *msg;
 		r->have_res = true;
 	}
+	if (r->done_cb != NULL) {
+		/* An async call's: queued for chubby_process (its queue entry
+		 * was allocated when it was made, so this cannot fail). */
+		cl_queue_done(c, r);
+		return;
+	}
 	pthread_cond_signal(&r->cond);
 }
 
 /* A request nobody waits for any more (chubby_release after a late
  * ACQUIRE, say); queued like any other. */
-static void
+void
 cl_req_fire(struct chubby_client *c, uint32_t op, uint64_t handle_id)
 {
 	struct creq *r = calloc(1, sizeof *r);
@@ -615,6 +648,7 @@ cl_act(struct chubby_client *c, const struct csess_action *a)
 
 static void
 cl_tick_cb(evutil_socket_t fd, short what, void *arg);
+static void cl_async_open_check(struct chubby_client *c, uint64_t now);
 
 /*
  * When the core should next hear REQUEST_STALLED (CSESS_NEVER: not due):
@@ -687,6 +721,8 @@ cl_after(struct chubby_client *c)
 	if (csess_accepts_requests(c->cs) && c->cur_conn != 0)
 		cl_send_pending(c, c->cur_conn, true);
 	cl_arm_timer(c, now);
+	if (c->async && c->open_state == 0)
+		cl_async_open_check(c, now);
 	pthread_cond_broadcast(&c->state_cond);
 }
 
@@ -1235,8 +1271,13 @@ cl_wake_cb(evutil_socket_t fd, short what, void *arg)
 	struct chubby_client *c = arg;
 	struct creq *r, *next;
 
-	(void)fd;
 	(void)what;
+	if (c->async) {
+		uint64_t n;
+		ssize_t got = read(fd, &n, sizeof n);
+
+		(void)got; /* drained; nothing else to learn from it */
+	}
 	pthread_mutex_lock(&c->mu);
 	if (c->closing && !c->close_started) {
 		cl_begin_close(c);
@@ -1260,6 +1301,15 @@ cl_wake_cb(evutil_socket_t fd, short what, void *arg)
 void
 cl_wake(struct chubby_client *c)
 {
+	if (c->async) {
+		/* Makes the application's descriptor readable: its loop calls
+		 * chubby_process, whose pass runs cl_wake_cb. */
+		uint64_t one = 1;
+		ssize_t n = write(c->wake_fd, &one, sizeof one);
+
+		(void)n; /* EAGAIN: the counter is already non-zero */
+		return;
+	}
 	event_active(c->wake_ev, EV_READ, 0);
 }
 
@@ -1325,19 +1375,15 @@ cl_evthread_init(void)
 	cl_evthread_rc = evthread_use_pthreads();
 }
 
-int
-cl_loop_start(struct chubby_client *c, char *err, size_t errlen)
+/* What both kinds of client set up before their loop first runs: TLS, the
+ * event base and its events, the session core (started). */
+static int
+cl_loop_init(struct chubby_client *c, evutil_socket_t wake_fd, char *err, size_t errlen)
 {
 	struct tls_config tc;
 	struct csess_event ev = {.type = CSESS_EV_START, .config = &c->cfg};
-	sigset_t all, old;
 	int rc;
 
-	pthread_once(&cl_evthread_once, cl_evthread_init);
-	if (cl_evthread_rc != 0) {
-		snprintf(err, errlen, "libevent has no thread support");
-		return CHUBBY_E_INTERNAL;
-	}
 	cl_tls_config(c, &tc);
 	if ((rc = tls_ctx_load(&c->tls, &tc, err, errlen)) != CHUBBY_OK)
 		return rc;
@@ -1345,7 +1391,8 @@ cl_loop_start(struct chubby_client *c, char *err, size_t errlen)
 	c->base = tp_event_base_new();
 	if (c->tp == NULL || c->base == NULL)
 		return CHUBBY_E_NOMEM;
-	c->wake_ev = event_new(c->base, -1, 0, cl_wake_cb, c);
+	c->wake_ev = event_new(c->base, wake_fd, wake_fd >= 0 ? EV_READ | EV_PERSIST : 0,
+	    cl_wake_cb, c);
 	c->tick_ev = evtimer_new(c->base, cl_tick_cb, c);
 	c->close_ev = evtimer_new(c->base, cl_close_timeout_cb, c);
 	c->cs = csess_new();
@@ -1367,6 +1414,22 @@ cl_loop_start(struct chubby_client *c, char *err, size_t errlen)
 		    (unsigned long long)c->cfg.lease_ms, (unsigned long long)c->cfg.grace_ms);
 		return rc;
 	}
+	return CHUBBY_OK;
+}
+
+int
+cl_loop_start(struct chubby_client *c, char *err, size_t errlen)
+{
+	sigset_t all, old;
+	int rc;
+
+	pthread_once(&cl_evthread_once, cl_evthread_init);
+	if (cl_evthread_rc != 0) {
+		snprintf(err, errlen, "libevent has no thread support");
+		return CHUBBY_E_INTERNAL;
+	}
+	if ((rc = cl_loop_init(c, -1, err, errlen)) != CHUBBY_OK)
+		return rc;
 
 	/* Our threads take no signals: the application's handlers run on
 	 * its own threads, and a write to a closed socket (SIGPIPE) only
@@ -1403,4 +1466,187 @@ cl_loop_stop(struct chubby_client *c)
 	c->disp_stop = true;
 	pthread_cond_broadcast(&c->ev_cond);
 	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- the async client (client_async.c): the same loop, no threads ---- */
+
+/*
+ * An async client's loop is this file's, driven by the application's
+ * thread (chubby_process runs one non-blocking pass of the event base).
+ * What the threads did otherwise is done here: the wake event is an
+ * eventfd, so that a call queued outside chubby_process makes the
+ * application's descriptor readable, and one more timer (async_ev) fires
+ * at the earliest deadline of the calls in flight and of chubby_open_async
+ * itself, since no thread waits on a condition variable with a timeout.
+ */
+
+/* The earliest deadline of an async call in flight, or of the open. */
+void
+cl_async_arm(struct chubby_client *c)
+{
+	uint64_t next = CSESS_NEVER, now = cl_now();
+
+	if (c->async_ev == NULL)
+		return;
+	if (c->open_state == 0)
+		next = c->open_deadline;
+	for (const struct creq *r = c->reqs; r != NULL; r = r->next)
+		if (r->done_cb != NULL && r->deadline != 0 && r->deadline < next)
+			next = r->deadline;
+	if (next == CSESS_NEVER) {
+		evtimer_del(c->async_ev);
+	} else {
+		uint64_t d = next > now ? next - now : 0;
+		struct timeval tv = {(time_t)(d / 1000), (suseconds_t)((d % 1000) * 1000)};
+		evtimer_add(c->async_ev, &tv);
+	}
+}
+
+/* chubby_open_async's outcome, once there is one: the session is SAFE, a
+ * refusal that will not change came, or (with TIMED_OUT) open_timeout_ms
+ * passed.  A failure fails the calls queued meanwhile with it. */
+static void
+cl_async_open_decide(struct chubby_client *c, bool timed_out)
+{
+	int st;
+
+	if (c->open_state != 0)
+		return;
+	if (csess_state(c->cs) == CSESS_SAFE) {
+		c->open_state = 1;
+		c->open_status = CHUBBY_OK;
+		c->open_msg[0] = '\0';
+		return;
+	}
+	if (c->open_error != 0) {
+		st = c->open_error;
+		snprintf(c->open_msg, sizeof c->open_msg, "cannot start a session: %s",
+		    c->open_errmsg);
+	} else if (timed_out) {
+		st = CHUBBY_E_UNAVAILABLE;
+		snprintf(c->open_msg, sizeof c->open_msg, "no session with the cell within %u ms: %s",
+		    c->open_timeout_ms,
+		    c->last_conn_err[0] != '\0' ? c->last_conn_err
+						: "no replica named a master that answered");
+	} else {
+		return;
+	}
+	c->open_state = 1;
+	c->open_status = st;
+	c->open_failed = true;
+	cl_act_fail_pending(c, st);
+}
+
+static void
+cl_async_open_check(struct chubby_client *c, uint64_t now)
+{
+	cl_async_open_decide(c, now >= c->open_deadline);
+}
+
+/* An async call past its deadline: its completion is told E_TIMEOUT now,
+ * through a stand-in that carries only what the completion needs; R itself
+ * is given up as a blocking call's would be (freed at once if it never
+ * went out, else when its answer comes or its connection goes). */
+static void
+cl_async_expire(struct chubby_client *c, struct creq *r)
+{
+	struct creq *t = calloc(1, sizeof *t);
+	enum csess_state st = csess_state(c->cs);
+
+	if (t == NULL)
+		return; /* tried again at the next tick */
+	msgpack_sbuffer_init(&t->args);
+	pthread_cond_init(&t->cond, NULL);
+	t->op = r->op;
+	t->done_cb = r->done_cb;
+	t->done_arg = r->done_arg;
+	t->ah = r->ah;
+	t->apath = r->apath;
+	r->apath = NULL;
+	t->done = true;
+	t->status = CHUBBY_E_TIMEOUT;
+	snprintf(t->message, sizeof t->message, "%s: no answer in time%s%s%.120s", proto_op_name(r->op),
+	    r->sent_conn != 0 ? "" : st == CSESS_JEOPARDY ? " (session in jeopardy: no master"
+							  : " (not sent: no master reachable",
+	    r->sent_conn == 0 && c->last_conn_err[0] != '\0' ? "; last connection error: " : "",
+	    r->sent_conn == 0 ? c->last_conn_err : "");
+	if (r->sent_conn == 0) {
+		size_t n = strlen(t->message);
+		if (n + 1 < sizeof t->message)
+			memcpy(t->message + n, ")", 2);
+	}
+	if (!cl_queue_done(c, t)) {
+		cl_req_free(t);
+		return;
+	}
+	r->done_cb = NULL;
+	r->abandoned = true;
+	if (r->sent_conn == 0) {
+		cl_req_unlink(c, r);
+		cl_req_free(r);
+	}
+}
+
+static void
+cl_async_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct chubby_client *c = arg;
+	uint64_t now = cl_now();
+	struct creq *r, *next;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&c->mu);
+	if (!c->close_started) {
+		cl_async_open_check(c, now);
+		for (r = c->reqs; r != NULL; r = next) {
+			next = r->next;
+			if (r->done_cb != NULL && r->deadline != 0 && r->deadline <= now)
+				cl_async_expire(c, r);
+		}
+		cl_async_arm(c);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+int
+cl_loop_start_async(struct chubby_client *c, char *err, size_t errlen)
+{
+	int rc;
+
+	/* No evthread_use_pthreads: one thread only ever touches this base. */
+	c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->wake_fd < 0 || c->epfd < 0) {
+		snprintf(err, errlen, "cannot make the client's descriptors: %s", strerror(errno));
+		return CHUBBY_E_IO;
+	}
+	c->open_deadline = cl_now() + c->open_timeout_ms;
+	if ((rc = cl_loop_init(c, c->wake_fd, err, errlen)) != CHUBBY_OK)
+		return rc;
+	c->async_ev = evtimer_new(c->base, cl_async_timer_cb, c);
+	if (c->async_ev == NULL || event_add(c->wake_ev, NULL) != 0)
+		return CHUBBY_E_NOMEM;
+	pthread_mutex_lock(&c->mu);
+	cl_async_arm(c);
+	pthread_mutex_unlock(&c->mu);
+	return CHUBBY_OK;
+}
+
+void
+cl_async_stop(struct chubby_client *c)
+{
+	if (c->base == NULL || c->cs == NULL)
+		return; /* never started */
+	pthread_mutex_lock(&c->mu);
+	c->closing = true;
+	if (c->async_ev != NULL)
+		evtimer_del(c->async_ev);
+	if (!c->close_started)
+		cl_begin_close(c);
+	pthread_mutex_unlock(&c->mu);
+	/* Blocks for SESSION_END's answer, CL_CLOSE_WAIT_MS at most (close_ev),
+	 * as ZooKeeper's zookeeper_close waits for its close's. */
+	while (!c->loop_done && event_base_get_num_events(c->base, EVENT_BASE_COUNT_ADDED) > 0)
+		cl_async_loop(c, EVLOOP_ONCE);
 }

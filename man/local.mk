@@ -38,3 +38,11 @@ dist_man_MANS += man/chubby_status_from_name.3
 dist_man_MANS += man/chubby_status_name.3
 dist_man_MANS += man/chubby_try_acquire.3
 dist_man_MANS += man/chubby_version.3
+# The event-loop API (docs/CLIENT.md "Driving libchubby from your own event
+# loop"): two pages, and a .so page for every other call they describe.
+dist_man_MANS += man/chubby_open_async.3 man/chubby_interest.3 man/chubby_process.3
+dist_man_MANS += man/chubby_handle_open_async.3 man/chubby_handle_close_async.3 \
+	man/chubby_get_contents_async.3 man/chubby_get_stat_async.3 man/chubby_set_contents_async.3 \
+	man/chubby_set_contents_if_async.3 man/chubby_delete_async.3 man/chubby_acquire_async.3 \
+	man/chubby_try_acquire_async.3 man/chubby_release_async.3 man/chubby_get_sequencer_async.3 \
+	man/chubby_check_sequencer_async.3

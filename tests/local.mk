@@ -104,3 +104,12 @@ include $(srcdir)/tests/wsim/wsim.mk
 check_PROGRAMS += tests/integration/populate
 tests_integration_populate_SOURCES = tests/integration/populate.c
 tests_integration_populate_LDADD = libchubby/libchubby.la $(PTHREAD_LIBS)
+
+# libchubby driven from the application's own loop (libevent and poll),
+# through a master's kill -9 (docs/CLIENT.md "Driving libchubby from your
+# own event loop").
+check_PROGRAMS += tests/integration/libchubby_async
+tests_integration_libchubby_async_SOURCES = tests/integration/libchubby_async.c
+tests_integration_libchubby_async_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_integration_libchubby_async_LDADD = libchubby/libchubby.la $(LIBEVENT_LIBS) $(PTHREAD_LIBS)
+INTEGRATION_TESTS += tests/integration/test_libchubby_async.sh

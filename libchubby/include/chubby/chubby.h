@@ -291,6 +291,104 @@ CHUBBY_API int chubby_leader(chubby_client *c, const char *path, char **identity
     chubby_handle **watch);
 /* (sessions block: end) */
 
+/* ==== Driving libchubby from your own event loop (libchubby/client_async.c;
+ * docs/CLIENT.md "Driving libchubby from your own event loop";
+ * chubby_process(3)) ==== */
+/*
+ * After ZooKeeper's C client (zookeeper_interest/zookeeper_process and the
+ * zoo_a* calls).  A client from chubby_open_async starts no thread: the
+ * application asks chubby_interest() which descriptor to watch and when
+ * the next timer is due, and calls chubby_process() when the descriptor is
+ * ready or the timer has passed.  chubby_process does all the work
+ * (reads, writes, KeepAlives, timers, fail-over, reconnects) without
+ * blocking, and runs the completions and event callbacks that are due, on
+ * the calling thread.  The descriptor stays the same for the client's
+ * life: it is an epoll(7) descriptor owned by the library, with every
+ * connection the client has open in it (several while it looks for the
+ * master), readable whenever one of them needs attention or a call was
+ * queued.  Never read it or close it.
+ *
+ * An async client is for one thread: its calls are not to be made from
+ * several threads at once.  The blocking calls (chubby_handle_open,
+ * chubby_get_contents, ...) return CHUBBY_E_INVALID on it: they would
+ * stall the application's loop.  chubby_close may be called at any time,
+ * a callback included.
+ */
+#define CHUBBY_POLL_READ 0x1  /* chubby_interest: watch for readable */
+#define CHUBBY_POLL_WRITE 0x2 /* never asked today; kept for later transports */
+
+/* What an async call's completion is told.  Everything is borrowed for the
+ * callback only (copy what you keep). */
+struct chubby_result {
+	int status;                     /* CHUBBY_OK or why not */
+	const char *message;            /* what chubby_last_error() would say; "" on success */
+	chubby_handle *handle;          /* chubby_handle_open_async: the new handle (NULL on
+	                                   failure); a handle call: its handle (for
+	                                   chubby_handle_close_async, freed when the
+	                                   callback returns); NULL otherwise */
+	bool created;                   /* chubby_handle_open_async: this call made the node */
+	const void *data;               /* chubby_get_contents_async: the contents,
+	                                   NUL-terminated beyond LEN; chubby_get_sequencer_async:
+	                                   the sequencer; else NULL */
+	size_t len;
+	const struct chubby_stat *stat; /* get_contents, get_stat, set_contents(_if): the
+	                                   node's stat; else NULL */
+};
+/* A completion: runs once per call that returned CHUBBY_OK, inside
+ * chubby_process() (or chubby_close(), with CHUBBY_E_CANCELLED), on the
+ * thread that called it.  It may make more async calls and call
+ * chubby_close(). */
+typedef void (*chubby_done_fn)(chubby_client *c, const struct chubby_result *res, void *arg);
+/* chubby_open_async's completion: CHUBBY_OK once the session is SAFE, or
+ * why there is none (as chubby_open would fail; close the client then). */
+typedef void (*chubby_open_fn)(chubby_client *c, int status, const char *message, void *arg);
+
+/* Checks OPT and EXT (EXT may be NULL) and loads the TLS files as
+ * chubby_open_ext does, then returns the client in *OUT at once, without a
+ * thread; DONE (may be NULL) is told inside chubby_process when the session
+ * is up or open_timeout_ms has passed.  Calls made before then wait for
+ * the session.  Events go to OPT->on_event inside chubby_process. */
+CHUBBY_API int chubby_open_async(const struct chubby_options *opt,
+    const struct chubby_options_ext *ext, chubby_open_fn done, void *arg, chubby_client **out);
+/* What to wait for before the next chubby_process: *FD to watch for
+ * *EVENTS (CHUBBY_POLL_*), and *TIMEOUT_MS until the next timer (0: call
+ * chubby_process at once; never more than 1000).  Ask again after every
+ * chubby_process and after every async call made outside one.
+ * CHUBBY_E_INVALID on a client not from chubby_open_async. */
+CHUBBY_API int chubby_interest(chubby_client *c, int *fd, int *events, int *timeout_ms);
+/* Does what is due without blocking and runs the completions and events
+ * that are ready.  EVENTS (what poll said of the descriptor, or 0 on a
+ * timer) is a hint only: calling it early or late is harmless.  CHUBBY_OK;
+ * CHUBBY_E_INVALID on a client not from chubby_open_async. */
+CHUBBY_API int chubby_process(chubby_client *c, int events);
+
+/* The async calls: each does what its blocking namesake does, returns
+ * CHUBBY_OK once the request is queued (DONE then runs exactly once) or an
+ * error at once (DONE never runs), and times out as the blocking call
+ * would (call_timeout_ms; an acquire after TIMEOUT_MS and a little
+ * more).  Strings and buffers passed in are copied. */
+CHUBBY_API int chubby_handle_open_async(chubby_client *c, const char *path, unsigned flags,
+    const struct chubby_open_args *args, chubby_done_fn done, void *arg);
+/* H is freed after DONE returns, whatever the outcome; no call may be made
+ * on H once this one is. */
+CHUBBY_API int chubby_handle_close_async(chubby_handle *h, chubby_done_fn done, void *arg);
+CHUBBY_API int chubby_get_contents_async(chubby_handle *h, chubby_done_fn done, void *arg);
+CHUBBY_API int chubby_get_stat_async(chubby_handle *h, chubby_done_fn done, void *arg);
+CHUBBY_API int chubby_set_contents_async(chubby_handle *h, const void *data, size_t len,
+    chubby_done_fn done, void *arg);
+CHUBBY_API int chubby_set_contents_if_async(chubby_handle *h, const void *data, size_t len,
+    uint64_t expected_gen, chubby_done_fn done, void *arg);
+CHUBBY_API int chubby_delete_async(chubby_handle *h, chubby_done_fn done, void *arg);
+CHUBBY_API int chubby_acquire_async(chubby_handle *h, int mode, unsigned timeout_ms,
+    chubby_done_fn done, void *arg);
+CHUBBY_API int chubby_try_acquire_async(chubby_handle *h, int mode, chubby_done_fn done,
+    void *arg);
+CHUBBY_API int chubby_release_async(chubby_handle *h, chubby_done_fn done, void *arg);
+CHUBBY_API int chubby_get_sequencer_async(chubby_handle *h, chubby_done_fn done, void *arg);
+CHUBBY_API int chubby_check_sequencer_async(chubby_client *c, const void *seq, size_t len,
+    chubby_done_fn done, void *arg);
+/* (async block: end) */
+
 /* ==== Sequencers: offline verification (common/seqtoken.c; docs/SEQUENCER.md) ==== */
 /*
  * A sequencer is opaque bytes naming a lock, its mode and its lock
