@@ -48,6 +48,8 @@ usage(FILE *f)
 	    "                   after each round\n"
 	    "  --rounds N       failover: N faults, medians reported (default 1)\n"
 	    "  --json           one JSON object on stdout instead of the table\n"
+	    "  --marks          a line \"measure\" on stdout when each run's measured window\n"
+	    "                   opens and \"end\" when it closes (for tools/bench-peers)\n"
 	    "  -q               no progress line on stderr\n");
 }
 
@@ -261,6 +263,7 @@ main(int argc, char **argv)
 	    {"silent", required_argument, NULL, 'S'},
 	    {"rounds", required_argument, NULL, 'R'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"marks", no_argument, NULL, 'M'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -332,6 +335,7 @@ main(int argc, char **argv)
 			break;
 		}
 		case 'j': o.json = 1; break;
+		case 'M': o.marks = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("chubby-bench %s\n", PACKAGE_VERSION); return 0;

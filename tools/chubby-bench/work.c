@@ -301,6 +301,18 @@ fail:
 	return NULL;
 }
 
+/* --marks: tell a harness (tools/bench-peers) when the measured window
+ * opens and closes, so that it samples the servers (CPU, fsyncs, bytes on
+ * the wire) over the same window. */
+static void
+mark(const struct bench_opts *o, const char *what)
+{
+	if (!o->marks)
+		return;
+	printf("%s\n", what);
+	fflush(stdout);
+}
+
 int
 work_run(const struct bench_opts *o, const char *workload, unsigned n, struct bench_result *res)
 {
@@ -390,6 +402,7 @@ work_run(const struct bench_opts *o, const char *workload, unsigned n, struct be
 		srv0 = procs_cpu_ticks(&cp);
 		m0 = mpid > 0 ? proc_cpu_ticks(mpid) : -1;
 		cli0 = self_cpu_secs();
+		mark(o, "measure");
 		next = r.t_measure + 1.0;
 		while ((t = bench_now()) < r.t_end) {
 			double d = (next < r.t_end ? next : r.t_end) - t;
@@ -408,6 +421,7 @@ work_run(const struct bench_opts *o, const char *workload, unsigned n, struct be
 		srv1 = procs_cpu_ticks(&cp);
 		m1 = mpid > 0 ? proc_cpu_ticks(mpid) : -1;
 		t1 = bench_now();
+		mark(o, "end");
 		if (t1 - t0 > 0.2) {
 			res->client_cpu = 100.0 * (self_cpu_secs() - cli0) / (t1 - t0);
 			if (cp.n > 0)
