@@ -31,7 +31,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,7 +181,7 @@ node_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 static void
 sync_done(int rc, const char *value, const void *data)
 {
-	struct worker *w = (struct worker *)data;
+	struct worker *w = (struct worker *)(uintptr_t)data; /* our own pointer, given back */
 
 	(void)value;
 	ev_fire(&w->done, rc);
