@@ -47,6 +47,7 @@ INTEGRATION_TESTS += tests/integration/test_stable.sh
 INTEGRATION_TESTS += tests/integration/test_secure_recipe.sh
 INTEGRATION_TESTS += tests/integration/test_rolling_restart.sh
 INTEGRATION_TESTS += tests/integration/test_acl.sh
+INTEGRATION_TESTS += tests/integration/test_bench.sh
 EXTRA_DIST += tests/integration/pre-acl-cell.backup
 INTEGRATION_TESTS += tests/integration/test_locate.sh
 INTEGRATION_TESTS += tests/integration/test_errors.sh

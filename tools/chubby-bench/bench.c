@@ -35,7 +35,8 @@ usage(FILE *f)
 	    "  --dir DIR        the cell's chubby-cell directory: server CPU and memory from\n"
 	    "                   /proc, and the kill for the failover workload\n"
 	    "  -w WORKLOADS     comma-separated, from: lock lock-contended write cas read\n"
-	    "                   read-cached keepalive failover (default: " DEFAULT_WORKLOADS ")\n"
+	    "                   read-cached open-read-close keepalive failover\n"
+	    "                   (default: " DEFAULT_WORKLOADS ")\n"
 	    "  -c N,...         concurrent sessions, one thread each (default 1,8,32,128)\n"
 	    "  -d SECONDS       measured time per run (default 10)\n"
 	    "  --warmup SECONDS unmeasured time before it (default 1)\n"
@@ -48,6 +49,8 @@ usage(FILE *f)
 	    "                   after each round\n"
 	    "  --rounds N       failover: N faults, medians reported (default 1)\n"
 	    "  --json           one JSON object on stdout instead of the table\n"
+	    "  --marks          a line \"measure\" on stdout when each run's measured window\n"
+	    "                   opens and \"end\" when it closes (for tools/bench-peers)\n"
 	    "  -q               no progress line on stderr\n");
 }
 
@@ -261,6 +264,7 @@ main(int argc, char **argv)
 	    {"silent", required_argument, NULL, 'S'},
 	    {"rounds", required_argument, NULL, 'R'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"marks", no_argument, NULL, 'M'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -332,6 +336,7 @@ main(int argc, char **argv)
 			break;
 		}
 		case 'j': o.json = 1; break;
+		case 'M': o.marks = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("chubby-bench %s\n", PACKAGE_VERSION); return 0;

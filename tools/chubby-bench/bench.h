@@ -29,6 +29,7 @@ struct bench_opts {
 	unsigned kconns;       /* keepalive: connections (0: one per 20000 sessions) */
 	double duration, warmup; /* seconds */
 	int json, quiet;
+	int marks;             /* --marks: "measure"/"end" lines on stdout */
 	/* failover: how the master fails, and how many times */
 	enum { FO_KILL = 0, FO_STOP, FO_BLACKHOLE } fault;
 	unsigned rounds;

@@ -20,7 +20,7 @@
 
 #include "bench.h"
 
-enum wkind { W_LOCK, W_LOCK_CONTENDED, W_WRITE, W_CAS, W_READ, W_READ_CACHED };
+enum wkind { W_LOCK, W_LOCK_CONTENDED, W_WRITE, W_CAS, W_READ, W_READ_CACHED, W_OPEN_READ_CLOSE };
 
 static const struct {
 	const char *name;
@@ -32,6 +32,7 @@ static const struct {
     {"cas", W_CAS},
     {"read", W_READ},
     {"read-cached", W_READ_CACHED},
+    {"open-read-close", W_OPEN_READ_CLOSE},
 };
 
 struct run;
@@ -42,6 +43,7 @@ struct worker {
 	unsigned idx;
 	chubby_client *c;
 	chubby_handle *h;
+	char path[400];        /* the node the session works on */
 	int setup_rc;
 	char setup_err[160];
 	struct hist hist;
@@ -111,12 +113,20 @@ w_setup(struct worker *w)
 		snprintf(w->setup_err, sizeof w->setup_err, "open %.60s: %.80s", path, chubby_last_error());
 		return rc;
 	}
-	if (r->kind == W_READ || r->kind == W_READ_CACHED || r->kind == W_CAS) {
+	if (r->kind == W_READ || r->kind == W_READ_CACHED || r->kind == W_CAS ||
+	    r->kind == W_OPEN_READ_CLOSE) {
 		if ((rc = chubby_set_contents(w->h, payload, sizeof payload, NULL)) != CHUBBY_OK) {
 			snprintf(w->setup_err, sizeof w->setup_err, "write %.60s: %.80s", path,
 			    chubby_last_error());
 			return rc;
 		}
+	}
+	snprintf(w->path, sizeof w->path, "%s", path);
+	if (r->kind == W_OPEN_READ_CLOSE) {
+		/* No handle stays open on the node, as between two `lockctl cat`s
+		 * of a script session. */
+		chubby_handle_close(w->h);
+		w->h = NULL;
 	}
 	return CHUBBY_OK;
 }
@@ -174,6 +184,20 @@ w_op(struct worker *w, uint64_t *gen, double deadline)
 		 * to the master and takes the same read path there (applied
 		 * state under the master lease, no log round). */
 		return chubby_get_stat(w->h, &st);
+	case W_OPEN_READ_CLOSE: {
+		/* What one `lockctl cat` does in a session: open, read, close. */
+		chubby_handle *h;
+		int crc;
+
+		if ((rc = chubby_handle_open(w->c, w->path, CHUBBY_O_READ, NULL, &h, NULL)) !=
+		    CHUBBY_OK)
+			return rc;
+		rc = chubby_get_contents(h, &data, &len, NULL);
+		if (rc == CHUBBY_OK)
+			chubby_free(data);
+		crc = chubby_handle_close(h);
+		return rc != CHUBBY_OK ? rc : crc;
+	}
 	case W_READ_CACHED: {
 		uint64_t acked = atomic_load(&w->run->acked[w->idx]), seen;
 
@@ -301,6 +325,18 @@ fail:
 	return NULL;
 }
 
+/* --marks: tell a harness (tools/bench-peers) when the measured window
+ * opens and closes, so that it samples the servers (CPU, fsyncs, bytes on
+ * the wire) over the same window. */
+static void
+mark(const struct bench_opts *o, const char *what)
+{
+	if (!o->marks)
+		return;
+	printf("%s\n", what);
+	fflush(stdout);
+}
+
 int
 work_run(const struct bench_opts *o, const char *workload, unsigned n, struct bench_result *res)
 {
@@ -390,6 +426,7 @@ work_run(const struct bench_opts *o, const char *workload, unsigned n, struct be
 		srv0 = procs_cpu_ticks(&cp);
 		m0 = mpid > 0 ? proc_cpu_ticks(mpid) : -1;
 		cli0 = self_cpu_secs();
+		mark(o, "measure");
 		next = r.t_measure + 1.0;
 		while ((t = bench_now()) < r.t_end) {
 			double d = (next < r.t_end ? next : r.t_end) - t;
@@ -408,6 +445,7 @@ work_run(const struct bench_opts *o, const char *workload, unsigned n, struct be
 		srv1 = procs_cpu_ticks(&cp);
 		m1 = mpid > 0 ? proc_cpu_ticks(mpid) : -1;
 		t1 = bench_now();
+		mark(o, "end");
 		if (t1 - t0 > 0.2) {
 			res->client_cpu = 100.0 * (self_cpu_secs() - cli0) / (t1 - t0);
 			if (cp.n > 0)

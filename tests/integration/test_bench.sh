@@ -1,0 +1,41 @@
+#!/bin/bash
+# test_bench.sh: chubby-bench against a real five-replica cell, as
+# tools/bench-peers drives it: every run announces its measured window
+# (--marks: "measure" then "end" on stdout, before the JSON report), and the
+# open-read-close workload (what one `lockctl cat` does in a session) runs
+# without errors.  Throughput is not asserted (the machine may be loaded):
+# only that operations were made and none failed.
+. "$(dirname "$0")/lib.sh"
+t_time_limit 180
+
+port=$(t_port)
+cell="$T_DIR/cell"
+BENCH="$BUILD/tools/chubby-bench/chubby-bench"
+
+check "cell comes up with 5 replicas" cell_up "$cell" --replicas 5 --base-port "$port"
+
+CHUBBY_CELL_TOOL="$CHUBBY_CELL_BIN" "$BENCH" --dir "$cell" -w open-read-close,write -c 2 \
+	-d 1 --warmup 0.2 --json --marks -q >"$T_DIR/bench.out" 2>"$T_DIR/bench.err"
+echo "chubby-bench exited $?" >>"$T_DIR/bench.err"
+sed 's/^/    /' "$T_DIR/bench.out" "$T_DIR/bench.err"
+
+marks_in_order() { # two runs: measure, end, measure, end, then the JSON
+	[ "$(grep -x -e measure -e end "$T_DIR/bench.out" | tr '\n' ' ')" = "measure end measure end " ] &&
+		[ "$(sed -n 5p "$T_DIR/bench.out" | cut -c1-16)" = '{"tool":"chubby-' ]
+}
+check "--marks: measure and end around each run, before the report" marks_in_order
+
+result_ok() { # workload: ok, operations made, no errors
+	"$PY" - "$T_DIR/bench.out" "$1" <<'PYEOF'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+report = json.loads("\n".join(l for l in lines if l not in ("measure", "end")))
+r = [x for x in report["results"] if x["workload"] == sys.argv[2]][0]
+print(sys.argv[2], r["ops"], "ops,", r["errors"], "errors")
+sys.exit(0 if r["ok"] and r["ops"] > 0 and r["errors"] == 0 else 1)
+PYEOF
+}
+check "open-read-close: operations made, none failed" result_ok open-read-close
+check "write: operations made, none failed" result_ok write
+
+finish
