@@ -3,7 +3,8 @@ sbin_PROGRAMS += server/chubbyd
 server_chubbyd_SOURCES = \
 	server/main.c server/chubbyd.h server/reload.c \
 	server/rpc/rpc.c server/rpc/rpc.h server/rpc/audit.c server/rpc/audit.h \
-	server/rpc/rpc_ns.c server/rpc/rpc_ns.h \
+	server/rpc/rpc_ns.c server/rpc/rpc_ns.h server/rpc/ns_wire.c server/rpc/ns_wire.h \
+	server/svc/svc.c server/svc/svc.h \
 	server/rpc/rpc_backup.c server/rpc/rpc_backup.h \
 	server/session/session.c server/session/session.h \
 	server/session/sm_index.c server/session/sm_index.h \

@@ -54,6 +54,7 @@
 #include "rpc/rpc_ns.h"
 #include "session/session.h"
 #include "session_shell.h"
+#include "svc/svc.h"
 #include "tests/fuzz/fuzz_rpc.h"
 #include "wire.h"
 
@@ -310,6 +311,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.seq_key_len = sizeof fz_key;
 	d.replica = fz_replica_new(&d);
 	d.sessions = session_shell_new(&d);
+	d.svc = rpc_ns_svc_new(&d);
 	session_shell_attach(&d);
 
 	while (off < size && nrec++ < FZ_MAX_RECORDS) {
@@ -351,6 +353,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_replica_free(d.replica);
 	d.replica = NULL;
 	session_free(d.sessions);
+	svc_free(d.svc);
 	if (fz_outstanding() != 0) {
 		fprintf(stderr, "fuzz_rpc: %zu deferred requests were never answered\n",
 		    fz_outstanding());

@@ -8,6 +8,7 @@
 ## tests/fuzz/mkcorpus-rpc and committed.
 FUZZ_RPC_SOURCES = tests/fuzz/fuzz_rpc.c tests/fuzz/fuzz_rpc.h tests/fuzz/fuzz_rpc_stubs.c \
 	server/rpc/rpc_ns.c server/rpc/rpc_ns.h server/rpc/rpc.h server/rpc/audit.c server/rpc/audit.h \
+	server/rpc/ns_wire.c server/rpc/ns_wire.h server/svc/svc.c server/svc/svc.h \
 	server/session/session.c server/session/session.h \
 	server/session/sm_index.c server/session/sm_index.h \
 	server/session_shell.c server/session_shell.h
