@@ -27,6 +27,17 @@ tests_unit_test_audit_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_audit_LDADD = $(TEST_LIBS)
 UNIT_TESTS += tests/unit/test_audit
 
+# The request layer (server/svc) is pure: driven directly over the real
+# session layer and namespace, with a fake environment (no stand-ins).
+check_PROGRAMS += tests/unit/test_svc
+tests_unit_test_svc_SOURCES = tests/unit/test_svc.c server/svc/svc.c server/svc/svc.h \
+	server/session/session.c server/session/session.h \
+	server/session/sm_index.c server/session/sm_index.h $(TEST_HARNESS)
+tests_unit_test_svc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
+tests_unit_test_svc_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_svc_LDADD = server/ns/libns.la $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_svc
+
 # The peer codec is pure: its unit test and fuzz target link it directly.
 PEER_CODEC_SOURCES = server/peer/peer_codec.c server/peer/peer_codec.h
 check_PROGRAMS += tests/unit/test_peer_codec
