@@ -80,6 +80,9 @@ struct cell_config {
 
 	/* Sessions and locks. */
 	uint64_t session_lease_ms;
+	uint64_t session_lease_max_ms; /* leases under load (docs/SESSIONS.md) */
+	unsigned overload_queue, overload_keepalive_rate, overload_cpu;
+	uint64_t overload_loop_lag_ms;
 	uint64_t grace_period_ms;
 	uint64_t lock_delay_ms;
 	uint64_t lock_delay_max_ms;
@@ -102,6 +105,7 @@ struct cell_config {
 	/* Logging. */
 	int log_level;  /* LOG_LVL_* from log.h */
 	int use_syslog; /* option "syslog" */
+	int log_format; /* LOG_FMT_* from log.h */
 
 	struct cell_replica replicas[CONFIG_MAX_REPLICAS]; /* in file order */
 	unsigned nreplicas;

@@ -82,6 +82,9 @@ struct config_option {
 
 /* In LOG_LVL_* order, so the index is the level. */
 static const char *const config_log_levels[] = {"error", "warn", "info", "debug", NULL};
+_Static_assert(LOG_FMT_TEXT == 0 && LOG_FMT_JSON == 1, "config_log_formats[] is indexed by LOG_FMT_*");
+/* In LOG_FMT_* order. */
+static const char *const config_log_formats[] = {"text", "json", NULL};
 
 #define G_CELL "Cell"
 #define G_FILES "Files"
@@ -175,6 +178,29 @@ static const struct config_option config_options[] = {
 
     O_DUR("session_lease", session_lease_ms, "12s", MS(100), MINS(10), G_SESS,
           "How long a session lease lasts; each KeepAlive extends it by this much."),
+    O_DUR("session_lease_max", session_lease_max_ms, "60s", MS(100), HOURS(1), G_SESS,
+          "Longest session lease the master grants when overloaded (Chubby lengthened "
+          "leases from 12 s up to 60 s under load, so that each session sends fewer "
+          "KeepAlives). Not longer than session_lease: leases never stretch. A new master "
+          "counts every session's lease as long as the longest a master recorded it may "
+          "grant, so after a fail-over dead sessions may take that long to expire."),
+    O_UINT("overload_queue", overload_queue, "2000", 0, 10000000, G_SESS,
+           "Load signal of the session lease: commands waiting at the master for their "
+           "outcome. At this many the master counts as fully loaded (leases stretch); "
+           "0 turns the signal off."),
+    O_UINT("overload_keepalive_rate", overload_keepalive_rate, "20000", 0, 100000000, G_SESS,
+           "Load signal of the session lease: KeepAlives per second the master's sessions "
+           "would send at session_lease (sessions / session_lease). At this rate the master "
+           "counts as fully loaded; 0 turns the signal off."),
+    O_UINT("overload_cpu", overload_cpu, "95", 0, 100000, G_SESS,
+           "Load signal of the session lease: the daemon's CPU over the last second, in % "
+           "of one core. At this much the master counts as fully loaded; 0 turns the "
+           "signal off."),
+    O_DUR("overload_loop_lag", overload_loop_lag_ms, "500ms", 0, MINS(1), G_SESS,
+          "Load signal of the session lease: how late the daemon's event loop has run in the "
+          "last 10 s (the loop lag of /metrics). At this much the master counts as fully "
+          "loaded, whether its own CPU is busy or others take the machine's; 0 turns the "
+          "signal off."),
     O_DUR("grace_period", grace_period_ms, "45s", MS(100), HOURS(1), G_SESS,
           "How long a client whose lease ran out waits, in jeopardy, for a master before it "
           "gives the session up. Longer than session_lease."),
@@ -219,6 +245,12 @@ static const struct config_option config_options[] = {
            "Least severe log lines written."),
     O_BOOL("syslog", use_syslog, "no", G_LOG,
            "Send log lines to syslog (facility daemon) instead of standard error."),
+    O_ENUM("log_format", log_format, "text", config_log_formats, G_LOG,
+           "How lines written to standard error or the log file look: text (\"TIME "
+           "chubbyd[ID] LEVEL: message\") or json (one JSON object a line, with ts, level, "
+           "prog, replica and msg, and the audit trail's key=value pairs as fields of their "
+           "own; see docs/OPERATIONS.md). Syslog gets the message alone either way. Read at "
+           "start (chubbyd --log-format overrides it); SIGHUP keeps it."),
 };
 
 #define NOPTIONS nitems(config_options)

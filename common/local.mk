@@ -5,6 +5,7 @@ common_libcommon_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_
 common_libcommon_la_SOURCES = \
 	common/status.c \
 	common/log.c common/log.h \
+	common/logfmt.c common/logfmt.h \
 	common/xmalloc.c common/xmalloc.h \
 	common/errbuf.c common/errbuf.h \
 	common/json.c common/json.h \

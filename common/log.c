@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "logfmt.h"
 
 int log_level_current = LOG_LVL_INFO;
 
@@ -21,8 +22,12 @@ static log_sink_fn log_sink;
 static void *log_sink_arg;
 static FILE *log_file;        /* NULL: standard error */
 static char *log_file_path;
+static int log_format = LOG_FMT_TEXT;
+static unsigned log_replica; /* 0: not a replica */
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+/* In LOG_FMT_* order. */
+static const char *const format_names[] = {"text", "json"};
 
 void
 log_init(const char *ident, int level)
@@ -41,6 +46,28 @@ log_use_syslog(int on)
 	else if (!on && log_syslog)
 		closelog();
 	log_syslog = on;
+}
+
+void
+log_set_format(int format)
+{
+	if (format == LOG_FMT_TEXT || format == LOG_FMT_JSON)
+		log_format = format;
+}
+
+void
+log_set_replica(unsigned id)
+{
+	log_replica = id;
+}
+
+int
+log_format_parse(const char *name)
+{
+	for (int i = 0; i < (int)(sizeof format_names / sizeof format_names[0]); i++)
+		if (strcasecmp(name, format_names[i]) == 0)
+			return i;
+	return -1;
 }
 
 void
@@ -148,6 +175,16 @@ log_emitv(int level, const char *fmt, va_list ap)
 	char stamp[32];
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
+	if (log_format == LOG_FMT_JSON) {
+		char *j = logfmt_json((int64_t)ts.tv_sec, ts.tv_nsec, log_ident, log_replica,
+		    log_level_name(level), line);
+		/* Out of memory: the text line below rather than nothing. */
+		if (j != NULL) {
+			fputs(j, log_file != NULL ? log_file : stderr);
+			free(j);
+			return;
+		}
+	}
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(log_file != NULL ? log_file : stderr, "%s.%03ldZ %s %s: %s\n", stamp,
 	    ts.tv_nsec / 1000000L, log_ident, log_level_name(level), line);

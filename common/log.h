@@ -18,6 +18,14 @@ enum log_level {
 	LOG_LVL_DEBUG = 3,
 };
 
+/* How a line written to standard error or a log file looks (option
+ * log_format): "TIME IDENT LEVEL: message", or one JSON object (logfmt.h).
+ * Syslog and a sink get the message alone: they keep time and level. */
+enum log_format {
+	LOG_FMT_TEXT = 0,
+	LOG_FMT_JSON = 1,
+};
+
 typedef void (*log_sink_fn)(int level, const char *line, void *arg);
 
 extern int log_level_current;
@@ -25,6 +33,12 @@ extern int log_level_current;
 void log_init(const char *ident, int level);
 void log_use_syslog(int on);
 void log_set_sink(log_sink_fn fn, void *arg);
+/* LOG_FMT_*; it stays in force when the file is reopened (log_reopen). */
+void log_set_format(int format);
+/* "text", "json" -> LOG_FMT_*; -1 if unknown. */
+int log_format_parse(const char *name);
+/* The replica a daemon's lines come from (a JSON line's "replica"); 0: none. */
+void log_set_replica(unsigned id);
 /* Appends log lines to the file PATH (created 0640 if missing) instead of
  * standard error; NULL goes back to standard error.  0, or -1 with the
  * reason in ERR (the previous output is kept). */

@@ -17,3 +17,7 @@ chubbyconf_DATA = etc/chubby.conf.sample
 CLEANFILES += etc/chubby.conf.sample
 etc/chubby.conf.sample: $(srcdir)/etc/chubby.conf
 	$(AM_V_GEN)$(MKDIR_P) etc && cp $(srcdir)/etc/chubby.conf $@.tmp && mv $@.tmp $@
+
+# lockctl's bash completion (configure --with-bash-completion-dir; make
+# install bashcompletiondir=DIR).
+dist_bashcompletion_DATA = etc/bash-completion/lockctl

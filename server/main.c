@@ -48,6 +48,8 @@ usage(FILE *f)
 	    "      --syslog        log to syslog instead of standard error\n"
 	    "      --log-file FILE append log lines to FILE instead of standard error\n"
 	    "                      (reopened on SIGHUP, for log rotation)\n"
+	    "      --log-format F  text or json: one JSON object a line (default: the\n"
+	    "                      config's log_format)\n"
 	    "      --init          this is a brand-new cell: an empty data directory may vote\n"
 	    "                      (without it, an empty data directory means lost data: the\n"
 	    "                      replica catches up before it votes again)\n"
@@ -176,6 +178,7 @@ main(int argc, char **argv)
 	    {"init", no_argument, NULL, 'I'},
 	    {"restore", required_argument, NULL, 'R'},
 	    {"log-file", required_argument, NULL, 'L'},
+	    {"log-format", required_argument, NULL, 'F'},
 	    {"check-config", no_argument, NULL, 'k'},
 	    {"help-config", no_argument, NULL, 'H'},
 	    {"help", no_argument, NULL, 'h'},
@@ -184,6 +187,7 @@ main(int argc, char **argv)
 	};
 	struct chubbyd d;
 	const char *config_path = NULL, *level_name = NULL, *restore_path = NULL, *log_path = NULL;
+	int log_format = -1;
 	char err[512], *end, *cert = NULL, *key = NULL;
 	long idl = -1;
 	int ch, use_syslog = 0, check_only = 0, init = 0, level, rc = 1;
@@ -223,6 +227,13 @@ main(int argc, char **argv)
 			break;
 		case 'L':
 			log_path = optarg;
+			break;
+		case 'F':
+			if ((log_format = log_format_parse(optarg)) < 0) {
+				fprintf(stderr, "chubbyd: --log-format: unknown format \"%s\" "
+						"(text, json)\n", optarg);
+				return 2;
+			}
 			break;
 		case 'k':
 			check_only = 1;
@@ -278,6 +289,8 @@ main(int argc, char **argv)
 		snprintf(ident, sizeof ident, "chubbyd[%u]", d.id);
 		log_init(ident, level);
 	}
+	log_set_replica(d.id);
+	log_set_format(log_format >= 0 ? log_format : d.cfg->log_format);
 	if (log_path != NULL && !check_only && log_use_file(log_path, err, sizeof err) != 0) {
 		fprintf(stderr, "chubbyd: --log-file: %s\n", err);
 		config_free(d.cfg);

@@ -919,6 +919,16 @@ replica_submit(struct replica *r, const uint8_t *cmd, size_t len, replica_done_f
 	return replica_submit_cmd(r, &c, done, arg);
 }
 
+size_t
+replica_pending(const struct replica *r)
+{
+	size_t n = 0;
+
+	for (const struct pending *p = r->pending; p != NULL; p = p->next)
+		n++;
+	return n;
+}
+
 const struct ns *
 replica_ns(const struct replica *r)
 {

@@ -68,6 +68,10 @@ bool replica_replaced(const struct replica *r);
 /* The applied namespace, for reads the master answers itself. */
 const struct ns *replica_ns(const struct replica *r);
 
+/* Commands this replica proposed and has no outcome of yet: the master's
+ * request queue, one of the load signals of the session lease. */
+size_t replica_pending(const struct replica *r);
+
 /* True while this replica is master and holds its lease. */
 bool replica_is_master(const struct replica *r);
 /* The master's id as this replica knows it (0: unknown) and the epoch. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <chubby/chubby.h>
 
@@ -18,6 +19,7 @@
 #include "rpc/rpc.h"
 #include "seqtoken.h"
 #include "session_shell.h"
+#include "status/status.h"
 #include "xmalloc.h"
 
 struct session_now
@@ -113,6 +115,11 @@ session_shell_new(struct chubbyd *d)
 	char *admins = session_shell_admins(d->cfg->acl_admins);
 	struct session_config cfg = {
 	    .lease_ms = d->cfg->session_lease_ms,
+	    .lease_max_ms = d->cfg->session_lease_max_ms,
+	    .overload_queue = d->cfg->overload_queue,
+	    .overload_keepalive_rate = d->cfg->overload_keepalive_rate,
+	    .overload_cpu = d->cfg->overload_cpu,
+	    .overload_loop_lag_ms = d->cfg->overload_loop_lag_ms,
 	    .cell = d->cfg->cell,
 	    .init_acls = true,
 	    .root_acl = {d->cfg->root_acl_read, d->cfg->root_acl_write, d->cfg->root_acl_change},
@@ -139,26 +146,69 @@ session_shell_new(struct chubbyd *d)
 static void
 on_applied(void *arg, const uint8_t *cmd, size_t len, const struct ns_result *res)
 {
-	session_applied(arg, session_shell_now(), cmd, len, res);
+	struct chubbyd *d = arg;
+
+	session_applied(d->sessions, session_shell_now(), cmd, len, res);
 }
 
 static void
 on_state_replaced(void *arg)
 {
-	session_state_replaced(arg);
+	struct chubbyd *d = arg;
+
+	session_state_replaced(d->sessions);
+}
+
+/* The daemon's CPU time (user + system) in ms. */
+static uint64_t
+cpu_ms(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	    (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
+/* The load the session lease follows, measured about once a second:
+ * the replica's queue of proposals, the daemon's CPU over the second, and
+ * the event loop's lag (the largest of the last 10 s): a master that falls
+ * behind on a machine whose CPU others take never shows a busy CPU of its
+ * own, only a late loop. */
+static void
+measure_load(struct chubbyd *d, struct session_now now)
+{
+	static uint64_t last_mono, last_cpu;
+	uint64_t cpu = cpu_ms();
+	unsigned pct;
+
+	if (last_mono != 0 && now.mono_ms - last_mono < 1000)
+		return;
+	pct = last_mono == 0 || cpu < last_cpu
+	          ? 0
+	          : (unsigned)((cpu - last_cpu) * 100 / (now.mono_ms - last_mono));
+	last_mono = now.mono_ms;
+	last_cpu = cpu;
+	session_load(d->sessions, now, d->replica != NULL ? replica_pending(d->replica) : 0, pct,
+	    d->status != NULL ? status_loop_lag_max_ms(d->status) : 0);
 }
 
 static void
 on_tick(void *arg)
 {
-	session_tick(arg, session_shell_now());
+	struct chubbyd *d = arg;
+	struct session_now now = session_shell_now();
+
+	session_tick(d->sessions, now);
+	measure_load(d, now);
 }
 
 void
 session_shell_attach(struct chubbyd *d)
 {
 	struct replica_observer obs = {
-	    .arg = d->sessions,
+	    .arg = d,
 	    .on_applied = on_applied,
 	    .on_state_replaced = on_state_replaced,
 	    .on_tick = on_tick,

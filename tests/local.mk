@@ -19,6 +19,12 @@ tests_unit_test_json_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_json_LDADD = $(TEST_LIBS)
 UNIT_TESTS += tests/unit/test_json
 
+check_PROGRAMS += tests/unit/test_logfmt
+tests_unit_test_logfmt_SOURCES = tests/unit/test_logfmt.c $(TEST_HARNESS)
+tests_unit_test_logfmt_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_logfmt_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_logfmt
+
 TESTS += $(UNIT_TESTS)
 
 # Integration tests: real processes on loopback (tests/integration/lib.sh).
@@ -35,6 +41,7 @@ INTEGRATION_TESTS += tests/integration/test_coherence.sh
 INTEGRATION_TESTS += tests/integration/test_exactly_once.sh
 INTEGRATION_TESTS += tests/integration/test_lib.sh
 INTEGRATION_TESTS += tests/integration/test_suspend.sh
+INTEGRATION_TESTS += tests/integration/test_lease_load.sh
 INTEGRATION_TESTS += tests/integration/test_distance.sh
 INTEGRATION_TESTS += tests/integration/test_stable.sh
 INTEGRATION_TESTS += tests/integration/test_secure_recipe.sh
@@ -45,6 +52,11 @@ INTEGRATION_TESTS += tests/integration/test_locate.sh
 INTEGRATION_TESTS += tests/integration/test_errors.sh
 INTEGRATION_TESTS += tests/integration/test_nemesis_targeted.sh
 INTEGRATION_TESTS += tests/integration/test_tls_rotate.sh
+INTEGRATION_TESTS += tests/integration/test_log_json.sh
+INTEGRATION_TESTS += tests/integration/test_completion.sh
+# The Python binding (python/, docs/PYTHON.md) and client/leader_example.py.
+INTEGRATION_TESTS += tests/integration/test_python.sh
+EXTRA_DIST += tests/integration/python_binding.py
 check_PROGRAMS += tests/integration/store-tool
 tests_integration_store_tool_SOURCES = tests/integration/store-tool.c
 tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
@@ -52,6 +64,13 @@ tests_integration_store_tool_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
 tests_integration_store_tool_LDADD = server/store/libstore.la server/paxos/libpaxos.la \
 	$(COMMON_LIBS) $(LEVELDB_LIBS)
 TESTS += tests/check-pure.sh tests/check-layers.sh $(INTEGRATION_TESTS)
+# Every command README.md and docs/*.md name exists (stale claims fail).
+TESTS += tests/check-readme.sh
+EXTRA_DIST += tests/check-readme.sh
+# Every public call has an installed man page; the pages render and cite
+# pages that exist.
+TESTS += tests/check-man.sh
+EXTRA_DIST += tests/check-man.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/netns.sh tests/integration/protocol_abuse.py tests/check-pure.sh tests/check-layers.sh \
 	tests/integration/suspend_clock.c tests/integration/fake_clock.c \
 	tests/integration/chubby_wire.py tests/integration/itest.py tests/integration/drv.sh tests/integration/ns_checks.py tests/integration/exactly_once.py \

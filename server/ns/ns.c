@@ -257,6 +257,7 @@ ns_state_clear(struct ns *ns)
 	ns->next_session = ns->next_handle = 1;
 	ns->next_instance = 1;
 	ns->last_stamp = 0;
+	ns->lease_cap_ms = 0;
 }
 
 static struct ns_node *
@@ -882,6 +883,23 @@ init_node(struct ns *ns, const char *path, bool dir, const char *const *acl, uin
 }
 
 /*
+ * LEASE_CAP: the longest session lease a master may grant from now on.
+ * Only the master's own command (session 0), like INIT_ACLS; a day at most,
+ * the longest lease a client takes (libchubby's CSESS_LEASE_CAP).
+ */
+static int
+cmd_lease_cap(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
+{
+	if (c->session != 0)
+		return res_fail(res, CHUBBY_E_PERMISSION, "only the master issues LEASE_CAP", NULL,
+		    NULL);
+	if (c->target > 24ull * 3600 * 1000)
+		return res_fail(res, CHUBBY_E_INVALID, "a lease cap longer than a day", NULL, NULL);
+	ns->lease_cap_ms = c->target;
+	return CHUBBY_OK;
+}
+
+/*
  * INIT_ACLS (a new cell's first command, proposed by its first master;
  * docs/NAMESPACE.md "Permissions"): sets the root's three ACL names, makes
  * the ACL directory (and any missing parent, inheriting), the ACL
@@ -1190,6 +1208,9 @@ ns_apply_cmd(struct ns *ns, const struct ns_cmd *cp, struct ns_result *res)
 	case NS_CMD_INIT_ACLS:
 		rc = cmd_init_acls(ns, &c, stamp, res);
 		break;
+	case NS_CMD_LEASE_CAP:
+		rc = cmd_lease_cap(ns, &c, res);
+		break;
 	default:
 		rc = res_fail(res, CHUBBY_E_BAD_OP, "unknown command type", NULL, NULL);
 		break;
@@ -1308,6 +1329,12 @@ ns_check_access(const struct ns *ns, const char *principal, const char *path, in
 	if ((n = ns_node_find(ns, path, strlen(path), NULL)) == NULL)
 		return CHUBBY_E_NOT_FOUND;
 	return acl_allows(ns, principal, n->acl[which]) ? CHUBBY_OK : CHUBBY_E_PERMISSION;
+}
+
+uint64_t
+ns_lease_cap(const struct ns *ns)
+{
+	return ns->lease_cap_ms;
 }
 
 uint64_t

@@ -59,6 +59,7 @@ enum ns_cmd_type {
 	NS_CMD_SET_SEQUENCER = 11,
 	NS_CMD_REQ = 12, /* a session's command with its request id (below) */
 	NS_CMD_INIT_ACLS = 13, /* a new cell's first command: protected ACLs */
+	NS_CMD_LEASE_CAP = 14, /* the longest session lease a master may grant */
 };
 
 /* The ACL file NS_CMD_INIT_ACLS makes in the ACL directory: the ACL
@@ -199,6 +200,10 @@ int ns_encode_set_acl(uint64_t stamp_ms, uint64_t session, uint64_t handle,
 /* A new cell's protected ACLs (issuer 0, the master; docs/NAMESPACE.md
  * "Permissions"): the root's three ACL names (NULL: ""), and ADMINS, the
  * contents of the ACL administrators' file (principals, one a line). */
+/* LEASE_CAP: from now on a master may grant session leases up to CAP_MS
+ * (proposed by the master's session layer before it grants a longer lease
+ * than the recorded cap, and after its longer grants ran out, to lower it). */
+int ns_encode_lease_cap(uint64_t stamp_ms, uint64_t cap_ms, uint8_t **out, size_t *len);
 int ns_encode_init_acls(uint64_t stamp_ms, const char *const root_acl[3], const char *admins,
     uint8_t **out, size_t *len);
 int ns_encode_delete(uint64_t stamp_ms, uint64_t session, uint64_t handle, uint8_t **out,
@@ -252,6 +257,12 @@ int ns_check_access(const struct ns *ns, const char *principal, const char *path
 /* Whether the cell is new: no node was ever made and the root's ACL was
  * never set (the state INIT_ACLS needs). */
 bool ns_is_new(const struct ns *ns);
+
+/* The longest session lease a master has recorded it may grant (LEASE_CAP;
+ * 0: none recorded, the configured session_lease only).  A new master
+ * counts every session's lease as this long at least (docs/SESSIONS.md
+ * "Leases under load"). */
+uint64_t ns_lease_cap(const struct ns *ns);
 /* Whether NAME may be given as an ACL name now: "" (open to all), or a
  * file that exists in the ACL directory.  CHUBBY_OK, or E_NOT_FOUND /
  * E_IS_DIR / E_BAD_NAME with a message naming the file in MSG. */

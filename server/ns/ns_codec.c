@@ -401,6 +401,16 @@ ns_encode_req(uint64_t stamp_ms, uint64_t session, uint64_t rid, uint64_t rid_fl
 }
 
 int
+ns_encode_lease_cap(uint64_t stamp_ms, uint64_t cap_ms, uint8_t **out, size_t *len)
+{
+	struct enc e;
+
+	enc_begin(&e, NS_CMD_LEASE_CAP, 1, stamp_ms, 0);
+	msgpack_pack_uint64(&e.pk, cap_ms);
+	return enc_end(&e, out, len);
+}
+
+int
 ns_encode_init_acls(uint64_t stamp_ms, const char *const root_acl[3], const char *admins,
     uint8_t **out, size_t *len)
 {
@@ -432,6 +442,7 @@ static const size_t cmd_nfields[] = {
 	[NS_CMD_SET_SEQUENCER] = 2,
 	[NS_CMD_REQ] = 3,
 	[NS_CMD_INIT_ACLS] = 2,
+	[NS_CMD_LEASE_CAP] = 1,
 };
 
 /* An array of three ACL names, each a string (or nil where NILOK). */
@@ -541,6 +552,9 @@ ns_cmd_decode(const uint8_t *p, size_t len, struct ns_cmd *c, char *msg, size_t 
 		c->have_contents = true;
 		ok = ok && ns_rd_str(&r, &bytes, &c->clen);
 		c->contents = (const uint8_t *)bytes;
+		break;
+	case NS_CMD_LEASE_CAP:
+		ok = ns_rd_uint(&r, &c->target);
 		break;
 	case NS_CMD_REQ:
 		ok = ns_rd_uint(&r, &c->rid) && ns_rd_uint(&r, &c->rid_floor) &&

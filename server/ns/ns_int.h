@@ -96,6 +96,7 @@ struct ns {
 	uint64_t next_handle;
 	uint64_t next_instance;
 	uint64_t last_stamp;
+	uint64_t lease_cap_ms; /* LEASE_CAP (0: none) */
 	struct ns_node **nodes; /* sorted by ns_path_cmp */
 	size_t nnodes, nodes_cap;
 	struct ns_session **sessions; /* sorted by id */

@@ -87,7 +87,10 @@ snap_pack(const struct ns *ns, msgpack_packer *pk)
 	size_t i;
 	int k;
 
-	msgpack_pack_array(pk, 9);
+	/* A tenth element only once a lease cap was recorded, so the
+	 * snapshots (and digests) of cells that never stretched a lease stay
+	 * byte for byte what they were. */
+	msgpack_pack_array(pk, ns->lease_cap_ms != 0 ? 10 : 9);
 	pk_str(pk, SNAP_MAGIC);
 	msgpack_pack_uint64(pk, SNAP_VERSION);
 	msgpack_pack_uint64(pk, ns->next_session);
@@ -168,6 +171,8 @@ snap_pack(const struct ns *ns, msgpack_packer *pk)
 			msgpack_pack_uint64(pk, h->seq.instance);
 		}
 	}
+	if (ns->lease_cap_ms != 0)
+		msgpack_pack_uint64(pk, ns->lease_cap_ms);
 }
 
 int
@@ -507,7 +512,7 @@ ns_restore(struct ns *ns, const uint8_t *data, size_t len, char *err, size_t err
 	x.err = err;
 	x.errlen = err != NULL ? errlen : 0;
 
-	if (!ns_rd_array(&x.r, &n) || n != 9 || !ns_rd_str(&x.r, &magic, &mlen) ||
+	if (!ns_rd_array(&x.r, &n) || (n != 9 && n != 10) || !ns_rd_str(&x.r, &magic, &mlen) ||
 	    mlen != strlen(SNAP_MAGIC) || memcmp(magic, SNAP_MAGIC, mlen) != 0) {
 		rc = bad(&x, "not a namespace snapshot");
 		goto fail;
@@ -525,6 +530,11 @@ ns_restore(struct ns *ns, const uint8_t *data, size_t len, char *err, size_t err
 	if ((rc = rd_nodes(&x)) != CHUBBY_OK || (rc = rd_sessions(&x, version)) != CHUBBY_OK ||
 	    (rc = rd_handles(&x)) != CHUBBY_OK)
 		goto fail;
+	t.lease_cap_ms = 0;
+	if (n == 10 && (!ns_rd_uint(&x.r, &t.lease_cap_ms) || t.lease_cap_ms == 0)) {
+		rc = bad(&x, "lease cap");
+		goto fail;
+	}
 	if (x.r.left != 0) {
 		rc = bad(&x, "bytes after the snapshot");
 		goto fail;
@@ -543,6 +553,7 @@ ns_restore(struct ns *ns, const uint8_t *data, size_t len, char *err, size_t err
 	ns->next_handle = t.next_handle;
 	ns->next_instance = t.next_instance;
 	ns->last_stamp = t.last_stamp;
+	ns->lease_cap_ms = t.lease_cap_ms;
 	return CHUBBY_OK;
 
 fail:

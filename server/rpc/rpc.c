@@ -27,6 +27,7 @@
 #include "rpc/audit.h"
 #include "rpc/rpc_backup.h"
 #include "rpc/rpc_ns.h"
+#include "session/session.h"
 #include "status/status.h"
 #include "tp.h"
 #include "wire.h"
@@ -682,13 +683,27 @@ rpc_op_status(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
 	    CHUBBY_OK)
 		return rc;
 	msgpack_pack_map(pk,
-	    6 + (d->replica ? replica_status_pack(d->replica, NULL, state_digest) : 1));
+	    7 + (d->replica ? replica_status_pack(d->replica, NULL, state_digest) : 1));
 	mp_pack_kv_str(pk, "cell", d->cfg->cell);
 	mp_pack_kv_uint(pk, "id", d->id);
 	mp_pack_kv_str(pk, "version", PACKAGE_VERSION);
 	mp_pack_kv_uint(pk, "uptime_ms", clock_mono_ms() - d->started_mono_ms);
 	mp_pack_kv_uint(pk, "clients", c->rpc->nclients);
 	mp_pack_kv_uint(pk, "loop_lag_max_ms", status_loop_lag_max_ms(d->status));
+	{
+		/* The session lease under load (docs/SESSIONS.md): what the
+		 * master grants, wants, may grant, and its load. */
+		struct session_lease_info li = {0};
+
+		if (d->sessions != NULL)
+			session_lease_info(d->sessions, &li);
+		mp_pack_str(pk, "session_lease");
+		msgpack_pack_map(pk, 4);
+		mp_pack_kv_uint(pk, "granted_ms", li.granted_ms);
+		mp_pack_kv_uint(pk, "wanted_ms", li.wanted_ms);
+		mp_pack_kv_uint(pk, "cap_ms", li.cap_ms);
+		mp_pack_kv_uint(pk, "load_pct", li.load_pct);
+	}
 	if (d->replica != NULL)
 		replica_status_pack(d->replica, pk, state_digest);
 	else

@@ -104,7 +104,6 @@ rpc_ns_svc_new(struct chubbyd *d)
 	 * reads up to twice the default), with room for the reply's envelope. */
 	size_t frame = d->cfg->max_frame < FRAME_MAX_DEFAULT ? d->cfg->max_frame : FRAME_MAX_DEFAULT;
 	struct svc_config cfg = {
-	    .lease_ms = d->cfg->session_lease_ms,
 	    .cell = d->cfg->cell,
 	    .superuser = d->cfg->superuser,
 	    .max_contents = d->cfg->max_contents,

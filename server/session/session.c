@@ -16,6 +16,7 @@
 #include "ns/ns.h"
 #include "ns/ns_stamp.h"
 #include "seqtoken.h"
+#include "session/lease_ctl.h"
 #include "session/session.h"
 #include "session/sm_index.h"
 #include "simknob.h"
@@ -157,7 +158,15 @@ struct waiter {
 
 struct session_mgr {
 	struct session_env env;
-	uint64_t lease_ms;
+	uint64_t lease_ms;     /* the base lease (session_lease) */
+	struct lease_ctl lctl; /* the lease under load */
+	bool cap_inflight;     /* a LEASE_CAP proposed, its outcome not yet known */
+	uint64_t cap_pending;  /* its value */
+	/* A LEASE_CAP lowering whose outcome was lost: it may still apply, so
+	 * no lease longer than it is granted until a later one applies (0:
+	 * no such limit). */
+	uint64_t cap_limit;
+	uint64_t long_until;   /* the latest lease end this master granted (monotonic) */
 	char *cell;
 	bool init_acls;
 	char *root_acl[3];
@@ -196,6 +205,8 @@ struct session_mgr {
 
 static void sm_gates_advance(struct session_mgr *sm);
 static void sm_kick_dirty(struct session_mgr *sm);
+static uint64_t sm_lease_floor(const struct session_mgr *sm);
+static bool sm_init_blocks(struct session_mgr *sm);
 
 static uint64_t
 sm_hash_path(const char *s)
@@ -327,7 +338,13 @@ sm_add(struct session_mgr *sm, uint64_t id, const char *principal, uint64_t now)
 	sm_due_init(&s->due, SM_DUE_SESSION);
 	s->id = id;
 	s->principal = xstrdup(principal != NULL ? principal : "");
-	s->lease_end = now + sm->lease_ms;
+	/* A session new to this table (a new one, or every one when a master
+	 * takes over) may hold a lease as long as any master may have
+	 * granted: the recorded cap (Chubby §2.9: the new master assumes the
+	 * longest lease the old one may have used). */
+	s->lease_end = now + sm_lease_floor(sm);
+	if (s->lease_end > sm->long_until)
+		sm->long_until = s->lease_end;
 	sm_htab_add(&sm->sess, &s->hn, sm_hash_u64(id));
 	sm_sched(sm, s);
 	return s;
@@ -364,6 +381,47 @@ sm_sess_free(struct session_mgr *sm, struct msess *s)
 	free(s);
 }
 
+/* --- leases under load ------------------------------------------------ */
+
+/* The longest lease a master may have granted: the base, or the cap the
+ * replicated state records (every session's lease counts as that long
+ * when a master takes over). */
+static uint64_t
+sm_lease_floor(const struct session_mgr *sm)
+{
+	const struct ns *ns = sm_ns(sm);
+	uint64_t cap = ns != NULL ? ns_lease_cap(ns) : 0;
+
+	return cap > sm->lease_ms ? cap : sm->lease_ms;
+}
+
+/* The lease to grant now: what the load asks, within the recorded cap,
+ * within a lowering of it in flight or of unknown outcome. */
+static uint64_t
+sm_lease_grant(const struct session_mgr *sm)
+{
+	uint64_t g = sm->lctl.lease_ms, cap = sm_lease_floor(sm);
+
+	if (g > cap)
+		g = cap;
+	if (sm->cap_inflight && sm->cap_pending < g)
+		g = sm->cap_pending;
+	if (sm->cap_limit != 0 && sm->cap_limit < g)
+		g = sm->cap_limit;
+	return g < sm->lease_ms ? sm->lease_ms : g;
+}
+
+/* Extends S's lease to NOW + LEASE, never shortening it: the client keeps
+ * the latest end it was given, so the master's must stay at least that. */
+static void
+sm_lease_extend(struct session_mgr *sm, struct msess *s, uint64_t now, uint64_t lease)
+{
+	if (now + lease > s->lease_end)
+		s->lease_end = now + lease;
+	if (s->lease_end > sm->long_until)
+		sm->long_until = s->lease_end;
+}
+
 /* Answers the held KeepAlive of S with its events and invalidations, and
  * extends the lease from now. */
 static void
@@ -371,7 +429,7 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	uint64_t now = sm->now.mono_ms, lease = sm->lease_ms;
+	uint64_t now = sm->now.mono_ms, lease = sm_lease_grant(sm);
 	size_t i;
 
 	if (s->ka == NULL)
@@ -409,22 +467,24 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 	sm_clear_events(s);
 	/* The lease runs from the reply: the client counts its own from when
 	 * it sent the request, which is earlier, so ours ends later. */
-	s->lease_end = now + lease;
+	sm_lease_extend(sm, s, now, lease);
 	sm_sched(sm, s);
 	sm->st.keepalives++;
 }
 
-void
+uint64_t
 session_restarted(struct session_mgr *sm, struct session_now now, uint64_t session)
 {
 	struct msess *s;
+	uint64_t lease;
 
 	sm->now = now;
+	lease = sm_lease_grant(sm);
 	if ((s = sm_find(sm, session)) == NULL || s->ending)
-		return;
-	/* Never shortens it: no lease is longer than a full one from now. */
-	s->lease_end = now.mono_ms + sm->lease_ms;
+		return lease;
+	sm_lease_extend(sm, s, now.mono_ms, lease);
 	sm_sched(sm, s);
+	return lease;
 }
 
 static bool
@@ -580,6 +640,100 @@ sm_propose_init_acls(struct session_mgr *sm)
 	free(cmd);
 }
 
+/* A LEASE_CAP's outcome.  Applied: the namespace holds its value now, and
+ * a lowering of unknown outcome before it is settled (it came first in
+ * the log, or never will).  Refused or unknown: a lowering may still apply
+ * later, so grants stay within it (cap_limit). */
+static void
+sm_lease_cap_done(int status, const struct ns_result *res, void *arg)
+{
+	struct session_mgr *sm = arg;
+	char line[160];
+
+	sm->cap_inflight = false;
+	if (status == CHUBBY_OK) {
+		sm->cap_limit = 0;
+		sm_msg(line, sizeof line, "sessions: session leases may now last up to ",
+		    sm->cap_pending, " ms (LEASE_CAP)");
+		sm_log(sm, SESSION_LOG_INFO, line);
+		return;
+	}
+	(void)res;
+	if (sm->cap_pending < sm_lease_floor(sm) &&
+	    (sm->cap_limit == 0 || sm->cap_pending < sm->cap_limit))
+		sm->cap_limit = sm->cap_pending;
+}
+
+static void
+sm_propose_lease_cap(struct session_mgr *sm, uint64_t cap)
+{
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+
+	if (ns_encode_lease_cap(sm_stamp(sm), cap, &cmd, &len) != CHUBBY_OK)
+		return;
+	sm->cap_inflight = true;
+	sm->cap_pending = cap;
+	session_write(sm, sm->now, SESSION_WRITE_PLAIN, NULL, cmd, len, sm_lease_cap_done, sm);
+	free(cmd);
+}
+
+/*
+ * Moves the recorded cap towards the lease the load asks for.  Up: before
+ * any longer lease is granted (grants stay within the applied cap).  Down:
+ * only to a cap no lease this master granted is still longer than (its
+ * latest grant's end, from now), and by a second at least, so the log sees
+ * a handful of these an hour, not one a second.
+ */
+static void
+sm_lease_cap_adjust(struct session_mgr *sm, uint64_t now)
+{
+	const struct ns *ns = sm_ns(sm);
+	uint64_t want = sm->lctl.lease_ms, cap, out;
+
+	if (ns == NULL || sm->cap_inflight || sm_init_blocks(sm))
+		return;
+	cap = ns_lease_cap(ns);
+	if (want > sm->lease_ms && want > cap) {
+		sm_propose_lease_cap(sm, want);
+		return;
+	}
+	if (cap == 0)
+		return;
+	out = sm->long_until > now ? sm->long_until - now : 0;
+	if (out < want)
+		out = want;
+	if (out <= sm->lease_ms)
+		out = 0; /* back to the base lease: no cap */
+	if (out + 1000 <= cap || (out == 0 && cap != 0))
+		sm_propose_lease_cap(sm, out);
+}
+
+void
+session_load(struct session_mgr *sm, struct session_now now, uint64_t queue, unsigned cpu_pct,
+    uint64_t loop_lag_ms)
+{
+	struct lease_load load = {
+	    .queue = queue, .sessions = sm->sess.n, .cpu = cpu_pct, .lag_ms = loop_lag_ms};
+
+	sm->now = now;
+	if (!sm->active)
+		return;
+	(void)lease_ctl_update(&sm->lctl, now.mono_ms, &load);
+	sm_lease_cap_adjust(sm, now.mono_ms);
+}
+
+void
+session_lease_info(const struct session_mgr *sm, struct session_lease_info *out)
+{
+	const struct ns *ns = sm->env.ns(sm->env.arg);
+
+	out->granted_ms = sm_lease_grant(sm);
+	out->wanted_ms = sm->lctl.lease_ms;
+	out->cap_ms = ns != NULL ? ns_lease_cap(ns) : 0;
+	out->load_pct = sm->lctl.load_pct;
+}
+
 /* Whether a write must wait for a new cell's INIT_ACLS: true while the
  * cell is new and no INIT_ACLS is in flight ahead of it in the log (its
  * proposal was refused, or the namespace refused it).  Such a write is
@@ -662,7 +816,7 @@ sm_take_over(struct session_mgr *sm, uint64_t epoch)
 	sm_msg(line, sizeof line, "sessions: master in epoch ", epoch, " with ");
 	sm_cat_u64(line, sizeof line, n);
 	sm_cat(line, sizeof line, " sessions; each has ");
-	sm_cat_u64(line, sizeof line, sm->lease_ms);
+	sm_cat_u64(line, sizeof line, sm_lease_floor(sm));
 	sm_cat(line, sizeof line, " ms to send a KeepAlive");
 	sm_log(sm, SESSION_LOG_INFO, line);	/* An INIT_ACLS of an earlier term is the replica's to fail; a new
 	 * one goes first (a duplicate is harmless). */
@@ -2056,6 +2210,14 @@ session_new(const struct session_config *cfg, const struct session_env *env)
 
 	sm->env = *env;
 	sm->lease_ms = cfg->lease_ms;
+	lease_ctl_init(&sm->lctl, &(struct lease_ctl_config){
+	    .base_ms = cfg->lease_ms,
+	    .max_ms = cfg->lease_max_ms,
+	    .queue_high = cfg->overload_queue,
+	    .keepalive_high = cfg->overload_keepalive_rate,
+	    .cpu_high = cfg->overload_cpu,
+	    .lag_high_ms = cfg->overload_loop_lag_ms,
+	});
 	sm->cell = xstrdup(cfg->cell != NULL ? cfg->cell : "");
 	sm->init_acls = cfg->init_acls;
 	for (int i = 0; i < 3; i++)

@@ -76,7 +76,15 @@ struct session_env {
 
 /* What the layer needs of the cell's config (copied). */
 struct session_config {
-	uint64_t lease_ms; /* a session's lease */
+	uint64_t lease_ms; /* a session's lease (when not overloaded) */
+	/* Leases under load (docs/SESSIONS.md, session/lease_ctl.h): the
+	 * longest lease (<= lease_ms: never stretched) and the thresholds of
+	 * the load signals (0: that signal is off). */
+	uint64_t lease_max_ms;
+	uint64_t overload_queue;          /* requests waiting at the master */
+	uint64_t overload_keepalive_rate; /* KeepAlives/s the sessions would send at lease_ms */
+	unsigned overload_cpu;            /* % of one core */
+	uint64_t overload_loop_lag_ms;    /* the event loop this late */
 	const char *cell;  /* the cell's name, for sequencers */
 	/* Whether a master that finds the cell new (ns_is_new) proposes
 	 * INIT_ACLS first, with these root ACL names (NULL: "") and ACL
@@ -128,8 +136,28 @@ int session_check(struct session_mgr *sm, struct session_now now, uint64_t sessi
 
 /* SESSION_START answered (first or re-sent, docs/PROTOCOL.md "Request ids
  * and retries"): the client counts a full lease from the answer, as after
- * a KeepAlive, so the master's runs from now too. */
-void session_restarted(struct session_mgr *sm, struct session_now now, uint64_t session);
+ * a KeepAlive, so the master's runs from now too.  Returns the lease
+ * granted, for the answer. */
+uint64_t session_restarted(struct session_mgr *sm, struct session_now now, uint64_t session);
+
+/*
+ * The master's load, given about once a second (the shell measures it):
+ * requests waiting (QUEUE), the CPU the daemon used since the last call
+ * (CPU_PCT, % of one core) and how late its event loop runs (LOOP_LAG_MS).  The lease granted from then on follows
+ * session/lease_ctl.h's rule, within the cap recorded in the replicated
+ * state: a longer lease is granted only once a LEASE_CAP command allowing
+ * it has applied, so a new master knows how long a lease may be out.
+ */
+void session_load(struct session_mgr *sm, struct session_now now, uint64_t queue,
+    unsigned cpu_pct, uint64_t loop_lag_ms);
+
+/* What the lease rule says now: the lease granted, the one wanted, the cap
+ * recorded in the replicated state, and the load (% of the thresholds). */
+struct session_lease_info {
+	uint64_t granted_ms, wanted_ms, cap_ms;
+	unsigned load_pct;
+};
+void session_lease_info(const struct session_mgr *sm, struct session_lease_info *out);
 
 /* KEEPALIVE: takes over the request REQ and answers it when due. */
 void session_keepalive(struct session_mgr *sm, struct session_now now, uint64_t session,

@@ -216,6 +216,14 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 		    "Writes waiting for cache invalidations or the fail-over hold.", ss.gated_writes);
 		metric(b, "chubby_invalidations_total", "counter", "Cache invalidations sent.",
 		    ss.invalidations);
+		struct session_lease_info li;
+		session_lease_info(d->sessions, &li);
+		metric(b, "chubby_session_lease_ms", "gauge",
+		    "Session lease the master grants now (longer under load).", li.granted_ms);
+		metric(b, "chubby_session_lease_cap_ms", "gauge",
+		    "Longest session lease recorded as grantable (LEASE_CAP; 0: none).", li.cap_ms);
+		metric(b, "chubby_load_percent", "gauge",
+		    "Master load, in % of the overload thresholds (100: overloaded).", li.load_pct);
 	}
 	if (d->rpc != NULL) {
 		struct rpc_stats rs;

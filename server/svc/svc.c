@@ -366,12 +366,13 @@ done_session_start(int status, const struct ns_result *res, void *arg)
 		done_nil(status, res, arg);
 		return;
 	}
-	session_restarted(s->sm, session_last_now(s->sm), res->session);
 	memset(&r, 0, sizeof r);
+	/* The lease granted now, which load may have lengthened
+	 * (docs/SESSIONS.md). */
+	r.lease_ms = session_restarted(s->sm, session_last_now(s->sm), res->session);
 	r.kind = SVC_RES_SESSION;
 	r.session = res->session;
 	r.epoch = session_epoch(s->sm);
-	r.lease_ms = s->cfg.lease_ms;
 	answer(s, w->tok, w->deferred, CHUBBY_OK, NULL, &r);
 	free(w);
 }

@@ -149,7 +149,6 @@ struct svc_env {
 
 /* What the layer needs of the cell's config (strings copied). */
 struct svc_config {
-	uint64_t lease_ms;     /* a session's lease, told to SESSION_START */
 	const char *cell;      /* sequencers of other cells are refused */
 	const char *superuser; /* who may list SESSIONS and LOCKS ("": nobody) */
 	uint64_t max_contents; /* for the message of an oversized write */

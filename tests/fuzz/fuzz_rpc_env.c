@@ -533,6 +533,11 @@ fz_cell_init(struct fz_cell *c, const struct cell_config *cfg, const uint8_t *ke
 	char *admins = fz_admins(cfg->acl_admins);
 	struct session_config scfg = {
 	    .lease_ms = cfg->session_lease_ms,
+	    .lease_max_ms = cfg->session_lease_max_ms,
+	    .overload_queue = cfg->overload_queue,
+	    .overload_keepalive_rate = cfg->overload_keepalive_rate,
+	    .overload_cpu = cfg->overload_cpu,
+	    .overload_loop_lag_ms = cfg->overload_loop_lag_ms,
 	    .cell = cfg->cell,
 	    .init_acls = true,
 	    .root_acl = {cfg->root_acl_read, cfg->root_acl_write, cfg->root_acl_change},
@@ -549,7 +554,6 @@ fz_cell_init(struct fz_cell *c, const struct cell_config *cfg, const uint8_t *ke
 	};
 	size_t frame = cfg->max_frame < FRAME_MAX_DEFAULT ? cfg->max_frame : FRAME_MAX_DEFAULT;
 	struct svc_config vcfg = {
-	    .lease_ms = cfg->session_lease_ms,
 	    .cell = cfg->cell,
 	    .superuser = cfg->superuser,
 	    .max_contents = cfg->max_contents,

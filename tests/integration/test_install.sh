@@ -1,9 +1,10 @@
 #!/bin/bash
 # test_install.sh: `make install DESTDIR=...` from the build tree puts the
 # programs, the library, its header and pkg-config file, the man pages,
-# the sample config and the systemd unit in place; a small program builds
-# against the staged library with pkg-config and runs; the unit passes
-# systemd-analyze verify (when there is one); `make uninstall` removes it all.
+# the sample config, the systemd unit, lockctl's bash completion and the
+# Python binding in place; a small program builds against the staged library
+# with pkg-config and runs; the unit passes systemd-analyze verify (when there
+# is one); `make uninstall` removes it all.
 . "$(dirname "$0")/lib.sh"
 t_time_limit 300
 
@@ -12,7 +13,7 @@ root="$T_DIR/root"
 MAKE_CMD="env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ${MAKE:-make}"
 
 # The install directories as the build tree's Makefile has them.
-dirs=$(cd "$BUILD" && printf 'print-install-dirs:\n\t@echo "prefix=$(prefix) bindir=$(bindir) sbindir=$(sbindir) libdir=$(libdir) includedir=$(includedir) mandir=$(mandir) sysconfdir=$(sysconfdir) unitdir=$(systemdsystemunitdir) san_ldflags=\"$(SAN_LDFLAGS)\""\n' |
+dirs=$(cd "$BUILD" && printf 'print-install-dirs:\n\t@echo "prefix=$(prefix) bindir=$(bindir) sbindir=$(sbindir) libdir=$(libdir) includedir=$(includedir) mandir=$(mandir) sysconfdir=$(sysconfdir) unitdir=$(systemdsystemunitdir) bashcompdir=$(bashcompletiondir) pythondir=$(pythondir) san_ldflags=\"$(SAN_LDFLAGS)\""\n' |
 	$MAKE_CMD -s --no-print-directory -f Makefile -f - print-install-dirs)
 eval "$dirs"
 check "the install directories are known" test -n "${sbindir:-}" -a -n "${libdir:-}" -a -n "${unitdir:-}"
@@ -29,6 +30,8 @@ for m in man8/chubbyd.8 man1/lockctl.1 man1/chubby-cell.1 man1/chubby-certs.1 ma
 	man3/libchubby.3; do
 	check "installed man page $m" test -f "$root$mandir/$m"
 done
+check "installed bash completion for lockctl" test -f "$root${bashcompdir:-/nonexistent}/lockctl"
+check "the installed completion defines the lockctl completion" bash -c ". '$root$bashcompdir/lockctl' && complete -p lockctl | grep -q _lockctl"
 check "installed sample config" test -f "$root$sysconfdir/chubby/chubby.conf.sample"
 check "the sample config is a valid config" bash -c "'$root$sbindir/chubbyd' --check-config -c '$root$sysconfdir/chubby/chubby.conf.sample'"
 check "installed systemd unit" test -f "$root$unitdir/chubbyd@.service"
@@ -61,6 +64,12 @@ check "a program builds against the staged header and library" \
 version=$("$root$sbindir/chubbyd" --version | awk '{print $2}')
 check "it runs and prints chubby_version()" bash -c "LD_LIBRARY_PATH='$root$libdir' '$T_DIR/hello' | grep -qx 'libchubby $version'"
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+
+# The Python binding, into the system Python's directory (configure's
+# AM_PATH_PYTHON; dist-packages under Debian's Python).
+check "installed Python package (into $pythondir)" test -f "$root$pythondir/chubby/__init__.py" -a -f "$root$pythondir/chubby/py.typed"
+check "the installed package imports and loads the installed library" \
+	bash -c "PYTHONPATH='$root$pythondir' CHUBBY_LIBRARY='$root$libdir/libchubby.so.0' '$PY' -c 'import chubby; print(chubby.version())' | grep -qx '$version'"
 
 if command -v systemd-analyze >/dev/null 2>&1; then
 	# verify wants the unit's programs where it names them: point it at

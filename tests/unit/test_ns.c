@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <msgpack.h>
+
 #include <chubby/chubby.h>
 
 #include "harness.h"
@@ -2063,6 +2065,63 @@ FRESH(test_req_refused_shapes)
 FRESH(test_req_snapshot_v1_loads)
 FRESH(test_req_session_start_nonce)
 
+/* LEASE_CAP (issue 21 item 3): the master's own command only; its value
+ * survives a snapshot; a cell that never recorded one snapshots as before
+ * (nine elements), so its digests do not change. */
+static void
+test_lease_cap(void)
+{
+	struct ns *n2 = mk();
+	uint8_t *snap, *snap0;
+	size_t sl, sl0;
+	char err[256];
+	uint64_t s;
+	DECL;
+
+	s = sess("alice");
+	CU_ASSERT_EQUAL(ns_lease_cap(ns), 0);
+	CU_ASSERT_EQUAL(ns_snapshot(ns, &snap0, &sl0), CHUBBY_OK);
+	CU_ASSERT_EQUAL(snap0[0], 0x99); /* fixarray of 9 */
+	/* A session's command of the kind is refused. */
+	{
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_array(&pk, 4);
+		msgpack_pack_uint64(&pk, NS_CMD_LEASE_CAP);
+		msgpack_pack_uint64(&pk, now);
+		msgpack_pack_uint64(&pk, s);
+		msgpack_pack_uint64(&pk, 30000);
+		CU_ASSERT_EQUAL(ns_apply(ns, (const uint8_t *)sb.data, sb.size, &r),
+		    CHUBBY_E_PERMISSION);
+		msgpack_sbuffer_destroy(&sb);
+		CU_ASSERT_EQUAL(ns_lease_cap(ns), 0);
+	}
+	CU_ASSERT_EQUAL(AP(ns_encode_lease_cap(now, 30000, &b_, &l_)), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_lease_cap(ns), 30000);
+	CU_ASSERT_EQUAL(AP(ns_encode_lease_cap(now, 25ull * 3600 * 1000, &b_, &l_)),
+	    CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(ns_lease_cap(ns), 30000);
+	CU_ASSERT_EQUAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	CU_ASSERT_EQUAL(snap[0], 0x9a); /* fixarray of 10 */
+	CU_ASSERT_EQUAL(ns_restore(n2, snap, sl, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_lease_cap(n2), 30000);
+	CU_ASSERT_EQUAL(ns_digest(n2), ns_digest(ns));
+	/* Back to none: the snapshot is the nine elements again. */
+	CU_ASSERT_EQUAL(AP(ns_encode_lease_cap(now, 0, &b_, &l_)), CHUBBY_OK);
+	free(snap);
+	CU_ASSERT_EQUAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	CU_ASSERT_EQUAL(snap[0], 0x99);
+	CU_ASSERT_EQUAL(ns_restore(n2, snap, sl, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_lease_cap(n2), 0);
+	free(snap);
+	free(snap0);
+	ns_free(n2);
+}
+FRESH(test_lease_cap)
+
 void
 harness_register(void)
 {
@@ -2131,6 +2190,7 @@ harness_register(void)
 		{ "refused_shapes", w_test_req_refused_shapes },
 		{ "snapshot_v1_loads", w_test_req_snapshot_v1_loads },
 		{ "session_start_nonce", w_test_req_session_start_nonce },
+		{ "lease_cap", w_test_lease_cap },
 		{ NULL, NULL },
 	};
 

@@ -24,6 +24,7 @@
 #include "harness.h"
 #include "ns/ns.h"
 #include "seqtoken.h"
+#include "session/lease_ctl.h"
 #include "session/session.h"
 #include "xmalloc.h"
 
@@ -35,6 +36,7 @@ static uint64_t next_id = 1;
 static int status_of[MAXREQ]; /* by request id: -1 not answered */
 
 static uint64_t inval_of[MAXREQ]; /* by request id: a KeepAlive's last invalidation id */
+static uint64_t lease_of[MAXREQ]; /* by request id: a KeepAlive's lease_ms */
 
 /* --- the fake environment ------------------------------------------------- */
 
@@ -154,6 +156,7 @@ env_reply(void *arg, void *token, int status, const char *msg, const void *resul
 	outstanding--;
 	status_of[id] = status;
 	inval_of[id] = 0;
+	lease_of[id] = 0;
 	msgpack_unpacked_init(&u);
 	if (result != NULL &&
 	    msgpack_unpack_next(&u, result, len, &off) == MSGPACK_UNPACK_SUCCESS &&
@@ -161,6 +164,10 @@ env_reply(void *arg, void *token, int status, const char *msg, const void *resul
 		const msgpack_object_map *m = &u.data.via.map;
 		for (uint32_t i = 0; i < m->size; i++) {
 			const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+			if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 8 &&
+			    memcmp(k->via.str.ptr, "lease_ms", 8) == 0 &&
+			    v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+				lease_of[id] = v->via.u64;
 			if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != 10 ||
 			    memcmp(k->via.str.ptr, "invalidate", 10) != 0 ||
 			    v->type != MSGPACK_OBJECT_ARRAY)
@@ -209,6 +216,7 @@ static const struct session_env env = {
 };
 
 static bool init_acls; /* the next setup() is a daemon's: INIT_ACLS on */
+static uint64_t lease_max; /* the next setup()'s session_lease_max (0: no stretching) */
 static int init_fail;   /* and its first proposal is refused with this */
 
 static void
@@ -232,7 +240,8 @@ setup(void)
 	    .max_handles = cfg->max_handles_per_session,
 	};
 	struct session_config sc = {.lease_ms = cfg->session_lease_ms, .cell = cfg->cell,
-	    .init_acls = init_acls, .root_acl = {"", "w", "c"}, .acl_admins = "alice\n"};
+	    .init_acls = init_acls, .root_acl = {"", "w", "c"}, .acl_admins = "alice\n",
+	    .lease_max_ms = lease_max, .overload_queue = 10};
 
 	now.mono_ms = 1000000;
 	now.real_ms = 1700000000000ull;
@@ -1120,6 +1129,159 @@ test_admin_pages(void)
 	free(nl);
 }
 
+/* --- leases under load (issue 21 item 3) ---------------------------------- */
+
+/* A master under load grants longer leases only once the cap allowing them
+ * has applied, and a new master counts every session's lease as that long:
+ * a session that the old master gave 36 s, silent after, is still there
+ * 35 s into the new master's term (on the old code: expired after 12 s,
+ * freeing locks its client still believed held). */
+static void
+test_lease_stretch_survives_failover(void)
+{
+	struct session_stats st;
+	uint64_t s, q;
+
+	lease_max = 60000;
+	setup();
+	s = start_session();
+	/* Three times the queue threshold: 36 s wanted. */
+	session_load(sm, now, 30, 0, 0);
+	CU_ASSERT_EQUAL(cell.queued, 1); /* the LEASE_CAP, not yet applied */
+	q = keepalive(s, 0);
+	CU_ASSERT_EQUAL(status_of[q], CHUBBY_OK);
+	CU_ASSERT_EQUAL(lease_of[q], cfg->session_lease_ms);
+	pump();
+	CU_ASSERT_EQUAL(ns_lease_cap(cell.ns), 36000);
+	q = keepalive(s, 0);
+	CU_ASSERT_EQUAL(status_of[q], CHUBBY_OK);
+	CU_ASSERT_EQUAL(lease_of[q], 36000);
+
+	/* The master dies silently; a new one takes over (same log). */
+	session_free(sm);
+	cell.epoch = 2;
+	{
+		struct session_config sc = {.lease_ms = cfg->session_lease_ms, .cell = cfg->cell,
+		    .lease_max_ms = lease_max, .overload_queue = 10};
+		sm = session_new(&sc, &env);
+	}
+	session_tick(sm, now);
+	clock_advance(35000);
+	session_tick(sm, now);
+	pump();
+	session_stats(sm, &st);
+	CU_ASSERT_EQUAL(st.expired, 0);
+	CU_ASSERT_EQUAL(st.sessions, 1);
+	clock_advance(1001);
+	session_tick(sm, now);
+	pump();
+	session_stats(sm, &st);
+	CU_ASSERT_EQUAL(st.expired, 1);
+	lease_max = 0;
+	teardown();
+}
+
+/* As the load falls, the lease falls back to the base and the recorded
+ * cap with it, but the cap never drops below a lease still out. */
+static void
+test_lease_cap_falls_after_grants(void)
+{
+	struct session_lease_info li;
+	uint64_t s, q, granted_at, granted;
+
+	lease_max = 60000;
+	setup();
+	cell.async = false;
+	s = start_session();
+	session_load(sm, now, 100, 0, 0); /* ten times the threshold: the max */
+	q = keepalive(s, 0);
+	granted = lease_of[q];
+	granted_at = now.mono_ms;
+	CU_ASSERT_EQUAL(granted, 60000);
+	for (int i = 0; i < 200; i++) {
+		clock_advance(1000);
+		session_tick(sm, now);
+		session_load(sm, now, 0, 0, 0);
+		/* The session's KeepAlive every 10 s keeps it alive, at the
+		 * lease granted then. */
+		if (i % 10 == 9) {
+			q = keepalive(s, 0);
+			CU_ASSERT_EQUAL_FATAL(status_of[q], CHUBBY_OK);
+			if (now.mono_ms + lease_of[q] > granted_at + granted) {
+				granted_at = now.mono_ms;
+				granted = lease_of[q];
+			}
+		}
+		uint64_t out = granted_at + granted > now.mono_ms ? granted_at + granted - now.mono_ms
+		                                                  : 0;
+		uint64_t cap = ns_lease_cap(cell.ns);
+		CU_ASSERT_FATAL((cap > cfg->session_lease_ms ? cap : cfg->session_lease_ms) >= out);
+	}
+	session_lease_info(sm, &li);
+	CU_ASSERT_EQUAL(li.wanted_ms, cfg->session_lease_ms);
+	CU_ASSERT_EQUAL(li.granted_ms, cfg->session_lease_ms);
+	CU_ASSERT_EQUAL(ns_lease_cap(cell.ns), 0);
+	lease_max = 0;
+	teardown();
+}
+
+/* The rule itself (session/lease_ctl.h): up at once to base * load, held
+ * in the dead band, down by quarters of the excess every calm period, back
+ * to the base; max clamps; a signal whose threshold is 0 is off; the
+ * KeepAlive signal is the demand at the base lease, not the measured rate. */
+static void
+test_lease_rule(void)
+{
+	struct lease_ctl c;
+	struct lease_ctl_config cfg0 = {.base_ms = 12000, .max_ms = 60000, .queue_high = 100,
+	    .keepalive_high = 1000, .cpu_high = 80};
+	struct lease_load l = {0};
+	uint64_t t = 5000, prev;
+
+	lease_ctl_init(&c, &cfg0);
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t, &l), 12000);
+	l.queue = 150; /* 1.5x: 18 s at once */
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t, &l), 18000);
+	l.queue = 70; /* the dead band: held however long */
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t + 100000, &l), 18000);
+	l.queue = 1000; /* 10x: the max */
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t += 100000, &l), 60000);
+	l.queue = 0;
+	l.cpu = 100; /* 1.25x of cpu: below what it is, no change */
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t + 1, &l), 60000);
+	l.cpu = 10;
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t + LEASE_CTL_CALM_MS - 1, &l), 60000);
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t += LEASE_CTL_CALM_MS, &l), 48000);
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t + 1, &l), 48000); /* one step per period */
+	prev = 48000;
+	for (int i = 0; i < 20; i++) {
+		uint64_t v = lease_ctl_update(&c, t += LEASE_CTL_CALM_MS, &l);
+		CU_ASSERT(v <= prev && v >= 12000);
+		prev = v;
+	}
+	CU_ASSERT_EQUAL(prev, 12000);
+	/* 24000 sessions at a 12 s lease would send 2000 KeepAlives/s: 2x. */
+	l.cpu = 0;
+	l.sessions = 24000;
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t += 1, &l), 24000);
+	/* A loop running 1.5 s late against a 500 ms threshold: 3x. */
+	struct lease_ctl_config lag = {.base_ms = 12000, .max_ms = 60000, .lag_high_ms = 500};
+	lease_ctl_init(&c, &lag);
+	struct lease_load late = {.lag_ms = 1500};
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t, &late), 36000);
+	/* Thresholds of 0: signals off, the base however loaded. */
+	struct lease_ctl_config off = {.base_ms = 12000, .max_ms = 60000};
+	lease_ctl_init(&c, &off);
+	l.queue = 1000000;
+	l.cpu = 1000;
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t, &l), 12000);
+	/* A max below the base: never stretched. */
+	struct lease_ctl_config nomax = cfg0;
+	nomax.max_ms = 5000;
+	lease_ctl_init(&c, &nomax);
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t, &l), 12000);
+}
+
 void
 harness_register(void)
 {
@@ -1144,6 +1306,10 @@ harness_register(void)
 	    {"without init_acls, nothing is proposed", test_init_acls_off},
 	    {"an expiry in flight over a lease lapse is not undone", test_expiry_in_flight_over_lapse},
 	    {"SESSIONS and LOCKS a page at a time", test_admin_pages},
+	    {"a stretched lease outlives a fail-over (LEASE_CAP first)",
+		test_lease_stretch_survives_failover},
+	    {"the lease cap falls only below the leases out", test_lease_cap_falls_after_grants},
+	    {"the rule of the lease under load", test_lease_rule},
 	    {NULL, NULL},
 	};
 

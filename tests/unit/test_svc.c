@@ -188,7 +188,7 @@ setup(void)
 	struct session_config sc = {.lease_ms = cfg->session_lease_ms, .cell = cfg->cell};
 	struct session_env senv = {.submit = env_submit, .reply = sess_reply,
 	    .mastership = env_mastership, .ns = env_ns, .sign = env_sign};
-	struct svc_config vc = {.lease_ms = cfg->session_lease_ms, .cell = cfg->cell,
+	struct svc_config vc = {.cell = cfg->cell,
 	    .superuser = cfg->superuser, .max_contents = cfg->max_contents, .page_bytes = 4096};
 	struct svc_env venv = {.defer = svc_defer, .reply = svc_reply};
 

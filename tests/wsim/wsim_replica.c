@@ -33,7 +33,7 @@ struct w_tok {
 	enum w_op op;
 };
 
-static struct svc *w_replica_svc_new(struct world *w, struct w_replica *r);
+static struct svc *w_replica_svc_new(struct w_replica *r);
 
 static struct session_now
 w_now(const struct w_replica *r)
@@ -531,7 +531,7 @@ w_replica_start(struct world *w, struct w_replica *r)
 		return;
 	}
 	r->sm = session_new(&scfg, &env);
-	r->svc = w_replica_svc_new(w, r);
+	r->svc = w_replica_svc_new(r);
 	cell_observe(r->cell, &obs);
 	paxos_actions_init(&r->acts);
 	r->up = true;
@@ -716,9 +716,9 @@ svc_env_reply(void *arg, void *req, bool deferred, int status, const char *msg,
 }
 
 static struct svc *
-w_replica_svc_new(struct world *w, struct w_replica *r)
+w_replica_svc_new(struct w_replica *r)
 {
-	struct svc_config cfg = {.lease_ms = w->ccfg.lease_ms, .cell = W_CELL, .superuser = "",
+	struct svc_config cfg = {.cell = W_CELL, .superuser = "",
 	    .page_bytes = 64 * 1024};
 	struct svc_env env = {.arg = r, .defer = svc_env_defer, .reply = svc_env_reply};
 

@@ -61,6 +61,11 @@ status_json(struct lockctl *lc, const struct probe_result *r, size_t n, const ch
 			r[i].has_committed ? json_uint(&j, r[i].committed) : json_null(&j);
 			json_key(&j, "lease_ms");
 			r[i].has_lease ? json_uint(&j, r[i].lease_ms) : json_null(&j);
+			if (r[i].has_session_lease) {
+				json_kv_uint(&j, "session_lease_ms", r[i].sl_granted_ms);
+				json_kv_uint(&j, "session_lease_cap_ms", r[i].sl_cap_ms);
+				json_kv_uint(&j, "load_pct", r[i].sl_load_pct);
+			}
 			json_key(&j, "voter");
 			r[i].has_voter ? json_bool(&j, r[i].voter) : json_null(&j);
 			json_key(&j, "digest");
@@ -159,6 +164,18 @@ cmd_status(struct lockctl *lc, int argc, char **argv)
 			    (unsigned long long)epoch);
 		else
 			printf("no master known\n");
+		/* The master's session lease: longer than the config's while it
+		 * is overloaded (docs/SESSIONS.md "Leases under load"). */
+		for (size_t i = 0; have_master && i < n; i++)
+			if (r[i].reachable && r[i].has_session_lease && r[i].id == master &&
+			    r[i].sl_granted_ms > 0)
+				printf("session lease %.1fs, load %llu%% of the overload thresholds; "
+				       "leases up to %.1fs may be out\n",
+				    (double)r[i].sl_granted_ms / 1000.0,
+				    (unsigned long long)r[i].sl_load_pct,
+				    (double)(r[i].sl_cap_ms > r[i].sl_granted_ms ? r[i].sl_cap_ms
+				                                                 : r[i].sl_granted_ms) /
+				        1000.0);
 		printf("%-3s %-22s %-11s %-8s %-9s %-9s %-7s %-9s %-7s %s\n", "ID", "ADDRESS", "ROLE",
 		    "EPOCH", "COMMITTED", "APPLIED", "LEASE", "UPTIME", "CLIENTS", "VERSION");
 		for (size_t i = 0; i < n; i++) {

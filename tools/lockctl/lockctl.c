@@ -71,6 +71,18 @@ static const struct lockctl_cmd lockctl_cmds[] = {
 #undef SJ
 #define LOCKCTL_NCMDS (sizeof lockctl_cmds / sizeof lockctl_cmds[0])
 
+/* The global options; lockctl_optargs[i] names longopts[i]'s argument
+ * (for `lockctl help --options`). */
+static const struct option longopts[] = {
+    {"cell", required_argument, NULL, 'C'},
+    {"json", no_argument, NULL, 'j'},
+    {"timeout", required_argument, NULL, 't'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+static const char *const lockctl_optargs[] = {"CELL", NULL, "MS", NULL, NULL};
+
 static void
 usage(FILE *f)
 {
@@ -81,7 +93,8 @@ usage(FILE *f)
 		   "                    (default: $CHUBBY_CELL)\n"
 		   "  -j, --json        answer in JSON\n"
 		   "  -t, --timeout MS  give up on the cell after MS milliseconds (default 5000)\n"
-		   "  -h, --help        this text;  -V, --version  the version\n\n"
+		   "  -h, --help        this text;  -V, --version  the version\n"
+		   "  (lockctl help [COMMAND]: the same, or one command's usage)\n\n"
 		   "commands:\n");
 	for (size_t i = 0; i < LOCKCTL_NCMDS; i++) {
 		const struct lockctl_cmd *c = &lockctl_cmds[i];
@@ -296,17 +309,108 @@ lockctl_find(const char *name)
 	return NULL;
 }
 
+/* Prints WORD once: the words of COMMAND's usage lines, seen so far, are in SEEN. */
+static void
+help_word(struct lockctl_buf *seen, const char *word, size_t n, const char *arg)
+{
+	char line[128];
+
+	snprintf(line, sizeof line, "\n%.*s%s%s\n", (int)n, word, arg ? " " : "", arg ? arg : "");
+	if (seen->p != NULL && strstr(seen->p, line) != NULL)
+		return;
+	lockctl_buf_add(seen, line, strlen(line)); /* NUL-terminated, for strstr */
+	fputs(line + 1, stdout);
+}
+
+/*
+ * `lockctl help`: the usage; `help CMD`: CMD's usage lines; `help
+ * --commands`: the command names, one a line; `help --options [CMD]`: the
+ * words of CMD's usage lines (or the global options), one a line: "-s",
+ * "-t MS" (an option and its argument), "get" (a literal word), "PATH" (an
+ * argument).  Shell completion (etc/bash-completion/lockctl) reads these,
+ * so it follows the command table instead of copying it.
+ */
+static int
+cmd_help(int argc, char **argv)
+{
+	struct lockctl_buf seen = {NULL, 0, 0};
+	int found = 0;
+
+	if (argc == 0) {
+		usage(stdout);
+		return LOCKCTL_EXIT_OK;
+	}
+	if (argc == 1 && strcmp(argv[0], "--commands") == 0) {
+		for (size_t i = 0; i < LOCKCTL_NCMDS; i++)
+			if (i == 0 || strcmp(lockctl_cmds[i].name, lockctl_cmds[i - 1].name) != 0)
+				printf("%s\n", lockctl_cmds[i].name);
+		return LOCKCTL_EXIT_OK;
+	}
+	if (argc == 1 && strcmp(argv[0], "--options") == 0) {
+		for (size_t i = 0; longopts[i].name != NULL; i++) {
+			printf("--%s%s%s\n", longopts[i].name, lockctl_optargs[i] ? " " : "",
+			    lockctl_optargs[i] ? lockctl_optargs[i] : "");
+			printf("-%c%s%s\n", longopts[i].val, lockctl_optargs[i] ? " " : "",
+			    lockctl_optargs[i] ? lockctl_optargs[i] : "");
+		}
+		return LOCKCTL_EXIT_OK;
+	}
+	if (argc > 2 || (argc == 2 && strcmp(argv[0], "--options") != 0) ||
+	    (argc == 1 && argv[0][0] == '-')) {
+		fprintf(stderr, "usage: lockctl help [--commands | --options [COMMAND] | COMMAND]\n");
+		return LOCKCTL_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < LOCKCTL_NCMDS; i++) {
+		const struct lockctl_cmd *c = &lockctl_cmds[i];
+		const char *p = c->args;
+
+		if (strcmp(c->name, argv[argc - 1]) != 0)
+			continue;
+		found = 1;
+		if (argc == 1) {
+			printf("usage: lockctl %s %s\n  %s\n", c->name, c->args, c->help);
+			continue;
+		}
+		/* Words are separated by blanks, "[", "]" and "|". */
+		while (*p != '\0') {
+			size_t n = strcspn(p, " []|"), m;
+			const char *next = p + n;
+
+			if (n == 0) {
+				p++;
+				continue;
+			}
+			/* "[--if-gen N]": an argument follows its option after
+			 * blanks only ("[--allow-open-change] PATH" is two words). */
+			next += strspn(next, " ");
+			m = strcspn(next, " []|");
+			if (p[0] == '-' && n > 1 && !(n == 2 && p[1] == '-') && m > 0 &&
+			    next[0] >= 'A' && next[0] <= 'Z') {
+				/* An option and the argument it takes. */
+				char arg[64];
+				snprintf(arg, sizeof arg, "%.*s", (int)m, next);
+				help_word(&seen, p, n, arg);
+				p = next + m;
+				continue;
+			}
+			/* Not "--" (the end of options) nor "ARGS...". */
+			if (!(n == 2 && p[0] == '-' && p[1] == '-') && !(n > 3 && strncmp(p + n - 3, "...", 3) == 0))
+				help_word(&seen, p, n, NULL);
+			p += n;
+		}
+	}
+	lockctl_buf_free(&seen);
+	if (!found) {
+		fprintf(stderr, "lockctl: help: unknown command \"%s\" (see lockctl --help)\n",
+		    argv[argc - 1]);
+		return LOCKCTL_EXIT_USAGE;
+	}
+	return LOCKCTL_EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"cell", required_argument, NULL, 'C'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct lockctl lc;
 	const struct lockctl_cmd *cmd;
 	char *end;
@@ -356,6 +460,9 @@ main(int argc, char **argv)
 		lc.cmd = "shell";
 		return cmd_shell(&lc, 0, argv + argc);
 	}
+	/* Not in the table: it needs no cell and no session, in no mode. */
+	if (strcmp(argv[optind], "help") == 0)
+		return cmd_help(argc - optind - 1, argv + optind + 1);
 	cmd = lockctl_find(argv[optind]);
 	if (cmd == NULL)
 		return lockctl_error(&lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,

@@ -148,6 +148,14 @@ probe_on_frame(struct conn *c, const uint8_t *body, size_t len, void *arg)
 			    probe_get_uint(r, "loop_lag_max_ms", &p->r->loop_lag_max_ms);
 			p->r->has_lease = probe_get_uint(r, "lease_ms", &p->r->lease_ms);
 			{
+				const msgpack_object *sl = mp_map_get(r, "session_lease");
+				p->r->has_session_lease = sl != NULL &&
+				    sl->type == MSGPACK_OBJECT_MAP &&
+				    probe_get_uint(sl, "granted_ms", &p->r->sl_granted_ms) &&
+				    probe_get_uint(sl, "cap_ms", &p->r->sl_cap_ms) &&
+				    probe_get_uint(sl, "load_pct", &p->r->sl_load_pct);
+			}
+			{
 				bool v = false;
 				p->r->has_voter = mp_map_get(r, "voter") != NULL &&
 				    mp_get_bool(r, "voter", MP_REQUIRED, &v, err, sizeof err) == CHUBBY_OK;

@@ -30,6 +30,10 @@ struct probe_result {
 	uint64_t checks;       /* consistency checks passed */
 	int voter;
 	uint64_t rtt_ms;
+	/* The session lease (docs/SESSIONS.md "Leases under load"), from the
+	 * master's session layer: granted now, recorded cap, load. */
+	int has_session_lease;
+	uint64_t sl_granted_ms, sl_cap_ms, sl_load_pct;
 };
 
 /* Probes every address of SPEC; fills RESULTS[0..spec->naddrs).  With
