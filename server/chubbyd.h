@@ -18,6 +18,7 @@ struct rpc;
 struct replica;
 struct status_http;
 struct session_mgr;
+struct svc;
 
 struct chubbyd {
 	struct event_base *base;
@@ -32,6 +33,7 @@ struct chubbyd {
 	struct rpc *rpc;            /* the client port */
 	struct replica *replica;    /* Paxos, the store and the peer links */
 	struct session_mgr *sessions; /* the master's sessions, KeepAlives, waiters */
+	struct svc *svc;            /* Chubby's calls, served over the sessions */
 	uint8_t *seq_key;           /* sequencer signing key (NULL: unsigned) */
 	size_t seq_key_len;
 	struct status_http *status; /* HTTP /health, /metrics, /status */

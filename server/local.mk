@@ -3,7 +3,8 @@ sbin_PROGRAMS += server/chubbyd
 server_chubbyd_SOURCES = \
 	server/main.c server/chubbyd.h server/reload.c \
 	server/rpc/rpc.c server/rpc/rpc.h server/rpc/audit.c server/rpc/audit.h \
-	server/rpc/rpc_ns.c server/rpc/rpc_ns.h \
+	server/rpc/rpc_ns.c server/rpc/rpc_ns.h server/rpc/ns_wire.c server/rpc/ns_wire.h \
+	server/svc/svc.c server/svc/svc.h \
 	server/rpc/rpc_backup.c server/rpc/rpc_backup.h \
 	server/session/session.c server/session/session.h \
 	server/session/sm_index.c server/session/sm_index.h \
@@ -31,6 +32,18 @@ tests_unit_test_audit_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_s
 tests_unit_test_audit_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_audit_LDADD = $(TEST_LIBS)
 UNIT_TESTS += tests/unit/test_audit
+
+# The request layer (server/svc) is pure: driven directly over the real
+# session layer and namespace, with a fake environment (no stand-ins).
+check_PROGRAMS += tests/unit/test_svc
+tests_unit_test_svc_SOURCES = tests/unit/test_svc.c server/svc/svc.c server/svc/svc.h \
+	server/session/session.c server/session/session.h \
+	server/session/lease_ctl.c server/session/lease_ctl.h \
+	server/session/sm_index.c server/session/sm_index.h $(TEST_HARNESS)
+tests_unit_test_svc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
+tests_unit_test_svc_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_svc_LDADD = server/ns/libns.la $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_svc
 
 # The peer codec is pure: its unit test and fuzz target link it directly.
 PEER_CODEC_SOURCES = server/peer/peer_codec.c server/peer/peer_codec.h

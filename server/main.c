@@ -23,9 +23,11 @@
 #include "clock.h"
 #include "log.h"
 #include "replica.h"
+#include "rpc/rpc_ns.h"
 #include "seqtoken.h"
 #include "session/session.h"
 #include "session_shell.h"
+#include "svc/svc.h"
 #include "rpc/audit.h"
 #include "rpc/rpc.h"
 #include "status/status.h"
@@ -342,6 +344,7 @@ main(int argc, char **argv)
 	}
 	d.started_mono_ms = clock_mono_ms();
 	d.sessions = session_shell_new(&d);
+	d.svc = rpc_ns_svc_new(&d);
 	/* Before the client port opens: a replica that cannot start from its
 	 * backup (damaged, another cell's, a store not empty) must never look
 	 * up, even for a moment, to whoever waits for the port (chubby-cell up
@@ -395,6 +398,8 @@ out:
 	d.rpc = NULL;
 	replica_free(d.replica);
 	session_free(d.sessions);
+	/* Last: what the two above fail is answered through it. */
+	svc_free(d.svc);
 	backup_shutdown();
 	free(d.seq_key);
 	tp_free(d.tp_accept);

@@ -5,7 +5,7 @@
  * and the namespace from the replica, sequencers signed with the cell's
  * key, lines to the daemon's log - and the clocks' time at each call, and
  * registers it as an observer of the replica (applied commands, a state
- * replaced, ticks).  The arrows point one way: rpc -> session -> replica;
+ * replaced, ticks).  The arrows point one way: rpc -> svc -> session -> replica;
  * the replica knows the session layer only as an observer.
  */
 #ifndef CHUBBY_SESSION_SHELL_H

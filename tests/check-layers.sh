@@ -1,6 +1,7 @@
 #!/bin/sh
 # check-layers.sh: chubbyd's modules depend one way (issue 16): the client
-# port (rpc) calls the session layer, which proposes through the replica,
+# port (rpc) decodes requests for the request layer (svc), which serves
+# them over the session layer, which proposes through the replica,
 # which runs Paxos over the store and peers.  A lower module includes no
 # header of a higher one: the replica tells the session layer what it
 # applies through an observer it is given (replica_observe), and backup
@@ -28,10 +29,14 @@ for f in "$top"/server/backup.[ch] "$top"/server/backup_file.[ch]; do
 done
 for f in "$top"/server/store/*.[ch] "$top"/server/peer/*.[ch] "$top"/server/paxos/*.[ch] \
     "$top"/server/ns/*.[ch]; do
-	check_file "$f" "$inc(replica\.h|rpc/|session/|session_shell|backup|status/)" "below replica"
+	check_file "$f" "$inc(replica\.h|rpc/|svc/|session/|session_shell|backup|status/)" "below replica"
 done
 for f in "$top"/server/session/*.[ch]; do
-	check_file "$f" "$inc(rpc/|replica\.h|backup|status/|chubbyd\.h)" "session"
+	check_file "$f" "$inc(svc/|rpc/|replica\.h|backup|status/|chubbyd\.h)" "session"
+done
+for f in "$top"/server/svc/*.[ch]; do
+	check_file "$f" "$inc(rpc/|replica\.h|session_shell|backup|status/|chubbyd\.h|cellconfig\.h)" \
+	    "request layer"
 done
 echo "SUMMARY: passed=$passed failed=$failed"
 [ "$failed" -eq 0 ]

@@ -7,7 +7,9 @@
 # not even do that.  The master's session layer (server/session) may use
 # msgpack too, but knows nothing of the daemon it runs in: no replica, RPC,
 # daemon context or config file; the shell (server/session_shell.c) gives
-# it an environment and the time.
+# it an environment and the time.  The request layer above it (server/svc)
+# is held to the same rule: it knows no wire format but msgpack's buffers,
+# and reaches the client port only through the environment it is given.
 top=${abs_top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 io='event2/|openssl/|leveldb/|sys/socket|sys/time|sys/stat|netinet/|arpa/|netdb|time\.h|unistd\.h|pthread\.h|stdio\.h|fcntl\.h|signal\.h|clock\.h|log\.h|conn\.h|tp\.h|tls\.h|store'
 strict="#[[:space:]]*include[[:space:]]*[<\"]($io|msgpack)"
@@ -32,7 +34,7 @@ done
 for f in "$top"/server/ns/*.[ch] "$top"/server/cell/*.[ch]; do
 	check_file "$f" "$codec"
 done
-for f in "$top"/server/session/*.[ch]; do
+for f in "$top"/server/session/*.[ch] "$top"/server/svc/*.[ch]; do
 	check_file "$f" "$sess"
 done
 # The loop lag gauge's accounting: the daemon gives it the time and the lag.

@@ -919,3 +919,24 @@ out:
 		free(addr[k]);
 	return rc;
 }
+
+/* The answer to a request that only the master can serve (rpc.h). */
+int
+rpc_not_master(struct chubbyd *d, msgpack_packer *pk, char *msg, size_t msglen)
+{
+	unsigned m = d->replica ? replica_master(d->replica) : 0;
+	const struct cell_replica *mr = m ? config_replica(d->cfg, m) : NULL;
+
+	if (pk != NULL) {
+		msgpack_pack_map(pk, 3);
+		mp_pack_kv_uint(pk, "master", mr != NULL && m != d->id ? m : 0);
+		mp_pack_kv_str(pk, "address", mr != NULL && m != d->id ? mr->client_addr : NULL);
+		mp_pack_kv_uint(pk, "epoch", d->replica ? replica_epoch(d->replica) : 0);
+	}
+	if (mr != NULL && m != d->id)
+		snprintf(msg, msglen, "replica %u is not the master; the master is replica %u at %s",
+		    d->id, m, mr->client_addr);
+	else
+		snprintf(msg, msglen, "replica %u is not the master and knows of none", d->id);
+	return CHUBBY_E_NOT_MASTER;
+}

@@ -1,6 +1,8 @@
 /*
  * rpc_ns.h: handlers of Chubby's calls (sessions, handles, the namespace,
- * locks, sequencers, session admin), listed in rpc.c's dispatch table.
+ * locks, sequencers, session admin), listed in rpc.c's dispatch table:
+ * each decodes its arguments and hands them to the request layer
+ * (server/svc), which serves them.
  * Arguments and results: docs/PROTOCOL.md "Ops".
  */
 #ifndef CHUBBY_RPC_NS_H
@@ -32,6 +34,10 @@ RPC_NS_HANDLER(set_sequencer);
 RPC_NS_HANDLER(check_sequencer);
 RPC_NS_HANDLER(sessions);
 RPC_NS_HANDLER(locks);
+
+/* The daemon's request layer (server/svc) over D->sessions, answering
+ * through the client port. */
+struct svc *rpc_ns_svc_new(struct chubbyd *d);
 
 /* The handler of one of Chubby's calls; NULL if OP is not one. */
 rpc_handler rpc_ns_handler(uint32_t op);

@@ -845,6 +845,27 @@ session_serving(struct session_mgr *sm, struct session_now now)
 	return true;
 }
 
+const struct ns *
+session_ns(const struct session_mgr *sm)
+{
+	return sm_ns(sm);
+}
+
+uint64_t
+session_epoch(const struct session_mgr *sm)
+{
+	uint64_t epoch = 0;
+
+	(void)sm->env.mastership(sm->env.arg, &epoch);
+	return epoch;
+}
+
+struct session_now
+session_last_now(const struct session_mgr *sm)
+{
+	return sm->now;
+}
+
 /* The stamp for a command proposed at the time of the latest event. */
 static uint64_t
 sm_stamp(struct session_mgr *sm)

@@ -112,6 +112,14 @@ void session_state_replaced(struct session_mgr *sm);
  */
 bool session_serving(struct session_mgr *sm, struct session_now now);
 
+/* For the request layer above (server/svc): the namespace the layer
+ * serves from (its environment's; NULL before there is one), the epoch
+ * this replica knows (0: none yet), and the time of the latest event the
+ * layer was given, for work done in a completion (session_done_fn). */
+const struct ns *session_ns(const struct session_mgr *sm);
+uint64_t session_epoch(const struct session_mgr *sm);
+struct session_now session_last_now(const struct session_mgr *sm);
+
 /* The stamp for a namespace command proposed now: wall-clock time read at
  * the start of this master's term, advanced by the monotonic clock since,
  * so that a wall-clock step neither pins nor shortens a lock-delay

@@ -147,6 +147,7 @@ struct w_replica {
 	struct paxos *p;
 	struct cell *cell;
 	struct session_mgr *sm;
+	struct svc *svc; /* the request layer (server/svc) */
 	struct paxos_actions acts;
 	bool stepping;
 	bool up, lost;

@@ -1,20 +1,10 @@
 /*
  * wsim_replica.c: one simulated replica (the Paxos core, the applied state,
- * the namespace and the master's session layer, wired as server/replica.c
- * and server/session_shell.c wire them) and its request layer.
- *
- * The request layer re-implements, for the calls the simulator models,
- * what server/rpc/rpc_ns.c does around the session layer: check_session
- * (session_check and the NOT_MASTER / BAD_EPOCH answers), req_id_check
- * (a copy of a write answered from ns_request_outcome), write_prepare
- * (NS_CMD_REQ wrapping with rid / rid_floor), submit / submit_close
- * (session_write with the same write kinds, session_write_close),
- * rpc_op_session_start (the nonce, ns_session_started, session_restarted),
- * rpc_op_keepalive, rpc_op_get_contents (session_cache_note),
- * rpc_op_set_contents (expected_gen), acquire (session_acquire) and
- * rpc_op_check_sequencer; and rpc_not_master.  It takes its arguments as
- * structs rather than msgpack maps.  A later step shares that logic
- * between rpc_ns.c and the simulator instead of repeating it.
+ * the namespace, the master's session layer and the request layer, wired
+ * as server/replica.c, server/session_shell.c and server/rpc/rpc_ns.c wire
+ * them).  The request layer is chubbyd's own (server/svc): the client
+ * model's requests go to it as structs, and its answers come back as the
+ * fields the model reads, where chubbyd encodes them as msgpack.
  */
 #include "config.h"
 
@@ -31,17 +21,19 @@
 #include "ns/ns.h"
 #include "seqtoken.h"
 #include "simknob.h"
+#include "svc/svc.h"
 #include "wsim_int.h"
 #include "xmalloc.h"
 
-/* A request the layer holds: what its answer needs. */
+/* A request the layers hold: where its answer goes. */
 struct w_tok {
 	struct w_replica *r;
 	size_t conn;
 	uint64_t wire_id;
 	enum w_op op;
-	uint64_t session, handle;
 };
+
+static struct svc *w_replica_svc_new(struct w_replica *r);
 
 static struct session_now
 w_now(const struct w_replica *r)
@@ -539,6 +531,7 @@ w_replica_start(struct world *w, struct w_replica *r)
 		return;
 	}
 	r->sm = session_new(&scfg, &env);
+	r->svc = w_replica_svc_new(r);
 	cell_observe(r->cell, &obs);
 	paxos_actions_init(&r->acts);
 	r->up = true;
@@ -579,6 +572,9 @@ w_replica_free(struct w_replica *r)
 	w_fail_pending(r, CHUBBY_E_NOT_MASTER);
 	session_free(r->sm);
 	r->sm = NULL;
+	/* Last: what the two above fail is answered through it. */
+	svc_free(r->svc);
+	r->svc = NULL;
 	paxos_free(r->p);
 	r->p = NULL;
 	cell_free(r->cell);
@@ -660,9 +656,135 @@ w_replica_deliver(struct world *w, struct w_ev *e)
 	}
 }
 
-/* ---- the request layer (rpc_ns.c's handlers) ---------------------------- */
+/* ---- the request layer (server/svc, shared with chubbyd) ----------------- */
 
-/* What a write's answer needs once applied (rpc_ns.c's struct wctx). */
+/* A request's token, kept as it is: it answers once, through w_reply_tok. */
+static void *
+svc_env_defer(void *arg, void *req)
+{
+	(void)arg;
+	return req;
+}
+
+/* The request layer's answers as the fields the client model reads (what
+ * rpc_ns.c would encode); errors carry only what w_reply_tok adds. */
+static void
+svc_env_reply(void *arg, void *req, bool deferred, int status, const char *msg,
+    const struct svc_result *res)
+{
+	struct w_rep f;
+
+	(void)arg;
+	(void)deferred;
+	(void)msg;
+	if (status != CHUBBY_OK) {
+		w_reply_tok(req, status, NULL, 0, NULL);
+		return;
+	}
+	memset(&f, 0, sizeof f);
+	switch (res->kind) {
+	case SVC_RES_RAW:
+		w_reply_tok(req, status, res->raw, res->rawlen, NULL);
+		return;
+	case SVC_RES_SESSION:
+		f.session = res->session;
+		f.epoch = res->epoch;
+		f.lease_ms = res->lease_ms;
+		break;
+	case SVC_RES_OPEN:
+		f.handle = res->handle;
+		f.created = res->created;
+		f.instance = res->stat->instance;
+		f.content_gen = res->stat->content_gen;
+		break;
+	case SVC_RES_STAT:
+		f.instance = res->stat->instance;
+		f.content_gen = res->stat->content_gen;
+		break;
+	case SVC_RES_CONTENTS:
+		f.cacheable = res->cacheable;
+		f.instance = res->stat->instance;
+		f.content_gen = res->stat->content_gen;
+		snprintf(f.val, sizeof f.val, "%.*s", (int)res->contents_len,
+		    (const char *)res->contents);
+		break;
+	default:
+		w_reply_tok(req, status, NULL, 0, NULL);
+		return;
+	}
+	w_reply_tok(req, status, NULL, 0, &f);
+}
+
+static struct svc *
+w_replica_svc_new(struct w_replica *r)
+{
+	struct svc_config cfg = {.cell = W_CELL, .superuser = "",
+	    .page_bytes = 64 * 1024};
+	struct svc_env env = {.arg = r, .defer = svc_env_defer, .reply = svc_env_reply};
+
+	return svc_new(&cfg, &env, r->sm);
+}
+
+/* The client model's request as the request layer's call. */
+static enum svc_op
+w_svc_args(const struct w_req *rq, struct svc_args *a, struct seqtoken *seq)
+{
+	memset(a, 0, sizeof *a);
+	a->session = rq->session;
+	a->epoch = rq->epoch;
+	a->handle = rq->handle;
+	a->rid = rq->rid;
+	a->rid_floor = rq->rid_floor;
+	switch (rq->op) {
+	case W_OP_START:
+		a->rid = rq->nonce;
+		return SVC_SESSION_START;
+	case W_OP_KEEPALIVE:
+		a->hold_ms = rq->hold_ms;
+		a->acks = rq->acks;
+		a->nacks = rq->nacks;
+		return SVC_KEEPALIVE;
+	case W_OP_END:
+		return SVC_SESSION_END;
+	case W_OP_OPEN:
+		a->path = rq->path;
+		a->flags = rq->flags;
+		a->lock_delay_ms = UINT64_MAX;
+		a->events = NS_EV_CONTENTS_MODIFIED | NS_EV_LOCK_ACQUIRED;
+		return SVC_OPEN;
+	case W_OP_CLOSE:
+		return SVC_CLOSE;
+	case W_OP_GET:
+		a->cache = rq->cache;
+		return SVC_GET_CONTENTS;
+	case W_OP_SET:
+		a->contents = (const uint8_t *)rq->val;
+		a->contents_len = strlen(rq->val);
+		a->have_contents = true;
+		a->have_expected = rq->have_expected;
+		a->expected_gen = rq->expected_gen;
+		return SVC_SET_CONTENTS;
+	case W_OP_ACQUIRE:
+		a->mode = (uint64_t)rq->mode;
+		a->timeout_ms = rq->timeout_ms;
+		return SVC_ACQUIRE;
+	case W_OP_RELEASE:
+		return SVC_RELEASE;
+	case W_OP_CHECKSEQ:
+		memset(seq, 0, sizeof *seq);
+		snprintf(seq->cell, sizeof seq->cell, "%s", W_CELL);
+		snprintf(seq->path, sizeof seq->path, "%s", rq->path);
+		seq->mode = rq->mode;
+		seq->lock_gen = rq->seq_gen;
+		seq->instance = rq->seq_instance;
+		a->seq = seq;
+		return SVC_CHECK_SEQUENCER;
+	default:
+		return (enum svc_op)0;
+	}
+}
+
+/* What an answer needs: where it goes. */
 static struct w_tok *
 w_tok_new(struct w_replica *r, size_t conn, const struct w_req *rq)
 {
@@ -672,318 +794,31 @@ w_tok_new(struct w_replica *r, size_t conn, const struct w_req *rq)
 	t->conn = conn;
 	t->wire_id = rq->wire_id;
 	t->op = rq->op;
-	t->session = rq->session;
-	t->handle = rq->handle;
 	return t;
-}
-
-static void
-w_reply_now(struct w_replica *r, size_t conn, const struct w_req *rq, int status,
-    struct w_rep *fields)
-{
-	w_reply_tok(w_tok_new(r, conn, rq), status, NULL, 0, fields);
-}
-
-/* The usual end of a write (done_nil). */
-static void
-done_nil(int status, const struct ns_result *res, void *arg)
-{
-	(void)res;
-	w_reply_tok(arg, status, NULL, 0, NULL);
-}
-
-static void
-done_stat(int status, const struct ns_result *res, void *arg)
-{
-	struct w_rep f;
-
-	if (status != CHUBBY_OK || res == NULL) {
-		done_nil(status, res, arg);
-		return;
-	}
-	memset(&f, 0, sizeof f);
-	f.content_gen = res->stat.content_gen;
-	f.instance = res->stat.instance;
-	w_reply_tok(arg, status, NULL, 0, &f);
-}
-
-static void
-done_open(int status, const struct ns_result *res, void *arg)
-{
-	struct w_rep f;
-
-	if (status != CHUBBY_OK || res == NULL) {
-		done_nil(status, res, arg);
-		return;
-	}
-	memset(&f, 0, sizeof f);
-	f.handle = res->handle;
-	f.created = res->created;
-	f.instance = res->stat.instance;
-	f.content_gen = res->stat.content_gen;
-	w_reply_tok(arg, status, NULL, 0, &f);
-}
-
-/* A copy of an ACQUIRE that was granted (done_grant). */
-static void
-done_grant(int status, const struct ns_result *res, void *arg)
-{
-	struct w_tok *t = arg;
-	uint8_t *out = NULL;
-	size_t outlen = 0;
-	int rc;
-
-	(void)res;
-	if (status != CHUBBY_OK) {
-		done_nil(status, res, arg);
-		return;
-	}
-	rc = session_pack_grant(t->r->sm, t->session, t->handle, &out, &outlen);
-	w_reply_tok(t, rc, out, outlen, NULL);
-	free(out);
-}
-
-static void
-done_session_start(int status, const struct ns_result *res, void *arg)
-{
-	struct w_tok *t = arg;
-	struct w_replica *r = t->r;
-	struct w_rep f;
-
-	if (status != CHUBBY_OK || res == NULL) {
-		done_nil(status, res, arg);
-		return;
-	}
-	memset(&f, 0, sizeof f);
-	f.lease_ms = session_restarted(r->sm, w_now(r), res->session);
-	f.session = res->session;
-	f.epoch = r->epoch;
-	w_reply_tok(t, CHUBBY_OK, NULL, 0, &f);
-}
-
-/* check_session: NOT_MASTER with the hint, BAD_EPOCH with ours. */
-static int
-w_check_session(struct w_replica *r, const struct w_req *rq, const char *principal)
-{
-	char msg[256];
-
-	return session_check(r->sm, w_now(r), rq->session, rq->epoch, principal, msg, sizeof msg);
-}
-
-/* req_id_check: a copy of a write that succeeded is answered from the
- * recorded outcome; 1 when answered. */
-static int
-w_req_id_check(struct w_replica *r, size_t conn, const struct w_req *rq, session_done_fn done)
-{
-	struct ns_result res;
-	int rc;
-
-	if (rq->rid == 0 || SIM_KNOB(SIM_KNOB_NO_DEDUPE))
-		return 0;
-	ns_result_init(&res);
-	rc = ns_request_outcome(cell_ns(r->cell), rq->session, rq->rid, &res);
-	if (rc == CHUBBY_OK) {
-		done(CHUBBY_OK, &res, w_tok_new(r, conn, rq));
-		ns_result_free(&res);
-		return 1;
-	}
-	ns_result_free(&res);
-	if (rc == CHUBBY_E_INVALID) {
-		w_reply_now(r, conn, rq, CHUBBY_E_INVALID, NULL);
-		return 1;
-	}
-	return 0;
-}
-
-/* write_prepare + submit / submit_close. */
-static void
-w_submit(struct w_replica *r, size_t conn, const struct w_req *rq, int kind, const char *path,
-    uint8_t *cmd, size_t len, int rc, session_done_fn done, bool close)
-{
-	uint8_t *wrapped = NULL;
-	size_t wlen = 0;
-	struct w_tok *t;
-
-	if (rc == CHUBBY_OK && rq->rid != 0) {
-		rc = ns_encode_req(session_stamp(r->sm, w_now(r)), rq->session, rq->rid,
-		    rq->rid_floor, cmd, len, &wrapped, &wlen);
-		free(cmd);
-		cmd = wrapped;
-		len = wlen;
-	}
-	if (rc != CHUBBY_OK) {
-		free(cmd);
-		w_reply_now(r, conn, rq, rc, NULL);
-		return;
-	}
-	t = w_tok_new(r, conn, rq);
-	if (close)
-		session_write_close(r->sm, w_now(r), rq->session, rq->handle, cmd, len, done, t);
-	else
-		session_write(r->sm, w_now(r), (enum session_write_kind)kind, path, cmd, len, done, t);
-	free(cmd);
-}
-
-static void
-w_op_start(struct w_replica *r, size_t conn, const struct w_req *rq, const char *principal)
-{
-	uint8_t *cmd = NULL, *wrapped = NULL;
-	size_t len = 0, wlen = 0;
-	uint64_t known, stamp;
-	int rc;
-
-	if (!session_serving(r->sm, w_now(r))) {
-		w_reply_now(r, conn, rq, CHUBBY_E_NOT_MASTER, NULL);
-		return;
-	}
-	known = ns_session_started(cell_ns(r->cell), principal, rq->nonce);
-	if (known != 0) {
-		struct ns_result res;
-
-		ns_result_init(&res);
-		res.session = known;
-		done_session_start(CHUBBY_OK, &res, w_tok_new(r, conn, rq));
-		return;
-	}
-	stamp = session_stamp(r->sm, w_now(r));
-	rc = ns_encode_session_start(stamp, principal, &cmd, &len);
-	if (rc == CHUBBY_OK && rq->nonce != 0) {
-		rc = ns_encode_req(stamp, 0, rq->nonce, 0, cmd, len, &wrapped, &wlen);
-		free(cmd);
-		cmd = wrapped;
-		len = wlen;
-	}
-	if (rc != CHUBBY_OK) {
-		free(cmd);
-		w_reply_now(r, conn, rq, rc, NULL);
-		return;
-	}
-	session_write(r->sm, w_now(r), SESSION_WRITE_PLAIN, NULL, cmd, len, done_session_start,
-	    w_tok_new(r, conn, rq));
-	free(cmd);
-}
-
-static void
-w_op_get(struct w_replica *r, size_t conn, const struct w_req *rq)
-{
-	struct ns_result res;
-	struct w_rep f;
-	int rc;
-
-	ns_result_init(&res);
-	rc = ns_get_contents_and_stat(cell_ns(r->cell), rq->session, rq->handle, &res);
-	if (rc != CHUBBY_OK) {
-		ns_result_free(&res);
-		w_reply_now(r, conn, rq, rc, NULL);
-		return;
-	}
-	memset(&f, 0, sizeof f);
-	if (rq->cache)
-		f.cacheable = session_cache_note(r->sm, rq->session,
-		    ns_handle_path(cell_ns(r->cell), rq->session, rq->handle, NULL));
-	f.content_gen = res.stat.content_gen;
-	f.instance = res.stat.instance;
-	snprintf(f.val, sizeof f.val, "%.*s", (int)res.contents_len, (const char *)res.contents);
-	ns_result_free(&res);
-	w_reply_now(r, conn, rq, CHUBBY_OK, &f);
 }
 
 void
 w_replica_request(struct world *w, struct w_replica *r, size_t conn, struct w_req *rq)
 {
 	const char *principal = w->c[w->conns[conn].client - 1].principal;
-	const struct ns *ns = cell_ns(r->cell);
-	uint64_t stamp;
-	uint8_t *cmd = NULL;
-	size_t len = 0;
-	const char *p;
-	char path[W_PATH];
-	int rc;
+	struct svc_args a;
+	struct seqtoken seq;
+	enum svc_op op;
 
 	w->steps++;
 	if (rq->op == W_OP_WHERE) {
+		/* rpc.c's WHERE_IS_MASTER, not a call of the request layer. */
 		struct w_rep f;
 
 		memset(&f, 0, sizeof f);
 		f.master = w_replica_serving(r, w->now) ? r->id : w_hint(r);
 		f.epoch = r->epoch;
-		w_reply_now(r, conn, rq, CHUBBY_OK, &f);
+		w_reply_tok(w_tok_new(r, conn, rq), CHUBBY_OK, NULL, 0, &f);
 		return;
 	}
-	if (rq->op == W_OP_START) {
-		w_op_start(r, conn, rq, principal);
+	if ((op = w_svc_args(rq, &a, &seq)) == 0) {
+		w_reply_tok(w_tok_new(r, conn, rq), CHUBBY_E_INVALID, NULL, 0, NULL);
 		return;
 	}
-	if (rq->op == W_OP_CHECKSEQ) {
-		if (!session_serving(r->sm, w_now(r))) {
-			w_reply_now(r, conn, rq, CHUBBY_E_NOT_MASTER, NULL);
-			return;
-		}
-		rc = ns_check_sequencer(ns, rq->path, rq->mode, rq->seq_gen, rq->seq_instance);
-		w_reply_now(r, conn, rq, rc, NULL);
-		return;
-	}
-	if ((rc = w_check_session(r, rq, principal)) != CHUBBY_OK) {
-		w_reply_now(r, conn, rq, rc, NULL);
-		return;
-	}
-	stamp = session_stamp(r->sm, w_now(r));
-	switch (rq->op) {
-	case W_OP_KEEPALIVE:
-		session_keepalive(r->sm, w_now(r), rq->session, rq->hold_ms, rq->acks, rq->nacks,
-		    w_tok_new(r, conn, rq));
-		return;
-	case W_OP_END:
-		if (w_req_id_check(r, conn, rq, done_nil))
-			return;
-		rc = ns_encode_session_end(stamp, rq->session, rq->session, NS_END_CLOSED, &cmd,
-		    &len);
-		w_submit(r, conn, rq, 0, NULL, cmd, len, rc, done_nil, true);
-		return;
-	case W_OP_OPEN:
-		if (w_req_id_check(r, conn, rq, done_open))
-			return;
-		rc = ns_encode_open(stamp, rq->session, rq->path, rq->flags, UINT64_MAX,
-		    NS_EV_CONTENTS_MODIFIED | NS_EV_LOCK_ACQUIRED, NULL, 0, NULL, &cmd, &len);
-		w_submit(r, conn, rq,
-		    (rq->flags & NS_O_CREATE) ? SESSION_WRITE_CREATE : SESSION_WRITE_PLAIN, rq->path,
-		    cmd, len, rc, done_open, false);
-		return;
-	case W_OP_CLOSE:
-		if (w_req_id_check(r, conn, rq, done_nil))
-			return;
-		rc = ns_encode_close(stamp, rq->session, rq->handle, &cmd, &len);
-		w_submit(r, conn, rq, 0, NULL, cmd, len, rc, done_nil, true);
-		return;
-	case W_OP_GET:
-		w_op_get(r, conn, rq);
-		return;
-	case W_OP_SET:
-		if (w_req_id_check(r, conn, rq, done_stat))
-			return;
-		if ((p = ns_handle_path(ns, rq->session, rq->handle, NULL)) == NULL) {
-			w_reply_now(r, conn, rq, CHUBBY_E_BAD_HANDLE, NULL);
-			return;
-		}
-		snprintf(path, sizeof path, "%s", p);
-		rc = ns_encode_set_contents(stamp, rq->session, rq->handle, rq->val, strlen(rq->val),
-		    rq->have_expected, rq->expected_gen, &cmd, &len);
-		w_submit(r, conn, rq, SESSION_WRITE_NODE, path, cmd, len, rc, done_stat, false);
-		return;
-	case W_OP_ACQUIRE:
-		if (w_req_id_check(r, conn, rq, done_grant))
-			return;
-		session_acquire(r->sm, w_now(r), rq->session, rq->handle, rq->mode, rq->rid,
-		    rq->rid_floor, rq->timeout_ms, true, w_tok_new(r, conn, rq));
-		return;
-	case W_OP_RELEASE:
-		if (w_req_id_check(r, conn, rq, done_nil))
-			return;
-		rc = ns_encode_release(stamp, rq->session, rq->handle, &cmd, &len);
-		w_submit(r, conn, rq, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, false);
-		return;
-	default:
-		w_reply_now(r, conn, rq, CHUBBY_E_INVALID, NULL);
-		return;
-	}
+	svc_call(r->svc, w_now(r), w_tok_new(r, conn, rq), principal, op, &a);
 }

@@ -1,0 +1,960 @@
+/* svc.c: Chubby's calls on the master (see svc.h).  Each checks its
+ * arguments and the session, then either answers from the applied
+ * namespace (a read) or encodes a namespace command and hands it to the
+ * session layer (a write), answering when it has been applied.  Pure: the
+ * time comes in with each call, everything else through s->env. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include <chubby/chubby.h>
+
+#include "errbuf.h"
+#include "ns/ns.h"
+#include "seqtoken.h"
+#include "session/session.h"
+#include "simknob.h"
+#include "svc/svc.h"
+#include "xmalloc.h"
+
+struct svc {
+	struct svc_config cfg;
+	char *cell, *superuser; /* cfg's, copied */
+	struct svc_env env;
+	struct session_mgr *sm;
+};
+
+/* One call while it is being served. */
+struct call {
+	struct svc *s;
+	struct session_now now;
+	void *req;
+	const char *principal;
+	const struct svc_args *a;
+	/* An error answered at once: its message and what its result says. */
+	char msg[256];
+	enum svc_result_kind kind;
+};
+
+/* An op's return when it has answered or kept the request itself. */
+#define TAKEN (-1)
+
+/* What a write's answer needs once the command has been applied: the
+ * token to answer, whether it was kept past the call (a copy of a write
+ * answered from its recorded outcome is answered within it). */
+struct wctx {
+	struct svc *s;
+	void *tok;
+	bool deferred;
+	uint64_t session;
+	uint64_t handle;
+};
+
+struct svc *
+svc_new(const struct svc_config *cfg, const struct svc_env *env, struct session_mgr *sm)
+{
+	struct svc *s = xcalloc(1, sizeof *s);
+
+	s->cfg = *cfg;
+	s->cell = xstrdup(cfg->cell != NULL ? cfg->cell : "");
+	s->superuser = xstrdup(cfg->superuser != NULL ? cfg->superuser : "");
+	s->cfg.cell = s->cell;
+	s->cfg.superuser = s->superuser;
+	s->env = *env;
+	s->sm = sm;
+	return s;
+}
+
+void
+svc_free(struct svc *s)
+{
+	if (s == NULL)
+		return;
+	free(s->cell);
+	free(s->superuser);
+	free(s);
+}
+
+/* --- answers ----------------------------------------------------------------- */
+
+static void
+answer(struct svc *s, void *tok, bool deferred, int status, const char *msg,
+    const struct svc_result *r)
+{
+	struct svc_result nil;
+
+	if (r == NULL) {
+		memset(&nil, 0, sizeof nil);
+		r = &nil;
+	}
+	s->env.reply(s->env.arg, tok, deferred, status, msg, r);
+}
+
+/* A successful answer within the call. */
+static int
+answer_now(struct call *c, const struct svc_result *r)
+{
+	answer(c->s, c->req, false, CHUBBY_OK, NULL, r);
+	return TAKEN;
+}
+
+static struct wctx *
+wctx_new(struct call *c, bool keep, uint64_t session, uint64_t handle)
+{
+	struct wctx *w = xcalloc(1, sizeof *w);
+
+	w->s = c->s;
+	w->deferred = keep;
+	w->tok = keep ? c->s->env.defer(c->s->env.arg, c->req) : c->req;
+	w->session = session;
+	w->handle = handle;
+	return w;
+}
+
+static void
+audit(struct call *c, bool always, const char *path, const char *const *acl, bool allow_open)
+{
+	if (c->s->env.audit != NULL)
+		c->s->env.audit(c->s->env.arg, c->req, always, path, acl, allow_open);
+}
+
+static const struct ns *
+c_ns(struct call *c)
+{
+	return session_ns(c->s->sm);
+}
+
+/* The stamp of a command proposed now (docs/NAMESPACE.md "Stamps"). */
+static uint64_t
+stamp(struct call *c)
+{
+	return session_stamp(c->s->sm, c->now);
+}
+
+/* The namespace's refusal, with its message. */
+static int
+ns_fail(struct call *c, const struct ns_result *res)
+{
+	errbuf_set(c->msg, sizeof c->msg, "%s", res->msg[0] ? res->msg : chubby_strerror(res->status));
+	return res->status;
+}
+
+static int
+not_master(struct call *c)
+{
+	c->kind = SVC_RES_NOT_MASTER;
+	return CHUBBY_E_NOT_MASTER;
+}
+
+/* --- common checks ------------------------------------------------------------ */
+
+/* Checks session and epoch; on failure the error's result says which
+ * master (NOT_MASTER) or epoch (BAD_EPOCH). */
+static int
+check_session(struct call *c)
+{
+	int rc = session_check(c->s->sm, c->now, c->a->session, c->a->epoch, c->principal, c->msg,
+	    sizeof c->msg);
+
+	if (rc == CHUBBY_E_NOT_MASTER)
+		return not_master(c);
+	if (rc == CHUBBY_E_BAD_EPOCH)
+		c->kind = SVC_RES_EPOCH;
+	return rc;
+}
+
+/*
+ * If the namespace recorded the outcome of the write's request id (a
+ * copy of one that succeeded), answers from it through DONE as the first
+ * time: TAKEN.  CHUBBY_OK: go on and propose; else the error (a rid below
+ * the session's floor: answered once and forgotten, never applied again).
+ */
+static int
+req_id_check(struct call *c, uint64_t session, uint64_t handle, session_done_fn done)
+{
+	const struct svc_args *a = c->a;
+	struct ns_result res;
+	int rc;
+
+	/* Broken on purpose in the simulator: every copy applies again. */
+	if (a->rid == 0 || SIM_KNOB(SIM_KNOB_NO_DEDUPE))
+		return CHUBBY_OK;
+	if (a->rid_floor > a->rid) {
+		errbuf_set(c->msg, sizeof c->msg, "\"rid_floor\" %" PRIu64 " is above \"rid\" %" PRIu64,
+		    a->rid_floor, a->rid);
+		return CHUBBY_E_INVALID;
+	}
+	ns_result_init(&res);
+	rc = ns_request_outcome(c_ns(c), session, a->rid, &res);
+	if (rc == CHUBBY_OK) {
+		done(CHUBBY_OK, &res, wctx_new(c, false, session, handle));
+		rc = TAKEN;
+	} else if (rc == CHUBBY_E_INVALID)
+		errbuf_set(c->msg, sizeof c->msg, "%s", res.msg);
+	else
+		rc = CHUBBY_OK; /* not recorded (or no such session: the write says so) */
+	ns_result_free(&res);
+	return rc;
+}
+
+/* Readies a write's command: wrapped in its request id if it has one
+ * (NS_CMD_REQ).  RC is the encoding's; on failure *CMD is freed and the
+ * message is in the call's. */
+static int
+write_prepare(struct call *c, bool with_id, uint64_t session, uint8_t **cmd, size_t *len, int rc)
+{
+	if (rc == CHUBBY_OK && with_id && c->a->rid != 0) {
+		uint8_t *wrapped = NULL;
+		size_t wlen = 0;
+
+		rc = ns_encode_req(stamp(c), session, c->a->rid, c->a->rid_floor, *cmd, *len,
+		    &wrapped, &wlen);
+		free(*cmd);
+		*cmd = wrapped;
+		*len = wlen;
+	}
+	if (rc != CHUBBY_OK) {
+		free(*cmd);
+		*cmd = NULL;
+		errbuf_set(c->msg, sizeof c->msg, "cannot encode the command: %s", chubby_strerror(rc));
+	}
+	return rc;
+}
+
+/* Hands a write to the session layer; the answer goes out from DONE. */
+static int
+submit(struct call *c, bool with_id, enum session_write_kind kind, const char *path,
+    uint8_t *cmd, size_t len, int rc, session_done_fn done, uint64_t session, uint64_t handle)
+{
+	audit(c, false, path, NULL, false);
+	if ((rc = write_prepare(c, with_id, session, &cmd, &len, rc)) != CHUBBY_OK)
+		return rc;
+	session_write(c->s->sm, c->now, kind, path, cmd, len, done,
+	    wctx_new(c, true, session, handle));
+	free(cmd);
+	return TAKEN;
+}
+
+/* The usual end of a write: nil on success, else the error. */
+static void
+done_nil(int status, const struct ns_result *res, void *arg)
+{
+	struct wctx *w = arg;
+
+	/* The write may have been proposed, and a proposal may still be
+	 * chosen by the next master: nobody here knows whether it applied. */
+	if (status == CHUBBY_E_NOT_MASTER)
+		answer(w->s, w->tok, w->deferred, status,
+		    "mastership lost: the write may or may not have been applied; re-send it with "
+		    "the same rid (nonce) at the new master",
+		    NULL);
+	else
+		answer(w->s, w->tok, w->deferred, status,
+		    status != CHUBBY_OK && res != NULL && res->msg[0] ? res->msg : NULL, NULL);
+	free(w);
+}
+
+/* CLOSE and SESSION_END (HANDLE 0): writes that may reap ephemeral nodes,
+ * invalidated first by the session layer. */
+static int
+submit_close(struct call *c, uint8_t *cmd, size_t len, int rc, uint64_t session, uint64_t handle)
+{
+	if ((rc = write_prepare(c, true, session, &cmd, &len, rc)) != CHUBBY_OK)
+		return rc;
+	session_write_close(c->s->sm, c->now, session, handle, cmd, len, done_nil,
+	    wctx_new(c, true, session, handle));
+	free(cmd);
+	return TAKEN;
+}
+
+static void
+done_stat(int status, const struct ns_result *res, void *arg)
+{
+	struct wctx *w = arg;
+	struct svc_result r;
+
+	memset(&r, 0, sizeof r);
+	if (status == CHUBBY_OK && res != NULL) {
+		r.kind = SVC_RES_STAT;
+		r.stat = &res->stat;
+		answer(w->s, w->tok, w->deferred, CHUBBY_OK, NULL, &r);
+		free(w);
+		return;
+	}
+	if (status == CHUBBY_E_GEN_MISMATCH) {
+		struct ns_result cur;
+
+		ns_result_init(&cur);
+		if (ns_get_stat(session_ns(w->s->sm), w->session, w->handle, &cur) == CHUBBY_OK) {
+			r.kind = SVC_RES_CONTENT_GEN;
+			r.content_gen = cur.stat.content_gen;
+			answer(w->s, w->tok, w->deferred, status, res != NULL ? res->msg : NULL, &r);
+			ns_result_free(&cur);
+			free(w);
+			return;
+		}
+		ns_result_free(&cur);
+	}
+	done_nil(status, res, arg);
+}
+
+/* The path a handle names, for writes that invalidate caches. */
+static int
+handle_path(struct call *c, uint64_t session, uint64_t handle, char **path)
+{
+	const char *p = ns_handle_path(c_ns(c), session, handle, NULL);
+
+	if (p == NULL) {
+		errbuf_set(c->msg, sizeof c->msg, "handle %" PRIu64 " is not open in session %" PRIu64,
+		    handle, session);
+		return CHUBBY_E_BAD_HANDLE;
+	}
+	*path = xstrdup(p);
+	return CHUBBY_OK;
+}
+
+/*
+ * What the master checks of new ACL names before proposing them (issue
+ * 18; docs/NAMESPACE.md "Permissions"): each name is "" or an ACL file
+ * that exists (E_NOT_FOUND naming it: a typo would otherwise lock out all
+ * but the superuser), and unless ALLOW_OPEN, the names the node will have
+ * (CUR where ACL keeps one) do not leave change-ACL open while read or
+ * write is restricted (E_INVALID: anyone could lift the restriction).
+ * Checked against applied state, not in the replicated namespace, so
+ * that the log's meaning does not change under an upgrade: a file
+ * deleted between this check and the command's turn in the log is
+ * missing, as one deleted later would be.
+ */
+static int
+acl_names_valid(struct call *c, const char *const acl[3], const char *const cur[3],
+    bool allow_open)
+{
+	const char *eff[3];
+	int rc;
+
+	for (int i = 0; i < 3; i++) {
+		if (acl[i] != NULL &&
+		    (rc = ns_acl_file_check(c_ns(c), acl[i], c->msg, sizeof c->msg)) != CHUBBY_OK)
+			return rc;
+		eff[i] = acl[i] != NULL ? acl[i] : cur[i] != NULL ? cur[i] : "";
+	}
+	if (!allow_open && eff[2][0] == '\0' && (eff[0][0] != '\0' || eff[1][0] != '\0')) {
+		errbuf_set(c->msg, sizeof c->msg,
+		    "the change-ACL would be open to all while %s is restricted, so anyone could "
+		    "lift the restriction: name a change-ACL file, or to mean it, give "
+		    "--allow-open-change (allow_open_change)",
+		    eff[0][0] != '\0' ? "read" : "write");
+		return CHUBBY_E_INVALID;
+	}
+	return CHUBBY_OK;
+}
+
+/* --- sessions ------------------------------------------------------------------ */
+
+static void
+done_session_start(int status, const struct ns_result *res, void *arg)
+{
+	struct wctx *w = arg;
+	struct svc *s = w->s;
+	struct svc_result r;
+
+	if (status != CHUBBY_OK || res == NULL) {
+		done_nil(status, res, arg);
+		return;
+	}
+	memset(&r, 0, sizeof r);
+	/* The lease granted now, which load may have lengthened
+	 * (docs/SESSIONS.md). */
+	r.lease_ms = session_restarted(s->sm, session_last_now(s->sm), res->session);
+	r.kind = SVC_RES_SESSION;
+	r.session = res->session;
+	r.epoch = session_epoch(s->sm);
+	answer(s, w->tok, w->deferred, CHUBBY_OK, NULL, &r);
+	free(w);
+}
+
+static int
+op_session_start(struct call *c)
+{
+	uint8_t *cmd = NULL, *wrapped = NULL;
+	size_t len = 0, wlen = 0;
+	uint64_t known, nonce = c->a->rid;
+	int rc;
+
+	if (!session_serving(c->s->sm, c->now))
+		return not_master(c);
+	/* The nonce is the start's request id: a re-send returns the session
+	 * its first copy started (docs/PROTOCOL.md "Request ids and retries"). */
+	known = ns_session_started(c_ns(c), c->principal, nonce);
+	if (known != 0) {
+		struct ns_result res;
+
+		ns_result_init(&res);
+		res.session = known;
+		done_session_start(CHUBBY_OK, &res, wctx_new(c, false, 0, 0));
+		return TAKEN;
+	}
+	rc = ns_encode_session_start(stamp(c), c->principal, &cmd, &len);
+	if (rc == CHUBBY_OK && nonce != 0) {
+		rc = ns_encode_req(stamp(c), 0, nonce, 0, cmd, len, &wrapped, &wlen);
+		free(cmd);
+		cmd = wrapped;
+		len = wlen;
+	}
+	return submit(c, false, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_session_start, 0, 0);
+}
+
+static int
+op_keepalive(struct call *c)
+{
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK)
+		return rc;
+	session_keepalive(c->s->sm, c->now, c->a->session, c->a->hold_ms, c->a->acks, c->a->nacks,
+	    c->s->env.defer(c->s->env.arg, c->req));
+	return TAKEN;
+}
+
+static int
+op_session_end(struct call *c)
+{
+	uint64_t session = c->a->session;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK ||
+	    (rc = req_id_check(c, session, 0, done_nil)) != CHUBBY_OK)
+		return rc;
+	rc = ns_encode_session_end(stamp(c), session, session, NS_END_CLOSED, &cmd, &len);
+	return submit_close(c, cmd, len, rc, session, 0);
+}
+
+/* --- handles and the namespace -------------------------------------------------- */
+
+static void
+done_open(int status, const struct ns_result *res, void *arg)
+{
+	struct wctx *w = arg;
+	struct svc_result r;
+
+	if (status != CHUBBY_OK || res == NULL) {
+		done_nil(status, res, arg);
+		return;
+	}
+	memset(&r, 0, sizeof r);
+	r.kind = SVC_RES_OPEN;
+	r.handle = res->handle;
+	r.created = res->created;
+	r.stat = &res->stat;
+	answer(w->s, w->tok, w->deferred, CHUBBY_OK, NULL, &r);
+	free(w);
+}
+
+/* OPEN that may create a node with ACL names (issue 18): an ACL change,
+ * audited, and each name given must be "" or an existing ACL file, as
+ * for SET_ACL (acl_names_valid).  Only the names are checked here: a node
+ * that exists ignores them, and the open-change rule needs a flag OPEN
+ * does not have. */
+static int
+open_acl_check(struct call *c)
+{
+	const char *const *acl = c->a->acl;
+	int rc = CHUBBY_OK;
+
+	audit(c, true, c->a->path, acl, false);
+	/* (The idiom of session.c's sm_node_exists: E_NOT_FOUND only when missing.) */
+	if (ns_check_access(c_ns(c), "", c->a->path, NS_ACL_READ) != CHUBBY_E_NOT_FOUND)
+		return CHUBBY_OK; /* exists (or a bad name, which OPEN reports) */
+	for (int i = 0; i < 3 && rc == CHUBBY_OK; i++)
+		if (acl[i] != NULL)
+			rc = ns_acl_file_check(c_ns(c), acl[i], c->msg, sizeof c->msg);
+	return rc;
+}
+
+static int
+op_open(struct call *c)
+{
+	const struct svc_args *a = c->a;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK ||
+	    (rc = req_id_check(c, a->session, 0, done_open)) != CHUBBY_OK)
+		return rc;
+	if (a->have_acl && (a->flags & NS_O_CREATE) && (rc = open_acl_check(c)) != CHUBBY_OK)
+		return rc; /* E_NOT_FOUND naming the ACL file, or E_BAD_NAME */
+	/* Event mask: protocol type k is bit k-1, as NS_EV_* are. */
+	rc = ns_encode_open(stamp(c), a->session, a->path, a->flags, a->lock_delay_ms, a->events,
+	    a->have_contents ? a->contents : NULL, a->contents_len, a->have_acl ? a->acl : NULL,
+	    &cmd, &len);
+	if (rc == CHUBBY_E_BAD_NAME || rc == CHUBBY_E_INVALID || rc == CHUBBY_E_TOO_LARGE ||
+	    rc == CHUBBY_E_NOT_FOUND) {
+		free(cmd);
+		return rc;
+	}
+	/* A node OPEN creates may have been cached under its name before (its
+	 * predecessor's contents): invalidated first (docs/PROTOCOL.md).  The
+	 * namespace takes names exactly as given, as the cache table keys them. */
+	return submit(c, true, (a->flags & NS_O_CREATE) ? SESSION_WRITE_CREATE : SESSION_WRITE_PLAIN,
+	    a->path, cmd, len, rc, done_open, a->session, 0);
+}
+
+typedef int (*handle_encoder)(uint64_t stamp_ms, uint64_t session, uint64_t handle,
+    uint8_t **out, size_t *len);
+
+/* CLOSE, POISON, RELEASE: a handle and nothing else.  A CLOSE (REAPS) may
+ * delete an ephemeral node: the session layer invalidates first. */
+static int
+simple_handle_write(struct call *c, handle_encoder enc, bool reaps)
+{
+	uint64_t session = c->a->session, handle = c->a->handle;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK ||
+	    (rc = req_id_check(c, session, handle, done_nil)) != CHUBBY_OK)
+		return rc;
+	rc = enc(stamp(c), session, handle, &cmd, &len);
+	if (reaps)
+		return submit_close(c, cmd, len, rc, session, handle);
+	return submit(c, true, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, handle);
+}
+
+static int
+op_get_contents(struct call *c)
+{
+	const struct svc_args *a = c->a;
+	struct svc_result r;
+	struct ns_result res;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK)
+		return rc;
+	ns_result_init(&res);
+	if (ns_get_contents_and_stat(c_ns(c), a->session, a->handle, &res) != CHUBBY_OK) {
+		rc = ns_fail(c, &res);
+		ns_result_free(&res);
+		return rc;
+	}
+	memset(&r, 0, sizeof r);
+	r.kind = SVC_RES_CONTENTS;
+	if (a->cache)
+		r.cacheable = session_cache_note(c->s->sm, a->session,
+		    ns_handle_path(c_ns(c), a->session, a->handle, NULL));
+	r.contents = res.contents;
+	r.contents_len = res.contents_len;
+	r.stat = &res.stat;
+	answer_now(c, &r);
+	ns_result_free(&res);
+	return TAKEN;
+}
+
+static int
+op_get_stat(struct call *c)
+{
+	struct svc_result r;
+	struct ns_result res;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK)
+		return rc;
+	ns_result_init(&res);
+	if (ns_get_stat(c_ns(c), c->a->session, c->a->handle, &res) != CHUBBY_OK) {
+		rc = ns_fail(c, &res);
+		ns_result_free(&res);
+		return rc;
+	}
+	memset(&r, 0, sizeof r);
+	r.kind = SVC_RES_STAT;
+	r.stat = &res.stat;
+	answer_now(c, &r);
+	ns_result_free(&res);
+	return TAKEN;
+}
+
+static int
+op_readdir(struct call *c)
+{
+	struct svc_result r;
+	struct ns_result res;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK)
+		return rc;
+	ns_result_init(&res);
+	if (ns_readdir(c_ns(c), c->a->session, c->a->handle, &res) != CHUBBY_OK) {
+		rc = ns_fail(c, &res);
+		ns_result_free(&res);
+		return rc;
+	}
+	memset(&r, 0, sizeof r);
+	r.kind = SVC_RES_NAMES;
+	r.names = res.names;
+	r.nnames = res.nnames;
+	answer_now(c, &r);
+	ns_result_free(&res);
+	return TAKEN;
+}
+
+static int
+op_set_contents(struct call *c)
+{
+	const struct svc_args *a = c->a;
+	char *path = NULL;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK ||
+	    (rc = req_id_check(c, a->session, a->handle, done_stat)) != CHUBBY_OK ||
+	    (rc = handle_path(c, a->session, a->handle, &path)) != CHUBBY_OK)
+		return rc;
+	rc = ns_encode_set_contents(stamp(c), a->session, a->handle, a->contents, a->contents_len,
+	    a->have_expected, a->expected_gen, &cmd, &len);
+	if (rc == CHUBBY_E_TOO_LARGE) {
+		free(path);
+		errbuf_set(c->msg, sizeof c->msg, "contents of %zu bytes exceed max_contents (%llu)",
+		    a->contents_len, (unsigned long long)c->s->cfg.max_contents);
+		return rc;
+	}
+	rc = submit(c, true, SESSION_WRITE_NODE, path, cmd, len, rc, done_stat, a->session,
+	    a->handle);
+	free(path);
+	return rc;
+}
+
+static int
+op_set_acl(struct call *c)
+{
+	const struct svc_args *a = c->a;
+	char *path = NULL;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK ||
+	    (rc = req_id_check(c, a->session, a->handle, done_stat)) != CHUBBY_OK)
+		return rc;
+	if (!a->have_acl) {
+		errbuf_set(c->msg, sizeof c->msg, "\"acl\" is missing");
+		return CHUBBY_E_MISSING;
+	}
+	audit(c, true, NULL, a->acl, a->allow_open_change);
+	if ((rc = handle_path(c, a->session, a->handle, &path)) == CHUBBY_OK) {
+		struct ns_result cur;
+
+		audit(c, false, path, NULL, false);
+		ns_result_init(&cur);
+		if ((rc = ns_get_stat(c_ns(c), a->session, a->handle, &cur)) != CHUBBY_OK)
+			ns_fail(c, &cur);
+		/* The right to change comes first: a caller without it learns
+		 * nothing about the ACL files from the checks after. */
+		else if ((rc = ns_check_access(c_ns(c), c->principal, path, NS_ACL_CHANGE)) ==
+		    CHUBBY_E_PERMISSION)
+			errbuf_set(c->msg, sizeof c->msg, "no change-ACL permission on %s", path);
+		else if (rc == CHUBBY_OK)
+			rc = acl_names_valid(c, a->acl, cur.stat.acl, a->allow_open_change);
+		ns_result_free(&cur);
+	}
+	if (rc == CHUBBY_OK)
+		rc = ns_encode_set_acl(stamp(c), a->session, a->handle, a->acl, &cmd, &len);
+	if (rc != CHUBBY_OK && cmd == NULL) {
+		if (!c->msg[0])
+			errbuf_set(c->msg, sizeof c->msg, "%s", chubby_strerror(rc));
+		free(path);
+		return rc;
+	}
+	rc = submit(c, true, SESSION_WRITE_NODE, path, cmd, len, rc, done_stat, a->session,
+	    a->handle);
+	free(path);
+	return rc;
+}
+
+static int
+op_delete(struct call *c)
+{
+	const struct svc_args *a = c->a;
+	char *path = NULL;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK ||
+	    (rc = req_id_check(c, a->session, a->handle, done_nil)) != CHUBBY_OK ||
+	    (rc = handle_path(c, a->session, a->handle, &path)) != CHUBBY_OK)
+		return rc;
+	rc = ns_encode_delete(stamp(c), a->session, a->handle, &cmd, &len);
+	rc = submit(c, true, SESSION_WRITE_NODE, path, cmd, len, rc, done_nil, a->session,
+	    a->handle);
+	free(path);
+	return rc;
+}
+
+/* --- locks and sequencers -------------------------------------------------------- */
+
+/* A copy of an ACQUIRE that was granted: the grant, packed as the first
+ * answer was, while the handle still holds the lock. */
+static void
+done_grant(int status, const struct ns_result *res, void *arg)
+{
+	struct wctx *w = arg;
+	struct svc_result r;
+	uint8_t *out = NULL;
+	size_t outlen = 0;
+	int rc;
+
+	if (status != CHUBBY_OK) {
+		done_nil(status, res, arg);
+		return;
+	}
+	memset(&r, 0, sizeof r);
+	rc = session_pack_grant(w->s->sm, w->session, w->handle, &out, &outlen);
+	if (rc == CHUBBY_OK) {
+		r.kind = SVC_RES_RAW;
+		r.raw = out;
+		r.rawlen = outlen;
+		answer(w->s, w->tok, w->deferred, CHUBBY_OK, NULL, &r);
+	} else {
+		answer(w->s, w->tok, w->deferred, rc,
+		    "this ACQUIRE was granted, but the handle no longer holds the lock", NULL);
+	}
+	free(out);
+	free(w);
+}
+
+static int
+op_acquire(struct call *c, bool wait)
+{
+	const struct svc_args *a = c->a;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK ||
+	    (rc = req_id_check(c, a->session, a->handle, done_grant)) != CHUBBY_OK)
+		return rc;
+	if (a->mode != NS_LOCK_SHARED && a->mode != NS_LOCK_EXCLUSIVE) {
+		errbuf_set(c->msg, sizeof c->msg,
+		    "\"mode\" must be 1 (shared) or 2 (exclusive), not %" PRIu64, a->mode);
+		return CHUBBY_E_INVALID;
+	}
+	session_acquire(c->s->sm, c->now, a->session, a->handle, (int)a->mode, a->rid,
+	    a->rid_floor, a->timeout_ms, wait, c->s->env.defer(c->s->env.arg, c->req));
+	return TAKEN;
+}
+
+static int
+op_get_sequencer(struct call *c)
+{
+	const struct svc_args *a = c->a;
+	struct svc_result r;
+	uint8_t *out = NULL;
+	size_t outlen = 0;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK)
+		return rc;
+	rc = session_pack_grant(c->s->sm, a->session, a->handle, &out, &outlen);
+	if (rc != CHUBBY_OK) {
+		struct ns_result res;
+
+		ns_result_init(&res);
+		(void)ns_get_sequencer(c_ns(c), a->session, a->handle, &res);
+		errbuf_set(c->msg, sizeof c->msg, "%s", res.msg[0] ? res.msg : chubby_strerror(rc));
+		ns_result_free(&res);
+		return rc;
+	}
+	memset(&r, 0, sizeof r);
+	r.kind = SVC_RES_RAW;
+	r.raw = out;
+	r.rawlen = outlen;
+	answer_now(c, &r);
+	free(out);
+	return TAKEN;
+}
+
+/* A sequencer of this cell (its signature the caller has checked). */
+static int
+own_cell(struct call *c, const struct seqtoken *t)
+{
+	if (strcmp(t->cell, c->s->cell) != 0) {
+		errbuf_set(c->msg, sizeof c->msg, "the sequencer is of cell \"%s\", not \"%s\"", t->cell, c->s->cell);
+		return CHUBBY_E_BAD_SEQUENCER;
+	}
+	return CHUBBY_OK;
+}
+
+static int
+op_set_sequencer(struct call *c)
+{
+	const struct svc_args *a = c->a;
+	struct ns_sequencer seq;
+	char path[SEQTOKEN_PATH_MAX + 1];
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK ||
+	    (rc = req_id_check(c, a->session, a->handle, done_nil)) != CHUBBY_OK)
+		return rc;
+	if (a->seq == NULL) {
+		rc = ns_encode_set_sequencer(stamp(c), a->session, a->handle, NULL, &cmd, &len);
+	} else {
+		if ((rc = own_cell(c, a->seq)) != CHUBBY_OK)
+			return rc;
+		memcpy(path, a->seq->path, sizeof path);
+		seq.path = path;
+		seq.mode = a->seq->mode;
+		seq.lock_gen = a->seq->lock_gen;
+		seq.instance = a->seq->instance;
+		rc = ns_encode_set_sequencer(stamp(c), a->session, a->handle, &seq, &cmd, &len);
+	}
+	return submit(c, true, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, a->session,
+	    a->handle);
+}
+
+static int
+op_check_sequencer(struct call *c)
+{
+	const struct seqtoken *t = c->a->seq;
+	int rc;
+
+	if (!session_serving(c->s->sm, c->now))
+		return not_master(c);
+	if (t == NULL) {
+		errbuf_set(c->msg, sizeof c->msg, "\"sequencer\" is missing");
+		return CHUBBY_E_MISSING;
+	}
+	if ((rc = own_cell(c, t)) != CHUBBY_OK)
+		return rc;
+	rc = ns_check_sequencer(c_ns(c), t->path, t->mode, t->lock_gen, t->instance);
+	if (rc != CHUBBY_OK) {
+		errbuf_set(c->msg, sizeof c->msg, "the %s lock on %s is no longer held at generation %" PRIu64,
+		    t->mode == NS_LOCK_EXCLUSIVE ? "exclusive" : "shared", t->path, t->lock_gen);
+		return rc;
+	}
+	return answer_now(c, NULL);
+}
+
+/* --- administration -------------------------------------------------------------- */
+
+/* SESSIONS and LOCKS show every session's principal and every held lock,
+ * nodes the caller may not read included: the superuser's alone (issue
+ * 18; docs/PROTOCOL.md).  False with the refusal in the call's message. */
+static bool
+superuser(struct call *c, const char *what)
+{
+	const char *su = c->s->superuser, *who = c->principal;
+
+	if (who != NULL && su[0] != '\0' && strcmp(who, su) == 0)
+		return true;
+	errbuf_set(c->msg, sizeof c->msg, "only the cell's superuser (\"%s\") may %s; you are \"%s\"",
+	    su, what, who != NULL ? who : "?");
+	return false;
+}
+
+/* SESSIONS and LOCKS, a page per request (docs/PROTOCOL.md
+ * "Administration"), packed by the session layer. */
+static int
+op_admin_page(struct call *c, bool locks)
+{
+	const struct svc_args *a = c->a;
+	struct svc_result r;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (!superuser(c, locks ? "list every lock" : "list every session"))
+		return CHUBBY_E_PERMISSION;
+	if (!session_serving(c->s->sm, c->now))
+		return not_master(c);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	memset(&r, 0, sizeof r);
+	r.kind = SVC_RES_PAGE;
+	r.paged = a->paged;
+	if (locks)
+		r.next = session_pack_locks(c->s->sm, a->after, (size_t)a->limit,
+		    c->s->cfg.page_bytes, &pk);
+	else
+		r.next = session_pack_sessions(c->s->sm, c->now, a->after, (size_t)a->limit,
+		    c->s->cfg.page_bytes, &pk);
+	r.raw = sb.data;
+	r.rawlen = sb.size;
+	answer_now(c, &r);
+	msgpack_sbuffer_destroy(&sb);
+	return TAKEN;
+}
+
+/* --- dispatch ---------------------------------------------------------------------- */
+
+static int
+serve(struct call *c, enum svc_op op)
+{
+	switch (op) {
+	case SVC_SESSION_START:
+		return op_session_start(c);
+	case SVC_KEEPALIVE:
+		return op_keepalive(c);
+	case SVC_SESSION_END:
+		return op_session_end(c);
+	case SVC_OPEN:
+		return op_open(c);
+	case SVC_CLOSE:
+		return simple_handle_write(c, ns_encode_close, true);
+	case SVC_POISON:
+		return simple_handle_write(c, ns_encode_poison, false);
+	case SVC_RELEASE:
+		return simple_handle_write(c, ns_encode_release, false);
+	case SVC_GET_CONTENTS:
+		return op_get_contents(c);
+	case SVC_GET_STAT:
+		return op_get_stat(c);
+	case SVC_READDIR:
+		return op_readdir(c);
+	case SVC_SET_CONTENTS:
+		return op_set_contents(c);
+	case SVC_SET_ACL:
+		return op_set_acl(c);
+	case SVC_DELETE:
+		return op_delete(c);
+	case SVC_ACQUIRE:
+		return op_acquire(c, true);
+	case SVC_TRY_ACQUIRE:
+		return op_acquire(c, false);
+	case SVC_GET_SEQUENCER:
+		return op_get_sequencer(c);
+	case SVC_SET_SEQUENCER:
+		return op_set_sequencer(c);
+	case SVC_CHECK_SEQUENCER:
+		return op_check_sequencer(c);
+	case SVC_SESSIONS:
+		return op_admin_page(c, false);
+	case SVC_LOCKS:
+		return op_admin_page(c, true);
+	}
+	errbuf_set(c->msg, sizeof c->msg, "operation %d is not one of Chubby's calls", (int)op);
+	return CHUBBY_E_BAD_OP;
+}
+
+void
+svc_call(struct svc *s, struct session_now now, void *req, const char *principal,
+    enum svc_op op, const struct svc_args *a)
+{
+	struct call c = {.s = s, .now = now, .req = req, .principal = principal, .a = a};
+	struct svc_result r;
+	int rc = serve(&c, op);
+
+	if (rc == TAKEN)
+		return;
+	memset(&r, 0, sizeof r);
+	r.kind = c.kind;
+	if (r.kind == SVC_RES_EPOCH)
+		r.epoch = session_epoch(s->sm);
+	answer(s, req, false, rc, c.msg[0] ? c.msg : NULL, &r);
+}

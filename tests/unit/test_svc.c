@@ -1,0 +1,406 @@
+/*
+ * test_svc.c: the request layer (server/svc) driven directly, as chubbyd's
+ * client port, the simulator and the fuzzer drive it: decoded requests and
+ * virtual time in, answers as structs out through a fake environment, over
+ * the real session layer and namespace (a one-replica cell: proposals apply
+ * within their submit).  Checks that copies of writes are answered from
+ * their records without a new proposal, that refusals carry what their
+ * result must say (epoch, master, content_gen), and that every request is
+ * answered exactly once, within its call or later.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <chubby/chubby.h>
+
+#include "cellconfig.h"
+#include "harness.h"
+#include "ns/ns.h"
+#include "seqtoken.h"
+#include "session/session.h"
+#include "svc/svc.h"
+#include "xmalloc.h"
+
+#define FILE_PATH "/ls/local/f"
+
+static struct cell_config *cfg;
+static struct session_now now;
+static struct ns *ns;
+static bool master;
+static size_t submits;
+static struct session_mgr *sm;
+static struct svc *svc;
+static size_t outstanding; /* requests kept, not yet answered */
+
+/* A request token: on the stack within its call; a heap copy once kept. */
+struct req {
+	uint64_t id;
+	bool kept, answered;
+};
+
+/* The last answer. */
+static struct {
+	uint64_t id;
+	int status;
+	bool deferred;
+	struct svc_result r;
+	struct ns_stat stat;
+	char contents[64];
+} last;
+
+/* --- the fake environment --------------------------------------------------- */
+
+static int
+env_submit(void *arg, const uint8_t *cmd, size_t len, session_done_fn done, void *done_arg)
+{
+	struct ns_result res;
+	int rc;
+
+	(void)arg;
+	if (!master)
+		return CHUBBY_E_NOT_MASTER;
+	submits++;
+	ns_result_init(&res);
+	rc = ns_apply(ns, cmd, len, &res);
+	session_applied(sm, now, cmd, len, &res);
+	done(rc, &res, done_arg);
+	ns_result_free(&res);
+	return CHUBBY_OK;
+}
+
+static void
+sess_reply(void *arg, void *token, int status, const char *msg, const void *result, size_t len)
+{
+	struct req *q = token;
+
+	(void)arg;
+	(void)msg;
+	(void)result;
+	(void)len;
+	CU_ASSERT_FATAL(q->kept);
+	CU_ASSERT_FATAL(outstanding > 0);
+	outstanding--;
+	memset(&last, 0, sizeof last);
+	last.id = q->id;
+	last.status = status;
+	last.deferred = true;
+	last.r.kind = SVC_RES_RAW;
+	free(q);
+}
+
+static bool
+env_mastership(void *arg, uint64_t *epoch)
+{
+	(void)arg;
+	*epoch = 1;
+	return master;
+}
+
+static const struct ns *
+env_ns(void *arg)
+{
+	(void)arg;
+	return ns;
+}
+
+static int
+env_sign(void *arg, const struct seqtoken *t, uint8_t **tok, size_t *toklen)
+{
+	(void)arg;
+	return seqtoken_encode(NULL, 0, t, tok, toklen);
+}
+
+static void *
+svc_defer(void *arg, void *token)
+{
+	struct req *q = token, *k;
+
+	(void)arg;
+	CU_ASSERT_FATAL(!q->kept && !q->answered);
+	k = xmemdup(q, sizeof *q);
+	k->kept = true;
+	q->kept = true;
+	outstanding++;
+	return k;
+}
+
+static void
+svc_reply(void *arg, void *token, bool deferred, int status, const char *msg,
+    const struct svc_result *r)
+{
+	struct req *q = token;
+
+	(void)arg;
+	(void)msg;
+	/* A kept token is answered later; the call's own only within it. */
+	CU_ASSERT_FATAL(q->kept == deferred);
+	CU_ASSERT_FATAL(!q->answered);
+	memset(&last, 0, sizeof last);
+	last.id = q->id;
+	last.status = status;
+	last.deferred = deferred;
+	last.r = *r;
+	if (r->stat != NULL)
+		last.stat = *r->stat;
+	if (r->contents != NULL && r->contents_len < sizeof last.contents)
+		memcpy(last.contents, r->contents, r->contents_len);
+	if (deferred) {
+		CU_ASSERT_FATAL(outstanding > 0);
+		outstanding--;
+		free(q);
+	} else {
+		q->answered = true;
+	}
+}
+
+static uint64_t next_id = 1;
+
+/* Serves OP with A for "alice"; true if it was answered by the time the
+ * call returned (within it, or through a kept token at once). */
+static bool
+call(enum svc_op op, const struct svc_args *a)
+{
+	struct req q = {.id = next_id++};
+
+	svc_call(svc, now, &q, "alice", op, a);
+	CU_ASSERT(q.answered || q.kept);
+	return last.id == q.id;
+}
+
+static void
+setup(void)
+{
+	if (cfg == NULL)
+		cfg = config_new();
+	struct ns_config nc = {
+	    .cell = cfg->cell,
+	    .superuser = cfg->superuser,
+	    .acl_dir = cfg->acl_dir,
+	    .max_contents = (size_t)cfg->max_contents,
+	    .lock_delay_default_ms = cfg->lock_delay_ms,
+	    .lock_delay_max_ms = cfg->lock_delay_max_ms,
+	    .lock_delay_given = true,
+	    .max_sessions = cfg->max_sessions,
+	    .max_handles = cfg->max_handles_per_session,
+	};
+	struct session_config sc = {.lease_ms = cfg->session_lease_ms, .cell = cfg->cell};
+	struct session_env senv = {.submit = env_submit, .reply = sess_reply,
+	    .mastership = env_mastership, .ns = env_ns, .sign = env_sign};
+	struct svc_config vc = {.cell = cfg->cell,
+	    .superuser = cfg->superuser, .max_contents = cfg->max_contents, .page_bytes = 4096};
+	struct svc_env venv = {.defer = svc_defer, .reply = svc_reply};
+
+	now.mono_ms = 1000000;
+	now.real_ms = 1700000000000ull;
+	ns = ns_new(&nc);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ns);
+	master = true;
+	submits = 0;
+	outstanding = 0;
+	sm = session_new(&sc, &senv);
+	svc = svc_new(&vc, &venv, sm);
+	session_tick(sm, now);
+}
+
+static void
+teardown(void)
+{
+	master = false;
+	session_free(sm);
+	svc_free(svc);
+	ns_free(ns);
+	CU_ASSERT_EQUAL(outstanding, 0);
+}
+
+/* A session of "alice" with NONCE; its id. */
+static uint64_t
+start(uint64_t nonce)
+{
+	struct svc_args a = {.rid = nonce};
+
+	CU_ASSERT_FATAL(call(SVC_SESSION_START, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_SESSION);
+	CU_ASSERT_EQUAL(last.r.epoch, 1);
+	CU_ASSERT_EQUAL(last.r.lease_ms, cfg->session_lease_ms);
+	return last.r.session;
+}
+
+/* --- tests -------------------------------------------------------------------- */
+
+static void
+test_copies_from_the_record(void)
+{
+	struct svc_args a;
+	uint64_t s, h, gen;
+	size_t before;
+
+	setup();
+	s = start(7);
+	CU_ASSERT(last.deferred); /* proposed: answered through the kept token */
+	before = submits;
+	CU_ASSERT_EQUAL(start(7), s);
+	CU_ASSERT(!last.deferred);
+	CU_ASSERT_EQUAL(submits, before);
+
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.rid = 1;
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_OPEN);
+	CU_ASSERT(last.r.created);
+	h = last.r.handle;
+	before = submits;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.handle, h);
+	CU_ASSERT(!last.deferred);
+	CU_ASSERT_EQUAL(submits, before);
+
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.handle = h;
+	a.rid = 2;
+	a.contents = (const uint8_t *)"x";
+	a.contents_len = 1;
+	a.have_contents = true;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_STAT);
+	gen = last.stat.content_gen;
+	before = submits;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.stat.content_gen, gen);
+	CU_ASSERT_EQUAL(submits, before);
+
+	/* A floor above the rid: refused, nothing proposed. */
+	a.rid = 3;
+	a.rid_floor = 5;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(submits, before);
+
+	/* A cached read of it. */
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.handle = h;
+	a.cache = true;
+	CU_ASSERT_FATAL(call(SVC_GET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_CONTENTS);
+	CU_ASSERT(last.r.cacheable);
+	CU_ASSERT_STRING_EQUAL(last.contents, "x");
+	CU_ASSERT_EQUAL(last.stat.content_gen, gen);
+	teardown();
+}
+
+static void
+test_refusals_say_more(void)
+{
+	struct svc_args a;
+	struct seqtoken t;
+	uint64_t s, h, gen;
+
+	setup();
+	s = start(0);
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	h = last.r.handle;
+	gen = last.stat.content_gen;
+
+	/* Another epoch: BAD_EPOCH with ours. */
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 9;
+	a.handle = h;
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_EPOCH);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_EPOCH);
+	CU_ASSERT_EQUAL(last.r.epoch, 1);
+
+	/* Compare-and-set against an old generation: the current one. */
+	a.epoch = 1;
+	a.contents = (const uint8_t *)"y";
+	a.contents_len = 1;
+	a.have_contents = true;
+	a.have_expected = true;
+	a.expected_gen = gen + 5;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_GEN_MISMATCH);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_CONTENT_GEN);
+	CU_ASSERT_EQUAL(last.r.content_gen, gen);
+
+	/* A lock mode that is neither. */
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.handle = h;
+	a.mode = 3;
+	CU_ASSERT_FATAL(call(SVC_ACQUIRE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_INVALID);
+
+	/* A granted ACQUIRE goes through the session layer, kept. */
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_ACQUIRE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT(last.deferred);
+
+	/* A sequencer of another cell. */
+	memset(&t, 0, sizeof t);
+	strcpy(t.cell, "elsewhere");
+	strcpy(t.path, FILE_PATH);
+	t.mode = NS_LOCK_EXCLUSIVE;
+	t.lock_gen = 1;
+	memset(&a, 0, sizeof a);
+	a.seq = &t;
+	CU_ASSERT_FATAL(call(SVC_CHECK_SEQUENCER, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_SEQUENCER);
+
+	/* SESSIONS: the superuser's alone. */
+	memset(&a, 0, sizeof a);
+	CU_ASSERT_FATAL(call(SVC_SESSIONS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_PERMISSION);
+
+	/* No longer master: the caller is told to name the master. */
+	master = false;
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.handle = h;
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_MASTER);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_NOT_MASTER);
+	CU_ASSERT_FATAL(call(SVC_SESSION_START, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_MASTER);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_NOT_MASTER);
+	teardown();
+}
+
+void
+harness_register(void)
+{
+	static const struct harness_test tests[] = {
+	    {"a copy of a write is answered from its record, not proposed again",
+		test_copies_from_the_record},
+	    {"refusals carry what their result says", test_refusals_say_more},
+	    {NULL, NULL},
+	};
+
+	harness_suite("svc", NULL, NULL, tests);
+}
