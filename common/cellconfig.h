@@ -13,6 +13,7 @@
 #ifndef CHUBBY_CELLCONFIG_H
 #define CHUBBY_CELLCONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +42,10 @@ struct cell_replica {
 	 * the address the others dial (a relay, NAT or load balancer in
 	 * between; etcd's listen- vs advertise-peer-urls).  "" : peer_addr. */
 	char peer_listen[CONFIG_ADDR_MAX];
+	/* A DNS name for this replica (dns=NAME; "" : none): the master polls
+	 * it and moves the replica through the log to the address it names
+	 * (docs/OPERATIONS.md "Replacing a machine by DNS"). */
+	char dns_name[CONFIG_ADDR_MAX];
 };
 
 /*
@@ -54,6 +59,8 @@ struct cell_config {
 	/* The cell. */
 	char *cell;
 	char *superuser;
+	uint64_t dns_poll_ms; /* how often the master resolves replicas' dns= names */
+	char *dns_server;     /* IP[:PORT] of the DNS server for them ("": resolv.conf) */
 	char *acl_dir; /* always absolute after loading: /ls/CELL/... */
 	/* Read by the master of a new cell only (docs/NAMESPACE.md
 	 * "Permissions"): the ACL administrators, and the root's ACL names. */
@@ -136,6 +143,21 @@ void config_free(struct cell_config *cfg);
 
 /* The replica with id ID, or NULL.  Points into CFG. */
 const struct cell_replica *config_replica(const struct cell_config *cfg, unsigned id);
+
+/* Checks a move of replica ID to ADDR (client, peer, status; HOST:PORT):
+ * ID is a member, the addresses parse, and no other member uses them.
+ * CHUBBY_OK, or E_NOT_FOUND / E_INVALID / E_EXISTS with the reason in MSG.
+ * The checks of `lockctl members replace` and of a move by DNS. */
+int config_check_move(const struct cell_config *cfg, unsigned id, char *const addr[3], char *msg,
+    size_t msglen);
+
+/* Whether two hosts (as config_parse_hostport splits them) are the same:
+ * by address when both are literal addresses of one family, else by name. */
+bool config_same_host(const char *a, const char *b);
+
+/* Whether NAME is a DNS name a replica may be given (dns=NAME): labels of
+ * letters, digits and hyphens, dot-separated, at most 253 bytes. */
+bool config_dns_name_ok(const char *name);
 
 /* TMPL with %i replaced by ID and %% by %.  Caller frees; NULL if out of memory. */
 char *config_expand(const char *tmpl, unsigned id);

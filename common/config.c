@@ -225,6 +225,13 @@ static const struct config_option config_options[] = {
            "Longest a peer may take to finish sending a frame it has begun; a connection "
            "that trickles a frame slower (slowloris) is closed."),
 
+    O_DUR("dns_poll_interval", dns_poll_ms, "10s", SECS(1), HOURS(1), G_REPL,
+          "How often the master resolves the DNS names of replicas given one (dns=NAME on a "
+          "replica line); when a name comes to name another address, the master moves that "
+          "replica there through the log, with the checks of lockctl members replace."),
+    O_STR("dns_server", CONFIG_STRING, dns_server, "", 0, 255, CONFIG_F_OPTIONAL, G_REPL,
+          "IP[:PORT] of the DNS server the master asks for replicas' dns= names; \"\" uses "
+          "the servers of /etc/resolv.conf."),
     O_UINT("snapshot_interval", snapshot_interval, "10000", 100, 10000000, G_REPL,
            "Log entries a replica applies between snapshots of its state; the log before a "
            "snapshot can then be dropped."),
@@ -326,6 +333,61 @@ config_replica(const struct cell_config *cfg, unsigned id)
 		if (cfg->replicas[i].id == id)
 			return &cfg->replicas[i];
 	return NULL;
+}
+
+int
+config_check_move(const struct cell_config *c, unsigned id, char *const addr[3], char *msg,
+    size_t msglen)
+{
+	static const char *const what[3] = {"client", "peer", "status"};
+	char host[CONFIG_ADDR_MAX], err[128];
+	unsigned port;
+
+	if (config_replica(c, id) == NULL) {
+		snprintf(msg, msglen, "replica %u is not a member of this cell", id);
+		return CHUBBY_E_NOT_FOUND;
+	}
+	for (int k = 0; k < 3; k++) {
+		if (config_parse_hostport(addr[k], host, sizeof host, &port, err, sizeof err) !=
+		    CHUBBY_OK) {
+			snprintf(msg, msglen, "%s address \"%s\": %s", what[k], addr[k], err);
+			return CHUBBY_E_INVALID;
+		}
+		for (unsigned i = 0; i < c->nreplicas; i++) {
+			const struct cell_replica *o = &c->replicas[i];
+			if (o->id != id && (strcmp(o->client_addr, addr[k]) == 0 ||
+			    strcmp(o->peer_addr, addr[k]) == 0 || strcmp(o->status_addr, addr[k]) == 0)) {
+				snprintf(msg, msglen, "%s address %s is replica %u's", what[k], addr[k],
+				    o->id);
+				return CHUBBY_E_EXISTS;
+			}
+		}
+	}
+	return CHUBBY_OK;
+}
+
+bool
+config_dns_name_ok(const char *name)
+{
+	size_t len = strlen(name), label = 0;
+
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+		if (ch == '.') {
+			if (label == 0)
+				return false; /* an empty label */
+			label = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-'))
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return true;
 }
 
 char *
@@ -761,7 +823,7 @@ config_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port,
 
 /* Whether two parsed hosts are the same: by address when both are literal
  * addresses of one family (so [::1] and [0::1] match), else by name. */
-static bool
+bool
 config_same_host(const char *a, const char *b)
 {
 	unsigned char ba[16], bb[16];
@@ -1025,6 +1087,17 @@ config_replica_line(struct config_parser *p, char *s)
 			                   "replica %u: \"%s\" is not NAME=HOST:PORT (use \"%s\")",
 			                   rep->id, tok, REPLICA_SYNTAX);
 		*eq = '\0';
+		if (strcmp(tok, "dns") == 0) {
+			if (rep->dns_name[0] != '\0')
+				return config_fail(p, CHUBBY_E_CONFIG, "replica %u: dns given twice",
+				                   rep->id);
+			if (!config_dns_name_ok(eq + 1) || strlen(eq + 1) >= CONFIG_ADDR_MAX)
+				return config_fail(p, CHUBBY_E_CONFIG,
+				                   "replica %u: dns: \"%s\" is not a DNS name",
+				                   rep->id, eq + 1);
+			strcpy(rep->dns_name, eq + 1);
+			continue;
+		}
 		for (k = 0; k < nitems(config_addr_keys); k++)
 			if (strcmp(tok, config_addr_keys[k]) == 0)
 				break;

@@ -37,6 +37,7 @@ struct chubbyd {
 	uint8_t *seq_key;           /* sequencer signing key (NULL: unsigned) */
 	size_t seq_key_len;
 	struct status_http *status; /* HTTP /health, /metrics, /status */
+	struct dnswatch *dns;       /* the master follows replicas' DNS names (NULL: none) */
 
 	uint64_t started_mono_ms;
 	const char *config_path;

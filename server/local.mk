@@ -1,7 +1,7 @@
 ## server/: chubbyd, one replica of a cell.
 sbin_PROGRAMS += server/chubbyd
 server_chubbyd_SOURCES = \
-	server/main.c server/chubbyd.h server/reload.c \
+	server/main.c server/chubbyd.h server/reload.c server/dnswatch.c server/dnswatch.h \
 	server/rpc/rpc.c server/rpc/rpc.h server/rpc/audit.c server/rpc/audit.h \
 	server/rpc/rpc_ns.c server/rpc/rpc_ns.h server/rpc/ns_wire.c server/rpc/ns_wire.h \
 	server/svc/svc.c server/svc/svc.h \

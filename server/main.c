@@ -20,6 +20,7 @@
 #include "cellconfig.h"
 #include "protocol.h"
 #include "chubbyd.h"
+#include "dnswatch.h"
 #include "clock.h"
 #include "log.h"
 #include "replica.h"
@@ -372,6 +373,12 @@ main(int argc, char **argv)
 		log_error("status port: %s", err);
 		goto out;
 	}
+	err[0] = '\0';
+	d.dns = dnswatch_new(&d, err, sizeof err);
+	if (d.dns == NULL && err[0] != '\0') {
+		log_error("%s", err);
+		goto out;
+	}
 	ev_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	ev_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
 	ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
@@ -396,7 +403,8 @@ out:
 	 * hold as they go (rpc_req_reply): the client port is gone by then,
 	 * and says so by being NULL. */
 	d.rpc = NULL;
-	replica_free(d.replica);
+	replica_free(d.replica); /* fails a DNS move in flight: before dnswatch_free */
+	dnswatch_free(d.dns);
 	session_free(d.sessions);
 	/* Last: what the two above fail is answered through it. */
 	svc_free(d.svc);

@@ -746,39 +746,6 @@ rpc_members_done(int status, const struct ns_result *res, void *arg)
 	    : NULL, NULL, 0);
 }
 
-/* Checks a replacement: ID is a member, the addresses are HOST:PORT, and no
- * other member uses them. */
-static int
-rpc_members_check(const struct cell_config *c, unsigned id, char *const addr[3], char *msg,
-    size_t msglen)
-{
-	static const char *const what[3] = {"client", "peer", "status"};
-	char host[CONFIG_ADDR_MAX], err[128];
-	unsigned port;
-
-	if (config_replica(c, id) == NULL) {
-		snprintf(msg, msglen, "replica %u is not a member of this cell", id);
-		return CHUBBY_E_NOT_FOUND;
-	}
-	for (int k = 0; k < 3; k++) {
-		if (config_parse_hostport(addr[k], host, sizeof host, &port, err, sizeof err) !=
-		    CHUBBY_OK) {
-			snprintf(msg, msglen, "%s address \"%s\": %s", what[k], addr[k], err);
-			return CHUBBY_E_INVALID;
-		}
-		for (unsigned i = 0; i < c->nreplicas; i++) {
-			const struct cell_replica *o = &c->replicas[i];
-			if (o->id != id && (strcmp(o->client_addr, addr[k]) == 0 ||
-			    strcmp(o->peer_addr, addr[k]) == 0 || strcmp(o->status_addr, addr[k]) == 0)) {
-				snprintf(msg, msglen, "%s address %s is replica %u's", what[k], addr[k],
-				    o->id);
-				return CHUBBY_E_EXISTS;
-			}
-		}
-	}
-	return CHUBBY_OK;
-}
-
 /* Marks an admin command for the audit trail, with KEY=V. */
 static void
 rpc_audit_u64(struct rpc_req *req, const char *key, uint64_t v)
@@ -881,11 +848,14 @@ rpc_op_members(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 	if (id == 0) {
 		msgpack_pack_array(pk, c->nreplicas);
 		for (unsigned i = 0; i < c->nreplicas; i++) {
-			msgpack_pack_map(pk, 4);
+			bool dns = c->replicas[i].dns_name[0] != '\0';
+			msgpack_pack_map(pk, dns ? 5 : 4);
 			mp_pack_kv_uint(pk, "id", c->replicas[i].id);
 			mp_pack_kv_str(pk, "client", c->replicas[i].client_addr);
 			mp_pack_kv_str(pk, "peer", c->replicas[i].peer_addr);
 			mp_pack_kv_str(pk, "status", c->replicas[i].status_addr);
+			if (dns)
+				mp_pack_kv_str(pk, "dns", c->replicas[i].dns_name);
 		}
 		return CHUBBY_OK;
 	}
@@ -901,7 +871,7 @@ rpc_op_members(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 	if ((rc = mp_get_strdup(args, "client", MP_REQUIRED, &addr[0], msg, msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_strdup(args, "peer", MP_REQUIRED, &addr[1], msg, msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_strdup(args, "status", MP_REQUIRED, &addr[2], msg, msglen)) != CHUBBY_OK ||
-	    (rc = rpc_members_check(c, (unsigned)id, addr, msg, msglen)) != CHUBBY_OK)
+	    (rc = config_check_move(c, (unsigned)id, addr, msg, msglen)) != CHUBBY_OK)
 		goto out;
 	if ((unsigned)id == d->id) {
 		snprintf(msg, msglen, "the master cannot move itself; stop it first so another "

@@ -601,6 +601,41 @@ test_duplicate_replicas(void)
 	             "t.conf:1: replica 1: peer address [0:0::1]:1 is also its client address");
 }
 
+/* dns=NAME on a replica line (issue 21 item 2): a DNS name, given once;
+ * the move checks shared with `lockctl members replace`. */
+static void
+test_dns_names(void)
+{
+	struct cell_config *cfg;
+	char n1[] = "n:1", n2[] = "n:2", n3[] = "n:3", a2[] = "a:2";
+	char *ok[3] = {n1, n2, n3}, *taken[3] = {n1, a2, n3};
+	char msg[256];
+
+	cfg = expect_ok("replica 1 client=a:1 peer=a:2 status=a:3 dns=r1.cell.example\n"
+	                "replica 2 client=b:1 peer=b:2 status=b:3\n");
+	if (cfg != NULL) {
+		CU_ASSERT_STRING_EQUAL(cfg->replicas[0].dns_name, "r1.cell.example");
+		CU_ASSERT_STRING_EQUAL(cfg->replicas[1].dns_name, "");
+		CU_ASSERT_EQUAL(config_check_move(cfg, 2, ok, msg, sizeof msg), CHUBBY_OK);
+		CU_ASSERT_EQUAL(config_check_move(cfg, 2, taken, msg, sizeof msg), CHUBBY_E_EXISTS);
+		CU_ASSERT_STRING_EQUAL(msg, "peer address a:2 is replica 1's");
+		CU_ASSERT_EQUAL(config_check_move(cfg, 7, ok, msg, sizeof msg), CHUBBY_E_NOT_FOUND);
+		config_free(cfg);
+	}
+	expect_error("replica 1 client=a:1 peer=a:2 status=a:3 dns=bad_name\n",
+	             "t.conf:1: replica 1: dns: \"bad_name\" is not a DNS name");
+	expect_error("replica 1 client=a:1 peer=a:2 status=a:3 dns=a..b\n",
+	             "t.conf:1: replica 1: dns: \"a..b\" is not a DNS name");
+	expect_error("replica 1 client=a:1 peer=a:2 status=a:3 dns=a dns=b\n",
+	             "t.conf:1: replica 1: dns given twice");
+	CU_ASSERT(config_dns_name_ok("r1.cell-1.example"));
+	CU_ASSERT(!config_dns_name_ok(""));
+	CU_ASSERT(!config_dns_name_ok(".a"));
+	CU_ASSERT(!config_dns_name_ok("a b"));
+	CU_ASSERT(!config_dns_name_ok(
+	    "a234567890123456789012345678901234567890123456789012345678901234.x"));
+}
+
 /* peer_listen: where a replica binds its peer port when the others dial a
  * relay or NAT address (peer=) in front of it. */
 static void
@@ -1117,6 +1152,7 @@ harness_register(void)
 	    {"bad replica lines", test_bad_replicas},
 	    {"duplicate replicas and addresses", test_duplicate_replicas},
 	    {"peer_listen", test_peer_listen},
+	    {"dns names", test_dns_names},
 	    {"replica count", test_replica_count},
 	    {"rules between options", test_cross_field},
 	    {"line too long", test_line_too_long},
