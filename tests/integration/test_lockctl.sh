@@ -115,7 +115,7 @@ check "lock held until SIGTERM" bash -c "
 	for i in \$(seq 50); do grep -q holding '$T_DIR/hold.out' && break; sleep 0.1; done
 	'$LOCKCTL' --json stat a/f </dev/null | grep -q '\"lock_mode\":\"exclusive\"' || exit 1
 	kill -TERM \$p; wait \$p; rc=\$?; cat '$T_DIR/hold.out'; [ \$rc -eq 0 ] && grep -qx released '$T_DIR/hold.out'"
-check "lockctl lock of no such node: E_NOT_FOUND" fails_with 1 "E_NOT_FOUND" lock a/none
+check "lockctl lock --no-create of no such node: E_NOT_FOUND" fails_with 1 "E_NOT_FOUND" lock --no-create a/none
 check "unlock one-shot: E_NOT_HELD" fails_with 1 "^lockctl: unlock: E_NOT_HELD" unlock a/f
 check "sequencer one-shot: E_NOT_HELD" fails_with 1 "E_NOT_HELD" sequencer a/f
 

@@ -357,7 +357,6 @@ int
 cmd_mkdir(struct lockctl *lc, int argc, char **argv)
 {
 	struct lockctl_opts o;
-	struct chubby_stat st;
 	struct reply r;
 	chubby_handle *h;
 	bool created = false, any = false;
@@ -382,47 +381,13 @@ cmd_mkdir(struct lockctl *lc, int argc, char **argv)
 		chubby_handle_close(h);
 		any = created;
 	} else {
-		char *p;
-		size_t start;
-
 		if ((rc = lockctl_session(lc)) != 0)
 			return rc;
 		if ((rc = lockctl_path(lc, o.pos[0], &path)) != 0)
 			return rc;
-		/* Each name below the cell's root, parents first: /ls/CELL/a,
-		 * /ls/CELL/a/b, ...  (A name not under /ls/CELL is tried whole,
-		 * for the cell to refuse.) */
-		start = strlen(path);
-		if (strncmp(path, "/ls/", 4) == 0 && (p = strchr(path + 4, '/')) != NULL)
-			start = (size_t)(p - path) + 1;
-		for (size_t i = start; ; i++) {
-			if (path[i] != '/' && path[i] != '\0')
-				continue;
-			char save = path[i];
-			path[i] = '\0';
-			rc = chubby_handle_open(lc->client, path,
-			    CHUBBY_O_READ | CHUBBY_O_CREATE | CHUBBY_O_DIR,
-			    &(struct chubby_open_args){0}, &h, &created);
-			if (rc == CHUBBY_OK && !created) {
-				rc = chubby_get_stat(h, &st);
-				if (rc == CHUBBY_OK && !st.is_dir) {
-					chubby_handle_close(h);
-					rc = lockctl_fail(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_NOT_DIR,
-					    "%s: %s", path, chubby_strerror(CHUBBY_E_NOT_DIR));
-					free(path);
-					return rc;
-				}
-			}
-			if (rc != CHUBBY_OK) {
-				rc = lockctl_api_fail(lc, rc, path);
-				free(path);
-				return rc;
-			}
-			chubby_handle_close(h);
-			any = any || created;
-			path[i] = save;
-			if (save == '\0')
-				break;
+		if ((rc = lockctl_mkdirs(lc, path, strlen(path), &any)) != 0) {
+			free(path);
+			return rc;
 		}
 	}
 	reply_begin(lc, &r);

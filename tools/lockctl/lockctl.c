@@ -40,11 +40,13 @@ static const struct lockctl_cmd lockctl_cmds[] = {
 	"show or change a node's ACL names (\"-\" keeps one)", S},
     /* Two lines of help for one command: lockctl_find() finds the first;
      * cmd_lock_run() hands the form without "--" to cmd_lock(). */
-    {"lock", "[-s] [-t MS] PATH", 1, 4096, cmd_lock_run,
-	"take a lock (-s shared), print its sequencer and hold it", S},
-    {"lock", "[-s] [--elect] [-t MS] [--grace MS] PATH -- COMMAND [ARGS...]", 1, 4096,
-	cmd_lock_run, "run COMMAND holding the lock; stop it when the lock is lost", S},
-    {"trylock", "[-s] PATH", 1, 3, cmd_trylock, "take a lock only if it is free now", S},
+    {"lock", "[-s] [--no-create] [-t MS] PATH", 1, 4096, cmd_lock_run,
+	"take a lock (-s shared; the file and its directories are made unless --no-create), "
+	"print its sequencer and hold it", S},
+    {"lock", "[-s] [--elect] [--no-create] [-t MS] [--grace MS] PATH -- COMMAND [ARGS...]",
+	1, 4096, cmd_lock_run, "run COMMAND holding the lock; stop it when the lock is lost", S},
+    {"trylock", "[-s] [--no-create] PATH", 1, 4, cmd_trylock,
+	"take a lock only if it is free now", S},
     {"unlock", "PATH", 1, 2, cmd_unlock, "release a lock taken in this session", S},
     {"sequencer", "PATH", 1, 2, cmd_sequencer, "the sequencer of a lock held in this session", S},
     {"checkseq", "[--offline --key FILE] HEX", 1, 5, cmd_checkseq,

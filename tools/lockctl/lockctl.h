@@ -139,6 +139,19 @@ void lockctl_signals(void);
 /* Milliseconds of a monotonic clock. */
 uint64_t lockctl_now_ms(void);
 
+/* ---- nsutil.c: namespace steps commands share ---- */
+
+/* Makes every directory of the full name PATH up to byte UPTO (PATH[UPTO]
+ * is '/' or the NUL), parents first, as mkdir -p; *ANY says whether one
+ * was made.  A node there that is not a directory is E_NOT_DIR.  Prints
+ * the error and returns the exit code on failure; 0 on success. */
+int lockctl_mkdirs(struct lockctl *lc, char *path, size_t upto, _Bool *any);
+/* Opens the lock file PATH for reading and writing (ACQUIRE needs it),
+ * with EVENT_MASK; with CREATE it is made if missing, and so are its
+ * directories.  Prints the error and returns the exit code on failure. */
+int lockctl_open_lockfile(struct lockctl *lc, const char *path, int create, uint32_t event_mask,
+    struct chubby_handle **h);
+
 /* ---- reply.c: answers in the three output modes ---- */
 
 /* A growable byte buffer (aborts on out-of-memory, as tools may). */
