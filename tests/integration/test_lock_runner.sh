@@ -60,7 +60,7 @@ check "the command's exit status is lockctl's" exit_status
 check "false gives 1, exit 3 gives 3" bash -c "'$LOCKCTL' lock app/lk -- false </dev/null; [ \$? -eq 1 ] && '$LOCKCTL' lock app/lk -- sh -c 'exit 3' </dev/null; [ \$? -eq 3 ]"
 check "the lock is free once the command has ended" bash -c "'$LOCKCTL' trylock app/lk </dev/null | grep -qx released"
 check "a command not found: 127" bash -c "'$LOCKCTL' lock app/lk -- /nonexistent/cmd </dev/null; [ \$? -eq 127 ]"
-check_fails "the lock file must exist (without --elect)" "E_NOT_FOUND" "$LOCKCTL" lock app/none -- true
+check_fails "--no-create: the lock file must exist" "E_NOT_FOUND.*--no-create" "$LOCKCTL" lock --no-create app/none -- true
 check_fails "-s with --elect: usage, exit 2" "not with -s" "$LOCKCTL" lock -s --elect app/lk -- true
 check_fails "no command after --: usage" "usage: lock" "$LOCKCTL" lock app/lk --
 busy_timeout() {
