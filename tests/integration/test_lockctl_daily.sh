@@ -54,7 +54,7 @@ step "mkdir d" lc mkdir d
 check "put PATH -- -value writes \"-value\"" \
 	bash -c "'$LOCKCTL' put d/dash -- -value </dev/null && [ \"\$('$LOCKCTL' cat d/dash </dev/null)\" = -value ]"
 check "scripted: put PATH -- -x" bash -c "printf 'put d/dash2 -- -x\ncat d/dash2\n' | '$LOCKCTL' script | tail -n 1 | grep -q 'contents=-x\$'"
-check "put's usage shows the --" fails_with 2 "usage: put .*PATH \[--\] \[DATA\]" put
+check "put's usage shows the --" fails_with 2 "usage: (lockctl )?put .*PATH \[--\] \[DATA\]" put
 check "--help shows it too" bash -c "'$LOCKCTL' --help | grep -E '^  put .*\[--\] \[DATA\]'"
 
 # ---- stat: readable times next to the raw milliseconds ----

@@ -137,6 +137,11 @@ cmd_ls(struct lockctl *lc, int argc, char **argv)
 			json_kv_str(&r.j, "lock_mode", lockctl_mode_name(st.lock_mode));
 			json_kv_uint(&r.j, "lock_holders", st.lock_holders);
 			json_kv_uint(&r.j, "modified_ms", st.modified_ms);
+			if (st.modified_ms != 0) {
+				char iso[48];
+				lockctl_iso8601(st.modified_ms, iso, sizeof iso);
+				json_kv_str(&r.j, "modified", iso);
+			}
 			json_obj_end(&r.j);
 			/* Scripted text: one word TYPE:LENGTH:GEN:LOCK:NAME per child
 			 * (the name last, so it may hold ':'). */
@@ -191,7 +196,7 @@ cmd_cat(struct lockctl *lc, int argc, char **argv)
 	reply_str(&r, "path", path);
 	reply_uint(&r, "content_generation", st.content_gen);
 	reply_uint(&r, "length", len);
-	reply_bin(&r, "contents", data != NULL ? data : "", len);
+	reply_contents(&r, "contents", data != NULL ? data : "", len);
 	/* A person (or a pipe) gets the bytes as they are. */
 	reply_human(&r, "%s", "");
 	reply_human_bin(&r, data != NULL ? data : "", len);
@@ -251,7 +256,8 @@ read_stdin(struct lockctl_buf *b)
 	return 0;
 }
 
-/* put [-e] [--if-gen N] PATH [DATA] */
+/* put [-e] [--if-gen N] PATH [--] [DATA]: "--" ends the options, so DATA
+ * may start with a dash. */
 int
 cmd_put(struct lockctl *lc, int argc, char **argv)
 {

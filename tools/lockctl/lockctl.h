@@ -191,6 +191,17 @@ void reply_word(struct reply *r, const void *p, size_t n);
 /* One-shot text written by the command itself. */
 void reply_human(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void reply_human_bin(struct reply *r, const void *p, size_t n);
+/* Contents (any bytes) under KEY: in JSON as KEY when they are valid UTF-8,
+ * else as KEY_b64 in base64 (KEY left out); as reply_bin elsewhere. */
+void reply_contents(struct reply *r, const char *key, const void *p, size_t n);
+/* The same rule for a JSON object being built (events). */
+void lockctl_json_contents(struct json *j, const char *key, const void *p, size_t n);
+int lockctl_utf8_valid(const void *p, size_t n);
+/* RFC 4648 base64 of P, malloc'd. */
+char *lockctl_base64(const void *p, size_t n);
+/* MS since the epoch as ISO 8601 UTC with milliseconds,
+ * "2026-12-06T13:33:06.123Z". */
+void lockctl_iso8601(uint64_t ms, char *buf, size_t len);
 /* Prints the answer; returns LOCKCTL_EXIT_OK. */
 int reply_end(struct reply *r);
 /* Drops an answer that will not be given (an error came up). */
