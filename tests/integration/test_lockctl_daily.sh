@@ -80,4 +80,64 @@ check "--json cat: valid UTF-8 (NUL included) comes as contents, exactly" \
 check "one-shot cat still prints the bytes as they are" \
 	bash -c "'$LOCKCTL' cat d/bin </dev/null | od -An -tx1 | tr -d ' \n' | grep -qx 610062ff"
 
+# ---- elections: --identity, `leader`, and no stale name ever ----
+# wait_file FILE PATTERN: waits (bounded) until a line of FILE matches.
+wait_file() { wait_for 30 grep -qE -- "$2" "$1"; }
+# An elector that leads until the file $T_DIR/stop-NAME appears.
+elector() { # name extra-args...
+	local name=$1; shift
+	"$LOCKCTL" lock --elect "$@" el/x -- sh -c "echo leading; while [ ! -e '$T_DIR/stop-$name' ]; do sleep 0.05; done" \
+		>"$T_DIR/elector-$name.out" 2>&1 </dev/null &
+	eval "pid_$name=\$!"
+}
+elector a --identity alpha
+check "an elector with --identity alpha leads" wait_file "$T_DIR/elector-a.out" '^leading$'
+check "leader el/x prints alpha" bash -c "[ \"\$('$LOCKCTL' leader el/x </dev/null)\" = alpha ]"
+check "--json leader: leader, identity, lock_generation" \
+	json_is 'j["leader"] is True and j["identity"] == "alpha" and j["lock_generation"] > 0 and j["path"] == "/ls/local/el/x"' leader el/x
+leader_none() { # exit 4 and "no leader"
+	local out rc; out=$("$LOCKCTL" leader el/x </dev/null 2>&1); rc=$?
+	echo "$out (exit $rc)"; [ $rc -eq 4 ] && [ "$out" = "no leader" ]
+}
+touch "$T_DIR/stop-a"
+check "alpha steps down (its command ends, exit 0)" wait "$pid_a"
+check "then leader el/x: \"no leader\", exit 4" leader_none
+check "and the step-down cleared the file" json_is 'j["length"] == 0' cat el/x
+elector b
+check "an elector without --identity leads" wait_file "$T_DIR/elector-b.out" '^leading$'
+check "its identity is hostname:pid (of lockctl)" \
+	bash -c "[ \"\$('$LOCKCTL' leader el/x </dev/null)\" = \"\$(hostname):$pid_b\" ]"
+# A crash: the runner and its command die at once; the session ends when
+# its lease runs out at the master (2 s here), the record stays in the file.
+crash_b() { pkill -KILL -P "$pid_b"; kill -KILL "$pid_b"; wait "$pid_b" 2>/dev/null; true; }
+step "kill -9 the leader b and its command" crash_b
+check "once b's session has expired: no leader (exit 4)" wait_for 30 leader_none
+# Someone holds the lock without writing an identity (a plain lock in a
+# scripted session): the file still names b, but b does not lead.
+coproc H { exec "$LOCKCTL" script 2>/dev/null; }
+h_in=${H[1]}; h_out=${H[0]}
+hold_plain() { printf 'lock el/x\n' >&"$h_in" && IFS= read -r -t 30 l <&"$h_out" && echo "$l" && [[ $l == ok* ]]; }
+check "a plain lock takes el/x (no identity written)" hold_plain
+check "the stale name is not reported: no leader" leader_none
+exec {h_in}>&-; wait "$H_PID" 2>/dev/null
+check "leader of a missing node: E_NOT_FOUND, exit 1" fails_with 1 "E_NOT_FOUND" leader el/none
+
+# leader --watch: one line per change, from events.
+step "make el/w" lc put el/w ""
+"$LOCKCTL" leader --watch el/w >"$T_DIR/watch-leader.out" 2>&1 </dev/null & wpid=$!
+check "leader --watch prints the current state first" wait_file "$T_DIR/watch-leader.out" '^no leader$'
+elect_w() { # name: leads el/w until the watch has shown it, then steps down
+	"$LOCKCTL" lock --elect --identity "$1" el/w -- sh -c \
+		"for i in \$(seq 600); do grep -qx '$1' '$T_DIR/watch-leader.out' && exit 0; sleep 0.05; done; exit 1" </dev/null
+}
+check "the watch shows leader one" elect_w one
+check "... then no leader once one stepped down" \
+	wait_for 30 bash -c "[ \"\$(tail -n 1 '$T_DIR/watch-leader.out')\" = 'no leader' ]"
+check "the watch shows leader two" elect_w two
+check "... then no leader" wait_for 30 bash -c "[ \"\$(tail -n 1 '$T_DIR/watch-leader.out')\" = 'no leader' ]"
+kill -INT $wpid
+check "leader --watch ends on SIGINT with exit 0" wait $wpid
+check "it printed each change once, in order" \
+	bash -c "cat '$T_DIR/watch-leader.out'; [ \"\$(cat '$T_DIR/watch-leader.out' | tr '\n' ,)\" = 'no leader,one,no leader,two,no leader,' ]"
+
 finish
