@@ -43,8 +43,12 @@ static const struct lockctl_cmd lockctl_cmds[] = {
     {"lock", "[-s] [--no-create] [-t MS] PATH", 1, 4096, cmd_lock_run,
 	"take a lock (-s shared; the file and its directories are made unless --no-create), "
 	"print its sequencer and hold it", S},
-    {"lock", "[-s] [--elect] [--no-create] [-t MS] [--grace MS] PATH -- COMMAND [ARGS...]",
+    {"lock",
+	"[-s] [--elect [--identity TEXT]] [--no-create] [-t MS] [--grace MS] PATH -- COMMAND "
+	"[ARGS...]",
 	1, 4096, cmd_lock_run, "run COMMAND holding the lock; stop it when the lock is lost", S},
+    {"leader", "[--watch] PATH", 1, 3, cmd_leader,
+	"who leads an election of lock --elect (exit 4: no one); --watch: each change", S},
     {"trylock", "[-s] [--no-create] PATH", 1, 4, cmd_trylock,
 	"take a lock only if it is free now", S},
     {"unlock", "PATH", 1, 2, cmd_unlock, "release a lock taken in this session", S},
@@ -95,7 +99,8 @@ usage(FILE *f)
 	}
 	fprintf(f, "\nTLS: the cell config's client_tls_cert/client_tls_key/tls_ca, or "
 		   "$CHUBBY_CERT, $CHUBBY_KEY, $CHUBBY_CA.\n"
-		   "Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 cell unreachable.\n");
+		   "Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 cell unreachable,\n"
+		   "4 no leader (leader).\n");
 }
 
 void

@@ -17,6 +17,7 @@
 #define LOCKCTL_EXIT_FAIL 1     /* the operation failed (the cell said no) */
 #define LOCKCTL_EXIT_USAGE 2    /* bad command line */
 #define LOCKCTL_EXIT_UNAVAIL 3  /* the cell could not be reached */
+#define LOCKCTL_EXIT_NONE 4     /* `leader`: nobody leads */
 
 struct chubby_client;
 struct chubby_handle;
@@ -259,6 +260,13 @@ int cmd_sequencer(struct lockctl *lc, int argc, char **argv);
 int cmd_checkseq(struct lockctl *lc, int argc, char **argv);
 /* run.c: `lock ... PATH -- COMMAND`, else cmd_lock */
 int cmd_lock_run(struct lockctl *lc, int argc, char **argv);
+/* cmd-leader.c */
+int cmd_leader(struct lockctl *lc, int argc, char **argv);
+/* The record `lock --elect` writes: IDENTITY "\n" "lock_generation " GEN "\n". */
+struct lockctl_buf;
+void lockctl_leader_record(const char *identity, uint64_t gen, struct lockctl_buf *out);
+/* 1 with a malloc'd *IDENTITY if P..N is such a record, else 0. */
+int lockctl_leader_parse(const void *p, size_t n, char **identity, uint64_t *gen);
 /* cmd-admin2.c */
 int cmd_sessions(struct lockctl *lc, int argc, char **argv);
 int cmd_locks(struct lockctl *lc, int argc, char **argv);
