@@ -140,4 +140,60 @@ check "leader --watch ends on SIGINT with exit 0" wait $wpid
 check "it printed each change once, in order" \
 	bash -c "cat '$T_DIR/watch-leader.out'; [ \"\$(cat '$T_DIR/watch-leader.out' | tr '\n' ,)\" = 'no leader,one,no leader,two,no leader,' ]"
 
+# ---- a scripted session keeps its handles (issue 19 item 3) ----
+# The master's count of client requests (its /metrics).
+reqs() {
+	local m; m=$(master_id "$conf") || return 1
+	"$PY" - "http://127.0.0.$((10 + m)):$((port + 2))/metrics" <<'PYEOF'
+import sys, urllib.request
+for line in urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().splitlines():
+    if line.startswith("chubby_client_requests_total "):
+        print(int(float(line.split()[1])))
+PYEOF
+}
+# cats N: the requests one scripted session with N `cat c/one` costs.
+cats() {
+	local n=$1 before after
+	before=$(reqs) || return 1
+	for i in $(seq "$n"); do echo 'cat c/one'; done | "$LOCKCTL" script | grep -c 'contents=v$' >"$T_DIR/cats.ok"
+	after=$(reqs) || return 1
+	[ "$(cat "$T_DIR/cats.ok")" -eq "$n" ] || { echo "only $(cat "$T_DIR/cats.ok") of $n cats answered"; return 1; }
+	echo $((after - before))
+}
+step "put c/one" bash -c "'$LOCKCTL' mkdir c </dev/null && '$LOCKCTL' put c/one v </dev/null"
+N=40
+handles_kept() {
+	local one many extra
+	one=$(cats 1) && many=$(cats $((N + 1))) || return 1
+	extra=$((many - one))
+	# What N more cats cost beyond the first: one round trip each at most
+	# (with the handle kept and the contents cached, often none), not the
+	# OPEN, read and CLOSE of a fresh handle each (2N to 3N).  The slack
+	# (N/4) is for KeepAlives that fall in the run on a loaded machine.
+	echo "requests: 1 cat: $one; $((N + 1)) cats: $many; $N more cats: $extra (bound $((N + N / 4)))"
+	[ "$extra" -le $((N + N / 4)) ]
+}
+check "a scripted session: $N more cats of one path cost at most $N requests more" handles_kept
+# kask COMMAND PATTERN: one command to the session K; its answer must match.
+kask() {
+	printf '%s\n' "$1" >&"$k_in" || return 1
+	IFS= read -r -t 30 KANSWER <&"$k_out" || { echo "no answer to: $1"; return 1; }
+	echo "$1 -> $KANSWER"; grep -qE -- "$2" <<<"$KANSWER"
+}
+kept_fresh() {
+	kask 'cat c/one' 'contents=v$' || return 1
+	lc put c/one w >/dev/null || return 1
+	kask 'cat c/one' 'contents=w$' || return 1
+	# Deleted and made again elsewhere: the kept handle is stale; a new one.
+	lc rm c/one && lc put c/one x >/dev/null || return 1
+	kask 'cat c/one' 'contents=x$' && kask 'stat c/one' '^ok ' && kask 'put c/one y' '^ok ' &&
+		kask 'rm c/one' '^ok ' && kask 'cat c/one' '^error E_NOT_FOUND' &&
+		kask 'put c/one z' 'created=true' && kask 'cat c/one' 'contents=z$' &&
+		kask 'ls c' '^ok one$'
+}
+coproc K { exec "$LOCKCTL" script 2>/dev/null; }
+k_in=${K[1]}; k_out=${K[0]}
+check "kept handles do not hide changes made elsewhere, nor outlive an rm" kept_fresh
+exec {k_in}>&-; wait "$K_PID" 2>/dev/null
+
 finish
