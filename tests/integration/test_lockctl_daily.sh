@@ -170,10 +170,12 @@ handles_kept() {
 	# (with the handle kept and the contents cached, often none), not the
 	# OPEN, read and CLOSE of a fresh handle each (2N to 3N).  The slack
 	# (N/4) is for KeepAlives that fall in the run on a loaded machine.
-	echo "requests: 1 cat: $one; $((N + 1)) cats: $many; $N more cats: $extra (bound $((N + N / 4)))"
+	echo "requests: 1 cat: $one; $((N + 1)) cats: $many; $N more cats: $extra (bound $((N + N / 4)))" |
+		tee "$T_DIR/reqs.txt"
 	[ "$extra" -le $((N + N / 4)) ]
 }
 check "a scripted session: $N more cats of one path cost at most $N requests more" handles_kept
+echo "# $(cat "$T_DIR/reqs.txt" 2>/dev/null)"
 # kask COMMAND PATTERN: one command to the session K; its answer must match.
 kask() {
 	printf '%s\n' "$1" >&"$k_in" || return 1

@@ -26,17 +26,39 @@
  * max_contents (256 KiB by default) with E_TOO_LARGE anyway. */
 #define PUT_STDIN_MAX (16u << 20)
 
-/* Opens the session and PATH's handle; prints the error and returns the
- * exit code on failure.  *FULL is the full name (free it). */
+/* Most handles a scripted session keeps for reuse (the oldest is closed
+ * past it): a script that walks a large tree must not pile up handles at
+ * the master without bound. */
+#define NS_KEPT_MAX 1024
+
+/*
+ * Opens the session and PATH's handle; prints the error and returns the
+ * exit code on failure.  *FULL is the full name (free it).
+ *
+ * A scripted or shell session keeps the plain handles it opened (read, or
+ * read-write; not those with events, ephemeral, exclusive or directory
+ * creation) per path, until the path is deleted or the session ends, as
+ * Chubby's clients kept theirs: a repeated command then costs its one call
+ * (a cached read none), not an OPEN and a CLOSE around it.  *KEPT says the
+ * handle is such a one: give it back with ns_close(), and if a call on it
+ * fails with E_BAD_HANDLE (its node was deleted, or made again, meanwhile)
+ * drop it with ns_stale() and open again.
+ */
 static int
 ns_open(struct lockctl *lc, const char *arg, unsigned flags, const struct chubby_open_args *args,
-    char **full, chubby_handle **h, bool *created)
+    char **full, chubby_handle **h, bool *created, int *kept)
 {
 	struct chubby_open_args none;
+	struct lockctl_kept *k;
+	unsigned key = flags & (CHUBBY_O_READ | CHUBBY_O_WRITE);
 	bool dummy;
-	int rc;
+	int rc, keep;
 
 	*full = NULL;
+	*kept = 0;
+	if (created == NULL)
+		created = &dummy;
+	*created = false;
 	if ((rc = lockctl_session(lc)) != 0)
 		return rc;
 	if ((rc = lockctl_path(lc, arg, full)) != 0)
@@ -45,10 +67,81 @@ ns_open(struct lockctl *lc, const char *arg, unsigned flags, const struct chubby
 		memset(&none, 0, sizeof none);
 		args = &none;
 	}
-	rc = chubby_handle_open(lc->client, *full, flags, args, h, created ? created : &dummy);
+	keep = lc->script && !(flags & (CHUBBY_O_EXCL | CHUBBY_O_EPHEMERAL | CHUBBY_O_DIR)) &&
+	       args->event_mask == 0 && !args->have_lock_delay && args->acl[0] == NULL &&
+	       args->acl[1] == NULL && args->acl[2] == NULL;
+	if (keep) {
+		for (k = lc->kept; k != NULL; k = k->next) {
+			if (k->kind == LOCKCTL_KEPT_HANDLE && (unsigned)k->mode == key &&
+			    strcmp(k->path, *full) == 0) {
+				*h = k->h;
+				*kept = 1;
+				return 0;
+			}
+		}
+	}
+	rc = chubby_handle_open(lc->client, *full, flags, args, h, created);
 	if (rc != CHUBBY_OK)
 		return lockctl_api_fail(lc, rc, *full);
+	if (keep) {
+		struct lockctl_kept *oldest = NULL;
+		size_t n = 0;
+
+		for (k = lc->kept; k != NULL; k = k->next) {
+			if (k->kind == LOCKCTL_KEPT_HANDLE) {
+				n++;
+				oldest = k; /* the list is newest first */
+			}
+		}
+		if (n >= NS_KEPT_MAX && oldest != NULL) {
+			chubby_handle_close(oldest->h);
+			lockctl_kept_remove(lc, oldest);
+		}
+		lockctl_kept_add(lc, LOCKCTL_KEPT_HANDLE, (int)key, *h, *full);
+		*kept = 1;
+	}
 	return 0;
+}
+
+/* Done with a handle from ns_open(): a kept one stays open. */
+static void
+ns_close(chubby_handle *h, int kept)
+{
+	if (!kept)
+		chubby_handle_close(h);
+}
+
+/* RC came from a call on H: if H is a kept handle that went stale (its node
+ * deleted since), closes and forgets it and returns 1: open again. */
+static int
+ns_stale(struct lockctl *lc, chubby_handle *h, int kept, int rc)
+{
+	if (!kept || rc != CHUBBY_E_BAD_HANDLE)
+		return 0;
+	for (struct lockctl_kept *k = lc->kept; k != NULL; k = k->next) {
+		if (k->kind == LOCKCTL_KEPT_HANDLE && k->h == h) {
+			chubby_handle_close(h);
+			lockctl_kept_remove(lc, k);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* PATH was deleted: its kept handles are of no use any more. */
+static void
+ns_forget(struct lockctl *lc, const char *path)
+{
+	struct lockctl_kept *k, *next;
+
+	for (k = lc->kept; k != NULL; k = next) {
+		next = k->next;
+		if ((k->kind == LOCKCTL_KEPT_HANDLE || k->kind == LOCKCTL_KEPT_FILE) &&
+		    strcmp(k->path, path) == 0) {
+			chubby_handle_close(k->h);
+			lockctl_kept_remove(lc, k);
+		}
+	}
 }
 
 /* ls [-l] [PATH] */
@@ -60,7 +153,7 @@ cmd_ls(struct lockctl *lc, int argc, char **argv)
 	chubby_handle *h;
 	char **names = NULL, *path;
 	size_t n = 0;
-	int ch, rc, lflag = 0;
+	int ch, rc, lflag = 0, kept;
 
 	lockctl_opts_init(&o, argc, argv);
 	while ((ch = lockctl_opts_next(&o, "l", NULL, NULL)) != 0) {
@@ -70,17 +163,24 @@ cmd_ls(struct lockctl *lc, int argc, char **argv)
 	}
 	if (o.npos > 1 || o.toomany)
 		return lockctl_usage(lc, NULL);
-	if ((rc = ns_open(lc, o.npos ? o.pos[0] : "", CHUBBY_O_READ, NULL, &path, &h, NULL)) != 0) {
-		free(path);
-		return rc;
-	}
-	if ((rc = chubby_readdir(h, &names, &n)) != CHUBBY_OK) {
+	for (;;) {
+		if ((rc = ns_open(lc, o.npos ? o.pos[0] : "", CHUBBY_O_READ, NULL, &path, &h, NULL,
+			 &kept)) != 0) {
+			free(path);
+			return rc;
+		}
+		if ((rc = chubby_readdir(h, &names, &n)) == CHUBBY_OK)
+			break;
+		if (ns_stale(lc, h, kept, rc)) {
+			free(path);
+			continue;
+		}
 		rc = lockctl_api_fail(lc, rc, path);
-		chubby_handle_close(h);
+		ns_close(h, kept);
 		free(path);
 		return rc;
 	}
-	chubby_handle_close(h);
+	ns_close(h, kept);
 	reply_begin(lc, &r);
 	json_key(&r.j, "path");
 	json_str(&r.j, path);
@@ -173,25 +273,30 @@ cmd_cat(struct lockctl *lc, int argc, char **argv)
 	void *data = NULL;
 	size_t len = 0;
 	char *path;
-	int ch, rc;
+	int ch, rc, kept;
 
 	lockctl_opts_init(&o, argc, argv);
 	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
 		return lockctl_usage(lc, o.bad);
 	if (o.npos != 1)
 		return lockctl_usage(lc, NULL);
-	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, NULL, &path, &h, NULL)) != 0) {
-		free(path);
-		return rc;
-	}
-	rc = chubby_get_contents(h, &data, &len, &st);
-	if (rc != CHUBBY_OK) {
+	for (;;) {
+		if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, NULL, &path, &h, NULL, &kept)) != 0) {
+			free(path);
+			return rc;
+		}
+		if ((rc = chubby_get_contents(h, &data, &len, &st)) == CHUBBY_OK)
+			break;
+		if (ns_stale(lc, h, kept, rc)) {
+			free(path);
+			continue;
+		}
 		rc = lockctl_api_fail(lc, rc, path);
-		chubby_handle_close(h);
+		ns_close(h, kept);
 		free(path);
 		return rc;
 	}
-	chubby_handle_close(h);
+	ns_close(h, kept);
 	reply_begin(lc, &r);
 	reply_str(&r, "path", path);
 	reply_uint(&r, "content_generation", st.content_gen);
@@ -214,19 +319,26 @@ cmd_stat(struct lockctl *lc, int argc, char **argv)
 	struct reply r;
 	chubby_handle *h;
 	char *path;
-	int ch, rc;
+	int ch, rc, kept;
 
 	lockctl_opts_init(&o, argc, argv);
 	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
 		return lockctl_usage(lc, o.bad);
 	if (o.npos != 1)
 		return lockctl_usage(lc, NULL);
-	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, NULL, &path, &h, NULL)) != 0) {
-		free(path);
-		return rc;
+	for (;;) {
+		if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, NULL, &path, &h, NULL, &kept)) != 0) {
+			free(path);
+			return rc;
+		}
+		rc = chubby_get_stat(h, &st);
+		if (ns_stale(lc, h, kept, rc)) {
+			free(path);
+			continue;
+		}
+		ns_close(h, kept);
+		break;
 	}
-	rc = chubby_get_stat(h, &st);
-	chubby_handle_close(h);
 	if (rc != CHUBBY_OK) {
 		rc = lockctl_api_fail(lc, rc, path);
 		free(path);
@@ -273,7 +385,7 @@ cmd_put(struct lockctl *lc, int argc, char **argv)
 	uint64_t gen = 0;
 	bool created = false;
 	unsigned flags;
-	int ch, rc, eph = 0, have_gen = 0;
+	int ch, rc, eph = 0, have_gen = 0, kept;
 	char *path;
 
 	lockctl_opts_init(&o, argc, argv);
@@ -321,21 +433,28 @@ cmd_put(struct lockctl *lc, int argc, char **argv)
 		args.contents = data;
 		args.contents_len = len;
 	}
-	if ((rc = ns_open(lc, o.pos[0], flags, &args, &path, &h, &created)) != 0) {
-		lockctl_buf_free(&in);
-		free(path);
-		return rc;
+	for (;;) {
+		if ((rc = ns_open(lc, o.pos[0], flags, &args, &path, &h, &created, &kept)) != 0) {
+			lockctl_buf_free(&in);
+			free(path);
+			return rc;
+		}
+		if (created)
+			rc = chubby_get_stat(h, &st);
+		else if (have_gen)
+			rc = chubby_set_contents_if(h, data, len, gen, &st);
+		else
+			rc = chubby_set_contents(h, data, len, &st);
+		if (ns_stale(lc, h, kept, rc)) {
+			free(path);
+			continue;
+		}
+		break;
 	}
-	if (created)
-		rc = chubby_get_stat(h, &st);
-	else if (have_gen)
-		rc = chubby_set_contents_if(h, data, len, gen, &st);
-	else
-		rc = chubby_set_contents(h, data, len, &st);
 	lockctl_buf_free(&in);
 	if (rc != CHUBBY_OK) {
 		rc = lockctl_api_fail(lc, rc, path);
-		chubby_handle_close(h);
+		ns_close(h, kept);
 		free(path);
 		return rc;
 	}
@@ -348,7 +467,7 @@ cmd_put(struct lockctl *lc, int argc, char **argv)
 	    lockctl_kept_find(lc, LOCKCTL_KEPT_FILE, path) == NULL)
 		lockctl_kept_add(lc, LOCKCTL_KEPT_FILE, 0, h, path);
 	else
-		chubby_handle_close(h);
+		ns_close(h, kept);
 	reply_begin(lc, &r);
 	reply_str(&r, "path", path);
 	reply_bool(&r, "created", created);
@@ -367,7 +486,7 @@ cmd_mkdir(struct lockctl *lc, int argc, char **argv)
 	chubby_handle *h;
 	bool created = false, any = false;
 	char *path = NULL;
-	int ch, rc, pflag = 0;
+	int ch, rc, pflag = 0, kept;
 
 	lockctl_opts_init(&o, argc, argv);
 	while ((ch = lockctl_opts_next(&o, "p", NULL, NULL)) != 0) {
@@ -379,7 +498,7 @@ cmd_mkdir(struct lockctl *lc, int argc, char **argv)
 		return lockctl_usage(lc, NULL);
 	if (!pflag) {
 		rc = ns_open(lc, o.pos[0], CHUBBY_O_READ | CHUBBY_O_CREATE | CHUBBY_O_DIR |
-			CHUBBY_O_EXCL, NULL, &path, &h, &created);
+			CHUBBY_O_EXCL, NULL, &path, &h, &created, &kept);
 		if (rc != 0) {
 			free(path);
 			return rc;
@@ -409,35 +528,40 @@ int
 cmd_rm(struct lockctl *lc, int argc, char **argv)
 {
 	struct lockctl_opts o;
-	struct lockctl_kept *k;
 	struct reply r;
 	chubby_handle *h;
 	char *path;
-	int ch, rc;
+	int ch, rc, kept;
 
 	lockctl_opts_init(&o, argc, argv);
 	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
 		return lockctl_usage(lc, o.bad);
 	if (o.npos != 1)
 		return lockctl_usage(lc, NULL);
-	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ | CHUBBY_O_WRITE, NULL, &path, &h, NULL)) !=
-	    0) {
-		free(path);
-		return rc;
+	for (;;) {
+		if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ | CHUBBY_O_WRITE, NULL, &path, &h, NULL,
+			 &kept)) != 0) {
+			free(path);
+			return rc;
+		}
+		rc = chubby_delete(h);
+		if (ns_stale(lc, h, kept, rc)) {
+			free(path);
+			continue;
+		}
+		break;
 	}
-	rc = chubby_delete(h);
-	/* Close works on a handle whose node is gone (NAMESPACE.md). */
-	chubby_handle_close(h);
 	if (rc != CHUBBY_OK) {
 		rc = lockctl_api_fail(lc, rc, path);
+		ns_close(h, kept);
 		free(path);
 		return rc;
 	}
-	/* A kept ephemeral file's handle is of no use any more. */
-	if ((k = lockctl_kept_find(lc, LOCKCTL_KEPT_FILE, path)) != NULL) {
-		chubby_handle_close(k->h);
-		lockctl_kept_remove(lc, k);
-	}
+	/* Close works on a handle whose node is gone (NAMESPACE.md); the
+	 * session's other handles on it (a kept ephemeral file's too) are of
+	 * no use any more. */
+	ns_close(h, kept);
+	ns_forget(lc, path);
 	reply_begin(lc, &r);
 	reply_str(&r, "path", path);
 	reply_bool(&r, "deleted", 1);
@@ -471,7 +595,7 @@ cmd_acl(struct lockctl *lc, int argc, char **argv)
 	chubby_handle *h;
 	const char *acl[3];
 	char *path;
-	int ch, rc, set;
+	int ch, rc, set, kept;
 
 	lockctl_opts_init(&o, argc, argv);
 	while ((ch = lockctl_opts_next(&o, "", longs, "o")) != 0) {
@@ -485,7 +609,7 @@ cmd_acl(struct lockctl *lc, int argc, char **argv)
 		set = 1;
 	else
 		return lockctl_usage(lc, NULL);
-	if ((rc = ns_open(lc, o.pos[1], CHUBBY_O_READ, NULL, &path, &h, NULL)) != 0) {
+	if ((rc = ns_open(lc, o.pos[1], CHUBBY_O_READ, NULL, &path, &h, NULL, &kept)) != 0) {
 		free(path);
 		return rc;
 	}
@@ -497,14 +621,14 @@ cmd_acl(struct lockctl *lc, int argc, char **argv)
 		 * the cell's reason (which ACL file is missing) is the point. */
 		if ((rc = chubby_set_acl_flags(h, acl, flags)) != CHUBBY_OK) {
 			rc = lockctl_api_fail(lc, rc, path);
-			chubby_handle_close(h);
+			ns_close(h, kept);
 			free(path);
 			return rc;
 		}
 	}
 	if (rc == CHUBBY_OK)
 		rc = chubby_get_stat(h, &st);
-	chubby_handle_close(h);
+	ns_close(h, kept);
 	if (rc != CHUBBY_OK) {
 		rc = lockctl_api_fail(lc, rc, path);
 		free(path);
@@ -530,7 +654,7 @@ cmd_watch(struct lockctl *lc, int argc, char **argv)
 	struct reply r;
 	chubby_handle *h;
 	uint64_t count = 0, ms = 0, seen = 0, deadline = 0;
-	int ch, rc, have_n = 0, have_t = 0, lost = 0;
+	int ch, rc, have_n = 0, have_t = 0, lost = 0, kept;
 	char *path;
 
 	lockctl_opts_init(&o, argc, argv);
@@ -570,7 +694,7 @@ cmd_watch(struct lockctl *lc, int argc, char **argv)
 	}
 	memset(&args, 0, sizeof args);
 	args.event_mask = NODE_EVENTS;
-	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, &args, &path, &h, NULL)) != 0) {
+	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, &args, &path, &h, NULL, &kept)) != 0) {
 		free(path);
 		return rc;
 	}

@@ -24,9 +24,16 @@ struct chubby_handle;
 struct chubby_stat;
 
 /* A handle kept open in the session after its command answered: the lock
- * of `lock`/`trylock` (so that `unlock` and `sequencer` find it) and the
- * watch of a scripted `watch`.  Keyed by (kind, full path). */
-enum lockctl_kept_kind { LOCKCTL_KEPT_LOCK = 1, LOCKCTL_KEPT_WATCH = 2, LOCKCTL_KEPT_FILE = 3 };
+ * of `lock`/`trylock` (so that `unlock` and `sequencer` find it), the
+ * watch of a scripted `watch`, a scripted ephemeral file, and the plain
+ * handles the namespace commands reuse (cmd-ns.c ns_open: mode is their
+ * open flags).  Keyed by (kind, full path). */
+enum lockctl_kept_kind {
+	LOCKCTL_KEPT_LOCK = 1,
+	LOCKCTL_KEPT_WATCH = 2,
+	LOCKCTL_KEPT_FILE = 3,
+	LOCKCTL_KEPT_HANDLE = 4
+};
 struct lockctl_kept {
 	struct lockctl_kept *next;
 	int kind;
