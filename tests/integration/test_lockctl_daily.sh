@@ -198,4 +198,37 @@ k_in=${K[1]}; k_out=${K[0]}
 check "kept handles do not hide changes made elsewhere, nor outlive an rm" kept_fresh
 exec {k_in}>&-; wait "$K_PID" 2>/dev/null
 
+# ---- ls -R and rm -r ----
+step "a tree under r" bash -c "'$LOCKCTL' mkdir -p r/a/b </dev/null && '$LOCKCTL' put r/a/f 1 </dev/null >/dev/null &&
+	'$LOCKCTL' put r/a/b/g 2 </dev/null >/dev/null && '$LOCKCTL' put r/h 3 </dev/null >/dev/null"
+tree="/ls/local/r/a
+/ls/local/r/a/b
+/ls/local/r/a/b/g
+/ls/local/r/a/f
+/ls/local/r/h"
+check "ls -R r: every node below r, full names, depth first" \
+	bash -c "out=\$('$LOCKCTL' ls -R r </dev/null); echo \"\$out\"; [ \"\$out\" = '$tree' ]"
+check "--json ls -R r: names and (with -l) entries with types" \
+	json_is 'j["names"] == ["/ls/local/r/a", "/ls/local/r/a/b", "/ls/local/r/a/b/g", "/ls/local/r/a/f", "/ls/local/r/h"] and [e["type"][0] for e in j["entries"]] == ["d", "d", "f", "f", "f"]' ls -R -l r
+check "rm -r without -f, standard input not a terminal: refused, exit 2" \
+	fails_with 2 "^lockctl: rm: E_INVALID: .*-f" rm -r r
+check "... and nothing was removed" json_is 'j["type"] == "file"' stat r/a/b/g
+check "rm without -r of a non-empty directory: still E_NOT_EMPTY" fails_with 1 "E_NOT_EMPTY" rm r
+check "scripted rm -r without -f: refused" \
+	bash -c "echo 'rm -r r' | '$LOCKCTL' script | grep -q '^error E_INVALID .*-f'"
+check "rm -r of the cell's root is refused" fails_with 2 "root" rm -r -f /ls/local
+# At a terminal (script(1) gives lockctl a pseudo-terminal): a prompt.
+at_tty() { # answer lockctl-args...
+	local a=$1; shift
+	printf '%s\n' "$a" | script -qec "'$LOCKCTL' $*" /dev/null
+}
+check "rm -r at a terminal asks, and 'n' keeps the tree" \
+	bash -c "$(declare -f at_tty); LOCKCTL='$LOCKCTL'; out=\$(at_tty n rm -r r); echo \"\$out\"; echo \"\$out\" | grep -q 'remove /ls/local/r and the 5 nodes below it?' && '$LOCKCTL' stat r/h </dev/null >/dev/null"
+check "rm -r at a terminal, 'y': removed" \
+	bash -c "$(declare -f at_tty); LOCKCTL='$LOCKCTL'; at_tty y rm -r r; ! '$LOCKCTL' stat r </dev/null"
+step "the tree again" bash -c "'$LOCKCTL' mkdir -p r/a/b </dev/null && '$LOCKCTL' put r/a/b/g 2 </dev/null >/dev/null"
+check "--json rm -r -f: how many nodes went" json_is 'j["deleted"] == 3 and j["path"] == "/ls/local/r"' rm -r -f r
+check "... r is gone" fails_with 1 "E_NOT_FOUND" stat r
+check "scripted rm -r -f" bash -c "printf 'mkdir s\nput s/x 1\nrm -r -f s\nstat s\n' | '$LOCKCTL' script | tail -n 2 | tr '\n' ' ' | grep -q '^ok path=/ls/local/s deleted=2 error E_NOT_FOUND'"
+
 finish
