@@ -227,7 +227,7 @@ check "rm -r at a terminal asks, and 'n' keeps the tree" \
 check "rm -r at a terminal, 'y': removed" \
 	bash -c "$(declare -f at_tty); LOCKCTL='$LOCKCTL'; at_tty y rm -r r; ! '$LOCKCTL' stat r </dev/null"
 step "the tree again" bash -c "'$LOCKCTL' mkdir -p r/a/b </dev/null && '$LOCKCTL' put r/a/b/g 2 </dev/null >/dev/null"
-check "--json rm -r -f: how many nodes went" json_is 'j["deleted"] == 3 and j["path"] == "/ls/local/r"' rm -r -f r
+check "--json rm -r -f: how many nodes went" json_is 'j["deleted"] == 4 and j["path"] == "/ls/local/r"' rm -r -f r
 check "... r is gone" fails_with 1 "E_NOT_FOUND" stat r
 check "scripted rm -r -f" bash -c "printf 'mkdir s\nput s/x 1\nrm -r -f s\nstat s\n' | '$LOCKCTL' script | tail -n 2 | tr '\n' ' ' | grep -q '^ok path=/ls/local/s deleted=2 error E_NOT_FOUND'"
 

@@ -128,23 +128,7 @@ ns_stale(struct lockctl *lc, chubby_handle *h, int kept, int rc)
 	return 0;
 }
 
-/* PATH was deleted: its kept handles are of no use any more. */
-static void
-ns_forget(struct lockctl *lc, const char *path)
-{
-	struct lockctl_kept *k, *next;
-
-	for (k = lc->kept; k != NULL; k = next) {
-		next = k->next;
-		if ((k->kind == LOCKCTL_KEPT_HANDLE || k->kind == LOCKCTL_KEPT_FILE) &&
-		    strcmp(k->path, path) == 0) {
-			chubby_handle_close(k->h);
-			lockctl_kept_remove(lc, k);
-		}
-	}
-}
-
-/* ls [-l] [PATH] */
+/* ls [-l] [-R] [PATH] */
 int
 cmd_ls(struct lockctl *lc, int argc, char **argv)
 {
@@ -153,16 +137,21 @@ cmd_ls(struct lockctl *lc, int argc, char **argv)
 	chubby_handle *h;
 	char **names = NULL, *path;
 	size_t n = 0;
-	int ch, rc, lflag = 0, kept;
+	int ch, rc, lflag = 0, rflag = 0, kept;
 
 	lockctl_opts_init(&o, argc, argv);
-	while ((ch = lockctl_opts_next(&o, "l", NULL, NULL)) != 0) {
-		if (ch != 'l')
+	while ((ch = lockctl_opts_next(&o, "lR", NULL, NULL)) != 0) {
+		if (ch == 'l')
+			lflag = 1;
+		else if (ch == 'R')
+			rflag = 1;
+		else
 			return lockctl_usage(lc, o.bad);
-		lflag = 1;
 	}
 	if (o.npos > 1 || o.toomany)
 		return lockctl_usage(lc, NULL);
+	if (rflag)
+		return lockctl_ls_tree(lc, o.npos ? o.pos[0] : "", lflag);
 	for (;;) {
 		if ((rc = ns_open(lc, o.npos ? o.pos[0] : "", CHUBBY_O_READ, NULL, &path, &h, NULL,
 			 &kept)) != 0) {
@@ -523,7 +512,7 @@ cmd_mkdir(struct lockctl *lc, int argc, char **argv)
 	return reply_end(&r);
 }
 
-/* rm PATH */
+/* rm [-r [-f]] PATH */
 int
 cmd_rm(struct lockctl *lc, int argc, char **argv)
 {
@@ -531,13 +520,21 @@ cmd_rm(struct lockctl *lc, int argc, char **argv)
 	struct reply r;
 	chubby_handle *h;
 	char *path;
-	int ch, rc, kept;
+	int ch, rc, kept, rflag = 0, fflag = 0;
 
 	lockctl_opts_init(&o, argc, argv);
-	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
-		return lockctl_usage(lc, o.bad);
-	if (o.npos != 1)
+	while ((ch = lockctl_opts_next(&o, "rf", NULL, NULL)) != 0) {
+		if (ch == 'r')
+			rflag = 1;
+		else if (ch == 'f')
+			fflag = 1;
+		else
+			return lockctl_usage(lc, o.bad);
+	}
+	if (o.npos != 1 || o.toomany)
 		return lockctl_usage(lc, NULL);
+	if (rflag)
+		return lockctl_rm_tree(lc, o.pos[0], fflag);
 	for (;;) {
 		if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ | CHUBBY_O_WRITE, NULL, &path, &h, NULL,
 			 &kept)) != 0) {
@@ -561,7 +558,7 @@ cmd_rm(struct lockctl *lc, int argc, char **argv)
 	 * session's other handles on it (a kept ephemeral file's too) are of
 	 * no use any more. */
 	ns_close(h, kept);
-	ns_forget(lc, path);
+	lockctl_kept_forget(lc, path);
 	reply_begin(lc, &r);
 	reply_str(&r, "path", path);
 	reply_bool(&r, "deleted", 1);

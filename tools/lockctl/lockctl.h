@@ -50,6 +50,7 @@ struct lockctl {
 	int spec_loaded;
 	/* Commands built on libchubby (session.c). */
 	int script;                   /* scripted mode: exactly one answer line per command */
+	int shell;                    /* ... and at the interactive shell (a person may confirm) */
 	const char *cmd;              /* the running command's name, for messages */
 	struct chubby_client *client; /* the session, opened on first need */
 	int session_lost;             /* the library said EXPIRED */
@@ -120,6 +121,9 @@ void lockctl_kept_add(struct lockctl *lc, int kind, int mode, struct chubby_hand
     const char *path);
 /* Unlinks and frees K (does not close its handle). */
 void lockctl_kept_remove(struct lockctl *lc, struct lockctl_kept *k);
+/* PATH was deleted: closes and forgets the plain handles and the ephemeral
+ * file the session kept on it. */
+void lockctl_kept_forget(struct lockctl *lc, const char *path);
 
 /* Events: libchubby's callback queues them (it runs on the library's
  * thread and must never block on our output); the main thread prints them. */
@@ -267,6 +271,9 @@ int cmd_sequencer(struct lockctl *lc, int argc, char **argv);
 int cmd_checkseq(struct lockctl *lc, int argc, char **argv);
 /* run.c: `lock ... PATH -- COMMAND`, else cmd_lock */
 int cmd_lock_run(struct lockctl *lc, int argc, char **argv);
+/* cmd-tree.c: ls -R, rm -r [-f] */
+int lockctl_ls_tree(struct lockctl *lc, const char *arg, int lflag);
+int lockctl_rm_tree(struct lockctl *lc, const char *arg, int force);
 /* cmd-leader.c */
 int cmd_leader(struct lockctl *lc, int argc, char **argv);
 /* The record `lock --elect` writes: IDENTITY "\n" "lock_generation " GEN "\n". */

@@ -407,3 +407,18 @@ lockctl_kept_remove(struct lockctl *lc, struct lockctl_kept *k)
 	free(k->path);
 	free(k);
 }
+
+void
+lockctl_kept_forget(struct lockctl *lc, const char *path)
+{
+	struct lockctl_kept *k, *next;
+
+	for (k = lc->kept; k != NULL; k = next) {
+		next = k->next;
+		if ((k->kind == LOCKCTL_KEPT_HANDLE || k->kind == LOCKCTL_KEPT_FILE) &&
+		    strcmp(k->path, path) == 0) {
+			chubby_handle_close(k->h);
+			lockctl_kept_remove(lc, k);
+		}
+	}
+}
