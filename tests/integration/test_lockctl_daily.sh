@@ -231,4 +231,26 @@ check "--json rm -r -f: how many nodes went" json_is 'j["deleted"] == 4 and j["p
 check "... r is gone" fails_with 1 "E_NOT_FOUND" stat r
 check "scripted rm -r -f" bash -c "printf 'mkdir s\nput s/x 1\nrm -r -f s\nstat s\n' | '$LOCKCTL' script | tail -n 2 | tr '\n' ' ' | grep -q '^ok path=/ls/local/s deleted=2 error E_NOT_FOUND'"
 
+# ---- events carry the content generation, and contents when asked ----
+step "d/ev, generation 0" lc put d/ev start
+# watch_out ARGS...: runs lockctl ARGS (a watch that ends after one event)
+# while another session writes d/ev (w1, w2, ... each raising the
+# generation by one) until the watch has ended; prints its output.
+watch_out() {
+	"$LOCKCTL" "$@" >"$T_DIR/ev.out" 2>&1 </dev/null & local p=$!
+	for i in $(seq 200); do
+		kill -0 $p 2>/dev/null || break
+		"$LOCKCTL" put d/ev "w$(( $("$LOCKCTL" --json stat d/ev </dev/null | jpy 'j["content_generation"]') + 1 ))" </dev/null >/dev/null
+		sleep 0.05
+	done
+	wait $p; local rc=$?; cat "$T_DIR/ev.out"; return $rc
+}
+check "watch: CONTENTS_MODIFIED carries the content generation" \
+	bash -c "$(declare -f watch_out jpy); LOCKCTL='$LOCKCTL'; T_DIR='$T_DIR'; PY='$PY'
+	watch_out watch -n 1 -t 20000 d/ev | grep -E '^event CONTENTS_MODIFIED /ls/local/d/ev content_generation=[1-9][0-9]*\$'"
+check "watch --contents --json: the contents with their generation" \
+	bash -c "$(declare -f watch_out jpy); LOCKCTL='$LOCKCTL'; T_DIR='$T_DIR'; PY='$PY'
+	out=\$(watch_out --json watch --contents -n 1 -t 20000 d/ev | head -n 1); echo \"\$out\"
+	jpy 'j[\"event\"] == \"CONTENTS_MODIFIED\" and j[\"content_generation\"] > 0 and j[\"contents\"] == \"w%d\" % j[\"content_generation\"]' <<<\"\$out\" | grep -qx 1"
+
 finish
