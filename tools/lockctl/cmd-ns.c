@@ -650,13 +650,17 @@ cmd_watch(struct lockctl *lc, int argc, char **argv)
 	struct chubby_open_args args;
 	struct reply r;
 	chubby_handle *h;
+	static const char *const wlongs[] = {"contents", NULL};
 	uint64_t count = 0, ms = 0, seen = 0, deadline = 0;
-	int ch, rc, have_n = 0, have_t = 0, lost = 0, kept;
+	int ch, rc, have_n = 0, have_t = 0, lost = 0, kept, contents = 0;
 	char *path;
 
 	lockctl_opts_init(&o, argc, argv);
-	while ((ch = lockctl_opts_next(&o, "n:t:", NULL, NULL)) != 0) {
+	while ((ch = lockctl_opts_next(&o, "n:t:", wlongs, "c")) != 0) {
 		switch (ch) {
+		case 'c':
+			contents = 1;
+			break;
 		case 'n':
 			if (lockctl_parse_u64(o.arg, UINT32_MAX, &count) != 0 || count == 0)
 				return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
@@ -696,7 +700,8 @@ cmd_watch(struct lockctl *lc, int argc, char **argv)
 		return rc;
 	}
 	if (lc->script && !have_n && !have_t) {
-		lockctl_kept_add(lc, LOCKCTL_KEPT_WATCH, 0, h, path);
+		lockctl_kept_add(lc, LOCKCTL_KEPT_WATCH, contents ? LOCKCTL_WATCH_CONTENTS : 0, h,
+		    path);
 		reply_begin(lc, &r);
 		reply_str(&r, "path", path);
 		reply_bool(&r, "watching", 1);
@@ -712,7 +717,7 @@ cmd_watch(struct lockctl *lc, int argc, char **argv)
 		int w, left = -1;
 
 		while (lockctl_event_pop(&ev)) {
-			lockctl_event_print(lc, &ev);
+			lockctl_event_print_h(lc, &ev, contents ? h : NULL);
 			if (ev.handle == h && ev.type < 64)
 				seen++;
 			if (ev.type == CHUBBY_EV_EXPIRED)

@@ -131,11 +131,20 @@ struct lockctl_event {
 	int type;
 	struct chubby_handle *handle; /* compared, never dereferenced */
 	char *path;                   /* NULL for session events */
+	int has_gen;                  /* CONTENTS_MODIFIED: the generation it made */
+	uint64_t gen;
 };
 /* Pops the oldest queued event into EV (free EV->path); 0 if none. */
 int lockctl_event_pop(struct lockctl_event *ev);
-/* Prints EV as "event TYPE PATH" or {"event":"TYPE","path":...}. */
+/* Prints EV as "event TYPE PATH [content_generation=N]" or
+ * {"event":"TYPE","path":...,"content_generation":N}.  A CONTENTS_MODIFIED
+ * on a watch that asked for contents (a kept watch with
+ * LOCKCTL_WATCH_CONTENTS, or CONTENTS_H) also gets the contents, read
+ * after the event, and the generation of what was read. */
 void lockctl_event_print(struct lockctl *lc, const struct lockctl_event *ev);
+void lockctl_event_print_h(struct lockctl *lc, const struct lockctl_event *ev,
+    struct chubby_handle *contents_h);
+#define LOCKCTL_WATCH_CONTENTS 0x1 /* lockctl_kept.mode of a kept watch */
 const char *lockctl_event_name(int type);
 
 /* Waits for something to happen: a queued event, a signal (SIGINT, SIGTERM),
