@@ -253,4 +253,55 @@ check "watch --contents --json: the contents with their generation" \
 	out=\$(watch_out --json watch --contents -n 1 -t 20000 d/ev | head -n 1); echo \"\$out\"
 	jpy 'j[\"event\"] == \"CONTENTS_MODIFIED\" and j[\"content_generation\"] > 0 and j[\"contents\"] == \"w%d\" % j[\"content_generation\"]' <<<\"\$out\" | grep -qx 1"
 
+# ---- watch -r (a subtree, new directories followed) and a watch on a node
+# that does not exist yet ----
+step "a tree under w" bash -c "'$LOCKCTL' mkdir -p w/a </dev/null"
+W_EVENTS="$T_DIR/w.events"; : >"$W_EVENTS"
+coproc W { exec "$LOCKCTL" script 2>"$T_DIR/w.err"; }
+w_in=${W[1]}; w_out=${W[0]}
+# wsend COMMAND PATTERN: its answer must match (event lines put aside).
+wsend() {
+	printf '%s\n' "$1" >&"$w_in" || return 1
+	local l
+	while IFS= read -r -t 30 l <&"$w_out"; do
+		case $l in
+		'event '*) echo "$l" >>"$W_EVENTS" ;;
+		*) echo "$1 -> $l"; grep -qE -- "$2" <<<"$l"; return ;;
+		esac
+	done
+	echo "no answer to: $1"; return 1
+}
+# wevent PATTERN: waits (bounded) for an event line matching it.
+wevent() {
+	local end=$(( $(date +%s) + 20 )) l
+	while ! grep -qxE -- "$1" "$W_EVENTS"; do
+		[ "$(date +%s)" -lt $end ] || { echo "no event /$1/ in:"; cat "$W_EVENTS"; return 1; }
+		IFS= read -r -t 1 l <&"$w_out" && echo "$l" >>"$W_EVENTS"
+	done
+}
+check "scripted watch -r w" wsend 'watch -r w' '^ok path=/ls/local/w watching=true'
+check "scripted watch of w/soon, which does not exist yet" wsend 'watch w/soon' '^ok path=/ls/local/w/soon watching=true exists=false'
+step "put w/a/f" lc put w/a/f 1
+check "-r: a file made two levels down" wevent 'event CHILD_ADDED /ls/local/w/a/f'
+step "put w/a/f again" lc put w/a/f 2
+check "-r: its change, with the content generation" wevent 'event CHILD_MODIFIED /ls/local/w/a/f content_generation=1'
+step "mkdir w/n, then put w/n/g at once" bash -c "'$LOCKCTL' mkdir w/n </dev/null && '$LOCKCTL' put w/n/g 1 </dev/null >/dev/null"
+check "-r: the new directory" wevent 'event CHILD_ADDED /ls/local/w/n'
+check "-r: a file in the new directory is followed" wevent 'event CHILD_ADDED /ls/local/w/n/g'
+step "rm w/n/g" lc rm w/n/g
+check "-r: its removal" wevent 'event CHILD_REMOVED /ls/local/w/n/g'
+step "put w/soon" lc put w/soon x
+check "the watch on w/soon reports its creation" wevent 'event CHILD_ADDED /ls/local/w/soon'
+step "put w/soon again" lc put w/soon y
+check "... and then watches the node itself" wevent 'event CONTENTS_MODIFIED /ls/local/w/soon content_generation=1'
+check "no event was printed twice" bash -c "cat '$W_EVENTS'; [ -z \"\$(sort '$W_EVENTS' | uniq -d)\" ]"
+check "unwatch w (and its subtree)" wsend 'unwatch w' '^ok path=/ls/local/w watching=false'
+exec {w_in}>&-; wait "$W_PID" 2>/dev/null
+# One-shot: a node two levels below what exists; made right after the
+# watch starts (a creation before its watch is in place is reported too).
+check "one-shot watch -n 1 of w/x/y (neither there): ends at its creation" bash -c "
+	'$LOCKCTL' watch -n 1 -t 20000 w/x/y >'$T_DIR/later.out' 2>&1 </dev/null & p=\$!
+	'$LOCKCTL' mkdir -p w/x </dev/null && '$LOCKCTL' put w/x/y 1 </dev/null >/dev/null
+	wait \$p; rc=\$?; cat '$T_DIR/later.out'; [ \$rc -eq 0 ] && grep -qx 'event CHILD_ADDED /ls/local/w/x/y' '$T_DIR/later.out'"
+
 finish
