@@ -815,15 +815,15 @@ cmd_set_contents(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct n
 	{
 		size_t first = res->nevents;
 		ev_node(res, n, NS_EV_CONTENTS_MODIFIED, n->path);
-		/* The generation each watcher's event names, so that it can
-		 * tell which write it saw (etcd's watch events carry the
-		 * revision for the same reason). */
+		ev_node(res, n->parent, NS_EV_CHILD_MODIFIED, n->path);
+		/* The generation each watcher's event names (the file's own,
+		 * and its directory's), so that it can tell which write it saw
+		 * (etcd's watch events carry the revision for the same reason). */
 		for (size_t i = first; i < res->nevents; i++) {
 			res->events[i].has_gen = true;
 			res->events[i].gen = n->content_gen;
 		}
 	}
-	ev_node(res, n->parent, NS_EV_CHILD_MODIFIED, n->path);
 	ns_fill_stat(n, &res->stat);
 	return CHUBBY_OK;
 }

@@ -255,7 +255,7 @@ check "watch --contents --json: the contents with their generation" \
 
 # ---- watch -r (a subtree, new directories followed) and a watch on a node
 # that does not exist yet ----
-step "a tree under w" bash -c "'$LOCKCTL' mkdir -p w/a </dev/null"
+step "a tree under w, and v" bash -c "'$LOCKCTL' mkdir -p w/a </dev/null && '$LOCKCTL' mkdir v </dev/null"
 W_EVENTS="$T_DIR/w.events"; : >"$W_EVENTS"
 coproc W { exec "$LOCKCTL" script 2>"$T_DIR/w.err"; }
 w_in=${W[1]}; w_out=${W[0]}
@@ -280,7 +280,7 @@ wevent() {
 	done
 }
 check "scripted watch -r w" wsend 'watch -r w' '^ok path=/ls/local/w watching=true'
-check "scripted watch of w/soon, which does not exist yet" wsend 'watch w/soon' '^ok path=/ls/local/w/soon watching=true exists=false'
+check "scripted watch of v/soon, which does not exist yet" wsend 'watch v/soon' '^ok path=/ls/local/v/soon watching=true exists=false'
 step "put w/a/f" lc put w/a/f 1
 check "-r: a file made two levels down" wevent 'event CHILD_ADDED /ls/local/w/a/f'
 step "put w/a/f again" lc put w/a/f 2
@@ -290,10 +290,10 @@ check "-r: the new directory" wevent 'event CHILD_ADDED /ls/local/w/n'
 check "-r: a file in the new directory is followed" wevent 'event CHILD_ADDED /ls/local/w/n/g'
 step "rm w/n/g" lc rm w/n/g
 check "-r: its removal" wevent 'event CHILD_REMOVED /ls/local/w/n/g'
-step "put w/soon" lc put w/soon x
-check "the watch on w/soon reports its creation" wevent 'event CHILD_ADDED /ls/local/w/soon'
-step "put w/soon again" lc put w/soon y
-check "... and then watches the node itself" wevent 'event CONTENTS_MODIFIED /ls/local/w/soon content_generation=1'
+step "put v/soon" lc put v/soon x
+check "the watch on v/soon reports its creation" wevent 'event CHILD_ADDED /ls/local/v/soon'
+step "put v/soon again" lc put v/soon y
+check "... and then watches the node itself" wevent 'event CONTENTS_MODIFIED /ls/local/v/soon content_generation=1'
 check "no event was printed twice" bash -c "cat '$W_EVENTS'; [ -z \"\$(sort '$W_EVENTS' | uniq -d)\" ]"
 check "unwatch w (and its subtree)" wsend 'unwatch w' '^ok path=/ls/local/w watching=false'
 exec {w_in}>&-; wait "$W_PID" 2>/dev/null

@@ -1049,8 +1049,8 @@ test_poison(void)
 	CU_ASSERT_EQUAL(acq(a, h2, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
 }
 
-/* CONTENTS_MODIFIED names the content generation the write made, to every
- * watcher; no other event carries one. */
+/* CONTENTS_MODIFIED (and the directory's CHILD_MODIFIED) names the content
+ * generation the write made, to every watcher; no other event carries one. */
 static void
 test_event_generation(void)
 {
@@ -1071,13 +1071,19 @@ test_event_generation(void)
 				CU_ASSERT_TRUE(e->has_gen);
 				CU_ASSERT_EQUAL(e->gen, gen);
 			} else {
+				/* The directory's CHILD_MODIFIED names it too. */
 				CU_ASSERT_EQUAL(e->type, NS_EV_CHILD_MODIFIED);
 				CU_ASSERT_EQUAL(e->handle, hd);
-				CU_ASSERT_FALSE(e->has_gen);
+				CU_ASSERT_TRUE(e->has_gen);
+				CU_ASSERT_EQUAL(e->gen, gen);
 			}
 		}
 		CU_ASSERT_EQUAL(r.stat.content_gen, gen);
 	}
+	/* An ACL change is a CHILD_MODIFIED without a generation. */
+	CU_ASSERT_EQUAL(setacl(a, hf, "", NULL, NULL), CHUBBY_OK);
+	CU_ASSERT_EQUAL(nev(hd, NS_EV_CHILD_MODIFIED), 1);
+	CU_ASSERT_FALSE(r.events[0].has_gen);
 	/* A compare-and-set that loses makes no event. */
 	CU_ASSERT_EQUAL(put_if(a, hf, "w", 1), CHUBBY_E_GEN_MISMATCH);
 	CU_ASSERT_EQUAL(r.nevents, 0);

@@ -1,6 +1,6 @@
 /*
  * cmd-ns.c: lockctl's namespace commands on a libchubby session: ls, cat,
- * stat, put, mkdir, rm, acl, watch and unwatch (Chubby §2.3, §2.5).
+ * stat, put, mkdir, rm and acl (Chubby §2.3; watches are in cmd-watch.c).
  */
 #include "config.h"
 
@@ -14,13 +14,6 @@
 
 #include "lockctl.h"
 #include "xmalloc.h"
-
-/* Every node event a handle can ask for (docs/PROTOCOL.md "Events", 1..7). */
-#define NODE_EVENTS                                                                            \
-	(CHUBBY_EVMASK(CHUBBY_EV_CONTENTS_MODIFIED) | CHUBBY_EVMASK(CHUBBY_EV_CHILD_ADDED) |   \
-	    CHUBBY_EVMASK(CHUBBY_EV_CHILD_REMOVED) | CHUBBY_EVMASK(CHUBBY_EV_CHILD_MODIFIED) | \
-	    CHUBBY_EVMASK(CHUBBY_EV_LOCK_ACQUIRED) | CHUBBY_EVMASK(CHUBBY_EV_CONFLICTING_LOCK) | \
-	    CHUBBY_EVMASK(CHUBBY_EV_HANDLE_INVALID))
 
 /* Largest input `put` reads from stdin; the cell refuses more than its
  * max_contents (256 KiB by default) with E_TOO_LARGE anyway. */
@@ -633,159 +626,6 @@ cmd_acl(struct lockctl *lc, int argc, char **argv)
 	}
 	reply_begin(lc, &r);
 	reply_acl(&r, path, &st);
-	free(path);
-	return reply_end(&r);
-}
-
-/*
- * watch [-n N] [-t MS] PATH: one-shot, prints the node's events until N
- * of them or MS ms (or a signal).  Scripted: without -n and -t the watch
- * stays in the session (events come as lines between answers until
- * `unwatch`); with either it blocks like one-shot and then answers.
- */
-int
-cmd_watch(struct lockctl *lc, int argc, char **argv)
-{
-	struct lockctl_opts o;
-	struct chubby_open_args args;
-	struct reply r;
-	chubby_handle *h;
-	static const char *const wlongs[] = {"contents", NULL};
-	uint64_t count = 0, ms = 0, seen = 0, deadline = 0;
-	int ch, rc, have_n = 0, have_t = 0, lost = 0, kept, contents = 0;
-	char *path;
-
-	lockctl_opts_init(&o, argc, argv);
-	while ((ch = lockctl_opts_next(&o, "n:t:", wlongs, "c")) != 0) {
-		switch (ch) {
-		case 'c':
-			contents = 1;
-			break;
-		case 'n':
-			if (lockctl_parse_u64(o.arg, UINT32_MAX, &count) != 0 || count == 0)
-				return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
-				    "-n: \"%s\" is not a count", o.arg);
-			have_n = 1;
-			break;
-		case 't':
-			if (lockctl_parse_u64(o.arg, 86400000u, &ms) != 0)
-				return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
-				    "-t: \"%s\" is not a time in ms", o.arg);
-			have_t = 1;
-			break;
-		default:
-			return lockctl_usage(lc, o.bad);
-		}
-	}
-	if (o.npos != 1 || o.toomany)
-		return lockctl_usage(lc, NULL);
-	if (lc->script && !have_n && !have_t) {
-		char *full;
-		if ((rc = lockctl_session(lc)) != 0)
-			return rc;
-		if ((rc = lockctl_path(lc, o.pos[0], &full)) != 0)
-			return rc;
-		if (lockctl_kept_find(lc, LOCKCTL_KEPT_WATCH, full) != NULL) {
-			rc = lockctl_fail(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_EXISTS,
-			    "%s is already watched in this session", full);
-			free(full);
-			return rc;
-		}
-		free(full);
-	}
-	memset(&args, 0, sizeof args);
-	args.event_mask = NODE_EVENTS;
-	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, &args, &path, &h, NULL, &kept)) != 0) {
-		free(path);
-		return rc;
-	}
-	if (lc->script && !have_n && !have_t) {
-		lockctl_kept_add(lc, LOCKCTL_KEPT_WATCH, contents ? LOCKCTL_WATCH_CONTENTS : 0, h,
-		    path);
-		reply_begin(lc, &r);
-		reply_str(&r, "path", path);
-		reply_bool(&r, "watching", 1);
-		free(path);
-		return reply_end(&r);
-	}
-	if (!lc->script)
-		lockctl_signals();
-	if (have_t)
-		deadline = lockctl_now_ms() + ms;
-	for (;;) {
-		struct lockctl_event ev;
-		int w, left = -1;
-
-		while (lockctl_event_pop(&ev)) {
-			lockctl_event_print_h(lc, &ev, contents ? h : NULL);
-			if (ev.handle == h && ev.type < 64)
-				seen++;
-			if (ev.type == CHUBBY_EV_EXPIRED)
-				lost = 1;
-			free(ev.path);
-		}
-		if (lost || (have_n && seen >= count) || lockctl_signalled())
-			break;
-		if (have_t) {
-			uint64_t now = lockctl_now_ms();
-			if (now >= deadline)
-				break;
-			left = (int)(deadline - now);
-		}
-		/* Wake now and then to notice a session lost without an event. */
-		if (left < 0 || left > 1000)
-			left = 1000;
-		w = lockctl_wait(-1, left);
-		if ((w & LOCKCTL_WAKE_TIMEOUT) &&
-		    chubby_session_state(lc->client) == CHUBBY_SESSION_EXPIRED) {
-			lost = 1;
-			break;
-		}
-	}
-	if (lost) {
-		lc->session_lost = 1;
-		rc = lockctl_fail(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_SESSION_EXPIRED,
-		    "the session was lost while watching %s", path);
-		free(path);
-		return rc;
-	}
-	chubby_handle_close(h);
-	reply_begin(lc, &r);
-	reply_str(&r, "path", path);
-	reply_uint(&r, "events", seen);
-	reply_human(&r, "%s", ""); /* the events were the output */
-	free(path);
-	return reply_end(&r);
-}
-
-/* unwatch PATH: ends a scripted watch. */
-int
-cmd_unwatch(struct lockctl *lc, int argc, char **argv)
-{
-	struct lockctl_opts o;
-	struct lockctl_kept *k;
-	struct reply r;
-	char *path;
-	int ch, rc;
-
-	lockctl_opts_init(&o, argc, argv);
-	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
-		return lockctl_usage(lc, o.bad);
-	if (o.npos != 1)
-		return lockctl_usage(lc, NULL);
-	if ((rc = lockctl_path(lc, o.pos[0], &path)) != 0)
-		return rc;
-	if ((k = lockctl_kept_find(lc, LOCKCTL_KEPT_WATCH, path)) == NULL) {
-		rc = lockctl_fail(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_NOT_FOUND,
-		    "%s is not watched in this session", path);
-		free(path);
-		return rc;
-	}
-	chubby_handle_close(k->h);
-	lockctl_kept_remove(lc, k);
-	reply_begin(lc, &r);
-	reply_str(&r, "path", path);
-	reply_bool(&r, "watching", 0);
 	free(path);
 	return reply_end(&r);
 }

@@ -57,8 +57,9 @@ static const struct lockctl_cmd lockctl_cmds[] = {
     {"sequencer", "PATH", 1, 2, cmd_sequencer, "the sequencer of a lock held in this session", S},
     {"checkseq", "[--offline --key FILE] HEX", 1, 5, cmd_checkseq,
 	"is a sequencer current (ask the cell, or verify its signature offline)", S},
-    {"watch", "[--contents] [-n N] [-t MS] PATH", 1, 7, cmd_watch,
-	"print a node's events (N of them, or for MS ms); --contents: with the new contents", S},
+    {"watch", "[-r] [--contents] [-n N] [-t MS] PATH", 1, 8, cmd_watch,
+	"print a node's events (N of them, or for MS ms; -r: its subtree's; a missing node: its "
+	"creation); --contents: with the new contents", S},
     {"unwatch", "PATH", 1, 2, cmd_unwatch, "scripted mode: stop a watch", S},
     {"sessions", "", 0, 0, cmd_sessions,
 	"the master's sessions: principal, lease left, handles, locks held", SJ},

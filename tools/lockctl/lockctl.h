@@ -56,6 +56,7 @@ struct lockctl {
 	int session_lost;             /* the library said EXPIRED */
 	char cellname[256];           /* for relative paths; "" until learnt */
 	struct lockctl_kept *kept;
+	struct lockctl_watch *watches; /* cmd-watch.c */
 };
 
 struct lockctl_cmd {
@@ -137,14 +138,19 @@ struct lockctl_event {
 /* Pops the oldest queued event into EV (free EV->path); 0 if none. */
 int lockctl_event_pop(struct lockctl_event *ev);
 /* Prints EV as "event TYPE PATH [content_generation=N]" or
- * {"event":"TYPE","path":...,"content_generation":N}.  A CONTENTS_MODIFIED
- * on a watch that asked for contents (a kept watch with
- * LOCKCTL_WATCH_CONTENTS, or CONTENTS_H) also gets the contents, read
- * after the event, and the generation of what was read. */
+ * {"event":"TYPE","path":...,"content_generation":N}; an event of a
+ * watch's handle as the watch says (cmd-watch.c). */
 void lockctl_event_print(struct lockctl *lc, const struct lockctl_event *ev);
+/* The same for any event; a CONTENTS_MODIFIED of CONTENTS_H also gets the
+ * contents, read after the event, and the generation of what was read. */
 void lockctl_event_print_h(struct lockctl *lc, const struct lockctl_event *ev,
     struct chubby_handle *contents_h);
-#define LOCKCTL_WATCH_CONTENTS 0x1 /* lockctl_kept.mode of a kept watch */
+/* cmd-watch.c: EV, if it is of one of the session's watches, printed as
+ * that watch says: the number of lines printed (0: none); -1 if EV is not
+ * a watch's. */
+int lockctl_watch_event(struct lockctl *lc, const struct lockctl_event *ev);
+/* Forgets every watch (closing their handles if CLOSE_HANDLES). */
+void lockctl_watches_free(struct lockctl *lc, int close_handles);
 const char *lockctl_event_name(int type);
 
 /* Waits for something to happen: a queued event, a signal (SIGINT, SIGTERM),
@@ -262,7 +268,7 @@ int lockctl_parse_u64(const char *s, uint64_t max, uint64_t *out);
 int cmd_status(struct lockctl *lc, int argc, char **argv);
 int cmd_master(struct lockctl *lc, int argc, char **argv);
 int cmd_sync(struct lockctl *lc, int argc, char **argv);
-/* cmd-ns.c */
+/* cmd-ns.c (watch, unwatch: cmd-watch.c) */
 int cmd_ls(struct lockctl *lc, int argc, char **argv);
 int cmd_cat(struct lockctl *lc, int argc, char **argv);
 int cmd_stat(struct lockctl *lc, int argc, char **argv);

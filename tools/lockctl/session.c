@@ -177,13 +177,10 @@ lockctl_event_name(int type)
 void
 lockctl_event_print(struct lockctl *lc, const struct lockctl_event *ev)
 {
-	chubby_handle *h = NULL;
-
-	for (struct lockctl_kept *k = lc->kept; k != NULL; k = k->next)
-		if (k->kind == LOCKCTL_KEPT_WATCH && (k->mode & LOCKCTL_WATCH_CONTENTS) &&
-		    k->h == ev->handle)
-			h = k->h;
-	lockctl_event_print_h(lc, ev, h);
+	/* A watch's handle: the watch says what to print (cmd-watch.c). */
+	if (lockctl_watch_event(lc, ev) >= 0)
+		return;
+	lockctl_event_print_h(lc, ev, NULL);
 }
 
 void
@@ -331,6 +328,7 @@ lockctl_session_close(struct lockctl *lc)
 
 	while (lc->kept != NULL)
 		lockctl_kept_remove(lc, lc->kept);
+	lockctl_watches_free(lc, 0); /* their handles go with the client */
 	if (lc->client != NULL) {
 		/* Ends the session at the master: its locks free at once. */
 		chubby_close(lc->client);
