@@ -191,7 +191,11 @@ kept_fresh() {
 	kask 'cat c/one' 'contents=x$' && kask 'stat c/one' '^ok ' && kask 'put c/one y' '^ok ' &&
 		kask 'rm c/one' '^ok ' && kask 'cat c/one' '^error E_NOT_FOUND' &&
 		kask 'put c/one z' 'created=true' && kask 'cat c/one' 'contents=z$' &&
-		kask 'ls c' '^ok one$'
+		kask 'ls c' '^ok one$' || return 1
+	# acl shares the kept read handle with cat: it must not fail on it
+	# once the node was made again elsewhere.
+	lc rm c/one && lc put c/one q >/dev/null || return 1
+	kask 'acl get c/one' '^ok path=/ls/local/c/one read=' && kask 'cat c/one' 'contents=q$'
 }
 coproc K { exec "$LOCKCTL" script 2>/dev/null; }
 k_in=${K[1]}; k_out=${K[0]}
