@@ -599,31 +599,31 @@ cmd_acl(struct lockctl *lc, int argc, char **argv)
 		set = 1;
 	else
 		return lockctl_usage(lc, NULL);
-	if ((rc = ns_open(lc, o.pos[1], CHUBBY_O_READ, NULL, &path, &h, NULL, &kept)) != 0) {
-		free(path);
-		return rc;
-	}
-	rc = CHUBBY_OK;
-	if (set) {
-		for (int i = 0; i < 3; i++)
-			acl[i] = strcmp(o.pos[2 + i], "-") == 0 ? NULL : o.pos[2 + i];
-		/* Reported before the close, which clears chubby_last_error():
-		 * the cell's reason (which ACL file is missing) is the point. */
-		if ((rc = chubby_set_acl_flags(h, acl, flags)) != CHUBBY_OK) {
-			rc = lockctl_api_fail(lc, rc, path);
-			ns_close(h, kept);
+	for (int i = 0; i < 3 && set; i++)
+		acl[i] = strcmp(o.pos[2 + i], "-") == 0 ? NULL : o.pos[2 + i];
+	for (;;) {
+		if ((rc = ns_open(lc, o.pos[1], CHUBBY_O_READ, NULL, &path, &h, NULL, &kept)) != 0) {
 			free(path);
 			return rc;
 		}
+		rc = set ? chubby_set_acl_flags(h, acl, flags) : CHUBBY_OK;
+		if (rc == CHUBBY_OK)
+			rc = chubby_get_stat(h, &st);
+		if (ns_stale(lc, h, kept, rc)) {
+			free(path);
+			continue;
+		}
+		break;
 	}
-	if (rc == CHUBBY_OK)
-		rc = chubby_get_stat(h, &st);
-	ns_close(h, kept);
 	if (rc != CHUBBY_OK) {
+		/* Reported before the close, which clears chubby_last_error():
+		 * the cell's reason (which ACL file is missing) is the point. */
 		rc = lockctl_api_fail(lc, rc, path);
+		ns_close(h, kept);
 		free(path);
 		return rc;
 	}
+	ns_close(h, kept);
 	reply_begin(lc, &r);
 	reply_acl(&r, path, &st);
 	free(path);
