@@ -168,6 +168,8 @@ struct cevent {
 	int type;
 	uint64_t handle_id; /* 0: a session event */
 	char *path;
+	bool has_gen; /* the master's "gen" (CONTENTS_MODIFIED) */
+	uint64_t gen;
 };
 
 struct chubby_handle {
@@ -294,7 +296,7 @@ void cl_wake(struct chubby_client *c);
 void cl_req_free(struct creq *r);
 /* Queues an event for the dispatcher (mutex held). */
 void cl_post_event(struct chubby_client *c, int type, uint64_t handle_id, const char *path,
-    size_t pathlen);
+    size_t pathlen, bool has_gen, uint64_t gen);
 uint64_t cl_now(void);
 /* client.c: frees C from the dispatcher thread (chubby_close in a callback). */
 void cl_free_from_dispatcher(struct chubby_client *c);

@@ -430,7 +430,7 @@ cl_send_pending(struct chubby_client *c, uint64_t conn_id, bool only_unsent)
 
 void
 cl_post_event(struct chubby_client *c, int type, uint64_t handle_id, const char *path,
-    size_t pathlen)
+    size_t pathlen, bool has_gen, uint64_t gen)
 {
 	struct cevent *e;
 
@@ -440,6 +440,8 @@ cl_post_event(struct chubby_client *c, int type, uint64_t handle_id, const char 
 		return; /* out of memory: the event is lost, as a lost reply would be */
 	e->type = type;
 	e->handle_id = handle_id;
+	e->has_gen = has_gen;
+	e->gen = gen;
 	if (path != NULL) {
 		if ((e->path = malloc(pathlen + 1)) == NULL) {
 			free(e);
@@ -627,7 +629,7 @@ cl_act(struct chubby_client *c, const struct csess_action *a)
 			    NULL);
 		break;
 	case CSESS_ACT_NOTIFY:
-		cl_post_event(c, (int)a->notify, 0, NULL, 0);
+		cl_post_event(c, (int)a->notify, 0, NULL, 0, false, 0);
 		break;
 	case CSESS_ACT_CACHE_DISABLE:
 		ccache_clear(&c->cache);
@@ -982,14 +984,17 @@ cl_on_keepalive(struct chubby_client *c, struct cconn *cc, const struct wire_msg
 		for (uint32_t i = 0; i < evs->via.array.size; i++) {
 			const msgpack_object *o = &evs->via.array.ptr[i];
 			struct mp_str path = {NULL, 0};
-			uint64_t type = 0, handle = 0;
+			uint64_t type = 0, handle = 0, gen = 0;
+			bool has_gen;
 
 			if (mp_get_uint(o, "type", MP_REQUIRED, &type, NULL, 0) != CHUBBY_OK ||
 			    type < 1 || type >= PROTO_EV_CLIENT_FIRST)
 				continue;
 			mp_get_uint(o, "handle", MP_OPTIONAL, &handle, NULL, 0);
 			mp_get_str(o, "path", MP_OPTIONAL, &path, NULL, 0);
-			cl_post_event(c, (int)type, handle, path.ptr, path.len);
+			/* Optional: a master before "gen" sends none. */
+			has_gen = mp_get_uint(o, "gen", MP_REQUIRED, &gen, NULL, 0) == CHUBBY_OK;
+			cl_post_event(c, (int)type, handle, path.ptr, path.len, has_gen, gen);
 		}
 		ev.nevents += evs->via.array.size;
 	}
@@ -1096,7 +1101,8 @@ static void
 cl_event_frame(struct chubby_client *c, const struct wire_msg *m)
 {
 	struct mp_str path = {NULL, 0};
-	uint64_t handle = 0;
+	uint64_t handle = 0, gen = 0;
+	bool has_gen;
 
 	/* Version 1 servers send no EVENT frames; accept them for later
 	 * versions, with the same body as a KeepAlive's events. */
@@ -1105,7 +1111,8 @@ cl_event_frame(struct chubby_client *c, const struct wire_msg *m)
 		return;
 	mp_get_uint(m->event.body, "handle", MP_OPTIONAL, &handle, NULL, 0);
 	mp_get_str(m->event.body, "path", MP_OPTIONAL, &path, NULL, 0);
-	cl_post_event(c, (int)m->event.type, handle, path.ptr, path.len);
+	has_gen = mp_get_uint(m->event.body, "gen", MP_REQUIRED, &gen, NULL, 0) == CHUBBY_OK;
+	cl_post_event(c, (int)m->event.type, handle, path.ptr, path.len, has_gen, gen);
 }
 
 static void
@@ -1348,9 +1355,12 @@ cl_disp_main(void *arg)
 		}
 		/* An event for a handle closed meanwhile goes nowhere. */
 		if (e->handle_id == 0 || h != NULL) {
+			memset(&out, 0, sizeof out);
 			out.type = e->type;
 			out.handle = h;
 			out.path = e->path;
+			out.has_content_gen = e->has_gen;
+			out.content_gen = e->gen;
 			c->disp_in_callback = true;
 			pthread_mutex_unlock(&c->mu);
 			c->on_event(c, &out, c->event_arg);

@@ -46,6 +46,7 @@ INTEGRATION_TESTS += tests/integration/test_lease_load.sh
 INTEGRATION_TESTS += tests/integration/test_distance.sh
 INTEGRATION_TESTS += tests/integration/test_stable.sh
 INTEGRATION_TESTS += tests/integration/test_secure_recipe.sh
+INTEGRATION_TESTS += tests/integration/test_lockctl_daily.sh
 INTEGRATION_TESTS += tests/integration/test_rolling_restart.sh
 INTEGRATION_TESTS += tests/integration/test_acl.sh
 INTEGRATION_TESTS += tests/integration/test_bench.sh

@@ -19,7 +19,8 @@ tools_lockctl_lockctl_SOURCES = \
 	tools/lockctl/session.c tools/lockctl/reply.c tools/lockctl/script.c \
 	tools/lockctl/cmd-ns.c tools/lockctl/cmd-lock.c \
 	tools/lockctl/run.c tools/lockctl/shell.c tools/lockctl/cmd-admin2.c \
-	tools/lockctl/cmd-members.c tools/lockctl/cmd-reload.c
+	tools/lockctl/cmd-members.c tools/lockctl/cmd-reload.c tools/lockctl/nsutil.c \
+	tools/lockctl/cmd-leader.c tools/lockctl/cmd-tree.c tools/lockctl/cmd-watch.c
 tools_lockctl_lockctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS) \
 	$(LIBEDIT_CFLAGS)
 # libchubby.la first: every chubby_* symbol (chubby_last_error's per-thread

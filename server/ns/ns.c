@@ -76,6 +76,7 @@ ev_add(struct ns_result *res, const struct ns_handle *h, uint32_t type, const ch
 		res->events = xrealloc(res->events, res->events_cap * sizeof *res->events);
 	}
 	e = &res->events[res->nevents++];
+	memset(e, 0, sizeof *e);
 	e->session = h->session;
 	e->handle = h->id;
 	e->type = type;
@@ -812,8 +813,18 @@ cmd_set_contents(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct n
 	n->checksum = ns_fnv1a(NS_FNV_INIT, n->contents, n->len);
 	n->content_gen++;
 	n->modified_ms = stamp;
-	ev_node(res, n, NS_EV_CONTENTS_MODIFIED, n->path);
-	ev_node(res, n->parent, NS_EV_CHILD_MODIFIED, n->path);
+	{
+		size_t first = res->nevents;
+		ev_node(res, n, NS_EV_CONTENTS_MODIFIED, n->path);
+		ev_node(res, n->parent, NS_EV_CHILD_MODIFIED, n->path);
+		/* The generation each watcher's event names (the file's own,
+		 * and its directory's), so that it can tell which write it saw
+		 * (etcd's watch events carry the revision for the same reason). */
+		for (size_t i = first; i < res->nevents; i++) {
+			res->events[i].has_gen = true;
+			res->events[i].gen = n->content_gen;
+		}
+	}
 	ns_fill_stat(n, &res->stat);
 	return CHUBBY_OK;
 }

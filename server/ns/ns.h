@@ -136,6 +136,11 @@ struct ns_event {
 	uint64_t handle;
 	uint32_t type; /* one NS_EV_* */
 	char *path;    /* owned by the result */
+	/* CONTENTS_MODIFIED, and the CHILD_MODIFIED of a write of contents:
+	 * the file's content generation after the write (has_gen); other
+	 * events carry none. */
+	bool has_gen;
+	uint64_t gen;
 };
 
 /*

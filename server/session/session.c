@@ -44,6 +44,8 @@ struct sev {
 	uint32_t type; /* NS_EV_* bit */
 	uint64_t handle;
 	char *path;
+	bool has_gen; /* CONTENTS_MODIFIED: the content generation it made */
+	uint64_t gen;
 };
 
 struct sinv {
@@ -447,10 +449,14 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 		/* NS_EV_* bits to protocol event numbers: bit k is type k+1. */
 		while ((1u << type) != s->ev[i].type && type < 31)
 			type++;
-		msgpack_pack_map(&pk, 3);
+		/* "gen" is optional (docs/PROTOCOL.md): clients that do not
+		 * know it skip it. */
+		msgpack_pack_map(&pk, s->ev[i].has_gen ? 4 : 3);
 		mp_pack_kv_uint(&pk, "type", type + 1);
 		mp_pack_kv_uint(&pk, "handle", s->ev[i].handle);
 		mp_pack_kv_str(&pk, "path", s->ev[i].path);
+		if (s->ev[i].has_gen)
+			mp_pack_kv_uint(&pk, "gen", s->ev[i].gen);
 	}
 	mp_pack_str(&pk, "invalidate");
 	msgpack_pack_array(&pk, s->ninv);
@@ -1965,6 +1971,8 @@ session_applied(struct session_mgr *sm, struct session_now at, const uint8_t *cm
 		s->ev[s->nev].type = e->type;
 		s->ev[s->nev].handle = e->handle;
 		s->ev[s->nev].path = xstrdup(e->path);
+		s->ev[s->nev].has_gen = e->has_gen;
+		s->ev[s->nev].gen = e->gen;
 		s->nev++;
 		if (s->ka != NULL)
 			sm_ka_reply(sm, s);

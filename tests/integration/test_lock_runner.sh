@@ -60,7 +60,7 @@ check "the command's exit status is lockctl's" exit_status
 check "false gives 1, exit 3 gives 3" bash -c "'$LOCKCTL' lock app/lk -- false </dev/null; [ \$? -eq 1 ] && '$LOCKCTL' lock app/lk -- sh -c 'exit 3' </dev/null; [ \$? -eq 3 ]"
 check "the lock is free once the command has ended" bash -c "'$LOCKCTL' trylock app/lk </dev/null | grep -qx released"
 check "a command not found: 127" bash -c "'$LOCKCTL' lock app/lk -- /nonexistent/cmd </dev/null; [ \$? -eq 127 ]"
-check_fails "the lock file must exist (without --elect)" "E_NOT_FOUND" "$LOCKCTL" lock app/none -- true
+check_fails "--no-create: the lock file must exist" "E_NOT_FOUND.*--no-create" "$LOCKCTL" lock --no-create app/none -- true
 check_fails "-s with --elect: usage, exit 2" "not with -s" "$LOCKCTL" lock -s --elect app/lk -- true
 check_fails "no command after --: usage" "usage: lock" "$LOCKCTL" lock app/lk --
 busy_timeout() {
@@ -107,8 +107,8 @@ elect_turns() {
 	local log="$T_DIR/elect.log"; : >"$log"
 	"$LOCKCTL" lock --elect app/leader -- sh -c "echo start1 >>'$log'; sleep 2; echo end1 >>'$log'" </dev/null & local p1=$!
 	wait_for 10 grep -q start1 "$log" || return 1
-	# While the first leads, the file names it: host:pid.
-	local who; who=$("$LOCKCTL" cat app/leader </dev/null)
+	# While the first leads, `leader` names it: host:pid.
+	local who; who=$("$LOCKCTL" leader app/leader </dev/null)
 	echo "leader: $who (runner $p1)"
 	[ "$who" = "$(hostname):$p1" ] || return 1
 	"$LOCKCTL" lock --elect app/leader -- sh -c "echo start2 >>'$log'; echo end2 >>'$log'" </dev/null & local p2=$!
@@ -118,7 +118,8 @@ elect_turns() {
 	[ "$(tr '\n' ' ' <"$log")" = "start1 end1 start2 end2 " ]
 }
 check "two --elect runners: the second runs only after the first ends" elect_turns
-check "--elect made the file and wrote host:pid" bash -c "'$LOCKCTL' cat app/leader </dev/null | grep -qE '^[^:]+:[0-9]+\$'"
+check "--elect made the file, and the leader cleared its record when it stepped down" \
+	bash -c "'$LOCKCTL' --json stat app/leader </dev/null | grep -q '\"length\":0,'"
 
 # ---- waiting can be interrupted; a deleted lock file stops the command ----
 interrupted_wait() {

@@ -129,9 +129,9 @@ step "... and can be finished" bash -c "tmux -S '$sock' send-keys Tab Enter"
 check "... stat dir1/other" expect_screen '^ok path=/ls/local/dir1/other type=file'
 
 step "help lists the commands" run "help"
-check "... with lock's two forms" expect_screen '^  lock +\[-s\] \[--elect\]'
+check "... with lock's two forms" expect_screen '^  lock +\[-s\] \[--elect \[--identity TEXT\]\]'
 step "help put" run "help put"
-check "... its usage" expect_screen '^usage: put \[-e\] \[--if-gen N\] PATH \[DATA\]'
+check "... its usage" expect_screen '^usage: put \[-e\] \[--if-gen N\] PATH \[--\] \[DATA\]'
 step "quit" bash -c "tmux -S '$sock' send-keys -l quit; tmux -S '$sock' send-keys Enter"
 check "... ends lockctl with 0" expect_screen '^EXITED 0$'
 check "... and its session: the lock is free" \

@@ -1051,6 +1051,51 @@ test_poison(void)
 	CU_ASSERT_EQUAL(acq(a, h2, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
 }
 
+/* CONTENTS_MODIFIED (and the directory's CHILD_MODIFIED) names the content
+ * generation the write made, to every watcher; no other event carries one. */
+static void
+test_event_generation(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), hd, hf, hx;
+
+	hd = opn(a, ROOT "/d", CR | NS_O_DIR, NS_EV_CHILD_ADDED | NS_EV_CHILD_MODIFIED);
+	hf = opn(a, ROOT "/d/f", CR, NS_EV_CONTENTS_MODIFIED);
+	CU_ASSERT_EQUAL(r.nevents, 1);
+	CU_ASSERT_FALSE(r.events[0].has_gen); /* CHILD_ADDED */
+	hx = opn(b, ROOT "/d/f", RW, NS_EV_CONTENTS_MODIFIED);
+	for (uint64_t gen = 1; gen <= 3; gen++) {
+		CU_ASSERT_EQUAL(put(b, hx, "v"), CHUBBY_OK);
+		CU_ASSERT_EQUAL(r.nevents, 3);
+		for (size_t i = 0; i < r.nevents; i++) {
+			const struct ns_event *e = &r.events[i];
+			if (e->type == NS_EV_CONTENTS_MODIFIED) {
+				CU_ASSERT(e->handle == hf || e->handle == hx);
+				CU_ASSERT_TRUE(e->has_gen);
+				CU_ASSERT_EQUAL(e->gen, gen);
+			} else {
+				/* The directory's CHILD_MODIFIED names it too. */
+				CU_ASSERT_EQUAL(e->type, NS_EV_CHILD_MODIFIED);
+				CU_ASSERT_EQUAL(e->handle, hd);
+				CU_ASSERT_TRUE(e->has_gen);
+				CU_ASSERT_EQUAL(e->gen, gen);
+			}
+		}
+		CU_ASSERT_EQUAL(r.stat.content_gen, gen);
+	}
+	/* An ACL change is a CHILD_MODIFIED without a generation. */
+	CU_ASSERT_EQUAL(setacl(a, hf, "", NULL, NULL), CHUBBY_OK);
+	CU_ASSERT_EQUAL(nev(hd, NS_EV_CHILD_MODIFIED), 1);
+	CU_ASSERT_FALSE(r.events[0].has_gen);
+	/* A compare-and-set that loses makes no event. */
+	CU_ASSERT_EQUAL(put_if(a, hf, "w", 1), CHUBBY_E_GEN_MISMATCH);
+	CU_ASSERT_EQUAL(r.nevents, 0);
+	CU_ASSERT_EQUAL(put_if(a, hf, "w", 3), CHUBBY_OK);
+	CU_ASSERT_EQUAL(nev(hx, NS_EV_CONTENTS_MODIFIED), 1);
+	for (size_t i = 0; i < r.nevents; i++)
+		if (r.events[i].type == NS_EV_CONTENTS_MODIFIED)
+			CU_ASSERT_EQUAL(r.events[i].gen, 4);
+}
+
 static void
 test_events(void)
 {
@@ -2052,6 +2097,7 @@ FRESH(test_acl_init_existing)
 FRESH(test_acl_inheritance_and_create)
 FRESH(test_poison)
 FRESH(test_events)
+FRESH(test_event_generation)
 FRESH(test_malformed_commands)
 FRESH(test_determinism_random)
 FRESH(test_snapshot_restore)
@@ -2166,6 +2212,7 @@ harness_register(void)
 	static const struct harness_test events[] = {
 		{ "poison", w_test_poison },
 		{ "events", w_test_events },
+		{ "event_generation", w_test_event_generation },
 		{ "malformed_commands", w_test_malformed_commands },
 		{ "session_end_events", w_test_session_end_events },
 		{ "encode_args", w_test_encode_args },

@@ -91,11 +91,15 @@ lock_take(struct lockctl *lc, int argc, char **argv, int try)
 	chubby_handle *h;
 	uint64_t ms = 0;
 	char *path = NULL, *hex = NULL;
-	int ch, rc, mode = CHUBBY_LOCK_EXCLUSIVE, have_t = 0;
+	static const char *const longs[] = {"no-create", NULL};
+	int ch, rc, mode = CHUBBY_LOCK_EXCLUSIVE, have_t = 0, create = 1;
 
 	lockctl_opts_init(&o, argc, argv);
-	while ((ch = lockctl_opts_next(&o, try ? "s" : "st:", NULL, NULL)) != 0) {
+	while ((ch = lockctl_opts_next(&o, try ? "s" : "st:", longs, "N")) != 0) {
 		switch (ch) {
+		case 'N':
+			create = 0;
+			break;
 		case 's':
 			mode = CHUBBY_LOCK_SHARED;
 			break;
@@ -121,12 +125,9 @@ lock_take(struct lockctl *lc, int argc, char **argv, int try)
 		free(path);
 		return rc;
 	}
-	/* ACQUIRE needs a write handle (Chubby §2.4).  The node must exist:
-	 * lockctl does not make lock files as a side effect. */
-	rc = chubby_handle_open(lc->client, path, CHUBBY_O_READ | CHUBBY_O_WRITE,
-	    &(struct chubby_open_args){0}, &h, &(bool){false});
-	if (rc != CHUBBY_OK) {
-		rc = lockctl_api_fail(lc, rc, path);
+	/* Like etcdctl lock and consul lock, the lock file and its
+	 * directories are made when missing, unless --no-create. */
+	if ((rc = lockctl_open_lockfile(lc, path, create, 0, &h)) != 0) {
 		free(path);
 		return rc;
 	}

@@ -1,6 +1,6 @@
 /*
  * cmd-ns.c: lockctl's namespace commands on a libchubby session: ls, cat,
- * stat, put, mkdir, rm, acl, watch and unwatch (Chubby §2.3, §2.5).
+ * stat, put, mkdir, rm and acl (Chubby §2.3; watches are in cmd-watch.c).
  */
 #include "config.h"
 
@@ -15,28 +15,43 @@
 #include "lockctl.h"
 #include "xmalloc.h"
 
-/* Every node event a handle can ask for (docs/PROTOCOL.md "Events", 1..7). */
-#define NODE_EVENTS                                                                            \
-	(CHUBBY_EVMASK(CHUBBY_EV_CONTENTS_MODIFIED) | CHUBBY_EVMASK(CHUBBY_EV_CHILD_ADDED) |   \
-	    CHUBBY_EVMASK(CHUBBY_EV_CHILD_REMOVED) | CHUBBY_EVMASK(CHUBBY_EV_CHILD_MODIFIED) | \
-	    CHUBBY_EVMASK(CHUBBY_EV_LOCK_ACQUIRED) | CHUBBY_EVMASK(CHUBBY_EV_CONFLICTING_LOCK) | \
-	    CHUBBY_EVMASK(CHUBBY_EV_HANDLE_INVALID))
-
 /* Largest input `put` reads from stdin; the cell refuses more than its
  * max_contents (256 KiB by default) with E_TOO_LARGE anyway. */
 #define PUT_STDIN_MAX (16u << 20)
 
-/* Opens the session and PATH's handle; prints the error and returns the
- * exit code on failure.  *FULL is the full name (free it). */
+/* Most handles a scripted session keeps for reuse (the oldest is closed
+ * past it): a script that walks a large tree must not pile up handles at
+ * the master without bound. */
+#define NS_KEPT_MAX 1024
+
+/*
+ * Opens the session and PATH's handle; prints the error and returns the
+ * exit code on failure.  *FULL is the full name (free it).
+ *
+ * A scripted or shell session keeps the plain handles it opened (read, or
+ * read-write; not those with events, ephemeral, exclusive or directory
+ * creation) per path, until the path is deleted or the session ends, as
+ * Chubby's clients kept theirs: a repeated command then costs its one call
+ * (a cached read none), not an OPEN and a CLOSE around it.  *KEPT says the
+ * handle is such a one: give it back with ns_close(), and if a call on it
+ * fails with E_BAD_HANDLE (its node was deleted, or made again, meanwhile)
+ * drop it with ns_stale() and open again.
+ */
 static int
 ns_open(struct lockctl *lc, const char *arg, unsigned flags, const struct chubby_open_args *args,
-    char **full, chubby_handle **h, bool *created)
+    char **full, chubby_handle **h, bool *created, int *kept)
 {
 	struct chubby_open_args none;
+	struct lockctl_kept *k;
+	unsigned key = flags & (CHUBBY_O_READ | CHUBBY_O_WRITE);
 	bool dummy;
-	int rc;
+	int rc, keep;
 
 	*full = NULL;
+	*kept = 0;
+	if (created == NULL)
+		created = &dummy;
+	*created = false;
 	if ((rc = lockctl_session(lc)) != 0)
 		return rc;
 	if ((rc = lockctl_path(lc, arg, full)) != 0)
@@ -45,13 +60,68 @@ ns_open(struct lockctl *lc, const char *arg, unsigned flags, const struct chubby
 		memset(&none, 0, sizeof none);
 		args = &none;
 	}
-	rc = chubby_handle_open(lc->client, *full, flags, args, h, created ? created : &dummy);
+	keep = lc->script && !(flags & (CHUBBY_O_EXCL | CHUBBY_O_EPHEMERAL | CHUBBY_O_DIR)) &&
+	       args->event_mask == 0 && !args->have_lock_delay && args->acl[0] == NULL &&
+	       args->acl[1] == NULL && args->acl[2] == NULL;
+	if (keep) {
+		for (k = lc->kept; k != NULL; k = k->next) {
+			if (k->kind == LOCKCTL_KEPT_HANDLE && (unsigned)k->mode == key &&
+			    strcmp(k->path, *full) == 0) {
+				*h = k->h;
+				*kept = 1;
+				return 0;
+			}
+		}
+	}
+	rc = chubby_handle_open(lc->client, *full, flags, args, h, created);
 	if (rc != CHUBBY_OK)
 		return lockctl_api_fail(lc, rc, *full);
+	if (keep) {
+		struct lockctl_kept *oldest = NULL;
+		size_t n = 0;
+
+		for (k = lc->kept; k != NULL; k = k->next) {
+			if (k->kind == LOCKCTL_KEPT_HANDLE) {
+				n++;
+				oldest = k; /* the list is newest first */
+			}
+		}
+		if (n >= NS_KEPT_MAX && oldest != NULL) {
+			chubby_handle_close(oldest->h);
+			lockctl_kept_remove(lc, oldest);
+		}
+		lockctl_kept_add(lc, LOCKCTL_KEPT_HANDLE, (int)key, *h, *full);
+		*kept = 1;
+	}
 	return 0;
 }
 
-/* ls [-l] [PATH] */
+/* Done with a handle from ns_open(): a kept one stays open. */
+static void
+ns_close(chubby_handle *h, int kept)
+{
+	if (!kept)
+		chubby_handle_close(h);
+}
+
+/* RC came from a call on H: if H is a kept handle that went stale (its node
+ * deleted since), closes and forgets it and returns 1: open again. */
+static int
+ns_stale(struct lockctl *lc, chubby_handle *h, int kept, int rc)
+{
+	if (!kept || rc != CHUBBY_E_BAD_HANDLE)
+		return 0;
+	for (struct lockctl_kept *k = lc->kept; k != NULL; k = k->next) {
+		if (k->kind == LOCKCTL_KEPT_HANDLE && k->h == h) {
+			chubby_handle_close(h);
+			lockctl_kept_remove(lc, k);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* ls [-l] [-R] [PATH] */
 int
 cmd_ls(struct lockctl *lc, int argc, char **argv)
 {
@@ -60,27 +130,39 @@ cmd_ls(struct lockctl *lc, int argc, char **argv)
 	chubby_handle *h;
 	char **names = NULL, *path;
 	size_t n = 0;
-	int ch, rc, lflag = 0;
+	int ch, rc, lflag = 0, rflag = 0, kept;
 
 	lockctl_opts_init(&o, argc, argv);
-	while ((ch = lockctl_opts_next(&o, "l", NULL, NULL)) != 0) {
-		if (ch != 'l')
+	while ((ch = lockctl_opts_next(&o, "lR", NULL, NULL)) != 0) {
+		if (ch == 'l')
+			lflag = 1;
+		else if (ch == 'R')
+			rflag = 1;
+		else
 			return lockctl_usage(lc, o.bad);
-		lflag = 1;
 	}
 	if (o.npos > 1 || o.toomany)
 		return lockctl_usage(lc, NULL);
-	if ((rc = ns_open(lc, o.npos ? o.pos[0] : "", CHUBBY_O_READ, NULL, &path, &h, NULL)) != 0) {
-		free(path);
-		return rc;
-	}
-	if ((rc = chubby_readdir(h, &names, &n)) != CHUBBY_OK) {
+	if (rflag)
+		return lockctl_ls_tree(lc, o.npos ? o.pos[0] : "", lflag);
+	for (;;) {
+		if ((rc = ns_open(lc, o.npos ? o.pos[0] : "", CHUBBY_O_READ, NULL, &path, &h, NULL,
+			 &kept)) != 0) {
+			free(path);
+			return rc;
+		}
+		if ((rc = chubby_readdir(h, &names, &n)) == CHUBBY_OK)
+			break;
+		if (ns_stale(lc, h, kept, rc)) {
+			free(path);
+			continue;
+		}
 		rc = lockctl_api_fail(lc, rc, path);
-		chubby_handle_close(h);
+		ns_close(h, kept);
 		free(path);
 		return rc;
 	}
-	chubby_handle_close(h);
+	ns_close(h, kept);
 	reply_begin(lc, &r);
 	json_key(&r.j, "path");
 	json_str(&r.j, path);
@@ -137,6 +219,11 @@ cmd_ls(struct lockctl *lc, int argc, char **argv)
 			json_kv_str(&r.j, "lock_mode", lockctl_mode_name(st.lock_mode));
 			json_kv_uint(&r.j, "lock_holders", st.lock_holders);
 			json_kv_uint(&r.j, "modified_ms", st.modified_ms);
+			if (st.modified_ms != 0) {
+				char iso[48];
+				lockctl_iso8601(st.modified_ms, iso, sizeof iso);
+				json_kv_str(&r.j, "modified", iso);
+			}
 			json_obj_end(&r.j);
 			/* Scripted text: one word TYPE:LENGTH:GEN:LOCK:NAME per child
 			 * (the name last, so it may hold ':'). */
@@ -168,30 +255,35 @@ cmd_cat(struct lockctl *lc, int argc, char **argv)
 	void *data = NULL;
 	size_t len = 0;
 	char *path;
-	int ch, rc;
+	int ch, rc, kept;
 
 	lockctl_opts_init(&o, argc, argv);
 	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
 		return lockctl_usage(lc, o.bad);
 	if (o.npos != 1)
 		return lockctl_usage(lc, NULL);
-	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, NULL, &path, &h, NULL)) != 0) {
-		free(path);
-		return rc;
-	}
-	rc = chubby_get_contents(h, &data, &len, &st);
-	if (rc != CHUBBY_OK) {
+	for (;;) {
+		if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, NULL, &path, &h, NULL, &kept)) != 0) {
+			free(path);
+			return rc;
+		}
+		if ((rc = chubby_get_contents(h, &data, &len, &st)) == CHUBBY_OK)
+			break;
+		if (ns_stale(lc, h, kept, rc)) {
+			free(path);
+			continue;
+		}
 		rc = lockctl_api_fail(lc, rc, path);
-		chubby_handle_close(h);
+		ns_close(h, kept);
 		free(path);
 		return rc;
 	}
-	chubby_handle_close(h);
+	ns_close(h, kept);
 	reply_begin(lc, &r);
 	reply_str(&r, "path", path);
 	reply_uint(&r, "content_generation", st.content_gen);
 	reply_uint(&r, "length", len);
-	reply_bin(&r, "contents", data != NULL ? data : "", len);
+	reply_contents(&r, "contents", data != NULL ? data : "", len);
 	/* A person (or a pipe) gets the bytes as they are. */
 	reply_human(&r, "%s", "");
 	reply_human_bin(&r, data != NULL ? data : "", len);
@@ -209,19 +301,26 @@ cmd_stat(struct lockctl *lc, int argc, char **argv)
 	struct reply r;
 	chubby_handle *h;
 	char *path;
-	int ch, rc;
+	int ch, rc, kept;
 
 	lockctl_opts_init(&o, argc, argv);
 	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
 		return lockctl_usage(lc, o.bad);
 	if (o.npos != 1)
 		return lockctl_usage(lc, NULL);
-	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, NULL, &path, &h, NULL)) != 0) {
-		free(path);
-		return rc;
+	for (;;) {
+		if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, NULL, &path, &h, NULL, &kept)) != 0) {
+			free(path);
+			return rc;
+		}
+		rc = chubby_get_stat(h, &st);
+		if (ns_stale(lc, h, kept, rc)) {
+			free(path);
+			continue;
+		}
+		ns_close(h, kept);
+		break;
 	}
-	rc = chubby_get_stat(h, &st);
-	chubby_handle_close(h);
 	if (rc != CHUBBY_OK) {
 		rc = lockctl_api_fail(lc, rc, path);
 		free(path);
@@ -251,7 +350,8 @@ read_stdin(struct lockctl_buf *b)
 	return 0;
 }
 
-/* put [-e] [--if-gen N] PATH [DATA] */
+/* put [-e] [--if-gen N] PATH [--] [DATA]: "--" ends the options, so DATA
+ * may start with a dash. */
 int
 cmd_put(struct lockctl *lc, int argc, char **argv)
 {
@@ -267,7 +367,7 @@ cmd_put(struct lockctl *lc, int argc, char **argv)
 	uint64_t gen = 0;
 	bool created = false;
 	unsigned flags;
-	int ch, rc, eph = 0, have_gen = 0;
+	int ch, rc, eph = 0, have_gen = 0, kept;
 	char *path;
 
 	lockctl_opts_init(&o, argc, argv);
@@ -315,21 +415,28 @@ cmd_put(struct lockctl *lc, int argc, char **argv)
 		args.contents = data;
 		args.contents_len = len;
 	}
-	if ((rc = ns_open(lc, o.pos[0], flags, &args, &path, &h, &created)) != 0) {
-		lockctl_buf_free(&in);
-		free(path);
-		return rc;
+	for (;;) {
+		if ((rc = ns_open(lc, o.pos[0], flags, &args, &path, &h, &created, &kept)) != 0) {
+			lockctl_buf_free(&in);
+			free(path);
+			return rc;
+		}
+		if (created)
+			rc = chubby_get_stat(h, &st);
+		else if (have_gen)
+			rc = chubby_set_contents_if(h, data, len, gen, &st);
+		else
+			rc = chubby_set_contents(h, data, len, &st);
+		if (ns_stale(lc, h, kept, rc)) {
+			free(path);
+			continue;
+		}
+		break;
 	}
-	if (created)
-		rc = chubby_get_stat(h, &st);
-	else if (have_gen)
-		rc = chubby_set_contents_if(h, data, len, gen, &st);
-	else
-		rc = chubby_set_contents(h, data, len, &st);
 	lockctl_buf_free(&in);
 	if (rc != CHUBBY_OK) {
 		rc = lockctl_api_fail(lc, rc, path);
-		chubby_handle_close(h);
+		ns_close(h, kept);
 		free(path);
 		return rc;
 	}
@@ -342,7 +449,7 @@ cmd_put(struct lockctl *lc, int argc, char **argv)
 	    lockctl_kept_find(lc, LOCKCTL_KEPT_FILE, path) == NULL)
 		lockctl_kept_add(lc, LOCKCTL_KEPT_FILE, 0, h, path);
 	else
-		chubby_handle_close(h);
+		ns_close(h, kept);
 	reply_begin(lc, &r);
 	reply_str(&r, "path", path);
 	reply_bool(&r, "created", created);
@@ -357,12 +464,11 @@ int
 cmd_mkdir(struct lockctl *lc, int argc, char **argv)
 {
 	struct lockctl_opts o;
-	struct chubby_stat st;
 	struct reply r;
 	chubby_handle *h;
 	bool created = false, any = false;
 	char *path = NULL;
-	int ch, rc, pflag = 0;
+	int ch, rc, pflag = 0, kept;
 
 	lockctl_opts_init(&o, argc, argv);
 	while ((ch = lockctl_opts_next(&o, "p", NULL, NULL)) != 0) {
@@ -374,7 +480,7 @@ cmd_mkdir(struct lockctl *lc, int argc, char **argv)
 		return lockctl_usage(lc, NULL);
 	if (!pflag) {
 		rc = ns_open(lc, o.pos[0], CHUBBY_O_READ | CHUBBY_O_CREATE | CHUBBY_O_DIR |
-			CHUBBY_O_EXCL, NULL, &path, &h, &created);
+			CHUBBY_O_EXCL, NULL, &path, &h, &created, &kept);
 		if (rc != 0) {
 			free(path);
 			return rc;
@@ -382,47 +488,13 @@ cmd_mkdir(struct lockctl *lc, int argc, char **argv)
 		chubby_handle_close(h);
 		any = created;
 	} else {
-		char *p;
-		size_t start;
-
 		if ((rc = lockctl_session(lc)) != 0)
 			return rc;
 		if ((rc = lockctl_path(lc, o.pos[0], &path)) != 0)
 			return rc;
-		/* Each name below the cell's root, parents first: /ls/CELL/a,
-		 * /ls/CELL/a/b, ...  (A name not under /ls/CELL is tried whole,
-		 * for the cell to refuse.) */
-		start = strlen(path);
-		if (strncmp(path, "/ls/", 4) == 0 && (p = strchr(path + 4, '/')) != NULL)
-			start = (size_t)(p - path) + 1;
-		for (size_t i = start; ; i++) {
-			if (path[i] != '/' && path[i] != '\0')
-				continue;
-			char save = path[i];
-			path[i] = '\0';
-			rc = chubby_handle_open(lc->client, path,
-			    CHUBBY_O_READ | CHUBBY_O_CREATE | CHUBBY_O_DIR,
-			    &(struct chubby_open_args){0}, &h, &created);
-			if (rc == CHUBBY_OK && !created) {
-				rc = chubby_get_stat(h, &st);
-				if (rc == CHUBBY_OK && !st.is_dir) {
-					chubby_handle_close(h);
-					rc = lockctl_fail(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_NOT_DIR,
-					    "%s: %s", path, chubby_strerror(CHUBBY_E_NOT_DIR));
-					free(path);
-					return rc;
-				}
-			}
-			if (rc != CHUBBY_OK) {
-				rc = lockctl_api_fail(lc, rc, path);
-				free(path);
-				return rc;
-			}
-			chubby_handle_close(h);
-			any = any || created;
-			path[i] = save;
-			if (save == '\0')
-				break;
+		if ((rc = lockctl_mkdirs(lc, path, strlen(path), &any)) != 0) {
+			free(path);
+			return rc;
 		}
 	}
 	reply_begin(lc, &r);
@@ -433,40 +505,53 @@ cmd_mkdir(struct lockctl *lc, int argc, char **argv)
 	return reply_end(&r);
 }
 
-/* rm PATH */
+/* rm [-r [-f]] PATH */
 int
 cmd_rm(struct lockctl *lc, int argc, char **argv)
 {
 	struct lockctl_opts o;
-	struct lockctl_kept *k;
 	struct reply r;
 	chubby_handle *h;
 	char *path;
-	int ch, rc;
+	int ch, rc, kept, rflag = 0, fflag = 0;
 
 	lockctl_opts_init(&o, argc, argv);
-	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
-		return lockctl_usage(lc, o.bad);
-	if (o.npos != 1)
-		return lockctl_usage(lc, NULL);
-	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ | CHUBBY_O_WRITE, NULL, &path, &h, NULL)) !=
-	    0) {
-		free(path);
-		return rc;
+	while ((ch = lockctl_opts_next(&o, "rf", NULL, NULL)) != 0) {
+		if (ch == 'r')
+			rflag = 1;
+		else if (ch == 'f')
+			fflag = 1;
+		else
+			return lockctl_usage(lc, o.bad);
 	}
-	rc = chubby_delete(h);
-	/* Close works on a handle whose node is gone (NAMESPACE.md). */
-	chubby_handle_close(h);
+	if (o.npos != 1 || o.toomany)
+		return lockctl_usage(lc, NULL);
+	if (rflag)
+		return lockctl_rm_tree(lc, o.pos[0], fflag);
+	for (;;) {
+		if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ | CHUBBY_O_WRITE, NULL, &path, &h, NULL,
+			 &kept)) != 0) {
+			free(path);
+			return rc;
+		}
+		rc = chubby_delete(h);
+		if (ns_stale(lc, h, kept, rc)) {
+			free(path);
+			continue;
+		}
+		break;
+	}
 	if (rc != CHUBBY_OK) {
 		rc = lockctl_api_fail(lc, rc, path);
+		ns_close(h, kept);
 		free(path);
 		return rc;
 	}
-	/* A kept ephemeral file's handle is of no use any more. */
-	if ((k = lockctl_kept_find(lc, LOCKCTL_KEPT_FILE, path)) != NULL) {
-		chubby_handle_close(k->h);
-		lockctl_kept_remove(lc, k);
-	}
+	/* Close works on a handle whose node is gone (NAMESPACE.md); the
+	 * session's other handles on it (a kept ephemeral file's too) are of
+	 * no use any more. */
+	ns_close(h, kept);
+	lockctl_kept_forget(lc, path);
 	reply_begin(lc, &r);
 	reply_str(&r, "path", path);
 	reply_bool(&r, "deleted", 1);
@@ -500,7 +585,7 @@ cmd_acl(struct lockctl *lc, int argc, char **argv)
 	chubby_handle *h;
 	const char *acl[3];
 	char *path;
-	int ch, rc, set;
+	int ch, rc, set, kept;
 
 	lockctl_opts_init(&o, argc, argv);
 	while ((ch = lockctl_opts_next(&o, "", longs, "o")) != 0) {
@@ -514,181 +599,33 @@ cmd_acl(struct lockctl *lc, int argc, char **argv)
 		set = 1;
 	else
 		return lockctl_usage(lc, NULL);
-	if ((rc = ns_open(lc, o.pos[1], CHUBBY_O_READ, NULL, &path, &h, NULL)) != 0) {
-		free(path);
-		return rc;
-	}
-	rc = CHUBBY_OK;
-	if (set) {
-		for (int i = 0; i < 3; i++)
-			acl[i] = strcmp(o.pos[2 + i], "-") == 0 ? NULL : o.pos[2 + i];
-		/* Reported before the close, which clears chubby_last_error():
-		 * the cell's reason (which ACL file is missing) is the point. */
-		if ((rc = chubby_set_acl_flags(h, acl, flags)) != CHUBBY_OK) {
-			rc = lockctl_api_fail(lc, rc, path);
-			chubby_handle_close(h);
+	for (int i = 0; i < 3 && set; i++)
+		acl[i] = strcmp(o.pos[2 + i], "-") == 0 ? NULL : o.pos[2 + i];
+	for (;;) {
+		if ((rc = ns_open(lc, o.pos[1], CHUBBY_O_READ, NULL, &path, &h, NULL, &kept)) != 0) {
 			free(path);
 			return rc;
 		}
+		rc = set ? chubby_set_acl_flags(h, acl, flags) : CHUBBY_OK;
+		if (rc == CHUBBY_OK)
+			rc = chubby_get_stat(h, &st);
+		if (ns_stale(lc, h, kept, rc)) {
+			free(path);
+			continue;
+		}
+		break;
 	}
-	if (rc == CHUBBY_OK)
-		rc = chubby_get_stat(h, &st);
-	chubby_handle_close(h);
 	if (rc != CHUBBY_OK) {
+		/* Reported before the close, which clears chubby_last_error():
+		 * the cell's reason (which ACL file is missing) is the point. */
 		rc = lockctl_api_fail(lc, rc, path);
+		ns_close(h, kept);
 		free(path);
 		return rc;
 	}
+	ns_close(h, kept);
 	reply_begin(lc, &r);
 	reply_acl(&r, path, &st);
-	free(path);
-	return reply_end(&r);
-}
-
-/*
- * watch [-n N] [-t MS] PATH: one-shot, prints the node's events until N
- * of them or MS ms (or a signal).  Scripted: without -n and -t the watch
- * stays in the session (events come as lines between answers until
- * `unwatch`); with either it blocks like one-shot and then answers.
- */
-int
-cmd_watch(struct lockctl *lc, int argc, char **argv)
-{
-	struct lockctl_opts o;
-	struct chubby_open_args args;
-	struct reply r;
-	chubby_handle *h;
-	uint64_t count = 0, ms = 0, seen = 0, deadline = 0;
-	int ch, rc, have_n = 0, have_t = 0, lost = 0;
-	char *path;
-
-	lockctl_opts_init(&o, argc, argv);
-	while ((ch = lockctl_opts_next(&o, "n:t:", NULL, NULL)) != 0) {
-		switch (ch) {
-		case 'n':
-			if (lockctl_parse_u64(o.arg, UINT32_MAX, &count) != 0 || count == 0)
-				return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
-				    "-n: \"%s\" is not a count", o.arg);
-			have_n = 1;
-			break;
-		case 't':
-			if (lockctl_parse_u64(o.arg, 86400000u, &ms) != 0)
-				return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
-				    "-t: \"%s\" is not a time in ms", o.arg);
-			have_t = 1;
-			break;
-		default:
-			return lockctl_usage(lc, o.bad);
-		}
-	}
-	if (o.npos != 1 || o.toomany)
-		return lockctl_usage(lc, NULL);
-	if (lc->script && !have_n && !have_t) {
-		char *full;
-		if ((rc = lockctl_session(lc)) != 0)
-			return rc;
-		if ((rc = lockctl_path(lc, o.pos[0], &full)) != 0)
-			return rc;
-		if (lockctl_kept_find(lc, LOCKCTL_KEPT_WATCH, full) != NULL) {
-			rc = lockctl_fail(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_EXISTS,
-			    "%s is already watched in this session", full);
-			free(full);
-			return rc;
-		}
-		free(full);
-	}
-	memset(&args, 0, sizeof args);
-	args.event_mask = NODE_EVENTS;
-	if ((rc = ns_open(lc, o.pos[0], CHUBBY_O_READ, &args, &path, &h, NULL)) != 0) {
-		free(path);
-		return rc;
-	}
-	if (lc->script && !have_n && !have_t) {
-		lockctl_kept_add(lc, LOCKCTL_KEPT_WATCH, 0, h, path);
-		reply_begin(lc, &r);
-		reply_str(&r, "path", path);
-		reply_bool(&r, "watching", 1);
-		free(path);
-		return reply_end(&r);
-	}
-	if (!lc->script)
-		lockctl_signals();
-	if (have_t)
-		deadline = lockctl_now_ms() + ms;
-	for (;;) {
-		struct lockctl_event ev;
-		int w, left = -1;
-
-		while (lockctl_event_pop(&ev)) {
-			lockctl_event_print(lc, &ev);
-			if (ev.handle == h && ev.type < 64)
-				seen++;
-			if (ev.type == CHUBBY_EV_EXPIRED)
-				lost = 1;
-			free(ev.path);
-		}
-		if (lost || (have_n && seen >= count) || lockctl_signalled())
-			break;
-		if (have_t) {
-			uint64_t now = lockctl_now_ms();
-			if (now >= deadline)
-				break;
-			left = (int)(deadline - now);
-		}
-		/* Wake now and then to notice a session lost without an event. */
-		if (left < 0 || left > 1000)
-			left = 1000;
-		w = lockctl_wait(-1, left);
-		if ((w & LOCKCTL_WAKE_TIMEOUT) &&
-		    chubby_session_state(lc->client) == CHUBBY_SESSION_EXPIRED) {
-			lost = 1;
-			break;
-		}
-	}
-	if (lost) {
-		lc->session_lost = 1;
-		rc = lockctl_fail(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_SESSION_EXPIRED,
-		    "the session was lost while watching %s", path);
-		free(path);
-		return rc;
-	}
-	chubby_handle_close(h);
-	reply_begin(lc, &r);
-	reply_str(&r, "path", path);
-	reply_uint(&r, "events", seen);
-	reply_human(&r, "%s", ""); /* the events were the output */
-	free(path);
-	return reply_end(&r);
-}
-
-/* unwatch PATH: ends a scripted watch. */
-int
-cmd_unwatch(struct lockctl *lc, int argc, char **argv)
-{
-	struct lockctl_opts o;
-	struct lockctl_kept *k;
-	struct reply r;
-	char *path;
-	int ch, rc;
-
-	lockctl_opts_init(&o, argc, argv);
-	if ((ch = lockctl_opts_next(&o, "", NULL, NULL)) != 0)
-		return lockctl_usage(lc, o.bad);
-	if (o.npos != 1)
-		return lockctl_usage(lc, NULL);
-	if ((rc = lockctl_path(lc, o.pos[0], &path)) != 0)
-		return rc;
-	if ((k = lockctl_kept_find(lc, LOCKCTL_KEPT_WATCH, path)) == NULL) {
-		rc = lockctl_fail(lc, LOCKCTL_EXIT_FAIL, CHUBBY_E_NOT_FOUND,
-		    "%s is not watched in this session", path);
-		free(path);
-		return rc;
-	}
-	chubby_handle_close(k->h);
-	lockctl_kept_remove(lc, k);
-	reply_begin(lc, &r);
-	reply_str(&r, "path", path);
-	reply_bool(&r, "watching", 0);
 	free(path);
 	return reply_end(&r);
 }

@@ -29,28 +29,37 @@ static const struct lockctl_cmd lockctl_cmds[] = {
 	"which replica is master, at which address and epoch; handoff: pass mastership on", SJ},
     {"sync", "[-n N] [-w W]", 0, 4, cmd_sync,
 	"barrier: wait until all committed writes are applied (N times, W at once)", SJ},
-    {"ls", "[-l] [PATH]", 0, 3, cmd_ls, "list a directory (-l: with each child's metadata)", S},
+    {"ls", "[-l] [-R] [PATH]", 0, 4, cmd_ls,
+	"list a directory (-l: with each child's metadata; -R: the whole subtree)", S},
     {"cat", "PATH", 1, 2, cmd_cat, "print a file's contents", S},
     {"stat", "PATH", 1, 2, cmd_stat, "print a node's metadata", S},
-    {"put", "[-e] [--if-gen N] PATH [DATA]", 1, 6, cmd_put,
-	"write a file (DATA or stdin), creating it; --if-gen: compare-and-set", S},
+    {"put", "[-e] [--if-gen N] PATH [--] [DATA]", 1, 7, cmd_put,
+	"write a file (DATA, or stdin), creating it; --if-gen: compare-and-set", S},
     {"mkdir", "[-p] PATH", 1, 3, cmd_mkdir, "make a directory (-p: and its parents)", S},
-    {"rm", "PATH", 1, 2, cmd_rm, "delete a file or an empty directory", S},
+    {"rm", "[-r [-f]] PATH", 1, 4, cmd_rm,
+	"delete a file or an empty directory (-r: a whole subtree; -f: without asking)", S},
     {"acl", "get PATH | set [--allow-open-change] PATH R W C", 2, 8, cmd_acl,
 	"show or change a node's ACL names (\"-\" keeps one)", S},
     /* Two lines of help for one command: lockctl_find() finds the first;
      * cmd_lock_run() hands the form without "--" to cmd_lock(). */
-    {"lock", "[-s] [-t MS] PATH", 1, 4096, cmd_lock_run,
-	"take a lock (-s shared), print its sequencer and hold it", S},
-    {"lock", "[-s] [--elect] [-t MS] [--grace MS] PATH -- COMMAND [ARGS...]", 1, 4096,
-	cmd_lock_run, "run COMMAND holding the lock; stop it when the lock is lost", S},
-    {"trylock", "[-s] PATH", 1, 3, cmd_trylock, "take a lock only if it is free now", S},
+    {"lock", "[-s] [--no-create] [-t MS] PATH", 1, 4096, cmd_lock_run,
+	"take a lock (-s shared; the file and its directories are made unless --no-create), "
+	"print its sequencer and hold it", S},
+    {"lock",
+	"[-s] [--elect [--identity TEXT]] [--no-create] [-t MS] [--grace MS] PATH -- COMMAND "
+	"[ARGS...]",
+	1, 4096, cmd_lock_run, "run COMMAND holding the lock; stop it when the lock is lost", S},
+    {"leader", "[--watch] PATH", 1, 3, cmd_leader,
+	"who leads an election of lock --elect (exit 4: no one); --watch: each change", S},
+    {"trylock", "[-s] [--no-create] PATH", 1, 4, cmd_trylock,
+	"take a lock only if it is free now", S},
     {"unlock", "PATH", 1, 2, cmd_unlock, "release a lock taken in this session", S},
     {"sequencer", "PATH", 1, 2, cmd_sequencer, "the sequencer of a lock held in this session", S},
     {"checkseq", "[--offline --key FILE] HEX", 1, 5, cmd_checkseq,
 	"is a sequencer current (ask the cell, or verify its signature offline)", S},
-    {"watch", "[-n N] [-t MS] PATH", 1, 6, cmd_watch,
-	"print a node's events (N of them, or for MS ms)", S},
+    {"watch", "[-r] [--contents] [-n N] [-t MS] PATH", 1, 8, cmd_watch,
+	"print a node's events (N of them, or for MS ms; -r: its subtree's; a missing node: its "
+	"creation); --contents: with the new contents", S},
     {"unwatch", "PATH", 1, 2, cmd_unwatch, "scripted mode: stop a watch", S},
     {"sessions", "", 0, 0, cmd_sessions,
 	"the master's sessions: principal, lease left, handles, locks held", SJ},
@@ -106,7 +115,8 @@ usage(FILE *f)
 	}
 	fprintf(f, "\nTLS: the cell config's client_tls_cert/client_tls_key/tls_ca, or "
 		   "$CHUBBY_CERT, $CHUBBY_KEY, $CHUBBY_CA.\n"
-		   "Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 cell unreachable.\n");
+		   "Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 cell unreachable,\n"
+		   "4 no leader (leader).\n");
 }
 
 void

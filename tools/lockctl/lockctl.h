@@ -17,15 +17,23 @@
 #define LOCKCTL_EXIT_FAIL 1     /* the operation failed (the cell said no) */
 #define LOCKCTL_EXIT_USAGE 2    /* bad command line */
 #define LOCKCTL_EXIT_UNAVAIL 3  /* the cell could not be reached */
+#define LOCKCTL_EXIT_NONE 4     /* `leader`: nobody leads */
 
 struct chubby_client;
 struct chubby_handle;
 struct chubby_stat;
 
 /* A handle kept open in the session after its command answered: the lock
- * of `lock`/`trylock` (so that `unlock` and `sequencer` find it) and the
- * watch of a scripted `watch`.  Keyed by (kind, full path). */
-enum lockctl_kept_kind { LOCKCTL_KEPT_LOCK = 1, LOCKCTL_KEPT_WATCH = 2, LOCKCTL_KEPT_FILE = 3 };
+ * of `lock`/`trylock` (so that `unlock` and `sequencer` find it), the
+ * watch of a scripted `watch`, a scripted ephemeral file, and the plain
+ * handles the namespace commands reuse (cmd-ns.c ns_open: mode is their
+ * open flags).  Keyed by (kind, full path). */
+enum lockctl_kept_kind {
+	LOCKCTL_KEPT_LOCK = 1,
+	LOCKCTL_KEPT_WATCH = 2,
+	LOCKCTL_KEPT_FILE = 3,
+	LOCKCTL_KEPT_HANDLE = 4
+};
 struct lockctl_kept {
 	struct lockctl_kept *next;
 	int kind;
@@ -42,11 +50,13 @@ struct lockctl {
 	int spec_loaded;
 	/* Commands built on libchubby (session.c). */
 	int script;                   /* scripted mode: exactly one answer line per command */
+	int shell;                    /* ... and at the interactive shell (a person may confirm) */
 	const char *cmd;              /* the running command's name, for messages */
 	struct chubby_client *client; /* the session, opened on first need */
 	int session_lost;             /* the library said EXPIRED */
 	char cellname[256];           /* for relative paths; "" until learnt */
 	struct lockctl_kept *kept;
+	struct lockctl_watch *watches; /* cmd-watch.c */
 };
 
 struct lockctl_cmd {
@@ -112,6 +122,9 @@ void lockctl_kept_add(struct lockctl *lc, int kind, int mode, struct chubby_hand
     const char *path);
 /* Unlinks and frees K (does not close its handle). */
 void lockctl_kept_remove(struct lockctl *lc, struct lockctl_kept *k);
+/* PATH was deleted: closes and forgets the plain handles and the ephemeral
+ * file the session kept on it. */
+void lockctl_kept_forget(struct lockctl *lc, const char *path);
 
 /* Events: libchubby's callback queues them (it runs on the library's
  * thread and must never block on our output); the main thread prints them. */
@@ -119,11 +132,25 @@ struct lockctl_event {
 	int type;
 	struct chubby_handle *handle; /* compared, never dereferenced */
 	char *path;                   /* NULL for session events */
+	int has_gen;                  /* CONTENTS_MODIFIED: the generation it made */
+	uint64_t gen;
 };
 /* Pops the oldest queued event into EV (free EV->path); 0 if none. */
 int lockctl_event_pop(struct lockctl_event *ev);
-/* Prints EV as "event TYPE PATH" or {"event":"TYPE","path":...}. */
+/* Prints EV as "event TYPE PATH [content_generation=N]" or
+ * {"event":"TYPE","path":...,"content_generation":N}; an event of a
+ * watch's handle as the watch says (cmd-watch.c). */
 void lockctl_event_print(struct lockctl *lc, const struct lockctl_event *ev);
+/* The same for any event; a CONTENTS_MODIFIED of CONTENTS_H also gets the
+ * contents, read after the event, and the generation of what was read. */
+void lockctl_event_print_h(struct lockctl *lc, const struct lockctl_event *ev,
+    struct chubby_handle *contents_h);
+/* cmd-watch.c: EV, if it is of one of the session's watches, printed as
+ * that watch says: the number of lines printed (0: none); -1 if EV is not
+ * a watch's. */
+int lockctl_watch_event(struct lockctl *lc, const struct lockctl_event *ev);
+/* Forgets every watch (closing their handles if CLOSE_HANDLES). */
+void lockctl_watches_free(struct lockctl *lc, int close_handles);
 const char *lockctl_event_name(int type);
 
 /* Waits for something to happen: a queued event, a signal (SIGINT, SIGTERM),
@@ -138,6 +165,19 @@ int lockctl_signalled(void);
 void lockctl_signals(void);
 /* Milliseconds of a monotonic clock. */
 uint64_t lockctl_now_ms(void);
+
+/* ---- nsutil.c: namespace steps commands share ---- */
+
+/* Makes every directory of the full name PATH up to byte UPTO (PATH[UPTO]
+ * is '/' or the NUL), parents first, as mkdir -p; *ANY says whether one
+ * was made.  A node there that is not a directory is E_NOT_DIR.  Prints
+ * the error and returns the exit code on failure; 0 on success. */
+int lockctl_mkdirs(struct lockctl *lc, char *path, size_t upto, _Bool *any);
+/* Opens the lock file PATH for reading and writing (ACQUIRE needs it),
+ * with EVENT_MASK; with CREATE it is made if missing, and so are its
+ * directories.  Prints the error and returns the exit code on failure. */
+int lockctl_open_lockfile(struct lockctl *lc, const char *path, int create, uint32_t event_mask,
+    struct chubby_handle **h);
 
 /* ---- reply.c: answers in the three output modes ---- */
 
@@ -178,6 +218,17 @@ void reply_word(struct reply *r, const void *p, size_t n);
 /* One-shot text written by the command itself. */
 void reply_human(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void reply_human_bin(struct reply *r, const void *p, size_t n);
+/* Contents (any bytes) under KEY: in JSON as KEY when they are valid UTF-8,
+ * else as KEY_b64 in base64 (KEY left out); as reply_bin elsewhere. */
+void reply_contents(struct reply *r, const char *key, const void *p, size_t n);
+/* The same rule for a JSON object being built (events). */
+void lockctl_json_contents(struct json *j, const char *key, const void *p, size_t n);
+int lockctl_utf8_valid(const void *p, size_t n);
+/* RFC 4648 base64 of P, malloc'd. */
+char *lockctl_base64(const void *p, size_t n);
+/* MS since the epoch as ISO 8601 UTC with milliseconds,
+ * "2026-12-06T13:33:06.123Z". */
+void lockctl_iso8601(uint64_t ms, char *buf, size_t len);
 /* Prints the answer; returns LOCKCTL_EXIT_OK. */
 int reply_end(struct reply *r);
 /* Drops an answer that will not be given (an error came up). */
@@ -217,7 +268,7 @@ int lockctl_parse_u64(const char *s, uint64_t max, uint64_t *out);
 int cmd_status(struct lockctl *lc, int argc, char **argv);
 int cmd_master(struct lockctl *lc, int argc, char **argv);
 int cmd_sync(struct lockctl *lc, int argc, char **argv);
-/* cmd-ns.c */
+/* cmd-ns.c (watch, unwatch: cmd-watch.c) */
 int cmd_ls(struct lockctl *lc, int argc, char **argv);
 int cmd_cat(struct lockctl *lc, int argc, char **argv);
 int cmd_stat(struct lockctl *lc, int argc, char **argv);
@@ -235,6 +286,16 @@ int cmd_sequencer(struct lockctl *lc, int argc, char **argv);
 int cmd_checkseq(struct lockctl *lc, int argc, char **argv);
 /* run.c: `lock ... PATH -- COMMAND`, else cmd_lock */
 int cmd_lock_run(struct lockctl *lc, int argc, char **argv);
+/* cmd-tree.c: ls -R, rm -r [-f] */
+int lockctl_ls_tree(struct lockctl *lc, const char *arg, int lflag);
+int lockctl_rm_tree(struct lockctl *lc, const char *arg, int force);
+/* cmd-leader.c */
+int cmd_leader(struct lockctl *lc, int argc, char **argv);
+/* The record `lock --elect` writes: IDENTITY "\n" "lock_generation " GEN "\n". */
+struct lockctl_buf;
+void lockctl_leader_record(const char *identity, uint64_t gen, struct lockctl_buf *out);
+/* 1 with a malloc'd *IDENTITY if P..N is such a record, else 0. */
+int lockctl_leader_parse(const void *p, size_t n, char **identity, uint64_t *gen);
 /* cmd-admin2.c */
 int cmd_sessions(struct lockctl *lc, int argc, char **argv);
 int cmd_locks(struct lockctl *lc, int argc, char **argv);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <chubby/chubby.h>
 
@@ -133,6 +134,141 @@ reply_bin(struct reply *r, const char *key, const void *p, size_t n)
 	lockctl_buf_printf(&r->human, "%s ", key);
 	lockctl_buf_add(&r->human, p, n);
 	lockctl_buf_add(&r->human, "\n", 1);
+}
+
+/* Length of the valid UTF-8 sequence at S (at most N bytes), 0 if it is
+ * not one: overlong forms, surrogates and values past U+10FFFF are not. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+int
+lockctl_utf8_valid(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0, l; i < n; i += l)
+		if ((l = utf8_len(s + i, n - i)) == 0)
+			return 0;
+	return 1;
+}
+
+char *
+lockctl_base64(const void *p, size_t n)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = p;
+	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
+	size_t i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		*o++ = tab[s[i] >> 2];
+		*o++ = tab[(s[i] & 3) << 4 | s[i + 1] >> 4];
+		*o++ = tab[(s[i + 1] & 15) << 2 | s[i + 2] >> 6];
+		*o++ = tab[s[i + 2] & 63];
+	}
+	if (i < n) {
+		*o++ = tab[s[i] >> 2];
+		if (i + 1 < n) {
+			*o++ = tab[(s[i] & 3) << 4 | s[i + 1] >> 4];
+			*o++ = tab[(s[i + 1] & 15) << 2];
+		} else {
+			*o++ = tab[(s[i] & 3) << 4];
+			*o++ = '=';
+		}
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+void
+lockctl_json_contents(struct json *j, const char *key, const void *p, size_t n)
+{
+	char k[64];
+	char *b64;
+
+	/* A JSON string holds text: bytes that are not UTF-8 would come out
+	 * as \u00XX, the same as the characters U+0080..U+00FF.  So they go as
+	 * KEY_b64 (RFC 4648 base64) instead, and KEY is left out. */
+	if (lockctl_utf8_valid(p, n)) {
+		json_key(j, key);
+		json_strn(j, p, n);
+		return;
+	}
+	snprintf(k, sizeof k, "%s_b64", key);
+	b64 = lockctl_base64(p, n);
+	json_kv_str(j, k, b64);
+	free(b64);
+}
+
+void
+reply_contents(struct reply *r, const char *key, const void *p, size_t n)
+{
+	lockctl_json_contents(&r->j, key, p, n);
+	/* The scripted line quotes any byte (\xHH): binary-safe already. */
+	reply_kv_word(r, key, p, n);
+	lockctl_buf_printf(&r->human, "%s ", key);
+	lockctl_buf_add(&r->human, p, n);
+	lockctl_buf_add(&r->human, "\n", 1);
+}
+
+void
+lockctl_iso8601(uint64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000u);
+	struct tm tm;
+	char s[40];
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	snprintf(buf, len, "%s.%03uZ", s, (unsigned)(ms % 1000u));
+}
+
+/* KEY_ms as it is and KEY in ISO 8601 UTC beside it (0 stays 0: none). */
+static void
+reply_time(struct reply *r, const char *key, uint64_t ms)
+{
+	char k[64], iso[48];
+
+	snprintf(k, sizeof k, "%s_ms", key);
+	reply_uint(r, k, ms);
+	if (ms == 0)
+		return;
+	lockctl_iso8601(ms, iso, sizeof iso);
+	reply_str(r, key, iso);
 }
 
 void
@@ -258,11 +394,11 @@ reply_stat(struct reply *r, const struct chubby_stat *st)
 	snprintf(sum, sizeof sum, "%016llx", (unsigned long long)st->checksum);
 	reply_str(r, "checksum", sum);
 	reply_uint(r, "length", st->length);
-	reply_uint(r, "created_ms", st->created_ms);
-	reply_uint(r, "modified_ms", st->modified_ms);
+	reply_time(r, "created", st->created_ms);
+	reply_time(r, "modified", st->modified_ms);
 	reply_str(r, "lock_mode", lockctl_mode_name(st->lock_mode));
 	reply_uint(r, "lock_holders", st->lock_holders);
-	reply_uint(r, "lock_delay_until_ms", st->lock_delay_until_ms);
+	reply_time(r, "lock_delay_until", st->lock_delay_until_ms);
 	for (int i = 0; i < 3; i++)
 		reply_str(r, aclkey[i], st->acl[i]);
 }

@@ -1,5 +1,5 @@
 /*
- * run.c: `lockctl lock [-s] [--elect] [-t MS] [--grace MS] PATH -- COMMAND
+ * run.c: `lockctl lock [-s] [--elect [--identity TEXT]] [--no-create] [-t MS] [--grace MS] PATH -- COMMAND
  * ARGS...`: run a command while holding a lock (like `etcdctl lock` and
  * `consul lock`), and stop it as soon as the lock can no longer be trusted.
  *
@@ -134,32 +134,20 @@ run_env(const char *hex, const char *path, uint64_t gen)
 }
 
 /* Takes the lock, in slices so that a signal ends the wait; *H is the
- * handle holding it.  Prints the error and returns the exit code if it
+ * handle holding it.  With CREATE the lock file (and its directories) are
+ * made when missing.  Prints the error and returns the exit code if it
  * cannot be had. */
 static int
-run_acquire(struct lockctl *lc, const char *path, int mode, int elect, int have_t, uint64_t ms,
+run_acquire(struct lockctl *lc, const char *path, int mode, int create, int have_t, uint64_t ms,
     chubby_handle **h)
 {
 	uint64_t deadline = lockctl_now_ms() + ms;
-	char identity[300], host[256];
 	int rc;
 
-	*h = NULL;
-	if (elect) {
-		if (gethostname(host, sizeof host) != 0)
-			snprintf(host, sizeof host, "unknown");
-		host[sizeof host - 1] = '\0';
-		snprintf(identity, sizeof identity, "%s:%ld", host, (long)getpid());
-	} else {
-		/* ACQUIRE needs a write handle; as `lock`, the node must exist.
-		 * HANDLE_INVALID tells us if it is deleted under the command. */
-		struct chubby_open_args oa = {0};
-		oa.event_mask = CHUBBY_EVMASK(CHUBBY_EV_HANDLE_INVALID);
-		rc = chubby_handle_open(lc->client, path, CHUBBY_O_READ | CHUBBY_O_WRITE, &oa, h,
-		    &(bool){false});
-		if (rc != CHUBBY_OK)
-			return lockctl_api_fail(lc, rc, path);
-	}
+	/* HANDLE_INVALID tells us if the file is deleted under the command. */
+	if ((rc = lockctl_open_lockfile(lc, path, create, CHUBBY_EVMASK(CHUBBY_EV_HANDLE_INVALID),
+		 h)) != 0)
+		return rc;
 	for (;;) {
 		unsigned slice = RUN_ACQUIRE_SLICE_MS;
 		uint64_t now = lockctl_now_ms();
@@ -172,15 +160,11 @@ run_acquire(struct lockctl *lc, const char *path, int mode, int elect, int have_
 			if (deadline - now < slice)
 				slice = (unsigned)(deadline - now);
 		}
-		if (elect)
-			rc = chubby_elect(lc->client, path, identity, slice, h);
-		else
-			rc = chubby_acquire(*h, mode, slice);
+		rc = chubby_acquire(*h, mode, slice);
 		if (rc != CHUBBY_E_TIMEOUT)
 			break;
 		if (lockctl_signalled()) {
-			if (*h != NULL)
-				chubby_handle_close(*h);
+			chubby_handle_close(*h);
 			*h = NULL;
 			return lockctl_fail(lc, 128 + SIGINT, CHUBBY_E_CANCELLED,
 			    "%s: interrupted while waiting for the lock", path);
@@ -192,12 +176,51 @@ run_acquire(struct lockctl *lc, const char *path, int mode, int elect, int have_
 			    "%s: the lock did not come within %llu ms", path, (unsigned long long)ms);
 		else
 			rc = lockctl_api_fail(lc, rc, path);
-		if (*h != NULL)
-			chubby_handle_close(*h);
+		chubby_handle_close(*h);
 		*h = NULL;
 		return rc;
 	}
 	return 0;
+}
+
+/* --elect: once it holds the lock, the leader writes its identity with the
+ * lock's generation (cmd-leader.c says why); *WROTE is the content
+ * generation of that write, for the step-down's compare-and-set. */
+static int
+run_identify(struct lockctl *lc, const char *path, chubby_handle *h, const char *identity,
+    uint64_t *wrote)
+{
+	struct chubby_sequencer_info info;
+	struct lockctl_buf rec = {NULL, 0, 0};
+	struct chubby_stat st;
+	void *seq = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = chubby_get_sequencer(h, &seq, &len)) == CHUBBY_OK)
+		rc = chubby_sequencer_parse(seq, len, &info);
+	chubby_free(seq);
+	if (rc != CHUBBY_OK)
+		return lockctl_api_fail(lc, rc, path);
+	lockctl_leader_record(identity, info.lock_gen, &rec);
+	rc = chubby_set_contents(h, rec.p, rec.len, &st);
+	lockctl_buf_free(&rec);
+	if (rc != CHUBBY_OK)
+		return lockctl_api_fail(lc, rc, path);
+	*wrote = st.content_gen;
+	return 0;
+}
+
+/* Stepping down: clears the record, only if it is still ours (a content
+ * generation moved on means a new leader wrote its own). */
+static void
+run_step_down(const char *path, chubby_handle *h, uint64_t wrote)
+{
+	int rc = chubby_set_contents_if(h, "", 0, wrote, NULL);
+
+	if (rc != CHUBBY_OK && rc != CHUBBY_E_GEN_MISMATCH)
+		fprintf(stderr, "lockctl: lock: %s: clearing the leader's identity: %s\n", path,
+		    chubby_last_error());
 }
 
 /* Why the lock can no longer be trusted, or NULL while it can. */
@@ -355,7 +378,7 @@ run_child(char **cmd, char **env, int fg)
 /* Holds the lock while COMMAND runs.  H holds the lock on PATH. */
 static int
 run_command(struct lockctl *lc, const char *path, chubby_handle *h, unsigned grace_ms,
-    char **cmd)
+    char **cmd, const uint64_t *record_gen)
 {
 	struct chubby_sequencer_info info;
 	struct sigaction ign, oldttou;
@@ -446,6 +469,8 @@ run_command(struct lockctl *lc, const char *path, chubby_handle *h, unsigned gra
 	/* It ended on its own: let go of the lock now (closing the session
 	 * would too, but a release failure is worth a line). */
 	rc = run_exit_code(st);
+	if (record_gen != NULL)
+		run_step_down(path, h, *record_gen);
 	if (chubby_release(h) != CHUBBY_OK)
 		fprintf(stderr, "lockctl: lock: %s: release: %s\n", path, chubby_last_error());
 out:
@@ -458,17 +483,21 @@ out:
 	return rc;
 }
 
-/* lock [-s] [--elect] [-t MS] [--grace MS] PATH -- COMMAND ARGS...; without
+/* lock [-s] [--elect [--identity TEXT]] [--no-create] [-t MS] [--grace MS] PATH -- COMMAND ARGS...; without
  * "--" (or without PATH before it) it is the plain `lock` of cmd-lock.c. */
 int
 cmd_lock_run(struct lockctl *lc, int argc, char **argv)
 {
-	static const char *const longs[] = {"elect", "grace=", "timeout=", "shared", NULL};
+	static const char *const longs[] = {"elect", "grace=", "timeout=", "shared", "no-create",
+	    "identity=", NULL};
 	struct lockctl_opts o;
 	chubby_handle *h = NULL;
 	uint64_t ms = 0, grace = RUN_GRACE_MS;
 	char *path = NULL;
-	int dd = -1, ch, rc, mode = CHUBBY_LOCK_EXCLUSIVE, elect = 0, have_t = 0;
+	char identity[300], host[256];
+	const char *ident_arg = NULL;
+	uint64_t wrote = 0;
+	int dd = -1, ch, rc, mode = CHUBBY_LOCK_EXCLUSIVE, elect = 0, have_t = 0, create = 1;
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0) {
@@ -483,6 +512,7 @@ cmd_lock_run(struct lockctl *lc, int argc, char **argv)
 			if (argv[i][0] != '-' || argv[i][1] == '\0')
 				pos++;
 			else if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--grace") == 0 ||
+				 strcmp(argv[i], "--identity") == 0 ||
 				 strcmp(argv[i], "--timeout") == 0)
 				i++; /* its value */
 		}
@@ -495,8 +525,14 @@ cmd_lock_run(struct lockctl *lc, int argc, char **argv)
 		return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_UNSUPPORTED,
 		    "lock PATH -- COMMAND runs from the command line only");
 	lockctl_opts_init(&o, dd, argv);
-	while ((ch = lockctl_opts_next(&o, "st:", longs, "egts")) != 0) {
+	while ((ch = lockctl_opts_next(&o, "st:", longs, "egtsNi")) != 0) {
 		switch (ch) {
+		case 'i':
+			ident_arg = o.arg;
+			break;
+		case 'N':
+			create = 0;
+			break;
 		case 's':
 			mode = CHUBBY_LOCK_SHARED;
 			break;
@@ -516,13 +552,20 @@ cmd_lock_run(struct lockctl *lc, int argc, char **argv)
 			break;
 		default:
 			return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
-			    "%s: usage: lock [-s] [--elect] [-t MS] [--grace MS] PATH -- COMMAND "
+			    "%s: usage: lock [-s] [--elect [--identity TEXT]] [--no-create] [-t MS] [--grace MS] PATH -- COMMAND "
 			    "[ARGS...]", o.bad);
 		}
 	}
 	if (o.npos != 1 || o.toomany || dd + 1 >= argc)
 		return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
-		    "usage: lock [-s] [--elect] [-t MS] [--grace MS] PATH -- COMMAND [ARGS...]");
+		    "usage: lock [-s] [--elect [--identity TEXT]] [--no-create] [-t MS] [--grace MS] PATH -- COMMAND [ARGS...]");
+	if (ident_arg != NULL && !elect)
+		return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+		    "--identity goes with --elect");
+	if (ident_arg != NULL && (*ident_arg == '\0' || strchr(ident_arg, '\n') != NULL ||
+				     strlen(ident_arg) >= sizeof identity))
+		return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+		    "--identity: one line of 1..%zu bytes", sizeof identity - 1);
 	if (elect && mode == CHUBBY_LOCK_SHARED)
 		return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
 		    "--elect takes the lock exclusively: not with -s");
@@ -532,8 +575,19 @@ cmd_lock_run(struct lockctl *lc, int argc, char **argv)
 		return rc;
 	if ((rc = lockctl_path(lc, o.pos[0], &path)) != 0)
 		return rc;
-	if ((rc = run_acquire(lc, path, mode, elect, have_t, ms, &h)) == 0) {
-		rc = run_command(lc, path, h, (unsigned)grace, argv + dd + 1);
+	if (ident_arg != NULL) {
+		snprintf(identity, sizeof identity, "%s", ident_arg);
+	} else if (elect) {
+		/* As etcdctl elect and Curator take a name: hostname:pid by default. */
+		if (gethostname(host, sizeof host) != 0)
+			snprintf(host, sizeof host, "unknown");
+		host[sizeof host - 1] = '\0';
+		snprintf(identity, sizeof identity, "%s:%ld", host, (long)getpid());
+	}
+	if ((rc = run_acquire(lc, path, mode, create, have_t, ms, &h)) == 0) {
+		if (!elect || (rc = run_identify(lc, path, h, identity, &wrote)) == 0)
+			rc = run_command(lc, path, h, (unsigned)grace, argv + dd + 1,
+			    elect ? &wrote : NULL);
 		chubby_handle_close(h);
 	}
 	free(path);

@@ -120,6 +120,8 @@ on_event(chubby_client *c, const struct chubby_event *ev, void *arg)
 		return;
 	it->ev.type = ev->type;
 	it->ev.handle = ev->handle;
+	it->ev.has_gen = ev->has_content_gen;
+	it->ev.gen = ev->content_gen;
 	if (ev->path != NULL && (it->ev.path = strdup(ev->path)) == NULL) {
 		free(it);
 		return;
@@ -175,8 +177,31 @@ lockctl_event_name(int type)
 void
 lockctl_event_print(struct lockctl *lc, const struct lockctl_event *ev)
 {
-	struct lockctl_buf b = {NULL, 0, 0};
+	/* A watch's handle: the watch says what to print (cmd-watch.c). */
+	if (lockctl_watch_event(lc, ev) >= 0)
+		return;
+	lockctl_event_print_h(lc, ev, NULL);
+}
 
+void
+lockctl_event_print_h(struct lockctl *lc, const struct lockctl_event *ev, chubby_handle *ch)
+{
+	struct lockctl_buf b = {NULL, 0, 0};
+	struct chubby_stat st;
+	void *data = NULL;
+	size_t len = 0;
+	int have_gen = ev->has_gen, have_data = 0;
+	uint64_t gen = ev->gen;
+
+	/* Contents asked for: read now (from the cache when it is valid), so
+	 * they may be newer than the event; the generation printed is then
+	 * theirs, so that the two always go together. */
+	if (ch != NULL && ev->handle == ch && ev->type == CHUBBY_EV_CONTENTS_MODIFIED &&
+	    chubby_get_contents(ch, &data, &len, &st) == CHUBBY_OK) {
+		have_data = 1;
+		have_gen = 1;
+		gen = st.content_gen;
+	}
 	if (lc->json) {
 		struct json j;
 		json_init(&j);
@@ -185,6 +210,10 @@ lockctl_event_print(struct lockctl *lc, const struct lockctl_event *ev)
 		json_kv_uint(&j, "type", (uint64_t)ev->type);
 		if (ev->path != NULL)
 			json_kv_str(&j, "path", ev->path);
+		if (have_gen)
+			json_kv_uint(&j, "content_generation", gen);
+		if (have_data)
+			lockctl_json_contents(&j, "contents", data != NULL ? data : "", len);
 		json_obj_end(&j);
 		if (json_text(&j) != NULL)
 			lockctl_buf_printf(&b, "%s\n", json_text(&j));
@@ -195,8 +224,15 @@ lockctl_event_print(struct lockctl *lc, const struct lockctl_event *ev)
 			lockctl_buf_add(&b, " ", 1);
 			lockctl_buf_quote(&b, ev->path, strlen(ev->path));
 		}
+		if (have_gen)
+			lockctl_buf_printf(&b, " content_generation=%llu", (unsigned long long)gen);
+		if (have_data) {
+			lockctl_buf_add(&b, " contents=", 10);
+			lockctl_buf_quote(&b, data != NULL ? data : "", len);
+		}
 		lockctl_buf_add(&b, "\n", 1);
 	}
+	chubby_free(data);
 	if (b.len > 0)
 		lockctl_emit(b.p, b.len);
 	lockctl_buf_free(&b);
@@ -292,6 +328,7 @@ lockctl_session_close(struct lockctl *lc)
 
 	while (lc->kept != NULL)
 		lockctl_kept_remove(lc, lc->kept);
+	lockctl_watches_free(lc, 0); /* their handles go with the client */
 	if (lc->client != NULL) {
 		/* Ends the session at the master: its locks free at once. */
 		chubby_close(lc->client);
@@ -406,4 +443,19 @@ lockctl_kept_remove(struct lockctl *lc, struct lockctl_kept *k)
 	}
 	free(k->path);
 	free(k);
+}
+
+void
+lockctl_kept_forget(struct lockctl *lc, const char *path)
+{
+	struct lockctl_kept *k, *next;
+
+	for (k = lc->kept; k != NULL; k = next) {
+		next = k->next;
+		if ((k->kind == LOCKCTL_KEPT_HANDLE || k->kind == LOCKCTL_KEPT_FILE) &&
+		    strcmp(k->path, path) == 0) {
+			chubby_handle_close(k->h);
+			lockctl_kept_remove(lc, k);
+		}
+	}
 }

@@ -553,6 +553,7 @@ cmd_shell(struct lockctl *lc, int argc, char **argv)
 	sh.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 	/* Commands answer as in scripted mode: one line each. */
 	lc->script = 1;
+	lc->shell = 1;
 	sh_signals();
 
 	sh.hist = history_init();

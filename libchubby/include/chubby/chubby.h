@@ -138,6 +138,14 @@ struct chubby_event {
 	int type;
 	chubby_handle *handle; /* the handle it concerns, or NULL for session events */
 	const char *path;      /* borrowed for the callback; NULL for session events */
+	/* Added after the first three (the library fills the struct, so a
+	 * program built against the older header simply does not read them):
+	 * for CHUBBY_EV_CONTENTS_MODIFIED (and a directory's
+	 * CHUBBY_EV_CHILD_MODIFIED from a write of contents), the file's
+	 * content generation the write made, when the master sent it
+	 * (has_content_gen). */
+	bool has_content_gen;
+	uint64_t content_gen;
 };
 /* Runs on the library's event thread; EV is valid during the call only. */
 typedef void (*chubby_event_fn)(chubby_client *c, const struct chubby_event *ev, void *arg);
