@@ -564,25 +564,33 @@ w_ms(struct world *w)
 }
 
 static bool
-w_all_done(const struct world *w)
+w_all_done(struct world *w, char *why, size_t len)
 {
+	snprintf(why, len, "no master serving");
 	if (w_serving_master(w) == 0)
 		return false;
+	snprintf(why, len, "a call or session pending");
 	for (unsigned i = 0; i < w->m; i++)
 		if (!w_client_idle(&w->c[i]))
 			return false;
+	snprintf(why, len, "a replica not voting");
 	for (unsigned i = 0; i < w->n; i++)
 		if (!paxos_is_voter(w->r[i].p))
 			return false;
 	/* Every session but the clients' current ones has ended (expired or
 	 * closed), so that the final check sees what ending them reaped. */
-	return ns_session_count(cell_ns(w->r[w_serving_master(w) - 1].cell)) == w->m;
+	snprintf(why, len, "an old session not ended");
+	if (ns_session_count(cell_ns(w->r[w_serving_master(w) - 1].cell)) != w->m)
+		return false;
+	/* Every event of an open handle delivered (or lost with a master). */
+	return !w_events_pending(w, why, len);
 }
 
 static void
 w_liveness(struct world *w)
 {
 	uint64_t end;
+	char why[256];
 
 	w->healing = true;
 	w_trace(w, "liveness phase: faults stop, the network heals, all restart");
@@ -598,7 +606,7 @@ w_liveness(struct world *w)
 	end = w->now + w->o.live_ms;
 	while (w->now < end && !w->failed) {
 		w_ms(w);
-		if (w_all_done(w)) {
+		if (w_all_done(w, why, sizeof why)) {
 			w_check_final(w);
 			return;
 		}
@@ -613,7 +621,8 @@ w_liveness(struct world *w)
 			    " c%u:%s%s", i + 1, csess_state_name(csess_state(w->c[i].cs)),
 			    w->c[i].call.active ? "+call" : "");
 		w_fail(w, "liveness: not every pending call completed within %" PRIu64
-		    " ms after healing (master %u;%s)", w->o.live_ms, w_serving_master(w), line);
+		    " ms after healing (%s; master %u;%s)", w->o.live_ms, why, w_serving_master(w),
+		    line);
 	}
 }
 
@@ -718,6 +727,7 @@ w_free(struct world *w)
 	free(w->conns);
 	free(w->digest_at);
 	free(w->writes);
+	w_events_free(w);
 	for (int f = 0; f < 4; f++)
 		free(w->acks[f]);
 }
@@ -789,6 +799,7 @@ static const struct {
     {"write-no-gate", SIM_KNOB_WRITE_NO_GATE},
     {"read-no-lease", SIM_KNOB_READ_NO_LEASE},
     {"seq-no-gen", SIM_KNOB_SEQ_NO_GEN},
+    {"events-truncated", SIM_KNOB_EVENTS_TRUNCATED},
 };
 
 /* Knobs whose bug class the simulator catches too rarely yet to be in the

@@ -13,6 +13,8 @@
  *    content generation on every replica;
  *  - a sequencer checks as current while its holder, in good standing
  *    throughout, holds the lock;
+ *  - every event a handle asked for arrives, in order, once (or is lost
+ *    with a master, which the client is told of);
  *  - replicas' digests agree at equal applied index;
  *  - after healing: ephemeral nodes of ended sessions are gone (and the
  *    liveness bound in wsim.c: every pending call completes).
@@ -53,6 +55,8 @@ w_check_digest(struct world *w, struct w_replica *r)
 }
 
 /* ---- the register history --------------------------------------------- */
+
+static void w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a);
 
 static int
 w_file_index(const char *path)
@@ -105,6 +109,7 @@ w_note_applied(struct world *w, struct w_replica *r, const struct cell_applied *
 {
 	struct w_write *x;
 
+	w_note_events(w, r, a);
 	if (a->type != CELL_CMD_NS || a->status != CHUBBY_OK || a->res == NULL ||
 	    (x = w_write_of(w, (const char *)a->ns_cmd, a->ns_len)) == NULL)
 		return;
@@ -391,4 +396,193 @@ w_check_final(struct world *w)
 			w_fail(w, "ephemeral %s of ended session %" PRIu64 " is still there (%s)",
 			    w->eph[i].path, w->eph[i].session, chubby_strerror(rc));
 	}
+}
+
+/* ---- events (Chubby §2.5) ----------------------------------------------
+ *
+ * Every event the applied state raises for a handle of a client's current
+ * session is recorded once, at the command's first application anywhere
+ * (events are a function of the replicated state, so every replica raises
+ * the same).  The client must receive them in that order, each once.  One
+ * may be missing only if the client was told MASTER_FAILOVER since: events live in the master's memory, so a new master cannot send
+ * the old one's (docs/PROTOCOL.md "Sessions"), and the notice tells the
+ * application to re-read.  So an event of a command proposed in an epoch
+ * older than one the client was told of is excused.  By the end of the liveness phase every event of
+ * every handle still open is delivered or so excused.
+ */
+
+static struct w_evs *
+w_evs_find(struct world *w, uint64_t session, uint64_t handle)
+{
+	for (size_t i = w->nevs; i-- > 0;)
+		if (w->evs[i].session == session && w->evs[i].handle == handle)
+			return &w->evs[i];
+	return NULL;
+}
+
+static void
+w_event_raised(struct world *w, const struct ns_event *e, uint64_t epoch)
+{
+	struct w_evs *s = NULL;
+	unsigned client = 0;
+
+	for (unsigned i = 0; i < w->m; i++)
+		if (w->c[i].cs != NULL && csess_session_id(w->c[i].cs) == e->session)
+			client = i + 1;
+	if (client == 0)
+		return; /* a session no client has now: nobody to check */
+	if ((s = w_evs_find(w, e->session, e->handle)) == NULL) {
+		if (w->nevs == w->capevs) {
+			w->capevs = w->capevs == 0 ? 32 : w->capevs * 2;
+			w->evs = xrealloc(w->evs, w->capevs * sizeof *w->evs);
+		}
+		s = &w->evs[w->nevs++];
+		memset(s, 0, sizeof *s);
+		s->session = e->session;
+		s->handle = e->handle;
+		s->client = client;
+	}
+	if (s->n == s->cap) {
+		s->cap = s->cap == 0 ? 16 : s->cap * 2;
+		s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+	}
+	memset(&s->v[s->n], 0, sizeof s->v[s->n]);
+	s->v[s->n].type = e->type;
+	s->v[s->n].at = w->now;
+	s->v[s->n].epoch = epoch;
+	s->n++;
+	if (w->o.verbose)
+		w_trace(w, "event %#x raised for c%u handle %" PRIu64 " (#%zu)", e->type, client,
+		    e->handle, s->n);
+}
+
+/* The applied state's events, once per command (see above). */
+static void
+w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a)
+{
+	if (r->ev_inc != r->incarnation || a->slot != r->ev_slot) {
+		r->ev_inc = r->incarnation;
+		r->ev_slot = a->slot;
+		r->ev_pos = 0;
+	} else {
+		r->ev_pos++;
+	}
+	/* Slots start at 1: (0, 0) is below every command. */
+	if (r->ev_slot < w->ev_slot || (r->ev_slot == w->ev_slot && r->ev_pos <= w->ev_pos))
+		return; /* another replica applied it first */
+	w->ev_slot = r->ev_slot;
+	w->ev_pos = r->ev_pos;
+	if (a->res == NULL)
+		return;
+	for (size_t i = 0; i < a->res->nevents; i++)
+		w_event_raised(w, &a->res->events[i], a->hdr.epoch);
+}
+
+void
+w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t type)
+{
+	uint64_t session = csess_session_id(c->cs);
+	struct w_evs *s = w_evs_find(w, session, handle);
+	size_t j;
+
+	if (s == NULL) {
+		w_fail(w, "c%u received event %#x for handle %" PRIu64 " of session %" PRIu64
+		    ", which the applied state never raised", c->id, type, handle, session);
+		return;
+	}
+	/* The first of TYPE not excused: an excused one is of an older
+	 * epoch than the client's, which its master can no longer send. */
+	for (j = s->next; j < s->n && (s->v[j].type != type || s->v[j].excused); j++)
+		;
+	if (j == s->n) {
+		w_fail(w, "c%u received event %#x for handle %" PRIu64 " of session %" PRIu64
+		    " again or out of order (%zu of %zu delivered)", c->id, type, handle, session,
+		    s->next, s->n);
+		return;
+	}
+	if (w->o.verbose)
+		w_trace(w, "c%u receives event %#x for handle %" PRIu64 " (#%zu, next #%zu)", c->id,
+		    type, handle, j + 1, s->next + 1);
+	for (; s->next < j; s->next++)
+		s->v[s->next].skipped = true;
+	s->next = j + 1;
+}
+
+/* C was told MASTER_FAILOVER: the events of commands proposed in older
+ * epochs than the one it knows now may be lost with their master's memory
+ * (or never have been queued: a command applied while its master's
+ * session layer was not serving). */
+void
+w_note_failover(struct world *w, struct w_client *c)
+{
+	uint64_t session = csess_session_id(c->cs), epoch = csess_epoch(c->cs);
+
+	for (size_t i = 0; i < w->nevs; i++) {
+		struct w_evs *s = &w->evs[i];
+		if (s->session != session)
+			continue;
+		for (size_t k = 0; k < s->n; k++)
+			if (s->v[k].epoch < epoch)
+				s->v[k].excused = true;
+	}
+}
+
+/* SESSION is no client's any more: its events go unchecked. */
+void
+w_forget_session(struct world *w, uint64_t session)
+{
+	size_t i, j;
+
+	for (i = j = 0; i < w->nevs; i++) {
+		if (w->evs[i].session == session) {
+			free(w->evs[i].v);
+			continue;
+		}
+		w->evs[j++] = w->evs[i];
+	}
+	w->nevs = j;
+}
+
+/* Whether an open handle of a client in good standing misses an event
+ * (lost: a fail; not yet delivered: true, with what in WHY). */
+bool
+w_events_pending(struct world *w, char *why, size_t len)
+{
+	for (size_t i = 0; i < w->nevs && !w->failed; i++) {
+		struct w_evs *s = &w->evs[i];
+		struct w_client *c = &w->c[s->client - 1];
+		bool open = false;
+
+		if (c->cs == NULL || csess_session_id(c->cs) != s->session || !w_client_good(w, c))
+			continue;
+		for (int h = 0; h < W_MAX_H; h++)
+			open |= c->h[h].used && c->h[h].id == s->handle;
+		if (!open)
+			continue;
+		for (size_t k = 0; k < s->n; k++) {
+			if (s->v[k].excused)
+				continue;
+			if (s->v[k].skipped) {
+				w_fail(w, "c%u in good standing lost event %#x (raised at %" PRIu64
+				    ") of handle %" PRIu64 " of session %" PRIu64 ": a later one was "
+				    "delivered and no MASTER_FAILOVER came", c->id, s->v[k].type,
+				    s->v[k].at, s->handle, s->session);
+				return false;
+			}
+			if (k >= s->next) {
+				snprintf(why, len, "c%u handle %" PRIu64 " waits for event %#x raised at %"
+				    PRIu64, c->id, s->handle, s->v[k].type, s->v[k].at);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+void
+w_events_free(struct world *w)
+{
+	for (size_t i = 0; i < w->nevs; i++)
+		free(w->evs[i].v);
+	free(w->evs);
 }

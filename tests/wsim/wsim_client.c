@@ -136,6 +136,8 @@ w_session_new(struct world *w, struct w_client *c)
 	struct csess_config cfg = w->ccfg;
 	struct csess_event ev = {.type = CSESS_EV_START, .config = &cfg};
 
+	if (c->cs != NULL)
+		w_forget_session(w, csess_session_id(c->cs));
 	csess_free(c->cs);
 	c->cs = csess_new();
 	cfg.seed = w_rand(&w->rng);
@@ -349,24 +351,38 @@ w_app(struct world *w, struct w_client *c)
 		h = &c->h[free_slot];
 		k->hslot = free_slot;
 		k->rq.op = W_OP_OPEN;
-		x = w_below(&w->rng, 10);
+		x = w_below(&w->rng, 11);
+		/* Each handle asks for a random set of the events its node can
+		 * raise (Chubby §2.5); the checker holds the master to them. */
 		if (x < 5) {
 			h->kind = W_K_FILE;
 			snprintf(h->path, sizeof h->path, "/ls/" W_CELL "/f%u",
 			    (unsigned)w_below(&w->rng, W_NFILES));
 			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+			h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
 		} else if (x < 8) {
 			h->kind = W_K_LOCK;
 			snprintf(h->path, sizeof h->path, "/ls/" W_CELL "/l%u",
 			    (unsigned)w_below(&w->rng, W_NLOCKS));
 			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
-		} else {
+			/* LOCK_ACQUIRED and CONFLICTING_LOCK are adjacent bits. */
+			h->mask = (uint32_t)w_below(&w->rng, 4) * NS_EV_LOCK_ACQUIRED;
+		} else if (x < 10) {
 			h->kind = W_K_EPH;
 			snprintf(h->path, sizeof h->path, "/ls/" W_CELL "/e%u-%u-%u", c->id, c->gen,
 			    (unsigned)free_slot);
 			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE | NS_O_EPHEMERAL |
 			    (w_chance(&w->rng, 1, 2) ? NS_O_EXCL : 0);
+			h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
+		} else {
+			/* A watcher of the cell's directory: children come and go
+			 * (ephemeral files) and change (every write). */
+			h->kind = W_K_DIR;
+			snprintf(h->path, sizeof h->path, "/ls/" W_CELL);
+			k->rq.flags = NS_O_READ;
+			h->mask = (1 + (uint32_t)w_below(&w->rng, 7)) * NS_EV_CHILD_ADDED;
 		}
+		k->rq.events = h->mask;
 		for (int i = 0; i < W_MAX_H; i++)
 			if (i != free_slot && c->h[i].path[0] != '\0' &&
 			    strcmp(c->h[i].path, h->path) == 0) {
@@ -415,6 +431,8 @@ w_app(struct world *w, struct w_client *c)
 	} else if (x < 8) {
 		k->rq.op = W_OP_CLOSE;
 		h->held = 0;
+	} else if (h->kind == W_K_DIR) {
+		return; /* it only watches */
 	} else if (h->kind == W_K_FILE && x < 40) {
 		k->rq.op = W_OP_SET;
 		(void)w_write_new(w, h->path, k->rq.val, sizeof k->rq.val);
@@ -508,6 +526,8 @@ w_act(struct world *w, struct w_client *c, const struct csess_action *a)
 	case CSESS_ACT_NOTIFY:
 		w_trace(w, "c%u notified %d (%s)", c->id, (int)a->notify,
 		    csess_state_name(csess_state(c->cs)));
+		if (a->notify == CSESS_NOTIFY_MASTER_FAILOVER)
+			w_note_failover(w, c);
 		break;
 	case CSESS_ACT_CACHE_DISABLE:
 		w_cache_clear(c);
@@ -618,8 +638,25 @@ w_on_keepalive(struct world *w, struct w_client *c, uint64_t cid, const struct w
 		c->acks_epoch = ev.epoch;
 		ev.nevents += inv->via.array.size;
 	}
-	if (evs != NULL)
+	if (evs != NULL) {
+		/* Events first, as the application would see them: the step
+		 * below may tell it MASTER_FAILOVER, which covers those lost. */
+		for (uint32_t i = 0; i < evs->via.array.size && !w->failed; i++) {
+			uint64_t type = 0, handle = 0;
+
+			if (mp_get_uint(&evs->via.array.ptr[i], "type", MP_REQUIRED, &type, NULL, 0) !=
+				CHUBBY_OK ||
+			    mp_get_uint(&evs->via.array.ptr[i], "handle", MP_REQUIRED, &handle, NULL,
+				0) != CHUBBY_OK ||
+			    type < 1 || type > 7) {
+				w_fail(w, "c%u: a malformed event in a KeepAlive reply", c->id);
+				break;
+			}
+			/* Protocol type k is the mask bit 1 << (k - 1). */
+			w_event_delivered(w, c, handle, 1u << (type - 1));
+		}
 		ev.nevents += evs->via.array.size;
+	}
 	msgpack_unpacked_destroy(&u);
 	ev.sent_at = c->ka_sent_at;
 	w_feed(w, c, &ev);

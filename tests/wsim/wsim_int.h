@@ -50,6 +50,7 @@ struct w_req {
 	uint64_t session, epoch, rid, rid_floor, handle, nonce;
 	char path[W_PATH];
 	uint32_t flags;
+	uint32_t events; /* OPEN: the handle's event mask (NS_EV_*) */
 	bool cache;
 	uint64_t hold_ms;
 	uint64_t acks[W_MAX_ACKS];
@@ -165,6 +166,10 @@ struct w_replica {
 	uint64_t last_progress;
 	uint64_t max_epoch_applied; /* the highest proposer epoch applied (trace) */
 	uint64_t barrier_epoch;     /* replica.c's: our own NOOP of this epoch applied */
+	/* The command last applied in incarnation EV_INC: (slot, position in
+	 * the slot's batch), for the event history (wsim_check.c). */
+	unsigned ev_inc;
+	uint64_t ev_slot, ev_pos;
 };
 
 /* ---- a client --------------------------------------------------------- */
@@ -177,9 +182,10 @@ struct w_handle {
 	int kind;     /* W_K_* */
 	int held;     /* lock mode this client believes it holds (0 none) */
 	uint64_t lock_gen;
+	uint32_t mask; /* the events it asked for */
 };
 
-enum { W_K_FILE = 1, W_K_EPH, W_K_LOCK };
+enum { W_K_FILE = 1, W_K_EPH, W_K_LOCK, W_K_DIR };
 
 struct w_centry {
 	bool used;
@@ -229,6 +235,26 @@ struct w_client {
 	bool was_good;       /* in good standing at the last check */
 	uint64_t lapses;     /* times it was seen out of good standing */
 	uint64_t calls_done;
+};
+
+/* ---- the event history (the delivery check) ----------------------------- */
+
+/* One event the applied state raised for a handle. */
+struct w_evx {
+	uint32_t type;   /* NS_EV_* */
+	uint64_t at;     /* global ms it first applied anywhere */
+	uint64_t epoch;  /* the epoch its command was proposed in */
+	bool skipped;    /* a later one of the handle was delivered before it */
+	bool excused;    /* the client was told MASTER_FAILOVER of a later epoch */
+};
+
+/* The events of one handle of a client's session, in the order applied. */
+struct w_evs {
+	uint64_t session, handle;
+	unsigned client;
+	struct w_evx *v;
+	size_t n, cap;
+	size_t next; /* the first not delivered (nor skipped) */
 };
 
 /* ---- the history for the register check ------------------------------- */
@@ -304,6 +330,12 @@ struct world {
 		uint64_t gen, instance, at;
 	} released[4];
 
+	/* Events raised for the clients' handles (first application of each
+	 * command: (slot, position in its batch) past this mark). */
+	struct w_evs *evs;
+	size_t nevs, capevs;
+	uint64_t ev_slot, ev_pos;
+
 	struct wsim_result res;
 	char trace[W_TRACE][200];
 	unsigned ntrace;
@@ -346,6 +378,11 @@ bool w_client_good(const struct world *w, const struct w_client *c);
 void w_check(struct world *w);
 void w_check_digest(struct world *w, struct w_replica *r);
 void w_note_applied(struct world *w, struct w_replica *r, const struct cell_applied *a);
+void w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t type);
+void w_note_failover(struct world *w, struct w_client *c);
+void w_forget_session(struct world *w, uint64_t session);
+bool w_events_pending(struct world *w, char *why, size_t len);
+void w_events_free(struct world *w);
 uint64_t w_write_new(struct world *w, const char *path, char *val, size_t vlen);
 void w_write_acked(struct world *w, const char *val, uint64_t gen);
 void w_read_done(struct world *w, struct w_client *c, const char *path, const char *val,

@@ -944,8 +944,8 @@ w_replica_request(struct world *w, struct w_replica *r, size_t conn, struct w_re
 	case W_OP_OPEN:
 		if (w_req_id_check(r, conn, rq, done_open))
 			return;
-		rc = ns_encode_open(stamp, rq->session, rq->path, rq->flags, UINT64_MAX,
-		    NS_EV_CONTENTS_MODIFIED | NS_EV_LOCK_ACQUIRED, NULL, 0, NULL, &cmd, &len);
+		rc = ns_encode_open(stamp, rq->session, rq->path, rq->flags, UINT64_MAX, rq->events,
+		    NULL, 0, NULL, &cmd, &len);
 		w_submit(r, conn, rq,
 		    (rq->flags & NS_O_CREATE) ? SESSION_WRITE_CREATE : SESSION_WRITE_PLAIN, rq->path,
 		    cmd, len, rc, done_open, false);
