@@ -35,6 +35,7 @@ static uint64_t next_id = 1;
 static int status_of[MAXREQ]; /* by request id: -1 not answered */
 
 static uint64_t inval_of[MAXREQ]; /* by request id: a KeepAlive's last invalidation id */
+static uint32_t events_of[MAXREQ]; /* by request id: the events a KeepAlive carried */
 
 /* --- the fake environment ------------------------------------------------- */
 
@@ -154,6 +155,7 @@ env_reply(void *arg, void *token, int status, const char *msg, const void *resul
 	outstanding--;
 	status_of[id] = status;
 	inval_of[id] = 0;
+	events_of[id] = 0;
 	msgpack_unpacked_init(&u);
 	if (result != NULL &&
 	    msgpack_unpack_next(&u, result, len, &off) == MSGPACK_UNPACK_SUCCESS &&
@@ -161,6 +163,9 @@ env_reply(void *arg, void *token, int status, const char *msg, const void *resul
 		const msgpack_object_map *m = &u.data.via.map;
 		for (uint32_t i = 0; i < m->size; i++) {
 			const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+			if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 6 &&
+			    memcmp(k->via.str.ptr, "events", 6) == 0 && v->type == MSGPACK_OBJECT_ARRAY)
+				events_of[id] = v->via.array.size;
 			if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != 10 ||
 			    memcmp(k->via.str.ptr, "invalidate", 10) != 0 ||
 			    v->type != MSGPACK_OBJECT_ARRAY)
@@ -479,6 +484,88 @@ test_lapse_keeps_cachers(void)
 	session_tick(sm, now);
 	pump();
 	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
+	teardown();
+}
+
+/* A handle of S on LOCK that asks for CONTENTS_MODIFIED events. */
+static uint64_t
+open_watch(uint64_t s)
+{
+	uint8_t *cmd;
+	size_t len;
+	uint64_t ids[64];
+	size_t n;
+
+	CU_ASSERT_EQUAL_FATAL(ns_encode_open(now.real_ms, s, LOCK,
+				  NS_O_READ | NS_O_WRITE | NS_O_CREATE, 0, NS_EV_CONTENTS_MODIFIED,
+				  NULL, 0, NULL, &cmd, &len),
+	    CHUBBY_OK);
+	session_write(sm, now, SESSION_WRITE_CREATE, LOCK, cmd, len, got, NULL);
+	free(cmd);
+	pump();
+	n = ns_session_handles(cell.ns, s, ids, 64);
+	CU_ASSERT_FATAL(n > 0);
+	return ids[n - 1];
+}
+
+/*
+ * The master's lease lapses and comes back in the same epoch (found by the
+ * whole-cell simulator's event check, tests/wsim/regress-seeds): the
+ * clients see no new epoch, so no MASTER_FAILOVER tells them to re-read.
+ * An event queued before the lapse and one of a command applied during it
+ * must both reach the watcher with its next KeepAlive.
+ */
+static void
+test_lapse_keeps_events(void)
+{
+	struct wres w1, w2;
+	uint64_t watcher, wr, hw, ka;
+
+	setup();
+	watcher = start_session();
+	wr = start_session();
+	(void)open_watch(watcher);
+	hw = open_lock(wr);
+	set_contents(wr, hw, "one", &w1); /* applied while master: queued */
+	pump();
+	CU_ASSERT_EQUAL(w1.status, CHUBBY_OK);
+	set_contents(wr, hw, "two", &w2); /* proposed while master... */
+	CU_ASSERT_EQUAL(cell.queued, 1);
+	cell.master = false; /* the lease lapses */
+	session_tick(sm, now);
+	pump(); /* ...applied while not */
+	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
+	cell.master = true; /* and comes back, same epoch */
+	session_tick(sm, now);
+	ka = keepalive(watcher, 5000);
+	CU_ASSERT_EQUAL(status_of[ka], CHUBBY_OK); /* answered at once, with both */
+	CU_ASSERT_EQUAL(events_of[ka], 2);
+	teardown();
+}
+
+/* After a new epoch the clients are told MASTER_FAILOVER and re-read: the
+ * old term's events are not kept. */
+static void
+test_new_epoch_drops_events(void)
+{
+	struct wres w1;
+	uint64_t watcher, wr, hw, ka;
+
+	setup();
+	watcher = start_session();
+	wr = start_session();
+	(void)open_watch(watcher);
+	hw = open_lock(wr);
+	set_contents(wr, hw, "one", &w1);
+	pump();
+	cell.master = false;
+	session_tick(sm, now);
+	cell.master = true;
+	cell.epoch++; /* another term */
+	session_tick(sm, now);
+	ka = keepalive(watcher, 0);
+	CU_ASSERT_EQUAL(status_of[ka], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka], 0);
 	teardown();
 }
 
@@ -1132,6 +1219,8 @@ harness_register(void)
 	    {"writes to one node wait in order behind their invalidations", test_gates_fifo},
 	    {"a lease lapsed and regained in one epoch keeps the cachers",
 		test_lapse_keeps_cachers},
+	    {"a lease lapsed and regained in one epoch keeps the events", test_lapse_keeps_events},
+	    {"a new epoch does not keep the old term's events", test_new_epoch_drops_events},
 	    {"a SESSION_END reaping two cached files waits for both cachers",
 		test_end_gates_many_paths},
 	    {"only a CLOSE that may reap an ephemeral file waits for its cachers",
