@@ -45,6 +45,12 @@ struct sev {
 	char *path;
 };
 
+/* An event kept while this replica is not serving (sm->parked). */
+struct pev {
+	uint64_t session;
+	struct sev ev;
+};
+
 struct sinv {
 	uint64_t id; /* the gate's */
 	char *path;
@@ -191,6 +197,14 @@ struct session_mgr {
 	 * the rebuilt table must not take such a session back. */
 	uint64_t *ending_ids;
 	size_t nending, capending;
+	/* Events not yet sent when the lease lapsed, then those of commands
+	 * applied while not serving, in order, while this replica's epoch is
+	 * still SM->EPOCH (PARKING): a lease regained in that epoch sends them,
+	 * as its clients see no new epoch and so no MASTER_FAILOVER tells them
+	 * to re-read.  A new epoch drops them: its clients are told. */
+	bool parking;
+	struct pev *parked;
+	size_t nparked, capparked;
 	struct session_stats st;
 };
 
@@ -497,6 +511,46 @@ sm_cache_add(struct session_mgr *sm, uint64_t session, const char *path)
 static void sm_gate_free(struct session_mgr *sm, struct gate *g);
 
 static void
+sm_park(struct session_mgr *sm, uint64_t session, uint32_t type, uint64_t handle, char *path)
+{
+	if (sm->nparked == sm->capparked) {
+		sm->capparked = sm->capparked ? 2 * sm->capparked : 16;
+		sm->parked = xreallocarray(sm->parked, sm->capparked, sizeof *sm->parked);
+	}
+	sm->parked[sm->nparked].session = session;
+	sm->parked[sm->nparked].ev.type = type;
+	sm->parked[sm->nparked].ev.handle = handle;
+	sm->parked[sm->nparked].ev.path = path;
+	sm->nparked++;
+}
+
+static void
+sm_parked_clear(struct session_mgr *sm)
+{
+	for (size_t i = 0; i < sm->nparked; i++)
+		free(sm->parked[i].ev.path);
+	sm->nparked = 0;
+	sm->parking = false;
+}
+
+/* Queues S's event (PATH is S's after). */
+static void
+sm_queue_event(struct session_mgr *sm, struct msess *s, uint32_t type, uint64_t handle,
+    char *path)
+{
+	if (s->nev == s->evcap) {
+		s->evcap = s->evcap ? 2 * s->evcap : 8;
+		s->ev = xreallocarray(s->ev, s->evcap, sizeof *s->ev);
+	}
+	s->ev[s->nev].type = type;
+	s->ev[s->nev].handle = handle;
+	s->ev[s->nev].path = path;
+	s->nev++;
+	if (s->ka != NULL)
+		sm_ka_reply(sm, s);
+}
+
+static void
 sm_step_down(struct session_mgr *sm)
 {
 	const char *why = "this replica is no longer the master; retry at the new master";
@@ -513,6 +567,13 @@ sm_step_down(struct session_mgr *sm)
 			 * the old value (issue 14). */
 			for (size_t i = 0; i < s->ninv; i++)
 				sm_cache_add(sm, s->id, s->inv[i].path);
+			/* Its events not yet sent are kept for a lease regained
+			 * in this epoch (sm->parked). */
+			for (size_t i = 0; i < s->nev; i++) {
+				sm_park(sm, s->id, s->ev[i].type, s->ev[i].handle, s->ev[i].path);
+				s->ev[i].path = NULL;
+			}
+			s->nev = 0;
 			sm_sess_free(sm, s);
 		}
 	}
@@ -535,6 +596,7 @@ sm_step_down(struct session_mgr *sm)
 		sm_gate_free(sm, g);
 	}
 	sm->active = false;
+	sm->parking = true;
 	sm_log(sm, SESSION_LOG_INFO, "sessions: stepped down");
 }
 
@@ -657,6 +719,17 @@ sm_take_over(struct session_mgr *sm, uint64_t epoch)
 			sm->nhold++;
 		}
 	}
+	/* The same epoch again: its clients see no fail-over, so the events
+	 * kept since the lapse go out now, in order (to sessions still here). */
+	for (size_t i = 0; i < sm->nparked && epoch == sm->epoch && sm->parking; i++) {
+		struct pev *p = &sm->parked[i];
+		struct msess *s = sm_find(sm, p->session);
+		if (s != NULL && !s->ending) {
+			sm_queue_event(sm, s, p->ev.type, p->ev.handle, p->ev.path);
+			p->ev.path = NULL;
+		}
+	}
+	sm_parked_clear(sm);
 	sm->active = true;
 	sm->epoch = epoch;
 	/* The term's stamps count from the wall clock as it reads now. */
@@ -1768,10 +1841,25 @@ void
 session_applied(struct session_mgr *sm, struct session_now at, const uint8_t *cmd, size_t len,
     const struct ns_result *res)
 {
-	uint64_t type, session, arg0, now;
+	uint64_t type, session, arg0, now, epoch = 0;
 
-	if (sm == NULL || !sm->active)
+	if (sm == NULL)
 		return;
+	if (!sm->active) {
+		/* Not serving: its events are kept while the epoch is still
+		 * the one this replica served in (sm->parked). */
+		if (!sm->parking || res->nevents == 0)
+			return;
+		(void)sm->env.mastership(sm->env.arg, &epoch);
+		if (epoch != sm->epoch) {
+			sm_parked_clear(sm);
+			return;
+		}
+		for (size_t i = 0; i < res->nevents; i++)
+			sm_park(sm, res->events[i].session, res->events[i].type,
+			    res->events[i].handle, xstrdup(res->events[i].path));
+		return;
+	}
 	sm->now = at;
 	now = at.mono_ms;
 	sm_peek(cmd, len, &type, &session, &arg0);
@@ -1783,18 +1871,8 @@ session_applied(struct session_mgr *sm, struct session_now at, const uint8_t *cm
 	for (size_t i = 0; i < res->nevents; i++) {
 		const struct ns_event *e = &res->events[i];
 		struct msess *s = sm_find(sm, e->session);
-		if (s == NULL)
-			continue;
-		if (s->nev == s->evcap) {
-			s->evcap = s->evcap ? 2 * s->evcap : 8;
-			s->ev = xreallocarray(s->ev, s->evcap, sizeof *s->ev);
-		}
-		s->ev[s->nev].type = e->type;
-		s->ev[s->nev].handle = e->handle;
-		s->ev[s->nev].path = xstrdup(e->path);
-		s->nev++;
-		if (s->ka != NULL)
-			sm_ka_reply(sm, s);
+		if (s != NULL)
+			sm_queue_event(sm, s, e->type, e->handle, xstrdup(e->path));
 	}
 	/* A lock freed or a handle ended: the waiters it concerns go now,
 	 * not at the next tick (a hand-off waits for no timer). */
@@ -2056,6 +2134,8 @@ session_free(struct session_mgr *sm)
 		return;
 	if (sm->active)
 		sm_step_down(sm);
+	sm_parked_clear(sm);
+	free(sm->parked);
 	sm_cache_clear(sm);
 	/* Proposed gates belong to the replica, freed before us: their nodes
 	 * went with them. */
