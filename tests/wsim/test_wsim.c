@@ -119,9 +119,10 @@ test_sweep(void)
 		printf("  seed %" PRIu64 ": %" PRIu64 " steps, %" PRIu64 " virtual s, %" PRIu64
 		    " calls (%" PRIu64 " reads, %" PRIu64 " cached, %" PRIu64 " writes, %" PRIu64
 		    " grants), %" PRIu64 " crashes, %" PRIu64 " wipes, %" PRIu64 " partitions, %"
-		    PRIu64 " pauses, %" PRIu64 " expiries%s\n", o.seed, res.steps, res.now_ms / 1000,
-		    res.calls, res.reads, res.cached_reads, res.writes, res.grants, res.crashes,
-		    res.wipes, res.partitions, res.pauses, res.expiries, res.failed ? " FAILED" : "");
+		    PRIu64 " pauses, %" PRIu64 " expiries, %" PRIu64 " events lost with a reply%s\n",
+		    o.seed, res.steps, res.now_ms / 1000, res.calls, res.reads, res.cached_reads,
+		    res.writes, res.grants, res.crashes, res.wipes, res.partitions, res.pauses,
+		    res.expiries, res.events_lost, res.failed ? " FAILED" : "");
 	}
 	dt = wall() - t0;
 	total_seeds += n;

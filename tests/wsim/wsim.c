@@ -275,6 +275,7 @@ w_send_rep(struct world *w, size_t conn, struct w_rep *rep)
 
 	if (c->broken || !c->open || w->ccut[c->client - 1][c->replica - 1] ||
 	    w_chance(&w->rng, w->conn_break_pm, 1000)) {
+		w_rep_lost(w, &w->c[c->client - 1], rep);
 		free(rep->result);
 		free(rep);
 		w_conn_break(w, conn, true);
@@ -394,8 +395,10 @@ w_deliver(struct world *w, struct w_ev *e)
 		w_replica_request(w, r, e->conn, e->req);
 		break;
 	case W_EV_REP:
-		if (c->broken || !c->open)
+		if (c->broken || !c->open) {
+			w_rep_lost(w, &w->c[c->client - 1], e->rep);
 			break;
+		}
 		w_client_reply(w, &w->c[c->client - 1], e->conn, e->rep);
 		break;
 	case W_EV_DROP:

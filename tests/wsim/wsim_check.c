@@ -28,6 +28,9 @@
 
 #include <chubby/chubby.h>
 
+#include <msgpack.h>
+
+#include "mp.h"
 #include "ns/ns.h"
 #include "wsim_int.h"
 #include "xmalloc.h"
@@ -404,7 +407,8 @@ w_check_final(struct world *w)
  * session is recorded once, at the command's first application anywhere
  * (events are a function of the replicated state, so every replica raises
  * the same).  The client must receive them in that order, each once.  One
- * may be missing only if the client was told MASTER_FAILOVER since: events live in the master's memory, so a new master cannot send
+ * may be missing only if the reply carrying it was lost with a broken
+ * connection (w_rep_lost), or if the client was told MASTER_FAILOVER since: events live in the master's memory, so a new master cannot send
  * the old one's (docs/PROTOCOL.md "Sessions"), and the notice tells the
  * application to re-read.  So an event of a command proposed in an epoch
  * older than one the client was told of is excused.  By the end of the liveness phase every event of
@@ -506,6 +510,51 @@ w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t
 	for (; s->next < j; s->next++)
 		s->v[s->next].skipped = true;
 	s->next = j + 1;
+}
+
+/*
+ * The network lost a reply to client C (its connection broke): the events
+ * it carried are lost, as docs/PROTOCOL.md says ("a client that loses the
+ * reply loses them"), and nothing tells the client.  A gap of the protocol
+ * (the master forgets events once sent; invalidations, by contrast, wait
+ * for their acks): excused here, and counted (res.events_lost).
+ */
+void
+w_rep_lost(struct world *w, struct w_client *c, const struct w_rep *rep)
+{
+	const msgpack_object *evs = NULL;
+	msgpack_unpacked u;
+	uint64_t session;
+
+	if (rep->result == NULL || c->cs == NULL)
+		return;
+	session = csess_session_id(c->cs);
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, (const char *)rep->result, rep->rlen, NULL) ==
+		MSGPACK_UNPACK_SUCCESS &&
+	    u.data.type == MSGPACK_OBJECT_MAP &&
+	    mp_get_array(&u.data, "events", MP_OPTIONAL, &evs, NULL, 0) == CHUBBY_OK && evs != NULL) {
+		for (uint32_t i = 0; i < evs->via.array.size; i++) {
+			uint64_t type = 0, handle = 0;
+			struct w_evs *s;
+			size_t k;
+
+			if (mp_get_uint(&evs->via.array.ptr[i], "type", MP_REQUIRED, &type, NULL, 0) !=
+				CHUBBY_OK ||
+			    mp_get_uint(&evs->via.array.ptr[i], "handle", MP_REQUIRED, &handle, NULL,
+				0) != CHUBBY_OK ||
+			    type < 1 || type > 7 || (s = w_evs_find(w, session, handle)) == NULL)
+				continue;
+			for (k = s->next; k < s->n; k++)
+				if (s->v[k].type == 1u << (type - 1) && !s->v[k].excused)
+					break;
+			if (k < s->n) {
+				s->v[k].excused = true;
+				w->res.events_lost++;
+			}
+		}
+	}
+	msgpack_unpacked_destroy(&u);
 }
 
 /* C was told MASTER_FAILOVER: the events of commands proposed in older

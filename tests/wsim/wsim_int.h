@@ -380,6 +380,7 @@ void w_check_digest(struct world *w, struct w_replica *r);
 void w_note_applied(struct world *w, struct w_replica *r, const struct cell_applied *a);
 void w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t type);
 void w_note_failover(struct world *w, struct w_client *c);
+void w_rep_lost(struct world *w, struct w_client *c, const struct w_rep *rep);
 void w_forget_session(struct world *w, uint64_t session);
 bool w_events_pending(struct world *w, char *why, size_t len);
 void w_events_free(struct world *w);
