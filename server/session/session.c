@@ -1162,6 +1162,9 @@ session_write(struct session_mgr *sm, struct session_now now, enum session_write
 	if (kind == SESSION_WRITE_CREATE && path != NULL && sm_node_exists(sm, path) &&
 	    ((gp = sm_gpath_find(sm, path)) == NULL || gp->ngates == 0))
 		kind = SESSION_WRITE_PLAIN;
+	/* SIM_KNOB: broken on purpose in the simulator only (existence ungated). */
+	if (kind == SESSION_WRITE_CREATE && SIM_KNOB(SIM_KNOB_UNGATED_EXISTENCE))
+		kind = SESSION_WRITE_PLAIN;
 	/* SIM_KNOB: broken on purpose in the simulator only (no gate). */
 	if (kind == SESSION_WRITE_PLAIN || path == NULL || SIM_KNOB(SIM_KNOB_WRITE_NO_GATE)) {
 		rc = sm_submit(sm, cmd, len, done, arg);
@@ -1203,10 +1206,16 @@ void
 session_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
     uint64_t handle, const uint8_t *cmd, size_t len, session_done_fn done, void *arg)
 {
-	struct gate *g = sm_gate_new(sm, cmd, len, done, arg);
+	struct gate *g;
 	size_t i, n;
 
 	sm->now = now;
+	/* SIM_KNOB: broken on purpose in the simulator only (a reap ungated). */
+	if (SIM_KNOB(SIM_KNOB_UNGATED_EXISTENCE)) {
+		session_write(sm, now, SESSION_WRITE_PLAIN, NULL, cmd, len, done, arg);
+		return;
+	}
+	g = sm_gate_new(sm, cmd, len, done, arg);
 	if (handle != 0) {
 		sm_gate_note_close(sm, g, session, handle);
 	} else {

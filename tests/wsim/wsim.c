@@ -803,6 +803,7 @@ static const struct {
     {"read-no-lease", SIM_KNOB_READ_NO_LEASE},
     {"seq-no-gen", SIM_KNOB_SEQ_NO_GEN},
     {"events-truncated", SIM_KNOB_EVENTS_TRUNCATED},
+    {"ungated-existence", SIM_KNOB_UNGATED_EXISTENCE},
 };
 
 /* Knobs whose bug class the simulator catches too rarely yet to be in the

@@ -32,6 +32,7 @@
 
 #include "mp.h"
 #include "ns/ns.h"
+#include "ns/ns_int.h"
 #include "wsim_int.h"
 #include "xmalloc.h"
 
@@ -460,6 +461,97 @@ w_event_raised(struct world *w, const struct ns_event *e, uint64_t epoch)
 		    e->handle, s->n);
 }
 
+/* ---- existence (Chubby §2.9 caches file absence) --------------------------
+ *
+ * The presence files come and go (ephemeral, shared names).  Each instance
+ * is recorded as made and deleted at the first application anywhere of the
+ * command that did it.  A read of absence (an OPEN without CREATE answered
+ * NOT_FOUND, from the master or from the cache) over [B, E] is stale if an
+ * instance whose making was acknowledged to a client before B was not
+ * deleted by E: the node existed throughout the read.
+ */
+
+static int
+w_pres_index(const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n < 3 || path[n - 3] != '/' || path[n - 2] != 'p' || path[n - 1] < '0' ||
+	    path[n - 1] >= '0' + W_NPRES)
+		return -1;
+	return path[n - 1] - '0';
+}
+
+/* After a command's first application at R: what changed. */
+static void
+w_note_existence(struct world *w, struct w_replica *r)
+{
+	for (int p = 0; p < W_NPRES; p++) {
+		char path[W_PATH];
+		const struct ns_node *n;
+		uint64_t inst;
+		size_t k = w->nexist[p];
+
+		snprintf(path, sizeof path, "/ls/" W_CELL "/p%d", p);
+		n = ns_node_find(cell_ns(r->cell), path, strlen(path), NULL);
+		inst = n != NULL ? n->instance : 0;
+		if (k > 0 && w->exist[p][k - 1].deleted_at == 0) {
+			if (w->exist[p][k - 1].instance == inst)
+				continue;
+			w->exist[p][k - 1].deleted_at = w->now;
+		}
+		if (inst == 0)
+			continue;
+		if (k == w->capexist[p]) {
+			w->capexist[p] = k == 0 ? 16 : 2 * k;
+			w->exist[p] = xrealloc(w->exist[p], w->capexist[p] * sizeof *w->exist[p]);
+		}
+		memset(&w->exist[p][k], 0, sizeof w->exist[p][k]);
+		w->exist[p][k].instance = inst;
+		w->exist[p][k].created_at = w->now;
+		w->nexist[p]++;
+	}
+}
+
+/* A client learnt its OPEN made PATH's INSTANCE. */
+void
+w_exist_acked(struct world *w, const char *path, uint64_t instance)
+{
+	int p = w_pres_index(path);
+
+	if (p < 0)
+		return;
+	for (size_t k = w->nexist[p]; k-- > 0;)
+		if (w->exist[p][k].instance == instance) {
+			if (w->exist[p][k].acked_at == 0)
+				w->exist[p][k].acked_at = w->now;
+			return;
+		}
+	w_fail(w, "an OPEN made %s instance %" PRIu64 ", which never applied", path, instance);
+}
+
+void
+w_absent_read(struct world *w, struct w_client *c, const char *path, uint64_t t_begin,
+    bool cached)
+{
+	int p = w_pres_index(path);
+
+	if (p < 0)
+		return;
+	for (size_t k = 0; k < w->nexist[p]; k++) {
+		const struct w_exist *x = &w->exist[p][k];
+		if (x->acked_at != 0 && x->acked_at < t_begin &&
+		    (x->deleted_at == 0 || x->deleted_at > w->now)) {
+			w_fail(w, "c%u %s read of %s's existence said absent (%" PRIu64 "-%" PRIu64
+			    "), but instance %" PRIu64 " was made (acknowledged at %" PRIu64
+			    ") and not deleted%s: a stale read", c->id, cached ? "a cached" : "an uncached",
+			    path, t_begin, w->now, x->instance, x->acked_at,
+			    x->deleted_at == 0 ? "" : " by the read's end");
+			return;
+		}
+	}
+}
+
 /* The applied state's events, once per command (see above). */
 static void
 w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a)
@@ -476,6 +568,7 @@ w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a
 		return; /* another replica applied it first */
 	w->ev_slot = r->ev_slot;
 	w->ev_pos = r->ev_pos;
+	w_note_existence(w, r);
 	if (a->res == NULL)
 		return;
 	for (size_t i = 0; i < a->res->nevents; i++)
@@ -631,6 +724,8 @@ w_events_pending(struct world *w, char *why, size_t len)
 void
 w_events_free(struct world *w)
 {
+	for (int p = 0; p < W_NPRES; p++)
+		free(w->exist[p]);
 	for (size_t i = 0; i < w->nevs; i++)
 		free(w->evs[i].v);
 	free(w->evs);

@@ -12,7 +12,8 @@
  * connection, rid_floor).  The cache is a model of client_cache.c
  * (client_int.h pulls in the threaded client): entries keyed by path,
  * served only for the instance the handle opened, dropped on the client's
- * own write, on an invalidation, on CACHE_DISABLE and CACHE_FLUSH.  The
+ * own write, on an invalidation, on CACHE_DISABLE and CACHE_FLUSH; it also
+ * caches a name's absence (Chubby §2.9), which libchubby does not yet.  The
  * model keeps one application call out at a time.
  */
 #include "config.h"
@@ -109,6 +110,16 @@ w_cache_get(struct w_client *c, const char *path, uint64_t instance)
 	return NULL;
 }
 
+/* Whether the cache says PATH has no node. */
+static bool
+w_cache_absent(struct w_client *c, const char *path)
+{
+	for (size_t i = 0; i < sizeof c->cache / sizeof c->cache[0]; i++)
+		if (c->cache[i].used && strcmp(c->cache[i].path, path) == 0)
+			return c->cache[i].absent;
+	return false;
+}
+
 static void
 w_cache_put(struct w_client *c, const char *path, uint64_t instance, uint64_t gen,
     const char *val)
@@ -122,6 +133,7 @@ w_cache_put(struct w_client *c, const char *path, uint64_t instance, uint64_t ge
 			break;
 		}
 	c->cache[slot].used = true;
+	c->cache[slot].absent = instance == 0;
 	snprintf(c->cache[slot].path, sizeof c->cache[slot].path, "%s", path);
 	c->cache[slot].instance = instance;
 	c->cache[slot].content_gen = gen;
@@ -240,6 +252,15 @@ w_call_done(struct world *w, struct w_client *c, int status, const struct w_rep 
 		w_trace(w, "c%u call op %d done: %s", c->id, (int)k->rq.op, chubby_strerror(status));
 	switch (k->rq.op) {
 	case W_OP_OPEN:
+		if (k->lookup && status == CHUBBY_E_NOT_FOUND) {
+			/* An existence read: absent.  Kept if the master said it
+			 * may be (it records us as a cacher of the name). */
+			w->res.reads++;
+			w_absent_read(w, c, k->rq.path, k->t_begin, false);
+			if (rep != NULL && rep->cacheable && csess_cache_usable(c->cs, w_cnow(c)) &&
+			    !c->cache_disabled)
+				w_cache_put(c, k->rq.path, 0, 0, "");
+		}
 		if (status != CHUBBY_OK && h != NULL)
 			memset(h, 0, sizeof *h);
 		if (status == CHUBBY_OK && h != NULL) {
@@ -248,6 +269,10 @@ w_call_done(struct world *w, struct w_client *c, int status, const struct w_rep 
 			h->instance = rep->instance;
 			if (h->kind == W_K_EPH && rep->created)
 				w_note_eph(w, h->path, k->rq.session);
+			if (h->kind == W_K_PRES && rep->created)
+				w_exist_acked(w, h->path, rep->instance);
+			if (k->lookup)
+				w_cache_drop(c, h->path); /* it exists after all */
 		}
 		break;
 	case W_OP_CLOSE:
@@ -347,11 +372,45 @@ w_app(struct world *w, struct w_client *c)
 		w_feed(w, c, &ev);
 		return;
 	}
+	if (free_slot >= 0 && w_chance(&w->rng, 1, 8)) {
+		/* Does a presence file exist?  An OPEN without CREATE, which
+		 * libchubby's cache could answer "no" without a round trip
+		 * (Chubby §2.9 caches absence; the simulator models it ahead of
+		 * the protocol). */
+		char path[W_PATH];
+
+		snprintf(path, sizeof path, "/ls/" W_CELL "/p%u", (unsigned)w_below(&w->rng, W_NPRES));
+		for (int i = 0; i < W_MAX_H; i++)
+			if (c->h[i].path[0] != '\0' && strcmp(c->h[i].path, path) == 0)
+				return; /* one handle per name */
+		k->rq.cache = w_chance(&w->rng, 2, 3);
+		if (k->rq.cache && !c->cache_disabled && csess_cache_usable(c->cs, w_cnow(c)) &&
+		    w_cache_absent(c, path)) {
+			w->res.calls++;
+			w->res.reads++;
+			w->res.cached_reads++;
+			w_absent_read(w, c, path, w->now, true);
+			c->next_app = w->now + w_below(&w->rng, 60);
+			return;
+		}
+		h = &c->h[free_slot];
+		k->hslot = free_slot;
+		k->lookup = true;
+		k->rq.op = W_OP_OPEN;
+		h->kind = W_K_PRES;
+		snprintf(h->path, sizeof h->path, "%s", path);
+		snprintf(k->rq.path, sizeof k->rq.path, "%s", path);
+		k->rq.flags = NS_O_READ | NS_O_WRITE;
+		h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
+		k->rq.events = h->mask;
+		w_call_start(w, c);
+		return;
+	}
 	if (free_slot >= 0 && (nused == 0 || w_chance(&w->rng, 1, 6))) {
 		h = &c->h[free_slot];
 		k->hslot = free_slot;
 		k->rq.op = W_OP_OPEN;
-		x = w_below(&w->rng, 11);
+		x = w_below(&w->rng, 13);
 		/* Each handle asks for a random set of the events its node can
 		 * raise (Chubby §2.5); the checker holds the master to them. */
 		if (x < 5) {
@@ -374,13 +433,23 @@ w_app(struct world *w, struct w_client *c)
 			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE | NS_O_EPHEMERAL |
 			    (w_chance(&w->rng, 1, 2) ? NS_O_EXCL : 0);
 			h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
-		} else {
+		} else if (x < 11) {
 			/* A watcher of the cell's directory: children come and go
 			 * (ephemeral files) and change (every write). */
 			h->kind = W_K_DIR;
 			snprintf(h->path, sizeof h->path, "/ls/" W_CELL);
 			k->rq.flags = NS_O_READ;
 			h->mask = (1 + (uint32_t)w_below(&w->rng, 7)) * NS_EV_CHILD_ADDED;
+		} else {
+			/* A presence file: made by whoever opens it first, gone
+			 * when its last handle closes (what others' existence
+			 * reads, and the cache of them, must follow). */
+			h->kind = W_K_PRES;
+			snprintf(h->path, sizeof h->path, "/ls/" W_CELL "/p%u",
+			    (unsigned)w_below(&w->rng, W_NPRES));
+			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE | NS_O_EPHEMERAL |
+			    (w_chance(&w->rng, 1, 2) ? NS_O_EXCL : 0);
+			h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
 		}
 		k->rq.events = h->mask;
 		for (int i = 0; i < W_MAX_H; i++)
@@ -390,6 +459,10 @@ w_app(struct world *w, struct w_client *c)
 				return;
 			}
 		snprintf(k->rq.path, sizeof k->rq.path, "%s", h->path);
+		/* Our own cached absence of a name we may make goes now (as
+		 * libchubby drops a copy of a node its OPEN made). */
+		if (h->kind == W_K_PRES)
+			w_cache_drop(c, h->path);
 		w_call_start(w, c);
 		return;
 	}
@@ -433,6 +506,8 @@ w_app(struct world *w, struct w_client *c)
 		h->held = 0;
 	} else if (h->kind == W_K_DIR) {
 		return; /* it only watches */
+	} else if (h->kind == W_K_PRES && x < 30) {
+		k->rq.op = W_OP_CLOSE; /* presence comes and goes */
 	} else if (h->kind == W_K_FILE && x < 40) {
 		k->rq.op = W_OP_SET;
 		(void)w_write_new(w, h->path, k->rq.val, sizeof k->rq.val);

@@ -185,10 +185,13 @@ struct w_handle {
 	uint32_t mask; /* the events it asked for */
 };
 
-enum { W_K_FILE = 1, W_K_EPH, W_K_LOCK, W_K_DIR };
+enum { W_K_FILE = 1, W_K_EPH, W_K_LOCK, W_K_DIR, W_K_PRES };
+
+#define W_NPRES 2 /* presence files p0, p1: ephemeral, shared names */
 
 struct w_centry {
 	bool used;
+	bool absent; /* the name has no node (existence cached) */
 	char path[W_PATH];
 	uint64_t instance, content_gen;
 	char val[W_VAL];
@@ -204,6 +207,7 @@ struct w_call {
 	int hslot;           /* the handle it concerns (-1: none) */
 	uint64_t lapses0;    /* the client's lapses when it began */
 	bool foreign;        /* CHECKSEQ of a sequencer released before it began */
+	bool lookup;         /* OPEN without CREATE of a presence file (existence read) */
 };
 
 struct w_client {
@@ -336,6 +340,14 @@ struct world {
 	size_t nevs, capevs;
 	uint64_t ev_slot, ev_pos;
 
+	/* Per presence file: each instance of it, in order (the existence
+	 * check): when it was made and deleted (first application anywhere)
+	 * and when a client first learnt it made it (0: not yet). */
+	struct w_exist {
+		uint64_t instance, created_at, deleted_at, acked_at;
+	} *exist[W_NPRES];
+	size_t nexist[W_NPRES], capexist[W_NPRES];
+
 	struct wsim_result res;
 	char trace[W_TRACE][200];
 	unsigned ntrace;
@@ -384,6 +396,9 @@ void w_rep_lost(struct world *w, struct w_client *c, const struct w_rep *rep);
 void w_forget_session(struct world *w, uint64_t session);
 bool w_events_pending(struct world *w, char *why, size_t len);
 void w_events_free(struct world *w);
+void w_exist_acked(struct world *w, const char *path, uint64_t instance);
+void w_absent_read(struct world *w, struct w_client *c, const char *path, uint64_t t_begin,
+    bool cached);
 uint64_t w_write_new(struct world *w, const char *path, char *val, size_t vlen);
 void w_write_acked(struct world *w, const char *val, uint64_t gen);
 void w_read_done(struct world *w, struct w_client *c, const char *path, const char *val,

@@ -41,6 +41,7 @@ struct w_tok {
 	uint64_t wire_id;
 	enum w_op op;
 	uint64_t session, handle;
+	char path[W_PATH]; /* OPEN: the name (for a cached absence) */
 };
 
 static struct session_now
@@ -674,6 +675,7 @@ w_tok_new(struct w_replica *r, size_t conn, const struct w_req *rq)
 	t->op = rq->op;
 	t->session = rq->session;
 	t->handle = rq->handle;
+	snprintf(t->path, sizeof t->path, "%s", rq->path);
 	return t;
 }
 
@@ -722,6 +724,29 @@ done_open(int status, const struct ns_result *res, void *arg)
 	f.instance = res->stat.instance;
 	f.content_gen = res->stat.content_gen;
 	w_reply_tok(arg, status, NULL, 0, &f);
+}
+
+/*
+ * Existence caching (Chubby §2.9 caches "file absence"), which the
+ * simulator models ahead of the protocol (no rpc_ns.c counterpart yet): an
+ * OPEN without CREATE asked with `cache` that finds no node records its
+ * session as a cacher of the name, as GET_CONTENTS does for contents, so
+ * that a CREATE of the name (a gated write) invalidates it first.  Not
+ * cacheable while a write of the name is under way.
+ */
+static void
+done_open_absent(int status, const struct ns_result *res, void *arg)
+{
+	struct w_tok *t = arg;
+	struct w_rep f;
+
+	if (status != CHUBBY_E_NOT_FOUND) {
+		done_open(status, res, arg);
+		return;
+	}
+	memset(&f, 0, sizeof f);
+	f.cacheable = session_cache_note(t->r->sm, t->session, t->path);
+	w_reply_tok(t, status, NULL, 0, &f);
 }
 
 /* A copy of an ACQUIRE that was granted (done_grant). */
@@ -948,7 +973,8 @@ w_replica_request(struct world *w, struct w_replica *r, size_t conn, struct w_re
 		    NULL, 0, NULL, &cmd, &len);
 		w_submit(r, conn, rq,
 		    (rq->flags & NS_O_CREATE) ? SESSION_WRITE_CREATE : SESSION_WRITE_PLAIN, rq->path,
-		    cmd, len, rc, done_open, false);
+		    cmd, len, rc, rq->cache && !(rq->flags & NS_O_CREATE) ? done_open_absent : done_open,
+		    false);
 		return;
 	case W_OP_CLOSE:
 		if (w_req_id_check(r, conn, rq, done_nil))
