@@ -22,10 +22,10 @@
 /* At least this many steps per CI run (issue 16: 10^6 in under 3 min). */
 #define WSIM_CI_STEPS 1000000
 /* Seeds a broken variant may take to be caught, and their length.  Some
- * variants are caught by few seeds (measured on 40 seeds, 150000 steps:
- * read-no-lease 4, cache-no-clock 10; the others 39-40): with 12 seeds a CI
- * run missed read-no-lease, so the budget is wide; the loop stops at the
- * first catch, so it costs only when a variant is hard to catch. */
+ * variants are caught by few seeds (measured on seeds 1..24, 150000 steps:
+ * gates-unordered 7, no-lock-delay 20; docs/TESTING.md has them all): the
+ * budget is wide; the loop stops at the first catch, so it costs only when
+ * a variant is hard to catch. */
 #define WSIM_BROKEN_SEEDS 80
 #define WSIM_BROKEN_STEPS 150000
 

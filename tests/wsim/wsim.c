@@ -236,9 +236,9 @@ w_conn_break(struct world *w, size_t conn, bool tell_client)
 
 /* In order on one connection: a message never overtakes an earlier one. */
 static uint64_t
-w_fifo_at(struct world *w, uint64_t *last)
+w_fifo_at(struct world *w, uint64_t *last, unsigned extra)
 {
-	uint64_t at = w->now + 1 + w_below(&w->rng, w->max_delay);
+	uint64_t at = w->now + 1 + w_below(&w->rng, w->max_delay) + extra;
 
 	if (at < *last)
 		at = *last;
@@ -260,7 +260,7 @@ w_send_req(struct world *w, size_t conn, struct w_req *rq)
 	}
 	memset(&ev, 0, sizeof ev);
 	ev.type = W_EV_REQ;
-	ev.at = w_fifo_at(w, &c->last_c2r);
+	ev.at = w_fifo_at(w, &c->last_c2r, 0);
 	ev.to = c->replica;
 	ev.conn = conn;
 	ev.req = rq;
@@ -283,7 +283,8 @@ w_send_rep(struct world *w, size_t conn, struct w_rep *rep)
 	}
 	memset(&ev, 0, sizeof ev);
 	ev.type = W_EV_REP;
-	ev.at = w_fifo_at(w, &c->last_r2c);
+	ev.at = w_fifo_at(w, &c->last_r2c,
+	    c->client == w->slow_client ? (unsigned)w_below(&w->rng, w->slow_ms + 1) : 0);
 	ev.to = c->client;
 	ev.conn = conn;
 	ev.rep = rep;
@@ -523,6 +524,15 @@ w_fault_step(struct world *w)
 			w->res.pauses++;
 		}
 	}
+	if (w_chance(&w->rng, 1, 1500 * w->calm) && c->paused_until <= w->now) {
+		/* A stutter (a short GC pause) well within the lease: the
+		 * client misses invalidations while writers go on, and its
+		 * application reads its cache first when it runs again. */
+		c->paused_until = w->now + 100 + w_below(&w->rng, 900);
+		c->run_app_first = true;
+		w_trace(w, "c%u stutters until %" PRIu64, c->id, c->paused_until);
+		w->res.pauses++;
+	}
 	if (w_chance(&w->rng, 1, 10000 * w->calm))
 		w->sync_max = w->sync_max > 4 ? 4 : 300; /* slow disks, and back */
 }
@@ -622,7 +632,7 @@ w_liveness(struct world *w)
 		for (unsigned i = 0; i < w->m; i++)
 			n += (size_t)snprintf(line + n, n < sizeof line ? sizeof line - n : 0,
 			    " c%u:%s%s", i + 1, csess_state_name(csess_state(w->c[i].cs)),
-			    w->c[i].call.active ? "+call" : "");
+			    w_client_calls(&w->c[i]) ? "+call" : "");
 		w_fail(w, "liveness: not every pending call completed within %" PRIu64
 		    " ms after healing (%s; master %u;%s)", w->o.live_ms, why, w_serving_master(w),
 		    line);
@@ -644,6 +654,11 @@ w_init(struct world *w, const struct wsim_opts *o)
 	 * cell long calm stretches between faults (where leases, expiries and
 	 * lock-delays play out undisturbed). */
 	w->calm = 1u << w_below(&w->rng, 4);
+	/* Half the seeds have a client on a slow link (50-450 ms more). */
+	if (w_chance(&w->rng, 1, 2)) {
+		w->slow_client = 1 + (unsigned)w_below(&w->rng, o->clients);
+		w->slow_ms = 50 + (unsigned)w_below(&w->rng, 400);
+	}
 	paxos_config_defaults(c);
 	c->nmembers = w->n;
 	for (unsigned i = 0; i < w->n; i++)
@@ -804,15 +819,6 @@ static const struct {
     {"seq-no-gen", SIM_KNOB_SEQ_NO_GEN},
     {"events-truncated", SIM_KNOB_EVENTS_TRUNCATED},
     {"ungated-existence", SIM_KNOB_UNGATED_EXISTENCE},
-};
-
-/* Knobs whose bug class the simulator catches too rarely yet to be in the
- * CI list (chubby-wsim --broken takes them): lock-delay needs a waiter at
- * the instant a stopped holder's session expires. */
-static const struct {
-	const char *name;
-	unsigned knob;
-} w_broken_extra[] = {
     {"no-lock-delay", SIM_KNOB_NO_LOCK_DELAY},
     {"gates-unordered", SIM_KNOB_GATES_UNORDERED},
 };
@@ -833,9 +839,6 @@ wsim_broken_knob(const char *name)
 	for (size_t i = 0; i < sizeof w_broken / sizeof w_broken[0]; i++)
 		if (strcmp(name, w_broken[i].name) == 0)
 			return w_broken[i].knob;
-	for (size_t i = 0; i < sizeof w_broken_extra / sizeof w_broken_extra[0]; i++)
-		if (strcmp(name, w_broken_extra[i].name) == 0)
-			return w_broken_extra[i].knob;
 	return 0;
 }
 
@@ -858,9 +861,6 @@ wsim_opts_format(const struct wsim_opts *o, char *buf, size_t len)
 	for (size_t i = 0; i < sizeof w_broken / sizeof w_broken[0]; i++)
 		if (w_broken[i].knob == o->broken)
 			b = w_broken[i].name;
-	for (size_t i = 0; i < sizeof w_broken_extra / sizeof w_broken_extra[0]; i++)
-		if (w_broken_extra[i].knob == o->broken)
-			b = w_broken_extra[i].name;
 	snprintf(buf, len, "--seed %" PRIu64 " --replicas %u --clients %u --steps %" PRIu64
 	    " --live-ms %" PRIu64 "%s%s", o->seed, o->replicas, o->clients, o->steps, o->live_ms,
 	    b != NULL ? " --broken " : "", b != NULL ? b : "");

@@ -61,6 +61,8 @@ w_check_digest(struct world *w, struct w_replica *r)
 /* ---- the register history --------------------------------------------- */
 
 static void w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a);
+static void w_note_existence(struct world *w, struct w_replica *r);
+static void w_note_locks(struct world *w, struct w_replica *r, const struct cell_applied *a);
 
 static int
 w_file_index(const char *path)
@@ -198,10 +200,11 @@ w_read_done(struct world *w, struct w_client *c, const char *path, const char *v
 /* ---- locks and sequencers --------------------------------------------- */
 
 void
-w_check_seq(struct world *w, struct w_client *c, const struct w_handle *h, int status)
+w_check_seq(struct world *w, struct w_client *c, const struct w_handle *h, int status,
+    uint64_t lapses0)
 {
 	if (status == CHUBBY_E_STALE_SEQUENCER && h->held != 0 && w_client_good(w, c) &&
-	    c->lapses == c->call.lapses0)
+	    c->lapses == lapses0)
 		w_fail(w, "c%u: its sequencer for %s (gen %" PRIu64 ") checked stale while it held the "
 		    "lock in good standing", c->id, h->path, h->lock_gen);
 }
@@ -552,6 +555,103 @@ w_absent_read(struct world *w, struct w_client *c, const char *path, uint64_t t_
 	}
 }
 
+/* ---- lock-delay, as the applied state sees it ------------------------------
+ *
+ * Chubby §2.4: when a lock's holder fails (its session expires), nobody may
+ * take the lock for the lock-delay, counted from the failure (the expiry's
+ * stamp: when the master proposed it), not from when the log got it
+ * chosen.  Here from the applied state, at each command's first
+ * application: a holder's session that ends without its client having
+ * closed it expired; a new holder within half the lock-delay of the
+ * expiry's proposal, in the same master's term, is a violation (the other
+ * half covers drift; across terms the namespace's stamps come from another
+ * master's wall clock, which the simulator draws up to 100 s apart, so a
+ * fail-over in between is left to the client-side check).
+ */
+
+void
+w_note_closed(struct world *w, uint64_t session)
+{
+	w->closed[w->nclosed++ % (sizeof w->closed / sizeof w->closed[0])] = session;
+}
+
+static bool
+w_was_closed(const struct world *w, uint64_t session)
+{
+	for (size_t i = 0; i < sizeof w->closed / sizeof w->closed[0]; i++)
+		if (w->closed[i] == session)
+			return true;
+	return false;
+}
+
+static bool
+w_in(const uint64_t *v, size_t n, uint64_t x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/* When (global ms) A's command was proposed: its stamp is its proposer's
+ * wall clock then (real_base + its drifting local clock), inverted. */
+static uint64_t
+w_proposed_at(const struct world *w, const struct cell_applied *a)
+{
+	const struct w_replica *p;
+	int64_t local;
+
+	if (a->hdr.proposer < 1 || a->hdr.proposer > w->n)
+		return w->now;
+	p = &w->r[a->hdr.proposer - 1];
+	local = (int64_t)(a->hdr.stamp_ms - p->real_base - p->clock_base);
+	if (local < 0)
+		return w->now;
+	return (uint64_t)(local * 1000000 / (1000000 + p->drift_ppm));
+}
+
+static void
+w_note_locks(struct world *w, struct w_replica *r, const struct cell_applied *a)
+{
+	uint64_t epoch = a->hdr.epoch;
+	const struct ns *ns = cell_ns(r->cell);
+	uint64_t half = w->cp.ns.lock_delay_default_ms / 2;
+
+	for (int l = 0; l < 2; l++) {
+		char path[W_PATH];
+		const struct ns_node *n;
+		uint64_t cur[W_MAX_C * W_MAX_H];
+		size_t ncur = 0, i;
+
+		snprintf(path, sizeof path, "/ls/" W_CELL "/l%d", l);
+		n = ns_node_find(ns, path, strlen(path), NULL);
+		for (i = 0; n != NULL && i < n->nhandles && ncur < W_MAX_C * W_MAX_H; i++)
+			if (n->handles[i]->held != NS_LOCK_NONE)
+				cur[ncur++] = n->handles[i]->session;
+		for (i = 0; i < w->lk[l].nholders; i++) {
+			uint64_t s = w->lk[l].holders[i];
+			if (!w_in(cur, ncur, s) && ns_session_find(ns, s) == NULL && !w_was_closed(w, s)) {
+				w->lk[l].expired_at = w_proposed_at(w, a);
+				w->lk[l].expired_epoch = epoch;
+				w->lk[l].expired_session = s;
+			}
+		}
+		for (i = 0; i < ncur; i++) {
+			if (w_in(w->lk[l].holders, w->lk[l].nholders, cur[i]) ||
+			    w->lk[l].expired_at == 0 || epoch != w->lk[l].expired_epoch ||
+			    w->now >= w->lk[l].expired_at + half)
+				continue;
+			w_fail(w, "%s granted to session %" PRIu64 " %" PRIu64 " ms after the expiry of "
+			    "its holder's session %" PRIu64 " was proposed (same term): the lock-delay (%"
+			    PRIu64 " ms) was not honoured", path, cur[i], w->now - w->lk[l].expired_at,
+			    w->lk[l].expired_session, w->cp.ns.lock_delay_default_ms);
+			return;
+		}
+		memcpy(w->lk[l].holders, cur, ncur * sizeof cur[0]);
+		w->lk[l].nholders = ncur;
+	}
+}
+
 /* The applied state's events, once per command (see above). */
 static void
 w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a)
@@ -569,6 +669,7 @@ w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a
 	w->ev_slot = r->ev_slot;
 	w->ev_pos = r->ev_pos;
 	w_note_existence(w, r);
+	w_note_locks(w, r, a);
 	if (a->res == NULL)
 		return;
 	for (size_t i = 0; i < a->res->nevents; i++)

@@ -42,7 +42,7 @@ w_cnow(const struct w_client *c)
 }
 
 static void w_act(struct world *w, struct w_client *c, const struct csess_action *a);
-static void w_call_send(struct world *w, struct w_client *c, uint64_t cid);
+static void w_call_send(struct world *w, struct w_client *c, struct w_call *k, uint64_t cid);
 
 static void
 w_feed(struct world *w, struct w_client *c, struct csess_event *ev)
@@ -58,9 +58,10 @@ w_feed(struct world *w, struct w_client *c, struct csess_event *ev)
 	for (size_t i = 0; i < acts.n && !w->failed; i++)
 		w_act(w, c, &acts.v[i]);
 	/* After every step, what may go goes (client_loop.c's cl_after). */
-	if (c->call.active && c->call.sent_conn == 0 && c->cur_conn != 0 &&
-	    csess_accepts_requests(c->cs))
-		w_call_send(w, c, c->cur_conn);
+	for (int i = 0; i < W_THREADS && !w->failed; i++)
+		if (c->call[i].active && c->call[i].sent_conn == 0 && c->cur_conn != 0 &&
+		    csess_accepts_requests(c->cs))
+			w_call_send(w, c, &c->call[i], c->cur_conn);
 }
 
 /* The world's connection the core calls CID, or SIZE_MAX. */
@@ -197,19 +198,27 @@ w_client_good(const struct world *w, const struct w_client *c)
 	    w_cnow(c) < csess_lease_end(c->cs);
 }
 
+/* Whether C has an application call out. */
+bool
+w_client_calls(const struct w_client *c)
+{
+	for (int i = 0; i < W_THREADS; i++)
+		if (c->call[i].active)
+			return true;
+	return false;
+}
+
 bool
 w_client_idle(const struct w_client *c)
 {
-	return !c->call.active && c->cs != NULL && csess_state(c->cs) == CSESS_SAFE;
+	return !w_client_calls(c) && c->cs != NULL && csess_state(c->cs) == CSESS_SAFE;
 }
 
 /* ---- application calls ------------------------------------------------ */
 
 static void
-w_call_send(struct world *w, struct w_client *c, uint64_t cid)
+w_call_send(struct world *w, struct w_client *c, struct w_call *k, uint64_t cid)
 {
-	struct w_call *k = &c->call;
-
 	k->rq.session = csess_session_id(c->cs);
 	k->rq.epoch = csess_epoch(c->cs);
 	k->rq.wire_id = c->next_wire++;
@@ -223,9 +232,8 @@ w_call_send(struct world *w, struct w_client *c, uint64_t cid)
 }
 
 static void
-w_call_start(struct world *w, struct w_client *c)
+w_call_start(struct world *w, struct w_client *c, struct w_call *k)
 {
-	struct w_call *k = &c->call;
 	bool writes = k->rq.op != W_OP_GET && k->rq.op != W_OP_CHECKSEQ;
 
 	k->active = true;
@@ -234,18 +242,24 @@ w_call_start(struct world *w, struct w_client *c)
 	/* Once: every re-send carries the same id (libchubby's cl_send_req). */
 	k->rq.rid = writes ? ++c->last_rid : 0;
 	k->lapses0 = c->lapses;
+	if (k->hslot >= 0)
+		c->h[k->hslot].busy = true;
+	/* The other thread's next call comes a little later. */
+	c->next_app = w->now + 1 + w_below(&w->rng, 60);
 	w->res.calls++;
 	if (csess_accepts_requests(c->cs) && c->cur_conn != 0)
-		w_call_send(w, c, c->cur_conn);
+		w_call_send(w, c, k, c->cur_conn);
 }
 
 static void
-w_call_done(struct world *w, struct w_client *c, int status, const struct w_rep *rep)
+w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
+    const struct w_rep *rep)
 {
-	struct w_call *k = &c->call;
 	struct w_handle *h = k->hslot >= 0 ? &c->h[k->hslot] : NULL;
 
 	k->active = false;
+	if (h != NULL)
+		h->busy = false;
 	c->calls_done++;
 	c->next_app = w->now + w_below(&w->rng, 60);
 	if (w->o.verbose)
@@ -296,7 +310,7 @@ w_call_done(struct world *w, struct w_client *c, int status, const struct w_rep 
 		if (k->foreign)
 			w_check_foreign_seq(w, c, &k->rq, status, k->t_begin);
 		else if (h != NULL)
-			w_check_seq(w, c, h, status);
+			w_check_seq(w, c, h, status, k->lapses0);
 		break;
 	case W_OP_RELEASE:
 		if (status == CHUBBY_OK)
@@ -344,9 +358,8 @@ w_cached_read(struct world *w, struct w_client *c, const struct w_handle *h)
 
 /* The next call the model makes. */
 static void
-w_app(struct world *w, struct w_client *c)
+w_app(struct world *w, struct w_client *c, struct w_call *k)
 {
-	struct w_call *k = &c->call;
 	int free_slot = -1, used[W_MAX_H], nused = 0;
 	struct w_handle *h;
 	uint64_t x;
@@ -354,7 +367,7 @@ w_app(struct world *w, struct w_client *c)
 	if (k->active || w->healing || csess_state(c->cs) >= CSESS_EXPIRED)
 		return;
 	for (int i = 0; i < W_MAX_H; i++) {
-		if (c->h[i].used)
+		if (c->h[i].used && !c->h[i].busy)
 			used[nused++] = i;
 		else if (free_slot < 0 && c->h[i].path[0] == '\0')
 			free_slot = i;
@@ -365,6 +378,7 @@ w_app(struct world *w, struct w_client *c)
 		struct csess_event ev = {.type = CSESS_EV_APP_CLOSE};
 
 		w_trace(w, "c%u closes its session", c->id);
+		w_note_closed(w, csess_session_id(c->cs));
 		/* Closing frees its locks at once (no lock-delay): not a failure. */
 		for (int i = 0; i < W_MAX_H; i++)
 			c->h[i].held = 0;
@@ -403,7 +417,7 @@ w_app(struct world *w, struct w_client *c)
 		k->rq.flags = NS_O_READ | NS_O_WRITE;
 		h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
 		k->rq.events = h->mask;
-		w_call_start(w, c);
+		w_call_start(w, c, k);
 		return;
 	}
 	if (free_slot >= 0 && (nused == 0 || w_chance(&w->rng, 1, 6))) {
@@ -458,12 +472,12 @@ w_app(struct world *w, struct w_client *c)
 				memset(h, 0, sizeof *h); /* one handle per name */
 				return;
 			}
-		snprintf(k->rq.path, sizeof k->rq.path, "%s", h->path);
+		memcpy(k->rq.path, h->path, sizeof k->rq.path); /* both W_PATH */
 		/* Our own cached absence of a name we may make goes now (as
 		 * libchubby drops a copy of a node its OPEN made). */
 		if (h->kind == W_K_PRES)
 			w_cache_drop(c, h->path);
-		w_call_start(w, c);
+		w_call_start(w, c, k);
 		return;
 	}
 	if (nused == 0)
@@ -471,7 +485,7 @@ w_app(struct world *w, struct w_client *c)
 	k->hslot = used[w_below(&w->rng, (uint64_t)nused)];
 	h = &c->h[k->hslot];
 	k->rq.handle = h->id;
-	snprintf(k->rq.path, sizeof k->rq.path, "%s", h->path);
+	memcpy(k->rq.path, h->path, sizeof k->rq.path); /* both W_PATH */
 	x = w_below(&w->rng, 100);
 	if (h->kind == W_K_LOCK) {
 		if (h->held != 0 && x < 40) {
@@ -495,7 +509,7 @@ w_app(struct world *w, struct w_client *c)
 		} else if (h->held == 0 && x < 90) {
 			k->rq.op = W_OP_ACQUIRE;
 			k->rq.mode = w_chance(&w->rng, 1, 2) ? NS_LOCK_SHARED : NS_LOCK_EXCLUSIVE;
-			k->rq.timeout_ms = 200 + w_below(&w->rng, 6000);
+			k->rq.timeout_ms = 200 + w_below(&w->rng, 10000);
 		} else {
 			if (h->held != 0)
 				return;
@@ -532,7 +546,7 @@ w_app(struct world *w, struct w_client *c)
 			return;
 		}
 	}
-	w_call_start(w, c);
+	w_call_start(w, c, k);
 }
 
 /* ---- the core's actions (client_loop.c's cl_act) ---------------------- */
@@ -553,8 +567,9 @@ w_act(struct world *w, struct w_client *c, const struct csess_action *a)
 			w->conns[conn].open = false;
 		if (c->cur_conn == a->conn)
 			c->cur_conn = 0;
-		if (c->call.sent_conn == a->conn)
-			c->call.sent_conn = 0;
+		for (int i = 0; i < W_THREADS; i++)
+			if (c->call[i].sent_conn == a->conn)
+				c->call[i].sent_conn = 0;
 		break;
 	case CSESS_ACT_SEND_WHERE_IS_MASTER:
 		rq.op = W_OP_WHERE;
@@ -613,13 +628,15 @@ w_act(struct world *w, struct w_client *c, const struct csess_action *a)
 		c->cache_disabled = false;
 		break;
 	case CSESS_ACT_FAIL_PENDING:
-		if (c->call.active)
-			w_call_done(w, c, a->status, NULL);
+		for (int i = 0; i < W_THREADS; i++)
+			if (c->call[i].active)
+				w_call_done(w, c, &c->call[i], a->status, NULL);
 		break;
 	case CSESS_ACT_REISSUE_PENDING:
 		c->cur_conn = a->conn;
-		if (c->call.active && c->call.sent_conn != a->conn)
-			w_call_send(w, c, a->conn);
+		for (int i = 0; i < W_THREADS; i++)
+			if (c->call[i].active && c->call[i].sent_conn != a->conn)
+				w_call_send(w, c, &c->call[i], a->conn);
 		break;
 	}
 }
@@ -644,8 +661,9 @@ w_client_dropped(struct world *w, struct w_client *c, size_t conn)
 	    .why = CHUBBY_E_UNAVAILABLE};
 
 	w->conns[conn].open = false;
-	if (c->call.sent_conn == ev.conn)
-		c->call.sent_conn = 0;
+	for (int i = 0; i < W_THREADS; i++)
+		if (c->call[i].sent_conn == ev.conn)
+			c->call[i].sent_conn = 0;
 	w_feed(w, c, &ev);
 }
 
@@ -741,11 +759,15 @@ void
 w_client_reply(struct world *w, struct w_client *c, size_t conn, struct w_rep *rep)
 {
 	uint64_t cid = w->conns[conn].cid;
-	struct w_call *k = &c->call;
+	struct w_call *k = NULL;
 	struct csess_event ev = {.conn = cid};
 
 	w->steps++;
-	if (k->active && k->sent_conn == cid && k->rq.wire_id == rep->wire_id) {
+	for (int i = 0; i < W_THREADS; i++)
+		if (c->call[i].active && c->call[i].sent_conn == cid &&
+		    c->call[i].rq.wire_id == rep->wire_id)
+			k = &c->call[i];
+	if (k != NULL) {
 		if (rep->status == CHUBBY_E_NOT_MASTER || rep->status == CHUBBY_E_BAD_EPOCH) {
 			/* Not done: it goes again on REISSUE_PENDING. */
 			k->sent_conn = 0;
@@ -758,7 +780,7 @@ w_client_reply(struct world *w, struct w_client *c, size_t conn, struct w_rep *r
 			}
 			return;
 		}
-		w_call_done(w, c, rep->status, rep);
+		w_call_done(w, c, k, rep->status, rep);
 		if (rep->status == CHUBBY_E_SESSION_EXPIRED) {
 			ev.type = CSESS_EV_REPLY_SESSION_EXPIRED;
 			w_feed(w, c, &ev);
@@ -833,8 +855,9 @@ w_client_step(struct world *w, struct w_client *c)
 		 * timer that would end the lease. */
 		c->run_app_first = false;
 		for (int i = 0; i < W_MAX_H; i++)
-			if (c->h[i].used && c->h[i].kind == W_K_FILE && w_cached_read(w, c, &c->h[i]))
-				break;
+			if (c->h[i].used && c->h[i].kind == W_K_FILE &&
+			    w_cached_read(w, c, &c->h[i]) && w->o.verbose)
+				w_trace(w, "c%u resumes and reads %s from its cache", c->id, c->h[i].path);
 	}
 	if (csess_next_deadline(c->cs, w_cnow(c)) <= w_cnow(c))
 		w_feed(w, c, &ev);
@@ -842,8 +865,9 @@ w_client_step(struct world *w, struct w_client *c)
 		return;
 	st = csess_state(c->cs);
 	if (st == CSESS_EXPIRED || st == CSESS_CLOSED) {
-		if (c->call.active)
-			w_call_done(w, c, CHUBBY_E_SESSION_EXPIRED, NULL);
+		for (int i = 0; i < W_THREADS; i++)
+			if (c->call[i].active)
+				w_call_done(w, c, &c->call[i], CHUBBY_E_SESSION_EXPIRED, NULL);
 		if (c->restart_at == 0) {
 			if (st == CSESS_EXPIRED)
 				w->res.expiries++;
@@ -855,6 +879,10 @@ w_client_step(struct world *w, struct w_client *c)
 		}
 		return;
 	}
-	if (!c->call.active && c->next_app <= w->now)
-		w_app(w, c);
+	/* The application's threads: the next free one makes the next call. */
+	for (int i = 0; i < W_THREADS && c->next_app <= w->now && !w->failed; i++)
+		if (!c->call[i].active) {
+			w_app(w, c, &c->call[i]);
+			break;
+		}
 }

@@ -183,6 +183,7 @@ struct w_handle {
 	int held;     /* lock mode this client believes it holds (0 none) */
 	uint64_t lock_gen;
 	uint32_t mask; /* the events it asked for */
+	bool busy;     /* a call on it is out (one at a time per handle) */
 };
 
 enum { W_K_FILE = 1, W_K_EPH, W_K_LOCK, W_K_DIR, W_K_PRES };
@@ -197,8 +198,9 @@ struct w_centry {
 	char val[W_VAL];
 };
 
-/* The one application call a client has out (libchubby allows more; one
- * at a time keeps the model's history simple). */
+/* An application call a client has out: one per application thread
+ * (W_THREADS), at most one per handle, as libchubby allows many. */
+#define W_THREADS 2
 struct w_call {
 	bool active;
 	struct w_req rq;
@@ -234,7 +236,7 @@ struct w_client {
 	bool cache_disabled;
 	struct w_centry cache[8];
 	struct w_handle h[W_MAX_H];
-	struct w_call call;
+	struct w_call call[W_THREADS];
 	uint64_t next_app;   /* global ms of its next call */
 	bool was_good;       /* in good standing at the last check */
 	uint64_t lapses;     /* times it was seen out of good standing */
@@ -297,6 +299,11 @@ struct world {
 	unsigned drop_pct, dup_pct, max_delay, conn_break_pm;
 	unsigned sync_max;
 	unsigned calm; /* fault rates divided by this (1, 2, 4, 8) */
+	/* A client on a slow link (0: none): what replicas send it takes up
+	 * to SLOW_MS more, so it is slow to hear of (and acknowledge)
+	 * invalidations while it reads its cache. */
+	unsigned slow_client;
+	unsigned slow_ms;
 	uint64_t blip_until; /* a blip's cut heals then (0: none) */
 
 	struct w_conn *conns;
@@ -326,6 +333,18 @@ struct world {
 		unsigned client;
 		uint64_t at;
 	} lost[4];
+
+	/* Per lock, as the applied state has it (first application of each
+	 * command): the sessions holding it, and the last time a holder's
+	 * session ended without its client closing it (an expiry), in which
+	 * term, and which session (the lock-delay check). */
+	struct {
+		uint64_t holders[W_MAX_C * W_MAX_H];
+		size_t nholders;
+		uint64_t expired_at, expired_epoch, expired_session;
+	} lk[4];
+	uint64_t closed[64]; /* sessions their clients closed (a ring) */
+	unsigned nclosed;
 
 	/* Per lock: the last exclusive sequencer whose RELEASE was
 	 * acknowledged, and when (it must check stale from then on). */
@@ -406,11 +425,14 @@ void w_read_done(struct world *w, struct w_client *c, const char *path, const ch
 void w_note_eph(struct world *w, const char *path, uint64_t session);
 void w_check_final(struct world *w);
 void w_forget_lost(struct world *w, const struct w_client *c, const char *path);
+void w_note_closed(struct world *w, uint64_t session);
 void w_note_released(struct world *w, const struct w_req *rq);
 bool w_released_seq(struct world *w, const char *path, struct w_req *rq);
 void w_check_foreign_seq(struct world *w, struct w_client *c, const struct w_req *rq, int status,
     uint64_t t_begin);
 void w_check_grant(struct world *w, struct w_client *c, const struct w_handle *h);
-void w_check_seq(struct world *w, struct w_client *c, const struct w_handle *h, int status);
+void w_check_seq(struct world *w, struct w_client *c, const struct w_handle *h, int status,
+    uint64_t lapses0);
+bool w_client_calls(const struct w_client *c);
 
 #endif
