@@ -1,7 +1,7 @@
 ## tests/wsim/wsim.mk: the whole-cell deterministic simulator (docs/TESTING.md
 ## "The whole-cell simulator"): replicas built from the real pure cores
 ## (server/paxos, server/cell, server/ns, server/session) and clients from
-## libchubby's session core, on one virtual clock.  The simulator compiles
+## libchubby's session core and cache, on one virtual clock.  The simulator compiles
 ## its own objects of those cores with -DCHUBBY_SIM_KNOBS, so that its
 ## broken variants (common/simknob.h) exist here and nowhere else.
 noinst_LTLIBRARIES += tests/wsim/libwsim.la
@@ -13,7 +13,7 @@ tests_wsim_libwsim_la_SOURCES = \
 	server/ns/ns.c server/ns/ns_codec.c server/ns/ns_snap.c server/ns/ns_req.c \
 	server/ns/ns_util.c server/ns/ns_stamp.c \
 	server/session/session.c server/session/sm_index.c \
-	libchubby/csess.c common/simknob.h
+	libchubby/csess.c libchubby/ccache.c libchubby/ccache.h common/simknob.h
 tests_wsim_libwsim_la_CPPFLAGS = $(AM_CPPFLAGS) -DCHUBBY_SIM_KNOBS -I$(top_srcdir)/server \
 	-I$(top_srcdir)/server/paxos -I$(top_srcdir)/libchubby
 tests_wsim_libwsim_la_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)

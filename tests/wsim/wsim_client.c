@@ -9,12 +9,14 @@
  * invalidated path before acknowledging it, keeping a GET_CONTENTS answer
  * only when cacheable and csess_cache_usable(), re-sending a request with
  * the same rid on REISSUE_PENDING after NOT_MASTER, BAD_EPOCH or a new
- * connection, rid_floor).  The cache is a model of client_cache.c
- * (client_int.h pulls in the threaded client): entries keyed by path,
- * served only for the instance the handle opened, dropped on the client's
- * own write, on an invalidation, on CACHE_DISABLE and CACHE_FLUSH; it also
- * caches a name's absence (Chubby §2.9), which libchubby does not yet.  The
- * model keeps one application call out at a time.
+ * connection, rid_floor).  The cache is libchubby's own (ccache.c, split
+ * out of the threaded client as a pure core), kept as client_loop.c and
+ * client.c keep it: filled from cacheable answers while the lease holds by
+ * the clock, emptied on CACHE_DISABLE and CACHE_FLUSH, a path dropped on an
+ * invalidation and on the client's own write, a copy of an older instance
+ * dropped when OPEN finds a newer one.  Beside it the model caches a name's
+ * absence (Chubby §2.9), which libchubby does not yet.  Two application
+ * threads keep a call out each.
  */
 #include "config.h"
 
@@ -86,59 +88,80 @@ w_send(struct world *w, struct w_client *c, uint64_t cid, struct w_req *rq)
 	w_send_req(w, conn, copy);
 }
 
-/* ---- the cache model -------------------------------------------------- */
+/* ---- the cache: libchubby's (ccache.c), kept as client_loop.c keeps it -- */
 
 static void
 w_cache_clear(struct w_client *c)
 {
-	memset(c->cache, 0, sizeof c->cache);
+	ccache_clear(&c->cache);
+	memset(c->absent, 0, sizeof c->absent);
 }
 
 static void
 w_cache_drop(struct w_client *c, const char *path)
 {
-	for (size_t i = 0; i < sizeof c->cache / sizeof c->cache[0]; i++)
-		if (c->cache[i].used && strcmp(c->cache[i].path, path) == 0)
-			c->cache[i].used = false;
+	ccache_drop(&c->cache, path, strlen(path));
+	for (size_t i = 0; i < sizeof c->absent / sizeof c->absent[0]; i++)
+		if (strcmp(c->absent[i], path) == 0)
+			c->absent[i][0] = '\0';
 }
 
-static struct w_centry *
-w_cache_get(struct w_client *c, const char *path, uint64_t instance)
+/* PATH's cached copy for node INSTANCE (ccache_get): its value and content
+ * generation; false when the cache cannot answer. */
+static bool
+w_cache_get(struct w_client *c, const char *path, uint64_t instance, char *val, size_t vlen,
+    uint64_t *gen)
 {
-	for (size_t i = 0; i < sizeof c->cache / sizeof c->cache[0]; i++)
-		if (c->cache[i].used && strcmp(c->cache[i].path, path) == 0)
-			return c->cache[i].instance == instance ? &c->cache[i] : NULL;
-	return NULL;
+	struct chubby_stat st;
+	void *data = NULL;
+	size_t len = 0;
+
+	if (ccache_get(&c->cache, path, instance, &data, &len, &st) != CHUBBY_OK)
+		return false;
+	snprintf(val, vlen, "%.*s", (int)len, (const char *)data);
+	free(data);
+	*gen = st.content_gen;
+	return true;
 }
 
 /* Whether the cache says PATH has no node. */
 static bool
 w_cache_absent(struct w_client *c, const char *path)
 {
-	for (size_t i = 0; i < sizeof c->cache / sizeof c->cache[0]; i++)
-		if (c->cache[i].used && strcmp(c->cache[i].path, path) == 0)
-			return c->cache[i].absent;
+	if (c->cache.disabled)
+		return false;
+	for (size_t i = 0; i < sizeof c->absent / sizeof c->absent[0]; i++)
+		if (strcmp(c->absent[i], path) == 0)
+			return true;
 	return false;
+}
+
+static void
+w_cache_put_absent(struct w_client *c, const char *path)
+{
+	size_t i;
+
+	w_cache_drop(c, path);
+	if (c->cache.disabled)
+		return;
+	for (i = 0; i < sizeof c->absent / sizeof c->absent[0] && c->absent[i][0] != '\0'; i++)
+		;
+	if (i == sizeof c->absent / sizeof c->absent[0])
+		i = 0; /* full: the oldest name goes */
+	snprintf(c->absent[i], sizeof c->absent[i], "%s", path);
 }
 
 static void
 w_cache_put(struct w_client *c, const char *path, uint64_t instance, uint64_t gen,
     const char *val)
 {
-	size_t i, slot = 0;
+	struct chubby_stat st;
 
+	memset(&st, 0, sizeof st);
+	st.instance = instance;
+	st.content_gen = gen;
 	w_cache_drop(c, path);
-	for (i = 0; i < sizeof c->cache / sizeof c->cache[0]; i++)
-		if (!c->cache[i].used) {
-			slot = i;
-			break;
-		}
-	c->cache[slot].used = true;
-	c->cache[slot].absent = instance == 0;
-	snprintf(c->cache[slot].path, sizeof c->cache[slot].path, "%s", path);
-	c->cache[slot].instance = instance;
-	c->cache[slot].content_gen = gen;
-	snprintf(c->cache[slot].val, sizeof c->cache[slot].val, "%s", val);
+	(void)ccache_put(&c->cache, path, val, strlen(val), &st);
 }
 
 /* ---- sessions --------------------------------------------------------- */
@@ -159,7 +182,7 @@ w_session_new(struct world *w, struct w_client *c)
 	c->cur_conn = 0;
 	c->nacks = 0;
 	c->acks_epoch = 0;
-	c->cache_disabled = false;
+	c->cache.disabled = false;
 	c->restart_at = 0;
 	w_cache_clear(c);
 	memset(c->h, 0, sizeof c->h);
@@ -184,6 +207,7 @@ w_client_init(struct world *w, struct w_client *c, unsigned id)
 void
 w_client_free(struct w_client *c)
 {
+	ccache_clear(&c->cache);
 	csess_free(c->cs);
 	c->cs = NULL;
 }
@@ -271,9 +295,8 @@ w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
 			 * may be (it records us as a cacher of the name). */
 			w->res.reads++;
 			w_absent_read(w, c, k->rq.path, k->t_begin, false);
-			if (rep != NULL && rep->cacheable && csess_cache_usable(c->cs, w_cnow(c)) &&
-			    !c->cache_disabled)
-				w_cache_put(c, k->rq.path, 0, 0, "");
+			if (rep != NULL && rep->cacheable && csess_cache_usable(c->cs, w_cnow(c)))
+				w_cache_put_absent(c, k->rq.path);
 		}
 		if (status != CHUBBY_OK && h != NULL)
 			memset(h, 0, sizeof *h);
@@ -287,6 +310,12 @@ w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
 				w_exist_acked(w, h->path, rep->instance);
 			if (k->lookup)
 				w_cache_drop(c, h->path); /* it exists after all */
+			/* As chubby_open does: a node this OPEN made is new, one it
+			 * found may be a later instance than the copy held. */
+			if (rep->created)
+				w_cache_drop(c, h->path);
+			else
+				ccache_drop_older(&c->cache, h->path, h->instance);
 		}
 		break;
 	case W_OP_CLOSE:
@@ -299,7 +328,9 @@ w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
 		w->res.reads++;
 		if (h->kind == W_K_FILE)
 			w_read_done(w, c, h->path, rep->val, rep->content_gen, k->t_begin, false);
-		if (rep->cacheable && csess_cache_usable(c->cs, w_cnow(c)) && !c->cache_disabled)
+		/* client_loop.c keeps an answer only if cacheable and usable
+		 * now; ccache_put keeps nothing while the cache is disabled. */
+		if (rep->cacheable && csess_cache_usable(c->cs, w_cnow(c)))
 			w_cache_put(c, h->path, rep->instance, rep->content_gen, rep->val);
 		break;
 	case W_OP_SET:
@@ -344,15 +375,16 @@ w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
 static bool
 w_cached_read(struct world *w, struct w_client *c, const struct w_handle *h)
 {
-	struct w_centry *e;
+	char val[W_VAL];
+	uint64_t gen;
 
-	if (c->cache_disabled || !csess_cache_usable(c->cs, w_cnow(c)) ||
-	    (e = w_cache_get(c, h->path, h->instance)) == NULL)
+	if (!csess_cache_usable(c->cs, w_cnow(c)) ||
+	    !w_cache_get(c, h->path, h->instance, val, sizeof val, &gen))
 		return false;
 	w->res.calls++;
 	w->res.cached_reads++;
 	if (h->kind == W_K_FILE)
-		w_read_done(w, c, h->path, e->val, e->content_gen, w->now, true);
+		w_read_done(w, c, h->path, val, gen, w->now, true);
 	return true;
 }
 
@@ -398,8 +430,7 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 			if (c->h[i].path[0] != '\0' && strcmp(c->h[i].path, path) == 0)
 				return; /* one handle per name */
 		k->rq.cache = w_chance(&w->rng, 2, 3);
-		if (k->rq.cache && !c->cache_disabled && csess_cache_usable(c->cs, w_cnow(c)) &&
-		    w_cache_absent(c, path)) {
+		if (k->rq.cache && csess_cache_usable(c->cs, w_cnow(c)) && w_cache_absent(c, path)) {
 			w->res.calls++;
 			w->res.reads++;
 			w->res.cached_reads++;
@@ -526,20 +557,20 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 		k->rq.op = W_OP_SET;
 		(void)w_write_new(w, h->path, k->rq.val, sizeof k->rq.val);
 		if (w_chance(&w->rng, 1, 3)) {
-			struct w_centry *e = w_cache_get(c, h->path, h->instance);
+			char val[W_VAL];
+			uint64_t gen;
+
 			k->rq.have_expected = true;
-			k->rq.expected_gen = e != NULL ? e->content_gen : w_below(&w->rng, 4);
+			k->rq.expected_gen = w_cache_get(c, h->path, h->instance, val, sizeof val, &gen) ?
+			    gen : w_below(&w->rng, 4);
 		}
 		/* Our own next read must not see the old copy (libchubby drops
 		 * it at once rather than wait for the invalidation). */
 		w_cache_drop(c, h->path);
 		w->res.writes++;
 	} else {
-		struct w_centry *e;
-
 		k->rq.op = W_OP_GET;
 		k->rq.cache = w_chance(&w->rng, 2, 3);
-		(void)e;
 		if (k->rq.cache && w_cached_read(w, c, h)) {
 			k->active = false;
 			c->next_app = w->now + w_below(&w->rng, 60);
@@ -621,11 +652,11 @@ w_act(struct world *w, struct w_client *c, const struct csess_action *a)
 		break;
 	case CSESS_ACT_CACHE_DISABLE:
 		w_cache_clear(c);
-		c->cache_disabled = true;
+		c->cache.disabled = true;
 		break;
 	case CSESS_ACT_CACHE_FLUSH:
 		w_cache_clear(c);
-		c->cache_disabled = false;
+		c->cache.disabled = false;
 		break;
 	case CSESS_ACT_FAIL_PENDING:
 		for (int i = 0; i < W_THREADS; i++)

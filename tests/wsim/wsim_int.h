@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ccache.h"
 #include "cell/cell.h"
 #include "csess.h"
 #include "paxos.h"
@@ -190,13 +191,6 @@ enum { W_K_FILE = 1, W_K_EPH, W_K_LOCK, W_K_DIR, W_K_PRES };
 
 #define W_NPRES 2 /* presence files p0, p1: ephemeral, shared names */
 
-struct w_centry {
-	bool used;
-	bool absent; /* the name has no node (existence cached) */
-	char path[W_PATH];
-	uint64_t instance, content_gen;
-	char val[W_VAL];
-};
 
 /* An application call a client has out: one per application thread
  * (W_THREADS), at most one per handle, as libchubby allows many. */
@@ -233,8 +227,11 @@ struct w_client {
 	uint64_t acks[W_MAX_ACKS];
 	size_t nacks;
 	uint64_t acks_epoch;
-	bool cache_disabled;
-	struct w_centry cache[8];
+	/* libchubby's cache (libchubby/ccache.c, the real one), and the
+	 * names it knows have no node (the model's: libchubby caches no
+	 * absence). */
+	struct ccache cache;
+	char absent[4][W_PATH];
 	struct w_handle h[W_MAX_H];
 	struct w_call call[W_THREADS];
 	uint64_t next_app;   /* global ms of its next call */
