@@ -487,25 +487,32 @@ test_lapse_keeps_cachers(void)
 	teardown();
 }
 
-/* A handle of S on LOCK that asks for CONTENTS_MODIFIED events. */
+/* Opens PATH in S with FLAGS and event mask EVENTS (created if missing, as
+ * a gated CREATE); the handle, the session's newest. */
 static uint64_t
-open_watch(uint64_t s)
+open_node(uint64_t s, const char *path, uint32_t flags, uint32_t events)
 {
 	uint8_t *cmd;
 	size_t len;
 	uint64_t ids[64];
 	size_t n;
 
-	CU_ASSERT_EQUAL_FATAL(ns_encode_open(now.real_ms, s, LOCK,
-				  NS_O_READ | NS_O_WRITE | NS_O_CREATE, 0, NS_EV_CONTENTS_MODIFIED,
-				  NULL, 0, NULL, &cmd, &len),
+	CU_ASSERT_EQUAL_FATAL(ns_encode_open(now.real_ms, s, path, flags | NS_O_CREATE, 0, events,
+				  "v", 1, NULL, &cmd, &len),
 	    CHUBBY_OK);
-	session_write(sm, now, SESSION_WRITE_CREATE, LOCK, cmd, len, got, NULL);
+	session_write(sm, now, SESSION_WRITE_CREATE, path, cmd, len, got, NULL);
 	free(cmd);
 	pump();
 	n = ns_session_handles(cell.ns, s, ids, 64);
 	CU_ASSERT_FATAL(n > 0);
 	return ids[n - 1];
+}
+
+/* A handle of S on LOCK that asks for CONTENTS_MODIFIED events. */
+static uint64_t
+open_watch(uint64_t s)
+{
+	return open_node(s, LOCK, NS_O_READ | NS_O_WRITE, NS_EV_CONTENTS_MODIFIED);
 }
 
 /*
@@ -573,21 +580,7 @@ test_new_epoch_drops_events(void)
 static uint64_t
 open_eph(uint64_t s, const char *path)
 {
-	uint8_t *cmd;
-	size_t len;
-	uint64_t ids[64];
-	size_t n;
-
-	CU_ASSERT_EQUAL_FATAL(ns_encode_open(now.real_ms, s, path,
-				  NS_O_READ | NS_O_WRITE | NS_O_CREATE | NS_O_EPHEMERAL, 0, 0, "v", 1,
-				  NULL, &cmd, &len),
-	    CHUBBY_OK);
-	session_write(sm, now, SESSION_WRITE_CREATE, path, cmd, len, got, NULL);
-	free(cmd);
-	pump();
-	n = ns_session_handles(cell.ns, s, ids, 64);
-	CU_ASSERT_FATAL(n > 0);
-	return ids[n - 1];
+	return open_node(s, path, NS_O_READ | NS_O_WRITE | NS_O_EPHEMERAL, 0);
 }
 
 /* CLOSE of H in S (H 0: the end of S) through the session layer. */
