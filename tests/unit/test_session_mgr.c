@@ -515,6 +515,26 @@ open_watch(uint64_t s)
 	return open_node(s, LOCK, NS_O_READ | NS_O_WRITE, NS_EV_CONTENTS_MODIFIED);
 }
 
+/* A watcher session (returned) with a handle on LOCK asking for
+ * CONTENTS_MODIFIED, and a writer *WR with handle *HW on it; one write
+ * applied (its event queued for the watcher). */
+static uint64_t
+watch_setup(uint64_t *wr, uint64_t *hw)
+{
+	struct wres w1;
+	uint64_t watcher;
+
+	setup();
+	watcher = start_session();
+	*wr = start_session();
+	(void)open_watch(watcher);
+	*hw = open_lock(*wr);
+	set_contents(*wr, *hw, "one", &w1);
+	pump();
+	CU_ASSERT_EQUAL(w1.status, CHUBBY_OK);
+	return watcher;
+}
+
 /*
  * The master's lease lapses and comes back in the same epoch (found by the
  * whole-cell simulator's event check, tests/wsim/regress-seeds): the
@@ -525,17 +545,9 @@ open_watch(uint64_t s)
 static void
 test_lapse_keeps_events(void)
 {
-	struct wres w1, w2;
-	uint64_t watcher, wr, hw, ka;
+	struct wres w2;
+	uint64_t wr, hw, ka, watcher = watch_setup(&wr, &hw); /* one event queued */
 
-	setup();
-	watcher = start_session();
-	wr = start_session();
-	(void)open_watch(watcher);
-	hw = open_lock(wr);
-	set_contents(wr, hw, "one", &w1); /* applied while master: queued */
-	pump();
-	CU_ASSERT_EQUAL(w1.status, CHUBBY_OK);
 	set_contents(wr, hw, "two", &w2); /* proposed while master... */
 	CU_ASSERT_EQUAL(cell.queued, 1);
 	cell.master = false; /* the lease lapses */
@@ -555,16 +567,8 @@ test_lapse_keeps_events(void)
 static void
 test_new_epoch_drops_events(void)
 {
-	struct wres w1;
-	uint64_t watcher, wr, hw, ka;
+	uint64_t wr, hw, ka, watcher = watch_setup(&wr, &hw);
 
-	setup();
-	watcher = start_session();
-	wr = start_session();
-	(void)open_watch(watcher);
-	hw = open_lock(wr);
-	set_contents(wr, hw, "one", &w1);
-	pump();
 	cell.master = false;
 	session_tick(sm, now);
 	cell.master = true;
