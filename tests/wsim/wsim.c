@@ -25,57 +25,6 @@
 /* The knob the sim's objects of the pure modules read (common/simknob.h). */
 unsigned chubby_sim_knobs;
 
-/* ---- randomness ------------------------------------------------------- */
-
-static uint64_t
-w_splitmix(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-void
-w_rng_seed(struct w_rng *r, uint64_t seed)
-{
-	for (int i = 0; i < 4; i++)
-		r->s[i] = w_splitmix(&seed);
-}
-
-static uint64_t
-w_rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-uint64_t
-w_rand(struct w_rng *r)
-{
-	uint64_t *s = r->s, out = w_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = w_rotl(s[3], 45);
-	return out;
-}
-
-uint64_t
-w_below(struct w_rng *r, uint64_t n)
-{
-	return n == 0 ? 0 : w_rand(r) % n;
-}
-
-bool
-w_chance(struct w_rng *r, uint64_t num, uint64_t den)
-{
-	return w_below(r, den) < num;
-}
-
 /* ---- trace and failure ------------------------------------------------ */
 
 void
@@ -83,11 +32,9 @@ w_trace(struct world *w, const char *fmt, ...)
 {
 	char *line = w->trace[w->ntrace++ % W_TRACE];
 	va_list ap;
-	int n;
 
-	n = snprintf(line, sizeof w->trace[0], "%8" PRIu64 " ", w->now);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof w->trace[0] - (size_t)n, fmt, ap);
+	simtrace_format(line, sizeof w->trace[0], w->now, fmt, ap);
 	va_end(ap);
 	w->res.hash = (w->res.hash ^ w->steps) * 0x100000001b3ULL;
 	for (const char *p = line; *p != '\0'; p++)
@@ -124,57 +71,12 @@ w_clocal(const struct w_client *c, uint64_t t)
 	return c->clock_base + (uint64_t)((int64_t)t + ((int64_t)t * c->drift_ppm) / 1000000);
 }
 
-/* ---- the event heap --------------------------------------------------- */
-
-static bool
-w_before(const struct w_ev *a, const struct w_ev *b)
-{
-	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
-}
+/* ---- the event heap (tests/simlib) ------------------------------------ */
 
 void
 w_push(struct world *w, struct w_ev *ev)
 {
-	size_t i;
-	struct w_ev tmp;
-
-	if (w->nheap == w->capheap) {
-		w->capheap = w->capheap == 0 ? 256 : w->capheap * 2;
-		w->heap = xrealloc(w->heap, w->capheap * sizeof *w->heap);
-	}
-	ev->seq = w->evseq++;
-	i = w->nheap++;
-	w->heap[i] = *ev;
-	while (i > 0 && w_before(&w->heap[i], &w->heap[(i - 1) / 2])) {
-		tmp = w->heap[i];
-		w->heap[i] = w->heap[(i - 1) / 2];
-		w->heap[(i - 1) / 2] = tmp;
-		i = (i - 1) / 2;
-	}
-}
-
-static void
-w_pop(struct world *w, struct w_ev *out)
-{
-	size_t i = 0, l, m;
-	struct w_ev tmp;
-
-	*out = w->heap[0];
-	w->heap[0] = w->heap[--w->nheap];
-	for (;;) {
-		l = 2 * i + 1;
-		m = i;
-		if (l < w->nheap && w_before(&w->heap[l], &w->heap[m]))
-			m = l;
-		if (l + 1 < w->nheap && w_before(&w->heap[l + 1], &w->heap[m]))
-			m = l + 1;
-		if (m == i)
-			break;
-		tmp = w->heap[i];
-		w->heap[i] = w->heap[m];
-		w->heap[m] = tmp;
-		i = m;
-	}
+	simheap_push(&w->heap, ev);
 }
 
 static void
@@ -554,8 +456,8 @@ w_ms(struct world *w)
 	for (unsigned i = 0; i < w->n && !w->failed; i++)
 		if (w->r[i].paused_until <= w->now)
 			w_drain(w, w->r[i].held);
-	while (w->nheap > 0 && w->heap[0].at <= w->now && !w->failed) {
-		w_pop(w, &e);
+	while (simheap_next_at(&w->heap) <= w->now && !w->failed) {
+		simheap_pop(&w->heap, &e);
 		if (w_deferred(w, &e))
 			continue;
 		w_deliver(w, &e);
@@ -649,7 +551,8 @@ w_init(struct world *w, const struct wsim_opts *o)
 	w->o = *o;
 	w->n = o->replicas;
 	w->m = o->clients;
-	w_rng_seed(&w->rng, o->seed);
+	simrng_seed(&w->rng, o->seed);
+	simheap_init(&w->heap, sizeof(struct w_ev));
 	/* Each seed its own fault density: some runs storm, some give the
 	 * cell long calm stretches between faults (where leases, expiries and
 	 * lock-delays play out undisturbed). */
@@ -737,11 +640,11 @@ w_free(struct world *w)
 		w_replica_free(&w->r[i]);
 		w_replica_store_free(&w->r[i].st);
 	}
-	while (w->nheap > 0) {
-		w_pop(w, &e);
+	while (w->heap.n > 0) {
+		simheap_pop(&w->heap, &e);
 		w_ev_free(&e);
 	}
-	free(w->heap);
+	simheap_free(&w->heap);
 	free(w->conns);
 	free(w->digest_at);
 	free(w->writes);

@@ -8,6 +8,7 @@ noinst_LTLIBRARIES += tests/wsim/libwsim.la
 tests_wsim_libwsim_la_SOURCES = \
 	tests/wsim/wsim.c tests/wsim/wsim.h tests/wsim/wsim_int.h \
 	tests/wsim/wsim_replica.c tests/wsim/wsim_client.c tests/wsim/wsim_check.c \
+	tests/simlib/simlib.c tests/simlib/simlib.h \
 	server/paxos/paxos.c server/paxos/paxos_msg.c \
 	server/cell/cell.c server/cell/cell_codec.c \
 	server/ns/ns.c server/ns/ns_codec.c server/ns/ns_snap.c server/ns/ns_req.c \
@@ -15,6 +16,7 @@ tests_wsim_libwsim_la_SOURCES = \
 	server/session/session.c server/session/sm_index.c \
 	libchubby/csess.c libchubby/ccache.c libchubby/ccache.h common/simknob.h
 tests_wsim_libwsim_la_CPPFLAGS = $(AM_CPPFLAGS) -DCHUBBY_SIM_KNOBS -I$(top_srcdir)/server \
+	-I$(top_srcdir)/tests/simlib \
 	-I$(top_srcdir)/server/paxos -I$(top_srcdir)/libchubby
 tests_wsim_libwsim_la_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
 
@@ -29,6 +31,7 @@ EXTRA_DIST += tests/wsim/regress-seeds
 
 noinst_PROGRAMS += tests/wsim/chubby-wsim
 tests_wsim_chubby_wsim_SOURCES = tests/wsim/chubby-wsim.c
+tests_wsim_chubby_wsim_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/simlib
 tests_wsim_chubby_wsim_LDADD = tests/wsim/libwsim.la $(COMMON_LIBS)
 
 # No shipped binary carries a knob (the simulator's own objects do), and

@@ -16,6 +16,7 @@
 #include "csess.h"
 #include "paxos.h"
 #include "session/session.h"
+#include "simlib.h"
 #include "wsim.h"
 
 #define W_MAX_R 7
@@ -28,15 +29,25 @@
 #define W_MAX_ACKS 64
 #define W_CELL "sim"
 
-/* ---- randomness: splitmix64 seeds xoshiro256** (as tests/sim) ---------- */
+/* ---- randomness: tests/simlib's generator, shared with tests/sim -------- */
 
-struct w_rng {
-	uint64_t s[4];
-};
-void w_rng_seed(struct w_rng *r, uint64_t seed);
-uint64_t w_rand(struct w_rng *r);
-uint64_t w_below(struct w_rng *r, uint64_t n);
-bool w_chance(struct w_rng *r, uint64_t num, uint64_t den);
+static inline uint64_t
+w_rand(struct simrng *r)
+{
+	return simrng_next(r);
+}
+
+static inline uint64_t
+w_below(struct simrng *r, uint64_t n)
+{
+	return simrng_below(r, n);
+}
+
+static inline bool
+w_chance(struct simrng *r, uint64_t num, uint64_t den)
+{
+	return simrng_chance(r, num, den);
+}
 
 /* ---- the client protocol, as structs (the sim's wire) ----------------- */
 
@@ -274,7 +285,7 @@ struct w_write {
 
 struct world {
 	struct wsim_opts o;
-	struct w_rng rng;
+	struct simrng rng;
 	uint64_t now, steps;
 	bool failed;
 	char why[512];
@@ -288,9 +299,7 @@ struct world {
 	struct w_replica r[W_MAX_R];
 	struct w_client c[W_MAX_C];
 
-	struct w_ev *heap;
-	size_t nheap, capheap;
-	uint64_t evseq;
+	struct simheap heap; /* of struct w_ev */
 	bool cut[W_MAX_R][W_MAX_R];
 	bool ccut[W_MAX_C][W_MAX_R];
 	unsigned drop_pct, dup_pct, max_delay, conn_break_pm;
