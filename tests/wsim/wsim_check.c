@@ -411,8 +411,9 @@ w_check_final(struct world *w)
  * session is recorded once, at the command's first application anywhere
  * (events are a function of the replicated state, so every replica raises
  * the same).  The client must receive them in that order, each once.  One
- * may be missing only if the reply carrying it was lost with a broken
- * connection (w_rep_lost), or if the client was told MASTER_FAILOVER since: events live in the master's memory, so a new master cannot send
+ * may be missing only if a reply that carried one like it (type, epoch) was
+ * lost with a broken connection (w_rep_lost), or if the client was told
+ * MASTER_FAILOVER since: events live in the master's memory, so a new master cannot send
  * the old one's (docs/PROTOCOL.md "Sessions"), and the notice tells the
  * application to re-read.  So an event of a command proposed in an epoch
  * older than one the client was told of is excused.  By the end of the liveness phase every event of
@@ -677,7 +678,8 @@ w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a
 }
 
 void
-w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t type)
+w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t type,
+    uint64_t epoch)
 {
 	uint64_t session = csess_session_id(c->cs);
 	struct w_evs *s = w_evs_find(w, session, handle);
@@ -688,14 +690,16 @@ w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t
 		    ", which the applied state never raised", c->id, type, handle, session);
 		return;
 	}
-	/* The first of TYPE not excused: an excused one is of an older
-	 * epoch than the client's, which its master can no longer send. */
-	for (j = s->next; j < s->n && (s->v[j].type != type || s->v[j].excused); j++)
+	/* The first of TYPE proposed in EPOCH, the epoch of the master that
+	 * sent it: a master queues only events of its own epoch's commands
+	 * (every older one applies before it serves), and one of an older
+	 * epoch is lost with its master (excused by the notice that comes). */
+	for (j = s->next; j < s->n && (s->v[j].type != type || s->v[j].epoch != epoch); j++)
 		;
 	if (j == s->n) {
 		w_fail(w, "c%u received event %#x for handle %" PRIu64 " of session %" PRIu64
-		    " again or out of order (%zu of %zu delivered)", c->id, type, handle, session,
-		    s->next, s->n);
+		    " from epoch %" PRIu64 " again or out of order (%zu of %zu delivered)", c->id, type,
+		    handle, session, epoch, s->next, s->n);
 		return;
 	}
 	if (w->o.verbose)
@@ -718,7 +722,7 @@ w_rep_lost(struct world *w, struct w_client *c, const struct w_rep *rep)
 {
 	const msgpack_object *evs = NULL;
 	msgpack_unpacked u;
-	uint64_t session;
+	uint64_t session, epoch = 0;
 
 	if (rep->result == NULL || c->cs == NULL)
 		return;
@@ -727,6 +731,7 @@ w_rep_lost(struct world *w, struct w_client *c, const struct w_rep *rep)
 	if (msgpack_unpack_next(&u, (const char *)rep->result, rep->rlen, NULL) ==
 		MSGPACK_UNPACK_SUCCESS &&
 	    u.data.type == MSGPACK_OBJECT_MAP &&
+	    mp_get_uint(&u.data, "epoch", MP_OPTIONAL, &epoch, NULL, 0) == CHUBBY_OK &&
 	    mp_get_array(&u.data, "events", MP_OPTIONAL, &evs, NULL, 0) == CHUBBY_OK && evs != NULL) {
 		for (uint32_t i = 0; i < evs->via.array.size; i++) {
 			uint64_t type = 0, handle = 0;
@@ -739,13 +744,18 @@ w_rep_lost(struct world *w, struct w_client *c, const struct w_rep *rep)
 				0) != CHUBBY_OK ||
 			    type < 1 || type > 7 || (s = w_evs_find(w, session, handle)) == NULL)
 				continue;
-			for (k = s->next; k < s->n; k++)
-				if (s->v[k].type == 1u << (type - 1) && !s->v[k].excused)
+			for (k = 0; k < s->nlost; k++)
+				if (s->lost[k].type == 1u << (type - 1) && s->lost[k].epoch == epoch)
 					break;
-			if (k < s->n) {
-				s->v[k].excused = true;
-				w->res.events_lost++;
+			if (k == s->nlost) {
+				s->lost = xrealloc(s->lost, (s->nlost + 1) * sizeof *s->lost);
+				s->lost[k].type = 1u << (type - 1);
+				s->lost[k].epoch = epoch;
+				s->lost[k].n = 0;
+				s->nlost++;
 			}
+			s->lost[k].n++;
+			w->res.events_lost++;
 		}
 	}
 	msgpack_unpacked_destroy(&u);
@@ -779,6 +789,7 @@ w_forget_session(struct world *w, uint64_t session)
 	for (i = j = 0; i < w->nevs; i++) {
 		if (w->evs[i].session == session) {
 			free(w->evs[i].v);
+			free(w->evs[i].lost);
 			continue;
 		}
 		w->evs[j++] = w->evs[i];
@@ -786,8 +797,38 @@ w_forget_session(struct world *w, uint64_t session)
 	w->nevs = j;
 }
 
+/* Of S's events of TYPE and EPOCH not excused by a notice: how many are
+ * not delivered (*MISSING), and of those how many were passed over by a
+ * later delivery (*SKIPPED). */
+static void
+w_evs_missing(const struct w_evs *s, uint32_t type, uint64_t epoch, size_t *missing,
+    size_t *skipped)
+{
+	*missing = *skipped = 0;
+	for (size_t k = 0; k < s->n; k++) {
+		const struct w_evx *x = &s->v[k];
+		if (x->excused || x->type != type || x->epoch != epoch ||
+		    (k < s->next && !x->skipped))
+			continue;
+		(*missing)++;
+		*skipped += x->skipped;
+	}
+}
+
+/* How many events of TYPE and EPOCH lost replies carried for S. */
+static size_t
+w_evs_lost(const struct w_evs *s, uint32_t type, uint64_t epoch)
+{
+	for (size_t k = 0; k < s->nlost; k++)
+		if (s->lost[k].type == type && s->lost[k].epoch == epoch)
+			return s->lost[k].n;
+	return 0;
+}
+
 /* Whether an open handle of a client in good standing misses an event
- * (lost: a fail; not yet delivered: true, with what in WHY). */
+ * (lost: a fail; not yet delivered: true, with what in WHY).  Events of a
+ * (type, epoch) are missing rightly as long as lost replies carried at
+ * least as many. */
 bool
 w_events_pending(struct world *w, char *why, size_t len)
 {
@@ -803,20 +844,25 @@ w_events_pending(struct world *w, char *why, size_t len)
 		if (!open)
 			continue;
 		for (size_t k = 0; k < s->n; k++) {
-			if (s->v[k].excused)
+			const struct w_evx *x = &s->v[k];
+			size_t missing, skipped, lost;
+
+			if (x->excused || (k < s->next && !x->skipped))
 				continue;
-			if (s->v[k].skipped) {
+			w_evs_missing(s, x->type, x->epoch, &missing, &skipped);
+			lost = w_evs_lost(s, x->type, x->epoch);
+			if (missing <= lost)
+				continue;
+			if (skipped > lost) {
 				w_fail(w, "c%u in good standing lost event %#x (raised at %" PRIu64
 				    ") of handle %" PRIu64 " of session %" PRIu64 ": a later one was "
-				    "delivered and no MASTER_FAILOVER came", c->id, s->v[k].type,
-				    s->v[k].at, s->handle, s->session);
+				    "delivered, no reply was lost with it and no MASTER_FAILOVER came",
+				    c->id, x->type, x->at, s->handle, s->session);
 				return false;
 			}
-			if (k >= s->next) {
-				snprintf(why, len, "c%u handle %" PRIu64 " waits for event %#x raised at %"
-				    PRIu64, c->id, s->handle, s->v[k].type, s->v[k].at);
-				return true;
-			}
+			snprintf(why, len, "c%u handle %" PRIu64 " waits for event %#x raised at %"
+			    PRIu64, c->id, s->handle, x->type, x->at);
+			return true;
 		}
 	}
 	return false;
@@ -827,7 +873,9 @@ w_events_free(struct world *w)
 {
 	for (int p = 0; p < W_NPRES; p++)
 		free(w->exist[p]);
-	for (size_t i = 0; i < w->nevs; i++)
+	for (size_t i = 0; i < w->nevs; i++) {
 		free(w->evs[i].v);
+		free(w->evs[i].lost);
+	}
 	free(w->evs);
 }

@@ -764,7 +764,10 @@ w_on_keepalive(struct world *w, struct w_client *c, uint64_t cid, const struct w
 	}
 	if (evs != NULL) {
 		/* Events first, as the application would see them: the step
-		 * below may tell it MASTER_FAILOVER, which covers those lost. */
+		 * below may tell it MASTER_FAILOVER, which covers those lost.
+		 * A master sends only events of commands proposed in its own
+		 * epoch (it applies every older one before it serves), so the
+		 * reply's epoch tells which of equal events came. */
 		for (uint32_t i = 0; i < evs->via.array.size && !w->failed; i++) {
 			uint64_t type = 0, handle = 0;
 
@@ -777,7 +780,7 @@ w_on_keepalive(struct world *w, struct w_client *c, uint64_t cid, const struct w
 				break;
 			}
 			/* Protocol type k is the mask bit 1 << (k - 1). */
-			w_event_delivered(w, c, handle, 1u << (type - 1));
+			w_event_delivered(w, c, handle, 1u << (type - 1), ev.epoch);
 		}
 		ev.nevents += evs->via.array.size;
 	}

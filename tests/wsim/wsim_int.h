@@ -269,6 +269,14 @@ struct w_evs {
 	struct w_evx *v;
 	size_t n, cap;
 	size_t next; /* the first not delivered (nor skipped) */
+	/* Events the network lost in replies, by (type, epoch): which of
+	 * equal events a lost reply carried is not known, only how many. */
+	struct w_evlost {
+		uint32_t type;
+		uint64_t epoch;
+		size_t n;
+	} *lost;
+	size_t nlost;
 };
 
 /* ---- the history for the register check ------------------------------- */
@@ -415,7 +423,8 @@ bool w_client_good(const struct world *w, const struct w_client *c);
 void w_check(struct world *w);
 void w_check_digest(struct world *w, struct w_replica *r);
 void w_note_applied(struct world *w, struct w_replica *r, const struct cell_applied *a);
-void w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t type);
+void w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t type,
+    uint64_t epoch);
 void w_note_failover(struct world *w, struct w_client *c);
 void w_rep_lost(struct world *w, struct w_client *c, const struct w_rep *rep);
 void w_forget_session(struct world *w, uint64_t session);
