@@ -19,6 +19,8 @@ enum sim_knob {
 	SIM_KNOB_NO_LOCK_DELAY = 1 << 5,    /* ns: an expired holder's lock is free at once */
 	SIM_KNOB_GATES_UNORDERED = 1 << 6,  /* session: gates on one node in no order */
 	SIM_KNOB_SEQ_NO_GEN = 1 << 7,       /* ns: a sequencer checks without its lock_gen */
+	SIM_KNOB_EVENTS_TRUNCATED = 1 << 8, /* session: a KeepAlive reply carries one event, drops the rest */
+	SIM_KNOB_UNGATED_EXISTENCE = 1 << 9, /* session: a create or reap acknowledged before invalidations */
 };
 
 #ifdef CHUBBY_SIM_KNOBS

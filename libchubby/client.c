@@ -1327,10 +1327,45 @@ chubby_check_sequencer(chubby_client *c, const void *seq, size_t len)
 
 /* ---- leader election (Chubby 2.1: the primary's identity in a locked file) ---- */
 
+/*
+ * The leader record an election writes into the lock file (the format
+ * `lockctl lock --elect` writes too, docs/CLIENT.md "Leader election"):
+ * IDENTITY alone on its first line, then "lock_generation N": the
+ * generation of the lock it was written under.  A reader names a leader
+ * only while the lock is held exclusively at that generation, so the name
+ * of a leader that is gone (its lock released, or its session ended) is
+ * never reported, although the contents outlive it.
+ */
+#define LEADER_GEN_PREFIX "lock_generation "
+
+/* Splits a leader record: IDENTITY (truncated in place) and *GEN; false if
+ * DATA (LEN bytes, NUL-terminated) is not one (a bare identity). */
+static bool
+leader_record_parse(char *data, size_t len, uint64_t *gen)
+{
+	size_t pl = strlen(LEADER_GEN_PREFIX);
+	char *nl = memchr(data, '\n', len), *end;
+	unsigned long long v;
+
+	if (len < pl + 3 || data[len - 1] != '\n' || nl == NULL || nl == data ||
+	    (size_t)(data + len - (nl + 1)) < pl + 2 || memcmp(nl + 1, LEADER_GEN_PREFIX, pl) != 0)
+		return false;
+	errno = 0;
+	v = strtoull(nl + 1 + pl, &end, 10);
+	if (errno != 0 || end != data + len - 1 || end == nl + 1 + pl)
+		return false;
+	*gen = v;
+	*nl = '\0';
+	return true;
+}
+
 int
 chubby_elect(chubby_client *c, const char *path, const char *identity, unsigned timeout_ms,
     chubby_handle **out)
 {
+	struct chubby_stat st;
+	char *rec = NULL;
+	size_t reclen = 0;
 	chubby_handle *h;
 	int rc;
 
@@ -1339,13 +1374,30 @@ chubby_elect(chubby_client *c, const char *path, const char *identity, unsigned 
 		lasterr_set(CHUBBY_E_INVALID, "chubby_elect: NULL argument");
 		return CHUBBY_E_INVALID;
 	}
+	if (strchr(identity, '\n') != NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "chubby_elect: the identity holds a newline (it is the "
+					      "first line of the leader record)");
+		return CHUBBY_E_INVALID;
+	}
 	*out = NULL;
 	rc = chubby_handle_open(c, path, CHUBBY_O_READ | CHUBBY_O_WRITE | CHUBBY_O_CREATE, NULL,
 	    &h, NULL);
 	if (rc != CHUBBY_OK)
 		return rc;
-	if ((rc = chubby_acquire(h, CHUBBY_LOCK_EXCLUSIVE, timeout_ms)) != CHUBBY_OK ||
-	    (rc = chubby_set_contents(h, identity, strlen(identity), NULL)) != CHUBBY_OK) {
+	if ((rc = chubby_acquire(h, CHUBBY_LOCK_EXCLUSIVE, timeout_ms)) == CHUBBY_OK &&
+	    (rc = chubby_get_stat(h, &st)) == CHUBBY_OK) {
+		reclen = strlen(identity) + sizeof LEADER_GEN_PREFIX + 24;
+		rec = malloc(reclen);
+		if (rec == NULL)
+			rc = CHUBBY_E_NOMEM;
+		else
+			reclen = (size_t)snprintf(rec, reclen, "%s\n" LEADER_GEN_PREFIX "%llu\n",
+			    identity, (unsigned long long)st.lock_gen);
+	}
+	if (rc == CHUBBY_OK)
+		rc = chubby_set_contents(h, rec, reclen, NULL);
+	free(rec);
+	if (rc != CHUBBY_OK) {
 		char keep[512];
 		snprintf(keep, sizeof keep, "%s", chubby_last_error());
 		chubby_handle_close(h); /* steps down too, if the write failed */
@@ -1384,9 +1436,17 @@ chubby_leader(chubby_client *c, const char *path, char **identity, chubby_handle
 	if ((rc = chubby_get_stat(h, &st)) != CHUBBY_OK)
 		goto fail;
 	if (st.lock_mode == CHUBBY_LOCK_EXCLUSIVE) {
+		uint64_t gen;
+
 		if ((rc = chubby_get_contents(h, &data, &len, NULL)) != CHUBBY_OK)
 			goto fail;
 		*identity = data; /* NUL-terminated by chubby_get_contents */
+		/* A leader record of another generation names a leader that is
+		 * gone: the holder now has not written its own yet. */
+		if (leader_record_parse(data, len, &gen) && gen != st.lock_gen) {
+			free(data);
+			*identity = NULL;
+		}
 	}
 	if (watch != NULL)
 		*watch = h;

@@ -31,6 +31,7 @@
 
 #include <chubby/chubby.h>
 
+#include "ccache.h"
 #include "cellspec.h"
 #include "csess.h"
 #include "wire.h"
@@ -111,35 +112,7 @@ struct creq {
 	struct chubby_stat cst;
 };
 
-/* ---- cache (client_cache.c) ---- */
-
-struct centry {
-	struct centry *next;
-	char *path;
-	void *data;
-	size_t len;
-	struct chubby_stat st;
-};
-
-struct ccache {
-	struct centry *head;
-	bool disabled; /* jeopardy: neither served nor filled */
-	uint64_t hits, misses;
-};
-
-void ccache_clear(struct ccache *cc);
-void ccache_drop(struct ccache *cc, const char *path, size_t pathlen);
-/* Drops PATH's entry if it describes a node older than INSTANCE (instance
- * numbers come from a cell-wide counter, docs/NAMESPACE.md): that node was
- * deleted, and nothing will ever invalidate its copy. */
-void ccache_drop_older(struct ccache *cc, const char *path, uint64_t instance);
-/* Copies DATA and ST in; CHUBBY_E_NOMEM leaves the cache without it. */
-int ccache_put(struct ccache *cc, const char *path, const void *data, size_t len,
-    const struct chubby_stat *st);
-/* A malloc'd copy (NUL after LEN) and the stat of PATH's entry if it is of
- * node INSTANCE (0: unknown, never served), or CHUBBY_E_NOT_FOUND. */
-int ccache_get(struct ccache *cc, const char *path, uint64_t instance, void **data, size_t *len,
-    struct chubby_stat *st);
+/* ---- cache (ccache.c; the stat parser in client_cache.c) ---- */
 
 /* Parses a stat map into ST (zeroed first); CHUBBY_OK or E_BAD_TYPE. */
 int cl_parse_stat(const msgpack_object *o, struct chubby_stat *st);

@@ -3,7 +3,7 @@
 # clock, thread, socket, TLS or storage headers, so tests and the simulator
 # can drive them with virtual time and no side effects.  The namespace and
 # the applied state (server/cell) may use msgpack (a pure codec) for their
-# commands and snapshots; the Paxos core and the client session core may
+# commands and snapshots; the Paxos core, the client session core and the client cache may
 # not even do that.  The master's session layer (server/session) may use
 # msgpack too, but knows nothing of the daemon it runs in: no replica, RPC,
 # daemon context or config file; the shell (server/session_shell.c) gives
@@ -28,7 +28,7 @@ check_file() { # file pattern
 	fi
 }
 
-for f in "$top"/server/paxos/*.[ch] "$top"/libchubby/csess.[ch]; do
+for f in "$top"/server/paxos/*.[ch] "$top"/libchubby/csess.[ch] "$top"/libchubby/ccache.[ch]; do
 	check_file "$f" "$strict"
 done
 for f in "$top"/server/ns/*.[ch] "$top"/server/cell/*.[ch]; do

@@ -65,7 +65,8 @@ def _on_event_py(_client: int, evp: "ctypes._Pointer[_lib.ChubbyEvent]", arg: Op
             return
         ev = evp.contents
         path = ev.path.decode("utf-8", "replace") if ev.path is not None else None
-        cell._dispatch(ev.type, ev.handle or 0, path)
+        gen = int(ev.content_gen) if ev.has_content_gen else None
+        cell._dispatch(ev.type, ev.handle or 0, path, gen)
     except BaseException:  # noqa: B036 - a C callback must not raise
         _log.exception("chubby: error in an event callback")
 
@@ -107,7 +108,7 @@ class Cell:
         self._on_event = on_event
         self._mu = threading.Lock()
         self._handles: Dict[int, Handle] = {}
-        self._orphans: Dict[int, List[Tuple[int, Optional[str]]]] = {}
+        self._orphans: Dict[int, List[Tuple[int, Optional[str], Optional[int]]]] = {}
         self._streams: Set[EventStream] = set()
         self._watchers: List[EventCallback] = []
         self._ptr: Optional[int] = None
@@ -221,7 +222,8 @@ class Cell:
             if fn in self._watchers:
                 self._watchers.remove(fn)
 
-    def _dispatch(self, etype: int, hptr: int, path: Optional[str]) -> None:
+    def _dispatch(self, etype: int, hptr: int, path: Optional[str],
+                  content_gen: Optional[int] = None) -> None:
         try:
             t = EventType(etype)
         except ValueError:
@@ -234,10 +236,10 @@ class Cell:
                 # registered yet: keep the event for it (Cell._register).
                 pend = self._orphans.setdefault(hptr, [])
                 if len(pend) < _ORPHANS_MAX:
-                    pend.append((etype, path))
+                    pend.append((etype, path, content_gen))
             streams = list(self._streams)
             watchers = list(self._watchers)
-        ev = Event(t, path, h)
+        ev = Event(t, path, h, content_gen)
         for fn in watchers:
             fn(ev)
         if self._on_event is not None:
@@ -269,8 +271,8 @@ class Cell:
         if closed:
             h._forget()
             raise Cancelled("the Cell was closed during the open")
-        for etype, epath in pend:
-            h._deliver(Event(EventType(etype), epath, h))
+        for etype, epath, egen in pend:
+            h._deliver(Event(EventType(etype), epath, h, egen))
         return h
 
     def _unregister(self, h: "Handle") -> None:

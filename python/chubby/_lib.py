@@ -37,6 +37,10 @@ class ChubbyEvent(Structure):
         ("type", c_int),
         ("handle", c_void_p),
         ("path", c_char_p),
+        # CONTENTS_MODIFIED: the content generation the write made, when the
+        # master sent it (struct chubby_event's later fields).
+        ("has_content_gen", c_bool),
+        ("content_gen", c_uint64),
     ]
 
 

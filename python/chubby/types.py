@@ -83,11 +83,13 @@ class Event:
     """One event.  `handle` is the Handle it concerns (None for the
     session's own events: JEOPARDY, SAFE, EXPIRED, MASTER_FAILOVER, and for
     a handle the binding no longer knows); `path` is the node's path, None
-    for session events."""
+    for session events; `content_gen` is, for CONTENTS_MODIFIED, the file's
+    content generation the write made (None when the master did not say)."""
 
     type: EventType
     path: Optional[str]
     handle: Optional["Handle"] = field(default=None, compare=False)
+    content_gen: Optional[int] = field(default=None, compare=False)
 
     @property
     def is_session_event(self) -> bool:

@@ -6,8 +6,9 @@ server_paxos_libpaxos_la_SOURCES = \
 	server/paxos/paxos_msg.c server/paxos/paxos_msg.h
 server_paxos_libpaxos_la_CFLAGS = $(AM_CFLAGS)
 
-PAXOS_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server/paxos -I$(top_srcdir)/tests/unit
-SIM_SOURCES = tests/sim/sim.c tests/sim/sim.h
+PAXOS_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server/paxos -I$(top_srcdir)/tests/unit \
+	-I$(top_srcdir)/tests/simlib
+SIM_SOURCES = tests/sim/sim.c tests/sim/sim.h tests/simlib/simlib.c tests/simlib/simlib.h
 
 check_PROGRAMS += tests/unit/test_paxos
 tests_unit_test_paxos_SOURCES = tests/unit/test_paxos.c $(TEST_HARNESS)

@@ -319,6 +319,9 @@ ns_wire_pack_result(msgpack_packer *pk, int status, const struct svc_result *r)
 		} else if (r->kind == SVC_RES_CONTENT_GEN) {
 			msgpack_pack_map(pk, 1);
 			mp_pack_kv_uint(pk, "content_gen", r->content_gen);
+		} else if (r->kind == SVC_RES_ABSENT) {
+			msgpack_pack_map(pk, 1);
+			mp_pack_kv_bool(pk, "cacheable", r->cacheable);
 		}
 		return;
 	}

@@ -48,6 +48,12 @@ struct sev {
 	uint64_t gen;
 };
 
+/* An event kept while this replica is not serving (sm->parked). */
+struct pev {
+	uint64_t session;
+	struct sev ev;
+};
+
 struct sinv {
 	uint64_t id; /* the gate's */
 	char *path;
@@ -202,6 +208,14 @@ struct session_mgr {
 	 * the rebuilt table must not take such a session back. */
 	uint64_t *ending_ids;
 	size_t nending, capending;
+	/* Events not yet sent when the lease lapsed, then those of commands
+	 * applied while not serving, in order, while this replica's epoch is
+	 * still SM->EPOCH (PARKING): a lease regained in that epoch sends them,
+	 * as its clients see no new epoch and so no MASTER_FAILOVER tells them
+	 * to re-read.  A new epoch drops them: its clients are told. */
+	bool parking;
+	struct pev *parked;
+	size_t nparked, capparked;
 	struct session_stats st;
 };
 
@@ -432,7 +446,7 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	uint64_t now = sm->now.mono_ms, lease = sm_lease_grant(sm);
-	size_t i;
+	size_t i, nev;
 
 	if (s->ka == NULL)
 		return;
@@ -442,9 +456,11 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 	mp_pack_kv_uint(&pk, "epoch", sm->epoch);
 	mp_pack_kv_uint(&pk, "lease_ms", lease);
 	mp_pack_kv_uint(&pk, "held_ms", now - s->ka_arrived);
+	/* SIM_KNOB: broken on purpose in the simulator only (events lost). */
+	nev = SIM_KNOB(SIM_KNOB_EVENTS_TRUNCATED) && s->nev > 1 ? 1 : s->nev;
 	mp_pack_str(&pk, "events");
-	msgpack_pack_array(&pk, s->nev);
-	for (i = 0; i < s->nev; i++) {
+	msgpack_pack_array(&pk, nev);
+	for (i = 0; i < nev; i++) {
 		unsigned type = 0;
 		/* NS_EV_* bits to protocol event numbers: bit k is type k+1. */
 		while ((1u << type) != s->ev[i].type && type < 31)
@@ -560,6 +576,51 @@ sm_cache_add(struct session_mgr *sm, uint64_t session, const char *path)
 
 static void sm_gate_free(struct session_mgr *sm, struct gate *g);
 
+/* Keeps SESSION's event EV (its path is ours after). */
+static void
+sm_park(struct session_mgr *sm, uint64_t session, struct sev ev)
+{
+	if (sm->nparked == sm->capparked) {
+		sm->capparked = sm->capparked ? 2 * sm->capparked : 16;
+		sm->parked = xreallocarray(sm->parked, sm->capparked, sizeof *sm->parked);
+	}
+	sm->parked[sm->nparked].session = session;
+	sm->parked[sm->nparked].ev = ev;
+	sm->nparked++;
+}
+
+/* An applied event as the layer keeps it (the path copied). */
+static struct sev
+sm_sev(const struct ns_event *e)
+{
+	struct sev ev = {.type = e->type, .handle = e->handle, .path = xstrdup(e->path),
+	    .has_gen = e->has_gen, .gen = e->gen};
+
+	return ev;
+}
+
+static void
+sm_parked_clear(struct session_mgr *sm)
+{
+	for (size_t i = 0; i < sm->nparked; i++)
+		free(sm->parked[i].ev.path);
+	sm->nparked = 0;
+	sm->parking = false;
+}
+
+/* Queues S's event EV (its path is S's after). */
+static void
+sm_queue_event(struct session_mgr *sm, struct msess *s, struct sev ev)
+{
+	if (s->nev == s->evcap) {
+		s->evcap = s->evcap ? 2 * s->evcap : 8;
+		s->ev = xreallocarray(s->ev, s->evcap, sizeof *s->ev);
+	}
+	s->ev[s->nev++] = ev;
+	if (s->ka != NULL)
+		sm_ka_reply(sm, s);
+}
+
 static void
 sm_step_down(struct session_mgr *sm)
 {
@@ -577,6 +638,13 @@ sm_step_down(struct session_mgr *sm)
 			 * the old value (issue 14). */
 			for (size_t i = 0; i < s->ninv; i++)
 				sm_cache_add(sm, s->id, s->inv[i].path);
+			/* Its events not yet sent are kept for a lease regained
+			 * in this epoch (sm->parked). */
+			for (size_t i = 0; i < s->nev; i++) {
+				sm_park(sm, s->id, s->ev[i]);
+				s->ev[i].path = NULL;
+			}
+			s->nev = 0;
 			sm_sess_free(sm, s);
 		}
 	}
@@ -599,6 +667,7 @@ sm_step_down(struct session_mgr *sm)
 		sm_gate_free(sm, g);
 	}
 	sm->active = false;
+	sm->parking = true;
 	sm_log(sm, SESSION_LOG_INFO, "sessions: stepped down");
 }
 
@@ -815,6 +884,17 @@ sm_take_over(struct session_mgr *sm, uint64_t epoch)
 			sm->nhold++;
 		}
 	}
+	/* The same epoch again: its clients see no fail-over, so the events
+	 * kept since the lapse go out now, in order (to sessions still here). */
+	for (size_t i = 0; i < sm->nparked && epoch == sm->epoch && sm->parking; i++) {
+		struct pev *p = &sm->parked[i];
+		struct msess *s = sm_find(sm, p->session);
+		if (s != NULL && !s->ending) {
+			sm_queue_event(sm, s, p->ev);
+			p->ev.path = NULL;
+		}
+	}
+	sm_parked_clear(sm);
 	sm->active = true;
 	sm->epoch = epoch;
 	/* The term's stamps count from the wall clock as it reads now. */
@@ -1268,6 +1348,9 @@ session_write(struct session_mgr *sm, struct session_now now, enum session_write
 	if (kind == SESSION_WRITE_CREATE && path != NULL && sm_node_exists(sm, path) &&
 	    ((gp = sm_gpath_find(sm, path)) == NULL || gp->ngates == 0))
 		kind = SESSION_WRITE_PLAIN;
+	/* SIM_KNOB: broken on purpose in the simulator only (existence ungated). */
+	if (kind == SESSION_WRITE_CREATE && SIM_KNOB(SIM_KNOB_UNGATED_EXISTENCE))
+		kind = SESSION_WRITE_PLAIN;
 	/* SIM_KNOB: broken on purpose in the simulator only (no gate). */
 	if (kind == SESSION_WRITE_PLAIN || path == NULL || SIM_KNOB(SIM_KNOB_WRITE_NO_GATE)) {
 		rc = sm_submit(sm, cmd, len, done, arg);
@@ -1309,10 +1392,16 @@ void
 session_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
     uint64_t handle, const uint8_t *cmd, size_t len, session_done_fn done, void *arg)
 {
-	struct gate *g = sm_gate_new(sm, cmd, len, done, arg);
+	struct gate *g;
 	size_t i, n;
 
 	sm->now = now;
+	/* SIM_KNOB: broken on purpose in the simulator only (a reap ungated). */
+	if (SIM_KNOB(SIM_KNOB_UNGATED_EXISTENCE)) {
+		session_write(sm, now, SESSION_WRITE_PLAIN, NULL, cmd, len, done, arg);
+		return;
+	}
+	g = sm_gate_new(sm, cmd, len, done, arg);
 	if (handle != 0) {
 		sm_gate_note_close(sm, g, session, handle);
 	} else {
@@ -1947,10 +2036,24 @@ void
 session_applied(struct session_mgr *sm, struct session_now at, const uint8_t *cmd, size_t len,
     const struct ns_result *res)
 {
-	uint64_t type, session, arg0, now;
+	uint64_t type, session, arg0, now, epoch = 0;
 
-	if (sm == NULL || !sm->active)
+	if (sm == NULL)
 		return;
+	if (!sm->active) {
+		/* Not serving: its events are kept while the epoch is still
+		 * the one this replica served in (sm->parked). */
+		if (!sm->parking || res->nevents == 0)
+			return;
+		(void)sm->env.mastership(sm->env.arg, &epoch);
+		if (epoch != sm->epoch) {
+			sm_parked_clear(sm);
+			return;
+		}
+		for (size_t i = 0; i < res->nevents; i++)
+			sm_park(sm, res->events[i].session, sm_sev(&res->events[i]));
+		return;
+	}
 	sm->now = at;
 	now = at.mono_ms;
 	sm_peek(cmd, len, &type, &session, &arg0);
@@ -1962,20 +2065,8 @@ session_applied(struct session_mgr *sm, struct session_now at, const uint8_t *cm
 	for (size_t i = 0; i < res->nevents; i++) {
 		const struct ns_event *e = &res->events[i];
 		struct msess *s = sm_find(sm, e->session);
-		if (s == NULL)
-			continue;
-		if (s->nev == s->evcap) {
-			s->evcap = s->evcap ? 2 * s->evcap : 8;
-			s->ev = xreallocarray(s->ev, s->evcap, sizeof *s->ev);
-		}
-		s->ev[s->nev].type = e->type;
-		s->ev[s->nev].handle = e->handle;
-		s->ev[s->nev].path = xstrdup(e->path);
-		s->ev[s->nev].has_gen = e->has_gen;
-		s->ev[s->nev].gen = e->gen;
-		s->nev++;
-		if (s->ka != NULL)
-			sm_ka_reply(sm, s);
+		if (s != NULL)
+			sm_queue_event(sm, s, sm_sev(e));
 	}
 	/* A lock freed or a handle ended: the waiters it concerns go now,
 	 * not at the next tick (a hand-off waits for no timer). */
@@ -2245,6 +2336,8 @@ session_free(struct session_mgr *sm)
 		return;
 	if (sm->active)
 		sm_step_down(sm);
+	sm_parked_clear(sm);
+	free(sm->parked);
 	sm_cache_clear(sm);
 	/* Proposed gates belong to the replica, freed before us: their nodes
 	 * went with them. */

@@ -456,6 +456,39 @@ done_open(int status, const struct ns_result *res, void *arg)
 	free(w);
 }
 
+/* An OPEN asked with `cache` (and no CREATE): its name, to note the
+ * session as a cacher of the node's absence if it finds none. */
+struct actx {
+	struct wctx w; /* first: done_open frees it as a wctx */
+	char *path;
+};
+
+/*
+ * Existence caching: an OPEN without CREATE that finds no node records its
+ * session as a cacher of the name, as GET_CONTENTS does for contents, so
+ * that a later CREATE of the name (a gated write, SESSION_WRITE_CREATE)
+ * invalidates it first.  Not cacheable while a write of the name is under
+ * way (session_cache_note says).
+ */
+static void
+done_open_absent(int status, const struct ns_result *res, void *arg)
+{
+	struct actx *x = arg;
+	struct svc_result r;
+
+	if (status != CHUBBY_E_NOT_FOUND || res == NULL) {
+		free(x->path);
+		done_open(status, res, &x->w);
+		return;
+	}
+	memset(&r, 0, sizeof r);
+	r.kind = SVC_RES_ABSENT;
+	r.cacheable = session_cache_note(x->w.s->sm, x->w.session, x->path);
+	answer(x->w.s, x->w.tok, x->w.deferred, status, res->msg[0] ? res->msg : NULL, &r);
+	free(x->path);
+	free(x);
+}
+
 /* OPEN that may create a node with ACL names (issue 18): an ACL change,
  * audited, and each name given must be "" or an existing ACL file, as
  * for SET_ACL (acl_names_valid).  Only the names are checked here: a node
@@ -498,6 +531,24 @@ op_open(struct call *c)
 	    rc == CHUBBY_E_NOT_FOUND) {
 		free(cmd);
 		return rc;
+	}
+	if (a->cache && !(a->flags & NS_O_CREATE)) {
+		struct actx *x;
+
+		audit(c, false, a->path, NULL, false);
+		if ((rc = write_prepare(c, true, a->session, &cmd, &len, rc)) != CHUBBY_OK)
+			return rc;
+		x = xcalloc(1, sizeof *x);
+		/* As wctx_new(c, true, a->session, 0) fills it. */
+		x->w.s = c->s;
+		x->w.deferred = true;
+		x->w.tok = c->s->env.defer(c->s->env.arg, c->req);
+		x->w.session = a->session;
+		x->path = xstrdup(a->path);
+		session_write(c->s->sm, c->now, SESSION_WRITE_PLAIN, a->path, cmd, len,
+		    done_open_absent, x);
+		free(cmd);
+		return TAKEN;
 	}
 	/* A node OPEN creates may have been cached under its name before (its
 	 * predecessor's contents): invalidated first (docs/PROTOCOL.md).  The

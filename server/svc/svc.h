@@ -81,7 +81,10 @@ struct svc_args {
 	uint64_t hold_ms;
 	const uint64_t *acks;
 	size_t nacks;
-	/* GET_CONTENTS: the client will cache what it reads. */
+	/* GET_CONTENTS: the client will cache what it reads.  OPEN without
+	 * CREATE: the client will cache the node's absence if it finds none
+	 * (Chubby §2.9 caches "file absence"; libchubby does not yet, the
+	 * whole-cell simulator's client does). */
 	bool cache;
 	/* SET_SEQUENCER (NULL: clear), CHECK_SEQUENCER: a decoded sequencer
 	 * whose signature the caller has checked. */
@@ -105,7 +108,8 @@ enum svc_result_kind {
 	SVC_RES_PAGE,       /* a page of SESSIONS / LOCKS: RAW the packed array, NEXT */
 	SVC_RES_NOT_MASTER, /* E_NOT_MASTER from this replica: the caller names the master */
 	SVC_RES_EPOCH,      /* E_BAD_EPOCH: {epoch} */
-	SVC_RES_CONTENT_GEN /* E_GEN_MISMATCH: {content_gen} */
+	SVC_RES_CONTENT_GEN, /* E_GEN_MISMATCH: {content_gen} */
+	SVC_RES_ABSENT      /* E_NOT_FOUND of an OPEN with cache: {cacheable} */
 };
 
 struct svc_result {

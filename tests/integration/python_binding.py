@@ -447,6 +447,8 @@ class Events(unittest.TestCase):
             assert ev is not None
             self.assertEqual((ev.path, ev.handle), (p, hit))
             self.assertFalse(ev.is_session_event)
+            # The event names the content generation the write made.
+            self.assertEqual(ev.content_gen, hit.stat().content_gen)
             self.assertIsNotNone(next_event(stream, EventType.CONTENTS_MODIFIED))
             self.assertTrue(wait_until(lambda: any(e.handle is hcb for e in got_handle)))
             self.assertTrue(wait_until(lambda: any(

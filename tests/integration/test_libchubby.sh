@@ -74,6 +74,12 @@ check "A elects itself leader" drv_ok a elect /ls/local/leader alice 5000
 expect "B sees alice lead" '^ok alice$' drv b leader /ls/local/leader
 check "A steps down" drv_ok a close /ls/local/leader
 expect "nobody leads after A steps down" '^ok \(none\)$' drv b leader /ls/local/leader
+# The record names its lock generation: a holder that has not written its
+# own record is not reported under the old leader's name.
+check "B opens the election file" drv_ok b open /ls/local/leader rwc 0
+check "B takes its lock without writing a record" drv_ok b lock /ls/local/leader
+expect "the old record (alice) names nobody now" '^ok \(none\)$' drv a leader /ls/local/leader
+check "B releases" drv_ok b unlock /ls/local/leader
 drv_stop a
 drv_stop b
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sim.h"
+#include "simlib.h"
 
 static void
 usage(void)
@@ -24,49 +25,25 @@ usage(void)
 	exit(2);
 }
 
-static uint64_t
-number(const char *s)
+static int
+regress_line(void *arg, const char *line)
 {
-	char *end;
-	uint64_t v = strtoull(s, &end, 10);
+	const bool *verbose = arg;
+	struct sim_opts o;
+	int rc;
 
-	if (*s == '\0' || *end != '\0')
-		usage();
-	return v;
+	sim_opts_defaults(&o);
+	if ((rc = sim_opts_parse_line(&o, line)) <= 0)
+		return rc;
+	o.verbose = o.verbose || *verbose;
+	return sim_run_seed(&o) != 0 ? 2 : 1;
 }
 
 /* Runs every line of a regression list; the number of failed runs. */
 static uint64_t
 regress(const char *path, bool verbose, uint64_t *runs)
 {
-	char line[512];
-	unsigned lineno = 0;
-	uint64_t failures = 0;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL) {
-		perror(path);
-		exit(2);
-	}
-	while (fgets(line, sizeof line, f) != NULL) {
-		struct sim_opts o;
-		int rc;
-
-		lineno++;
-		sim_opts_defaults(&o);
-		if ((rc = sim_opts_parse_line(&o, line)) == 0)
-			continue;
-		if (rc < 0) {
-			fprintf(stderr, "%s:%u: not chubby-sim arguments with --seed\n", path, lineno);
-			exit(2);
-		}
-		o.verbose = o.verbose || verbose;
-		(*runs)++;
-		if (sim_run_seed(&o) != 0)
-			failures++;
-	}
-	fclose(f);
-	return failures;
+	return simcli_regress(path, "chubby-sim", regress_line, &verbose, runs);
 }
 
 int
@@ -74,7 +51,7 @@ main(int argc, char **argv)
 {
 	struct sim_opts o;
 	uint64_t first, last, seed, failures = 0, runs = 0;
-	const char *dots, *list = NULL;
+	const char *list = NULL;
 	int i;
 
 	sim_opts_defaults(&o);
@@ -87,13 +64,7 @@ main(int argc, char **argv)
 			list = v;
 			i++;
 		} else if (strcmp(a, "--seeds") == 0 && v != NULL) {
-			char buf[64];
-			if ((dots = strstr(v, "..")) == NULL || (size_t)(dots - v) >= sizeof buf)
-				usage();
-			memcpy(buf, v, (size_t)(dots - v));
-			buf[dots - v] = '\0';
-			first = number(buf);
-			last = number(dots + 2);
+			simcli_range(v, &first, &last, usage);
 			i++;
 		} else if ((rc = sim_opts_set(&o, a, v)) < 0)
 			usage();

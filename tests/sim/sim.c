@@ -17,67 +17,31 @@
 
 #include "paxos.h"
 #include "sim.h"
+#include "simlib.h"
 
 #define SIM_TRACE 48
 #define SIM_TICK_MS 10
 
-/* ---- PRNG: splitmix64 seeds xoshiro256** ------------------------------ */
-
-struct sim_rng {
-	uint64_t s[4];
-};
+/* ---- PRNG: tests/simlib's (splitmix64 seeds xoshiro256**) -------------- */
 
 static uint64_t
-sim_splitmix(uint64_t *x)
+sim_rand(struct simrng *r)
 {
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static void
-sim_rng_seed(struct sim_rng *r, uint64_t seed)
-{
-	int i;
-
-	for (i = 0; i < 4; i++)
-		r->s[i] = sim_splitmix(&seed);
-}
-
-static uint64_t
-sim_rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t
-sim_rand(struct sim_rng *r)
-{
-	uint64_t *s = r->s, out = sim_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = sim_rotl(s[3], 45);
-	return out;
+	return simrng_next(r);
 }
 
 /* Uniform in [0, n). */
 static uint64_t
-sim_below(struct sim_rng *r, uint64_t n)
+sim_below(struct simrng *r, uint64_t n)
 {
-	return n == 0 ? 0 : sim_rand(r) % n;
+	return simrng_below(r, n);
 }
 
 /* True with probability num / den. */
 static bool
-sim_chance(struct sim_rng *r, uint64_t num, uint64_t den)
+sim_chance(struct simrng *r, uint64_t num, uint64_t den)
 {
-	return sim_below(r, den) < num;
+	return simrng_chance(r, num, den);
 }
 
 /* ---- structures ------------------------------------------------------- */
@@ -154,7 +118,7 @@ struct sim_slot {
 
 struct sim {
 	struct sim_opts o;
-	struct sim_rng rng;
+	struct simrng rng;
 	uint64_t now;
 	uint64_t steps;
 	bool failed;
@@ -164,10 +128,7 @@ struct sim {
 	unsigned n;
 
 	/* Network. */
-	struct sim_ev *heap;
-	size_t nheap;
-	size_t capheap;
-	uint64_t evseq;
+	struct simheap heap; /* of struct sim_ev (tests/simlib) */
 	bool cut[SIM_MAX_REPLICAS][SIM_MAX_REPLICAS];
 	unsigned extra_delay[SIM_MAX_REPLICAS][SIM_MAX_REPLICAS];
 	unsigned drop_pct;
@@ -207,11 +168,9 @@ sim_trace(struct sim *s, const char *fmt, ...)
 {
 	char *line = s->trace[s->ntrace++ % SIM_TRACE];
 	va_list ap;
-	int n;
 
-	n = snprintf(line, sizeof s->trace[0], "%8" PRIu64 " ", s->now);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof s->trace[0] - (size_t)n, fmt, ap);
+	simtrace_format(line, sizeof s->trace[0], s->now, fmt, ap);
 	va_end(ap);
 	if (s->o.verbose)
 		fprintf(stderr, "%s\n", line);
@@ -256,57 +215,12 @@ sim_local(const struct sim_replica *r, uint64_t t)
 	return r->clock_base + (uint64_t)((int64_t)t + skew);
 }
 
-/* ---- event heap ------------------------------------------------------- */
-
-static bool
-sim_ev_before(const struct sim_ev *a, const struct sim_ev *b)
-{
-	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
-}
+/* ---- event heap (tests/simlib) ----------------------------------------- */
 
 static void
 sim_push(struct sim *s, struct sim_ev *ev)
 {
-	size_t i;
-	struct sim_ev tmp;
-
-	if (s->nheap == s->capheap) {
-		s->capheap = s->capheap == 0 ? 256 : s->capheap * 2;
-		s->heap = xrealloc(s->heap, s->capheap * sizeof *s->heap);
-	}
-	ev->seq = s->evseq++;
-	i = s->nheap++;
-	s->heap[i] = *ev;
-	while (i > 0 && sim_ev_before(&s->heap[i], &s->heap[(i - 1) / 2])) {
-		tmp = s->heap[i];
-		s->heap[i] = s->heap[(i - 1) / 2];
-		s->heap[(i - 1) / 2] = tmp;
-		i = (i - 1) / 2;
-	}
-}
-
-static void
-sim_pop(struct sim *s, struct sim_ev *out)
-{
-	size_t i = 0, l, m;
-	struct sim_ev tmp;
-
-	*out = s->heap[0];
-	s->heap[0] = s->heap[--s->nheap];
-	for (;;) {
-		l = 2 * i + 1;
-		m = i;
-		if (l < s->nheap && sim_ev_before(&s->heap[l], &s->heap[m]))
-			m = l;
-		if (l + 1 < s->nheap && sim_ev_before(&s->heap[l + 1], &s->heap[m]))
-			m = l + 1;
-		if (m == i)
-			break;
-		tmp = s->heap[i];
-		s->heap[i] = s->heap[m];
-		s->heap[m] = tmp;
-		i = m;
-	}
+	simheap_push(&s->heap, ev);
 }
 
 /* ---- the state machine ------------------------------------------------ */
@@ -1157,8 +1071,8 @@ sim_ms(struct sim *s)
 	struct sim_ev e;
 	unsigned i;
 
-	while (s->nheap > 0 && s->heap[0].at <= s->now && !s->failed) {
-		sim_pop(s, &e);
+	while (simheap_next_at(&s->heap) <= s->now && !s->failed) {
+		simheap_pop(&s->heap, &e);
 		sim_deliver(s, &e);
 		sim_check(s);
 	}
@@ -1277,7 +1191,8 @@ sim_new(const struct sim_opts *o)
 	s = xcalloc(1, sizeof *s);
 	s->o = *o;
 	s->n = o->replicas;
-	sim_rng_seed(&s->rng, o->seed);
+	simrng_seed(&s->rng, o->seed);
+	simheap_init(&s->heap, sizeof(struct sim_ev));
 	c = &s->pcfg;
 	paxos_config_defaults(c);
 	c->nmembers = s->n;
@@ -1335,12 +1250,12 @@ sim_free(struct sim *s)
 		paxos_free(s->r[i].p);
 		sim_store_free(&s->r[i].st);
 	}
-	while (s->nheap > 0) {
-		sim_pop(s, &e);
+	while (s->heap.n > 0) {
+		simheap_pop(&s->heap, &e);
 		paxos_msg_free(&e.msg);
 		paxos_buf_free(&e.data);
 	}
-	free(s->heap);
+	simheap_free(&s->heap);
 	for (i = 0; i < s->nslots; i++) {
 		for (j = 0; j < s->slots[i].nacc; j++)
 			paxos_buf_free(&s->slots[i].acc[j].value);

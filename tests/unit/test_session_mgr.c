@@ -37,6 +37,7 @@ static int status_of[MAXREQ]; /* by request id: -1 not answered */
 
 static uint64_t inval_of[MAXREQ]; /* by request id: a KeepAlive's last invalidation id */
 static uint64_t lease_of[MAXREQ]; /* by request id: a KeepAlive's lease_ms */
+static uint32_t events_of[MAXREQ]; /* by request id: the events a KeepAlive carried */
 
 /* --- the fake environment ------------------------------------------------- */
 
@@ -157,6 +158,7 @@ env_reply(void *arg, void *token, int status, const char *msg, const void *resul
 	status_of[id] = status;
 	inval_of[id] = 0;
 	lease_of[id] = 0;
+	events_of[id] = 0;
 	msgpack_unpacked_init(&u);
 	if (result != NULL &&
 	    msgpack_unpack_next(&u, result, len, &off) == MSGPACK_UNPACK_SUCCESS &&
@@ -168,6 +170,9 @@ env_reply(void *arg, void *token, int status, const char *msg, const void *resul
 			    memcmp(k->via.str.ptr, "lease_ms", 8) == 0 &&
 			    v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
 				lease_of[id] = v->via.u64;
+			if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 6 &&
+			    memcmp(k->via.str.ptr, "events", 6) == 0 && v->type == MSGPACK_OBJECT_ARRAY)
+				events_of[id] = v->via.array.size;
 			if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != 10 ||
 			    memcmp(k->via.str.ptr, "invalidate", 10) != 0 ||
 			    v->type != MSGPACK_OBJECT_ARRAY)
@@ -491,18 +496,18 @@ test_lapse_keeps_cachers(void)
 	teardown();
 }
 
-/* Opens PATH in S as an ephemeral file (created if missing); the handle. */
+/* Opens PATH in S with FLAGS and event mask EVENTS (created if missing, as
+ * a gated CREATE); the handle, the session's newest. */
 static uint64_t
-open_eph(uint64_t s, const char *path)
+open_node(uint64_t s, const char *path, uint32_t flags, uint32_t events)
 {
 	uint8_t *cmd;
 	size_t len;
 	uint64_t ids[64];
 	size_t n;
 
-	CU_ASSERT_EQUAL_FATAL(ns_encode_open(now.real_ms, s, path,
-				  NS_O_READ | NS_O_WRITE | NS_O_CREATE | NS_O_EPHEMERAL, 0, 0, "v", 1,
-				  NULL, &cmd, &len),
+	CU_ASSERT_EQUAL_FATAL(ns_encode_open(now.real_ms, s, path, flags | NS_O_CREATE, 0, events,
+				  "v", 1, NULL, &cmd, &len),
 	    CHUBBY_OK);
 	session_write(sm, now, SESSION_WRITE_CREATE, path, cmd, len, got, NULL);
 	free(cmd);
@@ -510,6 +515,85 @@ open_eph(uint64_t s, const char *path)
 	n = ns_session_handles(cell.ns, s, ids, 64);
 	CU_ASSERT_FATAL(n > 0);
 	return ids[n - 1];
+}
+
+/* A handle of S on LOCK that asks for CONTENTS_MODIFIED events. */
+static uint64_t
+open_watch(uint64_t s)
+{
+	return open_node(s, LOCK, NS_O_READ | NS_O_WRITE, NS_EV_CONTENTS_MODIFIED);
+}
+
+/* A watcher session (returned) with a handle on LOCK asking for
+ * CONTENTS_MODIFIED, and a writer *WR with handle *HW on it; one write
+ * applied (its event queued for the watcher). */
+static uint64_t
+watch_setup(uint64_t *wr, uint64_t *hw)
+{
+	struct wres w1;
+	uint64_t watcher;
+
+	setup();
+	watcher = start_session();
+	*wr = start_session();
+	(void)open_watch(watcher);
+	*hw = open_lock(*wr);
+	set_contents(*wr, *hw, "one", &w1);
+	pump();
+	CU_ASSERT_EQUAL(w1.status, CHUBBY_OK);
+	return watcher;
+}
+
+/*
+ * The master's lease lapses and comes back in the same epoch (found by the
+ * whole-cell simulator's event check, tests/wsim/regress-seeds): the
+ * clients see no new epoch, so no MASTER_FAILOVER tells them to re-read.
+ * An event queued before the lapse and one of a command applied during it
+ * must both reach the watcher with its next KeepAlive.
+ */
+static void
+test_lapse_keeps_events(void)
+{
+	struct wres w2;
+	uint64_t wr, hw, ka, watcher = watch_setup(&wr, &hw); /* one event queued */
+
+	set_contents(wr, hw, "two", &w2); /* proposed while master... */
+	CU_ASSERT_EQUAL(cell.queued, 1);
+	cell.master = false; /* the lease lapses */
+	session_tick(sm, now);
+	pump(); /* ...applied while not */
+	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
+	cell.master = true; /* and comes back, same epoch */
+	session_tick(sm, now);
+	ka = keepalive(watcher, 5000);
+	CU_ASSERT_EQUAL(status_of[ka], CHUBBY_OK); /* answered at once, with both */
+	CU_ASSERT_EQUAL(events_of[ka], 2);
+	teardown();
+}
+
+/* After a new epoch the clients are told MASTER_FAILOVER and re-read: the
+ * old term's events are not kept. */
+static void
+test_new_epoch_drops_events(void)
+{
+	uint64_t wr, hw, ka, watcher = watch_setup(&wr, &hw);
+
+	cell.master = false;
+	session_tick(sm, now);
+	cell.master = true;
+	cell.epoch++; /* another term */
+	session_tick(sm, now);
+	ka = keepalive(watcher, 0);
+	CU_ASSERT_EQUAL(status_of[ka], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka], 0);
+	teardown();
+}
+
+/* Opens PATH in S as an ephemeral file (created if missing); the handle. */
+static uint64_t
+open_eph(uint64_t s, const char *path)
+{
+	return open_node(s, path, NS_O_READ | NS_O_WRITE | NS_O_EPHEMERAL, 0);
 }
 
 /* CLOSE of H in S (H 0: the end of S) through the session layer. */
@@ -1294,6 +1378,8 @@ harness_register(void)
 	    {"writes to one node wait in order behind their invalidations", test_gates_fifo},
 	    {"a lease lapsed and regained in one epoch keeps the cachers",
 		test_lapse_keeps_cachers},
+	    {"a lease lapsed and regained in one epoch keeps the events", test_lapse_keeps_events},
+	    {"a new epoch does not keep the old term's events", test_new_epoch_drops_events},
 	    {"a SESSION_END reaping two cached files waits for both cachers",
 		test_end_gates_many_paths},
 	    {"only a CLOSE that may reap an ephemeral file waits for its cachers",

@@ -10,7 +10,8 @@ top=${abs_top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)/build}
 src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 passed=0 failed=0
 bad='(^|[^_a-z])(s?rand|random|srandom|drand48|time|clock_gettime|gettimeofday|clock)[[:space:]]*\('
-for f in "$src"/tests/wsim/wsim*.c "$src"/tests/wsim/wsim*.h "$src"/tests/wsim/chubby-wsim.c; do
+for f in "$src"/tests/wsim/wsim*.c "$src"/tests/wsim/wsim*.h "$src"/tests/wsim/chubby-wsim.c \
+    "$src"/tests/simlib/simlib.c "$src"/tests/simlib/simlib.h; do
 	[ -f "$f" ] || { echo "FAIL: $f is missing"; failed=$((failed + 1)); continue; }
 	if grep -nE "$bad" "$f"; then
 		echo "FAIL: $f draws randomness or reads a clock (above)"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "simlib.h"
 #include "wsim.h"
 
 static void
@@ -27,46 +28,39 @@ usage(void)
 static uint64_t
 number(const char *s)
 {
-	char *end;
-	uint64_t v = strtoull(s, &end, 10);
+	return simcli_num(s, usage);
+}
 
-	if (*s == '\0' || *end != '\0')
-		usage();
-	return v;
+/* A regression list's context: --verbose, and the steps run. */
+struct rctx {
+	bool verbose;
+	uint64_t steps;
+};
+
+static int
+regress_line(void *arg, const char *line)
+{
+	struct rctx *x = arg;
+	struct wsim_opts o;
+	struct wsim_result res;
+	int rc;
+
+	wsim_opts_defaults(&o);
+	if ((rc = wsim_opts_parse_line(&o, line)) <= 0)
+		return rc;
+	o.verbose = o.verbose || x->verbose;
+	rc = wsim_run(&o, &res) != 0 ? 2 : 1;
+	x->steps += res.steps;
+	return rc;
 }
 
 static uint64_t
 regress(const char *path, bool verbose, uint64_t *runs, uint64_t *steps)
 {
-	char line[512];
-	unsigned lineno = 0;
-	uint64_t failures = 0;
-	FILE *f = fopen(path, "r");
+	struct rctx x = {verbose, 0};
+	uint64_t failures = simcli_regress(path, "chubby-wsim", regress_line, &x, runs);
 
-	if (f == NULL) {
-		perror(path);
-		exit(2);
-	}
-	while (fgets(line, sizeof line, f) != NULL) {
-		struct wsim_opts o;
-		struct wsim_result res;
-		int rc;
-
-		lineno++;
-		wsim_opts_defaults(&o);
-		if ((rc = wsim_opts_parse_line(&o, line)) == 0)
-			continue;
-		if (rc < 0) {
-			fprintf(stderr, "%s:%u: not chubby-wsim arguments with --seed\n", path, lineno);
-			exit(2);
-		}
-		o.verbose = o.verbose || verbose;
-		(*runs)++;
-		if (wsim_run(&o, &res) != 0)
-			failures++;
-		*steps += res.steps;
-	}
-	fclose(f);
+	*steps += x.steps;
 	return failures;
 }
 
@@ -77,7 +71,7 @@ main(int argc, char **argv)
 	struct wsim_result res;
 	uint64_t first = 1, last = 1, seed, failures = 0, runs = 0, steps = 0, soak = 0;
 	bool soaking = false;
-	const char *dots, *list = NULL;
+	const char *list = NULL;
 
 	wsim_opts_defaults(&o);
 	for (int i = 1; i < argc; i++) {
@@ -97,13 +91,7 @@ main(int argc, char **argv)
 			soaking = true;
 			i++;
 		} else if (strcmp(a, "--seeds") == 0 && v != NULL) {
-			char buf[64];
-			if ((dots = strstr(v, "..")) == NULL || (size_t)(dots - v) >= sizeof buf)
-				usage();
-			memcpy(buf, v, (size_t)(dots - v));
-			buf[dots - v] = '\0';
-			first = number(buf);
-			last = number(dots + 2);
+			simcli_range(v, &first, &last, usage);
 			i++;
 		} else if ((rc = wsim_opts_set(&o, a, v)) < 0) {
 			usage();

@@ -25,57 +25,6 @@
 /* The knob the sim's objects of the pure modules read (common/simknob.h). */
 unsigned chubby_sim_knobs;
 
-/* ---- randomness ------------------------------------------------------- */
-
-static uint64_t
-w_splitmix(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-void
-w_rng_seed(struct w_rng *r, uint64_t seed)
-{
-	for (int i = 0; i < 4; i++)
-		r->s[i] = w_splitmix(&seed);
-}
-
-static uint64_t
-w_rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-uint64_t
-w_rand(struct w_rng *r)
-{
-	uint64_t *s = r->s, out = w_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = w_rotl(s[3], 45);
-	return out;
-}
-
-uint64_t
-w_below(struct w_rng *r, uint64_t n)
-{
-	return n == 0 ? 0 : w_rand(r) % n;
-}
-
-bool
-w_chance(struct w_rng *r, uint64_t num, uint64_t den)
-{
-	return w_below(r, den) < num;
-}
-
 /* ---- trace and failure ------------------------------------------------ */
 
 void
@@ -83,11 +32,9 @@ w_trace(struct world *w, const char *fmt, ...)
 {
 	char *line = w->trace[w->ntrace++ % W_TRACE];
 	va_list ap;
-	int n;
 
-	n = snprintf(line, sizeof w->trace[0], "%8" PRIu64 " ", w->now);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof w->trace[0] - (size_t)n, fmt, ap);
+	simtrace_format(line, sizeof w->trace[0], w->now, fmt, ap);
 	va_end(ap);
 	w->res.hash = (w->res.hash ^ w->steps) * 0x100000001b3ULL;
 	for (const char *p = line; *p != '\0'; p++)
@@ -124,57 +71,12 @@ w_clocal(const struct w_client *c, uint64_t t)
 	return c->clock_base + (uint64_t)((int64_t)t + ((int64_t)t * c->drift_ppm) / 1000000);
 }
 
-/* ---- the event heap --------------------------------------------------- */
-
-static bool
-w_before(const struct w_ev *a, const struct w_ev *b)
-{
-	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
-}
+/* ---- the event heap (tests/simlib) ------------------------------------ */
 
 void
 w_push(struct world *w, struct w_ev *ev)
 {
-	size_t i;
-	struct w_ev tmp;
-
-	if (w->nheap == w->capheap) {
-		w->capheap = w->capheap == 0 ? 256 : w->capheap * 2;
-		w->heap = xrealloc(w->heap, w->capheap * sizeof *w->heap);
-	}
-	ev->seq = w->evseq++;
-	i = w->nheap++;
-	w->heap[i] = *ev;
-	while (i > 0 && w_before(&w->heap[i], &w->heap[(i - 1) / 2])) {
-		tmp = w->heap[i];
-		w->heap[i] = w->heap[(i - 1) / 2];
-		w->heap[(i - 1) / 2] = tmp;
-		i = (i - 1) / 2;
-	}
-}
-
-static void
-w_pop(struct world *w, struct w_ev *out)
-{
-	size_t i = 0, l, m;
-	struct w_ev tmp;
-
-	*out = w->heap[0];
-	w->heap[0] = w->heap[--w->nheap];
-	for (;;) {
-		l = 2 * i + 1;
-		m = i;
-		if (l < w->nheap && w_before(&w->heap[l], &w->heap[m]))
-			m = l;
-		if (l + 1 < w->nheap && w_before(&w->heap[l + 1], &w->heap[m]))
-			m = l + 1;
-		if (m == i)
-			break;
-		tmp = w->heap[i];
-		w->heap[i] = w->heap[m];
-		w->heap[m] = tmp;
-		i = m;
-	}
+	simheap_push(&w->heap, ev);
 }
 
 static void
@@ -236,9 +138,9 @@ w_conn_break(struct world *w, size_t conn, bool tell_client)
 
 /* In order on one connection: a message never overtakes an earlier one. */
 static uint64_t
-w_fifo_at(struct world *w, uint64_t *last)
+w_fifo_at(struct world *w, uint64_t *last, unsigned extra)
 {
-	uint64_t at = w->now + 1 + w_below(&w->rng, w->max_delay);
+	uint64_t at = w->now + 1 + w_below(&w->rng, w->max_delay) + extra;
 
 	if (at < *last)
 		at = *last;
@@ -260,7 +162,7 @@ w_send_req(struct world *w, size_t conn, struct w_req *rq)
 	}
 	memset(&ev, 0, sizeof ev);
 	ev.type = W_EV_REQ;
-	ev.at = w_fifo_at(w, &c->last_c2r);
+	ev.at = w_fifo_at(w, &c->last_c2r, 0);
 	ev.to = c->replica;
 	ev.conn = conn;
 	ev.req = rq;
@@ -275,6 +177,7 @@ w_send_rep(struct world *w, size_t conn, struct w_rep *rep)
 
 	if (c->broken || !c->open || w->ccut[c->client - 1][c->replica - 1] ||
 	    w_chance(&w->rng, w->conn_break_pm, 1000)) {
+		w_rep_lost(w, &w->c[c->client - 1], rep);
 		free(rep->result);
 		free(rep);
 		w_conn_break(w, conn, true);
@@ -282,7 +185,8 @@ w_send_rep(struct world *w, size_t conn, struct w_rep *rep)
 	}
 	memset(&ev, 0, sizeof ev);
 	ev.type = W_EV_REP;
-	ev.at = w_fifo_at(w, &c->last_r2c);
+	ev.at = w_fifo_at(w, &c->last_r2c,
+	    c->client == w->slow_client ? (unsigned)w_below(&w->rng, w->slow_ms + 1) : 0);
 	ev.to = c->client;
 	ev.conn = conn;
 	ev.rep = rep;
@@ -394,8 +298,10 @@ w_deliver(struct world *w, struct w_ev *e)
 		w_replica_request(w, r, e->conn, e->req);
 		break;
 	case W_EV_REP:
-		if (c->broken || !c->open)
+		if (c->broken || !c->open) {
+			w_rep_lost(w, &w->c[c->client - 1], e->rep);
 			break;
+		}
 		w_client_reply(w, &w->c[c->client - 1], e->conn, e->rep);
 		break;
 	case W_EV_DROP:
@@ -520,6 +426,15 @@ w_fault_step(struct world *w)
 			w->res.pauses++;
 		}
 	}
+	if (w_chance(&w->rng, 1, 1500 * w->calm) && c->paused_until <= w->now) {
+		/* A stutter (a short GC pause) well within the lease: the
+		 * client misses invalidations while writers go on, and its
+		 * application reads its cache first when it runs again. */
+		c->paused_until = w->now + 100 + w_below(&w->rng, 900);
+		c->run_app_first = true;
+		w_trace(w, "c%u stutters until %" PRIu64, c->id, c->paused_until);
+		w->res.pauses++;
+	}
 	if (w_chance(&w->rng, 1, 10000 * w->calm))
 		w->sync_max = w->sync_max > 4 ? 4 : 300; /* slow disks, and back */
 }
@@ -541,8 +456,8 @@ w_ms(struct world *w)
 	for (unsigned i = 0; i < w->n && !w->failed; i++)
 		if (w->r[i].paused_until <= w->now)
 			w_drain(w, w->r[i].held);
-	while (w->nheap > 0 && w->heap[0].at <= w->now && !w->failed) {
-		w_pop(w, &e);
+	while (simheap_next_at(&w->heap) <= w->now && !w->failed) {
+		simheap_pop(&w->heap, &e);
 		if (w_deferred(w, &e))
 			continue;
 		w_deliver(w, &e);
@@ -564,25 +479,33 @@ w_ms(struct world *w)
 }
 
 static bool
-w_all_done(const struct world *w)
+w_all_done(struct world *w, char *why, size_t len)
 {
+	snprintf(why, len, "no master serving");
 	if (w_serving_master(w) == 0)
 		return false;
+	snprintf(why, len, "a call or session pending");
 	for (unsigned i = 0; i < w->m; i++)
 		if (!w_client_idle(&w->c[i]))
 			return false;
+	snprintf(why, len, "a replica not voting");
 	for (unsigned i = 0; i < w->n; i++)
 		if (!paxos_is_voter(w->r[i].p))
 			return false;
 	/* Every session but the clients' current ones has ended (expired or
 	 * closed), so that the final check sees what ending them reaped. */
-	return ns_session_count(cell_ns(w->r[w_serving_master(w) - 1].cell)) == w->m;
+	snprintf(why, len, "an old session not ended");
+	if (ns_session_count(cell_ns(w->r[w_serving_master(w) - 1].cell)) != w->m)
+		return false;
+	/* Every event of an open handle delivered (or lost with a master). */
+	return !w_events_pending(w, why, len);
 }
 
 static void
 w_liveness(struct world *w)
 {
 	uint64_t end;
+	char why[256];
 
 	w->healing = true;
 	w_trace(w, "liveness phase: faults stop, the network heals, all restart");
@@ -598,7 +521,7 @@ w_liveness(struct world *w)
 	end = w->now + w->o.live_ms;
 	while (w->now < end && !w->failed) {
 		w_ms(w);
-		if (w_all_done(w)) {
+		if (w_all_done(w, why, sizeof why)) {
 			w_check_final(w);
 			return;
 		}
@@ -611,9 +534,10 @@ w_liveness(struct world *w)
 		for (unsigned i = 0; i < w->m; i++)
 			n += (size_t)snprintf(line + n, n < sizeof line ? sizeof line - n : 0,
 			    " c%u:%s%s", i + 1, csess_state_name(csess_state(w->c[i].cs)),
-			    w->c[i].call.active ? "+call" : "");
+			    w_client_calls(&w->c[i]) ? "+call" : "");
 		w_fail(w, "liveness: not every pending call completed within %" PRIu64
-		    " ms after healing (master %u;%s)", w->o.live_ms, w_serving_master(w), line);
+		    " ms after healing (%s; master %u;%s)", w->o.live_ms, why, w_serving_master(w),
+		    line);
 	}
 }
 
@@ -627,11 +551,17 @@ w_init(struct world *w, const struct wsim_opts *o)
 	w->o = *o;
 	w->n = o->replicas;
 	w->m = o->clients;
-	w_rng_seed(&w->rng, o->seed);
+	simrng_seed(&w->rng, o->seed);
+	simheap_init(&w->heap, sizeof(struct w_ev));
 	/* Each seed its own fault density: some runs storm, some give the
 	 * cell long calm stretches between faults (where leases, expiries and
 	 * lock-delays play out undisturbed). */
 	w->calm = 1u << w_below(&w->rng, 4);
+	/* Half the seeds have a client on a slow link (50-450 ms more). */
+	if (w_chance(&w->rng, 1, 2)) {
+		w->slow_client = 1 + (unsigned)w_below(&w->rng, o->clients);
+		w->slow_ms = 50 + (unsigned)w_below(&w->rng, 400);
+	}
 	paxos_config_defaults(c);
 	c->nmembers = w->n;
 	for (unsigned i = 0; i < w->n; i++)
@@ -710,14 +640,15 @@ w_free(struct world *w)
 		w_replica_free(&w->r[i]);
 		w_replica_store_free(&w->r[i].st);
 	}
-	while (w->nheap > 0) {
-		w_pop(w, &e);
+	while (w->heap.n > 0) {
+		simheap_pop(&w->heap, &e);
 		w_ev_free(&e);
 	}
-	free(w->heap);
+	simheap_free(&w->heap);
 	free(w->conns);
 	free(w->digest_at);
 	free(w->writes);
+	w_events_free(w);
 	for (int f = 0; f < 4; f++)
 		free(w->acks[f]);
 }
@@ -789,15 +720,8 @@ static const struct {
     {"write-no-gate", SIM_KNOB_WRITE_NO_GATE},
     {"read-no-lease", SIM_KNOB_READ_NO_LEASE},
     {"seq-no-gen", SIM_KNOB_SEQ_NO_GEN},
-};
-
-/* Knobs whose bug class the simulator catches too rarely yet to be in the
- * CI list (chubby-wsim --broken takes them): lock-delay needs a waiter at
- * the instant a stopped holder's session expires. */
-static const struct {
-	const char *name;
-	unsigned knob;
-} w_broken_extra[] = {
+    {"events-truncated", SIM_KNOB_EVENTS_TRUNCATED},
+    {"ungated-existence", SIM_KNOB_UNGATED_EXISTENCE},
     {"no-lock-delay", SIM_KNOB_NO_LOCK_DELAY},
     {"gates-unordered", SIM_KNOB_GATES_UNORDERED},
 };
@@ -818,9 +742,6 @@ wsim_broken_knob(const char *name)
 	for (size_t i = 0; i < sizeof w_broken / sizeof w_broken[0]; i++)
 		if (strcmp(name, w_broken[i].name) == 0)
 			return w_broken[i].knob;
-	for (size_t i = 0; i < sizeof w_broken_extra / sizeof w_broken_extra[0]; i++)
-		if (strcmp(name, w_broken_extra[i].name) == 0)
-			return w_broken_extra[i].knob;
 	return 0;
 }
 
@@ -843,9 +764,6 @@ wsim_opts_format(const struct wsim_opts *o, char *buf, size_t len)
 	for (size_t i = 0; i < sizeof w_broken / sizeof w_broken[0]; i++)
 		if (w_broken[i].knob == o->broken)
 			b = w_broken[i].name;
-	for (size_t i = 0; i < sizeof w_broken_extra / sizeof w_broken_extra[0]; i++)
-		if (w_broken_extra[i].knob == o->broken)
-			b = w_broken_extra[i].name;
 	snprintf(buf, len, "--seed %" PRIu64 " --replicas %u --clients %u --steps %" PRIu64
 	    " --live-ms %" PRIu64 "%s%s", o->seed, o->replicas, o->clients, o->steps, o->live_ms,
 	    b != NULL ? " --broken " : "", b != NULL ? b : "");

@@ -38,6 +38,8 @@ struct wsim_result {
 	/* What the run exercised. */
 	uint64_t calls, reads, cached_reads, writes, grants, masters, crashes, wipes,
 	    partitions, pauses, expiries;
+	/* Events lost with a reply the network lost (a protocol gap, counted). */
+	uint64_t events_lost;
 };
 
 /* Runs one seed: faults for o->steps steps, then healing and liveness.

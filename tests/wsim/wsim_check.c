@@ -13,6 +13,8 @@
  *    content generation on every replica;
  *  - a sequencer checks as current while its holder, in good standing
  *    throughout, holds the lock;
+ *  - every event a handle asked for arrives, in order, once (or is lost
+ *    with a master, which the client is told of);
  *  - replicas' digests agree at equal applied index;
  *  - after healing: ephemeral nodes of ended sessions are gone (and the
  *    liveness bound in wsim.c: every pending call completes).
@@ -26,7 +28,11 @@
 
 #include <chubby/chubby.h>
 
+#include <msgpack.h>
+
+#include "mp.h"
 #include "ns/ns.h"
+#include "ns/ns_int.h"
 #include "wsim_int.h"
 #include "xmalloc.h"
 
@@ -53,6 +59,10 @@ w_check_digest(struct world *w, struct w_replica *r)
 }
 
 /* ---- the register history --------------------------------------------- */
+
+static void w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a);
+static void w_note_existence(struct world *w, struct w_replica *r);
+static void w_note_locks(struct world *w, struct w_replica *r, const struct cell_applied *a);
 
 static int
 w_file_index(const char *path)
@@ -105,6 +115,7 @@ w_note_applied(struct world *w, struct w_replica *r, const struct cell_applied *
 {
 	struct w_write *x;
 
+	w_note_events(w, r, a);
 	if (a->type != CELL_CMD_NS || a->status != CHUBBY_OK || a->res == NULL ||
 	    (x = w_write_of(w, (const char *)a->ns_cmd, a->ns_len)) == NULL)
 		return;
@@ -189,10 +200,11 @@ w_read_done(struct world *w, struct w_client *c, const char *path, const char *v
 /* ---- locks and sequencers --------------------------------------------- */
 
 void
-w_check_seq(struct world *w, struct w_client *c, const struct w_handle *h, int status)
+w_check_seq(struct world *w, struct w_client *c, const struct w_handle *h, int status,
+    uint64_t lapses0)
 {
 	if (status == CHUBBY_E_STALE_SEQUENCER && h->held != 0 && w_client_good(w, c) &&
-	    c->lapses == c->call.lapses0)
+	    c->lapses == lapses0)
 		w_fail(w, "c%u: its sequencer for %s (gen %" PRIu64 ") checked stale while it held the "
 		    "lock in good standing", c->id, h->path, h->lock_gen);
 }
@@ -391,4 +403,479 @@ w_check_final(struct world *w)
 			w_fail(w, "ephemeral %s of ended session %" PRIu64 " is still there (%s)",
 			    w->eph[i].path, w->eph[i].session, chubby_strerror(rc));
 	}
+}
+
+/* ---- events (Chubby §2.5) ----------------------------------------------
+ *
+ * Every event the applied state raises for a handle of a client's current
+ * session is recorded once, at the command's first application anywhere
+ * (events are a function of the replicated state, so every replica raises
+ * the same).  The client must receive them in that order, each once.  One
+ * may be missing only if a reply that carried one like it (type, epoch) was
+ * lost with a broken connection (w_rep_lost), or if the client was told
+ * MASTER_FAILOVER since: events live in the master's memory, so a new master cannot send
+ * the old one's (docs/PROTOCOL.md "Sessions"), and the notice tells the
+ * application to re-read.  So an event of a command proposed in an epoch
+ * older than one the client was told of is excused.  By the end of the liveness phase every event of
+ * every handle still open is delivered or so excused.
+ */
+
+static struct w_evs *
+w_evs_find(struct world *w, uint64_t session, uint64_t handle)
+{
+	for (size_t i = w->nevs; i-- > 0;)
+		if (w->evs[i].session == session && w->evs[i].handle == handle)
+			return &w->evs[i];
+	return NULL;
+}
+
+static void
+w_event_raised(struct world *w, const struct ns_event *e, uint64_t epoch)
+{
+	struct w_evs *s = NULL;
+	unsigned client = 0;
+
+	for (unsigned i = 0; i < w->m; i++)
+		if (w->c[i].cs != NULL && csess_session_id(w->c[i].cs) == e->session)
+			client = i + 1;
+	if (client == 0)
+		return; /* a session no client has now: nobody to check */
+	if ((s = w_evs_find(w, e->session, e->handle)) == NULL) {
+		if (w->nevs == w->capevs) {
+			w->capevs = w->capevs == 0 ? 32 : w->capevs * 2;
+			w->evs = xrealloc(w->evs, w->capevs * sizeof *w->evs);
+		}
+		s = &w->evs[w->nevs++];
+		memset(s, 0, sizeof *s);
+		s->session = e->session;
+		s->handle = e->handle;
+		s->client = client;
+	}
+	if (s->n == s->cap) {
+		s->cap = s->cap == 0 ? 16 : s->cap * 2;
+		s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+	}
+	memset(&s->v[s->n], 0, sizeof s->v[s->n]);
+	s->v[s->n].type = e->type;
+	s->v[s->n].at = w->now;
+	s->v[s->n].epoch = epoch;
+	s->n++;
+	if (w->o.verbose)
+		w_trace(w, "event %#x raised for c%u handle %" PRIu64 " (#%zu)", e->type, client,
+		    e->handle, s->n);
+}
+
+/* ---- existence (Chubby §2.9 caches file absence) --------------------------
+ *
+ * The presence files come and go (ephemeral, shared names).  Each instance
+ * is recorded as made and deleted at the first application anywhere of the
+ * command that did it.  A read of absence (an OPEN without CREATE answered
+ * NOT_FOUND, from the master or from the cache) over [B, E] is stale if an
+ * instance whose making was acknowledged to a client before B was not
+ * deleted by E: the node existed throughout the read.
+ */
+
+static int
+w_pres_index(const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n < 3 || path[n - 3] != '/' || path[n - 2] != 'p' || path[n - 1] < '0' ||
+	    path[n - 1] >= '0' + W_NPRES)
+		return -1;
+	return path[n - 1] - '0';
+}
+
+/* After a command's first application at R: what changed. */
+static void
+w_note_existence(struct world *w, struct w_replica *r)
+{
+	for (int p = 0; p < W_NPRES; p++) {
+		char path[W_PATH];
+		const struct ns_node *n;
+		uint64_t inst;
+		size_t k = w->nexist[p];
+
+		snprintf(path, sizeof path, "/ls/" W_CELL "/p%d", p);
+		n = ns_node_find(cell_ns(r->cell), path, strlen(path), NULL);
+		inst = n != NULL ? n->instance : 0;
+		if (k > 0 && w->exist[p][k - 1].deleted_at == 0) {
+			if (w->exist[p][k - 1].instance == inst)
+				continue;
+			w->exist[p][k - 1].deleted_at = w->now;
+		}
+		if (inst == 0)
+			continue;
+		if (k == w->capexist[p]) {
+			w->capexist[p] = k == 0 ? 16 : 2 * k;
+			w->exist[p] = xrealloc(w->exist[p], w->capexist[p] * sizeof *w->exist[p]);
+		}
+		memset(&w->exist[p][k], 0, sizeof w->exist[p][k]);
+		w->exist[p][k].instance = inst;
+		w->exist[p][k].created_at = w->now;
+		w->nexist[p]++;
+	}
+}
+
+/* A client learnt its OPEN made PATH's INSTANCE. */
+void
+w_exist_acked(struct world *w, const char *path, uint64_t instance)
+{
+	int p = w_pres_index(path);
+
+	if (p < 0)
+		return;
+	for (size_t k = w->nexist[p]; k-- > 0;)
+		if (w->exist[p][k].instance == instance) {
+			if (w->exist[p][k].acked_at == 0)
+				w->exist[p][k].acked_at = w->now;
+			return;
+		}
+	w_fail(w, "an OPEN made %s instance %" PRIu64 ", which never applied", path, instance);
+}
+
+void
+w_absent_read(struct world *w, struct w_client *c, const char *path, uint64_t t_begin,
+    bool cached)
+{
+	int p = w_pres_index(path);
+
+	if (p < 0)
+		return;
+	for (size_t k = 0; k < w->nexist[p]; k++) {
+		const struct w_exist *x = &w->exist[p][k];
+		if (x->acked_at != 0 && x->acked_at < t_begin &&
+		    (x->deleted_at == 0 || x->deleted_at > w->now)) {
+			w_fail(w, "c%u %s read of %s's existence said absent (%" PRIu64 "-%" PRIu64
+			    "), but instance %" PRIu64 " was made (acknowledged at %" PRIu64
+			    ") and not deleted%s: a stale read", c->id, cached ? "a cached" : "an uncached",
+			    path, t_begin, w->now, x->instance, x->acked_at,
+			    x->deleted_at == 0 ? "" : " by the read's end");
+			return;
+		}
+	}
+}
+
+/* ---- lock-delay, as the applied state sees it ------------------------------
+ *
+ * Chubby §2.4: when a lock's holder fails (its session expires), nobody may
+ * take the lock for the lock-delay, counted from the failure (the expiry's
+ * stamp: when the master proposed it), not from when the log got it
+ * chosen.  Here from the applied state, at each command's first
+ * application: a holder's session that ends without its client having
+ * closed it expired; a new holder within half the lock-delay of the
+ * expiry's proposal, in the same master's term, is a violation (the other
+ * half covers drift; across terms the namespace's stamps come from another
+ * master's wall clock, which the simulator draws up to 100 s apart, so a
+ * fail-over in between is left to the client-side check).
+ */
+
+void
+w_note_closed(struct world *w, uint64_t session)
+{
+	w->closed[w->nclosed++ % (sizeof w->closed / sizeof w->closed[0])] = session;
+}
+
+static bool
+w_was_closed(const struct world *w, uint64_t session)
+{
+	for (size_t i = 0; i < sizeof w->closed / sizeof w->closed[0]; i++)
+		if (w->closed[i] == session)
+			return true;
+	return false;
+}
+
+static bool
+w_in(const uint64_t *v, size_t n, uint64_t x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/* When (global ms) A's command was proposed: its stamp is its proposer's
+ * wall clock then (real_base + its drifting local clock), inverted. */
+static uint64_t
+w_proposed_at(const struct world *w, const struct cell_applied *a)
+{
+	const struct w_replica *p;
+	int64_t local;
+
+	if (a->hdr.proposer < 1 || a->hdr.proposer > w->n)
+		return w->now;
+	p = &w->r[a->hdr.proposer - 1];
+	local = (int64_t)(a->hdr.stamp_ms - p->real_base - p->clock_base);
+	if (local < 0)
+		return w->now;
+	return (uint64_t)(local * 1000000 / (1000000 + p->drift_ppm));
+}
+
+static void
+w_note_locks(struct world *w, struct w_replica *r, const struct cell_applied *a)
+{
+	uint64_t epoch = a->hdr.epoch;
+	const struct ns *ns = cell_ns(r->cell);
+	uint64_t half = w->cp.ns.lock_delay_default_ms / 2;
+
+	for (int l = 0; l < 2; l++) {
+		char path[W_PATH];
+		const struct ns_node *n;
+		uint64_t cur[W_MAX_C * W_MAX_H];
+		size_t ncur = 0, i;
+
+		snprintf(path, sizeof path, "/ls/" W_CELL "/l%d", l);
+		n = ns_node_find(ns, path, strlen(path), NULL);
+		for (i = 0; n != NULL && i < n->nhandles && ncur < W_MAX_C * W_MAX_H; i++)
+			if (n->handles[i]->held != NS_LOCK_NONE)
+				cur[ncur++] = n->handles[i]->session;
+		for (i = 0; i < w->lk[l].nholders; i++) {
+			uint64_t s = w->lk[l].holders[i];
+			if (!w_in(cur, ncur, s) && ns_session_find(ns, s) == NULL && !w_was_closed(w, s)) {
+				w->lk[l].expired_at = w_proposed_at(w, a);
+				w->lk[l].expired_epoch = epoch;
+				w->lk[l].expired_session = s;
+			}
+		}
+		for (i = 0; i < ncur; i++) {
+			if (w_in(w->lk[l].holders, w->lk[l].nholders, cur[i]) ||
+			    w->lk[l].expired_at == 0 || epoch != w->lk[l].expired_epoch ||
+			    w->now >= w->lk[l].expired_at + half)
+				continue;
+			w_fail(w, "%s granted to session %" PRIu64 " %" PRIu64 " ms after the expiry of "
+			    "its holder's session %" PRIu64 " was proposed (same term): the lock-delay (%"
+			    PRIu64 " ms) was not honoured", path, cur[i], w->now - w->lk[l].expired_at,
+			    w->lk[l].expired_session, w->cp.ns.lock_delay_default_ms);
+			return;
+		}
+		memcpy(w->lk[l].holders, cur, ncur * sizeof cur[0]);
+		w->lk[l].nholders = ncur;
+	}
+}
+
+/* The applied state's events, once per command (see above). */
+static void
+w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a)
+{
+	if (r->ev_inc != r->incarnation || a->slot != r->ev_slot) {
+		r->ev_inc = r->incarnation;
+		r->ev_slot = a->slot;
+		r->ev_pos = 0;
+	} else {
+		r->ev_pos++;
+	}
+	/* Slots start at 1: (0, 0) is below every command. */
+	if (r->ev_slot < w->ev_slot || (r->ev_slot == w->ev_slot && r->ev_pos <= w->ev_pos))
+		return; /* another replica applied it first */
+	w->ev_slot = r->ev_slot;
+	w->ev_pos = r->ev_pos;
+	w_note_existence(w, r);
+	w_note_locks(w, r, a);
+	if (a->res == NULL)
+		return;
+	for (size_t i = 0; i < a->res->nevents; i++)
+		w_event_raised(w, &a->res->events[i], a->hdr.epoch);
+}
+
+void
+w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t type,
+    uint64_t epoch)
+{
+	uint64_t session = csess_session_id(c->cs);
+	struct w_evs *s = w_evs_find(w, session, handle);
+	size_t j;
+
+	if (s == NULL) {
+		w_fail(w, "c%u received event %#x for handle %" PRIu64 " of session %" PRIu64
+		    ", which the applied state never raised", c->id, type, handle, session);
+		return;
+	}
+	/* The first of TYPE proposed in EPOCH, the epoch of the master that
+	 * sent it: a master queues only events of its own epoch's commands
+	 * (every older one applies before it serves), and one of an older
+	 * epoch is lost with its master (excused by the notice that comes). */
+	for (j = s->next; j < s->n && (s->v[j].type != type || s->v[j].epoch != epoch); j++)
+		;
+	if (j == s->n) {
+		w_fail(w, "c%u received event %#x for handle %" PRIu64 " of session %" PRIu64
+		    " from epoch %" PRIu64 " again or out of order (%zu of %zu delivered)", c->id, type,
+		    handle, session, epoch, s->next, s->n);
+		return;
+	}
+	if (w->o.verbose)
+		w_trace(w, "c%u receives event %#x for handle %" PRIu64 " (#%zu, next #%zu)", c->id,
+		    type, handle, j + 1, s->next + 1);
+	for (; s->next < j; s->next++)
+		s->v[s->next].skipped = true;
+	s->next = j + 1;
+}
+
+/*
+ * The network lost a reply to client C (its connection broke): the events
+ * it carried are lost, as docs/PROTOCOL.md says ("a client that loses the
+ * reply loses them"), and nothing tells the client.  A gap of the protocol
+ * (the master forgets events once sent; invalidations, by contrast, wait
+ * for their acks): excused here, and counted (res.events_lost).
+ */
+void
+w_rep_lost(struct world *w, struct w_client *c, const struct w_rep *rep)
+{
+	const msgpack_object *evs = NULL;
+	msgpack_unpacked u;
+	uint64_t session, epoch = 0;
+
+	if (rep->result == NULL || c->cs == NULL)
+		return;
+	session = csess_session_id(c->cs);
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, (const char *)rep->result, rep->rlen, NULL) ==
+		MSGPACK_UNPACK_SUCCESS &&
+	    u.data.type == MSGPACK_OBJECT_MAP &&
+	    mp_get_uint(&u.data, "epoch", MP_OPTIONAL, &epoch, NULL, 0) == CHUBBY_OK &&
+	    mp_get_array(&u.data, "events", MP_OPTIONAL, &evs, NULL, 0) == CHUBBY_OK && evs != NULL) {
+		for (uint32_t i = 0; i < evs->via.array.size; i++) {
+			uint64_t type = 0, handle = 0;
+			struct w_evs *s;
+			size_t k;
+
+			if (mp_get_uint(&evs->via.array.ptr[i], "type", MP_REQUIRED, &type, NULL, 0) !=
+				CHUBBY_OK ||
+			    mp_get_uint(&evs->via.array.ptr[i], "handle", MP_REQUIRED, &handle, NULL,
+				0) != CHUBBY_OK ||
+			    type < 1 || type > 7 || (s = w_evs_find(w, session, handle)) == NULL)
+				continue;
+			for (k = 0; k < s->nlost; k++)
+				if (s->lost[k].type == 1u << (type - 1) && s->lost[k].epoch == epoch)
+					break;
+			if (k == s->nlost) {
+				s->lost = xrealloc(s->lost, (s->nlost + 1) * sizeof *s->lost);
+				s->lost[k].type = 1u << (type - 1);
+				s->lost[k].epoch = epoch;
+				s->lost[k].n = 0;
+				s->nlost++;
+			}
+			s->lost[k].n++;
+			w->res.events_lost++;
+		}
+	}
+	msgpack_unpacked_destroy(&u);
+}
+
+/* C was told MASTER_FAILOVER: the events of commands proposed in older
+ * epochs than the one it knows now may be lost with their master's memory
+ * (or never have been queued: a command applied while its master's
+ * session layer was not serving). */
+void
+w_note_failover(struct world *w, struct w_client *c)
+{
+	uint64_t session = csess_session_id(c->cs), epoch = csess_epoch(c->cs);
+
+	for (size_t i = 0; i < w->nevs; i++) {
+		struct w_evs *s = &w->evs[i];
+		if (s->session != session)
+			continue;
+		for (size_t k = 0; k < s->n; k++)
+			if (s->v[k].epoch < epoch)
+				s->v[k].excused = true;
+	}
+}
+
+/* SESSION is no client's any more: its events go unchecked. */
+void
+w_forget_session(struct world *w, uint64_t session)
+{
+	size_t i, j;
+
+	for (i = j = 0; i < w->nevs; i++) {
+		if (w->evs[i].session == session) {
+			free(w->evs[i].v);
+			free(w->evs[i].lost);
+			continue;
+		}
+		w->evs[j++] = w->evs[i];
+	}
+	w->nevs = j;
+}
+
+/* Of S's events of TYPE and EPOCH not excused by a notice: how many are
+ * not delivered (*MISSING), and of those how many were passed over by a
+ * later delivery (*SKIPPED). */
+static void
+w_evs_missing(const struct w_evs *s, uint32_t type, uint64_t epoch, size_t *missing,
+    size_t *skipped)
+{
+	*missing = *skipped = 0;
+	for (size_t k = 0; k < s->n; k++) {
+		const struct w_evx *x = &s->v[k];
+		if (x->excused || x->type != type || x->epoch != epoch ||
+		    (k < s->next && !x->skipped))
+			continue;
+		(*missing)++;
+		*skipped += x->skipped;
+	}
+}
+
+/* How many events of TYPE and EPOCH lost replies carried for S. */
+static size_t
+w_evs_lost(const struct w_evs *s, uint32_t type, uint64_t epoch)
+{
+	for (size_t k = 0; k < s->nlost; k++)
+		if (s->lost[k].type == type && s->lost[k].epoch == epoch)
+			return s->lost[k].n;
+	return 0;
+}
+
+/* Whether an open handle of a client in good standing misses an event
+ * (lost: a fail; not yet delivered: true, with what in WHY).  Events of a
+ * (type, epoch) are missing rightly as long as lost replies carried at
+ * least as many. */
+bool
+w_events_pending(struct world *w, char *why, size_t len)
+{
+	for (size_t i = 0; i < w->nevs && !w->failed; i++) {
+		struct w_evs *s = &w->evs[i];
+		struct w_client *c = &w->c[s->client - 1];
+		bool open = false;
+
+		if (c->cs == NULL || csess_session_id(c->cs) != s->session || !w_client_good(w, c))
+			continue;
+		for (int h = 0; h < W_MAX_H; h++)
+			open |= c->h[h].used && c->h[h].id == s->handle;
+		if (!open)
+			continue;
+		for (size_t k = 0; k < s->n; k++) {
+			const struct w_evx *x = &s->v[k];
+			size_t missing, skipped, lost;
+
+			if (x->excused || (k < s->next && !x->skipped))
+				continue;
+			w_evs_missing(s, x->type, x->epoch, &missing, &skipped);
+			lost = w_evs_lost(s, x->type, x->epoch);
+			if (missing <= lost)
+				continue;
+			if (skipped > lost) {
+				w_fail(w, "c%u in good standing lost event %#x (raised at %" PRIu64
+				    ") of handle %" PRIu64 " of session %" PRIu64 ": a later one was "
+				    "delivered, no reply was lost with it and no MASTER_FAILOVER came",
+				    c->id, x->type, x->at, s->handle, s->session);
+				return false;
+			}
+			snprintf(why, len, "c%u handle %" PRIu64 " waits for event %#x raised at %"
+			    PRIu64, c->id, s->handle, x->type, x->at);
+			return true;
+		}
+	}
+	return false;
+}
+
+void
+w_events_free(struct world *w)
+{
+	for (int p = 0; p < W_NPRES; p++)
+		free(w->exist[p]);
+	for (size_t i = 0; i < w->nevs; i++) {
+		free(w->evs[i].v);
+		free(w->evs[i].lost);
+	}
+	free(w->evs);
 }

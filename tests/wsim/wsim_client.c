@@ -9,11 +9,14 @@
  * invalidated path before acknowledging it, keeping a GET_CONTENTS answer
  * only when cacheable and csess_cache_usable(), re-sending a request with
  * the same rid on REISSUE_PENDING after NOT_MASTER, BAD_EPOCH or a new
- * connection, rid_floor).  The cache is a model of client_cache.c
- * (client_int.h pulls in the threaded client): entries keyed by path,
- * served only for the instance the handle opened, dropped on the client's
- * own write, on an invalidation, on CACHE_DISABLE and CACHE_FLUSH.  The
- * model keeps one application call out at a time.
+ * connection, rid_floor).  The cache is libchubby's own (ccache.c, split
+ * out of the threaded client as a pure core), kept as client_loop.c and
+ * client.c keep it: filled from cacheable answers while the lease holds by
+ * the clock, emptied on CACHE_DISABLE and CACHE_FLUSH, a path dropped on an
+ * invalidation and on the client's own write, a copy of an older instance
+ * dropped when OPEN finds a newer one.  Beside it the model caches a name's
+ * absence (Chubby §2.9), which libchubby does not yet.  Two application
+ * threads keep a call out each.
  */
 #include "config.h"
 
@@ -41,7 +44,7 @@ w_cnow(const struct w_client *c)
 }
 
 static void w_act(struct world *w, struct w_client *c, const struct csess_action *a);
-static void w_call_send(struct world *w, struct w_client *c, uint64_t cid);
+static void w_call_send(struct world *w, struct w_client *c, struct w_call *k, uint64_t cid);
 
 static void
 w_feed(struct world *w, struct w_client *c, struct csess_event *ev)
@@ -57,9 +60,10 @@ w_feed(struct world *w, struct w_client *c, struct csess_event *ev)
 	for (size_t i = 0; i < acts.n && !w->failed; i++)
 		w_act(w, c, &acts.v[i]);
 	/* After every step, what may go goes (client_loop.c's cl_after). */
-	if (c->call.active && c->call.sent_conn == 0 && c->cur_conn != 0 &&
-	    csess_accepts_requests(c->cs))
-		w_call_send(w, c, c->cur_conn);
+	for (int i = 0; i < W_THREADS && !w->failed; i++)
+		if (c->call[i].active && c->call[i].sent_conn == 0 && c->cur_conn != 0 &&
+		    csess_accepts_requests(c->cs))
+			w_call_send(w, c, &c->call[i], c->cur_conn);
 }
 
 /* The world's connection the core calls CID, or SIZE_MAX. */
@@ -84,48 +88,80 @@ w_send(struct world *w, struct w_client *c, uint64_t cid, struct w_req *rq)
 	w_send_req(w, conn, copy);
 }
 
-/* ---- the cache model -------------------------------------------------- */
+/* ---- the cache: libchubby's (ccache.c), kept as client_loop.c keeps it -- */
 
 static void
 w_cache_clear(struct w_client *c)
 {
-	memset(c->cache, 0, sizeof c->cache);
+	ccache_clear(&c->cache);
+	memset(c->absent, 0, sizeof c->absent);
 }
 
 static void
 w_cache_drop(struct w_client *c, const char *path)
 {
-	for (size_t i = 0; i < sizeof c->cache / sizeof c->cache[0]; i++)
-		if (c->cache[i].used && strcmp(c->cache[i].path, path) == 0)
-			c->cache[i].used = false;
+	ccache_drop(&c->cache, path, strlen(path));
+	for (size_t i = 0; i < sizeof c->absent / sizeof c->absent[0]; i++)
+		if (strcmp(c->absent[i], path) == 0)
+			c->absent[i][0] = '\0';
 }
 
-static struct w_centry *
-w_cache_get(struct w_client *c, const char *path, uint64_t instance)
+/* PATH's cached copy for node INSTANCE (ccache_get): its value and content
+ * generation; false when the cache cannot answer. */
+static bool
+w_cache_get(struct w_client *c, const char *path, uint64_t instance, char *val, size_t vlen,
+    uint64_t *gen)
 {
-	for (size_t i = 0; i < sizeof c->cache / sizeof c->cache[0]; i++)
-		if (c->cache[i].used && strcmp(c->cache[i].path, path) == 0)
-			return c->cache[i].instance == instance ? &c->cache[i] : NULL;
-	return NULL;
+	struct chubby_stat st;
+	void *data = NULL;
+	size_t len = 0;
+
+	if (ccache_get(&c->cache, path, instance, &data, &len, &st) != CHUBBY_OK)
+		return false;
+	snprintf(val, vlen, "%.*s", (int)len, (const char *)data);
+	free(data);
+	*gen = st.content_gen;
+	return true;
+}
+
+/* Whether the cache says PATH has no node. */
+static bool
+w_cache_absent(struct w_client *c, const char *path)
+{
+	if (c->cache.disabled)
+		return false;
+	for (size_t i = 0; i < sizeof c->absent / sizeof c->absent[0]; i++)
+		if (strcmp(c->absent[i], path) == 0)
+			return true;
+	return false;
+}
+
+static void
+w_cache_put_absent(struct w_client *c, const char *path)
+{
+	size_t i;
+
+	w_cache_drop(c, path);
+	if (c->cache.disabled)
+		return;
+	for (i = 0; i < sizeof c->absent / sizeof c->absent[0] && c->absent[i][0] != '\0'; i++)
+		;
+	if (i == sizeof c->absent / sizeof c->absent[0])
+		i = 0; /* full: the oldest name goes */
+	snprintf(c->absent[i], sizeof c->absent[i], "%s", path);
 }
 
 static void
 w_cache_put(struct w_client *c, const char *path, uint64_t instance, uint64_t gen,
     const char *val)
 {
-	size_t i, slot = 0;
+	struct chubby_stat st;
 
+	memset(&st, 0, sizeof st);
+	st.instance = instance;
+	st.content_gen = gen;
 	w_cache_drop(c, path);
-	for (i = 0; i < sizeof c->cache / sizeof c->cache[0]; i++)
-		if (!c->cache[i].used) {
-			slot = i;
-			break;
-		}
-	c->cache[slot].used = true;
-	snprintf(c->cache[slot].path, sizeof c->cache[slot].path, "%s", path);
-	c->cache[slot].instance = instance;
-	c->cache[slot].content_gen = gen;
-	snprintf(c->cache[slot].val, sizeof c->cache[slot].val, "%s", val);
+	(void)ccache_put(&c->cache, path, val, strlen(val), &st);
 }
 
 /* ---- sessions --------------------------------------------------------- */
@@ -136,6 +172,8 @@ w_session_new(struct world *w, struct w_client *c)
 	struct csess_config cfg = w->ccfg;
 	struct csess_event ev = {.type = CSESS_EV_START, .config = &cfg};
 
+	if (c->cs != NULL)
+		w_forget_session(w, csess_session_id(c->cs));
 	csess_free(c->cs);
 	c->cs = csess_new();
 	cfg.seed = w_rand(&w->rng);
@@ -144,7 +182,7 @@ w_session_new(struct world *w, struct w_client *c)
 	c->cur_conn = 0;
 	c->nacks = 0;
 	c->acks_epoch = 0;
-	c->cache_disabled = false;
+	c->cache.disabled = false;
 	c->restart_at = 0;
 	w_cache_clear(c);
 	memset(c->h, 0, sizeof c->h);
@@ -169,6 +207,7 @@ w_client_init(struct world *w, struct w_client *c, unsigned id)
 void
 w_client_free(struct w_client *c)
 {
+	ccache_clear(&c->cache);
 	csess_free(c->cs);
 	c->cs = NULL;
 }
@@ -183,19 +222,27 @@ w_client_good(const struct world *w, const struct w_client *c)
 	    w_cnow(c) < csess_lease_end(c->cs);
 }
 
+/* Whether C has an application call out. */
+bool
+w_client_calls(const struct w_client *c)
+{
+	for (int i = 0; i < W_THREADS; i++)
+		if (c->call[i].active)
+			return true;
+	return false;
+}
+
 bool
 w_client_idle(const struct w_client *c)
 {
-	return !c->call.active && c->cs != NULL && csess_state(c->cs) == CSESS_SAFE;
+	return !w_client_calls(c) && c->cs != NULL && csess_state(c->cs) == CSESS_SAFE;
 }
 
 /* ---- application calls ------------------------------------------------ */
 
 static void
-w_call_send(struct world *w, struct w_client *c, uint64_t cid)
+w_call_send(struct world *w, struct w_client *c, struct w_call *k, uint64_t cid)
 {
-	struct w_call *k = &c->call;
-
 	k->rq.session = csess_session_id(c->cs);
 	k->rq.epoch = csess_epoch(c->cs);
 	k->rq.wire_id = c->next_wire++;
@@ -209,9 +256,8 @@ w_call_send(struct world *w, struct w_client *c, uint64_t cid)
 }
 
 static void
-w_call_start(struct world *w, struct w_client *c)
+w_call_start(struct world *w, struct w_client *c, struct w_call *k)
 {
-	struct w_call *k = &c->call;
 	bool writes = k->rq.op != W_OP_GET && k->rq.op != W_OP_CHECKSEQ;
 
 	k->active = true;
@@ -220,24 +266,38 @@ w_call_start(struct world *w, struct w_client *c)
 	/* Once: every re-send carries the same id (libchubby's cl_send_req). */
 	k->rq.rid = writes ? ++c->last_rid : 0;
 	k->lapses0 = c->lapses;
+	if (k->hslot >= 0)
+		c->h[k->hslot].busy = true;
+	/* The other thread's next call comes a little later. */
+	c->next_app = w->now + 1 + w_below(&w->rng, 60);
 	w->res.calls++;
 	if (csess_accepts_requests(c->cs) && c->cur_conn != 0)
-		w_call_send(w, c, c->cur_conn);
+		w_call_send(w, c, k, c->cur_conn);
 }
 
 static void
-w_call_done(struct world *w, struct w_client *c, int status, const struct w_rep *rep)
+w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
+    const struct w_rep *rep)
 {
-	struct w_call *k = &c->call;
 	struct w_handle *h = k->hslot >= 0 ? &c->h[k->hslot] : NULL;
 
 	k->active = false;
+	if (h != NULL)
+		h->busy = false;
 	c->calls_done++;
 	c->next_app = w->now + w_below(&w->rng, 60);
 	if (w->o.verbose)
 		w_trace(w, "c%u call op %d done: %s", c->id, (int)k->rq.op, chubby_strerror(status));
 	switch (k->rq.op) {
 	case W_OP_OPEN:
+		if (k->lookup && status == CHUBBY_E_NOT_FOUND) {
+			/* An existence read: absent.  Kept if the master said it
+			 * may be (it records us as a cacher of the name). */
+			w->res.reads++;
+			w_absent_read(w, c, k->rq.path, k->t_begin, false);
+			if (rep != NULL && rep->cacheable && csess_cache_usable(c->cs, w_cnow(c)))
+				w_cache_put_absent(c, k->rq.path);
+		}
 		if (status != CHUBBY_OK && h != NULL)
 			memset(h, 0, sizeof *h);
 		if (status == CHUBBY_OK && h != NULL) {
@@ -246,6 +306,16 @@ w_call_done(struct world *w, struct w_client *c, int status, const struct w_rep 
 			h->instance = rep->instance;
 			if (h->kind == W_K_EPH && rep->created)
 				w_note_eph(w, h->path, k->rq.session);
+			if (h->kind == W_K_PRES && rep->created)
+				w_exist_acked(w, h->path, rep->instance);
+			if (k->lookup)
+				w_cache_drop(c, h->path); /* it exists after all */
+			/* As chubby_open does: a node this OPEN made is new, one it
+			 * found may be a later instance than the copy held. */
+			if (rep->created)
+				w_cache_drop(c, h->path);
+			else
+				ccache_drop_older(&c->cache, h->path, h->instance);
 		}
 		break;
 	case W_OP_CLOSE:
@@ -258,7 +328,9 @@ w_call_done(struct world *w, struct w_client *c, int status, const struct w_rep 
 		w->res.reads++;
 		if (h->kind == W_K_FILE)
 			w_read_done(w, c, h->path, rep->val, rep->content_gen, k->t_begin, false);
-		if (rep->cacheable && csess_cache_usable(c->cs, w_cnow(c)) && !c->cache_disabled)
+		/* client_loop.c keeps an answer only if cacheable and usable
+		 * now; ccache_put keeps nothing while the cache is disabled. */
+		if (rep->cacheable && csess_cache_usable(c->cs, w_cnow(c)))
 			w_cache_put(c, h->path, rep->instance, rep->content_gen, rep->val);
 		break;
 	case W_OP_SET:
@@ -269,7 +341,7 @@ w_call_done(struct world *w, struct w_client *c, int status, const struct w_rep 
 		if (k->foreign)
 			w_check_foreign_seq(w, c, &k->rq, status, k->t_begin);
 		else if (h != NULL)
-			w_check_seq(w, c, h, status);
+			w_check_seq(w, c, h, status, k->lapses0);
 		break;
 	case W_OP_RELEASE:
 		if (status == CHUBBY_OK)
@@ -303,23 +375,23 @@ w_call_done(struct world *w, struct w_client *c, int status, const struct w_rep 
 static bool
 w_cached_read(struct world *w, struct w_client *c, const struct w_handle *h)
 {
-	struct w_centry *e;
+	char val[W_VAL];
+	uint64_t gen;
 
-	if (c->cache_disabled || !csess_cache_usable(c->cs, w_cnow(c)) ||
-	    (e = w_cache_get(c, h->path, h->instance)) == NULL)
+	if (!csess_cache_usable(c->cs, w_cnow(c)) ||
+	    !w_cache_get(c, h->path, h->instance, val, sizeof val, &gen))
 		return false;
 	w->res.calls++;
 	w->res.cached_reads++;
 	if (h->kind == W_K_FILE)
-		w_read_done(w, c, h->path, e->val, e->content_gen, w->now, true);
+		w_read_done(w, c, h->path, val, gen, w->now, true);
 	return true;
 }
 
 /* The next call the model makes. */
 static void
-w_app(struct world *w, struct w_client *c)
+w_app(struct world *w, struct w_client *c, struct w_call *k)
 {
-	struct w_call *k = &c->call;
 	int free_slot = -1, used[W_MAX_H], nused = 0;
 	struct w_handle *h;
 	uint64_t x;
@@ -327,7 +399,7 @@ w_app(struct world *w, struct w_client *c)
 	if (k->active || w->healing || csess_state(c->cs) >= CSESS_EXPIRED)
 		return;
 	for (int i = 0; i < W_MAX_H; i++) {
-		if (c->h[i].used)
+		if (c->h[i].used && !c->h[i].busy)
 			used[nused++] = i;
 		else if (free_slot < 0 && c->h[i].path[0] == '\0')
 			free_slot = i;
@@ -338,6 +410,7 @@ w_app(struct world *w, struct w_client *c)
 		struct csess_event ev = {.type = CSESS_EV_APP_CLOSE};
 
 		w_trace(w, "c%u closes its session", c->id);
+		w_note_closed(w, csess_session_id(c->cs));
 		/* Closing frees its locks at once (no lock-delay): not a failure. */
 		for (int i = 0; i < W_MAX_H; i++)
 			c->h[i].held = 0;
@@ -345,36 +418,97 @@ w_app(struct world *w, struct w_client *c)
 		w_feed(w, c, &ev);
 		return;
 	}
+	if (free_slot >= 0 && w_chance(&w->rng, 1, 8)) {
+		/* Does a presence file exist?  An OPEN without CREATE, which
+		 * libchubby's cache could answer "no" without a round trip
+		 * (Chubby §2.9 caches absence; the simulator models it ahead of
+		 * the protocol). */
+		char path[W_PATH];
+
+		snprintf(path, sizeof path, "/ls/" W_CELL "/p%u", (unsigned)w_below(&w->rng, W_NPRES));
+		for (int i = 0; i < W_MAX_H; i++)
+			if (c->h[i].path[0] != '\0' && strcmp(c->h[i].path, path) == 0)
+				return; /* one handle per name */
+		k->rq.cache = w_chance(&w->rng, 2, 3);
+		if (k->rq.cache && csess_cache_usable(c->cs, w_cnow(c)) && w_cache_absent(c, path)) {
+			w->res.calls++;
+			w->res.reads++;
+			w->res.cached_reads++;
+			w_absent_read(w, c, path, w->now, true);
+			c->next_app = w->now + w_below(&w->rng, 60);
+			return;
+		}
+		h = &c->h[free_slot];
+		k->hslot = free_slot;
+		k->lookup = true;
+		k->rq.op = W_OP_OPEN;
+		h->kind = W_K_PRES;
+		snprintf(h->path, sizeof h->path, "%s", path);
+		snprintf(k->rq.path, sizeof k->rq.path, "%s", path);
+		k->rq.flags = NS_O_READ | NS_O_WRITE;
+		h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
+		k->rq.events = h->mask;
+		w_call_start(w, c, k);
+		return;
+	}
 	if (free_slot >= 0 && (nused == 0 || w_chance(&w->rng, 1, 6))) {
 		h = &c->h[free_slot];
 		k->hslot = free_slot;
 		k->rq.op = W_OP_OPEN;
-		x = w_below(&w->rng, 10);
+		x = w_below(&w->rng, 13);
+		/* Each handle asks for a random set of the events its node can
+		 * raise (Chubby §2.5); the checker holds the master to them. */
 		if (x < 5) {
 			h->kind = W_K_FILE;
 			snprintf(h->path, sizeof h->path, "/ls/" W_CELL "/f%u",
 			    (unsigned)w_below(&w->rng, W_NFILES));
 			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+			h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
 		} else if (x < 8) {
 			h->kind = W_K_LOCK;
 			snprintf(h->path, sizeof h->path, "/ls/" W_CELL "/l%u",
 			    (unsigned)w_below(&w->rng, W_NLOCKS));
 			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
-		} else {
+			/* LOCK_ACQUIRED and CONFLICTING_LOCK are adjacent bits. */
+			h->mask = (uint32_t)w_below(&w->rng, 4) * NS_EV_LOCK_ACQUIRED;
+		} else if (x < 10) {
 			h->kind = W_K_EPH;
 			snprintf(h->path, sizeof h->path, "/ls/" W_CELL "/e%u-%u-%u", c->id, c->gen,
 			    (unsigned)free_slot);
 			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE | NS_O_EPHEMERAL |
 			    (w_chance(&w->rng, 1, 2) ? NS_O_EXCL : 0);
+			h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
+		} else if (x < 11) {
+			/* A watcher of the cell's directory: children come and go
+			 * (ephemeral files) and change (every write). */
+			h->kind = W_K_DIR;
+			snprintf(h->path, sizeof h->path, "/ls/" W_CELL);
+			k->rq.flags = NS_O_READ;
+			h->mask = (1 + (uint32_t)w_below(&w->rng, 7)) * NS_EV_CHILD_ADDED;
+		} else {
+			/* A presence file: made by whoever opens it first, gone
+			 * when its last handle closes (what others' existence
+			 * reads, and the cache of them, must follow). */
+			h->kind = W_K_PRES;
+			snprintf(h->path, sizeof h->path, "/ls/" W_CELL "/p%u",
+			    (unsigned)w_below(&w->rng, W_NPRES));
+			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE | NS_O_EPHEMERAL |
+			    (w_chance(&w->rng, 1, 2) ? NS_O_EXCL : 0);
+			h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
 		}
+		k->rq.events = h->mask;
 		for (int i = 0; i < W_MAX_H; i++)
 			if (i != free_slot && c->h[i].path[0] != '\0' &&
 			    strcmp(c->h[i].path, h->path) == 0) {
 				memset(h, 0, sizeof *h); /* one handle per name */
 				return;
 			}
-		snprintf(k->rq.path, sizeof k->rq.path, "%s", h->path);
-		w_call_start(w, c);
+		memcpy(k->rq.path, h->path, sizeof k->rq.path); /* both W_PATH */
+		/* Our own cached absence of a name we may make goes now (as
+		 * libchubby drops a copy of a node its OPEN made). */
+		if (h->kind == W_K_PRES)
+			w_cache_drop(c, h->path);
+		w_call_start(w, c, k);
 		return;
 	}
 	if (nused == 0)
@@ -382,7 +516,7 @@ w_app(struct world *w, struct w_client *c)
 	k->hslot = used[w_below(&w->rng, (uint64_t)nused)];
 	h = &c->h[k->hslot];
 	k->rq.handle = h->id;
-	snprintf(k->rq.path, sizeof k->rq.path, "%s", h->path);
+	memcpy(k->rq.path, h->path, sizeof k->rq.path); /* both W_PATH */
 	x = w_below(&w->rng, 100);
 	if (h->kind == W_K_LOCK) {
 		if (h->held != 0 && x < 40) {
@@ -406,7 +540,7 @@ w_app(struct world *w, struct w_client *c)
 		} else if (h->held == 0 && x < 90) {
 			k->rq.op = W_OP_ACQUIRE;
 			k->rq.mode = w_chance(&w->rng, 1, 2) ? NS_LOCK_SHARED : NS_LOCK_EXCLUSIVE;
-			k->rq.timeout_ms = 200 + w_below(&w->rng, 6000);
+			k->rq.timeout_ms = 200 + w_below(&w->rng, 10000);
 		} else {
 			if (h->held != 0)
 				return;
@@ -415,31 +549,35 @@ w_app(struct world *w, struct w_client *c)
 	} else if (x < 8) {
 		k->rq.op = W_OP_CLOSE;
 		h->held = 0;
+	} else if (h->kind == W_K_DIR) {
+		return; /* it only watches */
+	} else if (h->kind == W_K_PRES && x < 30) {
+		k->rq.op = W_OP_CLOSE; /* presence comes and goes */
 	} else if (h->kind == W_K_FILE && x < 40) {
 		k->rq.op = W_OP_SET;
 		(void)w_write_new(w, h->path, k->rq.val, sizeof k->rq.val);
 		if (w_chance(&w->rng, 1, 3)) {
-			struct w_centry *e = w_cache_get(c, h->path, h->instance);
+			char val[W_VAL];
+			uint64_t gen;
+
 			k->rq.have_expected = true;
-			k->rq.expected_gen = e != NULL ? e->content_gen : w_below(&w->rng, 4);
+			k->rq.expected_gen = w_cache_get(c, h->path, h->instance, val, sizeof val, &gen) ?
+			    gen : w_below(&w->rng, 4);
 		}
 		/* Our own next read must not see the old copy (libchubby drops
 		 * it at once rather than wait for the invalidation). */
 		w_cache_drop(c, h->path);
 		w->res.writes++;
 	} else {
-		struct w_centry *e;
-
 		k->rq.op = W_OP_GET;
 		k->rq.cache = w_chance(&w->rng, 2, 3);
-		(void)e;
 		if (k->rq.cache && w_cached_read(w, c, h)) {
 			k->active = false;
 			c->next_app = w->now + w_below(&w->rng, 60);
 			return;
 		}
 	}
-	w_call_start(w, c);
+	w_call_start(w, c, k);
 }
 
 /* ---- the core's actions (client_loop.c's cl_act) ---------------------- */
@@ -460,8 +598,9 @@ w_act(struct world *w, struct w_client *c, const struct csess_action *a)
 			w->conns[conn].open = false;
 		if (c->cur_conn == a->conn)
 			c->cur_conn = 0;
-		if (c->call.sent_conn == a->conn)
-			c->call.sent_conn = 0;
+		for (int i = 0; i < W_THREADS; i++)
+			if (c->call[i].sent_conn == a->conn)
+				c->call[i].sent_conn = 0;
 		break;
 	case CSESS_ACT_SEND_WHERE_IS_MASTER:
 		rq.op = W_OP_WHERE;
@@ -508,23 +647,27 @@ w_act(struct world *w, struct w_client *c, const struct csess_action *a)
 	case CSESS_ACT_NOTIFY:
 		w_trace(w, "c%u notified %d (%s)", c->id, (int)a->notify,
 		    csess_state_name(csess_state(c->cs)));
+		if (a->notify == CSESS_NOTIFY_MASTER_FAILOVER)
+			w_note_failover(w, c);
 		break;
 	case CSESS_ACT_CACHE_DISABLE:
 		w_cache_clear(c);
-		c->cache_disabled = true;
+		c->cache.disabled = true;
 		break;
 	case CSESS_ACT_CACHE_FLUSH:
 		w_cache_clear(c);
-		c->cache_disabled = false;
+		c->cache.disabled = false;
 		break;
 	case CSESS_ACT_FAIL_PENDING:
-		if (c->call.active)
-			w_call_done(w, c, a->status, NULL);
+		for (int i = 0; i < W_THREADS; i++)
+			if (c->call[i].active)
+				w_call_done(w, c, &c->call[i], a->status, NULL);
 		break;
 	case CSESS_ACT_REISSUE_PENDING:
 		c->cur_conn = a->conn;
-		if (c->call.active && c->call.sent_conn != a->conn)
-			w_call_send(w, c, a->conn);
+		for (int i = 0; i < W_THREADS; i++)
+			if (c->call[i].active && c->call[i].sent_conn != a->conn)
+				w_call_send(w, c, &c->call[i], a->conn);
 		break;
 	}
 }
@@ -549,8 +692,9 @@ w_client_dropped(struct world *w, struct w_client *c, size_t conn)
 	    .why = CHUBBY_E_UNAVAILABLE};
 
 	w->conns[conn].open = false;
-	if (c->call.sent_conn == ev.conn)
-		c->call.sent_conn = 0;
+	for (int i = 0; i < W_THREADS; i++)
+		if (c->call[i].sent_conn == ev.conn)
+			c->call[i].sent_conn = 0;
 	w_feed(w, c, &ev);
 }
 
@@ -618,8 +762,28 @@ w_on_keepalive(struct world *w, struct w_client *c, uint64_t cid, const struct w
 		c->acks_epoch = ev.epoch;
 		ev.nevents += inv->via.array.size;
 	}
-	if (evs != NULL)
+	if (evs != NULL) {
+		/* Events first, as the application would see them: the step
+		 * below may tell it MASTER_FAILOVER, which covers those lost.
+		 * A master sends only events of commands proposed in its own
+		 * epoch (it applies every older one before it serves), so the
+		 * reply's epoch tells which of equal events came. */
+		for (uint32_t i = 0; i < evs->via.array.size && !w->failed; i++) {
+			uint64_t type = 0, handle = 0;
+
+			if (mp_get_uint(&evs->via.array.ptr[i], "type", MP_REQUIRED, &type, NULL, 0) !=
+				CHUBBY_OK ||
+			    mp_get_uint(&evs->via.array.ptr[i], "handle", MP_REQUIRED, &handle, NULL,
+				0) != CHUBBY_OK ||
+			    type < 1 || type > 7) {
+				w_fail(w, "c%u: a malformed event in a KeepAlive reply", c->id);
+				break;
+			}
+			/* Protocol type k is the mask bit 1 << (k - 1). */
+			w_event_delivered(w, c, handle, 1u << (type - 1), ev.epoch);
+		}
 		ev.nevents += evs->via.array.size;
+	}
 	msgpack_unpacked_destroy(&u);
 	ev.sent_at = c->ka_sent_at;
 	w_feed(w, c, &ev);
@@ -629,11 +793,15 @@ void
 w_client_reply(struct world *w, struct w_client *c, size_t conn, struct w_rep *rep)
 {
 	uint64_t cid = w->conns[conn].cid;
-	struct w_call *k = &c->call;
+	struct w_call *k = NULL;
 	struct csess_event ev = {.conn = cid};
 
 	w->steps++;
-	if (k->active && k->sent_conn == cid && k->rq.wire_id == rep->wire_id) {
+	for (int i = 0; i < W_THREADS; i++)
+		if (c->call[i].active && c->call[i].sent_conn == cid &&
+		    c->call[i].rq.wire_id == rep->wire_id)
+			k = &c->call[i];
+	if (k != NULL) {
 		if (rep->status == CHUBBY_E_NOT_MASTER || rep->status == CHUBBY_E_BAD_EPOCH) {
 			/* Not done: it goes again on REISSUE_PENDING. */
 			k->sent_conn = 0;
@@ -646,7 +814,7 @@ w_client_reply(struct world *w, struct w_client *c, size_t conn, struct w_rep *r
 			}
 			return;
 		}
-		w_call_done(w, c, rep->status, rep);
+		w_call_done(w, c, k, rep->status, rep);
 		if (rep->status == CHUBBY_E_SESSION_EXPIRED) {
 			ev.type = CSESS_EV_REPLY_SESSION_EXPIRED;
 			w_feed(w, c, &ev);
@@ -721,8 +889,9 @@ w_client_step(struct world *w, struct w_client *c)
 		 * timer that would end the lease. */
 		c->run_app_first = false;
 		for (int i = 0; i < W_MAX_H; i++)
-			if (c->h[i].used && c->h[i].kind == W_K_FILE && w_cached_read(w, c, &c->h[i]))
-				break;
+			if (c->h[i].used && c->h[i].kind == W_K_FILE &&
+			    w_cached_read(w, c, &c->h[i]) && w->o.verbose)
+				w_trace(w, "c%u resumes and reads %s from its cache", c->id, c->h[i].path);
 	}
 	if (csess_next_deadline(c->cs, w_cnow(c)) <= w_cnow(c))
 		w_feed(w, c, &ev);
@@ -730,8 +899,9 @@ w_client_step(struct world *w, struct w_client *c)
 		return;
 	st = csess_state(c->cs);
 	if (st == CSESS_EXPIRED || st == CSESS_CLOSED) {
-		if (c->call.active)
-			w_call_done(w, c, CHUBBY_E_SESSION_EXPIRED, NULL);
+		for (int i = 0; i < W_THREADS; i++)
+			if (c->call[i].active)
+				w_call_done(w, c, &c->call[i], CHUBBY_E_SESSION_EXPIRED, NULL);
 		if (c->restart_at == 0) {
 			if (st == CSESS_EXPIRED)
 				w->res.expiries++;
@@ -743,6 +913,10 @@ w_client_step(struct world *w, struct w_client *c)
 		}
 		return;
 	}
-	if (!c->call.active && c->next_app <= w->now)
-		w_app(w, c);
+	/* The application's threads: the next free one makes the next call. */
+	for (int i = 0; i < W_THREADS && c->next_app <= w->now && !w->failed; i++)
+		if (!c->call[i].active) {
+			w_app(w, c, &c->call[i]);
+			break;
+		}
 }

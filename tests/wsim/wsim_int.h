@@ -11,10 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ccache.h"
 #include "cell/cell.h"
 #include "csess.h"
 #include "paxos.h"
 #include "session/session.h"
+#include "simlib.h"
 #include "wsim.h"
 
 #define W_MAX_R 7
@@ -27,15 +29,25 @@
 #define W_MAX_ACKS 64
 #define W_CELL "sim"
 
-/* ---- randomness: splitmix64 seeds xoshiro256** (as tests/sim) ---------- */
+/* ---- randomness: tests/simlib's generator, shared with tests/sim -------- */
 
-struct w_rng {
-	uint64_t s[4];
-};
-void w_rng_seed(struct w_rng *r, uint64_t seed);
-uint64_t w_rand(struct w_rng *r);
-uint64_t w_below(struct w_rng *r, uint64_t n);
-bool w_chance(struct w_rng *r, uint64_t num, uint64_t den);
+static inline uint64_t
+w_rand(struct simrng *r)
+{
+	return simrng_next(r);
+}
+
+static inline uint64_t
+w_below(struct simrng *r, uint64_t n)
+{
+	return simrng_below(r, n);
+}
+
+static inline bool
+w_chance(struct simrng *r, uint64_t num, uint64_t den)
+{
+	return simrng_chance(r, num, den);
+}
 
 /* ---- the client protocol, as structs (the sim's wire) ----------------- */
 
@@ -50,6 +62,7 @@ struct w_req {
 	uint64_t session, epoch, rid, rid_floor, handle, nonce;
 	char path[W_PATH];
 	uint32_t flags;
+	uint32_t events; /* OPEN: the handle's event mask (NS_EV_*) */
 	bool cache;
 	uint64_t hold_ms;
 	uint64_t acks[W_MAX_ACKS];
@@ -166,6 +179,10 @@ struct w_replica {
 	uint64_t last_progress;
 	uint64_t max_epoch_applied; /* the highest proposer epoch applied (trace) */
 	uint64_t barrier_epoch;     /* replica.c's: our own NOOP of this epoch applied */
+	/* The command last applied in incarnation EV_INC: (slot, position in
+	 * the slot's batch), for the event history (wsim_check.c). */
+	unsigned ev_inc;
+	uint64_t ev_slot, ev_pos;
 };
 
 /* ---- a client --------------------------------------------------------- */
@@ -178,19 +195,18 @@ struct w_handle {
 	int kind;     /* W_K_* */
 	int held;     /* lock mode this client believes it holds (0 none) */
 	uint64_t lock_gen;
+	uint32_t mask; /* the events it asked for */
+	bool busy;     /* a call on it is out (one at a time per handle) */
 };
 
-enum { W_K_FILE = 1, W_K_EPH, W_K_LOCK };
+enum { W_K_FILE = 1, W_K_EPH, W_K_LOCK, W_K_DIR, W_K_PRES };
 
-struct w_centry {
-	bool used;
-	char path[W_PATH];
-	uint64_t instance, content_gen;
-	char val[W_VAL];
-};
+#define W_NPRES 2 /* presence files p0, p1: ephemeral, shared names */
 
-/* The one application call a client has out (libchubby allows more; one
- * at a time keeps the model's history simple). */
+
+/* An application call a client has out: one per application thread
+ * (W_THREADS), at most one per handle, as libchubby allows many. */
+#define W_THREADS 2
 struct w_call {
 	bool active;
 	struct w_req rq;
@@ -199,6 +215,7 @@ struct w_call {
 	int hslot;           /* the handle it concerns (-1: none) */
 	uint64_t lapses0;    /* the client's lapses when it began */
 	bool foreign;        /* CHECKSEQ of a sequencer released before it began */
+	bool lookup;         /* OPEN without CREATE of a presence file (existence read) */
 };
 
 struct w_client {
@@ -222,14 +239,45 @@ struct w_client {
 	uint64_t acks[W_MAX_ACKS];
 	size_t nacks;
 	uint64_t acks_epoch;
-	bool cache_disabled;
-	struct w_centry cache[8];
+	/* libchubby's cache (libchubby/ccache.c, the real one), and the
+	 * names it knows have no node (the model's: libchubby caches no
+	 * absence). */
+	struct ccache cache;
+	char absent[4][W_PATH];
 	struct w_handle h[W_MAX_H];
-	struct w_call call;
+	struct w_call call[W_THREADS];
 	uint64_t next_app;   /* global ms of its next call */
 	bool was_good;       /* in good standing at the last check */
 	uint64_t lapses;     /* times it was seen out of good standing */
 	uint64_t calls_done;
+};
+
+/* ---- the event history (the delivery check) ----------------------------- */
+
+/* One event the applied state raised for a handle. */
+struct w_evx {
+	uint32_t type;   /* NS_EV_* */
+	uint64_t at;     /* global ms it first applied anywhere */
+	uint64_t epoch;  /* the epoch its command was proposed in */
+	bool skipped;    /* a later one of the handle was delivered before it */
+	bool excused;    /* the client was told MASTER_FAILOVER of a later epoch */
+};
+
+/* The events of one handle of a client's session, in the order applied. */
+struct w_evs {
+	uint64_t session, handle;
+	unsigned client;
+	struct w_evx *v;
+	size_t n, cap;
+	size_t next; /* the first not delivered (nor skipped) */
+	/* Events the network lost in replies, by (type, epoch): which of
+	 * equal events a lost reply carried is not known, only how many. */
+	struct w_evlost {
+		uint32_t type;
+		uint64_t epoch;
+		size_t n;
+	} *lost;
+	size_t nlost;
 };
 
 /* ---- the history for the register check ------------------------------- */
@@ -246,7 +294,7 @@ struct w_write {
 
 struct world {
 	struct wsim_opts o;
-	struct w_rng rng;
+	struct simrng rng;
 	uint64_t now, steps;
 	bool failed;
 	char why[512];
@@ -260,14 +308,17 @@ struct world {
 	struct w_replica r[W_MAX_R];
 	struct w_client c[W_MAX_C];
 
-	struct w_ev *heap;
-	size_t nheap, capheap;
-	uint64_t evseq;
+	struct simheap heap; /* of struct w_ev */
 	bool cut[W_MAX_R][W_MAX_R];
 	bool ccut[W_MAX_C][W_MAX_R];
 	unsigned drop_pct, dup_pct, max_delay, conn_break_pm;
 	unsigned sync_max;
 	unsigned calm; /* fault rates divided by this (1, 2, 4, 8) */
+	/* A client on a slow link (0: none): what replicas send it takes up
+	 * to SLOW_MS more, so it is slow to hear of (and acknowledge)
+	 * invalidations while it reads its cache. */
+	unsigned slow_client;
+	unsigned slow_ms;
 	uint64_t blip_until; /* a blip's cut heals then (0: none) */
 
 	struct w_conn *conns;
@@ -298,12 +349,38 @@ struct world {
 		uint64_t at;
 	} lost[4];
 
+	/* Per lock, as the applied state has it (first application of each
+	 * command): the sessions holding it, and the last time a holder's
+	 * session ended without its client closing it (an expiry), in which
+	 * term, and which session (the lock-delay check). */
+	struct {
+		uint64_t holders[W_MAX_C * W_MAX_H];
+		size_t nholders;
+		uint64_t expired_at, expired_epoch, expired_session;
+	} lk[4];
+	uint64_t closed[64]; /* sessions their clients closed (a ring) */
+	unsigned nclosed;
+
 	/* Per lock: the last exclusive sequencer whose RELEASE was
 	 * acknowledged, and when (it must check stale from then on). */
 	struct {
 		bool valid;
 		uint64_t gen, instance, at;
 	} released[4];
+
+	/* Events raised for the clients' handles (first application of each
+	 * command: (slot, position in its batch) past this mark). */
+	struct w_evs *evs;
+	size_t nevs, capevs;
+	uint64_t ev_slot, ev_pos;
+
+	/* Per presence file: each instance of it, in order (the existence
+	 * check): when it was made and deleted (first application anywhere)
+	 * and when a client first learnt it made it (0: not yet). */
+	struct w_exist {
+		uint64_t instance, created_at, deleted_at, acked_at;
+	} *exist[W_NPRES];
+	size_t nexist[W_NPRES], capexist[W_NPRES];
 
 	struct wsim_result res;
 	char trace[W_TRACE][200];
@@ -347,6 +424,16 @@ bool w_client_good(const struct world *w, const struct w_client *c);
 void w_check(struct world *w);
 void w_check_digest(struct world *w, struct w_replica *r);
 void w_note_applied(struct world *w, struct w_replica *r, const struct cell_applied *a);
+void w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t type,
+    uint64_t epoch);
+void w_note_failover(struct world *w, struct w_client *c);
+void w_rep_lost(struct world *w, struct w_client *c, const struct w_rep *rep);
+void w_forget_session(struct world *w, uint64_t session);
+bool w_events_pending(struct world *w, char *why, size_t len);
+void w_events_free(struct world *w);
+void w_exist_acked(struct world *w, const char *path, uint64_t instance);
+void w_absent_read(struct world *w, struct w_client *c, const char *path, uint64_t t_begin,
+    bool cached);
 uint64_t w_write_new(struct world *w, const char *path, char *val, size_t vlen);
 void w_write_acked(struct world *w, const char *val, uint64_t gen);
 void w_read_done(struct world *w, struct w_client *c, const char *path, const char *val,
@@ -354,11 +441,14 @@ void w_read_done(struct world *w, struct w_client *c, const char *path, const ch
 void w_note_eph(struct world *w, const char *path, uint64_t session);
 void w_check_final(struct world *w);
 void w_forget_lost(struct world *w, const struct w_client *c, const char *path);
+void w_note_closed(struct world *w, uint64_t session);
 void w_note_released(struct world *w, const struct w_req *rq);
 bool w_released_seq(struct world *w, const char *path, struct w_req *rq);
 void w_check_foreign_seq(struct world *w, struct w_client *c, const struct w_req *rq, int status,
     uint64_t t_begin);
 void w_check_grant(struct world *w, struct w_client *c, const struct w_handle *h);
-void w_check_seq(struct world *w, struct w_client *c, const struct w_handle *h, int status);
+void w_check_seq(struct world *w, struct w_client *c, const struct w_handle *h, int status,
+    uint64_t lapses0);
+bool w_client_calls(const struct w_client *c);
 
 #endif

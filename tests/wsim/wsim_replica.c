@@ -677,6 +677,12 @@ svc_env_reply(void *arg, void *req, bool deferred, int status, const char *msg,
 	(void)arg;
 	(void)deferred;
 	(void)msg;
+	if (status == CHUBBY_E_NOT_FOUND && res->kind == SVC_RES_ABSENT) {
+		memset(&f, 0, sizeof f);
+		f.cacheable = res->cacheable;
+		w_reply_tok(req, status, NULL, 0, &f);
+		return;
+	}
 	if (status != CHUBBY_OK) {
 		w_reply_tok(req, status, NULL, 0, NULL);
 		return;
@@ -750,7 +756,8 @@ w_svc_args(const struct w_req *rq, struct svc_args *a, struct seqtoken *seq)
 		a->path = rq->path;
 		a->flags = rq->flags;
 		a->lock_delay_ms = UINT64_MAX;
-		a->events = NS_EV_CONTENTS_MODIFIED | NS_EV_LOCK_ACQUIRED;
+		a->events = rq->events;
+		a->cache = rq->cache; /* without CREATE: caches the node's absence */
 		return SVC_OPEN;
 	case W_OP_CLOSE:
 		return SVC_CLOSE;

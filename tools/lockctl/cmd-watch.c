@@ -212,10 +212,24 @@ attach(struct lockctl *lc, struct lockctl_watch *w, int found_later)
 				return rc;
 			}
 		}
-		free(anc);
-		/* Made between our look and the ancestor's handle?  Then no
-		 * event will say so: look once more. */
-		rc = open_stat(lc, w->path, NODE_EVENTS, &h, &is_dir);
+		/* The ancestor's child on the way to PATH: made between our look
+		 * and the ancestor's handle?  Then no event will say so (the
+		 * handle was not there to hear it), and a creation below it
+		 * raises none on the ancestor either: look once more, at that
+		 * child, not only at PATH (test_lockctl_daily: a watch of w/x/y
+		 * while `mkdir -p w/x; put w/x/y` ran waited forever when w/x
+		 * came between the two). */
+		{
+			size_t al = strlen(anc);
+			const char *slash = strchr(w->path + al + 1, '/');
+			char *next = slash != NULL ? xmemdup(w->path, (size_t)(slash - w->path) + 1)
+			                           : xstrdup(w->path);
+			if (slash != NULL)
+				next[slash - w->path] = '\0';
+			free(anc);
+			rc = open_stat(lc, next, ANC_EVENTS, &h, &is_dir);
+			free(next);
+		}
 		if (rc == CHUBBY_E_NOT_FOUND)
 			return 0;
 		if (rc == CHUBBY_OK)

@@ -287,13 +287,16 @@ CHUBBY_API int chubby_set_sequencer(chubby_handle *h, const void *seq, size_t le
 CHUBBY_API int chubby_check_sequencer(chubby_client *c, const void *seq, size_t len);
 /* Leader election (a convenience on top): blocks until this client holds
  * the exclusive lock on PATH (created if needed) or TIMEOUT_MS passes (0:
- * no limit), then writes IDENTITY into it; *OUT is the handle holding the
- * lock (close it to step down). */
+ * no limit), then writes the leader record "IDENTITY\nlock_generation N\n"
+ * into it (N: the lock's generation; IDENTITY holds no newline); *OUT is
+ * the handle holding the lock (close it to step down). */
 CHUBBY_API int chubby_elect(chubby_client *c, const char *path, const char *identity,
     unsigned timeout_ms, chubby_handle **out);
-/* Who leads: the contents of PATH in *IDENTITY (a malloc'd NUL-terminated
- * string, free with chubby_free()), or NULL (and CHUBBY_OK) while nobody
- * holds its lock.  With WATCH not NULL, *WATCH is a handle on PATH asking
+/* Who leads: the identity of PATH's leader record in *IDENTITY (a malloc'd
+ * NUL-terminated string, free with chubby_free(); contents that are not a
+ * leader record, whole), or NULL (and CHUBBY_OK) while nobody holds its
+ * lock, or while the record is of an earlier lock generation (its leader
+ * is gone and the new one has not written its own yet).  With WATCH not NULL, *WATCH is a handle on PATH asking
  * for CONTENTS_MODIFIED and LOCK_ACQUIRED events (close it when done). */
 CHUBBY_API int chubby_leader(chubby_client *c, const char *path, char **identity,
     chubby_handle **watch);
