@@ -30,8 +30,13 @@
 #include "store/store.h"
 #include "xmalloc.h"
 
-/* The core wants time to pass in small steps: a tick is cheap when idle. */
-#define REPLICA_TICK_MS 10
+/* The core wants time to pass in small steps; each step wakes the process,
+ * which is most of what an idle cell costs (BENCHMARKS.md "An idle cell"):
+ * 20 ms is well inside the heartbeat (50 ms) and election (100 ms)
+ * timeouts it serves. */
+#define REPLICA_TICK_MS 20
+/* An idle master commits a no-op this often (replica_maybe_noop). */
+#define REPLICA_IDLE_NOOP_MS 5000
 /* The applied state keeps members in its own types (it cannot include
  * cellconfig.h); they must hold what the config holds. */
 _Static_assert(CELL_ADDR_MAX == CONFIG_ADDR_MAX, "member address sizes differ");
@@ -802,17 +807,19 @@ replica_propose(struct replica *r, const struct replica_cmd *c, uint64_t seq)
 	return rc;
 }
 
-/* An idle master commits a no-op once a lease period: a replica rejoining
- * after losing its data votes again only once it has seen an instance
- * complete (Paxos Made Live §5.1), and an idle cell would otherwise never
- * give it one. */
+/* An idle master commits a no-op every REPLICA_IDLE_NOOP_MS: a replica
+ * rejoining after losing its data votes again only once it has seen an
+ * instance complete (Paxos Made Live §5.1), and an idle cell would
+ * otherwise never give it one.  Not once a master lease, as before: that
+ * was five fsyncs every 600 ms in a cell doing nothing, for a rejoin that
+ * now waits at most 5 s longer in a cell with no traffic at all. */
 static void
 replica_maybe_noop(struct replica *r)
 {
 	uint64_t now = clock_mono_ms();
 	struct replica_cmd c = {.type = CELL_CMD_NOOP};
 
-	if (now - r->last_progress_ms < r->d->cfg->master_lease_ms || !replica_is_master(r))
+	if (now - r->last_progress_ms < REPLICA_IDLE_NOOP_MS || !replica_is_master(r))
 		return;
 	r->last_progress_ms = now;
 	replica_propose(r, &c, 0);

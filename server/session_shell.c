@@ -180,11 +180,12 @@ static void
 measure_load(struct chubbyd *d, struct session_now now)
 {
 	static uint64_t last_mono, last_cpu;
-	uint64_t cpu = cpu_ms();
+	uint64_t cpu;
 	unsigned pct;
 
 	if (last_mono != 0 && now.mono_ms - last_mono < 1000)
 		return;
+	cpu = cpu_ms(); /* once a second, not every tick (an idle cell's cost) */
 	pct = last_mono == 0 || cpu < last_cpu
 	          ? 0
 	          : (unsigned)((cpu - last_cpu) * 100 / (now.mono_ms - last_mono));

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 /* How often the daemon's timer fires, and the window of the maximum. */
-#define LOOPLAG_PERIOD_MS 10
+#define LOOPLAG_PERIOD_MS 50 /* a stall shorter than this may go unseen */
 #define LOOPLAG_WINDOW_S 10
 
 /* Upper bounds of the histogram's buckets, in microseconds (+Inf after). */
