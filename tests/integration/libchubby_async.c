@@ -241,7 +241,8 @@ on_released(chubby_client *c, const struct chubby_result *r, void *arg)
 static chubby_handle *eh, *dh;
 static int setseq_st = -1, acl_st = -1, acl_bad_st = -1, elect_st = -1, leader_st = -1,
     readdir_st = -1, poison_st = -1, poisoned_read_st = -1, leader2_st = -1, nnames = -1;
-static int names_ok, leader_watch;
+static int names_ok, leader_watch, usurp_st = -1, usurp_handle = -1, elect_nl_st = -1;
+static uint64_t usurp_ms;
 static char leader_id[128] = "?", leader2_id[128] = "?", ident[64];
 static char leader_path[1100], dir_path[1100];
 
@@ -251,12 +252,15 @@ static void
 say_extras(void)
 {
 	say("extras setseq=%s acl=%s acl_badflags=%s elect=%s leader=%s:%s readdir=%s nnames=%d "
-	    "names_ok=%d poison=%s poisoned_read=%s leader_after=%s:%s watch=%d",
+	    "names_ok=%d poison=%s poisoned_read=%s leader_after=%s:%s watch=%d usurp=%s "
+	    "usurp_handle=%d usurp_waited=%d elect_newline=%s",
 	    chubby_status_name(setseq_st), chubby_status_name(acl_st),
 	    chubby_status_name(acl_bad_st), chubby_status_name(elect_st),
 	    chubby_status_name(leader_st), leader_id, chubby_status_name(readdir_st), nnames,
 	    names_ok, chubby_status_name(poison_st), chubby_status_name(poisoned_read_st),
-	    chubby_status_name(leader2_st), leader2_id, leader_watch);
+	    chubby_status_name(leader2_st), leader2_id, leader_watch,
+	    chubby_status_name(usurp_st), usurp_handle, usurp_ms >= 400,
+	    chubby_status_name(elect_nl_st));
 }
 
 static void
@@ -408,6 +412,23 @@ on_leader(chubby_client *c, const struct chubby_result *r, void *arg)
 		queue_fail("open dir", rc);
 }
 
+/* A second election while EH leads: its acquire times out, the chain
+ * closes the handle it opened, and the leader record is left alone (the
+ * leader query after it still names the first). */
+static void
+on_usurp(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	where();
+	usurp_st = r->status;
+	usurp_handle = r->handle != NULL;
+	usurp_ms = now_ms() - usurp_ms;
+	if ((rc = chubby_leader_async(c, leader_path, false, on_leader, NULL)) != CHUBBY_OK)
+		queue_fail("leader", rc);
+}
+
 static void
 on_elected(chubby_client *c, const struct chubby_result *r, void *arg)
 {
@@ -419,8 +440,11 @@ on_elected(chubby_client *c, const struct chubby_result *r, void *arg)
 	if (r->status != CHUBBY_OK || r->handle == NULL)
 		return fatal("elect", r);
 	eh = r->handle;
-	if ((rc = chubby_leader_async(c, leader_path, false, on_leader, NULL)) != CHUBBY_OK)
-		queue_fail("leader", rc);
+	/* The identity is the record's first line: a newline is refused at once. */
+	elect_nl_st = chubby_elect_async(c, leader_path, "two\nlines", 500, on_never, NULL);
+	usurp_ms = now_ms();
+	if ((rc = chubby_elect_async(c, leader_path, "usurper", 500, on_usurp, NULL)) != CHUBBY_OK)
+		queue_fail("usurp", rc);
 }
 
 static void

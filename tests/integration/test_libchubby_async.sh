@@ -35,6 +35,7 @@ for mode in libevent poll; do
 	check "$mode: the loop finishes by itself" wait_for 150 bash -c "! kill -0 $pid"
 	wait "$pid"
 	rc=$?
+	grep "^extras " "$out" | sed "s/^/    /"
 	tail -3 "$out" | sed 's/^/    /'
 	check "$mode: exited cleanly" test "$rc" -eq 0
 	check "$mode: MASTER_FAILOVER delivered through chubby_process" grep -q '^event MASTER_FAILOVER' "$out"
@@ -64,7 +65,11 @@ for mode in libevent poll; do
 	check "$mode: poison_async: a read on the poisoned handle is refused at once" \
 		grep -q '^extras .* poison=OK poisoned_read=E_CANCELLED ' "$out"
 	check "$mode: after the leader steps down leader_async names nobody, and gives a watch handle" \
-		grep -q '^extras .* leader_after=OK:none watch=1$' "$out"
+		grep -q '^extras .* leader_after=OK:none watch=1 ' "$out"
+	check "$mode: a second election on the held lock times out, hands back no handle, leaves the record" \
+		grep -q "^extras .* leader=OK:leader-$mode .* usurp=E_TIMEOUT usurp_handle=0 usurp_waited=1 " "$out"
+	check "$mode: an identity holding a newline is refused at once" \
+		grep -q '^extras .* elect_newline=E_INVALID$' "$out"
 	check "$mode: lockctl agrees on the leader record's node" \
 		bash -c "'$LOCKCTL' -C '$conf' -t 5000 cat '$P-leader' | head -1 | grep -qx 'leader-$mode'"
 	n=$(awk '/^write [0-9]/{n=$2} END{print n}' "$out")
