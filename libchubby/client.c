@@ -272,16 +272,6 @@ cl_result(const struct creq *r)
 	return r->have_res ? r->res.res.result : NULL;
 }
 
-/* A reply whose result is not what the protocol promises. */
-static int
-cl_bad_reply(struct creq *r, const char *what)
-{
-	lasterr_set(CHUBBY_E_MALFORMED, "%s: the server's answer to %s is malformed", what,
-	    proto_op_name(r->op));
-	cl_req_free(r);
-	return CHUBBY_E_MALFORMED;
-}
-
 /* Runs a request whose answer carries nothing we read. */
 static int
 cl_simple(struct chubby_client *c, struct rb *b, uint64_t timeout_ms, const char *what)
@@ -1008,12 +998,47 @@ chubby_free_names(char **names, size_t n)
 }
 
 int
-chubby_readdir(chubby_handle *h, char ***names, size_t *n)
+cl_res_names(const struct creq *r, char ***names, size_t *n, const char *what)
 {
 	const msgpack_object *arr = NULL;
+	char **v;
+
+	*names = NULL;
+	*n = 0;
+	if (mp_get_array(cl_result(r), "names", MP_REQUIRED, &arr, NULL, 0) != CHUBBY_OK)
+		goto bad;
+	if ((v = calloc(arr->via.array.size + 1, sizeof *v)) == NULL) {
+		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", what);
+		return CHUBBY_E_NOMEM;
+	}
+	for (uint32_t i = 0; i < arr->via.array.size; i++) {
+		struct mp_str s;
+		if (mp_val_str(&arr->via.array.ptr[i], "name", &s, NULL, 0) != CHUBBY_OK) {
+			chubby_free_names(v, i);
+			goto bad;
+		}
+		if ((v[i] = malloc(s.len + 1)) == NULL) {
+			chubby_free_names(v, i);
+			lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", what);
+			return CHUBBY_E_NOMEM;
+		}
+		memcpy(v[i], s.ptr, s.len);
+		v[i][s.len] = '\0';
+	}
+	*names = v;
+	*n = arr->via.array.size;
+	return CHUBBY_OK;
+bad:
+	lasterr_set(CHUBBY_E_MALFORMED, "%s: the server's answer to %s is malformed", what,
+	    proto_op_name(r->op));
+	return CHUBBY_E_MALFORMED;
+}
+
+int
+chubby_readdir(chubby_handle *h, char ***names, size_t *n)
+{
 	struct creq *r;
 	struct rb b;
-	char **v;
 	int rc;
 
 	if ((rc = cl_check_handle(h)) != CHUBBY_OK)
@@ -1030,32 +1055,9 @@ chubby_readdir(chubby_handle *h, char ***names, size_t *n)
 		cl_req_free(r);
 		return rc;
 	}
-	if (mp_get_array(cl_result(r), "names", MP_REQUIRED, &arr, NULL, 0) != CHUBBY_OK)
-		return cl_bad_reply(r, h->path);
-	if ((v = calloc(arr->via.array.size + 1, sizeof *v)) == NULL) {
-		cl_req_free(r);
-		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", h->path);
-		return CHUBBY_E_NOMEM;
-	}
-	for (uint32_t i = 0; i < arr->via.array.size; i++) {
-		struct mp_str s;
-		if (mp_val_str(&arr->via.array.ptr[i], "name", &s, NULL, 0) != CHUBBY_OK) {
-			chubby_free_names(v, i);
-			return cl_bad_reply(r, h->path);
-		}
-		if ((v[i] = malloc(s.len + 1)) == NULL) {
-			chubby_free_names(v, i);
-			cl_req_free(r);
-			lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", h->path);
-			return CHUBBY_E_NOMEM;
-		}
-		memcpy(v[i], s.ptr, s.len);
-		v[i][s.len] = '\0';
-	}
-	*names = v;
-	*n = arr->via.array.size;
+	rc = cl_res_names(r, names, n, h->path);
 	cl_req_free(r);
-	return CHUBBY_OK;
+	return rc;
 }
 
 /* Drops our cached copy of H's node before a write to it: the master
@@ -1131,9 +1133,8 @@ chubby_set_acl(chubby_handle *h, const char *const acl[3])
 }
 
 int
-chubby_set_acl_flags(chubby_handle *h, const char *const acl[3], unsigned flags)
+cl_build_set_acl(chubby_handle *h, const char *const acl[3], unsigned flags, struct rb *b)
 {
-	struct rb b;
 	int rc;
 
 	if ((rc = cl_check_handle(h)) != CHUBBY_OK)
@@ -1146,12 +1147,23 @@ chubby_set_acl_flags(chubby_handle *h, const char *const acl[3], unsigned flags)
 		lasterr_set(CHUBBY_E_INVALID, "chubby_set_acl_flags: unknown flags 0x%x", flags);
 		return CHUBBY_E_INVALID;
 	}
-	if ((rc = cl_handle_req(h, &b, PROTO_OP_SET_ACL)) != CHUBBY_OK)
+	if ((rc = cl_handle_req(h, b, PROTO_OP_SET_ACL)) != CHUBBY_OK)
 		return rc;
-	rb_acl(&b, acl);
+	rb_acl(b, acl);
 	/* Sent only when set, so an older master sees the request it knows. */
 	if (flags & CHUBBY_ACL_ALLOW_OPEN_CHANGE)
-		rb_bool(&b, "allow_open_change", true);
+		rb_bool(b, "allow_open_change", true);
+	return CHUBBY_OK;
+}
+
+int
+chubby_set_acl_flags(chubby_handle *h, const char *const acl[3], unsigned flags)
+{
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_build_set_acl(h, acl, flags, &b)) != CHUBBY_OK)
+		return rc;
 	cl_own_write(h);
 	rc = cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
 	cl_own_write(h);
@@ -1280,17 +1292,27 @@ chubby_get_sequencer(chubby_handle *h, void **seq, size_t *len)
 }
 
 int
+cl_build_set_sequencer(chubby_handle *h, const void *seq, size_t len, struct rb *b)
+{
+	int rc;
+
+	if ((rc = cl_handle_req(h, b, PROTO_OP_SET_SEQUENCER)) != CHUBBY_OK)
+		return rc;
+	if (seq != NULL)
+		rb_bin(b, "sequencer", seq, len);
+	else
+		rb_nil(b, "sequencer");
+	return CHUBBY_OK;
+}
+
+int
 chubby_set_sequencer(chubby_handle *h, const void *seq, size_t len)
 {
 	struct rb b;
 	int rc;
 
-	if ((rc = cl_handle_req(h, &b, PROTO_OP_SET_SEQUENCER)) != CHUBBY_OK)
+	if ((rc = cl_build_set_sequencer(h, seq, len, &b)) != CHUBBY_OK)
 		return rc;
-	if (seq != NULL)
-		rb_bin(&b, "sequencer", seq, len);
-	else
-		rb_nil(&b, "sequencer");
 	rc = cl_simple(h->c, &b, h->c->call_timeout_ms, h->path);
 	if (rc == CHUBBY_OK)
 		h->has_sequencer = seq != NULL;
@@ -1340,8 +1362,8 @@ chubby_check_sequencer(chubby_client *c, const void *seq, size_t len)
 
 /* Splits a leader record: IDENTITY (truncated in place) and *GEN; false if
  * DATA (LEN bytes, NUL-terminated) is not one (a bare identity). */
-static bool
-leader_record_parse(char *data, size_t len, uint64_t *gen)
+bool
+cl_leader_record_parse(char *data, size_t len, uint64_t *gen)
 {
 	size_t pl = strlen(LEADER_GEN_PREFIX);
 	char *nl = memchr(data, '\n', len), *end;
@@ -1359,6 +1381,34 @@ leader_record_parse(char *data, size_t len, uint64_t *gen)
 	return true;
 }
 
+char *
+cl_leader_record(const char *identity, uint64_t lock_gen, size_t *len)
+{
+	size_t n = strlen(identity) + sizeof LEADER_GEN_PREFIX + 24;
+	char *rec = malloc(n);
+
+	if (rec != NULL)
+		*len = (size_t)snprintf(rec, n, "%s\n" LEADER_GEN_PREFIX "%llu\n", identity,
+		    (unsigned long long)lock_gen);
+	return rec;
+}
+
+int
+cl_check_elect(const chubby_client *c, const char *path, const char *identity, const char *call)
+{
+	lasterr_clear();
+	if (c == NULL || path == NULL || identity == NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "%s: NULL argument", call);
+		return CHUBBY_E_INVALID;
+	}
+	if (strchr(identity, '\n') != NULL) {
+		lasterr_set(CHUBBY_E_INVALID, "%s: the identity holds a newline (it is the "
+					      "first line of the leader record)", call);
+		return CHUBBY_E_INVALID;
+	}
+	return CHUBBY_OK;
+}
+
 int
 chubby_elect(chubby_client *c, const char *path, const char *identity, unsigned timeout_ms,
     chubby_handle **out)
@@ -1369,14 +1419,10 @@ chubby_elect(chubby_client *c, const char *path, const char *identity, unsigned 
 	chubby_handle *h;
 	int rc;
 
-	lasterr_clear();
-	if (c == NULL || path == NULL || identity == NULL || out == NULL) {
+	if ((rc = cl_check_elect(c, path, identity, "chubby_elect")) != CHUBBY_OK)
+		return rc;
+	if (out == NULL) {
 		lasterr_set(CHUBBY_E_INVALID, "chubby_elect: NULL argument");
-		return CHUBBY_E_INVALID;
-	}
-	if (strchr(identity, '\n') != NULL) {
-		lasterr_set(CHUBBY_E_INVALID, "chubby_elect: the identity holds a newline (it is the "
-					      "first line of the leader record)");
 		return CHUBBY_E_INVALID;
 	}
 	*out = NULL;
@@ -1386,13 +1432,8 @@ chubby_elect(chubby_client *c, const char *path, const char *identity, unsigned 
 		return rc;
 	if ((rc = chubby_acquire(h, CHUBBY_LOCK_EXCLUSIVE, timeout_ms)) == CHUBBY_OK &&
 	    (rc = chubby_get_stat(h, &st)) == CHUBBY_OK) {
-		reclen = strlen(identity) + sizeof LEADER_GEN_PREFIX + 24;
-		rec = malloc(reclen);
-		if (rec == NULL)
+		if ((rec = cl_leader_record(identity, st.lock_gen, &reclen)) == NULL)
 			rc = CHUBBY_E_NOMEM;
-		else
-			reclen = (size_t)snprintf(rec, reclen, "%s\n" LEADER_GEN_PREFIX "%llu\n",
-			    identity, (unsigned long long)st.lock_gen);
 	}
 	if (rc == CHUBBY_OK)
 		rc = chubby_set_contents(h, rec, reclen, NULL);
@@ -1443,7 +1484,7 @@ chubby_leader(chubby_client *c, const char *path, char **identity, chubby_handle
 		*identity = data; /* NUL-terminated by chubby_get_contents */
 		/* A leader record of another generation names a leader that is
 		 * gone: the holder now has not written its own yet. */
-		if (leader_record_parse(data, len, &gen) && gen != st.lock_gen) {
+		if (cl_leader_record_parse(data, len, &gen) && gen != st.lock_gen) {
 			free(data);
 			*identity = NULL;
 		}

@@ -245,6 +245,8 @@ cl_async_complete(struct chubby_client *c, struct creq *r)
 	struct chubby_stat st;
 	chubby_handle *nh = NULL;
 	void *data = NULL;
+	char **names = NULL;
+	size_t nnames = 0;
 	const void *seq = NULL;
 	size_t len = 0;
 	uint64_t id = 0;
@@ -296,6 +298,21 @@ cl_async_complete(struct chubby_client *c, struct creq *r)
 				res.len = len;
 			}
 			break;
+		case PROTO_OP_READDIR:
+			if ((rc = cl_res_names(r, &names, &nnames, what)) == CHUBBY_OK) {
+				res.names = (const char *const *)names;
+				res.nnames = nnames;
+			}
+			break;
+		case PROTO_OP_POISON:
+			/* As chubby_poison: from now on calls on it are refused. */
+			if (r->ah != NULL)
+				r->ah->poisoned = true;
+			break;
+		case PROTO_OP_SET_SEQUENCER:
+			if (r->ah != NULL)
+				r->ah->has_sequencer = r->aseq;
+			break;
 		default:
 			break;
 		}
@@ -306,12 +323,14 @@ cl_async_complete(struct chubby_client *c, struct creq *r)
 	res.message = msg;
 	/* Our own write: its answer (whatever it was) is what we read next,
 	 * not a copy cached before it (client.c cl_own_write). */
-	if (r->ah != NULL && (r->op == PROTO_OP_SET_CONTENTS || r->op == PROTO_OP_DELETE))
+	if (r->ah != NULL && (r->op == PROTO_OP_SET_CONTENTS || r->op == PROTO_OP_DELETE ||
+	    r->op == PROTO_OP_SET_ACL))
 		cl_own_write(r->ah);
 	r->done_cb(c, &res, r->done_arg);
 	if (r->op == PROTO_OP_CLOSE && r->ah != NULL)
 		cl_handle_forget(r->ah);
 	free(data);
+	chubby_free_names(names, nnames);
 	cl_req_free(r);
 }
 
@@ -632,4 +651,50 @@ chubby_check_sequencer_async(chubby_client *c, const void *seq, size_t len, chub
 	if ((rc = cl_build_check_sequencer(c, seq, len, &b)) != CHUBBY_OK)
 		return rc;
 	return cl_submit(c, &b, NULL, c->call_timeout_ms, done, arg, "sequencer");
+}
+
+int
+chubby_readdir_async(chubby_handle *h, chubby_done_fn done, void *arg)
+{
+	return cl_handle_async(h, PROTO_OP_READDIR, done, arg);
+}
+
+int
+chubby_poison_async(chubby_handle *h, chubby_done_fn done, void *arg)
+{
+	/* A request, not a local flag: the master refuses later calls on the
+	 * handle with E_CANCELLED (docs/PROTOCOL.md), as chubby_poison. */
+	return cl_handle_async(h, PROTO_OP_POISON, done, arg);
+}
+
+int
+chubby_set_acl_flags_async(chubby_handle *h, const char *const acl[3], unsigned flags,
+    chubby_done_fn done, void *arg)
+{
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_build_set_acl(h, acl, flags, &b)) != CHUBBY_OK)
+		return rc;
+	cl_own_write(h);
+	return cl_submit(h->c, &b, h, h->c->call_timeout_ms, done, arg, h->path);
+}
+
+int
+chubby_set_acl_async(chubby_handle *h, const char *const acl[3], chubby_done_fn done, void *arg)
+{
+	return chubby_set_acl_flags_async(h, acl, 0, done, arg);
+}
+
+int
+chubby_set_sequencer_async(chubby_handle *h, const void *seq, size_t len, chubby_done_fn done,
+    void *arg)
+{
+	struct rb b;
+	int rc;
+
+	if ((rc = cl_build_set_sequencer(h, seq, len, &b)) != CHUBBY_OK)
+		return rc;
+	b.r->aseq = seq != NULL;
+	return cl_submit(h->c, &b, h, h->c->call_timeout_ms, done, arg, h->path);
 }

@@ -110,6 +110,7 @@ struct creq {
 	void *cdata;
 	size_t clen;
 	struct chubby_stat cst;
+	bool aseq;       /* SET_SEQUENCER: a sequencer is attached (not cleared) */
 };
 
 /* ---- cache (ccache.c; the stat parser in client_cache.c) ---- */
@@ -301,6 +302,8 @@ int cl_build_set_contents(chubby_handle *h, const void *data, size_t len, bool c
     uint64_t expected_gen, struct rb *b);
 int cl_build_acquire(chubby_handle *h, int mode, unsigned timeout_ms, struct rb *b);
 int cl_build_check_sequencer(chubby_client *c, const void *seq, size_t len, struct rb *b);
+int cl_build_set_acl(chubby_handle *h, const char *const acl[3], unsigned flags, struct rb *b);
+int cl_build_set_sequencer(chubby_handle *h, const void *seq, size_t len, struct rb *b);
 /* Whether C takes requests; sets the last error if not (mutex held). */
 int cl_usable(struct chubby_client *c);
 /* Drops the cached copy of H's node (mutex not held). */
@@ -313,6 +316,16 @@ int cl_res_contents(const struct creq *r, void **data, size_t *len, struct chubb
     const char *what);
 /* The sequencer, borrowed from R. */
 int cl_res_sequencer(const struct creq *r, const void **seq, size_t *len, const char *what);
+/* READDIR's names, malloc'd (free with chubby_free_names). */
+int cl_res_names(const struct creq *r, char ***names, size_t *n, const char *what);
+/* Leader records (docs/CLIENT.md "Leader election"): checks chubby_elect's
+ * arguments (CALL names the call in the message); builds
+ * "IDENTITY\nlock_generation N\n" (malloc'd, NULL if out of memory);
+ * splits one in place (false if DATA is not one). */
+int cl_check_elect(const chubby_client *c, const char *path, const char *identity,
+    const char *call);
+char *cl_leader_record(const char *identity, uint64_t lock_gen, size_t *len);
+bool cl_leader_record_parse(char *data, size_t len, uint64_t *gen);
 /* OPEN answered: the new handle, registered on C.  On E_NOMEM *ID is the
  * handle the master made, which the caller closes there. */
 int cl_handle_adopt(chubby_client *c, const char *path, unsigned flags, const struct creq *r,

@@ -45,4 +45,6 @@ dist_man_MANS += man/chubby_handle_open_async.3 man/chubby_handle_close_async.3 
 	man/chubby_get_contents_async.3 man/chubby_get_stat_async.3 man/chubby_set_contents_async.3 \
 	man/chubby_set_contents_if_async.3 man/chubby_delete_async.3 man/chubby_acquire_async.3 \
 	man/chubby_try_acquire_async.3 man/chubby_release_async.3 man/chubby_get_sequencer_async.3 \
-	man/chubby_check_sequencer_async.3
+	man/chubby_check_sequencer_async.3 man/chubby_readdir_async.3 man/chubby_set_acl_async.3 \
+	man/chubby_set_acl_flags_async.3 man/chubby_poison_async.3 man/chubby_set_sequencer_async.3 \
+	man/chubby_elect_async.3 man/chubby_leader_async.3

@@ -12,8 +12,9 @@
  * write a counter and read it back every 50 ms, printing "write N ...";
  * it stops AFTER writes after a MASTER_FAILOVER event (or at SECONDS), then
  * checks the lock, the sequencer, a compare-and-set that must fail, a
- * blocking call that must be refused, releases, closes the handle and
- * prints "done ...".  Every callback must run on the main thread, inside
+ * blocking call that must be refused, runs the other async calls
+ * (set-sequencer, set-ACL, elect, leader, readdir, poison: "extras ..."),
+ * releases, closes the handle and prints "done ...".  Every callback must run on the main thread, inside
  * chubby_process, and the library must start no thread.
  */
 #include "config.h"
@@ -47,6 +48,7 @@ static int lock_mode, seq_same, seq_current, cas_status, blocking_status, final_
 static int early_status = -1, early_after_session, session_up;
 static struct event_base *base;
 static struct event *fd_ev, *tm_ev, *app_ev;
+static const char *path_arg;
 
 static void
 say(const char *fmt, ...)
@@ -171,7 +173,6 @@ on_write(chubby_client *c, const struct chubby_result *r, void *arg)
 }
 
 /* Queued just before chubby_close from a callback: cancelled by it. */
-static const char *path_arg;
 
 static void
 on_cancelled(chubby_client *c, const struct chubby_result *r, void *arg)
@@ -229,6 +230,251 @@ on_released(chubby_client *c, const struct chubby_result *r, void *arg)
 		queue_fail("close", rc);
 }
 
+/*
+ * The rest of the async calls, chained between the compare-and-set and
+ * the release: set a sequencer, set the ACLs (and an unknown flag refused
+ * at once), elect a leader on PATH-leader, ask who leads, list the
+ * directory, poison the leader's handle (a read on it then refused at
+ * once), step down by closing it, and ask again (nobody now) with a
+ * watch handle.  Printed as one "extras" line.
+ */
+static chubby_handle *eh, *dh;
+static int setseq_st = -1, acl_st = -1, acl_bad_st = -1, elect_st = -1, leader_st = -1,
+    readdir_st = -1, poison_st = -1, poisoned_read_st = -1, leader2_st = -1, nnames = -1;
+static int names_ok, leader_watch, usurp_st = -1, usurp_handle = -1, elect_nl_st = -1;
+static uint64_t usurp_ms;
+static char leader_id[128] = "?", leader2_id[128] = "?", ident[64];
+static char leader_path[1100], dir_path[1100];
+
+static const char *const acl_open[3] = {"", "", ""};
+
+static void
+say_extras(void)
+{
+	say("extras setseq=%s acl=%s acl_badflags=%s elect=%s leader=%s:%s readdir=%s nnames=%d "
+	    "names_ok=%d poison=%s poisoned_read=%s leader_after=%s:%s watch=%d usurp=%s "
+	    "usurp_handle=%d usurp_waited=%d elect_newline=%s",
+	    chubby_status_name(setseq_st), chubby_status_name(acl_st),
+	    chubby_status_name(acl_bad_st), chubby_status_name(elect_st),
+	    chubby_status_name(leader_st), leader_id, chubby_status_name(readdir_st), nnames,
+	    names_ok, chubby_status_name(poison_st), chubby_status_name(poisoned_read_st),
+	    chubby_status_name(leader2_st), leader2_id, leader_watch,
+	    chubby_status_name(usurp_st), usurp_handle, usurp_ms >= 400,
+	    chubby_status_name(elect_nl_st));
+}
+
+static void
+on_watch_closed(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	int rc;
+
+	(void)c;
+	(void)arg;
+	where();
+	if (r->status != CHUBBY_OK)
+		return fatal("close watch", r);
+	say_extras();
+	if ((rc = chubby_release_async(h, on_released, NULL)) != CHUBBY_OK)
+		queue_fail("release", rc);
+}
+
+static void
+copy_id(char *dst, size_t n, const struct chubby_result *r)
+{
+	if (r->status != CHUBBY_OK)
+		snprintf(dst, n, "?");
+	else if (r->data == NULL)
+		snprintf(dst, n, "none");
+	else
+		snprintf(dst, n, "%.*s", (int)r->len, (const char *)r->data);
+}
+
+static void
+on_leader_after(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	int rc;
+
+	(void)c;
+	(void)arg;
+	where();
+	leader2_st = r->status;
+	copy_id(leader2_id, sizeof leader2_id, r);
+	if (r->status != CHUBBY_OK || r->handle == NULL)
+		return fatal("leader after", r);
+	leader_watch = 1;
+	if ((rc = chubby_handle_close_async(r->handle, on_watch_closed, NULL)) != CHUBBY_OK)
+		queue_fail("close watch", rc);
+}
+
+static void
+on_eh_closed(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	where();
+	eh = NULL;
+	if (r->status != CHUBBY_OK)
+		return fatal("close leader", r);
+	if ((rc = chubby_leader_async(c, leader_path, true, on_leader_after, NULL)) != CHUBBY_OK)
+		queue_fail("leader after", rc);
+}
+
+static void
+on_never(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	(void)c;
+	(void)arg;
+	fatal("a refused call's completion ran", r);
+}
+
+static void
+on_poisoned(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	int rc;
+
+	(void)c;
+	(void)arg;
+	where();
+	poison_st = r->status;
+	poisoned_read_st = chubby_get_contents_async(eh, on_never, NULL);
+	if ((rc = chubby_handle_close_async(eh, on_eh_closed, NULL)) != CHUBBY_OK)
+		queue_fail("close leader", rc);
+}
+
+static void
+on_dirclosed(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	int rc;
+
+	(void)c;
+	(void)arg;
+	where();
+	dh = NULL;
+	if (r->status != CHUBBY_OK)
+		return fatal("close dir", r);
+	if ((rc = chubby_poison_async(eh, on_poisoned, NULL)) != CHUBBY_OK)
+		queue_fail("poison", rc);
+}
+
+static void
+on_readdir(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	const char *pbase = strrchr(path_arg, '/') + 1, *lbase = strrchr(leader_path, '/') + 1;
+	int seen = 0, rc;
+
+	(void)c;
+	(void)arg;
+	where();
+	readdir_st = r->status;
+	nnames = (int)r->nnames;
+	for (size_t i = 0; i < r->nnames; i++) {
+		if (strcmp(r->names[i], pbase) == 0)
+			seen |= 1;
+		if (strcmp(r->names[i], lbase) == 0)
+			seen |= 2;
+		if (i > 0 && strcmp(r->names[i - 1], r->names[i]) >= 0)
+			seen |= 4; /* not sorted */
+	}
+	names_ok = seen == 3;
+	if ((rc = chubby_handle_close_async(dh, on_dirclosed, NULL)) != CHUBBY_OK)
+		queue_fail("close dir", rc);
+}
+
+static void
+on_diropen(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	int rc;
+
+	(void)c;
+	(void)arg;
+	where();
+	if (r->status != CHUBBY_OK)
+		return fatal("open dir", r);
+	dh = r->handle;
+	if ((rc = chubby_readdir_async(dh, on_readdir, NULL)) != CHUBBY_OK)
+		queue_fail("readdir", rc);
+}
+
+static void
+on_leader(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	where();
+	leader_st = r->status;
+	copy_id(leader_id, sizeof leader_id, r);
+	if (r->handle != NULL)
+		leader_watch = -1; /* no watch was asked for */
+	if ((rc = chubby_handle_open_async(c, dir_path, CHUBBY_O_READ, NULL, on_diropen, NULL)) !=
+	    CHUBBY_OK)
+		queue_fail("open dir", rc);
+}
+
+/* A second election while EH leads: its acquire times out, the chain
+ * closes the handle it opened, and the leader record is left alone (the
+ * leader query after it still names the first). */
+static void
+on_usurp(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	where();
+	usurp_st = r->status;
+	usurp_handle = r->handle != NULL;
+	usurp_ms = now_ms() - usurp_ms;
+	if ((rc = chubby_leader_async(c, leader_path, false, on_leader, NULL)) != CHUBBY_OK)
+		queue_fail("leader", rc);
+}
+
+static void
+on_elected(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	where();
+	elect_st = r->status;
+	if (r->status != CHUBBY_OK || r->handle == NULL)
+		return fatal("elect", r);
+	eh = r->handle;
+	/* The identity is the record's first line: a newline is refused at once. */
+	elect_nl_st = chubby_elect_async(c, leader_path, "two\nlines", 500, on_never, NULL);
+	usurp_ms = now_ms();
+	if ((rc = chubby_elect_async(c, leader_path, "usurper", 500, on_usurp, NULL)) != CHUBBY_OK)
+		queue_fail("usurp", rc);
+}
+
+static void
+on_acl(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	where();
+	acl_st = r->status;
+	/* An unknown flag: refused at once, its completion never to run. */
+	acl_bad_st = chubby_set_acl_flags_async(h, acl_open, 0x100, on_never, NULL);
+	snprintf(ident, sizeof ident, "leader-%s", use_libevent ? "libevent" : "poll");
+	if ((rc = chubby_elect_async(c, leader_path, ident, 10000, on_elected, NULL)) != CHUBBY_OK)
+		queue_fail("elect", rc);
+}
+
+static void
+on_setseq(chubby_client *c, const struct chubby_result *r, void *arg)
+{
+	int rc;
+
+	(void)c;
+	(void)arg;
+	where();
+	setseq_st = r->status;
+	if ((rc = chubby_set_acl_async(h, acl_open, on_acl, NULL)) != CHUBBY_OK)
+		queue_fail("set acl", rc);
+}
+
 static void
 on_cas(chubby_client *c, const struct chubby_result *r, void *arg)
 {
@@ -238,8 +484,11 @@ on_cas(chubby_client *c, const struct chubby_result *r, void *arg)
 	(void)arg;
 	where();
 	cas_status = r->status;
-	if ((rc = chubby_release_async(h, on_released, NULL)) != CHUBBY_OK)
-		queue_fail("release", rc);
+	snprintf(leader_path, sizeof leader_path, "%s-leader", path_arg);
+	snprintf(dir_path, sizeof dir_path, "%.*s", (int)(strrchr(path_arg, '/') - path_arg),
+	    path_arg);
+	if ((rc = chubby_set_sequencer_async(h, seq0, len0, on_setseq, NULL)) != CHUBBY_OK)
+		queue_fail("set sequencer", rc);
 }
 
 static void

@@ -7,7 +7,9 @@
 # whose master is killed with -9 in the middle.  Completions must keep
 # coming, the session, its lock and its sequencer must survive, every
 # callback must run on the application's thread inside chubby_process, and
-# the library must start no thread.
+# the library must start no thread.  Then the rest of the async calls
+# (set-sequencer, set-ACL, elect, leader, readdir, poison) against the same
+# cell.
 . "$(dirname "$0")/lib.sh"
 t_time_limit 300
 
@@ -33,6 +35,7 @@ for mode in libevent poll; do
 	check "$mode: the loop finishes by itself" wait_for 150 bash -c "! kill -0 $pid"
 	wait "$pid"
 	rc=$?
+	grep "^extras " "$out" | sed "s/^/    /"
 	tail -3 "$out" | sed 's/^/    /'
 	check "$mode: exited cleanly" test "$rc" -eq 0
 	check "$mode: MASTER_FAILOVER delivered through chubby_process" grep -q '^event MASTER_FAILOVER' "$out"
@@ -52,6 +55,23 @@ for mode in libevent poll; do
 	check "$mode: chubby_close from a callback cancels the call queued before it, once" \
 		bash -c "test \$(grep -c '^cancelled ' '$out') = 1 && grep -q '^cancelled E_CANCELLED in_close_from_callback=1\$' '$out'"
 	check "$mode: still one thread after chubby_close" grep -q '^closed threads=1$' "$out"
+	# The rest of the async calls, chained by completions (libchubby_async.c "extras").
+	check "$mode: set_sequencer_async and set_acl_async succeed; an unknown ACL flag is refused at once" \
+		grep -q '^extras setseq=OK acl=OK acl_badflags=E_INVALID ' "$out"
+	check "$mode: elect_async wins, leader_async names it at its lock generation" \
+		grep -q "^extras .* elect=OK leader=OK:leader-$mode readdir=" "$out"
+	check "$mode: readdir_async lists the directory sorted, both nodes in it" \
+		grep -Eq '^extras .* readdir=OK nnames=[1-9][0-9]* names_ok=1 ' "$out"
+	check "$mode: poison_async: a read on the poisoned handle is refused at once" \
+		grep -q '^extras .* poison=OK poisoned_read=E_CANCELLED ' "$out"
+	check "$mode: after the leader steps down leader_async names nobody, and gives a watch handle" \
+		grep -q '^extras .* leader_after=OK:none watch=1 ' "$out"
+	check "$mode: a second election on the held lock times out, hands back no handle, leaves the record" \
+		grep -q "^extras .* leader=OK:leader-$mode .* usurp=E_TIMEOUT usurp_handle=0 usurp_waited=1 " "$out"
+	check "$mode: an identity holding a newline is refused at once" \
+		grep -q '^extras .* elect_newline=E_INVALID$' "$out"
+	check "$mode: lockctl agrees on the leader record's node" \
+		bash -c "'$LOCKCTL' -C '$conf' -t 5000 cat '$P-leader' | head -1 | grep -qx 'leader-$mode'"
 	n=$(awk '/^write [0-9]/{n=$2} END{print n}' "$out")
 	check "$mode: another session reads the last value written ($n)" \
 		bash -c "test \"\$('$LOCKCTL' -C '$conf' -t 5000 cat '$P')\" = '$n'"

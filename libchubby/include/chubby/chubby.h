@@ -344,6 +344,12 @@ struct chubby_result {
 	size_t len;
 	const struct chubby_stat *stat; /* get_contents, get_stat, set_contents(_if): the
 	                                   node's stat; else NULL */
+	/* Added after the fields above (the library fills the struct and
+	 * hands it by pointer, so a program built against the older header
+	 * simply does not read them): chubby_readdir_async's children's
+	 * names, sorted, NNAMES of them; else NULL and 0. */
+	const char *const *names;
+	size_t nnames;
 };
 /* A completion: runs once per call that returned CHUBBY_OK, inside
  * chubby_process() (or chubby_close(), with CHUBBY_E_CANCELLED), on the
@@ -397,6 +403,30 @@ CHUBBY_API int chubby_try_acquire_async(chubby_handle *h, int mode, chubby_done_
 CHUBBY_API int chubby_release_async(chubby_handle *h, chubby_done_fn done, void *arg);
 CHUBBY_API int chubby_get_sequencer_async(chubby_handle *h, chubby_done_fn done, void *arg);
 CHUBBY_API int chubby_check_sequencer_async(chubby_client *c, const void *seq, size_t len,
+    chubby_done_fn done, void *arg);
+/* RES->names and RES->nnames: the children's names, sorted. */
+CHUBBY_API int chubby_readdir_async(chubby_handle *h, chubby_done_fn done, void *arg);
+CHUBBY_API int chubby_set_acl_async(chubby_handle *h, const char *const acl[3],
+    chubby_done_fn done, void *arg);
+CHUBBY_API int chubby_set_acl_flags_async(chubby_handle *h, const char *const acl[3],
+    unsigned flags, chubby_done_fn done, void *arg);
+/* Once DONE is told CHUBBY_OK, calls on H but chubby_handle_close_async
+ * fail at once with CHUBBY_E_CANCELLED. */
+CHUBBY_API int chubby_poison_async(chubby_handle *h, chubby_done_fn done, void *arg);
+/* SEQ NULL clears it; SEQ is copied. */
+CHUBBY_API int chubby_set_sequencer_async(chubby_handle *h, const void *seq, size_t len,
+    chubby_done_fn done, void *arg);
+/* chubby_elect as a chain of completions (open, acquire, stat, write the
+ * leader record): RES->handle holds the lock (close it to step down); on
+ * failure the handle is closed and RES->handle is NULL. */
+CHUBBY_API int chubby_elect_async(chubby_client *c, const char *path, const char *identity,
+    unsigned timeout_ms, chubby_done_fn done, void *arg);
+/* chubby_leader as a chain of completions (open, stat, read): the
+ * identity in RES->data (NUL-terminated beyond RES->len), or NULL while
+ * nobody leads at the lock's generation; with WATCH, RES->handle is a
+ * handle on PATH asking for CONTENTS_MODIFIED and LOCK_ACQUIRED events
+ * (close it when done), else NULL. */
+CHUBBY_API int chubby_leader_async(chubby_client *c, const char *path, bool watch,
     chubby_done_fn done, void *arg);
 /* (async block: end) */
 
