@@ -30,6 +30,9 @@ enum sim_knob {
 	SIM_KNOB_PX_REPLIES_BEFORE_SYNC = 1 << 15, /* messages leave before their writes are synced */
 	SIM_KNOB_PX_WIPED_VOTES = 1 << 16,     /* a wiped replica votes at once */
 	SIM_KNOB_PX_PREVOTE_IN_LEASE = 1 << 17, /* a pre-vote answered yes while a lease granted here runs */
+	SIM_KNOB_PX_P1_LOWEST = 1 << 18,       /* Phase 1 adopts the lowest-ballot value a promise reports */
+	SIM_KNOB_PX_SERVE_BEFORE_NOOP = 1 << 19, /* a master serves before its own no-op is applied */
+	SIM_KNOB_PX_NO_PREVOTE = 1 << 20,      /* campaigns without a pre-vote (the old core) */
 };
 
 #ifdef CHUBBY_SIM_KNOBS

@@ -844,6 +844,12 @@ paxos_prevote(struct paxos *p)
 	uint64_t round = PAXOS_BALLOT_ROUND(p->max_seen > p->promised ? p->max_seen : p->promised);
 	struct paxos_msg m;
 
+	if (SIM_KNOB(SIM_KNOB_PX_NO_PREVOTE)) {
+		/* The old core: straight to Phase 1, again an election wait on. */
+		p->election_at = p->now + paxos_election_wait(p);
+		paxos_campaign(p);
+		return;
+	}
 	p->pv_ballot = PAXOS_BALLOT(round + 1, p->cfg.id);
 	p->pv_seq++;
 	p->pv_votes = 0;
@@ -1228,7 +1234,8 @@ paxos_on_promise(struct paxos *p, const struct paxos_msg *m)
 		}
 		if ((sl = paxos_slot_get(p, e->slot)) == NULL)
 			continue;
-		if (sl->p1_ballot == 0 || e->ballot > sl->p1_ballot) {
+		if (sl->p1_ballot == 0 || (SIM_KNOB(SIM_KNOB_PX_P1_LOWEST) ? e->ballot < sl->p1_ballot :
+						    e->ballot > sl->p1_ballot)) {
 			paxos_buf_free(&sl->p1_value);
 			paxos_buf_copy(&sl->p1_value, &e->value);
 			sl->p1_ballot = e->ballot;
@@ -1913,7 +1920,8 @@ paxos_step(struct paxos *p, const struct paxos_event *ev, struct paxos_actions *
 bool
 paxos_is_master_with_lease(const struct paxos *p, uint64_t now)
 {
-	return p->role == PAXOS_MASTER && p->noop_slot != 0 && p->applied >= p->noop_slot &&
+	return p->role == PAXOS_MASTER &&
+	    ((p->noop_slot != 0 && p->applied >= p->noop_slot) || SIM_KNOB(SIM_KNOB_PX_SERVE_BEFORE_NOOP)) &&
 	    now < p->lease_expiry;
 }
 

@@ -1183,6 +1183,9 @@ static const struct {
 	{ "replies-before-sync", SIM_KNOB_PX_REPLIES_BEFORE_SYNC },
 	{ "wiped-votes", SIM_KNOB_PX_WIPED_VOTES },
 	{ "prevote-in-lease", SIM_KNOB_PX_PREVOTE_IN_LEASE },
+	{ "p1-lowest", SIM_KNOB_PX_P1_LOWEST },
+	{ "serve-before-noop", SIM_KNOB_PX_SERVE_BEFORE_NOOP },
+	{ "no-prevote", SIM_KNOB_PX_NO_PREVOTE },
 };
 
 unsigned
