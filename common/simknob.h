@@ -21,6 +21,18 @@ enum sim_knob {
 	SIM_KNOB_SEQ_NO_GEN = 1 << 7,       /* ns: a sequencer checks without its lock_gen */
 	SIM_KNOB_EVENTS_TRUNCATED = 1 << 8, /* session: a KeepAlive reply carries one event, drops the rest */
 	SIM_KNOB_UNGATED_EXISTENCE = 1 << 9, /* session: a create or reap acknowledged before invalidations */
+	/* The Paxos core's (tests/sim, docs/PAXOS.md "Broken variants"). */
+	SIM_KNOB_PX_NO_LEASE_REFUSAL = 1 << 10, /* PREPARE and pre-vote answered while a lease granted here runs */
+	SIM_KNOB_PX_NO_QUIET = 1 << 11,        /* no quiet period after a restart */
+	SIM_KNOB_PX_NO_DRIFT = 1 << 12,        /* the master's lease not shortened for drift */
+	SIM_KNOB_PX_HALF_DRIFT = 1 << 13,      /* shortened by half the drift allowance */
+	SIM_KNOB_PX_LEASE_FROM_REPLIES = 1 << 14, /* lease counted from the replies, not the request */
+	SIM_KNOB_PX_REPLIES_BEFORE_SYNC = 1 << 15, /* messages leave before their writes are synced */
+	SIM_KNOB_PX_WIPED_VOTES = 1 << 16,     /* a wiped replica votes at once */
+	SIM_KNOB_PX_PREVOTE_IN_LEASE = 1 << 17, /* a pre-vote answered yes while a lease granted here runs */
+	SIM_KNOB_PX_P1_LOWEST = 1 << 18,       /* Phase 1 adopts the lowest-ballot value a promise reports */
+	SIM_KNOB_PX_SERVE_BEFORE_NOOP = 1 << 19, /* a master serves before its own no-op is applied */
+	SIM_KNOB_PX_NO_PREVOTE = 1 << 20,      /* campaigns without a pre-vote (the old core) */
 };
 
 #ifdef CHUBBY_SIM_KNOBS

@@ -22,6 +22,7 @@
 #include "xmalloc.h"
 
 #include "paxos.h"
+#include "simknob.h"
 
 /* Lease requests whose answers still count. */
 #define PAXOS_HB_WINDOW 64
@@ -327,6 +328,10 @@ paxos_majority(const struct paxos *p, uint32_t set)
 static uint64_t
 paxos_lease_shortening(const struct paxos *p)
 {
+	if (SIM_KNOB(SIM_KNOB_PX_NO_DRIFT))
+		return p->cfg.margin_ms;
+	if (SIM_KNOB(SIM_KNOB_PX_HALF_DRIFT))
+		return (p->cfg.lease_ms * p->cfg.drift_ppm + 999999) / 1000000 + p->cfg.margin_ms;
 	return (p->cfg.lease_ms * 2 * p->cfg.drift_ppm + 999999) / 1000000 + p->cfg.margin_ms;
 }
 
@@ -445,7 +450,7 @@ paxos_send_after(struct paxos *p, unsigned to, struct paxos_msg *m, uint64_t wai
 		p->outbox = xrealloc(p->outbox, p->capout * sizeof *p->outbox);
 	}
 	o = &p->outbox[p->nout++];
-	o->wait = wait;
+	o->wait = SIM_KNOB(SIM_KNOB_PX_REPLIES_BEFORE_SYNC) ? 0 : wait;
 	o->msg = *m;
 	o->msg.from = p->cfg.id;
 	o->msg.to = to;
@@ -839,6 +844,12 @@ paxos_prevote(struct paxos *p)
 	uint64_t round = PAXOS_BALLOT_ROUND(p->max_seen > p->promised ? p->max_seen : p->promised);
 	struct paxos_msg m;
 
+	if (SIM_KNOB(SIM_KNOB_PX_NO_PREVOTE)) {
+		/* The old core: straight to Phase 1, again an election wait on. */
+		p->election_at = p->now + paxos_election_wait(p);
+		paxos_campaign(p);
+		return;
+	}
 	p->pv_ballot = PAXOS_BALLOT(round + 1, p->cfg.id);
 	p->pv_seq++;
 	p->pv_votes = 0;
@@ -1057,7 +1068,8 @@ paxos_on_prepare(struct paxos *p, const struct paxos_msg *m)
 			paxos_refuse_leased(p, m, p->quiet_until - p->now);
 			return;
 		}
-		if (p->now < p->lease_until && p->lease_holder != m->ballot) {
+		if (p->now < p->lease_until && p->lease_holder != m->ballot &&
+		    !SIM_KNOB(SIM_KNOB_PX_NO_LEASE_REFUSAL)) {
 			paxos_refuse_leased(p, m, p->lease_until - p->now);
 			return;
 		}
@@ -1112,7 +1124,8 @@ paxos_on_pre_prepare(struct paxos *p, const struct paxos_msg *m)
 		return;
 	if (p->now < p->quiet_until)
 		left = p->quiet_until - p->now;
-	if (p->now < p->lease_until && p->lease_until - p->now > left)
+	if (p->now < p->lease_until && p->lease_until - p->now > left &&
+	    !SIM_KNOB(SIM_KNOB_PX_NO_LEASE_REFUSAL | SIM_KNOB_PX_PREVOTE_IN_LEASE))
 		left = p->lease_until - p->now;
 	memset(&r, 0, sizeof r);
 	r.type = PAXOS_MSG_PRE_PROMISE;
@@ -1221,7 +1234,8 @@ paxos_on_promise(struct paxos *p, const struct paxos_msg *m)
 		}
 		if ((sl = paxos_slot_get(p, e->slot)) == NULL)
 			continue;
-		if (sl->p1_ballot == 0 || e->ballot > sl->p1_ballot) {
+		if (sl->p1_ballot == 0 || (SIM_KNOB(SIM_KNOB_PX_P1_LOWEST) ? e->ballot < sl->p1_ballot :
+						    e->ballot > sl->p1_ballot)) {
 			paxos_buf_free(&sl->p1_value);
 			paxos_buf_copy(&sl->p1_value, &e->value);
 			sl->p1_ballot = e->ballot;
@@ -1305,7 +1319,7 @@ paxos_on_heartbeat_ack(struct paxos *p, const struct paxos_msg *m)
 		return;
 	/* Counted from when we asked, not from when the answers came (Paxos
 	 * Made Live §5.2), and shortened for clock drift. */
-	until = p->hb_sent[i] + p->cfg.lease_ms;
+	until = (SIM_KNOB(SIM_KNOB_PX_LEASE_FROM_REPLIES) ? p->now : p->hb_sent[i]) + p->cfg.lease_ms;
 	until = until > paxos_lease_shortening(p) ? until - paxos_lease_shortening(p) : 0;
 	if (until > p->lease_expiry)
 		p->lease_expiry = until;
@@ -1738,7 +1752,7 @@ paxos_start(struct paxos *p, const struct paxos_durable *d, bool state_lost)
 			p->chosen = p->applied = d->snap_index;
 		}
 	}
-	if (state_lost) {
+	if (state_lost && !SIM_KNOB(SIM_KNOB_PX_WIPED_VOTES)) {
 		/* Paxos Made Live §5.1: we may have made promises we no longer
 		 * remember; do not vote until caught up. */
 		p->voter = false;
@@ -1752,7 +1766,7 @@ paxos_start(struct paxos *p, const struct paxos_durable *d, bool state_lost)
 	 * persists a promised ballot before its acknowledgement leaves
 	 * (paxos_accept_ballot), so a store that kept its state and promised
 	 * nothing never granted a lease: a brand-new cell need not wait. */
-	if (!state_lost && (d == NULL || d->promised == 0))
+	if ((!state_lost && (d == NULL || d->promised == 0)) || SIM_KNOB(SIM_KNOB_PX_NO_QUIET))
 		p->quiet_until = p->now;
 	else
 		p->quiet_until = p->now + p->cfg.lease_ms;
@@ -1906,7 +1920,8 @@ paxos_step(struct paxos *p, const struct paxos_event *ev, struct paxos_actions *
 bool
 paxos_is_master_with_lease(const struct paxos *p, uint64_t now)
 {
-	return p->role == PAXOS_MASTER && p->noop_slot != 0 && p->applied >= p->noop_slot &&
+	return p->role == PAXOS_MASTER &&
+	    ((p->noop_slot != 0 && p->applied >= p->noop_slot) || SIM_KNOB(SIM_KNOB_PX_SERVE_BEFORE_NOOP)) &&
 	    now < p->lease_expiry;
 }
 

@@ -17,6 +17,7 @@
 
 #include "paxos.h"
 #include "sim.h"
+#include "simknob.h"
 #include "simlib.h"
 
 #define SIM_TRACE 48
@@ -191,7 +192,7 @@ sim_fail(struct sim *s, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	if (s->whole_run) {
-		char args[256];
+		char args[512];
 
 		sim_opts_format(&s->o, args, sizeof args);
 		fprintf(stderr, "\n  replay: tests/sim/chubby-sim %s --verbose"
@@ -1167,6 +1168,49 @@ sim_check_liveness(struct sim *s, uint64_t max_ms)
 
 /* ---- construction ----------------------------------------------------- */
 
+/* The Paxos core's broken variants (common/simknob.h); sim_new sets them. */
+unsigned chubby_sim_knobs;
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} sim_knobs[] = {
+	{ "no-lease-refusal", SIM_KNOB_PX_NO_LEASE_REFUSAL },
+	{ "no-quiet", SIM_KNOB_PX_NO_QUIET },
+	{ "no-drift", SIM_KNOB_PX_NO_DRIFT },
+	{ "half-drift", SIM_KNOB_PX_HALF_DRIFT },
+	{ "lease-from-replies", SIM_KNOB_PX_LEASE_FROM_REPLIES },
+	{ "replies-before-sync", SIM_KNOB_PX_REPLIES_BEFORE_SYNC },
+	{ "wiped-votes", SIM_KNOB_PX_WIPED_VOTES },
+	{ "prevote-in-lease", SIM_KNOB_PX_PREVOTE_IN_LEASE },
+	{ "p1-lowest", SIM_KNOB_PX_P1_LOWEST },
+	{ "serve-before-noop", SIM_KNOB_PX_SERVE_BEFORE_NOOP },
+	{ "no-prevote", SIM_KNOB_PX_NO_PREVOTE },
+};
+
+unsigned
+sim_knob_by_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < sizeof sim_knobs / sizeof sim_knobs[0]; i++)
+		if (strcmp(name, sim_knobs[i].name) == 0)
+			return sim_knobs[i].bit;
+	return 0;
+}
+
+const char *
+sim_knob_name(unsigned i)
+{
+	return i < sizeof sim_knobs / sizeof sim_knobs[0] ? sim_knobs[i].name : NULL;
+}
+
+unsigned
+sim_knob_bit(unsigned i)
+{
+	return i < sizeof sim_knobs / sizeof sim_knobs[0] ? sim_knobs[i].bit : 0;
+}
+
 void
 sim_opts_defaults(struct sim_opts *o)
 {
@@ -1191,6 +1235,7 @@ sim_new(const struct sim_opts *o)
 	s = xcalloc(1, sizeof *s);
 	s->o = *o;
 	s->n = o->replicas;
+	chubby_sim_knobs = o->broken;
 	simrng_seed(&s->rng, o->seed);
 	simheap_init(&s->heap, sizeof(struct sim_ev));
 	c = &s->pcfg;
@@ -1338,6 +1383,7 @@ sim_opts_format(const struct sim_opts *o, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "--seed %" PRIu64 " --replicas %u --faults %d --fault-ms %" PRIu64,
 	    o->seed, o->replicas, o->faults, o->fault_ms);
+	unsigned i;
 
 	if (n >= 0 && (size_t)n < len && o->fault_steps > 0)
 		n += snprintf(buf + n, len - (size_t)n, " --steps %" PRIu64, o->fault_steps);
@@ -1345,7 +1391,10 @@ sim_opts_format(const struct sim_opts *o, char *buf, size_t len)
 		n += snprintf(buf + n, len - (size_t)n, " --live-ms %" PRIu64 " --sync-max-ms %u",
 		    o->live_ms, o->sync_max_ms);
 	if (n >= 0 && (size_t)n < len && !o->load)
-		snprintf(buf + n, len - (size_t)n, " --no-load");
+		n += snprintf(buf + n, len - (size_t)n, " --no-load");
+	for (i = 0; sim_knob_name(i) != NULL; i++)
+		if (n >= 0 && (size_t)n < len && (o->broken & sim_knob_bit(i)) != 0)
+			n += snprintf(buf + n, len - (size_t)n, " --broken %s", sim_knob_name(i));
 }
 
 static int
@@ -1372,6 +1421,12 @@ sim_opts_set(struct sim_opts *o, const char *name, const char *value)
 	if (strcmp(name, "--verbose") == 0) {
 		o->verbose = true;
 		return 1;
+	}
+	if (strcmp(name, "--broken") == 0) {
+		if ((v = sim_knob_by_name(value)) == 0)
+			return -1;
+		o->broken |= (unsigned)v;
+		return 2;
 	}
 	if (sim_decimal(value, &v) != 0)
 		return -1;

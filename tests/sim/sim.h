@@ -23,6 +23,7 @@ struct sim_opts {
 	bool verbose;      /* trace to stderr as it happens */
 	bool load;         /* a client proposes commands to the master */
 	unsigned sync_max_ms; /* a sync takes 0..this many ms (0: 0..4, a fast disk) */
+	unsigned broken;   /* broken variants of the core (SIM_KNOB_PX_* of common/simknob.h) */
 };
 
 struct sim;
@@ -96,9 +97,16 @@ int sim_run_seed(const struct sim_opts *);
 /*
  * The options as chubby-sim arguments, so that a run printed is a run
  * replayed: --seed N --replicas R --faults F --fault-ms MS [--steps S]
- * --live-ms MS --sync-max-ms MS [--no-load].  The regression list
+ * --live-ms MS --sync-max-ms MS [--no-load] [--broken NAME...].  The regression list
  * (tests/sim/regress-seeds) holds one such line per run.
  */
+/* The Paxos core's broken variants by name ("no-quiet", ...): the knob's
+ * bit, or 0 if NAME is none; sim_knob_name(I) is the I-th name (NULL past
+ * the last), sim_knob_bit(I) its bit. */
+unsigned sim_knob_by_name(const char *name);
+const char *sim_knob_name(unsigned i);
+unsigned sim_knob_bit(unsigned i);
+
 void sim_opts_format(const struct sim_opts *, char *buf, size_t len);
 /* Sets the option NAME ("--seed", ...) from VALUE (decimal); 1 if NAME takes
  * no value and was set (--no-load, --verbose), 2 if it took VALUE, -1 if

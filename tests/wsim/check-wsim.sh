@@ -1,6 +1,7 @@
 #!/bin/sh
 # check-wsim.sh: the whole-cell simulator's two promises, checked.
-#  1. Its broken variants (common/simknob.h) exist only in its own objects:
+#  1. Its broken variants (common/simknob.h) exist only in its own objects
+#     (and in the Paxos simulator's, tests/sim):
 #     no shipped binary or library carries the knob symbol, and the
 #     simulator does (else this check proves nothing).
 #  2. It draws no randomness and reads no clock of its own (one seed drives
@@ -30,11 +31,14 @@ for f in server/chubbyd tools/lockctl/lockctl libchubby/.libs/libchubby.so; do
 		passed=$((passed + 1))
 	fi
 done
-if nm "$top/tests/wsim/chubby-wsim" 2>/dev/null | grep -q chubby_sim_knobs; then
-	passed=$((passed + 1))
-else
-	echo "FAIL: tests/wsim/chubby-wsim has no chubby_sim_knobs: is nm working?"
-	failed=$((failed + 1))
-fi
+# The Paxos simulator (tests/sim) has its own knob-built objects too.
+for f in tests/wsim/chubby-wsim tests/sim/chubby-sim; do
+	if nm "$top/$f" 2>/dev/null | grep -q chubby_sim_knobs; then
+		passed=$((passed + 1))
+	else
+		echo "FAIL: $f has no chubby_sim_knobs: is nm working?"
+		failed=$((failed + 1))
+	fi
+done
 echo "SUMMARY: passed=$passed failed=$failed"
 [ "$failed" -eq 0 ]
