@@ -155,6 +155,10 @@ int config_check_move(const struct cell_config *cfg, unsigned id, char *const ad
  * by address when both are literal addresses of one family, else by name. */
 bool config_same_host(const char *a, const char *b);
 
+/* The config's acl_admins ("alice, bob carol") as the ACL administrators'
+ * file's contents: one principal a line (malloc'd; the master's INIT_ACLS). */
+char *config_admins_lines(const char *list);
+
 /* Whether NAME is a DNS name a replica may be given (dns=NAME): labels of
  * letters, digits and hyphens, dot-separated, at most 253 bytes. */
 bool config_dns_name_ok(const char *name);

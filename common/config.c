@@ -17,6 +17,7 @@
 
 #include "cellconfig.h"
 #include "log.h"
+#include "xmalloc.h"
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -364,6 +365,27 @@ config_check_move(const struct cell_config *c, unsigned id, char *const addr[3],
 		}
 	}
 	return CHUBBY_OK;
+}
+
+char *
+config_admins_lines(const char *list)
+{
+	char *out = xmalloc(strlen(list) + 2), *o = out;
+
+	while (*list != '\0') {
+		size_t n;
+
+		list += strspn(list, ", \t");
+		n = strcspn(list, ", \t");
+		if (n == 0)
+			break;
+		memcpy(o, list, n);
+		o += n;
+		*o++ = '\n';
+		list += n;
+	}
+	*o = '\0';
+	return out;
 }
 
 bool

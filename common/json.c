@@ -94,8 +94,7 @@ void json_obj_end(struct json *j) { json_close(j, "}"); }
 void json_arr_begin(struct json *j) { json_open(j, "["); }
 void json_arr_end(struct json *j) { json_close(j, "]"); }
 
-/* Length of the valid UTF-8 sequence at S (at most N bytes), 0 if invalid. */
-static size_t
+size_t
 json_utf8_len(const unsigned char *s, size_t n)
 {
 	size_t len;

@@ -46,4 +46,9 @@ void json_kv_uint(struct json *j, const char *key, uint64_t v);
 void json_kv_int(struct json *j, const char *key, int64_t v);
 void json_kv_bool(struct json *j, const char *key, int v);
 
+/* Length of the valid UTF-8 sequence at S (at most N bytes, N > 0), 0 if
+ * it is not one: overlong forms, surrogates and values past U+10FFFF are
+ * not. */
+size_t json_utf8_len(const unsigned char *s, size_t n);
+
 #endif

@@ -905,6 +905,24 @@ chubby_handle_path(const chubby_handle *h)
 	return h != NULL ? h->path : NULL;
 }
 
+/* A GET_CONTENTS of H asking to cache what it reads (the blocking and the
+ * async call both send it). */
+int
+cl_build_get_contents(chubby_handle *h, struct rb *b)
+{
+	int rc;
+
+	if ((rc = cl_handle_req(h, b, PROTO_OP_GET_CONTENTS)) != CHUBBY_OK)
+		return rc;
+	rb_bool(b, "cache", true);
+	if ((b->r->cache_path = strdup(h->path)) == NULL) {
+		cl_req_free(b->r);
+		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", h->path);
+		return CHUBBY_E_NOMEM;
+	}
+	return CHUBBY_OK;
+}
+
 int
 chubby_get_contents(chubby_handle *h, void **data, size_t *len, struct chubby_stat *st)
 {
@@ -951,14 +969,8 @@ chubby_get_contents(chubby_handle *h, void **data, size_t *len, struct chubby_st
 		return rc;
 	}
 
-	if ((rc = cl_handle_req(h, &b, PROTO_OP_GET_CONTENTS)) != CHUBBY_OK)
+	if ((rc = cl_build_get_contents(h, &b)) != CHUBBY_OK)
 		return rc;
-	rb_bool(&b, "cache", true);
-	if ((b.r->cache_path = strdup(h->path)) == NULL) {
-		cl_req_free(b.r);
-		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", h->path);
-		return CHUBBY_E_NOMEM;
-	}
 	if ((rc = cl_call(c, &b, c->call_timeout_ms, h->path, &r)) != CHUBBY_OK) {
 		cl_req_free(r);
 		return rc;

@@ -576,14 +576,8 @@ chubby_get_contents_async(chubby_handle *h, chubby_done_fn done, void *arg)
 		return rc;
 	}
 
-	if ((rc = cl_handle_req(h, &b, PROTO_OP_GET_CONTENTS)) != CHUBBY_OK)
+	if ((rc = cl_build_get_contents(h, &b)) != CHUBBY_OK)
 		return rc;
-	rb_bool(&b, "cache", true);
-	if ((b.r->cache_path = strdup(h->path)) == NULL) {
-		cl_req_free(b.r);
-		lasterr_set(CHUBBY_E_NOMEM, "%s: out of memory", h->path);
-		return CHUBBY_E_NOMEM;
-	}
 	return cl_submit(c, &b, h, c->call_timeout_ms, done, arg, h->path);
 }
 

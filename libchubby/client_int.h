@@ -295,6 +295,7 @@ int cl_check_handle(const chubby_handle *h);
 int cl_check_mode(int mode);
 /* A request on handle H (its id packed). */
 int cl_handle_req(chubby_handle *h, struct rb *b, uint32_t op);
+int cl_build_get_contents(chubby_handle *h, struct rb *b); /* GET_CONTENTS with cache */
 /* The requests of the calls that take more than a handle. */
 int cl_build_open(chubby_client *c, const char *path, unsigned flags,
     const struct chubby_open_args *args, struct rb *b);

@@ -86,33 +86,10 @@ shell_log(void *arg, int level, const char *line)
 		log_info("%s", line);
 }
 
-/* acl_admins ("alice, bob carol") as an ACL file's contents: one
- * principal a line (malloc'd). */
-static char *
-session_shell_admins(const char *list)
-{
-	char *out = xmalloc(strlen(list) + 2), *o = out;
-
-	while (*list != '\0') {
-		size_t n;
-
-		list += strspn(list, ", \t");
-		n = strcspn(list, ", \t");
-		if (n == 0)
-			break;
-		memcpy(o, list, n);
-		o += n;
-		*o++ = '\n';
-		list += n;
-	}
-	*o = '\0';
-	return out;
-}
-
 struct session_mgr *
 session_shell_new(struct chubbyd *d)
 {
-	char *admins = session_shell_admins(d->cfg->acl_admins);
+	char *admins = config_admins_lines(d->cfg->acl_admins);
 	struct session_config cfg = {
 	    .lease_ms = d->cfg->session_lease_ms,
 	    .lease_max_ms = d->cfg->session_lease_max_ms,

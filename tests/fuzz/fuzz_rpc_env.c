@@ -493,28 +493,6 @@ fz_call(struct fz_cell *c, uint64_t id, unsigned principal, uint32_t op,
 	return true;
 }
 
-/* acl_admins ("alice, bob carol") as an ACL file's contents: one principal
- * a line (session_shell.c's). */
-static char *
-fz_admins(const char *list)
-{
-	char *out = xmalloc(strlen(list) + 2), *o = out;
-
-	while (*list != '\0') {
-		size_t n;
-
-		list += strspn(list, ", \t");
-		n = strcspn(list, ", \t");
-		if (n == 0)
-			break;
-		memcpy(o, list, n);
-		o += n;
-		*o++ = '\n';
-		list += n;
-	}
-	*o = '\0';
-	return out;
-}
 
 void
 fz_cell_init(struct fz_cell *c, const struct cell_config *cfg, const uint8_t *key, size_t keylen)
@@ -530,7 +508,7 @@ fz_cell_init(struct fz_cell *c, const struct cell_config *cfg, const uint8_t *ke
 	    .max_sessions = cfg->max_sessions,
 	    .max_handles = cfg->max_handles_per_session,
 	};
-	char *admins = fz_admins(cfg->acl_admins);
+	char *admins = config_admins_lines(cfg->acl_admins);
 	struct session_config scfg = {
 	    .lease_ms = cfg->session_lease_ms,
 	    .lease_max_ms = cfg->session_lease_max_ms,

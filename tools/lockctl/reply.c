@@ -16,6 +16,7 @@
 
 #include <chubby/chubby.h>
 
+#include "json.h"
 #include "lockctl.h"
 #include "xmalloc.h"
 
@@ -136,48 +137,13 @@ reply_bin(struct reply *r, const char *key, const void *p, size_t n)
 	lockctl_buf_add(&r->human, "\n", 1);
 }
 
-/* Length of the valid UTF-8 sequence at S (at most N bytes), 0 if it is
- * not one: overlong forms, surrogates and values past U+10FFFF are not. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 int
 lockctl_utf8_valid(const void *p, size_t n)
 {
 	const unsigned char *s = p;
 
 	for (size_t i = 0, l; i < n; i += l)
-		if ((l = utf8_len(s + i, n - i)) == 0)
+		if ((l = json_utf8_len(s + i, n - i)) == 0)
 			return 0;
 	return 1;
 }
