@@ -197,11 +197,13 @@ static const struct config_option config_options[] = {
            "Load signal of the session lease: the daemon's CPU over the last second, in % "
            "of one core. At this much the master counts as fully loaded; 0 turns the "
            "signal off."),
-    O_DUR("overload_loop_lag", overload_loop_lag_ms, "500ms", 0, MINS(1), G_SESS,
+    O_DUR("overload_loop_lag", overload_loop_lag_ms, "0ms", 0, MINS(1), G_SESS,
           "Load signal of the session lease: how late the daemon's event loop has run in the "
           "last 10 s (the loop lag of /metrics). At this much the master counts as fully "
-          "loaded, whether its own CPU is busy or others take the machine's; 0 turns the "
-          "signal off."),
+          "loaded, whether its own CPU is busy or others take the machine's. Off (0) by "
+          "default: a master paused (SIGSTOP, a stalled VM) shows a lag as long as the pause "
+          "once it runs again, which is not load, and stretching leases then makes the next "
+          "fail-over hold writes for the longer lease."),
     O_DUR("grace_period", grace_period_ms, "45s", MS(100), HOURS(1), G_SESS,
           "How long a client whose lease ran out waits, in jeopardy, for a master before it "
           "gives the session up. Longer than session_lease."),

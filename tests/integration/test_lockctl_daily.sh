@@ -301,11 +301,28 @@ check "... and then watches the node itself" wevent 'event CONTENTS_MODIFIED /ls
 check "no event was printed twice" bash -c "cat '$W_EVENTS'; [ -z \"\$(sort '$W_EVENTS' | uniq -d)\" ]"
 check "unwatch w (and its subtree)" wsend 'unwatch w' '^ok path=/ls/local/w watching=false'
 exec {w_in}>&-; wait "$W_PID" 2>/dev/null
-# One-shot: a node two levels below what exists; made right after the
-# watch starts (a creation before its watch is in place is reported too).
-check "one-shot watch -n 1 of w/x/y (neither there): ends at its creation" bash -c "
-	'$LOCKCTL' watch -n 1 -t 20000 w/x/y >'$T_DIR/later.out' 2>&1 </dev/null & p=\$!
-	'$LOCKCTL' mkdir -p w/x </dev/null && '$LOCKCTL' put w/x/y 1 </dev/null >/dev/null
-	wait \$p; rc=\$?; cat '$T_DIR/later.out'; [ \$rc -eq 0 ] && grep -qx 'event CHILD_ADDED /ls/local/w/x/y' '$T_DIR/later.out'"
+# One-shot: a node two levels below what exists, made once the watch is in
+# place (its session holds a handle on the nearest ancestor, w, as the
+# master's session list shows): not before, or the node would already
+# exist when the watch starts and its creation would not be news.  (Made
+# right after starting the watch, as before, it raced the watch's own start
+# under CI load: the watch found the node there and waited 20 s for an
+# event that had already happened.)
+watch_in_place() {
+	"$LOCKCTL" --json sessions </dev/null 2>/dev/null | "$PY" -c '
+import json, sys
+j = json.load(sys.stdin)
+sys.exit(0 if any(s["handles"] > 0 for s in j["sessions"]) else 1)'
+}
+oneshot_later() {
+	"$LOCKCTL" watch -n 1 -t 20000 w/x/y >"$T_DIR/later.out" 2>&1 </dev/null &
+	local p=$! rc
+	wait_for 10 watch_in_place || { kill $p; echo "the watch never held a handle"; return 1; }
+	"$LOCKCTL" mkdir -p w/x </dev/null && "$LOCKCTL" put w/x/y 1 </dev/null >/dev/null
+	wait $p; rc=$?
+	cat "$T_DIR/later.out"
+	[ $rc -eq 0 ] && grep -qx 'event CHILD_ADDED /ls/local/w/x/y' "$T_DIR/later.out"
+}
+check "one-shot watch -n 1 of w/x/y (neither there): ends at its creation" oneshot_later
 
 finish

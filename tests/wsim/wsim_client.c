@@ -174,9 +174,29 @@ w_session_new(struct world *w, struct w_client *c)
 
 	if (c->cs != NULL)
 		w_forget_session(w, csess_session_id(c->cs));
+	/* The old core's connections go with it, as a closed libchubby
+	 * client's do: the new core numbers its own from 1 again, and a
+	 * connection of the old one still open under the same number would
+	 * take the new one's requests (a client then sat "locating" forever:
+	 * seeds 3088404219 and 24457073010263). */
+	for (size_t i = 0; i < w->nconns; i++)
+		if (w->conns[i].client == c->id)
+			w->conns[i].open = false;
 	csess_free(c->cs);
 	c->cs = csess_new();
 	cfg.seed = w_rand(&w->rng);
+	/* A client on a slow link is configured for it, as an application on
+	 * one would be: its connect and request timeouts outlast a round trip
+	 * of its link (50-450 ms more each way).  With the cell's 500 ms it
+	 * could never finish a WHERE_IS_MASTER once its session had expired,
+	 * and sat locating for good (seeds 3088404219, 24457073010263). */
+	if (c->id == w->slow_client) {
+		uint64_t rtt = 2 * ((uint64_t)w->slow_ms + w->max_delay + 1);
+		if (cfg.connect_timeout_ms < 500 + rtt)
+			cfg.connect_timeout_ms = 500 + rtt;
+		if (cfg.request_timeout_ms < 500 + rtt)
+			cfg.request_timeout_ms = 500 + rtt;
+	}
 	c->gen++;
 	c->nonce = w_rand(&w->rng) | 1;
 	c->cur_conn = 0;
