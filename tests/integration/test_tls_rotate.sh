@@ -171,6 +171,11 @@ check "replica $r's outgoing peer links are all refused" wait_for 20 bash -c "[ 
 check "the others log the refusal as a revocation" \
 	wait_for 10 bash -c "grep -h 'revoked' '$cell'/replica-*.log | grep -q 'replica-$r\|peer $r'"
 check "the cell keeps working without replica $r" L put /ls/local/rot v7
+# A revoked replica certificate is that replica's fault, not the cell's:
+# a client that reaches it first must go on to the others, not give up.
+check "a client that tries replica $r first goes on to the others" \
+	env CHUBBY_CA="$tls/ca.crt" CHUBBY_CERT="$tls/client-admin.crt" CHUBBY_KEY="$tls/client-admin.key" \
+	CHUBBY_CRL="$tls/ca.crl" "$LOCKCTL" -C "$(addr_of "$r"),$(addr_of "$m")" -t 5000 cat /ls/local/rot
 check "a client's CRL refuses replica $r as well" bash -c "! '$LOCKCTL' -C '$(addr_of "$r")' -t 3000 --json status >/dev/null 2>&1 || ! '$LOCKCTL' -C '$conf' -t 3000 --json status | grep -q '\"id\": *$r.*\"reachable\": *true'"
 step "issue replica $r a new certificate" "$CERTS" replica --dir "$tls" --id "$r"
 kill -HUP "$(pid_of "$r")"
