@@ -830,9 +830,14 @@ tls_tp_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t le
 		n = strlen(buf);
 		if (n < len)
 			snprintf(buf + n, len - n, ": %s", X509_verify_cert_error_string(vr));
-		/* A certificate not valid yet may be a clock a little behind
-		 * the CA's: that one may pass. */
-		if (vr == X509_V_ERR_CERT_NOT_YET_VALID)
+		/* What is wrong with one peer's own certificate is that peer's
+		 * fault, not the cell's: a revoked or expired replica
+		 * certificate, or one not valid yet (perhaps a clock a little
+		 * behind the CA's).  The other replicas may serve, so this is
+		 * not final.  A CA we do not trust is (every replica has the
+		 * same one). */
+		if (vr == X509_V_ERR_CERT_NOT_YET_VALID || vr == X509_V_ERR_CERT_REVOKED ||
+		    vr == X509_V_ERR_CERT_HAS_EXPIRED)
 			status = CHUBBY_E_TLS;
 	}
 	return status;

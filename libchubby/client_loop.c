@@ -1184,9 +1184,11 @@ cl_on_close(struct conn *conn, int status, const char *reason, void *arg)
 
 	(void)conn;
 	pthread_mutex_lock(&c->mu);
-	/* A certificate refused for good (tp_error's E_AUTH: an unknown CA,
-	 * expired, revoked, the wrong kind; or the replica's certificate
-	 * refused by us) ends chubby_open at once, with the reason, rather
+	/* A certificate refused for good (tp_error's E_AUTH: the peer refused
+	 * ours as from an unknown CA, expired, revoked, the wrong kind; or we
+	 * refused the replica's for a reason every replica shares, such as an
+	 * untrusted CA; a replica's own revoked or expired certificate is
+	 * E_TLS and we go on to the others) ends chubby_open at once, with the reason, rather
 	 * than after open_timeout_ms of retries: every replica of a cell
 	 * trusts the one cell CA, so they would all say the same (etcd's and
 	 * gRPC's clients fail a dial on such an error too).  Once a session
