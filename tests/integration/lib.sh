@@ -21,8 +21,11 @@ T_FAILED=0
 T_SKIPPED=0
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/chubby-it-XXXXXX")
 T_CELLS=""
+T_START=$(date +%s)
 
 t_cleanup() {
+	# tests/run-all lists the slowest tests from this line.
+	echo "test time: $(($(date +%s) - T_START)) s"
 	[ -n "${T_WATCHDOG:-}" ] && kill "$T_WATCHDOG" 2>/dev/null
 	for d in $T_CELLS; do "$CHUBBY_CELL_BIN" down --dir "$d" >/dev/null 2>&1 || true; done
 	if [ "$T_FAILED" -eq 0 ] && [ -z "${CHUBBY_TEST_KEEP:-}" ]; then rm -rf "$T_DIR"; else echo "kept $T_DIR"; fi
