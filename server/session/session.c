@@ -1027,12 +1027,13 @@ sm_ack(struct session_mgr *sm, struct msess *s, const uint64_t *acks, size_t nac
 
 void
 session_keepalive(struct session_mgr *sm, struct session_now at, uint64_t session,
-    uint64_t hold_ms, const uint64_t *acks, size_t nacks, void *q)
+    uint64_t hold_ms, const uint64_t *acks, size_t nacks, const uint64_t *ev_ack, void *q)
 {
 	struct msess *s = sm_find(sm, session);
 	uint64_t now = at.mono_ms, left, hold;
 	bool was_checked_in;
 
+	(void)ev_ack;
 	sm->now = at;
 	if (s == NULL) {
 		sm_reply(sm, q, CHUBBY_E_SESSION_EXPIRED, "session expired", NULL, 0);
