@@ -270,14 +270,6 @@ struct w_evs {
 	struct w_evx *v;
 	size_t n, cap;
 	size_t next; /* the first not delivered (nor skipped) */
-	/* Events the network lost in replies, by (type, epoch): which of
-	 * equal events a lost reply carried is not known, only how many. */
-	struct w_evlost {
-		uint32_t type;
-		uint64_t epoch;
-		size_t n;
-	} *lost;
-	size_t nlost;
 };
 
 /* ---- the history for the register check ------------------------------- */
