@@ -664,6 +664,33 @@ test_events_until_acked(void)
 	teardown();
 }
 
+/* The bound (docs/SESSIONS.md "Events until acknowledged"): at most 1024
+ * events are kept for a session once a reply carried them; past it the
+ * oldest are forgotten, the newest 1024 come again in order. */
+static void
+test_events_kept_bounded(void)
+{
+	struct wres w;
+	uint64_t wr, hw, ka1, ka2, first, watcher = watch_setup(&wr, &hw); /* 1 event */
+	char val[16];
+
+	for (int i = 0; i < 1099; i++) { /* 1100 in all, none sent yet */
+		snprintf(val, sizeof val, "v%d", i);
+		set_contents(wr, hw, val, &w);
+		pump();
+		CU_ASSERT_EQUAL_FATAL(w.status, CHUBBY_OK);
+	}
+	ka1 = keepalive_ev(watcher, 5000, 0); /* every one goes out */
+	CU_ASSERT_EQUAL(events_of[ka1], 1100);
+	first = evid_of[ka1][0];
+	ka2 = keepalive_ev(watcher, 5000, 0); /* lost: the newest 1024 again */
+	CU_ASSERT_EQUAL(status_of[ka2], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka2], 1024);
+	CU_ASSERT_EQUAL(evid_of[ka2][0], first + 76);
+	CU_ASSERT_EQUAL(evid_of[ka2][1], first + 77);
+	teardown();
+}
+
 /* A client that sends no ev_ack (before event ids): each event once, as
  * before, and a KeepAlive with nothing new is held. */
 static void
@@ -1507,6 +1534,7 @@ harness_register(void)
 	    {"a new epoch does not keep the old term's events", test_new_epoch_drops_events},
 	    {"events come again, same ids, until acknowledged", test_events_until_acked},
 	    {"a client that sends no ev_ack gets each event once", test_events_old_client},
+	    {"at most 1024 events are kept once sent", test_events_kept_bounded},
 	    {"an event not acknowledged outlives a lease lapse in one epoch",
 		test_lapse_keeps_unacked_events},
 	    {"a SESSION_END reaping two cached files waits for both cachers",
