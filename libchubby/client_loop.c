@@ -991,6 +991,14 @@ cl_on_keepalive(struct chubby_client *c, struct cconn *cc, const struct wire_msg
 			uint64_t type = 0, handle = 0, gen = 0, id = 0;
 			bool has_gen, has_id;
 
+			/* Optional (a master before event ids): an id not above
+			 * the highest delivered in this epoch is a copy sent
+			 * again after a lost reply (issue 16).  Counted before
+			 * anything may skip the event, so that the next ev_ack
+			 * covers it and the master does not send it again. */
+			has_id = mp_get_uint(o, "id", MP_REQUIRED, &id, NULL, 0) == CHUBBY_OK;
+			if (!cevids_accept(&c->evids, ev.epoch, has_id, id))
+				continue;
 			if (mp_get_uint(o, "type", MP_REQUIRED, &type, NULL, 0) != CHUBBY_OK ||
 			    type < 1 || type >= PROTO_EV_CLIENT_FIRST)
 				continue;
@@ -998,12 +1006,6 @@ cl_on_keepalive(struct chubby_client *c, struct cconn *cc, const struct wire_msg
 			mp_get_str(o, "path", MP_OPTIONAL, &path, NULL, 0);
 			/* Optional: a master before "gen" sends none. */
 			has_gen = mp_get_uint(o, "gen", MP_REQUIRED, &gen, NULL, 0) == CHUBBY_OK;
-			/* Optional too (a master before event ids): an id not
-			 * above the highest delivered in this epoch is a copy
-			 * sent again after a lost reply (issue 16). */
-			has_id = mp_get_uint(o, "id", MP_REQUIRED, &id, NULL, 0) == CHUBBY_OK;
-			if (!cevids_accept(&c->evids, ev.epoch, has_id, id))
-				continue;
 			cl_post_event(c, (int)type, handle, path.ptr, path.len, has_gen, gen);
 		}
 		ev.nevents += evs->via.array.size;

@@ -35,7 +35,8 @@
  * this often: a lock-delay ends without any command being applied. */
 #define SM_WAITER_SCAN_MS 100
 /* The most events kept for a session once a reply has carried them, until
- * its client acknowledges them (docs/SESSIONS.md "Events"): past it the
+ * its client acknowledges them (docs/SESSIONS.md "Events until
+ * acknowledged"): past it the
  * oldest are forgotten, delivered at most once, as to a client that sends
  * no ev_ack.  Only a client that loses this many in replies, or never
  * acknowledges, reaches it; it keeps a dead client's memory bounded. */
