@@ -75,6 +75,7 @@ struct svc_args {
 	/* SET_CONTENTS: compare-and-set against EXPECTED_GEN if HAVE_EXPECTED. */
 	bool have_expected;
 	uint64_t expected_gen;
+	bool lock_record; /* SET_CONTENTS: a record of the lock, cleared when it is freed */
 	/* ACQUIRE, TRY_ACQUIRE: MODE as given (checked here), TIMEOUT_MS (0: none). */
 	uint64_t mode, timeout_ms;
 	/* KEEPALIVE */
