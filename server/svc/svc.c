@@ -687,7 +687,7 @@ op_set_contents(struct call *c)
 		return rc;
 	rc = ns_encode_set_contents_flags(stamp(c), a->session, a->handle, a->contents,
 	    a->contents_len, a->have_expected, a->expected_gen,
-	    a->lock_record ? NS_SC_LOCK_RECORD : 0, &cmd, &len);
+	    a->lock_record && c->s->cfg.lock_records ? NS_SC_LOCK_RECORD : 0, &cmd, &len);
 	if (rc == CHUBBY_E_TOO_LARGE) {
 		free(path);
 		errbuf_set(c->msg, sizeof c->msg, "contents of %zu bytes exceed max_contents (%llu)",

@@ -158,6 +158,8 @@ struct svc_config {
 	const char *superuser; /* who may list SESSIONS and LOCKS ("": nobody) */
 	uint64_t max_contents; /* for the message of an oversized write */
 	size_t page_bytes;     /* the most a SESSIONS / LOCKS page takes */
+	bool lock_records;     /* SET_CONTENTS lock_record honoured (else a plain write:
+				  replicas older than lock records would refuse it) */
 };
 
 /* The layer over session layer SM (not owned). */

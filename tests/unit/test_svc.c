@@ -33,6 +33,7 @@ static size_t submits;
 static struct session_mgr *sm;
 static struct svc *svc;
 static size_t outstanding; /* requests kept, not yet answered */
+static bool records_on = true; /* svc_config.lock_records of the next setup */
 
 /* A request token: on the stack within its call; a heap copy once kept. */
 struct req {
@@ -189,7 +190,8 @@ setup(void)
 	struct session_env senv = {.submit = env_submit, .reply = sess_reply,
 	    .mastership = env_mastership, .ns = env_ns, .sign = env_sign};
 	struct svc_config vc = {.cell = cfg->cell,
-	    .superuser = cfg->superuser, .max_contents = cfg->max_contents, .page_bytes = 4096};
+	    .superuser = cfg->superuser, .max_contents = cfg->max_contents, .page_bytes = 4096,
+	    .lock_records = records_on};
 	struct svc_env venv = {.defer = svc_defer, .reply = svc_reply};
 
 	now.mono_ms = 1000000;
@@ -304,6 +306,72 @@ test_copies_from_the_record(void)
 	teardown();
 }
 
+/* With lock_records (the default), a SET_CONTENTS with lock_record is the
+ * namespace's lock record, cleared when the lock is released; with it off
+ * (a rolling upgrade from a version without lock records) the same
+ * request is a plain write, which every replica version knows. */
+static void
+record_round(bool on, const char *want_after)
+{
+	struct svc_args a;
+	uint64_t s, h;
+
+	records_on = on;
+	setup();
+	s = start(9);
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	h = last.r.handle;
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.handle = h;
+	a.contents = (const uint8_t *)"me";
+	a.contents_len = 2;
+	a.have_contents = true;
+	a.lock_record = true;
+	/* Not holding the lock: the namespace refuses a record, not a plain write. */
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, on ? CHUBBY_E_NOT_HELD : CHUBBY_OK);
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.handle = h;
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_TRY_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	a.contents = (const uint8_t *)"me";
+	a.contents_len = 2;
+	a.have_contents = true;
+	a.lock_record = true;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.handle = h;
+	CU_ASSERT_FATAL(call(SVC_GET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(last.contents, want_after);
+	teardown();
+	records_on = true;
+}
+
+static void
+test_lock_records(void)
+{
+	record_round(true, "");
+	record_round(false, "me");
+}
+
 static void
 test_refusals_say_more(void)
 {
@@ -399,6 +467,7 @@ harness_register(void)
 	    {"a copy of a write is answered from its record, not proposed again",
 		test_copies_from_the_record},
 	    {"refusals carry what their result says", test_refusals_say_more},
+	    {"a lock record is cleared on release, unless lock_records is off", test_lock_records},
 	    {NULL, NULL},
 	};
 
