@@ -1506,8 +1506,10 @@ chubby_leader(chubby_client *c, const char *path, char **identity, chubby_handle
 			goto fail;
 		*identity = data; /* NUL-terminated by chubby_get_contents */
 		/* A leader record of another generation names a leader that is
-		 * gone: the holder now has not written its own yet. */
-		if (cl_leader_record_parse(data, len, &gen) && gen != st.lock_gen) {
+		 * gone: the holder now has not written its own yet.  Nor does
+		 * an empty file name anyone (the cell clears a record when its
+		 * lock is freed; lockctl leader says "no leader" too). */
+		if (len == 0 || (cl_leader_record_parse(data, len, &gen) && gen != st.lock_gen)) {
 			free(data);
 			*identity = NULL;
 		}

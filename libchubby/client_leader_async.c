@@ -237,7 +237,10 @@ leader_read(chubby_client *c, const struct chubby_result *r, void *arg)
 	ch->wholen = r->len;
 	/* A record of another generation names a leader that is gone: the
 	 * holder now has not written its own yet (chubby_leader). */
-	if (cl_leader_record_parse(ch->who, ch->wholen, &gen)) {
+	if (ch->wholen == 0) {
+		free(ch->who); /* an empty file names nobody (chubby_leader) */
+		ch->who = NULL;
+	} else if (cl_leader_record_parse(ch->who, ch->wholen, &gen)) {
 		if (gen != ch->lock_gen) {
 			free(ch->who);
 			ch->who = NULL;

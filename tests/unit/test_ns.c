@@ -1536,7 +1536,14 @@ random_cmd(uint64_t t, uint8_t **b, size_t *l)
 		break;
 	case 6:
 		snprintf(v, sizeof v, "%s", who[rng() % 4]);
-		ns_encode_set_contents(t, s, h, v, strlen(v), rng() % 3 == 0, rng() % 3, b, l);
+		{
+			bool cas = rng() % 3 == 0;
+			uint64_t gen = rng() % 3;
+			/* Some are lock records (cleared when the lock goes). */
+			uint32_t fl = rng() % 3 == 0 ? NS_SC_LOCK_RECORD : 0;
+
+			ns_encode_set_contents_flags(t, s, h, v, strlen(v), cas, gen, fl, b, l);
+		}
 		break;
 	case 7:
 		acl[rng() % 3] = rng() % 2 ? "" : "w";

@@ -305,8 +305,9 @@ CHUBBY_API int chubby_elect(chubby_client *c, const char *path, const char *iden
 /* Who leads: the identity of PATH's leader record in *IDENTITY (a malloc'd
  * NUL-terminated string, free with chubby_free(); contents that are not a
  * leader record, whole), or NULL (and CHUBBY_OK) while nobody holds its
- * lock, or while the record is of an earlier lock generation (its leader
- * is gone and the new one has not written its own yet).  With WATCH not NULL, *WATCH is a handle on PATH asking
+ * lock, while the file is empty, or while the record is of an earlier lock
+ * generation (its leader is gone and the new one has not written its own
+ * yet).  With WATCH not NULL, *WATCH is a handle on PATH asking
  * for CONTENTS_MODIFIED and LOCK_ACQUIRED events (close it when done). */
 CHUBBY_API int chubby_leader(chubby_client *c, const char *path, char **identity,
     chubby_handle **watch);
