@@ -89,6 +89,7 @@ struct cell_config {
 	uint64_t session_lease_ms;
 	uint64_t session_lease_max_ms; /* leases under load (docs/SESSIONS.md) */
 	unsigned overload_queue, overload_keepalive_rate, overload_cpu;
+	int lock_records; /* option "lock_records": SET_CONTENTS lock_record honoured */
 	uint64_t overload_loop_lag_ms;
 	uint64_t grace_period_ms;
 	uint64_t lock_delay_ms;

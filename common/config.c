@@ -185,6 +185,13 @@ static const struct config_option config_options[] = {
           "KeepAlives). Not longer than session_lease: leases never stretch. A new master "
           "counts every session's lease as long as the longest a master recorded it may "
           "grant, so after a fail-over dead sessions may take that long to expire."),
+    O_BOOL("lock_records", lock_records, "yes", G_SESS,
+           "Whether the master honours a client's lock record (a leader's identity that "
+           "chubby_elect and lockctl lock --elect write): the cell clears it when the lock it "
+           "was written under is freed, a crashed leader's included. Set to no on every "
+           "replica while any replica runs a version older than lock records, which would "
+           "refuse the command and part from the others (docs/OPERATIONS.md); with no, "
+           "records are written as plain contents."),
     O_UINT("overload_queue", overload_queue, "2000", 0, 10000000, G_SESS,
            "Load signal of the session lease: commands waiting at the master for their "
            "outcome. At this many the master counts as fully loaded (leases stretch); "

@@ -1084,7 +1084,7 @@ cl_own_write(chubby_handle *h)
 
 int
 cl_build_set_contents(chubby_handle *h, const void *data, size_t len, bool cas,
-    uint64_t expected_gen, struct rb *b)
+    uint64_t expected_gen, bool record, struct rb *b)
 {
 	int rc;
 
@@ -1099,18 +1099,21 @@ cl_build_set_contents(chubby_handle *h, const void *data, size_t len, bool cas,
 	rb_bin(b, "contents", data, len);
 	if (cas)
 		rb_uint(b, "expected_gen", expected_gen);
+	/* Sent only when set: a plain write is the request it always was. */
+	if (record)
+		rb_bool(b, "lock_record", true);
 	return CHUBBY_OK;
 }
 
 static int
 cl_set_contents(chubby_handle *h, const void *data, size_t len, bool cas, uint64_t expected_gen,
-    struct chubby_stat *st)
+    bool record, struct chubby_stat *st)
 {
 	struct creq *r;
 	struct rb b;
 	int rc;
 
-	if ((rc = cl_build_set_contents(h, data, len, cas, expected_gen, &b)) != CHUBBY_OK)
+	if ((rc = cl_build_set_contents(h, data, len, cas, expected_gen, record, &b)) != CHUBBY_OK)
 		return rc;
 	cl_own_write(h);
 	rc = cl_call(h->c, &b, h->c->call_timeout_ms, h->path, &r);
@@ -1128,14 +1131,20 @@ cl_set_contents(chubby_handle *h, const void *data, size_t len, bool cas, uint64
 int
 chubby_set_contents(chubby_handle *h, const void *data, size_t len, struct chubby_stat *st)
 {
-	return cl_set_contents(h, data, len, false, 0, st);
+	return cl_set_contents(h, data, len, false, 0, false, st);
+}
+
+int
+chubby_set_lock_record(chubby_handle *h, const void *data, size_t len, struct chubby_stat *st)
+{
+	return cl_set_contents(h, data, len, false, 0, true, st);
 }
 
 int
 chubby_set_contents_if(chubby_handle *h, const void *data, size_t len, uint64_t expected_gen,
     struct chubby_stat *st)
 {
-	return cl_set_contents(h, data, len, true, expected_gen, st);
+	return cl_set_contents(h, data, len, true, expected_gen, false, st);
 }
 
 int
@@ -1365,10 +1374,12 @@ chubby_check_sequencer(chubby_client *c, const void *seq, size_t len)
  * The leader record an election writes into the lock file (the format
  * `lockctl lock --elect` writes too, docs/CLIENT.md "Leader election"):
  * IDENTITY alone on its first line, then "lock_generation N": the
- * generation of the lock it was written under.  A reader names a leader
- * only while the lock is held exclusively at that generation, so the name
- * of a leader that is gone (its lock released, or its session ended) is
- * never reported, although the contents outlive it.
+ * generation of the lock it was written under.  It is written as a lock
+ * record (chubby_set_lock_record): the cell empties the file when that
+ * lock is freed, however (a release, a close, the session's end, a
+ * crash).  A reader names a leader only while the lock is held
+ * exclusively at that generation, so that a record left by a cell that
+ * does not clear them (older than lock records) is never reported either.
  */
 #define LEADER_GEN_PREFIX "lock_generation "
 
@@ -1448,7 +1459,7 @@ chubby_elect(chubby_client *c, const char *path, const char *identity, unsigned 
 			rc = CHUBBY_E_NOMEM;
 	}
 	if (rc == CHUBBY_OK)
-		rc = chubby_set_contents(h, rec, reclen, NULL);
+		rc = chubby_set_lock_record(h, rec, reclen, NULL);
 	free(rec);
 	if (rc != CHUBBY_OK) {
 		char keep[512];
@@ -1495,8 +1506,10 @@ chubby_leader(chubby_client *c, const char *path, char **identity, chubby_handle
 			goto fail;
 		*identity = data; /* NUL-terminated by chubby_get_contents */
 		/* A leader record of another generation names a leader that is
-		 * gone: the holder now has not written its own yet. */
-		if (cl_leader_record_parse(data, len, &gen) && gen != st.lock_gen) {
+		 * gone: the holder now has not written its own yet.  Nor does
+		 * an empty file name anyone (the cell clears a record when its
+		 * lock is freed; lockctl leader says "no leader" too). */
+		if (len == 0 || (cl_leader_record_parse(data, len, &gen) && gen != st.lock_gen)) {
 			free(data);
 			*identity = NULL;
 		}

@@ -581,14 +581,14 @@ chubby_get_contents_async(chubby_handle *h, chubby_done_fn done, void *arg)
 	return cl_submit(c, &b, h, c->call_timeout_ms, done, arg, h->path);
 }
 
-static int
+int
 cl_set_contents_async(chubby_handle *h, const void *data, size_t len, bool cas,
-    uint64_t expected_gen, chubby_done_fn done, void *arg)
+    uint64_t expected_gen, bool record, chubby_done_fn done, void *arg)
 {
 	struct rb b;
 	int rc;
 
-	if ((rc = cl_build_set_contents(h, data, len, cas, expected_gen, &b)) != CHUBBY_OK)
+	if ((rc = cl_build_set_contents(h, data, len, cas, expected_gen, record, &b)) != CHUBBY_OK)
 		return rc;
 	cl_own_write(h);
 	return cl_submit(h->c, &b, h, h->c->call_timeout_ms, done, arg, h->path);
@@ -598,14 +598,14 @@ int
 chubby_set_contents_async(chubby_handle *h, const void *data, size_t len, chubby_done_fn done,
     void *arg)
 {
-	return cl_set_contents_async(h, data, len, false, 0, done, arg);
+	return cl_set_contents_async(h, data, len, false, 0, false, done, arg);
 }
 
 int
 chubby_set_contents_if_async(chubby_handle *h, const void *data, size_t len,
     uint64_t expected_gen, chubby_done_fn done, void *arg)
 {
-	return cl_set_contents_async(h, data, len, true, expected_gen, done, arg);
+	return cl_set_contents_async(h, data, len, true, expected_gen, false, done, arg);
 }
 
 int

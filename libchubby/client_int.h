@@ -305,7 +305,10 @@ int cl_build_get_contents(chubby_handle *h, struct rb *b); /* GET_CONTENTS with 
 int cl_build_open(chubby_client *c, const char *path, unsigned flags,
     const struct chubby_open_args *args, struct rb *b);
 int cl_build_set_contents(chubby_handle *h, const void *data, size_t len, bool cas,
-    uint64_t expected_gen, struct rb *b);
+    uint64_t expected_gen, bool record, struct rb *b);
+/* SET_CONTENTS without waiting; RECORD: as chubby_set_lock_record. */
+int cl_set_contents_async(chubby_handle *h, const void *data, size_t len, bool cas,
+    uint64_t expected_gen, bool record, chubby_done_fn done, void *arg);
 int cl_build_acquire(chubby_handle *h, int mode, unsigned timeout_ms, struct rb *b);
 int cl_build_check_sequencer(chubby_client *c, const void *seq, size_t len, struct rb *b);
 int cl_build_set_acl(chubby_handle *h, const char *const acl[3], unsigned flags, struct rb *b);

@@ -128,7 +128,9 @@ elect_stat(chubby_client *c, const struct chubby_result *r, void *arg)
 		return chain_fail(c, ch, r->status, r->message);
 	if ((rec = cl_leader_record(ch->identity, r->stat->lock_gen, &len)) == NULL)
 		return chain_fail(c, ch, CHUBBY_E_NOMEM, "chubby_elect_async: out of memory");
-	rc = chubby_set_contents_async(ch->h, rec, len, elect_written, ch); /* REC is copied */
+	/* A lock record: the cell clears it when the lock is freed. */
+	rc = cl_set_contents_async(ch->h, rec, len, false, 0, true, elect_written,
+	    ch); /* REC is copied */
 	free(rec);
 	chain_queued(c, ch, rc);
 }
@@ -235,7 +237,10 @@ leader_read(chubby_client *c, const struct chubby_result *r, void *arg)
 	ch->wholen = r->len;
 	/* A record of another generation names a leader that is gone: the
 	 * holder now has not written its own yet (chubby_leader). */
-	if (cl_leader_record_parse(ch->who, ch->wholen, &gen)) {
+	if (ch->wholen == 0) {
+		free(ch->who); /* an empty file names nobody (chubby_leader) */
+		ch->who = NULL;
+	} else if (cl_leader_record_parse(ch->who, ch->wholen, &gen)) {
 		if (gen != ch->lock_gen) {
 			free(ch->who);
 			ch->who = NULL;

@@ -20,6 +20,7 @@ dist_man_MANS += man/chubby_handle_close.3
 dist_man_MANS += man/chubby_handle_path.3
 dist_man_MANS += man/chubby_last_error.3
 dist_man_MANS += man/chubby_leader.3
+dist_man_MANS += man/chubby_set_lock_record.3
 dist_man_MANS += man/chubby_open_ext.3
 dist_man_MANS += man/chubby_poison.3
 dist_man_MANS += man/chubby_readdir.3

@@ -47,6 +47,7 @@ INTEGRATION_TESTS += tests/integration/test_distance.sh
 INTEGRATION_TESTS += tests/integration/test_stable.sh
 INTEGRATION_TESTS += tests/integration/test_secure_recipe.sh
 INTEGRATION_TESTS += tests/integration/test_lockctl_daily.sh
+INTEGRATION_TESTS += tests/integration/test_leader_clear.sh
 INTEGRATION_TESTS += tests/integration/test_rolling_restart.sh
 INTEGRATION_TESTS += tests/integration/test_acl.sh
 INTEGRATION_TESTS += tests/integration/test_bench.sh

@@ -400,8 +400,9 @@ class Cell:
 
     def elect(self, path: str, identity: str, *, timeout: Optional[float] = None) -> "Leadership":
         """Blocks until this session leads PATH (holds its exclusive lock;
-        the node is made if missing) and has written IDENTITY into it, or
-        TIMEOUT seconds pass (Timeout).  Returns the Leadership: a context
+        the node is made if missing) and has written IDENTITY into it (as a
+        lock record: the cell empties the file when the lock is freed,
+        however the leader ends), or TIMEOUT seconds pass (Timeout).  Returns the Leadership: a context
         manager that steps down at the end of the block.
 
         The steps of chubby_elect(3), made here so that the handle asks for
@@ -413,7 +414,9 @@ class Cell:
                       on_event=lambda ev: None)  # Leadership watches the cell's events
         try:
             h.acquire(timeout=ms / 1000.0 if ms else None)
-            h.write(identity.encode())
+            # A lock record (chubby_set_lock_record(3)): the cell clears it
+            # when the lock is freed, a crashed leader's included.
+            h._write_lock_record(identity.encode())
         except BaseException:
             h.close()  # steps down too, if the write failed
             raise
@@ -586,6 +589,15 @@ class Handle:
         st = _lib.ChubbyStat()
         with self._use() as p:
             check(lib.chubby_set_contents(p, data, len(data), byref(st)))
+        return Stat._from_c(st)
+
+    def _write_lock_record(self, data: bytes) -> Stat:
+        """write(), as a record of the exclusive lock this handle holds:
+        the cell clears the contents when that lock is freed."""
+        data = bytes(data)
+        st = _lib.ChubbyStat()
+        with self._use() as p:
+            check(lib.chubby_set_lock_record(p, data, len(data), byref(st)))
         return Stat._from_c(st)
 
     def compare_and_set(self, data: bytes, expected_gen: int) -> Stat:

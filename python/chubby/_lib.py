@@ -183,6 +183,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     _fn(lib, "chubby_free_names", None, POINTER(c_char_p), c_size_t)
     _fn(lib, "chubby_set_contents", c_int, HandlePtr, c_void_p, c_size_t, stp)
     _fn(lib, "chubby_set_contents_if", c_int, HandlePtr, c_void_p, c_size_t, c_uint64, stp)
+    _fn(lib, "chubby_set_lock_record", c_int, HandlePtr, c_void_p, c_size_t, stp)
     _fn(lib, "chubby_set_acl", c_int, HandlePtr, POINTER(c_char_p))
     _fn(lib, "chubby_delete", c_int, HandlePtr)
     _fn(lib, "chubby_acquire", c_int, HandlePtr, c_int, c_uint)

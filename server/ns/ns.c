@@ -469,16 +469,59 @@ node_reap(struct ns *ns, struct ns_node *n, struct ns_result *res)
 		node_delete(ns, n, res);
 }
 
-/* Frees H's lock; with DELAY (its session expired) no one may take the
- * lock until its lock-delay has passed (Chubby §2.4). */
+/* N's contents are now STAMP's write of LEN bytes (DATA, owned by N
+ * from now on, or NULL): its generation advances and its watchers, and
+ * its directory's, hear of it with that generation (etcd's watch events
+ * carry the revision for the same reason: a reader tells which write it
+ * saw). */
 static void
-lock_drop(struct ns_handle *h, bool delay, uint64_t stamp)
+contents_set(struct ns_node *n, uint8_t *data, size_t len, uint64_t stamp,
+    struct ns_result *res)
+{
+	size_t first = res->nevents;
+
+	free(n->contents);
+	n->contents = data;
+	n->len = len;
+	n->checksum = ns_fnv1a(NS_FNV_INIT, n->contents, n->len);
+	n->content_gen++;
+	n->modified_ms = stamp;
+	ev_node(res, n, NS_EV_CONTENTS_MODIFIED, n->path);
+	ev_node(res, n->parent, NS_EV_CHILD_MODIFIED, n->path);
+	for (size_t i = first; i < res->nevents; i++) {
+		res->events[i].has_gen = true;
+		res->events[i].gen = n->content_gen;
+	}
+}
+
+/* Whether freeing H's lock frees the exclusive lock N's record was
+ * written under (docs/NAMESPACE.md "Lock records"). */
+static bool
+frees_record(const struct ns_handle *h)
+{
+	const struct ns_node *n = h->node;
+
+	return n != NULL && h->held == NS_LOCK_EXCLUSIVE && n->record_gen != 0 &&
+	    n->record_gen == n->lock_gen;
+}
+
+/* Frees H's lock; with DELAY (its session expired) no one may take the
+ * lock until its lock-delay has passed (Chubby §2.4).  A lock record
+ * written under it goes with it: the contents become empty, a write like
+ * any other, so that no reader finds the name of a holder that is gone
+ * (a leader that crashed, whose session ended). */
+static void
+lock_drop(struct ns_handle *h, bool delay, uint64_t stamp, struct ns_result *res)
 {
 	struct ns_node *n = h->node;
 	uint64_t until;
 
 	if (n == NULL || h->held == NS_LOCK_NONE)
 		return;
+	if (frees_record(h)) {
+		n->record_gen = 0;
+		contents_set(n, NULL, 0, stamp, res);
+	}
 	h->held = NS_LOCK_NONE;
 	if (--n->nholders == 0)
 		n->lock_mode = NS_LOCK_NONE;
@@ -499,7 +542,7 @@ handle_close(struct ns *ns, struct ns_handle *h, bool expired, uint64_t stamp,
 	struct ns_handle *found;
 	size_t pos;
 
-	lock_drop(h, expired, stamp);
+	lock_drop(h, expired, stamp, res);
 	ID_FIND(ns->handles, ns->nhandles, h->id, found, pos);
 	if (found != NULL) {
 		memmove(&ns->handles[pos], &ns->handles[pos + 1],
@@ -802,29 +845,22 @@ cmd_set_contents(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct n
 		return res_fail(res, CHUBBY_E_IS_DIR, n->path, " is a directory", NULL);
 	if (c->clen > ns->max_contents)
 		return too_large(res, "contents of ", c->clen, ns->max_contents);
+	if ((c->sc_flags & ~(uint64_t)NS_SC_ALL) != 0)
+		return res_fail(res, CHUBBY_E_INVALID, "unknown SET_CONTENTS flags", NULL, NULL);
+	/* A record of the lock is written by its exclusive holder only: it
+	 * is cleared when that holder's lock is freed. */
+	if ((c->sc_flags & NS_SC_LOCK_RECORD) && h->held != NS_LOCK_EXCLUSIVE)
+		return res_fail(res, CHUBBY_E_NOT_HELD, "a lock record is written under the "
+		    "exclusive lock, which the handle does not hold on ", n->path, NULL);
 	if (c->have_expected && c->expected != n->content_gen) {
 		ns_msg_u64(res->msg, sizeof res->msg, "content generation is now ",
 		    n->content_gen, "");
 		return res->status = CHUBBY_E_GEN_MISMATCH;
 	}
-	free(n->contents);
-	n->contents = c->clen > 0 ? xmemdup(c->contents, c->clen) : NULL;
-	n->len = c->clen;
-	n->checksum = ns_fnv1a(NS_FNV_INIT, n->contents, n->len);
-	n->content_gen++;
-	n->modified_ms = stamp;
-	{
-		size_t first = res->nevents;
-		ev_node(res, n, NS_EV_CONTENTS_MODIFIED, n->path);
-		ev_node(res, n->parent, NS_EV_CHILD_MODIFIED, n->path);
-		/* The generation each watcher's event names (the file's own,
-		 * and its directory's), so that it can tell which write it saw
-		 * (etcd's watch events carry the revision for the same reason). */
-		for (size_t i = first; i < res->nevents; i++) {
-			res->events[i].has_gen = true;
-			res->events[i].gen = n->content_gen;
-		}
-	}
+	/* Any other write takes the record's place: it is not cleared. */
+	n->record_gen = (c->sc_flags & NS_SC_LOCK_RECORD) ? n->lock_gen : 0;
+	contents_set(n, c->clen > 0 ? xmemdup(c->contents, c->clen) : NULL, c->clen, stamp,
+	    res);
 	ns_fill_stat(n, &res->stat);
 	return CHUBBY_OK;
 }
@@ -1125,7 +1161,7 @@ cmd_release(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_res
 	if (h->held == NS_LOCK_NONE)
 		return res_fail(res, CHUBBY_E_NOT_HELD, "the handle does not hold lock ", h->path,
 		    NULL);
-	lock_drop(h, false, stamp);
+	lock_drop(h, false, stamp, res);
 	return CHUBBY_OK;
 }
 
@@ -1443,6 +1479,14 @@ ns_handle_node(const struct ns *ns, uint64_t session, uint64_t handle, bool *eph
 	*ephemeral_file = h->node->ephemeral && !h->node->is_dir;
 	*nhandles = h->node->nhandles;
 	return true;
+}
+
+bool
+ns_handle_frees_record(const struct ns *ns, uint64_t session, uint64_t handle)
+{
+	const struct ns_handle *h = ns_handle_find(ns, handle);
+
+	return h != NULL && h->session == session && frees_record(h);
 }
 
 size_t

@@ -199,6 +199,18 @@ int ns_encode_poison(uint64_t stamp_ms, uint64_t session, uint64_t handle, uint8
 int ns_encode_set_contents(uint64_t stamp_ms, uint64_t session, uint64_t handle,
     const void *contents, size_t contents_len, bool have_expected, uint64_t expected_gen,
     uint8_t **out, size_t *len);
+/* SET_CONTENTS flags (docs/NAMESPACE.md "Lock records"). */
+#define NS_SC_LOCK_RECORD 0x1 /* the contents record the exclusive lock the handle
+				 holds (a leader's identity): the cell clears them
+				 when that lock is freed, however it is freed */
+#define NS_SC_ALL 0x1
+/* As ns_encode_set_contents, with FLAGS (NS_SC_*).  With FLAGS 0 the bytes
+ * are exactly ns_encode_set_contents's (three fields); otherwise a fourth
+ * field carries them, which replicas older than the flag refuse
+ * (docs/OPERATIONS.md "Upgrading: lock records"). */
+int ns_encode_set_contents_flags(uint64_t stamp_ms, uint64_t session, uint64_t handle,
+    const void *contents, size_t contents_len, bool have_expected, uint64_t expected_gen,
+    uint32_t flags, uint8_t **out, size_t *len);
 /* ACL[i] NULL keeps that ACL's current name. */
 int ns_encode_set_acl(uint64_t stamp_ms, uint64_t session, uint64_t handle,
     const char *const acl[3], uint8_t **out, size_t *len);
@@ -305,6 +317,10 @@ const char *ns_handle_path(const struct ns *ns, uint64_t session, uint64_t handl
  * invalidation (server/session/session.c). */
 bool ns_handle_node(const struct ns *ns, uint64_t session, uint64_t handle, bool *ephemeral_file,
     size_t *nhandles);
+/* Whether freeing the lock handle HANDLE of SESSION holds now (RELEASE,
+ * CLOSE, SESSION_END) would clear its node's lock record: a content change
+ * that the master must invalidate caches for first. */
+bool ns_handle_frees_record(const struct ns *ns, uint64_t session, uint64_t handle);
 /* How many handles SESSION has; the first MAX ids go to IDS (may be NULL). */
 size_t ns_session_handles(const struct ns *ns, uint64_t session, uint64_t *ids, size_t max);
 

@@ -320,17 +320,30 @@ ns_encode_set_contents(uint64_t stamp_ms, uint64_t session, uint64_t handle,
     const void *contents, size_t contents_len, bool have_expected, uint64_t expected_gen,
     uint8_t **out, size_t *len)
 {
+	return ns_encode_set_contents_flags(stamp_ms, session, handle, contents, contents_len,
+	    have_expected, expected_gen, 0, out, len);
+}
+
+int
+ns_encode_set_contents_flags(uint64_t stamp_ms, uint64_t session, uint64_t handle,
+    const void *contents, size_t contents_len, bool have_expected, uint64_t expected_gen,
+    uint32_t flags, uint8_t **out, size_t *len)
+{
 	struct enc e;
 
-	if (contents == NULL && contents_len != 0)
+	if ((contents == NULL && contents_len != 0) || (flags & ~(uint32_t)NS_SC_ALL) != 0)
 		return CHUBBY_E_INVALID;
-	enc_begin(&e, NS_CMD_SET_CONTENTS, 3, stamp_ms, session);
+	/* The flags field only when there are flags: a plain write stays the
+	 * command every replica version knows. */
+	enc_begin(&e, NS_CMD_SET_CONTENTS, flags != 0 ? 4 : 3, stamp_ms, session);
 	msgpack_pack_uint64(&e.pk, handle);
 	enc_bin(&e, contents == NULL ? "" : contents, contents_len);
 	if (have_expected)
 		msgpack_pack_uint64(&e.pk, expected_gen);
 	else
 		msgpack_pack_nil(&e.pk);
+	if (flags != 0)
+		msgpack_pack_uint64(&e.pk, flags);
 	return enc_end(&e, out, len);
 }
 
@@ -489,7 +502,9 @@ ns_cmd_decode(const uint8_t *p, size_t len, struct ns_cmd *c, char *msg, size_t 
 		return CHUBBY_E_BAD_OP;
 	}
 	c->type = (int)type;
-	if (n != 3 + cmd_nfields[type]) {
+	/* SET_CONTENTS may carry a fourth field, its flags (NS_SC_*). */
+	if (n != 3 + cmd_nfields[type] &&
+	    !(type == NS_CMD_SET_CONTENTS && n == 3 + cmd_nfields[type] + 1)) {
 		ns_msg_u64(msg, msglen, "wrong number of fields for command type ", type, "");
 		return CHUBBY_E_MALFORMED;
 	}
@@ -530,6 +545,10 @@ ns_cmd_decode(const uint8_t *p, size_t len, struct ns_cmd *c, char *msg, size_t 
 			c->have_expected = true;
 			ok = ns_rd_uint(&r, &c->expected);
 		}
+		/* Present means set: a zero would be a second spelling of the
+		 * three-field command. */
+		if (ok && n == 3 + cmd_nfields[type] + 1)
+			ok = ns_rd_uint(&r, &c->sc_flags) && c->sc_flags != 0;
 		break;
 	case NS_CMD_SET_ACL:
 		ok = ns_rd_uint(&r, &c->handle) && rd_acl(&r, c, true);

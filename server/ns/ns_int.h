@@ -32,6 +32,10 @@ struct ns_node {
 	uint8_t *contents;
 	size_t len;
 	uint64_t delay_until_ms;
+	/* The lock generation under which the contents were written as a
+	 * record of the lock (NS_SC_LOCK_RECORD): they are cleared when that
+	 * lock is freed.  0: none (any plain write of the contents ends it). */
+	uint64_t record_gen;
 
 	/* Derived, rebuilt on restore (not in the snapshot). */
 	size_t nchildren;
@@ -153,6 +157,7 @@ struct ns_cmd {
 	uint64_t handle;
 	bool have_expected;
 	uint64_t expected;
+	uint64_t sc_flags; /* SET_CONTENTS: NS_SC_* (0 when the field is absent) */
 	uint64_t mode;
 	bool have_seq;
 	const char *seqpath;

@@ -102,7 +102,10 @@ snap_pack(const struct ns *ns, msgpack_packer *pk)
 	for (i = 0; i < ns->nnodes; i++) {
 		const struct ns_node *n = ns->nodes[i];
 
-		msgpack_pack_array(pk, 12);
+		/* A thirteenth element, the lock record's generation, only
+		 * while the node has one: a namespace that holds no lock
+		 * record snapshots (and digests) byte for byte as before. */
+		msgpack_pack_array(pk, n->record_gen != 0 ? 13 : 12);
 		pk_str(pk, n->path);
 		msgpack_pack_uint64(pk, n->instance);
 		if (n->is_dir)
@@ -124,6 +127,8 @@ snap_pack(const struct ns *ns, msgpack_packer *pk)
 		msgpack_pack_bin(pk, n->len);
 		msgpack_pack_bin_body(pk, n->contents, n->len);
 		msgpack_pack_uint64(pk, n->delay_until_ms);
+		if (n->record_gen != 0)
+			msgpack_pack_uint64(pk, n->record_gen);
 	}
 
 	msgpack_pack_array(pk, ns->nsessions);
@@ -243,7 +248,7 @@ static int
 rd_nodes(struct snap_ctx *x)
 {
 	struct ns *t = x->t;
-	size_t n, i, len, nf, clen, plen, acllen;
+	size_t n, i, len, nf, nelem, clen, plen, acllen;
 	const char *path, *s, *cs;
 	struct ns_node *nd, *prev = NULL, *parent;
 	int k;
@@ -251,7 +256,8 @@ rd_nodes(struct snap_ctx *x)
 	if (!ns_rd_array(&x->r, &n) || n == 0)
 		return bad(x, "no node list");
 	for (i = 0; i < n; i++) {
-		if (!ns_rd_array(&x->r, &nf) || nf != 12 || !rd_path(x, &path, &len))
+		if (!ns_rd_array(&x->r, &nelem) || (nelem != 12 && nelem != 13) ||
+		    !rd_path(x, &path, &len))
 			return bad(x, "a node's name");
 		if (prev != NULL && ns_path_cmp(prev->path, prev->pathlen, path, len) >= 0)
 			return bad(x, "nodes out of order");
@@ -302,6 +308,10 @@ rd_nodes(struct snap_ctx *x)
 		nd->checksum = ns_fnv1a(NS_FNV_INIT, nd->contents, nd->len);
 		if (!ns_rd_uint(&x->r, &nd->delay_until_ms))
 			return bad(x, "a node's lock-delay");
+		/* A record is a file's, of a lock generation that was taken. */
+		if (nelem == 13 && (!ns_rd_uint(&x->r, &nd->record_gen) || nd->record_gen == 0 ||
+				    nd->is_dir || nd->record_gen > nd->lock_gen))
+			return bad(x, "a node's lock record");
 		if (parent != NULL)
 			parent->nchildren++;
 		prev = nd;

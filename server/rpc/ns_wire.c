@@ -184,6 +184,8 @@ get_set_contents(const msgpack_object *args, struct ns_wire_args *w, char *msg, 
 	if ((rc = mp_get_bin(args, "contents", MP_REQUIRED, &contents, msg, msglen)) !=
 		CHUBBY_OK ||
 	    (rc = mp_get_uint(args, "expected_gen", MP_OPTIONAL, &a->expected_gen, msg, msglen)) !=
+		CHUBBY_OK ||
+	    (rc = mp_get_bool(args, "lock_record", MP_OPTIONAL, &a->lock_record, msg, msglen)) !=
 		CHUBBY_OK)
 		return rc;
 	a->contents = (const uint8_t *)contents.ptr;

@@ -108,6 +108,7 @@ rpc_ns_svc_new(struct chubbyd *d)
 	    .superuser = d->cfg->superuser,
 	    .max_contents = d->cfg->max_contents,
 	    .page_bytes = frame - 1024,
+	    .lock_records = d->cfg->lock_records != 0,
 	};
 	struct svc_env env = {
 	    .arg = d,

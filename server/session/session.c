@@ -1442,6 +1442,11 @@ session_write(struct session_mgr *sm, struct session_now now, enum session_write
 	/* SIM_KNOB: broken on purpose in the simulator only (existence ungated). */
 	if (kind == SESSION_WRITE_CREATE && SIM_KNOB(SIM_KNOB_UNGATED_EXISTENCE))
 		kind = SESSION_WRITE_PLAIN;
+	/* A RELEASE that clears no record now may still clear one a write in
+	 * flight is about to make: it goes in order behind it. */
+	if (kind == SESSION_WRITE_FREE)
+		kind = path != NULL && (gp = sm_gpath_find(sm, path)) != NULL && gp->ngates > 0 ?
+		    SESSION_WRITE_NODE : SESSION_WRITE_PLAIN;
 	/* SIM_KNOB: broken on purpose in the simulator only (no gate). */
 	if (kind == SESSION_WRITE_PLAIN || path == NULL || SIM_KNOB(SIM_KNOB_WRITE_NO_GATE)) {
 		rc = sm_submit(sm, cmd, len, done, arg);
@@ -1479,6 +1484,26 @@ sm_gate_note_close(struct session_mgr *sm, struct gate *g, uint64_t session, uin
 	g->closes[i].n++;
 }
 
+/* Gates G on the node of handle ID of SESSION if closing it clears a lock
+ * record (docs/NAMESPACE.md "Lock records"): now, or after a write of the
+ * node in flight (it may be the record, not applied yet). */
+static void
+sm_gate_note_record(struct session_mgr *sm, struct gate *g, uint64_t session, uint64_t id)
+{
+	const struct ns *ns = sm_ns(sm);
+	const struct gpath *gp;
+	const char *path;
+	bool eph;
+	size_t nh;
+
+	if ((path = ns_handle_path(ns, session, id, NULL)) == NULL ||
+	    !ns_handle_node(ns, session, id, &eph, &nh))
+		return;
+	if (ns_handle_frees_record(ns, session, id) ||
+	    ((gp = sm_gpath_find(sm, path)) != NULL && gp->ngates > 0))
+		sm_gate_add_path(sm, g, path);
+}
+
 void
 session_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
     uint64_t handle, const uint8_t *cmd, size_t len, session_done_fn done, void *arg)
@@ -1495,14 +1520,17 @@ session_write_close(struct session_mgr *sm, struct session_now now, uint64_t ses
 	g = sm_gate_new(sm, cmd, len, done, arg);
 	if (handle != 0) {
 		sm_gate_note_close(sm, g, session, handle);
+		sm_gate_note_record(sm, g, session, handle);
 	} else {
 		uint64_t *ids;
 
 		n = ns_session_handles(sm_ns(sm), session, NULL, 0);
 		ids = xcalloc(n + 1, sizeof *ids);
 		n = ns_session_handles(sm_ns(sm), session, ids, n);
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			sm_gate_note_close(sm, g, session, ids[i]);
+			sm_gate_note_record(sm, g, session, ids[i]);
+		}
 		free(ids);
 		g->exempt = session;
 	}
@@ -1518,8 +1546,8 @@ session_write_close(struct session_mgr *sm, struct session_now now, uint64_t ses
 			sm_gate_add_path(sm, g, c->gp->path);
 		c->gp->nclosing += c->n;
 	}
-	if (g->ncloses == 0) {
-		/* No ephemeral file: a plain write. */
+	if (g->ncloses == 0 && g->npaths == 0) {
+		/* No ephemeral file, no lock record: a plain write. */
 		sm_gate_free(sm, g);
 		session_write(sm, now, SESSION_WRITE_PLAIN, NULL, cmd, len, done, arg);
 	} else if (g->npaths == 0) {

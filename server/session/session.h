@@ -170,6 +170,9 @@ enum session_write_kind {
 	SESSION_WRITE_PLAIN = 0, /* no cached data changes: proposed at once */
 	SESSION_WRITE_NODE,      /* contents, ACL or existence of PATH change */
 	SESSION_WRITE_CREATE,    /* OPEN with CREATE: PATH may come to exist */
+	SESSION_WRITE_FREE,      /* RELEASE of a lock on PATH that clears no lock record
+				    now: a NODE write only while a write of PATH is in
+				    flight (it may be a record), else PLAIN */
 };
 
 /*
@@ -186,10 +189,13 @@ void session_write(struct session_mgr *sm, struct session_now now, enum session_
 
 /*
  * Proposes CMD, a CLOSE of HANDLE of SESSION or (HANDLE 0) the end of
- * SESSION: a write that may reap ephemeral nodes.  Gated as a NODE write
- * on every ephemeral file it may be the one to reap (its other handles
- * are all being closed by writes in flight); an ending session's own acks
- * are not waited for.  Otherwise proposed at once.  DONE as above.
+ * SESSION: a write that may reap ephemeral nodes or clear lock records.
+ * Gated as a NODE write on every ephemeral file it may be the one to reap
+ * (its other handles are all being closed by writes in flight), on every
+ * node whose lock record a closing handle's lock frees, and on every node
+ * of a closing handle that a write in flight names (it may be a record);
+ * an ending session's own acks are not waited for.  Otherwise proposed
+ * at once.  DONE as above.
  */
 void session_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
     uint64_t handle, const uint8_t *cmd, size_t len, session_done_fn done, void *arg);

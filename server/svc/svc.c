@@ -561,13 +561,19 @@ typedef int (*handle_encoder)(uint64_t stamp_ms, uint64_t session, uint64_t hand
     uint8_t **out, size_t *len);
 
 /* CLOSE, POISON, RELEASE: a handle and nothing else.  A CLOSE (REAPS) may
- * delete an ephemeral node: the session layer invalidates first. */
+ * delete an ephemeral node or clear a lock record: the session layer
+ * invalidates first.  So may a RELEASE (FREES) clear one
+ * (docs/NAMESPACE.md "Lock records"): a write of the node's contents when
+ * it does now, and in order behind any write of the node in flight (one
+ * may be the record, not applied yet). */
 static int
-simple_handle_write(struct call *c, handle_encoder enc, bool reaps)
+simple_handle_write(struct call *c, handle_encoder enc, bool reaps, bool frees)
 {
 	uint64_t session = c->a->session, handle = c->a->handle;
+	const char *hp = NULL;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
+	char *path;
 	int rc;
 
 	if ((rc = check_session(c)) != CHUBBY_OK ||
@@ -576,7 +582,18 @@ simple_handle_write(struct call *c, handle_encoder enc, bool reaps)
 	rc = enc(stamp(c), session, handle, &cmd, &len);
 	if (reaps)
 		return submit_close(c, cmd, len, rc, session, handle);
-	return submit(c, true, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session, handle);
+	if (frees)
+		hp = ns_handle_path(c_ns(c), session, handle, NULL);
+	if (hp == NULL)
+		return submit(c, true, SESSION_WRITE_PLAIN, NULL, cmd, len, rc, done_nil, session,
+		    handle);
+	path = xstrdup(hp);
+	rc = submit(c, true,
+	    ns_handle_frees_record(c_ns(c), session, handle) ? SESSION_WRITE_NODE :
+								SESSION_WRITE_FREE,
+	    path, cmd, len, rc, done_nil, session, handle);
+	free(path);
+	return rc;
 }
 
 static int
@@ -668,8 +685,9 @@ op_set_contents(struct call *c)
 	    (rc = req_id_check(c, a->session, a->handle, done_stat)) != CHUBBY_OK ||
 	    (rc = handle_path(c, a->session, a->handle, &path)) != CHUBBY_OK)
 		return rc;
-	rc = ns_encode_set_contents(stamp(c), a->session, a->handle, a->contents, a->contents_len,
-	    a->have_expected, a->expected_gen, &cmd, &len);
+	rc = ns_encode_set_contents_flags(stamp(c), a->session, a->handle, a->contents,
+	    a->contents_len, a->have_expected, a->expected_gen,
+	    a->lock_record && c->s->cfg.lock_records ? NS_SC_LOCK_RECORD : 0, &cmd, &len);
 	if (rc == CHUBBY_E_TOO_LARGE) {
 		free(path);
 		errbuf_set(c->msg, sizeof c->msg, "contents of %zu bytes exceed max_contents (%llu)",
@@ -957,11 +975,11 @@ serve(struct call *c, enum svc_op op)
 	case SVC_OPEN:
 		return op_open(c);
 	case SVC_CLOSE:
-		return simple_handle_write(c, ns_encode_close, true);
+		return simple_handle_write(c, ns_encode_close, true, true);
 	case SVC_POISON:
-		return simple_handle_write(c, ns_encode_poison, false);
+		return simple_handle_write(c, ns_encode_poison, false, false);
 	case SVC_RELEASE:
-		return simple_handle_write(c, ns_encode_release, false);
+		return simple_handle_write(c, ns_encode_release, false, true);
 	case SVC_GET_CONTENTS:
 		return op_get_contents(c);
 	case SVC_GET_STAT:

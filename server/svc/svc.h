@@ -75,6 +75,7 @@ struct svc_args {
 	/* SET_CONTENTS: compare-and-set against EXPECTED_GEN if HAVE_EXPECTED. */
 	bool have_expected;
 	uint64_t expected_gen;
+	bool lock_record; /* SET_CONTENTS: a record of the lock, cleared when it is freed */
 	/* ACQUIRE, TRY_ACQUIRE: MODE as given (checked here), TIMEOUT_MS (0: none). */
 	uint64_t mode, timeout_ms;
 	/* KEEPALIVE: HOLD_MS, the invalidations acknowledged (ACKS, NACKS), and
@@ -161,6 +162,8 @@ struct svc_config {
 	const char *superuser; /* who may list SESSIONS and LOCKS ("": nobody) */
 	uint64_t max_contents; /* for the message of an oversized write */
 	size_t page_bytes;     /* the most a SESSIONS / LOCKS page takes */
+	bool lock_records;     /* SET_CONTENTS lock_record honoured (else a plain write:
+				  replicas older than lock records would refuse it) */
 };
 
 /* The layer over session layer SM (not owned). */

@@ -536,6 +536,7 @@ fz_cell_init(struct fz_cell *c, const struct cell_config *cfg, const uint8_t *ke
 	    .superuser = cfg->superuser,
 	    .max_contents = cfg->max_contents,
 	    .page_bytes = frame - 1024,
+	    .lock_records = cfg->lock_records != 0, /* as chubbyd (rpc_ns.c) */
 	};
 	struct svc_env venv = {.arg = c, .defer = svc_defer, .reply = svc_reply};
 

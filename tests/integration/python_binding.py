@@ -542,10 +542,10 @@ class Election(unittest.TestCase):
             self.assertEqual(len(res), 1)
             self.assertEqual(a.leader(p), "bob:8080")
             # The leader's session ends without stepping down: the lock goes,
-            # and leader() says nobody leads although the contents still
-            # name bob.
+            # and with it the identity, which elect() wrote as a lock record
+            # (the cell clears it; docs/NAMESPACE.md "Lock records").
             b.close()
-            self.assertEqual(a.get(p), b"bob:8080")
+            self.assertEqual(a.get(p), b"")
             self.assertIsNone(a.leader(p))
             self.assertFalse(res[0].is_leader())
 
@@ -664,10 +664,11 @@ class Expiry(unittest.TestCase):
         finally:
             a.close()
         # The master expires the session too, which frees the lock: nobody
-        # leads, though the contents still name the lost leader.
+        # leads, and the cell cleared the lost leader's identity with it
+        # (a lock record; docs/NAMESPACE.md "Lock records").
         with chubby.Cell(CONF, open_timeout=60) as b:
             self.assertTrue(wait_until(lambda: b.leader(p) is None, 60))
-            self.assertEqual(b.get(p), b"doomed")
+            self.assertEqual(b.get(p), b"")
 
 
 class TapResult(unittest.TextTestResult):

@@ -108,12 +108,14 @@ check "an elector without --identity leads" wait_file "$T_DIR/elector-b.out" '^l
 check "its identity is hostname:pid (of lockctl)" \
 	bash -c "[ \"\$('$LOCKCTL' leader el/x </dev/null)\" = \"\$(hostname):$pid_b\" ]"
 # A crash: the runner and its command die at once; the session ends when
-# its lease runs out at the master (2 s here), the record stays in the file.
+# its lease runs out at the master (2 s here), and the cell clears the
+# record with the lock (test_leader_clear.sh checks the file itself).
 crash_b() { pkill -KILL -P "$pid_b"; kill -KILL "$pid_b"; wait "$pid_b" 2>/dev/null; true; }
 step "kill -9 the leader b and its command" crash_b
 check "once b's session has expired: no leader (exit 4)" wait_for 30 leader_none
 # Someone holds the lock without writing an identity (a plain lock in a
-# scripted session): the file still names b, but b does not lead.
+# scripted session): b does not lead (on a cell older than lock records the
+# file would still name b; `leader` checks the record's generation).
 coproc H { exec "$LOCKCTL" script 2>/dev/null; }
 h_in=${H[1]}; h_out=${H[0]}
 hold_plain() { printf 'lock el/x\n' >&"$h_in" && IFS= read -r -t 30 l <&"$h_out" && echo "$l" && [[ $l == ok* ]]; }

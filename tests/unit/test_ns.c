@@ -707,6 +707,236 @@ test_session_closed_frees_at_once(void)
 	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
 }
 
+/* --- lock records (docs/NAMESPACE.md "Lock records") --- */
+
+/* A leader's record: written under the exclusive lock H holds, cleared by
+ * the cell when that lock is freed. */
+static int
+put_record(uint64_t s, uint64_t h, const char *v)
+{
+	DECL;
+
+	return AP(ns_encode_set_contents_flags(now, s, h, v, strlen(v), false, 0,
+	    NS_SC_LOCK_RECORD, &b_, &l_));
+}
+
+/* The generation the CONTENTS_MODIFIED event of handle H in r names, or 0. */
+static uint64_t
+ev_gen(uint64_t h)
+{
+	for (size_t i = 0; i < r.nevents; i++)
+		if (r.events[i].handle == h && r.events[i].type == NS_EV_CONTENTS_MODIFIED &&
+		    r.events[i].has_gen)
+			return r.events[i].gen;
+	return 0;
+}
+
+/* HOW: 0 RELEASE, 1 CLOSE, 2 SESSION_END closed, 3 SESSION_END expired.
+ * The leader a writes its record into /svc/leader under the lock; b
+ * watches the file and its directory.  Freeing a's lock empties the file:
+ * a write like any other (generation, modified stamp, events). */
+static void
+record_cleared_by(int how)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), ha, hb, hd;
+	struct ns_stat st;
+
+	(void)opn(a, ROOT "/svc", CR | NS_O_DIR, 0);
+	ha = opn(a, ROOT "/svc/leader", CR, 0);
+	hb = opn(b, ROOT "/svc/leader", NS_O_READ, NS_EV_CONTENTS_MODIFIED);
+	hd = opn(b, ROOT "/svc", NS_O_READ, NS_EV_CHILD_MODIFIED);
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put_record(a, ha, "alice\nlock_generation 1\n"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ev_gen(hb), 1);
+	CU_ASSERT_TRUE(ns_handle_frees_record(ns, a, ha));
+	CU_ASSERT_FALSE(ns_handle_frees_record(ns, b, hb)); /* holds no lock */
+	CU_ASSERT_FALSE(ns_handle_frees_record(ns, b, ha)); /* not b's handle */
+	now += 10;
+	switch (how) {
+	case 0:
+		CU_ASSERT_EQUAL(rel(a, ha), CHUBBY_OK);
+		break;
+	case 1:
+		CU_ASSERT_EQUAL(cls(a, ha), CHUBBY_OK);
+		break;
+	default:
+		CU_ASSERT_EQUAL(end(a, how == 2 ? NS_END_CLOSED : NS_END_EXPIRED), CHUBBY_OK);
+		break;
+	}
+	CU_ASSERT_STRING_EQUAL(cat(b, hb), "");
+	st = stat_of(b, hb);
+	CU_ASSERT_EQUAL(st.content_gen, 2);
+	CU_ASSERT_EQUAL(st.length, 0);
+	CU_ASSERT_EQUAL(st.checksum, ns_fnv1a(NS_FNV_INIT, "", 0));
+	CU_ASSERT_EQUAL(st.modified_ms, now);
+	CU_ASSERT_EQUAL(st.lock_mode, NS_LOCK_NONE);
+	CU_ASSERT_EQUAL(ev_gen(hb), 2);
+	CU_ASSERT_EQUAL(nev(hd, NS_EV_CHILD_MODIFIED), 1);
+	if (how == 0) {
+		/* The mark went with the record: the next holder's lock frees
+		 * nothing it did not write. */
+		CU_ASSERT_FALSE(ns_handle_frees_record(ns, a, ha));
+		CU_ASSERT_EQUAL(put(a, ha, "plain"), CHUBBY_OK);
+		CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+		CU_ASSERT_EQUAL(rel(a, ha), CHUBBY_OK);
+		CU_ASSERT_STRING_EQUAL(cat(b, hb), "plain");
+	}
+}
+
+static void
+test_record_cleared_on_release(void)
+{
+	record_cleared_by(0);
+}
+
+static void
+test_record_cleared_on_close(void)
+{
+	record_cleared_by(1);
+}
+
+static void
+test_record_cleared_on_session_end(void)
+{
+	record_cleared_by(2);
+	fresh();
+	record_cleared_by(3);
+}
+
+/* Only the record written under the lock being freed is cleared: a plain
+ * write since (by anyone) takes its place and stays; a record needs the
+ * exclusive lock; shared locks never clear anything. */
+static void
+test_record_rules(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), ha, hb, ha2;
+	struct ns_stat st;
+
+	ha = opn(a, ROOT "/l", CR, 0);
+	hb = opn(b, ROOT "/l", RW, 0);
+	/* Without the lock, or with it shared: refused, nothing changes. */
+	CU_ASSERT_EQUAL(put_record(a, ha, "a"), CHUBBY_E_NOT_HELD);
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_SHARED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put_record(a, ha, "a"), CHUBBY_E_NOT_HELD);
+	CU_ASSERT_EQUAL(stat_of(a, ha).content_gen, 0);
+	CU_ASSERT_EQUAL(rel(a, ha), CHUBBY_OK);
+	/* Another handle than the holder's, even of the same session. */
+	ha2 = opn(a, ROOT "/l", RW, 0);
+	CU_ASSERT_EQUAL(acq(a, ha, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put_record(a, ha2, "a"), CHUBBY_E_NOT_HELD);
+	/* A plain write after the record, by someone else: kept. */
+	CU_ASSERT_EQUAL(put_record(a, ha, "a"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put(b, hb, "b's"), CHUBBY_OK);
+	CU_ASSERT_FALSE(ns_handle_frees_record(ns, a, ha));
+	CU_ASSERT_EQUAL(end(a, NS_END_EXPIRED), CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(cat(b, hb), "b's");
+	st = stat_of(b, hb);
+	CU_ASSERT_EQUAL(st.content_gen, 2);
+	/* A record of a lock generation that is over clears nothing later. */
+	now += 60000; /* past the lock-delay */
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put_record(b, hb, "b"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(rel(b, hb), CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(cat(b, hb), "");
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put(b, hb, "plain"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(rel(b, hb), CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(cat(b, hb), "plain");
+	/* Deleting the node while its record is held ends both. */
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put_record(b, hb, "b"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(del(b, hb), CHUBBY_OK);
+	CU_ASSERT_FALSE(ns_handle_frees_record(ns, b, hb));
+	CU_ASSERT_EQUAL(cls(b, hb), CHUBBY_OK);
+}
+
+/* The flag is a fourth field only when set: a plain write encodes as it
+ * always did; a fourth field of 0 or unknown bits is refused. */
+static void
+test_record_encoding(void)
+{
+	uint8_t *b1 = NULL, *b2 = NULL;
+	size_t l1 = 0, l2 = 0;
+	uint64_t a = sess("alice"), h;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	CU_ASSERT_EQUAL(ns_encode_set_contents(5, 1, 2, "x", 1, false, 0, &b1, &l1), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_encode_set_contents_flags(5, 1, 2, "x", 1, false, 0, 0, &b2, &l2),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(l1, l2);
+	CU_ASSERT_EQUAL(memcmp(b1, b2, l1), 0);
+	free(b1);
+	free(b2);
+	CU_ASSERT_EQUAL(ns_encode_set_contents_flags(5, 1, 2, "x", 1, false, 0, 0x80, &b1, &l1),
+	    CHUBBY_E_INVALID);
+	h = opn(a, ROOT "/f", CR, 0);
+	CU_ASSERT_EQUAL(acq(a, h, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	for (uint64_t flags = 0; flags <= 2; flags += 2) {
+		uint64_t d = ns_digest(ns);
+
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_array(&pk, 7);
+		msgpack_pack_uint64(&pk, NS_CMD_SET_CONTENTS);
+		msgpack_pack_uint64(&pk, now);
+		msgpack_pack_uint64(&pk, a);
+		msgpack_pack_uint64(&pk, h);
+		msgpack_pack_bin(&pk, 1);
+		msgpack_pack_bin_body(&pk, "x", 1);
+		msgpack_pack_nil(&pk);
+		msgpack_pack_uint64(&pk, flags);
+		CU_ASSERT_NOT_EQUAL(ns_apply(ns, (const uint8_t *)sb.data, sb.size, &r), CHUBBY_OK);
+		CU_ASSERT_EQUAL(ns_digest(ns), d);
+		msgpack_sbuffer_destroy(&sb);
+	}
+}
+
+/* The mark is replicated state: in the snapshot (a thirteenth node element,
+ * only while there is a record), so a replica restored from one clears the
+ * record as the others do. */
+static void
+test_record_snapshot(void)
+{
+	struct ns *n2 = mk();
+	struct ns_result r2;
+	uint64_t a = sess("alice"), h, d0;
+	uint8_t *snap, *snap0, *cmd;
+	size_t sl, sl0, cl;
+	char err[256];
+
+	h = opn(a, ROOT "/l", CR, 0);
+	CU_ASSERT_EQUAL(acq(a, h, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put(a, h, "rec"), CHUBBY_OK);
+	d0 = ns_digest(ns);
+	CU_ASSERT_EQUAL(ns_snapshot(ns, &snap0, &sl0), CHUBBY_OK);
+	CU_ASSERT_EQUAL(put_record(a, h, "rec"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	/* Same contents, one more generation, and the mark. */
+	CU_ASSERT_NOT_EQUAL(ns_digest(ns), d0);
+	CU_ASSERT(sl > sl0);
+	if (ns_restore(n2, snap, sl, err, sizeof err) != CHUBBY_OK)
+		{ fprintf(stderr, "restore: %s\n", err); CU_FAIL_FATAL("restore refused"); }
+	CU_ASSERT_EQUAL(ns_digest(n2), ns_digest(ns));
+	CU_ASSERT_TRUE(ns_handle_frees_record(n2, a, h));
+	ns_result_init(&r2);
+	CU_ASSERT_EQUAL(ns_encode_release(now, a, h, &cmd, &cl), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_apply(ns, cmd, cl, &r), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_apply(n2, cmd, cl, &r2), CHUBBY_OK);
+	free(cmd);
+	CU_ASSERT_EQUAL(ns_digest(n2), ns_digest(ns));
+	CU_ASSERT_STRING_EQUAL(cat(a, h), "");
+	/* Cleared, the mark is gone from the snapshot: twelve elements again. */
+	free(snap);
+	CU_ASSERT_EQUAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_restore(n2, snap, sl, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_FALSE(ns_handle_frees_record(n2, a, h));
+	ns_result_free(&r2);
+	free(snap);
+	free(snap0);
+	ns_free(n2);
+}
+
 static void
 test_sequencers(void)
 {
@@ -1306,7 +1536,14 @@ random_cmd(uint64_t t, uint8_t **b, size_t *l)
 		break;
 	case 6:
 		snprintf(v, sizeof v, "%s", who[rng() % 4]);
-		ns_encode_set_contents(t, s, h, v, strlen(v), rng() % 3 == 0, rng() % 3, b, l);
+		{
+			bool cas = rng() % 3 == 0;
+			uint64_t gen = rng() % 3;
+			/* Some are lock records (cleared when the lock goes). */
+			uint32_t fl = rng() % 3 == 0 ? NS_SC_LOCK_RECORD : 0;
+
+			ns_encode_set_contents_flags(t, s, h, v, strlen(v), cas, gen, fl, b, l);
+		}
 		break;
 	case 7:
 		acl[rng() % 3] = rng() % 2 ? "" : "w";
@@ -2088,6 +2325,12 @@ FRESH(test_lock_delay_cap_60s)
 FRESH(test_lock_delay_zero_from_config)
 FRESH(test_session_closed_frees_at_once)
 FRESH(test_sequencers)
+FRESH(test_record_cleared_on_release)
+FRESH(test_record_cleared_on_close)
+FRESH(test_record_cleared_on_session_end)
+FRESH(test_record_rules)
+FRESH(test_record_encoding)
+FRESH(test_record_snapshot)
 FRESH(test_lock_generation_increments)
 FRESH(test_ephemeral_file)
 FRESH(test_ephemeral_dir)
@@ -2194,6 +2437,12 @@ harness_register(void)
 		{ "lock_delay_cap_60s", w_test_lock_delay_cap_60s },
 		{ "session_closed_frees_at_once", w_test_session_closed_frees_at_once },
 		{ "sequencers", w_test_sequencers },
+		{ "record_cleared_on_release", w_test_record_cleared_on_release },
+		{ "record_cleared_on_close", w_test_record_cleared_on_close },
+		{ "record_cleared_on_session_end", w_test_record_cleared_on_session_end },
+		{ "record_rules", w_test_record_rules },
+		{ "record_encoding", w_test_record_encoding },
+		{ "record_snapshot", w_test_record_snapshot },
 		{ "lock_generation", w_test_lock_generation_increments },
 		{ NULL, NULL },
 	};

@@ -36,6 +36,7 @@ static size_t submits;
 static struct session_mgr *sm;
 static struct svc *svc;
 static size_t outstanding; /* requests kept, not yet answered */
+static bool records_on = true; /* svc_config.lock_records of the next setup */
 
 /* A request token: on the stack within its call; a heap copy once kept. */
 struct req {
@@ -200,7 +201,8 @@ setup(void)
 	struct session_env senv = {.submit = env_submit, .reply = sess_reply,
 	    .mastership = env_mastership, .ns = env_ns, .sign = env_sign};
 	struct svc_config vc = {.cell = cfg->cell,
-	    .superuser = cfg->superuser, .max_contents = cfg->max_contents, .page_bytes = 4096};
+	    .superuser = cfg->superuser, .max_contents = cfg->max_contents, .page_bytes = 4096,
+	    .lock_records = records_on};
 	struct svc_env venv = {.defer = svc_defer, .reply = svc_reply};
 
 	now.mono_ms = 1000000;
@@ -312,6 +314,164 @@ test_copies_from_the_record(void)
 	CU_ASSERT(last.r.cacheable);
 	CU_ASSERT_STRING_EQUAL(last.contents, "x");
 	CU_ASSERT_EQUAL(last.stat.content_gen, gen);
+	teardown();
+}
+
+/* With lock_records (the default), a SET_CONTENTS with lock_record is the
+ * namespace's lock record, cleared when the lock is released; with it off
+ * (a rolling upgrade from a version without lock records) the same
+ * request is a plain write, which every replica version knows. */
+static void
+record_round(bool on, const char *want_after)
+{
+	struct svc_args a;
+	uint64_t s, h;
+
+	records_on = on;
+	setup();
+	s = start(9);
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	h = last.r.handle;
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.handle = h;
+	a.contents = (const uint8_t *)"me";
+	a.contents_len = 2;
+	a.have_contents = true;
+	a.lock_record = true;
+	/* Not holding the lock: the namespace refuses a record, not a plain write. */
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, on ? CHUBBY_E_NOT_HELD : CHUBBY_OK);
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.handle = h;
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_TRY_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	a.contents = (const uint8_t *)"me";
+	a.contents_len = 2;
+	a.have_contents = true;
+	a.lock_record = true;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.handle = h;
+	CU_ASSERT_FATAL(call(SVC_GET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(last.contents, want_after);
+	teardown();
+	records_on = true;
+}
+
+static void
+test_lock_records(void)
+{
+	record_round(true, "");
+	record_round(false, "me");
+}
+
+/* The clear is a content change: a session caching the record is
+ * invalidated before the RELEASE that clears it is proposed, and may not
+ * cache the file again meanwhile (docs/PROTOCOL.md "Cache invalidation").
+ * The cacher B never acknowledges: the RELEASE goes once B's lease ends
+ * (A's, begun later, still runs). */
+static void
+test_record_release_invalidates(void)
+{
+	uint64_t lease;
+	struct svc_args a;
+	uint64_t sa, sb, ha, hb;
+	size_t before;
+	struct req q;
+
+	setup();
+	lease = cfg->session_lease_ms;
+	sb = start(21);
+	now.mono_ms += lease / 2;
+	now.real_ms += lease / 2;
+	sa = start(22);
+	memset(&a, 0, sizeof a);
+	a.session = sa;
+	a.epoch = 1;
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	ha = last.r.handle;
+	a.session = sb;
+	a.flags = NS_O_READ;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hb = last.r.handle;
+	memset(&a, 0, sizeof a);
+	a.session = sa;
+	a.epoch = 1;
+	a.handle = ha;
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_TRY_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	a.contents = (const uint8_t *)"me";
+	a.contents_len = 2;
+	a.have_contents = true;
+	a.lock_record = true;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	memset(&a, 0, sizeof a);
+	a.session = sb;
+	a.epoch = 1;
+	a.handle = hb;
+	a.cache = true;
+	CU_ASSERT_FATAL(call(SVC_GET_CONTENTS, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT(last.r.cacheable);
+	CU_ASSERT_STRING_EQUAL(last.contents, "me");
+	/* A's RELEASE waits for B's acknowledgement: not proposed, not answered. */
+	before = submits;
+	memset(&a, 0, sizeof a);
+	a.session = sa;
+	a.epoch = 1;
+	a.handle = ha;
+	q.id = next_id++;
+	q.kept = q.answered = false;
+	svc_call(svc, now, &q, "alice", SVC_RELEASE, &a);
+	CU_ASSERT_TRUE(q.kept);
+	CU_ASSERT_EQUAL(submits, before);
+	/* Meanwhile B reads the record, uncached. */
+	memset(&a, 0, sizeof a);
+	a.session = sb;
+	a.epoch = 1;
+	a.handle = hb;
+	a.cache = true;
+	CU_ASSERT_FATAL(call(SVC_GET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_FALSE(last.r.cacheable);
+	/* B's lease ends: the RELEASE goes, and clears the record. */
+	now.mono_ms += lease / 2 + lease / 4;
+	now.real_ms += lease / 2 + lease / 4;
+	session_tick(sm, now);
+	CU_ASSERT(submits > before);
+	CU_ASSERT_EQUAL(outstanding, 0);
+	memset(&a, 0, sizeof a);
+	a.session = sa;
+	a.epoch = 1;
+	a.handle = ha;
+	CU_ASSERT_FATAL(call(SVC_GET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(last.contents, "");
 	teardown();
 }
 
@@ -464,6 +624,9 @@ harness_register(void)
 		test_copies_from_the_record},
 	    {"refusals carry what their result says", test_refusals_say_more},
 	    {"KEEPALIVE passes ev_ack on", test_keepalive_ev_ack},
+	    {"a lock record is cleared on release, unless lock_records is off", test_lock_records},
+	    {"a release that clears a record invalidates its cachers first",
+		test_record_release_invalidates},
 	    {NULL, NULL},
 	};
 

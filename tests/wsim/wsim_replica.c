@@ -725,7 +725,7 @@ static struct svc *
 w_replica_svc_new(struct w_replica *r)
 {
 	struct svc_config cfg = {.cell = W_CELL, .superuser = "",
-	    .page_bytes = 64 * 1024};
+	    .page_bytes = 64 * 1024, .lock_records = true};
 	struct svc_env env = {.arg = r, .defer = svc_env_defer, .reply = svc_env_reply};
 
 	return svc_new(&cfg, &env, r->sm);

@@ -184,8 +184,10 @@ run_acquire(struct lockctl *lc, const char *path, int mode, int create, int have
 }
 
 /* --elect: once it holds the lock, the leader writes its identity with the
- * lock's generation (cmd-leader.c says why); *WROTE is the content
- * generation of that write, for the step-down's compare-and-set. */
+ * lock's generation (cmd-leader.c says why) as a lock record, which the
+ * cell clears when the lock is freed however this process ends (a kill -9
+ * included); *WROTE is the content generation of that write, for the
+ * step-down's compare-and-set. */
 static int
 run_identify(struct lockctl *lc, const char *path, chubby_handle *h, const char *identity,
     uint64_t *wrote)
@@ -203,7 +205,7 @@ run_identify(struct lockctl *lc, const char *path, chubby_handle *h, const char 
 	if (rc != CHUBBY_OK)
 		return lockctl_api_fail(lc, rc, path);
 	lockctl_leader_record(identity, info.lock_gen, &rec);
-	rc = chubby_set_contents(h, rec.p, rec.len, &st);
+	rc = chubby_set_lock_record(h, rec.p, rec.len, &st);
 	lockctl_buf_free(&rec);
 	if (rc != CHUBBY_OK)
 		return lockctl_api_fail(lc, rc, path);

@@ -260,6 +260,14 @@ CHUBBY_API int chubby_set_contents(chubby_handle *h, const void *data, size_t le
  * (compare-and-set); else CHUBBY_E_GEN_MISMATCH. */
 CHUBBY_API int chubby_set_contents_if(chubby_handle *h, const void *data, size_t len,
     uint64_t expected_gen, struct chubby_stat *st);
+/* Replaces the contents with a record of the exclusive lock H holds (a
+ * leader's identity, as chubby_elect writes): the cell empties the file
+ * when that lock is freed, however (release, close, the session's end or
+ * expiry), unless another write has replaced the record since.
+ * CHUBBY_E_NOT_HELD unless H holds the lock exclusively.  A cell older
+ * than lock records takes it as chubby_set_contents. */
+CHUBBY_API int chubby_set_lock_record(chubby_handle *h, const void *data, size_t len,
+    struct chubby_stat *st);
 /* ACL names; a NULL entry keeps the current one.  Each name given must be
  * "" (open to all) or an ACL file that exists (else CHUBBY_E_NOT_FOUND,
  * naming it); the change-ACL may not be left open while read or write is
@@ -288,15 +296,18 @@ CHUBBY_API int chubby_check_sequencer(chubby_client *c, const void *seq, size_t 
 /* Leader election (a convenience on top): blocks until this client holds
  * the exclusive lock on PATH (created if needed) or TIMEOUT_MS passes (0:
  * no limit), then writes the leader record "IDENTITY\nlock_generation N\n"
- * into it (N: the lock's generation; IDENTITY holds no newline); *OUT is
- * the handle holding the lock (close it to step down). */
+ * into it (N: the lock's generation; IDENTITY holds no newline) as a lock
+ * record (chubby_set_lock_record: the cell clears it when the lock is
+ * freed, a crash included); *OUT is the handle holding the lock (close it
+ * to step down). */
 CHUBBY_API int chubby_elect(chubby_client *c, const char *path, const char *identity,
     unsigned timeout_ms, chubby_handle **out);
 /* Who leads: the identity of PATH's leader record in *IDENTITY (a malloc'd
  * NUL-terminated string, free with chubby_free(); contents that are not a
  * leader record, whole), or NULL (and CHUBBY_OK) while nobody holds its
- * lock, or while the record is of an earlier lock generation (its leader
- * is gone and the new one has not written its own yet).  With WATCH not NULL, *WATCH is a handle on PATH asking
+ * lock, while the file is empty, or while the record is of an earlier lock
+ * generation (its leader is gone and the new one has not written its own
+ * yet).  With WATCH not NULL, *WATCH is a handle on PATH asking
  * for CONTENTS_MODIFIED and LOCK_ACQUIRED events (close it when done). */
 CHUBBY_API int chubby_leader(chubby_client *c, const char *path, char **identity,
     chubby_handle **watch);
