@@ -1786,6 +1786,8 @@ paxos_next_deadline(const struct paxos *p)
 	if (!p->voter &&
 	    (p->cfg.nmembers == 1 || (p->rejoin_slot != 0 && p->chosen >= p->rejoin_slot)))
 		paxos_due(&at, p->quiet_until);
+	if (SIM_KNOB(SIM_KNOB_PX_LATE_DEADLINE) && at != PAXOS_NO_DEADLINE)
+		at += p->cfg.heartbeat_ms;
 	return at < p->now ? p->now : at;
 }
 

@@ -1230,6 +1230,7 @@ static const struct {
 	{ "p1-lowest", SIM_KNOB_PX_P1_LOWEST },
 	{ "serve-before-noop", SIM_KNOB_PX_SERVE_BEFORE_NOOP },
 	{ "no-prevote", SIM_KNOB_PX_NO_PREVOTE },
+	{ "late-deadline", SIM_KNOB_PX_LATE_DEADLINE },
 };
 
 unsigned
