@@ -1434,6 +1434,7 @@ replica_free(struct replica *r)
 	bgsnap_cancel(r->check_bg);
 	if (r->tick_ev != NULL)
 		event_free(r->tick_ev);
+	r->tick_ev = NULL; /* replica_arm arms nothing from here on */
 	if (r->turn_ev != NULL)
 		event_free(r->turn_ev);
 	if (r->wr_started) {
