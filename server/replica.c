@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -30,11 +31,21 @@
 #include "store/store.h"
 #include "xmalloc.h"
 
-/* The core wants time to pass in small steps; each step wakes the process,
- * which is most of what an idle cell costs (BENCHMARKS.md "An idle cell"):
- * 20 ms is well inside the heartbeat (50 ms) and election (100 ms)
- * timeouts it serves. */
-#define REPLICA_TICK_MS 20
+/*
+ * The replica's one timer is armed for the Paxos core's next deadline
+ * (paxos_next_deadline: heartbeats, elections, resends, the lease's end),
+ * so an idle replica wakes for what is due and not for a clock: each wake
+ * is most of what an idle cell costs (BENCHMARKS.md "Idle cost").  It also
+ * fires at least this long after the last time it fired (replica.h):
+ * REPLICA_TICK_MS while master, for the session layer (KeepAlive holds,
+ * lease ends, gates: server/session), which runs on this tick and reports
+ * no deadline of its own, unless it says it is idle (no session at all:
+ * what makes it busy begins with a command through the log, which re-arms
+ * this timer); REPLICA_IDLE_WAKE_MS otherwise, for what has no deadline
+ * either (the replaced warning, the load sample once a second) and for the
+ * loop-lag gauge, which measures how late this timer fires
+ * (replica_watch_lag).
+ */
 /* An idle master commits a no-op this often (replica_maybe_noop). */
 #define REPLICA_IDLE_NOOP_MS 5000
 /* The applied state keeps members in its own types (it cannot include
@@ -57,7 +68,13 @@ struct replica {
 	struct paxos *px;
 	struct store *st;
 	struct peer_net *net;
-	struct event *tick_ev;
+	struct event *tick_ev;     /* one-shot, re-armed by replica_arm */
+	uint64_t tick_at_ms;       /* the deadline it is armed for (0: not armed) */
+	uint64_t tick_due_us;      /* the same on CLOCK_MONOTONIC, in us (lateness) */
+	uint64_t last_tick_ms;     /* when it last fired */
+	bool tick_now;             /* fire at once (role changed: the session layer) */
+	void (*lag_fn)(void *arg, uint64_t late_us);
+	void *lag_arg;
 	struct bgsnap *check_bg;  /* the namespace hashed for a CHECK, in a child */
 	uint64_t check_bg_slot;
 	struct bgsnap *snap_bg;   /* a snapshot being serialised in a child */
@@ -444,6 +461,8 @@ replica_role(struct replica *r, enum paxos_role role, paxos_ballot epoch, unsign
 
 	if (r->role == PAXOS_MASTER && (role != PAXOS_MASTER || epoch != r->epoch))
 		replica_fail_pending(r, CHUBBY_E_NOT_MASTER);
+	if (role != r->role || epoch != r->epoch)
+		r->tick_now = true; /* the session layer takes over or steps down */
 	r->role = role;
 	r->epoch = epoch;
 	r->master = master;
@@ -746,6 +765,54 @@ replica_run_actions(struct replica *r)
 	paxos_actions_clear(&r->acts);
 }
 
+/* Microseconds on CLOCK_MONOTONIC: how late the timer fired is how long
+ * the loop was held or not scheduled, and a suspend is neither. */
+static uint64_t
+replica_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/*
+ * Arms the timer for the earliest of the core's deadline and the periodic
+ * floor above; called after every event fed to the core, as any may move
+ * the deadline (a heartbeat pushes a follower's election back, an ack
+ * extends the master's lease).  The floor counts from the last firing, not
+ * from now, or a busy master's events would push the session layer's tick
+ * back forever.  A deadline the last tick did not clear (docs/PAXOS.md
+ * "Deadlines") waits a millisecond rather than spin.
+ */
+static void
+replica_arm(struct replica *r)
+{
+	uint64_t now = clock_mono_ms(), due = paxos_next_deadline(r->px), floor, us;
+	struct timeval tv;
+	bool busy;
+
+	if (r->tick_ev == NULL)
+		return;
+	busy = r->role == PAXOS_MASTER && (r->obs.idle == NULL || !r->obs.idle(r->obs.arg));
+	floor = r->last_tick_ms + (busy ? REPLICA_TICK_MS : REPLICA_IDLE_WAKE_MS);
+	if (due > floor)
+		due = floor;
+	if (due <= r->last_tick_ms)
+		due = r->last_tick_ms + 1;
+	if (r->tick_now || due < now)
+		due = now;
+	if (due == r->tick_at_ms && evtimer_pending(r->tick_ev, NULL))
+		return;
+	/* Never early: armed now (>= now ms), it fires at or after ms DUE. */
+	us = (due - now) * 1000u;
+	tv.tv_sec = (time_t)(us / 1000000u);
+	tv.tv_usec = (suseconds_t)(us % 1000000u);
+	r->tick_at_ms = due;
+	r->tick_due_us = replica_mono_us() + us;
+	evtimer_add(r->tick_ev, &tv);
+}
+
 static void
 replica_step(struct replica *r, struct paxos_event *ev)
 {
@@ -760,6 +827,7 @@ replica_step(struct replica *r, struct paxos_event *ev)
 	r->stepping = 1;
 	replica_run_actions(r);
 	r->stepping = 0;
+	replica_arm(r);
 }
 
 /* Proposes C as master, numbered SEQ (0: nobody waits for it). */
@@ -803,6 +871,7 @@ replica_propose(struct replica *r, const struct replica_cmd *c, uint64_t seq)
 		r->stepping = 1;
 		replica_run_actions(r);
 		r->stepping = 0;
+		replica_arm(r);
 	}
 	return rc;
 }
@@ -855,10 +924,22 @@ replica_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct replica *r = arg;
 	struct paxos_event ev = {.type = PAXOS_EV_TICK};
+	uint64_t fired = replica_mono_us();
 
 	(void)fd;
 	(void)what;
+	r->tick_at_ms = 0;
+	r->last_tick_ms = clock_mono_ms();
+	if (r->lag_fn != NULL)
+		r->lag_fn(r->lag_arg, fired > r->tick_due_us ? fired - r->tick_due_us : 0);
 	replica_step(r, &ev);
+	/* Work the tick left due at once (docs/PAXOS.md "Deadlines"): the
+	 * core acts on it at a second tick, not a millisecond later. */
+	if (paxos_next_deadline(r->px) <= r->last_tick_ms) {
+		memset(&ev, 0, sizeof ev);
+		ev.type = PAXOS_EV_TICK;
+		replica_step(r, &ev);
+	}
 	replica_maybe_check(r);
 	replica_maybe_noop(r);
 	if (r->obs.on_tick != NULL)
@@ -872,6 +953,9 @@ replica_tick_cb(evutil_socket_t fd, short what, void *arg)
 			  "process is no longer a member: stop it",
 		    r->d->id, r->d->self->peer_addr, r->self_at_start.peer_addr);
 	}
+	/* The session layer saw any role change of this tick just now. */
+	r->tick_now = false;
+	replica_arm(r);
 }
 
 static void
@@ -1086,6 +1170,7 @@ replica_handoff(struct replica *r, unsigned id, unsigned *target)
 		r->stepping = 1;
 		replica_run_actions(r);
 		r->stepping = 0;
+		replica_arm(r);
 	}
 	return rc;
 }
@@ -1252,7 +1337,6 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	struct paxos_config pc;
 	struct paxos_durable dur;
 	struct paxos_event ev = {.type = PAXOS_EV_START};
-	struct timeval tv = {0, REPLICA_TICK_MS * 1000};
 	struct cell_params cc;
 	struct cell_observer obs = {replica_on_applied, replica_on_state_replaced, r};
 	bool state_lost = false;
@@ -1314,8 +1398,9 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	}
 	r->wr_started = true;
 	r->turn_ev = event_new(d->base, -1, 0, replica_turn_cb, r);
-	r->tick_ev = event_new(d->base, -1, EV_PERSIST, replica_tick_cb, r);
-	event_add(r->tick_ev, &tv);
+	r->tick_ev = evtimer_new(d->base, replica_tick_cb, r);
+	r->last_tick_ms = clock_mono_ms();
+	replica_arm(r);
 	log_info("replica started: applied %" PRIu64 ", promised %" PRIu64 "%s",
 	    cell_applied_index(r->cell),
 	    paxos_promised(r->px), paxos_is_voter(r->px) ? "" : ", not voting yet");
@@ -1333,6 +1418,13 @@ replica_observe(struct replica *r, const struct replica_observer *obs)
 }
 
 void
+replica_watch_lag(struct replica *r, void (*fn)(void *arg, uint64_t late_us), void *arg)
+{
+	r->lag_fn = fn;
+	r->lag_arg = arg;
+}
+
+void
 replica_free(struct replica *r)
 {
 	if (r == NULL)
@@ -1342,6 +1434,7 @@ replica_free(struct replica *r)
 	bgsnap_cancel(r->check_bg);
 	if (r->tick_ev != NULL)
 		event_free(r->tick_ev);
+	r->tick_ev = NULL; /* replica_arm arms nothing from here on */
 	if (r->turn_ev != NULL)
 		event_free(r->turn_ev);
 	if (r->wr_started) {

@@ -37,7 +37,9 @@ void replica_free(struct replica *r);
 /*
  * Told, on the loop thread, of every namespace command applied here (before
  * its proposer hears of it; RES valid for the call only), of a state
- * replaced by a snapshot, and of every loop tick.  The daemon registers the
+ * replaced by a snapshot, and of every tick of its timer (at least every
+ * REPLICA_TICK_MS while master and not idle, REPLICA_IDLE_WAKE_MS
+ * otherwise).  The daemon registers the
  * master's session layer (server/session_shell.c): the replica calls it by
  * no name.  One observer; a member may be NULL.
  */
@@ -46,8 +48,22 @@ struct replica_observer {
 	void (*on_applied)(void *arg, const uint8_t *cmd, size_t len, const struct ns_result *res);
 	void (*on_state_replaced)(void *arg);
 	void (*on_tick)(void *arg);
+	/* True when the observer has nothing timed: the master's timer then
+	 * fires at least every REPLICA_IDLE_WAKE_MS, not REPLICA_TICK_MS. */
+	bool (*idle)(void *arg);
 };
 void replica_observe(struct replica *r, const struct replica_observer *obs);
+
+/* The replica's timer, armed for the Paxos core's next deadline, fires at
+ * least this often (ms) on the master (for the session layer, unless it is
+ * idle) and elsewhere (replica.c). */
+#define REPLICA_TICK_MS 20
+#define REPLICA_IDLE_WAKE_MS 250
+
+/* FN (NULL: none) is told, each time the replica's timer fires, how late it
+ * fired (microseconds, CLOCK_MONOTONIC): the daemon's loop-lag gauge
+ * (status/looplag.h), which then needs no timer of its own. */
+void replica_watch_lag(struct replica *r, void (*fn)(void *arg, uint64_t late_us), void *arg);
 
 /* Proposes a no-op through the log and calls DONE once it is applied here:
  * everything committed before the call is then applied (a barrier). */

@@ -182,6 +182,14 @@ on_tick(void *arg)
 	measure_load(d, now);
 }
 
+static bool
+idle(void *arg)
+{
+	struct chubbyd *d = arg;
+
+	return session_idle(d->sessions);
+}
+
 void
 session_shell_attach(struct chubbyd *d)
 {
@@ -190,6 +198,7 @@ session_shell_attach(struct chubbyd *d)
 	    .on_applied = on_applied,
 	    .on_state_replaced = on_state_replaced,
 	    .on_tick = on_tick,
+	    .idle = idle,
 	};
 
 	replica_observe(d->replica, &obs);

@@ -58,6 +58,7 @@ INTEGRATION_TESTS += tests/integration/test_nemesis_targeted.sh
 INTEGRATION_TESTS += tests/integration/test_tls_rotate.sh
 INTEGRATION_TESTS += tests/integration/test_log_json.sh
 INTEGRATION_TESTS += tests/integration/test_completion.sh
+INTEGRATION_TESTS += tests/integration/test_idle.sh
 # The Python binding (python/, docs/PYTHON.md) and client/leader_example.py.
 INTEGRATION_TESTS += tests/integration/test_python.sh
 EXTRA_DIST += tests/integration/python_binding.py

@@ -853,7 +853,12 @@ paxos_prevote(struct paxos *p)
 	p->pv_ballot = PAXOS_BALLOT(round + 1, p->cfg.id);
 	p->pv_seq++;
 	p->pv_votes = 0;
+	/* At least a millisecond on, even with a zero wait: a shell that
+	 * sleeps until paxos_next_deadline would otherwise ask again, and
+	 * again, within the same millisecond. */
 	p->election_at = p->now + paxos_election_wait(p);
+	if (p->election_at == p->now)
+		p->election_at++;
 	memset(&m, 0, sizeof m);
 	m.type = PAXOS_MSG_PRE_PREPARE;
 	m.ballot = p->pv_ballot;
@@ -1696,6 +1701,94 @@ paxos_tick(struct paxos *p)
 		break;
 	}
 	paxos_check_rejoin(p);
+}
+
+/* ---- deadlines --------------------------------------------------------- */
+
+static void
+paxos_due(uint64_t *at, uint64_t t)
+{
+	if (t < *at)
+		*at = t;
+}
+
+/*
+ * The earliest local time at which a TICK would do anything: the mirror of
+ * paxos_tick, condition for condition (keep them together).  A tick before
+ * it does nothing, so a shell may sleep until then, or until its next
+ * event, and lose no timing: elections, heartbeats and resends happen
+ * when they would with a tick every millisecond.  Conditions on state
+ * alone (a queue waiting for the pipeline, a hand-off target caught up)
+ * are due now, as a tick would act on them now.
+ */
+uint64_t
+paxos_next_deadline(const struct paxos *p)
+{
+	uint64_t at = PAXOS_NO_DEADLINE, s;
+	const struct paxos_slot *sl;
+	int idx;
+
+	if (!p->started)
+		return at;
+	switch (p->role) {
+	case PAXOS_MASTER:
+		if (p->ho_stopped) {
+			paxos_due(&at, p->quorum_at + p->cfg.lease_ms);
+		} else if (p->hb_unanswered * p->cfg.heartbeat_ms >= 2 * p->cfg.lease_ms) {
+			/* hb_unanswered grows only at a heartbeat, itself a deadline. */
+			paxos_due(&at, p->quorum_at + 2 * p->cfg.lease_ms);
+		}
+		if (p->ho_target != 0) {
+			idx = paxos_member_index(p, p->ho_target);
+			if (!p->ho_stopped) {
+				if (p->peer_chosen[idx] >= p->chosen && p->next_slot == p->chosen + 1)
+					paxos_due(&at, p->now);
+				else
+					paxos_due(&at, p->ho_deadline);
+			} else {
+				paxos_due(&at, p->ho_sent_at == 0 ? p->now
+								  : p->ho_sent_at + p->cfg.heartbeat_ms);
+				break; /* stopped: no heartbeat, resend or proposal */
+			}
+		}
+		paxos_due(&at, p->hb_at);
+		for (s = p->chosen + 1; s < p->next_slot; s++) {
+			sl = paxos_slot_peek(p, s);
+			if (sl == NULL || sl->chosen || sl->prop_ballot != p->ballot)
+				continue;
+			paxos_due(&at, sl->sent_at + p->cfg.heartbeat_ms);
+		}
+		if (p->ho_target == 0 && p->nqueue > 0 &&
+		    (p->next_slot <= p->chosen ? 0 : p->next_slot - 1 - p->chosen) <
+			p->cfg.pipeline_max)
+			paxos_due(&at, p->now);
+		/* Not a tick's work, but the shell's: serving stops then. */
+		if (p->lease_expiry > p->now)
+			paxos_due(&at, p->lease_expiry);
+		break;
+	case PAXOS_CANDIDATE:
+		paxos_due(&at, p->p1_deadline);
+		paxos_due(&at, p->p1_resend_at);
+		break;
+	case PAXOS_FOLLOWER:
+		if (p->voter) {
+			s = p->election_at;
+			if (p->lease_until > s)
+				s = p->lease_until;
+			if (p->quiet_until > s)
+				s = p->quiet_until;
+			paxos_due(&at, s);
+		}
+		break;
+	}
+	/* paxos_check_rejoin: the rest of its condition changes only with
+	 * events, which recheck it themselves. */
+	if (!p->voter &&
+	    (p->cfg.nmembers == 1 || (p->rejoin_slot != 0 && p->chosen >= p->rejoin_slot)))
+		paxos_due(&at, p->quiet_until);
+	if (SIM_KNOB(SIM_KNOB_PX_LATE_DEADLINE) && at != PAXOS_NO_DEADLINE)
+		at += p->cfg.heartbeat_ms;
+	return at < p->now ? p->now : at;
 }
 
 /* ---- start ------------------------------------------------------------ */

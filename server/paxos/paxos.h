@@ -106,7 +106,7 @@ struct paxos_persist {
 
 enum paxos_event_type {
 	PAXOS_EV_START = 1,    /* durable (may be NULL: empty store), state_lost */
-	PAXOS_EV_TICK,         /* time passes; shells tick every few ms */
+	PAXOS_EV_TICK,         /* time passes: at paxos_next_deadline(), or more often */
 	PAXOS_EV_RECEIVE,      /* msg */
 	PAXOS_EV_PERSISTED,    /* token */
 	PAXOS_EV_PROPOSE,      /* data, len: one client command */
@@ -188,6 +188,12 @@ int paxos_step(struct paxos *, const struct paxos_event *, struct paxos_actions 
  * 1, its first own-ballot slot is applied and its lease has not run out. */
 bool paxos_is_master_with_lease(const struct paxos *, uint64_t now);
 uint64_t paxos_lease_expiry(const struct paxos *); /* local ms; 0 if none */
+/* The earliest local time (ms) at which a TICK has work, or at which the
+ * master's lease runs out; PAXOS_NO_DEADLINE if none.  A tick before it
+ * does nothing: a shell may arm one timer for it instead of ticking, and
+ * recompute it after every event it feeds (any event may move it). */
+#define PAXOS_NO_DEADLINE UINT64_MAX
+uint64_t paxos_next_deadline(const struct paxos *);
 enum paxos_role paxos_role(const struct paxos *);
 paxos_ballot paxos_epoch(const struct paxos *); /* ballot of the master followed */
 unsigned paxos_master(const struct paxos *);    /* 0: unknown */

@@ -241,7 +241,7 @@ struct session_mgr {
 static void sm_gates_advance(struct session_mgr *sm);
 static void sm_kick_dirty(struct session_mgr *sm);
 static uint64_t sm_lease_floor(const struct session_mgr *sm);
-static bool sm_init_blocks(struct session_mgr *sm);
+static bool sm_init_blocks(const struct session_mgr *sm);
 
 static uint64_t
 sm_hash_path(const char *s)
@@ -896,7 +896,7 @@ session_lease_info(const struct session_mgr *sm, struct session_lease_info *out)
  * refused (E_UNAVAILABLE): proposed now, it could make the cell "not new"
  * and leave its ACL files open for good. */
 static bool
-sm_init_blocks(struct session_mgr *sm)
+sm_init_blocks(const struct session_mgr *sm)
 {
 	return sm->init_acls && !sm->init_inflight && ns_is_new(sm_ns(sm));
 }
@@ -1010,6 +1010,14 @@ session_serving(struct session_mgr *sm, struct session_now now)
 	if (sm_init_blocks(sm))
 		sm_propose_init_acls(sm);
 	return true;
+}
+
+bool
+session_idle(const struct session_mgr *sm)
+{
+	return sm->active && sm->sess.n == 0 && sm->due.n == 0 && sm->gates == NULL &&
+	    sm->nwaiters == 0 && sm->dirty == NULL && !sm->init_inflight && !sm->cap_inflight &&
+	    !sm_init_blocks(sm);
 }
 
 const struct ns *

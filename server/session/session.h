@@ -112,6 +112,16 @@ void session_state_replaced(struct session_mgr *sm);
  */
 bool session_serving(struct session_mgr *sm, struct session_now now);
 
+/*
+ * True when serving and nothing is timed: no session (so no lease end and
+ * no held KeepAlive), no gate, no lock waiter, no queue to kick, no
+ * INIT_ACLS or LEASE_CAP to propose or waiting on.  The shell may then tick
+ * the layer rarely (chubbyd: every 250 ms instead of every 20 ms, an idle
+ * master's cost).  What makes it busy again begins with a command through
+ * the log (a session is created there), which wakes the shell anyway.
+ */
+bool session_idle(const struct session_mgr *sm);
+
 /* For the request layer above (server/svc): the namespace the layer
  * serves from (its environment's; NULL before there is one), the epoch
  * this replica knows (0: none yet), and the time of the latest event the

@@ -1,9 +1,11 @@
 /*
  * looplag.h: how late the daemon's event loop runs (docs/OPERATIONS.md
- * "Logs and metrics").  The daemon arms a short timer over and over and
- * notes here how late each one fired: work that holds the loop (a big
- * snapshot, an admin listing, a slow callback) shows as lag, and lag past
- * a heartbeat interval is what costs a cell its master.  Kept as a
+ * "Logs and metrics").  The daemon notes here how late the replica's timer
+ * fired each time (server/replica.c: armed for the Paxos core's next
+ * deadline, and at least every REPLICA_TICK_MS on the master, every
+ * REPLICA_IDLE_WAKE_MS elsewhere): work that holds the loop (a big snapshot,
+ * an admin listing, a slow callback) shows as lag, and lag past a
+ * heartbeat interval is what costs a cell its master.  Kept as a
  * histogram since start and as the largest lag of the last
  * LOOPLAG_WINDOW_S seconds.
  *
@@ -14,8 +16,9 @@
 
 #include <stdint.h>
 
-/* How often the daemon's timer fires, and the window of the maximum. */
-#define LOOPLAG_PERIOD_MS 50 /* a stall shorter than this may go unseen */
+/* The window of the maximum.  A stall shorter than the timer's longest
+ * sleep (REPLICA_IDLE_WAKE_MS on a follower, REPLICA_TICK_MS on the
+ * master) may go unseen. */
 #define LOOPLAG_WINDOW_S 10
 
 /* Upper bounds of the histogram's buckets, in microseconds (+Inf after). */

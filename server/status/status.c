@@ -37,52 +37,27 @@ struct status_http {
 	struct evhttp *http;
 	uint64_t requests;
 	struct looplag lag;
-	struct event *lag_ev;
-	uint64_t lag_due_us; /* when the lag timer should fire */
 	uint64_t lag_logged_ms; /* when a lag was last logged */
 };
 
-/* Microseconds on the monotonic clock: the loop's lag is how late it ran
- * while the machine ran (a suspend is not the loop's doing). */
-static uint64_t
-status_mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
+/* The replica's timer fired LATE_US late (replica_watch_lag): how long
+ * the loop was busy (or the process was not scheduled) past its due time.
+ * That timer is armed anyway (for the Paxos core's next deadline, and at
+ * least every REPLICA_TICK_MS on the master, every REPLICA_IDLE_WAKE_MS
+ * elsewhere), so the gauge costs the loop no wake-up of its own. */
 static void
-status_lag_arm(struct status_http *s)
-{
-	struct timeval tv = {0, LOOPLAG_PERIOD_MS * 1000};
-
-	s->lag_due_us = status_mono_us() + LOOPLAG_PERIOD_MS * 1000u;
-	evtimer_add(s->lag_ev, &tv);
-}
-
-/* The lag timer: how late it fires is how long the loop was busy (or the
- * process was not scheduled) past its due time.  Re-armed from now, not
- * persistent, so that one stall counts once. */
-static void
-status_lag_cb(evutil_socket_t fd, short what, void *arg)
+status_lag_note(void *arg, uint64_t late_us)
 {
 	struct status_http *s = arg;
-	uint64_t now = status_mono_us();
+	uint64_t ms = clock_mono_ms();
 
-	uint64_t lag = now > s->lag_due_us ? now - s->lag_due_us : 0, ms = clock_mono_ms();
-
-	(void)fd;
-	(void)what;
-	looplag_note(&s->lag, ms, lag);
+	looplag_note(&s->lag, ms, late_us);
 	/* A stall past a heartbeat interval is worth a line (at most one a
 	 * second): its time stamp says what it came with. */
-	if (lag >= 50000 && ms - s->lag_logged_ms >= 1000) {
+	if (late_us >= 50000 && ms - s->lag_logged_ms >= 1000) {
 		s->lag_logged_ms = ms;
-		log_warn("event loop ran %" PRIu64 " ms late (heartbeats wait as long)", lag / 1000);
+		log_warn("event loop ran %" PRIu64 " ms late (heartbeats wait as long)", late_us / 1000);
 	}
-	status_lag_arm(s);
 }
 
 uint64_t
@@ -305,8 +280,9 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 		uint64_t cum = 0;
 		char help[160];
 		snprintf(help, sizeof help,
-		    "How late the event loop ran a timer due every %d ms: time the loop was held "
-		    "by work or not scheduled.", LOOPLAG_PERIOD_MS);
+		    "How late the event loop ran the replica's timer (due at least every %d ms, "
+		    "%d ms on the master): time the loop was held by work or not scheduled.",
+		    REPLICA_IDLE_WAKE_MS, REPLICA_TICK_MS);
 		prom_head(p, "chubby_loop_lag_seconds", "histogram", help);
 		for (unsigned i = 0; i < LOOPLAG_NBUCKETS; i++) {
 			cum += s->lag.buckets[i];
@@ -507,8 +483,8 @@ status_http_new(struct chubbyd *d, char *err, size_t errlen)
 
 	s->d = d;
 	looplag_init(&s->lag);
-	s->lag_ev = evtimer_new(d->base, status_lag_cb, s);
-	status_lag_arm(s);
+	if (d->replica != NULL)
+		replica_watch_lag(d->replica, status_lag_note, s);
 	if (config_parse_hostport(d->self->status_addr, host, sizeof host, &port, err, errlen) !=
 	    CHUBBY_OK)
 		goto fail;
@@ -540,7 +516,7 @@ status_http_free(struct status_http *s)
 		return;
 	if (s->http != NULL)
 		evhttp_free(s->http);
-	if (s->lag_ev != NULL)
-		event_free(s->lag_ev);
+	if (s->d->replica != NULL)
+		replica_watch_lag(s->d->replica, NULL, NULL);
 	free(s);
 }

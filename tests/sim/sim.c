@@ -122,6 +122,7 @@ struct sim {
 	struct simrng rng;
 	uint64_t now;
 	uint64_t steps;
+	size_t last_nacts; /* actions of the latest sim_step */
 	bool failed;
 	bool whole_run; /* sim_run_seed's: its options alone replay it */
 	struct paxos_config pcfg;
@@ -473,6 +474,7 @@ sim_step(struct sim *s, struct sim_replica *r, struct paxos_event *ev)
 	paxos_actions_init(&acts);
 	s->steps++;
 	rc = paxos_step(r->p, ev, &acts);
+	s->last_nacts = acts.n;
 	sim_actions(s, r, &acts);
 	paxos_actions_free(&acts);
 	return rc;
@@ -1064,6 +1066,48 @@ sim_deliver(struct sim *s, struct sim_ev *e)
 	paxos_buf_free(&e->data);
 }
 
+/*
+ * A tick, checked against the deadline the core reported before it
+ * (paxos_next_deadline), and followed as chubbyd follows it: chubbyd
+ * sleeps until that deadline instead of ticking, so a tick before it must
+ * do nothing (else chubbyd would act late: a late heartbeat, a late
+ * election).  A tick may leave work due at once (a master whose heartbeat
+ * just made its silence long enough steps down on the next tick): chubbyd
+ * ticks again at once, and so does this, but a third time would be a spin.
+ */
+static void
+sim_tick(struct sim *s, struct sim_replica *r, struct paxos_event *ev)
+{
+	uint64_t local = sim_local(r, s->now), due = paxos_next_deadline(r->p);
+	enum paxos_role role;
+	unsigned k;
+
+	for (k = 0; k < 3 && !s->failed; k++) {
+		role = paxos_role(r->p);
+		memset(ev, 0, sizeof *ev);
+		ev->type = PAXOS_EV_TICK;
+		sim_step(s, r, ev);
+		if (s->failed)
+			return;
+		if (local < due && (s->last_nacts > 0 || paxos_role(r->p) != role)) {
+			sim_fail(s, "replica %u: a tick at %" PRIu64 " acted before its deadline %" PRIu64,
+			    r->id, local, due);
+			return;
+		}
+		if (k > 0 && s->last_nacts == 0 && paxos_role(r->p) == role) {
+			sim_fail(s, "replica %u: a tick at its deadline %" PRIu64 " did nothing", r->id,
+			    local);
+			return;
+		}
+		if ((due = paxos_next_deadline(r->p)) > local)
+			return;
+		sim_check(s);
+	}
+	if (!s->failed)
+		sim_fail(s, "replica %u: after three ticks at %" PRIu64 " the deadline is %" PRIu64,
+		    r->id, local, due);
+}
+
 /* One virtual millisecond: due events, ticks, faults, the client. */
 static void
 sim_ms(struct sim *s)
@@ -1087,7 +1131,7 @@ sim_ms(struct sim *s)
 		s->r[i].next_tick = s->now + SIM_TICK_MS;
 		memset(&ev, 0, sizeof ev);
 		ev.type = PAXOS_EV_TICK;
-		sim_step(s, &s->r[i], &ev);
+		sim_tick(s, &s->r[i], &ev);
 		sim_check(s);
 	}
 	if (!s->failed)
@@ -1186,6 +1230,7 @@ static const struct {
 	{ "p1-lowest", SIM_KNOB_PX_P1_LOWEST },
 	{ "serve-before-noop", SIM_KNOB_PX_SERVE_BEFORE_NOOP },
 	{ "no-prevote", SIM_KNOB_PX_NO_PREVOTE },
+	{ "late-deadline", SIM_KNOB_PX_LATE_DEADLINE },
 };
 
 unsigned

@@ -878,6 +878,7 @@ test_broken_variants(void)
 		{ "p1-lowest", catch_p1_seeds },
 		{ "serve-before-noop", catch_seeds_crash },
 		{ "no-prevote", catch_rejoin },
+		{ "late-deadline", catch_seeds_crash },
 		{ NULL, NULL },
 	};
 	unsigned i, caught = 0, tried = 0;

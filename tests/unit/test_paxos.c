@@ -1281,6 +1281,151 @@ test_flush_and_chosen_mark(void)
 	paxos_entry_free(&e[1]);
 }
 
+/*
+ * paxos_next_deadline mirrors the tick: walking time a millisecond at a
+ * time, a tick before the reported deadline does nothing, and after any
+ * tick the deadline lies ahead.  A shell that sleeps until the deadline
+ * (chubbyd) then times elections, heartbeats and resends exactly as one
+ * that ticks every millisecond.
+ */
+static void
+walk_deadlines(struct fx *f, uint64_t from, uint64_t to, unsigned *acted)
+{
+	uint64_t t, due;
+	enum paxos_role role;
+
+	for (t = from; t < to; t++) {
+		due = paxos_next_deadline(f->p);
+		role = paxos_role(f->p);
+		fx_tick(f, t);
+		if (t < due) {
+			CU_ASSERT_EQUAL_FATAL(f->a.n, 0);
+			CU_ASSERT_EQUAL_FATAL(paxos_role(f->p), role);
+		} else if (f->a.n > 0 || paxos_role(f->p) != role) {
+			(*acted)++;
+		}
+		while (fx_count(f, PAXOS_ACT_PERSIST) > 0)
+			fx_sync(f);
+		/* Work left due at once (chubbyd ticks again at once): the
+		 * next tick acts on it, and then the deadline lies ahead. */
+		if (paxos_next_deadline(f->p) <= t) {
+			role = paxos_role(f->p);
+			fx_tick(f, t);
+			CU_ASSERT_FATAL(f->a.n > 0 || paxos_role(f->p) != role);
+			(*acted)++;
+			while (fx_count(f, PAXOS_ACT_PERSIST) > 0)
+				fx_sync(f);
+		}
+		CU_ASSERT_FATAL(paxos_next_deadline(f->p) > t);
+	}
+}
+
+static void
+test_next_deadline(void)
+{
+	struct paxos_durable d;
+	struct paxos_event ev;
+	struct paxos_msg m;
+	struct fx f;
+	unsigned acted = 0;
+
+	/* A follower restarted with a promise on disk: nothing before its
+	 * quiet period (1000 ms) and election wait (30 ms here) end, then a
+	 * pre-vote at that very millisecond. */
+	memset(&d, 0, sizeof d);
+	d.promised = PAXOS_BALLOT(1, 2);
+	memset(&f, 0, sizeof f);
+	fx_config(&f.c, 1, 3);
+	f.c.election_min_ms = f.c.election_max_ms = 30;
+	f.p = paxos_new(&f.c);
+	REQUIRE(f.p);
+	paxos_actions_init(&f.a);
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_START;
+	ev.durable = &d;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL(paxos_next_deadline(f.p), 1030);
+	fx_tick(&f, 1029);
+	CU_ASSERT_EQUAL(f.a.n, 0);
+	fx_tick(&f, 1030);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 2, 0));
+	/* Unanswered, it keeps asking: each time when it said it would. */
+	walk_deadlines(&f, 1031, 4000, &acted);
+	CU_ASSERT(acted > 0);
+	fx_end(&f);
+
+	/* A master nobody answers: heartbeats and ACCEPT resends every
+	 * heartbeat period, then check-quorum, each at its deadline. */
+	fx_make_master(&f, NULL);
+	fx_sync(&f);
+	CU_ASSERT(paxos_next_deadline(f.p) <= 1010 + f.c.heartbeat_ms);
+	acted = 0;
+	walk_deadlines(&f, 1011, 1010 + 2 * f.c.lease_ms + 10, &acted);
+	CU_ASSERT(acted >= 2 * f.c.lease_ms / f.c.heartbeat_ms);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_FOLLOWER);
+	fx_end(&f);
+
+	/* A master's lease: its end is a deadline of its own (the shell
+	 * stops serving then), though the core does nothing at it. */
+	fx_make_master(&f, NULL);
+	fx_sync(&f);
+	m = msg(PAXOS_MSG_ACCEPTED, 2, 1, PAXOS_BALLOT(1, 1));
+	m.slot = 1;
+	fx_recv(&f, &m);
+	m = msg(PAXOS_MSG_HEARTBEAT_ACK, 2, 1, PAXOS_BALLOT(1, 1));
+	m.seq = 1;
+	m.commit = 1;
+	fx_recv(&f, &m);
+	CU_ASSERT(paxos_lease_expiry(f.p) > f.now);
+	CU_ASSERT(paxos_next_deadline(f.p) <= paxos_lease_expiry(f.p));
+	/* A hand-off to a caught-up follower: due now, as a tick stops
+	 * renewing and sends TIMEOUT_NOW at once. */
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_HANDOFF;
+	ev.index = 2;
+	fx_step(&f, &ev);
+	CU_ASSERT_EQUAL(f.rc, CHUBBY_OK);
+	CU_ASSERT_EQUAL(paxos_next_deadline(f.p), f.now);
+	fx_tick(&f, f.now);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_TIMEOUT_NOW, 2, 0));
+	CU_ASSERT_EQUAL(paxos_next_deadline(f.p), f.now + f.c.heartbeat_ms);
+	acted = 0;
+	walk_deadlines(&f, f.now + 1, f.now + 2 * f.c.lease_ms, &acted);
+	CU_ASSERT(acted > 0);
+	fx_end(&f);
+
+	/* Commands queued behind a full pipeline wait for an answer, not a
+	 * time: nothing is due for them. */
+	fx_make_master(&f, NULL);
+	fx_sync(&f);
+	for (int i = 0; i < 9; i++)
+		CU_ASSERT_EQUAL(fx_propose(&f, "q"), CHUBBY_OK);
+	CU_ASSERT(paxos_next_deadline(f.p) > f.now);
+	fx_end(&f);
+
+	/* Commands queued for the end of the turn (propose_on_flush) with
+	 * room in the pipeline: a tick would propose them, so they are due
+	 * now. */
+	memset(&f, 0, sizeof f);
+	fx_config(&f.c, 1, 1);
+	f.c.propose_on_flush = true;
+	f.p = paxos_new(&f.c);
+	REQUIRE(f.p);
+	paxos_actions_init(&f.a);
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_START;
+	fx_step(&f, &ev);
+	acted = 0;
+	walk_deadlines(&f, 0, 1500, &acted);
+	CU_ASSERT_FATAL(paxos_is_master_with_lease(f.p, f.now));
+	CU_ASSERT_EQUAL(fx_propose(&f, "a"), CHUBBY_OK);
+	CU_ASSERT_EQUAL(paxos_next_deadline(f.p), f.now);
+	fx_tick(&f, f.now);
+	CU_ASSERT_EQUAL(fx_count(&f, PAXOS_ACT_PERSIST), 1);
+	CU_ASSERT(paxos_next_deadline(f.p) > f.now);
+	fx_end(&f);
+}
+
 void
 harness_register(void)
 {
@@ -1309,6 +1454,7 @@ harness_register(void)
 		{ "cell of one", test_single_replica },
 		{ "restart waits a lease before promising", test_restart_quiet_period },
 		{ "FLUSH batches a turn; chosen marks ride along", test_flush_and_chosen_mark },
+		{ "next deadline: no tick before it acts", test_next_deadline },
 		{ NULL, NULL },
 	};
 

@@ -1518,6 +1518,42 @@ test_lease_rule(void)
 	CU_ASSERT_EQUAL(lease_ctl_update(&c, t, &l), 12000);
 }
 
+/*
+ * Issue 19 item 5: chubbyd's master ticks its session layer every 20 ms
+ * only while the layer has something timed (a session's lease or held
+ * KeepAlive, a gate, a waiter, a queue to kick, INIT_ACLS to propose) or is
+ * not yet serving; an idle master otherwise sleeps until the Paxos core's
+ * next deadline.  Anything that makes the layer busy starts with a command
+ * through the log (a session is created there), which wakes the replica.
+ */
+static void
+test_idle(void)
+{
+	uint64_t c;
+	int i;
+
+	setup();
+	CU_ASSERT_TRUE(session_idle(sm));
+	c = start_session();
+	CU_ASSERT_NOT_EQUAL(c, 0);
+	CU_ASSERT_FALSE(session_idle(sm));
+	/* The session's lease runs out: its end goes through the log. */
+	for (i = 0; i < 10 && !session_idle(sm); i++) {
+		clock_advance(cfg->session_lease_ms + 1000);
+		session_tick(sm, now);
+		pump();
+	}
+	CU_ASSERT_TRUE(session_idle(sm));
+	/* Not serving: the next tick may have to take over. */
+	cell.master = false;
+	session_tick(sm, now);
+	CU_ASSERT_FALSE(session_idle(sm));
+	cell.master = true;
+	session_tick(sm, now);
+	CU_ASSERT_TRUE(session_idle(sm));
+	teardown();
+}
+
 void
 harness_register(void)
 {
@@ -1553,6 +1589,7 @@ harness_register(void)
 		test_lease_stretch_survives_failover},
 	    {"the lease cap falls only below the leases out", test_lease_cap_falls_after_grants},
 	    {"the rule of the lease under load", test_lease_rule},
+	    {"idle only with nothing timed, and serving", test_idle},
 	    {NULL, NULL},
 	};
 
