@@ -90,6 +90,7 @@ struct cell_config {
 	uint64_t session_lease_max_ms; /* leases under load (docs/SESSIONS.md) */
 	unsigned overload_queue, overload_keepalive_rate, overload_cpu;
 	uint64_t overload_loop_lag_ms;
+	unsigned overload_session_starts;
 	uint64_t grace_period_ms;
 	uint64_t lock_delay_ms;
 	uint64_t lock_delay_max_ms;

@@ -1230,7 +1230,7 @@ test_lease_stretch_survives_failover(void)
 	setup();
 	s = start_session();
 	/* Three times the queue threshold: 36 s wanted. */
-	session_load(sm, now, 30, 0, 0);
+	session_load(sm, now, 30, 0, 0, 0);
 	CU_ASSERT_EQUAL(cell.queued, 1); /* the LEASE_CAP, not yet applied */
 	q = keepalive(s, 0);
 	CU_ASSERT_EQUAL(status_of[q], CHUBBY_OK);
@@ -1277,7 +1277,7 @@ test_lease_cap_falls_after_grants(void)
 	setup();
 	cell.async = false;
 	s = start_session();
-	session_load(sm, now, 100, 0, 0); /* ten times the threshold: the max */
+	session_load(sm, now, 100, 0, 0, 0); /* ten times the threshold: the max */
 	q = keepalive(s, 0);
 	granted = lease_of[q];
 	granted_at = now.mono_ms;
@@ -1285,7 +1285,7 @@ test_lease_cap_falls_after_grants(void)
 	for (int i = 0; i < 200; i++) {
 		clock_advance(1000);
 		session_tick(sm, now);
-		session_load(sm, now, 0, 0, 0);
+		session_load(sm, now, 0, 0, 0, 0);
 		/* The session's KeepAlive every 10 s keeps it alive, at the
 		 * lease granted then. */
 		if (i % 10 == 9) {
