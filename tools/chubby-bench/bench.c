@@ -27,8 +27,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: chubby-bench [-C CELL] [--dir DIR] [-w WORKLOADS] [-c N,N,...] [-d SECONDS]\n"
-	    "                    [-n SESSIONS,...] [--conns K] [--arrival N] [--keep N --tail SECONDS]\n"
-	    "                    [--timeline] [--warmup SECONDS] [--json] [-q]\n"
+	    "                    [-n SESSIONS,...] [--conns K] [--arrival N] [--tail SECONDS]\n"
+	    "                    [--keep N] [--timeline] [--abandon] [--warmup SECONDS] [--json] [-q]\n"
 	    "Measures a running cell: ops/s and latency (p50/p99/p99.9) per workload and\n"
 	    "number of concurrent client sessions.\n"
 	    "  -C CELL          cell config, host:port list or DNS name ($CHUBBY_CELL;\n"
@@ -45,8 +45,11 @@ usage(FILE *f)
 	    "  --conns K        keepalive: connections carrying them (default one per 20000)\n"
 	    "  --arrival N      keepalive: start N sessions a second (default: a burst, 256\n"
 	    "                   starts in flight)\n"
-	    "  --keep N         keepalive: after the measure, end all but N sessions...\n"
-	    "  --tail SECONDS   ...and watch them this long (the lease falling back)\n"
+	    "  --tail SECONDS   keepalive: after the measure, watch the sessions this long\n"
+	    "                   more (the lease falling back as the load goes)...\n"
+	    "  --keep N         ...having ended all but N of them first\n"
+	    "  --abandon        keepalive: do not end the sessions at the end (the cell is\n"
+	    "                   torn down next; ending them is a log write each)\n"
 	    "  --timeline       keepalive: a row a second (KeepAlives, their delay past the\n"
 	    "                   hold p50/p99, late replies, expired sessions, leases granted,\n"
 	    "                   master and client CPU); on stderr with --json\n"
@@ -275,6 +278,7 @@ main(int argc, char **argv)
 	    {"keep", required_argument, NULL, 'k'},
 	    {"tail", required_argument, NULL, 'L'},
 	    {"timeline", no_argument, NULL, 'l'},
+	    {"abandon", no_argument, NULL, 'a'},
 	    {"warmup", required_argument, NULL, 'W'},
 	    {"cell-tool", required_argument, NULL, 'T'},
 	    {"silent", required_argument, NULL, 'S'},
@@ -332,6 +336,7 @@ main(int argc, char **argv)
 		case 'K': o.kconns = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'k': o.keep = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'l': o.timeline = 1; break;
+		case 'a': o.abandon = 1; break;
 		case 'A':
 		case 'L': {
 			char *end;

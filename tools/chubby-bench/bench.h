@@ -31,6 +31,7 @@ struct bench_opts {
 	unsigned keep;         /* keepalive: sessions kept after the measure (0: none) */
 	double tail;           /* keepalive: seconds those are watched */
 	int timeline;          /* keepalive: a row per second (stdout; stderr with --json) */
+	int abandon;           /* keepalive: leave the sessions at the end (the cell goes next) */
 	double duration, warmup; /* seconds */
 	int json, quiet;
 	int marks;             /* --marks: "measure"/"end" lines on stdout */

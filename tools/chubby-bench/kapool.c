@@ -556,19 +556,23 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 	/* --keep/--tail: end all but some, and watch the lease fall back as
 	 * the load goes.  Then end the rest (so the cell does not expire them
 	 * all at once). */
-	if (o->keep > 0 && o->keep < n && o->tail > 0) {
-		p.end_to = o->keep;
-		p.mode = 2;
-		kp_pump(&p, 1);
-		kp_loop(&p, 300, kp_keep_pumping_end, "shrinking");
-		p.mode = 0;
+	if (o->tail > 0) {
+		if (o->keep > 0 && o->keep < n) {
+			p.end_to = o->keep;
+			p.mode = 2;
+			kp_pump(&p, 1);
+			kp_loop(&p, 300, kp_keep_pumping_end, "shrinking");
+			p.mode = 0;
+		}
 		kp_loop(&p, o->tail, NULL, "tail");
 		res->ok = res->ok && p.lost == 0 && !p.failed;
 	}
 	p.end_to = 0;
-	p.mode = 2;
-	kp_pump(&p, 1);
-	kp_loop(&p, 300, kp_keep_pumping_end, "ending");
+	if (!o->abandon) {
+		p.mode = 2;
+		kp_pump(&p, 1);
+		kp_loop(&p, 300, kp_keep_pumping_end, "ending");
+	}
 	res->expired = p.expired;
 	res->late = p.late;
 out:
