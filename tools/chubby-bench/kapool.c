@@ -206,7 +206,8 @@ kp_keepalive(struct kpool *p, unsigned i, uint64_t lease_ms)
 	double now = bench_now();
 	double granted = (double)lease_ms / 1000.0;
 	double guard = granted / 3 < KA_GUARD ? granted / 3 : KA_GUARD;
-	double hold = kp_lease_end(s->sent_at, lease_ms) - guard - KA_SLACK - now;
+	/* From the lease end kept (kp_granted), as libchubby's csess does. */
+	double hold = s->lease_end - guard - KA_SLACK - now;
 
 	if (hold < 0)
 		hold = 0;
@@ -218,9 +219,10 @@ kp_keepalive(struct kpool *p, unsigned i, uint64_t lease_ms)
 }
 
 /* A reply for session I granting LEASE (ms): the timeline's counts, and the
- * client's new lease end, counted from the request's send as libchubby
- * does.  A reply after the old end would have found the client in
- * jeopardy. */
+ * client's lease end, counted from the request's send and never moved back
+ * (libchubby's csess keeps the later end: a KeepAlive held longer than a
+ * lease that has since shrunk comes back with an end already past).  A
+ * reply after the old end would have found the client in jeopardy. */
 static void
 kp_granted(struct kpool *p, unsigned i, uint64_t lease, int keepalive)
 {
@@ -241,7 +243,8 @@ kp_granted(struct kpool *p, unsigned i, uint64_t lease, int keepalive)
 		if (lease > p->sec.lease_max)
 			p->sec.lease_max = lease;
 	}
-	s->lease_end = kp_lease_end(s->sent_at, lease);
+	if (kp_lease_end(s->sent_at, lease) > s->lease_end)
+		s->lease_end = kp_lease_end(s->sent_at, lease);
 }
 
 static void
@@ -257,6 +260,15 @@ kp_on_res(struct kpool *p, const struct wire_msg *m)
 	switch (tag) {
 	case TAG_START:
 		p->inflight--;
+		if (m->res.status == CHUBBY_E_NOT_MASTER) {
+			/* The master failed over: the pool does not follow it
+			 * (its connections stay with the old one), so this
+			 * session will never start; retrying would spin. */
+			kp_error(p, "SESSION_START", m->res.status, &m->res.message);
+			p->s[i].state = S_LOST;
+			p->lost++;
+			return;
+		}
 		if (m->res.status != CHUBBY_OK || r == NULL ||
 		    mp_get_uint(r, "session", MP_REQUIRED, &sid, NULL, 0) != CHUBBY_OK) {
 			/* E_OVERLOAD and the like: try again later. */
