@@ -20,9 +20,9 @@
  * applied: a burst queued behind the log is load already), measured over
  * a second at least; it sees a burst of new sessions a lease before their
  * KeepAlives come, and the longer lease reaches them in their
- * SESSION_START replies, before the first KeepAlive.  Rising fast and falling slowly, with a dead band between
- * half and full load, keeps CPU and queue (which also fall as leases
- * stretch) from flapping it.
+ * SESSION_START replies, before the first KeepAlive.  Rising fast and
+ * falling slowly, with a dead band between half and full load, keeps CPU
+ * and queue (which also fall as leases stretch) from flapping it.
  *
  * Pure: the caller gives the time and the load.
  */
