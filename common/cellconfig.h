@@ -91,6 +91,7 @@ struct cell_config {
 	unsigned overload_queue, overload_keepalive_rate, overload_cpu;
 	int lock_records; /* option "lock_records": SET_CONTENTS lock_record honoured */
 	uint64_t overload_loop_lag_ms;
+	unsigned overload_session_starts;
 	uint64_t grace_period_ms;
 	uint64_t lock_delay_ms;
 	uint64_t lock_delay_max_ms;

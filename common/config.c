@@ -211,6 +211,11 @@ static const struct config_option config_options[] = {
           "default: a master paused (SIGSTOP, a stalled VM) shows a lag as long as the pause "
           "once it runs again, which is not load, and stretching leases then makes the next "
           "fail-over hold writes for the longer lease."),
+    O_UINT("overload_session_starts", overload_session_starts, "1000", 0, 100000000, G_SESS,
+           "Load signal of the session lease: SESSION_STARTs the master receives per second "
+           "(over a second at least). At this rate the master counts as fully loaded, so a "
+           "burst of new sessions gets the longer lease in its SESSION_START replies, before "
+           "the KeepAlives it brings; 0 turns the signal off."),
     O_DUR("grace_period", grace_period_ms, "45s", MS(100), HOURS(1), G_SESS,
           "How long a client whose lease ran out waits, in jeopardy, for a master before it "
           "gives the session up. Longer than session_lease."),

@@ -97,6 +97,7 @@ session_shell_new(struct chubbyd *d)
 	    .overload_keepalive_rate = d->cfg->overload_keepalive_rate,
 	    .overload_cpu = d->cfg->overload_cpu,
 	    .overload_loop_lag_ms = d->cfg->overload_loop_lag_ms,
+	    .overload_session_starts = d->cfg->overload_session_starts,
 	    .cell = d->cfg->cell,
 	    .init_acls = true,
 	    .root_acl = {d->cfg->root_acl_read, d->cfg->root_acl_write, d->cfg->root_acl_change},
@@ -152,11 +153,12 @@ cpu_ms(void)
  * the replica's queue of proposals, the daemon's CPU over the second, and
  * the event loop's lag (the largest of the last 10 s): a master that falls
  * behind on a machine whose CPU others take never shows a busy CPU of its
- * own, only a late loop. */
+ * own, only a late loop; and the SESSION_STARTs received so far. */
 static void
 measure_load(struct chubbyd *d, struct session_now now)
 {
 	static uint64_t last_mono, last_cpu;
+	struct rpc_stats rs = {0};
 	uint64_t cpu;
 	unsigned pct;
 
@@ -168,8 +170,10 @@ measure_load(struct chubbyd *d, struct session_now now)
 	          : (unsigned)((cpu - last_cpu) * 100 / (now.mono_ms - last_mono));
 	last_mono = now.mono_ms;
 	last_cpu = cpu;
+	if (d->rpc != NULL)
+		rpc_stats(d->rpc, &rs);
 	session_load(d->sessions, now, d->replica != NULL ? replica_pending(d->replica) : 0, pct,
-	    d->status != NULL ? status_loop_lag_max_ms(d->status) : 0);
+	    d->status != NULL ? status_loop_lag_max_ms(d->status) : 0, rs.session_starts);
 }
 
 static void

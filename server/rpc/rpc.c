@@ -71,6 +71,7 @@ struct rpc {
 	size_t nclients;
 	uint64_t accepted, refused;
 	uint64_t bytes_in, bytes_out, requests;
+	uint64_t session_starts; /* SESSION_STARTs received: a load signal of the lease */
 	struct wire_buf out; /* scratch for one outgoing frame */
 	struct reqstats reqs; /* by op and status, latency by op (/metrics) */
 };
@@ -131,6 +132,7 @@ rpc_stats(const struct rpc *r, struct rpc_stats *out)
 	out->accepted = r->accepted;
 	out->refused = r->refused;
 	out->requests = r->requests;
+	out->session_starts = r->session_starts;
 	out->bytes_in = r->bytes_in;
 	out->bytes_out = r->bytes_out;
 }
@@ -350,6 +352,10 @@ rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 
 	c->requests++;
 	r->requests++;
+	/* Counted on arrival, not answer: a burst queued behind the log is
+	 * load already (session/lease_ctl.h). */
+	if (m->req.op == PROTO_OP_SESSION_START)
+		r->session_starts++;
 	if (op == NULL) {
 		snprintf(msg, sizeof msg, "operation %s (%u) is not served by this replica",
 		    proto_op_name(m->req.op), (unsigned)m->req.op);
@@ -724,11 +730,15 @@ rpc_op_status(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
 		if (d->sessions != NULL)
 			session_lease_info(d->sessions, &li);
 		mp_pack_str(pk, "session_lease");
-		msgpack_pack_map(pk, 4);
+		msgpack_pack_map(pk, 7);
 		mp_pack_kv_uint(pk, "granted_ms", li.granted_ms);
 		mp_pack_kv_uint(pk, "wanted_ms", li.wanted_ms);
 		mp_pack_kv_uint(pk, "cap_ms", li.cap_ms);
 		mp_pack_kv_uint(pk, "load_pct", li.load_pct);
+		/* Which signal is highest now, and which set the lease. */
+		mp_pack_kv_str(pk, "signal", li.signal != NULL ? li.signal : "none");
+		mp_pack_kv_str(pk, "driver", li.driver != NULL ? li.driver : "none");
+		mp_pack_kv_uint(pk, "starts_per_s", li.starts_per_s);
 	}
 	if (d->replica != NULL)
 		replica_status_pack(d->replica, pk, state_digest);

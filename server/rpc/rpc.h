@@ -32,6 +32,7 @@ size_t rpc_close_revoked(struct rpc *r);
 struct rpc_stats {
 	size_t connections;
 	uint64_t accepted, refused, requests, bytes_in, bytes_out;
+	uint64_t session_starts; /* SESSION_STARTs received */
 };
 void rpc_stats(const struct rpc *r, struct rpc_stats *out);
 /* Requests by op and status, latency by op (status/reqstats.h). */

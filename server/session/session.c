@@ -867,10 +867,10 @@ sm_lease_cap_adjust(struct session_mgr *sm, uint64_t now)
 
 void
 session_load(struct session_mgr *sm, struct session_now now, uint64_t queue, unsigned cpu_pct,
-    uint64_t loop_lag_ms)
+    uint64_t loop_lag_ms, uint64_t starts)
 {
-	struct lease_load load = {
-	    .queue = queue, .sessions = sm->sess.n, .cpu = cpu_pct, .lag_ms = loop_lag_ms};
+	struct lease_load load = {.queue = queue, .sessions = sm->sess.n, .cpu = cpu_pct,
+	    .lag_ms = loop_lag_ms, .starts = starts};
 
 	sm->now = now;
 	if (!sm->active)
@@ -888,6 +888,9 @@ session_lease_info(const struct session_mgr *sm, struct session_lease_info *out)
 	out->wanted_ms = sm->lctl.lease_ms;
 	out->cap_ms = ns != NULL ? ns_lease_cap(ns) : 0;
 	out->load_pct = sm->lctl.load_pct;
+	out->signal = lease_sig_name(sm->lctl.signal);
+	out->driver = lease_sig_name(sm->lctl.rise_signal);
+	out->starts_per_s = sm->lctl.starts_rate;
 }
 
 /* Whether a write must wait for a new cell's INIT_ACLS: true while the
@@ -2443,6 +2446,7 @@ session_new(const struct session_config *cfg, const struct session_env *env)
 	    .keepalive_high = cfg->overload_keepalive_rate,
 	    .cpu_high = cfg->overload_cpu,
 	    .lag_high_ms = cfg->overload_loop_lag_ms,
+	    .starts_high = cfg->overload_session_starts,
 	});
 	sm->cell = xstrdup(cfg->cell != NULL ? cfg->cell : "");
 	sm->init_acls = cfg->init_acls;

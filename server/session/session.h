@@ -85,6 +85,7 @@ struct session_config {
 	uint64_t overload_keepalive_rate; /* KeepAlives/s the sessions would send at lease_ms */
 	unsigned overload_cpu;            /* % of one core */
 	uint64_t overload_loop_lag_ms;    /* the event loop this late */
+	uint64_t overload_session_starts; /* SESSION_STARTs received per second */
 	const char *cell;  /* the cell's name, for sequencers */
 	/* Whether a master that finds the cell new (ns_is_new) proposes
 	 * INIT_ACLS first, with these root ACL names (NULL: "") and ACL
@@ -153,19 +154,26 @@ uint64_t session_restarted(struct session_mgr *sm, struct session_now now, uint6
 /*
  * The master's load, given about once a second (the shell measures it):
  * requests waiting (QUEUE), the CPU the daemon used since the last call
- * (CPU_PCT, % of one core) and how late its event loop runs (LOOP_LAG_MS).  The lease granted from then on follows
+ * (CPU_PCT, % of one core), how late its event loop runs (LOOP_LAG_MS) and
+ * how many SESSION_STARTs it has received so far (STARTS, a counter: the
+ * rule takes its rate).  The lease granted from then on follows
  * session/lease_ctl.h's rule, within the cap recorded in the replicated
  * state: a longer lease is granted only once a LEASE_CAP command allowing
  * it has applied, so a new master knows how long a lease may be out.
  */
 void session_load(struct session_mgr *sm, struct session_now now, uint64_t queue,
-    unsigned cpu_pct, uint64_t loop_lag_ms);
+    unsigned cpu_pct, uint64_t loop_lag_ms, uint64_t starts);
 
 /* What the lease rule says now: the lease granted, the one wanted, the cap
- * recorded in the replicated state, and the load (% of the thresholds). */
+ * recorded in the replicated state, the load (% of the thresholds), the
+ * largest signal now and the one that set the lease wanted (lease_sig_name:
+ * "none", "queue", "keepalive", "cpu", "loop_lag", "session_starts"), and
+ * the SESSION_START rate measured (/s). */
 struct session_lease_info {
 	uint64_t granted_ms, wanted_ms, cap_ms;
 	unsigned load_pct;
+	const char *signal, *driver;
+	uint64_t starts_per_s;
 };
 void session_lease_info(const struct session_mgr *sm, struct session_lease_info *out);
 

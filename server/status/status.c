@@ -23,6 +23,7 @@
 #include "ns/ns.h"
 #include "replica.h"
 #include "rpc/rpc.h"
+#include "session/lease_ctl.h"
 #include "session/session.h"
 #include "status.h"
 #include "status/looplag.h"
@@ -257,6 +258,21 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 		    "Longest session lease recorded as grantable (LEASE_CAP; 0: none).", li.cap_ms);
 		metric(p, "chubby_load_percent", "gauge",
 		    "Master load, in % of the overload thresholds (100: overloaded).", li.load_pct);
+		metric(p, "chubby_session_starts_per_second", "gauge",
+		    "SESSION_STARTs the master received per second (a load signal of the lease).",
+		    li.starts_per_s);
+		/* Which signal set the lease wanted now: one series per
+		 * signal, 1 for that one (all 0 at the base lease). */
+		prom_head(p, "chubby_session_lease_driver", "gauge",
+		    "1 for the load signal that set the session lease the master wants "
+		    "(docs/SESSIONS.md); all 0 at the base lease.");
+		for (int sg = LEASE_SIG_QUEUE; sg <= LEASE_SIG_STARTS; sg++) {
+			const char *name = lease_sig_name((enum lease_sig)sg);
+			char lab[48];
+			snprintf(lab, sizeof lab, "signal=\"%s\"", name);
+			prom_uint(p, "chubby_session_lease_driver", lab,
+			    li.driver != NULL && strcmp(li.driver, name) == 0);
+		}
 	}
 	if (d->rpc != NULL) {
 		struct rpc_stats rs;

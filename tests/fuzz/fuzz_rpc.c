@@ -109,7 +109,7 @@ fz_tick(struct fz_cell *c)
 	/* The load the lease follows (session_shell.c measures it once a
 	 * second): the log's queue; no CPU or loop lag, which would make a
 	 * run depend on the machine. */
-	session_load(c->sm, fz_now(), c->nqueued, 0, 0);
+	session_load(c->sm, fz_now(), c->nqueued, 0, 0, 0);
 	if (!fz_sync_tick)
 		fz_cell_hold(c, false);
 }

@@ -516,6 +516,7 @@ fz_cell_init(struct fz_cell *c, const struct cell_config *cfg, const uint8_t *ke
 	    .overload_keepalive_rate = cfg->overload_keepalive_rate,
 	    .overload_cpu = cfg->overload_cpu,
 	    .overload_loop_lag_ms = cfg->overload_loop_lag_ms,
+	    .overload_session_starts = cfg->overload_session_starts,
 	    .cell = cfg->cell,
 	    .init_acls = true,
 	    .root_acl = {cfg->root_acl_read, cfg->root_acl_write, cfg->root_acl_change},

@@ -22,7 +22,8 @@ lc() { "$LOCKCTL" -C "$conf" -t 5000 "$@"; }
 check "5-replica cell up: session_lease 2s, up to 10s under load" \
 	cell_up "$cell" --replicas 5 --base-port "$port" \
 	--set session_lease=2s --set session_lease_max=10s --set grace_period=30s \
-	--set overload_keepalive_rate=1 --set overload_queue=0 --set overload_cpu=0 --set overload_loop_lag=0ms
+	--set overload_keepalive_rate=1 --set overload_queue=0 --set overload_cpu=0 --set overload_loop_lag=0ms \
+	--set overload_session_starts=0
 check "one master" wait_for 20 one_master "$conf"
 
 # The master's session lease, as lockctl status --json reports it:
@@ -68,7 +69,21 @@ sid=$(holder_session)
 check "15 sessions at a 2 s lease overload the master: it grants 10 s, cap recorded" \
 	wait_for 30 lease_is "10000 10000"
 status_says() { lc status | grep -q "session lease $1"; }
-check "lockctl status says so" status_says 10.0s
+check "lockctl status says so, and that the KeepAlive demand set it" \
+	status_says "10.0s (set by keepalive)"
+# /metrics names it too: 1 for keepalive, 0 for the other signals.
+driver_metric() {
+	local m; m=$(master_id "$conf") || return 1
+	"$PY" - "http://127.0.0.$((10 + m)):$((port + 2))/metrics" <<'PYEOF'
+import sys, urllib.request
+lines = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().splitlines()
+d = {l.split()[0]: l.split()[1] for l in lines if l.startswith("chubby_session_lease_driver{")}
+want = {'chubby_session_lease_driver{signal="%s"}' % s: ("1" if s == "keepalive" else "0")
+        for s in ("queue", "keepalive", "cpu", "loop_lag", "session_starts")}
+sys.exit(0 if d == want else "driver series: %r" % d)
+PYEOF
+}
+check "/metrics: chubby_session_lease_driver{signal=\"keepalive\"} 1, the others 0" driver_metric
 # Every session renews at the 10 s lease: let the holder take one.
 sleep 3
 

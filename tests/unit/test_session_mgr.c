@@ -1382,7 +1382,7 @@ test_lease_stretch_survives_failover(void)
 	setup();
 	s = start_session();
 	/* Three times the queue threshold: 36 s wanted. */
-	session_load(sm, now, 30, 0, 0);
+	session_load(sm, now, 30, 0, 0, 0);
 	CU_ASSERT_EQUAL(cell.queued, 1); /* the LEASE_CAP, not yet applied */
 	q = keepalive(s, 0);
 	CU_ASSERT_EQUAL(status_of[q], CHUBBY_OK);
@@ -1429,7 +1429,7 @@ test_lease_cap_falls_after_grants(void)
 	setup();
 	cell.async = false;
 	s = start_session();
-	session_load(sm, now, 100, 0, 0); /* ten times the threshold: the max */
+	session_load(sm, now, 100, 0, 0, 0); /* ten times the threshold: the max */
 	q = keepalive(s, 0);
 	granted = lease_of[q];
 	granted_at = now.mono_ms;
@@ -1437,7 +1437,7 @@ test_lease_cap_falls_after_grants(void)
 	for (int i = 0; i < 200; i++) {
 		clock_advance(1000);
 		session_tick(sm, now);
-		session_load(sm, now, 0, 0, 0);
+		session_load(sm, now, 0, 0, 0, 0);
 		/* The session's KeepAlive every 10 s keeps it alive, at the
 		 * lease granted then. */
 		if (i % 10 == 9) {
@@ -1554,6 +1554,61 @@ test_idle(void)
 	teardown();
 }
 
+/* The session-start rate (issue 21): a burst of SESSION_STARTs stretches
+ * the lease before the sessions it makes are many (their KeepAlive demand
+ * comes a lease later).  The shell gives the count of starts received so
+ * far; the rate is measured over a second at least, so that calls closer
+ * together neither divide by nothing nor read a handful as a storm.  The
+ * signal that set the lease is kept, for lockctl status and /metrics. */
+static void
+test_lease_starts(void)
+{
+	struct lease_ctl c;
+	struct lease_ctl_config lcfg = {.base_ms = 3000, .max_ms = 60000, .queue_high = 100,
+	    .starts_high = 1000};
+	struct lease_load l = {0};
+	uint64_t t = 1000;
+
+	lease_ctl_init(&c, &lcfg);
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t, &l), 3000);
+	CU_ASSERT_EQUAL(c.signal, LEASE_SIG_NONE);
+	l.starts = 400; /* 400 in 0.5 s: not a second yet, no rate */
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t + 500, &l), 3000);
+	l.starts = 5000; /* 5000 in 1 s: 5x the threshold, 15 s at once */
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t += 1000, &l), 15000);
+	CU_ASSERT_EQUAL(c.load_pct, 500);
+	CU_ASSERT_EQUAL(c.signal, LEASE_SIG_STARTS);
+	CU_ASSERT_EQUAL(c.rise_signal, LEASE_SIG_STARTS);
+	CU_ASSERT_STRING_EQUAL(lease_sig_name(c.rise_signal), "session_starts");
+	/* 2000 more over 2 s: 1000/s, the threshold: held. */
+	l.starts = 7000;
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t += 2000, &l), 15000);
+	/* The queue then drives: the lease stays, the top signal changes. */
+	l.queue = 200;
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t += 1000, &l), 15000);
+	CU_ASSERT_EQUAL(c.signal, LEASE_SIG_QUEUE);
+	CU_ASSERT_EQUAL(c.rise_signal, LEASE_SIG_STARTS);
+	l.queue = 0;
+	/* The starts stop: after the calm period it falls. */
+	for (int i = 0; i < 20; i++)
+		(void)lease_ctl_update(&c, t += 1000, &l);
+	CU_ASSERT(c.lease_ms < 15000);
+	CU_ASSERT_EQUAL(c.signal, LEASE_SIG_NONE);
+	/* A counter that went back (a restarted shell): no rate, no stretch. */
+	lease_ctl_init(&c, &lcfg);
+	l.starts = 100000;
+	(void)lease_ctl_update(&c, t, &l);
+	l.starts = 10;
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t += 1000, &l), 3000);
+	/* A threshold of 0: the signal is off. */
+	lcfg.starts_high = 0;
+	lease_ctl_init(&c, &lcfg);
+	l.starts = 0;
+	(void)lease_ctl_update(&c, t, &l);
+	l.starts = 1000000;
+	CU_ASSERT_EQUAL(lease_ctl_update(&c, t += 1000, &l), 3000);
+}
+
 void
 harness_register(void)
 {
@@ -1590,6 +1645,7 @@ harness_register(void)
 	    {"the lease cap falls only below the leases out", test_lease_cap_falls_after_grants},
 	    {"the rule of the lease under load", test_lease_rule},
 	    {"idle only with nothing timed, and serving", test_idle},
+	    {"the session-start rate stretches the lease", test_lease_starts},
 	    {NULL, NULL},
 	};
 

@@ -27,7 +27,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: chubby-bench [-C CELL] [--dir DIR] [-w WORKLOADS] [-c N,N,...] [-d SECONDS]\n"
-	    "                    [-n SESSIONS,...] [--conns K] [--warmup SECONDS] [--json] [-q]\n"
+	    "                    [-n SESSIONS,...] [--conns K] [--arrival N] [--tail SECONDS]\n"
+	    "                    [--keep N] [--timeline] [--abandon] [--warmup SECONDS] [--json] [-q]\n"
 	    "Measures a running cell: ops/s and latency (p50/p99/p99.9) per workload and\n"
 	    "number of concurrent client sessions.\n"
 	    "  -C CELL          cell config, host:port list or DNS name ($CHUBBY_CELL;\n"
@@ -42,6 +43,16 @@ usage(FILE *f)
 	    "  --warmup SECONDS unmeasured time before it (default 1)\n"
 	    "  -n N,...         keepalive: idle sessions (default 1000,10000)\n"
 	    "  --conns K        keepalive: connections carrying them (default one per 20000)\n"
+	    "  --arrival N      keepalive: start N sessions a second (default: a burst, 256\n"
+	    "                   starts in flight)\n"
+	    "  --tail SECONDS   keepalive: after the measure, watch the sessions this long\n"
+	    "                   more (the lease falling back as the load goes)...\n"
+	    "  --keep N         ...having ended all but N of them first\n"
+	    "  --abandon        keepalive: do not end the sessions at the end (the cell is\n"
+	    "                   torn down next; ending them is a log write each)\n"
+	    "  --timeline       keepalive: a row a second (KeepAlives, their delay past the\n"
+	    "                   hold p50/p99, late replies, expired sessions, leases granted,\n"
+	    "                   master and client CPU); on stderr with --json\n"
 	    "  --cell-tool PATH chubby-cell (default: $CHUBBY_CELL_TOOL, else chubby-cell in PATH)\n"
 	    "  --silent MODE    failover: the master fails silently instead of kill -9:\n"
 	    "                   stop (SIGSTOP) or blackhole (nft drops its address's packets;\n"
@@ -153,9 +164,11 @@ print_json(const struct bench_opts *o, const struct bench_result *rs, size_t n)
 			printf(",\"sessions\":%u,\"connections\":%u,\"start_s\":%.2f,\"measured_s\":%.2f,"
 			       "\"keepalives_per_s\":%.1f,\"master_cpu_pct\":%.2f,"
 			       "\"master_cpu_pct_per_1000\":%.3f,\"master_rss_kb\":%.0f,"
-			       "\"master_rss_kb_before\":%.0f,\"rss_kb_per_1000\":%.1f",
+			       "\"master_rss_kb_before\":%.0f,\"rss_kb_per_1000\":%.1f,"
+			       "\"arrival_per_s\":%.0f,\"sessions_expired\":%llu,\"late_replies\":%llu",
 			    r->clients, r->conns, r->start_secs, r->secs, r->ka_per_s, r->master_cpu,
-			    r->cpu_per_1000, r->master_rss_kb, r->base_rss_kb, r->rss_kb_per_1000);
+			    r->cpu_per_1000, r->master_rss_kb, r->base_rss_kb, r->rss_kb_per_1000,
+			    o->arrival, (unsigned long long)r->expired, (unsigned long long)r->late);
 		else if (strcmp(r->workload, "failover") == 0)
 			printf(",\"clients\":%u,\"fault\":\"%s\",\"rounds\":%u,\"rounds_ok\":%u,"
 			       "\"first_write_ms\":%.0f,\"all_writers_ms\":%.0f,"
@@ -219,16 +232,18 @@ print_table(const struct bench_opts *o, const struct bench_result *rs, size_t n)
 		if (strcmp(r->workload, "keepalive") != 0)
 			continue;
 		if (!head++)
-			printf("\n%-10s %8s %5s %8s %11s %10s %12s %12s %14s\n", "keepalive", "sessions",
-			    "conns", "start s", "KAs/s", "master CPU%", "CPU%/1000", "master RSS MB",
-			    "RSS KiB/1000");
+			printf("\n%-10s %8s %5s %8s %11s %10s %12s %12s %14s %8s %6s\n", "keepalive",
+			    "sessions", "conns", "start s", "KAs/s", "master CPU%", "CPU%/1000",
+			    "master RSS MB", "RSS KiB/1000", "expired", "late");
 		if (!r->ok) {
-			printf("%-10s %8u  failed: %s\n", "", r->clients, r->first_error);
+			printf("%-10s %8u  failed (%llu expired, %llu late replies): %s\n", "", r->clients,
+			    (unsigned long long)r->expired, (unsigned long long)r->late, r->first_error);
 			continue;
 		}
-		printf("%-10s %8u %5u %8.1f %11.0f %10.1f %12.3f %12.1f %14.1f\n", "", r->clients,
-		    r->conns, r->start_secs, r->ka_per_s, r->master_cpu, r->cpu_per_1000,
-		    r->master_rss_kb / 1024.0, r->rss_kb_per_1000);
+		printf("%-10s %8u %5u %8.1f %11.0f %10.1f %12.3f %12.1f %14.1f %8llu %6llu\n", "",
+		    r->clients, r->conns, r->start_secs, r->ka_per_s, r->master_cpu, r->cpu_per_1000,
+		    r->master_rss_kb / 1024.0, r->rss_kb_per_1000, (unsigned long long)r->expired,
+		    (unsigned long long)r->late);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_result *r = &rs[i];
@@ -259,6 +274,11 @@ main(int argc, char **argv)
 	    {"duration", required_argument, NULL, 'd'},
 	    {"sessions", required_argument, NULL, 'n'},
 	    {"conns", required_argument, NULL, 'K'},
+	    {"arrival", required_argument, NULL, 'A'},
+	    {"keep", required_argument, NULL, 'k'},
+	    {"tail", required_argument, NULL, 'L'},
+	    {"timeline", no_argument, NULL, 'l'},
+	    {"abandon", no_argument, NULL, 'a'},
 	    {"warmup", required_argument, NULL, 'W'},
 	    {"cell-tool", required_argument, NULL, 'T'},
 	    {"silent", required_argument, NULL, 'S'},
@@ -314,6 +334,21 @@ main(int argc, char **argv)
 			break;
 		}
 		case 'K': o.kconns = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'k': o.keep = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'l': o.timeline = 1; break;
+		case 'a': o.abandon = 1; break;
+		case 'A':
+		case 'L': {
+			char *end;
+			double v = strtod(optarg, &end);
+			if (*end != '\0' || v < 0 || v > 10000000) {
+				fprintf(stderr, "chubby-bench: bad --%s: %s\n",
+				    ch == 'A' ? "arrival" : "tail", optarg);
+				return 2;
+			}
+			*(ch == 'A' ? &o.arrival : &o.tail) = v;
+			break;
+		}
 		case 'T': o.cell_tool = optarg; break;
 		case 'S':
 			if (strcmp(optarg, "stop") == 0)

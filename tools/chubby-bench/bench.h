@@ -27,6 +27,11 @@ struct bench_opts {
 	unsigned sessions[BENCH_MAX_LIST]; /* keepalive: idle sessions */
 	size_t nsessions;
 	unsigned kconns;       /* keepalive: connections (0: one per 20000 sessions) */
+	double arrival;        /* keepalive: sessions started per second (0: a burst) */
+	unsigned keep;         /* keepalive: sessions kept after the measure (0: none) */
+	double tail;           /* keepalive: seconds those are watched */
+	int timeline;          /* keepalive: a row per second (stdout; stderr with --json) */
+	int abandon;           /* keepalive: leave the sessions at the end (the cell goes next) */
 	double duration, warmup; /* seconds */
 	int json, quiet;
 	int marks;             /* --marks: "measure"/"end" lines on stdout */
@@ -52,6 +57,7 @@ struct bench_result {
 	unsigned conns;
 	double start_secs;     /* to start the sessions */
 	double master_rss_kb, base_rss_kb, rss_kb_per_1000, cpu_per_1000, ka_per_s;
+	uint64_t expired, late; /* sessions the master expired; replies after the lease ended */
 	/* failover */
 	double first_write_ms, all_writers_ms, all_safe_ms; /* medians over the rounds */
 	double new_client_ms;  /* a client opened at the fault: its first write */

@@ -8,9 +8,20 @@
  * libchubby does (docs/CLIENT.md "KeepAlives"), so the master sees the load
  * of N real, idle clients.  We report what that costs the master: its CPU
  * and resident memory, from /proc, per 1000 sessions.
+ *
+ * For a KeepAlive storm (BENCHMARKS.md "Session leases under load"): the
+ * sessions start in a burst (a window of KA_WINDOW starts in flight) or at
+ * a steady arrival rate (--arrival), and --timeline prints a row a second:
+ * KeepAlives answered, how late past the hold asked they came (p50/p99),
+ * replies that came after the client's lease had run out (it would be in
+ * jeopardy), sessions the master expired, the leases granted, and the
+ * master's and this process's CPU (the client, not the master, may be the
+ * limit).  --keep and --tail then end all but some sessions and watch the
+ * lease fall back as the load goes.
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +53,17 @@ enum { S_NEW, S_STARTING, S_LIVE, S_ENDING, S_ENDED, S_LOST };
 
 struct ksess {
 	uint64_t id;
-	double sent_at;
+	double sent_at;   /* the request in flight */
+	double lease_end; /* the client's lease end (0: none yet) */
+	float hold;       /* the hold its KEEPALIVE asked (s) */
 	unsigned char state;
+};
+
+/* One second of the timeline. */
+struct ksec {
+	uint64_t ka, started, late, expired;
+	uint64_t lease_min, lease_max; /* granted in replies (0: none) */
+	struct hist delay;             /* reply past the hold asked, us */
 };
 
 struct kconn {
@@ -71,6 +91,17 @@ struct kpool {
 	char first_err[160];
 	int failed;
 	int mode; /* 1: starting sessions, 2: ending them (replies refill the window) */
+	unsigned end_to;             /* ending: stop at this many live */
+	uint64_t expired;            /* E_SESSION_EXPIRED answers */
+	uint64_t late;               /* replies after the client's lease end */
+	double start_from;           /* the start phase began (arrival pacing) */
+	uint64_t starts_sent;
+	/* The timeline: this second's counts, when it began, and the CPU then. */
+	pid_t mpid;
+	const char *phase;
+	struct ksec sec;
+	double t0, sec_from, sec_cli;
+	long long sec_mticks;
 };
 
 static double
@@ -122,6 +153,7 @@ kp_send(struct kpool *p, unsigned i, unsigned tag, uint32_t op, double hold)
 	if (wire_finish(&p->out) != CHUBBY_OK)
 		return CHUBBY_E_INVALID;
 	s->sent_at = bench_now();
+	s->hold = (float)hold;
 	return conn_send(kc->conn, p->out.data, p->out.len);
 }
 
@@ -132,12 +164,18 @@ kp_pump(struct kpool *p, int ending)
 	while (p->inflight < KA_WINDOW) {
 		unsigned i;
 		if (!ending) {
+			/* --arrival: no more starts (retries included) than the
+			 * rate allows since the phase began. */
+			if (p->o->arrival > 0 &&
+			    (double)p->starts_sent >= (bench_now() - p->start_from) * p->o->arrival)
+				return;
 			if (p->nretry > 0)
 				i = p->retry[--p->nretry];
 			else if (p->next_new < p->n)
 				i = p->next_new++;
 			else
 				return;
+			p->starts_sent++;
 			if (kp_send(p, i, TAG_START, PROTO_OP_SESSION_START, 0) != CHUBBY_OK) {
 				p->s[i].state = S_LOST;
 				p->lost++;
@@ -145,7 +183,7 @@ kp_pump(struct kpool *p, int ending)
 			}
 			p->s[i].state = S_STARTING;
 		} else {
-			if (p->next_end >= p->n)
+			if (p->next_end >= p->n || p->live <= p->end_to + p->inflight)
 				return;
 			i = p->next_end++;
 			if (p->s[i].state != S_LIVE)
@@ -168,7 +206,8 @@ kp_keepalive(struct kpool *p, unsigned i, uint64_t lease_ms)
 	double now = bench_now();
 	double granted = (double)lease_ms / 1000.0;
 	double guard = granted / 3 < KA_GUARD ? granted / 3 : KA_GUARD;
-	double hold = kp_lease_end(s->sent_at, lease_ms) - guard - KA_SLACK - now;
+	/* From the lease end kept (kp_granted), as libchubby's csess does. */
+	double hold = s->lease_end - guard - KA_SLACK - now;
 
 	if (hold < 0)
 		hold = 0;
@@ -177,6 +216,35 @@ kp_keepalive(struct kpool *p, unsigned i, uint64_t lease_ms)
 		p->live--;
 		p->lost++;
 	}
+}
+
+/* A reply for session I granting LEASE (ms): the timeline's counts, and the
+ * client's lease end, counted from the request's send and never moved back
+ * (libchubby's csess keeps the later end: a KeepAlive held longer than a
+ * lease that has since shrunk comes back with an end already past).  A
+ * reply after the old end would have found the client in jeopardy. */
+static void
+kp_granted(struct kpool *p, unsigned i, uint64_t lease, int keepalive)
+{
+	struct ksess *s = &p->s[i];
+	double now = bench_now();
+
+	if (keepalive) {
+		double late = now - s->sent_at - (double)s->hold;
+		hist_add(&p->sec.delay, late > 0 ? (uint64_t)(late * 1e6) : 0);
+		if (s->lease_end > 0 && now > s->lease_end) {
+			p->late++;
+			p->sec.late++;
+		}
+	}
+	if (lease > 0) {
+		if (p->sec.lease_min == 0 || lease < p->sec.lease_min)
+			p->sec.lease_min = lease;
+		if (lease > p->sec.lease_max)
+			p->sec.lease_max = lease;
+	}
+	if (kp_lease_end(s->sent_at, lease) > s->lease_end)
+		s->lease_end = kp_lease_end(s->sent_at, lease);
 }
 
 static void
@@ -192,6 +260,15 @@ kp_on_res(struct kpool *p, const struct wire_msg *m)
 	switch (tag) {
 	case TAG_START:
 		p->inflight--;
+		if (m->res.status == CHUBBY_E_NOT_MASTER) {
+			/* The master failed over: the pool does not follow it
+			 * (its connections stay with the old one), so this
+			 * session will never start; retrying would spin. */
+			kp_error(p, "SESSION_START", m->res.status, &m->res.message);
+			p->s[i].state = S_LOST;
+			p->lost++;
+			return;
+		}
 		if (m->res.status != CHUBBY_OK || r == NULL ||
 		    mp_get_uint(r, "session", MP_REQUIRED, &sid, NULL, 0) != CHUBBY_OK) {
 			/* E_OVERLOAD and the like: try again later. */
@@ -207,6 +284,8 @@ kp_on_res(struct kpool *p, const struct wire_msg *m)
 		p->s[i].id = sid;
 		p->s[i].state = S_LIVE;
 		p->live++;
+		p->sec.started++;
+		kp_granted(p, i, lease, 0);
 		kp_keepalive(p, i, lease);
 		return;
 	case TAG_KA:
@@ -214,13 +293,19 @@ kp_on_res(struct kpool *p, const struct wire_msg *m)
 			return; /* answered at once because SESSION_END arrived */
 		if (m->res.status != CHUBBY_OK || r == NULL) {
 			kp_error(p, "KEEPALIVE", m->res.status, &m->res.message);
+			if (m->res.status == CHUBBY_E_SESSION_EXPIRED) {
+				p->expired++;
+				p->sec.expired++;
+			}
 			p->s[i].state = S_LOST;
 			p->live--;
 			p->lost++;
 			return;
 		}
 		p->ka_replies++;
+		p->sec.ka++;
 		mp_get_uint(r, "lease_ms", MP_OPTIONAL, &lease, NULL, 0);
+		kp_granted(p, i, lease, 1);
 		kp_keepalive(p, i, lease);
 		return;
 	case TAG_END:
@@ -292,16 +377,71 @@ static const struct conn_callbacks kp_cb = {
     .on_close = kp_on_close,
 };
 
+static FILE *
+kp_tl_out(const struct kpool *p)
+{
+	return p->o->json ? stderr : stdout;
+}
+
+/* Starts the timeline's clock and its first second. */
+static void
+kp_tl_begin(struct kpool *p)
+{
+	p->t0 = p->sec_from = bench_now();
+	p->sec_cli = self_cpu_secs();
+	p->sec_mticks = proc_cpu_ticks(p->mpid);
+	memset(&p->sec, 0, sizeof p->sec);
+	hist_init(&p->sec.delay);
+	if (!p->o->timeline)
+		return;
+	fprintf(kp_tl_out(p), "# keepalive n=%u%s%.0f/s: a row a second\n", p->n,
+	    p->o->arrival > 0 ? ", arrival " : ", burst", p->o->arrival > 0 ? p->o->arrival : 0.0);
+	fprintf(kp_tl_out(p), "%6s %-9s %7s %7s %8s %9s %9s %6s %7s %6s %6s %7s %7s\n", "t", "phase",
+	    "live", "start/s", "KA/s", "KAp50ms", "KAp99ms", "late", "expired", "lmin", "lmax",
+	    "mCPU%", "cliCPU%");
+	fflush(kp_tl_out(p));
+}
+
+/* Closes the second (or more) since the last row and prints it. */
+static void
+kp_tl_row(struct kpool *p)
+{
+	double now = bench_now(), dt = now - p->sec_from, cli = self_cpu_secs();
+	long long mt = proc_cpu_ticks(p->mpid);
+
+	if (p->o->timeline && dt > 0) {
+		fprintf(kp_tl_out(p),
+		    "%6.0f %-9s %7u %7.0f %8.0f %9.1f %9.1f %6llu %7llu %6.1f %6.1f %7.1f %7.1f\n",
+		    now - p->t0, p->phase, p->live, (double)p->sec.started / dt,
+		    (double)p->sec.ka / dt, hist_quantile_ms(&p->sec.delay, 0.5),
+		    hist_quantile_ms(&p->sec.delay, 0.99), (unsigned long long)p->sec.late,
+		    (unsigned long long)p->expired, (double)p->sec.lease_min / 1000.0,
+		    (double)p->sec.lease_max / 1000.0,
+		    mt >= 0 && p->sec_mticks >= 0 ? ticks_to_pct(mt - p->sec_mticks, dt) : -1.0,
+		    100.0 * (cli - p->sec_cli) / dt);
+		fflush(kp_tl_out(p));
+	}
+	p->sec_from = now;
+	p->sec_cli = cli;
+	p->sec_mticks = mt;
+	memset(&p->sec, 0, sizeof p->sec);
+	hist_init(&p->sec.delay);
+}
+
 /* Runs the loop for at most SECS seconds or until DONE(p) holds. */
 static void
 kp_loop(struct kpool *p, double secs, int (*done)(struct kpool *), const char *what)
 {
 	double start = bench_now(), next = start + 1.0;
-	struct timeval tv = {0, 100000};
+	/* Paced starts need a finer slice than the progress line. */
+	struct timeval tv = {0, p->o->arrival > 0 && p->mode == 1 ? 5000 : 100000};
 
+	p->phase = what;
 	while (!p->failed && !(done != NULL && done(p)) && bench_now() - start < secs) {
 		event_base_loopexit(p->base, &tv);
 		event_base_dispatch(p->base);
+		if (p->t0 > 0 && bench_now() - p->sec_from >= 1.0)
+			kp_tl_row(p);
 		if (bench_now() >= next) {
 			bench_progress(p->o, "keepalive n=%u: %s %.0f s: %u live, %u ended, %llu keepalives",
 			    p->n, what, bench_now() - start, p->live, p->ended,
@@ -323,7 +463,7 @@ static int kp_keep_pumping_start(struct kpool *p) { kp_pump(p, 0); return kp_all
 static int kp_keep_pumping_end(struct kpool *p)
 {
 	kp_pump(p, 1);
-	return p->next_end >= p->n && p->inflight == 0;
+	return (p->next_end >= p->n || p->live <= p->end_to) && p->inflight == 0;
 }
 
 int
@@ -356,7 +496,7 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 		return -1;
 	}
 	cell_procs_read(o, &cp);
-	if ((mpid = cell_pid_of(&cp, mid)) == 0) {
+	if ((p.mpid = mpid = cell_pid_of(&cp, mid)) == 0) {
 		snprintf(res->first_error, sizeof res->first_error,
 		    "master's pid unknown (needs --dir of a chubby-cell directory)");
 		return -1;
@@ -390,10 +530,11 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 		goto out;
 
 	rss0 = proc_rss_kb(mpid);
-	t0 = bench_now();
+	kp_tl_begin(&p);
+	t0 = p.start_from = bench_now();
 	p.mode = 1;
 	kp_pump(&p, 0);
-	kp_loop(&p, 600, kp_keep_pumping_start, "starting sessions");
+	kp_loop(&p, 600, kp_keep_pumping_start, "starting");
 	res->start_secs = bench_now() - t0;
 	p.mode = 0;
 	if (!kp_all_started(&p))
@@ -403,11 +544,11 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 	 * cycle is about 7 s (a held one, then a short one), so measure at
 	 * least two of them. */
 	measure = o->duration < 15 ? 15 : o->duration;
-	kp_loop(&p, 2, NULL, "settling");
+	kp_loop(&p, 2, NULL, "settle");
 	ka0 = p.ka_replies;
 	m0 = proc_cpu_ticks(mpid);
 	t0 = bench_now();
-	kp_loop(&p, measure, NULL, "idle");
+	kp_loop(&p, measure, NULL, "measure");
 	t1 = bench_now();
 	m1 = proc_cpu_ticks(mpid);
 	rss1 = proc_rss_kb(mpid);
@@ -424,10 +565,28 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 	res->rss_kb_per_1000 = (double)(rss1 - rss0) * 1000.0 / n;
 	res->ok = p.lost == 0 && !p.failed;
 
-	/* End the sessions (so the cell does not expire them all at once). */
-	p.mode = 2;
-	kp_pump(&p, 1);
-	kp_loop(&p, 300, kp_keep_pumping_end, "ending sessions");
+	/* --keep/--tail: end all but some, and watch the lease fall back as
+	 * the load goes.  Then end the rest (so the cell does not expire them
+	 * all at once). */
+	if (o->tail > 0) {
+		if (o->keep > 0 && o->keep < n) {
+			p.end_to = o->keep;
+			p.mode = 2;
+			kp_pump(&p, 1);
+			kp_loop(&p, 300, kp_keep_pumping_end, "shrinking");
+			p.mode = 0;
+		}
+		kp_loop(&p, o->tail, NULL, "tail");
+		res->ok = res->ok && p.lost == 0 && !p.failed;
+	}
+	p.end_to = 0;
+	if (!o->abandon) {
+		p.mode = 2;
+		kp_pump(&p, 1);
+		kp_loop(&p, 300, kp_keep_pumping_end, "ending");
+	}
+	res->expired = p.expired;
+	res->late = p.late;
 out:
 	res->errors = p.errors + p.lost;
 	if (res->first_error[0] == '\0')

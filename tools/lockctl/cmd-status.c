@@ -65,6 +65,9 @@ status_json(struct lockctl *lc, const struct probe_result *r, size_t n, const ch
 				json_kv_uint(&j, "session_lease_ms", r[i].sl_granted_ms);
 				json_kv_uint(&j, "session_lease_cap_ms", r[i].sl_cap_ms);
 				json_kv_uint(&j, "load_pct", r[i].sl_load_pct);
+				json_kv_str(&j, "lease_driver",
+				    r[i].sl_driver[0] ? r[i].sl_driver : "none");
+				json_kv_uint(&j, "session_starts_per_s", r[i].sl_starts_per_s);
 			}
 			json_key(&j, "voter");
 			r[i].has_voter ? json_bool(&j, r[i].voter) : json_null(&j);
@@ -169,9 +172,10 @@ cmd_status(struct lockctl *lc, int argc, char **argv)
 		for (size_t i = 0; have_master && i < n; i++)
 			if (r[i].reachable && r[i].has_session_lease && r[i].id == master &&
 			    r[i].sl_granted_ms > 0)
-				printf("session lease %.1fs, load %llu%% of the overload thresholds; "
-				       "leases up to %.1fs may be out\n",
+				printf("session lease %.1fs (set by %s), load %llu%% of the overload "
+				       "thresholds; leases up to %.1fs may be out\n",
 				    (double)r[i].sl_granted_ms / 1000.0,
+				    r[i].sl_driver[0] ? r[i].sl_driver : "none",
 				    (unsigned long long)r[i].sl_load_pct,
 				    (double)(r[i].sl_cap_ms > r[i].sl_granted_ms ? r[i].sl_cap_ms
 				                                                 : r[i].sl_granted_ms) /

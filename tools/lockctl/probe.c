@@ -154,6 +154,12 @@ probe_on_frame(struct conn *c, const uint8_t *body, size_t len, void *arg)
 				    probe_get_uint(sl, "granted_ms", &p->r->sl_granted_ms) &&
 				    probe_get_uint(sl, "cap_ms", &p->r->sl_cap_ms) &&
 				    probe_get_uint(sl, "load_pct", &p->r->sl_load_pct);
+				if (p->r->has_session_lease) {
+					probe_copy_str(sl, "driver", p->r->sl_driver,
+					    sizeof p->r->sl_driver);
+					(void)probe_get_uint(sl, "starts_per_s",
+					    &p->r->sl_starts_per_s);
+				}
 			}
 			{
 				bool v = false;

@@ -31,9 +31,11 @@ struct probe_result {
 	int voter;
 	uint64_t rtt_ms;
 	/* The session lease (docs/SESSIONS.md "Leases under load"), from the
-	 * master's session layer: granted now, recorded cap, load. */
+	 * master's session layer: granted now, recorded cap, load, the signal
+	 * that set it ("" from an older server) and the session-start rate. */
 	int has_session_lease;
-	uint64_t sl_granted_ms, sl_cap_ms, sl_load_pct;
+	uint64_t sl_granted_ms, sl_cap_ms, sl_load_pct, sl_starts_per_s;
+	char sl_driver[24];
 };
 
 /* Probes every address of SPEC; fills RESULTS[0..spec->naddrs).  With
