@@ -107,6 +107,21 @@ print("missing:", miss) if miss else None
 sys.exit(1 if miss else 0)' "$(dmaster_status)"
 }
 check "/metrics of the master reports the mirror's lag, last sync and state" wait_for 20 metrics_ok
+syncs() {
+	"$PY" -c '
+import re, sys, urllib.request
+t = urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=5).read().decode()
+print(re.search(r"^chubby_mirror_syncs_total\{mirror=\"global\"\} (\d+)", t, re.M).group(1))' "$(dmaster_status)"
+}
+# With nothing changing, the mirror waits for events (or the 30 s
+# resync): a sync must not start another by itself.
+idle() {
+	local a b
+	a=$(syncs) && sleep 3 && b=$(syncs) || return 1
+	echo "syncs: $a then $b"
+	[ $((b - a)) -le 1 ]
+}
+check "an idle mirror does not sync over and over" idle
 check "lockctl status shows the mirror" bash -c "'$LOCKCTL' -C '$dconf' status | grep -E '^mirror global: /ls/src/global -> /ls/dst/global, (following|syncing), lag [0-9.]+s'"
 check "lockctl --json status too" bash -c "'$LOCKCTL' -C '$dconf' --json status | grep -q '\"mirrors\":\\[{\"name\":\"global\"'"
 

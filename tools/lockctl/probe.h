@@ -34,6 +34,13 @@ struct probe_result {
 	 * master's session layer: granted now, recorded cap, load. */
 	int has_session_lease;
 	uint64_t sl_granted_ms, sl_cap_ms, sl_load_pct;
+	/* The mirrors of other cells' subtrees (docs/OPERATIONS.md
+	 * "Mirroring"), as this replica sees them (the master runs them). */
+	struct probe_mirror {
+		char name[64], state[16], from[256], to[256], last_error[256];
+		uint64_t lag_ms, last_sync_ms, syncs, nodes;
+	} mirrors[8];
+	unsigned nmirrors;
 };
 
 /* Probes every address of SPEC; fills RESULTS[0..spec->naddrs).  With
