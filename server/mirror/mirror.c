@@ -95,6 +95,7 @@ struct mirror {
 	bool running, syncing, dirty;
 	uint64_t dirty_since, sync_since; /* monotonic ms: oldest change not yet copied */
 	uint64_t last_sync_mono, last_sync_wall, next_sync_mono;
+	uint64_t started_mono; /* when this replica first started the mirror */
 	uint64_t syncs, errors, nodes, writes;
 	char last_error[256];
 	struct walk *sw, *lw;    /* the current sync's walks */
@@ -276,12 +277,22 @@ on_event(chubby_client *c, const struct chubby_event *ev, void *arg)
 		mirror_stop(m, "connecting");
 		return;
 	case CHUBBY_EV_JEOPARDY:
+		/* The source (or this cell) is out of reach: changes made
+		 * from now on are not seen, so the copy is as old as this
+		 * moment and ages from here.  No sync starts until SAFE. */
+		sd->safe = false;
+		m->state = "connecting";
+		if (!m->dirty) {
+			m->dirty = true;
+			m->dirty_since = clock_mono_ms();
+		}
 		return;
 	case CHUBBY_EV_SAFE:
 	case CHUBBY_EV_MASTER_FAILOVER:
-		/* Events may have been lost while the master changed: re-read. */
-		if (sd == &m->src)
-			mark_dirty(m);
+		/* Events may have been lost while out of reach or while the
+		 * master changed: re-read. */
+		sd->safe = true;
+		mark_dirty(m);
 		return;
 	default:
 		if (sd == &m->src)
@@ -344,6 +355,8 @@ mirror_start(struct mirror *m)
 
 	m->running = true;
 	m->state = "connecting";
+	if (m->started_mono == 0)
+		m->started_mono = clock_mono_ms();
 	m->dirty = false;
 	rc = side_open(m, &m->src, m->cfg->source, m->cfg->tls_cert, m->cfg->tls_key, m->cfg->tls_ca);
 	if (rc == CHUBBY_OK)
@@ -673,7 +686,7 @@ sync_end(struct mirror *m, bool ok)
 		m->last_sync_mono = now;
 		m->last_sync_wall = clock_real_ms();
 		m->next_sync_mono = now + MIRROR_RESYNC_MS;
-		m->state = "following";
+		m->state = m->src.safe && m->loc.safe ? "following" : "connecting";
 		m->last_error[0] = '\0';
 	} else {
 		m->next_sync_mono = now + RETRY_MS;
@@ -848,6 +861,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 				mirror_stop(m, "standby");
 			}
 			m->state = "standby";
+			m->started_mono = 0;
 			continue;
 		}
 		if (!m->running) {
@@ -930,7 +944,16 @@ mirror_set_info(const struct mirror_set *ms, struct mirror_info *out, size_t max
 		if (strcmp(m->state, "following") != 0 && m->last_sync_mono != 0 &&
 		    (since == 0 || m->last_sync_mono < since))
 			since = m->last_sync_mono;
+		/* Never synced here (a new master that cannot reach the
+		 * source): as old as its attempts. */
+		if (strcmp(m->state, "following") != 0 && m->last_sync_mono == 0 &&
+		    m->started_mono != 0 && (since == 0 || m->started_mono < since))
+			since = m->started_mono;
 		o->lag_ms = since != 0 && now > since ? now - since : 0;
+		/* Only the master's figure means anything: the others copy
+		 * nothing and say 0, so an alert on the lag fires once. */
+		if (strcmp(m->state, "standby") == 0)
+			o->lag_ms = 0;
 		o->last_sync_ms = m->last_sync_wall;
 		o->syncs = m->syncs;
 		o->errors = m->errors;

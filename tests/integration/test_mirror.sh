@@ -180,6 +180,35 @@ touch "$T_DIR/stop-writer"
 wait "$wpid"
 check "a last write once the writer stopped" S put /ls/src/global/last done
 check "(copied)" wait_for 30 is "$dconf" /ls/dst/global/last done
+# The whole source cell goes away: the mirror says so, and its lag grows.
+metric() { # name: the master's value of NAME{mirror="global"...}
+	"$PY" -c '
+import sys, urllib.request
+t = urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=5).read().decode()
+for l in t.splitlines():
+    if l.startswith(sys.argv[2]):
+        print(l.rsplit(" ", 1)[1]); break' "$(dmaster_status)" "$1"
+}
+lagging() {
+	local lag st
+	lag=$(metric 'chubby_mirror_lag_seconds{mirror="global"}')
+	st=$(metric 'chubby_mirror_state{mirror="global",state="following"}')
+	echo "lag $lag, following $st"
+	[ "$st" = 0 ] && "$PY" -c "import sys; sys.exit(0 if float('$lag') >= 2 else 1)"
+}
+caught_up() {
+	[ "$(metric 'chubby_mirror_state{mirror="global",state="following"}')" = 1 ] &&
+		"$PY" -c "import sys; sys.exit(0 if float('$(metric 'chubby_mirror_lag_seconds{mirror="global"}')') == 0 else 1)"
+}
+check "the whole source cell stops" "$CHUBBY_CELL_BIN" down --dir "$src"
+check "the mirror leaves following and its lag grows past 2 s" wait_for 40 lagging
+check "lockctl status says so" bash -c "'$LOCKCTL' -C '$dconf' status | grep -E '^mirror global: .* (connecting|error|syncing), lag [1-9][0-9.]*s'"
+check "reads of the copy still work meanwhile" is "$dconf" /ls/dst/global/last done
+check "the source cell comes back" cell_up "$src"
+check "with a master" wait_for 30 one_master "$sconf"
+check "a write after it came back" S put /ls/src/global/back yes
+check "(copied)" wait_for 40 is "$dconf" /ls/dst/global/back yes
+check "the mirror follows again with no lag" wait_for 20 caught_up
 check "the copy converges on the source, node by node" wait_for 30 same
 check "the mirroring cell's replicas agree" wait_for 30 converged "$dconf" 4
 check "the standby replicas say so in lockctl --json status" bash -c "'$LOCKCTL' -C '$dconf' --json status | grep -q '\"state\":\"standby\"'"
