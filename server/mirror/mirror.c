@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "log.h"
 #include "mirror/mirror.h"
+#include "mirror/mirror_plan.h"
 #include "replica.h"
 #include "xmalloc.h"
 
@@ -39,13 +40,6 @@
 	(CHUBBY_EVMASK(CHUBBY_EV_CONTENTS_MODIFIED) | CHUBBY_EVMASK(CHUBBY_EV_CHILD_ADDED) |  \
 	    CHUBBY_EVMASK(CHUBBY_EV_CHILD_REMOVED) | CHUBBY_EVMASK(CHUBBY_EV_CHILD_MODIFIED) | \
 	    CHUBBY_EVMASK(CHUBBY_EV_HANDLE_INVALID))
-
-struct entry {
-	char *rel; /* path below the root ("" for the root itself) */
-	bool is_dir;
-	void *data;
-	size_t len;
-};
 
 struct mirror;
 
@@ -66,7 +60,7 @@ struct walk {
 	bool watch, failed;
 	int pending;
 	char err[256];
-	struct entry *ents;
+	struct mirror_entry *ents;
 	size_t n, cap;
 	chubby_handle **hs; /* kept open (watch) */
 	size_t nh, hcap;
@@ -76,14 +70,6 @@ struct wop {
 	struct walk *w;
 	char *path;
 	chubby_handle *h;
-};
-
-enum op_kind { OP_MKDIR, OP_WRITE, OP_DELETE };
-struct op {
-	enum op_kind kind;
-	char *path;
-	const void *data; /* borrowed from the source walk */
-	size_t len;
 };
 
 struct mirror {
@@ -101,7 +87,7 @@ struct mirror {
 	struct walk *sw, *lw;    /* the current sync's walks */
 	chubby_handle **watch;   /* the last completed source walk's directory handles */
 	size_t nwatch;
-	struct op *ops;
+	struct mirror_op *ops; /* the current sync's writes (mirror_plan), one at a time */
 	size_t nops, opi;
 };
 
@@ -192,9 +178,7 @@ watch_drop(struct mirror *m)
 static void
 ops_free(struct mirror *m)
 {
-	for (size_t i = 0; i < m->nops; i++)
-		free(m->ops[i].path);
-	free(m->ops);
+	mirror_ops_free(m->ops, m->nops);
 	m->ops = NULL;
 	m->nops = m->opi = 0;
 }
@@ -450,7 +434,7 @@ walk_fail(struct wop *o, const char *what, const struct chubby_result *res)
 static void
 add_entry(struct walk *w, const char *path, bool is_dir, const void *data, size_t len)
 {
-	struct entry *e;
+	struct mirror_entry *e;
 	size_t rl = strlen(w->root);
 
 	if (w->n == w->cap) {
@@ -583,89 +567,7 @@ walk_node(struct walk *w, const char *path)
 	}
 }
 
-/* --- reconciling ---------------------------------------------------------------------- */
-
-static int
-cmp_entry(const void *a, const void *b)
-{
-	return strcmp(((const struct entry *)a)->rel, ((const struct entry *)b)->rel);
-}
-
-static const struct entry *
-find_entry(const struct walk *w, const char *rel)
-{
-	struct entry key = {.rel = (char *)(uintptr_t)rel};
-
-	return bsearch(&key, w->ents, w->n, sizeof *w->ents, cmp_entry);
-}
-
-static void
-op_add(struct mirror *m, size_t *cap, enum op_kind kind, const char *rel, const void *data,
-    size_t len)
-{
-	struct op *op;
-
-	if (m->nops == *cap) {
-		*cap = *cap ? 2 * *cap : 16;
-		m->ops = xrealloc(m->ops, *cap * sizeof *m->ops);
-	}
-	op = &m->ops[m->nops++];
-	op->kind = kind;
-	if (rel[0] == '\0')
-		op->path = xstrdup(m->cfg->to);
-	else
-		xasprintf(&op->path, "%s/%s", m->cfg->to, rel);
-	op->data = data;
-	op->len = len;
-}
-
-/* The writes that make the local walk LW equal to the source walk SW. */
-static void
-plan(struct mirror *m, struct walk *sw, struct walk *lw)
-{
-	size_t cap = 0;
-	bool root_missing = lw->n == 0 || lw->ents[0].rel[0] != '\0';
-
-	qsort(sw->ents, sw->n, sizeof *sw->ents, cmp_entry);
-	qsort(lw->ents, lw->n, sizeof *lw->ents, cmp_entry);
-	/* Deletes, children before parents (a parent sorts before its children). */
-	for (size_t i = lw->n; i-- > 0;) {
-		const struct entry *l = &lw->ents[i], *s = find_entry(sw, l->rel);
-		if (s == NULL || s->is_dir != l->is_dir) {
-			if (l->rel[0] == '\0' && s == NULL)
-				continue; /* keep `to` itself, empty, while the source has none */
-			op_add(m, &cap, OP_DELETE, l->rel, NULL, 0);
-		}
-	}
-	/* `to`'s ancestors below /ls/CELL, when `to` is new. */
-	if (root_missing && (sw->n == 0 || sw->ents[0].is_dir || sw->ents[0].rel[0] != '\0')) {
-		const char *p = m->cfg->to + 4;          /* past "/ls/" */
-		const char *q = strchr(p, '/');          /* past the cell */
-		for (q = q != NULL ? strchr(q + 1, '/') : NULL; q != NULL; q = strchr(q + 1, '/')) {
-			char *anc = xstrndup(m->cfg->to, (size_t)(q - m->cfg->to));
-			if (m->nops == cap) {
-				cap = cap ? 2 * cap : 16;
-				m->ops = xrealloc(m->ops, cap * sizeof *m->ops);
-			}
-			m->ops[m->nops++] = (struct op){.kind = OP_MKDIR, .path = anc};
-		}
-		if (sw->n == 0)
-			op_add(m, &cap, OP_MKDIR, "", NULL, 0);
-	} else if (root_missing && sw->n > 0 && !sw->ents[0].is_dir) {
-		/* a mirrored file: its parent must exist; the write below fails if not */
-	}
-	/* Creates and updates, parents before children. */
-	for (size_t i = 0; i < sw->n; i++) {
-		const struct entry *s = &sw->ents[i], *l = find_entry(lw, s->rel);
-		bool same_kind = l != NULL && l->is_dir == s->is_dir;
-		if (s->is_dir) {
-			if (!same_kind)
-				op_add(m, &cap, OP_MKDIR, s->rel, NULL, 0);
-		} else if (!same_kind || l->len != s->len || memcmp(l->data, s->data, s->len) != 0) {
-			op_add(m, &cap, OP_WRITE, s->rel, s->data, s->len);
-		}
-	}
-}
+/* --- reconciling (what to write: mirror_plan.c) ------------------------------------ */
 
 static void
 sync_end(struct mirror *m, bool ok)
@@ -713,15 +615,15 @@ static void
 op_finish(struct opctx *x, int status, const char *msg)
 {
 	struct mirror *m = x->m;
-	struct op *op = &m->ops[m->opi];
+	struct mirror_op *op = &m->ops[m->opi];
 
 	if (x->h != NULL)
 		chubby_handle_close_async(x->h, ignore_done, NULL);
 	free(x);
-	if (status != CHUBBY_OK && !(status == CHUBBY_E_NOT_FOUND && op->kind == OP_DELETE)) {
+	if (status != CHUBBY_OK && !(status == CHUBBY_E_NOT_FOUND && op->kind == MIRROR_DELETE)) {
 		char what[CONFIG_PATH_MAX + 32];
 		snprintf(what, sizeof what, "%s %s",
-		    op->kind == OP_DELETE ? "deleting" : op->kind == OP_MKDIR ? "creating" : "writing",
+		    op->kind == MIRROR_DELETE ? "deleting" : op->kind == MIRROR_MKDIR ? "creating" : "writing",
 		    op->path);
 		fail(m, what, status, msg);
 		sync_end(m, false);
@@ -737,7 +639,7 @@ on_op_step(chubby_client *c, const struct chubby_result *res, void *arg)
 {
 	struct opctx *x = arg;
 	struct mirror *m = x->m;
-	struct op *op;
+	struct mirror_op *op;
 	int rc = CHUBBY_OK;
 
 	(void)c;
@@ -753,9 +655,9 @@ on_op_step(chubby_client *c, const struct chubby_result *res, void *arg)
 	if (x->step == 0) {
 		x->h = res->handle;
 		x->step = 1;
-		if (op->kind == OP_DELETE)
+		if (op->kind == MIRROR_DELETE)
 			rc = chubby_delete_async(x->h, on_op_step, x);
-		else if (op->kind == OP_WRITE && !res->created)
+		else if (op->kind == MIRROR_WRITE && !res->created)
 			rc = chubby_set_contents_async(x->h, op->data, op->len, on_op_step, x);
 		else {
 			op_finish(x, CHUBBY_OK, NULL);
@@ -772,7 +674,7 @@ static void
 ops_next(struct mirror *m)
 {
 	struct opctx *x;
-	struct op *op;
+	struct mirror_op *op;
 	struct chubby_open_args oa;
 	unsigned flags;
 	int rc;
@@ -784,9 +686,9 @@ ops_next(struct mirror *m)
 	op = &m->ops[m->opi];
 	memset(&oa, 0, sizeof oa);
 	flags = CHUBBY_O_READ | CHUBBY_O_WRITE;
-	if (op->kind == OP_MKDIR)
+	if (op->kind == MIRROR_MKDIR)
 		flags |= CHUBBY_O_CREATE | CHUBBY_O_DIR;
-	else if (op->kind == OP_WRITE) {
+	else if (op->kind == MIRROR_WRITE) {
 		flags |= CHUBBY_O_CREATE;
 		oa.contents = op->data;
 		oa.contents_len = op->len;
@@ -812,7 +714,7 @@ walk_done(struct walk *w)
 		sync_end(m, false);
 		return;
 	}
-	plan(m, m->sw, m->lw);
+	m->nops = mirror_plan(m->cfg->to, m->sw->ents, m->sw->n, m->lw->ents, m->lw->n, &m->ops);
 	m->opi = 0;
 	ops_next(m);
 }
