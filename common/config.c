@@ -1876,6 +1876,18 @@ config_write_sample(FILE *f)
 	        "# other's peer address; the status address serves HTTP status and metrics.\n",
 	        CONFIG_MAX_REPLICAS, REPLICA_SYNTAX, CONFIG_MAX_REPLICA_ID);
 	config_write_sample_replicas(f);
+	fprintf(f,
+	        "\n## Mirrors\n\n"
+	        "# Subtrees of other cells this cell copies, read-only (at most %d lines;\n"
+	        "# docs/OPERATIONS.md \"Mirroring\"):\n"
+	        "#   %s\n"
+	        "#     [tls_cert=FILE tls_key=FILE tls_ca=FILE]\n"
+	        "# The master connects to the source cell with the TLS files given (a client\n"
+	        "# certificate of the source's CA; default client_tls_cert, client_tls_key,\n"
+	        "# tls_ca) and keeps `to` equal to `from`.  For example:\n"
+	        "# mirror = global source=10.1.0.11:7001,10.1.0.12:7001,10.1.0.13:7001 "
+	        "from=/ls/global/shared to=/ls/local/global\n",
+	        CONFIG_MAX_MIRRORS, MIRROR_SYNTAX);
 }
 
 /* roff text: a backslash is written \e, a line must not start with a
