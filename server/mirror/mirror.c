@@ -236,10 +236,16 @@ mark_dirty(struct mirror *m)
 static void
 fail(struct mirror *m, const char *what, int status, const char *msg)
 {
+	char was[sizeof m->last_error];
+
 	m->errors++;
+	memcpy(was, m->last_error, sizeof was);
 	snprintf(m->last_error, sizeof m->last_error, "%s: %s: %s", what,
 	    chubby_status_name(status), msg != NULL && msg[0] ? msg : chubby_strerror(status));
-	log_warn("mirror %s: %s", m->cfg->name, m->last_error);
+	/* A failure that persists is retried every RETRY_MS: logged when it
+	 * changes, counted (chubby_mirror_errors_total) every time. */
+	if (strcmp(was, m->last_error) != 0)
+		log_warn("mirror %s: %s", m->cfg->name, m->last_error);
 	m->state = "error";
 }
 
