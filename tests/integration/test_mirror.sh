@@ -18,8 +18,11 @@ S() { "$LOCKCTL" -C "$sconf" -t 10000 "$@"; }
 D() { "$LOCKCTL" -C "$dconf" -t 10000 "$@"; }
 FAST=(--set master_lease=2s --set master_lease_renew=700ms --set election_timeout=500ms
 	--set heartbeat_interval=100ms)
+# The source lets a session hold 100 handles: the mirror's session there
+# must copy a subtree of more nodes than that (see "many" below).
+SRCLIM=(--set max_handles_per_session=100)
 
-check "source cell (3 replicas) up" cell_up "$src" --name src --replicas 3 --base-port "$sport" "${FAST[@]}"
+check "source cell (3 replicas) up" cell_up "$src" --name src --replicas 3 --base-port "$sport" "${FAST[@]}" "${SRCLIM[@]}"
 check "source has one master" wait_for 20 one_master "$sconf"
 # The mirror's identity towards the source cell: a client certificate of
 # the source's CA (its O names the source cell).
@@ -57,6 +60,19 @@ check "source: update, create, delete" bash -c "'$LOCKCTL' -C '$sconf' put /ls/s
 check "the update is copied" wait_for 30 is "$dconf" /ls/dst/global/a v2
 check "the create is copied" wait_for 30 is "$dconf" /ls/dst/global/b new
 check "the delete is copied" wait_for 30 gone "$dconf" /ls/dst/global/acl/x
+
+# A subtree of more nodes than the source lets one session hold handles
+# (100 here): the mirror must not hold one per node at once.
+many() {
+	{ echo "mkdir /ls/src/global/many"; for i in $(seq 1 150); do echo "put /ls/src/global/many/f$i v$i"; done; } |
+		"$LOCKCTL" -C "$sconf" -t 10000 script >/dev/null
+}
+count_many() { [ "$("$LOCKCTL" -C "$dconf" -t 5000 ls /ls/dst/global/many 2>/dev/null | wc -l)" -eq 150 ]; }
+check "150 files in one directory of the source" many
+check "all 150 are copied" wait_for 60 count_many
+check "their contents too" is "$dconf" /ls/dst/global/many/f150 v150
+check "the directory goes from the source" S rm -r -f /ls/src/global/many
+check "and from the copy" wait_for 60 gone "$dconf" /ls/dst/global/many
 
 # Delay from a write acknowledged by the source to the copy serving it.
 # The target is under a second (Chubby's); the assertion is a generous
