@@ -63,9 +63,13 @@ check "the delete is copied" wait_for 30 gone "$dconf" /ls/dst/global/acl/x
 
 # A subtree of more nodes than the source lets one session hold handles
 # (100 here): the mirror must not hold one per node at once.
-many() {
-	{ echo "mkdir /ls/src/global/many"; for i in $(seq 1 150); do echo "put /ls/src/global/many/f$i v$i"; done; } |
-		"$LOCKCTL" -C "$sconf" -t 10000 script >/dev/null
+many() { # in sessions of 50 puts: lockctl's session is held to 100 handles too
+	S mkdir /ls/src/global/many || return 1
+	for b in 0 50 100; do
+		for i in $(seq $((b + 1)) $((b + 50))); do echo "put /ls/src/global/many/f$i v$i"; done |
+			"$LOCKCTL" -C "$sconf" -t 10000 script >/dev/null || return 1
+	done
+	[ "$("$LOCKCTL" -C "$sconf" -t 5000 ls /ls/src/global/many | wc -l)" -eq 150 ]
 }
 count_many() { [ "$("$LOCKCTL" -C "$dconf" -t 5000 ls /ls/dst/global/many 2>/dev/null | wc -l)" -eq 150 ]; }
 check "150 files in one directory of the source" many
