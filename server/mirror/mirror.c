@@ -34,6 +34,11 @@
 #include "xmalloc.h"
 
 #define TICK_MS 250     /* how often mastership is looked at */
+/* Nodes a walk reads at once.  A cell limits the handles one session holds
+ * (max_handles_per_session, 1000 by default); a walk holds one per node
+ * being read plus one per directory it watches, so it reads a bounded
+ * number at a time, and keeps only directories' handles. */
+#define WALK_INFLIGHT 32
 #define RETRY_MS 1000   /* after a failed sync */
 
 #define SRC_EVENTS                                                                         \
@@ -62,14 +67,18 @@ struct walk {
 	char err[256];
 	struct mirror_entry *ents;
 	size_t n, cap;
-	chubby_handle **hs; /* kept open (watch) */
+	chubby_handle **hs; /* kept open (watch): the directories' */
 	size_t nh, hcap;
+	char **queue; /* paths not yet opened (WALK_INFLIGHT at a time) */
+	size_t qhead, qn, qcap;
+	int inflight;
 };
 
 struct wop {
 	struct walk *w;
 	char *path;
 	chubby_handle *h;
+	bool is_dir;
 };
 
 struct mirror {
@@ -160,6 +169,9 @@ walk_free(struct walk *w, bool close_handles)
 		for (size_t i = 0; i < w->nh; i++)
 			chubby_handle_close_async(w->hs[i], ignore_done, NULL);
 	free(w->hs);
+	for (size_t i = w->qhead; i < w->qn; i++)
+		free(w->queue[i]);
+	free(w->queue);
 	free(w->root);
 	free(w);
 }
@@ -400,13 +412,15 @@ walk_release(struct walk *w)
 		walk_free(w, false); /* a run that was stopped: its client is gone */
 }
 
+static void walk_pump(struct walk *w);
+
 static void
 wop_end(struct wop *o)
 {
 	struct walk *w = o->w;
 
 	if (o->h != NULL) {
-		if (w->watch && w->run == w->m->run) {
+		if (w->watch && o->is_dir && w->run == w->m->run) {
 			if (w->nh == w->hcap) {
 				w->hcap = w->hcap ? 2 * w->hcap : 16;
 				w->hs = xrealloc(w->hs, w->hcap * sizeof *w->hs);
@@ -418,6 +432,8 @@ wop_end(struct wop *o)
 	}
 	free(o->path);
 	free(o);
+	w->inflight--;
+	walk_pump(w);
 	walk_release(w);
 }
 
@@ -518,6 +534,7 @@ on_stat(chubby_client *c, const struct chubby_result *res, void *arg)
 		return;
 	}
 	if (res->stat->is_dir) {
+		o->is_dir = true;
 		add_entry(o->w, o->path, true, NULL, 0);
 		rc = chubby_readdir_async(o->h, on_readdir, o);
 	} else {
@@ -553,8 +570,9 @@ on_walk_open(chubby_client *c, const struct chubby_result *res, void *arg)
 	}
 }
 
+/* Opens PATH (taken over) and reads it. */
 static void
-walk_node(struct walk *w, const char *path)
+walk_open(struct walk *w, char *path)
 {
 	struct wop *o = xcalloc(1, sizeof *o);
 	struct chubby_open_args oa;
@@ -563,14 +581,54 @@ walk_node(struct walk *w, const char *path)
 	memset(&oa, 0, sizeof oa);
 	oa.event_mask = w->watch ? SRC_EVENTS : 0;
 	o->w = w;
-	o->path = xstrdup(path);
-	w->pending++;
+	o->path = path;
+	w->inflight++;
 	rc = chubby_handle_open_async(w->sd->c, path, CHUBBY_O_READ, &oa, on_walk_open, o);
 	if (rc != CHUBBY_OK) {
 		struct chubby_result r = {.status = rc, .message = chubby_last_error()};
 		walk_fail(o, "opening", &r);
 		wop_end(o);
 	}
+}
+
+/* Starts queued reads while fewer than WALK_INFLIGHT are out; a stopped
+ * run's are dropped (the caller still holds a count, so the walk does not
+ * end here). */
+static void
+walk_pump(struct walk *w)
+{
+	while (w->qhead < w->qn && w->inflight < WALK_INFLIGHT) {
+		char *path = w->queue[w->qhead++];
+
+		if (w->run != w->m->run || w->sd->c == NULL) {
+			free(path);
+			w->pending--;
+			continue;
+		}
+		walk_open(w, path);
+	}
+}
+
+/* Reads PATH (and, for a directory, what is below it) as part of W. */
+static void
+walk_node(struct walk *w, const char *path)
+{
+	if (w->qn == w->qcap) {
+		/* Compact what was taken before growing. */
+		if (w->qhead > 0) {
+			memmove(w->queue, w->queue + w->qhead,
+			    (w->qn - w->qhead) * sizeof *w->queue);
+			w->qn -= w->qhead;
+			w->qhead = 0;
+		}
+		if (w->qn == w->qcap) {
+			w->qcap = w->qcap ? 2 * w->qcap : 64;
+			w->queue = xrealloc(w->queue, w->qcap * sizeof *w->queue);
+		}
+	}
+	w->queue[w->qn++] = xstrdup(path);
+	w->pending++;
+	walk_pump(w);
 }
 
 /* --- reconciling (what to write: mirror_plan.c) ------------------------------------ */
