@@ -21,6 +21,10 @@
 /* Replicas in a cell; ids run from 1 to CONFIG_MAX_REPLICA_ID. */
 #define CONFIG_MAX_REPLICAS 7
 #define CONFIG_MAX_REPLICA_ID 255
+/* Mirrors a cell may run (docs/OPERATIONS.md "Mirroring"). */
+#define CONFIG_MAX_MIRRORS 8
+/* A path in the namespace: the protocol's limit (docs/NAMESPACE.md). */
+#define CONFIG_PATH_MAX 1025
 /* "[" + a 253-byte host name + "]:" + 5-digit port + NUL, rounded up. */
 #define CONFIG_ADDR_MAX 264
 /* A good size for the err buffers below; longer messages are truncated. */
@@ -46,6 +50,19 @@ struct cell_replica {
 	 * it and moves the replica through the log to the address it names
 	 * (docs/OPERATIONS.md "Replacing a machine by DNS"). */
 	char dns_name[CONFIG_ADDR_MAX];
+};
+
+/*
+ * A subtree of another cell this cell copies, read-only (Chubby 2.12):
+ * "mirror NAME source=HOST:PORT,... from=/ls/SRC/... to=/ls/CELL/..."
+ * with optional tls_cert=, tls_key=, tls_ca= for the source cell
+ * (defaults: this cell's client_tls_cert, client_tls_key, tls_ca).
+ */
+struct cell_mirror {
+	char name[64];
+	char source[CONFIG_LINE_MAX]; /* what libchubby is given as the cell */
+	char from[CONFIG_PATH_MAX], to[CONFIG_PATH_MAX];
+	char tls_cert[CONFIG_LINE_MAX], tls_key[CONFIG_LINE_MAX], tls_ca[CONFIG_LINE_MAX];
 };
 
 /*
@@ -119,6 +136,9 @@ struct cell_config {
 	struct cell_replica replicas[CONFIG_MAX_REPLICAS]; /* in file order */
 	unsigned nreplicas;
 
+	struct cell_mirror mirrors[CONFIG_MAX_MIRRORS]; /* in file order */
+	unsigned nmirrors;
+
 	/* Remarks that did not stop loading ("FILE: ..." lines joined by
 	 * newlines; "" if none), for chubbyd to log. */
 	char warnings[CONFIG_ERR_MAX];
@@ -142,6 +162,10 @@ struct cell_config *config_new(void);
 
 /* Frees CFG and its strings; NULL is fine. */
 void config_free(struct cell_config *cfg);
+
+/* The mirror whose `to` is PATH or an ancestor of it, or NULL: PATH is a
+ * read-only copy of another cell's.  Points into CFG. */
+const struct cell_mirror *config_mirror_of(const struct cell_config *cfg, const char *path);
 
 /* The replica with id ID, or NULL.  Points into CFG. */
 const struct cell_replica *config_replica(const struct cell_config *cfg, unsigned id);

@@ -1211,6 +1211,176 @@ config_replica_line(struct config_parser *p, char *s)
 	return CHUBBY_OK;
 }
 
+#define MIRROR_SYNTAX "mirror NAME source=HOST:PORT[,HOST:PORT...] from=/ls/CELL/PATH to=/ls/CELL/PATH"
+
+/* A clean absolute namespace path: /ls/CELL/... with no empty, "." or ".."
+ * part and no trailing "/". */
+static bool
+config_ns_path_ok(const char *path)
+{
+	const char *c = path;
+
+	if (strncmp(c, "/ls/", 4) != 0 || strlen(path) >= CONFIG_PATH_MAX)
+		return false;
+	for (c += 4;;) {
+		size_t n = strcspn(c, "/");
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		if (c[n] == '\0')
+			return true;
+		c += n + 1;
+	}
+}
+
+/* Whether A is B or an ancestor of B. */
+static bool
+config_path_covers(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	return strncmp(a, b, n) == 0 && (b[n] == '\0' || b[n] == '/');
+}
+
+const struct cell_mirror *
+config_mirror_of(const struct cell_config *cfg, const char *path)
+{
+	for (unsigned i = 0; i < cfg->nmirrors; i++)
+		if (config_path_covers(cfg->mirrors[i].to, path))
+			return &cfg->mirrors[i];
+	return NULL;
+}
+
+/* "mirror NAME source=... from=... to=... [tls_cert= tls_key= tls_ca=]",
+ * after "mirror" (and an optional "="): a subtree of another cell copied
+ * here read-only by the master (server/mirror). */
+static int
+config_mirror_line(struct config_parser *p, char *s)
+{
+	static const char *const keys[] = {"source", "from", "to", "tls_cert", "tls_key", "tls_ca"};
+	struct cell_config *cfg = p->cfg;
+	struct cell_mirror *m;
+	char *tok;
+
+	if (cfg->nmirrors == CONFIG_MAX_MIRRORS)
+		return config_fail(p, CHUBBY_E_CONFIG, "too many mirrors (at most %u)",
+		                   CONFIG_MAX_MIRRORS);
+	m = &cfg->mirrors[cfg->nmirrors];
+	memset(m, 0, sizeof *m);
+	s = config_skip_space(s);
+	tok = s;
+	while (*s != '\0' && !config_is_space(*s))
+		s++;
+	if (*s != '\0')
+		*s++ = '\0';
+	if (*tok == '\0' || *tok == '#' || strchr(tok, '=') != NULL)
+		return config_fail(p, CHUBBY_E_CONFIG, "mirror: missing name (use \"%s\")",
+		                   MIRROR_SYNTAX);
+	if (strlen(tok) >= sizeof m->name || tok[strspn(tok, "abcdefghijklmnopqrstuvwxyz"
+	                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")] != '\0')
+		return config_fail(p, CHUBBY_E_CONFIG,
+		                   "mirror: \"%s\" is not a name (letters, digits, \"._-\")", tok);
+	for (unsigned i = 0; i < cfg->nmirrors; i++)
+		if (strcmp(cfg->mirrors[i].name, tok) == 0)
+			return config_fail(p, CHUBBY_E_CONFIG, "mirror %s: name used twice", tok);
+	strcpy(m->name, tok);
+	for (;;) {
+		char *eq, *field[] = {m->source, m->from, m->to, m->tls_cert, m->tls_key, m->tls_ca};
+		size_t k;
+
+		s = config_skip_space(s);
+		if (*s == '\0' || *s == '#')
+			break;
+		tok = s;
+		while (*s != '\0' && !config_is_space(*s))
+			s++;
+		if (*s != '\0')
+			*s++ = '\0';
+		if ((eq = strchr(tok, '=')) == NULL)
+			return config_fail(p, CHUBBY_E_CONFIG,
+			                   "mirror %s: \"%s\" is not KEY=VALUE (use \"%s\")", m->name,
+			                   tok, MIRROR_SYNTAX);
+		*eq++ = '\0';
+		for (k = 0; k < nitems(keys); k++)
+			if (strcmp(tok, keys[k]) == 0)
+				break;
+		if (k == nitems(keys))
+			return config_fail(p, CHUBBY_E_CONFIG,
+			                   "mirror %s: unknown key \"%s\" (use source, from, to, "
+			                   "tls_cert, tls_key and tls_ca)", m->name, tok);
+		if (field[k][0] != '\0')
+			return config_fail(p, CHUBBY_E_CONFIG, "mirror %s: %s given twice", m->name,
+			                   keys[k]);
+		if (*eq == '\0' || strlen(eq) >= CONFIG_PATH_MAX - 1)
+			return config_fail(p, CHUBBY_E_CONFIG, "mirror %s: %s: empty or too long",
+			                   m->name, keys[k]);
+		strcpy(field[k], eq);
+	}
+	if (m->source[0] == '\0' || m->from[0] == '\0' || m->to[0] == '\0')
+		return config_fail(p, CHUBBY_E_CONFIG, "mirror %s: needs source, from and to (use \"%s\")",
+		                   m->name, MIRROR_SYNTAX);
+	for (char *a = m->source; *a != '\0';) {
+		char one[CONFIG_ADDR_MAX], host[CONFIG_ADDR_MAX], why[CONFIG_ERR_MAX];
+		size_t n = strcspn(a, ",");
+		unsigned port;
+
+		if (n == 0 || n >= sizeof one)
+			return config_fail(p, CHUBBY_E_CONFIG, "mirror %s: source: bad address list",
+			                   m->name);
+		memcpy(one, a, n);
+		one[n] = '\0';
+		if (config_parse_hostport(one, host, sizeof host, &port, why, sizeof why) != CHUBBY_OK)
+			return config_fail(p, CHUBBY_E_CONFIG, "mirror %s: source: %s", m->name, why);
+		a += n + (a[n] == ',');
+	}
+	if (!config_ns_path_ok(m->from) || !config_ns_path_ok(m->to))
+		return config_fail(p, CHUBBY_E_CONFIG,
+		                   "mirror %s: from and to must be clean paths /ls/CELL/NAME...",
+		                   m->name);
+	cfg->nmirrors++;
+	return CHUBBY_OK;
+}
+
+/* Rules between a mirror and the rest, once the cell's name is known. */
+static int
+config_check_mirrors(struct config_parser *p)
+{
+	struct cell_config *cfg = p->cfg;
+	char prefix[80];
+	size_t plen = (size_t)snprintf(prefix, sizeof prefix, "/ls/%s/", cfg->cell);
+
+	for (unsigned i = 0; i < cfg->nmirrors; i++) {
+		struct cell_mirror *m = &cfg->mirrors[i];
+		const char *dflt[] = {cfg->client_tls_cert, cfg->client_tls_key, cfg->tls_ca};
+		char *field[] = {m->tls_cert, m->tls_key, m->tls_ca};
+
+		if (strncmp(m->to, prefix, plen) != 0)
+			return config_fail(p, CHUBBY_E_CONFIG, "mirror %s: to \"%s\" is not under %s",
+			                   m->name, m->to, prefix);
+		/* The ACL files must stay writable by their admins here. */
+		if (config_path_covers(m->to, cfg->acl_dir) || config_path_covers(cfg->acl_dir, m->to))
+			return config_fail(p, CHUBBY_E_CONFIG,
+			                   "mirror %s: to \"%s\" overlaps acl_dir %s", m->name, m->to,
+			                   cfg->acl_dir);
+		for (unsigned j = 0; j < i; j++)
+			if (config_path_covers(m->to, cfg->mirrors[j].to) ||
+			    config_path_covers(cfg->mirrors[j].to, m->to))
+				return config_fail(p, CHUBBY_E_CONFIG,
+				                   "mirror %s: to \"%s\" overlaps mirror %s's", m->name,
+				                   m->to, cfg->mirrors[j].name);
+		for (size_t k = 0; k < 3; k++) {
+			if (field[k][0] != '\0')
+				continue;
+			if (dflt[k] == NULL || dflt[k][0] == '\0' || strlen(dflt[k]) >= CONFIG_LINE_MAX)
+				return config_fail(p, CHUBBY_E_CONFIG,
+				                   "mirror %s: no TLS %s for the source cell (give %s=)",
+				                   m->name, k == 0 ? "certificate" : k == 1 ? "key" : "CA",
+				                   k == 0 ? "tls_cert" : k == 1 ? "tls_key" : "tls_ca");
+			strcpy(field[k], dflt[k]);
+		}
+	}
+	return CHUBBY_OK;
+}
+
 static int
 config_line(struct config_parser *p, char *s)
 {
@@ -1239,6 +1409,8 @@ config_line(struct config_parser *p, char *s)
 			rest++;
 		else if (strcmp(word, "replica") == 0 && (saved == '\0' || config_is_space(saved)))
 			return config_replica_line(p, rest);
+		else if (strcmp(word, "mirror") == 0 && (saved == '\0' || config_is_space(saved)))
+			return config_mirror_line(p, rest);
 		else if (config_find(word) != NULL)
 			return config_fail(p, CHUBBY_E_CONFIG,
 			                   "%s: missing \"=\" (use \"%s = VALUE\")", word, word);
@@ -1247,6 +1419,8 @@ config_line(struct config_parser *p, char *s)
 			                   saved, word);
 	}
 
+	if (strcmp(word, "mirror") == 0) /* "mirror = NAME ..." reads as "mirror NAME ..." */
+		return config_mirror_line(p, rest);
 	if ((o = config_find(word)) != NULL)
 		return config_option_line(p, o, rest);
 	if (strcmp(word, "replica") == 0)
@@ -1336,6 +1510,7 @@ config_check(struct config_parser *p)
 	struct cell_config *cfg = p->cfg;
 	char a[32], b[32], c[32];
 	uint64_t drift;
+	int r;
 
 	p->line = 0;
 	if (cfg->nreplicas == 0)
@@ -1410,7 +1585,9 @@ config_check(struct config_parser *p)
 		return config_fail(
 		    p, CHUBBY_E_CONFIG,
 		    "client_tls_cert and client_tls_key go together: set both or neither");
-	return config_resolve_acl_dir(p);
+	if ((r = config_resolve_acl_dir(p)) != CHUBBY_OK)
+		return r;
+	return config_check_mirrors(p);
 }
 
 /* Parses LEN bytes of BUF, which need not end in a NUL. */
@@ -1711,6 +1888,18 @@ config_write_sample(FILE *f)
 	        "# other's peer address; the status address serves HTTP status and metrics.\n",
 	        CONFIG_MAX_REPLICAS, REPLICA_SYNTAX, CONFIG_MAX_REPLICA_ID);
 	config_write_sample_replicas(f);
+	fprintf(f,
+	        "\n## Mirrors\n\n"
+	        "# Subtrees of other cells this cell copies, read-only (at most %d lines;\n"
+	        "# docs/OPERATIONS.md \"Mirroring\"):\n"
+	        "#   %s\n"
+	        "#     [tls_cert=FILE tls_key=FILE tls_ca=FILE]\n"
+	        "# The master connects to the source cell with the TLS files given (a client\n"
+	        "# certificate of the source's CA; default client_tls_cert, client_tls_key,\n"
+	        "# tls_ca) and keeps `to` equal to `from`.  For example:\n"
+	        "# mirror = global source=10.1.0.11:7001,10.1.0.12:7001,10.1.0.13:7001 "
+	        "from=/ls/global/shared to=/ls/local/global\n",
+	        CONFIG_MAX_MIRRORS, MIRROR_SYNTAX);
 }
 
 /* roff text: a backslash is written \e, a line must not start with a

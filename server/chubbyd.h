@@ -19,6 +19,7 @@ struct replica;
 struct status_http;
 struct session_mgr;
 struct svc;
+struct mirror_set;
 
 struct chubbyd {
 	struct event_base *base;
@@ -38,6 +39,7 @@ struct chubbyd {
 	size_t seq_key_len;
 	struct status_http *status; /* HTTP /health, /metrics, /status */
 	struct dnswatch *dns;       /* the master follows replicas' DNS names (NULL: none) */
+	struct mirror_set *mirrors; /* the master copies other cells' subtrees (NULL: none) */
 
 	uint64_t started_mono_ms;
 	const char *config_path;

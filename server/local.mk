@@ -21,9 +21,12 @@ server_chubbyd_SOURCES = \
 	server/status/procstat.c server/status/procstat.h \
 	server/status/page.c server/status/page.h \
 	server/peer/peer.c server/peer/peer.h \
-	server/peer/peer_codec.c server/peer/peer_codec.h
+	server/peer/peer_codec.c server/peer/peer_codec.h \
+	server/mirror/mirror.c server/mirror/mirror.h \
+	server/mirror/mirror_plan.c server/mirror/mirror_plan.h
 server_chubbyd_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/server/peer $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
-server_chubbyd_LDADD = server/cell/libcell.la server/ns/libns.la server/store/libstore.la server/paxos/libpaxos.la $(COMMON_LIBS) $(LEVELDB_LIBS) $(PTHREAD_LIBS)
+# libchubby: the mirrors are clients of other cells (server/mirror).
+server_chubbyd_LDADD = libchubby/libchubby.la server/cell/libcell.la server/ns/libns.la server/store/libstore.la server/paxos/libpaxos.la $(COMMON_LIBS) $(LEVELDB_LIBS) $(PTHREAD_LIBS)
 
 # The audit trail's line format (server/rpc/audit.c).
 check_PROGRAMS += tests/unit/test_audit
@@ -97,3 +100,12 @@ tests_unit_test_page_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_sr
 tests_unit_test_page_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_page_LDADD = $(TEST_LIBS)
 UNIT_TESTS += tests/unit/test_page
+
+# What a mirror writes to make its copy equal the source (pure; test_mirror_plan.c).
+check_PROGRAMS += tests/unit/test_mirror_plan
+tests_unit_test_mirror_plan_SOURCES = tests/unit/test_mirror_plan.c \
+	server/mirror/mirror_plan.c server/mirror/mirror_plan.h $(TEST_HARNESS)
+tests_unit_test_mirror_plan_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
+tests_unit_test_mirror_plan_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_mirror_plan_LDADD = $(TEST_LIBS)
+UNIT_TESTS += tests/unit/test_mirror_plan

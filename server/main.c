@@ -21,6 +21,7 @@
 #include "protocol.h"
 #include "chubbyd.h"
 #include "dnswatch.h"
+#include "mirror/mirror.h"
 #include "clock.h"
 #include "log.h"
 #include "replica.h"
@@ -379,6 +380,7 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
+	d.mirrors = mirror_set_new(&d);
 	ev_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	ev_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
 	ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
@@ -397,6 +399,7 @@ main(int argc, char **argv)
 	event_free(ev_hup);
 	rc = 0;
 out:
+	mirror_set_free(d.mirrors); /* its clients talk to our own port: first */
 	status_http_free(d.status);
 	rpc_free(d.rpc);
 	/* The replica and the session layer below answer what they still

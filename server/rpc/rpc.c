@@ -23,6 +23,7 @@
 #include "ns/ns.h"
 #include "protocol.h"
 #include "replica.h"
+#include "mirror/mirror.h"
 #include "rpc.h"
 #include "rpc/audit.h"
 #include "rpc/rpc_backup.h"
@@ -590,6 +591,12 @@ rpc_req_principal(const struct rpc_req *req)
 	return req->c != NULL ? conn_peer(req->c->conn)->name : NULL;
 }
 
+bool
+rpc_req_replica(const struct rpc_req *req)
+{
+	return req->c != NULL && conn_peer(req->c->conn)->kind == TP_PEER_REPLICA;
+}
+
 struct chubbyd *
 rpc_req_daemon(const struct rpc_req *req)
 {
@@ -714,8 +721,11 @@ rpc_op_status(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
 	if ((rc = mp_get_bool(args, "state_digest", MP_OPTIONAL, &state_digest, msg, msglen)) !=
 	    CHUBBY_OK)
 		return rc;
-	msgpack_pack_map(pk,
-	    7 + (d->replica ? replica_status_pack(d->replica, NULL, state_digest) : 1));
+	struct mirror_info mi[CONFIG_MAX_MIRRORS];
+	size_t nmi = mirror_set_info(d->mirrors, mi, CONFIG_MAX_MIRRORS);
+
+	msgpack_pack_map(pk, 7 + (nmi > 0) +
+	    (d->replica ? replica_status_pack(d->replica, NULL, state_digest) : 1));
 	mp_pack_kv_str(pk, "cell", d->cfg->cell);
 	mp_pack_kv_uint(pk, "id", d->id);
 	mp_pack_kv_str(pk, "version", PACKAGE_VERSION);
@@ -739,6 +749,26 @@ rpc_op_status(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
 		mp_pack_kv_str(pk, "signal", li.signal != NULL ? li.signal : "none");
 		mp_pack_kv_str(pk, "driver", li.driver != NULL ? li.driver : "none");
 		mp_pack_kv_uint(pk, "starts_per_s", li.starts_per_s);
+	}
+	if (nmi > 0) {
+		/* The mirrors (docs/OPERATIONS.md "Mirroring"): run by the master
+		 * only, "standby" elsewhere. */
+		mp_pack_str(pk, "mirrors");
+		msgpack_pack_array(pk, (uint32_t)nmi);
+		for (size_t i = 0; i < nmi; i++) {
+			msgpack_pack_map(pk, 11);
+			mp_pack_kv_str(pk, "name", mi[i].name);
+			mp_pack_kv_str(pk, "source", mi[i].source);
+			mp_pack_kv_str(pk, "from", mi[i].from);
+			mp_pack_kv_str(pk, "to", mi[i].to);
+			mp_pack_kv_str(pk, "state", mi[i].state);
+			mp_pack_kv_uint(pk, "lag_ms", mi[i].lag_ms);
+			mp_pack_kv_uint(pk, "last_sync_ms", mi[i].last_sync_ms);
+			mp_pack_kv_uint(pk, "syncs", mi[i].syncs);
+			mp_pack_kv_uint(pk, "nodes", mi[i].nodes);
+			mp_pack_kv_uint(pk, "writes", mi[i].writes);
+			mp_pack_kv_str(pk, "last_error", mi[i].last_error);
+		}
 	}
 	if (d->replica != NULL)
 		replica_status_pack(d->replica, pk, state_digest);

@@ -72,6 +72,8 @@ struct rpc_client *rpc_req_client(const struct rpc_req *req);
 /* The principal of the request's client certificate; NULL once the
  * client is gone. */
 const char *rpc_req_principal(const struct rpc_req *req);
+/* Whether the client presented a replica certificate of this cell. */
+bool rpc_req_replica(const struct rpc_req *req);
 struct chubbyd *rpc_req_daemon(const struct rpc_req *req);
 
 /* E_NOT_MASTER with a message naming the master if known and, when PK is

@@ -110,6 +110,12 @@ rpc_ns_svc_new(struct chubbyd *d)
 	    .page_bytes = frame - 1024,
 	    .lock_records = d->cfg->lock_records != 0,
 	};
+	const char *ro[CONFIG_MAX_MIRRORS];
+
+	for (unsigned i = 0; i < d->cfg->nmirrors; i++)
+		ro[i] = d->cfg->mirrors[i].to;
+	cfg.readonly = ro;
+	cfg.nreadonly = d->cfg->nmirrors;
 	struct svc_env env = {
 	    .arg = d,
 	    .defer = env_defer,
@@ -131,6 +137,7 @@ rpc_ns_serve(struct rpc_req *req, enum svc_op op, const msgpack_object *args,
 	int rc;
 
 	rc = ns_wire_decode(op, args, d->seq_key, d->seq_key_len, &w, msg, msglen);
+	w.a.mirror_writer = rpc_req_replica(req);
 	if (rc == CHUBBY_OK)
 		svc_call(d->svc, session_shell_now(), &c, rpc_req_principal(req), op, &w.a);
 	ns_wire_args_free(&w);

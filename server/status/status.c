@@ -22,6 +22,7 @@
 #include "log.h"
 #include "ns/ns.h"
 #include "replica.h"
+#include "mirror/mirror.h"
 #include "rpc/rpc.h"
 #include "session/lease_ctl.h"
 #include "session/session.h"
@@ -322,6 +323,57 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 		    ns_node_count(replica_ns(d->replica)));
 		metric(p, "chubby_sessions_replicated", "gauge", "Sessions in the replicated state.",
 		    ns_session_count(replica_ns(d->replica)));
+	}
+	{
+		/* The mirrors (docs/OPERATIONS.md "Mirroring"); the master runs
+		 * them, the others say standby. */
+		struct mirror_info mi[CONFIG_MAX_MIRRORS];
+		size_t n = mirror_set_info(d->mirrors, mi, CONFIG_MAX_MIRRORS);
+		static const char *const states[] = {"standby", "connecting", "syncing", "following",
+		    "error"};
+		char ml[256], name[128];
+
+		if (n > 0) {
+			prom_head(p, "chubby_mirror_lag_seconds", "gauge",
+			    "How old the oldest change of the source subtree not yet copied here may "
+			    "be (0 while following with nothing pending).");
+			for (size_t i = 0; i < n; i++) {
+				snprintf(ml, sizeof ml, "mirror=\"%s\"",
+				    prom_escape(mi[i].name, name, sizeof name));
+				prom_double(p, "chubby_mirror_lag_seconds", ml,
+				    (double)mi[i].lag_ms / 1000.0);
+			}
+			prom_head(p, "chubby_mirror_last_sync_timestamp_seconds", "gauge",
+			    "Wall-clock time of the mirror's last completed sync (0: none yet).");
+			for (size_t i = 0; i < n; i++) {
+				snprintf(ml, sizeof ml, "mirror=\"%s\"",
+				    prom_escape(mi[i].name, name, sizeof name));
+				prom_double(p, "chubby_mirror_last_sync_timestamp_seconds", ml,
+				    (double)mi[i].last_sync_ms / 1000.0);
+			}
+			prom_head(p, "chubby_mirror_state", "gauge", "1 for the state the mirror is in.");
+			for (size_t i = 0; i < n; i++)
+				for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+					snprintf(ml, sizeof ml, "mirror=\"%s\",state=\"%s\"",
+					    prom_escape(mi[i].name, name, sizeof name), states[k]);
+					prom_uint(p, "chubby_mirror_state", ml,
+					    strcmp(mi[i].state, states[k]) == 0);
+				}
+			prom_head(p, "chubby_mirror_syncs_total", "counter",
+			    "Syncs of the mirror completed by this replica.");
+			for (size_t i = 0; i < n; i++) {
+				snprintf(ml, sizeof ml, "mirror=\"%s\"",
+				    prom_escape(mi[i].name, name, sizeof name));
+				prom_uint(p, "chubby_mirror_syncs_total", ml, mi[i].syncs);
+			}
+			prom_head(p, "chubby_mirror_errors_total", "counter",
+			    "Syncs of the mirror that failed here (retried).");
+			for (size_t i = 0; i < n; i++) {
+				snprintf(ml, sizeof ml, "mirror=\"%s\"",
+				    prom_escape(mi[i].name, name, sizeof name));
+				prom_uint(p, "chubby_mirror_errors_total", ml, mi[i].errors);
+			}
+		}
 	}
 	status_process_metrics(p);
 	evbuffer_add(b, p->buf, p->len);

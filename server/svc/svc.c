@@ -24,6 +24,7 @@
 struct svc {
 	struct svc_config cfg;
 	char *cell, *superuser; /* cfg's, copied */
+	char **readonly;        /* cfg's, copied */
 	struct svc_env env;
 	struct session_mgr *sm;
 };
@@ -64,6 +65,10 @@ svc_new(const struct svc_config *cfg, const struct svc_env *env, struct session_
 	s->superuser = xstrdup(cfg->superuser != NULL ? cfg->superuser : "");
 	s->cfg.cell = s->cell;
 	s->cfg.superuser = s->superuser;
+	s->readonly = xcalloc(cfg->nreadonly + 1, sizeof *s->readonly);
+	for (size_t i = 0; i < cfg->nreadonly; i++)
+		s->readonly[i] = xstrdup(cfg->readonly[i]);
+	s->cfg.readonly = (const char *const *)s->readonly;
 	s->env = *env;
 	s->sm = sm;
 	return s;
@@ -76,6 +81,9 @@ svc_free(struct svc *s)
 		return;
 	free(s->cell);
 	free(s->superuser);
+	for (size_t i = 0; i < s->cfg.nreadonly; i++)
+		free(s->readonly[i]);
+	free(s->readonly);
 	free(s);
 }
 
@@ -962,9 +970,61 @@ op_admin_page(struct call *c, bool locks)
 
 /* --- dispatch ---------------------------------------------------------------------- */
 
+/* The read-only subtree PATH lies in, or NULL. */
+static const char *
+readonly_root(const struct svc *s, const char *path)
+{
+	for (size_t i = 0; i < s->cfg.nreadonly; i++) {
+		size_t n = strlen(s->readonly[i]);
+		if (strncmp(path, s->readonly[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
+			return s->readonly[i];
+	}
+	return NULL;
+}
+
+/* Mirrored subtrees are read-only to clients (Chubby 2.12): a write, a
+ * delete, an ACL change or a lock there would be undone by the next sync,
+ * or would diverge from the source cell.  CHUBBY_OK, or E_PERMISSION with
+ * the reason (the one the protocol already has for "may not"; docs/
+ * PROTOCOL.md "Mirrored subtrees"). */
+static int
+readonly_check(struct call *c, enum svc_op op)
+{
+	const struct svc_args *a = c->a;
+	const char *path = NULL, *root;
+
+	if (c->s->cfg.nreadonly == 0 || a->mirror_writer)
+		return CHUBBY_OK;
+	switch (op) {
+	case SVC_OPEN:
+		if (a->flags & (NS_O_WRITE | NS_O_CREATE))
+			path = a->path;
+		break;
+	case SVC_SET_CONTENTS:
+	case SVC_SET_ACL:
+	case SVC_DELETE:
+	case SVC_ACQUIRE:
+	case SVC_TRY_ACQUIRE:
+		path = ns_handle_path(c_ns(c), a->session, a->handle, NULL);
+		break;
+	default:
+		break;
+	}
+	if (path == NULL || (root = readonly_root(c->s, path)) == NULL)
+		return CHUBBY_OK;
+	errbuf_set(c->msg, sizeof c->msg,
+	    "%s is a read-only mirror of another cell (mirrored subtree %s): write in the source "
+	    "cell", path, root);
+	return CHUBBY_E_PERMISSION;
+}
+
 static int
 serve(struct call *c, enum svc_op op)
 {
+	int rc;
+
+	if ((rc = readonly_check(c, op)) != CHUBBY_OK)
+		return rc;
 	switch (op) {
 	case SVC_SESSION_START:
 		return op_session_start(c);

@@ -98,6 +98,9 @@ struct svc_args {
 	 * first page as a bare list); AFTER, LIMIT the page's cursor and size. */
 	bool paged;
 	uint64_t after, limit;
+	/* The caller is a replica of this cell (its certificate says so):
+	 * the master's mirror, the one writer of a read-only subtree. */
+	bool mirror_writer;
 };
 
 /* What an answer carries besides its status (docs/PROTOCOL.md gives each
@@ -164,6 +167,11 @@ struct svc_config {
 	size_t page_bytes;     /* the most a SESSIONS / LOCKS page takes */
 	bool lock_records;     /* SET_CONTENTS lock_record honoured (else a plain write:
 				  replicas older than lock records would refuse it) */
+	/* Subtrees copied from other cells (docs/OPERATIONS.md "Mirroring"):
+	 * only a mirror_writer may open for writing or creating, write, delete
+	 * or lock a node at or under one; others get E_PERMISSION. */
+	const char *const *readonly;
+	size_t nreadonly;
 };
 
 /* The layer over session layer SM (not owned). */

@@ -636,6 +636,62 @@ test_dns_names(void)
 	    "a234567890123456789012345678901234567890123456789012345678901234.x"));
 }
 
+/* mirror lines (issue 21 item 5): a subtree of another cell copied here,
+ * read-only; the TLS files default to this cell's client ones. */
+static void
+test_mirrors(void)
+{
+	struct cell_config *cfg;
+	const char *base = "cell = dst\nclient_tls_cert = /c.crt\nclient_tls_key = /c.key\n"
+	                   "tls_ca = /ca.crt\n" R1;
+	char text[2048];
+
+	snprintf(text, sizeof text,
+	    "%smirror global source=s1:7000,[::1]:7000 from=/ls/src/global to=/ls/dst/global\n"
+	    "mirror = cfg source=s1:7000 from=/ls/src/cfg to=/ls/dst/cfg tls_cert=/m.crt "
+	    "tls_key=/m.key tls_ca=/mca.crt\n", base);
+	cfg = expect_ok(text);
+	if (cfg != NULL) {
+		CU_ASSERT_EQUAL(cfg->nmirrors, 2);
+		CU_ASSERT_STRING_EQUAL(cfg->mirrors[0].name, "global");
+		CU_ASSERT_STRING_EQUAL(cfg->mirrors[0].source, "s1:7000,[::1]:7000");
+		CU_ASSERT_STRING_EQUAL(cfg->mirrors[0].from, "/ls/src/global");
+		CU_ASSERT_STRING_EQUAL(cfg->mirrors[0].to, "/ls/dst/global");
+		CU_ASSERT_STRING_EQUAL(cfg->mirrors[0].tls_cert, "/c.crt");
+		CU_ASSERT_STRING_EQUAL(cfg->mirrors[0].tls_ca, "/ca.crt");
+		CU_ASSERT_STRING_EQUAL(cfg->mirrors[1].tls_key, "/m.key");
+		CU_ASSERT_PTR_EQUAL(config_mirror_of(cfg, "/ls/dst/global"), &cfg->mirrors[0]);
+		CU_ASSERT_PTR_EQUAL(config_mirror_of(cfg, "/ls/dst/global/a/b"), &cfg->mirrors[0]);
+		CU_ASSERT_PTR_NULL(config_mirror_of(cfg, "/ls/dst/globalx"));
+		CU_ASSERT_PTR_NULL(config_mirror_of(cfg, "/ls/dst"));
+		config_free(cfg);
+	}
+	snprintf(text, sizeof text, "%smirror g source=s:1 from=/ls/src/g\n", base);
+	expect_error(text, "t.conf:6: mirror g: needs source, from and to (use \"mirror NAME "
+	                   "source=HOST:PORT[,HOST:PORT...] from=/ls/CELL/PATH to=/ls/CELL/PATH\")");
+	snprintf(text, sizeof text, "%smirror g source=s from=/ls/src/g to=/ls/dst/g\n", base);
+	expect_error_prefix(text, "t.conf:6: mirror g: source: ");
+	snprintf(text, sizeof text, "%smirror g source=s:1 from=/ls/src/../g to=/ls/dst/g\n", base);
+	expect_error(text, "t.conf:6: mirror g: from and to must be clean paths /ls/CELL/NAME...");
+	snprintf(text, sizeof text, "%smirror g source=s:1 from=/ls/src/g to=/ls/other/g\n", base);
+	expect_error(text, "t.conf: mirror g: to \"/ls/other/g\" is not under /ls/dst/");
+	snprintf(text, sizeof text, "%smirror g source=s:1 from=/ls/src/g to=/ls/dst/g\n"
+	    "mirror h source=s:1 from=/ls/src/h to=/ls/dst/g/h\n", base);
+	expect_error(text, "t.conf: mirror h: to \"/ls/dst/g/h\" overlaps mirror g's");
+	snprintf(text, sizeof text, "%smirror g source=s:1 from=/ls/src/g to=/ls/dst/acl\n", base);
+	expect_error(text, "t.conf: mirror g: to \"/ls/dst/acl\" overlaps acl_dir /ls/dst/acl");
+	snprintf(text, sizeof text, "%smirror g source=s:1 from=/ls/src/g to=/ls/dst/g color=red\n",
+	    base);
+	expect_error(text, "t.conf:6: mirror g: unknown key \"color\" (use source, from, to, "
+	                   "tls_cert, tls_key and tls_ca)");
+	snprintf(text, sizeof text, "%smirror g source=s:1 from=/ls/src/g to=/ls/dst/g\n"
+	    "mirror g source=s:1 from=/ls/src/h to=/ls/dst/h\n", base);
+	expect_error(text, "t.conf:7: mirror g: name used twice");
+	expect_error("cell = dst\ntls_ca = /ca.crt\n" R1
+	             "mirror g source=s:1 from=/ls/src/g to=/ls/dst/g\n",
+	             "t.conf: mirror g: no TLS certificate for the source cell (give tls_cert=)");
+}
+
 /* peer_listen: where a replica binds its peer port when the others dial a
  * relay or NAT address (peer=) in front of it. */
 static void
@@ -1153,6 +1209,7 @@ harness_register(void)
 	    {"duplicate replicas and addresses", test_duplicate_replicas},
 	    {"peer_listen", test_peer_listen},
 	    {"dns names", test_dns_names},
+	    {"mirror lines", test_mirrors},
 	    {"replica count", test_replica_count},
 	    {"rules between options", test_cross_field},
 	    {"line too long", test_line_too_long},

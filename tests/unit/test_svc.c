@@ -53,6 +53,7 @@ static struct {
 	struct svc_result r;
 	struct ns_stat stat;
 	char contents[64];
+	char msg[256];
 } last;
 
 /* --- the fake environment --------------------------------------------------- */
@@ -145,7 +146,6 @@ svc_reply(void *arg, void *token, bool deferred, int status, const char *msg,
 	struct req *q = token;
 
 	(void)arg;
-	(void)msg;
 	/* A kept token is answered later; the call's own only within it. */
 	CU_ASSERT_FATAL(q->kept == deferred);
 	CU_ASSERT_FATAL(!q->answered);
@@ -154,6 +154,7 @@ svc_reply(void *arg, void *token, bool deferred, int status, const char *msg,
 	last.status = status;
 	last.deferred = deferred;
 	last.r = *r;
+	snprintf(last.msg, sizeof last.msg, "%s", msg != NULL ? msg : "");
 	if (r->stat != NULL)
 		last.stat = *r->stat;
 	if (r->contents != NULL && r->contents_len < sizeof last.contents)
@@ -168,6 +169,9 @@ svc_reply(void *arg, void *token, bool deferred, int status, const char *msg,
 }
 
 static uint64_t next_id = 1;
+/* The read-only (mirrored) subtrees the next setup() gives the layer. */
+static const char *const *readonly;
+static size_t nreadonly;
 
 /* Serves OP with A for "alice"; true if it was answered by the time the
  * call returned (within it, or through a kept token at once). */
@@ -202,7 +206,7 @@ setup(void)
 	    .mastership = env_mastership, .ns = env_ns, .sign = env_sign};
 	struct svc_config vc = {.cell = cfg->cell,
 	    .superuser = cfg->superuser, .max_contents = cfg->max_contents, .page_bytes = 4096,
-	    .lock_records = records_on};
+	    .lock_records = records_on, .readonly = readonly, .nreadonly = nreadonly};
 	struct svc_env venv = {.defer = svc_defer, .reply = svc_reply};
 
 	now.mono_ms = 1000000;
@@ -616,6 +620,93 @@ test_refusals_say_more(void)
 	teardown();
 }
 
+/* A mirrored subtree (issue 21 item 5): only the mirror (a caller marked
+ * mirror_writer, a replica of the cell) may open it for writing or
+ * creating, write, delete or lock there; others get E_PERMISSION naming
+ * the subtree, and reads and paths beside it are untouched. */
+static void
+test_mirrored_subtree_is_read_only(void)
+{
+	static const char *const ro[] = {"/ls/local/m"};
+	struct svc_args a;
+	uint64_t s, hw, hr;
+
+	readonly = ro;
+	nreadonly = 1;
+	setup();
+	readonly = NULL;
+	nreadonly = 0;
+	s = start(0);
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.lock_delay_ms = UINT64_MAX;
+	/* The mirror makes the copy. */
+	a.mirror_writer = true;
+	a.path = "/ls/local/m";
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE | NS_O_DIR;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	a.path = "/ls/local/m/f";
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hw = last.r.handle;
+	/* A client: reads yes, writes no. */
+	a.mirror_writer = false;
+	a.flags = NS_O_READ;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hr = last.r.handle;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_PERMISSION);
+	CU_ASSERT_PTR_NOT_NULL(strstr(last.msg, "read-only mirror"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(last.msg, "/ls/local/m)"));
+	a.path = "/ls/local/m/new";
+	a.flags = NS_O_READ | NS_O_CREATE;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_PERMISSION);
+	a.path = "/ls/local/m";
+	a.flags = NS_O_WRITE | NS_O_CREATE | NS_O_DIR;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_PERMISSION);
+	/* A sibling whose name merely starts the same is not mirrored. */
+	a.path = "/ls/local/mx";
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	/* A write handle already open (the mirror's) does not let a
+	 * client's call through: the check is by the node's path. */
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.handle = hw;
+	a.contents = (const uint8_t *)"x";
+	a.contents_len = 1;
+	a.have_contents = true;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_PERMISSION);
+	CU_ASSERT_FATAL(call(SVC_DELETE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_PERMISSION);
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_TRY_ACQUIRE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_PERMISSION);
+	/* The mirror itself may. */
+	a.mirror_writer = true;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	/* And reads through the client's handle see it. */
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = 1;
+	a.handle = hr;
+	CU_ASSERT_FATAL(call(SVC_GET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(last.contents, "x");
+	teardown();
+}
+
 void
 harness_register(void)
 {
@@ -627,6 +718,7 @@ harness_register(void)
 	    {"a lock record is cleared on release, unless lock_records is off", test_lock_records},
 	    {"a release that clears a record invalidates its cachers first",
 		test_record_release_invalidates},
+	    {"a mirrored subtree is read-only but to the mirror", test_mirrored_subtree_is_read_only},
 	    {NULL, NULL},
 	};
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <chubby/chubby.h>
 
@@ -68,6 +69,25 @@ status_json(struct lockctl *lc, const struct probe_result *r, size_t n, const ch
 				json_kv_str(&j, "lease_driver",
 				    r[i].sl_driver[0] ? r[i].sl_driver : "none");
 				json_kv_uint(&j, "session_starts_per_s", r[i].sl_starts_per_s);
+			}
+			if (r[i].nmirrors > 0) {
+				json_key(&j, "mirrors");
+				json_arr_begin(&j);
+				for (unsigned k = 0; k < r[i].nmirrors; k++) {
+					const struct probe_mirror *pm = &r[i].mirrors[k];
+					json_obj_begin(&j);
+					json_kv_str(&j, "name", pm->name);
+					json_kv_str(&j, "state", pm->state);
+					json_kv_str(&j, "from", pm->from);
+					json_kv_str(&j, "to", pm->to);
+					json_kv_uint(&j, "lag_ms", pm->lag_ms);
+					json_kv_uint(&j, "last_sync_ms", pm->last_sync_ms);
+					json_kv_uint(&j, "syncs", pm->syncs);
+					json_kv_uint(&j, "nodes", pm->nodes);
+					json_kv_str(&j, "last_error", pm->last_error);
+					json_obj_end(&j);
+				}
+				json_arr_end(&j);
 			}
 			json_key(&j, "voter");
 			r[i].has_voter ? json_bool(&j, r[i].voter) : json_null(&j);
@@ -180,6 +200,25 @@ cmd_status(struct lockctl *lc, int argc, char **argv)
 				    (double)(r[i].sl_cap_ms > r[i].sl_granted_ms ? r[i].sl_cap_ms
 				                                                 : r[i].sl_granted_ms) /
 				        1000.0);
+		/* The master's mirrors (docs/OPERATIONS.md "Mirroring"). */
+		for (size_t i = 0; have_master && i < n; i++) {
+			if (!r[i].reachable || r[i].id != master)
+				continue;
+			for (unsigned k = 0; k < r[i].nmirrors; k++) {
+				const struct probe_mirror *pm = &r[i].mirrors[k];
+				uint64_t now = (uint64_t)time(NULL) * 1000;
+				printf("mirror %s: %s -> %s, %s, lag %.1fs", pm->name, pm->from, pm->to,
+				    pm->state, (double)pm->lag_ms / 1000.0);
+				if (pm->last_sync_ms > 0)
+					printf(", last sync %.0fs ago, %llu nodes",
+					    now > pm->last_sync_ms ? (double)(now - pm->last_sync_ms) / 1000.0
+					                           : 0.0,
+					    (unsigned long long)pm->nodes);
+				if (pm->last_error[0] != '\0')
+					printf(" (last error: %s)", pm->last_error);
+				printf("\n");
+			}
+		}
 		printf("%-3s %-22s %-11s %-8s %-9s %-9s %-7s %-9s %-7s %s\n", "ID", "ADDRESS", "ROLE",
 		    "EPOCH", "COMMITTED", "APPLIED", "LEASE", "UPTIME", "CLIENTS", "VERSION");
 		for (size_t i = 0; i < n; i++) {

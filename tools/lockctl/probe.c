@@ -162,6 +162,29 @@ probe_on_frame(struct conn *c, const uint8_t *body, size_t len, void *arg)
 				}
 			}
 			{
+				const msgpack_object *ms = mp_map_get(r, "mirrors");
+				p->r->nmirrors = 0;
+				for (uint32_t k = 0; ms != NULL && ms->type == MSGPACK_OBJECT_ARRAY &&
+				     k < ms->via.array.size && k < 8; k++) {
+					const msgpack_object *o = &ms->via.array.ptr[k];
+					struct probe_mirror *pm = &p->r->mirrors[p->r->nmirrors];
+					if (o->type != MSGPACK_OBJECT_MAP)
+						continue;
+					memset(pm, 0, sizeof *pm);
+					probe_copy_str(o, "name", pm->name, sizeof pm->name);
+					probe_copy_str(o, "state", pm->state, sizeof pm->state);
+					probe_copy_str(o, "from", pm->from, sizeof pm->from);
+					probe_copy_str(o, "to", pm->to, sizeof pm->to);
+					probe_copy_str(o, "last_error", pm->last_error,
+					    sizeof pm->last_error);
+					probe_get_uint(o, "lag_ms", &pm->lag_ms);
+					probe_get_uint(o, "last_sync_ms", &pm->last_sync_ms);
+					probe_get_uint(o, "syncs", &pm->syncs);
+					probe_get_uint(o, "nodes", &pm->nodes);
+					p->r->nmirrors++;
+				}
+			}
+			{
 				bool v = false;
 				p->r->has_voter = mp_map_get(r, "voter") != NULL &&
 				    mp_get_bool(r, "voter", MP_REQUIRED, &v, err, sizeof err) == CHUBBY_OK;

@@ -36,6 +36,13 @@ struct probe_result {
 	int has_session_lease;
 	uint64_t sl_granted_ms, sl_cap_ms, sl_load_pct, sl_starts_per_s;
 	char sl_driver[24];
+	/* The mirrors of other cells' subtrees (docs/OPERATIONS.md
+	 * "Mirroring"), as this replica sees them (the master runs them). */
+	struct probe_mirror {
+		char name[64], state[16], from[256], to[256], last_error[256];
+		uint64_t lag_ms, last_sync_ms, syncs, nodes;
+	} mirrors[8];
+	unsigned nmirrors;
 };
 
 /* Probes every address of SPEC; fills RESULTS[0..spec->naddrs).  With
