@@ -37,11 +37,6 @@
 #define REPLICA_TICK_MS 20
 /* An idle master commits a no-op this often (replica_maybe_noop). */
 #define REPLICA_IDLE_NOOP_MS 5000
-/* A follower syncs on its loop only while the last sync took less than
- * this (replica_sync_on_loop): a tenth of the heartbeat interval, so a
- * loop held by one sync still answers heartbeats and lease requests well
- * in time; a fast disk's fdatasync is 0.1-1 ms. */
-#define REPLICA_LOOP_SYNC_US 5000
 /* The applied state keeps members in its own types (it cannot include
  * cellconfig.h); they must hold what the config holds. */
 _Static_assert(CELL_ADDR_MAX == CONFIG_ADDR_MAX, "member address sizes differ");
@@ -81,11 +76,8 @@ struct replica {
 	 * the loop goes on reading requests and acks and sending heartbeats
 	 * while it lasts, and the next group forms meanwhile.  One group is in
 	 * flight at a time, so groups land in the order they were made.  From
-	 * the moment the writer starts, only it touches the store while a
-	 * group is handed over (until it is joined); the hand-over and the
-	 * completion go through wr_mu.  While it is idle a follower may sync
-	 * a group on the loop instead (replica_sync_on_loop): the mutex of the
-	 * last completion orders the writer's store accesses before it.
+	 * the moment the writer starts, only it touches the store (until it is
+	 * joined); the hand-over and the completion go through wr_mu.
 	 */
 	bool wr_started;
 	pthread_t wr_thread;
@@ -100,10 +92,6 @@ struct replica {
 	uint64_t wr_sync_us;     /* under wr_mu: how long its synced write took */
 	char wr_err[512];        /* under wr_mu */
 	bool wr_busy;            /* loop only: a group handed over, not yet completed */
-	/* Loop only: how long the last synced write took (either path), and
-	 * how many were made on the loop and by the writer thread. */
-	uint64_t last_sync_us;
-	uint64_t syncs_loop, syncs_writer;
 	uint64_t wr_token;       /* loop only: the last token of the group in flight */
 	struct paxos_actions acts;
 	int stepping; /* inside replica_step: nested steps append to acts */
@@ -502,11 +490,8 @@ replica_write_group(struct replica *r)
 	for (size_t i = 0; i < r->ngroup; i++)
 		ws[i] = &r->group[i];
 	rc = store_persist_group(r->st, ws, r->ngroup, err, sizeof err);
-	if (rc == CHUBBY_OK) {
-		r->last_sync_us = store_last_sync_us(r->st);
-		lat_hist_observe(&r->fsync_lat, r->last_sync_us);
-		r->syncs_loop++;
-	}
+	if (rc == CHUBBY_OK)
+		lat_hist_observe(&r->fsync_lat, store_last_sync_us(r->st));
 	free(ws);
 	token = r->group[r->ngroup - 1].token;
 	for (size_t i = 0; i < r->ngroup; i++)
@@ -598,25 +583,6 @@ replica_store_failed(struct replica *r, const char *err)
 }
 
 /*
- * Whether a group the idle writer thread would take is better synced here,
- * on the loop.  A follower's ACCEPTED waits for the sync of its ACCEPT
- * whichever thread makes it; made here it saves two thread wake-ups on
- * that path (the writer's, and the loop's by the writer's pipe), which on
- * a busy machine cost more than the sync itself (BENCHMARKS.md, "The write
- * path").  But the loop answers nothing else meanwhile (heartbeats, lease
- * requests), so only while syncs are fast: after one slower than
- * REPLICA_LOOP_SYNC_US every group goes to the writer thread until the
- * writer has made a fast one again; a slow disk holds the loop for one
- * sync at most.  The master keeps the writer thread: its loop serves the
- * clients and counts the ACCEPTEDs that choose slots.
- */
-static bool
-replica_sync_on_loop(const struct replica *r)
-{
-	return r->role != PAXOS_MASTER && r->last_sync_us < REPLICA_LOOP_SYNC_US;
-}
-
-/*
  * The end of a loop turn.  The commands proposed during the turn go into
  * as few slots as the pipeline allows (FLUSH); then every PERSIST held so
  * far goes to the writer thread as one synced batch, unless a batch is in
@@ -646,22 +612,8 @@ replica_turn(struct replica *r)
 			ev.type = PAXOS_EV_FLUSH;
 			replica_step(r, &ev);
 		}
-		if (r->ngroup == 0 || r->wr_busy)
-			return;
-		if (!replica_sync_on_loop(r)) {
+		if (r->ngroup > 0 && !r->wr_busy)
 			replica_hand_group(r);
-			return;
-		}
-		if ((token = replica_write_group(r)) <= 0)
-			return;
-		memset(&ev, 0, sizeof ev);
-		ev.type = PAXOS_EV_PERSISTED;
-		ev.token = (uint64_t)token;
-		replica_step(r, &ev);
-		/* What that released (or queued) waits for the next turn, after
-		 * the loop's I/O, as if the writer had answered. */
-		if (r->ngroup > 0 || r->want_flush)
-			replica_arm_turn(r);
 		return;
 	}
 	for (int rounds = 0; rounds < 64; rounds++) {
@@ -729,8 +681,6 @@ replica_written_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	lat_hist_observe(&r->fsync_lat, sync_us);
-	r->last_sync_us = sync_us;
-	r->syncs_writer++;
 	memset(&ev, 0, sizeof ev);
 	ev.type = PAXOS_EV_PERSISTED;
 	ev.token = r->wr_token;
@@ -1098,8 +1048,6 @@ replica_info(const struct replica *r, struct replica_info *out)
 	out->proposals = r->next_seq;
 	out->commit = r->commit_lat;
 	out->fsync = r->fsync_lat;
-	out->syncs_loop = r->syncs_loop;
-	out->syncs_writer = r->syncs_writer;
 }
 
 size_t

@@ -112,8 +112,6 @@ struct replica_info {
 	struct lat_hist commit;
 	/* The store's synced writes of the log (LevelDB write and fsync). */
 	struct lat_hist fsync;
-	/* How many of them the event loop made, and the writer thread. */
-	uint64_t syncs_loop, syncs_writer;
 };
 void replica_info(const struct replica *r, struct replica_info *out);
 /* Commit latency of the last LAT_RING_S seconds, per second that saw a

@@ -45,7 +45,6 @@ INTEGRATION_TESTS += tests/integration/test_suspend.sh
 INTEGRATION_TESTS += tests/integration/test_lease_load.sh
 INTEGRATION_TESTS += tests/integration/test_distance.sh
 INTEGRATION_TESTS += tests/integration/test_stable.sh
-INTEGRATION_TESTS += tests/integration/test_store_sync.sh
 INTEGRATION_TESTS += tests/integration/test_secure_recipe.sh
 INTEGRATION_TESTS += tests/integration/test_lockctl_daily.sh
 INTEGRATION_TESTS += tests/integration/test_rolling_restart.sh

@@ -298,13 +298,9 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 	    "From proposal to applied, for the writes this replica proposed as master.");
 	prom_hist(p, "chubby_commit_latency_seconds", NULL, &ri.commit);
 	prom_head(p, "chubby_store_fsync_seconds", "histogram",
-	    "Synced writes of the log to the store (LevelDB's write and its fsync).");
+	    "Synced writes of the log to the store (LevelDB's write and its fsync), made by "
+	    "the store writer thread.");
 	prom_hist(p, "chubby_store_fsync_seconds", NULL, &ri.fsync);
-	prom_head(p, "chubby_store_syncs_total", "counter",
-	    "Synced writes of the log, by the thread that made them: the store writer thread, "
-	    "or a follower's event loop while its syncs are fast.");
-	prom_uint(p, "chubby_store_syncs_total", "on=\"loop\"", ri.syncs_loop);
-	prom_uint(p, "chubby_store_syncs_total", "on=\"writer\"", ri.syncs_writer);
 	{
 		uint64_t cum = 0;
 		char help[160];
