@@ -397,6 +397,8 @@ sm_clear_events(struct msess *s)
 static void
 sm_ev_drop(struct msess *s, size_t n)
 {
+	if (n == 0)
+		return; /* S->ev may be NULL: memmove must not see it */
 	for (size_t i = 0; i < n; i++)
 		free(s->ev[i].path);
 	memmove(s->ev, s->ev + n, (s->nev - n) * sizeof *s->ev);
