@@ -33,6 +33,7 @@ enum sim_knob {
 	SIM_KNOB_PX_P1_LOWEST = 1 << 18,       /* Phase 1 adopts the lowest-ballot value a promise reports */
 	SIM_KNOB_PX_SERVE_BEFORE_NOOP = 1 << 19, /* a master serves before its own no-op is applied */
 	SIM_KNOB_PX_NO_PREVOTE = 1 << 20,      /* campaigns without a pre-vote (the old core) */
+	SIM_KNOB_PX_CONF_NO_DRAIN = 1 << 21,   /* slots proposed after a configuration value not yet chosen */
 };
 
 #ifdef CHUBBY_SIM_KNOBS

@@ -1991,3 +1991,22 @@ paxos_handoff_target(const struct paxos *p)
 {
 	return p->role == PAXOS_MASTER ? p->ho_target : 0;
 }
+
+/* Membership is fixed at the config's list (no change through the log yet). */
+const struct paxos_conf *
+paxos_conf(const struct paxos *p)
+{
+	static struct paxos_conf c;
+
+	c.nvoters = p->cfg.nmembers;
+	memcpy(c.voters, p->cfg.members, sizeof c.voters);
+	c.nlearners = 0;
+	return &c;
+}
+
+bool
+paxos_conf_changing(const struct paxos *p)
+{
+	(void)p;
+	return false;
+}
