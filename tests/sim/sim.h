@@ -108,7 +108,8 @@ int sim_run_seed(const struct sim_opts *);
 /*
  * The options as chubby-sim arguments, so that a run printed is a run
  * replayed: --seed N --replicas R --faults F --fault-ms MS [--steps S]
- * --live-ms MS --sync-max-ms MS [--no-load] [--broken NAME...].  The regression list
+ * --live-ms MS --sync-max-ms MS [--no-load] [--members N] [--reconfig] [--broken NAME...].
+ * The regression list
  * (tests/sim/regress-seeds) holds one such line per run.
  */
 /* The Paxos core's broken variants by name ("no-quiet", ...): the knob's
