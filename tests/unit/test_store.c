@@ -642,6 +642,14 @@ test_snapshot_truncate(void)
 	w.snap_index = 60;
 	w.snap.data = snap;
 	w.snap.len = 100000;
+	/* The configuration after slot 60 rides with the snapshot
+	 * (docs/PAXOS.md "Membership"). */
+	w.snap_conf.nvoters = 3;
+	w.snap_conf.voters[0] = 1;
+	w.snap_conf.voters[1] = 2;
+	w.snap_conf.voters[2] = 5;
+	w.snap_conf.nlearners = 1;
+	w.snap_conf.learners[0] = 4;
 	w.truncate_upto = 50;
 	entry_set(&e[0], 101, PAXOS_BALLOT(1, 1), false, "x", 1);
 	w.entries = e;
@@ -660,6 +668,11 @@ test_snapshot_truncate(void)
 	CU_ASSERT_EQUAL(d.snap_index, 60);
 	CU_ASSERT_EQUAL_FATAL(d.snap.len, 100000);
 	CU_ASSERT_EQUAL(memcmp(d.snap.data, snap, 100000), 0);
+	CU_ASSERT_EQUAL(d.snap_conf.nvoters, 3);
+	CU_ASSERT_EQUAL(d.snap_conf.voters[2], 5);
+	CU_ASSERT_EQUAL(d.snap_conf.nlearners, 1);
+	CU_ASSERT_EQUAL(d.snap_conf.learners[0], 4);
+	CU_ASSERT_EQUAL(store_verify(s, err, sizeof err), CHUBBY_OK);
 	CU_ASSERT_EQUAL_FATAL(d.nentries, 51);
 	for (i = 0; i < 51; i++)
 		CU_ASSERT_EQUAL(d.entries[i].slot, 51 + i);
@@ -707,6 +720,18 @@ test_snapshot_truncate(void)
 	CU_ASSERT_EQUAL_FATAL(store_load_paxos(s, &d, err, sizeof err), CHUBBY_OK);
 	CU_ASSERT_EQUAL(d.nentries, 0);
 	CU_ASSERT_EQUAL(d.snap_index, 60); /* the snapshot stays */
+	CU_ASSERT_EQUAL(d.snap_conf.nvoters, 3); /* with its configuration */
+	store_paxos_durable_free(&d);
+	/* A snapshot whose configuration is unknown replaces the old one's. */
+	memset(&w, 0, sizeof w);
+	w.set_snapshot = true;
+	w.snap_index = 70;
+	w.snap.data = snap;
+	w.snap.len = 10;
+	CU_ASSERT_EQUAL(store_persist(s, &w, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL_FATAL(store_load_paxos(s, &d, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(d.snap_index, 70);
+	CU_ASSERT_EQUAL(d.snap_conf.nvoters, 0);
 	store_paxos_durable_free(&d);
 	{
 		/* Into an empty log: the first entries of a write must not be
