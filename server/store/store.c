@@ -24,7 +24,7 @@
 #define TAG_APPLIED 'A' /* "A": the state machine's applied index */
 #define TAG_LOG 'L'     /* "L" + 8-byte big-endian slot: one Paxos log entry */
 #define TAG_META 'M'    /* "M": identity and format version */
-#define TAG_PAXOS 'P'   /* "Pp", "Pn", "Ps": Paxos scalars */
+#define TAG_PAXOS 'P'   /* "Pp", "Pn", "Ps", "Pm": Paxos scalars */
 #define TAG_SM 'S'      /* "S" + key: one state machine record */
 
 static const char key_meta[] = {TAG_META};
@@ -32,6 +32,8 @@ static const char key_applied[] = {TAG_APPLIED};
 static const char key_promised[] = {TAG_PAXOS, 'p'};
 static const char key_nonvoter[] = {TAG_PAXOS, 'n'};
 static const char key_snapshot[] = {TAG_PAXOS, 's'};
+/* The configuration after the snapshot's last slot (paxos_conf_encode). */
+static const char key_snap_conf[] = {TAG_PAXOS, 'm'};
 static const char key_chosen[] = {TAG_PAXOS, 'c'}; /* format 2 */
 
 #define LOG_KEY_LEN 9
@@ -845,6 +847,18 @@ store_load_paxos(struct store *s, struct paxos_durable *d, char *err, size_t err
 	if (rc != CHUBBY_OK && rc != CHUBBY_E_NOT_FOUND)
 		return rc;
 
+	rc = store_get(s, key_snap_conf, sizeof key_snap_conf, &p, &n, err, errlen);
+	if (rc == CHUBBY_OK) {
+		struct paxos_buf b = {p, n};
+
+		if (!paxos_conf_decode(&b, &d->snap_conf) || d->snap_conf.nvoters == 0)
+			rc = store_bad_payload(key_snap_conf, sizeof key_snap_conf,
+			    "not a configuration", err, errlen);
+		free(p);
+	}
+	if (rc != CHUBBY_OK && rc != CHUBBY_E_NOT_FOUND)
+		return rc;
+
 	d->applied = s->applied;
 	if ((rc = store_get_u64(s, key_chosen, sizeof key_chosen, &d->chosen, err, errlen)) !=
 	    CHUBBY_OK)
@@ -987,6 +1001,16 @@ store_persist_group(struct store *s, const struct paxos_persist *const *ws, size
 		if (snap->snap.len > 0)
 			memcpy(p + 8, snap->snap.data, snap->snap.len);
 		store_wb_put_built(wb, key_snapshot, sizeof key_snapshot, p, 8 + snap->snap.len);
+		/* Its configuration, or none: an older snapshot's must not
+		 * outlive it. */
+		if (snap->snap_conf.nvoters > 0) {
+			struct paxos_buf c;
+
+			paxos_conf_encode(&snap->snap_conf, &c);
+			store_wb_put(wb, &s->val, key_snap_conf, sizeof key_snap_conf, c.data, c.len);
+			paxos_buf_free(&c);
+		} else
+			leveldb_writebatch_delete(wb, key_snap_conf, sizeof key_snap_conf);
 	}
 
 	/* Keep the log's extent in step: computed against the database as
@@ -1307,6 +1331,13 @@ store_verify_record(struct store *s, const char *k, size_t klen, const char *v, 
 					     store_bad_payload(k, klen, "not 0 or 1", err, errlen);
 	if (klen == sizeof key_snapshot && memcmp(k, key_snapshot, klen) == 0)
 		return n >= 8 ? CHUBBY_OK : store_bad_payload(k, klen, "too short", err, errlen);
+	if (klen == sizeof key_snap_conf && memcmp(k, key_snap_conf, klen) == 0) {
+		struct paxos_buf b = {(uint8_t *)(uintptr_t)p, n}; /* only read */
+		struct paxos_conf c;
+
+		return paxos_conf_decode(&b, &c) && c.nvoters > 0 ? CHUBBY_OK :
+			store_bad_payload(k, klen, "not a configuration", err, errlen);
+	}
 	return store_bad_payload(k, klen, "not a key this format has", err, errlen);
 }
 
