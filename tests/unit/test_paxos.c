@@ -1591,6 +1591,65 @@ test_conf_learner_and_restart(void)
 	paxos_buf_free(&d.snap);
 }
 
+/* A snapshot carries the configuration after its last slot: a learner that
+ * catches up by one learns from it that it votes, and keeps it with the
+ * snapshot; the sender's chunks carry it. */
+static void
+test_conf_snapshot(void)
+{
+	static const unsigned v[] = { 1, 2, 3, 4 };
+	struct paxos_entry ce = conf_entry(50, 0, true, v, 4, NULL, 0);
+	struct paxos_durable d;
+	struct paxos_msg c, m;
+	const struct paxos_action *w;
+	const struct paxos_msg *r;
+	struct paxos_conf got;
+	struct fx f;
+	size_t i;
+
+	fx_start(&f, 4, 3, NULL, false);
+	CU_ASSERT(!paxos_conf_has_voter(paxos_conf(f.p), 4));
+	c = msg(PAXOS_MSG_SNAPSHOT, 1, 4, 0);
+	c.slot = 50;
+	c.commit = 50;
+	c.trunc = 5;
+	paxos_buf_set(&c.data, "STATE", 5);
+	paxos_msg_add_entry(&c, &ce);
+	fx_recv(&f, &c);
+	paxos_msg_free(&c);
+	REQUIRE(fx_action(&f, PAXOS_ACT_INSTALL_SNAPSHOT, 0));
+	CU_ASSERT(paxos_conf_has_voter(paxos_conf(f.p), 4));
+	CU_ASSERT_EQUAL(paxos_conf(f.p)->nvoters, 4);
+	w = NULL;
+	for (i = 0; i < f.a.n; i++)
+		if (f.a.v[i].type == PAXOS_ACT_PERSIST && f.a.v[i].persist.set_snapshot)
+			w = &f.a.v[i];
+	REQUIRE(w);
+	CU_ASSERT_EQUAL(w->persist.snap_conf.nvoters, 4);
+	fx_end(&f);
+
+	/* Its holder sends it with every chunk. */
+	memset(&d, 0, sizeof d);
+	d.promised = PAXOS_BALLOT(1, 2);
+	d.snap_index = 50;
+	paxos_buf_set(&d.snap, "STATE", 5);
+	d.snap_conf.nvoters = 4;
+	memcpy(d.snap_conf.voters, v, sizeof v);
+	fx_start(&f, 1, 3, &d, false);
+	CU_ASSERT_EQUAL(paxos_conf(f.p)->nvoters, 4);
+	m = msg(PAXOS_MSG_CATCHUP_REQ, 4, 1, 0);
+	m.slot = 10;
+	fx_recv(&f, &m);
+	r = fx_sent(&f, PAXOS_MSG_SNAPSHOT, 4, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL_FATAL(r->nentries, 1);
+	CU_ASSERT(paxos_conf_decode(&r->entries[0].value, &got));
+	CU_ASSERT_EQUAL(got.nvoters, 4);
+	fx_end(&f);
+	paxos_buf_free(&d.snap);
+	paxos_entry_free(&ce);
+}
+
 void
 harness_register(void)
 {
@@ -1624,6 +1683,7 @@ harness_register(void)
 		{ "membership: add a learner, promote it, one change at a time", test_conf_add },
 		{ "membership: a removed master steps down", test_conf_remove_master },
 		{ "membership: learners and restart", test_conf_learner_and_restart },
+		{ "membership: snapshots carry the configuration", test_conf_snapshot },
 		{ NULL, NULL },
 	};
 
