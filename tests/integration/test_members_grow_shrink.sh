@@ -6,10 +6,20 @@
 # and shrinks back to 3 (lockctl members remove) while a client writes and
 # another holds a lock: no acknowledged write is lost, the lock holder's
 # session lives on, the master and its epoch stay.  Then the master itself
-# is removed: one fail-over, and the cell serves.
+# is removed: one fail-over, the cell serves, and a libchubby client's
+# session and lock survive it (`lockctl lock -- CMD` stops its command when
+# its session is in jeopardy, by design, so it holds the lock only through
+# the changes that keep the master).
 . "$(dirname "$0")/lib.sh"
 # About 40 s on an idle machine; the limit is for a loaded one.
 t_time_limit 240
+DRV="$BUILD/tests/integration/libchubby_driver"
+. "$(dirname "$0")/drv.sh"
+t_cleanup_drivers() {
+	for p in "${DRV_PID[@]}"; do kill "$p" 2>/dev/null; done
+	t_cleanup
+}
+trap t_cleanup_drivers EXIT
 
 port=$(( $(t_port) + 3 ))
 cell="$T_DIR/cell"
@@ -30,12 +40,14 @@ check_fails "a local cell's ids are 1..7" "1..7" CELL add 9
 # A lock held throughout by one session.
 "$LOCKCTL" -C "$conf" lock /ls/local/lk -- sleep 1000 </dev/null >"$T_DIR/holder.out" 2>&1 &
 holder=$!
-holder_session() {
-	L --json sessions 2>/dev/null | jpy '
-s = [x["session"] for x in j["sessions"] if any(k["path"] == "/ls/local/lk" for k in x["locks"])]
-s[0] if len(s) == 1 else ""'
+holder_session() { # [path]
+	L --json sessions 2>/dev/null | jpy "
+s = [x['session'] for x in j['sessions'] if any(k['path'] == '${1:-/ls/local/lk}' for k in x['locks'])]
+s[0] if len(s) == 1 else ''"
 }
-holder_is() { [ -n "$1" ] && [ "$(holder_session)" = "$1" ]; }
+holder_is() { # session [path]
+	[ -n "$1" ] && [ "$(holder_session "${2:-}")" = "$1" ]
+}
 holder_any() { [ -n "$(holder_session)" ]; }
 check "the lock is held" wait_for 20 holder_any
 s0=$(holder_session)
@@ -64,6 +76,14 @@ check_fails "adding a voter again is refused" "already a voter" \
 	L members add --id 4 --client "127.0.0.14:$port" --peer "127.0.0.14:$((port + 1))" --status "127.0.0.14:$((port + 2))"
 check_fails "removing an unknown replica is refused" "not a member" L members remove 6
 check "all 5 converge" wait_for 30 converged "$conf" 5
+# A libchubby client that knows all 5 (the config now lists them) holds a
+# second lock through the shrink and the master's removal.
+export CHUBBY_CELL="$conf"
+check "a libchubby client up" drv_start h
+check "it opens /ls/local/lk2" drv_ok h open /ls/local/lk2 rwc
+check "and locks it" drv_ok h lock /ls/local/lk2
+hs=$(drv h session | awk '{print $2}')
+check "its session ($hs) holds the lock" holder_is "$hs" /ls/local/lk2
 n0=$(wc -l <"$T_DIR/acked")
 check "writes go on with 5" wait_for 20 acked $((n0 + 5))
 
@@ -79,6 +99,7 @@ check "the lock holder runs" kill -0 "$holder"
 n1=$(wc -l <"$T_DIR/acked")
 check "writes go on with 3" wait_for 20 acked $((n1 + 5))
 
+drv_safe() { drv h state | grep -qx "ok SAFE"; }
 # Remove the master: it steps down once the change is chosen, the others
 # elect one master (one fail-over).
 before=$(cat "$cell"/replica-*.log | grep -c "role master")
@@ -89,7 +110,9 @@ check "exactly one fail-over: one new master elected" \
 check "a new epoch" test "$(epoch)" != "$e0"
 n2=$(wc -l <"$T_DIR/acked")
 check "the cell serves: writes go on" wait_for 30 acked $((n2 + 5))
-check "the lock holder's session survived the fail-over" wait_for 20 holder_is "$s0"
+check "its session is SAFE after the fail-over" wait_for 30 drv_safe
+check "it is the same session" test "$(drv h session)" = "ok $hs"
+check "and it still holds the lock (at the new master)" wait_for 20 holder_is "$hs" /ls/local/lk2
 
 touch "$T_DIR/stop"
 wait "$wpid"
@@ -103,5 +126,6 @@ lost() {
 check "every acknowledged write is there ($(wc -l <"$T_DIR/acked") of them)" lost
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
+check "the libchubby client quits" drv_stop h
 check "cell down" CELL down
 finish
