@@ -747,9 +747,15 @@ replica_run_actions(struct replica *r)
 			memset(&a->persist, 0, sizeof a->persist);
 			replica_arm_turn(r);
 			break;
-		case PAXOS_ACT_APPLY:
-			replica_apply_slot(r, a->index, &a->value);
+		case PAXOS_ACT_APPLY: {
+			/* A copy of the value's handle: what an applied entry sets
+			 * off may step the core (a membership change proposed when
+			 * its MEMBER entry applies), whose new actions can move
+			 * acts.v; the bytes stay where they are until the clear. */
+			struct paxos_buf v = a->value;
+			replica_apply_slot(r, a->index, &v);
 			break;
+		}
 		case PAXOS_ACT_ROLE:
 			replica_role(r, a->role, a->epoch, a->master);
 			break;
@@ -764,9 +770,11 @@ replica_run_actions(struct replica *r)
 				break;
 			replica_take_snapshot(r, a->index);
 			break;
-		case PAXOS_ACT_INSTALL_SNAPSHOT:
-			replica_install_snapshot(r, a->index, &a->value);
+		case PAXOS_ACT_INSTALL_SNAPSHOT: {
+			struct paxos_buf v = a->value; /* as for APPLY */
+			replica_install_snapshot(r, a->index, &v);
 			break;
+		}
 		}
 	}
 	paxos_actions_clear(&r->acts);
