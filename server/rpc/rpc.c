@@ -832,7 +832,8 @@ rpc_op_reload(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
 
 /* The refusals of a membership change, said plainly (paxos_step's codes). */
 static int
-rpc_members_refused(int rc, const char *what, unsigned id, char *msg, size_t msglen)
+rpc_members_refused(int rc, const char *what, unsigned id, bool quorum_lost, char *msg,
+    size_t msglen)
 {
 	switch (rc) {
 	case CHUBBY_E_BUSY:
@@ -841,11 +842,15 @@ rpc_members_refused(int rc, const char *what, unsigned id, char *msg, size_t msg
 		    what, id);
 		break;
 	case CHUBBY_E_UNAVAILABLE:
-		snprintf(msg, msglen, "%s %u: refused for now: either the voters left would not "
-				      "include a majority that answered the master within a lease "
-				      "(the cell would stop), or the master has no lease granted "
-				      "under the latest configuration yet (retry in a heartbeat)",
-		    what, id);
+		if (quorum_lost)
+			snprintf(msg, msglen, "%s %u: refused: the voters left would not include a "
+					      "majority that answered the master within a lease, and "
+					      "the cell would stop; bring the others back first",
+			    what, id);
+		else
+			snprintf(msg, msglen, "%s %u: not now: the master has no lease granted under "
+					      "the latest configuration yet (retry in a heartbeat)",
+			    what, id);
 		break;
 	case CHUBBY_E_INVALID:
 		snprintf(msg, msglen, "%s %u: %s", what, id,
@@ -857,6 +862,31 @@ rpc_members_refused(int rc, const char *what, unsigned id, char *msg, size_t msg
 		break;
 	}
 	return rc;
+}
+
+/* Which of the core's two reasons for E_UNAVAILABLE a removal of RM met:
+ * true when the voters left would hold no majority that answered the
+ * master within a lease (the core's rule, seen from here for the message
+ * only; the master counts as answering). */
+static bool
+rpc_members_quorum_lost(struct chubbyd *d, unsigned rm)
+{
+	const struct cell_config *c = d->cfg;
+	unsigned left = 0, answered = 0;
+
+	for (unsigned i = 0; i < c->nreplicas; i++) {
+		unsigned id = c->replicas[i].id;
+		uint64_t lag, chosen, ago;
+		bool voter;
+
+		if (id == rm || !replica_member_role(d->replica, id, &voter, &lag) || !voter)
+			continue;
+		left++;
+		if (id == d->id || (replica_peer_progress(d->replica, id, &chosen, &ago) &&
+					  ago <= c->master_lease_ms))
+			answered++;
+	}
+	return left > 0 && answered < left / 2 + 1;
 }
 
 /* An added member's addresses are in the log: the configuration change
@@ -877,7 +907,7 @@ rpc_members_added(int status, const struct ns_result *res, void *arg)
 	if (status == CHUBBY_OK) {
 		status = replica_members(a->d->replica, PAXOS_MEMBER_ADD, a->id);
 		if (status != CHUBBY_OK)
-			rpc_members_refused(status, "add", a->id, msg, sizeof msg);
+			rpc_members_refused(status, "add", a->id, false, msg, sizeof msg);
 	} else if (status == CHUBBY_E_NOT_MASTER) {
 		snprintf(msg, sizeof msg, "mastership lost before the change applied; check with "
 					  "lockctl members and retry");
@@ -897,11 +927,16 @@ rpc_members_list(struct chubbyd *d, msgpack_packer *pk)
 	msgpack_pack_array(pk, c->nreplicas);
 	for (unsigned i = 0; i < c->nreplicas; i++) {
 		bool dns = c->replicas[i].dns_name[0] != '\0', voter = false;
-		uint64_t lag = UINT64_MAX;
+		uint64_t lag = UINT64_MAX, chosen, ago = 0;
 		bool member = d->replica != NULL &&
 		    replica_member_role(d->replica, c->replicas[i].id, &voter, &lag);
+		/* At the master: how long ago it last answered (a removal
+		 * counts only members that answered within a lease). */
+		bool heard = member && c->replicas[i].id != d->id &&
+		    replica_peer_progress(d->replica, c->replicas[i].id, &chosen, &ago);
 
-		msgpack_pack_map(pk, 5 + (dns ? 1 : 0) + (member && lag != UINT64_MAX ? 1 : 0));
+		msgpack_pack_map(pk, 5 + (dns ? 1 : 0) + (member && lag != UINT64_MAX ? 1 : 0) +
+			(heard ? 1 : 0));
 		mp_pack_kv_uint(pk, "id", c->replicas[i].id);
 		mp_pack_kv_str(pk, "client", c->replicas[i].client_addr);
 		mp_pack_kv_str(pk, "peer", c->replicas[i].peer_addr);
@@ -909,6 +944,8 @@ rpc_members_list(struct chubbyd *d, msgpack_packer *pk)
 		mp_pack_kv_str(pk, "role", !member ? "none" : voter ? "voter" : "learner");
 		if (member && lag != UINT64_MAX)
 			mp_pack_kv_uint(pk, "lag", lag);
+		if (heard)
+			mp_pack_kv_uint(pk, "heard_ms", ago);
 		if (dns)
 			mp_pack_kv_str(pk, "dns", c->replicas[i].dns_name);
 	}
@@ -955,7 +992,8 @@ rpc_op_members(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 	}
 	if (rm != 0) {
 		if ((rc = replica_members(d->replica, PAXOS_MEMBER_REMOVE, (unsigned)rm)) != CHUBBY_OK)
-			return rpc_members_refused(rc, "remove", (unsigned)rm, msg, msglen);
+			return rpc_members_refused(rc, "remove", (unsigned)rm,
+			    rpc_members_quorum_lost(d, (unsigned)rm), msg, msglen);
 		msgpack_pack_map(pk, 1);
 		mp_pack_kv_uint(pk, "removed", rm);
 		return CHUBBY_OK;
@@ -976,7 +1014,8 @@ rpc_op_members(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 			goto out;
 		}
 		if (replica_conf_changing(d->replica)) {
-			rc = rpc_members_refused(CHUBBY_E_BUSY, "add", (unsigned)add, msg, msglen);
+			rc = rpc_members_refused(CHUBBY_E_BUSY, "add", (unsigned)add, false, msg,
+			    msglen);
 			goto out;
 		}
 		if ((rc = config_check_addresses(c, (unsigned)add, addr, msg, msglen)) != CHUBBY_OK)
@@ -986,7 +1025,7 @@ rpc_op_members(struct rpc_req *req, const msgpack_object *args, msgpack_packer *
 			/* Already in the address book where it says: no MEMBER entry. */
 			rc = replica_members(d->replica, PAXOS_MEMBER_ADD, (unsigned)add);
 			if (rc != CHUBBY_OK) {
-				rpc_members_refused(rc, "add", (unsigned)add, msg, msglen);
+				rpc_members_refused(rc, "add", (unsigned)add, false, msg, msglen);
 				goto out;
 			}
 			msgpack_pack_map(pk, 1);

@@ -65,7 +65,7 @@ members_list(struct lockctl *lc)
 	for (uint32_t i = 0; i < m.res.result->via.array.size; i++) {
 		const msgpack_object *o = &m.res.result->via.array.ptr[i];
 		struct mp_str c = {NULL, 0}, p = {NULL, 0}, s = {NULL, 0}, role = {NULL, 0};
-		uint64_t id = 0, lag = UINT64_MAX;
+		uint64_t id = 0, lag = UINT64_MAX, heard = UINT64_MAX;
 		char rb[16], lb[24];
 
 		mp_get_uint(o, "id", MP_OPTIONAL, &id, NULL, 0);
@@ -76,6 +76,7 @@ members_list(struct lockctl *lc)
 		 * slots behind the master, when the master has heard from it. */
 		mp_get_str(o, "role", MP_OPTIONAL, &role, NULL, 0);
 		mp_get_uint(o, "lag", MP_OPTIONAL, &lag, NULL, 0);
+		mp_get_uint(o, "heard_ms", MP_OPTIONAL, &heard, NULL, 0);
 		snprintf(rb, sizeof rb, "%.*s", (int)role.len, role.ptr ? role.ptr : "");
 		if (lag == UINT64_MAX)
 			snprintf(lb, sizeof lb, "-");
@@ -95,6 +96,8 @@ members_list(struct lockctl *lc)
 				json_kv_str(&j, "role", rb);
 			if (lag != UINT64_MAX)
 				json_kv_uint(&j, "lag", lag);
+			if (heard != UINT64_MAX)
+				json_kv_uint(&j, "heard_ms", heard);
 			json_obj_end(&j);
 		} else {
 			printf("%-4llu %-8s %-6s %-24.*s %-24.*s %.*s\n", (unsigned long long)id,
