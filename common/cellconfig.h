@@ -176,6 +176,10 @@ const struct cell_replica *config_replica(const struct cell_config *cfg, unsigne
  * The checks of `lockctl members replace` and of a move by DNS. */
 int config_check_move(const struct cell_config *cfg, unsigned id, char *const addr[3], char *msg,
     size_t msglen);
+/* As config_check_move without asking that ID be in the config: the checks
+ * of `lockctl members add`. */
+int config_check_addresses(const struct cell_config *cfg, unsigned id, char *const addr[3],
+    char *msg, size_t msglen);
 
 /* Whether two hosts (as config_parse_hostport splits them) are the same:
  * by address when both are literal addresses of one family, else by name. */

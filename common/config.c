@@ -354,14 +354,21 @@ int
 config_check_move(const struct cell_config *c, unsigned id, char *const addr[3], char *msg,
     size_t msglen)
 {
-	static const char *const what[3] = {"client", "peer", "status"};
-	char host[CONFIG_ADDR_MAX], err[128];
-	unsigned port;
-
 	if (config_replica(c, id) == NULL) {
 		snprintf(msg, msglen, "replica %u is not a member of this cell", id);
 		return CHUBBY_E_NOT_FOUND;
 	}
+	return config_check_addresses(c, id, addr, msg, msglen);
+}
+
+int
+config_check_addresses(const struct cell_config *c, unsigned id, char *const addr[3], char *msg,
+    size_t msglen)
+{
+	static const char *const what[3] = {"client", "peer", "status"};
+	char host[CONFIG_ADDR_MAX], err[128];
+	unsigned port;
+
 	for (int k = 0; k < 3; k++) {
 		if (config_parse_hostport(addr[k], host, sizeof host, &port, err, sizeof err) !=
 		    CHUBBY_OK) {

@@ -34,6 +34,7 @@ enum sim_knob {
 	SIM_KNOB_PX_SERVE_BEFORE_NOOP = 1 << 19, /* a master serves before its own no-op is applied */
 	SIM_KNOB_PX_NO_PREVOTE = 1 << 20,      /* campaigns without a pre-vote (the old core) */
 	SIM_KNOB_PX_LATE_DEADLINE = 1 << 21,   /* paxos_next_deadline a heartbeat late */
+	SIM_KNOB_PX_CONF_NO_DRAIN = 1 << 22,   /* slots proposed after a configuration value not yet chosen */
 };
 
 #ifdef CHUBBY_SIM_KNOBS

@@ -55,6 +55,10 @@ usage(FILE *f)
 	    "      --init          this is a brand-new cell: an empty data directory may vote\n"
 	    "                      (without it, an empty data directory means lost data: the\n"
 	    "                      replica catches up before it votes again)\n"
+	    "      --join          this replica joins a running cell: an empty data directory\n"
+	    "                      starts as a learner and takes the cell's configuration\n"
+	    "                      from the master (lockctl members add it); ignored once\n"
+	    "                      the directory is in use\n"
 	    "      --restore BACKUP  with --init: start this new cell's replica from the state\n"
 	    "                      in BACKUP (made by lockctl backup); give every replica\n"
 	    "                      of the new cell the same file\n"
@@ -178,6 +182,7 @@ main(int argc, char **argv)
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"syslog", no_argument, NULL, 's'},
 	    {"init", no_argument, NULL, 'I'},
+	    {"join", no_argument, NULL, 'J'},
 	    {"restore", required_argument, NULL, 'R'},
 	    {"log-file", required_argument, NULL, 'L'},
 	    {"log-format", required_argument, NULL, 'F'},
@@ -192,7 +197,7 @@ main(int argc, char **argv)
 	int log_format = -1;
 	char err[512], *end, *cert = NULL, *key = NULL;
 	long idl = -1;
-	int ch, use_syslog = 0, check_only = 0, init = 0, level, rc = 1;
+	int ch, use_syslog = 0, check_only = 0, init = 0, join = 0, level, rc = 1;
 	struct event *ev_term, *ev_int, *ev_hup;
 
 	memset(&d, 0, sizeof d);
@@ -223,6 +228,9 @@ main(int argc, char **argv)
 			break;
 		case 'I':
 			init = 1;
+			break;
+		case 'J':
+			join = 1;
 			break;
 		case 'R':
 			restore_path = optarg;
@@ -262,6 +270,11 @@ main(int argc, char **argv)
 	if (config_path == NULL || (idl < 0 && !check_only)) {
 		fprintf(stderr, "chubbyd: -c FILE and -i ID are required\n");
 		usage(stderr);
+		return 2;
+	}
+	if (join && init) {
+		fprintf(stderr, "chubbyd: --init founds a new cell, --join joins a running one: "
+				"give one of them\n");
 		return 2;
 	}
 	if (restore_path != NULL && !init) {
@@ -361,7 +374,7 @@ main(int argc, char **argv)
 		log_error("client port: %s", err);
 		goto out;
 	}
-	d.replica = replica_new(&d, init, err, sizeof err);
+	d.replica = replica_new(&d, init, join, err, sizeof err);
 	if (d.replica == NULL) {
 		log_error("%s", err);
 		goto out;

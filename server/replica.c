@@ -212,6 +212,32 @@ replica_move_member(struct replica *r, const struct cell_member *m)
 {
 	struct cell_config *c = r->d->cfg;
 
+	/* A new id: the address book grows (lockctl members add proposes the
+	 * MEMBER entry before the configuration change), and the peer layer
+	 * dials it.  The entries are never dropped: the core sends nothing to
+	 * a replica that is not a member, and a slot in the table is cheap. */
+	if (config_replica(c, m->id) == NULL) {
+		struct cell_replica *cr;
+
+		if (c->nreplicas >= CONFIG_MAX_REPLICAS) {
+			log_error("member %u at %s: the address book is full (%d replicas); not "
+				  "dialled",
+			    m->id, m->peer, CONFIG_MAX_REPLICAS);
+			return;
+		}
+		cr = &c->replicas[c->nreplicas++];
+		memset(cr, 0, sizeof *cr);
+		cr->id = m->id;
+		snprintf(cr->client_addr, sizeof cr->client_addr, "%s", m->client);
+		snprintf(cr->peer_addr, sizeof cr->peer_addr, "%s", m->peer);
+		snprintf(cr->status_addr, sizeof cr->status_addr, "%s", m->status);
+		log_info("member %u enters the address book: client %s, peer %s, status %s", m->id,
+		    m->client, m->peer, m->status);
+		if (r->net != NULL)
+			peer_net_add(r->net, cr);
+		return;
+	}
+
 	for (unsigned i = 0; i < c->nreplicas; i++) {
 		struct cell_replica *cr = &c->replicas[i];
 		if (cr->id != m->id)
@@ -740,9 +766,15 @@ replica_run_actions(struct replica *r)
 			memset(&a->persist, 0, sizeof a->persist);
 			replica_arm_turn(r);
 			break;
-		case PAXOS_ACT_APPLY:
-			replica_apply_slot(r, a->index, &a->value);
+		case PAXOS_ACT_APPLY: {
+			/* A copy of the value's handle: what an applied entry sets
+			 * off may step the core (a membership change proposed when
+			 * its MEMBER entry applies), whose new actions can move
+			 * acts.v; the bytes stay where they are until the clear. */
+			struct paxos_buf v = a->value;
+			replica_apply_slot(r, a->index, &v);
 			break;
+		}
 		case PAXOS_ACT_ROLE:
 			replica_role(r, a->role, a->epoch, a->master);
 			break;
@@ -757,9 +789,11 @@ replica_run_actions(struct replica *r)
 				break;
 			replica_take_snapshot(r, a->index);
 			break;
-		case PAXOS_ACT_INSTALL_SNAPSHOT:
-			replica_install_snapshot(r, a->index, &a->value);
+		case PAXOS_ACT_INSTALL_SNAPSHOT: {
+			struct paxos_buf v = a->value; /* as for APPLY */
+			replica_install_snapshot(r, a->index, &v);
 			break;
+		}
 		}
 	}
 	paxos_actions_clear(&r->acts);
@@ -1047,6 +1081,52 @@ replica_move(struct replica *r, unsigned id, const char *client, const char *pee
 	return replica_submit_cmd(r, &c, done, arg);
 }
 
+int
+replica_members(struct replica *r, int op, unsigned id)
+{
+	struct paxos_event ev = {.type = PAXOS_EV_MEMBERS, .index = id, .token = (uint64_t)op};
+	int rc;
+
+	if (cell_diverged(r->cell))
+		return CHUBBY_E_CORRUPT;
+	if (!replica_is_master(r))
+		return CHUBBY_E_NOT_MASTER;
+	ev.now = clock_mono_ms();
+	rc = paxos_step(r->px, &ev, &r->acts);
+	if (!r->stepping) {
+		r->stepping = 1;
+		replica_run_actions(r);
+		r->stepping = 0;
+	}
+	return rc;
+}
+
+bool
+replica_member_role(const struct replica *r, unsigned id, bool *voter, uint64_t *lag)
+{
+	const struct paxos_conf *c = paxos_conf(r->px);
+	uint64_t chosen, heard;
+
+	*lag = 0;
+	if (paxos_conf_has_voter(c, id))
+		*voter = true;
+	else if (paxos_conf_has_learner(c, id))
+		*voter = false;
+	else
+		return false;
+	if (id != r->d->id && paxos_peer_progress(r->px, id, &chosen, &heard))
+		*lag = paxos_chosen_index(r->px) > chosen ? paxos_chosen_index(r->px) - chosen : 0;
+	else if (id != r->d->id)
+		*lag = UINT64_MAX; /* not heard from in this term, or we are not master */
+	return true;
+}
+
+bool
+replica_conf_changing(const struct replica *r)
+{
+	return paxos_conf_changing(r->px);
+}
+
 bool
 replica_replaced(const struct replica *r)
 {
@@ -1209,16 +1289,27 @@ replica_status_pack(const struct replica *r, msgpack_packer *pk, bool state_dige
 
 /* --- set-up ------------------------------------------------------------------ */
 
+/* Slot 1's voters, as pc->members wants them: the store's record of them
+ * (FIRST, no voters: none) or else the config file's replica lines, which
+ * are the founders' own at a cell's first start and stay right for a store
+ * from before the record (docs/PAXOS.md "Membership"). */
 static void
-replica_paxos_config(const struct chubbyd *d, struct paxos_config *pc)
+replica_paxos_config(const struct chubbyd *d, const struct paxos_conf *first, bool join,
+    struct paxos_config *pc)
 {
 	const struct cell_config *c = d->cfg;
 
 	paxos_config_defaults(pc);
 	pc->id = d->id;
-	pc->nmembers = c->nreplicas;
-	for (unsigned i = 0; i < c->nreplicas; i++)
-		pc->members[i] = c->replicas[i].id;
+	if (first->nvoters > 0) {
+		pc->nmembers = first->nvoters;
+		memcpy(pc->members, first->voters, first->nvoters * sizeof *first->voters);
+	} else {
+		pc->nmembers = c->nreplicas;
+		for (unsigned i = 0; i < c->nreplicas; i++)
+			pc->members[i] = c->replicas[i].id;
+	}
+	pc->join = join;
 	pc->lease_ms = c->master_lease_ms;
 	pc->drift_ppm = c->clock_drift_ppm;
 	pc->margin_ms = c->clock_margin_ms;
@@ -1277,8 +1368,8 @@ replica_set_aside(struct replica *r, const char *why, char *err, size_t errlen)
 /* Opens the store and loads what Paxos needs; sets *STATE_LOST when this
  * replica must not vote until it has caught up. */
 static int
-replica_open_store(struct replica *r, bool init, struct paxos_durable *dur, bool *state_lost,
-    char *err, size_t errlen)
+replica_open_store(struct replica *r, bool init, bool join, struct paxos_durable *dur,
+    bool *state_lost, bool *joiner, char *err, size_t errlen)
 {
 	struct chubbyd *d = r->d;
 	struct store_identity ident;
@@ -1294,6 +1385,9 @@ replica_open_store(struct replica *r, bool init, struct paxos_durable *dur, bool
 		return rc;
 	}
 	store_identity(r->st, &ident);
+	*joiner = false;
+	/* --join, like --init, only matters for an empty directory: from its
+	 * first start on, the store says how this replica started. */
 	if (ident.initialized) {
 		if ((rc = store_check_identity(r->st, d->cfg->cell, d->id, err, errlen)) != CHUBBY_OK)
 			return rc;
@@ -1316,22 +1410,51 @@ replica_open_store(struct replica *r, bool init, struct paxos_durable *dur, bool
 		 * until it has caught up (Paxos Made Live §5.1).  The non-voter
 		 * flag is synced with the identity, in one batch. */
 		bool voter = init && !set_aside;
-		if ((rc = store_init(r->st, d->cfg->cell, d->id, voter, err, errlen)) != CHUBBY_OK)
+		if (join && !set_aside)
+			rc = store_init_joiner(r->st, d->cfg->cell, d->id, err, errlen);
+		else
+			rc = store_init(r->st, d->cfg->cell, d->id, voter, err, errlen);
+		if (rc != CHUBBY_OK)
 			return rc;
 		*state_lost = !voter;
-		if (*state_lost)
+		if (join && !set_aside)
+			log_info("initialized a new store in %s: joining the cell as a learner; the "
+				 "master adds it (lockctl members add)",
+			    d->data_dir);
+		else if (*state_lost)
 			log_warn("the store in %s is empty: rejoining as a non-voting member until "
-				 "caught up (start a brand-new cell's replicas with --init)",
+				 "caught up (start a brand-new cell's replicas with --init, a new "
+				 "member with --join)",
 			    d->data_dir);
 		else
 			log_info("initialized a new store in %s", d->data_dir);
 		rc = store_load_paxos(r->st, dur, err, errlen);
+		store_identity(r->st, &ident);
+	}
+	if (rc != CHUBBY_OK)
+		return rc;
+	*joiner = ident.joiner;
+	if (ident.founder && !*state_lost && dur->snap_conf.nvoters == 0) {
+		/* A founder keeps its first voters: from now on the config file's
+		 * replica lines are only the address book (they may grow). */
+		struct paxos_conf first;
+		const struct cell_config *c = d->cfg;
+
+		memset(&first, 0, sizeof first);
+		first.nvoters = c->nreplicas;
+		for (unsigned i = 0; i < c->nreplicas; i++)
+			first.voters[i] = c->replicas[i].id;
+		rc = store_set_first_conf(r->st, &first, err, errlen);
+		if (rc == CHUBBY_OK)
+			dur->snap_conf = first;
+		else if (rc == CHUBBY_E_EXISTS)
+			rc = CHUBBY_OK; /* a snapshot from before the record: as before */
 	}
 	return rc;
 }
 
 struct replica *
-replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
+replica_new(struct chubbyd *d, bool init, bool join, char *err, size_t errlen)
 {
 	struct replica *r = xcalloc(1, sizeof *r);
 	struct paxos_config pc;
@@ -1339,16 +1462,17 @@ replica_new(struct chubbyd *d, bool init, char *err, size_t errlen)
 	struct paxos_event ev = {.type = PAXOS_EV_START};
 	struct cell_params cc;
 	struct cell_observer obs = {replica_on_applied, replica_on_state_replaced, r};
-	bool state_lost = false;
+	bool state_lost = false, joiner = false;
 
 	r->d = d;
 	r->wr_pipe[0] = r->wr_pipe[1] = -1;
 	r->self_at_start = *d->self;
 	paxos_actions_init(&r->acts);
 	memset(&dur, 0, sizeof dur);
-	if (replica_open_store(r, init, &dur, &state_lost, err, errlen) != CHUBBY_OK)
+	if (replica_open_store(r, init, join, &dur, &state_lost, &joiner, err, errlen) !=
+	    CHUBBY_OK)
 		goto fail;
-	replica_paxos_config(d, &pc);
+	replica_paxos_config(d, &dur.snap_conf, joiner, &pc);
 	r->px = paxos_new(&pc);
 	if (r->px == NULL) {
 		snprintf(err, errlen, "the replication settings are inconsistent");

@@ -31,7 +31,11 @@ struct ns_result;
  * mastership lost; RES NULL).  RES is valid for the call only. */
 typedef void (*replica_done_fn)(int status, const struct ns_result *res, void *arg);
 
-struct replica *replica_new(struct chubbyd *d, bool init, char *err, size_t errlen);
+/* INIT: an empty data directory founds a new cell (votes from the start);
+ * JOIN: it joins a running cell as a learner that takes its configuration
+ * from the log (docs/PAXOS.md "Membership"); neither: a member that lost
+ * its data rejoins without a vote until caught up. */
+struct replica *replica_new(struct chubbyd *d, bool init, bool join, char *err, size_t errlen);
 void replica_free(struct replica *r);
 
 /*
@@ -74,6 +78,19 @@ int replica_sync(struct replica *r, replica_done_fn done, void *arg);
  * E_CORRUPT (diverged) at once, and then DONE is never called. */
 int replica_submit(struct replica *r, const uint8_t *cmd, size_t len, replica_done_fn done,
     void *arg);
+
+/* Changes the voting configuration by one replica as master: OP is
+ * PAXOS_MEMBER_ADD (as a learner, promoted by the core once caught up) or
+ * PAXOS_MEMBER_REMOVE.  CHUBBY_OK once proposed; else paxos_step's refusal
+ * (E_BUSY, E_UNAVAILABLE, E_INVALID) or E_NOT_MASTER. */
+int replica_members(struct replica *r, int op, unsigned id);
+/* Replica ID's place in the configuration after the chosen prefix: false
+ * if none; else *VOTER, and *LAG the slots it is behind the master's chosen
+ * index as its last lease grant said (0 for ourselves; UINT64_MAX unknown:
+ * not master, or not heard from in this term). */
+bool replica_member_role(const struct replica *r, unsigned id, bool *voter, uint64_t *lag);
+/* A change proposed and not yet chosen, or a learner waiting for promotion. */
+bool replica_conf_changing(const struct replica *r);
 
 /* Moves replica ID to new addresses through the log (replacing a dead
  * replica by a fresh machine that keeps its id): DONE once applied here. */

@@ -37,6 +37,7 @@ INTEGRATION_TESTS += tests/integration/test_integrity_snapshot.sh
 INTEGRATION_TESTS += tests/integration/test_install.sh
 INTEGRATION_TESTS += tests/integration/test_members.sh
 INTEGRATION_TESTS += tests/integration/test_mirror.sh
+INTEGRATION_TESTS += tests/integration/test_members_grow_shrink.sh
 INTEGRATION_TESTS += tests/integration/test_dns_replace.sh
 INTEGRATION_TESTS += tests/integration/test_clock_step.sh
 INTEGRATION_TESTS += tests/integration/test_coherence.sh

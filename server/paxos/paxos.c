@@ -29,6 +29,17 @@
 /* How far past its chosen index a replica lets its log grow for one message. */
 #define PAXOS_WINDOW_MAX 65536
 
+/* A set of replica ids, 1..255: who promised, accepted, granted. */
+struct paxos_idset {
+	uint64_t w[4];
+};
+
+/* A configuration chosen at `slot` (in effect for the slots after it). */
+struct paxos_confrec {
+	uint64_t slot;
+	struct paxos_conf c;
+};
+
 struct paxos_slot {
 	/* Acceptor. */
 	bool has_acc;
@@ -41,7 +52,7 @@ struct paxos_slot {
 	/* Master in Phase 2: what it proposed, who accepted it, when it was sent. */
 	paxos_ballot prop_ballot;
 	struct paxos_buf prop_value;
-	uint32_t acks;
+	struct paxos_idset acks;
 	uint64_t sent_at;
 };
 
@@ -53,7 +64,6 @@ struct paxos_out {
 
 struct paxos {
 	struct paxos_config cfg;
-	unsigned self; /* index of cfg.id in cfg.members */
 	bool started;
 	uint64_t now;
 	uint64_t rng;
@@ -77,6 +87,16 @@ struct paxos {
 	uint64_t applied; /* every slot <= applied has gone out as APPLY */
 	uint64_t snap_asked;
 
+	/* Membership (docs/PAXOS.md "Membership"): conf is the configuration
+	 * after the chosen prefix; snap_conf the one after snap_index, and
+	 * hist the changes chosen since (for the next snapshot).  conf_known
+	 * is false while a joining replica has not learnt it yet. */
+	struct paxos_conf conf;
+	bool conf_known;
+	struct paxos_conf snap_conf;
+	struct paxos_confrec *hist;
+	size_t nhist;
+
 	/* Acceptor side of leases. */
 	paxos_ballot lease_holder;
 	uint64_t lease_until; /* promise nobody but lease_holder before this */
@@ -94,20 +114,35 @@ struct paxos {
 	 * pv_ballot; pv_votes is who said yes. */
 	paxos_ballot pv_ballot;
 	uint64_t pv_seq;
-	uint32_t pv_votes;
+	struct paxos_idset pv_votes;
 	/* A hand-off's target (TIMEOUT_NOW) campaigns as soon as it may until
 	 * this time (the other followers push election_at back instead). */
 	uint64_t timeout_now_until;
 
 	/* Proposer. */
 	paxos_ballot ballot;
-	uint32_t promises;
+	struct paxos_idset promises;
+	/* Phase 1 must win a majority of every configuration its slots may be
+	 * chosen in: p1_conf (of slot p1_from) and each one the promises
+	 * report after it; p1_ids is who was asked. */
+	struct paxos_conf p1_conf;
+	struct paxos_idset p1_ids;
 	uint64_t p1_from;
 	uint64_t p1_max;
 	uint64_t p1_deadline;
 	uint64_t p1_resend_at;
 	uint64_t next_slot;
 	uint64_t noop_slot;
+	uint64_t repro; /* next slot to re-propose after Phase 1 */
+	/* A configuration value proposed and not yet in the chosen prefix: no
+	 * later slot is proposed until it is (pend_slot 0: none). */
+	uint64_t pend_slot;
+	struct paxos_conf pend_conf;
+	/* When conf took effect here (or the term began), and the send time of
+	 * the lease request that gave lease_expiry: a change is proposed only
+	 * under a lease granted by the current configuration. */
+	uint64_t conf_at;
+	uint64_t lease_sent;
 	uint64_t lease_expiry;
 	/* Check-quorum: send time of the latest lease request a majority
 	 * answered (or when we became master), and the lease requests sent
@@ -116,9 +151,9 @@ struct paxos {
 	uint64_t hb_unanswered;
 	/* Each member's chosen index as its last lease grant said (hand-off
 	 * picks and waits for a follower that is caught up). */
-	uint64_t peer_chosen[PAXOS_MAX_MEMBERS];
+	uint64_t peer_chosen[256];
 	/* When each member's last lease grant came (0: none this term). */
-	uint64_t peer_heard[PAXOS_MAX_MEMBERS];
+	uint64_t peer_heard[256];
 	/* Hand-off: to ho_target (0: none); ho_stopped once it stopped
 	 * renewing its lease; ho_deadline for the target to catch up. */
 	unsigned ho_target;
@@ -127,7 +162,7 @@ struct paxos {
 	uint64_t ho_sent_at;
 	uint64_t hb_seq;
 	uint64_t hb_sent[PAXOS_HB_WINDOW];
-	uint32_t hb_acks[PAXOS_HB_WINDOW];
+	struct paxos_idset hb_acks[PAXOS_HB_WINDOW];
 	uint64_t hb_at;
 	struct paxos_buf *queue;
 	size_t nqueue;
@@ -289,31 +324,66 @@ paxos_after_lease_wait(struct paxos *p)
 	return max == 0 ? 0 : paxos_random(p) % (max + 1);
 }
 
-static int
-paxos_member_index(const struct paxos *p, unsigned id)
+static void
+paxos_ids_add(struct paxos_idset *s, unsigned id)
 {
-	unsigned i;
-
-	for (i = 0; i < p->cfg.nmembers; i++)
-		if (p->cfg.members[i] == id)
-			return (int)i;
-	return -1;
-}
-
-static unsigned
-paxos_popcount(uint32_t v)
-{
-	unsigned n = 0;
-
-	for (; v != 0; v &= v - 1)
-		n++;
-	return n;
+	s->w[(id & 0xff) >> 6] |= 1ULL << (id & 63);
 }
 
 static bool
-paxos_majority(const struct paxos *p, uint32_t set)
+paxos_ids_has(const struct paxos_idset *s, unsigned id)
 {
-	return paxos_popcount(set) >= p->cfg.nmembers / 2 + 1;
+	return (s->w[(id & 0xff) >> 6] >> (id & 63)) & 1;
+}
+
+static void
+paxos_ids_add_conf(struct paxos_idset *s, const struct paxos_conf *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nvoters; i++)
+		paxos_ids_add(s, c->voters[i]);
+	for (i = 0; i < c->nlearners; i++)
+		paxos_ids_add(s, c->learners[i]);
+}
+
+/* A majority of C's voters is in SET (Paxos Made Simple's "majority of
+ * acceptors", of the configuration the slot or lease belongs to). */
+static bool
+paxos_quorum(const struct paxos_conf *c, const struct paxos_idset *set)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < c->nvoters; i++)
+		n += paxos_ids_has(set, c->voters[i]);
+	return c->nvoters > 0 && n >= c->nvoters / 2 + 1;
+}
+
+static bool
+paxos_majority(const struct paxos *p, const struct paxos_idset *set)
+{
+	return paxos_quorum(&p->conf, set);
+}
+
+/* We may campaign and lead: a voter of the configuration we know. */
+static bool
+paxos_votes(const struct paxos *p)
+{
+	return p->voter && p->conf_known && paxos_conf_has_voter(&p->conf, p->cfg.id);
+}
+
+/* Whom messages "to every member" go to: voters and learners of the
+ * configuration (a change in flight is in it once proposed: pend_conf),
+ * and whoever Phase 1 asked. */
+static struct paxos_idset
+paxos_audience(const struct paxos *p)
+{
+	struct paxos_idset s = p->p1_ids;
+
+	paxos_ids_add_conf(&s, &p->conf);
+	paxos_ids_add_conf(&s, &p->pend_conf);
+	paxos_ids_add(&s, p->cfg.id);
+	return s;
 }
 
 /*
@@ -483,15 +553,18 @@ paxos_send_vouched(struct paxos *p, unsigned to, struct paxos_msg *m)
 static void
 paxos_send_all_as(struct paxos *p, const struct paxos_msg *m, bool vouched)
 {
+	struct paxos_idset to = paxos_audience(p);
 	struct paxos_msg c;
-	unsigned i;
+	unsigned id;
 
-	for (i = 0; i < p->cfg.nmembers; i++) {
+	for (id = 1; id < 256; id++) {
+		if (!paxos_ids_has(&to, id))
+			continue;
 		paxos_msg_copy(&c, m);
 		if (vouched)
-			paxos_send_vouched(p, p->cfg.members[i], &c);
+			paxos_send_vouched(p, id, &c);
 		else
-			paxos_send(p, p->cfg.members[i], &c);
+			paxos_send(p, id, &c);
 	}
 }
 
@@ -511,12 +584,15 @@ paxos_send_free(struct paxos *p, unsigned to, struct paxos_msg *m)
 static void
 paxos_send_all_free(struct paxos *p, const struct paxos_msg *m)
 {
+	struct paxos_idset to = paxos_audience(p);
 	struct paxos_msg c;
-	unsigned i;
+	unsigned id;
 
-	for (i = 0; i < p->cfg.nmembers; i++) {
+	for (id = 1; id < 256; id++) {
+		if (!paxos_ids_has(&to, id))
+			continue;
 		paxos_msg_copy(&c, m);
-		paxos_send_free(p, p->cfg.members[i], &c);
+		paxos_send_free(p, id, &c);
 	}
 }
 
@@ -606,7 +682,7 @@ paxos_check_rejoin(struct paxos *p)
 	 */
 	if (p->voter || p->now < p->quiet_until)
 		return;
-	if (p->cfg.nmembers > 1 && (p->rejoin_slot == 0 || p->chosen < p->rejoin_slot))
+	if (p->conf.nvoters > 1 && (p->rejoin_slot == 0 || p->chosen < p->rejoin_slot))
 		return;
 	p->voter = true;
 	p->cur.set_nonvoter = true;
@@ -617,21 +693,91 @@ paxos_check_rejoin(struct paxos *p)
 		paxos_persist_promised(p, p->max_seen);
 }
 
+/* ---- membership ------------------------------------------------------- */
+
+static void paxos_become_follower(struct paxos *);
+
+/* C is the configuration from now on (the chosen prefix reached it). */
+static void
+paxos_conf_set(struct paxos *p, const struct paxos_conf *c)
+{
+	p->conf = *c;
+	p->conf_known = true;
+	if (p->role == PAXOS_MASTER)
+		p->conf_at = p->now;
+	/* Removed, the master too once its own removal is chosen: it steps
+	 * down, and the new configuration elects a master (one fail-over). */
+	if (p->role != PAXOS_FOLLOWER && !paxos_votes(p))
+		paxos_become_follower(p);
+}
+
+/* Slot S, just added to the chosen prefix, holds V. */
+static void
+paxos_conf_chosen(struct paxos *p, uint64_t s, const struct paxos_buf *v)
+{
+	struct paxos_conf c;
+
+	if (!paxos_conf_decode(v, &c) || c.nvoters == 0)
+		return;
+	p->hist = xrealloc(p->hist, (p->nhist + 1) * sizeof *p->hist);
+	p->hist[p->nhist].slot = s;
+	p->hist[p->nhist++].c = c;
+	if (s == p->pend_slot) {
+		p->pend_slot = 0;
+		memset(&p->pend_conf, 0, sizeof p->pend_conf);
+	}
+	paxos_conf_set(p, &c);
+}
+
+/* The configuration after slot INDEX (>= snap_index, <= chosen); no voters
+ * if unknown. */
+static struct paxos_conf
+paxos_conf_at(const struct paxos *p, uint64_t index)
+{
+	struct paxos_conf c = p->snap_conf;
+	size_t i;
+
+	for (i = 0; i < p->nhist && p->hist[i].slot <= index; i++)
+		c = p->hist[i].c;
+	return c;
+}
+
+/* The snapshot now covers slots <= INDEX: fold the history into snap_conf. */
+static void
+paxos_conf_snapshot(struct paxos *p, uint64_t index)
+{
+	size_t i, j;
+
+	p->snap_conf = paxos_conf_at(p, index);
+	for (i = j = 0; i < p->nhist; i++)
+		if (p->hist[i].slot > index)
+			p->hist[j++] = p->hist[i];
+	p->nhist = j;
+}
+
 static void
 paxos_advance(struct paxos *p)
 {
 	struct paxos_slot *sl;
 	struct paxos_action *act;
+	struct paxos_conf c;
 
-	while ((sl = paxos_slot_peek(p, p->chosen + 1)) != NULL && sl->chosen)
+	while ((sl = paxos_slot_peek(p, p->chosen + 1)) != NULL && sl->chosen) {
 		p->chosen++;
+		paxos_conf_chosen(p, p->chosen, &sl->acc_value);
+	}
 	while (p->applied < p->chosen) {
 		p->applied++;
 		sl = paxos_slot_peek(p, p->applied);
 		assert(sl != NULL && sl->chosen);
 		act = paxos_emit(p, PAXOS_ACT_APPLY);
 		act->index = p->applied;
-		paxos_buf_copy(&act->value, &sl->acc_value);
+		/* The state machine sees a configuration value as a no-op: the
+		 * core keeps the configuration (paxos_conf()). */
+		if (paxos_conf_decode(&sl->acc_value, &c))
+			paxos_batch_init(&act->value);
+		else
+			paxos_buf_copy(&act->value, &sl->acc_value);
 		paxos_buf_free(&sl->prop_value);
 		paxos_buf_free(&sl->p1_value);
 	}
@@ -720,11 +866,14 @@ paxos_drop_proposer_state(struct paxos *p)
 		paxos_buf_free(&p->log[i].prop_value);
 		p->log[i].p1_ballot = 0;
 		p->log[i].prop_ballot = 0;
-		p->log[i].acks = 0;
+		memset(&p->log[i].acks, 0, sizeof p->log[i].acks);
 	}
 	p->lease_expiry = 0;
-	p->promises = 0;
+	memset(&p->promises, 0, sizeof p->promises);
+	memset(&p->p1_ids, 0, sizeof p->p1_ids);
 	p->noop_slot = 0;
+	p->pend_slot = 0;
+	memset(&p->pend_conf, 0, sizeof p->pend_conf);
 	p->ho_target = 0;
 	p->ho_stopped = false;
 	memset(p->peer_chosen, 0, sizeof p->peer_chosen);
@@ -816,6 +965,7 @@ paxos_campaign(struct paxos *p)
 	paxos_observe(p, p->ballot);
 	p->p1_from = p->chosen + 1;
 	p->p1_max = p->chosen;
+	p->p1_conf = p->conf;
 	for (i = 0; i < p->nlog; i++)
 		p->log[i].p1_ballot = 0;
 	/* Long enough for the acceptors' leases to the old master to run out. */
@@ -852,7 +1002,7 @@ paxos_prevote(struct paxos *p)
 	}
 	p->pv_ballot = PAXOS_BALLOT(round + 1, p->cfg.id);
 	p->pv_seq++;
-	p->pv_votes = 0;
+	memset(&p->pv_votes, 0, sizeof p->pv_votes);
 	/* At least a millisecond on, even with a zero wait: a shell that
 	 * sleeps until paxos_next_deadline would otherwise ask again, and
 	 * again, within the same millisecond. */
@@ -894,13 +1044,22 @@ static void
 paxos_propose(struct paxos *p, uint64_t s, struct paxos_buf *value)
 {
 	struct paxos_slot *sl = paxos_slot_get(p, s);
+	struct paxos_conf c;
 
 	assert(sl != NULL);
 	paxos_buf_free(&sl->prop_value);
 	sl->prop_value = *value;
 	memset(value, 0, sizeof *value);
+	/* A configuration value: nothing after it is proposed until it is in
+	 * the chosen prefix (paxos_try_propose), so every slot in flight
+	 * belongs to the configuration of the chosen prefix. */
+	if (paxos_conf_decode(&sl->prop_value, &c) && c.nvoters > 0 &&
+	    !SIM_KNOB(SIM_KNOB_PX_CONF_NO_DRAIN)) {
+		p->pend_slot = s;
+		p->pend_conf = c;
+	}
 	sl->prop_ballot = p->ballot;
-	sl->acks = 0;
+	memset(&sl->acks, 0, sizeof sl->acks);
 	sl->sent_at = p->now;
 	paxos_send_accept(p, 0, s, sl);
 	if (s >= p->next_slot)
@@ -915,7 +1074,7 @@ paxos_heartbeat(struct paxos *p)
 	unsigned i = (unsigned)(++p->hb_seq % PAXOS_HB_WINDOW);
 
 	p->hb_sent[i] = p->now;
-	p->hb_acks[i] = 0;
+	memset(&p->hb_acks[i], 0, sizeof p->hb_acks[i]);
 	p->hb_at = p->now + p->cfg.heartbeat_ms;
 	p->hb_unanswered++;
 	memset(&m, 0, sizeof m);
@@ -931,39 +1090,71 @@ paxos_heartbeat(struct paxos *p)
  * Phase 1 won.  Paxos Made Simple §3: re-propose, in our ballot, the value of
  * the highest ballot any promise reported for each slot, fill gaps with
  * no-ops, then commit a no-op of our own (Paxos Made Live §5.2: the master
- * serves nothing until an entry of its own ballot is chosen).
+ * serves nothing until an entry of its own ballot is chosen).  The
+ * re-proposals go out from paxos_try_propose, which stops after a
+ * configuration value until it is chosen.
  */
 static void
 paxos_become_master(struct paxos *p)
 {
-	struct paxos_slot *sl;
-	struct paxos_buf v;
-	uint64_t s;
-
 	p->role = PAXOS_MASTER;
 	p->master_ballot = p->ballot;
 	p->master_id = p->cfg.id;
 	p->lease_expiry = 0;
+	p->lease_sent = 0;
+	p->conf_at = p->now;
 	p->quorum_at = p->now;
 	p->hb_unanswered = 0;
 	p->next_slot = p->chosen + 1;
+	p->repro = p->chosen + 1;
+	p->noop_slot = 0;
 	paxos_emit_role(p);
-	for (s = p->chosen + 1; s <= p->p1_max; s++) {
+	paxos_try_propose(p);
+	paxos_heartbeat(p);
+}
+
+/* The rest of Phase 1's values, in order, then our no-op; false while a
+ * configuration value among them is not yet chosen. */
+static bool
+paxos_repropose(struct paxos *p)
+{
+	struct paxos_slot *sl;
+	struct paxos_buf v;
+	struct paxos_conf c;
+	uint64_t s;
+
+	while (p->noop_slot == 0) {
+		if (p->pend_slot != 0)
+			return false;
+		if (p->repro > p->p1_max) {
+			s = (p->p1_max > p->chosen ? p->p1_max : p->chosen) + 1;
+			p->noop_slot = s;
+			paxos_batch_init(&v);
+			paxos_propose(p, s, &v);
+			break;
+		}
+		s = p->repro++;
 		sl = paxos_slot_get(p, s);
-		if (sl == NULL || sl->chosen)
+		if (sl == NULL)
 			continue;
+		if (sl->chosen) {
+			/* Chosen, but maybe not yet in our chosen prefix: a
+			 * configuration there rules every later slot only once
+			 * the prefix reaches it, and until then we would count
+			 * them in the old one (the simulator's seed 294). */
+			if (s > p->chosen && paxos_conf_decode(&sl->acc_value, &c) && c.nvoters > 0) {
+				p->pend_slot = s;
+				p->pend_conf = c;
+			}
+			continue;
+		}
 		if (sl->p1_ballot != 0)
 			paxos_buf_copy(&v, &sl->p1_value);
 		else
 			paxos_batch_init(&v);
 		paxos_propose(p, s, &v);
 	}
-	s = p->p1_max > p->chosen ? p->p1_max + 1 : p->chosen + 1;
-	p->noop_slot = s;
-	paxos_batch_init(&v);
-	paxos_propose(p, s, &v);
-	paxos_heartbeat(p);
-	paxos_try_propose(p);
+	return p->pend_slot == 0;
 }
 
 /* Batch queued commands into slots while the pipeline has room (Paxos Made Live §5.1). */
@@ -978,6 +1169,8 @@ paxos_try_propose(struct paxos *p)
 		return;
 	if (p->next_slot <= p->chosen)
 		p->next_slot = p->chosen + 1;
+	if (!paxos_repropose(p))
+		return;
 	while (p->nqueue > 0 && p->next_slot - 1 - p->chosen < p->cfg.pipeline_max) {
 		paxos_batch_init(&batch);
 		for (n = 0; n < p->nqueue && n < p->cfg.batch_max_count; n++) {
@@ -1211,14 +1404,55 @@ paxos_on_heartbeat(struct paxos *p, const struct paxos_msg *m)
 
 /* ---- proposer --------------------------------------------------------- */
 
+/*
+ * Phase 1 is won when a majority of every configuration that a slot from
+ * p1_from on may have been chosen in has promised: p1_conf, and after each
+ * configuration value the promises reported (chosen or the highest-ballot
+ * one), the one it holds.  A value chosen in some configuration was
+ * accepted by a majority of it, which meets ours (docs/PAXOS.md
+ * "Membership").  Members of a configuration we did not ask yet are asked
+ * now.  LAST: the last configuration of the chain.
+ */
+static bool
+paxos_p1_won(struct paxos *p, struct paxos_conf *last)
+{
+	struct paxos_conf c = p->p1_conf, nc;
+	struct paxos_slot *sl;
+	const struct paxos_buf *v;
+	bool won = paxos_quorum(&c, &p->promises);
+	uint64_t s;
+	unsigned i, id;
+
+	for (s = p->p1_from; s <= p->p1_max; s++) {
+		if ((sl = paxos_slot_peek(p, s)) == NULL)
+			continue;
+		v = sl->chosen ? &sl->acc_value : sl->p1_ballot != 0 ? &sl->p1_value : NULL;
+		if (v == NULL || !paxos_conf_decode(v, &nc) || nc.nvoters == 0)
+			continue;
+		c = nc;
+		for (i = 0; i < c.nvoters; i++) {
+			id = c.voters[i];
+			if (!paxos_ids_has(&p->p1_ids, id)) {
+				paxos_ids_add(&p->p1_ids, id);
+				if (!paxos_ids_has(&p->promises, id))
+					paxos_send_prepare(p, id);
+			}
+		}
+		if (!paxos_quorum(&c, &p->promises))
+			won = false;
+	}
+	*last = c;
+	return won;
+}
+
 static void
 paxos_on_promise(struct paxos *p, const struct paxos_msg *m)
 {
 	struct paxos_slot *sl;
-	int idx = paxos_member_index(p, m->from);
+	struct paxos_conf last;
 	size_t i;
 
-	if (p->role != PAXOS_CANDIDATE || m->ballot != p->ballot || idx < 0)
+	if (p->role != PAXOS_CANDIDATE || m->ballot != p->ballot)
 		return;
 	if (m->trunc >= p->p1_from) {
 		/* It dropped slots we never learnt: we are too far behind to
@@ -1246,20 +1480,24 @@ paxos_on_promise(struct paxos *p, const struct paxos_msg *m)
 			sl->p1_ballot = e->ballot;
 		}
 	}
-	p->promises |= 1u << idx;
-	if (paxos_majority(p, p->promises))
+	paxos_ids_add(&p->promises, m->from);
+	/* Even if the last configuration leaves us out (a change removing us
+	 * that we never learnt was chosen): as master we get it chosen, and
+	 * step down then (paxos_conf_set), like a Raft leader not in C_new.
+	 * Stepping down at once would leave it unchosen, and our next campaign
+	 * would hold back the members' own (seed 102 of the simulator). */
+	if (paxos_p1_won(p, &last))
 		paxos_become_master(p);
 }
 
 static void
 paxos_on_pre_promise(struct paxos *p, const struct paxos_msg *m)
 {
-	int idx = paxos_member_index(p, m->from);
 	uint64_t at;
 
 	paxos_observe(p, m->promised);
-	if (p->role != PAXOS_FOLLOWER || !p->voter || m->seq != p->pv_seq ||
-	    m->ballot != p->pv_ballot || idx < 0)
+	if (p->role != PAXOS_FOLLOWER || !paxos_votes(p) || m->seq != p->pv_seq ||
+	    m->ballot != p->pv_ballot)
 		return;
 	/*
 	 * A no because we are too far behind to lead (m->trunc >= our first
@@ -1277,9 +1515,9 @@ paxos_on_pre_promise(struct paxos *p, const struct paxos_msg *m)
 		}
 		return;
 	}
-	p->pv_votes |= 1u << idx;
+	paxos_ids_add(&p->pv_votes, m->from);
 	/* Still free to campaign: no master heard since we asked. */
-	if (paxos_majority(p, p->pv_votes) && p->now >= p->lease_until &&
+	if (paxos_majority(p, &p->pv_votes) && p->now >= p->lease_until &&
 	    p->now >= p->quiet_until) {
 		p->pv_seq++;
 		paxos_campaign(p);
@@ -1290,15 +1528,15 @@ static void
 paxos_on_accepted(struct paxos *p, const struct paxos_msg *m)
 {
 	struct paxos_slot *sl;
-	int idx = paxos_member_index(p, m->from);
 
-	if (p->role != PAXOS_MASTER || m->ballot != p->ballot || idx < 0)
+	if (p->role != PAXOS_MASTER || m->ballot != p->ballot)
 		return;
 	sl = paxos_slot_peek(p, m->slot);
 	if (sl == NULL || sl->chosen || sl->prop_ballot != p->ballot)
 		return;
-	sl->acks |= 1u << idx;
-	if (paxos_majority(p, sl->acks)) {
+	paxos_ids_add(&sl->acks, m->from);
+	/* Every slot in flight belongs to conf (paxos_propose). */
+	if (paxos_majority(p, &sl->acks)) {
 		paxos_learn(p, m->slot, p->ballot, &sl->prop_value);
 		paxos_try_propose(p);
 	}
@@ -1307,27 +1545,30 @@ paxos_on_accepted(struct paxos *p, const struct paxos_msg *m)
 static void
 paxos_on_heartbeat_ack(struct paxos *p, const struct paxos_msg *m)
 {
-	int idx = paxos_member_index(p, m->from);
-	unsigned i;
+	unsigned i, id = m->from & 0xff;
 	uint64_t until;
 
-	if (p->role != PAXOS_MASTER || m->ballot != p->ballot || idx < 0)
+	if (p->role != PAXOS_MASTER || m->ballot != p->ballot)
 		return;
-	if (m->commit > p->peer_chosen[idx])
-		p->peer_chosen[idx] = m->commit;
-	p->peer_heard[idx] = p->now;
+	if (m->commit > p->peer_chosen[id])
+		p->peer_chosen[id] = m->commit;
+	p->peer_heard[id] = p->now;
 	if (m->seq > p->hb_seq || p->hb_seq - m->seq >= PAXOS_HB_WINDOW || m->seq == 0)
 		return;
 	i = (unsigned)(m->seq % PAXOS_HB_WINDOW);
-	p->hb_acks[i] |= 1u << idx;
-	if (!paxos_majority(p, p->hb_acks[i]))
+	paxos_ids_add(&p->hb_acks[i], m->from);
+	/* A majority of the configuration now: a lease counted in an older
+	 * one ends before the next change (paxos_change). */
+	if (!paxos_majority(p, &p->hb_acks[i]))
 		return;
 	/* Counted from when we asked, not from when the answers came (Paxos
 	 * Made Live §5.2), and shortened for clock drift. */
 	until = (SIM_KNOB(SIM_KNOB_PX_LEASE_FROM_REPLIES) ? p->now : p->hb_sent[i]) + p->cfg.lease_ms;
 	until = until > paxos_lease_shortening(p) ? until - paxos_lease_shortening(p) : 0;
-	if (until > p->lease_expiry)
+	if (until > p->lease_expiry) {
 		p->lease_expiry = until;
+		p->lease_sent = p->hb_sent[i];
+	}
 	if (p->hb_sent[i] > p->quorum_at) {
 		p->quorum_at = p->hb_sent[i];
 		p->hb_unanswered = (uint64_t)(p->hb_seq - m->seq);
@@ -1369,22 +1610,22 @@ paxos_on_reject(struct paxos *p, const struct paxos_msg *m)
 static int
 paxos_handoff(struct paxos *p, unsigned target)
 {
-	unsigned i, best = 0;
-	int idx;
+	unsigned i, id, best = 0;
 
 	if (p->role != PAXOS_MASTER)
 		return CHUBBY_E_NOT_MASTER;
 	if (target == 0) {
-		for (i = 0; i < p->cfg.nmembers; i++)
-			if (i != p->self && p->peer_chosen[i] > 0 &&
-			    (best == 0 || p->peer_chosen[i] > p->peer_chosen[best - 1]))
-				best = i + 1;
+		for (i = 0; i < p->conf.nvoters; i++) {
+			id = p->conf.voters[i];
+			if (id != p->cfg.id && p->peer_chosen[id] > 0 &&
+			    (best == 0 || p->peer_chosen[id] > p->peer_chosen[best]))
+				best = id;
+		}
 		if (best == 0)
 			return CHUBBY_E_UNAVAILABLE;
-		target = p->cfg.members[best - 1];
+		target = best;
 	}
-	idx = paxos_member_index(p, target);
-	if (idx < 0 || (unsigned)idx == p->self)
+	if (!paxos_conf_has_voter(&p->conf, target) || target == p->cfg.id)
 		return CHUBBY_E_INVALID;
 	p->ho_target = target;
 	p->ho_stopped = false;
@@ -1397,10 +1638,9 @@ static bool
 paxos_handoff_tick(struct paxos *p)
 {
 	struct paxos_msg m;
-	int idx = paxos_member_index(p, p->ho_target);
 
 	if (!p->ho_stopped) {
-		if (p->peer_chosen[idx] >= p->chosen && p->next_slot == p->chosen + 1) {
+		if (p->peer_chosen[p->ho_target & 0xff] >= p->chosen && p->next_slot == p->chosen + 1) {
 			p->ho_stopped = true;
 			p->ho_sent_at = 0;
 		} else if (p->now >= p->ho_deadline) {
@@ -1434,7 +1674,7 @@ paxos_on_timeout_now(struct paxos *p, const struct paxos_msg *m)
 	if (p->role != PAXOS_FOLLOWER || m->from != p->master_id || m->ballot != p->master_ballot)
 		return;
 	if (m->slot == p->cfg.id) {
-		if (p->voter && p->now >= p->timeout_now_until) {
+		if (paxos_votes(p) && p->now >= p->timeout_now_until) {
 			p->timeout_now_until = p->now + 2 * p->cfg.lease_ms;
 			p->election_at = p->now;
 		}
@@ -1469,6 +1709,16 @@ paxos_on_catchup_req(struct paxos *p, const struct paxos_msg *m)
 		r.seq = off;
 		r.trunc = p->snap.len;
 		paxos_buf_set(&r.data, p->snap.data + off, n);
+		if (p->snap_conf.nvoters > 0) {
+			/* The configuration after the snapshot's last slot,
+			 * as one entry: the slots that said it are gone. */
+			e.slot = p->snap_index;
+			e.ballot = 0;
+			e.chosen = true;
+			paxos_conf_encode(&p->snap_conf, &e.value);
+			paxos_msg_add_entry(&r, &e);
+			paxos_buf_free(&e.value);
+		}
 		r.commit = p->chosen;
 		paxos_send(p, m->from, &r); /* takes r's buffers */
 		return;
@@ -1545,6 +1795,7 @@ paxos_on_snapshot(struct paxos *p, const struct paxos_msg *m)
 {
 	struct paxos_action *act;
 	struct paxos_buf whole;
+	struct paxos_conf c;
 
 	if (m->slot <= p->chosen)
 		return;
@@ -1561,8 +1812,17 @@ paxos_on_snapshot(struct paxos *p, const struct paxos_msg *m)
 	paxos_buf_copy(&p->snap, &whole);
 	p->snap_index = p->snap_asked = m->slot;
 	p->chosen = p->applied = m->slot;
+	/* The configuration the snapshot ends in (none: the sender did not
+	 * know it either, and we keep ours). */
+	p->nhist = 0;
+	memset(&p->snap_conf, 0, sizeof p->snap_conf);
+	if (m->nentries > 0 && paxos_conf_decode(&m->entries[0].value, &c) && c.nvoters > 0) {
+		p->snap_conf = c;
+		paxos_conf_set(p, &c);
+	}
 	p->cur.set_snapshot = true;
 	p->cur.snap_index = m->slot;
+	p->cur.snap_conf = p->snap_conf;
 	paxos_buf_free(&p->cur.snap);
 	paxos_buf_copy(&p->cur.snap, &whole);
 	p->cur.truncate_upto = m->slot;
@@ -1579,7 +1839,10 @@ paxos_on_snapshot(struct paxos *p, const struct paxos_msg *m)
 static void
 paxos_receive(struct paxos *p, const struct paxos_msg *m)
 {
-	if (paxos_member_index(p, m->from) < 0 || m->to != p->cfg.id)
+	/* From anyone: a replica not (yet) in our configuration may be its
+	 * master (we are joining) or a member we have not learnt of; only
+	 * members of the configuration count toward any majority. */
+	if (m->to != p->cfg.id || m->from == 0 || m->from > 255)
 		return;
 	/* A pre-vote's ballot is hypothetical: it raises nobody's rounds. */
 	if (m->type != PAXOS_MSG_PRE_PREPARE && m->type != PAXOS_MSG_PRE_PROMISE &&
@@ -1628,14 +1891,142 @@ paxos_receive(struct paxos *p, const struct paxos_msg *m)
 	}
 }
 
+/* ---- membership changes ---------------------------------------------- */
+
+/*
+ * The master may propose a change now: it serves, nothing else is in
+ * flight, and its lease was granted by a majority of the current
+ * configuration (a lease request sent after it took effect), so that a
+ * lease counted in the configuration before it has ended and any Phase 1
+ * of the new one meets the majority that granted ours (docs/PAXOS.md
+ * "Membership", leases).
+ */
+static int
+paxos_may_change(const struct paxos *p)
+{
+	if (p->role != PAXOS_MASTER)
+		return CHUBBY_E_NOT_MASTER;
+	if (p->pend_slot != 0 || p->ho_target != 0)
+		return CHUBBY_E_BUSY;
+	if (!paxos_is_master_with_lease(p, p->now) || p->lease_sent < p->conf_at)
+		return CHUBBY_E_UNAVAILABLE;
+	return CHUBBY_OK;
+}
+
+static void
+paxos_propose_conf(struct paxos *p, const struct paxos_conf *c)
+{
+	struct paxos_buf v;
+
+	if (p->next_slot <= p->chosen)
+		p->next_slot = p->chosen + 1;
+	paxos_conf_encode(c, &v);
+	paxos_propose(p, p->next_slot, &v);
+}
+
+static void
+paxos_conf_drop(unsigned *ids, unsigned *n, unsigned id)
+{
+	unsigned i, j;
+
+	for (i = j = 0; i < *n; i++)
+		if (ids[i] != id)
+			ids[j++] = ids[i];
+	*n = j;
+}
+
+/* PAXOS_EV_MEMBERS: one replica in or out, one change at a time. */
+static int
+paxos_change(struct paxos *p, unsigned op, unsigned id)
+{
+	struct paxos_conf c = p->conf;
+	struct paxos_idset heard;
+	unsigned i;
+	int rc;
+
+	memset(&heard, 0, sizeof heard);
+	paxos_ids_add(&heard, p->cfg.id);
+	for (i = 1; i < 256; i++)
+		if (p->peer_heard[i] != 0 && p->peer_heard[i] + p->cfg.lease_ms > p->now)
+			paxos_ids_add(&heard, i);
+	if (id == 0 || id > 255 || (op != PAXOS_MEMBER_ADD && op != PAXOS_MEMBER_REMOVE))
+		return CHUBBY_E_INVALID;
+	/* A learner being added is the change in flight until promoted; only
+	 * its removal (giving up an add that does not catch up) may pass. */
+	if (p->role == PAXOS_MASTER && c.nlearners > 0 &&
+	    !(op == PAXOS_MEMBER_REMOVE && paxos_conf_has_learner(&c, id)))
+		return CHUBBY_E_BUSY;
+	if ((rc = paxos_may_change(p)) != CHUBBY_OK)
+		return rc;
+	if (op == PAXOS_MEMBER_ADD) {
+		if (paxos_conf_has_voter(&c, id) || c.nvoters >= PAXOS_MAX_MEMBERS)
+			return CHUBBY_E_INVALID;
+		c.learners[c.nlearners++] = id;
+	} else if (paxos_conf_has_learner(&c, id)) {
+		paxos_conf_drop(c.learners, &c.nlearners, id);
+	} else {
+		if (!paxos_conf_has_voter(&c, id) || c.nvoters == 1)
+			return CHUBBY_E_INVALID;
+		paxos_conf_drop(c.voters, &c.nvoters, id);
+		/* etcd's strict reconfiguration check: the voters left must
+		 * include a majority that answer (granted us a lease within
+		 * one), or the cell would stop, with nobody able to catch a
+		 * wiped or lagging member up. */
+		if (!paxos_quorum(&c, &heard))
+			return CHUBBY_E_UNAVAILABLE;
+	}
+	paxos_propose_conf(p, &c);
+	return CHUBBY_OK;
+}
+
+/*
+ * Master tick: a learner whose log is within catchup_max slots of ours (one
+ * CATCHUP away), as its last lease grant in this term said, becomes a
+ * voter: a new member counts toward majorities only once it can keep up
+ * (etcd's learner promotion, ZooKeeper's observer-to-participant).
+ */
+/* The learner paxos_promote would promote now, or 0.  Also asked by
+ * paxos_next_deadline, so the two cannot disagree. */
+static unsigned
+paxos_promotable(const struct paxos *p)
+{
+	const struct paxos_conf *c = &p->conf;
+	unsigned i, id;
+
+	if (c->nlearners == 0 || paxos_may_change(p) != CHUBBY_OK ||
+	    c->nvoters >= PAXOS_MAX_MEMBERS)
+		return 0;
+	for (i = 0; i < c->nlearners; i++) {
+		id = c->learners[i];
+		if (p->peer_heard[id] == 0 || p->peer_chosen[id] + p->cfg.catchup_max < p->chosen)
+			continue;
+		return id;
+	}
+	return 0;
+}
+
+static void
+paxos_promote(struct paxos *p)
+{
+	struct paxos_conf c = p->conf;
+	unsigned id = paxos_promotable(p);
+
+	if (id == 0)
+		return;
+	paxos_conf_drop(c.learners, &c.nlearners, id);
+	c.voters[c.nvoters++] = id;
+	paxos_propose_conf(p, &c);
+}
+
 /* ---- time ------------------------------------------------------------- */
 
 static void
 paxos_tick(struct paxos *p)
 {
 	struct paxos_slot *sl;
+	struct paxos_idset to = paxos_audience(p);
 	uint64_t s;
-	unsigned i;
+	unsigned id;
 
 	switch (p->role) {
 	case PAXOS_MASTER:
@@ -1674,10 +2065,12 @@ paxos_tick(struct paxos *p)
 			    p->now < sl->sent_at + p->cfg.heartbeat_ms)
 				continue;
 			sl->sent_at = p->now;
-			for (i = 0; i < p->cfg.nmembers; i++)
-				if (i != p->self && !(sl->acks & (1u << i)))
-					paxos_send_accept(p, p->cfg.members[i], s, sl);
+			for (id = 1; id < 256; id++)
+				if (id != p->cfg.id && paxos_ids_has(&to, id) &&
+				    !paxos_ids_has(&sl->acks, id))
+					paxos_send_accept(p, id, s, sl);
 		}
+		paxos_promote(p);
 		paxos_try_propose(p);
 		break;
 	case PAXOS_CANDIDATE:
@@ -1687,15 +2080,16 @@ paxos_tick(struct paxos *p)
 		}
 		if (p->now >= p->p1_resend_at) {
 			p->p1_resend_at = p->now + p->cfg.heartbeat_ms;
-			for (i = 0; i < p->cfg.nmembers; i++)
-				if (i != p->self && !(p->promises & (1u << i)))
-					paxos_send_prepare(p, p->cfg.members[i]);
+			for (id = 1; id < 256; id++)
+				if (id != p->cfg.id && paxos_ids_has(&to, id) &&
+				    !paxos_ids_has(&p->promises, id))
+					paxos_send_prepare(p, id);
 		}
 		break;
 	case PAXOS_FOLLOWER:
 		/* A replica that sees a valid lease holder does not campaign:
 		 * our own grant (lease_until) must have run out first. */
-		if (p->voter && p->now >= p->election_at && p->now >= p->lease_until &&
+		if (paxos_votes(p) && p->now >= p->election_at && p->now >= p->lease_until &&
 		    p->now >= p->quiet_until)
 			paxos_prevote(p);
 		break;
@@ -1726,7 +2120,6 @@ paxos_next_deadline(const struct paxos *p)
 {
 	uint64_t at = PAXOS_NO_DEADLINE, s;
 	const struct paxos_slot *sl;
-	int idx;
 
 	if (!p->started)
 		return at;
@@ -1739,9 +2132,9 @@ paxos_next_deadline(const struct paxos *p)
 			paxos_due(&at, p->quorum_at + 2 * p->cfg.lease_ms);
 		}
 		if (p->ho_target != 0) {
-			idx = paxos_member_index(p, p->ho_target);
 			if (!p->ho_stopped) {
-				if (p->peer_chosen[idx] >= p->chosen && p->next_slot == p->chosen + 1)
+				if (p->peer_chosen[p->ho_target & 0xff] >= p->chosen &&
+				    p->next_slot == p->chosen + 1)
 					paxos_due(&at, p->now);
 				else
 					paxos_due(&at, p->ho_deadline);
@@ -1758,9 +2151,16 @@ paxos_next_deadline(const struct paxos *p)
 				continue;
 			paxos_due(&at, sl->sent_at + p->cfg.heartbeat_ms);
 		}
-		if (p->ho_target == 0 && p->nqueue > 0 &&
+		/* A configuration value not yet in the chosen prefix holds
+		 * every later proposal (pend_slot): that waits for an answer,
+		 * not a time. */
+		if (p->ho_target == 0 && p->pend_slot == 0 && p->nqueue > 0 &&
 		    (p->next_slot <= p->chosen ? 0 : p->next_slot - 1 - p->chosen) <
 			p->cfg.pipeline_max)
+			paxos_due(&at, p->now);
+		/* paxos_promote: a learner caught up is promoted at the next
+		 * tick (its catching up is a message, not a time). */
+		if (paxos_promotable(p) != 0)
 			paxos_due(&at, p->now);
 		/* Not a tick's work, but the shell's: serving stops then. */
 		if (p->lease_expiry > p->now)
@@ -1771,7 +2171,9 @@ paxos_next_deadline(const struct paxos *p)
 		paxos_due(&at, p->p1_resend_at);
 		break;
 	case PAXOS_FOLLOWER:
-		if (p->voter) {
+		/* As paxos_tick: a learner (or a replica outside the
+		 * configuration) never campaigns. */
+		if (paxos_votes(p)) {
 			s = p->election_at;
 			if (p->lease_until > s)
 				s = p->lease_until;
@@ -1784,7 +2186,7 @@ paxos_next_deadline(const struct paxos *p)
 	/* paxos_check_rejoin: the rest of its condition changes only with
 	 * events, which recheck it themselves. */
 	if (!p->voter &&
-	    (p->cfg.nmembers == 1 || (p->rejoin_slot != 0 && p->chosen >= p->rejoin_slot)))
+	    (p->conf.nvoters <= 1 || (p->rejoin_slot != 0 && p->chosen >= p->rejoin_slot)))
 		paxos_due(&at, p->quiet_until);
 	if (SIM_KNOB(SIM_KNOB_PX_LATE_DEADLINE) && at != PAXOS_NO_DEADLINE)
 		at += p->cfg.heartbeat_ms;
@@ -1805,6 +2207,10 @@ paxos_start(struct paxos *p, const struct paxos_durable *d, bool state_lost)
 	p->voter = true;
 	p->base = 1;
 	if (d != NULL && !state_lost) {
+		if (d->snap_conf.nvoters > 0) {
+			p->snap_conf = p->conf = d->snap_conf;
+			p->conf_known = true;
+		}
 		p->promised = d->promised;
 		p->max_seen = d->promised;
 		p->voter = !d->nonvoter;
@@ -1844,6 +2250,10 @@ paxos_start(struct paxos *p, const struct paxos_durable *d, bool state_lost)
 			/* Log slots below the snapshot are chosen and covered by it. */
 			p->chosen = p->applied = d->snap_index;
 		}
+		/* The configuration: the snapshot's, then the log's after it. */
+		for (i = d->snap_index + 1; i <= p->chosen; i++)
+			if ((sl = paxos_slot_peek(p, i)) != NULL)
+				paxos_conf_chosen(p, i, &sl->acc_value);
 	}
 	if (state_lost && !SIM_KNOB(SIM_KNOB_PX_WIPED_VOTES)) {
 		/* Paxos Made Live §5.1: we may have made promises we no longer
@@ -1875,7 +2285,6 @@ paxos_new(const struct paxos_config *cfg)
 {
 	struct paxos *p;
 	unsigned i, j;
-	int self = -1;
 
 	if (cfg->nmembers == 0 || cfg->nmembers > PAXOS_MAX_MEMBERS || cfg->id == 0 ||
 	    cfg->id > 255 || cfg->lease_ms == 0 || cfg->heartbeat_ms == 0 ||
@@ -1891,14 +2300,16 @@ paxos_new(const struct paxos_config *cfg)
 		for (j = 0; j < i; j++)
 			if (cfg->members[j] == cfg->members[i])
 				return NULL;
-		if (cfg->members[i] == cfg->id)
-			self = (int)i;
 	}
-	if (self < 0)
-		return NULL;
 	p = xcalloc(1, sizeof *p);
 	p->cfg = *cfg;
-	p->self = (unsigned)self;
+	/* Slot 1's configuration; a replica not in it is a learner until the
+	 * log says otherwise, one that joins knows nothing yet. */
+	p->conf.nvoters = cfg->nmembers;
+	memcpy(p->conf.voters, cfg->members, cfg->nmembers * sizeof *cfg->members);
+	p->conf_known = !cfg->join;
+	if (p->conf_known)
+		p->snap_conf = p->conf;
 	p->rng = cfg->seed ^ ((uint64_t)cfg->id << 56);
 	p->base = 1;
 	return p;
@@ -1923,6 +2334,7 @@ paxos_free(struct paxos *p)
 	free(p->outbox);
 	paxos_persist_free(&p->cur);
 	paxos_buf_free(&p->snap);
+	free(p->hist);
 	free(p);
 }
 
@@ -1981,6 +2393,10 @@ paxos_step(struct paxos *p, const struct paxos_event *ev, struct paxos_actions *
 	case PAXOS_EV_HANDOFF:
 		rc = paxos_handoff(p, (unsigned)ev->index);
 		break;
+	case PAXOS_EV_MEMBERS:
+		rc = ev->index > 255 ? CHUBBY_E_INVALID :
+		    paxos_change(p, (unsigned)ev->token, (unsigned)ev->index);
+		break;
 	case PAXOS_EV_SNAPSHOT_TAKEN:
 		if (ev->index <= p->snap_index || ev->index > p->applied) {
 			rc = CHUBBY_E_INVALID;
@@ -1989,8 +2405,10 @@ paxos_step(struct paxos *p, const struct paxos_event *ev, struct paxos_actions *
 		paxos_buf_free(&p->snap);
 		paxos_buf_set(&p->snap, ev->data, ev->len);
 		p->snap_index = ev->index;
+		paxos_conf_snapshot(p, ev->index);
 		p->cur.set_snapshot = true;
 		p->cur.snap_index = ev->index;
+		p->cur.snap_conf = p->snap_conf;
 		paxos_buf_free(&p->cur.snap);
 		paxos_buf_set(&p->cur.snap, ev->data, ev->len);
 		p->dirty = true;
@@ -2069,14 +2487,24 @@ paxos_is_voter(const struct paxos *p)
 bool
 paxos_peer_progress(const struct paxos *p, unsigned id, uint64_t *chosen, uint64_t *heard)
 {
-	int idx = paxos_member_index(p, id);
-
-	if (p->role != PAXOS_MASTER || idx < 0 || (unsigned)idx == p->self ||
-	    p->peer_heard[idx] == 0)
+	if (p->role != PAXOS_MASTER || id == 0 || id > 255 || id == p->cfg.id ||
+	    p->peer_heard[id] == 0)
 		return false;
-	*chosen = p->peer_chosen[idx];
-	*heard = p->peer_heard[idx];
+	*chosen = p->peer_chosen[id];
+	*heard = p->peer_heard[id];
 	return true;
+}
+
+const struct paxos_conf *
+paxos_conf(const struct paxos *p)
+{
+	return &p->conf;
+}
+
+bool
+paxos_conf_changing(const struct paxos *p)
+{
+	return p->pend_slot != 0 || p->conf.nlearners > 0;
 }
 
 unsigned

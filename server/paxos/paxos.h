@@ -30,15 +30,19 @@
 
 #include "paxos_msg.h"
 
-/* Membership is one fixed list; a later membership-change entry changes it here. */
-#define PAXOS_MAX_MEMBERS 7
-
 #define PAXOS_WAIT_ELECTION UINT64_MAX
 
 struct paxos_config {
 	unsigned id;       /* this replica, 1..255 */
+	/* The cell's first voting members, the configuration of slot 1; the
+	 * log changes it (docs/PAXOS.md "Membership").  A replica not among
+	 * them starts as a learner: it votes only once the log says so. */
 	unsigned nmembers; /* 1..PAXOS_MAX_MEMBERS */
 	unsigned members[PAXOS_MAX_MEMBERS];
+	/* A replica joining a running cell, whatever the list above says: it
+	 * takes no part in elections until it has learnt the configuration
+	 * from the log or a snapshot (the list may be newer than slot 1). */
+	bool join;
 
 	uint64_t lease_ms;  /* master lease, as acceptors count it */
 	uint64_t drift_ppm; /* bound on clock rate error between any two replicas' clocks */
@@ -76,6 +80,7 @@ struct paxos_durable {
 	bool nonvoter;           /* rejoined after losing state and not voting yet */
 	uint64_t snap_index;     /* 0: no snapshot */
 	struct paxos_buf snap;   /* state machine bytes covering slots <= snap_index */
+	struct paxos_conf snap_conf; /* the configuration after snap_index (no voters: unknown) */
 	uint64_t applied;        /* state machine's own durable applied index, or 0 */
 	uint64_t chosen;         /* every slot <= chosen is chosen (its entry holds the
 				  * chosen value); 0: none known (PERSIST's chosen_upto) */
@@ -93,6 +98,8 @@ struct paxos_persist {
 	bool set_snapshot;
 	uint64_t snap_index;
 	struct paxos_buf snap;
+	struct paxos_conf snap_conf; /* with the snapshot: the configuration after
+				      * snap_index (no voters: unknown), kept with it */
 	uint64_t truncate_upto; /* if not 0: delete entries with slot <= this (TRUNCATE_LOG) */
 	size_t nentries;        /* then upsert these slots */
 	struct paxos_entry *entries;
@@ -115,6 +122,18 @@ enum paxos_event_type {
 	/* Master only: hand mastership to replica `index` (0: the follower
 	 * furthest along), docs/PAXOS.md "Hand-off". */
 	PAXOS_EV_HANDOFF,
+	/* Master only: change the membership by one replica, `index` the id,
+	 * `token` a PAXOS_MEMBER_* (docs/PAXOS.md "Membership"). */
+	PAXOS_EV_MEMBERS,
+};
+
+enum paxos_member_op {
+	/* Adds the replica as a learner; the master makes it a voter by itself
+	 * once its log is within catchup_max slots of the master's. */
+	PAXOS_MEMBER_ADD = 1,
+	/* Removes a voter (the master itself too: it steps down once the change
+	 * is chosen) or a learner not yet promoted. */
+	PAXOS_MEMBER_REMOVE,
 };
 
 struct paxos_event {
@@ -180,7 +199,12 @@ void paxos_free(struct paxos *);
  * CHUBBY_OK, CHUBBY_E_NOT_MASTER (PROPOSE or HANDOFF when not master),
  * CHUBBY_E_OVERLOAD (PROPOSE with a full queue), CHUBBY_E_UNAVAILABLE
  * (HANDOFF with no follower heard from) or CHUBBY_E_INVALID (HANDOFF to a
- * replica that is not another member, among others).
+ * replica that is not another member, among others).  MEMBERS: CHUBBY_OK
+ * once the change is proposed; CHUBBY_E_BUSY while another change is in
+ * flight (a learner not yet promoted counts); CHUBBY_E_UNAVAILABLE while
+ * the master has no lease granted under the current configuration (ask
+ * again in a heartbeat); CHUBBY_E_INVALID for an id that is already a
+ * member (ADD), not one (REMOVE), the last voter, or a full cell.
  */
 int paxos_step(struct paxos *, const struct paxos_event *, struct paxos_actions *out);
 
@@ -201,6 +225,10 @@ paxos_ballot paxos_promised(const struct paxos *);
 uint64_t paxos_chosen_index(const struct paxos *);
 uint64_t paxos_applied_index(const struct paxos *);
 bool paxos_is_voter(const struct paxos *);
+/* The configuration after the chosen prefix of the log. */
+const struct paxos_conf *paxos_conf(const struct paxos *);
+/* A change proposed and not yet chosen, or a learner not yet promoted. */
+bool paxos_conf_changing(const struct paxos *);
 /* As master: member ID's chosen index as its last lease grant said, and
  * when (the local time of the event that brought it).  False when not
  * master, for ourselves, or when ID has not answered in this term. */

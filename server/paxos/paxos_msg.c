@@ -169,3 +169,74 @@ paxos_batch_next(const struct paxos_buf *b, size_t *off, const uint8_t **cmd, si
 	*off += 4 + (size_t)n;
 	return true;
 }
+
+void
+paxos_conf_encode(const struct paxos_conf *c, struct paxos_buf *out)
+{
+	size_t n = 4 + 1 + c->nvoters + 1 + c->nlearners, o = 4;
+	unsigned i;
+
+	out->data = xmalloc(n);
+	out->len = n;
+	paxos_batch_put32(out->data, 0xffffffffu);
+	out->data[o++] = (uint8_t)c->nvoters;
+	for (i = 0; i < c->nvoters; i++)
+		out->data[o++] = (uint8_t)c->voters[i];
+	out->data[o++] = (uint8_t)c->nlearners;
+	for (i = 0; i < c->nlearners; i++)
+		out->data[o++] = (uint8_t)c->learners[i];
+}
+
+bool
+paxos_conf_has_voter(const struct paxos_conf *c, unsigned id)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nvoters; i++)
+		if (c->voters[i] == id)
+			return true;
+	return false;
+}
+
+bool
+paxos_conf_has_learner(const struct paxos_conf *c, unsigned id)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nlearners; i++)
+		if (c->learners[i] == id)
+			return true;
+	return false;
+}
+
+bool
+paxos_conf_decode(const struct paxos_buf *v, struct paxos_conf *c)
+{
+	size_t o = 5;
+	unsigned i, id;
+
+	memset(c, 0, sizeof *c);
+	if (v->len < 4 || paxos_batch_get32(v->data) != 0xffffffffu)
+		return false;
+	if (v->len < 5 || v->data[4] == 0 || v->data[4] > PAXOS_MAX_MEMBERS ||
+	    v->len < 5 + (size_t)v->data[4] + 1)
+		return true;
+	for (i = 0; i < v->data[4]; i++) {
+		id = v->data[o++];
+		if (id == 0 || paxos_conf_has_voter(c, id))
+			goto bad;
+		c->voters[c->nvoters++] = id;
+	}
+	if (v->data[o] > PAXOS_MAX_MEMBERS || v->len != o + 1 + v->data[o])
+		goto bad;
+	for (i = 0, o++; o < v->len; i++) {
+		id = v->data[o++];
+		if (id == 0 || paxos_conf_has_voter(c, id) || paxos_conf_has_learner(c, id))
+			goto bad;
+		c->learners[c->nlearners++] = id;
+	}
+	return true;
+bad:
+	memset(c, 0, sizeof *c);
+	return true;
+}

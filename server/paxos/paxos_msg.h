@@ -119,4 +119,29 @@ uint32_t paxos_batch_count(const struct paxos_buf *);
 bool paxos_batch_next(const struct paxos_buf *, size_t *off, const uint8_t **cmd,
     size_t *len);
 
+/*
+ * A configuration value (docs/PAXOS.md "Membership"): a slot whose value is
+ * this instead of a batch changes the voting members for every later slot.
+ * It holds the whole new configuration, not a delta, so a replica that
+ * learns it knows the configuration whatever it believed before.  Encoding:
+ * the 4 bytes ff ff ff ff (no batch has that many commands), the number of
+ * voters, their ids, the number of learners, their ids (one byte each).
+ * Learners receive the log and answer as acceptors, but count for no
+ * majority; the master promotes one to voter once it has caught up.
+ */
+#define PAXOS_MAX_MEMBERS 7
+struct paxos_conf {
+	unsigned nvoters; /* 1..PAXOS_MAX_MEMBERS */
+	unsigned voters[PAXOS_MAX_MEMBERS];
+	unsigned nlearners; /* 0..PAXOS_MAX_MEMBERS */
+	unsigned learners[PAXOS_MAX_MEMBERS];
+};
+void paxos_conf_encode(const struct paxos_conf *, struct paxos_buf *out);
+/* True if V is a configuration value, and then C is what it holds; a
+ * malformed one (ids 0 or twice, no voter, too many) gives C with no
+ * voters, which the core never proposes and takes as no change. */
+bool paxos_conf_decode(const struct paxos_buf *v, struct paxos_conf *c);
+bool paxos_conf_has_voter(const struct paxos_conf *, unsigned id);
+bool paxos_conf_has_learner(const struct paxos_conf *, unsigned id);
+
 #endif

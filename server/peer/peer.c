@@ -491,21 +491,30 @@ peer_net_new(struct chubbyd *d, peer_deliver_fn deliver, void *arg, char *err, s
 		    strerror(errno));
 		goto fail;
 	}
-	for (unsigned i = 0; i < d->cfg->nreplicas; i++) {
-		struct peer_link *l;
-		if (d->cfg->replicas[i].id == d->id)
-			continue;
-		l = &n->links[n->nlinks++];
-		l->net = n;
-		l->to = &d->cfg->replicas[i];
-		l->retry_ms = PEER_RETRY_MIN_MS;
-		l->retry_ev = evtimer_new(d->base, peer_retry_cb, l);
-		peer_dial(l);
-	}
+	for (unsigned i = 0; i < d->cfg->nreplicas; i++)
+		peer_net_add(n, &d->cfg->replicas[i]);
 	return n;
 fail:
 	peer_net_free(n);
 	return NULL;
+}
+
+void
+peer_net_add(struct peer_net *n, const struct cell_replica *to)
+{
+	struct peer_link *l;
+
+	if (to->id == n->d->id || n->nlinks >= CONFIG_MAX_REPLICAS)
+		return;
+	for (unsigned i = 0; i < n->nlinks; i++)
+		if (n->links[i].to->id == to->id)
+			return;
+	l = &n->links[n->nlinks++];
+	l->net = n;
+	l->to = to;
+	l->retry_ms = PEER_RETRY_MIN_MS;
+	l->retry_ev = evtimer_new(n->d->base, peer_retry_cb, l);
+	peer_dial(l);
 }
 
 void

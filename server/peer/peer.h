@@ -17,12 +17,17 @@
 
 struct chubbyd;
 struct peer_net;
+struct cell_replica;
 
 typedef void (*peer_deliver_fn)(const struct paxos_msg *m, void *arg);
 
 struct peer_net *peer_net_new(struct chubbyd *d, peer_deliver_fn deliver, void *arg, char *err,
     size_t errlen);
 void peer_net_free(struct peer_net *n);
+/* Dials replica TO too (a member that entered the address book through the
+ * log); TO must stay where it is (the config's replica table).  Nothing
+ * for ourselves or a replica already dialled. */
+void peer_net_add(struct peer_net *n, const struct cell_replica *to);
 
 /* Sends M to replica M->to; false if it was dropped (link down or full). */
 int peer_send(struct peer_net *n, const struct paxos_msg *m);

@@ -21,6 +21,7 @@
 #include "mp.h"
 #include "net.h"
 #include "ns/ns.h"
+#include "paxos/paxos.h"
 #include "protocol.h"
 #include "replica.h"
 #include "mirror/mirror.h"
@@ -869,49 +870,221 @@ rpc_op_reload(struct rpc_req *req, const msgpack_object *args, msgpack_packer *p
 	return CHUBBY_OK;
 }
 
-/* MEMBERS: the cell's members as this replica knows them; with "replace",
- * moves a member to new addresses through the log (the master, superuser
- * only): the way to replace a dead replica by a fresh machine. */
+/* The refusals of a membership change, said plainly (paxos_step's codes). */
+static int
+rpc_members_refused(int rc, const char *what, unsigned id, bool quorum_lost, char *msg,
+    size_t msglen)
+{
+	switch (rc) {
+	case CHUBBY_E_BUSY:
+		snprintf(msg, msglen, "%s %u: another membership change is in flight (a learner "
+				      "not yet promoted counts); one at a time: see lockctl members",
+		    what, id);
+		break;
+	case CHUBBY_E_UNAVAILABLE:
+		if (quorum_lost)
+			snprintf(msg, msglen, "%s %u: refused: the voters left would not include a "
+					      "majority that answered the master within a lease, and "
+					      "the cell would stop; bring the others back first",
+			    what, id);
+		else
+			snprintf(msg, msglen, "%s %u: not now: the master has no lease granted under "
+					      "the latest configuration yet (retry in a heartbeat)",
+			    what, id);
+		break;
+	case CHUBBY_E_INVALID:
+		snprintf(msg, msglen, "%s %u: %s", what, id,
+		    strcmp(what, "add") == 0 ? "already a member, or the cell is full (7 voters)"
+					     : "not a member, or the last voter");
+		break;
+	default:
+		snprintf(msg, msglen, "%s %u: %s", what, id, chubby_strerror(rc));
+		break;
+	}
+	return rc;
+}
+
+/* Which of the core's two reasons for E_UNAVAILABLE a removal of RM met:
+ * true when the voters left would hold no majority that answered the
+ * master within a lease (the core's rule, seen from here for the message
+ * only; the master counts as answering). */
+static bool
+rpc_members_quorum_lost(struct chubbyd *d, unsigned rm)
+{
+	const struct cell_config *c = d->cfg;
+	unsigned left = 0, answered = 0;
+
+	for (unsigned i = 0; i < c->nreplicas; i++) {
+		unsigned id = c->replicas[i].id;
+		uint64_t lag, chosen, ago;
+		bool voter;
+
+		if (id == rm || !replica_member_role(d->replica, id, &voter, &lag) || !voter)
+			continue;
+		left++;
+		if (id == d->id || (replica_peer_progress(d->replica, id, &chosen, &ago) &&
+					  ago <= c->master_lease_ms))
+			answered++;
+	}
+	return left > 0 && answered < left / 2 + 1;
+}
+
+/* An added member's addresses are in the log: the configuration change
+ * follows once every replica can dial it. */
+struct rpc_members_add {
+	struct rpc_req *q;
+	struct chubbyd *d;
+	unsigned id;
+};
+
+static void
+rpc_members_added(int status, const struct ns_result *res, void *arg)
+{
+	struct rpc_members_add *a = arg;
+	char msg[512] = "";
+
+	(void)res;
+	if (status == CHUBBY_OK) {
+		status = replica_members(a->d->replica, PAXOS_MEMBER_ADD, a->id);
+		if (status != CHUBBY_OK)
+			rpc_members_refused(status, "add", a->id, false, msg, sizeof msg);
+	} else if (status == CHUBBY_E_NOT_MASTER) {
+		snprintf(msg, sizeof msg, "mastership lost before the change applied; check with "
+					  "lockctl members and retry");
+	}
+	rpc_req_reply(a->q, status, msg[0] != '\0' ? msg : NULL, NULL, 0);
+	free(a);
+}
+
+/* The members list: the address book, each with its place in the
+ * configuration (voter, learner, or none: in the book only) and, at the
+ * master, how many slots it is behind. */
+static void
+rpc_members_list(struct chubbyd *d, msgpack_packer *pk)
+{
+	const struct cell_config *c = d->cfg;
+
+	msgpack_pack_array(pk, c->nreplicas);
+	for (unsigned i = 0; i < c->nreplicas; i++) {
+		bool dns = c->replicas[i].dns_name[0] != '\0', voter = false;
+		uint64_t lag = UINT64_MAX, chosen, ago = 0;
+		bool member = d->replica != NULL &&
+		    replica_member_role(d->replica, c->replicas[i].id, &voter, &lag);
+		/* At the master: how long ago it last answered (a removal
+		 * counts only members that answered within a lease). */
+		bool heard = member && c->replicas[i].id != d->id &&
+		    replica_peer_progress(d->replica, c->replicas[i].id, &chosen, &ago);
+
+		msgpack_pack_map(pk, 5 + (dns ? 1 : 0) + (member && lag != UINT64_MAX ? 1 : 0) +
+			(heard ? 1 : 0));
+		mp_pack_kv_uint(pk, "id", c->replicas[i].id);
+		mp_pack_kv_str(pk, "client", c->replicas[i].client_addr);
+		mp_pack_kv_str(pk, "peer", c->replicas[i].peer_addr);
+		mp_pack_kv_str(pk, "status", c->replicas[i].status_addr);
+		mp_pack_kv_str(pk, "role", !member ? "none" : voter ? "voter" : "learner");
+		if (member && lag != UINT64_MAX)
+			mp_pack_kv_uint(pk, "lag", lag);
+		if (heard)
+			mp_pack_kv_uint(pk, "heard_ms", ago);
+		if (dns)
+			mp_pack_kv_str(pk, "dns", c->replicas[i].dns_name);
+	}
+}
+
+/* MEMBERS: the cell's members as this replica knows them.  The master
+ * alone, for the superuser: "replace" moves a member to new addresses
+ * through the log (a dead replica's id on a fresh machine); "add" puts a
+ * new replica's addresses in the log, then adds it as a learner (the core
+ * promotes it once caught up); "remove" takes a member out of the voting
+ * configuration (docs/PAXOS.md "Membership"). */
 static int
 rpc_op_members(struct rpc_req *req, const msgpack_object *args, msgpack_packer *pk, char *msg,
     size_t msglen)
 {
 	struct chubbyd *d = req->c->rpc->d;
 	const struct cell_config *c = d->cfg;
-	uint64_t id = 0;
+	uint64_t id = 0, add = 0, rm = 0;
 	char *addr[3] = {NULL, NULL, NULL};
 	const char *who;
 	int rc;
 
-	if ((rc = mp_get_uint(args, "replace", MP_OPTIONAL, &id, msg, msglen)) != CHUBBY_OK)
+	if ((rc = mp_get_uint(args, "replace", MP_OPTIONAL, &id, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "add", MP_OPTIONAL, &add, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "remove", MP_OPTIONAL, &rm, msg, msglen)) != CHUBBY_OK)
 		return rc;
-	if (id == 0) {
-		msgpack_pack_array(pk, c->nreplicas);
-		for (unsigned i = 0; i < c->nreplicas; i++) {
-			bool dns = c->replicas[i].dns_name[0] != '\0';
-			msgpack_pack_map(pk, dns ? 5 : 4);
-			mp_pack_kv_uint(pk, "id", c->replicas[i].id);
-			mp_pack_kv_str(pk, "client", c->replicas[i].client_addr);
-			mp_pack_kv_str(pk, "peer", c->replicas[i].peer_addr);
-			mp_pack_kv_str(pk, "status", c->replicas[i].status_addr);
-			if (dns)
-				mp_pack_kv_str(pk, "dns", c->replicas[i].dns_name);
-		}
+	if (id == 0 && add == 0 && rm == 0) {
+		rpc_members_list(d, pk);
 		return CHUBBY_OK;
+	}
+	if ((id != 0) + (add != 0) + (rm != 0) > 1 || id > 255 || add > 255 || rm > 255) {
+		snprintf(msg, msglen, "one of replace, add or remove, with an id in 1..255");
+		return CHUBBY_E_INVALID;
 	}
 	if (d->replica == NULL || !replica_is_master(d->replica))
 		return rpc_not_master(d, pk, msg, msglen);
-	rpc_audit_u64(req, "replace", id);
+	rpc_audit_u64(req, id != 0 ? "replace" : add != 0 ? "add" : "remove",
+	    id != 0 ? id : add != 0 ? add : rm);
 	who = rpc_req_principal(req);
 	if (who == NULL || strcmp(who, c->superuser) != 0) {
 		snprintf(msg, msglen, "only the cell's superuser (\"%s\") may change its members",
 		    c->superuser);
 		return CHUBBY_E_PERMISSION;
 	}
+	if (rm != 0) {
+		if ((rc = replica_members(d->replica, PAXOS_MEMBER_REMOVE, (unsigned)rm)) != CHUBBY_OK)
+			return rpc_members_refused(rc, "remove", (unsigned)rm,
+			    rpc_members_quorum_lost(d, (unsigned)rm), msg, msglen);
+		msgpack_pack_map(pk, 1);
+		mp_pack_kv_uint(pk, "removed", rm);
+		return CHUBBY_OK;
+	}
 	if ((rc = mp_get_strdup(args, "client", MP_REQUIRED, &addr[0], msg, msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_strdup(args, "peer", MP_REQUIRED, &addr[1], msg, msglen)) != CHUBBY_OK ||
-	    (rc = mp_get_strdup(args, "status", MP_REQUIRED, &addr[2], msg, msglen)) != CHUBBY_OK ||
-	    (rc = config_check_move(c, (unsigned)id, addr, msg, msglen)) != CHUBBY_OK)
+	    (rc = mp_get_strdup(args, "status", MP_REQUIRED, &addr[2], msg, msglen)) != CHUBBY_OK)
+		goto out;
+	if (add != 0) {
+		bool voter;
+		uint64_t lag;
+		const struct cell_replica *cr = config_replica(c, (unsigned)add);
+
+		if (replica_member_role(d->replica, (unsigned)add, &voter, &lag)) {
+			snprintf(msg, msglen, "add %u: already a %s", (unsigned)add,
+			    voter ? "voter" : "learner");
+			rc = CHUBBY_E_EXISTS;
+			goto out;
+		}
+		if (replica_conf_changing(d->replica)) {
+			rc = rpc_members_refused(CHUBBY_E_BUSY, "add", (unsigned)add, false, msg,
+			    msglen);
+			goto out;
+		}
+		if ((rc = config_check_addresses(c, (unsigned)add, addr, msg, msglen)) != CHUBBY_OK)
+			goto out;
+		if (cr != NULL && strcmp(cr->client_addr, addr[0]) == 0 &&
+		    strcmp(cr->peer_addr, addr[1]) == 0 && strcmp(cr->status_addr, addr[2]) == 0) {
+			/* Already in the address book where it says: no MEMBER entry. */
+			rc = replica_members(d->replica, PAXOS_MEMBER_ADD, (unsigned)add);
+			if (rc != CHUBBY_OK) {
+				rpc_members_refused(rc, "add", (unsigned)add, false, msg, msglen);
+				goto out;
+			}
+			msgpack_pack_map(pk, 1);
+			mp_pack_kv_uint(pk, "added", add);
+			goto out;
+		}
+		struct rpc_members_add *a = xcalloc(1, sizeof *a);
+		a->q = rpc_req_defer(req);
+		a->d = d;
+		a->id = (unsigned)add;
+		rc = replica_move(d->replica, a->id, addr[0], addr[1], addr[2], rpc_members_added, a);
+		if (rc != CHUBBY_OK) {
+			rpc_req_reply(a->q, rc, NULL, NULL, 0);
+			free(a);
+		}
+		rc = RPC_DEFERRED;
+		goto out;
+	}
+	if ((rc = config_check_move(c, (unsigned)id, addr, msg, msglen)) != CHUBBY_OK)
 		goto out;
 	if ((unsigned)id == d->id) {
 		snprintf(msg, msglen, "the master cannot move itself; stop it first so another "

@@ -24,7 +24,7 @@
 #define TAG_APPLIED 'A' /* "A": the state machine's applied index */
 #define TAG_LOG 'L'     /* "L" + 8-byte big-endian slot: one Paxos log entry */
 #define TAG_META 'M'    /* "M": identity and format version */
-#define TAG_PAXOS 'P'   /* "Pp", "Pn", "Ps": Paxos scalars */
+#define TAG_PAXOS 'P'   /* "Pp", "Pn", "Ps", "Pm": Paxos scalars */
 #define TAG_SM 'S'      /* "S" + key: one state machine record */
 
 static const char key_meta[] = {TAG_META};
@@ -32,12 +32,17 @@ static const char key_applied[] = {TAG_APPLIED};
 static const char key_promised[] = {TAG_PAXOS, 'p'};
 static const char key_nonvoter[] = {TAG_PAXOS, 'n'};
 static const char key_snapshot[] = {TAG_PAXOS, 's'};
+/* The configuration after the snapshot's last slot (paxos_conf_encode). */
+static const char key_snap_conf[] = {TAG_PAXOS, 'm'};
 static const char key_chosen[] = {TAG_PAXOS, 'c'}; /* format 2 */
 
 #define LOG_KEY_LEN 9
 #define CRC_LEN 4
 #define META_MIN_LEN 10 /* format, id, flags and at least one byte of cell name */
 #define META_FOUNDER 0x01
+/* Initialized by chubbyd --join: slot 1's configuration is not ours to
+ * know; the core starts with paxos_config.join (docs/PAXOS.md "Membership"). */
+#define META_JOINER 0x02
 #define ENTRY_MIN_LEN 9 /* ballot and flags */
 #define ENTRY_CHOSEN 0x01
 
@@ -531,10 +536,11 @@ store_parse_meta(const char *dir, const uint8_t *p, size_t n, struct store_ident
 	if (n < META_MIN_LEN || n - 9 > STORE_CELL_MAX)
 		return store_bad_payload(key_meta, sizeof key_meta, "bad length", err, errlen);
 	id->id = (unsigned)store_get_le32(p + 4);
-	if (id->id < 1 || id->id > 255 || (p[8] & ~META_FOUNDER) != 0 ||
+	if (id->id < 1 || id->id > 255 || (p[8] & ~(META_FOUNDER | META_JOINER)) != 0 ||
 	    memchr(p + 9, '\0', n - 9) != NULL)
 		return store_bad_payload(key_meta, sizeof key_meta, "bad field", err, errlen);
 	id->founder = (p[8] & META_FOUNDER) != 0;
+	id->joiner = (p[8] & META_JOINER) != 0;
 	memcpy(id->cell, p + 9, n - 9);
 	id->cell[n - 9] = '\0';
 	id->initialized = true;
@@ -607,7 +613,7 @@ store_build_meta(struct store *s, const struct store_identity *id, uint8_t **pay
 
 	store_put_le32(p, STORE_FORMAT_VERSION);
 	store_put_le32(p + 4, id->id);
-	p[8] = id->founder ? META_FOUNDER : 0;
+	p[8] = (uint8_t)((id->founder ? META_FOUNDER : 0) | (id->joiner ? META_JOINER : 0));
 	memcpy(p + 9, id->cell, clen);
 	*payload = p;
 	return 9 + clen;
@@ -720,9 +726,26 @@ store_identity(const struct store *s, struct store_identity *out)
 	*out = s->ident;
 }
 
+static int store_init_flags(struct store *s, const char *cell, unsigned id, uint8_t flags,
+    char *err, size_t errlen);
+
 int
 store_init(struct store *s, const char *cell, unsigned id, bool voter, char *err, size_t errlen)
 {
+	return store_init_flags(s, cell, id, voter ? META_FOUNDER : 0, err, errlen);
+}
+
+int
+store_init_joiner(struct store *s, const char *cell, unsigned id, char *err, size_t errlen)
+{
+	return store_init_flags(s, cell, id, META_JOINER, err, errlen);
+}
+
+static int
+store_init_flags(struct store *s, const char *cell, unsigned id, uint8_t flags, char *err,
+    size_t errlen)
+{
+	bool voter = (flags & META_FOUNDER) != 0;
 	leveldb_writebatch_t *wb;
 	uint8_t *p, one = 1;
 	size_t clen;
@@ -742,7 +765,7 @@ store_init(struct store *s, const char *cell, unsigned id, bool voter, char *err
 	p = xmalloc(9 + clen);
 	store_put_le32(p, STORE_FORMAT_VERSION);
 	store_put_le32(p + 4, id);
-	p[8] = voter ? META_FOUNDER : 0;
+	p[8] = flags;
 	memcpy(p + 9, cell, clen);
 	wb = leveldb_writebatch_create();
 	store_wb_put(wb, &s->val, key_meta, sizeof key_meta, p, 9 + clen);
@@ -781,6 +804,44 @@ store_need_identity(const struct store *s, char *err, size_t errlen)
 }
 
 /* ---- Paxos durable state ----------------------------------------------- */
+
+int
+store_set_first_conf(struct store *s, const struct paxos_conf *c, char *err, size_t errlen)
+{
+	leveldb_writebatch_t *wb;
+	struct paxos_buf b = {NULL, 0};
+	uint8_t *p;
+	size_t n;
+	int rc;
+
+	if ((rc = store_need_identity(s, err, errlen)) != CHUBBY_OK)
+		return rc;
+	if (c->nvoters == 0)
+		return store_err(err, errlen, CHUBBY_E_INVALID, "a configuration needs voters");
+	rc = store_get(s, key_snap_conf, sizeof key_snap_conf, &p, &n, err, errlen);
+	if (rc == CHUBBY_OK) {
+		free(p);
+		return store_err(err, errlen, CHUBBY_E_EXISTS,
+		    "store %s already holds a configuration", s->dir);
+	}
+	if (rc != CHUBBY_E_NOT_FOUND)
+		return rc;
+	rc = store_get(s, key_snapshot, sizeof key_snapshot, &p, &n, err, errlen);
+	if (rc == CHUBBY_OK) {
+		free(p);
+		return store_err(err, errlen, CHUBBY_E_EXISTS,
+		    "store %s holds a snapshot without its configuration", s->dir);
+	}
+	if (rc != CHUBBY_E_NOT_FOUND)
+		return rc;
+	paxos_conf_encode(c, &b);
+	wb = leveldb_writebatch_create();
+	store_wb_put(wb, &s->val, key_snap_conf, sizeof key_snap_conf, b.data, b.len);
+	rc = store_write(s, wb, true, err, errlen);
+	leveldb_writebatch_destroy(wb);
+	paxos_buf_free(&b);
+	return rc;
+}
 
 /* Decodes a log record into E (whose value is malloc'd). */
 static int
@@ -840,6 +901,18 @@ store_load_paxos(struct store *s, struct paxos_durable *d, char *err, size_t err
 			d->snap.len = n - 8;
 			d->snap.data = d->snap.len > 0 ? xmemdup(p + 8, d->snap.len) : NULL;
 		}
+		free(p);
+	}
+	if (rc != CHUBBY_OK && rc != CHUBBY_E_NOT_FOUND)
+		return rc;
+
+	rc = store_get(s, key_snap_conf, sizeof key_snap_conf, &p, &n, err, errlen);
+	if (rc == CHUBBY_OK) {
+		struct paxos_buf b = {p, n};
+
+		if (!paxos_conf_decode(&b, &d->snap_conf) || d->snap_conf.nvoters == 0)
+			rc = store_bad_payload(key_snap_conf, sizeof key_snap_conf,
+			    "not a configuration", err, errlen);
 		free(p);
 	}
 	if (rc != CHUBBY_OK && rc != CHUBBY_E_NOT_FOUND)
@@ -987,6 +1060,16 @@ store_persist_group(struct store *s, const struct paxos_persist *const *ws, size
 		if (snap->snap.len > 0)
 			memcpy(p + 8, snap->snap.data, snap->snap.len);
 		store_wb_put_built(wb, key_snapshot, sizeof key_snapshot, p, 8 + snap->snap.len);
+		/* Its configuration, or none: an older snapshot's must not
+		 * outlive it. */
+		if (snap->snap_conf.nvoters > 0) {
+			struct paxos_buf c;
+
+			paxos_conf_encode(&snap->snap_conf, &c);
+			store_wb_put(wb, &s->val, key_snap_conf, sizeof key_snap_conf, c.data, c.len);
+			paxos_buf_free(&c);
+		} else
+			leveldb_writebatch_delete(wb, key_snap_conf, sizeof key_snap_conf);
 	}
 
 	/* Keep the log's extent in step: computed against the database as
@@ -1307,6 +1390,13 @@ store_verify_record(struct store *s, const char *k, size_t klen, const char *v, 
 					     store_bad_payload(k, klen, "not 0 or 1", err, errlen);
 	if (klen == sizeof key_snapshot && memcmp(k, key_snapshot, klen) == 0)
 		return n >= 8 ? CHUBBY_OK : store_bad_payload(k, klen, "too short", err, errlen);
+	if (klen == sizeof key_snap_conf && memcmp(k, key_snap_conf, klen) == 0) {
+		struct paxos_buf b = {(uint8_t *)(uintptr_t)p, n}; /* only read */
+		struct paxos_conf c;
+
+		return paxos_conf_decode(&b, &c) && c.nvoters > 0 ? CHUBBY_OK :
+			store_bad_payload(k, klen, "not a configuration", err, errlen);
+	}
 	return store_bad_payload(k, klen, "not a key this format has", err, errlen);
 }
 

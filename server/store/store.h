@@ -55,6 +55,7 @@ struct store_identity {
 	uint32_t format;  /* STORE_FORMAT_VERSION when initialized */
 	unsigned id;      /* replica id, 1..255 */
 	bool founder;     /* initialized by chubbyd --init, a voter from the start */
+	bool joiner;      /* initialized by chubbyd --join: slot 1's configuration unknown */
 	char cell[STORE_CELL_MAX + 1];
 };
 
@@ -71,6 +72,17 @@ void store_identity(const struct store *, struct store_identity *out);
  */
 int store_init(struct store *, const char *cell, unsigned id, bool voter, char *err,
     size_t errlen);
+/* As store_init for a replica joining a running cell (chubbyd --join): not
+ * a voter, and marked a joiner, for good: it never knew slot 1's
+ * configuration, so every start takes the configuration from the log or a
+ * snapshot (paxos_config.join). */
+int store_init_joiner(struct store *, const char *cell, unsigned id, char *err, size_t errlen);
+/* Records C as the configuration of slot 1 (the snapshot's configuration
+ * with no snapshot yet), synced: a founder's first voters, kept so that
+ * the config file's replica lines may grow into an address book without
+ * changing what slot 1 was.  CHUBBY_E_EXISTS if a configuration or a
+ * snapshot is already there. */
+int store_set_first_conf(struct store *, const struct paxos_conf *c, char *err, size_t errlen);
 
 /*
  * Checks that the store belongs to replica ID of CELL: CHUBBY_OK if so,

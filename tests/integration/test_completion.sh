@@ -70,7 +70,8 @@ every_option() {
 check "every option of every command's usage completes after CMD -" every_option
 check "'lock --el' completes --elect" comp_is "--elect" lock --el
 check "'acl ' offers get and set" comp_has acl '' :: get set
-check "'members r' completes replace" comp_is "replace" members r
+check "'members r' offers remove and replace" comp_is "remove replace" members r
+check "'members a' completes add" comp_is "add" members a
 check "no sub-command words after the first argument" comp_is "" members replace ''
 check "an option's number argument completes nothing" comp_is "" watch -t ''
 check "checkseq --key completes a file name" \

@@ -53,6 +53,7 @@ struct sim_store {
 	bool nonvoter;
 	uint64_t snap_index;
 	struct paxos_buf snap;
+	struct paxos_conf snap_conf;
 	struct paxos_entry *entries; /* sorted by slot */
 	size_t nentries;
 	size_t capentries;
@@ -141,6 +142,13 @@ struct sim {
 	/* Global knowledge for the invariants. */
 	struct sim_slot *slots;
 	size_t nslots;
+	/* Configurations chosen, in slot order: slot 0's is the first. */
+	struct {
+		uint64_t slot;
+		struct paxos_conf c;
+	} confs[256];
+	unsigned nconfs;
+	uint64_t n_changes;
 	uint64_t *digest_at; /* digest after applying slot i (0: nobody yet) */
 	size_t ndigest;
 	paxos_ballot last_serving;
@@ -279,6 +287,68 @@ sim_slot(struct sim *s, uint64_t slot)
 	return &s->slots[slot];
 }
 
+/* The configuration slot SLOT is chosen in: the last one chosen before it. */
+static const struct paxos_conf *
+sim_conf_of(const struct sim *s, uint64_t slot)
+{
+	unsigned i = s->nconfs;
+
+	while (i > 1 && s->confs[i - 1].slot >= slot)
+		i--;
+	return &s->confs[i - 1].c;
+}
+
+static void sim_count_chosen(struct sim *, uint64_t slot, struct sim_acc *);
+
+/* "1,2,3": C's voters (or learners) for the trace. */
+static const char *
+sim_ids(const struct paxos_conf *c, bool voters, char *buf, size_t len)
+{
+	const unsigned *ids = voters ? c->voters : c->learners;
+	unsigned i, n = voters ? c->nvoters : c->nlearners;
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && o + 5 < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%u", i > 0 ? "," : "", ids[i]);
+	return n == 0 ? "-" : buf;
+}
+
+/*
+ * Slot SLOT was chosen holding a configuration value: it decides the
+ * majorities of every later slot.  The master proposes nothing after it
+ * before it is chosen, so no later slot can have been chosen by another
+ * configuration's majority; what was accepted there is counted again.
+ */
+static void
+sim_conf_chosen(struct sim *s, uint64_t slot, const struct paxos_buf *v)
+{
+	struct paxos_conf c;
+	char vs[40], ls[40];
+	uint64_t k;
+	size_t i;
+
+	if (!paxos_conf_decode(v, &c) || c.nvoters == 0)
+		return;
+	if (s->nconfs == sizeof s->confs / sizeof s->confs[0]) {
+		sim_fail(s, "too many configuration changes for the simulator");
+		return;
+	}
+	if (s->confs[s->nconfs - 1].slot >= slot) {
+		sim_fail(s, "configuration chosen at slot %" PRIu64 " before one at %" PRIu64,
+		    slot, s->confs[s->nconfs - 1].slot);
+		return;
+	}
+	s->confs[s->nconfs].slot = slot;
+	s->confs[s->nconfs++].c = c;
+	s->n_changes++;
+	sim_trace(s, "configuration chosen at slot %" PRIu64 ": voters %s, learners %s", slot,
+	    sim_ids(&c, true, vs, sizeof vs), sim_ids(&c, false, ls, sizeof ls));
+	for (k = slot + 1; k < s->nslots && !s->failed; k++)
+		for (i = 0; i < s->slots[k].nacc; i++)
+			sim_count_chosen(s, k, &s->slots[k].acc[i]);
+}
+
 /* A store synced (slot, ballot, value): count it toward "chosen". */
 static void
 sim_note_accepted(struct sim *s, unsigned id, const struct paxos_entry *e)
@@ -286,7 +356,6 @@ sim_note_accepted(struct sim *s, unsigned id, const struct paxos_entry *e)
 	struct sim_slot *sl = sim_slot(s, e->slot);
 	struct sim_acc *a = NULL;
 	size_t i;
-	unsigned k, cnt = 0;
 
 	for (i = 0; i < sl->nacc; i++)
 		if (sl->acc[i].ballot == e->ballot)
@@ -303,19 +372,31 @@ sim_note_accepted(struct sim *s, unsigned id, const struct paxos_entry *e)
 		return;
 	}
 	a->who |= 1u << (id - 1);
-	for (k = 0; k < s->n; k++)
-		if (a->who & (1u << k))
+	sim_count_chosen(s, e->slot, a);
+}
+
+/* Chosen once a majority of the slot's configuration accepted it in one ballot. */
+static void
+sim_count_chosen(struct sim *s, uint64_t slot, struct sim_acc *a)
+{
+	struct sim_slot *sl = &s->slots[slot];
+	const struct paxos_conf *c = sim_conf_of(s, slot);
+	unsigned k, cnt = 0;
+
+	for (k = 0; k < c->nvoters; k++)
+		if (a->who & (1u << (c->voters[k] - 1)))
 			cnt++;
-	if (cnt < s->n / 2 + 1)
+	if (cnt < c->nvoters / 2 + 1)
 		return;
 	if (!sl->chosen) {
 		sl->chosen = true;
-		sl->chosen_ballot = e->ballot;
+		sl->chosen_ballot = a->ballot;
 		paxos_buf_copy(&sl->value, &a->value);
+		sim_conf_chosen(s, slot, &sl->value);
 	} else if (!paxos_buf_equal(&sl->value, &a->value)) {
 		/* Invariant 1: at most one value chosen per slot. */
-		sim_fail(s, "slot %" PRIu64 ": a second value chosen (ballot %" PRIx64 ")", e->slot,
-		    e->ballot);
+		sim_fail(s, "slot %" PRIu64 ": a second value chosen (ballot %" PRIx64 ")", slot,
+		    a->ballot);
 	}
 }
 
@@ -392,6 +473,7 @@ sim_store_wipe(struct sim_store *st)
 	st->chosen_upto = 0;
 	st->nonvoter = false;
 	st->snap_index = 0;
+	memset(&st->snap_conf, 0, sizeof st->snap_conf);
 }
 
 static void
@@ -431,6 +513,7 @@ sim_store_sync(struct sim *s, struct sim_replica *r, uint64_t token)
 		paxos_buf_free(&st->snap);
 		paxos_buf_copy(&st->snap, &w->snap);
 		st->snap_index = w->snap_index;
+		st->snap_conf = w->snap_conf;
 	}
 	if (w->truncate_upto > 0) {
 		for (i = 0; i < st->nentries && st->entries[i].slot <= w->truncate_upto; i++)
@@ -556,7 +639,10 @@ sim_actions(struct sim *s, struct sim_replica *r, struct paxos_actions *acts)
 	struct sim_slot *sl;
 	struct sim_ev ev;
 	struct paxos_persist *w;
+	struct paxos_conf conf;
+	struct paxos_buf noop;
 	size_t i;
+	bool eq;
 
 	for (i = 0; i < acts->n && !s->failed; i++) {
 		a = &acts->v[i];
@@ -598,7 +684,14 @@ sim_actions(struct sim *s, struct sim_replica *r, struct paxos_actions *acts)
 				    " that no majority accepted", r->id, a->index);
 				break;
 			}
-			if (!paxos_buf_equal(&sl->value, &a->value)) {
+			/* A configuration value reaches the state machine as a no-op. */
+			if (paxos_conf_decode(&sl->value, &conf)) {
+				paxos_batch_init(&noop);
+				eq = paxos_buf_equal(&noop, &a->value);
+				paxos_buf_free(&noop);
+			} else
+				eq = paxos_buf_equal(&sl->value, &a->value);
+			if (!eq) {
 				sim_fail(s, "replica %u: applied another value than the chosen one"
 				    " at slot %" PRIu64, r->id, a->index);
 				break;
@@ -729,6 +822,7 @@ sim_start(struct sim *s, struct sim_replica *r)
 	d.nonvoter = r->st.nonvoter;
 	d.snap_index = r->st.snap_index;
 	d.snap = r->st.snap;
+	d.snap_conf = r->st.snap_conf;
 	d.chosen = r->st.chosen_upto;
 	d.nentries = r->st.nentries;
 	d.entries = r->st.entries;
@@ -942,6 +1036,33 @@ sim_count_up(const struct sim *s)
 	return n;
 }
 
+/*
+ * A membership change at the serving master, in the middle of whatever
+ * faults are going on: add a replica that is not a member, or remove a
+ * voter (the master itself now and then), keeping at least one.
+ */
+static void
+sim_random_change(struct sim *s)
+{
+	unsigned m = sim_serving_master(s), id = 1 + (unsigned)sim_below(&s->rng, s->n);
+	const struct paxos_conf *c;
+	int rc;
+
+	if (m == 0)
+		return;
+	c = paxos_conf(s->r[m - 1].p);
+	/* With store wipes, at least 3 voters: a wiped one of 2 leaves no
+	 * majority to catch it up, and no protocol survives that. */
+	if (paxos_conf_has_voter(c, id) && c->nvoters > (s->fault_level >= 3 ? 3u : 1u))
+		rc = sim_change(s, PAXOS_MEMBER_REMOVE, id);
+	else if (!paxos_conf_has_voter(c, id) && !paxos_conf_has_learner(c, id))
+		rc = sim_change(s, PAXOS_MEMBER_ADD, id);
+	else
+		return;
+	sim_trace(s, "r%u asked to %s r%u: %d", m,
+	    paxos_conf_has_voter(c, id) ? "remove" : "add", id, rc);
+}
+
 static void
 sim_fault_step(struct sim *s)
 {
@@ -970,6 +1091,8 @@ sim_fault_step(struct sim *s)
 	}
 	if (sim_chance(&s->rng, 1, 2500))
 		sim_heal(s);
+	if (s->o.reconfig && sim_chance(&s->rng, 1, 1500))
+		sim_random_change(s);
 	if (s->fault_level >= 3 && s->n >= 3 && sim_chance(&s->rng, 1, 8000)) {
 		/* Wipe one replica only while every other one still votes: losing
 		 * a second store before the first caught up could lose what was
@@ -978,6 +1101,9 @@ sim_fault_step(struct sim *s)
 			if (s->r[i].lost || (s->r[i].up && !paxos_is_voter(s->r[i].p)) ||
 			    (!s->r[i].up && s->r[i].st.nonvoter))
 				any_nonvoter = true;
+		/* ... and only a member of at least 3 voters (or no member). */
+		if (paxos_conf_has_voter(sim_conf(s), id) && sim_conf(s)->nvoters < 3)
+			any_nonvoter = true;
 		if (!any_nonvoter)
 			sim_wipe(s, id);
 	}
@@ -1175,6 +1301,30 @@ sim_wait_master(struct sim *s, uint64_t max_ms)
 	return 0;
 }
 
+int
+sim_change(struct sim *s, unsigned op, unsigned id)
+{
+	struct paxos_event ev;
+	unsigned m = sim_serving_master(s);
+	int rc;
+
+	if (m == 0)
+		return CHUBBY_E_NOT_MASTER;
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_MEMBERS;
+	ev.index = id;
+	ev.token = op;
+	rc = sim_step(s, &s->r[m - 1], &ev);
+	sim_check(s);
+	return rc;
+}
+
+const struct paxos_conf *
+sim_conf(const struct sim *s)
+{
+	return &s->confs[s->nconfs - 1].c;
+}
+
 bool
 sim_check_liveness(struct sim *s, uint64_t max_ms)
 {
@@ -1196,10 +1346,15 @@ sim_check_liveness(struct sim *s, uint64_t max_ms)
 			continue;
 		if (target == 0)
 			target = s->max_acked_slot;
+		/* Every member of the configuration (a removed replica hears
+		 * nobody); a learner added is promoted and votes too. */
 		done = true;
 		for (i = 0; i < s->n; i++)
-			if (s->r[i].sm.applied < target || !paxos_is_voter(s->r[i].p))
-				done = false;
+			if (paxos_conf_has_voter(&s->confs[s->nconfs - 1].c, i + 1) ||
+			    paxos_conf_has_learner(&s->confs[s->nconfs - 1].c, i + 1))
+				if (s->r[i].sm.applied < target || !paxos_is_voter(s->r[i].p) ||
+				    !paxos_conf_has_voter(paxos_conf(s->r[i].p), i + 1))
+					done = false;
 		if (done)
 			return true;
 	}
@@ -1231,6 +1386,7 @@ static const struct {
 	{ "serve-before-noop", SIM_KNOB_PX_SERVE_BEFORE_NOOP },
 	{ "no-prevote", SIM_KNOB_PX_NO_PREVOTE },
 	{ "late-deadline", SIM_KNOB_PX_LATE_DEADLINE },
+	{ "conf-no-drain", SIM_KNOB_PX_CONF_NO_DRAIN },
 };
 
 unsigned
@@ -1285,9 +1441,16 @@ sim_new(const struct sim_opts *o)
 	simheap_init(&s->heap, sizeof(struct sim_ev));
 	c = &s->pcfg;
 	paxos_config_defaults(c);
-	c->nmembers = s->n;
-	for (i = 0; i < s->n; i++)
+	/* The first `members` replicas are the cell; the others start as
+	 * learners and wait to be added (sim_change). */
+	c->nmembers = o->members == 0 || o->members > s->n ? s->n : o->members;
+	for (i = 0; i < c->nmembers; i++)
 		c->members[i] = i + 1;
+	s->nconfs = 1;
+	s->confs[0].slot = 0;
+	s->confs[0].c.nvoters = c->nmembers;
+	for (i = 0; i < c->nmembers; i++)
+		s->confs[0].c.voters[i] = i + 1;
 	/* Short timings so that many fail-overs fit in a run; a large drift
 	 * bound so that the lease arithmetic is exercised. */
 	c->lease_ms = 1000;
@@ -1414,9 +1577,10 @@ sim_run_seed(const struct sim_opts *o)
 	if (o->verbose)
 		fprintf(stderr, "seed %" PRIu64 ": %s, %" PRIu64 " steps, %" PRIu64
 		    " commands acknowledged, %" PRIu64 " masters, %" PRIu64 " crashes, %" PRIu64
-		    " wipes, %" PRIu64 " partitions, %" PRIu64 " snapshot installs\n", o->seed,
+		    " wipes, %" PRIu64 " partitions, %" PRIu64 " snapshot installs, %" PRIu64
+		    " configuration changes\n", o->seed,
 		    rc == 0 ? "ok" : "FAILED", s->steps, s->acked, s->n_masters, s->n_crashes,
-		    s->n_wipes, s->n_partitions, s->n_installs);
+		    s->n_wipes, s->n_partitions, s->n_installs, s->n_changes);
 	sim_free(s);
 	return rc;
 }
@@ -1437,6 +1601,10 @@ sim_opts_format(const struct sim_opts *o, char *buf, size_t len)
 		    o->live_ms, o->sync_max_ms);
 	if (n >= 0 && (size_t)n < len && !o->load)
 		n += snprintf(buf + n, len - (size_t)n, " --no-load");
+	if (n >= 0 && (size_t)n < len && o->members > 0)
+		n += snprintf(buf + n, len - (size_t)n, " --members %u", o->members);
+	if (n >= 0 && (size_t)n < len && o->reconfig)
+		n += snprintf(buf + n, len - (size_t)n, " --reconfig");
 	for (i = 0; sim_knob_name(i) != NULL; i++)
 		if (n >= 0 && (size_t)n < len && (o->broken & sim_knob_bit(i)) != 0)
 			n += snprintf(buf + n, len - (size_t)n, " --broken %s", sim_knob_name(i));
@@ -1467,6 +1635,10 @@ sim_opts_set(struct sim_opts *o, const char *name, const char *value)
 		o->verbose = true;
 		return 1;
 	}
+	if (strcmp(name, "--reconfig") == 0) {
+		o->reconfig = true;
+		return 1;
+	}
 	if (strcmp(name, "--broken") == 0) {
 		if ((v = sim_knob_by_name(value)) == 0)
 			return -1;
@@ -1492,6 +1664,8 @@ sim_opts_set(struct sim_opts *o, const char *name, const char *value)
 		o->live_ms = v;
 	else if (strcmp(name, "--sync-max-ms") == 0 && v <= 100000)
 		o->sync_max_ms = (unsigned)v;
+	else if (strcmp(name, "--members") == 0 && v >= 1 && v <= SIM_MAX_REPLICAS)
+		o->members = (unsigned)v;
 	else
 		return -1;
 	return 2;
@@ -1512,7 +1686,8 @@ sim_opts_parse_line(struct sim_opts *o, const char *line)
 		char *val = NULL;
 		int rc;
 
-		if (strcmp(tok, "--no-load") != 0 && strcmp(tok, "--verbose") != 0)
+		if (strcmp(tok, "--no-load") != 0 && strcmp(tok, "--verbose") != 0 &&
+		    strcmp(tok, "--reconfig") != 0)
 			val = strtok_r(NULL, " \t\r\n", &save);
 		if ((rc = sim_opts_set(o, tok, val)) < 0)
 			return -1;

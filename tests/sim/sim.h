@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "paxos.h"
+
 #define SIM_MAX_REPLICAS 7
 
 struct sim_opts {
@@ -24,6 +26,9 @@ struct sim_opts {
 	bool load;         /* a client proposes commands to the master */
 	unsigned sync_max_ms; /* a sync takes 0..this many ms (0: 0..4, a fast disk) */
 	unsigned broken;   /* broken variants of the core (SIM_KNOB_PX_* of common/simknob.h) */
+	unsigned members;  /* the cell's first voters, replicas 1..this (0: all); the
+			    * others start as learners, to be added */
+	bool reconfig;     /* random membership changes among the faults */
 };
 
 struct sim;
@@ -62,6 +67,12 @@ uint64_t sim_master_changes(const struct sim *);
  * paxos_step's status, CHUBBY_E_NOT_MASTER if none serves. */
 int sim_handoff(struct sim *, unsigned target);
 
+/* A membership change (PAXOS_MEMBER_ADD/REMOVE of replica ID) at the
+ * serving master: paxos_step's status, CHUBBY_E_NOT_MASTER if none serves. */
+int sim_change(struct sim *, unsigned op, unsigned id);
+/* The last configuration chosen (the simulator's global view). */
+const struct paxos_conf *sim_conf(const struct sim *);
+
 /* Faults, by hand. */
 void sim_crash(struct sim *, unsigned id);
 void sim_restart(struct sim *, unsigned id);
@@ -97,7 +108,8 @@ int sim_run_seed(const struct sim_opts *);
 /*
  * The options as chubby-sim arguments, so that a run printed is a run
  * replayed: --seed N --replicas R --faults F --fault-ms MS [--steps S]
- * --live-ms MS --sync-max-ms MS [--no-load] [--broken NAME...].  The regression list
+ * --live-ms MS --sync-max-ms MS [--no-load] [--members N] [--reconfig] [--broken NAME...].
+ * The regression list
  * (tests/sim/regress-seeds) holds one such line per run.
  */
 /* The Paxos core's broken variants by name ("no-quiet", ...): the knob's

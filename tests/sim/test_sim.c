@@ -518,6 +518,8 @@ test_replay_line(void)
 		a.live_ms = 20000 + i;
 		a.sync_max_ms = i % 2 ? 400 : 0;
 		a.load = i % 5 != 0;
+		a.members = i % 3 == 0 ? 0 : 1 + i % a.replicas;
+		a.reconfig = i % 2 == 0;
 		sim_opts_format(&a, line, sizeof line);
 		sim_opts_defaults(&b);
 		CU_ASSERT_EQUAL_FATAL(sim_opts_parse_line(&b, line), 1);
@@ -529,6 +531,8 @@ test_replay_line(void)
 		CU_ASSERT_EQUAL(b.live_ms, a.live_ms);
 		CU_ASSERT_EQUAL(b.sync_max_ms, a.sync_max_ms);
 		CU_ASSERT_EQUAL(b.load, a.load);
+		CU_ASSERT_EQUAL(b.members, a.members);
+		CU_ASSERT_EQUAL(b.reconfig, a.reconfig);
 	}
 	sim_opts_defaults(&b);
 	CU_ASSERT_EQUAL(sim_opts_parse_line(&b, "   # a comment\n"), 0);
@@ -615,6 +619,213 @@ test_random_sweep(void)
 	}
 	printf("\n  random sweep: %u seeds from %" PRIu64 ", %u failed\n", n, base, failed);
 	CU_ASSERT_EQUAL(failed, 0);
+}
+
+/* ---- membership ------------------------------------------------------- */
+
+static struct sim *
+scenario_members(unsigned replicas, unsigned members, uint64_t seed)
+{
+	struct sim_opts o;
+	struct sim *s;
+
+	sim_opts_defaults(&o);
+	o.replicas = replicas;
+	o.members = members;
+	o.seed = harness_seed() ^ seed;
+	o.faults = 0;
+	o.verbose = getenv("CHUBBY_SIM_VERBOSE") != NULL;
+	s = sim_new(&o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	return s;
+}
+
+/* Asks the serving master for a change until it takes it: another change
+ * in flight, no lease under the current configuration yet, or no master
+ * are reasons to ask again a little later. */
+static bool
+change(struct sim *s, unsigned op, unsigned id, uint64_t max_ms)
+{
+	uint64_t end = sim_now(s) + max_ms;
+	int rc;
+
+	while (sim_now(s) < end && !sim_failed(s)) {
+		rc = sim_change(s, op, id);
+		if (rc == CHUBBY_OK)
+			return true;
+		CU_ASSERT(rc == CHUBBY_E_BUSY || rc == CHUBBY_E_UNAVAILABLE ||
+		    rc == CHUBBY_E_NOT_MASTER);
+		sim_run(s, 50);
+	}
+	return false;
+}
+
+/* Runs until the configuration chosen has ID as a voter (WANT) or not. */
+static bool
+wait_voter(struct sim *s, unsigned id, bool want, uint64_t max_ms)
+{
+	uint64_t end = sim_now(s) + max_ms;
+
+	while (sim_now(s) < end && !sim_failed(s)) {
+		if (paxos_conf_has_voter(sim_conf(s), id) == want &&
+		    !paxos_conf_has_learner(sim_conf(s), id))
+			return true;
+		sim_run(s, 50);
+	}
+	return false;
+}
+
+/*
+ * As an operator does under faults: asks for the change, and asks again
+ * every second until the configuration chosen has it (a change proposed
+ * by a master that lost its lease before it was chosen may be lost with
+ * it, like any command not yet acknowledged).
+ */
+static bool
+reach(struct sim *s, unsigned op, unsigned id, uint64_t max_ms)
+{
+	uint64_t end = sim_now(s) + max_ms, ask = 0;
+	bool want = op == PAXOS_MEMBER_ADD;
+	int rc;
+
+	while (sim_now(s) < end && !sim_failed(s)) {
+		if (paxos_conf_has_voter(sim_conf(s), id) == want &&
+		    !paxos_conf_has_learner(sim_conf(s), id))
+			return true;
+		if (sim_now(s) >= ask) {
+			rc = sim_change(s, op, id);
+			CU_ASSERT(rc == CHUBBY_OK || rc == CHUBBY_E_BUSY ||
+			    rc == CHUBBY_E_UNAVAILABLE || rc == CHUBBY_E_NOT_MASTER ||
+			    rc == CHUBBY_E_INVALID);
+			ask = sim_now(s) + (rc == CHUBBY_OK ? 1000 : 50);
+		}
+		sim_run(s, 50);
+	}
+	return false;
+}
+
+/*
+ * Grow 3 -> 5 and shrink 5 -> 3 under load, no faults: every change is
+ * one entry, a new member votes once promoted, and clients see no
+ * fail-over but the one for removing the master itself.
+ */
+static void
+test_members_grow_shrink(void)
+{
+	struct sim *s = scenario_members(5, 3, 30);
+	unsigned m = sim_wait_master(s, 5000), other, id;
+	uint64_t changes, acked;
+
+	CU_ASSERT_FATAL(m != 0);
+	changes = sim_master_changes(s);
+	for (id = 4; id <= 5; id++) {
+		CU_ASSERT_FATAL(change(s, PAXOS_MEMBER_ADD, id, 5000));
+		CU_ASSERT_FATAL(wait_voter(s, id, true, 10000));
+	}
+	CU_ASSERT_EQUAL(sim_conf(s)->nvoters, 5);
+	CU_ASSERT_EQUAL(sim_serving_master(s), m);
+	other = m == 1 ? 2 : 1;
+	CU_ASSERT_FATAL(change(s, PAXOS_MEMBER_REMOVE, other, 5000));
+	CU_ASSERT_FATAL(wait_voter(s, other, false, 10000));
+	CU_ASSERT_EQUAL(sim_master_changes(s), changes);
+	/* The master removes itself: it steps down once that is chosen. */
+	CU_ASSERT_FATAL(change(s, PAXOS_MEMBER_REMOVE, m, 5000));
+	CU_ASSERT_FATAL(wait_voter(s, m, false, 10000));
+	acked = sim_acked(s);
+	id = sim_wait_master(s, 10000);
+	CU_ASSERT(id != 0 && id != m);
+	CU_ASSERT_EQUAL(sim_master_changes(s), changes + 1);
+	CU_ASSERT_EQUAL(sim_conf(s)->nvoters, 3);
+	sim_run(s, 2000);
+	CU_ASSERT(sim_acked(s) > acked);
+	finish(s);
+}
+
+/*
+ * The same with faults in the middle of each change: the master crashes
+ * just after proposing one, is cut off during the next, a member to be
+ * removed is down.  No safety invariant may break (checked at every step),
+ * and the cell ends with the configuration asked for.
+ */
+static void
+test_members_under_faults(void)
+{
+	unsigned seed;
+
+	for (seed = 0; seed < 6; seed++) {
+		struct sim *s = scenario_members(5, 3, 40 + seed);
+		unsigned m = sim_wait_master(s, 5000), id, victim = 0, i;
+
+		CU_ASSERT_FATAL(m != 0);
+		sim_net(s, 3, 2, 30);
+		/* The master crashes just after proposing the change. */
+		CU_ASSERT_FATAL(change(s, PAXOS_MEMBER_ADD, 4, 10000));
+		sim_run(s, seed * 3);
+		sim_crash(s, m);
+		sim_run(s, 1500);
+		sim_restart(s, m);
+		CU_ASSERT(reach(s, PAXOS_MEMBER_ADD, 4, 30000));
+		/* The master is cut off just after proposing the next. */
+		CU_ASSERT_FATAL(change(s, PAXOS_MEMBER_ADD, 5, 10000));
+		m = sim_serving_master(s);
+		if (m != 0) {
+			sim_run(s, seed * 5);
+			sim_isolate(s, 1u << (m - 1));
+			sim_run(s, 2500);
+			sim_heal(s);
+		}
+		CU_ASSERT(reach(s, PAXOS_MEMBER_ADD, 5, 30000));
+		CU_ASSERT_EQUAL(sim_conf(s)->nvoters, 5);
+		/* Remove two of the first three: one that is down, then the
+		 * master if it is among them, while another member crashes. */
+		m = sim_wait_master(s, 10000);
+		for (i = 1; i <= 3; i++)
+			if (i != m && victim == 0)
+				victim = i;
+		sim_crash(s, victim);
+		CU_ASSERT(reach(s, PAXOS_MEMBER_REMOVE, victim, 30000));
+		m = sim_wait_master(s, 10000);
+		id = m >= 1 && m <= 3 ? m : (victim == 1 ? 2 : 1);
+		CU_ASSERT(change(s, PAXOS_MEMBER_REMOVE, id, 10000));
+		sim_run(s, seed * 7);
+		sim_crash(s, id == m ? 4 : m);
+		sim_run(s, 1000);
+		sim_restart(s, id == m ? 4 : m);
+		CU_ASSERT(reach(s, PAXOS_MEMBER_REMOVE, id, 30000));
+		CU_ASSERT_EQUAL(sim_conf(s)->nvoters, 3);
+		sim_restart(s, victim);
+		finish(s);
+	}
+}
+
+/*
+ * Random membership changes among random faults (crashes, partitions,
+ * store wipes, slow disks), every cell size, cells that start smaller than
+ * their replicas.  The safety invariants are checked at every step.
+ */
+static void
+test_members_sweep(void)
+{
+	static const unsigned sizes[] = { 3, 5, 7 };
+	struct sim_opts o;
+	unsigned i, n = sweep_seeds() / 8, failed = 0;
+	uint64_t base = harness_seed() + 1000000;
+
+	for (i = 0; i < n; i++) {
+		sim_opts_defaults(&o);
+		o.seed = base + i;
+		o.replicas = sizes[i % 3];
+		o.members = i % 2 == 0 ? (o.replicas == 3 ? 1 : 3) : o.replicas;
+		o.faults = 1 + (int)((i / 3) % 3);
+		o.fault_ms = 15000;
+		o.reconfig = true;
+		if (i % 8 == 7)
+			o.sync_max_ms = 400;
+		if (sim_run_seed(&o) != 0)
+			failed++;
+	}
+	printf("\n  membership sweep: %u seeds from %" PRIu64 ", %u failed\n", n, base, failed);
+	CU_ASSERT(n == 0 || failed == 0);
 }
 
 /* ---- broken variants -------------------------------------------------- */
@@ -863,6 +1074,30 @@ struct broken_case {
 	unsigned (*catch)(unsigned broken, unsigned *runs);
 };
 
+/* Proposing past a configuration value not yet chosen (and so more than
+ * one change at a time): random changes under crashes. */
+static unsigned
+catch_conf_seeds(unsigned broken, unsigned *runs)
+{
+	struct sim_opts o;
+	uint64_t seed;
+	unsigned caught = 0;
+
+	for (seed = 1; seed <= 8 && !broken_stop(broken, caught); seed++) {
+		(*runs)++;
+		sim_opts_defaults(&o);
+		o.seed = seed;
+		o.replicas = 5;
+		o.members = 3;
+		o.reconfig = true;
+		o.faults = 2;
+		o.fault_ms = 15000;
+		o.broken = broken;
+		caught += sim_run_seed(&o) != 0 ? 1 : 0;
+	}
+	return caught;
+}
+
 static void
 test_broken_variants(void)
 {
@@ -879,6 +1114,7 @@ test_broken_variants(void)
 		{ "serve-before-noop", catch_seeds_crash },
 		{ "no-prevote", catch_rejoin },
 		{ "late-deadline", catch_seeds_crash },
+		{ "conf-no-drain", catch_conf_seeds },
 		{ NULL, NULL },
 	};
 	unsigned i, caught = 0, tried = 0;
@@ -924,12 +1160,15 @@ harness_register(void)
 		{ "cell of 3", test_cell_3 },
 		{ "cell of 5", test_cell_5 },
 		{ "cell of 7", test_cell_7 },
+		{ "membership: grow 3 -> 5, shrink 5 -> 3, one fail-over", test_members_grow_shrink },
+		{ "membership: changes with crashes and partitions amid them", test_members_under_faults },
 		{ NULL, NULL },
 	};
 	static const struct harness_test sweep[] = {
 		{ "a failure's regress line replays it", test_replay_line },
 		{ "regression list", test_regress },
 		{ "random seeds", test_random_sweep },
+		{ "membership changes among random faults", test_members_sweep },
 		{ NULL, NULL },
 	};
 

@@ -249,7 +249,7 @@ test_config_checked(void)
 {
 	struct paxos_config c;
 
-	fx_config(&c, 4, 3); /* not a member */
+	fx_config(&c, 1, 0);
 	CU_ASSERT_PTR_NULL(paxos_new(&c));
 	fx_config(&c, 1, 8);
 	CU_ASSERT_PTR_NULL(paxos_new(&c));
@@ -1426,6 +1426,375 @@ test_next_deadline(void)
 	fx_end(&f);
 }
 
+/* ---- membership ------------------------------------------------------- */
+
+static struct paxos_entry
+conf_entry(uint64_t slot, paxos_ballot b, bool chosen, const unsigned *voters, unsigned nv,
+    const unsigned *learners, unsigned nl)
+{
+	struct paxos_entry e;
+	struct paxos_conf c;
+
+	memset(&e, 0, sizeof e);
+	memset(&c, 0, sizeof c);
+	e.slot = slot;
+	e.ballot = b;
+	e.chosen = chosen;
+	c.nvoters = nv;
+	memcpy(c.voters, voters, nv * sizeof *voters);
+	c.nlearners = nl;
+	if (nl > 0)
+		memcpy(c.learners, learners, nl * sizeof *learners);
+	paxos_conf_encode(&c, &e.value);
+	return e;
+}
+
+/* The ACCEPT for SLOT sent to TO in the last step, or NULL. */
+static const struct paxos_msg *
+fx_accept_for(const struct fx *f, unsigned to, uint64_t slot)
+{
+	const struct paxos_msg *m;
+	unsigned k;
+
+	for (k = 0; (m = fx_sent(f, PAXOS_MSG_ACCEPT, to, k)) != NULL; k++)
+		if (m->nentries > 0 && m->entries[0].slot == slot)
+			return m;
+	return NULL;
+}
+
+/* fx_make_master(NULL), then replica 2 accepts the no-op and grants a lease. */
+static void
+fx_serve(struct fx *f)
+{
+	struct paxos_msg m;
+
+	fx_make_master(f, NULL);
+	fx_sync(f);
+	m = msg(PAXOS_MSG_ACCEPTED, 2, 1, PAXOS_BALLOT(1, 1));
+	m.slot = 1;
+	fx_recv(f, &m);
+	m = msg(PAXOS_MSG_HEARTBEAT_ACK, 2, 1, PAXOS_BALLOT(1, 1));
+	m.seq = 1;
+	m.commit = 1;
+	fx_recv(f, &m);
+	CU_ASSERT_FATAL(paxos_is_master_with_lease(f->p, f->now));
+}
+
+static int
+fx_members(struct fx *f, unsigned op, unsigned id)
+{
+	struct paxos_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_MEMBERS;
+	ev.token = op;
+	ev.index = id;
+	fx_step(f, &ev);
+	return f->rc;
+}
+
+static void
+fx_accepted(struct fx *f, unsigned from, uint64_t slot)
+{
+	struct paxos_msg m = msg(PAXOS_MSG_ACCEPTED, from, 1, PAXOS_BALLOT(1, 1));
+
+	m.slot = slot;
+	fx_recv(f, &m);
+}
+
+static void
+test_conf_value(void)
+{
+	static const unsigned v[] = { 3, 1, 2 }, l[] = { 7 };
+	struct paxos_entry e = conf_entry(1, 0, false, v, 3, l, 1);
+	struct paxos_conf c;
+	struct paxos_buf b;
+
+	CU_ASSERT(paxos_conf_decode(&e.value, &c));
+	CU_ASSERT_EQUAL(c.nvoters, 3);
+	CU_ASSERT_EQUAL(c.voters[0], 3);
+	CU_ASSERT_EQUAL(c.nlearners, 1);
+	CU_ASSERT(paxos_conf_has_learner(&c, 7));
+	CU_ASSERT(!paxos_conf_has_voter(&c, 7));
+	/* A batch is not a configuration. */
+	paxos_batch_init(&b);
+	paxos_batch_append(&b, "x", 1);
+	CU_ASSERT(!paxos_conf_decode(&b, &c));
+	paxos_buf_free(&b);
+	/* An id twice, or trailing bytes: a configuration that changes nothing. */
+	e.value.data[7] = 3;
+	CU_ASSERT(paxos_conf_decode(&e.value, &c));
+	CU_ASSERT_EQUAL(c.nvoters, 0);
+	e.value.data[7] = 2;
+	e.value.len--;
+	CU_ASSERT(paxos_conf_decode(&e.value, &c));
+	CU_ASSERT_EQUAL(c.nvoters, 0);
+	paxos_entry_free(&e);
+}
+
+/*
+ * Phase 1 must win a majority of every configuration a slot may have been
+ * chosen in: replica 2 reports a configuration value {1,2,4,5} at slot 1,
+ * so promises from 1 and 2 (a majority of {1,2,3}) are not enough; 4 and 5
+ * are asked, and 4's promise makes 3 of 4.  The value is re-proposed, and
+ * nothing after it until it is chosen.
+ */
+static void
+test_conf_phase1_chain(void)
+{
+	static const unsigned v[] = { 1, 2, 4, 5 };
+	struct paxos_entry e = conf_entry(1, PAXOS_BALLOT(1, 3), false, v, 4, NULL, 0);
+	const struct paxos_msg *pre;
+	struct paxos_msg m;
+	struct fx f;
+
+	fx_start(&f, 1, 3, NULL, false);
+	fx_tick(&f, 1000);
+	pre = fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 2, 0);
+	REQUIRE(pre);
+	m = msg(PAXOS_MSG_PRE_PROMISE, 2, 1, pre->ballot);
+	m.seq = pre->seq;
+	m.slot = 1;
+	fx_recv(&f, &m);
+	fx_sync(&f);
+	m = msg(PAXOS_MSG_PROMISE, 2, 1, PAXOS_BALLOT(1, 1));
+	paxos_msg_add_entry(&m, &e);
+	fx_recv(&f, &m);
+	paxos_msg_free(&m);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_CANDIDATE);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PREPARE, 4, 0));
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PREPARE, 5, 0));
+	m = msg(PAXOS_MSG_PROMISE, 4, 1, PAXOS_BALLOT(1, 1));
+	fx_recv(&f, &m);
+	CU_ASSERT_EQUAL_FATAL(paxos_role(f.p), PAXOS_MASTER);
+	/* Slot 1 re-proposed to the new members too; no no-op after it yet. */
+	REQUIRE(fx_accept_for(&f, 4, 1));
+	CU_ASSERT(paxos_buf_equal(&fx_accept_for(&f, 4, 1)->entries[0].value, &e.value));
+	CU_ASSERT_PTR_NULL(fx_accept_for(&f, 2, 2));
+	fx_sync(&f);
+	/* Slot 1 is in the configuration of {1,2,3}: 1 and 2 choose it. */
+	fx_accepted(&f, 2, 1);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 1);
+	CU_ASSERT_EQUAL(paxos_conf(f.p)->nvoters, 4);
+	CU_ASSERT_EQUAL(paxos_batch_count(&fx_action(&f, PAXOS_ACT_APPLY, 0)->value), 0);
+	/* Now the no-op, in the new configuration: 1 and 2 are not 3 of 4. */
+	REQUIRE(fx_accept_for(&f, 5, 2));
+	fx_sync(&f);
+	fx_accepted(&f, 2, 2);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 1);
+	fx_accepted(&f, 5, 2);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 2);
+	paxos_entry_free(&e);
+	fx_end(&f);
+}
+
+/*
+ * Adding: a learner first, nothing proposed after the change until it is
+ * chosen, a second change refused meanwhile, promotion only once the
+ * learner caught up and the master holds a lease granted after the change;
+ * then the majority is 3 of 4.
+ */
+static void
+test_conf_add(void)
+{
+	const struct paxos_msg *acc;
+	struct paxos_conf c;
+	struct paxos_msg m;
+	struct fx f;
+
+	fx_start(&f, 1, 3, NULL, false);
+	CU_ASSERT_EQUAL(fx_members(&f, PAXOS_MEMBER_ADD, 4), CHUBBY_E_NOT_MASTER);
+	fx_end(&f);
+	fx_serve(&f);
+	CU_ASSERT_EQUAL(fx_members(&f, PAXOS_MEMBER_ADD, 2), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(fx_members(&f, PAXOS_MEMBER_REMOVE, 9), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(fx_members(&f, 0, 4), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(fx_members(&f, PAXOS_MEMBER_ADD, 4), CHUBBY_OK);
+	acc = fx_accept_for(&f, 4, 2);
+	REQUIRE(acc);
+	CU_ASSERT(paxos_conf_decode(&acc->entries[0].value, &c));
+	CU_ASSERT_EQUAL(c.nvoters, 3);
+	CU_ASSERT_EQUAL(c.nlearners, 1);
+	CU_ASSERT_EQUAL(c.learners[0], 4);
+	fx_sync(&f);
+	CU_ASSERT(paxos_conf_changing(f.p));
+	CU_ASSERT_EQUAL(fx_members(&f, PAXOS_MEMBER_ADD, 5), CHUBBY_E_BUSY);
+	CU_ASSERT_EQUAL(fx_members(&f, PAXOS_MEMBER_REMOVE, 3), CHUBBY_E_BUSY);
+	CU_ASSERT_EQUAL(fx_propose(&f, "x"), CHUBBY_OK);
+	CU_ASSERT_PTR_NULL(fx_accept_for(&f, 2, 3));
+	f.now = 1050;
+	fx_accepted(&f, 2, 2);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 2);
+	CU_ASSERT_EQUAL(paxos_conf(f.p)->nlearners, 1);
+	CU_ASSERT_PTR_NOT_NULL(fx_accept_for(&f, 4, 3)); /* "x" goes out now */
+	CU_ASSERT_EQUAL(fx_members(&f, PAXOS_MEMBER_ADD, 5), CHUBBY_E_BUSY);
+	/* The learner says it has everything; our lease is from before the change. */
+	m = msg(PAXOS_MSG_HEARTBEAT_ACK, 4, 1, PAXOS_BALLOT(1, 1));
+	m.seq = 1;
+	m.commit = 2;
+	fx_recv(&f, &m);
+	fx_tick(&f, 1060);
+	CU_ASSERT_PTR_NULL(fx_accept_for(&f, 2, 4));
+	fx_tick(&f, 1110); /* a lease request under the new configuration */
+	REQUIRE(fx_sent(&f, PAXOS_MSG_HEARTBEAT, 2, 0));
+	m = msg(PAXOS_MSG_HEARTBEAT_ACK, 2, 1, PAXOS_BALLOT(1, 1));
+	m.seq = 2;
+	m.commit = 2;
+	fx_recv(&f, &m);
+	fx_tick(&f, 1120);
+	acc = fx_accept_for(&f, 2, 4);
+	REQUIRE(acc);
+	CU_ASSERT(paxos_conf_decode(&acc->entries[0].value, &c));
+	CU_ASSERT_EQUAL(c.nvoters, 4);
+	CU_ASSERT_EQUAL(c.nlearners, 0);
+	fx_sync(&f);
+	fx_accepted(&f, 2, 3);
+	fx_accepted(&f, 2, 4);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 4);
+	CU_ASSERT(paxos_conf_has_voter(paxos_conf(f.p), 4));
+	CU_ASSERT(!paxos_conf_changing(f.p));
+	/* Majorities are 3 of 4 now. */
+	CU_ASSERT_EQUAL(fx_propose(&f, "y"), CHUBBY_OK);
+	REQUIRE(fx_accept_for(&f, 4, 5));
+	fx_sync(&f);
+	fx_accepted(&f, 2, 5);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 4);
+	fx_accepted(&f, 4, 5);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 5);
+	fx_end(&f);
+}
+
+/* Removing the master: it steps down once its removal is chosen, and no
+ * longer campaigns. */
+static void
+test_conf_remove_master(void)
+{
+	struct paxos_msg m;
+	struct fx f;
+
+	fx_serve(&f);
+	/* 2 and 3 left, and only 2 answers: they could not elect anyone. */
+	CU_ASSERT_EQUAL(fx_members(&f, PAXOS_MEMBER_REMOVE, 1), CHUBBY_E_UNAVAILABLE);
+	m = msg(PAXOS_MSG_HEARTBEAT_ACK, 3, 1, PAXOS_BALLOT(1, 1));
+	m.seq = 1;
+	fx_recv(&f, &m);
+	CU_ASSERT_EQUAL(fx_members(&f, PAXOS_MEMBER_REMOVE, 1), CHUBBY_OK);
+	REQUIRE(fx_accept_for(&f, 3, 2));
+	fx_sync(&f);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_MASTER);
+	fx_accepted(&f, 2, 2);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_FOLLOWER);
+	CU_ASSERT(!paxos_is_master_with_lease(f.p, f.now));
+	CU_ASSERT_EQUAL(paxos_conf(f.p)->nvoters, 2);
+	CU_ASSERT(!paxos_conf_has_voter(paxos_conf(f.p), 1));
+	fx_tick(&f, 5000);
+	fx_tick(&f, 9000);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 0, 0));
+	fx_end(&f);
+}
+
+/* A replica not in slot 1's configuration is a learner: it never campaigns
+ * until the log makes it a voter; at restart the configuration comes from
+ * the snapshot's and the log after it. */
+static void
+test_conf_learner_and_restart(void)
+{
+	static const unsigned v4[] = { 1, 2, 3, 4 };
+	struct paxos_durable d;
+	struct paxos_entry e[2];
+	struct fx f;
+
+	fx_start(&f, 4, 3, NULL, false);
+	fx_tick(&f, 5000);
+	fx_tick(&f, 9000);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 0, 0));
+	fx_end(&f);
+
+	memset(&d, 0, sizeof d);
+	d.snap_index = 1;
+	d.snap_conf.nvoters = 3;
+	d.snap_conf.voters[0] = 1;
+	d.snap_conf.voters[1] = 2;
+	d.snap_conf.voters[2] = 3;
+	d.snap_conf.nlearners = 1;
+	d.snap_conf.learners[0] = 4;
+	paxos_buf_set(&d.snap, "s", 1);
+	e[0] = conf_entry(2, PAXOS_BALLOT(1, 1), true, v4, 4, NULL, 0);
+	e[1] = entry(3, PAXOS_BALLOT(1, 1), true, "x");
+	d.entries = e;
+	d.nentries = 2;
+	d.promised = PAXOS_BALLOT(1, 1);
+	fx_start(&f, 4, 3, &d, false);
+	CU_ASSERT_EQUAL(paxos_chosen_index(f.p), 3);
+	CU_ASSERT_EQUAL(paxos_conf(f.p)->nvoters, 4);
+	CU_ASSERT(paxos_conf_has_voter(paxos_conf(f.p), 4));
+	fx_tick(&f, 5000);
+	CU_ASSERT_PTR_NOT_NULL(fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 2, 0));
+	fx_end(&f);
+	paxos_entry_free(&e[0]);
+	paxos_entry_free(&e[1]);
+	paxos_buf_free(&d.snap);
+}
+
+/* A snapshot carries the configuration after its last slot: a learner that
+ * catches up by one learns from it that it votes, and keeps it with the
+ * snapshot; the sender's chunks carry it. */
+static void
+test_conf_snapshot(void)
+{
+	static const unsigned v[] = { 1, 2, 3, 4 };
+	struct paxos_entry ce = conf_entry(50, 0, true, v, 4, NULL, 0);
+	struct paxos_durable d;
+	struct paxos_msg c, m;
+	const struct paxos_action *w;
+	const struct paxos_msg *r;
+	struct paxos_conf got;
+	struct fx f;
+	size_t i;
+
+	fx_start(&f, 4, 3, NULL, false);
+	CU_ASSERT(!paxos_conf_has_voter(paxos_conf(f.p), 4));
+	c = msg(PAXOS_MSG_SNAPSHOT, 1, 4, 0);
+	c.slot = 50;
+	c.commit = 50;
+	c.trunc = 5;
+	paxos_buf_set(&c.data, "STATE", 5);
+	paxos_msg_add_entry(&c, &ce);
+	fx_recv(&f, &c);
+	paxos_msg_free(&c);
+	REQUIRE(fx_action(&f, PAXOS_ACT_INSTALL_SNAPSHOT, 0));
+	CU_ASSERT(paxos_conf_has_voter(paxos_conf(f.p), 4));
+	CU_ASSERT_EQUAL(paxos_conf(f.p)->nvoters, 4);
+	w = NULL;
+	for (i = 0; i < f.a.n; i++)
+		if (f.a.v[i].type == PAXOS_ACT_PERSIST && f.a.v[i].persist.set_snapshot)
+			w = &f.a.v[i];
+	REQUIRE(w);
+	CU_ASSERT_EQUAL(w->persist.snap_conf.nvoters, 4);
+	fx_end(&f);
+
+	/* Its holder sends it with every chunk. */
+	memset(&d, 0, sizeof d);
+	d.promised = PAXOS_BALLOT(1, 2);
+	d.snap_index = 50;
+	paxos_buf_set(&d.snap, "STATE", 5);
+	d.snap_conf.nvoters = 4;
+	memcpy(d.snap_conf.voters, v, sizeof v);
+	fx_start(&f, 1, 3, &d, false);
+	CU_ASSERT_EQUAL(paxos_conf(f.p)->nvoters, 4);
+	m = msg(PAXOS_MSG_CATCHUP_REQ, 4, 1, 0);
+	m.slot = 10;
+	fx_recv(&f, &m);
+	r = fx_sent(&f, PAXOS_MSG_SNAPSHOT, 4, 0);
+	REQUIRE(r);
+	CU_ASSERT_EQUAL_FATAL(r->nentries, 1);
+	CU_ASSERT(paxos_conf_decode(&r->entries[0].value, &got));
+	CU_ASSERT_EQUAL(got.nvoters, 4);
+	fx_end(&f);
+	paxos_buf_free(&d.snap);
+	paxos_entry_free(&ce);
+}
+
 void
 harness_register(void)
 {
@@ -1455,6 +1824,12 @@ harness_register(void)
 		{ "restart waits a lease before promising", test_restart_quiet_period },
 		{ "FLUSH batches a turn; chosen marks ride along", test_flush_and_chosen_mark },
 		{ "next deadline: no tick before it acts", test_next_deadline },
+		{ "membership: configuration values", test_conf_value },
+		{ "membership: Phase 1 wins every configuration it may meet", test_conf_phase1_chain },
+		{ "membership: add a learner, promote it, one change at a time", test_conf_add },
+		{ "membership: a removed master steps down", test_conf_remove_master },
+		{ "membership: learners and restart", test_conf_learner_and_restart },
+		{ "membership: snapshots carry the configuration", test_conf_snapshot },
 		{ NULL, NULL },
 	};
 

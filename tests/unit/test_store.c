@@ -241,6 +241,64 @@ test_identity(void)
 	store_close(s);
 }
 
+/* chubbyd --join: a joiner for good (the core never learns slot 1's
+ * configuration from it), not a voter, and not a founder. */
+static void
+test_init_joiner(void)
+{
+	const char *dir = tdir("joiner");
+	struct store *s = open_ok(dir);
+	struct store_identity id;
+	struct paxos_durable d;
+
+	CU_ASSERT_EQUAL(store_init_joiner(s, "test", 4, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(store_init_joiner(s, "test", 4, err, sizeof err), CHUBBY_E_INVALID);
+	s = reopen(s, dir);
+	store_identity(s, &id);
+	CU_ASSERT_TRUE(id.initialized);
+	CU_ASSERT_TRUE(id.joiner);
+	CU_ASSERT_FALSE(id.founder);
+	CU_ASSERT_EQUAL(store_verify(s, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(store_load_paxos(s, &d, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_TRUE(d.nonvoter);
+	CU_ASSERT_EQUAL(d.snap_conf.nvoters, 0);
+	store_paxos_durable_free(&d);
+	store_close(s);
+}
+
+/* A founder records slot 1's voters once: they come back at every open as
+ * the configuration with no snapshot, and are not overwritten. */
+static void
+test_first_conf(void)
+{
+	const char *dir = tdir("firstconf");
+	struct store *s = open_ok(dir);
+	struct paxos_conf c, c2;
+	struct paxos_durable d;
+
+	memset(&c, 0, sizeof c);
+	c.nvoters = 3;
+	c.voters[0] = 1;
+	c.voters[1] = 2;
+	c.voters[2] = 3;
+	CU_ASSERT_EQUAL(store_set_first_conf(s, &c, err, sizeof err), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(store_init(s, "test", 1, true, err, sizeof err), CHUBBY_OK);
+	memset(&c2, 0, sizeof c2);
+	CU_ASSERT_EQUAL(store_set_first_conf(s, &c2, err, sizeof err), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(store_set_first_conf(s, &c, err, sizeof err), CHUBBY_OK);
+	c2 = c;
+	c2.nvoters = 2;
+	CU_ASSERT_EQUAL(store_set_first_conf(s, &c2, err, sizeof err), CHUBBY_E_EXISTS);
+	s = reopen(s, dir);
+	CU_ASSERT_EQUAL(store_verify(s, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(store_load_paxos(s, &d, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(d.snap_index, 0);
+	CU_ASSERT_EQUAL(d.snap_conf.nvoters, 3);
+	CU_ASSERT_EQUAL(d.snap_conf.voters[2], 3);
+	store_paxos_durable_free(&d);
+	store_close(s);
+}
+
 static void
 test_init_nonvoter(void)
 {
@@ -642,6 +700,14 @@ test_snapshot_truncate(void)
 	w.snap_index = 60;
 	w.snap.data = snap;
 	w.snap.len = 100000;
+	/* The configuration after slot 60 rides with the snapshot
+	 * (docs/PAXOS.md "Membership"). */
+	w.snap_conf.nvoters = 3;
+	w.snap_conf.voters[0] = 1;
+	w.snap_conf.voters[1] = 2;
+	w.snap_conf.voters[2] = 5;
+	w.snap_conf.nlearners = 1;
+	w.snap_conf.learners[0] = 4;
 	w.truncate_upto = 50;
 	entry_set(&e[0], 101, PAXOS_BALLOT(1, 1), false, "x", 1);
 	w.entries = e;
@@ -660,6 +726,11 @@ test_snapshot_truncate(void)
 	CU_ASSERT_EQUAL(d.snap_index, 60);
 	CU_ASSERT_EQUAL_FATAL(d.snap.len, 100000);
 	CU_ASSERT_EQUAL(memcmp(d.snap.data, snap, 100000), 0);
+	CU_ASSERT_EQUAL(d.snap_conf.nvoters, 3);
+	CU_ASSERT_EQUAL(d.snap_conf.voters[2], 5);
+	CU_ASSERT_EQUAL(d.snap_conf.nlearners, 1);
+	CU_ASSERT_EQUAL(d.snap_conf.learners[0], 4);
+	CU_ASSERT_EQUAL(store_verify(s, err, sizeof err), CHUBBY_OK);
 	CU_ASSERT_EQUAL_FATAL(d.nentries, 51);
 	for (i = 0; i < 51; i++)
 		CU_ASSERT_EQUAL(d.entries[i].slot, 51 + i);
@@ -707,6 +778,18 @@ test_snapshot_truncate(void)
 	CU_ASSERT_EQUAL_FATAL(store_load_paxos(s, &d, err, sizeof err), CHUBBY_OK);
 	CU_ASSERT_EQUAL(d.nentries, 0);
 	CU_ASSERT_EQUAL(d.snap_index, 60); /* the snapshot stays */
+	CU_ASSERT_EQUAL(d.snap_conf.nvoters, 3); /* with its configuration */
+	store_paxos_durable_free(&d);
+	/* A snapshot whose configuration is unknown replaces the old one's. */
+	memset(&w, 0, sizeof w);
+	w.set_snapshot = true;
+	w.snap_index = 70;
+	w.snap.data = snap;
+	w.snap.len = 10;
+	CU_ASSERT_EQUAL(store_persist(s, &w, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL_FATAL(store_load_paxos(s, &d, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_EQUAL(d.snap_index, 70);
+	CU_ASSERT_EQUAL(d.snap_conf.nvoters, 0);
 	store_paxos_durable_free(&d);
 	{
 		/* Into an empty log: the first entries of a write must not be
@@ -1172,6 +1255,8 @@ harness_register(void)
 	    {"empty store", test_open_empty},
 	    {"identity: init, check, other cell or replica refused", test_identity},
 	    {"identity: rejoining replica starts as non-voter", test_init_nonvoter},
+	    {"identity: a joiner (chubbyd --join) for good", test_init_joiner},
+	    {"slot 1's configuration recorded once", test_first_conf},
 	    {"writes need an identity", test_needs_identity},
 	    {"format version mismatch refused", test_format_version},
 	    {"FORMAT.md examples byte for byte", test_format_examples},

@@ -1,11 +1,15 @@
 /*
  * cmd-members.c: lockctl members: the cell's members and their addresses,
- * and "members replace ID --client A --peer B --status C", which moves a
- * dead replica's id to a fresh machine through the log (op MEMBERS 69,
- * docs/OPERATIONS.md "Replacing a replica").
+ * voters and learners; "members replace ID --client A --peer B --status C",
+ * which moves a dead replica's id to a fresh machine through the log
+ * (op MEMBERS 69, docs/OPERATIONS.md "Replacing a replica"); "members add
+ * [--id] N --client A --peer B --status C" and "members remove N", which
+ * grow and shrink the cell one replica at a time ("Growing a cell").
  */
 #include "config.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,17 +59,29 @@ members_list(struct lockctl *lc)
 		json_key(&j, "members");
 		json_arr_begin(&j);
 	} else {
-		printf("%-4s %-24s %-24s %s\n", "ID", "CLIENT", "PEER", "STATUS");
+		printf("%-4s %-8s %-6s %-24s %-24s %s\n", "ID", "ROLE", "LAG", "CLIENT", "PEER",
+		    "STATUS");
 	}
 	for (uint32_t i = 0; i < m.res.result->via.array.size; i++) {
 		const msgpack_object *o = &m.res.result->via.array.ptr[i];
-		struct mp_str c = {NULL, 0}, p = {NULL, 0}, s = {NULL, 0};
-		uint64_t id = 0;
+		struct mp_str c = {NULL, 0}, p = {NULL, 0}, s = {NULL, 0}, role = {NULL, 0};
+		uint64_t id = 0, lag = UINT64_MAX, heard = UINT64_MAX;
+		char rb[16], lb[24];
 
 		mp_get_uint(o, "id", MP_OPTIONAL, &id, NULL, 0);
 		mp_get_str(o, "client", MP_OPTIONAL, &c, NULL, 0);
 		mp_get_str(o, "peer", MP_OPTIONAL, &p, NULL, 0);
 		mp_get_str(o, "status", MP_OPTIONAL, &s, NULL, 0);
+		/* role: voter, learner or none (in the address book only); lag:
+		 * slots behind the master, when the master has heard from it. */
+		mp_get_str(o, "role", MP_OPTIONAL, &role, NULL, 0);
+		mp_get_uint(o, "lag", MP_OPTIONAL, &lag, NULL, 0);
+		mp_get_uint(o, "heard_ms", MP_OPTIONAL, &heard, NULL, 0);
+		snprintf(rb, sizeof rb, "%.*s", (int)role.len, role.ptr ? role.ptr : "");
+		if (lag == UINT64_MAX)
+			snprintf(lb, sizeof lb, "-");
+		else
+			snprintf(lb, sizeof lb, "%llu", (unsigned long long)lag);
 		if (lc->json) {
 			char cb[300], pb[300], sb[300];
 			snprintf(cb, sizeof cb, "%.*s", (int)c.len, c.ptr ? c.ptr : "");
@@ -76,9 +92,16 @@ members_list(struct lockctl *lc)
 			json_kv_str(&j, "client", cb);
 			json_kv_str(&j, "peer", pb);
 			json_kv_str(&j, "status", sb);
+			if (rb[0] != '\0')
+				json_kv_str(&j, "role", rb);
+			if (lag != UINT64_MAX)
+				json_kv_uint(&j, "lag", lag);
+			if (heard != UINT64_MAX)
+				json_kv_uint(&j, "heard_ms", heard);
 			json_obj_end(&j);
 		} else {
-			printf("%-4llu %-24.*s %-24.*s %.*s\n", (unsigned long long)id, (int)c.len,
+			printf("%-4llu %-8s %-6s %-24.*s %-24.*s %.*s\n", (unsigned long long)id,
+			    rb[0] != '\0' ? rb : "-", lb, (int)c.len,
 			    c.ptr ? c.ptr : "", (int)p.len, p.ptr ? p.ptr : "", (int)s.len,
 			    s.ptr ? s.ptr : "");
 		}
@@ -94,43 +117,54 @@ members_list(struct lockctl *lc)
 	return LOCKCTL_EXIT_OK;
 }
 
+/* members replace|add ID --client A --peer B --status C, members remove ID */
 static int
-members_replace(struct lockctl *lc, int argc, char **argv)
+members_change(struct lockctl *lc, const char *verb, int argc, char **argv)
 {
 	const char *addr[3] = {NULL, NULL, NULL};
 	static const char *const opt[3] = {"--client", "--peer", "--status"};
+	bool rm = strcmp(verb, "remove") == 0;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	struct aclient *ac;
 	struct wire_msg m;
 	char err[512], *end;
 	unsigned long id;
-	int rc;
+	int rc, first = 0;
 
 	if (argc < 1)
-		return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID, "members replace ID --client A --peer B --status C");
-	id = strtoul(argv[0], &end, 10);
-	if (*argv[0] == '\0' || *end != '\0' || id == 0 || id > 255)
-		return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID, "members replace: \"%s\" is not a replica id (1..255)",
-		    argv[0]);
-	for (int i = 1; i < argc; i++) {
+		return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+		    rm ? "members remove ID" : "members %s ID --client A --peer B --status C",
+		    verb);
+	/* add takes its id as --id N too (the id of the new replica's certificate). */
+	if (strcmp(verb, "add") == 0 && strcmp(argv[0], "--id") == 0 && argc >= 2)
+		first = 1;
+	id = strtoul(argv[first], &end, 10);
+	if (*argv[first] == '\0' || *end != '\0' || id == 0 || id > 255)
+		return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+		    "members %s: \"%s\" is not a replica id (1..255)", verb, argv[first]);
+	for (int i = first + 1; i < argc; i++) {
 		int k;
 		for (k = 0; k < 3 && strcmp(argv[i], opt[k]) != 0; k++)
 			;
-		if (k == 3 || i + 1 >= argc)
-			return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID, "members replace: unexpected \"%s\"", argv[i]);
+		if (rm || k == 3 || i + 1 >= argc)
+			return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+			    "members %s: unexpected \"%s\"", verb, argv[i]);
 		addr[k] = argv[++i];
 	}
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 3 && !rm; k++)
 		if (addr[k] == NULL)
-			return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID, "members replace: %s HOST:PORT is missing", opt[k]);
+			return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID,
+			    "members %s: %s HOST:PORT is missing", verb, opt[k]);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 4);
-	mp_pack_kv_uint(&pk, "replace", id);
-	mp_pack_kv_str(&pk, "client", addr[0]);
-	mp_pack_kv_str(&pk, "peer", addr[1]);
-	mp_pack_kv_str(&pk, "status", addr[2]);
+	msgpack_pack_map(&pk, rm ? 1 : 4);
+	mp_pack_kv_uint(&pk, verb, id);
+	if (!rm) {
+		mp_pack_kv_str(&pk, "client", addr[0]);
+		mp_pack_kv_str(&pk, "peer", addr[1]);
+		mp_pack_kv_str(&pk, "status", addr[2]);
+	}
 	rc = aclient_open_master(&lc->spec, lc->timeout_ms, &ac, err, sizeof err);
 	if (rc == CHUBBY_OK) {
 		rc = aclient_call(ac, PROTO_OP_MEMBERS, sb.data, sb.size, &m, err, sizeof err);
@@ -144,11 +178,22 @@ members_replace(struct lockctl *lc, int argc, char **argv)
 		snprintf(err, sizeof err, "%.*s", (int)m.res.message.len,
 		    m.res.message.ptr != NULL ? m.res.message.ptr : chubby_strerror(rc));
 		wire_msg_free(&m);
-		return lockctl_error(lc, LOCKCTL_EXIT_FAIL, rc, "members replace: %s", err);
+		return lockctl_error(lc, LOCKCTL_EXIT_FAIL, rc, "members %s: %s", verb, err);
 	}
 	wire_msg_free(&m);
-	if (lc->json)
-		printf("{\"ok\":true,\"id\":%lu,\"client\":\"%s\",\"peer\":\"%s\",\"status\":\"%s\"}\n",
+	if (lc->json && rm)
+		printf("{\"ok\":true,\"removed\":%lu}\n", id);
+	else if (lc->json)
+		printf("{\"ok\":true,\"%s\":%lu,\"client\":\"%s\",\"peer\":\"%s\",\"status\":\"%s\"}"
+		       "\n",
+		    strcmp(verb, "add") == 0 ? "added" : "id", id, addr[0], addr[1], addr[2]);
+	else if (rm)
+		printf("replica %lu removed from the voting configuration (proposed; lockctl "
+		       "members shows when it is chosen)\n",
+		    id);
+	else if (strcmp(verb, "add") == 0)
+		printf("replica %lu added as a learner at client %s, peer %s, status %s; it votes "
+		       "once caught up (lockctl members)\n",
 		    id, addr[0], addr[1], addr[2]);
 	else
 		printf("replica %lu now at client %s, peer %s, status %s (through the log)\n", id,
@@ -157,7 +202,7 @@ members_replace(struct lockctl *lc, int argc, char **argv)
 	return LOCKCTL_EXIT_OK;
 }
 
-/* members [replace ID --client A --peer B --status C] */
+/* members [replace|add ID --client A --peer B --status C | remove ID] */
 int
 cmd_members(struct lockctl *lc, int argc, char **argv)
 {
@@ -167,7 +212,8 @@ cmd_members(struct lockctl *lc, int argc, char **argv)
 		return rc;
 	if (argc == 0)
 		return members_list(lc);
-	if (strcmp(argv[0], "replace") == 0)
-		return members_replace(lc, argc - 1, argv + 1);
+	if (strcmp(argv[0], "replace") == 0 || strcmp(argv[0], "add") == 0 ||
+	    strcmp(argv[0], "remove") == 0)
+		return members_change(lc, argv[0], argc - 1, argv + 1);
 	return lockctl_fail(lc, LOCKCTL_EXIT_USAGE, CHUBBY_E_INVALID, "members: unknown subcommand \"%s\"", argv[0]);
 }

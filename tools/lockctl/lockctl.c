@@ -65,8 +65,9 @@ static const struct lockctl_cmd lockctl_cmds[] = {
 	"the master's sessions: principal, lease left, handles, locks held", SJ},
     {"locks", "", 0, 0, cmd_locks, "every held lock: mode, holding session and handle, waiters",
 	SJ},
-    {"members", "[replace ID --client A --peer B --status C]", 0, 8, cmd_members,
-	"the cell's members; replace: move a dead replica's id to a new machine", SJ},
+    {"members", "[replace|add ID --client A --peer B --status C | remove ID]", 0, 9, cmd_members,
+	"the cell's members (voters, learners); replace: move a dead replica's id to a new "
+	"machine; add/remove: grow or shrink the cell by one replica", SJ},
     {"reload", "", 0, 0, cmd_reload,
 	"every replica reads its TLS certificate, key, CA and CRL again (superuser)", SJ},
     {"backup", "[--verify] FILE", 1, 2, cmd_backup,
