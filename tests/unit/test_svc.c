@@ -29,6 +29,7 @@ static struct cell_config *cfg;
 static struct session_now now;
 static struct ns *ns;
 static bool master;
+static uint64_t epoch_now = 1;
 static size_t submits;
 static struct session_mgr *sm;
 static struct svc *svc;
@@ -94,7 +95,7 @@ static bool
 env_mastership(void *arg, uint64_t *epoch)
 {
 	(void)arg;
-	*epoch = 1;
+	*epoch = epoch_now;
 	return master;
 }
 
@@ -189,7 +190,8 @@ setup(void)
 	struct session_env senv = {.submit = env_submit, .reply = sess_reply,
 	    .mastership = env_mastership, .ns = env_ns, .sign = env_sign};
 	struct svc_config vc = {.cell = cfg->cell,
-	    .superuser = cfg->superuser, .max_contents = cfg->max_contents, .page_bytes = 4096};
+	    .superuser = cfg->superuser, .max_contents = cfg->max_contents, .page_bytes = 4096,
+	    .handles_in_memory = true, .max_handles = cfg->max_handles_per_session};
 	struct svc_env venv = {.defer = svc_defer, .reply = svc_reply};
 
 	now.mono_ms = 1000000;
@@ -197,6 +199,7 @@ setup(void)
 	ns = ns_new(&nc);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ns);
 	master = true;
+	epoch_now = 1;
 	submits = 0;
 	outstanding = 0;
 	sm = session_new(&sc, &senv);
@@ -223,7 +226,7 @@ start(uint64_t nonce)
 	CU_ASSERT_FATAL(call(SVC_SESSION_START, &a));
 	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
 	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_SESSION);
-	CU_ASSERT_EQUAL(last.r.epoch, 1);
+	CU_ASSERT_EQUAL(last.r.epoch, epoch_now);
 	CU_ASSERT_EQUAL(last.r.lease_ms, cfg->session_lease_ms);
 	return last.r.session;
 }
@@ -392,6 +395,168 @@ test_refusals_say_more(void)
 	teardown();
 }
 
+/* A handle call's arguments in session S at epoch EPOCH. */
+static struct svc_args
+on_handle(uint64_t s, uint64_t epoch, uint64_t h)
+{
+	struct svc_args a;
+
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = epoch;
+	a.handle = h;
+	return a;
+}
+
+/* A read-only OPEN of PATH asking for a handle in memory: its answer. */
+static void
+open_mem(uint64_t s, uint64_t epoch, const char *path)
+{
+	struct svc_args a = on_handle(s, epoch, 0);
+
+	a.path = path;
+	a.flags = NS_O_READ;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+}
+
+/*
+ * Chubby §2.9: a handle lives in the master's memory.  An OPEN that
+ * creates nothing, and its CLOSE, write nothing to the log; reads through
+ * the handle are answered from the applied namespace; a new master that
+ * does not know the handle re-creates it from what the client's call
+ * carries, checked against the replicated state.
+ */
+static void
+test_memory_handles(void)
+{
+	struct svc_args a;
+	uint64_t s, h, hm, inst;
+	size_t before;
+
+	setup();
+	s = start(0);
+	/* The file, made through the log as today. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.contents = (const uint8_t *)"x";
+	a.contents_len = 1;
+	a.have_contents = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	h = last.r.handle;
+	inst = last.stat.instance;
+	a = on_handle(s, 1, h);
+	CU_ASSERT_FATAL(call(SVC_CLOSE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+
+	/* Open, read, stat, close: no proposal. */
+	before = submits;
+	open_mem(s, 1, FILE_PATH);
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_OPEN);
+	CU_ASSERT(!last.r.created);
+	CU_ASSERT_EQUAL(last.stat.instance, inst);
+	hm = last.r.handle;
+	a = on_handle(s, 1, hm);
+	a.cache = true;
+	CU_ASSERT_FATAL(call(SVC_GET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(last.contents, "x");
+	CU_ASSERT(last.r.cacheable);
+	a = on_handle(s, 1, hm);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.stat.instance, inst);
+	CU_ASSERT_FATAL(call(SVC_READDIR, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_DIR);
+	a.rid = 10;
+	CU_ASSERT_FATAL(call(SVC_CLOSE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before);
+	/* Closed: gone. */
+	a = on_handle(s, 1, hm);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
+
+	/* A missing node: NOT_FOUND, as through the log. */
+	open_mem(s, 1, "/ls/local/nothing");
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_FOUND);
+	CU_ASSERT_EQUAL(submits, before);
+	/* A write intent goes through the log. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before + 1);
+
+	/* A new master (epoch 2) does not know the handle; the call that
+	 * carries its re-creation is served, and the handle lives again. */
+	open_mem(s, 1, FILE_PATH);
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	epoch_now = 2;
+	a = on_handle(s, 2, hm);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
+	a.have_reopen = true;
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ;
+	a.instance = inst + 1; /* not the node there now */
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
+	a.instance = inst;
+	a.cache = true;
+	CU_ASSERT_FATAL(call(SVC_GET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(last.contents, "x");
+	a = on_handle(s, 2, hm);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	/* A new master's ids are not the old one's. */
+	open_mem(s, 2, FILE_PATH);
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_NOT_EQUAL(last.r.handle, hm);
+	/* Another session cannot re-create it. */
+	a = on_handle(start(0), 2, hm);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
+	CU_ASSERT_EQUAL(submits, before + 2); /* the write-intent OPEN, the session */
+	teardown();
+}
+
+/* max_handles counts handles in memory with those in the log. */
+static void
+test_memory_handle_limit(void)
+{
+	struct svc_args a;
+	uint64_t s;
+	size_t i, max;
+
+	setup();
+	max = cfg->max_handles_per_session;
+	s = start(0);
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a)); /* one in the log */
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	for (i = 1; i < max; i++) {
+		open_mem(s, 1, FILE_PATH);
+		CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	}
+	open_mem(s, 1, FILE_PATH);
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_LIMIT);
+	teardown();
+}
+
 void
 harness_register(void)
 {
@@ -399,6 +564,9 @@ harness_register(void)
 	    {"a copy of a write is answered from its record, not proposed again",
 		test_copies_from_the_record},
 	    {"refusals carry what their result says", test_refusals_say_more},
+	    {"handles in memory: open, read and close write nothing to the log",
+		test_memory_handles},
+	    {"handles in memory count against max_handles", test_memory_handle_limit},
 	    {NULL, NULL},
 	};
 
