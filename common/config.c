@@ -213,6 +213,12 @@ static const struct config_option config_options[] = {
     O_DUR("lock_delay_max", lock_delay_max_ms, "60s", 0, MINS(1), G_SESS,
           "Longest lock-delay a client may ask for (at most a minute, as in Chubby). "
           "At least lock_delay."),
+    O_BOOL("handles_in_memory", handles_in_memory, "no", G_SESS,
+           "Experimental. A read-only open that creates nothing, asked by a client that "
+           "knows how (libchubby does), keeps its handle in the master's memory as Chubby "
+           "did: the open and its close write nothing to the log, and a new master "
+           "re-creates the handle when the client next uses it. Such a handle cannot carry "
+           "a sequencer or change an ACL yet."),
 
     O_SIZE("max_contents", max_contents, "256KiB", KIB(1), MIB(64), G_LIMITS,
            "Largest contents a file may hold."),

@@ -1234,6 +1234,93 @@ ns_apply_cmd(struct ns *ns, const struct ns_cmd *cp, struct ns_result *res)
 
 /* --- queries --- */
 
+static int
+node_contents(const struct ns_node *n, struct ns_result *res)
+{
+	if (n->is_dir)
+		return res_fail(res, CHUBBY_E_IS_DIR, n->path, " is a directory", NULL);
+	ns_fill_stat(n, &res->stat);
+	res->contents = n->contents;
+	res->contents_len = n->len;
+	return CHUBBY_OK;
+}
+
+static int
+node_readdir(const struct ns *ns, const struct ns_node *n, struct ns_result *res)
+{
+	struct ns_node *c;
+	size_t pos, i, k = 0;
+
+	if (!n->is_dir)
+		return res_fail(res, CHUBBY_E_NOT_DIR, n->path, " is not a directory", NULL);
+	res->names = xcalloc(n->nchildren + 1, sizeof *res->names);
+	(void)ns_node_find(ns, n->path, n->pathlen, &pos);
+	/* Descendants follow their ancestor contiguously (ns_path_cmp). */
+	for (i = pos + 1; i < ns->nnodes && k < n->nchildren; i++) {
+		c = ns->nodes[i];
+		if (c->parent == n)
+			res->names[k++] = xstrdup(c->path + n->pathlen + 1);
+	}
+	res->nnames = k;
+	ns_fill_stat(n, &res->stat);
+	return CHUBBY_OK;
+}
+
+/* The node a handle kept outside the namespace names: PATH while it is
+ * instance INSTANCE (0: any), with the refusal a deleted node's handle
+ * gets (handle_get) otherwise. */
+static int
+path_node(const struct ns *ns, const char *path, uint64_t instance, struct ns_result *res,
+    const struct ns_node **out)
+{
+	const struct ns_node *n = path != NULL ? ns_node_find(ns, path, strlen(path), NULL) : NULL;
+
+	if (n == NULL || (instance != 0 && n->instance != instance))
+		return res_fail(res, instance != 0 ? CHUBBY_E_BAD_HANDLE : CHUBBY_E_NOT_FOUND,
+		    instance != 0 ? "node " : "no such node", instance != 0 ? path : NULL,
+		    instance != 0 ? " was deleted since the handle was opened" : NULL);
+	*out = n;
+	return CHUBBY_OK;
+}
+
+int
+ns_path_stat(const struct ns *ns, const char *path, uint64_t instance, struct ns_result *res)
+{
+	const struct ns_node *n;
+	int rc;
+
+	ns_result_free(res);
+	if ((rc = path_node(ns, path, instance, res, &n)) != CHUBBY_OK)
+		return rc;
+	ns_fill_stat(n, &res->stat);
+	return CHUBBY_OK;
+}
+
+int
+ns_path_contents_and_stat(const struct ns *ns, const char *path, uint64_t instance,
+    struct ns_result *res)
+{
+	const struct ns_node *n;
+	int rc;
+
+	ns_result_free(res);
+	if ((rc = path_node(ns, path, instance, res, &n)) != CHUBBY_OK)
+		return rc;
+	return node_contents(n, res);
+}
+
+int
+ns_path_readdir(const struct ns *ns, const char *path, uint64_t instance, struct ns_result *res)
+{
+	const struct ns_node *n;
+	int rc;
+
+	ns_result_free(res);
+	if ((rc = path_node(ns, path, instance, res, &n)) != CHUBBY_OK)
+		return rc;
+	return node_readdir(ns, n, res);
+}
+
 int
 ns_get_contents_and_stat(const struct ns *ns, uint64_t session, uint64_t handle,
     struct ns_result *res)
@@ -1247,12 +1334,7 @@ ns_get_contents_and_stat(const struct ns *ns, uint64_t session, uint64_t handle,
 	if (!(h->flags & NS_O_READ))
 		return res_fail(res, CHUBBY_E_PERMISSION, "handle was not opened for reading",
 		    NULL, NULL);
-	if (h->node->is_dir)
-		return res_fail(res, CHUBBY_E_IS_DIR, h->path, " is a directory", NULL);
-	ns_fill_stat(h->node, &res->stat);
-	res->contents = h->node->contents;
-	res->contents_len = h->node->len;
-	return CHUBBY_OK;
+	return node_contents(h->node, res);
 }
 
 int
@@ -1272,30 +1354,15 @@ int
 ns_readdir(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_result *res)
 {
 	struct ns_handle *h;
-	struct ns_node *n, *c;
-	size_t pos, i, k = 0;
 	int rc;
 
 	ns_result_free(res);
 	if ((rc = handle_get(ns, session, handle, HC_ALL, res, &h)) != CHUBBY_OK)
 		return rc;
-	n = h->node;
 	if (!(h->flags & NS_O_READ))
 		return res_fail(res, CHUBBY_E_PERMISSION, "handle was not opened for reading",
 		    NULL, NULL);
-	if (!n->is_dir)
-		return res_fail(res, CHUBBY_E_NOT_DIR, n->path, " is not a directory", NULL);
-	res->names = xcalloc(n->nchildren + 1, sizeof *res->names);
-	(void)ns_node_find(ns, n->path, n->pathlen, &pos);
-	/* Descendants follow their ancestor contiguously (ns_path_cmp). */
-	for (i = pos + 1; i < ns->nnodes && k < n->nchildren; i++) {
-		c = ns->nodes[i];
-		if (c->parent == n)
-			res->names[k++] = xstrdup(c->path + n->pathlen + 1);
-	}
-	res->nnames = k;
-	ns_fill_stat(n, &res->stat);
-	return CHUBBY_OK;
+	return node_readdir(ns, h->node, res);
 }
 
 int

@@ -251,6 +251,17 @@ int ns_get_stat(const struct ns *ns, uint64_t session, uint64_t handle, struct n
 int ns_readdir(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_result *res);
 int ns_get_sequencer(const struct ns *ns, uint64_t session, uint64_t handle,
     struct ns_result *res);
+/* The same reads by name, for a handle the master keeps in memory
+ * (server/session/mhandle.h): the node PATH while it is instance INSTANCE
+ * (E_BAD_HANDLE, as for a deleted node's handle, once it is not), or with
+ * INSTANCE 0 whatever node is there (E_NOT_FOUND if none).  The caller
+ * checked the permissions when the handle was opened, as OPEN does. */
+int ns_path_stat(const struct ns *ns, const char *path, uint64_t instance,
+    struct ns_result *res);
+int ns_path_contents_and_stat(const struct ns *ns, const char *path, uint64_t instance,
+    struct ns_result *res);
+int ns_path_readdir(const struct ns *ns, const char *path, uint64_t instance,
+    struct ns_result *res);
 /* CHUBBY_OK while the lock PATH is held in MODE at LOCK_GEN by the node of
  * INSTANCE; else CHUBBY_E_STALE_SEQUENCER. */
 int ns_check_sequencer(const struct ns *ns, const char *path, int mode, uint64_t lock_gen,

@@ -108,6 +108,8 @@ rpc_ns_svc_new(struct chubbyd *d)
 	    .superuser = d->cfg->superuser,
 	    .max_contents = d->cfg->max_contents,
 	    .page_bytes = frame - 1024,
+	    .handles_in_memory = d->cfg->handles_in_memory != 0,
+	    .max_handles = d->cfg->max_handles_per_session,
 	};
 	struct svc_env env = {
 	    .arg = d,

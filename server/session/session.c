@@ -17,6 +17,7 @@
 #include "ns/ns_stamp.h"
 #include "seqtoken.h"
 #include "session/lease_ctl.h"
+#include "session/mhandle.h"
 #include "session/session.h"
 #include "session/sm_index.h"
 #include "simknob.h"
@@ -196,6 +197,7 @@ struct session_mgr {
 	uint64_t pass;         /* sm_gates_advance's passes */
 	bool advancing, advance_again;
 	struct sm_htab locks;  /* struct lockq by path */
+	struct mh_table *mh;   /* handles in memory (session/mhandle.h) */
 	size_t nwaiters;
 	struct lockq *dirty;   /* queues to kick */
 	bool kicking;
@@ -531,6 +533,8 @@ sm_remove(struct session_mgr *sm, uint64_t id, int status, const char *why)
 {
 	struct msess *s = sm_find(sm, id);
 
+	/* Session end closes everything, handles in memory too. */
+	mh_drop_session(sm->mh, id);
 	if (s == NULL)
 		return;
 	if (s->ka != NULL)
@@ -625,6 +629,10 @@ static void
 sm_step_down(struct session_mgr *sm)
 {
 	const char *why = "this replica is no longer the master; retry at the new master";
+
+	/* Handles in memory are this term's: a later master re-creates them
+	 * from the clients' calls, checked against the state it applied. */
+	mh_clear(sm->mh);
 
 	for (size_t b = 0; b < sm->sess.nb; b++) {
 		while (sm->sess.b[b] != NULL) {
@@ -939,6 +947,12 @@ const struct ns *
 session_ns(const struct session_mgr *sm)
 {
 	return sm_ns(sm);
+}
+
+struct mh_table *
+session_mhandles(struct session_mgr *sm)
+{
+	return sm->mh;
 }
 
 uint64_t
@@ -2330,6 +2344,7 @@ session_new(const struct session_config *cfg, const struct session_env *env)
 	sm_htab_init(&sm->gpaths);
 	sm_htab_init(&sm->locks);
 	sm_heap_init(&sm->due);
+	sm->mh = mh_new();
 	return sm;
 }
 
@@ -2354,5 +2369,6 @@ session_free(struct session_mgr *sm)
 	for (int i = 0; i < 3; i++)
 		free(sm->root_acl[i]);
 	free(sm->acl_admins);
+	mh_free(sm->mh);
 	free(sm);
 }

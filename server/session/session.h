@@ -26,6 +26,7 @@ struct ns;
 struct ns_result;
 struct seqtoken;
 struct session_mgr;
+struct mh_table;
 
 /* The time of an event, given to every entry point (the layer reads no
  * clock): monotonic ms for leases, holds and timeouts, and wall-clock ms
@@ -118,6 +119,9 @@ bool session_serving(struct session_mgr *sm, struct session_now now);
  * layer was given, for work done in a completion (session_done_fn). */
 const struct ns *session_ns(const struct session_mgr *sm);
 uint64_t session_epoch(const struct session_mgr *sm);
+/* The handles kept in this master's memory (session/mhandle.h): emptied
+ * when it steps down, a session's dropped when the session ends. */
+struct mh_table *session_mhandles(struct session_mgr *sm);
 struct session_now session_last_now(const struct session_mgr *sm);
 
 /* The stamp for a namespace command proposed now: wall-clock time read at

@@ -16,6 +16,7 @@
 #include "errbuf.h"
 #include "ns/ns.h"
 #include "seqtoken.h"
+#include "session/mhandle.h"
 #include "session/session.h"
 #include "simknob.h"
 #include "svc/svc.h"
@@ -435,6 +436,273 @@ op_session_end(struct call *c)
 	return submit_close(c, cmd, len, rc, session, 0);
 }
 
+/* --- handles in memory (docs/SESSIONS.md "Handles in memory") ----------------- */
+
+static struct mh_table *
+mht(struct call *c)
+{
+	return session_mhandles(c->s->sm);
+}
+
+/* The most handles a session may have, in the log and in memory. */
+static size_t
+max_handles(const struct svc *s)
+{
+	return s->cfg.max_handles != 0 ? s->cfg.max_handles : 1000;
+}
+
+static int
+handle_limit(struct call *c, uint64_t session)
+{
+	if (ns_session_handles(c_ns(c), session, NULL, 0) + mh_count(mht(c), session) >=
+	    max_handles(c->s)) {
+		errbuf_set(c->msg, sizeof c->msg, "too many handles in this session");
+		return CHUBBY_E_LIMIT;
+	}
+	return CHUBBY_OK;
+}
+
+/*
+ * Whether an OPEN may be answered from master memory: the cell allows it,
+ * the client asked (an older client's OPEN goes through the log as it
+ * always did), and the open changes nothing the log must hold: it creates
+ * nothing, asks no write intent (so it can never hold a lock, write or
+ * delete) and wants no events (which the namespace raises for its
+ * handles as it applies).
+ */
+static bool
+open_in_memory(struct call *c)
+{
+	const struct svc_args *a = c->a;
+
+	return c->s->cfg.handles_in_memory && a->mem && a->flags == NS_O_READ && a->events == 0 &&
+	    !a->have_contents && !a->have_acl;
+}
+
+/* The checks of OPEN (ns.c cmd_open) for a read-only open of PATH by
+ * SESSION, against the applied namespace: the node (instance INSTANCE,
+ * 0: any), its read ACL, the session's handle count.  The node's stat in
+ * RES. */
+static int
+mem_open_check(struct call *c, uint64_t session, const char *path, uint64_t instance,
+    struct ns_result *res)
+{
+	const char *who = ns_session_principal(c_ns(c), session);
+	int rc;
+
+	if (who == NULL) {
+		errbuf_set(c->msg, sizeof c->msg, "no such session");
+		return CHUBBY_E_BAD_SESSION;
+	}
+	if ((rc = ns_path_stat(c_ns(c), path, instance, res)) != CHUBBY_OK) {
+		/* A bad name is reported as OPEN reports it. */
+		if (rc == CHUBBY_E_NOT_FOUND &&
+		    ns_check_access(c_ns(c), who, path, NS_ACL_READ) == CHUBBY_E_BAD_NAME) {
+			errbuf_set(c->msg, sizeof c->msg, "bad name %s", path);
+			return CHUBBY_E_BAD_NAME;
+		}
+		return ns_fail(c, res);
+	}
+	if (ns_check_access(c_ns(c), who, path, NS_ACL_READ) != CHUBBY_OK) {
+		errbuf_set(c->msg, sizeof c->msg, "no read permission on that node");
+		return CHUBBY_E_PERMISSION;
+	}
+	return handle_limit(c, session);
+}
+
+static int
+op_open_mem(struct call *c)
+{
+	const struct svc_args *a = c->a;
+	struct svc_result r;
+	struct ns_result res;
+	int rc;
+
+	audit(c, false, a->path, NULL, false);
+	ns_result_init(&res);
+	rc = mem_open_check(c, a->session, a->path, 0, &res);
+	if (rc == CHUBBY_E_NOT_FOUND && a->cache) {
+		/* Existence caching, as done_open_absent does for the log's OPEN. */
+		memset(&r, 0, sizeof r);
+		r.kind = SVC_RES_ABSENT;
+		r.cacheable = session_cache_note(c->s->sm, a->session, a->path);
+		answer(c->s, c->req, false, rc, c->msg, &r);
+		ns_result_free(&res);
+		return TAKEN;
+	}
+	if (rc != CHUBBY_OK) {
+		ns_result_free(&res);
+		return rc;
+	}
+	memset(&r, 0, sizeof r);
+	r.kind = SVC_RES_OPEN;
+	r.handle = mh_next_id(mht(c), session_epoch(c->s->sm), a->session);
+	(void)mh_add(mht(c), a->session, r.handle, a->path, res.stat.instance, a->flags);
+	r.stat = &res.stat;
+	answer_now(c, &r);
+	ns_result_free(&res);
+	return TAKEN;
+}
+
+/*
+ * The memory handle a call names, *OUT; re-created from what the call
+ * carries if this master does not know it (a fail-over since it was
+ * opened: Chubby §2.9 step 7), checked against the replicated state as an
+ * OPEN would be, the node's instance included: a node deleted (or made
+ * again) since fails as a deleted node's handle does.
+ */
+static int
+mem_handle(struct call *c, struct mhandle **out)
+{
+	const struct svc_args *a = c->a;
+	struct ns_result res;
+	int rc;
+
+	if ((*out = mh_find(mht(c), a->session, a->handle)) != NULL)
+		return CHUBBY_OK;
+	if (!a->have_reopen || a->path == NULL || a->instance == 0 || a->flags != NS_O_READ) {
+		errbuf_set(c->msg, sizeof c->msg, "no such handle in this session");
+		return CHUBBY_E_BAD_HANDLE;
+	}
+	ns_result_init(&res);
+	rc = mem_open_check(c, a->session, a->path, a->instance, &res);
+	ns_result_free(&res);
+	if (rc != CHUBBY_OK)
+		return rc;
+	*out = mh_add(mht(c), a->session, a->handle, a->path, a->instance, a->flags);
+	(*out)->poisoned = a->poisoned;
+	return CHUBBY_OK;
+}
+
+/* A read through memory handle H: the node it opened, still that instance. */
+static int
+mem_read(struct call *c, enum svc_op op, const struct mhandle *h)
+{
+	struct svc_result r;
+	struct ns_result res;
+	int rc;
+
+	ns_result_init(&res);
+	memset(&r, 0, sizeof r);
+	if (op == SVC_GET_CONTENTS)
+		rc = ns_path_contents_and_stat(c_ns(c), h->path, h->instance, &res);
+	else if (op == SVC_READDIR)
+		rc = ns_path_readdir(c_ns(c), h->path, h->instance, &res);
+	else
+		rc = ns_path_stat(c_ns(c), h->path, h->instance, &res);
+	if (rc != CHUBBY_OK) {
+		rc = ns_fail(c, &res);
+		ns_result_free(&res);
+		return rc;
+	}
+	if (op == SVC_GET_CONTENTS) {
+		r.kind = SVC_RES_CONTENTS;
+		if (c->a->cache)
+			r.cacheable = session_cache_note(c->s->sm, h->session, h->path);
+		r.contents = res.contents;
+		r.contents_len = res.contents_len;
+	} else if (op == SVC_READDIR) {
+		r.kind = SVC_RES_NAMES;
+		r.names = res.names;
+		r.nnames = res.nnames;
+	} else {
+		r.kind = SVC_RES_STAT;
+	}
+	r.stat = &res.stat;
+	answer_now(c, &r);
+	ns_result_free(&res);
+	return TAKEN;
+}
+
+/*
+ * A call on a handle kept in memory.  Its reads are answered from the
+ * applied namespace, its CLOSE and POISON change only memory.  What it
+ * cannot do is refused as the namespace refuses a read-only handle: it
+ * holds no lock and may not write.  Calls that would put the handle into
+ * the replicated state (SET_ACL, SET_SEQUENCER) are not yet supported on
+ * it (the client opens without "mem" for them).
+ */
+static int
+serve_mem(struct call *c, enum svc_op op)
+{
+	struct ns_result res;
+	struct mhandle *h;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK)
+		return rc;
+	if (op == SVC_CLOSE) {
+		/* Closing a handle this master does not know (closed already,
+		 * or opened under an earlier master) leaves it closed. */
+		(void)mh_remove(mht(c), c->a->session, c->a->handle);
+		return answer_now(c, NULL);
+	}
+	if ((rc = mem_handle(c, &h)) != CHUBBY_OK)
+		return rc;
+	if (op == SVC_POISON) {
+		h->poisoned = true;
+		return answer_now(c, NULL);
+	}
+	if (h->poisoned) {
+		errbuf_set(c->msg, sizeof c->msg, "handle on %s was poisoned", h->path);
+		return CHUBBY_E_CANCELLED;
+	}
+	ns_result_init(&res);
+	rc = ns_path_stat(c_ns(c), h->path, h->instance, &res);
+	if (rc != CHUBBY_OK) {
+		rc = ns_fail(c, &res);
+		ns_result_free(&res);
+		return rc;
+	}
+	ns_result_free(&res);
+	switch (op) {
+	case SVC_GET_CONTENTS:
+	case SVC_GET_STAT:
+	case SVC_READDIR:
+		return mem_read(c, op, h);
+	case SVC_RELEASE:
+	case SVC_GET_SEQUENCER:
+		errbuf_set(c->msg, sizeof c->msg, "the handle does not hold lock %s", h->path);
+		return CHUBBY_E_NOT_HELD;
+	case SVC_SET_CONTENTS:
+	case SVC_DELETE:
+	case SVC_ACQUIRE:
+	case SVC_TRY_ACQUIRE:
+		errbuf_set(c->msg, sizeof c->msg, "handle was not opened for writing");
+		return CHUBBY_E_PERMISSION;
+	default:
+		errbuf_set(c->msg, sizeof c->msg,
+		    "%s on a handle kept in the master's memory is not supported yet: open %s "
+		    "without \"mem\" for it",
+		    op == SVC_SET_ACL ? "SET_ACL" : "SET_SEQUENCER", h->path);
+		return CHUBBY_E_INVALID;
+	}
+}
+
+/* Whether OP names a handle: then one kept in memory is served apart. */
+static bool
+names_handle(enum svc_op op)
+{
+	switch (op) {
+	case SVC_CLOSE:
+	case SVC_POISON:
+	case SVC_RELEASE:
+	case SVC_GET_CONTENTS:
+	case SVC_GET_STAT:
+	case SVC_READDIR:
+	case SVC_SET_CONTENTS:
+	case SVC_SET_ACL:
+	case SVC_DELETE:
+	case SVC_ACQUIRE:
+	case SVC_TRY_ACQUIRE:
+	case SVC_GET_SEQUENCER:
+	case SVC_SET_SEQUENCER:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* --- handles and the namespace -------------------------------------------------- */
 
 static void
@@ -521,6 +789,8 @@ op_open(struct call *c)
 	if ((rc = check_session(c)) != CHUBBY_OK ||
 	    (rc = req_id_check(c, a->session, 0, done_open)) != CHUBBY_OK)
 		return rc;
+	if (open_in_memory(c))
+		return op_open_mem(c);
 	if (a->have_acl && (a->flags & NS_O_CREATE) && (rc = open_acl_check(c)) != CHUBBY_OK)
 		return rc; /* E_NOT_FOUND naming the ACL file, or E_BAD_NAME */
 	/* Event mask: protocol type k is bit k-1, as NS_EV_* are. */
@@ -947,6 +1217,8 @@ op_admin_page(struct call *c, bool locks)
 static int
 serve(struct call *c, enum svc_op op)
 {
+	if (names_handle(op) && mh_is_mem_id(c->a->handle))
+		return serve_mem(c, op);
 	switch (op) {
 	case SVC_SESSION_START:
 		return op_session_start(c);
