@@ -19,6 +19,7 @@
 #include "harness.h"
 #include "ns/ns.h"
 #include "seqtoken.h"
+#include "session/mhandle.h"
 #include "session/session.h"
 #include "svc/svc.h"
 #include "xmalloc.h"
@@ -496,6 +497,20 @@ test_memory_handles(void)
 	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
 	CU_ASSERT_EQUAL(submits, before + 1);
 
+	/* An ephemeral node: an open holds it (it is reaped when its last
+	 * handle closes), so the open goes through the log. */
+	a = on_handle(s, 1, 0);
+	a.path = "/ls/local/eph";
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE | NS_O_EPHEMERAL;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	before = submits;
+	open_mem(s, 1, "/ls/local/eph");
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT(!mh_is_mem_id(last.r.handle));
+	CU_ASSERT_EQUAL(submits, before + 1);
+
 	/* A new master (epoch 2) does not know the handle; the call that
 	 * carries its re-creation is served, and the handle lives again. */
 	open_mem(s, 1, FILE_PATH);
@@ -527,7 +542,7 @@ test_memory_handles(void)
 	a = on_handle(start(0), 2, hm);
 	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
 	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
-	CU_ASSERT_EQUAL(submits, before + 2); /* the write-intent OPEN, the session */
+	CU_ASSERT_EQUAL(submits, before + 2); /* the ephemeral node's open, the session */
 	teardown();
 }
 
