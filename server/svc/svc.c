@@ -43,6 +43,8 @@ struct call {
 
 /* An op's return when it has answered or kept the request itself. */
 #define TAKEN (-1)
+/* op_open_mem's when the open must go through the log after all. */
+#define TO_LOG (-2)
 
 /* What a write's answer needs once the command has been applied: the
  * token to answer, whether it was kept past the call (a copy of a write
@@ -475,6 +477,8 @@ open_in_memory(struct call *c)
 {
 	const struct svc_args *a = c->a;
 
+	/* (An ephemeral node found is sent to the log by op_open_mem: an
+	 * open holds it.) */
 	return c->s->cfg.handles_in_memory && a->mem && a->flags == NS_O_READ && a->events == 0 &&
 	    !a->have_contents && !a->have_acl;
 }
@@ -533,6 +537,12 @@ op_open_mem(struct call *c)
 	if (rc != CHUBBY_OK) {
 		ns_result_free(&res);
 		return rc;
+	}
+	if (res.stat.ephemeral) {
+		/* An open holds an ephemeral node (the namespace reaps it when
+		 * its last handle closes): only the log's handles count. */
+		ns_result_free(&res);
+		return TO_LOG;
 	}
 	memset(&r, 0, sizeof r);
 	r.kind = SVC_RES_OPEN;
@@ -789,8 +799,8 @@ op_open(struct call *c)
 	if ((rc = check_session(c)) != CHUBBY_OK ||
 	    (rc = req_id_check(c, a->session, 0, done_open)) != CHUBBY_OK)
 		return rc;
-	if (open_in_memory(c))
-		return op_open_mem(c);
+	if (open_in_memory(c) && (rc = op_open_mem(c)) != TO_LOG)
+		return rc;
 	if (a->have_acl && (a->flags & NS_O_CREATE) && (rc = open_acl_check(c)) != CHUBBY_OK)
 		return rc; /* E_NOT_FOUND naming the ACL file, or E_BAD_NAME */
 	/* Event mask: protocol type k is bit k-1, as NS_EV_* are. */
