@@ -99,7 +99,7 @@ sweep_steps(void)
 static void
 test_sweep(void)
 {
-	uint64_t base = harness_seed(), steps = 0, want = sweep_steps();
+	uint64_t base = harness_seed(), steps = 0, want = sweep_steps(), reopened = 0;
 	unsigned n = 0, failed = 0;
 	double t0 = wall(), dt;
 
@@ -119,10 +119,13 @@ test_sweep(void)
 		printf("  seed %" PRIu64 ": %" PRIu64 " steps, %" PRIu64 " virtual s, %" PRIu64
 		    " calls (%" PRIu64 " reads, %" PRIu64 " cached, %" PRIu64 " writes, %" PRIu64
 		    " grants), %" PRIu64 " crashes, %" PRIu64 " wipes, %" PRIu64 " partitions, %"
-		    PRIu64 " pauses, %" PRIu64 " expiries, %" PRIu64 " events lost with a reply%s\n",
+		    PRIu64 " pauses, %" PRIu64 " expiries, %" PRIu64 " events lost with a reply, %"
+		    PRIu64 " reads through handles in memory (%" PRIu64 " re-created)%s\n",
 		    o.seed, res.steps, res.now_ms / 1000, res.calls, res.reads, res.cached_reads,
 		    res.writes, res.grants, res.crashes, res.wipes, res.partitions, res.pauses,
-		    res.expiries, res.events_lost, res.failed ? " FAILED" : "");
+		    res.expiries, res.events_lost, res.mem_reads, res.mem_reopened_reads,
+		    res.failed ? " FAILED" : "");
+		reopened += res.mem_reopened_reads;
 	}
 	dt = wall() - t0;
 	total_seeds += n;
@@ -130,6 +133,8 @@ test_sweep(void)
 	printf("  sweep: %u seeds, %" PRIu64 " steps in %.1f s (%.0f steps/s), %u failed\n", n,
 	    steps, dt, dt > 0 ? (double)steps / dt : 0.0, failed);
 	CU_ASSERT_EQUAL(failed, 0);
+	/* The sweep ran handles kept in memory across fail-overs. */
+	CU_ASSERT(reopened > 0);
 }
 
 /* A seed replays bit for bit: the same trace, steps, time and states. */

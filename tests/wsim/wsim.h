@@ -40,6 +40,10 @@ struct wsim_result {
 	    partitions, pauses, expiries;
 	/* Events lost with a reply the network lost (a protocol gap, counted). */
 	uint64_t events_lost;
+	/* Reads through handles kept in the master's memory, and those of
+	 * them served in a later epoch than the handle's open (a new master
+	 * re-created it from the call). */
+	uint64_t mem_reads, mem_reopened_reads;
 };
 
 /* Runs one seed: faults for o->steps steps, then healing and liveness.
