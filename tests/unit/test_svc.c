@@ -483,6 +483,27 @@ test_memory_handles(void)
 	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
 	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
 
+	/* A re-sent OPEN (the same rid: its answer was lost) gets the same
+	 * handle, not a second one left open until the session ends. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	a.rid = 11;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.handle, hm);
+	CU_ASSERT_EQUAL(last.stat.instance, inst);
+	CU_ASSERT_EQUAL(mh_count(session_mhandles(sm), s), 1);
+	a = on_handle(s, 1, hm);
+	CU_ASSERT_FATAL(call(SVC_CLOSE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(mh_count(session_mhandles(sm), s), 0);
+
 	/* A missing node: NOT_FOUND, as through the log. */
 	open_mem(s, 1, "/ls/local/nothing");
 	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_FOUND);
