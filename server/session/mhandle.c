@@ -80,6 +80,18 @@ mh_find(const struct mh_table *t, uint64_t session, uint64_t id)
 	return i < t->n && t->v[i]->session == session && t->v[i]->id == id ? t->v[i] : NULL;
 }
 
+struct mhandle *
+mh_find_rid(const struct mh_table *t, uint64_t session, uint64_t rid)
+{
+	/* A session's handles are few (max_handles), and this runs only for
+	 * an OPEN with a request id. */
+	for (size_t i = mh_lower(t, session, 0); rid != 0 && i < t->n && t->v[i]->session == session;
+	     i++)
+		if (t->v[i]->rid == rid)
+			return t->v[i];
+	return NULL;
+}
+
 uint64_t
 mh_next_id(struct mh_table *t, uint64_t epoch, uint64_t session)
 {

@@ -32,6 +32,7 @@ struct mhandle {
 	uint64_t instance; /* the node the handle opened */
 	uint32_t flags;    /* NS_O_* */
 	bool poisoned;
+	uint64_t rid;      /* the OPEN's request id (0: none), for its copies */
 };
 
 /* Whether ID is of a handle kept in memory (not a log-assigned one). */
@@ -52,6 +53,8 @@ struct mhandle *mh_add(struct mh_table *t, uint64_t session, uint64_t id, const 
     uint64_t instance, uint32_t flags);
 /* NULL if SESSION has no handle ID in memory. */
 struct mhandle *mh_find(const struct mh_table *t, uint64_t session, uint64_t id);
+/* SESSION's handle its OPEN with request id RID (> 0) made, or NULL. */
+struct mhandle *mh_find_rid(const struct mh_table *t, uint64_t session, uint64_t rid);
 /* Forgets one: true if it was there. */
 bool mh_remove(struct mh_table *t, uint64_t session, uint64_t id);
 /* Forgets SESSION's (its end). */

@@ -520,6 +520,7 @@ op_open_mem(struct call *c)
 	const struct svc_args *a = c->a;
 	struct svc_result r;
 	struct ns_result res;
+	struct mhandle *h;
 	int rc;
 
 	audit(c, false, a->path, NULL, false);
@@ -546,8 +547,16 @@ op_open_mem(struct call *c)
 	}
 	memset(&r, 0, sizeof r);
 	r.kind = SVC_RES_OPEN;
-	r.handle = mh_next_id(mht(c), session_epoch(c->s->sm), a->session);
-	(void)mh_add(mht(c), a->session, r.handle, a->path, res.stat.instance, a->flags);
+	/* A copy of an OPEN whose answer was lost (the same rid) gets the
+	 * handle the first made, as the log's request records answer it. */
+	if ((h = mh_find_rid(mht(c), a->session, a->rid)) != NULL && h->instance == res.stat.instance &&
+	    strcmp(h->path, a->path) == 0) {
+		r.handle = h->id;
+	} else {
+		r.handle = mh_next_id(mht(c), session_epoch(c->s->sm), a->session);
+		mh_add(mht(c), a->session, r.handle, a->path, res.stat.instance, a->flags)->rid =
+		    a->rid;
+	}
 	r.stat = &res.stat;
 	answer_now(c, &r);
 	ns_result_free(&res);
