@@ -567,7 +567,8 @@ test_memory_handles(void)
 	teardown();
 }
 
-/* max_handles counts handles in memory with those in the log. */
+/* max_handles counts handles in memory with those in the log; the
+ * session's end drops them. */
 static void
 test_memory_handle_limit(void)
 {
@@ -590,6 +591,13 @@ test_memory_handle_limit(void)
 	}
 	open_mem(s, 1, FILE_PATH);
 	CU_ASSERT_EQUAL(last.status, CHUBBY_E_LIMIT);
+	/* Session end closes everything, handles in memory too. */
+	CU_ASSERT_EQUAL(mh_count(session_mhandles(sm), s), max - 1);
+	a = on_handle(s, 1, 0);
+	a.rid = 20;
+	CU_ASSERT_FATAL(call(SVC_SESSION_END, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(mh_count(session_mhandles(sm), s), 0);
 	teardown();
 }
 
