@@ -12,7 +12,7 @@
 #      reads the value written since (cache flushed, handle re-created by
 #      the new master from what its call carries), and once the node is
 #      deleted and made again the old handle fails as a deleted node's
-#      handle does.
+#      handle does.  The master's chubby_handles_in_memory counts them.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 t_time_limit 240
@@ -35,15 +35,16 @@ check "cell comes up with 5 replicas (handles_in_memory = yes)" cell_up "$cell" 
 check "one master" wait_for 30 one_master "$conf"
 lc() { "$LOCKCTL" "$@" </dev/null; }
 
-# The master's chubby_proposals_total now.
-proposals() {
+# The master's metric NAME now.
+metric() { # name
 	local m
 	m=$(master_id "$conf") || return 1
 	"$PY" -c 'import sys, urllib.request
 r = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
-print(int(float([l.split()[1] for l in r.splitlines() if l.startswith("chubby_proposals_total ")][0])))' \
-		"http://127.0.0.$((10 + m)):$((port + 2))/metrics"
+print(int(float([l.split()[1] for l in r.splitlines() if l.startswith(sys.argv[2] + " ")][0])))' \
+		"http://127.0.0.$((10 + m)):$((port + 2))/metrics" "$1"
 }
+proposals() { metric chubby_proposals_total; }
 # writes_of NAME COMMAND...: the proposals COMMAND cost, in $T_DIR/NAME.
 writes_of() {
 	local n=$1 a b
@@ -71,6 +72,7 @@ check "10 cats in one script: session start and end only ($c10 = 2, was 3)" test
 check "client A up" drv_start a
 check "client B up" drv_start b
 expect "A opens f read-only" '^ok created=0' drv a open /ls/local/f r
+expect "the master keeps it in memory (chubby_handles_in_memory)" '^1$' metric chubby_handles_in_memory
 expect "A reads v1 (cached)" '^ok v1 ' drv a cat /ls/local/f
 old=$(master_id "$conf")
 check "kill -9 the master (replica $old)" "$CHUBBY_CELL_BIN" kill "$old" --dir "$cell"
@@ -88,6 +90,7 @@ check "A closes it" drv_ok a close /ls/local/f
 check "A opens the new f" drv_ok a open /ls/local/f r
 expect "A reads v3" '^ok v3 ' drv a cat /ls/local/f
 check "A closes" drv_ok a close /ls/local/f
+expect "none left in memory" '^0$' metric chubby_handles_in_memory
 drv_stop a
 drv_stop b
 check "restart replica $old" "$CHUBBY_CELL_BIN" restart "$old" --dir "$cell"
