@@ -2316,6 +2316,7 @@ session_stats(const struct session_mgr *sm, struct session_stats *out)
 	out->held_keepalives = sm->nka;
 	out->waiters = sm->nwaiters;
 	out->gated_writes = sm->ngates;
+	out->mem_handles = mh_total(sm->mh);
 }
 
 /* --- set-up ---------------------------------------------------------------- */

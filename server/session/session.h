@@ -246,6 +246,7 @@ struct session_stats {
 	size_t held_keepalives;
 	size_t waiters;      /* ACQUIREs waiting */
 	size_t gated_writes; /* writes waiting for invalidations or the fail-over hold */
+	size_t mem_handles;  /* handles kept in memory (session/mhandle.h) */
 	uint64_t keepalives; /* answered since start */
 	uint64_t expired;    /* sessions this replica expired as master */
 	uint64_t invalidations;
