@@ -573,7 +573,7 @@ static void
 test_memory_handle_limit(void)
 {
 	struct svc_args a;
-	uint64_t s;
+	uint64_t s, h;
 	size_t i, max;
 
 	setup();
@@ -585,12 +585,26 @@ test_memory_handle_limit(void)
 	a.lock_delay_ms = UINT64_MAX;
 	CU_ASSERT_FATAL(call(SVC_OPEN, &a)); /* one in the log */
 	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
-	for (i = 1; i < max; i++) {
+	for (i = 1; i < max - 1; i++) {
 		open_mem(s, 1, FILE_PATH);
 		CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
 	}
+	/* The last one with a request id. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	a.rid = 30;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	h = last.r.handle;
 	open_mem(s, 1, FILE_PATH);
 	CU_ASSERT_EQUAL(last.status, CHUBBY_E_LIMIT);
+	/* At the limit, a copy of that OPEN still gets its handle. */
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.handle, h);
 	/* Session end closes everything, handles in memory too. */
 	CU_ASSERT_EQUAL(mh_count(session_mhandles(sm), s), max - 1);
 	a = on_handle(s, 1, 0);
