@@ -525,6 +525,19 @@ op_open_mem(struct call *c)
 
 	audit(c, false, a->path, NULL, false);
 	ns_result_init(&res);
+	/* A copy of an OPEN whose answer was lost (the same rid) gets the
+	 * handle the first made, as the log's request records answer it, and
+	 * before the limit, which that handle counts in. */
+	if ((h = mh_find_rid(mht(c), a->session, a->rid)) != NULL && strcmp(h->path, a->path) == 0 &&
+	    ns_path_stat(c_ns(c), h->path, h->instance, &res) == CHUBBY_OK) {
+		memset(&r, 0, sizeof r);
+		r.kind = SVC_RES_OPEN;
+		r.handle = h->id;
+		r.stat = &res.stat;
+		answer_now(c, &r);
+		ns_result_free(&res);
+		return TAKEN;
+	}
 	rc = mem_open_check(c, a->session, a->path, 0, &res);
 	if (rc == CHUBBY_E_NOT_FOUND && a->cache) {
 		/* Existence caching, as done_open_absent does for the log's OPEN. */
@@ -547,16 +560,8 @@ op_open_mem(struct call *c)
 	}
 	memset(&r, 0, sizeof r);
 	r.kind = SVC_RES_OPEN;
-	/* A copy of an OPEN whose answer was lost (the same rid) gets the
-	 * handle the first made, as the log's request records answer it. */
-	if ((h = mh_find_rid(mht(c), a->session, a->rid)) != NULL && h->instance == res.stat.instance &&
-	    strcmp(h->path, a->path) == 0) {
-		r.handle = h->id;
-	} else {
-		r.handle = mh_next_id(mht(c), session_epoch(c->s->sm), a->session);
-		mh_add(mht(c), a->session, r.handle, a->path, res.stat.instance, a->flags)->rid =
-		    a->rid;
-	}
+	r.handle = mh_next_id(mht(c), session_epoch(c->s->sm), a->session);
+	mh_add(mht(c), a->session, r.handle, a->path, res.stat.instance, a->flags)->rid = a->rid;
 	r.stat = &res.stat;
 	answer_now(c, &r);
 	ns_result_free(&res);
