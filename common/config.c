@@ -218,7 +218,8 @@ static const struct config_option config_options[] = {
            "knows how (libchubby does), keeps its handle in the master's memory as Chubby "
            "did: the open and its close write nothing to the log, and a new master "
            "re-creates the handle when the client next uses it. Such a handle cannot carry "
-           "a sequencer or change an ACL yet."),
+           "a sequencer or change an ACL yet. Turn it on only once every replica runs a release "
+           "that has it: an older master, after a fail-over, cannot re-create the handles."),
 
     O_SIZE("max_contents", max_contents, "256KiB", KIB(1), MIB(64), G_LIMITS,
            "Largest contents a file may hold."),
