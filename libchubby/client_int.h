@@ -32,6 +32,7 @@
 #include <chubby/chubby.h>
 
 #include "ccache.h"
+#include "cevids.h"
 #include "cellspec.h"
 #include "csess.h"
 #include "wire.h"
@@ -215,6 +216,10 @@ struct chubby_client {
 	uint64_t *acks;
 	size_t nacks, acks_cap;
 	uint64_t acks_epoch;
+	/* The highest event id delivered in the master's epoch: copies sent
+	 * again after a lost reply are dropped, and every KeepAlive
+	 * acknowledges it (ev_ack, docs/PROTOCOL.md "Event ids and ev_ack"). */
+	struct cevids evids;
 
 	/* Dispatcher thread. */
 	pthread_t disp_thread;

@@ -271,10 +271,14 @@ cl_send_core(struct chubby_client *c, struct cconn *cc, uint32_t op, uint64_t se
 		mp_pack_kv_uint(pk, "nonce", c->start_nonce);
 		break;
 	case PROTO_OP_KEEPALIVE:
-		msgpack_pack_map(pk, 4);
+		msgpack_pack_map(pk, 5);
 		mp_pack_kv_uint(pk, "session", session);
 		mp_pack_kv_uint(pk, "epoch", epoch);
 		mp_pack_kv_uint(pk, "hold_ms", *hold_ms);
+		/* Always sent, 0 before any event: without it the master takes
+		 * us for a client before event ids and forgets events once sent
+		 * (a master before ids ignores it). */
+		mp_pack_kv_uint(pk, "ev_ack", cevids_ack(&c->evids, epoch));
 		mp_pack_str(pk, "acks");
 		if (c->nacks == 0) {
 			msgpack_pack_nil(pk);
@@ -984,9 +988,17 @@ cl_on_keepalive(struct chubby_client *c, struct cconn *cc, const struct wire_msg
 		for (uint32_t i = 0; i < evs->via.array.size; i++) {
 			const msgpack_object *o = &evs->via.array.ptr[i];
 			struct mp_str path = {NULL, 0};
-			uint64_t type = 0, handle = 0, gen = 0;
-			bool has_gen;
+			uint64_t type = 0, handle = 0, gen = 0, id = 0;
+			bool has_gen, has_id;
 
+			/* Optional (a master before event ids): an id not above
+			 * the highest delivered in this epoch is a copy sent
+			 * again after a lost reply (issue 16).  Counted before
+			 * anything may skip the event, so that the next ev_ack
+			 * covers it and the master does not send it again. */
+			has_id = mp_get_uint(o, "id", MP_REQUIRED, &id, NULL, 0) == CHUBBY_OK;
+			if (!cevids_accept(&c->evids, ev.epoch, has_id, id))
+				continue;
 			if (mp_get_uint(o, "type", MP_REQUIRED, &type, NULL, 0) != CHUBBY_OK ||
 			    type < 1 || type >= PROTO_EV_CLIENT_FIRST)
 				continue;

@@ -28,7 +28,7 @@ check_file() { # file pattern
 	fi
 }
 
-for f in "$top"/server/paxos/*.[ch] "$top"/libchubby/csess.[ch] "$top"/libchubby/ccache.[ch]; do
+for f in "$top"/server/paxos/*.[ch] "$top"/libchubby/csess.[ch] "$top"/libchubby/cevids.[ch] "$top"/libchubby/ccache.[ch]; do
 	check_file "$f" "$strict"
 done
 for f in "$top"/server/ns/*.[ch] "$top"/server/cell/*.[ch]; do

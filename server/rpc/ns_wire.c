@@ -116,13 +116,21 @@ get_sequencer(const msgpack_object *args, int required, const uint8_t *key, size
 static int
 get_keepalive(const msgpack_object *args, struct ns_wire_args *w, char *msg, size_t msglen)
 {
-	const msgpack_object *a = NULL;
+	const msgpack_object *a = NULL, *e;
 	int rc;
 
 	if ((rc = mp_get_uint(args, "hold_ms", MP_OPTIONAL, &w->a.hold_ms, msg, msglen)) !=
 		CHUBBY_OK ||
 	    (rc = mp_get_array(args, "acks", MP_OPTIONAL, &a, msg, msglen)) != CHUBBY_OK)
 		return rc;
+	/* "ev_ack": the highest event id the client has processed; a client
+	 * before event ids sends none (nil counts as none), and has its
+	 * events forgotten once sent (docs/PROTOCOL.md "Sessions"). */
+	if ((e = mp_map_get(args, "ev_ack")) != NULL && e->type != MSGPACK_OBJECT_NIL) {
+		if ((rc = mp_val_uint(e, "\"ev_ack\"", &w->a.ev_ack, msg, msglen)) != CHUBBY_OK)
+			return rc;
+		w->a.have_ev_ack = true;
+	}
 	if (a == NULL)
 		return CHUBBY_OK;
 	if (a->via.array.size > NS_WIRE_MAX_ACKS) {

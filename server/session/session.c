@@ -35,6 +35,13 @@
 /* A lock whose first waiter is held back by a lock-delay is looked at again
  * this often: a lock-delay ends without any command being applied. */
 #define SM_WAITER_SCAN_MS 100
+/* The most events kept for a session once a reply has carried them, until
+ * its client acknowledges them (docs/SESSIONS.md "Events until
+ * acknowledged"): past it the
+ * oldest are forgotten, delivered at most once, as to a client that sends
+ * no ev_ack.  Only a client that loses this many in replies, or never
+ * acknowledges, reaches it; it keeps a dead client's memory bounded. */
+#define SM_EV_KEEP_MAX 1024
 
 /* What a deadline in the heap belongs to. */
 enum { SM_DUE_SESSION = 1, SM_DUE_WAITER };
@@ -42,6 +49,11 @@ enum { SM_DUE_SESSION = 1, SM_DUE_WAITER };
 #define SM_CONTAINER(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 struct sev {
+	/* Its id, from the master's counter (sm->last_ev), given when it is
+	 * queued for its session (0: not yet): rising in each session's
+	 * queue, and across a lease lapsed and regained in one epoch. */
+	uint64_t id;
+	bool sent;     /* a reply carried it; kept until the client acks it */
 	uint32_t type; /* NS_EV_* bit */
 	uint64_t handle;
 	char *path;
@@ -76,8 +88,11 @@ struct msess {
 	void *ka;           /* the held KeepAlive (the shell's request) */
 	uint64_t ka_arrived, ka_deadline;
 	size_t nwaiters;    /* its ACQUIREs waiting */
+	/* Its events in id order: those sent and not acknowledged first, then
+	 * those not yet sent. */
 	struct sev *ev;
 	size_t nev, evcap;
+	bool ev_acking; /* its latest KeepAlive carried ev_ack */
 	struct sinv *inv;
 	size_t ninv, invcap;
 };
@@ -218,6 +233,10 @@ struct session_mgr {
 	bool parking;
 	struct pev *parked;
 	size_t nparked, capparked;
+	/* The last event id given: never reset, so a client's dedupe (which
+	 * restarts at each new epoch) sees ids rise within an epoch even over
+	 * a lease lapsed and regained. */
+	uint64_t last_ev;
 	struct session_stats st;
 };
 
@@ -376,6 +395,52 @@ sm_clear_events(struct msess *s)
 	s->nev = 0;
 }
 
+/* Drops S's first N events. */
+static void
+sm_ev_drop(struct msess *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(s->ev[i].path);
+	memmove(s->ev, s->ev + n, (s->nev - n) * sizeof *s->ev);
+	s->nev -= n;
+}
+
+/* A reply carried S's first NSENT events.  A client that acknowledges
+ * events has them kept until it does (to the bound); one that sends no
+ * ev_ack has them forgotten now, as before event ids (the rest, which only
+ * the simulator's broken knob leaves unsent, go too: lost on purpose). */
+static void
+sm_ev_sent(struct msess *s, size_t nsent)
+{
+	if (!s->ev_acking) {
+		sm_clear_events(s);
+		return;
+	}
+	for (size_t i = nsent; i < s->nev; i++)
+		free(s->ev[i].path);
+	s->nev = nsent;
+	for (size_t i = 0; i < s->nev; i++)
+		s->ev[i].sent = true;
+	if (s->nev > SM_EV_KEEP_MAX)
+		sm_ev_drop(s, s->nev - SM_EV_KEEP_MAX);
+}
+
+/* The client of S has processed every event up to id ACK: those go.  The
+ * rest, if a reply carried them, it never got (it sends one KeepAlive at
+ * a time, after the previous reply or after losing its connection): they
+ * go again, now. */
+static void
+sm_ev_ack(struct msess *s, uint64_t ack)
+{
+	size_t n = 0;
+
+	while (n < s->nev && s->ev[n].id <= ack)
+		n++;
+	sm_ev_drop(s, n);
+	for (size_t i = 0; i < s->nev; i++)
+		s->ev[i].sent = false;
+}
+
 static void sm_gate_uncount(struct session_mgr *sm, struct sinv *v);
 
 /* Unlinks S from every index and frees it; its held KeepAlive, if any,
@@ -458,7 +523,9 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 	mp_pack_kv_uint(&pk, "epoch", sm->epoch);
 	mp_pack_kv_uint(&pk, "lease_ms", lease);
 	mp_pack_kv_uint(&pk, "held_ms", now - s->ka_arrived);
-	/* SIM_KNOB: broken on purpose in the simulator only (events lost). */
+	/* Every event kept, in id order: those a lost reply carried before
+	 * newer ones.  SIM_KNOB: broken on purpose in the simulator only
+	 * (events lost). */
 	nev = SIM_KNOB(SIM_KNOB_EVENTS_TRUNCATED) && s->nev > 1 ? 1 : s->nev;
 	mp_pack_str(&pk, "events");
 	msgpack_pack_array(&pk, nev);
@@ -469,7 +536,8 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 			type++;
 		/* "gen" is optional (docs/PROTOCOL.md): clients that do not
 		 * know it skip it. */
-		msgpack_pack_map(&pk, s->ev[i].has_gen ? 4 : 3);
+		msgpack_pack_map(&pk, s->ev[i].has_gen ? 5 : 4);
+		mp_pack_kv_uint(&pk, "id", s->ev[i].id);
 		mp_pack_kv_uint(&pk, "type", type + 1);
 		mp_pack_kv_uint(&pk, "handle", s->ev[i].handle);
 		mp_pack_kv_str(&pk, "path", s->ev[i].path);
@@ -488,7 +556,7 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 	msgpack_sbuffer_destroy(&sb);
 	s->ka = NULL;
 	sm->nka--;
-	sm_clear_events(s);
+	sm_ev_sent(s, nev);
 	/* The lease runs from the reply: the client counts its own from when
 	 * it sent the request, which is earlier, so ours ends later. */
 	sm_lease_extend(sm, s, now, lease);
@@ -514,8 +582,12 @@ session_restarted(struct session_mgr *sm, struct session_now now, uint64_t sessi
 static bool
 sm_has_unsent(const struct msess *s)
 {
-	if (s->nev > 0)
-		return true;
+	/* Events sent and not acknowledged do not count: a KeepAlive that
+	 * finds only those waits as usual (session_keepalive re-sends them
+	 * when it does not acknowledge them). */
+	for (size_t i = 0; i < s->nev; i++)
+		if (!s->ev[i].sent)
+			return true;
 	for (size_t i = 0; i < s->ninv; i++)
 		if (!s->inv[i].sent)
 			return true;
@@ -612,10 +684,14 @@ sm_parked_clear(struct session_mgr *sm)
 	sm->parking = false;
 }
 
-/* Queues S's event EV (its path is S's after). */
+/* Queues S's event EV (its path is S's after), numbered if it is not yet
+ * (one kept over a lease lapse keeps its id). */
 static void
 sm_queue_event(struct session_mgr *sm, struct msess *s, struct sev ev)
 {
+	if (ev.id == 0)
+		ev.id = ++sm->last_ev;
+	ev.sent = false;
 	if (s->nev == s->evcap) {
 		s->evcap = s->evcap ? 2 * s->evcap : 8;
 		s->ev = xreallocarray(s->ev, s->evcap, sizeof *s->ev);
@@ -646,8 +722,9 @@ sm_step_down(struct session_mgr *sm)
 			 * the old value (issue 14). */
 			for (size_t i = 0; i < s->ninv; i++)
 				sm_cache_add(sm, s->id, s->inv[i].path);
-			/* Its events not yet sent are kept for a lease regained
-			 * in this epoch (sm->parked). */
+			/* Its events not yet sent, and those sent and not
+			 * acknowledged, are kept with their ids for a lease
+			 * regained in this epoch (sm->parked). */
 			for (size_t i = 0; i < s->nev; i++) {
 				sm_park(sm, s->id, s->ev[i]);
 				s->ev[i].path = NULL;
@@ -1041,7 +1118,7 @@ sm_ack(struct session_mgr *sm, struct msess *s, const uint64_t *acks, size_t nac
 
 void
 session_keepalive(struct session_mgr *sm, struct session_now at, uint64_t session,
-    uint64_t hold_ms, const uint64_t *acks, size_t nacks, void *q)
+    uint64_t hold_ms, const uint64_t *acks, size_t nacks, const uint64_t *ev_ack, void *q)
 {
 	struct msess *s = sm_find(sm, session);
 	uint64_t now = at.mono_ms, left, hold;
@@ -1055,8 +1132,18 @@ session_keepalive(struct session_mgr *sm, struct session_now at, uint64_t sessio
 	was_checked_in = s->checked_in;
 	s->checked_in = true;
 	sm_unhold(sm, s);
+	/* A client that sends no ev_ack (before event ids) has its events
+	 * forgotten once sent, as before. */
+	s->ev_acking = ev_ack != NULL;
+	if (ev_ack != NULL)
+		sm_ev_ack(s, *ev_ack);
 	if (s->ka != NULL)
 		sm_ka_reply(sm, s); /* a newer KeepAlive answers the older at once */
+	/* What that answer carried the client will not read: it has moved on
+	 * to this request (after a lost connection); this one carries it. */
+	if (ev_ack != NULL)
+		for (size_t i = 0; i < s->nev; i++)
+			s->ev[i].sent = false;
 	sm_ack(sm, s, acks, nacks);
 	if (!was_checked_in && sm->nhold == 0)
 		sm_gates_advance(sm);

@@ -163,9 +163,11 @@ struct session_lease_info {
 };
 void session_lease_info(const struct session_mgr *sm, struct session_lease_info *out);
 
-/* KEEPALIVE: takes over the request REQ and answers it when due. */
+/* KEEPALIVE: takes over the request REQ and answers it when due.  ACKS
+ * (NACKS) are the invalidations acknowledged; EV_ACK the highest event id
+ * the client has processed, or NULL for a client that sends none. */
 void session_keepalive(struct session_mgr *sm, struct session_now now, uint64_t session,
-    uint64_t hold_ms, const uint64_t *acks, size_t nacks, void *req);
+    uint64_t hold_ms, const uint64_t *acks, size_t nacks, const uint64_t *ev_ack, void *req);
 
 /* How a write touches cached data (docs/PROTOCOL.md "Cache invalidation"). */
 enum session_write_kind {

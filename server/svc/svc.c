@@ -419,7 +419,7 @@ op_keepalive(struct call *c)
 	if ((rc = check_session(c)) != CHUBBY_OK)
 		return rc;
 	session_keepalive(c->s->sm, c->now, c->a->session, c->a->hold_ms, c->a->acks, c->a->nacks,
-	    c->s->env.defer(c->s->env.arg, c->req));
+	    c->a->have_ev_ack ? &c->a->ev_ack : NULL, c->s->env.defer(c->s->env.arg, c->req));
 	return TAKEN;
 }
 

@@ -77,10 +77,14 @@ struct svc_args {
 	uint64_t expected_gen;
 	/* ACQUIRE, TRY_ACQUIRE: MODE as given (checked here), TIMEOUT_MS (0: none). */
 	uint64_t mode, timeout_ms;
-	/* KEEPALIVE */
+	/* KEEPALIVE: HOLD_MS, the invalidations acknowledged (ACKS, NACKS), and
+	 * EV_ACK, the highest event id the client has processed, if
+	 * HAVE_EV_ACK (a client before event ids sends none). */
 	uint64_t hold_ms;
 	const uint64_t *acks;
 	size_t nacks;
+	bool have_ev_ack;
+	uint64_t ev_ack;
 	/* GET_CONTENTS: the client will cache what it reads.  OPEN without
 	 * CREATE: the client will cache the node's absence if it finds none
 	 * (Chubby §2.9 caches "file absence"; libchubby does not yet, the

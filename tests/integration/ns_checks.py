@@ -220,6 +220,28 @@ check("the holder is told of the conflicting request (CONFLICTING_LOCK)", wait_f
     ev["type"] == 6 and ev["handle"] == wl for ev in w.events)), "%r" % w.events)
 w.call("RELEASE", handle=wl)
 
+# --- events until acknowledged (ev_ack, docs/PROTOCOL.md "Event ids and ev_ack") --------
+# KeepAlives sent by hand (hold_ms 0: answered at once): a reply is "lost" by
+# acknowledging none of its events, and the next must carry them again.
+v = Session(admin, keepalive=False)
+v.open(ROOT + "/app/cfg", O_READ, events=evmask("CONTENTS_MODIFIED"))
+a.call("SET_CONTENTS", handle=f, contents=b"v4b")
+
+
+def ka_ids(ev_ack):
+    return [ev.get("id") for ev in v.call("KEEPALIVE", hold_ms=0, ev_ack=ev_ack)["events"]]
+
+
+ids1 = ka_ids(0)
+check("a KeepAlive reply numbers its events (id)", len(ids1) == 1 and
+      isinstance(ids1[0], int) and ids1[0] > 0, "%r" % ids1)
+ids2 = ka_ids(0)
+check("events not acknowledged (ev_ack) come again with the same ids", ids2 == ids1,
+      "%r then %r" % (ids1, ids2))
+ids3 = ka_ids(ids1[-1] if ids1 and ids1[-1] else 0)
+check("acknowledged events do not come again", ids3 == [], "%r" % ids3)
+v.end()
+
 # --- cache invalidation -------------------------------------------------------
 cr = w.call("GET_CONTENTS", handle=wf, cache=True)
 check("a cached read is cacheable and leaves lock fields out", cr["cacheable"] and

@@ -228,7 +228,7 @@ OPS = [1, 2, 3, 16, 17, 18, 19, 20, 21, 22, 23, 24, 48, 49, 50, 51, 52, 53, 64, 
        69, 70]
 KEYS = ["session", "epoch", "handle", "path", "flags", "lock_delay_ms", "events", "contents",
         "acl", "cache", "expected_gen", "mode", "timeout_ms", "sequencer", "hold_ms", "acks",
-        "index", "offset", "max", "replace", "client", "peer", "status"]
+        "ev_ack", "index", "offset", "max", "replace", "client", "peer", "status"]
 
 
 def junk(depth=0):

@@ -38,6 +38,10 @@ static int status_of[MAXREQ]; /* by request id: -1 not answered */
 static uint64_t inval_of[MAXREQ]; /* by request id: a KeepAlive's last invalidation id */
 static uint64_t lease_of[MAXREQ]; /* by request id: a KeepAlive's lease_ms */
 static uint32_t events_of[MAXREQ]; /* by request id: the events a KeepAlive carried */
+/* By request id: the ids of the first EVIDS events a KeepAlive carried (0:
+ * none given). */
+#define EVIDS 8
+static uint64_t evid_of[MAXREQ][EVIDS];
 
 /* --- the fake environment ------------------------------------------------- */
 
@@ -159,6 +163,7 @@ env_reply(void *arg, void *token, int status, const char *msg, const void *resul
 	inval_of[id] = 0;
 	lease_of[id] = 0;
 	events_of[id] = 0;
+	memset(evid_of[id], 0, sizeof evid_of[id]);
 	msgpack_unpacked_init(&u);
 	if (result != NULL &&
 	    msgpack_unpack_next(&u, result, len, &off) == MSGPACK_UNPACK_SUCCESS &&
@@ -171,8 +176,16 @@ env_reply(void *arg, void *token, int status, const char *msg, const void *resul
 			    v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
 				lease_of[id] = v->via.u64;
 			if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 6 &&
-			    memcmp(k->via.str.ptr, "events", 6) == 0 && v->type == MSGPACK_OBJECT_ARRAY)
+			    memcmp(k->via.str.ptr, "events", 6) == 0 && v->type == MSGPACK_OBJECT_ARRAY) {
 				events_of[id] = v->via.array.size;
+				for (uint32_t j = 0; j < v->via.array.size && j < EVIDS; j++) {
+					const msgpack_object_map *e = &v->via.array.ptr[j].via.map;
+					for (uint32_t f = 0; f < e->size; f++)
+						if (e->ptr[f].key.via.str.size == 2 &&
+						    memcmp(e->ptr[f].key.via.str.ptr, "id", 2) == 0)
+							evid_of[id][j] = e->ptr[f].val.via.u64;
+				}
+			}
 			if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != 10 ||
 			    memcmp(k->via.str.ptr, "invalidate", 10) != 0 ||
 			    v->type != MSGPACK_OBJECT_ARRAY)
@@ -379,7 +392,19 @@ keepalive_acks(uint64_t s, uint64_t hold_ms, const uint64_t *acks, size_t nacks)
 	uint64_t id;
 	void *q = request(&id);
 
-	session_keepalive(sm, now, s, hold_ms, acks, nacks, q);
+	session_keepalive(sm, now, s, hold_ms, acks, nacks, NULL, q);
+	return id;
+}
+
+/* A held KeepAlive of a client that acknowledges events up to EV_ACK;
+ * returns its id. */
+static uint64_t
+keepalive_ev(uint64_t s, uint64_t hold_ms, uint64_t ev_ack)
+{
+	uint64_t id;
+	void *q = request(&id);
+
+	session_keepalive(sm, now, s, hold_ms, NULL, 0, &ev_ack, q);
 	return id;
 }
 
@@ -586,6 +611,133 @@ test_new_epoch_drops_events(void)
 	ka = keepalive(watcher, 0);
 	CU_ASSERT_EQUAL(status_of[ka], CHUBBY_OK);
 	CU_ASSERT_EQUAL(events_of[ka], 0);
+	teardown();
+}
+
+/*
+ * Events are kept until acknowledged (issue 16): a KeepAlive reply that
+ * carried events is lost (the client never acks them), so the next
+ * KeepAlive carries the same events again with the same ids, before newer
+ * ones; once acknowledged they never come again, and a KeepAlive that acks
+ * everything is held (the kept events do not make it answer at once).  A
+ * client that sends no ack is answered as before: each event once.
+ */
+static void
+test_events_until_acked(void)
+{
+	struct wres w2, w3;
+	uint64_t wr, hw, ka1, ka2, ka3, ka4, ka5, x, y, watcher = watch_setup(&wr, &hw);
+
+	ka1 = keepalive_ev(watcher, 5000, 0);
+	CU_ASSERT_EQUAL(status_of[ka1], CHUBBY_OK); /* at once, with the event */
+	CU_ASSERT_EQUAL(events_of[ka1], 1);
+	x = evid_of[ka1][0];
+	CU_ASSERT(x > 0);
+	/* The reply is lost: the client acks nothing and asks again. */
+	ka2 = keepalive_ev(watcher, 5000, 0);
+	CU_ASSERT_EQUAL(status_of[ka2], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka2], 1);
+	CU_ASSERT_EQUAL(evid_of[ka2][0], x);
+	/* Lost again, and a newer event comes: the old one first, then it. */
+	set_contents(wr, hw, "two", &w2);
+	pump();
+	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
+	ka3 = keepalive_ev(watcher, 5000, 0);
+	CU_ASSERT_EQUAL(status_of[ka3], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka3], 2);
+	CU_ASSERT_EQUAL(evid_of[ka3][0], x);
+	y = evid_of[ka3][1];
+	CU_ASSERT(y > x);
+	/* Acknowledged: held, and never sent again. */
+	ka4 = keepalive_ev(watcher, 5000, y);
+	CU_ASSERT_EQUAL(status_of[ka4], -1);
+	ka5 = keepalive_ev(watcher, 5000, y); /* answers ka4 at once */
+	CU_ASSERT_EQUAL(status_of[ka4], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka4], 0);
+	CU_ASSERT_EQUAL(status_of[ka5], -1);
+	/* A new event answers the held one; its id is above the acked. */
+	set_contents(wr, hw, "three", &w3);
+	pump();
+	CU_ASSERT_EQUAL(status_of[ka5], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka5], 1);
+	CU_ASSERT(evid_of[ka5][0] > y);
+	teardown();
+}
+
+/* The bound (docs/SESSIONS.md "Events until acknowledged"): at most 1024
+ * events are kept for a session once a reply carried them; past it the
+ * oldest are forgotten, the newest 1024 come again in order. */
+static void
+test_events_kept_bounded(void)
+{
+	struct wres w;
+	uint64_t wr, hw, ka1, ka2, first, watcher = watch_setup(&wr, &hw); /* 1 event */
+	char val[16];
+
+	for (int i = 0; i < 1099; i++) { /* 1100 in all, none sent yet */
+		snprintf(val, sizeof val, "v%d", i);
+		set_contents(wr, hw, val, &w);
+		pump();
+		CU_ASSERT_EQUAL_FATAL(w.status, CHUBBY_OK);
+	}
+	ka1 = keepalive_ev(watcher, 5000, 0); /* every one goes out */
+	CU_ASSERT_EQUAL(events_of[ka1], 1100);
+	first = evid_of[ka1][0];
+	ka2 = keepalive_ev(watcher, 5000, 0); /* lost: the newest 1024 again */
+	CU_ASSERT_EQUAL(status_of[ka2], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka2], 1024);
+	CU_ASSERT_EQUAL(evid_of[ka2][0], first + 76);
+	CU_ASSERT_EQUAL(evid_of[ka2][1], first + 77);
+	teardown();
+}
+
+/* A client that sends no ev_ack (before event ids): each event once, as
+ * before, and a KeepAlive with nothing new is held. */
+static void
+test_events_old_client(void)
+{
+	uint64_t wr, hw, ka1, ka2, watcher = watch_setup(&wr, &hw);
+
+	ka1 = keepalive(watcher, 5000);
+	CU_ASSERT_EQUAL(status_of[ka1], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka1], 1);
+	ka2 = keepalive(watcher, 5000);
+	CU_ASSERT_EQUAL(status_of[ka2], -1);
+	clock_advance(5000);
+	session_tick(sm, now);
+	CU_ASSERT_EQUAL(status_of[ka2], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka2], 0);
+	teardown();
+}
+
+/* A lease lapsed and regained in one epoch: an event sent but not
+ * acknowledged before the lapse comes again after it with its id, and
+ * ids go on rising (the client's dedupe counts on it). */
+static void
+test_lapse_keeps_unacked_events(void)
+{
+	struct wres w2;
+	uint64_t wr, hw, ka1, ka2, ka3, x, watcher = watch_setup(&wr, &hw);
+
+	ka1 = keepalive_ev(watcher, 5000, 0);
+	CU_ASSERT_EQUAL(events_of[ka1], 1);
+	x = evid_of[ka1][0];
+	cell.master = false; /* the lease lapses */
+	session_tick(sm, now);
+	cell.master = true; /* and comes back, same epoch */
+	session_tick(sm, now);
+	ka2 = keepalive_ev(watcher, 5000, 0);
+	CU_ASSERT_EQUAL(status_of[ka2], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka2], 1);
+	CU_ASSERT_EQUAL(evid_of[ka2][0], x);
+	(void)keepalive(wr, 0); /* the writer checks in: no fail-over hold */
+	set_contents(wr, hw, "two", &w2);
+	pump();
+	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
+	ka3 = keepalive_ev(watcher, 5000, x);
+	CU_ASSERT_EQUAL(status_of[ka3], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka3], 1);
+	CU_ASSERT(evid_of[ka3][0] > x);
 	teardown();
 }
 
@@ -1380,6 +1532,11 @@ harness_register(void)
 		test_lapse_keeps_cachers},
 	    {"a lease lapsed and regained in one epoch keeps the events", test_lapse_keeps_events},
 	    {"a new epoch does not keep the old term's events", test_new_epoch_drops_events},
+	    {"events come again, same ids, until acknowledged", test_events_until_acked},
+	    {"a client that sends no ev_ack gets each event once", test_events_old_client},
+	    {"at most 1024 events are kept once sent", test_events_kept_bounded},
+	    {"an event not acknowledged outlives a lease lapse in one epoch",
+		test_lapse_keeps_unacked_events},
 	    {"a SESSION_END reaping two cached files waits for both cachers",
 		test_end_gates_many_paths},
 	    {"only a CLOSE that may reap an ephemeral file waits for its cachers",

@@ -13,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <msgpack.h>
+
 #include <chubby/chubby.h>
 
 #include "cellconfig.h"
 #include "harness.h"
+#include "mp.h"
 #include "ns/ns.h"
 #include "seqtoken.h"
 #include "session/mhandle.h"
@@ -47,6 +50,7 @@ static struct {
 	uint64_t id;
 	int status;
 	bool deferred;
+	size_t nevents; /* a KeepAlive's events */
 	struct svc_result r;
 	struct ns_stat stat;
 	char contents[64];
@@ -77,10 +81,11 @@ sess_reply(void *arg, void *token, int status, const char *msg, const void *resu
 {
 	struct req *q = token;
 
+	msgpack_unpacked u;
+	const msgpack_object *evs;
+
 	(void)arg;
 	(void)msg;
-	(void)result;
-	(void)len;
 	CU_ASSERT_FATAL(q->kept);
 	CU_ASSERT_FATAL(outstanding > 0);
 	outstanding--;
@@ -89,6 +94,12 @@ sess_reply(void *arg, void *token, int status, const char *msg, const void *resu
 	last.status = status;
 	last.deferred = true;
 	last.r.kind = SVC_RES_RAW;
+	msgpack_unpacked_init(&u);
+	if (result != NULL &&
+	    msgpack_unpack_next(&u, result, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
+	    (evs = mp_map_get(&u.data, "events")) != NULL && evs->type == MSGPACK_OBJECT_ARRAY)
+		last.nevents = evs->via.array.size;
+	msgpack_unpacked_destroy(&u);
 	free(q);
 }
 
@@ -305,6 +316,59 @@ test_copies_from_the_record(void)
 	CU_ASSERT(last.r.cacheable);
 	CU_ASSERT_STRING_EQUAL(last.contents, "x");
 	CU_ASSERT_EQUAL(last.stat.content_gen, gen);
+	teardown();
+}
+
+/* KEEPALIVE passes the client's ev_ack to the session layer: events a
+ * lost reply carried come again until acknowledged (issue 16). */
+static void
+test_keepalive_ev_ack(void)
+{
+	struct svc_args a;
+	uint64_t w, r, hr, hw;
+
+	setup();
+	w = start(1);
+	r = start(2);
+	memset(&a, 0, sizeof a);
+	a.session = w;
+	a.epoch = 1;
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.events = NS_EV_CONTENTS_MODIFIED;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hw = last.r.handle;
+	a.session = r;
+	a.events = 0;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hr = last.r.handle;
+	(void)hw;
+	memset(&a, 0, sizeof a);
+	a.session = r;
+	a.epoch = 1;
+	a.handle = hr;
+	a.contents = (const uint8_t *)"y";
+	a.contents_len = 1;
+	a.have_contents = true;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+
+	memset(&a, 0, sizeof a);
+	a.session = w;
+	a.epoch = 1;
+	a.hold_ms = 5000;
+	a.have_ev_ack = true;
+	a.ev_ack = 0;
+	CU_ASSERT_FATAL(call(SVC_KEEPALIVE, &a)); /* at once, with the event */
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.nevents, 1);
+	/* That reply is lost: the next one carries the event again. */
+	CU_ASSERT(call(SVC_KEEPALIVE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.nevents, 1);
 	teardown();
 }
 
@@ -625,6 +689,7 @@ harness_register(void)
 	    {"handles in memory: open, read and close write nothing to the log",
 		test_memory_handles},
 	    {"handles in memory count against max_handles", test_memory_handle_limit},
+	    {"KEEPALIVE passes ev_ack on", test_keepalive_ev_ack},
 	    {NULL, NULL},
 	};
 

@@ -119,7 +119,7 @@ test_sweep(void)
 		printf("  seed %" PRIu64 ": %" PRIu64 " steps, %" PRIu64 " virtual s, %" PRIu64
 		    " calls (%" PRIu64 " reads, %" PRIu64 " cached, %" PRIu64 " writes, %" PRIu64
 		    " grants), %" PRIu64 " crashes, %" PRIu64 " wipes, %" PRIu64 " partitions, %"
-		    PRIu64 " pauses, %" PRIu64 " expiries, %" PRIu64 " events lost with a reply, %"
+		    PRIu64 " pauses, %" PRIu64 " expiries, %" PRIu64 " events in lost replies, %"
 		    PRIu64 " reads through handles in memory (%" PRIu64 " re-created)%s\n",
 		    o.seed, res.steps, res.now_ms / 1000, res.calls, res.reads, res.cached_reads,
 		    res.writes, res.grants, res.crashes, res.wipes, res.partitions, res.pauses,

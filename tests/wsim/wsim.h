@@ -38,7 +38,8 @@ struct wsim_result {
 	/* What the run exercised. */
 	uint64_t calls, reads, cached_reads, writes, grants, masters, crashes, wipes,
 	    partitions, pauses, expiries;
-	/* Events lost with a reply the network lost (a protocol gap, counted). */
+	/* Events in replies the network lost (each must come again: the
+	 * master keeps them until acknowledged). */
 	uint64_t events_lost;
 	/* Reads through handles kept in the master's memory, and those of
 	 * them served in a later epoch than the handle's open (a new master

@@ -411,9 +411,10 @@ w_check_final(struct world *w)
  * session is recorded once, at the command's first application anywhere
  * (events are a function of the replicated state, so every replica raises
  * the same).  The client must receive them in that order, each once.  One
- * may be missing only if a reply that carried one like it (type, epoch) was
- * lost with a broken connection (w_rep_lost), or if the client was told
- * MASTER_FAILOVER since: events live in the master's memory, so a new master cannot send
+ * may be missing only if the client was told MASTER_FAILOVER since: a reply
+ * lost with a broken connection loses none (the master keeps them until the
+ * client acknowledges them, issue 16), but events live in the master's
+ * memory, so a new master cannot send
  * the old one's (docs/PROTOCOL.md "Sessions"), and the notice tells the
  * application to re-read.  So an event of a command proposed in an epoch
  * older than one the client was told of is excused.  By the end of the liveness phase every event of
@@ -712,52 +713,24 @@ w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t
 
 /*
  * The network lost a reply to client C (its connection broke): the events
- * it carried are lost, as docs/PROTOCOL.md says ("a client that loses the
- * reply loses them"), and nothing tells the client.  A gap of the protocol
- * (the master forgets events once sent; invalidations, by contrast, wait
- * for their acks): excused here, and counted (res.events_lost).
+ * it carried are counted (res.events_lost), and excused by nothing: the
+ * master keeps them until the client acknowledges them (docs/PROTOCOL.md
+ * "Event ids and ev_ack"), so they must come again.
  */
 void
 w_rep_lost(struct world *w, struct w_client *c, const struct w_rep *rep)
 {
 	const msgpack_object *evs = NULL;
 	msgpack_unpacked u;
-	uint64_t session, epoch = 0;
 
 	if (rep->result == NULL || c->cs == NULL)
 		return;
-	session = csess_session_id(c->cs);
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, (const char *)rep->result, rep->rlen, NULL) ==
 		MSGPACK_UNPACK_SUCCESS &&
 	    u.data.type == MSGPACK_OBJECT_MAP &&
-	    mp_get_uint(&u.data, "epoch", MP_OPTIONAL, &epoch, NULL, 0) == CHUBBY_OK &&
-	    mp_get_array(&u.data, "events", MP_OPTIONAL, &evs, NULL, 0) == CHUBBY_OK && evs != NULL) {
-		for (uint32_t i = 0; i < evs->via.array.size; i++) {
-			uint64_t type = 0, handle = 0;
-			struct w_evs *s;
-			size_t k;
-
-			if (mp_get_uint(&evs->via.array.ptr[i], "type", MP_REQUIRED, &type, NULL, 0) !=
-				CHUBBY_OK ||
-			    mp_get_uint(&evs->via.array.ptr[i], "handle", MP_REQUIRED, &handle, NULL,
-				0) != CHUBBY_OK ||
-			    type < 1 || type > 7 || (s = w_evs_find(w, session, handle)) == NULL)
-				continue;
-			for (k = 0; k < s->nlost; k++)
-				if (s->lost[k].type == 1u << (type - 1) && s->lost[k].epoch == epoch)
-					break;
-			if (k == s->nlost) {
-				s->lost = xrealloc(s->lost, (s->nlost + 1) * sizeof *s->lost);
-				s->lost[k].type = 1u << (type - 1);
-				s->lost[k].epoch = epoch;
-				s->lost[k].n = 0;
-				s->nlost++;
-			}
-			s->lost[k].n++;
-			w->res.events_lost++;
-		}
-	}
+	    mp_get_array(&u.data, "events", MP_OPTIONAL, &evs, NULL, 0) == CHUBBY_OK && evs != NULL)
+		w->res.events_lost += evs->via.array.size;
 	msgpack_unpacked_destroy(&u);
 }
 
@@ -789,7 +762,6 @@ w_forget_session(struct world *w, uint64_t session)
 	for (i = j = 0; i < w->nevs; i++) {
 		if (w->evs[i].session == session) {
 			free(w->evs[i].v);
-			free(w->evs[i].lost);
 			continue;
 		}
 		w->evs[j++] = w->evs[i];
@@ -815,20 +787,9 @@ w_evs_missing(const struct w_evs *s, uint32_t type, uint64_t epoch, size_t *miss
 	}
 }
 
-/* How many events of TYPE and EPOCH lost replies carried for S. */
-static size_t
-w_evs_lost(const struct w_evs *s, uint32_t type, uint64_t epoch)
-{
-	for (size_t k = 0; k < s->nlost; k++)
-		if (s->lost[k].type == type && s->lost[k].epoch == epoch)
-			return s->lost[k].n;
-	return 0;
-}
-
 /* Whether an open handle of a client in good standing misses an event
- * (lost: a fail; not yet delivered: true, with what in WHY).  Events of a
- * (type, epoch) are missing rightly as long as lost replies carried at
- * least as many. */
+ * (lost: a later one of its type and epoch was delivered: a fail; not yet
+ * delivered: true, with what in WHY). */
 bool
 w_events_pending(struct world *w, char *why, size_t len)
 {
@@ -845,18 +806,17 @@ w_events_pending(struct world *w, char *why, size_t len)
 			continue;
 		for (size_t k = 0; k < s->n; k++) {
 			const struct w_evx *x = &s->v[k];
-			size_t missing, skipped, lost;
+			size_t missing, skipped;
 
 			if (x->excused || (k < s->next && !x->skipped))
 				continue;
 			w_evs_missing(s, x->type, x->epoch, &missing, &skipped);
-			lost = w_evs_lost(s, x->type, x->epoch);
-			if (missing <= lost)
+			if (missing == 0)
 				continue;
-			if (skipped > lost) {
+			if (skipped > 0) {
 				w_fail(w, "c%u in good standing lost event %#x (raised at %" PRIu64
 				    ") of handle %" PRIu64 " of session %" PRIu64 ": a later one was "
-				    "delivered, no reply was lost with it and no MASTER_FAILOVER came",
+				    "delivered and no MASTER_FAILOVER came",
 				    c->id, x->type, x->at, s->handle, s->session);
 				return false;
 			}
@@ -873,9 +833,7 @@ w_events_free(struct world *w)
 {
 	for (int p = 0; p < W_NPRES; p++)
 		free(w->exist[p]);
-	for (size_t i = 0; i < w->nevs; i++) {
+	for (size_t i = 0; i < w->nevs; i++)
 		free(w->evs[i].v);
-		free(w->evs[i].lost);
-	}
 	free(w->evs);
 }

@@ -202,6 +202,7 @@ w_session_new(struct world *w, struct w_client *c)
 	c->cur_conn = 0;
 	c->nacks = 0;
 	c->acks_epoch = 0;
+	cevids_reset(&c->evids);
 	c->cache.disabled = false;
 	c->restart_at = 0;
 	w_cache_clear(c);
@@ -669,6 +670,9 @@ w_act(struct world *w, struct w_client *c, const struct csess_action *a)
 		rq.hold_ms = a->hold_ms;
 		memcpy(rq.acks, c->acks, c->nacks * sizeof c->acks[0]);
 		rq.nacks = c->nacks;
+		/* As libchubby: the events processed, so the master keeps the
+		 * rest until they arrive (issue 16). */
+		rq.ev_ack = cevids_ack(&c->evids, a->epoch);
 		c->ka_nacks = c->nacks;
 		c->ka_sent_at = a->sent_at;
 		c->ka_wire = rq.wire_id;
@@ -809,8 +813,11 @@ w_on_keepalive(struct world *w, struct w_client *c, uint64_t cid, const struct w
 		 * epoch (it applies every older one before it serves), so the
 		 * reply's epoch tells which of equal events came. */
 		for (uint32_t i = 0; i < evs->via.array.size && !w->failed; i++) {
-			uint64_t type = 0, handle = 0;
+			uint64_t type = 0, handle = 0, id = 0;
+			bool has_id;
 
+			has_id = mp_get_uint(&evs->via.array.ptr[i], "id", MP_REQUIRED, &id, NULL,
+				     0) == CHUBBY_OK;
 			if (mp_get_uint(&evs->via.array.ptr[i], "type", MP_REQUIRED, &type, NULL, 0) !=
 				CHUBBY_OK ||
 			    mp_get_uint(&evs->via.array.ptr[i], "handle", MP_REQUIRED, &handle, NULL,
@@ -819,6 +826,9 @@ w_on_keepalive(struct world *w, struct w_client *c, uint64_t cid, const struct w
 				w_fail(w, "c%u: a malformed event in a KeepAlive reply", c->id);
 				break;
 			}
+			/* A copy sent again after a lost reply: delivered already. */
+			if (!cevids_accept(&c->evids, ev.epoch, has_id, id))
+				continue;
 			/* Protocol type k is the mask bit 1 << (k - 1). */
 			w_event_delivered(w, c, handle, 1u << (type - 1), ev.epoch);
 		}

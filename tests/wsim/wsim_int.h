@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "ccache.h"
+#include "cevids.h"
 #include "cell/cell.h"
 #include "csess.h"
 #include "paxos.h"
@@ -67,6 +68,7 @@ struct w_req {
 	uint64_t hold_ms;
 	uint64_t acks[W_MAX_ACKS];
 	size_t nacks;
+	uint64_t ev_ack; /* KEEPALIVE: the highest event id processed (always sent) */
 	int mode;
 	uint64_t timeout_ms;
 	bool have_expected;
@@ -246,6 +248,7 @@ struct w_client {
 	uint64_t acks[W_MAX_ACKS];
 	size_t nacks;
 	uint64_t acks_epoch;
+	struct cevids evids; /* the events delivered (libchubby's, the real one) */
 	/* libchubby's cache (libchubby/ccache.c, the real one), and the
 	 * names it knows have no node (the model's: libchubby caches no
 	 * absence). */
@@ -277,14 +280,6 @@ struct w_evs {
 	struct w_evx *v;
 	size_t n, cap;
 	size_t next; /* the first not delivered (nor skipped) */
-	/* Events the network lost in replies, by (type, epoch): which of
-	 * equal events a lost reply carried is not known, only how many. */
-	struct w_evlost {
-		uint32_t type;
-		uint64_t epoch;
-		size_t n;
-	} *lost;
-	size_t nlost;
 };
 
 /* ---- the history for the register check ------------------------------- */

@@ -755,6 +755,8 @@ w_svc_args(const struct w_req *rq, struct svc_args *a, struct seqtoken *seq)
 		a->hold_ms = rq->hold_ms;
 		a->acks = rq->acks;
 		a->nacks = rq->nacks;
+		a->have_ev_ack = true;
+		a->ev_ack = rq->ev_ack;
 		return SVC_KEEPALIVE;
 	case W_OP_END:
 		return SVC_SESSION_END;
