@@ -176,11 +176,33 @@ grow(void *arr, size_t n, size_t *cap, size_t size)
 	return xrealloc(arr, *cap * size);
 }
 
+/* Both lists are kept in id order (a restored namespace rebuilds them so,
+ * and events go out in that order): a handle kept in the master's memory
+ * and made for a lock has a high id (NS_MEM_ID_BIT), later ones low. */
 void
 ns_node_add_handle(struct ns_node *n, struct ns_handle *h)
 {
+	size_t i = n->nhandles;
+
 	n->handles = grow(n->handles, n->nhandles, &n->handles_cap, sizeof *n->handles);
-	n->handles[n->nhandles++] = h;
+	while (i > 0 && n->handles[i - 1]->id > h->id)
+		i--;
+	memmove(&n->handles[i + 1], &n->handles[i], (n->nhandles - i) * sizeof *n->handles);
+	n->handles[i] = h;
+	n->nhandles++;
+}
+
+static void
+handles_insert(struct ns *ns, struct ns_handle *h)
+{
+	size_t i = ns->nhandles;
+
+	ns->handles = grow(ns->handles, ns->nhandles, &ns->handles_cap, sizeof *ns->handles);
+	while (i > 0 && ns->handles[i - 1]->id > h->id)
+		i--;
+	memmove(&ns->handles[i + 1], &ns->handles[i], (ns->nhandles - i) * sizeof *ns->handles);
+	ns->handles[i] = h;
+	ns->nhandles++;
 }
 
 static void
@@ -751,8 +773,7 @@ cmd_open(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result
 	h->lock_delay_ms = !c->have_delay ? ns->lock_delay_default_ms :
 	    c->lock_delay > ns->lock_delay_max_ms ? ns->lock_delay_max_ms : c->lock_delay;
 	h->event_mask = (uint32_t)c->event_mask;
-	ns->handles = grow(ns->handles, ns->nhandles, &ns->handles_cap, sizeof *ns->handles);
-	ns->handles[ns->nhandles++] = h;
+	handles_insert(ns, h);
 	ns_node_add_handle(n, h);
 	s->nhandles++;
 	res->handle = h->id;
@@ -1158,6 +1179,123 @@ cmd_set_sequencer(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
 	return CHUBBY_OK;
 }
 
+/* The commands a handle kept in memory may run (NS_CMD_MEM). */
+static bool
+mem_inner_ok(int type)
+{
+	switch (type) {
+	case NS_CMD_SET_CONTENTS:
+	case NS_CMD_DELETE:
+	case NS_CMD_SET_ACL:
+	case NS_CMD_ACQUIRE:
+	case NS_CMD_RELEASE:
+	case NS_CMD_SET_SEQUENCER:
+	case NS_CMD_POISON:
+	case NS_CMD_CLOSE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The handle a MEM command names, made from what it carries if the
+ * namespace does not hold it, after the checks cmd_open makes of an
+ * existing node: the master checked them against its applied state, but
+ * the state may have moved on since (the node deleted and made again, an
+ * ACL changed), and every replica must decide alike.  *MADE says it was.
+ */
+static int
+mem_handle_get(struct ns *ns, const struct ns_cmd *c, struct ns_result *res, bool *made)
+{
+	struct ns_session *s = ns_session_find(ns, c->session);
+	struct ns_handle *h;
+	struct ns_node *n;
+	int i;
+
+	*made = false;
+	if (c->session == 0 || s == NULL)
+		return res_fail(res, CHUBBY_E_BAD_SESSION, "no such session", NULL, NULL);
+	if (!(c->handle & NS_MEM_ID_BIT) || (c->flags & ~(uint64_t)(NS_O_READ | NS_O_WRITE)) != 0)
+		return res_fail(res, CHUBBY_E_INVALID,
+		    "a handle in memory has bit 63 of its id set and only read and write intents",
+		    NULL, NULL);
+	if ((h = ns_handle_find(ns, c->handle)) != NULL)
+		return h->session == c->session ? CHUBBY_OK :
+		    res_fail(res, CHUBBY_E_BAD_HANDLE, "no such handle in this session", NULL, NULL);
+	n = ns_node_find(ns, c->str, c->slen, NULL);
+	if (n == NULL || n->instance != c->instance) {
+		char *p = ns_strndup(c->str, c->slen);
+
+		res_fail(res, CHUBBY_E_BAD_HANDLE, "node ", p, " was deleted since the handle was opened");
+		free(p);
+		return CHUBBY_E_BAD_HANDLE;
+	}
+	/* An open holds an ephemeral node: its handles are all replicated. */
+	if (n->ephemeral)
+		return res_fail(res, CHUBBY_E_INVALID, "node ", n->path,
+		    " is ephemeral: its handles are not kept in memory");
+	for (i = NS_ACL_READ; i <= NS_ACL_WRITE; i++)
+		if ((c->flags & (i == NS_ACL_READ ? NS_O_READ : NS_O_WRITE)) &&
+		    !acl_allows(ns, s->principal, n->acl[i]))
+			return res_fail(res, CHUBBY_E_PERMISSION, "no ", acl_word[i],
+			    " permission on that node");
+	if (s->nhandles >= ns->max_handles)
+		return res_fail(res, CHUBBY_E_LIMIT, "too many handles in this session", NULL,
+		    NULL);
+	h = xcalloc(1, sizeof *h);
+	h->id = c->handle;
+	h->session = s->id;
+	h->path = xstrdup(n->path);
+	h->node = n;
+	h->instance = n->instance;
+	h->flags = (uint32_t)c->flags;
+	h->lock_delay_ms = ns->lock_delay_default_ms;
+	h->poisoned = c->poisoned;
+	handles_insert(ns, h);
+	ns_node_add_handle(n, h);
+	s->nhandles++;
+	*made = true;
+	return CHUBBY_OK;
+}
+
+/*
+ * MEM: INNER on a handle the master keeps in memory (ns_encode_mem).  The
+ * namespace holds such a handle only while the log must: a lock or a
+ * sequencer on it (a holder's session ending frees the lock, and a new
+ * master finds the holder).  Otherwise it goes again when INNER is done,
+ * whatever INNER's outcome, so that a write leaves nothing behind.
+ */
+static int
+cmd_mem(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result *res)
+{
+	struct ns_handle *h;
+	struct ns_cmd in;
+	bool made;
+	int rc;
+
+	if (c->inner != NULL) {
+		if ((rc = ns_cmd_decode(c->inner, c->ilen, &in, res->msg, sizeof res->msg)) !=
+		    CHUBBY_OK)
+			return rc;
+		if (!mem_inner_ok(in.type) || in.session != c->session || in.handle != c->handle)
+			return res_fail(res, CHUBBY_E_INVALID,
+			    "a command on a handle in memory is one of the session's on that handle",
+			    NULL, NULL);
+	}
+	if ((rc = mem_handle_get(ns, c, res, &made)) != CHUBBY_OK)
+		return rc;
+	if (c->inner == NULL) {
+		res->handle = c->handle;
+		return CHUBBY_OK;
+	}
+	rc = ns_apply_cmd(ns, &in, res);
+	h = ns_handle_find(ns, c->handle); /* a CLOSE may have freed it */
+	if (h != NULL && h->held == NS_LOCK_NONE && !h->has_seq)
+		handle_close(ns, h, false, stamp, res);
+	return res->status = rc;
+}
+
 int
 ns_apply(struct ns *ns, const uint8_t *cmd, size_t len, struct ns_result *res)
 {
@@ -1221,6 +1359,9 @@ ns_apply_cmd(struct ns *ns, const struct ns_cmd *cp, struct ns_result *res)
 		break;
 	case NS_CMD_LEASE_CAP:
 		rc = cmd_lease_cap(ns, &c, res);
+		break;
+	case NS_CMD_MEM:
+		rc = cmd_mem(ns, &c, stamp, res);
 		break;
 	default:
 		rc = res_fail(res, CHUBBY_E_BAD_OP, "unknown command type", NULL, NULL);

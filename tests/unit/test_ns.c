@@ -2252,7 +2252,7 @@ test_mem_handle_writes(void)
 	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(now, s, id, "v3", 2, false, 0, &b, &l),
 	    CHUBBY_OK);
 	CU_ASSERT_EQUAL(mem_ap(s, id, ROOT "/f", inst + 1, RW, b, l), CHUBBY_E_BAD_HANDLE);
-	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(now, s, id, "v3", 2, false, 0, &b, &l),
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(now, s + 100, id, "v3", 2, false, 0, &b, &l),
 	    CHUBBY_OK);
 	CU_ASSERT_EQUAL(mem_ap(s + 100, id, ROOT "/f", inst, RW, b, l), CHUBBY_E_BAD_SESSION);
 
