@@ -572,10 +572,12 @@ test_memory_handles(void)
 	open_mem(s, 1, "/ls/local/nothing");
 	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_FOUND);
 	CU_ASSERT_EQUAL(submits, before);
-	/* A write intent goes through the log. */
+	/* Events go through the log (the namespace raises them for its
+	 * handles). */
 	a = on_handle(s, 1, 0);
 	a.path = FILE_PATH;
-	a.flags = NS_O_READ | NS_O_WRITE;
+	a.flags = NS_O_READ;
+	a.events = 1;
 	a.lock_delay_ms = UINT64_MAX;
 	a.mem = true;
 	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
@@ -628,6 +630,204 @@ test_memory_handles(void)
 	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
 	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
 	CU_ASSERT_EQUAL(submits, before + 2); /* the ephemeral node's open, the session */
+	teardown();
+}
+
+
+/* A call on handle HM (in memory, opened at epoch 1) of session S that
+ * carries its re-creation, as libchubby's calls on one do. */
+static struct svc_args
+on_mem(uint64_t s, uint64_t epoch, uint64_t hm, uint64_t inst, uint32_t flags)
+{
+	struct svc_args a = on_handle(s, epoch, hm);
+
+	a.have_reopen = true;
+	a.path = FILE_PATH;
+	a.flags = flags;
+	a.instance = inst;
+	return a;
+}
+
+/*
+ * Issue 19 item 2: only opens that create a node or hold an ephemeral
+ * one go through the log.  An open with the write intent of an existing
+ * node is kept in memory; a write through it is one log entry that names
+ * the node (MEM); an ACQUIRE makes the handle replicated in its own entry
+ * and the RELEASE that leaves it holding nothing drops it, so its CLOSE
+ * costs nothing.
+ */
+static void
+test_memory_handle_writes_and_locks(void)
+{
+	const uint32_t rwc = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	struct svc_args a;
+	uint64_t s, s2, h, h2, hm, inst, gen;
+	size_t before, nh;
+
+	setup();
+	s = start(0);
+	s2 = start(0);
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = rwc;
+	a.lock_delay_ms = UINT64_MAX;
+	a.contents = (const uint8_t *)"x";
+	a.contents_len = 1;
+	a.have_contents = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	h = last.r.handle;
+	inst = last.stat.instance;
+	gen = last.stat.content_gen;
+	a = on_handle(s2, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	h2 = last.r.handle;
+	nh = ns_handle_count(ns);
+
+	/* lockctl put's OPEN (create, with contents) of a file that exists:
+	 * it creates nothing, so no log write. */
+	before = submits;
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = rwc;
+	a.lock_delay_ms = UINT64_MAX;
+	a.contents = (const uint8_t *)"y";
+	a.contents_len = 1;
+	a.have_contents = true;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT(!last.r.created);
+	hm = last.r.handle;
+	CU_ASSERT_FATAL(mh_is_mem_id(hm));
+	CU_ASSERT_EQUAL(submits, before);
+
+	/* SET_CONTENTS: one log write, and no replicated handle left. */
+	a = on_handle(s, 1, hm);
+	a.rid = 20;
+	a.contents = (const uint8_t *)"z";
+	a.contents_len = 1;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.stat.content_gen, gen + 1);
+	CU_ASSERT_EQUAL(submits, before + 1);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+	/* Compare-and-set that loses: the current generation in the answer. */
+	a = on_handle(s, 1, hm);
+	a.rid = 21;
+	a.contents = (const uint8_t *)"w";
+	a.contents_len = 1;
+	a.have_expected = true;
+	a.expected_gen = gen;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_GEN_MISMATCH);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_CONTENT_GEN);
+	CU_ASSERT_EQUAL(last.r.content_gen, gen + 1);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+
+	/* A lock cycle: two log writes; the holder is replicated meanwhile. */
+	before = submits;
+	a = on_handle(s, 1, hm);
+	a.rid = 22;
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before + 1);
+	CU_ASSERT_EQUAL(ns_locks_held(ns), 1);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh + 1);
+	a = on_handle(s2, 1, h2);
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_TRY_ACQUIRE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BUSY);
+	before = submits;
+	a = on_handle(s, 1, hm);
+	CU_ASSERT_FATAL(call(SVC_GET_SEQUENCER, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	a.rid = 23;
+	CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before + 1);
+	CU_ASSERT_EQUAL(ns_locks_held(ns), 0);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+	a = on_handle(s, 1, hm);
+	CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_HELD);
+
+	/* Held across a fail-over: the new master finds the holder in the
+	 * namespace and releases it; the CLOSE after costs nothing. */
+	a = on_handle(s, 1, hm);
+	a.rid = 24;
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	epoch_now = 2;
+	a = on_mem(s, 2, hm, inst, NS_O_READ | NS_O_WRITE);
+	a.rid = 25;
+	CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_locks_held(ns), 0);
+	before = submits;
+	a = on_mem(s, 2, hm, inst, NS_O_READ | NS_O_WRITE);
+	CU_ASSERT_FATAL(call(SVC_CLOSE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before);
+
+	/* A CLOSE of a handle that still holds its lock goes through the
+	 * log: the lock is freed. */
+	open_mem(s, 2, FILE_PATH);
+	a = on_handle(s, 2, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	a = on_handle(s, 2, hm);
+	a.mode = NS_LOCK_SHARED;
+	CU_ASSERT_FATAL(call(SVC_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_locks_held(ns), 1);
+	a = on_handle(s, 2, hm);
+	CU_ASSERT_FATAL(call(SVC_CLOSE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_locks_held(ns), 0);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+
+	/* DELETE through a handle in memory; the log's handles see it gone. */
+	a = on_handle(s, 2, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	CU_ASSERT_FATAL(mh_is_mem_id(hm));
+	before = submits;
+	a = on_handle(s, 2, hm);
+	a.rid = 26;
+	CU_ASSERT_FATAL(call(SVC_DELETE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before + 1);
+	a = on_handle(s, 2, h);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
+	/* Absent now: an OPEN that creates goes through the log. */
+	a = on_handle(s, 2, 0);
+	a.path = FILE_PATH;
+	a.flags = rwc;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT(last.r.created);
+	CU_ASSERT(!mh_is_mem_id(last.r.handle));
+	CU_ASSERT_EQUAL(submits, before + 2);
 	teardown();
 }
 
@@ -689,6 +889,7 @@ harness_register(void)
 	    {"handles in memory: open, read and close write nothing to the log",
 		test_memory_handles},
 	    {"handles in memory count against max_handles", test_memory_handle_limit},
+	    {"handles in memory: writes and locks through them", test_memory_handle_writes_and_locks},
 	    {"KEEPALIVE passes ev_ack on", test_keepalive_ev_ack},
 	    {NULL, NULL},
 	};
