@@ -177,6 +177,12 @@ struct waiter {
 	bool in_flight;    /* its ACQUIRE is proposed */
 	bool orphan;       /* answered already; freed when the proposal returns */
 	void *q;           /* the shell's request */
+	/* A handle kept in memory (mpath NULL: the namespace's): proposals
+	 * wrap the ACQUIRE in MEM with these. */
+	char *mpath;
+	uint64_t minstance;
+	uint32_t mflags;
+	bool mpoisoned;
 	struct waiter *prev, *next; /* in lq */
 };
 
@@ -1668,6 +1674,13 @@ sm_lockq_dirty_if_delayed(struct session_mgr *sm, struct lockq *lq)
 }
 
 static void
+waiter_free(struct waiter *w)
+{
+	free(w->mpath);
+	free(w);
+}
+
+static void
 sm_waiter_unlink(struct session_mgr *sm, struct waiter *w)
 {
 	struct lockq *lq = w->lq;
@@ -1705,7 +1718,7 @@ sm_fail_waiter(struct session_mgr *sm, struct waiter *w, int status, const char 
 	if (w->in_flight)
 		w->orphan = true;
 	else
-		free(w);
+		waiter_free(w);
 }
 
 /* Fails the waiters of SESSION (0: all) with STATUS.  Walks every queue:
@@ -1749,7 +1762,7 @@ sm_acquire_done(int status, const struct ns_result *res, void *arg)
 
 	w->in_flight = false;
 	if (w->orphan) {
-		free(w);
+		waiter_free(w);
 		return;
 	}
 	if (status == CHUBBY_OK) {
@@ -1761,7 +1774,7 @@ sm_acquire_done(int status, const struct ns_result *res, void *arg)
 			sm_reply(sm, w->q, rc, "lock granted but its sequencer cannot be made", NULL,
 			    0);
 		free(out);
-		free(w);
+		waiter_free(w);
 	} else if (w->wait && (status == CHUBBY_E_BUSY || status == CHUBBY_E_LOCK_DELAY)) {
 		/* Refused (the first waiter's probe, or a race lost): wait on. */
 		sm_lockq_dirty(sm, w->lq);
@@ -1772,7 +1785,7 @@ sm_acquire_done(int status, const struct ns_result *res, void *arg)
 		else
 			sm_reply(sm, w->q, status, res != NULL && res->msg[0] ? res->msg : NULL, NULL,
 			    0);
-		free(w);
+		waiter_free(w);
 	}
 	sm_kick_dirty(sm);
 }
@@ -1785,6 +1798,17 @@ sm_propose_acquire(struct session_mgr *sm, struct waiter *w)
 	int rc;
 
 	rc = ns_encode_acquire(sm_stamp(sm), w->session, w->handle, w->mode, &cmd, &len);
+	if (rc == CHUBBY_OK && w->mpath != NULL) {
+		/* A handle in memory: the grant makes it replicated. */
+		uint8_t *mem = NULL;
+		size_t mlen = 0;
+
+		rc = ns_encode_mem(sm_stamp(sm), w->session, w->handle, w->mpath, w->minstance,
+		    w->mflags, w->mpoisoned, cmd, len, &mem, &mlen);
+		free(cmd);
+		cmd = mem;
+		len = mlen;
+	}
 	if (rc == CHUBBY_OK && w->rid != 0) {
 		/* Proposed as often as it is refused, under one id: only the
 		 * grant is recorded, and a copy of it answers with the grant. */
@@ -1836,7 +1860,15 @@ sm_lockq_kick(struct session_mgr *sm, struct lockq *lq)
 				shared_ahead = true;
 			continue;
 		}
-		if (ns_handle_path(ns, w->session, w->handle, &held) == NULL ||
+		if (ns_handle_path(ns, w->session, w->handle, &held) == NULL && w->mpath != NULL) {
+			/* A handle in memory, not made in the namespace yet (or
+			 * dropped again): its node by name. */
+			held = NS_LOCK_NONE;
+			if (ns_path_stat(ns, w->mpath, w->minstance, &res) != CHUBBY_OK) {
+				sm_fail_waiter(sm, w, res.status, res.msg);
+				continue;
+			}
+		} else if (ns_handle_path(ns, w->session, w->handle, &held) == NULL ||
 		    ns_get_stat(ns, w->session, w->handle, &res) != CHUBBY_OK) {
 			/* The handle or its node went: tell the waiter why. */
 			sm_fail_waiter(sm, w, res.status != CHUBBY_OK ? res.status : CHUBBY_E_BAD_HANDLE,
@@ -1921,8 +1953,17 @@ session_acquire(struct session_mgr *sm, struct session_now now, uint64_t session
     uint64_t handle, int mode, uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait,
     void *q)
 {
+	session_acquire_mem(sm, now, session, handle, mode, rid, rid_floor, timeout_ms, wait, q,
+	    NULL);
+}
+
+void
+session_acquire_mem(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t handle, int mode, uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait,
+    void *q, const struct session_mem_open *mo)
+{
 	struct waiter *w = xcalloc(1, sizeof *w);
-	const char *path = ns_handle_path(sm_ns(sm), session, handle, NULL);
+	const char *path = mo != NULL ? mo->path : ns_handle_path(sm_ns(sm), session, handle, NULL);
 	struct lockq *lq = sm_lockq_get(sm, path != NULL ? path : "");
 	bool queued_before = lq->head != NULL;
 	struct msess *s = sm_find(sm, session);
@@ -1938,6 +1979,12 @@ session_acquire(struct session_mgr *sm, struct session_now now, uint64_t session
 	w->wait = wait;
 	w->q = q;
 	w->lq = lq;
+	if (mo != NULL) {
+		w->mpath = xstrdup(mo->path);
+		w->minstance = mo->instance;
+		w->mflags = mo->flags;
+		w->mpoisoned = mo->poisoned;
+	}
 	w->prev = lq->tail;
 	if (lq->tail != NULL)
 		lq->tail->next = w;

@@ -213,6 +213,22 @@ void session_acquire(struct session_mgr *sm, struct session_now now, uint64_t se
     uint64_t handle, int mode, uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait,
     void *req);
 
+/* A handle the master keeps in memory (docs/SESSIONS.md "Handles in
+ * memory"): what the namespace needs to make it (ns_encode_mem). */
+struct session_mem_open {
+	const char *path;
+	uint64_t instance;
+	uint32_t flags; /* NS_O_READ, NS_O_WRITE */
+	bool poisoned;
+};
+
+/* session_acquire on such a handle (MO copied): each proposal is an
+ * ACQUIRE wrapped in MEM, so that the grant makes the holder replicated in
+ * the same log entry. */
+void session_acquire_mem(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t handle, int mode, uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait,
+    void *req, const struct session_mem_open *mo);
+
 /* Packs {lock_gen, sequencer: bin} for a granted lock of HANDLE into a
  * new buffer (*OUT, malloc'd); CHUBBY_OK or the namespace's error. */
 int session_pack_grant(struct session_mgr *sm, uint64_t session, uint64_t handle, uint8_t **out,

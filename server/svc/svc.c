@@ -39,6 +39,9 @@ struct call {
 	/* An error answered at once: its message and what its result says. */
 	char msg[256];
 	enum svc_result_kind kind;
+	/* A call on a handle kept in memory (docs/SESSIONS.md "Handles in
+	 * memory"): its writes name the node through MEM. */
+	const struct mhandle *mh;
 };
 
 /* An op's return when it has answered or kept the request itself. */
@@ -210,6 +213,19 @@ req_id_check(struct call *c, uint64_t session, uint64_t handle, session_done_fn 
 static int
 write_prepare(struct call *c, bool with_id, uint64_t session, uint8_t **cmd, size_t *len, int rc)
 {
+	if (rc == CHUBBY_OK && c->mh != NULL) {
+		/* On a handle in memory: the namespace makes it for the command
+		 * (ns_encode_mem), checking what an OPEN checks. */
+		uint8_t *mem = NULL;
+		size_t mlen = 0;
+
+		rc = ns_encode_mem(stamp(c), session, c->mh->id, c->mh->path, c->mh->instance,
+		    c->mh->flags & (NS_O_READ | NS_O_WRITE), c->mh->poisoned, *cmd, *len, &mem,
+		    &mlen);
+		free(*cmd);
+		*cmd = mem;
+		*len = mlen;
+	}
 	if (rc == CHUBBY_OK && with_id && c->a->rid != 0) {
 		uint8_t *wrapped = NULL;
 		size_t wlen = 0;
@@ -291,8 +307,12 @@ done_stat(int status, const struct ns_result *res, void *arg)
 	if (status == CHUBBY_E_GEN_MISMATCH) {
 		struct ns_result cur;
 
+		const struct mhandle *mh = mh_find(session_mhandles(w->s->sm), w->session, w->handle);
+
 		ns_result_init(&cur);
-		if (ns_get_stat(session_ns(w->s->sm), w->session, w->handle, &cur) == CHUBBY_OK) {
+		if ((mh != NULL ? ns_path_stat(session_ns(w->s->sm), mh->path, mh->instance, &cur) :
+				  ns_get_stat(session_ns(w->s->sm), w->session, w->handle, &cur)) ==
+		    CHUBBY_OK) {
 			r.kind = SVC_RES_CONTENT_GEN;
 			r.content_gen = cur.stat.content_gen;
 			answer(w->s, w->tok, w->deferred, status, res != NULL ? res->msg : NULL, &r);
@@ -309,7 +329,7 @@ done_stat(int status, const struct ns_result *res, void *arg)
 static int
 handle_path(struct call *c, uint64_t session, uint64_t handle, char **path)
 {
-	const char *p = ns_handle_path(c_ns(c), session, handle, NULL);
+	const char *p = c->mh != NULL ? c->mh->path : ns_handle_path(c_ns(c), session, handle, NULL);
 
 	if (p == NULL) {
 		errbuf_set(c->msg, sizeof c->msg, "handle %" PRIu64 " is not open in session %" PRIu64,
@@ -464,32 +484,38 @@ handle_limit(struct call *c, uint64_t session)
 	return CHUBBY_OK;
 }
 
+/* The open flags a handle in memory may have: intents, and CREATE for a
+ * node that exists (which creates nothing). */
+#define MEM_FLAGS (NS_O_READ | NS_O_WRITE | NS_O_CREATE)
+
 /*
  * Whether an OPEN may be answered from master memory: the cell allows it,
  * the client asked (an older client's OPEN goes through the log as it
- * always did), and the open changes nothing the log must hold: it creates
- * nothing, asks no write intent (so it can never hold a lock, write or
- * delete) and wants no events (which the namespace raises for its
- * handles as it applies).
+ * always did), and the open need change nothing the log must hold: no
+ * exclusive, ephemeral or directory creation (op_open_mem sends an open
+ * that would create, or that finds an ephemeral node, to the log), no
+ * events (which the namespace raises for its handles as it applies), no
+ * ACL names, no lock-delay of its own (a handle in memory has the cell's
+ * default), contents only as a CREATE's initial ones.  Writes and locks
+ * through such a handle name it in their own log entries (MEM).
  */
 static bool
 open_in_memory(struct call *c)
 {
 	const struct svc_args *a = c->a;
 
-	/* (An ephemeral node found is sent to the log by op_open_mem: an
-	 * open holds it.) */
-	return c->s->cfg.handles_in_memory && a->mem && a->flags == NS_O_READ && a->events == 0 &&
-	    !a->have_contents && !a->have_acl;
+	return c->s->cfg.handles_in_memory && a->mem && (a->flags & ~(uint32_t)MEM_FLAGS) == 0 &&
+	    (a->flags & (NS_O_READ | NS_O_WRITE)) != 0 && a->events == 0 && !a->have_acl &&
+	    a->lock_delay_ms == UINT64_MAX && (!a->have_contents || (a->flags & NS_O_CREATE));
 }
 
-/* The checks of OPEN (ns.c cmd_open) for a read-only open of PATH by
- * SESSION, against the applied namespace: the node (instance INSTANCE,
- * 0: any), its read ACL, the session's handle count.  The node's stat in
- * RES. */
+/* The checks of OPEN (ns.c cmd_open) for an open of an existing PATH with
+ * the intents of FLAGS by SESSION, against the applied namespace: the
+ * node (instance INSTANCE, 0: any), the ACLs of its intents, the
+ * session's handle count.  The node's stat in RES. */
 static int
 mem_open_check(struct call *c, uint64_t session, const char *path, uint64_t instance,
-    struct ns_result *res)
+    uint32_t flags, struct ns_result *res)
 {
 	const char *who = ns_session_principal(c_ns(c), session);
 	int rc;
@@ -507,8 +533,12 @@ mem_open_check(struct call *c, uint64_t session, const char *path, uint64_t inst
 		}
 		return ns_fail(c, res);
 	}
-	if (ns_check_access(c_ns(c), who, path, NS_ACL_READ) != CHUBBY_OK) {
+	if ((flags & NS_O_READ) && ns_check_access(c_ns(c), who, path, NS_ACL_READ) != CHUBBY_OK) {
 		errbuf_set(c->msg, sizeof c->msg, "no read permission on that node");
+		return CHUBBY_E_PERMISSION;
+	}
+	if ((flags & NS_O_WRITE) && ns_check_access(c_ns(c), who, path, NS_ACL_WRITE) != CHUBBY_OK) {
+		errbuf_set(c->msg, sizeof c->msg, "no write permission on that node");
 		return CHUBBY_E_PERMISSION;
 	}
 	return handle_limit(c, session);
@@ -538,7 +568,13 @@ op_open_mem(struct call *c)
 		ns_result_free(&res);
 		return TAKEN;
 	}
-	rc = mem_open_check(c, a->session, a->path, 0, &res);
+	rc = mem_open_check(c, a->session, a->path, 0, a->flags, &res);
+	if (rc == CHUBBY_E_NOT_FOUND && (a->flags & NS_O_CREATE)) {
+		/* Absent: this open creates it, through the log. */
+		ns_result_free(&res);
+		c->msg[0] = '\0';
+		return TO_LOG;
+	}
 	if (rc == CHUBBY_E_NOT_FOUND && a->cache) {
 		/* Existence caching, as done_open_absent does for the log's OPEN. */
 		memset(&r, 0, sizeof r);
@@ -584,12 +620,13 @@ mem_handle(struct call *c, struct mhandle **out)
 
 	if ((*out = mh_find(mht(c), a->session, a->handle)) != NULL)
 		return CHUBBY_OK;
-	if (!a->have_reopen || a->path == NULL || a->instance == 0 || a->flags != NS_O_READ) {
+	if (!a->have_reopen || a->path == NULL || a->instance == 0 ||
+	    (a->flags & ~(uint32_t)MEM_FLAGS) != 0 || (a->flags & (NS_O_READ | NS_O_WRITE)) == 0) {
 		errbuf_set(c->msg, sizeof c->msg, "no such handle in this session");
 		return CHUBBY_E_BAD_HANDLE;
 	}
 	ns_result_init(&res);
-	rc = mem_open_check(c, a->session, a->path, a->instance, &res);
+	rc = mem_open_check(c, a->session, a->path, a->instance, a->flags, &res);
 	ns_result_free(&res);
 	if (rc != CHUBBY_OK)
 		return rc;
@@ -638,34 +675,42 @@ mem_read(struct call *c, enum svc_op op, const struct mhandle *h)
 	return TAKEN;
 }
 
+static int serve_log(struct call *c, enum svc_op op);
+
 /*
  * A call on a handle kept in memory.  Its reads are answered from the
- * applied namespace, its CLOSE and POISON change only memory.  What it
- * cannot do is refused as the namespace refuses a read-only handle: it
- * holds no lock and may not write.  Calls that would put the handle into
- * the replicated state (SET_ACL, SET_SEQUENCER) are not yet supported on
- * it (the client opens without "mem" for them).
+ * applied namespace.  Its writes (SET_CONTENTS, DELETE, SET_ACL) are
+ * served as on a handle of the log's, their commands wrapped in MEM
+ * (write_prepare), which names the node and the handle; so are ACQUIRE,
+ * which leaves the holder replicated (the session's end frees its lock,
+ * a new master finds it), RELEASE, which drops it again, and
+ * SET_SEQUENCER.  CLOSE and POISON change only memory unless the
+ * namespace holds the handle.  What a read-only handle cannot do is
+ * refused at once, as the namespace would.
  */
 static int
 serve_mem(struct call *c, enum svc_op op)
 {
 	struct ns_result res;
 	struct mhandle *h;
+	bool in_ns;
 	int rc;
 
 	if ((rc = check_session(c)) != CHUBBY_OK)
 		return rc;
+	in_ns = ns_handle_path(c_ns(c), c->a->session, c->a->handle, NULL) != NULL;
 	if (op == SVC_CLOSE) {
 		/* Closing a handle this master does not know (closed already,
-		 * or opened under an earlier master) leaves it closed. */
+		 * or opened under an earlier master) leaves it closed; one the
+		 * namespace holds (a lock or sequencer on it) closes there. */
 		(void)mh_remove(mht(c), c->a->session, c->a->handle);
-		return answer_now(c, NULL);
+		return in_ns ? serve_log(c, op) : answer_now(c, NULL);
 	}
 	if ((rc = mem_handle(c, &h)) != CHUBBY_OK)
 		return rc;
 	if (op == SVC_POISON) {
 		h->poisoned = true;
-		return answer_now(c, NULL);
+		return in_ns ? serve_log(c, op) : answer_now(c, NULL);
 	}
 	if (h->poisoned) {
 		errbuf_set(c->msg, sizeof c->msg, "handle on %s was poisoned", h->path);
@@ -686,21 +731,26 @@ serve_mem(struct call *c, enum svc_op op)
 		return mem_read(c, op, h);
 	case SVC_RELEASE:
 	case SVC_GET_SEQUENCER:
-		errbuf_set(c->msg, sizeof c->msg, "the handle does not hold lock %s", h->path);
-		return CHUBBY_E_NOT_HELD;
+		if (!in_ns) {
+			errbuf_set(c->msg, sizeof c->msg, "the handle does not hold lock %s",
+			    h->path);
+			return CHUBBY_E_NOT_HELD;
+		}
+		break;
 	case SVC_SET_CONTENTS:
 	case SVC_DELETE:
 	case SVC_ACQUIRE:
 	case SVC_TRY_ACQUIRE:
-		errbuf_set(c->msg, sizeof c->msg, "handle was not opened for writing");
-		return CHUBBY_E_PERMISSION;
+		if (!(h->flags & NS_O_WRITE)) {
+			errbuf_set(c->msg, sizeof c->msg, "handle was not opened for writing");
+			return CHUBBY_E_PERMISSION;
+		}
+		break;
 	default:
-		errbuf_set(c->msg, sizeof c->msg,
-		    "%s on a handle kept in the master's memory is not supported yet: open %s "
-		    "without \"mem\" for it",
-		    op == SVC_SET_ACL ? "SET_ACL" : "SET_SEQUENCER", h->path);
-		return CHUBBY_E_INVALID;
+		break;
 	}
+	c->mh = h;
+	return serve_log(c, op);
 }
 
 /* Whether OP names a handle: then one kept in memory is served apart. */
@@ -998,7 +1048,8 @@ op_set_acl(struct call *c)
 
 		audit(c, false, path, NULL, false);
 		ns_result_init(&cur);
-		if ((rc = ns_get_stat(c_ns(c), a->session, a->handle, &cur)) != CHUBBY_OK)
+		if ((rc = c->mh != NULL ? ns_path_stat(c_ns(c), path, c->mh->instance, &cur) :
+				ns_get_stat(c_ns(c), a->session, a->handle, &cur)) != CHUBBY_OK)
 			ns_fail(c, &cur);
 		/* The right to change comes first: a caller without it learns
 		 * nothing about the ACL files from the checks after. */
@@ -1088,6 +1139,17 @@ op_acquire(struct call *c, bool wait)
 		errbuf_set(c->msg, sizeof c->msg,
 		    "\"mode\" must be 1 (shared) or 2 (exclusive), not %" PRIu64, a->mode);
 		return CHUBBY_E_INVALID;
+	}
+	if (c->mh != NULL) {
+		/* The grant makes the handle replicated, in the same entry. */
+		struct session_mem_open mo = {.path = c->mh->path,
+		    .instance = c->mh->instance,
+		    .flags = c->mh->flags & (NS_O_READ | NS_O_WRITE),
+		    .poisoned = c->mh->poisoned};
+
+		session_acquire_mem(c->s->sm, c->now, a->session, a->handle, (int)a->mode, a->rid,
+		    a->rid_floor, a->timeout_ms, wait, c->s->env.defer(c->s->env.arg, c->req), &mo);
+		return TAKEN;
 	}
 	session_acquire(c->s->sm, c->now, a->session, a->handle, (int)a->mode, a->rid,
 	    a->rid_floor, a->timeout_ms, wait, c->s->env.defer(c->s->env.arg, c->req));
@@ -1243,6 +1305,14 @@ serve(struct call *c, enum svc_op op)
 {
 	if (names_handle(op) && mh_is_mem_id(c->a->handle))
 		return serve_mem(c, op);
+	return serve_log(c, op);
+}
+
+/* The calls as the log's handles have them (and, with C->mh, through a
+ * handle in memory: serve_mem). */
+static int
+serve_log(struct call *c, enum svc_op op)
+{
 	switch (op) {
 	case SVC_SESSION_START:
 		return op_session_start(c);

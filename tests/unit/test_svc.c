@@ -663,6 +663,7 @@ test_memory_handle_writes_and_locks(void)
 	struct svc_args a;
 	uint64_t s, s2, h, h2, hm, inst, gen;
 	size_t before, nh;
+	int held = 0;
 
 	setup();
 	s = start(0);
@@ -757,8 +758,80 @@ test_memory_handle_writes_and_locks(void)
 	CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
 	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_HELD);
 
+	/* A blocking ACQUIRE waits at the master for a holder of the log's,
+	 * and is granted when it releases. */
+	a = on_handle(s2, 1, h2);
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_TRY_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	{
+		struct req q = {.id = next_id++};
+
+		a = on_handle(s, 1, hm);
+		a.rid = 30;
+		a.mode = NS_LOCK_EXCLUSIVE;
+		svc_call(svc, now, &q, "alice", SVC_ACQUIRE, &a);
+		CU_ASSERT(q.kept && last.id != q.id); /* waiting */
+		a = on_handle(s2, 1, h2);
+		CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+		CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+		/* The release applied; the waiter's ACQUIRE went out, won and
+		 * was answered (before the RELEASE's own answer). */
+		CU_ASSERT_EQUAL(outstanding, 0);
+		CU_ASSERT_EQUAL(ns_locks_held(ns), 1);
+		CU_ASSERT_PTR_NOT_NULL(ns_handle_path(ns, s, hm, &held));
+		CU_ASSERT_EQUAL(held, NS_LOCK_EXCLUSIVE);
+	}
+	a = on_handle(s, 1, hm);
+	a.rid = 31;
+	CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+
+	/* DELETE through a handle in memory; the log's handles see it gone. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	CU_ASSERT_FATAL(mh_is_mem_id(hm));
+	before = submits;
+	a = on_handle(s, 1, hm);
+	a.rid = 26;
+	CU_ASSERT_FATAL(call(SVC_DELETE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before + 1);
+	a = on_handle(s, 1, h);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
+	/* Absent now: an OPEN that creates goes through the log. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = rwc;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT(last.r.created);
+	CU_ASSERT(!mh_is_mem_id(last.r.handle));
+	CU_ASSERT_EQUAL(submits, before + 2);
+	inst = last.stat.instance;
+	nh = ns_handle_count(ns); /* that OPEN's handle */
+
 	/* Held across a fail-over: the new master finds the holder in the
 	 * namespace and releases it; the CLOSE after costs nothing. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	CU_ASSERT_FATAL(mh_is_mem_id(hm));
 	a = on_handle(s, 1, hm);
 	a.rid = 24;
 	a.mode = NS_LOCK_EXCLUSIVE;
@@ -798,36 +871,6 @@ test_memory_handle_writes_and_locks(void)
 	CU_ASSERT_EQUAL(ns_locks_held(ns), 0);
 	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
 
-	/* DELETE through a handle in memory; the log's handles see it gone. */
-	a = on_handle(s, 2, 0);
-	a.path = FILE_PATH;
-	a.flags = NS_O_READ | NS_O_WRITE;
-	a.lock_delay_ms = UINT64_MAX;
-	a.mem = true;
-	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
-	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
-	hm = last.r.handle;
-	CU_ASSERT_FATAL(mh_is_mem_id(hm));
-	before = submits;
-	a = on_handle(s, 2, hm);
-	a.rid = 26;
-	CU_ASSERT_FATAL(call(SVC_DELETE, &a));
-	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
-	CU_ASSERT_EQUAL(submits, before + 1);
-	a = on_handle(s, 2, h);
-	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
-	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
-	/* Absent now: an OPEN that creates goes through the log. */
-	a = on_handle(s, 2, 0);
-	a.path = FILE_PATH;
-	a.flags = rwc;
-	a.lock_delay_ms = UINT64_MAX;
-	a.mem = true;
-	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
-	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
-	CU_ASSERT(last.r.created);
-	CU_ASSERT(!mh_is_mem_id(last.r.handle));
-	CU_ASSERT_EQUAL(submits, before + 2);
 	teardown();
 }
 
