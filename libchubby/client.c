@@ -747,12 +747,19 @@ cl_build_open(chubby_client *c, const char *path, unsigned flags,
 		return rc;
 	rb_str(b, "path", path);
 	rb_uint(b, "flags", flags);
-	/* A read-only open that creates nothing and wants no events may be
-	 * kept in the master's memory, with no log write (a master without
-	 * handles_in_memory, or an older one, ignores the key). */
-	if (flags == CHUBBY_O_READ &&
-	    (args == NULL || (args->event_mask == 0 && args->contents == NULL &&
-				 args->acl[0] == NULL && args->acl[1] == NULL && args->acl[2] == NULL)))
+	/* An open with intents (and CREATE, which creates nothing if the node
+	 * is there) that wants no events, ACL names or lock-delay of its own
+	 * may be kept in the master's memory, with no log write; writes and
+	 * locks through it are one log entry each (docs/SESSIONS.md "Handles
+	 * in memory").  A master without handles_in_memory, or an older one,
+	 * ignores the key; one that must create the node, or finds it
+	 * ephemeral, answers with a handle of the log's. */
+	if ((flags & ~(unsigned)(CHUBBY_O_READ | CHUBBY_O_WRITE | CHUBBY_O_CREATE)) == 0 &&
+	    (flags & (CHUBBY_O_READ | CHUBBY_O_WRITE)) != 0 &&
+	    (args == NULL ||
+		(args->event_mask == 0 && !args->have_lock_delay &&
+		    (args->contents == NULL || (flags & CHUBBY_O_CREATE)) && args->acl[0] == NULL &&
+		    args->acl[1] == NULL && args->acl[2] == NULL)))
 		rb_bool(b, "mem", true);
 	if (args != NULL) {
 		if (args->have_lock_delay)
