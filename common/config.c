@@ -214,12 +214,13 @@ static const struct config_option config_options[] = {
           "Longest lock-delay a client may ask for (at most a minute, as in Chubby). "
           "At least lock_delay."),
     O_BOOL("handles_in_memory", handles_in_memory, "no", G_SESS,
-           "Experimental. A read-only open that creates nothing, asked by a client that "
-           "knows how (libchubby does), keeps its handle in the master's memory as Chubby "
-           "did: the open and its close write nothing to the log, and a new master "
-           "re-creates the handle when the client next uses it. Such a handle cannot carry "
-           "a sequencer or change an ACL yet. Turn it on only once every replica runs a release "
-           "that has it: an older master, after a fail-over, cannot re-create the handles."),
+           "Experimental. An open that creates nothing and holds no ephemeral node, asked "
+           "by a client that knows how (libchubby does), keeps its handle in the master's "
+           "memory as Chubby did: the open and its close write nothing to the log, a write or "
+           "lock through it is one log entry that names the node, and a new master re-creates "
+           "the handle when the client next uses it. Turn it on only once every replica runs "
+           "a release that has it: an older replica refuses the commands that name a handle "
+           "in memory, and an older master cannot re-create the handles."),
 
     O_SIZE("max_contents", max_contents, "256KiB", KIB(1), MIB(64), G_LIMITS,
            "Largest contents a file may hold."),
