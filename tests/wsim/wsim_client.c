@@ -363,6 +363,11 @@ w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
 	case W_OP_SET:
 		if (status == CHUBBY_OK)
 			w_write_acked(w, k->rq.val, rep->content_gen);
+		if (status == CHUBBY_OK && h != NULL && (h->id & (1ULL << 63))) {
+			w->res.mem_writes++;
+			if (k->rq.epoch != h->epoch)
+				w->res.mem_reopened_ops++;
+		}
 		break;
 	case W_OP_CHECKSEQ:
 		if (k->foreign)
@@ -387,6 +392,11 @@ w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
 			h->held = k->rq.mode;
 			h->lock_gen = gen;
 			w->res.grants++;
+			if (h->id & (1ULL << 63)) {
+				w->res.mem_grants++;
+				if (k->rq.epoch != h->epoch)
+					w->res.mem_reopened_ops++;
+			}
 			w_check_grant(w, c, h);
 			w_trace(w, "c%u holds %s mode %d gen %" PRIu64, c->id, h->path, h->held, gen);
 		}
