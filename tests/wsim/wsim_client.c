@@ -508,6 +508,11 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 				k->rq.flags = NS_O_READ;
 				k->rq.mem = true;
 				h->mask = 0;
+			} else if (h->mask == 0) {
+				/* A writer without events, as lockctl put: kept in
+				 * memory too if the file exists (else the open
+				 * creates it, through the log). */
+				k->rq.mem = true;
 			}
 		} else if (x < 8) {
 			h->kind = W_K_LOCK;
@@ -516,6 +521,9 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
 			/* LOCK_ACQUIRED and CONFLICTING_LOCK are adjacent bits. */
 			h->mask = (uint32_t)w_below(&w->rng, 4) * NS_EV_LOCK_ACQUIRED;
+			/* Without events, as lockctl lock: a handle in memory whose
+			 * grant makes the holder replicated. */
+			k->rq.mem = h->mask == 0;
 		} else if (x < 10) {
 			h->kind = W_K_EPH;
 			snprintf(h->path, sizeof h->path, "/ls/" W_CELL "/e%u-%u-%u", c->id, c->gen,
@@ -542,6 +550,7 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 			h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
 		}
 		k->rq.events = h->mask;
+		h->oflags = k->rq.flags;
 		for (int i = 0; i < W_MAX_H; i++)
 			if (i != free_slot && c->h[i].path[0] != '\0' &&
 			    strcmp(c->h[i].path, h->path) == 0) {
@@ -565,7 +574,7 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 	if (h->id & (1ULL << 63)) {
 		/* As libchubby does for a handle kept in memory. */
 		k->rq.reopen = true;
-		k->rq.flags = NS_O_READ;
+		k->rq.flags = h->oflags;
 		k->rq.reopen_instance = h->instance;
 	}
 	x = w_below(&w->rng, 100);

@@ -203,6 +203,7 @@ struct w_handle {
 	int held;     /* lock mode this client believes it holds (0 none) */
 	uint64_t lock_gen;
 	uint32_t mask; /* the events it asked for */
+	uint32_t oflags; /* its OPEN's flags (what a memory handle's calls carry) */
 	uint64_t epoch; /* the epoch of its OPEN's answer */
 	bool busy;     /* a call on it is out (one at a time per handle) */
 };
