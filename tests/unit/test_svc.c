@@ -788,6 +788,39 @@ test_memory_handle_writes_and_locks(void)
 	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
 	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
 
+	/* A CLOSE of a handle in memory that waits for its lock ends the
+	 * wait (as a log handle's CLOSE does): no grant to a closed handle. */
+	a = on_handle(s2, 1, h2);
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_TRY_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	{
+		struct req q = {.id = next_id++};
+
+		a = on_handle(s, 1, hm);
+		a.rid = 32;
+		a.mode = NS_LOCK_EXCLUSIVE;
+		svc_call(svc, now, &q, "alice", SVC_ACQUIRE, &a);
+		CU_ASSERT(q.kept && last.id != q.id); /* waiting */
+		a = on_handle(s, 1, hm);
+		CU_ASSERT_FATAL(call(SVC_CLOSE, &a));
+		CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+		CU_ASSERT_EQUAL(outstanding, 0); /* the waiter was answered */
+		a = on_handle(s2, 1, h2);
+		CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+		CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+		CU_ASSERT_EQUAL(ns_locks_held(ns), 0);
+		CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+	}
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+
 	/* DELETE through a handle in memory; the log's handles see it gone. */
 	a = on_handle(s, 1, 0);
 	a.path = FILE_PATH;
