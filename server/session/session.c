@@ -1738,6 +1738,24 @@ sm_fail_waiters(struct session_mgr *sm, uint64_t session, int status, const char
 		}
 }
 
+void
+session_handle_closed(struct session_mgr *sm, uint64_t session, uint64_t handle)
+{
+	for (size_t b = 0; b < sm->locks.nb; b++)
+		for (struct sm_hnode *n = sm->locks.b[b]; n != NULL; n = n->next) {
+			struct lockq *lq = SM_CONTAINER(n, struct lockq, hn);
+			struct waiter *w, *next;
+
+			for (w = lq->head; w != NULL; w = next) {
+				next = w->next;
+				if (w->session == session && w->handle == handle)
+					sm_fail_waiter(sm, w, CHUBBY_E_BAD_HANDLE,
+					    "the handle was closed while it waited for the lock");
+			}
+		}
+	sm_kick_dirty(sm);
+}
+
 static void
 sm_reply_delay(struct session_mgr *sm, void *q, const struct ns_result *res)
 {

@@ -225,6 +225,10 @@ struct session_mem_open {
 /* session_acquire on such a handle (MO copied): each proposal is an
  * ACQUIRE wrapped in MEM, so that the grant makes the holder replicated in
  * the same log entry. */
+/* A handle in memory was closed: its waiter (if any) is answered
+ * E_BAD_HANDLE, as a log handle's is when its CLOSE applies. */
+void session_handle_closed(struct session_mgr *sm, uint64_t session, uint64_t handle);
+
 void session_acquire_mem(struct session_mgr *sm, struct session_now now, uint64_t session,
     uint64_t handle, int mode, uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait,
     void *req, const struct session_mem_open *mo);

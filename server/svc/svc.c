@@ -704,7 +704,10 @@ serve_mem(struct call *c, enum svc_op op)
 		 * or opened under an earlier master) leaves it closed; one the
 		 * namespace holds (a lock or sequencer on it) closes there. */
 		(void)mh_remove(mht(c), c->a->session, c->a->handle);
-		return in_ns ? serve_log(c, op) : answer_now(c, NULL);
+		if (in_ns)
+			return serve_log(c, op);
+		session_handle_closed(c->s->sm, c->a->session, c->a->handle);
+		return answer_now(c, NULL);
 	}
 	if ((rc = mem_handle(c, &h)) != CHUBBY_OK)
 		return rc;
