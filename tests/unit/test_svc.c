@@ -729,6 +729,17 @@ test_memory_handle_writes_and_locks(void)
 	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_CONTENT_GEN);
 	CU_ASSERT_EQUAL(last.r.content_gen, gen + 1);
 	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+	/* SET_ACL: one log write, with the change-ACL check at apply. */
+	before = submits;
+	a = on_handle(s, 1, hm);
+	a.rid = 27;
+	a.have_acl = true;
+	a.acl[0] = a.acl[1] = a.acl[2] = "";
+	CU_ASSERT_FATAL(call(SVC_SET_ACL, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.stat.acl_gen, 1);
+	CU_ASSERT_EQUAL(submits, before + 1);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
 
 	/* A lock cycle: two log writes; the holder is replicated meanwhile. */
 	before = submits;
