@@ -2281,6 +2281,39 @@ test_mem_handle_writes(void)
 }
 FRESH(test_mem_handle_writes)
 
+/* A holder through a handle in memory is replicated: its session's expiry
+ * frees the lock with the default lock-delay, and a snapshot keeps it. */
+static void
+test_mem_handle_lock_holder(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), h0, hb, inst, id = MEM_ID(4);
+	uint8_t *in = NULL, *snap = NULL;
+	size_t il = 0, sl = 0;
+	struct ns *n2 = mk();
+	char err[128];
+
+	h0 = opn(a, ROOT "/l", CR, 0);
+	inst = stat_of(a, h0).instance;
+	CU_ASSERT_EQUAL(cls(a, h0), CHUBBY_OK);
+	hb = opn(b, ROOT "/l", RW, 0);
+	CU_ASSERT_EQUAL_FATAL(ns_encode_acquire(now, a, id, NS_LOCK_EXCLUSIVE, &in, &il), CHUBBY_OK);
+	CU_ASSERT_EQUAL(mem_ap(a, id, ROOT "/l", inst, RW, in, il), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_E_BUSY);
+	/* A snapshot (a new master's state) holds the holder, by its id. */
+	CU_ASSERT_EQUAL_FATAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_restore(n2, snap, sl, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_PTR_NOT_NULL(ns_handle_path(n2, a, id, NULL));
+	free(snap);
+	ns_free(n2);
+	now = 10000;
+	CU_ASSERT_EQUAL(end(a, NS_END_EXPIRED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_E_LOCK_DELAY);
+	CU_ASSERT_EQUAL(r.delay_until_ms, 15000); /* the config's default, 5 s */
+	now = 15000;
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+}
+FRESH(test_mem_handle_lock_holder)
+
 /* An ephemeral node is held by its handles: none is made or dropped by name. */
 static void
 test_mem_handle_not_ephemeral(void)
@@ -2421,6 +2454,7 @@ harness_register(void)
 		{ "writes_by_name", w_test_mem_handle_writes },
 		{ "not_ephemeral", w_test_mem_handle_not_ephemeral },
 		{ "request_copy", w_test_mem_handle_request_copy },
+		{ "lock_holder", w_test_mem_handle_lock_holder },
 		{ NULL, NULL },
 	};
 
