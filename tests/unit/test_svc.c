@@ -966,6 +966,45 @@ test_memory_handle_limit(void)
 	teardown();
 }
 
+/* A handle in memory the namespace holds too (a lock holder) counts once
+ * against max_handles. */
+static void
+test_memory_handle_limit_holder(void)
+{
+	struct svc_args a;
+	uint64_t s, hm;
+	size_t i, max, opened = 0;
+
+	setup();
+	max = cfg->max_handles_per_session;
+	s = start(0);
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a)); /* one in the log */
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a)); /* one in memory, that locks */
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	CU_ASSERT_FATAL(mh_is_mem_id(hm));
+	a = on_handle(s, 1, hm);
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_session_handles(ns, s, NULL, 0), 2);
+	for (i = 0; i < max; i++) {
+		open_mem(s, 1, FILE_PATH);
+		if (last.status != CHUBBY_OK)
+			break;
+		opened++;
+	}
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_LIMIT);
+	CU_ASSERT_EQUAL(opened, max - 2);
+	teardown();
+}
+
 void
 harness_register(void)
 {
@@ -977,6 +1016,8 @@ harness_register(void)
 		test_memory_handles},
 	    {"handles in memory count against max_handles", test_memory_handle_limit},
 	    {"handles in memory: writes and locks through them", test_memory_handle_writes_and_locks},
+	    {"a lock holder in memory counts once against max_handles",
+		test_memory_handle_limit_holder},
 	    {"KEEPALIVE passes ev_ack on", test_keepalive_ev_ack},
 	    {NULL, NULL},
 	};
