@@ -473,11 +473,30 @@ max_handles(const struct svc *s)
 	return s->cfg.max_handles != 0 ? s->cfg.max_handles : 1000;
 }
 
+/* SESSION's handles, in the log and in memory, each once: a handle in
+ * memory that holds a lock (or a sequencer) is in both. */
+static size_t
+session_handles(struct call *c, uint64_t session)
+{
+	size_t n = ns_session_handles(c_ns(c), session, NULL, 0), m = mh_count(mht(c), session);
+	size_t both = 0;
+
+	if (n > 0 && m > 0) {
+		uint64_t *ids = xcalloc(n, sizeof *ids);
+
+		n = ns_session_handles(c_ns(c), session, ids, n);
+		for (size_t i = 0; i < n; i++)
+			if (mh_is_mem_id(ids[i]) && mh_find(mht(c), session, ids[i]) != NULL)
+				both++;
+		free(ids);
+	}
+	return n + m - both;
+}
+
 static int
 handle_limit(struct call *c, uint64_t session)
 {
-	if (ns_session_handles(c_ns(c), session, NULL, 0) + mh_count(mht(c), session) >=
-	    max_handles(c->s)) {
+	if (session_handles(c, session) >= max_handles(c->s)) {
 		errbuf_set(c->msg, sizeof c->msg, "too many handles in this session");
 		return CHUBBY_E_LIMIT;
 	}
