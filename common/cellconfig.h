@@ -112,6 +112,7 @@ struct cell_config {
 	uint64_t grace_period_ms;
 	uint64_t lock_delay_ms;
 	uint64_t lock_delay_max_ms;
+	int handles_in_memory; /* docs/SESSIONS.md "Handles in memory" */
 
 	/* Limits. */
 	uint64_t max_contents;

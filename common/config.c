@@ -225,6 +225,15 @@ static const struct config_option config_options[] = {
     O_DUR("lock_delay_max", lock_delay_max_ms, "60s", 0, MINS(1), G_SESS,
           "Longest lock-delay a client may ask for (at most a minute, as in Chubby). "
           "At least lock_delay."),
+    O_BOOL("handles_in_memory", handles_in_memory, "yes", G_SESS,
+           "An open that creates nothing and holds no ephemeral node, asked "
+           "by a client that knows how (libchubby does), keeps its handle in the master's "
+           "memory as Chubby did: the open and its close write nothing to the log, a write or "
+           "lock through it is one log entry that names the node, and a new master re-creates "
+           "the handle when the client next uses it. A cell upgraded replica by replica sets it "
+           "to no until every replica runs a release that has it: an older replica refuses the "
+           "commands that name a handle in memory, and an older master cannot re-create the "
+           "handles."),
 
     O_SIZE("max_contents", max_contents, "256KiB", KIB(1), MIB(64), G_LIMITS,
            "Largest contents a file may hold."),

@@ -134,6 +134,28 @@ rb_acl(struct rb *b, const char *const acl[3])
 	rb_note(b, rc);
 }
 
+/* A handle the master keeps in memory (docs/PROTOCOL.md "Handles in
+ * memory"): every call on it says how to re-create it, so that a master
+ * elected since re-creates it on first use (Chubby 2.9, step 7). */
+static void
+rb_reopen(struct rb *b, const chubby_handle *h)
+{
+	msgpack_packer *pk = &b->pk;
+	int rc = mp_pack_str(pk, "reopen");
+
+	if (rc == CHUBBY_OK && msgpack_pack_map(pk, 4) != 0)
+		rc = CHUBBY_E_NOMEM;
+	if (rc == CHUBBY_OK)
+		rc = mp_pack_kv_str(pk, "path", h->path);
+	if (rc == CHUBBY_OK)
+		rc = mp_pack_kv_uint(pk, "instance", h->instance);
+	if (rc == CHUBBY_OK)
+		rc = mp_pack_kv_uint(pk, "flags", h->flags);
+	if (rc == CHUBBY_OK)
+		rc = mp_pack_kv_bool(pk, "poisoned", h->poisoned);
+	rb_note(b, rc);
+}
+
 /* ---- waiting for answers ---- */
 
 static void
@@ -705,6 +727,8 @@ cl_handle_req(chubby_handle *h, struct rb *b, uint32_t op)
 		return rc;
 	b->r->handle_id = h->id;
 	rb_uint(b, "handle", h->id);
+	if (h->id & CL_MEM_HANDLE_BIT)
+		rb_reopen(b, h);
 	return CHUBBY_OK;
 }
 
@@ -723,6 +747,20 @@ cl_build_open(chubby_client *c, const char *path, unsigned flags,
 		return rc;
 	rb_str(b, "path", path);
 	rb_uint(b, "flags", flags);
+	/* An open with intents (and CREATE, which creates nothing if the node
+	 * is there) that wants no events, ACL names or lock-delay of its own
+	 * may be kept in the master's memory, with no log write; writes and
+	 * locks through it are one log entry each (docs/SESSIONS.md "Handles
+	 * in memory").  A master without handles_in_memory, or an older one,
+	 * ignores the key; one that must create the node, or finds it
+	 * ephemeral, answers with a handle of the log's. */
+	if ((flags & ~(unsigned)(CHUBBY_O_READ | CHUBBY_O_WRITE | CHUBBY_O_CREATE)) == 0 &&
+	    (flags & (CHUBBY_O_READ | CHUBBY_O_WRITE)) != 0 &&
+	    (args == NULL ||
+		(args->event_mask == 0 && !args->have_lock_delay &&
+		    (args->contents == NULL || (flags & CHUBBY_O_CREATE)) && args->acl[0] == NULL &&
+		    args->acl[1] == NULL && args->acl[2] == NULL)))
+		rb_bool(b, "mem", true);
 	if (args != NULL) {
 		if (args->have_lock_delay)
 			rb_uint(b, "lock_delay_ms", args->lock_delay_ms);

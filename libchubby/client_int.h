@@ -147,6 +147,9 @@ struct cevent {
 	uint64_t gen;
 };
 
+/* The ids of handles the master keeps in memory (server/session/mhandle.h). */
+#define CL_MEM_HANDLE_BIT (1ULL << 63)
+
 struct chubby_handle {
 	struct chubby_handle *next, *prev;
 	struct chubby_client *c;

@@ -30,7 +30,7 @@ TESTS += $(UNIT_TESTS)
 # Integration tests: real processes on loopback (tests/integration/lib.sh).
 INTEGRATION_TESTS = tests/integration/test_cell.sh tests/integration/test_lockctl.sh tests/integration/test_lockctl_shell.sh tests/integration/test_lock_runner.sh tests/integration/test_replication.sh \
 	tests/integration/test_integrity.sh tests/integration/test_protocol.sh \
-	tests/integration/test_partition.sh tests/integration/test_namespace.sh tests/integration/test_libchubby.sh tests/integration/test_client_cache.sh \
+	tests/integration/test_partition.sh tests/integration/test_namespace.sh tests/integration/test_libchubby.sh tests/integration/test_client_cache.sh tests/integration/test_handles_mem.sh \
 	tests/integration/test_nemesis.sh
 INTEGRATION_TESTS += tests/integration/test_backup.sh
 INTEGRATION_TESTS += tests/integration/test_integrity_snapshot.sh

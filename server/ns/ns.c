@@ -176,11 +176,33 @@ grow(void *arr, size_t n, size_t *cap, size_t size)
 	return xrealloc(arr, *cap * size);
 }
 
+/* Both lists are kept in id order (a restored namespace rebuilds them so,
+ * and events go out in that order): a handle kept in the master's memory
+ * and made for a lock has a high id (NS_MEM_ID_BIT), later ones low. */
 void
 ns_node_add_handle(struct ns_node *n, struct ns_handle *h)
 {
+	size_t i = n->nhandles;
+
 	n->handles = grow(n->handles, n->nhandles, &n->handles_cap, sizeof *n->handles);
-	n->handles[n->nhandles++] = h;
+	while (i > 0 && n->handles[i - 1]->id > h->id)
+		i--;
+	memmove(&n->handles[i + 1], &n->handles[i], (n->nhandles - i) * sizeof *n->handles);
+	n->handles[i] = h;
+	n->nhandles++;
+}
+
+static void
+handles_insert(struct ns *ns, struct ns_handle *h)
+{
+	size_t i = ns->nhandles;
+
+	ns->handles = grow(ns->handles, ns->nhandles, &ns->handles_cap, sizeof *ns->handles);
+	while (i > 0 && ns->handles[i - 1]->id > h->id)
+		i--;
+	memmove(&ns->handles[i + 1], &ns->handles[i], (ns->nhandles - i) * sizeof *ns->handles);
+	ns->handles[i] = h;
+	ns->nhandles++;
 }
 
 static void
@@ -794,8 +816,7 @@ cmd_open(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result
 	h->lock_delay_ms = !c->have_delay ? ns->lock_delay_default_ms :
 	    c->lock_delay > ns->lock_delay_max_ms ? ns->lock_delay_max_ms : c->lock_delay;
 	h->event_mask = (uint32_t)c->event_mask;
-	ns->handles = grow(ns->handles, ns->nhandles, &ns->handles_cap, sizeof *ns->handles);
-	ns->handles[ns->nhandles++] = h;
+	handles_insert(ns, h);
 	ns_node_add_handle(n, h);
 	s->nhandles++;
 	res->handle = h->id;
@@ -1194,6 +1215,123 @@ cmd_set_sequencer(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
 	return CHUBBY_OK;
 }
 
+/* The commands a handle kept in memory may run (NS_CMD_MEM). */
+static bool
+mem_inner_ok(int type)
+{
+	switch (type) {
+	case NS_CMD_SET_CONTENTS:
+	case NS_CMD_DELETE:
+	case NS_CMD_SET_ACL:
+	case NS_CMD_ACQUIRE:
+	case NS_CMD_RELEASE:
+	case NS_CMD_SET_SEQUENCER:
+	case NS_CMD_POISON:
+	case NS_CMD_CLOSE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The handle a MEM command names, made from what it carries if the
+ * namespace does not hold it, after the checks cmd_open makes of an
+ * existing node: the master checked them against its applied state, but
+ * the state may have moved on since (the node deleted and made again, an
+ * ACL changed), and every replica must decide alike.  *MADE says it was.
+ */
+static int
+mem_handle_get(struct ns *ns, const struct ns_cmd *c, struct ns_result *res, bool *made)
+{
+	struct ns_session *s = ns_session_find(ns, c->session);
+	struct ns_handle *h;
+	struct ns_node *n;
+	int i;
+
+	*made = false;
+	if (c->session == 0 || s == NULL)
+		return res_fail(res, CHUBBY_E_BAD_SESSION, "no such session", NULL, NULL);
+	if (!(c->handle & NS_MEM_ID_BIT) || (c->flags & ~(uint64_t)(NS_O_READ | NS_O_WRITE)) != 0)
+		return res_fail(res, CHUBBY_E_INVALID,
+		    "a handle in memory has bit 63 of its id set and only read and write intents",
+		    NULL, NULL);
+	if ((h = ns_handle_find(ns, c->handle)) != NULL)
+		return h->session == c->session ? CHUBBY_OK :
+		    res_fail(res, CHUBBY_E_BAD_HANDLE, "no such handle in this session", NULL, NULL);
+	n = ns_node_find(ns, c->str, c->slen, NULL);
+	if (n == NULL || n->instance != c->instance) {
+		char *p = ns_strndup(c->str, c->slen);
+
+		res_fail(res, CHUBBY_E_BAD_HANDLE, "node ", p, " was deleted since the handle was opened");
+		free(p);
+		return CHUBBY_E_BAD_HANDLE;
+	}
+	/* An open holds an ephemeral node: its handles are all replicated. */
+	if (n->ephemeral)
+		return res_fail(res, CHUBBY_E_INVALID, "node ", n->path,
+		    " is ephemeral: its handles are not kept in memory");
+	for (i = NS_ACL_READ; i <= NS_ACL_WRITE; i++)
+		if ((c->flags & (i == NS_ACL_READ ? NS_O_READ : NS_O_WRITE)) &&
+		    !acl_allows(ns, s->principal, n->acl[i]))
+			return res_fail(res, CHUBBY_E_PERMISSION, "no ", acl_word[i],
+			    " permission on that node");
+	if (s->nhandles >= ns->max_handles)
+		return res_fail(res, CHUBBY_E_LIMIT, "too many handles in this session", NULL,
+		    NULL);
+	h = xcalloc(1, sizeof *h);
+	h->id = c->handle;
+	h->session = s->id;
+	h->path = xstrdup(n->path);
+	h->node = n;
+	h->instance = n->instance;
+	h->flags = (uint32_t)c->flags;
+	h->lock_delay_ms = ns->lock_delay_default_ms;
+	h->poisoned = c->poisoned;
+	handles_insert(ns, h);
+	ns_node_add_handle(n, h);
+	s->nhandles++;
+	*made = true;
+	return CHUBBY_OK;
+}
+
+/*
+ * MEM: INNER on a handle the master keeps in memory (ns_encode_mem).  The
+ * namespace holds such a handle only while the log must: a lock or a
+ * sequencer on it (a holder's session ending frees the lock, and a new
+ * master finds the holder).  Otherwise it goes again when INNER is done,
+ * whatever INNER's outcome, so that a write leaves nothing behind.
+ */
+static int
+cmd_mem(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result *res)
+{
+	struct ns_handle *h;
+	struct ns_cmd in;
+	bool made;
+	int rc;
+
+	if (c->inner != NULL) {
+		if ((rc = ns_cmd_decode(c->inner, c->ilen, &in, res->msg, sizeof res->msg)) !=
+		    CHUBBY_OK)
+			return rc;
+		if (!mem_inner_ok(in.type) || in.session != c->session || in.handle != c->handle)
+			return res_fail(res, CHUBBY_E_INVALID,
+			    "a command on a handle in memory is one of the session's on that handle",
+			    NULL, NULL);
+	}
+	if ((rc = mem_handle_get(ns, c, res, &made)) != CHUBBY_OK)
+		return rc;
+	if (c->inner == NULL) {
+		res->handle = c->handle;
+		return CHUBBY_OK;
+	}
+	rc = ns_apply_cmd(ns, &in, res);
+	h = ns_handle_find(ns, c->handle); /* a CLOSE may have freed it */
+	if (h != NULL && h->held == NS_LOCK_NONE && !h->has_seq)
+		handle_close(ns, h, false, stamp, res);
+	return res->status = rc;
+}
+
 int
 ns_apply(struct ns *ns, const uint8_t *cmd, size_t len, struct ns_result *res)
 {
@@ -1258,6 +1396,9 @@ ns_apply_cmd(struct ns *ns, const struct ns_cmd *cp, struct ns_result *res)
 	case NS_CMD_LEASE_CAP:
 		rc = cmd_lease_cap(ns, &c, res);
 		break;
+	case NS_CMD_MEM:
+		rc = cmd_mem(ns, &c, stamp, res);
+		break;
 	default:
 		rc = res_fail(res, CHUBBY_E_BAD_OP, "unknown command type", NULL, NULL);
 		break;
@@ -1269,6 +1410,93 @@ ns_apply_cmd(struct ns *ns, const struct ns_cmd *cp, struct ns_result *res)
 }
 
 /* --- queries --- */
+
+static int
+node_contents(const struct ns_node *n, struct ns_result *res)
+{
+	if (n->is_dir)
+		return res_fail(res, CHUBBY_E_IS_DIR, n->path, " is a directory", NULL);
+	ns_fill_stat(n, &res->stat);
+	res->contents = n->contents;
+	res->contents_len = n->len;
+	return CHUBBY_OK;
+}
+
+static int
+node_readdir(const struct ns *ns, const struct ns_node *n, struct ns_result *res)
+{
+	struct ns_node *c;
+	size_t pos, i, k = 0;
+
+	if (!n->is_dir)
+		return res_fail(res, CHUBBY_E_NOT_DIR, n->path, " is not a directory", NULL);
+	res->names = xcalloc(n->nchildren + 1, sizeof *res->names);
+	(void)ns_node_find(ns, n->path, n->pathlen, &pos);
+	/* Descendants follow their ancestor contiguously (ns_path_cmp). */
+	for (i = pos + 1; i < ns->nnodes && k < n->nchildren; i++) {
+		c = ns->nodes[i];
+		if (c->parent == n)
+			res->names[k++] = xstrdup(c->path + n->pathlen + 1);
+	}
+	res->nnames = k;
+	ns_fill_stat(n, &res->stat);
+	return CHUBBY_OK;
+}
+
+/* The node a handle kept outside the namespace names: PATH while it is
+ * instance INSTANCE (0: any), with the refusal a deleted node's handle
+ * gets (handle_get) otherwise. */
+static int
+path_node(const struct ns *ns, const char *path, uint64_t instance, struct ns_result *res,
+    const struct ns_node **out)
+{
+	const struct ns_node *n = path != NULL ? ns_node_find(ns, path, strlen(path), NULL) : NULL;
+
+	if (n == NULL || (instance != 0 && n->instance != instance))
+		return res_fail(res, instance != 0 ? CHUBBY_E_BAD_HANDLE : CHUBBY_E_NOT_FOUND,
+		    instance != 0 ? "node " : "no such node", instance != 0 ? path : NULL,
+		    instance != 0 ? " was deleted since the handle was opened" : NULL);
+	*out = n;
+	return CHUBBY_OK;
+}
+
+int
+ns_path_stat(const struct ns *ns, const char *path, uint64_t instance, struct ns_result *res)
+{
+	const struct ns_node *n;
+	int rc;
+
+	ns_result_free(res);
+	if ((rc = path_node(ns, path, instance, res, &n)) != CHUBBY_OK)
+		return rc;
+	ns_fill_stat(n, &res->stat);
+	return CHUBBY_OK;
+}
+
+int
+ns_path_contents_and_stat(const struct ns *ns, const char *path, uint64_t instance,
+    struct ns_result *res)
+{
+	const struct ns_node *n;
+	int rc;
+
+	ns_result_free(res);
+	if ((rc = path_node(ns, path, instance, res, &n)) != CHUBBY_OK)
+		return rc;
+	return node_contents(n, res);
+}
+
+int
+ns_path_readdir(const struct ns *ns, const char *path, uint64_t instance, struct ns_result *res)
+{
+	const struct ns_node *n;
+	int rc;
+
+	ns_result_free(res);
+	if ((rc = path_node(ns, path, instance, res, &n)) != CHUBBY_OK)
+		return rc;
+	return node_readdir(ns, n, res);
+}
 
 int
 ns_get_contents_and_stat(const struct ns *ns, uint64_t session, uint64_t handle,
@@ -1283,12 +1511,7 @@ ns_get_contents_and_stat(const struct ns *ns, uint64_t session, uint64_t handle,
 	if (!(h->flags & NS_O_READ))
 		return res_fail(res, CHUBBY_E_PERMISSION, "handle was not opened for reading",
 		    NULL, NULL);
-	if (h->node->is_dir)
-		return res_fail(res, CHUBBY_E_IS_DIR, h->path, " is a directory", NULL);
-	ns_fill_stat(h->node, &res->stat);
-	res->contents = h->node->contents;
-	res->contents_len = h->node->len;
-	return CHUBBY_OK;
+	return node_contents(h->node, res);
 }
 
 int
@@ -1308,30 +1531,15 @@ int
 ns_readdir(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_result *res)
 {
 	struct ns_handle *h;
-	struct ns_node *n, *c;
-	size_t pos, i, k = 0;
 	int rc;
 
 	ns_result_free(res);
 	if ((rc = handle_get(ns, session, handle, HC_ALL, res, &h)) != CHUBBY_OK)
 		return rc;
-	n = h->node;
 	if (!(h->flags & NS_O_READ))
 		return res_fail(res, CHUBBY_E_PERMISSION, "handle was not opened for reading",
 		    NULL, NULL);
-	if (!n->is_dir)
-		return res_fail(res, CHUBBY_E_NOT_DIR, n->path, " is not a directory", NULL);
-	res->names = xcalloc(n->nchildren + 1, sizeof *res->names);
-	(void)ns_node_find(ns, n->path, n->pathlen, &pos);
-	/* Descendants follow their ancestor contiguously (ns_path_cmp). */
-	for (i = pos + 1; i < ns->nnodes && k < n->nchildren; i++) {
-		c = ns->nodes[i];
-		if (c->parent == n)
-			res->names[k++] = xstrdup(c->path + n->pathlen + 1);
-	}
-	res->nnames = k;
-	ns_fill_stat(n, &res->stat);
-	return CHUBBY_OK;
+	return node_readdir(ns, h->node, res);
 }
 
 int

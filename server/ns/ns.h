@@ -60,7 +60,12 @@ enum ns_cmd_type {
 	NS_CMD_REQ = 12, /* a session's command with its request id (below) */
 	NS_CMD_INIT_ACLS = 13, /* a new cell's first command: protected ACLs */
 	NS_CMD_LEASE_CAP = 14, /* the longest session lease a master may grant */
+	NS_CMD_MEM = 15, /* a command on a handle the master keeps in memory (below) */
 };
+
+/* Ids of handles the master keeps in memory (docs/SESSIONS.md "Handles in
+ * memory") have this bit set; the namespace's own count up from 1. */
+#define NS_MEM_ID_BIT (UINT64_C(1) << 63)
 
 /* The ACL file NS_CMD_INIT_ACLS makes in the ACL directory: the ACL
  * administrators; the directory and everything in it name it thrice. */
@@ -244,6 +249,22 @@ int ns_encode_set_sequencer(uint64_t stamp_ms, uint64_t session, uint64_t handle
  */
 int ns_encode_req(uint64_t stamp_ms, uint64_t session, uint64_t rid, uint64_t rid_floor,
     const uint8_t *inner, size_t inner_len, uint8_t **out, size_t *len);
+
+/*
+ * A command on a handle the master keeps in memory (docs/NAMESPACE.md
+ * "Commands on a handle in memory"): INNER (SET_CONTENTS, DELETE, SET_ACL,
+ * ACQUIRE, RELEASE, SET_SEQUENCER, POISON or CLOSE of SESSION on HANDLE, an
+ * id with NS_MEM_ID_BIT) runs on the handle the master opened: PATH at
+ * node INSTANCE, with the intents FLAGS (NS_O_READ, NS_O_WRITE) and
+ * POISONED.  If the namespace does not hold HANDLE it checks what an OPEN
+ * would (the session, the node still INSTANCE and not ephemeral, the
+ * ACLs of the intents, max_handles) and makes it for INNER; afterwards it
+ * keeps it only while it holds a lock or a sequencer.  INNER NULL: only
+ * made (kept until closed).  May be wrapped in a request id.
+ */
+int ns_encode_mem(uint64_t stamp_ms, uint64_t session, uint64_t handle, const char *path,
+    uint64_t instance, uint32_t flags, bool poisoned, const uint8_t *inner, size_t inner_len,
+    uint8_t **out, size_t *len);
 /* SESSION_START has no session: its request id is a NONCE the client
  * draws (ns_encode_req with session 0; a copy returns the same session
  * while it lives).  The session PRINCIPAL started with NONCE, or 0. */
@@ -262,6 +283,17 @@ int ns_get_contents_and_stat(const struct ns *ns, uint64_t session, uint64_t han
 int ns_get_stat(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_result *res);
 int ns_readdir(const struct ns *ns, uint64_t session, uint64_t handle, struct ns_result *res);
 int ns_get_sequencer(const struct ns *ns, uint64_t session, uint64_t handle,
+    struct ns_result *res);
+/* The same reads by name, for a handle the master keeps in memory
+ * (server/session/mhandle.h): the node PATH while it is instance INSTANCE
+ * (E_BAD_HANDLE, as for a deleted node's handle, once it is not), or with
+ * INSTANCE 0 whatever node is there (E_NOT_FOUND if none).  The caller
+ * checked the permissions when the handle was opened, as OPEN does. */
+int ns_path_stat(const struct ns *ns, const char *path, uint64_t instance,
+    struct ns_result *res);
+int ns_path_contents_and_stat(const struct ns *ns, const char *path, uint64_t instance,
+    struct ns_result *res);
+int ns_path_readdir(const struct ns *ns, const char *path, uint64_t instance,
     struct ns_result *res);
 /* CHUBBY_OK while the lock PATH is held in MODE at LOCK_GEN by the node of
  * INSTANCE; else CHUBBY_E_STALE_SEQUENCER. */

@@ -414,6 +414,31 @@ ns_encode_req(uint64_t stamp_ms, uint64_t session, uint64_t rid, uint64_t rid_fl
 }
 
 int
+ns_encode_mem(uint64_t stamp_ms, uint64_t session, uint64_t handle, const char *path,
+    uint64_t instance, uint32_t flags, bool poisoned, const uint8_t *inner, size_t inner_len,
+    uint8_t **out, size_t *len)
+{
+	struct enc e;
+
+	if (path == NULL || !(handle & NS_MEM_ID_BIT))
+		return CHUBBY_E_INVALID;
+	enc_begin(&e, NS_CMD_MEM, 6, stamp_ms, session);
+	msgpack_pack_uint64(&e.pk, handle);
+	enc_str(&e, path);
+	msgpack_pack_uint64(&e.pk, instance);
+	msgpack_pack_uint64(&e.pk, flags);
+	if (poisoned)
+		msgpack_pack_true(&e.pk);
+	else
+		msgpack_pack_false(&e.pk);
+	if (inner != NULL)
+		enc_bin(&e, inner, inner_len);
+	else
+		msgpack_pack_nil(&e.pk);
+	return enc_end(&e, out, len);
+}
+
+int
 ns_encode_lease_cap(uint64_t stamp_ms, uint64_t cap_ms, uint8_t **out, size_t *len)
 {
 	struct enc e;
@@ -456,6 +481,7 @@ static const size_t cmd_nfields[] = {
 	[NS_CMD_REQ] = 3,
 	[NS_CMD_INIT_ACLS] = 2,
 	[NS_CMD_LEASE_CAP] = 1,
+	[NS_CMD_MEM] = 6,
 };
 
 /* An array of three ACL names, each a string (or nil where NILOK). */
@@ -579,6 +605,15 @@ ns_cmd_decode(const uint8_t *p, size_t len, struct ns_cmd *c, char *msg, size_t 
 		ok = ns_rd_uint(&r, &c->rid) && ns_rd_uint(&r, &c->rid_floor) &&
 		    ns_rd_str(&r, &bytes, &c->ilen);
 		c->inner = (const uint8_t *)bytes;
+		break;
+	case NS_CMD_MEM:
+		ok = ns_rd_uint(&r, &c->handle) && ns_rd_str(&r, &c->str, &c->slen) &&
+		    ns_rd_uint(&r, &c->instance) && ns_rd_uint(&r, &c->flags) &&
+		    ns_rd_bool(&r, &c->poisoned);
+		if (ok && !ns_rd_nil(&r)) {
+			ok = ns_rd_str(&r, &bytes, &c->ilen);
+			c->inner = (const uint8_t *)bytes;
+		}
 		break;
 	default:
 		ok = false;

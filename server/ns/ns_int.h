@@ -164,6 +164,8 @@ struct ns_cmd {
 	size_t seqlen;
 	uint64_t seqmode, seqgen, seqinst;
 	uint64_t rid, rid_floor; /* NS_CMD_REQ, around INNER */
+	uint64_t instance;       /* NS_CMD_MEM (path in str, handle, flags) */
+	bool poisoned;           /* NS_CMD_MEM */
 	const uint8_t *inner;
 	size_t ilen;
 };

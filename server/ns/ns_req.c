@@ -169,6 +169,20 @@ apply_start(struct ns *ns, const struct ns_cmd *c, const struct ns_cmd *in,
 	return CHUBBY_OK;
 }
 
+/* The type a request's outcome is recorded as: for a command on a handle
+ * in memory, the one it wraps (a copy answers as that did: its stat). */
+static int
+recorded_type(const struct ns_cmd *in)
+{
+	struct ns_cmd w;
+	char msg[8];
+
+	if (in->type == NS_CMD_MEM && in->inner != NULL &&
+	    ns_cmd_decode(in->inner, in->ilen, &w, msg, sizeof msg) == CHUBBY_OK)
+		return w.type;
+	return in->type;
+}
+
 int
 ns_apply_req(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
 {
@@ -218,7 +232,7 @@ ns_apply_req(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
 	 * records went with it. */
 	if ((s = ns_session_find(ns, c->session)) != NULL) {
 		floor_raise(s, c->rid_floor);
-		rec_add(s, c->rid, in.type, res);
+		rec_add(s, c->rid, recorded_type(&in), res);
 	}
 	return CHUBBY_OK;
 }

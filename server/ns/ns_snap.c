@@ -436,7 +436,9 @@ rd_handles(struct snap_ctx *x)
 	for (i = 0; i < n; i++) {
 		if (!ns_rd_array(&x->r, &nf) || nf != 11 || !ns_rd_uint(&x->r, &id))
 			return bad(x, "a handle");
-		if (id <= last || id >= t->next_handle)
+		/* (A handle kept in the master's memory and made for a
+		 * lock has its id, NS_MEM_ID_BIT set, not the counter's.) */
+		if (id <= last || (id >= t->next_handle && !(id & NS_MEM_ID_BIT)))
 			return bad(x, "handle ids out of order or range");
 		last = id;
 		h = xcalloc(1, sizeof *h);

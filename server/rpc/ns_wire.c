@@ -159,6 +159,7 @@ get_open(const msgpack_object *args, struct ns_wire_args *w, char *msg, size_t m
 		 msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_u32(args, "events", MP_OPTIONAL, &a->events, msg, msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_bin(args, "contents", MP_OPTIONAL, &contents, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_bool(args, "mem", MP_OPTIONAL, &a->mem, msg, msglen)) != CHUBBY_OK ||
 	    (rc = get_acl(args, w, msg, msglen)) != CHUBBY_OK)
 		return rc;
 	a->have_contents = contents.ptr != NULL;
@@ -170,6 +171,36 @@ get_open(const msgpack_object *args, struct ns_wire_args *w, char *msg, size_t m
 	}
 	w->path = xstrndup(path.ptr, path.len);
 	a->path = w->path;
+	return CHUBBY_OK;
+}
+
+/* A call on a handle kept in the master's memory carries what a new
+ * master needs to re-create it: "reopen" {path, instance, flags, poisoned}
+ * (docs/PROTOCOL.md "Handles in memory"). */
+static int
+get_reopen(const msgpack_object *args, struct ns_wire_args *w, char *msg, size_t msglen)
+{
+	struct svc_args *a = &w->a;
+	const msgpack_object *m = NULL;
+	struct mp_str path;
+	int rc;
+
+	if ((rc = mp_get_map(args, "reopen", MP_OPTIONAL, &m, msg, msglen)) != CHUBBY_OK ||
+	    m == NULL)
+		return rc;
+	if ((rc = mp_get_str(m, "path", MP_REQUIRED, &path, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(m, "instance", MP_REQUIRED, &a->instance, msg, msglen)) !=
+		CHUBBY_OK ||
+	    (rc = mp_get_u32(m, "flags", MP_REQUIRED, &a->flags, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_bool(m, "poisoned", MP_OPTIONAL, &a->poisoned, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	if (memchr(path.ptr, '\0', path.len) != NULL) {
+		snprintf(msg, msglen, "\"path\" of \"reopen\" holds a NUL byte");
+		return CHUBBY_E_BAD_NAME;
+	}
+	w->path = xstrndup(path.ptr, path.len);
+	a->path = w->path;
+	a->have_reopen = true;
 	return CHUBBY_OK;
 }
 
@@ -276,6 +307,8 @@ ns_wire_decode(enum svc_op op, const msgpack_object *args, const uint8_t *key, s
 	    ((rc = mp_get_uint(args, "rid", MP_OPTIONAL, &a->rid, msg, msglen)) != CHUBBY_OK ||
 		(rc = mp_get_uint(args, "rid_floor", MP_OPTIONAL, &a->rid_floor, msg, msglen)) !=
 		    CHUBBY_OK))
+		return rc;
+	if (handle && (rc = get_reopen(args, w, msg, msglen)) != CHUBBY_OK)
 		return rc;
 	return get_rest(op, args, key, keylen, w, msg, msglen);
 }

@@ -109,6 +109,8 @@ rpc_ns_svc_new(struct chubbyd *d)
 	    .max_contents = d->cfg->max_contents,
 	    .page_bytes = frame - 1024,
 	    .lock_records = d->cfg->lock_records != 0,
+	    .handles_in_memory = d->cfg->handles_in_memory != 0,
+	    .max_handles = d->cfg->max_handles_per_session,
 	};
 	const char *ro[CONFIG_MAX_MIRRORS];
 

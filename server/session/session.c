@@ -17,6 +17,7 @@
 #include "ns/ns_stamp.h"
 #include "seqtoken.h"
 #include "session/lease_ctl.h"
+#include "session/mhandle.h"
 #include "session/session.h"
 #include "session/sm_index.h"
 #include "simknob.h"
@@ -176,6 +177,12 @@ struct waiter {
 	bool in_flight;    /* its ACQUIRE is proposed */
 	bool orphan;       /* answered already; freed when the proposal returns */
 	void *q;           /* the shell's request */
+	/* A handle kept in memory (mpath NULL: the namespace's): proposals
+	 * wrap the ACQUIRE in MEM with these. */
+	char *mpath;
+	uint64_t minstance;
+	uint32_t mflags;
+	bool mpoisoned;
 	struct waiter *prev, *next; /* in lq */
 };
 
@@ -211,6 +218,7 @@ struct session_mgr {
 	uint64_t pass;         /* sm_gates_advance's passes */
 	bool advancing, advance_again;
 	struct sm_htab locks;  /* struct lockq by path */
+	struct mh_table *mh;   /* handles in memory (session/mhandle.h) */
 	size_t nwaiters;
 	struct lockq *dirty;   /* queues to kick */
 	bool kicking;
@@ -605,6 +613,8 @@ sm_remove(struct session_mgr *sm, uint64_t id, int status, const char *why)
 {
 	struct msess *s = sm_find(sm, id);
 
+	/* Session end closes everything, handles in memory too. */
+	mh_drop_session(sm->mh, id);
 	if (s == NULL)
 		return;
 	if (s->ka != NULL)
@@ -703,6 +713,10 @@ static void
 sm_step_down(struct session_mgr *sm)
 {
 	const char *why = "this replica is no longer the master; retry at the new master";
+
+	/* Handles in memory are this term's: a later master re-creates them
+	 * from the clients' calls, checked against the state it applied. */
+	mh_clear(sm->mh);
 
 	for (size_t b = 0; b < sm->sess.nb; b++) {
 		while (sm->sess.b[b] != NULL) {
@@ -1029,6 +1043,12 @@ const struct ns *
 session_ns(const struct session_mgr *sm)
 {
 	return sm_ns(sm);
+}
+
+struct mh_table *
+session_mhandles(struct session_mgr *sm)
+{
+	return sm->mh;
 }
 
 uint64_t
@@ -1695,6 +1715,13 @@ sm_lockq_dirty_if_delayed(struct session_mgr *sm, struct lockq *lq)
 }
 
 static void
+waiter_free(struct waiter *w)
+{
+	free(w->mpath);
+	free(w);
+}
+
+static void
 sm_waiter_unlink(struct session_mgr *sm, struct waiter *w)
 {
 	struct lockq *lq = w->lq;
@@ -1732,7 +1759,7 @@ sm_fail_waiter(struct session_mgr *sm, struct waiter *w, int status, const char 
 	if (w->in_flight)
 		w->orphan = true;
 	else
-		free(w);
+		waiter_free(w);
 }
 
 /* Fails the waiters of SESSION (0: all) with STATUS.  Walks every queue:
@@ -1750,6 +1777,24 @@ sm_fail_waiters(struct session_mgr *sm, uint64_t session, int status, const char
 					sm_fail_waiter(sm, w, status, why);
 			}
 		}
+}
+
+void
+session_handle_closed(struct session_mgr *sm, uint64_t session, uint64_t handle)
+{
+	for (size_t b = 0; b < sm->locks.nb; b++)
+		for (struct sm_hnode *n = sm->locks.b[b]; n != NULL; n = n->next) {
+			struct lockq *lq = SM_CONTAINER(n, struct lockq, hn);
+			struct waiter *w, *next;
+
+			for (w = lq->head; w != NULL; w = next) {
+				next = w->next;
+				if (w->session == session && w->handle == handle)
+					sm_fail_waiter(sm, w, CHUBBY_E_BAD_HANDLE,
+					    "the handle was closed while it waited for the lock");
+			}
+		}
+	sm_kick_dirty(sm);
 }
 
 static void
@@ -1776,7 +1821,7 @@ sm_acquire_done(int status, const struct ns_result *res, void *arg)
 
 	w->in_flight = false;
 	if (w->orphan) {
-		free(w);
+		waiter_free(w);
 		return;
 	}
 	if (status == CHUBBY_OK) {
@@ -1788,7 +1833,7 @@ sm_acquire_done(int status, const struct ns_result *res, void *arg)
 			sm_reply(sm, w->q, rc, "lock granted but its sequencer cannot be made", NULL,
 			    0);
 		free(out);
-		free(w);
+		waiter_free(w);
 	} else if (w->wait && (status == CHUBBY_E_BUSY || status == CHUBBY_E_LOCK_DELAY)) {
 		/* Refused (the first waiter's probe, or a race lost): wait on. */
 		sm_lockq_dirty(sm, w->lq);
@@ -1799,7 +1844,7 @@ sm_acquire_done(int status, const struct ns_result *res, void *arg)
 		else
 			sm_reply(sm, w->q, status, res != NULL && res->msg[0] ? res->msg : NULL, NULL,
 			    0);
-		free(w);
+		waiter_free(w);
 	}
 	sm_kick_dirty(sm);
 }
@@ -1812,6 +1857,17 @@ sm_propose_acquire(struct session_mgr *sm, struct waiter *w)
 	int rc;
 
 	rc = ns_encode_acquire(sm_stamp(sm), w->session, w->handle, w->mode, &cmd, &len);
+	if (rc == CHUBBY_OK && w->mpath != NULL) {
+		/* A handle in memory: the grant makes it replicated. */
+		uint8_t *mem = NULL;
+		size_t mlen = 0;
+
+		rc = ns_encode_mem(sm_stamp(sm), w->session, w->handle, w->mpath, w->minstance,
+		    w->mflags, w->mpoisoned, cmd, len, &mem, &mlen);
+		free(cmd);
+		cmd = mem;
+		len = mlen;
+	}
 	if (rc == CHUBBY_OK && w->rid != 0) {
 		/* Proposed as often as it is refused, under one id: only the
 		 * grant is recorded, and a copy of it answers with the grant. */
@@ -1863,7 +1919,15 @@ sm_lockq_kick(struct session_mgr *sm, struct lockq *lq)
 				shared_ahead = true;
 			continue;
 		}
-		if (ns_handle_path(ns, w->session, w->handle, &held) == NULL ||
+		if (ns_handle_path(ns, w->session, w->handle, &held) == NULL && w->mpath != NULL) {
+			/* A handle in memory, not made in the namespace yet (or
+			 * dropped again): its node by name. */
+			held = NS_LOCK_NONE;
+			if (ns_path_stat(ns, w->mpath, w->minstance, &res) != CHUBBY_OK) {
+				sm_fail_waiter(sm, w, res.status, res.msg);
+				continue;
+			}
+		} else if (ns_handle_path(ns, w->session, w->handle, &held) == NULL ||
 		    ns_get_stat(ns, w->session, w->handle, &res) != CHUBBY_OK) {
 			/* The handle or its node went: tell the waiter why. */
 			sm_fail_waiter(sm, w, res.status != CHUBBY_OK ? res.status : CHUBBY_E_BAD_HANDLE,
@@ -1948,8 +2012,17 @@ session_acquire(struct session_mgr *sm, struct session_now now, uint64_t session
     uint64_t handle, int mode, uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait,
     void *q)
 {
+	session_acquire_mem(sm, now, session, handle, mode, rid, rid_floor, timeout_ms, wait, q,
+	    NULL);
+}
+
+void
+session_acquire_mem(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t handle, int mode, uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait,
+    void *q, const struct session_mem_open *mo)
+{
 	struct waiter *w = xcalloc(1, sizeof *w);
-	const char *path = ns_handle_path(sm_ns(sm), session, handle, NULL);
+	const char *path = mo != NULL ? mo->path : ns_handle_path(sm_ns(sm), session, handle, NULL);
 	struct lockq *lq = sm_lockq_get(sm, path != NULL ? path : "");
 	bool queued_before = lq->head != NULL;
 	struct msess *s = sm_find(sm, session);
@@ -1965,6 +2038,12 @@ session_acquire(struct session_mgr *sm, struct session_now now, uint64_t session
 	w->wait = wait;
 	w->q = q;
 	w->lq = lq;
+	if (mo != NULL) {
+		w->mpath = xstrdup(mo->path);
+		w->minstance = mo->instance;
+		w->mflags = mo->flags;
+		w->mpoisoned = mo->poisoned;
+	}
 	w->prev = lq->tail;
 	if (lq->tail != NULL)
 		lq->tail->next = w;
@@ -2430,6 +2509,7 @@ session_stats(const struct session_mgr *sm, struct session_stats *out)
 	out->held_keepalives = sm->nka;
 	out->waiters = sm->nwaiters;
 	out->gated_writes = sm->ngates;
+	out->mem_handles = mh_total(sm->mh);
 }
 
 /* --- set-up ---------------------------------------------------------------- */
@@ -2459,6 +2539,7 @@ session_new(const struct session_config *cfg, const struct session_env *env)
 	sm_htab_init(&sm->gpaths);
 	sm_htab_init(&sm->locks);
 	sm_heap_init(&sm->due);
+	sm->mh = mh_new();
 	return sm;
 }
 
@@ -2483,5 +2564,6 @@ session_free(struct session_mgr *sm)
 	for (int i = 0; i < 3; i++)
 		free(sm->root_acl[i]);
 	free(sm->acl_admins);
+	mh_free(sm->mh);
 	free(sm);
 }

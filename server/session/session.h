@@ -26,6 +26,7 @@ struct ns;
 struct ns_result;
 struct seqtoken;
 struct session_mgr;
+struct mh_table;
 
 /* The time of an event, given to every entry point (the layer reads no
  * clock): monotonic ms for leases, holds and timeouts, and wall-clock ms
@@ -129,6 +130,9 @@ bool session_idle(const struct session_mgr *sm);
  * layer was given, for work done in a completion (session_done_fn). */
 const struct ns *session_ns(const struct session_mgr *sm);
 uint64_t session_epoch(const struct session_mgr *sm);
+/* The handles kept in this master's memory (session/mhandle.h): emptied
+ * when it steps down, a session's dropped when the session ends. */
+struct mh_table *session_mhandles(struct session_mgr *sm);
 struct session_now session_last_now(const struct session_mgr *sm);
 
 /* The stamp for a namespace command proposed now: wall-clock time read at
@@ -233,6 +237,26 @@ void session_acquire(struct session_mgr *sm, struct session_now now, uint64_t se
     uint64_t handle, int mode, uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait,
     void *req);
 
+/* A handle the master keeps in memory (docs/SESSIONS.md "Handles in
+ * memory"): what the namespace needs to make it (ns_encode_mem). */
+struct session_mem_open {
+	const char *path;
+	uint64_t instance;
+	uint32_t flags; /* NS_O_READ, NS_O_WRITE */
+	bool poisoned;
+};
+
+/* session_acquire on such a handle (MO copied): each proposal is an
+ * ACQUIRE wrapped in MEM, so that the grant makes the holder replicated in
+ * the same log entry. */
+/* A handle in memory was closed: its waiter (if any) is answered
+ * E_BAD_HANDLE, as a log handle's is when its CLOSE applies. */
+void session_handle_closed(struct session_mgr *sm, uint64_t session, uint64_t handle);
+
+void session_acquire_mem(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t handle, int mode, uint64_t rid, uint64_t rid_floor, uint64_t timeout_ms, bool wait,
+    void *req, const struct session_mem_open *mo);
+
 /* Packs {lock_gen, sequencer: bin} for a granted lock of HANDLE into a
  * new buffer (*OUT, malloc'd); CHUBBY_OK or the namespace's error. */
 int session_pack_grant(struct session_mgr *sm, uint64_t session, uint64_t handle, uint8_t **out,
@@ -268,6 +292,7 @@ struct session_stats {
 	size_t held_keepalives;
 	size_t waiters;      /* ACQUIREs waiting */
 	size_t gated_writes; /* writes waiting for invalidations or the fail-over hold */
+	size_t mem_handles;  /* handles kept in memory (session/mhandle.h) */
 	uint64_t keepalives; /* answered since start */
 	uint64_t expired;    /* sessions this replica expired as master */
 	uint64_t invalidations;

@@ -251,6 +251,8 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 		    "Writes waiting for cache invalidations or the fail-over hold.", ss.gated_writes);
 		metric(p, "chubby_invalidations_total", "counter", "Cache invalidations sent.",
 		    ss.invalidations);
+		metric(p, "chubby_handles_in_memory", "gauge",
+		    "Handles the master keeps in memory (handles_in_memory).", ss.mem_handles);
 		struct session_lease_info li;
 		session_lease_info(d->sessions, &li);
 		metric(p, "chubby_session_lease_ms", "gauge",

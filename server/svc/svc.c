@@ -16,6 +16,7 @@
 #include "errbuf.h"
 #include "ns/ns.h"
 #include "seqtoken.h"
+#include "session/mhandle.h"
 #include "session/session.h"
 #include "simknob.h"
 #include "svc/svc.h"
@@ -39,10 +40,15 @@ struct call {
 	/* An error answered at once: its message and what its result says. */
 	char msg[256];
 	enum svc_result_kind kind;
+	/* A call on a handle kept in memory (docs/SESSIONS.md "Handles in
+	 * memory"): its writes name the node through MEM. */
+	const struct mhandle *mh;
 };
 
 /* An op's return when it has answered or kept the request itself. */
 #define TAKEN (-1)
+/* op_open_mem's when the open must go through the log after all. */
+#define TO_LOG (-2)
 
 /* What a write's answer needs once the command has been applied: the
  * token to answer, whether it was kept past the call (a copy of a write
@@ -215,6 +221,19 @@ req_id_check(struct call *c, uint64_t session, uint64_t handle, session_done_fn 
 static int
 write_prepare(struct call *c, bool with_id, uint64_t session, uint8_t **cmd, size_t *len, int rc)
 {
+	if (rc == CHUBBY_OK && c->mh != NULL) {
+		/* On a handle in memory: the namespace makes it for the command
+		 * (ns_encode_mem), checking what an OPEN checks. */
+		uint8_t *mem = NULL;
+		size_t mlen = 0;
+
+		rc = ns_encode_mem(stamp(c), session, c->mh->id, c->mh->path, c->mh->instance,
+		    c->mh->flags & (NS_O_READ | NS_O_WRITE), c->mh->poisoned, *cmd, *len, &mem,
+		    &mlen);
+		free(*cmd);
+		*cmd = mem;
+		*len = mlen;
+	}
 	if (rc == CHUBBY_OK && with_id && c->a->rid != 0) {
 		uint8_t *wrapped = NULL;
 		size_t wlen = 0;
@@ -296,8 +315,12 @@ done_stat(int status, const struct ns_result *res, void *arg)
 	if (status == CHUBBY_E_GEN_MISMATCH) {
 		struct ns_result cur;
 
+		const struct mhandle *mh = mh_find(session_mhandles(w->s->sm), w->session, w->handle);
+
 		ns_result_init(&cur);
-		if (ns_get_stat(session_ns(w->s->sm), w->session, w->handle, &cur) == CHUBBY_OK) {
+		if ((mh != NULL ? ns_path_stat(session_ns(w->s->sm), mh->path, mh->instance, &cur) :
+				  ns_get_stat(session_ns(w->s->sm), w->session, w->handle, &cur)) ==
+		    CHUBBY_OK) {
 			r.kind = SVC_RES_CONTENT_GEN;
 			r.content_gen = cur.stat.content_gen;
 			answer(w->s, w->tok, w->deferred, status, res != NULL ? res->msg : NULL, &r);
@@ -314,7 +337,7 @@ done_stat(int status, const struct ns_result *res, void *arg)
 static int
 handle_path(struct call *c, uint64_t session, uint64_t handle, char **path)
 {
-	const char *p = ns_handle_path(c_ns(c), session, handle, NULL);
+	const char *p = c->mh != NULL ? c->mh->path : ns_handle_path(c_ns(c), session, handle, NULL);
 
 	if (p == NULL) {
 		errbuf_set(c->msg, sizeof c->msg, "handle %" PRIu64 " is not open in session %" PRIu64,
@@ -443,6 +466,347 @@ op_session_end(struct call *c)
 	return submit_close(c, cmd, len, rc, session, 0);
 }
 
+/* --- handles in memory (docs/SESSIONS.md "Handles in memory") ----------------- */
+
+static struct mh_table *
+mht(struct call *c)
+{
+	return session_mhandles(c->s->sm);
+}
+
+/* The most handles a session may have, in the log and in memory. */
+static size_t
+max_handles(const struct svc *s)
+{
+	return s->cfg.max_handles != 0 ? s->cfg.max_handles : 1000;
+}
+
+/* SESSION's handles, in the log and in memory, each once: a handle in
+ * memory that holds a lock (or a sequencer) is in both. */
+static size_t
+session_handles(struct call *c, uint64_t session)
+{
+	size_t n = ns_session_handles(c_ns(c), session, NULL, 0), m = mh_count(mht(c), session);
+	size_t both = 0;
+
+	if (n > 0 && m > 0) {
+		uint64_t *ids = xcalloc(n, sizeof *ids);
+
+		n = ns_session_handles(c_ns(c), session, ids, n);
+		for (size_t i = 0; i < n; i++)
+			if (mh_is_mem_id(ids[i]) && mh_find(mht(c), session, ids[i]) != NULL)
+				both++;
+		free(ids);
+	}
+	return n + m - both;
+}
+
+static int
+handle_limit(struct call *c, uint64_t session)
+{
+	if (session_handles(c, session) >= max_handles(c->s)) {
+		errbuf_set(c->msg, sizeof c->msg, "too many handles in this session");
+		return CHUBBY_E_LIMIT;
+	}
+	return CHUBBY_OK;
+}
+
+/* The open flags a handle in memory may have: intents, and CREATE for a
+ * node that exists (which creates nothing). */
+#define MEM_FLAGS (NS_O_READ | NS_O_WRITE | NS_O_CREATE)
+
+/*
+ * Whether an OPEN may be answered from master memory: the cell allows it,
+ * the client asked (an older client's OPEN goes through the log as it
+ * always did), and the open need change nothing the log must hold: no
+ * exclusive, ephemeral or directory creation (op_open_mem sends an open
+ * that would create, or that finds an ephemeral node, to the log), no
+ * events (which the namespace raises for its handles as it applies), no
+ * ACL names, no lock-delay of its own (a handle in memory has the cell's
+ * default), contents only as a CREATE's initial ones.  Writes and locks
+ * through such a handle name it in their own log entries (MEM).
+ */
+static bool
+open_in_memory(struct call *c)
+{
+	const struct svc_args *a = c->a;
+
+	return c->s->cfg.handles_in_memory && a->mem && (a->flags & ~(uint32_t)MEM_FLAGS) == 0 &&
+	    (a->flags & (NS_O_READ | NS_O_WRITE)) != 0 && a->events == 0 && !a->have_acl &&
+	    a->lock_delay_ms == UINT64_MAX && (!a->have_contents || (a->flags & NS_O_CREATE));
+}
+
+/* The checks of OPEN (ns.c cmd_open) for an open of an existing PATH with
+ * the intents of FLAGS by SESSION, against the applied namespace: the
+ * node (instance INSTANCE, 0: any), the ACLs of its intents, the
+ * session's handle count.  The node's stat in RES. */
+static int
+mem_open_check(struct call *c, uint64_t session, const char *path, uint64_t instance,
+    uint32_t flags, struct ns_result *res)
+{
+	const char *who = ns_session_principal(c_ns(c), session);
+	int rc;
+
+	if (who == NULL) {
+		errbuf_set(c->msg, sizeof c->msg, "no such session");
+		return CHUBBY_E_BAD_SESSION;
+	}
+	if ((rc = ns_path_stat(c_ns(c), path, instance, res)) != CHUBBY_OK) {
+		/* A bad name is reported as OPEN reports it. */
+		if (rc == CHUBBY_E_NOT_FOUND &&
+		    ns_check_access(c_ns(c), who, path, NS_ACL_READ) == CHUBBY_E_BAD_NAME) {
+			errbuf_set(c->msg, sizeof c->msg, "bad name %s", path);
+			return CHUBBY_E_BAD_NAME;
+		}
+		return ns_fail(c, res);
+	}
+	if ((flags & NS_O_READ) && ns_check_access(c_ns(c), who, path, NS_ACL_READ) != CHUBBY_OK) {
+		errbuf_set(c->msg, sizeof c->msg, "no read permission on that node");
+		return CHUBBY_E_PERMISSION;
+	}
+	if ((flags & NS_O_WRITE) && ns_check_access(c_ns(c), who, path, NS_ACL_WRITE) != CHUBBY_OK) {
+		errbuf_set(c->msg, sizeof c->msg, "no write permission on that node");
+		return CHUBBY_E_PERMISSION;
+	}
+	return handle_limit(c, session);
+}
+
+static int
+op_open_mem(struct call *c)
+{
+	const struct svc_args *a = c->a;
+	struct svc_result r;
+	struct ns_result res;
+	struct mhandle *h;
+	int rc;
+
+	audit(c, false, a->path, NULL, false);
+	ns_result_init(&res);
+	/* A copy of an OPEN whose answer was lost (the same rid) gets the
+	 * handle the first made, as the log's request records answer it, and
+	 * before the limit, which that handle counts in. */
+	if ((h = mh_find_rid(mht(c), a->session, a->rid)) != NULL && strcmp(h->path, a->path) == 0 &&
+	    ns_path_stat(c_ns(c), h->path, h->instance, &res) == CHUBBY_OK) {
+		memset(&r, 0, sizeof r);
+		r.kind = SVC_RES_OPEN;
+		r.handle = h->id;
+		r.stat = &res.stat;
+		answer_now(c, &r);
+		ns_result_free(&res);
+		return TAKEN;
+	}
+	rc = mem_open_check(c, a->session, a->path, 0, a->flags, &res);
+	if (rc == CHUBBY_E_NOT_FOUND && (a->flags & NS_O_CREATE)) {
+		/* Absent: this open creates it, through the log. */
+		ns_result_free(&res);
+		c->msg[0] = '\0';
+		return TO_LOG;
+	}
+	if (rc == CHUBBY_E_NOT_FOUND && a->cache) {
+		/* Existence caching, as done_open_absent does for the log's OPEN. */
+		memset(&r, 0, sizeof r);
+		r.kind = SVC_RES_ABSENT;
+		r.cacheable = session_cache_note(c->s->sm, a->session, a->path);
+		answer(c->s, c->req, false, rc, c->msg, &r);
+		ns_result_free(&res);
+		return TAKEN;
+	}
+	if (rc != CHUBBY_OK) {
+		ns_result_free(&res);
+		return rc;
+	}
+	if (res.stat.ephemeral) {
+		/* An open holds an ephemeral node (the namespace reaps it when
+		 * its last handle closes): only the log's handles count. */
+		ns_result_free(&res);
+		return TO_LOG;
+	}
+	memset(&r, 0, sizeof r);
+	r.kind = SVC_RES_OPEN;
+	r.handle = mh_next_id(mht(c), session_epoch(c->s->sm), a->session);
+	mh_add(mht(c), a->session, r.handle, a->path, res.stat.instance, a->flags)->rid = a->rid;
+	r.stat = &res.stat;
+	answer_now(c, &r);
+	ns_result_free(&res);
+	return TAKEN;
+}
+
+/*
+ * The memory handle a call names, *OUT; re-created from what the call
+ * carries if this master does not know it (a fail-over since it was
+ * opened: Chubby §2.9 step 7), checked against the replicated state as an
+ * OPEN would be, the node's instance included: a node deleted (or made
+ * again) since fails as a deleted node's handle does.
+ */
+static int
+mem_handle(struct call *c, struct mhandle **out)
+{
+	const struct svc_args *a = c->a;
+	struct ns_result res;
+	int rc;
+
+	if ((*out = mh_find(mht(c), a->session, a->handle)) != NULL)
+		return CHUBBY_OK;
+	if (!a->have_reopen || a->path == NULL || a->instance == 0 ||
+	    (a->flags & ~(uint32_t)MEM_FLAGS) != 0 || (a->flags & (NS_O_READ | NS_O_WRITE)) == 0) {
+		errbuf_set(c->msg, sizeof c->msg, "no such handle in this session");
+		return CHUBBY_E_BAD_HANDLE;
+	}
+	ns_result_init(&res);
+	rc = mem_open_check(c, a->session, a->path, a->instance, a->flags, &res);
+	ns_result_free(&res);
+	if (rc != CHUBBY_OK)
+		return rc;
+	*out = mh_add(mht(c), a->session, a->handle, a->path, a->instance, a->flags);
+	(*out)->poisoned = a->poisoned;
+	return CHUBBY_OK;
+}
+
+/* A read through memory handle H: the node it opened, still that instance. */
+static int
+mem_read(struct call *c, enum svc_op op, const struct mhandle *h)
+{
+	struct svc_result r;
+	struct ns_result res;
+	int rc;
+
+	ns_result_init(&res);
+	memset(&r, 0, sizeof r);
+	if (op == SVC_GET_CONTENTS)
+		rc = ns_path_contents_and_stat(c_ns(c), h->path, h->instance, &res);
+	else if (op == SVC_READDIR)
+		rc = ns_path_readdir(c_ns(c), h->path, h->instance, &res);
+	else
+		rc = ns_path_stat(c_ns(c), h->path, h->instance, &res);
+	if (rc != CHUBBY_OK) {
+		rc = ns_fail(c, &res);
+		ns_result_free(&res);
+		return rc;
+	}
+	if (op == SVC_GET_CONTENTS) {
+		r.kind = SVC_RES_CONTENTS;
+		if (c->a->cache)
+			r.cacheable = session_cache_note(c->s->sm, h->session, h->path);
+		r.contents = res.contents;
+		r.contents_len = res.contents_len;
+	} else if (op == SVC_READDIR) {
+		r.kind = SVC_RES_NAMES;
+		r.names = res.names;
+		r.nnames = res.nnames;
+	} else {
+		r.kind = SVC_RES_STAT;
+	}
+	r.stat = &res.stat;
+	answer_now(c, &r);
+	ns_result_free(&res);
+	return TAKEN;
+}
+
+static int serve_log(struct call *c, enum svc_op op);
+
+/*
+ * A call on a handle kept in memory.  Its reads are answered from the
+ * applied namespace.  Its writes (SET_CONTENTS, DELETE, SET_ACL) are
+ * served as on a handle of the log's, their commands wrapped in MEM
+ * (write_prepare), which names the node and the handle; so are ACQUIRE,
+ * which leaves the holder replicated (the session's end frees its lock,
+ * a new master finds it), RELEASE, which drops it again, and
+ * SET_SEQUENCER.  CLOSE and POISON change only memory unless the
+ * namespace holds the handle.  What a read-only handle cannot do is
+ * refused at once, as the namespace would.
+ */
+static int
+serve_mem(struct call *c, enum svc_op op)
+{
+	struct ns_result res;
+	struct mhandle *h;
+	bool in_ns;
+	int rc;
+
+	if ((rc = check_session(c)) != CHUBBY_OK)
+		return rc;
+	in_ns = ns_handle_path(c_ns(c), c->a->session, c->a->handle, NULL) != NULL;
+	if (op == SVC_CLOSE) {
+		/* Closing a handle this master does not know (closed already,
+		 * or opened under an earlier master) leaves it closed; one the
+		 * namespace holds (a lock or sequencer on it) closes there. */
+		(void)mh_remove(mht(c), c->a->session, c->a->handle);
+		if (in_ns)
+			return serve_log(c, op);
+		session_handle_closed(c->s->sm, c->a->session, c->a->handle);
+		return answer_now(c, NULL);
+	}
+	if ((rc = mem_handle(c, &h)) != CHUBBY_OK)
+		return rc;
+	if (op == SVC_POISON) {
+		h->poisoned = true;
+		return in_ns ? serve_log(c, op) : answer_now(c, NULL);
+	}
+	if (h->poisoned) {
+		errbuf_set(c->msg, sizeof c->msg, "handle on %s was poisoned", h->path);
+		return CHUBBY_E_CANCELLED;
+	}
+	ns_result_init(&res);
+	rc = ns_path_stat(c_ns(c), h->path, h->instance, &res);
+	if (rc != CHUBBY_OK) {
+		rc = ns_fail(c, &res);
+		ns_result_free(&res);
+		return rc;
+	}
+	ns_result_free(&res);
+	switch (op) {
+	case SVC_GET_CONTENTS:
+	case SVC_GET_STAT:
+	case SVC_READDIR:
+		return mem_read(c, op, h);
+	case SVC_RELEASE:
+	case SVC_GET_SEQUENCER:
+		if (!in_ns) {
+			errbuf_set(c->msg, sizeof c->msg, "the handle does not hold lock %s",
+			    h->path);
+			return CHUBBY_E_NOT_HELD;
+		}
+		break;
+	case SVC_SET_CONTENTS:
+	case SVC_DELETE:
+	case SVC_ACQUIRE:
+	case SVC_TRY_ACQUIRE:
+		if (!(h->flags & NS_O_WRITE)) {
+			errbuf_set(c->msg, sizeof c->msg, "handle was not opened for writing");
+			return CHUBBY_E_PERMISSION;
+		}
+		break;
+	default:
+		break;
+	}
+	c->mh = h;
+	return serve_log(c, op);
+}
+
+/* Whether OP names a handle: then one kept in memory is served apart. */
+static bool
+names_handle(enum svc_op op)
+{
+	switch (op) {
+	case SVC_CLOSE:
+	case SVC_POISON:
+	case SVC_RELEASE:
+	case SVC_GET_CONTENTS:
+	case SVC_GET_STAT:
+	case SVC_READDIR:
+	case SVC_SET_CONTENTS:
+	case SVC_SET_ACL:
+	case SVC_DELETE:
+	case SVC_ACQUIRE:
+	case SVC_TRY_ACQUIRE:
+	case SVC_GET_SEQUENCER:
+	case SVC_SET_SEQUENCER:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* --- handles and the namespace -------------------------------------------------- */
 
 static void
@@ -528,6 +892,8 @@ op_open(struct call *c)
 
 	if ((rc = check_session(c)) != CHUBBY_OK ||
 	    (rc = req_id_check(c, a->session, 0, done_open)) != CHUBBY_OK)
+		return rc;
+	if (open_in_memory(c) && (rc = op_open_mem(c)) != TO_LOG)
 		return rc;
 	if (a->have_acl && (a->flags & NS_O_CREATE) && (rc = open_acl_check(c)) != CHUBBY_OK)
 		return rc; /* E_NOT_FOUND naming the ACL file, or E_BAD_NAME */
@@ -730,7 +1096,8 @@ op_set_acl(struct call *c)
 
 		audit(c, false, path, NULL, false);
 		ns_result_init(&cur);
-		if ((rc = ns_get_stat(c_ns(c), a->session, a->handle, &cur)) != CHUBBY_OK)
+		if ((rc = c->mh != NULL ? ns_path_stat(c_ns(c), path, c->mh->instance, &cur) :
+				ns_get_stat(c_ns(c), a->session, a->handle, &cur)) != CHUBBY_OK)
 			ns_fail(c, &cur);
 		/* The right to change comes first: a caller without it learns
 		 * nothing about the ACL files from the checks after. */
@@ -820,6 +1187,17 @@ op_acquire(struct call *c, bool wait)
 		errbuf_set(c->msg, sizeof c->msg,
 		    "\"mode\" must be 1 (shared) or 2 (exclusive), not %" PRIu64, a->mode);
 		return CHUBBY_E_INVALID;
+	}
+	if (c->mh != NULL) {
+		/* The grant makes the handle replicated, in the same entry. */
+		struct session_mem_open mo = {.path = c->mh->path,
+		    .instance = c->mh->instance,
+		    .flags = c->mh->flags & (NS_O_READ | NS_O_WRITE),
+		    .poisoned = c->mh->poisoned};
+
+		session_acquire_mem(c->s->sm, c->now, a->session, a->handle, (int)a->mode, a->rid,
+		    a->rid_floor, a->timeout_ms, wait, c->s->env.defer(c->s->env.arg, c->req), &mo);
+		return TAKEN;
 	}
 	session_acquire(c->s->sm, c->now, a->session, a->handle, (int)a->mode, a->rid,
 	    a->rid_floor, a->timeout_ms, wait, c->s->env.defer(c->s->env.arg, c->req));
@@ -1005,7 +1383,9 @@ readonly_check(struct call *c, enum svc_op op)
 	case SVC_DELETE:
 	case SVC_ACQUIRE:
 	case SVC_TRY_ACQUIRE:
-		path = ns_handle_path(c_ns(c), a->session, a->handle, NULL);
+		/* A handle kept in memory names its node there (serve_mem). */
+		path = c->mh != NULL ? c->mh->path
+				     : ns_handle_path(c_ns(c), a->session, a->handle, NULL);
 		break;
 	default:
 		break;
@@ -1020,6 +1400,16 @@ readonly_check(struct call *c, enum svc_op op)
 
 static int
 serve(struct call *c, enum svc_op op)
+{
+	if (names_handle(op) && mh_is_mem_id(c->a->handle))
+		return serve_mem(c, op);
+	return serve_log(c, op);
+}
+
+/* The calls as the log's handles have them (and, with C->mh, through a
+ * handle in memory: serve_mem). */
+static int
+serve_log(struct call *c, enum svc_op op)
 {
 	int rc;
 

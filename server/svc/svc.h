@@ -91,6 +91,15 @@ struct svc_args {
 	 * (Chubby §2.9 caches "file absence"; libchubby does not yet, the
 	 * whole-cell simulator's client does). */
 	bool cache;
+	/* OPEN: the client takes a handle kept in the master's memory
+	 * (docs/SESSIONS.md "Handles in memory"); ignored unless the cell has
+	 * handles_in_memory and the open creates nothing and asks no events. */
+	bool mem;
+	/* A call on a handle kept in memory: what re-creating it at a new
+	 * master needs (HAVE_REOPEN), in PATH, FLAGS, INSTANCE and POISONED. */
+	bool have_reopen;
+	uint64_t instance;
+	bool poisoned;
 	/* SET_SEQUENCER (NULL: clear), CHECK_SEQUENCER: a decoded sequencer
 	 * whose signature the caller has checked. */
 	const struct seqtoken *seq;
@@ -172,6 +181,10 @@ struct svc_config {
 	 * or lock a node at or under one; others get E_PERMISSION. */
 	const char *const *readonly;
 	size_t nreadonly;
+	/* Read-only OPENs asking for it keep their handle in memory, with no
+	 * log write (experimental: docs/SESSIONS.md "Handles in memory"). */
+	bool handles_in_memory;
+	size_t max_handles;    /* per session, memory handles counted (0: 1000) */
 };
 
 /* The layer over session layer SM (not owned). */

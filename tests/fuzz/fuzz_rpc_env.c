@@ -538,6 +538,8 @@ fz_cell_init(struct fz_cell *c, const struct cell_config *cfg, const uint8_t *ke
 	    .max_contents = cfg->max_contents,
 	    .page_bytes = frame - 1024,
 	    .lock_records = cfg->lock_records != 0, /* as chubbyd (rpc_ns.c) */
+	    .handles_in_memory = true, /* the new path fuzzed too */
+	    .max_handles = cfg->max_handles_per_session,
 	};
 	struct svc_env venv = {.arg = c, .defer = svc_defer, .reply = svc_reply};
 

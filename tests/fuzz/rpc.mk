@@ -10,6 +10,7 @@ FUZZ_RPC_SOURCES = tests/fuzz/fuzz_rpc.c tests/fuzz/fuzz_rpc.h tests/fuzz/fuzz_r
 	server/rpc/ns_wire.c server/rpc/ns_wire.h server/svc/svc.c server/svc/svc.h \
 	server/session/session.c server/session/session.h \
 	server/session/sm_index.c server/session/sm_index.h \
+	server/session/mhandle.c server/session/mhandle.h \
 	server/session/lease_ctl.c server/session/lease_ctl.h
 FUZZ_RPC_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 FUZZ_RPC_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
@@ -51,7 +52,8 @@ check_PROGRAMS += tests/unit/test_session_mgr
 tests_unit_test_session_mgr_SOURCES = tests/unit/test_session_mgr.c \
 	server/session/session.c server/session/session.h \
 	server/session/lease_ctl.c server/session/lease_ctl.h \
-	server/session/sm_index.c server/session/sm_index.h $(TEST_HARNESS)
+	server/session/sm_index.c server/session/sm_index.h \
+	server/session/mhandle.c server/session/mhandle.h $(TEST_HARNESS)
 tests_unit_test_session_mgr_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
 tests_unit_test_session_mgr_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_session_mgr_LDADD = server/ns/libns.la $(TEST_LIBS)

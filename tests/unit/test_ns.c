@@ -2411,6 +2411,216 @@ test_lease_cap(void)
 }
 FRESH(test_lease_cap)
 
+/* --- handles kept in the master's memory (docs/NAMESPACE.md "Commands on a
+ * handle in memory") --- */
+
+/* An id of the kind the master hands out for a handle it keeps in memory. */
+#define MEM_ID(n) ((UINT64_C(1) << 63) | (UINT64_C(7) << 32) | (n))
+
+/* [15, stamp, session, handle, path, instance, flags, poisoned, inner|nil],
+ * packed by hand so that this test needs nothing but the wire format. */
+static int
+mem_ap(uint64_t s, uint64_t id, const char *path, uint64_t inst, uint32_t flags,
+    uint8_t *inner, size_t ilen)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 9);
+	msgpack_pack_uint64(&pk, 15);
+	msgpack_pack_uint64(&pk, now);
+	msgpack_pack_uint64(&pk, s);
+	msgpack_pack_uint64(&pk, id);
+	msgpack_pack_str(&pk, strlen(path));
+	msgpack_pack_str_body(&pk, path, strlen(path));
+	msgpack_pack_uint64(&pk, inst);
+	msgpack_pack_uint64(&pk, flags);
+	msgpack_pack_false(&pk);
+	if (inner != NULL) {
+		msgpack_pack_bin(&pk, ilen);
+		msgpack_pack_bin_body(&pk, inner, ilen);
+	} else {
+		msgpack_pack_nil(&pk);
+	}
+	free(inner);
+	rc = ns_apply(ns, (const uint8_t *)sb.data, sb.size, &r);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+static void
+test_mem_handle_writes(void)
+{
+	uint64_t s = sess("alice"), h0, hw, inst, gen, id = MEM_ID(1);
+	uint8_t *b = NULL;
+	size_t l = 0;
+	struct ns_stat st;
+
+	h0 = opn_full(s, ROOT "/f", CR, UINT64_MAX, "v0", NULL);
+	CU_ASSERT_NOT_EQUAL_FATAL(h0, 0);
+	st = stat_of(s, h0);
+	inst = st.instance;
+	gen = st.content_gen;
+	hw = opn(s, ROOT "/f", NS_O_READ, NS_EV_CONTENTS_MODIFIED);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), 2);
+
+	/* SET_CONTENTS through a handle only the master knew: applied by name,
+	 * with the same stat and events as through a replicated handle, and
+	 * nothing left behind. */
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(now, s, id, "v1", 2, false, 0, &b, &l),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(mem_ap(s, id, ROOT "/f", inst, RW, b, l), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.stat.content_gen, gen + 1);
+	CU_ASSERT_EQUAL(nev(hw, NS_EV_CONTENTS_MODIFIED), 1);
+	CU_ASSERT_STRING_EQUAL(cat(s, h0), "v1");
+	CU_ASSERT_EQUAL(ns_handle_count(ns), 2);
+
+	/* Compare-and-set: the generation is checked at apply. */
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(now, s, id, "v2", 2, true, gen, &b, &l),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(mem_ap(s, id, ROOT "/f", inst, RW, b, l), CHUBBY_E_GEN_MISMATCH);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), 2);
+	CU_ASSERT_STRING_EQUAL(cat(s, h0), "v1");
+
+	/* Without the write intent the namespace refuses, as for its own. */
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(now, s, id, "v3", 2, false, 0, &b, &l),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(mem_ap(s, id, ROOT "/f", inst, NS_O_READ, b, l), CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), 2);
+
+	/* Another instance of the name (or none): the handle's node is gone. */
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(now, s, id, "v3", 2, false, 0, &b, &l),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(mem_ap(s, id, ROOT "/f", inst + 1, RW, b, l), CHUBBY_E_BAD_HANDLE);
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(now, s + 100, id, "v3", 2, false, 0, &b, &l),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(mem_ap(s + 100, id, ROOT "/f", inst, RW, b, l), CHUBBY_E_BAD_SESSION);
+
+	/* The wrapped command must be this session's, on this handle. */
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(now, s, h0, "v3", 2, false, 0, &b, &l),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(mem_ap(s, id, ROOT "/f", inst, RW, b, l), CHUBBY_E_INVALID);
+	CU_ASSERT_STRING_EQUAL(cat(s, h0), "v1");
+
+	/* Materialised (no command inside): a replicated handle under the
+	 * master's id, that locks, releases and closes as any other. */
+	CU_ASSERT_EQUAL(mem_ap(s, id, ROOT "/f", inst, RW, NULL, 0), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), 3);
+	CU_ASSERT_EQUAL(mem_ap(s, id, ROOT "/f", inst, RW, NULL, 0), CHUBBY_OK); /* a copy */
+	CU_ASSERT_EQUAL(ns_handle_count(ns), 3);
+	CU_ASSERT_EQUAL(acq(s, id, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(rel(s, id), CHUBBY_OK);
+	CU_ASSERT_EQUAL(cls(s, id), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), 2);
+
+	/* DELETE through it. */
+	CU_ASSERT_EQUAL_FATAL(ns_encode_delete(now, s, id, &b, &l), CHUBBY_OK);
+	CU_ASSERT_EQUAL(mem_ap(s, id, ROOT "/f", inst, RW, b, l), CHUBBY_OK);
+	CU_ASSERT_FALSE(exists(ROOT "/f"));
+	CU_ASSERT_EQUAL(ns_handle_count(ns), 2);
+}
+FRESH(test_mem_handle_writes)
+
+/* A holder through a handle in memory is replicated: its session's expiry
+ * frees the lock with the default lock-delay, and a snapshot keeps it. */
+static void
+test_mem_handle_lock_holder(void)
+{
+	uint64_t a = sess("alice"), b = sess("bob"), h0, hb, inst, id = MEM_ID(4);
+	uint8_t *in = NULL, *snap = NULL;
+	size_t il = 0, sl = 0;
+	struct ns *n2 = mk();
+	char err[128];
+
+	h0 = opn(a, ROOT "/l", CR, 0);
+	inst = stat_of(a, h0).instance;
+	CU_ASSERT_EQUAL(cls(a, h0), CHUBBY_OK);
+	hb = opn(b, ROOT "/l", RW, 0);
+	CU_ASSERT_EQUAL_FATAL(ns_encode_acquire(now, a, id, NS_LOCK_EXCLUSIVE, &in, &il), CHUBBY_OK);
+	CU_ASSERT_EQUAL(mem_ap(a, id, ROOT "/l", inst, RW, in, il), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_E_BUSY);
+	/* A snapshot (a new master's state) holds the holder, by its id. */
+	CU_ASSERT_EQUAL_FATAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_restore(n2, snap, sl, err, sizeof err), CHUBBY_OK);
+	CU_ASSERT_PTR_NOT_NULL(ns_handle_path(n2, a, id, NULL));
+	free(snap);
+	ns_free(n2);
+	now = 10000;
+	CU_ASSERT_EQUAL(end(a, NS_END_EXPIRED), CHUBBY_OK);
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_E_LOCK_DELAY);
+	CU_ASSERT_EQUAL(r.delay_until_ms, 15000); /* the config's default, 5 s */
+	now = 15000;
+	CU_ASSERT_EQUAL(acq(b, hb, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+}
+FRESH(test_mem_handle_lock_holder)
+
+/* An ephemeral node is held by its handles: none is made or dropped by name. */
+static void
+test_mem_handle_not_ephemeral(void)
+{
+	uint64_t s = sess("alice"), h0, inst;
+	uint8_t *b = NULL;
+	size_t l = 0;
+
+	h0 = opn(s, ROOT "/e", CR | NS_O_EPHEMERAL, 0);
+	CU_ASSERT_NOT_EQUAL_FATAL(h0, 0);
+	inst = stat_of(s, h0).instance;
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(now, s, MEM_ID(2), "x", 1, false, 0, &b, &l),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(mem_ap(s, MEM_ID(2), ROOT "/e", inst, RW, b, l), CHUBBY_E_INVALID);
+	CU_ASSERT_TRUE(exists(ROOT "/e"));
+}
+FRESH(test_mem_handle_not_ephemeral)
+
+/* A copy of a request through a memory handle answers as the first did. */
+static void
+test_mem_handle_request_copy(void)
+{
+	uint64_t s = sess("alice"), h0, inst, gen, id = MEM_ID(3);
+	uint8_t *in = NULL, *b = NULL, *req = NULL;
+	size_t il = 0, l = 0, rl = 0;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	h0 = opn_full(s, ROOT "/g", CR, UINT64_MAX, "v0", NULL);
+	inst = stat_of(s, h0).instance;
+	gen = stat_of(s, h0).content_gen;
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents(now, s, id, "v1", 2, false, 0, &in, &il),
+	    CHUBBY_OK);
+	/* The MEM command, as mem_ap packs it, inside a request id. */
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 9);
+	msgpack_pack_uint64(&pk, 15);
+	msgpack_pack_uint64(&pk, now);
+	msgpack_pack_uint64(&pk, s);
+	msgpack_pack_uint64(&pk, id);
+	msgpack_pack_str(&pk, strlen(ROOT "/g"));
+	msgpack_pack_str_body(&pk, ROOT "/g", strlen(ROOT "/g"));
+	msgpack_pack_uint64(&pk, inst);
+	msgpack_pack_uint64(&pk, RW);
+	msgpack_pack_false(&pk);
+	msgpack_pack_bin(&pk, il);
+	msgpack_pack_bin_body(&pk, in, il);
+	free(in);
+	CU_ASSERT_EQUAL_FATAL(ns_encode_req(now, s, 5, 1, (const uint8_t *)sb.data, sb.size, &req,
+	    &rl), CHUBBY_OK);
+	msgpack_sbuffer_destroy(&sb);
+	for (int i = 0; i < 2; i++) {
+		b = malloc(rl);
+		memcpy(b, req, rl);
+		l = rl;
+		CU_ASSERT_EQUAL(ap(CHUBBY_OK, b, l), CHUBBY_OK);
+		CU_ASSERT_EQUAL(r.stat.content_gen, gen + 1); /* the copy: the first's stat */
+	}
+	free(req);
+	CU_ASSERT_EQUAL(stat_of(s, h0).content_gen, gen + 1);
+}
+FRESH(test_mem_handle_request_copy)
+
 void
 harness_register(void)
 {
@@ -2489,6 +2699,13 @@ harness_register(void)
 		{ "lease_cap", w_test_lease_cap },
 		{ NULL, NULL },
 	};
+	static const struct harness_test mem[] = {
+		{ "writes_by_name", w_test_mem_handle_writes },
+		{ "not_ephemeral", w_test_mem_handle_not_ephemeral },
+		{ "request_copy", w_test_mem_handle_request_copy },
+		{ "lock_holder", w_test_mem_handle_lock_holder },
+		{ NULL, NULL },
+	};
 
 	harness_suite("ns_nodes", NULL, teardown, nodes);
 	harness_suite("ns_locks", NULL, teardown, locks);
@@ -2497,4 +2714,5 @@ harness_register(void)
 	harness_suite("ns_events", NULL, teardown, events);
 	harness_suite("ns_replication", NULL, teardown, repl);
 	harness_suite("ns_requests", NULL, teardown, reqs);
+	harness_suite("ns_mem_handles", NULL, teardown, mem);
 }

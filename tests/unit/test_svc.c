@@ -22,6 +22,7 @@
 #include "mp.h"
 #include "ns/ns.h"
 #include "seqtoken.h"
+#include "session/mhandle.h"
 #include "session/session.h"
 #include "svc/svc.h"
 #include "xmalloc.h"
@@ -32,6 +33,7 @@ static struct cell_config *cfg;
 static struct session_now now;
 static struct ns *ns;
 static bool master;
+static uint64_t epoch_now = 1;
 static size_t submits;
 static struct session_mgr *sm;
 static struct svc *svc;
@@ -107,7 +109,7 @@ static bool
 env_mastership(void *arg, uint64_t *epoch)
 {
 	(void)arg;
-	*epoch = 1;
+	*epoch = epoch_now;
 	return master;
 }
 
@@ -206,7 +208,8 @@ setup(void)
 	    .mastership = env_mastership, .ns = env_ns, .sign = env_sign};
 	struct svc_config vc = {.cell = cfg->cell,
 	    .superuser = cfg->superuser, .max_contents = cfg->max_contents, .page_bytes = 4096,
-	    .lock_records = records_on, .readonly = readonly, .nreadonly = nreadonly};
+	    .lock_records = records_on, .readonly = readonly, .nreadonly = nreadonly,
+	    .handles_in_memory = true, .max_handles = cfg->max_handles_per_session};
 	struct svc_env venv = {.defer = svc_defer, .reply = svc_reply};
 
 	now.mono_ms = 1000000;
@@ -214,6 +217,7 @@ setup(void)
 	ns = ns_new(&nc);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ns);
 	master = true;
+	epoch_now = 1;
 	submits = 0;
 	outstanding = 0;
 	sm = session_new(&sc, &senv);
@@ -240,7 +244,7 @@ start(uint64_t nonce)
 	CU_ASSERT_FATAL(call(SVC_SESSION_START, &a));
 	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
 	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_SESSION);
-	CU_ASSERT_EQUAL(last.r.epoch, 1);
+	CU_ASSERT_EQUAL(last.r.epoch, epoch_now);
 	CU_ASSERT_EQUAL(last.r.lease_ms, cfg->session_lease_ms);
 	return last.r.session;
 }
@@ -704,6 +708,574 @@ test_mirrored_subtree_is_read_only(void)
 	CU_ASSERT_FATAL(call(SVC_GET_CONTENTS, &a));
 	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
 	CU_ASSERT_STRING_EQUAL(last.contents, "x");
+	/* A write handle kept in memory, re-created at this master from
+	 * what the call carries (as after a fail-over), is no way around
+	 * it: the check goes by the node the handle names. */
+	{
+		uint64_t inst = last.stat.instance;
+
+		memset(&a, 0, sizeof a);
+		a.session = s;
+		a.epoch = 1;
+		a.handle = (1ull << 63) | (1ull << 32) | 77; /* a memory handle's id */
+		a.have_reopen = true;
+		a.path = "/ls/local/m/f";
+		a.instance = inst;
+		a.flags = NS_O_READ | NS_O_WRITE;
+		a.contents = (const uint8_t *)"y";
+		a.contents_len = 1;
+		a.have_contents = true;
+		CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+		CU_ASSERT_EQUAL(last.status, CHUBBY_E_PERMISSION);
+		CU_ASSERT_PTR_NOT_NULL(strstr(last.msg, "read-only mirror"));
+		CU_ASSERT_FATAL(call(SVC_DELETE, &a));
+		CU_ASSERT_EQUAL(last.status, CHUBBY_E_PERMISSION);
+	}
+	teardown();
+}
+
+/* A handle call's arguments in session S at epoch EPOCH. */
+static struct svc_args
+on_handle(uint64_t s, uint64_t epoch, uint64_t h)
+{
+	struct svc_args a;
+
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = epoch;
+	a.handle = h;
+	return a;
+}
+
+/* A read-only OPEN of PATH asking for a handle in memory: its answer. */
+static void
+open_mem(uint64_t s, uint64_t epoch, const char *path)
+{
+	struct svc_args a = on_handle(s, epoch, 0);
+
+	a.path = path;
+	a.flags = NS_O_READ;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+}
+
+/*
+ * Chubby §2.9: a handle lives in the master's memory.  An OPEN that
+ * creates nothing, and its CLOSE, write nothing to the log; reads through
+ * the handle are answered from the applied namespace; a new master that
+ * does not know the handle re-creates it from what the client's call
+ * carries, checked against the replicated state.
+ */
+static void
+test_memory_handles(void)
+{
+	struct svc_args a;
+	uint64_t s, h, hm, inst;
+	size_t before;
+
+	setup();
+	s = start(0);
+	/* The file, made through the log as today. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.contents = (const uint8_t *)"x";
+	a.contents_len = 1;
+	a.have_contents = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	h = last.r.handle;
+	inst = last.stat.instance;
+	a = on_handle(s, 1, h);
+	CU_ASSERT_FATAL(call(SVC_CLOSE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+
+	/* Open, read, stat, close: no proposal. */
+	before = submits;
+	open_mem(s, 1, FILE_PATH);
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_OPEN);
+	CU_ASSERT(!last.r.created);
+	CU_ASSERT_EQUAL(last.stat.instance, inst);
+	hm = last.r.handle;
+	a = on_handle(s, 1, hm);
+	a.cache = true;
+	CU_ASSERT_FATAL(call(SVC_GET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(last.contents, "x");
+	CU_ASSERT(last.r.cacheable);
+	a = on_handle(s, 1, hm);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.stat.instance, inst);
+	CU_ASSERT_FATAL(call(SVC_READDIR, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_DIR);
+	a.rid = 10;
+	CU_ASSERT_FATAL(call(SVC_CLOSE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before);
+	/* Closed: gone. */
+	a = on_handle(s, 1, hm);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
+
+	/* A re-sent OPEN (the same rid: its answer was lost) gets the same
+	 * handle, not a second one left open until the session ends. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	a.rid = 11;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.handle, hm);
+	CU_ASSERT_EQUAL(last.stat.instance, inst);
+	CU_ASSERT_EQUAL(mh_count(session_mhandles(sm), s), 1);
+	a = on_handle(s, 1, hm);
+	CU_ASSERT_FATAL(call(SVC_CLOSE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(mh_count(session_mhandles(sm), s), 0);
+
+	/* A missing node: NOT_FOUND, as through the log. */
+	open_mem(s, 1, "/ls/local/nothing");
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_FOUND);
+	CU_ASSERT_EQUAL(submits, before);
+	/* Events go through the log (the namespace raises them for its
+	 * handles). */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ;
+	a.events = 1;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before + 1);
+
+	/* An ephemeral node: an open holds it (it is reaped when its last
+	 * handle closes), so the open goes through the log. */
+	a = on_handle(s, 1, 0);
+	a.path = "/ls/local/eph";
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE | NS_O_EPHEMERAL;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	before = submits;
+	open_mem(s, 1, "/ls/local/eph");
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT(!mh_is_mem_id(last.r.handle));
+	CU_ASSERT_EQUAL(submits, before + 1);
+
+	/* A new master (epoch 2) does not know the handle; the call that
+	 * carries its re-creation is served, and the handle lives again. */
+	open_mem(s, 1, FILE_PATH);
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	epoch_now = 2;
+	a = on_handle(s, 2, hm);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
+	a.have_reopen = true;
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ;
+	a.instance = inst + 1; /* not the node there now */
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
+	a.instance = inst;
+	a.cache = true;
+	CU_ASSERT_FATAL(call(SVC_GET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_STRING_EQUAL(last.contents, "x");
+	a = on_handle(s, 2, hm);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	/* A new master's ids are not the old one's. */
+	open_mem(s, 2, FILE_PATH);
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_NOT_EQUAL(last.r.handle, hm);
+	/* Another session cannot re-create it. */
+	a = on_handle(start(0), 2, hm);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
+	CU_ASSERT_EQUAL(submits, before + 2); /* the ephemeral node's open, the session */
+	teardown();
+}
+
+
+/* A call on handle HM (in memory, opened at epoch 1) of session S that
+ * carries its re-creation, as libchubby's calls on one do. */
+static struct svc_args
+on_mem(uint64_t s, uint64_t epoch, uint64_t hm, uint64_t inst, uint32_t flags)
+{
+	struct svc_args a = on_handle(s, epoch, hm);
+
+	a.have_reopen = true;
+	a.path = FILE_PATH;
+	a.flags = flags;
+	a.instance = inst;
+	return a;
+}
+
+/*
+ * Issue 19 item 2: only opens that create a node or hold an ephemeral
+ * one go through the log.  An open with the write intent of an existing
+ * node is kept in memory; a write through it is one log entry that names
+ * the node (MEM); an ACQUIRE makes the handle replicated in its own entry
+ * and the RELEASE that leaves it holding nothing drops it, so its CLOSE
+ * costs nothing.
+ */
+static void
+test_memory_handle_writes_and_locks(void)
+{
+	const uint32_t rwc = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	struct svc_args a;
+	uint64_t s, s2, h, h2, hm, inst, gen;
+	size_t before, nh;
+	int held = 0;
+
+	setup();
+	s = start(0);
+	s2 = start(0);
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = rwc;
+	a.lock_delay_ms = UINT64_MAX;
+	a.contents = (const uint8_t *)"x";
+	a.contents_len = 1;
+	a.have_contents = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	h = last.r.handle;
+	inst = last.stat.instance;
+	gen = last.stat.content_gen;
+	a = on_handle(s2, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	h2 = last.r.handle;
+	nh = ns_handle_count(ns);
+
+	/* lockctl put's OPEN (create, with contents) of a file that exists:
+	 * it creates nothing, so no log write. */
+	before = submits;
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = rwc;
+	a.lock_delay_ms = UINT64_MAX;
+	a.contents = (const uint8_t *)"y";
+	a.contents_len = 1;
+	a.have_contents = true;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT(!last.r.created);
+	hm = last.r.handle;
+	CU_ASSERT_FATAL(mh_is_mem_id(hm));
+	CU_ASSERT_EQUAL(submits, before);
+
+	/* SET_CONTENTS: one log write, and no replicated handle left. */
+	a = on_handle(s, 1, hm);
+	a.rid = 20;
+	a.contents = (const uint8_t *)"z";
+	a.contents_len = 1;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.stat.content_gen, gen + 1);
+	CU_ASSERT_EQUAL(submits, before + 1);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+	/* Compare-and-set that loses: the current generation in the answer. */
+	a = on_handle(s, 1, hm);
+	a.rid = 21;
+	a.contents = (const uint8_t *)"w";
+	a.contents_len = 1;
+	a.have_expected = true;
+	a.expected_gen = gen;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_GEN_MISMATCH);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_CONTENT_GEN);
+	CU_ASSERT_EQUAL(last.r.content_gen, gen + 1);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+	/* SET_ACL: one log write, with the change-ACL check at apply. */
+	before = submits;
+	a = on_handle(s, 1, hm);
+	a.rid = 27;
+	a.have_acl = true;
+	a.acl[0] = a.acl[1] = a.acl[2] = "";
+	CU_ASSERT_FATAL(call(SVC_SET_ACL, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.stat.acl_gen, 1);
+	CU_ASSERT_EQUAL(submits, before + 1);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+
+	/* A lock cycle: two log writes; the holder is replicated meanwhile. */
+	before = submits;
+	a = on_handle(s, 1, hm);
+	a.rid = 22;
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before + 1);
+	CU_ASSERT_EQUAL(ns_locks_held(ns), 1);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh + 1);
+	a = on_handle(s2, 1, h2);
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_TRY_ACQUIRE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BUSY);
+	before = submits;
+	a = on_handle(s, 1, hm);
+	CU_ASSERT_FATAL(call(SVC_GET_SEQUENCER, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	a.rid = 23;
+	CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before + 1);
+	CU_ASSERT_EQUAL(ns_locks_held(ns), 0);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+	a = on_handle(s, 1, hm);
+	CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_HELD);
+
+	/* A blocking ACQUIRE waits at the master for a holder of the log's,
+	 * and is granted when it releases. */
+	a = on_handle(s2, 1, h2);
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_TRY_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	{
+		struct req q = {.id = next_id++};
+
+		a = on_handle(s, 1, hm);
+		a.rid = 30;
+		a.mode = NS_LOCK_EXCLUSIVE;
+		svc_call(svc, now, &q, "alice", SVC_ACQUIRE, &a);
+		CU_ASSERT(q.kept && last.id != q.id); /* waiting */
+		a = on_handle(s2, 1, h2);
+		CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+		CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+		/* The release applied; the waiter's ACQUIRE went out, won and
+		 * was answered (before the RELEASE's own answer). */
+		CU_ASSERT_EQUAL(outstanding, 0);
+		CU_ASSERT_EQUAL(ns_locks_held(ns), 1);
+		CU_ASSERT_PTR_NOT_NULL(ns_handle_path(ns, s, hm, &held));
+		CU_ASSERT_EQUAL(held, NS_LOCK_EXCLUSIVE);
+	}
+	a = on_handle(s, 1, hm);
+	a.rid = 31;
+	CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+
+	/* A CLOSE of a handle in memory that waits for its lock ends the
+	 * wait (as a log handle's CLOSE does): no grant to a closed handle. */
+	a = on_handle(s2, 1, h2);
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_TRY_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	{
+		struct req q = {.id = next_id++};
+
+		a = on_handle(s, 1, hm);
+		a.rid = 32;
+		a.mode = NS_LOCK_EXCLUSIVE;
+		svc_call(svc, now, &q, "alice", SVC_ACQUIRE, &a);
+		CU_ASSERT(q.kept && last.id != q.id); /* waiting */
+		a = on_handle(s, 1, hm);
+		CU_ASSERT_FATAL(call(SVC_CLOSE, &a));
+		CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+		CU_ASSERT_EQUAL(outstanding, 0); /* the waiter was answered */
+		a = on_handle(s2, 1, h2);
+		CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+		CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+		CU_ASSERT_EQUAL(ns_locks_held(ns), 0);
+		CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+	}
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+
+	/* DELETE through a handle in memory; the log's handles see it gone. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	CU_ASSERT_FATAL(mh_is_mem_id(hm));
+	before = submits;
+	a = on_handle(s, 1, hm);
+	a.rid = 26;
+	CU_ASSERT_FATAL(call(SVC_DELETE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before + 1);
+	a = on_handle(s, 1, h);
+	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
+	/* Absent now: an OPEN that creates goes through the log. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = rwc;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT(last.r.created);
+	CU_ASSERT(!mh_is_mem_id(last.r.handle));
+	CU_ASSERT_EQUAL(submits, before + 2);
+	inst = last.stat.instance;
+	nh = ns_handle_count(ns); /* that OPEN's handle */
+
+	/* Held across a fail-over: the new master finds the holder in the
+	 * namespace and releases it; the CLOSE after costs nothing. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	CU_ASSERT_FATAL(mh_is_mem_id(hm));
+	a = on_handle(s, 1, hm);
+	a.rid = 24;
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	epoch_now = 2;
+	a = on_mem(s, 2, hm, inst, NS_O_READ | NS_O_WRITE);
+	a.rid = 25;
+	CU_ASSERT_FATAL(call(SVC_RELEASE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_locks_held(ns), 0);
+	before = submits;
+	a = on_mem(s, 2, hm, inst, NS_O_READ | NS_O_WRITE);
+	CU_ASSERT_FATAL(call(SVC_CLOSE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(submits, before);
+
+	/* A CLOSE of a handle that still holds its lock goes through the
+	 * log: the lock is freed. */
+	open_mem(s, 2, FILE_PATH);
+	a = on_handle(s, 2, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	a = on_handle(s, 2, hm);
+	a.mode = NS_LOCK_SHARED;
+	CU_ASSERT_FATAL(call(SVC_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_locks_held(ns), 1);
+	a = on_handle(s, 2, hm);
+	CU_ASSERT_FATAL(call(SVC_CLOSE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_locks_held(ns), 0);
+	CU_ASSERT_EQUAL(ns_handle_count(ns), nh);
+
+	teardown();
+}
+
+/* max_handles counts handles in memory with those in the log; the
+ * session's end drops them. */
+static void
+test_memory_handle_limit(void)
+{
+	struct svc_args a;
+	uint64_t s, h;
+	size_t i, max;
+
+	setup();
+	max = cfg->max_handles_per_session;
+	s = start(0);
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a)); /* one in the log */
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	for (i = 1; i < max - 1; i++) {
+		open_mem(s, 1, FILE_PATH);
+		CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	}
+	/* The last one with a request id. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ;
+	a.lock_delay_ms = UINT64_MAX;
+	a.mem = true;
+	a.rid = 30;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	h = last.r.handle;
+	open_mem(s, 1, FILE_PATH);
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_LIMIT);
+	/* At the limit, a copy of that OPEN still gets its handle. */
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.handle, h);
+	/* Session end closes everything, handles in memory too. */
+	CU_ASSERT_EQUAL(mh_count(session_mhandles(sm), s), max - 1);
+	a = on_handle(s, 1, 0);
+	a.rid = 20;
+	CU_ASSERT_FATAL(call(SVC_SESSION_END, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(mh_count(session_mhandles(sm), s), 0);
+	teardown();
+}
+
+/* A handle in memory the namespace holds too (a lock holder) counts once
+ * against max_handles. */
+static void
+test_memory_handle_limit_holder(void)
+{
+	struct svc_args a;
+	uint64_t s, hm;
+	size_t i, max, opened = 0;
+
+	setup();
+	max = cfg->max_handles_per_session;
+	s = start(0);
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a)); /* one in the log */
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a)); /* one in memory, that locks */
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	CU_ASSERT_FATAL(mh_is_mem_id(hm));
+	a = on_handle(s, 1, hm);
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_session_handles(ns, s, NULL, 0), 2);
+	for (i = 0; i < max; i++) {
+		open_mem(s, 1, FILE_PATH);
+		if (last.status != CHUBBY_OK)
+			break;
+		opened++;
+	}
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_LIMIT);
+	CU_ASSERT_EQUAL(opened, max - 2);
 	teardown();
 }
 
@@ -714,6 +1286,12 @@ harness_register(void)
 	    {"a copy of a write is answered from its record, not proposed again",
 		test_copies_from_the_record},
 	    {"refusals carry what their result says", test_refusals_say_more},
+	    {"handles in memory: open, read and close write nothing to the log",
+		test_memory_handles},
+	    {"handles in memory count against max_handles", test_memory_handle_limit},
+	    {"handles in memory: writes and locks through them", test_memory_handle_writes_and_locks},
+	    {"a lock holder in memory counts once against max_handles",
+		test_memory_handle_limit_holder},
 	    {"KEEPALIVE passes ev_ack on", test_keepalive_ev_ack},
 	    {"a lock record is cleared on release, unless lock_records is off", test_lock_records},
 	    {"a release that clears a record invalidates its cachers first",

@@ -41,6 +41,13 @@ struct wsim_result {
 	/* Events in replies the network lost (each must come again: the
 	 * master keeps them until acknowledged). */
 	uint64_t events_lost;
+	/* Reads through handles kept in the master's memory, and those of
+	 * them served in a later epoch than the handle's open (a new master
+	 * re-created it from the call). */
+	uint64_t mem_reads, mem_reopened_reads;
+	/* Writes and grants through handles kept in memory, and those of them
+	 * in a later epoch than the handle's open. */
+	uint64_t mem_writes, mem_grants, mem_reopened_ops;
 };
 
 /* Runs one seed: faults for o->steps steps, then healing and liveness.

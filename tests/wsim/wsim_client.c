@@ -325,6 +325,7 @@ w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
 			h->used = true;
 			h->id = rep->handle;
 			h->instance = rep->instance;
+			h->epoch = k->rq.epoch;
 			if (h->kind == W_K_EPH && rep->created)
 				w_note_eph(w, h->path, k->rq.session);
 			if (h->kind == W_K_PRES && rep->created)
@@ -347,8 +348,13 @@ w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
 		if (status != CHUBBY_OK || h == NULL)
 			break;
 		w->res.reads++;
-		if (h->kind == W_K_FILE)
+		if (h->kind == W_K_FILE || h->kind == W_K_READ)
 			w_read_done(w, c, h->path, rep->val, rep->content_gen, k->t_begin, false);
+		if (h->kind == W_K_READ) {
+			w->res.mem_reads++;
+			if (k->rq.epoch != h->epoch)
+				w->res.mem_reopened_reads++;
+		}
 		/* client_loop.c keeps an answer only if cacheable and usable
 		 * now; ccache_put keeps nothing while the cache is disabled. */
 		if (rep->cacheable && csess_cache_usable(c->cs, w_cnow(c)))
@@ -357,6 +363,11 @@ w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
 	case W_OP_SET:
 		if (status == CHUBBY_OK)
 			w_write_acked(w, k->rq.val, rep->content_gen);
+		if (status == CHUBBY_OK && h != NULL && (h->id & (1ULL << 63))) {
+			w->res.mem_writes++;
+			if (k->rq.epoch != h->epoch)
+				w->res.mem_reopened_ops++;
+		}
 		break;
 	case W_OP_CHECKSEQ:
 		if (k->foreign)
@@ -381,6 +392,11 @@ w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
 			h->held = k->rq.mode;
 			h->lock_gen = gen;
 			w->res.grants++;
+			if (h->id & (1ULL << 63)) {
+				w->res.mem_grants++;
+				if (k->rq.epoch != h->epoch)
+					w->res.mem_reopened_ops++;
+			}
 			w_check_grant(w, c, h);
 			w_trace(w, "c%u holds %s mode %d gen %" PRIu64, c->id, h->path, h->held, gen);
 		}
@@ -404,7 +420,7 @@ w_cached_read(struct world *w, struct w_client *c, const struct w_handle *h)
 		return false;
 	w->res.calls++;
 	w->res.cached_reads++;
-	if (h->kind == W_K_FILE)
+	if (h->kind == W_K_FILE || h->kind == W_K_READ)
 		w_read_done(w, c, h->path, val, gen, w->now, true);
 	return true;
 }
@@ -485,6 +501,19 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 			    (unsigned)w_below(&w->rng, W_NFILES));
 			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
 			h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
+			if (w_chance(&w->rng, 1, 3)) {
+				/* A reader, as lockctl cat: a handle the master keeps
+				 * in memory, re-created by a new master on first use. */
+				h->kind = W_K_READ;
+				k->rq.flags = NS_O_READ;
+				k->rq.mem = true;
+				h->mask = 0;
+			} else if (h->mask == 0) {
+				/* A writer without events, as lockctl put: kept in
+				 * memory too if the file exists (else the open
+				 * creates it, through the log). */
+				k->rq.mem = true;
+			}
 		} else if (x < 8) {
 			h->kind = W_K_LOCK;
 			snprintf(h->path, sizeof h->path, "/ls/" W_CELL "/l%u",
@@ -492,6 +521,9 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
 			/* LOCK_ACQUIRED and CONFLICTING_LOCK are adjacent bits. */
 			h->mask = (uint32_t)w_below(&w->rng, 4) * NS_EV_LOCK_ACQUIRED;
+			/* Without events, as lockctl lock: a handle in memory whose
+			 * grant makes the holder replicated. */
+			k->rq.mem = h->mask == 0;
 		} else if (x < 10) {
 			h->kind = W_K_EPH;
 			snprintf(h->path, sizeof h->path, "/ls/" W_CELL "/e%u-%u-%u", c->id, c->gen,
@@ -518,6 +550,7 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 			h->mask = (uint32_t)w_below(&w->rng, 2) * NS_EV_CONTENTS_MODIFIED;
 		}
 		k->rq.events = h->mask;
+		h->oflags = k->rq.flags;
 		for (int i = 0; i < W_MAX_H; i++)
 			if (i != free_slot && c->h[i].path[0] != '\0' &&
 			    strcmp(c->h[i].path, h->path) == 0) {
@@ -538,6 +571,12 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 	h = &c->h[k->hslot];
 	k->rq.handle = h->id;
 	memcpy(k->rq.path, h->path, sizeof k->rq.path); /* both W_PATH */
+	if (h->id & (1ULL << 63)) {
+		/* As libchubby does for a handle kept in memory. */
+		k->rq.reopen = true;
+		k->rq.flags = h->oflags;
+		k->rq.reopen_instance = h->instance;
+	}
 	x = w_below(&w->rng, 100);
 	if (h->kind == W_K_LOCK) {
 		if (h->held != 0 && x < 40) {
@@ -919,7 +958,7 @@ w_client_step(struct world *w, struct w_client *c)
 		 * timer that would end the lease. */
 		c->run_app_first = false;
 		for (int i = 0; i < W_MAX_H; i++)
-			if (c->h[i].used && c->h[i].kind == W_K_FILE &&
+			if (c->h[i].used && (c->h[i].kind == W_K_FILE || c->h[i].kind == W_K_READ) &&
 			    w_cached_read(w, c, &c->h[i]) && w->o.verbose)
 				w_trace(w, "c%u resumes and reads %s from its cache", c->id, c->h[i].path);
 	}

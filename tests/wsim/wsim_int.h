@@ -76,6 +76,11 @@ struct w_req {
 	char val[W_VAL];
 	/* CHECKSEQ: the sequencer's fields (the sim signs nothing). */
 	uint64_t seq_gen, seq_instance;
+	/* OPEN: ask for a handle kept in the master's memory.  A call on one
+	 * (REOPEN): the node instance it opened, with PATH and FLAGS, for a
+	 * master that must re-create it (docs/SESSIONS.md "Handles in memory"). */
+	bool mem, reopen;
+	uint64_t reopen_instance;
 };
 
 struct w_rep {
@@ -198,10 +203,13 @@ struct w_handle {
 	int held;     /* lock mode this client believes it holds (0 none) */
 	uint64_t lock_gen;
 	uint32_t mask; /* the events it asked for */
+	uint32_t oflags; /* its OPEN's flags (what a memory handle's calls carry) */
+	uint64_t epoch; /* the epoch of its OPEN's answer */
 	bool busy;     /* a call on it is out (one at a time per handle) */
 };
 
-enum { W_K_FILE = 1, W_K_EPH, W_K_LOCK, W_K_DIR, W_K_PRES };
+/* W_K_READ: a read-only handle of a file, kept in the master's memory. */
+enum { W_K_FILE = 1, W_K_EPH, W_K_LOCK, W_K_DIR, W_K_PRES, W_K_READ };
 
 #define W_NPRES 2 /* presence files p0, p1: ephemeral, shared names */
 

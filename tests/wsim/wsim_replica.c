@@ -725,7 +725,7 @@ static struct svc *
 w_replica_svc_new(struct w_replica *r)
 {
 	struct svc_config cfg = {.cell = W_CELL, .superuser = "",
-	    .page_bytes = 64 * 1024, .lock_records = true};
+	    .page_bytes = 64 * 1024, .lock_records = true, .handles_in_memory = true};
 	struct svc_env env = {.arg = r, .defer = svc_env_defer, .reply = svc_env_reply};
 
 	return svc_new(&cfg, &env, r->sm);
@@ -741,6 +741,12 @@ w_svc_args(const struct w_req *rq, struct svc_args *a, struct seqtoken *seq)
 	a->handle = rq->handle;
 	a->rid = rq->rid;
 	a->rid_floor = rq->rid_floor;
+	if (rq->reopen) {
+		a->have_reopen = true;
+		a->path = rq->path;
+		a->flags = rq->flags;
+		a->instance = rq->reopen_instance;
+	}
 	switch (rq->op) {
 	case W_OP_START:
 		a->rid = rq->nonce;
@@ -759,6 +765,7 @@ w_svc_args(const struct w_req *rq, struct svc_args *a, struct seqtoken *seq)
 		a->flags = rq->flags;
 		a->lock_delay_ms = UINT64_MAX;
 		a->events = rq->events;
+		a->mem = rq->mem;
 		a->cache = rq->cache; /* without CREATE: caches the node's absence */
 		return SVC_OPEN;
 	case W_OP_CLOSE:
