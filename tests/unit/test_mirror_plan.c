@@ -194,7 +194,8 @@ model_apply(struct model *m, const struct mirror_op *ops, size_t n)
 				m->is_dir[i] = ops[k].kind == MIRROR_MKDIR;
 			}
 			memset(m->data[i], 0, sizeof m->data[i]);
-			memcpy(m->data[i], ops[k].data, ops[k].len);
+			if (ops[k].len > 0) /* no data may come as NULL */
+				memcpy(m->data[i], ops[k].data, ops[k].len);
 			break;
 		}
 	}

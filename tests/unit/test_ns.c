@@ -188,7 +188,8 @@ cat(uint64_t s, uint64_t h)
 		ns_result_free(&q);
 		return NULL;
 	}
-	memcpy(buf, q.contents, q.contents_len);
+	if (q.contents_len > 0) /* empty contents may come as NULL */
+		memcpy(buf, q.contents, q.contents_len);
 	buf[q.contents_len] = '\0';
 	ns_result_free(&q);
 	return buf;
