@@ -1005,6 +1005,24 @@ config_skip_space(char *s)
 	return s;
 }
 
+/* The next blank-separated word of a line at *SP, cut off with a NUL and
+ * *SP moved past it; NULL at the end of the line or at a comment. */
+static char *
+config_next_word(char **sp)
+{
+	char *s = config_skip_space(*sp), *tok;
+
+	if (*s == '\0' || *s == '#')
+		return NULL;
+	tok = s;
+	while (*s != '\0' && !config_is_space(*s))
+		s++;
+	if (*s != '\0')
+		*s++ = '\0';
+	*sp = s;
+	return tok;
+}
+
 static const struct config_option *
 config_find(const char *name)
 {
@@ -1126,14 +1144,8 @@ config_replica_line(struct config_parser *p, char *s)
 		char *eq;
 		size_t k;
 
-		s = config_skip_space(s);
-		if (*s == '\0' || *s == '#')
+		if ((tok = config_next_word(&s)) == NULL)
 			break;
-		tok = s;
-		while (*s != '\0' && !config_is_space(*s))
-			s++;
-		if (*s != '\0')
-			*s++ = '\0';
 		if ((eq = strchr(tok, '=')) == NULL)
 			return config_fail(p, CHUBBY_E_CONFIG,
 			                   "replica %u: \"%s\" is not NAME=HOST:PORT (use \"%s\")",
@@ -1303,14 +1315,8 @@ config_mirror_line(struct config_parser *p, char *s)
 		char *eq, *field[] = {m->source, m->from, m->to, m->tls_cert, m->tls_key, m->tls_ca};
 		size_t k;
 
-		s = config_skip_space(s);
-		if (*s == '\0' || *s == '#')
+		if ((tok = config_next_word(&s)) == NULL)
 			break;
-		tok = s;
-		while (*s != '\0' && !config_is_space(*s))
-			s++;
-		if (*s != '\0')
-			*s++ = '\0';
 		if ((eq = strchr(tok, '=')) == NULL)
 			return config_fail(p, CHUBBY_E_CONFIG,
 			                   "mirror %s: \"%s\" is not KEY=VALUE (use \"%s\")", m->name,

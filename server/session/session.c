@@ -604,7 +604,7 @@ sm_has_unsent(const struct msess *s)
 
 static void sm_fail_waiter(struct session_mgr *sm, struct waiter *w, int status, const char *msg);
 static void sm_lockq_free_all(struct session_mgr *sm);
-static void sm_fail_waiters(struct session_mgr *sm, uint64_t session, int status,
+static void sm_fail_waiters(struct session_mgr *sm, uint64_t session, uint64_t handle, int status,
     const char *why);
 
 /* Forgets session ID (ended or expired through the log). */
@@ -622,7 +622,7 @@ sm_remove(struct session_mgr *sm, uint64_t id, int status, const char *why)
 	/* Its waiters are found through every queue, but only when it has
 	 * any: a session end costs nothing extra in the common case. */
 	if (s->nwaiters > 0)
-		sm_fail_waiters(sm, id, status, why);
+		sm_fail_waiters(sm, id, 0, status, why);
 	sm_sess_free(sm, s);
 }
 
@@ -742,7 +742,7 @@ sm_step_down(struct session_mgr *sm)
 		}
 	}
 	/* A waiter's ACQUIRE may be proposed and still be chosen. */
-	sm_fail_waiters(sm, 0, CHUBBY_E_NOT_MASTER,
+	sm_fail_waiters(sm, 0, 0, CHUBBY_E_NOT_MASTER,
 	    "this replica is no longer the master; the ACQUIRE may or may not have been granted: "
 	    "re-send it with the same rid at the new master");
 	sm_lockq_free_all(sm);
@@ -1762,10 +1762,12 @@ sm_fail_waiter(struct session_mgr *sm, struct waiter *w, int status, const char 
 		waiter_free(w);
 }
 
-/* Fails the waiters of SESSION (0: all) with STATUS.  Walks every queue:
- * for a session end that had waiters, and at step-down. */
+/* Fails the waiters of SESSION (0: all), and of its HANDLE only if HANDLE
+ * is not 0, with STATUS.  Walks every queue: for a session end that had
+ * waiters, a handle closed while it waited, and at step-down. */
 static void
-sm_fail_waiters(struct session_mgr *sm, uint64_t session, int status, const char *why)
+sm_fail_waiters(struct session_mgr *sm, uint64_t session, uint64_t handle, int status,
+    const char *why)
 {
 	for (size_t b = 0; b < sm->locks.nb; b++)
 		for (struct sm_hnode *n = sm->locks.b[b]; n != NULL; n = n->next) {
@@ -1773,7 +1775,8 @@ sm_fail_waiters(struct session_mgr *sm, uint64_t session, int status, const char
 			struct waiter *w, *next;
 			for (w = lq->head; w != NULL; w = next) {
 				next = w->next;
-				if (session == 0 || w->session == session)
+				if ((session == 0 || w->session == session) &&
+				    (handle == 0 || w->handle == handle))
 					sm_fail_waiter(sm, w, status, why);
 			}
 		}
@@ -1782,18 +1785,8 @@ sm_fail_waiters(struct session_mgr *sm, uint64_t session, int status, const char
 void
 session_handle_closed(struct session_mgr *sm, uint64_t session, uint64_t handle)
 {
-	for (size_t b = 0; b < sm->locks.nb; b++)
-		for (struct sm_hnode *n = sm->locks.b[b]; n != NULL; n = n->next) {
-			struct lockq *lq = SM_CONTAINER(n, struct lockq, hn);
-			struct waiter *w, *next;
-
-			for (w = lq->head; w != NULL; w = next) {
-				next = w->next;
-				if (w->session == session && w->handle == handle)
-					sm_fail_waiter(sm, w, CHUBBY_E_BAD_HANDLE,
-					    "the handle was closed while it waited for the lock");
-			}
-		}
+	sm_fail_waiters(sm, session, handle, CHUBBY_E_BAD_HANDLE,
+	    "the handle was closed while it waited for the lock");
 	sm_kick_dirty(sm);
 }
 
