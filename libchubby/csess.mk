@@ -1,6 +1,6 @@
 ## libchubby/csess.mk: the client session state machine (a pure core: lease,
 ## jeopardy, grace period, KeepAlive schedule, master location) and its tests.
-libchubby_libchubby_la_SOURCES += libchubby/csess.c libchubby/csess.h \
+libchubby_libchubby_core_la_SOURCES += libchubby/csess.c libchubby/csess.h \
 	libchubby/cevids.c libchubby/cevids.h
 
 check_PROGRAMS += tests/unit/test_session

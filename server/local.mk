@@ -27,7 +27,7 @@ server_chubbyd_SOURCES = \
 	server/mirror/mirror_plan.c server/mirror/mirror_plan.h
 server_chubbyd_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/server/peer $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
 # libchubby: the mirrors are clients of other cells (server/mirror).
-server_chubbyd_LDADD = libchubby/libchubby.la server/cell/libcell.la server/ns/libns.la server/store/libstore.la server/paxos/libpaxos.la $(COMMON_LIBS) $(LEVELDB_LIBS) $(PTHREAD_LIBS)
+server_chubbyd_LDADD = libchubby/libchubby_core.la server/cell/libcell.la server/ns/libns.la server/store/libstore.la server/paxos/libpaxos.la $(COMMON_LIBS) $(LEVELDB_LIBS) $(PTHREAD_LIBS)
 
 # The audit trail's line format (server/rpc/audit.c).
 check_PROGRAMS += tests/unit/test_audit
