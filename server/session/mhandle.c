@@ -147,6 +147,8 @@ mh_drop_session(struct mh_table *t, uint64_t session)
 
 	while (j < t->n && t->v[j]->session == session)
 		mh_one_free(t->v[j++]);
+	if (j == i)
+		return; /* none (t->v may be NULL: memmove must not see it) */
 	memmove(&t->v[i], &t->v[j], (t->n - j) * sizeof *t->v);
 	t->n -= j - i;
 }
