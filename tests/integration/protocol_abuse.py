@@ -275,6 +275,12 @@ for i in range(600):
         # Two of our own handles on one node: an ACQUIRE through the second
         # waits for the first; bound it so the fuzzer never blocks.
         args["timeout_ms"] = 300
+    h = args.get("hold_ms") if isinstance(args, dict) else None
+    if op == 2 and isinstance(h, int) and not isinstance(h, bool) and h > 1000:
+        # A KeepAlive is held as long as asked, up to a second before the
+        # lease ends (12 s, longer while the master stretches it): longer
+        # than this loop waits for an answer.  Junk of other types stays.
+        args["hold_ms"] = 1000
     if isinstance(args.get("path"), str) and rng.random() < 0.5:
         args["path"] = "/ls/local/fuzz/" + str(rng.randrange(20))
     if rng.random() < 0.1:
