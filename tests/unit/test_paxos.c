@@ -233,6 +233,54 @@ fx_make_master(struct fx *f, const struct paxos_entry *reported)
 }
 
 /* ---- tests ------------------------------------------------------------ */
+/*
+ * Replicas far apart (test_distance.sh: 200 ms round trips, 100-200 ms
+ * election waits): the answers to a pre-vote come after the next attempt
+ * has started.  A yes to the same ballot from an earlier attempt still
+ * counts, or no pre-vote would ever reach a majority.
+ */
+static void
+test_prevote_slow_answers(void)
+{
+	const struct paxos_msg *pre;
+	struct paxos_msg m;
+	paxos_ballot b;
+	uint64_t seq1, t;
+	struct paxos_event ev;
+	struct fx f;
+
+	memset(&f, 0, sizeof f);
+	fx_config(&f.c, 1, 3);
+	f.c.election_min_ms = f.c.election_max_ms = 100;
+	f.p = paxos_new(&f.c);
+	REQUIRE(f.p);
+	paxos_actions_init(&f.a);
+	memset(&ev, 0, sizeof ev);
+	ev.type = PAXOS_EV_START;
+	fx_step(&f, &ev);
+	for (t = 0, pre = NULL; t < 5000 && pre == NULL; t += 10) {
+		fx_tick(&f, t);
+		pre = fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 2, 0);
+	}
+	REQUIRE(pre);
+	b = pre->ballot;
+	seq1 = pre->seq;
+	/* The election wait passes with no answer: a second attempt. */
+	fx_tick(&f, t + 100);
+	pre = fx_sent(&f, PAXOS_MSG_PRE_PREPARE, 2, 0);
+	REQUIRE(pre);
+	CU_ASSERT(pre->seq > seq1);
+	CU_ASSERT_EQUAL(pre->ballot, b);
+	/* Then replica 2's yes to the first arrives: with ours, a majority. */
+	m = msg(PAXOS_MSG_PRE_PROMISE, 2, 1, b);
+	m.seq = seq1;
+	m.slot = 1;
+	f.now = t + 150;
+	fx_recv(&f, &m);
+	CU_ASSERT_EQUAL(paxos_role(f.p), PAXOS_CANDIDATE);
+	fx_end(&f);
+}
+
 
 static void
 test_ballots(void)
@@ -1824,6 +1872,8 @@ harness_register(void)
 		{ "restart waits a lease before promising", test_restart_quiet_period },
 		{ "FLUSH batches a turn; chosen marks ride along", test_flush_and_chosen_mark },
 		{ "next deadline: no tick before it acts", test_next_deadline },
+		{ "a pre-vote answered after the next attempt began still counts",
+		    test_prevote_slow_answers },
 		{ "membership: configuration values", test_conf_value },
 		{ "membership: Phase 1 wins every configuration it may meet", test_conf_phase1_chain },
 		{ "membership: add a learner, promote it, one change at a time", test_conf_add },
