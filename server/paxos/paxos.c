@@ -111,9 +111,11 @@ struct paxos {
 	uint64_t catchup_at;
 
 	/* Pre-vote: attempt pv_seq asks whether a majority would promise
-	 * pv_ballot; pv_votes is who said yes. */
+	 * pv_ballot; pv_votes is who said yes to it in attempts pv_seq_from
+	 * to pv_seq (a round trip longer than the election wait answers
+	 * an earlier attempt: test_distance.sh's 200 ms). */
 	paxos_ballot pv_ballot;
-	uint64_t pv_seq;
+	uint64_t pv_seq, pv_seq_from;
 	struct paxos_idset pv_votes;
 	/* A hand-off's target (TIMEOUT_NOW) campaigns as soon as it may until
 	 * this time (the other followers push election_at back instead). */
@@ -1000,9 +1002,16 @@ paxos_prevote(struct paxos *p)
 		paxos_campaign(p);
 		return;
 	}
-	p->pv_ballot = PAXOS_BALLOT(round + 1, p->cfg.id);
+	/* Yeses to the same ballot from earlier attempts still count: only
+	 * a new ballot (something newer was seen) starts the count again.
+	 * Each attempt is still asked afresh, and whether a master was heard
+	 * since is checked when the majority is reached. */
+	if (PAXOS_BALLOT(round + 1, p->cfg.id) != p->pv_ballot || p->pv_seq_from > p->pv_seq) {
+		p->pv_ballot = PAXOS_BALLOT(round + 1, p->cfg.id);
+		memset(&p->pv_votes, 0, sizeof p->pv_votes);
+		p->pv_seq_from = p->pv_seq + 1;
+	}
 	p->pv_seq++;
-	memset(&p->pv_votes, 0, sizeof p->pv_votes);
 	/* At least a millisecond on, even with a zero wait: a shell that
 	 * sleeps until paxos_next_deadline would otherwise ask again, and
 	 * again, within the same millisecond. */
@@ -1283,6 +1292,7 @@ paxos_on_prepare(struct paxos *p, const struct paxos_msg *m)
 		 */
 		p->election_at = p->now + 2 * p->cfg.heartbeat_ms + paxos_election_wait(p);
 		p->pv_seq++; /* and ends a pre-vote of ours: its yeses are stale */
+		p->pv_seq_from = p->pv_seq + 1;
 	}
 	memset(&r, 0, sizeof r);
 	r.type = PAXOS_MSG_PROMISE;
@@ -1496,8 +1506,8 @@ paxos_on_pre_promise(struct paxos *p, const struct paxos_msg *m)
 	uint64_t at;
 
 	paxos_observe(p, m->promised);
-	if (p->role != PAXOS_FOLLOWER || !paxos_votes(p) || m->seq != p->pv_seq ||
-	    m->ballot != p->pv_ballot)
+	if (p->role != PAXOS_FOLLOWER || !paxos_votes(p) || m->seq > p->pv_seq ||
+	    m->seq < p->pv_seq_from || m->ballot != p->pv_ballot)
 		return;
 	/*
 	 * A no because we are too far behind to lead (m->trunc >= our first
@@ -1520,6 +1530,7 @@ paxos_on_pre_promise(struct paxos *p, const struct paxos_msg *m)
 	if (paxos_majority(p, &p->pv_votes) && p->now >= p->lease_until &&
 	    p->now >= p->quiet_until) {
 		p->pv_seq++;
+		p->pv_seq_from = p->pv_seq + 1;
 		paxos_campaign(p);
 	}
 }
