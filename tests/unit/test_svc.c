@@ -860,8 +860,9 @@ test_memory_handles(void)
 	open_mem(s, 1, "/ls/local/nothing");
 	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_FOUND);
 	CU_ASSERT_EQUAL(submits, before);
-	/* Events go through the log (the namespace raises them for its
-	 * handles). */
+	/* An event mask is kept with the handle in memory
+	 * (test_memory_handle_events); a lock-delay of its own goes through
+	 * the log (the namespace applies it when the session expires). */
 	a = on_handle(s, 1, 0);
 	a.path = FILE_PATH;
 	a.flags = NS_O_READ;
@@ -870,6 +871,13 @@ test_memory_handles(void)
 	a.mem = true;
 	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
 	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT(mh_is_mem_id(last.r.handle));
+	CU_ASSERT_EQUAL(submits, before);
+	a.events = 0;
+	a.lock_delay_ms = 0;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT(!mh_is_mem_id(last.r.handle));
 	CU_ASSERT_EQUAL(submits, before + 1);
 
 	/* An ephemeral node: an open holds it (it is reaped when its last
