@@ -143,7 +143,7 @@ rb_reopen(struct rb *b, const chubby_handle *h)
 	msgpack_packer *pk = &b->pk;
 	int rc = mp_pack_str(pk, "reopen");
 
-	if (rc == CHUBBY_OK && msgpack_pack_map(pk, 4) != 0)
+	if (rc == CHUBBY_OK && msgpack_pack_map(pk, h->events != 0 ? 5 : 4) != 0)
 		rc = CHUBBY_E_NOMEM;
 	if (rc == CHUBBY_OK)
 		rc = mp_pack_kv_str(pk, "path", h->path);
@@ -153,6 +153,10 @@ rb_reopen(struct rb *b, const chubby_handle *h)
 		rc = mp_pack_kv_uint(pk, "flags", h->flags);
 	if (rc == CHUBBY_OK)
 		rc = mp_pack_kv_bool(pk, "poisoned", h->poisoned);
+	/* The mask, so that a re-created handle gets the events of commands
+	 * applied after it (those before: MASTER_FAILOVER tells of them). */
+	if (rc == CHUBBY_OK && h->events != 0)
+		rc = mp_pack_kv_uint(pk, "events", h->events);
 	rb_note(b, rc);
 }
 
@@ -748,16 +752,18 @@ cl_build_open(chubby_client *c, const char *path, unsigned flags,
 	rb_str(b, "path", path);
 	rb_uint(b, "flags", flags);
 	/* An open with intents (and CREATE, which creates nothing if the node
-	 * is there) that wants no events, ACL names or lock-delay of its own
-	 * may be kept in the master's memory, with no log write; writes and
-	 * locks through it are one log entry each (docs/SESSIONS.md "Handles
-	 * in memory").  A master without handles_in_memory, or an older one,
-	 * ignores the key; one that must create the node, or finds it
-	 * ephemeral, answers with a handle of the log's. */
+	 * is there) that wants no ACL names or lock-delay of its own may be
+	 * kept in the master's memory, with no log write, its event mask
+	 * too; writes and locks through it are one log entry each
+	 * (docs/SESSIONS.md "Handles in memory").  A master without
+	 * handles_in_memory, or an older one, ignores the key; one that must
+	 * create the node, or finds it ephemeral, answers with a handle of
+	 * the log's. */
+	b->r->open_events = args != NULL ? args->event_mask : 0;
 	if ((flags & ~(unsigned)(CHUBBY_O_READ | CHUBBY_O_WRITE | CHUBBY_O_CREATE)) == 0 &&
 	    (flags & (CHUBBY_O_READ | CHUBBY_O_WRITE)) != 0 &&
 	    (args == NULL ||
-		(args->event_mask == 0 && !args->have_lock_delay &&
+		(!args->have_lock_delay &&
 		    (args->contents == NULL || (flags & CHUBBY_O_CREATE)) && args->acl[0] == NULL &&
 		    args->acl[1] == NULL && args->acl[2] == NULL)))
 		rb_bool(b, "mem", true);
@@ -802,6 +808,7 @@ cl_handle_adopt(chubby_client *c, const char *path, unsigned flags, const struct
 	}
 	h->c = c;
 	h->flags = flags;
+	h->events = r->open_events;
 	h->id = id;
 	/* Without a stat (an older server) the instance stays 0 and the
 	 * handle's reads always ask the master. */

@@ -78,6 +78,7 @@ struct creq {
 	uint64_t acquire_deadline; /* ACQUIRE with a limit: timeout_ms is what is left */
 	bool acquire_timeout;
 	uint64_t handle_id;       /* for the auto-release of a late lock */
+	unsigned open_events;     /* OPEN: its event mask (cl_build_open) */
 	uint64_t rid;             /* request id of a write, from its first send on; 0: none */
 	/* The args other than session, epoch and timeout_ms: NARGS pairs packed. */
 	msgpack_sbuffer args;
@@ -163,6 +164,7 @@ struct chubby_handle {
 	 * instance answers it (docs/CLIENT.md "The cache"). */
 	uint64_t instance;
 	bool ephemeral;
+	unsigned events;    /* the event mask it was opened with (a reopen carries it) */
 	bool poisoned;      /* chubby_poison succeeded: E_CANCELLED from now on */
 	bool has_sequencer; /* chubby_set_sequencer: reads must ask the master */
 };

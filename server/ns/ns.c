@@ -38,6 +38,11 @@ ns_result_free(struct ns_result *res)
 	for (i = 0; i < res->nevents; i++)
 		free(res->events[i].path);
 	free(res->events);
+	for (i = 0; i < res->nnode_events; i++) {
+		free(res->node_events[i].node);
+		free(res->node_events[i].path);
+	}
+	free(res->node_events);
 	for (i = 0; i < res->nnames; i++)
 		free(res->names[i]);
 	free(res->names);
@@ -83,9 +88,34 @@ ev_add(struct ns_result *res, const struct ns_handle *h, uint32_t type, const ch
 	e->path = xstrdup(path);
 }
 
+/* TYPE raised on N, for handles kept outside the namespace (struct
+ * ns_node_event): after the events of N's own handles so far. */
+static void
+ev_nodeev(struct ns_result *res, const struct ns_node *n, uint32_t type, const char *path,
+    uint64_t session, uint64_t handle)
+{
+	struct ns_node_event *e;
+
+	if (res->nnode_events == res->node_events_cap) {
+		res->node_events_cap = res->node_events_cap == 0 ? 8 : res->node_events_cap * 2;
+		res->node_events =
+		    xrealloc(res->node_events, res->node_events_cap * sizeof *res->node_events);
+	}
+	e = &res->node_events[res->nnode_events++];
+	memset(e, 0, sizeof *e);
+	e->type = type;
+	e->node = xstrdup(n->path);
+	e->instance = n->instance;
+	e->path = xstrdup(path);
+	e->session = session;
+	e->handle = handle;
+	e->at = res->nevents;
+}
+
 /*
  * TYPE to every handle open on N that asked for it (Chubby §2.5), in
  * handle id order; a poisoned handle gets nothing (its operations fail).
+ * Then noted for the handles kept in memory.
  */
 static void
 ev_node(struct ns_result *res, const struct ns_node *n, uint32_t type, const char *path)
@@ -97,6 +127,7 @@ ev_node(struct ns_result *res, const struct ns_node *n, uint32_t type, const cha
 	for (i = 0; i < n->nhandles; i++)
 		if ((n->handles[i]->event_mask & type) && !n->handles[i]->poisoned)
 			ev_add(res, n->handles[i], type, path);
+	ev_nodeev(res, n, type, path, 0, 0);
 }
 
 /* --- lookups and containers --- */
@@ -469,6 +500,7 @@ node_delete(struct ns *ns, struct ns_node *n, struct ns_result *res)
 		h->node = NULL;
 		h->held = NS_LOCK_NONE;
 	}
+	ev_nodeev(res, n, NS_EV_HANDLE_INVALID, n->path, 0, 0);
 	ev_node(res, parent, NS_EV_CHILD_REMOVED, n->path);
 	(void)ns_node_find(ns, n->path, n->pathlen, &pos);
 	memmove(&ns->nodes[pos], &ns->nodes[pos + 1], (ns->nnodes - pos - 1) * sizeof *ns->nodes);
@@ -500,7 +532,7 @@ static void
 contents_set(struct ns_node *n, uint8_t *data, size_t len, uint64_t stamp,
     struct ns_result *res)
 {
-	size_t first = res->nevents;
+	size_t first = res->nevents, nfirst = res->nnode_events;
 
 	free(n->contents);
 	n->contents = data;
@@ -510,6 +542,10 @@ contents_set(struct ns_node *n, uint8_t *data, size_t len, uint64_t stamp,
 	n->modified_ms = stamp;
 	ev_node(res, n, NS_EV_CONTENTS_MODIFIED, n->path);
 	ev_node(res, n->parent, NS_EV_CHILD_MODIFIED, n->path);
+	for (size_t i = nfirst; i < res->nnode_events; i++) {
+		res->node_events[i].has_gen = true;
+		res->node_events[i].gen = n->content_gen;
+	}
 	for (size_t i = first; i < res->nevents; i++) {
 		res->events[i].has_gen = true;
 		res->events[i].gen = n->content_gen;
@@ -1148,6 +1184,11 @@ cmd_acquire(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_res
 			if (o->held != NS_LOCK_NONE && (o->event_mask & NS_EV_CONFLICTING_LOCK) &&
 			    !o->poisoned)
 				ev_add(res, o, NS_EV_CONFLICTING_LOCK, n->path);
+			else if (o->held != NS_LOCK_NONE && (o->id & NS_MEM_ID_BIT))
+				/* Perhaps a holder kept in memory, whose mask
+				 * the namespace does not hold. */
+				ev_nodeev(res, n, NS_EV_CONFLICTING_LOCK, n->path, o->session,
+				    o->id);
 		}
 		return res_fail(res, CHUBBY_E_BUSY, "lock ", n->path, " is held");
 	}

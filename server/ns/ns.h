@@ -149,6 +149,28 @@ struct ns_event {
 };
 
 /*
+ * An event as raised on a node, whoever has it open: the master's handles
+ * kept in memory (server/session/mhandle.h) are not the namespace's, so
+ * the session layer gives them theirs from these (docs/SESSIONS.md
+ * "Handles in memory").  NODE/INSTANCE is the node whose handles it is
+ * for (a directory, for CHILD_*); PATH the event's.  A CONFLICTING_LOCK
+ * names its holder (SESSION, HANDLE): the namespace knows only that one
+ * holds.  AT: how many of the result's events (those of the namespace's
+ * handles) come before it, so that a handle in memory, whose id is above
+ * every log-assigned one, gets its events where id order puts them.
+ */
+struct ns_node_event {
+	uint32_t type; /* one NS_EV_* */
+	char *node;    /* owned by the result */
+	uint64_t instance;
+	char *path;    /* owned by the result */
+	uint64_t session, handle; /* CONFLICTING_LOCK: the holder; else 0 */
+	bool has_gen;
+	uint64_t gen;
+	size_t at;
+};
+
+/*
  * The outcome of ns_apply or of a query.  Initialise with ns_result_init;
  * every call resets it first; ns_result_free releases what it holds.
  */
@@ -169,6 +191,9 @@ struct ns_result {
 	struct ns_event *events;
 	size_t nevents;
 	size_t events_cap;
+	struct ns_node_event *node_events; /* ns_apply: every event raised, by node */
+	size_t nnode_events;
+	size_t node_events_cap;
 };
 
 void ns_result_init(struct ns_result *res);

@@ -175,7 +175,8 @@ get_open(const msgpack_object *args, struct ns_wire_args *w, char *msg, size_t m
 }
 
 /* A call on a handle kept in the master's memory carries what a new
- * master needs to re-create it: "reopen" {path, instance, flags, poisoned}
+ * master needs to re-create it: "reopen" {path, instance, flags, poisoned,
+ * events (optional: the event mask)}
  * (docs/PROTOCOL.md "Handles in memory"). */
 static int
 get_reopen(const msgpack_object *args, struct ns_wire_args *w, char *msg, size_t msglen)
@@ -192,7 +193,8 @@ get_reopen(const msgpack_object *args, struct ns_wire_args *w, char *msg, size_t
 	    (rc = mp_get_uint(m, "instance", MP_REQUIRED, &a->instance, msg, msglen)) !=
 		CHUBBY_OK ||
 	    (rc = mp_get_u32(m, "flags", MP_REQUIRED, &a->flags, msg, msglen)) != CHUBBY_OK ||
-	    (rc = mp_get_bool(m, "poisoned", MP_OPTIONAL, &a->poisoned, msg, msglen)) != CHUBBY_OK)
+	    (rc = mp_get_bool(m, "poisoned", MP_OPTIONAL, &a->poisoned, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_u32(m, "events", MP_OPTIONAL, &a->events, msg, msglen)) != CHUBBY_OK)
 		return rc;
 	if (memchr(path.ptr, '\0', path.len) != NULL) {
 		snprintf(msg, msglen, "\"path\" of \"reopen\" holds a NUL byte");

@@ -1,6 +1,8 @@
 /* mhandle.c: handles kept in the master's memory (see mhandle.h).  A
  * sorted array by (session, id): a lookup is a binary search, a session's
- * handles are one run (counted and dropped together). */
+ * handles are one run (counted and dropped together).  Those that asked
+ * for events are in a second array too, by (path, session, id), so that
+ * an applied command's events find them by node in O(log n). */
 #include "config.h"
 
 #include <stdlib.h>
@@ -13,6 +15,8 @@ struct mh_table {
 	struct mhandle **v;
 	size_t n, cap;
 	uint32_t next; /* the counter of the ids handed out */
+	struct mhandle **w; /* those with events, by (path, session, id) */
+	size_t nw, capw;
 };
 
 struct mh_table *
@@ -34,6 +38,7 @@ mh_clear(struct mh_table *t)
 	for (size_t i = 0; i < t->n; i++)
 		mh_one_free(t->v[i]);
 	t->n = 0;
+	t->nw = 0;
 }
 
 void
@@ -43,6 +48,7 @@ mh_free(struct mh_table *t)
 		return;
 	mh_clear(t);
 	free(t->v);
+	free(t->w);
 	free(t);
 }
 
@@ -70,6 +76,76 @@ mh_lower(const struct mh_table *t, uint64_t session, uint64_t id)
 			hi = mid;
 	}
 	return lo;
+}
+
+/* The watcher index's order: by path, then (session, id). */
+static int
+mh_wcmp(const struct mhandle *h, const char *path, uint64_t session, uint64_t id)
+{
+	int c = strcmp(h->path, path);
+
+	return c != 0 ? c : mh_cmp(h->session, h->id, session, id);
+}
+
+/* The position in T->w of the first entry not below (PATH, SESSION, ID). */
+static size_t
+mh_wlower(const struct mh_table *t, const char *path, uint64_t session, uint64_t id)
+{
+	size_t lo = 0, hi = t->nw;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mh_wcmp(t->w[mid], path, session, id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Takes H out of the watcher index, if it is there. */
+static void
+mh_unwatch(struct mh_table *t, const struct mhandle *h)
+{
+	size_t i;
+
+	if (h->events == 0)
+		return;
+	i = mh_wlower(t, h->path, h->session, h->id);
+	if (i < t->nw && t->w[i] == h) {
+		memmove(&t->w[i], &t->w[i + 1], (t->nw - i - 1) * sizeof *t->w);
+		t->nw--;
+	}
+}
+
+void
+mh_set_events(struct mh_table *t, struct mhandle *h, uint32_t mask)
+{
+	size_t i;
+
+	mh_unwatch(t, h);
+	h->events = mask;
+	if (mask == 0)
+		return;
+	i = mh_wlower(t, h->path, h->session, h->id);
+	if (t->nw == t->capw) {
+		t->capw = t->capw != 0 ? 2 * t->capw : 16;
+		t->w = xrealloc(t->w, t->capw * sizeof *t->w);
+	}
+	memmove(&t->w[i + 1], &t->w[i], (t->nw - i) * sizeof *t->w);
+	t->w[i] = h;
+	t->nw++;
+}
+
+struct mhandle *const *
+mh_watchers(const struct mh_table *t, const char *path, size_t *n)
+{
+	size_t i = mh_wlower(t, path, 0, 0), j = i;
+
+	while (j < t->nw && strcmp(t->w[j]->path, path) == 0)
+		j++;
+	*n = j - i;
+	return t->w != NULL ? &t->w[i] : NULL;
 }
 
 struct mhandle *
@@ -134,6 +210,7 @@ mh_remove(struct mh_table *t, uint64_t session, uint64_t id)
 
 	if (i >= t->n || t->v[i]->session != session || t->v[i]->id != id)
 		return false;
+	mh_unwatch(t, t->v[i]);
 	mh_one_free(t->v[i]);
 	memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof *t->v);
 	t->n--;
@@ -145,8 +222,10 @@ mh_drop_session(struct mh_table *t, uint64_t session)
 {
 	size_t i = mh_lower(t, session, 0), j = i;
 
-	while (j < t->n && t->v[j]->session == session)
+	while (j < t->n && t->v[j]->session == session) {
+		mh_unwatch(t, t->v[j]);
 		mh_one_free(t->v[j++]);
+	}
 	if (j == i)
 		return; /* none (t->v may be NULL: memmove must not see it) */
 	memmove(&t->v[i], &t->v[j], (t->n - j) * sizeof *t->v);

@@ -31,6 +31,7 @@ struct mhandle {
 	char *path;
 	uint64_t instance; /* the node the handle opened */
 	uint32_t flags;    /* NS_O_* */
+	uint32_t events;   /* NS_EV_* it asked for (mh_set_events) */
 	bool poisoned;
 	uint64_t rid;      /* the OPEN's request id (0: none), for its copies */
 };
@@ -55,6 +56,12 @@ struct mhandle *mh_add(struct mh_table *t, uint64_t session, uint64_t id, const 
 struct mhandle *mh_find(const struct mh_table *t, uint64_t session, uint64_t id);
 /* SESSION's handle its OPEN with request id RID (> 0) made, or NULL. */
 struct mhandle *mh_find_rid(const struct mh_table *t, uint64_t session, uint64_t rid);
+/* H (of T) asks for the events of MASK: T finds it by its node's name
+ * (mh_watchers) from now on. */
+void mh_set_events(struct mh_table *t, struct mhandle *h, uint32_t mask);
+/* The handles open on PATH that asked for events, *N of them, by
+ * (session, id); valid until T next changes. */
+struct mhandle *const *mh_watchers(const struct mh_table *t, const char *path, size_t *n);
 /* Forgets one: true if it was there. */
 bool mh_remove(struct mh_table *t, uint64_t session, uint64_t id);
 /* Forgets SESSION's (its end). */

@@ -715,8 +715,10 @@ sm_step_down(struct session_mgr *sm)
 	const char *why = "this replica is no longer the master; retry at the new master";
 
 	/* Handles in memory are this term's: a later master re-creates them
-	 * from the clients' calls, checked against the state it applied. */
-	mh_clear(sm->mh);
+	 * from the clients' calls, checked against the state it applied.
+	 * They are kept while this replica may regain its lease in this
+	 * epoch (sm->parking), where clients see no fail-over: their events
+	 * are parked with the rest (session_applied). */
 
 	for (size_t b = 0; b < sm->sess.nb; b++) {
 		while (sm->sess.b[b] != NULL) {
@@ -964,10 +966,13 @@ sm_take_over(struct session_mgr *sm, uint64_t epoch)
 	size_t n = ns_session_count(ns);
 	char line[160];
 
-	if (epoch != sm->epoch)
+	if (epoch != sm->epoch || !sm->parking) {
 		/* Clients flush their caches when they learn of the new epoch;
-		 * the same epoch again (a lease regained) keeps what they cache. */
+		 * the same epoch again (a lease regained) keeps what they cache,
+		 * and the handles kept in memory. */
 		sm_cache_clear(sm);
+		mh_clear(sm->mh);
+	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t id = ns_session_id(ns, i);
 		struct msess *s = sm_add(sm, id, ns_session_principal(ns, id), now);
@@ -2236,26 +2241,83 @@ sm_dirty_after(struct session_mgr *sm, uint64_t type, uint64_t session, uint64_t
 	}
 }
 
+/* Node event E's for handle H kept in memory, if H asked for it and still
+ * has E's node open. */
+static bool
+sm_mem_wants(const struct mhandle *h, const struct ns_node_event *e)
+{
+	return (h->events & e->type) && !h->poisoned && h->instance == e->instance &&
+	    strcmp(h->path, e->node) == 0;
+}
+
+/* Gives the handles kept in memory their events of RES's node events from
+ * *K up to those before RES's event UPTO (SIZE_MAX: all): where id order
+ * puts them among the namespace's handles' (struct ns_node_event).  To the
+ * sessions' queues while serving, parked while not (session_applied). */
+static void
+sm_mem_events(struct session_mgr *sm, const struct ns_result *res, size_t upto, size_t *k)
+{
+	for (; *k < res->nnode_events && res->node_events[*k].at <= upto; (*k)++) {
+		const struct ns_node_event *e = &res->node_events[*k];
+		struct mhandle *one, *const *hs;
+		size_t n;
+
+		if (e->handle != 0) {
+			/* A CONFLICTING_LOCK for a holder the namespace knows
+			 * only as one. */
+			one = mh_find(sm->mh, e->session, e->handle);
+			hs = &one;
+			n = one != NULL ? 1 : 0;
+		} else {
+			hs = mh_watchers(sm->mh, e->node, &n);
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct sev ev = {.type = e->type, .handle = hs[i]->id,
+			    .has_gen = e->has_gen, .gen = e->gen};
+			struct msess *s;
+
+			if (!sm_mem_wants(hs[i], e))
+				continue;
+			if (!sm->active) {
+				ev.path = xstrdup(e->path);
+				sm_park(sm, hs[i]->session, ev);
+			} else if ((s = sm_find(sm, hs[i]->session)) != NULL) {
+				ev.path = xstrdup(e->path);
+				sm_queue_event(sm, s, ev);
+			}
+		}
+	}
+}
+
 void
 session_applied(struct session_mgr *sm, struct session_now at, const uint8_t *cmd, size_t len,
     const struct ns_result *res)
 {
 	uint64_t type, session, arg0, now, epoch = 0;
+	size_t k = 0;
 
 	if (sm == NULL)
 		return;
 	if (!sm->active) {
 		/* Not serving: its events are kept while the epoch is still
-		 * the one this replica served in (sm->parked). */
-		if (!sm->parking || res->nevents == 0)
+		 * the one this replica served in (sm->parked), those of its
+		 * handles in memory too. */
+		if (!sm->parking)
 			return;
 		(void)sm->env.mastership(sm->env.arg, &epoch);
 		if (epoch != sm->epoch) {
 			sm_parked_clear(sm);
+			mh_clear(sm->mh);
 			return;
 		}
-		for (size_t i = 0; i < res->nevents; i++)
+		sm_peek(cmd, len, &type, &session, &arg0);
+		if (res->status == CHUBBY_OK && type == NS_CMD_SESSION_END)
+			mh_drop_session(sm->mh, arg0);
+		for (size_t i = 0; i < res->nevents; i++) {
+			sm_mem_events(sm, res, i, &k);
 			sm_park(sm, res->events[i].session, sm_sev(&res->events[i]));
+		}
+		sm_mem_events(sm, res, SIZE_MAX, &k);
 		return;
 	}
 	sm->now = at;
@@ -2269,9 +2331,11 @@ session_applied(struct session_mgr *sm, struct session_now at, const uint8_t *cm
 	for (size_t i = 0; i < res->nevents; i++) {
 		const struct ns_event *e = &res->events[i];
 		struct msess *s = sm_find(sm, e->session);
+		sm_mem_events(sm, res, i, &k);
 		if (s != NULL)
 			sm_queue_event(sm, s, sm_sev(e));
 	}
+	sm_mem_events(sm, res, SIZE_MAX, &k);
 	/* A lock freed or a handle ended: the waiters it concerns go now,
 	 * not at the next tick (a hand-off waits for no timer). */
 	if (sm->nwaiters > 0) {
@@ -2287,6 +2351,9 @@ session_state_replaced(struct session_mgr *sm)
 	 * master, its table is stale now. */
 	if (sm != NULL && sm->active)
 		sm_step_down(sm);
+	/* The handles in memory were checked against the state replaced. */
+	if (sm != NULL)
+		mh_clear(sm->mh);
 }
 
 /* --- admin ---------------------------------------------------------------- */

@@ -514,6 +514,12 @@ handle_limit(struct call *c, uint64_t session)
 /* The open flags a handle in memory may have: intents, and CREATE for a
  * node that exists (which creates nothing). */
 #define MEM_FLAGS (NS_O_READ | NS_O_WRITE | NS_O_CREATE)
+/* The events a handle in memory may ask for: those of an OPEN. */
+#define MEM_EVENTS NS_EV_ALL
+/* Those that tell what a reader would see: as cmd_open, they need the
+ * read intent. */
+#define MEM_READ_EVENTS \
+	(NS_EV_CONTENTS_MODIFIED | NS_EV_CHILD_ADDED | NS_EV_CHILD_REMOVED | NS_EV_CHILD_MODIFIED)
 
 /*
  * Whether an OPEN may be answered from master memory: the cell allows it,
@@ -521,9 +527,11 @@ handle_limit(struct call *c, uint64_t session)
  * always did), and the open need change nothing the log must hold: no
  * exclusive, ephemeral or directory creation (op_open_mem sends an open
  * that would create, or that finds an ephemeral node, to the log), no
- * events (which the namespace raises for its handles as it applies), no
  * ACL names, no lock-delay of its own (a handle in memory has the cell's
- * default), contents only as a CREATE's initial ones.  Writes and locks
+ * default; a handle's own is the namespace's to apply when its session
+ * expires, so it stays in the log), contents only as a CREATE's initial
+ * ones.  An event mask is kept with the handle: the session layer gives
+ * it the events of applied commands (mh_watchers).  Writes and locks
  * through such a handle name it in their own log entries (MEM).
  */
 static bool
@@ -532,7 +540,8 @@ open_in_memory(struct call *c)
 	const struct svc_args *a = c->a;
 
 	return c->s->cfg.handles_in_memory && a->mem && (a->flags & ~(uint32_t)MEM_FLAGS) == 0 &&
-	    (a->flags & (NS_O_READ | NS_O_WRITE)) != 0 && a->events == 0 && !a->have_acl &&
+	    (a->flags & (NS_O_READ | NS_O_WRITE)) != 0 && (a->events & ~(uint32_t)MEM_EVENTS) == 0 &&
+	    !a->have_acl &&
 	    a->lock_delay_ms == UINT64_MAX && (!a->have_contents || (a->flags & NS_O_CREATE));
 }
 
@@ -550,6 +559,11 @@ mem_open_check(struct call *c, uint64_t session, const char *path, uint64_t inst
 	if (who == NULL) {
 		errbuf_set(c->msg, sizeof c->msg, "no such session");
 		return CHUBBY_E_BAD_SESSION;
+	}
+	if ((c->a->events & MEM_READ_EVENTS) != 0 && !(flags & NS_O_READ)) {
+		errbuf_set(c->msg, sizeof c->msg,
+		    "events about contents or children need a handle opened for reading");
+		return CHUBBY_E_PERMISSION;
 	}
 	if ((rc = ns_path_stat(c_ns(c), path, instance, res)) != CHUBBY_OK) {
 		/* A bad name is reported as OPEN reports it. */
@@ -624,7 +638,9 @@ op_open_mem(struct call *c)
 	memset(&r, 0, sizeof r);
 	r.kind = SVC_RES_OPEN;
 	r.handle = mh_next_id(mht(c), session_epoch(c->s->sm), a->session);
-	mh_add(mht(c), a->session, r.handle, a->path, res.stat.instance, a->flags)->rid = a->rid;
+	h = mh_add(mht(c), a->session, r.handle, a->path, res.stat.instance, a->flags);
+	h->rid = a->rid;
+	mh_set_events(mht(c), h, a->events);
 	r.stat = &res.stat;
 	answer_now(c, &r);
 	ns_result_free(&res);
@@ -648,7 +664,8 @@ mem_handle(struct call *c, struct mhandle **out)
 	if ((*out = mh_find(mht(c), a->session, a->handle)) != NULL)
 		return CHUBBY_OK;
 	if (!a->have_reopen || a->path == NULL || a->instance == 0 ||
-	    (a->flags & ~(uint32_t)MEM_FLAGS) != 0 || (a->flags & (NS_O_READ | NS_O_WRITE)) == 0) {
+	    (a->flags & ~(uint32_t)MEM_FLAGS) != 0 || (a->flags & (NS_O_READ | NS_O_WRITE)) == 0 ||
+	    (a->events & ~(uint32_t)MEM_EVENTS) != 0) {
 		errbuf_set(c->msg, sizeof c->msg, "no such handle in this session");
 		return CHUBBY_E_BAD_HANDLE;
 	}
@@ -659,6 +676,10 @@ mem_handle(struct call *c, struct mhandle **out)
 		return rc;
 	*out = mh_add(mht(c), a->session, a->handle, a->path, a->instance, a->flags);
 	(*out)->poisoned = a->poisoned;
+	/* The mask the reopen carries: the handle gets the events of
+	 * commands applied from now on (those before, it learns of through
+	 * MASTER_FAILOVER, as every handle does). */
+	mh_set_events(mht(c), *out, a->events);
 	return CHUBBY_OK;
 }
 

@@ -9,7 +9,9 @@
 #      which keeps its handle (3 before: session start, open, session end);
 #      and writes and locks through handles in memory: `lockctl put` of an
 #      existing file 3 (was 5), a lock+unlock 4 (was 6: open and close),
-#      10 in one script session 22 (was 42), 10 puts 12 (was 13);
+#      10 in one script session 22 (was 42), 10 puts 12 (was 13); and
+#      `lockctl lock f -- true`, whose handle asks for HANDLE_INVALID
+#      (an event mask, kept in memory too), 4 (was 6);
 #  (b) fail-over: a libchubby client (cache on) holds a memory handle
 #      while the master is killed with -9; through the same handle it then
 #      reads the value written since (cache flushed, handle re-created by
@@ -81,12 +83,17 @@ check "10 lock cycles in one script session, counted" writes_of lock10 \
 	bash -c "for i in \$(seq 10); do printf 'lock f\nunlock f\n'; done | '$LOCKCTL' script | grep -c released | grep -qx 10"
 check "10 puts in one script session, counted" writes_of put10 \
 	bash -c "for i in \$(seq 10); do echo 'put f v1'; done | '$LOCKCTL' script >/dev/null"
+check "lockctl lock f -- true (a handle with an event mask), counted" writes_of lockrun \
+	lc lock f -- true
 p1=$(cat "$T_DIR/put"); l1=$(cat "$T_DIR/lock1"); l10=$(cat "$T_DIR/lock10"); p10=$(cat "$T_DIR/put10")
-echo "# log writes: lockctl put $p1, lock+unlock in a script $l1, 10 of them $l10, 10 puts $p10"
+lr=$(cat "$T_DIR/lockrun")
+echo "# log writes: lockctl put $p1, lock+unlock in a script $l1, 10 of them $l10, 10 puts $p10, lock -- true $lr"
 check "lockctl put: session start, the write, session end ($p1 = 3, was 5)" test "$p1" -eq 3
 check "a lock cycle: session start, acquire, release, session end ($l1 = 4, was 6)" test "$l1" -eq 4
 check "10 lock cycles in one script: 2 each ($l10 = 22, was 42)" test "$l10" -eq 22
 check "10 puts in one script: 1 each ($p10 = 12, was 13)" test "$p10" -eq 12
+check "lockctl lock f -- true: session start, acquire, release, session end ($lr = 4, was 6)" \
+	test "$lr" -eq 4
 expect "f still holds v1" '^v1$' lc cat f
 expect "no handle left in the master's memory" '^0$' metric chubby_handles_in_memory
 

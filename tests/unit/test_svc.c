@@ -52,6 +52,9 @@ static struct {
 	int status;
 	bool deferred;
 	size_t nevents; /* a KeepAlive's events */
+	struct {
+		uint64_t type, handle, gen;
+	} ev[16]; /* the first of them */
 	struct svc_result r;
 	struct ns_stat stat;
 	char contents[64];
@@ -99,8 +102,19 @@ sess_reply(void *arg, void *token, int status, const char *msg, const void *resu
 	msgpack_unpacked_init(&u);
 	if (result != NULL &&
 	    msgpack_unpack_next(&u, result, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
-	    (evs = mp_map_get(&u.data, "events")) != NULL && evs->type == MSGPACK_OBJECT_ARRAY)
+	    (evs = mp_map_get(&u.data, "events")) != NULL && evs->type == MSGPACK_OBJECT_ARRAY) {
 		last.nevents = evs->via.array.size;
+		for (size_t i = 0; i < last.nevents && i < 16; i++) {
+			const msgpack_object *e = &evs->via.array.ptr[i], *v;
+
+			if ((v = mp_map_get(e, "type")) != NULL)
+				last.ev[i].type = v->via.u64;
+			if ((v = mp_map_get(e, "handle")) != NULL)
+				last.ev[i].handle = v->via.u64;
+			if ((v = mp_map_get(e, "gen")) != NULL)
+				last.ev[i].gen = v->via.u64;
+		}
+	}
 	msgpack_unpacked_destroy(&u);
 	free(q);
 }
@@ -846,8 +860,9 @@ test_memory_handles(void)
 	open_mem(s, 1, "/ls/local/nothing");
 	CU_ASSERT_EQUAL(last.status, CHUBBY_E_NOT_FOUND);
 	CU_ASSERT_EQUAL(submits, before);
-	/* Events go through the log (the namespace raises them for its
-	 * handles). */
+	/* An event mask is kept with the handle in memory
+	 * (test_memory_handle_events); a lock-delay of its own goes through
+	 * the log (the namespace applies it when the session expires). */
 	a = on_handle(s, 1, 0);
 	a.path = FILE_PATH;
 	a.flags = NS_O_READ;
@@ -856,6 +871,13 @@ test_memory_handles(void)
 	a.mem = true;
 	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
 	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT(mh_is_mem_id(last.r.handle));
+	CU_ASSERT_EQUAL(submits, before);
+	a.events = 0;
+	a.lock_delay_ms = 0;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	CU_ASSERT(!mh_is_mem_id(last.r.handle));
 	CU_ASSERT_EQUAL(submits, before + 1);
 
 	/* An ephemeral node: an open holds it (it is reaped when its last
@@ -904,6 +926,151 @@ test_memory_handles(void)
 	CU_ASSERT_FATAL(call(SVC_GET_STAT, &a));
 	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BAD_HANDLE);
 	CU_ASSERT_EQUAL(submits, before + 2); /* the ephemeral node's open, the session */
+	teardown();
+}
+
+
+/* Session S's events so far (a KeepAlive answered at once, acknowledging
+ * none: every kept event comes again); how many. */
+static size_t
+events_of(uint64_t s)
+{
+	struct svc_args a;
+
+	memset(&a, 0, sizeof a);
+	a.session = s;
+	a.epoch = epoch_now;
+	a.hold_ms = 5000; /* answered at once: it has events */
+	a.have_ev_ack = true;
+	a.ev_ack = 0;
+	CU_ASSERT_FATAL(call(SVC_KEEPALIVE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_OK);
+	return last.nevents;
+}
+
+/* Protocol event numbers: bit k of a mask is type k+1. */
+#define EVT(bit) ((uint64_t)__builtin_ctz(bit) + 1)
+
+/*
+ * Issue 19 item 2: an OPEN with an event mask writes nothing to the log;
+ * its handle, kept in memory, gets the events of applied commands as a
+ * handle of the log's with the same mask does, in the same order, the
+ * content generation included (and CONFLICTING_LOCK while it holds the
+ * lock, as a log holder does).
+ */
+static void
+test_memory_handle_events(void)
+{
+	const uint32_t mask = NS_EV_CONTENTS_MODIFIED | NS_EV_LOCK_ACQUIRED |
+	    NS_EV_CONFLICTING_LOCK | NS_EV_HANDLE_INVALID;
+	struct svc_args a;
+	uint64_t s, w, h, hl, hm, hd, gen;
+	size_t before, n;
+
+	setup();
+	w = start(0);
+	s = start(0);
+	a = on_handle(w, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
+	a.lock_delay_ms = UINT64_MAX;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	h = last.r.handle;
+	gen = last.stat.content_gen;
+	/* A log handle of S with the mask (no "mem"), then one in memory. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_READ | NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.events = mask;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hl = last.r.handle;
+	before = submits;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hm = last.r.handle;
+	CU_ASSERT(mh_is_mem_id(hm));
+	CU_ASSERT_EQUAL(submits, before); /* no log write */
+	/* Its directory, watched for children, in memory too. */
+	a = on_handle(s, 1, 0);
+	a.path = "/ls/local";
+	a.flags = NS_O_READ;
+	a.lock_delay_ms = UINT64_MAX;
+	a.events = NS_EV_CHILD_MODIFIED | NS_EV_CHILD_REMOVED;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	hd = last.r.handle;
+	CU_ASSERT(mh_is_mem_id(hd));
+	CU_ASSERT_EQUAL(submits, before);
+	/* The content event needs the read intent, as through the log. */
+	a = on_handle(s, 1, 0);
+	a.path = FILE_PATH;
+	a.flags = NS_O_WRITE;
+	a.lock_delay_ms = UINT64_MAX;
+	a.events = NS_EV_CONTENTS_MODIFIED;
+	a.mem = true;
+	CU_ASSERT_FATAL(call(SVC_OPEN, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(submits, before);
+
+	/* W writes: both file handles hear of it with the new generation,
+	 * the log's first (id order), and the directory's handle. */
+	a = on_handle(w, 1, h);
+	a.contents = (const uint8_t *)"y";
+	a.contents_len = 1;
+	a.have_contents = true;
+	CU_ASSERT_FATAL(call(SVC_SET_CONTENTS, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	n = events_of(s);
+	CU_ASSERT_EQUAL_FATAL(n, 3);
+	CU_ASSERT_EQUAL(last.ev[0].handle, hl);
+	CU_ASSERT_EQUAL(last.ev[0].type, EVT(NS_EV_CONTENTS_MODIFIED));
+	CU_ASSERT_EQUAL(last.ev[0].gen, gen + 1);
+	CU_ASSERT_EQUAL(last.ev[1].handle, hm);
+	CU_ASSERT_EQUAL(last.ev[1].type, EVT(NS_EV_CONTENTS_MODIFIED));
+	CU_ASSERT_EQUAL(last.ev[1].gen, gen + 1);
+	CU_ASSERT_EQUAL(last.ev[2].handle, hd);
+	CU_ASSERT_EQUAL(last.ev[2].type, EVT(NS_EV_CHILD_MODIFIED));
+	CU_ASSERT_EQUAL(last.ev[2].gen, gen + 1);
+
+	/* S locks through the memory handle: LOCK_ACQUIRED to both. */
+	a = on_handle(s, 1, hm);
+	a.rid = 40;
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_ACQUIRE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	n = events_of(s);
+	CU_ASSERT_EQUAL_FATAL(n, 5);
+	CU_ASSERT_EQUAL(last.ev[3].handle, hl);
+	CU_ASSERT_EQUAL(last.ev[3].type, EVT(NS_EV_LOCK_ACQUIRED));
+	CU_ASSERT_EQUAL(last.ev[4].handle, hm);
+	CU_ASSERT_EQUAL(last.ev[4].type, EVT(NS_EV_LOCK_ACQUIRED));
+	/* W wants it: the holder (the memory handle) hears of it. */
+	a = on_handle(w, 1, h);
+	a.mode = NS_LOCK_EXCLUSIVE;
+	CU_ASSERT_FATAL(call(SVC_TRY_ACQUIRE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_BUSY);
+	n = events_of(s);
+	CU_ASSERT_EQUAL_FATAL(n, 6);
+	CU_ASSERT_EQUAL(last.ev[5].handle, hm);
+	CU_ASSERT_EQUAL(last.ev[5].type, EVT(NS_EV_CONFLICTING_LOCK));
+	/* W deletes it: HANDLE_INVALID to both, CHILD_REMOVED to the
+	 * directory's. */
+	a = on_handle(w, 1, h);
+	CU_ASSERT_FATAL(call(SVC_DELETE, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	n = events_of(s);
+	CU_ASSERT_EQUAL_FATAL(n, 9);
+	CU_ASSERT_EQUAL(last.ev[6].handle, hl);
+	CU_ASSERT_EQUAL(last.ev[6].type, EVT(NS_EV_HANDLE_INVALID));
+	CU_ASSERT_EQUAL(last.ev[7].handle, hm);
+	CU_ASSERT_EQUAL(last.ev[7].type, EVT(NS_EV_HANDLE_INVALID));
+	CU_ASSERT_EQUAL(last.ev[8].handle, hd);
+	CU_ASSERT_EQUAL(last.ev[8].type, EVT(NS_EV_CHILD_REMOVED));
 	teardown();
 }
 
@@ -1292,6 +1459,7 @@ harness_register(void)
 	    {"handles in memory: writes and locks through them", test_memory_handle_writes_and_locks},
 	    {"a lock holder in memory counts once against max_handles",
 		test_memory_handle_limit_holder},
+	    {"handles in memory: an event mask, and the events", test_memory_handle_events},
 	    {"KEEPALIVE passes ev_ack on", test_keepalive_ev_ack},
 	    {"a lock record is cleared on release, unless lock_records is off", test_lock_records},
 	    {"a release that clears a record invalidates its cachers first",

@@ -100,7 +100,7 @@ static void
 test_sweep(void)
 {
 	uint64_t base = harness_seed(), steps = 0, want = sweep_steps(), reopened = 0;
-	uint64_t mem_writes = 0, mem_grants = 0, mem_reopened = 0;
+	uint64_t mem_writes = 0, mem_grants = 0, mem_reopened = 0, mem_events = 0, mem_reev = 0;
 	unsigned n = 0, failed = 0;
 	double t0 = wall(), dt;
 
@@ -122,15 +122,19 @@ test_sweep(void)
 		    " grants), %" PRIu64 " crashes, %" PRIu64 " wipes, %" PRIu64 " partitions, %"
 		    PRIu64 " pauses, %" PRIu64 " expiries, %" PRIu64 " events in lost replies, %"
 		    PRIu64 " reads through handles in memory (%" PRIu64 " re-created), %" PRIu64
-		    " writes and %" PRIu64 " grants through them (%" PRIu64 " re-created)%s\n",
+		    " writes and %" PRIu64 " grants through them (%" PRIu64 " re-created), %" PRIu64
+		    " events to them (%" PRIu64 " re-created)%s\n",
 		    o.seed, res.steps, res.now_ms / 1000, res.calls, res.reads, res.cached_reads,
 		    res.writes, res.grants, res.crashes, res.wipes, res.partitions, res.pauses,
 		    res.expiries, res.events_lost, res.mem_reads, res.mem_reopened_reads,
-		    res.mem_writes, res.mem_grants, res.mem_reopened_ops, res.failed ? " FAILED" : "");
+		    res.mem_writes, res.mem_grants, res.mem_reopened_ops, res.mem_events,
+		    res.mem_reopened_events, res.failed ? " FAILED" : "");
 		reopened += res.mem_reopened_reads;
 		mem_writes += res.mem_writes;
 		mem_grants += res.mem_grants;
 		mem_reopened += res.mem_reopened_ops;
+		mem_events += res.mem_events;
+		mem_reev += res.mem_reopened_events;
 	}
 	dt = wall() - t0;
 	total_seeds += n;
@@ -139,11 +143,14 @@ test_sweep(void)
 	    steps, dt, dt > 0 ? (double)steps / dt : 0.0, failed);
 	CU_ASSERT_EQUAL(failed, 0);
 	/* The sweep ran handles kept in memory across fail-overs: reads,
-	 * writes and locks through them. */
+	 * writes and locks through them, and events to them (their masks
+	 * kept in memory, and carried by reopen). */
 	CU_ASSERT(reopened > 0);
 	CU_ASSERT(mem_writes > 0);
 	CU_ASSERT(mem_grants > 0);
 	CU_ASSERT(mem_reopened > 0);
+	CU_ASSERT(mem_events > 0);
+	CU_ASSERT(mem_reev > 0);
 }
 
 /* A seed replays bit for bit: the same trace, steps, time and states. */

@@ -48,6 +48,9 @@ struct wsim_result {
 	/* Writes and grants through handles kept in memory, and those of them
 	 * in a later epoch than the handle's open. */
 	uint64_t mem_writes, mem_grants, mem_reopened_ops;
+	/* Events delivered to handles kept in memory (their masks kept by the
+	 * master), and those of them in a later epoch than the handle's open. */
+	uint64_t mem_events, mem_reopened_events;
 };
 
 /* Runs one seed: faults for o->steps steps, then healing and liveness.

@@ -34,6 +34,8 @@
 #include "ns/ns.h"
 #include "ns/ns_int.h"
 #include "wsim_int.h"
+#include "session/mhandle.h"
+#include "session/session.h"
 #include "xmalloc.h"
 
 /* ---- digests ---------------------------------------------------------- */
@@ -466,6 +468,91 @@ w_event_raised(struct world *w, const struct ns_event *e, uint64_t epoch)
 		    e->handle, s->n);
 }
 
+/*
+ * Handles kept in memory get their events from the master's session
+ * layer, not from the namespace's handles: the namespace notes each event
+ * by node (struct ns_node_event) and the checker gives them to the
+ * handles in memory its clients hold (or have an OPEN out for), at the
+ * first application by a master.  When the master made (or re-created)
+ * a handle is its own choice, so the checker asks it: a handle in the
+ * master's table (by id, or by the OPEN's rid while its answer is on the
+ * way) when the command applies must get the event, in order; one not in
+ * it (an OPEN not yet served, a handle not yet re-created since a
+ * fail-over) gets none, and MASTER_FAILOVER tells its client to re-read
+ * (docs/SESSIONS.md "Handles in memory").
+ */
+static void
+w_mem_note(struct world *w, const struct w_replica *r, size_t ne, unsigned client,
+    uint64_t session, uint64_t handle, uint32_t type, uint64_t epoch)
+{
+	struct w_evs *s = w_evs_find(w, session, handle);
+
+	if (s == NULL) {
+		if (w->nevs == w->capevs) {
+			w->capevs = w->capevs == 0 ? 32 : w->capevs * 2;
+			w->evs = xrealloc(w->evs, w->capevs * sizeof *w->evs);
+		}
+		s = &w->evs[w->nevs++];
+		memset(s, 0, sizeof *s);
+		s->session = session;
+		s->handle = handle;
+		s->client = client;
+	}
+	/* Once per command (slot, position) and node event: another
+	 * replica holding it too applies the same. */
+	if (r->ev_slot < s->mslot || (r->ev_slot == s->mslot && r->ev_pos < s->mpos) ||
+	    (r->ev_slot == s->mslot && r->ev_pos == s->mpos && ne < s->mne))
+		return;
+	s->mslot = r->ev_slot;
+	s->mpos = r->ev_pos;
+	s->mne = ne + 1;
+	if (s->n == s->cap) {
+		s->cap = s->cap == 0 ? 16 : s->cap * 2;
+		s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+	}
+	memset(&s->v[s->n], 0, sizeof s->v[s->n]);
+	s->v[s->n].type = type;
+	s->v[s->n].at = w->now;
+	s->v[s->n].epoch = epoch;
+	s->n++;
+	if (w->o.verbose)
+		w_trace(w, "event %#x raised for c%u handle %" PRIu64 " in memory (#%zu)", type, client,
+		    handle, s->n);
+}
+
+static void
+w_mem_events(struct world *w, struct w_replica *r, size_t ne, const struct ns_node_event *e,
+    uint64_t epoch)
+{
+	const struct mh_table *t = session_mhandles(r->sm);
+
+	for (unsigned i = 0; i < w->m; i++) {
+		struct w_client *c = &w->c[i];
+		uint64_t session;
+
+		if (c->cs == NULL || (session = csess_session_id(c->cs)) == 0)
+			continue;
+		for (int j = 0; j < W_MAX_H; j++) {
+			const struct w_handle *h = &c->h[j];
+			const struct mhandle *mh = NULL;
+
+			if (!(h->mask & e->type) || strcmp(h->path, e->node) != 0)
+				continue;
+			if (h->used && (h->id & (1ULL << 63)))
+				mh = mh_find(t, session, h->id);
+			else if (!h->used)
+				for (int k = 0; k < W_THREADS && mh == NULL; k++)
+					if (c->call[k].active && c->call[k].rq.op == W_OP_OPEN &&
+					    c->call[k].hslot == j && c->call[k].rq.rid != 0)
+						mh = mh_find_rid(t, session, c->call[k].rq.rid);
+			if (mh == NULL || mh->poisoned || mh->instance != e->instance ||
+			    (e->handle != 0 && (e->session != session || e->handle != mh->id)))
+				continue;
+			w_mem_note(w, r, ne, i + 1, session, mh->id, e->type, epoch);
+		}
+	}
+}
+
 /* ---- existence (Chubby §2.9 caches file absence) --------------------------
  *
  * The presence files come and go (ephemeral, shared names).  Each instance
@@ -665,6 +752,13 @@ w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a
 	} else {
 		r->ev_pos++;
 	}
+	/* The handles in memory are a master's: their events go by the
+	 * first application at a replica that holds the handle (a master,
+	 * or one that stepped down and may regain its lease in the epoch: a
+	 * command of a later epoch ends that hope, and its parked events). */
+	if (a->res != NULL && a->hdr.epoch == session_epoch(r->sm))
+		for (size_t i = 0; i < a->res->nnode_events; i++)
+			w_mem_events(w, r, i, &a->res->node_events[i], a->hdr.epoch);
 	/* Slots start at 1: (0, 0) is below every command. */
 	if (r->ev_slot < w->ev_slot || (r->ev_slot == w->ev_slot && r->ev_pos <= w->ev_pos))
 		return; /* another replica applied it first */
@@ -709,6 +803,12 @@ w_event_delivered(struct world *w, struct w_client *c, uint64_t handle, uint32_t
 	for (; s->next < j; s->next++)
 		s->v[s->next].skipped = true;
 	s->next = j + 1;
+	if (handle & (1ULL << 63)) {
+		w->res.mem_events++;
+		for (int h = 0; h < W_MAX_H; h++)
+			if (c->h[h].used && c->h[h].id == handle && c->h[h].epoch != epoch)
+				w->res.mem_reopened_events++;
+	}
 }
 
 /*

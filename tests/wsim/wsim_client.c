@@ -508,10 +508,11 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 				k->rq.flags = NS_O_READ;
 				k->rq.mem = true;
 				h->mask = 0;
-			} else if (h->mask == 0) {
-				/* A writer without events, as lockctl put: kept in
-				 * memory too if the file exists (else the open
-				 * creates it, through the log). */
+			} else {
+				/* A writer, as lockctl put (or one watching its
+				 * contents): kept in memory too if the file exists
+				 * (else the open creates it, through the log), its
+				 * event mask with it. */
 				k->rq.mem = true;
 			}
 		} else if (x < 8) {
@@ -521,9 +522,9 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 			k->rq.flags = NS_O_READ | NS_O_WRITE | NS_O_CREATE;
 			/* LOCK_ACQUIRED and CONFLICTING_LOCK are adjacent bits. */
 			h->mask = (uint32_t)w_below(&w->rng, 4) * NS_EV_LOCK_ACQUIRED;
-			/* Without events, as lockctl lock: a handle in memory whose
-			 * grant makes the holder replicated. */
-			k->rq.mem = h->mask == 0;
+			/* As lockctl lock: a handle in memory (with its events)
+			 * whose grant makes the holder replicated. */
+			k->rq.mem = true;
 		} else if (x < 10) {
 			h->kind = W_K_EPH;
 			snprintf(h->path, sizeof h->path, "/ls/" W_CELL "/e%u-%u-%u", c->id, c->gen,
@@ -538,6 +539,7 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 			snprintf(h->path, sizeof h->path, "/ls/" W_CELL);
 			k->rq.flags = NS_O_READ;
 			h->mask = (1 + (uint32_t)w_below(&w->rng, 7)) * NS_EV_CHILD_ADDED;
+			k->rq.mem = true; /* its mask kept in memory */
 		} else {
 			/* A presence file: made by whoever opens it first, gone
 			 * when its last handle closes (what others' existence
@@ -576,6 +578,7 @@ w_app(struct world *w, struct w_client *c, struct w_call *k)
 		k->rq.reopen = true;
 		k->rq.flags = h->oflags;
 		k->rq.reopen_instance = h->instance;
+		k->rq.events = h->mask;
 	}
 	x = w_below(&w->rng, 100);
 	if (h->kind == W_K_LOCK) {

@@ -281,6 +281,10 @@ struct w_evs {
 	struct w_evx *v;
 	size_t n, cap;
 	size_t next; /* the first not delivered (nor skipped) */
+	/* A handle in memory: the last (slot, position, node event + 1)
+	 * recorded, so that each is recorded once (wsim_check.c). */
+	uint64_t mslot, mpos;
+	size_t mne;
 };
 
 /* ---- the history for the register check ------------------------------- */

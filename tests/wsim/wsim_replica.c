@@ -746,6 +746,7 @@ w_svc_args(const struct w_req *rq, struct svc_args *a, struct seqtoken *seq)
 		a->path = rq->path;
 		a->flags = rq->flags;
 		a->instance = rq->reopen_instance;
+		a->events = rq->events; /* the mask, as libchubby's reopen carries it */
 	}
 	switch (rq->op) {
 	case W_OP_START:
