@@ -2464,7 +2464,10 @@ session_pack_sessions(struct session_mgr *sm, struct session_now at, uint64_t af
 		size_t pos = ns_session_pos_after(ns, session - 1);
 		if (pos >= last || ns_session_id(ns, pos) != session)
 			continue; /* not a live session's: none such */
-		nh[pos - first]++;
+		/* A handle kept in memory that holds a lock is in both tables:
+		 * it counts once, with the memory handles below. */
+		if (!mh_is_mem_id(id) || mh_find(sm->mh, session, id) == NULL)
+			nh[pos - first]++;
 		if (mode == 0 || path == NULL)
 			continue;
 		if (nheld == heldcap) {
@@ -2493,7 +2496,7 @@ session_pack_sessions(struct session_mgr *sm, struct session_now at, uint64_t af
 		mp_pack_kv_uint(&pg.pk, "lease_ms",
 		    s != NULL && s->lease_end > now ? s->lease_end - now : 0);
 		mp_pack_kv_bool(&pg.pk, "checked_in", s != NULL && s->checked_in);
-		mp_pack_kv_uint(&pg.pk, "handles", nh[i - first]);
+		mp_pack_kv_uint(&pg.pk, "handles", nh[i - first] + mh_count(sm->mh, id));
 		mp_pack_str(&pg.pk, "locks");
 		msgpack_pack_array(&pg.pk, nlocks);
 		for (size_t j = k0; j < k0 + nlocks; j++) {
