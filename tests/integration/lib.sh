@@ -28,6 +28,7 @@ t_cleanup() {
 	echo "test time: $(($(date +%s) - T_START)) s"
 	[ -n "${T_WATCHDOG:-}" ] && kill "$T_WATCHDOG" 2>/dev/null
 	for d in $T_CELLS; do "$CHUBBY_CELL_BIN" down --dir "$d" >/dev/null 2>&1 || true; done
+	t_port_release
 	if [ "$T_FAILED" -eq 0 ] && [ -z "${CHUBBY_TEST_KEEP:-}" ]; then rm -rf "$T_DIR"; else echo "kept $T_DIR"; fi
 }
 trap t_cleanup EXIT
@@ -46,9 +47,44 @@ t_time_limit() { # seconds
 	T_WATCHDOG=$!
 }
 
-# A base port unlikely to be in use: each test gets its own range.
+# A base port no other test uses at the same time: a block of 20, claimed
+# in a directory shared by all tests (mkdir is atomic) and given back when
+# the test ends; a claim whose test died is taken over.  Blocks lie below
+# 32768, where the kernel picks no ephemeral ports (ip_local_port_range), so
+# a connection's source port cannot take one either.  Called again in the
+# same test (even in a subshell: $$ is the test's), it gives the same block.
+T_PORTS_DIR=${TMPDIR:-/tmp}/chubby-test-ports
 t_port() {
-	echo $(( 20000 + ($$ % 2000) * 10 ))
+	local i base owner
+	mkdir -p "$T_PORTS_DIR"
+	for i in $(seq 0 599); do
+		base=$(( 20000 + (($$ + i) % 600) * 20 ))
+		if mkdir "$T_PORTS_DIR/$base" 2>/dev/null; then
+			echo $$ >"$T_PORTS_DIR/$base/pid"
+			echo "$base"
+			return 0
+		fi
+		owner=$(cat "$T_PORTS_DIR/$base/pid" 2>/dev/null)
+		if [ "$owner" = "$$" ]; then
+			echo "$base"
+			return 0
+		fi
+		# Taken: by a live test, or by one that died (its claim goes; the
+		# block is tried again next time round, not now, so two tests
+		# cannot both take it over).
+		if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then
+			rm -rf "$T_PORTS_DIR/$base"
+		fi
+	done
+	echo "t_port: no free block of ports in $T_PORTS_DIR" >&2
+	return 1
+}
+t_port_release() {
+	local f
+	for f in "$T_PORTS_DIR"/*/pid; do
+		[ -f "$f" ] && [ "$(cat "$f" 2>/dev/null)" = "$$" ] && rm -rf "$(dirname "$f")"
+	done
+	return 0
 }
 
 check() { # name command...
