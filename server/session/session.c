@@ -1523,13 +1523,15 @@ sm_gate_note_close(struct session_mgr *sm, struct gate *g, uint64_t session, uin
 }
 
 /* Gates G on the node of handle ID of SESSION if closing it clears a lock
- * record (docs/NAMESPACE.md "Lock records"): now, or after a write of the
- * node in flight (it may be the record, not applied yet). */
+ * record (docs/NAMESPACE.md "Lock records").  Not when a write of the node
+ * is merely in flight (it might be a record not applied yet): queued
+ * behind such a write, a SESSION_END waited for it while the write could
+ * wait for the ending session's acknowledgement, which no longer comes (a
+ * deadlock fuzz_rpc found; tests/fuzz/corpus/fuzz_rpc/gated-end-deadlock). */
 static void
 sm_gate_note_record(struct session_mgr *sm, struct gate *g, uint64_t session, uint64_t id)
 {
 	const struct ns *ns = sm_ns(sm);
-	const struct gpath *gp;
 	const char *path;
 	bool eph;
 	size_t nh;
@@ -1537,8 +1539,7 @@ sm_gate_note_record(struct session_mgr *sm, struct gate *g, uint64_t session, ui
 	if ((path = ns_handle_path(ns, session, id, NULL)) == NULL ||
 	    !ns_handle_node(ns, session, id, &eph, &nh))
 		return;
-	if (ns_handle_frees_record(ns, session, id) ||
-	    ((gp = sm_gpath_find(sm, path)) != NULL && gp->ngates > 0))
+	if (ns_handle_frees_record(ns, session, id))
 		sm_gate_add_path(sm, g, path);
 }
 
