@@ -808,6 +808,7 @@ sm_orphan_end(struct session_mgr *sm, struct morphan *o)
 
 	o->ending = true;
 	sm_heap_del(&sm->due, &o->due);
+	sm->st.orphans_released++;
 	sm_msg(line, sizeof line, "session ", o->id,
 	    ": its proxy's claim window ended with no claim; releasing its clients' handles");
 	sm_log(sm, SESSION_LOG_INFO, line);
@@ -2732,6 +2733,9 @@ session_stats(const struct session_mgr *sm, struct session_stats *out)
 	out->waiters = sm->nwaiters;
 	out->gated_writes = sm->ngates;
 	out->mem_handles = mh_total(sm->mh);
+	out->orphans = 0;
+	for (const struct morphan *o = sm->orphans; o != NULL; o = o->next)
+		out->orphans++;
 }
 
 /* --- set-up ---------------------------------------------------------------- */
