@@ -784,13 +784,17 @@ sm_orphan_end_done(int status, const struct ns_result *res, void *arg)
 	struct session_mgr *sm = x->sm;
 
 	(void)res;
-	if (status != CHUBBY_OK) {
-		/* Tried again a scan later, while this master keeps it. */
+	if (status == CHUBBY_OK) {
+		sm->st.orphans_released++; /* (the sweep on its apply forgot it) */
+	} else {
+		/* Not applied: tried again a scan later, while the namespace
+		 * still keeps it orphaned and this master keeps it. */
 		for (struct morphan *o = sm->orphans; o != NULL; o = o->next)
 			if (o->id == x->id && o->ending) {
 				o->ending = false;
 				sm_heap_set(&sm->due, &o->due, sm->now.mono_ms + SM_SCAN_MS);
 			}
+		sm_orphans_sweep(sm);
 	}
 	free(x);
 }
@@ -808,7 +812,6 @@ sm_orphan_end(struct session_mgr *sm, struct morphan *o)
 
 	o->ending = true;
 	sm_heap_del(&sm->due, &o->due);
-	sm->st.orphans_released++;
 	sm_msg(line, sizeof line, "session ", o->id,
 	    ": its proxy's claim window ended with no claim; releasing its clients' handles");
 	sm_log(sm, SESSION_LOG_INFO, line);
