@@ -62,6 +62,12 @@ c1 = px1.master()
 st, r = call(c1, "SESSION_START", {"nonce": 11, "principal": "alice"})
 T.check("px1 starts a proxy session for alice", st == "OK", st)
 s1, epoch = r["session"], r["epoch"]
+# A denial through a proxy is audited as the client's: principal=alice
+# proxy=px1 (test_proxy_claim.sh reads the master's log).
+st, _ = call(c1, "OPEN", {"session": s1, "epoch": epoch, "path": "/ls/local/acl/acl-admins",
+                          "flags": O_READ | O_WRITE, "client": client})
+T.check("alice (through px1) may not write the ACL administrators' file",
+        st == "E_PERMISSION", st)
 st, r = call(c1, "OPEN", {"session": s1, "epoch": epoch, "path": PATH,
                           "flags": O_READ | O_WRITE | O_CREATE, "client": client, "rid": 1})
 T.check("OPEN tagged with the client", st == "OK", st)

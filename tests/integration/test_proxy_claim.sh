@@ -23,5 +23,11 @@ out="$T_DIR/proxy_claim.out"
 rc=$?
 cat "$out"
 sub_results "$out" '^proxy_claim: [0-9]+ failed' "$rc"
+# The audit trail names the client a proxy acts for, and the proxy.
+audit_proxied() {
+	grep -hE "audit op=OPEN " "$cell"/replica-*.log | tail -n 5
+	grep -qE 'audit op=OPEN principal=alice .*proxy=px1 .*outcome=E_PERMISSION' "$cell"/replica-*.log
+}
+check "audit: alice's denied OPEN through px1 names alice and px1" audit_proxied
 check "cell down" "$CHUBBY_CELL_BIN" down --dir "$cell"
 finish
