@@ -9,7 +9,9 @@
  * key=value pairs separated by one space; a value is bare when it is made
  * only of [A-Za-z0-9._/:@+-] and not empty, else in double quotes with \"
  * \\ and \xNN (control bytes) escaped.  The keys op, principal and outcome
- * are always there; client, path and the rest when known.
+ * are always there; client, path and the rest when known.  A request a
+ * proxy makes for its client (a proxy session) names the client as
+ * principal and the proxy as proxy=.
  */
 #ifndef CHUBBY_AUDIT_H
 #define CHUBBY_AUDIT_H

@@ -54,6 +54,9 @@ struct rpc_req {
 	bool audit;
 	char *audit_path, *audit_extra;
 	char *who, *remote;
+	/* A request of a proxy session: the principal of the client the
+	 * proxy acts for, audited as "principal" (the proxy as "proxy"). */
+	char *acting_for;
 };
 
 struct rpc_client {
@@ -288,9 +291,20 @@ rpc_audit_done(struct rpc_req *req, int status, const char *msg)
 		who = conn_peer(req->c->conn)->name;
 		remote = conn_remote(req->c->conn);
 	}
-	if (req->audit || status == CHUBBY_E_PERMISSION)
-		audit_log(proto_op_name(req->op), who, remote, req->audit_path, status,
-		    req->audit_extra, status != CHUBBY_OK ? msg : NULL);
+	if (req->audit || status == CHUBBY_E_PERMISSION) {
+		char extra[512] = "";
+		const char *ex = req->audit_extra;
+		if (req->acting_for != NULL && who != NULL) {
+			/* principal=CLIENT proxy=PROXY, then the handler's keys. */
+			audit_kv(extra, sizeof extra, "proxy", who);
+			if (ex != NULL)
+				snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "%s", ex);
+			ex = extra;
+			who = req->acting_for;
+		}
+		audit_log(proto_op_name(req->op), who, remote, req->audit_path, status, ex,
+		    status != CHUBBY_OK ? msg : NULL);
+	}
 	rpc_audit_free(req);
 }
 
@@ -301,7 +315,25 @@ rpc_audit_free(struct rpc_req *req)
 	free(req->audit_extra);
 	free(req->who);
 	free(req->remote);
-	req->audit_path = req->audit_extra = req->who = req->remote = NULL;
+	free(req->acting_for);
+	req->audit_path = req->audit_extra = req->who = req->remote = req->acting_for = NULL;
+}
+
+/* Notes whom a request of a proxy session acts for (its audit line): only
+ * in a cell that lists proxies, so that others pay no lookup. */
+static void
+rpc_audit_acting_for(struct rpc_req *req, const msgpack_object *args)
+{
+	const char *px = req->d->cfg->proxies, *who;
+	uint64_t session = 0;
+	char m[64];
+
+	if (px == NULL || px[0] == '\0' || args == NULL || req->d->replica == NULL ||
+	    mp_get_uint(args, "session", MP_OPTIONAL, &session, m, sizeof m) != CHUBBY_OK ||
+	    session == 0 || !ns_session_is_proxy(replica_ns(req->d->replica), session))
+		return;
+	if ((who = ns_session_principal(replica_ns(req->d->replica), session)) != NULL)
+		req->acting_for = xstrdup(who);
 }
 
 /* The node a refused request named, for its audit line: its "path", or
@@ -369,6 +401,7 @@ rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 	 * leaves nothing half-packed in the reply. */
 	msgpack_sbuffer_init(&result);
 	msgpack_packer_init(&pk, &result, msgpack_sbuffer_write);
+	rpc_audit_acting_for(&req, m->req.args);
 	rc = op(&req, m->req.args, &pk, msg, sizeof msg);
 	if (rc == RPC_DEFERRED) {
 		msgpack_sbuffer_destroy(&result);
@@ -566,7 +599,7 @@ rpc_req_defer(struct rpc_req *req)
 	struct rpc_client *c = req->c;
 
 	/* The copy owns the audit fields now. */
-	req->audit_path = req->audit_extra = NULL;
+	req->audit_path = req->audit_extra = req->acting_for = NULL;
 	q->audit = req->audit;
 	req->audit = false;
 	q->who = xstrdup(conn_peer(c->conn)->name);
