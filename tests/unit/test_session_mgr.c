@@ -988,6 +988,37 @@ test_record_freed_in_flight(void)
 	record_freed_in_flight(true);
 }
 
+/*
+ * A write of LOCK waits for E, which caches it; then E's client ends E.
+ * The end goes behind that write (E's handle on LOCK may free a record
+ * the write makes), and no write waits for an ending session: both are
+ * proposed at once, with no acknowledgement from E and no time passing.
+ */
+static void
+test_end_behind_write_not_waited(void)
+{
+	struct wres w, we;
+	uint64_t e, c, hc, ka;
+
+	setup();
+	e = start_session();
+	c = start_session();
+	open_lock(e);
+	hc = open_lock(c);
+	CU_ASSERT_TRUE(session_cache_note(sm, e, LOCK));
+	set_contents(c, hc, "x", &w);
+	CU_ASSERT_EQUAL(cell.queued, 0); /* waits for E */
+	ka = keepalive(c, 5000);
+	close_write(e, 0, &we);
+	CU_ASSERT_EQUAL(cell.queued, 2);
+	pump();
+	CU_ASSERT_EQUAL(w.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(we.status, CHUBBY_OK);
+	CU_ASSERT_TRUE(w.order < we.order);
+	CU_ASSERT_EQUAL(status_of[ka], -1); /* C was owed nothing */
+	teardown();
+}
+
 #define NW 16
 
 /* One holder, NW exclusive waiters: each hand-off proposes one ACQUIRE
@@ -1703,6 +1734,8 @@ harness_register(void)
 	    {"an expiry in flight over a lease lapse is not undone", test_expiry_in_flight_over_lapse},
 	    {"a record freed by a close proposed before it applied invalidates first",
 		test_record_freed_in_flight},
+	    {"an end behind a write that waits for the ending session waits for nothing",
+		test_end_behind_write_not_waited},
 	    {"SESSIONS and LOCKS a page at a time", test_admin_pages},
 	    {"a stretched lease outlives a fail-over (LEASE_CAP first)",
 		test_lease_stretch_survives_failover},
