@@ -926,6 +926,23 @@ test_expiry_in_flight_over_lapse(void)
 	teardown();
 }
 
+/* SET_CONTENTS of LOCK through H of S as a lock record, as svc submits
+ * one (docs/NAMESPACE.md "Lock records"). */
+static void
+set_record(uint64_t s, uint64_t h, const char *val, struct wres *w)
+{
+	uint8_t *cmd;
+	size_t len;
+
+	w->status = -1;
+	w->order = 0;
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents_flags(now.real_ms, s, h, val, strlen(val),
+				  false, 0, NS_SC_LOCK_RECORD, &cmd, &len),
+	    CHUBBY_OK);
+	session_write(sm, now, SESSION_WRITE_RECORD, LOCK, cmd, len, wdone, w);
+	free(cmd);
+}
+
 /*
  * A lock record, then a CLOSE of its handle (or the holder's SESSION_END)
  * proposed before the record applied.  The clear the close makes is a
@@ -940,8 +957,6 @@ record_freed_in_flight(bool end)
 	struct wres wr, wc;
 	struct ns_result res;
 	uint64_t a, b, h, hb, q, ka;
-	uint8_t *cmd;
-	size_t len;
 	bool cached;
 
 	setup();
@@ -952,12 +967,7 @@ record_freed_in_flight(bool end)
 	q = acquire(a, h, NS_LOCK_EXCLUSIVE, 0, false);
 	pump();
 	CU_ASSERT_EQUAL_FATAL(status_of[q], CHUBBY_OK);
-	wr.status = -1;
-	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents_flags(now.real_ms, a, h, "me", 2, false, 0,
-				  NS_SC_LOCK_RECORD, &cmd, &len),
-	    CHUBBY_OK);
-	session_write(sm, now, SESSION_WRITE_NODE, LOCK, cmd, len, wdone, &wr);
-	free(cmd);
+	set_record(a, h, "me", &wr);
 	CU_ASSERT_EQUAL_FATAL(cell.queued, 1); /* no cacher: proposed at once */
 	close_write(a, end ? 0 : h, &wc);
 	pump_n(1); /* the record applies; the close is still to come */
@@ -989,24 +999,28 @@ test_record_freed_in_flight(void)
 }
 
 /*
- * A write of LOCK waits for E, which caches it; then E's client ends E.
- * The end goes behind that write (E's handle on LOCK may free a record
- * the write makes), and no write waits for an ending session: both are
- * proposed at once, with no acknowledgement from E and no time passing.
+ * C, holding LOCK, writes a lock record that waits for E, which caches
+ * LOCK; then E's client ends E.  The end goes behind that write (a close
+ * of a handle on LOCK may clear a record the write makes), and no write
+ * waits for an ending session: both are proposed at once, in order, with
+ * no acknowledgement from E and no time passing.
  */
 static void
 test_end_behind_write_not_waited(void)
 {
 	struct wres w, we;
-	uint64_t e, c, hc, ka;
+	uint64_t e, c, hc, q, ka;
 
 	setup();
 	e = start_session();
 	c = start_session();
 	open_lock(e);
 	hc = open_lock(c);
+	q = acquire(c, hc, NS_LOCK_EXCLUSIVE, 0, false);
+	pump();
+	CU_ASSERT_EQUAL_FATAL(status_of[q], CHUBBY_OK);
 	CU_ASSERT_TRUE(session_cache_note(sm, e, LOCK));
-	set_contents(c, hc, "x", &w);
+	set_record(c, hc, "me", &w);
 	CU_ASSERT_EQUAL(cell.queued, 0); /* waits for E */
 	ka = keepalive(c, 5000);
 	close_write(e, 0, &we);
