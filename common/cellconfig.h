@@ -50,6 +50,10 @@ struct cell_replica {
 	 * it and moves the replica through the log to the address it names
 	 * (docs/OPERATIONS.md "Replacing a machine by DNS"). */
 	char dns_name[CONFIG_ADDR_MAX];
+	/* Left the cell's configuration while this process ran (a removal
+	 * chosen in the log, server/replica.c): not dialled, its peer links
+	 * refused, listed as removed, until a restart or a new add. */
+	bool removed;
 };
 
 /*

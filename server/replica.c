@@ -125,6 +125,9 @@ struct replica {
 	 * MEMBER entries, snapshots (server/cell). */
 	struct cell *cell;
 	struct cell_replica self_at_start; /* our addresses as our config file gave them */
+	/* The chosen configuration as replica_note_conf last saw it (no
+	 * voters: not yet known), to tell who left it. */
+	struct paxos_conf seen_conf;
 	int replaced_logged;
 	uint64_t last_check_slot; /* the last slot this replica proposed a CHECK for */
 	uint64_t last_progress_ms; /* monotonic time the applied index last moved */
@@ -252,7 +255,67 @@ replica_move_member(struct replica *r, const struct cell_member *m)
 		snprintf(cr->client_addr, sizeof cr->client_addr, "%s", m->client);
 		snprintf(cr->peer_addr, sizeof cr->peer_addr, "%s", m->peer);
 		snprintf(cr->status_addr, sizeof cr->status_addr, "%s", m->status);
+		/* A removed member added again (its addresses first). */
+		if (cr->removed) {
+			cr->removed = false;
+			log_info("member %u re-enters the address book", m->id);
+			if (r->net != NULL)
+				peer_net_add(r->net, cr);
+		}
 	}
+}
+
+static bool
+replica_conf_has(const struct paxos_conf *c, unsigned id)
+{
+	return paxos_conf_has_voter(c, id) || paxos_conf_has_learner(c, id);
+}
+
+/*
+ * After the core's actions: a member that left the chosen configuration
+ * (lockctl members remove) leaves the address book too, as etcd's member
+ * remove does: no longer dialled, its peer links refused, MEMBERS lists it
+ * as removed until this process restarts (the config file is the
+ * operator's).  A removed member keeps a valid certificate and, never told
+ * that its removal was chosen (it is out of the audience), keeps dialling
+ * and campaigning.  This replica itself removed: it says so; the core
+ * already neither votes nor campaigns outside the configuration.
+ */
+static void
+replica_note_conf(struct replica *r)
+{
+	const struct paxos_conf *now = paxos_conf(r->px);
+	struct cell_config *c = r->d->cfg;
+
+	if (now->nvoters == 0)
+		return;
+	for (unsigned i = 0; r->seen_conf.nvoters > 0 && i < c->nreplicas; i++) {
+		struct cell_replica *cr = &c->replicas[i];
+		bool was = replica_conf_has(&r->seen_conf, cr->id), is = replica_conf_has(now, cr->id);
+
+		if (was && !is && !cr->removed) {
+			cr->removed = true;
+			if (cr->id == r->d->id) {
+				log_warn("this replica (%u) was removed from the cell's configuration: it no "
+					 "longer votes nor campaigns; stop it, and take its line out of "
+					 "the config files",
+				    cr->id);
+			} else {
+				log_info("member %u left the configuration: out of the address book (no "
+					 "longer dialled, its peer links refused) until a restart",
+				    cr->id);
+				if (r->net != NULL)
+					peer_net_drop(r->net, cr->id);
+			}
+		} else if (is && cr->removed) {
+			/* Added again with the same addresses (no MEMBER entry). */
+			cr->removed = false;
+			log_info("member %u is in the configuration again", cr->id);
+			if (r->net != NULL && cr->id != r->d->id)
+				peer_net_add(r->net, cr);
+		}
+	}
+	r->seen_conf = *now;
 }
 
 /* The applied state's observer: what an applied entry means here. */
@@ -797,6 +860,7 @@ replica_run_actions(struct replica *r)
 		}
 	}
 	paxos_actions_clear(&r->acts);
+	replica_note_conf(r);
 }
 
 /* Microseconds on CLOCK_MONOTONIC: how late the timer fired is how long
@@ -1174,6 +1238,8 @@ replica_role_name(const struct replica *r)
 		return "diverged";
 	if (replica_replaced(r))
 		return "replaced";
+	if (r->d->self->removed)
+		return "removed";
 	if (!paxos_is_voter(r->px))
 		return "nonvoter";
 	if (replica_is_master(r))

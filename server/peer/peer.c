@@ -40,6 +40,7 @@ struct peer_link {
 	int up;
 	unsigned retry_ms;
 	struct event *retry_ev;
+	bool dropped; /* its replica left the configuration: not dialled */
 };
 
 struct peer_in {
@@ -164,6 +165,8 @@ peer_dial(struct peer_link *l)
 	char err[512];
 	int sslen;
 
+	if (l->dropped)
+		return;
 	if (net_resolve(l->to->peer_addr, &ss, &sslen, err, sizeof err) != CHUBBY_OK) {
 		peer_link_down(l, err);
 		return;
@@ -303,6 +306,15 @@ peer_in_open(struct conn *c, void *arg)
 		return;
 	}
 	r = config_replica(p->net->d->cfg, (unsigned)id->replica_id);
+	/* A removed member still holds a valid certificate and, not having
+	 * heard that its removal was chosen, goes on dialling and
+	 * campaigning: nothing it says counts any more. */
+	if (r->removed) {
+		log_warn("peer port: refusing replica %u from %s: it was removed from the cell",
+		    (unsigned)id->replica_id, conn_remote(c));
+		conn_close_after_flush(c, CHUBBY_E_AUTH, "removed from the cell");
+		return;
+	}
 	if (!peer_source_ok(r, conn_remote(c))) {
 		log_warn("peer port: refusing replica %u from %s: its peer address is %s (a "
 			 "replaced replica?)",
@@ -507,14 +519,45 @@ peer_net_add(struct peer_net *n, const struct cell_replica *to)
 	if (to->id == n->d->id || n->nlinks >= CONFIG_MAX_REPLICAS)
 		return;
 	for (unsigned i = 0; i < n->nlinks; i++)
-		if (n->links[i].to->id == to->id)
+		if (n->links[i].to->id == to->id) {
+			l = &n->links[i];
+			if (l->dropped) { /* added again */
+				l->dropped = false;
+				l->retry_ms = PEER_RETRY_MIN_MS;
+				peer_dial(l);
+			}
 			return;
+		}
 	l = &n->links[n->nlinks++];
 	l->net = n;
 	l->to = to;
 	l->retry_ms = PEER_RETRY_MIN_MS;
 	l->retry_ev = evtimer_new(n->d->base, peer_retry_cb, l);
 	peer_dial(l);
+}
+
+void
+peer_net_drop(struct peer_net *n, unsigned id)
+{
+	struct peer_in *p, *next;
+
+	for (unsigned i = 0; i < n->nlinks; i++) {
+		struct peer_link *l = &n->links[i];
+		if (l->to->id != id || l->dropped)
+			continue;
+		l->dropped = true;
+		l->up = 0;
+		evtimer_del(l->retry_ev);
+		if (l->conn != NULL) {
+			conn_free(l->conn);
+			l->conn = NULL;
+		}
+	}
+	for (p = n->ins; p != NULL; p = next) {
+		next = p->next;
+		if (p->replica_id == id)
+			conn_close_after_flush(p->conn, CHUBBY_E_AUTH, "removed from the cell");
+	}
 }
 
 void

@@ -28,6 +28,10 @@ void peer_net_free(struct peer_net *n);
  * log); TO must stay where it is (the config's replica table).  Nothing
  * for ourselves or a replica already dialled. */
 void peer_net_add(struct peer_net *n, const struct cell_replica *to);
+/* Stops dialling replica ID and closes its links, both ways (it left the
+ * configuration); peer_net_add dials it again.  Its incoming links are
+ * refused while its config entry says removed. */
+void peer_net_drop(struct peer_net *n, unsigned id);
 
 /* Sends M to replica M->to; false if it was dropped (link down or full). */
 int peer_send(struct peer_net *n, const struct paxos_msg *m);

@@ -1014,7 +1014,8 @@ rpc_members_list(struct chubbyd *d, msgpack_packer *pk)
 		mp_pack_kv_str(pk, "client", c->replicas[i].client_addr);
 		mp_pack_kv_str(pk, "peer", c->replicas[i].peer_addr);
 		mp_pack_kv_str(pk, "status", c->replicas[i].status_addr);
-		mp_pack_kv_str(pk, "role", !member ? "none" : voter ? "voter" : "learner");
+		mp_pack_kv_str(pk, "role", c->replicas[i].removed ? "removed" :
+		    !member ? "none" : voter ? "voter" : "learner");
 		if (member && lag != UINT64_MAX)
 			mp_pack_kv_uint(pk, "lag", lag);
 		if (heard)

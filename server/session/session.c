@@ -115,6 +115,7 @@ struct gpath {
 	struct sm_hnode hn; /* in sm->gpaths, by path */
 	char *path;
 	size_t ngates;
+	size_t nrecords; /* of those gates, lock records (SESSION_WRITE_RECORD) */
 	size_t nclosing;
 	uint64_t pass; /* the sm_gates_advance pass that found an unproposed gate on it */
 };
@@ -140,6 +141,8 @@ struct gate {
 	struct gclose *closes; /* CLOSE, SESSION_END: the handles it closes */
 	size_t ncloses;
 	uint64_t exempt;       /* an ending session, whose acks are not waited for */
+	bool expiry;           /* the layer's own (sm_expire): no request waits for it */
+	bool record;           /* a lock record's write (counted in its path's nrecords) */
 	uint8_t *cmd;
 	size_t len;
 	session_done_fn done;
@@ -235,6 +238,7 @@ struct session_mgr {
 	struct cacher *cache[SM_BUCKETS];
 	struct gate *gates;    /* in arrival order */
 	size_t ngates;
+	size_t nexpiry_gates;  /* of those, expiries (gate.expiry) */
 	struct sm_htab gpaths; /* struct gpath by path */
 	uint64_t pass;         /* sm_gates_advance's passes */
 	bool advancing, advance_again;
@@ -730,6 +734,10 @@ sm_queue_event(struct session_mgr *sm, struct msess *s, struct sev ev)
 		sm_ka_reply(sm, s);
 }
 
+static void sm_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t handle, uint64_t client, const uint8_t *cmd, size_t len, session_done_fn done,
+    void *arg, bool expiry);
+
 /* --- proxies' orphaned sessions (docs/SESSIONS.md "Proxies") ------------ */
 
 static void
@@ -821,7 +829,8 @@ sm_orphan_end(struct session_mgr *sm, struct morphan *o)
 	x = xcalloc(1, sizeof *x);
 	x->sm = sm;
 	x->id = o->id;
-	session_write_close(sm, sm->now, o->id, 0, cmd, len, sm_orphan_end_done, x);
+	/* The layer's own end, as an expiry: no request waits for it. */
+	sm_write_close(sm, sm->now, o->id, 0, 0, cmd, len, sm_orphan_end_done, x, true);
 	free(cmd);
 }
 
@@ -874,6 +883,7 @@ sm_step_down(struct session_mgr *sm)
 		}
 		*gp = g->next;
 		sm->ngates--;
+		sm->nexpiry_gates -= g->expiry;
 		g->done(CHUBBY_E_NOT_MASTER, NULL, g->arg);
 		sm_gate_free(sm, g);
 	}
@@ -1418,6 +1428,7 @@ sm_gate_free(struct session_mgr *sm, struct gate *g)
 		g->closes[i].gp->nclosing -= g->closes[i].n;
 	for (i = 0; i < g->npaths; i++) {
 		g->paths[i]->ngates--;
+		g->paths[i]->nrecords -= g->record;
 		sm_gpath_put(sm, g->paths[i]);
 	}
 	/* A node among the paths is freed above already if nothing else
@@ -1487,6 +1498,7 @@ sm_gate_done(int status, const struct ns_result *res, void *arg)
 		if (*gp == g) {
 			*gp = g->next;
 			sm->ngates--;
+			sm->nexpiry_gates -= g->expiry;
 			break;
 		}
 	g->done(status, res, g->arg);
@@ -1568,6 +1580,7 @@ sm_gate_queue(struct session_mgr *sm, struct gate *g)
 		;
 	*tail = g;
 	sm->ngates++;
+	sm->nexpiry_gates += g->expiry;
 	sm_gates_advance(sm);
 }
 
@@ -1616,6 +1629,10 @@ session_write(struct session_mgr *sm, struct session_now now, enum session_write
 	}
 	g = sm_gate_new(sm, cmd, len, done, arg);
 	sm_gate_add_path(sm, g, path);
+	if (kind == SESSION_WRITE_RECORD) {
+		g->record = true;
+		g->paths[0]->nrecords++;
+	}
 	sm_gate_queue(sm, g);
 }
 
@@ -1645,15 +1662,19 @@ sm_gate_note_close(struct session_mgr *sm, struct gate *g, uint64_t session, uin
 }
 
 /* Gates G on the node of handle ID of SESSION if closing it clears a lock
- * record (docs/NAMESPACE.md "Lock records").  Not when a write of the node
- * is merely in flight (it might be a record not applied yet): queued
- * behind such a write, a SESSION_END waited for it while the write could
- * wait for the ending session's acknowledgement, which no longer comes (a
- * deadlock fuzz_rpc found; tests/fuzz/corpus/fuzz_rpc/gated-end-deadlock). */
+ * record (docs/NAMESPACE.md "Lock records"): now, or after a record's
+ * write of the node in flight, not applied yet.  Without the latter, a
+ * session could cache the record between its entry and the close's, and
+ * keep it after the close cleared it.  Only behind a record's write: an
+ * expiry behind any write of the node would keep its locks while that
+ * write waits for cachers.  Behind one that waits for acknowledgements
+ * this waits too, but not for those an ending session owed when its end
+ * came (sm_gate_note_end). */
 static void
 sm_gate_note_record(struct session_mgr *sm, struct gate *g, uint64_t session, uint64_t id)
 {
 	const struct ns *ns = sm_ns(sm);
+	const struct gpath *gp;
 	const char *path;
 	bool eph;
 	size_t nh;
@@ -1661,32 +1682,51 @@ sm_gate_note_record(struct session_mgr *sm, struct gate *g, uint64_t session, ui
 	if ((path = ns_handle_path(ns, session, id, NULL)) == NULL ||
 	    !ns_handle_node(ns, session, id, &eph, &nh))
 		return;
-	if (ns_handle_frees_record(ns, session, id))
+	if (ns_handle_frees_record(ns, session, id) ||
+	    ((gp = sm_gpath_find(sm, path)) != NULL && gp->nrecords > 0))
 		sm_gate_add_path(sm, g, path);
 }
 
-static void sm_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
-    uint64_t handle, uint64_t client, const uint8_t *cmd, size_t len, session_done_fn done,
-    void *arg);
+/* SESSION's end is on its way in G: no write waits any longer for the
+ * acknowledgements SESSION owes, nor does G for those it is sent.  Its
+ * client has given up the session and its cache (an expired one has no
+ * lease left to trust it by), and a write that waited for it could hold
+ * back that very end, gated behind the write on a node of the session
+ * until the lease ran out.  (An invalidation a write still held back
+ * sends it later is waited for as any: until the end applies or the
+ * lease ends.) */
+static void
+sm_gate_note_end(struct session_mgr *sm, struct gate *g, uint64_t session)
+{
+	struct msess *s = sm_find(sm, session);
+
+	g->exempt = session;
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->ninv; i++)
+		sm_gate_uncount(sm, &s->inv[i]);
+}
 
 void
 session_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
     uint64_t handle, const uint8_t *cmd, size_t len, session_done_fn done, void *arg)
 {
-	sm_write_close(sm, now, session, handle, 0, cmd, len, done, arg);
+	sm_write_close(sm, now, session, handle, 0, cmd, len, done, arg, false);
 }
 
 void
 session_write_client_end(struct session_mgr *sm, struct session_now now, uint64_t session,
     uint64_t client, const uint8_t *cmd, size_t len, session_done_fn done, void *arg)
 {
-	sm_write_close(sm, now, session, 0, client, cmd, len, done, arg);
+	sm_write_close(sm, now, session, 0, client, cmd, len, done, arg, false);
 }
 
+/* As session_write_close, or for CLIENT's handles of SESSION (CLIENT_END);
+ * EXPIRY: the layer's own (sm_expire), which no request waits for. */
 static void
 sm_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
     uint64_t handle, uint64_t client, const uint8_t *cmd, size_t len, session_done_fn done,
-    void *arg)
+    void *arg, bool expiry)
 {
 	struct gate *g;
 	size_t i, n;
@@ -1698,6 +1738,7 @@ sm_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
 		return;
 	}
 	g = sm_gate_new(sm, cmd, len, done, arg);
+	g->expiry = expiry;
 	if (handle != 0) {
 		sm_gate_note_close(sm, g, session, handle);
 		sm_gate_note_record(sm, g, session, handle);
@@ -1725,7 +1766,7 @@ sm_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
 			sm_gate_note_record(sm, g, session, ids[i]);
 		}
 		free(ids);
-		g->exempt = session;
+		sm_gate_note_end(sm, g, session);
 	}
 	/*
 	 * It may reap a node if the node's other handles are all being closed
@@ -1749,6 +1790,9 @@ sm_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
 	} else {
 		sm_gate_queue(sm, g);
 	}
+	/* Writes that waited for the ending session may go now. */
+	if (handle == 0)
+		sm_gates_advance(sm);
 }
 
 bool
@@ -2246,7 +2290,7 @@ sm_expire_done(int status, const struct ns_result *res, void *arg)
 
 /* Proposes S's end, behind the invalidation of every ephemeral node it may
  * reap.  In a one-replica cell it may apply, and S be freed, before
- * session_write_close returns: S is not touched after. */
+ * sm_write_close returns: S is not touched after. */
 static void
 sm_expire(struct session_mgr *sm, struct msess *s, uint64_t now)
 {
@@ -2271,7 +2315,7 @@ sm_expire(struct session_mgr *sm, struct msess *s, uint64_t now)
 	x->sm = sm;
 	x->id = s->id;
 	sm_ending_add(sm, s->id);
-	session_write_close(sm, sm->now, s->id, 0, cmd, len, sm_expire_done, x);
+	sm_write_close(sm, sm->now, s->id, 0, 0, cmd, len, sm_expire_done, x, true);
 	free(cmd);
 }
 
@@ -2735,6 +2779,7 @@ session_stats(const struct session_mgr *sm, struct session_stats *out)
 	out->held_keepalives = sm->nka;
 	out->waiters = sm->nwaiters;
 	out->gated_writes = sm->ngates;
+	out->gated_expiries = sm->nexpiry_gates;
 	out->mem_handles = mh_total(sm->mh);
 	out->orphans = 0;
 	for (const struct morphan *o = sm->orphans; o != NULL; o = o->next)

@@ -199,6 +199,10 @@ enum session_write_kind {
 	SESSION_WRITE_FREE,      /* RELEASE of a lock on PATH that clears no lock record
 				    now: a NODE write only while a write of PATH is in
 				    flight (it may be a record), else PLAIN */
+	SESSION_WRITE_RECORD,    /* SET_CONTENTS of a lock record on PATH: a NODE write,
+				    and a CLOSE or SESSION_END of a handle on PATH that
+				    comes while it is in flight goes behind it (the close
+				    may clear the record) */
 };
 
 /*
@@ -301,6 +305,7 @@ struct session_stats {
 	size_t held_keepalives;
 	size_t waiters;      /* ACQUIREs waiting */
 	size_t gated_writes; /* writes waiting for invalidations or the fail-over hold */
+	size_t gated_expiries; /* of those, expiries: no client request waits for them */
 	size_t mem_handles;  /* handles kept in memory (session/mhandle.h) */
 	size_t orphans;      /* ended proxy sessions in their claim window */
 	uint64_t orphans_released; /* claim windows that ended without a claim */

@@ -1157,8 +1157,9 @@ op_set_contents(struct call *c)
 		    a->contents_len, (unsigned long long)c->s->cfg.max_contents);
 		return rc;
 	}
-	rc = submit(c, true, SESSION_WRITE_NODE, path, cmd, len, rc, done_stat, a->session,
-	    a->handle);
+	rc = submit(c, true,
+	    a->lock_record && c->s->cfg.lock_records ? SESSION_WRITE_RECORD : SESSION_WRITE_NODE,
+	    path, cmd, len, rc, done_stat, a->session, a->handle);
 	free(path);
 	return rc;
 }

@@ -90,7 +90,31 @@ check "writes go on with 5" wait_for 20 acked $((n0 + 5))
 # Shrink: the two founders that are not the master.
 set -- $(for i in 1 2 3; do [ "$i" = "$m" ] || echo "$i"; done)
 check "shrink: remove replica $1" CELL remove "$1"
-check "shrink: remove replica $2" CELL remove "$2"
+# A removed member leaves every running replica's address book, as etcd's
+# member remove does: listed as removed (until a restart), no longer
+# dialled, and its peer links refused.  Replica $2 is removed by hand and
+# left running meanwhile: it never hears that the change was chosen (it is
+# no longer in the audience), so it keeps dialling the others.
+role_of() { L --json members | jpy "[r['role'] for r in j['members'] if r['id'] == $1][0]"; }
+check "replica $1 is listed as removed" test "$(role_of "$1")" = removed
+check "shrink: remove replica $2 by hand (lockctl members remove)" L members remove "$2"
+is_removed() { [ "$(role_of "$1")" = removed ]; }
+check "replica $2 is listed as removed once the change is chosen" wait_for 30 is_removed "$2"
+left_book() { # id
+	local i
+	for i in $m 4 5; do
+		grep -q "member $1 left the configuration" "$cell/replica-$i.log" || return 1
+	done
+}
+check "every running replica dropped $2 from its address book" wait_for 10 left_book "$2"
+refused() { # id: by every running replica (its links to them go down and it dials again)
+	local i
+	for i in $m 4 5; do
+		grep -q "refusing replica $1 .*removed from the cell" "$cell/replica-$i.log" || return 1
+	done
+}
+check "its peer links are refused by all" wait_for 30 refused "$2"
+check "stop replica $2 (chubby-cell finds it removed already)" CELL remove "$2"
 check "3 voters left" test "$(voters)" = "$(echo "[$(for i in $m 4 5; do echo $i; done | sort -n | paste -sd, | sed 's/,/, /g')]")"
 check "the master did not change" test "$(master_id "$conf")" = "$m"
 check "nor its epoch" test "$(epoch)" = "$e0"
@@ -117,7 +141,16 @@ drv_safe() { drv h state | grep -qx "ok SAFE"; }
 # Remove the master: it steps down once the change is chosen, the others
 # elect one master (one fail-over).
 before=$(cat "$cell"/replica-*.log | grep -c "role master")
-check "remove the master ($m)" CELL remove "$m"
+check "remove the master ($m) by hand" L members remove "$m"
+# The removed master learns its removal (it stepped down on it): it says
+# so in its log and STATUS, and stays out of the elections that follow.
+self_removed() {
+	grep -q "this replica ($m) was removed from the cell" "$cell/replica-$m.log" &&
+		cell_status "$conf" | jpy "[r.get('role') for r in j['replicas'] if r['id'] == $m][0]" |
+		grep -qx removed
+}
+check "the removed master says it was removed (log, STATUS)" wait_for 30 self_removed
+check "stop it" CELL remove "$m"
 check "one master among the 2 left" wait_for 30 one_master "$conf"
 check "exactly one fail-over: one new master elected" \
 	test "$(( $(cat "$cell"/replica-*.log 2>/dev/null | grep -c "role master") - before ))" -eq 1

@@ -926,6 +926,113 @@ test_expiry_in_flight_over_lapse(void)
 	teardown();
 }
 
+/* SET_CONTENTS of LOCK through H of S as a lock record, as svc submits
+ * one (docs/NAMESPACE.md "Lock records"). */
+static void
+set_record(uint64_t s, uint64_t h, const char *val, struct wres *w)
+{
+	uint8_t *cmd;
+	size_t len;
+
+	w->status = -1;
+	w->order = 0;
+	CU_ASSERT_EQUAL_FATAL(ns_encode_set_contents_flags(now.real_ms, s, h, val, strlen(val),
+				  false, 0, NS_SC_LOCK_RECORD, &cmd, &len),
+	    CHUBBY_OK);
+	session_write(sm, now, SESSION_WRITE_RECORD, LOCK, cmd, len, wdone, w);
+	free(cmd);
+}
+
+/*
+ * A lock record, then a CLOSE of its handle (or the holder's SESSION_END)
+ * proposed before the record applied.  The clear the close makes is a
+ * content change like any other: a session that asks to cache the node
+ * between the two entries must be refused, or invalidated before the
+ * clear applies (docs/PROTOCOL.md "Cache invalidation"), else it keeps
+ * the dead leader's record as current for good.
+ */
+static void
+record_freed_in_flight(bool end)
+{
+	struct wres wr, wc;
+	struct ns_result res;
+	uint64_t a, b, h, hb, q, ka;
+	bool cached;
+
+	setup();
+	a = start_session();
+	b = start_session();
+	h = open_lock(a);
+	hb = open_lock(b);
+	q = acquire(a, h, NS_LOCK_EXCLUSIVE, 0, false);
+	pump();
+	CU_ASSERT_EQUAL_FATAL(status_of[q], CHUBBY_OK);
+	set_record(a, h, "me", &wr);
+	CU_ASSERT_EQUAL_FATAL(cell.queued, 1); /* no cacher: proposed at once */
+	close_write(a, end ? 0 : h, &wc);
+	pump_n(1); /* the record applies; the close is still to come */
+	CU_ASSERT_EQUAL_FATAL(wr.status, CHUBBY_OK);
+	cached = session_cache_note(sm, b, LOCK);
+	ka = keepalive(b, 5000);
+	pump();
+	session_tick(sm, now);
+	pump();
+	CU_ASSERT_EQUAL_FATAL(wc.status, CHUBBY_OK);
+	ns_result_init(&res);
+	CU_ASSERT_EQUAL(ns_get_contents_and_stat(cell.ns, b, hb, &res), CHUBBY_OK);
+	CU_ASSERT_EQUAL(res.contents_len, 0); /* the record is cleared */
+	ns_result_free(&res);
+	/* B either never cached the record, or was told to drop it. */
+	if (cached) {
+		CU_ASSERT_NOT_EQUAL(status_of[ka], -1);
+		CU_ASSERT_NOT_EQUAL(inval_of[ka], 0);
+	}
+	CU_ASSERT_FALSE(cached);
+	teardown();
+}
+
+static void
+test_record_freed_in_flight(void)
+{
+	record_freed_in_flight(false);
+	record_freed_in_flight(true);
+}
+
+/*
+ * C, holding LOCK, writes a lock record that waits for E, which caches
+ * LOCK; then E's client ends E.  The end goes behind that write (a close
+ * of a handle on LOCK may clear a record the write makes), and no write
+ * waits for an ending session: both are proposed at once, in order, with
+ * no acknowledgement from E and no time passing.
+ */
+static void
+test_end_behind_write_not_waited(void)
+{
+	struct wres w, we;
+	uint64_t e, c, hc, q, ka;
+
+	setup();
+	e = start_session();
+	c = start_session();
+	open_lock(e);
+	hc = open_lock(c);
+	q = acquire(c, hc, NS_LOCK_EXCLUSIVE, 0, false);
+	pump();
+	CU_ASSERT_EQUAL_FATAL(status_of[q], CHUBBY_OK);
+	CU_ASSERT_TRUE(session_cache_note(sm, e, LOCK));
+	set_record(c, hc, "me", &w);
+	CU_ASSERT_EQUAL(cell.queued, 0); /* waits for E */
+	ka = keepalive(c, 5000);
+	close_write(e, 0, &we);
+	CU_ASSERT_EQUAL(cell.queued, 2);
+	pump();
+	CU_ASSERT_EQUAL(w.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(we.status, CHUBBY_OK);
+	CU_ASSERT_TRUE(w.order < we.order);
+	CU_ASSERT_EQUAL(status_of[ka], -1); /* C was owed nothing */
+	teardown();
+}
+
 #define NW 16
 
 /* One holder, NW exclusive waiters: each hand-off proposes one ACQUIRE
@@ -1639,6 +1746,10 @@ harness_register(void)
 		test_init_acls_first},
 	    {"without init_acls, nothing is proposed", test_init_acls_off},
 	    {"an expiry in flight over a lease lapse is not undone", test_expiry_in_flight_over_lapse},
+	    {"a record freed by a close proposed before it applied invalidates first",
+		test_record_freed_in_flight},
+	    {"an end behind a write that waits for the ending session waits for nothing",
+		test_end_behind_write_not_waited},
 	    {"SESSIONS and LOCKS a page at a time", test_admin_pages},
 	    {"a stretched lease outlives a fail-over (LEASE_CAP first)",
 		test_lease_stretch_survives_failover},

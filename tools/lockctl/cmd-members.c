@@ -72,7 +72,8 @@ members_list(struct lockctl *lc)
 		mp_get_str(o, "client", MP_OPTIONAL, &c, NULL, 0);
 		mp_get_str(o, "peer", MP_OPTIONAL, &p, NULL, 0);
 		mp_get_str(o, "status", MP_OPTIONAL, &s, NULL, 0);
-		/* role: voter, learner or none (in the address book only); lag:
+		/* role: voter, learner, removed (left the configuration while the
+		 * answering replica ran) or none (in the address book only); lag:
 		 * slots behind the master, when the master has heard from it. */
 		mp_get_str(o, "role", MP_OPTIONAL, &role, NULL, 0);
 		mp_get_uint(o, "lag", MP_OPTIONAL, &lag, NULL, 0);
