@@ -367,7 +367,13 @@ px_up_jeopardy(struct pxcore *px, struct px_up *up)
 void
 px_up_lost(struct pxcore *px, struct px_up *up)
 {
-	(void)px;
+	for (size_t i = 0; i < px->clients.nb; i++) {
+		for (struct px_link *l = px->clients.b[i]; l != NULL; l = l->next) {
+			struct px_client *c = PX_CONTAINER(l, struct px_client, link);
+			if (c->up == up)
+				c->lost = true;
+		}
+	}
 	up->session = 0;
 	up->state = PX_UP_NONE;
 	up->lease_end = 0;
@@ -528,7 +534,7 @@ px_next_expired(struct pxcore *px, int64_t now)
 			 * leases do not run out here: they are in jeopardy at their
 			 * end and get a fresh lease when the master is back, as a
 			 * new master gives every session (Chubby §2.9). */
-			if (c->up->state == PX_UP_OK && c->lease_end <= now)
+			if (c->lost || (c->up->state == PX_UP_OK && c->lease_end <= now))
 				return c;
 		}
 	}

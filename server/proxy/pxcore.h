@@ -86,6 +86,7 @@ struct px_client {
 	int64_t lease_end; /* ms, proxy clock */
 	void *ka;          /* the shell's held KEEPALIVE, or NULL */
 	bool woken;        /* private: on the wake list */
+	bool lost;         /* its upstream session ended: its handles are gone */
 	struct px_event *ev;
 	size_t nev, capev;
 	struct px_cinval *inv;
@@ -173,8 +174,9 @@ void px_up_renewed(struct pxcore *px, struct px_up *up, uint64_t session, int64_
  * cached reads and stop extending the leases of these clients. */
 void px_up_jeopardy(struct pxcore *px, struct px_up *up);
 /* The upstream session is gone for good (E_SESSION_EXPIRED): its clients
- * lose everything; returns nothing, the shell ends them one by one with
- * px_client_end (px_next_expired finds them). */
+ * lose everything (marked lost: px_next_expired returns them, and the
+ * shell ends them with px_client_end); the next client of the principal
+ * gets a new upstream session. */
 void px_up_lost(struct pxcore *px, struct px_up *up);
 /* Takes the invalidation ids to ack in the upstream KEEPALIVE: *OUT and
  * *N; the caller frees *OUT. */
