@@ -113,6 +113,12 @@ struct cell_config {
 	uint64_t lock_delay_ms;
 	uint64_t lock_delay_max_ms;
 	int handles_in_memory; /* docs/SESSIONS.md "Handles in memory" */
+	/* Proxies (docs/OPERATIONS.md "Proxies: the cell's side"): the
+	 * certificate principals of trusted proxies, separated by "," or
+	 * blanks ("" if none), and how long a dead proxy's clients' handles
+	 * wait to be claimed. */
+	char *proxies;
+	uint64_t proxy_claim_window_ms;
 
 	/* Limits. */
 	uint64_t max_contents;

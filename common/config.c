@@ -234,6 +234,18 @@ static const struct config_option config_options[] = {
            "to no until every replica runs a release that has it: an older replica refuses the "
            "commands that name a handle in memory, and an older master cannot re-create the "
            "handles."),
+    O_STR("proxies", CONFIG_STRING, proxies, "", 0, 4095, CONFIG_F_OPTIONAL, G_SESS,
+          "Principals (the common names of their client certificates), separated by commas "
+          "or blanks, of trusted proxies (chubby-proxy): only they may start sessions for "
+          "another principal, tag handles with their clients' sessions, end and claim those "
+          "(docs/PROTOCOL.md \"Proxies\"). Set it only once every replica runs a release "
+          "that has proxies: an older replica refuses the commands they bring."),
+    O_DUR("proxy_claim_window", proxy_claim_window_ms, "60s", SECS(1), HOURS(1), G_SESS,
+          "How long the locks and ephemeral files of a dead proxy's clients wait, after its "
+          "session ended, for another proxy to claim them; then they are released as if "
+          "their clients' sessions had expired (lock-delay applies). With proxies set, "
+          "longer than grace_period plus session_lease, so that a client has found another "
+          "proxy before the window ends."),
 
     O_SIZE("max_contents", max_contents, "256KiB", KIB(1), MIB(64), G_LIMITS,
            "Largest contents a file may hold."),
@@ -1577,6 +1589,18 @@ config_check(struct config_parser *p)
 		                   "grace_period (%s) must be longer than session_lease (%s)", a,
 		                   b);
 	}
+	if (cfg->proxies[0] != '\0' &&
+	    cfg->proxy_claim_window_ms <= cfg->grace_period_ms + cfg->session_lease_ms) {
+		config_fmt_duration(a, sizeof a, cfg->proxy_claim_window_ms);
+		config_fmt_duration(b, sizeof b, cfg->grace_period_ms + cfg->session_lease_ms);
+		return config_fail(p, CHUBBY_E_CONFIG,
+		                   "proxy_claim_window (%s) must be longer than grace_period plus "
+		                   "session_lease (%s) when proxies are set",
+		                   a, b);
+	}
+	for (const char *q = cfg->proxies; *q != '\0'; q++)
+		if ((unsigned char)*q < 0x20 && *q != '\t')
+			return config_fail(p, CHUBBY_E_CONFIG, "proxies: a control character in the list");
 	if (cfg->lock_delay_ms > cfg->lock_delay_max_ms) {
 		config_fmt_duration(a, sizeof a, cfg->lock_delay_ms);
 		config_fmt_duration(b, sizeof b, cfg->lock_delay_max_ms);

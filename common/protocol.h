@@ -53,6 +53,8 @@ enum proto_kind {
 	X(SESSION_START, 1)                                                                     \
 	X(KEEPALIVE, 2)                                                                         \
 	X(SESSION_END, 3)                                                                       \
+	X(CLIENT_END, 4) /* proxies only: a client's handles end (docs/PROTOCOL.md "Proxies") */ \
+	X(CLAIM, 5)      /* proxies only: a client's handles move to this session */         \
 	/* 16..47: handles and the namespace (Chubby 2.6: the API) */                        \
 	X(OPEN, 16)                                                                             \
 	X(CLOSE, 17)                                                                            \

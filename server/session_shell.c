@@ -102,6 +102,7 @@ session_shell_new(struct chubbyd *d)
 	    .init_acls = true,
 	    .root_acl = {d->cfg->root_acl_read, d->cfg->root_acl_write, d->cfg->root_acl_change},
 	    .acl_admins = admins,
+	    .proxy_claim_window_ms = d->cfg->proxy_claim_window_ms,
 	};
 	struct session_mgr *sm;
 	struct session_env env = {

@@ -187,6 +187,41 @@ ns_session_find(const struct ns *ns, uint64_t id)
 	return s;
 }
 
+struct ns_session *
+ns_session_live(const struct ns *ns, uint64_t id)
+{
+	struct ns_session *s = ns_session_find(ns, id);
+
+	return s != NULL && !s->orphaned ? s : NULL;
+}
+
+/* Remembers that proxy client CLIENT ended: a CLAIM of it is refused.
+ * FIFO, the oldest forgotten past NS_MAX_TOMBSTONES (ids are random 63-bit
+ * numbers: one is not reused in practice, and a claim that comes that
+ * late finds no handles anyway). */
+void
+ns_tomb_add(struct ns *ns, uint64_t client)
+{
+	if (client == 0 || ns_client_ended(ns, client))
+		return;
+	if (ns->tombs == NULL)
+		ns->tombs = xcalloc(NS_MAX_TOMBSTONES, sizeof *ns->tombs);
+	if (ns->ntombs == NS_MAX_TOMBSTONES) {
+		memmove(ns->tombs, ns->tombs + 1, (ns->ntombs - 1) * sizeof *ns->tombs);
+		ns->ntombs--;
+	}
+	ns->tombs[ns->ntombs++] = client;
+}
+
+bool
+ns_client_ended(const struct ns *ns, uint64_t client)
+{
+	for (size_t i = 0; i < ns->ntombs; i++)
+		if (ns->tombs[i] == client)
+			return true;
+	return false;
+}
+
 struct ns_handle *
 ns_handle_find(const struct ns *ns, uint64_t id)
 {
@@ -302,6 +337,9 @@ ns_state_clear(struct ns *ns)
 	free(ns->nodes);
 	free(ns->handles);
 	free(ns->sessions);
+	free(ns->tombs);
+	ns->tombs = NULL;
+	ns->ntombs = 0;
 	ns->nodes = NULL;
 	ns->handles = NULL;
 	ns->sessions = NULL;
@@ -642,7 +680,7 @@ handle_get(const struct ns *ns, uint64_t session, uint64_t id, int checks,
 {
 	struct ns_handle *h;
 
-	if (session == 0 || ns_session_find(ns, session) == NULL)
+	if (session == 0 || ns_session_live(ns, session) == NULL)
 		return res_fail(res, CHUBBY_E_BAD_SESSION, "no such session", NULL, NULL);
 	h = ns_handle_find(ns, id);
 	if (h == NULL || h->session != session)
@@ -696,6 +734,7 @@ cmd_session_start(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
 	s = xcalloc(1, sizeof *s);
 	s->id = ns->next_session++;
 	s->principal = ns_strndup(c->str, c->slen);
+	s->proxy = c->proxy;
 	ns->sessions = grow(ns->sessions, ns->nsessions, &ns->sessions_cap,
 	    sizeof *ns->sessions);
 	ns->sessions[ns->nsessions++] = s; /* ids only grow: stays sorted */
@@ -710,6 +749,8 @@ cmd_session_end(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns
 	struct ns_handle **mine;
 	size_t i, n = 0, pos;
 
+	size_t kept = 0;
+
 	if (s == NULL)
 		return res_fail(res, CHUBBY_E_BAD_SESSION, "no such session", NULL, NULL);
 	if (c->session != 0 && c->session != c->target)
@@ -718,12 +759,25 @@ cmd_session_end(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns
 	if (c->reason != NS_END_CLOSED && c->reason != NS_END_EXPIRED)
 		return res_fail(res, CHUBBY_E_INVALID, "reason must be closed (1) or expired (2)",
 		    NULL, NULL);
+	/* An orphaned session ends when its claim window does, by the master
+	 * (docs/NAMESPACE.md "Proxies"). */
+	if (s->orphaned && c->session != 0)
+		return res_fail(res, CHUBBY_E_BAD_SESSION, "no such session", NULL, NULL);
 	mine = xcalloc(s->nhandles + 1, sizeof *mine);
 	for (i = 0; i < ns->nhandles && n < s->nhandles; i++)
 		if (ns->handles[i]->session == s->id)
 			mine[n++] = ns->handles[i];
-	for (i = 0; i < n; i++)
-		handle_close(ns, mine[i], c->reason == NS_END_EXPIRED, stamp, res);
+	for (i = 0; i < n; i++) {
+		/* A live proxy session's tagged handles outlive it, for a
+		 * CLAIM; an orphan's end is its clients' (tombstones). */
+		if (mine[i]->client != 0 && s->proxy && !s->orphaned) {
+			kept++;
+			continue;
+		}
+		if (mine[i]->client != 0)
+			ns_tomb_add(ns, mine[i]->client);
+		handle_close(ns, mine[i], c->reason == NS_END_EXPIRED || s->orphaned, stamp, res);
+	}
 	free(mine);
 	/* Events for the ending session's own handles would go nowhere. */
 	for (i = n = 0; i < res->nevents; i++) {
@@ -733,6 +787,10 @@ cmd_session_end(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns
 			res->events[n++] = res->events[i];
 	}
 	res->nevents = n;
+	if (kept > 0) {
+		s->orphaned = true;
+		return CHUBBY_OK;
+	}
 	ID_FIND(ns->sessions, ns->nsessions, c->target, found, pos);
 	if (found == NULL || ns->nsessions == 0)
 		return CHUBBY_E_INTERNAL; /* cannot be: found above */
@@ -754,8 +812,14 @@ cmd_open(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result
 	bool create = false;
 	int i, rc;
 
-	if (c->session == 0 || s == NULL)
+	if (c->session == 0 || s == NULL || s->orphaned)
 		return res_fail(res, CHUBBY_E_BAD_SESSION, "no such session", NULL, NULL);
+	if (c->client != 0 && !s->proxy)
+		return res_fail(res, CHUBBY_E_INVALID, "a client tag needs a proxy session", NULL,
+		    NULL);
+	if (c->client != 0 && ns_client_ended(ns, c->client))
+		return res_fail(res, CHUBBY_E_SESSION_EXPIRED, "that client session has ended",
+		    NULL, NULL);
 	if ((c->flags & ~(uint64_t)NS_O_ALL) != 0 || (c->event_mask & ~(uint64_t)NS_EV_ALL) != 0)
 		return res_fail(res, CHUBBY_E_INVALID, "unknown open flag or event bit", NULL,
 		    NULL);
@@ -852,12 +916,112 @@ cmd_open(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result
 	h->lock_delay_ms = !c->have_delay ? ns->lock_delay_default_ms :
 	    c->lock_delay > ns->lock_delay_max_ms ? ns->lock_delay_max_ms : c->lock_delay;
 	h->event_mask = (uint32_t)c->event_mask;
+	h->client = c->client;
 	handles_insert(ns, h);
 	ns_node_add_handle(n, h);
 	s->nhandles++;
 	res->handle = h->id;
 	res->created = create;
 	ns_fill_stat(n, &res->stat);
+	return CHUBBY_OK;
+}
+
+/* The live proxy session issuing a CLIENT_END or CLAIM. */
+static int
+proxy_issuer(const struct ns *ns, const struct ns_cmd *c, struct ns_result *res,
+    struct ns_session **out)
+{
+	struct ns_session *s = ns_session_live(ns, c->session);
+
+	if (c->session == 0 || s == NULL)
+		return res_fail(res, CHUBBY_E_BAD_SESSION, "no such session", NULL, NULL);
+	if (!s->proxy)
+		return res_fail(res, CHUBBY_E_INVALID, "not a proxy session", NULL, NULL);
+	if (c->client == 0)
+		return res_fail(res, CHUBBY_E_INVALID, "client must be > 0", NULL, NULL);
+	*out = s;
+	return CHUBBY_OK;
+}
+
+/* CLIENT_END: closes the client's handles as a SESSION_END closes a
+ * session's, in this one command, and remembers the client as ended. */
+static int
+cmd_client_end(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_result *res)
+{
+	struct ns_session *s;
+	struct ns_handle **mine;
+	size_t i, n = 0;
+	int rc;
+
+	if ((rc = proxy_issuer(ns, c, res, &s)) != CHUBBY_OK)
+		return rc;
+	mine = xcalloc(s->nhandles + 1, sizeof *mine);
+	for (i = 0; i < ns->nhandles && n < s->nhandles; i++)
+		if (ns->handles[i]->session == s->id && ns->handles[i]->client == c->client)
+			mine[n++] = ns->handles[i];
+	for (i = 0; i < n; i++)
+		handle_close(ns, mine[i], c->expired, stamp, res);
+	free(mine);
+	ns_tomb_add(ns, c->client);
+	res->closed = n;
+	return CHUBBY_OK;
+}
+
+static void
+session_remove(struct ns *ns, struct ns_session *s)
+{
+	struct ns_session *found;
+	size_t pos;
+
+	ID_FIND(ns->sessions, ns->nsessions, s->id, found, pos);
+	if (found == NULL)
+		return;
+	memmove(&ns->sessions[pos], &ns->sessions[pos + 1],
+	    (ns->nsessions - pos - 1) * sizeof *ns->sessions);
+	ns->nsessions--;
+	ns_session_free(s);
+}
+
+/* CLAIM: the client's handles move, ids, locks and all, from the proxy
+ * sessions of the same principal (live or orphaned) to the claimer.  An
+ * orphan left with no handle has nothing more to keep: it goes. */
+static int
+cmd_claim(struct ns *ns, const struct ns_cmd *c, struct ns_result *res)
+{
+	struct ns_session *s, *from;
+	struct ns_handle *h;
+	size_t i, n = 0;
+	int rc;
+
+	if ((rc = proxy_issuer(ns, c, res, &s)) != CHUBBY_OK)
+		return rc;
+	if (ns_client_ended(ns, c->client))
+		return res_fail(res, CHUBBY_E_SESSION_EXPIRED, "that client session has ended",
+		    NULL, NULL);
+	for (i = 0; i < ns->nhandles; i++) {
+		h = ns->handles[i];
+		if (h->client != c->client || h->session == s->id)
+			continue;
+		from = ns_session_find(ns, h->session);
+		if (from != NULL && from->proxy && strcmp(from->principal, s->principal) == 0)
+			n++;
+	}
+	if (s->nhandles + n > ns->max_handles)
+		return res_fail(res, CHUBBY_E_LIMIT, "too many handles in this session", NULL,
+		    NULL);
+	for (i = 0; i < ns->nhandles; i++) {
+		h = ns->handles[i];
+		if (h->client != c->client || h->session == s->id)
+			continue;
+		from = ns_session_find(ns, h->session);
+		if (from == NULL || !from->proxy || strcmp(from->principal, s->principal) != 0)
+			continue;
+		h->session = s->id;
+		s->nhandles++;
+		if (--from->nhandles == 0 && from->orphaned)
+			session_remove(ns, from);
+	}
+	res->closed = n;
 	return CHUBBY_OK;
 }
 
@@ -1285,7 +1449,7 @@ mem_inner_ok(int type)
 static int
 mem_handle_get(struct ns *ns, const struct ns_cmd *c, struct ns_result *res, bool *made)
 {
-	struct ns_session *s = ns_session_find(ns, c->session);
+	struct ns_session *s = ns_session_live(ns, c->session);
 	struct ns_handle *h;
 	struct ns_node *n;
 	int i;
@@ -1439,6 +1603,12 @@ ns_apply_cmd(struct ns *ns, const struct ns_cmd *cp, struct ns_result *res)
 		break;
 	case NS_CMD_MEM:
 		rc = cmd_mem(ns, &c, stamp, res);
+		break;
+	case NS_CMD_CLIENT_END:
+		rc = cmd_client_end(ns, &c, stamp, res);
+		break;
+	case NS_CMD_CLAIM:
+		rc = cmd_claim(ns, &c, res);
 		break;
 	default:
 		rc = res_fail(res, CHUBBY_E_BAD_OP, "unknown command type", NULL, NULL);
@@ -1764,4 +1934,63 @@ ns_locks_held(const struct ns *ns)
 	for (size_t i = 0; i < ns->nnodes; i++)
 		n += ns->nodes[i]->lock_mode != NS_LOCK_NONE;
 	return n;
+}
+
+/* --- proxies (docs/NAMESPACE.md "Proxies") --- */
+
+bool
+ns_session_is_proxy(const struct ns *ns, uint64_t session)
+{
+	const struct ns_session *s = ns_session_find(ns, session);
+
+	return s != NULL && s->proxy;
+}
+
+bool
+ns_session_orphaned(const struct ns *ns, uint64_t session)
+{
+	const struct ns_session *s = ns_session_find(ns, session);
+
+	return s != NULL && s->orphaned;
+}
+
+size_t
+ns_client_handles(const struct ns *ns, uint64_t session, uint64_t client, uint64_t *ids,
+    size_t max)
+{
+	const struct ns_session *s = ns_session_find(ns, session);
+	size_t n = 0, seen = 0;
+
+	for (size_t i = 0; s != NULL && client != 0 && i < ns->nhandles && seen < s->nhandles;
+	     i++) {
+		const struct ns_handle *h = ns->handles[i];
+
+		if (h->session != session)
+			continue;
+		seen++;
+		if (h->client != client)
+			continue;
+		if (n < max && ids != NULL)
+			ids[n] = h->id;
+		n++;
+	}
+	return n;
+}
+
+int
+ns_handle_info(const struct ns *ns, uint64_t session, uint64_t handle,
+    struct ns_handle_info *out)
+{
+	const struct ns_handle *h = ns_handle_find(ns, handle);
+
+	if (h == NULL || h->session != session)
+		return CHUBBY_E_BAD_HANDLE;
+	out->path = h->path;
+	out->flags = h->flags;
+	out->events = h->event_mask;
+	out->instance = h->instance;
+	out->lock_mode = h->held;
+	out->poisoned = h->poisoned;
+	out->client = h->client;
+	return CHUBBY_OK;
 }

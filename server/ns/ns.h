@@ -61,7 +61,13 @@ enum ns_cmd_type {
 	NS_CMD_INIT_ACLS = 13, /* a new cell's first command: protected ACLs */
 	NS_CMD_LEASE_CAP = 14, /* the longest session lease a master may grant */
 	NS_CMD_MEM = 15, /* a command on a handle the master keeps in memory (below) */
+	NS_CMD_CLIENT_END = 16, /* a proxy's client session ended (docs/NAMESPACE.md "Proxies") */
+	NS_CMD_CLAIM = 17,      /* a proxy claims a client's handles */
 };
+
+/* Ended proxy clients remembered (docs/NAMESPACE.md "Proxies"): a CLAIM of
+ * one is refused; beyond this many the oldest is forgotten. */
+#define NS_MAX_TOMBSTONES 4096
 
 /* Ids of handles the master keeps in memory (docs/SESSIONS.md "Handles in
  * memory") have this bit set; the namespace's own count up from 1. */
@@ -182,6 +188,7 @@ struct ns_result {
 	bool created;          /* OPEN made the node */
 	struct ns_stat stat;   /* OPEN, SET_CONTENTS, SET_ACL, queries */
 	uint64_t lock_gen;     /* ACQUIRE granted */
+	uint64_t closed;       /* CLIENT_END: handles closed; CLAIM: handles moved */
 	uint64_t delay_until_ms; /* ACQUIRE refused with E_LOCK_DELAY */
 	const uint8_t *contents; /* GetContentsAndStat: borrowed, as stat.acl */
 	size_t contents_len;
@@ -213,6 +220,12 @@ int ns_apply(struct ns *ns, const uint8_t *cmd, size_t len, struct ns_result *re
 /* Command builders: *OUT is malloc'd, the caller frees it. */
 int ns_encode_session_start(uint64_t stamp_ms, const char *principal, uint8_t **out,
     size_t *len);
+/* PROXY: a proxy session (docs/NAMESPACE.md "Proxies"): PRINCIPAL is the
+ * client's a trusted proxy acts for.  With PROXY false the bytes are
+ * exactly ns_encode_session_start's; with it, a second field that replicas
+ * older than proxies refuse. */
+int ns_encode_session_start_proxy(uint64_t stamp_ms, const char *principal, bool proxy,
+    uint8_t **out, size_t *len);
 int ns_encode_session_end(uint64_t stamp_ms, uint64_t issuer, uint64_t session, int reason,
     uint8_t **out, size_t *len);
 /* LOCK_DELAY_MS: UINT64_MAX for the config's default.  CONTENTS: NULL for
@@ -221,6 +234,21 @@ int ns_encode_session_end(uint64_t stamp_ms, uint64_t issuer, uint64_t session, 
 int ns_encode_open(uint64_t stamp_ms, uint64_t session, const char *path, uint32_t flags,
     uint64_t lock_delay_ms, uint32_t event_mask, const void *contents, size_t contents_len,
     const char *const *acl, uint8_t **out, size_t *len);
+/* As ns_encode_open, the handle tagged with a proxy's client session
+ * CLIENT (> 0, only on a proxy session).  CLIENT 0: exactly
+ * ns_encode_open's bytes; otherwise a seventh field. */
+int ns_encode_open_client(uint64_t stamp_ms, uint64_t session, const char *path, uint32_t flags,
+    uint64_t lock_delay_ms, uint32_t event_mask, const void *contents, size_t contents_len,
+    const char *const *acl, uint64_t client, uint8_t **out, size_t *len);
+/* CLIENT_END: closes every handle of proxy session SESSION tagged CLIENT,
+ * as a SESSION_END closes a session's (EXPIRED: locks free after their
+ * lock-delay), and remembers CLIENT as ended.  Result: closed. */
+int ns_encode_client_end(uint64_t stamp_ms, uint64_t session, uint64_t client, bool expired,
+    uint8_t **out, size_t *len);
+/* CLAIM: moves every handle tagged CLIENT of a proxy session of SESSION's
+ * principal (live, or ended and orphaned) to proxy session SESSION. */
+int ns_encode_claim(uint64_t stamp_ms, uint64_t session, uint64_t client, uint8_t **out,
+    size_t *len);
 int ns_encode_close(uint64_t stamp_ms, uint64_t session, uint64_t handle, uint8_t **out,
     size_t *len);
 int ns_encode_poison(uint64_t stamp_ms, uint64_t session, uint64_t handle, uint8_t **out,
@@ -378,6 +406,29 @@ bool ns_handle_node(const struct ns *ns, uint64_t session, uint64_t handle, bool
  * CLOSE, SESSION_END) would clear its node's lock record: a content change
  * that the master must invalidate caches for first. */
 bool ns_handle_frees_record(const struct ns *ns, uint64_t session, uint64_t handle);
+/* Proxies (docs/NAMESPACE.md "Proxies").  Whether SESSION is a proxy
+ * session; whether it is one that ended and is kept, orphaned, for the
+ * tagged handles a CLAIM may still take (not a live session: the master
+ * gives it no lease and ends it after its claim window). */
+bool ns_session_is_proxy(const struct ns *ns, uint64_t session);
+bool ns_session_orphaned(const struct ns *ns, uint64_t session);
+/* Whether CLIENT ended (a tombstone): a CLAIM of it is refused. */
+bool ns_client_ended(const struct ns *ns, uint64_t client);
+/* The handles of SESSION tagged CLIENT, in id order: how many; the first
+ * MAX ids go to IDS (may be NULL). */
+size_t ns_client_handles(const struct ns *ns, uint64_t session, uint64_t client, uint64_t *ids,
+    size_t max);
+/* What a CLAIM answers of each handle it gives. */
+struct ns_handle_info {
+	const char *path; /* borrowed, as ns_handle_path's */
+	uint32_t flags, events;
+	uint64_t instance;
+	int lock_mode;    /* what the handle holds */
+	bool poisoned;
+	uint64_t client;
+};
+int ns_handle_info(const struct ns *ns, uint64_t session, uint64_t handle,
+    struct ns_handle_info *out);
 /* How many handles SESSION has; the first MAX ids go to IDS (may be NULL). */
 size_t ns_session_handles(const struct ns *ns, uint64_t session, uint64_t *ids, size_t max);
 

@@ -223,12 +223,53 @@ enc_bin(struct enc *e, const void *p, size_t n)
 int
 ns_encode_session_start(uint64_t stamp_ms, const char *principal, uint8_t **out, size_t *len)
 {
+	return ns_encode_session_start_proxy(stamp_ms, principal, false, out, len);
+}
+
+int
+ns_encode_session_start_proxy(uint64_t stamp_ms, const char *principal, bool proxy,
+    uint8_t **out, size_t *len)
+{
 	struct enc e;
 
 	if (principal == NULL)
 		return CHUBBY_E_INVALID;
-	enc_begin(&e, NS_CMD_SESSION_START, 1, stamp_ms, 0);
+	/* The proxy field only for a proxy session: a plain start stays the
+	 * command every replica version knows. */
+	enc_begin(&e, NS_CMD_SESSION_START, proxy ? 2 : 1, stamp_ms, 0);
 	enc_str(&e, principal);
+	if (proxy)
+		msgpack_pack_true(&e.pk);
+	return enc_end(&e, out, len);
+}
+
+int
+ns_encode_client_end(uint64_t stamp_ms, uint64_t session, uint64_t client, bool expired,
+    uint8_t **out, size_t *len)
+{
+	struct enc e;
+
+	if (client == 0)
+		return CHUBBY_E_INVALID;
+	enc_begin(&e, NS_CMD_CLIENT_END, 2, stamp_ms, session);
+	msgpack_pack_uint64(&e.pk, client);
+	if (expired)
+		msgpack_pack_true(&e.pk);
+	else
+		msgpack_pack_false(&e.pk);
+	return enc_end(&e, out, len);
+}
+
+int
+ns_encode_claim(uint64_t stamp_ms, uint64_t session, uint64_t client, uint8_t **out,
+    size_t *len)
+{
+	struct enc e;
+
+	if (client == 0)
+		return CHUBBY_E_INVALID;
+	enc_begin(&e, NS_CMD_CLAIM, 1, stamp_ms, session);
+	msgpack_pack_uint64(&e.pk, client);
 	return enc_end(&e, out, len);
 }
 
@@ -249,12 +290,22 @@ ns_encode_open(uint64_t stamp_ms, uint64_t session, const char *path, uint32_t f
     uint64_t lock_delay_ms, uint32_t event_mask, const void *contents, size_t contents_len,
     const char *const *acl, uint8_t **out, size_t *len)
 {
+	return ns_encode_open_client(stamp_ms, session, path, flags, lock_delay_ms, event_mask,
+	    contents, contents_len, acl, 0, out, len);
+}
+
+int
+ns_encode_open_client(uint64_t stamp_ms, uint64_t session, const char *path, uint32_t flags,
+    uint64_t lock_delay_ms, uint32_t event_mask, const void *contents, size_t contents_len,
+    const char *const *acl, uint64_t client, uint8_t **out, size_t *len)
+{
 	struct enc e;
 	int i;
 
 	if (path == NULL || (contents == NULL && contents_len != 0))
 		return CHUBBY_E_INVALID;
-	enc_begin(&e, NS_CMD_OPEN, 6, stamp_ms, session);
+	/* The tag only when there is one: an untagged OPEN keeps its bytes. */
+	enc_begin(&e, NS_CMD_OPEN, client != 0 ? 7 : 6, stamp_ms, session);
 	enc_str(&e, path);
 	msgpack_pack_uint64(&e.pk, flags);
 	if (lock_delay_ms == UINT64_MAX)
@@ -274,6 +325,8 @@ ns_encode_open(uint64_t stamp_ms, uint64_t session, const char *path, uint32_t f
 		for (i = 0; i < 3; i++)
 			enc_str(&e, acl[i]);
 	}
+	if (client != 0)
+		msgpack_pack_uint64(&e.pk, client);
 	return enc_end(&e, out, len);
 }
 
@@ -482,6 +535,8 @@ static const size_t cmd_nfields[] = {
 	[NS_CMD_INIT_ACLS] = 2,
 	[NS_CMD_LEASE_CAP] = 1,
 	[NS_CMD_MEM] = 6,
+	[NS_CMD_CLIENT_END] = 2,
+	[NS_CMD_CLAIM] = 1,
 };
 
 /* An array of three ACL names, each a string (or nil where NILOK). */
@@ -528,15 +583,28 @@ ns_cmd_decode(const uint8_t *p, size_t len, struct ns_cmd *c, char *msg, size_t 
 		return CHUBBY_E_BAD_OP;
 	}
 	c->type = (int)type;
-	/* SET_CONTENTS may carry a fourth field, its flags (NS_SC_*). */
+	/* SET_CONTENTS may carry a fourth field, its flags (NS_SC_*);
+	 * SESSION_START a second, proxy; OPEN a seventh, its client tag. */
 	if (n != 3 + cmd_nfields[type] &&
-	    !(type == NS_CMD_SET_CONTENTS && n == 3 + cmd_nfields[type] + 1)) {
+	    !((type == NS_CMD_SET_CONTENTS || type == NS_CMD_SESSION_START ||
+		  type == NS_CMD_OPEN) &&
+		n == 3 + cmd_nfields[type] + 1)) {
 		ns_msg_u64(msg, msglen, "wrong number of fields for command type ", type, "");
 		return CHUBBY_E_MALFORMED;
 	}
 	switch (c->type) {
 	case NS_CMD_SESSION_START:
 		ok = ns_rd_str(&r, &c->str, &c->slen);
+		/* Present means a proxy session: false would be a second
+		 * spelling of the one-field command. */
+		if (ok && n == 3 + cmd_nfields[type] + 1)
+			ok = ns_rd_bool(&r, &c->proxy) && c->proxy;
+		break;
+	case NS_CMD_CLIENT_END:
+		ok = ns_rd_uint(&r, &c->client) && ns_rd_bool(&r, &c->expired);
+		break;
+	case NS_CMD_CLAIM:
+		ok = ns_rd_uint(&r, &c->client);
 		break;
 	case NS_CMD_SESSION_END:
 		ok = ns_rd_uint(&r, &c->target) && ns_rd_uint(&r, &c->reason);
@@ -555,6 +623,8 @@ ns_cmd_decode(const uint8_t *p, size_t len, struct ns_cmd *c, char *msg, size_t 
 		}
 		if (ok && !ns_rd_nil(&r))
 			ok = rd_acl(&r, c, true);
+		if (ok && n == 3 + cmd_nfields[type] + 1)
+			ok = ns_rd_uint(&r, &c->client) && c->client != 0;
 		break;
 	case NS_CMD_CLOSE:
 	case NS_CMD_POISON:

@@ -66,6 +66,8 @@ struct ns_session {
 	struct ns_rec *recs;  /* sorted by rid, all >= rid_floor */
 	size_t nrecs, recs_cap;
 	size_t nhandles; /* derived */
+	bool proxy;      /* started by a proxy for PRINCIPAL (docs/NAMESPACE.md "Proxies") */
+	bool orphaned;   /* a proxy session that ended, kept for its tagged handles */
 };
 
 struct ns_handle {
@@ -81,6 +83,7 @@ struct ns_handle {
 	int held;            /* NS_LOCK_* this handle holds */
 	bool has_seq;
 	struct ns_sequencer seq;
+	uint64_t client;     /* a proxy's client session it belongs to (0: none) */
 };
 
 struct ns {
@@ -107,6 +110,8 @@ struct ns {
 	size_t nsessions, sessions_cap;
 	struct ns_handle **handles; /* sorted by id */
 	size_t nhandles, handles_cap;
+	uint64_t *tombs;     /* ended proxy clients, oldest first (NS_MAX_TOMBSTONES) */
+	size_t ntombs;
 };
 
 /* ns_util.c */
@@ -121,6 +126,9 @@ bool ns_acl_lists(const uint8_t *contents, size_t len, const char *principal);
 /* ns.c */
 struct ns_node *ns_node_find(const struct ns *ns, const char *path, size_t len, size_t *pos);
 struct ns_session *ns_session_find(const struct ns *ns, uint64_t id);
+/* As ns_session_find, NULL for an orphaned session (not a live one). */
+struct ns_session *ns_session_live(const struct ns *ns, uint64_t id);
+void ns_tomb_add(struct ns *ns, uint64_t client);
 struct ns_handle *ns_handle_find(const struct ns *ns, uint64_t id);
 void ns_state_clear(struct ns *ns);
 void ns_node_free(struct ns_node *n);
@@ -168,6 +176,9 @@ struct ns_cmd {
 	bool poisoned;           /* NS_CMD_MEM */
 	const uint8_t *inner;
 	size_t ilen;
+	bool proxy;              /* SESSION_START of a proxy session */
+	uint64_t client;         /* OPEN's tag; CLIENT_END, CLAIM */
+	bool expired;            /* CLIENT_END */
 };
 
 /* ns_codec.c */

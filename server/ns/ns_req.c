@@ -66,6 +66,11 @@ rec_to_result(const struct ns_rec *rec, struct ns_result *res)
 {
 	res->status = CHUBBY_OK;
 	res->handle = rec->handle;
+	/* CLIENT_END and CLAIM keep their count where a handle would be. */
+	if (rec->type == NS_CMD_CLIENT_END || rec->type == NS_CMD_CLAIM) {
+		res->handle = 0;
+		res->closed = rec->handle;
+	}
 	res->created = rec->created;
 	res->lock_gen = rec->lock_gen;
 	if (rec->has_stat) {
@@ -110,7 +115,7 @@ rec_add(struct ns_session *s, uint64_t rid, int type, const struct ns_result *re
 	memset(rec, 0, sizeof *rec);
 	rec->rid = rid;
 	rec->type = type;
-	rec->handle = res->handle;
+	rec->handle = type == NS_CMD_CLIENT_END || type == NS_CMD_CLAIM ? res->closed : res->handle;
 	rec->created = res->created;
 	rec->lock_gen = res->lock_gen;
 	rec->has_stat = type == NS_CMD_OPEN || type == NS_CMD_SET_CONTENTS ||

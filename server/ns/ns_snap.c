@@ -90,7 +90,9 @@ snap_pack(const struct ns *ns, msgpack_packer *pk)
 	/* A tenth element only once a lease cap was recorded, so the
 	 * snapshots (and digests) of cells that never stretched a lease stay
 	 * byte for byte what they were. */
-	msgpack_pack_array(pk, ns->lease_cap_ms != 0 ? 10 : 9);
+	/* An eleventh, the ended proxy clients (docs/NAMESPACE.md "Proxies"),
+	 * only once there is one: then the tenth is there even if 0. */
+	msgpack_pack_array(pk, ns->ntombs != 0 ? 11 : ns->lease_cap_ms != 0 ? 10 : 9);
 	pk_str(pk, SNAP_MAGIC);
 	msgpack_pack_uint64(pk, SNAP_VERSION);
 	msgpack_pack_uint64(pk, ns->next_session);
@@ -135,7 +137,9 @@ snap_pack(const struct ns *ns, msgpack_packer *pk)
 	for (i = 0; i < ns->nsessions; i++) {
 		const struct ns_session *se = ns->sessions[i];
 
-		msgpack_pack_array(pk, 5);
+		/* A sixth element only for a proxy session: 1, or 3 once
+		 * orphaned (docs/NAMESPACE.md "Proxies"). */
+		msgpack_pack_array(pk, se->proxy ? 6 : 5);
 		msgpack_pack_uint64(pk, se->id);
 		pk_str(pk, se->principal);
 		msgpack_pack_uint64(pk, se->start_nonce);
@@ -143,13 +147,16 @@ snap_pack(const struct ns *ns, msgpack_packer *pk)
 		msgpack_pack_array(pk, se->nrecs);
 		for (size_t j = 0; j < se->nrecs; j++)
 			pk_rec(pk, &se->recs[j]);
+		if (se->proxy)
+			msgpack_pack_uint64(pk, se->orphaned ? 3 : 1);
 	}
 
 	msgpack_pack_array(pk, ns->nhandles);
 	for (i = 0; i < ns->nhandles; i++) {
 		const struct ns_handle *h = ns->handles[i];
 
-		msgpack_pack_array(pk, 11);
+		/* A twelfth element, the client tag, only on a tagged handle. */
+		msgpack_pack_array(pk, h->client != 0 ? 12 : 11);
 		msgpack_pack_uint64(pk, h->id);
 		msgpack_pack_uint64(pk, h->session);
 		pk_str(pk, h->path);
@@ -175,9 +182,16 @@ snap_pack(const struct ns *ns, msgpack_packer *pk)
 			msgpack_pack_uint64(pk, h->seq.lock_gen);
 			msgpack_pack_uint64(pk, h->seq.instance);
 		}
+		if (h->client != 0)
+			msgpack_pack_uint64(pk, h->client);
 	}
-	if (ns->lease_cap_ms != 0)
+	if (ns->lease_cap_ms != 0 || ns->ntombs != 0)
 		msgpack_pack_uint64(pk, ns->lease_cap_ms);
+	if (ns->ntombs != 0) {
+		msgpack_pack_array(pk, ns->ntombs);
+		for (i = 0; i < ns->ntombs; i++)
+			msgpack_pack_uint64(pk, ns->tombs[i]);
+	}
 }
 
 int
@@ -329,7 +343,7 @@ rd_rec(struct snap_ctx *x, struct ns_rec *rec)
 	const char *p;
 
 	if (!ns_rd_array(r, &nf) || nf != 6 || !ns_rd_uint(r, &rec->rid) || rec->rid == 0 ||
-	    !ns_rd_uint(r, &type) || type == 0 || type >= NS_CMD_REQ ||
+	    !ns_rd_uint(r, &type) || type == 0 || type == NS_CMD_REQ || type > NS_CMD_CLAIM ||
 	    type == NS_CMD_SESSION_START || !ns_rd_uint(r, &rec->handle) ||
 	    !ns_rd_bool(r, &rec->created) || !ns_rd_uint(r, &rec->lock_gen))
 		return false;
@@ -394,7 +408,8 @@ rd_sessions(struct snap_ctx *x, uint64_t version)
 	if (!ns_rd_array(&x->r, &n))
 		return bad(x, "no session list");
 	for (i = 0; i < n; i++) {
-		if (!ns_rd_array(&x->r, &nf) || nf != (version == 1 ? 2 : 5) ||
+		if (!ns_rd_array(&x->r, &nf) ||
+		    (nf != (version == 1 ? 2 : 5) && !(version > 1 && nf == 6)) ||
 		    !ns_rd_uint(&x->r, &id) || !ns_rd_str(&x->r, &p, &len))
 			return bad(x, "a session");
 		if (id <= last || id >= t->next_session)
@@ -415,6 +430,14 @@ rd_sessions(struct snap_ctx *x, uint64_t version)
 		t->sessions[t->nsessions++] = s;
 		if (version > 1 && (rc = rd_recs(x, s)) != CHUBBY_OK)
 			return rc;
+		if (nf == 6) {
+			uint64_t pf;
+
+			if (!ns_rd_uint(&x->r, &pf) || (pf != 1 && pf != 3))
+				return bad(x, "a session's proxy state");
+			s->proxy = true;
+			s->orphaned = pf == 3;
+		}
 	}
 	return CHUBBY_OK;
 }
@@ -434,7 +457,8 @@ rd_handles(struct snap_ctx *x)
 	if (!ns_rd_array(&x->r, &n))
 		return bad(x, "no handle list");
 	for (i = 0; i < n; i++) {
-		if (!ns_rd_array(&x->r, &nf) || nf != 11 || !ns_rd_uint(&x->r, &id))
+		if (!ns_rd_array(&x->r, &nf) || (nf != 11 && nf != 12) ||
+		    !ns_rd_uint(&x->r, &id))
 			return bad(x, "a handle");
 		/* (A handle kept in the master's memory and made for a
 		 * lock has its id, NS_MEM_ID_BIT set, not the counter's.) */
@@ -493,6 +517,29 @@ rd_handles(struct snap_ctx *x)
 				return bad(x, "a handle's sequencer");
 			h->seq.mode = (int)v;
 		}
+		if (nf == 12 && (!ns_rd_uint(&x->r, &h->client) || h->client == 0 || !s->proxy))
+			return bad(x, "a handle's client tag");
+	}
+	/* An orphaned session is kept only for its tagged handles. */
+	for (i = 0; i < t->nsessions; i++)
+		if (t->sessions[i]->orphaned && t->sessions[i]->nhandles == 0)
+			return bad(x, "an orphaned session without handles");
+	return CHUBBY_OK;
+}
+
+static int
+rd_tombs(struct snap_ctx *x)
+{
+	struct ns *t = x->t;
+	size_t n;
+	uint64_t v;
+
+	if (!ns_rd_array(&x->r, &n) || n == 0 || n > NS_MAX_TOMBSTONES)
+		return bad(x, "ended proxy clients");
+	for (size_t i = 0; i < n; i++) {
+		if (!ns_rd_uint(&x->r, &v) || v == 0 || ns_client_ended(t, v))
+			return bad(x, "an ended proxy client");
+		ns_tomb_add(t, v);
 	}
 	return CHUBBY_OK;
 }
@@ -517,6 +564,8 @@ ns_restore(struct ns *ns, const uint8_t *data, size_t len, char *err, size_t err
 	t.handles = NULL;
 	t.sessions = NULL;
 	t.nnodes = t.nodes_cap = t.nhandles = t.handles_cap = t.nsessions = t.sessions_cap = 0;
+	t.tombs = NULL;
+	t.ntombs = 0;
 	memset(&x, 0, sizeof x);
 	x.r.p = data;
 	x.r.left = len;
@@ -524,7 +573,7 @@ ns_restore(struct ns *ns, const uint8_t *data, size_t len, char *err, size_t err
 	x.err = err;
 	x.errlen = err != NULL ? errlen : 0;
 
-	if (!ns_rd_array(&x.r, &n) || (n != 9 && n != 10) || !ns_rd_str(&x.r, &magic, &mlen) ||
+	if (!ns_rd_array(&x.r, &n) || n < 9 || n > 11 || !ns_rd_str(&x.r, &magic, &mlen) ||
 	    mlen != strlen(SNAP_MAGIC) || memcmp(magic, SNAP_MAGIC, mlen) != 0) {
 		rc = bad(&x, "not a namespace snapshot");
 		goto fail;
@@ -543,10 +592,12 @@ ns_restore(struct ns *ns, const uint8_t *data, size_t len, char *err, size_t err
 	    (rc = rd_handles(&x)) != CHUBBY_OK)
 		goto fail;
 	t.lease_cap_ms = 0;
-	if (n == 10 && (!ns_rd_uint(&x.r, &t.lease_cap_ms) || t.lease_cap_ms == 0)) {
+	if (n >= 10 && (!ns_rd_uint(&x.r, &t.lease_cap_ms) || (n == 10 && t.lease_cap_ms == 0))) {
 		rc = bad(&x, "lease cap");
 		goto fail;
 	}
+	if (n == 11 && (rc = rd_tombs(&x)) != CHUBBY_OK)
+		goto fail;
 	if (x.r.left != 0) {
 		rc = bad(&x, "bytes after the snapshot");
 		goto fail;
@@ -566,6 +617,8 @@ ns_restore(struct ns *ns, const uint8_t *data, size_t len, char *err, size_t err
 	ns->next_instance = t.next_instance;
 	ns->last_stamp = t.last_stamp;
 	ns->lease_cap_ms = t.lease_cap_ms;
+	ns->tombs = t.tombs;
+	ns->ntombs = t.ntombs;
 	return CHUBBY_OK;
 
 fail:

@@ -29,6 +29,8 @@ static const struct {
     {PROTO_OP_SESSION_START, SVC_SESSION_START},
     {PROTO_OP_KEEPALIVE, SVC_KEEPALIVE},
     {PROTO_OP_SESSION_END, SVC_SESSION_END},
+    {PROTO_OP_CLIENT_END, SVC_CLIENT_END},
+    {PROTO_OP_CLAIM, SVC_CLAIM},
     {PROTO_OP_OPEN, SVC_OPEN},
     {PROTO_OP_CLOSE, SVC_CLOSE},
     {PROTO_OP_POISON, SVC_POISON},
@@ -160,6 +162,7 @@ get_open(const msgpack_object *args, struct ns_wire_args *w, char *msg, size_t m
 	    (rc = mp_get_u32(args, "events", MP_OPTIONAL, &a->events, msg, msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_bin(args, "contents", MP_OPTIONAL, &contents, msg, msglen)) != CHUBBY_OK ||
 	    (rc = mp_get_bool(args, "mem", MP_OPTIONAL, &a->mem, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_uint(args, "client", MP_OPTIONAL, &a->client, msg, msglen)) != CHUBBY_OK ||
 	    (rc = get_acl(args, w, msg, msglen)) != CHUBBY_OK)
 		return rc;
 	a->have_contents = contents.ptr != NULL;
@@ -259,9 +262,39 @@ get_rest(enum svc_op op, const msgpack_object *args, const uint8_t *key, size_t 
 		return mp_get_uint(args, "timeout_ms", MP_OPTIONAL, &a->timeout_ms, msg, msglen);
 	case SVC_SET_SEQUENCER:
 		return get_sequencer(args, MP_OPTIONAL, key, keylen, w, msg, msglen);
+	case SVC_CLIENT_END:
+		if ((rc = mp_get_uint(args, "client", MP_REQUIRED, &a->client, msg, msglen)) !=
+		    CHUBBY_OK)
+			return rc;
+		return mp_get_bool(args, "expired", MP_OPTIONAL, &a->expired, msg, msglen);
+	case SVC_CLAIM:
+		return mp_get_uint(args, "client", MP_REQUIRED, &a->client, msg, msglen);
 	default:
 		return CHUBBY_OK;
 	}
+}
+
+/* SESSION_START: the nonce (its request id) and, from a proxy, the
+ * principal it starts the session for (docs/PROTOCOL.md "Proxies"). */
+static int
+get_session_start(const msgpack_object *args, struct ns_wire_args *w, char *msg, size_t msglen)
+{
+	struct svc_args *a = &w->a;
+	struct mp_str p = {NULL, 0};
+	int rc;
+
+	if ((rc = mp_get_uint(args, "nonce", MP_OPTIONAL, &a->rid, msg, msglen)) != CHUBBY_OK ||
+	    (rc = mp_get_str(args, "principal", MP_OPTIONAL, &p, msg, msglen)) != CHUBBY_OK)
+		return rc;
+	if (p.ptr == NULL)
+		return CHUBBY_OK;
+	if (p.len == 0 || memchr(p.ptr, '\0', p.len) != NULL) {
+		snprintf(msg, msglen, "\"principal\" is empty or holds a NUL byte");
+		return CHUBBY_E_INVALID;
+	}
+	w->path = xstrndup(p.ptr, p.len);
+	a->principal = w->path;
+	return CHUBBY_OK;
 }
 
 int
@@ -279,7 +312,7 @@ ns_wire_decode(enum svc_op op, const msgpack_object *args, const uint8_t *key, s
 	switch (op) {
 	case SVC_SESSION_START:
 		/* The nonce is the start's request id. */
-		return mp_get_uint(args, "nonce", MP_OPTIONAL, &a->rid, msg, msglen);
+		return get_session_start(args, w, msg, msglen);
 	case SVC_CHECK_SEQUENCER:
 		return get_sequencer(args, MP_REQUIRED, key, keylen, w, msg, msglen);
 	case SVC_SESSIONS:
@@ -295,7 +328,8 @@ ns_wire_decode(enum svc_op op, const msgpack_object *args, const uint8_t *key, s
 	default:
 		break;
 	}
-	handle = op != SVC_KEEPALIVE && op != SVC_SESSION_END && op != SVC_OPEN;
+	handle = op != SVC_KEEPALIVE && op != SVC_SESSION_END && op != SVC_OPEN &&
+	    op != SVC_CLIENT_END && op != SVC_CLAIM;
 	rid = op != SVC_KEEPALIVE && op != SVC_GET_CONTENTS && op != SVC_GET_STAT &&
 	    op != SVC_READDIR && op != SVC_GET_SEQUENCER;
 	if ((rc = mp_get_uint(args, "session", MP_REQUIRED, &a->session, msg, msglen)) !=
@@ -423,6 +457,28 @@ ns_wire_pack_result(msgpack_packer *pk, int status, const struct svc_result *r)
 			msgpack_pack_uint64(pk, r->next);
 		else
 			msgpack_pack_nil(pk);
+		return;
+	case SVC_RES_CLOSED:
+		msgpack_pack_map(pk, 1);
+		mp_pack_kv_uint(pk, "closed", r->closed);
+		return;
+	case SVC_RES_HANDLES:
+		msgpack_pack_map(pk, 1);
+		mp_pack_str(pk, "handles");
+		msgpack_pack_array(pk, r->nhandles);
+		for (size_t i = 0; i < r->nhandles; i++) {
+			const struct svc_claimed *h = &r->handles[i];
+
+			msgpack_pack_map(pk, 7);
+			mp_pack_kv_uint(pk, "handle", h->handle);
+			mp_pack_str(pk, "path");
+			mp_pack_str(pk, h->path != NULL ? h->path : "");
+			mp_pack_kv_uint(pk, "flags", h->flags);
+			mp_pack_kv_uint(pk, "instance", h->instance);
+			mp_pack_kv_uint(pk, "events", h->events);
+			mp_pack_kv_uint(pk, "lock_mode", (uint64_t)h->lock_mode);
+			mp_pack_kv_bool(pk, "poisoned", h->poisoned);
+		}
 		return;
 	default:
 		msgpack_pack_nil(pk);

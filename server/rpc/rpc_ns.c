@@ -111,6 +111,7 @@ rpc_ns_svc_new(struct chubbyd *d)
 	    .lock_records = d->cfg->lock_records != 0,
 	    .handles_in_memory = d->cfg->handles_in_memory != 0,
 	    .max_handles = d->cfg->max_handles_per_session,
+	    .proxies = d->cfg->proxies,
 	};
 	const char *ro[CONFIG_MAX_MIRRORS];
 

@@ -44,7 +44,7 @@
 #define SM_EV_KEEP_MAX 1024
 
 /* What a deadline in the heap belongs to. */
-enum { SM_DUE_SESSION = 1, SM_DUE_WAITER };
+enum { SM_DUE_SESSION = 1, SM_DUE_WAITER, SM_DUE_ORPHAN };
 
 #define SM_CONTAINER(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
@@ -186,8 +186,29 @@ struct waiter {
 	struct waiter *prev, *next; /* in lq */
 };
 
+/*
+ * An ended proxy session kept in the namespace for its clients' handles
+ * (docs/SESSIONS.md "Proxies"): its claim window ends at DUE, counted by
+ * this master from the end or from its take-over; then the master
+ * proposes its end (ENDING until the outcome is known).
+ */
+struct morphan {
+	struct sm_due due;
+	uint64_t id;
+	bool ending;
+	struct morphan *next;
+};
+
+struct session_mgr;
+struct sm_expiry {
+	struct session_mgr *sm;
+	uint64_t id;
+};
+
 struct session_mgr {
 	struct session_env env;
+	uint64_t claim_window_ms;  /* proxy_claim_window */
+	struct morphan *orphans;
 	uint64_t lease_ms;     /* the base lease (session_lease) */
 	struct lease_ctl lctl; /* the lease under load */
 	bool cap_inflight;     /* a LEASE_CAP proposed, its outcome not yet known */
@@ -709,6 +730,97 @@ sm_queue_event(struct session_mgr *sm, struct msess *s, struct sev ev)
 		sm_ka_reply(sm, s);
 }
 
+/* --- proxies' orphaned sessions (docs/SESSIONS.md "Proxies") ------------ */
+
+static void
+sm_orphan_add(struct session_mgr *sm, uint64_t id)
+{
+	struct morphan *o;
+
+	for (o = sm->orphans; o != NULL; o = o->next)
+		if (o->id == id)
+			return;
+	o = xcalloc(1, sizeof *o);
+	sm_due_init(&o->due, SM_DUE_ORPHAN);
+	o->id = id;
+	o->next = sm->orphans;
+	sm->orphans = o;
+	sm_heap_set(&sm->due, &o->due, sm->now.mono_ms + sm->claim_window_ms);
+}
+
+static void
+sm_orphans_clear(struct session_mgr *sm)
+{
+	while (sm->orphans != NULL) {
+		struct morphan *o = sm->orphans;
+		sm->orphans = o->next;
+		sm_heap_del(&sm->due, &o->due);
+		free(o);
+	}
+}
+
+/* Forgets the orphans the namespace no longer keeps (claimed, or ended). */
+static void
+sm_orphans_sweep(struct session_mgr *sm)
+{
+	const struct ns *ns = sm_ns(sm);
+
+	for (struct morphan **op = &sm->orphans; *op != NULL;) {
+		struct morphan *o = *op;
+		if (ns != NULL && ns_session_orphaned(ns, o->id)) {
+			op = &o->next;
+			continue;
+		}
+		*op = o->next;
+		sm_heap_del(&sm->due, &o->due);
+		free(o);
+	}
+}
+
+static void
+sm_orphan_end_done(int status, const struct ns_result *res, void *arg)
+{
+	struct sm_expiry *x = arg;
+	struct session_mgr *sm = x->sm;
+
+	(void)res;
+	if (status != CHUBBY_OK) {
+		/* Tried again a scan later, while this master keeps it. */
+		for (struct morphan *o = sm->orphans; o != NULL; o = o->next)
+			if (o->id == x->id && o->ending) {
+				o->ending = false;
+				sm_heap_set(&sm->due, &o->due, sm->now.mono_ms + SM_SCAN_MS);
+			}
+	}
+	free(x);
+}
+
+/* The claim window of O ended with no claim: its clients' handles end as
+ * a CLIENT_END with expired would end them (lock-delay, tombstones), in
+ * the orphan's SESSION_END by the master.  O may be freed within. */
+static void
+sm_orphan_end(struct session_mgr *sm, struct morphan *o)
+{
+	struct sm_expiry *x;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	char line[160];
+
+	o->ending = true;
+	sm_heap_del(&sm->due, &o->due);
+	sm_msg(line, sizeof line, "session ", o->id,
+	    ": its proxy's claim window ended with no claim; releasing its clients' handles");
+	sm_log(sm, SESSION_LOG_INFO, line);
+	if (ns_encode_session_end(sm_stamp(sm), 0, o->id, NS_END_EXPIRED, &cmd, &len) !=
+	    CHUBBY_OK)
+		return;
+	x = xcalloc(1, sizeof *x);
+	x->sm = sm;
+	x->id = o->id;
+	session_write_close(sm, sm->now, o->id, 0, cmd, len, sm_orphan_end_done, x);
+	free(cmd);
+}
+
 static void
 sm_step_down(struct session_mgr *sm)
 {
@@ -761,6 +873,7 @@ sm_step_down(struct session_mgr *sm)
 		g->done(CHUBBY_E_NOT_MASTER, NULL, g->arg);
 		sm_gate_free(sm, g);
 	}
+	sm_orphans_clear(sm);
 	sm->active = false;
 	sm->parking = true;
 	sm_log(sm, SESSION_LOG_INFO, "sessions: stepped down");
@@ -975,6 +1088,11 @@ sm_take_over(struct session_mgr *sm, uint64_t epoch)
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t id = ns_session_id(ns, i);
+		if (ns_session_orphaned(ns, id)) {
+			/* No lease: a claim window, from this take-over. */
+			sm_orphan_add(sm, id);
+			continue;
+		}
 		struct msess *s = sm_add(sm, id, ns_session_principal(ns, id), now);
 		s->checked_in = false;
 		if (epoch == sm->epoch && sm_ending_find(sm, id) < sm->nending) {
@@ -1543,9 +1661,28 @@ sm_gate_note_record(struct session_mgr *sm, struct gate *g, uint64_t session, ui
 		sm_gate_add_path(sm, g, path);
 }
 
+static void sm_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t handle, uint64_t client, const uint8_t *cmd, size_t len, session_done_fn done,
+    void *arg);
+
 void
 session_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
     uint64_t handle, const uint8_t *cmd, size_t len, session_done_fn done, void *arg)
+{
+	sm_write_close(sm, now, session, handle, 0, cmd, len, done, arg);
+}
+
+void
+session_write_client_end(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t client, const uint8_t *cmd, size_t len, session_done_fn done, void *arg)
+{
+	sm_write_close(sm, now, session, 0, client, cmd, len, done, arg);
+}
+
+static void
+sm_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t handle, uint64_t client, const uint8_t *cmd, size_t len, session_done_fn done,
+    void *arg)
 {
 	struct gate *g;
 	size_t i, n;
@@ -1560,6 +1697,19 @@ session_write_close(struct session_mgr *sm, struct session_now now, uint64_t ses
 	if (handle != 0) {
 		sm_gate_note_close(sm, g, session, handle);
 		sm_gate_note_record(sm, g, session, handle);
+	} else if (client != 0) {
+		/* A proxy's client's handles (CLIENT_END): its session lives on
+		 * and acknowledges as any other. */
+		uint64_t *ids;
+
+		n = ns_client_handles(sm_ns(sm), session, client, NULL, 0);
+		ids = xcalloc(n + 1, sizeof *ids);
+		n = ns_client_handles(sm_ns(sm), session, client, ids, n);
+		for (i = 0; i < n; i++) {
+			sm_gate_note_close(sm, g, session, ids[i]);
+			sm_gate_note_record(sm, g, session, ids[i]);
+		}
+		free(ids);
 	} else {
 		uint64_t *ids;
 
@@ -2067,10 +2217,6 @@ session_acquire_mem(struct session_mgr *sm, struct session_now now, uint64_t ses
 
 /* --- from the replica ----------------------------------------------------- */
 
-struct sm_expiry {
-	struct session_mgr *sm;
-	uint64_t id;
-};
 
 static void
 sm_expire_done(int status, const struct ns_result *res, void *arg)
@@ -2141,6 +2287,10 @@ sm_scan(struct session_mgr *sm, uint64_t now)
 			else
 				sm_fail_waiter(sm, w, CHUBBY_E_TIMEOUT,
 				    "the lock was not granted in time");
+			continue;
+		}
+		if (d->kind == SM_DUE_ORPHAN) {
+			sm_orphan_end(sm, SM_CONTAINER(d, struct morphan, due));
 			continue;
 		}
 		struct msess *s = SM_CONTAINER(d, struct msess, due);
@@ -2327,8 +2477,16 @@ session_applied(struct session_mgr *sm, struct session_now at, const uint8_t *cm
 	if (res->status == CHUBBY_OK && type == NS_CMD_SESSION_START)
 		sm_add(sm, res->session, ns_session_principal(sm_ns(sm), res->session), now)
 		    ->checked_in = true;
-	else if (res->status == CHUBBY_OK && type == NS_CMD_SESSION_END)
+	else if (res->status == CHUBBY_OK && type == NS_CMD_SESSION_END) {
 		sm_remove(sm, arg0, CHUBBY_E_SESSION_EXPIRED, "the session has ended");
+		/* A proxy session's clients' handles outlive it: a claim
+		 * window opens (or, an orphan's end, closes). */
+		if (ns_session_orphaned(sm_ns(sm), arg0))
+			sm_orphan_add(sm, arg0);
+		else
+			sm_orphans_sweep(sm);
+	} else if (res->status == CHUBBY_OK && type == NS_CMD_CLAIM)
+		sm_orphans_sweep(sm);
 	for (size_t i = 0; i < res->nevents; i++) {
 		const struct ns_event *e = &res->events[i];
 		struct msess *s = sm_find(sm, e->session);
@@ -2604,6 +2762,7 @@ session_new(const struct session_config *cfg, const struct session_env *env)
 	sm_htab_init(&sm->locks);
 	sm_heap_init(&sm->due);
 	sm->mh = mh_new();
+	sm->claim_window_ms = cfg->proxy_claim_window_ms != 0 ? cfg->proxy_claim_window_ms : 60000;
 	return sm;
 }
 

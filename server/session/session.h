@@ -94,6 +94,10 @@ struct session_config {
 	bool init_acls;
 	const char *root_acl[3];
 	const char *acl_admins;
+	/* How long an ended proxy session's tagged handles wait for a CLAIM
+	 * (docs/SESSIONS.md "Proxies"), counted by the master from the end,
+	 * or from its take-over (0: 60 s). */
+	uint64_t proxy_claim_window_ms;
 };
 
 struct session_mgr *session_new(const struct session_config *cfg, const struct session_env *env);
@@ -221,6 +225,11 @@ void session_write(struct session_mgr *sm, struct session_now now, enum session_
  */
 void session_write_close(struct session_mgr *sm, struct session_now now, uint64_t session,
     uint64_t handle, const uint8_t *cmd, size_t len, session_done_fn done, void *arg);
+
+/* As session_write_close for CMD, a CLIENT_END of proxy session SESSION
+ * that closes the handles tagged CLIENT (docs/PROTOCOL.md "Proxies"). */
+void session_write_client_end(struct session_mgr *sm, struct session_now now, uint64_t session,
+    uint64_t client, const uint8_t *cmd, size_t len, session_done_fn done, void *arg);
 
 /* GET_CONTENTS with cache: records that SESSION caches PATH; false (do not
  * cache) while a write of PATH is under way. */

@@ -26,6 +26,7 @@ struct svc {
 	struct svc_config cfg;
 	char *cell, *superuser; /* cfg's, copied */
 	char **readonly;        /* cfg's, copied */
+	char *proxies;          /* cfg's, copied ("": none) */
 	struct svc_env env;
 	struct session_mgr *sm;
 };
@@ -36,6 +37,9 @@ struct call {
 	struct session_now now;
 	void *req;
 	const char *principal;
+	/* A proxy session's principal, which its calls act as (PRINCIPAL
+	 * points here then): copied, as the namespace's may go with an apply. */
+	char as[NS_MAX_PRINCIPAL + 1];
 	const struct svc_args *a;
 	/* An error answered at once: its message and what its result says. */
 	char msg[256];
@@ -69,6 +73,8 @@ svc_new(const struct svc_config *cfg, const struct svc_env *env, struct session_
 	s->cfg = *cfg;
 	s->cell = xstrdup(cfg->cell != NULL ? cfg->cell : "");
 	s->superuser = xstrdup(cfg->superuser != NULL ? cfg->superuser : "");
+	s->proxies = xstrdup(cfg->proxies != NULL ? cfg->proxies : "");
+	s->cfg.proxies = s->proxies;
 	s->cfg.cell = s->cell;
 	s->cfg.superuser = s->superuser;
 	s->readonly = xcalloc(cfg->nreadonly + 1, sizeof *s->readonly);
@@ -87,6 +93,7 @@ svc_free(struct svc *s)
 		return;
 	free(s->cell);
 	free(s->superuser);
+	free(s->proxies);
 	for (size_t i = 0; i < s->cfg.nreadonly; i++)
 		free(s->readonly[i]);
 	free(s->readonly);
@@ -166,12 +173,54 @@ not_master(struct call *c)
 
 /* --- common checks ------------------------------------------------------------ */
 
+/* Whether PRINCIPAL is one of the cell's trusted proxies (svc_config's
+ * proxies: names separated by commas or blanks). */
+static bool
+is_proxy(const struct svc *s, const char *principal)
+{
+	size_t plen = principal != NULL ? strlen(principal) : 0;
+	const char *p = s->proxies;
+
+	while (plen > 0 && *p != '\0') {
+		size_t n;
+
+		p += strspn(p, ", \t");
+		n = strcspn(p, ", \t");
+		if (n == plen && memcmp(p, principal, n) == 0)
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+static int
+proxy_only(struct call *c, const char *what)
+{
+	errbuf_set(c->msg, sizeof c->msg,
+	    "only a proxy named in the cell's `proxies` may %s (the connection's principal is %s)",
+	    what, c->principal != NULL ? c->principal : "none");
+	return CHUBBY_E_PERMISSION;
+}
+
 /* Checks session and epoch; on failure the error's result says which
- * master (NOT_MASTER) or epoch (BAD_EPOCH). */
+ * master (NOT_MASTER) or epoch (BAD_EPOCH).  A proxy session is used only
+ * from a proxy's connection, and its calls act as its principal (the
+ * client's: docs/PROTOCOL.md "Proxies"). */
 static int
 check_session(struct call *c)
 {
-	int rc = session_check(c->s->sm, c->now, c->a->session, c->a->epoch, c->principal, c->msg,
+	const struct ns *ns = c_ns(c);
+	int rc;
+
+	if (ns != NULL && ns_session_is_proxy(ns, c->a->session)) {
+		const char *who = ns_session_principal(ns, c->a->session);
+
+		if (!is_proxy(c->s, c->principal))
+			return proxy_only(c, "use a proxy session");
+		errbuf_set(c->as, sizeof c->as, "%s", who != NULL ? who : "");
+		c->principal = c->as;
+	}
+	rc = session_check(c->s->sm, c->now, c->a->session, c->a->epoch, c->principal, c->msg,
 	    sizeof c->msg);
 
 	if (rc == CHUBBY_E_NOT_MASTER)
@@ -414,10 +463,24 @@ op_session_start(struct call *c)
 	uint8_t *cmd = NULL, *wrapped = NULL;
 	size_t len = 0, wlen = 0;
 	uint64_t known, nonce = c->a->rid;
+	bool proxy = c->a->principal != NULL;
 	int rc;
 
 	if (!session_serving(c->s->sm, c->now))
 		return not_master(c);
+	/* A proxy starts a session for its client's principal (docs/
+	 * PROTOCOL.md "Proxies"): ACLs are checked against it. */
+	if (proxy) {
+		if (!is_proxy(c->s, c->principal))
+			return proxy_only(c, "start a session for another principal");
+		errbuf_set(c->as, sizeof c->as, "%s", c->a->principal);
+		if (strlen(c->a->principal) != strlen(c->as)) {
+			errbuf_set(c->msg, sizeof c->msg, "\"principal\" is longer than %d bytes",
+			    NS_MAX_PRINCIPAL);
+			return CHUBBY_E_INVALID;
+		}
+		c->principal = c->as;
+	}
 	/* The nonce is the start's request id: a re-send returns the session
 	 * its first copy started (docs/PROTOCOL.md "Request ids and retries"). */
 	known = ns_session_started(c_ns(c), c->principal, nonce);
@@ -429,7 +492,7 @@ op_session_start(struct call *c)
 		done_session_start(CHUBBY_OK, &res, wctx_new(c, false, 0, 0));
 		return TAKEN;
 	}
-	rc = ns_encode_session_start(stamp(c), c->principal, &cmd, &len);
+	rc = ns_encode_session_start_proxy(stamp(c), c->principal, proxy, &cmd, &len);
 	if (rc == CHUBBY_OK && nonce != 0) {
 		rc = ns_encode_req(stamp(c), 0, nonce, 0, cmd, len, &wrapped, &wlen);
 		free(cmd);
@@ -914,14 +977,19 @@ op_open(struct call *c)
 	if ((rc = check_session(c)) != CHUBBY_OK ||
 	    (rc = req_id_check(c, a->session, 0, done_open)) != CHUBBY_OK)
 		return rc;
-	if (open_in_memory(c) && (rc = op_open_mem(c)) != TO_LOG)
+	if (a->client != 0 && !ns_session_is_proxy(c_ns(c), a->session)) {
+		errbuf_set(c->msg, sizeof c->msg, "\"client\" is for a proxy session only");
+		return CHUBBY_E_INVALID;
+	}
+	/* A tagged handle is always in the log, where a CLAIM can move it. */
+	if (a->client == 0 && open_in_memory(c) && (rc = op_open_mem(c)) != TO_LOG)
 		return rc;
 	if (a->have_acl && (a->flags & NS_O_CREATE) && (rc = open_acl_check(c)) != CHUBBY_OK)
 		return rc; /* E_NOT_FOUND naming the ACL file, or E_BAD_NAME */
 	/* Event mask: protocol type k is bit k-1, as NS_EV_* are. */
-	rc = ns_encode_open(stamp(c), a->session, a->path, a->flags, a->lock_delay_ms, a->events,
-	    a->have_contents ? a->contents : NULL, a->contents_len, a->have_acl ? a->acl : NULL,
-	    &cmd, &len);
+	rc = ns_encode_open_client(stamp(c), a->session, a->path, a->flags, a->lock_delay_ms,
+	    a->events, a->have_contents ? a->contents : NULL, a->contents_len,
+	    a->have_acl ? a->acl : NULL, a->client, &cmd, &len);
 	if (rc == CHUBBY_E_BAD_NAME || rc == CHUBBY_E_INVALID || rc == CHUBBY_E_TOO_LARGE ||
 	    rc == CHUBBY_E_NOT_FOUND) {
 		free(cmd);
@@ -1419,6 +1487,172 @@ readonly_check(struct call *c, enum svc_op op)
 	return CHUBBY_E_PERMISSION;
 }
 
+/* --- proxies (docs/PROTOCOL.md "Proxies") ---------------------------------------- */
+
+static void
+done_client_end(int status, const struct ns_result *res, void *arg)
+{
+	struct wctx *w = arg;
+	struct svc_result r;
+
+	if (status != CHUBBY_OK || res == NULL) {
+		done_nil(status, res, arg);
+		return;
+	}
+	memset(&r, 0, sizeof r);
+	r.kind = SVC_RES_CLOSED;
+	r.closed = res->closed;
+	answer(w->s, w->tok, w->deferred, CHUBBY_OK, NULL, &r);
+	free(w);
+}
+
+/* The calls only a proxy's connection may make, on a proxy session. */
+static int
+proxy_call_check(struct call *c, const char *what)
+{
+	int rc;
+
+	if (!is_proxy(c->s, c->principal))
+		return proxy_only(c, what);
+	if ((rc = check_session(c)) != CHUBBY_OK)
+		return rc;
+	if (!ns_session_is_proxy(c_ns(c), c->a->session)) {
+		errbuf_set(c->msg, sizeof c->msg, "session %" PRIu64 " is not a proxy session",
+		    c->a->session);
+		return CHUBBY_E_INVALID;
+	}
+	if (c->a->client == 0) {
+		errbuf_set(c->msg, sizeof c->msg, "\"client\" must be above 0");
+		return CHUBBY_E_INVALID;
+	}
+	return CHUBBY_OK;
+}
+
+/* CLIENT_END: the client's handles close in one command, behind the
+ * invalidations of what that reaps or clears (as SESSION_END). */
+static int
+op_client_end(struct call *c)
+{
+	const struct svc_args *a = c->a;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = proxy_call_check(c, "end a client session")) != CHUBBY_OK ||
+	    (rc = req_id_check(c, a->session, 0, done_client_end)) != CHUBBY_OK)
+		return rc;
+	rc = ns_encode_client_end(stamp(c), a->session, a->client, a->expired, &cmd, &len);
+	if ((rc = write_prepare(c, true, a->session, &cmd, &len, rc)) != CHUBBY_OK)
+		return rc;
+	session_write_client_end(c->s->sm, c->now, a->session, a->client, cmd, len,
+	    done_client_end, wctx_new(c, true, a->session, 0));
+	free(cmd);
+	return TAKEN;
+}
+
+/* CLAIM's answer: every handle of the session tagged with the client, as
+ * the state is once the claim applied (a copy answers the same). */
+struct cctx {
+	struct wctx w; /* first: done_nil frees it as a wctx */
+	uint64_t client;
+};
+
+static void
+done_claim(int status, const struct ns_result *res, void *arg)
+{
+	struct cctx *x = arg;
+	const struct ns *ns = session_ns(x->w.s->sm);
+	struct svc_claimed *hs;
+	struct svc_result r;
+	uint64_t *ids;
+	size_t n;
+
+	if (status != CHUBBY_OK || res == NULL || ns == NULL) {
+		done_nil(status != CHUBBY_OK ? status : CHUBBY_E_INTERNAL, res, &x->w);
+		return;
+	}
+	n = ns_client_handles(ns, x->w.session, x->client, NULL, 0);
+	ids = xcalloc(n + 1, sizeof *ids);
+	hs = xcalloc(n + 1, sizeof *hs);
+	n = ns_client_handles(ns, x->w.session, x->client, ids, n);
+	for (size_t i = 0; i < n; i++) {
+		struct ns_handle_info hi;
+
+		if (ns_handle_info(ns, x->w.session, ids[i], &hi) != CHUBBY_OK)
+			continue;
+		hs[i].handle = ids[i];
+		hs[i].path = hi.path;
+		hs[i].flags = hi.flags;
+		hs[i].events = hi.events;
+		hs[i].instance = hi.instance;
+		hs[i].lock_mode = hi.lock_mode;
+		hs[i].poisoned = hi.poisoned;
+	}
+	memset(&r, 0, sizeof r);
+	r.kind = SVC_RES_HANDLES;
+	r.handles = hs;
+	r.nhandles = n;
+	answer(x->w.s, x->w.tok, x->w.deferred, CHUBBY_OK, NULL, &r);
+	free(ids);
+	free(hs);
+	free(x);
+}
+
+static struct cctx *
+cctx_new(struct call *c, bool keep)
+{
+	struct cctx *x = xcalloc(1, sizeof *x);
+
+	x->w.s = c->s;
+	x->w.deferred = keep;
+	x->w.tok = keep ? c->s->env.defer(c->s->env.arg, c->req) : c->req;
+	x->w.session = c->a->session;
+	x->client = c->a->client;
+	return x;
+}
+
+/* CLAIM: a proxy takes over a client's handles (locks, ephemeral files)
+ * from a proxy that died or that the client left.  A plain write: handles
+ * move, no node changes, nothing cached changes. */
+static int
+op_claim(struct call *c)
+{
+	const struct svc_args *a = c->a;
+	struct ns_result res;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = proxy_call_check(c, "claim a client's handles")) != CHUBBY_OK)
+		return rc;
+	if (a->rid != 0) {
+		if (a->rid_floor > a->rid) {
+			errbuf_set(c->msg, sizeof c->msg,
+			    "\"rid_floor\" %" PRIu64 " is above \"rid\" %" PRIu64, a->rid_floor,
+			    a->rid);
+			return CHUBBY_E_INVALID;
+		}
+		ns_result_init(&res);
+		rc = ns_request_outcome(c_ns(c), a->session, a->rid, &res);
+		if (rc == CHUBBY_OK)
+			done_claim(CHUBBY_OK, &res, cctx_new(c, false));
+		else if (rc == CHUBBY_E_INVALID)
+			errbuf_set(c->msg, sizeof c->msg, "%s", res.msg);
+		ns_result_free(&res);
+		if (rc == CHUBBY_OK)
+			return TAKEN;
+		if (rc == CHUBBY_E_INVALID)
+			return rc;
+	}
+	rc = ns_encode_claim(stamp(c), a->session, a->client, &cmd, &len);
+	if ((rc = write_prepare(c, true, a->session, &cmd, &len, rc)) != CHUBBY_OK)
+		return rc;
+	session_write(c->s->sm, c->now, SESSION_WRITE_PLAIN, NULL, cmd, len, done_claim,
+	    cctx_new(c, true));
+	free(cmd);
+	return TAKEN;
+}
+
 static int
 serve(struct call *c, enum svc_op op)
 {
@@ -1477,6 +1711,10 @@ serve_log(struct call *c, enum svc_op op)
 		return op_admin_page(c, false);
 	case SVC_LOCKS:
 		return op_admin_page(c, true);
+	case SVC_CLIENT_END:
+		return op_client_end(c);
+	case SVC_CLAIM:
+		return op_claim(c);
 	}
 	errbuf_set(c->msg, sizeof c->msg, "operation %d is not one of Chubby's calls", (int)op);
 	return CHUBBY_E_BAD_OP;

@@ -51,6 +51,8 @@ enum svc_op {
 	SVC_CHECK_SEQUENCER,
 	SVC_SESSIONS,
 	SVC_LOCKS,
+	SVC_CLIENT_END, /* proxies only (docs/PROTOCOL.md "Proxies") */
+	SVC_CLAIM,
 };
 
 /* A call's arguments, decoded; which ones a call reads: docs/PROTOCOL.md.
@@ -110,6 +112,13 @@ struct svc_args {
 	/* The caller is a replica of this cell (its certificate says so):
 	 * the master's mirror, the one writer of a read-only subtree. */
 	bool mirror_writer;
+	/* From a proxy connection only (docs/PROTOCOL.md "Proxies"):
+	 * SESSION_START's PRINCIPAL (NULL: the connection's own), the client
+	 * tag of OPEN, CLIENT_END and CLAIM (0: none), and CLIENT_END's
+	 * EXPIRED. */
+	const char *principal;
+	uint64_t client;
+	bool expired;
 };
 
 /* What an answer carries besides its status (docs/PROTOCOL.md gives each
@@ -126,7 +135,19 @@ enum svc_result_kind {
 	SVC_RES_NOT_MASTER, /* E_NOT_MASTER from this replica: the caller names the master */
 	SVC_RES_EPOCH,      /* E_BAD_EPOCH: {epoch} */
 	SVC_RES_CONTENT_GEN, /* E_GEN_MISMATCH: {content_gen} */
-	SVC_RES_ABSENT      /* E_NOT_FOUND of an OPEN with cache: {cacheable} */
+	SVC_RES_ABSENT,     /* E_NOT_FOUND of an OPEN with cache: {cacheable} */
+	SVC_RES_CLOSED,     /* CLIENT_END: {closed} */
+	SVC_RES_HANDLES     /* CLAIM: {handles: [...]} (HANDLES, NHANDLES) */
+};
+
+/* One handle a CLAIM gives (docs/PROTOCOL.md "Proxies"). */
+struct svc_claimed {
+	uint64_t handle;
+	const char *path;
+	uint32_t flags, events;
+	uint64_t instance;
+	int lock_mode;
+	bool poisoned;
 };
 
 struct svc_result {
@@ -145,6 +166,9 @@ struct svc_result {
 	bool paged;
 	uint64_t next;
 	uint64_t content_gen;
+	uint64_t closed;
+	const struct svc_claimed *handles;
+	size_t nhandles;
 };
 
 /*
@@ -185,6 +209,9 @@ struct svc_config {
 	 * log write (experimental: docs/SESSIONS.md "Handles in memory"). */
 	bool handles_in_memory;
 	size_t max_handles;    /* per session, memory handles counted (0: 1000) */
+	/* Principals of trusted proxies, separated by "," or blanks (NULL or
+	 * "": none): only they may use the proxy arguments and calls. */
+	const char *proxies;
 };
 
 /* The layer over session layer SM (not owned). */

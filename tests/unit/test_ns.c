@@ -2622,6 +2622,258 @@ test_mem_handle_request_copy(void)
 }
 FRESH(test_mem_handle_request_copy)
 
+/* --- proxies (docs/NAMESPACE.md "Proxies") --- */
+
+static uint64_t
+psess(const char *principal)
+{
+	DECL;
+
+	CU_ASSERT_EQUAL_FATAL(AP(ns_encode_session_start_proxy(now, principal, true, &b_, &l_)),
+	    CHUBBY_OK);
+	return r.session;
+}
+
+/* Opens PATH tagged CLIENT; the handle, or 0 with the status in r. */
+static uint64_t
+topn(uint64_t s, const char *path, uint32_t flags, uint64_t client)
+{
+	DECL;
+
+	if (AP(ns_encode_open_client(now, s, path, flags, UINT64_MAX, 0, NULL, 0, NULL, client,
+	    &b_, &l_)) != CHUBBY_OK)
+		return 0;
+	return r.handle;
+}
+
+static int
+client_end(uint64_t s, uint64_t client, bool expired)
+{
+	DECL;
+
+	return AP(ns_encode_client_end(now, s, client, expired, &b_, &l_));
+}
+
+static int
+claim(uint64_t s, uint64_t client)
+{
+	DECL;
+
+	return AP(ns_encode_claim(now, s, client, &b_, &l_));
+}
+
+/* Restores ns's snapshot into a new namespace: equal digests. */
+static struct ns *
+snap_copy(void)
+{
+	struct ns *n2 = mk();
+	uint8_t *snap;
+	size_t sl;
+	char err[256];
+
+	CU_ASSERT_EQUAL_FATAL(ns_snapshot(ns, &snap, &sl), CHUBBY_OK);
+	if (ns_restore(n2, snap, sl, err, sizeof err) != CHUBBY_OK) {
+		fprintf(stderr, "restore: %s\n", err);
+		CU_FAIL_FATAL("restore refused");
+	}
+	free(snap);
+	CU_ASSERT_EQUAL(ns_digest(n2), ns_digest(ns));
+	return n2;
+}
+
+/* The new fields leave the old commands' bytes alone when unused. */
+static void
+test_proxy_encodings_unchanged(void)
+{
+	const char *acl[3] = { "a", NULL, "" };
+	uint8_t *a, *b;
+	size_t al, bl;
+
+	CU_ASSERT_EQUAL(ns_encode_session_start(7, "alice", &a, &al), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_encode_session_start_proxy(7, "alice", false, &b, &bl), CHUBBY_OK);
+	CU_ASSERT(al == bl && memcmp(a, b, al) == 0);
+	free(a);
+	free(b);
+	CU_ASSERT_EQUAL(ns_encode_open(7, 3, ROOT "/x", CR, 10, 1, "c", 1, acl, &a, &al), CHUBBY_OK);
+	CU_ASSERT_EQUAL(ns_encode_open_client(7, 3, ROOT "/x", CR, 10, 1, "c", 1, acl, 0, &b, &bl),
+	    CHUBBY_OK);
+	CU_ASSERT(al == bl && memcmp(a, b, al) == 0);
+	free(a);
+	free(b);
+	/* A proxy session's start is one field longer. */
+	CU_ASSERT_EQUAL(ns_encode_session_start_proxy(7, "alice", true, &b, &bl), CHUBBY_OK);
+	CU_ASSERT_EQUAL(b[0], 0x95);
+	free(b);
+}
+FRESH(test_proxy_encodings_unchanged)
+
+/* A proxy session and its client tags: replicated, in the snapshot; a tag
+ * only on a proxy session. */
+static void
+test_proxy_session_and_tags(void)
+{
+	uint64_t p = psess("alice"), d = sess("alice"), h, h2;
+	struct ns_handle_info hi;
+	struct ns *n2;
+
+	CU_ASSERT_TRUE(ns_session_is_proxy(ns, p));
+	CU_ASSERT_FALSE(ns_session_is_proxy(ns, d));
+	CU_ASSERT_STRING_EQUAL(ns_session_principal(ns, p), "alice");
+	CU_ASSERT_EQUAL(topn(d, ROOT "/f", CR, 9), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_INVALID);
+	h = topn(p, ROOT "/f", CR, 9);
+	CU_ASSERT_NOT_EQUAL_FATAL(h, 0);
+	h2 = opn(p, ROOT "/f", NS_O_READ, 0);
+	CU_ASSERT_EQUAL(ns_handle_info(ns, p, h, &hi), CHUBBY_OK);
+	CU_ASSERT_EQUAL(hi.client, 9);
+	CU_ASSERT_EQUAL(ns_client_handles(ns, p, 9, NULL, 0), 1);
+	n2 = snap_copy();
+	CU_ASSERT_TRUE(ns_session_is_proxy(n2, p));
+	CU_ASSERT_EQUAL(ns_handle_info(n2, p, h, &hi), CHUBBY_OK);
+	CU_ASSERT_EQUAL(hi.client, 9);
+	CU_ASSERT_EQUAL(ns_handle_info(n2, p, h2, &hi), CHUBBY_OK);
+	CU_ASSERT_EQUAL(hi.client, 0);
+	ns_free(n2);
+}
+FRESH(test_proxy_session_and_tags)
+
+/* CLIENT_END closes the client's handles only, as SESSION_END would:
+ * expired keeps its lock-delay, an ephemeral file goes; the client is a
+ * tombstone after, in the snapshot too. */
+static void
+test_proxy_client_end(void)
+{
+	uint64_t p = psess("alice"), other = sess("bob"), h, he, hk, hb;
+	struct ns_stat st;
+	struct ns *n2;
+
+	h = topn(p, ROOT "/l", CR, 5);
+	CU_ASSERT_EQUAL(acq(p, h, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	he = topn(p, ROOT "/e", CR | NS_O_EPHEMERAL, 5);
+	CU_ASSERT_NOT_EQUAL(he, 0);
+	hk = topn(p, ROOT "/k", CR, 6); /* another client of the same proxy */
+	CU_ASSERT_EQUAL(acq(p, hk, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	hb = opn(other, ROOT "/l", CR, 0);
+	CU_ASSERT_EQUAL(client_end(other, 5, true), CHUBBY_E_INVALID); /* not a proxy session */
+	CU_ASSERT_EQUAL(client_end(p, 5, true), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.closed, 2);
+	CU_ASSERT_FALSE(exists(ROOT "/e"));
+	CU_ASSERT_PTR_NULL(ns_handle_path(ns, p, h, NULL));
+	CU_ASSERT_PTR_NOT_NULL(ns_handle_path(ns, p, hk, NULL));
+	st = stat_of(other, hb);
+	CU_ASSERT_EQUAL(st.lock_mode, NS_LOCK_NONE);
+	CU_ASSERT_EQUAL(st.lock_delay_until_ms, now + 5000);
+	CU_ASSERT_EQUAL(acq(other, hb, NS_LOCK_EXCLUSIVE), CHUBBY_E_LOCK_DELAY);
+	CU_ASSERT_TRUE(ns_client_ended(ns, 5));
+	CU_ASSERT_EQUAL(claim(p, 5), CHUBBY_E_SESSION_EXPIRED);
+	CU_ASSERT_EQUAL(topn(p, ROOT "/l", CR, 5), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_SESSION_EXPIRED);
+	/* Not expired: the lock frees at once. */
+	CU_ASSERT_EQUAL(client_end(p, 6, false), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.closed, 1);
+	n2 = snap_copy();
+	CU_ASSERT_TRUE(ns_client_ended(n2, 5));
+	CU_ASSERT_TRUE(ns_client_ended(n2, 6));
+	ns_free(n2);
+}
+FRESH(test_proxy_client_end)
+
+/* A proxy session that ends keeps its clients' handles (orphaned); a
+ * CLAIM by a proxy session of the same principal moves them, lock and
+ * all; the orphan goes once empty.  Another principal's claim moves
+ * nothing. */
+static void
+test_proxy_orphan_and_claim(void)
+{
+	uint64_t p1 = psess("alice"), h, hu, p2, pb, lg;
+	struct ns *n2;
+	size_t nev0;
+
+	h = topn(p1, ROOT "/l", CR | NS_O_EPHEMERAL, 77);
+	CU_ASSERT_EQUAL(acq(p1, h, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	lg = stat_of(p1, h).lock_gen;
+	hu = opn(p1, ROOT "/u", CR, 0); /* untagged: closes with the session */
+	CU_ASSERT_EQUAL(acq(p1, hu, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(end(p1, NS_END_EXPIRED), CHUBBY_OK);
+	CU_ASSERT_TRUE(ns_session_orphaned(ns, p1));
+	CU_ASSERT_PTR_NULL(ns_handle_path(ns, p1, hu, NULL));
+	CU_ASSERT_TRUE(exists(ROOT "/l"));
+	CU_ASSERT_EQUAL(ns_locks_held(ns), 1);
+	/* An orphan is no live session: no commands, no end but the master's. */
+	CU_ASSERT_EQUAL(opn(p1, ROOT "/z", CR, 0), 0);
+	CU_ASSERT_EQUAL(r.status, CHUBBY_E_BAD_SESSION);
+	CU_ASSERT_EQUAL(rel(p1, h), CHUBBY_E_BAD_SESSION);
+	n2 = snap_copy();
+	CU_ASSERT_TRUE(ns_session_orphaned(n2, p1));
+	ns_free(n2);
+	/* Another principal's proxy session finds nothing to claim. */
+	pb = psess("bob");
+	CU_ASSERT_EQUAL(claim(pb, 77), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.closed, 0);
+	CU_ASSERT_TRUE(ns_session_orphaned(ns, p1));
+	/* Alice's new proxy session takes it, same handle id, same lock. */
+	p2 = psess("alice");
+	nev0 = r.nevents;
+	CU_ASSERT_EQUAL(claim(p2, 77), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.closed, 1);
+	CU_ASSERT_EQUAL(r.nevents, nev0);
+	CU_ASSERT_PTR_NOT_NULL(ns_handle_path(ns, p2, h, NULL));
+	CU_ASSERT_EQUAL(stat_of(p2, h).lock_gen, lg);
+	CU_ASSERT_EQUAL(stat_of(p2, h).lock_mode, NS_LOCK_EXCLUSIVE);
+	CU_ASSERT_FALSE(ns_session_orphaned(ns, p1));
+	CU_ASSERT_PTR_NULL(ns_session_principal(ns, p1)); /* gone */
+	CU_ASSERT_EQUAL(rel(p2, h), CHUBBY_OK);
+	/* A claim again: nothing more to move, not an error. */
+	CU_ASSERT_EQUAL(claim(p2, 77), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.closed, 0);
+	n2 = snap_copy();
+	ns_free(n2);
+}
+FRESH(test_proxy_orphan_and_claim)
+
+/* The claim window's end: the master ends the orphan; its clients'
+ * handles close as expired (lock-delay), tombstoned. */
+static void
+test_proxy_orphan_end(void)
+{
+	uint64_t p1 = psess("alice"), h, b = sess("bob"), hb;
+
+	h = topn(p1, ROOT "/l", CR, 31);
+	CU_ASSERT_EQUAL(acq(p1, h, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	hb = opn(b, ROOT "/l", CR, 0);
+	CU_ASSERT_EQUAL(end(p1, NS_END_CLOSED), CHUBBY_OK);
+	CU_ASSERT_TRUE(ns_session_orphaned(ns, p1));
+	CU_ASSERT_EQUAL(stat_of(b, hb).lock_mode, NS_LOCK_EXCLUSIVE);
+	now += 100;
+	CU_ASSERT_EQUAL(end(p1, NS_END_EXPIRED), CHUBBY_OK);
+	CU_ASSERT_PTR_NULL(ns_session_principal(ns, p1));
+	CU_ASSERT_EQUAL(stat_of(b, hb).lock_mode, NS_LOCK_NONE);
+	CU_ASSERT_EQUAL(stat_of(b, hb).lock_delay_until_ms, now + 5000);
+	CU_ASSERT_TRUE(ns_client_ended(ns, 31));
+	CU_ASSERT_EQUAL(claim(psess("alice"), 31), CHUBBY_E_SESSION_EXPIRED);
+}
+FRESH(test_proxy_orphan_end)
+
+/* Tombstones are bounded: the oldest is forgotten. */
+static void
+test_proxy_tombstones_bounded(void)
+{
+	uint64_t p = psess("alice");
+	struct ns *n2;
+
+	for (uint64_t c = 1; c <= NS_MAX_TOMBSTONES + 2; c++)
+		CU_ASSERT_EQUAL_FATAL(client_end(p, c, false), CHUBBY_OK);
+	CU_ASSERT_FALSE(ns_client_ended(ns, 1));
+	CU_ASSERT_FALSE(ns_client_ended(ns, 2));
+	CU_ASSERT_TRUE(ns_client_ended(ns, 3));
+	CU_ASSERT_TRUE(ns_client_ended(ns, NS_MAX_TOMBSTONES + 2));
+	n2 = snap_copy();
+	CU_ASSERT_FALSE(ns_client_ended(n2, 2));
+	CU_ASSERT_TRUE(ns_client_ended(n2, 3));
+	ns_free(n2);
+}
+FRESH(test_proxy_tombstones_bounded)
+
 void
 harness_register(void)
 {
@@ -2700,6 +2952,15 @@ harness_register(void)
 		{ "lease_cap", w_test_lease_cap },
 		{ NULL, NULL },
 	};
+	static const struct harness_test proxies[] = {
+		{ "encodings unchanged when unused", w_test_proxy_encodings_unchanged },
+		{ "proxy session and client tags", w_test_proxy_session_and_tags },
+		{ "client_end", w_test_proxy_client_end },
+		{ "orphan and claim", w_test_proxy_orphan_and_claim },
+		{ "orphan end", w_test_proxy_orphan_end },
+		{ "tombstones bounded", w_test_proxy_tombstones_bounded },
+		{ NULL, NULL },
+	};
 	static const struct harness_test mem[] = {
 		{ "writes_by_name", w_test_mem_handle_writes },
 		{ "not_ephemeral", w_test_mem_handle_not_ephemeral },
@@ -2716,4 +2977,5 @@ harness_register(void)
 	harness_suite("ns_replication", NULL, teardown, repl);
 	harness_suite("ns_requests", NULL, teardown, reqs);
 	harness_suite("ns_mem_handles", NULL, teardown, mem);
+	harness_suite("ns_proxies", NULL, teardown, proxies);
 }

@@ -185,6 +185,7 @@ svc_reply(void *arg, void *token, bool deferred, int status, const char *msg,
 }
 
 static uint64_t next_id = 1;
+#define CLAIM_WINDOW_MS 60000
 /* The read-only (mirrored) subtrees the next setup() gives the layer. */
 static const char *const *readonly;
 static size_t nreadonly;
@@ -192,13 +193,19 @@ static size_t nreadonly;
 /* Serves OP with A for "alice"; true if it was answered by the time the
  * call returned (within it, or through a kept token at once). */
 static bool
-call(enum svc_op op, const struct svc_args *a)
+call_as(const char *principal, enum svc_op op, const struct svc_args *a)
 {
 	struct req q = {.id = next_id++};
 
-	svc_call(svc, now, &q, "alice", op, a);
+	svc_call(svc, now, &q, principal, op, a);
 	CU_ASSERT(q.answered || q.kept);
 	return last.id == q.id;
+}
+
+static bool
+call(enum svc_op op, const struct svc_args *a)
+{
+	return call_as("alice", op, a);
 }
 
 static void
@@ -217,13 +224,15 @@ setup(void)
 	    .max_sessions = cfg->max_sessions,
 	    .max_handles = cfg->max_handles_per_session,
 	};
-	struct session_config sc = {.lease_ms = cfg->session_lease_ms, .cell = cfg->cell};
+	struct session_config sc = {.lease_ms = cfg->session_lease_ms, .cell = cfg->cell,
+	    .proxy_claim_window_ms = CLAIM_WINDOW_MS};
 	struct session_env senv = {.submit = env_submit, .reply = sess_reply,
 	    .mastership = env_mastership, .ns = env_ns, .sign = env_sign};
 	struct svc_config vc = {.cell = cfg->cell,
 	    .superuser = cfg->superuser, .max_contents = cfg->max_contents, .page_bytes = 4096,
 	    .lock_records = records_on, .readonly = readonly, .nreadonly = nreadonly,
-	    .handles_in_memory = true, .max_handles = cfg->max_handles_per_session};
+	    .handles_in_memory = true, .max_handles = cfg->max_handles_per_session,
+	    .proxies = "px1, px2"};
 	struct svc_env venv = {.defer = svc_defer, .reply = svc_reply};
 
 	now.mono_ms = 1000000;
@@ -1446,6 +1455,128 @@ test_memory_handle_limit_holder(void)
 	teardown();
 }
 
+
+/* --- proxies (docs/PROTOCOL.md "Proxies") ---------------------------------------- */
+
+/* Applies CMD (consumed) to the namespace directly, as its superuser's. */
+static uint64_t
+direct_apply(int rc, uint8_t *cmd, size_t len)
+{
+	struct ns_result res;
+	uint64_t out;
+
+	CU_ASSERT_EQUAL_FATAL(rc, CHUBBY_OK);
+	ns_result_init(&res);
+	rc = ns_apply(ns, cmd, len, &res);
+	session_applied(sm, now, cmd, len, &res);
+	free(cmd);
+	if (rc != CHUBBY_OK)
+		fprintf(stderr, "direct: %s\n", res.msg);
+	CU_ASSERT_EQUAL_FATAL(rc, CHUBBY_OK);
+	out = res.session != 0 ? res.session : res.handle;
+	ns_result_free(&res);
+	return out;
+}
+
+/* (The encoder runs first: B and L are read after it.) */
+#define direct(enc, b, l) (rc_ = (enc), direct_apply(rc_, (b), (l)))
+
+/* /ls/local/secret, readable only by the principals of the ACL file
+ * "readers" (BODY). */
+static void
+make_secret(const char *body)
+{
+	const char *acl[3] = {"readers", "readers", "readers"};
+	uint8_t *b = NULL;
+	size_t l = 0;
+	uint64_t su, h;
+	int rc_;
+
+	su = direct(ns_encode_session_start(now.real_ms, cfg->superuser, &b, &l), b, l);
+	h = direct(ns_encode_open(now.real_ms, su, "/ls/local/acl", NS_O_CREATE | NS_O_DIR |
+	    NS_O_READ, UINT64_MAX, 0, NULL, 0, NULL, &b, &l), b, l);
+	h = direct(ns_encode_open(now.real_ms, su, "/ls/local/acl/readers", NS_O_CREATE |
+	    NS_O_WRITE, UINT64_MAX, 0, body, strlen(body), NULL, &b, &l), b, l);
+	h = direct(ns_encode_open(now.real_ms, su, "/ls/local/secret", NS_O_CREATE | NS_O_WRITE,
+	    UINT64_MAX, 0, "s", 1, acl, &b, &l), b, l);
+	(void)h;
+}
+
+/* A proxy session for PRINCIPAL, started by the proxy connection AS. */
+static uint64_t
+pstart(const char *as, const char *principal)
+{
+	struct svc_args a = {.rid = next_id * 7919, .principal = principal};
+
+	CU_ASSERT_FATAL(call_as(as, SVC_SESSION_START, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	return last.r.session;
+}
+
+static int
+popen_as(const char *as, uint64_t s, const char *path, uint32_t flags, uint64_t client,
+    uint64_t *h)
+{
+	struct svc_args a = {.session = s, .epoch = epoch_now, .path = path, .flags = flags,
+	    .lock_delay_ms = UINT64_MAX, .client = client, .mem = true};
+
+	CU_ASSERT_FATAL(call_as(as, SVC_OPEN, &a));
+	if (h != NULL)
+		*h = last.r.handle;
+	return last.status;
+}
+
+/* SESSION_START for another principal only from a proxy; a proxy
+ * session only from a proxy; ACLs checked against the client's principal;
+ * the client tag only on a proxy session, always in the log. */
+static void
+test_proxy_sessions(void)
+{
+	struct svc_args a;
+	struct ns_handle_info hi;
+	uint64_t sa, sb, own, h;
+
+	setup();
+	make_secret("bob\n");
+	/* A client that is no proxy may not speak for another. */
+	memset(&a, 0, sizeof a);
+	a.principal = "bob";
+	CU_ASSERT_FATAL(call_as("alice", SVC_SESSION_START, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_PERMISSION);
+	CU_ASSERT_PTR_NOT_NULL(strstr(last.msg, "proxies"));
+	sa = pstart("px1", "alice");
+	sb = pstart("px2", "bob");
+	CU_ASSERT_TRUE(ns_session_is_proxy(ns, sa));
+	CU_ASSERT_STRING_EQUAL(ns_session_principal(ns, sa), "alice");
+	/* Checked as alice, who is not a reader: refused, though px1 asks. */
+	CU_ASSERT_EQUAL(popen_as("px1", sa, "/ls/local/secret", NS_O_READ, 0, NULL),
+	    CHUBBY_E_PERMISSION);
+	/* As bob, through either proxy. */
+	CU_ASSERT_EQUAL(popen_as("px1", sb, "/ls/local/secret", NS_O_READ, 0, NULL), CHUBBY_OK);
+	CU_ASSERT_EQUAL(popen_as("px2", sb, "/ls/local/secret", NS_O_READ, 12, &h), CHUBBY_OK);
+	/* Tagged: in the log though mem was asked for. */
+	CU_ASSERT_FALSE(mh_is_mem_id(h));
+	CU_ASSERT_EQUAL(ns_handle_info(ns, sb, h, &hi), CHUBBY_OK);
+	CU_ASSERT_EQUAL(hi.client, 12);
+	/* A proxy session from a connection that is no proxy: refused, even
+	 * from its own principal. */
+	CU_ASSERT_EQUAL(popen_as("bob", sb, "/ls/local/secret", NS_O_READ, 0, NULL),
+	    CHUBBY_E_PERMISSION);
+	memset(&a, 0, sizeof a);
+	a.session = sb;
+	a.epoch = epoch_now;
+	CU_ASSERT_FATAL(call_as("bob", SVC_KEEPALIVE, &a));
+	CU_ASSERT_EQUAL(last.status, CHUBBY_E_PERMISSION);
+	/* A tag on a session that is not a proxy session. */
+	memset(&a, 0, sizeof a);
+	CU_ASSERT_FATAL(call_as("px1", SVC_SESSION_START, &a));
+	own = last.r.session;
+	CU_ASSERT_FALSE(ns_session_is_proxy(ns, own));
+	CU_ASSERT_EQUAL(popen_as("px1", own, "/ls/local/f", NS_O_READ | NS_O_CREATE, 5, NULL),
+	    CHUBBY_E_INVALID);
+	teardown();
+}
+
 void
 harness_register(void)
 {
@@ -1465,6 +1596,8 @@ harness_register(void)
 	    {"a release that clears a record invalidates its cachers first",
 		test_record_release_invalidates},
 	    {"a mirrored subtree is read-only but to the mirror", test_mirrored_subtree_is_read_only},
+	    {"proxy sessions: who may start and use them, ACLs as the client",
+		test_proxy_sessions},
 	    {NULL, NULL},
 	};
 
