@@ -59,6 +59,8 @@ static struct {
 	struct ns_stat stat;
 	char contents[64];
 	char msg[256];
+	struct svc_claimed claimed; /* a CLAIM's first handle (path: claimed_path) */
+	char claimed_path[64];
 } last;
 
 /* --- the fake environment --------------------------------------------------- */
@@ -173,6 +175,12 @@ svc_reply(void *arg, void *token, bool deferred, int status, const char *msg,
 	snprintf(last.msg, sizeof last.msg, "%s", msg != NULL ? msg : "");
 	if (r->stat != NULL)
 		last.stat = *r->stat;
+	if (r->kind == SVC_RES_HANDLES && r->nhandles > 0) {
+		last.claimed = r->handles[0];
+		snprintf(last.claimed_path, sizeof last.claimed_path, "%s", r->handles[0].path);
+		last.claimed.path = last.claimed_path;
+	}
+	last.r.handles = NULL; /* the layer's, valid for the reply only */
 	if (r->contents != NULL && r->contents_len < sizeof last.contents)
 		memcpy(last.contents, r->contents, r->contents_len);
 	if (deferred) {
@@ -1577,6 +1585,212 @@ test_proxy_sessions(void)
 	teardown();
 }
 
+
+/* Moves the clocks on by MS, a tick every 100 ms, as chubbyd's loop. */
+static void
+advance(uint64_t ms)
+{
+	for (uint64_t t = 0; t < ms; t += 100) {
+		now.mono_ms += 100;
+		now.real_ms += 100;
+		session_tick(sm, now);
+	}
+}
+
+static int
+try_lock(const char *as, uint64_t s, uint64_t h)
+{
+	struct svc_args a = {.session = s, .epoch = epoch_now, .handle = h,
+	    .mode = NS_LOCK_EXCLUSIVE};
+
+	CU_ASSERT_FATAL(call_as(as, SVC_TRY_ACQUIRE, &a));
+	return last.status;
+}
+
+static int
+client_end(const char *as, uint64_t s, uint64_t client, bool expired)
+{
+	struct svc_args a = {.session = s, .epoch = epoch_now, .client = client,
+	    .expired = expired};
+
+	CU_ASSERT_FATAL(call_as(as, SVC_CLIENT_END, &a));
+	return last.status;
+}
+
+static int
+claim(const char *as, uint64_t s, uint64_t client)
+{
+	struct svc_args a = {.session = s, .epoch = epoch_now, .client = client};
+
+	CU_ASSERT_FATAL(call_as(as, SVC_CLAIM, &a));
+	return last.status;
+}
+
+/* A direct session of PRINCIPAL. */
+static uint64_t
+dstart(const char *principal)
+{
+	struct svc_args a = {.rid = next_id * 7919};
+
+	CU_ASSERT_FATAL(call_as(principal, SVC_SESSION_START, &a));
+	CU_ASSERT_EQUAL_FATAL(last.status, CHUBBY_OK);
+	return last.r.session;
+}
+
+static uint64_t
+lock_gen_of(const char *path)
+{
+	struct ns_result res;
+	uint64_t g;
+
+	ns_result_init(&res);
+	CU_ASSERT_EQUAL_FATAL(ns_path_stat(ns, path, 0, &res), CHUBBY_OK);
+	g = res.stat.lock_gen;
+	ns_result_free(&res);
+	return g;
+}
+
+static bool
+node_exists(const char *path)
+{
+	struct ns_result res;
+	int rc;
+
+	ns_result_init(&res);
+	rc = ns_path_stat(ns, path, 0, &res);
+	ns_result_free(&res);
+	return rc == CHUBBY_OK;
+}
+
+/* CLIENT_END: the client's handles end at once, locks with their
+ * lock-delay when expired; only a proxy may; the client is over after. */
+static void
+test_proxy_client_end(void)
+{
+	uint64_t sa, sb, h, he, hk, hb;
+
+	setup();
+	sa = pstart("px1", "alice");
+	CU_ASSERT_EQUAL(popen_as("px1", sa, "/ls/local/l", NS_O_WRITE | NS_O_CREATE, 5, &h),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(try_lock("px1", sa, h), CHUBBY_OK);
+	CU_ASSERT_EQUAL(popen_as("px1", sa, "/ls/local/e", NS_O_WRITE | NS_O_CREATE |
+	    NS_O_EPHEMERAL, 5, &he), CHUBBY_OK);
+	CU_ASSERT_EQUAL(popen_as("px1", sa, "/ls/local/k", NS_O_WRITE | NS_O_CREATE, 6, &hk),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(try_lock("px1", sa, hk), CHUBBY_OK);
+	sb = dstart("bob");
+	CU_ASSERT_EQUAL(popen_as("bob", sb, "/ls/local/l", NS_O_WRITE, 0, &hb), CHUBBY_OK);
+	CU_ASSERT_EQUAL(try_lock("bob", sb, hb), CHUBBY_E_BUSY);
+	/* Not from a connection that is no proxy, not on a direct session. */
+	CU_ASSERT_EQUAL(client_end("alice", sa, 5, true), CHUBBY_E_PERMISSION);
+	CU_ASSERT_EQUAL(client_end("px1", dstart("px1"), 5, true), CHUBBY_E_INVALID);
+	CU_ASSERT_EQUAL(client_end("px2", sa, 5, true), CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_CLOSED);
+	CU_ASSERT_EQUAL(last.r.closed, 2);
+	CU_ASSERT_FALSE(node_exists("/ls/local/e"));
+	CU_ASSERT_PTR_NOT_NULL(ns_handle_path(ns, sa, hk, NULL));
+	/* Expired: the lock-delay holds bob off, then lets him in. */
+	CU_ASSERT_EQUAL(try_lock("bob", sb, hb), CHUBBY_E_LOCK_DELAY);
+	CU_ASSERT_EQUAL(claim("px1", sa, 5), CHUBBY_E_SESSION_EXPIRED);
+	/* Not expired: free at once. */
+	CU_ASSERT_EQUAL(client_end("px1", sa, 6, false), CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.closed, 1);
+	CU_ASSERT_PTR_NULL(ns_handle_path(ns, sa, hk, NULL));
+	teardown();
+}
+
+/* The claim window (docs/SESSIONS.md "Proxies"): a proxy session that
+ * expires leaves its clients' handles, locks held, for a claim; a claim
+ * by another proxy session of the principal keeps the lock as it was; one
+ * of another principal moves nothing; what is not claimed is released
+ * when the window ends, with lock-delay and a tombstone; a new master
+ * counts the window again from its take-over. */
+static void
+test_proxy_claim_window(void)
+{
+	uint64_t s1, s2, sx, sb, h, h2, hb, gen;
+	size_t i;
+
+	setup();
+	s1 = pstart("px1", "alice");
+	CU_ASSERT_EQUAL(popen_as("px1", s1, "/ls/local/l", NS_O_WRITE | NS_O_CREATE, 77, &h),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(try_lock("px1", s1, h), CHUBBY_OK);
+	gen = lock_gen_of("/ls/local/l");
+	CU_ASSERT_EQUAL(popen_as("px1", s1, "/ls/local/m", NS_O_WRITE | NS_O_CREATE, 78, &h2),
+	    CHUBBY_OK);
+	CU_ASSERT_EQUAL(try_lock("px1", s1, h2), CHUBBY_OK);
+	CU_ASSERT_EQUAL(popen_as("px1", s1, "/ls/local/e", NS_O_WRITE | NS_O_CREATE |
+	    NS_O_EPHEMERAL, 78, NULL), CHUBBY_OK);
+	/* The proxy dies: its session's lease runs out. */
+	advance(2 * cfg->session_lease_ms);
+	CU_ASSERT_TRUE_FATAL(ns_session_orphaned(ns, s1));
+	CU_ASSERT_EQUAL(lock_gen_of("/ls/local/l"), gen);
+	CU_ASSERT_TRUE(node_exists("/ls/local/e"));
+	/* Its session is gone for everyone. */
+	CU_ASSERT_EQUAL(try_lock("px1", s1, h), CHUBBY_E_SESSION_EXPIRED);
+	/* Another principal's proxy session claims nothing. */
+	sx = pstart("px2", "mallory");
+	CU_ASSERT_EQUAL(claim("px2", sx, 77), CHUBBY_OK);
+	CU_ASSERT_EQUAL(last.r.kind, SVC_RES_HANDLES);
+	CU_ASSERT_EQUAL(last.r.nhandles, 0);
+	/* Alice's client, now at px2, claims its handle: same id, its lock
+	 * held all along (same generation: nobody took it between). */
+	s2 = pstart("px2", "alice");
+	CU_ASSERT_EQUAL(claim("px2", s2, 77), CHUBBY_OK);
+	CU_ASSERT_EQUAL_FATAL(last.r.nhandles, 1);
+	CU_ASSERT_EQUAL(last.claimed.handle, h);
+	CU_ASSERT_STRING_EQUAL(last.claimed.path, "/ls/local/l");
+	CU_ASSERT_EQUAL(last.claimed.lock_mode, NS_LOCK_EXCLUSIVE);
+	CU_ASSERT_EQUAL(last.claimed.flags, NS_O_WRITE | NS_O_CREATE);
+	CU_ASSERT_FALSE(last.claimed.poisoned);
+	CU_ASSERT_EQUAL(lock_gen_of("/ls/local/l"), gen);
+	CU_ASSERT_PTR_NOT_NULL(ns_handle_path(ns, s2, h, NULL));
+	sb = dstart("bob");
+	CU_ASSERT_EQUAL(popen_as("bob", sb, "/ls/local/l", NS_O_WRITE, 0, &hb), CHUBBY_OK);
+	CU_ASSERT_EQUAL(try_lock("bob", sb, hb), CHUBBY_E_BUSY);
+	CU_ASSERT_TRUE(ns_session_orphaned(ns, s1)); /* 78 is still unclaimed */
+	/* A new master: the window counts again from its take-over. */
+	master = false;
+	session_tick(sm, now);
+	master = true;
+	epoch_now = 2;
+	session_tick(sm, now);
+	for (i = 0; i < (CLAIM_WINDOW_MS - 2000) / 1000; i++) {
+		struct svc_args a = {.session = s2, .epoch = epoch_now};
+
+		advance(1000);
+		/* Keep s2 alive (its KeepAlive answered at once: events
+		 * pending, or held and answered later: either is fine). */
+		if (i % 4 == 0)
+			call_as("px2", SVC_KEEPALIVE, &a);
+	}
+	CU_ASSERT_TRUE(ns_session_orphaned(ns, s1));
+	CU_ASSERT_TRUE(node_exists("/ls/local/e"));
+	advance(3000);
+	/* The window ended: 78's handles end as expired. */
+	CU_ASSERT_FALSE(ns_session_orphaned(ns, s1));
+	CU_ASSERT_PTR_NULL(ns_session_principal(ns, s1));
+	CU_ASSERT_FALSE(node_exists("/ls/local/e"));
+	CU_ASSERT_TRUE(ns_client_ended(ns, 78));
+	CU_ASSERT_EQUAL(claim("px2", s2, 78), CHUBBY_E_SESSION_EXPIRED);
+	{
+		struct ns_result res;
+
+		ns_result_init(&res);
+		CU_ASSERT_EQUAL(ns_path_stat(ns, "/ls/local/m", 0, &res), CHUBBY_OK);
+		CU_ASSERT_EQUAL(res.stat.lock_mode, NS_LOCK_NONE);
+		CU_ASSERT(res.stat.lock_delay_until_ms > 0);
+		ns_result_free(&res);
+	}
+	/* The claimed one is alice's at px2 still. */
+	CU_ASSERT_EQUAL(lock_gen_of("/ls/local/l"), gen);
+	master = false;
+	session_tick(sm, now);
+	teardown();
+}
+
 void
 harness_register(void)
 {
@@ -1598,6 +1812,8 @@ harness_register(void)
 	    {"a mirrored subtree is read-only but to the mirror", test_mirrored_subtree_is_read_only},
 	    {"proxy sessions: who may start and use them, ACLs as the client",
 		test_proxy_sessions},
+	    {"CLIENT_END: a proxy's client's handles end", test_proxy_client_end},
+	    {"the claim window: claim, release, a new master", test_proxy_claim_window},
 	    {NULL, NULL},
 	};
 
