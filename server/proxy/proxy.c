@@ -392,17 +392,106 @@ proxy_up_ready(struct proxy *p, struct px_up *up, int status)
 static void
 client_end(struct proxy *p, struct px_client *c, bool expired, struct pconn *pc, uint64_t creq)
 {
-	struct fwd *f = fwd_alloc(FK_CLIENT_END, PX_OP_CLIENT_END);
+	struct fwd *f = fwd_alloc(FK_CLIENT_END, PROTO_OP_CLIENT_END);
 
 	f->up = c->up;
 	f->client = c->id;
 	f->expired = expired;
 	f->session_scoped = true;
+	f->urid = c->up->next_rid++; /* once, even across a master fail-over */
 	if (pc != NULL)
 		fwd_attach(f, pc, creq);
 	if (c->ka != NULL)
 		held_free(p, c->ka);
 	px_client_end(&p->px, c);
+	pxup_submit(p, f);
+}
+
+/* ---- claims: a client whose proxy died ---- */
+
+/* Answers the requests parked behind the claim of CLIENT: E_BAD_EPOCH with
+ * this proxy's epoch (the client flushes, raises MASTER_FAILOVER and sends
+ * again), or STATUS (E_SESSION_EXPIRED: the claim found nothing to take). */
+static void
+claim_answer_waiters(struct proxy *p, uint64_t client, int status)
+{
+	for (struct fwd *f = p->fwds, *next; f != NULL; f = next) {
+		next = f->next;
+		if (f->kind != FK_CLAIMWAIT || f->client != client)
+			continue;
+		if (f->pc != NULL) {
+			if (status == CHUBBY_OK)
+				pc_error_epoch(f->pc, f->creq);
+			else
+				pc_error(f->pc, f->creq, status, "the session ended at its proxy");
+		}
+		proxy_fwd_free(p, f);
+	}
+}
+
+static void
+claim_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg *m)
+{
+	const msgpack_object *arr = NULL;
+	struct px_client *c;
+
+	if (status == CHUBBY_E_BAD_OP || status == CHUBBY_E_PERMISSION)
+		status = CHUBBY_E_SESSION_EXPIRED; /* a cell without proxies */
+	if (status != CHUBBY_OK || m == NULL ||
+	    mp_get_array(m->res.result, "handles", MP_REQUIRED, &arr, NULL, 0) != CHUBBY_OK) {
+		log_info("claim of client session %llu: %s %.*s", (unsigned long long)f->client,
+		    chubby_status_name(status != CHUBBY_OK ? status : CHUBBY_E_MALFORMED),
+		    m != NULL && m->res.message.ptr != NULL ? (int)m->res.message.len : 0,
+		    m != NULL && m->res.message.ptr != NULL ? m->res.message.ptr : "");
+		claim_answer_waiters(p, f->client, status != CHUBBY_OK ? status
+		                                                       : CHUBBY_E_SESSION_EXPIRED);
+		proxy_fwd_free(p, f);
+		return;
+	}
+	c = px_client_get(&p->px, f->client);
+	if (c == NULL)
+		c = px_client_new(&p->px, f->up, f->client, 0);
+	for (uint32_t i = 0; i < arr->via.array.size; i++) {
+		const msgpack_object *h = &arr->via.array.ptr[i];
+		uint64_t id = 0, flags = 0;
+		char *path = NULL;
+		if (mp_get_uint(h, "handle", MP_REQUIRED, &id, NULL, 0) == CHUBBY_OK &&
+		    mp_get_strdup(h, "path", MP_REQUIRED, &path, NULL, 0) == CHUBBY_OK) {
+			mp_get_uint(h, "flags", MP_OPTIONAL, &flags, NULL, 0);
+			px_handle_add(&p->px, c, id, path, (uint32_t)flags);
+		}
+		free(path);
+	}
+	px_client_grant(&p->px, c, (int64_t)proxy_now());
+	p->claims++;
+	log_info("claimed client session %llu of %s: %u handles", (unsigned long long)c->id,
+	    c->up->principal, arr->via.array.size);
+	claim_answer_waiters(p, f->client, CHUBBY_OK);
+	proxy_fwd_free(p, f);
+}
+
+/* A request for SESSION, which this proxy does not know, of a client that
+ * believes in EPOCH: its proxy died, or it is not a session at all.  The
+ * proxy claims it (docs/PROXY.md "Proxy fail-over"); the request waits. */
+static void
+claim_start(struct proxy *p, struct pconn *pc, uint64_t creq, uint64_t session)
+{
+	struct fwd *w = fwd_alloc(FK_CLAIMWAIT, 0), *f;
+	bool pending = false;
+
+	w->client = session;
+	fwd_attach(w, pc, creq);
+	for (f = p->fwds; f != NULL; f = f->next)
+		if (f->kind == FK_CLAIM && f->client == session)
+			pending = true;
+	pxup_submit(p, w);
+	if (pending)
+		return;
+	f = fwd_alloc(FK_CLAIM, PROTO_OP_CLAIM);
+	f->up = pxup_session(p, pc->principal);
+	f->client = session;
+	f->session_scoped = true;
+	f->urid = f->up->next_rid++;
 	pxup_submit(p, f);
 }
 
@@ -473,6 +562,10 @@ proxy_fwd_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg
 	    (status == CHUBBY_OK || status == CHUBBY_E_BAD_HANDLE) && c != NULL) {
 		if (f->path != NULL) /* the handle id, kept by op_forward */
 			px_handle_del(&p->px, strtoull(f->path, NULL, 10));
+	}
+	if (f->kind == FK_CLAIM) {
+		claim_done(p, f, status, m);
+		return;
 	}
 	if (f->kind == FK_CLIENT_END && f->pc != NULL) {
 		/* A master without CLIENT_END (E_BAD_OP) has nothing to end;
@@ -723,8 +816,13 @@ pc_req(struct pconn *pc, const struct wire_msg *m)
 		return;
 	}
 	c = px_client_get(&p->px, session);
+	if (c == NULL && epoch != px_epoch(&p->px) && session != 0) {
+		/* Another proxy's client (it died): take its handles over. */
+		claim_start(p, pc, creq, session);
+		return;
+	}
 	if (c == NULL || c->lost) {
-		/* Not ours: ended, expired, or started at another proxy. */
+		/* Ended or expired here. */
 		pc_error(pc, creq, CHUBBY_E_SESSION_EXPIRED, "no such session at this proxy");
 		return;
 	}
@@ -757,7 +855,7 @@ pc_free(struct pconn *pc)
 		pc->fwds = f->pc_next;
 		f->pc = NULL;
 		f->pc_next = f->pc_prev = NULL;
-		if (f->kind == FK_CSTART)
+		if (f->kind == FK_CSTART || f->kind == FK_CLAIMWAIT)
 			proxy_fwd_free(p, f);
 	}
 	for (struct held *h = p->helds, *next; h != NULL; h = next) {

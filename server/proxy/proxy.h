@@ -19,10 +19,6 @@
 #include "pxcore.h"
 #include "wire.h"
 
-/* The cell side's ops for proxies (docs/PROXY.md "Additions"). */
-#define PX_OP_CLIENT_END 4
-#define PX_OP_CLAIM 5
-
 struct pconn;
 
 /* A request sent (or waiting to be sent) upstream. */
@@ -33,6 +29,7 @@ enum fwd_kind {
 	FK_UP_KA,      /* the upstream KEEPALIVE of a principal */
 	FK_CLIENT_END, /* CLIENT_END of a client session */
 	FK_CLAIM,      /* CLAIM of a client session the proxy does not know */
+	FK_CLAIMWAIT,  /* a client request waiting for its session's claim */
 	FK_WHERE,      /* WHERE_IS_MASTER while locating the master */
 };
 

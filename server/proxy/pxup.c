@@ -73,7 +73,7 @@ up_send(struct proxy *p, struct fwd *f)
 
 	if (p->upc != UPC_READY && f->kind != FK_WHERE)
 		return;
-	if (f->kind == FK_CSTART)
+	if (f->kind == FK_CSTART || f->kind == FK_CLAIMWAIT)
 		return;
 	if (f->session_scoped && (up == NULL || up->session == 0))
 		return; /* waits for its upstream session */
@@ -172,7 +172,8 @@ up_send_all(struct proxy *p)
 {
 	/* Upstream sessions first: the client requests wait for them. */
 	for (struct fwd *f = p->fwds; f != NULL; f = f->next)
-		if (f->id == 0 && f->kind != FK_CLIENT && f->kind != FK_CSTART && p->upc == UPC_READY)
+		if (f->id == 0 && f->kind != FK_CLIENT && f->kind != FK_CSTART &&
+		    f->kind != FK_CLAIMWAIT && p->upc == UPC_READY)
 			up_send(p, f);
 	for (struct fwd *f = p->fwds; f != NULL; f = f->next)
 		if (f->id == 0 && f->kind == FK_CLIENT && p->upc == UPC_READY)

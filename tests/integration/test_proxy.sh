@@ -1,0 +1,138 @@
+#!/bin/bash
+# test_proxy.sh: chubby-proxy (docs/PROXY.md, issue 21 item 4) in front of a
+# real 5-replica cell whose `proxies` names two proxies.  Clients of the
+# principal alice reach the cell through the proxies only (libchubby given
+# the proxies' addresses as the cell); a direct client (admin) shares files
+# with them.  Checked: open, write, read through both caches, locks and
+# events through a proxy; a direct write invalidates a proxied client's
+# cached read (the proxy relays the invalidation); a master fail-over keeps
+# the proxied client's session and lock; a proxied client that dies loses
+# its lock after its lease at the proxy and the lock-delay.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+t_time_limit 300
+
+DRV="$BUILD/tests/integration/libchubby_driver"
+PROXY="$BUILD/server/chubby-proxy"
+port=$(t_port)
+cell="$T_DIR/cell"
+conf="$cell/chubby.conf"
+tls="$cell/tls"
+P1=127.0.0.1:$((port + 15))
+P2=127.0.0.1:$((port + 16))
+PX_PID=()
+
+. "$(dirname "$0")/drv.sh"
+t_cleanup_all() {
+	for p in "${DRV_PID[@]}" "${PX_PID[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
+	t_cleanup
+}
+trap t_cleanup_all EXIT
+
+# A short lease, so that a dead client's lease runs out soon at its proxy.
+check "cell comes up with 5 replicas and proxies px1, px2" cell_up "$cell" --replicas 5 \
+	--base-port "$port" --set session_lease=4s --set proxies=px1,px2 --set lock_delay=2s
+check "one master" wait_for 30 one_master "$conf"
+check "proxy certificate px1" "$CERTS" proxy --dir "$tls" --name px1
+check "proxy certificate px2" "$CERTS" proxy --dir "$tls" --name px2
+check "client certificate alice" "$CERTS" client --dir "$tls" --name alice
+
+px_start() { # name listen
+	"$PROXY" --config "$conf" --listen "$2" --cert "$tls/proxy-$1.crt" \
+		--key "$tls/proxy-$1.key" --log-level debug >"$T_DIR/$1.log" 2>&1 &
+	PX_PID+=($!)
+	eval "PX_$1=$!"
+	wait_for 20 grep -q 'upstream: master at' "$T_DIR/$1.log"
+}
+check "proxy px1 finds the master" px_start px1 "$P1"
+check "proxy px2 finds the master" px_start px2 "$P2"
+# A field of a proxy's STATUS (its counters), asked as alice.
+px_field() { # addr field
+	"$PY" -c "import sys; sys.path.insert(0, '$(dirname "$0")'); import chubby_wire as w
+print(w.Conn('$1', '$tls/ca.crt', '$tls/client-alice.crt', '$tls/client-alice.key').call('STATUS').get('$2'))"
+}
+expect "px1 says it is a proxy" '^proxy$' px_field "$P1" role
+
+# Clients: A and A2 through the proxies (px1 first), B directly.
+cat >"$T_DIR/alice-drv" <<EOS
+#!/bin/sh
+CHUBBY_CELL="$P1,$P2" CHUBBY_CA="$tls/ca.crt" CHUBBY_CERT="$tls/client-alice.crt" \\
+	CHUBBY_KEY="$tls/client-alice.key" exec "$DRV" "\$@"
+EOS
+chmod +x "$T_DIR/alice-drv"
+drv_start_alice() { local d=$DRV rc; DRV="$T_DIR/alice-drv"; drv_start "$@"; rc=$?; DRV=$d; return $rc; }
+check "client A up through a proxy" drv_start_alice a
+check "client A2 up through a proxy" drv_start_alice a2
+export CHUBBY_CELL="$conf"
+check "client B up" drv_start b
+expect "px1 holds 2 client sessions" '^2$' px_field "$P1" sessions
+expect "px1 has 1 upstream session (alice)" '^1$' px_field "$P1" upstream_sessions
+
+F=/ls/local/f
+expect "A creates $F with v1 through the proxy" '^ok created=1' drv a open $F rwc 1 v1
+expect "A reads v1" '^ok v1 ' drv a cat $F
+expect "B (direct) reads A's v1" '^ok v1 ' drv b cat $F
+check "A2 opens $F" drv_ok a2 open $F r
+expect "A2 reads v1" '^ok v1 ' drv a2 cat $F
+hits=$(px_field "$P1" cache_hits)
+check "the second reader was served from px1's cache (hits=$hits)" test "${hits:-0}" -ge 1
+expect "B writes v2 directly" '^ok' drv b put $F v2
+expect "A reads v2, not its cached v1" '^ok v2 ' drv a cat $F
+expect "A2 reads v2, not the proxy's cached v1" '^ok v2 ' drv a2 cat $F
+check "A saw CONTENTS_MODIFIED for $F" wait_for 10 grep -q "^event CONTENTS_MODIFIED $F" "$T_DIR/a.out"
+expect "A writes v3 through the proxy" '^ok' drv a put $F v3
+expect "B reads A's v3" '^ok v3 ' drv b cat $F
+
+L=/ls/local/lock
+check "A opens $L" drv_ok a open $L rwc
+expect "A takes $L through the proxy" '^ok' drv a lock $L
+seq=$(drv a seq $L | sed -n 's/^ok //p')
+check "A has a sequencer" test -n "$seq"
+check "B opens $L" drv_ok b open $L rwc
+expect "B cannot take $L" 'E_BUSY' drv b trylock $L
+expect "the cell says A's sequencer is current" '^ok' drv b checkseq "$seq"
+
+# ---- the master dies: the proxy finds the next, its clients keep going ----
+old=$(master_id "$conf")
+check "kill -9 the master (replica $old)" kill -9 "$(cat "$cell/replica-$old.pid")"
+check "a new master" wait_for 60 bash -c ". '$(dirname "$0")/lib.sh' >/dev/null; m=\$(master_id '$conf'); [ -n \"\$m\" ] && [ \"\$m\" != '$old' ]"
+expect "A writes v4 after the fail-over" '^ok' drv a put $F v4
+expect "A still holds $L (same sequencer current)" '^ok' drv b checkseq "$seq"
+expect "B still cannot take $L" 'E_BUSY' drv b trylock $L
+expect "A's session survived" '^ok' drv a state
+check "A saw MASTER_FAILOVER" wait_for 20 grep -q '^event MASTER_FAILOVER' "$T_DIR/a.out"
+expect "A2 reads v4" '^ok v4 ' drv a2 cat $F
+
+# ---- a proxied client dies: its lease runs out at the proxy ----
+# ---- A's proxy dies: A goes on through px2 with its session ----
+E=/ls/local/eph
+expect "A creates the ephemeral $E" '^ok created=1' drv a open $E rwce 0 mine
+seq=$(drv a seq $L | sed -n 's/^ok //p')
+check "kill -9 proxy px1" kill -9 "$PX_px1"
+expect "A writes v5 through px2" '^ok' drv a put $F v5
+check "px2 claimed A's session" grep -q 'claimed client session' "$T_DIR/px2.log"
+expect "A's session survived the proxy's death" '^ok' drv a state
+expect "A still holds $L: its sequencer is current" '^ok' drv b checkseq "$seq"
+expect "B still cannot take $L" 'E_BUSY' drv b trylock $L
+expect "A's ephemeral $E is still there" '^ok mine ' drv b cat $E
+check "A saw a second MASTER_FAILOVER (the proxy's)" \
+	wait_for 20 bash -c "[ \$(grep -c '^event MASTER_FAILOVER' '$T_DIR/a.out') -ge 2 ]"
+expect "A releases $L through px2" '^ok' drv a unlock $L
+expect "B takes $L" '^ok' drv b trylock $L
+expect "B releases $L" '^ok' drv b unlock $L
+
+M=/ls/local/lock2
+check "client C up through a proxy" drv_start_alice c
+check "C opens $M" drv_ok c open $M rwc
+expect "C takes $M" '^ok' drv c lock $M
+check "B opens $M" drv_ok b open $M rwc
+expect "B cannot take $M while C lives" 'E_BUSY' drv b trylock $M
+check "kill -9 client C" kill -9 "${DRV_PID[c]}"
+check "px2 ends C's session when its lease runs out there" \
+	wait_for 60 grep -q 'lease expired' "$T_DIR/px2.log"
+expect "B takes $M (after the lock-delay)" '^ok' drv b lock $M 30000
+
+drv_stop a
+drv_stop a2
+drv_stop b
+finish
