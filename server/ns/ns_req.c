@@ -140,7 +140,8 @@ started_with(const struct ns *ns, const char *principal, size_t plen, uint64_t n
 	for (size_t i = 0; i < ns->nsessions; i++) {
 		struct ns_session *s = ns->sessions[i];
 
-		if (s->start_nonce == nonce && strlen(s->principal) == plen &&
+		/* (An orphaned proxy session is no session to return.) */
+		if (s->start_nonce == nonce && !s->orphaned && strlen(s->principal) == plen &&
 		    memcmp(s->principal, principal, plen) == 0)
 			return s;
 	}

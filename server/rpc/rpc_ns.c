@@ -175,6 +175,8 @@ RPC_NS_OP(set_sequencer, SVC_SET_SEQUENCER)
 RPC_NS_OP(check_sequencer, SVC_CHECK_SEQUENCER)
 RPC_NS_OP(sessions, SVC_SESSIONS)
 RPC_NS_OP(locks, SVC_LOCKS)
+RPC_NS_OP(client_end, SVC_CLIENT_END)
+RPC_NS_OP(claim, SVC_CLAIM)
 
 /* Chubby's calls, for rpc.c's dispatch. */
 static const struct {
@@ -186,6 +188,8 @@ static const struct {
     {PROTO_OP_SESSION_START, rpc_op_session_start},
     {PROTO_OP_KEEPALIVE, rpc_op_keepalive},
     {PROTO_OP_SESSION_END, rpc_op_session_end},
+    {PROTO_OP_CLIENT_END, rpc_op_client_end},
+    {PROTO_OP_CLAIM, rpc_op_claim},
     {PROTO_OP_OPEN, rpc_op_open},
     {PROTO_OP_CLOSE, rpc_op_close},
     {PROTO_OP_POISON, rpc_op_poison},

@@ -34,6 +34,8 @@ RPC_NS_HANDLER(set_sequencer);
 RPC_NS_HANDLER(check_sequencer);
 RPC_NS_HANDLER(sessions);
 RPC_NS_HANDLER(locks);
+RPC_NS_HANDLER(client_end);
+RPC_NS_HANDLER(claim);
 
 /* The daemon's request layer (server/svc) over D->sessions, answering
  * through the client port. */

@@ -1184,6 +1184,28 @@ test_help_lists_every_option(void)
 	free(man);
 }
 
+/* proxies and proxy_claim_window (docs/OPERATIONS.md "Proxies: the
+ * cell's side"): the window must outlast a client's grace period and a
+ * lease once there are proxies; without proxies it is not looked at. */
+static void
+test_proxies(void)
+{
+	struct cell_config *cfg = expect_ok(R1);
+
+	CU_ASSERT_STRING_EQUAL(cfg->proxies, "");
+	CU_ASSERT_EQUAL(cfg->proxy_claim_window_ms, 60000);
+	config_free(cfg);
+	cfg = expect_ok("proxies = px1, px2\nproxy_claim_window = 90s\n" R1);
+	CU_ASSERT_STRING_EQUAL(cfg->proxies, "px1, px2");
+	CU_ASSERT_EQUAL(cfg->proxy_claim_window_ms, 90000);
+	config_free(cfg);
+	cfg = expect_ok("proxy_claim_window = 10s\n" R1);
+	config_free(cfg);
+	expect_error("proxies = px1\nproxy_claim_window = 50s\n" R1,
+	    "t.conf: proxy_claim_window (50s) must be longer than grace_period plus session_lease "
+	    "(57s) when proxies are set");
+}
+
 void
 harness_register(void)
 {
@@ -1223,6 +1245,7 @@ harness_register(void)
 	static const struct harness_test helpers[] = {
 	    {"%i expansion", test_expand},
 	    {"host:port", test_hostport},
+	    {"proxies and proxy_claim_window", test_proxies},
 	    {NULL, NULL},
 	};
 	static const struct harness_test docs[] = {
