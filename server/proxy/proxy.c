@@ -464,6 +464,14 @@ claim_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg *m)
 	}
 	px_client_grant(&p->px, c, (int64_t)proxy_now());
 	p->claims++;
+	/* The client must see an epoch above the one its old proxy gave it. */
+	for (struct fwd *w = p->fwds; w != NULL; w = w->next)
+		if (w->kind == FK_CLAIMWAIT && w->client == f->client &&
+		    px_epoch_raise(&p->px, w->token)) {
+			log_info("epoch raised to %llu above a claimed client's",
+			    (unsigned long long)px_epoch(&p->px));
+			proxy_epoch_changed(p);
+		}
 	log_info("claimed client session %llu of %s: %u handles", (unsigned long long)c->id,
 	    c->up->principal, arr->via.array.size);
 	claim_answer_waiters(p, f->client, CHUBBY_OK);
@@ -474,12 +482,13 @@ claim_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg *m)
  * believes in EPOCH: its proxy died, or it is not a session at all.  The
  * proxy claims it (docs/PROXY.md "Proxy fail-over"); the request waits. */
 static void
-claim_start(struct proxy *p, struct pconn *pc, uint64_t creq, uint64_t session)
+claim_start(struct proxy *p, struct pconn *pc, uint64_t creq, uint64_t session, uint64_t epoch)
 {
 	struct fwd *w = fwd_alloc(FK_CLAIMWAIT, 0), *f;
 	bool pending = false;
 
 	w->client = session;
+	w->token = epoch; /* the client's epoch: ours must go above it */
 	fwd_attach(w, pc, creq);
 	for (f = p->fwds; f != NULL; f = f->next)
 		if (f->kind == FK_CLAIM && f->client == session)
@@ -818,7 +827,7 @@ pc_req(struct pconn *pc, const struct wire_msg *m)
 	c = px_client_get(&p->px, session);
 	if (c == NULL && epoch != px_epoch(&p->px) && session != 0) {
 		/* Another proxy's client (it died): take its handles over. */
-		claim_start(p, pc, creq, session);
+		claim_start(p, pc, creq, session, epoch);
 		return;
 	}
 	if (c == NULL || c->lost) {

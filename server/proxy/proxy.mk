@@ -15,3 +15,4 @@ server_chubby_proxy_SOURCES = server/proxy/proxy.c server/proxy/proxy.h server/p
 	server/proxy/pxcore.c server/proxy/pxcore.h
 server_chubby_proxy_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/server/proxy $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
 server_chubby_proxy_LDADD = $(COMMON_LIBS) $(PTHREAD_LIBS)
+dist_man_MANS += man/chubby-proxy.8

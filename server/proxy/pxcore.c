@@ -138,7 +138,8 @@ px_init(struct pxcore *px, uint64_t session_lease_ms, uint32_t incarnation)
 {
 	memset(px, 0, sizeof *px);
 	px->session_lease_ms = session_lease_ms;
-	px->incarnation = (incarnation & 0xfffff) != 0 ? incarnation & 0xfffff : 1;
+	/* The lower half of the 20 bits: px_epoch_raise climbs from there. */
+	px->incarnation = (incarnation & 0x7ffff) != 0 ? incarnation & 0x7ffff : 1;
 }
 
 uint64_t
@@ -266,6 +267,15 @@ client_drop_events(struct px_client *c)
 	for (size_t i = 0; i < c->nev; i++)
 		free(c->ev[i].path);
 	c->nev = 0;
+}
+
+bool
+px_epoch_raise(struct pxcore *px, uint64_t seen)
+{
+	if (seen < px_epoch(px) || seen >> 20 != px->master_epoch || (seen & 0xfffff) == 0xfffff)
+		return false;
+	px->incarnation = (uint32_t)(seen & 0xfffff) + 1;
+	return true;
 }
 
 bool

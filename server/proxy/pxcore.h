@@ -150,6 +150,8 @@ struct pxcore {
 	struct px_stats st;
 };
 
+/* INCARNATION: random per process start; its low 19 bits are used (not
+ * 0). */
 void px_init(struct pxcore *px, uint64_t session_lease_ms, uint32_t incarnation);
 void px_free(struct pxcore *px);
 
@@ -157,6 +159,15 @@ void px_free(struct pxcore *px);
  * between two proxy processes, so that moving to another proxy looks to a
  * client like a master fail-over (docs/PROXY.md). */
 uint64_t px_epoch(const struct pxcore *px);
+/* A client came from another proxy believing in epoch SEEN (a claim).
+ * libchubby takes only a higher epoch than its own as news, so this
+ * proxy's must be above SEEN: if SEEN is of the same master epoch, the
+ * incarnation becomes SEEN's plus one (every client of this proxy then
+ * sees a new epoch, as after a fail-over).  Returns true if the epoch
+ * changed.  False when nothing can be done yet: SEEN is of a newer master
+ * than the proxy knows (its upstream learns it soon), or the incarnation
+ * space is used up. */
+bool px_epoch_raise(struct pxcore *px, uint64_t seen);
 /* The master's epoch, from any upstream answer.  A new one flushes the
  * cache, drops the relays (the new master has no record of who caches
  * what) and the events not delivered (clients are told MASTER_FAILOVER by

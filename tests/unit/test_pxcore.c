@@ -215,6 +215,16 @@ test_epoch(void)
 	CU_ASSERT_EQUAL(px.ncache, 0);
 	/* Handles survive: they are the master's and replicated. */
 	CU_ASSERT_PTR_NOT_NULL(px_handle_get(&px, 5));
+	/* A client claimed from another proxy of the same master epoch with
+	 * a higher incarnation: ours goes above it (libchubby takes only a
+	 * higher epoch as news).  One of a newer master: nothing yet. */
+	uint64_t mine = px_epoch(&px), theirs = (4ULL << 20) | 0x70000;
+	CU_ASSERT(px_epoch_raise(&px, theirs));
+	CU_ASSERT(px_epoch(&px) > theirs);
+	CU_ASSERT(px_epoch(&px) > mine);
+	CU_ASSERT(!px_epoch_raise(&px, theirs));
+	CU_ASSERT(!px_epoch_raise(&px, (5ULL << 20) | 1));
+	CU_ASSERT(!px_epoch_raise(&px, (4ULL << 20) | 0xfffff));
 	px_free(&px);
 	px_free(&other);
 }
