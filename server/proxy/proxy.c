@@ -218,13 +218,10 @@ held_answer(struct proxy *p, struct held *h, bool force)
 {
 	struct px_client *c = px_client_get(&p->px, h->client);
 
+	/* Not forced and no lease to give: it stays held until the master is
+	 * back or its hold ends. */
 	if (c == NULL || ka_answer(p, c, h->pc, h->creq, h->since, force))
 		held_free(p, h);
-	else if (h->ev != NULL) {
-		/* No lease to give: held until the master is back. */
-		event_free(h->ev);
-		h->ev = NULL;
-	}
 }
 
 static void
@@ -234,7 +231,7 @@ held_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	held_answer(h->p, h, false);
+	held_answer(h->p, h, true);
 }
 
 void
@@ -302,15 +299,20 @@ op_keepalive(struct pconn *pc, uint64_t creq, struct px_client *c, const msgpack
 		p->helds->prev = h;
 	p->helds = h;
 	c->ka = h;
+	/* Held as the master holds it: up to HOLD, less a second of what is
+	 * left of the lease we can give.  Cut off from the master, the proxy
+	 * still answers at the end of HOLD, with the client's lease left and
+	 * not extended: the client's lease runs out on its own clock (it goes
+	 * into jeopardy as a direct client would), but it sees its proxy
+	 * alive and stays with it rather than look for another (which would
+	 * claim its session, a second fail-over for nothing). */
 	int64_t left = c->up->lease_end - (int64_t)now;
-	if (c->up->state == PX_UP_OK && left > 0 && !news) {
-		/* Held as the master holds it: up to HOLD, less a second of
-		 * what is left of the lease we can give. */
-		int64_t d = (int64_t)hold < left - 1000 ? (int64_t)hold : left - 1000;
-		struct timeval tv = {.tv_sec = d > 0 ? d / 1000 : 0, .tv_usec = d > 0 ? (d % 1000) * 1000 : 0};
-		h->ev = evtimer_new(p->base, held_timeout, h);
-		evtimer_add(h->ev, &tv);
-	}
+	int64_t d = (int64_t)hold;
+	if (c->up->state == PX_UP_OK && left - 1000 < d)
+		d = left - 1000 > 0 ? left - 1000 : 0;
+	struct timeval tv = {.tv_sec = d / 1000, .tv_usec = (d % 1000) * 1000};
+	h->ev = evtimer_new(p->base, held_timeout, h);
+	evtimer_add(h->ev, &tv);
 }
 
 /* ---- client sessions ---- */
@@ -772,6 +774,7 @@ pc_req(struct pconn *pc, const struct wire_msg *m)
 
 	switch (op) {
 	case PROTO_OP_WHERE_IS_MASTER:
+		log_debug("client %s: WHERE_IS_MASTER", conn_remote(pc->conn));
 		op_where(pc, creq);
 		return;
 	case PROTO_OP_STATUS:
@@ -825,6 +828,8 @@ pc_req(struct pconn *pc, const struct wire_msg *m)
 		return;
 	}
 	c = px_client_get(&p->px, session);
+	log_debug("client %s: %s session %llu epoch %llu%s", conn_remote(pc->conn), proto_op_name(op),
+	    (unsigned long long)session, (unsigned long long)epoch, c == NULL ? " (unknown)" : "");
 	if (c == NULL && epoch != px_epoch(&p->px) && session != 0) {
 		/* Another proxy's client (it died): take its handles over. */
 		claim_start(p, pc, creq, session, epoch);
