@@ -20,10 +20,9 @@
 #include "xmalloc.h"
 
 /* As libchubby (docs/CLIENT.md "KeepAlives"): the lease counted from the
- * send, less drift and a margin; the hold leaves a guard for the reply. */
+ * send, less drift and a margin. */
 #define UP_DRIFT 0.001
 #define UP_MARGIN_MS 100
-#define UP_GUARD_MS 4000
 #define UP_RETRY_MS 200
 
 /* Per upstream session: the KEEPALIVE and SESSION_START in flight. */
@@ -122,9 +121,12 @@ up_send(struct proxy *p, struct fwd *f)
 		mp_pack_kv_str(pk, "principal", up->principal);
 		break;
 	case FK_UP_KA: {
-		uint64_t hold = p->cfg->session_lease_ms > UP_GUARD_MS + 1000
-		    ? p->cfg->session_lease_ms - UP_GUARD_MS
-		    : 1000;
+		/* Short holds: a client's lease is never longer than what is
+		 * left of the upstream one, so the upstream lease is kept near
+		 * full (a KeepAlive every quarter lease, a few per principal)
+		 * and clients get near-full leases and few KeepAlives. */
+		uint64_t hold = p->cfg->session_lease_ms / 4 > 1000 ? p->cfg->session_lease_ms / 4
+		                                                     : 1000;
 		mp_pack_kv_uint(pk, "hold_ms", hold);
 		mp_pack_kv_uint(pk, "ev_ack", up->ev_ack);
 		break;
