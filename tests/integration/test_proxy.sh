@@ -132,6 +132,19 @@ check "px2 ends C's session when its lease runs out there" \
 	wait_for 60 grep -q 'lease expired' "$T_DIR/px2.log"
 expect "B takes $M (after the lock-delay)" '^ok' drv b lock $M 30000
 
+# ---- libchubby finds proxies from the cell config (client_proxies) or
+# CHUBBY_PROXIES, keeping the config's TLS files and lease ----
+n0=$(grep -c 'client session [0-9]* for alice' "$T_DIR/px2.log")
+sed "s|^client_tls_cert.*|client_tls_cert = $tls/client-alice.crt|; s|^client_tls_key.*|client_tls_key = $tls/client-alice.key|" \
+	"$conf" >"$T_DIR/alice.conf"
+echo "client_proxies = $P2" >>"$T_DIR/alice.conf"
+expect "lockctl with client_proxies reads v5 through px2" '^v5$' "$LOCKCTL" -C "$T_DIR/alice.conf" cat $F
+expect "CHUBBY_PROXIES overrides the config's replicas" '^v5$' \
+	env CHUBBY_PROXIES="$P2" CHUBBY_CERT="$tls/client-alice.crt" CHUBBY_KEY="$tls/client-alice.key" \
+	"$LOCKCTL" -C "$conf" cat $F
+n1=$(grep -c 'client session [0-9]* for alice' "$T_DIR/px2.log")
+check "both sessions were px2's ($n0 -> $n1)" test "$n1" -eq $((n0 + 2))
+
 drv_stop a
 drv_stop a2
 drv_stop b
