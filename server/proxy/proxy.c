@@ -585,9 +585,11 @@ proxy_fwd_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg
 		proxy_fwd_free(p, f);
 		return;
 	}
-	if (f->pc == NULL) {
-		if (f->cache_read && c != NULL)
-			px_read_done(&p->px, c, f->path, f->token, false, NULL, 0);
+	if (f->pc == NULL || (f->cache_read && c == NULL)) {
+		if (f->cache_read)
+			px_read_done(&p->px, f->up, c, f->path, f->token, false, NULL, 0);
+		if (f->pc != NULL)
+			pc_error(f->pc, f->creq, CHUBBY_E_SESSION_EXPIRED, "the session ended");
 		proxy_fwd_free(p, f);
 		return;
 	}
@@ -613,7 +615,7 @@ proxy_fwd_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg
 			msgpack_packer_init(&spk, &sb, msgpack_sbuffer_write);
 			pack_cacheable(&spk, r, true);
 		}
-		ok = px_read_done(&p->px, c, f->path, f->token, up_cacheable,
+		ok = px_read_done(&p->px, f->up, c, f->path, f->token, up_cacheable,
 		    up_cacheable ? (const uint8_t *)sb.data : NULL, sb.size);
 		msgpack_sbuffer_destroy(&sb);
 		if (status == CHUBBY_OK && r != NULL && r->type == MSGPACK_OBJECT_MAP)

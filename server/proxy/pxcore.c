@@ -582,8 +582,11 @@ px_client_rid(struct px_client *c, uint64_t crid, uint64_t floor)
 		memmove(c->rids, c->rids + 1, (PX_MAX_RIDS - 1) * sizeof *c->rids);
 		c->nrids--;
 	}
-	if (c->rids == NULL)
-		c->rids = xcalloc(PX_MAX_RIDS, sizeof *c->rids);
+	if (c->nrids == c->caprids) {
+		/* Grown as used: most clients keep a few writes in flight. */
+		c->caprids = c->caprids == 0 ? 4 : c->caprids * 2;
+		c->rids = xreallocarray(c->rids, c->caprids, sizeof *c->rids);
+	}
 	c->rids[c->nrids].crid = crid;
 	c->rids[c->nrids].urid = c->up->next_rid++;
 	return c->rids[c->nrids++].urid;
@@ -743,17 +746,18 @@ px_read_begin(struct pxcore *px, struct px_client *c, const char *path)
 }
 
 bool
-px_read_done(struct pxcore *px, struct px_client *c, const char *path, uint64_t token,
-    bool up_cacheable, const uint8_t *data, size_t len)
+px_read_done(struct pxcore *px, struct px_up *up, struct px_client *c, const char *path,
+    uint64_t token, bool up_cacheable, const uint8_t *data, size_t len)
 {
-	struct px_centry *e = cache_find(px, c->up, path);
+	struct px_centry *e = cache_find(px, up, path);
 	bool ok;
 
 	if (e == NULL)
 		return false; /* flushed meanwhile: a new epoch */
 	if (e->reading > 0)
 		e->reading--;
-	ok = up_cacheable && data != NULL && e->gen == token && e->pending == 0;
+	ok = c != NULL && c->up == up && up_cacheable && data != NULL && e->gen == token &&
+	    e->pending == 0;
 	if (ok) {
 		cache_add_client(e, c);
 		cache_drop_data(e);

@@ -96,7 +96,7 @@ struct px_client {
 	struct px_handle *handles; /* its handles (list) */
 	size_t nhandles;
 	struct px_rid *rids;
-	size_t nrids;
+	size_t nrids, caprids;
 };
 
 struct px_handle {
@@ -255,8 +255,10 @@ uint64_t px_read_begin(struct pxcore *px, struct px_client *c, const char *path)
  * DATA/LEN the result to keep).  Returns whether the client may cache it:
  * only if the master said so and no invalidation of PATH came or is
  * pending since px_read_begin; then C counts as caching it and the result
- * is kept for the next readers.  DATA NULL: the read failed. */
-bool px_read_done(struct pxcore *px, struct px_client *c, const char *path, uint64_t token,
-    bool up_cacheable, const uint8_t *data, size_t len);
+ * is kept for the next readers.  DATA NULL: the read failed.  C NULL: the
+ * client ended meanwhile (nothing is cached).  UP is C's upstream session
+ * at px_read_begin. */
+bool px_read_done(struct pxcore *px, struct px_up *up, struct px_client *c, const char *path,
+    uint64_t token, bool up_cacheable, const uint8_t *data, size_t len);
 
 #endif

@@ -82,6 +82,9 @@ expect "A2 reads v2, not the proxy's cached v1" '^ok v2 ' drv a2 cat $F
 check "A saw CONTENTS_MODIFIED for $F" wait_for 10 grep -q "^event CONTENTS_MODIFIED $F" "$T_DIR/a.out"
 expect "A writes v3 through the proxy" '^ok' drv a put $F v3
 expect "B reads A's v3" '^ok v3 ' drv b cat $F
+# A and A2 share one upstream session: the master invalidates it for A's
+# own write, and the proxy passes that on to A2, who cached v2.
+expect "A2 reads A's v3, not its cached v2" '^ok v3 ' drv a2 cat $F
 
 L=/ls/local/lock
 check "A opens $L" drv_ok a open $L rwc

@@ -125,7 +125,7 @@ test_relay(void)
 
 	CU_ASSERT_PTR_NULL(px_cache_lookup(&px, a, "/p", &len));
 	uint64_t t = px_read_begin(&px, a, "/p");
-	CU_ASSERT(px_read_done(&px, a, "/p", t, true, v1, sizeof v1));
+	CU_ASSERT(px_read_done(&px, a->up, a, "/p", t, true, v1, sizeof v1));
 	got = px_cache_lookup(&px, b, "/p", &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
 	CU_ASSERT_EQUAL(len, sizeof v1);
@@ -144,7 +144,7 @@ test_relay(void)
 	 * is not cacheable even if the master said so. */
 	CU_ASSERT_PTR_NULL(px_cache_lookup(&px, c, "/p", &len));
 	t = px_read_begin(&px, c, "/p");
-	CU_ASSERT(!px_read_done(&px, c, "/p", t, true, v1, sizeof v1));
+	CU_ASSERT(!px_read_done(&px, c->up, c, "/p", t, true, v1, sizeof v1));
 	uint64_t rid = a->inv[0].id;
 	px_client_keepalive(&px, a, 0, &rid, 1);
 	CU_ASSERT_EQUAL(take_acks(up, NULL), 0);
@@ -173,11 +173,17 @@ test_read_race(void)
 
 	uint64_t t = px_read_begin(&px, a, "/q");
 	px_route_inval(&px, up, 9, "/q");
-	CU_ASSERT(!px_read_done(&px, a, "/q", t, true, v, sizeof v));
+	CU_ASSERT(!px_read_done(&px, a->up, a, "/q", t, true, v, sizeof v));
 	CU_ASSERT_PTR_NULL(px_cache_lookup(&px, a, "/q", &len));
 	/* The master's cacheable false is obeyed too. */
 	t = px_read_begin(&px, a, "/q");
-	CU_ASSERT(!px_read_done(&px, a, "/q", t, false, v, sizeof v));
+	CU_ASSERT(!px_read_done(&px, a->up, a, "/q", t, false, v, sizeof v));
+	CU_ASSERT_EQUAL(px.ncache, 0);
+	/* A read whose client ended meanwhile: nothing kept, nothing left. */
+	t = px_read_begin(&px, a, "/q");
+	struct px_up *up_a = a->up;
+	px_client_end(&px, a);
+	CU_ASSERT(!px_read_done(&px, up_a, NULL, "/q", t, true, v, sizeof v));
 	CU_ASSERT_EQUAL(px.ncache, 0);
 	px_free(&px);
 }
@@ -201,7 +207,7 @@ test_epoch(void)
 	const uint8_t v[] = "v";
 	size_t len;
 	uint64_t t = px_read_begin(&px, a, "/r");
-	CU_ASSERT(px_read_done(&px, a, "/r", t, true, v, sizeof v));
+	CU_ASSERT(px_read_done(&px, a->up, a, "/r", t, true, v, sizeof v));
 	px_handle_add(&px, a, 5, "/r", 1);
 	px_route_event(&px, up, 1, 1, 5, "/r", 2, true);
 	px_route_inval(&px, up, 2, "/r");
