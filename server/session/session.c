@@ -784,13 +784,17 @@ sm_orphan_end_done(int status, const struct ns_result *res, void *arg)
 	struct session_mgr *sm = x->sm;
 
 	(void)res;
-	if (status != CHUBBY_OK) {
-		/* Tried again a scan later, while this master keeps it. */
+	if (status == CHUBBY_OK) {
+		sm->st.orphans_released++; /* (the sweep on its apply forgot it) */
+	} else {
+		/* Not applied: tried again a scan later, while the namespace
+		 * still keeps it orphaned and this master keeps it. */
 		for (struct morphan *o = sm->orphans; o != NULL; o = o->next)
 			if (o->id == x->id && o->ending) {
 				o->ending = false;
 				sm_heap_set(&sm->due, &o->due, sm->now.mono_ms + SM_SCAN_MS);
 			}
+		sm_orphans_sweep(sm);
 	}
 	free(x);
 }
@@ -2732,6 +2736,9 @@ session_stats(const struct session_mgr *sm, struct session_stats *out)
 	out->waiters = sm->nwaiters;
 	out->gated_writes = sm->ngates;
 	out->mem_handles = mh_total(sm->mh);
+	out->orphans = 0;
+	for (const struct morphan *o = sm->orphans; o != NULL; o = o->next)
+		out->orphans++;
 }
 
 /* --- set-up ---------------------------------------------------------------- */

@@ -302,6 +302,8 @@ struct session_stats {
 	size_t waiters;      /* ACQUIREs waiting */
 	size_t gated_writes; /* writes waiting for invalidations or the fail-over hold */
 	size_t mem_handles;  /* handles kept in memory (session/mhandle.h) */
+	size_t orphans;      /* ended proxy sessions in their claim window */
+	uint64_t orphans_released; /* claim windows that ended without a claim */
 	uint64_t keepalives; /* answered since start */
 	uint64_t expired;    /* sessions this replica expired as master */
 	uint64_t invalidations;

@@ -253,6 +253,11 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 		    ss.invalidations);
 		metric(p, "chubby_handles_in_memory", "gauge",
 		    "Handles the master keeps in memory (handles_in_memory).", ss.mem_handles);
+		metric(p, "chubby_proxy_orphans", "gauge",
+		    "Ended proxy sessions whose clients' handles wait for a claim.", ss.orphans);
+		metric(p, "chubby_proxy_claim_windows_ended_total", "counter",
+		    "Claim windows that ended without a claim (handles released).",
+		    ss.orphans_released);
 		struct session_lease_info li;
 		session_lease_info(d->sessions, &li);
 		metric(p, "chubby_session_lease_ms", "gauge",

@@ -521,6 +521,7 @@ fz_cell_init(struct fz_cell *c, const struct cell_config *cfg, const uint8_t *ke
 	    .init_acls = true,
 	    .root_acl = {cfg->root_acl_read, cfg->root_acl_write, cfg->root_acl_change},
 	    .acl_admins = admins,
+	    .proxy_claim_window_ms = 5000, /* windows that end within a run */
 	};
 	struct session_env senv = {
 	    .arg = c,
@@ -540,6 +541,9 @@ fz_cell_init(struct fz_cell *c, const struct cell_config *cfg, const uint8_t *ke
 	    .lock_records = cfg->lock_records != 0, /* as chubbyd (rpc_ns.c) */
 	    .handles_in_memory = true, /* the new path fuzzed too */
 	    .max_handles = cfg->max_handles_per_session,
+	    /* carol is a trusted proxy: proxy sessions, client tags, CLIENT_END
+	     * and CLAIM fuzzed too (docs/PROTOCOL.md "Proxies"). */
+	    .proxies = "carol",
 	};
 	struct svc_env venv = {.arg = c, .defer = svc_defer, .reply = svc_reply};
 

@@ -133,11 +133,16 @@ while time.time() < end:
         first = st
     if st == "OK":
         break
+    # px2's session lives on (short leases in this cell).
+    call(c2, "KEEPALIVE", {"session": s2, "epoch": epoch, "hold_ms": 0})
     time.sleep(0.2)
 T.check("the lock is in its lock-delay first", first == "E_LOCK_DELAY", first)
 T.check("then bob gets it", st == "OK", st)
-st, _ = raw(c2, OP_CLAIM, {"session": s2, "epoch": epoch, "client": client})
-T.check("CLAIM of an ended client: E_SESSION_EXPIRED", st == "E_SESSION_EXPIRED", st)
+st, _ = call(c2, "KEEPALIVE", {"session": s2, "epoch": epoch, "hold_ms": 0})
+T.check("px2's session is alive", st == "OK", st)
+st, r = raw(c2, OP_CLAIM, {"session": s2, "epoch": epoch, "client": client})
+T.check("CLAIM of an ended client: E_SESSION_EXPIRED (a tombstone)",
+        st == "E_SESSION_EXPIRED", "%s %r" % (st, r))
 st, _ = raw(c2, OP_CLAIM, {"session": b.id, "epoch": b.epoch, "client": client})
 T.check("CLAIM on another principal's direct session: E_PERMISSION", st == "E_PERMISSION", st)
 st, r = call(c2, "SESSION_START", {"nonce": 13})

@@ -2874,6 +2874,59 @@ test_proxy_tombstones_bounded(void)
 }
 FRESH(test_proxy_tombstones_bounded)
 
+/* CLIENT_END and CLAIM with request ids: a copy answers the first count,
+ * changes nothing, and the records survive a snapshot. */
+static void
+test_proxy_request_copies(void)
+{
+	uint64_t p = psess("alice"), p2, h;
+	uint8_t *in = NULL, *req = NULL, *b;
+	size_t il = 0, rl = 0;
+	struct ns *n2;
+	uint64_t d;
+
+	h = topn(p, ROOT "/l", CR, 3);
+	CU_ASSERT_EQUAL(acq(p, h, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	topn(p, ROOT "/m", CR, 4);
+	CU_ASSERT_EQUAL_FATAL(ns_encode_client_end(now, p, 4, false, &in, &il), CHUBBY_OK);
+	CU_ASSERT_EQUAL_FATAL(ns_encode_req(now, p, 9, 1, in, il, &req, &rl), CHUBBY_OK);
+	free(in);
+	for (int i = 0; i < 2; i++) {
+		b = malloc(rl);
+		memcpy(b, req, rl);
+		CU_ASSERT_EQUAL(ap(CHUBBY_OK, b, rl), CHUBBY_OK);
+		CU_ASSERT_EQUAL(r.closed, 1);
+		if (i == 0)
+			d = ns_digest(ns);
+	}
+	CU_ASSERT_EQUAL(ns_digest(ns), d);
+	free(req);
+	CU_ASSERT_EQUAL(end(p, NS_END_EXPIRED), CHUBBY_OK);
+	p2 = psess("alice");
+	CU_ASSERT_EQUAL_FATAL(ns_encode_claim(now, p2, 3, &in, &il), CHUBBY_OK);
+	CU_ASSERT_EQUAL_FATAL(ns_encode_req(now, p2, 5, 1, in, il, &req, &rl), CHUBBY_OK);
+	free(in);
+	for (int i = 0; i < 2; i++) {
+		b = malloc(rl);
+		memcpy(b, req, rl);
+		CU_ASSERT_EQUAL(ap(CHUBBY_OK, b, rl), CHUBBY_OK);
+		CU_ASSERT_EQUAL(r.closed, 1); /* the copy: the first's count */
+	}
+	free(req);
+	CU_ASSERT_PTR_NOT_NULL(ns_handle_path(ns, p2, h, NULL));
+	n2 = snap_copy();
+	{
+		struct ns_result o;
+
+		ns_result_init(&o);
+		CU_ASSERT_EQUAL(ns_request_outcome(n2, p2, 5, &o), CHUBBY_OK);
+		CU_ASSERT_EQUAL(o.closed, 1);
+		ns_result_free(&o);
+	}
+	ns_free(n2);
+}
+FRESH(test_proxy_request_copies)
+
 void
 harness_register(void)
 {
@@ -2959,6 +3012,7 @@ harness_register(void)
 		{ "orphan and claim", w_test_proxy_orphan_and_claim },
 		{ "orphan end", w_test_proxy_orphan_end },
 		{ "tombstones bounded", w_test_proxy_tombstones_bounded },
+		{ "request copies", w_test_proxy_request_copies },
 		{ NULL, NULL },
 	};
 	static const struct harness_test mem[] = {

@@ -1751,6 +1751,13 @@ test_proxy_claim_window(void)
 	CU_ASSERT_EQUAL(popen_as("bob", sb, "/ls/local/l", NS_O_WRITE, 0, &hb), CHUBBY_OK);
 	CU_ASSERT_EQUAL(try_lock("bob", sb, hb), CHUBBY_E_BUSY);
 	CU_ASSERT_TRUE(ns_session_orphaned(ns, s1)); /* 78 is still unclaimed */
+	{
+		struct session_stats st;
+
+		session_stats(sm, &st);
+		CU_ASSERT_EQUAL(st.orphans, 1);
+		CU_ASSERT_EQUAL(st.orphans_released, 0);
+	}
 	/* A new master: the window counts again from its take-over. */
 	master = false;
 	session_tick(sm, now);
@@ -1775,6 +1782,13 @@ test_proxy_claim_window(void)
 	CU_ASSERT_FALSE(node_exists("/ls/local/e"));
 	CU_ASSERT_TRUE(ns_client_ended(ns, 78));
 	CU_ASSERT_EQUAL(claim("px2", s2, 78), CHUBBY_E_SESSION_EXPIRED);
+	{
+		struct session_stats st;
+
+		session_stats(sm, &st);
+		CU_ASSERT_EQUAL(st.orphans, 0);
+		CU_ASSERT_EQUAL(st.orphans_released, 1);
+	}
 	{
 		struct ns_result res;
 
