@@ -21,10 +21,11 @@ tls="$cell/tls"
 P1=127.0.0.1:$((port + 15))
 P2=127.0.0.1:$((port + 16))
 PX_PID=()
+READER_PID=""
 
 . "$(dirname "$0")/drv.sh"
 t_cleanup_all() {
-	for p in "${DRV_PID[@]}" "${PX_PID[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
+	for p in "${DRV_PID[@]}" "${PX_PID[@]}" $READER_PID; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
 	t_cleanup
 }
 trap t_cleanup_all EXIT
@@ -134,6 +135,33 @@ check "kill -9 client C" kill -9 "${DRV_PID[c]}"
 check "px2 ends C's session when its lease runs out there" \
 	wait_for 60 grep -q 'lease expired' "$T_DIR/px2.log"
 expect "B takes $M (after the lock-delay)" '^ok' drv b lock $M 30000
+
+# ---- cache coherence through the proxy: 4 reader threads of another
+# client of alice (sharing px2's cache and upstream session) while A writes
+# through px2; a read that began after a write was acknowledged must not
+# return an older value (the relay waits for every cacher's ack) ----
+G=/ls/local/g
+check "A creates $G with 0" drv_ok a open $G rwc 0 0
+"$T_DIR/alice-drv" readloop $G 4 10 >"$T_DIR/reader.out" 2>&1 &
+READER_PID=$!
+check "the reader caches $G" wait_for 20 grep -q '^reading' "$T_DIR/reader.out"
+check "its 4 threads read" wait_for 10 bash -c "[ \$(grep -c '^spin' '$T_DIR/reader.out') -ge 4 ]"
+: >"$T_DIR/writes"
+for v in $(seq 1 15); do
+	at=$(drv a put $G "$v" | sed -n 's/^ok gen=[0-9]* at=\([0-9]*\)$/\1/p')
+	[ -n "$at" ] && echo "$v $at" >>"$T_DIR/writes"
+done
+check "A's 15 writes were acknowledged" test "$(wc -l <"$T_DIR/writes")" -eq 15
+check "the reader finished" wait_for 30 grep -q '^done' "$T_DIR/reader.out"
+wait "$READER_PID" 2>/dev/null
+READER_PID=""
+# run THREAD VALUE FIRST_START LAST_START COUNT: stale if a newer value was
+# acknowledged before the run's last read began.
+stale=$(awk 'NR == FNR { at[$1] = $2; next }
+	$1 == "run" { for (v in at) if (v + 0 > $3 + 0 && at[v] < $5) { print; break } }' \
+	"$T_DIR/writes" "$T_DIR/reader.out")
+check "no stale read through the proxy's cache${stale:+: $stale}" test -z "$stale"
+check "the readers saw the last value" grep -q '^run [0-9]* 15 ' "$T_DIR/reader.out"
 
 # ---- libchubby finds proxies from the cell config (client_proxies) or
 # CHUBBY_PROXIES, keeping the config's TLS files and lease ----
