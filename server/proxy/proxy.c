@@ -102,6 +102,7 @@ pc_error_not_master(struct pconn *pc, uint64_t id)
 void
 proxy_fwd_free(struct proxy *p, struct fwd *f)
 {
+	pxup_unindex(p, f);
 	if (f->prev != NULL)
 		f->prev->next = f->next;
 	else if (p->fwds == f)

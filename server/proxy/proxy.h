@@ -36,6 +36,7 @@ enum fwd_kind {
 struct fwd {
 	struct fwd *next, *prev;       /* all of them (proxy.fwds) */
 	struct fwd *pc_next, *pc_prev; /* those of a client connection */
+	struct fwd *id_next;           /* in proxy.byid's chain, while sent */
 	enum fwd_kind kind;
 	uint64_t id; /* upstream request id; 0: not sent */
 	uint32_t op;
@@ -93,6 +94,10 @@ struct proxy {
 	struct pconn *conns;
 	size_t nconns;
 	struct fwd *fwds;
+	/* The requests sent upstream by id (a chained table, power of two):
+	 * each answer finds its request without a walk of them all. */
+	struct fwd **byid;
+	size_t nbyid, capbyid;
 	struct held *helds;
 	struct event *tick, *sigint, *sigterm;
 	uint64_t started_ms;
@@ -110,6 +115,8 @@ struct proxy {
 uint64_t proxy_now(void);
 
 /* pxup.c */
+/* Takes F out of the table of sent requests (it is answered or freed). */
+void pxup_unindex(struct proxy *p, struct fwd *f);
 void pxup_start(struct proxy *p);
 void pxup_tick(struct proxy *p, uint64_t now);
 /* Queues F upstream and sends it if the master is reachable. */

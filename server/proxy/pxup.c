@@ -42,6 +42,63 @@ upi_of(struct px_up *up)
 
 static void up_connect(struct proxy *p);
 
+static size_t
+byid_slot(const struct proxy *p, uint64_t id)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ULL) >> 20) & (p->capbyid - 1);
+}
+
+static void
+byid_put(struct proxy *p, struct fwd *f)
+{
+	if (p->nbyid >= p->capbyid) {
+		size_t cap = p->capbyid == 0 ? 256 : p->capbyid * 2;
+		struct fwd **old = p->byid;
+		size_t oldcap = p->capbyid;
+		p->byid = xcalloc(cap, sizeof *p->byid);
+		p->capbyid = cap;
+		for (size_t i = 0; i < oldcap; i++) {
+			for (struct fwd *g = old[i], *next; g != NULL; g = next) {
+				next = g->id_next;
+				size_t j = byid_slot(p, g->id);
+				g->id_next = p->byid[j];
+				p->byid[j] = g;
+			}
+		}
+		free(old);
+	}
+	size_t j = byid_slot(p, f->id);
+	f->id_next = p->byid[j];
+	p->byid[j] = f;
+	p->nbyid++;
+}
+
+static struct fwd *
+byid_get(struct proxy *p, uint64_t id)
+{
+	if (p->capbyid == 0 || id == 0)
+		return NULL;
+	for (struct fwd *f = p->byid[byid_slot(p, id)]; f != NULL; f = f->id_next)
+		if (f->id == id)
+			return f;
+	return NULL;
+}
+
+void
+pxup_unindex(struct proxy *p, struct fwd *f)
+{
+	if (f->id == 0 || p->capbyid == 0)
+		return;
+	for (struct fwd **pp = &p->byid[byid_slot(p, f->id)]; *pp != NULL; pp = &(*pp)->id_next) {
+		if (*pp == f) {
+			*pp = f->id_next;
+			p->nbyid--;
+			break;
+		}
+	}
+	f->id = 0;
+}
+
 static void
 up_drop(struct proxy *p, const char *why)
 {
@@ -58,7 +115,7 @@ up_drop(struct proxy *p, const char *why)
 		if (f->kind == FK_WHERE)
 			proxy_fwd_free(p, f);
 		else
-			f->id = 0;
+			pxup_unindex(p, f);
 	}
 	p->retry_at = proxy_now() + UP_RETRY_MS;
 }
@@ -76,7 +133,9 @@ up_send(struct proxy *p, struct fwd *f)
 		return;
 	if (f->session_scoped && (up == NULL || up->session == 0))
 		return; /* waits for its upstream session */
+	pxup_unindex(p, f); /* sent again (a new epoch): a new id */
 	f->id = ++p->next_id;
+	byid_put(p, f);
 	f->sent_ms = proxy_now();
 	wire_buf_reset(&p->out);
 	pk = wire_begin_req(&p->out, f->id, f->op);
@@ -149,7 +208,7 @@ up_send(struct proxy *p, struct fwd *f)
 finish:
 	if (wire_finish(&p->out) != CHUBBY_OK) {
 		log_warn("upstream: cannot encode %s", proto_op_name(f->op));
-		f->id = 0;
+		pxup_unindex(p, f);
 		proxy_fwd_done(p, f, CHUBBY_E_INTERNAL, NULL);
 		return;
 	}
@@ -351,9 +410,7 @@ up_on_res(struct proxy *p, const struct wire_msg *m)
 {
 	struct fwd *f;
 
-	for (f = p->fwds; f != NULL; f = f->next)
-		if (f->id == m->res.id && f->id != 0)
-			break;
+	f = byid_get(p, m->res.id);
 	if (f == NULL)
 		return; /* answered after its client went, or a stale copy */
 	if (f->kind == FK_WHERE) {
@@ -546,6 +603,9 @@ pxup_free(struct proxy *p)
 	if (p->up != NULL)
 		conn_free(p->up);
 	p->up = NULL;
+	free(p->byid);
+	p->byid = NULL;
+	p->capbyid = p->nbyid = 0;
 	for (struct px_up *up = p->px.ups; up != NULL; up = up->next) {
 		free(up->user);
 		up->user = NULL;
