@@ -121,7 +121,17 @@ expect "B still cannot take $L" 'E_BUSY' drv b trylock $L
 expect "A's ephemeral $E is still there" '^ok mine ' drv b cat $E
 check "A saw a second MASTER_FAILOVER (the proxy's)" \
 	wait_for 20 bash -c "[ \$(grep -c '^event MASTER_FAILOVER' '$T_DIR/a.out') -ge 2 ]"
+# A2 waits for $L in a blocking ACQUIRE through px2 (the proxy forwards it
+# and it waits at the master) until A releases it.
+check "A2 opens $L" drv_ok a2 open $L rwc
+n=$(drv_answers a2)
+echo "lock $L 30000" >&"${DRV_FD[a2]}"
+a2_answered() { [ "$(grep -c '^ok\|^err' "$T_DIR/a2.out")" -gt "$n" ]; }
+a2_waits() { ! wait_for 2 a2_answered; }
+check "A2's ACQUIRE waits while A holds $L (no answer in 2 s)" a2_waits
 expect "A releases $L through px2" '^ok' drv a unlock $L
+check "A2's ACQUIRE is granted" wait_for 30 bash -c "grep '^ok\\|^err' '$T_DIR/a2.out' | sed -n '$((n + 1))p' | grep -q '^ok waited_ms='"
+expect "A2 releases $L" '^ok' drv a2 unlock $L
 expect "B takes $L" '^ok' drv b trylock $L
 expect "B releases $L" '^ok' drv b unlock $L
 
