@@ -173,14 +173,23 @@ stale=$(awk 'NR == FNR { at[$1] = $2; next }
 check "no stale read through the proxy's cache${stale:+: $stale}" test -z "$stale"
 check "the readers saw the last value" grep -q '^run [0-9]* 15 ' "$T_DIR/reader.out"
 
+# ---- px2 restarts at the same address (px1 is gone): A comes back to
+# the new process, which claims its session again ----
+check "kill -9 proxy px2" kill -9 "$PX_px2"
+check "px2 starts again at $P2" px_start px2 "$P2"
+expect "A writes through the new px2" '^ok' drv a put $F v6
+check "the new px2 claimed A's session" grep -q 'claimed client session' "$T_DIR/px2.log"
+expect "A's ephemeral $E survived both proxies" '^ok mine ' drv b cat $E
+expect "B reads A's v6" '^ok v6 ' drv b cat $F
+
 # ---- libchubby finds proxies from the cell config (client_proxies) or
 # CHUBBY_PROXIES, keeping the config's TLS files and lease ----
 n0=$(grep -c 'client session [0-9]* for alice' "$T_DIR/px2.log")
 sed "s|^client_tls_cert.*|client_tls_cert = $tls/client-alice.crt|; s|^client_tls_key.*|client_tls_key = $tls/client-alice.key|" \
 	"$conf" >"$T_DIR/alice.conf"
 echo "client_proxies = $P2" >>"$T_DIR/alice.conf"
-expect "lockctl with client_proxies reads v5 through px2" '^v5$' "$LOCKCTL" -C "$T_DIR/alice.conf" cat $F
-expect "CHUBBY_PROXIES overrides the config's replicas" '^v5$' \
+expect "lockctl with client_proxies reads v6 through px2" '^v6$' "$LOCKCTL" -C "$T_DIR/alice.conf" cat $F
+expect "CHUBBY_PROXIES overrides the config's replicas" '^v6$' \
 	env CHUBBY_PROXIES="$P2" CHUBBY_CERT="$tls/client-alice.crt" CHUBBY_KEY="$tls/client-alice.key" \
 	"$LOCKCTL" -C "$conf" cat $F
 n1=$(grep -c 'client session [0-9]* for alice' "$T_DIR/px2.log")
