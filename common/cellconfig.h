@@ -96,6 +96,7 @@ struct cell_config {
 	char *tls_crl;            /* "" if none */
 	char *client_tls_cert;    /* "" if none */
 	char *client_tls_key;     /* "" if none */
+	char *client_proxies;     /* "HOST:PORT,...": libchubby's cell is these ("" : none) */
 	char *sequencer_key_file; /* "" if none */
 
 	/* Master lease and time. */

@@ -401,7 +401,8 @@ certgen_leaf(const struct certgen *ca, const struct certgen_req *req, EVP_PKEY *
 		ou = TLS_OU_CLIENT;
 		/* clientAuth only: OpenSSL's purpose check then refuses this
 		 * certificate on the serving side of any handshake. */
-		exts[nexts++] = (struct certgen_ext){NID_ext_key_usage, "clientAuth"};
+		exts[nexts++] = (struct certgen_ext){NID_ext_key_usage,
+		    req->serve ? "serverAuth,clientAuth" : "clientAuth"};
 		break;
 	case CERTGEN_CA:
 	case CERTGEN_UNKNOWN:

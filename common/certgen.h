@@ -11,6 +11,7 @@
 #ifndef CHUBBY_CERTGEN_H
 #define CHUBBY_CERTGEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +54,10 @@ struct certgen_req {
 	 * test can make a certificate that expired yesterday. */
 	int64_t not_before;
 	int64_t not_after;
+	/* Client: also serverAuth, for a chubby-proxy that serves clients with
+	 * the certificate whose principal the cell's `proxies` names
+	 * (docs/PROXY.md). */
+	bool serve;
 };
 
 /* A new self-signed CA for CELL (tls_cell_valid), valid from NOT_BEFORE to

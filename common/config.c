@@ -148,6 +148,12 @@ static const struct config_option config_options[] = {
           "\"\" leaves it to CHUBBY_CERT. Set it together with client_tls_key."),
     O_STR("client_tls_key", CONFIG_PATH, client_tls_key, "", 0, 1023, CONFIG_F_OPTIONAL, G_FILES,
           "Private key (PEM) of client_tls_cert; \"\" leaves it to CHUBBY_KEY."),
+    O_STR("client_proxies", CONFIG_STRING, client_proxies, "", 0, 4095, CONFIG_F_OPTIONAL,
+          G_FILES,
+          "Addresses (HOST:PORT, separated by commas) of chubby-proxy processes that clients "
+          "reading this file connect to instead of the replicas, in turn, as to a cell "
+          "(docs/PROXY.md); CHUBBY_PROXIES overrides it. \"\" : the replicas. The replicas "
+          "and the proxies themselves ignore it."),
     O_STR("sequencer_key_file", CONFIG_PATH, sequencer_key_file, "", 0, 1023, CONFIG_F_OPTIONAL,
           G_FILES,
           "File holding the secret every replica signs sequencers with, so that servers holding "

@@ -495,6 +495,17 @@ tls_check_own(struct tls_ctx *ctx, const struct tls_config *cfg, char *err, size
 		    cfg->cert_file, why);
 		return CHUBBY_E_TLS;
 	}
+	if (cfg->role == TLS_ROLE_SERVER && cfg->proxy && id.kind == TP_PEER_CLIENT) {
+		X509 *own = SSL_CTX_get0_certificate(ctx->ssl);
+		if ((X509_get_extension_flags(own) & EXFLAG_XKUSAGE) &&
+		    (X509_get_extended_key_usage(own) & XKU_SSL_SERVER))
+			return CHUBBY_OK;
+		snprintf(err, errlen,
+		    "tls: certificate %s lacks the serverAuth usage a proxy serves with "
+		    "(chubby-certs proxy issues one)",
+		    cfg->cert_file);
+		return CHUBBY_E_TLS;
+	}
 	if (cfg->role == TLS_ROLE_SERVER && id.kind != TP_PEER_REPLICA) {
 		snprintf(err, errlen,
 		    "tls: certificate %s is a %s certificate; serving needs a replica certificate",

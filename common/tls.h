@@ -38,6 +38,10 @@ struct tls_config {
 	 * With one, the peer's certificate must not be on it, and neither may
 	 * our own. */
 	const char *crl_file;
+	/* Server role for chubby-proxy: our certificate may be a client
+	 * certificate (its principal is the proxy's) if it also carries the
+	 * serverAuth usage (chubby-certs proxy). */
+	int proxy;
 };
 
 struct tls_ctx;

@@ -267,6 +267,8 @@ cl_copy(char *dst, size_t cap, const char *src, const char *what, char *err, siz
 	return CHUBBY_OK;
 }
 
+static int cl_from_list(const char *spec, struct cl_cell *out, char *err, size_t errlen);
+
 static int
 cl_from_config(const char *path, struct cl_cell *out, char *err, size_t errlen)
 {
@@ -276,9 +278,21 @@ cl_from_config(const char *path, struct cl_cell *out, char *err, size_t errlen)
 	if ((rc = config_load(path, &cfg, err, errlen)) != CHUBBY_OK)
 		return rc;
 	snprintf(out->cell, sizeof out->cell, "%s", cfg->cell ? cfg->cell : "");
-	for (unsigned i = 0; i < cfg->nreplicas && out->naddrs < CELLSPEC_MAX_ADDRS; i++)
-		snprintf(out->addrs[out->naddrs++], CELLSPEC_ADDR_MAX, "%s",
-		    cfg->replicas[i].client_addr);
+	/* With proxies, the client talks to them as to the cell (docs/PROXY.md);
+	 * the replicas are not tried. */
+	if (cfg->client_proxies != NULL && cfg->client_proxies[0] != '\0') {
+		if ((rc = cl_from_list(cfg->client_proxies, out, err, errlen)) != CHUBBY_OK) {
+			char why[256];
+			snprintf(why, sizeof why, "%s", err);
+			snprintf(err, errlen, "%s: client_proxies: %s", path, why);
+			config_free(cfg);
+			return CHUBBY_E_CONFIG;
+		}
+	} else {
+		for (unsigned i = 0; i < cfg->nreplicas && out->naddrs < CELLSPEC_MAX_ADDRS; i++)
+			snprintf(out->addrs[out->naddrs++], CELLSPEC_ADDR_MAX, "%s",
+			    cfg->replicas[i].client_addr);
+	}
 	out->lease_ms = cfg->session_lease_ms;
 	out->grace_ms = cfg->grace_period_ms;
 	rc = cl_copy(out->ca, sizeof out->ca, cfg->tls_ca, "tls_ca", err, errlen);
@@ -360,6 +374,13 @@ cl_cell_resolve(const char *spec, struct cl_cell *out, char *err, size_t errlen)
 		rc = cl_dns_resolve(spec, out, err, errlen);
 	if (rc != CHUBBY_OK)
 		return rc;
+	/* CHUBBY_PROXIES: chubby-proxy addresses to use instead of the cell's
+	 * (the cell spec still gives the CA, the lease and the rest). */
+	if ((env = getenv("CHUBBY_PROXIES")) != NULL && *env != '\0') {
+		out->naddrs = 0;
+		if ((rc = cl_from_list(env, out, err, errlen)) != CHUBBY_OK)
+			return rc;
+	}
 	/* The environment names the client's own files and wins over the
 	 * config, as for lockctl. */
 	if ((env = getenv("CHUBBY_CA")) != NULL && *env != '\0' &&

@@ -51,6 +51,12 @@ for f in "$top"/server/mirror/*.[ch]; do
 	check_file "$f" "$inc(session/|session_shell|svc/|rpc/|status/|backup|store/|peer/|paxos/|ns/)" \
 	    "mirror (a client: it writes through the client port)"
 done
+# chubby-proxy (server/proxy, docs/PROXY.md) is a program of its own, a client
+# of the cell's protocol: none of chubbyd's modules, only common/.
+for f in "$top"/server/proxy/*.[ch]; do
+	check_file "$f" "$inc(session/|session_shell|svc/|rpc/|status/|backup|store/|peer/|paxos/|ns/|cell/|replica\.h|chubbyd\.h|mirror/)" \
+	    "proxy (a client of the cell)"
+done
 # libchubby's client calls (sessions, handles, the event-loop API) in
 # chubbyd: only in server/mirror.
 for f in $(find "$top/server" -name '*.c' ! -path '*/server/mirror/*'); do

@@ -69,6 +69,7 @@ static int certs_sign(struct certs_opts *, int, char **);
 static int certs_revoke(struct certs_opts *, int, char **);
 static int certs_crl(struct certs_opts *, int, char **);
 static int certs_seqkey(struct certs_opts *, int, char **);
+static int certs_proxy(struct certs_opts *, int, char **);
 
 static const struct certs_cmd certs_cmds[] = {
     {"init", certs_init, OPT_DIR | OPT_CELL | OPT_DAYS | OPT_FORCE, OPT_DIR,
@@ -79,6 +80,10 @@ static const struct certs_cmd certs_cmds[] = {
 	"issue DIR/replica-N.crt and .key (default address 127.0.0.(10+N))"},
     {"client", certs_client, OPT_DIR | OPT_NAME | OPT_DAYS, OPT_DIR | OPT_NAME,
 	"--dir DIR --name NAME [--days N]", "issue DIR/client-NAME.crt and .key"},
+    {"proxy", certs_proxy, OPT_DIR | OPT_NAME | OPT_DAYS, OPT_DIR | OPT_NAME,
+	"--dir DIR --name NAME [--days N]",
+	"issue DIR/proxy-NAME.crt and .key: a client certificate for NAME that may also serve\n"
+	"      (chubby-proxy; list NAME in the cell's proxies)"},
     {"cell", certs_cell, OPT_DIR | OPT_REPLICAS | OPT_CELL | OPT_DAYS, OPT_DIR | OPT_REPLICAS,
 	"--dir DIR --replicas N [--cell NAME] [--days N]",
 	"the CA if missing, replicas 1..N and the client \"admin\""},
@@ -323,6 +328,35 @@ certs_issue_client(const struct certgen *ca, const struct certs_opts *o, const c
 	xasprintf(&base, "client-%s", name);
 	rc = certs_issue(ca, o->dir, base, &req);
 	free(base);
+	return rc;
+}
+
+static int
+certs_proxy(struct certs_opts *o, int argc, char **argv)
+{
+	struct certgen *ca = NULL;
+	struct certgen_req req = {
+	    .kind = CERTGEN_CLIENT,
+	    .name = o->name,
+	    .not_before = -CERTGEN_BACKDATE,
+	    .not_after = certs_days(o->days),
+	    .serve = true,
+	};
+	char *base;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if (!tls_principal_valid(o->name))
+		return certs_usage_error("bad proxy name \"%s\": use 1 to 64 letters, digits, "
+					 "'.', '_', '@' or '-', not starting with '.' or '-'",
+		    o->name);
+	if ((rc = certs_load_ca(o->dir, &ca)) != 0)
+		return rc;
+	xasprintf(&base, "proxy-%s", o->name);
+	rc = certs_issue(ca, o->dir, base, &req);
+	free(base);
+	certgen_free(ca);
 	return rc;
 }
 

@@ -116,12 +116,15 @@ suite_init(void)
 		    .not_before = -2 * DAY, .not_after = -DAY};
 		struct certgen_req mallory = {.kind = CERTGEN_CLIENT, .name = "mallory",
 		    .not_before = -300, .not_after = DAY};
+		struct certgen_req px = {.kind = CERTGEN_CLIENT, .name = "px1",
+		    .not_before = -300, .not_after = DAY, .serve = true};
 
 		if (mint(ca, &r2, "replica-2") != CHUBBY_OK || mint(ca, &r3, "replica-3") != CHUBBY_OK ||
 		    mint(ca, &alice, "client-alice") != CHUBBY_OK ||
 		    mint(ca, &fake, "client-replica-4") != CHUBBY_OK ||
 		    mint(ca, &old, "client-old") != CHUBBY_OK ||
-		    mint(other, &mallory, "client-mallory") != CHUBBY_OK)
+		    mint(other, &mallory, "client-mallory") != CHUBBY_OK ||
+		    mint(ca, &px, "proxy-px1") != CHUBBY_OK)
 			rc = -1;
 	}
 out:
@@ -785,6 +788,56 @@ test_client_cert_cannot_serve(void)
 	tp_free(stp);
 	tp_free(ctp);
 	SSL_CTX_free(rogue);
+	tls_ctx_free(cctx);
+}
+
+/* chubby-proxy (docs/PROXY.md) serves clients with a client certificate
+ * that also has serverAuth: only a context loaded for a proxy takes it, a
+ * plain client certificate is refused even then, and a client handshakes
+ * with the proxy and sees its principal. */
+static void
+test_proxy_cert_serves(void)
+{
+	char ca[600], crt[600], key[600], err[512];
+	struct tls_config cfg = {.ca_file = ca, .cert_file = crt, .key_file = key,
+	    .role = TLS_ROLE_SERVER};
+	struct tls_ctx *sctx, *cctx = ctx_make(TLS_ROLE_CLIENT, "client-alice");
+	struct world w;
+	struct server s;
+	struct end c;
+	struct tp *stp, *ctp;
+
+	fpath(ca, sizeof ca, "ca.crt");
+	fpath(crt, sizeof crt, "proxy-px1.crt");
+	fpath(key, sizeof key, "proxy-px1.key");
+	CU_ASSERT_PTR_NULL(tls_ctx_new(&cfg, err, sizeof err)); /* not a proxy context */
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "serving needs a replica certificate"));
+	cfg.proxy = 1;
+	fpath(crt, sizeof crt, "client-alice.crt");
+	fpath(key, sizeof key, "client-alice.key");
+	CU_ASSERT_PTR_NULL(tls_ctx_new(&cfg, err, sizeof err)); /* no serverAuth */
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "lacks the serverAuth usage"));
+	fpath(crt, sizeof crt, "proxy-px1.crt");
+	fpath(key, sizeof key, "proxy-px1.key");
+	sctx = tls_ctx_new(&cfg, err, sizeof err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cctx);
+	stp = tp_tls_new(sctx);
+	ctp = tp_tls_new(cctx);
+	world_init(&w);
+	server_start(&s, &w, stp);
+	expect_echo(&s, ctp, &c, "ping");
+	CU_ASSERT_EQUAL(s.ends[0].id.kind, TP_PEER_CLIENT);
+	CU_ASSERT_STRING_EQUAL(s.ends[0].id.name, "alice");
+	CU_ASSERT_EQUAL(c.id_rc, CHUBBY_OK);
+	CU_ASSERT_EQUAL(c.id.kind, TP_PEER_CLIENT);
+	CU_ASSERT_STRING_EQUAL(c.id.name, "px1");
+	end_free(&c);
+	server_stop(&s);
+	world_free(&w);
+	tp_free(stp);
+	tp_free(ctp);
+	tls_ctx_free(sctx);
 	tls_ctx_free(cctx);
 }
 
@@ -1866,6 +1919,7 @@ harness_register(void)
 	    {"plaintext to the TLS port fails alone", test_plaintext_to_tls_port},
 	    {"a client certificate cannot pass as a replica", test_identity_kinds},
 	    {"a client certificate cannot serve", test_client_cert_cannot_serve},
+	    {"a proxy certificate serves, in a proxy context only", test_proxy_cert_serves},
 	    {"identity rules", test_identity_rules},
 	    {"context errors name the file", test_ctx_errors},
 	    {"plain transport round trip", test_plain_roundtrip},

@@ -27,7 +27,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: chubby-bench [-C CELL] [--dir DIR] [-w WORKLOADS] [-c N,N,...] [-d SECONDS]\n"
-	    "                    [-n SESSIONS,...] [--conns K] [--arrival N] [--tail SECONDS]\n"
+	    "                    [-n SESSIONS,...] [--conns K] [--proxies LIST] [--arrival N]\n"
+	    "                    [--tail SECONDS]\n"
 	    "                    [--keep N] [--timeline] [--abandon] [--warmup SECONDS] [--json] [-q]\n"
 	    "Measures a running cell: ops/s and latency (p50/p99/p99.9) per workload and\n"
 	    "number of concurrent client sessions.\n"
@@ -43,6 +44,9 @@ usage(FILE *f)
 	    "  --warmup SECONDS unmeasured time before it (default 1)\n"
 	    "  -n N,...         keepalive: idle sessions (default 1000,10000)\n"
 	    "  --conns K        keepalive: connections carrying them (default one per 20000)\n"
+	    "  --proxies LIST   keepalive: open the sessions through these chubby-proxy\n"
+	    "                   HOST:PORT,... (the connections spread over them); the master\n"
+	    "                   is still the process measured\n"
 	    "  --arrival N      keepalive: start N sessions a second (default: a burst, 256\n"
 	    "                   starts in flight)\n"
 	    "  --tail SECONDS   keepalive: after the measure, watch the sessions this long\n"
@@ -274,6 +278,7 @@ main(int argc, char **argv)
 	    {"duration", required_argument, NULL, 'd'},
 	    {"sessions", required_argument, NULL, 'n'},
 	    {"conns", required_argument, NULL, 'K'},
+	    {"proxies", required_argument, NULL, 'P'},
 	    {"arrival", required_argument, NULL, 'A'},
 	    {"keep", required_argument, NULL, 'k'},
 	    {"tail", required_argument, NULL, 'L'},
@@ -334,6 +339,7 @@ main(int argc, char **argv)
 			break;
 		}
 		case 'K': o.kconns = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'P': o.proxies = optarg; break;
 		case 'k': o.keep = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'l': o.timeline = 1; break;
 		case 'a': o.abandon = 1; break;

@@ -27,6 +27,7 @@ struct bench_opts {
 	unsigned sessions[BENCH_MAX_LIST]; /* keepalive: idle sessions */
 	size_t nsessions;
 	unsigned kconns;       /* keepalive: connections (0: one per 20000 sessions) */
+	const char *proxies;   /* keepalive: chubby-proxy HOST:PORT,... to connect to instead */
 	double arrival;        /* keepalive: sessions started per second (0: a burst) */
 	unsigned keep;         /* keepalive: sessions kept after the measure (0: none) */
 	double tail;           /* keepalive: seconds those are watched */

@@ -70,6 +70,9 @@ struct kconn {
 	struct kpool *p;
 	struct conn *conn;
 	int open, closed;
+	/* The epoch its server gave: proxies (--proxies) each show their own
+	 * (docs/PROXY.md "Epochs"). */
+	uint64_t epoch;
 };
 
 struct kpool {
@@ -143,12 +146,12 @@ kp_send(struct kpool *p, unsigned i, unsigned tag, uint32_t op, double hold)
 	} else if (op == PROTO_OP_KEEPALIVE) {
 		msgpack_pack_map(pk, 3);
 		mp_pack_kv_uint(pk, "session", s->id);
-		mp_pack_kv_uint(pk, "epoch", p->epoch);
+		mp_pack_kv_uint(pk, "epoch", kc->epoch ? kc->epoch : p->epoch);
 		mp_pack_kv_uint(pk, "hold_ms", (uint64_t)(hold * 1000.0));
 	} else {
 		msgpack_pack_map(pk, 2);
 		mp_pack_kv_uint(pk, "session", s->id);
-		mp_pack_kv_uint(pk, "epoch", p->epoch);
+		mp_pack_kv_uint(pk, "epoch", kc->epoch ? kc->epoch : p->epoch);
 	}
 	if (wire_finish(&p->out) != CHUBBY_OK)
 		return CHUBBY_E_INVALID;
@@ -248,7 +251,7 @@ kp_granted(struct kpool *p, unsigned i, uint64_t lease, int keepalive)
 }
 
 static void
-kp_on_res(struct kpool *p, const struct wire_msg *m)
+kp_on_res(struct kpool *p, struct kconn *kc, const struct wire_msg *m)
 {
 	uint64_t i64 = m->res.id >> 2, lease = 0, epoch = 0, sid = 0;
 	unsigned tag = (unsigned)(m->res.id & 3), i;
@@ -281,6 +284,8 @@ kp_on_res(struct kpool *p, const struct wire_msg *m)
 		mp_get_uint(r, "lease_ms", MP_OPTIONAL, &lease, NULL, 0);
 		if (epoch > p->epoch)
 			p->epoch = epoch;
+		if (epoch > kc->epoch)
+			kc->epoch = epoch;
 		p->s[i].id = sid;
 		p->s[i].state = S_LIVE;
 		p->live++;
@@ -350,7 +355,7 @@ kp_on_frame(struct conn *c, const uint8_t *body, size_t len, void *arg)
 		kp_error(p, "connection refused", m.res.status, &m.res.message);
 		p->failed = 1;
 	} else if (m.kind == PROTO_KIND_RES) {
-		kp_on_res(p, &m);
+		kp_on_res(p, kc, &m);
 		if (p->mode != 0)
 			kp_pump(p, p->mode == 2);
 	}
@@ -516,8 +521,29 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 		snprintf(res->first_error, sizeof res->first_error, "%.150s", err);
 		goto out;
 	}
+	/* --proxies: the connections go to the proxies in turn instead of the
+	 * master, which is still the process measured (what proxies save it,
+	 * docs/PROXY.md). */
+	char pxaddr[8][CELLSPEC_ADDR_MAX];
+	struct sockaddr_storage pxss[8];
+	int pxlen[8];
+	unsigned npx = 0;
+	for (const char *q = o->proxies; q != NULL && *q != '\0' && npx < 8;) {
+		size_t len = strcspn(q, ",");
+		snprintf(pxaddr[npx], sizeof pxaddr[npx], "%.*s", (int)len, q);
+		if (net_resolve(pxaddr[npx], &pxss[npx], &pxlen[npx], err, sizeof err) != CHUBBY_OK) {
+			snprintf(res->first_error, sizeof res->first_error, "--proxies: %.140s", err);
+			goto out;
+		}
+		npx++;
+		q += len;
+		if (*q == ',')
+			q++;
+	}
 	for (unsigned i = 0; i < p.nc; i++) {
-		struct bufferevent *bev = tp_connect(p.tp, p.base, (struct sockaddr *)&ss, sslen, NULL, 0);
+		struct bufferevent *bev = npx > 0
+		    ? tp_connect(p.tp, p.base, (struct sockaddr *)&pxss[i % npx], pxlen[i % npx], NULL, 0)
+		    : tp_connect(p.tp, p.base, (struct sockaddr *)&ss, sslen, NULL, 0);
 		p.c[i].p = &p;
 		if (bev == NULL || (p.c[i].conn = conn_new(p.tp, bev, 0, FRAME_MAX_DEFAULT * 4, &kp_cb,
 		    &p.c[i])) == NULL) {

@@ -1,0 +1,295 @@
+/* test_pxcore.c: chubby-proxy's pure core (server/proxy/pxcore.c): client
+ * sessions and leases, events and ev_ack, the read cache and the
+ * invalidation relay. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "proxy/pxcore.h"
+
+#define LEASE 12000
+
+static struct pxcore px;
+
+static struct px_up *
+up_ok(const char *principal, int64_t now)
+{
+	struct px_up *up = px_up_get(&px, principal, true);
+	px_up_renewed(&px, up, 77, now + 12000, now);
+	return up;
+}
+
+static size_t
+take_acks(struct px_up *up, uint64_t *first)
+{
+	uint64_t *a;
+	size_t n;
+	px_up_take_acks(up, &a, &n);
+	if (n > 0 && first != NULL)
+		*first = a[0];
+	free(a);
+	return n;
+}
+
+/* The lease granted is the shorter of session_lease and what is left of
+ * the upstream lease; none while the upstream is in jeopardy. */
+static void
+test_lease(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 1000);
+	struct px_client *c = px_client_new(&px, up, 42, 9);
+
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 1000), LEASE);
+	CU_ASSERT_EQUAL(c->lease_end, 1000 + LEASE);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 10000), 3000); /* upstream until 13000 */
+	CU_ASSERT_PTR_EQUAL(px_client_by_nonce(&px, "alice", 9), c);
+	CU_ASSERT_PTR_NULL(px_client_by_nonce(&px, "bob", 9));
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 12999));
+	px_up_jeopardy(&px, up);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 11000), 0);
+	/* Cut off from the master, the proxy expires nobody. */
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 20000));
+	/* The master is back: a held KeepAlive is answered, leases restart. */
+	c->ka = &px;
+	px_up_renewed(&px, up, 77, 32000, 20000);
+	struct px_client **w;
+	CU_ASSERT_EQUAL(px_take_wakes(&px, &w), 1);
+	CU_ASSERT_EQUAL(c->lease_end, 32000);
+	c->ka = NULL;
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 31999));
+	CU_ASSERT_PTR_EQUAL(px_next_expired(&px, 32000), c);
+	px_client_end(&px, c);
+	CU_ASSERT_EQUAL(px.nclients, 0);
+	CU_ASSERT_PTR_NULL(px_client_get(&px, 42));
+	px_free(&px);
+}
+
+/* Events reach the client owning the handle, with rising ids, and stay
+ * until an ev_ack covers them. */
+static void
+test_events(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 0);
+	struct px_client *a = px_client_new(&px, up, 1, 0);
+	struct px_client *b = px_client_new(&px, up, 2, 0);
+	struct px_client **w;
+
+	px_handle_add(&px, a, 100, "/ls/c/x", 1);
+	px_handle_add(&px, b, 200, "/ls/c/y", 1);
+	a->ka = &px;
+	px_route_event(&px, up, 7, 1, 100, "/ls/c/x", 3, true);
+	px_route_event(&px, up, 8, 1, 100, "/ls/c/x", 4, true);
+	px_route_event(&px, up, 9, 1, 999, "/ls/c/z", 0, false); /* nobody's */
+	CU_ASSERT_EQUAL(up->ev_ack, 9);
+	CU_ASSERT_EQUAL(px_take_wakes(&px, &w), 1);
+	CU_ASSERT_PTR_EQUAL(w[0], a);
+	CU_ASSERT_EQUAL(a->nev, 2);
+	CU_ASSERT_EQUAL(b->nev, 0);
+	uint64_t id1 = a->ev[0].id, id2 = a->ev[1].id;
+	CU_ASSERT(id2 > id1);
+	CU_ASSERT_EQUAL(a->ev[1].gen, 4);
+	/* A KeepAlive that has not seen the reply gets them again. */
+	CU_ASSERT(px_client_keepalive(&px, a, 0, NULL, 0));
+	CU_ASSERT_EQUAL(a->nev, 2);
+	CU_ASSERT(px_client_keepalive(&px, a, id1, NULL, 0));
+	CU_ASSERT_EQUAL(a->nev, 1);
+	CU_ASSERT(!px_client_keepalive(&px, a, id2, NULL, 0));
+	/* Handles go with their client. */
+	px_client_end(&px, a);
+	CU_ASSERT_PTR_NULL(px_handle_get(&px, 100));
+	CU_ASSERT_PTR_NOT_NULL(px_handle_get(&px, 200));
+	px_free(&px);
+}
+
+/* A read is cached for the principal, served to the next reader, and an
+ * upstream invalidation goes to every client caching it; the master's is
+ * acked only when all of them acked, and meanwhile reads are forwarded. */
+static void
+test_relay(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 0);
+	struct px_up *bob = up_ok("bob", 0);
+	struct px_client *a = px_client_new(&px, up, 1, 0);
+	struct px_client *b = px_client_new(&px, up, 2, 0);
+	struct px_client *c = px_client_new(&px, up, 3, 0);
+	struct px_client *d = px_client_new(&px, bob, 4, 0);
+	const uint8_t v1[] = "one";
+	const uint8_t *got;
+	size_t len = 0;
+	uint64_t ack = 0;
+
+	CU_ASSERT_PTR_NULL(px_cache_lookup(&px, a, "/p", &len));
+	uint64_t t = px_read_begin(&px, a, "/p");
+	CU_ASSERT(px_read_done(&px, a->up, a, "/p", t, true, v1, sizeof v1));
+	got = px_cache_lookup(&px, b, "/p", &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	CU_ASSERT_EQUAL(len, sizeof v1);
+	CU_ASSERT(memcmp(got, v1, len) == 0);
+	/* Another principal has its own cache: ACLs are checked upstream. */
+	CU_ASSERT_PTR_NULL(px_cache_lookup(&px, d, "/p", &len));
+	CU_ASSERT_EQUAL(px.st.hits, 1);
+
+	a->ka = &px;
+	px_route_inval(&px, up, 55, "/p");
+	CU_ASSERT_EQUAL(a->ninv, 1);
+	CU_ASSERT_EQUAL(b->ninv, 1);
+	CU_ASSERT_EQUAL(c->ninv, 0);
+	CU_ASSERT_EQUAL(take_acks(up, NULL), 0);
+	/* Pending: not served from the cache, and a forwarded read's answer
+	 * is not cacheable even if the master said so. */
+	CU_ASSERT_PTR_NULL(px_cache_lookup(&px, c, "/p", &len));
+	t = px_read_begin(&px, c, "/p");
+	CU_ASSERT(!px_read_done(&px, c->up, c, "/p", t, true, v1, sizeof v1));
+	uint64_t rid = a->inv[0].id;
+	px_client_keepalive(&px, a, 0, &rid, 1);
+	CU_ASSERT_EQUAL(take_acks(up, NULL), 0);
+	/* b's lease ends instead of acking: the relay completes. */
+	px_client_end(&px, b);
+	CU_ASSERT_EQUAL(take_acks(up, &ack), 1);
+	CU_ASSERT_EQUAL(ack, 55);
+	/* Nobody caches it now: the next invalidation is acked at once. */
+	px_route_inval(&px, up, 56, "/p");
+	CU_ASSERT_EQUAL(take_acks(up, &ack), 1);
+	CU_ASSERT_EQUAL(ack, 56);
+	CU_ASSERT_EQUAL(take_acks(bob, NULL), 0);
+	px_free(&px);
+}
+
+/* An invalidation that arrives while a read is forwarded: its answer
+ * may be older than the write, so it is not cached. */
+static void
+test_read_race(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 0);
+	struct px_client *a = px_client_new(&px, up, 1, 0);
+	const uint8_t v[] = "v";
+	size_t len;
+
+	uint64_t t = px_read_begin(&px, a, "/q");
+	px_route_inval(&px, up, 9, "/q");
+	CU_ASSERT(!px_read_done(&px, a->up, a, "/q", t, true, v, sizeof v));
+	CU_ASSERT_PTR_NULL(px_cache_lookup(&px, a, "/q", &len));
+	/* The master's cacheable false is obeyed too. */
+	t = px_read_begin(&px, a, "/q");
+	CU_ASSERT(!px_read_done(&px, a->up, a, "/q", t, false, v, sizeof v));
+	CU_ASSERT_EQUAL(px.ncache, 0);
+	/* A read whose client ended meanwhile: nothing kept, nothing left. */
+	t = px_read_begin(&px, a, "/q");
+	struct px_up *up_a = a->up;
+	px_client_end(&px, a);
+	CU_ASSERT(!px_read_done(&px, up_a, NULL, "/q", t, true, v, sizeof v));
+	CU_ASSERT_EQUAL(px.ncache, 0);
+	px_free(&px);
+}
+
+/* A new master epoch flushes the cache and the relays, changes the epoch
+ * clients see, and drops their queued events; two proxy processes show
+ * different epochs for the same master. */
+static void
+test_epoch(void)
+{
+	struct pxcore other;
+	px_init(&other, LEASE, 6);
+	px_init(&px, LEASE, 5);
+	px_set_master_epoch(&other, 3);
+	CU_ASSERT(px_set_master_epoch(&px, 3));
+	CU_ASSERT(!px_set_master_epoch(&px, 3));
+	CU_ASSERT(px_epoch(&px) != px_epoch(&other));
+	uint64_t e3 = px_epoch(&px);
+	struct px_up *up = up_ok("alice", 0);
+	struct px_client *a = px_client_new(&px, up, 1, 0);
+	const uint8_t v[] = "v";
+	size_t len;
+	uint64_t t = px_read_begin(&px, a, "/r");
+	CU_ASSERT(px_read_done(&px, a->up, a, "/r", t, true, v, sizeof v));
+	px_handle_add(&px, a, 5, "/r", 1);
+	px_route_event(&px, up, 1, 1, 5, "/r", 2, true);
+	px_route_inval(&px, up, 2, "/r");
+	CU_ASSERT(px_set_master_epoch(&px, 4));
+	CU_ASSERT(px_epoch(&px) != e3);
+	CU_ASSERT_EQUAL(a->nev, 0);
+	CU_ASSERT_EQUAL(a->ninv, 0);
+	CU_ASSERT_PTR_NULL(px.relays);
+	CU_ASSERT_EQUAL(take_acks(up, NULL), 0);
+	CU_ASSERT_PTR_NULL(px_cache_lookup(&px, a, "/r", &len));
+	CU_ASSERT_EQUAL(px.ncache, 0);
+	/* Handles survive: they are the master's and replicated. */
+	CU_ASSERT_PTR_NOT_NULL(px_handle_get(&px, 5));
+	/* A client claimed from another proxy of the same master epoch with
+	 * a higher incarnation: ours goes above it (libchubby takes only a
+	 * higher epoch as news).  One of a newer master: nothing yet. */
+	uint64_t mine = px_epoch(&px), theirs = (4ULL << 20) | 0x70000;
+	CU_ASSERT(px_epoch_raise(&px, theirs));
+	CU_ASSERT(px_epoch(&px) > theirs);
+	CU_ASSERT(px_epoch(&px) > mine);
+	CU_ASSERT(!px_epoch_raise(&px, theirs));
+	CU_ASSERT(!px_epoch_raise(&px, (5ULL << 20) | 1));
+	CU_ASSERT(!px_epoch_raise(&px, (4ULL << 20) | 0xfffff));
+	px_free(&px);
+	px_free(&other);
+}
+
+/* A re-sent client request id is sent upstream with the rid of its first
+ * sending; ids below the floor are forgotten. */
+static void
+test_rids(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 0);
+	struct px_client *a = px_client_new(&px, up, 1, 0);
+	struct px_client *b = px_client_new(&px, up, 2, 0);
+
+	uint64_t r1 = px_client_rid(a, 1, 0);
+	uint64_t r2 = px_client_rid(b, 1, 0);
+	CU_ASSERT(r1 != r2);
+	CU_ASSERT_EQUAL(px_client_rid(a, 1, 1), r1);
+	CU_ASSERT_EQUAL(px_client_rid(a, 0, 1), 0);
+	uint64_t r3 = px_client_rid(a, 2, 2);
+	CU_ASSERT(r3 > r2);
+	CU_ASSERT_EQUAL(a->nrids, 1);
+	px_free(&px);
+}
+
+/* Many clients, seeded: the tables grow and every id is found again. */
+static void
+test_many(void)
+{
+	uint64_t seed = harness_seed();
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 0);
+	for (uint64_t i = 1; i <= 5000; i++) {
+		struct px_client *c = px_client_new(&px, up, i * 2654435761u + seed, i);
+		px_handle_add(&px, c, i, "/h", 2);
+	}
+	CU_ASSERT_EQUAL(px.nclients, 5000);
+	for (uint64_t i = 1; i <= 5000; i++) {
+		struct px_client *c = px_client_get(&px, i * 2654435761u + seed);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+		CU_ASSERT_PTR_EQUAL(px_client_by_nonce(&px, "alice", i), c);
+		CU_ASSERT_PTR_EQUAL(px_handle_get(&px, i)->client, c);
+	}
+	px_free(&px);
+}
+
+void
+harness_register(void)
+{
+	static const struct harness_test tests[] = {
+	    {"leases follow the upstream lease and jeopardy", test_lease},
+	    {"events are routed by handle and kept until ev_ack", test_events},
+	    {"invalidations are relayed and acked upstream after every cacher", test_relay},
+	    {"a read overtaken by an invalidation is not cached", test_read_race},
+	    {"a new master epoch flushes the cache and changes the epoch", test_epoch},
+	    {"re-sent request ids keep their upstream rid", test_rids},
+	    {"many clients", test_many},
+	    {NULL, NULL},
+	};
+
+	harness_suite("pxcore", NULL, NULL, tests);
+}
