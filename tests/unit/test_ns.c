@@ -2854,6 +2854,33 @@ test_proxy_orphan_end(void)
 }
 FRESH(test_proxy_orphan_end)
 
+/* A client that moved to another proxy while its old proxy still lives:
+ * the old proxy's stale record of it runs out and it sends CLIENT_END.
+ * That closes nothing (the handles moved) and must not tombstone the
+ * client, which lives on at its new proxy: its next tagged OPEN and a
+ * later claim still work.  A client with no handle at the master has
+ * nothing a tombstone would protect. */
+static void
+test_proxy_client_end_after_claim(void)
+{
+	uint64_t pa = psess("alice"), pb = psess("alice"), h;
+
+	h = topn(pa, ROOT "/l", CR, 12);
+	CU_ASSERT_EQUAL(acq(pa, h, NS_LOCK_EXCLUSIVE), CHUBBY_OK);
+	CU_ASSERT_EQUAL(claim(pb, 12), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.closed, 1);
+	CU_ASSERT_EQUAL(client_end(pa, 12, true), CHUBBY_OK);
+	CU_ASSERT_EQUAL(r.closed, 0);
+	CU_ASSERT_FALSE(ns_client_ended(ns, 12));
+	CU_ASSERT_EQUAL(stat_of(pb, h).lock_mode, NS_LOCK_EXCLUSIVE);
+	CU_ASSERT_NOT_EQUAL(topn(pb, ROOT "/m", CR, 12), 0);
+	CU_ASSERT_EQUAL(claim(pb, 12), CHUBBY_OK);
+	/* No handle anywhere: no tombstone either. */
+	CU_ASSERT_EQUAL(client_end(pa, 13, true), CHUBBY_OK);
+	CU_ASSERT_FALSE(ns_client_ended(ns, 13));
+}
+FRESH(test_proxy_client_end_after_claim)
+
 /* Tombstones are bounded: the oldest is forgotten. */
 static void
 test_proxy_tombstones_bounded(void)
@@ -2861,8 +2888,10 @@ test_proxy_tombstones_bounded(void)
 	uint64_t p = psess("alice");
 	struct ns *n2;
 
-	for (uint64_t c = 1; c <= NS_MAX_TOMBSTONES + 2; c++)
+	for (uint64_t c = 1; c <= NS_MAX_TOMBSTONES + 2; c++) {
+		CU_ASSERT_NOT_EQUAL_FATAL(topn(p, ROOT "/t", CR, c), 0);
 		CU_ASSERT_EQUAL_FATAL(client_end(p, c, false), CHUBBY_OK);
+	}
 	CU_ASSERT_FALSE(ns_client_ended(ns, 1));
 	CU_ASSERT_FALSE(ns_client_ended(ns, 2));
 	CU_ASSERT_TRUE(ns_client_ended(ns, 3));
@@ -3010,6 +3039,7 @@ harness_register(void)
 		{ "proxy session and client tags", w_test_proxy_session_and_tags },
 		{ "client_end", w_test_proxy_client_end },
 		{ "orphan and claim", w_test_proxy_orphan_and_claim },
+		{ "client_end after a claim elsewhere", w_test_proxy_client_end_after_claim },
 		{ "orphan end", w_test_proxy_orphan_end },
 		{ "tombstones bounded", w_test_proxy_tombstones_bounded },
 		{ "request copies", w_test_proxy_request_copies },
