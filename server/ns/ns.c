@@ -962,7 +962,12 @@ cmd_client_end(struct ns *ns, const struct ns_cmd *c, uint64_t stamp, struct ns_
 	for (i = 0; i < n; i++)
 		handle_close(ns, mine[i], c->expired, stamp, res);
 	free(mine);
-	ns_tomb_add(ns, c->client);
+	/* Only a client that had handles here ended here.  With none, either
+	 * it never opened any (nothing at the master to protect) or another
+	 * proxy claimed them (it lives on there: the end is this proxy's
+	 * stale record of it running out), and a tombstone would kill it. */
+	if (n > 0)
+		ns_tomb_add(ns, c->client);
 	res->closed = n;
 	return CHUBBY_OK;
 }
