@@ -185,10 +185,10 @@ print_json(const struct bench_opts *o, const struct bench_result *rs, size_t n)
 			printf(",\"clients\":%u,\"measured_s\":%.2f,\"ops\":%llu,\"errors\":%llu,"
 			       "\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
 			       "\"max_ms\":%.3f,\"client_cpu_pct\":%.1f,\"server_cpu_pct\":%.1f,"
-			       "\"master_cpu_pct\":%.1f",
+			       "\"master_cpu_pct\":%.1f,\"client_cs_per_op\":%.2f",
 			    r->clients, r->secs, (unsigned long long)r->ops, (unsigned long long)r->errors,
 			    r->ops_per_s, r->p50_ms, r->p99_ms, r->p999_ms, r->max_ms, r->client_cpu,
-			    r->server_cpu, r->master_cpu);
+			    r->server_cpu, r->master_cpu, r->client_cs_per_op);
 		if (strcmp(r->workload, "read-cached") == 0)
 			printf(",\"invalidating_writes\":%llu,\"stale_reads\":%llu",
 			    (unsigned long long)r->invalidations, (unsigned long long)r->stale_reads);
@@ -213,15 +213,16 @@ print_table(const struct bench_opts *o, const struct bench_result *rs, size_t n)
 		if (strcmp(r->workload, "keepalive") == 0 || strcmp(r->workload, "failover") == 0)
 			continue;
 		if (!head++)
-			printf("%-15s %7s %10s %9s %9s %9s %7s %8s %8s\n", "workload", "clients", "ops/s",
-			    "p50 ms", "p99 ms", "p99.9 ms", "errors", "srv CPU%", "cli CPU%");
+			printf("%-15s %7s %10s %9s %9s %9s %7s %8s %8s %9s\n", "workload", "clients",
+			    "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "srv CPU%", "cli CPU%",
+			    "cli cs/op");
 		if (!r->ok) {
 			printf("%-15s %7u  failed: %s\n", r->workload, r->clients, r->first_error);
 			continue;
 		}
-		printf("%-15s %7u %10.0f %9.2f %9.2f %9.2f %7llu %8.0f %8.0f\n", r->workload,
+		printf("%-15s %7u %10.0f %9.2f %9.2f %9.2f %7llu %8.0f %8.0f %9.2f\n", r->workload,
 		    r->clients, r->ops_per_s, r->p50_ms, r->p99_ms, r->p999_ms,
-		    (unsigned long long)r->errors, r->server_cpu, r->client_cpu);
+		    (unsigned long long)r->errors, r->server_cpu, r->client_cpu, r->client_cs_per_op);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_result *r = &rs[i];

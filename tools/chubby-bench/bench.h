@@ -50,6 +50,8 @@ struct bench_result {
 	char first_error[160];
 	double ops_per_s, p50_ms, p99_ms, p999_ms, max_ms;
 	double client_cpu;     /* % of one core, this process */
+	double client_cs_per_op; /* this process's context switches (every thread,
+	                            voluntary and not) per operation */
 	double server_cpu;     /* % of one core, all replicas summed (-1: unknown) */
 	double master_cpu;     /* % of one core, the master alone (-1: unknown) */
 	/* read-cached: invalidating writes made, reads that missed one */
@@ -92,6 +94,8 @@ long proc_rss_kb(pid_t pid);
 double ticks_to_pct(long long ticks, double secs);
 /* This process's user + system CPU seconds. */
 double self_cpu_secs(void);
+/* This process's context switches so far, every thread (getrusage). */
+double self_ctx_switches(void);
 
 /* work.c: workloads through libchubby's public API. */
 int work_known(const char *workload);

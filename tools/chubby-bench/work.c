@@ -344,7 +344,8 @@ work_run(const struct bench_opts *o, const char *workload, unsigned n, struct be
 	struct cell_procs cp;
 	struct run r;
 	long long srv0 = 0, srv1, m0 = 0, m1;
-	double cli0, t, t0, t1;
+	double cli0, cs0 = 0, t, t0, t1;
+	uint64_t ops0 = 0;
 	pid_t mpid = 0;
 	size_t k;
 	unsigned started = 0;
@@ -426,6 +427,8 @@ work_run(const struct bench_opts *o, const char *workload, unsigned n, struct be
 		srv0 = procs_cpu_ticks(&cp);
 		m0 = mpid > 0 ? proc_cpu_ticks(mpid) : -1;
 		cli0 = self_cpu_secs();
+		cs0 = self_ctx_switches();
+		ops0 = atomic_load(&r.done);
 		mark(o, "measure");
 		next = r.t_measure + 1.0;
 		while ((t = bench_now()) < r.t_end) {
@@ -447,7 +450,12 @@ work_run(const struct bench_opts *o, const char *workload, unsigned n, struct be
 		t1 = bench_now();
 		mark(o, "end");
 		if (t1 - t0 > 0.2) {
+			uint64_t ops1 = atomic_load(&r.done);
+
 			res->client_cpu = 100.0 * (self_cpu_secs() - cli0) / (t1 - t0);
+			if (ops1 > ops0)
+				res->client_cs_per_op =
+				    (self_ctx_switches() - cs0) / (double)(ops1 - ops0);
 			if (cp.n > 0)
 				res->server_cpu = ticks_to_pct(srv1 - srv0, t1 - t0);
 			if (m0 >= 0 && m1 >= 0)
