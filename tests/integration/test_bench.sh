@@ -124,4 +124,39 @@ PYEOF
 check "keepalive --proxies: each proxy's pid, CPU, RSS and the master's KeepAlives/s reported" \
 	px_report_ok
 
+# ---- cached reads through the proxies under load (issue 21 item 4) ----
+# 4 readers, two on each proxy, read their files from the cache (libchubby's,
+# filled through the proxy's) while a direct writer overwrites one of them
+# every 10 ms: a read begun after a write was acknowledged must return it or
+# a later one.  The proxies' relayed invalidations show that the readers
+# really went through them.
+px_field() { # addr field: from the proxy's STATUS
+	"$PY" -c "import sys; sys.path.insert(0, '$(dirname "$0")'); import chubby_wire as w
+print(w.Conn('$1', '$cell/tls/ca.crt', '$cell/tls/client-admin.crt', '$cell/tls/client-admin.key').call('STATUS').get('$2'))"
+}
+inv1=$(px_field "$P1" invalidations) inv2=$(px_field "$P2" invalidations)
+CHUBBY_CELL_TOOL="$CHUBBY_CELL_BIN" "$BENCH" --dir "$cell" -w read-cached -c 4 -d 3 \
+	--warmup 0.5 --proxies "$P1,$P2" --json -q >"$T_DIR/rc.out" 2>"$T_DIR/rc.err"
+echo "chubby-bench exited $?" >>"$T_DIR/rc.err"
+sed 's/^/    /' "$T_DIR/rc.out" "$T_DIR/rc.err"
+rc_ok() {
+	"$PY" - "$T_DIR/rc.out" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+print("read-cached through proxies:", r["ops"], "reads,", r["invalidating_writes"],
+      "invalidating writes,", r["stale_reads"], "stale reads,", r["errors"], "errors")
+sys.exit(0 if r["ok"] and r["ops"] > 0 and r["invalidating_writes"] > 0 and
+         r["stale_reads"] == 0 and r["errors"] == 0 else 1)
+PYEOF
+}
+check "read-cached through 2 proxies, direct writer: no stale read" rc_ok
+relayed() { # addr before: the proxy relayed invalidations to its readers
+	local now
+	now=$(px_field "$1" invalidations)
+	echo "$1 relayed $((now - $2)) invalidations"
+	[ "$((now - $2))" -gt 0 ]
+}
+check "px1 relayed invalidations to its readers" relayed "$P1" "${inv1:-0}"
+check "px2 relayed invalidations to its readers" relayed "$P2" "${inv2:-0}"
+
 finish
