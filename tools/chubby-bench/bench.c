@@ -175,7 +175,8 @@ print_json(const struct bench_opts *o, const struct bench_result *rs, size_t n)
 			    r->cpu_per_1000, r->master_rss_kb, r->base_rss_kb, r->rss_kb_per_1000,
 			    o->arrival, (unsigned long long)r->expired, (unsigned long long)r->late);
 		if (strcmp(r->workload, "keepalive") == 0) {
-			printf(",\"master_keepalives_per_s\":%.1f,\"proxies\":[", r->master_ka_per_s);
+			printf(",\"master_keepalives_per_s\":%.1f,\"client_cpu_pct\":%.1f,\"proxies\":[",
+			    r->master_ka_per_s, r->client_cpu);
 			for (unsigned k = 0; k < r->nproxies; k++) {
 				const struct bench_proxy *bp = &r->proxies[k];
 				printf("%s{\"address\":", k ? "," : "");
