@@ -25,6 +25,7 @@
 
 #define PC_HELLO_TIMEOUT_MS 10000
 #define TICK_MS 100
+#define PC_MIN_HOLD_MS 500
 
 uint64_t
 proxy_now(void)
@@ -284,9 +285,31 @@ op_keepalive(struct pconn *pc, uint64_t creq, struct px_client *c, const msgpack
 	if (c->ka != NULL)
 		held_answer(p, c->ka, true);
 	bool news = px_client_keepalive(&p->px, c, ev_ack, acks, nacks);
+	log_debug("client session %llu: KEEPALIVE hold %llu ev_ack %llu acks %zu: %zu events "
+		  "(first %llu), %zu invalidations, lease left %lld, upstream %d left %lld",
+	    (unsigned long long)c->id, (unsigned long long)hold, (unsigned long long)ev_ack, nacks,
+	    c->nev, c->nev > 0 ? (unsigned long long)c->ev[0].id : 0ULL, c->ninv,
+	    (long long)(c->lease_end - (int64_t)now), (int)c->up->state,
+	    (long long)(c->up->lease_end - (int64_t)now));
 	free(acks);
 	if (c->up->nacks > 0)
 		pxup_keepalive_now(p, c->up); /* the master waits for them */
+	/* A client asks for no hold when its lease is nearly over.  With the
+	 * master, the answer brings a full lease; here it brings no more than
+	 * what is left of the proxy's own lease at the master, which may be
+	 * little more than the client has (short leases, or the proxy cut off
+	 * from the master), and answers at once would then make a loop of
+	 * KeepAlives as fast as the connection goes.  So one is answered at
+	 * once only if it moves the client's lease end by more than
+	 * PC_MIN_HOLD_MS; else it is held that long (well inside the slack a
+	 * client allows past its hold). */
+	if (!news && hold < PC_MIN_HOLD_MS) {
+		int64_t left = c->up->state == PX_UP_OK ? c->up->lease_end - (int64_t)now : 0;
+		int64_t g = left < (int64_t)p->cfg->session_lease_ms ? left
+		                                                      : (int64_t)p->cfg->session_lease_ms;
+		if (g <= 0 || (int64_t)now + g <= c->lease_end + PC_MIN_HOLD_MS)
+			hold = PC_MIN_HOLD_MS;
+	}
 	if ((news || hold == 0) && ka_answer(p, c, pc, creq, now, false))
 		return;
 	h = xcalloc(1, sizeof *h);
@@ -310,7 +333,7 @@ op_keepalive(struct pconn *pc, uint64_t creq, struct px_client *c, const msgpack
 	int64_t left = c->up->lease_end - (int64_t)now;
 	int64_t d = (int64_t)hold;
 	if (c->up->state == PX_UP_OK && left - 1000 < d)
-		d = left - 1000 > 0 ? left - 1000 : 0;
+		d = left - 1000 > PC_MIN_HOLD_MS ? left - 1000 : (hold < PC_MIN_HOLD_MS ? (int64_t)hold : PC_MIN_HOLD_MS);
 	struct timeval tv = {.tv_sec = d / 1000, .tv_usec = (d % 1000) * 1000};
 	h->ev = evtimer_new(p->base, held_timeout, h);
 	evtimer_add(h->ev, &tv);

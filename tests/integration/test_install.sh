@@ -20,13 +20,13 @@ check "the install directories are known" test -n "${sbindir:-}" -a -n "${libdir
 
 check "make install DESTDIR=..." bash -c "cd '$BUILD' && $MAKE_CMD install DESTDIR='$root' >'$T_DIR/install.log' 2>&1 || { tail -30 '$T_DIR/install.log'; exit 1; }"
 
-for f in "$sbindir/chubbyd" "$bindir/lockctl" "$bindir/chubby-cell" "$bindir/chubby-certs"; do
+for f in "$sbindir/chubbyd" "$sbindir/chubby-proxy" "$bindir/lockctl" "$bindir/chubby-cell" "$bindir/chubby-certs"; do
 	check "installed program $f" test -x "$root$f"
 done
 check "installed library" bash -c "ls '$root$libdir'/libchubby.so* >/dev/null 2>&1"
 check "installed header" test -f "$root$includedir/chubby/chubby.h"
 check "installed pkg-config file" test -f "$root$libdir/pkgconfig/libchubby.pc"
-for m in man8/chubbyd.8 man1/lockctl.1 man1/chubby-cell.1 man1/chubby-certs.1 man5/chubby.conf.5 \
+for m in man8/chubbyd.8 man8/chubby-proxy.8 man1/lockctl.1 man1/chubby-cell.1 man1/chubby-certs.1 man5/chubby.conf.5 \
 	man3/libchubby.3; do
 	check "installed man page $m" test -f "$root$mandir/$m"
 done
@@ -38,6 +38,7 @@ check "installed systemd unit" test -f "$root$unitdir/chubbyd@.service"
 check "the unit runs the installed chubbyd" grep -q "^ExecStart=$sbindir/chubbyd -c /etc/chubby/chubby.conf -i %i\$" "$root$unitdir/chubbyd@.service"
 check "installed chubby-cell finds the installed chubbyd" grep -q "$sbindir" "$root$bindir/chubby-cell"
 check "installed chubbyd runs" bash -c "'$root$sbindir/chubbyd' --version | grep -q '^chubbyd '"
+check "installed chubby-proxy runs" bash -c "'$root$sbindir/chubby-proxy' --version | grep -q '^chubby-proxy '"
 
 # pkg-config against the staged tree.
 export PKG_CONFIG_PATH="$root$libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root"

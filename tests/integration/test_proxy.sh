@@ -25,6 +25,7 @@ READER_PID=""
 
 . "$(dirname "$0")/drv.sh"
 t_cleanup_all() {
+	for p in $(cat "$cell"/replica-*.pid 2>/dev/null); do kill -CONT "$p" 2>/dev/null; done
 	for p in "${DRV_PID[@]}" "${PX_PID[@]}" $READER_PID; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
 	t_cleanup
 }
@@ -121,7 +122,17 @@ expect "B still cannot take $L" 'E_BUSY' drv b trylock $L
 expect "A's ephemeral $E is still there" '^ok mine ' drv b cat $E
 check "A saw a second MASTER_FAILOVER (the proxy's)" \
 	wait_for 20 bash -c "[ \$(grep -c '^event MASTER_FAILOVER' '$T_DIR/a.out') -ge 2 ]"
+# A2 waits for $L in a blocking ACQUIRE through px2 (the proxy forwards it
+# and it waits at the master) until A releases it.
+check "A2 opens $L" drv_ok a2 open $L rwc
+n=$(drv_answers a2)
+echo "lock $L 30000" >&"${DRV_FD[a2]}"
+a2_answered() { [ "$(grep -c '^ok\|^err' "$T_DIR/a2.out")" -gt "$n" ]; }
+a2_waits() { ! wait_for 2 a2_answered; }
+check "A2's ACQUIRE waits while A holds $L (no answer in 2 s)" a2_waits
 expect "A releases $L through px2" '^ok' drv a unlock $L
+check "A2's ACQUIRE is granted" wait_for 30 bash -c "grep '^ok\\|^err' '$T_DIR/a2.out' | sed -n '$((n + 1))p' | grep -q '^ok waited_ms='"
+expect "A2 releases $L" '^ok' drv a2 unlock $L
 expect "B takes $L" '^ok' drv b trylock $L
 expect "B releases $L" '^ok' drv b unlock $L
 
@@ -163,18 +174,57 @@ stale=$(awk 'NR == FNR { at[$1] = $2; next }
 check "no stale read through the proxy's cache${stale:+: $stale}" test -z "$stale"
 check "the readers saw the last value" grep -q '^run [0-9]* 15 ' "$T_DIR/reader.out"
 
+# ---- px2 restarts at the same address (px1 is gone): A comes back to
+# the new process, which claims its session again ----
+check "kill -9 proxy px2" kill -9 "$PX_px2"
+check "px2 starts again at $P2" px_start px2 "$P2"
+expect "A writes through the new px2" '^ok' drv a put $F v6
+check "the new px2 claimed A's session" grep -q 'claimed client session' "$T_DIR/px2.log"
+expect "A's ephemeral $E survived both proxies" '^ok mine ' drv b cat $E
+expect "B reads A's v6" '^ok v6 ' drv b cat $F
+
 # ---- libchubby finds proxies from the cell config (client_proxies) or
 # CHUBBY_PROXIES, keeping the config's TLS files and lease ----
 n0=$(grep -c 'client session [0-9]* for alice' "$T_DIR/px2.log")
 sed "s|^client_tls_cert.*|client_tls_cert = $tls/client-alice.crt|; s|^client_tls_key.*|client_tls_key = $tls/client-alice.key|" \
 	"$conf" >"$T_DIR/alice.conf"
 echo "client_proxies = $P2" >>"$T_DIR/alice.conf"
-expect "lockctl with client_proxies reads v5 through px2" '^v5$' "$LOCKCTL" -C "$T_DIR/alice.conf" cat $F
-expect "CHUBBY_PROXIES overrides the config's replicas" '^v5$' \
+expect "lockctl with client_proxies reads v6 through px2" '^v6$' "$LOCKCTL" -C "$T_DIR/alice.conf" cat $F
+expect "CHUBBY_PROXIES overrides the config's replicas" '^v6$' \
 	env CHUBBY_PROXIES="$P2" CHUBBY_CERT="$tls/client-alice.crt" CHUBBY_KEY="$tls/client-alice.key" \
 	"$LOCKCTL" -C "$conf" cat $F
 n1=$(grep -c 'client session [0-9]* for alice' "$T_DIR/px2.log")
 check "both sessions were px2's ($n0 -> $n1)" test "$n1" -eq $((n0 + 2))
+
+# ---- the cell loses its majority for longer than a lease: px2's own
+# lease runs out, it extends no client lease, A goes into jeopardy; the
+# majority comes back within the grace period and A is safe again, with
+# its session ----
+j0=$(grep -c '^event JEOPARDY' "$T_DIR/a.out")
+s0=$(grep -c '^event SAFE' "$T_DIR/a.out")
+m=$(master_id "$conf")
+stopped=""
+for id in $m 1 2 3 4 5; do
+	[ "$(echo $stopped | wc -w)" -lt 3 ] || break
+	case " $stopped " in *" $id "*) continue ;; esac
+	kill -0 "$(cat "$cell/replica-$id.pid" 2>/dev/null)" 2>/dev/null || continue
+	kill -STOP "$(cat "$cell/replica-$id.pid")" && stopped="$stopped $id"
+done
+check "stopped 3 replicas, the master ($m) among them:$stopped" test "$(echo $stopped | wc -w)" -eq 3
+a_jeopardy() { [ "$(grep -c '^event JEOPARDY' "$T_DIR/a.out")" -gt "$j0" ]; }
+check "A goes into jeopardy (its proxy extends no lease)" wait_for 30 a_jeopardy
+check "px2 says its upstream lease ran out" wait_for 20 grep -q 'jeopardy' "$T_DIR/px2.log"
+for id in $stopped; do kill -CONT "$(cat "$cell/replica-$id.pid")"; done
+a_safe() { [ "$(grep -c '^event SAFE' "$T_DIR/a.out")" -gt "$s0" ]; }
+check "A is safe again within its grace period" wait_for 60 a_safe
+# Two clients hold one KeepAlive each; a client whose lease the proxy cannot
+# extend asks for no hold, and answering those at once made a loop of
+# thousands a second.  200 in any second is far above the few expected.
+ka_peak() { grep -h 'KEEPALIVE session' "$T_DIR"/px2.log | cut -c1-19 | uniq -c | sort -rn | awk 'NR == 1 { print $1 }'; }
+peak=$(ka_peak)
+check "no KeepAlive loop at px2 (busiest second: ${peak:-0})" test "${peak:-0}" -le 200
+expect "A writes v7 with its session" '^ok' drv a put $F v7
+expect "B reads v7" '^ok v7 ' drv b cat $F
 
 drv_stop a
 drv_stop a2
