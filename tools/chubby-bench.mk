@@ -17,7 +17,8 @@ tools_chubby_bench_chubby_bench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENS
 # library; libcommon supplies the internal helpers (transport, codec) that
 # the keepalive workload uses to speak the protocol itself.
 tools_chubby_bench_chubby_bench_LDADD = libchubby/libchubby.la $(COMMON_LIBS) $(PTHREAD_LIBS)
-EXTRA_DIST += tools/bench-peers tools/bench-ab tools/bench-lease-storm tools/install-bench-deps \
+EXTRA_DIST += tools/bench-peers tools/bench-ab tools/bench-lease-storm tools/bench-proxies \
+	tools/install-bench-deps \
 	tools/peers/build-drivers tools/peers/zk-bench.c tools/peers/etcd-bench/main.go
 # The histogram's unit test (pure: no cell, no clock).
 check_PROGRAMS += tools/chubby-bench/test_hist

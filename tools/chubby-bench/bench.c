@@ -44,9 +44,10 @@ usage(FILE *f)
 	    "  --warmup SECONDS unmeasured time before it (default 1)\n"
 	    "  -n N,...         keepalive: idle sessions (default 1000,10000)\n"
 	    "  --conns K        keepalive: connections carrying them (default one per 20000)\n"
-	    "  --proxies LIST   keepalive: open the sessions through these chubby-proxy\n"
-	    "                   HOST:PORT,... (the connections spread over them); the master\n"
-	    "                   is still the process measured\n"
+	    "  --proxies LIST   open the sessions through these chubby-proxy HOST:PORT,...,\n"
+	    "                   spread evenly (keepalive and the client workloads; not\n"
+	    "                   failover; read-cached's writer stays direct); keepalive\n"
+	    "                   measures the master and each proxy (found by its port)\n"
 	    "  --arrival N      keepalive: start N sessions a second (default: a burst, 256\n"
 	    "                   starts in flight)\n"
 	    "  --tail SECONDS   keepalive: after the measure, watch the sessions this long\n"
@@ -173,6 +174,18 @@ print_json(const struct bench_opts *o, const struct bench_result *rs, size_t n)
 			    r->clients, r->conns, r->start_secs, r->secs, r->ka_per_s, r->master_cpu,
 			    r->cpu_per_1000, r->master_rss_kb, r->base_rss_kb, r->rss_kb_per_1000,
 			    o->arrival, (unsigned long long)r->expired, (unsigned long long)r->late);
+		if (strcmp(r->workload, "keepalive") == 0) {
+			printf(",\"master_keepalives_per_s\":%.1f,\"client_cpu_pct\":%.1f,\"proxies\":[",
+			    r->master_ka_per_s, r->client_cpu);
+			for (unsigned k = 0; k < r->nproxies; k++) {
+				const struct bench_proxy *bp = &r->proxies[k];
+				printf("%s{\"address\":", k ? "," : "");
+				json_str(bp->addr);
+				printf(",\"pid\":%ld,\"cpu_pct\":%.2f,\"rss_kb\":%.0f,\"rss_kb_before\":%.0f}",
+				    (long)bp->pid, bp->cpu, bp->rss_kb, bp->base_rss_kb);
+			}
+			putchar(']');
+		}
 		else if (strcmp(r->workload, "failover") == 0)
 			printf(",\"clients\":%u,\"fault\":\"%s\",\"rounds\":%u,\"rounds_ok\":%u,"
 			       "\"first_write_ms\":%.0f,\"all_writers_ms\":%.0f,"
@@ -237,18 +250,27 @@ print_table(const struct bench_opts *o, const struct bench_result *rs, size_t n)
 		if (strcmp(r->workload, "keepalive") != 0)
 			continue;
 		if (!head++)
-			printf("\n%-10s %8s %5s %8s %11s %10s %12s %12s %14s %8s %6s\n", "keepalive",
-			    "sessions", "conns", "start s", "KAs/s", "master CPU%", "CPU%/1000",
-			    "master RSS MB", "RSS KiB/1000", "expired", "late");
+			printf("\n%-10s %8s %5s %8s %11s %11s %10s %12s %12s %14s %8s %6s\n", "keepalive",
+			    "sessions", "conns", "start s", "KAs/s", "master KAs/s", "master CPU%",
+			    "CPU%/1000", "master RSS MB", "RSS KiB/1000", "expired", "late");
 		if (!r->ok) {
 			printf("%-10s %8u  failed (%llu expired, %llu late replies): %s\n", "", r->clients,
 			    (unsigned long long)r->expired, (unsigned long long)r->late, r->first_error);
 			continue;
 		}
-		printf("%-10s %8u %5u %8.1f %11.0f %10.1f %12.3f %12.1f %14.1f %8llu %6llu\n", "",
-		    r->clients, r->conns, r->start_secs, r->ka_per_s, r->master_cpu, r->cpu_per_1000,
-		    r->master_rss_kb / 1024.0, r->rss_kb_per_1000, (unsigned long long)r->expired,
-		    (unsigned long long)r->late);
+		printf("%-10s %8u %5u %8.1f %11.0f %12.0f %11.1f %12.3f %12.1f %14.1f %8llu %6llu\n",
+		    "", r->clients, r->conns, r->start_secs, r->ka_per_s, r->master_ka_per_s,
+		    r->master_cpu, r->cpu_per_1000, r->master_rss_kb / 1024.0, r->rss_kb_per_1000,
+		    (unsigned long long)r->expired, (unsigned long long)r->late);
+		for (unsigned k = 0; k < r->nproxies; k++) {
+			const struct bench_proxy *bp = &r->proxies[k];
+			if (bp->pid <= 0)
+				printf("%-10s   proxy %s: not found on this machine\n", "", bp->addr);
+			else
+				printf("%-10s   proxy %s (pid %ld): CPU %.1f%%, RSS %.1f MB (%+.1f MB)\n",
+				    "", bp->addr, (long)bp->pid, bp->cpu, bp->rss_kb / 1024.0,
+				    (bp->rss_kb - bp->base_rss_kb) / 1024.0);
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_result *r = &rs[i];

@@ -14,6 +14,7 @@
 
 #define BENCH_MAX_LIST 16
 #define BENCH_MAX_REPLICAS 16
+#define BENCH_MAX_PROXIES 8
 
 struct bench_opts {
 	const char *cell;      /* -C, $CHUBBY_CELL, or DIR/chubby.conf */
@@ -61,6 +62,18 @@ struct bench_result {
 	double start_secs;     /* to start the sessions */
 	double master_rss_kb, base_rss_kb, rss_kb_per_1000, cpu_per_1000, ka_per_s;
 	uint64_t expired, late; /* sessions the master expired; replies after the lease ended */
+	/* KeepAlives the master itself answered (its /metrics), -1: unknown.
+	 * Direct, the same as ka_per_s; through proxies, their upstream ones. */
+	double master_ka_per_s;
+	/* --proxies: each proxy, found by its listening port (pid 0: not found
+	 * on this machine; its CPU and RSS then -1). */
+	unsigned nproxies;
+	struct bench_proxy {
+		char addr[64];
+		pid_t pid;
+		double cpu;            /* % of one core over the measure */
+		double rss_kb, base_rss_kb; /* at the end of the measure; before the starts */
+	} proxies[BENCH_MAX_PROXIES];
 	/* failover */
 	double first_write_ms, all_writers_ms, all_safe_ms; /* medians over the rounds */
 	double new_client_ms;  /* a client opened at the fault: its first write */
@@ -80,12 +93,21 @@ struct cell_procs {
 	size_t n;
 	int ids[BENCH_MAX_REPLICAS];
 	pid_t pids[BENCH_MAX_REPLICAS];
+	char status[BENCH_MAX_REPLICAS][64]; /* host:port of each one's /metrics */
 };
 /* The replicas' pids from `chubby-cell --json status --dir DIR`; 0 if none. */
 int cell_procs_read(const struct bench_opts *o, struct cell_procs *out);
 /* The master's replica id (STATUS at the master); 0 if none found. */
 int cell_master_id(const struct bench_opts *o, char *addr, size_t addrlen);
 pid_t cell_pid_of(const struct cell_procs *cp, int id);
+/* Replica ID's status address (host:port), or NULL. */
+const char *cell_status_of(const struct cell_procs *cp, int id);
+/* The value of counter NAME (no labels) in the /metrics at host:port ADDR;
+ * -1 if it cannot be read within a few seconds. */
+double metrics_read(const char *addr, const char *name);
+/* The pid of this machine's process listening on TCP host:port ADDR (its
+ * socket found in /proc/net/tcp, then among /proc/PID/fd); 0 if none. */
+pid_t proc_listening_on(const char *addr);
 /* utime + stime of PID in clock ticks; -1 if gone. */
 long long proc_cpu_ticks(pid_t pid);
 long long procs_cpu_ticks(const struct cell_procs *cp);

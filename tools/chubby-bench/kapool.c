@@ -486,6 +486,12 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 	long rss0, rss1;
 	pid_t mpid;
 	int sslen, mid;
+	struct sockaddr_storage pxss[BENCH_MAX_PROXIES];
+	int pxlen[BENCH_MAX_PROXIES];
+	unsigned npx = 0;
+	long long pxt0[BENCH_MAX_PROXIES];
+	double mka0, cli0;
+	const char *mstatus;
 
 	memset(res, 0, sizeof *res);
 	memset(&p, 0, sizeof p);
@@ -494,7 +500,31 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 	res->server_cpu = res->master_cpu = -1;
 	p.o = o;
 	p.n = n;
+	res->master_ka_per_s = -1;
+	/* --proxies: the connections go to the proxies in turn instead of the
+	 * master, which is still the process measured (what proxies save it,
+	 * docs/PROXY.md); each proxy is measured too. */
+	for (const char *q = o->proxies; q != NULL && *q != '\0' && npx < BENCH_MAX_PROXIES;) {
+		size_t len = strcspn(q, ",");
+		struct bench_proxy *bp = &res->proxies[npx];
+		snprintf(bp->addr, sizeof bp->addr, "%.*s", (int)len, q);
+		if (net_resolve(bp->addr, &pxss[npx], &pxlen[npx], err, sizeof err) != CHUBBY_OK) {
+			snprintf(res->first_error, sizeof res->first_error, "--proxies: %.140s", err);
+			return -1;
+		}
+		bp->pid = proc_listening_on(bp->addr);
+		bp->cpu = bp->rss_kb = bp->base_rss_kb = -1;
+		npx++;
+		q += len;
+		if (*q == ',')
+			q++;
+	}
+	res->nproxies = npx;
 	p.nc = o->kconns ? o->kconns : (n + 19999) / 20000;
+	/* Session i rides connection i mod nc, and connection c goes to proxy
+	 * c mod npx: a multiple of npx connections spreads them evenly. */
+	if (npx > 0)
+		p.nc = (p.nc + npx - 1) / npx * npx;
 	res->conns = p.nc;
 	if ((mid = cell_master_id(o, addr, sizeof addr)) == 0) {
 		snprintf(res->first_error, sizeof res->first_error, "no master found");
@@ -521,25 +551,6 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 		snprintf(res->first_error, sizeof res->first_error, "%.150s", err);
 		goto out;
 	}
-	/* --proxies: the connections go to the proxies in turn instead of the
-	 * master, which is still the process measured (what proxies save it,
-	 * docs/PROXY.md). */
-	char pxaddr[8][CELLSPEC_ADDR_MAX];
-	struct sockaddr_storage pxss[8];
-	int pxlen[8];
-	unsigned npx = 0;
-	for (const char *q = o->proxies; q != NULL && *q != '\0' && npx < 8;) {
-		size_t len = strcspn(q, ",");
-		snprintf(pxaddr[npx], sizeof pxaddr[npx], "%.*s", (int)len, q);
-		if (net_resolve(pxaddr[npx], &pxss[npx], &pxlen[npx], err, sizeof err) != CHUBBY_OK) {
-			snprintf(res->first_error, sizeof res->first_error, "--proxies: %.140s", err);
-			goto out;
-		}
-		npx++;
-		q += len;
-		if (*q == ',')
-			q++;
-	}
 	for (unsigned i = 0; i < p.nc; i++) {
 		struct bufferevent *bev = npx > 0
 		    ? tp_connect(p.tp, p.base, (struct sockaddr *)&pxss[i % npx], pxlen[i % npx], NULL, 0)
@@ -547,7 +558,8 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 		p.c[i].p = &p;
 		if (bev == NULL || (p.c[i].conn = conn_new(p.tp, bev, 0, FRAME_MAX_DEFAULT * 4, &kp_cb,
 		    &p.c[i])) == NULL) {
-			snprintf(res->first_error, sizeof res->first_error, "cannot connect to %.120s", addr);
+			snprintf(res->first_error, sizeof res->first_error, "cannot connect to %.120s",
+			    npx > 0 ? res->proxies[i % npx].addr : addr);
 			goto out;
 		}
 	}
@@ -556,6 +568,9 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 		goto out;
 
 	rss0 = proc_rss_kb(mpid);
+	for (unsigned k = 0; k < npx; k++)
+		if (res->proxies[k].pid > 0)
+			res->proxies[k].base_rss_kb = (double)proc_rss_kb(res->proxies[k].pid);
 	kp_tl_begin(&p);
 	t0 = p.start_from = bench_now();
 	p.mode = 1;
@@ -571,13 +586,35 @@ keepalive_run(const struct bench_opts *o, unsigned n, struct bench_result *res)
 	 * least two of them. */
 	measure = o->duration < 15 ? 15 : o->duration;
 	kp_loop(&p, 2, NULL, "settle");
+	/* The KeepAlives the master answered, from its /metrics: through
+	 * proxies they are not the ones this process sees. */
+	mstatus = cell_status_of(&cp, mid);
+	mka0 = metrics_read(mstatus, "chubby_keepalives_total");
 	ka0 = p.ka_replies;
+	for (unsigned k = 0; k < npx; k++)
+		pxt0[k] = res->proxies[k].pid > 0 ? proc_cpu_ticks(res->proxies[k].pid) : -1;
 	m0 = proc_cpu_ticks(mpid);
+	cli0 = self_cpu_secs();
 	t0 = bench_now();
 	kp_loop(&p, measure, NULL, "measure");
 	t1 = bench_now();
 	m1 = proc_cpu_ticks(mpid);
+	/* This process: near 100% it, not the servers, is the limit. */
+	res->client_cpu = 100.0 * (self_cpu_secs() - cli0) / (t1 - t0);
+	for (unsigned k = 0; k < npx; k++) {
+		struct bench_proxy *bp = &res->proxies[k];
+		long long t = bp->pid > 0 ? proc_cpu_ticks(bp->pid) : -1;
+		if (t >= 0 && pxt0[k] >= 0)
+			bp->cpu = ticks_to_pct(t - pxt0[k], t1 - t0);
+		if (bp->pid > 0)
+			bp->rss_kb = (double)proc_rss_kb(bp->pid);
+	}
 	rss1 = proc_rss_kb(mpid);
+	{
+		double mka1 = metrics_read(mstatus, "chubby_keepalives_total");
+		if (mka0 >= 0 && mka1 >= mka0)
+			res->master_ka_per_s = (mka1 - mka0) / (bench_now() - t0);
+	}
 	if (m0 >= 0 && m1 >= 0) {
 		res->master_cpu = ticks_to_pct(m1 - m0, t1 - t0);
 		res->cpu_per_1000 = res->master_cpu * 1000.0 / n;

@@ -88,15 +88,50 @@ w_error(struct worker *w, int rc)
 	}
 }
 
+/* --proxies: session IDX's cell spec is the proxies' list turned to start
+ * at proxy IDX mod their number, so that the sessions spread evenly and
+ * each fails over to the next proxy as libchubby does to a new master. */
+static void
+proxies_from(const char *list, unsigned idx, char *out, size_t outlen)
+{
+	const char *start[BENCH_MAX_PROXIES];
+	size_t len[BENCH_MAX_PROXIES], k = 0, off = 0;
+
+	for (const char *q = list; *q != '\0' && k < BENCH_MAX_PROXIES; k++) {
+		start[k] = q;
+		len[k] = strcspn(q, ",");
+		q += len[k];
+		if (*q == ',')
+			q++;
+	}
+	out[0] = '\0';
+	for (size_t i = 0; i < k && off < outlen; i++) {
+		size_t j = (idx + i) % k;
+		int w = snprintf(out + off, outlen - off, "%s%.*s", i ? "," : "", (int)len[j], start[j]);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
 static int
 w_setup(struct worker *w)
 {
 	struct run *r = w->run;
 	struct chubby_options opt = {0};
-	char path[400];
+	char path[400], cell[BENCH_MAX_PROXIES * 72];
 	int rc;
 
 	opt.cell = r->o->cell;
+	if (r->o->proxies != NULL && r->o->proxies[0] != '\0') {
+		/* Through proxies (docs/PROXY.md): the cell's client certificate,
+		 * the proxies as the cell's addresses. */
+		proxies_from(r->o->proxies, w->idx, cell, sizeof cell);
+		opt.cell = cell;
+		opt.ca_file = r->o->spec.ca;
+		opt.cert_file = r->o->spec.cert;
+		opt.key_file = r->o->spec.key;
+	}
 	opt.name = "chubby-bench";
 	opt.call_timeout_ms = 15000;
 	if ((rc = chubby_open(&opt, &w->c)) != CHUBBY_OK) {
@@ -272,7 +307,9 @@ w_close(void *arg)
  * file in turn, every INV_PERIOD_MS, with a rising counter.  Chubby
  * acknowledges a write only once every cached copy is invalidated, so a
  * read begun after the acknowledgement that still shows an older counter
- * is a stale read: counted as an error (w_op).
+ * is a stale read: counted as an error (w_op).  With --proxies the readers
+ * go through the proxies and this writer still straight to the master: the
+ * invalidations reach the readers through the proxies' relay and caches.
  */
 #define INV_PERIOD_MS 10
 
