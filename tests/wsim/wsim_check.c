@@ -753,10 +753,16 @@ w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a
 		r->ev_pos++;
 	}
 	/* The handles in memory are a master's: their events go by the
-	 * first application at a replica that holds the handle (a master,
-	 * or one that stepped down and may regain its lease in the epoch: a
-	 * command of a later epoch ends that hope, and its parked events). */
-	if (a->res != NULL && a->hdr.epoch == session_epoch(r->sm))
+	 * first application at a replica that holds the handle in the
+	 * command's epoch (a master, or one that stepped down and may regain
+	 * its lease in the epoch: a command of a later epoch ends that hope,
+	 * and its parked events).  Its table must be of that epoch: one that
+	 * stepped down keeps the old term's handles until this application
+	 * drops them, and that master's are not the new one's, which knows a
+	 * handle only from the client's first call on it (seeds 40, 6, 32,
+	 * 38, 41 of tests/wsim/regress-seeds). */
+	if (a->res != NULL && a->hdr.epoch == session_epoch(r->sm) &&
+	    a->hdr.epoch == session_mhandles_epoch(r->sm))
 		for (size_t i = 0; i < a->res->nnode_events; i++)
 			w_mem_events(w, r, i, &a->res->node_events[i], a->hdr.epoch);
 	/* Slots start at 1: (0, 0) is below every command. */
