@@ -309,6 +309,17 @@ w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
 	c->next_app = w->now + w_below(&w->rng, 60);
 	if (w->o.verbose)
 		w_trace(w, "c%u call op %d done: %s", c->id, (int)k->rq.op, chubby_strerror(status));
+	/* The model sends only well-formed calls, each re-send with its first
+	 * copy's rid: E_INVALID here can only be a copy whose rid the cell
+	 * forgot (below the session's rid_floor), answered as if it had been
+	 * answered before, though its first copy may have applied (an ACQUIRE
+	 * granted that its caller never learns of). */
+	if (status == CHUBBY_E_INVALID) {
+		w_fail(w, "c%u call op %d (rid %" PRIu64 ") answered %s: a re-send whose rid the "
+		    "cell had forgotten (the client's rid_floor passed a call still out)", c->id,
+		    (int)k->rq.op, k->rq.rid, chubby_strerror(status));
+		return;
+	}
 	switch (k->rq.op) {
 	case W_OP_OPEN:
 		if (k->lookup && status == CHUBBY_E_NOT_FOUND) {
