@@ -261,13 +261,29 @@ w_client_idle(const struct w_client *c)
 
 /* ---- application calls ------------------------------------------------ */
 
+/* As libchubby's cl_rid_floor: the oldest request id still unanswered
+ * (MINE at most).  Every id below it was answered and is never sent again,
+ * so the cell may forget its outcome; a call of the other thread still out
+ * keeps the floor at its id, or its re-send would find its outcome
+ * forgotten (E_INVALID) though its first copy may have applied. */
+static uint64_t
+w_rid_floor(const struct w_client *c, uint64_t mine)
+{
+	uint64_t floor = mine;
+
+	for (int t = 0; t < W_THREADS; t++)
+		if (c->call[t].active && c->call[t].rq.rid != 0 && c->call[t].rq.rid < floor)
+			floor = c->call[t].rq.rid;
+	return floor;
+}
+
 static void
 w_call_send(struct world *w, struct w_client *c, struct w_call *k, uint64_t cid)
 {
 	k->rq.session = csess_session_id(c->cs);
 	k->rq.epoch = csess_epoch(c->cs);
 	k->rq.wire_id = c->next_wire++;
-	k->rq.rid_floor = k->rq.rid;
+	k->rq.rid_floor = w_rid_floor(c, k->rq.rid);
 	k->sent_conn = cid;
 	if (w->o.verbose)
 		w_trace(w, "c%u sends op %d %s rid %" PRIu64 " on conn %" PRIu64 " (session %" PRIu64
@@ -718,7 +734,7 @@ w_act(struct world *w, struct w_client *c, const struct csess_action *a)
 		rq.session = a->session_id;
 		rq.epoch = a->epoch;
 		rq.rid = ++c->last_rid;
-		rq.rid_floor = rq.rid;
+		rq.rid_floor = w_rid_floor(c, rq.rid);
 		w_send(w, c, a->conn, &rq);
 		break;
 	case CSESS_ACT_NOTIFY:
