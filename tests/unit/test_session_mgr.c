@@ -603,8 +603,8 @@ test_lapse_keeps_events(void)
  * the lease may come back in it, also once the replica has heard of a newer
  * master; the first command it then applies drops them, and their events
  * with them.  The whole-cell simulator asks it before each application
- * (tests/wsim/regress-seeds, seeds 40, 6, 32, 38, 41: it had taken such a
- * table for the new epoch's and wanted events nobody owed).
+ * (tests/wsim/regress-seeds: it had taken such a table for the new
+ * epoch's and wanted events nobody owed).
  */
 static void
 test_mhandles_epoch(void)

@@ -759,8 +759,8 @@ w_note_events(struct world *w, struct w_replica *r, const struct cell_applied *a
 	 * and its parked events).  Its table must be of that epoch: one that
 	 * stepped down keeps the old term's handles until this application
 	 * drops them, and that master's are not the new one's, which knows a
-	 * handle only from the client's first call on it (seeds 40, 6, 32,
-	 * 38, 41 of tests/wsim/regress-seeds). */
+	 * handle only from the client's first call on it (seed 48 of
+	 * tests/wsim/regress-seeds). */
 	if (a->res != NULL && a->hdr.epoch == session_epoch(r->sm) &&
 	    a->hdr.epoch == session_mhandles_epoch(r->sm))
 		for (size_t i = 0; i < a->res->nnode_events; i++)
