@@ -189,13 +189,19 @@ w_session_new(struct world *w, struct w_client *c)
 	 * one would be: its connect and request timeouts outlast a round trip
 	 * of its link (50-450 ms more each way).  With the cell's 500 ms it
 	 * could never finish a WHERE_IS_MASTER once its session had expired,
-	 * and sat locating for good (seeds 3088404219, 24457073010263). */
+	 * and sat locating for good (seeds 3088404219, 24457073010263).  So
+	 * does its slack, the round trip it allows a held KeepAlive beyond
+	 * the hold: with 300 ms the reply of every hold came too late, the
+	 * link dropped, and an ACQUIRE waiting at the master went again and
+	 * again, its timeout started over by every copy: seed 204. */
 	if (c->id == w->slow_client) {
 		uint64_t rtt = 2 * ((uint64_t)w->slow_ms + w->max_delay + 1);
 		if (cfg.connect_timeout_ms < 500 + rtt)
 			cfg.connect_timeout_ms = 500 + rtt;
 		if (cfg.request_timeout_ms < 500 + rtt)
 			cfg.request_timeout_ms = 500 + rtt;
+		if (cfg.slack_ms < 300 + rtt)
+			cfg.slack_ms = 300 + rtt;
 	}
 	c->gen++;
 	c->nonce = w_rand(&w->rng) | 1;
