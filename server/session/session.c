@@ -1189,6 +1189,15 @@ session_mhandles(struct session_mgr *sm)
 }
 
 uint64_t
+session_mhandles_epoch(const struct session_mgr *sm)
+{
+	/* Serving in sm->epoch, or stepped down from it and parking (its
+	 * handles kept for a lease regained in it); neither once a later
+	 * epoch's command has dropped them (sm_parked_clear). */
+	return sm->active || sm->parking ? sm->epoch : 0;
+}
+
+uint64_t
 session_epoch(const struct session_mgr *sm)
 {
 	uint64_t epoch = 0;

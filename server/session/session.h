@@ -134,9 +134,18 @@ bool session_idle(const struct session_mgr *sm);
  * layer was given, for work done in a completion (session_done_fn). */
 const struct ns *session_ns(const struct session_mgr *sm);
 uint64_t session_epoch(const struct session_mgr *sm);
-/* The handles kept in this master's memory (session/mhandle.h): emptied
- * when it steps down, a session's dropped when the session ends. */
+/* The handles kept in this master's memory (session/mhandle.h): kept
+ * over a step-down while the lease may come back in the same epoch,
+ * dropped once a command of a later epoch applies (or a snapshot is
+ * installed); a session's dropped when the session ends. */
 struct mh_table *session_mhandles(struct session_mgr *sm);
+/* The epoch whose master made (or re-created) those handles: the one
+ * this replica last served in, while it keeps them; 0 once a later
+ * epoch's command has dropped them, or before it ever served.  It may be older than session_epoch() for a while: a replica that
+ * stepped down learns of a newer master before it applies a command of
+ * its epoch, and only that application drops the table (the whole-cell
+ * simulator asks, to know whose events the table stands for). */
+uint64_t session_mhandles_epoch(const struct session_mgr *sm);
 struct session_now session_last_now(const struct session_mgr *sm);
 
 /* The stamp for a namespace command proposed now: wall-clock time read at

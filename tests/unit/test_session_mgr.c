@@ -25,6 +25,7 @@
 #include "ns/ns.h"
 #include "seqtoken.h"
 #include "session/lease_ctl.h"
+#include "session/mhandle.h"
 #include "session/session.h"
 #include "xmalloc.h"
 
@@ -593,6 +594,55 @@ test_lapse_keeps_events(void)
 	ka = keepalive(watcher, 5000);
 	CU_ASSERT_EQUAL(status_of[ka], CHUBBY_OK); /* answered at once, with both */
 	CU_ASSERT_EQUAL(events_of[ka], 2);
+	teardown();
+}
+
+/*
+ * The handles kept in memory stand for the epoch whose master made them
+ * (session_mhandles_epoch): the term served, still after a step-down while
+ * the lease may come back in it, also once the replica has heard of a newer
+ * master; the first command it then applies drops them, and their events
+ * with them.  The whole-cell simulator asks it before each application
+ * (tests/wsim/regress-seeds: it had taken such a table for the new
+ * epoch's and wanted events nobody owed).
+ */
+static void
+test_mhandles_epoch(void)
+{
+	struct wres w2;
+	uint64_t wr, hw, ka, e, watcher = watch_setup(&wr, &hw);
+	struct mh_table *t = session_mhandles(sm);
+	struct ns_result st;
+	struct mhandle *h;
+
+	e = cell.epoch;
+	CU_ASSERT_EQUAL(session_mhandles_epoch(sm), e);
+	/* A handle in memory watching LOCK, as svc's OPEN makes one. */
+	ns_result_init(&st);
+	CU_ASSERT_EQUAL_FATAL(ns_path_stat(cell.ns, LOCK, 0, &st), CHUBBY_OK);
+	h = mh_add(t, watcher, MH_ID_BIT | 1, LOCK, st.stat.instance, NS_O_READ);
+	ns_result_free(&st);
+	mh_set_events(t, h, NS_EV_CONTENTS_MODIFIED);
+	set_contents(wr, hw, "two", &w2); /* proposed in epoch E... */
+	cell.master = false;
+	session_tick(sm, now); /* steps down: kept for a lease regained in E */
+	CU_ASSERT_EQUAL(session_mhandles_epoch(sm), e);
+	CU_ASSERT_EQUAL(mh_total(t), 1);
+	cell.epoch++; /* a newer master is heard of */
+	CU_ASSERT_EQUAL(session_epoch(sm), e + 1);
+	CU_ASSERT_EQUAL(session_mhandles_epoch(sm), e); /* still E's, until... */
+	pump(); /* ...a command applies: E's hope is over */
+	CU_ASSERT_EQUAL(w2.status, CHUBBY_OK);
+	CU_ASSERT_EQUAL(mh_total(t), 0);
+	CU_ASSERT_EQUAL(session_mhandles_epoch(sm), 0);
+	/* Serving in the new epoch: its own (empty) table, and no event of
+	 * the old one for the watcher (MASTER_FAILOVER tells it to re-read). */
+	cell.master = true;
+	session_tick(sm, now);
+	CU_ASSERT_EQUAL(session_mhandles_epoch(sm), e + 1);
+	ka = keepalive(watcher, 0);
+	CU_ASSERT_EQUAL(status_of[ka], CHUBBY_OK);
+	CU_ASSERT_EQUAL(events_of[ka], 0);
 	teardown();
 }
 
@@ -1730,6 +1780,7 @@ harness_register(void)
 		test_lapse_keeps_cachers},
 	    {"a lease lapsed and regained in one epoch keeps the events", test_lapse_keeps_events},
 	    {"a new epoch does not keep the old term's events", test_new_epoch_drops_events},
+	    {"handles in memory stand for the epoch that made them", test_mhandles_epoch},
 	    {"events come again, same ids, until acknowledged", test_events_until_acked},
 	    {"a client that sends no ev_ack gets each event once", test_events_old_client},
 	    {"at most 1024 events are kept once sent", test_events_kept_bounded},

@@ -189,13 +189,19 @@ w_session_new(struct world *w, struct w_client *c)
 	 * one would be: its connect and request timeouts outlast a round trip
 	 * of its link (50-450 ms more each way).  With the cell's 500 ms it
 	 * could never finish a WHERE_IS_MASTER once its session had expired,
-	 * and sat locating for good (seeds 3088404219, 24457073010263). */
+	 * and sat locating for good (seeds 3088404219, 24457073010263).  So
+	 * does its slack, the round trip it allows a held KeepAlive beyond
+	 * the hold: with 300 ms the reply of every hold came too late, the
+	 * link dropped, and an ACQUIRE waiting at the master went again and
+	 * again, its timeout started over by every copy: seed 204. */
 	if (c->id == w->slow_client) {
 		uint64_t rtt = 2 * ((uint64_t)w->slow_ms + w->max_delay + 1);
 		if (cfg.connect_timeout_ms < 500 + rtt)
 			cfg.connect_timeout_ms = 500 + rtt;
 		if (cfg.request_timeout_ms < 500 + rtt)
 			cfg.request_timeout_ms = 500 + rtt;
+		if (cfg.slack_ms < 300 + rtt)
+			cfg.slack_ms = 300 + rtt;
 	}
 	c->gen++;
 	c->nonce = w_rand(&w->rng) | 1;
@@ -261,13 +267,29 @@ w_client_idle(const struct w_client *c)
 
 /* ---- application calls ------------------------------------------------ */
 
+/* As libchubby's cl_rid_floor: the oldest request id still unanswered
+ * (MINE at most).  Every id below it was answered and is never sent again,
+ * so the cell may forget its outcome; a call of the other thread still out
+ * keeps the floor at its id, or its re-send would find its outcome
+ * forgotten (E_INVALID) though its first copy may have applied. */
+static uint64_t
+w_rid_floor(const struct w_client *c, uint64_t mine)
+{
+	uint64_t floor = mine;
+
+	for (int t = 0; t < W_THREADS; t++)
+		if (c->call[t].active && c->call[t].rq.rid != 0 && c->call[t].rq.rid < floor)
+			floor = c->call[t].rq.rid;
+	return floor;
+}
+
 static void
 w_call_send(struct world *w, struct w_client *c, struct w_call *k, uint64_t cid)
 {
 	k->rq.session = csess_session_id(c->cs);
 	k->rq.epoch = csess_epoch(c->cs);
 	k->rq.wire_id = c->next_wire++;
-	k->rq.rid_floor = k->rq.rid;
+	k->rq.rid_floor = w_rid_floor(c, k->rq.rid);
 	k->sent_conn = cid;
 	if (w->o.verbose)
 		w_trace(w, "c%u sends op %d %s rid %" PRIu64 " on conn %" PRIu64 " (session %" PRIu64
@@ -309,6 +331,17 @@ w_call_done(struct world *w, struct w_client *c, struct w_call *k, int status,
 	c->next_app = w->now + w_below(&w->rng, 60);
 	if (w->o.verbose)
 		w_trace(w, "c%u call op %d done: %s", c->id, (int)k->rq.op, chubby_strerror(status));
+	/* The model sends only well-formed calls, each re-send with its first
+	 * copy's rid: E_INVALID here can only be a copy whose rid the cell
+	 * forgot (below the session's rid_floor), answered as if it had been
+	 * answered before, though its first copy may have applied (an ACQUIRE
+	 * granted that its caller never learns of). */
+	if (status == CHUBBY_E_INVALID) {
+		w_fail(w, "c%u call op %d (rid %" PRIu64 ") answered %s: a re-send whose rid the "
+		    "cell had forgotten (the client's rid_floor passed a call still out)", c->id,
+		    (int)k->rq.op, k->rq.rid, chubby_strerror(status));
+		return;
+	}
 	switch (k->rq.op) {
 	case W_OP_OPEN:
 		if (k->lookup && status == CHUBBY_E_NOT_FOUND) {
@@ -707,7 +740,7 @@ w_act(struct world *w, struct w_client *c, const struct csess_action *a)
 		rq.session = a->session_id;
 		rq.epoch = a->epoch;
 		rq.rid = ++c->last_rid;
-		rq.rid_floor = rq.rid;
+		rq.rid_floor = w_rid_floor(c, rq.rid);
 		w_send(w, c, a->conn, &rq);
 		break;
 	case CSESS_ACT_NOTIFY:

@@ -364,6 +364,7 @@ struct world {
 		uint64_t holders[W_MAX_C * W_MAX_H];
 		size_t nholders;
 		uint64_t expired_at, expired_epoch, expired_session;
+		uint64_t expired_stamp; /* the SESSION_END's namespace stamp */
 	} lk[4];
 	uint64_t closed[64]; /* sessions their clients closed (a ring) */
 	unsigned nclosed;
