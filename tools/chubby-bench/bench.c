@@ -30,6 +30,7 @@ usage(FILE *f)
 	    "                    [-n SESSIONS,...] [--conns K] [--proxies LIST] [--arrival N]\n"
 	    "                    [--tail SECONDS]\n"
 	    "                    [--keep N] [--timeline] [--abandon] [--warmup SECONDS] [--json] [-q]\n"
+	    "                    [--trace FILE]\n"
 	    "Measures a running cell: ops/s and latency (p50/p99/p99.9) per workload and\n"
 	    "number of concurrent client sessions.\n"
 	    "  -C CELL          cell config, host:port list or DNS name ($CHUBBY_CELL;\n"
@@ -65,6 +66,9 @@ usage(FILE *f)
 	    "                   after each round\n"
 	    "  --rounds N       failover: N faults, medians reported (default 1)\n"
 	    "  --json           one JSON object on stdout instead of the table\n"
+	    "  --trace FILE     a line per operation to FILE: workload, sessions, worker,\n"
+	    "                   measured (0/1), start, end and, for lock-contended, when\n"
+	    "                   the ACQUIRE returned (CLOCK_MONOTONIC seconds)\n"
 	    "  --marks          a line \"measure\" on stdout when each run's measured window\n"
 	    "                   opens and \"end\" when it closes (for tools/bench-peers)\n"
 	    "  -q               no progress line on stderr\n");
@@ -313,6 +317,7 @@ main(int argc, char **argv)
 	    {"rounds", required_argument, NULL, 'R'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"marks", no_argument, NULL, 'M'},
+	    {"trace", required_argument, NULL, 'X'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -401,6 +406,14 @@ main(int argc, char **argv)
 		}
 		case 'j': o.json = 1; break;
 		case 'M': o.marks = 1; break;
+		case 'X':
+			if (o.trace != NULL)
+				fclose(o.trace);
+			if ((o.trace = fopen(optarg, "w")) == NULL) {
+				fprintf(stderr, "chubby-bench: %s: %s\n", optarg, strerror(errno));
+				return 2;
+			}
+			break;
 		case 'q': o.quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("chubby-bench %s\n", PACKAGE_VERSION); return 0;
@@ -484,5 +497,9 @@ main(int argc, char **argv)
 	else
 		print_table(&o, rs, nrs);
 	free(rs);
+	if (o.trace != NULL && fclose(o.trace) != 0) {
+		fprintf(stderr, "chubby-bench: --trace: %s\n", strerror(errno));
+		failed = 1;
+	}
 	return failed ? 1 : 0;
 }

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "cellspec.h"
@@ -37,6 +38,7 @@ struct bench_opts {
 	double duration, warmup; /* seconds */
 	int json, quiet;
 	int marks;             /* --marks: "measure"/"end" lines on stdout */
+	FILE *trace;           /* --trace: a line per operation (work.c), or NULL */
 	/* failover: how the master fails, and how many times */
 	enum { FO_KILL = 0, FO_STOP, FO_BLACKHOLE } fault;
 	unsigned rounds;

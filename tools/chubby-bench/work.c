@@ -50,6 +50,7 @@ struct worker {
 	uint64_t ops, errors, stale;
 	int first_error;
 	char first_msg[120];
+	double t_granted; /* lock-contended: when the last ACQUIRE returned */
 };
 
 struct run {
@@ -200,6 +201,7 @@ w_op(struct worker *w, uint64_t *gen, double deadline)
 		unsigned tmo = left > 0 ? (unsigned)(left * 1000.0) + 200 : 200;
 		if ((rc = chubby_acquire(w->h, CHUBBY_LOCK_EXCLUSIVE, tmo)) != CHUBBY_OK)
 			return rc;
+		w->t_granted = bench_now();
 		return chubby_release(w->h);
 	}
 	case W_WRITE:
@@ -256,6 +258,28 @@ w_op(struct worker *w, uint64_t *gen, double deadline)
 	return CHUBBY_E_INVALID;
 }
 
+/* One line of --trace for an operation that succeeded.  From it the grant
+ * order and each session's waits can be read back: whether the waiter
+ * queue is served first come, first served, and where a tail comes from
+ * (BENCHMARKS.md "Where lock-contended's tail comes from").  stdio locks
+ * the stream, so the threads' lines do not mix. */
+static void
+w_trace(const struct worker *w, double t0, double t1, int measured)
+{
+	const struct run *r = w->run;
+	const char *name = "?";
+
+	for (size_t i = 0; i < sizeof wtable / sizeof wtable[0]; i++)
+		if (wtable[i].kind == r->kind)
+			name = wtable[i].name;
+	if (r->kind == W_LOCK_CONTENDED)
+		fprintf(r->o->trace, "%s %u %u %d %.6f %.6f %.6f\n", name, r->n, w->idx, measured,
+		    t0, t1, w->t_granted);
+	else
+		fprintf(r->o->trace, "%s %u %u %d %.6f %.6f\n", name, r->n, w->idx, measured, t0,
+		    t1);
+}
+
 static void *
 w_main(void *arg)
 {
@@ -280,6 +304,8 @@ w_main(void *arg)
 		int rc = w_op(w, &gen, t_end);
 
 		t1 = bench_now();
+		if (r->o->trace != NULL && rc == CHUBBY_OK)
+			w_trace(w, t0, t1, t0 >= t_measure && t1 <= t_end);
 		if (t0 < t_measure || t1 > t_end)
 			continue; /* warm-up, or past the deadline */
 		if (rc == CHUBBY_OK) {
