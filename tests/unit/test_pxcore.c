@@ -277,6 +277,29 @@ test_many(void)
 	px_free(&px);
 }
 
+/* The master expired the upstream session (E_SESSION_EXPIRED): the
+ * clients are not lost with it, since the master keeps their handles
+ * orphaned for the claim window.  They wait, in jeopardy (no lease
+ * extended, none expired), to be claimed onto the principal's next
+ * upstream session. */
+static void
+test_up_lost(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 0);
+	struct px_client *c = px_client_new(&px, up, 42, 9);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 0), LEASE);
+	px_handle_add(&px, c, 7, "/ls/cell/lock", 2);
+	px_up_jeopardy(&px, up);
+	px_up_lost(&px, up);
+	CU_ASSERT_FALSE(c->lost);
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 1000));
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 100000));
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 1000), 0);
+	CU_ASSERT_PTR_EQUAL(px_handle_get(&px, 7)->client, c);
+	px_free(&px);
+}
+
 void
 harness_register(void)
 {
@@ -288,6 +311,7 @@ harness_register(void)
 	    {"a new master epoch flushes the cache and changes the epoch", test_epoch},
 	    {"re-sent request ids keep their upstream rid", test_rids},
 	    {"many clients", test_many},
+	    {"a lost upstream session holds its clients for a claim", test_up_lost},
 	    {NULL, NULL},
 	};
 
