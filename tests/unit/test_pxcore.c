@@ -345,6 +345,26 @@ test_up_lost(void)
 	px_free(&px);
 }
 
+/* A KeepAlive answer read late (the proxy was stopped while it was in
+ * flight) brings a lease that ended already: the upstream stays in
+ * jeopardy, and no client is expired for it. */
+static void
+test_stale_renewal(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 0);
+	struct px_client *c = px_client_new(&px, up, 42, 9);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 0), LEASE);
+	px_up_jeopardy(&px, up);
+	px_up_renewed(&px, up, 77, 11000, 20000); /* sent at 0, read at 20000 */
+	CU_ASSERT_NOT_EQUAL(up->state, PX_UP_OK);
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 20000));
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 20000), 0);
+	px_up_renewed(&px, up, 77, 32000, 20100); /* the next one */
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 20100), 11900);
+	px_free(&px);
+}
+
 void
 harness_register(void)
 {
@@ -357,6 +377,7 @@ harness_register(void)
 	    {"re-sent request ids keep their upstream rid", test_rids},
 	    {"many clients", test_many},
 	    {"a lost upstream session holds its clients for a claim", test_up_lost},
+	    {"a renewal read after its lease ended keeps the jeopardy", test_stale_renewal},
 	    {NULL, NULL},
 	};
 
