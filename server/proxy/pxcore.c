@@ -345,6 +345,14 @@ px_up_renewed(struct pxcore *px, struct px_up *up, uint64_t session, int64_t lea
 
 	up->session = session;
 	up->lease_end = lease_end;
+	if (lease_end <= now) {
+		/* An answer read late (the proxy was stopped or starved while
+		 * it was in flight): its lease, counted from the send, has
+		 * ended.  Still cut off; the next KeepAlive's answer decides. */
+		if (up->state == PX_UP_OK)
+			up->state = PX_UP_JEOPARDY;
+		return;
+	}
 	up->state = PX_UP_OK;
 	if (!back)
 		return;
