@@ -455,6 +455,41 @@ claim_answer_waiters(struct proxy *p, uint64_t client, int status)
 	}
 }
 
+/* The reclaim of CLIENT (proxy_reclaim) found its handles released at
+ * the master (it ended, or the claim window closed): its requests held
+ * for the claim are answered E_SESSION_EXPIRED, and it is marked lost
+ * (tick_cb ends it here; there is nothing left to end at the cell). */
+static void
+reclaim_failed(struct proxy *p, uint64_t client)
+{
+	struct px_client *c = px_client_get(&p->px, client);
+
+	if (c == NULL || !c->reclaim)
+		return;
+	px_client_claimed(&p->px, c, false);
+	for (struct fwd *f = p->fwds, *next; f != NULL; f = next) {
+		next = f->next;
+		if (f->kind != FK_CLIENT || f->client != client || f->id != 0)
+			continue;
+		if (f->pc != NULL)
+			pc_error(f->pc, f->creq, CHUBBY_E_SESSION_EXPIRED,
+			    "the session expired with its proxy's upstream session");
+		proxy_fwd_free(p, f);
+	}
+}
+
+void
+proxy_reclaim(struct proxy *p, struct px_up *up, uint64_t client)
+{
+	struct fwd *f = fwd_alloc(FK_CLAIM, PROTO_OP_CLAIM);
+
+	f->up = up;
+	f->client = client;
+	f->session_scoped = true; /* sent once the new upstream session is up */
+	f->urid = up->next_rid++;
+	pxup_submit(p, f);
+}
+
 static void
 claim_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg *m)
 {
@@ -471,12 +506,15 @@ claim_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg *m)
 		    m != NULL && m->res.message.ptr != NULL ? m->res.message.ptr : "");
 		claim_answer_waiters(p, f->client, status != CHUBBY_OK ? status
 		                                                       : CHUBBY_E_SESSION_EXPIRED);
+		reclaim_failed(p, f->client);
 		proxy_fwd_free(p, f);
 		return;
 	}
 	c = px_client_get(&p->px, f->client);
 	if (c == NULL)
 		c = px_client_new(&p->px, f->up, f->client, 0);
+	else
+		px_client_claimed(&p->px, c, true); /* reclaimed (proxy_reclaim) */
 	for (uint32_t i = 0; i < arr->via.array.size; i++) {
 		const msgpack_object *h = &arr->via.array.ptr[i];
 		uint64_t id = 0, flags = 0;
@@ -502,6 +540,8 @@ claim_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg *m)
 	    c->up->principal, arr->via.array.size);
 	claim_answer_waiters(p, f->client, CHUBBY_OK);
 	proxy_fwd_free(p, f);
+	proxy_answer_wakes(p);
+	pxup_send_waiting(p); /* its requests held for the claim */
 }
 
 /* A request for SESSION, which this proxy does not know, of a client that

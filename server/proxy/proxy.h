@@ -125,6 +125,8 @@ void pxup_submit(struct proxy *p, struct fwd *f);
 struct px_up *pxup_session(struct proxy *p, const char *principal);
 /* Sends the principal's KEEPALIVE now (acks to deliver). */
 void pxup_keepalive_now(struct proxy *p, struct px_up *up);
+/* Sends what waited (for the master, an upstream session, or a claim). */
+void pxup_send_waiting(struct proxy *p);
 void pxup_free(struct proxy *p);
 
 /* proxy.c, for pxup.c */
@@ -135,6 +137,9 @@ void proxy_fwd_done(struct proxy *p, struct fwd *f, int status, const struct wir
 void proxy_up_ready(struct proxy *p, struct px_up *up, int status);
 /* Answers the held KeepAlives pxcore woke. */
 void proxy_answer_wakes(struct proxy *p);
+/* CLAIMs client session CLIENT of UP onto UP's next upstream session
+ * (UP's session expired at the master: px_up_lost). */
+void proxy_reclaim(struct proxy *p, struct px_up *up, uint64_t client);
 /* The master's epoch changed: held KeepAlives learn the new one. */
 void proxy_epoch_changed(struct proxy *p);
 

@@ -345,13 +345,22 @@ px_up_renewed(struct pxcore *px, struct px_up *up, uint64_t session, int64_t lea
 
 	up->session = session;
 	up->lease_end = lease_end;
+	if (lease_end <= now) {
+		/* An answer read late (the proxy was stopped or starved while
+		 * it was in flight): its lease, counted from the send, has
+		 * ended.  Still cut off; the next KeepAlive's answer decides. */
+		if (up->state == PX_UP_OK)
+			up->state = PX_UP_JEOPARDY;
+		return;
+	}
 	up->state = PX_UP_OK;
 	if (!back)
 		return;
 	for (size_t i = 0; i < px->clients.nb; i++) {
 		for (struct px_link *l = px->clients.b[i]; l != NULL; l = l->next) {
 			struct px_client *c = PX_CONTAINER(l, struct px_client, link);
-			if (c->up != up)
+			/* A client still to be claimed gets nothing yet. */
+			if (c->up != up || c->reclaim)
 				continue;
 			int64_t left = lease_end - now;
 			int64_t g = left < (int64_t)px->session_lease_ms ? left : (int64_t)px->session_lease_ms;
@@ -375,13 +384,51 @@ px_up_jeopardy(struct pxcore *px, struct px_up *up)
 }
 
 void
-px_up_lost(struct pxcore *px, struct px_up *up)
+px_up_lost(struct pxcore *px, struct px_up *up, uint64_t **ids, size_t *n)
 {
+	size_t cap = 0;
+
+	*ids = NULL;
+	*n = 0;
+	/* The master forgot what this session caches and what it was told:
+	 * its relays go without an ack (the master dropped them), and its
+	 * cache entries with them, as on a new master epoch. */
+	for (struct px_relay *r = px->relays, *next; r != NULL; r = next) {
+		next = r->next;
+		if (r->up == up)
+			relay_free(px, r, false);
+	}
+	for (size_t i = 0; i < px->cache.nb; i++) {
+		struct px_link *l = px->cache.b[i], *next;
+		for (; l != NULL; l = next) {
+			struct px_centry *e = PX_CONTAINER(l, struct px_centry, link);
+			next = l->next;
+			if (e->up != up)
+				continue;
+			while (e->nclients > 0)
+				cache_unlink_client(e, e->clients[0]);
+			cache_drop_data(e);
+			e->gen = ++px->gen_seq;
+			cache_gc(px, e);
+		}
+	}
+	/* Its clients' handles are orphaned at the master for the claim
+	 * window, not gone: each is held (no lease extended, none expired)
+	 * until claimed onto the principal's next upstream session. */
 	for (size_t i = 0; i < px->clients.nb; i++) {
 		for (struct px_link *l = px->clients.b[i]; l != NULL; l = l->next) {
 			struct px_client *c = PX_CONTAINER(l, struct px_client, link);
-			if (c->up == up)
-				c->lost = true;
+			if (c->up != up || c->lost)
+				continue;
+			c->reclaim = true;
+			client_drop_events(c);
+			while (c->ninv > 0)
+				client_drop_inv(c, 0);
+			if (*n == cap) {
+				cap = cap == 0 ? 64 : cap * 2;
+				*ids = xreallocarray(*ids, cap, sizeof **ids);
+			}
+			(*ids)[(*n)++] = c->id;
 		}
 	}
 	up->session = 0;
@@ -389,6 +436,24 @@ px_up_lost(struct pxcore *px, struct px_up *up)
 	up->lease_end = 0;
 	up->nacks = 0;
 	up->ev_ack = 0;
+}
+
+void
+px_client_claimed(struct pxcore *px, struct px_client *c, bool ok)
+{
+	if (!c->reclaim)
+		return;
+	c->reclaim = false;
+	if (!ok) {
+		c->lost = true; /* released at the master: px_next_expired ends it */
+		return;
+	}
+	/* A held KeepAlive waited for this: answer it with the lease now
+	 * granted. */
+	if (c->ka != NULL && !c->woken) {
+		c->woken = true;
+		ptr_add((void ***)&px->wakes, &px->nwakes, &px->capwakes, c);
+	}
 }
 
 void
@@ -449,7 +514,7 @@ px_client_grant(struct pxcore *px, struct px_client *c, int64_t now)
 	/* A client's lease never outlives the proxy's own at the master: the
 	 * master could otherwise expire the upstream session (and free the
 	 * client's locks) while the client still believes it holds them. */
-	if (c->up->state != PX_UP_OK || left <= 0)
+	if (c->up->state != PX_UP_OK || left <= 0 || c->reclaim)
 		return 0;
 	g = (uint64_t)left < px->session_lease_ms ? (uint64_t)left : px->session_lease_ms;
 	if (c->lease_end < now + (int64_t)g)
@@ -544,7 +609,8 @@ px_next_expired(struct pxcore *px, int64_t now)
 			 * leases do not run out here: they are in jeopardy at their
 			 * end and get a fresh lease when the master is back, as a
 			 * new master gives every session (Chubby §2.9). */
-			if (c->lost || (c->up->state == PX_UP_OK && c->lease_end <= now))
+			if (c->lost ||
+			    (!c->reclaim && c->up->state == PX_UP_OK && c->lease_end <= now))
 				return c;
 		}
 	}

@@ -86,7 +86,8 @@ struct px_client {
 	int64_t lease_end; /* ms, proxy clock */
 	void *ka;          /* the shell's held KEEPALIVE, or NULL */
 	bool woken;        /* private: on the wake list */
-	bool lost;         /* its upstream session ended: its handles are gone */
+	bool lost;         /* its handles are gone at the master: end it */
+	bool reclaim;      /* its upstream session expired: to be claimed */
 	struct px_event *ev;
 	size_t nev, capev;
 	struct px_cinval *inv;
@@ -184,11 +185,20 @@ void px_up_renewed(struct pxcore *px, struct px_up *up, uint64_t session, int64_
 /* The proxy lost the master (or the upstream lease ran out): stop serving
  * cached reads and stop extending the leases of these clients. */
 void px_up_jeopardy(struct pxcore *px, struct px_up *up);
-/* The upstream session is gone for good (E_SESSION_EXPIRED): its clients
- * lose everything (marked lost: px_next_expired returns them, and the
- * shell ends them with px_client_end); the next client of the principal
- * gets a new upstream session. */
-void px_up_lost(struct pxcore *px, struct px_up *up);
+/* The master expired the upstream session (E_SESSION_EXPIRED).  Its
+ * clients' handles are orphaned there for the claim window, not gone: the
+ * clients are marked reclaim (held as in jeopardy: no lease granted, none
+ * expired) and their ids returned in *IDS (*N; the caller frees *IDS) for
+ * the shell to CLAIM each onto the principal's next upstream session.  The
+ * session's cache entries, relays, and its clients' undelivered events and
+ * invalidations are dropped: the master forgot them (the shell raises the
+ * epoch so the clients flush, as after a fail-over). */
+void px_up_lost(struct pxcore *px, struct px_up *up, uint64_t **ids, size_t *n);
+/* The CLAIM of C after px_up_lost was answered: OK, C keeps its handles
+ * and may be granted leases again (a held KeepAlive is woken); else its
+ * handles are gone and it is marked lost (px_next_expired returns it and
+ * the shell ends it with px_client_end). */
+void px_client_claimed(struct pxcore *px, struct px_client *c, bool ok);
 /* Takes the invalidation ids to ack in the upstream KEEPALIVE: *OUT and
  * *N; the caller frees *OUT. */
 void px_up_take_acks(struct px_up *up, uint64_t **out, size_t *n);
@@ -215,8 +225,8 @@ bool px_client_has_news(const struct px_client *c);
  * out of every cache entry and relay (a relay it held up may complete).
  * Frees C. */
 void px_client_end(struct pxcore *px, struct px_client *c);
-/* A client whose lease has ended at NOW while its upstream is OK, or whose
- * upstream is lost; NULL if none.  The shell sends CLIENT_END
+/* A client whose lease has ended at NOW while its upstream is OK (and it
+ * is not waiting for a claim), or marked lost; NULL if none.  The shell sends CLIENT_END
  * expired=true, then px_client_end. */
 struct px_client *px_next_expired(struct pxcore *px, int64_t now);
 /* Clients with a held KEEPALIVE that now have news; the shell answers

@@ -133,6 +133,13 @@ up_send(struct proxy *p, struct fwd *f)
 		return;
 	if (f->session_scoped && (up == NULL || up->session == 0))
 		return; /* waits for its upstream session */
+	if (f->kind == FK_CLIENT && f->client != 0) {
+		/* Its handles are not the new upstream session's until the
+		 * CLAIM is answered (proxy_reclaim). */
+		struct px_client *c = px_client_get(&p->px, f->client);
+		if (c != NULL && c->reclaim)
+			return;
+	}
 	pxup_unindex(p, f); /* sent again (a new epoch): a new id */
 	f->id = ++p->next_id;
 	byid_put(p, f);
@@ -228,8 +235,8 @@ pxup_submit(struct proxy *p, struct fwd *f)
 	up_send(p, f);
 }
 
-static void
-up_send_all(struct proxy *p)
+void
+pxup_send_waiting(struct proxy *p)
 {
 	/* Upstream sessions first: the client requests wait for them. */
 	for (struct fwd *f = p->fwds; f != NULL; f = f->next)
@@ -393,7 +400,7 @@ up_where_reply(struct proxy *p, const struct wire_msg *m)
 		for (struct px_up *up = p->px.ups; up != NULL; up = up->next)
 			if (up->session != 0 && upi_of(up)->ka == NULL)
 				pxup_keepalive_now(p, up);
-		up_send_all(p);
+		pxup_send_waiting(p);
 		return;
 	}
 	if (addr.ptr != NULL && addr.len > 0 && addr.len < sizeof p->master_hint) {
@@ -454,7 +461,7 @@ up_on_res(struct proxy *p, const struct wire_msg *m)
 			proxy_fwd_free(p, f);
 			pxup_keepalive_now(p, up);
 			proxy_up_ready(p, up, CHUBBY_OK);
-			up_send_all(p);
+			pxup_send_waiting(p);
 		} else {
 			log_warn("upstream: SESSION_START for %s refused: %s %.*s", up->principal,
 			    chubby_status_name(m->res.status),
@@ -471,11 +478,22 @@ up_on_res(struct proxy *p, const struct wire_msg *m)
 		if (m->res.status == CHUBBY_OK) {
 			up_ka_reply(p, f, m);
 		} else if (m->res.status == CHUBBY_E_SESSION_EXPIRED) {
-			log_warn("upstream: session %llu of %s expired at the master: its clients "
-				 "lose their sessions",
+			uint64_t *ids;
+			size_t n;
+			log_warn("upstream: session %llu of %s expired at the master: claiming its "
+				 "clients onto a new one",
 			    (unsigned long long)up->session, up->principal);
-			px_up_lost(&p->px, up);
 			upi_of(up)->ka = NULL;
+			px_up_lost(&p->px, up, &ids, &n);
+			/* The clients' cache and events were covered by the old
+			 * session only: a new epoch makes them flush and raise
+			 * MASTER_FAILOVER, as after a proxy fail-over. */
+			if (n > 0 && px_epoch_raise(&p->px, px_epoch(&p->px)))
+				proxy_epoch_changed(p);
+			pxup_session(p, up->principal);
+			for (size_t i = 0; i < n; i++)
+				proxy_reclaim(p, up, ids[i]);
+			free(ids);
 		} else {
 			log_warn("upstream: KEEPALIVE of %s: %s", up->principal,
 			    chubby_status_name(m->res.status));

@@ -277,6 +277,94 @@ test_many(void)
 	px_free(&px);
 }
 
+/* The master expired the upstream session (E_SESSION_EXPIRED): the
+ * clients are not lost with it, since the master keeps their handles
+ * orphaned for the claim window.  They wait, in jeopardy (no lease
+ * extended, none expired), to be claimed onto the principal's next
+ * upstream session. */
+static void
+test_up_lost(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 0);
+	struct px_up *bob = up_ok("bob", 0);
+	struct px_client *c = px_client_new(&px, up, 42, 9);
+	struct px_client *d = px_client_new(&px, up, 43, 10);
+	struct px_client *b = px_client_new(&px, bob, 44, 11);
+	struct px_client **w;
+	uint64_t *ids;
+	size_t n, len;
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 0), LEASE);
+	CU_ASSERT_EQUAL(px_client_grant(&px, d, 0), LEASE);
+	CU_ASSERT_EQUAL(px_client_grant(&px, b, 0), LEASE);
+	px_handle_add(&px, c, 7, "/ls/cell/lock", 2);
+	/* c caches /f: the master forgets that with the session. */
+	uint64_t tok = px_read_begin(&px, c, "/f");
+	CU_ASSERT_TRUE(px_read_done(&px, up, c, "/f", tok, true, (const uint8_t *)"x", 1));
+	CU_ASSERT_PTR_NOT_NULL(px_cache_lookup(&px, c, "/f", &len));
+	px_route_event(&px, up, 1, 1, 7, "/ls/cell/lock", 0, false);
+	CU_ASSERT_EQUAL(c->nev, 1);
+	px_up_jeopardy(&px, up);
+	px_up_lost(&px, up, &ids, &n);
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	CU_ASSERT_TRUE((ids[0] == 42 && ids[1] == 43) || (ids[0] == 43 && ids[1] == 42));
+	free(ids);
+	CU_ASSERT_FALSE(c->lost);
+	CU_ASSERT_TRUE(c->reclaim);
+	CU_ASSERT_FALSE(b->reclaim); /* another principal's session */
+	CU_ASSERT_EQUAL(c->nev, 0);
+	CU_ASSERT_EQUAL(up->session, 0);
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 1000));
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 1000), 0);
+	CU_ASSERT_PTR_EQUAL(px_handle_get(&px, 7)->client, c);
+	/* The new upstream session is up; the claims are not answered yet:
+	 * still no lease, and no expiry although the old lease ran out. */
+	c->ka = &px;
+	px_up_renewed(&px, up, 78, 30000, 20000);
+	CU_ASSERT_PTR_NULL(px_cache_lookup(&px, c, "/f", &len));
+	CU_ASSERT_EQUAL(px_take_wakes(&px, &w), 0);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 20000), 0);
+	CU_ASSERT_EQUAL(c->lease_end, LEASE);
+	CU_ASSERT_PTR_EQUAL(px_next_expired(&px, 20000), b); /* bob's lease did run out */
+	px_client_end(&px, b);
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 20000));
+	/* c's claim succeeds: its held KeepAlive is answered, leases again. */
+	px_client_claimed(&px, c, true);
+	CU_ASSERT_FALSE(c->reclaim);
+	CU_ASSERT_EQUAL(px_take_wakes(&px, &w), 1);
+	CU_ASSERT_PTR_EQUAL(w[0], c);
+	c->ka = NULL;
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 20000), 10000);
+	CU_ASSERT_PTR_EQUAL(px_handle_get(&px, 7)->client, c);
+	/* d's claim finds nothing (its handles were released): it is ended. */
+	px_client_claimed(&px, d, false);
+	CU_ASSERT_TRUE(d->lost);
+	CU_ASSERT_PTR_EQUAL(px_next_expired(&px, 20000), d);
+	px_client_end(&px, d);
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 20000));
+	px_free(&px);
+}
+
+/* A KeepAlive answer read late (the proxy was stopped while it was in
+ * flight) brings a lease that ended already: the upstream stays in
+ * jeopardy, and no client is expired for it. */
+static void
+test_stale_renewal(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 0);
+	struct px_client *c = px_client_new(&px, up, 42, 9);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 0), LEASE);
+	px_up_jeopardy(&px, up);
+	px_up_renewed(&px, up, 77, 11000, 20000); /* sent at 0, read at 20000 */
+	CU_ASSERT_NOT_EQUAL(up->state, PX_UP_OK);
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 20000));
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 20000), 0);
+	px_up_renewed(&px, up, 77, 32000, 20100); /* the next one */
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 20100), 11900);
+	px_free(&px);
+}
+
 void
 harness_register(void)
 {
@@ -288,6 +376,8 @@ harness_register(void)
 	    {"a new master epoch flushes the cache and changes the epoch", test_epoch},
 	    {"re-sent request ids keep their upstream rid", test_rids},
 	    {"many clients", test_many},
+	    {"a lost upstream session holds its clients for a claim", test_up_lost},
+	    {"a renewal read after its lease ended keeps the jeopardy", test_stale_renewal},
 	    {NULL, NULL},
 	};
 
