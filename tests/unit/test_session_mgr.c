@@ -396,6 +396,22 @@ release_op(uint64_t s, uint64_t h, int *rc)
 	free(cmd);
 }
 
+/* The same inside a request id, as a client's RELEASE comes. */
+static void
+release_req(uint64_t s, uint64_t h, uint64_t rid, int *rc)
+{
+	uint8_t *cmd, *req;
+	size_t len, rlen;
+
+	*rc = -1;
+	CU_ASSERT_EQUAL_FATAL(ns_encode_release(now.real_ms, s, h, &cmd, &len), CHUBBY_OK);
+	CU_ASSERT_EQUAL_FATAL(ns_encode_req(now.real_ms, s, rid, 0, cmd, len, &req, &rlen),
+	    CHUBBY_OK);
+	session_write(sm, now, SESSION_WRITE_FREE, LOCK, req, rlen, got_rc, rc);
+	free(req);
+	free(cmd);
+}
+
 /* An ACQUIRE request; returns its id. */
 static uint64_t
 acquire(uint64_t s, uint64_t h, int mode, uint64_t timeout_ms, bool wait)
@@ -1185,10 +1201,12 @@ test_handoff_behind_release(void)
 	CU_ASSERT_EQUAL(status_of[q0], -1);
 	pump();
 	CU_ASSERT_EQUAL(cell.queued, 0);
-	/* S[2], older than S[0]'s new ACQUIRE, is next. */
-	release_op(s[1], h[1], &rel);
+	/* S[2], older than S[0]'s new ACQUIRE, is next; a RELEASE with a
+	 * request id hands off the same way. */
+	release_req(s[1], h[1], 1, &rel);
 	CU_ASSERT_EQUAL(cell.queued, 2);
 	pump();
+	CU_ASSERT_EQUAL(rel, CHUBBY_OK);
 	CU_ASSERT_EQUAL(status_of[q[2]], CHUBBY_OK);
 	CU_ASSERT_EQUAL(status_of[q0], -1);
 	/* A RELEASE by a handle that does not hold the lock frees nothing: the
