@@ -249,6 +249,10 @@ struct session_mgr {
 	bool kicking;
 	uint64_t next_inval;
 	uint64_t last_scan, last_waiter_scan;
+	/* A RELEASE just proposed (sm_release_proposed): while its lock's
+	 * queue is kicked, the lock counts as freed by it. */
+	const char *rel_path;
+	uint64_t rel_session, rel_handle;
 	struct ns_stamp_clock stamps; /* this master's command stamps */
 	/* Sessions whose expiry this replica proposed and has no outcome of
 	 * yet.  Kept across a step-down: a lease lapsed and regained in one
@@ -273,6 +277,8 @@ struct session_mgr {
 
 static void sm_gates_advance(struct session_mgr *sm);
 static void sm_kick_dirty(struct session_mgr *sm);
+static struct lockq *sm_lockq_find(const struct session_mgr *sm, const char *path);
+static void sm_lockq_dirty(struct session_mgr *sm, struct lockq *lq);
 static uint64_t sm_lease_floor(const struct session_mgr *sm);
 static bool sm_init_blocks(const struct session_mgr *sm);
 
@@ -1602,12 +1608,73 @@ sm_node_exists(const struct session_mgr *sm, const char *path)
 	return rc == CHUBBY_OK || rc == CHUBBY_E_PERMISSION;
 }
 
+/* Whether CMD is a RELEASE, bare or inside a request id (NS_CMD_REQ) and
+ * a handle in memory (NS_CMD_MEM), as the service proposes one; its
+ * session and handle if so. */
+static bool
+sm_peek_release(const uint8_t *cmd, size_t len, int depth, uint64_t *session, uint64_t *handle)
+{
+	msgpack_unpacked u;
+	size_t off = 0;
+	bool ok = false;
+
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, (const char *)cmd, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+	    u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size >= 4 &&
+	    u.data.via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		const msgpack_object *o = u.data.via.array.ptr;
+		uint32_t n = u.data.via.array.size;
+		uint64_t type = o[0].via.u64;
+		/* Where the inner command is: REQ [.., rid, floor, inner],
+		 * MEM [.., handle, path, instance, flags, poisoned, inner]. */
+		uint32_t in = type == NS_CMD_REQ ? 5 : type == NS_CMD_MEM ? 8 : 0;
+
+		if (type == NS_CMD_RELEASE && o[2].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		    o[3].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			*session = o[2].via.u64;
+			*handle = o[3].via.u64;
+			ok = true;
+		} else if (in != 0 && depth < 2 && n == in + 1 && o[in].type == MSGPACK_OBJECT_BIN)
+			ok = sm_peek_release((const uint8_t *)o[in].via.bin.ptr, o[in].via.bin.size,
+			    depth + 1, session, handle);
+	}
+	msgpack_unpacked_destroy(&u);
+	return ok;
+}
+
+/* CMD, a RELEASE of a lock on PATH, was just proposed: the lock's first
+ * waiters get their ACQUIREs proposed now, right behind it, rather than
+ * once it has applied.  The log applies them in that order, so they find
+ * the lock freed; a hand-off costs one commit round instead of two in
+ * series (BENCHMARKS.md "Where lock-contended's tail comes from").  If
+ * the RELEASE frees nothing after all, they are refused and wait on, as
+ * after a race lost. */
+static void
+sm_release_proposed(struct session_mgr *sm, const char *path, const uint8_t *cmd, size_t len)
+{
+	uint64_t session, handle;
+	struct lockq *lq;
+
+	if (sm->kicking || !sm->active || (lq = sm_lockq_find(sm, path)) == NULL ||
+	    lq->head == NULL)
+		return;
+	if (!sm_peek_release(cmd, len, 0, &session, &handle))
+		return;
+	sm->rel_path = path;
+	sm->rel_session = session;
+	sm->rel_handle = handle;
+	sm_lockq_dirty(sm, lq);
+	sm_kick_dirty(sm);
+	sm->rel_path = NULL;
+}
+
 void
 session_write(struct session_mgr *sm, struct session_now now, enum session_write_kind kind,
     const char *path, const uint8_t *cmd, size_t len, session_done_fn done, void *arg)
 {
 	struct gpath *gp;
 	struct gate *g;
+	bool frees = false;
 	int rc;
 
 	sm->now = now;
@@ -1626,14 +1693,18 @@ session_write(struct session_mgr *sm, struct session_now now, enum session_write
 		kind = SESSION_WRITE_PLAIN;
 	/* A RELEASE that clears no record now may still clear one a write in
 	 * flight is about to make: it goes in order behind it. */
-	if (kind == SESSION_WRITE_FREE)
+	if (kind == SESSION_WRITE_FREE) {
 		kind = path != NULL && (gp = sm_gpath_find(sm, path)) != NULL && gp->ngates > 0 ?
 		    SESSION_WRITE_NODE : SESSION_WRITE_PLAIN;
+		frees = kind == SESSION_WRITE_PLAIN;
+	}
 	/* SIM_KNOB: broken on purpose in the simulator only (no gate). */
 	if (kind == SESSION_WRITE_PLAIN || path == NULL || SIM_KNOB(SIM_KNOB_WRITE_NO_GATE)) {
 		rc = sm_submit(sm, cmd, len, done, arg);
 		if (rc != CHUBBY_OK)
 			done(rc, NULL, arg);
+		else if (frees && path != NULL)
+			sm_release_proposed(sm, path, cmd, len);
 		return;
 	}
 	g = sm_gate_new(sm, cmd, len, done, arg);
@@ -2099,6 +2170,25 @@ sm_propose_acquire(struct session_mgr *sm, struct waiter *w)
 	}
 }
 
+/* The mode LQ's lock is held in as ST has it, unless a RELEASE just
+ * proposed (sm->rel_*) frees it: its handle holds it exclusive, or is its
+ * last shared holder.  An ACQUIRE proposed now goes behind that RELEASE in
+ * the log, so it applies to the lock as freed. */
+static int
+sm_lock_mode_after_release(const struct session_mgr *sm, const struct lockq *lq,
+    const struct ns_stat *st)
+{
+	int rheld = NS_LOCK_NONE;
+
+	if (sm->rel_path == NULL || st->lock_mode == NS_LOCK_NONE ||
+	    strcmp(sm->rel_path, lq->path) != 0 ||
+	    ns_handle_path(sm_ns(sm), sm->rel_session, sm->rel_handle, &rheld) == NULL)
+		return st->lock_mode;
+	if (rheld == NS_LOCK_EXCLUSIVE || (rheld == NS_LOCK_SHARED && st->lock_holders == 1))
+		return NS_LOCK_NONE;
+	return st->lock_mode;
+}
+
 /* One pass over LQ in arrival order (see above).  A proposal may apply
  * and answer its waiter within sm_propose_acquire (a one-replica cell);
  * only that waiter, so the next one is taken first. */
@@ -2114,7 +2204,7 @@ sm_lockq_kick(struct session_mgr *sm, struct lockq *lq)
 	lq->delayed = false;
 	ns_result_init(&res);
 	for (w = lq->head; w != NULL; w = next) {
-		int held = 0, mode = w->mode;
+		int held = 0, mode = w->mode, lock_mode;
 		bool free_now;
 
 		next = w->next;
@@ -2140,6 +2230,7 @@ sm_lockq_kick(struct session_mgr *sm, struct lockq *lq)
 			    res.msg[0] ? res.msg : "the handle is gone");
 			continue;
 		}
+		lock_mode = sm_lock_mode_after_release(sm, lq, &res.stat);
 		if (held != NS_LOCK_NONE && held != mode) {
 			/* It would wait for itself: the namespace refuses a change of
 			 * mode; say so now rather than at the timeout. */
@@ -2155,9 +2246,9 @@ sm_lockq_kick(struct session_mgr *sm, struct lockq *lq)
 		if (held != 0)
 			free_now = true;
 		else if (mode == NS_LOCK_EXCLUSIVE)
-			free_now = !shared_ahead && res.stat.lock_mode == NS_LOCK_NONE;
+			free_now = !shared_ahead && lock_mode == NS_LOCK_NONE;
 		else
-			free_now = res.stat.lock_mode != NS_LOCK_EXCLUSIVE;
+			free_now = lock_mode != NS_LOCK_EXCLUSIVE;
 		if ((free_now && res.stat.lock_delay_until_ms <= now_real) || !w->wait) {
 			sm_propose_acquire(sm, w);
 			if (mode == NS_LOCK_EXCLUSIVE)

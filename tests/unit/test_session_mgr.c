@@ -375,6 +375,43 @@ handle_op(uint64_t s, uint64_t h, bool close)
 	free(cmd);
 }
 
+/* A RELEASE of H as the service writes it (server/svc/svc.c): a FREE write
+ * of the lock's node. */
+static void
+got_rc(int status, const struct ns_result *res, void *arg)
+{
+	(void)res;
+	*(int *)arg = status;
+}
+
+static void
+release_op(uint64_t s, uint64_t h, int *rc)
+{
+	uint8_t *cmd;
+	size_t len;
+
+	*rc = -1;
+	CU_ASSERT_EQUAL_FATAL(ns_encode_release(now.real_ms, s, h, &cmd, &len), CHUBBY_OK);
+	session_write(sm, now, SESSION_WRITE_FREE, LOCK, cmd, len, got_rc, rc);
+	free(cmd);
+}
+
+/* The same inside a request id, as a client's RELEASE comes. */
+static void
+release_req(uint64_t s, uint64_t h, uint64_t rid, int *rc)
+{
+	uint8_t *cmd, *req;
+	size_t len, rlen;
+
+	*rc = -1;
+	CU_ASSERT_EQUAL_FATAL(ns_encode_release(now.real_ms, s, h, &cmd, &len), CHUBBY_OK);
+	CU_ASSERT_EQUAL_FATAL(ns_encode_req(now.real_ms, s, rid, 0, cmd, len, &req, &rlen),
+	    CHUBBY_OK);
+	session_write(sm, now, SESSION_WRITE_FREE, LOCK, req, rlen, got_rc, rc);
+	free(req);
+	free(cmd);
+}
+
 /* An ACQUIRE request; returns its id. */
 static uint64_t
 acquire(uint64_t s, uint64_t h, int mode, uint64_t timeout_ms, bool wait)
@@ -1126,6 +1163,67 @@ test_handoff_one_acquire(void)
 	teardown();
 }
 
+/*
+ * The hand-off does not wait for the holder's RELEASE to apply: the next
+ * waiter's ACQUIRE is proposed right behind it, so the log orders it after
+ * the RELEASE and both commit in one round (BENCHMARKS.md "Where
+ * lock-contended's tail comes from": two rounds in series per hand-off
+ * were its floor).  A holder that re-acquires at once goes behind the
+ * older waiters; an ACQUIRE whose RELEASE was refused is refused too and
+ * its waiter waits on.
+ */
+static void
+test_handoff_behind_release(void)
+{
+	uint64_t s[3], h[3], q[3], q0;
+	int rel = -1;
+
+	setup();
+	for (int i = 0; i < 3; i++) {
+		s[i] = start_session();
+		h[i] = open_lock(s[i]);
+	}
+	q[0] = acquire(s[0], h[0], NS_LOCK_EXCLUSIVE, 0, true);
+	pump();
+	CU_ASSERT_EQUAL_FATAL(status_of[q[0]], CHUBBY_OK);
+	q[1] = acquire(s[1], h[1], NS_LOCK_EXCLUSIVE, 0, true);
+	q[2] = acquire(s[2], h[2], NS_LOCK_EXCLUSIVE, 0, true);
+	pump(); /* the first waiter's refused probe */
+	CU_ASSERT_EQUAL(cell.queued, 0);
+	release_op(s[0], h[0], &rel);
+	/* The RELEASE and, behind it, the first waiter's ACQUIRE. */
+	CU_ASSERT_EQUAL(cell.queued, 2);
+	q0 = acquire(s[0], h[0], NS_LOCK_EXCLUSIVE, 0, true); /* at once again */
+	CU_ASSERT_EQUAL(cell.queued, 2);
+	pump_n(2);
+	CU_ASSERT_EQUAL(status_of[q[1]], CHUBBY_OK);
+	CU_ASSERT_EQUAL(status_of[q[2]], -1);
+	CU_ASSERT_EQUAL(status_of[q0], -1);
+	pump();
+	CU_ASSERT_EQUAL(cell.queued, 0);
+	/* S[2], older than S[0]'s new ACQUIRE, is next; a RELEASE with a
+	 * request id hands off the same way. */
+	release_req(s[1], h[1], 1, &rel);
+	CU_ASSERT_EQUAL(cell.queued, 2);
+	pump();
+	CU_ASSERT_EQUAL(rel, CHUBBY_OK);
+	CU_ASSERT_EQUAL(status_of[q[2]], CHUBBY_OK);
+	CU_ASSERT_EQUAL(status_of[q0], -1);
+	/* A RELEASE by a handle that does not hold the lock frees nothing: the
+	 * waiter's ACQUIRE is not proposed on its account. */
+	release_op(s[1], h[1], &rel);
+	CU_ASSERT_EQUAL(cell.queued, 1);
+	pump();
+	CU_ASSERT_NOT_EQUAL(rel, CHUBBY_OK);
+	CU_ASSERT_EQUAL(status_of[q0], -1);
+	release_op(s[2], h[2], &rel);
+	CU_ASSERT_EQUAL(cell.queued, 2);
+	pump();
+	CU_ASSERT_EQUAL(rel, CHUBBY_OK);
+	CU_ASSERT_EQUAL(status_of[q0], CHUBBY_OK);
+	teardown();
+}
+
 /* Waiters S S X S behind an exclusive holder: the two readers go together,
  * the writer after them, the last reader after the writer. */
 static void
@@ -1772,6 +1870,8 @@ harness_register(void)
 	static const struct harness_test tests[] = {
 	    {"a contended hand-off proposes one ACQUIRE, in arrival order",
 		test_handoff_one_acquire},
+	    {"a hand-off's ACQUIRE goes right behind the holder's RELEASE",
+		test_handoff_behind_release},
 	    {"readers go together, a writer is not starved", test_shared_run},
 	    {"timeouts, closed handles, TRY_ACQUIRE, mode changes", test_waiter_endings},
 	    {"20000 sessions: KeepAlive holds and lease ends", test_many_sessions},
