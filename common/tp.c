@@ -22,7 +22,6 @@
 struct tp {
 	const struct tp_ops *ops;
 	void *impl;
-	int extra_opts; /* tp_set_threadsafe's */
 };
 
 struct tp *
@@ -41,26 +40,6 @@ void *
 tp_impl(const struct tp *tp)
 {
 	return tp->impl;
-}
-
-void
-tp_set_threadsafe(struct tp *tp)
-{
-	tp->extra_opts = BEV_OPT_THREADSAFE | BEV_OPT_UNLOCK_CALLBACKS;
-}
-
-int
-tp_bev_options(const struct tp *tp)
-{
-	return BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS | tp->extra_opts;
-}
-
-size_t
-tp_write_now(struct tp *tp, struct bufferevent *bev, const void *data, size_t len)
-{
-	if (tp->ops->write_now == NULL || len == 0)
-		return 0;
-	return tp->ops->write_now(tp, bev, data, len);
 }
 
 void
@@ -240,7 +219,8 @@ tp_plain_wrap(struct tp *tp, struct event_base *base, evutil_socket_t fd, int ac
 {
 	struct bufferevent *bev;
 
-	bev = bufferevent_socket_new(base, fd, tp_bev_options(tp));
+	(void)tp;
+	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (bev == NULL)
 		return NULL;
 	if (accepting) {
@@ -280,23 +260,8 @@ tp_plain_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t 
 	return CHUBBY_E_CONN;
 }
 
-/* A plain socket takes what fits; the caller queues the rest. */
-static size_t
-tp_plain_write_now(struct tp *tp, struct bufferevent *bev, const void *data, size_t len)
-{
-	evutil_socket_t fd = bufferevent_getfd(bev);
-	ssize_t n;
-
-	(void)tp;
-	if (fd < 0)
-		return 0;
-	n = send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-	return n > 0 ? (size_t)n : 0;
-}
-
 static const struct tp_ops tp_plain_ops = {
     .name = "plain",
-    .write_now = tp_plain_write_now,
     .wrap = tp_plain_wrap,
     .identity = tp_plain_identity,
     .error_string = tp_plain_error_string,
