@@ -93,6 +93,8 @@ struct paxos {
 	 * is false while a joining replica has not learnt it yet. */
 	struct paxos_conf conf;
 	bool conf_known;
+	bool state_lost; /* its store was lost and it has not rejoined: the
+			  * configuration it holds may be slot 1's */
 	struct paxos_conf snap_conf;
 	struct paxos_confrec *hist;
 	size_t nhist;
@@ -684,9 +686,15 @@ paxos_check_rejoin(struct paxos *p)
 	 */
 	if (p->voter || p->now < p->quiet_until)
 		return;
-	if (p->conf.nvoters > 1 && (p->rejoin_slot == 0 || p->chosen < p->rejoin_slot))
+	/* The lone voter of its configuration may rejoin on its own, but not
+	 * one whose store was lost: the configuration it holds is slot 1's,
+	 * and the cell may have grown since (a wiped replica 1 of a cell
+	 * grown from one voter to three would elect itself). */
+	if ((p->conf.nvoters > 1 || p->state_lost) &&
+	    (p->rejoin_slot == 0 || p->chosen < p->rejoin_slot))
 		return;
 	p->voter = true;
+	p->state_lost = false;
 	p->cur.set_nonvoter = true;
 	p->cur.nonvoter = false;
 	p->dirty = true;
@@ -2169,6 +2177,11 @@ paxos_next_deadline(const struct paxos *p)
 		    (p->next_slot <= p->chosen ? 0 : p->next_slot - 1 - p->chosen) <
 			p->cfg.pipeline_max)
 			paxos_due(&at, p->now);
+		/* paxos_repropose: a new master's re-proposals stopped at a
+		 * configuration chosen beyond its prefix (pend_slot) go on at
+		 * the next tick once the prefix reached it (a message). */
+		if (p->ho_target == 0 && p->noop_slot == 0 && p->pend_slot == 0)
+			paxos_due(&at, p->now);
 		/* paxos_promote: a learner caught up is promoted at the next
 		 * tick (its catching up is a message, not a time). */
 		if (paxos_promotable(p) != 0)
@@ -2197,7 +2210,8 @@ paxos_next_deadline(const struct paxos *p)
 	/* paxos_check_rejoin: the rest of its condition changes only with
 	 * events, which recheck it themselves. */
 	if (!p->voter &&
-	    (p->conf.nvoters <= 1 || (p->rejoin_slot != 0 && p->chosen >= p->rejoin_slot)))
+	    ((p->conf.nvoters <= 1 && !p->state_lost) ||
+		(p->rejoin_slot != 0 && p->chosen >= p->rejoin_slot)))
 		paxos_due(&at, p->quiet_until);
 	if (SIM_KNOB(SIM_KNOB_PX_LATE_DEADLINE) && at != PAXOS_NO_DEADLINE)
 		at += p->cfg.heartbeat_ms;
@@ -2225,6 +2239,9 @@ paxos_start(struct paxos *p, const struct paxos_durable *d, bool state_lost)
 		p->promised = d->promised;
 		p->max_seen = d->promised;
 		p->voter = !d->nonvoter;
+		/* Still waiting to rejoin after a lost store (the flag is
+		 * synced only then): as lost as at that start. */
+		p->state_lost = d->nonvoter;
 		if (d->snap_index > 0) {
 			lowest = d->snap_index + 1;
 			for (i = 0; i < d->nentries; i++)
@@ -2269,6 +2286,7 @@ paxos_start(struct paxos *p, const struct paxos_durable *d, bool state_lost)
 	if (state_lost && !SIM_KNOB(SIM_KNOB_PX_WIPED_VOTES)) {
 		/* Paxos Made Live §5.1: we may have made promises we no longer
 		 * remember; do not vote until caught up. */
+		p->state_lost = true;
 		p->voter = false;
 		p->cur.set_nonvoter = true;
 		p->cur.nonvoter = true;

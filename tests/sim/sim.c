@@ -1101,9 +1101,21 @@ sim_fault_step(struct sim *s)
 			if (s->r[i].lost || (s->r[i].up && !paxos_is_voter(s->r[i].p)) ||
 			    (!s->r[i].up && s->r[i].st.nonvoter))
 				any_nonvoter = true;
-		/* ... and only a member of at least 3 voters (or no member). */
-		if (paxos_conf_has_voter(sim_conf(s), id) && sim_conf(s)->nvoters < 3)
+		/* ... and only in a configuration of at least 3 voters with no
+		 * learner: a learner promoted while its store is lost, into a
+		 * configuration of 2 voters, is one of 2 that can never rejoin
+		 * (it waits for a slot chosen after its start, which needs its
+		 * vote). */
+		if (sim_conf(s)->nvoters < 3 || sim_conf(s)->nlearners > 0)
 			any_nonvoter = true;
+		/* ... as every other voter knows durably: one that has not
+		 * learnt the latest configuration's slot would count in the one
+		 * before, where a cell growing from 2 voters still needs the
+		 * wiped one (and none is there to catch it up). */
+		for (i = 0; i < s->n; i++)
+			if (i + 1 != id && paxos_conf_has_voter(sim_conf(s), i + 1) &&
+			    s->r[i].st.chosen_upto < s->confs[s->nconfs - 1].slot)
+				any_nonvoter = true;
 		if (!any_nonvoter)
 			sim_wipe(s, id);
 	}
