@@ -207,6 +207,20 @@ cache_unlink_client(struct px_centry *e, struct px_client *c)
 	ptr_del((void **)c->cached, &c->ncached, e);
 }
 
+/* Forgets everything cached of E (an epoch or upstream session gone):
+ * its clients no longer count as caching it, a read in flight may not
+ * keep its answer (the generation moved), and E goes if nothing else
+ * refers to it. */
+static void
+cache_flush_entry(struct pxcore *px, struct px_centry *e)
+{
+	while (e->nclients > 0)
+		cache_unlink_client(e, e->clients[0]);
+	cache_drop_data(e);
+	e->gen = ++px->gen_seq;
+	cache_gc(px, e);
+}
+
 static void
 wake(struct pxcore *px, struct px_client *c)
 {
@@ -295,11 +309,7 @@ px_set_master_epoch(struct pxcore *px, uint64_t epoch)
 		for (; l != NULL; l = next) {
 			struct px_centry *e = PX_CONTAINER(l, struct px_centry, link);
 			next = l->next;
-			while (e->nclients > 0)
-				cache_unlink_client(e, e->clients[0]);
-			cache_drop_data(e);
-			e->gen = ++px->gen_seq;
-			cache_gc(px, e);
+			cache_flush_entry(px, e);
 		}
 	}
 	for (size_t i = 0; i < px->clients.nb; i++) {
@@ -405,11 +415,7 @@ px_up_lost(struct pxcore *px, struct px_up *up, uint64_t **ids, size_t *n)
 			next = l->next;
 			if (e->up != up)
 				continue;
-			while (e->nclients > 0)
-				cache_unlink_client(e, e->clients[0]);
-			cache_drop_data(e);
-			e->gen = ++px->gen_seq;
-			cache_gc(px, e);
+			cache_flush_entry(px, e);
 		}
 	}
 	/* Its clients' handles are orphaned at the master for the claim
