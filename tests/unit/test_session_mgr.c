@@ -72,6 +72,7 @@ static struct {
 	uint64_t epoch;
 	bool async;  /* proposals wait for pump() (a cell of several replicas) */
 	int fail_next; /* refuse the next proposal at once with this status (0: none) */
+	size_t proposals, max_proposals; /* refused with E_OVERLOAD past the cap (0: none) */
 	bool stepping;
 	struct entry *head, *tail;
 	size_t queued;
@@ -131,6 +132,10 @@ env_submit(void *arg, const uint8_t *cmd, size_t len, session_done_fn done, void
 		cell.fail_next = 0;
 		return rc;
 	}
+	/* A cap on proposals turns a proposing loop into a failure to see
+	 * instead of a test that never ends. */
+	if (cell.max_proposals != 0 && ++cell.proposals > cell.max_proposals)
+		return CHUBBY_E_OVERLOAD;
 	e = xcalloc(1, sizeof *e);
 	e->cmd = xmemdup(cmd, len);
 	e->len = len;
@@ -1224,6 +1229,49 @@ test_handoff_behind_release(void)
 	teardown();
 }
 
+/*
+ * The look-ahead counts a RELEASE as freeing the lock for one pass over the
+ * queue only.  In a one-replica cell the ACQUIRE proposed behind it applies
+ * within that pass; if the RELEASE freed nothing (here a copy of a request
+ * already answered, which the log answers from its record without
+ * applying), that ACQUIRE is refused and its waiter waits on.  It used to
+ * be proposed again and again with the RELEASE still counted, for ever
+ * (fuzz_rpc's timeout in CI, 2026-12-06).
+ */
+static void
+test_handoff_release_refused_sync(void)
+{
+	uint64_t s[2], h[2], q0, q1;
+	int rel = -1;
+
+	setup();
+	cell.async = false; /* a one-replica cell: a proposal applies at once */
+	for (int i = 0; i < 2; i++) {
+		s[i] = start_session();
+		h[i] = open_lock(s[i]);
+	}
+	q0 = acquire(s[0], h[0], NS_LOCK_EXCLUSIVE, 0, true);
+	CU_ASSERT_EQUAL_FATAL(status_of[q0], CHUBBY_OK);
+	release_req(s[0], h[0], 1, &rel);
+	CU_ASSERT_EQUAL_FATAL(rel, CHUBBY_OK);
+	q0 = acquire(s[0], h[0], NS_LOCK_EXCLUSIVE, 0, true);
+	CU_ASSERT_EQUAL_FATAL(status_of[q0], CHUBBY_OK);
+	q1 = acquire(s[1], h[1], NS_LOCK_EXCLUSIVE, 0, true);
+	CU_ASSERT_EQUAL(status_of[q1], -1);
+	cell.proposals = 0;
+	cell.max_proposals = 100;
+	release_req(s[0], h[0], 1, &rel); /* a copy of rid 1: answered, not applied */
+	CU_ASSERT_EQUAL(rel, CHUBBY_OK);
+	/* The copy, and at most one ACQUIRE behind it, refused. */
+	CU_ASSERT(cell.proposals <= 2);
+	CU_ASSERT_EQUAL(status_of[q1], -1);
+	cell.max_proposals = 0;
+	release_req(s[0], h[0], 2, &rel);
+	CU_ASSERT_EQUAL(rel, CHUBBY_OK);
+	CU_ASSERT_EQUAL(status_of[q1], CHUBBY_OK);
+	teardown();
+}
+
 /* Waiters S S X S behind an exclusive holder: the two readers go together,
  * the writer after them, the last reader after the writer. */
 static void
@@ -1872,6 +1920,8 @@ harness_register(void)
 		test_handoff_one_acquire},
 	    {"a hand-off's ACQUIRE goes right behind the holder's RELEASE",
 		test_handoff_behind_release},
+	    {"a refused RELEASE's look-ahead in a one-replica cell proposes once",
+		test_handoff_release_refused_sync},
 	    {"readers go together, a writer is not starved", test_shared_run},
 	    {"timeouts, closed handles, TRY_ACQUIRE, mode changes", test_waiter_endings},
 	    {"20000 sessions: KeepAlive holds and lease ends", test_many_sessions},
