@@ -2281,6 +2281,13 @@ sm_kick_dirty(struct session_mgr *sm)
 		lq->dirty = false;
 		if (lq->head != NULL)
 			sm_lockq_kick(sm, lq);
+		/* A RELEASE just proposed counts as freeing its lock for one
+		 * pass only: an ACQUIRE that applied within it (a one-replica
+		 * cell) and was refused, as the RELEASE freed nothing, makes the
+		 * queue dirty again, and the next pass must see the lock held
+		 * or it would propose that ACQUIRE for ever. */
+		if (sm->rel_path != NULL && strcmp(sm->rel_path, lq->path) == 0)
+			sm->rel_path = NULL;
 		if (lq->head == NULL && !lq->dirty) {
 			sm_htab_del(&sm->locks, &lq->hn);
 			free(lq->path);
