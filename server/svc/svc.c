@@ -231,35 +231,47 @@ check_session(struct call *c)
 }
 
 /*
- * If the namespace recorded the outcome of the write's request id (a
- * copy of one that succeeded), answers from it through DONE as the first
- * time: TAKEN.  CHUBBY_OK: go on and propose; else the error (a rid below
- * the session's floor: answered once and forgotten, never applied again).
+ * Whether the namespace recorded the outcome of the call's request id in
+ * SESSION: TAKEN, a copy of one that succeeded, RES holds the outcome to
+ * answer with as the first time; CHUBBY_OK: not recorded, go on and
+ * propose; else the error, its message in the call's (a rid below the
+ * session's floor: answered once and forgotten, never applied again).
  */
 static int
-req_id_check(struct call *c, uint64_t session, uint64_t handle, session_done_fn done)
+req_recorded(struct call *c, uint64_t session, struct ns_result *res)
 {
 	const struct svc_args *a = c->a;
-	struct ns_result res;
 	int rc;
 
-	/* Broken on purpose in the simulator: every copy applies again. */
-	if (a->rid == 0 || SIM_KNOB(SIM_KNOB_NO_DEDUPE))
-		return CHUBBY_OK;
 	if (a->rid_floor > a->rid) {
 		errbuf_set(c->msg, sizeof c->msg, "\"rid_floor\" %" PRIu64 " is above \"rid\" %" PRIu64,
 		    a->rid_floor, a->rid);
 		return CHUBBY_E_INVALID;
 	}
+	rc = ns_request_outcome(c_ns(c), session, a->rid, res);
+	if (rc == CHUBBY_OK)
+		return TAKEN;
+	if (rc == CHUBBY_E_INVALID) {
+		errbuf_set(c->msg, sizeof c->msg, "%s", res->msg);
+		return rc;
+	}
+	return CHUBBY_OK; /* not recorded (or no such session: the write says so) */
+}
+
+/* req_recorded for a write whose answer is DONE's: a recorded outcome is
+ * answered through it (TAKEN). */
+static int
+req_id_check(struct call *c, uint64_t session, uint64_t handle, session_done_fn done)
+{
+	struct ns_result res;
+	int rc;
+
+	/* Broken on purpose in the simulator: every copy applies again. */
+	if (c->a->rid == 0 || SIM_KNOB(SIM_KNOB_NO_DEDUPE))
+		return CHUBBY_OK;
 	ns_result_init(&res);
-	rc = ns_request_outcome(c_ns(c), session, a->rid, &res);
-	if (rc == CHUBBY_OK) {
+	if ((rc = req_recorded(c, session, &res)) == TAKEN)
 		done(CHUBBY_OK, &res, wctx_new(c, false, session, handle));
-		rc = TAKEN;
-	} else if (rc == CHUBBY_E_INVALID)
-		errbuf_set(c->msg, sizeof c->msg, "%s", res.msg);
-	else
-		rc = CHUBBY_OK; /* not recorded (or no such session: the write says so) */
 	ns_result_free(&res);
 	return rc;
 }
@@ -1627,22 +1639,12 @@ op_claim(struct call *c)
 	if ((rc = proxy_call_check(c, "claim a client's handles")) != CHUBBY_OK)
 		return rc;
 	if (a->rid != 0) {
-		if (a->rid_floor > a->rid) {
-			errbuf_set(c->msg, sizeof c->msg,
-			    "\"rid_floor\" %" PRIu64 " is above \"rid\" %" PRIu64, a->rid_floor,
-			    a->rid);
-			return CHUBBY_E_INVALID;
-		}
+		/* As req_id_check, answered through CLAIM's own DONE. */
 		ns_result_init(&res);
-		rc = ns_request_outcome(c_ns(c), a->session, a->rid, &res);
-		if (rc == CHUBBY_OK)
+		if ((rc = req_recorded(c, a->session, &res)) == TAKEN)
 			done_claim(CHUBBY_OK, &res, cctx_new(c, false));
-		else if (rc == CHUBBY_E_INVALID)
-			errbuf_set(c->msg, sizeof c->msg, "%s", res.msg);
 		ns_result_free(&res);
-		if (rc == CHUBBY_OK)
-			return TAKEN;
-		if (rc == CHUBBY_E_INVALID)
+		if (rc != CHUBBY_OK)
 			return rc;
 	}
 	rc = ns_encode_claim(stamp(c), a->session, a->client, &cmd, &len);
