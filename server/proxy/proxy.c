@@ -414,26 +414,75 @@ proxy_up_ready(struct proxy *p, struct px_up *up, int status)
 	}
 }
 
-/* Ends C at the cell (CLIENT_END) and here. */
+/* Sends CLIENT_END of client session CLIENT on UP (answering PC's CREQ,
+ * if PC, when it is answered). */
 static void
-client_end(struct proxy *p, struct px_client *c, bool expired, struct pconn *pc, uint64_t creq)
+client_end_send(struct proxy *p, struct px_up *up, uint64_t client, bool expired, struct pconn *pc,
+    uint64_t creq)
 {
 	struct fwd *f = fwd_alloc(FK_CLIENT_END, PROTO_OP_CLIENT_END);
 
-	f->up = c->up;
-	f->client = c->id;
+	f->up = up;
+	f->client = client;
 	f->expired = expired;
 	f->session_scoped = true;
-	f->urid = c->up->next_rid++; /* once, even across a master fail-over */
+	f->urid = up->next_rid++; /* once, even across a master fail-over */
 	if (pc != NULL)
 		fwd_attach(f, pc, creq);
-	if (c->ka != NULL)
-		held_free(p, c->ka);
-	px_client_end(&p->px, c);
 	pxup_submit(p, f);
 }
 
+/* Ends C at the cell (CLIENT_END) and here.  A SESSION_END of a client
+ * waiting for its claim keeps it until the claim is answered
+ * (px_client_end_wait): the CLIENT_END waits too (up_send holds it), and
+ * claim_done ends the client then, or client_lost drops the CLIENT_END. */
+static void
+client_end(struct proxy *p, struct px_client *c, bool expired, struct pconn *pc, uint64_t creq)
+{
+	bool wait = !expired && px_client_end_wait(&p->px, c);
+
+	if (c->ka != NULL)
+		held_free(p, c->ka);
+	client_end_send(p, c->up, c->id, expired, pc, creq);
+	if (!wait)
+		px_client_end(&p->px, c);
+}
+
+/* C is lost (pxcore marked it: its handles are released at the master, or
+ * will be when the claim window ends, and no claim can keep them): tells
+ * its held KeepAlive and its requests waiting for the claim at once
+ * (E_SESSION_EXPIRED, WHY), answers a SESSION_END that waited for the
+ * claim (the session is gone: nothing to end at the cell), and ends it
+ * here. */
+static void
+client_lost(struct proxy *p, struct px_client *c, const char *why)
+{
+	log_info("client session %llu of %s: %s", (unsigned long long)c->id, c->up->principal, why);
+	if (c->ka != NULL) {
+		struct held *h = c->ka;
+		if (h->pc != NULL)
+			pc_error(h->pc, h->creq, CHUBBY_E_SESSION_EXPIRED, why);
+		held_free(p, h);
+	}
+	for (struct fwd *f = p->fwds, *next; f != NULL; f = next) {
+		next = f->next;
+		if (f->client != c->id || f->id != 0 ||
+		    (f->kind != FK_CLIENT && f->kind != FK_CLIENT_END))
+			continue;
+		if (f->pc != NULL) {
+			if (f->kind == FK_CLIENT_END)
+				pc_error(f->pc, f->creq, CHUBBY_OK, NULL);
+			else
+				pc_error(f->pc, f->creq, CHUBBY_E_SESSION_EXPIRED, why);
+		}
+		proxy_fwd_free(p, f);
+	}
+	px_client_end(&p->px, c);
+}
+
 /* ---- claims: a client whose proxy died ---- */
+
+static void claim_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg *m);
 
 /* Answers the requests parked behind the claim of CLIENT: E_BAD_EPOCH with
  * this proxy's epoch (the client flushes, raises MASTER_FAILOVER and sends
@@ -467,14 +516,46 @@ reclaim_failed(struct proxy *p, uint64_t client)
 	if (c == NULL || !c->reclaim)
 		return;
 	px_client_claimed(&p->px, c, false);
-	for (struct fwd *f = p->fwds, *next; f != NULL; f = next) {
-		next = f->next;
-		if (f->kind != FK_CLIENT || f->client != client || f->id != 0)
-			continue;
-		if (f->pc != NULL)
-			pc_error(f->pc, f->creq, CHUBBY_E_SESSION_EXPIRED,
-			    "the session expired with its proxy's upstream session");
-		proxy_fwd_free(p, f);
+	client_lost(p, c, "the session expired with its proxy's upstream session");
+}
+
+void
+proxy_up_refused(struct proxy *p, struct px_up *up, int status)
+{
+	uint64_t *ids;
+	size_t n;
+
+	/* No claim can be made without the upstream session: the clients
+	 * waiting for one are told now, not left in jeopardy until their
+	 * grace period ends.  The master ends their orphaned handles when the
+	 * claim window closes (docs/PROXY.md "The upstream session expires"). */
+	px_up_refused(&p->px, up, &ids, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct px_client *c = px_client_get(&p->px, ids[i]);
+		if (c != NULL)
+			client_lost(p, c,
+			    "the cell refused the proxy's new upstream session: the session is lost");
+	}
+	free(ids);
+	/* The claims that waited for it: those of the clients just lost, and
+	 * of clients that came from another proxy (or from before this
+	 * proxy's epoch rose).  Those are answered E_SESSION_EXPIRED, as a
+	 * CLAIM the cell refuses is: passing on the refusal (E_LIMIT, ...)
+	 * would make libchubby reconnect and send again at once, a loop of
+	 * SESSION_STARTs against a master that is full or does not want this
+	 * proxy.  (Its handles stay claimable by another proxy until the
+	 * claim window closes; the client, told its session expired, does
+	 * not come back for them.) */
+	log_info("upstream SESSION_START of %s refused (%s): its claims fail", up->principal,
+	    chubby_status_name(status));
+	for (;;) {
+		struct fwd *f;
+		for (f = p->fwds; f != NULL; f = f->next)
+			if (f->kind == FK_CLAIM && f->up == up && f->id == 0)
+				break;
+		if (f == NULL)
+			break;
+		claim_done(p, f, CHUBBY_E_SESSION_EXPIRED, NULL);
 	}
 }
 
@@ -485,6 +566,7 @@ proxy_reclaim(struct proxy *p, struct px_up *up, uint64_t client)
 
 	f->up = up;
 	f->client = client;
+	f->reclaim = true;
 	f->session_scoped = true; /* sent once the new upstream session is up */
 	f->urid = up->next_rid++;
 	pxup_submit(p, f);
@@ -511,10 +593,30 @@ claim_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg *m)
 		return;
 	}
 	c = px_client_get(&p->px, f->client);
-	if (c == NULL)
+	if (c == NULL && f->reclaim) {
+		/* Ended here while its claim was in flight: what the claim
+		 * moved belongs to nobody now (a lost client was told its
+		 * session expired), so it is released as an expiry would. */
+		log_info("claimed client session %llu ended meanwhile: CLIENT_END",
+		    (unsigned long long)f->client);
+		client_end_send(p, f->up, f->client, true, NULL, 0);
+		proxy_fwd_free(p, f);
+		return;
+	}
+	if (c == NULL) {
 		c = px_client_new(&p->px, f->up, f->client, 0);
-	else
-		px_client_claimed(&p->px, c, true); /* reclaimed (proxy_reclaim) */
+	} else if (px_client_claimed(&p->px, c, true)) {
+		/* A SESSION_END came during the claim: its CLIENT_END, held
+		 * until now, closes the handles just claimed. */
+		log_info("claimed client session %llu of %s, ended meanwhile",
+		    (unsigned long long)c->id, c->up->principal);
+		if (c->ka != NULL)
+			held_free(p, c->ka);
+		px_client_end(&p->px, c);
+		proxy_fwd_free(p, f);
+		pxup_send_waiting(p);
+		return;
+	}
 	for (uint32_t i = 0; i < arr->via.array.size; i++) {
 		const msgpack_object *h = &arr->via.array.ptr[i];
 		uint64_t id = 0, flags = 0;
@@ -901,8 +1003,9 @@ pc_req(struct pconn *pc, const struct wire_msg *m)
 		claim_start(p, pc, creq, session, epoch);
 		return;
 	}
-	if (c == NULL || c->lost) {
-		/* Ended or expired here. */
+	if (c == NULL || c->lost || c->ending) {
+		/* Ended or expired here (or ending: its SESSION_END waits for
+		 * its claim). */
 		pc_error(pc, creq, CHUBBY_E_SESSION_EXPIRED, "no such session at this proxy");
 		return;
 	}
@@ -1081,13 +1184,11 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	/* Client leases that ran out here end at the cell as an expiry
 	 * would: locks free after their lock-delay. */
 	while ((c = px_next_expired(&p->px, (int64_t)now)) != NULL) {
-		log_info("client session %llu of %s: %s", (unsigned long long)c->id, c->up->principal,
-		    c->lost ? "lost with the proxy's upstream session" : "lease expired");
 		if (c->lost) {
-			if (c->ka != NULL)
-				held_free(p, c->ka);
-			px_client_end(&p->px, c);
+			client_lost(p, c, "lost with the proxy's upstream session");
 		} else {
+			log_info("client session %llu of %s: lease expired", (unsigned long long)c->id,
+			    c->up->principal);
 			p->px.st.expired++;
 			client_end(p, c, true, NULL, 0);
 		}

@@ -444,22 +444,58 @@ px_up_lost(struct pxcore *px, struct px_up *up, uint64_t **ids, size_t *n)
 	up->ev_ack = 0;
 }
 
-void
+bool
 px_client_claimed(struct pxcore *px, struct px_client *c, bool ok)
 {
 	if (!c->reclaim)
-		return;
+		return false;
 	c->reclaim = false;
 	if (!ok) {
 		c->lost = true; /* released at the master: px_next_expired ends it */
-		return;
+		return false;
 	}
+	if (c->ending)
+		return true; /* its handles are here again: end them */
 	/* A held KeepAlive waited for this: answer it with the lease now
 	 * granted. */
 	if (c->ka != NULL && !c->woken) {
 		c->woken = true;
 		ptr_add((void ***)&px->wakes, &px->nwakes, &px->capwakes, c);
 	}
+	return false;
+}
+
+void
+px_up_refused(struct pxcore *px, struct px_up *up, uint64_t **ids, size_t *n)
+{
+	size_t cap = 0;
+
+	*ids = NULL;
+	*n = 0;
+	for (size_t i = 0; i < px->clients.nb; i++) {
+		for (struct px_link *l = px->clients.b[i]; l != NULL; l = l->next) {
+			struct px_client *c = PX_CONTAINER(l, struct px_client, link);
+			if (c->up != up || !c->reclaim)
+				continue;
+			c->reclaim = false;
+			c->lost = true;
+			if (*n == cap) {
+				cap = cap == 0 ? 64 : cap * 2;
+				*ids = xreallocarray(*ids, cap, sizeof **ids);
+			}
+			(*ids)[(*n)++] = c->id;
+		}
+	}
+}
+
+bool
+px_client_end_wait(struct pxcore *px, struct px_client *c)
+{
+	(void)px;
+	if (!c->reclaim)
+		return false;
+	c->ending = true;
+	return true;
 }
 
 void

@@ -88,6 +88,7 @@ struct px_client {
 	bool woken;        /* private: on the wake list */
 	bool lost;         /* its handles are gone at the master: end it */
 	bool reclaim;      /* its upstream session expired: to be claimed */
+	bool ending;       /* SESSION_END came while it waited for its claim */
 	struct px_event *ev;
 	size_t nev, capev;
 	struct px_cinval *inv;
@@ -197,8 +198,19 @@ void px_up_lost(struct pxcore *px, struct px_up *up, uint64_t **ids, size_t *n);
 /* The CLAIM of C after px_up_lost was answered: OK, C keeps its handles
  * and may be granted leases again (a held KeepAlive is woken); else its
  * handles are gone and it is marked lost (px_next_expired returns it and
- * the shell ends it with px_client_end). */
-void px_client_claimed(struct pxcore *px, struct px_client *c, bool ok);
+ * the shell ends it with px_client_end, sending nothing upstream).
+ * Returns true if C was ending (px_client_end_wait) and the claim
+ * succeeded: the shell now ends it at the cell (CLIENT_END expired=false,
+ * which closes the handles just claimed) and here. */
+bool px_client_claimed(struct pxcore *px, struct px_client *c, bool ok);
+/* UP's new upstream SESSION_START (after px_up_lost) was refused (the
+ * principal is no longer an allowed proxy, the cell is full, ...): no
+ * claim can be made for its clients waiting for one, so they are marked
+ * lost at once, not held until their grace period ends.  Their handles
+ * stay orphaned at the master until the claim window closes, which ends
+ * them as an expiry (lock-delay applies).  Their ids in *IDS (*N; the
+ * caller frees *IDS). */
+void px_up_refused(struct pxcore *px, struct px_up *up, uint64_t **ids, size_t *n);
 /* Takes the invalidation ids to ack in the upstream KEEPALIVE: *OUT and
  * *N; the caller frees *OUT. */
 void px_up_take_acks(struct px_up *up, uint64_t **out, size_t *n);
@@ -221,6 +233,12 @@ uint64_t px_client_grant(struct pxcore *px, struct px_client *c, int64_t now);
 bool px_client_keepalive(struct pxcore *px, struct px_client *c, uint64_t ev_ack,
     const uint64_t *acks, size_t nacks);
 bool px_client_has_news(const struct px_client *c);
+/* A SESSION_END of C.  False: end C now (CLIENT_END expired=false, then
+ * px_client_end).  True: C waits for its claim (px_up_lost) and is kept,
+ * marked ending: its handles are orphaned at the master, so a CLIENT_END
+ * now would close nothing, and the claim would then bring them back to a
+ * session that no longer exists; px_client_claimed says what to do. */
+bool px_client_end_wait(struct pxcore *px, struct px_client *c);
 /* Ends C (SESSION_END, or its lease ran out): forgets its handles, takes it
  * out of every cache entry and relay (a relay it held up may complete).
  * Frees C. */
