@@ -440,6 +440,52 @@ test_end_during_claim(void)
 	px_free(&px);
 }
 
+/* Leases under load (docs/PROXY.md "Leases under load"): the lease the
+ * shell's rule asks for is granted, but never past the upstream lease's end
+ * plus the slack the claim window allows (window less grace period, less
+ * drift and a margin): a stretched client lease must end while the master
+ * still keeps the client's handles orphaned after the upstream session
+ * ended, with its grace period left to claim them from another proxy. */
+static void
+test_lease_stretch(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 1000); /* upstream until 13000 */
+	struct px_client *c = px_client_new(&px, up, 42, 9);
+
+	/* The slack of the defaults: 60 s window, 45 s grace. */
+	CU_ASSERT_EQUAL(px_lease_slack(60000, 45000), 60000 - 60 - 45000 - 45 - 1000);
+	CU_ASSERT_EQUAL(px_lease_slack(45000, 45000), 0);
+	CU_ASSERT_EQUAL(px_lease_slack(10000, 45000), 0);
+	/* No slack: capped at the upstream lease, as before. */
+	px_set_lease(&px, 40000, 0);
+	CU_ASSERT_EQUAL(px_client_offer(&px, c, 1000), 12000);
+	CU_ASSERT_EQUAL(c->lease_end, 0); /* an offer grants nothing */
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 1000), 12000);
+	/* A 14 s slack: 26 s from 1000 (upstream left 12 s + 14 s). */
+	px_set_lease(&px, 40000, 14000);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 1000), 26000);
+	CU_ASSERT_EQUAL(c->lease_end, 27000);
+	/* Later the upstream lease has less left: so has the client. */
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 10000), 17000);
+	CU_ASSERT_EQUAL(c->lease_end, 27000); /* never shortened */
+	/* The rule asks for less than the bound: granted as asked. */
+	px_set_lease(&px, 20000, 14000);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 1000), 20000);
+	/* Not expired before its stretched end (27000), past the upstream
+	 * lease's (13000). */
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 26999));
+	/* Cut off: nothing granted, stretched or not. */
+	px_up_jeopardy(&px, up);
+	CU_ASSERT_EQUAL(px_client_offer(&px, c, 11000), 0);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 11000), 0);
+	/* Back: every client of the principal gets the lease the rule asks,
+	 * within the bound, from then. */
+	px_up_renewed(&px, up, 77, 40000, 30000); /* 10 s left + 14 s */
+	CU_ASSERT_EQUAL(c->lease_end, 30000 + 20000);
+	px_free(&px);
+}
+
 /* A KeepAlive answer read late (the proxy was stopped while it was in
  * flight) brings a lease that ended already: the upstream stays in
  * jeopardy, and no client is expired for it. */
@@ -476,6 +522,7 @@ harness_register(void)
 	    {"a refused upstream SESSION_START fails the clients waiting for a claim",
 		test_up_refused},
 	    {"a SESSION_END during a claim waits for the claim", test_end_during_claim},
+	    {"leases stretch under load within the claim window's slack", test_lease_stretch},
 	    {NULL, NULL},
 	};
 
