@@ -182,8 +182,10 @@ ka_answer(struct proxy *p, struct px_client *c, struct pconn *pc, uint64_t creq,
 			return false;
 		lease = c->lease_end > (int64_t)now ? (uint64_t)(c->lease_end - (int64_t)now) : 0;
 	}
+	pxload_granted(&p->load, c->lease_end);
 	if (pc == NULL)
 		return true;
+	p->load.keepalives++;
 	wire_buf_reset(&p->out);
 	pk = wire_begin_res(&p->out, creq, CHUBBY_OK, NULL);
 	msgpack_pack_map(pk, 5);
@@ -304,9 +306,7 @@ op_keepalive(struct pconn *pc, uint64_t creq, struct px_client *c, const msgpack
 	 * PC_MIN_HOLD_MS; else it is held that long (well inside the slack a
 	 * client allows past its hold). */
 	if (!news && hold < PC_MIN_HOLD_MS) {
-		int64_t left = c->up->state == PX_UP_OK ? c->up->lease_end - (int64_t)now : 0;
-		int64_t g = left < (int64_t)p->cfg->session_lease_ms ? left
-		                                                      : (int64_t)p->cfg->session_lease_ms;
+		int64_t g = (int64_t)px_client_offer(&p->px, c, (int64_t)now);
 		if (g <= 0 || (int64_t)now + g <= c->lease_end + PC_MIN_HOLD_MS)
 			hold = PC_MIN_HOLD_MS;
 	}
@@ -330,7 +330,7 @@ op_keepalive(struct pconn *pc, uint64_t creq, struct px_client *c, const msgpack
 	 * into jeopardy as a direct client would), but it sees its proxy
 	 * alive and stays with it rather than look for another (which would
 	 * claim its session, a second fail-over for nothing). */
-	int64_t left = c->up->lease_end - (int64_t)now;
+	int64_t left = (int64_t)px_client_offer(&p->px, c, (int64_t)now);
 	int64_t d = (int64_t)hold;
 	if (c->up->state == PX_UP_OK && left - 1000 < d)
 		d = left - 1000 > PC_MIN_HOLD_MS ? left - 1000 : (hold < PC_MIN_HOLD_MS ? (int64_t)hold : PC_MIN_HOLD_MS);
@@ -365,6 +365,7 @@ cstart_answer(struct proxy *p, struct pconn *pc, uint64_t creq, struct px_up *up
 		pc_error_not_master(pc, creq);
 		return;
 	}
+	pxload_granted(&p->load, c->lease_end);
 	wire_buf_reset(&p->out);
 	pk = wire_begin_res(&p->out, creq, CHUBBY_OK, NULL);
 	msgpack_pack_map(pk, 3);
@@ -384,6 +385,7 @@ op_session_start(struct pconn *pc, uint64_t creq, const msgpack_object *args)
 	struct fwd *f;
 
 	mp_get_uint(args, "nonce", MP_OPTIONAL, &nonce, NULL, 0);
+	p->load.starts++; /* counted on arrival, as the master counts them */
 	up = pxup_session(p, pc->principal);
 	if (up->state == PX_UP_OK && up->session != 0) {
 		cstart_answer(p, pc, creq, up, nonce);
@@ -909,7 +911,7 @@ op_status(struct pconn *pc, uint64_t creq)
 	}
 	wire_buf_reset(&p->out);
 	pk = wire_begin_res(&p->out, creq, CHUBBY_OK, NULL);
-	msgpack_pack_map(pk, 16);
+	msgpack_pack_map(pk, 21);
 	mp_pack_kv_str(pk, "cell", p->cfg->cell);
 	mp_pack_kv_uint(pk, "id", 0);
 	mp_pack_kv_str(pk, "version", PACKAGE_VERSION);
@@ -926,6 +928,22 @@ op_status(struct pconn *pc, uint64_t creq)
 	mp_pack_kv_int(pk, "upstream_lease_ms", left < 0 ? 0 : left);
 	mp_pack_kv_str(pk, "upstream", p->upc == UPC_READY ? p->up_addr : NULL);
 	mp_pack_kv_uint(pk, "master_epoch", p->px.master_epoch);
+	/* Leases under load, in the master's shape (lockctl status reads it):
+	 * the lease granted now, the longest still out, the load and the
+	 * signal that set the lease. */
+	mp_pack_str(pk, "session_lease");
+	msgpack_pack_map(pk, 6);
+	mp_pack_kv_uint(pk, "granted_ms", p->px.session_lease_ms);
+	mp_pack_kv_uint(pk, "cap_ms",
+	    p->load.lease_out_end > now ? p->load.lease_out_end - now : 0);
+	mp_pack_kv_uint(pk, "load_pct", p->load.ctl.load_pct);
+	mp_pack_kv_str(pk, "driver", lease_sig_name(p->load.ctl.rise_signal));
+	mp_pack_kv_uint(pk, "starts_per_s", p->load.ctl.starts_rate);
+	mp_pack_kv_uint(pk, "slack_ms", p->load.slack_ms);
+	mp_pack_kv_uint(pk, "cpu_pct", p->load.cpu_pct);
+	mp_pack_kv_uint(pk, "loop_lag_max_ms", pxload_lag_ms(&p->load));
+	mp_pack_kv_uint(pk, "keepalives", p->load.keepalives);
+	mp_pack_kv_uint(pk, "forwarded", p->forwarded);
 	if (wire_finish(&p->out) == CHUBBY_OK)
 		pc_flush(pc);
 }
@@ -1180,6 +1198,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	pxload_tick(&p->load, &p->px, now, TICK_MS);
 	pxup_tick(p, now);
 	/* Client leases that ran out here end at the cell as an expiry
 	 * would: locks free after their lock-delay. */
@@ -1303,6 +1322,8 @@ main(int argc, char **argv)
 		inc = (uint32_t)rand63() & 0xfffff;
 	px_init(&p.px, p.cfg->session_lease_ms, inc);
 	p.started_ms = proxy_now();
+	pxload_init(&p.load, p.cfg, p.started_ms);
+	px_set_lease(&p.px, p.cfg->session_lease_ms, p.load.slack_ms);
 	if (net_resolve(p.listen, &ss, &sslen, err, sizeof err) != CHUBBY_OK) {
 		fprintf(stderr, "chubby-proxy: --listen %s: %s\n", p.listen, err);
 		return 1;

@@ -17,6 +17,7 @@
 #include "cellconfig.h"
 #include "conn.h"
 #include "pxcore.h"
+#include "pxload.h"
 #include "wire.h"
 
 struct pconn;
@@ -91,6 +92,7 @@ struct proxy {
 	struct tp *tp_srv, *tp_cli;
 	struct evconnlistener *listener;
 	struct pxcore px;
+	struct pxload load; /* leases under load */
 	struct wire_buf out;
 	struct pconn *conns;
 	size_t nconns;

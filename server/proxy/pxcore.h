@@ -138,7 +138,12 @@ struct px_stats {
 };
 
 struct pxcore {
-	uint64_t session_lease_ms; /* the longest lease granted a client */
+	/* The lease granted a client now: session_lease, stretched under load
+	 * by the shell's rule (common/lease_ctl.h; px_set_lease). */
+	uint64_t session_lease_ms;
+	/* How far a client's lease may reach past the end of its upstream
+	 * session's lease (px_lease_slack; 0: not at all). */
+	uint64_t lease_slack_ms;
 	uint64_t master_epoch;
 	uint32_t incarnation; /* random per process start, not 0 */
 	uint64_t ev_seq, relay_seq, gen_seq;
@@ -222,9 +227,25 @@ struct px_client *px_client_by_nonce(struct pxcore *px, const char *principal, u
 /* A new client session ID (drawn by the shell: > 0, 63 bits, not in use)
  * on UP; its lease is granted by px_client_grant. */
 struct px_client *px_client_new(struct pxcore *px, struct px_up *up, uint64_t id, uint64_t nonce);
-/* Extends C's lease from NOW: min(session_lease, what is left of the
- * upstream lease); returns the lease granted in ms, or 0 if none may be
- * granted (the upstream is not OK): the shell then holds the KEEPALIVE. */
+/* Leases under load (docs/PROXY.md "Leases under load").  The lease to
+ * grant clients from now on (LEASE_MS: session_lease, or what the rule asks
+ * under load) and how far past the end of the upstream lease a client's
+ * may reach (SLACK_MS, from px_lease_slack). */
+void px_set_lease(struct pxcore *px, uint64_t lease_ms, uint64_t slack_ms);
+/* The slack a cell allows: when an upstream session ends, the master keeps
+ * its clients' handles (locks held) orphaned for CLAIM_WINDOW_MS, so a
+ * client lease that ends within that window, early enough that the client
+ * still has its grace period (GRACE_MS) left to claim them from another
+ * proxy, never outlives its locks: the window less the grace period, less
+ * 0.1% drift on each and a second's margin (0 if nothing is left). */
+uint64_t px_lease_slack(uint64_t claim_window_ms, uint64_t grace_ms);
+/* The lease px_client_grant would grant C at NOW, granting nothing:
+ * min(session_lease, what is left of the upstream lease + the slack), or 0
+ * if none may be granted (the upstream is not OK, or C waits for a claim). */
+uint64_t px_client_offer(const struct pxcore *px, const struct px_client *c, int64_t now);
+/* Extends C's lease from NOW by px_client_offer (a lease is never
+ * shortened); returns the lease granted in ms, or 0 if none may be
+ * granted: the shell then holds the KEEPALIVE. */
 uint64_t px_client_grant(struct pxcore *px, struct px_client *c, int64_t now);
 /* A client KEEPALIVE: EV_ACK drops the events it covers, ACKS the
  * invalidations acknowledged (relays whose last client acked queue their
