@@ -9,7 +9,7 @@ server_chubbyd_SOURCES = \
 	server/session/session.c server/session/session.h \
 	server/session/sm_index.c server/session/sm_index.h \
 	server/session/mhandle.c server/session/mhandle.h \
-	server/session/lease_ctl.c server/session/lease_ctl.h \
+	common/lease_ctl.c common/lease_ctl.h \
 	server/session_shell.c server/session_shell.h \
 	server/replica.c server/replica.h \
 	server/bgsnap.c server/bgsnap.h \
@@ -42,7 +42,7 @@ UNIT_TESTS += tests/unit/test_audit
 check_PROGRAMS += tests/unit/test_svc
 tests_unit_test_svc_SOURCES = tests/unit/test_svc.c server/svc/svc.c server/svc/svc.h \
 	server/session/session.c server/session/session.h \
-	server/session/lease_ctl.c server/session/lease_ctl.h \
+	common/lease_ctl.c common/lease_ctl.h \
 	server/session/sm_index.c server/session/sm_index.h \
 	server/session/mhandle.c server/session/mhandle.h $(TEST_HARNESS)
 tests_unit_test_svc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit

@@ -29,7 +29,7 @@ check_file() { # file pattern
 }
 
 for f in "$top"/server/paxos/*.[ch] "$top"/libchubby/csess.[ch] "$top"/libchubby/cevids.[ch] "$top"/libchubby/ccache.[ch] \
-    "$top"/server/mirror/mirror_plan.[ch] "$top"/server/proxy/pxcore.[ch]; do
+    "$top"/server/mirror/mirror_plan.[ch] "$top"/server/proxy/pxcore.[ch] "$top"/common/lease_ctl.[ch]; do
 	check_file "$f" "$strict"
 done
 for f in "$top"/server/ns/*.[ch] "$top"/server/cell/*.[ch]; do

@@ -65,6 +65,7 @@ INTEGRATION_TESTS += tests/integration/test_completion.sh
 # chubby-proxy in front of a cell (docs/PROXY.md).
 INTEGRATION_TESTS += tests/integration/test_proxy.sh
 INTEGRATION_TESTS += tests/integration/test_proxy_upstream.sh
+INTEGRATION_TESTS += tests/integration/test_proxy_lease.sh
 INTEGRATION_TESTS += tests/integration/test_idle.sh
 # The Python binding (python/, docs/PYTHON.md) and client/leader_example.py.
 INTEGRATION_TESTS += tests/integration/test_python.sh

@@ -182,8 +182,10 @@ ka_answer(struct proxy *p, struct px_client *c, struct pconn *pc, uint64_t creq,
 			return false;
 		lease = c->lease_end > (int64_t)now ? (uint64_t)(c->lease_end - (int64_t)now) : 0;
 	}
+	pxload_granted(&p->load, c->lease_end);
 	if (pc == NULL)
 		return true;
+	p->load.keepalives++;
 	wire_buf_reset(&p->out);
 	pk = wire_begin_res(&p->out, creq, CHUBBY_OK, NULL);
 	msgpack_pack_map(pk, 5);
@@ -304,9 +306,7 @@ op_keepalive(struct pconn *pc, uint64_t creq, struct px_client *c, const msgpack
 	 * PC_MIN_HOLD_MS; else it is held that long (well inside the slack a
 	 * client allows past its hold). */
 	if (!news && hold < PC_MIN_HOLD_MS) {
-		int64_t left = c->up->state == PX_UP_OK ? c->up->lease_end - (int64_t)now : 0;
-		int64_t g = left < (int64_t)p->cfg->session_lease_ms ? left
-		                                                      : (int64_t)p->cfg->session_lease_ms;
+		int64_t g = (int64_t)px_client_offer(&p->px, c, (int64_t)now);
 		if (g <= 0 || (int64_t)now + g <= c->lease_end + PC_MIN_HOLD_MS)
 			hold = PC_MIN_HOLD_MS;
 	}
@@ -330,7 +330,7 @@ op_keepalive(struct pconn *pc, uint64_t creq, struct px_client *c, const msgpack
 	 * into jeopardy as a direct client would), but it sees its proxy
 	 * alive and stays with it rather than look for another (which would
 	 * claim its session, a second fail-over for nothing). */
-	int64_t left = c->up->lease_end - (int64_t)now;
+	int64_t left = (int64_t)px_client_offer(&p->px, c, (int64_t)now);
 	int64_t d = (int64_t)hold;
 	if (c->up->state == PX_UP_OK && left - 1000 < d)
 		d = left - 1000 > PC_MIN_HOLD_MS ? left - 1000 : (hold < PC_MIN_HOLD_MS ? (int64_t)hold : PC_MIN_HOLD_MS);
@@ -365,6 +365,7 @@ cstart_answer(struct proxy *p, struct pconn *pc, uint64_t creq, struct px_up *up
 		pc_error_not_master(pc, creq);
 		return;
 	}
+	pxload_granted(&p->load, c->lease_end);
 	wire_buf_reset(&p->out);
 	pk = wire_begin_res(&p->out, creq, CHUBBY_OK, NULL);
 	msgpack_pack_map(pk, 3);
@@ -384,6 +385,7 @@ op_session_start(struct pconn *pc, uint64_t creq, const msgpack_object *args)
 	struct fwd *f;
 
 	mp_get_uint(args, "nonce", MP_OPTIONAL, &nonce, NULL, 0);
+	p->load.starts++; /* counted on arrival, as the master counts them */
 	up = pxup_session(p, pc->principal);
 	if (up->state == PX_UP_OK && up->session != 0) {
 		cstart_answer(p, pc, creq, up, nonce);
@@ -414,26 +416,75 @@ proxy_up_ready(struct proxy *p, struct px_up *up, int status)
 	}
 }
 
-/* Ends C at the cell (CLIENT_END) and here. */
+/* Sends CLIENT_END of client session CLIENT on UP (answering PC's CREQ,
+ * if PC, when it is answered). */
 static void
-client_end(struct proxy *p, struct px_client *c, bool expired, struct pconn *pc, uint64_t creq)
+client_end_send(struct proxy *p, struct px_up *up, uint64_t client, bool expired, struct pconn *pc,
+    uint64_t creq)
 {
 	struct fwd *f = fwd_alloc(FK_CLIENT_END, PROTO_OP_CLIENT_END);
 
-	f->up = c->up;
-	f->client = c->id;
+	f->up = up;
+	f->client = client;
 	f->expired = expired;
 	f->session_scoped = true;
-	f->urid = c->up->next_rid++; /* once, even across a master fail-over */
+	f->urid = up->next_rid++; /* once, even across a master fail-over */
 	if (pc != NULL)
 		fwd_attach(f, pc, creq);
-	if (c->ka != NULL)
-		held_free(p, c->ka);
-	px_client_end(&p->px, c);
 	pxup_submit(p, f);
 }
 
+/* Ends C at the cell (CLIENT_END) and here.  A SESSION_END of a client
+ * waiting for its claim keeps it until the claim is answered
+ * (px_client_end_wait): the CLIENT_END waits too (up_send holds it), and
+ * claim_done ends the client then, or client_lost drops the CLIENT_END. */
+static void
+client_end(struct proxy *p, struct px_client *c, bool expired, struct pconn *pc, uint64_t creq)
+{
+	bool wait = !expired && px_client_end_wait(&p->px, c);
+
+	if (c->ka != NULL)
+		held_free(p, c->ka);
+	client_end_send(p, c->up, c->id, expired, pc, creq);
+	if (!wait)
+		px_client_end(&p->px, c);
+}
+
+/* C is lost (pxcore marked it: its handles are released at the master, or
+ * will be when the claim window ends, and no claim can keep them): tells
+ * its held KeepAlive and its requests waiting for the claim at once
+ * (E_SESSION_EXPIRED, WHY), answers a SESSION_END that waited for the
+ * claim (the session is gone: nothing to end at the cell), and ends it
+ * here. */
+static void
+client_lost(struct proxy *p, struct px_client *c, const char *why)
+{
+	log_info("client session %llu of %s: %s", (unsigned long long)c->id, c->up->principal, why);
+	if (c->ka != NULL) {
+		struct held *h = c->ka;
+		if (h->pc != NULL)
+			pc_error(h->pc, h->creq, CHUBBY_E_SESSION_EXPIRED, why);
+		held_free(p, h);
+	}
+	for (struct fwd *f = p->fwds, *next; f != NULL; f = next) {
+		next = f->next;
+		if (f->client != c->id || f->id != 0 ||
+		    (f->kind != FK_CLIENT && f->kind != FK_CLIENT_END))
+			continue;
+		if (f->pc != NULL) {
+			if (f->kind == FK_CLIENT_END)
+				pc_error(f->pc, f->creq, CHUBBY_OK, NULL);
+			else
+				pc_error(f->pc, f->creq, CHUBBY_E_SESSION_EXPIRED, why);
+		}
+		proxy_fwd_free(p, f);
+	}
+	px_client_end(&p->px, c);
+}
+
 /* ---- claims: a client whose proxy died ---- */
+
+static void claim_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg *m);
 
 /* Answers the requests parked behind the claim of CLIENT: E_BAD_EPOCH with
  * this proxy's epoch (the client flushes, raises MASTER_FAILOVER and sends
@@ -467,14 +518,46 @@ reclaim_failed(struct proxy *p, uint64_t client)
 	if (c == NULL || !c->reclaim)
 		return;
 	px_client_claimed(&p->px, c, false);
-	for (struct fwd *f = p->fwds, *next; f != NULL; f = next) {
-		next = f->next;
-		if (f->kind != FK_CLIENT || f->client != client || f->id != 0)
-			continue;
-		if (f->pc != NULL)
-			pc_error(f->pc, f->creq, CHUBBY_E_SESSION_EXPIRED,
-			    "the session expired with its proxy's upstream session");
-		proxy_fwd_free(p, f);
+	client_lost(p, c, "the session expired with its proxy's upstream session");
+}
+
+void
+proxy_up_refused(struct proxy *p, struct px_up *up, int status)
+{
+	uint64_t *ids;
+	size_t n;
+
+	/* No claim can be made without the upstream session: the clients
+	 * waiting for one are told now, not left in jeopardy until their
+	 * grace period ends.  The master ends their orphaned handles when the
+	 * claim window closes (docs/PROXY.md "The upstream session expires"). */
+	px_up_refused(&p->px, up, &ids, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct px_client *c = px_client_get(&p->px, ids[i]);
+		if (c != NULL)
+			client_lost(p, c,
+			    "the cell refused the proxy's new upstream session: the session is lost");
+	}
+	free(ids);
+	/* The claims that waited for it: those of the clients just lost, and
+	 * of clients that came from another proxy (or from before this
+	 * proxy's epoch rose).  Those are answered E_SESSION_EXPIRED, as a
+	 * CLAIM the cell refuses is: passing on the refusal (E_LIMIT, ...)
+	 * would make libchubby reconnect and send again at once, a loop of
+	 * SESSION_STARTs against a master that is full or does not want this
+	 * proxy.  (Its handles stay claimable by another proxy until the
+	 * claim window closes; the client, told its session expired, does
+	 * not come back for them.) */
+	log_info("upstream SESSION_START of %s refused (%s): its claims fail", up->principal,
+	    chubby_status_name(status));
+	for (;;) {
+		struct fwd *f;
+		for (f = p->fwds; f != NULL; f = f->next)
+			if (f->kind == FK_CLAIM && f->up == up && f->id == 0)
+				break;
+		if (f == NULL)
+			break;
+		claim_done(p, f, CHUBBY_E_SESSION_EXPIRED, NULL);
 	}
 }
 
@@ -485,6 +568,7 @@ proxy_reclaim(struct proxy *p, struct px_up *up, uint64_t client)
 
 	f->up = up;
 	f->client = client;
+	f->reclaim = true;
 	f->session_scoped = true; /* sent once the new upstream session is up */
 	f->urid = up->next_rid++;
 	pxup_submit(p, f);
@@ -511,10 +595,30 @@ claim_done(struct proxy *p, struct fwd *f, int status, const struct wire_msg *m)
 		return;
 	}
 	c = px_client_get(&p->px, f->client);
-	if (c == NULL)
+	if (c == NULL && f->reclaim) {
+		/* Ended here while its claim was in flight: what the claim
+		 * moved belongs to nobody now (a lost client was told its
+		 * session expired), so it is released as an expiry would. */
+		log_info("claimed client session %llu ended meanwhile: CLIENT_END",
+		    (unsigned long long)f->client);
+		client_end_send(p, f->up, f->client, true, NULL, 0);
+		proxy_fwd_free(p, f);
+		return;
+	}
+	if (c == NULL) {
 		c = px_client_new(&p->px, f->up, f->client, 0);
-	else
-		px_client_claimed(&p->px, c, true); /* reclaimed (proxy_reclaim) */
+	} else if (px_client_claimed(&p->px, c, true)) {
+		/* A SESSION_END came during the claim: its CLIENT_END, held
+		 * until now, closes the handles just claimed. */
+		log_info("claimed client session %llu of %s, ended meanwhile",
+		    (unsigned long long)c->id, c->up->principal);
+		if (c->ka != NULL)
+			held_free(p, c->ka);
+		px_client_end(&p->px, c);
+		proxy_fwd_free(p, f);
+		pxup_send_waiting(p);
+		return;
+	}
 	for (uint32_t i = 0; i < arr->via.array.size; i++) {
 		const msgpack_object *h = &arr->via.array.ptr[i];
 		uint64_t id = 0, flags = 0;
@@ -807,7 +911,7 @@ op_status(struct pconn *pc, uint64_t creq)
 	}
 	wire_buf_reset(&p->out);
 	pk = wire_begin_res(&p->out, creq, CHUBBY_OK, NULL);
-	msgpack_pack_map(pk, 16);
+	msgpack_pack_map(pk, 21);
 	mp_pack_kv_str(pk, "cell", p->cfg->cell);
 	mp_pack_kv_uint(pk, "id", 0);
 	mp_pack_kv_str(pk, "version", PACKAGE_VERSION);
@@ -824,6 +928,22 @@ op_status(struct pconn *pc, uint64_t creq)
 	mp_pack_kv_int(pk, "upstream_lease_ms", left < 0 ? 0 : left);
 	mp_pack_kv_str(pk, "upstream", p->upc == UPC_READY ? p->up_addr : NULL);
 	mp_pack_kv_uint(pk, "master_epoch", p->px.master_epoch);
+	/* Leases under load, in the master's shape (lockctl status reads it):
+	 * the lease granted now, the longest still out, the load and the
+	 * signal that set the lease. */
+	mp_pack_str(pk, "session_lease");
+	msgpack_pack_map(pk, 6);
+	mp_pack_kv_uint(pk, "granted_ms", p->px.session_lease_ms);
+	mp_pack_kv_uint(pk, "cap_ms",
+	    p->load.lease_out_end > now ? p->load.lease_out_end - now : 0);
+	mp_pack_kv_uint(pk, "load_pct", p->load.ctl.load_pct);
+	mp_pack_kv_str(pk, "driver", lease_sig_name(p->load.ctl.rise_signal));
+	mp_pack_kv_uint(pk, "starts_per_s", p->load.ctl.starts_rate);
+	mp_pack_kv_uint(pk, "slack_ms", p->load.slack_ms);
+	mp_pack_kv_uint(pk, "cpu_pct", p->load.cpu_pct);
+	mp_pack_kv_uint(pk, "loop_lag_max_ms", pxload_lag_ms(&p->load));
+	mp_pack_kv_uint(pk, "keepalives", p->load.keepalives);
+	mp_pack_kv_uint(pk, "forwarded", p->forwarded);
 	if (wire_finish(&p->out) == CHUBBY_OK)
 		pc_flush(pc);
 }
@@ -901,8 +1021,9 @@ pc_req(struct pconn *pc, const struct wire_msg *m)
 		claim_start(p, pc, creq, session, epoch);
 		return;
 	}
-	if (c == NULL || c->lost) {
-		/* Ended or expired here. */
+	if (c == NULL || c->lost || c->ending) {
+		/* Ended or expired here (or ending: its SESSION_END waits for
+		 * its claim). */
 		pc_error(pc, creq, CHUBBY_E_SESSION_EXPIRED, "no such session at this proxy");
 		return;
 	}
@@ -1077,17 +1198,16 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	pxload_tick(&p->load, &p->px, now, TICK_MS);
 	pxup_tick(p, now);
 	/* Client leases that ran out here end at the cell as an expiry
 	 * would: locks free after their lock-delay. */
 	while ((c = px_next_expired(&p->px, (int64_t)now)) != NULL) {
-		log_info("client session %llu of %s: %s", (unsigned long long)c->id, c->up->principal,
-		    c->lost ? "lost with the proxy's upstream session" : "lease expired");
 		if (c->lost) {
-			if (c->ka != NULL)
-				held_free(p, c->ka);
-			px_client_end(&p->px, c);
+			client_lost(p, c, "lost with the proxy's upstream session");
 		} else {
+			log_info("client session %llu of %s: lease expired", (unsigned long long)c->id,
+			    c->up->principal);
 			p->px.st.expired++;
 			client_end(p, c, true, NULL, 0);
 		}
@@ -1202,6 +1322,8 @@ main(int argc, char **argv)
 		inc = (uint32_t)rand63() & 0xfffff;
 	px_init(&p.px, p.cfg->session_lease_ms, inc);
 	p.started_ms = proxy_now();
+	pxload_init(&p.load, p.cfg, p.started_ms);
+	px_set_lease(&p.px, p.cfg->session_lease_ms, p.load.slack_ms);
 	if (net_resolve(p.listen, &ss, &sslen, err, sizeof err) != CHUBBY_OK) {
 		fprintf(stderr, "chubby-proxy: --listen %s: %s\n", p.listen, err);
 		return 1;

@@ -17,6 +17,7 @@
 #include "cellconfig.h"
 #include "conn.h"
 #include "pxcore.h"
+#include "pxload.h"
 #include "wire.h"
 
 struct pconn;
@@ -57,6 +58,7 @@ struct fwd {
 	uint32_t flags;
 	uint64_t nonce;
 	bool expired; /* CLIENT_END */
+	bool reclaim; /* CLAIM of a client of ours whose upstream session expired */
 	uint64_t sent_ms;
 };
 
@@ -90,6 +92,7 @@ struct proxy {
 	struct tp *tp_srv, *tp_cli;
 	struct evconnlistener *listener;
 	struct pxcore px;
+	struct pxload load; /* leases under load */
 	struct wire_buf out;
 	struct pconn *conns;
 	size_t nconns;
@@ -140,6 +143,10 @@ void proxy_answer_wakes(struct proxy *p);
 /* CLAIMs client session CLIENT of UP onto UP's next upstream session
  * (UP's session expired at the master: px_up_lost). */
 void proxy_reclaim(struct proxy *p, struct px_up *up, uint64_t client);
+/* UP's new upstream SESSION_START was refused with STATUS: its clients
+ * waiting for a claim are told their sessions expired, and the claims of
+ * other proxies' clients waiting for it are answered STATUS. */
+void proxy_up_refused(struct proxy *p, struct px_up *up, int status);
 /* The master's epoch changed: held KeepAlives learn the new one. */
 void proxy_epoch_changed(struct proxy *p);
 

@@ -347,6 +347,8 @@ px_up_get(struct pxcore *px, const char *principal, bool create)
 	return up;
 }
 
+static uint64_t offer(const struct pxcore *px, int64_t up_end, int64_t now);
+
 void
 px_up_renewed(struct pxcore *px, struct px_up *up, uint64_t session, int64_t lease_end,
     int64_t now)
@@ -372,8 +374,7 @@ px_up_renewed(struct pxcore *px, struct px_up *up, uint64_t session, int64_t lea
 			/* A client still to be claimed gets nothing yet. */
 			if (c->up != up || c->reclaim)
 				continue;
-			int64_t left = lease_end - now;
-			int64_t g = left < (int64_t)px->session_lease_ms ? left : (int64_t)px->session_lease_ms;
+			int64_t g = (int64_t)offer(px, lease_end, now);
 			if (c->lease_end < now + g)
 				c->lease_end = now + g;
 			/* Held KeepAlives waited for this: answer them. */
@@ -444,22 +445,58 @@ px_up_lost(struct pxcore *px, struct px_up *up, uint64_t **ids, size_t *n)
 	up->ev_ack = 0;
 }
 
-void
+bool
 px_client_claimed(struct pxcore *px, struct px_client *c, bool ok)
 {
 	if (!c->reclaim)
-		return;
+		return false;
 	c->reclaim = false;
 	if (!ok) {
 		c->lost = true; /* released at the master: px_next_expired ends it */
-		return;
+		return false;
 	}
+	if (c->ending)
+		return true; /* its handles are here again: end them */
 	/* A held KeepAlive waited for this: answer it with the lease now
 	 * granted. */
 	if (c->ka != NULL && !c->woken) {
 		c->woken = true;
 		ptr_add((void ***)&px->wakes, &px->nwakes, &px->capwakes, c);
 	}
+	return false;
+}
+
+void
+px_up_refused(struct pxcore *px, struct px_up *up, uint64_t **ids, size_t *n)
+{
+	size_t cap = 0;
+
+	*ids = NULL;
+	*n = 0;
+	for (size_t i = 0; i < px->clients.nb; i++) {
+		for (struct px_link *l = px->clients.b[i]; l != NULL; l = l->next) {
+			struct px_client *c = PX_CONTAINER(l, struct px_client, link);
+			if (c->up != up || !c->reclaim)
+				continue;
+			c->reclaim = false;
+			c->lost = true;
+			if (*n == cap) {
+				cap = cap == 0 ? 64 : cap * 2;
+				*ids = xreallocarray(*ids, cap, sizeof **ids);
+			}
+			(*ids)[(*n)++] = c->id;
+		}
+	}
+}
+
+bool
+px_client_end_wait(struct pxcore *px, struct px_client *c)
+{
+	(void)px;
+	if (!c->reclaim)
+		return false;
+	c->ending = true;
+	return true;
 }
 
 void
@@ -511,19 +548,60 @@ px_client_new(struct pxcore *px, struct px_up *up, uint64_t id, uint64_t nonce)
 	return c;
 }
 
+void
+px_set_lease(struct pxcore *px, uint64_t lease_ms, uint64_t slack_ms)
+{
+	px->session_lease_ms = lease_ms;
+	px->lease_slack_ms = slack_ms;
+}
+
+/* A second for the messages between client, proxy and master. */
+#define PX_SLACK_MARGIN_MS 1000
+
+uint64_t
+px_lease_slack(uint64_t claim_window_ms, uint64_t grace_ms)
+{
+	/* The window is counted by the master's clock and the grace period by
+	 * the client's; the proxy's may run 0.1% fast or slow against either. */
+	uint64_t window = claim_window_ms - claim_window_ms / 1000;
+	uint64_t need = grace_ms + grace_ms / 1000 + PX_SLACK_MARGIN_MS;
+
+	return window > need ? window - need : 0;
+}
+
+/* The lease C may be granted from an upstream lease ending at UP_END, at
+ * NOW: 0 if that lease has ended. */
+static uint64_t
+offer(const struct pxcore *px, int64_t up_end, int64_t now)
+{
+	int64_t left = up_end - now;
+	uint64_t bound;
+
+	if (left <= 0)
+		return 0;
+	/* A client's lease never outlives its locks.  They are the upstream
+	 * session's until its lease ends at the master (never before UP_END,
+	 * counted from the send with drift), then orphaned, held, for the
+	 * claim window; the slack ends early enough in that window for the
+	 * client to claim them elsewhere within its grace period. */
+	bound = (uint64_t)left + px->lease_slack_ms;
+	return bound < px->session_lease_ms ? bound : px->session_lease_ms;
+}
+
+uint64_t
+px_client_offer(const struct pxcore *px, const struct px_client *c, int64_t now)
+{
+	if (c->up->state != PX_UP_OK || c->reclaim)
+		return 0;
+	return offer(px, c->up->lease_end, now);
+}
+
 uint64_t
 px_client_grant(struct pxcore *px, struct px_client *c, int64_t now)
 {
-	int64_t left = c->up->lease_end - now;
-	uint64_t g;
+	uint64_t g = px_client_offer(px, c, now);
 
-	/* A client's lease never outlives the proxy's own at the master: the
-	 * master could otherwise expire the upstream session (and free the
-	 * client's locks) while the client still believes it holds them. */
-	if (c->up->state != PX_UP_OK || left <= 0 || c->reclaim)
-		return 0;
-	g = (uint64_t)left < px->session_lease_ms ? (uint64_t)left : px->session_lease_ms;
-	if (c->lease_end < now + (int64_t)g)
+	if (g > 0 && c->lease_end < now + (int64_t)g)
 		c->lease_end = now + (int64_t)g;
 	return g;
 }

@@ -88,6 +88,7 @@ struct px_client {
 	bool woken;        /* private: on the wake list */
 	bool lost;         /* its handles are gone at the master: end it */
 	bool reclaim;      /* its upstream session expired: to be claimed */
+	bool ending;       /* SESSION_END came while it waited for its claim */
 	struct px_event *ev;
 	size_t nev, capev;
 	struct px_cinval *inv;
@@ -137,7 +138,12 @@ struct px_stats {
 };
 
 struct pxcore {
-	uint64_t session_lease_ms; /* the longest lease granted a client */
+	/* The lease granted a client now: session_lease, stretched under load
+	 * by the shell's rule (common/lease_ctl.h; px_set_lease). */
+	uint64_t session_lease_ms;
+	/* How far a client's lease may reach past the end of its upstream
+	 * session's lease (px_lease_slack; 0: not at all). */
+	uint64_t lease_slack_ms;
 	uint64_t master_epoch;
 	uint32_t incarnation; /* random per process start, not 0 */
 	uint64_t ev_seq, relay_seq, gen_seq;
@@ -197,8 +203,19 @@ void px_up_lost(struct pxcore *px, struct px_up *up, uint64_t **ids, size_t *n);
 /* The CLAIM of C after px_up_lost was answered: OK, C keeps its handles
  * and may be granted leases again (a held KeepAlive is woken); else its
  * handles are gone and it is marked lost (px_next_expired returns it and
- * the shell ends it with px_client_end). */
-void px_client_claimed(struct pxcore *px, struct px_client *c, bool ok);
+ * the shell ends it with px_client_end, sending nothing upstream).
+ * Returns true if C was ending (px_client_end_wait) and the claim
+ * succeeded: the shell now ends it at the cell (CLIENT_END expired=false,
+ * which closes the handles just claimed) and here. */
+bool px_client_claimed(struct pxcore *px, struct px_client *c, bool ok);
+/* UP's new upstream SESSION_START (after px_up_lost) was refused (the
+ * principal is no longer an allowed proxy, the cell is full, ...): no
+ * claim can be made for its clients waiting for one, so they are marked
+ * lost at once, not held until their grace period ends.  Their handles
+ * stay orphaned at the master until the claim window closes, which ends
+ * them as an expiry (lock-delay applies).  Their ids in *IDS (*N; the
+ * caller frees *IDS). */
+void px_up_refused(struct pxcore *px, struct px_up *up, uint64_t **ids, size_t *n);
 /* Takes the invalidation ids to ack in the upstream KEEPALIVE: *OUT and
  * *N; the caller frees *OUT. */
 void px_up_take_acks(struct px_up *up, uint64_t **out, size_t *n);
@@ -210,9 +227,25 @@ struct px_client *px_client_by_nonce(struct pxcore *px, const char *principal, u
 /* A new client session ID (drawn by the shell: > 0, 63 bits, not in use)
  * on UP; its lease is granted by px_client_grant. */
 struct px_client *px_client_new(struct pxcore *px, struct px_up *up, uint64_t id, uint64_t nonce);
-/* Extends C's lease from NOW: min(session_lease, what is left of the
- * upstream lease); returns the lease granted in ms, or 0 if none may be
- * granted (the upstream is not OK): the shell then holds the KEEPALIVE. */
+/* Leases under load (docs/PROXY.md "Leases under load").  The lease to
+ * grant clients from now on (LEASE_MS: session_lease, or what the rule asks
+ * under load) and how far past the end of the upstream lease a client's
+ * may reach (SLACK_MS, from px_lease_slack). */
+void px_set_lease(struct pxcore *px, uint64_t lease_ms, uint64_t slack_ms);
+/* The slack a cell allows: when an upstream session ends, the master keeps
+ * its clients' handles (locks held) orphaned for CLAIM_WINDOW_MS, so a
+ * client lease that ends within that window, early enough that the client
+ * still has its grace period (GRACE_MS) left to claim them from another
+ * proxy, never outlives its locks: the window less the grace period, less
+ * 0.1% drift on each and a second's margin (0 if nothing is left). */
+uint64_t px_lease_slack(uint64_t claim_window_ms, uint64_t grace_ms);
+/* The lease px_client_grant would grant C at NOW, granting nothing:
+ * min(session_lease, what is left of the upstream lease + the slack), or 0
+ * if none may be granted (the upstream is not OK, or C waits for a claim). */
+uint64_t px_client_offer(const struct pxcore *px, const struct px_client *c, int64_t now);
+/* Extends C's lease from NOW by px_client_offer (a lease is never
+ * shortened); returns the lease granted in ms, or 0 if none may be
+ * granted: the shell then holds the KEEPALIVE. */
 uint64_t px_client_grant(struct pxcore *px, struct px_client *c, int64_t now);
 /* A client KEEPALIVE: EV_ACK drops the events it covers, ACKS the
  * invalidations acknowledged (relays whose last client acked queue their
@@ -221,6 +254,12 @@ uint64_t px_client_grant(struct pxcore *px, struct px_client *c, int64_t now);
 bool px_client_keepalive(struct pxcore *px, struct px_client *c, uint64_t ev_ack,
     const uint64_t *acks, size_t nacks);
 bool px_client_has_news(const struct px_client *c);
+/* A SESSION_END of C.  False: end C now (CLIENT_END expired=false, then
+ * px_client_end).  True: C waits for its claim (px_up_lost) and is kept,
+ * marked ending: its handles are orphaned at the master, so a CLIENT_END
+ * now would close nothing, and the claim would then bring them back to a
+ * session that no longer exists; px_client_claimed says what to do. */
+bool px_client_end_wait(struct pxcore *px, struct px_client *c);
 /* Ends C (SESSION_END, or its lease ran out): forgets its handles, takes it
  * out of every cache entry and relay (a relay it held up may complete).
  * Frees C. */

@@ -133,9 +133,10 @@ up_send(struct proxy *p, struct fwd *f)
 		return;
 	if (f->session_scoped && (up == NULL || up->session == 0))
 		return; /* waits for its upstream session */
-	if (f->kind == FK_CLIENT && f->client != 0) {
+	if ((f->kind == FK_CLIENT || f->kind == FK_CLIENT_END) && f->client != 0) {
 		/* Its handles are not the new upstream session's until the
-		 * CLAIM is answered (proxy_reclaim). */
+		 * CLAIM is answered (proxy_reclaim): a CLIENT_END now would
+		 * close nothing. */
 		struct px_client *c = px_client_get(&p->px, f->client);
 		if (c != NULL && c->reclaim)
 			return;
@@ -470,6 +471,8 @@ up_on_res(struct proxy *p, const struct wire_msg *m)
 			proxy_fwd_free(p, f);
 			proxy_up_ready(p, up, m->res.status != CHUBBY_OK ? m->res.status
 			                                                  : CHUBBY_E_MALFORMED);
+			proxy_up_refused(p, up, m->res.status != CHUBBY_OK ? m->res.status
+			                                                    : CHUBBY_E_MALFORMED);
 		}
 		return;
 	}

@@ -387,7 +387,7 @@ rpc_handle_req(struct rpc_client *c, const struct wire_msg *m)
 	c->requests++;
 	r->requests++;
 	/* Counted on arrival, not answer: a burst queued behind the log is
-	 * load already (session/lease_ctl.h). */
+	 * load already (common/lease_ctl.h). */
 	if (m->req.op == PROTO_OP_SESSION_START)
 		r->session_starts++;
 	if (op == NULL) {

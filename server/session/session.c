@@ -16,7 +16,7 @@
 #include "ns/ns.h"
 #include "ns/ns_stamp.h"
 #include "seqtoken.h"
-#include "session/lease_ctl.h"
+#include "lease_ctl.h"
 #include "session/mhandle.h"
 #include "session/session.h"
 #include "session/sm_index.h"

@@ -78,7 +78,7 @@ struct session_env {
 /* What the layer needs of the cell's config (copied). */
 struct session_config {
 	uint64_t lease_ms; /* a session's lease (when not overloaded) */
-	/* Leases under load (docs/SESSIONS.md, session/lease_ctl.h): the
+	/* Leases under load (docs/SESSIONS.md, common/lease_ctl.h): the
 	 * longest lease (<= lease_ms: never stretched) and the thresholds of
 	 * the load signals (0: that signal is off). */
 	uint64_t lease_max_ms;
@@ -174,7 +174,7 @@ uint64_t session_restarted(struct session_mgr *sm, struct session_now now, uint6
  * (CPU_PCT, % of one core), how late its event loop runs (LOOP_LAG_MS) and
  * how many SESSION_STARTs it has received so far (STARTS, a counter: the
  * rule takes its rate).  The lease granted from then on follows
- * session/lease_ctl.h's rule, within the cap recorded in the replicated
+ * common/lease_ctl.h's rule, within the cap recorded in the replicated
  * state: a longer lease is granted only once a LEASE_CAP command allowing
  * it has applied, so a new master knows how long a lease may be out.
  */

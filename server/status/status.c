@@ -24,7 +24,7 @@
 #include "replica.h"
 #include "mirror/mirror.h"
 #include "rpc/rpc.h"
-#include "session/lease_ctl.h"
+#include "lease_ctl.h"
 #include "session/session.h"
 #include "status.h"
 #include "status/looplag.h"

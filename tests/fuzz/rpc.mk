@@ -11,7 +11,7 @@ FUZZ_RPC_SOURCES = tests/fuzz/fuzz_rpc.c tests/fuzz/fuzz_rpc.h tests/fuzz/fuzz_r
 	server/session/session.c server/session/session.h \
 	server/session/sm_index.c server/session/sm_index.h \
 	server/session/mhandle.c server/session/mhandle.h \
-	server/session/lease_ctl.c server/session/lease_ctl.h
+	common/lease_ctl.c common/lease_ctl.h
 FUZZ_RPC_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 FUZZ_RPC_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)
 FUZZ_RPC_LIBS = server/ns/libns.la $(COMMON_LIBS)
@@ -51,7 +51,7 @@ UNIT_TESTS += tests/unit/test_sm_index
 check_PROGRAMS += tests/unit/test_session_mgr
 tests_unit_test_session_mgr_SOURCES = tests/unit/test_session_mgr.c \
 	server/session/session.c server/session/session.h \
-	server/session/lease_ctl.c server/session/lease_ctl.h \
+	common/lease_ctl.c common/lease_ctl.h \
 	server/session/sm_index.c server/session/sm_index.h \
 	server/session/mhandle.c server/session/mhandle.h $(TEST_HARNESS)
 tests_unit_test_session_mgr_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit

@@ -8,6 +8,12 @@
 # period is libchubby's default, 45 s), keeps its session, its lock (the
 # same sequencer stays current) and its ephemeral file, and sees
 # MASTER_FAILOVER.
+# Then the same loss again, but the cell is full when the proxy comes back
+# (max_sessions: the orphaned upstream session still counts, and two direct
+# clients took the rest), so the master refuses the proxy's new upstream
+# SESSION_START: the client is told at once that its session is gone
+# (E_SESSION_EXPIRED on its held KeepAlive), instead of hanging in jeopardy
+# until its 45 s grace period ends.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 t_time_limit 300
@@ -33,7 +39,7 @@ trap t_cleanup_all EXIT
 # the claim window (60 s) exceeds grace_period plus session_lease.
 check "cell comes up with 3 replicas and proxy px1" cell_up "$cell" --replicas 3 \
 	--base-port "$port" --set session_lease=3s --set grace_period=10s --set proxies=px1 \
-	--set proxy_claim_window=60s --set lock_delay=2s
+	--set proxy_claim_window=60s --set lock_delay=2s --set max_sessions=4
 check "one master" wait_for 30 one_master "$conf"
 check "proxy certificate px1" "$CERTS" proxy --dir "$tls" --name px1
 check "client certificate alice" "$CERTS" client --dir "$tls" --name alice
@@ -101,6 +107,29 @@ check "A saw MASTER_FAILOVER" \
 expect "A releases $L" '^ok' drv a unlock $L
 expect "B takes $L" '^ok' drv b trylock $L
 
+# The cell full when px1 comes back: its new SESSION_START is refused.
+nsessions() { "$LOCKCTL" -C "$conf" sessions | awk 'NR > 1' | wc -l; }
+expect "the cell keeps 2 sessions (B, px1's new upstream one)" '^2$' nsessions
+usid=$(sed -n 's/.*upstream: session \([0-9]*\) for principal alice.*/\1/p' "$T_DIR/px1.log" | tail -n 1)
+check "the master lists px1's new upstream session ${usid:-?}" up_listed
+check "stop px1 again" kill -STOP "$PX_PID"
+zero_since=""
+check "the master expires px1's new upstream session" wait_for 30 up_expired
+check "client C up (direct)" drv_start c
+check "client D up (direct)" drv_start d
+expect "the cell is full: 4 sessions, px1's orphan among them" '^4$' nsessions
+check "resume px1" kill -CONT "$PX_PID"
+check "px1's new upstream SESSION_START is refused" \
+	wait_for 30 grep -q 'SESSION_START for alice refused: E_LIMIT' "$T_DIR/px1.log"
+# Told at once: A's lease at the proxy ran out while px1 was stopped, its
+# grace period (45 s) still runs; 15 s is far below what is left of it.
+check "A learns at once that its session expired" \
+	wait_for 15 grep -q '^event EXPIRED' "$T_DIR/a.out"
+expect "A's session is expired" '^ok EXPIRED' drv a state
+expect "A's calls fail with E_SESSION_EXPIRED" 'E_SESSION_EXPIRED' drv a cat $E
+
 drv_stop a
 drv_stop b
+drv_stop c
+drv_stop d
 finish

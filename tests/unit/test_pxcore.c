@@ -345,6 +345,147 @@ test_up_lost(void)
 	px_free(&px);
 }
 
+/* The master refused the new upstream SESSION_START that the claims
+ * waited for (the cell is full, or the proxy is no longer allowed): the
+ * clients waiting for a claim are lost at once, not held in jeopardy until
+ * their grace period ends; other principals' clients are untouched. */
+static void
+test_up_refused(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 0);
+	struct px_up *bob = up_ok("bob", 0);
+	struct px_client *c = px_client_new(&px, up, 42, 9);
+	struct px_client *d = px_client_new(&px, up, 43, 10);
+	struct px_client *b = px_client_new(&px, bob, 44, 11);
+	uint64_t *ids;
+	size_t n;
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 0), LEASE);
+	CU_ASSERT_EQUAL(px_client_grant(&px, d, 0), LEASE);
+	CU_ASSERT_EQUAL(px_client_grant(&px, b, 0), LEASE);
+	px_handle_add(&px, c, 7, "/ls/cell/lock", 2);
+	px_up_lost(&px, up, &ids, &n);
+	free(ids);
+	CU_ASSERT_EQUAL(n, 2);
+	/* Nothing to expire yet: they wait for the claim. */
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 1000));
+	px_up_refused(&px, up, &ids, &n);
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	CU_ASSERT_TRUE((ids[0] == 42 && ids[1] == 43) || (ids[0] == 43 && ids[1] == 42));
+	free(ids);
+	CU_ASSERT_TRUE(c->lost);
+	CU_ASSERT_TRUE(d->lost);
+	CU_ASSERT_FALSE(c->reclaim);
+	CU_ASSERT_FALSE(b->lost);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 1000), 0);
+	/* Both are ended by the shell at once (nothing is sent upstream). */
+	struct px_client *e1 = px_next_expired(&px, 1000);
+	CU_ASSERT_TRUE(e1 == c || e1 == d);
+	px_client_end(&px, e1);
+	struct px_client *e2 = px_next_expired(&px, 1000);
+	CU_ASSERT_TRUE((e2 == c || e2 == d) && e2 != e1);
+	px_client_end(&px, e2);
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 1000));
+	CU_ASSERT_PTR_NULL(px_handle_get(&px, 7));
+	CU_ASSERT_EQUAL(px.nclients, 1);
+	/* A second refusal finds nobody left to fail. */
+	px_up_refused(&px, up, &ids, &n);
+	CU_ASSERT_EQUAL(n, 0);
+	free(ids);
+	px_free(&px);
+}
+
+/* A SESSION_END of a client waiting for its claim: ending it at once
+ * would let the claim bring its handles back to a session that no longer
+ * exists (a record that later ends with a CLIENT_END closing nothing), and
+ * a CLIENT_END sent now would close nothing (the handles are orphaned). It
+ * is kept, marked ending, until the claim is answered. */
+static void
+test_end_during_claim(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 0);
+	struct px_client *c = px_client_new(&px, up, 42, 9);
+	struct px_client *d = px_client_new(&px, up, 43, 10);
+	uint64_t *ids;
+	size_t n;
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 0), LEASE);
+	CU_ASSERT_EQUAL(px_client_grant(&px, d, 0), LEASE);
+	/* Not waiting for a claim: ended at once. */
+	CU_ASSERT_FALSE(px_client_end_wait(&px, c));
+	CU_ASSERT_FALSE(c->ending);
+	px_handle_add(&px, c, 7, "/ls/cell/lock", 2);
+	px_handle_add(&px, d, 8, "/ls/cell/other", 2);
+	px_up_lost(&px, up, &ids, &n);
+	free(ids);
+	CU_ASSERT_TRUE(px_client_end_wait(&px, c));
+	CU_ASSERT_TRUE(px_client_end_wait(&px, d));
+	CU_ASSERT_PTR_EQUAL(px_client_get(&px, 42), c);
+	CU_ASSERT_TRUE(c->ending);
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 20000));
+	px_up_renewed(&px, up, 78, 30000, 20000);
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 20000));
+	/* c's claim succeeds: its handles are back, so it is ended at the
+	 * cell now (CLIENT_END closes them at once). */
+	CU_ASSERT_TRUE(px_client_claimed(&px, c, true));
+	CU_ASSERT_PTR_EQUAL(px_handle_get(&px, 7)->client, c);
+	px_client_end(&px, c);
+	/* d's claim finds nothing: lost, nothing to end at the cell. */
+	CU_ASSERT_FALSE(px_client_claimed(&px, d, false));
+	CU_ASSERT_TRUE(d->lost);
+	CU_ASSERT_PTR_EQUAL(px_next_expired(&px, 20000), d);
+	px_client_end(&px, d);
+	CU_ASSERT_EQUAL(px.nclients, 0);
+	CU_ASSERT_PTR_NULL(px_handle_get(&px, 8));
+	px_free(&px);
+}
+
+/* Leases under load (docs/PROXY.md "Leases under load"): the lease the
+ * shell's rule asks for is granted, but never past the upstream lease's end
+ * plus the slack the claim window allows (window less grace period, less
+ * drift and a margin): a stretched client lease must end while the master
+ * still keeps the client's handles orphaned after the upstream session
+ * ended, with its grace period left to claim them from another proxy. */
+static void
+test_lease_stretch(void)
+{
+	px_init(&px, LEASE, 5);
+	struct px_up *up = up_ok("alice", 1000); /* upstream until 13000 */
+	struct px_client *c = px_client_new(&px, up, 42, 9);
+
+	/* The slack of the defaults: 60 s window, 45 s grace. */
+	CU_ASSERT_EQUAL(px_lease_slack(60000, 45000), 60000 - 60 - 45000 - 45 - 1000);
+	CU_ASSERT_EQUAL(px_lease_slack(45000, 45000), 0);
+	CU_ASSERT_EQUAL(px_lease_slack(10000, 45000), 0);
+	/* No slack: capped at the upstream lease, as before. */
+	px_set_lease(&px, 40000, 0);
+	CU_ASSERT_EQUAL(px_client_offer(&px, c, 1000), 12000);
+	CU_ASSERT_EQUAL(c->lease_end, 0); /* an offer grants nothing */
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 1000), 12000);
+	/* A 14 s slack: 26 s from 1000 (upstream left 12 s + 14 s). */
+	px_set_lease(&px, 40000, 14000);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 1000), 26000);
+	CU_ASSERT_EQUAL(c->lease_end, 27000);
+	/* Later the upstream lease has less left: so has the client. */
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 10000), 17000);
+	CU_ASSERT_EQUAL(c->lease_end, 27000); /* never shortened */
+	/* The rule asks for less than the bound: granted as asked. */
+	px_set_lease(&px, 20000, 14000);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 1000), 20000);
+	/* Not expired before its stretched end (27000), past the upstream
+	 * lease's (13000). */
+	CU_ASSERT_PTR_NULL(px_next_expired(&px, 26999));
+	/* Cut off: nothing granted, stretched or not. */
+	px_up_jeopardy(&px, up);
+	CU_ASSERT_EQUAL(px_client_offer(&px, c, 11000), 0);
+	CU_ASSERT_EQUAL(px_client_grant(&px, c, 11000), 0);
+	/* Back: every client of the principal gets the lease the rule asks,
+	 * within the bound, from then. */
+	px_up_renewed(&px, up, 77, 40000, 30000); /* 10 s left + 14 s */
+	CU_ASSERT_EQUAL(c->lease_end, 30000 + 20000);
+	px_free(&px);
+}
+
 /* A KeepAlive answer read late (the proxy was stopped while it was in
  * flight) brings a lease that ended already: the upstream stays in
  * jeopardy, and no client is expired for it. */
@@ -378,6 +519,10 @@ harness_register(void)
 	    {"many clients", test_many},
 	    {"a lost upstream session holds its clients for a claim", test_up_lost},
 	    {"a renewal read after its lease ended keeps the jeopardy", test_stale_renewal},
+	    {"a refused upstream SESSION_START fails the clients waiting for a claim",
+		test_up_refused},
+	    {"a SESSION_END during a claim waits for the claim", test_end_during_claim},
+	    {"leases stretch under load within the claim window's slack", test_lease_stretch},
 	    {NULL, NULL},
 	};
 

@@ -13,7 +13,7 @@ tests_wsim_libwsim_la_SOURCES = \
 	server/cell/cell.c server/cell/cell_codec.c \
 	server/ns/ns.c server/ns/ns_codec.c server/ns/ns_snap.c server/ns/ns_req.c \
 	server/ns/ns_util.c server/ns/ns_stamp.c \
-	server/session/session.c server/session/sm_index.c server/session/lease_ctl.c \
+	server/session/session.c server/session/sm_index.c common/lease_ctl.c \
 	server/session/mhandle.c \
 	server/svc/svc.c libchubby/csess.c libchubby/cevids.c libchubby/ccache.c libchubby/ccache.h common/simknob.h
 tests_wsim_libwsim_la_CPPFLAGS = $(AM_CPPFLAGS) -DCHUBBY_SIM_KNOBS -I$(top_srcdir)/server \

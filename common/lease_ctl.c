@@ -1,5 +1,5 @@
 /* lease_ctl.c: the session lease under load (lease_ctl.h has the rule). */
-#include "session/lease_ctl.h"
+#include "lease_ctl.h"
 
 void
 lease_ctl_init(struct lease_ctl *c, const struct lease_ctl_config *cfg)
