@@ -112,7 +112,11 @@ conn_tell_close(struct conn *c, int status, const char *reason)
 {
 	if (c->close_told || c->freed)
 		return;
+	/* Under the connection's lock: conn_send_now reads it from another
+	 * thread (a no-op lock unless the transport is threadsafe). */
+	bufferevent_lock(c->bev);
 	c->close_told = 1;
+	bufferevent_unlock(c->bev);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	if (c->frame_ev != NULL)
 		evtimer_del(c->frame_ev);
@@ -148,8 +152,15 @@ conn_tell_open(struct conn *c)
 static void
 conn_read_on(struct conn *c)
 {
-	if (c->open && !c->freed && !c->closing && !c->close_told &&
-	    tp_input_pending(c->tp, c->bev))
+	int pending;
+
+	if (!c->open || c->freed || c->closing || c->close_told)
+		return;
+	/* The transport's state is shared with conn_send_now's writer. */
+	bufferevent_lock(c->bev);
+	pending = tp_input_pending(c->tp, c->bev);
+	bufferevent_unlock(c->bev);
+	if (pending)
 		event_active(&c->bev->ev_read, EV_READ, 1);
 }
 
@@ -290,7 +301,11 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		 * refused for good (E_AUTH) may come after the handshake
 		 * finished on our side (TLS 1.3: the server judges the
 		 * client's certificate last). */
-		int status = tp_error(c->tp, bev, reason, sizeof reason);
+		int status;
+
+		bufferevent_lock(bev);
+		status = tp_error(c->tp, bev, reason, sizeof reason);
+		bufferevent_unlock(bev);
 		conn_tell_close(c, status, reason);
 	}
 }
@@ -322,6 +337,38 @@ conn_send(struct conn *c, const void *frame, size_t len)
 	if (c->open)
 		conn_write_now(c);
 	return CHUBBY_OK;
+}
+
+int
+conn_send_now(struct conn *c, const void *frame, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t done = 0;
+	int rc = CHUBBY_OK;
+
+	/* Without a lock (a transport not made threadsafe before this
+	 * connection) the bytes must go through the loop thread. */
+	if (!tp_threadsafe(c->tp))
+		return CHUBBY_E_CONN;
+	bufferevent_lock(c->bev);
+	/* open is set before the owner first hears of C (on_open), freed
+	 * only by the owner's conn_free under the lock its caller holds here
+	 * (conn.h); close_told is set on the loop thread under this lock. */
+	if (c->closing || c->freed || !c->open || c->close_told) {
+		rc = CHUBBY_E_CONN;
+	} else {
+		if (evbuffer_get_length(out) == 0)
+			done = tp_write_now(c->tp, c->bev, frame, len);
+		/* The rest after what went, in order, under the same lock; its
+		 * write event wakes the loop thread. */
+		if (done < len && bufferevent_write(c->bev, (const char *)frame + done,
+		    len - done) != 0)
+			rc = CHUBBY_E_NOMEM;
+		else if (done < len)
+			conn_write_now(c);
+	}
+	bufferevent_unlock(c->bev);
+	return rc;
 }
 
 void

@@ -44,6 +44,19 @@ struct conn *conn_new(struct tp *tp, struct bufferevent *bev, int accepted, size
 /* Queues a complete frame (header included).  CHUBBY_E_CONN if closing. */
 int conn_send(struct conn *c, const void *frame, size_t len);
 
+/*
+ * As conn_send, from a thread other than the loop's, on a connection whose
+ * transport is threadsafe (tp_set_threadsafe): with nothing queued before
+ * it the frame is written at once by the calling thread, under the
+ * connection's lock, and the loop thread is not woken; what the socket does
+ * not take is queued (and the loop woken to write it).  CHUBBY_E_CONN,
+ * nothing written, if the transport was not threadsafe when C was made or C
+ * is closing.  The caller keeps C from being freed meanwhile: it holds the
+ * lock under which its owner calls conn_free (libchubby: the client mutex)
+ * and blocks SIGPIPE.
+ */
+int conn_send_now(struct conn *c, const void *frame, size_t len);
+
 /* Sends what is queued, then closes; no more frames are delivered. */
 void conn_close_after_flush(struct conn *c, int status, const char *reason);
 

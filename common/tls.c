@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -716,9 +717,11 @@ tls_tp_wrap(struct tp *tp, struct event_base *base, evutil_socket_t fd, int acce
 	}
 	/* On failure libevent 2.1 has freed SSL (BEV_OPT_CLOSE_ON_FREE) but
 	 * left FD open, which our caller closes. */
+	/* tp_write_now may leave a record half sent that libevent completes
+	 * from its own copy of the bytes, at another address. */
+	SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	bev = bufferevent_openssl_socket_new(base, fd, ssl,
-	    accepting ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	    accepting ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING, tp_bev_options(tp));
 	if (bev == NULL) {
 		ERR_clear_error();
 		errno = ENOMEM;
@@ -874,8 +877,32 @@ tls_tp_revoked(struct tp *tp, struct bufferevent *bev, char *why, size_t len)
 	return tls_cert_revoked(ctx, SSL_get0_peer_certificate(ssl), why, len);
 }
 
+/* SSL_write with the connection's lock held (tp_write_now).  Anything but
+ * the whole of DATA, or as much as SSL_MODE_ENABLE_PARTIAL_WRITE lets out,
+ * is 0: the caller queues all of it, and libevent's next SSL_write of the
+ * same bytes finishes a record OpenSSL holds or meets the error and
+ * reports it on the loop thread.  The errors this thread's queue got are
+ * dropped: they are the loop's to find, not the application's. */
+static size_t
+tls_tp_write_now(struct tp *tp, struct bufferevent *bev, const void *data, size_t len)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	int n;
+
+	(void)tp;
+	if (ssl == NULL || !SSL_is_init_finished(ssl) || len > INT_MAX)
+		return 0;
+	n = SSL_write(ssl, data, (int)len);
+	if (n <= 0) {
+		ERR_clear_error();
+		return 0;
+	}
+	return (size_t)n;
+}
+
 static const struct tp_ops tls_tp_ops = {
     .name = "tls",
+    .write_now = tls_tp_write_now,
     .revoked = tls_tp_revoked,
     .wrap = tls_tp_wrap,
     .identity = tls_tp_identity,

@@ -16,5 +16,5 @@ dist_man_MANS += man/chubby-certs.1
 check_PROGRAMS += tests/unit/test_tls
 tests_unit_test_tls_SOURCES = tests/unit/test_tls.c $(TEST_HARNESS)
 tests_unit_test_tls_CFLAGS = $(TEST_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS)
-tests_unit_test_tls_LDADD = $(TEST_LIBS)
+tests_unit_test_tls_LDADD = $(TEST_LIBS) $(LIBEVENT_PTHREADS_LIBS)
 UNIT_TESTS += tests/unit/test_tls

@@ -22,6 +22,8 @@
 struct tp {
 	const struct tp_ops *ops;
 	void *impl;
+	int extra_opts; /* tp_set_threadsafe's */
+	int made;       /* a bufferevent was handed out: threadsafe is fixed */
 };
 
 struct tp *
@@ -40,6 +42,39 @@ void *
 tp_impl(const struct tp *tp)
 {
 	return tp->impl;
+}
+
+int
+tp_set_threadsafe(struct tp *tp)
+{
+	/* A connection made before this would have no lock, and a caller
+	 * writing on it would race the loop on its TLS object and buffers
+	 * (09c0c4b's crash: the session's first connection was made while
+	 * the client started, before the lock was asked for). */
+	if (tp->made)
+		return -1;
+	tp->extra_opts = BEV_OPT_THREADSAFE | BEV_OPT_UNLOCK_CALLBACKS;
+	return 0;
+}
+
+int
+tp_threadsafe(const struct tp *tp)
+{
+	return tp->extra_opts != 0;
+}
+
+int
+tp_bev_options(const struct tp *tp)
+{
+	return BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS | tp->extra_opts;
+}
+
+size_t
+tp_write_now(struct tp *tp, struct bufferevent *bev, const void *data, size_t len)
+{
+	if (tp->ops->write_now == NULL || len == 0)
+		return 0;
+	return tp->ops->write_now(tp, bev, data, len);
 }
 
 void
@@ -130,6 +165,7 @@ tp_accept(struct tp *tp, struct event_base *base, evutil_socket_t fd)
 	if (evutil_make_socket_nonblocking(fd) != 0 || evutil_make_socket_closeonexec(fd) != 0)
 		return NULL;
 	tp_no_delay(fd);
+	tp->made = 1;
 	return tp->ops->wrap(tp, base, fd, 1);
 }
 
@@ -153,6 +189,7 @@ tp_connect(struct tp *tp, struct event_base *base, const struct sockaddr *to, in
 	if (from != NULL && bind(fd, from, (socklen_t)fromlen) != 0)
 		goto fail;
 	tp_no_delay(fd);
+	tp->made = 1;
 	bev = tp->ops->wrap(tp, base, fd, 0);
 	if (bev == NULL)
 		goto fail;
@@ -219,8 +256,7 @@ tp_plain_wrap(struct tp *tp, struct event_base *base, evutil_socket_t fd, int ac
 {
 	struct bufferevent *bev;
 
-	(void)tp;
-	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	bev = bufferevent_socket_new(base, fd, tp_bev_options(tp));
 	if (bev == NULL)
 		return NULL;
 	if (accepting) {
@@ -260,8 +296,23 @@ tp_plain_error_string(struct tp *tp, struct bufferevent *bev, char *buf, size_t 
 	return CHUBBY_E_CONN;
 }
 
+/* A plain socket takes what fits; the caller queues the rest. */
+static size_t
+tp_plain_write_now(struct tp *tp, struct bufferevent *bev, const void *data, size_t len)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	ssize_t n;
+
+	(void)tp;
+	if (fd < 0)
+		return 0;
+	n = send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return n > 0 ? (size_t)n : 0;
+}
+
 static const struct tp_ops tp_plain_ops = {
     .name = "plain",
+    .write_now = tp_plain_write_now,
     .wrap = tp_plain_wrap,
     .identity = tp_plain_identity,
     .error_string = tp_plain_error_string,

@@ -148,6 +148,42 @@ int tp_input_pending(struct tp *tp, struct bufferevent *bev);
  */
 int tp_peer_revoked(struct tp *tp, struct bufferevent *bev, char *why, size_t len);
 
+/*
+ * Makes the bufferevents this transport hands out from now on lockable
+ * (BEV_OPT_THREADSAFE, libevent's pthread locking on: evthread_use_pthreads
+ * first), with their callbacks run without that lock
+ * (BEV_OPT_UNLOCK_CALLBACKS), so that a thread other than the loop's may
+ * write a frame itself with tp_write_now while the loop reads: one lock per
+ * connection around the transport's state (OpenSSL's SSL object is not
+ * thread-safe), taken by libevent around its own reads and writes and by
+ * bufferevent_lock() around tp_write_now.  Off by default (the server's
+ * connections are touched by their loop thread alone).  Only before the
+ * transport's first bufferevent (tp_accept, tp_connect): -1 after it, since
+ * one made without a lock would be written from two threads unlocked.
+ */
+int tp_set_threadsafe(struct tp *tp);
+
+/* 1 if tp_set_threadsafe was called: every bufferevent of TP is lockable. */
+int tp_threadsafe(const struct tp *tp);
+
+/* The bufferevent options every wrap uses: the conventions above, plus
+ * those of tp_set_threadsafe if it was called. */
+int tp_bev_options(const struct tp *tp);
+
+/*
+ * With BEV's lock held (bufferevent_lock) and nothing in its output
+ * buffer, writes what the socket takes now, on the calling thread, and
+ * returns how many of LEN bytes it took (0 to LEN): the caller queues the
+ * rest in the output buffer (bufferevent_write), in order, before letting
+ * the lock go.  0 with nothing consumed whenever it cannot write at once:
+ * a full socket, an error (the loop's own write then meets it and reports
+ * it), a transport without the operation.  For TLS a record that went out
+ * only in part counts as not taken: OpenSSL holds it, and the caller's
+ * queued copy of the same bytes completes it (SSL_MODE_ACCEPT_MOVING_
+ * WRITE_BUFFER).  The caller blocks SIGPIPE around it (tp.h's rule).
+ */
+size_t tp_write_now(struct tp *tp, struct bufferevent *bev, const void *data, size_t len);
+
 /* Human-readable name of a peer kind: "client", "replica", "anonymous". */
 const char *tp_kind_name(enum tp_peer_kind kind);
 
@@ -170,6 +206,8 @@ struct tp_ops {
 	int (*input_pending)(struct tp *tp, struct bufferevent *bev);
 	/* Optional: 1 if the peer's certificate is revoked now. */
 	int (*revoked)(struct tp *tp, struct bufferevent *bev, char *why, size_t len);
+	/* Optional: as tp_write_now (absent: nothing is written at once). */
+	size_t (*write_now)(struct tp *tp, struct bufferevent *bev, const void *data, size_t len);
 };
 
 /* A transport of type OPS with state IMPL (borrowed); NULL if out of memory. */

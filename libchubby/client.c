@@ -211,6 +211,7 @@ cl_call(struct chubby_client *c, struct rb *b, uint64_t timeout_ms, const char *
 {
 	struct creq *r = b->r;
 	struct timespec ts;
+	bool sent;
 	int rc;
 
 	*out = NULL;
@@ -239,8 +240,12 @@ cl_call(struct chubby_client *c, struct rb *b, uint64_t timeout_ms, const char *
 	if (c->reqs != NULL)
 		c->reqs->prev = r;
 	c->reqs = r;
+	/* On an idle connection the caller writes the request itself: the
+	 * loop thread then wakes once, for the answer, instead of twice. */
+	sent = cl_send_now(c, r);
 	pthread_mutex_unlock(&c->mu);
-	cl_wake(c);
+	if (!sent)
+		cl_wake(c);
 
 	if (timeout_ms != 0)
 		cl_deadline(&ts, timeout_ms);

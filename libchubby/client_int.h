@@ -9,9 +9,27 @@
  * cache, the handle list, the event queue and the session core.  The loop
  * thread takes it at the top of each of its libevent callbacks; application
  * threads take it to queue a request and to wait for its answer.  Only the
- * loop thread touches connections, libevent objects (but for event_active()
- * on the wake event) and the output buffer.  Callbacks to the application
- * run on the dispatcher thread without the mutex.
+ * loop thread touches connections and libevent objects, but for
+ * event_active() on the wake event and for cl_send_now: a caller holding
+ * the mutex writes its request frame (c->out) itself on the current
+ * connection through conn_send_now, under the connection's own lock,
+ * which libevent holds around the loop thread's reads and writes
+ * (tp_set_threadsafe), and re-arms the tick timer if it must.  Callbacks to
+ * the application run on the dispatcher thread without the mutex.
+ *
+ * A connection's lifetime, which makes cl_send_now safe: (1) every
+ * connection of a threaded client is lockable: tp_set_threadsafe is set
+ * in cl_loop_init before START opens the first one (the transport refuses
+ * it later; conn_send_now refuses an unlockable connection); (2) only the
+ * loop thread frees a connection, with conn_free, and only in
+ * cl_conn_destroy, under the mutex, in the same critical section that
+ * unlinks its cconn from c->conns (a free that conn.c defers to the end
+ * of its callback is of a connection already unlinked); so a caller that
+ * found the cconn in c->conns under the mutex writes on a live
+ * connection for as long as it holds the mutex, and (3) its write takes
+ * the connection's lock, which the loop thread's reads, writes and
+ * close_told take too.  Order: the mutex, then a connection's lock; the
+ * loop's callbacks run without the latter (BEV_OPT_UNLOCK_CALLBACKS).
  *
  * An async client (chubby_open_async, client_async.c) has neither thread:
  * the application's thread runs the loop inside chubby_process and the
@@ -202,6 +220,9 @@ struct chubby_client {
 	struct cconn *conns;
 	uint64_t cur_conn;        /* the core's current connection, 0: none */
 	uint64_t stall_fed;       /* when REQUEST_STALLED was last fed to the core */
+	uint64_t timer_due;       /* cl_now() ms the tick timer is armed for;
+	                             CSESS_NEVER: not armed */
+	uint64_t last_sent;       /* cl_now() ms an application request last went out */
 	uint64_t next_wire_id;
 	uint64_t last_rid;        /* the session's last request id (docs/PROTOCOL.md) */
 	uint64_t start_nonce;     /* SESSION_START's request id, for all its re-sends */
@@ -274,6 +295,11 @@ void cl_req_fire(struct chubby_client *c, uint32_t op, uint64_t handle_id);
 /* Asks the loop to close the session, waits for it to finish, and stops
  * the dispatcher; the caller frees the rest. */
 void cl_loop_stop(struct chubby_client *c);
+/* Sends R, just queued by a caller of a blocking call, from the caller's
+ * own thread if the session's connection is up and idle enough (mutex
+ * held): true if it went out (or was answered: too large), false if the
+ * loop thread must be woken to send it.  docs/CLIENT.md "The shell". */
+bool cl_send_now(struct chubby_client *c, struct creq *r);
 /* Wakes the loop thread (new requests, abandoned ones, close).  Call
  * without the mutex. */
 void cl_wake(struct chubby_client *c);

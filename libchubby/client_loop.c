@@ -233,17 +233,27 @@ cl_conn_destroy(struct chubby_client *c, struct cconn *cc)
 	}
 }
 
-/* Writes the frame in c->out to CC; CHUBBY_OK or why not. */
+/* Writes the frame in c->out to CC (NOW: from a caller's thread,
+ * conn_send_now); CHUBBY_OK or why not. */
 static int
-cl_conn_flush(struct chubby_client *c, struct cconn *cc)
+cl_conn_flush_how(struct chubby_client *c, struct cconn *cc, bool now)
 {
 	int rc;
 
 	if (cc->conn == NULL)
 		return CHUBBY_E_CONN;
-	rc = conn_send(cc->conn, c->out.data, c->out.len);
+	if (now)
+		rc = conn_send_now(cc->conn, c->out.data, c->out.len);
+	else
+		rc = conn_send(cc->conn, c->out.data, c->out.len);
 	wire_buf_reset(&c->out);
 	return rc;
+}
+
+static int
+cl_conn_flush(struct chubby_client *c, struct cconn *cc)
+{
+	return cl_conn_flush_how(c, cc, false);
 }
 
 /* Sends a request of the core's own (WHERE_IS_MASTER, SESSION_START,
@@ -343,9 +353,9 @@ cl_rid_floor(const struct chubby_client *c, uint64_t mine)
 }
 
 /* Sends application request R on CC with the session and epoch believed
- * now. */
+ * now (DIRECT: from a caller's thread, cl_send_now). */
 static void
-cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
+cl_send_req_how(struct chubby_client *c, struct cconn *cc, struct creq *r, bool direct)
 {
 	uint64_t id = c->next_wire_id++, now = cl_now();
 	uint32_t n = r->nargs;
@@ -400,11 +410,22 @@ cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
 			cl_req_complete(c, r, rc, NULL, 0, NULL);
 		return;
 	}
-	if (cl_conn_flush(c, cc) != CHUBBY_OK)
-		return; /* the connection is going: sent again later */
+	/* Marked sent before it goes: once it is out its answer may come
+	 * at any moment, and the loop thread matches it by these.  A frame
+	 * that cannot go unmarks it (the connection is going: sent again
+	 * later). */
 	r->sent_conn = cc->id;
 	r->wire_id = id;
 	r->sent_at = cl_now();
+	c->last_sent = r->sent_at;
+	if (cl_conn_flush_how(c, cc, direct) != CHUBBY_OK)
+		r->sent_conn = 0;
+}
+
+static void
+cl_send_req(struct chubby_client *c, struct cconn *cc, struct creq *r)
+{
+	cl_send_req_how(c, cc, r, false);
 }
 
 /* Sends every request not out on CONN (REISSUE_PENDING), or, with
@@ -693,6 +714,15 @@ cl_arm_timer(struct chubby_client *c, uint64_t now)
 
 	if (cl_stall_due(c) < next)
 		next = cl_stall_due(c);
+	/* While requests come and go, the timer stays at most stall_ms ahead
+	 * even when none is out: a request a caller sends itself
+	 * (cl_send_now) is then covered by the timer as it is, and need not
+	 * wake the loop to re-arm it.  It costs a TICK per stall_ms until
+	 * stall_ms after the last request. */
+	if (c->cfg.stall_ms != 0 && c->last_sent != 0 && now < c->last_sent + c->cfg.stall_ms &&
+	    now + c->cfg.stall_ms < next)
+		next = now + c->cfg.stall_ms;
+	c->timer_due = next;
 	if (next == CSESS_NEVER) {
 		evtimer_del(c->tick_ev);
 	} else {
@@ -1319,6 +1349,49 @@ cl_wake_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&c->mu);
 }
 
+bool
+cl_send_now(struct chubby_client *c, struct creq *r)
+{
+	struct cconn *cc;
+	sigset_t pipe, old;
+
+	if (c->async || c->close_started || c->closing || c->cur_conn == 0 ||
+	    !csess_accepts_requests(c->cs))
+		return false;
+	cc = cl_conn_find(c, c->cur_conn);
+	if (cc == NULL || !cc->up || cc->ending || cc->conn == NULL)
+		return false;
+	/* Older requests not out yet go first, from the loop. */
+	for (const struct creq *q = r->next; q != NULL; q = q->next)
+		if (q->sent_conn == 0 && !q->abandoned)
+			return false;
+	/* A write to a socket the master closed fails with EPIPE, not with a
+	 * signal that would kill an application not ignoring it (the loop
+	 * thread blocks every signal).  The signal raised for it is ours to
+	 * take back, unless the application blocks SIGPIPE itself. */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, &old);
+	cl_send_req_how(c, cc, r, true);
+	if (!sigismember(&old, SIGPIPE)) {
+		sigset_t pend;
+
+		if (sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE)) {
+			struct timespec zero = {0, 0};
+			sigtimedwait(&pipe, NULL, &zero);
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r->done)
+		return true; /* answered at once: too large for the server */
+	if (r->sent_conn == 0)
+		return false;
+	/* Its stall clock: the timer covers it unless it is armed later. */
+	if (cl_stall_due(c) < c->timer_due)
+		cl_arm_timer(c, cl_now());
+	return true;
+}
+
 void
 cl_wake(struct chubby_client *c)
 {
@@ -1415,6 +1488,13 @@ cl_loop_init(struct chubby_client *c, evutil_socket_t wake_fd, char *err, size_t
 	c->base = tp_event_base_new();
 	if (c->tp == NULL || c->base == NULL)
 		return CHUBBY_E_NOMEM;
+	/* A threaded client's callers send their own requests (cl_send_now):
+	 * every connection gets a lock around its TLS state, the first ones
+	 * too, which START below opens. */
+	if (!c->async && tp_set_threadsafe(c->tp) != 0) {
+		snprintf(err, errlen, "the transport made a connection before its lock was set");
+		return CHUBBY_E_INTERNAL;
+	}
 	c->wake_ev = event_new(c->base, wake_fd, wake_fd >= 0 ? EV_READ | EV_PERSIST : 0,
 	    cl_wake_cb, c);
 	c->tick_ev = evtimer_new(c->base, cl_tick_cb, c);

@@ -111,6 +111,14 @@ tests_integration_libchubby_threads_SOURCES = tests/integration/libchubby_thread
 tests_integration_libchubby_threads_LDADD = libchubby/libchubby.la $(PTHREAD_LIBS)
 INTEGRATION_TESTS += tests/integration/test_libchubby_threads.sh
 
+# Many libchubby clients in one process, open-read-close on threads of their
+# own through a master's kill -9 (a connection touched by two threads
+# without its lock; docs/CLIENT.md "Threads").
+check_PROGRAMS += tests/integration/libchubby_storm
+tests_integration_libchubby_storm_SOURCES = tests/integration/libchubby_storm.c
+tests_integration_libchubby_storm_LDADD = libchubby/libchubby.la $(PTHREAD_LIBS)
+INTEGRATION_TESTS += tests/integration/test_libchubby_storm.sh
+
 # The whole-cell simulator (tests/wsim).
 include $(srcdir)/tests/wsim/wsim.mk
 # Fills a cell's namespace fast (test_stable.sh's snapshot phase).

@@ -33,6 +33,12 @@
  *       at E_SESSION_EXPIRED.  "spin THREAD" after a thread's first answer;
  *       "done" at the end.
  *   libchubby_driver ... open            opens a session and prints its id
+ *   libchubby_driver ... wakeups PATH N
+ *       N synchronous writes to PATH, one at a time, from the main thread;
+ *       prints "wakeups X100 N" where X100 is 100 times the voluntary
+ *       context switches of libchubby's own threads (every thread of the
+ *       process but the caller) per write: how often the library's threads
+ *       went to sleep and were woken to carry one call.
  */
 #include "config.h"
 
@@ -48,6 +54,9 @@
 #include <unistd.h>
 
 #include <chubby/chubby.h>
+
+#include <dirent.h>
+#include <sys/syscall.h>
 
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static int failovers, jeopardies, safes, expireds;
@@ -685,6 +694,59 @@ run_readloop(chubby_client *c, const char *path, int nthreads, unsigned seconds)
 	return 0;
 }
 
+/* The voluntary context switches of every thread of this process but the
+ * calling one (/proc/self/task/TID/status). */
+static unsigned long long
+others_voluntary_switches(void)
+{
+	long self = syscall(SYS_gettid);
+	unsigned long long sum = 0;
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/task");
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char path[300], line[256];
+		FILE *f;
+
+		if (de->d_name[0] == '.' || atol(de->d_name) == self)
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/status", de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof line, f) != NULL)
+			if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
+				sum += strtoull(line + 24, NULL, 10);
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+static int
+run_wakeups(chubby_client *c, const char *path, int n)
+{
+	chubby_handle *h;
+	unsigned long long before, after;
+	int rc;
+
+	rc = chubby_handle_open(c, path, CHUBBY_O_READ | CHUBBY_O_WRITE | CHUBBY_O_CREATE, NULL, &h,
+	    NULL);
+	CHECK(rc == 0, "open %s: %s", path, chubby_status_name(rc));
+	/* One write first: the connection and the session are settled. */
+	CHECK(chubby_set_contents(h, "x", 1, NULL) == 0, "first write");
+	before = others_voluntary_switches();
+	for (int i = 0; i < n; i++) {
+		rc = chubby_set_contents(h, "x", 1, NULL);
+		CHECK(rc == 0, "write %d: %s", i, chubby_status_name(rc));
+	}
+	after = others_voluntary_switches();
+	chubby_handle_close(h);
+	say("wakeups %llu %d", (after - before) * 100 / (unsigned long long)(n > 0 ? n : 1), n);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -706,7 +768,7 @@ main(int argc, char **argv)
 			break;
 	}
 	if (i >= argc) {
-		fprintf(stderr, "usage: libchubby_driver [-C CELL] [-t MS] [-c MS] shell|basic DIR|lockloop PATH SECONDS AFTER|readloop PATH THREADS SECONDS|open\n");
+		fprintf(stderr, "usage: libchubby_driver [-C CELL] [-t MS] [-c MS] shell|basic DIR|lockloop PATH SECONDS AFTER|readloop PATH THREADS SECONDS|open|wakeups PATH N\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -723,6 +785,8 @@ main(int argc, char **argv)
 		rc = run_lockloop(c, argv[i + 1], (unsigned)atoi(argv[i + 2]), atoi(argv[i + 3]));
 	else if (strcmp(argv[i], "readloop") == 0 && i + 3 < argc)
 		rc = run_readloop(c, argv[i + 1], atoi(argv[i + 2]), (unsigned)atoi(argv[i + 3]));
+	else if (strcmp(argv[i], "wakeups") == 0 && i + 2 < argc)
+		rc = run_wakeups(c, argv[i + 1], atoi(argv[i + 2]));
 	else if (strcmp(argv[i], "open") == 0) {
 		printf("ok session=%" PRIu64 " state=%s\n", chubby_session_id(c),
 		    state_name(chubby_session_state(c)));

@@ -34,6 +34,20 @@ fi
 # ---- CRUD, in one process ----
 check "open/create/write/read/CAS/readdir/delete" bash -c "'$DRV' basic /ls/local/crud | tail -1 | grep -qx ok"
 
+# ---- a synchronous call's wake-ups (docs/CLIENT.md "The shell") ----
+# The caller writes its request on an idle connection itself: libchubby's
+# threads sleep and wake once per call (the loop thread, for the answer),
+# not twice (woken to send it, then for the answer).  A count of wake-ups,
+# not a time: at most 1.5 per write over 300 sequential writes leaves room
+# for KeepAlives and timer ticks.
+wakeups_ok() {
+	local out
+	out=$("$DRV" wakeups /ls/local/wakeups 300) || { echo "$out"; return 1; }
+	echo "$out"
+	[ "$(echo "$out" | awk '$1 == "wakeups" { print $2 }')" -lt 150 ]
+}
+check "a synchronous write wakes libchubby's threads about once, not twice" wakeups_ok
+
 # ---- two clients: contention, events, the cache ----
 check "client A up" drv_start a
 check "client B up" drv_start b

@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <event2/listener.h>
 
 #include <event2/bufferevent_ssl.h>
@@ -242,7 +243,16 @@ struct end {
 	size_t nin;
 	int echo;          /* write back what arrives (servers) */
 	const char *greet; /* write on CONNECTED (clients) */
+	size_t total;      /* every byte that arrived */
+	size_t bad_at;     /* 1 + the offset of the first byte off PATTERN (0: none) */
 };
+
+/* The stream test_write_now sends: byte I is I mod 251. */
+static unsigned char
+pattern_at(size_t i)
+{
+	return (unsigned char)(i % 251);
+}
 
 static int
 end_closed(const struct end *e)
@@ -258,6 +268,10 @@ end_read(struct bufferevent *bev, void *arg)
 	int n;
 
 	while ((n = evbuffer_remove(bufferevent_get_input(bev), buf, sizeof buf)) > 0) {
+		for (int i = 0; i < n && e->bad_at == 0; i++)
+			if ((unsigned char)buf[i] != pattern_at(e->total + (size_t)i))
+				e->bad_at = e->total + (size_t)i + 1;
+		e->total += (size_t)n;
 		size_t room = sizeof e->in - 1 - e->nin;
 		size_t take = (size_t)n < room ? (size_t)n : room;
 
@@ -1013,6 +1027,115 @@ test_plain_roundtrip(void)
 	tp_free(ctp);
 }
 
+struct want_bytes {
+	struct server *s;
+	size_t n;
+};
+
+static int
+server_got_bytes(void *arg)
+{
+	struct want_bytes *wb = arg;
+
+	return wb->s->n > 0 && (wb->s->ends[0].total >= wb->n || end_closed(&wb->s->ends[0]));
+}
+
+/*
+ * tp_write_now (libchubby's caller writing its own request frame): bytes
+ * written at once arrive, and when the socket is full what was not taken is
+ * queued in the bufferevent and arrives after it, in order: the plain
+ * socket takes part of the last chunk (send's count), TLS none of it
+ * (SSL_write's WANT_WRITE with a record held by OpenSSL, which libevent's
+ * SSL_write of the queued copy, at another address, completes:
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).  The server's loop does not run
+ * while the client fills the socket.
+ */
+static void
+expect_write_now(struct tp *stp, struct tp *ctp)
+{
+	static unsigned char chunk[16384];
+	struct world w;
+	struct server s;
+	struct end c;
+	struct want_bytes wb;
+	size_t sent = 0, took = 0;
+	int full = 0;
+
+	world_init(&w);
+	server_start(&s, &w, stp);
+	/* Connected, nothing sent yet: the greeting would not be PATTERN. */
+	client_start(&c, &w, ctp, &s.addr, NULL, NULL);
+	CU_ASSERT_TRUE_FATAL(world_run(&w, end_done, &c));
+	CU_ASSERT_EQUAL_FATAL(c.connected, 1);
+	s.ends[0].echo = 0;
+	for (int i = 0; i < 4096 && !full; i++) {
+		for (size_t k = 0; k < sizeof chunk; k++)
+			chunk[k] = pattern_at(sent + k);
+		bufferevent_lock(c.bev);
+		CU_ASSERT_EQUAL(evbuffer_get_length(bufferevent_get_output(c.bev)), 0);
+		took = tp_write_now(ctp, c.bev, chunk, sizeof chunk);
+		CU_ASSERT_TRUE(took <= sizeof chunk);
+		if (took < sizeof chunk) {
+			/* The rest, queued before the lock goes, as conn_send_now does. */
+			CU_ASSERT_EQUAL(bufferevent_write(c.bev, chunk + took, sizeof chunk - took), 0);
+			full = 1;
+		}
+		bufferevent_unlock(c.bev);
+		sent += sizeof chunk;
+	}
+	/* 64 MiB never fits in a loopback socket's buffers. */
+	CU_ASSERT_TRUE(full);
+	CU_ASSERT_TRUE(sent > sizeof chunk);
+	wb.s = &s;
+	wb.n = sent;
+	CU_ASSERT_TRUE(world_run(&w, server_got_bytes, &wb));
+	CU_ASSERT_TRUE(s.n > 0);
+	if (s.n > 0) {
+		CU_ASSERT_EQUAL(s.ends[0].total, sent);
+		CU_ASSERT_EQUAL(s.ends[0].bad_at, 0);
+		CU_ASSERT_FALSE(end_closed(&s.ends[0]));
+		if (s.ends[0].total != sent || s.ends[0].bad_at != 0)
+			fprintf(stderr, "\n  %s: sent %zu, got %zu, first bad byte %zu, why \"%s\"\n",
+			    tp_name(ctp), sent, s.ends[0].total, s.ends[0].bad_at, s.ends[0].why);
+	}
+	CU_ASSERT_FALSE(end_closed(&c));
+	end_free(&c);
+	server_stop(&s);
+	world_free(&w);
+}
+
+static void
+test_write_now_plain(void)
+{
+	struct tp *stp = tp_plain_new(), *ctp = tp_plain_new();
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(stp);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ctp);
+	CU_ASSERT_EQUAL(tp_set_threadsafe(ctp), 0);
+	expect_write_now(stp, ctp);
+	tp_free(stp);
+	tp_free(ctp);
+}
+
+static void
+test_write_now_tls(void)
+{
+	struct tls_ctx *sctx = ctx_make(TLS_ROLE_SERVER, "replica-2");
+	struct tls_ctx *cctx = ctx_make(TLS_ROLE_CLIENT, "client-alice");
+	struct tp *stp, *ctp;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cctx);
+	stp = tp_tls_new(sctx);
+	ctp = tp_tls_new(cctx);
+	CU_ASSERT_EQUAL(tp_set_threadsafe(ctp), 0);
+	expect_write_now(stp, ctp);
+	tp_free(stp);
+	tp_free(ctp);
+	tls_ctx_free(sctx);
+	tls_ctx_free(cctx);
+}
+
 /* A port nobody listens on: bound, then closed. */
 static void
 closed_port(struct sockaddr_in *sin)
@@ -1026,6 +1149,35 @@ closed_port(struct sockaddr_in *sin)
 	CU_ASSERT_EQUAL_FATAL(bind(fd, (struct sockaddr *)sin, sizeof *sin), 0);
 	CU_ASSERT_EQUAL_FATAL(getsockname(fd, (struct sockaddr *)sin, &len), 0);
 	close(fd);
+}
+
+/*
+ * tp_set_threadsafe only before the transport's first bufferevent: one made
+ * earlier has no lock, and a caller writing on it (conn_send_now) would
+ * race the loop thread on its TLS object and buffers (09c0c4b's crash).
+ */
+static void
+test_threadsafe_before_first(void)
+{
+	struct event_base *base = tp_event_base_new();
+	struct tp *early = tp_plain_new(), *late = tp_plain_new();
+	struct bufferevent *bev;
+	struct sockaddr_in sin;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(early);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(late);
+	closed_port(&sin);
+	CU_ASSERT_EQUAL(tp_set_threadsafe(early), 0);
+	CU_ASSERT_TRUE(tp_threadsafe(early));
+	bev = tp_connect(late, base, (struct sockaddr *)&sin, sizeof sin, NULL, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(bev);
+	CU_ASSERT_EQUAL(tp_set_threadsafe(late), -1);
+	CU_ASSERT_FALSE(tp_threadsafe(late));
+	bufferevent_free(bev);
+	tp_free(early);
+	tp_free(late);
+	tp_event_base_free(base);
 }
 
 static void
@@ -1923,6 +2075,9 @@ harness_register(void)
 	    {"identity rules", test_identity_rules},
 	    {"context errors name the file", test_ctx_errors},
 	    {"plain transport round trip", test_plain_roundtrip},
+	    {"tp_write_now: at once, then the rest queued in order (plain)", test_write_now_plain},
+	    {"tp_write_now: at once, then the rest queued in order (TLS)", test_write_now_tls},
+	    {"tp_set_threadsafe: only before the first bufferevent", test_threadsafe_before_first},
 	    {"a burst of frames over TLS arrives whole and in order", test_conn_burst},
 	    {"refused connections are error events", test_connect_refused},
 	    {"outgoing connections bind the source address", test_source_address},
@@ -1935,6 +2090,11 @@ harness_register(void)
 	    {NULL, NULL},
 	};
 
+	/* Locks for tp_set_threadsafe's bufferevents (test_write_now_*), as
+	 * libchubby turns them on: before any event base is made (without
+	 * them those bufferevents cannot be made, and the tests fail). */
+	if (evthread_use_pthreads() != 0)
+		fprintf(stderr, "test_tls: libevent has no thread support\n");
 	/* After every event_base is gone, so that valgrind sees no leak. */
 	atexit(libevent_global_shutdown);
 	harness_suite("tls", suite_init, NULL, tests);
