@@ -28,7 +28,12 @@ pxload_init(struct pxload *l, const struct cell_config *cfg, uint64_t now)
 
 	*l = (struct pxload){0};
 	lease_ctl_init(&l->ctl, &lc);
-	l->slack_ms = px_lease_slack(cfg->proxy_claim_window_ms, cfg->grace_period_ms);
+	/* No slack until a master says how long it keeps a proxy's clients'
+	 * handles: the config alone could name a window the cell does not
+	 * keep. */
+	l->cfg_window_ms = cfg->proxy_claim_window_ms;
+	l->grace_ms = cfg->grace_period_ms;
+	l->slack_ms = 0;
 	l->next_ms = now + PXLOAD_EVERY_MS;
 	l->last_tick = l->lag_win = l->cpu_at = now;
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
@@ -40,6 +45,14 @@ uint64_t
 pxload_lag_ms(const struct pxload *l)
 {
 	return l->lag_cur > l->lag_prev ? l->lag_cur : l->lag_prev;
+}
+
+void
+pxload_master_window(struct pxload *l, uint64_t window_ms)
+{
+	uint64_t w = window_ms < l->cfg_window_ms ? window_ms : l->cfg_window_ms;
+
+	l->slack_ms = px_lease_slack(w, l->grace_ms);
 }
 
 void

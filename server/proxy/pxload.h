@@ -16,7 +16,11 @@
 
 struct pxload {
 	struct lease_ctl ctl;
-	uint64_t slack_ms;     /* px_lease_slack of the config */
+	/* px_lease_slack of the shorter of the config's claim window and the
+	 * master's (0 until a master has told it: SESSION_START's
+	 * claim_window_ms), with the config's grace period. */
+	uint64_t slack_ms;
+	uint64_t cfg_window_ms, grace_ms;
 	uint64_t starts;       /* client SESSION_STARTs received (a counter) */
 	uint64_t next_ms;      /* the next feed of the rule */
 	uint64_t cpu_us;       /* the process's CPU time at the last feed */
@@ -35,6 +39,9 @@ void pxload_init(struct pxload *l, const struct cell_config *cfg, uint64_t now);
 void pxload_tick(struct pxload *l, struct pxcore *px, uint64_t now, uint64_t tick_ms);
 /* The largest lag of the event loop over the last 10 to 20 s (ms). */
 uint64_t pxload_lag_ms(const struct pxload *l);
+/* A master's SESSION_START reply said its claim window is WINDOW_MS (0:
+ * it said none, an older master): the slack follows (slack_ms). */
+void pxload_master_window(struct pxload *l, uint64_t window_ms);
 /* A client lease granted until END (ms): for the longest still out. */
 void pxload_granted(struct pxload *l, int64_t end);
 

@@ -450,8 +450,13 @@ up_on_res(struct proxy *p, const struct wire_msg *m)
 		upi_of(up)->start = NULL;
 		if (m->res.status == CHUBBY_OK &&
 		    mp_get_uint(m->res.result, "session", MP_REQUIRED, &session, NULL, 0) == CHUBBY_OK) {
+			uint64_t window = 0;
 			mp_get_uint(m->res.result, "lease_ms", MP_OPTIONAL, &lease, NULL, 0);
 			mp_get_uint(m->res.result, "epoch", MP_OPTIONAL, &epoch, NULL, 0);
+			mp_get_uint(m->res.result, "claim_window_ms", MP_OPTIONAL, &window, NULL, 0);
+			/* Before any client lease rests on this session. */
+			pxload_master_window(&p->load, window);
+			px_set_lease(&p->px, p->px.session_lease_ms, p->load.slack_ms);
 			up_epoch(p, epoch);
 			px_up_renewed(&p->px, up, session,
 			    (int64_t)(f->sent_ms + (uint64_t)((double)lease * (1.0 - UP_DRIFT))) -

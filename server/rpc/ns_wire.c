@@ -414,10 +414,12 @@ ns_wire_pack_result(msgpack_packer *pk, int status, const struct svc_result *r)
 		pack_stat(pk, r->stat, true);
 		return;
 	case SVC_RES_SESSION:
-		msgpack_pack_map(pk, 3);
+		msgpack_pack_map(pk, r->claim_window_ms != 0 ? 4 : 3);
 		mp_pack_kv_uint(pk, "session", r->session);
 		mp_pack_kv_uint(pk, "epoch", r->epoch);
 		mp_pack_kv_uint(pk, "lease_ms", r->lease_ms);
+		if (r->claim_window_ms != 0)
+			mp_pack_kv_uint(pk, "claim_window_ms", r->claim_window_ms);
 		return;
 	case SVC_RES_OPEN:
 		msgpack_pack_map(pk, 3);

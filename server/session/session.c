@@ -604,6 +604,12 @@ sm_ka_reply(struct session_mgr *sm, struct msess *s)
 }
 
 uint64_t
+session_claim_window_ms(const struct session_mgr *sm)
+{
+	return sm->claim_window_ms;
+}
+
+uint64_t
 session_restarted(struct session_mgr *sm, struct session_now now, uint64_t session)
 {
 	struct msess *s;

@@ -167,6 +167,10 @@ int session_check(struct session_mgr *sm, struct session_now now, uint64_t sessi
  * a KeepAlive, so the master's runs from now too.  Returns the lease
  * granted, for the answer. */
 uint64_t session_restarted(struct session_mgr *sm, struct session_now now, uint64_t session);
+/* How long a proxy session's clients' handles are kept after it ends
+ * (proxy_claim_window): told to proxies, which must not let a client's
+ * lease outlive them (docs/PROXY.md "Leases under load"). */
+uint64_t session_claim_window_ms(const struct session_mgr *sm);
 
 /*
  * The master's load, given about once a second (the shell measures it):

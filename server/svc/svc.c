@@ -465,6 +465,10 @@ done_session_start(int status, const struct ns_result *res, void *arg)
 	r.kind = SVC_RES_SESSION;
 	r.session = res->session;
 	r.epoch = session_epoch(s->sm);
+	/* A proxy learns how long its clients' handles outlive this session,
+	 * so that its own config cannot stretch their leases past it. */
+	if (session_ns(s->sm) != NULL && ns_session_is_proxy(session_ns(s->sm), res->session))
+		r.claim_window_ms = session_claim_window_ms(s->sm);
 	answer(s, w->tok, w->deferred, CHUBBY_OK, NULL, &r);
 	free(w);
 }

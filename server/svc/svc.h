@@ -127,7 +127,7 @@ enum svc_result_kind {
 	SVC_RES_NIL = 0,    /* nil (and every error without more to say) */
 	SVC_RES_RAW,        /* RAW: one packed msgpack value (a grant, a sequencer) */
 	SVC_RES_STAT,       /* {stat}, lock fields included */
-	SVC_RES_SESSION,    /* {session, epoch, lease_ms} */
+	SVC_RES_SESSION,    /* {session, epoch, lease_ms[, claim_window_ms]} */
 	SVC_RES_OPEN,       /* {handle, created, stat} */
 	SVC_RES_CONTENTS,   /* {contents, stat, cacheable}; STAT's lock fields unless cacheable */
 	SVC_RES_NAMES,      /* {names} */
@@ -154,6 +154,7 @@ struct svc_result {
 	enum svc_result_kind kind;
 	const struct ns_stat *stat;
 	uint64_t session, epoch, lease_ms;
+	uint64_t claim_window_ms; /* SESSION of a proxy: proxy_claim_window (0: not one) */
 	uint64_t handle;
 	bool created;
 	const uint8_t *contents;
