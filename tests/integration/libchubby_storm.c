@@ -9,15 +9,21 @@
  * a crash, or as a loop thread that never comes back (its client's calls
  * all time out and chubby_close never returns).
  *
- *   libchubby_storm [-C CELL] [-c CALL_MS] FILE CLIENTS SECONDS [MARK]
+ *   libchubby_storm [-C CELL] [-c CALL_MS] [-l LATE_S] FILE CLIENTS SECONDS [MARK]
  *
  * FILE must exist with some contents.  Each client reads it in a loop for
  * SECONDS; a read must return the contents read at the start.  MARK, if
  * given, is a file whose appearance marks the fault (the test creates it
  * when it has killed the master): each client must then complete an
- * operation again after it.  Prints "running" once every client has
+ * operation again after it: a client that has not when SECONDS are up goes
+ * on for up to LATE_S more (default 60), so that a fail-over slowed by a
+ * starved machine is waited for, and one that never ends still fails.
+ * Prints "running" once every client has
  * completed an operation, then one line per client that fails and
  *   ok|fail clients=N ops=N errors=N bad=N late_ok=N
+ * and, with MARK, the longest time each client went without a completed
+ * operation (the fail-over as it saw it), over the clients:
+ *   longest gap: median=S max=S
  * (late_ok: clients with an operation completed after MARK appeared, or
  * after the start without MARK) and exits 0 only for "ok": every client
  * opened, none read wrong contents, every one finished (chubby_close
@@ -40,7 +46,7 @@
 struct storm {
 	const char *cell, *file, *mark;
 	unsigned call_ms;
-	double seconds;
+	double seconds, late_s;
 	const void *want;
 	size_t want_len;
 	int nclients;
@@ -53,6 +59,7 @@ struct client {
 	pthread_t tid;
 	uint64_t ops, errors, bad;
 	bool opened, late_ok;
+	double last_ok, max_gap; /* when an operation last completed; the longest gap */
 	char first_err[200];
 };
 
@@ -63,6 +70,14 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
 }
 
 static void
@@ -93,10 +108,17 @@ run(void *arg)
 	}
 	w->opened = true;
 	end = now_s() + s->seconds;
-	while (now_s() < end) {
+	for (;;) {
 		/* Read the mark before the operation: one that succeeds after
 		 * seeing it began after the fault. */
 		bool after = s->mark == NULL || access(s->mark, F_OK) == 0;
+		double t = now_s();
+
+		/* Past SECONDS only a client still waiting to work again
+		 * after the fault goes on, and only for LATE_S. */
+		if (t >= end && (w->late_ok || t >= end + s->late_s))
+			break;
+
 		chubby_handle *h;
 		void *data = NULL;
 		size_t len = 0;
@@ -116,6 +138,11 @@ run(void *arg)
 				printf("running\n");
 				fflush(stdout);
 			}
+			double t_ok = now_s();
+
+			if (w->last_ok > 0 && t_ok - w->last_ok > w->max_gap)
+				w->max_gap = t_ok - w->last_ok;
+			w->last_ok = t_ok;
 			if (after)
 				w->late_ok = true;
 		}
@@ -140,16 +167,20 @@ main(int argc, char **argv)
 
 	memset(&s, 0, sizeof s);
 	s.call_ms = 5000;
+	s.late_s = 60;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "-C") == 0 && i + 1 < argc)
 			s.cell = argv[++i];
 		else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			s.call_ms = (unsigned)atoi(argv[++i]);
+		else if (strcmp(argv[i], "-l") == 0 && i + 1 < argc)
+			s.late_s = atof(argv[++i]);
 		else
 			break;
 	}
 	if (argc - i != 3 && argc - i != 4) {
-		fprintf(stderr, "usage: libchubby_storm [-C CELL] [-c CALL_MS] FILE CLIENTS SECONDS [MARK]\n");
+		fprintf(stderr, "usage: libchubby_storm [-C CELL] [-c CALL_MS] [-l LATE_S] FILE CLIENTS "
+				"SECONDS [MARK]\n");
 		return 2;
 	}
 	s.file = argv[i];
@@ -202,6 +233,17 @@ main(int argc, char **argv)
 			printf("client %d: opened=%d ops=%" PRIu64 " bad=%" PRIu64 " late_ok=%d first "
 			       "error: %s\n",
 			    t, w[t].opened, w[t].ops, w[t].bad, w[t].late_ok, w[t].first_err);
+	}
+	if (s.mark != NULL) {
+		double *gap = calloc((size_t)n, sizeof *gap);
+
+		if (gap == NULL)
+			return 1;
+		for (int t = 0; t < n; t++)
+			gap[t] = w[t].max_gap;
+		qsort(gap, (size_t)n, sizeof *gap, cmp_double);
+		printf("longest gap: median=%.1f s max=%.1f s\n", gap[n / 2], gap[n - 1]);
+		free(gap);
 	}
 	rc = opened == n && late == n && bad == 0;
 	printf("%s clients=%d ops=%" PRIu64 " errors=%" PRIu64 " bad=%" PRIu64 " late_ok=%d\n",
