@@ -25,13 +25,23 @@ tests_unit_test_logfmt_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_logfmt_LDADD = $(TEST_LIBS)
 UNIT_TESTS += tests/unit/test_logfmt
 
+# The integration tests first, the longest of them at the head: make
+# check -j runs TESTS in order, and a three-minute test started last would
+# leave the other lanes idle while it ends.
+TESTS += $(INTEGRATION_TESTS)
 TESTS += $(UNIT_TESTS)
 
 # Integration tests: real processes on loopback (tests/integration/lib.sh).
-INTEGRATION_TESTS = tests/integration/test_cell.sh tests/integration/test_lockctl.sh tests/integration/test_lockctl_shell.sh tests/integration/test_lock_runner.sh tests/integration/test_replication.sh \
+# The longest first (their seconds in a make check -j4 run): test_stable
+# (~210), test_nemesis (~140), test_nemesis_targeted and test_distance
+# (~95), test_client_cache, test_replication, test_python (~60).
+INTEGRATION_TESTS = tests/integration/test_stable.sh tests/integration/test_nemesis.sh \
+	tests/integration/test_nemesis_targeted.sh tests/integration/test_distance.sh
+INTEGRATION_TESTS += tests/integration/test_client_cache.sh tests/integration/test_replication.sh \
+	tests/integration/test_python.sh
+INTEGRATION_TESTS += tests/integration/test_cell.sh tests/integration/test_lockctl.sh tests/integration/test_lockctl_shell.sh tests/integration/test_lock_runner.sh \
 	tests/integration/test_integrity.sh tests/integration/test_protocol.sh \
-	tests/integration/test_partition.sh tests/integration/test_namespace.sh tests/integration/test_libchubby.sh tests/integration/test_client_cache.sh tests/integration/test_handles_mem.sh \
-	tests/integration/test_nemesis.sh
+	tests/integration/test_partition.sh tests/integration/test_namespace.sh tests/integration/test_libchubby.sh tests/integration/test_handles_mem.sh
 INTEGRATION_TESTS += tests/integration/test_backup.sh
 INTEGRATION_TESTS += tests/integration/test_integrity_snapshot.sh
 INTEGRATION_TESTS += tests/integration/test_install.sh
@@ -45,8 +55,6 @@ INTEGRATION_TESTS += tests/integration/test_exactly_once.sh
 INTEGRATION_TESTS += tests/integration/test_lib.sh
 INTEGRATION_TESTS += tests/integration/test_suspend.sh
 INTEGRATION_TESTS += tests/integration/test_lease_load.sh
-INTEGRATION_TESTS += tests/integration/test_distance.sh
-INTEGRATION_TESTS += tests/integration/test_stable.sh
 INTEGRATION_TESTS += tests/integration/test_secure_recipe.sh
 INTEGRATION_TESTS += tests/integration/test_lockctl_daily.sh
 INTEGRATION_TESTS += tests/integration/test_leader_clear.sh
@@ -56,7 +64,6 @@ INTEGRATION_TESTS += tests/integration/test_bench.sh
 EXTRA_DIST += tests/integration/pre-acl-cell.backup
 INTEGRATION_TESTS += tests/integration/test_locate.sh
 INTEGRATION_TESTS += tests/integration/test_errors.sh
-INTEGRATION_TESTS += tests/integration/test_nemesis_targeted.sh
 INTEGRATION_TESTS += tests/integration/test_tls_rotate.sh
 INTEGRATION_TESTS += tests/integration/test_proxy_claim.sh
 EXTRA_DIST += tests/integration/proxy_claim.py
@@ -68,7 +75,6 @@ INTEGRATION_TESTS += tests/integration/test_proxy_upstream.sh
 INTEGRATION_TESTS += tests/integration/test_proxy_lease.sh
 INTEGRATION_TESTS += tests/integration/test_idle.sh
 # The Python binding (python/, docs/PYTHON.md) and client/leader_example.py.
-INTEGRATION_TESTS += tests/integration/test_python.sh
 EXTRA_DIST += tests/integration/python_binding.py
 INTEGRATION_TESTS += tests/integration/test_metrics.sh
 EXTRA_DIST += tests/integration/metrics_check.py
@@ -80,7 +86,7 @@ tests_integration_store_tool_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 tests_integration_store_tool_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
 tests_integration_store_tool_LDADD = server/store/libstore.la server/paxos/libpaxos.la \
 	$(COMMON_LIBS) $(LEVELDB_LIBS)
-TESTS += tests/check-pure.sh tests/check-layers.sh $(INTEGRATION_TESTS)
+TESTS += tests/check-pure.sh tests/check-layers.sh
 # Every command README.md and docs/*.md name exists (stale claims fail).
 TESTS += tests/check-readme.sh
 EXTRA_DIST += tests/check-readme.sh
