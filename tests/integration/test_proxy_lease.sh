@@ -81,6 +81,10 @@ lease_is() { [ "$(px_lease granted_ms)" = "$1" ]; }
 check "six sessions, twice the threshold: px1 grants 6 s" wait_for 20 lease_is 6000
 expect "the KeepAlive demand set it" '^keepalive$' px_lease driver
 expect "load 200%" '^200$' px_lease load_pct
+lockctl_px1() { CHUBBY_CA="$tls/ca.crt" CHUBBY_CERT="$tls/client-alice.crt" \
+	CHUBBY_KEY="$tls/client-alice.key" "$LOCKCTL" -C "$P1" "$@"; }
+expect "lockctl status at px1 shows the lease it grants and why" \
+	"^proxy $P1: session lease 6.0s \\(set by keepalive\\), load 200%" lockctl_px1 status
 # The master is not loaded: its lease, and so the upstream one, stays 3 s.
 expect "the master still grants 3 s" '"role":"master"[^}]*"session_lease_ms":3000' "$LOCKCTL" -C "$conf" --json status
 # libchubby asks for a hold that ends its guard (a third of the lease at
