@@ -200,6 +200,19 @@ cmd_status(struct lockctl *lc, int argc, char **argv)
 				    (double)(r[i].sl_cap_ms > r[i].sl_granted_ms ? r[i].sl_cap_ms
 				                                                 : r[i].sl_granted_ms) /
 				        1000.0);
+		/* A proxy's lease to its clients, stretched under its own load
+		 * as the master's is (docs/PROXY.md "Leases under load"). */
+		for (size_t i = 0; i < n; i++)
+			if (r[i].reachable && r[i].has_session_lease &&
+			    strcmp(r[i].role, "proxy") == 0 && r[i].sl_granted_ms > 0)
+				printf("proxy %s: session lease %.1fs (set by %s), load %llu%% of the "
+				       "overload thresholds; leases up to %.1fs may be out\n",
+				    r[i].addr, (double)r[i].sl_granted_ms / 1000.0,
+				    r[i].sl_driver[0] ? r[i].sl_driver : "none",
+				    (unsigned long long)r[i].sl_load_pct,
+				    (double)(r[i].sl_cap_ms > r[i].sl_granted_ms ? r[i].sl_cap_ms
+				                                                 : r[i].sl_granted_ms) /
+				        1000.0);
 		/* The master's mirrors (docs/OPERATIONS.md "Mirroring"). */
 		for (size_t i = 0; have_master && i < n; i++) {
 			if (!r[i].reachable || r[i].id != master)
