@@ -20,6 +20,7 @@ conf="$cell/chubby.conf"
 tls="$cell/tls"
 P1=127.0.0.1:$((port + 15))
 P2=127.0.0.1:$((port + 16))
+P2_HTTP=127.0.0.1:$((port + 17))
 PX_PID=()
 READER_PID=""
 
@@ -39,9 +40,9 @@ check "proxy certificate px1" "$CERTS" proxy --dir "$tls" --name px1
 check "proxy certificate px2" "$CERTS" proxy --dir "$tls" --name px2
 check "client certificate alice" "$CERTS" client --dir "$tls" --name alice
 
-px_start() { # name listen
+px_start() { # name listen [status]
 	"$PROXY" --config "$conf" --listen "$2" --cert "$tls/proxy-$1.crt" \
-		--key "$tls/proxy-$1.key" --log-level debug >"$T_DIR/$1.log" 2>&1 &
+		--key "$tls/proxy-$1.key" ${3:+--status "$3"} --log-level debug >"$T_DIR/$1.log" 2>&1 &
 	PX_PID+=($!)
 	eval "PX_$1=$!"
 	wait_for 20 grep -q 'upstream: master at' "$T_DIR/$1.log"
@@ -70,7 +71,7 @@ drv_start_alice() { local d=$DRV rc; DRV="$T_DIR/alice-drv"; drv_start "$@"; rc=
 check "client A up through a proxy" drv_start_alice a
 check "client A2 up through a proxy" drv_start_alice a2
 expect "px1 holds 2 client sessions" '^2$' px_field "$P1" sessions
-check "proxy px2 finds the master" px_start px2 "$P2"
+check "proxy px2 finds the master" px_start px2 "$P2" "$P2_HTTP"
 export CHUBBY_CELL="$conf"
 check "client B up" drv_start b
 expect "px1 has 1 upstream session (alice)" '^1$' px_field "$P1" upstream_sessions
@@ -182,7 +183,7 @@ check "the readers saw the last value" grep -q '^run [0-9]* 15 ' "$T_DIR/reader.
 # ---- px2 restarts at the same address (px1 is gone): A comes back to
 # the new process, which claims its session again ----
 check "kill -9 proxy px2" kill -9 "$PX_px2"
-check "px2 starts again at $P2" px_start px2 "$P2"
+check "px2 starts again at $P2" px_start px2 "$P2" "$P2_HTTP"
 expect "A writes through the new px2" '^ok' drv a put $F v6
 check "the new px2 claimed A's session" grep -q 'claimed client session' "$T_DIR/px2.log"
 expect "A's ephemeral $E survived both proxies" '^ok mine ' drv b cat $E
@@ -219,9 +220,18 @@ check "stopped 3 replicas, the master ($m) among them:$stopped" test "$(echo $st
 a_jeopardy() { [ "$(grep -c '^event JEOPARDY' "$T_DIR/a.out")" -gt "$j0" ]; }
 check "A goes into jeopardy (its proxy extends no lease)" wait_for 30 a_jeopardy
 check "px2 says its upstream lease ran out" wait_for 20 grep -q 'jeopardy' "$T_DIR/px2.log"
+px2_health() { # code
+	[ "$("$PY" -c 'import sys, urllib.request, urllib.error
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=5).status)
+except urllib.error.HTTPError as e:
+    print(e.status)' "http://$P2_HTTP/health")" = "$1" ]
+}
+check "px2's /health says 503 while its master is gone" wait_for 20 px2_health 503
 for id in $stopped; do kill -CONT "$(cat "$cell/replica-$id.pid")"; done
 a_safe() { [ "$(grep -c '^event SAFE' "$T_DIR/a.out")" -gt "$s0" ]; }
 check "A is safe again within its grace period" wait_for 60 a_safe
+check "px2's /health says 200 again" wait_for 30 px2_health 200
 # Two clients hold one KeepAlive each; a client whose lease the proxy cannot
 # extend asks for no hold, and answering those at once made a loop of
 # thousands a second.  200 in any second is far above the few expected.

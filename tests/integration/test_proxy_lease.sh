@@ -24,6 +24,7 @@ cell="$T_DIR/cell"
 conf="$cell/chubby.conf"
 tls="$cell/tls"
 P1=127.0.0.1:$((port + 15))
+P1_HTTP=127.0.0.1:$((port + 16))
 PX_PID=""
 
 . "$(dirname "$0")/drv.sh"
@@ -48,8 +49,12 @@ pxconf="$T_DIR/px1.conf"
 grep -Ev '^[[:space:]]*(overload_keepalive_rate|session_lease_max|proxy_claim_window)[[:space:]]*=' \
 	"$conf" >"$pxconf"
 printf 'overload_keepalive_rate = 1\nsession_lease_max = 12s\nproxy_claim_window = 120s\n' >>"$pxconf"
+# Bad input: a --status address that cannot be one is refused, with the reason.
+expect "a bad --status address is refused with the reason" '^chubby-proxy: --status nowhere: .*' \
+	"$PROXY" --config "$pxconf" --listen 127.0.0.1:$((port + 17)) --cert "$tls/proxy-px1.crt" \
+	--key "$tls/proxy-px1.key" --status nowhere
 "$PROXY" --config "$pxconf" --listen "$P1" --cert "$tls/proxy-px1.crt" \
-	--key "$tls/proxy-px1.key" --log-level debug >"$T_DIR/px1.log" 2>&1 &
+	--key "$tls/proxy-px1.key" --status "$P1_HTTP" --log-level debug >"$T_DIR/px1.log" 2>&1 &
 PX_PID=$!
 check "proxy px1 finds the master" wait_for 20 grep -q 'upstream: master at' "$T_DIR/px1.log"
 
@@ -85,6 +90,34 @@ lockctl_px1() { CHUBBY_CA="$tls/ca.crt" CHUBBY_CERT="$tls/client-alice.crt" \
 	CHUBBY_KEY="$tls/client-alice.key" "$LOCKCTL" -C "$P1" "$@"; }
 expect "lockctl status at px1 shows the lease it grants and why" \
 	"^proxy $P1: session lease 6.0s \\(set by keepalive\\), load 200%" lockctl_px1 status
+# px1's /metrics (Prometheus text, read by tests/integration/metrics_check.py's
+# strict parser) and /health say the same.
+http_get() { # path: the status code, then the body
+	"$PY" -c 'import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=10)
+except urllib.error.HTTPError as e:
+    r = e
+sys.stdout.write("%d\n%s" % (r.status, r.read().decode()))' "http://$P1_HTTP$1"
+}
+px_metric() { # name
+	http_get /metrics | tail -n +2 | "$PY" -c "import sys; sys.path.insert(0, '$(dirname "$0")')
+import metrics_check as m
+f = m.parse(sys.stdin.read())
+v = m.value(f, '$1')
+print('absent' if v is None else int(v) if v == int(v) else round(v, 3))"
+}
+expect "px1 /metrics: the lease it grants (6 s)" '^6$' px_metric chubby_proxy_session_lease_seconds
+expect "px1 /metrics: load 2 (twice the threshold)" '^2$' px_metric chubby_proxy_load_ratio
+expect "px1 /metrics: six client sessions" '^6$' px_metric chubby_proxy_client_sessions
+expect "px1 /metrics: one upstream session (alice's)" '^1$' px_metric chubby_proxy_upstream_sessions
+expect "px1 /metrics: connected to the master" '^1$' px_metric chubby_proxy_upstream_connected
+expect "px1 /metrics: the slack (48.93 s)" '^48\.93$' px_metric chubby_proxy_lease_slack_seconds
+expect "px1 /metrics: KeepAlives answered" '^[1-9][0-9]*$' px_metric chubby_proxy_keepalives_total
+expect "px1 /metrics: process_* figures" '^[1-9][0-9]*$' px_metric process_resident_memory_bytes
+expect "px1 /health: 200, ok, with its master" '^200$' http_get /health
+expect "px1 /health: ok, with its master" '"status":"ok","upstream":"127\.0\.0\.' http_get /health
+expect "px1: an unknown path is a 404" '^404$' http_get /nothing
 # The master is not loaded: its lease, and so the upstream one, stays 3 s.
 expect "the master still grants 3 s" '"role":"master"[^}]*"session_lease_ms":3000' "$LOCKCTL" -C "$conf" --json status
 # libchubby asks for a hold that ends its guard (a third of the lease at
