@@ -16,10 +16,10 @@ server_chubbyd_SOURCES = \
 	server/backup.c server/backup.h server/backup_file.c server/backup_file.h \
 	server/status/status.c server/status/status.h \
 	server/status/looplag.c server/status/looplag.h \
-	server/latency.c server/latency.h \
+	common/latency.c common/latency.h \
 	server/status/reqstats.c server/status/reqstats.h \
-	server/status/prom.c server/status/prom.h \
-	server/status/procstat.c server/status/procstat.h \
+	common/prom.c common/prom.h \
+	common/procstat.c common/procstat.h \
 	server/status/page.c server/status/page.h \
 	server/peer/peer.c server/peer/peer.h \
 	server/peer/peer_codec.c server/peer/peer_codec.h \
@@ -83,10 +83,10 @@ UNIT_TESTS += tests/unit/test_looplag
 # the text exposition, the process_* figures (test_metrics.c).
 check_PROGRAMS += tests/unit/test_metrics
 tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c \
-	server/latency.c server/latency.h \
+	common/latency.c common/latency.h \
 	server/status/reqstats.c server/status/reqstats.h \
-	server/status/prom.c server/status/prom.h \
-	server/status/procstat.c server/status/procstat.h $(TEST_HARNESS)
+	common/prom.c common/prom.h \
+	common/procstat.c common/procstat.h $(TEST_HARNESS)
 tests_unit_test_metrics_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
 tests_unit_test_metrics_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_metrics_LDADD = $(TEST_LIBS) -lm
@@ -96,8 +96,8 @@ UNIT_TESTS += tests/unit/test_metrics
 check_PROGRAMS += tests/unit/test_page
 tests_unit_test_page_SOURCES = tests/unit/test_page.c \
 	server/status/page.c server/status/page.h \
-	server/status/prom.c server/status/prom.h \
-	server/latency.c server/latency.h $(TEST_HARNESS)
+	common/prom.c common/prom.h \
+	common/latency.c common/latency.h $(TEST_HARNESS)
 tests_unit_test_page_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests/unit
 tests_unit_test_page_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_page_LDADD = $(TEST_LIBS)

@@ -44,7 +44,7 @@ for f in "$top"/server/status/looplag.[ch]; do
 done
 # The latency histograms and the requests by op and status: the daemon
 # gives them the durations and the time.
-for f in "$top"/server/latency.[ch] "$top"/server/status/reqstats.[ch]; do
+for f in "$top"/common/latency.[ch] "$top"/server/status/reqstats.[ch]; do
 	check_file "$f" "$strict"
 done
 echo "SUMMARY: passed=$passed failed=$failed"

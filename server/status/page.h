@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "latency.h"
-#include "status/prom.h"
+#include "prom.h"
 
 #define PAGE_MAX_REPLICAS 16
 

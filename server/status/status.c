@@ -29,8 +29,8 @@
 #include "status.h"
 #include "status/looplag.h"
 #include "status/page.h"
-#include "status/procstat.h"
-#include "status/prom.h"
+#include "procstat.h"
+#include "prom.h"
 #include "status/reqstats.h"
 #include "xmalloc.h"
 
@@ -117,37 +117,6 @@ status_health(struct status_http *s, struct evhttp_request *req)
 	json_free(&j);
 }
 
-static void
-metric(struct prom *p, const char *name, const char *type, const char *help, uint64_t v)
-{
-	prom_head(p, name, type, help);
-	prom_uint(p, name, NULL, v);
-}
-
-/* process_*, as Prometheus client libraries name them (client_golang's
- * process collector), read from /proc now: only when scraped. */
-static void
-status_process_metrics(struct prom *p)
-{
-	struct procstat ps;
-
-	if (procstat_read(&ps) != 0)
-		return; /* no /proc: better absent than zero */
-	prom_head(p, "process_cpu_seconds_total", "counter",
-	    "Total user and system CPU time spent in seconds.");
-	prom_double(p, "process_cpu_seconds_total", NULL, ps.cpu_seconds);
-	metric(p, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-	    ps.resident_bytes);
-	metric(p, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
-	    ps.virtual_bytes);
-	metric(p, "process_open_fds", "gauge", "Number of open file descriptors.", ps.open_fds);
-	metric(p, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
-	    ps.max_fds);
-	prom_head(p, "process_start_time_seconds", "gauge",
-	    "Start time of the process since unix epoch in seconds.");
-	prom_double(p, "process_start_time_seconds", NULL, ps.start_time);
-}
-
 /* Client requests by op and status (only the pairs seen, as client
  * libraries show only the children they made), and latency by op. */
 static void
@@ -199,74 +168,74 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 		snprintf(labels, sizeof labels, "role=\"%s\"", status_roles[i]);
 		prom_uint(p, "chubby_role", labels, strcmp(ri.role, status_roles[i]) == 0);
 	}
-	metric(p, "chubby_epoch", "gauge", "The epoch (master's ballot) this replica follows.",
+	prom_metric(p, "chubby_epoch", "gauge", "The epoch (master's ballot) this replica follows.",
 	    ri.epoch);
-	metric(p, "chubby_promised_ballot", "gauge",
+	prom_metric(p, "chubby_promised_ballot", "gauge",
 	    "The ballot this replica promised (round << 8 | proposer id); rises only with "
 	    "elections.", ri.promised);
-	metric(p, "chubby_master_id", "gauge", "The master's replica id as known here; 0 if none.",
+	prom_metric(p, "chubby_master_id", "gauge", "The master's replica id as known here; 0 if none.",
 	    ri.master);
-	metric(p, "chubby_log_committed_index", "gauge", "Highest log slot known chosen.",
+	prom_metric(p, "chubby_log_committed_index", "gauge", "Highest log slot known chosen.",
 	    ri.committed);
-	metric(p, "chubby_log_applied_index", "gauge", "Highest log slot applied.", ri.applied);
+	prom_metric(p, "chubby_log_applied_index", "gauge", "Highest log slot applied.", ri.applied);
 	prom_head(p, "chubby_lease_remaining_seconds", "gauge", "The lease as this replica sees it.");
 	prom_double(p, "chubby_lease_remaining_seconds", NULL, (double)ri.lease_ms / 1000.0);
-	metric(p, "chubby_voter", "gauge", "1 if this replica votes (0 while rejoining).",
+	prom_metric(p, "chubby_voter", "gauge", "1 if this replica votes (0 while rejoining).",
 	    ri.voter);
-	metric(p, "chubby_diverged", "gauge", "1 if a consistency check failed here.", ri.diverged);
-	metric(p, "chubby_peer_links_up", "gauge", "Outgoing links to other replicas that are up.",
+	prom_metric(p, "chubby_diverged", "gauge", "1 if a consistency check failed here.", ri.diverged);
+	prom_metric(p, "chubby_peer_links_up", "gauge", "Outgoing links to other replicas that are up.",
 	    ri.links_up);
-	metric(p, "chubby_peer_links", "gauge", "Other replicas in the cell.", ri.links_total);
-	metric(p, "chubby_peer_messages_sent_total", "counter", "Paxos messages sent.",
+	prom_metric(p, "chubby_peer_links", "gauge", "Other replicas in the cell.", ri.links_total);
+	prom_metric(p, "chubby_peer_messages_sent_total", "counter", "Paxos messages sent.",
 	    ri.peer_sent);
-	metric(p, "chubby_peer_messages_dropped_total", "counter",
+	prom_metric(p, "chubby_peer_messages_dropped_total", "counter",
 	    "Paxos messages dropped (link down or backed up).", ri.peer_dropped);
-	metric(p, "chubby_peer_messages_received_total", "counter", "Paxos messages received.",
+	prom_metric(p, "chubby_peer_messages_received_total", "counter", "Paxos messages received.",
 	    ri.peer_received);
-	metric(p, "chubby_peer_messages_bad_total", "counter",
+	prom_metric(p, "chubby_peer_messages_bad_total", "counter",
 	    "Malformed or misaddressed peer messages (link closed).", ri.peer_bad);
-	metric(p, "chubby_peer_bytes_sent_total", "counter", "Bytes sent to peers.",
+	prom_metric(p, "chubby_peer_bytes_sent_total", "counter", "Bytes sent to peers.",
 	    ri.peer_bytes_out);
-	metric(p, "chubby_peer_bytes_received_total", "counter", "Bytes received from peers.",
+	prom_metric(p, "chubby_peer_bytes_received_total", "counter", "Bytes received from peers.",
 	    ri.peer_bytes_in);
-	metric(p, "chubby_proposals_total", "counter", "Commands this replica proposed as master.",
+	prom_metric(p, "chubby_proposals_total", "counter", "Commands this replica proposed as master.",
 	    ri.proposals);
-	metric(p, "chubby_client_connections", "gauge", "Open client connections.",
+	prom_metric(p, "chubby_client_connections", "gauge", "Open client connections.",
 	    d->rpc ? rpc_client_count(d->rpc) : 0);
-	metric(p, "chubby_uptime_seconds", "gauge", "Seconds since this process started.",
+	prom_metric(p, "chubby_uptime_seconds", "gauge", "Seconds since this process started.",
 	    (clock_mono_ms() - d->started_mono_ms) / 1000);
 	if (d->sessions != NULL) {
 		struct session_stats ss;
 		session_stats(d->sessions, &ss);
-		metric(p, "chubby_sessions", "gauge",
+		prom_metric(p, "chubby_sessions", "gauge",
 		    "Sessions in the master's table (0 on other replicas).", ss.sessions);
-		metric(p, "chubby_keepalives_held", "gauge", "KeepAlives the master is holding.",
+		prom_metric(p, "chubby_keepalives_held", "gauge", "KeepAlives the master is holding.",
 		    ss.held_keepalives);
-		metric(p, "chubby_keepalives_total", "counter", "KeepAlives answered as master.",
+		prom_metric(p, "chubby_keepalives_total", "counter", "KeepAlives answered as master.",
 		    ss.keepalives);
-		metric(p, "chubby_sessions_expired_total", "counter",
+		prom_metric(p, "chubby_sessions_expired_total", "counter",
 		    "Sessions this replica expired as master.", ss.expired);
-		metric(p, "chubby_lock_waiters", "gauge", "ACQUIREs waiting for a lock.", ss.waiters);
-		metric(p, "chubby_writes_held", "gauge",
+		prom_metric(p, "chubby_lock_waiters", "gauge", "ACQUIREs waiting for a lock.", ss.waiters);
+		prom_metric(p, "chubby_writes_held", "gauge",
 		    "Writes waiting for cache invalidations or the fail-over hold.", ss.gated_writes);
-		metric(p, "chubby_invalidations_total", "counter", "Cache invalidations sent.",
+		prom_metric(p, "chubby_invalidations_total", "counter", "Cache invalidations sent.",
 		    ss.invalidations);
-		metric(p, "chubby_handles_in_memory", "gauge",
+		prom_metric(p, "chubby_handles_in_memory", "gauge",
 		    "Handles the master keeps in memory (handles_in_memory).", ss.mem_handles);
-		metric(p, "chubby_proxy_orphans", "gauge",
+		prom_metric(p, "chubby_proxy_orphans", "gauge",
 		    "Ended proxy sessions whose clients' handles wait for a claim.", ss.orphans);
-		metric(p, "chubby_proxy_claim_windows_ended_total", "counter",
+		prom_metric(p, "chubby_proxy_claim_windows_ended_total", "counter",
 		    "Claim windows that ended without a claim (handles released).",
 		    ss.orphans_released);
 		struct session_lease_info li;
 		session_lease_info(d->sessions, &li);
-		metric(p, "chubby_session_lease_ms", "gauge",
+		prom_metric(p, "chubby_session_lease_ms", "gauge",
 		    "Session lease the master grants now (longer under load).", li.granted_ms);
-		metric(p, "chubby_session_lease_cap_ms", "gauge",
+		prom_metric(p, "chubby_session_lease_cap_ms", "gauge",
 		    "Longest session lease recorded as grantable (LEASE_CAP; 0: none).", li.cap_ms);
-		metric(p, "chubby_load_percent", "gauge",
+		prom_metric(p, "chubby_load_percent", "gauge",
 		    "Master load, in % of the overload thresholds (100: overloaded).", li.load_pct);
-		metric(p, "chubby_session_starts_per_second", "gauge",
+		prom_metric(p, "chubby_session_starts_per_second", "gauge",
 		    "SESSION_STARTs the master received per second (a load signal of the lease).",
 		    li.starts_per_s);
 		/* Which signal set the lease wanted now: one series per
@@ -286,11 +255,11 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 		struct rpc_stats rs;
 		rpc_stats(d->rpc, &rs);
 		status_request_metrics(p, rpc_reqstats(d->rpc));
-		metric(p, "chubby_client_bytes_received_total", "counter",
+		prom_metric(p, "chubby_client_bytes_received_total", "counter",
 		    "Bytes received from clients (frames).", rs.bytes_in);
-		metric(p, "chubby_client_bytes_sent_total", "counter", "Bytes sent to clients.",
+		prom_metric(p, "chubby_client_bytes_sent_total", "counter", "Bytes sent to clients.",
 		    rs.bytes_out);
-		metric(p, "chubby_client_connections_refused_total", "counter",
+		prom_metric(p, "chubby_client_connections_refused_total", "counter",
 		    "Client connections refused at max_connections.", rs.refused);
 	}
 	prom_head(p, "chubby_commit_latency_seconds", "histogram",
@@ -324,11 +293,11 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 		    (double)looplag_max_us(&s->lag, clock_mono_ms()) / 1e6);
 	}
 	if (d->replica != NULL) {
-		metric(p, "chubby_locks_held", "gauge", "Nodes whose lock is held now.",
+		prom_metric(p, "chubby_locks_held", "gauge", "Nodes whose lock is held now.",
 		    ns_locks_held(replica_ns(d->replica)));
-		metric(p, "chubby_nodes", "gauge", "Nodes in the namespace.",
+		prom_metric(p, "chubby_nodes", "gauge", "Nodes in the namespace.",
 		    ns_node_count(replica_ns(d->replica)));
-		metric(p, "chubby_sessions_replicated", "gauge", "Sessions in the replicated state.",
+		prom_metric(p, "chubby_sessions_replicated", "gauge", "Sessions in the replicated state.",
 		    ns_session_count(replica_ns(d->replica)));
 	}
 	{
@@ -382,7 +351,7 @@ status_metrics(struct status_http *s, struct evhttp_request *req)
 			}
 		}
 	}
-	status_process_metrics(p);
+	procstat_prom(p);
 	evbuffer_add(b, p->buf, p->len);
 	prom_free(p);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",

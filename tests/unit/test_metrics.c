@@ -15,8 +15,8 @@
 
 #include "harness.h"
 #include "latency.h"
-#include "status/procstat.h"
-#include "status/prom.h"
+#include "procstat.h"
+#include "prom.h"
 #include "status/reqstats.h"
 
 static void

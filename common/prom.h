@@ -26,6 +26,8 @@ void prom_head(struct prom *p, const char *name, const char *type, const char *h
 /* One sample; LABELS is NULL or "k=\"v\",..." already escaped. */
 void prom_uint(struct prom *p, const char *name, const char *labels, uint64_t v);
 void prom_double(struct prom *p, const char *name, const char *labels, double v);
+/* HELP, TYPE and the one unlabelled sample of metric NAME. */
+void prom_metric(struct prom *p, const char *name, const char *type, const char *help, uint64_t v);
 /* The samples of histogram NAME (seconds) with LABELS (or NULL). */
 void prom_hist(struct prom *p, const char *name, const char *labels, const struct lat_hist *h);
 /* Writes V escaped as a label value into OUT (OUTLEN bytes; a longer

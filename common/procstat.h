@@ -18,9 +18,15 @@ struct procstat {
 	double start_time;       /* seconds since the Unix epoch */
 };
 
+struct prom;
+
 /* Reads this process's figures.  0, or -1 when /proc cannot be read (the
  * caller then leaves the process_* metrics out rather than report zeros). */
 int procstat_read(struct procstat *out);
+
+/* Writes the process_* metrics into P, read now (nothing if /proc cannot
+ * be read: better absent than zero). */
+void procstat_prom(struct prom *p);
 
 /* Parses the text of /proc/PID/stat: CPU time, memory and start (in
  * clock ticks after boot; BTIME, the boot time in Unix seconds, turns it

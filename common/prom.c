@@ -1,4 +1,4 @@
-/* prom.c: the Prometheus text format into a buffer (status/prom.h). */
+/* prom.c: the Prometheus text format into a buffer (common/prom.h). */
 #include "config.h"
 
 #include <stdarg.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "status/prom.h"
+#include "prom.h"
 #include "xmalloc.h"
 
 void
@@ -132,4 +132,11 @@ prom_escape(const char *v, char *out, size_t outlen)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+void
+prom_metric(struct prom *p, const char *name, const char *type, const char *help, uint64_t v)
+{
+	prom_head(p, name, type, help);
+	prom_uint(p, name, NULL, v);
 }

@@ -1,4 +1,4 @@
-/* procstat.c: process_* metrics from /proc/self (status/procstat.h). */
+/* procstat.c: process_* metrics from /proc/self (common/procstat.h). */
 #include "config.h"
 
 #include <dirent.h>
@@ -10,7 +10,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "status/procstat.h"
+#include "procstat.h"
+#include "prom.h"
 
 int
 procstat_parse_stat(const char *text, long ticks_per_s, long page_size, uint64_t btime,
@@ -121,4 +122,28 @@ procstat_read(struct procstat *out)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		out->max_fds = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
 	return 0;
+}
+
+/* process_*, as Prometheus client libraries name them (client_golang's
+ * process collector), read from /proc now: only when scraped. */
+void
+procstat_prom(struct prom *p)
+{
+	struct procstat ps;
+
+	if (procstat_read(&ps) != 0)
+		return; /* no /proc: better absent than zero */
+	prom_head(p, "process_cpu_seconds_total", "counter",
+	    "Total user and system CPU time spent in seconds.");
+	prom_double(p, "process_cpu_seconds_total", NULL, ps.cpu_seconds);
+	prom_metric(p, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+	    ps.resident_bytes);
+	prom_metric(p, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+	    ps.virtual_bytes);
+	prom_metric(p, "process_open_fds", "gauge", "Number of open file descriptors.", ps.open_fds);
+	prom_metric(p, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+	    ps.max_fds);
+	prom_head(p, "process_start_time_seconds", "gauge",
+	    "Start time of the process since unix epoch in seconds.");
+	prom_double(p, "process_start_time_seconds", NULL, ps.start_time);
 }
