@@ -19,6 +19,7 @@
 #include "net.h"
 #include "protocol.h"
 #include "proxy.h"
+#include "pxhttp.h"
 #include "tls.h"
 #include "tp.h"
 #include "xmalloc.h"
@@ -896,19 +897,26 @@ op_where(struct pconn *pc, uint64_t creq)
 		pc_flush(pc);
 }
 
+int64_t
+proxy_upstream_lease_left(const struct proxy *p, uint64_t now)
+{
+	int64_t left = -1;
+
+	for (const struct px_up *up = p->px.ups; up != NULL; up = up->next) {
+		int64_t l = up->state == PX_UP_OK ? up->lease_end - (int64_t)now : 0;
+		if (left < 0 || l < left)
+			left = l;
+	}
+	return left;
+}
+
 static void
 op_status(struct pconn *pc, uint64_t creq)
 {
 	struct proxy *p = pc->p;
 	uint64_t now = proxy_now();
-	int64_t left = -1;
+	int64_t left = proxy_upstream_lease_left(p, now);
 	msgpack_packer *pk;
-
-	for (struct px_up *up = p->px.ups; up != NULL; up = up->next) {
-		int64_t l = up->state == PX_UP_OK ? up->lease_end - (int64_t)now : 0;
-		if (left < 0 || l < left)
-			left = l;
-	}
 	wire_buf_reset(&p->out);
 	pk = wire_begin_res(&p->out, creq, CHUBBY_OK, NULL);
 	msgpack_pack_map(pk, 21);
@@ -1229,7 +1237,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: chubby-proxy --config FILE --listen HOST:PORT --cert FILE --key FILE\n"
-		   "                    [--log-level LEVEL]\n"
+		   "                    [--status HOST:PORT] [--log-level LEVEL]\n"
 		   "A proxy that clients connect to as if it were the cell (chubby-proxy(8)).\n");
 }
 
@@ -1241,12 +1249,13 @@ main(int argc, char **argv)
 	    {"listen", required_argument, NULL, 'l'},
 	    {"cert", required_argument, NULL, 'C'},
 	    {"key", required_argument, NULL, 'K'},
+	    {"status", required_argument, NULL, 'S'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *config = NULL, *cert = NULL, *key = NULL;
+	const char *config = NULL, *cert = NULL, *key = NULL, *status = NULL;
 	struct proxy p;
 	struct sockaddr_storage ss;
 	char err[CONFIG_ERR_MAX];
@@ -1268,6 +1277,9 @@ main(int argc, char **argv)
 			break;
 		case 'K':
 			key = optarg;
+			break;
+		case 'S':
+			status = optarg;
 			break;
 		case 'L':
 			if ((level = log_level_parse(optarg)) < 0) {
@@ -1335,14 +1347,19 @@ main(int argc, char **argv)
 		fprintf(stderr, "chubby-proxy: cannot listen on %s: %s\n", p.listen, strerror(errno));
 		return 1;
 	}
+	if (status != NULL && (p.http = pxhttp_new(&p, status, err, sizeof err)) == NULL) {
+		fprintf(stderr, "chubby-proxy: --status %s: %s\n", status, err);
+		return 1;
+	}
 	p.tick = event_new(p.base, -1, EV_PERSIST, tick_cb, &p);
 	event_add(p.tick, &tv);
 	p.sigint = evsignal_new(p.base, SIGINT, signal_cb, &p);
 	p.sigterm = evsignal_new(p.base, SIGTERM, signal_cb, &p);
 	event_add(p.sigint, NULL);
 	event_add(p.sigterm, NULL);
-	log_info("chubby-proxy for cell %s listening on %s (incarnation %u)", p.cfg->cell, p.listen,
-	    (unsigned)inc);
+	log_info("chubby-proxy for cell %s listening on %s (incarnation %u)%s%s", p.cfg->cell,
+	    p.listen, (unsigned)inc, status != NULL ? ", metrics on http://" : "",
+	    status != NULL ? status : "");
 	pxup_start(&p);
 	event_base_dispatch(p.base);
 
@@ -1353,6 +1370,7 @@ main(int argc, char **argv)
 	while (p.fwds != NULL)
 		proxy_fwd_free(&p, p.fwds);
 	pxup_free(&p);
+	pxhttp_free(p.http);
 	evconnlistener_free(p.listener);
 	event_free(p.tick);
 	event_free(p.sigint);

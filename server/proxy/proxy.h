@@ -113,9 +113,13 @@ struct proxy {
 	uint64_t next_id;
 	uint64_t retry_at; /* ms: next connection attempt */
 	uint64_t forwarded, claims;
+	struct pxhttp *http; /* --status: /metrics and /health (pxhttp.h) */
 };
 
 uint64_t proxy_now(void);
+/* The shortest lease left (ms) among the proxy's upstream sessions, 0 for
+ * one not holding; -1 with none. */
+int64_t proxy_upstream_lease_left(const struct proxy *p, uint64_t now);
 
 /* pxup.c */
 /* Takes F out of the table of sent requests (it is answered or freed). */
