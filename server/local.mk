@@ -18,7 +18,7 @@ server_chubbyd_SOURCES = \
 	server/status/looplag.c server/status/looplag.h \
 	common/latency.c common/latency.h \
 	server/status/reqstats.c server/status/reqstats.h \
-	common/prom.c common/prom.h \
+	common/prom.c common/prom.h common/httpd.c common/httpd.h \
 	common/procstat.c common/procstat.h \
 	server/status/page.c server/status/page.h \
 	server/peer/peer.c server/peer/peer.h \

@@ -14,7 +14,7 @@ sbin_PROGRAMS += server/chubby-proxy
 server_chubby_proxy_SOURCES = server/proxy/proxy.c server/proxy/proxy.h server/proxy/pxup.c \
 	server/proxy/pxcore.c server/proxy/pxcore.h \
 	server/proxy/pxload.c server/proxy/pxload.h common/lease_ctl.c common/lease_ctl.h \
-	server/proxy/pxhttp.c server/proxy/pxhttp.h \
+	server/proxy/pxhttp.c server/proxy/pxhttp.h common/httpd.c common/httpd.h \
 	common/prom.c common/prom.h common/procstat.c common/procstat.h \
 	common/latency.c common/latency.h
 server_chubby_proxy_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/server/proxy $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(MSGPACK_CFLAGS)

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
 #include <event2/http.h>
 
 #include <chubby/chubby.h>
 
+#include "httpd.h"
 #include "json.h"
 #include "proxy.h"
 #include "pxhttp.h"
@@ -21,21 +21,6 @@ struct pxhttp {
 	struct proxy *p;
 	struct evhttp *http;
 };
-
-static void
-pxhttp_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
-    const char *body)
-{
-	struct evbuffer *b = evbuffer_new();
-
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	if (b != NULL)
-		evbuffer_add(b, body, strlen(body));
-	evhttp_send_reply(req, code, reason, b);
-	if (b != NULL)
-		evbuffer_free(b);
-}
 
 static void
 gauge_s(struct prom *m, const char *name, const char *help, uint64_t ms)
@@ -107,7 +92,7 @@ pxhttp_metrics(struct pxhttp *h, struct evhttp_request *req)
 	gauge_s(&m, "chubby_proxy_uptime_seconds", "Seconds since the proxy started.",
 	    now - p->started_ms);
 	procstat_prom(&m);
-	pxhttp_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
+	httpd_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
 	    m.buf != NULL ? m.buf : "");
 	prom_free(&m);
 }
@@ -135,7 +120,7 @@ pxhttp_health(struct pxhttp *h, struct evhttp_request *req)
 	json_kv_uint(&j, "client_sessions", p->px.nclients);
 	json_kv_uint(&j, "master_epoch", p->px.master_epoch);
 	json_obj_end(&j);
-	pxhttp_reply(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "application/json",
+	httpd_reply(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "application/json",
 	    json_text(&j) != NULL ? json_text(&j) : "{}");
 	json_free(&j);
 }
@@ -152,7 +137,7 @@ pxhttp_cb(struct evhttp_request *req, void *arg)
 	else if (path != NULL && strcmp(path, "/health") == 0)
 		pxhttp_health(h, req);
 	else
-		pxhttp_reply(req, 404, "Not Found", "text/plain",
+		httpd_reply(req, 404, "Not Found", "text/plain",
 		    "chubby-proxy: try /metrics or /health\n");
 }
 
@@ -160,31 +145,13 @@ struct pxhttp *
 pxhttp_new(struct proxy *p, const char *addr, char *err, size_t errlen)
 {
 	struct pxhttp *h = xcalloc(1, sizeof *h);
-	char host[256];
-	unsigned port;
 
 	h->p = p;
-	if (config_parse_hostport(addr, host, sizeof host, &port, err, errlen) != CHUBBY_OK)
-		goto fail;
-	h->http = evhttp_new(p->base);
-	if (h->http == NULL) {
-		snprintf(err, errlen, "cannot create the HTTP server");
-		goto fail;
-	}
-	/* Small, bounded requests only: this is not a data path. */
-	evhttp_set_max_headers_size(h->http, 8192);
-	evhttp_set_max_body_size(h->http, 1024);
-	evhttp_set_timeout(h->http, 10);
-	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	evhttp_set_gencb(h->http, pxhttp_cb, h);
-	if (evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port) == NULL) {
-		snprintf(err, errlen, "cannot listen on %s", addr);
-		goto fail;
+	if ((h->http = httpd_listen(p->base, addr, pxhttp_cb, h, err, errlen)) == NULL) {
+		free(h);
+		return NULL;
 	}
 	return h;
-fail:
-	pxhttp_free(h);
-	return NULL;
 }
 
 void

@@ -29,6 +29,7 @@
 #include "status.h"
 #include "status/looplag.h"
 #include "status/page.h"
+#include "httpd.h"
 #include "procstat.h"
 #include "prom.h"
 #include "status/reqstats.h"
@@ -71,19 +72,6 @@ status_loop_lag_max_ms(const struct status_http *s)
 static const char *const status_roles[] = {"master", "master-unleased", "follower",
     "candidate", "nonvoter", "diverged"};
 
-static void
-status_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
-    const char *body)
-{
-	struct evbuffer *b = evbuffer_new();
-
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	evbuffer_add(b, body, strlen(body));
-	evhttp_send_reply(req, code, reason, b);
-	evbuffer_free(b);
-}
-
 /* /health: 200 while this replica can do its part (running, its state not
  * diverged); 503 with the reason otherwise.  Whether it is master is in the
  * body, not the code: a healthy follower is healthy. */
@@ -98,7 +86,7 @@ status_health(struct status_http *s, struct evhttp_request *req)
 	if (s->d->replica == NULL) {
 		json_kv_str(&j, "status", "starting");
 		json_obj_end(&j);
-		status_reply(req, 503, "Service Unavailable", "application/json", json_text(&j));
+		httpd_reply(req, 503, "Service Unavailable", "application/json", json_text(&j));
 		json_free(&j);
 		return;
 	}
@@ -111,9 +99,9 @@ status_health(struct status_http *s, struct evhttp_request *req)
 	json_kv_uint(&j, "peer_links_up", ri.links_up);
 	json_obj_end(&j);
 	if (ri.diverged)
-		status_reply(req, 503, "Service Unavailable", "application/json", json_text(&j));
+		httpd_reply(req, 503, "Service Unavailable", "application/json", json_text(&j));
 	else
-		status_reply(req, 200, "OK", "application/json", json_text(&j));
+		httpd_reply(req, 200, "OK", "application/json", json_text(&j));
 	json_free(&j);
 }
 
@@ -392,7 +380,7 @@ status_json(struct status_http *s, struct evhttp_request *req)
 	json_kv_uint(&j, "uptime_ms", clock_mono_ms() - d->started_mono_ms);
 	json_kv_uint(&j, "loop_lag_max_ms", status_loop_lag_max_ms(s));
 	json_obj_end(&j);
-	status_reply(req, 200, "OK", "application/json", json_text(&j));
+	httpd_reply(req, 200, "OK", "application/json", json_text(&j));
 	json_free(&j);
 }
 
@@ -500,7 +488,7 @@ status_cb(struct evhttp_request *req, void *arg)
 	s->requests++;
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
 	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-		status_reply(req, 405, "Method Not Allowed", "text/plain", "GET only\n");
+		httpd_reply(req, 405, "Method Not Allowed", "text/plain", "GET only\n");
 		return;
 	}
 	if (path == NULL)
@@ -514,7 +502,7 @@ status_cb(struct evhttp_request *req, void *arg)
 	else if (strcmp(path, "/status") == 0)
 		status_json(s, req);
 	else
-		status_reply(req, 404, "Not Found", "text/plain",
+		httpd_reply(req, 404, "Not Found", "text/plain",
 		    "chubbyd status: try /, /health, /metrics or /status\n");
 }
 
@@ -522,31 +510,14 @@ struct status_http *
 status_http_new(struct chubbyd *d, char *err, size_t errlen)
 {
 	struct status_http *s = xcalloc(1, sizeof *s);
-	char host[256];
-	unsigned port;
 
 	s->d = d;
 	looplag_init(&s->lag);
 	if (d->replica != NULL)
 		replica_watch_lag(d->replica, status_lag_note, s);
-	if (config_parse_hostport(d->self->status_addr, host, sizeof host, &port, err, errlen) !=
-	    CHUBBY_OK)
+	s->http = httpd_listen(d->base, d->self->status_addr, status_cb, s, err, errlen);
+	if (s->http == NULL)
 		goto fail;
-	s->http = evhttp_new(d->base);
-	if (s->http == NULL) {
-		snprintf(err, errlen, "cannot create the HTTP server");
-		goto fail;
-	}
-	/* Small, bounded requests only: this is not a data path. */
-	evhttp_set_max_headers_size(s->http, 8192);
-	evhttp_set_max_body_size(s->http, 1024);
-	evhttp_set_timeout(s->http, 10);
-	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	evhttp_set_gencb(s->http, status_cb, s);
-	if (evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port) == NULL) {
-		snprintf(err, errlen, "cannot listen on status address %s", d->self->status_addr);
-		goto fail;
-	}
 	return s;
 fail:
 	status_http_free(s);
