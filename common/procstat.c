@@ -124,6 +124,17 @@ procstat_read(struct procstat *out)
 	return 0;
 }
 
+uint64_t
+procstat_cpu_us(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec +
+	    (uint64_t)ru.ru_stime.tv_sec * 1000000 + (uint64_t)ru.ru_stime.tv_usec;
+}
+
 /* process_*, as Prometheus client libraries name them (client_golang's
  * process collector), read from /proc now: only when scraped. */
 void

@@ -24,6 +24,11 @@ struct prom;
  * caller then leaves the process_* metrics out rather than report zeros). */
 int procstat_read(struct procstat *out);
 
+/* This process's CPU time so far (user + system, getrusage), in
+ * microseconds; 0 if it cannot be read.  What the lease-under-load rules
+ * of chubbyd and chubby-proxy measure their CPU with. */
+uint64_t procstat_cpu_us(void);
+
 /* Writes the process_* metrics into P, read now (nothing if /proc cannot
  * be read: better absent than zero). */
 void procstat_prom(struct prom *p);

@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <chubby/chubby.h>
 
@@ -15,6 +14,7 @@
 #include "chubbyd.h"
 #include "clock.h"
 #include "log.h"
+#include "procstat.h"
 #include "replica.h"
 #include "rpc/rpc.h"
 #include "seqtoken.h"
@@ -142,12 +142,7 @@ on_state_replaced(void *arg)
 static uint64_t
 cpu_ms(void)
 {
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return 0;
-	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
-	    (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+	return procstat_cpu_us() / 1000;
 }
 
 /* The load the session lease follows, measured about once a second:

@@ -1,8 +1,7 @@
 /* pxload.c: chubby-proxy's load signals and the lease they ask for (pxload.h). */
 #include "config.h"
 
-#include <sys/resource.h>
-
+#include "procstat.h"
 #include "pxload.h"
 
 #define PXLOAD_EVERY_MS 1000
@@ -24,7 +23,6 @@ pxload_init(struct pxload *l, const struct cell_config *cfg, uint64_t now)
 	    .lag_high_ms = cfg->overload_loop_lag_ms,
 	    .starts_high = cfg->overload_session_starts,
 	};
-	struct rusage ru;
 
 	*l = (struct pxload){0};
 	lease_ctl_init(&l->ctl, &lc);
@@ -36,9 +34,7 @@ pxload_init(struct pxload *l, const struct cell_config *cfg, uint64_t now)
 	l->slack_ms = 0;
 	l->next_ms = now + PXLOAD_EVERY_MS;
 	l->last_tick = l->lag_win = l->cpu_at = now;
-	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		l->cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec +
-		    (uint64_t)ru.ru_stime.tv_sec * 1000000 + (uint64_t)ru.ru_stime.tv_usec;
+	l->cpu_us = procstat_cpu_us();
 }
 
 uint64_t
@@ -65,13 +61,10 @@ pxload_granted(struct pxload *l, int64_t end)
 static void
 cpu_measure(struct pxload *l, uint64_t now)
 {
-	struct rusage ru;
-	uint64_t us;
+	uint64_t us = procstat_cpu_us();
 
-	if (getrusage(RUSAGE_SELF, &ru) != 0 || now <= l->cpu_at)
+	if (us == 0 || now <= l->cpu_at)
 		return;
-	us = (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec +
-	    (uint64_t)ru.ru_stime.tv_sec * 1000000 + (uint64_t)ru.ru_stime.tv_usec;
 	l->cpu_pct = us > l->cpu_us ? (unsigned)((us - l->cpu_us) / 10 / (now - l->cpu_at)) : 0;
 	l->cpu_us = us;
 	l->cpu_at = now;
