@@ -1176,6 +1176,102 @@ test_snapshot_transfer(void)
 	paxos_buf_free(&d.snap);
 }
 
+/*
+ * A snapshot comes from one replica at a time.  Two replicas sending their
+ * (different) snapshots to a replica far behind used to restart each
+ * other's transfer at every first chunk, and each mismatched chunk asked
+ * its sender again, so both kept sending and neither transfer ever ended
+ * (the simulator: a follower stuck for 30 s after faults stopped, seed 139
+ * of --replicas 5 --faults 2 --sync-max-ms 400).  Another replica's
+ * snapshot takes over only once the first sender has been silent for a
+ * lease.
+ */
+static void
+test_snapshot_one_source(void)
+{
+	struct paxos_msg a, b;
+	const struct paxos_action *w;
+	struct fx f;
+
+	fx_start(&f, 3, 3, NULL, false);
+	f.now = 10;
+	a = msg(PAXOS_MSG_SNAPSHOT, 1, 3, 0);
+	a.slot = 80;
+	a.commit = 80;
+	a.trunc = 10;
+	paxos_buf_set(&a.data, "ABCDE", 5);
+	fx_recv(&f, &a);
+	REQUIRE(fx_sent(&f, PAXOS_MSG_CATCHUP_REQ, 1, 0));
+	/* Replica 2's first chunk of its own snapshot: not ours to restart. */
+	b = msg(PAXOS_MSG_SNAPSHOT, 2, 3, 0);
+	b.slot = 90;
+	b.commit = 90;
+	b.trunc = 10;
+	paxos_buf_set(&b.data, "01234", 5);
+	f.now = 20;
+	fx_recv(&f, &b);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_CATCHUP_REQ, 2, 0));
+	/* and a later chunk of it asks replica 2 for nothing either. */
+	paxos_msg_free(&b);
+	b = msg(PAXOS_MSG_SNAPSHOT, 2, 3, 0);
+	b.slot = 90;
+	b.commit = 90;
+	b.trunc = 10;
+	b.seq = 5;
+	paxos_buf_set(&b.data, "56789", 5);
+	fx_recv(&f, &b);
+	CU_ASSERT_PTR_NULL(fx_sent(&f, PAXOS_MSG_CATCHUP_REQ, 2, 0));
+	/* Replica 1's transfer goes on and ends. */
+	paxos_msg_free(&a);
+	a = msg(PAXOS_MSG_SNAPSHOT, 1, 3, 0);
+	a.slot = 80;
+	a.commit = 80;
+	a.trunc = 10;
+	a.seq = 5;
+	paxos_buf_set(&a.data, "FGHIJ", 5);
+	f.now = 30;
+	fx_recv(&f, &a);
+	w = fx_action(&f, PAXOS_ACT_INSTALL_SNAPSHOT, 0);
+	REQUIRE(w);
+	CU_ASSERT_EQUAL(w->index, 80);
+	CU_ASSERT(w->value.len == 10 && memcmp(w->value.data, "ABCDEFGHIJ", 10) == 0);
+	paxos_msg_free(&a);
+	paxos_msg_free(&b);
+	fx_end(&f);
+
+	/* A sender silent for a lease is given up for another. */
+	fx_start(&f, 3, 3, NULL, false);
+	f.now = 10;
+	a = msg(PAXOS_MSG_SNAPSHOT, 1, 3, 0);
+	a.slot = 80;
+	a.commit = 80;
+	a.trunc = 10;
+	paxos_buf_set(&a.data, "ABCDE", 5);
+	fx_recv(&f, &a);
+	b = msg(PAXOS_MSG_SNAPSHOT, 2, 3, 0);
+	b.slot = 90;
+	b.commit = 90;
+	b.trunc = 10;
+	paxos_buf_set(&b.data, "01234", 5);
+	f.now = 10 + f.c.lease_ms;
+	fx_recv(&f, &b);
+	REQUIRE(fx_sent(&f, PAXOS_MSG_CATCHUP_REQ, 2, 0));
+	paxos_msg_free(&b);
+	b = msg(PAXOS_MSG_SNAPSHOT, 2, 3, 0);
+	b.slot = 90;
+	b.commit = 90;
+	b.trunc = 10;
+	b.seq = 5;
+	paxos_buf_set(&b.data, "56789", 5);
+	fx_recv(&f, &b);
+	w = fx_action(&f, PAXOS_ACT_INSTALL_SNAPSHOT, 0);
+	REQUIRE(w);
+	CU_ASSERT_EQUAL(w->index, 90);
+	paxos_msg_free(&a);
+	paxos_msg_free(&b);
+	fx_end(&f);
+}
+
 /* Snapshots are asked for every snapshot_every slots; the log keeps log_keep behind. */
 static void
 test_snapshot_truncates(void)
@@ -1971,6 +2067,7 @@ harness_register(void)
 		{ "batching and pipelining limits", test_batching_pipelining },
 		{ "catch-up from commit news", test_catchup },
 		{ "snapshot transfer", test_snapshot_transfer },
+		{ "a snapshot comes from one replica at a time", test_snapshot_one_source },
 		{ "snapshot and log truncation", test_snapshot_truncates },
 		{ "non-voting rejoin", test_nonvoting_rejoin },
 		{ "recovery from durable state", test_recovery },
