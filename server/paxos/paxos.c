@@ -74,9 +74,12 @@ struct paxos {
 	uint64_t snap_index;
 	struct paxos_buf snap;
 	/* A snapshot being received in chunks: for index rx_index, rx_total
-	 * bytes, rx.len of them so far (0 index: none). */
+	 * bytes, rx.len of them so far (0 index: none), from replica rx_from,
+	 * last heard at rx_heard. */
 	uint64_t rx_index, rx_total;
 	struct paxos_buf rx;
+	unsigned rx_from;
+	uint64_t rx_heard;
 
 	/* The log: slots base .. base + nlog - 1; slots < base are truncated. */
 	uint64_t base;
@@ -1820,22 +1823,35 @@ paxos_rx_reset(struct paxos *p)
 {
 	paxos_buf_free(&p->rx);
 	p->rx_index = p->rx_total = 0;
+	p->rx_from = 0;
 }
 
 /* Appends one chunk of a snapshot; true once the whole of it is in p->rx. */
 static bool
 paxos_rx_chunk(struct paxos *p, const struct paxos_msg *m)
 {
-	if (m->seq == 0) {
+	/*
+	 * One sender at a time: two replicas' snapshots (of different
+	 * indexes) restarted each other's transfer at every first chunk, and
+	 * each stray chunk asked its sender again, so neither ever ended.
+	 * Another sender takes over only once ours has been silent a lease.
+	 */
+	bool ours = p->rx_index == 0 || m->from == p->rx_from ||
+		    p->now >= p->rx_heard + p->cfg.lease_ms;
+
+	if (m->seq == 0 && ours) {
 		paxos_rx_reset(p);
 		p->rx_index = m->slot;
 		p->rx_total = m->trunc;
+		p->rx_from = m->from;
 	} else if (m->slot != p->rx_index || m->seq != p->rx.len) {
-		/* Not the chunk we asked for (late, or of an older snapshot):
-		 * ask again for the one we need. */
-		paxos_request_catchup(p, m->from, true);
+		/* Not the chunk we asked for (late, of an older snapshot, or
+		 * from another sender): ask ours again for the one we need. */
+		if (m->from == p->rx_from)
+			paxos_request_catchup(p, m->from, true);
 		return false;
 	}
+	p->rx_heard = p->now;
 	if (m->data.len > p->rx_total - p->rx.len) {
 		paxos_rx_reset(p); /* more bytes than announced: start over */
 		return false;
