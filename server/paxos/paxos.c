@@ -74,9 +74,12 @@ struct paxos {
 	uint64_t snap_index;
 	struct paxos_buf snap;
 	/* A snapshot being received in chunks: for index rx_index, rx_total
-	 * bytes, rx.len of them so far (0 index: none). */
+	 * bytes, rx.len of them so far (0 index: none), from replica rx_from,
+	 * last heard at rx_heard. */
 	uint64_t rx_index, rx_total;
 	struct paxos_buf rx;
+	unsigned rx_from;
+	uint64_t rx_heard;
 
 	/* The log: slots base .. base + nlog - 1; slots < base are truncated. */
 	uint64_t base;
@@ -122,6 +125,11 @@ struct paxos {
 	/* A hand-off's target (TIMEOUT_NOW) campaigns as soon as it may until
 	 * this time (the other followers push election_at back instead). */
 	uint64_t timeout_now_until;
+	/* The ballot whose PREPARE we promised last (or our own campaign's),
+	 * and until when we pre-vote for no other proposer: its fair chance
+	 * to finish Phase 1 (paxos_on_pre_prepare). */
+	paxos_ballot backed;
+	uint64_t backed_until;
 
 	/* Proposer. */
 	paxos_ballot ballot;
@@ -134,6 +142,8 @@ struct paxos {
 	uint64_t p1_from;
 	uint64_t p1_max;
 	uint64_t p1_deadline;
+	uint64_t p1_span;  /* how long Phase 1 may run without news */
+	uint64_t p1_token; /* the write of our own promise (0: synced) */
 	uint64_t p1_resend_at;
 	uint64_t next_slot;
 	uint64_t noop_slot;
@@ -962,16 +972,40 @@ paxos_send_prepare(struct paxos *p, unsigned to)
 		paxos_send(p, to, &m);
 }
 
+/* The ballot a campaign now would use: a round above any promised or seen. */
+static paxos_ballot
+paxos_prevote_ballot(const struct paxos *p)
+{
+	uint64_t round = PAXOS_BALLOT_ROUND(p->max_seen > p->promised ? p->max_seen : p->promised);
+
+	return PAXOS_BALLOT(round + 1, p->cfg.id);
+}
+
+/*
+ * We promised B to its proposer's Phase 1 (or our own): pre-vote for nobody
+ * else's campaign for a lease (paxos_on_pre_prepare).  Under a starved CPU a
+ * Phase 1 takes most of a second, and every replica whose election time came
+ * meanwhile would pass its pre-vote and depose it with a higher round (CI:
+ * 11 s of candidates deposing each other).  Its own next attempt stays
+ * welcome, and a higher PREPARE is still promised (docs/PAXOS.md
+ * "Elections under load").
+ */
+static void
+paxos_back(struct paxos *p, paxos_ballot b)
+{
+	p->backed = b;
+	p->backed_until = p->now + p->cfg.lease_ms;
+}
+
 /* Phase 1 with a ballot higher than any seen (Paxos Made Simple §2.2). */
 static void
 paxos_campaign(struct paxos *p)
 {
-	uint64_t round = PAXOS_BALLOT_ROUND(p->max_seen > p->promised ? p->max_seen : p->promised);
 	size_t i;
 
 	paxos_drop_proposer_state(p);
 	p->role = PAXOS_CANDIDATE;
-	p->ballot = PAXOS_BALLOT(round + 1, p->cfg.id);
+	p->ballot = paxos_prevote_ballot(p);
 	paxos_observe(p, p->ballot);
 	p->p1_from = p->chosen + 1;
 	p->p1_max = p->chosen;
@@ -979,12 +1013,15 @@ paxos_campaign(struct paxos *p)
 	for (i = 0; i < p->nlog; i++)
 		p->log[i].p1_ballot = 0;
 	/* Long enough for the acceptors' leases to the old master to run out. */
-	p->p1_deadline = p->now + p->cfg.lease_ms + paxos_election_wait(p);
+	p->p1_span = p->cfg.lease_ms + paxos_election_wait(p);
+	p->p1_deadline = p->now + p->p1_span;
 	p->p1_resend_at = p->now + p->cfg.heartbeat_ms;
 	paxos_emit_role(p);
 	/* Promise ourselves first, durably: the PREPAREs wait for it, so a
 	 * restart never campaigns with a ballot it already used. */
 	paxos_persist_promised(p, p->ballot);
+	paxos_back(p, p->ballot);
+	p->p1_token = p->vouch_token;
 	paxos_send_prepare(p, 0);
 }
 
@@ -1001,7 +1038,6 @@ paxos_campaign(struct paxos *p)
 static void
 paxos_prevote(struct paxos *p)
 {
-	uint64_t round = PAXOS_BALLOT_ROUND(p->max_seen > p->promised ? p->max_seen : p->promised);
 	struct paxos_msg m;
 
 	if (SIM_KNOB(SIM_KNOB_PX_NO_PREVOTE)) {
@@ -1014,8 +1050,8 @@ paxos_prevote(struct paxos *p)
 	 * a new ballot (something newer was seen) starts the count again.
 	 * Each attempt is still asked afresh, and whether a master was heard
 	 * since is checked when the majority is reached. */
-	if (PAXOS_BALLOT(round + 1, p->cfg.id) != p->pv_ballot || p->pv_seq_from > p->pv_seq) {
-		p->pv_ballot = PAXOS_BALLOT(round + 1, p->cfg.id);
+	if (paxos_prevote_ballot(p) != p->pv_ballot || p->pv_seq_from > p->pv_seq) {
+		p->pv_ballot = paxos_prevote_ballot(p);
 		memset(&p->pv_votes, 0, sizeof p->pv_votes);
 		p->pv_seq_from = p->pv_seq + 1;
 	}
@@ -1290,6 +1326,7 @@ paxos_on_prepare(struct paxos *p, const struct paxos_msg *m)
 		}
 		paxos_persist_promised(p, m->ballot);
 		paxos_outbid(p, m->ballot);
+		paxos_back(p, m->ballot);
 		/*
 		 * A promise grants no lease: the master counts its lease only
 		 * from HEARTBEAT_ACKs (and we grant on ACCEPT too), and a
@@ -1325,9 +1362,11 @@ paxos_on_prepare(struct paxos *p, const struct paxos_msg *m)
  * PROMISE here: it is above our promise, no master's lease granted here
  * runs (we have not heard a master within a lease), and our restart quiet
  * period is over, and our log still holds the first slot the candidate
- * lacks (else it could not lead: paxos_on_promise).  A refusal says how long
- * the lease or quiet period still runs, so that the candidate asks again
- * then.  Nothing here is durable and nothing changes: the PREPARE that may
+ * lacks (else it could not lead: paxos_on_promise), and we are not backing
+ * another proposer's Phase 1 (paxos_back: a candidate still collecting
+ * promises holds no lease, and one campaign started over it deposes it).
+ * A refusal says how long the lease, quiet period or backing still runs,
+ * so that the candidate asks again then.  Nothing here is durable and nothing changes: the PREPARE that may
  * follow is judged afresh.
  */
 static void
@@ -1343,6 +1382,9 @@ paxos_on_pre_prepare(struct paxos *p, const struct paxos_msg *m)
 	if (p->now < p->lease_until && p->lease_until - p->now > left &&
 	    !SIM_KNOB(SIM_KNOB_PX_NO_LEASE_REFUSAL | SIM_KNOB_PX_PREVOTE_IN_LEASE))
 		left = p->lease_until - p->now;
+	if (p->now < p->backed_until && p->backed_until - p->now > left &&
+	    PAXOS_BALLOT_ID(m->ballot) != PAXOS_BALLOT_ID(p->backed))
+		left = p->backed_until - p->now;
 	memset(&r, 0, sizeof r);
 	r.type = PAXOS_MSG_PRE_PROMISE;
 	r.ballot = m->ballot;
@@ -1534,9 +1576,12 @@ paxos_on_pre_promise(struct paxos *p, const struct paxos_msg *m)
 		return;
 	}
 	paxos_ids_add(&p->pv_votes, m->from);
-	/* Still free to campaign: no master heard since we asked. */
+	/* Still free to campaign: no master heard since we asked, and no
+	 * other candidate's Phase 1 in our round or above seen since: our
+	 * ballot would have to outbid one already under way (pv_ballot is no
+	 * longer what paxos_campaign would use; the next attempt asks anew). */
 	if (paxos_majority(p, &p->pv_votes) && p->now >= p->lease_until &&
-	    p->now >= p->quiet_until) {
+	    p->now >= p->quiet_until && paxos_prevote_ballot(p) == p->pv_ballot) {
 		p->pv_seq++;
 		p->pv_seq_from = p->pv_seq + 1;
 		paxos_campaign(p);
@@ -1778,22 +1823,35 @@ paxos_rx_reset(struct paxos *p)
 {
 	paxos_buf_free(&p->rx);
 	p->rx_index = p->rx_total = 0;
+	p->rx_from = 0;
 }
 
 /* Appends one chunk of a snapshot; true once the whole of it is in p->rx. */
 static bool
 paxos_rx_chunk(struct paxos *p, const struct paxos_msg *m)
 {
-	if (m->seq == 0) {
+	/*
+	 * One sender at a time: two replicas' snapshots (of different
+	 * indexes) restarted each other's transfer at every first chunk, and
+	 * each stray chunk asked its sender again, so neither ever ended.
+	 * Another sender takes over only once ours has been silent a lease.
+	 */
+	bool ours = p->rx_index == 0 || m->from == p->rx_from ||
+		    p->now >= p->rx_heard + p->cfg.lease_ms;
+
+	if (m->seq == 0 && ours) {
 		paxos_rx_reset(p);
 		p->rx_index = m->slot;
 		p->rx_total = m->trunc;
+		p->rx_from = m->from;
 	} else if (m->slot != p->rx_index || m->seq != p->rx.len) {
-		/* Not the chunk we asked for (late, or of an older snapshot):
-		 * ask again for the one we need. */
-		paxos_request_catchup(p, m->from, true);
+		/* Not the chunk we asked for (late, of an older snapshot, or
+		 * from another sender): ask ours again for the one we need. */
+		if (m->from == p->rx_from)
+			paxos_request_catchup(p, m->from, true);
 		return false;
 	}
+	p->rx_heard = p->now;
 	if (m->data.len > p->rx_total - p->rx.len) {
 		paxos_rx_reset(p); /* more bytes than announced: start over */
 		return false;
@@ -2398,6 +2456,12 @@ paxos_step(struct paxos *p, const struct paxos_event *ev, struct paxos_actions *
 	case PAXOS_EV_PERSISTED:
 		if (ev->token > p->token_done && ev->token <= p->token_issued)
 			p->token_done = ev->token;
+		/* Our PREPAREs leave only now: Phase 1's time starts now. */
+		if (p->role == PAXOS_CANDIDATE && p->p1_token != 0 && p->token_done >= p->p1_token) {
+			p->p1_token = 0;
+			if (p->p1_deadline < p->now + p->p1_span)
+				p->p1_deadline = p->now + p->p1_span;
+		}
 		break;
 	case PAXOS_EV_PROPOSE:
 		if (p->role != PAXOS_MASTER) {

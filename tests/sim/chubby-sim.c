@@ -18,6 +18,7 @@ usage(void)
 	    "usage: chubby-sim [--seed N | --seeds A..B] [--replicas R] [--faults LEVEL]\n"
 	    "                  [--fault-ms MS | --virtual-seconds T] [--steps S] [--live-ms MS]\n"
 	    "                  [--sync-max-ms MS] [--no-load] [--members N] [--reconfig]\n"
+	    "                  [--cell-timings] [--lag-ms MS]\n"
 	    "                  [--broken NAME]... [--verbose]\n"
 	    "       chubby-sim --regress FILE [--verbose]\n"
 	    "  LEVEL: 0 none, 1 loss/dup/reorder, 2 + crash/partition (default), 3 + store wipes\n"
@@ -26,6 +27,8 @@ usage(void)
 	    "  (--sync-max-ms; 0: 0..4 ms).  A failed run prints these arguments in full.\n"
 	    "  --members N: replicas 1..N vote at first, the others are learners to add;\n"
 	    "  --reconfig: the master is asked for random membership changes among the faults.\n"
+	    "  --cell-timings: the local cell's timings (etc/chubby.conf), not the simulator's.\n"
+	    "  --lag-ms MS: every replica's loop now and then stops for MS/5..MS (a starved CPU).\n"
 	    "  --regress runs each line of FILE (arguments as a failure prints them).\n"
 	    "  --broken runs a broken variant of the Paxos core (docs/PAXOS.md), one of:\n   ");
 	for (i = 0; sim_knob_name(i) != NULL; i++)

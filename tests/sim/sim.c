@@ -71,6 +71,8 @@ struct sim_sm {
 	uint64_t ncmds;
 };
 
+struct sim_ev;
+
 struct sim_replica {
 	unsigned id;
 	struct paxos *p;
@@ -84,6 +86,9 @@ struct sim_replica {
 	struct sim_sm sm;
 	paxos_ballot max_promised; /* invariant 4 */
 	bool flush_due; /* PROPOSEs queued, FLUSH not fed yet (propose_on_flush) */
+	uint64_t stall_until; /* its loop is stopped until then (sim_set_lag) */
+	struct sim_ev *held;  /* what came for it meanwhile, in order */
+	size_t nheld, capheld;
 };
 
 enum sim_ev_type {
@@ -137,6 +142,7 @@ struct sim {
 	unsigned drop_pct;
 	unsigned dup_pct;
 	unsigned max_delay;
+	unsigned lag_max; /* sim_set_lag */
 	int fault_level;
 
 	/* Global knowledge for the invariants. */
@@ -814,6 +820,7 @@ sim_start(struct sim *s, struct sim_replica *r)
 		return;
 	}
 	r->up = true;
+	r->stall_until = 0;
 	r->incarnation++;
 	r->st.last_done = 0;
 	memset(&r->sm, 0, sizeof r->sm);
@@ -973,6 +980,12 @@ void
 sim_set_load(struct sim *s, bool on)
 {
 	s->o.load = on;
+}
+
+void
+sim_set_lag(struct sim *s, unsigned max_ms)
+{
+	s->lag_max = max_ms;
 }
 
 void
@@ -1140,7 +1153,8 @@ sim_client_step(struct sim *s)
 	unsigned m, k, n;
 	char cmd[48];
 
-	if (!s->o.load || !sim_chance(&s->rng, 1, 20) || (m = sim_serving_master(s)) == 0)
+	if (!s->o.load || !sim_chance(&s->rng, 1, 20) || (m = sim_serving_master(s)) == 0 ||
+	    s->r[m - 1].stall_until > s->now)
 		return;
 	n = 1 + (unsigned)sim_below(&s->rng, 3);
 	for (k = 0; k < n; k++) {
@@ -1254,14 +1268,51 @@ sim_ms(struct sim *s)
 	struct sim_ev e;
 	unsigned i;
 
+	/* A loop that runs again first handles what came while it stood. */
+	for (i = 0; i < s->n && !s->failed; i++) {
+		struct sim_replica *r = &s->r[i];
+		size_t k;
+
+		if (r->nheld == 0 || r->stall_until > s->now)
+			continue;
+		for (k = 0; k < r->nheld; k++) {
+			if (!s->failed) {
+				sim_deliver(s, &r->held[k]);
+				sim_check(s);
+			} else {
+				paxos_msg_free(&r->held[k].msg);
+				paxos_buf_free(&r->held[k].data);
+			}
+		}
+		r->nheld = 0;
+	}
 	while (simheap_next_at(&s->heap) <= s->now && !s->failed) {
 		simheap_pop(&s->heap, &e);
+		if (s->r[e.to - 1].stall_until > s->now) {
+			/* Its loop is stopped: the event waits, in order. */
+			struct sim_replica *r = &s->r[e.to - 1];
+
+			if (r->nheld == r->capheld) {
+				r->capheld = r->capheld == 0 ? 16 : 2 * r->capheld;
+				r->held = xrealloc(r->held, r->capheld * sizeof *r->held);
+			}
+			r->held[r->nheld++] = e;
+			continue;
+		}
 		sim_deliver(s, &e);
 		sim_check(s);
 	}
 	for (i = 0; i < s->n && !s->failed; i++) {
-		if (!s->r[i].up)
+		if (!s->r[i].up || s->r[i].stall_until > s->now)
 			continue;
+		/* A starved CPU: a turn of this loop now and then runs long,
+		 * lag/5..lag (0.6 lag on average), and about once per 1.2 lag
+		 * of running: a third of the time goes to stalls. */
+		if (s->lag_max > 0 && sim_chance(&s->rng, 5, 6 * (uint64_t)s->lag_max)) {
+			s->r[i].stall_until = s->now + s->lag_max / 5 +
+			    sim_below(&s->rng, s->lag_max - s->lag_max / 5 + 1);
+			continue;
+		}
 		if (s->r[i].flush_due && sim_chance(&s->rng, 1, 3))
 			sim_flush(s, &s->r[i]);
 		if (s->failed || s->now < s->r[i].next_tick)
@@ -1484,6 +1535,18 @@ sim_new(const struct sim_opts *o)
 	c->snapshot_chunk = 7;
 	/* Half the seeds wait only [0, 150] ms after a lease, as chubbyd does. */
 	c->after_lease_max_ms = (o->seed & 2) != 0 ? 150 : PAXOS_WAIT_ELECTION;
+	if (o->cell_timings) {
+		/* etc/chubby.conf through server/replica.c's replica_paxos_config:
+		 * master_lease 600ms, clock_drift_ppm 1000, clock_margin 50ms,
+		 * heartbeat_interval 50ms, election_timeout 100ms. */
+		c->lease_ms = 600;
+		c->drift_ppm = 1000;
+		c->margin_ms = 50;
+		c->heartbeat_ms = 50;
+		c->election_min_ms = 100;
+		c->election_max_ms = 200;
+		c->after_lease_max_ms = 100;
+	}
 	s->sync_max = o->sync_max_ms == 0 ? 4 : o->sync_max_ms;
 	for (i = 0; i < s->n; i++) {
 		s->r[i].id = i + 1;
@@ -1498,6 +1561,7 @@ sim_new(const struct sim_opts *o)
 		s->r[i].clock_base = 1000000 + sim_below(&s->rng, 1000000);
 	}
 	sim_random_faults(s, 0);
+	sim_set_lag(s, o->lag_ms);
 	for (i = 0; i < s->n && !s->failed; i++)
 		sim_start(s, &s->r[i]);
 	return s;
@@ -1514,6 +1578,11 @@ sim_free(struct sim *s)
 	for (i = 0; i < s->n; i++) {
 		paxos_free(s->r[i].p);
 		sim_store_free(&s->r[i].st);
+		for (j = 0; j < s->r[i].nheld; j++) {
+			paxos_msg_free(&s->r[i].held[j].msg);
+			paxos_buf_free(&s->r[i].held[j].data);
+		}
+		free(s->r[i].held);
 	}
 	while (s->heap.n > 0) {
 		simheap_pop(&s->heap, &e);
@@ -1617,6 +1686,10 @@ sim_opts_format(const struct sim_opts *o, char *buf, size_t len)
 		n += snprintf(buf + n, len - (size_t)n, " --members %u", o->members);
 	if (n >= 0 && (size_t)n < len && o->reconfig)
 		n += snprintf(buf + n, len - (size_t)n, " --reconfig");
+	if (n >= 0 && (size_t)n < len && o->cell_timings)
+		n += snprintf(buf + n, len - (size_t)n, " --cell-timings");
+	if (n >= 0 && (size_t)n < len && o->lag_ms > 0)
+		n += snprintf(buf + n, len - (size_t)n, " --lag-ms %u", o->lag_ms);
 	for (i = 0; sim_knob_name(i) != NULL; i++)
 		if (n >= 0 && (size_t)n < len && (o->broken & sim_knob_bit(i)) != 0)
 			n += snprintf(buf + n, len - (size_t)n, " --broken %s", sim_knob_name(i));
@@ -1651,6 +1724,10 @@ sim_opts_set(struct sim_opts *o, const char *name, const char *value)
 		o->reconfig = true;
 		return 1;
 	}
+	if (strcmp(name, "--cell-timings") == 0) {
+		o->cell_timings = true;
+		return 1;
+	}
 	if (strcmp(name, "--broken") == 0) {
 		if ((v = sim_knob_by_name(value)) == 0)
 			return -1;
@@ -1678,6 +1755,8 @@ sim_opts_set(struct sim_opts *o, const char *name, const char *value)
 		o->sync_max_ms = (unsigned)v;
 	else if (strcmp(name, "--members") == 0 && v >= 1 && v <= SIM_MAX_REPLICAS)
 		o->members = (unsigned)v;
+	else if (strcmp(name, "--lag-ms") == 0 && v <= 100000)
+		o->lag_ms = (unsigned)v;
 	else
 		return -1;
 	return 2;
@@ -1699,7 +1778,7 @@ sim_opts_parse_line(struct sim_opts *o, const char *line)
 		int rc;
 
 		if (strcmp(tok, "--no-load") != 0 && strcmp(tok, "--verbose") != 0 &&
-		    strcmp(tok, "--reconfig") != 0)
+		    strcmp(tok, "--reconfig") != 0 && strcmp(tok, "--cell-timings") != 0)
 			val = strtok_r(NULL, " \t\r\n", &save);
 		if ((rc = sim_opts_set(o, tok, val)) < 0)
 			return -1;

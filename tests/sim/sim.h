@@ -29,6 +29,13 @@ struct sim_opts {
 	unsigned members;  /* the cell's first voters, replicas 1..this (0: all); the
 			    * others start as learners, to be added */
 	bool reconfig;     /* random membership changes among the faults */
+	/* The local cell's timings (etc/chubby.conf as server/replica.c maps
+	 * them: lease 600 ms, heartbeat 50 ms, elections 100..200 ms) instead
+	 * of the simulator's own. */
+	bool cell_timings;
+	/* If not 0: every replica's loop runs late, as a starved CPU makes it
+	 * (sim_set_lag). */
+	unsigned lag_ms;
 };
 
 struct sim;
@@ -81,6 +88,11 @@ void sim_isolate(struct sim *, uint32_t mask); /* cut links between ids in MASK 
 void sim_cut(struct sim *, unsigned a, unsigned b);
 void sim_heal(struct sim *);
 void sim_net(struct sim *, unsigned drop_pct, unsigned dup_pct, unsigned max_delay_ms);
+/* A starved CPU: from now on each replica's event loop now and then stops
+ * for MAX_MS/5..MAX_MS (0: never), and what it receives meanwhile (messages,
+ * sync completions) and its timers wait until it runs again, as chubbyd's
+ * "event loop ran N ms late".  About a third of the time goes to stalls. */
+void sim_set_lag(struct sim *, unsigned max_ms);
 /* Turns the client's proposals on or off. */
 void sim_set_load(struct sim *, bool on);
 /* Adds MS to every message from FROM to TO (asymmetric links). */

@@ -100,6 +100,85 @@ test_crash_master(void)
 	finish(s);
 }
 
+/*
+ * Fail-over on a starved CPU (CI under ASan on 2 cores, beside 32 busy
+ * client threads): the local cell's timings, every replica's loop now and
+ * then stopped for 100..500 ms ("event loop ran N ms late"), and synced
+ * writes of up to 400 ms.  Returns the virtual ms from killing the serving
+ * master to a new master serving (MAX_MS if none did by then).
+ */
+static uint64_t
+failover_under_lag(uint64_t seed, unsigned lag_ms, unsigned sync_max_ms, uint64_t max_ms)
+{
+	struct sim_opts o;
+	struct sim *s;
+	uint64_t t0, took;
+	unsigned m, m2;
+
+	sim_opts_defaults(&o);
+	o.replicas = 5;
+	o.seed = seed;
+	o.faults = 0;
+	o.cell_timings = true;
+	o.verbose = getenv("CHUBBY_SIM_VERBOSE") != NULL;
+	s = sim_new(&o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_FATAL(sim_wait_master(s, 10000) != 0);
+	sim_set_lag(s, lag_ms);
+	sim_set_sync(s, sync_max_ms);
+	sim_run(s, 3000);
+	/* A stalled master may have let its lease lapse: kill one serving. */
+	m = sim_wait_master(s, 20000);
+	CU_ASSERT_FATAL(m != 0);
+	sim_crash(s, m);
+	t0 = sim_now(s);
+	m2 = sim_wait_master(s, max_ms);
+	took = m2 != 0 ? sim_now(s) - t0 : max_ms;
+	CU_ASSERT(m2 != m);
+	sim_set_lag(s, 0);
+	sim_set_sync(s, 0);
+	sim_restart(s, m);
+	finish(s);
+	return took;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * CI saw 11 s without a master after a kill, where the same cell had taken
+ * 1.9 s a round before: candidates kept starting Phase 1 over each other's,
+ * none finishing.  Over a fixed set of seeds the slowest fail-over must
+ * stay within 7.5 s: about four times the median with the fix (1.8 s),
+ * generous because the bound is the point, not the figure.  The old core
+ * took up to 13 s on these seeds.  CHUBBY_SIM_FAILOVER_SEEDS sets how many
+ * seeds (docs/PAXOS.md, "The simulator").
+ */
+static void
+test_failover_starved_cpu(void)
+{
+	const char *env = getenv("CHUBBY_SIM_FAILOVER_SEEDS");
+	unsigned n = env != NULL ? (unsigned)strtoul(env, NULL, 10) : 40, i;
+	uint64_t *ms;
+
+	if (n == 0)
+		n = 40;
+	ms = calloc(n, sizeof *ms);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ms);
+	for (i = 0; i < n; i++)
+		ms[i] = failover_under_lag(1000 + i, 500, 400, 30000);
+	qsort(ms, n, sizeof *ms, cmp_u64);
+	printf("fail-over with 100..500 ms loop stalls and syncs up to 400 ms, %u seeds: median %" PRIu64 " ms, p90 %" PRIu64
+	    " ms, max %" PRIu64 " ms\n", n, ms[n / 2], ms[n * 9 / 10], ms[n - 1]);
+	CU_ASSERT(ms[n - 1] <= 7500);
+	free(ms);
+}
+
 static void
 test_partition_master(void)
 {
@@ -1042,9 +1121,10 @@ catch_seeds_wipe(unsigned broken, unsigned *runs)
  * Phase 1 adopting the lowest-ballot value needs a slot accepted in two
  * ballots and not yet known chosen where the next candidate's promises
  * meet, which a slow disk (syncs up to 400 ms) and crashes arrange in
- * about one seed in a hundred: these are the seeds of 1..150 per cell size
- * that do (found with chubby-sim --seeds 1..150 --faults 2
- * --sync-max-ms 400 --broken p1-lowest).
+ * about one seed in a hundred: these are seeds that do, for 3, 5 and 7
+ * replicas (found with chubby-sim --seeds 1..400 --replicas R --faults 2
+ * --sync-max-ms 400 --broken p1-lowest; any change to the election's
+ * timing moves them).
  */
 static unsigned
 catch_p1_seeds(unsigned broken, unsigned *runs)
@@ -1052,7 +1132,7 @@ catch_p1_seeds(unsigned broken, unsigned *runs)
 	static const struct {
 		uint64_t seed;
 		unsigned replicas;
-	} runs_of[] = { { 4, 3 }, { 58, 3 }, { 77, 3 }, { 20, 5 }, { 84, 7 } };
+	} runs_of[] = { { 9, 3 }, { 34, 3 }, { 77, 3 }, { 31, 5 }, { 239, 7 } };
 	struct sim_opts o;
 	unsigned i, caught = 0;
 
@@ -1144,6 +1224,7 @@ harness_register(void)
 		{ "no faults", test_no_faults },
 		{ "slow disk keeps the lease", test_slow_disk },
 		{ "crash the master", test_crash_master },
+		{ "fail-over on a starved CPU takes a few rounds", test_failover_starved_cpu },
 		{ "partition the master away", test_partition_master },
 		{ "2/3 split", test_split_2_3 },
 		{ "loss, duplication, reordering", test_lossy_network },
