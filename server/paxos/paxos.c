@@ -1844,9 +1844,10 @@ paxos_rx_chunk(struct paxos *p, const struct paxos_msg *m)
 		p->rx_index = m->slot;
 		p->rx_total = m->trunc;
 		p->rx_from = m->from;
-	} else if (m->slot != p->rx_index || m->seq != p->rx.len) {
+	} else if (m->slot != p->rx_index || m->seq != p->rx.len || m->from != p->rx_from) {
 		/* Not the chunk we asked for (late, of an older snapshot, or
-		 * from another sender): ask ours again for the one we need. */
+		 * from another sender, whose bytes we never splice into ours):
+		 * ask ours again for the one we need. */
 		if (m->from == p->rx_from)
 			paxos_request_catchup(p, m->from, true);
 		return false;
