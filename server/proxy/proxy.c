@@ -1259,7 +1259,8 @@ main(int argc, char **argv)
 	struct proxy p;
 	struct sockaddr_storage ss;
 	char err[CONFIG_ERR_MAX];
-	int o, sslen, level = LOG_LVL_INFO;
+	int o, sslen, level = LOG_LVL_INFO, rc = 1;
+	bool px_ready = false;
 	uint32_t inc = 0;
 	struct timeval tv = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
 
@@ -1309,7 +1310,7 @@ main(int argc, char **argv)
 	}
 	if (p.cfg->nreplicas == 0) {
 		fprintf(stderr, "chubby-proxy: %s lists no replicas\n", config);
-		return 1;
+		goto out;
 	}
 	struct tls_config ts = {.ca_file = p.cfg->tls_ca, .cert_file = cert, .key_file = key,
 	    .role = TLS_ROLE_SERVER, .crl_file = p.cfg->tls_crl, .proxy = 1};
@@ -1319,7 +1320,7 @@ main(int argc, char **argv)
 	if (tls_ctx_load(&p.tls_srv, &ts, err, sizeof err) != CHUBBY_OK ||
 	    tls_ctx_load(&p.tls_cli, &tc, err, sizeof err) != CHUBBY_OK) {
 		fprintf(stderr, "chubby-proxy: %s\n", err);
-		return 1;
+		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	p.base = tp_event_base_new();
@@ -1327,29 +1328,30 @@ main(int argc, char **argv)
 	p.tp_cli = tp_tls_new(p.tls_cli);
 	if (p.base == NULL || p.tp_srv == NULL || p.tp_cli == NULL) {
 		fprintf(stderr, "chubby-proxy: out of memory\n");
-		return 1;
+		goto out;
 	}
 	wire_buf_init(&p.out, p.cfg->max_frame);
 	while (inc == 0)
 		inc = (uint32_t)rand63() & 0xfffff;
 	px_init(&p.px, p.cfg->session_lease_ms, inc);
+	px_ready = true;
 	p.started_ms = proxy_now();
 	pxload_init(&p.load, p.cfg, p.started_ms);
 	px_set_lease(&p.px, p.cfg->session_lease_ms, p.load.slack_ms);
 	if (net_resolve(p.listen, &ss, &sslen, err, sizeof err) != CHUBBY_OK) {
 		fprintf(stderr, "chubby-proxy: --listen %s: %s\n", p.listen, err);
-		return 1;
+		goto out;
 	}
 	p.listener = evconnlistener_new_bind(p.base, accept_cb, &p,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 512,
 	    (struct sockaddr *)&ss, sslen);
 	if (p.listener == NULL) {
 		fprintf(stderr, "chubby-proxy: cannot listen on %s: %s\n", p.listen, strerror(errno));
-		return 1;
+		goto out;
 	}
 	if (status != NULL && (p.http = pxhttp_new(&p, status, err, sizeof err)) == NULL) {
 		fprintf(stderr, "chubby-proxy: --status %s: %s\n", status, err);
-		return 1;
+		goto out;
 	}
 	p.tick = event_new(p.base, -1, EV_PERSIST, tick_cb, &p);
 	event_add(p.tick, &tv);
@@ -1362,7 +1364,11 @@ main(int argc, char **argv)
 	    status != NULL ? status : "");
 	pxup_start(&p);
 	event_base_dispatch(p.base);
+	rc = 0;
 
+	/* Everything made so far, also when a start-up step failed: a
+	 * refused option leaves nothing behind (LeakSanitizer checks). */
+out:
 	while (p.conns != NULL)
 		pc_free(p.conns);
 	while (p.helds != NULL)
@@ -1371,11 +1377,16 @@ main(int argc, char **argv)
 		proxy_fwd_free(&p, p.fwds);
 	pxup_free(&p);
 	pxhttp_free(p.http);
-	evconnlistener_free(p.listener);
-	event_free(p.tick);
-	event_free(p.sigint);
-	event_free(p.sigterm);
-	px_free(&p.px);
+	if (p.listener != NULL)
+		evconnlistener_free(p.listener);
+	if (p.tick != NULL)
+		event_free(p.tick);
+	if (p.sigint != NULL)
+		event_free(p.sigint);
+	if (p.sigterm != NULL)
+		event_free(p.sigterm);
+	if (px_ready)
+		px_free(&p.px);
 	wire_buf_free(&p.out);
 	tp_free(p.tp_srv);
 	tp_free(p.tp_cli);
@@ -1383,5 +1394,5 @@ main(int argc, char **argv)
 	tls_ctx_free(p.tls_srv);
 	tls_ctx_free(p.tls_cli);
 	config_free(p.cfg);
-	return 0;
+	return rc;
 }
